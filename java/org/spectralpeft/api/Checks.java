@@ -1,0 +1,64 @@
+package org.spectralpeft.api;
+
+/**
+ * Argument checks shared by the backends, so that both reject the same inputs with the same messages,
+ * before any work starts.
+ */
+public final class Checks {
+    private Checks() {
+    }
+
+    public static void require(boolean condition, String message) {
+        if (!condition) {
+            throw new IllegalArgumentException(message);
+        }
+    }
+
+    public static <T> T notNull(T value, String name) {
+        if (value == null) {
+            throw new IllegalArgumentException(name + " must not be null");
+        }
+        return value;
+    }
+
+    public static void positive(long value, String name) {
+        require(value >= 1, name + " must be at least 1, got " + value);
+    }
+
+    public static void length(String name, long actual, long expected) {
+        require(actual == expected, name + " has " + actual + " elements, expected " + expected);
+    }
+
+    /** Coefficients of {@code layers} layers: layers × n finite float32 values. */
+    public static void coefficients(FourierFTSpec spec, float[] coeffs, int layers) {
+        notNull(coeffs, "coeffs");
+        length("coeffs", coeffs.length, (long) layers * spec.n());
+        for (int i = 0; i < coeffs.length; i++) {
+            if (!Float.isFinite(coeffs[i])) {
+                throw new IllegalArgumentException("coeffs[" + i + "] is " + coeffs[i] + "; coefficients must be finite");
+            }
+        }
+    }
+
+    public static void finite(String name, HostArray a) {
+        int bad = a.firstNonFinite();
+        require(bad < 0, name + "[" + bad + "] is " + (bad < 0 ? 0 : a.get(bad)) + "; inputs must be finite");
+    }
+
+    /** Input: right length and finite. */
+    public static void input(String name, HostArray a, long expected) {
+        notNull(a, name);
+        length(name, a.length(), expected);
+        finite(name, a);
+    }
+
+    /** Output: right length (contents are overwritten or accumulated, not inspected). */
+    public static void output(String name, HostArray a, long expected) {
+        notNull(a, name);
+        length(name, a.length(), expected);
+    }
+
+    public static void spec(FourierFTSpec spec) {
+        notNull(spec, "spec");
+    }
+}

@@ -1,0 +1,48 @@
+package org.spectralpeft.api;
+
+/**
+ * Element types the library reads and writes. Arithmetic is always float32; float16 and bfloat16
+ * are storage formats converted at the edges with round-to-nearest-even (as {@code tensor.to(dtype)}
+ * does in PyTorch). The {@link #code()} is shared with the CUDA kernels ({@code kernels/dtype.cuh}).
+ */
+public enum DType {
+    FLOAT32(0, 4),
+    FLOAT16(1, 2),
+    BFLOAT16(2, 2);
+
+    private final int code;
+    private final int bytes;
+
+    DType(int code, int bytes) {
+        this.code = code;
+        this.bytes = bytes;
+    }
+
+    /** The element type's code in the kernels. */
+    public int code() {
+        return code;
+    }
+
+    /** Size of one element in bytes. */
+    public int bytes() {
+        return bytes;
+    }
+
+    /** Encodes {@code value} as this 16-bit type's bit pattern; only for FLOAT16 and BFLOAT16. */
+    public short encode(float value) {
+        return switch (this) {
+            case FLOAT16 -> HalfFloats.toHalf(value);
+            case BFLOAT16 -> HalfFloats.toBFloat16(value);
+            case FLOAT32 -> throw new IllegalStateException("float32 has no 16-bit encoding");
+        };
+    }
+
+    /** Decodes a 16-bit bit pattern of this type; only for FLOAT16 and BFLOAT16. */
+    public float decode(short bits) {
+        return switch (this) {
+            case FLOAT16 -> HalfFloats.fromHalf(bits);
+            case BFLOAT16 -> HalfFloats.fromBFloat16(bits);
+            case FLOAT32 -> throw new IllegalStateException("float32 has no 16-bit encoding");
+        };
+    }
+}

@@ -1,0 +1,127 @@
+package org.spectralpeft.api;
+
+import java.util.Objects;
+
+/**
+ * A host-side array of one {@link DType}: float32 data in a {@code float[]}, float16 and bfloat16 as raw
+ * bit patterns in a {@code short[]}. It wraps the caller's array (no copy), so results written by the
+ * library are visible in that array.
+ */
+public final class HostArray {
+    private final DType dtype;
+    private final float[] floats;
+    private final short[] halves;
+
+    private HostArray(DType dtype, float[] floats, short[] halves) {
+        this.dtype = dtype;
+        this.floats = floats;
+        this.halves = halves;
+    }
+
+    public static HostArray float32(float[] data) {
+        return new HostArray(DType.FLOAT32, Objects.requireNonNull(data, "data"), null);
+    }
+
+    public static HostArray float16(short[] bits) {
+        return new HostArray(DType.FLOAT16, null, Objects.requireNonNull(bits, "bits"));
+    }
+
+    public static HostArray bfloat16(short[] bits) {
+        return new HostArray(DType.BFLOAT16, null, Objects.requireNonNull(bits, "bits"));
+    }
+
+    /** A zero-filled array. */
+    public static HostArray allocate(DType dtype, int length) {
+        return dtype == DType.FLOAT32
+                ? float32(new float[length])
+                : new HostArray(dtype, null, new short[length]);
+    }
+
+    /** A copy of {@code values} converted to {@code dtype}. */
+    public static HostArray of(DType dtype, float[] values) {
+        HostArray a = allocate(dtype, values.length);
+        for (int i = 0; i < values.length; i++) {
+            a.set(i, values[i]);
+        }
+        return a;
+    }
+
+    public DType dtype() {
+        return dtype;
+    }
+
+    public int length() {
+        return floats != null ? floats.length : halves.length;
+    }
+
+    public float get(int i) {
+        return floats != null ? floats[i] : dtype.decode(halves[i]);
+    }
+
+    public void set(int i, float value) {
+        if (floats != null) {
+            floats[i] = value;
+        } else {
+            halves[i] = dtype.encode(value);
+        }
+    }
+
+    /** dst[0..len-1] = this[offset .. offset+len-1] as float32. */
+    public void read(int offset, float[] dst, int len) {
+        if (floats != null) {
+            System.arraycopy(floats, offset, dst, 0, len);
+        } else {
+            for (int i = 0; i < len; i++) {
+                dst[i] = dtype.decode(halves[offset + i]);
+            }
+        }
+    }
+
+    /** this[offset+i] = src[i], += src[i] or -= src[i] (per mode), rounded to this array's dtype. */
+    public void write(int offset, float[] src, int len, WriteMode mode) {
+        for (int i = 0; i < len; i++) {
+            float v = switch (mode) {
+                case STORE -> src[i];
+                case ADD -> get(offset + i) + src[i];
+                case SUBTRACT -> get(offset + i) - src[i];
+            };
+            set(offset + i, v);
+        }
+    }
+
+    /** The wrapped float32 array; only for FLOAT32. */
+    public float[] floats() {
+        if (floats == null) {
+            throw new IllegalStateException("a " + dtype + " array has no float[]");
+        }
+        return floats;
+    }
+
+    /** The wrapped 16-bit patterns; only for FLOAT16 and BFLOAT16. */
+    public short[] halves() {
+        if (halves == null) {
+            throw new IllegalStateException("a float32 array has no short[]");
+        }
+        return halves;
+    }
+
+    /** The values as float32 (a copy). */
+    public float[] toFloats() {
+        float[] out = new float[length()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = get(i);
+        }
+        return out;
+    }
+
+    /** Index of the first NaN or infinity, or -1. */
+    public int firstNonFinite() {
+        int n = length();
+        for (int i = 0; i < n; i++) {
+            if (!Float.isFinite(get(i))) {
+                return i;
+            }
+        }
+        return -1;
+    }
+}

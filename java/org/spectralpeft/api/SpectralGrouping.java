@@ -1,0 +1,123 @@
+package org.spectralpeft.api;
+
+import java.util.Arrays;
+
+/**
+ * Coefficient contributions grouped by the spectral bin they land in (compressed sparse rows), so that
+ * a kernel can compute every bin with one thread, summing in a fixed order: no atomics, bit-identical
+ * repeats. Immutable; built once per {@link FourierFTSpec}.
+ *
+ * <p>Bin {@code b} ({@code 0 <= b < bins()}) sits at {@code position(b)} and owns entries
+ * {@code start(b) .. start(b+1)-1}; entry {@code e} reads coefficient {@code entryCoeff[e]} and, for the
+ * unmaterialized forward, source bin {@code entrySrc[e] >> 1} with its imaginary part negated when
+ * {@code entrySrc[e] & 1} is set.
+ */
+public final class SpectralGrouping {
+    private final int[] position;
+    private final int[] start;
+    private final int[] entryCoeff;
+    private final int[] entrySrc;
+
+    private SpectralGrouping(int[] position, int[] start, int[] entryCoeff, int[] entrySrc) {
+        this.position = position;
+        this.start = start;
+        this.entryCoeff = entryCoeff;
+        this.entrySrc = entrySrc;
+    }
+
+    /** Number of (non-empty, for sparse groupings) bins. */
+    public int bins() {
+        return start.length - 1;
+    }
+
+    public int entries() {
+        return entryCoeff.length;
+    }
+
+    /** Bin positions (copy). For a dense grouping this is 0..bins-1. */
+    public int[] positions() {
+        return position.clone();
+    }
+
+    public int[] starts() {
+        return start.clone();
+    }
+
+    public int[] entryCoefficients() {
+        return entryCoeff.clone();
+    }
+
+    /** Packed source bins ({@code bin << 1 | negateImag}); all zero for the materialize grouping. */
+    public int[] entrySources() {
+        return entrySrc.clone();
+    }
+
+    public int position(int bin) {
+        return position[bin];
+    }
+
+    public int start(int bin) {
+        return start[bin];
+    }
+
+    public int coefficient(int entry) {
+        return entryCoeff[entry];
+    }
+
+    public int sourceBin(int entry) {
+        return entrySrc[entry] >> 1;
+    }
+
+    public boolean negatesImag(int entry) {
+        return (entrySrc[entry] & 1) != 0;
+    }
+
+    /**
+     * Groups contributions (position, coefficient, packed source) by position, keeping the order in
+     * which they were added within a bin. With {@code dense}, every position in [0, positions) gets a
+     * bin (empty ones included), so {@code position(b) == b}; otherwise only occupied positions do.
+     */
+    static SpectralGrouping build(int count, int[] pos, int[] coeff, int[] src, int positions, boolean dense) {
+        long[] keys = new long[count];
+        for (int e = 0; e < count; e++) {
+            keys[e] = ((long) pos[e] << 32) | e;
+        }
+        Arrays.sort(keys);
+        int[] entryCoeff = new int[count];
+        int[] entrySrc = new int[count];
+        for (int i = 0; i < count; i++) {
+            int e = (int) keys[i];
+            entryCoeff[i] = coeff[e];
+            entrySrc[i] = src[e];
+        }
+        if (dense) {
+            int[] start = new int[positions + 1];
+            for (int e = 0; e < count; e++) {
+                start[pos[e] + 1]++;
+            }
+            for (int b = 0; b < positions; b++) {
+                start[b + 1] += start[b];
+            }
+            int[] position = new int[positions];
+            Arrays.setAll(position, b -> b);
+            return new SpectralGrouping(position, start, entryCoeff, entrySrc);
+        }
+        int distinct = 0;
+        for (int i = 0; i < count; i++) {
+            if (i == 0 || (keys[i] >>> 32) != (keys[i - 1] >>> 32)) {
+                distinct++;
+            }
+        }
+        int[] position = new int[distinct];
+        int[] start = new int[distinct + 1];
+        int b = -1;
+        for (int i = 0; i < count; i++) {
+            if (i == 0 || (keys[i] >>> 32) != (keys[i - 1] >>> 32)) {
+                position[++b] = (int) (keys[i] >>> 32);
+                start[b] = i;
+            }
+        }
+        start[distinct] = count;
+        return new SpectralGrouping(position, start, entryCoeff, entrySrc);
+    }
+}

@@ -1,0 +1,99 @@
+package org.spectralpeft.api;
+
+/**
+ * Checks every host-array argument (shapes, finiteness, open state) once, identically for all
+ * backends, then hands validated arguments to the implementation's {@code run*} methods.
+ */
+public abstract class ValidatingBackend implements FourierFTBackend {
+    private volatile boolean closed;
+
+    protected final void ensureOpen() {
+        if (closed) {
+            throw new IllegalStateException(description() + " backend is closed");
+        }
+    }
+
+    protected final boolean markClosed() {
+        boolean wasOpen = !closed;
+        closed = true;
+        return wasOpen;
+    }
+
+    @Override
+    public final void materializeBatch(FourierFTSpec spec, float[] coeffs, int layers, HostArray out) {
+        ensureOpen();
+        Checks.spec(spec);
+        Checks.positive(layers, "layers");
+        Checks.coefficients(spec, coeffs, layers);
+        Checks.output("out", out, (long) layers * spec.dOut() * spec.dIn());
+        runMaterialize(spec, coeffs, layers, out);
+    }
+
+    @Override
+    public final void merge(FourierFTSpec spec, float[] coeffs, HostArray weight) {
+        checkMerge(spec, coeffs, weight);
+        runMerge(spec, coeffs, weight, false);
+    }
+
+    @Override
+    public final void unmerge(FourierFTSpec spec, float[] coeffs, HostArray weight) {
+        checkMerge(spec, coeffs, weight);
+        runMerge(spec, coeffs, weight, true);
+    }
+
+    private void checkMerge(FourierFTSpec spec, float[] coeffs, HostArray weight) {
+        ensureOpen();
+        Checks.spec(spec);
+        Checks.coefficients(spec, coeffs, 1);
+        Checks.output("weight", weight, (long) spec.dOut() * spec.dIn());
+    }
+
+    @Override
+    public final void forward(FourierFTSpec spec, float[] coeffs, HostArray x, int tokens, HostArray y) {
+        ensureOpen();
+        Checks.spec(spec);
+        Checks.positive(tokens, "tokens");
+        Checks.coefficients(spec, coeffs, 1);
+        Checks.input("x", x, (long) tokens * spec.dIn());
+        Checks.output("y", y, (long) tokens * spec.dOut());
+        runForward(spec, coeffs, x, tokens, y);
+    }
+
+    @Override
+    public final void gradCoefficients(FourierFTSpec spec, HostArray gradDeltaW, float[] gradCoeffs) {
+        ensureOpen();
+        Checks.spec(spec);
+        Checks.input("gradDeltaW", gradDeltaW, (long) spec.dOut() * spec.dIn());
+        Checks.notNull(gradCoeffs, "gradCoeffs");
+        Checks.length("gradCoeffs", gradCoeffs.length, spec.n());
+        runGradCoefficients(spec, gradDeltaW, gradCoeffs);
+    }
+
+    @Override
+    public final void backward(FourierFTSpec spec, float[] coeffs, HostArray x, HostArray gradY, int tokens,
+                               float[] gradCoeffs, HostArray gradX) {
+        ensureOpen();
+        Checks.spec(spec);
+        Checks.positive(tokens, "tokens");
+        Checks.coefficients(spec, coeffs, 1);
+        Checks.input("x", x, (long) tokens * spec.dIn());
+        Checks.input("gradY", gradY, (long) tokens * spec.dOut());
+        Checks.notNull(gradCoeffs, "gradCoeffs");
+        Checks.length("gradCoeffs", gradCoeffs.length, spec.n());
+        if (gradX != null) {
+            Checks.output("gradX", gradX, (long) tokens * spec.dIn());
+        }
+        runBackward(spec, coeffs, x, gradY, tokens, gradCoeffs, gradX);
+    }
+
+    protected abstract void runMaterialize(FourierFTSpec spec, float[] coeffs, int layers, HostArray out);
+
+    protected abstract void runMerge(FourierFTSpec spec, float[] coeffs, HostArray weight, boolean subtract);
+
+    protected abstract void runForward(FourierFTSpec spec, float[] coeffs, HostArray x, int tokens, HostArray y);
+
+    protected abstract void runGradCoefficients(FourierFTSpec spec, HostArray gradDeltaW, float[] gradCoeffs);
+
+    protected abstract void runBackward(FourierFTSpec spec, float[] coeffs, HostArray x, HostArray gradY, int tokens,
+                                        float[] gradCoeffs, HostArray gradX);
+}

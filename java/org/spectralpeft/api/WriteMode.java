@@ -1,0 +1,21 @@
+package org.spectralpeft.api;
+
+/** How a result lands in its destination. The code is shared with the CUDA epilogue kernel. */
+public enum WriteMode {
+    /** dst = result */
+    STORE(0),
+    /** dst += result */
+    ADD(1),
+    /** dst -= result */
+    SUBTRACT(2);
+
+    private final int code;
+
+    WriteMode(int code) {
+        this.code = code;
+    }
+
+    public int code() {
+        return code;
+    }
+}

@@ -1,0 +1,144 @@
+// FourierFT kernels. The FFTs themselves are cuFFT's; these kernels build the sparse spectra
+// around them, gather from them, and apply dtype conversion / accumulation in the epilogue.
+//
+// Determinism: no kernel uses floating-point atomics. Every output element is written by exactly
+// one thread, which sums its contributions in the fixed order of the CSR grouping built on the
+// host (FourierFTSpec), so repeated runs are bit-identical.
+#include "dtype.cuh"
+
+// Entry encoding shared with SpectralGrouping.java: src = (sourceBin << 1) | flipImag.
+__device__ __forceinline__ int src_bin(int packed) { return packed >> 1; }
+__device__ __forceinline__ float src_imag_sign(int packed) { return (packed & 1) ? -1.0f : 1.0f; }
+
+extern "C" {
+
+// ΔW's Hermitian half spectrum for `layers` coefficient vectors (coeffs is layers × n).
+// Only the non-empty bins are written; the caller zeroes the spectrum first. Bin b of the
+// grouping sits at linear position binPos[b] of a layer's d_out × (d_in/2+1) half spectrum and
+// receives halfScale · Σ c[entryCoeff[e]]; the imaginary part of every bin is zero because the
+// dense spectrum S holds real coefficients, so H = (S + S(-u,-v))/2 is real.
+__global__ void fourierft_scatter_half_spectrum(
+        float2* __restrict__ spectrum, long long binsPerLayer,
+        const float* __restrict__ coeffs, int n,
+        const int* __restrict__ binPos, const int* __restrict__ binStart,
+        const int* __restrict__ entryCoeff, int nBins, float halfScale) {
+    int b = blockIdx.x * blockDim.x + threadIdx.x;
+    if (b >= nBins) return;
+    const int layer = blockIdx.y;
+    const float* c = coeffs + (long long) layer * n;
+    float sum = 0.0f;
+    for (int e = binStart[b]; e < binStart[b + 1]; ++e) sum += c[entryCoeff[e]];
+    spectrum[layer * binsPerLayer + binPos[b]] = make_float2(halfScale * sum, 0.0f);
+}
+
+// Per token t and output bin o (0..outBins-1), the unmaterialized forward's spectrum:
+//   Z[t,o] = halfScale · Σ_e c[entryCoeff[e]] · (Re R[t,b_e], ±Im R[t,b_e])
+// where R is the R2C transform of the input rows (inBins bins per token) and the sign encodes
+// the conjugations of DFT→X and of the mirrored output bin. Every bin is written (zero when
+// empty), so Z needs no clearing. Z rows are zPitch float2 apart.
+__global__ void fourierft_gather_scatter(
+        const float2* __restrict__ in, int inBins,
+        float2* __restrict__ out, int outBins, int zPitch,
+        const float* __restrict__ coeffs,
+        const int* __restrict__ binStart, const int* __restrict__ entryCoeff,
+        const int* __restrict__ entrySrc, float halfScale, int tokens) {
+    const int o = blockIdx.x * blockDim.x + threadIdx.x;
+    if (o >= outBins) return;
+    const int e0 = binStart[o], e1 = binStart[o + 1];
+    for (int t = blockIdx.y; t < tokens; t += gridDim.y) {
+        const float2* row = in + (long long) t * inBins;
+        float re = 0.0f, im = 0.0f;
+        for (int e = e0; e < e1; ++e) {
+            const int packed = entrySrc[e];
+            const float2 r = row[src_bin(packed)];
+            const float c = coeffs[entryCoeff[e]];
+            re = fmaf(c, r.x, re);
+            im = fmaf(c * src_imag_sign(packed), r.y, im);
+        }
+        out[(long long) t * zPitch + o] = make_float2(halfScale * re, halfScale * im);
+    }
+}
+
+// ∂L/∂c from the R2C transform F of ∂L/∂ΔW (layers × bins): grad[l] = scale · Re F[gatherBin[l]].
+__global__ void fourierft_gather_real(
+        const float2* __restrict__ spectrum, long long binsPerLayer,
+        const int* __restrict__ gatherBin, int n, float scale, float* __restrict__ grad) {
+    const int l = blockIdx.x * blockDim.x + threadIdx.x;
+    if (l >= n) return;
+    const int layer = blockIdx.y;
+    grad[(long long) layer * n + l] = scale * spectrum[layer * binsPerLayer + gatherBin[l]].x;
+}
+
+// Unmaterialized ∂L/∂c, stage 1: per tile of tokens, per coefficient l,
+//   partial[tile, l] = Σ_{t in tile} Re R[t,a_l]·Q[t,b_l] − sign_l · Im R[t,a_l]·Im Q[t,b_l]
+// with R = R2C(x), Q = R2C(∂L/∂y) and sign_l = ±1 from the conjugations (see FourierFTSpec).
+__global__ void fourierft_coeff_grad_partial(
+        const float2* __restrict__ xSpec, int xBins, const float2* __restrict__ gySpec, int gyBins,
+        const int* __restrict__ xBin, const int* __restrict__ gyBin, const float* __restrict__ imSign,
+        int n, int tokens, int tileTokens, float* __restrict__ partial) {
+    const int l = blockIdx.x * blockDim.x + threadIdx.x;
+    if (l >= n) return;
+    const int tile = blockIdx.y;
+    const int t0 = tile * tileTokens;
+    const int t1 = min(tokens, t0 + tileTokens);
+    const int a = xBin[l], b = gyBin[l];
+    const float sgn = imSign[l];
+    float acc = 0.0f;
+    for (int t = t0; t < t1; ++t) {
+        const float2 r = xSpec[(long long) t * xBins + a];
+        const float2 q = gySpec[(long long) t * gyBins + b];
+        acc = fmaf(r.x, q.x, acc);
+        acc = fmaf(-sgn * r.y, q.y, acc);
+    }
+    partial[(long long) tile * n + l] = acc;
+}
+
+// Stage 2: grad[l] = scale · Σ_tile partial[tile, l], tiles summed in order.
+__global__ void fourierft_coeff_grad_reduce(
+        const float* __restrict__ partial, int tiles, int n, float scale, float* __restrict__ grad) {
+    const int l = blockIdx.x * blockDim.x + threadIdx.x;
+    if (l >= n) return;
+    float acc = 0.0f;
+    for (int tile = 0; tile < tiles; ++tile) acc += partial[(long long) tile * n + l];
+    grad[l] = scale * acc;
+}
+
+// Epilogue over a rows × cols matrix: dst = src (mode 0), dst += src (1) or dst -= src (2), with
+// dst in any DType. src rows are srcPitch floats apart (the padded layout of an in-place C2R);
+// dst is dense.
+__global__ void fourierft_epilogue(
+        const float* __restrict__ src, long long srcPitch, void* __restrict__ dst, int dtype,
+        long long rows, int cols, int mode) {
+    const int q = blockIdx.x * blockDim.x + threadIdx.x;
+    if (q >= cols) return;
+    for (long long p = blockIdx.y; p < rows; p += gridDim.y) {
+        const float v = src[p * srcPitch + q];
+        const long long i = p * cols + q;
+        if (mode == 0) {
+            store_from_float(dst, i, dtype, v);
+        } else {
+            const float w = load_as_float(dst, i, dtype);
+            store_from_float(dst, i, dtype, mode == 1 ? w + v : w - v);
+        }
+    }
+}
+
+// Widen any-dtype input to float32 (cuFFT's real transforms take float32).
+__global__ void fourierft_to_float32(const void* __restrict__ src, int dtype,
+                                     float* __restrict__ dst, long long count) {
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < count;
+         i += (long long) gridDim.x * blockDim.x) {
+        dst[i] = load_as_float(src, i, dtype);
+    }
+}
+
+// R2C of length 1 (d_out = 1 in the backward pass): the spectrum is the value itself.
+__global__ void fourierft_real_to_complex(const float* __restrict__ src, float2* __restrict__ dst,
+                                          long long count) {
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < count;
+         i += (long long) gridDim.x * blockDim.x) {
+        dst[i] = make_float2(src[i], 0.0f);
+    }
+}
+
+}  // extern "C"

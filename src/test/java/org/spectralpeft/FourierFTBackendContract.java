@@ -1,0 +1,384 @@
+package org.spectralpeft;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.spectralpeft.api.DType;
+import org.spectralpeft.api.FourierFTBackend;
+import org.spectralpeft.api.FourierFTSpec;
+import org.spectralpeft.api.HostArray;
+import org.spectralpeft.reference.FourierFTReference;
+
+/**
+ * Every FourierFT operation of a backend against the float64 reference: fresh random inputs, odd and
+ * non-power-of-two shapes, every dtype, poisoned outputs, exact cosines, linearity, determinism,
+ * finite-difference gradients and every validation error. Subclasses supply the backend.
+ */
+public abstract class FourierFTBackendContract {
+
+    protected abstract FourierFTBackend backend();
+
+    /** Shapes (d_out, d_in) and n: odd, non-power-of-two, power-of-two, degenerate, and 768×768. */
+    static Stream<Arguments> shapes() {
+        return Stream.of(
+                Arguments.of(1, 8, 5),
+                Arguments.of(8, 1, 3),
+                Arguments.of(7, 5, 12),
+                Arguments.of(63, 50, 40),
+                Arguments.of(96, 80, 100),
+                Arguments.of(64, 128, 50),
+                Arguments.of(768, 768, 24));
+    }
+
+    static Stream<Arguments> shapesAndDtypes() {
+        List<Arguments> out = new ArrayList<>();
+        shapes().forEach(a -> {
+            for (DType d : DType.values()) {
+                out.add(Arguments.of(a.get()[0], a.get()[1], a.get()[2], d));
+            }
+        });
+        return out.stream();
+    }
+
+    private static final class Case {
+        final TestData data = new TestData();
+        final FourierFTSpec spec;
+        final FourierFTReference ref;
+
+        Case(int dOut, int dIn, int n) {
+            int[] flat = data.distinctIndices(dOut * dIn, n);
+            float alpha = (float) (50 + 200 * data.nextDouble());
+            spec = FourierFTSpec.ofFlat(dOut, dIn, flat, alpha);
+            ref = new FourierFTReference(dOut, dIn, spec.rows(), spec.cols(), alpha);
+        }
+
+        String tag() {
+            return " " + spec + data.tag();
+        }
+    }
+
+    private static double rms(double[] a) {
+        double s = 0;
+        for (double v : a) {
+            s += v * v;
+        }
+        return Math.sqrt(s / a.length);
+    }
+
+    private static void assertClose(double[] out, double[] ref, double tol, String what) {
+        double err = TestData.relativeError(out, ref);
+        assertTrue(err < tol, what + ": relative error " + err + " >= " + tol);
+    }
+
+    @ParameterizedTest(name = "{0}x{1} n={2} {3}")
+    @MethodSource("shapesAndDtypes")
+    void materializeMatchesReference(int dOut, int dIn, int n, DType dtype) {
+        Case c = new Case(dOut, dIn, n);
+        float[] coeffs = c.data.gaussian(n);
+        HostArray out = TestData.poisoned(dtype, dOut * dIn);
+        backend().materialize(c.spec, coeffs, out);
+        assertClose(TestData.toDouble(out), c.ref.deltaW(TestData.toDouble(coeffs)),
+                TestData.tolerance(dtype), "materialize" + c.tag());
+    }
+
+    @ParameterizedTest(name = "{0}x{1} n={2}")
+    @MethodSource("shapes")
+    void materializeBatchMatchesReferencePerLayer(int dOut, int dIn, int n) {
+        Case c = new Case(dOut, dIn, n);
+        int layers = 3;
+        float[] coeffs = c.data.gaussian(layers * n);
+        HostArray out = TestData.poisoned(DType.FLOAT32, layers * dOut * dIn);
+        backend().materializeBatch(c.spec, coeffs, layers, out);
+        for (int layer = 0; layer < layers; layer++) {
+            double[] layerCoeffs = TestData.toDouble(java.util.Arrays.copyOfRange(coeffs, layer * n, (layer + 1) * n));
+            double[] got = java.util.Arrays.copyOfRange(TestData.toDouble(out), layer * dOut * dIn, (layer + 1) * dOut * dIn);
+            assertClose(got, c.ref.deltaW(layerCoeffs), 1e-5, "batch layer " + layer + c.tag());
+        }
+    }
+
+    @ParameterizedTest(name = "{0}x{1} n={2} {3}")
+    @MethodSource("shapesAndDtypes")
+    void mergeAndUnmergeMatchReference(int dOut, int dIn, int n, DType dtype) {
+        Case c = new Case(dOut, dIn, n);
+        float[] coeffs = c.data.gaussian(n);
+        double[] delta = c.ref.deltaW(TestData.toDouble(coeffs));
+        float[] w0 = c.data.gaussian(dOut * dIn);
+        double wScale = rms(delta); // weights of ΔW's size, so that W + ΔW − W measures ΔW itself
+        for (int i = 0; i < w0.length; i++) {
+            w0[i] *= (float) wScale;
+        }
+        HostArray w = HostArray.of(dtype, w0);
+        double[] before = TestData.toDouble(w);
+        backend().merge(c.spec, coeffs, w);
+        double[] merged = TestData.toDouble(w);
+        double[] expected = new double[before.length];
+        double[] change = new double[before.length];
+        for (int i = 0; i < before.length; i++) {
+            expected[i] = before[i] + delta[i];
+            change[i] = merged[i] - before[i];
+        }
+        double tol = TestData.tolerance(dtype);
+        assertClose(merged, expected, tol, "merge" + c.tag());
+        assertClose(change, delta, dtype == DType.FLOAT32 ? 1e-5 : 2e-2, "merge, W' − W vs ΔW" + c.tag());
+        backend().unmerge(c.spec, coeffs, w);
+        assertClose(TestData.toDouble(w), before, tol, "unmerge after merge" + c.tag());
+    }
+
+    @ParameterizedTest(name = "{0}x{1} n={2} {3}")
+    @MethodSource("shapesAndDtypes")
+    void forwardMatchesReference(int dOut, int dIn, int n, DType dtype) {
+        Case c = new Case(dOut, dIn, n);
+        int tokens = 1 + c.data.nextInt(6);
+        float[] coeffs = c.data.gaussian(n);
+        HostArray x = HostArray.of(dtype, c.data.gaussian(tokens * dIn));
+        double[] xs = TestData.toDouble(x);
+        double[] yDelta = c.ref.forward(TestData.toDouble(coeffs), xs, tokens);
+        float[] y0 = c.data.gaussian(tokens * dOut);
+        double yScale = rms(yDelta);
+        for (int i = 0; i < y0.length; i++) {
+            y0[i] *= (float) yScale;
+        }
+        HostArray y = HostArray.of(dtype, y0);
+        double[] before = TestData.toDouble(y);
+        backend().forward(c.spec, coeffs, x, tokens, y);
+        double[] expected = new double[before.length];
+        for (int i = 0; i < before.length; i++) {
+            expected[i] = before[i] + yDelta[i];
+        }
+        assertClose(TestData.toDouble(y), expected, TestData.tolerance(dtype), "forward, T=" + tokens + c.tag());
+    }
+
+    @ParameterizedTest(name = "{0}x{1} n={2} {3}")
+    @MethodSource("shapesAndDtypes")
+    void gradCoefficientsMatchesReference(int dOut, int dIn, int n, DType dtype) {
+        Case c = new Case(dOut, dIn, n);
+        HostArray g = HostArray.of(dtype, c.data.gaussian(dOut * dIn));
+        float[] grad = new float[n];
+        java.util.Arrays.fill(grad, Float.NaN);
+        backend().gradCoefficients(c.spec, g, grad);
+        assertClose(TestData.toDouble(grad), c.ref.gradCoefficients(TestData.toDouble(g)), 1e-5,
+                "∂L/∂c from ∂L/∂ΔW" + c.tag());
+    }
+
+    @ParameterizedTest(name = "{0}x{1} n={2} {3}")
+    @MethodSource("shapesAndDtypes")
+    void backwardMatchesReference(int dOut, int dIn, int n, DType dtype) {
+        Case c = new Case(dOut, dIn, n);
+        int tokens = 1 + c.data.nextInt(40);
+        float[] coeffs = c.data.gaussian(n);
+        HostArray x = HostArray.of(dtype, c.data.gaussian(tokens * dIn));
+        HostArray gy = HostArray.of(dtype, c.data.gaussian(tokens * dOut));
+        double[] gxDelta = c.ref.backwardInput(TestData.toDouble(coeffs), TestData.toDouble(gy), tokens);
+        float[] gx0 = c.data.gaussian(tokens * dIn);
+        double gScale = rms(gxDelta);
+        for (int i = 0; i < gx0.length; i++) {
+            gx0[i] *= (float) gScale;
+        }
+        HostArray gx = HostArray.of(dtype, gx0);
+        double[] before = TestData.toDouble(gx);
+        float[] gradC = new float[n];
+        java.util.Arrays.fill(gradC, Float.NaN);
+        backend().backward(c.spec, coeffs, x, gy, tokens, gradC, gx);
+        assertClose(TestData.toDouble(gradC),
+                c.ref.backwardCoefficients(TestData.toDouble(x), TestData.toDouble(gy), tokens), 1e-5,
+                "backward ∂L/∂c, T=" + tokens + c.tag());
+        double[] expected = new double[before.length];
+        for (int i = 0; i < before.length; i++) {
+            expected[i] = before[i] + gxDelta[i];
+        }
+        assertClose(TestData.toDouble(gx), expected, TestData.tolerance(dtype), "backward ∂L/∂x, T=" + tokens + c.tag());
+
+        float[] gradOnly = new float[n];
+        backend().backward(c.spec, coeffs, x, gy, tokens, gradOnly, null);
+        assertArrayEquals(gradC, gradOnly, "∂L/∂c must not depend on whether ∂L/∂x is requested" + c.tag());
+    }
+
+    @ParameterizedTest(name = "{0}x{1}")
+    @MethodSource("shapes")
+    void singleCoefficientIsAnExactCosine(int dOut, int dIn, int ignoredN) {
+        TestData data = new TestData();
+        int j = data.nextInt(dOut);
+        int k = data.nextInt(dIn);
+        float alpha = (float) (dOut * dIn); // s = 1
+        FourierFTSpec spec = FourierFTSpec.of(dOut, dIn, new int[] {j}, new int[] {k}, alpha);
+        HostArray out = TestData.poisoned(DType.FLOAT32, dOut * dIn);
+        backend().materialize(spec, new float[] {1f}, out);
+        double worst = 0;
+        for (int p = 0; p < dOut; p++) {
+            for (int q = 0; q < dIn; q++) {
+                double expected = Math.cos(2 * Math.PI * (((long) p * j % dOut) / (double) dOut + ((long) q * k % dIn) / (double) dIn));
+                worst = Math.max(worst, Math.abs(out.get(p * dIn + q) - expected));
+            }
+        }
+        assertTrue(worst < 2e-6, "cos(2π(p·" + j + "/" + dOut + " + q·" + k + "/" + dIn + ")): max error " + worst + data.tag());
+    }
+
+    @Test
+    void materializeIsLinear() {
+        Case c = new Case(45, 38, 60);
+        float[] a = c.data.gaussian(60);
+        float[] b = c.data.gaussian(60);
+        float alpha = 0.75f;
+        float beta = -1.5f;
+        float[] combined = new float[60];
+        for (int i = 0; i < 60; i++) {
+            combined[i] = alpha * a[i] + beta * b[i];
+        }
+        int size = 45 * 38;
+        HostArray wa = HostArray.allocate(DType.FLOAT32, size);
+        HostArray wb = HostArray.allocate(DType.FLOAT32, size);
+        HostArray wc = HostArray.allocate(DType.FLOAT32, size);
+        backend().materialize(c.spec, a, wa);
+        backend().materialize(c.spec, b, wb);
+        backend().materialize(c.spec, combined, wc);
+        double[] expected = new double[size];
+        for (int i = 0; i < size; i++) {
+            expected[i] = alpha * (double) wa.get(i) + beta * (double) wb.get(i);
+        }
+        assertClose(TestData.toDouble(wc), expected, 1e-5, "linearity" + c.tag());
+    }
+
+    @Test
+    void repeatedRunsAreBitIdentical() {
+        Case c = new Case(96, 80, 300);
+        float[] coeffs = c.data.gaussian(300);
+        int tokens = 37;
+        HostArray x = HostArray.float32(c.data.gaussian(tokens * 80));
+        HostArray gy = HostArray.float32(c.data.gaussian(tokens * 96));
+        float[][] runs = new float[2][];
+        float[][] grads = new float[2][];
+        float[][] gxs = new float[2][];
+        float[][] ys = new float[2][];
+        for (int r = 0; r < 2; r++) {
+            HostArray w = HostArray.allocate(DType.FLOAT32, 96 * 80);
+            backend().materialize(c.spec, coeffs, w);
+            runs[r] = w.floats();
+            HostArray y = HostArray.allocate(DType.FLOAT32, tokens * 96);
+            backend().forward(c.spec, coeffs, x, tokens, y);
+            ys[r] = y.floats();
+            grads[r] = new float[300];
+            HostArray gx = HostArray.allocate(DType.FLOAT32, tokens * 80);
+            backend().backward(c.spec, coeffs, x, gy, tokens, grads[r], gx);
+            gxs[r] = gx.floats();
+        }
+        assertArrayEquals(runs[0], runs[1], "materialize repeat" + c.tag());
+        assertArrayEquals(ys[0], ys[1], "forward repeat" + c.tag());
+        assertArrayEquals(grads[0], grads[1], "∂L/∂c repeat" + c.tag());
+        assertArrayEquals(gxs[0], gxs[1], "∂L/∂x repeat" + c.tag());
+    }
+
+    /** ∂L/∂c for L = Σ G ⊙ ΔW(c) against central differences of the float64 reference. */
+    @Test
+    void coefficientGradientMatchesFiniteDifferences() {
+        Case c = new Case(21, 34, 15);
+        double[] coeffs = TestData.toDouble(c.data.gaussian(15));
+        float[] g = c.data.gaussian(21 * 34);
+        float[] grad = new float[15];
+        backend().gradCoefficients(c.spec, HostArray.float32(g), grad);
+        double h = 1e-3;
+        for (int l = 0; l < 15; l++) {
+            double[] plus = coeffs.clone();
+            double[] minus = coeffs.clone();
+            plus[l] += h;
+            minus[l] -= h;
+            double fd = (dot(g, c.ref.deltaW(plus)) - dot(g, c.ref.deltaW(minus))) / (2 * h);
+            assertEquals(fd, grad[l], 1e-4 * Math.max(1, Math.abs(fd)), "∂L/∂c[" + l + "]" + c.tag());
+        }
+    }
+
+    /** Unmaterialized backward: L = Σ gy ⊙ (x·ΔWᵀ) differentiated by c and by x, against central differences. */
+    @Test
+    void backwardMatchesFiniteDifferences() {
+        Case c = new Case(19, 26, 11);
+        int tokens = 4;
+        float[] coeffs = c.data.gaussian(11);
+        float[] x = c.data.gaussian(tokens * 26);
+        float[] gy = c.data.gaussian(tokens * 19);
+        float[] gradC = new float[11];
+        HostArray gradX = HostArray.allocate(DType.FLOAT32, tokens * 26);
+        backend().backward(c.spec, coeffs, HostArray.float32(x), HostArray.float32(gy), tokens, gradC, gradX);
+        double[] cd = TestData.toDouble(coeffs);
+        double[] xd = TestData.toDouble(x);
+        double h = 1e-3;
+        for (int l = 0; l < 11; l++) {
+            double[] plus = cd.clone();
+            double[] minus = cd.clone();
+            plus[l] += h;
+            minus[l] -= h;
+            double fd = (dot(gy, c.ref.forward(plus, xd, tokens)) - dot(gy, c.ref.forward(minus, xd, tokens))) / (2 * h);
+            assertEquals(fd, gradC[l], 1e-4 * Math.max(1, Math.abs(fd)), "∂L/∂c[" + l + "]" + c.tag());
+        }
+        for (int i = 0; i < xd.length; i += 7) {
+            double[] plus = xd.clone();
+            double[] minus = xd.clone();
+            plus[i] += h;
+            minus[i] -= h;
+            double fd = (dot(gy, c.ref.forward(cd, plus, tokens)) - dot(gy, c.ref.forward(cd, minus, tokens))) / (2 * h);
+            assertEquals(fd, gradX.get(i), 1e-4 * Math.max(1, Math.abs(fd)), "∂L/∂x[" + i + "]" + c.tag());
+        }
+    }
+
+    private static double dot(float[] a, double[] b) {
+        double s = 0;
+        for (int i = 0; i < a.length; i++) {
+            s += a[i] * b[i];
+        }
+        return s;
+    }
+
+    // ---- validation: a clear exception naming the problem, and outputs left untouched ----
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void rejectsBadArgumentsWithoutTouchingOutputs(DType dtype) {
+        Case c = new Case(12, 10, 7);
+        float[] coeffs = c.data.gaussian(7);
+        float[] sentinelValues = c.data.gaussian(120);
+        HostArray out = HostArray.of(dtype, sentinelValues);
+        float[] before = out.toFloats();
+
+        expectMessage("coeffs has 6 elements", () -> backend().materialize(c.spec, new float[6], out));
+        float[] nan = coeffs.clone();
+        nan[3] = Float.NaN;
+        expectMessage("coeffs[3] is NaN", () -> backend().materialize(c.spec, nan, out));
+        expectMessage("out has 119 elements", () -> backend().materialize(c.spec, coeffs, HostArray.allocate(dtype, 119)));
+        expectMessage("layers must be at least 1", () -> backend().materializeBatch(c.spec, coeffs, 0, out));
+        expectMessage("coeffs has 7 elements, expected 14", () -> backend().materializeBatch(c.spec, coeffs, 2, out));
+        expectMessage("weight has 119 elements", () -> backend().merge(c.spec, coeffs, HostArray.allocate(dtype, 119)));
+        expectMessage("coeffs[3] is NaN", () -> backend().unmerge(c.spec, nan, out));
+        expectMessage("spec must not be null", () -> backend().materialize(null, coeffs, out));
+
+        HostArray x = HostArray.of(dtype, c.data.gaussian(2 * 10));
+        HostArray badX = HostArray.of(dtype, c.data.gaussian(2 * 10));
+        badX.set(5, Float.POSITIVE_INFINITY);
+        HostArray y = HostArray.of(dtype, c.data.gaussian(2 * 12));
+        float[] yBefore = y.toFloats();
+        expectMessage("tokens must be at least 1", () -> backend().forward(c.spec, coeffs, x, 0, y));
+        expectMessage("x has 20 elements, expected 30", () -> backend().forward(c.spec, coeffs, x, 3, y));
+        expectMessage("x[5] is Infinity", () -> backend().forward(c.spec, coeffs, badX, 2, y));
+        expectMessage("y has 24 elements, expected 36", () -> backend().forward(c.spec, coeffs,
+                HostArray.of(dtype, c.data.gaussian(30)), 3, y));
+        expectMessage("gradDeltaW has 20 elements", () -> backend().gradCoefficients(c.spec, x, new float[7]));
+        expectMessage("gradCoeffs has 8 elements", () -> backend().gradCoefficients(c.spec, out, new float[8]));
+        expectMessage("gradY has 20 elements, expected 24", () -> backend().backward(c.spec, coeffs, x, x, 2, new float[7], null));
+        expectMessage("gradX has 24 elements, expected 20", () -> backend().backward(c.spec, coeffs, x, y, 2, new float[7], y));
+
+        assertArrayEquals(before, out.toFloats(), "a rejected call changed its output" + c.tag());
+        assertArrayEquals(yBefore, y.toFloats(), "a rejected call changed y" + c.tag());
+    }
+
+    protected static void expectMessage(String fragment, org.junit.jupiter.api.function.Executable call) {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
+        assertTrue(e.getMessage().contains(fragment), "message '" + e.getMessage() + "' lacks '" + fragment + "'");
+    }
+}
