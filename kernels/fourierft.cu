@@ -132,12 +132,17 @@ __global__ void fourierft_to_float32(const void* __restrict__ src, int dtype,
     }
 }
 
-// R2C of length 1 (d_out = 1 in the backward pass): the spectrum is the value itself.
-__global__ void fourierft_real_to_complex(const float* __restrict__ src, float2* __restrict__ dst,
-                                          long long count) {
+// Transforms of length 1 (an axis of size 1), which are copies: direction 0 is C2R (keep the real
+// part), direction 1 is R2C (value, 0). Item i is read at src + i·srcDist and written at dst + i·dstDist
+// (distances in floats).
+__global__ void fourierft_length_one_transform(const float* __restrict__ src, long long srcDist,
+                                               float* __restrict__ dst, long long dstDist,
+                                               long long count, int direction) {
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < count;
          i += (long long) gridDim.x * blockDim.x) {
-        dst[i] = make_float2(src[i], 0.0f);
+        const float v = src[i * srcDist];
+        dst[i * dstDist] = v;
+        if (direction == 1) dst[i * dstDist + 1] = 0.0f;
     }
 }
 

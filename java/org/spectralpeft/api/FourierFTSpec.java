@@ -185,6 +185,14 @@ public final class FourierFTSpec {
         return SpectralGrouping.build(count, pos, coeff, src, outLen / 2 + 1, true);
     }
 
+    /**
+     * The spec of ΔWᵀ (d_in × d_out, each pair (j, k) becoming (k, j), same alpha and scale). A d × 1 and a
+     * 1 × d matrix share their memory layout, which lets a backend turn a d_in = 1 layer into a 1-D problem.
+     */
+    public FourierFTSpec transposed() {
+        return new FourierFTSpec(dIn, dOut, cols, rows, alpha);
+    }
+
     public int dOut() {
         return dOut;
     }

@@ -1,0 +1,69 @@
+package org.spectralpeft;
+
+import java.util.Optional;
+import org.spectralpeft.api.FourierFTBackend;
+import org.spectralpeft.cpu.CpuFourierFT;
+import org.spectralpeft.cuda.CudaFourierFT;
+
+/**
+ * Picks a backend: CUDA when a device, the NVIDIA driver and the CUDA 13 libraries (cuFFT) all load,
+ * otherwise the CPU backend. {@link #cudaUnavailableReason()} says in one line why CUDA was not used.
+ */
+public final class Backends {
+    private Backends() {
+    }
+
+    /** The CUDA backend on device 0 if it opens, else the CPU backend. */
+    public static FourierFTBackend best() {
+        try {
+            return CudaFourierFT.open();
+        } catch (Throwable e) { // missing natives surface as linkage errors, not exceptions
+            return new CpuFourierFT();
+        }
+    }
+
+    public static CpuFourierFT cpu() {
+        return new CpuFourierFT();
+    }
+
+    /** The CUDA backend on device 0; throws {@link IllegalStateException} with the reason when unavailable. */
+    public static CudaFourierFT cuda() {
+        try {
+            return CudaFourierFT.open();
+        } catch (Throwable e) {
+            throw new IllegalStateException("CUDA backend unavailable: " + explain(e), e);
+        }
+    }
+
+    /** Empty when the CUDA backend opens; otherwise one line saying why not. */
+    public static Optional<String> cudaUnavailableReason() {
+        try (CudaFourierFT ignored = CudaFourierFT.open()) {
+            return Optional.empty();
+        } catch (Throwable e) {
+            return Optional.of(explain(e));
+        }
+    }
+
+    /** A one-line reason for a failed CUDA start. */
+    static String explain(Throwable e) {
+        Throwable root = e;
+        while (root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        String message = String.valueOf(root.getMessage());
+        String lower = message.toLowerCase();
+        String what;
+        if (lower.contains("libcuda.so") || lower.contains("jcudadriver")) {
+            what = "the NVIDIA driver (libcuda.so.1) could not be loaded";
+        } else if (lower.contains("cufft") || lower.contains("cudart")) {
+            what = "the CUDA 13 libraries (libcufft.so.12, libcudart.so.13) could not be loaded;"
+                    + " put their directory on LD_LIBRARY_PATH";
+        } else if (message.contains("CUDA_ERROR_NO_DEVICE")) {
+            what = "no CUDA device is present";
+        } else {
+            what = root.getClass().getSimpleName();
+        }
+        String first = message.lines().findFirst().orElse("");
+        return what + (first.isEmpty() || first.equals("null") ? "" : " (" + first + ")");
+    }
+}

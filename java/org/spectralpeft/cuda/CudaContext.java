@@ -1,0 +1,133 @@
+package org.spectralpeft.cuda;
+
+import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
+import static jcuda.driver.JCudaDriver.cuDeviceGet;
+import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
+import static jcuda.driver.JCudaDriver.cuDeviceGetCount;
+import static jcuda.driver.JCudaDriver.cuDeviceGetName;
+import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRelease;
+import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
+import static jcuda.driver.JCudaDriver.cuDeviceTotalMem;
+import static jcuda.driver.JCudaDriver.cuDriverGetVersion;
+import static jcuda.driver.JCudaDriver.cuInit;
+
+import java.nio.charset.StandardCharsets;
+import jcuda.driver.CUcontext;
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUdevice_attribute;
+import jcuda.driver.JCudaDriver;
+import org.bytedeco.cuda.cudart.CUmemPoolHandle_st;
+import org.bytedeco.cuda.global.cudart;
+import org.bytedeco.cuda.global.cufft;
+import org.bytedeco.javacpp.LongPointer;
+
+/**
+ * One device's primary context, shared with cuFFT (the runtime API binds to the primary context), made
+ * current on every thread that calls in. Opening also proves that the driver, JCuda's natives and the
+ * CUDA 13 libraries (cuFFT through the JavaCPP presets) all load.
+ */
+final class CudaContext implements AutoCloseable {
+    private final int ordinal;
+    private final CUdevice device;
+    private final CUcontext context;
+    private final String name;
+    private final int computeMajor;
+    private final int computeMinor;
+    private final long totalMemory;
+    private final int driverVersion;
+    private volatile boolean closed;
+
+    private CudaContext(int ordinal) {
+        JCudaDriver.setExceptionsEnabled(true);
+        cuInit(0);
+        int[] count = new int[1];
+        cuDeviceGetCount(count);
+        if (ordinal < 0 || ordinal >= count[0]) {
+            throw new IllegalArgumentException("CUDA device " + ordinal + " does not exist (" + count[0] + " devices)");
+        }
+        this.ordinal = ordinal;
+        this.device = new CUdevice();
+        cuDeviceGet(device, ordinal);
+        byte[] raw = new byte[256];
+        cuDeviceGetName(raw, raw.length, device);
+        int len = 0;
+        while (len < raw.length && raw[len] != 0) {
+            len++;
+        }
+        this.name = new String(raw, 0, len, StandardCharsets.US_ASCII);
+        int[] v = new int[1];
+        cuDeviceGetAttribute(v, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
+        this.computeMajor = v[0];
+        cuDeviceGetAttribute(v, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
+        this.computeMinor = v[0];
+        long[] mem = new long[1];
+        cuDeviceTotalMem(mem, device);
+        this.totalMemory = mem[0];
+        cuDriverGetVersion(v);
+        this.driverVersion = v[0];
+        this.context = new CUcontext();
+        cuDevicePrimaryCtxRetain(context, device);
+        makeCurrent();
+        checkCufftLoads();
+        keepPoolMemory();
+    }
+
+    static CudaContext open(int ordinal) {
+        return new CudaContext(ordinal);
+    }
+
+    // Loads libcufft.so.12 (and libcudart.so.13) through the presets now, so a missing library is
+    // reported when the backend opens rather than at the first transform.
+    private static void checkCufftLoads() {
+        int[] version = new int[1];
+        int status = cufft.cufftGetVersion(version);
+        if (status != cufft.CUFFT_SUCCESS) {
+            throw new IllegalStateException("cufftGetVersion failed with status " + status);
+        }
+    }
+
+    // Scratch space comes from the stream-ordered allocator; by default its pool returns memory to the
+    // driver at every synchronization, which turns each call's scratch into a fresh mapping. Keeping it
+    // cached is an optimization only, so a failure here is ignored.
+    private void keepPoolMemory() {
+        try {
+            CUmemPoolHandle_st pool = new CUmemPoolHandle_st();
+            if (cudart.cudaDeviceGetDefaultMemPool(pool, ordinal) == cudart.cudaSuccess) {
+                try (LongPointer threshold = new LongPointer(1).put(Long.MAX_VALUE)) {
+                    cudart.cudaMemPoolSetAttribute(pool, cudart.cudaMemPoolAttrReleaseThreshold, threshold);
+                }
+            }
+        } catch (RuntimeException | UnsatisfiedLinkError ignored) {
+            // pool stays at its default release threshold
+        }
+    }
+
+    /** Makes this device's primary context current on the calling thread. */
+    void makeCurrent() {
+        if (closed) {
+            throw new IllegalStateException("CUDA context is closed");
+        }
+        cuCtxSetCurrent(context);
+    }
+
+    int computeCapability() {
+        return computeMajor * 10 + computeMinor;
+    }
+
+    long totalMemory() {
+        return totalMemory;
+    }
+
+    String describe() {
+        return String.format("%s (device %d, sm_%d%d, %.1f GiB, driver %d.%d)", name, ordinal, computeMajor,
+                computeMinor, totalMemory / (double) (1L << 30), driverVersion / 1000, (driverVersion % 1000) / 10);
+    }
+
+    @Override
+    public synchronized void close() {
+        if (!closed) {
+            closed = true;
+            cuDevicePrimaryCtxRelease(device);
+        }
+    }
+}

@@ -1,0 +1,418 @@
+package org.spectralpeft.cuda;
+
+import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
+import static jcuda.driver.JCudaDriver.cuMemsetD32Async;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.spectralpeft.api.Checks;
+import org.spectralpeft.api.DType;
+import org.spectralpeft.api.FourierFTSpec;
+import org.spectralpeft.api.HostArray;
+import org.spectralpeft.api.ValidatingBackend;
+import org.spectralpeft.api.WriteMode;
+import org.spectralpeft.cuda.FftPlans.Direction;
+
+/**
+ * The CUDA backend: cuFFT for the transforms, the kernels of {@code kernels/fourierft.cu} around them.
+ *
+ * <p>Device entry points take {@link DeviceArray}s (library buffers or a framework's raw pointers) and a
+ * {@link CudaStream}; they only queue work on that stream and return. Scratch memory comes from the
+ * stream-ordered allocator and is released in stream order. The host-array methods of
+ * {@link org.spectralpeft.api.FourierFTBackend} copy in, run on a private stream, and copy out.
+ *
+ * <p>Thread safety: every method may be called from any thread, concurrently, with the usual CUDA rule
+ * that calls sharing output arrays must be ordered by the caller (same stream, or events).
+ * Inputs in device memory are not scanned for NaN (that would cost a pass and a synchronization); the
+ * host-array methods do check them.
+ *
+ * <p>Algorithms (DESIGN.md): materialize = scatter of the Hermitian half spectrum (s folded in) plus one
+ * C2R-2D transform, written straight into a float32 output, or C2R in place and a converting epilogue for
+ * 16-bit outputs and for merge (no separate ΔW buffer); forward = R2C of x, gather/scale/scatter, C2R in
+ * place, accumulate into y; backward = the same with the axes swapped, plus a two-stage deterministic
+ * reduction over tokens for ∂L/∂c.
+ */
+public final class CudaFourierFT extends ValidatingBackend {
+    /** Tokens per partial sum in the unmaterialized ∂L/∂c (fixes the reduction order). */
+    private static final int GRAD_TILE_TOKENS = 64;
+    private static final int MAX_CACHED_SPECS = 256;
+
+    private final CudaContext context;
+    private final FourierFTKernels kernels;
+    private final FftPlans plans;
+    private final Map<FourierFTSpec, SpecResources> specs = new LinkedHashMap<>(16, 0.75f, true);
+
+    /** Device tables of a spec, and of its transpose when d_in = 1 turns 2-D work into 1-D. */
+    private record SpecResources(DeviceSpecTables tables, FourierFTSpec spec2d, DeviceSpecTables tables2d) {
+        void close() {
+            tables.close();
+            if (tables2d != tables) {
+                tables2d.close();
+            }
+        }
+    }
+
+    private CudaFourierFT(CudaContext context) {
+        this.context = context;
+        try {
+            this.kernels = new FourierFTKernels(context.computeCapability());
+            this.plans = new FftPlans(kernels);
+        } catch (RuntimeException | Error e) {
+            context.close();
+            throw e;
+        }
+    }
+
+    /** Opens device 0. Throws if the driver, a device or the CUDA 13 libraries are missing. */
+    public static CudaFourierFT open() {
+        return open(0);
+    }
+
+    public static CudaFourierFT open(int device) {
+        return new CudaFourierFT(CudaContext.open(device));
+    }
+
+    @Override
+    public String description() {
+        return "cuda " + context.describe();
+    }
+
+    /** The PTX variant loaded for this device. */
+    public String kernelVariant() {
+        return kernels.ptxName();
+    }
+
+    /** A new stream owned by the caller (close it when done). */
+    public CudaStream createStream() {
+        ensureOpen();
+        return CudaStream.createOwned(context);
+    }
+
+    /** Library-owned device memory (close it when done). */
+    public DeviceBuffer allocate(DType dtype, long length) {
+        ensureOpen();
+        return new DeviceBuffer(context, dtype, length);
+    }
+
+    /** Blocks until the work queued on {@code stream} has finished. */
+    public void synchronize(CudaStream stream) {
+        ensureOpen();
+        context.makeCurrent();
+        stream.synchronize();
+    }
+
+    /** Number of cuFFT plans cached (plans are per transform shape and batch). */
+    public int cachedPlans() {
+        return plans.size();
+    }
+
+    // ------------------------------------------------------------------ device entry points
+
+    /** out = ΔW for {@code layers} layers: coeffs is layers × n float32, out layers × d_out × d_in of any dtype. */
+    public void materialize(FourierFTSpec spec, DeviceArray coeffs, int layers, DeviceArray out, CudaStream stream) {
+        enter(spec, stream);
+        Checks.positive(layers, "layers");
+        checkFloat32("coeffs", coeffs, (long) layers * spec.n());
+        checkDevice("out", out, (long) layers * spec.dOut() * spec.dIn());
+        SpecResources r = resources(spec);
+        try (StreamScratch scratch = new StreamScratch(stream)) {
+            inverse2d(r, coeffs, layers, out, WriteMode.STORE, scratch, stream);
+        }
+    }
+
+    /** weight += ΔW in place (weight d_out × d_in, any dtype), fused: no ΔW buffer is allocated. */
+    public void merge(FourierFTSpec spec, DeviceArray coeffs, DeviceArray weight, CudaStream stream) {
+        mergeInto(spec, coeffs, weight, stream, WriteMode.ADD);
+    }
+
+    /** weight -= ΔW in place. */
+    public void unmerge(FourierFTSpec spec, DeviceArray coeffs, DeviceArray weight, CudaStream stream) {
+        mergeInto(spec, coeffs, weight, stream, WriteMode.SUBTRACT);
+    }
+
+    private void mergeInto(FourierFTSpec spec, DeviceArray coeffs, DeviceArray weight, CudaStream stream,
+                           WriteMode mode) {
+        enter(spec, stream);
+        checkFloat32("coeffs", coeffs, spec.n());
+        checkDevice("weight", weight, (long) spec.dOut() * spec.dIn());
+        SpecResources r = resources(spec);
+        try (StreamScratch scratch = new StreamScratch(stream)) {
+            inverse2d(r, coeffs, 1, weight, mode, scratch, stream);
+        }
+    }
+
+    /** y += x·ΔWᵀ: x is tokens × d_in, y tokens × d_out, any dtypes. */
+    public void forward(FourierFTSpec spec, DeviceArray coeffs, DeviceArray x, int tokens, DeviceArray y,
+                        CudaStream stream) {
+        enter(spec, stream);
+        Checks.positive(tokens, "tokens");
+        checkFloat32("coeffs", coeffs, spec.n());
+        checkDevice("x", x, (long) tokens * spec.dIn());
+        checkDevice("y", y, (long) tokens * spec.dOut());
+        SpecResources r = resources(spec);
+        try (StreamScratch scratch = new StreamScratch(stream)) {
+            long xSpec = rowSpectra(x, tokens, spec.dIn(), scratch, stream);
+            applyAxis(xSpec, spec.halfIn(), spec.dOut(), spec.halfOut(), r.tables().forward, coeffs, spec, tokens, y,
+                    scratch, stream);
+        }
+    }
+
+    /** gradCoeffs (n float32) = ∂L/∂c from gradDeltaW = ∂L/∂ΔW (d_out × d_in, any dtype). */
+    public void gradCoefficients(FourierFTSpec spec, DeviceArray gradDeltaW, DeviceArray gradCoeffs, CudaStream stream) {
+        enter(spec, stream);
+        checkDevice("gradDeltaW", gradDeltaW, (long) spec.dOut() * spec.dIn());
+        checkFloat32("gradCoeffs", gradCoeffs, spec.n());
+        SpecResources r = resources(spec);
+        FourierFTSpec s2 = r.spec2d();
+        try (StreamScratch scratch = new StreamScratch(stream)) {
+            long g = asFloat32(gradDeltaW, scratch, stream);
+            long bins = (long) s2.dOut() * s2.halfIn();
+            long f = scratch.allocate(8 * bins);
+            plans.twoD(Direction.R2C, s2.dOut(), s2.dIn(), 1, false).execute(g, f, scratch, stream);
+            kernels.gatherReal(f, bins, r.tables2d().deltaGradBin, s2.n(), s2.scale(), gradCoeffs.address(), stream);
+        }
+    }
+
+    /**
+     * Backward of {@link #forward}: gradCoeffs (n float32) = ∂L/∂c, overwritten; when gradX is not null,
+     * gradX += ∂L/∂y · ΔW (tokens × d_in).
+     */
+    public void backward(FourierFTSpec spec, DeviceArray coeffs, DeviceArray x, DeviceArray gradY, int tokens,
+                         DeviceArray gradCoeffs, DeviceArray gradX, CudaStream stream) {
+        enter(spec, stream);
+        Checks.positive(tokens, "tokens");
+        checkFloat32("coeffs", coeffs, spec.n());
+        checkDevice("x", x, (long) tokens * spec.dIn());
+        checkDevice("gradY", gradY, (long) tokens * spec.dOut());
+        checkFloat32("gradCoeffs", gradCoeffs, spec.n());
+        if (gradX != null) {
+            checkDevice("gradX", gradX, (long) tokens * spec.dIn());
+        }
+        SpecResources r = resources(spec);
+        DeviceSpecTables t = r.tables();
+        try (StreamScratch scratch = new StreamScratch(stream)) {
+            long xSpec = rowSpectra(x, tokens, spec.dIn(), scratch, stream);
+            long gySpec = rowSpectra(gradY, tokens, spec.dOut(), scratch, stream);
+            int tiles = (tokens + GRAD_TILE_TOKENS - 1) / GRAD_TILE_TOKENS;
+            long partial = scratch.allocate(4L * tiles * spec.n());
+            kernels.coeffGradPartial(xSpec, spec.halfIn(), gySpec, spec.halfOut(), t, spec.n(), tokens,
+                    GRAD_TILE_TOKENS, partial, stream);
+            kernels.coeffGradReduce(partial, tiles, spec.n(), spec.scale(), gradCoeffs.address(), stream);
+            if (gradX != null) {
+                applyAxis(gySpec, spec.halfOut(), spec.dIn(), spec.halfIn(), t.transposed, coeffs, spec, tokens,
+                        gradX, scratch, stream);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ building blocks
+
+    /** ΔW into dst per mode: scatter the half spectrum, then C2R straight into a float32 dst, or in place + epilogue. */
+    private void inverse2d(SpecResources r, DeviceArray coeffs, int layers, DeviceArray dst, WriteMode mode,
+                           StreamScratch scratch, CudaStream stream) {
+        FourierFTSpec s = r.spec2d();
+        long bins = (long) s.dOut() * s.halfIn();
+        long spectrum = scratch.allocate(8L * bins * layers);
+        cuMemsetD32Async(NativeHandles.devicePointer(spectrum), 0, 2L * bins * layers, stream.jcuda());
+        kernels.scatterHalfSpectrum(spectrum, bins, coeffs.address(), s.n(), r.tables2d(), layers, 0.5f * s.scale(),
+                stream);
+        if (mode == WriteMode.STORE && dst.dtype() == DType.FLOAT32) {
+            plans.twoD(Direction.C2R, s.dOut(), s.dIn(), layers, false).execute(spectrum, dst.address(), scratch, stream);
+        } else {
+            plans.twoD(Direction.C2R, s.dOut(), s.dIn(), layers, true).execute(spectrum, spectrum, scratch, stream);
+            kernels.epilogue(spectrum, 2L * s.halfIn(), dst, (long) layers * s.dOut(), s.dIn(), mode.code(), stream);
+        }
+    }
+
+    /** R2C of each of {@code tokens} rows of length {@code len} (any dtype): tokens × (len/2+1) complex. */
+    private long rowSpectra(DeviceArray rows, int tokens, int len, StreamScratch scratch, CudaStream stream) {
+        long real = asFloat32(rows, scratch, stream);
+        long spectra = scratch.allocate(8L * tokens * (len / 2 + 1));
+        plans.oneD(Direction.R2C, len, tokens, false).execute(real, spectra, scratch, stream);
+        return spectra;
+    }
+
+    /** out += C2R_outLen(gather/scatter of the source spectra), per token. */
+    private void applyAxis(long srcSpec, int srcBins, int outLen, int outBins, DeviceSpecTables.Grouping g,
+                           DeviceArray coeffs, FourierFTSpec spec, int tokens, DeviceArray out,
+                           StreamScratch scratch, CudaStream stream) {
+        long z = scratch.allocate(8L * tokens * outBins);
+        kernels.gatherScatter(srcSpec, srcBins, z, outBins, outBins, coeffs.address(), g, 0.5f * spec.scale(), tokens,
+                stream);
+        plans.oneD(Direction.C2R, outLen, tokens, true).execute(z, z, scratch, stream);
+        kernels.epilogue(z, 2L * outBins, out, tokens, outLen, WriteMode.ADD.code(), stream);
+    }
+
+    /** The address of the data as float32: the array itself, or a converted scratch copy. */
+    private long asFloat32(DeviceArray a, StreamScratch scratch, CudaStream stream) {
+        if (a.dtype() == DType.FLOAT32) {
+            return a.address();
+        }
+        long copy = scratch.allocate(4 * a.length());
+        kernels.toFloat32(a, copy, stream);
+        return copy;
+    }
+
+    private void enter(FourierFTSpec spec, CudaStream stream) {
+        ensureOpen();
+        Checks.spec(spec);
+        Checks.notNull(stream, "stream");
+        context.makeCurrent();
+    }
+
+    private static void checkDevice(String name, DeviceArray a, long expected) {
+        Checks.notNull(a, name);
+        Checks.length(name, a.length(), expected);
+    }
+
+    private static void checkFloat32(String name, DeviceArray a, long expected) {
+        checkDevice(name, a, expected);
+        Checks.require(a.dtype() == DType.FLOAT32, name + " must be float32, got " + a.dtype());
+    }
+
+    private SpecResources resources(FourierFTSpec spec) {
+        synchronized (specs) {
+            SpecResources r = specs.get(spec);
+            if (r == null) {
+                DeviceSpecTables tables = new DeviceSpecTables(spec);
+                if (spec.dIn() == 1 && spec.dOut() > 1) {
+                    FourierFTSpec t = spec.transposed();
+                    r = new SpecResources(tables, t, new DeviceSpecTables(t));
+                } else {
+                    r = new SpecResources(tables, spec, tables);
+                }
+                specs.put(spec, r);
+                if (specs.size() > MAX_CACHED_SPECS) {
+                    // Rare: wait for all queued work before freeing tables it might read.
+                    cuCtxSynchronize();
+                    var eldest = specs.entrySet().iterator().next();
+                    eldest.getValue().close();
+                    specs.remove(eldest.getKey());
+                }
+            }
+            return r;
+        }
+    }
+
+    // ------------------------------------------------------------------ host-array path
+
+    @Override
+    protected void runMaterialize(FourierFTSpec spec, float[] coeffs, int layers, HostArray out) {
+        try (HostCall call = new HostCall()) {
+            DeviceArray c = call.in(HostArray.float32(coeffs));
+            DeviceArray o = call.out(out);
+            materialize(spec, c, layers, o, call.stream);
+            call.finish();
+        }
+    }
+
+    @Override
+    protected void runMerge(FourierFTSpec spec, float[] coeffs, HostArray weight, boolean subtract) {
+        try (HostCall call = new HostCall()) {
+            DeviceArray c = call.in(HostArray.float32(coeffs));
+            DeviceArray w = call.inOut(weight);
+            if (subtract) {
+                unmerge(spec, c, w, call.stream);
+            } else {
+                merge(spec, c, w, call.stream);
+            }
+            call.finish();
+        }
+    }
+
+    @Override
+    protected void runForward(FourierFTSpec spec, float[] coeffs, HostArray x, int tokens, HostArray y) {
+        try (HostCall call = new HostCall()) {
+            DeviceArray c = call.in(HostArray.float32(coeffs));
+            DeviceArray dx = call.in(x);
+            DeviceArray dy = call.inOut(y);
+            forward(spec, c, dx, tokens, dy, call.stream);
+            call.finish();
+        }
+    }
+
+    @Override
+    protected void runGradCoefficients(FourierFTSpec spec, HostArray gradDeltaW, float[] gradCoeffs) {
+        try (HostCall call = new HostCall()) {
+            DeviceArray g = call.in(gradDeltaW);
+            DeviceArray gc = call.out(HostArray.float32(gradCoeffs));
+            gradCoefficients(spec, g, gc, call.stream);
+            call.finish();
+        }
+    }
+
+    @Override
+    protected void runBackward(FourierFTSpec spec, float[] coeffs, HostArray x, HostArray gradY, int tokens,
+                               float[] gradCoeffs, HostArray gradX) {
+        try (HostCall call = new HostCall()) {
+            DeviceArray c = call.in(HostArray.float32(coeffs));
+            DeviceArray dx = call.in(x);
+            DeviceArray gy = call.in(gradY);
+            DeviceArray gc = call.out(HostArray.float32(gradCoeffs));
+            DeviceArray gx = gradX == null ? null : call.inOut(gradX);
+            backward(spec, c, dx, gy, tokens, gc, gx, call.stream);
+            call.finish();
+        }
+    }
+
+    /** One host-array call: device copies of the arguments on a private stream, results copied back by finish(). */
+    private final class HostCall implements AutoCloseable {
+        final CudaStream stream = createStream();
+        private final java.util.List<DeviceBuffer> buffers = new java.util.ArrayList<>();
+        private final java.util.List<HostArray> outputs = new java.util.ArrayList<>();
+        private final java.util.List<DeviceBuffer> outputBuffers = new java.util.ArrayList<>();
+
+        DeviceArray in(HostArray host) {
+            DeviceBuffer b = allocate(host.dtype(), host.length());
+            buffers.add(b);
+            b.copyFrom(host);
+            return b.array();
+        }
+
+        // Outputs are copied in as well: a poisoned host array stays poisoned wherever the device misses it.
+        DeviceArray out(HostArray host) {
+            return inOut(host);
+        }
+
+        DeviceArray inOut(HostArray host) {
+            DeviceArray a = in(host);
+            outputs.add(host);
+            outputBuffers.add(buffers.get(buffers.size() - 1));
+            return a;
+        }
+
+        void finish() {
+            synchronize(stream);
+            for (int i = 0; i < outputs.size(); i++) {
+                outputBuffers.get(i).copyTo(outputs.get(i));
+            }
+        }
+
+        @Override
+        public void close() {
+            context.makeCurrent();
+            stream.synchronize();
+            for (DeviceBuffer b : buffers) {
+                b.close();
+            }
+            stream.close();
+        }
+    }
+
+    @Override
+    public void close() {
+        if (markClosed()) {
+            context.makeCurrent();
+            cuCtxSynchronize();
+            synchronized (specs) {
+                for (SpecResources r : specs.values()) {
+                    r.close();
+                }
+                specs.clear();
+            }
+            plans.close();
+            kernels.close();
+            context.close();
+        }
+    }
+}

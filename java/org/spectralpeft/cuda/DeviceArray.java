@@ -1,0 +1,32 @@
+package org.spectralpeft.cuda;
+
+import java.util.Objects;
+import org.spectralpeft.api.DType;
+
+/**
+ * A view of device memory: raw address, element count and element type. Either a library-owned
+ * {@link DeviceBuffer}'s view or a foreign pointer owned by a host framework (a tensor's data pointer);
+ * the library never frees a foreign array. Must live in the context of the {@link CudaFourierFT} it is
+ * passed to.
+ */
+public record DeviceArray(long address, long length, DType dtype) {
+
+    public DeviceArray {
+        Objects.requireNonNull(dtype, "dtype");
+        if (address == 0) {
+            throw new IllegalArgumentException("device address is null");
+        }
+        if (length < 1) {
+            throw new IllegalArgumentException("device array length must be at least 1, got " + length);
+        }
+    }
+
+    /** A framework-owned device array: {@code length} elements of {@code dtype} at {@code address}. */
+    public static DeviceArray foreign(long address, long length, DType dtype) {
+        return new DeviceArray(address, length, dtype);
+    }
+
+    public long bytes() {
+        return length * dtype.bytes();
+    }
+}

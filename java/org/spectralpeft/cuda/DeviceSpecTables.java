@@ -1,0 +1,90 @@
+package org.spectralpeft.cuda;
+
+import static jcuda.driver.JCudaDriver.cuMemAlloc;
+import static jcuda.driver.JCudaDriver.cuMemFree;
+import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
+
+import java.util.ArrayList;
+import java.util.List;
+import jcuda.Pointer;
+import jcuda.driver.CUdeviceptr;
+import org.spectralpeft.api.FourierFTSpec;
+import org.spectralpeft.api.SpectralGrouping;
+
+/**
+ * A spec's groupings and gather tables in device memory, in one allocation. Fields are device addresses
+ * of int (or float, for imSign) arrays.
+ */
+final class DeviceSpecTables implements AutoCloseable {
+    record Grouping(long start, long coeff, long src) {
+    }
+
+    final int halfBins;
+    final long halfBinPos;
+    final long halfBinStart;
+    final long halfEntryCoeff;
+    final Grouping forward;
+    final Grouping transposed;
+    final long deltaGradBin;
+    final long xBin;
+    final long gyBin;
+    final long imSign;
+
+    private final CUdeviceptr block = new CUdeviceptr();
+    private final List<int[]> parts = new ArrayList<>();
+    private long words;
+
+    DeviceSpecTables(FourierFTSpec spec) {
+        SpectralGrouping half = spec.halfSpectrumGrouping();
+        SpectralGrouping fwd = spec.forwardGrouping();
+        SpectralGrouping tr = spec.transposedGrouping();
+        float[] signs = spec.imaginarySigns();
+        int[] signBits = new int[signs.length];
+        for (int i = 0; i < signs.length; i++) {
+            signBits[i] = Float.floatToRawIntBits(signs[i]);
+        }
+        halfBins = half.bins();
+        long oHalfPos = add(half.positions());
+        long oHalfStart = add(half.starts());
+        long oHalfCoeff = add(half.entryCoefficients());
+        long[] oFwd = {add(fwd.starts()), add(fwd.entryCoefficients()), add(fwd.entrySources())};
+        long[] oTr = {add(tr.starts()), add(tr.entryCoefficients()), add(tr.entrySources())};
+        long oDelta = add(spec.deltaGradientBins());
+        long oX = add(spec.inputBins());
+        long oGy = add(spec.outputGradientBins());
+        long oSign = add(signBits);
+
+        int[] all = new int[(int) words];
+        int at = 0;
+        for (int[] p : parts) {
+            System.arraycopy(p, 0, all, at, p.length);
+            at += p.length;
+        }
+        parts.clear();
+        cuMemAlloc(block, 4L * all.length);
+        cuMemcpyHtoD(block, Pointer.to(all), 4L * all.length);
+        long base = NativeHandles.handleOf(block);
+        halfBinPos = base + 4 * oHalfPos;
+        halfBinStart = base + 4 * oHalfStart;
+        halfEntryCoeff = base + 4 * oHalfCoeff;
+        forward = new Grouping(base + 4 * oFwd[0], base + 4 * oFwd[1], base + 4 * oFwd[2]);
+        transposed = new Grouping(base + 4 * oTr[0], base + 4 * oTr[1], base + 4 * oTr[2]);
+        deltaGradBin = base + 4 * oDelta;
+        xBin = base + 4 * oX;
+        gyBin = base + 4 * oGy;
+        imSign = base + 4 * oSign;
+    }
+
+    // Appends an array (at least one word, so every table has a distinct address) and returns its offset.
+    private long add(int[] values) {
+        long offset = words;
+        parts.add(values.length == 0 ? new int[1] : values);
+        words += Math.max(1, values.length);
+        return offset;
+    }
+
+    @Override
+    public void close() {
+        cuMemFree(block);
+    }
+}

@@ -1,0 +1,153 @@
+package org.spectralpeft.cuda;
+
+import static org.bytedeco.cuda.global.cufft.CUFFT_C2R;
+import static org.bytedeco.cuda.global.cufft.CUFFT_R2C;
+import static org.bytedeco.cuda.global.cufft.CUFFT_SUCCESS;
+
+import java.util.HashMap;
+import java.util.Map;
+import org.bytedeco.cuda.global.cufft;
+import org.bytedeco.javacpp.SizeTPointer;
+
+/**
+ * cuFFT plans, created on first use per shape and cached until {@link #close()}. Plans never allocate
+ * their own work area: each execution gets one from the call's {@link StreamScratch}, so one plan can
+ * serve several streams at once (the host-side set-stream/set-work-area/execute sequence is atomic
+ * per plan).
+ *
+ * <p>A transform over an axis of length 1 is a copy, done by a kernel instead of cuFFT.
+ */
+final class FftPlans implements AutoCloseable {
+    enum Direction { C2R, R2C }
+
+    /**
+     * A batched real transform of rank 1 ({@code rows == 0}: length {@code cols}) or rank 2
+     * ({@code rows × cols}). {@code padded}: the real side uses rows of 2·(cols/2+1) floats (the in-place
+     * layout); otherwise rows of cols floats.
+     */
+    record Shape(Direction direction, int rows, int cols, long batch, boolean padded) {
+        long complexPerItem() {
+            return (long) Math.max(rows, 1) * (cols / 2 + 1);
+        }
+
+        long realPerItem() {
+            return (long) Math.max(rows, 1) * (padded ? 2L * (cols / 2 + 1) : cols);
+        }
+
+        boolean isCopy() {
+            return rows <= 1 && cols == 1;
+        }
+    }
+
+    /** One cached plan. */
+    final class Plan {
+        private final Shape shape;
+        private final int handle;
+        private final long workBytes;
+
+        private Plan(Shape shape) {
+            this.shape = shape;
+            if (shape.isCopy()) {
+                handle = -1;
+                workBytes = 0;
+                return;
+            }
+            int[] h = new int[1];
+            check(cufft.cufftCreate(h), "cufftCreate", shape);
+            handle = h[0];
+            check(cufft.cufftSetAutoAllocation(handle, 0), "cufftSetAutoAllocation", shape);
+            int rank = shape.rows() == 0 ? 1 : 2;
+            long[] n = rank == 1 ? new long[] {shape.cols()} : new long[] {shape.rows(), shape.cols()};
+            long[] complexDims = rank == 1 ? new long[] {shape.cols() / 2 + 1}
+                    : new long[] {shape.rows(), shape.cols() / 2 + 1};
+            long realCols = shape.padded() ? 2L * (shape.cols() / 2 + 1) : shape.cols();
+            long[] realDims = rank == 1 ? new long[] {realCols} : new long[] {shape.rows(), realCols};
+            boolean c2r = shape.direction() == Direction.C2R;
+            try (SizeTPointer work = new SizeTPointer(1)) {
+                check(cufft.cufftMakePlanMany64(handle, rank, n,
+                        c2r ? complexDims : realDims, 1, c2r ? shape.complexPerItem() : shape.realPerItem(),
+                        c2r ? realDims : complexDims, 1, c2r ? shape.realPerItem() : shape.complexPerItem(),
+                        c2r ? CUFFT_C2R : CUFFT_R2C, shape.batch(), work), "cufftMakePlanMany64", shape);
+                workBytes = work.get();
+            }
+        }
+
+        long workBytes() {
+            return workBytes;
+        }
+
+        /** Queues the transform on the scratch's stream: complex→real or real→complex, per the shape. */
+        void execute(long in, long out, StreamScratch scratch, CudaStream stream) {
+            if (shape.isCopy()) {
+                copyTransform(in, out, stream);
+                return;
+            }
+            long work = workBytes > 0 ? scratch.allocate(workBytes) : 0;
+            synchronized (this) {
+                check(cufft.cufftSetStream(handle, NativeHandles.cufftStream(stream.handle())), "cufftSetStream", shape);
+                check(cufft.cufftSetWorkArea(handle, NativeHandles.javacpp(work)), "cufftSetWorkArea", shape);
+                int status = shape.direction() == Direction.C2R
+                        ? cufft.cufftExecC2R(handle, NativeHandles.complexAt(in), NativeHandles.floatsAt(out))
+                        : cufft.cufftExecR2C(handle, NativeHandles.floatsAt(in), NativeHandles.complexAt(out));
+                check(status, "cufftExec" + shape.direction(), shape);
+            }
+        }
+
+        private void copyTransform(long in, long out, CudaStream stream) {
+            long complexDist = 2 * shape.complexPerItem(); // in floats
+            long realDist = shape.realPerItem();
+            if (shape.direction() == Direction.C2R) {
+                if (in != out || complexDist != realDist) { // in place with the padded layout: already there
+                    kernels.lengthOneTransform(in, complexDist, out, realDist, shape.batch(), 0, stream);
+                }
+            } else {
+                kernels.lengthOneTransform(in, realDist, out, complexDist, shape.batch(), 1, stream);
+            }
+        }
+
+        private void destroy() {
+            if (handle >= 0) {
+                cufft.cufftDestroy(handle);
+            }
+        }
+    }
+
+    private final FourierFTKernels kernels;
+    private final Map<Shape, Plan> plans = new HashMap<>();
+
+    FftPlans(FourierFTKernels kernels) {
+        this.kernels = kernels;
+    }
+
+    synchronized Plan get(Shape shape) {
+        return plans.computeIfAbsent(shape, Plan::new);
+    }
+
+    /** Rank-2 {@code rows × cols}, or rank 1 along cols when rows is 1. */
+    Plan twoD(Direction direction, int rows, int cols, long batch, boolean padded) {
+        return rows == 1 ? get(new Shape(direction, 0, cols, batch, padded))
+                : get(new Shape(direction, rows, cols, batch, padded));
+    }
+
+    Plan oneD(Direction direction, int length, long batch, boolean padded) {
+        return get(new Shape(direction, 0, length, batch, padded));
+    }
+
+    synchronized int size() {
+        return plans.size();
+    }
+
+    private static void check(int status, String call, Shape shape) {
+        if (status != CUFFT_SUCCESS) {
+            throw new IllegalStateException(call + " failed with cuFFT status " + status + " for " + shape);
+        }
+    }
+
+    @Override
+    public synchronized void close() {
+        for (Plan p : plans.values()) {
+            p.destroy();
+        }
+        plans.clear();
+    }
+}

@@ -1,0 +1,158 @@
+package org.spectralpeft.cuda;
+
+import static jcuda.driver.JCudaDriver.cuLaunchKernel;
+import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
+import static jcuda.driver.JCudaDriver.cuModuleLoadData;
+import static jcuda.driver.JCudaDriver.cuModuleUnload;
+import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import jcuda.Pointer;
+import jcuda.driver.CUfunction;
+import jcuda.driver.CUmodule;
+
+/**
+ * The PTX module of {@code kernels/fourierft.cu} and typed launchers for its kernels. The PTX built for
+ * compute_90 is loaded on Hopper and newer, the portable compute_75 PTX elsewhere; the driver JIT-compiles
+ * either for the device.
+ *
+ * <p>With the system property {@code spectralpeft.cuda.debug=true} every launch is followed by a stream
+ * synchronization, so a faulting kernel is reported at its own launch (the tests turn it on).
+ */
+final class FourierFTKernels implements AutoCloseable {
+    static final int BLOCK = 256;
+    private static final int MAX_GRID_Y = 65535;
+    private static final boolean DEBUG = Boolean.getBoolean("spectralpeft.cuda.debug");
+
+    private final CUmodule module = new CUmodule();
+    private final String ptxName;
+    private final CUfunction scatterHalfSpectrum;
+    private final CUfunction gatherScatter;
+    private final CUfunction gatherReal;
+    private final CUfunction coeffGradPartial;
+    private final CUfunction coeffGradReduce;
+    private final CUfunction epilogue;
+    private final CUfunction toFloat32;
+    private final CUfunction lengthOne;
+
+    FourierFTKernels(int computeCapability) {
+        ptxName = "fourierft." + (computeCapability >= 90 ? "compute_90" : "compute_75") + ".ptx";
+        cuModuleLoadData(module, readPtx(ptxName));
+        scatterHalfSpectrum = function("fourierft_scatter_half_spectrum");
+        gatherScatter = function("fourierft_gather_scatter");
+        gatherReal = function("fourierft_gather_real");
+        coeffGradPartial = function("fourierft_coeff_grad_partial");
+        coeffGradReduce = function("fourierft_coeff_grad_reduce");
+        epilogue = function("fourierft_epilogue");
+        toFloat32 = function("fourierft_to_float32");
+        lengthOne = function("fourierft_length_one_transform");
+    }
+
+    String ptxName() {
+        return ptxName;
+    }
+
+    private static String readPtx(String name) {
+        String path = "/org/spectralpeft/kernels/" + name;
+        try (InputStream in = FourierFTKernels.class.getResourceAsStream(path)) {
+            if (in == null) {
+                throw new IllegalStateException("kernel resource " + path + " is missing from the jar (was nvcc run?)");
+            }
+            return new String(in.readAllBytes(), StandardCharsets.US_ASCII);
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read " + path, e);
+        }
+    }
+
+    private CUfunction function(String name) {
+        CUfunction f = new CUfunction();
+        cuModuleGetFunction(f, module, name);
+        return f;
+    }
+
+    private static int blocks(long count) {
+        return (int) Math.max(1, (count + BLOCK - 1) / BLOCK);
+    }
+
+    private static int gridY(long count) {
+        return (int) Math.max(1, Math.min(count, MAX_GRID_Y));
+    }
+
+    private static void launch(CUfunction f, int gridX, int gridY, CudaStream stream, Object... args) {
+        Pointer[] params = new Pointer[args.length];
+        for (int i = 0; i < args.length; i++) {
+            Object a = args[i];
+            if (a instanceof Long v) {
+                params[i] = Pointer.to(new long[] {v});
+            } else if (a instanceof Integer v) {
+                params[i] = Pointer.to(new int[] {v});
+            } else if (a instanceof Float v) {
+                params[i] = Pointer.to(new float[] {v});
+            } else {
+                throw new IllegalArgumentException("unsupported kernel argument " + a);
+            }
+        }
+        cuLaunchKernel(f, gridX, gridY, 1, BLOCK, 1, 1, 0, stream.jcuda(), Pointer.to(params), null);
+        if (DEBUG) {
+            cuStreamSynchronize(stream.jcuda());
+        }
+    }
+
+    /** Half spectra of {@code layers} layers (one launch per 65535 layers). */
+    void scatterHalfSpectrum(long spectrum, long binsPerLayer, long coeffs, int n, DeviceSpecTables t, int layers,
+                             float halfScale, CudaStream s) {
+        for (int first = 0; first < layers; first += MAX_GRID_Y) {
+            int count = Math.min(MAX_GRID_Y, layers - first);
+            launch(scatterHalfSpectrum, blocks(t.halfBins), count, s,
+                    spectrum + 8L * binsPerLayer * first, binsPerLayer, coeffs + 4L * n * first, n,
+                    t.halfBinPos, t.halfBinStart, t.halfEntryCoeff, t.halfBins, halfScale);
+        }
+    }
+
+    /** Unmaterialized forward spectrum Z (tokens × zPitch complex) from the R2C rows {@code in}. */
+    void gatherScatter(long in, int inBins, long out, int outBins, int zPitch, long coeffs,
+                       DeviceSpecTables.Grouping g, float halfScale, int tokens, CudaStream s) {
+        launch(gatherScatter, blocks(outBins), gridY(tokens), s,
+                in, inBins, out, outBins, zPitch, coeffs, g.start(), g.coeff(), g.src(), halfScale, tokens);
+    }
+
+    void gatherReal(long spectrum, long binsPerLayer, long gatherBin, int n, float scale, long grad, CudaStream s) {
+        launch(gatherReal, blocks(n), 1, s, spectrum, binsPerLayer, gatherBin, n, scale, grad);
+    }
+
+    void coeffGradPartial(long xSpec, int xBins, long gySpec, int gyBins, DeviceSpecTables t, int n, int tokens,
+                          int tileTokens, long partial, CudaStream s) {
+        int tiles = (tokens + tileTokens - 1) / tileTokens;
+        launch(coeffGradPartial, blocks(n), tiles, s,
+                xSpec, xBins, gySpec, gyBins, t.xBin, t.gyBin, t.imSign, n, tokens, tileTokens, partial);
+    }
+
+    void coeffGradReduce(long partial, int tiles, int n, float scale, long grad, CudaStream s) {
+        launch(coeffGradReduce, blocks(n), 1, s, partial, tiles, n, scale, grad);
+    }
+
+    /** dst (rows × cols, any dtype) = / += / -= src (rows srcPitch floats apart). */
+    void epilogue(long src, long srcPitch, DeviceArray dst, long rows, int cols, int mode, CudaStream s) {
+        launch(epilogue, blocks(cols), gridY(rows), s, src, srcPitch, dst.address(), dst.dtype().code(), rows, cols, mode);
+    }
+
+    void toFloat32(DeviceArray src, long dst, CudaStream s) {
+        launch(toFloat32, (int) Math.min(blocks(src.length()), 65535L * 8), 1, s,
+                src.address(), src.dtype().code(), dst, src.length());
+    }
+
+    /**
+     * A batch of length-1 transforms: C2R copies the real part (direction 0), R2C widens a real value
+     * to (value, 0) (direction 1). Distances between consecutive items are in floats.
+     */
+    void lengthOneTransform(long src, long srcDist, long dst, long dstDist, long count, int direction, CudaStream s) {
+        launch(lengthOne, (int) Math.min(blocks(count), 65535L * 8), 1, s, src, srcDist, dst, dstDist, count, direction);
+    }
+
+    @Override
+    public void close() {
+        cuModuleUnload(module);
+    }
+}

@@ -1,0 +1,80 @@
+package org.spectralpeft.cuda;
+
+import java.lang.reflect.Constructor;
+import java.lang.reflect.Method;
+import jcuda.NativePointerObject;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUstream;
+import org.bytedeco.cuda.cudart.CUstream_st;
+import org.bytedeco.cuda.cudart.float2;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.Pointer;
+
+/**
+ * Moves raw device addresses and stream handles between the two bindings: JCuda (driver API: memory,
+ * launches) and the JavaCPP presets (cuFFT). Both see the same primary context, so a 64-bit address
+ * or a CUstream handle means the same thing on either side.
+ *
+ * <p>JCuda keeps native handles private (its {@code CUstream(long)} constructor is package-private);
+ * reflection reaches them, which works because JCuda is loaded on the class path (unnamed module).
+ */
+final class NativeHandles {
+    private static final Method NATIVE_POINTER;
+    private static final Constructor<CUstream> STREAM_FROM_HANDLE;
+
+    static {
+        try {
+            NATIVE_POINTER = NativePointerObject.class.getDeclaredMethod("getNativePointer");
+            NATIVE_POINTER.setAccessible(true);
+            STREAM_FROM_HANDLE = CUstream.class.getDeclaredConstructor(long.class);
+            STREAM_FROM_HANDLE.setAccessible(true);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    private NativeHandles() {
+    }
+
+    /** The raw handle or address held by a JCuda object (a CUstream, or a CUdeviceptr without offset). */
+    static long handleOf(NativePointerObject object) {
+        try {
+            return (Long) NATIVE_POINTER.invoke(object);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("cannot read a JCuda handle", e);
+        }
+    }
+
+    static CUstream streamOf(long handle) {
+        try {
+            return STREAM_FROM_HANDLE.newInstance(handle);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("cannot wrap CUDA stream handle " + handle, e);
+        }
+    }
+
+    static CUdeviceptr devicePointer(long address) {
+        return new CUdeviceptr().withByteOffset(address);
+    }
+
+    /** A JavaCPP pointer to a raw address; it owns nothing. */
+    static Pointer javacpp(long raw) {
+        return new Pointer() {
+            {
+                address = raw;
+            }
+        };
+    }
+
+    static float2 complexAt(long address) {
+        return new float2(javacpp(address));
+    }
+
+    static FloatPointer floatsAt(long address) {
+        return new FloatPointer(javacpp(address));
+    }
+
+    static CUstream_st cufftStream(long handle) {
+        return handle == 0 ? null : new CUstream_st(javacpp(handle));
+    }
+}
