@@ -72,25 +72,28 @@ __global__ void fourierft_gather_real(
 // Unmaterialized ∂L/∂c, stage 1: per tile of tokens, per coefficient l,
 //   partial[tile, l] = Σ_{t in tile} Re R[t,a_l]·Q[t,b_l] − sign_l · Im R[t,a_l]·Im Q[t,b_l]
 // with R = R2C(x), Q = R2C(∂L/∂y) and sign_l = ±1 from the conjugations (see FourierFTSpec).
+// Tiles are strided over gridDim.y; each (tile, l) is still summed by one thread in token order.
 __global__ void fourierft_coeff_grad_partial(
         const float2* __restrict__ xSpec, int xBins, const float2* __restrict__ gySpec, int gyBins,
         const int* __restrict__ xBin, const int* __restrict__ gyBin, const float* __restrict__ imSign,
         int n, int tokens, int tileTokens, float* __restrict__ partial) {
     const int l = blockIdx.x * blockDim.x + threadIdx.x;
     if (l >= n) return;
-    const int tile = blockIdx.y;
-    const int t0 = tile * tileTokens;
-    const int t1 = min(tokens, t0 + tileTokens);
     const int a = xBin[l], b = gyBin[l];
     const float sgn = imSign[l];
-    float acc = 0.0f;
-    for (int t = t0; t < t1; ++t) {
-        const float2 r = xSpec[(long long) t * xBins + a];
-        const float2 q = gySpec[(long long) t * gyBins + b];
-        acc = fmaf(r.x, q.x, acc);
-        acc = fmaf(-sgn * r.y, q.y, acc);
+    const int tiles = (tokens + tileTokens - 1) / tileTokens;
+    for (int tile = blockIdx.y; tile < tiles; tile += gridDim.y) {
+        const long long t0 = (long long) tile * tileTokens;
+        const long long t1 = min((long long) tokens, t0 + tileTokens);
+        float acc = 0.0f;
+        for (long long t = t0; t < t1; ++t) {
+            const float2 r = xSpec[t * xBins + a];
+            const float2 q = gySpec[t * gyBins + b];
+            acc = fmaf(r.x, q.x, acc);
+            acc = fmaf(-sgn * r.y, q.y, acc);
+        }
+        partial[(long long) tile * n + l] = acc;
     }
-    partial[(long long) tile * n + l] = acc;
 }
 
 // Stage 2: grad[l] = scale · Σ_tile partial[tile, l], tiles summed in order.

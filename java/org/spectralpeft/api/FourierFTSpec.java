@@ -34,6 +34,7 @@ public final class FourierFTSpec {
     private final int[] xBin;
     private final int[] gyBin;
     private final float[] imSign;
+    private final int hash;
 
     private FourierFTSpec(int dOut, int dIn, int[] rows, int[] cols, float alpha) {
         this.dOut = dOut;
@@ -41,6 +42,8 @@ public final class FourierFTSpec {
         this.rows = rows;
         this.cols = cols;
         this.alpha = alpha;
+        this.hash = 31 * (31 * (31 * dOut + dIn) + Float.floatToIntBits(alpha))
+                + 31 * java.util.Arrays.hashCode(rows) + java.util.Arrays.hashCode(cols);
         this.halfSpectrum = buildHalfSpectrum();
         this.forward = buildForward(dOut, rows, dIn, cols);
         this.transposed = buildForward(dIn, cols, dOut, rows);
@@ -278,6 +281,19 @@ public final class FourierFTSpec {
      */
     public float[] imaginarySigns() {
         return imSign.clone();
+    }
+
+    /** Specs are equal when shape, index set (in order) and alpha are; backends cache per-spec tables by it. */
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof FourierFTSpec s && s.dOut == dOut && s.dIn == dIn
+                && Float.floatToIntBits(s.alpha) == Float.floatToIntBits(alpha)
+                && java.util.Arrays.equals(s.rows, rows) && java.util.Arrays.equals(s.cols, cols);
+    }
+
+    @Override
+    public int hashCode() {
+        return hash;
     }
 
     @Override

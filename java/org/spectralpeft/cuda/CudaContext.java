@@ -67,8 +67,13 @@ final class CudaContext implements AutoCloseable {
         this.driverVersion = v[0];
         this.context = new CUcontext();
         cuDevicePrimaryCtxRetain(context, device);
-        makeCurrent();
-        checkCufftLoads();
+        try {
+            makeCurrent();
+            checkCufftLoads();
+        } catch (RuntimeException | Error e) {
+            cuDevicePrimaryCtxRelease(device);
+            throw e;
+        }
         keepPoolMemory();
     }
 

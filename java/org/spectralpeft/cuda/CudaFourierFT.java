@@ -22,7 +22,10 @@ import org.spectralpeft.cuda.FftPlans.Direction;
  * {@link org.spectralpeft.api.FourierFTBackend} copy in, run on a private stream, and copy out.
  *
  * <p>Thread safety: every method may be called from any thread, concurrently, with the usual CUDA rule
- * that calls sharing output arrays must be ordered by the caller (same stream, or events).
+ * that calls sharing output arrays must be ordered by the caller (same stream, or events). {@link #close()}
+ * must not race with calls still in progress. Calls make the device's primary context current on the
+ * calling thread and leave it current. The first call with a new spec or transform shape uploads tables
+ * and creates cuFFT plans (synchronizing), so warm up before capturing a CUDA graph.
  * Inputs in device memory are not scanned for NaN (that would cost a pass and a synchronization); the
  * host-array methods do check them.
  *
@@ -42,9 +45,36 @@ public final class CudaFourierFT extends ValidatingBackend {
     private final FftPlans plans;
     private final Map<FourierFTSpec, SpecResources> specs = new LinkedHashMap<>(16, 0.75f, true);
 
-    /** Device tables of a spec, and of its transpose when d_in = 1 turns 2-D work into 1-D. */
-    private record SpecResources(DeviceSpecTables tables, FourierFTSpec spec2d, DeviceSpecTables tables2d) {
-        void close() {
+    /**
+     * Device tables of a spec, and of its transpose when d_in = 1 turns 2-D work into 1-D. {@code users}
+     * counts calls between {@link #acquire} and {@link #release}; only unused entries are evicted.
+     */
+    private static final class SpecResources implements AutoCloseable {
+        final DeviceSpecTables tables;
+        final FourierFTSpec spec2d;
+        final DeviceSpecTables tables2d;
+        int users;
+
+        SpecResources(FourierFTSpec spec) {
+            tables = new DeviceSpecTables(spec);
+            if (spec.dIn() == 1 && spec.dOut() > 1) {
+                spec2d = spec.transposed();
+                DeviceSpecTables t;
+                try {
+                    t = new DeviceSpecTables(spec2d);
+                } catch (RuntimeException e) {
+                    tables.close();
+                    throw e;
+                }
+                tables2d = t;
+            } else {
+                spec2d = spec;
+                tables2d = tables;
+            }
+        }
+
+        @Override
+        public void close() {
             tables.close();
             if (tables2d != tables) {
                 tables2d.close();
@@ -114,9 +144,11 @@ public final class CudaFourierFT extends ValidatingBackend {
         Checks.positive(layers, "layers");
         checkFloat32("coeffs", coeffs, (long) layers * spec.n());
         checkDevice("out", out, (long) layers * spec.dOut() * spec.dIn());
-        SpecResources r = resources(spec);
+        SpecResources r = acquire(spec);
         try (StreamScratch scratch = new StreamScratch(stream)) {
             inverse2d(r, coeffs, layers, out, WriteMode.STORE, scratch, stream);
+        } finally {
+            release(r);
         }
     }
 
@@ -135,9 +167,11 @@ public final class CudaFourierFT extends ValidatingBackend {
         enter(spec, stream);
         checkFloat32("coeffs", coeffs, spec.n());
         checkDevice("weight", weight, (long) spec.dOut() * spec.dIn());
-        SpecResources r = resources(spec);
+        SpecResources r = acquire(spec);
         try (StreamScratch scratch = new StreamScratch(stream)) {
             inverse2d(r, coeffs, 1, weight, mode, scratch, stream);
+        } finally {
+            release(r);
         }
     }
 
@@ -149,11 +183,13 @@ public final class CudaFourierFT extends ValidatingBackend {
         checkFloat32("coeffs", coeffs, spec.n());
         checkDevice("x", x, (long) tokens * spec.dIn());
         checkDevice("y", y, (long) tokens * spec.dOut());
-        SpecResources r = resources(spec);
+        SpecResources r = acquire(spec);
         try (StreamScratch scratch = new StreamScratch(stream)) {
             long xSpec = rowSpectra(x, tokens, spec.dIn(), scratch, stream);
-            applyAxis(xSpec, spec.halfIn(), spec.dOut(), spec.halfOut(), r.tables().forward, coeffs, spec, tokens, y,
+            applyAxis(xSpec, spec.halfIn(), spec.dOut(), spec.halfOut(), r.tables.forward, coeffs, spec, tokens, y,
                     scratch, stream);
+        } finally {
+            release(r);
         }
     }
 
@@ -162,14 +198,16 @@ public final class CudaFourierFT extends ValidatingBackend {
         enter(spec, stream);
         checkDevice("gradDeltaW", gradDeltaW, (long) spec.dOut() * spec.dIn());
         checkFloat32("gradCoeffs", gradCoeffs, spec.n());
-        SpecResources r = resources(spec);
-        FourierFTSpec s2 = r.spec2d();
+        SpecResources r = acquire(spec);
+        FourierFTSpec s2 = r.spec2d;
         try (StreamScratch scratch = new StreamScratch(stream)) {
             long g = asFloat32(gradDeltaW, scratch, stream);
             long bins = (long) s2.dOut() * s2.halfIn();
             long f = scratch.allocate(8 * bins);
-            plans.twoD(Direction.R2C, s2.dOut(), s2.dIn(), 1, false).execute(g, f, scratch, stream);
-            kernels.gatherReal(f, bins, r.tables2d().deltaGradBin, s2.n(), s2.scale(), gradCoeffs.address(), stream);
+            plans.twoD(Direction.R2C, s2.dOut(), s2.dIn(), 1, false, g, f, scratch, stream);
+            kernels.gatherReal(f, bins, r.tables2d.deltaGradBin, s2.n(), s2.scale(), gradCoeffs.address(), stream);
+        } finally {
+            release(r);
         }
     }
 
@@ -188,8 +226,8 @@ public final class CudaFourierFT extends ValidatingBackend {
         if (gradX != null) {
             checkDevice("gradX", gradX, (long) tokens * spec.dIn());
         }
-        SpecResources r = resources(spec);
-        DeviceSpecTables t = r.tables();
+        SpecResources r = acquire(spec);
+        DeviceSpecTables t = r.tables;
         try (StreamScratch scratch = new StreamScratch(stream)) {
             long xSpec = rowSpectra(x, tokens, spec.dIn(), scratch, stream);
             long gySpec = rowSpectra(gradY, tokens, spec.dOut(), scratch, stream);
@@ -202,6 +240,8 @@ public final class CudaFourierFT extends ValidatingBackend {
                 applyAxis(gySpec, spec.halfOut(), spec.dIn(), spec.halfIn(), t.transposed, coeffs, spec, tokens,
                         gradX, scratch, stream);
             }
+        } finally {
+            release(r);
         }
     }
 
@@ -210,16 +250,16 @@ public final class CudaFourierFT extends ValidatingBackend {
     /** ΔW into dst per mode: scatter the half spectrum, then C2R straight into a float32 dst, or in place + epilogue. */
     private void inverse2d(SpecResources r, DeviceArray coeffs, int layers, DeviceArray dst, WriteMode mode,
                            StreamScratch scratch, CudaStream stream) {
-        FourierFTSpec s = r.spec2d();
+        FourierFTSpec s = r.spec2d;
         long bins = (long) s.dOut() * s.halfIn();
         long spectrum = scratch.allocate(8L * bins * layers);
         cuMemsetD32Async(NativeHandles.devicePointer(spectrum), 0, 2L * bins * layers, stream.jcuda());
-        kernels.scatterHalfSpectrum(spectrum, bins, coeffs.address(), s.n(), r.tables2d(), layers, 0.5f * s.scale(),
+        kernels.scatterHalfSpectrum(spectrum, bins, coeffs.address(), s.n(), r.tables2d, layers, 0.5f * s.scale(),
                 stream);
-        if (mode == WriteMode.STORE && dst.dtype() == DType.FLOAT32) {
-            plans.twoD(Direction.C2R, s.dOut(), s.dIn(), layers, false).execute(spectrum, dst.address(), scratch, stream);
-        } else {
-            plans.twoD(Direction.C2R, s.dOut(), s.dIn(), layers, true).execute(spectrum, spectrum, scratch, stream);
+        if (mode == WriteMode.STORE && dst.dtype() == DType.FLOAT32 && dst.address() % 8 == 0) {
+            plans.twoD(Direction.C2R, s.dOut(), s.dIn(), layers, false, spectrum, dst.address(), scratch, stream);
+        } else { // 16-bit output, merge, or an output cuFFT cannot write (not 8-byte aligned)
+            plans.twoD(Direction.C2R, s.dOut(), s.dIn(), layers, true, spectrum, spectrum, scratch, stream);
             kernels.epilogue(spectrum, 2L * s.halfIn(), dst, (long) layers * s.dOut(), s.dIn(), mode.code(), stream);
         }
     }
@@ -228,7 +268,7 @@ public final class CudaFourierFT extends ValidatingBackend {
     private long rowSpectra(DeviceArray rows, int tokens, int len, StreamScratch scratch, CudaStream stream) {
         long real = asFloat32(rows, scratch, stream);
         long spectra = scratch.allocate(8L * tokens * (len / 2 + 1));
-        plans.oneD(Direction.R2C, len, tokens, false).execute(real, spectra, scratch, stream);
+        plans.oneD(Direction.R2C, len, tokens, false, real, spectra, scratch, stream);
         return spectra;
     }
 
@@ -239,13 +279,16 @@ public final class CudaFourierFT extends ValidatingBackend {
         long z = scratch.allocate(8L * tokens * outBins);
         kernels.gatherScatter(srcSpec, srcBins, z, outBins, outBins, coeffs.address(), g, 0.5f * spec.scale(), tokens,
                 stream);
-        plans.oneD(Direction.C2R, outLen, tokens, true).execute(z, z, scratch, stream);
+        plans.oneD(Direction.C2R, outLen, tokens, true, z, z, scratch, stream);
         kernels.epilogue(z, 2L * outBins, out, tokens, outLen, WriteMode.ADD.code(), stream);
     }
 
-    /** The address of the data as float32: the array itself, or a converted scratch copy. */
+    /**
+     * The address of the data as float32 for cuFFT: the array itself, or a scratch copy when it is 16-bit
+     * or not 8-byte aligned (cuFFT wants complex-aligned buffers).
+     */
     private long asFloat32(DeviceArray a, StreamScratch scratch, CudaStream stream) {
-        if (a.dtype() == DType.FLOAT32) {
+        if (a.dtype() == DType.FLOAT32 && a.address() % 8 == 0) {
             return a.address();
         }
         long copy = scratch.allocate(4 * a.length());
@@ -270,27 +313,39 @@ public final class CudaFourierFT extends ValidatingBackend {
         Checks.require(a.dtype() == DType.FLOAT32, name + " must be float32, got " + a.dtype());
     }
 
-    private SpecResources resources(FourierFTSpec spec) {
+    private SpecResources acquire(FourierFTSpec spec) {
         synchronized (specs) {
             SpecResources r = specs.get(spec);
             if (r == null) {
-                DeviceSpecTables tables = new DeviceSpecTables(spec);
-                if (spec.dIn() == 1 && spec.dOut() > 1) {
-                    FourierFTSpec t = spec.transposed();
-                    r = new SpecResources(tables, t, new DeviceSpecTables(t));
-                } else {
-                    r = new SpecResources(tables, spec, tables);
-                }
+                r = new SpecResources(spec);
                 specs.put(spec, r);
-                if (specs.size() > MAX_CACHED_SPECS) {
-                    // Rare: wait for all queued work before freeing tables it might read.
-                    cuCtxSynchronize();
-                    var eldest = specs.entrySet().iterator().next();
-                    eldest.getValue().close();
-                    specs.remove(eldest.getKey());
-                }
+                evictUnused();
             }
+            r.users++;
             return r;
+        }
+    }
+
+    private void release(SpecResources r) {
+        synchronized (specs) {
+            r.users--;
+        }
+    }
+
+    // Rare (more than MAX_CACHED_SPECS distinct specs): free the least recently used entries that no call
+    // holds, after the device has finished the work already queued on them.
+    private void evictUnused() {
+        if (specs.size() <= MAX_CACHED_SPECS) {
+            return;
+        }
+        cuCtxSynchronize();
+        var it = specs.values().iterator();
+        while (specs.size() > MAX_CACHED_SPECS && it.hasNext()) {
+            SpecResources r = it.next();
+            if (r.users == 0) {
+                r.close();
+                it.remove();
+            }
         }
     }
 
@@ -390,29 +445,35 @@ public final class CudaFourierFT extends ValidatingBackend {
 
         @Override
         public void close() {
-            context.makeCurrent();
-            stream.synchronize();
-            for (DeviceBuffer b : buffers) {
-                b.close();
+            try {
+                context.makeCurrent();
+                stream.synchronize();
+            } finally {
+                for (DeviceBuffer b : buffers) {
+                    b.close();
+                }
+                stream.close();
             }
-            stream.close();
         }
     }
 
     @Override
     public void close() {
         if (markClosed()) {
-            context.makeCurrent();
-            cuCtxSynchronize();
-            synchronized (specs) {
-                for (SpecResources r : specs.values()) {
-                    r.close();
+            try {
+                context.makeCurrent();
+                cuCtxSynchronize();
+                synchronized (specs) {
+                    for (SpecResources r : specs.values()) {
+                        r.close();
+                    }
+                    specs.clear();
                 }
-                specs.clear();
+                plans.close();
+                kernels.close();
+            } finally {
+                context.close();
             }
-            plans.close();
-            kernels.close();
-            context.close();
         }
     }
 }

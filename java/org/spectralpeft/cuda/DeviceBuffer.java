@@ -4,6 +4,7 @@ import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemFree;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
+import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
 
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
@@ -35,11 +36,16 @@ public final class DeviceBuffer implements AutoCloseable {
         return array;
     }
 
-    /** Copies a host array of the same dtype and length in (synchronously). */
+    /**
+     * Copies a host array of the same dtype and length in. Returns once the data is on the device, so work
+     * on any stream (blocking or not) queued afterwards sees it.
+     */
     public void copyFrom(HostArray host) {
         checkHost(host);
         context.makeCurrent();
         cuMemcpyHtoD(pointer, hostPointer(host), array.bytes());
+        // From pageable memory the copy may return once staged; wait for the DMA itself.
+        cuStreamSynchronize(CudaStream.legacyDefault().jcuda());
     }
 
     /** Copies the contents out into a host array of the same dtype and length (synchronously). */

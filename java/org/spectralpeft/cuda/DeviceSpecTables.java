@@ -3,6 +3,7 @@ package org.spectralpeft.cuda;
 import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemFree;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
+import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -62,7 +63,14 @@ final class DeviceSpecTables implements AutoCloseable {
         }
         parts.clear();
         cuMemAlloc(block, 4L * all.length);
-        cuMemcpyHtoD(block, Pointer.to(all), 4L * all.length);
+        try {
+            cuMemcpyHtoD(block, Pointer.to(all), 4L * all.length);
+            // A pageable copy may return before its DMA ends; the tables are read from other streams.
+            cuStreamSynchronize(CudaStream.legacyDefault().jcuda());
+        } catch (RuntimeException e) {
+            cuMemFree(block);
+            throw e;
+        }
         long base = NativeHandles.handleOf(block);
         halfBinPos = base + 4 * oHalfPos;
         halfBinStart = base + 4 * oHalfStart;

@@ -15,6 +15,9 @@ import org.bytedeco.javacpp.SizeTPointer;
  * serve several streams at once (the host-side set-stream/set-work-area/execute sequence is atomic
  * per plan).
  *
+ * <p>Batches are split into power-of-two pieces of at most {@value #MAX_PLAN_BATCH} items, so that the
+ * cache holds O(log) plans per transform shape however many distinct token counts a caller uses.
+ *
  * <p>A transform over an axis of length 1 is a copy, done by a kernel instead of cuFFT.
  */
 final class FftPlans implements AutoCloseable {
@@ -37,7 +40,21 @@ final class FftPlans implements AutoCloseable {
         boolean isCopy() {
             return rows <= 1 && cols == 1;
         }
+
+        long inBytesPerItem() {
+            return direction == Direction.C2R ? 8 * complexPerItem() : 4 * realPerItem();
+        }
+
+        long outBytesPerItem() {
+            return direction == Direction.C2R ? 4 * realPerItem() : 8 * complexPerItem();
+        }
+
+        Shape withBatch(long b) {
+            return new Shape(direction, rows, cols, b, padded);
+        }
     }
+
+    static final long MAX_PLAN_BATCH = 4096;
 
     /** One cached plan. */
     final class Plan {
@@ -55,6 +72,15 @@ final class FftPlans implements AutoCloseable {
             int[] h = new int[1];
             check(cufft.cufftCreate(h), "cufftCreate", shape);
             handle = h[0];
+            try {
+                workBytes = make(shape);
+            } catch (RuntimeException e) {
+                cufft.cufftDestroy(handle);
+                throw e;
+            }
+        }
+
+        private long make(Shape shape) {
             check(cufft.cufftSetAutoAllocation(handle, 0), "cufftSetAutoAllocation", shape);
             int rank = shape.rows() == 0 ? 1 : 2;
             long[] n = rank == 1 ? new long[] {shape.cols()} : new long[] {shape.rows(), shape.cols()};
@@ -68,7 +94,7 @@ final class FftPlans implements AutoCloseable {
                         c2r ? complexDims : realDims, 1, c2r ? shape.complexPerItem() : shape.realPerItem(),
                         c2r ? realDims : complexDims, 1, c2r ? shape.realPerItem() : shape.complexPerItem(),
                         c2r ? CUFFT_C2R : CUFFT_R2C, shape.batch(), work), "cufftMakePlanMany64", shape);
-                workBytes = work.get();
+                return work.get();
             }
         }
 
@@ -97,7 +123,10 @@ final class FftPlans implements AutoCloseable {
             long complexDist = 2 * shape.complexPerItem(); // in floats
             long realDist = shape.realPerItem();
             if (shape.direction() == Direction.C2R) {
-                if (in != out || complexDist != realDist) { // in place with the padded layout: already there
+                if (in == out && complexDist != realDist) {
+                    throw new IllegalStateException("in-place length-1 C2R needs the padded layout");
+                }
+                if (in != out) { // in place with the padded layout, the real part is already there
                     kernels.lengthOneTransform(in, complexDist, out, realDist, shape.batch(), 0, stream);
                 }
             } else {
@@ -119,18 +148,31 @@ final class FftPlans implements AutoCloseable {
         this.kernels = kernels;
     }
 
-    synchronized Plan get(Shape shape) {
+    private synchronized Plan get(Shape shape) {
         return plans.computeIfAbsent(shape, Plan::new);
     }
 
-    /** Rank-2 {@code rows × cols}, or rank 1 along cols when rows is 1. */
-    Plan twoD(Direction direction, int rows, int cols, long batch, boolean padded) {
-        return rows == 1 ? get(new Shape(direction, 0, cols, batch, padded))
-                : get(new Shape(direction, rows, cols, batch, padded));
+    /** A batch of rank-2 {@code rows × cols} transforms, or rank 1 along cols when rows is 1. */
+    void twoD(Direction direction, int rows, int cols, long batch, boolean padded, long in, long out,
+              StreamScratch scratch, CudaStream stream) {
+        run(new Shape(direction, rows == 1 ? 0 : rows, cols, batch, padded), in, out, scratch, stream);
     }
 
-    Plan oneD(Direction direction, int length, long batch, boolean padded) {
-        return get(new Shape(direction, 0, length, batch, padded));
+    /** A batch of length-{@code length} transforms. */
+    void oneD(Direction direction, int length, long batch, boolean padded, long in, long out,
+              StreamScratch scratch, CudaStream stream) {
+        run(new Shape(direction, 0, length, batch, padded), in, out, scratch, stream);
+    }
+
+    // Largest power-of-two pieces first: batch = Σ 2^i, each piece ≤ MAX_PLAN_BATCH.
+    private void run(Shape shape, long in, long out, StreamScratch scratch, CudaStream stream) {
+        long done = 0;
+        while (done < shape.batch()) {
+            long piece = Math.min(MAX_PLAN_BATCH, Long.highestOneBit(shape.batch() - done));
+            get(shape.withBatch(piece)).execute(in + done * shape.inBytesPerItem(),
+                    out + done * shape.outBytesPerItem(), scratch, stream);
+            done += piece;
+        }
     }
 
     synchronized int size() {

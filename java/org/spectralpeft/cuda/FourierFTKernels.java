@@ -125,7 +125,7 @@ final class FourierFTKernels implements AutoCloseable {
     void coeffGradPartial(long xSpec, int xBins, long gySpec, int gyBins, DeviceSpecTables t, int n, int tokens,
                           int tileTokens, long partial, CudaStream s) {
         int tiles = (tokens + tileTokens - 1) / tileTokens;
-        launch(coeffGradPartial, blocks(n), tiles, s,
+        launch(coeffGradPartial, blocks(n), gridY(tiles), s,
                 xSpec, xBins, gySpec, gyBins, t.xBin, t.gyBin, t.imSign, n, tokens, tileTokens, partial);
     }
 

@@ -212,6 +212,132 @@ class CudaFourierFTTest extends FourierFTBackendContract {
         }
     }
 
+    /** Foreign arrays that start 4 bytes into a buffer (not 8-byte aligned), on the legacy default stream. */
+    @Test
+    void misalignedForeignArraysOnTheLegacyStream() {
+        TestData data = new TestData();
+        int dOut = 40;
+        int dIn = 33;
+        int tokens = 9;
+        FourierFTSpec spec = FourierFTSpec.ofFlat(dOut, dIn, data.distinctIndices(dOut * dIn, 50), 150f);
+        FourierFTReference ref = new FourierFTReference(dOut, dIn, spec.rows(), spec.cols(), 150.0);
+        float[] coeffs = data.gaussian(50);
+        float[] x = data.gaussian(tokens * dIn);
+        CudaStream legacy = CudaStream.legacyDefault();
+        try (DeviceBuffer c = cuda.allocate(DType.FLOAT32, 50);
+             DeviceBuffer xb = cuda.allocate(DType.FLOAT32, tokens * dIn + 1L);
+             DeviceBuffer yb = cuda.allocate(DType.FLOAT32, tokens * dOut + 1L);
+             DeviceBuffer wb = cuda.allocate(DType.FLOAT32, dOut * dIn + 1L)) {
+            c.copyFrom(HostArray.float32(coeffs));
+            float[] xPadded = new float[tokens * dIn + 1];
+            System.arraycopy(x, 0, xPadded, 1, x.length);
+            xb.copyFrom(HostArray.float32(xPadded));
+            yb.copyFrom(HostArray.allocate(DType.FLOAT32, tokens * dOut + 1));
+            wb.copyFrom(TestData.poisoned(DType.FLOAT32, dOut * dIn + 1));
+            DeviceArray xs = DeviceArray.foreign(xb.array().address() + 4, tokens * dIn, DType.FLOAT32);
+            DeviceArray ys = DeviceArray.foreign(yb.array().address() + 4, tokens * dOut, DType.FLOAT32);
+            DeviceArray ws = DeviceArray.foreign(wb.array().address() + 4, dOut * dIn, DType.FLOAT32);
+            cuda.forward(spec, c.array(), xs, tokens, ys, legacy);
+            cuda.materialize(spec, c.array(), 1, ws, legacy);
+            cuda.synchronize(legacy);
+            HostArray y = HostArray.allocate(DType.FLOAT32, tokens * dOut + 1);
+            HostArray w = HostArray.allocate(DType.FLOAT32, dOut * dIn + 1);
+            yb.copyTo(y);
+            wb.copyTo(w);
+            double[] yGot = java.util.Arrays.copyOfRange(TestData.toDouble(y), 1, tokens * dOut + 1);
+            double[] wGot = java.util.Arrays.copyOfRange(TestData.toDouble(w), 1, dOut * dIn + 1);
+            double[] cd = TestData.toDouble(coeffs);
+            assertTrue(TestData.relativeError(yGot, ref.forward(cd, TestData.toDouble(x), tokens)) < 1e-5, "forward" + data.tag());
+            assertTrue(TestData.relativeError(wGot, ref.deltaW(cd)) < 1e-5, "materialize" + data.tag());
+            assertEquals(0f, y.get(0), "the float before y was written");
+            assertTrue(Float.isNaN(w.get(0)), "the float before ΔW was written");
+        }
+    }
+
+    /** Many distinct token counts share O(log) plans per shape (batches run as power-of-two pieces). */
+    @Test
+    void variableTokenCountsReusePlans() {
+        TestData data = new TestData();
+        FourierFTSpec spec = FourierFTSpec.fromSeed(48, 40, 60, data.seed, 150f);
+        FourierFTReference ref = new FourierFTReference(48, 40, spec.rows(), spec.cols(), 150.0);
+        float[] coeffs = data.gaussian(60);
+        int before = cuda.cachedPlans();
+        for (int tokens = 1; tokens <= 100; tokens += 3) {
+            float[] x = data.gaussian(tokens * 40);
+            HostArray y = HostArray.allocate(DType.FLOAT32, tokens * 48);
+            cuda.forward(spec, coeffs, HostArray.float32(x), tokens, y);
+            double err = TestData.relativeError(TestData.toDouble(y),
+                    ref.forward(TestData.toDouble(coeffs), TestData.toDouble(x), tokens));
+            assertTrue(err < 1e-5, "T=" + tokens + " error " + err + data.tag());
+        }
+        int added = cuda.cachedPlans() - before;
+        assertTrue(added <= 2 * 7, "34 token counts created " + added + " plans");
+    }
+
+    /** More token tiles than a grid's y dimension holds (65535): the partial sums stride over tiles. */
+    @Test
+    void coefficientGradientOverMillionsOfTokens() {
+        TestData data = new TestData();
+        int tokens = 4_300_000;
+        FourierFTSpec spec = FourierFTSpec.of(2, 3, new int[] {0, 1, 1}, new int[] {1, 0, 2}, 6f);
+        FourierFTReference ref = new FourierFTReference(2, 3, spec.rows(), spec.cols(), 6.0);
+        float[] coeffs = data.gaussian(3);
+        HostArray x = HostArray.float32(data.gaussian(tokens * 3));
+        HostArray gy = HostArray.float32(data.gaussian(tokens * 2));
+        float[] grad = new float[3];
+        cuda.backward(spec, coeffs, x, gy, tokens, grad, null);
+        double err = TestData.relativeError(TestData.toDouble(grad),
+                ref.backwardCoefficients(TestData.toDouble(x), TestData.toDouble(gy), tokens));
+        assertTrue(err < 1e-4, "∂L/∂c over " + tokens + " tokens: error " + err + data.tag());
+    }
+
+    @Test
+    void oneByOneLayersInABatch() {
+        TestData data = new TestData();
+        FourierFTSpec spec = FourierFTSpec.of(1, 1, new int[] {0}, new int[] {0}, 2f);
+        float[] coeffs = data.gaussian(5);
+        HostArray out = TestData.poisoned(DType.FLOAT32, 5);
+        cuda.materializeBatch(spec, coeffs, 5, out);
+        for (int i = 0; i < 5; i++) {
+            assertEquals(2f * coeffs[i], out.get(i), 1e-6, "layer " + i + data.tag());
+        }
+    }
+
+    @Test
+    void concurrentForwardAndBackwardShareOnePlanSafely() throws Exception {
+        TestData data = new TestData();
+        FourierFTSpec spec = FourierFTSpec.fromSeed(64, 56, 90, data.seed, 150f);
+        FourierFTReference ref = new FourierFTReference(64, 56, spec.rows(), spec.cols(), 150.0);
+        int tokens = 64;
+        ExecutorService pool = Executors.newFixedThreadPool(4);
+        try {
+            List<Future<String>> results = new ArrayList<>();
+            for (int task = 0; task < 8; task++) {
+                float[] coeffs = data.gaussian(90);
+                float[] x = data.gaussian(tokens * 56);
+                float[] gy = data.gaussian(tokens * 64);
+                results.add(pool.submit(() -> {
+                    HostArray y = HostArray.allocate(DType.FLOAT32, tokens * 64);
+                    cuda.forward(spec, coeffs, HostArray.float32(x), tokens, y);
+                    float[] grad = new float[90];
+                    HostArray gx = HostArray.allocate(DType.FLOAT32, tokens * 56);
+                    cuda.backward(spec, coeffs, HostArray.float32(x), HostArray.float32(gy), tokens, grad, gx);
+                    double[] cd = TestData.toDouble(coeffs);
+                    double e1 = TestData.relativeError(TestData.toDouble(y), ref.forward(cd, TestData.toDouble(x), tokens));
+                    double e2 = TestData.relativeError(TestData.toDouble(grad),
+                            ref.backwardCoefficients(TestData.toDouble(x), TestData.toDouble(gy), tokens));
+                    double e3 = TestData.relativeError(TestData.toDouble(gx), ref.backwardInput(cd, TestData.toDouble(gy), tokens));
+                    return Math.max(e1, Math.max(e2, e3)) < 1e-5 ? "" : "errors " + e1 + ", " + e2 + ", " + e3;
+                }));
+            }
+            for (Future<String> f : results) {
+                assertEquals("", f.get(), data.tag());
+            }
+        } finally {
+            pool.shutdown();
+        }
+    }
+
     private static long freeDeviceMemory() {
         long[] free = new long[1];
         long[] total = new long[1];
