@@ -37,7 +37,8 @@ public final class Backends {
 
     /** Empty when the CUDA backend opens; otherwise one line saying why not. */
     public static Optional<String> cudaUnavailableReason() {
-        try (CudaFourierFT ignored = CudaFourierFT.open()) {
+        try {
+            CudaFourierFT.open().close();
             return Optional.empty();
         } catch (Throwable e) {
             return Optional.of(explain(e));

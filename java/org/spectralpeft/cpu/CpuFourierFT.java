@@ -141,7 +141,9 @@ public final class CpuFourierFT extends ValidatingBackend {
         int[] bins = spec.deltaGradientBins();
         float[][] columns = new float[h][]; // the R2C-2D transform, only on the columns the gather reads
         for (int bin : bins) {
-            columns[bin % h] = columns[bin % h] == null ? new float[2 * dOut] : columns[bin % h];
+            if (columns[bin % h] == null) {
+                columns[bin % h] = new float[2 * dOut];
+            }
         }
         inChunks(dOut, LINE_CHUNK, (from, to) -> {
             RealFft fft = new RealFft(dIn);
