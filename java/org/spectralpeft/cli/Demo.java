@@ -4,7 +4,6 @@ import java.io.PrintStream;
 import java.util.Arrays;
 import java.util.Random;
 import java.util.stream.IntStream;
-import org.spectralpeft.Backends;
 import org.spectralpeft.api.FourierFTBackend;
 import org.spectralpeft.api.FourierFTSpec;
 import org.spectralpeft.api.HostArray;
@@ -33,7 +32,7 @@ final class Demo {
         for (int i = 0; i < x.length; i++) {
             x[i] = (float) random.nextGaussian();
         }
-        try (FourierFTBackend backend = open(backendName, out)) {
+        try (FourierFTBackend backend = BackendOption.open(backendName, out)) {
             out.printf("backend: %s%n", backend.description());
             out.printf("layer: %d x %d, n = %d, seed %d, scaling %.0f; %d tokens%n", D, D, N, FourierFTSpec.DEFAULT_SEED,
                     spec.alpha(), tokens);
@@ -55,24 +54,6 @@ final class Demo {
             boolean ok = pathError < 1e-5 && sampleError < 1e-5;
             out.println(ok ? "checks: passed" : "checks: FAILED (tolerance 1e-5)");
             return ok ? 0 : 1;
-        }
-    }
-
-    private static FourierFTBackend open(String name, PrintStream out) {
-        switch (name) {
-            case "cpu":
-                return Backends.cpu();
-            case "cuda":
-                return Backends.cuda();
-            case "auto":
-                var reason = Backends.cudaUnavailableReason();
-                if (reason.isPresent()) {
-                    out.println("CUDA not used: " + reason.get());
-                    return Backends.cpu();
-                }
-                return Backends.best();
-            default:
-                throw new IllegalArgumentException("unknown backend '" + name + "' (auto, cpu or cuda)");
         }
     }
 

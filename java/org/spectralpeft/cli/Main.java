@@ -9,6 +9,13 @@ public final class Main {
             "  demo [--backend auto|cpu|cuda] [--tokens T]",
             "        FourierFT on a 4096x4096 layer (n = 1000): materialize, unmaterialized forward,",
             "        cross-checks and timings on the best available backend",
+            "  merge --base <model.safetensors | model.safetensors.index.json | dir> --adapter <PEFT adapter dir>",
+            "        --out <merged.safetensors> [--backend auto|cpu|cuda] [--fan-in-fan-out REGEX]",
+            "        write the base model with a FourierFT adapter merged (W + ΔW in each weight's dtype);",
+            "        --fan-in-fan-out: modules whose weight is stored in x out (default: the adapter config's flag)",
+            "  inspect <file or dir>",
+            "        tensors, dtypes and shapes of a safetensors file, index or model directory;",
+            "        settings and layers (with n) of a PEFT FourierFT adapter directory",
             "  backend   print which backend 'auto' picks, and why CUDA is not used if it is not");
 
     private Main() {
@@ -33,12 +40,16 @@ public final class Main {
                         switch (args[i]) {
                             case "--backend" -> backend = require(value, "--backend");
                             case "--tokens" -> tokens = Integer.parseInt(require(value, "--tokens"));
-                            default -> throw new IllegalArgumentException("unknown option " + args[i]);
+                            default -> throw new UsageException("unknown option " + args[i]);
                         }
                         i++;
                     }
                     return Demo.run(backend, tokens, System.out);
                 }
+                case "merge":
+                    return MergeCommand.run(args, System.out, System.err);
+                case "inspect":
+                    return InspectCommand.run(args, System.out);
                 case "backend": {
                     var reason = Backends.cudaUnavailableReason();
                     System.out.println(reason.map(r -> "cpu (CUDA not available: " + r + ")").orElse("cuda"));
@@ -49,15 +60,19 @@ public final class Main {
                     System.err.println(USAGE);
                     return 2;
             }
-        } catch (IllegalArgumentException e) {
+        } catch (UsageException e) {
             System.err.println("error: " + e.getMessage());
+            System.err.println(USAGE);
             return 2;
+        } catch (java.io.IOException | IllegalArgumentException | IllegalStateException e) {
+            System.err.println("error: " + e.getMessage());
+            return 1;
         }
     }
 
-    private static String require(String value, String option) {
+    static String require(String value, String option) {
         if (value == null) {
-            throw new IllegalArgumentException(option + " needs a value");
+            throw new UsageException(option + " needs a value");
         }
         return value;
     }

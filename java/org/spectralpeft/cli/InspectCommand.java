@@ -1,0 +1,82 @@
+package org.spectralpeft.cli;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.TreeMap;
+import org.spectralpeft.io.SafetensorsModel;
+import org.spectralpeft.io.TensorInfo;
+import org.spectralpeft.peft.FourierFTAdapter;
+import org.spectralpeft.peft.FourierFTAdapterConfig;
+
+/**
+ * {@code inspect <file or dir>}: for a PEFT adapter directory, its settings and layers with their n; for a
+ * safetensors file, index or model directory, every tensor with dtype, shape and size.
+ */
+final class InspectCommand {
+    private InspectCommand() {
+    }
+
+    static int run(String[] args, PrintStream out) throws IOException {
+        if (args.length != 2) {
+            throw new UsageException("inspect takes one path: a .safetensors file, an index, or a directory");
+        }
+        Path path = Path.of(args[1]);
+        if (Files.isDirectory(path) && Files.isRegularFile(path.resolve(FourierFTAdapterConfig.FILE))) {
+            describeAdapter(FourierFTAdapter.load(path), path, out);
+        } else {
+            try (SafetensorsModel model = SafetensorsModel.open(path)) {
+                describeModel(model, out);
+            }
+        }
+        return 0;
+    }
+
+    private static void describeAdapter(FourierFTAdapter adapter, Path dir, PrintStream out) {
+        FourierFTAdapterConfig c = adapter.config();
+        out.printf("FourierFT adapter %s%n", dir);
+        out.printf("  random_loc_seed %d, scaling %s, ifft2_norm %s, fan_in_fan_out %s%n", c.randomLocSeed(),
+                c.scaling(), c.ifftNorm().peftName(), c.fanInFanOut());
+        out.printf("  n_frequency %d%s%s%n", c.nFrequency(),
+                c.nFrequencyPattern().isEmpty() ? "" : ", n_frequency_pattern " + c.nFrequencyPattern(),
+                c.alphaFraction() == null ? "" : ", alpha " + c.alphaFraction() + " (n = alpha·d_in·d_out)");
+        if (c.baseModel() != null) {
+            out.printf("  base model %s%n", c.baseModel());
+        }
+        Map<Integer, Integer> byN = new TreeMap<>();
+        long total = 0;
+        int width = 6;
+        for (String m : adapter.modules()) {
+            byN.merge(adapter.n(m), 1, Integer::sum);
+            total += adapter.n(m);
+            width = Math.max(width, m.length());
+        }
+        out.printf("  %d layer%s, %d coefficients; layers per n: %s%n", adapter.modules().size(),
+                adapter.modules().size() == 1 ? "" : "s", total, byN);
+        out.printf("  %-" + width + "s  %8s%n", "module", "n");
+        for (String m : adapter.modules()) {
+            out.printf("  %-" + width + "s  %8d%n", m, adapter.n(m));
+        }
+    }
+
+    private static void describeModel(SafetensorsModel model, PrintStream out) throws IOException {
+        long bytes = 0;
+        int width = 6;
+        for (String name : model.tensorNames()) {
+            bytes += model.tensor(name).byteLength();
+            width = Math.max(width, name.length());
+        }
+        out.printf("safetensors %s%s: %d tensors, %.1f MB%n", model.source(),
+                model.isSharded() ? " (" + model.shards().size() + " shards)" : "", model.tensorNames().size(), bytes / 1e6);
+        if (!model.metadata().isEmpty()) {
+            out.printf("  metadata %s%n", model.metadata());
+        }
+        out.printf("  %-" + width + "s  %-7s %-18s %12s%n", "tensor", "dtype", "shape", "bytes");
+        for (String name : model.tensorNames()) {
+            TensorInfo t = model.tensor(name);
+            out.printf("  %-" + width + "s  %-7s %-18s %12d%n", name, t.dtype(), t.shapeString(), t.byteLength());
+        }
+    }
+}

@@ -1,0 +1,216 @@
+package org.spectralpeft.io;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.spectralpeft.api.HostArray;
+
+/**
+ * Writes a safetensors file tensor by tensor, so a model can be streamed through with bounded memory.
+ * The header (names, dtypes, shapes, offsets) is fixed up front from the list of entries; tensors are then
+ * written in that order. Output goes to a temporary file beside the target and replaces the target only
+ * on {@link #commit()}: a failed or abandoned write leaves no partial file behind.
+ *
+ * <p>The header is padded with spaces to a multiple of 8 bytes, so every tensor's data is 8-byte aligned
+ * when the entries are ordered by decreasing element size (as the reference writer does). Not thread-safe.
+ */
+public final class SafetensorsWriter implements AutoCloseable {
+
+    /** One tensor of the file to be written. */
+    public record Entry(String name, TensorDType dtype, long[] shape) {
+        public Entry {
+            shape = shape.clone();
+        }
+
+        public static Entry of(TensorInfo t) {
+            return new Entry(t.name(), t.dtype(), t.shape());
+        }
+
+        long byteLength() {
+            long n = dtype.bytes();
+            for (long d : shape) {
+                n = Math.multiplyExact(n, d);
+            }
+            return n;
+        }
+    }
+
+    private final Path target;
+    private final Path temp;
+    private final FileChannel channel;
+    private final List<Entry> entries;
+    private int next;
+    private boolean committed;
+    private boolean closed;
+
+    private SafetensorsWriter(Path target, Path temp, FileChannel channel, List<Entry> entries) {
+        this.target = target;
+        this.temp = temp;
+        this.channel = channel;
+        this.entries = entries;
+    }
+
+    /** Starts writing {@code target} with these tensors, in this order, and this {@code __metadata__}. */
+    public static SafetensorsWriter create(Path target, List<Entry> entries, Map<String, String> metadata)
+            throws IOException {
+        Set<String> names = new HashSet<>();
+        for (Entry e : entries) {
+            if (e.name().equals("__metadata__") || !names.add(e.name())) {
+                throw new IllegalArgumentException("tensor name '" + e.name() + "' is reserved or repeated");
+            }
+            for (long d : e.shape()) {
+                if (d < 0) {
+                    throw new IllegalArgumentException("tensor '" + e.name() + "' has a negative dimension");
+                }
+            }
+        }
+        byte[] header = header(entries, metadata);
+        Path dir = target.toAbsolutePath().getParent();
+        Files.createDirectories(dir);
+        Path temp = Files.createTempFile(dir, "." + target.getFileName() + ".", ".partial");
+        FileChannel channel = null;
+        try {
+            channel = FileChannel.open(temp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
+            ByteBuffer prefix = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length);
+            writeFully(channel, prefix);
+            writeFully(channel, ByteBuffer.wrap(header));
+            return new SafetensorsWriter(target, temp, channel, List.copyOf(entries));
+        } catch (IOException | RuntimeException e) {
+            if (channel != null) {
+                channel.close();
+            }
+            Files.deleteIfExists(temp);
+            throw e;
+        }
+    }
+
+    private static byte[] header(List<Entry> entries, Map<String, String> metadata) {
+        ObjectNode root = SafetensorsFile.JSON.createObjectNode();
+        if (!metadata.isEmpty()) {
+            ObjectNode meta = root.putObject("__metadata__");
+            metadata.forEach(meta::put);
+        }
+        long offset = 0;
+        for (Entry e : entries) {
+            ObjectNode node = root.putObject(e.name());
+            node.put("dtype", e.dtype().tag());
+            ArrayNode shape = node.putArray("shape");
+            for (long d : e.shape()) {
+                shape.add(d);
+            }
+            long end = offset + e.byteLength();
+            node.putArray("data_offsets").add(offset).add(end);
+            offset = end;
+        }
+        byte[] json = root.toString().getBytes(StandardCharsets.UTF_8);
+        int padded = (json.length + 7) / 8 * 8;
+        byte[] out = java.util.Arrays.copyOf(json, padded);
+        java.util.Arrays.fill(out, json.length, padded, (byte) ' ');
+        return out;
+    }
+
+    private static void writeFully(FileChannel channel, ByteBuffer buffer) throws IOException {
+        while (buffer.hasRemaining()) {
+            channel.write(buffer);
+        }
+    }
+
+    private Entry expect(String name, long bytes) {
+        if (closed || committed) {
+            throw new IllegalStateException("the writer for " + target + " is closed");
+        }
+        if (next >= entries.size()) {
+            throw new IllegalStateException("all " + entries.size() + " tensors are written; '" + name + "' is extra");
+        }
+        Entry e = entries.get(next);
+        if (!e.name().equals(name)) {
+            throw new IllegalStateException("expected tensor '" + e.name() + "' next, got '" + name + "'");
+        }
+        if (bytes != e.byteLength()) {
+            throw new IllegalArgumentException("tensor '" + name + "' needs " + e.byteLength() + " bytes, got " + bytes);
+        }
+        return e;
+    }
+
+    /** Writes the next tensor's raw little-endian bytes (the buffer's remaining bytes). */
+    public void write(String name, ByteBuffer bytes) throws IOException {
+        expect(name, bytes.remaining());
+        writeFully(channel, bytes.duplicate());
+        next++;
+    }
+
+    /** Copies the next tensor byte for byte from a tensor of another file (same dtype and shape). */
+    public void copy(String name, SafetensorsFile source, TensorInfo tensor) throws IOException {
+        Entry e = expect(name, tensor.byteLength());
+        if (e.dtype() != tensor.dtype() || !java.util.Arrays.equals(e.shape(), tensor.shape())) {
+            throw new IllegalArgumentException("tensor '" + name + "' is " + e.dtype() + java.util.Arrays.toString(e.shape())
+                    + " but the source is " + tensor.dtype() + tensor.shapeString());
+        }
+        source.transferTo(tensor, channel);
+        next++;
+    }
+
+    /** Writes the next tensor from a host array of the entry's dtype (F32, F16 or BF16). */
+    public void write(String name, HostArray values) throws IOException {
+        writeTyped(name, TensorDType.of(values.dtype()), TensorBytes.of(values));
+    }
+
+    /** Writes the next tensor, an F64 one, from doubles. */
+    public void write(String name, double[] values) throws IOException {
+        writeTyped(name, TensorDType.F64, TensorBytes.of(values));
+    }
+
+    private void writeTyped(String name, TensorDType dtype, ByteBuffer bytes) throws IOException {
+        Entry e = expect(name, bytes.remaining());
+        if (e.dtype() != dtype) {
+            throw new IllegalArgumentException("tensor '" + name + "' is " + e.dtype() + " but the values are " + dtype);
+        }
+        writeFully(channel, bytes);
+        next++;
+    }
+
+    /** Checks every tensor was written, flushes, and moves the file into place (atomically where supported). */
+    public void commit() throws IOException {
+        if (closed || committed) {
+            throw new IllegalStateException("the writer for " + target + " is closed");
+        }
+        if (next != entries.size()) {
+            throw new IllegalStateException("only " + next + " of " + entries.size() + " tensors were written; next is '"
+                    + entries.get(next).name() + "'");
+        }
+        channel.force(true);
+        channel.close();
+        try {
+            Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } catch (AtomicMoveNotSupportedException e) {
+            Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING);
+        }
+        committed = true;
+    }
+
+    /** Without a prior {@link #commit()}, discards everything written. Idempotent. */
+    @Override
+    public void close() throws IOException {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        if (!committed) {
+            channel.close();
+            Files.deleteIfExists(temp);
+        }
+    }
+}

@@ -1,0 +1,33 @@
+package org.spectralpeft.io;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import org.spectralpeft.api.DType;
+import org.spectralpeft.api.HostArray;
+
+/** Little-endian byte images of host arrays, as safetensors stores them. */
+public final class TensorBytes {
+    private TensorBytes() {
+    }
+
+    public static ByteBuffer of(HostArray values) {
+        int n = values.length();
+        ByteBuffer out = ByteBuffer.allocate(n * values.dtype().bytes()).order(ByteOrder.LITTLE_ENDIAN);
+        if (values.dtype() == DType.FLOAT32) {
+            out.asFloatBuffer().put(values.floats());
+        } else {
+            out.asShortBuffer().put(values.halves());
+        }
+        return out;
+    }
+
+    public static ByteBuffer of(float[] values) {
+        return of(HostArray.float32(values));
+    }
+
+    public static ByteBuffer of(double[] values) {
+        ByteBuffer out = ByteBuffer.allocate(values.length * 8).order(ByteOrder.LITTLE_ENDIAN);
+        out.asDoubleBuffer().put(values);
+        return out;
+    }
+}

@@ -1,0 +1,61 @@
+package org.spectralpeft.io;
+
+import java.util.Arrays;
+
+/**
+ * One tensor's header entry: name, element type, shape, and its byte range {@code [begin, end)} relative to
+ * the start of the file's data section.
+ */
+public record TensorInfo(String name, TensorDType dtype, long[] shape, long begin, long end) {
+
+    public TensorInfo {
+        shape = shape.clone();
+    }
+
+    @Override
+    public long[] shape() {
+        return shape.clone();
+    }
+
+    public int rank() {
+        return shape.length;
+    }
+
+    public long dim(int axis) {
+        return shape[axis];
+    }
+
+    /** Number of elements (1 for a scalar). */
+    public long elementCount() {
+        long n = 1;
+        for (long d : shape) {
+            n *= d;
+        }
+        return n;
+    }
+
+    public long byteLength() {
+        return end - begin;
+    }
+
+    /** The shape as PyTorch prints it: [768, 2304]. */
+    public String shapeString() {
+        return Arrays.toString(shape);
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof TensorInfo t && name.equals(t.name) && dtype == t.dtype && Arrays.equals(shape, t.shape)
+                && begin == t.begin && end == t.end;
+    }
+
+    @Override
+    public int hashCode() {
+        return 31 * (31 * name.hashCode() + dtype.hashCode()) + Arrays.hashCode(shape) + Long.hashCode(begin);
+    }
+
+    @Override
+    public String toString() {
+        return name + " " + dtype + shapeString();
+    }
+}

@@ -1,0 +1,280 @@
+package org.spectralpeft.peft;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import org.spectralpeft.api.FourierFTSpec;
+import org.spectralpeft.io.SafetensorsException;
+import org.spectralpeft.io.SafetensorsFile;
+import org.spectralpeft.io.SafetensorsWriter;
+import org.spectralpeft.io.TensorDType;
+import org.spectralpeft.io.TensorInfo;
+
+/**
+ * A Hugging Face PEFT FourierFT adapter: its config and one spectrum (n coefficients) per adapted module,
+ * stored in a directory as {@code adapter_config.json} plus {@code adapter_model.safetensors} with one 1-D
+ * tensor per module under {@code base_model.model.<module path>.fourierft_spectrum}.
+ *
+ * <p>PEFT does not store the frequency positions: they follow from {@code random_loc_seed} and the layer's
+ * shape, which only the base model knows. {@link #spec(String, int, int)} rebuilds them for a given shape,
+ * exactly as PEFT does. Immutable.
+ */
+public final class FourierFTAdapter {
+    /** The weights file of a PEFT adapter directory. */
+    public static final String WEIGHTS_FILE = "adapter_model.safetensors";
+    /** Key prefix PEFT puts before the module path. */
+    public static final String KEY_PREFIX = "base_model.model.";
+    /** Key suffix of a FourierFT spectrum. */
+    public static final String KEY_SUFFIX = ".fourierft_spectrum";
+
+    private final FourierFTAdapterConfig config;
+    private final Map<String, float[]> spectra;
+
+    private FourierFTAdapter(FourierFTAdapterConfig config, Map<String, float[]> spectra) {
+        this.config = config;
+        this.spectra = spectra;
+    }
+
+    /** Reads a PEFT adapter directory; every problem is reported with the file (and tensor) it is in. */
+    public static FourierFTAdapter load(Path dir) throws IOException {
+        if (!Files.isDirectory(dir)) {
+            throw new SafetensorsException(dir, "not an adapter directory (no such directory)");
+        }
+        Path configFile = dir.resolve(FourierFTAdapterConfig.FILE);
+        if (!Files.isRegularFile(configFile)) {
+            throw new SafetensorsException(dir, "no " + FourierFTAdapterConfig.FILE + " (not a PEFT adapter directory)");
+        }
+        FourierFTAdapterConfig config = FourierFTAdapterConfig.read(configFile);
+        Path weights = dir.resolve(WEIGHTS_FILE);
+        if (!Files.isRegularFile(weights)) {
+            throw new SafetensorsException(dir, Files.isRegularFile(dir.resolve("adapter_model.bin"))
+                    ? "only adapter_model.bin (a pickle) is present; save the adapter with safe_serialization=True"
+                    : "no " + WEIGHTS_FILE);
+        }
+        Map<String, float[]> spectra = new LinkedHashMap<>();
+        try (SafetensorsFile file = SafetensorsFile.open(weights)) {
+            for (TensorInfo t : file.tensors()) {
+                String module = moduleOf(weights, t.name());
+                if (t.rank() != 1 || t.elementCount() < 1) {
+                    throw new SafetensorsException(weights, t.name(), "a spectrum must be a non-empty 1-D tensor, got "
+                            + t.dtype() + t.shapeString());
+                }
+                if (!t.dtype().isFloatingPoint()) {
+                    throw new SafetensorsException(weights, t.name(), "dtype " + t.dtype() + " is not a floating-point type");
+                }
+                float[] c = file.readFloats(t);
+                for (int l = 0; l < c.length; l++) {
+                    if (!Float.isFinite(c[l])) {
+                        throw new SafetensorsException(weights, t.name(), "coefficient " + l + " is " + c[l]);
+                    }
+                }
+                spectra.put(module, c);
+            }
+        }
+        if (spectra.isEmpty()) {
+            throw new SafetensorsException(weights, "holds no FourierFT spectrum");
+        }
+        return new FourierFTAdapter(config, Collections.unmodifiableMap(spectra));
+    }
+
+    private static String moduleOf(Path file, String key) throws SafetensorsException {
+        if (!key.endsWith(KEY_SUFFIX)) {
+            throw new SafetensorsException(file, key, "not a FourierFT spectrum (key does not end in " + KEY_SUFFIX
+                    + "); adapters with modules_to_save or trained biases are not supported");
+        }
+        if (!key.startsWith(KEY_PREFIX) || key.length() <= KEY_PREFIX.length() + KEY_SUFFIX.length()) {
+            throw new SafetensorsException(file, key, "key does not start with " + KEY_PREFIX + " followed by a module path");
+        }
+        return key.substring(KEY_PREFIX.length(), key.length() - KEY_SUFFIX.length());
+    }
+
+    /** Writes {@code adapter_config.json} and {@code adapter_model.safetensors} (float32) into {@code dir}. */
+    public void save(Path dir) throws IOException {
+        Files.createDirectories(dir);
+        List<SafetensorsWriter.Entry> entries = new ArrayList<>();
+        for (Map.Entry<String, float[]> e : spectra.entrySet()) {
+            entries.add(new SafetensorsWriter.Entry(KEY_PREFIX + e.getKey() + KEY_SUFFIX, TensorDType.F32,
+                    new long[] {e.getValue().length}));
+        }
+        try (SafetensorsWriter w = SafetensorsWriter.create(dir.resolve(WEIGHTS_FILE), entries, Map.of("format", "pt"))) {
+            for (Map.Entry<String, float[]> e : spectra.entrySet()) {
+                w.write(KEY_PREFIX + e.getKey() + KEY_SUFFIX, org.spectralpeft.io.TensorBytes.of(e.getValue()));
+            }
+            w.commit();
+        }
+        Path target = dir.resolve(FourierFTAdapterConfig.FILE);
+        Path temp = Files.createTempFile(dir, "." + FourierFTAdapterConfig.FILE + ".", ".partial");
+        try {
+            Files.writeString(temp, config.toJson() + "\n", StandardCharsets.UTF_8);
+            try {
+                Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING);
+            }
+        } finally {
+            Files.deleteIfExists(temp);
+        }
+    }
+
+    public FourierFTAdapterConfig config() {
+        return config;
+    }
+
+    /** Module paths of the adapted layers, in file order. */
+    public Set<String> modules() {
+        return spectra.keySet();
+    }
+
+    /** Module {@code module}'s coefficients (a copy). */
+    public float[] coefficients(String module) {
+        return spectrum(module).clone();
+    }
+
+    /** Number of coefficients of {@code module}. */
+    public int n(String module) {
+        return spectrum(module).length;
+    }
+
+    private float[] spectrum(String module) {
+        float[] c = spectra.get(module);
+        if (c == null) {
+            throw new IllegalArgumentException("the adapter has no module '" + module + "'");
+        }
+        return c;
+    }
+
+    /**
+     * PEFT's spec for {@code module} when its layer is d_out × d_in (out_features × in_features, whatever
+     * the storage order of the weight): the indices of {@code randperm(d_out·d_in, random_loc_seed)[:n]} and
+     * the α of {@code scaling} under {@code ifft2_norm}. Throws if the stored spectrum's length is not the n
+     * the config gives this module at this shape (a corrupt adapter, or the wrong base model).
+     */
+    public FourierFTSpec spec(String module, int dOut, int dIn) {
+        int n = spectrum(module).length;
+        int expected = config.nFrequencyFor(module, dOut, dIn);
+        if (n != expected) {
+            throw new IllegalArgumentException("module '" + module + "' has " + n + " coefficients but its config gives n = "
+                    + expected + " for a " + dOut + " × " + dIn + " layer (wrong base model, or a corrupt adapter)");
+        }
+        if (n >= (long) dOut * dIn) {
+            throw new IllegalArgumentException("module '" + module + "': n = " + n + " must be less than d_out·d_in = "
+                    + ((long) dOut * dIn) + " (as PEFT requires)");
+        }
+        return FourierFTSpec.fromSeed(dOut, dIn, n, config.randomLocSeed(),
+                config.ifftNorm().effectiveAlpha(config.scaling(), dOut, dIn));
+    }
+
+    /** A new adapter, built in Java, to be saved as a PEFT adapter directory. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** Builds an adapter from per-module coefficients; the config is derived so that PEFT reproduces every n. */
+    public static final class Builder {
+        private final Map<String, float[]> spectra = new LinkedHashMap<>();
+        private double scaling = FourierFTSpec.DEFAULT_SCALING;
+        private long seed = FourierFTSpec.DEFAULT_SEED;
+        private boolean fanInFanOut;
+        private IfftNorm norm = IfftNorm.BACKWARD;
+        private String baseModel;
+
+        private Builder() {
+        }
+
+        public Builder scaling(double scaling) {
+            if (!Double.isFinite(scaling)) {
+                throw new IllegalArgumentException("scaling must be finite, got " + scaling);
+            }
+            this.scaling = scaling;
+            return this;
+        }
+
+        public Builder randomLocSeed(long seed) {
+            if (seed < 0) {
+                throw new IllegalArgumentException("random_loc_seed must be non-negative, got " + seed);
+            }
+            this.seed = seed;
+            return this;
+        }
+
+        /** True when the base weights are stored in × out (GPT-2's Conv1D). */
+        public Builder fanInFanOut(boolean fanInFanOut) {
+            this.fanInFanOut = fanInFanOut;
+            return this;
+        }
+
+        public Builder ifftNorm(IfftNorm norm) {
+            this.norm = Objects.requireNonNull(norm, "norm");
+            return this;
+        }
+
+        /** The {@code base_model_name_or_path} to record (a Hugging Face id or a path); optional. */
+        public Builder baseModel(String baseModel) {
+            this.baseModel = baseModel;
+            return this;
+        }
+
+        /** Adds module {@code module} (its full path in the base model) with these coefficients (copied). */
+        public Builder layer(String module, float[] coefficients) {
+            Objects.requireNonNull(module, "module");
+            if (module.isEmpty() || module.startsWith(".") || module.endsWith(".")) {
+                throw new IllegalArgumentException("module path '" + module + "' is not a dotted module path");
+            }
+            if (coefficients.length < 1) {
+                throw new IllegalArgumentException("module '" + module + "' has no coefficients");
+            }
+            for (int l = 0; l < coefficients.length; l++) {
+                if (!Float.isFinite(coefficients[l])) {
+                    throw new IllegalArgumentException("module '" + module + "' coefficient " + l + " is " + coefficients[l]);
+                }
+            }
+            if (spectra.putIfAbsent(module, coefficients.clone()) != null) {
+                throw new IllegalArgumentException("module '" + module + "' is added twice");
+            }
+            return this;
+        }
+
+        public FourierFTAdapter build() {
+            if (spectra.isEmpty()) {
+                throw new IllegalArgumentException("an adapter needs at least one layer");
+            }
+            // n_frequency = the most common n; every other module gets an exact n_frequency_pattern entry
+            Map<Integer, Integer> counts = new HashMap<>();
+            int common = -1;
+            for (float[] c : spectra.values()) {
+                int k = counts.merge(c.length, 1, Integer::sum);
+                if (common < 0 || k > counts.get(common) || (k == counts.get(common) && c.length < common)) {
+                    common = c.length;
+                }
+            }
+            Map<String, Integer> pattern = new LinkedHashMap<>();
+            for (Map.Entry<String, float[]> e : spectra.entrySet()) {
+                if (e.getValue().length != common) {
+                    pattern.put(e.getKey(), e.getValue().length);
+                }
+            }
+            FourierFTAdapterConfig config = FourierFTAdapterConfig.create(common, pattern, scaling, seed, fanInFanOut,
+                    norm, baseModel, spectra.keySet());
+            for (Map.Entry<String, float[]> e : spectra.entrySet()) {
+                // PEFT matches pattern keys as regexes too; make sure none claims another module
+                int n = config.nFrequencyFor(e.getKey(), 1, 1);
+                if (n != e.getValue().length) {
+                    throw new IllegalArgumentException("module '" + e.getKey() + "' would get n = " + n + " from PEFT's "
+                            + "n_frequency_pattern instead of " + e.getValue().length + "; rename or split the adapter");
+                }
+            }
+            return new FourierFTAdapter(config, Collections.unmodifiableMap(new LinkedHashMap<>(spectra)));
+        }
+    }
+}
