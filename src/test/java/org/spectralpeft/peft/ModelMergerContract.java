@@ -1,0 +1,292 @@
+package org.spectralpeft.peft;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.spectralpeft.TestData;
+import org.spectralpeft.api.DType;
+import org.spectralpeft.api.FourierFTBackend;
+import org.spectralpeft.api.FourierFTSpec;
+import org.spectralpeft.api.HostArray;
+import org.spectralpeft.api.PeftIndices;
+import org.spectralpeft.io.SafetensorsFile;
+import org.spectralpeft.io.SafetensorsModel;
+import org.spectralpeft.io.TensorDType;
+import org.spectralpeft.io.TensorInfo;
+import org.spectralpeft.reference.FourierFTReference;
+
+/**
+ * Merging a PEFT FourierFT adapter into a safetensors checkpoint, on one backend, checked against the float64
+ * reference: every adapted weight equals W + ΔW (ΔWᵀ for the Conv1D weight stored in × out) to the weight
+ * dtype's rounding, every other tensor is byte-identical, and failures leave no output behind.
+ */
+public abstract class ModelMergerContract {
+    @TempDir
+    Path tmp;
+
+    protected abstract FourierFTBackend backend();
+
+    private static final Pattern CONV1D = Pattern.compile(TinyCheckpoint.CONV1D_MODULES);
+
+    @ParameterizedTest
+    @EnumSource(value = TensorDType.class, names = {"F32", "F16", "BF16", "F64"})
+    void mergedWeightsMatchTheReferenceAndOtherTensorsAreCopied(TensorDType dtype) throws IOException {
+        TestData data = new TestData();
+        TinyCheckpoint ckpt = new TinyCheckpoint(data, dtype);
+        Path base = ckpt.writeSingle(tmp.resolve("model.safetensors"));
+        FourierFTAdapter adapter = TinyCheckpoint.adapter(data, 2024, 120.0, IfftNorm.BACKWARD, tmp.resolve("adapter"));
+        Path out = tmp.resolve("merged.safetensors");
+        ModelMerger.Summary s = merge(base, adapter, out);
+        assertEquals(4, s.layersMerged(), data.tag());
+        assertEquals(ckpt.bytes.size() - 4, s.tensorsCopied(), data.tag());
+        check(ckpt, adapter, out, data);
+    }
+
+    @Test
+    void shardedCheckpointMergesIntoOneFile() throws IOException {
+        TestData data = new TestData();
+        TinyCheckpoint ckpt = new TinyCheckpoint(data, TensorDType.BF16);
+        Files.createDirectories(tmp.resolve("base"));
+        Path index = ckpt.writeSharded(tmp.resolve("base"));
+        FourierFTAdapter adapter = TinyCheckpoint.adapter(data, 7, 300.0, IfftNorm.BACKWARD, tmp.resolve("adapter"));
+        Path out = tmp.resolve("merged.safetensors");
+        merge(index, adapter, out);
+        check(ckpt, adapter, out, data);
+    }
+
+    @Test
+    void orthoNormAdapter() throws IOException {
+        TestData data = new TestData();
+        TinyCheckpoint ckpt = new TinyCheckpoint(data, TensorDType.F32);
+        Path base = ckpt.writeSingle(tmp.resolve("model.safetensors"));
+        FourierFTAdapter adapter = TinyCheckpoint.adapter(data, 777, 2.5, IfftNorm.ORTHO, tmp.resolve("adapter"));
+        Path out = tmp.resolve("merged.safetensors");
+        merge(base, adapter, out);
+        check(ckpt, adapter, out, data);
+    }
+
+    @Test
+    void aFailureMidwayLeavesTheExistingOutputUntouched() throws IOException {
+        TestData data = new TestData();
+        TinyCheckpoint ckpt = new TinyCheckpoint(data, TensorDType.F32);
+        Path base = ckpt.writeSingle(tmp.resolve("model.safetensors"));
+        FourierFTAdapter adapter = TinyCheckpoint.adapter(data, 2024, 120.0, IfftNorm.BACKWARD, tmp.resolve("adapter"));
+        Path out = tmp.resolve("merged.safetensors");
+        byte[] previous = "an earlier output".getBytes();
+        Files.write(out, previous);
+        FourierFTBackend failing = new FailingOnSecondMerge(backend());
+        try (SafetensorsModel model = SafetensorsModel.open(base)) {
+            MergePlan plan = MergePlan.build(model, adapter, m -> CONV1D.matcher(m).matches());
+            IllegalStateException e = assertThrows(IllegalStateException.class,
+                    () -> ModelMerger.merge(model, plan, failing, out, null));
+            assertTrue(e.getMessage().contains("injected"), e.getMessage());
+        }
+        assertArrayEquals(previous, Files.readAllBytes(out));
+        try (Stream<Path> files = Files.list(tmp)) {
+            assertEquals(List.of(), files.filter(p -> p.getFileName().toString().endsWith(".partial")).toList());
+        }
+    }
+
+    @Test
+    void outputMayNotBeTheInput() throws IOException {
+        TestData data = new TestData();
+        TinyCheckpoint ckpt = new TinyCheckpoint(data, TensorDType.F32);
+        Path base = ckpt.writeSingle(tmp.resolve("model.safetensors"));
+        byte[] before = Files.readAllBytes(base);
+        FourierFTAdapter adapter = TinyCheckpoint.adapter(data, 1, 1.0, IfftNorm.BACKWARD, tmp.resolve("adapter"));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> merge(base, adapter, base));
+        assertTrue(e.getMessage().contains("is the input file"), e.getMessage());
+        assertArrayEquals(before, Files.readAllBytes(base));
+    }
+
+    private ModelMerger.Summary merge(Path base, FourierFTAdapter adapter, Path out) throws IOException {
+        try (SafetensorsModel model = SafetensorsModel.open(base)) {
+            MergePlan plan = MergePlan.build(model, adapter, m -> CONV1D.matcher(m).matches());
+            List<String> seen = new ArrayList<>();
+            ModelMerger.Summary s = ModelMerger.merge(model, plan, backend(), out,
+                    (done, total, tensor, merged) -> seen.add(done + "/" + total));
+            assertEquals(model.tensorNames().size(), seen.size());
+            return s;
+        }
+    }
+
+    /** The output against W + ΔW from the float64 reference, and byte equality for everything else. */
+    static void check(TinyCheckpoint ckpt, FourierFTAdapter adapter, Path out, TestData data) throws IOException {
+        FourierFTAdapterConfig config = adapter.config();
+        try (SafetensorsFile merged = SafetensorsFile.open(out)) {
+            assertEquals(ckpt.bytes.keySet(), new java.util.HashSet<>(merged.tensors().stream().map(TensorInfo::name).toList()));
+            assertEquals("pt", merged.metadata().get("format"));
+            for (TensorInfo t : merged.tensors()) {
+                assertEquals(0, t.begin() % t.dtype().bytes(), t.name() + " is not aligned");
+                assertEquals(ckpt.dtypes.get(t.name()), t.dtype(), t.name());
+                assertArrayEquals(ckpt.shapes.get(t.name()), t.shape(), t.name());
+            }
+            for (String name : ckpt.bytes.keySet()) {
+                TinyCheckpoint.Weight w = TinyCheckpoint.ADAPTED.stream().filter(a -> a.tensor().equals(name)).findFirst().orElse(null);
+                TensorInfo t = merged.tensor(name);
+                if (w == null) {
+                    ByteBuffer got = merged.map(t);
+                    assertEquals(ByteBuffer.wrap(ckpt.bytes.get(name)), got, name + " must be copied byte for byte");
+                    continue;
+                }
+                double[] expected = expectedMerge(ckpt, w, adapter, config);
+                double[] got = merged.readDoubles(t);
+                compare(name, t.dtype(), got, expected, baseValues(ckpt, w), data);
+            }
+        }
+    }
+
+    /** The stored weight's values, decoded straight from the fixture's bytes (not through the reader). */
+    private static double[] baseValues(TinyCheckpoint ckpt, TinyCheckpoint.Weight w) {
+        TensorDType dtype = ckpt.dtypes.get(w.tensor());
+        ByteBuffer b = ByteBuffer.wrap(ckpt.bytes.get(w.tensor())).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        double[] v = new double[w.rows() * w.cols()];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = switch (dtype) {
+                case F32 -> b.getFloat(4 * i);
+                case F64 -> b.getDouble(8 * i);
+                case F16 -> DType.FLOAT16.decode(b.getShort(2 * i));
+                case BF16 -> DType.BFLOAT16.decode(b.getShort(2 * i));
+                default -> throw new IllegalArgumentException(dtype.toString());
+            };
+        }
+        return v;
+    }
+
+    /** W + ΔW in the weight's storage order, in float64, with PEFT's indices and norm. */
+    private static double[] expectedMerge(TinyCheckpoint ckpt, TinyCheckpoint.Weight w, FourierFTAdapter adapter,
+                                          FourierFTAdapterConfig config) {
+        int dOut = w.dOut();
+        int dIn = w.dIn();
+        float[] c = adapter.coefficients(w.module());
+        int[] flat = PeftIndices.randpermPrefix((long) dOut * dIn, c.length, config.randomLocSeed());
+        int[] rows = new int[flat.length];
+        int[] cols = new int[flat.length];
+        for (int l = 0; l < flat.length; l++) {
+            rows[l] = flat[l] / dIn;
+            cols[l] = flat[l] % dIn;
+        }
+        double size = (double) dOut * dIn;
+        double scale = switch (config.ifftNorm()) {
+            case BACKWARD -> config.scaling() / size;
+            case ORTHO -> config.scaling() / Math.sqrt(size);
+            case FORWARD -> config.scaling();
+        };
+        FourierFTReference ref = new FourierFTReference(dOut, dIn, rows, cols, scale * size);
+        double[] cd = new double[c.length];
+        for (int l = 0; l < c.length; l++) {
+            cd[l] = c[l];
+        }
+        double[] delta = ref.deltaW(cd);
+        double[] base = baseValues(ckpt, w);
+        double[] expected = new double[base.length];
+        for (int p = 0; p < dOut; p++) {
+            for (int q = 0; q < dIn; q++) {
+                int stored = w.storedInOut() ? q * dOut + p : p * dIn + q;
+                expected[stored] = base[stored] + delta[p * dIn + q];
+            }
+        }
+        return expected;
+    }
+
+    private static void compare(String name, TensorDType dtype, double[] got, double[] expected, double[] base, TestData data) {
+        double[] gotDelta = new double[got.length];
+        double[] refDelta = new double[got.length];
+        for (int i = 0; i < got.length; i++) {
+            gotDelta[i] = got[i] - base[i];
+            refDelta[i] = expected[i] - base[i];
+        }
+        double err = TestData.relativeError(gotDelta, refDelta);
+        double tol = dtype == TensorDType.F16 || dtype == TensorDType.BF16 ? 1e-2 : 1e-5;
+        assertTrue(err < tol, name + " (" + dtype + "): ΔW relative error " + err + data.tag());
+        if (dtype == TensorDType.F16 || dtype == TensorDType.BF16) {
+            // each merged value is W + ΔW rounded once to the dtype: within one unit in the last place, plus the
+            // float32 error of ΔW itself (which matters where W + ΔW nearly cancels). Rounding ΔW to 16 bits
+            // before adding it would be off by about ulp(ΔW), far beyond this.
+            DType d = dtype == TensorDType.F16 ? DType.FLOAT16 : DType.BFLOAT16;
+            double maxDelta = 0;
+            for (double v : refDelta) {
+                maxDelta = Math.max(maxDelta, Math.abs(v));
+            }
+            for (int i = 0; i < got.length; i++) {
+                double allowed = ulp(d, expected[i]) + 4e-6 * maxDelta;
+                assertTrue(Math.abs(got[i] - expected[i]) <= allowed, name + "[" + i + "] = " + got[i] + ", expected "
+                        + expected[i] + " within " + allowed + data.tag());
+            }
+        }
+    }
+
+    private static double ulp(DType d, double v) {
+        double a = Math.max(Math.abs(v), d == DType.FLOAT16 ? 6.1e-5 : 1.2e-38);
+        int mantissa = d == DType.FLOAT16 ? 10 : 7;
+        return Math.pow(2, Math.getExponent(a) - mantissa);
+    }
+
+    /** Delegates to a real backend but fails the second merge, as a device error would. */
+    private static final class FailingOnSecondMerge implements FourierFTBackend {
+        private final FourierFTBackend inner;
+        private int merges;
+
+        FailingOnSecondMerge(FourierFTBackend inner) {
+            this.inner = inner;
+        }
+
+        @Override
+        public String description() {
+            return "failing " + inner.description();
+        }
+
+        @Override
+        public void materializeBatch(FourierFTSpec spec, float[] coeffs, int layers, HostArray out) {
+            inner.materializeBatch(spec, coeffs, layers, out);
+        }
+
+        @Override
+        public void merge(FourierFTSpec spec, float[] coeffs, HostArray weight) {
+            if (++merges == 2) {
+                throw new IllegalStateException("injected device failure");
+            }
+            inner.merge(spec, coeffs, weight);
+        }
+
+        @Override
+        public void unmerge(FourierFTSpec spec, float[] coeffs, HostArray weight) {
+            inner.unmerge(spec, coeffs, weight);
+        }
+
+        @Override
+        public void forward(FourierFTSpec spec, float[] coeffs, HostArray x, int tokens, HostArray y) {
+            inner.forward(spec, coeffs, x, tokens, y);
+        }
+
+        @Override
+        public void gradCoefficients(FourierFTSpec spec, HostArray gradDeltaW, float[] gradCoeffs) {
+            inner.gradCoefficients(spec, gradDeltaW, gradCoeffs);
+        }
+
+        @Override
+        public void backward(FourierFTSpec spec, float[] coeffs, HostArray x, HostArray gradY, int tokens,
+                             float[] gradCoeffs, HostArray gradX) {
+            inner.backward(spec, coeffs, x, gradY, tokens, gradCoeffs, gradX);
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+}
