@@ -25,7 +25,8 @@ public final class Main {
         System.exit(run(args));
     }
 
-    static int run(String[] args) {
+    /** Runs one command; returns its exit status (0 success, 1 failure, 2 bad command line). */
+    public static int run(String[] args) {
         if (args.length == 0 || args[0].equals("--help") || args[0].equals("-h")) {
             System.out.println(USAGE);
             return args.length == 0 ? 2 : 0;

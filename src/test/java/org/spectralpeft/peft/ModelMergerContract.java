@@ -126,7 +126,7 @@ public abstract class ModelMergerContract {
     }
 
     /** The output against W + ΔW from the float64 reference, and byte equality for everything else. */
-    static void check(TinyCheckpoint ckpt, FourierFTAdapter adapter, Path out, TestData data) throws IOException {
+    public static void check(TinyCheckpoint ckpt, FourierFTAdapter adapter, Path out, TestData data) throws IOException {
         FourierFTAdapterConfig config = adapter.config();
         try (SafetensorsFile merged = SafetensorsFile.open(out)) {
             assertEquals(ckpt.bytes.keySet(), new java.util.HashSet<>(merged.tensors().stream().map(TensorInfo::name).toList()));

@@ -21,37 +21,37 @@ import org.spectralpeft.io.TensorDType;
  * out × in), one GPT-2-style Conv1D weight (stored in × out), biases, an embedding, an I64 buffer and a
  * BOOL mask, all filled with fresh random values. Adapted weights can be written in any float dtype.
  */
-final class TinyCheckpoint {
+public final class TinyCheckpoint {
     /** A 2-D weight: module path, stored rows × cols, and whether it is stored in × out. */
-    record Weight(String module, int rows, int cols, boolean storedInOut) {
-        String tensor() {
+    public record Weight(String module, int rows, int cols, boolean storedInOut) {
+        public String tensor() {
             return module + ".weight";
         }
 
-        int dOut() {
+        public int dOut() {
             return storedInOut ? cols : rows;
         }
 
-        int dIn() {
+        public int dIn() {
             return storedInOut ? rows : cols;
         }
     }
 
-    static final List<Weight> ADAPTED = List.of(
+    public static final List<Weight> ADAPTED = List.of(
             new Weight("model.layers.0.self_attn.q_proj", 37, 29, false),
             new Weight("model.layers.0.self_attn.v_proj", 29, 37, false),
             new Weight("model.layers.1.mlp.fc", 64, 48, false),
             new Weight("transformer.h.0.attn.c_attn", 24, 40, true));
 
     /** Regex of the modules stored in × out (for MergePlan / --fan-in-fan-out). */
-    static final String CONV1D_MODULES = "transformer\\.h\\.\\d+\\.attn\\.c_attn";
+    public static final String CONV1D_MODULES = "transformer\\.h\\.\\d+\\.attn\\.c_attn";
 
     /** Every tensor's raw bytes, in the order written. */
     final Map<String, byte[]> bytes = new LinkedHashMap<>();
     final Map<String, TensorDType> dtypes = new LinkedHashMap<>();
     final Map<String, long[]> shapes = new LinkedHashMap<>();
 
-    TinyCheckpoint(TestData data, TensorDType weightDtype) {
+    public TinyCheckpoint(TestData data, TensorDType weightDtype) {
         for (Weight w : ADAPTED) {
             put(w.tensor(), weightDtype, new long[] {w.rows(), w.cols()}, floats(data, weightDtype, w.rows() * w.cols()));
         }
@@ -100,13 +100,13 @@ final class TinyCheckpoint {
     }
 
     /** Writes every tensor into one safetensors file. */
-    Path writeSingle(Path file) throws IOException {
+    public Path writeSingle(Path file) throws IOException {
         write(file, new ArrayList<>(bytes.keySet()));
         return file;
     }
 
     /** Writes a two-shard checkpoint with its index into {@code dir}; returns the index. */
-    Path writeSharded(Path dir) throws IOException {
+    public Path writeSharded(Path dir) throws IOException {
         List<String> names = new ArrayList<>(bytes.keySet());
         List<String> first = names.subList(0, names.size() / 2);
         List<String> second = names.subList(names.size() / 2, names.size());
@@ -137,7 +137,7 @@ final class TinyCheckpoint {
     }
 
     /** An adapter for the four weights: n = 50, except 200 for the MLP through an n_frequency_pattern regex. */
-    static FourierFTAdapter adapter(TestData data, long seed, double scaling, IfftNorm norm, Path dir) throws IOException {
+    public static FourierFTAdapter adapter(TestData data, long seed, double scaling, IfftNorm norm, Path dir) throws IOException {
         FourierFTAdapter.Builder b = FourierFTAdapter.builder().randomLocSeed(seed).scaling(scaling).ifftNorm(norm);
         for (Weight w : ADAPTED) {
             b.layer(w.module(), data.gaussian(w.module().endsWith(".fc") ? 200 : 50));

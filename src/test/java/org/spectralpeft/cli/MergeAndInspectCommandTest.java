@@ -1,0 +1,143 @@
+package org.spectralpeft.cli;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.spectralpeft.TestData;
+import org.spectralpeft.io.TensorDType;
+import org.spectralpeft.peft.FourierFTAdapter;
+import org.spectralpeft.peft.IfftNorm;
+import org.spectralpeft.peft.ModelMergerContract;
+import org.spectralpeft.peft.TinyCheckpoint;
+
+/** The {@code merge} and {@code inspect} commands end to end: exit status, output file, messages. */
+class MergeAndInspectCommandTest {
+    @TempDir
+    Path tmp;
+
+    private record Result(int status, String out, String err) {
+    }
+
+    private static Result run(String... args) {
+        PrintStream oldOut = System.out;
+        PrintStream oldErr = System.err;
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        try {
+            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+            int status = Main.run(args);
+            return new Result(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setOut(oldOut);
+            System.setErr(oldErr);
+        }
+    }
+
+    @Test
+    void mergeWritesTheMergedModel() throws IOException {
+        TestData data = new TestData();
+        TinyCheckpoint ckpt = new TinyCheckpoint(data, TensorDType.BF16);
+        Files.createDirectories(tmp.resolve("base"));
+        Path index = ckpt.writeSharded(tmp.resolve("base"));
+        FourierFTAdapter adapter = TinyCheckpoint.adapter(data, 99, 150, IfftNorm.BACKWARD, tmp.resolve("adapter"));
+        Path out = tmp.resolve("out/merged.safetensors");
+        Result r = run("merge", "--base", index.toString(), "--adapter", tmp.resolve("adapter").toString(),
+                "--out", out.toString(), "--backend", "cpu", "--fan-in-fan-out", TinyCheckpoint.CONV1D_MODULES);
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.out().contains("merged 4 FourierFT layers, copied 5 tensors"), r.out());
+        assertTrue(r.out().contains("backend cpu"), r.out());
+        ModelMergerContract.check(ckpt, adapter, out, data);
+    }
+
+    @Test
+    void refusalsLeaveNoOutput() throws IOException {
+        TestData data = new TestData();
+        TinyCheckpoint ckpt = new TinyCheckpoint(data, TensorDType.F32);
+        Path base = ckpt.writeSingle(tmp.resolve("model.safetensors"));
+        Path adapterDir = tmp.resolve("adapter");
+        TinyCheckpoint.adapter(data, 1, 150, IfftNorm.BACKWARD, adapterDir);
+        Path out = tmp.resolve("merged.safetensors");
+
+        // a non-FourierFT adapter, a truncated base model, a layer the base lacks, bad command lines
+        Path lora = tmp.resolve("lora");
+        Files.createDirectories(lora);
+        Files.writeString(lora.resolve("adapter_config.json"), "{\"peft_type\": \"LORA\", \"r\": 8}");
+        Result r = run("merge", "--base", base.toString(), "--adapter", lora.toString(), "--out", out.toString(), "--backend", "cpu");
+        assertEquals(1, r.status());
+        assertTrue(r.err().contains("peft_type is LORA"), r.err());
+
+        byte[] whole = Files.readAllBytes(base);
+        Path truncated = tmp.resolve("truncated.safetensors");
+        Files.write(truncated, Arrays.copyOf(whole, whole.length - 3));
+        r = run("merge", "--base", truncated.toString(), "--adapter", adapterDir.toString(), "--out", out.toString(), "--backend", "cpu");
+        assertEquals(1, r.status());
+        assertTrue(r.err().contains("truncated.safetensors") && r.err().contains("truncated"), r.err());
+
+        Path other = tmp.resolve("other");
+        FourierFTAdapter.builder().layer("model.layers.7.self_attn.q_proj", data.gaussian(10)).build().save(other);
+        r = run("merge", "--base", base.toString(), "--adapter", other.toString(), "--out", out.toString(), "--backend", "cpu");
+        assertEquals(1, r.status());
+        assertTrue(r.err().contains("no tensor 'model.layers.7.self_attn.q_proj.weight'"), r.err());
+
+        r = run("merge", "--base", base.toString(), "--adapter", adapterDir.toString());
+        assertEquals(2, r.status());
+        assertTrue(r.err().contains("needs --base, --adapter and --out"), r.err());
+        r = run("merge", "--base", base.toString(), "--adapter", adapterDir.toString(), "--out", out.toString(), "--backend", "tpu");
+        assertEquals(2, r.status());
+
+        assertFalse(Files.exists(out));
+        try (Stream<Path> files = Files.list(tmp)) {
+            assertEquals(0, files.filter(p -> p.getFileName().toString().endsWith(".partial")).count());
+        }
+    }
+
+    @Test
+    void inspectDescribesModelsAndAdapters() throws IOException {
+        TestData data = new TestData();
+        TinyCheckpoint ckpt = new TinyCheckpoint(data, TensorDType.F16);
+        Path base = ckpt.writeSingle(tmp.resolve("model.safetensors"));
+        Result r = run("inspect", base.toString());
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.out().contains("9 tensors"), r.out());
+        assertTrue(r.out().matches("(?s).*transformer\\.h\\.0\\.attn\\.c_attn\\.weight\\s+F16\\s+\\[24, 40\\]\\s+1920\\n.*"), r.out());
+        assertTrue(r.out().matches("(?s).*model\\.position_ids\\s+I64\\s+\\[1, 33\\]\\s+264\\n.*"), r.out());
+
+        Files.createDirectories(tmp.resolve("sharded"));
+        ckpt.writeSharded(tmp.resolve("sharded"));
+        r = run("inspect", tmp.resolve("sharded").toString());
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.out().contains("(2 shards): 9 tensors"), r.out());
+
+        TinyCheckpoint.adapter(data, 4242, 150, IfftNorm.ORTHO, tmp.resolve("adapter"));
+        r = run("inspect", tmp.resolve("adapter").toString());
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.out().contains("random_loc_seed 4242") && r.out().contains("ifft2_norm ortho"), r.out());
+        assertTrue(r.out().contains("4 layers, 350 coefficients; layers per n: {50=3, 200=1}"), r.out());
+        assertTrue(r.out().matches("(?s).*model\\.layers\\.1\\.mlp\\.fc\\s+200\\n.*"), r.out());
+
+        r = run("inspect", tmp.resolve("nothing").toString());
+        assertEquals(1, r.status());
+        assertTrue(r.err().contains("nothing"), r.err());
+    }
+
+    @Test
+    void usageIsPrintedForUnknownCommands() {
+        Result r = run("frobnicate");
+        assertEquals(2, r.status());
+        assertTrue(r.err().contains("merge --base"), r.err());
+        assertArrayEquals(new byte[0], r.out().getBytes());
+    }
+}
