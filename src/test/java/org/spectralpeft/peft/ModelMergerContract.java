@@ -114,6 +114,70 @@ public abstract class ModelMergerContract {
         assertArrayEquals(before, Files.readAllBytes(base));
     }
 
+    /**
+     * Golden fixtures made by PEFT itself ({@code src/test/python/make_peft_fixtures.py}): PEFT's indices, its
+     * merged float32 and bfloat16 Linear weights, and the Conv1D merge its forward implies. Skipped, saying
+     * so, until the fixtures have been generated on a machine with PyTorch and PEFT.
+     */
+    @Test
+    void reproducesPeftsOwnMerges() throws IOException {
+        Path dir = Path.of(System.getProperty("spectralpeft.peft.fixtures", "src/test/resources/peft-fixtures"));
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isRegularFile(dir.resolve("manifest.json")),
+                "PEFT fixtures not generated yet (run src/test/python/make_peft_fixtures.py where PEFT is installed)");
+        FourierFTAdapter linear = FourierFTAdapter.load(dir.resolve("linear/adapter"));
+        try (SafetensorsModel base = SafetensorsModel.open(dir.resolve("linear/base/model.safetensors"));
+             SafetensorsFile indices = SafetensorsFile.open(dir.resolve("linear/indices.safetensors"))) {
+            assertEquals(3, indices.tensors().size());
+            for (TensorInfo t : indices.tensors()) {
+                TensorInfo w = base.tensor(t.name() + ".weight");
+                FourierFTSpec spec = linear.spec(t.name(), (int) w.dim(0), (int) w.dim(1));
+                ByteBuffer b = indices.map(t);
+                int n = (int) t.dim(1);
+                assertEquals(spec.n(), n, t.name());
+                for (int l = 0; l < n; l++) {
+                    assertEquals(b.getLong(8 * l), spec.row(l), t.name() + " row " + l);
+                    assertEquals(b.getLong(8 * (n + l)), spec.col(l), t.name() + " col " + l);
+                }
+            }
+        }
+        compareWithPeft(dir.resolve("linear/base/model.safetensors"), linear, dir.resolve("linear/merged/model.safetensors"), 1e-5);
+        compareWithPeft(dir.resolve("linear/base_bf16/model.safetensors"), linear,
+                dir.resolve("linear/merged_bf16/model.safetensors"), 1e-2);
+        FourierFTAdapter conv = FourierFTAdapter.load(dir.resolve("conv1d/adapter"));
+        assertTrue(conv.config().fanInFanOut());
+        compareWithPeft(dir.resolve("conv1d/base/model.safetensors"), conv, dir.resolve("conv1d/expected/model.safetensors"), 1e-5);
+    }
+
+    private void compareWithPeft(Path basePath, FourierFTAdapter adapter, Path peftMerged, double tolerance) throws IOException {
+        Path out = tmp.resolve("merged-" + System.nanoTime() + ".safetensors");
+        try (SafetensorsModel base = SafetensorsModel.open(basePath)) {
+            MergePlan plan = MergePlan.build(base, adapter, null);
+            assertEquals(adapter.modules().size(), plan.layers().size());
+            ModelMerger.merge(base, plan, backend(), out, null);
+            try (SafetensorsFile ours = SafetensorsFile.open(out); SafetensorsFile peft = SafetensorsFile.open(peftMerged)) {
+                assertEquals(base.tensorNames().size(), ours.tensors().size());
+                for (String name : base.tensorNames()) {
+                    TensorInfo mine = ours.tensor(name);
+                    TensorInfo theirs = peft.tensor(name);
+                    assertEquals(theirs.dtype(), mine.dtype(), name);
+                    if (plan.layerFor(name).isEmpty()) {
+                        assertEquals(peft.map(theirs), ours.map(mine), name + " must be unchanged");
+                        continue;
+                    }
+                    double[] w = base.fileOf(name).readDoubles(base.tensor(name));
+                    double[] a = ours.readDoubles(mine);
+                    double[] b = peft.readDoubles(theirs);
+                    for (int i = 0; i < w.length; i++) {
+                        a[i] -= w[i];
+                        b[i] -= w[i];
+                    }
+                    double err = TestData.relativeError(a, b);
+                    assertTrue(err < tolerance, name + " in " + peftMerged + ": ΔW differs from PEFT's by " + err);
+                }
+            }
+        }
+    }
+
     private ModelMerger.Summary merge(Path base, FourierFTAdapter adapter, Path out) throws IOException {
         try (SafetensorsModel model = SafetensorsModel.open(base)) {
             MergePlan plan = MergePlan.build(model, adapter, m -> CONV1D.matcher(m).matches());
