@@ -7,11 +7,8 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -78,20 +75,16 @@ public final class SafetensorsWriter implements AutoCloseable {
             }
         }
         byte[] header = header(entries, metadata);
-        Path dir = target.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
-        Path temp = Files.createTempFile(dir, "." + target.getFileName() + ".", ".partial");
-        FileChannel channel = null;
+        AtomicFiles.Partial partial = AtomicFiles.createSibling(target);
+        FileChannel channel = partial.channel();
+        Path temp = partial.path();
         try {
-            channel = FileChannel.open(temp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
             ByteBuffer prefix = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length);
             writeFully(channel, prefix);
             writeFully(channel, ByteBuffer.wrap(header));
             return new SafetensorsWriter(target, temp, channel, List.copyOf(entries));
         } catch (IOException | RuntimeException e) {
-            if (channel != null) {
-                channel.close();
-            }
+            channel.close();
             Files.deleteIfExists(temp);
             throw e;
         }
@@ -193,11 +186,7 @@ public final class SafetensorsWriter implements AutoCloseable {
         }
         channel.force(true);
         channel.close();
-        try {
-            Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } catch (AtomicMoveNotSupportedException e) {
-            Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING);
-        }
+        AtomicFiles.moveIntoPlace(temp, target);
         committed = true;
     }
 

@@ -1,11 +1,8 @@
 package org.spectralpeft.peft;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
@@ -15,6 +12,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import org.spectralpeft.api.FourierFTSpec;
+import org.spectralpeft.io.AtomicFiles;
 import org.spectralpeft.io.SafetensorsException;
 import org.spectralpeft.io.SafetensorsFile;
 import org.spectralpeft.io.SafetensorsWriter;
@@ -113,18 +111,7 @@ public final class FourierFTAdapter {
             }
             w.commit();
         }
-        Path target = dir.resolve(FourierFTAdapterConfig.FILE);
-        Path temp = Files.createTempFile(dir, "." + FourierFTAdapterConfig.FILE + ".", ".partial");
-        try {
-            Files.writeString(temp, config.toJson() + "\n", StandardCharsets.UTF_8);
-            try {
-                Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING);
-            }
-        } finally {
-            Files.deleteIfExists(temp);
-        }
+        AtomicFiles.writeString(dir.resolve(FourierFTAdapterConfig.FILE), config.toJson() + "\n");
     }
 
     public FourierFTAdapterConfig config() {

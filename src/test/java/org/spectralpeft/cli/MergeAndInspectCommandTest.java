@@ -60,6 +60,11 @@ class MergeAndInspectCommandTest {
         assertTrue(r.out().contains("merged 4 FourierFT layers, copied 5 tensors"), r.out());
         assertTrue(r.out().contains("backend cpu"), r.out());
         ModelMergerContract.check(ckpt, adapter, out, data);
+        if (out.getFileSystem().supportedFileAttributeViews().contains("posix")) {
+            // the output gets the permissions of any new file (the umask), not a temporary file's owner-only ones
+            Path plain = Files.createFile(tmp.resolve("out/plain"));
+            assertEquals(Files.getPosixFilePermissions(plain), Files.getPosixFilePermissions(out));
+        }
     }
 
     @Test
