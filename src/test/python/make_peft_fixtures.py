@@ -3,7 +3,7 @@
 
 Run where PyTorch, transformers and PEFT are installed (the GPU test machines; no network needed):
 
-    python3 src/test/python/make_peft_fixtures.py src/test/resources/peft-fixtures
+    python3 src/test/python/make_peft_fixtures.py src/test/resources/peft-fixtures src/test/resources/java-saved-adapter
 
 It writes, all small:
   linear/base/model.safetensors         float32 model: Linear layers of odd and even shapes, an embedding
@@ -15,7 +15,11 @@ It writes, all small:
   conv1d/base/model.safetensors         GPT-2-style model: transformers Conv1D layers (weights in x out)
   conv1d/adapter/                       FourierFT adapter on the Conv1D layers (fan_in_fan_out true)
   conv1d/expected/model.safetensors     W + get_delta_weight().T, checked here against PEFT's forward
-  manifest.json                         versions and settings
+  manifest.json                         versions, settings, and the check below
+
+It also loads the adapter this library saved (src/test/resources/java-saved-adapter/adapter, committed,
+kept current by JavaSavedAdapterFixtureTest) into PEFT and checks PEFT's get_delta_weight against the
+float64 reference's ΔW saved beside it: PEFT must read our adapters as we mean them.
 
 For Conv1D layers PEFT's merge() adds get_delta_weight() (out x in) to the in x out weight without
 transposing it (a shape error for non-square layers), while its unmerged forward applies x @ dW.T. The
@@ -29,7 +33,7 @@ import sys
 
 import torch
 from torch import nn
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from transformers.pytorch_utils import Conv1D
 import peft
 from peft import FourierFTConfig, PeftModel, get_peft_model
@@ -135,11 +139,30 @@ def conv1d_fixtures(out):
     return config
 
 
+def check_java_saved_adapter(java_dir):
+    expected = load_file(os.path.join(java_dir, "expected_delta.safetensors"))
+    torch.manual_seed(5)
+    model = PeftModel.from_pretrained(TinyLinearModel(), os.path.join(java_dir, "adapter"))
+    errors = {}
+    for name, module in model.named_modules():
+        if hasattr(module, "fourierft_spectrum") and "default" in module.fourierft_spectrum:
+            key = name.removeprefix("base_model.model.")
+            with torch.no_grad():
+                delta = module.get_delta_weight("default").float()
+            ref = expected[key]
+            errors[key] = ((delta - ref).norm() / ref.norm()).item()
+            assert errors[key] < 1e-5, (key, errors[key])
+    assert sorted(errors) == sorted(expected), (sorted(errors), sorted(expected))
+    return {"layers": len(errors), "worst_relative_error": max(errors.values())}
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "src/test/resources/peft-fixtures"
+    java_dir = sys.argv[2] if len(sys.argv) > 2 else "src/test/resources/java-saved-adapter"
     torch.use_deterministic_algorithms(True)
     linear = linear_fixtures(out)
     conv = conv1d_fixtures(out)
+    java_saved = check_java_saved_adapter(java_dir)
     manifest = {
         "made_by": "src/test/python/make_peft_fixtures.py",
         "torch": torch.__version__,
@@ -148,6 +171,7 @@ def main():
                    "scaling": linear.scaling, "random_loc_seed": linear.random_loc_seed},
         "conv1d": {"n_frequency": conv.n_frequency, "scaling": conv.scaling, "random_loc_seed": conv.random_loc_seed,
                    "expected": "W + get_delta_weight().T (PEFT's unmerged forward)"},
+        "java_saved_adapter_loaded_by_peft": java_saved,
     }
     with open(f"{out}/manifest.json", "w") as f:
         json.dump(manifest, f, indent=2)

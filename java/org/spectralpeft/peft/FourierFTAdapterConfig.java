@@ -156,7 +156,10 @@ public final class FourierFTAdapterConfig {
         return v.intValue();
     }
 
-    /** A config for a new adapter, with PEFT's standard fields. */
+    /**
+     * A config for a new adapter, with the fields FourierFT configs have had since PEFT first shipped them
+     * (newer optional ones, such as exclude_modules, are left out so that older PEFT versions load it too).
+     */
     static FourierFTAdapterConfig create(int nFrequency, Map<String, Integer> pattern, double scaling, long seed,
                                          boolean fanInFanOut, IfftNorm norm, String baseModel,
                                          Iterable<String> targetModules) {
@@ -168,7 +171,6 @@ public final class FourierFTAdapterConfig {
             root.put("base_model_name_or_path", baseModel);
         }
         root.put("bias", "none");
-        root.putNull("exclude_modules");
         root.put("fan_in_fan_out", fanInFanOut);
         // "backward" is the default; leaving it out keeps the file loadable by PEFT versions without ifft2_norm
         if (norm != IfftNorm.BACKWARD) {
