@@ -77,7 +77,8 @@ public final class SafetensorsModel implements AutoCloseable {
         if (map == null || !map.isObject() || map.isEmpty()) {
             throw new SafetensorsException(index, "no \"weight_map\" object (not a safetensors index?)");
         }
-        Path dir = index.toAbsolutePath().getParent();
+        // normalized like the shard paths below, so "." or ".." in the index path is not taken for an escape
+        Path dir = index.toAbsolutePath().normalize().getParent();
         Map<String, String> shardOf = new LinkedHashMap<>();
         Map<String, Path> shardPaths = new LinkedHashMap<>();
         for (Iterator<Map.Entry<String, JsonNode>> it = map.fields(); it.hasNext(); ) {
