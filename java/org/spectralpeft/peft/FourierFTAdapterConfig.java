@@ -85,10 +85,10 @@ public final class FourierFTAdapterConfig {
         Double alpha = null;
         JsonNode a = root.get("alpha");
         if (a != null && !a.isNull()) {
-            if (!a.isNumber() || !(a.doubleValue() > 0) || a.doubleValue() > 1) {
-                throw new SafetensorsException(file, "alpha = " + a + " must be a number in (0, 1]");
+            if (!a.isNumber() || !(a.doubleValue() >= 0) || a.doubleValue() > 1) {
+                throw new SafetensorsException(file, "alpha = " + a + " must be a number in [0, 1]");
             }
-            alpha = a.doubleValue();
+            alpha = a.doubleValue() == 0 ? null : a.doubleValue(); // PEFT's "if alpha:" treats 0 as unset
         }
         double scaling = FourierFTSpec.DEFAULT_SCALING;
         JsonNode s = root.get("scaling");

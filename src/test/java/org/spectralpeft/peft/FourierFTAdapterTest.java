@@ -74,6 +74,7 @@ class FourierFTAdapterTest {
                 + " \"n_frequency_pattern\": {\"q\": 9}}");
         assertEquals(74, c.nFrequencyFor("a.q", 37, 20)); // int(0.1 * in * out), the pattern ignored
         assertEquals(0, c.nFrequencyFor("a.q", 3, 3)); // int(0.9000000000000001): PEFT refuses such a layer
+        assertEquals(9, config("{\"peft_type\": \"FOURIERFT\", \"n_frequency\": 9, \"alpha\": 0}").nFrequencyFor("a.q", 37, 20));
     }
 
     @Test
