@@ -6,6 +6,8 @@
 #   spectral-peft.jar          target/classes (with the PTX kernels)
 #   spectral-peft-tests.jar    target/test-classes (with the JMH benchmarks, if any)
 #   run-gpu-tests.sh           runs the tests tagged "gpu" (or all with --all); see its header
+#   run-benchmarks.sh          runs the JMH benchmarks; see its header
+#   cuda-env.sh                finds the CUDA 13 libraries (sourced by the two above)
 #
 # usage: make-bundle.sh [--no-build]
 #   --no-build   reuse target/ instead of running `mvn package` first
@@ -160,8 +162,10 @@ find "$bundle/jre" -type l | while IFS= read -r l; do
   cp --remove-destination "$(readlink -f "$l")" "$l"
 done
 
-cp "$script_dir/run-gpu-tests.sh" "$bundle/run-gpu-tests.sh"
-chmod +x "$bundle/run-gpu-tests.sh"
+for s in run-gpu-tests.sh run-benchmarks.sh cuda-env.sh; do
+  cp "$script_dir/$s" "$bundle/$s"
+  chmod +x "$bundle/$s"
+done
 
 # ---------------------------------------------------------------------------------------------
 bytes=$(du -sb "$bundle" | cut -f1)

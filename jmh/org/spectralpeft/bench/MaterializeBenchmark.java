@@ -1,6 +1,5 @@
 package org.spectralpeft.bench;
 
-import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -15,68 +14,116 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
-import org.spectralpeft.Backends;
 import org.spectralpeft.api.DType;
 import org.spectralpeft.api.FourierFTBackend;
 import org.spectralpeft.api.FourierFTSpec;
 import org.spectralpeft.api.HostArray;
+import org.spectralpeft.cuda.CudaFourierFT;
+import org.spectralpeft.cuda.CudaStream;
+import org.spectralpeft.cuda.DeviceBuffer;
 
 /**
- * Materializing ΔW through the host-array API (copies included) on the CPU backend, and on CUDA when it
- * is available (the CUDA parameter is skipped otherwise). Run with
- * {@code java -cp target/test-classes:target/classes:<deps> org.openjdk.jmh.Main MaterializeBenchmark}.
+ * The materialized paths at d_out × d_in with n coefficients: ΔW, merge into a weight, and ∂L/∂c from
+ * ∂L/∂ΔW (the backward of materialize). CPU: host arrays. CUDA: device-resident coefficients and matrices
+ * (rotating, see {@link Bench}), the stream synchronized in each call; {@code merge} adds into rotating
+ * weights (they drift, which does not change the work).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.SampleTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
-@Warmup(iterations = 2, time = 2)
-@Measurement(iterations = 3, time = 3)
+@Warmup(iterations = 2, time = 1)
+@Measurement(iterations = 3, time = 2)
 @Fork(1)
 public class MaterializeBenchmark {
     @Param({"cpu", "cuda"})
     public String backend;
 
-    @Param({"768", "4096"})
-    public int d;
+    @Param({"768x768", "4096x4096", "4096x11008"})
+    public String shape;
 
-    @Param({"1000"})
+    @Param({"1000", "10000"})
     public int n;
+
+    @Param({"float32", "bfloat16"})
+    public String dtype;
 
     private FourierFTBackend ft;
     private FourierFTSpec spec;
     private float[] coeffs;
-    private HostArray out;
+    private HostArray hostOut;
+    private CudaFourierFT cuda;
+    private CudaStream stream;
+    private DeviceBuffer deviceCoeffs;
+    private DeviceBuffer[] deviceOut;
+    private DeviceBuffer deviceGrad;
+    private float[] gradCoeffs;
+    private int next;
 
     @Setup(Level.Trial)
     public void setUp() {
-        if (backend.equals("cuda")) {
-            var reason = Backends.cudaUnavailableReason();
-            if (reason.isPresent()) {
-                throw new IllegalStateException("skipping cuda: " + reason.get());
-            }
-            ft = Backends.cuda();
+        int[] s = Bench.shape(shape);
+        DType out = Bench.dtype(dtype);
+        ft = Bench.open(backend);
+        spec = FourierFTSpec.fromSeed(s[0], s[1], n);
+        coeffs = Bench.gaussian(n, 1);
+        if (ft instanceof CudaFourierFT c) {
+            cuda = c;
+            stream = cuda.createStream();
+            deviceCoeffs = cuda.allocate(DType.FLOAT32, n);
+            deviceCoeffs.copyFrom(HostArray.float32(coeffs));
+            deviceOut = Bench.deviceBuffers(cuda, out, (long) s[0] * s[1], Bench.gaussian(out, s[0] * s[1], 2));
+            deviceGrad = cuda.allocate(DType.FLOAT32, n);
         } else {
-            ft = Backends.cpu();
+            gradCoeffs = new float[n];
+            hostOut = Bench.gaussian(out, s[0] * s[1], 2);
         }
-        spec = FourierFTSpec.fromSeed(d, d, n);
-        coeffs = new float[n];
-        Random r = new Random(1);
-        for (int i = 0; i < n; i++) {
-            coeffs[i] = (float) r.nextGaussian();
-        }
-        out = HostArray.allocate(DType.FLOAT32, d * d);
     }
 
     @TearDown(Level.Trial)
     public void tearDown() {
+        Bench.close(deviceOut);
+        if (deviceGrad != null) {
+            deviceGrad.close();
+        }
+        if (deviceCoeffs != null) {
+            deviceCoeffs.close();
+        }
+        if (stream != null) {
+            stream.close();
+        }
         if (ft != null) {
             ft.close();
         }
     }
 
     @Benchmark
-    public HostArray materialize() {
-        ft.materialize(spec, coeffs, out);
-        return out;
+    public void materialize() {
+        if (cuda != null) {
+            cuda.materialize(spec, deviceCoeffs.array(), 1, deviceOut[next++ % deviceOut.length].array(), stream);
+            cuda.synchronize(stream);
+        } else {
+            ft.materialize(spec, coeffs, hostOut);
+        }
+    }
+
+    @Benchmark
+    public void merge() {
+        if (cuda != null) {
+            cuda.merge(spec, deviceCoeffs.array(), deviceOut[next++ % deviceOut.length].array(), stream);
+            cuda.synchronize(stream);
+        } else {
+            ft.merge(spec, coeffs, hostOut);
+        }
+    }
+
+    /** ∂L/∂c from ∂L/∂ΔW (rotating gradients of the output dtype). */
+    @Benchmark
+    public void gradCoefficients() {
+        if (cuda != null) {
+            cuda.gradCoefficients(spec, deviceOut[next++ % deviceOut.length].array(), deviceGrad.array(), stream);
+            cuda.synchronize(stream);
+        } else {
+            ft.gradCoefficients(spec, hostOut, gradCoeffs);
+        }
     }
 }

@@ -1,0 +1,97 @@
+package org.spectralpeft.bench;
+
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+import org.spectralpeft.api.DType;
+import org.spectralpeft.api.FourierFTBackend;
+import org.spectralpeft.api.FourierFTSpec;
+import org.spectralpeft.api.HostArray;
+import org.spectralpeft.cuda.CudaFourierFT;
+import org.spectralpeft.cuda.CudaStream;
+import org.spectralpeft.cuda.DeviceBuffer;
+
+/**
+ * ΔW of many layers of one shape in one call ({@code materializeBatch}): 64 layers of 4096 × 4096 (n = 1000)
+ * is the LLaMA-7B attention case. The output (4.3 GB in float32) is far larger than L2, so it is not rotated.
+ * On the CPU this takes tens of seconds per call; run it there with a smaller {@code -p layers=}.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.SampleTime)
+@OutputTimeUnit(TimeUnit.MILLISECONDS)
+@Warmup(iterations = 2, time = 1)
+@Measurement(iterations = 3, time = 3)
+@Fork(1)
+public class BatchMaterializeBenchmark {
+    @Param({"cuda", "cpu"})
+    public String backend;
+
+    @Param({"64"})
+    public int layers;
+
+    @Param({"4096"})
+    public int d;
+
+    @Param({"1000"})
+    public int n;
+
+    private FourierFTBackend ft;
+    private FourierFTSpec spec;
+    private float[] coeffs;
+    private HostArray hostOut;
+    private CudaFourierFT cuda;
+    private CudaStream stream;
+    private DeviceBuffer deviceCoeffs;
+    private DeviceBuffer deviceOut;
+
+    @Setup(Level.Trial)
+    public void setUp() {
+        ft = Bench.open(backend);
+        spec = FourierFTSpec.fromSeed(d, d, n);
+        coeffs = Bench.gaussian(layers * n, 3);
+        long length = (long) layers * d * d;
+        if (ft instanceof CudaFourierFT c) {
+            cuda = c;
+            stream = cuda.createStream();
+            deviceCoeffs = cuda.allocate(DType.FLOAT32, coeffs.length);
+            deviceCoeffs.copyFrom(HostArray.float32(coeffs));
+            deviceOut = cuda.allocate(DType.FLOAT32, length);
+        } else {
+            hostOut = HostArray.allocate(DType.FLOAT32, Math.toIntExact(length));
+        }
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        for (AutoCloseable c : new AutoCloseable[] {deviceOut, deviceCoeffs, stream, ft}) {
+            try {
+                if (c != null) {
+                    c.close();
+                }
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        }
+    }
+
+    @Benchmark
+    public void materializeBatch() {
+        if (cuda != null) {
+            cuda.materialize(spec, deviceCoeffs.array(), layers, deviceOut.array(), stream);
+            cuda.synchronize(stream);
+        } else {
+            ft.materializeBatch(spec, coeffs, layers, hostOut);
+        }
+    }
+}
