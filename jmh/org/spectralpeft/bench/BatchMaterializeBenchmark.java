@@ -74,15 +74,7 @@ public class BatchMaterializeBenchmark {
 
     @TearDown(Level.Trial)
     public void tearDown() {
-        for (AutoCloseable c : new AutoCloseable[] {deviceOut, deviceCoeffs, stream, ft}) {
-            try {
-                if (c != null) {
-                    c.close();
-                }
-            } catch (Exception e) {
-                throw new IllegalStateException(e);
-            }
-        }
+        Bench.closeAll(deviceOut, deviceCoeffs, stream, ft);
     }
 
     @Benchmark

@@ -91,4 +91,17 @@ final class Bench {
             }
         }
     }
+
+    /** Closes each non-null resource, in order. */
+    static void closeAll(AutoCloseable... resources) {
+        for (AutoCloseable c : resources) {
+            try {
+                if (c != null) {
+                    c.close();
+                }
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        }
+    }
 }

@@ -91,15 +91,7 @@ public class ForwardBackwardBenchmark {
     public void tearDown() {
         Bench.close(dx);
         Bench.close(dy);
-        for (AutoCloseable c : new AutoCloseable[] {deviceCoeffs, deviceGradCoeffs, stream, ft}) {
-            try {
-                if (c != null) {
-                    c.close();
-                }
-            } catch (Exception e) {
-                throw new IllegalStateException(e);
-            }
-        }
+        Bench.closeAll(deviceCoeffs, deviceGradCoeffs, stream, ft);
     }
 
     @Benchmark
