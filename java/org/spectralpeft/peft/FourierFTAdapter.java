@@ -16,6 +16,7 @@ import org.spectralpeft.io.AtomicFiles;
 import org.spectralpeft.io.SafetensorsException;
 import org.spectralpeft.io.SafetensorsFile;
 import org.spectralpeft.io.SafetensorsWriter;
+import org.spectralpeft.io.TensorBytes;
 import org.spectralpeft.io.TensorDType;
 import org.spectralpeft.io.TensorInfo;
 
@@ -107,7 +108,7 @@ public final class FourierFTAdapter {
         }
         try (SafetensorsWriter w = SafetensorsWriter.create(dir.resolve(WEIGHTS_FILE), entries, Map.of("format", "pt"))) {
             for (Map.Entry<String, float[]> e : spectra.entrySet()) {
-                w.write(KEY_PREFIX + e.getKey() + KEY_SUFFIX, org.spectralpeft.io.TensorBytes.of(e.getValue()));
+                w.write(KEY_PREFIX + e.getKey() + KEY_SUFFIX, TensorBytes.of(e.getValue()));
             }
             w.commit();
         }
@@ -148,6 +149,13 @@ public final class FourierFTAdapter {
      * the config gives this module at this shape (a corrupt adapter, or the wrong base model).
      */
     public FourierFTSpec spec(String module, int dOut, int dIn) {
+        int n = checkedN(module, dOut, dIn);
+        return FourierFTSpec.fromSeed(dOut, dIn, n, config.randomLocSeed(),
+                config.ifftNorm().effectiveAlpha(config.scaling(), dOut, dIn));
+    }
+
+    /** Module {@code module}'s n, checked as {@link #spec} checks it, without building the spec. */
+    int checkedN(String module, int dOut, int dIn) {
         int n = spectrum(module).length;
         int expected = config.nFrequencyFor(module, dOut, dIn);
         if (n != expected) {
@@ -158,8 +166,7 @@ public final class FourierFTAdapter {
             throw new IllegalArgumentException("module '" + module + "': n = " + n + " must be less than d_out·d_in = "
                     + ((long) dOut * dIn) + " (as PEFT requires)");
         }
-        return FourierFTSpec.fromSeed(dOut, dIn, n, config.randomLocSeed(),
-                config.ifftNorm().effectiveAlpha(config.scaling(), dOut, dIn));
+        return n;
     }
 
     /** A new adapter, built in Java, to be saved as a PEFT adapter directory. */

@@ -36,6 +36,10 @@ public final class MergePlan {
         }
     }
 
+    // seed, scaling and norm are adapter-wide, so shape, n and storage order decide the spec
+    private record SpecKey(int dOut, int dIn, int n, boolean storedInOut) {
+    }
+
     private final Map<String, Layer> byTensor;
 
     private MergePlan(Map<String, Layer> byTensor) {
@@ -53,7 +57,7 @@ public final class MergePlan {
         Predicate<String> storedInOut = fanInFanOut != null ? fanInFanOut : m -> adapter.config().fanInFanOut();
         List<String> problems = new ArrayList<>();
         Map<String, Layer> byTensor = new LinkedHashMap<>();
-        Map<String, FourierFTSpec> specs = new HashMap<>();
+        Map<SpecKey, FourierFTSpec> specs = new HashMap<>();
         for (String module : adapter.modules()) {
             Optional<String> name = resolveWeight(base, module, problems);
             if (name.isEmpty()) {
@@ -81,9 +85,12 @@ public final class MergePlan {
             int dIn = inOut ? rows : cols;
             FourierFTSpec spec;
             try {
-                FourierFTSpec layerSpec = adapter.spec(module, dOut, dIn);
-                spec = specs.computeIfAbsent(dOut + "x" + dIn + "/" + layerSpec.n() + "/" + layerSpec.alpha() + "/" + inOut,
-                        k -> inOut ? layerSpec.transposed() : layerSpec);
+                // layers of one shape and n share one spec (indices and groupings are built once, and held once)
+                int n = adapter.checkedN(module, dOut, dIn);
+                spec = specs.computeIfAbsent(new SpecKey(dOut, dIn, n, inOut), k -> {
+                    FourierFTSpec layerSpec = adapter.spec(module, dOut, dIn);
+                    return inOut ? layerSpec.transposed() : layerSpec;
+                });
             } catch (IllegalArgumentException e) {
                 problems.add(where + ": " + e.getMessage());
                 continue;

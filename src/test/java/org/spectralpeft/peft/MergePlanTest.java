@@ -80,6 +80,18 @@ class MergePlanTest {
     }
 
     @Test
+    void layersOfOneShapeAndNShareOneSpec() throws IOException {
+        Map<String, Integer> n = new LinkedHashMap<>();
+        n.put("a.q", 8);
+        n.put("b.q", 8);
+        try (SafetensorsModel m = base("a.q.weight", TensorDType.F32, s(6, 10), "b.q.weight", TensorDType.BF16, s(6, 10))) {
+            MergePlan plan = MergePlan.build(m, adapter(n), null);
+            org.junit.jupiter.api.Assertions.assertSame(plan.layers().get("a.q.weight").storageSpec(),
+                    plan.layers().get("b.q.weight").storageSpec());
+        }
+    }
+
+    @Test
     void theConfigsFanInFanOutAppliesWhenNoOverrideIsGiven() throws IOException {
         FourierFTAdapter a = FourierFTAdapter.builder().fanInFanOut(true).layer("h.c", new float[] {1, 2}).build();
         try (SafetensorsModel m = base("h.c.weight", TensorDType.F32, s(3, 5))) {
