@@ -40,6 +40,7 @@ public final class FourierFTAdapterConfig {
     private final boolean fanInFanOut;
     private final IfftNorm norm;
     private final Map<String, Integer> nFrequencyPattern;
+    private final Map<Pattern, Integer> patternMatchers; // re.match(".*\.key$"), compiled once, in key order
 
     private FourierFTAdapterConfig(ObjectNode json, int nFrequency, Double alpha, double scaling, long seed,
                                    boolean fanInFanOut, IfftNorm norm, Map<String, Integer> nFrequencyPattern) {
@@ -51,6 +52,8 @@ public final class FourierFTAdapterConfig {
         this.fanInFanOut = fanInFanOut;
         this.norm = norm;
         this.nFrequencyPattern = nFrequencyPattern;
+        this.patternMatchers = new LinkedHashMap<>();
+        nFrequencyPattern.forEach((key, n) -> patternMatchers.put(matcherOf(key), n));
     }
 
     /** Reads and validates {@code file}; a non-FourierFT adapter is refused with its {@code peft_type}. */
@@ -134,7 +137,7 @@ public final class FourierFTAdapterConfig {
                             + " must be a positive integer");
                 }
                 try {
-                    Pattern.compile(e.getKey());
+                    matcherOf(e.getKey());
                 } catch (PatternSyntaxException x) {
                     throw new SafetensorsException(file, "n_frequency_pattern key '" + e.getKey() + "' is not a valid regex");
                 }
@@ -207,12 +210,16 @@ public final class FourierFTAdapterConfig {
         if (alpha != null) {
             return (int) (alpha * dIn * dOut); // Python: int(alpha * in_features * out_features), left to right
         }
-        for (Map.Entry<String, Integer> e : nFrequencyPattern.entrySet()) {
-            if (Pattern.compile(".*\\." + e.getKey() + "$").matcher(module).lookingAt()) {
+        for (Map.Entry<Pattern, Integer> e : patternMatchers.entrySet()) {
+            if (e.getKey().matcher(module).lookingAt()) {
                 return e.getValue();
             }
         }
         return nFrequencyPattern.getOrDefault(module, nFrequency);
+    }
+
+    private static Pattern matcherOf(String key) {
+        return Pattern.compile(".*\\." + key + "$");
     }
 
     public int nFrequency() {
