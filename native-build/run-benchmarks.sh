@@ -44,6 +44,5 @@ else
 fi
 
 echo "== JMH, results in $results"
-# shellcheck disable=SC2086
 "$java" -cp "$classpath" org.openjdk.jmh.Main \
   -jvmArgsAppend "${JAVA_OPTS:--Xmx24g}" -rf json -rff "$results/jmh.json" "$@" 2>&1 | tee "$results/jmh.txt"
