@@ -31,6 +31,76 @@ __global__ void fourierft_scatter_half_spectrum(
     spectrum[layer * binsPerLayer + binPos[b]] = make_float2(halfScale * sum, 0.0f);
 }
 
+// Stage 1 of materialize for sparse spectra, replacing "zero the half spectrum, scatter, inverse FFT
+// down every column": the inverse DFT along d_out of each half-spectrum column v, computed directly
+// from the column's few entries,
+//   G[p, v] = halfScale · Σ_{e in column v} c[colCoeff[e]] · ω^{p·colRow[e]},   ω = e^{2πi/d_out},
+// for all p, written densely (empty columns get zeros), so the caller needs no memset and only a row
+// C2R transform remains. One thread per (column v, tile of COLUMN_TILE_ROWS rows); v is the fastest
+// index, so a warp writes consecutive bins of a row. Inside a tile the twiddle advances by one
+// complex multiplication per row; start and step are computed accurately from exact integer phases
+// (the step in double, as its rounding accumulates over the tile). G rows are halfIn float2 apart;
+// layers are layerStride float2 apart and read coefficient vector layer·n.
+#define COLUMN_TILE_ROWS 16
+
+// e^{2πi m/d} for an integer phase 0 <= m < d, via the angle reduced to (-π, π].
+__device__ __forceinline__ float2 unit_root(long long m, int d) {
+    const long long r = 2 * m > d ? m - d : m;
+    float s, c;
+    sincospif((float) (2.0 * (double) r / (double) d), &s, &c);
+    return make_float2(c, s);
+}
+
+__device__ __forceinline__ float2 unit_root_exact(long long m, int d) {
+    const long long r = 2 * m > d ? m - d : m;
+    double s, c;
+    sincospi(2.0 * (double) r / (double) d, &s, &c);
+    return make_float2((float) c, (float) s);
+}
+
+__global__ void __launch_bounds__(256, 4) fourierft_column_synthesis(
+        float2* __restrict__ out, int dOut, int halfIn, long long layerStride,
+        const float* __restrict__ coeffs, int n,
+        const int* __restrict__ colStart, const int* __restrict__ colRow, const int* __restrict__ colCoeff,
+        float halfScale, int layers) {
+    const long long tiles = (dOut + COLUMN_TILE_ROWS - 1) / COLUMN_TILE_ROWS;
+    const long long items = tiles * halfIn;
+    for (int layer = blockIdx.y; layer < layers; layer += gridDim.y) {
+        const float* c = coeffs + (long long) layer * n;
+        float2* g = out + layer * layerStride;
+        for (long long item = blockIdx.x * (long long) blockDim.x + threadIdx.x; item < items;
+             item += (long long) gridDim.x * blockDim.x) {
+            const int v = (int) (item % halfIn);
+            const long long p0 = (item / halfIn) * COLUMN_TILE_ROWS;
+            float re[COLUMN_TILE_ROWS], im[COLUMN_TILE_ROWS];
+#pragma unroll
+            for (int i = 0; i < COLUMN_TILE_ROWS; ++i) {
+                re[i] = 0.0f;
+                im[i] = 0.0f;
+            }
+            const int e1 = colStart[v + 1];
+            for (int e = colStart[v]; e < e1; ++e) {
+                const int u = colRow[e];
+                const float a = halfScale * c[colCoeff[e]];
+                float2 w = unit_root((p0 * u) % dOut, dOut);
+                const float2 step = unit_root_exact(u, dOut);
+#pragma unroll
+                for (int i = 0; i < COLUMN_TILE_ROWS; ++i) {
+                    re[i] = fmaf(a, w.x, re[i]);
+                    im[i] = fmaf(a, w.y, im[i]);
+                    const float wx = fmaf(w.x, step.x, -w.y * step.y);
+                    w.y = fmaf(w.x, step.y, w.y * step.x);
+                    w.x = wx;
+                }
+            }
+#pragma unroll
+            for (int i = 0; i < COLUMN_TILE_ROWS; ++i) {
+                if (p0 + i < dOut) g[(p0 + i) * halfIn + v] = make_float2(re[i], im[i]);
+            }
+        }
+    }
+}
+
 // Per token t and output bin o (0..outBins-1), the unmaterialized forward's spectrum:
 //   Z[t,o] = halfScale · Σ_e c[entryCoeff[e]] · (Re R[t,b_e], ±Im R[t,b_e])
 // where R is the R2C transform of the input rows (inBins bins per token) and the sign encodes

@@ -29,11 +29,12 @@ import org.spectralpeft.cuda.FftPlans.Direction;
  * Inputs in device memory are not scanned for NaN (that would cost a pass and a synchronization); the
  * host-array methods do check them.
  *
- * <p>Algorithms (DESIGN.md): materialize = scatter of the Hermitian half spectrum (s folded in) plus one
- * C2R-2D transform, written straight into a float32 output, or C2R in place and a converting epilogue for
- * 16-bit outputs and for merge (no separate ΔW buffer); forward = R2C of x, gather/scale/scatter, C2R in
- * place, accumulate into y; backward = the same with the axes swapped, plus a two-stage deterministic
- * reduction over tokens for ∂L/∂c.
+ * <p>Algorithms (DESIGN.md): materialize = the Hermitian half spectrum (s folded in) transformed by C2R,
+ * written straight into a float32 output, or C2R in place and a converting epilogue for 16-bit outputs and
+ * for merge (no separate ΔW buffer); for sparse spectra the transform down the columns is computed
+ * directly from the nonzero bins, so only row transforms run through cuFFT (see {@link #inverse2d});
+ * forward = R2C of x, gather/scale/scatter, C2R in place, accumulate into y; backward = the same with the
+ * axes swapped, plus a two-stage deterministic reduction over tokens for ∂L/∂c.
  */
 public final class CudaFourierFT extends ValidatingBackend {
     /** Tokens per partial sum in the unmaterialized ∂L/∂c (fixes the reduction order). */
@@ -247,19 +248,45 @@ public final class CudaFourierFT extends ValidatingBackend {
 
     // ------------------------------------------------------------------ building blocks
 
-    /** ΔW into dst per mode: scatter the half spectrum, then C2R straight into a float32 dst, or in place + epilogue. */
+    /**
+     * Mean half-spectrum entries per column up to which {@link #inverse2d} synthesizes the columns directly
+     * (cost ∝ d_out·entries) instead of zeroing, scattering and transforming them (cost ∝ d_out·d_in·log).
+     * A cost-model estimate for H100-class devices; bench/NOTES.md has the numbers behind it.
+     */
+    static final int COLUMN_SYNTHESIS_MAX_MEAN_ENTRIES = 16;
+
+    /** Whether materialize and merge of this (2-D) spec take the column-synthesis path. */
+    static boolean usesColumnSynthesis(FourierFTSpec spec2d, int columnEntries) {
+        return columnEntries <= (long) COLUMN_SYNTHESIS_MAX_MEAN_ENTRIES * spec2d.halfIn();
+    }
+
+    /**
+     * ΔW into dst per mode. Sparse spectra (the usual case): the inverse transform down each half-spectrum
+     * column is computed directly from its few entries (fourierft_column_synthesis), leaving one batch of
+     * row C2R transforms. Dense spectra: zero the half spectrum, scatter, and run the C2R-2D transform. The
+     * C2R writes straight into a float32 dst, or runs in place and a converting epilogue follows (16-bit
+     * outputs, merge, or a dst cuFFT cannot write because it is not 8-byte aligned). Either way the only
+     * scratch is the half spectrum and cuFFT's work area.
+     */
     private void inverse2d(SpecResources r, DeviceArray coeffs, int layers, DeviceArray dst, WriteMode mode,
                            StreamScratch scratch, CudaStream stream) {
         FourierFTSpec s = r.spec2d;
+        DeviceSpecTables t = r.tables2d;
         long bins = (long) s.dOut() * s.halfIn();
         long spectrum = scratch.allocate(8L * bins * layers);
-        cuMemsetD32Async(NativeHandles.devicePointer(spectrum), 0, 2L * bins * layers, stream.jcuda());
-        kernels.scatterHalfSpectrum(spectrum, bins, coeffs.address(), s.n(), r.tables2d, layers, 0.5f * s.scale(),
-                stream);
-        if (mode == WriteMode.STORE && dst.dtype() == DType.FLOAT32 && dst.address() % 8 == 0) {
-            plans.twoD(Direction.C2R, s.dOut(), s.dIn(), layers, false, spectrum, dst.address(), scratch, stream);
-        } else { // 16-bit output, merge, or an output cuFFT cannot write (not 8-byte aligned)
-            plans.twoD(Direction.C2R, s.dOut(), s.dIn(), layers, true, spectrum, spectrum, scratch, stream);
+        boolean direct = mode == WriteMode.STORE && dst.dtype() == DType.FLOAT32 && dst.address() % 8 == 0;
+        long out = direct ? dst.address() : spectrum;
+        float halfScale = 0.5f * s.scale();
+        if (usesColumnSynthesis(s, t.columnEntries)) {
+            kernels.columnSynthesis(spectrum, s.dOut(), s.halfIn(), coeffs.address(), s.n(), t, layers, halfScale,
+                    stream);
+            plans.oneD(Direction.C2R, s.dIn(), (long) layers * s.dOut(), !direct, spectrum, out, scratch, stream);
+        } else {
+            cuMemsetD32Async(NativeHandles.devicePointer(spectrum), 0, 2L * bins * layers, stream.jcuda());
+            kernels.scatterHalfSpectrum(spectrum, bins, coeffs.address(), s.n(), t, layers, halfScale, stream);
+            plans.twoD(Direction.C2R, s.dOut(), s.dIn(), layers, !direct, spectrum, out, scratch, stream);
+        }
+        if (!direct) {
             kernels.epilogue(spectrum, 2L * s.halfIn(), dst, (long) layers * s.dOut(), s.dIn(), mode.code(), stream);
         }
     }

@@ -21,6 +21,11 @@ final class DeviceSpecTables implements AutoCloseable {
     }
 
     final int halfBins;
+    /** Entries of {@link SpectrumColumns}, and its three tables. */
+    final int columnEntries;
+    final long columnStart;
+    final long columnRow;
+    final long columnCoeff;
     final long halfBinPos;
     final long halfBinStart;
     final long halfEntryCoeff;
@@ -45,6 +50,11 @@ final class DeviceSpecTables implements AutoCloseable {
             signBits[i] = Float.floatToRawIntBits(signs[i]);
         }
         halfBins = half.bins();
+        SpectrumColumns columns = SpectrumColumns.of(spec);
+        columnEntries = columns.entries();
+        long oColStart = add(columns.start);
+        long oColRow = add(columns.row);
+        long oColCoeff = add(columns.coeff);
         long oHalfPos = add(half.positions());
         long oHalfStart = add(half.starts());
         long oHalfCoeff = add(half.entryCoefficients());
@@ -72,6 +82,9 @@ final class DeviceSpecTables implements AutoCloseable {
             throw e;
         }
         long base = NativeHandles.handleOf(block);
+        columnStart = base + 4 * oColStart;
+        columnRow = base + 4 * oColRow;
+        columnCoeff = base + 4 * oColCoeff;
         halfBinPos = base + 4 * oHalfPos;
         halfBinStart = base + 4 * oHalfStart;
         halfEntryCoeff = base + 4 * oHalfCoeff;

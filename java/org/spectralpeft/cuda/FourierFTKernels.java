@@ -29,6 +29,7 @@ final class FourierFTKernels implements AutoCloseable {
     private final CUmodule module = new CUmodule();
     private final String ptxName;
     private final CUfunction scatterHalfSpectrum;
+    private final CUfunction columnSynthesis;
     private final CUfunction gatherScatter;
     private final CUfunction gatherReal;
     private final CUfunction coeffGradPartial;
@@ -41,6 +42,7 @@ final class FourierFTKernels implements AutoCloseable {
         ptxName = "fourierft." + (computeCapability >= 90 ? "compute_90" : "compute_75") + ".ptx";
         cuModuleLoadData(module, readPtx(ptxName));
         scatterHalfSpectrum = function("fourierft_scatter_half_spectrum");
+        columnSynthesis = function("fourierft_column_synthesis");
         gatherScatter = function("fourierft_gather_scatter");
         gatherReal = function("fourierft_gather_real");
         coeffGradPartial = function("fourierft_coeff_grad_partial");
@@ -109,6 +111,21 @@ final class FourierFTKernels implements AutoCloseable {
                     spectrum + 8L * binsPerLayer * first, binsPerLayer, coeffs + 4L * n * first, n,
                     t.halfBinPos, t.halfBinStart, t.halfEntryCoeff, t.halfBins, halfScale);
         }
+    }
+
+    /** Rows per thread of fourierft_column_synthesis (COLUMN_TILE_ROWS in the kernel source). */
+    static final int COLUMN_TILE_ROWS = 16;
+
+    /**
+     * The row-C2R input G (layers × d_out × halfIn complex, dense) of {@code layers} layers, straight from
+     * the column tables: every element is written, so G needs no clearing.
+     */
+    void columnSynthesis(long g, int dOut, int halfIn, long coeffs, int n, DeviceSpecTables t, int layers,
+                         float halfScale, CudaStream s) {
+        long items = (long) ((dOut + COLUMN_TILE_ROWS - 1) / COLUMN_TILE_ROWS) * halfIn;
+        launch(columnSynthesis, (int) Math.min(blocks(items), 65535L * 16), gridY(layers), s,
+                g, dOut, halfIn, (long) dOut * halfIn, coeffs, n, t.columnStart, t.columnRow, t.columnCoeff,
+                halfScale, layers);
     }
 
     /** Unmaterialized forward spectrum Z (tokens × zPitch complex) from the R2C rows {@code in}. */

@@ -1,0 +1,160 @@
+package org.spectralpeft.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.spectralpeft.TestData;
+import org.spectralpeft.api.FourierFTSpec;
+import org.spectralpeft.api.SpectralGrouping;
+import org.spectralpeft.reference.FourierFTReference;
+
+/**
+ * The column tables of the column-synthesis kernel, and that kernel's arithmetic replayed on the CPU in
+ * float32 (tiles of rows, twiddles advanced by complex multiplication from an accurate start), checked
+ * against the float64 reference. No GPU needed: this pins the algorithm; the GPU tests pin the kernel.
+ */
+class SpectrumColumnsTest {
+
+    @ParameterizedTest(name = "{0}x{1} n={2}")
+    @CsvSource({"7,5,12", "63,50,40", "40,12,400", "1,8,5", "33,2,40", "256,301,700"})
+    void columnsHoldTheHalfSpectrumEntriesInRowOrder(int dOut, int dIn, int n) {
+        TestData data = new TestData();
+        FourierFTSpec spec = FourierFTSpec.fromSeed(dOut, dIn, n, data.seed, 150f);
+        SpectrumColumns cols = SpectrumColumns.of(spec);
+        SpectralGrouping g = spec.halfSpectrumGrouping();
+        int h = spec.halfIn();
+        assertEquals(h, cols.columns());
+        assertEquals(g.entries(), cols.entries());
+
+        // Same multiset of (row, column, coefficient) as the bin grouping; rows ascend within a column.
+        long[] fromBins = new long[g.entries()];
+        int i = 0;
+        for (int b = 0; b < g.bins(); b++) {
+            for (int e = g.start(b); e < g.start(b + 1); e++) {
+                fromBins[i++] = key(g.position(b) / h, g.position(b) % h, g.coefficient(e));
+            }
+        }
+        long[] fromColumns = new long[cols.entries()];
+        i = 0;
+        for (int v = 0; v < h; v++) {
+            for (int e = cols.start[v]; e < cols.start[v + 1]; e++) {
+                if (e > cols.start[v]) {
+                    assertTrue(cols.row[e - 1] <= cols.row[e], "rows out of order in column " + v);
+                }
+                fromColumns[i++] = key(cols.row[e], v, cols.coeff[e]);
+            }
+        }
+        java.util.Arrays.sort(fromBins);
+        java.util.Arrays.sort(fromColumns);
+        assertEquals(java.util.Arrays.toString(fromBins), java.util.Arrays.toString(fromColumns), "seed " + data.seed);
+    }
+
+    private static long key(int row, int col, int coeff) {
+        return ((long) row << 42) | ((long) col << 21) | coeff;
+    }
+
+    @ParameterizedTest(name = "{0}x{1} n={2}")
+    @CsvSource({"63,50,40", "256,301,700", "1000,24,300", "17,2,30", "1,9,5"})
+    void kernelArithmeticMatchesTheReference(int dOut, int dIn, int n) {
+        TestData data = new TestData();
+        FourierFTSpec spec = FourierFTSpec.fromSeed(dOut, dIn, n, data.seed, 150f);
+        float[] c = data.gaussian(n);
+        float[][] gRe = new float[dOut][];
+        float[][] gIm = new float[dOut][];
+        synthesize(spec, c, gRe, gIm);
+
+        // Row inverse transforms in float64, so the error measured is the column stage's.
+        int h = spec.halfIn();
+        double[] w = new double[dOut * dIn];
+        for (int p = 0; p < dOut; p++) {
+            for (int q = 0; q < dIn; q++) {
+                double sum = 0;
+                for (int v = 0; v < dIn; v++) { // the Hermitian extension of the half row
+                    boolean stored = v < h;
+                    int b = stored ? v : dIn - v;
+                    double re = gRe[p][b];
+                    double im = stored ? gIm[p][b] : -gIm[p][b];
+                    if (2 * b == dIn || b == 0) {
+                        im = 0; // C2R ignores the imaginary part of self-conjugate bins
+                    }
+                    double phase = 2 * Math.PI * ((long) q * v % dIn) / dIn;
+                    sum += re * Math.cos(phase) - im * Math.sin(phase);
+                }
+                w[p * dIn + q] = sum;
+            }
+        }
+        double[] cd = new double[n];
+        for (int l = 0; l < n; l++) {
+            cd[l] = c[l];
+        }
+        double[] ref = new FourierFTReference(dOut, dIn, spec.rows(), spec.cols(), spec.alpha()).deltaW(cd);
+        double err = 0;
+        double norm = 0;
+        for (int i = 0; i < ref.length; i++) {
+            err += (w[i] - ref[i]) * (w[i] - ref[i]);
+            norm += ref[i] * ref[i];
+        }
+        double rel = Math.sqrt(err / norm);
+        assertTrue(norm > 0, "reference is all zero");
+        assertTrue(rel < 2e-6, "relative error " + rel + ", seed " + data.seed);
+    }
+
+    /** fourierft_column_synthesis, statement by statement, in float32. */
+    private static void synthesize(FourierFTSpec spec, float[] c, float[][] gRe, float[][] gIm) {
+        SpectrumColumns cols = SpectrumColumns.of(spec);
+        int dOut = spec.dOut();
+        int h = spec.halfIn();
+        float halfScale = 0.5f * spec.scale();
+        for (int p = 0; p < dOut; p++) {
+            gRe[p] = new float[h];
+            gIm[p] = new float[h];
+        }
+        int tile = FourierFTKernels.COLUMN_TILE_ROWS;
+        for (int p0 = 0; p0 < dOut; p0 += tile) {
+            for (int v = 0; v < h; v++) {
+                float[] re = new float[tile];
+                float[] im = new float[tile];
+                for (int e = cols.start[v]; e < cols.start[v + 1]; e++) {
+                    int u = cols.row[e];
+                    float a = halfScale * c[cols.coeff[e]];
+                    float[] w = unitRoot((long) p0 * u % dOut, dOut);
+                    float[] step = unitRootExact(u, dOut);
+                    for (int i = 0; i < tile; i++) {
+                        re[i] = Math.fma(a, w[0], re[i]);
+                        im[i] = Math.fma(a, w[1], im[i]);
+                        float wx = Math.fma(w[0], step[0], -w[1] * step[1]);
+                        w[1] = Math.fma(w[0], step[1], w[1] * step[0]);
+                        w[0] = wx;
+                    }
+                }
+                for (int i = 0; i < tile && p0 + i < dOut; i++) {
+                    gRe[p0 + i][v] = re[i];
+                    gIm[p0 + i][v] = im[i];
+                }
+            }
+        }
+    }
+
+    // sincospif of the float-rounded reduced angle, as the kernel does (sincospif is within 1 ulp).
+    private static float[] unitRoot(long m, int d) {
+        long r = 2 * m > d ? m - d : m;
+        float x = (float) (2.0 * r / d);
+        return new float[] {(float) Math.cos(Math.PI * x), (float) Math.sin(Math.PI * x)};
+    }
+
+    private static float[] unitRootExact(long m, int d) {
+        long r = 2 * m > d ? m - d : m;
+        double x = 2.0 * r / d;
+        return new float[] {(float) Math.cos(Math.PI * x), (float) Math.sin(Math.PI * x)};
+    }
+
+    @ParameterizedTest(name = "{0}x{1} n={2} sparse={3}")
+    @CsvSource({"4096,4096,10000,true", "4096,4096,1000,true", "40,12,400,false", "9,6,54,false", "63,50,40,true"})
+    void denseSpectraTakeTheTwoDimensionalPath(int dOut, int dIn, int n, boolean columnSynthesis) {
+        FourierFTSpec spec = FourierFTSpec.fromSeed(dOut, dIn, n);
+        int entries = SpectrumColumns.of(spec).entries();
+        assertEquals(columnSynthesis, CudaFourierFT.usesColumnSynthesis(spec, entries));
+    }
+}
