@@ -107,6 +107,35 @@ final class CudaContext implements AutoCloseable {
         }
     }
 
+    /** The default memory pool's high-water mark of bytes in use (cudaMemPoolAttrUsedMemHigh). */
+    long poolUsedHighBytes() {
+        try (LongPointer value = new LongPointer(1)) {
+            checkRuntime(cudart.cudaMemPoolGetAttribute(defaultPool(), cudart.cudaMemPoolAttrUsedMemHigh, value),
+                    "cudaMemPoolGetAttribute");
+            return value.get();
+        }
+    }
+
+    /** Resets the high-water mark to the bytes in use now (setting it to zero is how the runtime resets it). */
+    void resetPoolUsedHigh() {
+        try (LongPointer zero = new LongPointer(1).put(0L)) {
+            checkRuntime(cudart.cudaMemPoolSetAttribute(defaultPool(), cudart.cudaMemPoolAttrUsedMemHigh, zero),
+                    "cudaMemPoolSetAttribute");
+        }
+    }
+
+    private CUmemPoolHandle_st defaultPool() {
+        CUmemPoolHandle_st pool = new CUmemPoolHandle_st();
+        checkRuntime(cudart.cudaDeviceGetDefaultMemPool(pool, ordinal), "cudaDeviceGetDefaultMemPool");
+        return pool;
+    }
+
+    private static void checkRuntime(int status, String call) {
+        if (status != cudart.cudaSuccess) {
+            throw new IllegalStateException(call + " failed with CUDA runtime status " + status);
+        }
+    }
+
     /** Makes this device's primary context current on the calling thread. */
     void makeCurrent() {
         if (closed) {

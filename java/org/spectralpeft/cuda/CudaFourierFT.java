@@ -132,6 +132,13 @@ public final class CudaFourierFT extends ValidatingBackend {
         stream.synchronize();
     }
 
+    /** The plan cache, for the floor benchmarks (a bare cuFFT transform with this backend's plans). */
+    FftPlans plans() {
+        ensureOpen();
+        context.makeCurrent();
+        return plans;
+    }
+
     /** Number of cuFFT plans cached (plans are per transform shape and batch). */
     public int cachedPlans() {
         return plans.size();
@@ -275,20 +282,75 @@ public final class CudaFourierFT extends ValidatingBackend {
         long bins = (long) s.dOut() * s.halfIn();
         long spectrum = scratch.allocate(8L * bins * layers);
         boolean direct = mode == WriteMode.STORE && dst.dtype() == DType.FLOAT32 && dst.address() % 8 == 0;
-        long out = direct ? dst.address() : spectrum;
         float halfScale = 0.5f * s.scale();
         if (usesColumnSynthesis(s, t.columnEntries)) {
             kernels.columnSynthesis(spectrum, s.dOut(), s.halfIn(), coeffs.address(), s.n(), t, layers, halfScale,
                     stream);
-            plans.oneD(Direction.C2R, s.dIn(), (long) layers * s.dOut(), !direct, spectrum, out, scratch, stream);
         } else {
             cuMemsetD32Async(NativeHandles.devicePointer(spectrum), 0, 2L * bins * layers, stream.jcuda());
             kernels.scatterHalfSpectrum(spectrum, bins, coeffs.address(), s.n(), t, layers, halfScale, stream);
-            plans.twoD(Direction.C2R, s.dOut(), s.dIn(), layers, !direct, spectrum, out, scratch, stream);
         }
+        plans.run(inverseShape(r, layers, direct), spectrum, direct ? dst.address() : spectrum, scratch, stream);
         if (!direct) {
             kernels.epilogue(spectrum, 2L * s.halfIn(), dst, (long) layers * s.dOut(), s.dIn(), mode.code(), stream);
         }
+    }
+
+    /** The C2R transform of {@link #inverse2d}: rows only after column synthesis, else 2-D; padded when in place. */
+    private static FftPlans.Shape inverseShape(SpecResources r, int layers, boolean direct) {
+        FourierFTSpec s = r.spec2d;
+        return usesColumnSynthesis(s, r.tables2d.columnEntries)
+                ? FftPlans.oneD(Direction.C2R, s.dIn(), (long) layers * s.dOut(), !direct)
+                : FftPlans.twoD(Direction.C2R, s.dOut(), s.dIn(), layers, !direct);
+    }
+
+    // ------------------------------------------------------------------ memory
+
+    /**
+     * The device scratch memory that {@link #materialize} of {@code layers} layers into an (8-byte aligned)
+     * {@code out} array takes beyond its output: the half spectra plus cuFFT's work area. Creates and caches
+     * the spec's tables and transform plans if needed, like a first call would, so it synchronizes.
+     */
+    public long materializeScratchBytes(FourierFTSpec spec, int layers, DType out) {
+        ensureOpen();
+        Checks.spec(spec);
+        Checks.positive(layers, "layers");
+        Checks.notNull(out, "out");
+        return inverseScratchBytes(spec, layers, out == DType.FLOAT32);
+    }
+
+    /** The device scratch memory that {@link #merge} and {@link #unmerge} take (see materializeScratchBytes). */
+    public long mergeScratchBytes(FourierFTSpec spec) {
+        ensureOpen();
+        Checks.spec(spec);
+        return inverseScratchBytes(spec, 1, false);
+    }
+
+    private long inverseScratchBytes(FourierFTSpec spec, int layers, boolean direct) {
+        context.makeCurrent();
+        SpecResources r = acquire(spec);
+        try {
+            long halfSpectra = 8L * r.spec2d.dOut() * r.spec2d.halfIn() * layers;
+            return halfSpectra + plans.workBytes(inverseShape(r, layers, direct));
+        } finally {
+            release(r);
+        }
+    }
+
+    /**
+     * The most memory in use at once, since the last {@link #resetScratchPeak()}, in the device's default
+     * stream-ordered memory pool, where this backend takes its scratch space. Other users of that pool
+     * (cudaMallocAsync without a pool) count too. Reads the driver's counter; no synchronization.
+     */
+    public long scratchPeakBytes() {
+        ensureOpen();
+        return context.poolUsedHighBytes();
+    }
+
+    /** Restarts {@link #scratchPeakBytes()} from the memory in use now. */
+    public void resetScratchPeak() {
+        ensureOpen();
+        context.resetPoolUsedHigh();
     }
 
     /** R2C of each of {@code tokens} rows of length {@code len} (any dtype): tokens × (len/2+1) complex. */

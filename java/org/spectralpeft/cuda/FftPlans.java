@@ -11,7 +11,7 @@ import org.bytedeco.javacpp.SizeTPointer;
 
 /**
  * cuFFT plans, created on first use per shape and cached until {@link #close()}. Plans never allocate
- * their own work area: each execution gets one from the call's {@link StreamScratch}, so one plan can
+ * their own work area: each batch gets one from the call's {@link StreamScratch}, so one plan can
  * serve several streams at once (the host-side set-stream/set-work-area/execute sequence is atomic
  * per plan).
  *
@@ -102,13 +102,12 @@ final class FftPlans implements AutoCloseable {
             return workBytes;
         }
 
-        /** Queues the transform on the scratch's stream: complex→real or real→complex, per the shape. */
-        void execute(long in, long out, StreamScratch scratch, CudaStream stream) {
+        /** Queues the transform on {@code stream}, with a work area of at least workBytes() at {@code work}. */
+        void execute(long in, long out, long work, CudaStream stream) {
             if (shape.isCopy()) {
                 copyTransform(in, out, stream);
                 return;
             }
-            long work = workBytes > 0 ? scratch.allocate(workBytes) : 0;
             synchronized (this) {
                 check(cufft.cufftSetStream(handle, NativeHandles.cufftStream(stream.handle())), "cufftSetStream", shape);
                 check(cufft.cufftSetWorkArea(handle, NativeHandles.javacpp(work)), "cufftSetWorkArea", shape);
@@ -153,26 +152,57 @@ final class FftPlans implements AutoCloseable {
     }
 
     /** A batch of rank-2 {@code rows × cols} transforms, or rank 1 along cols when rows is 1. */
-    void twoD(Direction direction, int rows, int cols, long batch, boolean padded, long in, long out,
-              StreamScratch scratch, CudaStream stream) {
-        run(new Shape(direction, rows == 1 ? 0 : rows, cols, batch, padded), in, out, scratch, stream);
+    static Shape twoD(Direction direction, int rows, int cols, long batch, boolean padded) {
+        return new Shape(direction, rows == 1 ? 0 : rows, cols, batch, padded);
     }
 
     /** A batch of length-{@code length} transforms. */
-    void oneD(Direction direction, int length, long batch, boolean padded, long in, long out,
-              StreamScratch scratch, CudaStream stream) {
-        run(new Shape(direction, 0, length, batch, padded), in, out, scratch, stream);
+    static Shape oneD(Direction direction, int length, long batch, boolean padded) {
+        return new Shape(direction, 0, length, batch, padded);
     }
 
-    // Largest power-of-two pieces first: batch = Σ 2^i, each piece ≤ MAX_PLAN_BATCH.
-    private void run(Shape shape, long in, long out, StreamScratch scratch, CudaStream stream) {
+    void twoD(Direction direction, int rows, int cols, long batch, boolean padded, long in, long out,
+              StreamScratch scratch, CudaStream stream) {
+        run(twoD(direction, rows, cols, batch, padded), in, out, scratch, stream);
+    }
+
+    void oneD(Direction direction, int length, long batch, boolean padded, long in, long out,
+              StreamScratch scratch, CudaStream stream) {
+        run(oneD(direction, length, batch, padded), in, out, scratch, stream);
+    }
+
+    /**
+     * Queues the whole batch: largest power-of-two pieces first (batch = Σ 2^i, each piece at most
+     * MAX_PLAN_BATCH), all sharing one work area, since they run one after another on the stream.
+     */
+    void run(Shape shape, long in, long out, StreamScratch scratch, CudaStream stream) {
+        long work = workBytes(shape);
+        long area = work > 0 ? scratch.allocate(work) : 0;
         long done = 0;
         while (done < shape.batch()) {
-            long piece = Math.min(MAX_PLAN_BATCH, Long.highestOneBit(shape.batch() - done));
+            long piece = piece(shape.batch() - done);
             get(shape.withBatch(piece)).execute(in + done * shape.inBytesPerItem(),
-                    out + done * shape.outBytesPerItem(), scratch, stream);
+                    out + done * shape.outBytesPerItem(), area, stream);
             done += piece;
         }
+    }
+
+    /** The work area {@link #run} allocates for this shape (creating its plans if needed). */
+    long workBytes(Shape shape) {
+        long most = 0;
+        long left = shape.batch();
+        if (left > MAX_PLAN_BATCH) { // the full-size pieces all share one plan
+            most = get(shape.withBatch(MAX_PLAN_BATCH)).workBytes();
+            left %= MAX_PLAN_BATCH;
+        }
+        for (; left > 0; left -= piece(left)) {
+            most = Math.max(most, get(shape.withBatch(piece(left))).workBytes());
+        }
+        return most;
+    }
+
+    private static long piece(long left) {
+        return Math.min(MAX_PLAN_BATCH, Long.highestOneBit(left));
     }
 
     synchronized int size() {

@@ -176,6 +176,47 @@ class CudaFourierFTTest extends FourierFTBackendContract {
         assertTrue(before - after < (16L << 20), "free device memory fell by " + (before - after) + " bytes over 90 calls");
     }
 
+    /**
+     * Peak scratch of materialize and merge, read from the driver's pool counter: the half spectrum plus
+     * cuFFT's work area, as materializeScratchBytes says, on the column-synthesis path (1024×1536, n=1000)
+     * and the dense one (40×12, n=400), for float32 (C2R straight into the output) and bfloat16 outputs.
+     */
+    @Test
+    void materializeScratchIsTheHalfSpectrumPlusTheFftWorkArea() {
+        TestData data = new TestData();
+        FourierFTSpec[] specs = {FourierFTSpec.fromSeed(1024, 1536, 1000, data.seed, 150f),
+                FourierFTSpec.fromSeed(40, 12, 400, data.seed, 150f)};
+        long slack = 3L << 21; // the pool may round each of a call's (at most three) allocations up to 2 MiB
+        for (FourierFTSpec spec : specs) {
+            long halfSpectrum = 8L * spec.dOut() * spec.halfIn();
+            for (DType dtype : new DType[] {DType.FLOAT32, DType.BFLOAT16}) {
+                try (CudaStream stream = cuda.createStream();
+                     DeviceBuffer c = cuda.allocate(DType.FLOAT32, spec.n());
+                     DeviceBuffer out = cuda.allocate(dtype, (long) spec.dOut() * spec.dIn())) {
+                    c.copyFrom(HostArray.float32(data.gaussian(spec.n())));
+                    long expected = cuda.materializeScratchBytes(spec, 1, dtype);
+                    assertTrue(expected >= halfSpectrum, "scratch estimate below the half spectrum: " + expected);
+                    cuda.synchronize(stream);
+                    cuda.resetScratchPeak();
+                    cuda.materialize(spec, c.array(), 1, out.array(), stream);
+                    cuda.synchronize(stream);
+                    long peak = cuda.scratchPeakBytes();
+                    String what = spec + " " + dtype + ": peak " + peak + ", expected " + expected;
+                    assertTrue(peak >= halfSpectrum && peak <= expected + slack, what);
+
+                    long mergeExpected = cuda.mergeScratchBytes(spec);
+                    cuda.synchronize(stream);
+                    cuda.resetScratchPeak();
+                    cuda.merge(spec, c.array(), out.array(), stream);
+                    cuda.synchronize(stream);
+                    long mergePeak = cuda.scratchPeakBytes();
+                    assertTrue(mergePeak >= halfSpectrum && mergePeak <= mergeExpected + slack,
+                            spec + " merge: peak " + mergePeak + ", expected " + mergeExpected);
+                }
+            }
+        }
+    }
+
     @Test
     void closedBackendRefusesWork() {
         CudaFourierFT other = CudaFourierFT.open();
