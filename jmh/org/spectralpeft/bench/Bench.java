@@ -15,13 +15,13 @@ import org.spectralpeft.cuda.DeviceBuffer;
  * exceed {@link #ROTATION_BYTES}, several times the L2 cache of an H100 (50 MB) or H200 (60 MB), so no
  * measured call finds its output in L2.
  */
-final class Bench {
-    static final long ROTATION_BYTES = 256L << 20;
+public final class Bench {
+    public static final long ROTATION_BYTES = 256L << 20;
 
     private Bench() {
     }
 
-    static FourierFTBackend open(String backend) {
+    public static FourierFTBackend open(String backend) {
         switch (backend) {
             case "cpu":
                 return Backends.cpu();
@@ -36,7 +36,7 @@ final class Bench {
         }
     }
 
-    static DType dtype(String name) {
+    public static DType dtype(String name) {
         return switch (name) {
             case "float32" -> DType.FLOAT32;
             case "float16" -> DType.FLOAT16;
@@ -46,12 +46,12 @@ final class Bench {
     }
 
     /** "4096x11008" → {4096, 11008} (d_out, d_in). */
-    static int[] shape(String s) {
+    public static int[] shape(String s) {
         String[] parts = s.split("x");
         return new int[] {Integer.parseInt(parts[0]), Integer.parseInt(parts[1])};
     }
 
-    static float[] gaussian(int n, long seed) {
+    public static float[] gaussian(int n, long seed) {
         Random r = new Random(seed);
         float[] a = new float[n];
         for (int i = 0; i < n; i++) {
@@ -60,17 +60,17 @@ final class Bench {
         return a;
     }
 
-    static HostArray gaussian(DType dtype, int n, long seed) {
+    public static HostArray gaussian(DType dtype, int n, long seed) {
         return HostArray.of(dtype, gaussian(n, seed));
     }
 
     /** How many buffers of {@code bytes} each to rotate over (at least 2, at most 64). */
-    static int rotation(long bytes) {
+    public static int rotation(long bytes) {
         return (int) Math.max(2, Math.min(64, (ROTATION_BYTES + bytes - 1) / bytes));
     }
 
     /** Device buffers for rotation, each filled from {@code fill} (or left as allocated when null). */
-    static DeviceBuffer[] deviceBuffers(CudaFourierFT cuda, DType dtype, long length, HostArray fill) {
+    public static DeviceBuffer[] deviceBuffers(CudaFourierFT cuda, DType dtype, long length, HostArray fill) {
         int count = rotation(length * dtype.bytes());
         DeviceBuffer[] buffers = new DeviceBuffer[count];
         for (int i = 0; i < count; i++) {
@@ -82,7 +82,7 @@ final class Bench {
         return buffers;
     }
 
-    static void close(DeviceBuffer[] buffers) {
+    public static void close(DeviceBuffer[] buffers) {
         if (buffers != null) {
             for (DeviceBuffer b : buffers) {
                 if (b != null) {
@@ -93,7 +93,7 @@ final class Bench {
     }
 
     /** Closes each non-null resource, in order. */
-    static void closeAll(AutoCloseable... resources) {
+    public static void closeAll(AutoCloseable... resources) {
         for (AutoCloseable c : resources) {
             try {
                 if (c != null) {
