@@ -1,4 +1,4 @@
-# Sourced by run-gpu-tests.sh and run-benchmarks.sh: finds the CUDA 13 libraries wherever they are
+# Sourced by run-gpu-tests.sh, run-benchmarks.sh and run-gpu-suite.sh: finds the CUDA 13 libraries wherever they are
 # installed, puts their directories on LD_LIBRARY_PATH, and prints what it found and the GPU.
 # ---------------------------------------------------------------------------------------------
 # CUDA libraries. cuFFT, cuBLAS and the runtime are loaded by the JavaCPP CUDA presets (their JNI

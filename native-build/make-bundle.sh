@@ -7,7 +7,8 @@
 #   spectral-peft-tests.jar    target/test-classes (with the JMH benchmarks, if any)
 #   run-gpu-tests.sh           runs the tests tagged "gpu" (or all with --all); see its header
 #   run-benchmarks.sh          runs the JMH benchmarks; see its header
-#   cuda-env.sh                finds the CUDA 13 libraries (sourced by the two above)
+#   run-gpu-suite.sh           fixtures, all tests, memory report, GPU benchmarks, side by side; see its header
+#   cuda-env.sh                finds the CUDA 13 libraries (sourced by the three above)
 #
 # usage: make-bundle.sh [--no-build]
 #   --no-build   reuse target/ instead of running `mvn package` first
@@ -162,7 +163,7 @@ find "$bundle/jre" -type l | while IFS= read -r l; do
   cp --remove-destination "$(readlink -f "$l")" "$l"
 done
 
-for s in run-gpu-tests.sh run-benchmarks.sh cuda-env.sh; do
+for s in run-gpu-tests.sh run-benchmarks.sh run-gpu-suite.sh cuda-env.sh; do
   cp "$script_dir/$s" "$bundle/$s"
   chmod +x "$bundle/$s"
 done

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Everything a GPU machine is needed for, from a bundle made by native-build/make-bundle.sh, run from the
+# repository root (the Python scripts are read from bench/ and src/test/python/). Each stage fits in a
+# 10-minute slot on an H100; logs and results go under OUT_DIR/<stage>/.
+#
+# usage: native-build/bundle/run-gpu-suite.sh STAGE OUT_DIR
+#   tests   PEFT golden fixtures (src/test/python/make_peft_fixtures.py, needs torch + peft), then every
+#           test (CPU and GPU) with those fixtures, then the peak-memory report (memory.json)
+#   bench   the JMH benchmarks on the CUDA backend, short iterations (jmh.json, jmh.txt)
+#   peers   PEFT and the floors timed in PyTorch (bench/side_by_side.py measure), then the side-by-side
+#           table from OUT_DIR/bench/jmh.json and OUT_DIR/tests/memory.json (table.md)
+#   all     the three in order (longer than one slot)
+# environment:
+#   JMH_ARGS  replaces the default JMH selection and options of the bench stage
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+if [ -d "$here/jre" ]; then bundle=$here; elif [ -d "$here/bundle/jre" ]; then bundle=$here/bundle; else
+  echo "error: no bundle next to $0; build one with native-build/make-bundle.sh" >&2; exit 1
+fi
+stage=${1:?stage: tests, bench, peers or all}
+out=${2:?output directory}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+python=${PYTHON:-python3}
+
+run_tests() {
+  local d=$out/tests
+  mkdir -p "$d"
+  nvidia-smi > "$d/nvidia-smi.txt" 2>&1 || true
+  echo "== PEFT fixtures"
+  if "$python" src/test/python/make_peft_fixtures.py "$d/peft-fixtures" src/test/resources/java-saved-adapter \
+      > "$d/fixtures.log" 2>&1; then
+    echo "   made $d/peft-fixtures"
+  else
+    echo "   FAILED (see fixtures.log); the fixture test will skip"; tail -5 "$d/fixtures.log"
+  fi
+  echo "== tests (all, with the fixtures)"
+  JAVA_OPTS="-Xmx6g -Dspectralpeft.peft.fixtures=$d/peft-fixtures" \
+    "$bundle/run-gpu-tests.sh" --all "$d/reports" > "$d/tests.log" 2>&1 || echo "   TESTS FAILED"
+  grep -E "tests (successful|failed|skipped|aborted)" "$d/tests.log" || tail -20 "$d/tests.log"
+  echo "== peak memory"
+  "$bundle/jre/bin/java" -cp "$(classpath)" org.spectralpeft.bench.MemoryReport "$d/memory.json" \
+    2>&1 | tee "$d/memory.txt" || echo "   MEMORY REPORT FAILED"
+}
+
+run_bench() {
+  local d=$out/bench
+  mkdir -p "$d"
+  # shellcheck disable=SC2086
+  "$bundle/run-benchmarks.sh" "$d" ${JMH_ARGS:--p backend=cuda -wi 2 -w 500ms -i 3 -r 1s -f 1} > "$d/run.log" 2>&1 \
+    || echo "   JMH FAILED (see run.log)"
+  grep -E "^Benchmark|p0.50 " "$d/jmh.txt" | head -80 || tail -20 "$d/run.log"
+}
+
+run_peers() {
+  local d=$out/peers
+  mkdir -p "$d"
+  "$python" bench/side_by_side.py measure --out "$d/peers.json" 2> "$d/measure.log" || {
+    echo "   MEASURE FAILED"; tail -20 "$d/measure.log"; }
+  local memory=()
+  [ -f "$out/tests/memory.json" ] && memory=(--memory "$out/tests/memory.json")
+  "$python" bench/side_by_side.py table --jmh "$out/bench/jmh.json" --peers "$d/peers.json" \
+    ${memory[@]+"${memory[@]}"} --out "$d/table.md" || echo "   TABLE FAILED"
+}
+
+classpath() {
+  local e=("$bundle/spectral-peft.jar" "$bundle/spectral-peft-tests.jar") j
+  for j in "$bundle"/lib/*.jar; do e+=("$j"); done
+  (IFS=:; echo "${e[*]}")
+}
+
+# shellcheck source=cuda-env.sh
+source "$here/cuda-env.sh" > /dev/null
+case $stage in
+  tests) run_tests ;;
+  bench) run_bench ;;
+  peers) run_peers ;;
+  all) run_tests; run_bench; run_peers ;;
+  *) echo "error: unknown stage $stage (tests, bench, peers or all)" >&2; exit 2 ;;
+esac
