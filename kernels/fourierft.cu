@@ -35,12 +35,13 @@ __global__ void fourierft_scatter_half_spectrum(
 // down every column": the inverse DFT along d_out of each half-spectrum column v, computed directly
 // from the column's few entries,
 //   G[p, v] = halfScale · Σ_{e in column v} c[colCoeff[e]] · ω^{p·colRow[e]},   ω = e^{2πi/d_out},
-// for all p, written densely (empty columns get zeros), so the caller needs no memset and only a row
-// C2R transform remains. One thread per (column v, tile of COLUMN_TILE_ROWS rows); v is the fastest
-// index, so a warp writes consecutive bins of a row. Inside a tile the twiddle advances by one
-// complex multiplication per row; start and step are computed accurately from exact integer phases
-// (the step in double, as its rounding accumulates over the tile). G rows are halfIn float2 apart;
-// layers are layerStride float2 apart and read coefficient vector layer·n.
+// for rows p in [rowBegin, rowBegin+rows) of `layers` layers (a chunk the caller sizes to stay in L2
+// until the row C2R transform reads it), written densely (empty columns get zeros), so nothing needs
+// clearing. One thread per (column v, tile of COLUMN_TILE_ROWS rows); v is the fastest index, so a warp
+// writes consecutive bins of a row. Inside a tile the twiddle advances by one complex multiplication per
+// row; start and step are computed accurately from exact integer phases (the step in double, as its
+// rounding accumulates over the tile). In G, row p of layer l starts at (l·rows + p − rowBegin)·halfIn;
+// layer l reads coefficient vector l·n.
 #define COLUMN_TILE_ROWS 16
 
 // e^{2πi m/d} for an integer phase 0 <= m < d, via the angle reduced to (-π, π].
@@ -58,20 +59,21 @@ __device__ __forceinline__ float2 unit_root_exact(long long m, int d) {
     return make_float2((float) c, (float) s);
 }
 
-__global__ void __launch_bounds__(256, 4) fourierft_column_synthesis(
-        float2* __restrict__ out, int dOut, int halfIn, long long layerStride,
+__global__ void __launch_bounds__(256, 3) fourierft_column_synthesis(
+        float2* __restrict__ out, int dOut, int rowBegin, int rows, int halfIn,
         const float* __restrict__ coeffs, int n,
         const int* __restrict__ colStart, const int* __restrict__ colRow, const int* __restrict__ colCoeff,
         float halfScale, int layers) {
-    const long long tiles = (dOut + COLUMN_TILE_ROWS - 1) / COLUMN_TILE_ROWS;
+    const long long tiles = (rows + COLUMN_TILE_ROWS - 1) / COLUMN_TILE_ROWS;
     const long long items = tiles * halfIn;
+    const int rowEnd = rowBegin + rows;
     for (int layer = blockIdx.y; layer < layers; layer += gridDim.y) {
         const float* c = coeffs + (long long) layer * n;
-        float2* g = out + layer * layerStride;
+        float2* g = out + (long long) layer * rows * halfIn;
         for (long long item = blockIdx.x * (long long) blockDim.x + threadIdx.x; item < items;
              item += (long long) gridDim.x * blockDim.x) {
             const int v = (int) (item % halfIn);
-            const long long p0 = (item / halfIn) * COLUMN_TILE_ROWS;
+            const long long p0 = rowBegin + (item / halfIn) * COLUMN_TILE_ROWS;
             float re[COLUMN_TILE_ROWS], im[COLUMN_TILE_ROWS];
 #pragma unroll
             for (int i = 0; i < COLUMN_TILE_ROWS; ++i) {
@@ -95,7 +97,7 @@ __global__ void __launch_bounds__(256, 4) fourierft_column_synthesis(
             }
 #pragma unroll
             for (int i = 0; i < COLUMN_TILE_ROWS; ++i) {
-                if (p0 + i < dOut) g[(p0 + i) * halfIn + v] = make_float2(re[i], im[i]);
+                if (p0 + i < rowEnd) g[(p0 + i - rowBegin) * halfIn + v] = make_float2(re[i], im[i]);
             }
         }
     }

@@ -4,6 +4,7 @@ import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
 import static jcuda.driver.JCudaDriver.cuMemsetD32Async;
 
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import org.spectralpeft.api.Checks;
 import org.spectralpeft.api.DType;
@@ -44,6 +45,8 @@ public final class CudaFourierFT extends ValidatingBackend {
     private final CudaContext context;
     private final FourierFTKernels kernels;
     private final FftPlans plans;
+    /** Bytes of synthesized rows per chunk on the column-synthesis path (see {@link ColumnChunks}). */
+    private final long columnChunkBytes;
     private final Map<FourierFTSpec, SpecResources> specs = new LinkedHashMap<>(16, 0.75f, true);
 
     /**
@@ -88,10 +91,21 @@ public final class CudaFourierFT extends ValidatingBackend {
         try {
             this.kernels = new FourierFTKernels(context.computeCapability());
             this.plans = new FftPlans(kernels);
+            this.columnChunkBytes = columnChunkBytes(context.l2Bytes());
         } catch (RuntimeException | Error e) {
             context.close();
             throw e;
         }
+    }
+
+    /**
+     * A third of L2 (16 MiB where the driver reports none), so a chunk's synthesized rows are still in L2
+     * when the row transform reads them. The system property {@code spectralpeft.cuda.columnChunkBytes}
+     * overrides it, for tuning.
+     */
+    private static long columnChunkBytes(long l2Bytes) {
+        long byDefault = l2Bytes > 0 ? l2Bytes / 3 : 16L << 20;
+        return Math.max(1L << 16, Long.getLong("spectralpeft.cuda.columnChunkBytes", byDefault));
     }
 
     /** Opens device 0. Throws if the driver, a device or the CUDA 13 libraries are missing. */
@@ -270,68 +284,104 @@ public final class CudaFourierFT extends ValidatingBackend {
     /**
      * ΔW into dst per mode. Sparse spectra (the usual case): the inverse transform down each half-spectrum
      * column is computed directly from its few entries (fourierft_column_synthesis), leaving one batch of
-     * row C2R transforms. Dense spectra: zero the half spectrum, scatter, and run the C2R-2D transform. The
-     * C2R writes straight into a float32 dst, or runs in place and a converting epilogue follows (16-bit
-     * outputs, merge, or a dst cuFFT cannot write because it is not 8-byte aligned). Either way the only
-     * scratch is the half spectrum and cuFFT's work area.
+     * row C2R transforms; this runs in chunks of rows sized to stay in L2 ({@link ColumnChunks}), so the
+     * synthesized rows do not travel through HBM. Dense spectra: zero the half spectrum, scatter, and run
+     * the C2R-2D transform. The C2R writes straight into a float32 dst, or runs in place and a converting
+     * epilogue follows (16-bit outputs, merge, or a dst cuFFT cannot write because it is not 8-byte
+     * aligned). Scratch: the chunk buffer (or the half spectrum) and one cuFFT work area.
      */
     private void inverse2d(SpecResources r, DeviceArray coeffs, int layers, DeviceArray dst, WriteMode mode,
                            StreamScratch scratch, CudaStream stream) {
         FourierFTSpec s = r.spec2d;
         DeviceSpecTables t = r.tables2d;
-        long bins = (long) s.dOut() * s.halfIn();
-        long spectrum = scratch.allocate(8L * bins * layers);
-        boolean direct = mode == WriteMode.STORE && dst.dtype() == DType.FLOAT32 && dst.address() % 8 == 0;
         float halfScale = 0.5f * s.scale();
-        if (usesColumnSynthesis(s, t.columnEntries)) {
-            kernels.columnSynthesis(spectrum, s.dOut(), s.halfIn(), coeffs.address(), s.n(), t, layers, halfScale,
-                    stream);
-        } else {
+        if (!usesColumnSynthesis(s, t.columnEntries)) {
+            long bins = (long) s.dOut() * s.halfIn();
+            long spectrum = scratch.allocate(8L * bins * layers);
+            boolean direct = writesDirectly(mode, dst);
             cuMemsetD32Async(NativeHandles.devicePointer(spectrum), 0, 2L * bins * layers, stream.jcuda());
             kernels.scatterHalfSpectrum(spectrum, bins, coeffs.address(), s.n(), t, layers, halfScale, stream);
+            plans.run(FftPlans.twoD(Direction.C2R, s.dOut(), s.dIn(), layers, !direct), spectrum,
+                    direct ? dst.address() : spectrum, scratch, stream);
+            if (!direct) {
+                kernels.epilogue(spectrum, 2L * s.halfIn(), dst, (long) layers * s.dOut(), s.dIn(), mode.code(), stream);
+            }
+            return;
         }
-        plans.run(inverseShape(r, layers, direct), spectrum, direct ? dst.address() : spectrum, scratch, stream);
-        if (!direct) {
-            kernels.epilogue(spectrum, 2L * s.halfIn(), dst, (long) layers * s.dOut(), s.dIn(), mode.code(), stream);
+        List<ColumnChunks.Chunk> chunks = ColumnChunks.plan(layers, s.dOut(), s.halfIn(), columnChunkBytes);
+        long g = scratch.allocate(8L * s.halfIn() * ColumnChunks.maxRows(chunks));
+        long work = rowTransformWork(s, chunks, mode, dst.dtype(), dst.address());
+        long area = work > 0 ? scratch.allocate(work) : 0;
+        for (ColumnChunks.Chunk c : chunks) {
+            long rows = c.rowCount();
+            DeviceArray target = dst.slice(c.firstRow(s.dOut()) * s.dIn(), rows * s.dIn());
+            boolean direct = writesDirectly(mode, target);
+            kernels.columnSynthesis(g, s.dOut(), c.rowBegin(), c.rows(), s.halfIn(),
+                    coeffs.address() + 4L * s.n() * c.layerBegin(), s.n(), t, c.layers(), halfScale, stream);
+            plans.run(rowTransform(s, rows, direct), g, direct ? target.address() : g, area, stream);
+            if (!direct) {
+                kernels.epilogue(g, 2L * s.halfIn(), target, rows, s.dIn(), mode.code(), stream);
+            }
         }
     }
 
-    /** The C2R transform of {@link #inverse2d}: rows only after column synthesis, else 2-D; padded when in place. */
-    private static FftPlans.Shape inverseShape(SpecResources r, int layers, boolean direct) {
-        FourierFTSpec s = r.spec2d;
-        return usesColumnSynthesis(s, r.tables2d.columnEntries)
-                ? FftPlans.oneD(Direction.C2R, s.dIn(), (long) layers * s.dOut(), !direct)
-                : FftPlans.twoD(Direction.C2R, s.dOut(), s.dIn(), layers, !direct);
+    /** Whether the C2R can write {@code target} itself: a plain store into 8-byte aligned float32. */
+    private static boolean writesDirectly(WriteMode mode, DeviceArray target) {
+        return mode == WriteMode.STORE && target.dtype() == DType.FLOAT32 && target.address() % 8 == 0;
+    }
+
+    private static FftPlans.Shape rowTransform(FourierFTSpec s, long rows, boolean direct) {
+        return FftPlans.oneD(Direction.C2R, s.dIn(), rows, !direct);
+    }
+
+    /** The work area the row transforms of these chunks need (dst at {@code address}, of {@code dtype}). */
+    private long rowTransformWork(FourierFTSpec s, List<ColumnChunks.Chunk> chunks, WriteMode mode, DType dtype,
+                                  long address) {
+        long most = 0;
+        for (ColumnChunks.Chunk c : chunks) {
+            long offset = c.firstRow(s.dOut()) * s.dIn() * dtype.bytes();
+            boolean direct = mode == WriteMode.STORE && dtype == DType.FLOAT32 && (address + offset) % 8 == 0;
+            most = Math.max(most, plans.workBytes(rowTransform(s, c.rowCount(), direct)));
+        }
+        return most;
     }
 
     // ------------------------------------------------------------------ memory
 
     /**
      * The device scratch memory that {@link #materialize} of {@code layers} layers into an (8-byte aligned)
-     * {@code out} array takes beyond its output: the half spectra plus cuFFT's work area. Creates and caches
-     * the spec's tables and transform plans if needed, like a first call would, so it synchronizes.
+     * {@code out} array takes beyond its output: the buffer of synthesized rows (at most a third of L2) or,
+     * for dense spectra, the half spectra, plus cuFFT's work area. Creates and caches the spec's tables and
+     * transform plans if needed, like a first call would, so it synchronizes.
      */
     public long materializeScratchBytes(FourierFTSpec spec, int layers, DType out) {
         ensureOpen();
         Checks.spec(spec);
         Checks.positive(layers, "layers");
         Checks.notNull(out, "out");
-        return inverseScratchBytes(spec, layers, out == DType.FLOAT32);
+        return inverseScratchBytes(spec, layers, WriteMode.STORE, out);
     }
 
     /** The device scratch memory that {@link #merge} and {@link #unmerge} take (see materializeScratchBytes). */
-    public long mergeScratchBytes(FourierFTSpec spec) {
+    public long mergeScratchBytes(FourierFTSpec spec, DType weight) {
         ensureOpen();
         Checks.spec(spec);
-        return inverseScratchBytes(spec, 1, false);
+        Checks.notNull(weight, "weight");
+        return inverseScratchBytes(spec, 1, WriteMode.ADD, weight);
     }
 
-    private long inverseScratchBytes(FourierFTSpec spec, int layers, boolean direct) {
+    private long inverseScratchBytes(FourierFTSpec spec, int layers, WriteMode mode, DType dtype) {
         context.makeCurrent();
         SpecResources r = acquire(spec);
         try {
-            long halfSpectra = 8L * r.spec2d.dOut() * r.spec2d.halfIn() * layers;
-            return halfSpectra + plans.workBytes(inverseShape(r, layers, direct));
+            FourierFTSpec s = r.spec2d;
+            if (!usesColumnSynthesis(s, r.tables2d.columnEntries)) {
+                boolean direct = mode == WriteMode.STORE && dtype == DType.FLOAT32;
+                return 8L * s.dOut() * s.halfIn() * layers
+                        + plans.workBytes(FftPlans.twoD(Direction.C2R, s.dOut(), s.dIn(), layers, !direct));
+            }
+            List<ColumnChunks.Chunk> chunks = ColumnChunks.plan(layers, s.dOut(), s.halfIn(), columnChunkBytes);
+            return 8L * s.halfIn() * ColumnChunks.maxRows(chunks) + rowTransformWork(s, chunks, mode, dtype, 0);
         } finally {
             release(r);
         }

@@ -26,6 +26,15 @@ public record DeviceArray(long address, long length, DType dtype) {
         return new DeviceArray(address, length, dtype);
     }
 
+    /** Elements {@code offset .. offset+length-1} of this array, as an array of their own. */
+    public DeviceArray slice(long offset, long length) {
+        if (offset < 0 || length < 1 || offset + length > this.length) {
+            throw new IndexOutOfBoundsException("slice [" + offset + ", " + (offset + length) + ") of a device array of "
+                    + this.length + " elements");
+        }
+        return new DeviceArray(address + offset * dtype.bytes(), length, dtype);
+    }
+
     public long bytes() {
         return length * dtype.bytes();
     }

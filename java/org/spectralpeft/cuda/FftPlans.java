@@ -171,18 +171,23 @@ final class FftPlans implements AutoCloseable {
         run(oneD(direction, length, batch, padded), in, out, scratch, stream);
     }
 
-    /**
-     * Queues the whole batch: largest power-of-two pieces first (batch = Σ 2^i, each piece at most
-     * MAX_PLAN_BATCH), all sharing one work area, since they run one after another on the stream.
-     */
+    /** Queues the whole batch with a work area of {@link #workBytes} from the call's scratch. */
     void run(Shape shape, long in, long out, StreamScratch scratch, CudaStream stream) {
         long work = workBytes(shape);
-        long area = work > 0 ? scratch.allocate(work) : 0;
+        run(shape, in, out, work > 0 ? scratch.allocate(work) : 0, stream);
+    }
+
+    /**
+     * Queues the whole batch: largest power-of-two pieces first (batch = Σ 2^i, each piece at most
+     * MAX_PLAN_BATCH), all sharing the work area at {@code work} (at least {@link #workBytes} bytes), since
+     * they run one after another on the stream.
+     */
+    void run(Shape shape, long in, long out, long work, CudaStream stream) {
         long done = 0;
         while (done < shape.batch()) {
             long piece = piece(shape.batch() - done);
             get(shape.withBatch(piece)).execute(in + done * shape.inBytesPerItem(),
-                    out + done * shape.outBytesPerItem(), area, stream);
+                    out + done * shape.outBytesPerItem(), work, stream);
             done += piece;
         }
     }

@@ -117,15 +117,15 @@ final class FourierFTKernels implements AutoCloseable {
     static final int COLUMN_TILE_ROWS = 16;
 
     /**
-     * The row-C2R input G (layers × d_out × halfIn complex, dense) of {@code layers} layers, straight from
+     * The row-C2R input G for rows [rowBegin, rowBegin+rows) of {@code layers} layers (layers × rows × halfIn
+     * complex, dense; {@code coeffs} points at the first of those layers' coefficient vectors) straight from
      * the column tables: every element is written, so G needs no clearing.
      */
-    void columnSynthesis(long g, int dOut, int halfIn, long coeffs, int n, DeviceSpecTables t, int layers,
-                         float halfScale, CudaStream s) {
-        long items = (long) ((dOut + COLUMN_TILE_ROWS - 1) / COLUMN_TILE_ROWS) * halfIn;
+    void columnSynthesis(long g, int dOut, int rowBegin, int rows, int halfIn, long coeffs, int n, DeviceSpecTables t,
+                         int layers, float halfScale, CudaStream s) {
+        long items = (long) ((rows + COLUMN_TILE_ROWS - 1) / COLUMN_TILE_ROWS) * halfIn;
         launch(columnSynthesis, (int) Math.min(blocks(items), 65535L * 16), gridY(layers), s,
-                g, dOut, halfIn, (long) dOut * halfIn, coeffs, n, t.columnStart, t.columnRow, t.columnCoeff,
-                halfScale, layers);
+                g, dOut, rowBegin, rows, halfIn, coeffs, n, t.columnStart, t.columnRow, t.columnCoeff, halfScale, layers);
     }
 
     /** Unmaterialized forward spectrum Z (tokens × zPitch complex) from the R2C rows {@code in}. */

@@ -101,37 +101,46 @@ class SpectrumColumnsTest {
         assertTrue(rel < 2e-6, "relative error " + rel + ", seed " + data.seed);
     }
 
-    /** fourierft_column_synthesis, statement by statement, in float32. */
+    /**
+     * fourierft_column_synthesis, statement by statement, in float32, run over the chunks of a small
+     * budget (32 rows, so tiles start at chunk offsets and chunks end in partial tiles).
+     */
     private static void synthesize(FourierFTSpec spec, float[] c, float[][] gRe, float[][] gIm) {
         SpectrumColumns cols = SpectrumColumns.of(spec);
         int dOut = spec.dOut();
         int h = spec.halfIn();
         float halfScale = 0.5f * spec.scale();
-        for (int p = 0; p < dOut; p++) {
-            gRe[p] = new float[h];
-            gIm[p] = new float[h];
-        }
         int tile = FourierFTKernels.COLUMN_TILE_ROWS;
-        for (int p0 = 0; p0 < dOut; p0 += tile) {
-            for (int v = 0; v < h; v++) {
-                float[] re = new float[tile];
-                float[] im = new float[tile];
-                for (int e = cols.start[v]; e < cols.start[v + 1]; e++) {
-                    int u = cols.row[e];
-                    float a = halfScale * c[cols.coeff[e]];
-                    float[] w = unitRoot((long) p0 * u % dOut, dOut);
-                    float[] step = unitRootExact(u, dOut);
-                    for (int i = 0; i < tile; i++) {
-                        re[i] = Math.fma(a, w[0], re[i]);
-                        im[i] = Math.fma(a, w[1], im[i]);
-                        float wx = Math.fma(w[0], step[0], -w[1] * step[1]);
-                        w[1] = Math.fma(w[0], step[1], w[1] * step[0]);
-                        w[0] = wx;
+        for (ColumnChunks.Chunk chunk : ColumnChunks.plan(1, dOut, h, 8L * h * 40)) {
+            int rowEnd = chunk.rowBegin() + chunk.rows();
+            for (int p0 = chunk.rowBegin(); p0 < rowEnd; p0 += tile) {
+                for (int i = 0; i < tile && p0 + i < rowEnd; i++) {
+                    if (gRe[p0 + i] != null) {
+                        throw new AssertionError("row " + (p0 + i) + " written twice");
                     }
+                    gRe[p0 + i] = new float[h];
+                    gIm[p0 + i] = new float[h];
                 }
-                for (int i = 0; i < tile && p0 + i < dOut; i++) {
-                    gRe[p0 + i][v] = re[i];
-                    gIm[p0 + i][v] = im[i];
+                for (int v = 0; v < h; v++) {
+                    float[] re = new float[tile];
+                    float[] im = new float[tile];
+                    for (int e = cols.start[v]; e < cols.start[v + 1]; e++) {
+                        int u = cols.row[e];
+                        float a = halfScale * c[cols.coeff[e]];
+                        float[] w = unitRoot((long) p0 * u % dOut, dOut);
+                        float[] step = unitRootExact(u, dOut);
+                        for (int i = 0; i < tile; i++) {
+                            re[i] = Math.fma(a, w[0], re[i]);
+                            im[i] = Math.fma(a, w[1], im[i]);
+                            float wx = Math.fma(w[0], step[0], -w[1] * step[1]);
+                            w[1] = Math.fma(w[0], step[1], w[1] * step[0]);
+                            w[0] = wx;
+                        }
+                    }
+                    for (int i = 0; i < tile && p0 + i < rowEnd; i++) {
+                        gRe[p0 + i][v] = re[i];
+                        gIm[p0 + i][v] = im[i];
+                    }
                 }
             }
         }
