@@ -348,40 +348,48 @@ public final class CudaFourierFT extends ValidatingBackend {
 
     // ------------------------------------------------------------------ memory
 
+    /** Device scratch of one call beyond its output: the row chunk or half spectrum, and cuFFT's work area. */
+    public record ScratchSize(long bufferBytes, long workAreaBytes) {
+        public long total() {
+            return bufferBytes + workAreaBytes;
+        }
+    }
+
     /**
      * The device scratch memory that {@link #materialize} of {@code layers} layers into an (8-byte aligned)
      * {@code out} array takes beyond its output: the buffer of synthesized rows (at most a third of L2) or,
      * for dense spectra, the half spectra, plus cuFFT's work area. Creates and caches the spec's tables and
      * transform plans if needed, like a first call would, so it synchronizes.
      */
-    public long materializeScratchBytes(FourierFTSpec spec, int layers, DType out) {
+    public ScratchSize materializeScratch(FourierFTSpec spec, int layers, DType out) {
         ensureOpen();
         Checks.spec(spec);
         Checks.positive(layers, "layers");
         Checks.notNull(out, "out");
-        return inverseScratchBytes(spec, layers, WriteMode.STORE, out);
+        return inverseScratch(spec, layers, WriteMode.STORE, out);
     }
 
-    /** The device scratch memory that {@link #merge} and {@link #unmerge} take (see materializeScratchBytes). */
-    public long mergeScratchBytes(FourierFTSpec spec, DType weight) {
+    /** The device scratch memory that {@link #merge} and {@link #unmerge} take (see materializeScratch). */
+    public ScratchSize mergeScratch(FourierFTSpec spec, DType weight) {
         ensureOpen();
         Checks.spec(spec);
         Checks.notNull(weight, "weight");
-        return inverseScratchBytes(spec, 1, WriteMode.ADD, weight);
+        return inverseScratch(spec, 1, WriteMode.ADD, weight);
     }
 
-    private long inverseScratchBytes(FourierFTSpec spec, int layers, WriteMode mode, DType dtype) {
+    private ScratchSize inverseScratch(FourierFTSpec spec, int layers, WriteMode mode, DType dtype) {
         context.makeCurrent();
         SpecResources r = acquire(spec);
         try {
             FourierFTSpec s = r.spec2d;
             if (!usesColumnSynthesis(s, r.tables2d.columnEntries)) {
                 boolean direct = mode == WriteMode.STORE && dtype == DType.FLOAT32;
-                return 8L * s.dOut() * s.halfIn() * layers
-                        + plans.workBytes(FftPlans.twoD(Direction.C2R, s.dOut(), s.dIn(), layers, !direct));
+                return new ScratchSize(8L * s.dOut() * s.halfIn() * layers,
+                        plans.workBytes(FftPlans.twoD(Direction.C2R, s.dOut(), s.dIn(), layers, !direct)));
             }
             List<ColumnChunks.Chunk> chunks = ColumnChunks.plan(layers, s.dOut(), s.halfIn(), columnChunkBytes);
-            return 8L * s.halfIn() * ColumnChunks.maxRows(chunks) + rowTransformWork(s, chunks, mode, dtype, 0);
+            return new ScratchSize(8L * s.halfIn() * ColumnChunks.maxRows(chunks),
+                    rowTransformWork(s, chunks, mode, dtype, 0));
         } finally {
             release(r);
         }

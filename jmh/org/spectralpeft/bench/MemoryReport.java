@@ -17,7 +17,7 @@ import org.spectralpeft.cuda.DeviceBuffer;
 /**
  * Peak device memory of materialize, as the driver counts it: for each case, the pool's high-water mark
  * over one call (after a warm-up call, so plans and tables exist), next to what
- * {@link CudaFourierFT#materializeScratchBytes} says the call takes, the output, and the half spectra
+ * {@link CudaFourierFT#materializeScratch} says the call takes, the output, and the half spectra
  * (the allowance of the target "output + half spectrum + cuFFT work area"). Writes {@code memory.json}
  * (read by bench/side_by_side.py) and prints a table. CUDA only.
  *
@@ -72,7 +72,8 @@ public final class MemoryReport {
             coeffs.copyFrom(HostArray.float32(Bench.gaussian(c.layers * c.n, 1)));
             cuda.materialize(spec, coeffs.array(), c.layers, out.array(), stream); // plans, tables
             cuda.synchronize(stream);
-            long query = cuda.materializeScratchBytes(spec, c.layers, c.dtype);
+            CudaFourierFT.ScratchSize scratch = cuda.materializeScratch(spec, c.layers, c.dtype);
+            long query = scratch.total();
             cuda.resetScratchPeak();
             cuda.materialize(spec, coeffs.array(), c.layers, out.array(), stream);
             cuda.synchronize(stream);
@@ -85,6 +86,7 @@ public final class MemoryReport {
             row.put("op", c.op).put("shape", c.dOut + "x" + c.dIn).put("n", c.n).put("layers", c.layers)
                     .put("dtype", c.dtype.name().toLowerCase())
                     .put("output_bytes", outputBytes).put("half_spectrum_bytes", halfSpectra)
+                    .put("buffer_bytes", scratch.bufferBytes()).put("workspace_bytes", scratch.workAreaBytes())
                     .put("scratch_query_bytes", query).put("peak_scratch_bytes", peak)
                     .put("peak_bytes", outputBytes + peak).put("within_query", within);
             return row;

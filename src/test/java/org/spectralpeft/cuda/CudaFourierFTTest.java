@@ -178,7 +178,7 @@ class CudaFourierFTTest extends FourierFTBackendContract {
 
     /**
      * Peak scratch of materialize and merge, read from the driver's pool counter, equals what
-     * materializeScratchBytes / mergeScratchBytes say (the row buffer or half spectrum plus cuFFT's work
+     * materializeScratch / mergeScratch say (the row buffer or half spectrum plus cuFFT's work
      * area), on the column-synthesis path unchunked (1024×1536, n=1000) and chunked (4096×4096: its half
      * spectrum is larger than the L2-sized chunk, so the scratch must be smaller than the half spectrum),
      * and on the dense path (40×12, n=400), for float32 and bfloat16 outputs.
@@ -197,7 +197,7 @@ class CudaFourierFTTest extends FourierFTBackendContract {
                      DeviceBuffer c = cuda.allocate(DType.FLOAT32, spec.n());
                      DeviceBuffer out = cuda.allocate(dtype, (long) spec.dOut() * spec.dIn())) {
                     c.copyFrom(HostArray.float32(data.gaussian(spec.n())));
-                    long expected = cuda.materializeScratchBytes(spec, 1, dtype);
+                    long expected = cuda.materializeScratch(spec, 1, dtype).total();
                     if (spec.dOut() == 4096) {
                         assertTrue(expected < halfSpectrum, "4096×4096 is not chunked: scratch " + expected);
                     }
@@ -209,7 +209,7 @@ class CudaFourierFTTest extends FourierFTBackendContract {
                     assertTrue(Math.abs(peak - expected) <= slack,
                             spec + " " + dtype + ": peak " + peak + ", expected " + expected);
 
-                    long mergeExpected = cuda.mergeScratchBytes(spec, dtype);
+                    long mergeExpected = cuda.mergeScratch(spec, dtype).total();
                     cuda.synchronize(stream);
                     cuda.resetScratchPeak();
                     cuda.merge(spec, c.array(), out.array(), stream);
