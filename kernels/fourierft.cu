@@ -39,31 +39,26 @@ __global__ void fourierft_scatter_half_spectrum(
 // until the row C2R transform reads it), written densely (empty columns get zeros), so nothing needs
 // clearing. One thread per (column v, tile of COLUMN_TILE_ROWS rows); v is the fastest index, so a warp
 // writes consecutive bins of a row. Inside a tile the twiddle advances by one complex multiplication per
-// row; start and step are computed accurately from exact integer phases (the step in double, as its
-// rounding accumulates over the tile). In G, row p of layer l starts at (l·rows + p − rowBegin)·halfIn;
+// row, by the entry's step ω^{colRow[e]} (a host-computed table, correctly rounded: its error
+// accumulates over the tile); the start is computed from the exact integer phase (p0·row) mod d_out. In G, row p of layer l starts at (l·rows + p − rowBegin)·halfIn;
 // layer l reads coefficient vector l·n.
 #define COLUMN_TILE_ROWS 16
 
-// e^{2πi m/d} for an integer phase 0 <= m < d, via the angle reduced to (-π, π].
+// e^{2πi m/d} for an integer phase 0 <= m < d, via the angle reduced to (-π, π]. Below 2^24, 2r and d
+// are exact floats and the division is correctly rounded; above, double precision keeps it so.
 __device__ __forceinline__ float2 unit_root(long long m, int d) {
     const long long r = 2 * m > d ? m - d : m;
+    const float x = d < (1 << 24) ? (float) (2 * r) / (float) d : (float) (2.0 * (double) r / (double) d);
     float s, c;
-    sincospif((float) (2.0 * (double) r / (double) d), &s, &c);
+    sincospif(x, &s, &c);
     return make_float2(c, s);
-}
-
-__device__ __forceinline__ float2 unit_root_exact(long long m, int d) {
-    const long long r = 2 * m > d ? m - d : m;
-    double s, c;
-    sincospi(2.0 * (double) r / (double) d, &s, &c);
-    return make_float2((float) c, (float) s);
 }
 
 __global__ void __launch_bounds__(256, 3) fourierft_column_synthesis(
         float2* __restrict__ out, int dOut, int rowBegin, int rows, int halfIn,
         const float* __restrict__ coeffs, int n,
         const int* __restrict__ colStart, const int* __restrict__ colRow, const int* __restrict__ colCoeff,
-        float halfScale, int layers) {
+        const float* __restrict__ colStepCos, const float* __restrict__ colStepSin, float halfScale, int layers) {
     const long long tiles = (rows + COLUMN_TILE_ROWS - 1) / COLUMN_TILE_ROWS;
     const long long items = tiles * halfIn;
     const int rowEnd = rowBegin + rows;
@@ -84,8 +79,11 @@ __global__ void __launch_bounds__(256, 3) fourierft_column_synthesis(
             for (int e = colStart[v]; e < e1; ++e) {
                 const int u = colRow[e];
                 const float a = halfScale * c[colCoeff[e]];
-                float2 w = unit_root((p0 * u) % dOut, dOut);
-                const float2 step = unit_root_exact(u, dOut);
+                // p0, u < d_out: the product fits 32 bits (a cheaper modulo) when d_out < 2^16
+                const long long phase = dOut < 65536 ? (long long) ((unsigned) p0 * (unsigned) u % (unsigned) dOut)
+                                                     : p0 * u % dOut;
+                float2 w = unit_root(phase, dOut);
+                const float2 step = make_float2(colStepCos[e], colStepSin[e]);
 #pragma unroll
                 for (int i = 0; i < COLUMN_TILE_ROWS; ++i) {
                     re[i] = fmaf(a, w.x, re[i]);

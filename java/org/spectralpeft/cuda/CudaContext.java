@@ -110,26 +110,32 @@ final class CudaContext implements AutoCloseable {
         }
     }
 
-    /** The default memory pool's high-water mark of bytes in use (cudaMemPoolAttrUsedMemHigh). */
+    /**
+     * The high-water mark of bytes in use (cudaMemPoolAttrUsedMemHigh) of the device's current memory pool,
+     * the one cuMemAllocAsync, and so every call's scratch, draws from.
+     */
     long poolUsedHighBytes() {
         try (LongPointer value = new LongPointer(1)) {
-            checkRuntime(cudart.cudaMemPoolGetAttribute(defaultPool(), cudart.cudaMemPoolAttrUsedMemHigh, value),
+            checkRuntime(cudart.cudaMemPoolGetAttribute(currentPool(), cudart.cudaMemPoolAttrUsedMemHigh, value),
                     "cudaMemPoolGetAttribute");
             return value.get();
         }
     }
 
-    /** Resets the high-water mark to the bytes in use now (setting it to zero is how the runtime resets it). */
+    /**
+     * Resets that high-water mark. The runtime only accepts zero here; with nothing allocated from the pool
+     * at that moment (synchronize first), the mark then follows the next allocations.
+     */
     void resetPoolUsedHigh() {
         try (LongPointer zero = new LongPointer(1).put(0L)) {
-            checkRuntime(cudart.cudaMemPoolSetAttribute(defaultPool(), cudart.cudaMemPoolAttrUsedMemHigh, zero),
+            checkRuntime(cudart.cudaMemPoolSetAttribute(currentPool(), cudart.cudaMemPoolAttrUsedMemHigh, zero),
                     "cudaMemPoolSetAttribute");
         }
     }
 
-    private CUmemPoolHandle_st defaultPool() {
+    private CUmemPoolHandle_st currentPool() {
         CUmemPoolHandle_st pool = new CUmemPoolHandle_st();
-        checkRuntime(cudart.cudaDeviceGetDefaultMemPool(pool, ordinal), "cudaDeviceGetDefaultMemPool");
+        checkRuntime(cudart.cudaDeviceGetMemPool(pool, ordinal), "cudaDeviceGetMemPool");
         return pool;
     }
 

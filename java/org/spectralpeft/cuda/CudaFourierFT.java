@@ -26,7 +26,8 @@ import org.spectralpeft.cuda.FftPlans.Direction;
  * that calls sharing output arrays must be ordered by the caller (same stream, or events). {@link #close()}
  * must not race with calls still in progress. Calls make the device's primary context current on the
  * calling thread and leave it current. The first call with a new spec or transform shape uploads tables
- * and creates cuFFT plans (synchronizing), so warm up before capturing a CUDA graph.
+ * and creates cuFFT plans (synchronizing), so warm up before capturing a CUDA graph, with outputs of the
+ * same dtype and alignment (a float32 output that is not 8-byte aligned takes other plans).
  * Inputs in device memory are not scanned for NaN (that would cost a pass and a synchronization); the
  * host-array methods do check them.
  *
@@ -105,7 +106,7 @@ public final class CudaFourierFT extends ValidatingBackend {
      */
     private static long columnChunkBytes(long l2Bytes) {
         long byDefault = l2Bytes > 0 ? l2Bytes / 3 : 16L << 20;
-        return Math.max(1L << 16, Long.getLong("spectralpeft.cuda.columnChunkBytes", byDefault));
+        return Math.max(1, Long.getLong("spectralpeft.cuda.columnChunkBytes", byDefault)); // ≥ 16 rows anyway
     }
 
     /** Opens device 0. Throws if the driver, a device or the CUDA 13 libraries are missing. */
@@ -396,18 +397,23 @@ public final class CudaFourierFT extends ValidatingBackend {
     }
 
     /**
-     * The most memory in use at once, since the last {@link #resetScratchPeak()}, in the device's default
-     * stream-ordered memory pool, where this backend takes its scratch space. Other users of that pool
-     * (cudaMallocAsync without a pool) count too. Reads the driver's counter; no synchronization.
+     * The most memory in use at once, since the last {@link #resetScratchPeak()}, in the device's current
+     * stream-ordered memory pool, where this backend takes its scratch space. The counter is the driver's
+     * and device-wide: concurrent calls and other users of that pool (cudaMallocAsync) count too.
      */
     public long scratchPeakBytes() {
         ensureOpen();
+        context.makeCurrent();
         return context.poolUsedHighBytes();
     }
 
-    /** Restarts {@link #scratchPeakBytes()} from the memory in use now. */
+    /**
+     * Restarts {@link #scratchPeakBytes()}. Call it with no work in flight on the device (after a
+     * synchronization): the driver resets the mark to zero, not to the memory in use.
+     */
     public void resetScratchPeak() {
         ensureOpen();
+        context.makeCurrent();
         context.resetPoolUsedHigh();
     }
 

@@ -21,11 +21,13 @@ final class DeviceSpecTables implements AutoCloseable {
     }
 
     final int halfBins;
-    /** Entries of {@link SpectrumColumns}, and its three tables. */
+    /** Entries of {@link SpectrumColumns}, and its tables (the steps as float bits). */
     final int columnEntries;
     final long columnStart;
     final long columnRow;
     final long columnCoeff;
+    final long columnStepCos;
+    final long columnStepSin;
     final long halfBinPos;
     final long halfBinStart;
     final long halfEntryCoeff;
@@ -44,17 +46,14 @@ final class DeviceSpecTables implements AutoCloseable {
         SpectralGrouping half = spec.halfSpectrumGrouping();
         SpectralGrouping fwd = spec.forwardGrouping();
         SpectralGrouping tr = spec.transposedGrouping();
-        float[] signs = spec.imaginarySigns();
-        int[] signBits = new int[signs.length];
-        for (int i = 0; i < signs.length; i++) {
-            signBits[i] = Float.floatToRawIntBits(signs[i]);
-        }
         halfBins = half.bins();
         SpectrumColumns columns = SpectrumColumns.of(spec);
         columnEntries = columns.entries();
         long oColStart = add(columns.start);
         long oColRow = add(columns.row);
         long oColCoeff = add(columns.coeff);
+        long oColStepCos = add(floatBits(columns.stepCos));
+        long oColStepSin = add(floatBits(columns.stepSin));
         long oHalfPos = add(half.positions());
         long oHalfStart = add(half.starts());
         long oHalfCoeff = add(half.entryCoefficients());
@@ -63,7 +62,7 @@ final class DeviceSpecTables implements AutoCloseable {
         long oDelta = add(spec.deltaGradientBins());
         long oX = add(spec.inputBins());
         long oGy = add(spec.outputGradientBins());
-        long oSign = add(signBits);
+        long oSign = add(floatBits(spec.imaginarySigns()));
 
         int[] all = new int[(int) words];
         int at = 0;
@@ -85,6 +84,8 @@ final class DeviceSpecTables implements AutoCloseable {
         columnStart = base + 4 * oColStart;
         columnRow = base + 4 * oColRow;
         columnCoeff = base + 4 * oColCoeff;
+        columnStepCos = base + 4 * oColStepCos;
+        columnStepSin = base + 4 * oColStepSin;
         halfBinPos = base + 4 * oHalfPos;
         halfBinStart = base + 4 * oHalfStart;
         halfEntryCoeff = base + 4 * oHalfCoeff;
@@ -94,6 +95,14 @@ final class DeviceSpecTables implements AutoCloseable {
         xBin = base + 4 * oX;
         gyBin = base + 4 * oGy;
         imSign = base + 4 * oSign;
+    }
+
+    private static int[] floatBits(float[] values) {
+        int[] bits = new int[values.length];
+        for (int i = 0; i < values.length; i++) {
+            bits[i] = Float.floatToRawIntBits(values[i]);
+        }
+        return bits;
     }
 
     // Appends an array (at least one word, so every table has a distinct address) and returns its offset.

@@ -125,7 +125,8 @@ final class FourierFTKernels implements AutoCloseable {
                          int layers, float halfScale, CudaStream s) {
         long items = (long) ((rows + COLUMN_TILE_ROWS - 1) / COLUMN_TILE_ROWS) * halfIn;
         launch(columnSynthesis, (int) Math.min(blocks(items), 65535L * 16), gridY(layers), s,
-                g, dOut, rowBegin, rows, halfIn, coeffs, n, t.columnStart, t.columnRow, t.columnCoeff, halfScale, layers);
+                g, dOut, rowBegin, rows, halfIn, coeffs, n, t.columnStart, t.columnRow, t.columnCoeff, t.columnStepCos,
+                t.columnStepSin, halfScale, layers);
     }
 
     /** Unmaterialized forward spectrum Z (tokens × zPitch complex) from the R2C rows {@code in}. */

@@ -15,6 +15,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.spectralpeft.FourierFTBackendContract;
 import org.spectralpeft.TestData;
 import org.spectralpeft.api.DType;
@@ -222,27 +224,52 @@ class CudaFourierFTTest extends FourierFTBackendContract {
         }
     }
 
-    /** Chunked materialize of several layers, with a chunk budget forced small, against the CPU backend. */
-    @Test
-    void smallChunksGiveTheSameLayers() {
+    /**
+     * The chunked column-synthesis path with the chunk budget forced small, against the CPU backend:
+     * materialize (float32 and bfloat16) and merge/unmerge of several layers. Cases: layers split into
+     * 32-row chunks with a partial last one; odd d_in, where float32 chunks alternate between the direct
+     * C2R and the epilogue (odd first rows are not 8-byte aligned); several whole layers per chunk with a
+     * remainder chunk (5 layers, 2 per chunk).
+     */
+    @ParameterizedTest(name = "{0}x{1}, {2} layers, {3} rows of budget")
+    @CsvSource({"301,200,3,40", "301,201,3,40", "37,29,5,80"})
+    void smallChunksGiveTheSameLayers(int dOut, int dIn, int layers, int budgetRows) {
         TestData data = new TestData();
-        FourierFTSpec spec = FourierFTSpec.fromSeed(301, 200, 250, data.seed, 150f);
-        int layers = 3;
+        FourierFTSpec spec = FourierFTSpec.fromSeed(dOut, dIn, Math.min(250, dOut * dIn / 8), data.seed, 150f);
+        int size = dOut * dIn;
         float[] coeffs = data.gaussian(layers * spec.n());
-        HostArray expected = HostArray.allocate(DType.FLOAT32, layers * 301 * 200);
+        float[] one = java.util.Arrays.copyOf(coeffs, spec.n());
+        HostArray expected = HostArray.allocate(DType.FLOAT32, layers * size);
+        HostArray weight = HostArray.float32(data.gaussian(size));
+        HostArray merged = HostArray.float32(weight.floats().clone());
         try (CpuFourierFT cpu = new CpuFourierFT()) {
             cpu.materializeBatch(spec, coeffs, layers, expected);
+            cpu.merge(spec, one, merged);
         }
         String key = "spectralpeft.cuda.columnChunkBytes";
-        System.setProperty(key, String.valueOf(8L * spec.halfIn() * 40)); // 32-row chunks, a partial one per layer
+        System.setProperty(key, String.valueOf(8L * spec.halfIn() * budgetRows));
         try (CudaFourierFT small = CudaFourierFT.open()) {
             for (DType dtype : new DType[] {DType.FLOAT32, DType.BFLOAT16}) {
-                HostArray out = TestData.poisoned(dtype, layers * 301 * 200);
+                HostArray out = TestData.poisoned(dtype, layers * size);
                 small.materializeBatch(spec, coeffs, layers, out);
                 assertEquals(-1, out.firstNonFinite(), "an element was not written");
                 double err = TestData.relativeError(TestData.toDouble(out), TestData.toDouble(expected));
                 assertTrue(err < (dtype == DType.FLOAT32 ? 1e-5 : 1e-2), dtype + ": relative error " + err + ", seed " + data.seed);
             }
+            HostArray w = HostArray.float32(weight.floats().clone());
+            small.merge(spec, one, w);
+            double[] ours = TestData.toDouble(w);
+            double[] cpus = TestData.toDouble(merged);
+            double[] base = TestData.toDouble(weight);
+            for (int i = 0; i < size; i++) {
+                ours[i] -= base[i];
+                cpus[i] -= base[i];
+            }
+            double err = TestData.relativeError(ours, cpus);
+            assertTrue(err < 1e-5, "merge: ΔW relative error " + err + ", seed " + data.seed);
+            small.unmerge(spec, one, w);
+            double back = TestData.relativeError(TestData.toDouble(w), base);
+            assertTrue(back < 1e-6, "unmerge did not restore the weight: " + back + ", seed " + data.seed);
         } finally {
             System.clearProperty(key);
         }

@@ -128,7 +128,7 @@ class SpectrumColumnsTest {
                         int u = cols.row[e];
                         float a = halfScale * c[cols.coeff[e]];
                         float[] w = unitRoot((long) p0 * u % dOut, dOut);
-                        float[] step = unitRootExact(u, dOut);
+                        float[] step = {cols.stepCos[e], cols.stepSin[e]};
                         for (int i = 0; i < tile; i++) {
                             re[i] = Math.fma(a, w[0], re[i]);
                             im[i] = Math.fma(a, w[1], im[i]);
@@ -149,13 +149,7 @@ class SpectrumColumnsTest {
     // sincospif of the float-rounded reduced angle, as the kernel does (sincospif is within 1 ulp).
     private static float[] unitRoot(long m, int d) {
         long r = 2 * m > d ? m - d : m;
-        float x = (float) (2.0 * r / d);
-        return new float[] {(float) Math.cos(Math.PI * x), (float) Math.sin(Math.PI * x)};
-    }
-
-    private static float[] unitRootExact(long m, int d) {
-        long r = 2 * m > d ? m - d : m;
-        double x = 2.0 * r / d;
+        float x = (float) (2 * r) / (float) d;
         return new float[] {(float) Math.cos(Math.PI * x), (float) Math.sin(Math.PI * x)};
     }
 
