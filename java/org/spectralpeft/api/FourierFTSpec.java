@@ -28,6 +28,7 @@ public final class FourierFTSpec {
     private final float alpha;
 
     private final SpectralGrouping halfSpectrum;
+    private final SpectrumColumns halfSpectrumColumns;
     private final SpectralGrouping forward;
     private final SpectralGrouping transposed;
     private final int[] deltaGradBin;
@@ -45,6 +46,7 @@ public final class FourierFTSpec {
         this.hash = 31 * (31 * (31 * dOut + dIn) + Float.floatToIntBits(alpha))
                 + 31 * java.util.Arrays.hashCode(rows) + java.util.Arrays.hashCode(cols);
         this.halfSpectrum = buildHalfSpectrum();
+        this.halfSpectrumColumns = SpectrumColumns.of(dOut, halfIn(), halfSpectrum);
         this.forward = buildForward(dOut, rows, dIn, cols);
         this.transposed = buildForward(dIn, cols, dOut, rows);
         int n = rows.length;
@@ -248,6 +250,11 @@ public final class FourierFTSpec {
     /** Non-empty bins of ΔW's half spectrum (d_out × halfIn, row-major positions); entries hold c_l/2. */
     public SpectralGrouping halfSpectrumGrouping() {
         return halfSpectrum;
+    }
+
+    /** The same entries grouped by half-spectrum column, for the direct column transform. */
+    public SpectrumColumns halfSpectrumColumns() {
+        return halfSpectrumColumns;
     }
 
     /** Output bins 0..halfOut-1 of the unmaterialized forward, reading the input's R2C bins 0..halfIn-1. */

@@ -5,15 +5,19 @@ import java.util.stream.IntStream;
 import org.spectralpeft.api.FourierFTSpec;
 import org.spectralpeft.api.HostArray;
 import org.spectralpeft.api.SpectralGrouping;
+import org.spectralpeft.api.SpectrumColumns;
 import org.spectralpeft.api.ValidatingBackend;
 import org.spectralpeft.api.WriteMode;
 
 /**
- * The pure-Java backend: the same half-spectrum algorithms as the CUDA kernels, with JTransforms for the
- * FFTs and the common fork-join pool for threads. Work is split into fixed chunks, independent of the
+ * The pure-Java backend: the same half-spectrum algorithms as the CUDA kernels (sparse columns of ΔW's
+ * half spectrum transformed directly, the rest by FFT), with JTransforms for the FFTs and the common
+ * fork-join pool for threads. Work is split into fixed chunks, independent of the
  * number of threads, and reductions run in chunk order, so results are deterministic.
  */
 public final class CpuFourierFT extends ValidatingBackend {
+    /** Twiddle tables per transform length (model shapes bring few distinct lengths). */
+    private final java.util.Map<Integer, float[]> twiddleCache = new java.util.concurrent.ConcurrentHashMap<>();
     /** Tokens per task in the forward and backward passes (also the reduction order of ∂L/∂c). */
     private static final int TOKEN_CHUNK = 32;
     /** Rows or columns per task in the 2-D transforms. */
@@ -43,35 +47,44 @@ public final class CpuFourierFT extends ValidatingBackend {
     }
 
     /**
-     * ΔW = C2R-2D of the Hermitian half spectrum: inverse complex transforms down the occupied columns
-     * v <= d_in/2, then one real inverse transform per row; rows land in dst per mode.
+     * ΔW = C2R-2D of the Hermitian half spectrum: the inverse complex transform down each occupied column
+     * v <= d_in/2, then one real inverse transform per row; rows land in dst per mode. A column with few
+     * entries is transformed directly from them ({@link #synthesizeColumn}), others by FFT.
      */
-    private static void inverse2d(FourierFTSpec spec, float[] coeffs, int coeffOffset, HostArray dst, int dstOffset,
-                                  WriteMode mode) {
+    private void inverse2d(FourierFTSpec spec, float[] coeffs, int coeffOffset, HostArray dst, int dstOffset,
+                           WriteMode mode) {
         int dOut = spec.dOut();
         int dIn = spec.dIn();
         int h = spec.halfIn();
         float halfScale = 0.5f * spec.scale();
-        SpectralGrouping g = spec.halfSpectrumGrouping();
+        SpectrumColumns cols = spec.halfSpectrumColumns();
+        float[] twiddle = twiddles(dOut);
+        int directLimit = directColumnEntries(dOut);
         float[][] columns = new float[h][]; // interleaved complex, d_out long; null when empty
-        for (int b = 0; b < g.bins(); b++) {
-            float sum = 0f;
-            for (int e = g.start(b); e < g.start(b + 1); e++) {
-                sum += coeffs[coeffOffset + g.coefficient(e)];
-            }
-            int u = g.position(b) / h;
-            int v = g.position(b) % h;
-            if (columns[v] == null) {
-                columns[v] = new float[2 * dOut];
-            }
-            columns[v][2 * u] = halfScale * sum;
-        }
         inChunks(h, LINE_CHUNK, (from, to) -> {
-            ComplexFft fft = new ComplexFft(dOut);
+            ComplexFft fft = null;
             for (int v = from; v < to; v++) {
-                if (columns[v] != null) {
-                    fft.inverse(columns[v]);
+                int e0 = cols.start(v);
+                int e1 = cols.start(v + 1);
+                if (e0 == e1) {
+                    continue;
                 }
+                float[] col = new float[2 * dOut];
+                if (e1 - e0 <= directLimit) {
+                    synthesizeColumn(cols, e0, e1, coeffs, coeffOffset, halfScale, twiddle, col);
+                } else {
+                    for (int e = e0; e < e1; e++) { // rows ascend, so a bin's entries are adjacent
+                        col[2 * cols.row(e)] += coeffs[coeffOffset + cols.coefficient(e)];
+                    }
+                    for (int p = 0; p < dOut; p++) {
+                        col[2 * p] *= halfScale;
+                    }
+                    if (fft == null) {
+                        fft = new ComplexFft(dOut);
+                    }
+                    fft.inverse(col);
+                }
+                columns[v] = col;
             }
         });
         inChunks(dOut, LINE_CHUNK, (from, to) -> {
@@ -88,6 +101,49 @@ public final class CpuFourierFT extends ValidatingBackend {
                 fft.inverse(re, im, row);
                 dst.write(dstOffset + p * dIn, row, dIn, mode);
             }
+        });
+    }
+
+    /**
+     * Entries up to which a column is transformed directly (d_out complex multiply-adds per entry, against
+     * about 5·d_out·log2(d_out) flops for an FFT of the column).
+     */
+    static int directColumnEntries(int dOut) {
+        return Math.max(1, 32 - Integer.numberOfLeadingZeros(dOut)); // ≈ log2(d_out) + 1
+    }
+
+    /**
+     * col[p] = halfScale · Σ_e c_e · e^{2πi·p·row_e/d_out} over one column's entries: the inverse DFT of a
+     * column holding only those entries, with exact integer phases (p·row mod d_out) into the twiddle table.
+     */
+    private static void synthesizeColumn(SpectrumColumns cols, int e0, int e1, float[] coeffs, int coeffOffset,
+                                         float halfScale, float[] twiddle, float[] col) {
+        int dOut = col.length / 2;
+        for (int e = e0; e < e1; e++) {
+            int u = cols.row(e);
+            float a = halfScale * coeffs[coeffOffset + cols.coefficient(e)];
+            int m = 0;
+            for (int p = 0; p < dOut; p++) {
+                col[2 * p] += a * twiddle[2 * m];
+                col[2 * p + 1] += a * twiddle[2 * m + 1];
+                m += u;
+                if (m >= dOut) {
+                    m -= dOut;
+                }
+            }
+        }
+    }
+
+    /** e^{2πi m/n} for m in [0, n), interleaved (cos, sin), computed in float64 and cached per n. */
+    private float[] twiddles(int n) {
+        return twiddleCache.computeIfAbsent(n, len -> {
+            float[] t = new float[2 * len];
+            for (int m = 0; m < len; m++) {
+                double angle = 2 * Math.PI * m / len;
+                t[2 * m] = (float) Math.cos(angle);
+                t[2 * m + 1] = (float) Math.sin(angle);
+            }
+            return t;
         });
     }
 

@@ -11,6 +11,7 @@ import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
 import org.spectralpeft.api.FourierFTSpec;
 import org.spectralpeft.api.SpectralGrouping;
+import org.spectralpeft.api.SpectrumColumns;
 
 /**
  * A spec's groupings and gather tables in device memory, in one allocation. Fields are device addresses
@@ -47,13 +48,13 @@ final class DeviceSpecTables implements AutoCloseable {
         SpectralGrouping fwd = spec.forwardGrouping();
         SpectralGrouping tr = spec.transposedGrouping();
         halfBins = half.bins();
-        SpectrumColumns columns = SpectrumColumns.of(spec);
+        SpectrumColumns columns = spec.halfSpectrumColumns();
         columnEntries = columns.entries();
-        long oColStart = add(columns.start);
-        long oColRow = add(columns.row);
-        long oColCoeff = add(columns.coeff);
-        long oColStepCos = add(floatBits(columns.stepCos));
-        long oColStepSin = add(floatBits(columns.stepSin));
+        long oColStart = add(columns.starts());
+        long oColRow = add(columns.rows());
+        long oColCoeff = add(columns.coefficients());
+        long oColStepCos = add(floatBits(columns.stepCosines()));
+        long oColStepSin = add(floatBits(columns.stepSines()));
         long oHalfPos = add(half.positions());
         long oHalfStart = add(half.starts());
         long oHalfCoeff = add(half.entryCoefficients());

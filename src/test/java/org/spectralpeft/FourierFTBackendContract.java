@@ -33,7 +33,7 @@ public abstract class FourierFTBackendContract {
      * spectrum (40×12 with n = 400, which the CUDA backend materializes through the C2R-2D path rather
      * than by column synthesis).
      */
-    static Stream<Arguments> shapes() {
+    protected static Stream<Arguments> shapes() {
         return Stream.of(
                 Arguments.of(1, 8, 5),
                 Arguments.of(8, 1, 3),

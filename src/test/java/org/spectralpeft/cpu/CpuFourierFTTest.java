@@ -30,6 +30,27 @@ class CpuFourierFTTest extends FourierFTBackendContract {
         return cpu;
     }
 
+    /** The contract's shapes reach both ways of transforming a column: directly and by FFT. */
+    @Test
+    void contractShapesCoverDirectAndFftColumns() {
+        int direct = 0;
+        int fft = 0;
+        for (var args : (Iterable<org.junit.jupiter.params.provider.Arguments>) shapes()::iterator) {
+            Object[] a = args.get();
+            FourierFTSpec spec = FourierFTSpec.fromSeed((int) a[0], (int) a[1], (int) a[2]);
+            var cols = spec.halfSpectrumColumns();
+            for (int v = 0; v < cols.columns(); v++) {
+                int entries = cols.start(v + 1) - cols.start(v);
+                if (entries > CpuFourierFT.directColumnEntries(spec.dOut())) {
+                    fft++;
+                } else if (entries > 0) {
+                    direct++;
+                }
+            }
+        }
+        assertTrue(direct > 0 && fft > 0, "direct columns " + direct + ", FFT columns " + fft);
+    }
+
     @Test
     void closedBackendRefusesWork() {
         CpuFourierFT b = new CpuFourierFT();

@@ -8,6 +8,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 import org.spectralpeft.TestData;
 import org.spectralpeft.api.FourierFTSpec;
 import org.spectralpeft.api.SpectralGrouping;
+import org.spectralpeft.api.SpectrumColumns;
 import org.spectralpeft.reference.FourierFTReference;
 
 /**
@@ -22,7 +23,7 @@ class SpectrumColumnsTest {
     void columnsHoldTheHalfSpectrumEntriesInRowOrder(int dOut, int dIn, int n) {
         TestData data = new TestData();
         FourierFTSpec spec = FourierFTSpec.fromSeed(dOut, dIn, n, data.seed, 150f);
-        SpectrumColumns cols = SpectrumColumns.of(spec);
+        SpectrumColumns cols = spec.halfSpectrumColumns();
         SpectralGrouping g = spec.halfSpectrumGrouping();
         int h = spec.halfIn();
         assertEquals(h, cols.columns());
@@ -39,11 +40,11 @@ class SpectrumColumnsTest {
         long[] fromColumns = new long[cols.entries()];
         i = 0;
         for (int v = 0; v < h; v++) {
-            for (int e = cols.start[v]; e < cols.start[v + 1]; e++) {
-                if (e > cols.start[v]) {
-                    assertTrue(cols.row[e - 1] <= cols.row[e], "rows out of order in column " + v);
+            for (int e = cols.start(v); e < cols.start(v + 1); e++) {
+                if (e > cols.start(v)) {
+                    assertTrue(cols.row(e - 1) <= cols.row(e), "rows out of order in column " + v);
                 }
-                fromColumns[i++] = key(cols.row[e], v, cols.coeff[e]);
+                fromColumns[i++] = key(cols.row(e), v, cols.coefficient(e));
             }
         }
         java.util.Arrays.sort(fromBins);
@@ -106,7 +107,7 @@ class SpectrumColumnsTest {
      * budget (32 rows, so tiles start at chunk offsets and chunks end in partial tiles).
      */
     private static void synthesize(FourierFTSpec spec, float[] c, float[][] gRe, float[][] gIm) {
-        SpectrumColumns cols = SpectrumColumns.of(spec);
+        SpectrumColumns cols = spec.halfSpectrumColumns();
         int dOut = spec.dOut();
         int h = spec.halfIn();
         float halfScale = 0.5f * spec.scale();
@@ -124,11 +125,11 @@ class SpectrumColumnsTest {
                 for (int v = 0; v < h; v++) {
                     float[] re = new float[tile];
                     float[] im = new float[tile];
-                    for (int e = cols.start[v]; e < cols.start[v + 1]; e++) {
-                        int u = cols.row[e];
-                        float a = halfScale * c[cols.coeff[e]];
+                    for (int e = cols.start(v); e < cols.start(v + 1); e++) {
+                        int u = cols.row(e);
+                        float a = halfScale * c[cols.coefficient(e)];
                         float[] w = unitRoot((long) p0 * u % dOut, dOut);
-                        float[] step = {cols.stepCos[e], cols.stepSin[e]};
+                        float[] step = {cols.stepCos(e), cols.stepSin(e)};
                         for (int i = 0; i < tile; i++) {
                             re[i] = Math.fma(a, w[0], re[i]);
                             im[i] = Math.fma(a, w[1], im[i]);
@@ -157,7 +158,7 @@ class SpectrumColumnsTest {
     @CsvSource({"4096,4096,10000,true", "4096,4096,1000,true", "40,12,400,false", "9,6,54,false", "63,50,40,true"})
     void denseSpectraTakeTheTwoDimensionalPath(int dOut, int dIn, int n, boolean columnSynthesis) {
         FourierFTSpec spec = FourierFTSpec.fromSeed(dOut, dIn, n);
-        int entries = SpectrumColumns.of(spec).entries();
+        int entries = spec.halfSpectrumColumns().entries();
         assertEquals(columnSynthesis, CudaFourierFT.usesColumnSynthesis(spec, entries));
     }
 }

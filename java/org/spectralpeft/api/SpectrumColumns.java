@@ -1,0 +1,109 @@
+package org.spectralpeft.api;
+
+import java.util.Arrays;
+
+/**
+ * The half-spectrum entries of a spec grouped by column v (0 ≤ v ≤ d_in/2) instead of by bin: column v
+ * owns entries {@code start(v) .. start(v+1)-1}, entry e putting coefficient {@code coefficient(e)} (times
+ * α/(2·d_out·d_in)) at row {@code row(e)}. Within a column, entries keep the bin order (rows ascending),
+ * so a sum over them has a fixed order. {@code stepCos(e) + i·stepSin(e)} is e^{2πi·row(e)/d_out}
+ * (float64, rounded once): the factor by which that entry's term advances from one row to the next.
+ *
+ * <p>Backends use it to compute the inverse transform down each column directly from its few entries,
+ * G[p, v] = Σ_e c·e^{2πi·p·row(e)/d_out}, instead of running an FFT over a mostly-zero column. Immutable;
+ * built once per {@link FourierFTSpec}.
+ */
+public final class SpectrumColumns {
+    private final int[] start;
+    private final int[] row;
+    private final int[] coeff;
+    private final float[] stepCos;
+    private final float[] stepSin;
+
+    private SpectrumColumns(int[] start, int[] row, int[] coeff, int dOut) {
+        this.start = start;
+        this.row = row;
+        this.coeff = coeff;
+        this.stepCos = new float[row.length];
+        this.stepSin = new float[row.length];
+        for (int e = 0; e < row.length; e++) {
+            int r = 2 * (long) row[e] > dOut ? row[e] - dOut : row[e]; // angle in (-π, π]
+            double angle = 2 * Math.PI * r / dOut;
+            stepCos[e] = (float) Math.cos(angle);
+            stepSin[e] = (float) Math.sin(angle);
+        }
+    }
+
+    static SpectrumColumns of(int dOut, int halfIn, SpectralGrouping g) {
+        int h = halfIn;
+        int[] start = new int[h + 1];
+        for (int b = 0; b < g.bins(); b++) {
+            start[g.position(b) % h + 1] += g.start(b + 1) - g.start(b);
+        }
+        for (int v = 0; v < h; v++) {
+            start[v + 1] += start[v];
+        }
+        int entries = start[h];
+        int[] row = new int[entries];
+        int[] coeff = new int[entries];
+        int[] next = Arrays.copyOf(start, h);
+        for (int b = 0; b < g.bins(); b++) { // bins ascend by position = row·h + v: rows ascend in each column
+            int v = g.position(b) % h;
+            int u = g.position(b) / h;
+            for (int e = g.start(b); e < g.start(b + 1); e++) {
+                row[next[v]] = u;
+                coeff[next[v]++] = g.coefficient(e);
+            }
+        }
+        return new SpectrumColumns(start, row, coeff, dOut);
+    }
+
+    public int columns() {
+        return start.length - 1;
+    }
+
+    public int entries() {
+        return row.length;
+    }
+
+    public int start(int column) {
+        return start[column];
+    }
+
+    public int row(int entry) {
+        return row[entry];
+    }
+
+    public int coefficient(int entry) {
+        return coeff[entry];
+    }
+
+    public float stepCos(int entry) {
+        return stepCos[entry];
+    }
+
+    public float stepSin(int entry) {
+        return stepSin[entry];
+    }
+
+    /** Copies of the tables, for upload. */
+    public int[] starts() {
+        return start.clone();
+    }
+
+    public int[] rows() {
+        return row.clone();
+    }
+
+    public int[] coefficients() {
+        return coeff.clone();
+    }
+
+    public float[] stepCosines() {
+        return stepCos.clone();
+    }
+
+    public float[] stepSines() {
+        return stepSin.clone();
+    }
+}
