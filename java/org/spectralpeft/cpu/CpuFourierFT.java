@@ -189,16 +189,26 @@ public final class CpuFourierFT extends ValidatingBackend {
         }
     }
 
+    /**
+     * ∂L/∂c_l = s · Re(DFT2(∂L/∂ΔW))[j_l, k_l]: real transforms of every row, then per needed column either
+     * a complex FFT down the column (many coefficients read it) or, for each coefficient, the one DFT
+     * value it needs, summed directly in float64 with exact integer phases.
+     */
     @Override
     protected void runGradCoefficients(FourierFTSpec spec, HostArray gradDeltaW, float[] gradCoeffs) {
         int dOut = spec.dOut();
         int dIn = spec.dIn();
         int h = spec.halfIn();
         int[] bins = spec.deltaGradientBins();
-        float[][] columns = new float[h][]; // the R2C-2D transform, only on the columns the gather reads
+        int[] readers = new int[h];
         for (int bin : bins) {
-            if (columns[bin % h] == null) {
-                columns[bin % h] = new float[2 * dOut];
+            readers[bin % h]++;
+        }
+        int directLimit = directColumnEntries(dOut);
+        float[][] columns = new float[h][]; // the row transforms, only on the columns the gather reads
+        for (int v = 0; v < h; v++) {
+            if (readers[v] > 0) {
+                columns[v] = new float[2 * dOut];
             }
         }
         inChunks(dOut, LINE_CHUNK, (from, to) -> {
@@ -220,15 +230,33 @@ public final class CpuFourierFT extends ValidatingBackend {
         inChunks(h, LINE_CHUNK, (from, to) -> {
             ComplexFft fft = new ComplexFft(dOut);
             for (int v = from; v < to; v++) {
-                if (columns[v] != null) {
+                if (readers[v] > directLimit) {
                     fft.forward(columns[v]);
                 }
             }
         });
         float s = spec.scale();
-        for (int l = 0; l < bins.length; l++) {
-            gradCoeffs[l] = s * columns[bins[l] % h][2 * (bins[l] / h)];
-        }
+        float[] twiddle = twiddles(dOut);
+        inChunks(bins.length, TOKEN_CHUNK, (from, to) -> {
+            for (int l = from; l < to; l++) {
+                int u = bins[l] / h;
+                float[] col = columns[bins[l] % h];
+                if (readers[bins[l] % h] > directLimit) {
+                    gradCoeffs[l] = s * col[2 * u];
+                    continue;
+                }
+                double sum = 0; // Re Σ_p col[p]·e^{-2πi·p·u/d_out}
+                int m = 0;
+                for (int p = 0; p < dOut; p++) {
+                    sum += (double) col[2 * p] * twiddle[2 * m] + (double) col[2 * p + 1] * twiddle[2 * m + 1];
+                    m += u;
+                    if (m >= dOut) {
+                        m -= dOut;
+                    }
+                }
+                gradCoeffs[l] = (float) (s * sum);
+            }
+        });
     }
 
     @Override
