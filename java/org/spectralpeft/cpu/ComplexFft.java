@@ -12,6 +12,10 @@ final class ComplexFft {
         this.fft = n > 1 ? new FloatFFT_1D(n) : null;
     }
 
+    int length() {
+        return n;
+    }
+
     /** In place: a ← Σ a·e^{+2πi uk/n}. */
     void inverse(float[] a) {
         if (n > 1) {

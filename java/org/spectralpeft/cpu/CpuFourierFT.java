@@ -16,12 +16,16 @@ import org.spectralpeft.api.WriteMode;
  * number of threads, and reductions run in chunk order, so results are deterministic.
  */
 public final class CpuFourierFT extends ValidatingBackend {
+    /** Tokens per task in the backward pass (also the reduction order of ∂L/∂c). */
+    private static final int TOKEN_CHUNK = 32;
+    /** Tokens per task in the forward pass, which has no reduction: small, so a few tokens use every core. */
+    private static final int FORWARD_CHUNK = 4;
+    /** Rows or columns per task in the 2-D transforms (and coefficients per task in ∂L/∂c). */
+    private static final int LINE_CHUNK = 16;
+
     /** Twiddle tables per transform length (model shapes bring few distinct lengths). */
     private final java.util.Map<Integer, float[]> twiddleCache = new java.util.concurrent.ConcurrentHashMap<>();
-    /** Tokens per task in the forward and backward passes (also the reduction order of ∂L/∂c). */
-    private static final int TOKEN_CHUNK = 32;
-    /** Rows or columns per task in the 2-D transforms. */
-    private static final int LINE_CHUNK = 16;
+    private final FftPool ffts = new FftPool();
 
     @Override
     public String description() {
@@ -63,43 +67,53 @@ public final class CpuFourierFT extends ValidatingBackend {
         float[][] columns = new float[h][]; // interleaved complex, d_out long; null when empty
         inChunks(h, LINE_CHUNK, (from, to) -> {
             ComplexFft fft = null;
-            for (int v = from; v < to; v++) {
-                int e0 = cols.start(v);
-                int e1 = cols.start(v + 1);
-                if (e0 == e1) {
-                    continue;
+            try {
+                for (int v = from; v < to; v++) {
+                    int e0 = cols.start(v);
+                    int e1 = cols.start(v + 1);
+                    if (e0 == e1) {
+                        continue;
+                    }
+                    float[] col = new float[2 * dOut];
+                    if (e1 - e0 <= directLimit) {
+                        synthesizeColumn(cols, e0, e1, coeffs, coeffOffset, halfScale, twiddle, col);
+                    } else {
+                        for (int e = e0; e < e1; e++) { // rows ascend, so a bin's entries are adjacent
+                            col[2 * cols.row(e)] += coeffs[coeffOffset + cols.coefficient(e)];
+                        }
+                        for (int p = 0; p < dOut; p++) {
+                            col[2 * p] *= halfScale;
+                        }
+                        if (fft == null) {
+                            fft = ffts.takeComplex(dOut);
+                        }
+                        fft.inverse(col);
+                    }
+                    columns[v] = col;
                 }
-                float[] col = new float[2 * dOut];
-                if (e1 - e0 <= directLimit) {
-                    synthesizeColumn(cols, e0, e1, coeffs, coeffOffset, halfScale, twiddle, col);
-                } else {
-                    for (int e = e0; e < e1; e++) { // rows ascend, so a bin's entries are adjacent
-                        col[2 * cols.row(e)] += coeffs[coeffOffset + cols.coefficient(e)];
-                    }
-                    for (int p = 0; p < dOut; p++) {
-                        col[2 * p] *= halfScale;
-                    }
-                    if (fft == null) {
-                        fft = new ComplexFft(dOut);
-                    }
-                    fft.inverse(col);
+            } finally {
+                if (fft != null) {
+                    ffts.give(fft);
                 }
-                columns[v] = col;
             }
         });
         inChunks(dOut, LINE_CHUNK, (from, to) -> {
-            RealFft fft = new RealFft(dIn);
+            RealFft fft = ffts.takeReal(dIn);
             float[] re = new float[h];
             float[] im = new float[h];
             float[] row = new float[dIn];
-            for (int p = from; p < to; p++) {
-                for (int v = 0; v < h; v++) {
-                    float[] col = columns[v];
-                    re[v] = col == null ? 0f : col[2 * p];
-                    im[v] = col == null ? 0f : col[2 * p + 1];
+            try {
+                for (int p = from; p < to; p++) {
+                    for (int v = 0; v < h; v++) {
+                        float[] col = columns[v];
+                        re[v] = col == null ? 0f : col[2 * p];
+                        im[v] = col == null ? 0f : col[2 * p + 1];
+                    }
+                    fft.inverse(re, im, row);
+                    dst.write(dstOffset + p * dIn, row, dIn, mode);
                 }
-                fft.inverse(re, im, row);
-                dst.write(dstOffset + p * dIn, row, dIn, mode);
+            } finally {
+                ffts.give(fft);
             }
         });
     }
@@ -153,21 +167,26 @@ public final class CpuFourierFT extends ValidatingBackend {
         int dIn = spec.dIn();
         float halfScale = 0.5f * spec.scale();
         SpectralGrouping g = spec.forwardGrouping();
-        inChunks(tokens, TOKEN_CHUNK, (from, to) -> {
-            RealFft inFft = new RealFft(dIn);
-            RealFft outFft = new RealFft(dOut);
+        inChunks(tokens, FORWARD_CHUNK, (from, to) -> {
+            RealFft inFft = ffts.takeReal(dIn);
+            RealFft outFft = ffts.takeReal(dOut);
             float[] row = new float[dIn];
-            float[] xr = new float[inFft.bins()];
-            float[] xi = new float[inFft.bins()];
-            float[] zr = new float[outFft.bins()];
-            float[] zi = new float[outFft.bins()];
-            float[] out = new float[dOut];
-            for (int t = from; t < to; t++) {
-                x.read(t * dIn, row, dIn);
-                inFft.forward(row, 0, xr, xi);
-                scatter(g, coeffs, halfScale, xr, xi, zr, zi);
-                outFft.inverse(zr, zi, out);
-                y.write(t * dOut, out, dOut, WriteMode.ADD);
+            try {
+                float[] xr = new float[inFft.bins()];
+                float[] xi = new float[inFft.bins()];
+                float[] zr = new float[outFft.bins()];
+                float[] zi = new float[outFft.bins()];
+                float[] out = new float[dOut];
+                for (int t = from; t < to; t++) {
+                    x.read(t * dIn, row, dIn);
+                    inFft.forward(row, 0, xr, xi);
+                    scatter(g, coeffs, halfScale, xr, xi, zr, zi);
+                    outFft.inverse(zr, zi, out);
+                    y.write(t * dOut, out, dOut, WriteMode.ADD);
+                }
+            } finally {
+                ffts.give(inFft);
+                ffts.give(outFft);
             }
         });
     }
@@ -212,32 +231,40 @@ public final class CpuFourierFT extends ValidatingBackend {
             }
         }
         inChunks(dOut, LINE_CHUNK, (from, to) -> {
-            RealFft fft = new RealFft(dIn);
+            RealFft fft = ffts.takeReal(dIn);
             float[] row = new float[dIn];
             float[] re = new float[h];
-            float[] im = new float[h];
-            for (int p = from; p < to; p++) {
-                gradDeltaW.read(p * dIn, row, dIn);
-                fft.forward(row, 0, re, im);
-                for (int v = 0; v < h; v++) {
-                    if (columns[v] != null) {
-                        columns[v][2 * p] = re[v];
-                        columns[v][2 * p + 1] = im[v];
+            try {
+                float[] im = new float[h];
+                for (int p = from; p < to; p++) {
+                    gradDeltaW.read(p * dIn, row, dIn);
+                    fft.forward(row, 0, re, im);
+                    for (int v = 0; v < h; v++) {
+                        if (columns[v] != null) {
+                            columns[v][2 * p] = re[v];
+                            columns[v][2 * p + 1] = im[v];
+                        }
                     }
                 }
+            } finally {
+                ffts.give(fft);
             }
         });
         inChunks(h, LINE_CHUNK, (from, to) -> {
-            ComplexFft fft = new ComplexFft(dOut);
-            for (int v = from; v < to; v++) {
-                if (readers[v] > directLimit) {
-                    fft.forward(columns[v]);
+            ComplexFft fft = ffts.takeComplex(dOut);
+            try {
+                for (int v = from; v < to; v++) {
+                    if (readers[v] > directLimit) {
+                        fft.forward(columns[v]);
+                    }
                 }
+            } finally {
+                ffts.give(fft);
             }
         });
         float s = spec.scale();
         float[] twiddle = twiddles(dOut);
-        inChunks(bins.length, TOKEN_CHUNK, (from, to) -> {
+        inChunks(bins.length, LINE_CHUNK, (from, to) -> {
             for (int l = from; l < to; l++) {
                 int u = bins[l] / h;
                 float[] col = columns[bins[l] % h];
@@ -273,31 +300,36 @@ public final class CpuFourierFT extends ValidatingBackend {
         int chunks = (tokens + TOKEN_CHUNK - 1) / TOKEN_CHUNK;
         float[][] partial = new float[chunks][n];
         inChunks(tokens, TOKEN_CHUNK, (from, to) -> {
-            RealFft inFft = new RealFft(dIn);
-            RealFft outFft = new RealFft(dOut);
+            RealFft inFft = ffts.takeReal(dIn);
+            RealFft outFft = ffts.takeReal(dOut);
             float[] xRow = new float[dIn];
-            float[] gyRow = new float[dOut];
-            float[] xr = new float[inFft.bins()];
-            float[] xi = new float[inFft.bins()];
-            float[] qr = new float[outFft.bins()];
-            float[] qi = new float[outFft.bins()];
-            float[] zr = new float[inFft.bins()];
-            float[] zi = new float[inFft.bins()];
-            float[] gx = new float[dIn];
-            float[] acc = partial[from / TOKEN_CHUNK];
-            for (int t = from; t < to; t++) {
-                x.read(t * dIn, xRow, dIn);
-                gradY.read(t * dOut, gyRow, dOut);
-                inFft.forward(xRow, 0, xr, xi);
-                outFft.forward(gyRow, 0, qr, qi);
-                for (int l = 0; l < n; l++) {
-                    acc[l] += xr[xBin[l]] * qr[gyBin[l]] - sign[l] * xi[xBin[l]] * qi[gyBin[l]];
+            try {
+                float[] gyRow = new float[dOut];
+                float[] xr = new float[inFft.bins()];
+                float[] xi = new float[inFft.bins()];
+                float[] qr = new float[outFft.bins()];
+                float[] qi = new float[outFft.bins()];
+                float[] zr = new float[inFft.bins()];
+                float[] zi = new float[inFft.bins()];
+                float[] gx = new float[dIn];
+                float[] acc = partial[from / TOKEN_CHUNK];
+                for (int t = from; t < to; t++) {
+                    x.read(t * dIn, xRow, dIn);
+                    gradY.read(t * dOut, gyRow, dOut);
+                    inFft.forward(xRow, 0, xr, xi);
+                    outFft.forward(gyRow, 0, qr, qi);
+                    for (int l = 0; l < n; l++) {
+                        acc[l] += xr[xBin[l]] * qr[gyBin[l]] - sign[l] * xi[xBin[l]] * qi[gyBin[l]];
+                    }
+                    if (gradX != null) {
+                        scatter(g, coeffs, halfScale, qr, qi, zr, zi);
+                        inFft.inverse(zr, zi, gx);
+                        gradX.write(t * dIn, gx, dIn, WriteMode.ADD);
+                    }
                 }
-                if (gradX != null) {
-                    scatter(g, coeffs, halfScale, qr, qi, zr, zi);
-                    inFft.inverse(zr, zi, gx);
-                    gradX.write(t * dIn, gx, dIn, WriteMode.ADD);
-                }
+            } finally {
+                ffts.give(inFft);
+                ffts.give(outFft);
             }
         });
         float s = spec.scale();

@@ -31,6 +31,10 @@ final class RealFft {
         return 1f / packed[0];
     }
 
+    int length() {
+        return n;
+    }
+
     int bins() {
         return n / 2 + 1;
     }
