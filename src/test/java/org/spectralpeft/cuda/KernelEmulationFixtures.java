@@ -1,0 +1,76 @@
+package org.spectralpeft.cuda;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.spectralpeft.TestData;
+import org.spectralpeft.api.FourierFTSpec;
+import org.spectralpeft.api.SpectrumColumns;
+
+/**
+ * Writes the inputs of native-build/kernel-emulation/check_kernels.cpp, which runs the real kernel sources
+ * on the CPU: for each case, the spec the CUDA backend hands to the kernels (the transposed one when
+ * d_in = 1), random coefficients, the column tables exactly as {@link DeviceSpecTables} uploads them, and
+ * the chunk plan {@link CudaFourierFT} would walk for a given budget. Text, floats in hexadecimal.
+ *
+ * <p>usage: KernelEmulationFixtures OUT_FILE [SEED]
+ */
+public final class KernelEmulationFixtures {
+    /** d_out, d_in, n, layers, chunk budget in rows. */
+    private static final int[][] CASES = {
+        {63, 50, 40, 3, 20}, {301, 201, 250, 2, 40}, {1, 9, 5, 2, 16}, {37, 29, 134, 5, 80},
+        {17, 2, 30, 1, 16}, {8, 1, 3, 2, 16}, {256, 301, 700, 1, 100}, {40, 12, 400, 1, 16},
+    };
+
+    private KernelEmulationFixtures() {
+    }
+
+    public static void main(String[] args) throws IOException {
+        TestData data = args.length > 1 ? new TestData(Long.parseLong(args[1])) : new TestData();
+        try (PrintWriter out = new PrintWriter(Files.newBufferedWriter(Path.of(args[0])))) {
+            out.println("seed " + data.seed);
+            for (int[] c : CASES) {
+                FourierFTSpec spec = FourierFTSpec.fromSeed(c[0], c[1], c[2], data.seed, 150f);
+                FourierFTSpec s = spec.dIn() == 1 && spec.dOut() > 1 ? spec.transposed() : spec;
+                int layers = c[3];
+                out.printf("case %dx%d_n%d_L%d%n", c[0], c[1], c[2], layers);
+                out.printf("dims %d %d %d %d%n", s.dOut(), s.dIn(), s.n(), layers);
+                out.printf("scale %s%n", Float.toHexString(s.scale()));
+                ints(out, "rows", s.rows());
+                ints(out, "cols", s.cols());
+                floats(out, "coeffs", data.gaussian(layers * s.n()));
+                SpectrumColumns cols = s.halfSpectrumColumns();
+                ints(out, "colStart", cols.starts());
+                ints(out, "colRow", cols.rows());
+                ints(out, "colCoeff", cols.coefficients());
+                floats(out, "stepCos", cols.stepCosines());
+                floats(out, "stepSin", cols.stepSines());
+                List<ColumnChunks.Chunk> chunks = ColumnChunks.plan(layers, s.dOut(), s.halfIn(), 8L * s.halfIn() * c[4]);
+                out.print("chunks " + chunks.size());
+                for (ColumnChunks.Chunk k : chunks) {
+                    out.printf(" %d %d %d %d", k.layerBegin(), k.layers(), k.rowBegin(), k.rows());
+                }
+                out.println();
+            }
+            out.println("end");
+        }
+    }
+
+    private static void ints(PrintWriter out, String name, int[] values) {
+        out.print(name + " " + values.length);
+        for (int v : values) {
+            out.print(" " + v);
+        }
+        out.println();
+    }
+
+    private static void floats(PrintWriter out, String name, float[] values) {
+        out.print(name + " " + values.length);
+        for (float v : values) {
+            out.print(" " + Float.toHexString(v));
+        }
+        out.println();
+    }
+}
