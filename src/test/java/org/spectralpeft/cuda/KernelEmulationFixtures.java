@@ -7,13 +7,15 @@ import java.nio.file.Path;
 import java.util.List;
 import org.spectralpeft.TestData;
 import org.spectralpeft.api.FourierFTSpec;
+import org.spectralpeft.api.SpectralGrouping;
 import org.spectralpeft.api.SpectrumColumns;
 
 /**
  * Writes the inputs of native-build/kernel-emulation/check_kernels.cpp, which runs the real kernel sources
- * on the CPU: for each case, the spec the CUDA backend hands to the kernels (the transposed one when
- * d_in = 1), random coefficients, the column tables exactly as {@link DeviceSpecTables} uploads them, and
- * the chunk plan {@link CudaFourierFT} would walk for a given budget. Text, floats in hexadecimal.
+ * on the CPU: for each case, random coefficients, inputs and gradients, the tables of the specs the CUDA
+ * backend hands to the kernels exactly as {@link DeviceSpecTables} uploads them (for materialize the
+ * transposed spec when d_in = 1), and the chunk plan {@link CudaFourierFT} would walk for a given budget.
+ * Text, floats in hexadecimal.
  *
  * <p>usage: KernelEmulationFixtures OUT_FILE [SEED]
  */
@@ -35,27 +37,52 @@ public final class KernelEmulationFixtures {
                 FourierFTSpec spec = FourierFTSpec.fromSeed(c[0], c[1], c[2], data.seed, 150f);
                 FourierFTSpec s = spec.dIn() == 1 && spec.dOut() > 1 ? spec.transposed() : spec;
                 int layers = c[3];
-                out.printf("case %dx%d_n%d_L%d%n", c[0], c[1], c[2], layers);
-                out.printf("dims %d %d %d %d%n", s.dOut(), s.dIn(), s.n(), layers);
-                out.printf("scale %s%n", Float.toHexString(s.scale()));
-                ints(out, "rows", s.rows());
-                ints(out, "cols", s.cols());
+                out.printf("case %dx%d_n%d_L%d layers %d tokens %d%n", c[0], c[1], c[2], layers, layers,
+                        TOKENS);
                 floats(out, "coeffs", data.gaussian(layers * s.n()));
-                SpectrumColumns cols = s.halfSpectrumColumns();
-                ints(out, "colStart", cols.starts());
-                ints(out, "colRow", cols.rows());
-                ints(out, "colCoeff", cols.coefficients());
-                floats(out, "stepCos", cols.stepCosines());
-                floats(out, "stepSin", cols.stepSines());
+                floats(out, "x", data.gaussian(TOKENS * spec.dIn()));
+                floats(out, "gy", data.gaussian(TOKENS * spec.dOut()));
+                floats(out, "gradDeltaW", data.gaussian(s.dOut() * s.dIn()));
+                spec(out, "spec2d", s); // what materialize, merge and gradCoefficients use
                 List<ColumnChunks.Chunk> chunks = ColumnChunks.plan(layers, s.dOut(), s.halfIn(), 8L * s.halfIn() * c[4]);
                 out.print("chunks " + chunks.size());
                 for (ColumnChunks.Chunk k : chunks) {
                     out.printf(" %d %d %d %d", k.layerBegin(), k.layers(), k.rowBegin(), k.rows());
                 }
                 out.println();
+                spec(out, "spec", spec); // what forward and backward use
             }
             out.println("end");
         }
+    }
+
+    /** Tokens of the forward and backward cases: more than one 64-token tile of the ∂L/∂c reduction. */
+    private static final int TOKENS = 70;
+
+    /** A spec's dimensions and every table DeviceSpecTables uploads. */
+    private static void spec(PrintWriter out, String name, FourierFTSpec s) {
+        out.printf("%s %d %d %d %s%n", name, s.dOut(), s.dIn(), s.n(), Float.toHexString(s.scale()));
+        ints(out, "rows", s.rows());
+        ints(out, "cols", s.cols());
+        SpectrumColumns cols = s.halfSpectrumColumns();
+        ints(out, "colStart", cols.starts());
+        ints(out, "colRow", cols.rows());
+        ints(out, "colCoeff", cols.coefficients());
+        floats(out, "stepCos", cols.stepCosines());
+        floats(out, "stepSin", cols.stepSines());
+        SpectralGrouping half = s.halfSpectrumGrouping();
+        ints(out, "halfPos", half.positions());
+        ints(out, "halfStart", half.starts());
+        ints(out, "halfCoeff", half.entryCoefficients());
+        for (SpectralGrouping g : new SpectralGrouping[] {s.forwardGrouping(), s.transposedGrouping()}) {
+            ints(out, "groupStart", g.starts());
+            ints(out, "groupCoeff", g.entryCoefficients());
+            ints(out, "groupSrc", g.entrySources());
+        }
+        ints(out, "deltaGradBin", s.deltaGradientBins());
+        ints(out, "xBin", s.inputBins());
+        ints(out, "gyBin", s.outputGradientBins());
+        floats(out, "imSign", s.imaginarySigns());
     }
 
     private static void ints(PrintWriter out, String name, int[] values) {

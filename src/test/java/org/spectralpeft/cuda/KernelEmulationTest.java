@@ -11,8 +11,11 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The kernel sources themselves, run on the CPU (native-build/kernel-emulation: g++ and the CUDA headers,
- * which every machine that builds the PTX has): the materialize kernels over the tables and chunk plans
- * the Java side makes, against ΔW's closed form. Skips, saying why, without a C++ compiler or CUDA headers.
+ * which every machine that builds the PTX has): every pipeline of the CUDA backend (materialize on both
+ * paths and in chunks, merge, forward, backward, gradCoefficients) over the tables and chunk plans the
+ * Java side makes, with cuFFT replaced by float64 DFTs, against the closed forms. What it cannot see:
+ * cuFFT itself, the JCuda launches and the device memory handling. Skips, saying why, without a C++
+ * compiler or CUDA headers.
  */
 class KernelEmulationTest {
     @TempDir
