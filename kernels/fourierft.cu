@@ -101,6 +101,45 @@ __global__ void __launch_bounds__(256, 3) fourierft_column_synthesis(
     }
 }
 
+// ∂L/∂c from ∂L/∂ΔW without a column transform, the transpose of column synthesis: given the row R2C
+// spectra F1 of rows [rowBegin, rowBegin+rows) (rows × halfIn complex, pitch halfIn, a chunk the caller
+// keeps in L2), each coefficient l, reading bin (u_l, v_l) of the 2-D spectrum, needs only
+//   Σ_p Re(F1[p, v_l] · e^{-2πi·p·u_l/d_out}).
+// One thread per (tile of COLUMN_TILE_ROWS rows, coefficient); coefficients are visited in `order`
+// (sorted by column, so neighbouring threads read neighbouring columns) and each tile's sum goes to
+// partial[tile·n + l], tiles numbered from row 0 (rowBegin is a multiple of the tile), so
+// fourierft_coeff_grad_reduce over all tiles, in order, gives ∂L/∂c. The twiddle advances by the
+// conjugate of the coefficient's step e^{2πi·u_l/d_out} (host table) from an exact start.
+__global__ void __launch_bounds__(256) fourierft_column_analysis(
+        const float2* __restrict__ rowSpec, int dOut, int rowBegin, int rows, int halfIn,
+        const int* __restrict__ order, const int* __restrict__ bin,
+        const float* __restrict__ stepCos, const float* __restrict__ stepSin, int n, float* __restrict__ partial) {
+    const long long tiles = (rows + COLUMN_TILE_ROWS - 1) / COLUMN_TILE_ROWS;
+    const int rowEnd = rowBegin + rows;
+    for (long long item = blockIdx.x * (long long) blockDim.x + threadIdx.x; item < tiles * n;
+         item += (long long) gridDim.x * blockDim.x) {
+        const int l = order[item % n];
+        const int u = bin[l] / halfIn;
+        const int v = bin[l] % halfIn;
+        const long long p0 = rowBegin + (item / n) * COLUMN_TILE_ROWS;
+        const long long phase = dOut < 65536 ? (long long) ((unsigned) p0 * (unsigned) u % (unsigned) dOut)
+                                             : p0 * u % dOut;
+        float2 w = unit_root(phase, dOut);
+        w.y = -w.y;
+        const float2 step = make_float2(stepCos[l], -stepSin[l]);
+        float acc = 0.0f;
+        for (int i = 0; i < COLUMN_TILE_ROWS && p0 + i < rowEnd; ++i) {
+            const float2 f = rowSpec[(p0 + i - rowBegin) * halfIn + v];
+            acc = fmaf(f.x, w.x, acc);
+            acc = fmaf(-f.y, w.y, acc);
+            const float wx = fmaf(w.x, step.x, -w.y * step.y);
+            w.y = fmaf(w.x, step.y, w.y * step.x);
+            w.x = wx;
+        }
+        partial[(p0 / COLUMN_TILE_ROWS) * n + l] = acc;
+    }
+}
+
 // Per token t and output bin o (0..outBins-1), the unmaterialized forward's spectrum:
 //   Z[t,o] = halfScale · Σ_e c[entryCoeff[e]] · (Re R[t,b_e], ±Im R[t,b_e])
 // where R is the R2C transform of the input rows (inBins bins per token) and the sign encodes

@@ -6,7 +6,7 @@
 //   materialize, column-synthesis path (chunked): float32 (direct C2R or epilogue), bfloat16, merge
 //   materialize, dense path (scatter + C2R-2D)
 //   forward y += x·ΔWᵀ; backward ∂L/∂c (two-stage reduction) and ∂L/∂x += ∂L/∂y·ΔW
-//   gradCoefficients ∂L/∂c from ∂L/∂ΔW (R2C-2D + gather)
+//   gradCoefficients ∂L/∂c from ∂L/∂ΔW: dense path (R2C-2D + gather) and column analysis (chunked)
 //   usage: check_kernels FIXTURE_FILE        exit status 0 when every check passes
 #include "emulation.h"
 #include "fourierft.cu"
@@ -44,7 +44,9 @@ struct Case {
     int layers = 0, tokens = 0;
     std::vector<float> coeffs, x, gy, gradDeltaW;
     Spec s2d, s;
-    std::vector<Chunk> chunks;
+    std::vector<Chunk> chunks, gradChunks;
+    std::vector<int> gradOrder;
+    std::vector<float> gradStepCos, gradStepSin;
 };
 
 std::ifstream in;
@@ -103,6 +105,13 @@ bool readCase(Case& c) {
     in >> k;
     c.chunks.resize(k);
     for (auto& ch : c.chunks) in >> ch.layerBegin >> ch.layers >> ch.rowBegin >> ch.rows;
+    c.gradOrder = ints("gradOrder");
+    c.gradStepCos = floats("gradStepCos");
+    c.gradStepSin = floats("gradStepSin");
+    expect("gradChunks");
+    in >> k;
+    c.gradChunks.resize(k);
+    for (auto& ch : c.gradChunks) in >> ch.layerBegin >> ch.layers >> ch.rowBegin >> ch.rows;
     readSpec("spec", c.s);
     return true;
 }
@@ -362,7 +371,27 @@ void checkCase(const Case& c) {
     launch(fourierft_gather_real, blocksFor(t2.n), 1, kBlock, (const float2*) f.data(), (long long) t2.dOut * h,
            t2.deltaGradBin.data(), t2.n, t2.scale, g2.data());
     std::vector<double> gdw(c.gradDeltaW.begin(), c.gradDeltaW.end());
-    report(c, "gradCoefficients ∂L/∂c", relError(std::vector<double>(g2.begin(), g2.end()), coeffGrad(t2, gdw)), 1e-5);
+    std::vector<double> gradRef = coeffGrad(t2, gdw);
+    report(c, "gradCoefficients ∂L/∂c, dense path", relError(std::vector<double>(g2.begin(), g2.end()), gradRef), 1e-5);
+
+    // gradCoefficients, column analysis: chunk by chunk, row R2C then per-tile sums, reduced in tile order
+    const int tiles2 = (t2.dOut + 15) / 16;
+    std::vector<float> partial2((size_t) tiles2 * t2.n, NAN), g3(t2.n, NAN);
+    size_t maxRows = 0;
+    for (const auto& ch : c.gradChunks) maxRows = std::max(maxRows, (size_t) ch.rows);
+    std::vector<float2> rowSpec(maxRows * h);
+    for (const auto& ch : c.gradChunks) {
+        for (auto& x : rowSpec) x = make_float2(NAN, NAN);
+        for (int r = 0; r < ch.rows; ++r)
+            r2c(c.gradDeltaW.data() + (size_t) (ch.rowBegin + r) * t2.dIn, t2.dIn, rowSpec.data() + (size_t) r * h);
+        launch(fourierft_column_analysis, 3, 1, kBlock, (const float2*) rowSpec.data(), t2.dOut, ch.rowBegin, ch.rows, h,
+               c.gradOrder.data(), t2.deltaGradBin.data(), c.gradStepCos.data(), c.gradStepSin.data(), t2.n,
+               partial2.data());
+    }
+    launch(fourierft_coeff_grad_reduce, blocksFor(t2.n), 1, kBlock, (const float*) partial2.data(), tiles2, t2.n, t2.scale,
+           g3.data());
+    snprintf(what, sizeof what, "gradCoefficients ∂L/∂c, %zu chunks", c.gradChunks.size());
+    report(c, what, relError(std::vector<double>(g3.begin(), g3.end()), gradRef), 1e-5);
 }
 
 }  // namespace

@@ -36,7 +36,8 @@ import org.spectralpeft.cuda.FftPlans.Direction;
  * for merge (no separate ΔW buffer); for sparse spectra the transform down the columns is computed
  * directly from the nonzero bins, so only row transforms run through cuFFT (see {@link #inverse2d});
  * forward = R2C of x, gather/scale/scatter, C2R in place, accumulate into y; backward = the same with the
- * axes swapped, plus a two-stage deterministic reduction over tokens for ∂L/∂c.
+ * axes swapped, plus a two-stage deterministic reduction over tokens for ∂L/∂c; ∂L/∂c from ∂L/∂ΔW = row
+ * R2C transforms, then each coefficient sums its one 2-D bin down its column (see gradByColumnAnalysis).
  */
 public final class CudaFourierFT extends ValidatingBackend {
     /** Tokens per partial sum in the unmaterialized ∂L/∂c (fixes the reduction order). */
@@ -224,6 +225,10 @@ public final class CudaFourierFT extends ValidatingBackend {
         SpecResources r = acquire(spec);
         FourierFTSpec s2 = r.spec2d;
         try (StreamScratch scratch = new StreamScratch(stream)) {
+            if (usesColumnSynthesis(s2, r.tables2d.columnEntries)) {
+                gradByColumnAnalysis(s2, r.tables2d, gradDeltaW, gradCoeffs, scratch, stream);
+                return;
+            }
             long g = asFloat32(gradDeltaW, scratch, stream);
             long bins = (long) s2.dOut() * s2.halfIn();
             long f = scratch.allocate(8 * bins);
@@ -232,6 +237,41 @@ public final class CudaFourierFT extends ValidatingBackend {
         } finally {
             release(r);
         }
+    }
+
+    /**
+     * ∂L/∂c for sparse spectra, the transpose of column synthesis: chunk by chunk of rows (sized to stay in
+     * L2), R2C of the rows, then each coefficient sums the one 2-D bin it needs down its column
+     * (fourierft_column_analysis) into per-tile partial sums, reduced in tile order at the end.
+     */
+    private void gradByColumnAnalysis(FourierFTSpec s, DeviceSpecTables t, DeviceArray gradDeltaW,
+                                      DeviceArray gradCoeffs, StreamScratch scratch, CudaStream stream) {
+        int h = s.halfIn();
+        List<ColumnChunks.Chunk> chunks = ColumnChunks.plan(1, s.dOut(), h, columnChunkBytes);
+        long maxRows = ColumnChunks.maxRows(chunks);
+        long rowSpec = scratch.allocate(8L * h * maxRows);
+        long copy = 0; // float32 rows for cuFFT when the input is 16-bit or not 8-byte aligned
+        long work = 0;
+        for (ColumnChunks.Chunk c : chunks) {
+            work = Math.max(work, plans.workBytes(FftPlans.oneD(Direction.R2C, s.dIn(), c.rowCount(), false)));
+        }
+        long area = work > 0 ? scratch.allocate(work) : 0;
+        int tiles = (s.dOut() + FourierFTKernels.COLUMN_TILE_ROWS - 1) / FourierFTKernels.COLUMN_TILE_ROWS;
+        long partial = scratch.allocate(4L * tiles * s.n());
+        for (ColumnChunks.Chunk c : chunks) {
+            DeviceArray rows = gradDeltaW.slice(c.firstRow(s.dOut()) * s.dIn(), c.rowCount() * s.dIn());
+            long in = rows.address();
+            if (rows.dtype() != DType.FLOAT32 || in % 8 != 0) {
+                if (copy == 0) {
+                    copy = scratch.allocate(4L * s.dIn() * maxRows);
+                }
+                kernels.toFloat32(rows, copy, stream);
+                in = copy;
+            }
+            plans.run(FftPlans.oneD(Direction.R2C, s.dIn(), c.rowCount(), false), in, rowSpec, area, stream);
+            kernels.columnAnalysis(rowSpec, s.dOut(), c.rowBegin(), c.rows(), h, t, s.n(), partial, stream);
+        }
+        kernels.coeffGradReduce(partial, tiles, s.n(), s.scale(), gradCoeffs.address(), stream);
     }
 
     /**

@@ -29,6 +29,10 @@ final class DeviceSpecTables implements AutoCloseable {
     final long columnCoeff;
     final long columnStepCos;
     final long columnStepSin;
+    /** {@link GradientColumns}: visiting order and row steps of the ∂L/∂c column analysis. */
+    final long gradOrder;
+    final long gradStepCos;
+    final long gradStepSin;
     final long halfBinPos;
     final long halfBinStart;
     final long halfEntryCoeff;
@@ -55,6 +59,10 @@ final class DeviceSpecTables implements AutoCloseable {
         long oColCoeff = add(columns.coefficients());
         long oColStepCos = add(floatBits(columns.stepCosines()));
         long oColStepSin = add(floatBits(columns.stepSines()));
+        GradientColumns grad = GradientColumns.of(spec);
+        long oGradOrder = add(grad.order);
+        long oGradStepCos = add(floatBits(grad.stepCos));
+        long oGradStepSin = add(floatBits(grad.stepSin));
         long oHalfPos = add(half.positions());
         long oHalfStart = add(half.starts());
         long oHalfCoeff = add(half.entryCoefficients());
@@ -87,6 +95,9 @@ final class DeviceSpecTables implements AutoCloseable {
         columnCoeff = base + 4 * oColCoeff;
         columnStepCos = base + 4 * oColStepCos;
         columnStepSin = base + 4 * oColStepSin;
+        gradOrder = base + 4 * oGradOrder;
+        gradStepCos = base + 4 * oGradStepCos;
+        gradStepSin = base + 4 * oGradStepSin;
         halfBinPos = base + 4 * oHalfPos;
         halfBinStart = base + 4 * oHalfStart;
         halfEntryCoeff = base + 4 * oHalfCoeff;

@@ -30,6 +30,7 @@ final class FourierFTKernels implements AutoCloseable {
     private final String ptxName;
     private final CUfunction scatterHalfSpectrum;
     private final CUfunction columnSynthesis;
+    private final CUfunction columnAnalysis;
     private final CUfunction gatherScatter;
     private final CUfunction gatherReal;
     private final CUfunction coeffGradPartial;
@@ -43,6 +44,7 @@ final class FourierFTKernels implements AutoCloseable {
         cuModuleLoadData(module, readPtx(ptxName));
         scatterHalfSpectrum = function("fourierft_scatter_half_spectrum");
         columnSynthesis = function("fourierft_column_synthesis");
+        columnAnalysis = function("fourierft_column_analysis");
         gatherScatter = function("fourierft_gather_scatter");
         gatherReal = function("fourierft_gather_real");
         coeffGradPartial = function("fourierft_coeff_grad_partial");
@@ -127,6 +129,18 @@ final class FourierFTKernels implements AutoCloseable {
         launch(columnSynthesis, (int) Math.min(blocks(items), 65535L * 16), gridY(layers), s,
                 g, dOut, rowBegin, rows, halfIn, coeffs, n, t.columnStart, t.columnRow, t.columnCoeff, t.columnStepCos,
                 t.columnStepSin, halfScale, layers);
+    }
+
+    /**
+     * Per tile of rows and coefficient, the partial sums of ∂L/∂c / s from the row spectra of rows
+     * [rowBegin, rowBegin+rows) (rows × halfIn complex), into partial (tiles of the whole layer × n).
+     */
+    void columnAnalysis(long rowSpec, int dOut, int rowBegin, int rows, int halfIn, DeviceSpecTables t, int n,
+                        long partial, CudaStream s) {
+        long items = (long) ((rows + COLUMN_TILE_ROWS - 1) / COLUMN_TILE_ROWS) * n;
+        launch(columnAnalysis, (int) Math.min(blocks(items), 65535L * 16), 1, s,
+                rowSpec, dOut, rowBegin, rows, halfIn, t.gradOrder, t.deltaGradBin, t.gradStepCos, t.gradStepSin, n,
+                partial);
     }
 
     /** Unmaterialized forward spectrum Z (tokens × zPitch complex) from the R2C rows {@code in}. */

@@ -50,6 +50,16 @@ public final class KernelEmulationFixtures {
                     out.printf(" %d %d %d %d", k.layerBegin(), k.layers(), k.rowBegin(), k.rows());
                 }
                 out.println();
+                GradientColumns grad = GradientColumns.of(s);
+                ints(out, "gradOrder", grad.order);
+                floats(out, "gradStepCos", grad.stepCos);
+                floats(out, "gradStepSin", grad.stepSin);
+                List<ColumnChunks.Chunk> gradChunks = ColumnChunks.plan(1, s.dOut(), s.halfIn(), 8L * s.halfIn() * c[4]);
+                out.print("gradChunks " + gradChunks.size());
+                for (ColumnChunks.Chunk k : gradChunks) {
+                    out.printf(" %d %d %d %d", k.layerBegin(), k.layers(), k.rowBegin(), k.rows());
+                }
+                out.println();
                 spec(out, "spec", spec); // what forward and backward use
             }
             out.println("end");
