@@ -266,11 +266,25 @@ std::vector<double> densePath(const Case& c) {
     return std::vector<double>(out.begin(), out.end());
 }
 
-// Rows of len (tokens of them) → their R2C bins, dense (tokens × (len/2+1)).
+// Rows of len (tokens of them) → their R2C bins, dense (tokens × (len/2+1)). Length 1 goes through
+// fourierft_length_one_transform, as FftPlans does instead of calling cuFFT.
 std::vector<float2> rowSpectra(const std::vector<float>& rows, int tokens, int len) {
-    std::vector<float2> spec((size_t) tokens * (len / 2 + 1));
+    std::vector<float2> spec((size_t) tokens * (len / 2 + 1), make_float2(NAN, NAN));
+    if (len == 1) {
+        launch(fourierft_length_one_transform, 2, 1, kBlock, rows.data(), 1LL, reinterpret_cast<float*>(spec.data()), 2LL,
+               (long long) tokens, 1);
+        return spec;
+    }
     for (int t = 0; t < tokens; ++t) r2c(rows.data() + (size_t) t * len, len, spec.data() + (size_t) t * (len / 2 + 1));
     return spec;
+}
+
+// 16-bit rows widened by fourierft_to_float32 (16-bit inputs of the forward, backward and gradCoefficients).
+std::vector<float> widened(const std::vector<__nv_bfloat16>& rows) {
+    std::vector<float> out(rows.size(), NAN);
+    launch(fourierft_to_float32, 2, 1, kBlock, (const void*) rows.data(), (int) DT_BFLOAT16, out.data(),
+           (long long) rows.size());
+    return out;
 }
 
 // out (tokens × outLen, float32) += C2R(gather/scatter of srcSpec) — CudaFourierFT.applyAxis.
@@ -332,6 +346,23 @@ void checkCase(const Case& c) {
                 yRef[(size_t) t * s.dOut + p] += (double) c.x[(size_t) t * s.dIn + q] * dw[(size_t) p * s.dIn + q];
         }
     report(c, "forward y += x·ΔWᵀ", relError(yGot, yRef), 1e-5);
+
+    {  // the same with x in bfloat16: widened on the device, compared with x rounded to bfloat16
+        std::vector<__nv_bfloat16> x16(c.x.size());
+        for (size_t i = 0; i < x16.size(); ++i) x16[i] = __float2bfloat16_rn(c.x[i]);
+        std::vector<float> xw = widened(x16);
+        std::vector<float> y2 = y0;
+        applyAxis(rowSpectra(xw, c.tokens, s.dIn), s.halfIn(), s.dOut, s.fwdStart, s.fwdCoeff, s.fwdSrc, c, y2);
+        std::vector<double> got(y2.size()), ref(y2.size(), 0.0);
+        for (int t = 0; t < c.tokens; ++t)
+            for (int p = 0; p < s.dOut; ++p) {
+                got[(size_t) t * s.dOut + p] = (double) y2[(size_t) t * s.dOut + p] - y0[(size_t) t * s.dOut + p];
+                for (int q = 0; q < s.dIn; ++q)
+                    ref[(size_t) t * s.dOut + p] += (double) __bfloat162float(x16[(size_t) t * s.dIn + q])
+                                                    * dw[(size_t) p * s.dIn + q];
+            }
+        report(c, "forward, x bfloat16", relError(got, ref), 1e-5);
+    }
 
     const int tile = 64, tiles = (c.tokens + tile - 1) / tile;
     std::vector<float> partial((size_t) tiles * s.n, NAN), grad(s.n, NAN);
