@@ -44,10 +44,27 @@ final class DeviceSpecTables implements AutoCloseable {
     final long imSign;
 
     private final CUdeviceptr block = new CUdeviceptr();
+    private final boolean uploaded;
     private final List<int[]> parts = new ArrayList<>();
     private long words;
 
+    /** Uploads the spec's tables. */
     DeviceSpecTables(FourierFTSpec spec) {
+        this(spec, 0);
+    }
+
+    /**
+     * The tables laid out from a made-up base address, nothing allocated or uploaded: for tests that
+     * inspect what the launchers pass without a device ({@code KernelSignaturesTest}).
+     */
+    static DeviceSpecTables notUploaded(FourierFTSpec spec, long fakeBase) {
+        if (fakeBase == 0) {
+            throw new IllegalArgumentException("fake base address must not be 0");
+        }
+        return new DeviceSpecTables(spec, fakeBase);
+    }
+
+    private DeviceSpecTables(FourierFTSpec spec, long fakeBase) {
         SpectralGrouping half = spec.halfSpectrumGrouping();
         SpectralGrouping fwd = spec.forwardGrouping();
         SpectralGrouping tr = spec.transposedGrouping();
@@ -80,16 +97,19 @@ final class DeviceSpecTables implements AutoCloseable {
             at += p.length;
         }
         parts.clear();
-        cuMemAlloc(block, 4L * all.length);
-        try {
-            cuMemcpyHtoD(block, Pointer.to(all), 4L * all.length);
-            // A pageable copy may return before its DMA ends; the tables are read from other streams.
-            cuStreamSynchronize(CudaStream.legacyDefault().jcuda());
-        } catch (RuntimeException e) {
-            cuMemFree(block);
-            throw e;
+        uploaded = fakeBase == 0;
+        if (uploaded) {
+            cuMemAlloc(block, 4L * all.length);
+            try {
+                cuMemcpyHtoD(block, Pointer.to(all), 4L * all.length);
+                // A pageable copy may return before its DMA ends; the tables are read from other streams.
+                cuStreamSynchronize(CudaStream.legacyDefault().jcuda());
+            } catch (RuntimeException e) {
+                cuMemFree(block);
+                throw e;
+            }
         }
-        long base = NativeHandles.handleOf(block);
+        long base = uploaded ? NativeHandles.handleOf(block) : fakeBase;
         columnStart = base + 4 * oColStart;
         columnRow = base + 4 * oColRow;
         columnCoeff = base + 4 * oColCoeff;
@@ -127,6 +147,8 @@ final class DeviceSpecTables implements AutoCloseable {
 
     @Override
     public void close() {
-        cuMemFree(block);
+        if (uploaded) {
+            cuMemFree(block);
+        }
     }
 }

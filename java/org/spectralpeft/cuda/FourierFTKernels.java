@@ -9,6 +9,8 @@ import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
+import java.util.HashMap;
+import java.util.Map;
 import jcuda.Pointer;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUmodule;
@@ -26,32 +28,46 @@ final class FourierFTKernels implements AutoCloseable {
     private static final int MAX_GRID_Y = 65535;
     private static final boolean DEBUG = Boolean.getBoolean("spectralpeft.cuda.debug");
 
-    private final CUmodule module = new CUmodule();
+    /** Where launches go: the device, or a recorder in tests that run without one. */
+    interface Launcher {
+        void launch(String kernel, int gridX, int gridY, CudaStream stream, Object[] args);
+    }
+
+    static final String SCATTER_HALF_SPECTRUM = "fourierft_scatter_half_spectrum";
+    static final String COLUMN_SYNTHESIS = "fourierft_column_synthesis";
+    static final String COLUMN_ANALYSIS = "fourierft_column_analysis";
+    static final String GATHER_SCATTER = "fourierft_gather_scatter";
+    static final String GATHER_REAL = "fourierft_gather_real";
+    static final String COEFF_GRAD_PARTIAL = "fourierft_coeff_grad_partial";
+    static final String COEFF_GRAD_REDUCE = "fourierft_coeff_grad_reduce";
+    static final String EPILOGUE = "fourierft_epilogue";
+    static final String TO_FLOAT32 = "fourierft_to_float32";
+    static final String LENGTH_ONE = "fourierft_length_one_transform";
+    static final String[] KERNELS = {SCATTER_HALF_SPECTRUM, COLUMN_SYNTHESIS, COLUMN_ANALYSIS, GATHER_SCATTER,
+        GATHER_REAL, COEFF_GRAD_PARTIAL, COEFF_GRAD_REDUCE, EPILOGUE, TO_FLOAT32, LENGTH_ONE};
+
+    private final CUmodule module;
     private final String ptxName;
-    private final CUfunction scatterHalfSpectrum;
-    private final CUfunction columnSynthesis;
-    private final CUfunction columnAnalysis;
-    private final CUfunction gatherScatter;
-    private final CUfunction gatherReal;
-    private final CUfunction coeffGradPartial;
-    private final CUfunction coeffGradReduce;
-    private final CUfunction epilogue;
-    private final CUfunction toFloat32;
-    private final CUfunction lengthOne;
+    private final Map<String, CUfunction> functions = new HashMap<>();
+    private final Launcher launcher;
 
     FourierFTKernels(int computeCapability) {
         ptxName = "fourierft." + (computeCapability >= 90 ? "compute_90" : "compute_75") + ".ptx";
+        module = new CUmodule();
         cuModuleLoadData(module, readPtx(ptxName));
-        scatterHalfSpectrum = function("fourierft_scatter_half_spectrum");
-        columnSynthesis = function("fourierft_column_synthesis");
-        columnAnalysis = function("fourierft_column_analysis");
-        gatherScatter = function("fourierft_gather_scatter");
-        gatherReal = function("fourierft_gather_real");
-        coeffGradPartial = function("fourierft_coeff_grad_partial");
-        coeffGradReduce = function("fourierft_coeff_grad_reduce");
-        epilogue = function("fourierft_epilogue");
-        toFloat32 = function("fourierft_to_float32");
-        lengthOne = function("fourierft_length_one_transform");
+        for (String k : KERNELS) {
+            CUfunction f = new CUfunction();
+            cuModuleGetFunction(f, module, k);
+            functions.put(k, f);
+        }
+        launcher = this::launchOnDevice;
+    }
+
+    /** Launches go to {@code recorder}; no module is loaded (no device needed). */
+    FourierFTKernels(Launcher recorder) {
+        ptxName = "none (recording)";
+        module = null;
+        launcher = recorder;
     }
 
     String ptxName() {
@@ -70,12 +86,6 @@ final class FourierFTKernels implements AutoCloseable {
         }
     }
 
-    private CUfunction function(String name) {
-        CUfunction f = new CUfunction();
-        cuModuleGetFunction(f, module, name);
-        return f;
-    }
-
     private static int blocks(long count) {
         return (int) Math.max(1, (count + BLOCK - 1) / BLOCK);
     }
@@ -84,7 +94,11 @@ final class FourierFTKernels implements AutoCloseable {
         return (int) Math.max(1, Math.min(count, MAX_GRID_Y));
     }
 
-    private static void launch(CUfunction f, int gridX, int gridY, CudaStream stream, Object... args) {
+    private void launch(String kernel, int gridX, int gridY, CudaStream stream, Object... args) {
+        launcher.launch(kernel, gridX, gridY, stream, args);
+    }
+
+    private void launchOnDevice(String kernel, int gridX, int gridY, CudaStream stream, Object[] args) {
         Pointer[] params = new Pointer[args.length];
         for (int i = 0; i < args.length; i++) {
             Object a = args[i];
@@ -98,7 +112,7 @@ final class FourierFTKernels implements AutoCloseable {
                 throw new IllegalArgumentException("unsupported kernel argument " + a);
             }
         }
-        cuLaunchKernel(f, gridX, gridY, 1, BLOCK, 1, 1, 0, stream.jcuda(), Pointer.to(params), null);
+        cuLaunchKernel(functions.get(kernel), gridX, gridY, 1, BLOCK, 1, 1, 0, stream.jcuda(), Pointer.to(params), null);
         if (DEBUG) {
             cuStreamSynchronize(stream.jcuda());
         }
@@ -109,7 +123,7 @@ final class FourierFTKernels implements AutoCloseable {
                              float halfScale, CudaStream s) {
         for (int first = 0; first < layers; first += MAX_GRID_Y) {
             int count = Math.min(MAX_GRID_Y, layers - first);
-            launch(scatterHalfSpectrum, blocks(t.halfBins), count, s,
+            launch(SCATTER_HALF_SPECTRUM, blocks(t.halfBins), count, s,
                     spectrum + 8L * binsPerLayer * first, binsPerLayer, coeffs + 4L * n * first, n,
                     t.halfBinPos, t.halfBinStart, t.halfEntryCoeff, t.halfBins, halfScale);
         }
@@ -126,7 +140,7 @@ final class FourierFTKernels implements AutoCloseable {
     void columnSynthesis(long g, int dOut, int rowBegin, int rows, int halfIn, long coeffs, int n, DeviceSpecTables t,
                          int layers, float halfScale, CudaStream s) {
         long items = (long) ((rows + COLUMN_TILE_ROWS - 1) / COLUMN_TILE_ROWS) * halfIn;
-        launch(columnSynthesis, (int) Math.min(blocks(items), 65535L * 16), gridY(layers), s,
+        launch(COLUMN_SYNTHESIS, (int) Math.min(blocks(items), 65535L * 16), gridY(layers), s,
                 g, dOut, rowBegin, rows, halfIn, coeffs, n, t.columnStart, t.columnRow, t.columnCoeff, t.columnStepCos,
                 t.columnStepSin, halfScale, layers);
     }
@@ -138,7 +152,7 @@ final class FourierFTKernels implements AutoCloseable {
     void columnAnalysis(long rowSpec, int dOut, int rowBegin, int rows, int halfIn, DeviceSpecTables t, int n,
                         long partial, CudaStream s) {
         long items = (long) ((rows + COLUMN_TILE_ROWS - 1) / COLUMN_TILE_ROWS) * n;
-        launch(columnAnalysis, (int) Math.min(blocks(items), 65535L * 16), 1, s,
+        launch(COLUMN_ANALYSIS, (int) Math.min(blocks(items), 65535L * 16), 1, s,
                 rowSpec, dOut, rowBegin, rows, halfIn, t.gradOrder, t.deltaGradBin, t.gradStepCos, t.gradStepSin, n,
                 partial);
     }
@@ -146,32 +160,32 @@ final class FourierFTKernels implements AutoCloseable {
     /** Unmaterialized forward spectrum Z (tokens × zPitch complex) from the R2C rows {@code in}. */
     void gatherScatter(long in, int inBins, long out, int outBins, int zPitch, long coeffs,
                        DeviceSpecTables.Grouping g, float halfScale, int tokens, CudaStream s) {
-        launch(gatherScatter, blocks(outBins), gridY(tokens), s,
+        launch(GATHER_SCATTER, blocks(outBins), gridY(tokens), s,
                 in, inBins, out, outBins, zPitch, coeffs, g.start(), g.coeff(), g.src(), halfScale, tokens);
     }
 
     void gatherReal(long spectrum, long binsPerLayer, long gatherBin, int n, float scale, long grad, CudaStream s) {
-        launch(gatherReal, blocks(n), 1, s, spectrum, binsPerLayer, gatherBin, n, scale, grad);
+        launch(GATHER_REAL, blocks(n), 1, s, spectrum, binsPerLayer, gatherBin, n, scale, grad);
     }
 
     void coeffGradPartial(long xSpec, int xBins, long gySpec, int gyBins, DeviceSpecTables t, int n, int tokens,
                           int tileTokens, long partial, CudaStream s) {
         int tiles = (tokens + tileTokens - 1) / tileTokens;
-        launch(coeffGradPartial, blocks(n), gridY(tiles), s,
+        launch(COEFF_GRAD_PARTIAL, blocks(n), gridY(tiles), s,
                 xSpec, xBins, gySpec, gyBins, t.xBin, t.gyBin, t.imSign, n, tokens, tileTokens, partial);
     }
 
     void coeffGradReduce(long partial, int tiles, int n, float scale, long grad, CudaStream s) {
-        launch(coeffGradReduce, blocks(n), 1, s, partial, tiles, n, scale, grad);
+        launch(COEFF_GRAD_REDUCE, blocks(n), 1, s, partial, tiles, n, scale, grad);
     }
 
     /** dst (rows × cols, any dtype) = / += / -= src (rows srcPitch floats apart). */
     void epilogue(long src, long srcPitch, DeviceArray dst, long rows, int cols, int mode, CudaStream s) {
-        launch(epilogue, blocks(cols), gridY(rows), s, src, srcPitch, dst.address(), dst.dtype().code(), rows, cols, mode);
+        launch(EPILOGUE, blocks(cols), gridY(rows), s, src, srcPitch, dst.address(), dst.dtype().code(), rows, cols, mode);
     }
 
     void toFloat32(DeviceArray src, long dst, CudaStream s) {
-        launch(toFloat32, (int) Math.min(blocks(src.length()), 65535L * 8), 1, s,
+        launch(TO_FLOAT32, (int) Math.min(blocks(src.length()), 65535L * 8), 1, s,
                 src.address(), src.dtype().code(), dst, src.length());
     }
 
@@ -180,11 +194,13 @@ final class FourierFTKernels implements AutoCloseable {
      * to (value, 0) (direction 1). Distances between consecutive items are in floats.
      */
     void lengthOneTransform(long src, long srcDist, long dst, long dstDist, long count, int direction, CudaStream s) {
-        launch(lengthOne, (int) Math.min(blocks(count), 65535L * 8), 1, s, src, srcDist, dst, dstDist, count, direction);
+        launch(LENGTH_ONE, (int) Math.min(blocks(count), 65535L * 8), 1, s, src, srcDist, dst, dstDist, count, direction);
     }
 
     @Override
     public void close() {
-        cuModuleUnload(module);
+        if (module != null) {
+            cuModuleUnload(module);
+        }
     }
 }

@@ -1,0 +1,97 @@
+package org.spectralpeft.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+import org.spectralpeft.api.DType;
+import org.spectralpeft.api.FourierFTSpec;
+
+/**
+ * Every launcher of {@link FourierFTKernels} passes what its kernel in kernels/fourierft.cu declares: as
+ * many arguments, each of the Java type the launch marshals for the C type (pointer and long long → Long,
+ * int → Integer, float → Float), within CUDA's grid limits; and every kernel has a launcher. No device
+ * needed: launches go to a recorder.
+ */
+class KernelSignaturesTest {
+    private record Launch(String kernel, int gridX, int gridY, Object[] args) {
+    }
+
+    private static final Pattern KERNEL = Pattern.compile(
+            "__global__\\s+void\\s+(?:__launch_bounds__\\([^)]*\\)\\s+)?(\\w+)\\s*\\(([^)]*)\\)", Pattern.DOTALL);
+
+    /** Kernel name → Java class of each parameter, from the CUDA source. */
+    static Map<String, List<Class<?>>> signatures() throws IOException {
+        String src = Files.readString(Path.of("kernels/fourierft.cu")).replaceAll("//[^\\n]*", "");
+        Map<String, List<Class<?>>> out = new HashMap<>();
+        Matcher m = KERNEL.matcher(src);
+        while (m.find()) {
+            List<Class<?>> types = new ArrayList<>();
+            for (String param : m.group(2).split(",")) {
+                String p = param.replace("__restrict__", "").replace("const", "").trim();
+                String type = p.substring(0, p.lastIndexOf(' ')).trim();
+                if (p.contains("*") || type.equals("long long")) {
+                    types.add(Long.class);
+                } else if (type.equals("int")) {
+                    types.add(Integer.class);
+                } else if (type.equals("float")) {
+                    types.add(Float.class);
+                } else {
+                    throw new AssertionError("unexpected parameter type in " + m.group(1) + ": " + param);
+                }
+            }
+            out.put(m.group(1), types);
+        }
+        return out;
+    }
+
+    @Test
+    void launchersMatchTheKernelSignatures() throws IOException {
+        Map<String, List<Class<?>>> signatures = signatures();
+        assertEquals(new TreeSet<>(List.of(FourierFTKernels.KERNELS)), new TreeSet<>(signatures.keySet()),
+                "kernels in fourierft.cu vs FourierFTKernels.KERNELS");
+
+        List<Launch> launches = new ArrayList<>();
+        FourierFTKernels k = new FourierFTKernels((kernel, gx, gy, stream, args) ->
+                launches.add(new Launch(kernel, gx, gy, args.clone())));
+        FourierFTSpec spec = FourierFTSpec.fromSeed(37, 29, 50);
+        DeviceSpecTables t = DeviceSpecTables.notUploaded(spec, 1L << 32);
+        DeviceArray bf16 = DeviceArray.foreign(1L << 33, 37 * 29, DType.BFLOAT16);
+        long a = 1L << 34;
+        k.scatterHalfSpectrum(a, 37 * 15, a, 50, t, 2, 0.5f, null);
+        k.columnSynthesis(a, 37, 16, 16, 15, a, 50, t, 2, 0.5f, null);
+        k.columnAnalysis(a, 37, 0, 37, 15, t, 50, a, null);
+        k.gatherScatter(a, 15, a, 19, 19, a, t.forward, 0.5f, 70, null);
+        k.gatherReal(a, 37 * 15, t.deltaGradBin, 50, 1f, a, null);
+        k.coeffGradPartial(a, 15, a, 19, t, 50, 70, 64, a, null);
+        k.coeffGradReduce(a, 2, 50, 1f, a, null);
+        k.epilogue(a, 30, bf16, 37, 29, 1, null);
+        k.toFloat32(bf16, a, null);
+        k.lengthOneTransform(a, 1, a, 2, 70, 1, null);
+
+        TreeSet<String> launched = new TreeSet<>();
+        for (Launch l : launches) {
+            launched.add(l.kernel());
+            List<Class<?>> expected = signatures.get(l.kernel());
+            assertEquals(expected.size(), l.args().length, l.kernel() + ": argument count");
+            for (int i = 0; i < expected.size(); i++) {
+                assertEquals(expected.get(i), l.args()[i].getClass(), l.kernel() + ": argument " + i);
+            }
+            assertTrue(l.gridX() >= 1 && l.gridY() >= 1 && l.gridY() <= 65535, l.kernel() + ": grid " + l.gridX()
+                    + " × " + l.gridY());
+        }
+        assertEquals(new TreeSet<>(signatures.keySet()), launched, "every kernel is launched by some launcher");
+        k.close();
+        t.close();
+    }
+}
