@@ -10,6 +10,10 @@
 #   peers   PEFT and the floors timed in PyTorch (bench/side_by_side.py measure), then the side-by-side
 #           table from OUT_DIR/bench/jmh.json and OUT_DIR/tests/memory.json (table.md)
 #   all     the three in order (longer than one slot)
+# Give the three stages the same OUT_DIR on the machine (say /tmp/gpu-suite) and copy it out after each
+# (cp -r /tmp/gpu-suite "$OUT/"): peers reads bench's jmh.json from there. If the machine was not kept
+# between the calls, build the table wherever the results are:
+#   python3 bench/side_by_side.py table --jmh bench/jmh.json --peers peers/peers.json --memory tests/memory.json
 # environment:
 #   JMH_ARGS  replaces the default JMH selection and options of the bench stage
 set -euo pipefail
