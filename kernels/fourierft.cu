@@ -54,6 +54,13 @@ __device__ __forceinline__ float2 unit_root(long long m, int d) {
     return make_float2(c, s);
 }
 
+// e^{2πi·p·u/d} for 0 <= p, u < d, from the exact phase (p·u) mod d; the product fits 32 bits (a cheaper
+// modulo) when d < 2^16.
+__device__ __forceinline__ float2 unit_root_of_product(long long p, int u, int d) {
+    const long long phase = d < 65536 ? (long long) ((unsigned) p * (unsigned) u % (unsigned) d) : p * u % d;
+    return unit_root(phase, d);
+}
+
 __global__ void __launch_bounds__(256, 3) fourierft_column_synthesis(
         float2* __restrict__ out, int dOut, int rowBegin, int rows, int halfIn,
         const float* __restrict__ coeffs, int n,
@@ -79,10 +86,7 @@ __global__ void __launch_bounds__(256, 3) fourierft_column_synthesis(
             for (int e = colStart[v]; e < e1; ++e) {
                 const int u = colRow[e];
                 const float a = halfScale * c[colCoeff[e]];
-                // p0, u < d_out: the product fits 32 bits (a cheaper modulo) when d_out < 2^16
-                const long long phase = dOut < 65536 ? (long long) ((unsigned) p0 * (unsigned) u % (unsigned) dOut)
-                                                     : p0 * u % dOut;
-                float2 w = unit_root(phase, dOut);
+                float2 w = unit_root_of_product(p0, u, dOut);
                 const float2 step = make_float2(colStepCos[e], colStepSin[e]);
 #pragma unroll
                 for (int i = 0; i < COLUMN_TILE_ROWS; ++i) {
@@ -122,9 +126,7 @@ __global__ void __launch_bounds__(256) fourierft_column_analysis(
         const int u = bin[l] / halfIn;
         const int v = bin[l] % halfIn;
         const long long p0 = rowBegin + (item / n) * COLUMN_TILE_ROWS;
-        const long long phase = dOut < 65536 ? (long long) ((unsigned) p0 * (unsigned) u % (unsigned) dOut)
-                                             : p0 * u % dOut;
-        float2 w = unit_root(phase, dOut);
+        float2 w = unit_root_of_product(p0, u, dOut);
         w.y = -w.y;
         const float2 step = make_float2(stepCos[l], -stepSin[l]);
         float acc = 0.0f;
