@@ -336,55 +336,73 @@ public final class CudaFourierFT extends ValidatingBackend {
         FourierFTSpec s = r.spec2d;
         DeviceSpecTables t = r.tables2d;
         float halfScale = 0.5f * s.scale();
-        if (!usesColumnSynthesis(s, t.columnEntries)) {
+        List<ColumnChunks.Chunk> chunks = columnChunks(r, layers);
+        ScratchSize need = inverseScratch(r, chunks, layers, mode, dst.dtype(), dst.address());
+        long buffer = scratch.allocate(need.bufferBytes());
+        long area = need.workAreaBytes() > 0 ? scratch.allocate(need.workAreaBytes()) : 0;
+        if (chunks == null) { // dense: the half spectra of all layers
             long bins = (long) s.dOut() * s.halfIn();
-            long spectrum = scratch.allocate(8L * bins * layers);
-            boolean direct = writesDirectly(mode, dst);
-            cuMemsetD32Async(NativeHandles.devicePointer(spectrum), 0, 2L * bins * layers, stream.jcuda());
-            kernels.scatterHalfSpectrum(spectrum, bins, coeffs.address(), s.n(), t, layers, halfScale, stream);
-            plans.run(FftPlans.twoD(Direction.C2R, s.dOut(), s.dIn(), layers, !direct), spectrum,
-                    direct ? dst.address() : spectrum, scratch, stream);
+            boolean direct = writesDirectly(mode, dst.dtype(), dst.address());
+            cuMemsetD32Async(NativeHandles.devicePointer(buffer), 0, 2L * bins * layers, stream.jcuda());
+            kernels.scatterHalfSpectrum(buffer, bins, coeffs.address(), s.n(), t, layers, halfScale, stream);
+            plans.run(denseTransform(s, layers, direct), buffer, direct ? dst.address() : buffer, area, stream);
             if (!direct) {
-                kernels.epilogue(spectrum, 2L * s.halfIn(), dst, (long) layers * s.dOut(), s.dIn(), mode.code(), stream);
+                kernels.epilogue(buffer, 2L * s.halfIn(), dst, (long) layers * s.dOut(), s.dIn(), mode.code(), stream);
             }
             return;
         }
-        List<ColumnChunks.Chunk> chunks = ColumnChunks.plan(layers, s.dOut(), s.halfIn(), columnChunkBytes);
-        long g = scratch.allocate(8L * s.halfIn() * ColumnChunks.maxRows(chunks));
-        long work = rowTransformWork(s, chunks, mode, dst.dtype(), dst.address());
-        long area = work > 0 ? scratch.allocate(work) : 0;
         for (ColumnChunks.Chunk c : chunks) {
             long rows = c.rowCount();
             DeviceArray target = dst.slice(c.firstRow(s.dOut()) * s.dIn(), rows * s.dIn());
-            boolean direct = writesDirectly(mode, target);
-            kernels.columnSynthesis(g, s.dOut(), c.rowBegin(), c.rows(), s.halfIn(),
+            boolean direct = writesDirectly(mode, target.dtype(), target.address());
+            kernels.columnSynthesis(buffer, s.dOut(), c.rowBegin(), c.rows(), s.halfIn(),
                     coeffs.address() + 4L * s.n() * c.layerBegin(), s.n(), t, c.layers(), halfScale, stream);
-            plans.run(rowTransform(s, rows, direct), g, direct ? target.address() : g, area, stream);
+            plans.run(rowTransform(s, rows, direct), buffer, direct ? target.address() : buffer, area, stream);
             if (!direct) {
-                kernels.epilogue(g, 2L * s.halfIn(), target, rows, s.dIn(), mode.code(), stream);
+                kernels.epilogue(buffer, 2L * s.halfIn(), target, rows, s.dIn(), mode.code(), stream);
             }
         }
     }
 
-    /** Whether the C2R can write {@code target} itself: a plain store into 8-byte aligned float32. */
-    private static boolean writesDirectly(WriteMode mode, DeviceArray target) {
-        return mode == WriteMode.STORE && target.dtype() == DType.FLOAT32 && target.address() % 8 == 0;
+    /** The chunks of the column-synthesis path, or null when the spectrum is dense (the C2R-2D path). */
+    private List<ColumnChunks.Chunk> columnChunks(SpecResources r, int layers) {
+        FourierFTSpec s = r.spec2d;
+        return usesColumnSynthesis(s, r.tables2d.columnEntries)
+                ? ColumnChunks.plan(layers, s.dOut(), s.halfIn(), columnChunkBytes) : null;
+    }
+
+    /**
+     * What {@link #inverse2d} allocates, for a destination of {@code dtype} at {@code address}: one buffer
+     * (a chunk of synthesized rows, or with {@code chunks == null} the half spectra of all layers) and one
+     * cuFFT work area for all its transforms. Creates the plans it sizes.
+     */
+    private ScratchSize inverseScratch(SpecResources r, List<ColumnChunks.Chunk> chunks, int layers, WriteMode mode,
+                                      DType dtype, long address) {
+        FourierFTSpec s = r.spec2d;
+        if (chunks == null) {
+            return new ScratchSize(8L * s.dOut() * s.halfIn() * layers,
+                    plans.workBytes(denseTransform(s, layers, writesDirectly(mode, dtype, address))));
+        }
+        long work = 0;
+        for (ColumnChunks.Chunk c : chunks) {
+            long offset = c.firstRow(s.dOut()) * s.dIn() * dtype.bytes();
+            boolean direct = writesDirectly(mode, dtype, address + offset);
+            work = Math.max(work, plans.workBytes(rowTransform(s, c.rowCount(), direct)));
+        }
+        return new ScratchSize(8L * s.halfIn() * ColumnChunks.maxRows(chunks), work);
+    }
+
+    /** Whether the C2R can write the destination itself: a plain store into 8-byte aligned float32. */
+    private static boolean writesDirectly(WriteMode mode, DType dtype, long address) {
+        return mode == WriteMode.STORE && dtype == DType.FLOAT32 && address % 8 == 0;
+    }
+
+    private static FftPlans.Shape denseTransform(FourierFTSpec s, int layers, boolean direct) {
+        return FftPlans.twoD(Direction.C2R, s.dOut(), s.dIn(), layers, !direct);
     }
 
     private static FftPlans.Shape rowTransform(FourierFTSpec s, long rows, boolean direct) {
         return FftPlans.oneD(Direction.C2R, s.dIn(), rows, !direct);
-    }
-
-    /** The work area the row transforms of these chunks need (dst at {@code address}, of {@code dtype}). */
-    private long rowTransformWork(FourierFTSpec s, List<ColumnChunks.Chunk> chunks, WriteMode mode, DType dtype,
-                                  long address) {
-        long most = 0;
-        for (ColumnChunks.Chunk c : chunks) {
-            long offset = c.firstRow(s.dOut()) * s.dIn() * dtype.bytes();
-            boolean direct = mode == WriteMode.STORE && dtype == DType.FLOAT32 && (address + offset) % 8 == 0;
-            most = Math.max(most, plans.workBytes(rowTransform(s, c.rowCount(), direct)));
-        }
-        return most;
     }
 
     // ------------------------------------------------------------------ memory
@@ -422,15 +440,7 @@ public final class CudaFourierFT extends ValidatingBackend {
         context.makeCurrent();
         SpecResources r = acquire(spec);
         try {
-            FourierFTSpec s = r.spec2d;
-            if (!usesColumnSynthesis(s, r.tables2d.columnEntries)) {
-                boolean direct = mode == WriteMode.STORE && dtype == DType.FLOAT32;
-                return new ScratchSize(8L * s.dOut() * s.halfIn() * layers,
-                        plans.workBytes(FftPlans.twoD(Direction.C2R, s.dOut(), s.dIn(), layers, !direct)));
-            }
-            List<ColumnChunks.Chunk> chunks = ColumnChunks.plan(layers, s.dOut(), s.halfIn(), columnChunkBytes);
-            return new ScratchSize(8L * s.halfIn() * ColumnChunks.maxRows(chunks),
-                    rowTransformWork(s, chunks, mode, dtype, 0));
+            return inverseScratch(r, columnChunks(r, layers), layers, mode, dtype, 0); // an aligned destination
         } finally {
             release(r);
         }
