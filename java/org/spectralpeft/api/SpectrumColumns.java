@@ -26,11 +26,19 @@ public final class SpectrumColumns {
         this.coeff = coeff;
         this.stepCos = new float[row.length];
         this.stepSin = new float[row.length];
-        for (int e = 0; e < row.length; e++) {
-            int r = 2 * (long) row[e] > dOut ? row[e] - dOut : row[e]; // angle in (-π, π]
-            double angle = 2 * Math.PI * r / dOut;
-            stepCos[e] = (float) Math.cos(angle);
-            stepSin[e] = (float) Math.sin(angle);
+        unitRoots(row, dOut, stepCos, stepSin);
+    }
+
+    /**
+     * cos[i] + i·sin[i] = e^{2πi·m[i]/d} for exponents 0 ≤ m[i] < d: float64 on the angle reduced to
+     * (-π, π], rounded once (the twiddle steps the CUDA kernels advance by).
+     */
+    public static void unitRoots(int[] m, int d, float[] cos, float[] sin) {
+        for (int i = 0; i < m.length; i++) {
+            int r = 2 * (long) m[i] > d ? m[i] - d : m[i];
+            double angle = 2 * Math.PI * r / d;
+            cos[i] = (float) Math.cos(angle);
+            sin[i] = (float) Math.sin(angle);
         }
     }
 

@@ -2,6 +2,7 @@ package org.spectralpeft.cuda;
 
 import java.util.Arrays;
 import org.spectralpeft.api.FourierFTSpec;
+import org.spectralpeft.api.SpectrumColumns;
 
 /**
  * Tables of fourierft_column_analysis (∂L/∂c from ∂L/∂ΔW): the coefficients in the order the kernel visits
@@ -25,17 +26,15 @@ final class GradientColumns {
         int h = spec.halfIn();
         int dOut = spec.dOut();
         long[] keys = new long[bins.length];
+        int[] rows = new int[bins.length];
+        for (int l = 0; l < bins.length; l++) {
+            rows[l] = bins[l] / h;
+            int v = bins[l] % h;
+            keys[l] = (((long) v * dOut + rows[l]) << 31) | l; // column-major position (< 2^31), then l
+        }
         float[] cos = new float[bins.length];
         float[] sin = new float[bins.length];
-        for (int l = 0; l < bins.length; l++) {
-            int u = bins[l] / h;
-            int v = bins[l] % h;
-            keys[l] = (((long) v * dOut + u) << 31) | l; // column-major position (< 2^31), then l
-            int r = 2 * (long) u > dOut ? u - dOut : u; // angle in (-π, π]
-            double angle = 2 * Math.PI * r / dOut;
-            cos[l] = (float) Math.cos(angle);
-            sin[l] = (float) Math.sin(angle);
-        }
+        SpectrumColumns.unitRoots(rows, dOut, cos, sin);
         Arrays.sort(keys);
         int[] order = new int[bins.length];
         for (int i = 0; i < keys.length; i++) {
