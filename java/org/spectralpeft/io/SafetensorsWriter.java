@@ -13,6 +13,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import org.spectralpeft.api.DType;
 import org.spectralpeft.api.HostArray;
 
 /**
@@ -25,6 +26,7 @@ import org.spectralpeft.api.HostArray;
  * when the entries are ordered by decreasing element size (as the reference writer does). Not thread-safe.
  */
 public final class SafetensorsWriter implements AutoCloseable {
+    private static final int CHUNK_BYTES = 1 << 20;
 
     /** One tensor of the file to be written. */
     public record Entry(String name, TensorDType dtype, long[] shape) {
@@ -49,6 +51,7 @@ public final class SafetensorsWriter implements AutoCloseable {
     private final Path temp;
     private final FileChannel channel;
     private final List<Entry> entries;
+    private ByteBuffer chunk;
     private int next;
     private boolean committed;
     private boolean closed;
@@ -158,21 +161,51 @@ public final class SafetensorsWriter implements AutoCloseable {
 
     /** Writes the next tensor from a host array of the entry's dtype (F32, F16 or BF16). */
     public void write(String name, HostArray values) throws IOException {
-        writeTyped(name, TensorDType.of(values.dtype()), TensorBytes.of(values));
+        int n = values.length();
+        expectTyped(name, TensorDType.of(values.dtype()), (long) n * values.dtype().bytes());
+        if (values.dtype() == DType.FLOAT32) {
+            float[] f = values.floats();
+            streamElements(n, 4, (buf, from, count) -> buf.asFloatBuffer().put(f, from, count));
+        } else {
+            short[] h = values.halves();
+            streamElements(n, 2, (buf, from, count) -> buf.asShortBuffer().put(h, from, count));
+        }
+        next++;
     }
 
     /** Writes the next tensor, an F64 one, from doubles. */
     public void write(String name, double[] values) throws IOException {
-        writeTyped(name, TensorDType.F64, TensorBytes.of(values));
+        expectTyped(name, TensorDType.F64, 8L * values.length);
+        streamElements(values.length, 8, (buf, from, count) -> buf.asDoubleBuffer().put(values, from, count));
+        next++;
     }
 
-    private void writeTyped(String name, TensorDType dtype, ByteBuffer bytes) throws IOException {
-        Entry e = expect(name, bytes.remaining());
+    private interface ChunkFill {
+        void fill(ByteBuffer buffer, int from, int count);
+    }
+
+    // Encodes the elements chunk by chunk into one reused direct buffer and writes each chunk. A heap image
+    // of the whole tensor would cost a second full-size copy, and the channel would copy it again into a
+    // temporary direct buffer of the same size.
+    private void streamElements(int count, int elementBytes, ChunkFill fill) throws IOException {
+        if (chunk == null) {
+            chunk = ByteBuffer.allocateDirect(CHUNK_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+        }
+        int perChunk = CHUNK_BYTES / elementBytes;
+        for (int from = 0; from < count; from += perChunk) {
+            int k = Math.min(perChunk, count - from);
+            chunk.clear();
+            fill.fill(chunk, from, k);
+            chunk.limit(k * elementBytes);
+            writeFully(channel, chunk);
+        }
+    }
+
+    private void expectTyped(String name, TensorDType dtype, long bytes) {
+        Entry e = expect(name, bytes);
         if (e.dtype() != dtype) {
             throw new IllegalArgumentException("tensor '" + name + "' is " + e.dtype() + " but the values are " + dtype);
         }
-        writeFully(channel, bytes);
-        next++;
     }
 
     /** Checks every tensor was written, flushes, and moves the file into place (atomically where supported). */

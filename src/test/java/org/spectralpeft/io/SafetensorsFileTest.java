@@ -319,6 +319,49 @@ class SafetensorsFileTest {
         }
     }
 
+    /** Tensors of several of the writer's 1 MiB chunks, with a partial last chunk, land byte for byte. */
+    @Test
+    void tensorsLargerThanTheWriteChunkAreWrittenWhole() throws IOException {
+        float[] f = data.gaussian(300_007);
+        HostArray bf = HostArray.of(DType.BFLOAT16, data.gaussian(600_011));
+        double[] d = new double[150_001];
+        for (int i = 0; i < d.length; i++) {
+            d[i] = data.nextDouble() - 0.5;
+        }
+        float[] tail = data.gaussian(3);
+        Path target = dir.resolve("large.safetensors");
+        List<SafetensorsWriter.Entry> entries = List.of(
+                new SafetensorsWriter.Entry("d", TensorDType.F64, new long[] {d.length}),
+                new SafetensorsWriter.Entry("f", TensorDType.F32, new long[] {f.length}),
+                new SafetensorsWriter.Entry("tail", TensorDType.F32, new long[] {3}),
+                new SafetensorsWriter.Entry("bf", TensorDType.BF16, new long[] {bf.length()}));
+        try (SafetensorsWriter w = SafetensorsWriter.create(target, entries, Map.of())) {
+            w.write("d", d);
+            w.write("f", HostArray.float32(f));
+            w.write("tail", HostArray.float32(tail));
+            w.write("bf", bf);
+            w.commit();
+        }
+        ByteBuffer expected = ByteBuffer.allocate(8 * d.length + 4 * f.length + 12 + 2 * bf.length())
+                .order(ByteOrder.LITTLE_ENDIAN);
+        for (double v : d) {
+            expected.putDouble(v);
+        }
+        for (float v : f) {
+            expected.putFloat(v);
+        }
+        for (float v : tail) {
+            expected.putFloat(v);
+        }
+        for (short v : bf.halves()) {
+            expected.putShort(v);
+        }
+        byte[] raw = Files.readAllBytes(target);
+        long headerLength = ByteBuffer.wrap(raw, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
+        byte[] dataSection = Arrays.copyOfRange(raw, (int) (8 + headerLength), raw.length);
+        assertArrayEquals(expected.array(), dataSection, data.tag());
+    }
+
     @Test
     void copyingEveryTensorReproducesTheFileByteForByte() throws IOException {
         List<Case> cases = everyKind(new LinkedHashMap<>());
