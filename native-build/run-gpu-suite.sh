@@ -8,7 +8,8 @@
 #           test (CPU and GPU) with those fixtures, then the peak-memory report (memory.json)
 #   bench   the JMH benchmarks on the CUDA backend, short iterations (jmh.json, jmh.txt)
 #   peers   PEFT and the floors timed in PyTorch (bench/side_by_side.py measure), then the side-by-side
-#           table from OUT_DIR/bench/jmh.json and OUT_DIR/tests/memory.json (table.md)
+#           table from OUT_DIR/bench/jmh.json and OUT_DIR/tests/memory.json (table.md), then where our
+#           GPU time goes, stage by stage (StageProfile: stages.md)
 #   all     the three in order (longer than one slot)
 # Give the three stages the same OUT_DIR on the machine (say /tmp/gpu-suite) and copy it out after each
 # (cp -r /tmp/gpu-suite "$OUT/"): peers reads bench's jmh.json from there. If the machine was not kept
@@ -66,6 +67,10 @@ run_peers() {
   [ -f "$out/tests/memory.json" ] && memory=(--memory "$out/tests/memory.json")
   "$python" bench/side_by_side.py table --jmh "$out/bench/jmh.json" --peers "$d/peers.json" \
     ${memory[@]+"${memory[@]}"} --out "$d/table.md" || echo "   TABLE FAILED"
+  echo "== stage profile"
+  "$bundle/jre/bin/java" -Xmx24g -cp "$(classpath)" org.spectralpeft.cuda.StageProfile "$d/stages.md" \
+    > "$d/stages.log" 2>&1 || { echo "   STAGE PROFILE FAILED"; tail -20 "$d/stages.log"; }
+  grep -E "^## |^wall" "$d/stages.md" 2>/dev/null || true
 }
 
 classpath() {

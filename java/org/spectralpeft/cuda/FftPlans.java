@@ -52,6 +52,11 @@ final class FftPlans implements AutoCloseable {
         Shape withBatch(long b) {
             return new Shape(direction, rows, cols, b, padded);
         }
+
+        /** E.g. "cuFFT C2R 4096 x16" (rank 1) or "cuFFT R2C 4096x4096 x1" (rank 2), for stage timings. */
+        String label() {
+            return "cuFFT " + direction + " " + (rows == 0 ? "" : rows + "x") + cols + " x" + batch;
+        }
     }
 
     static final long MAX_PLAN_BATCH = 4096;
@@ -111,10 +116,12 @@ final class FftPlans implements AutoCloseable {
             synchronized (this) {
                 check(cufft.cufftSetStream(handle, NativeHandles.cufftStream(stream.handle())), "cufftSetStream", shape);
                 check(cufft.cufftSetWorkArea(handle, NativeHandles.javacpp(work)), "cufftSetWorkArea", shape);
-                int status = shape.direction() == Direction.C2R
-                        ? cufft.cufftExecC2R(handle, NativeHandles.complexAt(in), NativeHandles.floatsAt(out))
-                        : cufft.cufftExecR2C(handle, NativeHandles.floatsAt(in), NativeHandles.complexAt(out));
-                check(status, "cufftExec" + shape.direction(), shape);
+                StageTimer.time(shape.label(), stream, () -> {
+                    int status = shape.direction() == Direction.C2R
+                            ? cufft.cufftExecC2R(handle, NativeHandles.complexAt(in), NativeHandles.floatsAt(out))
+                            : cufft.cufftExecR2C(handle, NativeHandles.floatsAt(in), NativeHandles.complexAt(out));
+                    check(status, "cufftExec" + shape.direction(), shape);
+                });
             }
         }
 

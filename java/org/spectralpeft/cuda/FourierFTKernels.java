@@ -95,7 +95,7 @@ final class FourierFTKernels implements AutoCloseable {
     }
 
     private void launch(String kernel, int gridX, int gridY, CudaStream stream, Object... args) {
-        launcher.launch(kernel, gridX, gridY, stream, args);
+        StageTimer.time(kernel, stream, () -> launcher.launch(kernel, gridX, gridY, stream, args));
     }
 
     private void launchOnDevice(String kernel, int gridX, int gridY, CudaStream stream, Object[] args) {

@@ -37,8 +37,9 @@ import org.spectralpeft.peft.ModelMerger;
  * merge a FourierFT adapter into its q and v projections, copy everything else, write the result. The
  * checkpoint is LLaMA-7B-like blocks of 4096 × 4096 projections (q, k, v, o; q and v adapted, n = 1000)
  * plus their norms, written once per trial to a temporary folder. The folder is in {@code /dev/shm} where
- * that exists (memory-backed, so the final fsync costs nothing and the figure is the host's reading,
- * merging and writing, not the disk's speed); {@code -p folder=/some/dir} puts it on a disk instead.
+ * that exists with room to spare (memory-backed, so the final fsync costs nothing and the figure is the
+ * host's reading, merging and writing, not the disk's speed), else in java.io.tmpdir;
+ * {@code -p folder=/some/dir} chooses it.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.SingleShotTime)
@@ -72,10 +73,7 @@ public class MergeCommandBenchmark {
     @Setup(Level.Trial)
     public void setUp() throws IOException {
         ft = Bench.open(backend);
-        Path shm = Path.of("/dev/shm");
-        Path parent = !folder.isEmpty() ? Path.of(folder)
-                : Files.isDirectory(shm) && Files.isWritable(shm) ? shm : Path.of(System.getProperty("java.io.tmpdir"));
-        dir = Files.createTempDirectory(parent, "merge-bench");
+        dir = Files.createTempDirectory(parentFolder(), "merge-bench");
         out = dir.resolve("merged.safetensors");
         Path base = writeCheckpoint(dir.resolve("model.safetensors"), Bench.dtype(dtype), blocks);
         FourierFTAdapter.Builder adapter = FourierFTAdapter.builder().scaling(150);
@@ -104,6 +102,20 @@ public class MergeCommandBenchmark {
     @Benchmark
     public ModelMerger.Summary merge() throws IOException {
         return ModelMerger.merge(model, plan, ft, out, null);
+    }
+
+    // The checkpoint, the output and its temporary sibling must fit: /dev/shm only when it has room for them.
+    private Path parentFolder() throws IOException {
+        if (!folder.isEmpty()) {
+            return Path.of(folder);
+        }
+        Path shm = Path.of("/dev/shm");
+        long checkpointBytes = (long) blocks * (4L * D * D + D) * Bench.dtype(dtype).bytes();
+        if (Files.isDirectory(shm) && Files.isWritable(shm)
+                && Files.getFileStore(shm).getUsableSpace() > 4 * checkpointBytes) {
+            return shm;
+        }
+        return Path.of(System.getProperty("java.io.tmpdir"));
     }
 
     private static String module(int block, String projection) {

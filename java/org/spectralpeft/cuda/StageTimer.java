@@ -1,0 +1,132 @@
+package org.spectralpeft.cuda;
+
+import static jcuda.driver.JCudaDriver.cuEventCreate;
+import static jcuda.driver.JCudaDriver.cuEventDestroy;
+import static jcuda.driver.JCudaDriver.cuEventElapsedTime;
+import static jcuda.driver.JCudaDriver.cuEventRecord;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import jcuda.driver.CUevent;
+import jcuda.driver.CUevent_flags;
+
+/**
+ * The per-stage GPU time of the backend's calls, for explaining a benchmark figure: while a timer is
+ * installed, every kernel launch and every cuFFT execution is bracketed by a pair of marks on its stream
+ * (CUDA events on a device), and {@link #collect()} adds up the time between each pair by stage label,
+ * in order of first appearance. Marks cost host time, so take wall-clock figures with no timer installed.
+ *
+ * <p>A diagnostic for one thread at a time (the benchmark tool {@code StageProfile}): the installed timer
+ * is process-wide and not synchronized. With none installed, a stage costs one volatile read.
+ */
+final class StageTimer {
+    /** Where the marks come from: CUDA events, or a fake clock in tests. */
+    interface Marks {
+        Object mark(CudaStream stream);
+
+        /** Milliseconds from mark a to mark b; both have completed (the caller synchronized). */
+        double millisBetween(Object a, Object b);
+
+        void release(Object mark);
+    }
+
+    /** One stage's totals over the calls timed. */
+    record Stage(String label, int count, double millis) {
+    }
+
+    private record Span(String label, Object start, Object end) {
+    }
+
+    private static volatile StageTimer installed;
+
+    private final Marks marks;
+    private final List<Span> spans = new ArrayList<>();
+
+    private StageTimer(Marks marks) {
+        this.marks = marks;
+    }
+
+    /** Installs a timer with CUDA event marks (the device context must be current on this thread). */
+    static StageTimer install() {
+        return install(new EventMarks());
+    }
+
+    static StageTimer install(Marks marks) {
+        if (installed != null) {
+            throw new IllegalStateException("a stage timer is already installed");
+        }
+        StageTimer t = new StageTimer(marks);
+        installed = t;
+        return t;
+    }
+
+    /** Runs one stage of work queued on {@code stream}, bracketed by marks when a timer is installed. */
+    static void time(String label, CudaStream stream, Runnable queueWork) {
+        StageTimer t = installed;
+        if (t == null) {
+            queueWork.run();
+            return;
+        }
+        Object start = t.marks.mark(stream);
+        queueWork.run();
+        t.spans.add(new Span(label, start, t.marks.mark(stream)));
+    }
+
+    /**
+     * The stages timed since install or the last collect, summed by label; releases their marks. Call after
+     * synchronizing the streams the work ran on.
+     */
+    List<Stage> collect() {
+        Map<String, double[]> sums = new LinkedHashMap<>();
+        for (Span s : spans) {
+            double[] sum = sums.computeIfAbsent(s.label(), k -> new double[2]);
+            sum[0]++;
+            sum[1] += marks.millisBetween(s.start(), s.end());
+        }
+        discard();
+        List<Stage> stages = new ArrayList<>();
+        sums.forEach((label, sum) -> stages.add(new Stage(label, (int) sum[0], sum[1])));
+        return stages;
+    }
+
+    /** Uninstalls this timer, releasing any marks not collected. */
+    void uninstall() {
+        discard();
+        if (installed == this) {
+            installed = null;
+        }
+    }
+
+    private void discard() {
+        for (Span s : spans) {
+            marks.release(s.start());
+            marks.release(s.end());
+        }
+        spans.clear();
+    }
+
+    /** Marks that are CUDA events recorded on the stream. */
+    private static final class EventMarks implements Marks {
+        @Override
+        public Object mark(CudaStream stream) {
+            CUevent e = new CUevent();
+            cuEventCreate(e, CUevent_flags.CU_EVENT_DEFAULT);
+            cuEventRecord(e, stream.jcuda());
+            return e;
+        }
+
+        @Override
+        public double millisBetween(Object a, Object b) {
+            float[] ms = new float[1];
+            cuEventElapsedTime(ms, (CUevent) a, (CUevent) b);
+            return ms[0];
+        }
+
+        @Override
+        public void release(Object mark) {
+            cuEventDestroy((CUevent) mark);
+        }
+    }
+}
