@@ -146,17 +146,22 @@ __global__ void __launch_bounds__(256) fourierft_column_analysis(
 //   Z[t,o] = halfScale · Σ_e c[entryCoeff[e]] · (Re R[t,b_e], ±Im R[t,b_e])
 // where R is the R2C transform of the input rows (inBins bins per token) and the sign encodes
 // the conjugations of DFT→X and of the mirrored output bin. Every bin is written (zero when
-// empty), so Z needs no clearing. Z rows are zPitch float2 apart.
+// empty), so Z needs no clearing. Z rows are zPitch float2 apart. Rows [tokens, rows) are
+// padding (a batch rounded up to a cuFFT plan's size) and are written as zeros.
 __global__ void fourierft_gather_scatter(
         const float2* __restrict__ in, int inBins,
         float2* __restrict__ out, int outBins, int zPitch,
         const float* __restrict__ coeffs,
         const int* __restrict__ binStart, const int* __restrict__ entryCoeff,
-        const int* __restrict__ entrySrc, float halfScale, int tokens) {
+        const int* __restrict__ entrySrc, float halfScale, int tokens, int rows) {
     const int o = blockIdx.x * blockDim.x + threadIdx.x;
     if (o >= outBins) return;
     const int e0 = binStart[o], e1 = binStart[o + 1];
-    for (int t = blockIdx.y; t < tokens; t += gridDim.y) {
+    for (int t = blockIdx.y; t < rows; t += gridDim.y) {
+        if (t >= tokens) {
+            out[(long long) t * zPitch + o] = make_float2(0.0f, 0.0f);
+            continue;
+        }
         const float2* row = in + (long long) t * inBins;
         float re = 0.0f, im = 0.0f;
         for (int e = e0; e < e1; ++e) {
@@ -237,12 +242,13 @@ __global__ void fourierft_epilogue(
     }
 }
 
-// Widen any-dtype input to float32 (cuFFT's real transforms take float32).
+// Widen any-dtype input to float32 (cuFFT's real transforms take float32): dst[i] = src[i] for
+// i < count, and zero for count <= i < total (padding rows of a batch rounded up to a plan's size).
 __global__ void fourierft_to_float32(const void* __restrict__ src, int dtype,
-                                     float* __restrict__ dst, long long count) {
-    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < count;
+                                     float* __restrict__ dst, long long count, long long total) {
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < total;
          i += (long long) gridDim.x * blockDim.x) {
-        dst[i] = load_as_float(src, i, dtype);
+        dst[i] = i < count ? load_as_float(src, i, dtype) : 0.0f;
     }
 }
 

@@ -41,7 +41,7 @@ struct Spec {
 
 struct Case {
     std::string name;
-    int layers = 0, tokens = 0;
+    int layers = 0, tokens = 0, batch = 0;  // batch: FftPlans.paddedBatch(tokens)
     std::vector<float> coeffs, x, gy, gradDeltaW;
     Spec s2d, s;
     std::vector<Chunk> chunks, gradChunks;
@@ -98,6 +98,7 @@ bool readCase(Case& c) {
     in >> c.name;
     expect("layers"); in >> c.layers;
     expect("tokens"); in >> c.tokens;
+    expect("batch"); in >> c.batch;
     c.coeffs = floats("coeffs"); c.x = floats("x"); c.gy = floats("gy"); c.gradDeltaW = floats("gradDeltaW");
     readSpec("spec2d", c.s2d);
     expect("chunks");
@@ -279,25 +280,39 @@ std::vector<float2> rowSpectra(const std::vector<float>& rows, int tokens, int l
     return spec;
 }
 
-// 16-bit rows widened by fourierft_to_float32 (16-bit inputs of the forward, backward and gradCoefficients).
-std::vector<float> widened(const std::vector<__nv_bfloat16>& rows) {
-    std::vector<float> out(rows.size(), NAN);
-    launch(fourierft_to_float32, 2, 1, kBlock, (const void*) rows.data(), (int) DT_BFLOAT16, out.data(),
-           (long long) rows.size());
-    return out;
+// The R2C spectra of tokens rows of len as CudaFourierFT.rowSpectra makes them: when the plan batch is
+// rounded up, the rows are first copied by fourierft_to_float32 with zero rows after them, and all batch
+// rows are transformed. The padding must come out exactly zero.
+std::vector<float2> tokenSpectra(const void* rows, int dtype, const Case& c, int len) {
+    std::vector<float> real((size_t) c.batch * len, NAN);
+    if (c.batch != c.tokens || dtype != DT_FLOAT32) {
+        launch(fourierft_to_float32, 3, 1, kBlock, rows, dtype, real.data(), (long long) c.tokens * len,
+               (long long) c.batch * len);
+    } else {
+        const float* f = static_cast<const float*>(rows);
+        real.assign(f, f + (size_t) c.tokens * len);
+    }
+    bool zero = true;
+    for (size_t i = (size_t) c.tokens * len; i < real.size(); ++i) zero &= real[i] == 0.0f;
+    report(c, "zero padding rows of the R2C input", zero ? 0.0 : 1.0, 0.5, zero ? "" : ", padding not zero");
+    return rowSpectra(real, c.batch, len);
 }
 
-// out (tokens × outLen, float32) += C2R(gather/scatter of srcSpec) — CudaFourierFT.applyAxis.
+// out (tokens × outLen, float32) += C2R(gather/scatter of srcSpec) — CudaFourierFT.applyAxis: Z has batch
+// rows, the padding rows zeroed by the gather, and the C2R runs over all of them.
 void applyAxis(const std::vector<float2>& srcSpec, int srcBins, int outLen, const std::vector<int>& start,
                const std::vector<int>& coeff, const std::vector<int>& src, const Case& c, std::vector<float>& out) {
     const Spec& s = c.s;
     const int outBins = outLen / 2 + 1;
-    std::vector<float2> z((size_t) c.tokens * outBins, make_float2(NAN, NAN));
+    std::vector<float2> z((size_t) c.batch * outBins, make_float2(NAN, NAN));
     launch(fourierft_gather_scatter, blocksFor(outBins), 3, kBlock, srcSpec.data(), srcBins, z.data(), outBins, outBins,
-           c.coeffs.data(), start.data(), coeff.data(), src.data(), 0.5f * s.scale, c.tokens);
+           c.coeffs.data(), start.data(), coeff.data(), src.data(), 0.5f * s.scale, c.tokens, c.batch);
+    bool zero = true;
+    for (size_t i = (size_t) c.tokens * outBins; i < z.size(); ++i) zero &= z[i].x == 0.0f && z[i].y == 0.0f;
+    report(c, "zero padding rows of Z", zero ? 0.0 : 1.0, 0.5, zero ? "" : ", padding not zero");
     std::vector<double> line;
     float* padded = reinterpret_cast<float*>(z.data());
-    for (int t = 0; t < c.tokens; ++t) {
+    for (int t = 0; t < c.batch; ++t) {
         c2r(z.data() + (size_t) t * outBins, outLen, line);
         for (int q = 0; q < outLen; ++q) padded[(size_t) t * 2 * outBins + q] = (float) line[q];
     }
@@ -335,8 +350,8 @@ void checkCase(const Case& c) {
     for (size_t i = 0; i < y.size(); ++i) y[i] = (float) std::cos(0.3 * (double) i);
     for (size_t i = 0; i < gx.size(); ++i) gx[i] = (float) std::cos(0.5 * (double) i);
     std::vector<float> y0 = y, gx0 = gx;
-    std::vector<float2> xSpec = rowSpectra(c.x, c.tokens, s.dIn);
-    std::vector<float2> gySpec = rowSpectra(c.gy, c.tokens, s.dOut);
+    std::vector<float2> xSpec = tokenSpectra(c.x.data(), DT_FLOAT32, c, s.dIn);
+    std::vector<float2> gySpec = tokenSpectra(c.gy.data(), DT_FLOAT32, c, s.dOut);
     applyAxis(xSpec, s.halfIn(), s.dOut, s.fwdStart, s.fwdCoeff, s.fwdSrc, c, y);
     std::vector<double> yGot(y.size()), yRef(y.size(), 0.0);
     for (int t = 0; t < c.tokens; ++t)
@@ -350,9 +365,9 @@ void checkCase(const Case& c) {
     {  // the same with x in bfloat16: widened on the device, compared with x rounded to bfloat16
         std::vector<__nv_bfloat16> x16(c.x.size());
         for (size_t i = 0; i < x16.size(); ++i) x16[i] = __float2bfloat16_rn(c.x[i]);
-        std::vector<float> xw = widened(x16);
         std::vector<float> y2 = y0;
-        applyAxis(rowSpectra(xw, c.tokens, s.dIn), s.halfIn(), s.dOut, s.fwdStart, s.fwdCoeff, s.fwdSrc, c, y2);
+        applyAxis(tokenSpectra(x16.data(), DT_BFLOAT16, c, s.dIn), s.halfIn(), s.dOut, s.fwdStart, s.fwdCoeff, s.fwdSrc,
+                  c, y2);
         std::vector<double> got(y2.size()), ref(y2.size(), 0.0);
         for (int t = 0; t < c.tokens; ++t)
             for (int p = 0; p < s.dOut; ++p) {

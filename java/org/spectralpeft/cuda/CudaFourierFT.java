@@ -265,7 +265,7 @@ public final class CudaFourierFT extends ValidatingBackend {
                 if (copy == 0) {
                     copy = scratch.allocate(4L * s.dIn() * maxRows);
                 }
-                kernels.toFloat32(rows, copy, stream);
+                kernels.toFloat32(rows, copy, rows.length(), stream);
                 in = copy;
             }
             plans.run(FftPlans.oneD(Direction.R2C, s.dIn(), c.rowCount(), false), in, rowSpec, area, stream);
@@ -467,22 +467,37 @@ public final class CudaFourierFT extends ValidatingBackend {
         context.resetPoolUsedHigh();
     }
 
-    /** R2C of each of {@code tokens} rows of length {@code len} (any dtype): tokens × (len/2+1) complex. */
+    /**
+     * R2C of each of {@code tokens} rows of length {@code len} (any dtype): tokens × (len/2+1) complex, in a
+     * buffer of {@link FftPlans#paddedBatch} rows. When that rounds the batch up, the rows are first copied
+     * into scratch with zero rows after them, so the transform is one cuFFT execution.
+     */
     private long rowSpectra(DeviceArray rows, int tokens, int len, StreamScratch scratch, CudaStream stream) {
-        long real = asFloat32(rows, scratch, stream);
-        long spectra = scratch.allocate(8L * tokens * (len / 2 + 1));
-        plans.oneD(Direction.R2C, len, tokens, false, real, spectra, scratch, stream);
+        long batch = FftPlans.paddedBatch(tokens);
+        long real;
+        if (batch == tokens) {
+            real = asFloat32(rows, scratch, stream);
+        } else {
+            real = scratch.allocate(4L * batch * len);
+            kernels.toFloat32(rows, real, batch * len, stream);
+        }
+        long spectra = scratch.allocate(8L * batch * (len / 2 + 1));
+        plans.oneD(Direction.R2C, len, batch, false, real, spectra, scratch, stream);
         return spectra;
     }
 
-    /** out += C2R_outLen(gather/scatter of the source spectra), per token. */
+    /**
+     * out += C2R_outLen(gather/scatter of the source spectra), per token. Z has {@link FftPlans#paddedBatch}
+     * rows, the padding zeroed by the gather, so the C2R is one cuFFT execution.
+     */
     private void applyAxis(long srcSpec, int srcBins, int outLen, int outBins, DeviceSpecTables.Grouping g,
                            DeviceArray coeffs, FourierFTSpec spec, int tokens, DeviceArray out,
                            StreamScratch scratch, CudaStream stream) {
-        long z = scratch.allocate(8L * tokens * outBins);
+        long batch = FftPlans.paddedBatch(tokens);
+        long z = scratch.allocate(8L * batch * outBins);
         kernels.gatherScatter(srcSpec, srcBins, z, outBins, outBins, coeffs.address(), g, 0.5f * spec.scale(), tokens,
-                stream);
-        plans.oneD(Direction.C2R, outLen, tokens, true, z, z, scratch, stream);
+                (int) batch, stream);
+        plans.oneD(Direction.C2R, outLen, batch, true, z, z, scratch, stream);
         kernels.epilogue(z, 2L * outBins, out, tokens, outLen, WriteMode.ADD.code(), stream);
     }
 
@@ -495,7 +510,7 @@ public final class CudaFourierFT extends ValidatingBackend {
             return a.address();
         }
         long copy = scratch.allocate(4 * a.length());
-        kernels.toFloat32(a, copy, stream);
+        kernels.toFloat32(a, copy, a.length(), stream);
         return copy;
     }
 

@@ -61,6 +61,23 @@ final class FftPlans implements AutoCloseable {
 
     static final long MAX_PLAN_BATCH = 4096;
 
+    /** Batches below this are rounded up to a power of two by {@link #paddedBatch}. */
+    static final long PADDED_BATCH_LIMIT = 256;
+
+    /**
+     * The batch to transform {@code batch} items with, where the caller owns buffers it can pad with zero
+     * items: below {@value #PADDED_BATCH_LIMIT}, the next power of two, so the transform is one cuFFT
+     * execution instead of one per set bit of the batch (small transforms are bound by launches, not work);
+     * from there on the batch itself, whose pieces are large enough to amortize their launches, where
+     * padding could nearly double the work.
+     */
+    static long paddedBatch(long batch) {
+        if (batch <= 0) {
+            throw new IllegalArgumentException("batch must be positive, got " + batch);
+        }
+        return batch < PADDED_BATCH_LIMIT && Long.bitCount(batch) > 1 ? Long.highestOneBit(batch) << 1 : batch;
+    }
+
     /** One cached plan. */
     final class Plan {
         private final Shape shape;

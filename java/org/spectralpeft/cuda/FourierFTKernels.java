@@ -157,11 +157,14 @@ final class FourierFTKernels implements AutoCloseable {
                 partial);
     }
 
-    /** Unmaterialized forward spectrum Z (tokens × zPitch complex) from the R2C rows {@code in}. */
+    /**
+     * Unmaterialized forward spectrum Z (rows × zPitch complex) from the R2C rows {@code in}: rows below
+     * {@code tokens} computed, the rest (padding up to a plan's batch) zero.
+     */
     void gatherScatter(long in, int inBins, long out, int outBins, int zPitch, long coeffs,
-                       DeviceSpecTables.Grouping g, float halfScale, int tokens, CudaStream s) {
-        launch(GATHER_SCATTER, blocks(outBins), gridY(tokens), s,
-                in, inBins, out, outBins, zPitch, coeffs, g.start(), g.coeff(), g.src(), halfScale, tokens);
+                       DeviceSpecTables.Grouping g, float halfScale, int tokens, int rows, CudaStream s) {
+        launch(GATHER_SCATTER, blocks(outBins), gridY(rows), s,
+                in, inBins, out, outBins, zPitch, coeffs, g.start(), g.coeff(), g.src(), halfScale, tokens, rows);
     }
 
     void gatherReal(long spectrum, long binsPerLayer, long gatherBin, int n, float scale, long grad, CudaStream s) {
@@ -184,9 +187,10 @@ final class FourierFTKernels implements AutoCloseable {
         launch(EPILOGUE, blocks(cols), gridY(rows), s, src, srcPitch, dst.address(), dst.dtype().code(), rows, cols, mode);
     }
 
-    void toFloat32(DeviceArray src, long dst, CudaStream s) {
-        launch(TO_FLOAT32, (int) Math.min(blocks(src.length()), 65535L * 8), 1, s,
-                src.address(), src.dtype().code(), dst, src.length());
+    /** dst (total floats) = src widened to float32, then zeros up to {@code total} (padding rows). */
+    void toFloat32(DeviceArray src, long dst, long total, CudaStream s) {
+        launch(TO_FLOAT32, (int) Math.min(blocks(total), 65535L * 8), 1, s,
+                src.address(), src.dtype().code(), dst, src.length(), total);
     }
 
     /**

@@ -20,10 +20,14 @@ import org.spectralpeft.api.SpectrumColumns;
  * <p>usage: KernelEmulationFixtures OUT_FILE [SEED]
  */
 public final class KernelEmulationFixtures {
-    /** d_out, d_in, n, layers, chunk budget in rows. */
+    /**
+     * d_out, d_in, n, layers, chunk budget in rows, tokens of the forward and backward. Tokens: more than
+     * one 64-token tile of the ∂L/∂c reduction; 70 and 129 are rounded up to a plan batch of 128 and 256
+     * (zero padding rows), 64 and 300 are not.
+     */
     private static final int[][] CASES = {
-        {63, 50, 40, 3, 20}, {301, 201, 250, 2, 40}, {1, 9, 5, 2, 16}, {37, 29, 134, 5, 80},
-        {17, 2, 30, 1, 16}, {8, 1, 3, 2, 16}, {256, 301, 700, 1, 100}, {40, 12, 400, 1, 16},
+        {63, 50, 40, 3, 20, 70}, {301, 201, 250, 2, 40, 300}, {1, 9, 5, 2, 16, 70}, {37, 29, 134, 5, 80, 129},
+        {17, 2, 30, 1, 16, 64}, {8, 1, 3, 2, 16, 70}, {256, 301, 700, 1, 100, 70}, {40, 12, 400, 1, 16, 64},
     };
 
     private KernelEmulationFixtures() {
@@ -37,11 +41,12 @@ public final class KernelEmulationFixtures {
                 FourierFTSpec spec = FourierFTSpec.fromSeed(c[0], c[1], c[2], data.seed, 150f);
                 FourierFTSpec s = spec.dIn() == 1 && spec.dOut() > 1 ? spec.transposed() : spec;
                 int layers = c[3];
-                out.printf("case %dx%d_n%d_L%d layers %d tokens %d%n", c[0], c[1], c[2], layers, layers,
-                        TOKENS);
+                int tokens = c[5];
+                out.printf("case %dx%d_n%d_L%d_T%d layers %d tokens %d batch %d%n", c[0], c[1], c[2], layers, tokens,
+                        layers, tokens, FftPlans.paddedBatch(tokens));
                 floats(out, "coeffs", data.gaussian(layers * s.n()));
-                floats(out, "x", data.gaussian(TOKENS * spec.dIn()));
-                floats(out, "gy", data.gaussian(TOKENS * spec.dOut()));
+                floats(out, "x", data.gaussian(tokens * spec.dIn()));
+                floats(out, "gy", data.gaussian(tokens * spec.dOut()));
                 floats(out, "gradDeltaW", data.gaussian(s.dOut() * s.dIn()));
                 spec(out, "spec2d", s); // what materialize, merge and gradCoefficients use
                 List<ColumnChunks.Chunk> chunks = ColumnChunks.plan(layers, s.dOut(), s.halfIn(), 8L * s.halfIn() * c[4]);
@@ -65,9 +70,6 @@ public final class KernelEmulationFixtures {
             out.println("end");
         }
     }
-
-    /** Tokens of the forward and backward cases: more than one 64-token tile of the ∂L/∂c reduction. */
-    private static final int TOKENS = 70;
 
     /** A spec's dimensions and every table DeviceSpecTables uploads. */
     private static void spec(PrintWriter out, String name, FourierFTSpec s) {
