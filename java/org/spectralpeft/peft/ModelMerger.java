@@ -6,6 +6,11 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import org.spectralpeft.api.FourierFTBackend;
 import org.spectralpeft.api.HostArray;
 import org.spectralpeft.io.SafetensorsFile;
@@ -17,8 +22,13 @@ import org.spectralpeft.io.TensorInfo;
 /**
  * Streams a base model into a new safetensors file with the adapter merged: every adapted weight becomes
  * W + ΔW (ΔWᵀ for weights stored in × out) in the weight's own dtype, every other tensor is copied byte
- * for byte. One tensor is in memory at a time. The output is written beside the target and moved into
- * place only when complete, so a failure leaves no partial file.
+ * for byte. The output is written beside the target and moved into place only when complete, so a failure
+ * leaves no partial file.
+ *
+ * <p>A second thread reads and merges the next adapted weight while the calling thread writes (or copies
+ * the tensors before it), so reading, merging and writing overlap; at most two adapted weights are in
+ * memory, the one being written and the one being merged. The backend is only called from that thread,
+ * one call at a time, and never after this method returns.
  *
  * <p>Tensors are written ordered by element size, largest first, then by name (as the reference
  * safetensors writer orders them), which keeps every tensor 8-byte aligned.
@@ -57,28 +67,118 @@ public final class ModelMerger {
             bytes += t.byteLength();
         }
         int merged = 0;
+        ExecutorService mergeThread = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "spectral-peft-merge");
+            t.setDaemon(true);
+            return t;
+        });
+        Future<MergedWeight> ahead = null;
         try (SafetensorsWriter writer = SafetensorsWriter.create(out, entries, base.metadata())) {
+            int nextAdapted = nextAdapted(order, plan, 0);
+            ahead = nextAdapted < 0 ? null : submit(mergeThread, base, order.get(nextAdapted), plan, backend);
             for (int i = 0; i < order.size(); i++) {
                 TensorInfo t = order.get(i);
-                SafetensorsFile file = base.fileOf(t.name());
-                var layer = plan.layerFor(t.name());
-                if (layer.isPresent()) {
-                    mergeLayer(file, t, layer.get(), backend, writer);
+                boolean adapted = i == nextAdapted;
+                if (adapted) {
+                    MergedWeight w = await(ahead);
+                    nextAdapted = nextAdapted(order, plan, i + 1);
+                    ahead = nextAdapted < 0 ? null : submit(mergeThread, base, order.get(nextAdapted), plan, backend);
+                    w.writeTo(writer);
                     merged++;
                 } else {
-                    writer.copy(t.name(), file, t);
+                    writer.copy(t.name(), base.fileOf(t.name()), t);
                 }
                 if (progress != null) {
-                    progress.tensorDone(i + 1, order.size(), t.name(), layer.isPresent());
+                    progress.tensorDone(i + 1, order.size(), t.name(), adapted);
                 }
             }
             writer.commit();
+        } finally {
+            // On failure, a merge already running must end before the caller may close the backend. It is
+            // not interrupted: an interrupt would close the model's file channels under it.
+            if (ahead != null) {
+                ahead.cancel(false);
+            }
+            mergeThread.shutdown();
+            awaitUninterruptibly(mergeThread);
         }
         return new Summary(merged, order.size() - merged, bytes, (System.nanoTime() - start) / 1e9, backend.description());
     }
 
-    private static void mergeLayer(SafetensorsFile file, TensorInfo t, MergePlan.Layer layer, FourierFTBackend backend,
-                                   SafetensorsWriter writer) throws IOException {
+    /** A merged weight waiting to be written: 16- or 32-bit values, or float64 ones. */
+    private record MergedWeight(String name, HostArray values, double[] doubles) {
+        void writeTo(SafetensorsWriter writer) throws IOException {
+            if (doubles != null) {
+                writer.write(name, doubles);
+            } else {
+                writer.write(name, values);
+            }
+        }
+    }
+
+    private static int nextAdapted(List<TensorInfo> order, MergePlan plan, int from) {
+        for (int i = from; i < order.size(); i++) {
+            if (plan.layerFor(order.get(i).name()).isPresent()) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    private static Future<MergedWeight> submit(ExecutorService mergeThread, SafetensorsModel base, TensorInfo t,
+                                               MergePlan plan, FourierFTBackend backend) {
+        MergePlan.Layer layer = plan.layerFor(t.name()).orElseThrow();
+        return mergeThread.submit(() -> mergeLayer(base.fileOf(t.name()), t, layer, backend));
+    }
+
+    /** The merged weight, or the merge's own exception (IOException, or unchecked as thrown). */
+    private static MergedWeight await(Future<MergedWeight> merge) throws IOException {
+        boolean interrupted = false;
+        try {
+            while (true) {
+                try {
+                    return merge.get();
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof IOException io) {
+                throw io;
+            }
+            if (cause instanceof RuntimeException r) {
+                throw r;
+            }
+            if (cause instanceof Error err) {
+                throw err;
+            }
+            throw new IllegalStateException(cause);
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    private static void awaitUninterruptibly(ExecutorService executor) {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                if (executor.awaitTermination(1, TimeUnit.MINUTES)) {
+                    break;
+                }
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private static MergedWeight mergeLayer(SafetensorsFile file, TensorInfo t, MergePlan.Layer layer,
+                                           FourierFTBackend backend) throws IOException {
         if (t.dtype() == TensorDType.F64) {
             // the backends compute in float32: add the float32 ΔW to the float64 weight on the host
             double[] w = file.readDoubles(t);
@@ -87,8 +187,7 @@ public final class ModelMerger {
             for (int i = 0; i < w.length; i++) {
                 w[i] += delta[i];
             }
-            writer.write(t.name(), w);
-            return;
+            return new MergedWeight(t.name(), null, w);
         }
         HostArray weight = file.readHostArray(t);
         try {
@@ -96,6 +195,6 @@ public final class ModelMerger {
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("tensor '" + t.name() + "' in " + file.path() + ": " + e.getMessage(), e);
         }
-        writer.write(t.name(), weight);
+        return new MergedWeight(t.name(), weight, null);
     }
 }

@@ -12,6 +12,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -89,17 +92,47 @@ public abstract class ModelMergerContract {
         Path out = tmp.resolve("merged.safetensors");
         byte[] previous = "an earlier output".getBytes();
         Files.write(out, previous);
-        FourierFTBackend failing = new FailingOnSecondMerge(backend());
+        InstrumentedBackend failing = new InstrumentedBackend(backend(), 2);
         try (SafetensorsModel model = SafetensorsModel.open(base)) {
             MergePlan plan = MergePlan.build(model, adapter, m -> CONV1D.matcher(m).matches());
             IllegalStateException e = assertThrows(IllegalStateException.class,
                     () -> ModelMerger.merge(model, plan, failing, out, null));
             assertTrue(e.getMessage().contains("injected"), e.getMessage());
+            assertEquals(0, failing.active.get(), "a backend call outlived the failed merge");
         }
         assertArrayEquals(previous, Files.readAllBytes(out));
         try (Stream<Path> files = Files.list(tmp)) {
             assertEquals(List.of(), files.filter(p -> p.getFileName().toString().endsWith(".partial")).toList());
         }
+    }
+
+    /**
+     * Reading and merging the next adapted weight overlaps writing: the backend runs on another thread, one
+     * call at a time, and no more than two adapted weights (one merged and waiting, one being merged) are
+     * ahead of what has been written.
+     */
+    @Test
+    void mergesRunAheadOfTheWriterByAtMostOneWeight() throws IOException {
+        TestData data = new TestData();
+        TinyCheckpoint ckpt = new TinyCheckpoint(data, TensorDType.BF16);
+        Path base = ckpt.writeSingle(tmp.resolve("model.safetensors"));
+        FourierFTAdapter adapter = TinyCheckpoint.adapter(data, 11, 150.0, IfftNorm.BACKWARD, tmp.resolve("adapter"));
+        Path out = tmp.resolve("merged.safetensors");
+        InstrumentedBackend counting = new InstrumentedBackend(backend(), 0);
+        try (SafetensorsModel model = SafetensorsModel.open(base)) {
+            MergePlan plan = MergePlan.build(model, adapter, m -> CONV1D.matcher(m).matches());
+            ModelMerger.merge(model, plan, counting, out, (done, total, tensor, merged) -> {
+                if (merged) {
+                    counting.written.incrementAndGet();
+                }
+            });
+        }
+        check(ckpt, adapter, out, data);
+        assertEquals(4, counting.merges.get());
+        assertEquals(4, counting.written.get());
+        assertTrue(counting.mostAhead.get() <= 2, "merges ahead of the writer: " + counting.mostAhead.get());
+        assertEquals(1, counting.mostActive.get(), "backend calls at once");
+        assertFalse(counting.threads.contains(Thread.currentThread().getName()), "merged on " + counting.threads);
     }
 
     @Test
@@ -301,13 +334,24 @@ public abstract class ModelMergerContract {
         return Math.pow(2, Math.getExponent(a) - mantissa);
     }
 
-    /** Delegates to a real backend but fails the second merge, as a device error would. */
-    private static final class FailingOnSecondMerge implements FourierFTBackend {
+    /**
+     * Delegates to a real backend and watches the merges: how many ran, on which threads, how many at once,
+     * how far ahead of {@code written} (counted by the caller's progress listener); with {@code failAt} > 0
+     * that merge fails, as a device error would.
+     */
+    private static final class InstrumentedBackend implements FourierFTBackend {
         private final FourierFTBackend inner;
-        private int merges;
+        private final int failAt;
+        final AtomicInteger merges = new AtomicInteger();
+        final AtomicInteger written = new AtomicInteger();
+        final AtomicInteger active = new AtomicInteger();
+        final AtomicInteger mostActive = new AtomicInteger();
+        final AtomicInteger mostAhead = new AtomicInteger();
+        final Set<String> threads = ConcurrentHashMap.newKeySet();
 
-        FailingOnSecondMerge(FourierFTBackend inner) {
+        InstrumentedBackend(FourierFTBackend inner, int failAt) {
             this.inner = inner;
+            this.failAt = failAt;
         }
 
         @Override
@@ -322,10 +366,18 @@ public abstract class ModelMergerContract {
 
         @Override
         public void merge(FourierFTSpec spec, float[] coeffs, HostArray weight) {
-            if (++merges == 2) {
-                throw new IllegalStateException("injected device failure");
+            int started = merges.incrementAndGet();
+            mostAhead.accumulateAndGet(started - written.get(), Math::max);
+            mostActive.accumulateAndGet(active.incrementAndGet(), Math::max);
+            threads.add(Thread.currentThread().getName());
+            try {
+                if (started == failAt) {
+                    throw new IllegalStateException("injected device failure");
+                }
+                inner.merge(spec, coeffs, weight);
+            } finally {
+                active.decrementAndGet();
             }
-            inner.merge(spec, coeffs, weight);
         }
 
         @Override
