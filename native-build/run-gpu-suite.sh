@@ -57,23 +57,36 @@ run_bench() {
     "$bundle/run-benchmarks.sh" "$d" $JMH_ARGS > "$d/run.log" 2>&1 || echo "   JMH FAILED (see run.log)"
   else
     # Two JMH runs, so that a run cut short by the slot's time limit loses only its own half (JMH writes
-    # its JSON at the end); their results are joined into one jmh.json.
-    local opts=(-p backend=cuda -wi 2 -w 500ms -i 3 -r 1s -f 1) part
+    # its JSON at the end); jmh.json is rejoined from the parts after each run.
+    local opts=(-p backend=cuda -wi 2 -w 500ms -i 3 -r 1s -f 1)
+    rm -rf "$d/part1" "$d/part2" "$d/jmh.json" "$d/jmh.txt"
     "$bundle/run-benchmarks.sh" "$d/part1" "\.MaterializeBenchmark\.|FloorBenchmark" "${opts[@]}" > "$d/run.log" 2>&1 \
       || echo "   JMH part 1 FAILED (see run.log)"
+    join_parts "$d"
     "$bundle/run-benchmarks.sh" "$d/part2" "BatchMaterializeBenchmark|ForwardBackwardBenchmark|MergeCommandBenchmark" \
       "${opts[@]}" >> "$d/run.log" 2>&1 || echo "   JMH part 2 FAILED (see run.log)"
-    "$python" - "$d/jmh.json" "$d/part1/jmh.json" "$d/part2/jmh.json" <<'PY' || echo "   JOINING THE JMH RESULTS FAILED"
-import json, os, sys
-joined = []
-for part in sys.argv[2:]:
-    if os.path.exists(part):
-        joined += json.load(open(part))
-json.dump(joined, open(sys.argv[1], "w"), indent=1)
-PY
-    for part in part1 part2; do cat "$d/$part/jmh.txt" 2>/dev/null; done > "$d/jmh.txt"
+    join_parts "$d"
   fi
   grep -E "^Benchmark|p0.50 " "$d/jmh.txt" | head -80 || tail -20 "$d/run.log"
+}
+
+# jmh.json and jmh.txt of the bench stage from whichever of its parts finished (a part that did not is
+# left out, saying so).
+join_parts() {
+  local d=$1
+  "$python" - "$d/jmh.json" "$d/part1/jmh.json" "$d/part2/jmh.json" <<'PY' || echo "   JOINING THE JMH RESULTS FAILED"
+import json, sys
+joined = []
+for part in sys.argv[2:]:
+    try:
+        with open(part) as f:
+            joined += json.load(f)
+    except (OSError, ValueError) as e:
+        print("   not joined:", part, e, file=sys.stderr)
+with open(sys.argv[1], "w") as f:
+    json.dump(joined, f, indent=1)
+PY
+  cat "$d/part1/jmh.txt" "$d/part2/jmh.txt" > "$d/jmh.txt" 2>/dev/null || true
 }
 
 run_peers() {

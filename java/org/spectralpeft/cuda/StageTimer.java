@@ -70,8 +70,16 @@ final class StageTimer {
             return;
         }
         Object start = t.marks.mark(stream);
-        queueWork.run();
-        t.spans.add(new Span(label, start, t.marks.mark(stream)));
+        boolean recorded = false;
+        try {
+            queueWork.run();
+            t.spans.add(new Span(label, start, t.marks.mark(stream)));
+            recorded = true;
+        } finally {
+            if (!recorded) {
+                t.marks.release(start);
+            }
+        }
     }
 
     /**

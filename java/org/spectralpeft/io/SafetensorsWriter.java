@@ -192,10 +192,10 @@ public final class SafetensorsWriter implements AutoCloseable {
             chunk = ByteBuffer.allocateDirect(CHUNK_BYTES).order(ByteOrder.LITTLE_ENDIAN);
         }
         int perChunk = CHUNK_BYTES / elementBytes;
-        for (int from = 0; from < count; from += perChunk) {
-            int k = Math.min(perChunk, count - from);
+        for (long from = 0; from < count; from += perChunk) { // long: from + perChunk may pass 2^31
+            int k = (int) Math.min(perChunk, count - from);
             chunk.clear();
-            fill.fill(chunk, from, k);
+            fill.fill(chunk, (int) from, k);
             chunk.limit(k * elementBytes);
             writeFully(channel, chunk);
         }

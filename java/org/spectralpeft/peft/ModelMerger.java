@@ -73,6 +73,7 @@ public final class ModelMerger {
             return t;
         });
         Future<MergedWeight> ahead = null;
+        Throwable failure = null;
         try (SafetensorsWriter writer = SafetensorsWriter.create(out, entries, base.metadata())) {
             int nextAdapted = nextAdapted(order, plan, 0);
             ahead = nextAdapted < 0 ? null : submit(mergeThread, base, order.get(nextAdapted), plan, backend);
@@ -93,6 +94,9 @@ public final class ModelMerger {
                 }
             }
             writer.commit();
+        } catch (IOException | RuntimeException | Error e) {
+            failure = e;
+            throw e;
         } finally {
             // On failure, a merge already running must end before the caller may close the backend. It is
             // not interrupted: an interrupt would close the model's file channels under it.
@@ -101,6 +105,17 @@ public final class ModelMerger {
             }
             mergeThread.shutdown();
             awaitUninterruptibly(mergeThread);
+            if (failure != null && ahead != null && ahead.isDone() && !ahead.isCancelled()) {
+                try {
+                    ahead.get();
+                } catch (ExecutionException e) {
+                    if (e.getCause() != failure) { // the merge in flight failed too (not the failure itself)
+                        failure.addSuppressed(e.getCause());
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
         }
         return new Summary(merged, order.size() - merged, bytes, (System.nanoTime() - start) / 1e9, backend.description());
     }

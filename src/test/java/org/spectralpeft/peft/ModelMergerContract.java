@@ -14,6 +14,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -133,6 +135,52 @@ public abstract class ModelMergerContract {
         assertTrue(counting.mostAhead.get() <= 2, "merges ahead of the writer: " + counting.mostAhead.get());
         assertEquals(1, counting.mostActive.get(), "backend calls at once");
         assertFalse(counting.threads.contains(Thread.currentThread().getName()), "merged on " + counting.threads);
+    }
+
+    /**
+     * A write (here the progress listener) failing while the next merge is still running: merge() must wait
+     * for that merge before it returns, so the caller may close the backend. The merge is held until well
+     * after the failure.
+     */
+    @Test
+    void aFailedWriteWaitsForTheMergeInFlight() throws IOException {
+        TestData data = new TestData();
+        TinyCheckpoint ckpt = new TinyCheckpoint(data, TensorDType.F32);
+        Path base = ckpt.writeSingle(tmp.resolve("model.safetensors"));
+        FourierFTAdapter adapter = TinyCheckpoint.adapter(data, 5, 80.0, IfftNorm.BACKWARD, tmp.resolve("adapter"));
+        Path out = tmp.resolve("merged.safetensors");
+        InstrumentedBackend held = new InstrumentedBackend(backend(), 0);
+        held.holdSecondMerge = new CountDownLatch(1);
+        try (SafetensorsModel model = SafetensorsModel.open(base)) {
+            MergePlan plan = MergePlan.build(model, adapter, m -> CONV1D.matcher(m).matches());
+            IllegalStateException e = assertThrows(IllegalStateException.class,
+                    () -> ModelMerger.merge(model, plan, held, out, (done, total, tensor, merged) -> {
+                        if (merged) {
+                            for (int wait = 0; held.merges.get() < 2 && wait < 10_000; wait++) {
+                                sleep(1); // until the second merge is running (and held)
+                            }
+                            Thread release = new Thread(() -> {
+                                sleep(200);
+                                held.holdSecondMerge.countDown();
+                            });
+                            release.setDaemon(true);
+                            release.start();
+                            throw new IllegalStateException("injected write failure");
+                        }
+                    }));
+            assertTrue(e.getMessage().contains("injected write failure"), e.getMessage());
+            assertEquals(2, held.merges.get(), "the second merge had started");
+            assertEquals(0, held.active.get(), "merge() returned while a backend call was still running");
+        }
+        assertFalse(Files.exists(out));
+    }
+
+    private static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     @Test
@@ -348,6 +396,8 @@ public abstract class ModelMergerContract {
         final AtomicInteger mostActive = new AtomicInteger();
         final AtomicInteger mostAhead = new AtomicInteger();
         final Set<String> threads = ConcurrentHashMap.newKeySet();
+        /** When set, the second merge waits for it (at most a minute) before it runs. */
+        volatile CountDownLatch holdSecondMerge;
 
         InstrumentedBackend(FourierFTBackend inner, int failAt) {
             this.inner = inner;
@@ -374,7 +424,13 @@ public abstract class ModelMergerContract {
                 if (started == failAt) {
                     throw new IllegalStateException("injected device failure");
                 }
+                if (started == 2 && holdSecondMerge != null) {
+                    holdSecondMerge.await(1, TimeUnit.MINUTES);
+                }
                 inner.merge(spec, coeffs, weight);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while held", e);
             } finally {
                 active.decrementAndGet();
             }
