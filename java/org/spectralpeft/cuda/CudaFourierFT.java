@@ -148,6 +148,13 @@ public final class CudaFourierFT extends ValidatingBackend {
         stream.synchronize();
     }
 
+    /** The kernels, for the profiling tool (its stream hold). */
+    FourierFTKernels kernels() {
+        ensureOpen();
+        context.makeCurrent();
+        return kernels;
+    }
+
     /** The plan cache, for the floor benchmarks (a bare cuFFT transform with this backend's plans). */
     FftPlans plans() {
         ensureOpen();

@@ -43,8 +43,9 @@ final class FourierFTKernels implements AutoCloseable {
     static final String EPILOGUE = "fourierft_epilogue";
     static final String TO_FLOAT32 = "fourierft_to_float32";
     static final String LENGTH_ONE = "fourierft_length_one_transform";
+    static final String HOLD_STREAM = "fourierft_hold_stream";
     static final String[] KERNELS = {SCATTER_HALF_SPECTRUM, COLUMN_SYNTHESIS, COLUMN_ANALYSIS, GATHER_SCATTER,
-        GATHER_REAL, COEFF_GRAD_PARTIAL, COEFF_GRAD_REDUCE, EPILOGUE, TO_FLOAT32, LENGTH_ONE};
+        GATHER_REAL, COEFF_GRAD_PARTIAL, COEFF_GRAD_REDUCE, EPILOGUE, TO_FLOAT32, LENGTH_ONE, HOLD_STREAM};
 
     private final CUmodule module;
     private final String ptxName;
@@ -199,6 +200,11 @@ final class FourierFTKernels implements AutoCloseable {
      */
     void lengthOneTransform(long src, long srcDist, long dst, long dstDist, long count, int direction, CudaStream s) {
         launch(LENGTH_ONE, (int) Math.min(blocks(count), 65535L * 8), 1, s, src, srcDist, dst, dstDist, count, direction);
+    }
+
+    /** Profiling only: occupies the stream for about {@code nanoseconds} of device time (one thread). */
+    void holdStream(long nanoseconds, CudaStream s) {
+        launch(HOLD_STREAM, 1, 1, s, nanoseconds);
     }
 
     @Override

@@ -78,6 +78,7 @@ class KernelSignaturesTest {
         k.epilogue(a, 30, bf16, 37, 29, 1, null);
         k.toFloat32(bf16, a, 64L * 29, null);
         k.lengthOneTransform(a, 1, a, 2, 70, 1, null);
+        k.holdStream(20_000_000L, null);
 
         TreeSet<String> launched = new TreeSet<>();
         for (Launch l : launches) {
