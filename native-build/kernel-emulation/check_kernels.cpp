@@ -1,4 +1,5 @@
-// Checks every kernel of kernels/fourierft.cu by running its source on the CPU (emulation.h) over the
+// Checks every kernel of kernels/fourierft.cu (but fourierft_hold_stream, a profiling aid that compiles to
+// an empty function here) by running its source on the CPU (emulation.h) over the
 // tables, inputs and chunk plans the Java side writes (KernelEmulationFixtures), each pipeline queued as
 // CudaFourierFT queues it, with cuFFT replaced by float64 DFTs in cuFFT's layouts (out of place into dense
 // rows, or in place with rows of 2·(len/2+1) floats). Results are compared with the closed forms in
