@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Compiles every kernels/*.cu to PTX for two targets and prints ptxas's sm_90 resource report.
+# Compiles every kernels/*.cu to PTX for two targets and to sm_90 machine code, and prints ptxas's sm_90
+# resource report.
+#   <name>.sm_90.cubin     Hopper machine code, loaded first on devices of compute capability 9.0
 #   <name>.compute_75.ptx  portable PTX (the oldest target CUDA 13 accepts), JIT-compiled by the driver
 #   <name>.compute_90.ptx  PTX tuned for Hopper, chosen at load time on devices of compute capability >= 9.0
 # usage: compile-kernels.sh <kernel dir> <output dir>
@@ -36,13 +38,15 @@ for cu in "$src_dir"/*.cu; do
   # rebuild when the source or any header is newer than the PTX
   newest=$(ls -t "$cu" "$src_dir"/*.cuh 2>/dev/null | head -1)
   if [ -f "$out_dir/$name.compute_90.ptx" ] && [ "$out_dir/$name.compute_90.ptx" -nt "$newest" ] \
-     && [ -f "$out_dir/$name.compute_75.ptx" ]; then
+     && [ -f "$out_dir/$name.compute_75.ptx" ] && [ -f "$out_dir/$name.sm_90.cubin" ]; then
     continue
   fi
   "$nvcc" "${flags[@]}" -ptx -arch=compute_75 -o "$out_dir/$name.compute_75.ptx" "$cu"
   "$nvcc" "${flags[@]}" -ptx -arch=compute_90 -o "$out_dir/$name.compute_90.ptx" "$cu"
   echo "ptxas resource usage for $name (sm_90):"
-  report=$("$nvcc" "${flags[@]}" -cubin -arch=sm_90 -Xptxas -v -o /dev/null "$cu" 2>&1)
+  # The sm_90 machine code is kept too: H100/H200 load it without JIT, and unlike PTX (whose ISA version
+  # follows the compiler) it loads on any driver of the same CUDA major version.
+  report=$("$nvcc" "${flags[@]}" -cubin -arch=sm_90 -Xptxas -v -o "$out_dir/$name.sm_90.cubin" "$cu" 2>&1)
   echo "$report" | grep -E "Compiling entry|Used|spill" | sed 's/^ptxas info    : /  /'
   if echo "$report" | grep -E "[1-9][0-9]* bytes spill (stores|loads)" >/dev/null; then
     echo "error: a kernel in $name spills registers on sm_90 (see above)" >&2

@@ -69,7 +69,8 @@ done
 if [ ${#missing[@]} -gt 0 ] && command -v ldconfig >/dev/null 2>&1; then
   still=()
   for lib in "${missing[@]}"; do
-    p=$(ldconfig -p 2>/dev/null | awk -v l="$lib" '$1 == l && /x86-64/ {print $NF; exit}')
+    # (|| true: awk's early exit can end ldconfig with SIGPIPE, which pipefail and set -e would turn fatal)
+    p=$(ldconfig -p 2>/dev/null | awk -v l="$lib" '$1 == l && /x86-64/ {print $NF; exit}' || true)
     if [ -n "$p" ] && [ -e "$p" ]; then found[$lib]=$(dirname "$p"); else still+=("$lib"); fi
   done
   missing=(${still[@]+"${still[@]}"})

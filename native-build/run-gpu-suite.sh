@@ -41,9 +41,10 @@ run_tests() {
     echo "   FAILED (see fixtures.log); the fixture test will skip"; tail -5 "$d/fixtures.log"
   fi
   echo "== tests (all, with the fixtures)"
-  JAVA_OPTS="-Xmx6g -Dspectralpeft.peft.fixtures=$d/peft-fixtures" \
+  # debug: a stream synchronization after each launch, so a faulting kernel is named at its own launch
+  JAVA_OPTS="-Xmx6g -Dspectralpeft.peft.fixtures=$d/peft-fixtures -Dspectralpeft.cuda.debug=true" \
     "$bundle/run-gpu-tests.sh" --all "$d/reports" > "$d/tests.log" 2>&1 || echo "   TESTS FAILED"
-  grep -E "tests (successful|failed|skipped|aborted)" "$d/tests.log" || tail -20 "$d/tests.log"
+  grep -E "(tests|containers) (successful|failed|skipped|aborted)" "$d/tests.log" || tail -20 "$d/tests.log"
   echo "== peak memory"
   "$bundle/jre/bin/java" -cp "$(classpath)" org.spectralpeft.bench.MemoryReport "$d/memory.json" \
     2>&1 | tee "$d/memory.txt" || echo "   MEMORY REPORT FAILED"

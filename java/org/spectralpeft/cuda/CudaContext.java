@@ -73,11 +73,11 @@ final class CudaContext implements AutoCloseable {
         try {
             makeCurrent();
             checkCufftLoads();
+            keepPoolMemory();
         } catch (RuntimeException | Error e) {
             cuDevicePrimaryCtxRelease(device);
             throw e;
         }
-        keepPoolMemory();
     }
 
     static CudaContext open(int ordinal) {

@@ -16,9 +16,9 @@ import jcuda.driver.CUfunction;
 import jcuda.driver.CUmodule;
 
 /**
- * The PTX module of {@code kernels/fourierft.cu} and typed launchers for its kernels. The PTX built for
- * compute_90 is loaded on Hopper and newer, the portable compute_75 PTX elsewhere; the driver JIT-compiles
- * either for the device.
+ * The module of {@code kernels/fourierft.cu} and typed launchers for its kernels. On compute capability 9.0
+ * (H100, H200) the sm_90 machine code is loaded; elsewhere, or if that fails, the PTX built for compute_90
+ * (Hopper and newer) or the portable compute_75 PTX, which the driver JIT-compiles for the device.
  *
  * <p>With the system property {@code spectralpeft.cuda.debug=true} every launch is followed by a stream
  * synchronization, so a faulting kernel is reported at its own launch (the tests turn it on).
@@ -26,7 +26,6 @@ import jcuda.driver.CUmodule;
 final class FourierFTKernels implements AutoCloseable {
     static final int BLOCK = 256;
     private static final int MAX_GRID_Y = 65535;
-    private static final boolean DEBUG = Boolean.getBoolean("spectralpeft.cuda.debug");
 
     /** Where launches go: the device, or a recorder in tests that run without one. */
     interface Launcher {
@@ -51,11 +50,13 @@ final class FourierFTKernels implements AutoCloseable {
     private final String ptxName;
     private final Map<String, CUfunction> functions = new HashMap<>();
     private final Launcher launcher;
+    /** Read when the backend opens (not at class load), so a test can turn it on before it opens one. */
+    private final boolean debug;
 
     FourierFTKernels(int computeCapability) {
-        ptxName = "fourierft." + (computeCapability >= 90 ? "compute_90" : "compute_75") + ".ptx";
+        debug = Boolean.getBoolean("spectralpeft.cuda.debug");
         module = new CUmodule();
-        cuModuleLoadData(module, readPtx(ptxName));
+        ptxName = load(module, computeCapability);
         for (String k : KERNELS) {
             CUfunction f = new CUfunction();
             cuModuleGetFunction(f, module, k);
@@ -68,20 +69,42 @@ final class FourierFTKernels implements AutoCloseable {
     FourierFTKernels(Launcher recorder) {
         ptxName = "none (recording)";
         module = null;
+        debug = false;
         launcher = recorder;
     }
 
+    /** The kernel image in use, e.g. "fourierft.sm_90.cubin" or "fourierft.compute_75.ptx". */
     String ptxName() {
         return ptxName;
     }
 
-    private static String readPtx(String name) {
+    // sm_90 machine code on compute capability 9.0 (no JIT; loads on any CUDA 13 driver, while PTX needs a
+    // driver at least as new as the compiler that wrote it); otherwise, or if that fails, the PTX for the
+    // device's generation, which the driver JIT-compiles.
+    private static String load(CUmodule module, int computeCapability) {
+        String cubin = "fourierft.sm_90.cubin";
+        String cubinFailure = "";
+        if (computeCapability == 90) {
+            try {
+                cuModuleLoadData(module, readResource(cubin));
+                return cubin;
+            } catch (RuntimeException e) {
+                cubinFailure = " (" + cubin + " did not load: " + e.getMessage() + ")";
+            }
+        }
+        String ptx = "fourierft." + (computeCapability >= 90 ? "compute_90" : "compute_75") + ".ptx";
+        byte[] text = readResource(ptx);
+        cuModuleLoadData(module, new String(text, StandardCharsets.US_ASCII));
+        return ptx + cubinFailure;
+    }
+
+    private static byte[] readResource(String name) {
         String path = "/org/spectralpeft/kernels/" + name;
         try (InputStream in = FourierFTKernels.class.getResourceAsStream(path)) {
             if (in == null) {
                 throw new IllegalStateException("kernel resource " + path + " is missing from the jar (was nvcc run?)");
             }
-            return new String(in.readAllBytes(), StandardCharsets.US_ASCII);
+            return in.readAllBytes();
         } catch (IOException e) {
             throw new IllegalStateException("cannot read " + path, e);
         }
@@ -114,7 +137,7 @@ final class FourierFTKernels implements AutoCloseable {
             }
         }
         cuLaunchKernel(functions.get(kernel), gridX, gridY, 1, BLOCK, 1, 1, 0, stream.jcuda(), Pointer.to(params), null);
-        if (DEBUG) {
+        if (debug) {
             cuStreamSynchronize(stream.jcuda());
         }
     }

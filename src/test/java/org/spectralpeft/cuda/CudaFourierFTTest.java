@@ -55,9 +55,13 @@ class CudaFourierFTTest extends FourierFTBackendContract {
         return cuda;
     }
 
+    /** sm_90 machine code on H100/H200, the Hopper PTX on later devices, the portable PTX before. */
     @Test
-    void hopperLoadsTheHopperPtx() {
-        if (cuda.description().contains("sm_9") || cuda.description().contains("sm_1")) {
+    void eachDeviceGenerationLoadsItsKernelImage() {
+        String d = cuda.description();
+        if (d.contains("sm_90")) {
+            assertEquals("fourierft.sm_90.cubin", cuda.kernelVariant());
+        } else if (d.contains("sm_9") || d.contains("sm_1")) {
             assertEquals("fourierft.compute_90.ptx", cuda.kernelVariant());
         } else {
             assertEquals("fourierft.compute_75.ptx", cuda.kernelVariant());
