@@ -49,6 +49,8 @@ public final class CudaFourierFT extends ValidatingBackend {
     private final FftPlans plans;
     /** Bytes of synthesized rows per chunk on the column-synthesis path (see {@link ColumnChunks}). */
     private final long columnChunkBytes;
+    /** spectralpeft.cuda.debug, read at open: also checks each call's scratch reservation. */
+    private final boolean debug = Boolean.getBoolean("spectralpeft.cuda.debug");
     private final Map<FourierFTSpec, SpecResources> specs = new LinkedHashMap<>(16, 0.75f, true);
 
     /**
@@ -216,9 +218,11 @@ public final class CudaFourierFT extends ValidatingBackend {
         checkDevice("y", y, (long) tokens * spec.dOut());
         SpecResources r = acquire(spec);
         try (StreamScratch scratch = new StreamScratch(stream)) {
+            scratch.reserve(rowSpectraFootprint(x, tokens, spec.dIn()) + applyAxisFootprint(spec.dOut(), tokens));
             long xSpec = rowSpectra(x, tokens, spec.dIn(), scratch, stream);
             applyAxis(xSpec, spec.halfIn(), spec.dOut(), spec.halfOut(), r.tables.forward, coeffs, spec, tokens, y,
                     scratch, stream);
+            checkReservation(scratch, "forward");
         } finally {
             release(r);
         }
@@ -299,9 +303,12 @@ public final class CudaFourierFT extends ValidatingBackend {
         SpecResources r = acquire(spec);
         DeviceSpecTables t = r.tables;
         try (StreamScratch scratch = new StreamScratch(stream)) {
+            int tiles = (tokens + GRAD_TILE_TOKENS - 1) / GRAD_TILE_TOKENS;
+            scratch.reserve(rowSpectraFootprint(x, tokens, spec.dIn()) + rowSpectraFootprint(gradY, tokens, spec.dOut())
+                    + StreamScratch.footprint(4L * tiles * spec.n())
+                    + (gradX != null ? applyAxisFootprint(spec.dIn(), tokens) : 0));
             long xSpec = rowSpectra(x, tokens, spec.dIn(), scratch, stream);
             long gySpec = rowSpectra(gradY, tokens, spec.dOut(), scratch, stream);
-            int tiles = (tokens + GRAD_TILE_TOKENS - 1) / GRAD_TILE_TOKENS;
             long partial = scratch.allocate(4L * tiles * spec.n());
             kernels.coeffGradPartial(xSpec, spec.halfIn(), gySpec, spec.halfOut(), t, spec.n(), tokens,
                     GRAD_TILE_TOKENS, partial, stream);
@@ -310,6 +317,7 @@ public final class CudaFourierFT extends ValidatingBackend {
                 applyAxis(gySpec, spec.halfOut(), spec.dIn(), spec.halfIn(), t.transposed, coeffs, spec, tokens,
                         gradX, scratch, stream);
             }
+            checkReservation(scratch, "backward");
         } finally {
             release(r);
         }
@@ -493,6 +501,38 @@ public final class CudaFourierFT extends ValidatingBackend {
         return spectra;
     }
 
+    /** The scratch {@link #rowSpectra} takes (its part of a call's {@link StreamScratch#reserve}). */
+    private long rowSpectraFootprint(DeviceArray rows, int tokens, int len) {
+        long batch = FftPlans.paddedBatch(tokens);
+        long bytes = StreamScratch.footprint(8L * batch * (len / 2 + 1))
+                + workFootprint(FftPlans.oneD(Direction.R2C, len, batch, false));
+        return batch != tokens || needsFloat32Copy(rows) ? bytes + StreamScratch.footprint(4L * batch * len) : bytes;
+    }
+
+    /** The scratch {@link #applyAxis} takes for outputs of length outLen. */
+    private long applyAxisFootprint(int outLen, int tokens) {
+        long batch = FftPlans.paddedBatch(tokens);
+        return StreamScratch.footprint(8L * batch * (outLen / 2 + 1))
+                + workFootprint(FftPlans.oneD(Direction.C2R, outLen, batch, true));
+    }
+
+    /** The work area FftPlans.run allocates for this shape (creating its plans if needed). */
+    private long workFootprint(FftPlans.Shape shape) {
+        long work = plans.workBytes(shape);
+        return work > 0 ? StreamScratch.footprint(work) : 0;
+    }
+
+    /**
+     * With the debug flag, a reservation that missed an allocation is a bug in its footprint arithmetic
+     * (harmless otherwise: the allocation gets its own).
+     */
+    private void checkReservation(StreamScratch scratch, String op) {
+        if (debug && scratch.overflows() > 0) {
+            throw new IllegalStateException(op + ": " + scratch.overflows()
+                    + " scratch allocations did not fit the call's reservation");
+        }
+    }
+
     /**
      * out += C2R_outLen(gather/scatter of the source spectra), per token. Z has {@link FftPlans#paddedBatch}
      * rows, the padding zeroed by the gather, so the C2R is one cuFFT execution.
@@ -513,12 +553,16 @@ public final class CudaFourierFT extends ValidatingBackend {
      * or not 8-byte aligned (cuFFT wants complex-aligned buffers).
      */
     private long asFloat32(DeviceArray a, StreamScratch scratch, CudaStream stream) {
-        if (a.dtype() == DType.FLOAT32 && a.address() % 8 == 0) {
+        if (!needsFloat32Copy(a)) {
             return a.address();
         }
         long copy = scratch.allocate(4 * a.length());
         kernels.toFloat32(a, copy, a.length(), stream);
         return copy;
+    }
+
+    private static boolean needsFloat32Copy(DeviceArray a) {
+        return a.dtype() != DType.FLOAT32 || a.address() % 8 != 0;
     }
 
     private void enter(FourierFTSpec spec, CudaStream stream) {
