@@ -49,7 +49,10 @@ public final class CudaFourierFT extends ValidatingBackend {
     private final FftPlans plans;
     /** Bytes of synthesized rows per chunk on the column-synthesis path (see {@link ColumnChunks}). */
     private final long columnChunkBytes;
-    /** spectralpeft.cuda.debug, read at open: also checks each call's scratch reservation. */
+    /**
+     * spectralpeft.cuda.debug, read at open (so a test can set it first): a synchronization after each launch
+     * (in the kernels), and a check of each call's scratch reservation.
+     */
     private final boolean debug = Boolean.getBoolean("spectralpeft.cuda.debug");
     private final Map<FourierFTSpec, SpecResources> specs = new LinkedHashMap<>(16, 0.75f, true);
 
@@ -93,7 +96,7 @@ public final class CudaFourierFT extends ValidatingBackend {
     private CudaFourierFT(CudaContext context) {
         this.context = context;
         try {
-            this.kernels = new FourierFTKernels(context.computeCapability());
+            this.kernels = new FourierFTKernels(context.computeCapability(), debug);
             this.plans = new FftPlans(kernels);
             this.columnChunkBytes = columnChunkBytes(context.l2Bytes());
         } catch (RuntimeException | Error e) {
@@ -489,10 +492,8 @@ public final class CudaFourierFT extends ValidatingBackend {
      */
     private long rowSpectra(DeviceArray rows, int tokens, int len, StreamScratch scratch, CudaStream stream) {
         long batch = FftPlans.paddedBatch(tokens);
-        long real;
-        if (batch == tokens) {
-            real = asFloat32(rows, scratch, stream);
-        } else {
+        long real = rows.address();
+        if (copiesRows(rows, tokens, batch)) {
             real = scratch.allocate(4L * batch * len);
             kernels.toFloat32(rows, real, batch * len, stream);
         }
@@ -506,7 +507,12 @@ public final class CudaFourierFT extends ValidatingBackend {
         long batch = FftPlans.paddedBatch(tokens);
         long bytes = StreamScratch.footprint(8L * batch * (len / 2 + 1))
                 + workFootprint(FftPlans.oneD(Direction.R2C, len, batch, false));
-        return batch != tokens || needsFloat32Copy(rows) ? bytes + StreamScratch.footprint(4L * batch * len) : bytes;
+        return copiesRows(rows, tokens, batch) ? bytes + StreamScratch.footprint(4L * batch * len) : bytes;
+    }
+
+    /** Whether {@link #rowSpectra} transforms a float32 copy (padded to the batch) rather than the rows. */
+    private static boolean copiesRows(DeviceArray rows, int tokens, long batch) {
+        return batch != tokens || needsFloat32Copy(rows);
     }
 
     /** The scratch {@link #applyAxis} takes for outputs of length outLen. */

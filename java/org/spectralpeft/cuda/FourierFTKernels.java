@@ -20,8 +20,9 @@ import jcuda.driver.CUmodule;
  * (H100, H200) the sm_90 machine code is loaded; elsewhere, or if that fails, the PTX built for compute_90
  * (Hopper and newer) or the portable compute_75 PTX, which the driver JIT-compiles for the device.
  *
- * <p>With the system property {@code spectralpeft.cuda.debug=true} every launch is followed by a stream
- * synchronization, so a faulting kernel is reported at its own launch (the tests turn it on).
+ * <p>In debug mode (the system property {@code spectralpeft.cuda.debug=true} when the backend opens) every
+ * launch is followed by a stream synchronization, so a faulting kernel is reported at its own launch (the
+ * tests turn it on).
  */
 final class FourierFTKernels implements AutoCloseable {
     static final int BLOCK = 256;
@@ -50,11 +51,11 @@ final class FourierFTKernels implements AutoCloseable {
     private final String ptxName;
     private final Map<String, CUfunction> functions = new HashMap<>();
     private final Launcher launcher;
-    /** Read when the backend opens (not at class load), so a test can turn it on before it opens one. */
+    /** Synchronize after each launch (the backend's debug flag). */
     private final boolean debug;
 
-    FourierFTKernels(int computeCapability) {
-        debug = Boolean.getBoolean("spectralpeft.cuda.debug");
+    FourierFTKernels(int computeCapability, boolean debug) {
+        this.debug = debug;
         module = new CUmodule();
         ptxName = load(module, computeCapability);
         for (String k : KERNELS) {
