@@ -95,13 +95,10 @@ public abstract class ModelMergerContract {
         byte[] previous = "an earlier output".getBytes();
         Files.write(out, previous);
         InstrumentedBackend failing = new InstrumentedBackend(backend(), 2);
-        try (SafetensorsModel model = SafetensorsModel.open(base)) {
-            MergePlan plan = MergePlan.build(model, adapter, m -> CONV1D.matcher(m).matches());
-            IllegalStateException e = assertThrows(IllegalStateException.class,
-                    () -> ModelMerger.merge(model, plan, failing, out, null));
-            assertTrue(e.getMessage().contains("injected"), e.getMessage());
-            assertEquals(0, failing.active.get(), "a backend call outlived the failed merge");
-        }
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> merge(base, adapter, out, failing, null));
+        assertTrue(e.getMessage().contains("injected"), e.getMessage());
+        assertEquals(0, failing.active.get(), "a backend call outlived the failed merge");
         assertArrayEquals(previous, Files.readAllBytes(out));
         try (Stream<Path> files = Files.list(tmp)) {
             assertEquals(List.of(), files.filter(p -> p.getFileName().toString().endsWith(".partial")).toList());
@@ -121,14 +118,11 @@ public abstract class ModelMergerContract {
         FourierFTAdapter adapter = TinyCheckpoint.adapter(data, 11, 150.0, IfftNorm.BACKWARD, tmp.resolve("adapter"));
         Path out = tmp.resolve("merged.safetensors");
         InstrumentedBackend counting = new InstrumentedBackend(backend(), 0);
-        try (SafetensorsModel model = SafetensorsModel.open(base)) {
-            MergePlan plan = MergePlan.build(model, adapter, m -> CONV1D.matcher(m).matches());
-            ModelMerger.merge(model, plan, counting, out, (done, total, tensor, merged) -> {
-                if (merged) {
-                    counting.written.incrementAndGet();
-                }
-            });
-        }
+        merge(base, adapter, out, counting, (done, total, tensor, merged) -> {
+            if (merged) {
+                counting.written.incrementAndGet();
+            }
+        });
         check(ckpt, adapter, out, data);
         assertEquals(4, counting.merges.get());
         assertEquals(4, counting.written.get());
@@ -151,27 +145,24 @@ public abstract class ModelMergerContract {
         Path out = tmp.resolve("merged.safetensors");
         InstrumentedBackend held = new InstrumentedBackend(backend(), 0);
         held.holdSecondMerge = new CountDownLatch(1);
-        try (SafetensorsModel model = SafetensorsModel.open(base)) {
-            MergePlan plan = MergePlan.build(model, adapter, m -> CONV1D.matcher(m).matches());
-            IllegalStateException e = assertThrows(IllegalStateException.class,
-                    () -> ModelMerger.merge(model, plan, held, out, (done, total, tensor, merged) -> {
-                        if (merged) {
-                            for (int wait = 0; held.merges.get() < 2 && wait < 10_000; wait++) {
-                                sleep(1); // until the second merge is running (and held)
-                            }
-                            Thread release = new Thread(() -> {
-                                sleep(200);
-                                held.holdSecondMerge.countDown();
-                            });
-                            release.setDaemon(true);
-                            release.start();
-                            throw new IllegalStateException("injected write failure");
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> merge(base, adapter, out, held, (done, total, tensor, merged) -> {
+                    if (merged) {
+                        for (int wait = 0; held.merges.get() < 2 && wait < 10_000; wait++) {
+                            sleep(1); // until the second merge is running (and held)
                         }
-                    }));
-            assertTrue(e.getMessage().contains("injected write failure"), e.getMessage());
-            assertEquals(2, held.merges.get(), "the second merge had started");
-            assertEquals(0, held.active.get(), "merge() returned while a backend call was still running");
-        }
+                        Thread release = new Thread(() -> {
+                            sleep(200);
+                            held.holdSecondMerge.countDown();
+                        });
+                        release.setDaemon(true);
+                        release.start();
+                        throw new IllegalStateException("injected write failure");
+                    }
+                }));
+        assertTrue(e.getMessage().contains("injected write failure"), e.getMessage());
+        assertEquals(2, held.merges.get(), "the second merge had started");
+        assertEquals(0, held.active.get(), "merge() returned while a backend call was still running");
         assertFalse(Files.exists(out));
     }
 
@@ -261,13 +252,26 @@ public abstract class ModelMergerContract {
 
     private ModelMerger.Summary merge(Path base, FourierFTAdapter adapter, Path out) throws IOException {
         try (SafetensorsModel model = SafetensorsModel.open(base)) {
-            MergePlan plan = MergePlan.build(model, adapter, m -> CONV1D.matcher(m).matches());
             List<String> seen = new ArrayList<>();
-            ModelMerger.Summary s = ModelMerger.merge(model, plan, backend(), out,
+            ModelMerger.Summary s = merge(model, adapter, out, backend(),
                     (done, total, tensor, merged) -> seen.add(done + "/" + total));
             assertEquals(model.tensorNames().size(), seen.size());
             return s;
         }
+    }
+
+    /** Merges with the Conv1D module stored in × out, on {@code backend}, telling {@code progress}. */
+    private static ModelMerger.Summary merge(Path base, FourierFTAdapter adapter, Path out, FourierFTBackend backend,
+                                             ModelMerger.Progress progress) throws IOException {
+        try (SafetensorsModel model = SafetensorsModel.open(base)) {
+            return merge(model, adapter, out, backend, progress);
+        }
+    }
+
+    private static ModelMerger.Summary merge(SafetensorsModel model, FourierFTAdapter adapter, Path out,
+                                             FourierFTBackend backend, ModelMerger.Progress progress) throws IOException {
+        MergePlan plan = MergePlan.build(model, adapter, m -> CONV1D.matcher(m).matches());
+        return ModelMerger.merge(model, plan, backend, out, progress);
     }
 
     /** The output against W + ΔW from the float64 reference, and byte equality for everything else. */
