@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Side by side: spectral-peft's GPU timings (from JMH) next to Hugging Face PEFT's FourierFT.
+"""Side by side: spectral-peft's timings (from JMH) next to Hugging Face PEFT's FourierFT.
 
 Two steps, run from the repository root:
 
     # 1. On the GPU machine (torch with CUDA; peft optional, no Java needed), time the peers:
-    python3 bench/side_by_side.py measure --out peers.json [--reps 50] [--quick]
+    python3 bench/side_by_side.py measure --out peers.json [--reps 50] [--quick] [--device cuda|cpu]
 
     # 2. Anywhere (standard library only), build the comparison table:
     python3 bench/side_by_side.py table --jmh jmh.json --peers peers.json \
@@ -20,10 +20,15 @@ warm-up, median over the repetitions):
 Without peft it falls back to an independent implementation of the same formula and labels the
 source "formula". `--quick` uses fewer repetitions and skips n = 10000.
 
-`table` reads JMH's `-rf json` output (only backend=cuda, float32 rows), the peers file and
-optionally the Java side's memory.json, and prints one markdown table of our time, the peer's
-time, their ratio, our time over the floor and whether each target is met (plus a short memory
-table when memory.json is given). Missing entries print "–" with a footnote saying why.
+`--device cpu` times the same things in PyTorch on the CPU (wall clock around each repetition, all of
+torch's threads), for comparing our CPU backend with PEFT on a machine without a GPU; there is no peak
+memory and no cuFFT floor there, and the targets (which are for the GPU) are not judged.
+
+`table` reads JMH's `-rf json` output (float32 rows of the backend matching the peers file's device:
+cuda, or cpu for a CPU peers file), the peers file and optionally the Java side's memory.json, and
+prints one markdown table of our time, the peer's time, their ratio, our time over the floor and
+whether each target is met (plus a short memory table when memory.json is given). Missing entries
+print "–" with a footnote saying why.
 """
 
 import argparse
@@ -31,6 +36,7 @@ import datetime
 import json
 import math
 import os
+import platform
 import shlex
 import statistics
 import sys
@@ -65,7 +71,7 @@ TARGET_FORWARD_SMALL = 10.0  # at T <= 64
 SMALL_T = 64
 
 DASH = "–"
-DEVICE = "cuda"
+DEVICES = ("cuda", "cpu")
 
 
 def parse_shape(shape):
@@ -138,6 +144,32 @@ def time_gpu(torch, fn, reps, warmup):
         end.synchronize()
         times.append(start.elapsed_time(end))
     return summarize(times)
+
+
+def time_cpu(fn, reps, warmup):
+    """Median wall time of fn(i) on the CPU (torch's CPU operations are synchronous)."""
+    for i in range(warmup):
+        fn(i)
+    times = []
+    for i in range(reps):
+        start = time.perf_counter()
+        fn(warmup + i)
+        times.append((time.perf_counter() - start) * 1e3)
+    return summarize(times)
+
+
+def cpu_name():
+    """The CPU's model name from /proc/cpuinfo (else the platform's), with the thread count."""
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{name}, {os.cpu_count()} logical CPUs"
 
 
 def peak_bytes(torch, fn):
@@ -262,12 +294,14 @@ def base_params(layer):
 
 
 def measure(args, argv):
+    device = args.device
+    on_gpu = device == "cuda"
     try:
         import torch
     except ImportError as e:
-        sys.exit(f"measure needs torch with CUDA: {e}")
-    if not torch.cuda.is_available():
-        sys.exit("measure needs a CUDA device (torch.cuda.is_available() is false)")
+        sys.exit(f"measure needs torch{' with CUDA' if on_gpu else ''}: {e}")
+    if on_gpu and not torch.cuda.is_available():
+        sys.exit("measure needs a CUDA device (torch.cuda.is_available() is false); --device cpu times on the CPU")
     try:
         import peft
 
@@ -276,23 +310,24 @@ def measure(args, argv):
         peft, source, peft_version, peft_problem = None, "formula", None, f"{type(e).__name__}: {e}"
         progress(f"peft not importable ({peft_problem}); timing the formula instead")
 
-    device = DEVICE
     reps = min(args.reps, 10) if args.quick else args.reps
     warmup = 2 if args.quick else 5
     ns = QUICK_NS if args.quick else NS
-    props = torch.cuda.get_device_properties(0)
+    timed = (lambda fn, r, w: time_gpu(torch, fn, r, w)) if on_gpu else time_cpu
     out = {
         "command": command_line(argv),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "device": torch.cuda.get_device_name(0),
-        "device_memory_bytes": props.total_memory,
+        "device_type": device,
+        "device": torch.cuda.get_device_name(0) if on_gpu else cpu_name(),
+        "device_memory_bytes": torch.cuda.get_device_properties(0).total_memory if on_gpu else None,
+        "torch_threads": None if on_gpu else torch.get_num_threads(),
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "peft": peft_version,
         "peft_import_error": peft_problem,
         "source": source,
         "dtype": "float32",
-        "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
+        "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32) if on_gpu else None,
         "grad_enabled": False,
         "reps": reps,
         "warmup": warmup,
@@ -316,13 +351,14 @@ def measure(args, argv):
         except Exception as e:  # noqa: BLE001
             out["errors"][key] = f"{type(e).__name__}: {e}"
             progress(f"{key} failed: {out['errors'][key]}")
-        torch.cuda.empty_cache()
+        if on_gpu:
+            torch.cuda.empty_cache()
 
     # Copy bandwidth, counted as read + write bytes.
     def copy():
         src = torch.empty(COPY_BYTES // FLOAT_BYTES, device=device).uniform_()
         dst = torch.empty_like(src)
-        t = time_gpu(torch, lambda i: dst.copy_(src), reps, warmup)
+        t = timed(lambda i: dst.copy_(src), reps, warmup)
         out["copy"] = dict(t, bytes=COPY_BYTES, gbps=2 * COPY_BYTES / (t["ms"] * 1e-3) / 1e9)
         progress(f"copy {COPY_BYTES / 2**30:g} GiB: {t['ms']:.3f} ms, {out['copy']['gbps']:.0f} GB/s")
 
@@ -337,7 +373,7 @@ def measure(args, argv):
             size = d_out * (d_in // 2 + 1) * 8
             inputs = [torch.randn(d_out, d_in // 2 + 1, dtype=torch.complex64, device=device)
                       for _ in range(copies_for(size))]
-            t = time_gpu(torch, lambda i: torch.fft.irfft2(inputs[i % len(inputs)], s=(d_out, d_in)), reps, warmup)
+            t = timed(lambda i: torch.fft.irfft2(inputs[i % len(inputs)], s=(d_out, d_in)), reps, warmup)
             out["irfft2"].append(dict(t, shape=shape, copies=len(inputs)))
             progress(f"irfft2 {shape}: {t['ms']:.3f} ms")
 
@@ -357,11 +393,12 @@ def measure(args, argv):
                 model, layers = build_layers(torch, peft, d_out, d_in, n, 1, device, indices_cache)
                 layer = layers[0]
                 layer.get_delta_weight(ADAPTER)  # first call (cuFFT plan) outside the peak
-                peak = peak_bytes(torch, lambda: layer.get_delta_weight(ADAPTER))
-                t = time_gpu(torch, lambda i: layer.get_delta_weight(ADAPTER), reps, warmup)
+                peak = peak_bytes(torch, lambda: layer.get_delta_weight(ADAPTER)) if on_gpu else None
+                t = timed(lambda i: layer.get_delta_weight(ADAPTER), reps, warmup)
                 out["delta_weight"].append(dict(t, shape=shape, n=n, peak_bytes=peak,
                                                 output_bytes=d_out * d_in * FLOAT_BYTES))
-                progress(f"get_delta_weight {shape} n={n}: {t['ms']:.3f} ms, peak {peak / 1e6:.1f} MB")
+                progress(f"get_delta_weight {shape} n={n}: {t['ms']:.3f} ms"
+                         + (f", peak {peak / 1e6:.1f} MB" if peak is not None else ""))
 
             attempt(key_delta(shape, n), delta)
 
@@ -383,7 +420,7 @@ def measure(args, argv):
                 for layer in layers:
                     layer.get_delta_weight(ADAPTER)
 
-            t = time_gpu(torch, loop, reps, max(1, warmup // 2))
+            t = timed(loop, reps, max(1, warmup // 2))
             out["batch"] = dict(t, layers=BATCH_LAYERS, d=D, n=FORWARD_N)
             progress(f"get_delta_weight loop over {BATCH_LAYERS} layers: {t['ms']:.2f} ms")
 
@@ -402,8 +439,8 @@ def measure(args, argv):
                     w, b = params[i % len(params)]
                     F.linear(xs[i % len(xs)], w, b)
 
-                full_t = time_gpu(torch, full, reps, warmup)
-                base_t = time_gpu(torch, base, reps, warmup)
+                full_t = timed(full, reps, warmup)
+                base_t = timed(base, reps, warmup)
                 out["forward"].append({"tokens": tokens, "d": D, "n": FORWARD_N, "x_copies": len(xs),
                                        "layers_rotated": len(layers), "full": full_t, "base": base_t})
                 progress(f"forward T={tokens}: full {full_t['ms']:.3f} ms, base {base_t['ms']:.3f} ms")
@@ -479,6 +516,11 @@ class Peers:
     def __init__(self, data):
         self.data = data or {}
         self.label = "PEFT" if self.data.get("source", "peft") == "peft" else "formula"
+        # Which of our backends to compare with: the device the peers ran on (files from before
+        # --device existed are GPU runs).
+        self.backend = self.data.get("device_type", "cuda")
+        if self.backend not in DEVICES:
+            raise ValueError(f"peers file: unknown device_type {self.backend!r}")
 
     def _find(self, section, **match):
         for entry in self.data.get(section) or []:
@@ -561,14 +603,18 @@ def build_rows(jmh, peers):
     """The table's rows from a Jmh and a Peers."""
     rows = []
     bw = peers.copy_gbps()
+    backend = peers.backend
+    judged = backend == "cuda"  # the targets are GPU targets
 
     def floor_c2r(shape):
         """(ms, note): JMH's bare C2R if present, else torch irfft2 (a looser fallback)."""
-        ms = jmh.ms("FloorBenchmark.bareC2R", backend="cuda", shape=shape)
+        ms = jmh.ms("FloorBenchmark.bareC2R", backend=backend, shape=shape)
         if ms is not None:
             return ms, None
         ms = peers.irfft2_ms(shape)
         if ms is not None:
+            if not judged:
+                return ms, "floor is torch irfft2 on the same CPU (PyTorch's own real inverse FFT of the half spectrum)"
             return ms, ("floor is torch irfft2 (no JMH FloorBenchmark.bareC2R result); PyTorch may copy "
                         "the C2R input first, so it is a looser floor than a bare cuFFT C2R")
         return None, None
@@ -578,7 +624,7 @@ def build_rows(jmh, peers):
         d_out, d_in = parse_shape(shape)
         for n in NS:
             row = Row(f"materialize {shape} n={n}")
-            params = dict(backend="cuda", shape=shape, n=n, dtype="float32")
+            params = dict(backend=backend, shape=shape, n=n, dtype="float32")
             row.ours = jmh.ms("MaterializeBenchmark.materialize", **params)
             if row.ours is None:
                 row.why["ours"] = "no JMH result: " + jmh.describe("MaterializeBenchmark.materialize", **params)
@@ -589,13 +635,13 @@ def build_rows(jmh, peers):
             row.floor, row.floor_note = floor_c2r(shape)
             if row.floor is None:
                 row.why["floor"] = f"no C2R floor for {shape} (neither JMH FloorBenchmark.bareC2R nor torch irfft2)"
-            copy_ms = jmh.ms("FloorBenchmark.deviceCopy", backend="cuda", shape=shape)
+            copy_ms = jmh.ms("FloorBenchmark.deviceCopy", backend=backend, shape=shape)
             if copy_ms is not None:
                 row.more = f"copy floor {fmt_ms(copy_ms)} ms"
             elif bw:
                 copy_ms = 2 * d_out * d_in * FLOAT_BYTES / (bw * 1e9) * 1e3
                 row.more = f"copy floor {fmt_ms(copy_ms)} ms (from {bw:.0f} GB/s)"
-            if (shape, n) == (TARGET_SHAPE, TARGET_N):
+            if judged and (shape, n) == (TARGET_SHAPE, TARGET_N):
                 row.target = (f"{peers.label}/ours ≥ {TARGET_PEER_OVER_OURS:g}, "
                               f"ours/floor ≤ {TARGET_OURS_OVER_FLOOR:g}")
                 row.checks = [_check(row.peer_over_ours, lambda r: r >= TARGET_PEER_OVER_OURS),
@@ -604,7 +650,7 @@ def build_rows(jmh, peers):
 
     # a batch of 64 layers
     row = Row(f"materialize {BATCH_LAYERS} layers {D}x{D} n={FORWARD_N}")
-    params = dict(backend="cuda", layers=BATCH_LAYERS, d=D, n=FORWARD_N)
+    params = dict(backend=backend, layers=BATCH_LAYERS, d=D, n=FORWARD_N)
     row.ours = jmh.ms("BatchMaterializeBenchmark.materializeBatch", **params)
     if row.ours is None:
         row.why["ours"] = "no JMH result: " + jmh.describe("BatchMaterializeBenchmark.materializeBatch", **params)
@@ -618,15 +664,16 @@ def build_rows(jmh, peers):
         row.more = f"floor = {BATCH_LAYERS} × one {D}x{D} C2R"
     else:
         row.why["floor"] = f"no C2R floor for {D}x{D}"
-    row.target = f"{peers.label}/ours ≥ {TARGET_BATCH:g}"
-    row.checks = [_check(row.peer_over_ours, lambda r: r >= TARGET_BATCH)]
+    if judged:
+        row.target = f"{peers.label}/ours ≥ {TARGET_BATCH:g}"
+        row.checks = [_check(row.peer_over_ours, lambda r: r >= TARGET_BATCH)]
     rows.append(row)
 
     # unmaterialized forward
     for tokens in TOKENS:
         row = Row(f"forward T={tokens} d={D} n={FORWARD_N}")
         row.has_floor = False
-        params = dict(backend="cuda", tokens=tokens, d=D, n=FORWARD_N, dtype="float32")
+        params = dict(backend=backend, tokens=tokens, d=D, n=FORWARD_N, dtype="float32")
         row.ours = jmh.ms("ForwardBackwardBenchmark.forward", **params)
         if row.ours is None:
             row.why["ours"] = "no JMH result: " + jmh.describe("ForwardBackwardBenchmark.forward", **params)
@@ -643,9 +690,11 @@ def build_rows(jmh, peers):
             if row.ours is not None:
                 more += f", full/(base+ours) {fmt_ratio(full / (base + row.ours))}"
             row.more = more
-        small = tokens <= SMALL_T
-        row.target = f"{peers.label}/ours {'≥ ' + format(TARGET_FORWARD_SMALL, 'g') if small else '> 1'}"
-        row.checks = [_check(row.peer_over_ours, (lambda r: r >= TARGET_FORWARD_SMALL) if small else (lambda r: r > 1))]
+        if judged:
+            small = tokens <= SMALL_T
+            row.target = f"{peers.label}/ours {'≥ ' + format(TARGET_FORWARD_SMALL, 'g') if small else '> 1'}"
+            row.checks = [_check(row.peer_over_ours,
+                                 (lambda r: r >= TARGET_FORWARD_SMALL) if small else (lambda r: r > 1))]
         rows.append(row)
     return rows
 
@@ -724,7 +773,7 @@ def _dependent_reason(row, *fields):
     return None
 
 
-def render(rows, memory_rows, header_lines, peer_label, notes=None):
+def render(rows, memory_rows, header_lines, peer_label, notes=None, backend="cuda"):
     notes = notes or Footnotes()
     out = list(header_lines) + [""]
     out.append(f"| case | ours ms | {peer_label} ms | {peer_label}/ours | floor ms | ours/floor | more | target | met? |")
@@ -747,10 +796,16 @@ def render(rows, memory_rows, header_lines, peer_label, notes=None):
         ]
         out.append("| " + " | ".join(cells) + " |")
     out.append("")
-    out.append("- floor: a bare cuFFT C2R 2-D transform of d_out × (d_in/2+1) into d_out × d_in (JMH "
-               "FloorBenchmark.bareC2R; torch irfft2 where a footnote says so). copy floor: a device-to-device "
-               "copy of the output's size (JMH FloorBenchmark.deviceCopy, else 2 × output bytes, read and write, "
-               "at the peers' measured copy bandwidth).")
+    if backend == "cuda":
+        out.append("- floor: a bare cuFFT C2R 2-D transform of d_out × (d_in/2+1) into d_out × d_in (JMH "
+                   "FloorBenchmark.bareC2R; torch irfft2 where a footnote says so). copy floor: a device-to-device "
+                   "copy of the output's size (JMH FloorBenchmark.deviceCopy, else 2 × output bytes, read and "
+                   "write, at the peers' measured copy bandwidth).")
+    else:
+        out.append("- floor: torch's irfft2 of d_out × (d_in/2+1) into d_out × d_in on the same CPU. copy floor: "
+                   "2 × output bytes (read and write) at the memory-to-memory copy bandwidth torch measured.")
+        out.append("- CPU run: our CPU backend (pure Java, JTransforms) against PEFT on PyTorch's CPU backend, "
+                   "both with every core; the targets are GPU targets and are not judged here.")
     out.append(f"- forward rows: {peer_label} ms is the adapter part, the adapted layer's forward minus the base "
                f"F.linear alone, which is what our unmaterialized forward (y += x·ΔWᵀ) replaces; the base matmul "
                f"is the framework's in both cases, so full/(base+ours) compares whole layers.")
@@ -780,11 +835,13 @@ def render(rows, memory_rows, header_lines, peer_label, notes=None):
 
 def header(jmh_path, jmh_entries, peers, memory, argv):
     data = peers.data
-    lines = [f"## spectral-peft vs {peers.label} FourierFT (GPU, float32, medians)", ""]
-    lines.append(f"- device: {data.get('device', 'unknown')} (peers file)")
+    where = "GPU" if peers.backend == "cuda" else "CPU"
+    lines = [f"## spectral-peft vs {peers.label} FourierFT ({where}, float32, medians)", ""]
+    lines.append(f"- device: {data.get('device', 'unknown')} (peers file)"
+                 + (f", torch threads {data['torch_threads']}" if data.get("torch_threads") else ""))
     if memory and memory.get("device") and memory.get("device") != data.get("device"):
         lines.append(f"- memory.json device: {memory['device']} (differs from the peers file's)")
-    versions = f"- torch {data.get('torch', '?')} (CUDA {data.get('cuda', '?')})"
+    versions = f"- torch {data.get('torch', '?')}" + (f" (CUDA {data.get('cuda', '?')})" if peers.backend == "cuda" else "")
     if peers.label == "PEFT":
         versions += f", peft {data.get('peft', '?')} (peer: PEFT's FourierFT layer, get_delta_weight and forward)"
     else:
@@ -821,14 +878,18 @@ def table(args, argv):
     jmh_entries = load_json(args.jmh, "JMH results")
     if not isinstance(jmh_entries, list):
         sys.exit(f"{args.jmh}: expected JMH's -rf json output (a list of results)")
-    peers = Peers(load_json(args.peers, "peers file"))
+    try:
+        peers = Peers(load_json(args.peers, "peers file"))
+    except ValueError as e:
+        sys.exit(f"{args.peers}: {e}")
     memory = load_json(args.memory, "memory file") if args.memory else None
     try:
         rows = build_rows(Jmh(jmh_entries), peers)
     except ValueError as e:
         sys.exit(f"{args.jmh}: {e}")
     memory_rows = build_memory_rows(memory, peers) if memory is not None else []
-    text = render(rows, memory_rows, header(args.jmh, jmh_entries, peers, memory, argv), peers.label)
+    text = render(rows, memory_rows, header(args.jmh, jmh_entries, peers, memory, argv), peers.label,
+                  backend=peers.backend)
     sys.stdout.write(text)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
@@ -842,6 +903,8 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
     m = sub.add_parser("measure", help="time PEFT FourierFT and the floors on the GPU (needs torch + CUDA)")
     m.add_argument("--out", required=True, help="peers JSON to write")
+    m.add_argument("--device", choices=DEVICES, default="cuda",
+                   help="where to time the peers: cuda (default) or cpu (compared with our CPU backend)")
     m.add_argument("--reps", type=int, default=50, help="timed repetitions per measurement (default 50)")
     m.add_argument("--quick", action="store_true", help="at most 10 repetitions, and skip n=10000")
     t = sub.add_parser("table", help="build the markdown table (standard library only)")

@@ -225,6 +225,29 @@ class TableTest(unittest.TestCase):
         self.assertIn("| formula ms | formula/ours |", text)
         self.assertIn("not PEFT (ModuleNotFoundError", text)
 
+    def test_cpu_peers_compare_with_the_cpu_backend_and_judge_no_target(self):
+        peers = synthetic_peers()
+        peers.update(device_type="cpu", device="Some CPU, 2 logical CPUs", torch_threads=2, cuda=None)
+        p = sbs.Peers(peers)
+        rows = rows_by_case(sbs.build_rows(sbs.Jmh(synthetic_jmh()), p))
+        big = rows["materialize 4096x4096 n=1000"]
+        self.assertAlmostEqual(big.ours, 900.0)  # the backend=cpu result, not the cuda one
+        self.assertAlmostEqual(big.floor, 0.12)  # torch irfft2: no JMH bare C2R on the CPU
+        self.assertIn("same CPU", big.floor_note)
+        self.assertIsNone(rows["forward T=1 d=4096 n=1000"].ours)  # no cpu forward result
+        self.assertTrue(all(r.met == "" and r.target == "" for r in rows.values()))  # GPU targets
+        text = sbs.render(list(rows.values()), [], sbs.header("missing.json", [], p, None, ["table"]), p.label,
+                          backend=p.backend)
+        self.assertIn("(CPU, float32, medians)", text)
+        self.assertIn("torch threads 2", text)
+        self.assertNotIn("CUDA", text.split("\n| case")[0])
+        self.assertIn("not judged here", text)
+        self.assertNotIn("cuFFT", text)
+
+    def test_unknown_device_type_is_refused(self):
+        with self.assertRaises(ValueError):
+            sbs.Peers(dict(synthetic_peers(), device_type="tpu"))
+
     def test_no_torch_import(self):
         # `table` must work without torch: importing the module must not import it.
         code = f"import sys; sys.path.insert(0, {HERE!r}); import side_by_side; print('torch' in sys.modules)"
