@@ -79,13 +79,35 @@ public final class HostArray {
 
     /** this[offset+i] = src[i], += src[i] or -= src[i] (per mode), rounded to this array's dtype. */
     public void write(int offset, float[] src, int len, WriteMode mode) {
+        write(offset, src, 0, len, mode);
+    }
+
+    /** this[offset+i] = src[srcOffset+i], += or -= it (per mode), for i < len, rounded to this array's dtype. */
+    public void write(int offset, float[] src, int srcOffset, int len, WriteMode mode) {
+        if (floats != null) {
+            switch (mode) {
+                case STORE -> System.arraycopy(src, srcOffset, floats, offset, len);
+                case ADD -> {
+                    for (int i = 0; i < len; i++) {
+                        floats[offset + i] += src[srcOffset + i];
+                    }
+                }
+                case SUBTRACT -> {
+                    for (int i = 0; i < len; i++) {
+                        floats[offset + i] -= src[srcOffset + i];
+                    }
+                }
+            }
+            return;
+        }
         for (int i = 0; i < len; i++) {
-            float v = switch (mode) {
-                case STORE -> src[i];
-                case ADD -> get(offset + i) + src[i];
-                case SUBTRACT -> get(offset + i) - src[i];
-            };
-            set(offset + i, v);
+            float v = src[srcOffset + i];
+            float current = mode == WriteMode.STORE ? 0f : dtype.decode(halves[offset + i]);
+            halves[offset + i] = dtype.encode(switch (mode) {
+                case STORE -> v;
+                case ADD -> current + v;
+                case SUBTRACT -> current - v;
+            });
         }
     }
 

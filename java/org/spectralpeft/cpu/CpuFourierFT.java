@@ -22,6 +22,8 @@ public final class CpuFourierFT extends ValidatingBackend {
     private static final int FORWARD_CHUNK = 4;
     /** Rows or columns per task in the 2-D transforms (and coefficients per task in ∂L/∂c). */
     private static final int LINE_CHUNK = 16;
+    /** Rows per task of the materialize row pass (whole blocks of {@link #rowBlock} rows). */
+    private static final int TASK_ROWS = 64;
 
     /** Twiddle tables per transform length (model shapes bring few distinct lengths). */
     private final java.util.Map<Integer, float[]> twiddleCache = new java.util.concurrent.ConcurrentHashMap<>();
@@ -51,71 +53,110 @@ public final class CpuFourierFT extends ValidatingBackend {
     }
 
     /**
-     * ΔW = C2R-2D of the Hermitian half spectrum: the inverse complex transform down each occupied column
-     * v <= d_in/2, then one real inverse transform per row; rows land in dst per mode. A column with few
-     * entries is transformed directly from them ({@link #synthesizeColumn}), others by FFT.
+     * ΔW = C2R-2D of the Hermitian half spectrum G: G = inverse transform down each occupied column
+     * v ≤ d_in/2, then ΔW = a real inverse transform of each row of G; rows land in dst per mode.
+     * Columns with many entries are transformed by FFT up front and kept whole; the others are synthesized
+     * directly from their entries ({@link #synthesizeColumn}) a block of rows at a time, straight into the
+     * rows' packed layout. G is never held whole or transposed: a block is filled, transformed in place
+     * and written while it is still in cache.
      */
     private void inverse2d(FourierFTSpec spec, float[] coeffs, int coeffOffset, HostArray dst, int dstOffset,
                            WriteMode mode) {
         int dOut = spec.dOut();
         int dIn = spec.dIn();
         int h = spec.halfIn();
-        float halfScale = 0.5f * spec.scale();
         SpectrumColumns cols = spec.halfSpectrumColumns();
         float[] twiddle = twiddles(dOut);
         int directLimit = directColumnEntries(dOut);
-        float[][] columns = new float[h][]; // interleaved complex, d_out long; null when empty
-        inChunks(h, LINE_CHUNK, (from, to) -> {
-            ComplexFft fft = null;
+        // The row transform's gain (RealFft.inverseGain) is folded into the spectrum's scale.
+        RealFft probe = ffts.takeReal(dIn);
+        float scale = 0.5f * spec.scale() * probe.inverseGain();
+        ffts.give(probe);
+        float[][] transformed = transformDenseColumns(cols, h, dOut, directLimit, coeffs, coeffOffset, scale);
+        int entries = cols.start(h);
+        float[] amplitude = new float[entries];
+        for (int e = 0; e < entries; e++) {
+            amplitude[e] = scale * coeffs[coeffOffset + cols.coefficient(e)];
+        }
+        int blockRows = rowBlock(dIn);
+        int taskRows = blockRows * Math.max(1, TASK_ROWS / blockRows);
+        inChunks(dOut, taskRows, (from, to) -> {
+            RealFft fft = ffts.takeReal(dIn);
+            float[] block = ffts.takeScratch(blockRows * dIn);
+            // Each direct entry's twiddle index p·row mod d_out, carried from block to block.
+            int[] phase = new int[entries];
+            for (int e = 0; e < entries; e++) {
+                phase[e] = (int) ((long) from * cols.row(e) % dOut);
+            }
             try {
-                for (int v = from; v < to; v++) {
-                    int e0 = cols.start(v);
-                    int e1 = cols.start(v + 1);
-                    if (e0 == e1) {
-                        continue;
+                for (int first = from; first < to; first += blockRows) {
+                    int rows = Math.min(blockRows, to - first);
+                    java.util.Arrays.fill(block, 0, rows * dIn, 0f);
+                    for (int v = 0; v < h; v++) {
+                        int e0 = cols.start(v);
+                        int e1 = cols.start(v + 1);
+                        if (e0 == e1) {
+                            continue;
+                        }
+                        int re = fft.realSlot(v);
+                        int im = fft.imagSlot(v);
+                        float[] col = transformed[v];
+                        if (col == null) {
+                            synthesizeColumn(cols, e0, e1, amplitude, phase, twiddle, dOut, rows, block, dIn, re, im);
+                            continue;
+                        }
+                        for (int r = 0; r < rows; r++) {
+                            block[r * dIn + re] = col[2 * (first + r)];
+                            if (im >= 0) {
+                                block[r * dIn + im] = col[2 * (first + r) + 1];
+                            }
+                        }
                     }
-                    float[] col = new float[2 * dOut];
-                    if (e1 - e0 <= directLimit) {
-                        synthesizeColumn(cols, e0, e1, coeffs, coeffOffset, halfScale, twiddle, col);
-                    } else {
-                        for (int e = e0; e < e1; e++) { // rows ascend, so a bin's entries are adjacent
-                            col[2 * cols.row(e)] += coeffs[coeffOffset + cols.coefficient(e)];
-                        }
-                        for (int p = 0; p < dOut; p++) {
-                            col[2 * p] *= halfScale;
-                        }
-                        if (fft == null) {
-                            fft = ffts.takeComplex(dOut);
-                        }
-                        fft.inverse(col);
+                    for (int r = 0; r < rows; r++) {
+                        fft.inverseInPlace(block, r * dIn);
+                        dst.write(dstOffset + (first + r) * dIn, block, r * dIn, dIn, mode);
                     }
-                    columns[v] = col;
                 }
             } finally {
-                if (fft != null) {
-                    ffts.give(fft);
-                }
+                ffts.give(block);
+                ffts.give(fft);
             }
         });
-        inChunks(dOut, LINE_CHUNK, (from, to) -> {
-            RealFft fft = ffts.takeReal(dIn);
-            float[] re = new float[h];
-            float[] im = new float[h];
-            float[] row = new float[dIn];
+    }
+
+    /** Rows per block of {@link #inverse2d}: about 256 KB of rows, so a block stays in a core's L2. */
+    static int rowBlock(int dIn) {
+        return Math.max(1, Math.min(64, (64 << 10) / dIn));
+    }
+
+    /**
+     * The columns with more than {@code directLimit} entries, each inverse-transformed by FFT (interleaved
+     * complex, d_out long, times {@code scale}); null for the others.
+     */
+    private float[][] transformDenseColumns(SpectrumColumns cols, int h, int dOut, int directLimit, float[] coeffs,
+                                            int coeffOffset, float scale) {
+        float[][] columns = new float[h][];
+        int[] dense = IntStream.range(0, h).filter(v -> cols.start(v + 1) - cols.start(v) > directLimit).toArray();
+        inChunks(dense.length, LINE_CHUNK, (from, to) -> {
+            ComplexFft fft = ffts.takeComplex(dOut);
             try {
-                for (int p = from; p < to; p++) {
-                    for (int v = 0; v < h; v++) {
-                        float[] col = columns[v];
-                        re[v] = col == null ? 0f : col[2 * p];
-                        im[v] = col == null ? 0f : col[2 * p + 1];
+                for (int i = from; i < to; i++) {
+                    int v = dense[i];
+                    float[] col = new float[2 * dOut];
+                    for (int e = cols.start(v); e < cols.start(v + 1); e++) { // a bin's entries are adjacent
+                        col[2 * cols.row(e)] += coeffs[coeffOffset + cols.coefficient(e)];
                     }
-                    fft.inverse(re, im, row);
-                    dst.write(dstOffset + p * dIn, row, dIn, mode);
+                    for (int p = 0; p < dOut; p++) {
+                        col[2 * p] *= scale;
+                    }
+                    fft.inverse(col);
+                    columns[v] = col;
                 }
             } finally {
                 ffts.give(fft);
             }
         });
+        return columns;
     }
 
     /**
@@ -127,23 +168,28 @@ public final class CpuFourierFT extends ValidatingBackend {
     }
 
     /**
-     * col[p] = halfScale · Σ_e c_e · e^{2πi·p·row_e/d_out} over one column's entries: the inverse DFT of a
-     * column holding only those entries, with exact integer phases (p·row mod d_out) into the twiddle table.
+     * The next {@code rows} rows of one column of G, synthesized from its entries e0..e1-1:
+     * G[p] = Σ_e amplitude_e · e^{2πi·p·row_e/d_out}, the inverse DFT of a column holding only those
+     * entries, with exact integer phases (p·row mod d_out, carried in {@code phase}) into the twiddle
+     * table. Row r goes to block[r·stride + re] and (unless im < 0) block[r·stride + im]; the entries are
+     * summed in order, in registers.
      */
-    private static void synthesizeColumn(SpectrumColumns cols, int e0, int e1, float[] coeffs, int coeffOffset,
-                                         float halfScale, float[] twiddle, float[] col) {
-        int dOut = col.length / 2;
-        for (int e = e0; e < e1; e++) {
-            int u = cols.row(e);
-            float a = halfScale * coeffs[coeffOffset + cols.coefficient(e)];
-            int m = 0;
-            for (int p = 0; p < dOut; p++) {
-                col[2 * p] += a * twiddle[2 * m];
-                col[2 * p + 1] += a * twiddle[2 * m + 1];
-                m += u;
-                if (m >= dOut) {
-                    m -= dOut;
-                }
+    private static void synthesizeColumn(SpectrumColumns cols, int e0, int e1, float[] amplitude, int[] phase,
+                                         float[] twiddle, int dOut, int rows, float[] block, int stride,
+                                         int re, int im) {
+        for (int r = 0; r < rows; r++) {
+            float sumRe = 0f;
+            float sumIm = 0f;
+            for (int e = e0; e < e1; e++) {
+                int m = phase[e];
+                sumRe += amplitude[e] * twiddle[2 * m];
+                sumIm += amplitude[e] * twiddle[2 * m + 1];
+                m += cols.row(e);
+                phase[e] = m >= dOut ? m - dOut : m;
+            }
+            block[r * stride + re] = sumRe;
+            if (im >= 0) {
+                block[r * stride + im] = sumIm;
             }
         }
     }

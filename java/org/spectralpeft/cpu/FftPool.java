@@ -6,14 +6,16 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 
 /**
- * Transform objects kept for reuse, per length. Building one costs more than a transform of that length
- * (JTransforms computes its twiddle tables, RealFft calibrates its inverse), and one must not be used by
- * two threads at once (they hold scratch arrays), so each use takes one and gives it back. The pool keeps
- * at most as many per length as were ever in use at the same time.
+ * Transform objects, and scratch arrays, kept for reuse per length. Building a transform costs more than
+ * running it (JTransforms computes its twiddle tables, RealFft calibrates its inverse), and one must not be
+ * used by two threads at once (they hold scratch arrays), so each use takes one and gives it back. Scratch
+ * arrays are kept because the per-call alternative allocates (and zeroes) as much as the output. The pool
+ * keeps at most as many per length as were ever in use at the same time.
  */
 final class FftPool {
     private final Map<Integer, Queue<RealFft>> real = new ConcurrentHashMap<>();
     private final Map<Integer, Queue<ComplexFft>> complex = new ConcurrentHashMap<>();
+    private final Map<Integer, Queue<float[]>> scratch = new ConcurrentHashMap<>();
 
     RealFft takeReal(int n) {
         RealFft f = real.computeIfAbsent(n, k -> new ConcurrentLinkedQueue<>()).poll();
@@ -31,5 +33,15 @@ final class FftPool {
 
     void give(ComplexFft f) {
         complex.get(f.length()).offer(f);
+    }
+
+    /** An array of {@code length} floats with arbitrary contents. */
+    float[] takeScratch(int length) {
+        float[] a = scratch.computeIfAbsent(length, k -> new ConcurrentLinkedQueue<>()).poll();
+        return a != null ? a : new float[length];
+    }
+
+    void give(float[] a) {
+        scratch.get(a.length).offer(a);
     }
 }

@@ -68,6 +68,46 @@ final class RealFft {
         }
     }
 
+    /** The factor that {@link #inverseInPlace} leaves out: multiply the spectrum by it beforehand. */
+    float inverseGain() {
+        return inverseGain;
+    }
+
+    /**
+     * Where bin v's real part sits in the packed layout {@link #inverseInPlace} takes (JTransforms': bin 0
+     * at 0; for even n bin n/2 at 1; bins 1 ≤ v < n/2 at 2v; for odd n bin (n-1)/2 at n-1).
+     */
+    int realSlot(int v) {
+        if (v == 0) {
+            return 0;
+        }
+        if (v == n / 2) {
+            return n % 2 == 0 ? 1 : n - 1;
+        }
+        return 2 * v;
+    }
+
+    /** Where bin v's imaginary part sits in the packed layout, or -1 where a real inverse ignores it (bin 0, and n/2 for even n). */
+    int imagSlot(int v) {
+        if (v == 0) {
+            return -1;
+        }
+        if (v == n / 2) {
+            return n % 2 == 0 ? -1 : 1;
+        }
+        return 2 * v + 1;
+    }
+
+    /**
+     * a[off .. off+n-1]: the packed half spectrum (see {@link #realSlot}) in, the inverse DFT out, divided by
+     * {@link #inverseGain}.
+     */
+    void inverseInPlace(float[] a, int off) {
+        if (n > 1) {
+            fft.realInverse(a, off, false);
+        }
+    }
+
     /** out[0..n-1] = inverse DFT of the Hermitian spectrum whose bins 0..n/2 are re/im (imag of bin 0, and of n/2 for even n, ignored). */
     void inverse(float[] re, float[] im, float[] out) {
         if (n == 1) {

@@ -51,6 +51,44 @@ class CpuFourierFTTest extends FourierFTBackendContract {
         assertTrue(direct > 0 && fft > 0, "direct columns " + direct + ", FFT columns " + fft);
     }
 
+    /**
+     * Rows wider than a block's budget: materialize then works on several blocks per task and several
+     * tasks, carrying each entry's phase from block to block; odd and even widths, direct and FFT columns,
+     * a partial last block, and merging (ADD) into bfloat16.
+     */
+    @org.junit.jupiter.params.ParameterizedTest(name = "{0}x{1} n={2}")
+    @org.junit.jupiter.params.provider.CsvSource({"130, 2050, 300", "97, 2049, 5000", "200, 4100, 40"})
+    void wideRowsSpanSeveralBlocksPerTask(int dOut, int dIn, int n) {
+        assertTrue(CpuFourierFT.rowBlock(dIn) <= 32 && dOut > 64, "shape too small for several blocks and tasks");
+        org.spectralpeft.TestData data = new org.spectralpeft.TestData();
+        float alpha = (float) (50 + 200 * data.nextDouble());
+        FourierFTSpec spec = FourierFTSpec.ofFlat(dOut, dIn, data.distinctIndices(dOut * dIn, n), alpha);
+        var ref = new org.spectralpeft.reference.FourierFTReference(dOut, dIn, spec.rows(), spec.cols(), alpha);
+        float[] coeffs = data.gaussian(n);
+        double[] expected = ref.deltaW(org.spectralpeft.TestData.toDouble(coeffs));
+
+        HostArray out = org.spectralpeft.TestData.poisoned(DType.FLOAT32, dOut * dIn);
+        cpu.materialize(spec, coeffs, out);
+        double err = org.spectralpeft.TestData.relativeError(org.spectralpeft.TestData.toDouble(out), expected);
+        assertTrue(err < org.spectralpeft.TestData.tolerance(DType.FLOAT32), "materialize: " + err + data.tag());
+
+        float[] w0 = data.gaussian(dOut * dIn);
+        double rms = Math.sqrt(java.util.Arrays.stream(expected).map(v -> v * v).average().orElse(0));
+        for (int i = 0; i < w0.length; i++) {
+            w0[i] *= (float) rms; // weights of ΔW's size, so that W + ΔW − W measures ΔW itself
+        }
+        HostArray w = HostArray.of(DType.BFLOAT16, w0);
+        double[] before = org.spectralpeft.TestData.toDouble(w);
+        cpu.merge(spec, coeffs, w);
+        double[] merged = org.spectralpeft.TestData.toDouble(w);
+        double[] delta = new double[merged.length];
+        for (int i = 0; i < delta.length; i++) {
+            delta[i] = merged[i] - before[i];
+        }
+        double mergeErr = org.spectralpeft.TestData.relativeError(delta, expected);
+        assertTrue(mergeErr < 2e-2, "merge into bfloat16: ΔW relative error " + mergeErr + data.tag());
+    }
+
     @Test
     void closedBackendRefusesWork() {
         CpuFourierFT b = new CpuFourierFT();
