@@ -68,11 +68,16 @@ public final class HostArray {
 
     /** dst[0..len-1] = this[offset .. offset+len-1] as float32. */
     public void read(int offset, float[] dst, int len) {
+        read(offset, dst, 0, len);
+    }
+
+    /** dst[dstOffset .. dstOffset+len-1] = this[offset .. offset+len-1] as float32. */
+    public void read(int offset, float[] dst, int dstOffset, int len) {
         if (floats != null) {
-            System.arraycopy(floats, offset, dst, 0, len);
+            System.arraycopy(floats, offset, dst, dstOffset, len);
         } else {
             for (int i = 0; i < len; i++) {
-                dst[i] = dtype.decode(halves[offset + i]);
+                dst[dstOffset + i] = dtype.decode(halves[offset + i]);
             }
         }
     }

@@ -255,81 +255,114 @@ public final class CpuFourierFT extends ValidatingBackend {
     }
 
     /**
-     * ∂L/∂c_l = s · Re(DFT2(∂L/∂ΔW))[j_l, k_l]: real transforms of every row, then per needed column either
-     * a complex FFT down the column (many coefficients read it) or, for each coefficient, the one DFT
-     * value it needs, summed directly in float64 with exact integer phases.
+     * ∂L/∂c_l = s · Re(DFT2(∂L/∂ΔW))[j_l, k_l]: real transforms of every row, a block of rows at a time and
+     * in place; then per needed column either a complex FFT down the column (many coefficients read it;
+     * its rows are copied out of each block) or, for each coefficient, the one DFT value it needs, summed
+     * directly in float64 with exact integer phases while the block is in cache. Per-task partial sums are
+     * added in task order, so the result does not depend on the thread count.
      */
     @Override
     protected void runGradCoefficients(FourierFTSpec spec, HostArray gradDeltaW, float[] gradCoeffs) {
         int dOut = spec.dOut();
         int dIn = spec.dIn();
         int h = spec.halfIn();
-        int[] bins = spec.deltaGradientBins();
+        int[] bins = spec.deltaGradientBins(); // row · h + column of the half spectrum
         int[] readers = new int[h];
         for (int bin : bins) {
             readers[bin % h]++;
         }
         int directLimit = directColumnEntries(dOut);
-        float[][] columns = new float[h][]; // the row transforms, only on the columns the gather reads
+        float[][] columns = new float[h][]; // whole columns, only where an FFT down them pays
         for (int v = 0; v < h; v++) {
-            if (readers[v] > 0) {
+            if (readers[v] > directLimit) {
                 columns[v] = new float[2 * dOut];
             }
         }
-        inChunks(dOut, LINE_CHUNK, (from, to) -> {
+        int[] denseColumns = IntStream.range(0, h).filter(v -> columns[v] != null).toArray();
+        // Coefficients summed directly, by column so that neighbours read neighbouring values.
+        int[] direct = IntStream.range(0, bins.length).filter(l -> readers[bins[l] % h] <= directLimit).boxed()
+                .sorted(java.util.Comparator.comparingInt(l -> bins[l] % h)).mapToInt(Integer::intValue).toArray();
+        float[] twiddle = twiddles(dOut);
+        int blockRows = rowBlock(dIn);
+        int taskRows = blockRows * Math.max(1, TASK_ROWS / blockRows);
+        double[][] partial = new double[(dOut + taskRows - 1) / taskRows][];
+        inChunks(dOut, taskRows, (from, to) -> {
             RealFft fft = ffts.takeReal(dIn);
-            float[] row = new float[dIn];
-            float[] re = new float[h];
+            float[] block = ffts.takeScratch(blockRows * dIn);
+            double[] sums = new double[direct.length];
+            int[] phase = new int[direct.length];
+            for (int i = 0; i < direct.length; i++) {
+                phase[i] = (int) ((long) from * (bins[direct[i]] / h) % dOut);
+            }
             try {
-                float[] im = new float[h];
-                for (int p = from; p < to; p++) {
-                    gradDeltaW.read(p * dIn, row, dIn);
-                    fft.forward(row, 0, re, im);
-                    for (int v = 0; v < h; v++) {
-                        if (columns[v] != null) {
-                            columns[v][2 * p] = re[v];
-                            columns[v][2 * p + 1] = im[v];
+                for (int first = from; first < to; first += blockRows) {
+                    int rows = Math.min(blockRows, to - first);
+                    for (int r = 0; r < rows; r++) {
+                        gradDeltaW.read((first + r) * dIn, block, r * dIn, dIn);
+                        fft.forwardInPlace(block, r * dIn);
+                    }
+                    for (int v : denseColumns) {
+                        copyColumnRows(block, dIn, fft.realSlot(v), fft.imagSlot(v), rows, columns[v], first);
+                    }
+                    for (int i = 0; i < direct.length; i++) {
+                        int u = bins[direct[i]] / h;
+                        int v = bins[direct[i]] % h;
+                        int re = fft.realSlot(v);
+                        int im = fft.imagSlot(v);
+                        double sum = sums[i]; // Re Σ_p G[p]·e^{-2πi·p·u/d_out}
+                        int m = phase[i];
+                        for (int r = 0; r < rows; r++) {
+                            sum += (double) block[r * dIn + re] * twiddle[2 * m];
+                            if (im >= 0) {
+                                sum += (double) block[r * dIn + im] * twiddle[2 * m + 1];
+                            }
+                            m += u;
+                            if (m >= dOut) {
+                                m -= dOut;
+                            }
                         }
+                        sums[i] = sum;
+                        phase[i] = m;
                     }
                 }
+                partial[from / taskRows] = sums;
             } finally {
+                ffts.give(block);
                 ffts.give(fft);
             }
         });
-        inChunks(h, LINE_CHUNK, (from, to) -> {
+        inChunks(denseColumns.length, LINE_CHUNK, (from, to) -> {
             ComplexFft fft = ffts.takeComplex(dOut);
             try {
-                for (int v = from; v < to; v++) {
-                    if (readers[v] > directLimit) {
-                        fft.forward(columns[v]);
-                    }
+                for (int i = from; i < to; i++) {
+                    fft.forward(columns[denseColumns[i]]);
                 }
             } finally {
                 ffts.give(fft);
             }
         });
         float s = spec.scale();
-        float[] twiddle = twiddles(dOut);
-        inChunks(bins.length, LINE_CHUNK, (from, to) -> {
-            for (int l = from; l < to; l++) {
-                int u = bins[l] / h;
-                float[] col = columns[bins[l] % h];
-                if (readers[bins[l] % h] > directLimit) {
-                    gradCoeffs[l] = s * col[2 * u];
-                    continue;
-                }
-                double sum = 0; // Re Σ_p col[p]·e^{-2πi·p·u/d_out}
-                int m = 0;
-                for (int p = 0; p < dOut; p++) {
-                    sum += (double) col[2 * p] * twiddle[2 * m] + (double) col[2 * p + 1] * twiddle[2 * m + 1];
-                    m += u;
-                    if (m >= dOut) {
-                        m -= dOut;
-                    }
-                }
-                gradCoeffs[l] = (float) (s * sum);
+        for (int l = 0; l < bins.length; l++) {
+            float[] col = columns[bins[l] % h];
+            if (col != null) {
+                gradCoeffs[l] = s * col[2 * (bins[l] / h)];
             }
-        });
+        }
+        for (int i = 0; i < direct.length; i++) {
+            double sum = 0;
+            for (double[] task : partial) {
+                sum += task[i];
+            }
+            gradCoeffs[direct[i]] = (float) (s * sum);
+        }
+    }
+
+    /** col[2p], col[2p+1] = the packed rows' bin values (re, im; im 0 where the slot is -1), p = first + r. */
+    private static void copyColumnRows(float[] block, int stride, int re, int im, int rows, float[] col, int first) {
+        for (int r = 0; r < rows; r++) {
+            col[2 * (first + r)] = block[r * stride + re];
+            col[2 * (first + r) + 1] = im >= 0 ? block[r * stride + im] : 0f;
+        }
     }
 
     @Override

@@ -68,6 +68,13 @@ final class RealFft {
         }
     }
 
+    /** a[off .. off+n-1]: a signal in, its half spectrum out in the packed layout of {@link #realSlot}. */
+    void forwardInPlace(float[] a, int off) {
+        if (n > 1) {
+            fft.realForward(a, off);
+        }
+    }
+
     /** The factor that {@link #inverseInPlace} leaves out: multiply the spectrum by it beforehand. */
     float inverseGain() {
         return inverseGain;

@@ -52,9 +52,9 @@ class CpuFourierFTTest extends FourierFTBackendContract {
     }
 
     /**
-     * Rows wider than a block's budget: materialize then works on several blocks per task and several
-     * tasks, carrying each entry's phase from block to block; odd and even widths, direct and FFT columns,
-     * a partial last block, and merging (ADD) into bfloat16.
+     * Rows wider than a block's budget: materialize and ∂L/∂c then work on several blocks per task and
+     * several tasks, carrying each entry's phase from block to block; odd and even widths, direct and FFT
+     * columns, a partial last block, merging (ADD) into bfloat16, and ∂L/∂c from a bfloat16 ∂L/∂ΔW.
      */
     @org.junit.jupiter.params.ParameterizedTest(name = "{0}x{1} n={2}")
     @org.junit.jupiter.params.provider.CsvSource({"130, 2050, 300", "97, 2049, 5000", "200, 4100, 40"})
@@ -87,6 +87,14 @@ class CpuFourierFTTest extends FourierFTBackendContract {
         }
         double mergeErr = org.spectralpeft.TestData.relativeError(delta, expected);
         assertTrue(mergeErr < 2e-2, "merge into bfloat16: ΔW relative error " + mergeErr + data.tag());
+
+        HostArray g = HostArray.of(DType.BFLOAT16, data.gaussian(dOut * dIn));
+        float[] grad = new float[n];
+        java.util.Arrays.fill(grad, Float.NaN);
+        cpu.gradCoefficients(spec, g, grad);
+        double gradErr = org.spectralpeft.TestData.relativeError(org.spectralpeft.TestData.toDouble(grad),
+                ref.gradCoefficients(org.spectralpeft.TestData.toDouble(g)));
+        assertTrue(gradErr < 1e-5, "∂L/∂c from ∂L/∂ΔW: relative error " + gradErr + data.tag());
     }
 
     @Test
