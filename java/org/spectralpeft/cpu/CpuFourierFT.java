@@ -22,7 +22,7 @@ public final class CpuFourierFT extends ValidatingBackend {
     private static final int FORWARD_CHUNK = 4;
     /** Rows or columns per task in the 2-D transforms (and coefficients per task in ∂L/∂c). */
     private static final int LINE_CHUNK = 16;
-    /** Rows per task of the materialize row pass (whole blocks of {@link #rowBlock} rows). */
+    /** Rows per task of the block passes of materialize and ∂L/∂c (whole blocks of {@link #rowBlock} rows). */
     private static final int TASK_ROWS = 64;
 
     /** Twiddle tables per transform length (model shapes bring few distinct lengths). */
@@ -79,7 +79,7 @@ public final class CpuFourierFT extends ValidatingBackend {
             amplitude[e] = scale * coeffs[coeffOffset + cols.coefficient(e)];
         }
         int blockRows = rowBlock(dIn);
-        int taskRows = blockRows * Math.max(1, TASK_ROWS / blockRows);
+        int taskRows = taskRows(blockRows);
         inChunks(dOut, taskRows, (from, to) -> {
             RealFft fft = ffts.takeReal(dIn);
             float[] block = ffts.takeScratch(blockRows * dIn);
@@ -127,6 +127,11 @@ public final class CpuFourierFT extends ValidatingBackend {
     /** Rows per block of {@link #inverse2d}: about 256 KB of rows, so a block stays in a core's L2. */
     static int rowBlock(int dIn) {
         return Math.max(1, Math.min(64, (64 << 10) / dIn));
+    }
+
+    /** Rows per task of the block passes: whole blocks, about {@link #TASK_ROWS}. */
+    private static int taskRows(int blockRows) {
+        return blockRows * Math.max(1, TASK_ROWS / blockRows);
     }
 
     /**
@@ -284,7 +289,7 @@ public final class CpuFourierFT extends ValidatingBackend {
                 .sorted(java.util.Comparator.comparingInt(l -> bins[l] % h)).mapToInt(Integer::intValue).toArray();
         float[] twiddle = twiddles(dOut);
         int blockRows = rowBlock(dIn);
-        int taskRows = blockRows * Math.max(1, TASK_ROWS / blockRows);
+        int taskRows = taskRows(blockRows);
         double[][] partial = new double[(dOut + taskRows - 1) / taskRows][];
         inChunks(dOut, taskRows, (from, to) -> {
             RealFft fft = ffts.takeReal(dIn);
