@@ -6,11 +6,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.spectralpeft.FourierFTBackendContract;
+import org.spectralpeft.TestData;
 import org.spectralpeft.api.DType;
 import org.spectralpeft.api.FourierFTBackend;
 import org.spectralpeft.api.FourierFTSpec;
 import org.spectralpeft.api.HostArray;
+import org.spectralpeft.reference.FourierFTReference;
 
 class CpuFourierFTTest extends FourierFTBackendContract {
     private static CpuFourierFT cpu;
@@ -56,21 +60,21 @@ class CpuFourierFTTest extends FourierFTBackendContract {
      * several tasks, carrying each entry's phase from block to block; odd and even widths, direct and FFT
      * columns, a partial last block, merging (ADD) into bfloat16, and ∂L/∂c from a bfloat16 ∂L/∂ΔW.
      */
-    @org.junit.jupiter.params.ParameterizedTest(name = "{0}x{1} n={2}")
-    @org.junit.jupiter.params.provider.CsvSource({"130, 2050, 300", "97, 2049, 5000", "200, 4100, 40"})
+    @ParameterizedTest(name = "{0}x{1} n={2}")
+    @CsvSource({"130, 2050, 300", "97, 2049, 5000", "200, 4100, 40"})
     void wideRowsSpanSeveralBlocksPerTask(int dOut, int dIn, int n) {
         assertTrue(CpuFourierFT.rowBlock(dIn) <= 32 && dOut > 64, "shape too small for several blocks and tasks");
-        org.spectralpeft.TestData data = new org.spectralpeft.TestData();
+        TestData data = new TestData();
         float alpha = (float) (50 + 200 * data.nextDouble());
         FourierFTSpec spec = FourierFTSpec.ofFlat(dOut, dIn, data.distinctIndices(dOut * dIn, n), alpha);
-        var ref = new org.spectralpeft.reference.FourierFTReference(dOut, dIn, spec.rows(), spec.cols(), alpha);
+        var ref = new FourierFTReference(dOut, dIn, spec.rows(), spec.cols(), alpha);
         float[] coeffs = data.gaussian(n);
-        double[] expected = ref.deltaW(org.spectralpeft.TestData.toDouble(coeffs));
+        double[] expected = ref.deltaW(TestData.toDouble(coeffs));
 
-        HostArray out = org.spectralpeft.TestData.poisoned(DType.FLOAT32, dOut * dIn);
+        HostArray out = TestData.poisoned(DType.FLOAT32, dOut * dIn);
         cpu.materialize(spec, coeffs, out);
-        double err = org.spectralpeft.TestData.relativeError(org.spectralpeft.TestData.toDouble(out), expected);
-        assertTrue(err < org.spectralpeft.TestData.tolerance(DType.FLOAT32), "materialize: " + err + data.tag());
+        double err = TestData.relativeError(TestData.toDouble(out), expected);
+        assertTrue(err < TestData.tolerance(DType.FLOAT32), "materialize: " + err + data.tag());
 
         float[] w0 = data.gaussian(dOut * dIn);
         double rms = Math.sqrt(java.util.Arrays.stream(expected).map(v -> v * v).average().orElse(0));
@@ -78,22 +82,22 @@ class CpuFourierFTTest extends FourierFTBackendContract {
             w0[i] *= (float) rms; // weights of ΔW's size, so that W + ΔW − W measures ΔW itself
         }
         HostArray w = HostArray.of(DType.BFLOAT16, w0);
-        double[] before = org.spectralpeft.TestData.toDouble(w);
+        double[] before = TestData.toDouble(w);
         cpu.merge(spec, coeffs, w);
-        double[] merged = org.spectralpeft.TestData.toDouble(w);
+        double[] merged = TestData.toDouble(w);
         double[] delta = new double[merged.length];
         for (int i = 0; i < delta.length; i++) {
             delta[i] = merged[i] - before[i];
         }
-        double mergeErr = org.spectralpeft.TestData.relativeError(delta, expected);
+        double mergeErr = TestData.relativeError(delta, expected);
         assertTrue(mergeErr < 2e-2, "merge into bfloat16: ΔW relative error " + mergeErr + data.tag());
 
         HostArray g = HostArray.of(DType.BFLOAT16, data.gaussian(dOut * dIn));
         float[] grad = new float[n];
         java.util.Arrays.fill(grad, Float.NaN);
         cpu.gradCoefficients(spec, g, grad);
-        double gradErr = org.spectralpeft.TestData.relativeError(org.spectralpeft.TestData.toDouble(grad),
-                ref.gradCoefficients(org.spectralpeft.TestData.toDouble(g)));
+        double gradErr = TestData.relativeError(TestData.toDouble(grad),
+                ref.gradCoefficients(TestData.toDouble(g)));
         assertTrue(gradErr < 1e-5, "∂L/∂c from ∂L/∂ΔW: relative error " + gradErr + data.tag());
     }
 
