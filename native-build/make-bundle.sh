@@ -5,6 +5,7 @@
 #   lib/                       every compile, runtime and test dependency (Maven copy-dependencies)
 #   spectral-peft.jar          target/classes (with the PTX kernels)
 #   spectral-peft-tests.jar    target/test-classes (with the JMH benchmarks, if any)
+#   test-resources/            src/test/resources (the committed fixtures; the tests read them as files)
 #   run-gpu-tests.sh           runs the tests tagged "gpu" (or all with --all); see its header
 #   run-benchmarks.sh          runs the JMH benchmarks; see its header
 #   run-gpu-suite.sh           fixtures, all tests, memory report, GPU benchmarks, side by side; see its header
@@ -116,6 +117,9 @@ for j in "$bundle"/lib/jcuda-natives-*.jar; do
   "$jdk/bin/jar" --create --file "$j" --manifest "$tmp/natives/MANIFEST.MF" -C "$tmp/natives/files" .
   echo "  $(basename "$j"): left out ${drop[*]} (not used by the classes)"
 done
+
+echo "== test resources"
+cp -r src/test/resources "$bundle/test-resources"
 
 echo "== classes"
 "$jdk/bin/jar" --create --file "$bundle/spectral-peft.jar" -C target/classes .

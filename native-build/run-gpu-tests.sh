@@ -97,7 +97,8 @@ echo "== Java"
 "$java" -version 2>&1 | sed 's/^/  /'
 echo "== Tests ($([ $all = 1 ] && echo all || echo 'tag gpu')), reports in $reports"
 # shellcheck disable=SC2086
-exec "$java" ${JAVA_OPTS:--Xmx6g} -jar "${launcher[0]}" execute \
+# the committed test files travel in the bundle (test-resources/), so the tests find them from any directory
+exec "$java" ${JAVA_OPTS:--Xmx6g} -Dspectralpeft.test.resources="$bundle/test-resources" -jar "${launcher[0]}" execute \
   --disable-banner --disable-ansi-colors \
   --class-path="$classpath" \
   ${selection[@]+"${selection[@]}"} \

@@ -1,5 +1,6 @@
 package org.spectralpeft;
 
+import java.nio.file.Path;
 import java.util.Random;
 import org.spectralpeft.api.DType;
 import org.spectralpeft.api.HostArray;
@@ -50,6 +51,14 @@ public final class TestData {
     }
 
     /** An array filled with NaN (float32) or the dtype's NaN pattern: every element must be overwritten. */
+    /**
+     * The committed test files (src/test/resources, or where {@code spectralpeft.test.resources} says: the
+     * GPU bundle carries a copy and runs from anywhere).
+     */
+    public static Path resources() {
+        return Path.of(System.getProperty("spectralpeft.test.resources", "src/test/resources"));
+    }
+
     public static HostArray poisoned(DType dtype, int length) {
         HostArray a = HostArray.allocate(dtype, length);
         for (int i = 0; i < length; i++) {

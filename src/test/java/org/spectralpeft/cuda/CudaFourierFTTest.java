@@ -107,12 +107,16 @@ class CudaFourierFTTest extends FourierFTBackendContract {
         FourierFTSpec spec = FourierFTSpec.fromSeed(16, 12, 9);
         try (CudaStream stream = cuda.createStream();
              DeviceBuffer bf = cuda.allocate(DType.BFLOAT16, 9);
+             DeviceBuffer coeffs = cuda.allocate(DType.FLOAT32, 9);
              DeviceBuffer out = cuda.allocate(DType.FLOAT32, 16 * 12);
              DeviceBuffer shortOut = cuda.allocate(DType.FLOAT32, 16 * 12 - 1)) {
             expectMessage("coeffs must be float32, got BFLOAT16",
                     () -> cuda.materialize(spec, bf.array(), 1, out.array(), stream));
+            // arguments are checked in order, so the coefficients must be right for the output's check to speak
+            expectMessage("coeffs has 192 elements, expected 9",
+                    () -> cuda.materialize(spec, out.array(), 1, out.array(), stream));
             expectMessage("out has 191 elements, expected 192",
-                    () -> cuda.materialize(spec, out.array(), 1, shortOut.array(), stream));
+                    () -> cuda.materialize(spec, coeffs.array(), 1, shortOut.array(), stream));
             expectMessage("gradCoeffs must be float32",
                     () -> cuda.gradCoefficients(spec, out.array(), bf.array(), stream));
             expectMessage("stream must not be null", () -> cuda.merge(spec, bf.array(), out.array(), null));
@@ -229,7 +233,7 @@ class CudaFourierFTTest extends FourierFTBackendContract {
     }
 
     /**
-     * The chunked column-synthesis path with the chunk budget forced small, against the CPU backend:
+     * The chunked column-synthesis path with the chunk budget forced small, against the float64 reference:
      * materialize (float32 and bfloat16) and merge/unmerge of several layers. Cases: layers split into
      * 32-row chunks with a partial last one; odd d_in, where float32 chunks alternate between the direct
      * C2R and the epilogue (odd first rows are not 8-byte aligned); several whole layers per chunk with a
@@ -240,16 +244,20 @@ class CudaFourierFTTest extends FourierFTBackendContract {
     void smallChunksGiveTheSameLayers(int dOut, int dIn, int layers, int budgetRows) {
         TestData data = new TestData();
         FourierFTSpec spec = FourierFTSpec.fromSeed(dOut, dIn, Math.min(250, dOut * dIn / 8), data.seed, 150f);
+        FourierFTReference ref = new FourierFTReference(dOut, dIn, spec.rows(), spec.cols(), 150.0);
         int size = dOut * dIn;
         float[] coeffs = data.gaussian(layers * spec.n());
-        float[] one = java.util.Arrays.copyOf(coeffs, spec.n());
-        HostArray expected = HostArray.allocate(DType.FLOAT32, layers * size);
-        HostArray weight = HostArray.float32(data.gaussian(size));
-        HostArray merged = HostArray.float32(weight.floats().clone());
-        try (CpuFourierFT cpu = new CpuFourierFT()) {
-            cpu.materializeBatch(spec, coeffs, layers, expected);
-            cpu.merge(spec, one, merged);
+        double[] expected = new double[layers * size];
+        for (int layer = 0; layer < layers; layer++) {
+            double[] c = new double[spec.n()];
+            for (int l = 0; l < c.length; l++) {
+                c[l] = coeffs[layer * spec.n() + l];
+            }
+            System.arraycopy(ref.deltaW(c), 0, expected, layer * size, size);
         }
+        double[] firstLayer = java.util.Arrays.copyOf(expected, size);
+        float[] one = java.util.Arrays.copyOf(coeffs, spec.n());
+        HostArray weight = HostArray.float32(data.gaussian(size));
         String key = "spectralpeft.cuda.columnChunkBytes";
         System.setProperty(key, String.valueOf(8L * spec.halfIn() * budgetRows));
         try (CudaFourierFT small = CudaFourierFT.open()) {
@@ -257,19 +265,17 @@ class CudaFourierFTTest extends FourierFTBackendContract {
                 HostArray out = TestData.poisoned(dtype, layers * size);
                 small.materializeBatch(spec, coeffs, layers, out);
                 assertEquals(-1, out.firstNonFinite(), "an element was not written");
-                double err = TestData.relativeError(TestData.toDouble(out), TestData.toDouble(expected));
+                double err = TestData.relativeError(TestData.toDouble(out), expected);
                 assertTrue(err < (dtype == DType.FLOAT32 ? 1e-5 : 1e-2), dtype + ": relative error " + err + ", seed " + data.seed);
             }
             HostArray w = HostArray.float32(weight.floats().clone());
             small.merge(spec, one, w);
             double[] ours = TestData.toDouble(w);
-            double[] cpus = TestData.toDouble(merged);
             double[] base = TestData.toDouble(weight);
             for (int i = 0; i < size; i++) {
                 ours[i] -= base[i];
-                cpus[i] -= base[i];
             }
-            double err = TestData.relativeError(ours, cpus);
+            double err = TestData.relativeError(ours, firstLayer);
             assertTrue(err < 1e-5, "merge: ΔW relative error " + err + ", seed " + data.seed);
             small.unmerge(spec, one, w);
             double back = TestData.relativeError(TestData.toDouble(w), base);
@@ -354,6 +360,39 @@ class CudaFourierFTTest extends FourierFTBackendContract {
             assertTrue(TestData.relativeError(wGot, ref.deltaW(cd)) < 1e-5, "materialize" + data.tag());
             assertEquals(0f, y.get(0), "the float before y was written");
             assertTrue(Float.isNaN(w.get(0)), "the float before ΔW was written");
+        }
+    }
+
+    /**
+     * Token batches around the padding policy (FftPlans.paddedBatch): a power of two, a batch padded up to one
+     * (70 → 128, 129 → 256) and one above the limit that runs unpadded in pieces (300), forward and backward,
+     * on a dense spectrum (n = d_out·d_in·0.8) and a sparse one, against the float64 reference.
+     */
+    @ParameterizedTest(name = "T={0}")
+    @org.junit.jupiter.params.provider.ValueSource(ints = {64, 70, 129, 300})
+    void paddedAndUnpaddedTokenBatches(int tokens) {
+        TestData data = new TestData();
+        for (int[] shape : new int[][] {{40, 12, 384}, {45, 34, 60}}) {
+            int dOut = shape[0];
+            int dIn = shape[1];
+            FourierFTSpec spec = FourierFTSpec.ofFlat(dOut, dIn, data.distinctIndices(dOut * dIn, shape[2]), 150f);
+            FourierFTReference ref = new FourierFTReference(dOut, dIn, spec.rows(), spec.cols(), 150.0);
+            float[] coeffs = data.gaussian(spec.n());
+            float[] x = data.gaussian(tokens * dIn);
+            float[] gy = data.gaussian(tokens * dOut);
+            HostArray y = HostArray.float32(new float[tokens * dOut]);
+            cuda.forward(spec, coeffs, HostArray.float32(x), tokens, y);
+            String tag = " at " + dOut + "x" + dIn + " n=" + spec.n() + ", T=" + tokens + data.tag();
+            assertTrue(TestData.relativeError(TestData.toDouble(y),
+                    ref.forward(TestData.toDouble(coeffs), TestData.toDouble(x), tokens)) < 1e-5, "forward" + tag);
+            float[] gradC = new float[spec.n()];
+            java.util.Arrays.fill(gradC, Float.NaN);
+            HostArray gx = HostArray.float32(new float[tokens * dIn]);
+            cuda.backward(spec, coeffs, HostArray.float32(x), HostArray.float32(gy), tokens, gradC, gx);
+            assertTrue(TestData.relativeError(TestData.toDouble(gradC), ref.backwardCoefficients(TestData.toDouble(x),
+                    TestData.toDouble(gy), tokens)) < 1e-5, "backward ∂L/∂c" + tag);
+            assertTrue(TestData.relativeError(TestData.toDouble(gx), ref.backwardInput(TestData.toDouble(coeffs),
+                    TestData.toDouble(gy), tokens)) < 1e-5, "backward ∂L/∂x" + tag);
         }
     }
 

@@ -30,7 +30,7 @@ import org.spectralpeft.reference.FourierFTReference;
  * format change, with {@code -Dspectralpeft.regenerate=true}.
  */
 class JavaSavedAdapterFixtureTest {
-    static final Path DIR = Path.of("src/test/resources/java-saved-adapter");
+    static final Path DIR = TestData.resources().resolve("java-saved-adapter");
     private static final Map<String, int[]> LAYERS = new LinkedHashMap<>();
 
     static {

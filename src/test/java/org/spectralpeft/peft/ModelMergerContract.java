@@ -187,15 +187,18 @@ public abstract class ModelMergerContract {
     }
 
     /**
-     * Golden fixtures made by PEFT itself ({@code src/test/python/make_peft_fixtures.py}): PEFT's indices, its
-     * merged float32 and bfloat16 Linear weights, and the Conv1D merge its forward implies. Skipped, saying
-     * so, until the fixtures have been generated on a machine with PyTorch and PEFT.
+     * Golden fixtures made by PEFT itself ({@code src/test/python/make_peft_fixtures.py}, committed under
+     * src/test/resources/peft-fixtures; {@code spectralpeft.peft.fixtures} points at a freshly made set): PEFT's
+     * indices, its merged float32 and bfloat16 Linear weights, and the Conv1D merge its forward implies. Missing
+     * fixtures fail the test rather than skip it, so a run that cannot find them is not mistaken for a pass.
      */
     @Test
     void reproducesPeftsOwnMerges() throws IOException {
-        Path dir = Path.of(System.getProperty("spectralpeft.peft.fixtures", "src/test/resources/peft-fixtures"));
-        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isRegularFile(dir.resolve("manifest.json")),
-                "PEFT fixtures not generated yet (run src/test/python/make_peft_fixtures.py where PEFT is installed)");
+        Path dir = Path.of(System.getProperty("spectralpeft.peft.fixtures",
+                TestData.resources().resolve("peft-fixtures").toString()));
+        assertTrue(Files.isRegularFile(dir.resolve("manifest.json")), "PEFT fixtures not found in " + dir.toAbsolutePath()
+                + " (committed under src/test/resources/peft-fixtures; set spectralpeft.test.resources or "
+                + "spectralpeft.peft.fixtures)");
         FourierFTAdapter linear = FourierFTAdapter.load(dir.resolve("linear/adapter"));
         try (SafetensorsModel base = SafetensorsModel.open(dir.resolve("linear/base/model.safetensors"));
              SafetensorsFile indices = SafetensorsFile.open(dir.resolve("linear/indices.safetensors"))) {
