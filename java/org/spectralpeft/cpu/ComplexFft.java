@@ -2,7 +2,12 @@ package org.spectralpeft.cpu;
 
 import org.jtransforms.fft.FloatFFT_1D;
 
-/** Length-n complex transforms on interleaved (re, im) arrays, unnormalized. One instance per thread. */
+/**
+ * Length-n complex transforms on interleaved (re, im) arrays, unnormalized. One instance per thread.
+ * Float throughout: unlike the real one ({@link RealFft#needsDoublePrecision}), JTransforms' complex generic
+ * odd-radix pass reads its twiddles from a table: measured against float64, every length up to 16384 stays
+ * within 8e-7 relative error (lengths of only 2, 3 and 5 reach 5.4e-7; Bluestein lengths up to 30000, 4.9e-7).
+ */
 final class ComplexFft {
     private final int n;
     private final FloatFFT_1D fft;

@@ -1,24 +1,76 @@
 package org.spectralpeft.cpu;
 
+import org.jtransforms.fft.DoubleFFT_1D;
 import org.jtransforms.fft.FloatFFT_1D;
 
 /**
  * Length-n real transforms with the spectrum as separate real/imaginary arrays of bins 0..n/2,
  * hiding JTransforms' packed layout. Unnormalized; forward is Σ x·e^{-2πi qk/n}, inverse Σ X·e^{+2πi qk/n}
  * over the Hermitian extension. Holds scratch space: one instance per thread.
+ * <p>
+ * For the lengths where JTransforms' float real transform is inaccurate ({@link #needsDoublePrecision}) the
+ * transform runs in float64 on a scratch copy, so every length is accurate to float32 rounding.
  */
 final class RealFft {
+    /** Smallest prime radix whose float generic real pass is taken in float64 (see {@link #needsDoublePrecision}). */
+    private static final int FIRST_INACCURATE_RADIX = 13;
+    /** Lengths whose remainder, after the factors 4, 2, 3 and 5, is at least this use JTransforms' Bluestein plan. */
+    private static final int BLUESTEIN_REMAINDER = 211;
+
     private final int n;
+    /** Exactly one of fft and dfft is set for n > 1. */
     private final FloatFFT_1D fft;
+    private final DoubleFFT_1D dfft;
+    private final double[] work;
     private final float[] packed;
     /** Factor that makes JTransforms' realInverse the plain unnormalized inverse (see constructor). */
     private final float inverseGain;
 
     RealFft(int n) {
         this.n = n;
-        this.fft = n > 1 ? new FloatFFT_1D(n) : null;
+        boolean inDouble = n > 1 && needsDoublePrecision(n);
+        this.fft = n > 1 && !inDouble ? new FloatFFT_1D(n) : null;
+        this.dfft = inDouble ? new DoubleFFT_1D(n) : null;
+        this.work = inDouble ? new double[n] : null;
         this.packed = new float[n];
         this.inverseGain = n > 1 ? calibrateInverse() : 1f;
+    }
+
+    /**
+     * Whether JTransforms 3.1's float real transform of length n is too inaccurate for float32 use. Lengths
+     * that are not powers of two and whose remainder r after dividing out 4, 2, 3 and 5 is below 211 get
+     * its mixed-radix plan, which does each odd prime factor p ≥ 7 of r in a generic radix-p pass; the real
+     * version of that pass derives its cos/sin(2πj/p) by repeated float rotations, so its error grows with
+     * p. Measured against float64 (relative L2 error; worst over all such n ≤ 30000, and over 1000 inputs
+     * for small n): p = 7 and 11 stay ≤ 5.1e-7, as the Bluestein plan does (≤ 4.9e-7); p = 13 reaches
+     * 8.4e-7 and every p ≥ 23 1.2e-6 or more, up to 9.7e-5 (p = 197). 17 and 19 (≤ 5.4e-7) go to float64
+     * too: the error grows with p, and theirs is low only by a lucky rounding of cos/sin(2π/p). The complex
+     * mixed-radix pass takes its twiddles from a table and stays accurate.
+     */
+    static boolean needsDoublePrecision(int n) {
+        if (n < 2 || Integer.bitCount(n) == 1) {
+            return false; // split-radix plan
+        }
+        int r = n;
+        for (int f : new int[] {4, 2, 3, 5}) {
+            while (r % f == 0) {
+                r /= f;
+            }
+        }
+        if (r >= BLUESTEIN_REMAINDER) {
+            return false;
+        }
+        for (int p = 7; p <= r; p += 2) {
+            if (r % p == 0) {
+                if (p >= FIRST_INACCURATE_RADIX) {
+                    return true;
+                }
+                while (r % p == 0) {
+                    r /= p;
+                }
+            }
+        }
+        return false;
     }
 
     // JTransforms 3.1's realInverse(a, false) returns half the unnormalized inverse for power-of-two
@@ -27,8 +79,38 @@ final class RealFft {
     private float calibrateInverse() {
         java.util.Arrays.fill(packed, 0f);
         packed[0] = 1f;
-        fft.realInverse(packed, false);
+        realInverse(packed, 0);
         return 1f / packed[0];
+    }
+
+    /** JTransforms' realForward on a[off .. off+n-1], through float64 where {@link #needsDoublePrecision}. */
+    private void realForward(float[] a, int off) {
+        if (fft != null) {
+            fft.realForward(a, off);
+            return;
+        }
+        for (int i = 0; i < n; i++) {
+            work[i] = a[off + i];
+        }
+        dfft.realForward(work);
+        for (int i = 0; i < n; i++) {
+            a[off + i] = (float) work[i];
+        }
+    }
+
+    /** JTransforms' unscaled realInverse on a[off .. off+n-1], through float64 where {@link #needsDoublePrecision}. */
+    private void realInverse(float[] a, int off) {
+        if (fft != null) {
+            fft.realInverse(a, off, false);
+            return;
+        }
+        for (int i = 0; i < n; i++) {
+            work[i] = a[off + i];
+        }
+        dfft.realInverse(work, false);
+        for (int i = 0; i < n; i++) {
+            a[off + i] = (float) work[i];
+        }
     }
 
     int length() {
@@ -47,7 +129,7 @@ final class RealFft {
             im[0] = 0f;
             return;
         }
-        fft.realForward(packed);
+        realForward(packed, 0);
         re[0] = packed[0];
         im[0] = 0f;
         int half = n / 2;
@@ -71,7 +153,7 @@ final class RealFft {
     /** a[off .. off+n-1]: a signal in, its half spectrum out in the packed layout of {@link #realSlot}. */
     void forwardInPlace(float[] a, int off) {
         if (n > 1) {
-            fft.realForward(a, off);
+            realForward(a, off);
         }
     }
 
@@ -111,7 +193,7 @@ final class RealFft {
      */
     void inverseInPlace(float[] a, int off) {
         if (n > 1) {
-            fft.realInverse(a, off, false);
+            realInverse(a, off);
         }
     }
 
@@ -137,7 +219,7 @@ final class RealFft {
             packed[n - 1] = re[half];
             packed[1] = im[half];
         }
-        fft.realInverse(packed, false);
+        realInverse(packed, 0);
         for (int q = 0; q < n; q++) {
             out[q] = inverseGain * packed[q];
         }

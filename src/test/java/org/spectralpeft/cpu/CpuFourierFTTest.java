@@ -101,6 +101,32 @@ class CpuFourierFTTest extends FourierFTBackendContract {
         assertTrue(gradErr < 1e-5, "∂L/∂c from ∂L/∂ΔW: relative error " + gradErr + data.tag());
     }
 
+    /**
+     * Widths whose row transform JTransforms' float plan does inaccurately (201 = 3·67, 29), so RealFft takes
+     * them in float64: ΔW, and ∂L/∂c from ∂L/∂ΔW (the in-place forward), then match float64 to well within
+     * float32's bound. Heights 301 = 7·43 and 37 take the complex transforms down columns.
+     */
+    @ParameterizedTest(name = "{0}x{1} n={2}")
+    @CsvSource({"301, 201, 1000", "37, 29, 200"})
+    void genericRadixWidthsAreAccurate(int dOut, int dIn, int n) {
+        TestData data = new TestData();
+        float alpha = (float) (50 + 200 * data.nextDouble());
+        FourierFTSpec spec = FourierFTSpec.ofFlat(dOut, dIn, data.distinctIndices(dOut * dIn, n), alpha);
+        var ref = new FourierFTReference(dOut, dIn, spec.rows(), spec.cols(), alpha);
+        float[] coeffs = data.gaussian(n);
+        HostArray out = TestData.poisoned(DType.FLOAT32, dOut * dIn);
+        cpu.materialize(spec, coeffs, out);
+        double err = TestData.relativeError(TestData.toDouble(out), ref.deltaW(TestData.toDouble(coeffs)));
+        assertTrue(err < 1e-6, "materialize: relative error " + err + data.tag());
+
+        HostArray g = HostArray.float32(data.gaussian(dOut * dIn));
+        float[] grad = new float[n];
+        java.util.Arrays.fill(grad, Float.NaN);
+        cpu.gradCoefficients(spec, g, grad);
+        double gradErr = TestData.relativeError(TestData.toDouble(grad), ref.gradCoefficients(TestData.toDouble(g)));
+        assertTrue(gradErr < 1e-6, "∂L/∂c from ∂L/∂ΔW: relative error " + gradErr + data.tag());
+    }
+
     @Test
     void closedBackendRefusesWork() {
         CpuFourierFT b = new CpuFourierFT();
