@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -18,36 +18,38 @@ import org.spectralpeft.api.DType;
 import org.spectralpeft.api.FourierFTSpec;
 
 /**
- * Every launcher of {@link FourierFTKernels} passes what its kernel in kernels/fourierft.cu declares: as
- * many arguments, each of the Java type the launch marshals for the C type (pointer and long long → Long,
- * int → Integer, float → Float), within CUDA's grid limits; and every kernel has a launcher. No device
- * needed: launches go to a recorder.
+ * Every launcher of {@link FourierFTKernels} passes what its kernel in the shipped PTX (built from
+ * kernels/fourierft.cu, read from the class path as the backend reads it) declares: as many arguments, each
+ * of the Java type the launch marshals for the parameter's PTX type (.u64 pointers and long long → Long,
+ * 32-bit integers → Integer, .f32 → Float), within CUDA's grid limits; and every kernel has a launcher. No
+ * device needed: launches go to a recorder.
  */
 class KernelSignaturesTest {
     private record Launch(String kernel, int gridX, int gridY, Object[] args) {
     }
 
-    private static final Pattern KERNEL = Pattern.compile(
-            "__global__\\s+void\\s+(?:__launch_bounds__\\([^)]*\\)\\s+)?(\\w+)\\s*\\(([^)]*)\\)", Pattern.DOTALL);
+    private static final Pattern ENTRY = Pattern.compile("\\.entry\\s+(\\w+)\\s*\\(([^)]*)\\)", Pattern.DOTALL);
+    private static final Pattern PARAM = Pattern.compile("\\.param\\s+\\.(\\w+)\\s");
 
-    /** Kernel name → Java class of each parameter, from the CUDA source. */
+    /** Kernel name → Java class of each parameter, from the compute_90 PTX in the jar. */
     static Map<String, List<Class<?>>> signatures() throws IOException {
-        String src = Files.readString(Path.of("kernels/fourierft.cu")).replaceAll("//[^\\n]*", "");
+        String ptx;
+        try (InputStream in = KernelSignaturesTest.class.getResourceAsStream(
+                "/org/spectralpeft/kernels/fourierft.compute_90.ptx")) {
+            assertTrue(in != null, "fourierft.compute_90.ptx is not on the class path (were the kernels built?)");
+            ptx = new String(in.readAllBytes(), StandardCharsets.US_ASCII);
+        }
         Map<String, List<Class<?>>> out = new HashMap<>();
-        Matcher m = KERNEL.matcher(src);
+        Matcher m = ENTRY.matcher(ptx);
         while (m.find()) {
             List<Class<?>> types = new ArrayList<>();
-            for (String param : m.group(2).split(",")) {
-                String p = param.replace("__restrict__", "").replace("const", "").trim();
-                String type = p.substring(0, p.lastIndexOf(' ')).trim();
-                if (p.contains("*") || type.equals("long long")) {
-                    types.add(Long.class);
-                } else if (type.equals("int")) {
-                    types.add(Integer.class);
-                } else if (type.equals("float")) {
-                    types.add(Float.class);
-                } else {
-                    throw new AssertionError("unexpected parameter type in " + m.group(1) + ": " + param);
+            Matcher p = PARAM.matcher(m.group(2));
+            while (p.find()) {
+                switch (p.group(1)) {
+                    case "u64", "s64", "b64" -> types.add(Long.class);
+                    case "u32", "s32", "b32" -> types.add(Integer.class);
+                    case "f32" -> types.add(Float.class);
+                    default -> throw new AssertionError("unexpected PTX parameter type ." + p.group(1) + " in " + m.group(1));
                 }
             }
             out.put(m.group(1), types);
@@ -59,7 +61,7 @@ class KernelSignaturesTest {
     void launchersMatchTheKernelSignatures() throws IOException {
         Map<String, List<Class<?>>> signatures = signatures();
         assertEquals(new TreeSet<>(List.of(FourierFTKernels.KERNELS)), new TreeSet<>(signatures.keySet()),
-                "kernels in fourierft.cu vs FourierFTKernels.KERNELS");
+                "kernels in fourierft.compute_90.ptx vs FourierFTKernels.KERNELS");
 
         List<Launch> launches = new ArrayList<>();
         FourierFTKernels k = new FourierFTKernels((kernel, gx, gy, stream, args) ->
