@@ -54,6 +54,7 @@ final class MergeCommand {
         FourierFTAdapter adapter = FourierFTAdapter.load(adapterDir);
         try (SafetensorsModel model = SafetensorsModel.open(base)) {
             MergePlan plan = MergePlan.build(model, adapter, storedInOut);
+            ModelMerger.checkOutput(model, plan, target); // before the backend starts (CUDA takes a while)
             try (FourierFTBackend backend = BackendOption.open(backendName, err)) {
                 ProgressBar bar = ProgressBar.onTerminal();
                 ModelMerger.Summary s;

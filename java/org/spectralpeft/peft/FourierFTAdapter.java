@@ -39,10 +39,12 @@ public final class FourierFTAdapter {
 
     private final FourierFTAdapterConfig config;
     private final Map<String, float[]> spectra;
+    private final List<Path> files;
 
-    private FourierFTAdapter(FourierFTAdapterConfig config, Map<String, float[]> spectra) {
+    private FourierFTAdapter(FourierFTAdapterConfig config, Map<String, float[]> spectra, List<Path> files) {
         this.config = config;
         this.spectra = spectra;
+        this.files = files;
     }
 
     /** Reads a PEFT adapter directory; every problem is reported with the file (and tensor) it is in. */
@@ -84,7 +86,7 @@ public final class FourierFTAdapter {
         if (spectra.isEmpty()) {
             throw new SafetensorsException(weights, "holds no FourierFT spectrum");
         }
-        return new FourierFTAdapter(config, Collections.unmodifiableMap(spectra));
+        return new FourierFTAdapter(config, Collections.unmodifiableMap(spectra), List.of(configFile, weights));
     }
 
     private static String moduleOf(Path file, String key) throws SafetensorsException {
@@ -113,6 +115,11 @@ public final class FourierFTAdapter {
             w.commit();
         }
         AtomicFiles.writeString(dir.resolve(FourierFTAdapterConfig.FILE), config.toJson() + "\n");
+    }
+
+    /** The files {@link #load} read (config and weights), which a merge must not overwrite; empty if built in memory. */
+    public List<Path> files() {
+        return files;
     }
 
     public FourierFTAdapterConfig config() {
@@ -268,7 +275,7 @@ public final class FourierFTAdapter {
                             + "n_frequency_pattern instead of " + e.getValue().length + "; rename or split the adapter");
                 }
             }
-            return new FourierFTAdapter(config, Collections.unmodifiableMap(new LinkedHashMap<>(spectra)));
+            return new FourierFTAdapter(config, Collections.unmodifiableMap(new LinkedHashMap<>(spectra)), List.of());
         }
     }
 }

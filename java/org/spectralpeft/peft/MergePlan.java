@@ -1,6 +1,7 @@
 package org.spectralpeft.peft;
 
 import java.io.IOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -41,9 +42,11 @@ public final class MergePlan {
     }
 
     private final Map<String, Layer> byTensor;
+    private final List<Path> inputFiles;
 
-    private MergePlan(Map<String, Layer> byTensor) {
+    private MergePlan(Map<String, Layer> byTensor, List<Path> inputFiles) {
         this.byTensor = byTensor;
+        this.inputFiles = inputFiles;
     }
 
     /**
@@ -112,7 +115,9 @@ public final class MergePlan {
             }
             throw new IllegalArgumentException(sb.toString());
         }
-        return new MergePlan(byTensor);
+        List<Path> inputs = new ArrayList<>(base.files());
+        inputs.addAll(adapter.files());
+        return new MergePlan(byTensor, List.copyOf(inputs));
     }
 
     private static Optional<String> resolveWeight(SafetensorsModel base, String module, List<String> problems) {
@@ -148,6 +153,11 @@ public final class MergePlan {
     /** The adapted layers, keyed by base tensor name. */
     public Map<String, Layer> layers() {
         return java.util.Collections.unmodifiableMap(byTensor);
+    }
+
+    /** Every file the merge reads: the base model's (index and shards) and the adapter's, if it was loaded from files. */
+    public List<Path> inputFiles() {
+        return inputFiles;
     }
 
     public Optional<Layer> layerFor(String tensorName) {

@@ -5,7 +5,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -49,11 +51,7 @@ public final class ModelMerger {
 
     public static Summary merge(SafetensorsModel base, MergePlan plan, FourierFTBackend backend, Path out,
                                 Progress progress) throws IOException {
-        for (Path input : base.files()) {
-            if (Files.exists(out) && Files.isSameFile(input, out)) {
-                throw new IllegalArgumentException("the output " + out + " is the input file " + input);
-            }
-        }
+        checkOutput(base, plan, out);
         long start = System.nanoTime();
         List<TensorInfo> order = new ArrayList<>();
         for (String name : base.tensorNames()) {
@@ -118,6 +116,24 @@ public final class ModelMerger {
             }
         }
         return new Summary(merged, order.size() - merged, bytes, (System.nanoTime() - start) / 1e9, backend.description());
+    }
+
+    /**
+     * Refuses an output that is, or resolves to (through "..", symbolic or hard links), a file the merge
+     * reads: the base model's files and the adapter's. The output replaces its target by a rename, which
+     * would otherwise swap an input (the adapter, say) for the merged model and still succeed.
+     */
+    public static void checkOutput(SafetensorsModel base, MergePlan plan, Path out) throws IOException {
+        Set<Path> inputs = new LinkedHashSet<>(base.files());
+        inputs.addAll(plan.inputFiles());
+        if (!Files.exists(out)) {
+            return; // an input exists, so a missing output cannot be one
+        }
+        for (Path input : inputs) {
+            if (Files.exists(input) && Files.isSameFile(input, out)) {
+                throw new IllegalArgumentException("the output " + out + " is the input file " + input);
+            }
+        }
     }
 
     /** A merged weight waiting to be written: 16- or 32-bit values, or float64 ones. */

@@ -11,7 +11,11 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -106,6 +110,55 @@ class MergeAndInspectCommandTest {
         assertFalse(Files.exists(out));
         try (Stream<Path> files = Files.list(tmp)) {
             assertEquals(0, files.filter(p -> p.getFileName().toString().endsWith(".partial")).count());
+        }
+    }
+
+    /** Every input file, reached by its own name or another (a "..", a symbolic link, a hard link), is refused as --out. */
+    @Test
+    void outputMayNotBeAnyInputFile() throws IOException {
+        TestData data = new TestData();
+        TinyCheckpoint ckpt = new TinyCheckpoint(data, TensorDType.F32);
+        Files.createDirectories(tmp.resolve("base"));
+        Path index = ckpt.writeSharded(tmp.resolve("base"));
+        Path shard = tmp.resolve("base/model-00002-of-00002.safetensors");
+        Path adapterDir = tmp.resolve("adapter");
+        TinyCheckpoint.adapter(data, 3, 150, IfftNorm.BACKWARD, adapterDir);
+        Path weights = adapterDir.resolve("adapter_model.safetensors");
+        Path config = adapterDir.resolve("adapter_config.json");
+        List<Path> inputs = List.of(index, shard, tmp.resolve("base/model-00001-of-00002.safetensors"), weights, config);
+        List<byte[]> before = new ArrayList<>();
+        for (Path p : inputs) {
+            before.add(Files.readAllBytes(p));
+        }
+
+        Map<Path, Path> outs = new LinkedHashMap<>(); // --out -> the input it is
+        outs.put(weights, weights);
+        outs.put(config, config);
+        outs.put(index, index);
+        outs.put(shard, shard);
+        outs.put(tmp.resolve("adapter/../adapter/./adapter_model.safetensors"), weights);
+        outs.put(Files.createLink(tmp.resolve("hard-link.safetensors"), shard), shard);
+        try {
+            outs.put(Files.createSymbolicLink(tmp.resolve("sym-link.json"), config), config);
+        } catch (UnsupportedOperationException | IOException e) {
+            // no symbolic links on this file system
+        }
+        for (Map.Entry<Path, Path> o : outs.entrySet()) {
+            Result r = run("merge", "--base", index.toString(), "--adapter", adapterDir.toString(),
+                    "--out", o.getKey().toString(), "--backend", "cpu", "--fan-in-fan-out", TinyCheckpoint.CONV1D_MODULES);
+            assertEquals(1, r.status(), "--out " + o.getKey() + ": " + r.out() + r.err());
+            assertTrue(r.err().contains(o.getKey().toString()) && r.err().contains(o.getValue().getFileName().toString())
+                    && r.err().contains("is the input file"), r.err());
+        }
+        for (int i = 0; i < inputs.size(); i++) {
+            assertArrayEquals(before.get(i), Files.readAllBytes(inputs.get(i)), inputs.get(i) + " changed");
+        }
+        assertNoPartialFiles(tmp);
+    }
+
+    private static void assertNoPartialFiles(Path dir) throws IOException {
+        try (Stream<Path> files = Files.walk(dir)) {
+            assertEquals(List.of(), files.filter(p -> p.getFileName().toString().endsWith(".partial")).toList());
         }
     }
 

@@ -184,6 +184,11 @@ public abstract class ModelMergerContract {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> merge(base, adapter, base));
         assertTrue(e.getMessage().contains("is the input file"), e.getMessage());
         assertArrayEquals(before, Files.readAllBytes(base));
+        Path weights = tmp.resolve("adapter").resolve(FourierFTAdapter.WEIGHTS_FILE);
+        byte[] adapterBefore = Files.readAllBytes(weights);
+        e = assertThrows(IllegalArgumentException.class, () -> merge(base, adapter, weights));
+        assertTrue(e.getMessage().contains("is the input file " + weights), e.getMessage());
+        assertArrayEquals(adapterBefore, Files.readAllBytes(weights));
     }
 
     /**
