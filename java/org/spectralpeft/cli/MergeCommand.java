@@ -7,6 +7,7 @@ import java.util.function.Predicate;
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
 import org.spectralpeft.api.FourierFTBackend;
+import org.spectralpeft.io.AtomicFiles;
 import org.spectralpeft.io.SafetensorsModel;
 import org.spectralpeft.peft.FourierFTAdapter;
 import org.spectralpeft.peft.MergePlan;
@@ -42,6 +43,10 @@ final class MergeCommand {
         if (base == null || adapterDir == null || target == null) {
             throw new UsageException("merge needs --base, --adapter and --out");
         }
+        if (target.toString().isEmpty()) {
+            throw new UsageException("--out needs a file name");
+        }
+        AtomicFiles.checkTarget(target); // before anything is read
         Predicate<String> storedInOut = null;
         if (fanInFanOut != null) {
             try {

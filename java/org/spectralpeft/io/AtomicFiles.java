@@ -25,10 +25,32 @@ public final class AtomicFiles {
     public record Partial(Path path, FileChannel channel) {
     }
 
-    /** Creates a new, empty sibling of {@code target} and opens it for writing. */
-    public static Partial createSibling(Path target) throws IOException {
+    /**
+     * Refuses a target that a rename must not replace or cannot reach: an empty path, a directory, a device
+     * node, FIFO or socket (the rename would replace the node itself, {@code /dev/null} included, when run as
+     * root), or a file whose directory does not exist (none is created, so none is left behind after a failure).
+     */
+    public static void checkTarget(Path target) {
+        if (target.toString().isEmpty() || target.getFileName() == null) {
+            throw new IllegalArgumentException("the output path '" + target + "' names no file");
+        }
+        if (Files.isDirectory(target)) {
+            throw new IllegalArgumentException("the output " + target + " is a directory");
+        }
+        if (Files.exists(target) && !Files.isRegularFile(target)) {
+            throw new IllegalArgumentException("the output " + target
+                    + " exists and is not a regular file (a device, FIFO or socket); it cannot be replaced");
+        }
         Path dir = target.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
+        if (!Files.isDirectory(dir)) {
+            throw new IllegalArgumentException("the output's directory " + dir + " does not exist");
+        }
+    }
+
+    /** Creates a new, empty sibling of {@code target} (checked by {@link #checkTarget}) and opens it for writing. */
+    public static Partial createSibling(Path target) throws IOException {
+        checkTarget(target);
+        Path dir = target.toAbsolutePath().getParent();
         for (int attempt = 0; ; attempt++) {
             byte[] salt = new byte[6];
             RANDOM.nextBytes(salt);

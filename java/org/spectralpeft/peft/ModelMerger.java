@@ -15,6 +15,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import org.spectralpeft.api.FourierFTBackend;
 import org.spectralpeft.api.HostArray;
+import org.spectralpeft.io.AtomicFiles;
 import org.spectralpeft.io.SafetensorsFile;
 import org.spectralpeft.io.SafetensorsModel;
 import org.spectralpeft.io.SafetensorsWriter;
@@ -119,11 +120,13 @@ public final class ModelMerger {
     }
 
     /**
-     * Refuses an output that is, or resolves to (through "..", symbolic or hard links), a file the merge
+     * Refuses an output {@link AtomicFiles#checkTarget} refuses (not a regular file, no such directory), and one
+     * that is, or resolves to (through "..", symbolic or hard links), a file the merge
      * reads: the base model's files and the adapter's. The output replaces its target by a rename, which
      * would otherwise swap an input (the adapter, say) for the merged model and still succeed.
      */
     public static void checkOutput(SafetensorsModel base, MergePlan plan, Path out) throws IOException {
+        AtomicFiles.checkTarget(out);
         Set<Path> inputs = new LinkedHashSet<>(base.files());
         inputs.addAll(plan.inputFiles());
         if (!Files.exists(out)) {

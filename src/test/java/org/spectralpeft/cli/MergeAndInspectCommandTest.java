@@ -57,7 +57,7 @@ class MergeAndInspectCommandTest {
         Files.createDirectories(tmp.resolve("base"));
         Path index = ckpt.writeSharded(tmp.resolve("base"));
         FourierFTAdapter adapter = TinyCheckpoint.adapter(data, 99, 150, IfftNorm.BACKWARD, tmp.resolve("adapter"));
-        Path out = tmp.resolve("out/merged.safetensors");
+        Path out = Files.createDirectories(tmp.resolve("out")).resolve("merged.safetensors");
         Result r = run("merge", "--base", index.toString(), "--adapter", tmp.resolve("adapter").toString(),
                 "--out", out.toString(), "--backend", "cpu", "--fan-in-fan-out", TinyCheckpoint.CONV1D_MODULES);
         assertEquals(0, r.status(), r.err());
@@ -153,6 +153,41 @@ class MergeAndInspectCommandTest {
         for (int i = 0; i < inputs.size(); i++) {
             assertArrayEquals(before.get(i), Files.readAllBytes(inputs.get(i)), inputs.get(i) + " changed");
         }
+        assertNoPartialFiles(tmp);
+    }
+
+    /** --out must name a regular file (or nothing) in an existing directory; checked before any work. */
+    @Test
+    void outputMustBeARegularFileInAnExistingDirectory() throws IOException, InterruptedException {
+        TestData data = new TestData();
+        TinyCheckpoint ckpt = new TinyCheckpoint(data, TensorDType.F32);
+        Path base = ckpt.writeSingle(tmp.resolve("model.safetensors"));
+        Path adapterDir = tmp.resolve("adapter");
+        TinyCheckpoint.adapter(data, 3, 150, IfftNorm.BACKWARD, adapterDir);
+
+        Path emptyDir = Files.createDirectories(tmp.resolve("empty-dir"));
+        Result r = run("merge", "--base", base.toString(), "--adapter", adapterDir.toString(), "--out", emptyDir.toString(), "--backend", "cpu");
+        assertEquals(1, r.status(), r.out() + r.err());
+        assertTrue(r.err().contains(emptyDir.toString()) && r.err().contains("is a directory"), r.err());
+        assertTrue(Files.isDirectory(emptyDir));
+
+        Path fifo = tmp.resolve("fifo");
+        if (new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor() == 0) {
+            r = run("merge", "--base", base.toString(), "--adapter", adapterDir.toString(), "--out", fifo.toString(), "--backend", "cpu");
+            assertEquals(1, r.status(), r.out() + r.err());
+            assertTrue(r.err().contains(fifo.toString()) && r.err().contains("not a regular file"), r.err());
+            assertTrue(Files.exists(fifo) && !Files.isRegularFile(fifo), "the FIFO was replaced");
+        }
+
+        r = run("merge", "--base", base.toString(), "--adapter", adapterDir.toString(), "--out", "", "--backend", "cpu");
+        assertEquals(2, r.status(), r.out() + r.err());
+        assertTrue(r.err().contains("--out"), r.err());
+
+        Path missing = tmp.resolve("missing/merged.safetensors");
+        r = run("merge", "--base", base.toString(), "--adapter", adapterDir.toString(), "--out", missing.toString(), "--backend", "cpu");
+        assertEquals(1, r.status(), r.out() + r.err());
+        assertTrue(r.err().contains(tmp.resolve("missing").toString()) && r.err().contains("does not exist"), r.err());
+        assertFalse(Files.exists(tmp.resolve("missing")), "a directory was created");
         assertNoPartialFiles(tmp);
     }
 
