@@ -7,7 +7,6 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashSet;
 import java.util.List;
@@ -48,7 +47,7 @@ public final class SafetensorsWriter implements AutoCloseable {
     }
 
     private final Path target;
-    private final Path temp;
+    private final AtomicFiles.Partial partial;
     private final FileChannel channel;
     private final List<Entry> entries;
     private ByteBuffer chunk;
@@ -56,10 +55,10 @@ public final class SafetensorsWriter implements AutoCloseable {
     private boolean committed;
     private boolean closed;
 
-    private SafetensorsWriter(Path target, Path temp, FileChannel channel, List<Entry> entries) {
+    private SafetensorsWriter(Path target, AtomicFiles.Partial partial, List<Entry> entries) {
         this.target = target;
-        this.temp = temp;
-        this.channel = channel;
+        this.partial = partial;
+        this.channel = partial.channel();
         this.entries = entries;
     }
 
@@ -80,15 +79,13 @@ public final class SafetensorsWriter implements AutoCloseable {
         byte[] header = header(entries, metadata);
         AtomicFiles.Partial partial = AtomicFiles.createSibling(target);
         FileChannel channel = partial.channel();
-        Path temp = partial.path();
         try {
             ByteBuffer prefix = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length);
             writeFully(channel, prefix);
             writeFully(channel, ByteBuffer.wrap(header));
-            return new SafetensorsWriter(target, temp, channel, List.copyOf(entries));
+            return new SafetensorsWriter(target, partial, List.copyOf(entries));
         } catch (IOException | RuntimeException e) {
-            channel.close();
-            Files.deleteIfExists(temp);
+            AtomicFiles.discard(partial);
             throw e;
         }
     }
@@ -218,8 +215,7 @@ public final class SafetensorsWriter implements AutoCloseable {
                     + entries.get(next).name() + "'");
         }
         channel.force(true);
-        channel.close();
-        AtomicFiles.moveIntoPlace(temp, target);
+        AtomicFiles.moveIntoPlace(partial, target);
         committed = true;
     }
 
@@ -231,8 +227,7 @@ public final class SafetensorsWriter implements AutoCloseable {
         }
         closed = true;
         if (!committed) {
-            channel.close();
-            Files.deleteIfExists(temp);
+            AtomicFiles.discard(partial);
         }
     }
 }
