@@ -45,6 +45,16 @@ public final class Checks {
         require(bad < 0, name + "[" + bad + "] is " + (bad < 0 ? 0 : a.get(bad)) + "; inputs must be finite");
     }
 
+    /**
+     * A result: every value finite in its dtype. With finite inputs a non-finite value means ΔW, or W + ΔW,
+     * overflowed the dtype, which must not pass for a result.
+     */
+    public static void finiteResult(String name, HostArray a) {
+        int bad = a.firstNonFinite();
+        require(bad < 0, name + "[" + bad + "] = " + (bad < 0 ? 0 : a.get(bad)) + ": the result is not finite in "
+                + (bad < 0 ? null : a.dtype()) + " (it overflows; the coefficients or α are too large)");
+    }
+
     /** Input: right length and finite. */
     public static void input(String name, HostArray a, long expected) {
         notNull(a, name);

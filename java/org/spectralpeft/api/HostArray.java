@@ -143,9 +143,18 @@ public final class HostArray {
 
     /** Index of the first NaN or infinity, or -1. */
     public int firstNonFinite() {
-        int n = length();
-        for (int i = 0; i < n; i++) {
-            if (!Float.isFinite(get(i))) {
+        if (floats != null) {
+            for (int i = 0; i < floats.length; i++) {
+                if (!Float.isFinite(floats[i])) {
+                    return i;
+                }
+            }
+            return -1;
+        }
+        // NaN and infinity are the patterns with every exponent bit set: no decoding needed
+        int exponent = dtype == DType.FLOAT16 ? 0x7C00 : 0x7F80;
+        for (int i = 0; i < halves.length; i++) {
+            if ((halves[i] & exponent) == exponent) {
                 return i;
             }
         }

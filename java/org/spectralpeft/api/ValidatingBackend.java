@@ -2,7 +2,9 @@ package org.spectralpeft.api;
 
 /**
  * Checks every host-array argument (shapes, finiteness, open state) once, identically for all
- * backends, then hands validated arguments to the implementation's {@code run*} methods.
+ * backends, then hands validated arguments to the implementation's {@code run*} methods. The results of
+ * materialize and merge are checked after the call: one that is not finite in the output dtype (an overflow)
+ * throws {@link IllegalArgumentException}, and the output then holds that result.
  */
 public abstract class ValidatingBackend implements FourierFTBackend {
     private volatile boolean closed;
@@ -27,25 +29,28 @@ public abstract class ValidatingBackend implements FourierFTBackend {
         Checks.coefficients(spec, coeffs, layers);
         Checks.output("out", out, (long) layers * spec.dOut() * spec.dIn());
         runMaterialize(spec, coeffs, layers, out);
+        Checks.finiteResult("out", out);
     }
 
     @Override
     public final void merge(FourierFTSpec spec, float[] coeffs, HostArray weight) {
         checkMerge(spec, coeffs, weight);
         runMerge(spec, coeffs, weight, false);
+        Checks.finiteResult("weight", weight);
     }
 
     @Override
     public final void unmerge(FourierFTSpec spec, float[] coeffs, HostArray weight) {
         checkMerge(spec, coeffs, weight);
         runMerge(spec, coeffs, weight, true);
+        Checks.finiteResult("weight", weight);
     }
 
     private void checkMerge(FourierFTSpec spec, float[] coeffs, HostArray weight) {
         ensureOpen();
         Checks.spec(spec);
         Checks.coefficients(spec, coeffs, 1);
-        Checks.output("weight", weight, (long) spec.dOut() * spec.dIn());
+        Checks.input("weight", weight, (long) spec.dOut() * spec.dIn()); // W is an input too: W + ΔW of a NaN is NaN
     }
 
     @Override

@@ -211,24 +211,55 @@ public final class ModelMerger {
         }
     }
 
+    // The base weight must be finite, and so must the merged one: a non-finite result means ΔW or W + ΔW
+    // overflowed the dtype. Both are checked here, whatever the backend, before anything is written.
     private static MergedWeight mergeLayer(SafetensorsFile file, TensorInfo t, MergePlan.Layer layer,
                                            FourierFTBackend backend) throws IOException {
-        if (t.dtype() == TensorDType.F64) {
-            // the backends compute in float32: add the float32 ΔW to the float64 weight on the host
-            double[] w = file.readDoubles(t);
-            float[] delta = new float[w.length];
-            backend.materialize(layer.storageSpec(), layer.coefficients(), HostArray.float32(delta));
-            for (int i = 0; i < w.length; i++) {
-                w[i] += delta[i];
-            }
-            return new MergedWeight(t.name(), null, w);
-        }
-        HostArray weight = file.readHostArray(t);
+        String where = "module '" + layer.module() + "' (tensor '" + t.name() + "' in " + file.path() + ")";
         try {
+            if (t.dtype() == TensorDType.F64) {
+                // the backends compute in float32: add the float32 ΔW to the float64 weight on the host
+                double[] w = file.readDoubles(t);
+                for (int i = 0; i < w.length; i++) {
+                    if (!Double.isFinite(w[i])) {
+                        throw new IllegalArgumentException(baseNotFinite(where, i, w[i]));
+                    }
+                }
+                float[] delta = new float[w.length];
+                backend.materialize(layer.storageSpec(), layer.coefficients(), HostArray.float32(delta));
+                for (int i = 0; i < w.length; i++) {
+                    w[i] += delta[i];
+                    if (!Double.isFinite(w[i])) {
+                        throw new IllegalArgumentException(mergedNotFinite(where, t, i, w[i]));
+                    }
+                }
+                return new MergedWeight(t.name(), null, w);
+            }
+            HostArray weight = file.readHostArray(t);
+            int bad = weight.firstNonFinite();
+            if (bad >= 0) {
+                throw new IllegalArgumentException(baseNotFinite(where, bad, weight.get(bad)));
+            }
             backend.merge(layer.storageSpec(), layer.coefficients(), weight);
+            bad = weight.firstNonFinite();
+            if (bad >= 0) {
+                throw new IllegalArgumentException(mergedNotFinite(where, t, bad, weight.get(bad)));
+            }
+            return new MergedWeight(t.name(), weight, null);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("tensor '" + t.name() + "' in " + file.path() + ": " + e.getMessage(), e);
+            if (e.getMessage() != null && e.getMessage().startsWith(where)) {
+                throw e;
+            }
+            throw new IllegalArgumentException(where + ": " + e.getMessage(), e);
         }
-        return new MergedWeight(t.name(), weight, null);
+    }
+
+    private static String baseNotFinite(String where, int index, double value) {
+        return where + ": the base weight's element " + index + " is " + value + "; a weight must be finite";
+    }
+
+    private static String mergedNotFinite(String where, TensorInfo t, int index, double value) {
+        return where + ": W + ΔW at element " + index + " is " + value + ", not finite in " + t.dtype()
+                + " (it overflows; the coefficients or scaling are too large)";
     }
 }

@@ -382,6 +382,46 @@ public abstract class FourierFTBackendContract {
         assertArrayEquals(yBefore, y.toFloats(), "a rejected call changed y" + c.tag());
     }
 
+    /**
+     * A result that is not finite in the output dtype (ΔW, or W + ΔW, overflows) throws instead of returning
+     * infinities; a weight holding NaN or an infinity is refused before the merge, and left untouched.
+     */
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void overflowingResultsAndNonFiniteWeightsAreErrors(DType dtype) {
+        Case c = new Case(12, 10, 7);
+        float[] huge = new float[7];
+        java.util.Arrays.fill(huge, 3e38f); // ΔW[0,0] = α/120 · 7 · 3e38 overflows float32
+        expectMessage("is not finite", () -> backend().materialize(c.spec, huge, HostArray.allocate(dtype, 120)));
+        expectMessage("is not finite", () -> backend().merge(c.spec, huge, HostArray.allocate(dtype, 120)));
+        expectMessage("is not finite", () -> backend().materializeBatch(c.spec, concat(c.data.gaussian(7), huge), 2,
+                HostArray.allocate(dtype, 240)));
+        if (dtype == DType.FLOAT16) { // ΔW fits float32 but not float16
+            float[] large = c.data.gaussian(7);
+            for (int i = 0; i < large.length; i++) {
+                large[i] = 1e6f * (1 + Math.abs(large[i]));
+            }
+            expectMessage("is not finite", () -> backend().materialize(c.spec, large, HostArray.allocate(dtype, 120)));
+        }
+
+        float[] coeffs = c.data.gaussian(7);
+        HostArray weight = HostArray.of(dtype, c.data.gaussian(120));
+        weight.set(5, Float.NaN);
+        float[] before = weight.toFloats();
+        expectMessage("weight[5] is NaN", () -> backend().merge(c.spec, coeffs, weight));
+        expectMessage("weight[5] is NaN", () -> backend().unmerge(c.spec, coeffs, weight));
+        weight.set(5, Float.NEGATIVE_INFINITY);
+        expectMessage("weight[5] is -Infinity", () -> backend().merge(c.spec, coeffs, weight));
+        before[5] = Float.NEGATIVE_INFINITY;
+        assertArrayEquals(before, weight.toFloats(), "a refused merge changed the weight" + c.tag());
+    }
+
+    private static float[] concat(float[] a, float[] b) {
+        float[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+
     protected static void expectMessage(String fragment, org.junit.jupiter.api.function.Executable call) {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
         assertTrue(e.getMessage().contains(fragment), "message '" + e.getMessage() + "' lacks '" + fragment + "'");

@@ -198,6 +198,23 @@ class MergeAndInspectCommandTest {
     }
 
     @Test
+    void anOverflowingMergeFailsNamingTheModule() throws IOException {
+        TestData data = new TestData();
+        TinyCheckpoint ckpt = new TinyCheckpoint(data, TensorDType.F16);
+        Path base = ckpt.writeSingle(tmp.resolve("model.safetensors"));
+        Path adapterDir = tmp.resolve("adapter");
+        // ΔW of order 10^6: finite in float32, beyond float16's 65504
+        FourierFTAdapter.builder().scaling(1e6).ifftNorm(IfftNorm.FORWARD)
+                .layer("model.layers.0.self_attn.q_proj", data.gaussian(50)).build().save(adapterDir);
+        Path out = tmp.resolve("merged.safetensors");
+        Result r = run("merge", "--base", base.toString(), "--adapter", adapterDir.toString(), "--out", out.toString(), "--backend", "cpu");
+        assertEquals(1, r.status(), r.out() + r.err());
+        assertTrue(r.err().contains("module 'model.layers.0.self_attn.q_proj'") && r.err().contains("not finite"), r.err());
+        assertFalse(Files.exists(out));
+        assertNoPartialFiles(tmp);
+    }
+
+    @Test
     void inspectDescribesModelsAndAdapters() throws IOException {
         TestData data = new TestData();
         TinyCheckpoint ckpt = new TinyCheckpoint(data, TensorDType.F16);

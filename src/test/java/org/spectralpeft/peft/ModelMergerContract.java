@@ -174,6 +174,67 @@ public abstract class ModelMergerContract {
         }
     }
 
+    /**
+     * A result that is not finite in the weight's dtype (W + ΔW or ΔW itself overflows) is an error naming the
+     * module, not infinities written. F16: ΔW is finite in float32 but W + ΔW is beyond 65504; the others:
+     * coefficients so large that ΔW overflows float32.
+     */
+    @ParameterizedTest
+    @EnumSource(value = TensorDType.class, names = {"F32", "F16", "BF16", "F64"})
+    void anOverflowingMergeIsAnErrorNamingTheModule(TensorDType dtype) throws IOException {
+        TestData data = new TestData();
+        TinyCheckpoint ckpt = new TinyCheckpoint(data, dtype);
+        Path base = ckpt.writeSingle(tmp.resolve("model.safetensors"));
+        float[] c = data.gaussian(200);
+        double scaling = 150;
+        if (dtype == TensorDType.F16) {
+            scaling = 1e6;
+        } else {
+            java.util.Arrays.fill(c, 3e38f);
+        }
+        FourierFTAdapter.builder().scaling(scaling).ifftNorm(IfftNorm.FORWARD).layer("model.layers.1.mlp.fc", c).build()
+                .save(tmp.resolve("adapter"));
+        FourierFTAdapter adapter = FourierFTAdapter.load(tmp.resolve("adapter"));
+        Path out = tmp.resolve("merged.safetensors");
+        byte[] previous = "an earlier output".getBytes();
+        Files.write(out, previous);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> merge(base, adapter, out));
+        assertTrue(e.getMessage().contains("module 'model.layers.1.mlp.fc'") && e.getMessage().contains("not finite"),
+                e.getMessage());
+        assertArrayEquals(previous, Files.readAllBytes(out));
+        assertNoPartials();
+    }
+
+    /** A base weight holding NaN is refused (a NaN input), naming the module, whatever the backend. */
+    @ParameterizedTest
+    @EnumSource(value = TensorDType.class, names = {"F32", "F16", "BF16", "F64"})
+    void aBaseWeightHoldingNaNIsRefused(TensorDType dtype) throws IOException {
+        TestData data = new TestData();
+        TinyCheckpoint ckpt = new TinyCheckpoint(data, dtype);
+        ByteBuffer w = ByteBuffer.wrap(ckpt.bytes.get("model.layers.0.self_attn.v_proj.weight")).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        int at = 17;
+        switch (dtype) {
+            case F32 -> w.putFloat(4 * at, Float.NaN);
+            case F64 -> w.putDouble(8 * at, Double.NaN);
+            case F16 -> w.putShort(2 * at, (short) 0x7E00);
+            default -> w.putShort(2 * at, (short) 0x7FC0);
+        }
+        Path base = ckpt.writeSingle(tmp.resolve("model.safetensors"));
+        FourierFTAdapter adapter = TinyCheckpoint.adapter(data, 4, 150.0, IfftNorm.BACKWARD, tmp.resolve("adapter"));
+        Path out = tmp.resolve("merged.safetensors");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> merge(base, adapter, out));
+        assertTrue(e.getMessage().contains("module 'model.layers.0.self_attn.v_proj'") && e.getMessage().contains("NaN"),
+                e.getMessage());
+        assertFalse(Files.exists(out));
+        assertNoPartials();
+    }
+
+    private void assertNoPartials() throws IOException {
+        try (Stream<Path> files = Files.list(tmp)) {
+            assertEquals(List.of(), files.filter(p -> p.getFileName().toString().endsWith(".partial")).toList());
+        }
+    }
+
     @Test
     void outputMayNotBeTheInput() throws IOException {
         TestData data = new TestData();
