@@ -37,7 +37,7 @@ done
 [ -n "$include" ] || { echo "error: CUDA headers (cuda.h) not found; set CUDA_HOME" >&2; exit 1; }
 
 flags=(-std=c++17 -fPIC -g -O1 -pthread -fvisibility=default -I"$include" -I"$here")
-if [ $asan = 1 ]; then flags+=(-fsanitize=address -fno-omit-frame-pointer); fi
+if [ $asan = 1 ]; then flags+=(-fsanitize=address -fsanitize-recover=address -fno-omit-frame-pointer); fi
 
 # Rebuild everything when any source, the flags or the compiler changed (a full build takes well under a minute).
 stamp=$out/.build-stamp
@@ -104,7 +104,7 @@ fi
 
 echo "== cuda emulator: libspectralpeft-kernels.so"
 module_flags=()
-if [ $asan = 1 ]; then module_flags=(-fsanitize=address -fno-omit-frame-pointer); fi
+if [ $asan = 1 ]; then module_flags=(-fsanitize=address -fsanitize-recover=address -fno-omit-frame-pointer); fi
 bash "$here/kernel-runtime/build-module.sh" "$repo/kernels" "$out/libspectralpeft-kernels.so" ${module_flags[@]+"${module_flags[@]}"}
 
 # ------------------------------------------------------------------ every import resolved?
@@ -127,6 +127,9 @@ check_exports "$out/libcudart.so.13" "$here/symbols/cudart.txt" libcudart.so.13
 [ ! -f "$out/libcublasLt.so.13" ] || check_exports "$out/libcublasLt.so.13" "$here/symbols/cublasLt.txt" libcublasLt.so.13
 
 # ------------------------------------------------------------------ environment for a JVM
+# halt_on_error=0: a bad access is reported through the core (the next CUDA call fails in the test that
+# caused it) rather than ending the JVM; the JVM handles its own SIGSEGVs.
+asan_options=handle_segv=0:detect_leaks=0:allow_user_segv_handler=1:use_sigaltstack=0:detect_stack_use_after_return=0:halt_on_error=0
 asan_lib=
 if [ $asan = 1 ]; then
   asan_lib=$("$cxx" -print-file-name=libasan.so)
@@ -138,7 +141,7 @@ fi
   echo "SPECTRALPEFT_EMU_KERNELS=$out/libspectralpeft-kernels.so"
   if [ $asan = 1 ]; then
     echo "LD_PRELOAD=$out/libasan.so"
-    echo "ASAN_OPTIONS=handle_segv=0:detect_leaks=0:allow_user_segv_handler=1:use_sigaltstack=0:detect_stack_use_after_return=0"
+    echo "ASAN_OPTIONS=$asan_options"
   fi
 } > "$out/emulator.env"
 

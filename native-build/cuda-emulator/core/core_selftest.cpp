@@ -97,6 +97,22 @@ int main() {
     memcpy(&bits, &back[0], 4);
     check(bits == 4u, "the host read saw the stream's result");
 
+    // a copy from pageable memory returns once the data is staged: another stream must still be ordered after it
+    check(outcome([&] {
+              cuMemcpyHtoD(a, host.data(), 1024);
+              return cuMemcpyDtoDAsync(b, a, 1024, s1);
+          }) != CUDA_SUCCESS, "a stream reading what a synchronous copy wrote, without synchronizing the copy");
+    check(outcome([&] {
+              cuMemcpyHtoD(a, host.data(), 1024);
+              cuStreamSynchronize(CU_STREAM_LEGACY);
+              return cuMemcpyDtoDAsync(b, a, 1024, s1);
+          }) == CUDA_SUCCESS, "the same after synchronizing the legacy stream");
+    host[0] = -1;  // the source was staged when the copy was made
+    cuMemcpyHtoD(a, host.data(), 4);
+    host[0] = 5;
+    cuMemcpyDtoH(back.data(), a, 4);
+    check(back[0] == -1.0f, "a synchronous copy takes the source as it was at the call");
+
     // stream-ordered allocation: used on its stream, freed in order; use after free is reported
     CUdeviceptr scratch;
     check(cuMemAllocAsync(&scratch, 512, s1) == CUDA_SUCCESS, "cuMemAllocAsync");

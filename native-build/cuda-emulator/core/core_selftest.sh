@@ -14,5 +14,6 @@ g++ "${flags[@]}" -I"$include" "$here/core_selftest.cpp" "$emu/libcuda.so.1" -Wl
 for mode in immediate threaded; do
   # the errors it provokes are expected; only the summary line matters
   SPECTRALPEFT_EMU_STREAMS=$mode ASAN_OPTIONS=detect_leaks=0 "$out/core_selftest" 2>"$out/core_selftest.$mode.log" \
-    || { cat "$out/core_selftest.$mode.log" >&2; exit 1; }
+    > "$out/core_selftest.$mode.out" || { cat "$out/core_selftest.$mode.out" "$out/core_selftest.$mode.log" >&2; exit 1; }
+  tail -1 "$out/core_selftest.$mode.out"
 done

@@ -53,11 +53,17 @@ void context_released() {
     release_all_memory("primary context released");
 }
 
-/** A synchronous copy or memset: queued on the legacy stream, then waited for, as CUDA does. */
-CUresult run_on_legacy(const std::string& what, std::vector<Access> accesses, std::function<void()> work) {
+/**
+ * A "synchronous" copy or memset, with CUDA's documented host synchronization: queued on the legacy stream,
+ * then waited for only when `wait` (a copy into pageable host memory). The others may return before the
+ * device has done the work (a copy from pageable memory returns once the data is staged, a memset or a
+ * device-to-device copy at once), so work on another stream is not ordered after them without a
+ * synchronization or an event.
+ */
+CUresult run_on_legacy(const std::string& what, std::vector<Access> accesses, std::function<void()> work, bool wait) {
     Stream* legacy = legacy_stream();
     if (!enqueue_op(legacy, what, std::move(accesses), std::move(work), {}, nullptr)) return failed(CUDA_ERROR_INVALID_VALUE);
-    wait_stream(legacy);
+    if (wait) wait_stream(legacy);
     return take_pending_error();
 }
 
@@ -374,8 +380,13 @@ CUresult cuMemcpyHtoD(CUdeviceptr dst, const void* src, size_t bytes) {
     NEED_CONTEXT();
     if (bytes == 0) return CUDA_SUCCESS;
     if (!src) return CUDA_ERROR_INVALID_VALUE;
+    // From pageable memory: the legacy stream's earlier work is waited for, the source staged, and the
+    // transfer itself left to the stream.
+    wait_stream(legacy_stream());
+    auto staged = std::make_shared<std::vector<unsigned char>>((const unsigned char*) src,
+                                                               (const unsigned char*) src + bytes);
     return run_on_legacy("cuMemcpyHtoD", {Access{(void*) dst, bytes, true, "dst"}},
-                         [=] { memcpy((void*) dst, src, bytes); });
+                         [=] { memcpy((void*) dst, staged->data(), bytes); }, false);
 }
 
 CUresult cuMemcpyDtoH(void* dst, CUdeviceptr src, size_t bytes) {
@@ -383,14 +394,14 @@ CUresult cuMemcpyDtoH(void* dst, CUdeviceptr src, size_t bytes) {
     if (bytes == 0) return CUDA_SUCCESS;
     if (!dst) return CUDA_ERROR_INVALID_VALUE;
     return run_on_legacy("cuMemcpyDtoH", {Access{(void*) src, bytes, false, "src"}},
-                         [=] { memcpy(dst, (void*) src, bytes); });
+                         [=] { memcpy(dst, (void*) src, bytes); }, true);
 }
 
 CUresult cuMemcpyDtoD(CUdeviceptr dst, CUdeviceptr src, size_t bytes) {
     NEED_CONTEXT();
     if (bytes == 0) return CUDA_SUCCESS;
     return run_on_legacy("cuMemcpyDtoD", {Access{(void*) src, bytes, false, "src"}, Access{(void*) dst, bytes, true, "dst"}},
-                         [=] { memmove((void*) dst, (void*) src, bytes); });
+                         [=] { memmove((void*) dst, (void*) src, bytes); }, false);
 }
 
 CUresult cuMemcpyHtoDAsync(CUdeviceptr dst, const void* src, size_t bytes, CUstream stream) {
@@ -434,15 +445,15 @@ CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t bytes) { return cuMem
 
 CUresult cuMemsetD8(CUdeviceptr dst, unsigned char v, size_t n) {
     NEED_CONTEXT();
-    return n == 0 ? CUDA_SUCCESS : run_on_legacy("cuMemsetD8", {Access{(void*) dst, n, true, "dst"}}, fill(dst, v, n));
+    return n == 0 ? CUDA_SUCCESS : run_on_legacy("cuMemsetD8", {Access{(void*) dst, n, true, "dst"}}, fill(dst, v, n), false);
 }
 CUresult cuMemsetD16(CUdeviceptr dst, unsigned short v, size_t n) {
     NEED_CONTEXT();
-    return n == 0 ? CUDA_SUCCESS : run_on_legacy("cuMemsetD16", {Access{(void*) dst, 2 * n, true, "dst"}}, fill(dst, v, n));
+    return n == 0 ? CUDA_SUCCESS : run_on_legacy("cuMemsetD16", {Access{(void*) dst, 2 * n, true, "dst"}}, fill(dst, v, n), false);
 }
 CUresult cuMemsetD32(CUdeviceptr dst, unsigned int v, size_t n) {
     NEED_CONTEXT();
-    return n == 0 ? CUDA_SUCCESS : run_on_legacy("cuMemsetD32", {Access{(void*) dst, 4 * n, true, "dst"}}, fill(dst, v, n));
+    return n == 0 ? CUDA_SUCCESS : run_on_legacy("cuMemsetD32", {Access{(void*) dst, 4 * n, true, "dst"}}, fill(dst, v, n), false);
 }
 CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char v, size_t n, CUstream s) {
     NEED_CONTEXT();

@@ -267,3 +267,33 @@ bool check_and_record(const Access& access, Timeline t, uint64_t seq, const Cloc
 }
 
 }  // namespace emu
+
+// Under AddressSanitizer (built with -fsanitize-recover=address and run with halt_on_error=0), a bad access
+// inside a kernel or a stand-in becomes an emulator error like any other: the next CUDA call fails in the test
+// that caused it, instead of the whole JVM aborting with no test named.
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+namespace {
+
+void report_asan(const char* report) {
+    // The report's first line says what happened; its first frame that names a source line says where.
+    char what[512] = "", where[512] = "";
+    if (const char* e = strstr(report, "ERROR: AddressSanitizer: ")) {
+        size_t n = strcspn(e, "\n");
+        snprintf(what, sizeof what, "%.*s", (int) n, e);
+    }
+    for (const char* line = report; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : nullptr) {
+        const char* frame = strstr(line, " in ");
+        size_t n = strcspn(line, "\n");
+        if (frame && frame < line + n && line[strspn(line, " ")] == '#' && memmem(line, n, ".cu:", 4)) {
+            snprintf(where, sizeof where, "%.*s", (int) (line + n - frame - 4), frame + 4);
+            break;
+        }
+    }
+    emu::error("%s%s%s", what[0] ? what : "AddressSanitizer reported an error", where[0] ? " at " : "", where);
+}
+
+__attribute__((constructor)) void install_asan_report() { __asan_set_error_report_callback(report_asan); }
+
+}  // namespace
+#endif

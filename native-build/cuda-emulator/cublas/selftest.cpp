@@ -45,6 +45,7 @@ CUdeviceptr alloc(size_t bytes) {
 template <class T> CUdeviceptr upload(const std::vector<T>& v) {
     CUdeviceptr p = alloc(v.size() * sizeof(T));
     cuMemcpyHtoD(p, v.data(), v.size() * sizeof(T));
+    cuStreamSynchronize(CU_STREAM_LEGACY);  // a copy from pageable memory may return before it lands
     return p;
 }
 

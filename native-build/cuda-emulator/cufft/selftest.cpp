@@ -49,7 +49,10 @@ void* dalloc(size_t bytes) {
 
 void dfree(void* p) { cuMemFree_v2((CUdeviceptr) p); }
 
-bool upload(void* d, const void* h, size_t bytes) { return cuMemcpyHtoD_v2((CUdeviceptr) d, h, bytes) == CUDA_SUCCESS; }
+// A copy from pageable memory may return before it lands: synchronize so every stream sees the data.
+bool upload(void* d, const void* h, size_t bytes) {
+    return cuMemcpyHtoD_v2((CUdeviceptr) d, h, bytes) == CUDA_SUCCESS && cuStreamSynchronize(CU_STREAM_LEGACY) == CUDA_SUCCESS;
+}
 
 bool download(void* h, const void* d, size_t bytes) {
     return cuMemcpyDtoH_v2(h, (CUdeviceptr) d, bytes) == CUDA_SUCCESS;
