@@ -5,26 +5,39 @@ import org.spectralpeft.Backends;
 import org.spectralpeft.api.FourierFTBackend;
 
 /** The {@code --backend auto|cpu|cuda} option of the commands. */
-final class BackendOption {
-    private BackendOption() {
-    }
+enum BackendOption {
+    AUTO, CPU, CUDA;
 
-    /** Opens the named backend; for "auto", says on {@code notes} why CUDA is not used when it is not. */
-    static FourierFTBackend open(String name, PrintStream notes) {
-        switch (name) {
-            case "cpu":
+    static final String DESCRIPTION = "auto, cpu or cuda (default: auto, CUDA if it loads)";
+
+    /** Opens this backend; for auto, says on {@code notes} (when not null) why CUDA is not used when it is not. */
+    FourierFTBackend open(PrintStream notes) {
+        switch (this) {
+            case CPU:
                 return Backends.cpu();
-            case "cuda":
+            case CUDA:
                 return Backends.cuda();
-            case "auto":
+            default:
                 var reason = Backends.cudaUnavailableReason();
                 if (reason.isPresent()) {
-                    notes.println("CUDA not used: " + reason.get());
+                    if (notes != null) {
+                        notes.println("CUDA not used: " + reason.get());
+                    }
                     return Backends.cpu();
                 }
                 return Backends.best();
-            default:
-                throw new UsageException("unknown backend '" + name + "' (auto, cpu or cuda)");
+        }
+    }
+
+    @Override
+    public String toString() {
+        return name().toLowerCase(java.util.Locale.ROOT);
+    }
+
+    /** Accepts exactly the lower-case names, and says so when given anything else. */
+    static final class Converter extends Choices<BackendOption> {
+        Converter() {
+            super(BackendOption.class);
         }
     }
 }

@@ -3,10 +3,15 @@ package org.spectralpeft.cli;
 import java.io.PrintStream;
 import java.util.Arrays;
 import java.util.Random;
+import java.util.concurrent.Callable;
 import java.util.stream.IntStream;
 import org.spectralpeft.api.FourierFTBackend;
 import org.spectralpeft.api.FourierFTSpec;
 import org.spectralpeft.api.HostArray;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.ITypeConverter;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.TypeConversionException;
 
 /**
  * The main job: a LLaMA-sized FourierFT layer (4096 × 4096, n = 1000, PEFT's seed and scaling) on the
@@ -14,14 +19,46 @@ import org.spectralpeft.api.HostArray;
  * two paths against each other and a sample of ΔW against the float64 closed form, and prints the
  * backend, the errors and the timings. Exits non-zero when a check fails.
  */
-final class Demo {
+@Command(name = "demo", mixinStandardHelpOptions = true, versionProvider = Version.class, sortOptions = false,
+        description = {"FourierFT on a 4096x4096 layer (n = 1000): materialize, unmaterialized forward,",
+                "cross-checks and timings on the best available backend. Exits with 1 when a check fails."})
+final class Demo implements Callable<Integer> {
     private static final int D = 4096;
     private static final int N = 1000;
+    /** The dense cross-check costs tokens·D² multiply-adds; beyond this it takes minutes. */
+    static final int MAX_TOKENS = 4096;
 
-    private Demo() {
+    @Option(names = "--backend", paramLabel = "auto|cpu|cuda", defaultValue = "auto",
+            converter = BackendOption.Converter.class, description = BackendOption.DESCRIPTION)
+    BackendOption backend;
+
+    @Option(names = "--tokens", paramLabel = "T", defaultValue = "64", converter = TokenCount.class,
+            description = "tokens of the unmaterialized forward, 1 to " + MAX_TOKENS + " (default: ${DEFAULT-VALUE})")
+    int tokens;
+
+    @Override
+    public Integer call() {
+        return run(backend, tokens, System.out);
     }
 
-    static int run(String backendName, int tokens, PrintStream out) {
+    /** A whole number in 1..MAX_TOKENS, refused with a message that says so. */
+    static final class TokenCount implements ITypeConverter<Integer> {
+        @Override
+        public Integer convert(String value) {
+            int t;
+            try {
+                t = Integer.parseInt(value.strip());
+            } catch (NumberFormatException e) {
+                t = 0;
+            }
+            if (t < 1 || t > MAX_TOKENS) {
+                throw new TypeConversionException("'" + value + "' is not a whole number from 1 to " + MAX_TOKENS);
+            }
+            return t;
+        }
+    }
+
+    static int run(BackendOption backendChoice, int tokens, PrintStream out) {
         FourierFTSpec spec = FourierFTSpec.fromSeed(D, D, N);
         Random random = new Random(2024);
         float[] coeffs = new float[N];
@@ -32,7 +69,7 @@ final class Demo {
         for (int i = 0; i < x.length; i++) {
             x[i] = (float) random.nextGaussian();
         }
-        try (FourierFTBackend backend = BackendOption.open(backendName, out)) {
+        try (FourierFTBackend backend = backendChoice.open(out)) {
             out.printf("backend: %s%n", backend.description());
             out.printf("layer: %d x %d, n = %d, seed %d, scaling %.0f; %d tokens%n", D, D, N, FourierFTSpec.DEFAULT_SEED,
                     spec.alpha(), tokens);

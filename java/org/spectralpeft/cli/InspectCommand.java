@@ -6,24 +6,28 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.Callable;
 import org.spectralpeft.io.SafetensorsModel;
 import org.spectralpeft.io.TensorInfo;
 import org.spectralpeft.peft.FourierFTAdapter;
 import org.spectralpeft.peft.FourierFTAdapterConfig;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Parameters;
 
 /**
  * {@code inspect <file or dir>}: for a PEFT adapter directory, its settings and layers with their n; for a
  * safetensors file, index or model directory, every tensor with dtype, shape and size.
  */
-final class InspectCommand {
-    private InspectCommand() {
-    }
+@Command(name = "inspect", mixinStandardHelpOptions = true, versionProvider = Version.class,
+        description = {"Tensors, dtypes and shapes of a safetensors file, index or model directory;",
+                "settings and layers (with n) of a PEFT FourierFT adapter directory."})
+final class InspectCommand implements Callable<Integer> {
+    @Parameters(paramLabel = "<file or dir>", description = "a .safetensors file, an index, a model directory or an adapter directory")
+    Path path;
 
-    static int run(String[] args, PrintStream out) throws IOException {
-        if (args.length != 2) {
-            throw new UsageException("inspect takes one path: a .safetensors file, an index, or a directory");
-        }
-        Path path = Path.of(args[1]);
+    @Override
+    public Integer call() throws IOException {
+        PrintStream out = System.out;
         if (Files.isDirectory(path) && Files.isRegularFile(path.resolve(FourierFTAdapterConfig.FILE))) {
             describeAdapter(FourierFTAdapter.load(path), path, out);
         } else {
@@ -31,7 +35,7 @@ final class InspectCommand {
                 describeModel(model, out);
             }
         }
-        return 0;
+        return Main.OK;
     }
 
     private static void describeAdapter(FourierFTAdapter adapter, Path dir, PrintStream out) {

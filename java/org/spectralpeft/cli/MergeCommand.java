@@ -3,6 +3,7 @@ package org.spectralpeft.cli;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
+import java.util.concurrent.Callable;
 import java.util.function.Predicate;
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
@@ -12,59 +13,65 @@ import org.spectralpeft.io.SafetensorsModel;
 import org.spectralpeft.peft.FourierFTAdapter;
 import org.spectralpeft.peft.MergePlan;
 import org.spectralpeft.peft.ModelMerger;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.ITypeConverter;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.TypeConversionException;
 
 /**
- * {@code merge --base B --adapter A --out O [--backend auto|cpu|cuda] [--fan-in-fan-out REGEX]}: writes the
- * base model with a PEFT FourierFT adapter merged. Everything is checked before the output is started;
- * a failure leaves no output file.
+ * {@code merge --base B --adapter A --out O [options]}: writes the base model with a PEFT FourierFT adapter
+ * merged. Everything is checked before the output is started; a failure leaves no output file.
  */
-final class MergeCommand {
-    private MergeCommand() {
-    }
+@Command(name = "merge", mixinStandardHelpOptions = true, versionProvider = Version.class, sortOptions = false,
+        sortSynopsis = false,
+        description = {"Write the base model with a FourierFT adapter merged (W + ΔW in each weight's dtype).",
+                "The summary goes to standard output, the progress bar and errors to standard error."})
+final class MergeCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
 
-    static int run(String[] args, PrintStream out, PrintStream err) throws IOException {
-        Path base = null;
-        Path adapterDir = null;
-        Path target = null;
-        String backendName = "auto";
-        String fanInFanOut = null;
-        for (int i = 1; i < args.length; i++) {
-            String value = i + 1 < args.length ? args[i + 1] : null;
-            switch (args[i]) {
-                case "--base" -> base = Path.of(Main.require(value, "--base"));
-                case "--adapter" -> adapterDir = Path.of(Main.require(value, "--adapter"));
-                case "--out" -> target = Path.of(Main.require(value, "--out"));
-                case "--backend" -> backendName = Main.require(value, "--backend");
-                case "--fan-in-fan-out" -> fanInFanOut = Main.require(value, "--fan-in-fan-out");
-                default -> throw new UsageException("unknown option " + args[i]);
-            }
-            i++;
-        }
-        if (base == null || adapterDir == null || target == null) {
-            throw new UsageException("merge needs --base, --adapter and --out");
-        }
+    @Option(names = "--base", required = true, paramLabel = "<model>",
+            description = "model.safetensors, model.safetensors.index.json, or a directory holding either")
+    Path base;
+
+    @Option(names = "--adapter", required = true, paramLabel = "<dir>",
+            description = "PEFT FourierFT adapter directory (adapter_config.json, adapter_model.safetensors)")
+    Path adapterDir;
+
+    @Option(names = "--out", required = true, paramLabel = "<file>",
+            description = "merged .safetensors file, written whole or not at all")
+    Path target;
+
+    @Option(names = "--backend", paramLabel = "auto|cpu|cuda", defaultValue = "auto",
+            converter = BackendOption.Converter.class, description = BackendOption.DESCRIPTION)
+    BackendOption backend;
+
+    @Option(names = "--fan-in-fan-out", paramLabel = "REGEX", converter = Regex.class,
+            description = "modules (full paths, whole match) whose weight is stored in x out (default: the adapter config's flag)")
+    Pattern fanInFanOut;
+
+    @Override
+    public Integer call() throws IOException {
         if (target.toString().isEmpty()) {
-            throw new UsageException("--out needs a file name");
+            throw new ParameterException(spec.commandLine(), "--out needs a file name");
         }
         AtomicFiles.checkTarget(target); // before anything is read
-        Predicate<String> storedInOut = null;
-        if (fanInFanOut != null) {
-            try {
-                storedInOut = Pattern.compile(fanInFanOut).asMatchPredicate();
-            } catch (PatternSyntaxException e) {
-                throw new UsageException("--fan-in-fan-out: '" + fanInFanOut + "' is not a valid regex");
-            }
-        }
+        Predicate<String> storedInOut = fanInFanOut == null ? null : fanInFanOut.asMatchPredicate();
+        PrintStream out = System.out;
+        PrintStream err = System.err;
 
         FourierFTAdapter adapter = FourierFTAdapter.load(adapterDir);
         try (SafetensorsModel model = SafetensorsModel.open(base)) {
             MergePlan plan = MergePlan.build(model, adapter, storedInOut);
             ModelMerger.checkOutput(model, plan, target); // before the backend starts (CUDA takes a while)
-            try (FourierFTBackend backend = BackendOption.open(backendName, err)) {
+            try (FourierFTBackend opened = backend.open(err)) {
                 ProgressBar bar = ProgressBar.onTerminal();
                 ModelMerger.Summary s;
                 try {
-                    s = ModelMerger.merge(model, plan, backend, target,
+                    s = ModelMerger.merge(model, plan, opened, target,
                             (done, total, tensor, merged) -> bar.update(done, total, tensor));
                 } finally {
                     bar.finish();
@@ -75,6 +82,18 @@ final class MergeCommand {
                 out.printf("backend %s, %.2f s%n", s.backend(), s.seconds());
             }
         }
-        return 0;
+        return Main.OK;
+    }
+
+    /** A regular expression, refused at parse time (exit status 2) when it does not compile. */
+    static final class Regex implements ITypeConverter<Pattern> {
+        @Override
+        public Pattern convert(String value) {
+            try {
+                return Pattern.compile(value);
+            } catch (PatternSyntaxException e) {
+                throw new TypeConversionException("'" + value + "' is not a valid regex (" + e.getDescription() + ")");
+            }
+        }
     }
 }

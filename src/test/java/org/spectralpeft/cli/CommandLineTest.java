@@ -1,0 +1,172 @@
+package org.spectralpeft.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.spectralpeft.TestData;
+import org.spectralpeft.io.TensorDType;
+import org.spectralpeft.peft.IfftNorm;
+import org.spectralpeft.peft.TinyCheckpoint;
+
+/** The command line itself: help, version, typed options, suggestions and exit statuses. */
+class CommandLineTest {
+    private static final List<String> COMMANDS = List.of("demo", "merge", "inspect", "backend");
+
+    @TempDir
+    Path tmp;
+
+    private record Result(int status, String out, String err) {
+        String both() {
+            return out + err;
+        }
+    }
+
+    private static Result run(String... args) {
+        PrintStream oldOut = System.out;
+        PrintStream oldErr = System.err;
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        try {
+            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+            int status = Main.run(args);
+            return new Result(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setOut(oldOut);
+            System.setErr(oldErr);
+        }
+    }
+
+    /** A bad command line: status 2, one "error:" line first, nothing on standard output, no stack trace. */
+    private static Result badCommandLine(String... args) {
+        Result r = run(args);
+        assertEquals(Main.BAD_COMMAND_LINE, r.status(), String.join(" ", args) + ": " + r.both());
+        assertTrue(r.err().startsWith("error: "), r.err());
+        assertEquals("", r.out());
+        assertFalse(r.err().contains("Exception") || r.err().contains("\tat "), r.err());
+        return r;
+    }
+
+    @Test
+    void helpOnEveryCommand() {
+        Result top = run("--help");
+        assertEquals(0, top.status(), top.err());
+        assertEquals("", top.err());
+        for (String command : COMMANDS) {
+            assertTrue(top.out().contains("\n  " + command), command + " missing from\n" + top.out());
+        }
+        assertTrue(top.out().contains("merge --base=<model> --adapter=<dir> --out=<file>"), top.out());
+        assertTrue(top.out().contains("2 bad command line"), top.out());
+        assertEquals(top.out(), run("-h").out());
+        assertEquals(top.out(), run("help").out());
+
+        for (String command : COMMANDS) {
+            Result r = run(command, "--help");
+            assertEquals(0, r.status(), command + ": " + r.err());
+            assertTrue(r.out().startsWith("Usage: spectral-peft " + command), r.out());
+            Result viaHelp = run("help", command);
+            assertEquals(0, viaHelp.status(), viaHelp.err());
+            assertEquals(r.out(), viaHelp.out());
+        }
+        Result merge = run("merge", "--help");
+        for (String option : List.of("--base", "--adapter", "--out", "--backend", "--fan-in-fan-out")) {
+            assertTrue(merge.out().contains(option), option + " missing from\n" + merge.out());
+        }
+        badCommandLine("help", "frobnicate");
+    }
+
+    @Test
+    void versionOnEveryCommand() {
+        Result r = run("--version");
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.out().startsWith("spectral-peft "), r.out());
+        assertEquals(r.out(), run("-V").out());
+        for (String command : COMMANDS) {
+            assertEquals(r.out(), run(command, "--version").out(), command);
+        }
+    }
+
+    @Test
+    void versionComesFromTheManifestElseFromMavensRecord() throws IOException {
+        var pom = new ByteArrayInputStream("groupId=org.spectralpeft\nversion=1.2.3\n".getBytes(StandardCharsets.ISO_8859_1));
+        assertEquals("1.2.3", Version.of(null, pom));
+        assertEquals("2.0.0", Version.of("2.0.0", new ByteArrayInputStream(new byte[0])));
+        assertTrue(Version.of(null, null).contains("unknown"));
+    }
+
+    @Test
+    void typedOptionsSayWhatIsWrong() {
+        for (String tokens : List.of("-3", "0", "abc", "4097", "1.5")) {
+            Result r = badCommandLine("demo", "--tokens", tokens);
+            assertTrue(r.err().contains("--tokens") && r.err().contains("'" + tokens + "' is not a whole number from 1 to 4096"),
+                    r.err());
+            assertFalse(r.err().contains("For input string"), r.err());
+            assertEquals(r.err(), badCommandLine("demo", "--tokens=" + tokens).err());
+        }
+        assertTrue(badCommandLine("demo", "--tokens").err().contains("--tokens"));
+        assertTrue(badCommandLine("demo", "--backend=tpu").err().contains("'tpu' is not one of auto, cpu, cuda"));
+        assertTrue(badCommandLine("demo", "--backend", "CPU").err().contains("'CPU' is not one of auto, cpu, cuda"));
+        Result regex = badCommandLine("merge", "--base", "b", "--adapter", "a", "--out", "o", "--fan-in-fan-out", "h.(");
+        assertTrue(regex.err().contains("--fan-in-fan-out") && regex.err().contains("'h.(' is not a valid regex"), regex.err());
+        assertTrue(badCommandLine("inspect").err().contains("<file or dir>"));
+        assertTrue(badCommandLine("inspect", "a", "b").err().contains("'b'"));
+    }
+
+    @Test
+    void typosGetSuggestions() {
+        Result r = badCommandLine("merg");
+        assertTrue(r.err().contains("unknown command 'merg'") && r.err().contains("Did you mean") && r.err().contains("merge"),
+                r.err());
+        r = badCommandLine("demo", "--tokns", "3");
+        assertTrue(r.err().contains("'--tokns'") && r.err().contains("--tokens"), r.err());
+        r = badCommandLine("merge", "--adaptr", "a", "--base", "b", "--out", "o");
+        assertTrue(r.err().contains("'--adaptr'") && r.err().contains("--adapter"), r.err());
+    }
+
+    @Test
+    void exitStatusesAreAsDocumented() throws IOException {
+        TestData data = new TestData();
+        Path base = new TinyCheckpoint(data, TensorDType.F32).writeSingle(tmp.resolve("model.safetensors"));
+        Path adapter = tmp.resolve("adapter");
+        TinyCheckpoint.adapter(data, 5, 150, IfftNorm.BACKWARD, adapter);
+        Path out = tmp.resolve("merged.safetensors");
+
+        // 2: no command, an unknown one, an option missing, an unknown option; with the usage or a pointer to it
+        assertTrue(badCommandLine().err().contains("Commands:"));
+        assertTrue(badCommandLine("frobnicate").err().contains("Commands:"));
+        Result missing = badCommandLine("merge", "--base", base.toString(), "--out", out.toString());
+        assertTrue(missing.err().contains("merge needs --base, --adapter and --out (missing: --adapter)"), missing.err());
+        assertTrue(badCommandLine("inspect", "--verbose", base.toString()).err().contains("--help"));
+        // 1: refused
+        Result refused = run("merge", "--base", tmp.resolve("none.safetensors").toString(), "--adapter", adapter.toString(),
+                "--out", out.toString(), "--backend", "cpu");
+        assertEquals(Main.FAILED, refused.status(), refused.both());
+        assertTrue(refused.err().startsWith("error: ") && refused.err().contains("none.safetensors"), refused.err());
+        assertFalse(refused.err().contains("\tat "), refused.err());
+        // 0: done, with --opt=value throughout
+        Result done = run("merge", "--base=" + base, "--adapter=" + adapter, "--out=" + out, "--backend=cpu",
+                "--fan-in-fan-out=" + TinyCheckpoint.CONV1D_MODULES);
+        assertEquals(Main.OK, done.status(), done.both());
+        assertTrue(done.out().contains("merged 4 FourierFT layers"), done.out());
+        assertEquals("", done.err());
+        assertEquals(Main.OK, run("inspect", out.toString()).status());
+    }
+
+    @Test
+    void demoRunsWithTypedOptions() {
+        Result r = run("demo", "--backend=cpu", "--tokens=2");
+        assertEquals(Main.OK, r.status(), r.both());
+        assertTrue(r.out().contains("backend: cpu") && r.out().contains("; 2 tokens") && r.out().contains("checks: passed"),
+                r.out());
+    }
+}
