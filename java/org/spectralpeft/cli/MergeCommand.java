@@ -3,6 +3,8 @@ package org.spectralpeft.cli;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.function.Predicate;
 import java.util.regex.Pattern;
@@ -53,10 +55,20 @@ final class MergeCommand implements Callable<Integer> {
             description = "modules (full paths, whole match) whose weight is stored in x out (default: the adapter config's flag)")
     Pattern fanInFanOut;
 
+    @Option(names = "--progress", paramLabel = "auto|always|never", defaultValue = "auto",
+            converter = ProgressBar.Mode.Converter.class, description = ProgressBar.Mode.DESCRIPTION)
+    ProgressBar.Mode progress;
+
+    @Option(names = {"-q", "--quiet"}, description = "print only errors: no progress bar, notes or summary")
+    boolean quiet;
+
     @Override
     public Integer call() throws IOException {
         if (target.toString().isEmpty()) {
             throw new ParameterException(spec.commandLine(), "--out needs a file name");
+        }
+        if (quiet && progress == ProgressBar.Mode.ALWAYS) {
+            throw new ParameterException(spec.commandLine(), "--quiet and --progress=always contradict each other");
         }
         AtomicFiles.checkTarget(target); // before anything is read
         Predicate<String> storedInOut = fanInFanOut == null ? null : fanInFanOut.asMatchPredicate();
@@ -67,19 +79,28 @@ final class MergeCommand implements Callable<Integer> {
         try (SafetensorsModel model = SafetensorsModel.open(base)) {
             MergePlan plan = MergePlan.build(model, adapter, storedInOut);
             ModelMerger.checkOutput(model, plan, target); // before the backend starts (CUDA takes a while)
-            try (FourierFTBackend opened = backend.open(err)) {
-                ProgressBar bar = ProgressBar.onTerminal();
+            Map<String, Long> sizes = new HashMap<>();
+            long total = 0;
+            for (String name : model.tensorNames()) {
+                long n = model.tensor(name).byteLength();
+                sizes.put(name, n);
+                total += n;
+            }
+            try (FourierFTBackend opened = backend.open(quiet ? null : err)) {
+                ProgressBar bar = new ProgressBar(err, !quiet && progress.draws(), total, System::nanoTime);
                 ModelMerger.Summary s;
                 try {
                     s = ModelMerger.merge(model, plan, opened, target,
-                            (done, total, tensor, merged) -> bar.update(done, total, tensor));
+                            (done, count, tensor, merged) -> bar.advance(sizes.getOrDefault(tensor, 0L), tensor));
                 } finally {
                     bar.finish();
                 }
-                out.printf("merged %d FourierFT layer%s, copied %d tensor%s (%.1f MB) into %s%n", s.layersMerged(),
-                        s.layersMerged() == 1 ? "" : "s", s.tensorsCopied(), s.tensorsCopied() == 1 ? "" : "s",
-                        s.bytesWritten() / 1e6, target);
-                out.printf("backend %s, %.2f s%n", s.backend(), s.seconds());
+                if (!quiet) {
+                    out.printf("merged %d FourierFT layer%s, copied %d tensor%s (%.1f MB) into %s%n", s.layersMerged(),
+                            s.layersMerged() == 1 ? "" : "s", s.tensorsCopied(), s.tensorsCopied() == 1 ? "" : "s",
+                            s.bytesWritten() / 1e6, target);
+                    out.printf("backend %s, %.2f s%n", s.backend(), s.seconds());
+                }
             }
         }
         return Main.OK;

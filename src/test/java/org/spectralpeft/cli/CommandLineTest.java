@@ -9,6 +9,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -79,7 +80,7 @@ class CommandLineTest {
             assertEquals(r.out(), viaHelp.out());
         }
         Result merge = run("merge", "--help");
-        for (String option : List.of("--base", "--adapter", "--out", "--backend", "--fan-in-fan-out")) {
+        for (String option : List.of("--base", "--adapter", "--out", "--backend", "--fan-in-fan-out", "--progress", "--quiet")) {
             assertTrue(merge.out().contains(option), option + " missing from\n" + merge.out());
         }
         badCommandLine("help", "frobnicate");
@@ -118,6 +119,10 @@ class CommandLineTest {
         assertTrue(badCommandLine("demo", "--backend", "CPU").err().contains("'CPU' is not one of auto, cpu, cuda"));
         Result regex = badCommandLine("merge", "--base", "b", "--adapter", "a", "--out", "o", "--fan-in-fan-out", "h.(");
         assertTrue(regex.err().contains("--fan-in-fan-out") && regex.err().contains("'h.(' is not a valid regex"), regex.err());
+        Result progress = badCommandLine("merge", "--base", "b", "--adapter", "a", "--out", "o", "--progress=sometimes");
+        assertTrue(progress.err().contains("'sometimes' is not one of auto, always, never"), progress.err());
+        assertTrue(badCommandLine("merge", "--base", "b", "--adapter", "a", "--out", "o", "--quiet", "--progress=always")
+                .err().contains("contradict"));
         assertTrue(badCommandLine("inspect").err().contains("<file or dir>"));
         assertTrue(badCommandLine("inspect", "a", "b").err().contains("'b'"));
     }
@@ -155,11 +160,47 @@ class CommandLineTest {
         assertFalse(refused.err().contains("\tat "), refused.err());
         // 0: done, with --opt=value throughout
         Result done = run("merge", "--base=" + base, "--adapter=" + adapter, "--out=" + out, "--backend=cpu",
-                "--fan-in-fan-out=" + TinyCheckpoint.CONV1D_MODULES);
+                "--fan-in-fan-out=" + TinyCheckpoint.CONV1D_MODULES, "--progress=never");
         assertEquals(Main.OK, done.status(), done.both());
         assertTrue(done.out().contains("merged 4 FourierFT layers"), done.out());
         assertEquals("", done.err());
         assertEquals(Main.OK, run("inspect", out.toString()).status());
+    }
+
+    @Test
+    void quietPrintsOnlyErrors() throws IOException {
+        TestData data = new TestData();
+        Path base = new TinyCheckpoint(data, TensorDType.BF16).writeSingle(tmp.resolve("model.safetensors"));
+        Path adapter = tmp.resolve("adapter");
+        TinyCheckpoint.adapter(data, 6, 150, IfftNorm.BACKWARD, adapter);
+        Path out = tmp.resolve("merged.safetensors");
+        for (String backend : List.of("cpu", "auto")) { // auto: no "CUDA not used" note either
+            Result r = run("merge", "--base", base.toString(), "--adapter", adapter.toString(), "--out", out.toString(),
+                    "--backend", backend, "--fan-in-fan-out", TinyCheckpoint.CONV1D_MODULES, "-q");
+            assertEquals(Main.OK, r.status(), r.both());
+            assertEquals("", r.both());
+            assertTrue(Files.size(out) > 0);
+        }
+        Result failed = run("merge", "--base", base.toString(), "--adapter", tmp.resolve("none").toString(), "--out",
+                out.toString(), "--quiet");
+        assertEquals(Main.FAILED, failed.status());
+        assertTrue(failed.err().startsWith("error: "), failed.err());
+    }
+
+    @Test
+    void progressAlwaysDrawsAByteWeightedBarOnStandardError() throws IOException {
+        TestData data = new TestData();
+        Path base = new TinyCheckpoint(data, TensorDType.F32).writeSingle(tmp.resolve("model.safetensors"));
+        Path adapter = tmp.resolve("adapter");
+        TinyCheckpoint.adapter(data, 7, 150, IfftNorm.BACKWARD, adapter);
+        Result r = run("merge", "--base", base.toString(), "--adapter", adapter.toString(), "--out",
+                tmp.resolve("merged.safetensors").toString(), "--backend", "cpu", "--fan-in-fan-out",
+                TinyCheckpoint.CONV1D_MODULES, "--progress", "always");
+        assertEquals(Main.OK, r.status(), r.both());
+        assertTrue(r.err().startsWith("\r[") && r.err().contains("100%"), r.err());
+        assertTrue(r.err().endsWith("\r"), "the bar is cleared at the end");
+        assertFalse(r.out().contains("\r"), r.out());
+        assertTrue(r.out().contains("merged 4 FourierFT layers"), r.out());
     }
 
     @Test
