@@ -23,9 +23,11 @@ no_kernels() { # REASON
 # An nvcc named explicitly must exist: a mistyped path should not silently pick another compiler.
 for var in NVCC_OVERRIDE NVCC; do
   c=${!var:-}
-  if [ "$c" = none ]; then no_kernels "nvcc disabled ($var=none)"; fi
+  label=$var
+  [ $var = NVCC ] || label=-Dnvcc
+  if [ "$c" = none ]; then no_kernels "nvcc disabled ($label=none)"; fi
   if [ -n "$c" ] && [ ! -x "$c" ]; then
-    echo "error: $var=$c is not an executable nvcc (give a CUDA 13 nvcc, or none to build without kernels)" >&2
+    echo "error: $label=$c is not an executable nvcc (give a CUDA 13 nvcc, or none to build without kernels)" >&2
     exit 1
   fi
 done

@@ -54,7 +54,9 @@ public final class Backends {
         String message = String.valueOf(root.getMessage());
         String lower = message.toLowerCase();
         String what;
-        if (lower.contains("libcuda.so") || lower.contains("jcudadriver")) {
+        if (lower.contains("kernels were not built")) {
+            return message; // a jar built without nvcc: the whole reason, no need to look further
+        } else if (lower.contains("libcuda.so") || lower.contains("jcudadriver")) {
             what = "the NVIDIA driver (libcuda.so.1) could not be loaded";
         } else if (lower.contains("cufft") || lower.contains("cudart")) {
             what = "the CUDA 13 libraries (libcufft.so.12, libcudart.so.13) could not be loaded;"

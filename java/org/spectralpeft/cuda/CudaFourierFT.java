@@ -115,12 +115,16 @@ public final class CudaFourierFT extends ValidatingBackend {
         return Math.max(1, Long.getLong("spectralpeft.cuda.columnChunkBytes", byDefault)); // ≥ 16 rows anyway
     }
 
-    /** Opens device 0. Throws if the driver, a device or the CUDA 13 libraries are missing. */
+    /**
+     * Opens device 0. Throws if the kernels were not built, or the driver, a device or the CUDA 13 libraries
+     * are missing.
+     */
     public static CudaFourierFT open() {
         return open(0);
     }
 
     public static CudaFourierFT open(int device) {
+        FourierFTKernels.requireBuilt();
         return new CudaFourierFT(CudaContext.open(device));
     }
 

@@ -99,8 +99,20 @@ final class FourierFTKernels implements AutoCloseable {
         return ptx + cubinFailure;
     }
 
+    /**
+     * Throws {@link IllegalStateException} when the jar holds no kernels (it was built without nvcc), before
+     * the driver is touched, so that this is the reason given whether or not a driver is present.
+     */
+    static void requireBuilt() {
+        if (FourierFTKernels.class.getResource(KERNEL_DIR + "fourierft.compute_75.ptx") == null) {
+            throw new IllegalStateException("the CUDA kernels were not built (the library was built without nvcc)");
+        }
+    }
+
+    private static final String KERNEL_DIR = "/org/spectralpeft/kernels/";
+
     private static byte[] readResource(String name) {
-        String path = "/org/spectralpeft/kernels/" + name;
+        String path = KERNEL_DIR + name;
         try (InputStream in = FourierFTKernels.class.getResourceAsStream(path)) {
             if (in == null) {
                 throw new IllegalStateException("kernel resource " + path + " is missing from the jar (was nvcc run?)");
