@@ -22,6 +22,7 @@ public final class Backends {
         }
     }
 
+    /** The pure-Java CPU backend, available everywhere. */
     public static CpuFourierFT cpu() {
         return new CpuFourierFT();
     }

@@ -87,7 +87,7 @@ public final class HostArray {
         write(offset, src, 0, len, mode);
     }
 
-    /** this[offset+i] = src[srcOffset+i], += or -= it (per mode), for i < len, rounded to this array's dtype. */
+    /** this[offset+i] = src[srcOffset+i], += or -= it (per mode), for i &lt; len, rounded to this array's dtype. */
     public void write(int offset, float[] src, int srcOffset, int len, WriteMode mode) {
         if (floats != null) {
             switch (mode) {

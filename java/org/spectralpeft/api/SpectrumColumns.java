@@ -30,7 +30,7 @@ public final class SpectrumColumns {
     }
 
     /**
-     * cos[i] + i·sin[i] = e^{2πi·m[i]/d} for exponents 0 ≤ m[i] < d: float64 on the angle reduced to
+     * cos[i] + i·sin[i] = e^{2πi·m[i]/d} for exponents 0 ≤ m[i] &lt; d: float64 on the angle reduced to
      * (-π, π], rounded once (the twiddle steps the CUDA kernels advance by).
      */
     public static void unitRoots(int[] m, int d, float[] cos, float[] sin) {

@@ -32,6 +32,7 @@ public final class Main implements Runnable {
     @Spec
     CommandSpec spec;
 
+    /** Runs one command (see {@link #run}) and exits with its status. */
     public static void main(String[] args) {
         System.exit(run(args));
     }

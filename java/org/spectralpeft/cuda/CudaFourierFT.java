@@ -123,6 +123,7 @@ public final class CudaFourierFT extends ValidatingBackend {
         return open(0);
     }
 
+    /** Opens the given device; throws as {@link #open()} does. */
     public static CudaFourierFT open(int device) {
         FourierFTKernels.requireBuilt();
         return new CudaFourierFT(CudaContext.open(device));
@@ -431,6 +432,7 @@ public final class CudaFourierFT extends ValidatingBackend {
 
     /** Device scratch of one call beyond its output: the row chunk or half spectrum, and cuFFT's work area. */
     public record ScratchSize(long bufferBytes, long workAreaBytes) {
+        /** Both parts together. */
         public long total() {
             return bufferBytes + workAreaBytes;
         }
