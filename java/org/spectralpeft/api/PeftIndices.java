@@ -11,6 +11,10 @@ import java.util.Map;
  * Fisher–Yates shuffle driven by MT19937: {@code r = [0..N-1]; for i in 0..N-2: z = next32() % (N-i);
  * swap(r[i], r[i+z])}. Position i is final after step i, so the first n entries need only n steps
  * and a sparse record of the positions already swapped — O(n) time and memory, not O(N).
+ *
+ * <p>Seeds: {@code manual_seed} takes any integer in [-2^63, 2^64-1] as 64 bits (a negative one as its
+ * two's complement), and PyTorch's MT19937 is seeded with {@code init_genrand} of the low 32 bits. A Java
+ * {@code long} holds exactly those 64 bits, so every long is a valid seed: -1 is PyTorch's -1 and 2^64-1.
  */
 public final class PeftIndices {
     /** Largest d_out·d_in for which PyTorch's randperm takes the 32-bit path reproduced here. */
@@ -46,7 +50,7 @@ public final class PeftIndices {
         return out;
     }
 
-    /** MT19937 with the reference {@code init_genrand} seeding (the low 32 bits of the seed). */
+    /** MT19937 with the reference {@code init_genrand} seeding of the seed's low 32 bits, as PyTorch seeds it. */
     static final class Mt19937 {
         private final int[] mt = new int[624];
         private int index = 624;

@@ -1,6 +1,7 @@
 package org.spectralpeft.io;
 
 import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -42,11 +43,23 @@ public final class SafetensorsFile implements AutoCloseable {
     private static final String METADATA_KEY = "__metadata__";
     private static final long MAP_CHUNK = 1L << 30;
 
-    static final ObjectMapper JSON = JsonMapper.builder()
+    static final ObjectMapper JSON = JsonMapper.builder(jsonFactory(MAX_HEADER_BYTES))
             .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
             // content after the header object (other than space padding) is invalid JSON, not ignorable
             .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
             .build();
+
+    /**
+     * A JSON factory whose names and strings may be as long as {@code maxLength}. Jackson's defaults (names of
+     * 50,000 characters, strings of 20 MB) would refuse valid files: the format bounds a tensor name or a
+     * {@code __metadata__} value only by the header length.
+     */
+    static com.fasterxml.jackson.core.JsonFactory jsonFactory(long maxLength) {
+        int max = (int) Math.min(maxLength, Integer.MAX_VALUE);
+        return com.fasterxml.jackson.core.JsonFactory.builder()
+                .streamReadConstraints(StreamReadConstraints.builder().maxStringLength(max).maxNameLength(max).build())
+                .build();
+    }
 
     private final Path path;
     private final FileChannel channel;

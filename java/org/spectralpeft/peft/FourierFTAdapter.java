@@ -169,8 +169,8 @@ public final class FourierFTAdapter {
             throw new IllegalArgumentException("module '" + module + "' has " + n + " coefficients but its config gives n = "
                     + expected + " for a " + dOut + " × " + dIn + " layer (wrong base model, or a corrupt adapter)");
         }
-        if (n >= (long) dOut * dIn) {
-            throw new IllegalArgumentException("module '" + module + "': n = " + n + " must be less than d_out·d_in = "
+        if (n > (long) dOut * dIn) { // PEFT refuses only n > d_out·d_in; every frequency may be used
+            throw new IllegalArgumentException("module '" + module + "': n = " + n + " must be at most d_out·d_in = "
                     + ((long) dOut * dIn) + " (as PEFT requires)");
         }
         return n;
@@ -201,10 +201,8 @@ public final class FourierFTAdapter {
             return this;
         }
 
+        /** Any 64-bit seed; a negative one is the seed PyTorch's {@code manual_seed} takes it for. */
         public Builder randomLocSeed(long seed) {
-            if (seed < 0) {
-                throw new IllegalArgumentException("random_loc_seed must be non-negative, got " + seed);
-            }
             this.seed = seed;
             return this;
         }

@@ -1,6 +1,7 @@
 package org.spectralpeft.peft;
 
 import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
@@ -27,7 +28,11 @@ import org.spectralpeft.io.SafetensorsException;
 public final class FourierFTAdapterConfig {
     /** The config file of a PEFT adapter directory. */
     public static final String FILE = "adapter_config.json";
-    static final ObjectMapper JSON = JsonMapper.builder()
+    // a config's strings (module paths, the base model's path) are bounded by the file, not by Jackson's defaults
+    static final ObjectMapper JSON = JsonMapper.builder(com.fasterxml.jackson.core.JsonFactory.builder()
+                    .streamReadConstraints(StreamReadConstraints.builder()
+                            .maxStringLength(Integer.MAX_VALUE).maxNameLength(Integer.MAX_VALUE).build())
+                    .build())
             .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
             .enable(SerializationFeature.INDENT_OUTPUT)
             .build();
@@ -104,11 +109,7 @@ public final class FourierFTAdapterConfig {
         JsonNode seedNode = root.get("random_loc_seed");
         long seed = FourierFTSpec.DEFAULT_SEED;
         if (seedNode != null) {
-            if (!seedNode.isIntegralNumber() || !seedNode.canConvertToLong() || seedNode.longValue() < 0) {
-                throw new SafetensorsException(file, "random_loc_seed = " + seedNode
-                        + " must be a non-negative integer (PEFT needs it to place the frequencies)");
-            }
-            seed = seedNode.longValue();
+            seed = seedOf(file, seedNode);
         }
         boolean fanInFanOut = false;
         JsonNode f = root.get("fan_in_fan_out");
@@ -146,6 +147,26 @@ public final class FourierFTAdapterConfig {
         }
         return new FourierFTAdapterConfig(root.deepCopy(), n, alpha, scaling, seed, fanInFanOut, norm,
                 Collections.unmodifiableMap(pattern));
+    }
+
+    private static final java.math.BigInteger MIN_SEED = java.math.BigInteger.valueOf(Long.MIN_VALUE);
+    private static final java.math.BigInteger MAX_SEED = java.math.BigInteger.ONE.shiftLeft(64).subtract(java.math.BigInteger.ONE);
+
+    /**
+     * torch.Generator.manual_seed takes any integer in [-2^63, 2^64-1]: a negative one as its 64-bit two's
+     * complement, the rest as is. The seed is kept as those 64 bits (2^64-1 and -1 are the same seed).
+     */
+    private static long seedOf(Path file, JsonNode node) throws SafetensorsException {
+        if (!node.isIntegralNumber()) {
+            throw new SafetensorsException(file, "random_loc_seed = " + node
+                    + " must be an integer (PEFT needs it to place the frequencies)");
+        }
+        java.math.BigInteger v = node.bigIntegerValue();
+        if (v.compareTo(MIN_SEED) < 0 || v.compareTo(MAX_SEED) > 0) {
+            throw new SafetensorsException(file, "random_loc_seed = " + node + " is outside [-2^63, 2^64-1], the seeds"
+                    + " torch.Generator.manual_seed accepts (PyTorch would fail with an OverflowError)");
+        }
+        return v.longValue(); // the low 64 bits: two's complement for negative seeds, as PyTorch takes them
     }
 
     private static int intField(Path file, ObjectNode root, String name, int fallback) throws SafetensorsException {
@@ -230,6 +251,7 @@ public final class FourierFTAdapterConfig {
         return scaling;
     }
 
+    /** The seed's 64 bits as PyTorch holds them (a seed of 2^64-1 in the file reads as -1). */
     public long randomLocSeed() {
         return seed;
     }

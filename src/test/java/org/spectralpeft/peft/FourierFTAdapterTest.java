@@ -85,7 +85,7 @@ class FourierFTAdapterTest {
                 new String[] {"{\"peft_type\": \"FOURIERFT\", \"n_frequency\": 0}", "n_frequency = 0"},
                 new String[] {"{\"peft_type\": \"FOURIERFT\", \"n_frequency\": 1.5}", "n_frequency"},
                 new String[] {"{\"peft_type\": \"FOURIERFT\", \"random_loc_seed\": null}", "random_loc_seed"},
-                new String[] {"{\"peft_type\": \"FOURIERFT\", \"random_loc_seed\": -3}", "random_loc_seed"},
+                new String[] {"{\"peft_type\": \"FOURIERFT\", \"random_loc_seed\": 18446744073709551616}", "random_loc_seed"},
                 new String[] {"{\"peft_type\": \"FOURIERFT\", \"scaling\": \"big\"}", "scaling"},
                 new String[] {"{\"peft_type\": \"FOURIERFT\", \"fan_in_fan_out\": 1}", "fan_in_fan_out"},
                 new String[] {"{\"peft_type\": \"FOURIERFT\", \"ifft2_norm\": \"none\"}", "ifft2_norm"},
@@ -165,7 +165,7 @@ class FourierFTAdapterTest {
         assertEquals(IfftNorm.ORTHO, b.config().ifftNorm());
         assertEquals(2.0 / 6.0, b.spec("m.q", 4, 9).scale(), 1e-7); // scaling / sqrt(36)
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> b.spec("m.q", 2, 1));
-        assertTrue(e.getMessage().contains("less than d_out·d_in"), e.getMessage());
+        assertTrue(e.getMessage().contains("at most d_out·d_in"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> b.spec("m.k", 4, 9));
         assertEquals(12f, IfftNorm.FORWARD.effectiveAlpha(1.0, 3, 4)); // no 1/(d_out·d_in) at all
     }
