@@ -1,29 +1,30 @@
 package org.spectralpeft.io;
 
+import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.StreamReadConstraints;
-import com.fasterxml.jackson.databind.DeserializationFeature;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.json.JsonMapper;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.channels.WritableByteChannel;
-import java.nio.charset.CharacterCodingException;
+import java.nio.CharBuffer;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CoderResult;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.ArrayList;
+import java.util.AbstractList;
+import java.util.Arrays;
 import java.util.Collections;
-import java.util.Comparator;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.RandomAccess;
+import org.spectralpeft.api.Checks;
 import org.spectralpeft.api.DType;
 import org.spectralpeft.api.HostArray;
 
@@ -43,41 +44,57 @@ public final class SafetensorsFile implements AutoCloseable {
     private static final String METADATA_KEY = "__metadata__";
     private static final long MAP_CHUNK = 1L << 30;
 
-    static final ObjectMapper JSON = JsonMapper.builder(jsonFactory(MAX_HEADER_BYTES))
-            .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
-            // content after the header object (other than space padding) is invalid JSON, not ignorable
-            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
-            .build();
+    /**
+     * For streaming headers and indexes: no interning or canonical table of names (millions of tensor names
+     * would fill both), and duplicates are found with {@link NameIndex} instead of the parser's per-object set.
+     */
+    static final JsonFactory STREAMING = jsonFactory(MAX_HEADER_BYTES);
 
     /**
      * A JSON factory whose names and strings may be as long as {@code maxLength}. Jackson's defaults (names of
      * 50,000 characters, strings of 20 MB) would refuse valid files: the format bounds a tensor name or a
      * {@code __metadata__} value only by the header length.
      */
-    static com.fasterxml.jackson.core.JsonFactory jsonFactory(long maxLength) {
+    static JsonFactory jsonFactory(long maxLength) {
         int max = (int) Math.min(maxLength, Integer.MAX_VALUE);
-        return com.fasterxml.jackson.core.JsonFactory.builder()
+        return JsonFactory.builder()
                 .streamReadConstraints(StreamReadConstraints.builder().maxStringLength(max).maxNameLength(max).build())
+                .disable(JsonFactory.Feature.INTERN_FIELD_NAMES)
+                .disable(JsonFactory.Feature.CANONICALIZE_FIELD_NAMES)
                 .build();
     }
 
     private final Path path;
     private final FileChannel channel;
     private final long dataStart;
-    private final Map<String, TensorInfo> tensors;
+    // Tensors in data order, held in arrays rather than one object per tensor: memory follows the weights,
+    // not the tensor count (a checkpoint may hold millions of small tensors). Tensor i spans
+    // [begins[i], begins[i + 1]) of the data section, as the tiling check guarantees.
+    private final String[] names;
+    private final byte[] dtypes;
+    private final long[] begins;
+    private final long[] shapes;
+    private final int[] shapeStarts;
+    private final NameIndex index;
     private final Map<String, String> metadata;
 
-    private SafetensorsFile(Path path, FileChannel channel, long dataStart, Map<String, TensorInfo> tensors,
+    private SafetensorsFile(Path path, FileChannel channel, long dataStart, Header h, NameIndex index,
                             Map<String, String> metadata) {
         this.path = path;
         this.channel = channel;
         this.dataStart = dataStart;
-        this.tensors = tensors;
+        this.names = h.names;
+        this.dtypes = h.dtypes;
+        this.begins = h.begins;
+        this.shapes = h.shapes;
+        this.shapeStarts = h.shapeStarts;
+        this.index = index;
         this.metadata = metadata;
     }
 
     /** Opens and validates {@code path}. */
     public static SafetensorsFile open(Path path) throws IOException {
+        Checks.notNull(path, "path");
         FileChannel channel;
         try {
             channel = FileChannel.open(path, StandardOpenOption.READ);
@@ -100,11 +117,17 @@ public final class SafetensorsFile implements AutoCloseable {
                         + " bytes but the file has only " + (size - 8) + " after the length");
             }
             ByteBuffer header = readFully(channel, path, 8, (int) headerLength);
+            checkUtf8(path, header);
             Map<String, String> metadata = new LinkedHashMap<>();
-            List<TensorInfo> list = parseHeader(path, decodeUtf8(path, header), metadata);
+            Header h = parseHeader(path, header.array(), (int) headerLength, metadata);
             long dataStart = 8 + headerLength;
-            Map<String, TensorInfo> byName = validateLayout(path, list, size - dataStart);
-            return new SafetensorsFile(path, channel, dataStart, byName, Collections.unmodifiableMap(metadata));
+            h = validateLayout(path, h, size - dataStart);
+            Header sorted = h;
+            NameIndex index = NameIndex.of(sorted.names, sorted.count, (first, second) -> {
+                throw new SafetensorsException(path, "the header is not valid JSON: Duplicate field '"
+                        + sorted.names[second] + "'");
+            });
+            return new SafetensorsFile(path, channel, dataStart, h, index, Collections.unmodifiableMap(metadata));
         } catch (IOException | RuntimeException e) {
             channel.close();
             throw e;
@@ -113,166 +136,348 @@ public final class SafetensorsFile implements AutoCloseable {
 
     private static ByteBuffer readFully(FileChannel channel, Path path, long position, int length) throws IOException {
         ByteBuffer buffer = ByteBuffer.allocate(length);
-        while (buffer.hasRemaining()) {
-            if (channel.read(buffer, position + buffer.position()) < 0) {
-                throw new SafetensorsException(path, "truncated while reading bytes " + position + ".." + (position + length));
+        try {
+            while (buffer.hasRemaining()) {
+                if (channel.read(buffer, position + buffer.position()) < 0) {
+                    throw new SafetensorsException(path, "truncated while reading bytes " + position + ".." + (position + length));
+                }
             }
+        } catch (SafetensorsException e) {
+            throw e;
+        } catch (IOException e) {
+            throw new SafetensorsException(path, "cannot read: " + e);
         }
         return buffer.flip();
     }
 
-    private static String decodeUtf8(Path path, ByteBuffer bytes) throws SafetensorsException {
-        try {
-            return StandardCharsets.UTF_8.newDecoder()
-                    .onMalformedInput(CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(CodingErrorAction.REPORT)
-                    .decode(bytes).toString();
-        } catch (CharacterCodingException e) {
+    // Strict UTF-8 (no malformed or overlong sequences, no encoded surrogates), decoded into a small reused
+    // buffer: the header may be 100 MB, and a String copy of it is not needed.
+    private static void checkUtf8(Path path, ByteBuffer bytes) throws SafetensorsException {
+        CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(CodingErrorAction.REPORT)
+                .onUnmappableCharacter(CodingErrorAction.REPORT);
+        ByteBuffer in = bytes.duplicate();
+        CharBuffer out = CharBuffer.allocate(1 << 14);
+        while (true) {
+            CoderResult r = decoder.decode(in, out, true);
+            if (r.isError()) {
+                throw new SafetensorsException(path, "the header is not valid UTF-8");
+            }
+            if (r.isUnderflow()) {
+                break;
+            }
+            out.clear();
+        }
+        if (decoder.flush(out.clear()).isError()) {
             throw new SafetensorsException(path, "the header is not valid UTF-8");
         }
     }
 
-    private static List<TensorInfo> parseHeader(Path path, String text, Map<String, String> metadata)
-            throws SafetensorsException {
-        if (!text.startsWith("{")) {
-            throw new SafetensorsException(path, "the header does not start with '{' (not a safetensors file?)");
-        }
-        JsonNode root;
-        try {
-            root = JSON.readTree(text);
-        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-            throw new SafetensorsException(path, "the header is not valid JSON: " + e.getOriginalMessage());
-        }
-        if (root == null || !root.isObject()) {
-            throw new SafetensorsException(path, "the header is not a JSON object");
-        }
-        List<TensorInfo> list = new ArrayList<>();
-        for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> field = it.next();
-            String name = field.getKey();
-            JsonNode node = field.getValue();
-            if (name.equals(METADATA_KEY)) {
-                if (!node.isObject()) {
-                    throw new SafetensorsException(path, "__metadata__ is not a JSON object");
-                }
-                for (Iterator<Map.Entry<String, JsonNode>> m = node.fields(); m.hasNext(); ) {
-                    Map.Entry<String, JsonNode> e = m.next();
-                    if (!e.getValue().isTextual()) {
-                        throw new SafetensorsException(path, "__metadata__ value of '" + e.getKey() + "' is not a string");
-                    }
-                    metadata.put(e.getKey(), e.getValue().textValue());
-                }
-                continue;
+    /** The parsed header: growable parallel arrays, one slot per tensor. */
+    private static final class Header {
+        int count;
+        String[] names = new String[16];
+        byte[] dtypes = new byte[16];
+        long[] begins = new long[17];
+        long[] ends = new long[16];
+        long[] shapes = new long[32];
+        int[] shapeStarts = new int[17];
+
+        void add(String name, TensorDType dtype, long[] shape, int rank, long begin, long end) {
+            if (count == names.length) {
+                int grown = count + (count >> 1) + 16;
+                names = Arrays.copyOf(names, grown);
+                dtypes = Arrays.copyOf(dtypes, grown);
+                begins = Arrays.copyOf(begins, grown + 1);
+                ends = Arrays.copyOf(ends, grown);
+                shapeStarts = Arrays.copyOf(shapeStarts, grown + 1);
             }
-            list.add(parseEntry(path, name, node));
+            int s = shapeStarts[count];
+            if (s + rank > shapes.length) {
+                shapes = Arrays.copyOf(shapes, Math.max(s + rank, shapes.length + (shapes.length >> 1) + 16));
+            }
+            System.arraycopy(shape, 0, shapes, s, rank);
+            names[count] = name;
+            dtypes[count] = (byte) dtype.ordinal();
+            begins[count] = begin;
+            ends[count] = end;
+            shapeStarts[count + 1] = s + rank;
+            count++;
         }
-        return list;
     }
 
-    private static TensorInfo parseEntry(Path path, String name, JsonNode node) throws SafetensorsException {
-        if (!node.isObject()) {
-            throw new SafetensorsException(path, name, "header entry is not a JSON object");
+    private static Header parseHeader(Path path, byte[] bytes, int length, Map<String, String> metadata)
+            throws SafetensorsException {
+        if (bytes[0] != '{') {
+            throw new SafetensorsException(path, "the header does not start with '{' (not a safetensors file?)");
         }
-        JsonNode dtypeNode = node.get("dtype");
-        if (dtypeNode == null || !dtypeNode.isTextual()) {
-            throw new SafetensorsException(path, name, "missing or non-string \"dtype\"");
+        Header h = new Header();
+        long[] shape = new long[8];
+        try (JsonParser p = STREAMING.createParser(bytes, 0, length)) {
+            p.nextToken(); // START_OBJECT
+            boolean sawMetadata = false;
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                String name = p.currentName();
+                JsonToken value = p.nextToken();
+                if (name.equals(METADATA_KEY)) {
+                    if (sawMetadata) {
+                        throw new SafetensorsException(path, "the header is not valid JSON: Duplicate field '" + name + "'");
+                    }
+                    sawMetadata = true;
+                    parseMetadata(path, p, value, metadata);
+                    continue;
+                }
+                if (value != JsonToken.START_OBJECT) {
+                    throw new SafetensorsException(path, name, "header entry is not a JSON object");
+                }
+                String dtypeTag = null;
+                boolean dtypeSeen = false;
+                int rank = -1;
+                long begin = -1;
+                long end = -1;
+                while (p.nextToken() == JsonToken.FIELD_NAME) {
+                    String field = p.currentName();
+                    JsonToken v = p.nextToken();
+                    switch (field) {
+                        case "dtype" -> {
+                            if (dtypeSeen) {
+                                throw duplicate(path, field);
+                            }
+                            dtypeSeen = true;
+                            dtypeTag = v == JsonToken.VALUE_STRING ? p.getText() : null;
+                            p.skipChildren();
+                        }
+                        case "shape" -> {
+                            if (rank >= 0) {
+                                throw duplicate(path, field);
+                            }
+                            if (v != JsonToken.START_ARRAY) {
+                                throw new SafetensorsException(path, name, "missing or non-array \"shape\"");
+                            }
+                            rank = 0;
+                            while (p.nextToken() != JsonToken.END_ARRAY) {
+                                if (rank == shape.length) {
+                                    shape = Arrays.copyOf(shape, 2 * rank);
+                                }
+                                shape[rank] = nonNegative(path, name, p, "shape", rank);
+                                rank++;
+                            }
+                        }
+                        case "data_offsets" -> {
+                            if (begin >= 0) {
+                                throw duplicate(path, field);
+                            }
+                            if (v != JsonToken.START_ARRAY) {
+                                throw new SafetensorsException(path, name, "missing or non-array \"data_offsets\"");
+                            }
+                            long[] offsets = new long[2];
+                            int k = 0;
+                            while (p.nextToken() != JsonToken.END_ARRAY) {
+                                long o = nonNegative(path, name, p, "data_offsets", k);
+                                if (k < 2) {
+                                    offsets[k] = o;
+                                }
+                                k++;
+                            }
+                            if (k != 2) {
+                                throw new SafetensorsException(path, name, "\"data_offsets\" has " + k + " entries, not 2");
+                            }
+                            begin = offsets[0];
+                            end = offsets[1];
+                        }
+                        default -> p.skipChildren();
+                    }
+                }
+                if (dtypeTag == null) {
+                    throw new SafetensorsException(path, name, "missing or non-string \"dtype\"");
+                }
+                String tag = dtypeTag;
+                TensorDType dtype = TensorDType.ofTag(tag).orElseThrow(() -> new SafetensorsException(
+                        path, name, "unknown dtype \"" + tag + "\""));
+                if (rank < 0) {
+                    throw new SafetensorsException(path, name, "missing or non-array \"shape\"");
+                }
+                if (begin < 0) {
+                    throw new SafetensorsException(path, name, "missing or non-array \"data_offsets\"");
+                }
+                checkEntry(path, name, dtype, Arrays.copyOf(shape, rank), begin, end);
+                h.add(name, dtype, shape, rank, begin, end);
+            }
+            if (p.currentToken() != JsonToken.END_OBJECT || p.nextToken() != null) {
+                // content after the header object (other than whitespace padding) is invalid JSON, not ignorable
+                throw new SafetensorsException(path, "the header is not valid JSON: content after the header object");
+            }
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new SafetensorsException(path, "the header is not valid JSON: " + e.getOriginalMessage());
+        } catch (SafetensorsException e) {
+            throw e;
+        } catch (IOException e) {
+            throw new SafetensorsException(path, "the header cannot be parsed: " + e);
         }
-        TensorDType dtype = TensorDType.ofTag(dtypeNode.textValue()).orElseThrow(() -> new SafetensorsException(
-                path, name, "unknown dtype \"" + dtypeNode.textValue() + "\""));
-        long[] shape = longArray(path, name, node.get("shape"), "shape", -1);
-        long[] offsets = longArray(path, name, node.get("data_offsets"), "data_offsets", 2);
-        if (offsets[0] > offsets[1]) {
-            throw new SafetensorsException(path, name, "data_offsets [" + offsets[0] + ", " + offsets[1] + "] end before they begin");
+        return h;
+    }
+
+    private static SafetensorsException duplicate(Path path, String field) {
+        return new SafetensorsException(path, "the header is not valid JSON: Duplicate field '" + field + "'");
+    }
+
+    private static void parseMetadata(Path path, JsonParser p, JsonToken value, Map<String, String> metadata)
+            throws IOException {
+        if (value != JsonToken.START_OBJECT) {
+            throw new SafetensorsException(path, "__metadata__ is not a JSON object");
+        }
+        while (p.nextToken() == JsonToken.FIELD_NAME) {
+            String key = p.currentName();
+            if (p.nextToken() != JsonToken.VALUE_STRING) {
+                throw new SafetensorsException(path, "__metadata__ value of '" + key + "' is not a string");
+            }
+            if (metadata.put(key, p.getText()) != null) {
+                throw duplicate(path, key);
+            }
+        }
+    }
+
+    private static long nonNegative(Path path, String name, JsonParser p, String field, int i) throws IOException {
+        if (p.currentToken() != JsonToken.VALUE_NUMBER_INT || p.getNumberType() == JsonParser.NumberType.BIG_INTEGER
+                || p.getLongValue() < 0) {
+            String text = p.currentToken() == JsonToken.VALUE_STRING ? "\"" + p.getText() + "\"" : p.getText();
+            p.skipChildren();
+            throw new SafetensorsException(path, name, "\"" + field + "\" entry " + i + " (" + text
+                    + ") is not a non-negative integer");
+        }
+        return p.getLongValue();
+    }
+
+    private static void checkEntry(Path path, String name, TensorDType dtype, long[] shape, long begin, long end)
+            throws SafetensorsException {
+        if (begin > end) {
+            throw new SafetensorsException(path, name, "data_offsets [" + begin + ", " + end + "] end before they begin");
         }
         long elements = 1;
         for (long d : shape) {
             if (d != 0 && elements > Long.MAX_VALUE / 8 / d) {
-                throw new SafetensorsException(path, name, "shape " + java.util.Arrays.toString(shape) + " overflows");
+                throw new SafetensorsException(path, name, "shape " + Arrays.toString(shape) + " overflows");
             }
             elements *= d;
         }
         long expected = elements * dtype.bytes();
-        if (offsets[1] - offsets[0] != expected) {
-            throw new SafetensorsException(path, name, "data_offsets [" + offsets[0] + ", " + offsets[1] + "] span "
-                    + (offsets[1] - offsets[0]) + " bytes but " + dtype + java.util.Arrays.toString(shape)
-                    + " needs " + expected);
+        if (end - begin != expected) {
+            throw new SafetensorsException(path, name, "data_offsets [" + begin + ", " + end + "] span "
+                    + (end - begin) + " bytes but " + dtype + Arrays.toString(shape) + " needs " + expected);
         }
-        return new TensorInfo(name, dtype, shape, offsets[0], offsets[1]);
-    }
-
-    private static long[] longArray(Path path, String name, JsonNode node, String field, int requiredLength)
-            throws SafetensorsException {
-        if (node == null || !node.isArray()) {
-            throw new SafetensorsException(path, name, "missing or non-array \"" + field + "\"");
-        }
-        if (requiredLength >= 0 && node.size() != requiredLength) {
-            throw new SafetensorsException(path, name, "\"" + field + "\" has " + node.size() + " entries, not " + requiredLength);
-        }
-        long[] out = new long[node.size()];
-        for (int i = 0; i < out.length; i++) {
-            JsonNode v = node.get(i);
-            if (!v.isIntegralNumber() || !v.canConvertToLong() || v.longValue() < 0) {
-                throw new SafetensorsException(path, name, "\"" + field + "\" entry " + i + " (" + v + ") is not a non-negative integer");
-            }
-            out[i] = v.longValue();
-        }
-        return out;
     }
 
     // Tensors must tile [0, dataLength) exactly: sorted by offset, each begins where the previous ends.
-    private static Map<String, TensorInfo> validateLayout(Path path, List<TensorInfo> list, long dataLength)
-            throws SafetensorsException {
-        List<TensorInfo> sorted = new ArrayList<>(list);
-        sorted.sort(Comparator.comparingLong(TensorInfo::begin).thenComparingLong(TensorInfo::end));
+    // Returns the header reordered into data order (ties, zero-length tensors, keep their header order).
+    private static Header validateLayout(Path path, Header h, long dataLength) throws SafetensorsException {
+        int n = h.count;
+        Integer[] order = new Integer[n];
+        for (int i = 0; i < n; i++) {
+            order[i] = i;
+        }
+        long[] b = h.begins;
+        long[] e = h.ends;
+        Arrays.sort(order, (x, y) -> b[x] != b[y] ? Long.compare(b[x], b[y]) : Long.compare(e[x], e[y]));
         long cursor = 0;
-        TensorInfo previous = null;
-        for (TensorInfo t : sorted) {
-            if (t.begin() < cursor) {
-                throw new SafetensorsException(path, t.name(), "bytes [" + t.begin() + ", " + t.end()
-                        + ") overlap tensor '" + previous.name() + "' [" + previous.begin() + ", " + previous.end() + ")");
+        int previous = -1;
+        for (int k = 0; k < n; k++) {
+            int t = order[k];
+            if (b[t] < cursor) {
+                throw new SafetensorsException(path, h.names[t], "bytes [" + b[t] + ", " + e[t]
+                        + ") overlap tensor '" + h.names[previous] + "' [" + b[previous] + ", " + e[previous] + ")");
             }
-            if (t.begin() > cursor) {
-                throw new SafetensorsException(path, t.name(), "begins at byte " + t.begin()
+            if (b[t] > cursor) {
+                throw new SafetensorsException(path, h.names[t], "begins at byte " + b[t]
                         + " but the previous tensor ends at " + cursor + " (a gap in the data section)");
             }
-            cursor = t.end();
+            cursor = e[t];
             previous = t;
         }
         if (cursor > dataLength) {
-            throw new SafetensorsException(path, previous.name(), "truncated: data ends at byte " + cursor
+            throw new SafetensorsException(path, h.names[previous], "truncated: data ends at byte " + cursor
                     + " of the data section but the file holds only " + dataLength);
         }
         if (cursor < dataLength) {
             throw new SafetensorsException(path, (dataLength - cursor) + " bytes after the last tensor (data ends at "
                     + cursor + " of " + dataLength + ")");
         }
-        Map<String, TensorInfo> byName = new LinkedHashMap<>();
-        for (TensorInfo t : sorted) {
-            byName.put(t.name(), t);
+        Header sorted = new Header();
+        sorted.count = n;
+        sorted.names = new String[n];
+        sorted.dtypes = new byte[n];
+        sorted.begins = new long[n + 1];
+        sorted.ends = null;
+        sorted.shapeStarts = new int[n + 1];
+        sorted.shapes = new long[h.shapeStarts[n]];
+        for (int k = 0; k < n; k++) {
+            int t = order[k];
+            sorted.names[k] = h.names[t];
+            sorted.dtypes[k] = h.dtypes[t];
+            sorted.begins[k] = b[t];
+            int rank = h.shapeStarts[t + 1] - h.shapeStarts[t];
+            System.arraycopy(h.shapes, h.shapeStarts[t], sorted.shapes, sorted.shapeStarts[k], rank);
+            sorted.shapeStarts[k + 1] = sorted.shapeStarts[k] + rank;
         }
-        return Collections.unmodifiableMap(byName);
+        sorted.begins[n] = cursor;
+        return sorted;
+    }
+
+    private static final TensorDType[] DTYPES = TensorDType.values();
+
+    /** Number of tensors. */
+    public int tensorCount() {
+        return names.length;
+    }
+
+    /** The name of tensor {@code i} in data order (no {@link TensorInfo} is built). */
+    public String tensorName(int i) {
+        return names[i];
+    }
+
+    /** Tensor {@code i} in data order. */
+    public TensorInfo tensor(int i) {
+        return new TensorInfo(names[i], DTYPES[dtypes[i]],
+                Arrays.copyOfRange(shapes, shapeStarts[i], shapeStarts[i + 1]), begins[i], begins[i + 1]);
     }
 
     public Path path() {
         return path;
     }
 
-    /** Every tensor, in data-section order. */
+    /** Every tensor, in data-section order: an unmodifiable view that builds each entry as it is read. */
     public List<TensorInfo> tensors() {
-        return List.copyOf(tensors.values());
+        return new TensorList();
+    }
+
+    private final class TensorList extends AbstractList<TensorInfo> implements RandomAccess {
+        @Override
+        public TensorInfo get(int i) {
+            return tensor(i);
+        }
+
+        @Override
+        public int size() {
+            return names.length;
+        }
+    }
+
+    /** The position of tensor {@code name} in data order, or -1. */
+    public int indexOf(String name) {
+        return index.find(Checks.notNull(name, "name"));
     }
 
     public Optional<TensorInfo> find(String name) {
-        return Optional.ofNullable(tensors.get(name));
+        int i = indexOf(name);
+        return i < 0 ? Optional.empty() : Optional.of(tensor(i));
     }
 
     /** The tensor named {@code name}; an exception naming the file if there is none. */
     public TensorInfo tensor(String name) throws SafetensorsException {
-        TensorInfo t = tensors.get(name);
-        if (t == null) {
+        int i = indexOf(name);
+        if (i < 0) {
             throw new SafetensorsException(path, name, "no such tensor");
         }
-        return t;
+        return tensor(i);
     }
 
     /** The {@code __metadata__} map (empty if absent). */

@@ -1,16 +1,19 @@
 package org.spectralpeft.io;
 
-import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.AbstractList;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import org.spectralpeft.api.Checks;
 
 /**
  * A model's tensors across one safetensors file or a sharded checkpoint ({@code model.safetensors.index.json},
@@ -26,14 +29,19 @@ public final class SafetensorsModel implements AutoCloseable {
 
     private final Path source;
     private final List<SafetensorsFile> shards;
-    private final Map<String, SafetensorsFile> owner;
+    // every tensor name, shard by shard; tensor i lives in the shard whose range in shardStarts holds i
+    private final String[] names;
+    private final int[] shardStarts;
+    private final NameIndex index;
     private final Map<String, String> metadata;
 
-    private SafetensorsModel(Path source, List<SafetensorsFile> shards, Map<String, SafetensorsFile> owner,
-                             Map<String, String> metadata) {
+    private SafetensorsModel(Path source, List<SafetensorsFile> shards, String[] names, int[] shardStarts,
+                             NameIndex index, Map<String, String> metadata) {
         this.source = source;
         this.shards = shards;
-        this.owner = owner;
+        this.names = names;
+        this.shardStarts = shardStarts;
+        this.index = index;
         this.metadata = metadata;
     }
 
@@ -42,6 +50,7 @@ public final class SafetensorsModel implements AutoCloseable {
      * {@value #INDEX_FILE} or {@value #SINGLE_FILE}.
      */
     public static SafetensorsModel open(Path path) throws IOException {
+        Checks.notNull(path, "path");
         if (Files.isDirectory(path)) {
             if (Files.isRegularFile(path.resolve(INDEX_FILE))) {
                 return openIndex(path.resolve(INDEX_FILE));
@@ -59,71 +68,136 @@ public final class SafetensorsModel implements AutoCloseable {
 
     private static SafetensorsModel openSingle(Path file) throws IOException {
         SafetensorsFile f = SafetensorsFile.open(file);
-        Map<String, SafetensorsFile> owner = new LinkedHashMap<>();
-        for (TensorInfo t : f.tensors()) {
-            owner.put(t.name(), f);
-        }
-        return new SafetensorsModel(file, List.of(f), owner, f.metadata());
+        return new SafetensorsModel(file, List.of(f), null, new int[] {0, f.tensorCount()}, null, f.metadata());
     }
 
-    private static SafetensorsModel openIndex(Path index) throws IOException {
-        JsonNode root;
-        try {
-            root = SafetensorsFile.JSON.readTree(index.toFile());
+    /** The index's weight_map, streamed: tensor names and, per tensor, the number of its shard. */
+    private static final class WeightMap {
+        int count;
+        String[] names = new String[16];
+        int[] shardOf = new int[16];
+        final List<String> shardNames = new ArrayList<>();
+        final Map<String, Integer> shardNumbers = new LinkedHashMap<>();
+
+        void add(String name, String shard) {
+            if (count == names.length) {
+                names = Arrays.copyOf(names, count + (count >> 1) + 16);
+                shardOf = Arrays.copyOf(shardOf, names.length);
+            }
+            Integer number = shardNumbers.get(shard);
+            if (number == null) {
+                number = shardNames.size();
+                shardNumbers.put(shard, number);
+                shardNames.add(shard);
+            }
+            names[count] = name;
+            shardOf[count++] = number;
+        }
+    }
+
+    private static WeightMap readWeightMap(Path index) throws IOException {
+        WeightMap map = null;
+        try (JsonParser p = SafetensorsFile.STREAMING.createParser(index.toFile())) {
+            if (p.nextToken() != JsonToken.START_OBJECT) {
+                throw new SafetensorsException(index, "no \"weight_map\" object (not a safetensors index?)");
+            }
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                String field = p.currentName();
+                JsonToken value = p.nextToken();
+                if (!field.equals("weight_map") || value != JsonToken.START_OBJECT) {
+                    p.skipChildren();
+                    continue;
+                }
+                if (map != null) {
+                    throw new SafetensorsException(index, "not a valid JSON index: Duplicate field 'weight_map'");
+                }
+                map = new WeightMap();
+                while (p.nextToken() == JsonToken.FIELD_NAME) {
+                    String name = p.currentName();
+                    if (p.nextToken() != JsonToken.VALUE_STRING) {
+                        throw new SafetensorsException(index, name, "weight_map value is not a file name");
+                    }
+                    map.add(name, p.getText());
+                }
+            }
+            if (p.nextToken() != null) {
+                throw new SafetensorsException(index, "not a valid JSON index: content after the index object");
+            }
+        } catch (SafetensorsException e) {
+            throw e;
         } catch (IOException e) {
             throw new SafetensorsException(index, "not a valid JSON index: " + e.getMessage());
         }
-        JsonNode map = root == null ? null : root.get("weight_map");
-        if (map == null || !map.isObject() || map.isEmpty()) {
+        if (map == null || map.count == 0) {
             throw new SafetensorsException(index, "no \"weight_map\" object (not a safetensors index?)");
         }
+        return map;
+    }
+
+    private static SafetensorsModel openIndex(Path index) throws IOException {
+        WeightMap map = readWeightMap(index);
+        NameIndex indexed = NameIndex.of(map.names, map.count, (first, second) -> {
+            throw new SafetensorsException(index, "not a valid JSON index: Duplicate field '" + map.names[second] + "'");
+        });
         // normalized like the shard paths below, so "." or ".." in the index path is not taken for an escape
         Path dir = index.toAbsolutePath().normalize().getParent();
-        Map<String, String> shardOf = new LinkedHashMap<>();
-        Map<String, Path> shardPaths = new LinkedHashMap<>();
-        for (Iterator<Map.Entry<String, JsonNode>> it = map.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> e = it.next();
-            if (!e.getValue().isTextual()) {
-                throw new SafetensorsException(index, e.getKey(), "weight_map value is not a file name");
+        List<Path> shardPaths = new ArrayList<>();
+        for (int i = 0; i < map.count; i++) {
+            if (map.shardOf[i] < shardPaths.size()) {
+                continue;
             }
-            String shard = e.getValue().textValue();
+            String shard = map.shardNames.get(map.shardOf[i]);
             Path p = dir.resolve(shard).normalize();
             if (!p.startsWith(dir) || Path.of(shard).isAbsolute()) {
-                throw new SafetensorsException(index, e.getKey(), "shard '" + shard + "' lies outside the index's directory");
+                throw new SafetensorsException(index, map.names[i], "shard '" + shard + "' lies outside the index's directory");
             }
-            shardOf.put(e.getKey(), shard);
-            shardPaths.putIfAbsent(shard, p);
+            shardPaths.add(p);
         }
         List<SafetensorsFile> shards = new ArrayList<>();
         try {
-            Map<String, SafetensorsFile> byShard = new LinkedHashMap<>();
-            for (Map.Entry<String, Path> e : shardPaths.entrySet()) {
-                SafetensorsFile f = SafetensorsFile.open(e.getValue());
-                shards.add(f);
-                byShard.put(e.getKey(), f);
+            for (Path p : shardPaths) {
+                shards.add(SafetensorsFile.open(p));
             }
-            Map<String, SafetensorsFile> owner = new LinkedHashMap<>();
-            for (SafetensorsFile f : shards) {
-                for (TensorInfo t : f.tensors()) {
-                    String indexed = shardOf.get(t.name());
-                    if (indexed == null || byShard.get(indexed) != f) {
-                        throw new SafetensorsException(f.path(), t.name(), indexed == null
+            int[] shardStarts = new int[shards.size() + 1];
+            long total = 0;
+            for (int s = 0; s < shards.size(); s++) {
+                SafetensorsFile f = shards.get(s);
+                for (int i = 0; i < f.tensorCount(); i++) {
+                    String name = f.tensorName(i);
+                    int at = indexed.find(name);
+                    if (at < 0 || map.shardOf[at] != s) {
+                        throw new SafetensorsException(f.path(), name, at < 0
                                 ? "is not in the index " + index.getFileName()
-                                : "the index places it in " + indexed);
+                                : "the index places it in " + map.shardNames.get(map.shardOf[at]));
                     }
-                    owner.put(t.name(), f);
+                }
+                total += f.tensorCount();
+                shardStarts[s + 1] = (int) total;
+            }
+            // every shard tensor matched a distinct index entry; equal counts mean every entry was found
+            if (total != map.count) {
+                for (int i = 0; i < map.count; i++) {
+                    if (shards.get(map.shardOf[i]).indexOf(map.names[i]) < 0) {
+                        throw new SafetensorsException(index, map.names[i], "indexed in shard "
+                                + map.shardNames.get(map.shardOf[i]) + " but not found there");
+                    }
                 }
             }
-            for (Map.Entry<String, String> e : shardOf.entrySet()) {
-                if (!owner.containsKey(e.getKey())) {
-                    throw new SafetensorsException(index, e.getKey(), "indexed in shard " + e.getValue() + " but not found there");
+            String[] names = new String[(int) total];
+            for (int s = 0; s < shards.size(); s++) {
+                SafetensorsFile f = shards.get(s);
+                for (int i = 0; i < f.tensorCount(); i++) {
+                    names[shardStarts[s] + i] = f.tensorName(i); // the shard's own strings, not the index's copies
                 }
             }
+            NameIndex byName = NameIndex.of(names, names.length, (first, second) -> {
+                throw new IllegalStateException("tensor '" + names[second] + "' in two shards passed the index check");
+            });
             Map<String, String> metadata = new LinkedHashMap<>();
             for (SafetensorsFile f : shards) {
                 f.metadata().forEach(metadata::putIfAbsent);
             }
-            return new SafetensorsModel(index, List.copyOf(shards), Collections.unmodifiableMap(owner),
+            return new SafetensorsModel(index, List.copyOf(shards), names, shardStarts, byName,
                     Collections.unmodifiableMap(metadata));
         } catch (IOException | RuntimeException e) {
             for (SafetensorsFile f : shards) {
@@ -146,27 +220,67 @@ public final class SafetensorsModel implements AutoCloseable {
         return shards;
     }
 
-    /** All tensor names, shard by shard in data order. */
+    /** All tensor names, shard by shard in data order: an unmodifiable view. */
     public List<String> tensorNames() {
-        return List.copyOf(owner.keySet());
+        return new AbstractList<>() {
+            @Override
+            public String get(int i) {
+                return tensorName(i);
+            }
+
+            @Override
+            public int size() {
+                return tensorCount();
+            }
+        };
+    }
+
+    /** Number of tensors in all shards. */
+    public int tensorCount() {
+        return shardStarts[shardStarts.length - 1];
+    }
+
+    /** Name of tensor {@code i}, shard by shard in data order. */
+    public String tensorName(int i) {
+        return names != null ? names[i] : shards.get(0).tensorName(i);
+    }
+
+    private int shardOf(int i) {
+        int s = Arrays.binarySearch(shardStarts, i);
+        if (s < 0) {
+            return -s - 2;
+        }
+        while (s + 1 < shardStarts.length - 1 && shardStarts[s + 1] == i) { // skip shards without tensors
+            s++;
+        }
+        return s;
+    }
+
+    private int indexOf(String name) {
+        Checks.notNull(name, "name");
+        return index != null ? index.find(name) : shards.get(0).indexOf(name);
     }
 
     public Optional<TensorInfo> find(String name) {
-        SafetensorsFile f = owner.get(name);
-        return f == null ? Optional.empty() : f.find(name);
+        int i = indexOf(name);
+        if (i < 0) {
+            return Optional.empty();
+        }
+        int s = shardOf(i);
+        return Optional.of(shards.get(s).tensor(i - shardStarts[s]));
     }
 
     /** The file holding tensor {@code name}. */
     public SafetensorsFile fileOf(String name) throws SafetensorsException {
-        SafetensorsFile f = owner.get(name);
-        if (f == null) {
+        int i = indexOf(name);
+        if (i < 0) {
             throw new SafetensorsException(source, name, "no such tensor");
         }
-        return f;
+        return shards.get(shardOf(i));
     }
 
     public TensorInfo tensor(String name) throws SafetensorsException {
-        return fileOf(name).tensor(name);
+        return find(name).orElseThrow(() -> new SafetensorsException(source, name, "no such tensor"));
     }
 
     /** {@code __metadata__} of the shards, merged (the first shard's value wins on a clash). */

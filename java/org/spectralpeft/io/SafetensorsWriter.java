@@ -1,17 +1,18 @@
 package org.spectralpeft.io;
 
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.core.JsonGenerator;
+import java.io.BufferedOutputStream;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.HashSet;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
+import org.spectralpeft.api.Checks;
 import org.spectralpeft.api.DType;
 import org.spectralpeft.api.HostArray;
 
@@ -49,70 +50,165 @@ public final class SafetensorsWriter implements AutoCloseable {
     private final Path target;
     private final AtomicFiles.Partial partial;
     private final FileChannel channel;
-    private final List<Entry> entries;
+    private final Plan plan;
     private ByteBuffer chunk;
     private int next;
     private boolean committed;
     private boolean closed;
 
-    private SafetensorsWriter(Path target, AtomicFiles.Partial partial, List<Entry> entries) {
+    private SafetensorsWriter(Path target, AtomicFiles.Partial partial, Plan plan) {
         this.target = target;
         this.partial = partial;
         this.channel = partial.channel();
-        this.entries = entries;
+        this.plan = plan;
     }
+
+    /**
+     * The entries, copied into arrays: a model with millions of small tensors would otherwise hold an object
+     * per tensor (and the caller's list may be a view that builds each entry on demand).
+     */
+    private static final class Plan {
+        final String[] names;
+        final byte[] dtypes;
+        final long[] byteLengths;
+        final long[] shapes;
+        final int[] shapeStarts;
+
+        Plan(List<Entry> entries) {
+            int n = entries.size();
+            names = new String[n];
+            dtypes = new byte[n];
+            byteLengths = new long[n];
+            shapeStarts = new int[n + 1];
+            long[] s = new long[Math.max(16, 2 * n)];
+            for (int i = 0; i < n; i++) {
+                Entry e = Checks.notNull(entries.get(i), "entries[" + i + "]");
+                for (long d : e.shape) {
+                    if (d < 0) {
+                        throw new IllegalArgumentException("tensor '" + e.name() + "' has a negative dimension");
+                    }
+                }
+                names[i] = e.name();
+                dtypes[i] = (byte) e.dtype().ordinal();
+                byteLengths[i] = e.byteLength();
+                int at = shapeStarts[i];
+                if (at + e.shape.length > s.length) {
+                    s = Arrays.copyOf(s, Math.max(at + e.shape.length, s.length + (s.length >> 1)));
+                }
+                System.arraycopy(e.shape, 0, s, at, e.shape.length);
+                shapeStarts[i + 1] = at + e.shape.length;
+            }
+            shapes = Arrays.copyOf(s, shapeStarts[n]);
+        }
+
+        int size() {
+            return names.length;
+        }
+
+        TensorDType dtype(int i) {
+            return DTYPES[dtypes[i]];
+        }
+
+        long[] shape(int i) {
+            return Arrays.copyOfRange(shapes, shapeStarts[i], shapeStarts[i + 1]);
+        }
+    }
+
+    private static final TensorDType[] DTYPES = TensorDType.values();
 
     /** Starts writing {@code target} with these tensors, in this order, and this {@code __metadata__}. */
     public static SafetensorsWriter create(Path target, List<Entry> entries, Map<String, String> metadata)
             throws IOException {
-        Set<String> names = new HashSet<>();
-        for (Entry e : entries) {
-            if (e.name().equals("__metadata__") || !names.add(e.name())) {
-                throw new IllegalArgumentException("tensor name '" + e.name() + "' is reserved or repeated");
-            }
-            for (long d : e.shape()) {
-                if (d < 0) {
-                    throw new IllegalArgumentException("tensor '" + e.name() + "' has a negative dimension");
-                }
+        Checks.notNull(target, "target");
+        Checks.notNull(entries, "entries");
+        Checks.notNull(metadata, "metadata");
+        Plan plan = new Plan(entries);
+        try {
+            NameIndex.of(plan.names, plan.size(), (first, second) -> {
+                throw new IllegalArgumentException("tensor name '" + plan.names[second] + "' is reserved or repeated");
+            });
+        } catch (SafetensorsException e) {
+            throw new IllegalStateException(e);
+        }
+        for (String name : plan.names) {
+            if (name.equals("__metadata__")) {
+                throw new IllegalArgumentException("tensor name '" + name + "' is reserved or repeated");
             }
         }
-        byte[] header = header(entries, metadata);
+        // the header is generated twice, once to measure it and once into the file, so that it is never
+        // held whole in memory (a model with millions of tensors has a header of up to 100 MB)
+        CountingStream counter = new CountingStream();
+        writeHeader(plan, metadata, counter);
+        long jsonLength = counter.count;
+        long padded = (jsonLength + 7) / 8 * 8;
         AtomicFiles.Partial partial = AtomicFiles.createSibling(target);
         FileChannel channel = partial.channel();
         try {
-            ByteBuffer prefix = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length);
+            ByteBuffer prefix = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, padded);
             writeFully(channel, prefix);
-            writeFully(channel, ByteBuffer.wrap(header));
-            return new SafetensorsWriter(target, partial, List.copyOf(entries));
-        } catch (IOException | RuntimeException e) {
+            OutputStream out = new BufferedOutputStream(Channels.newOutputStream(channel), 1 << 16);
+            writeHeader(plan, metadata, out);
+            for (long i = jsonLength; i < padded; i++) {
+                out.write(' ');
+            }
+            out.flush();
+            if (channel.position() != 8 + padded) {
+                throw new IllegalStateException("the header of " + target + " changed between two renderings");
+            }
+            return new SafetensorsWriter(target, partial, plan);
+        } catch (IOException e) {
+            AtomicFiles.discard(partial);
+            throw new IOException(target + ": cannot write: " + e.getMessage(), e);
+        } catch (RuntimeException e) {
             AtomicFiles.discard(partial);
             throw e;
         }
     }
 
-    private static byte[] header(List<Entry> entries, Map<String, String> metadata) {
-        ObjectNode root = SafetensorsFile.JSON.createObjectNode();
-        if (!metadata.isEmpty()) {
-            ObjectNode meta = root.putObject("__metadata__");
-            metadata.forEach(meta::put);
+    private static final class CountingStream extends OutputStream {
+        long count;
+
+        @Override
+        public void write(int b) {
+            count++;
         }
-        long offset = 0;
-        for (Entry e : entries) {
-            ObjectNode node = root.putObject(e.name());
-            node.put("dtype", e.dtype().tag());
-            ArrayNode shape = node.putArray("shape");
-            for (long d : e.shape()) {
-                shape.add(d);
+
+        @Override
+        public void write(byte[] b, int off, int len) {
+            count += len;
+        }
+    }
+
+    private static void writeHeader(Plan plan, Map<String, String> metadata, OutputStream out) throws IOException {
+        try (JsonGenerator g = SafetensorsFile.STREAMING.createGenerator(out)) {
+            g.disable(JsonGenerator.Feature.AUTO_CLOSE_TARGET);
+            g.writeStartObject();
+            if (!metadata.isEmpty()) {
+                g.writeObjectFieldStart("__metadata__");
+                for (Map.Entry<String, String> m : metadata.entrySet()) {
+                    g.writeStringField(m.getKey(), m.getValue());
+                }
+                g.writeEndObject();
             }
-            long end = offset + e.byteLength();
-            node.putArray("data_offsets").add(offset).add(end);
-            offset = end;
+            long offset = 0;
+            for (int i = 0; i < plan.size(); i++) {
+                g.writeObjectFieldStart(plan.names[i]);
+                g.writeStringField("dtype", plan.dtype(i).tag());
+                g.writeArrayFieldStart("shape");
+                for (int k = plan.shapeStarts[i]; k < plan.shapeStarts[i + 1]; k++) {
+                    g.writeNumber(plan.shapes[k]);
+                }
+                g.writeEndArray();
+                long end = offset + plan.byteLengths[i];
+                g.writeArrayFieldStart("data_offsets");
+                g.writeNumber(offset);
+                g.writeNumber(end);
+                g.writeEndArray();
+                g.writeEndObject();
+                offset = end;
+            }
+            g.writeEndObject();
         }
-        byte[] json = root.toString().getBytes(StandardCharsets.UTF_8);
-        int padded = (json.length + 7) / 8 * 8;
-        byte[] out = java.util.Arrays.copyOf(json, padded);
-        java.util.Arrays.fill(out, json.length, padded, (byte) ' ');
-        return out;
     }
 
     private static void writeFully(FileChannel channel, ByteBuffer buffer) throws IOException {
@@ -121,21 +217,21 @@ public final class SafetensorsWriter implements AutoCloseable {
         }
     }
 
-    private Entry expect(String name, long bytes) {
+    /** Checks {@code name} is the next tensor and needs {@code bytes} bytes; returns its position. */
+    private int expect(String name, long bytes) {
         if (closed || committed) {
             throw new IllegalStateException("the writer for " + target + " is closed");
         }
-        if (next >= entries.size()) {
-            throw new IllegalStateException("all " + entries.size() + " tensors are written; '" + name + "' is extra");
+        if (next >= plan.size()) {
+            throw new IllegalStateException("all " + plan.size() + " tensors are written; '" + name + "' is extra");
         }
-        Entry e = entries.get(next);
-        if (!e.name().equals(name)) {
-            throw new IllegalStateException("expected tensor '" + e.name() + "' next, got '" + name + "'");
+        if (!plan.names[next].equals(name)) {
+            throw new IllegalStateException("expected tensor '" + plan.names[next] + "' next, got '" + name + "'");
         }
-        if (bytes != e.byteLength()) {
-            throw new IllegalArgumentException("tensor '" + name + "' needs " + e.byteLength() + " bytes, got " + bytes);
+        if (bytes != plan.byteLengths[next]) {
+            throw new IllegalArgumentException("tensor '" + name + "' needs " + plan.byteLengths[next] + " bytes, got " + bytes);
         }
-        return e;
+        return next;
     }
 
     /** Writes the next tensor's raw little-endian bytes (the buffer's remaining bytes). */
@@ -147,9 +243,9 @@ public final class SafetensorsWriter implements AutoCloseable {
 
     /** Copies the next tensor byte for byte from a tensor of another file (same dtype and shape). */
     public void copy(String name, SafetensorsFile source, TensorInfo tensor) throws IOException {
-        Entry e = expect(name, tensor.byteLength());
-        if (e.dtype() != tensor.dtype() || !java.util.Arrays.equals(e.shape(), tensor.shape())) {
-            throw new IllegalArgumentException("tensor '" + name + "' is " + e.dtype() + java.util.Arrays.toString(e.shape())
+        int e = expect(name, tensor.byteLength());
+        if (plan.dtype(e) != tensor.dtype() || !Arrays.equals(plan.shape(e), tensor.shape())) {
+            throw new IllegalArgumentException("tensor '" + name + "' is " + plan.dtype(e) + Arrays.toString(plan.shape(e))
                     + " but the source is " + tensor.dtype() + tensor.shapeString());
         }
         source.transferTo(tensor, channel);
@@ -199,9 +295,9 @@ public final class SafetensorsWriter implements AutoCloseable {
     }
 
     private void expectTyped(String name, TensorDType dtype, long bytes) {
-        Entry e = expect(name, bytes);
-        if (e.dtype() != dtype) {
-            throw new IllegalArgumentException("tensor '" + name + "' is " + e.dtype() + " but the values are " + dtype);
+        int e = expect(name, bytes);
+        if (plan.dtype(e) != dtype) {
+            throw new IllegalArgumentException("tensor '" + name + "' is " + plan.dtype(e) + " but the values are " + dtype);
         }
     }
 
@@ -210,9 +306,9 @@ public final class SafetensorsWriter implements AutoCloseable {
         if (closed || committed) {
             throw new IllegalStateException("the writer for " + target + " is closed");
         }
-        if (next != entries.size()) {
-            throw new IllegalStateException("only " + next + " of " + entries.size() + " tensors were written; next is '"
-                    + entries.get(next).name() + "'");
+        if (next != plan.size()) {
+            throw new IllegalStateException("only " + next + " of " + plan.size() + " tensors were written; next is '"
+                    + plan.names[next] + "'");
         }
         channel.force(true);
         AtomicFiles.moveIntoPlace(partial, target);

@@ -3,8 +3,8 @@ package org.spectralpeft.peft;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Comparator;
+import java.util.AbstractList;
+import java.util.Arrays;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
@@ -54,17 +54,28 @@ public final class ModelMerger {
                                 Progress progress) throws IOException {
         checkOutput(base, plan, out);
         long start = System.nanoTime();
-        List<TensorInfo> order = new ArrayList<>();
-        for (String name : base.tensorNames()) {
-            order.add(base.tensor(name));
-        }
-        order.sort(Comparator.comparingInt((TensorInfo t) -> -t.dtype().bytes()).thenComparing(TensorInfo::name));
-        List<SafetensorsWriter.Entry> entries = new ArrayList<>();
+        // names only, sorted; each tensor's entry is looked up as it is needed, so that memory follows the
+        // weights rather than the tensor count (no object per tensor for a model of millions of them)
+        String[] order = base.tensorNames().toArray(new String[0]);
+        byte[] elementBytes = new byte[order.length];
         long bytes = 0;
-        for (TensorInfo t : order) {
-            entries.add(SafetensorsWriter.Entry.of(t));
+        for (int i = 0; i < order.length; i++) {
+            TensorInfo t = base.tensor(order[i]);
+            elementBytes[i] = (byte) t.dtype().bytes();
             bytes += t.byteLength();
         }
+        sortByElementSizeThenName(order, elementBytes);
+        List<SafetensorsWriter.Entry> entries = new AbstractList<>() {
+            @Override
+            public SafetensorsWriter.Entry get(int i) {
+                return SafetensorsWriter.Entry.of(tensor(base, order[i]));
+            }
+
+            @Override
+            public int size() {
+                return order.length;
+            }
+        };
         int merged = 0;
         ExecutorService mergeThread = Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, "spectral-peft-merge");
@@ -75,21 +86,21 @@ public final class ModelMerger {
         Throwable failure = null;
         try (SafetensorsWriter writer = SafetensorsWriter.create(out, entries, base.metadata())) {
             int nextAdapted = nextAdapted(order, plan, 0);
-            ahead = nextAdapted < 0 ? null : submit(mergeThread, base, order.get(nextAdapted), plan, backend);
-            for (int i = 0; i < order.size(); i++) {
-                TensorInfo t = order.get(i);
+            ahead = nextAdapted < 0 ? null : submit(mergeThread, base, base.tensor(order[nextAdapted]), plan, backend);
+            for (int i = 0; i < order.length; i++) {
+                TensorInfo t = base.tensor(order[i]);
                 boolean adapted = i == nextAdapted;
                 if (adapted) {
                     MergedWeight w = await(ahead);
                     nextAdapted = nextAdapted(order, plan, i + 1);
-                    ahead = nextAdapted < 0 ? null : submit(mergeThread, base, order.get(nextAdapted), plan, backend);
+                    ahead = nextAdapted < 0 ? null : submit(mergeThread, base, base.tensor(order[nextAdapted]), plan, backend);
                     w.writeTo(writer);
                     merged++;
                 } else {
                     writer.copy(t.name(), base.fileOf(t.name()), t);
                 }
                 if (progress != null) {
-                    progress.tensorDone(i + 1, order.size(), t.name(), adapted);
+                    progress.tensorDone(i + 1, order.length, t.name(), adapted);
                 }
             }
             writer.commit();
@@ -116,7 +127,7 @@ public final class ModelMerger {
                 }
             }
         }
-        return new Summary(merged, order.size() - merged, bytes, (System.nanoTime() - start) / 1e9, backend.description());
+        return new Summary(merged, order.length - merged, bytes, (System.nanoTime() - start) / 1e9, backend.description());
     }
 
     /**
@@ -150,9 +161,33 @@ public final class ModelMerger {
         }
     }
 
-    private static int nextAdapted(List<TensorInfo> order, MergePlan plan, int from) {
-        for (int i = from; i < order.size(); i++) {
-            if (plan.layerFor(order.get(i).name()).isPresent()) {
+    private static TensorInfo tensor(SafetensorsModel base, String name) {
+        return base.find(name).orElseThrow(() -> new IllegalStateException("tensor '" + name + "' left " + base.source()));
+    }
+
+    // The reference writer's order: largest element size first, then by name. Bucketed by size (1, 2, 4 or
+    // 8 bytes), each bucket sorted in place: no per-tensor objects.
+    private static void sortByElementSizeThenName(String[] names, byte[] elementBytes) {
+        String[] sorted = new String[names.length];
+        int at = 0;
+        for (int size = 8; size >= 1; size >>= 1) {
+            int from = at;
+            for (int i = 0; i < names.length; i++) {
+                if (elementBytes[i] == size) {
+                    sorted[at++] = names[i];
+                }
+            }
+            Arrays.sort(sorted, from, at);
+        }
+        if (at != names.length) {
+            throw new IllegalStateException("an element size other than 1, 2, 4 or 8 bytes");
+        }
+        System.arraycopy(sorted, 0, names, 0, names.length);
+    }
+
+    private static int nextAdapted(String[] order, MergePlan plan, int from) {
+        for (int i = from; i < order.length; i++) {
+            if (plan.layerFor(order[i]).isPresent()) {
                 return i;
             }
         }
