@@ -14,6 +14,7 @@ import java.nio.charset.CharsetDecoder;
 import java.nio.charset.CoderResult;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.AbstractList;
@@ -95,6 +96,9 @@ public final class SafetensorsFile implements AutoCloseable {
     /** Opens and validates {@code path}. */
     public static SafetensorsFile open(Path path) throws IOException {
         Checks.notNull(path, "path");
+        if (Files.isDirectory(path)) {
+            throw new SafetensorsException(path, "is a directory, not a safetensors file");
+        }
         FileChannel channel;
         try {
             channel = FileChannel.open(path, StandardOpenOption.READ);
@@ -502,21 +506,69 @@ public final class SafetensorsFile implements AutoCloseable {
     }
 
     private ByteBuffer mapRange(TensorInfo t, long offset, long length) throws IOException {
-        return channel.map(FileChannel.MapMode.READ_ONLY, dataStart + t.begin() + offset, length)
-                .order(ByteOrder.LITTLE_ENDIAN);
+        checkIntact(t);
+        try {
+            return channel.map(FileChannel.MapMode.READ_ONLY, dataStart + t.begin() + offset, length)
+                    .order(ByteOrder.LITTLE_ENDIAN);
+        } catch (IOException e) {
+            throw new SafetensorsException(path, t.name(), "cannot map: " + e);
+        }
+    }
+
+    // A file shortened after it was opened would fail a read with an error that names no file, or a mapped
+    // access with a bus error (an InternalError); checked before each read, and caught where a race remains.
+    private void checkIntact(TensorInfo t) throws IOException {
+        long size;
+        try {
+            size = channel.size();
+        } catch (IOException e) {
+            throw new SafetensorsException(path, t.name(), "cannot read: " + e);
+        }
+        if (size < dataStart + t.end()) {
+            throw truncated(t, size);
+        }
+    }
+
+    private SafetensorsException truncated(TensorInfo t, long size) {
+        return new SafetensorsException(path, t.name(), "the file was truncated since it was opened: the tensor ends at byte "
+                + (dataStart + t.end()) + " but the file now has " + size);
+    }
+
+    private SafetensorsException readFailure(TensorInfo t, Throwable e) {
+        long size = -1;
+        try {
+            size = channel.size();
+        } catch (IOException ignored) {
+            // the size only refines the message
+        }
+        return size >= 0 && size < dataStart + t.end() ? truncated(t, size)
+                : new SafetensorsException(path, t.name(), "cannot read: " + e);
     }
 
     /** Copies the tensor's bytes, unchanged, to {@code target}. */
     public void transferTo(TensorInfo t, WritableByteChannel target) throws IOException {
+        Checks.notNull(t, "t");
+        Checks.notNull(target, "target");
+        checkIntact(t);
         long position = dataStart + t.begin();
         long remaining = t.byteLength();
         while (remaining > 0) {
             long moved = channel.transferTo(position, remaining, target);
             if (moved <= 0) {
-                // transferTo may move nothing on some channels; fall back to a mapped write
-                ByteBuffer chunk = channel.map(FileChannel.MapMode.READ_ONLY, position, Math.min(remaining, MAP_CHUNK));
-                while (chunk.hasRemaining()) {
-                    moved += target.write(chunk);
+                // transferTo may move nothing on some channels (or past a truncated end); fall back to a mapped write
+                checkIntact(t);
+                ByteBuffer chunk;
+                try {
+                    chunk = channel.map(FileChannel.MapMode.READ_ONLY, position, Math.min(remaining, MAP_CHUNK));
+                } catch (IOException e) {
+                    throw readFailure(t, e);
+                }
+                try {
+                    while (chunk.hasRemaining()) {
+                        moved += target.write(chunk);
+                    }
+                } catch (InternalError e) {
+                    throw readFailure(t, e);
                 }
             }
             position += moved;
@@ -529,7 +581,12 @@ public final class SafetensorsFile implements AutoCloseable {
         long chunk = MAP_CHUNK - MAP_CHUNK % t.dtype().bytes();
         for (long offset = 0; offset < t.byteLength(); offset += chunk) {
             long length = Math.min(chunk, t.byteLength() - offset);
-            consumer.accept(mapRange(t, offset, length), (int) (offset / t.dtype().bytes()));
+            ByteBuffer mapped = mapRange(t, offset, length);
+            try {
+                consumer.accept(mapped, (int) (offset / t.dtype().bytes()));
+            } catch (InternalError e) { // a bus error: the mapped range is gone
+                throw readFailure(t, e);
+            }
         }
     }
 

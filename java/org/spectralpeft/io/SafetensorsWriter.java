@@ -236,24 +236,41 @@ public final class SafetensorsWriter implements AutoCloseable {
 
     /** Writes the next tensor's raw little-endian bytes (the buffer's remaining bytes). */
     public void write(String name, ByteBuffer bytes) throws IOException {
+        Checks.notNull(name, "name");
+        Checks.notNull(bytes, "bytes");
         expect(name, bytes.remaining());
-        writeFully(channel, bytes.duplicate());
+        try {
+            writeFully(channel, bytes.duplicate());
+        } catch (IOException e) {
+            throw writeFailure(name, e);
+        }
         next++;
     }
 
     /** Copies the next tensor byte for byte from a tensor of another file (same dtype and shape). */
     public void copy(String name, SafetensorsFile source, TensorInfo tensor) throws IOException {
+        Checks.notNull(name, "name");
+        Checks.notNull(source, "source");
+        Checks.notNull(tensor, "tensor");
         int e = expect(name, tensor.byteLength());
         if (plan.dtype(e) != tensor.dtype() || !Arrays.equals(plan.shape(e), tensor.shape())) {
             throw new IllegalArgumentException("tensor '" + name + "' is " + plan.dtype(e) + Arrays.toString(plan.shape(e))
                     + " but the source is " + tensor.dtype() + tensor.shapeString());
         }
-        source.transferTo(tensor, channel);
+        try {
+            source.transferTo(tensor, channel);
+        } catch (SafetensorsException x) {
+            throw x; // the source's own problem, naming the source
+        } catch (IOException x) {
+            throw writeFailure(name, x);
+        }
         next++;
     }
 
     /** Writes the next tensor from a host array of the entry's dtype (F32, F16 or BF16). */
     public void write(String name, HostArray values) throws IOException {
+        Checks.notNull(name, "name");
+        Checks.notNull(values, "values");
         int n = values.length();
         expectTyped(name, TensorDType.of(values.dtype()), (long) n * values.dtype().bytes());
         if (values.dtype() == DType.FLOAT32) {
@@ -268,6 +285,8 @@ public final class SafetensorsWriter implements AutoCloseable {
 
     /** Writes the next tensor, an F64 one, from doubles. */
     public void write(String name, double[] values) throws IOException {
+        Checks.notNull(name, "name");
+        Checks.notNull(values, "values");
         expectTyped(name, TensorDType.F64, 8L * values.length);
         streamElements(values.length, 8, (buf, from, count) -> buf.asDoubleBuffer().put(values, from, count));
         next++;
@@ -290,8 +309,21 @@ public final class SafetensorsWriter implements AutoCloseable {
             chunk.clear();
             fill.fill(chunk, (int) from, k);
             chunk.limit(k * elementBytes);
-            writeFully(channel, chunk);
+            try {
+                writeFully(channel, chunk);
+            } catch (IOException e) {
+                throw writeFailure(entryName(), e);
+            }
         }
+    }
+
+    private String entryName() {
+        return next < plan.size() ? plan.names[next] : "";
+    }
+
+    // a full disk or an I/O error says "No space left on device" and no more: name the file and the tensor
+    private IOException writeFailure(String tensor, IOException e) {
+        return new IOException(target + ": cannot write tensor '" + tensor + "': " + e.getMessage(), e);
     }
 
     private void expectTyped(String name, TensorDType dtype, long bytes) {
@@ -310,7 +342,11 @@ public final class SafetensorsWriter implements AutoCloseable {
             throw new IllegalStateException("only " + next + " of " + plan.size() + " tensors were written; next is '"
                     + plan.names[next] + "'");
         }
-        channel.force(true);
+        try {
+            channel.force(true);
+        } catch (IOException e) {
+            throw new IOException(target + ": cannot write: " + e.getMessage(), e);
+        }
         AtomicFiles.moveIntoPlace(partial, target);
         committed = true;
     }
