@@ -86,6 +86,7 @@ public final class FourierFTSpec {
 
     /** An explicit index set given as flat indices {@code row·d_in + col}. */
     public static FourierFTSpec ofFlat(int dOut, int dIn, int[] flat, float alpha) {
+        Checks.notNull(flat, "flat");
         checkShape(dOut, dIn);
         int[] r = new int[flat.length];
         int[] c = new int[flat.length];
@@ -102,6 +103,8 @@ public final class FourierFTSpec {
 
     /** An explicit index set: coefficient l sits at (rows[l], cols[l]). The arrays are copied. */
     public static FourierFTSpec of(int dOut, int dIn, int[] rows, int[] cols, float alpha) {
+        Checks.notNull(rows, "rows");
+        Checks.notNull(cols, "cols");
         checkShape(dOut, dIn);
         if (rows.length != cols.length) {
             throw new IllegalArgumentException("rows has " + rows.length + " entries but cols has " + cols.length);

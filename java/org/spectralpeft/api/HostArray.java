@@ -1,6 +1,5 @@
 package org.spectralpeft.api;
 
-import java.util.Objects;
 
 /**
  * A host-side array of one {@link DType}: float32 data in a {@code float[]}, float16 and bfloat16 as raw
@@ -19,19 +18,20 @@ public final class HostArray {
     }
 
     public static HostArray float32(float[] data) {
-        return new HostArray(DType.FLOAT32, Objects.requireNonNull(data, "data"), null);
+        return new HostArray(DType.FLOAT32, Checks.notNull(data, "data"), null);
     }
 
     public static HostArray float16(short[] bits) {
-        return new HostArray(DType.FLOAT16, null, Objects.requireNonNull(bits, "bits"));
+        return new HostArray(DType.FLOAT16, null, Checks.notNull(bits, "bits"));
     }
 
     public static HostArray bfloat16(short[] bits) {
-        return new HostArray(DType.BFLOAT16, null, Objects.requireNonNull(bits, "bits"));
+        return new HostArray(DType.BFLOAT16, null, Checks.notNull(bits, "bits"));
     }
 
     /** A zero-filled array. */
     public static HostArray allocate(DType dtype, int length) {
+        Checks.notNull(dtype, "dtype");
         return dtype == DType.FLOAT32
                 ? float32(new float[length])
                 : new HostArray(dtype, null, new short[length]);
@@ -39,6 +39,8 @@ public final class HostArray {
 
     /** A copy of {@code values} converted to {@code dtype}. */
     public static HostArray of(DType dtype, float[] values) {
+        Checks.notNull(dtype, "dtype");
+        Checks.notNull(values, "values");
         HostArray a = allocate(dtype, values.length);
         for (int i = 0; i < values.length; i++) {
             a.set(i, values[i]);
@@ -73,6 +75,7 @@ public final class HostArray {
 
     /** dst[dstOffset .. dstOffset+len-1] = this[offset .. offset+len-1] as float32. */
     public void read(int offset, float[] dst, int dstOffset, int len) {
+        Checks.notNull(dst, "dst");
         if (floats != null) {
             System.arraycopy(floats, offset, dst, dstOffset, len);
         } else {
@@ -89,6 +92,8 @@ public final class HostArray {
 
     /** this[offset+i] = src[srcOffset+i], += or -= it (per mode), for i &lt; len, rounded to this array's dtype. */
     public void write(int offset, float[] src, int srcOffset, int len, WriteMode mode) {
+        Checks.notNull(src, "src");
+        Checks.notNull(mode, "mode");
         if (floats != null) {
             switch (mode) {
                 case STORE -> System.arraycopy(src, srcOffset, floats, offset, len);

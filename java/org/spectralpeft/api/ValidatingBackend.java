@@ -23,6 +23,7 @@ public abstract class ValidatingBackend implements FourierFTBackend {
 
     @Override
     public final void materializeBatch(FourierFTSpec spec, float[] coeffs, int layers, HostArray out) {
+        notNull(spec, coeffs, "out", out);
         ensureOpen();
         Checks.spec(spec);
         Checks.positive(layers, "layers");
@@ -47,6 +48,7 @@ public abstract class ValidatingBackend implements FourierFTBackend {
     }
 
     private void checkMerge(FourierFTSpec spec, float[] coeffs, HostArray weight) {
+        notNull(spec, coeffs, "weight", weight);
         ensureOpen();
         Checks.spec(spec);
         Checks.coefficients(spec, coeffs, 1);
@@ -55,6 +57,8 @@ public abstract class ValidatingBackend implements FourierFTBackend {
 
     @Override
     public final void forward(FourierFTSpec spec, float[] coeffs, HostArray x, int tokens, HostArray y) {
+        notNull(spec, coeffs, "x", x);
+        Checks.notNull(y, "y");
         ensureOpen();
         Checks.spec(spec);
         Checks.positive(tokens, "tokens");
@@ -66,6 +70,9 @@ public abstract class ValidatingBackend implements FourierFTBackend {
 
     @Override
     public final void gradCoefficients(FourierFTSpec spec, HostArray gradDeltaW, float[] gradCoeffs) {
+        Checks.spec(spec);
+        Checks.notNull(gradDeltaW, "gradDeltaW");
+        Checks.notNull(gradCoeffs, "gradCoeffs");
         ensureOpen();
         Checks.spec(spec);
         Checks.input("gradDeltaW", gradDeltaW, (long) spec.dOut() * spec.dIn());
@@ -77,6 +84,9 @@ public abstract class ValidatingBackend implements FourierFTBackend {
     @Override
     public final void backward(FourierFTSpec spec, float[] coeffs, HostArray x, HostArray gradY, int tokens,
                                float[] gradCoeffs, HostArray gradX) {
+        notNull(spec, coeffs, "x", x);
+        Checks.notNull(gradY, "gradY");
+        Checks.notNull(gradCoeffs, "gradCoeffs"); // gradX may be null: no ∂L/∂x wanted
         ensureOpen();
         Checks.spec(spec);
         Checks.positive(tokens, "tokens");
@@ -89,6 +99,13 @@ public abstract class ValidatingBackend implements FourierFTBackend {
             Checks.output("gradX", gradX, (long) tokens * spec.dIn());
         }
         runBackward(spec, coeffs, x, gradY, tokens, gradCoeffs, gradX);
+    }
+
+    // every null argument is named before any other check, so that no other complaint hides it
+    private static void notNull(FourierFTSpec spec, float[] coeffs, String arrayName, HostArray array) {
+        Checks.spec(spec);
+        Checks.notNull(coeffs, "coeffs");
+        Checks.notNull(array, arrayName);
     }
 
     protected abstract void runMaterialize(FourierFTSpec spec, float[] coeffs, int layers, HostArray out);

@@ -499,6 +499,7 @@ public final class SafetensorsFile implements AutoCloseable {
      * buffer; use {@link #transferTo} or the chunked readers for those.
      */
     public ByteBuffer map(TensorInfo t) throws IOException {
+        Checks.notNull(t, "t");
         if (t.byteLength() > Integer.MAX_VALUE) {
             throw new SafetensorsException(path, t.name(), t.byteLength() + " bytes are too many for one buffer");
         }
@@ -609,6 +610,7 @@ public final class SafetensorsFile implements AutoCloseable {
 
     /** The tensor's values as float32 (F64 values are rounded). */
     public float[] readFloats(TensorInfo t) throws IOException {
+        Checks.notNull(t, "t");
         requireFloatingPoint(t);
         float[] out = new float[checkedElementCount(t)];
         DType half = t.dtype() == TensorDType.F16 ? DType.FLOAT16 : DType.BFLOAT16; // used for F16/BF16 only
@@ -635,6 +637,7 @@ public final class SafetensorsFile implements AutoCloseable {
 
     /** The tensor's values as float64 (exact for every floating-point type). */
     public double[] readDoubles(TensorInfo t) throws IOException {
+        Checks.notNull(t, "t");
         requireFloatingPoint(t);
         if (t.dtype() != TensorDType.F64) {
             float[] f = readFloats(t);
@@ -651,6 +654,7 @@ public final class SafetensorsFile implements AutoCloseable {
 
     /** The tensor as a {@link HostArray} in its own dtype (F32, F16 or BF16), ready for a backend. */
     public HostArray readHostArray(TensorInfo t) throws IOException {
+        Checks.notNull(t, "t");
         DType dtype = t.dtype().computeType().orElseThrow(() -> new SafetensorsException(path, t.name(),
                 "dtype " + t.dtype() + " is not one of F32, F16, BF16"));
         if (dtype == DType.FLOAT32) {

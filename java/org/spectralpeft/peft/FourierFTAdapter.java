@@ -9,8 +9,8 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 import java.util.Set;
+import org.spectralpeft.api.Checks;
 import org.spectralpeft.api.FourierFTSpec;
 import org.spectralpeft.io.AtomicFiles;
 import org.spectralpeft.io.SafetensorsException;
@@ -49,6 +49,7 @@ public final class FourierFTAdapter {
 
     /** Reads a PEFT adapter directory; every problem is reported with the file (and tensor) it is in. */
     public static FourierFTAdapter load(Path dir) throws IOException {
+        Checks.notNull(dir, "dir");
         if (!Files.isDirectory(dir)) {
             throw new SafetensorsException(dir, "not an adapter directory (no such directory)");
         }
@@ -102,6 +103,7 @@ public final class FourierFTAdapter {
 
     /** Writes {@code adapter_config.json} and {@code adapter_model.safetensors} (float32) into {@code dir}. */
     public void save(Path dir) throws IOException {
+        Checks.notNull(dir, "dir");
         Files.createDirectories(dir);
         List<SafetensorsWriter.Entry> entries = new ArrayList<>();
         for (Map.Entry<String, float[]> e : spectra.entrySet()) {
@@ -142,6 +144,7 @@ public final class FourierFTAdapter {
     }
 
     private float[] spectrum(String module) {
+        Checks.notNull(module, "module");
         float[] c = spectra.get(module);
         if (c == null) {
             throw new IllegalArgumentException("the adapter has no module '" + module + "'");
@@ -214,7 +217,7 @@ public final class FourierFTAdapter {
         }
 
         public Builder ifftNorm(IfftNorm norm) {
-            this.norm = Objects.requireNonNull(norm, "norm");
+            this.norm = Checks.notNull(norm, "norm");
             return this;
         }
 
@@ -226,7 +229,8 @@ public final class FourierFTAdapter {
 
         /** Adds module {@code module} (its full path in the base model) with these coefficients (copied). */
         public Builder layer(String module, float[] coefficients) {
-            Objects.requireNonNull(module, "module");
+            Checks.notNull(module, "module");
+            Checks.notNull(coefficients, "coefficients");
             if (module.isEmpty() || module.startsWith(".") || module.endsWith(".")) {
                 throw new IllegalArgumentException("module path '" + module + "' is not a dotted module path");
             }

@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.function.Predicate;
+import org.spectralpeft.api.Checks;
 import org.spectralpeft.api.FourierFTSpec;
 import org.spectralpeft.io.SafetensorsModel;
 import org.spectralpeft.io.TensorInfo;
@@ -57,6 +58,8 @@ public final class MergePlan {
      */
     public static MergePlan build(SafetensorsModel base, FourierFTAdapter adapter, Predicate<String> fanInFanOut)
             throws IOException {
+        Checks.notNull(base, "base");
+        Checks.notNull(adapter, "adapter");
         Predicate<String> storedInOut = fanInFanOut != null ? fanInFanOut : m -> adapter.config().fanInFanOut();
         List<String> problems = new ArrayList<>();
         Map<String, Layer> byTensor = new LinkedHashMap<>();
@@ -161,6 +164,7 @@ public final class MergePlan {
     }
 
     public Optional<Layer> layerFor(String tensorName) {
+        Checks.notNull(tensorName, "tensorName");
         return Optional.ofNullable(byTensor.get(tensorName));
     }
 }

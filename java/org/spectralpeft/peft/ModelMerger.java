@@ -13,6 +13,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import org.spectralpeft.api.Checks;
 import org.spectralpeft.api.FourierFTBackend;
 import org.spectralpeft.api.HostArray;
 import org.spectralpeft.io.AtomicFiles;
@@ -52,6 +53,7 @@ public final class ModelMerger {
 
     public static Summary merge(SafetensorsModel base, MergePlan plan, FourierFTBackend backend, Path out,
                                 Progress progress) throws IOException {
+        Checks.notNull(backend, "backend"); // progress may be null
         checkOutput(base, plan, out);
         long start = System.nanoTime();
         // names only, sorted; each tensor's entry is looked up as it is needed, so that memory follows the
@@ -137,6 +139,9 @@ public final class ModelMerger {
      * would otherwise swap an input (the adapter, say) for the merged model and still succeed.
      */
     public static void checkOutput(SafetensorsModel base, MergePlan plan, Path out) throws IOException {
+        Checks.notNull(base, "base");
+        Checks.notNull(plan, "plan");
+        Checks.notNull(out, "out");
         AtomicFiles.checkTarget(out);
         Set<Path> inputs = new LinkedHashSet<>(base.files());
         inputs.addAll(plan.inputFiles());

@@ -1,0 +1,180 @@
+package org.spectralpeft.peft;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
+import java.lang.reflect.Modifier;
+import java.nio.channels.Channels;
+import java.nio.channels.WritableByteChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.function.Predicate;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.spectralpeft.api.DType;
+import org.spectralpeft.api.FourierFTBackend;
+import org.spectralpeft.api.FourierFTSpec;
+import org.spectralpeft.api.HostArray;
+import org.spectralpeft.api.WriteMode;
+import org.spectralpeft.cpu.CpuFourierFT;
+import org.spectralpeft.io.SafetensorsFile;
+import org.spectralpeft.io.SafetensorsModel;
+import org.spectralpeft.io.SafetensorsWriter;
+import org.spectralpeft.io.TensorBytes;
+import org.spectralpeft.io.TensorDType;
+import org.spectralpeft.io.TensorInfo;
+
+/**
+ * Null for any object parameter of the public API throws the documented IllegalArgumentException naming
+ * the argument, never a NullPointerException. Every public method with an object parameter is called by
+ * reflection with that parameter null and the others valid, so a method added later is covered too.
+ */
+class NullArgumentsTest {
+    @TempDir
+    Path tmp;
+
+    /** Parameters where null is documented to mean something: "Class#method#index". */
+    private static final Set<String> NULLABLE = Set.of(
+            "MergePlan#build#2",            // the config's fan_in_fan_out
+            "ModelMerger#merge#4",          // no progress reports
+            "FourierFTBackend#backward#6",  // no ∂L/∂x
+            "CpuFourierFT#backward#6",
+            "Builder#baseModel#0");         // no base model recorded
+
+    private final Map<Class<?>, Callable<Object>> samples = new java.util.HashMap<>();
+
+    private void sample(Class<?> type, Callable<Object> value) {
+        samples.put(type, value);
+    }
+
+    private Path base;
+    private FourierFTAdapter adapter;
+
+    private void setUp() throws Exception {
+        base = tmp.resolve("base.safetensors");
+        try (SafetensorsWriter w = SafetensorsWriter.create(base,
+                List.of(new SafetensorsWriter.Entry("m.q.weight", TensorDType.F32, new long[] {4, 4})), Map.of())) {
+            w.write("m.q.weight", TensorBytes.of(new float[16]));
+            w.commit();
+        }
+        adapter = FourierFTAdapter.builder().layer("m.q", new float[] {1, 2}).build();
+        FourierFTSpec spec = FourierFTSpec.fromSeed(4, 4, 2);
+        sample(FourierFTSpec.class, () -> spec);
+        sample(float[].class, () -> new float[2]);
+        sample(short[].class, () -> new short[16]);
+        sample(int[].class, () -> new int[] {1, 2});
+        sample(double[].class, () -> new double[16]);
+        sample(HostArray.class, () -> HostArray.float32(new float[16]));
+        sample(DType.class, () -> DType.FLOAT32);
+        sample(WriteMode.class, () -> WriteMode.values()[0]);
+        sample(String.class, () -> "m.q");
+        sample(Path.class, () -> tmp.resolve("out-" + System.nanoTime()));
+        sample(List.class, () -> List.of());
+        sample(Map.class, () -> Map.of());
+        sample(Predicate.class, () -> (Predicate<String>) m -> false);
+        sample(TensorInfo.class, () -> new TensorInfo("m.q.weight", TensorDType.F32, new long[] {4, 4}, 0, 64));
+        sample(SafetensorsFile.class, () -> SafetensorsFile.open(base));
+        sample(SafetensorsModel.class, () -> SafetensorsModel.open(base));
+        sample(FourierFTAdapter.class, () -> adapter);
+        sample(MergePlan.class, () -> {
+            try (SafetensorsModel m = SafetensorsModel.open(base)) {
+                return MergePlan.build(m, adapter, null);
+            }
+        });
+        sample(FourierFTBackend.class, CpuFourierFT::new);
+        sample(ModelMerger.Progress.class, () -> (ModelMerger.Progress) (d, t, n, m) -> { });
+        sample(IfftNorm.class, () -> IfftNorm.BACKWARD);
+        sample(WritableByteChannel.class, () -> Channels.newChannel(new java.io.ByteArrayOutputStream()));
+        sample(java.nio.ByteBuffer.class, () -> java.nio.ByteBuffer.allocate(64));
+    }
+
+    private Object instanceOf(Class<?> type) throws Exception {
+        if (type == SafetensorsWriter.class) {
+            return SafetensorsWriter.create(tmp.resolve("w-" + System.nanoTime()),
+                    List.of(new SafetensorsWriter.Entry("m.q.weight", TensorDType.F32, new long[] {4, 4})), Map.of());
+        }
+        if (type == FourierFTAdapter.Builder.class) {
+            return FourierFTAdapter.builder();
+        }
+        if (type == CpuFourierFT.class) {
+            return new CpuFourierFT();
+        }
+        return samples.get(type).call();
+    }
+
+    @Test
+    void nullObjectArgumentsThrowIllegalArgumentException() throws Exception {
+        setUp();
+        List<String> failures = new ArrayList<>();
+        int calls = 0;
+        for (Class<?> type : List.of(FourierFTSpec.class, HostArray.class, CpuFourierFT.class, SafetensorsFile.class,
+                SafetensorsModel.class, SafetensorsWriter.class, FourierFTAdapter.class, FourierFTAdapter.Builder.class,
+                MergePlan.class, ModelMerger.class)) {
+            for (Method m : type.getMethods()) {
+                if (m.getDeclaringClass() == Object.class || m.getName().equals("equals")) {
+                    continue;
+                }
+                Class<?>[] params = m.getParameterTypes();
+                for (int i = 0; i < params.length; i++) {
+                    String key = type.getSimpleName() + "#" + m.getName() + "#" + i;
+                    if (params[i].isPrimitive() || NULLABLE.contains(key)) {
+                        continue;
+                    }
+                    Object[] args = new Object[params.length];
+                    for (int k = 0; k < params.length; k++) {
+                        args[k] = k == i ? null : valueOf(params[k]);
+                    }
+                    Object target = Modifier.isStatic(m.getModifiers()) ? null : instanceOf(type);
+                    calls++;
+                    try {
+                        m.invoke(target, args);
+                        failures.add(key + " " + m + ": accepted null");
+                    } catch (InvocationTargetException e) {
+                        Throwable c = e.getCause();
+                        if (!(c instanceof IllegalArgumentException) || c.getMessage() == null || !c.getMessage().contains("null")) {
+                            failures.add(key + " " + m + ": " + c);
+                        }
+                    } finally {
+                        if (target instanceof AutoCloseable a) {
+                            a.close();
+                        }
+                    }
+                }
+            }
+        }
+        assertTrue(calls > 50, calls + " calls");
+        if (!failures.isEmpty()) {
+            fail(failures.size() + " of " + calls + " calls:\n" + String.join("\n", failures));
+        }
+    }
+
+    private Object valueOf(Class<?> type) throws Exception {
+        if (type == int.class) {
+            return 1;
+        }
+        if (type == long.class) {
+            return 1L;
+        }
+        if (type == float.class) {
+            return 1f;
+        }
+        if (type == double.class) {
+            return 1.0;
+        }
+        if (type == boolean.class) {
+            return false;
+        }
+        Callable<Object> s = samples.get(type);
+        if (s == null) {
+            throw new AssertionError("no sample value of " + type);
+        }
+        return s.call();
+    }
+}
