@@ -92,9 +92,9 @@ class HostArrayTest {
         g[0] = (short) 0x3F80;
         assertEquals(1f, c.get(0));
 
-        assertThrows(NullPointerException.class, () -> HostArray.float32(null));
-        assertThrows(NullPointerException.class, () -> HostArray.float16(null));
-        assertThrows(NullPointerException.class, () -> HostArray.bfloat16(null));
+        assertThrows(IllegalArgumentException.class, () -> HostArray.float32(null));
+        assertThrows(IllegalArgumentException.class, () -> HostArray.float16(null));
+        assertThrows(IllegalArgumentException.class, () -> HostArray.bfloat16(null));
     }
 
     @Test
