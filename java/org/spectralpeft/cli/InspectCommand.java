@@ -116,7 +116,7 @@ final class InspectCommand implements Callable<Integer> {
         lines.flush();
     }
 
-    private static void describeModel(SafetensorsModel model, PrintStream out) throws IOException {
+    static void describeModel(SafetensorsModel model, PrintStream out) throws IOException {
         long bytes = 0;
         int width = 6;
         for (SafetensorsFile shard : model.shards()) {
