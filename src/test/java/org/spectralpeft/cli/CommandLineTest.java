@@ -26,31 +26,14 @@ class CommandLineTest {
     @TempDir
     Path tmp;
 
-    private record Result(int status, String out, String err) {
-        String both() {
-            return out + err;
-        }
-    }
 
-    private static Result run(String... args) {
-        PrintStream oldOut = System.out;
-        PrintStream oldErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            int status = Main.run(args);
-            return new Result(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
+    private static CliRun run(String... args) {
+        return CliRun.run(args);
     }
 
     /** A bad command line: status 2, one "error:" line first, nothing on standard output, no stack trace. */
-    private static Result badCommandLine(String... args) {
-        Result r = run(args);
+    private static CliRun badCommandLine(String... args) {
+        CliRun r = run(args);
         assertEquals(Main.BAD_COMMAND_LINE, r.status(), String.join(" ", args) + ": " + r.both());
         assertTrue(r.err().startsWith("error: "), r.err());
         assertEquals("", r.out());
@@ -60,7 +43,7 @@ class CommandLineTest {
 
     @Test
     void helpOnEveryCommand() {
-        Result top = run("--help");
+        CliRun top = run("--help");
         assertEquals(0, top.status(), top.err());
         assertEquals("", top.err());
         for (String command : COMMANDS) {
@@ -72,14 +55,14 @@ class CommandLineTest {
         assertEquals(top.out(), run("help").out());
 
         for (String command : COMMANDS) {
-            Result r = run(command, "--help");
+            CliRun r = run(command, "--help");
             assertEquals(0, r.status(), command + ": " + r.err());
             assertTrue(r.out().startsWith("Usage: spectral-peft " + command), r.out());
-            Result viaHelp = run("help", command);
+            CliRun viaHelp = run("help", command);
             assertEquals(0, viaHelp.status(), viaHelp.err());
             assertEquals(r.out(), viaHelp.out());
         }
-        Result merge = run("merge", "--help");
+        CliRun merge = run("merge", "--help");
         for (String option : List.of("--base", "--adapter", "--out", "--backend", "--fan-in-fan-out", "--progress", "--quiet")) {
             assertTrue(merge.out().contains(option), option + " missing from\n" + merge.out());
         }
@@ -88,7 +71,7 @@ class CommandLineTest {
 
     @Test
     void versionOnEveryCommand() {
-        Result r = run("--version");
+        CliRun r = run("--version");
         assertEquals(0, r.status(), r.err());
         assertTrue(r.out().startsWith("spectral-peft "), r.out());
         assertEquals(r.out(), run("-V").out());
@@ -108,7 +91,7 @@ class CommandLineTest {
     @Test
     void typedOptionsSayWhatIsWrong() {
         for (String tokens : List.of("-3", "0", "abc", "4097", "1.5")) {
-            Result r = badCommandLine("demo", "--tokens", tokens);
+            CliRun r = badCommandLine("demo", "--tokens", tokens);
             assertTrue(r.err().contains("--tokens") && r.err().contains("'" + tokens + "' is not a whole number from 1 to 4096"),
                     r.err());
             assertFalse(r.err().contains("For input string"), r.err());
@@ -117,9 +100,9 @@ class CommandLineTest {
         assertTrue(badCommandLine("demo", "--tokens").err().contains("--tokens"));
         assertTrue(badCommandLine("demo", "--backend=tpu").err().contains("'tpu' is not one of auto, cpu, cuda"));
         assertTrue(badCommandLine("demo", "--backend", "CPU").err().contains("'CPU' is not one of auto, cpu, cuda"));
-        Result regex = badCommandLine("merge", "--base", "b", "--adapter", "a", "--out", "o", "--fan-in-fan-out", "h.(");
+        CliRun regex = badCommandLine("merge", "--base", "b", "--adapter", "a", "--out", "o", "--fan-in-fan-out", "h.(");
         assertTrue(regex.err().contains("--fan-in-fan-out") && regex.err().contains("'h.(' is not a valid regex"), regex.err());
-        Result progress = badCommandLine("merge", "--base", "b", "--adapter", "a", "--out", "o", "--progress=sometimes");
+        CliRun progress = badCommandLine("merge", "--base", "b", "--adapter", "a", "--out", "o", "--progress=sometimes");
         assertTrue(progress.err().contains("'sometimes' is not one of auto, always, never"), progress.err());
         assertTrue(badCommandLine("merge", "--base", "b", "--adapter", "a", "--out", "o", "--quiet", "--progress=always")
                 .err().contains("contradict"));
@@ -129,7 +112,7 @@ class CommandLineTest {
 
     @Test
     void typosGetSuggestions() {
-        Result r = badCommandLine("merg");
+        CliRun r = badCommandLine("merg");
         assertTrue(r.err().contains("unknown command 'merg'") && r.err().contains("Did you mean") && r.err().contains("merge"),
                 r.err());
         r = badCommandLine("demo", "--tokns", "3");
@@ -149,17 +132,17 @@ class CommandLineTest {
         // 2: no command, an unknown one, an option missing, an unknown option; with the usage or a pointer to it
         assertTrue(badCommandLine().err().contains("Commands:"));
         assertTrue(badCommandLine("frobnicate").err().contains("Commands:"));
-        Result missing = badCommandLine("merge", "--base", base.toString(), "--out", out.toString());
+        CliRun missing = badCommandLine("merge", "--base", base.toString(), "--out", out.toString());
         assertTrue(missing.err().contains("merge needs --base, --adapter and --out (missing: --adapter)"), missing.err());
         assertTrue(badCommandLine("inspect", "--verbose", base.toString()).err().contains("--help"));
         // 1: refused
-        Result refused = run("merge", "--base", tmp.resolve("none.safetensors").toString(), "--adapter", adapter.toString(),
+        CliRun refused = run("merge", "--base", tmp.resolve("none.safetensors").toString(), "--adapter", adapter.toString(),
                 "--out", out.toString(), "--backend", "cpu");
         assertEquals(Main.FAILED, refused.status(), refused.both());
         assertTrue(refused.err().startsWith("error: ") && refused.err().contains("none.safetensors"), refused.err());
         assertFalse(refused.err().contains("\tat "), refused.err());
         // 0: done, with --opt=value throughout
-        Result done = run("merge", "--base=" + base, "--adapter=" + adapter, "--out=" + out, "--backend=cpu",
+        CliRun done = run("merge", "--base=" + base, "--adapter=" + adapter, "--out=" + out, "--backend=cpu",
                 "--fan-in-fan-out=" + TinyCheckpoint.CONV1D_MODULES, "--progress=never");
         assertEquals(Main.OK, done.status(), done.both());
         assertTrue(done.out().contains("merged 4 FourierFT layers"), done.out());
@@ -175,13 +158,13 @@ class CommandLineTest {
         TinyCheckpoint.adapter(data, 6, 150, IfftNorm.BACKWARD, adapter);
         Path out = tmp.resolve("merged.safetensors");
         for (String backend : List.of("cpu", "auto")) { // auto: no "CUDA not used" note either
-            Result r = run("merge", "--base", base.toString(), "--adapter", adapter.toString(), "--out", out.toString(),
+            CliRun r = run("merge", "--base", base.toString(), "--adapter", adapter.toString(), "--out", out.toString(),
                     "--backend", backend, "--fan-in-fan-out", TinyCheckpoint.CONV1D_MODULES, "-q");
             assertEquals(Main.OK, r.status(), r.both());
             assertEquals("", r.both());
             assertTrue(Files.size(out) > 0);
         }
-        Result failed = run("merge", "--base", base.toString(), "--adapter", tmp.resolve("none").toString(), "--out",
+        CliRun failed = run("merge", "--base", base.toString(), "--adapter", tmp.resolve("none").toString(), "--out",
                 out.toString(), "--quiet");
         assertEquals(Main.FAILED, failed.status());
         assertTrue(failed.err().startsWith("error: "), failed.err());
@@ -193,7 +176,7 @@ class CommandLineTest {
         Path base = new TinyCheckpoint(data, TensorDType.F32).writeSingle(tmp.resolve("model.safetensors"));
         Path adapter = tmp.resolve("adapter");
         TinyCheckpoint.adapter(data, 7, 150, IfftNorm.BACKWARD, adapter);
-        Result r = run("merge", "--base", base.toString(), "--adapter", adapter.toString(), "--out",
+        CliRun r = run("merge", "--base", base.toString(), "--adapter", adapter.toString(), "--out",
                 tmp.resolve("merged.safetensors").toString(), "--backend", "cpu", "--fan-in-fan-out",
                 TinyCheckpoint.CONV1D_MODULES, "--progress", "always");
         assertEquals(Main.OK, r.status(), r.both());
@@ -205,7 +188,7 @@ class CommandLineTest {
 
     @Test
     void demoRunsWithTypedOptions() {
-        Result r = run("demo", "--backend=cpu", "--tokens=2");
+        CliRun r = run("demo", "--backend=cpu", "--tokens=2");
         assertEquals(Main.OK, r.status(), r.both());
         assertTrue(r.out().contains("backend: cpu") && r.out().contains("; 2 tokens") && r.out().contains("checks: passed"),
                 r.out());

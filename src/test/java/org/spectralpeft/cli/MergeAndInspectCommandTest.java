@@ -31,23 +31,9 @@ class MergeAndInspectCommandTest {
     @TempDir
     Path tmp;
 
-    private record Result(int status, String out, String err) {
-    }
 
-    private static Result run(String... args) {
-        PrintStream oldOut = System.out;
-        PrintStream oldErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            int status = Main.run(args);
-            return new Result(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
+    private static CliRun run(String... args) {
+        return CliRun.run(args);
     }
 
     @Test
@@ -58,7 +44,7 @@ class MergeAndInspectCommandTest {
         Path index = ckpt.writeSharded(tmp.resolve("base"));
         FourierFTAdapter adapter = TinyCheckpoint.adapter(data, 99, 150, IfftNorm.BACKWARD, tmp.resolve("adapter"));
         Path out = Files.createDirectories(tmp.resolve("out")).resolve("merged.safetensors");
-        Result r = run("merge", "--base", index.toString(), "--adapter", tmp.resolve("adapter").toString(),
+        CliRun r = run("merge", "--base", index.toString(), "--adapter", tmp.resolve("adapter").toString(),
                 "--out", out.toString(), "--backend", "cpu", "--fan-in-fan-out", TinyCheckpoint.CONV1D_MODULES);
         assertEquals(0, r.status(), r.err());
         assertTrue(r.out().contains("merged 4 FourierFT layers, copied 5 tensors"), r.out());
@@ -84,7 +70,7 @@ class MergeAndInspectCommandTest {
         Path lora = tmp.resolve("lora");
         Files.createDirectories(lora);
         Files.writeString(lora.resolve("adapter_config.json"), "{\"peft_type\": \"LORA\", \"r\": 8}");
-        Result r = run("merge", "--base", base.toString(), "--adapter", lora.toString(), "--out", out.toString(), "--backend", "cpu");
+        CliRun r = run("merge", "--base", base.toString(), "--adapter", lora.toString(), "--out", out.toString(), "--backend", "cpu");
         assertEquals(1, r.status());
         assertTrue(r.err().contains("peft_type is LORA"), r.err());
 
@@ -144,7 +130,7 @@ class MergeAndInspectCommandTest {
             // no symbolic links on this file system
         }
         for (Map.Entry<Path, Path> o : outs.entrySet()) {
-            Result r = run("merge", "--base", index.toString(), "--adapter", adapterDir.toString(),
+            CliRun r = run("merge", "--base", index.toString(), "--adapter", adapterDir.toString(),
                     "--out", o.getKey().toString(), "--backend", "cpu", "--fan-in-fan-out", TinyCheckpoint.CONV1D_MODULES);
             assertEquals(1, r.status(), "--out " + o.getKey() + ": " + r.out() + r.err());
             assertTrue(r.err().contains(o.getKey().toString()) && r.err().contains(o.getValue().getFileName().toString())
@@ -166,7 +152,7 @@ class MergeAndInspectCommandTest {
         TinyCheckpoint.adapter(data, 3, 150, IfftNorm.BACKWARD, adapterDir);
 
         Path emptyDir = Files.createDirectories(tmp.resolve("empty-dir"));
-        Result r = run("merge", "--base", base.toString(), "--adapter", adapterDir.toString(), "--out", emptyDir.toString(), "--backend", "cpu");
+        CliRun r = run("merge", "--base", base.toString(), "--adapter", adapterDir.toString(), "--out", emptyDir.toString(), "--backend", "cpu");
         assertEquals(1, r.status(), r.out() + r.err());
         assertTrue(r.err().contains(emptyDir.toString()) && r.err().contains("is a directory"), r.err());
         assertTrue(Files.isDirectory(emptyDir));
@@ -207,7 +193,7 @@ class MergeAndInspectCommandTest {
         FourierFTAdapter.builder().scaling(1e6).ifftNorm(IfftNorm.FORWARD)
                 .layer("model.layers.0.self_attn.q_proj", data.gaussian(50)).build().save(adapterDir);
         Path out = tmp.resolve("merged.safetensors");
-        Result r = run("merge", "--base", base.toString(), "--adapter", adapterDir.toString(), "--out", out.toString(), "--backend", "cpu");
+        CliRun r = run("merge", "--base", base.toString(), "--adapter", adapterDir.toString(), "--out", out.toString(), "--backend", "cpu");
         assertEquals(1, r.status(), r.out() + r.err());
         assertTrue(r.err().contains("module 'model.layers.0.self_attn.q_proj'") && r.err().contains("not finite"), r.err());
         assertFalse(Files.exists(out));
@@ -219,7 +205,7 @@ class MergeAndInspectCommandTest {
         TestData data = new TestData();
         TinyCheckpoint ckpt = new TinyCheckpoint(data, TensorDType.F16);
         Path base = ckpt.writeSingle(tmp.resolve("model.safetensors"));
-        Result r = run("inspect", base.toString());
+        CliRun r = run("inspect", base.toString());
         assertEquals(0, r.status(), r.err());
         assertTrue(r.out().contains("9 tensors"), r.out());
         assertTrue(r.out().matches("(?s).*transformer\\.h\\.0\\.attn\\.c_attn\\.weight\\s+F16\\s+\\[24, 40\\]\\s+1920\\n.*"), r.out());
@@ -245,7 +231,7 @@ class MergeAndInspectCommandTest {
 
     @Test
     void usageIsPrintedForUnknownCommands() {
-        Result r = run("frobnicate");
+        CliRun r = run("frobnicate");
         assertEquals(2, r.status());
         assertTrue(r.err().contains("merge --base"), r.err());
         assertArrayEquals(new byte[0], r.out().getBytes());
