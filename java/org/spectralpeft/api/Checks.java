@@ -8,12 +8,28 @@ public final class Checks {
     private Checks() {
     }
 
+    /**
+     * Throws unless {@code condition} holds.
+     *
+     * @param condition the requirement
+     * @param message the exception's message
+     * @throws IllegalArgumentException if {@code condition} is false
+     */
     public static void require(boolean condition, String message) {
         if (!condition) {
             throw new IllegalArgumentException(message);
         }
     }
 
+    /**
+     * Throws if {@code value} is null, naming the argument.
+     *
+     * @param <T> the argument's type
+     * @param value the argument
+     * @param name the argument's name, for the message
+     * @return {@code value}
+     * @throws IllegalArgumentException if {@code value} is null
+     */
     public static <T> T notNull(T value, String name) {
         if (value == null) {
             throw new IllegalArgumentException(name + " must not be null");
@@ -21,10 +37,25 @@ public final class Checks {
         return value;
     }
 
+    /**
+     * Throws unless {@code value} is at least 1.
+     *
+     * @param value the count to check
+     * @param name the argument's name, for the message
+     * @throws IllegalArgumentException if {@code value} &lt; 1
+     */
     public static void positive(long value, String name) {
         require(value >= 1, name + " must be at least 1, got " + value);
     }
 
+    /**
+     * Throws unless an array has the expected number of elements.
+     *
+     * @param name the array's name, for the message
+     * @param actual its number of elements
+     * @param expected the number it must have
+     * @throws IllegalArgumentException if they differ
+     */
     public static void length(String name, long actual, long expected) {
         require(actual == expected, name + " has " + actual + " elements, expected " + expected);
     }
@@ -40,6 +71,13 @@ public final class Checks {
         }
     }
 
+    /**
+     * Throws if any element of {@code a} is NaN or infinite.
+     *
+     * @param name the array's name, for the message
+     * @param a the array to scan
+     * @throws IllegalArgumentException naming the first non-finite element
+     */
     public static void finite(String name, HostArray a) {
         int bad = a.firstNonFinite();
         require(bad < 0, name + "[" + bad + "] is " + (bad < 0 ? 0 : a.get(bad)) + "; inputs must be finite");
@@ -68,6 +106,12 @@ public final class Checks {
         length(name, a.length(), expected);
     }
 
+    /**
+     * Throws if {@code spec} is null.
+     *
+     * @param spec the adapter geometry
+     * @throws IllegalArgumentException if {@code spec} is null
+     */
     public static void spec(FourierFTSpec spec) {
         notNull(spec, "spec");
     }

@@ -6,8 +6,11 @@ package org.spectralpeft.api;
  * does in PyTorch). The {@link #code()} is shared with the CUDA kernels ({@code kernels/dtype.cuh}).
  */
 public enum DType {
+    /** IEEE 754 single precision, 4 bytes. */
     FLOAT32(0, 4),
+    /** IEEE 754 half precision, 2 bytes. */
     FLOAT16(1, 2),
+    /** bfloat16: the upper half of a float32 (8 exponent bits), 2 bytes. */
     BFLOAT16(2, 2);
 
     private final int code;

@@ -201,10 +201,20 @@ public final class FourierFTSpec {
         return new FourierFTSpec(dIn, dOut, cols, rows, alpha);
     }
 
+    /**
+     * Rows of W and ΔW: output features.
+     *
+     * @return d_out
+     */
     public int dOut() {
         return dOut;
     }
 
+    /**
+     * Columns of W and ΔW: input features.
+     *
+     * @return d_in
+     */
     public int dIn() {
         return dIn;
     }
@@ -224,18 +234,40 @@ public final class FourierFTSpec {
         return (float) ((double) alpha / ((double) dOut * dIn));
     }
 
+    /**
+     * Row frequency j of coefficient {@code l}.
+     *
+     * @param l the coefficient index, 0 ≤ l &lt; n
+     * @return j, in [0, d_out)
+     */
     public int row(int l) {
         return rows[l];
     }
 
+    /**
+     * Column frequency k of coefficient {@code l}.
+     *
+     * @param l the coefficient index, 0 ≤ l &lt; n
+     * @return k, in [0, d_in)
+     */
     public int col(int l) {
         return cols[l];
     }
 
+    /**
+     * The row frequencies of all coefficients.
+     *
+     * @return a copy, n elements
+     */
     public int[] rows() {
         return rows.clone();
     }
 
+    /**
+     * The column frequencies of all coefficients.
+     *
+     * @return a copy, n elements
+     */
     public int[] cols() {
         return cols.clone();
     }

@@ -17,14 +17,35 @@ public final class HostArray {
         this.halves = halves;
     }
 
+    /**
+     * Wraps a float32 array (no copy).
+     *
+     * @param data the values; the library reads and writes this array
+     * @return the wrapper
+     * @throws IllegalArgumentException if {@code data} is null
+     */
     public static HostArray float32(float[] data) {
         return new HostArray(DType.FLOAT32, Checks.notNull(data, "data"), null);
     }
 
+    /**
+     * Wraps IEEE 754 half-precision bit patterns (no copy).
+     *
+     * @param bits one float16 bit pattern per element; the library reads and writes this array
+     * @return the wrapper
+     * @throws IllegalArgumentException if {@code bits} is null
+     */
     public static HostArray float16(short[] bits) {
         return new HostArray(DType.FLOAT16, null, Checks.notNull(bits, "bits"));
     }
 
+    /**
+     * Wraps bfloat16 bit patterns (the upper 16 bits of a float32) without copying.
+     *
+     * @param bits one bfloat16 bit pattern per element; the library reads and writes this array
+     * @return the wrapper
+     * @throws IllegalArgumentException if {@code bits} is null
+     */
     public static HostArray bfloat16(short[] bits) {
         return new HostArray(DType.BFLOAT16, null, Checks.notNull(bits, "bits"));
     }
@@ -48,18 +69,42 @@ public final class HostArray {
         return a;
     }
 
+    /**
+     * The element type.
+     *
+     * @return the element type
+     */
     public DType dtype() {
         return dtype;
     }
 
+    /**
+     * Number of elements.
+     *
+     * @return number of elements
+     */
     public int length() {
         return floats != null ? floats.length : halves.length;
     }
 
+    /**
+     * Element {@code i}, converted to float32.
+     *
+     * @param i the index
+     * @return the value
+     * @throws ArrayIndexOutOfBoundsException if {@code i} is out of range
+     */
     public float get(int i) {
         return floats != null ? floats[i] : dtype.decode(halves[i]);
     }
 
+    /**
+     * Sets element {@code i}, rounded to nearest even in this array's dtype.
+     *
+     * @param i the index
+     * @param value the value
+     * @throws ArrayIndexOutOfBoundsException if {@code i} is out of range
+     */
     public void set(int i, float value) {
         if (floats != null) {
             floats[i] = value;

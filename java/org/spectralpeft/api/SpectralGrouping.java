@@ -30,6 +30,11 @@ public final class SpectralGrouping {
         return start.length - 1;
     }
 
+    /**
+     * Number of entries (contributions) over all bins.
+     *
+     * @return number of entries
+     */
     public int entries() {
         return entryCoeff.length;
     }
@@ -39,10 +44,20 @@ public final class SpectralGrouping {
         return position.clone();
     }
 
+    /**
+     * Entry offsets (copy): bin b owns entries starts[b] .. starts[b+1]-1.
+     *
+     * @return bins() + 1 offsets
+     */
     public int[] starts() {
         return start.clone();
     }
 
+    /**
+     * Coefficient index of each entry (copy).
+     *
+     * @return entries() coefficient indices
+     */
     public int[] entryCoefficients() {
         return entryCoeff.clone();
     }
@@ -52,22 +67,52 @@ public final class SpectralGrouping {
         return entrySrc.clone();
     }
 
+    /**
+     * Spectral position of a bin.
+     *
+     * @param bin the bin, 0 ≤ bin &lt; bins()
+     * @return its position
+     */
     public int position(int bin) {
         return position[bin];
     }
 
+    /**
+     * First entry of a bin; {@code start(bin + 1)} ends it.
+     *
+     * @param bin the bin, 0 ≤ bin ≤ bins()
+     * @return the entry offset
+     */
     public int start(int bin) {
         return start[bin];
     }
 
+    /**
+     * Coefficient index that an entry reads.
+     *
+     * @param entry the entry, 0 ≤ entry &lt; entries()
+     * @return the coefficient index
+     */
     public int coefficient(int entry) {
         return entryCoeff[entry];
     }
 
+    /**
+     * Source bin an entry reads in the unmaterialized forward.
+     *
+     * @param entry the entry, 0 ≤ entry &lt; entries()
+     * @return the source bin
+     */
     public int sourceBin(int entry) {
         return entrySrc[entry] >> 1;
     }
 
+    /**
+     * Whether an entry negates the imaginary part of its source bin.
+     *
+     * @param entry the entry, 0 ≤ entry &lt; entries()
+     * @return true if it reads the conjugate
+     */
     public boolean negatesImag(int entry) {
         return (entrySrc[entry] & 1) != 0;
     }

@@ -66,30 +66,70 @@ public final class SpectrumColumns {
         return new SpectrumColumns(start, row, coeff, dOut);
     }
 
+    /**
+     * Number of half-spectrum columns, d_in/2 + 1.
+     *
+     * @return number of columns
+     */
     public int columns() {
         return start.length - 1;
     }
 
+    /**
+     * Number of entries over all columns.
+     *
+     * @return number of entries
+     */
     public int entries() {
         return row.length;
     }
 
+    /**
+     * First entry of a column; {@code start(column + 1)} ends it.
+     *
+     * @param column the column v, 0 ≤ v ≤ columns()
+     * @return the entry offset
+     */
     public int start(int column) {
         return start[column];
     }
 
+    /**
+     * Row (frequency u) of an entry.
+     *
+     * @param entry the entry, 0 ≤ entry &lt; entries()
+     * @return the row, in [0, d_out)
+     */
     public int row(int entry) {
         return row[entry];
     }
 
+    /**
+     * Coefficient index of an entry.
+     *
+     * @param entry the entry, 0 ≤ entry &lt; entries()
+     * @return the coefficient index
+     */
     public int coefficient(int entry) {
         return coeff[entry];
     }
 
+    /**
+     * Real part of the entry's row step e^{2πi·row(e)/d_out}.
+     *
+     * @param entry the entry, 0 ≤ entry &lt; entries()
+     * @return cos(2π·row(e)/d_out)
+     */
     public float stepCos(int entry) {
         return stepCos[entry];
     }
 
+    /**
+     * Imaginary part of the entry's row step e^{2πi·row(e)/d_out}.
+     *
+     * @param entry the entry, 0 ≤ entry &lt; entries()
+     * @return sin(2π·row(e)/d_out)
+     */
     public float stepSin(int entry) {
         return stepSin[entry];
     }
@@ -99,18 +139,38 @@ public final class SpectrumColumns {
         return start.clone();
     }
 
+    /**
+     * Row of each entry (copy).
+     *
+     * @return entries() rows
+     */
     public int[] rows() {
         return row.clone();
     }
 
+    /**
+     * Coefficient index of each entry (copy).
+     *
+     * @return entries() coefficient indices
+     */
     public int[] coefficients() {
         return coeff.clone();
     }
 
+    /**
+     * Real parts of the row steps (copy).
+     *
+     * @return entries() values
+     */
     public float[] stepCosines() {
         return stepCos.clone();
     }
 
+    /**
+     * Imaginary parts of the row steps (copy).
+     *
+     * @return entries() values
+     */
     public float[] stepSines() {
         return stepSin.clone();
     }

@@ -9,12 +9,22 @@ package org.spectralpeft.api;
 public abstract class ValidatingBackend implements FourierFTBackend {
     private volatile boolean closed;
 
+    /**
+     * Throws if {@link #close()} has been called.
+     *
+     * @throws IllegalStateException if the backend is closed
+     */
     protected final void ensureOpen() {
         if (closed) {
             throw new IllegalStateException(description() + " backend is closed");
         }
     }
 
+    /**
+     * Marks the backend closed, so later calls throw.
+     *
+     * @return true if it was open until now, so the caller releases its resources exactly once
+     */
     protected final boolean markClosed() {
         boolean wasOpen = !closed;
         closed = true;
@@ -108,14 +118,57 @@ public abstract class ValidatingBackend implements FourierFTBackend {
         Checks.notNull(array, arrayName);
     }
 
+    /**
+     * {@link #materializeBatch} after validation: writes {@code layers} ΔW matrices to {@code out}.
+     *
+     * @param spec the adapter geometry
+     * @param coeffs layers × n finite coefficients
+     * @param layers number of layers, at least 1
+     * @param out layers × dOut × dIn elements, row-major, overwritten
+     */
     protected abstract void runMaterialize(FourierFTSpec spec, float[] coeffs, int layers, HostArray out);
 
+    /**
+     * {@link #merge} and {@link #unmerge} after validation: W += ΔW, or W -= ΔW.
+     *
+     * @param spec the adapter geometry
+     * @param coeffs n finite coefficients
+     * @param weight dOut × dIn finite weights, row-major, updated in place
+     * @param subtract true to subtract ΔW (unmerge), false to add it
+     */
     protected abstract void runMerge(FourierFTSpec spec, float[] coeffs, HostArray weight, boolean subtract);
 
+    /**
+     * {@link #forward} after validation: y += x ΔWᵀ.
+     *
+     * @param spec the adapter geometry
+     * @param coeffs n finite coefficients
+     * @param x tokens × dIn finite inputs, row-major
+     * @param tokens number of tokens, at least 1
+     * @param y tokens × dOut outputs, row-major
+     */
     protected abstract void runForward(FourierFTSpec spec, float[] coeffs, HostArray x, int tokens, HostArray y);
 
+    /**
+     * {@link #gradCoefficients} after validation.
+     *
+     * @param spec the adapter geometry
+     * @param gradDeltaW dOut × dIn finite gradient ∂L/∂ΔW, row-major
+     * @param gradCoeffs n elements receiving ∂L/∂c
+     */
     protected abstract void runGradCoefficients(FourierFTSpec spec, HostArray gradDeltaW, float[] gradCoeffs);
 
+    /**
+     * {@link #backward} after validation.
+     *
+     * @param spec the adapter geometry
+     * @param coeffs n finite coefficients
+     * @param x tokens × dIn finite inputs, row-major
+     * @param gradY tokens × dOut finite gradient ∂L/∂y, row-major
+     * @param tokens number of tokens, at least 1
+     * @param gradCoeffs n elements receiving ∂L/∂c
+     * @param gradX tokens × dIn elements receiving ∂L/∂x, or null when not wanted
+     */
     protected abstract void runBackward(FourierFTSpec spec, float[] coeffs, HostArray x, HostArray gradY, int tokens,
                                         float[] gradCoeffs, HostArray gradX);
 }

@@ -15,6 +15,11 @@ public enum WriteMode {
         this.code = code;
     }
 
+    /**
+     * The mode's code in the CUDA epilogue kernel.
+     *
+     * @return the code
+     */
     public int code() {
         return code;
     }

@@ -11,6 +11,15 @@ import org.spectralpeft.api.DType;
  */
 public record DeviceArray(long address, long length, DType dtype) {
 
+    /**
+     * Checks the view.
+     *
+     * @param address the device address of element 0, not 0
+     * @param length number of elements, at least 1
+     * @param dtype the element type
+     * @throws NullPointerException if {@code dtype} is null
+     * @throws IllegalArgumentException if {@code address} is 0 or {@code length} &lt; 1
+     */
     public DeviceArray {
         Objects.requireNonNull(dtype, "dtype");
         if (address == 0) {
@@ -35,6 +44,11 @@ public record DeviceArray(long address, long length, DType dtype) {
         return new DeviceArray(address + offset * dtype.bytes(), length, dtype);
     }
 
+    /**
+     * Size of the array in bytes.
+     *
+     * @return length × the dtype's element size
+     */
     public long bytes() {
         return length * dtype.bytes();
     }

@@ -444,6 +444,11 @@ public final class SafetensorsFile implements AutoCloseable {
                 Arrays.copyOfRange(shapes, shapeStarts[i], shapeStarts[i + 1]), begins[i], begins[i + 1]);
     }
 
+    /**
+     * The file this was opened from.
+     *
+     * @return the path
+     */
     public Path path() {
         return path;
     }
@@ -470,6 +475,13 @@ public final class SafetensorsFile implements AutoCloseable {
         return index.find(Checks.notNull(name, "name"));
     }
 
+    /**
+     * The tensor named {@code name}.
+     *
+     * @param name the tensor's name
+     * @return its entry, or empty if the file has no such tensor
+     * @throws IllegalArgumentException if {@code name} is null
+     */
     public Optional<TensorInfo> find(String name) {
         int i = indexOf(name);
         return i < 0 ? Optional.empty() : Optional.of(tensor(i));

@@ -212,10 +212,20 @@ public final class SafetensorsModel implements AutoCloseable {
         return source;
     }
 
+    /**
+     * Whether the model was opened from a {@code model.safetensors.index.json} over several shards.
+     *
+     * @return true for an index
+     */
     public boolean isSharded() {
         return source.getFileName().toString().endsWith(".json");
     }
 
+    /**
+     * The shard files, in index order; a single file for an unsharded model.
+     *
+     * @return the shards
+     */
     public List<SafetensorsFile> shards() {
         return shards;
     }
@@ -261,6 +271,13 @@ public final class SafetensorsModel implements AutoCloseable {
         return index != null ? index.find(name) : shards.get(0).indexOf(name);
     }
 
+    /**
+     * The tensor named {@code name}, in whichever shard holds it.
+     *
+     * @param name the tensor's name
+     * @return its entry, or empty if no shard has it
+     * @throws IllegalArgumentException if {@code name} is null
+     */
     public Optional<TensorInfo> find(String name) {
         int i = indexOf(name);
         if (i < 0) {
@@ -279,6 +296,14 @@ public final class SafetensorsModel implements AutoCloseable {
         return shards.get(shardOf(i));
     }
 
+    /**
+     * The tensor named {@code name}.
+     *
+     * @param name the tensor's name
+     * @return its entry
+     * @throws SafetensorsException naming the model if there is no such tensor
+     * @throws IllegalArgumentException if {@code name} is null
+     */
     public TensorInfo tensor(String name) throws SafetensorsException {
         return find(name).orElseThrow(() -> new SafetensorsException(source, name, "no such tensor"));
     }

@@ -28,12 +28,31 @@ import org.spectralpeft.api.HostArray;
 public final class SafetensorsWriter implements AutoCloseable {
     private static final int CHUNK_BYTES = 1 << 20;
 
-    /** One tensor of the file to be written. */
+    /**
+     * One tensor of the file to be written.
+     *
+     * @param name the tensor's name
+     * @param dtype its element type
+     * @param shape its dimensions, outermost first
+     */
     public record Entry(String name, TensorDType dtype, long[] shape) {
+        /**
+         * Copies the shape.
+         *
+         * @param name the tensor's name
+         * @param dtype its element type
+         * @param shape its dimensions, outermost first (copied)
+         */
         public Entry {
             shape = shape.clone();
         }
 
+        /**
+         * An entry with the name, dtype and shape of an existing tensor.
+         *
+         * @param t the tensor
+         * @return the entry
+         */
         public static Entry of(TensorInfo t) {
             return new Entry(t.name(), t.dtype(), t.shape());
         }

@@ -9,10 +9,40 @@ import org.spectralpeft.api.DType;
  * numbers. Sub-byte types (F4, F6_*) are not supported and are reported as unknown.
  */
 public enum TensorDType {
-    BOOL(1), U8(1), I8(1), F8_E5M2(1), F8_E4M3(1), F8_E8M0(1),
-    I16(2), U16(2), F16(2), BF16(2),
-    I32(4), U32(4), F32(4),
-    I64(8), U64(8), F64(8), C64(8);
+    /** Boolean, one byte. */
+    BOOL(1),
+    /** Unsigned 8-bit integer. */
+    U8(1),
+    /** Signed 8-bit integer. */
+    I8(1),
+    /** 8-bit float, 5 exponent and 2 mantissa bits. */
+    F8_E5M2(1),
+    /** 8-bit float, 4 exponent and 3 mantissa bits. */
+    F8_E4M3(1),
+    /** 8-bit exponent-only scale (E8M0). */
+    F8_E8M0(1),
+    /** Signed 16-bit integer. */
+    I16(2),
+    /** Unsigned 16-bit integer. */
+    U16(2),
+    /** IEEE 754 half precision. */
+    F16(2),
+    /** bfloat16. */
+    BF16(2),
+    /** Signed 32-bit integer. */
+    I32(4),
+    /** Unsigned 32-bit integer. */
+    U32(4),
+    /** IEEE 754 single precision. */
+    F32(4),
+    /** Signed 64-bit integer. */
+    I64(8),
+    /** Unsigned 64-bit integer. */
+    U64(8),
+    /** IEEE 754 double precision. */
+    F64(8),
+    /** Complex of two float32 (real, imaginary). */
+    C64(8);
 
     private final int bytes;
 

@@ -5,22 +5,53 @@ import java.util.Arrays;
 /**
  * One tensor's header entry: name, element type, shape, and its byte range {@code [begin, end)} relative to
  * the start of the file's data section.
+ *
+ * @param name the tensor's name
+ * @param dtype its element type
+ * @param shape its dimensions, outermost first
+ * @param begin offset of its first byte in the data section
+ * @param end offset just past its last byte in the data section
  */
 public record TensorInfo(String name, TensorDType dtype, long[] shape, long begin, long end) {
 
+    /**
+     * Copies the shape.
+     *
+     * @param name the tensor's name
+     * @param dtype its element type
+     * @param shape its dimensions, outermost first (copied)
+     * @param begin offset of its first byte in the data section
+     * @param end offset just past its last byte in the data section
+     */
     public TensorInfo {
         shape = shape.clone();
     }
 
+    /**
+     * The dimensions, outermost first.
+     *
+     * @return a copy of the shape; empty for a scalar
+     */
     @Override
     public long[] shape() {
         return shape.clone();
     }
 
+    /**
+     * Number of dimensions.
+     *
+     * @return the rank, 0 for a scalar
+     */
     public int rank() {
         return shape.length;
     }
 
+    /**
+     * Size of one dimension.
+     *
+     * @param axis the dimension, 0 ≤ axis &lt; rank()
+     * @return its size
+     */
     public long dim(int axis) {
         return shape[axis];
     }
@@ -34,6 +65,11 @@ public record TensorInfo(String name, TensorDType dtype, long[] shape, long begi
         return n;
     }
 
+    /**
+     * Size of the tensor's data in bytes.
+     *
+     * @return end - begin
+     */
     public long byteLength() {
         return end - begin;
     }

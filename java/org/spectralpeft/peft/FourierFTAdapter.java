@@ -124,6 +124,11 @@ public final class FourierFTAdapter {
         return files;
     }
 
+    /**
+     * The adapter's configuration ({@code adapter_config.json}).
+     *
+     * @return the config
+     */
     public FourierFTAdapterConfig config() {
         return config;
     }
@@ -196,6 +201,13 @@ public final class FourierFTAdapter {
         private Builder() {
         }
 
+        /**
+         * PEFT's {@code scaling}: the factor on the inverse transform; default 150.
+         *
+         * @param scaling a finite value
+         * @return this builder
+         * @throws IllegalArgumentException if {@code scaling} is NaN or infinite
+         */
         public Builder scaling(double scaling) {
             if (!Double.isFinite(scaling)) {
                 throw new IllegalArgumentException("scaling must be finite, got " + scaling);
@@ -216,6 +228,13 @@ public final class FourierFTAdapter {
             return this;
         }
 
+        /**
+         * PEFT's {@code ifft2_norm}; default {@link IfftNorm#BACKWARD}.
+         *
+         * @param norm the normalization
+         * @return this builder
+         * @throws IllegalArgumentException if {@code norm} is null
+         */
         public Builder ifftNorm(IfftNorm norm) {
             this.norm = Checks.notNull(norm, "norm");
             return this;
@@ -248,6 +267,12 @@ public final class FourierFTAdapter {
             return this;
         }
 
+        /**
+         * Builds the adapter, choosing n_frequency as the most common n and an exact n_frequency_pattern entry for every other module.
+         *
+         * @return the adapter
+         * @throws IllegalArgumentException if no layer was added
+         */
         public FourierFTAdapter build() {
             if (spectra.isEmpty()) {
                 throw new IllegalArgumentException("an adapter needs at least one layer");

@@ -243,10 +243,20 @@ public final class FourierFTAdapterConfig {
         return Pattern.compile(".*\\." + key + "$");
     }
 
+    /**
+     * PEFT's {@code n_frequency}: coefficients per layer, unless a pattern or {@code alpha} says otherwise.
+     *
+     * @return n_frequency
+     */
     public int nFrequency() {
         return nFrequency;
     }
 
+    /**
+     * PEFT's {@code scaling}.
+     *
+     * @return scaling
+     */
     public double scaling() {
         return scaling;
     }
@@ -256,14 +266,29 @@ public final class FourierFTAdapterConfig {
         return seed;
     }
 
+    /**
+     * PEFT's {@code fan_in_fan_out}: whether base weights are stored in × out (GPT-2's Conv1D).
+     *
+     * @return fan_in_fan_out
+     */
     public boolean fanInFanOut() {
         return fanInFanOut;
     }
 
+    /**
+     * PEFT's {@code ifft2_norm}.
+     *
+     * @return the normalization
+     */
     public IfftNorm ifftNorm() {
         return norm;
     }
 
+    /**
+     * PEFT's {@code n_frequency_pattern}: per-module n overriding n_frequency, keyed by module name or pattern.
+     *
+     * @return the pattern map
+     */
     public Map<String, Integer> nFrequencyPattern() {
         return nFrequencyPattern;
     }

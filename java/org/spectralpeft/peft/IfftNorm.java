@@ -9,8 +9,11 @@ import java.util.Optional;
  * at all.
  */
 public enum IfftNorm {
+    /** PEFT's default: ifft2 divides by d_out·d_in. */
     BACKWARD("backward"),
+    /** ifft2 divides by √(d_out·d_in). */
     ORTHO("ortho"),
+    /** ifft2 does not normalize. */
     FORWARD("forward");
 
     private final String peftName;
@@ -24,6 +27,12 @@ public enum IfftNorm {
         return peftName;
     }
 
+    /**
+     * The norm named {@code name} in {@code adapter_config.json}.
+     *
+     * @param name "backward", "ortho" or "forward"
+     * @return the norm, or empty for any other name
+     */
     public static Optional<IfftNorm> ofPeftName(String name) {
         for (IfftNorm n : values()) {
             if (n.peftName.equals(name)) {

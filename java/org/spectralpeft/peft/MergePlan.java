@@ -33,6 +33,11 @@ public final class MergePlan {
             return fanInFanOut ? storageSpec.dIn() : storageSpec.dOut();
         }
 
+        /**
+         * The layer's in_features.
+         *
+         * @return in_features
+         */
         public int dIn() {
             return fanInFanOut ? storageSpec.dOut() : storageSpec.dIn();
         }
@@ -163,6 +168,13 @@ public final class MergePlan {
         return inputFiles;
     }
 
+    /**
+     * The adapted layer whose base weight is the tensor {@code tensorName}.
+     *
+     * @param tensorName a base model tensor name
+     * @return the layer, or empty if the tensor is not adapted
+     * @throws IllegalArgumentException if {@code tensorName} is null
+     */
     public Optional<Layer> layerFor(String tensorName) {
         Checks.notNull(tensorName, "tensorName");
         return Optional.ofNullable(byTensor.get(tensorName));

@@ -41,6 +41,14 @@ public final class ModelMerger {
 
     /** Told about each tensor as it is written. */
     public interface Progress {
+        /**
+         * Called after each tensor is written.
+         *
+         * @param done tensors written so far, this one included
+         * @param total tensors in the output
+         * @param tensor the tensor's name
+         * @param merged true if the adapter was merged into it, false if it was copied
+         */
         void tensorDone(int done, int total, String tensor, boolean merged);
     }
 
@@ -51,6 +59,18 @@ public final class ModelMerger {
     private ModelMerger() {
     }
 
+    /**
+     * Writes {@code base} with every layer of {@code plan} merged to the safetensors file {@code out}.
+     *
+     * @param base the base model
+     * @param plan the layers to merge and their coefficients
+     * @param backend computes W + ΔW; called only from the merging thread
+     * @param out the output file, replaced atomically when complete
+     * @param progress told about each tensor, or null
+     * @return what the merge did
+     * @throws IllegalArgumentException if an argument is null, or {@code out} is one of the input files
+     * @throws IOException if reading the base model or writing the output fails
+     */
     public static Summary merge(SafetensorsModel base, MergePlan plan, FourierFTBackend backend, Path out,
                                 Progress progress) throws IOException {
         Checks.notNull(backend, "backend"); // progress may be null
