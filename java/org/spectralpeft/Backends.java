@@ -13,7 +13,11 @@ public final class Backends {
     private Backends() {
     }
 
-    /** The CUDA backend on device 0 if it opens, else the CPU backend. */
+    /**
+     * The CUDA backend on device 0 if it opens, else the CPU backend.
+     *
+     * @return an open backend; the caller closes it
+     */
     public static FourierFTBackend best() {
         try {
             return CudaFourierFT.open();
@@ -22,12 +26,21 @@ public final class Backends {
         }
     }
 
-    /** The pure-Java CPU backend, available everywhere. */
+    /**
+     * The pure-Java CPU backend, available everywhere.
+     *
+     * @return a new CPU backend
+     */
     public static CpuFourierFT cpu() {
         return new CpuFourierFT();
     }
 
-    /** The CUDA backend on device 0; throws {@link IllegalStateException} with the reason when unavailable. */
+    /**
+     * The CUDA backend on device 0; throws {@link IllegalStateException} with the reason when unavailable.
+     *
+     * @return a new CUDA backend
+     * @throws IllegalStateException if no CUDA device or native library is available
+     */
     public static CudaFourierFT cuda() {
         try {
             return CudaFourierFT.open();
@@ -36,7 +49,11 @@ public final class Backends {
         }
     }
 
-    /** Empty when the CUDA backend opens; otherwise one line saying why not. */
+    /**
+     * Empty when the CUDA backend opens; otherwise one line saying why not.
+     *
+     * @return the reason, or empty if CUDA is available
+     */
     public static Optional<String> cudaUnavailableReason() {
         try {
             CudaFourierFT.open().close();

@@ -60,7 +60,14 @@ public final class Checks {
         require(actual == expected, name + " has " + actual + " elements, expected " + expected);
     }
 
-    /** Coefficients of {@code layers} layers: layers × n finite float32 values. */
+    /**
+     * Coefficients of {@code layers} layers: layers × n finite float32 values.
+     *
+     * @param spec the adapter geometry, giving n
+     * @param coeffs the coefficients
+     * @param layers number of layers
+     * @throws IllegalArgumentException if {@code coeffs} is null, has the wrong length or a non-finite value
+     */
     public static void coefficients(FourierFTSpec spec, float[] coeffs, int layers) {
         notNull(coeffs, "coeffs");
         length("coeffs", coeffs.length, (long) layers * spec.n());
@@ -86,6 +93,10 @@ public final class Checks {
     /**
      * A result: every value finite in its dtype. With finite inputs a non-finite value means ΔW, or W + ΔW,
      * overflowed the dtype, which must not pass for a result.
+     *
+     * @param name the array's name, for the message
+     * @param a the array to scan
+     * @throws IllegalArgumentException naming the first non-finite element
      */
     public static void finiteResult(String name, HostArray a) {
         int bad = a.firstNonFinite();
@@ -93,14 +104,28 @@ public final class Checks {
                 + (bad < 0 ? null : a.dtype()) + " (it overflows; the coefficients or α are too large)");
     }
 
-    /** Input: right length and finite. */
+    /**
+     * Input: right length and finite.
+     *
+     * @param name the array's name, for the message
+     * @param a the array
+     * @param expected the number of elements it must have
+     * @throws IllegalArgumentException if {@code a} is null, has the wrong length or a non-finite value
+     */
     public static void input(String name, HostArray a, long expected) {
         notNull(a, name);
         length(name, a.length(), expected);
         finite(name, a);
     }
 
-    /** Output: right length (contents are overwritten or accumulated, not inspected). */
+    /**
+     * Output: right length (contents are overwritten or accumulated, not inspected).
+     *
+     * @param name the array's name, for the message
+     * @param a the array
+     * @param expected the number of elements it must have
+     * @throws IllegalArgumentException if {@code a} is null or has the wrong length
+     */
     public static void output(String name, HostArray a, long expected) {
         notNull(a, name);
         length(name, a.length(), expected);

@@ -21,17 +21,31 @@ public enum DType {
         this.bytes = bytes;
     }
 
-    /** The element type's code in the kernels. */
+    /**
+     * The element type's code in the kernels.
+     *
+     * @return the code in {@code kernels/dtype.cuh}
+     */
     public int code() {
         return code;
     }
 
-    /** Size of one element in bytes. */
+    /**
+     * Size of one element in bytes.
+     *
+     * @return 4 or 2
+     */
     public int bytes() {
         return bytes;
     }
 
-    /** Encodes {@code value} as this 16-bit type's bit pattern; only for FLOAT16 and BFLOAT16. */
+    /**
+     * Encodes {@code value} as this 16-bit type's bit pattern; only for FLOAT16 and BFLOAT16.
+     *
+     * @param value the float32 value, rounded to nearest even
+     * @return the 16-bit pattern
+     * @throws IllegalStateException for FLOAT32
+     */
     public short encode(float value) {
         return switch (this) {
             case FLOAT16 -> HalfFloats.toHalf(value);
@@ -40,7 +54,13 @@ public enum DType {
         };
     }
 
-    /** Decodes a 16-bit bit pattern of this type; only for FLOAT16 and BFLOAT16. */
+    /**
+     * Decodes a 16-bit bit pattern of this type; only for FLOAT16 and BFLOAT16.
+     *
+     * @param bits the 16-bit pattern
+     * @return its value as float32 (exact)
+     * @throws IllegalStateException for FLOAT32
+     */
     public float decode(short bits) {
         return switch (this) {
             case FLOAT16 -> HalfFloats.fromHalf(bits);

@@ -11,32 +11,83 @@ package org.spectralpeft.api;
  */
 public interface FourierFTBackend extends AutoCloseable {
 
-    /** Short name ("cpu", "cuda") and, for CUDA, the device. */
+    /**
+     * Short name ("cpu", "cuda") and, for CUDA, the device.
+     *
+     * @return the description
+     */
     String description();
 
-    /** out = ΔW (d_out × d_in). */
+    /**
+     * out = ΔW (d_out × d_in).
+     *
+     * @param spec the layer geometry and index set
+     * @param coeffs n coefficients
+     * @param out d_out × d_in elements, overwritten
+     */
     default void materialize(FourierFTSpec spec, float[] coeffs, HostArray out) {
         materializeBatch(spec, coeffs, 1, out);
     }
 
-    /** out[i] = ΔW_i for {@code layers} layers sharing the spec: coeffs is layers × n, out layers × d_out × d_in. */
+    /**
+     * out[i] = ΔW_i for {@code layers} layers sharing the spec: coeffs is layers × n, out layers × d_out × d_in.
+     *
+     * @param spec the geometry and index set shared by the layers
+     * @param coeffs layers × n coefficients
+     * @param layers number of layers, at least 1
+     * @param out layers × d_out × d_in elements, overwritten
+     */
     void materializeBatch(FourierFTSpec spec, float[] coeffs, int layers, HostArray out);
 
-    /** weight += ΔW, in place, in the weight's dtype. */
+    /**
+     * weight += ΔW, in place, in the weight's dtype.
+     *
+     * @param spec the layer geometry and index set
+     * @param coeffs n coefficients
+     * @param weight d_out × d_in weights, updated in place
+     */
     void merge(FourierFTSpec spec, float[] coeffs, HostArray weight);
 
-    /** weight -= ΔW, in place: undoes {@link #merge} up to the weight dtype's rounding. */
+    /**
+     * weight -= ΔW, in place: undoes {@link #merge} up to the weight dtype's rounding.
+     *
+     * @param spec the layer geometry and index set
+     * @param coeffs n coefficients
+     * @param weight d_out × d_in weights, updated in place
+     */
     void unmerge(FourierFTSpec spec, float[] coeffs, HostArray weight);
 
-    /** y += x·ΔWᵀ for {@code tokens} rows of x, without materializing ΔW. */
+    /**
+     * y += x·ΔWᵀ for {@code tokens} rows of x, without materializing ΔW.
+     *
+     * @param spec the layer geometry and index set
+     * @param coeffs n coefficients
+     * @param x tokens × d_in inputs
+     * @param tokens number of rows of x and y, at least 1
+     * @param y tokens × d_out outputs, accumulated into
+     */
     void forward(FourierFTSpec spec, float[] coeffs, HostArray x, int tokens, HostArray y);
 
-    /** gradCoeffs = ∂L/∂c given G = ∂L/∂ΔW (d_out × d_in). Overwrites gradCoeffs. */
+    /**
+     * gradCoeffs = ∂L/∂c given G = ∂L/∂ΔW (d_out × d_in). Overwrites gradCoeffs.
+     *
+     * @param spec the layer geometry and index set
+     * @param gradDeltaW d_out × d_in gradient ∂L/∂ΔW
+     * @param gradCoeffs n elements, overwritten with ∂L/∂c
+     */
     void gradCoefficients(FourierFTSpec spec, HostArray gradDeltaW, float[] gradCoeffs);
 
     /**
      * Backward of {@link #forward}: gradCoeffs = ∂L/∂c (overwritten) and, when gradX is not null,
      * gradX += ∂L/∂x = ∂L/∂y · ΔW (accumulated, as the base layer's input gradient lands there too).
+     *
+     * @param spec the layer geometry and index set
+     * @param coeffs n coefficients
+     * @param x tokens × d_in inputs of the forward
+     * @param gradY tokens × d_out gradient ∂L/∂y
+     * @param tokens number of rows of x and gradY, at least 1
+     * @param gradCoeffs n elements, overwritten with ∂L/∂c
+     * @param gradX tokens × d_in elements accumulating ∂L/∂x, or null when not wanted
      */
     void backward(FourierFTSpec spec, float[] coeffs, HostArray x, HostArray gradY, int tokens,
                   float[] gradCoeffs, HostArray gradX);

@@ -68,7 +68,17 @@ public final class FourierFTSpec {
         }
     }
 
-    /** PEFT's index set for a layer: {@code randperm(d_out·d_in, seed)[:n]}, row = idx / d_in, col = idx % d_in. */
+    /**
+     * PEFT's index set for a layer: {@code randperm(d_out·d_in, seed)[:n]}, row = idx / d_in, col = idx % d_in.
+     *
+     * @param dOut output features (rows of W), at least 1
+     * @param dIn input features (columns of W), at least 1
+     * @param n number of coefficients, in [1, d_out·d_in]
+     * @param seed PEFT's {@code random_loc_seed}
+     * @param alpha PEFT's {@code scaling}, finite
+     * @return the spec
+     * @throws IllegalArgumentException if a dimension or n is out of range, or alpha is not finite
+     */
     public static FourierFTSpec fromSeed(int dOut, int dIn, int n, long seed, float alpha) {
         checkShape(dOut, dIn);
         long size = (long) dOut * dIn;
@@ -79,12 +89,29 @@ public final class FourierFTSpec {
         return ofFlat(dOut, dIn, flat, alpha);
     }
 
-    /** {@link #fromSeed(int, int, int, long, float)} with PEFT's defaults (seed 777, scaling 150). */
+    /**
+     * {@link #fromSeed(int, int, int, long, float)} with PEFT's defaults (seed 777, scaling 150).
+     *
+     * @param dOut output features (rows of W), at least 1
+     * @param dIn input features (columns of W), at least 1
+     * @param n number of coefficients, in [1, d_out·d_in]
+     * @return the spec
+     * @throws IllegalArgumentException if a dimension or n is out of range
+     */
     public static FourierFTSpec fromSeed(int dOut, int dIn, int n) {
         return fromSeed(dOut, dIn, n, DEFAULT_SEED, DEFAULT_SCALING);
     }
 
-    /** An explicit index set given as flat indices {@code row·d_in + col}. */
+    /**
+     * An explicit index set given as flat indices {@code row·d_in + col}.
+     *
+     * @param dOut output features (rows of W), at least 1
+     * @param dIn input features (columns of W), at least 1
+     * @param flat n distinct flat indices in [0, d_out·d_in)
+     * @param alpha PEFT's {@code scaling}, finite
+     * @return the spec
+     * @throws IllegalArgumentException if an argument is null, out of range or repeated, or alpha is not finite
+     */
     public static FourierFTSpec ofFlat(int dOut, int dIn, int[] flat, float alpha) {
         Checks.notNull(flat, "flat");
         checkShape(dOut, dIn);
@@ -101,7 +128,18 @@ public final class FourierFTSpec {
         return of(dOut, dIn, r, c, alpha);
     }
 
-    /** An explicit index set: coefficient l sits at (rows[l], cols[l]). The arrays are copied. */
+    /**
+     * An explicit index set: coefficient l sits at (rows[l], cols[l]). The arrays are copied.
+     *
+     * @param dOut output features (rows of W), at least 1
+     * @param dIn input features (columns of W), at least 1
+     * @param rows n row frequencies in [0, d_out)
+     * @param cols n column frequencies in [0, d_in); the pairs (rows[l], cols[l]) must be distinct
+     * @param alpha PEFT's {@code scaling}, finite
+     * @return the spec
+     * @throws IllegalArgumentException if an array is null, the lengths differ, an index is out of range or a
+     *         pair repeats, or alpha is not finite
+     */
     public static FourierFTSpec of(int dOut, int dIn, int[] rows, int[] cols, float alpha) {
         Checks.notNull(rows, "rows");
         Checks.notNull(cols, "cols");
@@ -196,6 +234,8 @@ public final class FourierFTSpec {
     /**
      * The spec of ΔWᵀ (d_in × d_out, each pair (j, k) becoming (k, j), same alpha and scale). A d × 1 and a
      * 1 × d matrix share their memory layout, which lets a backend turn a d_in = 1 layer into a 1-D problem.
+     *
+     * @return the transposed spec
      */
     public FourierFTSpec transposed() {
         return new FourierFTSpec(dIn, dOut, cols, rows, alpha);
@@ -219,17 +259,29 @@ public final class FourierFTSpec {
         return dIn;
     }
 
-    /** Number of spectral coefficients. */
+    /**
+     * Number of spectral coefficients.
+     *
+     * @return n
+     */
     public int n() {
         return rows.length;
     }
 
-    /** PEFT's {@code scaling}. */
+    /**
+     * PEFT's {@code scaling}.
+     *
+     * @return alpha
+     */
     public float alpha() {
         return alpha;
     }
 
-    /** The factor s = alpha/(d_out·d_in) in front of the cosine sum. */
+    /**
+     * The factor s = alpha/(d_out·d_in) in front of the cosine sum.
+     *
+     * @return s
+     */
     public float scale() {
         return (float) ((double) alpha / ((double) dOut * dIn));
     }
@@ -272,47 +324,83 @@ public final class FourierFTSpec {
         return cols.clone();
     }
 
-    /** d_in/2 + 1: columns of the half spectrum. */
+    /**
+     * d_in/2 + 1: columns of the half spectrum.
+     *
+     * @return d_in/2 + 1
+     */
     public int halfIn() {
         return dIn / 2 + 1;
     }
 
-    /** d_out/2 + 1: bins of a length-d_out real transform. */
+    /**
+     * d_out/2 + 1: bins of a length-d_out real transform.
+     *
+     * @return d_out/2 + 1
+     */
     public int halfOut() {
         return dOut / 2 + 1;
     }
 
-    /** Non-empty bins of ΔW's half spectrum (d_out × halfIn, row-major positions); entries hold c_l/2. */
+    /**
+     * Non-empty bins of ΔW's half spectrum (d_out × halfIn, row-major positions); entries hold c_l/2.
+     *
+     * @return the half-spectrum grouping
+     */
     public SpectralGrouping halfSpectrumGrouping() {
         return halfSpectrum;
     }
 
-    /** The same entries grouped by half-spectrum column, for the direct column transform. */
+    /**
+     * The same entries grouped by half-spectrum column, for the direct column transform.
+     *
+     * @return the column grouping
+     */
     public SpectrumColumns halfSpectrumColumns() {
         return halfSpectrumColumns;
     }
 
-    /** Output bins 0..halfOut-1 of the unmaterialized forward, reading the input's R2C bins 0..halfIn-1. */
+    /**
+     * Output bins 0..halfOut-1 of the unmaterialized forward, reading the input's R2C bins 0..halfIn-1.
+     *
+     * @return the forward grouping
+     */
     public SpectralGrouping forwardGrouping() {
         return forward;
     }
 
-    /** The forward with the axes swapped (bins over d_in, sources over d_out): ∂L/∂x = ∂L/∂y · ΔW. */
+    /**
+     * The forward with the axes swapped (bins over d_in, sources over d_out): ∂L/∂x = ∂L/∂y · ΔW.
+     *
+     * @return the transposed grouping
+     */
     public SpectralGrouping transposedGrouping() {
         return transposed;
     }
 
-    /** For ∂L/∂c from ∂L/∂ΔW: position in the d_out × halfIn R2C spectrum whose real part is Re DFT2[j_l,k_l]. */
+    /**
+     * For ∂L/∂c from ∂L/∂ΔW: position in the d_out × halfIn R2C spectrum whose real part is Re DFT2[j_l,k_l].
+     *
+     * @return n positions (copy)
+     */
     public int[] deltaGradientBins() {
         return deltaGradBin.clone();
     }
 
-    /** For the unmaterialized ∂L/∂c: bin of x's R2C transform that holds X[k_l] (up to conjugation). */
+    /**
+     * For the unmaterialized ∂L/∂c: bin of x's R2C transform that holds X[k_l] (up to conjugation).
+     *
+     * @return n bins (copy)
+     */
     public int[] inputBins() {
         return xBin.clone();
     }
 
-    /** For the unmaterialized ∂L/∂c: bin of ∂L/∂y's R2C transform that holds Gy[j_l] (up to conjugation). */
+    /**
+     * For the unmaterialized ∂L/∂c: bin of ∂L/∂y's R2C transform that holds Gy[j_l] (up to conjugation).
+     *
+     * @return n bins (copy)
+     */
     public int[] outputGradientBins() {
         return gyBin.clone();
     }
@@ -320,6 +408,8 @@ public final class FourierFTSpec {
     /**
      * For the unmaterialized ∂L/∂c: σ_l with Re(X[k_l]·Gy[j_l]) = Re R·Re Q − σ_l·Im R·Im Q, where R and Q
      * are the stored R2C bins of x and ∂L/∂y.
+     *
+     * @return n signs, each ±1 (copy)
      */
     public float[] imaginarySigns() {
         return imSign.clone();

@@ -50,7 +50,14 @@ public final class HostArray {
         return new HostArray(DType.BFLOAT16, null, Checks.notNull(bits, "bits"));
     }
 
-    /** A zero-filled array. */
+    /**
+     * A zero-filled array.
+     *
+     * @param dtype the element type
+     * @param length number of elements
+     * @return the new array
+     * @throws IllegalArgumentException if {@code dtype} is null
+     */
     public static HostArray allocate(DType dtype, int length) {
         Checks.notNull(dtype, "dtype");
         return dtype == DType.FLOAT32
@@ -58,7 +65,14 @@ public final class HostArray {
                 : new HostArray(dtype, null, new short[length]);
     }
 
-    /** A copy of {@code values} converted to {@code dtype}. */
+    /**
+     * A copy of {@code values} converted to {@code dtype}.
+     *
+     * @param dtype the element type
+     * @param values the values, rounded to nearest even in {@code dtype}
+     * @return the new array
+     * @throws IllegalArgumentException if an argument is null
+     */
     public static HostArray of(DType dtype, float[] values) {
         Checks.notNull(dtype, "dtype");
         Checks.notNull(values, "values");
@@ -113,12 +127,29 @@ public final class HostArray {
         }
     }
 
-    /** dst[0..len-1] = this[offset .. offset+len-1] as float32. */
+    /**
+     * dst[0..len-1] = this[offset .. offset+len-1] as float32.
+     *
+     * @param offset first element of this array to read
+     * @param dst receives the values
+     * @param len number of elements
+     * @throws IllegalArgumentException if {@code dst} is null
+     * @throws IndexOutOfBoundsException if a range is out of bounds
+     */
     public void read(int offset, float[] dst, int len) {
         read(offset, dst, 0, len);
     }
 
-    /** dst[dstOffset .. dstOffset+len-1] = this[offset .. offset+len-1] as float32. */
+    /**
+     * dst[dstOffset .. dstOffset+len-1] = this[offset .. offset+len-1] as float32.
+     *
+     * @param offset first element of this array to read
+     * @param dst receives the values
+     * @param dstOffset first element of {@code dst} to write
+     * @param len number of elements
+     * @throws IllegalArgumentException if {@code dst} is null
+     * @throws IndexOutOfBoundsException if a range is out of bounds
+     */
     public void read(int offset, float[] dst, int dstOffset, int len) {
         Checks.notNull(dst, "dst");
         if (floats != null) {
@@ -130,12 +161,31 @@ public final class HostArray {
         }
     }
 
-    /** this[offset+i] = src[i], += src[i] or -= src[i] (per mode), rounded to this array's dtype. */
+    /**
+     * this[offset+i] = src[i], += src[i] or -= src[i] (per mode), rounded to this array's dtype.
+     *
+     * @param offset first element of this array to write
+     * @param src the values
+     * @param len number of elements
+     * @param mode store, add or subtract
+     * @throws IllegalArgumentException if {@code src} or {@code mode} is null
+     * @throws IndexOutOfBoundsException if a range is out of bounds
+     */
     public void write(int offset, float[] src, int len, WriteMode mode) {
         write(offset, src, 0, len, mode);
     }
 
-    /** this[offset+i] = src[srcOffset+i], += or -= it (per mode), for i &lt; len, rounded to this array's dtype. */
+    /**
+     * this[offset+i] = src[srcOffset+i], += or -= it (per mode), for i &lt; len, rounded to this array's dtype.
+     *
+     * @param offset first element of this array to write
+     * @param src the values
+     * @param srcOffset first element of {@code src} to read
+     * @param len number of elements
+     * @param mode store, add or subtract
+     * @throws IllegalArgumentException if {@code src} or {@code mode} is null
+     * @throws IndexOutOfBoundsException if a range is out of bounds
+     */
     public void write(int offset, float[] src, int srcOffset, int len, WriteMode mode) {
         Checks.notNull(src, "src");
         Checks.notNull(mode, "mode");
@@ -166,7 +216,12 @@ public final class HostArray {
         }
     }
 
-    /** The wrapped float32 array; only for FLOAT32. */
+    /**
+     * The wrapped float32 array; only for FLOAT32.
+     *
+     * @return the wrapped array (no copy)
+     * @throws IllegalStateException for a 16-bit array
+     */
     public float[] floats() {
         if (floats == null) {
             throw new IllegalStateException("a " + dtype + " array has no float[]");
@@ -174,7 +229,12 @@ public final class HostArray {
         return floats;
     }
 
-    /** The wrapped 16-bit patterns; only for FLOAT16 and BFLOAT16. */
+    /**
+     * The wrapped 16-bit patterns; only for FLOAT16 and BFLOAT16.
+     *
+     * @return the wrapped array (no copy)
+     * @throws IllegalStateException for a FLOAT32 array
+     */
     public short[] halves() {
         if (halves == null) {
             throw new IllegalStateException("a float32 array has no short[]");
@@ -182,7 +242,11 @@ public final class HostArray {
         return halves;
     }
 
-    /** The values as float32 (a copy). */
+    /**
+     * The values as float32 (a copy).
+     *
+     * @return a new array of length() values
+     */
     public float[] toFloats() {
         float[] out = new float[length()];
         for (int i = 0; i < out.length; i++) {
@@ -191,7 +255,11 @@ public final class HostArray {
         return out;
     }
 
-    /** Index of the first NaN or infinity, or -1. */
+    /**
+     * Index of the first NaN or infinity, or -1.
+     *
+     * @return the index, or -1 if every value is finite
+     */
     public int firstNonFinite() {
         if (floats != null) {
             for (int i = 0; i < floats.length; i++) {

@@ -23,7 +23,15 @@ public final class PeftIndices {
     private PeftIndices() {
     }
 
-    /** The first {@code n} entries of PyTorch's {@code randperm(size)} under {@code manual_seed(seed)}. */
+    /**
+     * The first {@code n} entries of PyTorch's {@code randperm(size)} under {@code manual_seed(seed)}.
+     *
+     * @param size the permutation length d_out·d_in, in [1, MAX_SIZE]
+     * @param n number of entries wanted, in [0, size]
+     * @param seed PyTorch's seed, as its 64 bits
+     * @return n distinct flat indices in [0, size)
+     * @throws IllegalArgumentException if size or n is out of range
+     */
     public static int[] randpermPrefix(long size, int n, long seed) {
         if (size < 1 || size > MAX_SIZE) {
             throw new IllegalArgumentException("randperm size " + size + " is outside [1, " + MAX_SIZE

@@ -25,7 +25,11 @@ public final class SpectralGrouping {
         this.entrySrc = entrySrc;
     }
 
-    /** Number of (non-empty, for sparse groupings) bins. */
+    /**
+     * Number of (non-empty, for sparse groupings) bins.
+     *
+     * @return number of bins
+     */
     public int bins() {
         return start.length - 1;
     }
@@ -39,7 +43,11 @@ public final class SpectralGrouping {
         return entryCoeff.length;
     }
 
-    /** Bin positions (copy). For a dense grouping this is 0..bins-1. */
+    /**
+     * Bin positions (copy). For a dense grouping this is 0..bins-1.
+     *
+     * @return the positions, one per bin
+     */
     public int[] positions() {
         return position.clone();
     }
@@ -62,7 +70,11 @@ public final class SpectralGrouping {
         return entryCoeff.clone();
     }
 
-    /** Packed source bins ({@code bin << 1 | negateImag}); all zero for the materialize grouping. */
+    /**
+     * Packed source bins ({@code bin << 1 | negateImag}); all zero for the materialize grouping.
+     *
+     * @return entries() packed sources
+     */
     public int[] entrySources() {
         return entrySrc.clone();
     }

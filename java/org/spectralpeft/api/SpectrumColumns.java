@@ -32,6 +32,11 @@ public final class SpectrumColumns {
     /**
      * cos[i] + i·sin[i] = e^{2πi·m[i]/d} for exponents 0 ≤ m[i] &lt; d: float64 on the angle reduced to
      * (-π, π], rounded once (the twiddle steps the CUDA kernels advance by).
+     *
+     * @param m the exponents, each in [0, d)
+     * @param d the transform length
+     * @param cos receives the real parts, m.length elements
+     * @param sin receives the imaginary parts, m.length elements
      */
     public static void unitRoots(int[] m, int d, float[] cos, float[] sin) {
         for (int i = 0; i < m.length; i++) {
@@ -134,7 +139,11 @@ public final class SpectrumColumns {
         return stepSin[entry];
     }
 
-    /** Copies of the tables, for upload. */
+    /**
+     * Copies of the tables, for upload.
+     *
+     * @return columns() + 1 offsets
+     */
     public int[] starts() {
         return start.clone();
     }

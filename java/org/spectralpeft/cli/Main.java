@@ -32,12 +32,21 @@ public final class Main implements Runnable {
     @Spec
     CommandSpec spec;
 
-    /** Runs one command (see {@link #run}) and exits with its status. */
+    /**
+     * Runs one command (see {@link #run}) and exits with its status.
+     *
+     * @param args the command line
+     */
     public static void main(String[] args) {
         System.exit(run(args));
     }
 
-    /** Runs one command; returns its exit status (0 success, 1 failure, 2 bad command line). */
+    /**
+     * Runs one command; returns its exit status (0 success, 1 failure, 2 bad command line).
+     *
+     * @param args the command line
+     * @return the exit status
+     */
     public static int run(String[] args) {
         // built per call on the current System.out/err, so that a caller (or a test) that swapped them is obeyed
         CommandLine cli = commandLine();

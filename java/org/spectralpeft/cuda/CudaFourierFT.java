@@ -118,12 +118,23 @@ public final class CudaFourierFT extends ValidatingBackend {
     /**
      * Opens device 0. Throws if the kernels were not built, or the driver, a device or the CUDA 13 libraries
      * are missing.
+     *
+     * @return the backend; close it when done
+     * @throws IllegalStateException if the kernels were not built or a CUDA call fails; missing native
+     *         libraries surface as a {@link LinkageError} instead
      */
     public static CudaFourierFT open() {
         return open(0);
     }
 
-    /** Opens the given device; throws as {@link #open()} does. */
+    /**
+     * Opens the given device; throws as {@link #open()} does.
+     *
+     * @param device the CUDA device ordinal
+     * @return the backend; close it when done
+     * @throws IllegalArgumentException if there is no such device
+     * @throws IllegalStateException as {@link #open()} does
+     */
     public static CudaFourierFT open(int device) {
         FourierFTKernels.requireBuilt();
         return new CudaFourierFT(CudaContext.open(device));
@@ -134,24 +145,42 @@ public final class CudaFourierFT extends ValidatingBackend {
         return "cuda " + context.describe();
     }
 
-    /** The PTX variant loaded for this device. */
+    /**
+     * The PTX variant loaded for this device.
+     *
+     * @return the PTX file name
+     */
     public String kernelVariant() {
         return kernels.ptxName();
     }
 
-    /** A new stream owned by the caller (close it when done). */
+    /**
+     * A new stream owned by the caller (close it when done).
+     *
+     * @return the stream
+     */
     public CudaStream createStream() {
         ensureOpen();
         return CudaStream.createOwned(context);
     }
 
-    /** Library-owned device memory (close it when done). */
+    /**
+     * Library-owned device memory (close it when done).
+     *
+     * @param dtype the element type
+     * @param length number of elements, at least 1
+     * @return the buffer
+     */
     public DeviceBuffer allocate(DType dtype, long length) {
         ensureOpen();
         return new DeviceBuffer(context, dtype, length);
     }
 
-    /** Blocks until the work queued on {@code stream} has finished. */
+    /**
+     * Blocks until the work queued on {@code stream} has finished.
+     *
+     * @param stream the stream
+     */
     public void synchronize(CudaStream stream) {
         ensureOpen();
         context.makeCurrent();
@@ -172,14 +201,28 @@ public final class CudaFourierFT extends ValidatingBackend {
         return plans;
     }
 
-    /** Number of cuFFT plans cached (plans are per transform shape and batch). */
+    /**
+     * Number of cuFFT plans cached (plans are per transform shape and batch).
+     *
+     * @return number of cached plans
+     */
     public int cachedPlans() {
         return plans.size();
     }
 
     // ------------------------------------------------------------------ device entry points
 
-    /** out = ΔW for {@code layers} layers: coeffs is layers × n float32, out layers × d_out × d_in of any dtype. */
+    /**
+     * out = ΔW for {@code layers} layers: coeffs is layers × n float32, out layers × d_out × d_in of any dtype.
+     *
+     * @param spec the geometry and index set shared by the layers
+     * @param coeffs layers × n float32 coefficients
+     * @param layers number of layers, at least 1
+     * @param out layers × d_out × d_in elements, overwritten
+     * @param stream the stream the work is queued on
+     * @throws IllegalArgumentException if an argument is null or an array has the wrong length or dtype
+     * @throws IllegalStateException if the backend is closed
+     */
     public void materialize(FourierFTSpec spec, DeviceArray coeffs, int layers, DeviceArray out, CudaStream stream) {
         enter(spec, stream);
         Checks.positive(layers, "layers");
@@ -193,12 +236,30 @@ public final class CudaFourierFT extends ValidatingBackend {
         }
     }
 
-    /** weight += ΔW in place (weight d_out × d_in, any dtype), fused: no ΔW buffer is allocated. */
+    /**
+     * weight += ΔW in place (weight d_out × d_in, any dtype), fused: no ΔW buffer is allocated.
+     *
+     * @param spec the layer geometry and index set
+     * @param coeffs n float32 coefficients
+     * @param weight d_out × d_in weights, updated in place
+     * @param stream the stream the work is queued on
+     * @throws IllegalArgumentException if an argument is null or an array has the wrong length or dtype
+     * @throws IllegalStateException if the backend is closed
+     */
     public void merge(FourierFTSpec spec, DeviceArray coeffs, DeviceArray weight, CudaStream stream) {
         mergeInto(spec, coeffs, weight, stream, WriteMode.ADD);
     }
 
-    /** weight -= ΔW in place. */
+    /**
+     * weight -= ΔW in place.
+     *
+     * @param spec the layer geometry and index set
+     * @param coeffs n float32 coefficients
+     * @param weight d_out × d_in weights, updated in place
+     * @param stream the stream the work is queued on
+     * @throws IllegalArgumentException if an argument is null or an array has the wrong length or dtype
+     * @throws IllegalStateException if the backend is closed
+     */
     public void unmerge(FourierFTSpec spec, DeviceArray coeffs, DeviceArray weight, CudaStream stream) {
         mergeInto(spec, coeffs, weight, stream, WriteMode.SUBTRACT);
     }
@@ -216,7 +277,18 @@ public final class CudaFourierFT extends ValidatingBackend {
         }
     }
 
-    /** y += x·ΔWᵀ: x is tokens × d_in, y tokens × d_out, any dtypes. */
+    /**
+     * y += x·ΔWᵀ: x is tokens × d_in, y tokens × d_out, any dtypes.
+     *
+     * @param spec the layer geometry and index set
+     * @param coeffs n float32 coefficients
+     * @param x tokens × d_in inputs
+     * @param tokens number of rows of x and y, at least 1
+     * @param y tokens × d_out outputs, accumulated into
+     * @param stream the stream the work is queued on
+     * @throws IllegalArgumentException if an argument is null or an array has the wrong length or dtype
+     * @throws IllegalStateException if the backend is closed
+     */
     public void forward(FourierFTSpec spec, DeviceArray coeffs, DeviceArray x, int tokens, DeviceArray y,
                         CudaStream stream) {
         enter(spec, stream);
@@ -236,7 +308,16 @@ public final class CudaFourierFT extends ValidatingBackend {
         }
     }
 
-    /** gradCoeffs (n float32) = ∂L/∂c from gradDeltaW = ∂L/∂ΔW (d_out × d_in, any dtype). */
+    /**
+     * gradCoeffs (n float32) = ∂L/∂c from gradDeltaW = ∂L/∂ΔW (d_out × d_in, any dtype).
+     *
+     * @param spec the layer geometry and index set
+     * @param gradDeltaW d_out × d_in gradient ∂L/∂ΔW
+     * @param gradCoeffs n float32 elements, overwritten with ∂L/∂c
+     * @param stream the stream the work is queued on
+     * @throws IllegalArgumentException if an argument is null or an array has the wrong length or dtype
+     * @throws IllegalStateException if the backend is closed
+     */
     public void gradCoefficients(FourierFTSpec spec, DeviceArray gradDeltaW, DeviceArray gradCoeffs, CudaStream stream) {
         enter(spec, stream);
         checkDevice("gradDeltaW", gradDeltaW, (long) spec.dOut() * spec.dIn());
@@ -296,6 +377,17 @@ public final class CudaFourierFT extends ValidatingBackend {
     /**
      * Backward of {@link #forward}: gradCoeffs (n float32) = ∂L/∂c, overwritten; when gradX is not null,
      * gradX += ∂L/∂y · ΔW (tokens × d_in).
+     *
+     * @param spec the layer geometry and index set
+     * @param coeffs n float32 coefficients
+     * @param x tokens × d_in inputs of the forward
+     * @param gradY tokens × d_out gradient ∂L/∂y
+     * @param tokens number of rows of x and gradY, at least 1
+     * @param gradCoeffs n float32 elements, overwritten with ∂L/∂c
+     * @param gradX tokens × d_in elements accumulating ∂L/∂x, or null when not wanted
+     * @param stream the stream the work is queued on
+     * @throws IllegalArgumentException if an argument is null or an array has the wrong length or dtype
+     * @throws IllegalStateException if the backend is closed
      */
     public void backward(FourierFTSpec spec, DeviceArray coeffs, DeviceArray x, DeviceArray gradY, int tokens,
                          DeviceArray gradCoeffs, DeviceArray gradX, CudaStream stream) {
@@ -432,7 +524,11 @@ public final class CudaFourierFT extends ValidatingBackend {
 
     /** Device scratch of one call beyond its output: the row chunk or half spectrum, and cuFFT's work area. */
     public record ScratchSize(long bufferBytes, long workAreaBytes) {
-        /** Both parts together. */
+        /**
+         * Both parts together.
+         *
+         * @return bufferBytes + workAreaBytes
+         */
         public long total() {
             return bufferBytes + workAreaBytes;
         }
@@ -443,6 +539,11 @@ public final class CudaFourierFT extends ValidatingBackend {
      * {@code out} array takes beyond its output: the buffer of synthesized rows (at most a third of L2) or,
      * for dense spectra, the half spectra, plus cuFFT's work area. Creates and caches the spec's tables and
      * transform plans if needed, like a first call would, so it synchronizes.
+     *
+     * @param spec the geometry and index set shared by the layers
+     * @param layers number of layers, at least 1
+     * @param out the output's dtype
+     * @return the scratch size in bytes
      */
     public ScratchSize materializeScratch(FourierFTSpec spec, int layers, DType out) {
         ensureOpen();
@@ -452,7 +553,13 @@ public final class CudaFourierFT extends ValidatingBackend {
         return inverseScratch(spec, layers, WriteMode.STORE, out);
     }
 
-    /** The device scratch memory that {@link #merge} and {@link #unmerge} take (see materializeScratch). */
+    /**
+     * The device scratch memory that {@link #merge} and {@link #unmerge} take (see materializeScratch).
+     *
+     * @param spec the layer geometry and index set
+     * @param weight the weight's dtype
+     * @return the scratch size in bytes
+     */
     public ScratchSize mergeScratch(FourierFTSpec spec, DType weight) {
         ensureOpen();
         Checks.spec(spec);
@@ -474,6 +581,8 @@ public final class CudaFourierFT extends ValidatingBackend {
      * The most memory in use at once, since the last {@link #resetScratchPeak()}, in the device's current
      * stream-ordered memory pool, where this backend takes its scratch space. The counter is the driver's
      * and device-wide: concurrent calls and other users of that pool (cudaMallocAsync) count too.
+     *
+     * @return the peak in bytes
      */
     public long scratchPeakBytes() {
         ensureOpen();

@@ -26,12 +26,21 @@ public final class CudaStream implements AutoCloseable {
         this.owner = owner;
     }
 
-    /** A framework-owned stream handle (0 is the legacy default stream). */
+    /**
+     * A framework-owned stream handle (0 is the legacy default stream).
+     *
+     * @param handle the {@code cudaStream_t}, owned by the framework
+     * @return a stream this library never destroys
+     */
     public static CudaStream foreign(long handle) {
         return handle == 0 ? LEGACY_DEFAULT : new CudaStream(handle, null);
     }
 
-    /** The legacy default stream (handle 0). */
+    /**
+     * The legacy default stream (handle 0).
+     *
+     * @return the default stream
+     */
     public static CudaStream legacyDefault() {
         return LEGACY_DEFAULT;
     }
@@ -44,7 +53,11 @@ public final class CudaStream implements AutoCloseable {
         return new CudaStream(NativeHandles.handleOf(s), context);
     }
 
-    /** The raw handle, for passing to other CUDA libraries. */
+    /**
+     * The raw handle, for passing to other CUDA libraries.
+     *
+     * @return the {@code cudaStream_t} handle
+     */
     public long handle() {
         return handle;
     }

@@ -30,12 +30,27 @@ public record DeviceArray(long address, long length, DType dtype) {
         }
     }
 
-    /** A framework-owned device array: {@code length} elements of {@code dtype} at {@code address}. */
+    /**
+     * A framework-owned device array: {@code length} elements of {@code dtype} at {@code address}.
+     *
+     * @param address the device address of element 0
+     * @param length number of elements, at least 1
+     * @param dtype the element type
+     * @return the view
+     * @throws IllegalArgumentException if {@code address} is 0 or {@code length} &lt; 1
+     */
     public static DeviceArray foreign(long address, long length, DType dtype) {
         return new DeviceArray(address, length, dtype);
     }
 
-    /** Elements {@code offset .. offset+length-1} of this array, as an array of their own. */
+    /**
+     * Elements {@code offset .. offset+length-1} of this array, as an array of their own.
+     *
+     * @param offset first element, 0 or more
+     * @param length number of elements, at least 1
+     * @return the view
+     * @throws IndexOutOfBoundsException if the range does not lie within this array
+     */
     public DeviceArray slice(long offset, long length) {
         if (offset < 0 || length < 1 || offset + length > this.length) {
             throw new IndexOutOfBoundsException("slice [" + offset + ", " + (offset + length) + ") of a device array of "

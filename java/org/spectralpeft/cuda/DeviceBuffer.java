@@ -28,7 +28,11 @@ public final class DeviceBuffer implements AutoCloseable {
         this.array = new DeviceArray(NativeHandles.handleOf(pointer), length, dtype);
     }
 
-    /** The view to pass to the device entry points. */
+    /**
+     * The view to pass to the device entry points.
+     *
+     * @return the view
+     */
     public DeviceArray array() {
         if (closed) {
             throw new IllegalStateException("device buffer is closed");
@@ -39,6 +43,9 @@ public final class DeviceBuffer implements AutoCloseable {
     /**
      * Copies a host array of the same dtype and length in. Returns once the data is on the device, so work
      * on any stream (blocking or not) queued afterwards sees it.
+     *
+     * @param host the source, same dtype and length as this buffer
+     * @throws IllegalArgumentException if the dtype or length differs
      */
     public void copyFrom(HostArray host) {
         checkHost(host);
@@ -48,7 +55,12 @@ public final class DeviceBuffer implements AutoCloseable {
         cuStreamSynchronize(CudaStream.legacyDefault().jcuda());
     }
 
-    /** Copies the contents out into a host array of the same dtype and length (synchronously). */
+    /**
+     * Copies the contents out into a host array of the same dtype and length (synchronously).
+     *
+     * @param host the destination, same dtype and length as this buffer
+     * @throws IllegalArgumentException if the dtype or length differs
+     */
     public void copyTo(HostArray host) {
         checkHost(host);
         context.makeCurrent();

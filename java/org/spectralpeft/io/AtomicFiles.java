@@ -50,6 +50,9 @@ public final class AtomicFiles {
      * Refuses a target that a rename must not replace or cannot reach: an empty path, a directory, a device
      * node, FIFO or socket (the rename would replace the node itself, {@code /dev/null} included, when run as
      * root), or a file whose directory does not exist (none is created, so none is left behind after a failure).
+     *
+     * @param target the file to be written
+     * @throws IllegalArgumentException if the target is unusable, saying why
      */
     public static void checkTarget(Path target) {
         if (target.toString().isEmpty() || target.getFileName() == null) {
@@ -71,6 +74,11 @@ public final class AtomicFiles {
     /**
      * Creates a new, empty sibling of {@code target} (checked by {@link #checkTarget}) and opens it for writing,
      * after removing abandoned partials of the same target. Finish it with {@link #moveIntoPlace} or {@link #discard}.
+     *
+     * @param target the file to be written
+     * @return the open partial file
+     * @throws IllegalArgumentException if the target is unusable, saying why
+     * @throws IOException if the sibling cannot be created
      */
     public static Partial createSibling(Path target) throws IOException {
         checkTarget(target);
@@ -180,6 +188,10 @@ public final class AtomicFiles {
     /**
      * Moves the finished partial (its channel is closed here if the caller has not) over {@code target},
      * atomically where the file system allows. Fails if the partial was removed at shutdown.
+     *
+     * @param partial the finished partial
+     * @param target the file to replace
+     * @throws IOException if the move fails or the partial is gone
      */
     public static void moveIntoPlace(Partial partial, Path target) throws IOException {
         partial.channel().close();
@@ -197,7 +209,12 @@ public final class AtomicFiles {
         }
     }
 
-    /** Closes and deletes a partial not moved into place; does nothing for one that was. Idempotent. */
+    /**
+     * Closes and deletes a partial not moved into place; does nothing for one that was. Idempotent.
+     *
+     * @param partial the partial to remove
+     * @throws IOException if closing or deleting fails
+     */
     public static void discard(Partial partial) throws IOException {
         try {
             partial.channel().close();
@@ -212,7 +229,14 @@ public final class AtomicFiles {
         }
     }
 
-    /** Writes {@code text} (UTF-8) to {@code target} through a sibling temporary file. */
+    /**
+     * Writes {@code text} (UTF-8) to {@code target} through a sibling temporary file.
+     *
+     * @param target the file to write
+     * @param text the contents
+     * @throws IllegalArgumentException if the target is unusable, saying why
+     * @throws IOException if writing or moving fails
+     */
     public static void writeString(Path target, String text) throws IOException {
         Partial temp = createSibling(target);
         try (FileChannel channel = temp.channel()) {

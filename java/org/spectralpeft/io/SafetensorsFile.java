@@ -93,7 +93,14 @@ public final class SafetensorsFile implements AutoCloseable {
         this.metadata = metadata;
     }
 
-    /** Opens and validates {@code path}. */
+    /**
+     * Opens and validates {@code path}.
+     *
+     * @param path a {@code .safetensors} file
+     * @return the open file; close it when done
+     * @throws SafetensorsException if the header is malformed, naming the file
+     * @throws IOException if the file cannot be read
+     */
     public static SafetensorsFile open(Path path) throws IOException {
         Checks.notNull(path, "path");
         if (Files.isDirectory(path)) {
@@ -428,17 +435,31 @@ public final class SafetensorsFile implements AutoCloseable {
 
     private static final TensorDType[] DTYPES = TensorDType.values();
 
-    /** Number of tensors. */
+    /**
+     * Number of tensors.
+     *
+     * @return number of tensors
+     */
     public int tensorCount() {
         return names.length;
     }
 
-    /** The name of tensor {@code i} in data order (no {@link TensorInfo} is built). */
+    /**
+     * The name of tensor {@code i} in data order (no {@link TensorInfo} is built).
+     *
+     * @param i the tensor's position, 0 ≤ i &lt; tensorCount()
+     * @return its name
+     */
     public String tensorName(int i) {
         return names[i];
     }
 
-    /** Tensor {@code i} in data order. */
+    /**
+     * Tensor {@code i} in data order.
+     *
+     * @param i the tensor's position, 0 ≤ i &lt; tensorCount()
+     * @return its entry
+     */
     public TensorInfo tensor(int i) {
         return new TensorInfo(names[i], DTYPES[dtypes[i]],
                 Arrays.copyOfRange(shapes, shapeStarts[i], shapeStarts[i + 1]), begins[i], begins[i + 1]);
@@ -453,7 +474,11 @@ public final class SafetensorsFile implements AutoCloseable {
         return path;
     }
 
-    /** Every tensor, in data-section order: an unmodifiable view that builds each entry as it is read. */
+    /**
+     * Every tensor, in data-section order: an unmodifiable view that builds each entry as it is read.
+     *
+     * @return the tensors
+     */
     public List<TensorInfo> tensors() {
         return new TensorList();
     }
@@ -470,7 +495,13 @@ public final class SafetensorsFile implements AutoCloseable {
         }
     }
 
-    /** The position of tensor {@code name} in data order, or -1. */
+    /**
+     * The position of tensor {@code name} in data order, or -1.
+     *
+     * @param name the tensor's name
+     * @return its position, or -1 if the file has no such tensor
+     * @throws IllegalArgumentException if {@code name} is null
+     */
     public int indexOf(String name) {
         return index.find(Checks.notNull(name, "name"));
     }
@@ -487,7 +518,13 @@ public final class SafetensorsFile implements AutoCloseable {
         return i < 0 ? Optional.empty() : Optional.of(tensor(i));
     }
 
-    /** The tensor named {@code name}; an exception naming the file if there is none. */
+    /**
+     * The tensor named {@code name}; an exception naming the file if there is none.
+     *
+     * @param name the tensor's name
+     * @return its entry
+     * @throws SafetensorsException if there is no such tensor
+     */
     public TensorInfo tensor(String name) throws SafetensorsException {
         int i = indexOf(name);
         if (i < 0) {
@@ -496,12 +533,21 @@ public final class SafetensorsFile implements AutoCloseable {
         return tensor(i);
     }
 
-    /** The {@code __metadata__} map (empty if absent). */
+    /**
+     * The {@code __metadata__} map (empty if absent).
+     *
+     * @return the metadata, name to value
+     */
     public Map<String, String> metadata() {
         return metadata;
     }
 
-    /** Size of the data section in bytes. */
+    /**
+     * Size of the data section in bytes.
+     *
+     * @return the byte count after the header
+     * @throws IOException if the file size cannot be read
+     */
     public long dataLength() throws IOException {
         return channel.size() - dataStart;
     }
@@ -509,6 +555,11 @@ public final class SafetensorsFile implements AutoCloseable {
     /**
      * The tensor's bytes as a read-only little-endian memory map. Tensors over 2 GiB cannot be mapped in one
      * buffer; use {@link #transferTo} or the chunked readers for those.
+     *
+     * @param t a tensor of this file
+     * @return the mapped bytes
+     * @throws SafetensorsException if the tensor exceeds 2 GiB or cannot be mapped
+     * @throws IOException if the file cannot be read
      */
     public ByteBuffer map(TensorInfo t) throws IOException {
         Checks.notNull(t, "t");
@@ -558,7 +609,13 @@ public final class SafetensorsFile implements AutoCloseable {
                 : new SafetensorsException(path, t.name(), "cannot read: " + e);
     }
 
-    /** Copies the tensor's bytes, unchanged, to {@code target}. */
+    /**
+     * Copies the tensor's bytes, unchanged, to {@code target}.
+     *
+     * @param t a tensor of this file
+     * @param target where the bytes go
+     * @throws IOException if reading or writing fails
+     */
     public void transferTo(TensorInfo t, WritableByteChannel target) throws IOException {
         Checks.notNull(t, "t");
         Checks.notNull(target, "target");
@@ -620,7 +677,14 @@ public final class SafetensorsFile implements AutoCloseable {
         }
     }
 
-    /** The tensor's values as float32 (F64 values are rounded). */
+    /**
+     * The tensor's values as float32 (F64 values are rounded).
+     *
+     * @param t a floating-point tensor of this file (F32, F16, BF16 or F64)
+     * @return its elements, row-major
+     * @throws SafetensorsException if the dtype is not floating point or the tensor does not fit one array
+     * @throws IOException if the file cannot be read
+     */
     public float[] readFloats(TensorInfo t) throws IOException {
         Checks.notNull(t, "t");
         requireFloatingPoint(t);
@@ -647,7 +711,14 @@ public final class SafetensorsFile implements AutoCloseable {
         return out;
     }
 
-    /** The tensor's values as float64 (exact for every floating-point type). */
+    /**
+     * The tensor's values as float64 (exact for every floating-point type).
+     *
+     * @param t a floating-point tensor of this file (F32, F16, BF16 or F64)
+     * @return its elements, row-major
+     * @throws SafetensorsException if the dtype is not floating point or the tensor does not fit one array
+     * @throws IOException if the file cannot be read
+     */
     public double[] readDoubles(TensorInfo t) throws IOException {
         Checks.notNull(t, "t");
         requireFloatingPoint(t);
@@ -664,7 +735,14 @@ public final class SafetensorsFile implements AutoCloseable {
         return out;
     }
 
-    /** The tensor as a {@link HostArray} in its own dtype (F32, F16 or BF16), ready for a backend. */
+    /**
+     * The tensor as a {@link HostArray} in its own dtype (F32, F16 or BF16), ready for a backend.
+     *
+     * @param t an F32, F16 or BF16 tensor of this file
+     * @return its elements, row-major, wrapped without a further copy
+     * @throws SafetensorsException if the dtype is another one or the tensor does not fit one array
+     * @throws IOException if the file cannot be read
+     */
     public HostArray readHostArray(TensorInfo t) throws IOException {
         Checks.notNull(t, "t");
         DType dtype = t.dtype().computeType().orElseThrow(() -> new SafetensorsException(path, t.name(),

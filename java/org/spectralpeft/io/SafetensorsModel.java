@@ -48,6 +48,11 @@ public final class SafetensorsModel implements AutoCloseable {
     /**
      * Opens a {@code .safetensors} file, a {@code *.index.json} index, or a directory holding
      * {@value #INDEX_FILE} or {@value #SINGLE_FILE}.
+     *
+     * @param path the file, index or directory
+     * @return the open model; close it when done
+     * @throws SafetensorsException if a header or the index is malformed, naming the file
+     * @throws IOException if a file cannot be read
      */
     public static SafetensorsModel open(Path path) throws IOException {
         Checks.notNull(path, "path");
@@ -207,7 +212,11 @@ public final class SafetensorsModel implements AutoCloseable {
         }
     }
 
-    /** The file or index this model was opened from. */
+    /**
+     * The file or index this model was opened from.
+     *
+     * @return the path
+     */
     public Path source() {
         return source;
     }
@@ -230,7 +239,11 @@ public final class SafetensorsModel implements AutoCloseable {
         return shards;
     }
 
-    /** All tensor names, shard by shard in data order: an unmodifiable view. */
+    /**
+     * All tensor names, shard by shard in data order: an unmodifiable view.
+     *
+     * @return the names
+     */
     public List<String> tensorNames() {
         return new AbstractList<>() {
             @Override
@@ -245,12 +258,21 @@ public final class SafetensorsModel implements AutoCloseable {
         };
     }
 
-    /** Number of tensors in all shards. */
+    /**
+     * Number of tensors in all shards.
+     *
+     * @return number of tensors
+     */
     public int tensorCount() {
         return shardStarts[shardStarts.length - 1];
     }
 
-    /** Name of tensor {@code i}, shard by shard in data order. */
+    /**
+     * Name of tensor {@code i}, shard by shard in data order.
+     *
+     * @param i the tensor's position, 0 ≤ i &lt; tensorCount()
+     * @return its name
+     */
     public String tensorName(int i) {
         return names != null ? names[i] : shards.get(0).tensorName(i);
     }
@@ -287,7 +309,13 @@ public final class SafetensorsModel implements AutoCloseable {
         return Optional.of(shards.get(s).tensor(i - shardStarts[s]));
     }
 
-    /** The file holding tensor {@code name}. */
+    /**
+     * The file holding tensor {@code name}.
+     *
+     * @param name the tensor's name
+     * @return the shard that holds it
+     * @throws SafetensorsException if there is no such tensor
+     */
     public SafetensorsFile fileOf(String name) throws SafetensorsException {
         int i = indexOf(name);
         if (i < 0) {
@@ -308,12 +336,20 @@ public final class SafetensorsModel implements AutoCloseable {
         return find(name).orElseThrow(() -> new SafetensorsException(source, name, "no such tensor"));
     }
 
-    /** {@code __metadata__} of the shards, merged (the first shard's value wins on a clash). */
+    /**
+     * {@code __metadata__} of the shards, merged (the first shard's value wins on a clash).
+     *
+     * @return the metadata, name to value
+     */
     public Map<String, String> metadata() {
         return metadata;
     }
 
-    /** Every file of the checkpoint (the index, if any, and the shards). */
+    /**
+     * Every file of the checkpoint (the index, if any, and the shards).
+     *
+     * @return the files
+     */
     public List<Path> files() {
         List<Path> files = new ArrayList<>();
         if (isSharded()) {

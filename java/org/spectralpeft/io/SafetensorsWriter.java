@@ -135,7 +135,16 @@ public final class SafetensorsWriter implements AutoCloseable {
 
     private static final TensorDType[] DTYPES = TensorDType.values();
 
-    /** Starts writing {@code target} with these tensors, in this order, and this {@code __metadata__}. */
+    /**
+     * Starts writing {@code target} with these tensors, in this order, and this {@code __metadata__}.
+     *
+     * @param target the file to write; replaced only on {@link #commit()}
+     * @param entries the tensors, in the order they will be written
+     * @param metadata the {@code __metadata__} strings, possibly empty
+     * @return the writer; close it (a close without commit discards the file)
+     * @throws IllegalArgumentException if an argument is null, the target is unusable, or a name is reserved or repeated
+     * @throws IOException if the temporary file cannot be created or written
+     */
     public static SafetensorsWriter create(Path target, List<Entry> entries, Map<String, String> metadata)
             throws IOException {
         Checks.notNull(target, "target");
@@ -253,7 +262,15 @@ public final class SafetensorsWriter implements AutoCloseable {
         return next;
     }
 
-    /** Writes the next tensor's raw little-endian bytes (the buffer's remaining bytes). */
+    /**
+     * Writes the next tensor's raw little-endian bytes (the buffer's remaining bytes).
+     *
+     * @param name the next entry's name
+     * @param bytes exactly that tensor's byte length
+     * @throws IllegalStateException if the writer is closed or {@code name} is not the next entry
+     * @throws IllegalArgumentException if the byte count is wrong
+     * @throws IOException if writing fails
+     */
     public void write(String name, ByteBuffer bytes) throws IOException {
         Checks.notNull(name, "name");
         Checks.notNull(bytes, "bytes");
@@ -266,7 +283,16 @@ public final class SafetensorsWriter implements AutoCloseable {
         next++;
     }
 
-    /** Copies the next tensor byte for byte from a tensor of another file (same dtype and shape). */
+    /**
+     * Copies the next tensor byte for byte from a tensor of another file (same dtype and shape).
+     *
+     * @param name the next entry's name
+     * @param source the file to copy from
+     * @param tensor a tensor of {@code source} with the entry's dtype and shape
+     * @throws IllegalStateException if the writer is closed or {@code name} is not the next entry
+     * @throws IllegalArgumentException if the dtype or shape differs
+     * @throws IOException if reading or writing fails
+     */
     public void copy(String name, SafetensorsFile source, TensorInfo tensor) throws IOException {
         Checks.notNull(name, "name");
         Checks.notNull(source, "source");
@@ -286,7 +312,15 @@ public final class SafetensorsWriter implements AutoCloseable {
         next++;
     }
 
-    /** Writes the next tensor from a host array of the entry's dtype (F32, F16 or BF16). */
+    /**
+     * Writes the next tensor from a host array of the entry's dtype (F32, F16 or BF16).
+     *
+     * @param name the next entry's name
+     * @param values the elements, row-major
+     * @throws IllegalStateException if the writer is closed or {@code name} is not the next entry
+     * @throws IllegalArgumentException if the dtype or length differs
+     * @throws IOException if writing fails
+     */
     public void write(String name, HostArray values) throws IOException {
         Checks.notNull(name, "name");
         Checks.notNull(values, "values");
@@ -302,7 +336,15 @@ public final class SafetensorsWriter implements AutoCloseable {
         next++;
     }
 
-    /** Writes the next tensor, an F64 one, from doubles. */
+    /**
+     * Writes the next tensor, an F64 one, from doubles.
+     *
+     * @param name the next entry's name
+     * @param values the elements, row-major
+     * @throws IllegalStateException if the writer is closed or {@code name} is not the next entry
+     * @throws IllegalArgumentException if the entry is not F64 or the length differs
+     * @throws IOException if writing fails
+     */
     public void write(String name, double[] values) throws IOException {
         Checks.notNull(name, "name");
         Checks.notNull(values, "values");
@@ -352,7 +394,12 @@ public final class SafetensorsWriter implements AutoCloseable {
         }
     }
 
-    /** Checks every tensor was written, flushes, and moves the file into place (atomically where supported). */
+    /**
+     * Checks every tensor was written, flushes, and moves the file into place (atomically where supported).
+     *
+     * @throws IllegalStateException if a tensor is missing or the writer is closed
+     * @throws IOException if flushing or moving fails
+     */
     public void commit() throws IOException {
         if (closed || committed) {
             throw new IllegalStateException("the writer for " + target + " is closed");

@@ -50,17 +50,30 @@ public enum TensorDType {
         this.bytes = bytes;
     }
 
-    /** Size of one element in bytes. */
+    /**
+     * Size of one element in bytes.
+     *
+     * @return 1, 2, 4 or 8
+     */
     public int bytes() {
         return bytes;
     }
 
-    /** The header tag ("F32", "BF16", ...). */
+    /**
+     * The header tag ("F32", "BF16", ...).
+     *
+     * @return the tag
+     */
     public String tag() {
         return name();
     }
 
-    /** The type with this header tag, if the library knows it. */
+    /**
+     * The type with this header tag, if the library knows it.
+     *
+     * @param tag a header tag
+     * @return the type, or empty for a tag the library does not know
+     */
     public static Optional<TensorDType> ofTag(String tag) {
         for (TensorDType t : values()) {
             if (t.name().equals(tag)) {
@@ -70,12 +83,20 @@ public enum TensorDType {
         return Optional.empty();
     }
 
-    /** True for the types a weight can be read from as numbers: F32, F16, BF16, F64. */
+    /**
+     * True for the types a weight can be read from as numbers: F32, F16, BF16, F64.
+     *
+     * @return true for F32, F16, BF16 and F64
+     */
     public boolean isFloatingPoint() {
         return this == F32 || this == F16 || this == BF16 || this == F64;
     }
 
-    /** The library's compute-side dtype for F32, F16 and BF16; empty for every other type (F64 included). */
+    /**
+     * The library's compute-side dtype for F32, F16 and BF16; empty for every other type (F64 included).
+     *
+     * @return the compute dtype, or empty
+     */
     public Optional<DType> computeType() {
         return switch (this) {
             case F32 -> Optional.of(DType.FLOAT32);
@@ -85,7 +106,12 @@ public enum TensorDType {
         };
     }
 
-    /** The safetensors type of a library dtype. */
+    /**
+     * The safetensors type of a library dtype.
+     *
+     * @param dtype a library dtype
+     * @return F32, F16 or BF16
+     */
     public static TensorDType of(DType dtype) {
         return switch (dtype) {
             case FLOAT32 -> F32;

@@ -56,7 +56,11 @@ public record TensorInfo(String name, TensorDType dtype, long[] shape, long begi
         return shape[axis];
     }
 
-    /** Number of elements (1 for a scalar). */
+    /**
+     * Number of elements (1 for a scalar).
+     *
+     * @return the product of the dimensions
+     */
     public long elementCount() {
         long n = 1;
         for (long d : shape) {
@@ -74,7 +78,11 @@ public record TensorInfo(String name, TensorDType dtype, long[] shape, long begi
         return end - begin;
     }
 
-    /** The shape as PyTorch prints it: [768, 2304]. */
+    /**
+     * The shape as PyTorch prints it: [768, 2304].
+     *
+     * @return the shape in brackets
+     */
     public String shapeString() {
         return Arrays.toString(shape);
     }

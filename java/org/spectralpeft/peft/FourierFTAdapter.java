@@ -47,7 +47,14 @@ public final class FourierFTAdapter {
         this.files = files;
     }
 
-    /** Reads a PEFT adapter directory; every problem is reported with the file (and tensor) it is in. */
+    /**
+     * Reads a PEFT adapter directory; every problem is reported with the file (and tensor) it is in.
+     *
+     * @param dir the directory holding {@code adapter_config.json} and {@code adapter_model.safetensors}
+     * @return the adapter
+     * @throws SafetensorsException if a file is malformed or not a FourierFT adapter, naming it
+     * @throws IOException if a file cannot be read
+     */
     public static FourierFTAdapter load(Path dir) throws IOException {
         Checks.notNull(dir, "dir");
         if (!Files.isDirectory(dir)) {
@@ -101,7 +108,12 @@ public final class FourierFTAdapter {
         return key.substring(KEY_PREFIX.length(), key.length() - KEY_SUFFIX.length());
     }
 
-    /** Writes {@code adapter_config.json} and {@code adapter_model.safetensors} (float32) into {@code dir}. */
+    /**
+     * Writes {@code adapter_config.json} and {@code adapter_model.safetensors} (float32) into {@code dir}.
+     *
+     * @param dir the directory, created if absent
+     * @throws IOException if writing fails
+     */
     public void save(Path dir) throws IOException {
         Checks.notNull(dir, "dir");
         Files.createDirectories(dir);
@@ -119,7 +131,11 @@ public final class FourierFTAdapter {
         AtomicFiles.writeString(dir.resolve(FourierFTAdapterConfig.FILE), config.toJson() + "\n");
     }
 
-    /** The files {@link #load} read (config and weights), which a merge must not overwrite; empty if built in memory. */
+    /**
+     * The files {@link #load} read (config and weights), which a merge must not overwrite; empty if built in memory.
+     *
+     * @return the files, or an empty list
+     */
     public List<Path> files() {
         return files;
     }
@@ -133,17 +149,33 @@ public final class FourierFTAdapter {
         return config;
     }
 
-    /** Module paths of the adapted layers, in file order. */
+    /**
+     * Module paths of the adapted layers, in file order.
+     *
+     * @return the module paths
+     */
     public Set<String> modules() {
         return spectra.keySet();
     }
 
-    /** Module {@code module}'s coefficients (a copy). */
+    /**
+     * Module {@code module}'s coefficients (a copy).
+     *
+     * @param module an adapted module's path
+     * @return its n coefficients
+     * @throws IllegalArgumentException if the adapter has no such module
+     */
     public float[] coefficients(String module) {
         return spectrum(module).clone();
     }
 
-    /** Number of coefficients of {@code module}. */
+    /**
+     * Number of coefficients of {@code module}.
+     *
+     * @param module an adapted module's path
+     * @return n
+     * @throws IllegalArgumentException if the adapter has no such module
+     */
     public int n(String module) {
         return spectrum(module).length;
     }
@@ -162,6 +194,12 @@ public final class FourierFTAdapter {
      * the storage order of the weight): the indices of {@code randperm(d_out·d_in, random_loc_seed)[:n]} and
      * the α of {@code scaling} under {@code ifft2_norm}. Throws if the stored spectrum's length is not the n
      * the config gives this module at this shape (a corrupt adapter, or the wrong base model).
+     *
+     * @param module an adapted module's path
+     * @param dOut the layer's out_features
+     * @param dIn the layer's in_features
+     * @return the spec
+     * @throws IllegalArgumentException if the module is unknown or its n does not fit the config or the shape
      */
     public FourierFTSpec spec(String module, int dOut, int dIn) {
         int n = checkedN(module, dOut, dIn);
@@ -184,7 +222,11 @@ public final class FourierFTAdapter {
         return n;
     }
 
-    /** A new adapter, built in Java, to be saved as a PEFT adapter directory. */
+    /**
+     * A new adapter, built in Java, to be saved as a PEFT adapter directory.
+     *
+     * @return an empty builder with PEFT's defaults
+     */
     public static Builder builder() {
         return new Builder();
     }
@@ -216,13 +258,23 @@ public final class FourierFTAdapter {
             return this;
         }
 
-        /** Any 64-bit seed; a negative one is the seed PyTorch's {@code manual_seed} takes it for. */
+        /**
+         * Any 64-bit seed; a negative one is the seed PyTorch's {@code manual_seed} takes it for.
+         *
+         * @param seed PEFT's {@code random_loc_seed}; default 777
+         * @return this builder
+         */
         public Builder randomLocSeed(long seed) {
             this.seed = seed;
             return this;
         }
 
-        /** True when the base weights are stored in × out (GPT-2's Conv1D). */
+        /**
+         * True when the base weights are stored in × out (GPT-2's Conv1D).
+         *
+         * @param fanInFanOut PEFT's {@code fan_in_fan_out}; default false
+         * @return this builder
+         */
         public Builder fanInFanOut(boolean fanInFanOut) {
             this.fanInFanOut = fanInFanOut;
             return this;
@@ -240,13 +292,26 @@ public final class FourierFTAdapter {
             return this;
         }
 
-        /** The {@code base_model_name_or_path} to record (a Hugging Face id or a path); optional. */
+        /**
+         * The {@code base_model_name_or_path} to record (a Hugging Face id or a path); optional.
+         *
+         * @param baseModel the name or path, or null
+         * @return this builder
+         */
         public Builder baseModel(String baseModel) {
             this.baseModel = baseModel;
             return this;
         }
 
-        /** Adds module {@code module} (its full path in the base model) with these coefficients (copied). */
+        /**
+         * Adds module {@code module} (its full path in the base model) with these coefficients (copied).
+         *
+         * @param module the module's dotted path
+         * @param coefficients its n finite coefficients, at least one
+         * @return this builder
+         * @throws IllegalArgumentException if an argument is null, the path is malformed or repeated, or a
+         *         coefficient is not finite
+         */
         public Builder layer(String module, float[] coefficients) {
             Checks.notNull(module, "module");
             Checks.notNull(coefficients, "coefficients");

@@ -61,7 +61,14 @@ public final class FourierFTAdapterConfig {
         nFrequencyPattern.forEach((key, n) -> patternMatchers.put(matcherOf(key), n));
     }
 
-    /** Reads and validates {@code file}; a non-FourierFT adapter is refused with its {@code peft_type}. */
+    /**
+     * Reads and validates {@code file}; a non-FourierFT adapter is refused with its {@code peft_type}.
+     *
+     * @param file an {@code adapter_config.json}
+     * @return the config
+     * @throws SafetensorsException if the file is malformed or not a FourierFT config, naming it
+     * @throws IOException if the file cannot be read
+     */
     public static FourierFTAdapterConfig read(Path file) throws IOException {
         JsonNode root;
         try {
@@ -226,6 +233,11 @@ public final class FourierFTAdapterConfig {
      * The number of frequencies PEFT gives module {@code module} of shape d_out × d_in: {@code alpha} if set
      * ({@code int(alpha·d_in·d_out)}), else the first {@code n_frequency_pattern} key {@code k} with
      * {@code re.match(".*\.k$", module)}, else the key equal to the module path, else {@code n_frequency}.
+     *
+     * @param module the module's dotted path
+     * @param dOut the layer's out_features
+     * @param dIn the layer's in_features
+     * @return n for that module
      */
     public int nFrequencyFor(String module, int dOut, int dIn) {
         if (alpha != null) {
@@ -261,7 +273,11 @@ public final class FourierFTAdapterConfig {
         return scaling;
     }
 
-    /** The seed's 64 bits as PyTorch holds them (a seed of 2^64-1 in the file reads as -1). */
+    /**
+     * The seed's 64 bits as PyTorch holds them (a seed of 2^64-1 in the file reads as -1).
+     *
+     * @return the seed
+     */
     public long randomLocSeed() {
         return seed;
     }
@@ -293,18 +309,30 @@ public final class FourierFTAdapterConfig {
         return nFrequencyPattern;
     }
 
-    /** {@code alpha}, n as a fraction of d_in·d_out, or null when n comes from n_frequency. */
+    /**
+     * {@code alpha}, n as a fraction of d_in·d_out, or null when n comes from n_frequency.
+     *
+     * @return the fraction, or null
+     */
     public Double alphaFraction() {
         return alpha;
     }
 
-    /** The base model named in the config, or null. */
+    /**
+     * The base model named in the config, or null.
+     *
+     * @return the name or path, or null
+     */
     public String baseModel() {
         JsonNode b = json.get("base_model_name_or_path");
         return b == null || b.isNull() ? null : b.asText();
     }
 
-    /** The config as JSON text, as {@code adapter_config.json} holds it. */
+    /**
+     * The config as JSON text, as {@code adapter_config.json} holds it.
+     *
+     * @return the JSON text
+     */
     public String toJson() {
         try {
             return JSON.writeValueAsString(json);

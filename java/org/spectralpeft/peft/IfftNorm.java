@@ -22,7 +22,11 @@ public enum IfftNorm {
         this.peftName = peftName;
     }
 
-    /** The value in {@code adapter_config.json}. */
+    /**
+     * The value in {@code adapter_config.json}.
+     *
+     * @return "backward", "ortho" or "forward"
+     */
     public String peftName() {
         return peftName;
     }
@@ -42,7 +46,14 @@ public enum IfftNorm {
         return Optional.empty();
     }
 
-    /** The α of the library's spec that reproduces {@code ifft2(S, norm).real * scaling} for a d_out × d_in layer. */
+    /**
+     * The α of the library's spec that reproduces {@code ifft2(S, norm).real * scaling} for a d_out × d_in layer.
+     *
+     * @param scaling PEFT's {@code scaling}
+     * @param dOut the layer's out_features
+     * @param dIn the layer's in_features
+     * @return the effective α
+     */
     public float effectiveAlpha(double scaling, int dOut, int dIn) {
         double size = (double) dOut * dIn;
         return switch (this) {

@@ -28,7 +28,11 @@ public final class MergePlan {
 
     /** One adapted layer: the base tensor, the spec of the update in the tensor's storage order, the coefficients. */
     public record Layer(String module, TensorInfo weight, boolean fanInFanOut, FourierFTSpec storageSpec, float[] coefficients) {
-        /** The layer's out_features × in_features. */
+        /**
+         * The layer's out_features × in_features.
+         *
+         * @return out_features
+         */
         public int dOut() {
             return fanInFanOut ? storageSpec.dIn() : storageSpec.dOut();
         }
@@ -60,6 +64,13 @@ public final class MergePlan {
      * weight is stored in × out; pass null to use the config's {@code fan_in_fan_out} for every module.
      * Every problem found (missing or ambiguous base weight, wrong rank or dtype, n inconsistent with the
      * shape) is listed in one {@link IllegalArgumentException}.
+     *
+     * @param base the base model
+     * @param adapter the adapter to merge
+     * @param fanInFanOut per module path, whether its weight is stored in × out; or null
+     * @return the plan
+     * @throws IllegalArgumentException listing every problem found
+     * @throws IOException if the base model cannot be read
      */
     public static MergePlan build(SafetensorsModel base, FourierFTAdapter adapter, Predicate<String> fanInFanOut)
             throws IOException {
@@ -158,12 +169,20 @@ public final class MergePlan {
         return Optional.empty();
     }
 
-    /** The adapted layers, keyed by base tensor name. */
+    /**
+     * The adapted layers, keyed by base tensor name.
+     *
+     * @return the layers (unmodifiable)
+     */
     public Map<String, Layer> layers() {
         return java.util.Collections.unmodifiableMap(byTensor);
     }
 
-    /** Every file the merge reads: the base model's (index and shards) and the adapter's, if it was loaded from files. */
+    /**
+     * Every file the merge reads: the base model's (index and shards) and the adapter's, if it was loaded from files.
+     *
+     * @return the files
+     */
     public List<Path> inputFiles() {
         return inputFiles;
     }

@@ -157,6 +157,12 @@ public final class ModelMerger {
      * that is, or resolves to (through "..", symbolic or hard links), a file the merge
      * reads: the base model's files and the adapter's. The output replaces its target by a rename, which
      * would otherwise swap an input (the adapter, say) for the merged model and still succeed.
+     *
+     * @param base the base model
+     * @param plan the merge plan, naming the adapter's files
+     * @param out the output file
+     * @throws IllegalArgumentException if an argument is null or the output is refused, saying why
+     * @throws IOException if a path cannot be resolved
      */
     public static void checkOutput(SafetensorsModel base, MergePlan plan, Path out) throws IOException {
         Checks.notNull(base, "base");
