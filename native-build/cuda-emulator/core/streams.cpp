@@ -205,7 +205,6 @@ void wait_stream(Stream* s) {
     }
     std::lock_guard<std::recursive_mutex> guard(lock());
     join_live(host_clock(), snapshot);
-    if (!s->retired && !s->legacy) host_clock().seen[s->timeline] = std::max(host_clock().at(s->timeline), target);
     if (s->destroyed && host_clock().at(s->timeline) >= s->enqueued) retire(s);
 }
 

@@ -1,10 +1,21 @@
-// Names and descriptions of cublasStatus_t values, shared by libcublas.so.13 and libcublasLt.so.13
+// Names and descriptions of cublasStatus_t values, and the version properties, shared by libcublas.so.13 and libcublasLt.so.13
 // (cublasGetStatusName/String and their cublasLt twins return pointers to these static strings).
 #pragma once
 
 #include "cublas_api.h"
 
 namespace cublas_emu {
+
+/** cublasGetProperty and cublasLtGetProperty: the library's version parts. */
+inline cublasStatus_t version_property(libraryPropertyType type, int* value) {
+    if (value == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
+    switch (type) {
+        case MAJOR_VERSION: *value = CUBLAS_VER_MAJOR; return CUBLAS_STATUS_SUCCESS;
+        case MINOR_VERSION: *value = CUBLAS_VER_MINOR; return CUBLAS_STATUS_SUCCESS;
+        case PATCH_LEVEL: *value = CUBLAS_VER_PATCH; return CUBLAS_STATUS_SUCCESS;
+        default: return CUBLAS_STATUS_INVALID_VALUE;
+    }
+}
 
 inline const char* status_name(int status) {
     switch (status) {
