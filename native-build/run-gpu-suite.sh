@@ -11,6 +11,12 @@
 #           table from OUT_DIR/bench/jmh.json and OUT_DIR/tests/memory.json (table.md), then where our
 #           GPU time goes, stage by stage (StageProfile: stages.md)
 #   all     the three in order (longer than one slot)
+#   short   all of it cut to fit one slot of about 9 minutes (for a lease of 15 minutes): the tests tagged
+#           gpu (committed fixtures), the float32 CUDA benchmarks with short iterations in one JVM
+#           (-f 0), PEFT timed with --quick, the table, then the stage profile; each step has its own
+#           time limit (SHORT_LIMITS="tests bench peers profile" in seconds, default "170 170 110 60"),
+#           and with SUITE_ARCHIVE set, OUT_DIR is packed into that .tgz after every step, so a run
+#           cut short still returns what it finished
 # Give the three stages the same OUT_DIR on the machine (say /tmp/gpu-suite) and copy it out after each
 # (cp -r /tmp/gpu-suite "$OUT/"): peers reads bench's jmh.json from there. If the machine was not kept
 # between the calls, build the table wherever the results are:
@@ -23,7 +29,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if [ -d "$here/jre" ]; then bundle=$here; elif [ -d "$here/bundle/jre" ]; then bundle=$here/bundle; else
   echo "error: no bundle next to $0; build one with native-build/make-bundle.sh" >&2; exit 1
 fi
-stage=${1:?stage: tests, bench, peers or all}
+stage=${1:?stage: tests, bench, peers, all or short}
 out=${2:?output directory}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -107,6 +113,46 @@ run_peers() {
   grep -E "^## |^wall" "$d/stages.md" 2>/dev/null || true
 }
 
+run_short() {
+  local limits
+  read -r -a limits <<<"${SHORT_LIMITS:-170 170 110 60}"
+  local d=$out/tests
+  mkdir -p "$d" "$out/bench" "$out/peers"
+  nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || true
+  pack
+  echo "== tests tagged gpu ($(date -u +%T))"
+  JAVA_OPTS="-Xmx6g -Dspectralpeft.cuda.debug=true" timeout -k 5 "${limits[0]}" \
+    "$bundle/run-gpu-tests.sh" "$d/reports" > "$d/tests.log" 2>&1 || echo "   TESTS FAILED OR CUT SHORT (rc $?)"
+  grep -E "(tests|containers) (successful|failed|skipped|aborted)" "$d/tests.log" || tail -20 "$d/tests.log"
+  pack
+  echo "== benchmarks ($(date -u +%T))"
+  JAVA_OPTS="-Xmx24g" timeout -k 5 "${limits[1]}" "$bundle/run-benchmarks.sh" "$out/bench" \
+    "MaterializeBenchmark|FloorBenchmark|ForwardBackwardBenchmark|MergeCommandBenchmark" \
+    -p backend=cuda -p dtype=float32 -wi 1 -w 300ms -i 2 -r 500ms -f 0 > "$out/bench/run.log" 2>&1 \
+    || echo "   JMH FAILED OR CUT SHORT (rc $?)"
+  grep -E "p0.50 " "$out/bench/jmh.txt" | head -60 || tail -20 "$out/bench/run.log"
+  pack
+  echo "== PEFT ($(date -u +%T))"
+  timeout -k 5 "${limits[2]}" "$python" bench/side_by_side.py measure --quick --out "$out/peers/peers.json" \
+    2> "$out/peers/measure.log" || { echo "   MEASURE FAILED OR CUT SHORT"; tail -20 "$out/peers/measure.log"; }
+  "$python" bench/side_by_side.py table --jmh "$out/bench/jmh.json" --peers "$out/peers/peers.json" \
+    --out "$out/peers/table.md" || echo "   TABLE FAILED"
+  pack
+  echo "== stage profile ($(date -u +%T))"
+  timeout -k 5 "${limits[3]}" "$bundle/jre/bin/java" -Xmx24g -cp "$(classpath)" org.spectralpeft.cuda.StageProfile \
+    "$out/peers/stages.md" > "$out/peers/stages.log" 2>&1 || { echo "   STAGE PROFILE FAILED OR CUT SHORT"; tail -20 "$out/peers/stages.log"; }
+  grep -E "^## |^wall" "$out/peers/stages.md" 2>/dev/null || true
+  pack
+  echo "== done ($(date -u +%T))"
+}
+
+# OUT_DIR packed into SUITE_ARCHIVE, when that is set (replaced whole, never left half written)
+pack() {
+  [ -n "${SUITE_ARCHIVE:-}" ] || return 0
+  tar -czf "$SUITE_ARCHIVE.tmp" -C "$(dirname "$out")" "$(basename "$out")" && mv "$SUITE_ARCHIVE.tmp" "$SUITE_ARCHIVE" \
+    || echo "   PACKING $out FAILED"
+}
+
 classpath() {
   local e=("$bundle/spectral-peft.jar" "$bundle/spectral-peft-tests.jar") j
   for j in "$bundle"/lib/*.jar; do e+=("$j"); done
@@ -120,5 +166,6 @@ case $stage in
   bench) run_bench ;;
   peers) run_peers ;;
   all) run_tests; run_bench; run_peers ;;
-  *) echo "error: unknown stage $stage (tests, bench, peers or all)" >&2; exit 2 ;;
+  short) run_short ;;
+  *) echo "error: unknown stage $stage (tests, bench, peers, all or short)" >&2; exit 2 ;;
 esac
