@@ -242,6 +242,50 @@ __global__ void fourierft_epilogue(
     }
 }
 
+// The epilogue of materialize when its row transforms ran along d_out (rows of ΔWᵀ, see
+// CudaFourierFT.rowAxis): src holds `rows` rows of ΔWᵀ, flattened over layers from row `firstRow`
+// (row R is column R mod dIn of layer R / dIn), each `cols` = d_out floats long, srcPitch floats
+// apart. dst (any DType, dense layers × d_out × d_in) gets them as columns, per mode as in
+// fourierft_epilogue. A 32×32 tile goes through shared memory so that both the reads (along a src
+// row) and the writes (along a dst row) are coalesced; 256 threads are 8 rows of 32 lanes.
+#define TRANSPOSE_TILE 32
+__global__ void __launch_bounds__(256) fourierft_epilogue_transposed(
+        const float* __restrict__ src, long long srcPitch, void* __restrict__ dst, int dtype,
+        long long firstRow, long long rows, int cols, int dIn, int mode) {
+    __shared__ float tile[TRANSPOSE_TILE][TRANSPOSE_TILE + 1];
+    const int lane = threadIdx.x % TRANSPOSE_TILE;
+    const int sub = threadIdx.x / TRANSPOSE_TILE;
+    const int step = blockDim.x / TRANSPOSE_TILE;
+    const int p0 = blockIdx.x * TRANSPOSE_TILE;
+    const long long rowTiles = (rows + TRANSPOSE_TILE - 1) / TRANSPOSE_TILE;
+    for (long long rt = blockIdx.y; rt < rowTiles; rt += gridDim.y) {
+        const long long r0 = rt * TRANSPOSE_TILE;
+        for (int i = sub; i < TRANSPOSE_TILE; i += step) {
+            const long long r = r0 + i;
+            const int p = p0 + lane;
+            if (r < rows && p < cols) tile[i][lane] = src[r * srcPitch + p];
+        }
+        __syncthreads();
+        for (int i = sub; i < TRANSPOSE_TILE; i += step) {
+            const int p = p0 + i;
+            const long long r = r0 + lane;
+            if (r < rows && p < cols) {
+                const long long R = firstRow + r;
+                const long long layer = R / dIn;
+                const long long at = (layer * cols + p) * dIn + (R - layer * dIn);
+                const float v = tile[lane][i];
+                if (mode == 0) {
+                    store_from_float(dst, at, dtype, v);
+                } else {
+                    const float w = load_as_float(dst, at, dtype);
+                    store_from_float(dst, at, dtype, mode == 1 ? w + v : w - v);
+                }
+            }
+        }
+        __syncthreads();
+    }
+}
+
 // Widen any-dtype input to float32 (cuFFT's real transforms take float32): dst[i] = src[i] for
 // i < count, and zero for count <= i < total (padding rows of a batch rounded up to a plan's size).
 __global__ void fourierft_to_float32(const void* __restrict__ src, int dtype,

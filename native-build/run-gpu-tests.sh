@@ -68,10 +68,11 @@ if [ ${#launcher[@]} -ne 1 ]; then
   exit 1
 fi
 tests_jar=$bundle/spectral-peft-tests.jar
-cp_entries=("$bundle/spectral-peft.jar" "$tests_jar")
+# Everything goes on the JVM's own class path (not the launcher's --class-path): tests that start a
+# child JVM hand it java.class.path. The launcher jar holds the JUnit Platform, Jupiter and opentest4j,
+# so their separate copies are left off to avoid duplicate classes.
+cp_entries=("${launcher[0]}" "$bundle/spectral-peft.jar" "$tests_jar")
 for j in "$bundle"/lib/*.jar; do
-  # the launcher jar is already on the class path (-jar); it also contains the JUnit Platform,
-  # Jupiter and opentest4j, so their separate copies are left off to avoid duplicate classes
   case $(basename "$j") in
     junit-platform-console-standalone-*|junit-platform-*|junit-jupiter-*|opentest4j-*|apiguardian-api-*) ;;
     *) cp_entries+=("$j") ;;
@@ -98,9 +99,9 @@ echo "== Java"
 echo "== Tests ($([ $all = 1 ] && echo all || echo 'tag gpu')), reports in $reports"
 # shellcheck disable=SC2086
 # the committed test files travel in the bundle (test-resources/), so the tests find them from any directory
-exec "$java" ${JAVA_OPTS:--Xmx6g} -Dspectralpeft.test.resources="$bundle/test-resources" -jar "${launcher[0]}" execute \
+exec "$java" ${JAVA_OPTS:--Xmx6g} -Dspectralpeft.test.resources="$bundle/test-resources" -cp "$classpath" \
+  org.junit.platform.console.ConsoleLauncher execute \
   --disable-banner --disable-ansi-colors \
-  --class-path="$classpath" \
   ${selection[@]+"${selection[@]}"} \
   --include-classname='^(Test.*|.+[.$]Test.*|.*Tests?|.*TestCase)$' \
   ${filter[@]+"${filter[@]}"} \

@@ -57,38 +57,49 @@ public final class CudaFourierFT extends ValidatingBackend {
     private final Map<FourierFTSpec, SpecResources> specs = new LinkedHashMap<>(16, 0.75f, true);
 
     /**
-     * Device tables of a spec, and of its transpose when d_in = 1 turns 2-D work into 1-D. {@code users}
-     * counts calls between {@link #acquire} and {@link #release}; only unused entries are evicted.
+     * Device tables of a spec, and of its transpose when d_in = 1 turns 2-D work into 1-D or when materialize
+     * runs its row transforms along d_out ({@link #transformsAlongOut}). {@code users} counts calls between
+     * {@link #acquire} and {@link #release}; only unused entries are evicted.
      */
     private static final class SpecResources implements AutoCloseable {
         final DeviceSpecTables tables;
         final FourierFTSpec spec2d;
         final DeviceSpecTables tables2d;
+        /** What the column-synthesis path of materialize works in: spec2d, or its transpose (rows of ΔWᵀ). */
+        final FourierFTSpec synthesisSpec;
+        final DeviceSpecTables synthesisTables;
         int users;
 
         SpecResources(FourierFTSpec spec) {
             tables = new DeviceSpecTables(spec);
-            if (spec.dIn() == 1 && spec.dOut() > 1) {
-                spec2d = spec.transposed();
-                DeviceSpecTables t;
+            boolean oneD = spec.dIn() == 1 && spec.dOut() > 1;
+            boolean alongOut = transformsAlongOut(spec);
+            FourierFTSpec other = oneD || alongOut ? spec.transposed() : spec;
+            DeviceSpecTables t = tables;
+            if (other != spec) {
                 try {
-                    t = new DeviceSpecTables(spec2d);
+                    t = new DeviceSpecTables(other);
                 } catch (RuntimeException e) {
                     tables.close();
                     throw e;
                 }
-                tables2d = t;
-            } else {
-                spec2d = spec;
-                tables2d = tables;
             }
+            spec2d = oneD ? other : spec;
+            tables2d = oneD ? t : tables;
+            synthesisSpec = other;
+            synthesisTables = t;
+        }
+
+        /** Whether materialize synthesizes rows of ΔWᵀ and writes them as columns of ΔW. */
+        boolean synthesisTransposed() {
+            return synthesisSpec != spec2d;
         }
 
         @Override
         public void close() {
             tables.close();
-            if (tables2d != tables) {
-                tables2d.close();
+            if (synthesisTables != tables) {
+                synthesisTables.close();
             }
         }
     }
@@ -432,6 +443,37 @@ public final class CudaFourierFT extends ValidatingBackend {
      */
     static final int COLUMN_SYNTHESIS_MAX_MEAN_ENTRIES = 16;
 
+    /** The largest of cuFFT's fast radices (2, 3, 5, 7): lengths with a larger prime factor transform slower. */
+    static final int FAST_RADIX = 7;
+
+    /**
+     * Whether materialize's column-synthesis path runs its row transforms along d_out (rows of ΔWᵀ) rather than
+     * along d_in: when d_in has a prime factor above {@link #FAST_RADIX} and d_out's largest prime factor is
+     * smaller. On an H200, cuFFT's C2R of length 11008 = 2⁸·43 took 5× the time per element of length 4096
+     * (bench/GPU_RUNS.md); the transposing epilogue this adds is one more pass over data that sits in L2.
+     *
+     * @param spec the layer's spec
+     * @return true for the transposed layout
+     */
+    static boolean transformsAlongOut(FourierFTSpec spec) {
+        if (spec.dIn() == 1 || spec.dOut() == 1) {
+            return false;
+        }
+        int in = largestPrimeFactor(spec.dIn());
+        return in > FAST_RADIX && largestPrimeFactor(spec.dOut()) < in;
+    }
+
+    static int largestPrimeFactor(int n) {
+        int largest = 1;
+        for (int p = 2; (long) p * p <= n; p++) {
+            while (n % p == 0) {
+                largest = p;
+                n /= p;
+            }
+        }
+        return n > 1 ? n : largest;
+    }
+
     /** Whether materialize and merge of this (2-D) spec take the column-synthesis path. */
     static boolean usesColumnSynthesis(FourierFTSpec spec2d, int columnEntries) {
         return columnEntries <= (long) COLUMN_SYNTHESIS_MAX_MEAN_ENTRIES * spec2d.halfIn();
@@ -444,14 +486,16 @@ public final class CudaFourierFT extends ValidatingBackend {
      * synthesized rows do not travel through HBM. Dense spectra: zero the half spectrum, scatter, and run
      * the C2R-2D transform. The C2R writes straight into a float32 dst, or runs in place and a converting
      * epilogue follows (16-bit outputs, merge, or a dst cuFFT cannot write because it is not 8-byte
-     * aligned). Scratch: the chunk buffer (or the half spectrum) and one cuFFT work area.
+     * aligned). Where d_in is a length cuFFT transforms slowly ({@link #transformsAlongOut}), the sparse path
+     * synthesizes rows of ΔWᵀ instead, transforms them in place along d_out, and a transposing epilogue
+     * writes them as columns of dst. Scratch: the chunk buffer (or the half spectrum) and one cuFFT work area.
      */
     private void inverse2d(SpecResources r, DeviceArray coeffs, int layers, DeviceArray dst, WriteMode mode,
                            StreamScratch scratch, CudaStream stream) {
-        FourierFTSpec s = r.spec2d;
-        DeviceSpecTables t = r.tables2d;
-        float halfScale = 0.5f * s.scale();
         List<ColumnChunks.Chunk> chunks = columnChunks(r, layers);
+        FourierFTSpec s = chunks == null ? r.spec2d : r.synthesisSpec;
+        DeviceSpecTables t = chunks == null ? r.tables2d : r.synthesisTables;
+        float halfScale = 0.5f * s.scale();
         ScratchSize need = inverseScratch(r, chunks, layers, mode, dst.dtype(), dst.address());
         long buffer = scratch.allocate(need.bufferBytes());
         long area = need.workAreaBytes() > 0 ? scratch.allocate(need.workAreaBytes()) : 0;
@@ -466,8 +510,17 @@ public final class CudaFourierFT extends ValidatingBackend {
             }
             return;
         }
+        boolean transposed = r.synthesisTransposed();
         for (ColumnChunks.Chunk c : chunks) {
             long rows = c.rowCount();
+            if (transposed) { // rows of ΔWᵀ: s.dOut() is the layer's d_in, s.dIn() its d_out
+                kernels.columnSynthesis(buffer, s.dOut(), c.rowBegin(), c.rows(), s.halfIn(),
+                        coeffs.address() + 4L * s.n() * c.layerBegin(), s.n(), t, c.layers(), halfScale, stream);
+                plans.run(rowTransform(s, rows, false), buffer, buffer, area, stream);
+                kernels.epilogueTransposed(buffer, 2L * s.halfIn(), dst, c.firstRow(s.dOut()), rows, s.dIn(), s.dOut(),
+                        mode.code(), stream);
+                continue;
+            }
             DeviceArray target = dst.slice(c.firstRow(s.dOut()) * s.dIn(), rows * s.dIn());
             boolean direct = writesDirectly(mode, target.dtype(), target.address());
             kernels.columnSynthesis(buffer, s.dOut(), c.rowBegin(), c.rows(), s.halfIn(),
@@ -481,8 +534,8 @@ public final class CudaFourierFT extends ValidatingBackend {
 
     /** The chunks of the column-synthesis path, or null when the spectrum is dense (the C2R-2D path). */
     private List<ColumnChunks.Chunk> columnChunks(SpecResources r, int layers) {
-        FourierFTSpec s = r.spec2d;
-        return usesColumnSynthesis(s, r.tables2d.columnEntries)
+        FourierFTSpec s = r.synthesisSpec;
+        return usesColumnSynthesis(s, r.synthesisTables.columnEntries)
                 ? ColumnChunks.plan(layers, s.dOut(), s.halfIn(), columnChunkBytes) : null;
     }
 
@@ -493,15 +546,16 @@ public final class CudaFourierFT extends ValidatingBackend {
      */
     private ScratchSize inverseScratch(SpecResources r, List<ColumnChunks.Chunk> chunks, int layers, WriteMode mode,
                                       DType dtype, long address) {
-        FourierFTSpec s = r.spec2d;
         if (chunks == null) {
+            FourierFTSpec s = r.spec2d;
             return new ScratchSize(8L * s.dOut() * s.halfIn() * layers,
                     plans.workBytes(denseTransform(s, layers, writesDirectly(mode, dtype, address))));
         }
+        FourierFTSpec s = r.synthesisSpec;
         long work = 0;
         for (ColumnChunks.Chunk c : chunks) {
             long offset = c.firstRow(s.dOut()) * s.dIn() * dtype.bytes();
-            boolean direct = writesDirectly(mode, dtype, address + offset);
+            boolean direct = !r.synthesisTransposed() && writesDirectly(mode, dtype, address + offset);
             work = Math.max(work, plans.workBytes(rowTransform(s, c.rowCount(), direct)));
         }
         return new ScratchSize(8L * s.halfIn() * ColumnChunks.maxRows(chunks), work);

@@ -41,11 +41,13 @@ final class FourierFTKernels implements AutoCloseable {
     static final String COEFF_GRAD_PARTIAL = "fourierft_coeff_grad_partial";
     static final String COEFF_GRAD_REDUCE = "fourierft_coeff_grad_reduce";
     static final String EPILOGUE = "fourierft_epilogue";
+    static final String EPILOGUE_TRANSPOSED = "fourierft_epilogue_transposed";
     static final String TO_FLOAT32 = "fourierft_to_float32";
     static final String LENGTH_ONE = "fourierft_length_one_transform";
     static final String HOLD_STREAM = "fourierft_hold_stream";
     static final String[] KERNELS = {SCATTER_HALF_SPECTRUM, COLUMN_SYNTHESIS, COLUMN_ANALYSIS, GATHER_SCATTER,
-        GATHER_REAL, COEFF_GRAD_PARTIAL, COEFF_GRAD_REDUCE, EPILOGUE, TO_FLOAT32, LENGTH_ONE, HOLD_STREAM};
+        GATHER_REAL, COEFF_GRAD_PARTIAL, COEFF_GRAD_REDUCE, EPILOGUE, EPILOGUE_TRANSPOSED, TO_FLOAT32, LENGTH_ONE,
+        HOLD_STREAM};
 
     private final CUmodule module;
     private final String ptxName;
@@ -222,6 +224,21 @@ final class FourierFTKernels implements AutoCloseable {
     /** dst (rows × cols, any dtype) = / += / -= src (rows srcPitch floats apart). */
     void epilogue(long src, long srcPitch, DeviceArray dst, long rows, int cols, int mode, CudaStream s) {
         launch(EPILOGUE, blocks(cols), gridY(rows), s, src, srcPitch, dst.address(), dst.dtype().code(), rows, cols, mode);
+    }
+
+    /** Side of the square tile fourierft_epilogue_transposed moves through shared memory. */
+    static final int TRANSPOSE_TILE = 32;
+
+    /**
+     * The epilogue of rows of ΔWᵀ: rows {@code [firstRow, firstRow+rows)} of the layers' ΔWᵀ (each {@code cols}
+     * = d_out floats, srcPitch floats apart) go into the columns of dst (layers × d_out × dIn, any dtype),
+     * per mode.
+     */
+    void epilogueTransposed(long src, long srcPitch, DeviceArray dst, long firstRow, long rows, int cols, int dIn,
+                            int mode, CudaStream s) {
+        launch(EPILOGUE_TRANSPOSED, (int) ((cols + TRANSPOSE_TILE - 1) / TRANSPOSE_TILE),
+                gridY((rows + TRANSPOSE_TILE - 1) / TRANSPOSE_TILE), s,
+                src, srcPitch, dst.address(), dst.dtype().code(), firstRow, rows, cols, dIn, mode);
     }
 
     /** dst (total floats) = src widened to float32, then zeros up to {@code total} (padding rows). */

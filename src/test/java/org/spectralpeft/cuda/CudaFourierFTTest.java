@@ -242,13 +242,20 @@ class CudaFourierFTTest extends FourierFTBackendContract {
      * materialize (float32 and bfloat16) and merge/unmerge of several layers. Cases: layers split into
      * 32-row chunks with a partial last one; odd d_in, where float32 chunks alternate between the direct
      * C2R and the epilogue (odd first rows are not 8-byte aligned); several whole layers per chunk with a
-     * remainder chunk (5 layers, 2 per chunk).
+     * remainder chunk (5 layers, 2 per chunk). Rows of ΔWᵀ written as columns ({@code transformsAlongOut}):
+     * 301x201 (201 = 3·67 against 301 = 7·43), 40x86 (a small 4096x11008: 86 = 2·43) in chunks of part of a
+     * layer, and 12x43 with all 5 layers in one chunk, so transpose tiles straddle layers.
      */
-    @ParameterizedTest(name = "{0}x{1}, {2} layers, {3} rows of budget")
-    @CsvSource({"301,200,3,40", "301,201,3,40", "37,29,5,80"})
-    void smallChunksGiveTheSameLayers(int dOut, int dIn, int layers, int budgetRows) {
+    @ParameterizedTest(name = "{0}x{1}, n {2}, {3} layers, {4} rows of budget")
+    @CsvSource({"301,200,250,3,40", "301,201,250,3,40", "37,29,100,5,80", "40,86,120,3,24", "12,43,40,5,200"})
+    void smallChunksGiveTheSameLayers(int dOut, int dIn, int n, int layers, int budgetRows) {
         TestData data = new TestData();
-        FourierFTSpec spec = FourierFTSpec.fromSeed(dOut, dIn, Math.min(250, dOut * dIn / 8), data.seed, 150f);
+        FourierFTSpec spec = FourierFTSpec.fromSeed(dOut, dIn, n, data.seed, 150f);
+        boolean transposed = CudaFourierFT.transformsAlongOut(spec);
+        assertEquals(dIn % 43 == 0 || dIn == 201, transposed, "the layout this case is for");
+        FourierFTSpec synthesized = transposed ? spec.transposed() : spec;
+        assertTrue(CudaFourierFT.usesColumnSynthesis(synthesized, synthesized.halfSpectrumColumns().entries()),
+                "the case is meant for the column-synthesis path");
         FourierFTReference ref = new FourierFTReference(dOut, dIn, spec.rows(), spec.cols(), 150.0);
         int size = dOut * dIn;
         float[] coeffs = data.gaussian(layers * spec.n());

@@ -78,6 +78,7 @@ class KernelSignaturesTest {
         k.coeffGradPartial(a, 15, a, 19, t, 50, 70, 64, a, null);
         k.coeffGradReduce(a, 2, 50, 1f, a, null);
         k.epilogue(a, 30, bf16, 37, 29, 1, null);
+        k.epilogueTransposed(a, 38, bf16, 0, 29, 37, 29, 2, null);
         k.toFloat32(bf16, a, 64L * 29, null);
         k.lengthOneTransform(a, 1, a, 2, 70, 1, null);
         k.holdStream(20_000_000L, null);
