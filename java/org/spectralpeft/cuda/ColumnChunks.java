@@ -5,9 +5,8 @@ import java.util.List;
 
 /**
  * How the column-synthesis path of materialize walks the (layer, row) space: in chunks whose synthesized
- * half rows (8·halfIn bytes each) fit a byte budget sized to stay in L2, so the row C2R transform of a
- * chunk reads what the synthesis kernel has just written from L2 instead of HBM, and the next chunk
- * overwrites the same buffer. Either a chunk holds whole layers ({@code rowBegin == 0}, {@code rows ==
+ * half rows (8·halfIn bytes each) fit a byte budget ({@link CudaFourierFT#DEFAULT_COLUMN_CHUNK_BYTES}), so
+ * the call's scratch is one chunk buffer that every chunk reuses, whatever the number of layers. Either a chunk holds whole layers ({@code rowBegin == 0}, {@code rows ==
  * d_out}), or it is a run of rows of one layer; then the full chunks have a power-of-two number of rows
  * (at least {@link FourierFTKernels#COLUMN_TILE_ROWS}) and share one cuFFT plan.
  */

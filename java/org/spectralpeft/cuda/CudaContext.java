@@ -33,7 +33,6 @@ final class CudaContext implements AutoCloseable {
     private final String name;
     private final int computeMajor;
     private final int computeMinor;
-    private final long l2Bytes;
     private final long totalMemory;
     private final int driverVersion;
     private volatile boolean closed;
@@ -61,8 +60,6 @@ final class CudaContext implements AutoCloseable {
         this.computeMajor = v[0];
         cuDeviceGetAttribute(v, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
         this.computeMinor = v[0];
-        cuDeviceGetAttribute(v, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE, device);
-        this.l2Bytes = v[0];
         long[] mem = new long[1];
         cuDeviceTotalMem(mem, device);
         this.totalMemory = mem[0];
@@ -155,11 +152,6 @@ final class CudaContext implements AutoCloseable {
 
     int computeCapability() {
         return computeMajor * 10 + computeMinor;
-    }
-
-    /** Size of the device's L2 cache in bytes. */
-    long l2Bytes() {
-        return l2Bytes;
     }
 
     long totalMemory() {

@@ -109,7 +109,7 @@ public final class CudaFourierFT extends ValidatingBackend {
         try {
             this.kernels = new FourierFTKernels(context.computeCapability(), debug);
             this.plans = new FftPlans(kernels);
-            this.columnChunkBytes = columnChunkBytes(context.l2Bytes());
+            this.columnChunkBytes = columnChunkBytes();
         } catch (RuntimeException | Error e) {
             context.close();
             throw e;
@@ -117,13 +117,17 @@ public final class CudaFourierFT extends ValidatingBackend {
     }
 
     /**
-     * A third of L2 (16 MiB where the driver reports none), so a chunk's synthesized rows are still in L2
-     * when the row transform reads them. The system property {@code spectralpeft.cuda.columnChunkBytes}
-     * overrides it, for tuning.
+     * Default chunk budget of the column-synthesis and column-analysis paths: 128 MiB, one whole 4096-wide
+     * layer per chunk (its half rows take 64 MiB). Chunks sized to stay in L2 (a third of it, 1024 such rows)
+     * measured slower on an H200: 64 layers of 4096 × 4096 took 5.8–7.3 ms against 4.3–4.4 ms with whole
+     * layers, one layer 0.10–0.13 ms against 0.09–0.10 ms (bench/GPU_RUNS.md). Fewer, larger launches fill
+     * the device better than L2 residency saves.
      */
-    private static long columnChunkBytes(long l2Bytes) {
-        long byDefault = l2Bytes > 0 ? l2Bytes / 3 : 16L << 20;
-        return Math.max(1, Long.getLong("spectralpeft.cuda.columnChunkBytes", byDefault)); // ≥ 16 rows anyway
+    static final long DEFAULT_COLUMN_CHUNK_BYTES = 128L << 20;
+
+    /** The chunk budget; the system property {@code spectralpeft.cuda.columnChunkBytes} overrides it, for tuning. */
+    private static long columnChunkBytes() {
+        return Math.max(1, Long.getLong("spectralpeft.cuda.columnChunkBytes", DEFAULT_COLUMN_CHUNK_BYTES)); // ≥ 16 rows
     }
 
     /**
@@ -351,8 +355,8 @@ public final class CudaFourierFT extends ValidatingBackend {
     }
 
     /**
-     * ∂L/∂c for sparse spectra, the transpose of column synthesis: chunk by chunk of rows (sized to stay in
-     * L2), R2C of the rows, then each coefficient sums the one 2-D bin it needs down its column
+     * ∂L/∂c for sparse spectra, the transpose of column synthesis: chunk by chunk of rows (as in
+     * {@link #inverse2d}), R2C of the rows, then each coefficient sums the one 2-D bin it needs down its column
      * (fourierft_column_analysis) into per-tile partial sums, reduced in tile order at the end.
      */
     private void gradByColumnAnalysis(FourierFTSpec s, DeviceSpecTables t, DeviceArray gradDeltaW,
@@ -450,7 +454,7 @@ public final class CudaFourierFT extends ValidatingBackend {
      * Whether materialize's column-synthesis path runs its row transforms along d_out (rows of ΔWᵀ) rather than
      * along d_in: when d_in has a prime factor above {@link #FAST_RADIX} and d_out's largest prime factor is
      * smaller. On an H200, cuFFT's C2R of length 11008 = 2⁸·43 took 5× the time per element of length 4096
-     * (bench/GPU_RUNS.md); the transposing epilogue this adds is one more pass over data that sits in L2.
+     * (bench/GPU_RUNS.md); the transposing epilogue this adds is one more pass over the chunk.
      *
      * @param spec the layer's spec
      * @return true for the transposed layout
@@ -482,8 +486,8 @@ public final class CudaFourierFT extends ValidatingBackend {
     /**
      * ΔW into dst per mode. Sparse spectra (the usual case): the inverse transform down each half-spectrum
      * column is computed directly from its few entries (fourierft_column_synthesis), leaving one batch of
-     * row C2R transforms; this runs in chunks of rows sized to stay in L2 ({@link ColumnChunks}), so the
-     * synthesized rows do not travel through HBM. Dense spectra: zero the half spectrum, scatter, and run
+     * row C2R transforms; this runs in chunks of rows ({@link ColumnChunks}, {@link #DEFAULT_COLUMN_CHUNK_BYTES}),
+     * which bounds the scratch to one chunk. Dense spectra: zero the half spectrum, scatter, and run
      * the C2R-2D transform. The C2R writes straight into a float32 dst, or runs in place and a converting
      * epilogue follows (16-bit outputs, merge, or a dst cuFFT cannot write because it is not 8-byte
      * aligned). Where d_in is a length cuFFT transforms slowly ({@link #transformsAlongOut}), the sparse path
@@ -590,7 +594,7 @@ public final class CudaFourierFT extends ValidatingBackend {
 
     /**
      * The device scratch memory that {@link #materialize} of {@code layers} layers into an (8-byte aligned)
-     * {@code out} array takes beyond its output: the buffer of synthesized rows (at most a third of L2) or,
+     * {@code out} array takes beyond its output: the buffer of synthesized rows (at most one chunk, {@link #DEFAULT_COLUMN_CHUNK_BYTES}) or,
      * for dense spectra, the half spectra, plus cuFFT's work area. Creates and caches the spec's tables and
      * transform plans if needed, like a first call would, so it synchronizes.
      *
