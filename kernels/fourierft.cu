@@ -266,13 +266,15 @@ __global__ void __launch_bounds__(256) fourierft_epilogue_transposed(
             if (r < rows && p < cols) tile[i][lane] = src[r * srcPitch + p];
         }
         __syncthreads();
+        // this lane writes one column of dst (src row r0 + lane) throughout: place it once, not per element
+        const long long r = r0 + lane;
+        const long long R = firstRow + r;
+        const long long layer = R / dIn;
+        const long long column = (layer * cols + p0) * dIn + (R - layer * dIn);
         for (int i = sub; i < TRANSPOSE_TILE; i += step) {
             const int p = p0 + i;
-            const long long r = r0 + lane;
             if (r < rows && p < cols) {
-                const long long R = firstRow + r;
-                const long long layer = R / dIn;
-                const long long at = (layer * cols + p) * dIn + (R - layer * dIn);
+                const long long at = column + (long long) i * dIn;
                 const float v = tile[lane][i];
                 if (mode == 0) {
                     store_from_float(dst, at, dtype, v);

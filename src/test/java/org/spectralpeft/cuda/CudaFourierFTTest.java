@@ -192,47 +192,58 @@ class CudaFourierFTTest extends FourierFTBackendContract {
     }
 
     /**
-     * Peak scratch of materialize and merge, read from the driver's pool counter, equals what
+     * The scratch a materialize and a merge call actually take (the pool's peak) is what
      * materializeScratch / mergeScratch say (the row buffer or half spectrum plus cuFFT's work
-     * area), on the column-synthesis path unchunked (1024×1536, n=1000) and chunked (4096×4096: its half
-     * spectrum is larger than the L2-sized chunk, so the scratch must be smaller than the half spectrum),
-     * and on the dense path (40×12, n=400), for float32 and bfloat16 outputs.
+     * area), on the column-synthesis path in one chunk (1024×1536 and 4096×4096, n=1000), in several chunks
+     * (4096×4096 under a 16 MiB chunk budget, so the scratch must be smaller than the half spectrum), and on
+     * the dense path (40×12, n=400), for float32 and bfloat16 outputs.
      */
     @Test
     void materializeScratchIsWhatTheQuerySays() {
         TestData data = new TestData();
-        FourierFTSpec[] specs = {FourierFTSpec.fromSeed(1024, 1536, 1000, data.seed, 150f),
+        for (FourierFTSpec spec : new FourierFTSpec[] {FourierFTSpec.fromSeed(1024, 1536, 1000, data.seed, 150f),
                 FourierFTSpec.fromSeed(4096, 4096, 1000, data.seed, 150f),
-                FourierFTSpec.fromSeed(40, 12, 400, data.seed, 150f)};
-        long slack = 4L << 21; // the pool may round each of a call's (at most four) allocations up to 2 MiB
-        for (FourierFTSpec spec : specs) {
-            long halfSpectrum = 8L * spec.dOut() * spec.halfIn();
-            for (DType dtype : new DType[] {DType.FLOAT32, DType.BFLOAT16}) {
-                try (CudaStream stream = cuda.createStream();
-                     DeviceBuffer c = cuda.allocate(DType.FLOAT32, spec.n());
-                     DeviceBuffer out = cuda.allocate(dtype, (long) spec.dOut() * spec.dIn())) {
-                    c.copyFrom(HostArray.float32(data.gaussian(spec.n())));
-                    long expected = cuda.materializeScratch(spec, 1, dtype).total();
-                    if (spec.dOut() == 4096) {
-                        assertTrue(expected < halfSpectrum, "4096×4096 is not chunked: scratch " + expected);
-                    }
-                    cuda.synchronize(stream);
-                    cuda.resetScratchPeak();
-                    cuda.materialize(spec, c.array(), 1, out.array(), stream);
-                    cuda.synchronize(stream);
-                    long peak = cuda.scratchPeakBytes();
-                    assertTrue(Math.abs(peak - expected) <= slack,
-                            spec + " " + dtype + ": peak " + peak + ", expected " + expected);
+                FourierFTSpec.fromSeed(40, 12, 400, data.seed, 150f)}) {
+            scratchIsWhatTheQuerySays(cuda, spec, data, false);
+        }
+        String key = "spectralpeft.cuda.columnChunkBytes";
+        System.setProperty(key, String.valueOf(16L << 20));
+        try (CudaFourierFT small = CudaFourierFT.open()) {
+            scratchIsWhatTheQuerySays(small, FourierFTSpec.fromSeed(4096, 4096, 1000, data.seed, 150f), data, true);
+        } finally {
+            System.clearProperty(key);
+        }
+    }
 
-                    long mergeExpected = cuda.mergeScratch(spec, dtype).total();
-                    cuda.synchronize(stream);
-                    cuda.resetScratchPeak();
-                    cuda.merge(spec, c.array(), out.array(), stream);
-                    cuda.synchronize(stream);
-                    long mergePeak = cuda.scratchPeakBytes();
-                    assertTrue(Math.abs(mergePeak - mergeExpected) <= slack,
-                            spec + " " + dtype + " merge: peak " + mergePeak + ", expected " + mergeExpected);
+    private static void scratchIsWhatTheQuerySays(CudaFourierFT backend, FourierFTSpec spec, TestData data,
+                                                  boolean chunked) {
+        long slack = 4L << 21; // the pool may round each of a call's (at most four) allocations up to 2 MiB
+        long halfSpectrum = 8L * spec.dOut() * spec.halfIn();
+        for (DType dtype : new DType[] {DType.FLOAT32, DType.BFLOAT16}) {
+            try (CudaStream stream = backend.createStream();
+                 DeviceBuffer c = backend.allocate(DType.FLOAT32, spec.n());
+                 DeviceBuffer out = backend.allocate(dtype, (long) spec.dOut() * spec.dIn())) {
+                c.copyFrom(HostArray.float32(data.gaussian(spec.n())));
+                long expected = backend.materializeScratch(spec, 1, dtype).total();
+                if (chunked) {
+                    assertTrue(expected < halfSpectrum, spec + " is not chunked: scratch " + expected);
                 }
+                backend.synchronize(stream);
+                backend.resetScratchPeak();
+                backend.materialize(spec, c.array(), 1, out.array(), stream);
+                backend.synchronize(stream);
+                long peak = backend.scratchPeakBytes();
+                assertTrue(Math.abs(peak - expected) <= slack,
+                        spec + " " + dtype + ": peak " + peak + ", expected " + expected);
+
+                long mergeExpected = backend.mergeScratch(spec, dtype).total();
+                backend.synchronize(stream);
+                backend.resetScratchPeak();
+                backend.merge(spec, c.array(), out.array(), stream);
+                backend.synchronize(stream);
+                long mergePeak = backend.scratchPeakBytes();
+                assertTrue(Math.abs(mergePeak - mergeExpected) <= slack,
+                        spec + " " + dtype + " merge: peak " + mergePeak + ", expected " + mergeExpected);
             }
         }
     }
