@@ -129,6 +129,18 @@ public final class Checks {
     public static void output(String name, HostArray a, long expected) {
         notNull(a, name);
         length(name, a.length(), expected);
+        writable(name, a);
+    }
+
+    /**
+     * Throws if the library cannot write {@code a} (a read-only buffer).
+     *
+     * @param name the array's name, for the message
+     * @param a the array
+     * @throws IllegalArgumentException if {@code a} is read-only
+     */
+    public static void writable(String name, HostArray a) {
+        require(!a.isReadOnly(), name + " is a read-only buffer, but the result is written into it");
     }
 
     /**

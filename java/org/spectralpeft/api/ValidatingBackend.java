@@ -63,6 +63,7 @@ public abstract class ValidatingBackend implements FourierFTBackend {
         Checks.spec(spec);
         Checks.coefficients(spec, coeffs, 1);
         Checks.input("weight", weight, (long) spec.dOut() * spec.dIn()); // W is an input too: W + ΔW of a NaN is NaN
+        Checks.writable("weight", weight);
     }
 
     @Override

@@ -6,6 +6,10 @@ import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
 import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
 
+import java.nio.Buffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.ShortBuffer;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
 import org.spectralpeft.api.DType;
@@ -50,7 +54,8 @@ public final class DeviceBuffer implements AutoCloseable {
     public void copyFrom(HostArray host) {
         checkHost(host);
         context.makeCurrent();
-        cuMemcpyHtoD(pointer, hostPointer(host), array.bytes());
+        Pointer direct = storagePointer(host);
+        cuMemcpyHtoD(pointer, direct != null ? direct : staged(host), array.bytes());
         // From pageable memory the copy may return once staged; wait for the DMA itself.
         cuStreamSynchronize(CudaStream.legacyDefault().jcuda());
     }
@@ -59,12 +64,28 @@ public final class DeviceBuffer implements AutoCloseable {
      * Copies the contents out into a host array of the same dtype and length (synchronously).
      *
      * @param host the destination, same dtype and length as this buffer
-     * @throws IllegalArgumentException if the dtype or length differs
+     * @throws IllegalArgumentException if the dtype or length differs, or the host array is read-only
      */
     public void copyTo(HostArray host) {
         checkHost(host);
+        if (host.isReadOnly()) {
+            throw new IllegalArgumentException("host array is read-only; it cannot receive the device buffer's contents");
+        }
         context.makeCurrent();
-        cuMemcpyDtoH(hostPointer(host), pointer, array.bytes());
+        Pointer direct = storagePointer(host);
+        if (direct != null) {
+            cuMemcpyDtoH(direct, pointer, array.bytes());
+            return;
+        }
+        if (host.dtype() == DType.FLOAT32) {
+            float[] staging = new float[host.length()];
+            cuMemcpyDtoH(Pointer.to(staging), pointer, array.bytes());
+            host.floatBuffer().put(staging);
+        } else {
+            short[] staging = new short[host.length()];
+            cuMemcpyDtoH(Pointer.to(staging), pointer, array.bytes());
+            host.shortBuffer().put(staging);
+        }
     }
 
     private void checkHost(HostArray host) {
@@ -75,8 +96,34 @@ public final class DeviceBuffer implements AutoCloseable {
         }
     }
 
-    static Pointer hostPointer(HostArray host) {
-        return host.dtype() == DType.FLOAT32 ? Pointer.to(host.floats()) : Pointer.to(host.halves());
+    /**
+     * The host array's storage as the device sees host memory: its Java array (at the buffer's array offset)
+     * or its direct buffer's memory; null where the bytes are not the device's (a direct buffer in the other
+     * byte order) or not reachable (a read-only heap buffer hides its array): those copies go through a
+     * staging array.
+     */
+    private static Pointer storagePointer(HostArray host) {
+        boolean f32 = host.dtype() == DType.FLOAT32;
+        Buffer b = f32 ? host.floatBuffer() : host.shortBuffer();
+        ByteOrder order = f32 ? ((FloatBuffer) b).order() : ((ShortBuffer) b).order();
+        if (b.isDirect()) {
+            return order == ByteOrder.nativeOrder() ? Pointer.to(b) : null;
+        }
+        if (!b.hasArray()) {
+            return null;
+        }
+        long offset = (long) b.arrayOffset() * host.dtype().bytes();
+        return (f32 ? Pointer.to((float[]) b.array()) : Pointer.to((short[]) b.array())).withByteOffset(offset);
+    }
+
+    /** A native-order copy of the host array's storage. */
+    private static Pointer staged(HostArray host) {
+        if (host.dtype() == DType.FLOAT32) {
+            return Pointer.to(host.toFloats());
+        }
+        short[] copy = new short[host.length()];
+        host.shortBuffer().get(copy);
+        return Pointer.to(copy);
     }
 
     @Override

@@ -6,6 +6,8 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.ShortBuffer;
 import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
@@ -327,11 +329,11 @@ public final class SafetensorsWriter implements AutoCloseable {
         int n = values.length();
         expectTyped(name, TensorDType.of(values.dtype()), (long) n * values.dtype().bytes());
         if (values.dtype() == DType.FLOAT32) {
-            float[] f = values.floats();
-            streamElements(n, 4, (buf, from, count) -> buf.asFloatBuffer().put(f, from, count));
+            FloatBuffer f = values.floatBuffer();
+            streamElements(n, 4, (buf, from, count) -> buf.asFloatBuffer().put(f.slice(from, count)));
         } else {
-            short[] h = values.halves();
-            streamElements(n, 2, (buf, from, count) -> buf.asShortBuffer().put(h, from, count));
+            ShortBuffer h = values.shortBuffer();
+            streamElements(n, 2, (buf, from, count) -> buf.asShortBuffer().put(h.slice(from, count)));
         }
         next++;
     }

@@ -20,9 +20,9 @@ public final class TensorBytes {
         int n = values.length();
         ByteBuffer out = ByteBuffer.allocate(n * values.dtype().bytes()).order(ByteOrder.LITTLE_ENDIAN);
         if (values.dtype() == DType.FLOAT32) {
-            out.asFloatBuffer().put(values.floats());
+            out.asFloatBuffer().put(values.floatBuffer());
         } else {
-            out.asShortBuffer().put(values.halves());
+            out.asShortBuffer().put(values.shortBuffer());
         }
         return out;
     }

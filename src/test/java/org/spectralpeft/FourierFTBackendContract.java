@@ -341,6 +341,138 @@ public abstract class FourierFTBackendContract {
         return s;
     }
 
+    // ---- storage: NIO buffers, heap or direct, give the same bits as Java arrays ----
+
+    /** Where a buffer-backed copy of an array lives. */
+    enum Storage {
+        /** A direct ByteBuffer in native order, wrapped from a position past its start. */
+        DIRECT_NATIVE,
+        /** A direct ByteBuffer in big-endian order (the order a new ByteBuffer has). */
+        DIRECT_BIG_ENDIAN,
+        /** A heap FloatBuffer/ShortBuffer over part of a larger array (a nonzero array offset). */
+        HEAP_SLICE
+    }
+
+    static Stream<Arguments> storagesAndDtypes() {
+        List<Arguments> out = new ArrayList<>();
+        for (Storage s : Storage.values()) {
+            for (DType d : DType.values()) {
+                out.add(Arguments.of(s, d));
+            }
+        }
+        return out.stream();
+    }
+
+    /** A buffer-backed array holding a's values, with storage around it that must stay as it is. */
+    static HostArray inBuffer(HostArray a, Storage storage) {
+        int n = a.length();
+        int lead = 3;
+        DType d = a.dtype();
+        HostArray b;
+        if (storage == Storage.HEAP_SLICE) {
+            b = d == DType.FLOAT32
+                    ? HostArray.float32(java.nio.FloatBuffer.wrap(new float[n + 2 * lead], lead, n))
+                    : wrapShorts(d, java.nio.ShortBuffer.wrap(new short[n + 2 * lead], lead, n));
+        } else {
+            java.nio.ByteBuffer bytes = java.nio.ByteBuffer.allocateDirect((n + 2 * lead) * d.bytes())
+                    .order(storage == Storage.DIRECT_NATIVE ? java.nio.ByteOrder.nativeOrder() : java.nio.ByteOrder.BIG_ENDIAN);
+            bytes.position(lead * d.bytes()).limit((lead + n) * d.bytes());
+            b = HostArray.wrap(d, bytes);
+        }
+        for (int i = 0; i < n; i++) {
+            b.set(i, a.get(i));
+        }
+        return b;
+    }
+
+    private static HostArray wrapShorts(DType d, java.nio.ShortBuffer s) {
+        return d == DType.FLOAT16 ? HostArray.float16(s) : HostArray.bfloat16(s);
+    }
+
+    /** Bit patterns of a's values as float32, NaNs included, for exact comparison. */
+    private static int[] bits(HostArray a) {
+        int[] out = new int[a.length()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = Float.floatToRawIntBits(a.get(i));
+        }
+        return out;
+    }
+
+    /**
+     * Every operation on buffer-backed arrays (direct in either byte order, or a heap slice) writes exactly
+     * the bits it writes into Java arrays, and inputs may be read-only buffers.
+     */
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("storagesAndDtypes")
+    void bufferStorageGivesTheSameBitsAsArrays(Storage storage, DType dtype) {
+        Case c = new Case(63, 50, 40);
+        int tokens = 5;
+        float[] coeffs = c.data.gaussian(40);
+
+        HostArray out = TestData.poisoned(dtype, 63 * 50);
+        HostArray outB = inBuffer(out, storage);
+        backend().materialize(c.spec, coeffs, out);
+        backend().materialize(c.spec, coeffs, outB);
+        assertArrayEquals(bits(out), bits(outB), "materialize" + c.tag());
+
+        HostArray w = HostArray.of(dtype, c.data.gaussian(63 * 50));
+        HostArray wB = inBuffer(w, storage);
+        backend().merge(c.spec, coeffs, w);
+        backend().merge(c.spec, coeffs, wB);
+        assertArrayEquals(bits(w), bits(wB), "merge" + c.tag());
+
+        HostArray x = HostArray.of(dtype, c.data.gaussian(tokens * 50));
+        HostArray xB = readOnly(inBuffer(x, storage));
+        HostArray y = HostArray.of(dtype, c.data.gaussian(tokens * 63));
+        HostArray yB = inBuffer(y, storage);
+        backend().forward(c.spec, coeffs, x, tokens, y);
+        backend().forward(c.spec, coeffs, xB, tokens, yB);
+        assertArrayEquals(bits(y), bits(yB), "forward" + c.tag());
+
+        HostArray gy = HostArray.of(dtype, c.data.gaussian(tokens * 63));
+        HostArray gyB = readOnly(inBuffer(gy, storage));
+        HostArray gx = HostArray.of(dtype, c.data.gaussian(tokens * 50));
+        HostArray gxB = inBuffer(gx, storage);
+        float[] gc = new float[40];
+        float[] gcB = new float[40];
+        backend().backward(c.spec, coeffs, x, gy, tokens, gc, gx);
+        backend().backward(c.spec, coeffs, xB, gyB, tokens, gcB, gxB);
+        assertArrayEquals(gc, gcB, "backward ∂L/∂c" + c.tag());
+        assertArrayEquals(bits(gx), bits(gxB), "backward ∂L/∂x" + c.tag());
+
+        HostArray g = HostArray.of(dtype, c.data.gaussian(63 * 50));
+        float[] gradC = new float[40];
+        float[] gradCB = new float[40];
+        backend().gradCoefficients(c.spec, g, gradC);
+        backend().gradCoefficients(c.spec, readOnly(inBuffer(g, storage)), gradCB);
+        assertArrayEquals(gradC, gradCB, "∂L/∂c from ∂L/∂ΔW" + c.tag());
+    }
+
+    private static HostArray readOnly(HostArray a) {
+        HostArray r = a.dtype() == DType.FLOAT32 ? HostArray.float32(a.floatBuffer().asReadOnlyBuffer())
+                : wrapShorts(a.dtype(), a.shortBuffer().asReadOnlyBuffer());
+        assertTrue(r.isReadOnly());
+        return r;
+    }
+
+    /** A read-only buffer is refused as an output (result, merged weight, y, ∂L/∂x) before any work. */
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void readOnlyBuffersAreRefusedAsOutputs(DType dtype) {
+        Case c = new Case(12, 10, 7);
+        float[] coeffs = c.data.gaussian(7);
+        HostArray ro = readOnly(inBuffer(HostArray.of(dtype, c.data.gaussian(120)), Storage.DIRECT_NATIVE));
+        HostArray x = HostArray.of(dtype, c.data.gaussian(20));
+        HostArray y = readOnly(inBuffer(HostArray.of(dtype, c.data.gaussian(24)), Storage.HEAP_SLICE));
+        expectMessage("out is a read-only buffer", () -> backend().materialize(c.spec, coeffs, ro));
+        expectMessage("weight is a read-only buffer", () -> backend().merge(c.spec, coeffs, ro));
+        expectMessage("weight is a read-only buffer", () -> backend().unmerge(c.spec, coeffs, ro));
+        expectMessage("y is a read-only buffer", () -> backend().forward(c.spec, coeffs, x, 2, y));
+        HostArray gy = HostArray.of(dtype, c.data.gaussian(24));
+        HostArray gx = readOnly(inBuffer(x, Storage.DIRECT_BIG_ENDIAN));
+        expectMessage("gradX is a read-only buffer", () -> backend().backward(c.spec, coeffs, x, gy, 2, new float[7], gx));
+    }
+
     // ---- validation: a clear exception naming the problem, and outputs left untouched ----
 
     @ParameterizedTest

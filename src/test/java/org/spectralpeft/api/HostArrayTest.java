@@ -6,10 +6,17 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.ShortBuffer;
 import org.junit.jupiter.api.Test;
 import org.spectralpeft.TestData;
 
-/** HostArray over each dtype: wrapping, rounding on set, read, write in each mode, non-finite detection. */
+/**
+ * HostArray over each dtype: wrapping arrays and buffers, rounding on set, read, write in each mode, non-finite
+ * detection.
+ */
 class HostArrayTest {
 
     /** The value of v as stored in dtype. */
@@ -92,9 +99,9 @@ class HostArrayTest {
         g[0] = (short) 0x3F80;
         assertEquals(1f, c.get(0));
 
-        assertThrows(IllegalArgumentException.class, () -> HostArray.float32(null));
-        assertThrows(IllegalArgumentException.class, () -> HostArray.float16(null));
-        assertThrows(IllegalArgumentException.class, () -> HostArray.bfloat16(null));
+        assertThrows(IllegalArgumentException.class, () -> HostArray.float32((float[]) null));
+        assertThrows(IllegalArgumentException.class, () -> HostArray.float16((short[]) null));
+        assertThrows(IllegalArgumentException.class, () -> HostArray.bfloat16((short[]) null));
     }
 
     @Test
@@ -228,5 +235,87 @@ class HostArrayTest {
         // raw NaN patterns written by the caller
         assertEquals(1, HostArray.float16(new short[] {0x3C00, 0x7E00}).firstNonFinite());
         assertEquals(0, HostArray.bfloat16(new short[] {(short) 0xFF80, 0x3F80}).firstNonFinite());
+    }
+
+    @Test
+    void byteBuffersAreReadInTheirOwnByteOrderFromPositionToLimit() {
+        for (ByteOrder order : new ByteOrder[] {ByteOrder.LITTLE_ENDIAN, ByteOrder.BIG_ENDIAN}) {
+            ByteBuffer bytes = ByteBuffer.allocateDirect(24).order(order);
+            bytes.putFloat(4, 1.5f).putFloat(8, -2.25f).putFloat(12, 1e-3f);
+            bytes.position(4).limit(16);
+            HostArray a = HostArray.wrap(DType.FLOAT32, bytes);
+            assertEquals(3, a.length());
+            assertTrue(a.isDirect());
+            assertEquals(-2.25f, a.get(1));
+            a.set(2, 7f);
+            assertEquals(7f, bytes.getFloat(12), "a write lands in the caller's memory, in its order");
+            bytes.position(0).limit(24); // moving the caller's position does not move the wrapper
+            assertEquals(1.5f, a.get(0));
+
+            ByteBuffer halves = ByteBuffer.allocate(6).order(order);
+            halves.putShort(2, DType.BFLOAT16.encode(3f));
+            HostArray h = HostArray.wrap(DType.BFLOAT16, halves);
+            assertEquals(3, h.length());
+            assertEquals(3f, h.get(1));
+            assertTrue(!h.isDirect());
+        }
+        expectMessage("not a whole number of FLOAT32 elements",
+                () -> HostArray.wrap(DType.FLOAT32, ByteBuffer.allocate(10)));
+    }
+
+    @Test
+    void bufferBackedArraysReadWriteAndScanLikeArrays() {
+        float[] values = {1f, -2f, 3.5f, 1e-4f, 65504f, -0.5f, 2f};
+        for (DType dtype : DType.values()) {
+            HostArray plain = HostArray.of(dtype, values);
+            HostArray buffered = dtype == DType.FLOAT32
+                    ? HostArray.float32(FloatBuffer.wrap(new float[9], 1, 7))
+                    : dtype == DType.FLOAT16 ? HostArray.float16(ShortBuffer.wrap(new short[9], 1, 7))
+                    : HostArray.bfloat16(ShortBuffer.wrap(new short[9], 1, 7));
+            assertEquals(7, buffered.length());
+            float[] src = {0.25f, 0.5f, -1f};
+            for (WriteMode mode : WriteMode.values()) {
+                for (int i = 0; i < values.length; i++) {
+                    buffered.set(i, values[i]);
+                }
+                HostArray p = HostArray.of(dtype, values);
+                p.write(2, src, 0, 3, mode);
+                buffered.write(2, src, 0, 3, mode);
+                for (int i = 0; i < 7; i++) {
+                    assertEquals(bits(p.get(i)), bits(buffered.get(i)), dtype + " " + mode + " element " + i);
+                }
+            }
+            float[] got = new float[4];
+            buffered.read(1, got, 0, 4);
+            float[] expected = new float[4];
+            plain.write(2, src, 0, 3, WriteMode.SUBTRACT); // same history as the buffer's last round
+            plain.read(1, expected, 0, 4);
+            assertArrayEquals(expected, got, dtype + " read");
+            assertEquals(-1, buffered.firstNonFinite());
+            buffered.set(6, Float.POSITIVE_INFINITY);
+            assertEquals(6, buffered.firstNonFinite(), dtype.toString());
+            assertThrows(IllegalStateException.class, dtype == DType.FLOAT32 ? buffered::floats : buffered::halves,
+                    "a buffer-backed array has no Java array to hand out");
+        }
+    }
+
+    @Test
+    void bufferViewsAreIndependentOfTheCallersPosition() {
+        FloatBuffer caller = FloatBuffer.wrap(new float[] {1f, 2f, 3f});
+        HostArray a = HostArray.float32(caller);
+        FloatBuffer view = a.floatBuffer();
+        view.position(2);
+        assertEquals(0, a.floatBuffer().position(), "each view starts at 0");
+        assertEquals(3, a.floatBuffer().limit());
+        assertTrue(HostArray.float32(caller.asReadOnlyBuffer()).isReadOnly());
+        assertTrue(!a.isReadOnly());
+        expectMessage("data must not be null", () -> HostArray.float32((FloatBuffer) null));
+        expectMessage("bits must not be null", () -> HostArray.bfloat16((ShortBuffer) null));
+        expectMessage("bytes must not be null", () -> HostArray.wrap(DType.FLOAT16, null));
+    }
+
+    private static void expectMessage(String fragment, org.junit.jupiter.api.function.Executable call) {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
+        assertTrue(e.getMessage().contains(fragment), "message '" + e.getMessage() + "' lacks '" + fragment + "'");
     }
 }
