@@ -2,7 +2,7 @@ package org.spectralpeft.cli;
 
 import java.io.PrintStream;
 import org.spectralpeft.Backends;
-import org.spectralpeft.api.FourierFTBackend;
+import org.spectralpeft.fourierft.FourierFTBackend;
 
 /** The {@code --backend auto|cpu|cuda} option of the commands. */
 enum BackendOption {

@@ -1,6 +1,6 @@
 package org.spectralpeft.cli;
 
-import org.spectralpeft.api.FourierFTSpec;
+import org.spectralpeft.fourierft.FourierFTSpec;
 
 /** ΔW[p,q] evaluated directly in float64 from the closed form, for spot checks of a materialized ΔW. */
 final class DirectSum {

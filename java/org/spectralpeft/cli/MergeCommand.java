@@ -9,7 +9,7 @@ import java.util.concurrent.Callable;
 import java.util.function.Predicate;
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
-import org.spectralpeft.api.FourierFTBackend;
+import org.spectralpeft.fourierft.FourierFTBackend;
 import org.spectralpeft.io.AtomicFiles;
 import org.spectralpeft.io.SafetensorsModel;
 import org.spectralpeft.peft.FourierFTAdapter;

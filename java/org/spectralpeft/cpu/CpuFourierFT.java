@@ -2,12 +2,12 @@ package org.spectralpeft.cpu;
 
 import java.util.function.IntConsumer;
 import java.util.stream.IntStream;
-import org.spectralpeft.api.FourierFTSpec;
-import org.spectralpeft.api.HostArray;
-import org.spectralpeft.api.SpectralGrouping;
-import org.spectralpeft.api.SpectrumColumns;
-import org.spectralpeft.api.ValidatingBackend;
-import org.spectralpeft.api.WriteMode;
+import org.spectralpeft.core.HostArray;
+import org.spectralpeft.core.WriteMode;
+import org.spectralpeft.fourierft.FourierFTSpec;
+import org.spectralpeft.fourierft.SpectralGrouping;
+import org.spectralpeft.fourierft.SpectrumColumns;
+import org.spectralpeft.fourierft.ValidatingBackend;
 
 /**
  * The pure-Java backend: the same half-spectrum algorithms as the CUDA kernels (sparse columns of ΔW's

@@ -6,13 +6,13 @@ import static jcuda.driver.JCudaDriver.cuMemsetD32Async;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.spectralpeft.api.Checks;
-import org.spectralpeft.api.DType;
-import org.spectralpeft.api.FourierFTSpec;
-import org.spectralpeft.api.HostArray;
-import org.spectralpeft.api.ValidatingBackend;
-import org.spectralpeft.api.WriteMode;
+import org.spectralpeft.core.Checks;
+import org.spectralpeft.core.DType;
+import org.spectralpeft.core.HostArray;
+import org.spectralpeft.core.WriteMode;
 import org.spectralpeft.cuda.FftPlans.Direction;
+import org.spectralpeft.fourierft.FourierFTSpec;
+import org.spectralpeft.fourierft.ValidatingBackend;
 
 /**
  * The CUDA backend: cuFFT for the transforms, the kernels of {@code kernels/fourierft.cu} around them.
@@ -20,7 +20,7 @@ import org.spectralpeft.cuda.FftPlans.Direction;
  * <p>Device entry points take {@link DeviceArray}s (library buffers or a framework's raw pointers) and a
  * {@link CudaStream}; they only queue work on that stream and return. Scratch memory comes from the
  * stream-ordered allocator and is released in stream order. The host-array methods of
- * {@link org.spectralpeft.api.FourierFTBackend} copy in, run on a private stream, and copy out.
+ * {@link org.spectralpeft.fourierft.FourierFTBackend} copy in, run on a private stream, and copy out.
  *
  * <p>Thread safety: every method may be called from any thread, concurrently, with the usual CUDA rule
  * that calls sharing output arrays must be ordered by the caller (same stream, or events). {@link #close()}
@@ -605,7 +605,7 @@ public final class CudaFourierFT extends ValidatingBackend {
      */
     public ScratchSize materializeScratch(FourierFTSpec spec, int layers, DType out) {
         ensureOpen();
-        Checks.spec(spec);
+        Checks.notNull(spec, "spec");
         Checks.positive(layers, "layers");
         Checks.notNull(out, "out");
         return inverseScratch(spec, layers, WriteMode.STORE, out);
@@ -620,7 +620,7 @@ public final class CudaFourierFT extends ValidatingBackend {
      */
     public ScratchSize mergeScratch(FourierFTSpec spec, DType weight) {
         ensureOpen();
-        Checks.spec(spec);
+        Checks.notNull(spec, "spec");
         Checks.notNull(weight, "weight");
         return inverseScratch(spec, 1, WriteMode.ADD, weight);
     }
@@ -746,7 +746,7 @@ public final class CudaFourierFT extends ValidatingBackend {
 
     private void enter(FourierFTSpec spec, CudaStream stream) {
         ensureOpen();
-        Checks.spec(spec);
+        Checks.notNull(spec, "spec");
         Checks.notNull(stream, "stream");
         context.makeCurrent();
     }

@@ -1,7 +1,7 @@
 package org.spectralpeft.cuda;
 
 import java.util.Objects;
-import org.spectralpeft.api.DType;
+import org.spectralpeft.core.DType;
 
 /**
  * A view of device memory: raw address, element count and element type. Either a library-owned

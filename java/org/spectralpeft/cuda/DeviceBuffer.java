@@ -12,8 +12,8 @@ import java.nio.FloatBuffer;
 import java.nio.ShortBuffer;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
-import org.spectralpeft.api.DType;
-import org.spectralpeft.api.HostArray;
+import org.spectralpeft.core.DType;
+import org.spectralpeft.core.HostArray;
 
 /** Library-owned device memory: {@code length} elements of one dtype, freed by {@link #close()}. */
 public final class DeviceBuffer implements AutoCloseable {

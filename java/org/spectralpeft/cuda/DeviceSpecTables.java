@@ -9,9 +9,9 @@ import java.util.ArrayList;
 import java.util.List;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
-import org.spectralpeft.api.FourierFTSpec;
-import org.spectralpeft.api.SpectralGrouping;
-import org.spectralpeft.api.SpectrumColumns;
+import org.spectralpeft.fourierft.FourierFTSpec;
+import org.spectralpeft.fourierft.SpectralGrouping;
+import org.spectralpeft.fourierft.SpectrumColumns;
 
 /**
  * A spec's groupings and gather tables in device memory, in one allocation. Fields are device addresses

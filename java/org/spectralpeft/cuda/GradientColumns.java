@@ -1,8 +1,8 @@
 package org.spectralpeft.cuda;
 
 import java.util.Arrays;
-import org.spectralpeft.api.FourierFTSpec;
-import org.spectralpeft.api.SpectrumColumns;
+import org.spectralpeft.fourierft.FourierFTSpec;
+import org.spectralpeft.fourierft.SpectrumColumns;
 
 /**
  * Tables of fourierft_column_analysis (∂L/∂c from ∂L/∂ΔW): the coefficients in the order the kernel visits

@@ -7,9 +7,9 @@ import com.fasterxml.jackson.core.StreamReadConstraints;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.CharBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.channels.WritableByteChannel;
-import java.nio.CharBuffer;
 import java.nio.charset.CharsetDecoder;
 import java.nio.charset.CoderResult;
 import java.nio.charset.CodingErrorAction;
@@ -25,9 +25,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.RandomAccess;
-import org.spectralpeft.api.Checks;
-import org.spectralpeft.api.DType;
-import org.spectralpeft.api.HostArray;
+import org.spectralpeft.core.Checks;
+import org.spectralpeft.core.DType;
+import org.spectralpeft.core.HostArray;
 
 /**
  * A safetensors file opened for reading: an 8-byte little-endian header length, a UTF-8 JSON header

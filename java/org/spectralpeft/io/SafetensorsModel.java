@@ -13,7 +13,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import org.spectralpeft.api.Checks;
+import org.spectralpeft.core.Checks;
 
 /**
  * A model's tensors across one safetensors file or a sharded checkpoint ({@code model.safetensors.index.json},

@@ -14,9 +14,9 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import org.spectralpeft.api.Checks;
-import org.spectralpeft.api.DType;
-import org.spectralpeft.api.HostArray;
+import org.spectralpeft.core.Checks;
+import org.spectralpeft.core.DType;
+import org.spectralpeft.core.HostArray;
 
 /**
  * Writes a safetensors file tensor by tensor, so a model can be streamed through with bounded memory.

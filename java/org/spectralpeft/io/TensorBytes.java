@@ -2,8 +2,8 @@ package org.spectralpeft.io;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import org.spectralpeft.api.DType;
-import org.spectralpeft.api.HostArray;
+import org.spectralpeft.core.DType;
+import org.spectralpeft.core.HostArray;
 
 /** Little-endian byte images of host arrays, as safetensors stores them. */
 public final class TensorBytes {

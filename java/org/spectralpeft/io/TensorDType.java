@@ -1,7 +1,7 @@
 package org.spectralpeft.io;
 
 import java.util.Optional;
-import org.spectralpeft.api.DType;
+import org.spectralpeft.core.DType;
 
 /**
  * Element types of the safetensors format, by their header tag. Every tensor of these types can be read

@@ -15,7 +15,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
-import org.spectralpeft.api.FourierFTSpec;
+import org.spectralpeft.fourierft.FourierFTSpec;
 import org.spectralpeft.io.SafetensorsException;
 
 /**

@@ -9,8 +9,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.function.Predicate;
-import org.spectralpeft.api.Checks;
-import org.spectralpeft.api.FourierFTSpec;
+import org.spectralpeft.core.Checks;
+import org.spectralpeft.fourierft.FourierFTSpec;
 import org.spectralpeft.io.SafetensorsModel;
 import org.spectralpeft.io.TensorInfo;
 

@@ -14,13 +14,13 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
-import org.spectralpeft.api.DType;
-import org.spectralpeft.api.FourierFTBackend;
-import org.spectralpeft.api.FourierFTSpec;
-import org.spectralpeft.api.HostArray;
+import org.spectralpeft.core.DType;
+import org.spectralpeft.core.HostArray;
 import org.spectralpeft.cuda.CudaFourierFT;
 import org.spectralpeft.cuda.CudaStream;
 import org.spectralpeft.cuda.DeviceBuffer;
+import org.spectralpeft.fourierft.FourierFTBackend;
+import org.spectralpeft.fourierft.FourierFTSpec;
 
 /**
  * ΔW of many layers of one shape in one call ({@code materializeBatch}): 64 layers of 4096 × 4096 (n = 1000)

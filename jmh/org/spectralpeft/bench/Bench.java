@@ -2,11 +2,11 @@ package org.spectralpeft.bench;
 
 import java.util.Random;
 import org.spectralpeft.Backends;
-import org.spectralpeft.api.DType;
-import org.spectralpeft.api.FourierFTBackend;
-import org.spectralpeft.api.HostArray;
+import org.spectralpeft.core.DType;
+import org.spectralpeft.core.HostArray;
 import org.spectralpeft.cuda.CudaFourierFT;
 import org.spectralpeft.cuda.DeviceBuffer;
+import org.spectralpeft.fourierft.FourierFTBackend;
 
 /**
  * What the benchmarks share: opening the backend (a CUDA benchmark fails its setup, and JMH moves on, when

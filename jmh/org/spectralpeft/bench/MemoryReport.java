@@ -7,12 +7,12 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.file.Path;
 import org.spectralpeft.Backends;
-import org.spectralpeft.api.DType;
-import org.spectralpeft.api.FourierFTSpec;
-import org.spectralpeft.api.HostArray;
+import org.spectralpeft.core.DType;
+import org.spectralpeft.core.HostArray;
 import org.spectralpeft.cuda.CudaFourierFT;
 import org.spectralpeft.cuda.CudaStream;
 import org.spectralpeft.cuda.DeviceBuffer;
+import org.spectralpeft.fourierft.FourierFTSpec;
 
 /**
  * Peak device memory of materialize, as the driver counts it: for each case, the pool's high-water mark

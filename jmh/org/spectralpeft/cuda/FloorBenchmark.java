@@ -16,8 +16,8 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
-import org.spectralpeft.api.DType;
 import org.spectralpeft.bench.Bench;
+import org.spectralpeft.core.DType;
 import org.spectralpeft.cuda.FftPlans.Direction;
 
 /**

@@ -8,11 +8,11 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import org.spectralpeft.Backends;
-import org.spectralpeft.api.DType;
-import org.spectralpeft.api.FourierFTSpec;
-import org.spectralpeft.api.HostArray;
 import org.spectralpeft.bench.Bench;
+import org.spectralpeft.core.DType;
+import org.spectralpeft.core.HostArray;
 import org.spectralpeft.cuda.FftPlans.Direction;
+import org.spectralpeft.fourierft.FourierFTSpec;
 
 /**
  * Where the GPU time of each benchmarked operation goes: for every configuration of the issue's targets,

@@ -2,8 +2,8 @@ package org.spectralpeft;
 
 import java.nio.file.Path;
 import java.util.Random;
-import org.spectralpeft.api.DType;
-import org.spectralpeft.api.HostArray;
+import org.spectralpeft.core.DType;
+import org.spectralpeft.core.HostArray;
 
 /** Fresh random inputs (the seed goes into every failure message) and error measures. */
 public final class TestData {

@@ -10,10 +10,10 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.spectralpeft.FourierFTBackendContract;
 import org.spectralpeft.TestData;
-import org.spectralpeft.api.DType;
-import org.spectralpeft.api.FourierFTBackend;
-import org.spectralpeft.api.FourierFTSpec;
-import org.spectralpeft.api.HostArray;
+import org.spectralpeft.core.DType;
+import org.spectralpeft.core.HostArray;
+import org.spectralpeft.fourierft.FourierFTBackend;
+import org.spectralpeft.fourierft.FourierFTSpec;
 import org.spectralpeft.reference.FourierFTReference;
 
 class CpuFourierFTTest extends FourierFTBackendContract {

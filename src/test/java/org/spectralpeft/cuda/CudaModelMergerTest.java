@@ -4,7 +4,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.extension.ExtendWith;
-import org.spectralpeft.api.FourierFTBackend;
+import org.spectralpeft.fourierft.FourierFTBackend;
 import org.spectralpeft.peft.ModelMergerContract;
 
 /** The checkpoint merge on the GPU; skips, with the reason, where CUDA is not available. */

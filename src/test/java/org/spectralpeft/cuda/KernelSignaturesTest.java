@@ -14,8 +14,8 @@ import java.util.TreeSet;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
-import org.spectralpeft.api.DType;
-import org.spectralpeft.api.FourierFTSpec;
+import org.spectralpeft.core.DType;
+import org.spectralpeft.fourierft.FourierFTSpec;
 
 /**
  * Every launcher of {@link FourierFTKernels} passes what its kernel in the shipped PTX (built from

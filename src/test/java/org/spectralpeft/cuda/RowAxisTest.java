@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.spectralpeft.api.FourierFTSpec;
+import org.spectralpeft.fourierft.FourierFTSpec;
 
 /** Which axis materialize's row transforms run along: d_in unless d_in is a length cuFFT transforms slowly. */
 class RowAxisTest {

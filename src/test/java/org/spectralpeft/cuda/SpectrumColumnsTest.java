@@ -6,9 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.spectralpeft.TestData;
-import org.spectralpeft.api.FourierFTSpec;
-import org.spectralpeft.api.SpectralGrouping;
-import org.spectralpeft.api.SpectrumColumns;
+import org.spectralpeft.fourierft.FourierFTSpec;
+import org.spectralpeft.fourierft.SpectralGrouping;
+import org.spectralpeft.fourierft.SpectrumColumns;
 import org.spectralpeft.reference.FourierFTReference;
 
 /**

@@ -10,7 +10,7 @@ import java.util.List;
 import java.util.Set;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import org.spectralpeft.api.DType;
+import org.spectralpeft.core.DType;
 
 /**
  * StageTimer without a device: launches go to a recorder, marks come from a fake clock that advances by a

@@ -32,8 +32,8 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.spectralpeft.TestData;
-import org.spectralpeft.api.DType;
-import org.spectralpeft.api.HostArray;
+import org.spectralpeft.core.DType;
+import org.spectralpeft.core.HostArray;
 
 /**
  * SafetensorsFile and SafetensorsWriter: round trips of every kind of dtype and shape, a file built by hand

@@ -19,7 +19,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.spectralpeft.TestData;
-import org.spectralpeft.api.HostArray;
+import org.spectralpeft.core.HostArray;
 
 /**
  * SafetensorsModel: single files, sharded checkpoints with an index, directories, and every way the index

@@ -2,8 +2,8 @@ package org.spectralpeft.peft;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.spectralpeft.api.FourierFTBackend;
 import org.spectralpeft.cpu.CpuFourierFT;
+import org.spectralpeft.fourierft.FourierFTBackend;
 
 class CpuModelMergerTest extends ModelMergerContract {
     private static CpuFourierFT cpu;

@@ -1,9 +1,9 @@
 package org.spectralpeft.peft;
 
 import java.nio.file.Path;
-import org.spectralpeft.api.FourierFTBackend;
-import org.spectralpeft.api.FourierFTSpec;
-import org.spectralpeft.api.HostArray;
+import org.spectralpeft.core.HostArray;
+import org.spectralpeft.fourierft.FourierFTBackend;
+import org.spectralpeft.fourierft.FourierFTSpec;
 import org.spectralpeft.io.SafetensorsModel;
 
 /**

@@ -15,7 +15,7 @@ import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.spectralpeft.TestData;
-import org.spectralpeft.api.FourierFTSpec;
+import org.spectralpeft.fourierft.FourierFTSpec;
 import org.spectralpeft.io.SafetensorsFile;
 import org.spectralpeft.io.SafetensorsWriter;
 import org.spectralpeft.io.TensorBytes;

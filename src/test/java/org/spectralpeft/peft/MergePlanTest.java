@@ -13,7 +13,7 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.spectralpeft.api.FourierFTSpec;
+import org.spectralpeft.fourierft.FourierFTSpec;
 import org.spectralpeft.io.SafetensorsModel;
 import org.spectralpeft.io.SafetensorsWriter;
 import org.spectralpeft.io.TensorDType;

@@ -5,10 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Random;
 import org.junit.jupiter.api.Test;
-import org.spectralpeft.api.FourierFTBackend;
-import org.spectralpeft.api.FourierFTSpec;
-import org.spectralpeft.api.HostArray;
 import org.spectralpeft.Backends;
+import org.spectralpeft.core.HostArray;
+import org.spectralpeft.fourierft.FourierFTBackend;
+import org.spectralpeft.fourierft.FourierFTSpec;
 
 /**
  * What a framework does with the library, through its published API only: materialize, forward and backward
@@ -29,7 +29,7 @@ class ConsumerTest {
 
         try (FourierFTBackend ft = Backends.best()) {
             System.out.println("backend: " + ft.description());
-            HostArray out = HostArray.allocate(org.spectralpeft.api.DType.FLOAT32, D_OUT * D_IN);
+            HostArray out = HostArray.allocate(org.spectralpeft.core.DType.FLOAT32, D_OUT * D_IN);
             ft.materialize(spec, coeffs, out);
             assertClose(deltaW, out.toFloats(), "materialize");
 

@@ -1,4 +1,4 @@
-package org.spectralpeft.api;
+package org.spectralpeft.core;
 
 /** IEEE binary16 and bfloat16 conversions, round-to-nearest-even, NaN and infinity preserved. */
 final class HalfFloats {

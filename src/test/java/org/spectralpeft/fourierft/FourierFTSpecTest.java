@@ -1,4 +1,4 @@
-package org.spectralpeft.api;
+package org.spectralpeft.fourierft;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;

@@ -1,4 +1,4 @@
-package org.spectralpeft.api;
+package org.spectralpeft.core;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;

@@ -1,4 +1,4 @@
-package org.spectralpeft.api;
+package org.spectralpeft.core;
 
 /** How a result lands in its destination. The code is shared with the CUDA epilogue kernel. */
 public enum WriteMode {

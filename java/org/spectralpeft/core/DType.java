@@ -1,4 +1,4 @@
-package org.spectralpeft.api;
+package org.spectralpeft.core;
 
 /**
  * Element types the library reads and writes. Arithmetic is always float32; float16 and bfloat16

@@ -1,4 +1,4 @@
-package org.spectralpeft.api;
+package org.spectralpeft.core;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;

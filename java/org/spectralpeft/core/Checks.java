@@ -1,4 +1,4 @@
-package org.spectralpeft.api;
+package org.spectralpeft.core;
 
 /**
  * Argument checks shared by the backends, so that both reject the same inputs with the same messages,
@@ -61,19 +61,19 @@ public final class Checks {
     }
 
     /**
-     * Coefficients of {@code layers} layers: layers × n finite float32 values.
+     * A float32 vector (coefficients, say) of the expected length, every value finite.
      *
-     * @param spec the adapter geometry, giving n
-     * @param coeffs the coefficients
-     * @param layers number of layers
-     * @throws IllegalArgumentException if {@code coeffs} is null, has the wrong length or a non-finite value
+     * @param name the vector's name, for the message
+     * @param values the vector
+     * @param expected the number of elements it must have
+     * @throws IllegalArgumentException if {@code values} is null, has the wrong length or a non-finite value
      */
-    public static void coefficients(FourierFTSpec spec, float[] coeffs, int layers) {
-        notNull(coeffs, "coeffs");
-        length("coeffs", coeffs.length, (long) layers * spec.n());
-        for (int i = 0; i < coeffs.length; i++) {
-            if (!Float.isFinite(coeffs[i])) {
-                throw new IllegalArgumentException("coeffs[" + i + "] is " + coeffs[i] + "; coefficients must be finite");
+    public static void finiteVector(String name, float[] values, long expected) {
+        notNull(values, name);
+        length(name, values.length, expected);
+        for (int i = 0; i < values.length; i++) {
+            if (!Float.isFinite(values[i])) {
+                throw new IllegalArgumentException(name + "[" + i + "] is " + values[i] + "; " + name + " must be finite");
             }
         }
     }
@@ -141,15 +141,5 @@ public final class Checks {
      */
     public static void writable(String name, HostArray a) {
         require(!a.isReadOnly(), name + " is a read-only buffer, but the result is written into it");
-    }
-
-    /**
-     * Throws if {@code spec} is null.
-     *
-     * @param spec the adapter geometry
-     * @throws IllegalArgumentException if {@code spec} is null
-     */
-    public static void spec(FourierFTSpec spec) {
-        notNull(spec, "spec");
     }
 }

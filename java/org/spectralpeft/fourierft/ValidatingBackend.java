@@ -1,4 +1,7 @@
-package org.spectralpeft.api;
+package org.spectralpeft.fourierft;
+
+import org.spectralpeft.core.Checks;
+import org.spectralpeft.core.HostArray;
 
 /**
  * Checks every host-array argument (shapes, finiteness, open state) once, identically for all
@@ -35,9 +38,9 @@ public abstract class ValidatingBackend implements FourierFTBackend {
     public final void materializeBatch(FourierFTSpec spec, float[] coeffs, int layers, HostArray out) {
         notNull(spec, coeffs, "out", out);
         ensureOpen();
-        Checks.spec(spec);
+        Checks.notNull(spec, "spec");
         Checks.positive(layers, "layers");
-        Checks.coefficients(spec, coeffs, layers);
+        Checks.finiteVector("coeffs", coeffs, (long) layers * spec.n());
         Checks.output("out", out, (long) layers * spec.dOut() * spec.dIn());
         runMaterialize(spec, coeffs, layers, out);
         Checks.finiteResult("out", out);
@@ -60,8 +63,8 @@ public abstract class ValidatingBackend implements FourierFTBackend {
     private void checkMerge(FourierFTSpec spec, float[] coeffs, HostArray weight) {
         notNull(spec, coeffs, "weight", weight);
         ensureOpen();
-        Checks.spec(spec);
-        Checks.coefficients(spec, coeffs, 1);
+        Checks.notNull(spec, "spec");
+        Checks.finiteVector("coeffs", coeffs, spec.n());
         Checks.input("weight", weight, (long) spec.dOut() * spec.dIn()); // W is an input too: W + ΔW of a NaN is NaN
         Checks.writable("weight", weight);
     }
@@ -71,9 +74,9 @@ public abstract class ValidatingBackend implements FourierFTBackend {
         notNull(spec, coeffs, "x", x);
         Checks.notNull(y, "y");
         ensureOpen();
-        Checks.spec(spec);
+        Checks.notNull(spec, "spec");
         Checks.positive(tokens, "tokens");
-        Checks.coefficients(spec, coeffs, 1);
+        Checks.finiteVector("coeffs", coeffs, spec.n());
         Checks.input("x", x, (long) tokens * spec.dIn());
         Checks.output("y", y, (long) tokens * spec.dOut());
         runForward(spec, coeffs, x, tokens, y);
@@ -81,11 +84,11 @@ public abstract class ValidatingBackend implements FourierFTBackend {
 
     @Override
     public final void gradCoefficients(FourierFTSpec spec, HostArray gradDeltaW, float[] gradCoeffs) {
-        Checks.spec(spec);
+        Checks.notNull(spec, "spec");
         Checks.notNull(gradDeltaW, "gradDeltaW");
         Checks.notNull(gradCoeffs, "gradCoeffs");
         ensureOpen();
-        Checks.spec(spec);
+        Checks.notNull(spec, "spec");
         Checks.input("gradDeltaW", gradDeltaW, (long) spec.dOut() * spec.dIn());
         Checks.notNull(gradCoeffs, "gradCoeffs");
         Checks.length("gradCoeffs", gradCoeffs.length, spec.n());
@@ -99,9 +102,9 @@ public abstract class ValidatingBackend implements FourierFTBackend {
         Checks.notNull(gradY, "gradY");
         Checks.notNull(gradCoeffs, "gradCoeffs"); // gradX may be null: no ∂L/∂x wanted
         ensureOpen();
-        Checks.spec(spec);
+        Checks.notNull(spec, "spec");
         Checks.positive(tokens, "tokens");
-        Checks.coefficients(spec, coeffs, 1);
+        Checks.finiteVector("coeffs", coeffs, spec.n());
         Checks.input("x", x, (long) tokens * spec.dIn());
         Checks.input("gradY", gradY, (long) tokens * spec.dOut());
         Checks.notNull(gradCoeffs, "gradCoeffs");
@@ -114,7 +117,7 @@ public abstract class ValidatingBackend implements FourierFTBackend {
 
     // every null argument is named before any other check, so that no other complaint hides it
     private static void notNull(FourierFTSpec spec, float[] coeffs, String arrayName, HostArray array) {
-        Checks.spec(spec);
+        Checks.notNull(spec, "spec");
         Checks.notNull(coeffs, "coeffs");
         Checks.notNull(array, arrayName);
     }

@@ -1,4 +1,6 @@
-package org.spectralpeft.api;
+package org.spectralpeft.fourierft;
+
+import org.spectralpeft.core.HostArray;
 
 /**
  * FourierFT operations on one backend (CPU or CUDA). Row-major throughout: ΔW and W are d_out × d_in,

@@ -1,4 +1,4 @@
-package org.spectralpeft.api;
+package org.spectralpeft.fourierft;
 
 import java.util.Arrays;
 

@@ -1,7 +1,8 @@
-package org.spectralpeft.api;
+package org.spectralpeft.fourierft;
 
 import java.util.HashMap;
 import java.util.Map;
+import org.spectralpeft.core.Checks;
 
 /**
  * One FourierFT layer shape and its spectral index set, validated once and shared by every backend.
