@@ -108,7 +108,7 @@ run_peers() {
   "$python" bench/side_by_side.py table --jmh "$out/bench/jmh.json" --peers "$d/peers.json" \
     ${memory[@]+"${memory[@]}"} --out "$d/table.md" || echo "   TABLE FAILED"
   echo "== stage profile"
-  "$bundle/jre/bin/java" -Xmx24g -cp "$(classpath)" org.spectralpeft.cuda.StageProfile "$d/stages.md" \
+  "$bundle/jre/bin/java" -Xmx24g -cp "$(classpath)" org.spectralpeft.fourierft.cuda.StageProfile "$d/stages.md" \
     > "$d/stages.log" 2>&1 || { echo "   STAGE PROFILE FAILED"; tail -20 "$d/stages.log"; }
   grep -E "^## |^wall" "$d/stages.md" 2>/dev/null || true
 }
@@ -139,7 +139,7 @@ run_short() {
     --out "$out/peers/table.md" || echo "   TABLE FAILED"
   pack
   echo "== stage profile ($(date -u +%T))"
-  timeout -k 5 "${limits[3]}" "$bundle/jre/bin/java" -Xmx24g -cp "$(classpath)" org.spectralpeft.cuda.StageProfile \
+  timeout -k 5 "${limits[3]}" "$bundle/jre/bin/java" -Xmx24g -cp "$(classpath)" org.spectralpeft.fourierft.cuda.StageProfile \
     "$out/peers/stages.md" > "$out/peers/stages.log" 2>&1 || { echo "   STAGE PROFILE FAILED OR CUT SHORT"; tail -20 "$out/peers/stages.log"; }
   grep -E "^## |^wall" "$out/peers/stages.md" 2>/dev/null || true
   pack

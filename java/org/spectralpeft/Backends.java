@@ -1,9 +1,9 @@
 package org.spectralpeft;
 
 import java.util.Optional;
-import org.spectralpeft.cpu.CpuFourierFT;
-import org.spectralpeft.cuda.CudaFourierFT;
 import org.spectralpeft.fourierft.FourierFTBackend;
+import org.spectralpeft.fourierft.cpu.CpuFourierFT;
+import org.spectralpeft.fourierft.cuda.CudaFourierFT;
 
 /**
  * Picks a backend: CUDA when a device, the NVIDIA driver and the CUDA 13 libraries (cuFFT) all load,

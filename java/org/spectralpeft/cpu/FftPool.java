@@ -12,36 +12,36 @@ import java.util.concurrent.ConcurrentLinkedQueue;
  * arrays are kept because the per-call alternative allocates (and zeroes) as much as the output. The pool
  * keeps at most as many per length as were ever in use at the same time.
  */
-final class FftPool {
+public final class FftPool {
     private final Map<Integer, Queue<RealFft>> real = new ConcurrentHashMap<>();
     private final Map<Integer, Queue<ComplexFft>> complex = new ConcurrentHashMap<>();
     private final Map<Integer, Queue<float[]>> scratch = new ConcurrentHashMap<>();
 
-    RealFft takeReal(int n) {
+    public RealFft takeReal(int n) {
         RealFft f = real.computeIfAbsent(n, k -> new ConcurrentLinkedQueue<>()).poll();
         return f != null ? f : new RealFft(n);
     }
 
-    void give(RealFft f) {
+    public void give(RealFft f) {
         real.get(f.length()).offer(f);
     }
 
-    ComplexFft takeComplex(int n) {
+    public ComplexFft takeComplex(int n) {
         ComplexFft f = complex.computeIfAbsent(n, k -> new ConcurrentLinkedQueue<>()).poll();
         return f != null ? f : new ComplexFft(n);
     }
 
-    void give(ComplexFft f) {
+    public void give(ComplexFft f) {
         complex.get(f.length()).offer(f);
     }
 
     /** An array of {@code length} floats with arbitrary contents. */
-    float[] takeScratch(int length) {
+    public float[] takeScratch(int length) {
         float[] a = scratch.computeIfAbsent(length, k -> new ConcurrentLinkedQueue<>()).poll();
         return a != null ? a : new float[length];
     }
 
-    void give(float[] a) {
+    public void give(float[] a) {
         scratch.get(a.length).offer(a);
     }
 }

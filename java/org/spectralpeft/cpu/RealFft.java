@@ -11,7 +11,7 @@ import org.jtransforms.fft.FloatFFT_1D;
  * For the lengths where JTransforms' float real transform is inaccurate ({@link #needsDoublePrecision}) the
  * transform runs in float64 on a scratch copy, so every length is accurate to float32 rounding.
  */
-final class RealFft {
+public final class RealFft {
     /** Smallest prime radix whose float generic real pass is taken in float64 (see {@link #needsDoublePrecision}). */
     private static final int FIRST_INACCURATE_RADIX = 13;
     /** Lengths whose remainder, after the factors 4, 2, 3 and 5, is at least this use JTransforms' Bluestein plan. */
@@ -47,7 +47,7 @@ final class RealFft {
      * too: the error grows with p, and theirs is low only by a lucky rounding of cos/sin(2π/p). The complex
      * mixed-radix pass takes its twiddles from a table and stays accurate.
      */
-    static boolean needsDoublePrecision(int n) {
+    public static boolean needsDoublePrecision(int n) {
         if (n < 2 || Integer.bitCount(n) == 1) {
             return false; // split-radix plan
         }
@@ -113,16 +113,16 @@ final class RealFft {
         }
     }
 
-    int length() {
+    public int length() {
         return n;
     }
 
-    int bins() {
+    public int bins() {
         return n / 2 + 1;
     }
 
     /** re/im[0..n/2] = DFT(in[off .. off+n-1]). */
-    void forward(float[] in, int off, float[] re, float[] im) {
+    public void forward(float[] in, int off, float[] re, float[] im) {
         System.arraycopy(in, off, packed, 0, n);
         if (n == 1) {
             re[0] = packed[0];
@@ -151,14 +151,14 @@ final class RealFft {
     }
 
     /** a[off .. off+n-1]: a signal in, its half spectrum out in the packed layout of {@link #realSlot}. */
-    void forwardInPlace(float[] a, int off) {
+    public void forwardInPlace(float[] a, int off) {
         if (n > 1) {
             realForward(a, off);
         }
     }
 
     /** The factor that {@link #inverseInPlace} leaves out: multiply the spectrum by it beforehand. */
-    float inverseGain() {
+    public float inverseGain() {
         return inverseGain;
     }
 
@@ -166,7 +166,7 @@ final class RealFft {
      * Where bin v's real part sits in the packed layout {@link #inverseInPlace} takes (JTransforms': bin 0
      * at 0; for even n bin n/2 at 1; bins 1 ≤ v < n/2 at 2v; for odd n bin (n-1)/2 at n-1).
      */
-    int realSlot(int v) {
+    public int realSlot(int v) {
         if (v == 0) {
             return 0;
         }
@@ -177,7 +177,7 @@ final class RealFft {
     }
 
     /** Where bin v's imaginary part sits in the packed layout, or -1 where a real inverse ignores it (bin 0, and n/2 for even n). */
-    int imagSlot(int v) {
+    public int imagSlot(int v) {
         if (v == 0) {
             return -1;
         }
@@ -191,14 +191,14 @@ final class RealFft {
      * a[off .. off+n-1]: the packed half spectrum (see {@link #realSlot}) in, the inverse DFT out, divided by
      * {@link #inverseGain}.
      */
-    void inverseInPlace(float[] a, int off) {
+    public void inverseInPlace(float[] a, int off) {
         if (n > 1) {
             realInverse(a, off);
         }
     }
 
     /** out[0..n-1] = inverse DFT of the Hermitian spectrum whose bins 0..n/2 are re/im (imag of bin 0, and of n/2 for even n, ignored). */
-    void inverse(float[] re, float[] im, float[] out) {
+    public void inverse(float[] re, float[] im, float[] out) {
         if (n == 1) {
             out[0] = re[0];
             return;

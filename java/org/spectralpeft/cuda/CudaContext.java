@@ -20,13 +20,16 @@ import org.bytedeco.cuda.cudart.CUmemPoolHandle_st;
 import org.bytedeco.cuda.global.cudart;
 import org.bytedeco.cuda.global.cufft;
 import org.bytedeco.javacpp.LongPointer;
+import org.spectralpeft.core.DType;
 
 /**
  * One device's primary context, shared with cuFFT (the runtime API binds to the primary context), made
  * current on every thread that calls in. Opening also proves that the driver, JCuda's natives and the
- * CUDA 13 libraries (cuFFT through the JavaCPP presets) all load.
+ * CUDA 13 libraries (cuFFT through the JavaCPP presets) all load. The shared runtime of every adapter
+ * family's CUDA backend: streams ({@link #createStream()}), buffers ({@link #allocate}) and the device's
+ * memory pool, from which every call's scratch is drawn. Safe to use from several threads.
  */
-final class CudaContext implements AutoCloseable {
+public final class CudaContext implements AutoCloseable {
     private final int ordinal;
     private final CUdevice device;
     private final CUcontext context;
@@ -77,8 +80,39 @@ final class CudaContext implements AutoCloseable {
         }
     }
 
-    static CudaContext open(int ordinal) {
+    /**
+     * Retains the device's primary context.
+     *
+     * @param ordinal the CUDA device ordinal
+     * @return the context; close it to release the primary context
+     * @throws IllegalArgumentException if there is no such device
+     * @throws IllegalStateException if a CUDA call fails; a missing native library surfaces as a
+     *         {@link LinkageError} instead
+     */
+    public static CudaContext open(int ordinal) {
         return new CudaContext(ordinal);
+    }
+
+    /**
+     * A new non-blocking stream in this context, destroyed by its {@code close()}.
+     *
+     * @return the stream
+     * @throws IllegalStateException if this context is closed
+     */
+    public CudaStream createStream() {
+        return CudaStream.createOwned(this);
+    }
+
+    /**
+     * Library-owned device memory of {@code length} elements (contents undefined), freed by its {@code close()}.
+     *
+     * @param dtype the element type
+     * @param length number of elements, at least 1
+     * @return the buffer
+     * @throws IllegalStateException if this context is closed
+     */
+    public DeviceBuffer allocate(DType dtype, long length) {
+        return new DeviceBuffer(this, dtype, length);
     }
 
     // Loads libcufft.so.12 (and libcudart.so.13) through the presets now, so a missing library is
@@ -110,8 +144,10 @@ final class CudaContext implements AutoCloseable {
     /**
      * The high-water mark of bytes in use (cudaMemPoolAttrUsedMemHigh) of the device's current memory pool,
      * the one cuMemAllocAsync, and so every call's scratch, draws from.
+     *
+     * @return the high-water mark in bytes
      */
-    long poolUsedHighBytes() {
+    public long poolUsedHighBytes() {
         try (LongPointer value = new LongPointer(1)) {
             checkRuntime(cudart.cudaMemPoolGetAttribute(currentPool(), cudart.cudaMemPoolAttrUsedMemHigh, value),
                     "cudaMemPoolGetAttribute");
@@ -123,7 +159,7 @@ final class CudaContext implements AutoCloseable {
      * Resets that high-water mark. The runtime only accepts zero here; with nothing allocated from the pool
      * at that moment (synchronize first), the mark then follows the next allocations.
      */
-    void resetPoolUsedHigh() {
+    public void resetPoolUsedHigh() {
         try (LongPointer zero = new LongPointer(1).put(0L)) {
             checkRuntime(cudart.cudaMemPoolSetAttribute(currentPool(), cudart.cudaMemPoolAttrUsedMemHigh, zero),
                     "cudaMemPoolSetAttribute");
@@ -142,23 +178,42 @@ final class CudaContext implements AutoCloseable {
         }
     }
 
-    /** Makes this device's primary context current on the calling thread. */
-    void makeCurrent() {
+    /**
+     * Makes this device's primary context current on the calling thread.
+     *
+     * @throws IllegalStateException if this context is closed
+     */
+    public void makeCurrent() {
         if (closed) {
             throw new IllegalStateException("CUDA context is closed");
         }
         cuCtxSetCurrent(context);
     }
 
-    int computeCapability() {
+    /**
+     * The compute capability as one number: 90 for sm_90.
+     *
+     * @return major × 10 + minor
+     */
+    public int computeCapability() {
         return computeMajor * 10 + computeMinor;
     }
 
-    long totalMemory() {
+    /**
+     * The device's memory.
+     *
+     * @return total device memory in bytes
+     */
+    public long totalMemory() {
         return totalMemory;
     }
 
-    String describe() {
+    /**
+     * Device name, ordinal, architecture, memory and driver version, for logs.
+     *
+     * @return the description
+     */
+    public String describe() {
         return String.format("%s (device %d, sm_%d%d, %.1f GiB, driver %d.%d)", name, ordinal, computeMajor,
                 computeMinor, totalMemory / (double) (1L << 30), driverVersion / 1000, (driverVersion % 1000) / 10);
     }

@@ -6,11 +6,12 @@ import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
 
 import jcuda.driver.CUstream;
 import jcuda.driver.CUstream_flags;
+import org.spectralpeft.cuda.internal.NativeHandles;
 
 /**
  * The stream a call's work is queued on. {@link #foreign(long)} wraps a framework's stream (its raw
  * {@code cudaStream_t}/{@code CUstream} handle), which the library never destroys; streams made by
- * {@link CudaFourierFT#createStream()} are owned and destroyed on {@link #close()}.
+ * {@link CudaContext#createStream()} (and the backends' {@code createStream()}) are owned and destroyed on {@link #close()}.
  */
 public final class CudaStream implements AutoCloseable {
     private static final CudaStream LEGACY_DEFAULT = new CudaStream(0L, null);
@@ -62,7 +63,13 @@ public final class CudaStream implements AutoCloseable {
         return handle;
     }
 
-    CUstream jcuda() {
+    /**
+     * The JCuda handle, for queueing work on this stream (kernels, copies, library calls).
+     *
+     * @return the stream
+     * @throws IllegalStateException if the stream is closed
+     */
+    public CUstream jcuda() {
         if (closed) {
             throw new IllegalStateException("stream is closed");
         }
@@ -70,7 +77,7 @@ public final class CudaStream implements AutoCloseable {
     }
 
     /** Blocks until all work queued on this stream has finished (the stream's context must be current). */
-    void synchronize() {
+    public void synchronize() {
         cuStreamSynchronize(jcuda());
     }
 

@@ -6,8 +6,8 @@ import org.spectralpeft.core.DType;
 /**
  * A view of device memory: raw address, element count and element type. Either a library-owned
  * {@link DeviceBuffer}'s view or a foreign pointer owned by a host framework (a tensor's data pointer);
- * the library never frees a foreign array. Must live in the context of the {@link CudaFourierFT} it is
- * passed to.
+ * the library never frees a foreign array. Must live in the context of the backend it is
+ * passed to ({@link CudaContext}: the device's primary context).
  */
 public record DeviceArray(long address, long length, DType dtype) {
 

@@ -14,6 +14,7 @@ import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
+import org.spectralpeft.cuda.internal.NativeHandles;
 
 /** Library-owned device memory: {@code length} elements of one dtype, freed by {@link #close()}. */
 public final class DeviceBuffer implements AutoCloseable {

@@ -4,9 +4,9 @@ import java.util.Random;
 import org.spectralpeft.Backends;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
-import org.spectralpeft.cuda.CudaFourierFT;
 import org.spectralpeft.cuda.DeviceBuffer;
 import org.spectralpeft.fourierft.FourierFTBackend;
+import org.spectralpeft.fourierft.cuda.CudaFourierFT;
 
 /**
  * What the benchmarks share: opening the backend (a CUDA benchmark fails its setup, and JMH moves on, when

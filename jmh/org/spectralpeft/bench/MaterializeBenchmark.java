@@ -16,11 +16,11 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
-import org.spectralpeft.cuda.CudaFourierFT;
 import org.spectralpeft.cuda.CudaStream;
 import org.spectralpeft.cuda.DeviceBuffer;
 import org.spectralpeft.fourierft.FourierFTBackend;
 import org.spectralpeft.fourierft.FourierFTSpec;
+import org.spectralpeft.fourierft.cuda.CudaFourierFT;
 
 /**
  * The materialized paths at d_out × d_in with n coefficients: ΔW, merge into a weight, and ∂L/∂c from

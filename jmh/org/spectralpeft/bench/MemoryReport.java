@@ -9,10 +9,10 @@ import java.nio.file.Path;
 import org.spectralpeft.Backends;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
-import org.spectralpeft.cuda.CudaFourierFT;
 import org.spectralpeft.cuda.CudaStream;
 import org.spectralpeft.cuda.DeviceBuffer;
 import org.spectralpeft.fourierft.FourierFTSpec;
+import org.spectralpeft.fourierft.cuda.CudaFourierFT;
 
 /**
  * Peak device memory of materialize, as the driver counts it: for each case, the pool's high-water mark

@@ -2,8 +2,8 @@ package org.spectralpeft.peft;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.spectralpeft.cpu.CpuFourierFT;
 import org.spectralpeft.fourierft.FourierFTBackend;
+import org.spectralpeft.fourierft.cpu.CpuFourierFT;
 
 class CpuModelMergerTest extends ModelMergerContract {
     private static CpuFourierFT cpu;

@@ -14,7 +14,7 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.spectralpeft.cpu.CpuFourierFT;
+import org.spectralpeft.fourierft.cpu.CpuFourierFT;
 import org.spectralpeft.io.SafetensorsFile;
 import org.spectralpeft.io.SafetensorsModel;
 import org.spectralpeft.io.SafetensorsWriter;

@@ -1,4 +1,4 @@
-package org.spectralpeft.cuda;
+package org.spectralpeft.fourierft.cuda;
 
 import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemFree;
@@ -9,6 +9,8 @@ import java.util.ArrayList;
 import java.util.List;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
+import org.spectralpeft.cuda.CudaStream;
+import org.spectralpeft.cuda.internal.NativeHandles;
 import org.spectralpeft.fourierft.FourierFTSpec;
 import org.spectralpeft.fourierft.SpectralGrouping;
 import org.spectralpeft.fourierft.SpectrumColumns;

@@ -1,4 +1,4 @@
-package org.spectralpeft.cuda;
+package org.spectralpeft.fourierft.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -15,6 +15,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.spectralpeft.core.DType;
+import org.spectralpeft.cuda.DeviceArray;
 import org.spectralpeft.fourierft.FourierFTSpec;
 
 /**

@@ -1,4 +1,4 @@
-package org.spectralpeft.cuda;
+package org.spectralpeft.cuda.internal;
 
 import static org.bytedeco.cuda.global.cufft.CUFFT_C2R;
 import static org.bytedeco.cuda.global.cufft.CUFFT_R2C;
@@ -8,6 +8,7 @@ import java.util.HashMap;
 import java.util.Map;
 import org.bytedeco.cuda.global.cufft;
 import org.bytedeco.javacpp.SizeTPointer;
+import org.spectralpeft.cuda.CudaStream;
 
 /**
  * cuFFT plans, created on first use per shape and cached until {@link #close()}. Plans never allocate
@@ -20,49 +21,49 @@ import org.bytedeco.javacpp.SizeTPointer;
  *
  * <p>A transform over an axis of length 1 is a copy, done by a kernel instead of cuFFT.
  */
-final class FftPlans implements AutoCloseable {
-    enum Direction { C2R, R2C }
+public final class FftPlans implements AutoCloseable {
+    public enum Direction { C2R, R2C }
 
     /**
      * A batched real transform of rank 1 ({@code rows == 0}: length {@code cols}) or rank 2
      * ({@code rows × cols}). {@code padded}: the real side uses rows of 2·(cols/2+1) floats (the in-place
      * layout); otherwise rows of cols floats.
      */
-    record Shape(Direction direction, int rows, int cols, long batch, boolean padded) {
-        long complexPerItem() {
+    public record Shape(Direction direction, int rows, int cols, long batch, boolean padded) {
+        public long complexPerItem() {
             return (long) Math.max(rows, 1) * (cols / 2 + 1);
         }
 
-        long realPerItem() {
+        public long realPerItem() {
             return (long) Math.max(rows, 1) * (padded ? 2L * (cols / 2 + 1) : cols);
         }
 
-        boolean isCopy() {
+        public boolean isCopy() {
             return rows <= 1 && cols == 1;
         }
 
-        long inBytesPerItem() {
+        public long inBytesPerItem() {
             return direction == Direction.C2R ? 8 * complexPerItem() : 4 * realPerItem();
         }
 
-        long outBytesPerItem() {
+        public long outBytesPerItem() {
             return direction == Direction.C2R ? 4 * realPerItem() : 8 * complexPerItem();
         }
 
-        Shape withBatch(long b) {
+        public Shape withBatch(long b) {
             return new Shape(direction, rows, cols, b, padded);
         }
 
         /** E.g. "cuFFT C2R 4096 x16" (rank 1) or "cuFFT R2C 4096x4096 x1" (rank 2), for stage timings. */
-        String label() {
+        public String label() {
             return "cuFFT " + direction + " " + (rows == 0 ? "" : rows + "x") + cols + " x" + batch;
         }
     }
 
-    static final long MAX_PLAN_BATCH = 4096;
+    public static final long MAX_PLAN_BATCH = 4096;
 
     /** Batches below this are rounded up to a power of two by {@link #paddedBatch}. */
-    static final long PADDED_BATCH_LIMIT = 256;
+    public static final long PADDED_BATCH_LIMIT = 256;
 
     /**
      * The batch to transform {@code batch} items with, where the caller owns buffers it can pad with zero
@@ -71,7 +72,7 @@ final class FftPlans implements AutoCloseable {
      * from there on the batch itself, whose pieces are large enough to amortize their launches, where
      * padding could nearly double the work.
      */
-    static long paddedBatch(long batch) {
+    public static long paddedBatch(long batch) {
         if (batch <= 0) {
             throw new IllegalArgumentException("batch must be positive, got " + batch);
         }
@@ -79,7 +80,7 @@ final class FftPlans implements AutoCloseable {
     }
 
     /** One cached plan. */
-    final class Plan {
+    public final class Plan {
         private final Shape shape;
         private final int handle;
         private final long workBytes;
@@ -120,12 +121,12 @@ final class FftPlans implements AutoCloseable {
             }
         }
 
-        long workBytes() {
+        public long workBytes() {
             return workBytes;
         }
 
         /** Queues the transform on {@code stream}, with a work area of at least workBytes() at {@code work}. */
-        void execute(long in, long out, long work, CudaStream stream) {
+        public void execute(long in, long out, long work, CudaStream stream) {
             if (shape.isCopy()) {
                 copyTransform(in, out, stream);
                 return;
@@ -150,10 +151,10 @@ final class FftPlans implements AutoCloseable {
                     throw new IllegalStateException("in-place length-1 C2R needs the padded layout");
                 }
                 if (in != out) { // in place with the padded layout, the real part is already there
-                    kernels.lengthOneTransform(in, complexDist, out, realDist, shape.batch(), 0, stream);
+                    lengthOne.run(in, complexDist, out, realDist, shape.batch(), 0, stream);
                 }
             } else {
-                kernels.lengthOneTransform(in, realDist, out, complexDist, shape.batch(), 1, stream);
+                lengthOne.run(in, realDist, out, complexDist, shape.batch(), 1, stream);
             }
         }
 
@@ -164,11 +165,36 @@ final class FftPlans implements AutoCloseable {
         }
     }
 
-    private final FourierFTKernels kernels;
+    /**
+     * A kernel for transforms over an axis of length 1, which are copies (cuFFT does not plan them): item i
+     * is read at src + i·srcDist and written at dst + i·dstDist (distances in floats); direction 0 is C2R
+     * (keep the real part), 1 is R2C (value, 0). The kernel lives in the caller's module.
+     */
+    public interface LengthOneTransform {
+        /**
+         * Queues the copy.
+         *
+         * @param src first item read
+         * @param srcDist floats between items read
+         * @param dst first item written
+         * @param dstDist floats between items written
+         * @param count number of items
+         * @param direction 0 for C2R, 1 for R2C
+         * @param stream the stream to queue it on
+         */
+        void run(long src, long srcDist, long dst, long dstDist, long count, int direction, CudaStream stream);
+    }
+
+    private final LengthOneTransform lengthOne;
     private final Map<Shape, Plan> plans = new HashMap<>();
 
-    FftPlans(FourierFTKernels kernels) {
-        this.kernels = kernels;
+    /**
+     * An empty plan cache.
+     *
+     * @param lengthOne the kernel that does transforms over an axis of length 1
+     */
+    public FftPlans(LengthOneTransform lengthOne) {
+        this.lengthOne = lengthOne;
     }
 
     private synchronized Plan get(Shape shape) {
@@ -176,27 +202,27 @@ final class FftPlans implements AutoCloseable {
     }
 
     /** A batch of rank-2 {@code rows × cols} transforms, or rank 1 along cols when rows is 1. */
-    static Shape twoD(Direction direction, int rows, int cols, long batch, boolean padded) {
+    public static Shape twoD(Direction direction, int rows, int cols, long batch, boolean padded) {
         return new Shape(direction, rows == 1 ? 0 : rows, cols, batch, padded);
     }
 
     /** A batch of length-{@code length} transforms. */
-    static Shape oneD(Direction direction, int length, long batch, boolean padded) {
+    public static Shape oneD(Direction direction, int length, long batch, boolean padded) {
         return new Shape(direction, 0, length, batch, padded);
     }
 
-    void twoD(Direction direction, int rows, int cols, long batch, boolean padded, long in, long out,
+    public void twoD(Direction direction, int rows, int cols, long batch, boolean padded, long in, long out,
               StreamScratch scratch, CudaStream stream) {
         run(twoD(direction, rows, cols, batch, padded), in, out, scratch, stream);
     }
 
-    void oneD(Direction direction, int length, long batch, boolean padded, long in, long out,
+    public void oneD(Direction direction, int length, long batch, boolean padded, long in, long out,
               StreamScratch scratch, CudaStream stream) {
         run(oneD(direction, length, batch, padded), in, out, scratch, stream);
     }
 
     /** Queues the whole batch with a work area of {@link #workBytes} from the call's scratch. */
-    void run(Shape shape, long in, long out, StreamScratch scratch, CudaStream stream) {
+    public void run(Shape shape, long in, long out, StreamScratch scratch, CudaStream stream) {
         long work = workBytes(shape);
         run(shape, in, out, work > 0 ? scratch.allocate(work) : 0, stream);
     }
@@ -206,7 +232,7 @@ final class FftPlans implements AutoCloseable {
      * MAX_PLAN_BATCH), all sharing the work area at {@code work} (at least {@link #workBytes} bytes), since
      * they run one after another on the stream.
      */
-    void run(Shape shape, long in, long out, long work, CudaStream stream) {
+    public void run(Shape shape, long in, long out, long work, CudaStream stream) {
         long done = 0;
         while (done < shape.batch()) {
             long piece = piece(shape.batch() - done);
@@ -217,7 +243,7 @@ final class FftPlans implements AutoCloseable {
     }
 
     /** The work area {@link #run} allocates for this shape (creating its plans if needed). */
-    long workBytes(Shape shape) {
+    public long workBytes(Shape shape) {
         long most = 0;
         long left = shape.batch();
         if (left > MAX_PLAN_BATCH) { // the full-size pieces all share one plan
@@ -234,7 +260,7 @@ final class FftPlans implements AutoCloseable {
         return Math.min(MAX_PLAN_BATCH, Long.highestOneBit(left));
     }
 
-    synchronized int size() {
+    public synchronized int size() {
         return plans.size();
     }
 

@@ -1,4 +1,4 @@
-package org.spectralpeft.cuda;
+package org.spectralpeft.cuda.internal;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.spectralpeft.TestData;
+import org.spectralpeft.cuda.CudaStream;
 
 /** StreamScratch's reservation arithmetic over a fake allocator: alignment, no overlap, fallback, frees. */
 class StreamScratchTest {

@@ -1,9 +1,12 @@
-package org.spectralpeft.cpu;
+package org.spectralpeft.fourierft.cpu;
 
 import java.util.function.IntConsumer;
 import java.util.stream.IntStream;
 import org.spectralpeft.core.HostArray;
 import org.spectralpeft.core.WriteMode;
+import org.spectralpeft.cpu.ComplexFft;
+import org.spectralpeft.cpu.FftPool;
+import org.spectralpeft.cpu.RealFft;
 import org.spectralpeft.fourierft.FourierFTSpec;
 import org.spectralpeft.fourierft.SpectralGrouping;
 import org.spectralpeft.fourierft.SpectrumColumns;

@@ -1,4 +1,4 @@
-package org.spectralpeft.cuda;
+package org.spectralpeft.fourierft.cuda;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -11,7 +11,11 @@ import org.spectralpeft.Backends;
 import org.spectralpeft.bench.Bench;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
-import org.spectralpeft.cuda.FftPlans.Direction;
+import org.spectralpeft.cuda.CudaStream;
+import org.spectralpeft.cuda.DeviceBuffer;
+import org.spectralpeft.cuda.internal.FftPlans.Direction;
+import org.spectralpeft.cuda.internal.StageTimer;
+import org.spectralpeft.cuda.internal.StreamScratch;
 import org.spectralpeft.fourierft.FourierFTSpec;
 
 /**

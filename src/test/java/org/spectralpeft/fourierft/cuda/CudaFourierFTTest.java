@@ -1,4 +1,4 @@
-package org.spectralpeft.cuda;
+package org.spectralpeft.fourierft.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -21,9 +21,13 @@ import org.spectralpeft.FourierFTBackendContract;
 import org.spectralpeft.TestData;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
-import org.spectralpeft.cpu.CpuFourierFT;
+import org.spectralpeft.cuda.CudaStream;
+import org.spectralpeft.cuda.DeviceArray;
+import org.spectralpeft.cuda.DeviceBuffer;
+import org.spectralpeft.cuda.internal.FftPlans;
 import org.spectralpeft.fourierft.FourierFTBackend;
 import org.spectralpeft.fourierft.FourierFTSpec;
+import org.spectralpeft.fourierft.cpu.CpuFourierFT;
 import org.spectralpeft.reference.FourierFTReference;
 
 /**

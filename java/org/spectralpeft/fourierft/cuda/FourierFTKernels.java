@@ -1,4 +1,4 @@
-package org.spectralpeft.cuda;
+package org.spectralpeft.fourierft.cuda;
 
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
@@ -14,6 +14,9 @@ import java.util.Map;
 import jcuda.Pointer;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUmodule;
+import org.spectralpeft.cuda.CudaStream;
+import org.spectralpeft.cuda.DeviceArray;
+import org.spectralpeft.cuda.internal.StageTimer;
 
 /**
  * The module of {@code kernels/fourierft.cu} and typed launchers for its kernels. On compute capability 9.0

@@ -1,4 +1,4 @@
-package org.spectralpeft.cpu;
+package org.spectralpeft.fourierft.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -12,6 +12,7 @@ import org.spectralpeft.FourierFTBackendContract;
 import org.spectralpeft.TestData;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
+import org.spectralpeft.cpu.RealFft;
 import org.spectralpeft.fourierft.FourierFTBackend;
 import org.spectralpeft.fourierft.FourierFTSpec;
 import org.spectralpeft.reference.FourierFTReference;

@@ -1,4 +1,4 @@
-package org.spectralpeft.cuda;
+package org.spectralpeft.fourierft.cuda;
 
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoDAsync;
 
@@ -18,7 +18,11 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 import org.spectralpeft.bench.Bench;
 import org.spectralpeft.core.DType;
-import org.spectralpeft.cuda.FftPlans.Direction;
+import org.spectralpeft.cuda.CudaStream;
+import org.spectralpeft.cuda.DeviceBuffer;
+import org.spectralpeft.cuda.internal.FftPlans.Direction;
+import org.spectralpeft.cuda.internal.NativeHandles;
+import org.spectralpeft.cuda.internal.StreamScratch;
 
 /**
  * The floors that materialize is measured against, timed like the other GPU benchmarks (device-resident,

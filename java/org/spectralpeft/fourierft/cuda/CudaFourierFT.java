@@ -1,4 +1,4 @@
-package org.spectralpeft.cuda;
+package org.spectralpeft.fourierft.cuda;
 
 import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
 import static jcuda.driver.JCudaDriver.cuMemsetD32Async;
@@ -10,7 +10,14 @@ import org.spectralpeft.core.Checks;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
 import org.spectralpeft.core.WriteMode;
-import org.spectralpeft.cuda.FftPlans.Direction;
+import org.spectralpeft.cuda.CudaContext;
+import org.spectralpeft.cuda.CudaStream;
+import org.spectralpeft.cuda.DeviceArray;
+import org.spectralpeft.cuda.DeviceBuffer;
+import org.spectralpeft.cuda.internal.FftPlans.Direction;
+import org.spectralpeft.cuda.internal.FftPlans;
+import org.spectralpeft.cuda.internal.NativeHandles;
+import org.spectralpeft.cuda.internal.StreamScratch;
 import org.spectralpeft.fourierft.FourierFTSpec;
 import org.spectralpeft.fourierft.ValidatingBackend;
 
@@ -108,7 +115,7 @@ public final class CudaFourierFT extends ValidatingBackend {
         this.context = context;
         try {
             this.kernels = new FourierFTKernels(context.computeCapability(), debug);
-            this.plans = new FftPlans(kernels);
+            this.plans = new FftPlans(kernels::lengthOneTransform);
             this.columnChunkBytes = columnChunkBytes();
         } catch (RuntimeException | Error e) {
             context.close();
@@ -176,7 +183,7 @@ public final class CudaFourierFT extends ValidatingBackend {
      */
     public CudaStream createStream() {
         ensureOpen();
-        return CudaStream.createOwned(context);
+        return context.createStream();
     }
 
     /**
@@ -188,7 +195,7 @@ public final class CudaFourierFT extends ValidatingBackend {
      */
     public DeviceBuffer allocate(DType dtype, long length) {
         ensureOpen();
-        return new DeviceBuffer(context, dtype, length);
+        return context.allocate(dtype, length);
     }
 
     /**

@@ -1,4 +1,4 @@
-package org.spectralpeft.cuda;
+package org.spectralpeft.cuda.internal;
 
 import java.lang.reflect.Constructor;
 import java.lang.reflect.Method;
@@ -18,7 +18,7 @@ import org.bytedeco.javacpp.Pointer;
  * <p>JCuda keeps native handles private (its {@code CUstream(long)} constructor is package-private);
  * reflection reaches them, which works because JCuda is loaded on the class path (unnamed module).
  */
-final class NativeHandles {
+public final class NativeHandles {
     private static final Method NATIVE_POINTER;
     private static final Constructor<CUstream> STREAM_FROM_HANDLE;
 
@@ -37,7 +37,7 @@ final class NativeHandles {
     }
 
     /** The raw handle or address held by a JCuda object (a CUstream, or a CUdeviceptr without offset). */
-    static long handleOf(NativePointerObject object) {
+    public static long handleOf(NativePointerObject object) {
         try {
             return (Long) NATIVE_POINTER.invoke(object);
         } catch (ReflectiveOperationException e) {
@@ -45,7 +45,7 @@ final class NativeHandles {
         }
     }
 
-    static CUstream streamOf(long handle) {
+    public static CUstream streamOf(long handle) {
         try {
             return STREAM_FROM_HANDLE.newInstance(handle);
         } catch (ReflectiveOperationException e) {
@@ -53,12 +53,12 @@ final class NativeHandles {
         }
     }
 
-    static CUdeviceptr devicePointer(long address) {
+    public static CUdeviceptr devicePointer(long address) {
         return new CUdeviceptr().withByteOffset(address);
     }
 
     /** A JavaCPP pointer to a raw address; it owns nothing. */
-    static Pointer javacpp(long raw) {
+    public static Pointer javacpp(long raw) {
         return new Pointer() {
             {
                 address = raw;
@@ -66,15 +66,15 @@ final class NativeHandles {
         };
     }
 
-    static float2 complexAt(long address) {
+    public static float2 complexAt(long address) {
         return new float2(javacpp(address));
     }
 
-    static FloatPointer floatsAt(long address) {
+    public static FloatPointer floatsAt(long address) {
         return new FloatPointer(javacpp(address));
     }
 
-    static CUstream_st cufftStream(long handle) {
+    public static CUstream_st cufftStream(long handle) {
         return handle == 0 ? null : new CUstream_st(javacpp(handle));
     }
 }

@@ -1,4 +1,4 @@
-package org.spectralpeft.cuda;
+package org.spectralpeft.fourierft.cuda;
 
 import java.util.Optional;
 import org.junit.jupiter.api.extension.ConditionEvaluationResult;

@@ -1,4 +1,4 @@
-package org.spectralpeft.cuda;
+package org.spectralpeft.fourierft.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -11,6 +11,9 @@ import java.util.Set;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.spectralpeft.core.DType;
+import org.spectralpeft.cuda.CudaStream;
+import org.spectralpeft.cuda.DeviceArray;
+import org.spectralpeft.cuda.internal.StageTimer;
 
 /**
  * StageTimer without a device: launches go to a recorder, marks come from a fake clock that advances by a

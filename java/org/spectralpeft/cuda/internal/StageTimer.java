@@ -1,4 +1,4 @@
-package org.spectralpeft.cuda;
+package org.spectralpeft.cuda.internal;
 
 import static jcuda.driver.JCudaDriver.cuEventCreate;
 import static jcuda.driver.JCudaDriver.cuEventDestroy;
@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Map;
 import jcuda.driver.CUevent;
 import jcuda.driver.CUevent_flags;
+import org.spectralpeft.cuda.CudaStream;
 
 /**
  * The per-stage GPU time of the backend's calls, for explaining a benchmark figure: while a timer is
@@ -21,9 +22,9 @@ import jcuda.driver.CUevent_flags;
  * <p>A diagnostic for one thread at a time (the benchmark tool {@code StageProfile}): the installed timer
  * is process-wide and not synchronized. With none installed, a stage costs one volatile read.
  */
-final class StageTimer {
+public final class StageTimer {
     /** Where the marks come from: CUDA events, or a fake clock in tests. */
-    interface Marks {
+    public interface Marks {
         Object mark(CudaStream stream);
 
         /** Milliseconds from mark a to mark b; both have completed (the caller synchronized). */
@@ -33,7 +34,7 @@ final class StageTimer {
     }
 
     /** One stage's totals over the calls timed. */
-    record Stage(String label, int count, double millis) {
+    public record Stage(String label, int count, double millis) {
     }
 
     private record Span(String label, Object start, Object end) {
@@ -49,11 +50,11 @@ final class StageTimer {
     }
 
     /** Installs a timer with CUDA event marks (the device context must be current on this thread). */
-    static StageTimer install() {
+    public static StageTimer install() {
         return install(new EventMarks());
     }
 
-    static StageTimer install(Marks marks) {
+    public static StageTimer install(Marks marks) {
         if (installed != null) {
             throw new IllegalStateException("a stage timer is already installed");
         }
@@ -63,7 +64,7 @@ final class StageTimer {
     }
 
     /** Runs one stage of work queued on {@code stream}, bracketed by marks when a timer is installed. */
-    static void time(String label, CudaStream stream, Runnable queueWork) {
+    public static void time(String label, CudaStream stream, Runnable queueWork) {
         StageTimer t = installed;
         if (t == null) {
             queueWork.run();
@@ -86,7 +87,7 @@ final class StageTimer {
      * The stages timed since install or the last collect, summed by label; releases their marks. Call after
      * synchronizing the streams the work ran on.
      */
-    List<Stage> collect() {
+    public List<Stage> collect() {
         Map<String, double[]> sums = new LinkedHashMap<>();
         for (Span s : spans) {
             double[] sum = sums.computeIfAbsent(s.label(), k -> new double[2]);
@@ -100,7 +101,7 @@ final class StageTimer {
     }
 
     /** Uninstalls this timer, releasing any marks not collected. */
-    void uninstall() {
+    public void uninstall() {
         discard();
         if (installed == this) {
             installed = null;

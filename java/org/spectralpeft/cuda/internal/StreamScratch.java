@@ -1,4 +1,4 @@
-package org.spectralpeft.cuda;
+package org.spectralpeft.cuda.internal;
 
 import static jcuda.driver.JCudaDriver.cuMemAllocAsync;
 import static jcuda.driver.JCudaDriver.cuMemFreeAsync;
@@ -6,6 +6,7 @@ import static jcuda.driver.JCudaDriver.cuMemFreeAsync;
 import java.util.ArrayList;
 import java.util.List;
 import jcuda.driver.CUdeviceptr;
+import org.spectralpeft.cuda.CudaStream;
 
 /**
  * Temporary device memory for one call, from the stream-ordered allocator: allocated and freed in the
@@ -17,18 +18,18 @@ import jcuda.driver.CUdeviceptr;
  * buffer, which matters where the work itself takes microseconds). An allocation that does not fit the
  * block falls back to its own, and is counted ({@link #overflows()}).
  */
-final class StreamScratch implements AutoCloseable {
+public final class StreamScratch implements AutoCloseable {
     /** Alignment of every allocation (cuFFT and vector loads want at least 16 bytes; the driver gives 256). */
-    static final long ALIGNMENT = 256;
+    public static final long ALIGNMENT = 256;
 
     /** Where the memory comes from: the device's stream-ordered allocator, or a fake in tests. */
-    interface Memory {
+    public interface Memory {
         /** A new allocation (an opaque handle); {@link #address} gives its device address. */
-        Object allocate(long bytes, CudaStream stream);
+        public Object allocate(long bytes, CudaStream stream);
 
-        long address(Object allocation);
+        public long address(Object allocation);
 
-        void free(Object allocation, CudaStream stream);
+        public void free(Object allocation, CudaStream stream);
     }
 
     private static final Memory DEVICE = new Memory() {
@@ -58,22 +59,22 @@ final class StreamScratch implements AutoCloseable {
     private boolean reserved;
     private int overflows;
 
-    StreamScratch(CudaStream stream) {
+    public StreamScratch(CudaStream stream) {
         this(stream, DEVICE);
     }
 
-    StreamScratch(CudaStream stream, Memory memory) {
+    public StreamScratch(CudaStream stream, Memory memory) {
         this.stream = stream;
         this.memory = memory;
     }
 
     /** What {@link #allocate}{@code (bytes)} takes from a reservation: sums of these size one. */
-    static long footprint(long bytes) {
+    public static long footprint(long bytes) {
         return (Math.max(bytes, 16) + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
     }
 
     /** Reserves one block of {@code bytes} (a sum of footprints) for the allocations that follow; once. */
-    void reserve(long bytes) {
+    public void reserve(long bytes) {
         if (reserved) {
             throw new IllegalStateException("scratch already reserved");
         }
@@ -86,7 +87,7 @@ final class StreamScratch implements AutoCloseable {
     }
 
     /** {@code bytes} of uninitialized device memory, valid for work queued on this call's stream. */
-    long allocate(long bytes) {
+    public long allocate(long bytes) {
         long size = footprint(bytes);
         if (reserved) {
             if (blockEnd - blockNext >= size) {
@@ -100,7 +101,7 @@ final class StreamScratch implements AutoCloseable {
     }
 
     /** Allocations that did not fit the reservation (each cost a driver call of its own). */
-    int overflows() {
+    public int overflows() {
         return overflows;
     }
 
