@@ -218,6 +218,15 @@ public final class CudaContext implements AutoCloseable {
                 computeMinor, totalMemory / (double) (1L << 30), driverVersion / 1000, (driverVersion % 1000) / 10);
     }
 
+    /**
+     * Whether {@link #close()} was called.
+     *
+     * @return true once closed
+     */
+    public boolean isClosed() {
+        return closed;
+    }
+
     @Override
     public synchronized void close() {
         if (!closed) {

@@ -52,6 +52,8 @@ public final class CudaFourierFT extends ValidatingBackend {
     private static final int MAX_CACHED_SPECS = 256;
 
     private final CudaContext context;
+    /** False when opened on a borrowed context, which close() leaves open. */
+    private final boolean ownsContext;
     private final FourierFTKernels kernels;
     private final FftPlans plans;
     /** Bytes of synthesized rows per chunk on the column-synthesis path (see {@link ColumnChunks}). */
@@ -111,14 +113,17 @@ public final class CudaFourierFT extends ValidatingBackend {
         }
     }
 
-    private CudaFourierFT(CudaContext context) {
+    private CudaFourierFT(CudaContext context, boolean ownsContext) {
         this.context = context;
+        this.ownsContext = ownsContext;
         try {
             this.kernels = new FourierFTKernels(context.computeCapability(), debug);
             this.plans = new FftPlans(kernels::lengthOneTransform);
             this.columnChunkBytes = columnChunkBytes();
         } catch (RuntimeException | Error e) {
-            context.close();
+            if (ownsContext) {
+                context.close();
+            }
             throw e;
         }
     }
@@ -159,7 +164,33 @@ public final class CudaFourierFT extends ValidatingBackend {
      */
     public static CudaFourierFT open(int device) {
         FourierFTKernels.requireBuilt();
-        return new CudaFourierFT(CudaContext.open(device));
+        return new CudaFourierFT(CudaContext.open(device), true);
+    }
+
+    /**
+     * A backend on a context the caller owns and shares, with other adapter families say: their streams and
+     * buffers work here too, and every call's scratch comes from the same device pool. Closing the backend
+     * leaves the context open; close the context after every backend on it.
+     *
+     * @param context an open context, borrowed
+     * @return the backend; close it when done
+     * @throws IllegalArgumentException if {@code context} is null
+     * @throws IllegalStateException if the kernels were not built, the context is closed or a CUDA call fails
+     */
+    public static CudaFourierFT open(CudaContext context) {
+        Checks.notNull(context, "context");
+        FourierFTKernels.requireBuilt();
+        context.makeCurrent();
+        return new CudaFourierFT(context, false);
+    }
+
+    /**
+     * The context this backend runs in (its own, or the one it was opened on).
+     *
+     * @return the context
+     */
+    public CudaContext context() {
+        return context;
     }
 
     @Override
@@ -915,6 +946,13 @@ public final class CudaFourierFT extends ValidatingBackend {
     @Override
     public void close() {
         if (markClosed()) {
+            if (!ownsContext && context.isClosed()) {
+                // the borrowed context went first: its device memory and module go with the primary context
+                synchronized (specs) {
+                    specs.clear();
+                }
+                return;
+            }
             try {
                 context.makeCurrent();
                 cuCtxSynchronize();
@@ -927,7 +965,9 @@ public final class CudaFourierFT extends ValidatingBackend {
                 plans.close();
                 kernels.close();
             } finally {
-                context.close();
+                if (ownsContext) {
+                    context.close();
+                }
             }
         }
     }

@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.spectralpeft.FourierFTBackendContract;
+import org.spectralpeft.fourierft.FourierFTBackendContract;
 import org.spectralpeft.TestData;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
@@ -322,6 +322,51 @@ class CudaFourierFTTest extends FourierFTBackendContract {
                 () -> other.materialize(spec, new float[4], HostArray.allocate(DType.FLOAT32, 64)));
         assertTrue(e.getMessage().contains("closed"), e.getMessage());
         assertThrows(IllegalStateException.class, other::createStream);
+    }
+
+    /**
+     * Backends opened on a borrowed context share it (a stream and a buffer from the context work with
+     * either), give the owning backend's bits, and leave it open when they close; a closed context stops them.
+     */
+    @Test
+    void backendsOnABorrowedContextShareItAndLeaveItOpen() {
+        TestData data = new TestData();
+        FourierFTSpec spec = FourierFTSpec.fromSeed(40, 36, 50, data.seed, 150f);
+        float[] coeffs = data.gaussian(50);
+        HostArray expected = HostArray.allocate(DType.FLOAT32, 40 * 36);
+        cuda.materialize(spec, coeffs, expected);
+        org.spectralpeft.cuda.CudaContext shared = org.spectralpeft.cuda.CudaContext.open(0);
+        try {
+            CudaFourierFT a = CudaFourierFT.open(shared);
+            CudaFourierFT b = CudaFourierFT.open(shared);
+            assertTrue(a.context() == shared && b.context() == shared);
+            try (CudaStream stream = shared.createStream();
+                 DeviceBuffer c = shared.allocate(DType.FLOAT32, 50);
+                 DeviceBuffer out = shared.allocate(DType.FLOAT32, 40 * 36)) {
+                c.copyFrom(HostArray.float32(coeffs));
+                a.materialize(spec, c.array(), 1, out.array(), stream);
+                a.synchronize(stream);
+                HostArray got = HostArray.allocate(DType.FLOAT32, 40 * 36);
+                out.copyTo(got);
+                assertArrayEquals(expected.floats(), got.floats(), "a backend on a borrowed context");
+                b.merge(spec, c.array(), out.array(), stream);
+                b.synchronize(stream);
+            }
+            a.close();
+            b.close();
+            try (DeviceBuffer still = shared.allocate(DType.BFLOAT16, 8)) {
+                still.copyFrom(HostArray.allocate(DType.BFLOAT16, 8)); // the context outlives its backends
+            }
+            CudaFourierFT c = CudaFourierFT.open(shared);
+            shared.close();
+            IllegalStateException e = assertThrows(IllegalStateException.class,
+                    () -> c.materialize(spec, coeffs, HostArray.allocate(DType.FLOAT32, 40 * 36)));
+            assertTrue(e.getMessage().contains("closed"), e.getMessage());
+            c.close();
+        } finally {
+            shared.close();
+        }
+        assertThrows(IllegalArgumentException.class, () -> CudaFourierFT.open((org.spectralpeft.cuda.CudaContext) null));
     }
 
     @Test

@@ -1,4 +1,4 @@
-package org.spectralpeft;
+package org.spectralpeft.fourierft;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -14,9 +14,8 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.spectralpeft.core.DType;
+import org.spectralpeft.TestData;
 import org.spectralpeft.core.HostArray;
-import org.spectralpeft.fourierft.FourierFTBackend;
-import org.spectralpeft.fourierft.FourierFTSpec;
 import org.spectralpeft.reference.FourierFTReference;
 
 /**
