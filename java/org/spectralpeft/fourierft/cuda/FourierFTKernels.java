@@ -1,27 +1,13 @@
 package org.spectralpeft.fourierft.cuda;
 
-import static jcuda.driver.JCudaDriver.cuLaunchKernel;
-import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
-import static jcuda.driver.JCudaDriver.cuModuleLoadData;
-import static jcuda.driver.JCudaDriver.cuModuleUnload;
-import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
-
-import java.io.IOException;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
-import java.util.HashMap;
-import java.util.Map;
-import jcuda.Pointer;
-import jcuda.driver.CUfunction;
-import jcuda.driver.CUmodule;
 import org.spectralpeft.cuda.CudaStream;
 import org.spectralpeft.cuda.DeviceArray;
+import org.spectralpeft.cuda.internal.KernelModule;
 import org.spectralpeft.cuda.internal.StageTimer;
 
 /**
- * The module of {@code kernels/fourierft.cu} and typed launchers for its kernels. On compute capability 9.0
- * (H100, H200) the sm_90 machine code is loaded; elsewhere, or if that fails, the PTX built for compute_90
- * (Hopper and newer) or the portable compute_75 PTX, which the driver JIT-compiles for the device.
+ * Typed launchers for the kernels of {@code kernels/fourierft.cu}, loaded as a {@link KernelModule} (which
+ * picks the sm_90 code or a PTX for the device).
  *
  * <p>In debug mode (the system property {@code spectralpeft.cuda.debug=true} when the backend opens) every
  * launch is followed by a stream synchronization, so a faulting kernel is reported at its own launch (the
@@ -52,80 +38,31 @@ final class FourierFTKernels implements AutoCloseable {
         GATHER_REAL, COEFF_GRAD_PARTIAL, COEFF_GRAD_REDUCE, EPILOGUE, EPILOGUE_TRANSPOSED, TO_FLOAT32, LENGTH_ONE,
         HOLD_STREAM};
 
-    private final CUmodule module;
-    private final String ptxName;
-    private final Map<String, CUfunction> functions = new HashMap<>();
+    private final KernelModule module;
     private final Launcher launcher;
-    /** Synchronize after each launch (the backend's debug flag). */
-    private final boolean debug;
 
     FourierFTKernels(int computeCapability, boolean debug) {
-        this.debug = debug;
-        module = new CUmodule();
-        ptxName = load(module, computeCapability);
-        for (String k : KERNELS) {
-            CUfunction f = new CUfunction();
-            cuModuleGetFunction(f, module, k);
-            functions.put(k, f);
-        }
-        launcher = this::launchOnDevice;
+        module = new KernelModule(MODULE, computeCapability, KERNELS, debug);
+        launcher = (kernel, gx, gy, stream, args) -> module.launch(kernel, gx, gy, BLOCK, stream, args);
     }
 
     /** Launches go to {@code recorder}; no module is loaded (no device needed). */
     FourierFTKernels(Launcher recorder) {
-        ptxName = "none (recording)";
         module = null;
-        debug = false;
         launcher = recorder;
     }
 
+    /** The source these kernels are built from: {@code kernels/fourierft.cu}. */
+    static final String MODULE = "fourierft";
+
     /** The kernel image in use, e.g. "fourierft.sm_90.cubin" or "fourierft.compute_75.ptx". */
     String ptxName() {
-        return ptxName;
+        return module != null ? module.image() : "none (recording)";
     }
 
-    // sm_90 machine code on compute capability 9.0 (no JIT; loads on any CUDA 13 driver, while PTX needs a
-    // driver at least as new as the compiler that wrote it); otherwise, or if that fails, the PTX for the
-    // device's generation, which the driver JIT-compiles.
-    private static String load(CUmodule module, int computeCapability) {
-        String cubin = "fourierft.sm_90.cubin";
-        String cubinFailure = "";
-        if (computeCapability == 90) {
-            try {
-                cuModuleLoadData(module, readResource(cubin));
-                return cubin;
-            } catch (RuntimeException e) {
-                cubinFailure = " (" + cubin + " did not load: " + e.getMessage() + ")";
-            }
-        }
-        String ptx = "fourierft." + (computeCapability >= 90 ? "compute_90" : "compute_75") + ".ptx";
-        byte[] text = readResource(ptx);
-        cuModuleLoadData(module, new String(text, StandardCharsets.US_ASCII));
-        return ptx + cubinFailure;
-    }
-
-    /**
-     * Throws {@link IllegalStateException} when the jar holds no kernels (it was built without nvcc), before
-     * the driver is touched, so that this is the reason given whether or not a driver is present.
-     */
+    /** Throws when the jar holds no kernels (see {@link KernelModule#requireBuilt}). */
     static void requireBuilt() {
-        if (FourierFTKernels.class.getResource(KERNEL_DIR + "fourierft.compute_75.ptx") == null) {
-            throw new IllegalStateException("the CUDA kernels were not built (the library was built without nvcc)");
-        }
-    }
-
-    private static final String KERNEL_DIR = "/org/spectralpeft/kernels/";
-
-    private static byte[] readResource(String name) {
-        String path = KERNEL_DIR + name;
-        try (InputStream in = FourierFTKernels.class.getResourceAsStream(path)) {
-            if (in == null) {
-                throw new IllegalStateException("kernel resource " + path + " is missing from the jar (was nvcc run?)");
-            }
-            return in.readAllBytes();
-        } catch (IOException e) {
-            throw new IllegalStateException("cannot read " + path, e);
-        }
+        KernelModule.requireBuilt(MODULE);
     }
 
     private static int blocks(long count) {
@@ -138,26 +75,6 @@ final class FourierFTKernels implements AutoCloseable {
 
     private void launch(String kernel, int gridX, int gridY, CudaStream stream, Object... args) {
         StageTimer.time(kernel, stream, () -> launcher.launch(kernel, gridX, gridY, stream, args));
-    }
-
-    private void launchOnDevice(String kernel, int gridX, int gridY, CudaStream stream, Object[] args) {
-        Pointer[] params = new Pointer[args.length];
-        for (int i = 0; i < args.length; i++) {
-            Object a = args[i];
-            if (a instanceof Long v) {
-                params[i] = Pointer.to(new long[] {v});
-            } else if (a instanceof Integer v) {
-                params[i] = Pointer.to(new int[] {v});
-            } else if (a instanceof Float v) {
-                params[i] = Pointer.to(new float[] {v});
-            } else {
-                throw new IllegalArgumentException("unsupported kernel argument " + a);
-            }
-        }
-        cuLaunchKernel(functions.get(kernel), gridX, gridY, 1, BLOCK, 1, 1, 0, stream.jcuda(), Pointer.to(params), null);
-        if (debug) {
-            cuStreamSynchronize(stream.jcuda());
-        }
     }
 
     /** Half spectra of {@code layers} layers (one launch per 65535 layers). */
@@ -266,7 +183,7 @@ final class FourierFTKernels implements AutoCloseable {
     @Override
     public void close() {
         if (module != null) {
-            cuModuleUnload(module);
+            module.close();
         }
     }
 }
