@@ -261,12 +261,12 @@ void test_fourierft(const std::string& dir) {
     Parsed ptx75 = parse_file(dir + "/fourierft_75.ptx", true);
     check(ptx75.ok, "compute_75 PTX parses (" + ptx75.error + ")");
     check(ptx75.kind == "ptx", "compute_75 PTX kind is 'ptx' (got '" + ptx75.kind + "')");
-    check(ptx75.entries.size() >= 11, "compute_75 PTX lists the 11 kernels or more (got " +
-                                          std::to_string(ptx75.entries.size()) + ")");
+    check(ptx75.entries.size() >= 7, "compute_75 PTX lists the 7 kernels or more (got " +
+                                         std::to_string(ptx75.entries.size()) + ")");
 
     // Checked by hand against kernels/fourierft.cu.
-    // fourierft_epilogue(const float*, long long, void*, int, long long, int, int)
-    expect_entry("compute_75 PTX", ptx75, "fourierft_epilogue", {8, 8, 8, 4, 8, 4, 4}, 0, 0);
+    // fourierft_coeff_grad_reduce(const float*, int, int, float, float*)
+    expect_entry("compute_75 PTX", ptx75, "fourierft_coeff_grad_reduce", {8, 4, 4, 4, 8}, 0, 0);
     // fourierft_gather_real(const float2*, long long, const int*, int, float, float*)
     expect_entry("compute_75 PTX", ptx75, "fourierft_gather_real", {8, 8, 8, 4, 4, 8}, 0, 0);
     // __launch_bounds__(256, 3) fourierft_column_synthesis(float2*, int x4, const float*, int, const int* x3,
@@ -276,7 +276,6 @@ void test_fourierft(const std::string& dir) {
     // __launch_bounds__(256) fourierft_column_analysis(const float2*, int x4, const int* x2, const float* x2,
     // int, float*)
     expect_entry("compute_75 PTX", ptx75, "fourierft_column_analysis", {8, 4, 4, 4, 4, 8, 8, 8, 8, 4, 8}, 256, 0);
-    expect_entry("compute_75 PTX", ptx75, "fourierft_hold_stream", {8}, 0, 0);
 
     expect_same("compute_90 PTX", parse_file(dir + "/fourierft_90.ptx", true), "ptx", ptx75);
     expect_same("sm_90 cubin", parse_file(dir + "/fourierft.cubin", false), "cubin sm_90", ptx75);

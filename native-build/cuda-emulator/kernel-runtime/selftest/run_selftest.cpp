@@ -362,22 +362,22 @@ void measure(const Module& m) {
     free(out);
 }
 
-// The real module loads, and fourierft_to_float32 / fourierft_epilogue give the exact conversions.
+// The real module loads, and spectralpeft_to_float32 / spectralpeft_epilogue give the exact conversions.
 void test_real_module(const Module& r) {
     const uint16_t half[3] = {0x3c00, 0xc000, 0x3800};  // 1, -2, 0.5 in float16
     float* dst = buffer<float>(5, -7.0f);
     uint16_t* src = buffer<uint16_t>(3);
     memcpy(src, half, sizeof half);
-    int rc = r.launch("fourierft_to_float32", {1}, {4}, 0, (const void*) src, 1, dst, 3LL, 5LL);
+    int rc = r.launch("spectralpeft_to_float32", {1}, {4}, 0, (const void*) src, 1, dst, 3LL, 5LL);
     check(rc == 0 && dst[0] == 1.0f && dst[1] == -2.0f && dst[2] == 0.5f && dst[3] == 0.0f && dst[4] == 0.0f,
-          "real module: fourierft_to_float32 from float16 with zero padding");
+          "real module: spectralpeft_to_float32 from float16 with zero padding");
     // epilogue, bfloat16 accumulate: dst (2 x 3, dense) += src (pitch 4)
     float* s = buffer<float>(8);
     for (int i = 0; i < 8; ++i) s[i] = (float) i;
     uint16_t* d = buffer<uint16_t>(6, 0x3f80);  // 1.0 in bfloat16
-    rc = r.launch("fourierft_epilogue", {1, 2}, {32}, 0, (const float*) s, 4LL, (void*) d, 2, 2LL, 3, 1);
+    rc = r.launch("spectralpeft_epilogue", {1, 2}, {32}, 0, (const float*) s, 4LL, (void*) d, 2, 2LL, 3, 1);
     const uint16_t expect[6] = {0x3f80, 0x4000, 0x4040, 0x40a0, 0x40c0, 0x40e0};  // 1,2,3 and 5,6,7
-    check(rc == 0 && memcmp(d, expect, sizeof expect) == 0, "real module: fourierft_epilogue bfloat16 accumulate");
+    check(rc == 0 && memcmp(d, expect, sizeof expect) == 0, "real module: spectralpeft_epilogue bfloat16 accumulate");
     // column synthesis of one coefficient at row frequency 0: every row of the column is halfScale·c = (1, 0)
     Complex* g = buffer<Complex>(4, Complex{-1.0f, -1.0f});
     float* coeffs = buffer<float>(1, 2.0f);

@@ -2,6 +2,7 @@ package org.spectralpeft.fourierft.cuda;
 
 import org.spectralpeft.cuda.CudaStream;
 import org.spectralpeft.cuda.DeviceArray;
+import org.spectralpeft.cuda.internal.CommonKernels;
 import org.spectralpeft.cuda.internal.KernelModule;
 import org.spectralpeft.cuda.internal.StageTimer;
 
@@ -29,27 +30,35 @@ final class FourierFTKernels implements AutoCloseable {
     static final String GATHER_REAL = "fourierft_gather_real";
     static final String COEFF_GRAD_PARTIAL = "fourierft_coeff_grad_partial";
     static final String COEFF_GRAD_REDUCE = "fourierft_coeff_grad_reduce";
-    static final String EPILOGUE = "fourierft_epilogue";
-    static final String EPILOGUE_TRANSPOSED = "fourierft_epilogue_transposed";
-    static final String TO_FLOAT32 = "fourierft_to_float32";
-    static final String LENGTH_ONE = "fourierft_length_one_transform";
-    static final String HOLD_STREAM = "fourierft_hold_stream";
     static final String[] KERNELS = {SCATTER_HALF_SPECTRUM, COLUMN_SYNTHESIS, COLUMN_ANALYSIS, GATHER_SCATTER,
-        GATHER_REAL, COEFF_GRAD_PARTIAL, COEFF_GRAD_REDUCE, EPILOGUE, EPILOGUE_TRANSPOSED, TO_FLOAT32, LENGTH_ONE,
-        HOLD_STREAM};
+        GATHER_REAL, COEFF_GRAD_PARTIAL, COEFF_GRAD_REDUCE};
 
     private final KernelModule module;
     private final Launcher launcher;
+    /** The shared kernels (kernels/common.cu): epilogues, dtype widening, length-one transforms. */
+    private final CommonKernels common;
 
     FourierFTKernels(int computeCapability, boolean debug) {
-        module = new KernelModule(MODULE, computeCapability, KERNELS, debug);
+        common = new CommonKernels(computeCapability, debug);
+        try {
+            module = new KernelModule(MODULE, computeCapability, KERNELS, debug);
+        } catch (RuntimeException | Error e) {
+            common.close();
+            throw e;
+        }
         launcher = (kernel, gx, gy, stream, args) -> module.launch(kernel, gx, gy, BLOCK, stream, args);
     }
 
-    /** Launches go to {@code recorder}; no module is loaded (no device needed). */
+    /** Launches of both modules go to {@code recorder}; nothing is loaded (no device needed). */
     FourierFTKernels(Launcher recorder) {
         module = null;
         launcher = recorder;
+        common = new CommonKernels(recorder::launch);
+    }
+
+    /** The shared kernels this backend launches. */
+    CommonKernels common() {
+        return common;
     }
 
     /** The source these kernels are built from: {@code kernels/fourierft.cu}. */
@@ -141,49 +150,40 @@ final class FourierFTKernels implements AutoCloseable {
         launch(COEFF_GRAD_REDUCE, blocks(n), 1, s, partial, tiles, n, scale, grad);
     }
 
-    /** dst (rows × cols, any dtype) = / += / -= src (rows srcPitch floats apart). */
+    /** See {@link CommonKernels#epilogue}. */
     void epilogue(long src, long srcPitch, DeviceArray dst, long rows, int cols, int mode, CudaStream s) {
-        launch(EPILOGUE, blocks(cols), gridY(rows), s, src, srcPitch, dst.address(), dst.dtype().code(), rows, cols, mode);
+        common.epilogue(src, srcPitch, dst, rows, cols, mode, s);
     }
 
-    /** Side of the square tile fourierft_epilogue_transposed moves through shared memory. */
-    static final int TRANSPOSE_TILE = 32;
-
-    /**
-     * The epilogue of rows of ΔWᵀ: rows {@code [firstRow, firstRow+rows)} of the layers' ΔWᵀ (each {@code cols}
-     * = d_out floats, srcPitch floats apart) go into the columns of dst (layers × d_out × dIn, any dtype),
-     * per mode.
-     */
+    /** See {@link CommonKernels#epilogueTransposed}: rows of ΔWᵀ into the columns of ΔW. */
     void epilogueTransposed(long src, long srcPitch, DeviceArray dst, long firstRow, long rows, int cols, int dIn,
                             int mode, CudaStream s) {
-        launch(EPILOGUE_TRANSPOSED, (int) ((cols + TRANSPOSE_TILE - 1) / TRANSPOSE_TILE),
-                gridY((rows + TRANSPOSE_TILE - 1) / TRANSPOSE_TILE), s,
-                src, srcPitch, dst.address(), dst.dtype().code(), firstRow, rows, cols, dIn, mode);
+        common.epilogueTransposed(src, srcPitch, dst, firstRow, rows, cols, dIn, mode, s);
     }
 
-    /** dst (total floats) = src widened to float32, then zeros up to {@code total} (padding rows). */
+    /** See {@link CommonKernels#toFloat32}. */
     void toFloat32(DeviceArray src, long dst, long total, CudaStream s) {
-        launch(TO_FLOAT32, (int) Math.min(blocks(total), 65535L * 8), 1, s,
-                src.address(), src.dtype().code(), dst, src.length(), total);
+        common.toFloat32(src, dst, total, s);
     }
 
-    /**
-     * A batch of length-1 transforms: C2R copies the real part (direction 0), R2C widens a real value
-     * to (value, 0) (direction 1). Distances between consecutive items are in floats.
-     */
+    /** See {@link CommonKernels#lengthOneTransform}. */
     void lengthOneTransform(long src, long srcDist, long dst, long dstDist, long count, int direction, CudaStream s) {
-        launch(LENGTH_ONE, (int) Math.min(blocks(count), 65535L * 8), 1, s, src, srcDist, dst, dstDist, count, direction);
+        common.lengthOneTransform(src, srcDist, dst, dstDist, count, direction, s);
     }
 
-    /** Profiling only: occupies the stream for about {@code nanoseconds} of device time (one thread). */
+    /** See {@link CommonKernels#holdStream}. */
     void holdStream(long nanoseconds, CudaStream s) {
-        launch(HOLD_STREAM, 1, 1, s, nanoseconds);
+        common.holdStream(nanoseconds, s);
     }
 
     @Override
     public void close() {
-        if (module != null) {
-            module.close();
+        try {
+            if (module != null) {
+                module.close();
+            }
+        } finally {
+            common.close();
         }
     }
 }

@@ -13,6 +13,7 @@ import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
 import org.spectralpeft.cuda.CudaStream;
 import org.spectralpeft.cuda.DeviceBuffer;
+import org.spectralpeft.cuda.internal.CommonKernels;
 import org.spectralpeft.cuda.internal.FftPlans.Direction;
 import org.spectralpeft.cuda.internal.StageTimer;
 import org.spectralpeft.cuda.internal.StreamScratch;
@@ -227,7 +228,7 @@ public final class StageProfile {
                 call.run();
                 cuda.synchronize(stream);
             }
-            stages = timer.collect().stream().filter(s -> !s.label().equals(FourierFTKernels.HOLD_STREAM)).toList();
+            stages = timer.collect().stream().filter(s -> !s.label().equals(CommonKernels.HOLD_STREAM)).toList();
         } finally {
             timer.uninstall();
         }

@@ -16,6 +16,7 @@ import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.cuda.DeviceArray;
+import org.spectralpeft.cuda.internal.CommonKernels;
 import org.spectralpeft.fourierft.FourierFTSpec;
 
 /**
@@ -32,12 +33,12 @@ class KernelSignaturesTest {
     private static final Pattern ENTRY = Pattern.compile("\\.entry\\s+(\\w+)\\s*\\(([^)]*)\\)", Pattern.DOTALL);
     private static final Pattern PARAM = Pattern.compile("\\.param\\s+\\.(\\w+)\\s");
 
-    /** Kernel name → Java class of each parameter, from the compute_90 PTX in the jar. */
-    static Map<String, List<Class<?>>> signatures() throws IOException {
+    /** Kernel name → Java class of each parameter, from a module's compute_90 PTX in the jar. */
+    static Map<String, List<Class<?>>> signatures(String module) throws IOException {
         String ptx;
-        try (InputStream in = KernelSignaturesTest.class.getResourceAsStream(
-                "/org/spectralpeft/kernels/fourierft.compute_90.ptx")) {
-            assertTrue(in != null, "fourierft.compute_90.ptx is not on the class path (were the kernels built?)");
+        String name = module + ".compute_90.ptx";
+        try (InputStream in = KernelSignaturesTest.class.getResourceAsStream("/org/spectralpeft/kernels/" + name)) {
+            assertTrue(in != null, name + " is not on the class path (were the kernels built?)");
             ptx = new String(in.readAllBytes(), StandardCharsets.US_ASCII);
         }
         Map<String, List<Class<?>>> out = new HashMap<>();
@@ -60,9 +61,14 @@ class KernelSignaturesTest {
 
     @Test
     void launchersMatchTheKernelSignatures() throws IOException {
-        Map<String, List<Class<?>>> signatures = signatures();
-        assertEquals(new TreeSet<>(List.of(FourierFTKernels.KERNELS)), new TreeSet<>(signatures.keySet()),
+        Map<String, List<Class<?>>> fourierft = signatures(FourierFTKernels.MODULE);
+        Map<String, List<Class<?>>> common = signatures(CommonKernels.MODULE);
+        assertEquals(new TreeSet<>(List.of(FourierFTKernels.KERNELS)), new TreeSet<>(fourierft.keySet()),
                 "kernels in fourierft.compute_90.ptx vs FourierFTKernels.KERNELS");
+        assertEquals(new TreeSet<>(List.of(CommonKernels.KERNELS)), new TreeSet<>(common.keySet()),
+                "kernels in common.compute_90.ptx vs CommonKernels.KERNELS");
+        Map<String, List<Class<?>>> signatures = new HashMap<>(fourierft);
+        signatures.putAll(common);
 
         List<Launch> launches = new ArrayList<>();
         FourierFTKernels k = new FourierFTKernels((kernel, gx, gy, stream, args) ->
