@@ -12,7 +12,8 @@ import org.spectralpeft.cuda.DeviceArray;
 public final class CommonKernels implements AutoCloseable {
     /** Threads per block of every launch. */
     public static final int BLOCK = 256;
-    private static final int MAX_GRID_Y = 65535;
+    /** The most blocks a grid may have in y. */
+    public static final int MAX_GRID_Y = 65535;
 
     /** The kernel source: {@code kernels/common.cu}. */
     public static final String MODULE = "common";
@@ -69,11 +70,23 @@ public final class CommonKernels implements AutoCloseable {
         launcher = recorder;
     }
 
-    private static int blocks(long count) {
+    /**
+     * Blocks of {@link #BLOCK} threads that cover {@code count} items, at least 1.
+     *
+     * @param count items, one per thread
+     * @return the grid's x size
+     */
+    public static int blocks(long count) {
         return (int) Math.max(1, (count + BLOCK - 1) / BLOCK);
     }
 
-    private static int gridY(long count) {
+    /**
+     * A grid's y size for {@code count} rows: at most {@link #MAX_GRID_Y} (kernels stride over the rest), at least 1.
+     *
+     * @param count rows
+     * @return the grid's y size
+     */
+    public static int gridY(long count) {
         return (int) Math.max(1, Math.min(count, MAX_GRID_Y));
     }
 

@@ -15,8 +15,8 @@ import org.spectralpeft.cuda.internal.StageTimer;
  * tests turn it on).
  */
 final class FourierFTKernels implements AutoCloseable {
-    static final int BLOCK = 256;
-    private static final int MAX_GRID_Y = 65535;
+    static final int BLOCK = CommonKernels.BLOCK;
+    private static final int MAX_GRID_Y = CommonKernels.MAX_GRID_Y;
 
     /** Where launches go: the device, or a recorder in tests that run without one. */
     interface Launcher {
@@ -75,11 +75,11 @@ final class FourierFTKernels implements AutoCloseable {
     }
 
     private static int blocks(long count) {
-        return (int) Math.max(1, (count + BLOCK - 1) / BLOCK);
+        return CommonKernels.blocks(count);
     }
 
     private static int gridY(long count) {
-        return (int) Math.max(1, Math.min(count, MAX_GRID_Y));
+        return CommonKernels.gridY(count);
     }
 
     private void launch(String kernel, int gridX, int gridY, CudaStream stream, Object... args) {
