@@ -29,7 +29,12 @@ import org.spectralpeft.fourierft.FourierFTSpec;
  * and exits with status 2.
  */
 public final class StageProfile {
+    /**
+     * Warm-up per operation: at least this many calls and this long, so the host path is JIT-compiled before
+     * the wall time is taken (with 5 calls, the first operation's wall read 4× JMH's on an H200).
+     */
     private static final int WARMUP_CALLS = 5;
+    private static final long WARMUP_NANOS = 500_000_000L;
     private static final int WALL_CALLS = 41;
     private static final int TIMED_CALLS = 10;
     /** Device time the stream is held before each timed call, longer than queueing the largest call takes. */
@@ -206,10 +211,11 @@ public final class StageProfile {
 
     /** Warms up, takes the wall median with no timer, then the per-stage GPU times, and reports them. */
     private void profile(String name, Runnable call) {
-        for (int i = 0; i < WARMUP_CALLS; i++) {
+        long warmupEnd = System.nanoTime() + WARMUP_NANOS;
+        for (int i = 0; i < WARMUP_CALLS || System.nanoTime() < warmupEnd; i++) {
             call.run();
+            cuda.synchronize(stream);
         }
-        cuda.synchronize(stream);
         double[] wallUs = new double[WALL_CALLS];
         for (int i = 0; i < WALL_CALLS; i++) {
             long t0 = System.nanoTime();
