@@ -6,19 +6,20 @@ import org.spectralpeft.fourierft.cpu.CpuFourierFT;
 import org.spectralpeft.fourierft.cuda.CudaFourierFT;
 
 /**
- * Picks a backend: CUDA when a device, the NVIDIA driver and the CUDA 13 libraries (cuFFT) all load,
- * otherwise the CPU backend. {@link #cudaUnavailableReason()} says in one line why CUDA was not used.
+ * Factories, one set per adapter family: the best backend (CUDA when a device, the NVIDIA driver and the
+ * CUDA 13 libraries (cuFFT) all load, otherwise the CPU backend), the CPU one and the CUDA one.
+ * {@link #cudaUnavailableReason()} says in one line why CUDA was not used.
  */
 public final class Backends {
     private Backends() {
     }
 
     /**
-     * The CUDA backend on device 0 if it opens, else the CPU backend.
+     * FourierFT on the CUDA backend on device 0 if it opens, else on the CPU backend.
      *
      * @return an open backend; the caller closes it
      */
-    public static FourierFTBackend best() {
+    public static FourierFTBackend fourierFT() {
         try {
             return CudaFourierFT.open();
         } catch (Throwable e) { // missing natives surface as linkage errors, not exceptions
@@ -27,21 +28,22 @@ public final class Backends {
     }
 
     /**
-     * The pure-Java CPU backend, available everywhere.
+     * FourierFT's pure-Java CPU backend, available everywhere.
      *
      * @return a new CPU backend
      */
-    public static CpuFourierFT cpu() {
+    public static CpuFourierFT fourierFTCpu() {
         return new CpuFourierFT();
     }
 
     /**
-     * The CUDA backend on device 0; throws {@link IllegalStateException} with the reason when unavailable.
+     * FourierFT's CUDA backend on device 0; throws {@link IllegalStateException} with the reason when
+     * unavailable. ({@link CudaFourierFT#open(org.spectralpeft.cuda.CudaContext)} opens one on a shared context.)
      *
      * @return a new CUDA backend
      * @throws IllegalStateException if no CUDA device or native library is available
      */
-    public static CudaFourierFT cuda() {
+    public static CudaFourierFT fourierFTCuda() {
         try {
             return CudaFourierFT.open();
         } catch (Throwable e) {

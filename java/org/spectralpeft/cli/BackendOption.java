@@ -14,18 +14,18 @@ enum BackendOption {
     FourierFTBackend open(PrintStream notes) {
         switch (this) {
             case CPU:
-                return Backends.cpu();
+                return Backends.fourierFTCpu();
             case CUDA:
-                return Backends.cuda();
+                return Backends.fourierFTCuda();
             default:
                 var reason = Backends.cudaUnavailableReason();
                 if (reason.isPresent()) {
                     if (notes != null) {
                         notes.println("CUDA not used: " + reason.get());
                     }
-                    return Backends.cpu();
+                    return Backends.fourierFTCpu();
                 }
-                return Backends.best();
+                return Backends.fourierFT();
         }
     }
 

@@ -24,13 +24,13 @@ public final class Bench {
     public static FourierFTBackend open(String backend) {
         switch (backend) {
             case "cpu":
-                return Backends.cpu();
+                return Backends.fourierFTCpu();
             case "cuda":
                 var reason = Backends.cudaUnavailableReason();
                 if (reason.isPresent()) {
                     throw new IllegalStateException("skipping the cuda benchmark: " + reason.get());
                 }
-                return Backends.cuda();
+                return Backends.fourierFTCuda();
             default:
                 throw new IllegalArgumentException("backend must be cpu or cuda, got " + backend);
         }

@@ -56,7 +56,7 @@ public final class StageProfile {
             System.err.println("StageProfile needs a CUDA device: " + reason.get());
             System.exit(2);
         }
-        try (CudaFourierFT cuda = Backends.cuda()) {
+        try (CudaFourierFT cuda = Backends.fourierFTCuda()) {
             StageProfile p = new StageProfile(cuda);
             try {
                 p.report.append("# Stage profile\n\n").append(cuda.description()).append("; kernels: ")

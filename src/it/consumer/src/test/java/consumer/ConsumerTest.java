@@ -27,7 +27,7 @@ class ConsumerTest {
         float[] coeffs = gaussian(random, N);
         double[] deltaW = deltaW(spec, coeffs);
 
-        try (FourierFTBackend ft = Backends.best()) {
+        try (FourierFTBackend ft = Backends.fourierFT()) {
             System.out.println("backend: " + ft.description());
             HostArray out = HostArray.allocate(org.spectralpeft.core.DType.FLOAT32, D_OUT * D_IN);
             ft.materialize(spec, coeffs, out);
