@@ -31,6 +31,7 @@ class LayoutTest {
             "fourierft", Set.of("core"),
             "fourierft.cpu", Set.of("core", "cpu", "fourierft"),
             "fourierft.cuda", Set.of("core", "cuda", "cuda.internal", "fourierft"),
+            "foura", Set.of("core"),
             "io", Set.of("core"),
             "peft", Set.of("core", "io", "fourierft"));
 
