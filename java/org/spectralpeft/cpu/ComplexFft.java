@@ -12,7 +12,7 @@ public final class ComplexFft {
     private final int n;
     private final FloatFFT_1D fft;
 
-    ComplexFft(int n) {
+    public ComplexFft(int n) {
         this.n = n;
         this.fft = n > 1 ? new FloatFFT_1D(n) : null;
     }

@@ -26,7 +26,7 @@ public final class RealFft {
     /** Factor that makes JTransforms' realInverse the plain unnormalized inverse (see constructor). */
     private final float inverseGain;
 
-    RealFft(int n) {
+    public RealFft(int n) {
         this.n = n;
         boolean inDouble = n > 1 && needsDoublePrecision(n);
         this.fft = n > 1 && !inDouble ? new FloatFFT_1D(n) : null;

@@ -23,17 +23,18 @@ class LayoutTest {
     private static final Pattern IMPORT = Pattern.compile("^import (?:static )?org\\.spectralpeft\\.([a-z.]+?)\\.[A-Z]", Pattern.MULTILINE);
 
     /** Package → the packages of this project it may import (besides itself). */
-    private static final Map<String, Set<String>> ALLOWED = Map.of(
-            "core", Set.of(),
-            "cpu", Set.of("core"),
-            "cuda", Set.of("core", "cuda.internal"),
-            "cuda.internal", Set.of("core", "cuda"),
-            "fourierft", Set.of("core"),
-            "fourierft.cpu", Set.of("core", "cpu", "fourierft"),
-            "fourierft.cuda", Set.of("core", "cuda", "cuda.internal", "fourierft"),
-            "foura", Set.of("core"),
-            "io", Set.of("core"),
-            "peft", Set.of("core", "io", "fourierft"));
+    private static final Map<String, Set<String>> ALLOWED = Map.ofEntries(
+            Map.entry("core", Set.of()),
+            Map.entry("cpu", Set.of("core")),
+            Map.entry("cuda", Set.of("core", "cuda.internal")),
+            Map.entry("cuda.internal", Set.of("core", "cuda")),
+            Map.entry("fourierft", Set.of("core")),
+            Map.entry("fourierft.cpu", Set.of("core", "cpu", "fourierft")),
+            Map.entry("fourierft.cuda", Set.of("core", "cuda", "cuda.internal", "fourierft")),
+            Map.entry("foura", Set.of("core")),
+            Map.entry("foura.cpu", Set.of("core", "cpu", "foura")),
+            Map.entry("io", Set.of("core")),
+            Map.entry("peft", Set.of("core", "io", "fourierft")));
 
     private static List<Path> javaFiles(Path dir) throws IOException {
         try (Stream<Path> s = Files.list(dir)) {

@@ -1,0 +1,134 @@
+package org.spectralpeft.foura.cpu;
+
+import org.jtransforms.dct.DoubleDCT_1D;
+import org.spectralpeft.core.Checks;
+import org.spectralpeft.cpu.RealFft;
+import org.spectralpeft.foura.FouRASpec;
+
+/**
+ * FouRA's fixed transforms folded into its factors (DESIGN.md): Â = A·𝒯_in and B̂ = 𝒯_out⁻¹·B, computed once
+ * per parameter update with r transforms of length d on each side instead of per token.
+ *
+ * <p>Layouts, row-major float32. DFT: Â is 2r × d_in, rows 0..r−1 its real part and rows r..2r−1 its
+ * imaginary part (row i = DFT(A's row i)/√d_in); B̂ is d_out × 2r, columns 0..r−1 real and r..2r−1
+ * imaginary (column i = conj(DFT(B's column i))/√d_out, which for real B is the unitary inverse DFT). DCT: Â
+ * is r × d_in and B̂ is d_out × r, each row of A and column of B through the orthonormal DCT-III.
+ */
+public final class FoldedFactors {
+    private FoldedFactors() {
+    }
+
+    /**
+     * Â = A·𝒯_in.
+     *
+     * @param spec the layer
+     * @param a A, r × d_in row-major
+     * @return Â in the layout above
+     * @throws IllegalArgumentException if an argument is null or {@code a} has the wrong length
+     */
+    public static float[] aHat(FouRASpec spec, float[] a) {
+        Checks.notNull(spec, "spec");
+        Checks.finiteVector("A", a, spec.aLength());
+        int r = spec.rank();
+        int d = spec.dIn();
+        boolean dft = spec.transform() == FouRASpec.Transform.DFT;
+        float[] out = new float[(dft ? 2 : 1) * r * d];
+        float[] row = new float[d];
+        Transforms t = new Transforms(d, dft);
+        for (int i = 0; i < r; i++) {
+            System.arraycopy(a, i * d, row, 0, d);
+            if (dft) {
+                t.unitaryDft(row, out, i * d, 1, (r + i) * d, 1, false);
+            } else {
+                t.dctIII(row);
+                System.arraycopy(row, 0, out, i * d, d);
+            }
+        }
+        return out;
+    }
+
+    /**
+     * B̂ = 𝒯_out⁻¹·B.
+     *
+     * @param spec the layer
+     * @param b B, d_out × r row-major
+     * @return B̂ in the layout above
+     * @throws IllegalArgumentException if an argument is null or {@code b} has the wrong length
+     */
+    public static float[] bHat(FouRASpec spec, float[] b) {
+        Checks.notNull(spec, "spec");
+        Checks.finiteVector("B", b, spec.bLength());
+        int r = spec.rank();
+        int d = spec.dOut();
+        boolean dft = spec.transform() == FouRASpec.Transform.DFT;
+        int width = dft ? 2 * r : r;
+        float[] out = new float[d * width];
+        float[] col = new float[d];
+        Transforms t = new Transforms(d, dft);
+        for (int i = 0; i < r; i++) {
+            for (int o = 0; o < d; o++) {
+                col[o] = b[o * r + i];
+            }
+            if (dft) { // the unitary inverse DFT of a real column is the conjugate of its unitary DFT
+                t.unitaryDft(col, out, i, width, r + i, width, true);
+            } else {
+                t.dctIII(col);
+                for (int p = 0; p < d; p++) {
+                    out[p * width + i] = col[p];
+                }
+            }
+        }
+        return out;
+    }
+
+    /** The transforms of one length, with their work arrays (one instance per thread). */
+    private static final class Transforms {
+        private final int d;
+        private final RealFft fft;
+        /** In double: JTransforms' float DCT reaches 8e-6 relative error at odd lengths such as 101. */
+        private final DoubleDCT_1D dct;
+        private final double[] work;
+        private final float[] re;
+        private final float[] im;
+        private final float norm;
+
+        Transforms(int d, boolean dft) {
+            this.d = d;
+            this.fft = dft ? new RealFft(d) : null;
+            this.dct = dft || d == 1 ? null : new DoubleDCT_1D(d);
+            this.work = new double[d];
+            this.re = new float[d / 2 + 1];
+            this.im = new float[d / 2 + 1];
+            this.norm = (float) (1 / Math.sqrt(d));
+        }
+
+        /**
+         * The full unitary DFT of the real signal v (conjugated if asked): element k's real part at
+         * dst[reAt + k·step], its imaginary part at dst[imAt + k·step].
+         */
+        void unitaryDft(float[] v, float[] dst, int reAt, int step, int imAt, int imStep, boolean conjugate) {
+            fft.forward(v, 0, re, im);
+            float sign = conjugate ? -1f : 1f;
+            for (int k = 0; k < d; k++) {
+                boolean mirrored = k > d / 2; // X[k] = conj(X[d−k]) for a real signal
+                int bin = mirrored ? d - k : k;
+                float imag = mirrored ? -im[bin] : im[bin];
+                dst[reAt + k * step] = norm * re[bin];
+                dst[imAt + k * imStep] = sign * norm * imag;
+            }
+        }
+
+        /** In place: the orthonormal DCT-III (the inverse of the orthonormal DCT-II). */
+        void dctIII(float[] v) {
+            if (dct != null) {
+                for (int i = 0; i < d; i++) {
+                    work[i] = v[i];
+                }
+                dct.inverse(work, true);
+                for (int i = 0; i < d; i++) {
+                    v[i] = (float) work[i];
+                }
+            }
+        }
+    }
+}

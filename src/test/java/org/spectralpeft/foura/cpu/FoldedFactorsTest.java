@@ -1,0 +1,76 @@
+package org.spectralpeft.foura.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.spectralpeft.TestData;
+import org.spectralpeft.foura.FouRASpec;
+import org.spectralpeft.foura.FouRASpec.Gate;
+import org.spectralpeft.foura.FouRASpec.Transform;
+import org.spectralpeft.reference.FouRAReference;
+
+/** Â = A·𝒯_in and B̂ = 𝒯_out⁻¹·B from the FFT and DCT against the float64 reference's transform matrices. */
+class FoldedFactorsTest {
+
+    @ParameterizedTest(name = "{0}x{1} r={2} {3}")
+    @CsvSource({
+        "7, 5, 3, DFT", "7, 5, 3, DCT", "12, 10, 4, DFT", "10, 12, 4, DCT", "1, 8, 1, DFT", "8, 1, 1, DCT",
+        "8, 1, 1, DFT", "1, 8, 1, DCT", "64, 48, 8, DFT", "63, 50, 16, DCT", "96, 81, 16, DFT", "97, 101, 7, DCT",
+    })
+    void foldedFactorsMatchTheTransformMatrices(int dOut, int dIn, int r, Transform transform) {
+        TestData data = new TestData();
+        FouRASpec spec = FouRASpec.of(dOut, dIn, r, transform, Gate.NONE, 1f);
+        boolean dft = transform == Transform.DFT;
+        FouRAReference ref = new FouRAReference(dOut, dIn, r, dft, 1.0);
+        float[] a = data.gaussian(r * dIn);
+        float[] b = data.gaussian(dOut * r);
+
+        double[][] t = ref.inputTransform(); // row k, column j
+        int rows = dft ? 2 * r : r;
+        double[] expectedA = new double[rows * dIn];
+        for (int i = 0; i < r; i++) {
+            for (int j = 0; j < dIn; j++) {
+                for (int k = 0; k < dIn; k++) {
+                    expectedA[i * dIn + j] += a[i * dIn + k] * t[0][k * dIn + j];
+                    if (dft) {
+                        expectedA[(r + i) * dIn + j] += a[i * dIn + k] * t[1][k * dIn + j];
+                    }
+                }
+            }
+        }
+        double err = TestData.relativeError(TestData.toDouble(FoldedFactors.aHat(spec, a)), expectedA);
+        assertTrue(err < 1e-6, "Â: relative error " + err + data.tag());
+
+        double[][] inv = ref.outputInverse(); // row p, column o
+        int width = dft ? 2 * r : r;
+        double[] expectedB = new double[dOut * width];
+        for (int p = 0; p < dOut; p++) {
+            for (int i = 0; i < r; i++) {
+                for (int o = 0; o < dOut; o++) {
+                    expectedB[p * width + i] += inv[0][p * dOut + o] * b[o * r + i];
+                    if (dft) {
+                        expectedB[p * width + r + i] += inv[1][p * dOut + o] * b[o * r + i];
+                    }
+                }
+            }
+        }
+        err = TestData.relativeError(TestData.toDouble(FoldedFactors.bHat(spec, b)), expectedB);
+        assertTrue(err < 1e-6, "B̂: relative error " + err + data.tag());
+    }
+
+    @org.junit.jupiter.api.Test
+    void wrongLengthsAndNonFiniteValuesAreRefused() {
+        FouRASpec spec = FouRASpec.of(6, 5, 2, Transform.DFT, Gate.NONE, 1f);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> FoldedFactors.aHat(spec, new float[9]));
+        assertTrue(e.getMessage().contains("A has 9 elements, expected 10"), e.getMessage());
+        float[] b = new float[12];
+        b[3] = Float.NaN;
+        e = assertThrows(IllegalArgumentException.class, () -> FoldedFactors.bHat(spec, b));
+        assertTrue(e.getMessage().contains("B[3] is NaN"), e.getMessage());
+        assertEquals(20, FoldedFactors.aHat(spec, new TestData().gaussian(10)).length, "2r × d_in for DFT");
+    }
+}
