@@ -191,6 +191,15 @@ public final class CudaContext implements AutoCloseable {
     }
 
     /**
+     * The CUDA device ordinal.
+     *
+     * @return the ordinal this context was opened on
+     */
+    public int ordinal() {
+        return ordinal;
+    }
+
+    /**
      * The compute capability as one number: 90 for sm_90.
      *
      * @return major × 10 + minor

@@ -14,6 +14,7 @@ import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
+import org.spectralpeft.cuda.internal.DeviceMemoryRegistry;
 import org.spectralpeft.cuda.internal.NativeHandles;
 
 /** Library-owned device memory: {@code length} elements of one dtype, freed by {@link #close()}. */
@@ -31,6 +32,7 @@ public final class DeviceBuffer implements AutoCloseable {
         context.makeCurrent();
         cuMemAlloc(pointer, length * dtype.bytes());
         this.array = new DeviceArray(NativeHandles.handleOf(pointer), length, dtype);
+        DeviceMemoryRegistry.register(array.address(), array.bytes(), context.ordinal());
     }
 
     /**
@@ -132,6 +134,7 @@ public final class DeviceBuffer implements AutoCloseable {
         if (!closed) {
             closed = true;
             context.makeCurrent();
+            DeviceMemoryRegistry.unregister(array.address());
             cuMemFree(pointer);
         }
     }

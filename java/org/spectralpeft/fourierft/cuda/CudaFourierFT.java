@@ -15,6 +15,7 @@ import org.spectralpeft.cuda.CudaStream;
 import org.spectralpeft.cuda.DeviceArray;
 import org.spectralpeft.cuda.DeviceBuffer;
 import org.spectralpeft.cuda.internal.FftPlans.Direction;
+import org.spectralpeft.cuda.internal.DeviceMemoryRegistry;
 import org.spectralpeft.cuda.internal.FftPlans;
 import org.spectralpeft.cuda.internal.NativeHandles;
 import org.spectralpeft.cuda.internal.StreamScratch;
@@ -789,12 +790,13 @@ public final class CudaFourierFT extends ValidatingBackend {
         context.makeCurrent();
     }
 
-    private static void checkDevice(String name, DeviceArray a, long expected) {
+    private void checkDevice(String name, DeviceArray a, long expected) {
         Checks.notNull(a, name);
         Checks.length(name, a.length(), expected);
+        DeviceMemoryRegistry.requireOn(name, a, context.ordinal());
     }
 
-    private static void checkFloat32(String name, DeviceArray a, long expected) {
+    private void checkFloat32(String name, DeviceArray a, long expected) {
         checkDevice(name, a, expected);
         Checks.require(a.dtype() == DType.FLOAT32, name + " must be float32, got " + a.dtype());
     }

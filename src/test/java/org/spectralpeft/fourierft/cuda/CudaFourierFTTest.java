@@ -324,6 +324,22 @@ class CudaFourierFTTest extends FourierFTBackendContract {
         assertThrows(IllegalStateException.class, other::createStream);
     }
 
+    /** A library buffer of another device is refused by name before any work (here one registered as such). */
+    @Test
+    void arraysOfAnotherDeviceAreRefused() {
+        FourierFTSpec spec = FourierFTSpec.fromSeed(16, 12, 9);
+        long fake = 0x7d00_0000_0000L; // no allocation is here: the refusal must come before any device access
+        org.spectralpeft.cuda.internal.DeviceMemoryRegistry.register(fake, 4L * 16 * 12, 1);
+        try (DeviceBuffer c = cuda.allocate(DType.FLOAT32, 9); CudaStream stream = cuda.createStream()) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> cuda.materialize(spec,
+                    c.array(), 1, DeviceArray.foreign(fake, 16 * 12, DType.FLOAT32), stream));
+            assertTrue(e.getMessage().contains("out is a buffer on CUDA device 1, but this backend runs on device 0"),
+                    e.getMessage());
+        } finally {
+            org.spectralpeft.cuda.internal.DeviceMemoryRegistry.unregister(fake);
+        }
+    }
+
     /**
      * Backends opened on a borrowed context share it (a stream and a buffer from the context work with
      * either), give the owning backend's bits, and leave it open when they close; a closed context stops them.
