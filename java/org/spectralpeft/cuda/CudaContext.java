@@ -21,6 +21,8 @@ import org.bytedeco.cuda.global.cudart;
 import org.bytedeco.cuda.global.cufft;
 import org.bytedeco.javacpp.LongPointer;
 import org.spectralpeft.core.DType;
+import org.spectralpeft.cuda.internal.CommonKernels;
+import org.spectralpeft.cuda.internal.FftPlans;
 
 /**
  * One device's primary context, shared with cuFFT (the runtime API binds to the primary context), made
@@ -39,6 +41,9 @@ public final class CudaContext implements AutoCloseable {
     private final long totalMemory;
     private final int driverVersion;
     private volatile boolean closed;
+    /** Shared by every backend on this context, made at first use: the common kernels and the cuFFT plans. */
+    private CommonKernels commonKernels;
+    private FftPlans fftPlans;
 
     private CudaContext(int ordinal) {
         JCudaDriver.setExceptionsEnabled(true);
@@ -228,6 +233,36 @@ public final class CudaContext implements AutoCloseable {
     }
 
     /**
+     * The kernels every adapter family uses ({@code kernels/common.cu}), loaded once per context. Internal:
+     * for the families' CUDA backends.
+     *
+     * @return the shared launchers
+     * @throws IllegalStateException if this context is closed
+     */
+    public synchronized CommonKernels commonKernels() {
+        makeCurrent();
+        if (commonKernels == null) {
+            commonKernels = new CommonKernels(computeCapability(), Boolean.getBoolean("spectralpeft.cuda.debug"));
+        }
+        return commonKernels;
+    }
+
+    /**
+     * The cuFFT plan cache every backend on this context shares (plans by transform shape and batch). Internal:
+     * for the families' CUDA backends.
+     *
+     * @return the shared plan cache
+     * @throws IllegalStateException if this context is closed
+     */
+    public synchronized FftPlans fftPlans() {
+        if (fftPlans == null) {
+            CommonKernels k = commonKernels();
+            fftPlans = new FftPlans(k::lengthOneTransform);
+        }
+        return fftPlans;
+    }
+
+    /**
      * Whether {@link #close()} was called.
      *
      * @return true once closed
@@ -239,8 +274,20 @@ public final class CudaContext implements AutoCloseable {
     @Override
     public synchronized void close() {
         if (!closed) {
-            closed = true;
-            cuDevicePrimaryCtxRelease(device);
+            try {
+                if (fftPlans != null || commonKernels != null) {
+                    cuCtxSetCurrent(context);
+                }
+                if (fftPlans != null) {
+                    fftPlans.close();
+                }
+                if (commonKernels != null) {
+                    commonKernels.close();
+                }
+            } finally {
+                closed = true;
+                cuDevicePrimaryCtxRelease(device);
+            }
         }
     }
 }

@@ -118,8 +118,8 @@ public final class CudaFourierFT extends ValidatingBackend {
         this.context = context;
         this.ownsContext = ownsContext;
         try {
-            this.kernels = new FourierFTKernels(context.computeCapability(), debug);
-            this.plans = new FftPlans(kernels::lengthOneTransform);
+            this.kernels = new FourierFTKernels(context.computeCapability(), debug, context.commonKernels());
+            this.plans = context.fftPlans(); // shared with every backend on the context
             this.columnChunkBytes = columnChunkBytes();
         } catch (RuntimeException | Error e) {
             if (ownsContext) {
@@ -964,8 +964,7 @@ public final class CudaFourierFT extends ValidatingBackend {
                     }
                     specs.clear();
                 }
-                plans.close();
-                kernels.close();
+                kernels.close(); // the plans and common kernels are the context's, closed with it
             } finally {
                 if (ownsContext) {
                     context.close();

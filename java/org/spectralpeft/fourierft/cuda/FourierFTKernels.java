@@ -38,14 +38,10 @@ final class FourierFTKernels implements AutoCloseable {
     /** The shared kernels (kernels/common.cu): epilogues, dtype widening, length-one transforms. */
     private final CommonKernels common;
 
-    FourierFTKernels(int computeCapability, boolean debug) {
-        common = new CommonKernels(computeCapability, debug);
-        try {
-            module = new KernelModule(MODULE, computeCapability, KERNELS, debug);
-        } catch (RuntimeException | Error e) {
-            common.close();
-            throw e;
-        }
+    /** Loads kernels/fourierft.cu; {@code common} is the context's (not closed here). */
+    FourierFTKernels(int computeCapability, boolean debug, CommonKernels common) {
+        this.common = common;
+        module = new KernelModule(MODULE, computeCapability, KERNELS, debug);
         launcher = (kernel, gx, gy, stream, args) -> module.launch(kernel, gx, gy, BLOCK, stream, args);
     }
 
@@ -178,12 +174,8 @@ final class FourierFTKernels implements AutoCloseable {
 
     @Override
     public void close() {
-        try {
-            if (module != null) {
-                module.close();
-            }
-        } finally {
-            common.close();
+        if (module != null) {
+            module.close();
         }
     }
 }

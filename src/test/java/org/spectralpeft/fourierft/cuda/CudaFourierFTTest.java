@@ -342,7 +342,8 @@ class CudaFourierFTTest extends FourierFTBackendContract {
 
     /**
      * Backends opened on a borrowed context share it (a stream and a buffer from the context work with
-     * either), give the owning backend's bits, and leave it open when they close; a closed context stops them.
+     * either, and one plan cache), give the owning backend's bits, and leave it open when they close; a closed
+     * context stops them.
      */
     @Test
     void backendsOnABorrowedContextShareItAndLeaveItOpen() {
@@ -365,6 +366,8 @@ class CudaFourierFTTest extends FourierFTBackendContract {
                 HostArray got = HostArray.allocate(DType.FLOAT32, 40 * 36);
                 out.copyTo(got);
                 assertArrayEquals(expected.floats(), got.floats(), "a backend on a borrowed context");
+                assertTrue(a.cachedPlans() > 0);
+                assertEquals(a.cachedPlans(), b.cachedPlans(), "backends on one context share its plan cache");
                 b.merge(spec, c.array(), out.array(), stream);
                 b.synchronize(stream);
             }
