@@ -99,6 +99,13 @@ for j in "$bundle"/lib/junit-jupiter-[0-9]*.jar; do
   echo "  left out lib/$(basename "$j") (an aggregator without classes)"
 done
 
+# The CPU GEMM candidates of FouRAGemmBenchmark (test scope) are not needed on a GPU machine; netlib's would
+# also pull the jdk.incubator.vector module into the runtime. Leaving them out keeps the bundle in its budget.
+for j in "$bundle"/lib/blas-[0-9]*.jar "$bundle"/lib/ejml-*.jar; do
+  rm "$j"
+  echo "  left out lib/$(basename "$j") (a CPU benchmark's candidate)"
+done
+
 # jcuda-natives carries the JNI libraries of every JCuda module; the NVPTX compiler's alone is
 # 24 MB. Keep the driver's and those of the modules the classes use.
 uses() { grep -rqaF "$1" target/classes target/test-classes; }
