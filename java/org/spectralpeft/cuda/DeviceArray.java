@@ -1,6 +1,6 @@
 package org.spectralpeft.cuda;
 
-import java.util.Objects;
+import org.spectralpeft.core.Checks;
 import org.spectralpeft.core.DType;
 
 /**
@@ -17,11 +17,10 @@ public record DeviceArray(long address, long length, DType dtype) {
      * @param address the device address of element 0, not 0
      * @param length number of elements, at least 1
      * @param dtype the element type
-     * @throws NullPointerException if {@code dtype} is null
-     * @throws IllegalArgumentException if {@code address} is 0 or {@code length} &lt; 1
+     * @throws IllegalArgumentException if {@code dtype} is null, {@code address} is 0 or {@code length} &lt; 1
      */
     public DeviceArray {
-        Objects.requireNonNull(dtype, "dtype");
+        Checks.notNull(dtype, "dtype");
         if (address == 0) {
             throw new IllegalArgumentException("device address is null");
         }

@@ -21,6 +21,9 @@ import org.junit.jupiter.api.io.TempDir;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
 import org.spectralpeft.core.WriteMode;
+import org.spectralpeft.cuda.DeviceArray;
+import org.spectralpeft.foura.FouRASpec;
+import org.spectralpeft.foura.cpu.FoldedFactors;
 import org.spectralpeft.fourierft.FourierFTBackend;
 import org.spectralpeft.fourierft.FourierFTSpec;
 import org.spectralpeft.fourierft.cpu.CpuFourierFT;
@@ -93,6 +96,12 @@ class NullArgumentsTest {
         sample(IfftNorm.class, () -> IfftNorm.BACKWARD);
         sample(WritableByteChannel.class, () -> Channels.newChannel(new java.io.ByteArrayOutputStream()));
         sample(java.nio.ByteBuffer.class, () -> java.nio.ByteBuffer.allocate(64));
+        sample(java.nio.FloatBuffer.class, () -> java.nio.FloatBuffer.allocate(16));
+        sample(java.nio.ShortBuffer.class, () -> java.nio.ShortBuffer.allocate(16));
+        FouRASpec foura = FouRASpec.of(4, 4, 2, FouRASpec.Transform.DFT, FouRASpec.Gate.NONE, 1f);
+        sample(FouRASpec.class, () -> foura);
+        sample(FouRASpec.Transform.class, () -> FouRASpec.Transform.DCT);
+        sample(FouRASpec.Gate.class, () -> FouRASpec.Gate.FIXED);
     }
 
     private Object instanceOf(Class<?> type) throws Exception {
@@ -116,7 +125,7 @@ class NullArgumentsTest {
         int calls = 0;
         for (Class<?> type : List.of(FourierFTSpec.class, HostArray.class, CpuFourierFT.class, SafetensorsFile.class,
                 SafetensorsModel.class, SafetensorsWriter.class, FourierFTAdapter.class, FourierFTAdapter.Builder.class,
-                MergePlan.class, ModelMerger.class)) {
+                MergePlan.class, ModelMerger.class, FouRASpec.class, FoldedFactors.class, DeviceArray.class)) {
             for (Method m : type.getMethods()) {
                 if (m.getDeclaringClass() == Object.class || m.getName().equals("equals")) {
                     continue;
