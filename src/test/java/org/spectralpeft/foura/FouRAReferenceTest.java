@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.util.Random;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.spectralpeft.TestData;
 import org.spectralpeft.reference.FouRAReference;
 
 /**
@@ -84,7 +85,8 @@ class FouRAReferenceTest {
     @ParameterizedTest(name = "{0}x{1} r={2} dft={3}")
     @CsvSource(textBlock = SHAPES)
     void gradientsMatchFiniteDifferences(int dOut, int dIn, int r, boolean dft) {
-        Random random = new Random(31L * dOut + 7L * dIn + r + (dft ? 1 : 0));
+        TestData data = new TestData();
+        Random random = new Random(data.seed);
         FouRAReference ref = new FouRAReference(dOut, dIn, r, dft, 1.7);
         int tokens = 3;
         double[] a = gaussian(random, r * dIn);
@@ -109,7 +111,7 @@ class FouRAReferenceTest {
                 p[i] = keep;
                 numeric[i] = (up - down) / (2 * h);
             }
-            assertClose(numeric, analytic[which], 1e-6, "∂L/∂" + names[which]);
+            assertClose(numeric, analytic[which], 1e-6, "∂L/∂" + names[which] + data.tag());
         }
     }
 
@@ -136,7 +138,8 @@ class FouRAReferenceTest {
     @ParameterizedTest(name = "{0}x{1} r={2} dft={3}")
     @CsvSource(textBlock = SHAPES)
     void foldedFormsEqualTheDefinitions(int dOut, int dIn, int r, boolean dft) {
-        Random random = new Random(1000L + 31L * dOut + dIn + r + (dft ? 1 : 0));
+        TestData data = new TestData();
+        Random random = new Random(data.seed);
         double alpha = 0.8;
         FouRAReference ref = new FouRAReference(dOut, dIn, r, dft, alpha);
         int tokens = 4;
@@ -167,7 +170,7 @@ class FouRAReferenceTest {
                 y[t * dOut + p] = alpha * s;
             }
         }
-        assertClose(ref.forward(a, b, m, x, tokens), y, 1e-12, "forward as two real GEMMs around the gate");
+        assertClose(ref.forward(a, b, m, x, tokens), y, 1e-12, "forward as two real GEMMs around the gate" + data.tag());
 
         // merge: ΔW = α·(Re B̂·diag(m)·Re Â − Im B̂·diag(m)·Im Â)
         double[] w = new double[dOut * dIn];
@@ -179,7 +182,7 @@ class FouRAReferenceTest {
                 }
             }
         }
-        assertClose(ref.deltaW(a, b, m), w, 1e-12, "ΔW from the folded factors");
+        assertClose(ref.deltaW(a, b, m), w, 1e-12, "ΔW from the folded factors" + data.tag());
 
         // backward: ∂L/∂Re z = α·m ⊙ (g·Re B̂), ∂L/∂Im z = −α·m ⊙ (g·Im B̂); ∂L/∂Â = (∂L/∂z)ᵀ·x;
         // ∂L/∂A = ∂L/∂Re Â·Re(𝒯_in)ᵀ + ∂L/∂Im Â·Im(𝒯_in)ᵀ; ∂L/∂x = ∂L/∂Re z·Re Â + ∂L/∂Im z·Im Â
@@ -213,14 +216,15 @@ class FouRAReferenceTest {
             }
         }
         FouRAReference.Gradients grads = ref.backward(a, b, m, x, g, tokens);
-        assertClose(grads.a(), ga, 1e-12, "∂L/∂A through the folded factor");
-        assertClose(grads.x(), gx, 1e-12, "∂L/∂x from the folded factors");
+        assertClose(grads.a(), ga, 1e-12, "∂L/∂A through the folded factor" + data.tag());
+        assertClose(grads.x(), gx, 1e-12, "∂L/∂x from the folded factors" + data.tag());
     }
 
     @ParameterizedTest(name = "{0}x{1} r={2} dft={3}")
     @CsvSource(textBlock = SHAPES)
     void zeroBGivesZeroAndTheOutputIsLinearInB(int dOut, int dIn, int r, boolean dft) {
-        Random random = new Random(77L + dOut * 13L + dIn + r);
+        TestData data = new TestData();
+        Random random = new Random(data.seed);
         FouRAReference ref = new FouRAReference(dOut, dIn, r, dft, 2.0);
         int tokens = 2;
         double[] a = gaussian(random, r * dIn);
@@ -242,6 +246,73 @@ class FouRAReferenceTest {
         for (int i = 0; i < y1.length; i++) {
             expected[i] = 2 * y1[i] - 3 * y2[i];
         }
-        assertClose(expected, ref.forward(a, sum, m, x, tokens), 1e-12, "linearity in B");
+        assertClose(expected, ref.forward(a, sum, m, x, tokens), 1e-12, "linearity in B" + data.tag());
+    }
+
+    /**
+     * The ADAPTIVE gate's straight-through gradient (DESIGN.md: ∂m_i/∂logit_i taken as σ'(logit_i)) is the exact
+     * gradient of a surrogate that keeps the hard mask m⁰ of the point and adds σ(logit(θ)) − σ(logit(θ⁰)):
+     * smooth, equal to the forward at θ⁰, so finite differences of it check every term, gate weights included.
+     */
+    @ParameterizedTest(name = "{0}x{1} r={2} dft={3}")
+    @CsvSource(textBlock = SHAPES)
+    void adaptiveGateGradientIsTheStraightThroughRule(int dOut, int dIn, int r, boolean dft) {
+        TestData data = new TestData();
+        Random random = new Random(data.seed);
+        FouRAReference ref = new FouRAReference(dOut, dIn, r, dft, 1.3);
+        int tokens = 3;
+        double[] a = gaussian(random, r * dIn);
+        double[] b = gaussian(random, dOut * r);
+        double[] x = gaussian(random, tokens * dIn);
+        double[] g = gaussian(random, tokens * dOut);
+        double[] gate = gaussian(random, r * r + r);
+        for (int j = 0; j < r; j++) { // component 0 always open, so the output is never all zero; the rest random
+            gate[j] = Math.abs(gate[j]);
+        }
+        gate[r * r] = Math.abs(gate[r * r]);
+        double[][] hard = new double[tokens][];
+        double[][] sigma0 = new double[tokens][];
+        for (int t = 0; t < tokens; t++) {
+            double[][] z = ref.z(a, x, t);
+            hard[t] = ref.adaptiveMask(gate, z);
+            sigma0[t] = sigmoid(ref.logits(gate, z));
+        }
+        FouRAReference.Masks surrogate = (z, t) -> {
+            double[] s = sigmoid(ref.logits(gate, z));
+            double[] m = new double[r];
+            for (int i = 0; i < r; i++) {
+                m[i] = hard[t][i] + s[i] - sigma0[t][i];
+            }
+            return m;
+        };
+        assertClose(ref.forwardAdaptive(a, b, gate, x, tokens), ref.forward(a, b, surrogate, x, tokens), 1e-15,
+                "the surrogate equals the forward at the point" + data.tag());
+        FouRAReference.Gradients grads = ref.backwardAdaptive(a, b, gate, x, g, tokens);
+        double h = 1e-6;
+        double[][] params = {a, b, x, gate};
+        double[][] analytic = {grads.a(), grads.b(), grads.x(), grads.gate()};
+        String[] names = {"A", "B", "x", "gate"};
+        for (int which = 0; which < params.length; which++) {
+            double[] p = params[which];
+            double[] numeric = new double[p.length];
+            for (int i = 0; i < p.length; i++) {
+                double keep = p[i];
+                p[i] = keep + h;
+                double up = dot(g, ref.forward(a, b, surrogate, x, tokens));
+                p[i] = keep - h;
+                double down = dot(g, ref.forward(a, b, surrogate, x, tokens));
+                p[i] = keep;
+                numeric[i] = (up - down) / (2 * h);
+            }
+            assertClose(numeric, analytic[which], 1e-6, "straight-through ∂L/∂" + names[which] + data.tag());
+        }
+    }
+
+    private static double[] sigmoid(double[] v) {
+        double[] s = new double[v.length];
+        for (int i = 0; i < v.length; i++) {
+            s[i] = 1 / (1 + Math.exp(-v[i]));
+        }
+        return s;
     }
 }

@@ -85,9 +85,50 @@ public final class FouRAReference {
 
     /** The adapter's contribution y (tokens × d_out), for the gate mask m (r zeros and ones). */
     public double[] forward(double[] a, double[] b, double[] mask, double[] x, int tokens) {
+        return forward(a, b, (z, t) -> mask, x, tokens);
+    }
+
+    /**
+     * The ADAPTIVE gate (DESIGN.md): per token, m_i = 1[σ(Σ_j G_ij·|z_j| + b_i) ≥ ½], that is logit_i ≥ 0, with
+     * {@code gate} holding G (r × r, row-major) then b (r).
+     */
+    public double[] adaptiveMask(double[] gate, double[][] z) {
+        double[] m = new double[rank];
+        double[] logit = logits(gate, z);
+        for (int i = 0; i < rank; i++) {
+            m[i] = logit[i] >= 0 ? 1 : 0;
+        }
+        return m;
+    }
+
+    /** The gate's logits of one token: logit_i = Σ_j G_ij·|z_j| + b_i. */
+    public double[] logits(double[] gate, double[][] z) {
+        double[] logit = new double[rank];
+        for (int i = 0; i < rank; i++) {
+            logit[i] = gate[rank * rank + i];
+            for (int j = 0; j < rank; j++) {
+                logit[i] += gate[i * rank + j] * Math.hypot(z[0][j], z[1][j]);
+            }
+        }
+        return logit;
+    }
+
+    /** y with the ADAPTIVE gate. */
+    public double[] forwardAdaptive(double[] a, double[] b, double[] gate, double[] x, int tokens) {
+        return forward(a, b, (z, t) -> adaptiveMask(gate, z), x, tokens);
+    }
+
+    /** The mask of one token, from its z: any real weights, for tests of the gate's gradient. */
+    public interface Masks {
+        double[] of(double[][] z, int token);
+    }
+
+    /** y with per-token mask weights. */
+    public double[] forward(double[] a, double[] b, Masks masks, double[] x, int tokens) {
         double[] y = new double[tokens * dOut];
         for (int t = 0; t < tokens; t++) {
             double[][] z = z(a, x, t);
+            double[] mask = masks.of(z, t);
             double[] vRe = new double[dOut];
             double[] vIm = new double[dOut];
             for (int o = 0; o < dOut; o++) {
@@ -123,19 +164,36 @@ public final class FouRAReference {
         return w;
     }
 
-    /** ∂L/∂A (r × d_in), ∂L/∂B (d_out × r) and ∂L/∂x (tokens × d_in) of L = Σ g·y. */
-    public record Gradients(double[] a, double[] b, double[] x) {
+    /** ∂L/∂A (r × d_in), ∂L/∂B (d_out × r), ∂L/∂x (tokens × d_in), and ∂L/∂gate (G then b; empty unless ADAPTIVE). */
+    public record Gradients(double[] a, double[] b, double[] x, double[] gate) {
     }
 
     /**
-     * Gradients of L = Σ_{t,p} g[t,p]·y[t,p], derived by hand from the definitions: with h = α·(F_out⁻¹)ᵀ·g
-     * (complex), ∂L/∂B[o,i] = Re(h_o·w_i), u_i = Σ_o h_o·B[o,i], ∂L/∂A[i,k] = Re(u_i·m_i·𝒯_in(x)_k) and
-     * ∂L/∂x_j = Re(Σ_k (Σ_i u_i·m_i·A[i,k])·𝒯_in[k,j]). Checked against finite differences in the tests.
+     * Gradients of L = Σ_{t,p} g[t,p]·y[t,p] for a fixed mask, derived by hand from the definitions: with
+     * h = α·(F_out⁻¹)ᵀ·g (complex), ∂L/∂B[o,i] = Re(h_o·w_i), u_i = Σ_o h_o·B[o,i], and with c_i = u_i·m_i
+     * (L = Re Σ_i c_i·z_i + terms without z), ∂L/∂A[i,k] = Re(c_i·𝒯_in(x)_k) and
+     * ∂L/∂x_j = Re(Σ_k (Σ_i c_i·A[i,k])·𝒯_in[k,j]). Checked against finite differences in the tests.
      */
     public Gradients backward(double[] a, double[] b, double[] mask, double[] x, double[] g, int tokens) {
+        return backward(a, b, null, mask, x, g, tokens);
+    }
+
+    /**
+     * Gradients with the ADAPTIVE gate and its straight-through rule (DESIGN.md): ∂m_i/∂logit_i is taken as
+     * σ'(logit_i). So ∂L/∂logit_i = Re(u_i·z_i)·σ'(logit_i), ∂L/∂G_ij = ∂L/∂logit_i·|z_j|, ∂L/∂b_i =
+     * ∂L/∂logit_i, and z feels the gate through |z_j|: c_j gains s_j·conj(z_j)/|z_j| with s_j =
+     * Σ_i ∂L/∂logit_i·G_ij (nothing where z_j = 0).
+     */
+    public Gradients backwardAdaptive(double[] a, double[] b, double[] gate, double[] x, double[] g, int tokens) {
+        return backward(a, b, gate, null, x, g, tokens);
+    }
+
+    private Gradients backward(double[] a, double[] b, double[] gate, double[] fixedMask, double[] x, double[] g,
+                               int tokens) {
         double[] ga = new double[rank * dIn];
         double[] gb = new double[dOut * rank];
         double[] gx = new double[tokens * dIn];
+        double[] gg = new double[gate == null ? 0 : rank * rank + rank];
         for (int t = 0; t < tokens; t++) {
             double[] hRe = new double[dOut];
             double[] hIm = new double[dOut];
@@ -146,6 +204,7 @@ public final class FouRAReference {
                 }
             }
             double[][] z = z(a, x, t);
+            double[] mask = gate == null ? fixedMask : adaptiveMask(gate, z);
             double[] uRe = new double[rank];
             double[] uIm = new double[rank];
             for (int o = 0; o < dOut; o++) {
@@ -157,12 +216,38 @@ public final class FouRAReference {
                     uIm[i] += hIm[o] * b[o * rank + i];
                 }
             }
+            double[] cRe = new double[rank];
+            double[] cIm = new double[rank];
+            for (int i = 0; i < rank; i++) {
+                cRe[i] = uRe[i] * mask[i];
+                cIm[i] = uIm[i] * mask[i];
+            }
+            if (gate != null) {
+                double[] logit = logits(gate, z);
+                double[] s = new double[rank];
+                for (int i = 0; i < rank; i++) {
+                    double sigma = 1 / (1 + Math.exp(-logit[i]));
+                    double dLogit = (uRe[i] * z[0][i] - uIm[i] * z[1][i]) * sigma * (1 - sigma);
+                    gg[rank * rank + i] += dLogit;
+                    for (int j = 0; j < rank; j++) {
+                        gg[i * rank + j] += dLogit * Math.hypot(z[0][j], z[1][j]);
+                        s[j] += dLogit * gate[i * rank + j];
+                    }
+                }
+                for (int j = 0; j < rank; j++) {
+                    double abs = Math.hypot(z[0][j], z[1][j]);
+                    if (abs > 0) {
+                        cRe[j] += s[j] * z[0][j] / abs;
+                        cIm[j] -= s[j] * z[1][j] / abs;
+                    }
+                }
+            }
             double[] qRe = new double[dIn];
             double[] qIm = new double[dIn];
             for (int i = 0; i < rank; i++) {
                 for (int k = 0; k < dIn; k++) {
-                    qRe[k] += uRe[i] * mask[i] * a[i * dIn + k];
-                    qIm[k] += uIm[i] * mask[i] * a[i * dIn + k];
+                    qRe[k] += cRe[i] * a[i * dIn + k];
+                    qIm[k] += cIm[i] * a[i * dIn + k];
                 }
             }
             for (int k = 0; k < dIn; k++) {
@@ -173,18 +258,18 @@ public final class FouRAReference {
                     tIm += inIm[k * dIn + j] * x[t * dIn + j];
                 }
                 for (int i = 0; i < rank; i++) {
-                    ga[i * dIn + k] += mask[i] * (uRe[i] * tRe - uIm[i] * tIm);
+                    ga[i * dIn + k] += cRe[i] * tRe - cIm[i] * tIm;
                 }
             }
             for (int j = 0; j < dIn; j++) {
-                double s = 0;
+                double sum = 0;
                 for (int k = 0; k < dIn; k++) {
-                    s += qRe[k] * inRe[k * dIn + j] - qIm[k] * inIm[k * dIn + j];
+                    sum += qRe[k] * inRe[k * dIn + j] - qIm[k] * inIm[k * dIn + j];
                 }
-                gx[t * dIn + j] = s;
+                gx[t * dIn + j] = sum;
             }
         }
-        return new Gradients(ga, gb, gx);
+        return new Gradients(ga, gb, gx, gg);
     }
 
     /** The transform matrix 𝒯_in (row k, column j), real and imaginary parts: for tests of the folded forms. */
