@@ -38,7 +38,6 @@ public abstract class ValidatingBackend implements FourierFTBackend {
     public final void materializeBatch(FourierFTSpec spec, float[] coeffs, int layers, HostArray out) {
         notNull(spec, coeffs, "out", out);
         ensureOpen();
-        Checks.notNull(spec, "spec");
         Checks.positive(layers, "layers");
         Checks.finiteVector("coeffs", coeffs, (long) layers * spec.n());
         Checks.output("out", out, (long) layers * spec.dOut() * spec.dIn());
@@ -63,7 +62,6 @@ public abstract class ValidatingBackend implements FourierFTBackend {
     private void checkMerge(FourierFTSpec spec, float[] coeffs, HostArray weight) {
         notNull(spec, coeffs, "weight", weight);
         ensureOpen();
-        Checks.notNull(spec, "spec");
         Checks.finiteVector("coeffs", coeffs, spec.n());
         Checks.input("weight", weight, (long) spec.dOut() * spec.dIn()); // W is an input too: W + ΔW of a NaN is NaN
         Checks.writable("weight", weight);
@@ -74,7 +72,6 @@ public abstract class ValidatingBackend implements FourierFTBackend {
         notNull(spec, coeffs, "x", x);
         Checks.notNull(y, "y");
         ensureOpen();
-        Checks.notNull(spec, "spec");
         Checks.positive(tokens, "tokens");
         Checks.finiteVector("coeffs", coeffs, spec.n());
         Checks.input("x", x, (long) tokens * spec.dIn());
@@ -88,9 +85,7 @@ public abstract class ValidatingBackend implements FourierFTBackend {
         Checks.notNull(gradDeltaW, "gradDeltaW");
         Checks.notNull(gradCoeffs, "gradCoeffs");
         ensureOpen();
-        Checks.notNull(spec, "spec");
         Checks.input("gradDeltaW", gradDeltaW, (long) spec.dOut() * spec.dIn());
-        Checks.notNull(gradCoeffs, "gradCoeffs");
         Checks.length("gradCoeffs", gradCoeffs.length, spec.n());
         runGradCoefficients(spec, gradDeltaW, gradCoeffs);
     }
@@ -102,12 +97,10 @@ public abstract class ValidatingBackend implements FourierFTBackend {
         Checks.notNull(gradY, "gradY");
         Checks.notNull(gradCoeffs, "gradCoeffs"); // gradX may be null: no ∂L/∂x wanted
         ensureOpen();
-        Checks.notNull(spec, "spec");
         Checks.positive(tokens, "tokens");
         Checks.finiteVector("coeffs", coeffs, spec.n());
         Checks.input("x", x, (long) tokens * spec.dIn());
         Checks.input("gradY", gradY, (long) tokens * spec.dOut());
-        Checks.notNull(gradCoeffs, "gradCoeffs");
         Checks.length("gradCoeffs", gradCoeffs.length, spec.n());
         if (gradX != null) {
             Checks.output("gradX", gradX, (long) tokens * spec.dIn());
