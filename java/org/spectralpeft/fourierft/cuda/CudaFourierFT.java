@@ -15,6 +15,7 @@ import org.spectralpeft.cuda.CudaStream;
 import org.spectralpeft.cuda.DeviceArray;
 import org.spectralpeft.cuda.DeviceBuffer;
 import org.spectralpeft.cuda.internal.FftPlans.Direction;
+import org.spectralpeft.cuda.internal.CommonKernels;
 import org.spectralpeft.cuda.internal.DeviceMemoryRegistry;
 import org.spectralpeft.cuda.internal.FftPlans;
 import org.spectralpeft.cuda.internal.NativeHandles;
@@ -56,6 +57,8 @@ public final class CudaFourierFT extends ValidatingBackend {
     /** False when opened on a borrowed context, which close() leaves open. */
     private final boolean ownsContext;
     private final FourierFTKernels kernels;
+    /** The context's shared kernels: epilogues and dtype widening. */
+    private final CommonKernels common;
     private final FftPlans plans;
     /** Bytes of synthesized rows per chunk on the column-synthesis path (see {@link ColumnChunks}). */
     private final long columnChunkBytes;
@@ -118,7 +121,8 @@ public final class CudaFourierFT extends ValidatingBackend {
         this.context = context;
         this.ownsContext = ownsContext;
         try {
-            this.kernels = new FourierFTKernels(context.computeCapability(), debug, context.commonKernels());
+            this.kernels = new FourierFTKernels(context.computeCapability(), debug);
+            this.common = context.commonKernels();
             this.plans = context.fftPlans(); // shared with every backend on the context
             this.columnChunkBytes = columnChunkBytes();
         } catch (RuntimeException | Error e) {
@@ -239,13 +243,6 @@ public final class CudaFourierFT extends ValidatingBackend {
         ensureOpen();
         context.makeCurrent();
         stream.synchronize();
-    }
-
-    /** The kernels, for the profiling tool (its stream hold). */
-    FourierFTKernels kernels() {
-        ensureOpen();
-        context.makeCurrent();
-        return kernels;
     }
 
     /** The plan cache, for the floor benchmarks (a bare cuFFT transform with this backend's plans). */
@@ -419,7 +416,7 @@ public final class CudaFourierFT extends ValidatingBackend {
                 if (copy == 0) {
                     copy = scratch.allocate(4L * s.dIn() * maxRows);
                 }
-                kernels.toFloat32(rows, copy, rows.length(), stream);
+                common.toFloat32(rows, copy, rows.length(), stream);
                 in = copy;
             }
             plans.run(FftPlans.oneD(Direction.R2C, s.dIn(), c.rowCount(), false), in, rowSpec, area, stream);
@@ -549,7 +546,7 @@ public final class CudaFourierFT extends ValidatingBackend {
             kernels.scatterHalfSpectrum(buffer, bins, coeffs.address(), s.n(), t, layers, halfScale, stream);
             plans.run(denseTransform(s, layers, direct), buffer, direct ? dst.address() : buffer, area, stream);
             if (!direct) {
-                kernels.epilogue(buffer, 2L * s.halfIn(), dst, (long) layers * s.dOut(), s.dIn(), mode.code(), stream);
+                common.epilogue(buffer, 2L * s.halfIn(), dst, (long) layers * s.dOut(), s.dIn(), mode.code(), stream);
             }
             return;
         }
@@ -560,7 +557,7 @@ public final class CudaFourierFT extends ValidatingBackend {
                 kernels.columnSynthesis(buffer, s.dOut(), c.rowBegin(), c.rows(), s.halfIn(),
                         coeffs.address() + 4L * s.n() * c.layerBegin(), s.n(), t, c.layers(), halfScale, stream);
                 plans.run(rowTransform(s, rows, false), buffer, buffer, area, stream);
-                kernels.epilogueTransposed(buffer, 2L * s.halfIn(), dst, c.firstRow(s.dOut()), rows, s.dIn(), s.dOut(),
+                common.epilogueTransposed(buffer, 2L * s.halfIn(), dst, c.firstRow(s.dOut()), rows, s.dIn(), s.dOut(),
                         mode.code(), stream);
                 continue;
             }
@@ -570,7 +567,7 @@ public final class CudaFourierFT extends ValidatingBackend {
                     coeffs.address() + 4L * s.n() * c.layerBegin(), s.n(), t, c.layers(), halfScale, stream);
             plans.run(rowTransform(s, rows, direct), buffer, direct ? target.address() : buffer, area, stream);
             if (!direct) {
-                kernels.epilogue(buffer, 2L * s.halfIn(), target, rows, s.dIn(), mode.code(), stream);
+                common.epilogue(buffer, 2L * s.halfIn(), target, rows, s.dIn(), mode.code(), stream);
             }
         }
     }
@@ -707,7 +704,7 @@ public final class CudaFourierFT extends ValidatingBackend {
         long real = rows.address();
         if (copiesRows(rows, tokens, batch)) {
             real = scratch.allocate(4L * batch * len);
-            kernels.toFloat32(rows, real, batch * len, stream);
+            common.toFloat32(rows, real, batch * len, stream);
         }
         long spectra = scratch.allocate(8L * batch * (len / 2 + 1));
         plans.oneD(Direction.R2C, len, batch, false, real, spectra, scratch, stream);
@@ -763,7 +760,7 @@ public final class CudaFourierFT extends ValidatingBackend {
         kernels.gatherScatter(srcSpec, srcBins, z, outBins, outBins, coeffs.address(), g, 0.5f * spec.scale(), tokens,
                 (int) batch, stream);
         plans.oneD(Direction.C2R, outLen, batch, true, z, z, scratch, stream);
-        kernels.epilogue(z, 2L * outBins, out, tokens, outLen, WriteMode.ADD.code(), stream);
+        common.epilogue(z, 2L * outBins, out, tokens, outLen, WriteMode.ADD.code(), stream);
     }
 
     /**
@@ -775,7 +772,7 @@ public final class CudaFourierFT extends ValidatingBackend {
             return a.address();
         }
         long copy = scratch.allocate(4 * a.length());
-        kernels.toFloat32(a, copy, a.length(), stream);
+        common.toFloat32(a, copy, a.length(), stream);
         return copy;
     }
 

@@ -1,7 +1,6 @@
 package org.spectralpeft.fourierft.cuda;
 
 import org.spectralpeft.cuda.CudaStream;
-import org.spectralpeft.cuda.DeviceArray;
 import org.spectralpeft.cuda.internal.CommonKernels;
 import org.spectralpeft.cuda.internal.KernelModule;
 import org.spectralpeft.cuda.internal.StageTimer;
@@ -18,11 +17,6 @@ final class FourierFTKernels implements AutoCloseable {
     static final int BLOCK = CommonKernels.BLOCK;
     private static final int MAX_GRID_Y = CommonKernels.MAX_GRID_Y;
 
-    /** Where launches go: the device, or a recorder in tests that run without one. */
-    interface Launcher {
-        void launch(String kernel, int gridX, int gridY, CudaStream stream, Object[] args);
-    }
-
     static final String SCATTER_HALF_SPECTRUM = "fourierft_scatter_half_spectrum";
     static final String COLUMN_SYNTHESIS = "fourierft_column_synthesis";
     static final String COLUMN_ANALYSIS = "fourierft_column_analysis";
@@ -34,27 +28,19 @@ final class FourierFTKernels implements AutoCloseable {
         GATHER_REAL, COEFF_GRAD_PARTIAL, COEFF_GRAD_REDUCE};
 
     private final KernelModule module;
-    private final Launcher launcher;
-    /** The shared kernels (kernels/common.cu): epilogues, dtype widening, length-one transforms. */
-    private final CommonKernels common;
+    /** Where launches go: the module, or a recorder in tests that run without a device. */
+    private final CommonKernels.Launcher launcher;
 
-    /** Loads kernels/fourierft.cu; {@code common} is the context's (not closed here). */
-    FourierFTKernels(int computeCapability, boolean debug, CommonKernels common) {
-        this.common = common;
+    /** Loads kernels/fourierft.cu (the shared epilogues and dtype widening are the context's {@link CommonKernels}). */
+    FourierFTKernels(int computeCapability, boolean debug) {
         module = new KernelModule(MODULE, computeCapability, KERNELS, debug);
         launcher = (kernel, gx, gy, stream, args) -> module.launch(kernel, gx, gy, BLOCK, stream, args);
     }
 
-    /** Launches of both modules go to {@code recorder}; nothing is loaded (no device needed). */
-    FourierFTKernels(Launcher recorder) {
+    /** Launches go to {@code recorder}; no module is loaded (no device needed). */
+    FourierFTKernels(CommonKernels.Launcher recorder) {
         module = null;
         launcher = recorder;
-        common = new CommonKernels(recorder::launch);
-    }
-
-    /** The shared kernels this backend launches. */
-    CommonKernels common() {
-        return common;
     }
 
     /** The source these kernels are built from: {@code kernels/fourierft.cu}. */
@@ -144,32 +130,6 @@ final class FourierFTKernels implements AutoCloseable {
 
     void coeffGradReduce(long partial, int tiles, int n, float scale, long grad, CudaStream s) {
         launch(COEFF_GRAD_REDUCE, blocks(n), 1, s, partial, tiles, n, scale, grad);
-    }
-
-    /** See {@link CommonKernels#epilogue}. */
-    void epilogue(long src, long srcPitch, DeviceArray dst, long rows, int cols, int mode, CudaStream s) {
-        common.epilogue(src, srcPitch, dst, rows, cols, mode, s);
-    }
-
-    /** See {@link CommonKernels#epilogueTransposed}: rows of ΔWᵀ into the columns of ΔW. */
-    void epilogueTransposed(long src, long srcPitch, DeviceArray dst, long firstRow, long rows, int cols, int dIn,
-                            int mode, CudaStream s) {
-        common.epilogueTransposed(src, srcPitch, dst, firstRow, rows, cols, dIn, mode, s);
-    }
-
-    /** See {@link CommonKernels#toFloat32}. */
-    void toFloat32(DeviceArray src, long dst, long total, CudaStream s) {
-        common.toFloat32(src, dst, total, s);
-    }
-
-    /** See {@link CommonKernels#lengthOneTransform}. */
-    void lengthOneTransform(long src, long srcDist, long dst, long dstDist, long count, int direction, CudaStream s) {
-        common.lengthOneTransform(src, srcDist, dst, dstDist, count, direction, s);
-    }
-
-    /** See {@link CommonKernels#holdStream}. */
-    void holdStream(long nanoseconds, CudaStream s) {
-        common.holdStream(nanoseconds, s);
     }
 
     @Override

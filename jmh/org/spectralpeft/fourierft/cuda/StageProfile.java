@@ -230,7 +230,7 @@ public final class StageProfile {
         StageTimer timer = StageTimer.install();
         try {
             for (int i = 0; i < TIMED_CALLS; i++) {
-                cuda.kernels().holdStream(HOLD_NANOS, stream);
+                cuda.context().commonKernels().holdStream(HOLD_NANOS, stream);
                 call.run();
                 cuda.synchronize(stream);
             }

@@ -62,17 +62,19 @@ class KernelSignaturesTest {
     @Test
     void launchersMatchTheKernelSignatures() throws IOException {
         Map<String, List<Class<?>>> fourierft = signatures(FourierFTKernels.MODULE);
-        Map<String, List<Class<?>>> common = signatures(CommonKernels.MODULE);
+        Map<String, List<Class<?>>> shared = signatures(CommonKernels.MODULE);
         assertEquals(new TreeSet<>(List.of(FourierFTKernels.KERNELS)), new TreeSet<>(fourierft.keySet()),
                 "kernels in fourierft.compute_90.ptx vs FourierFTKernels.KERNELS");
-        assertEquals(new TreeSet<>(List.of(CommonKernels.KERNELS)), new TreeSet<>(common.keySet()),
+        assertEquals(new TreeSet<>(List.of(CommonKernels.KERNELS)), new TreeSet<>(shared.keySet()),
                 "kernels in common.compute_90.ptx vs CommonKernels.KERNELS");
         Map<String, List<Class<?>>> signatures = new HashMap<>(fourierft);
-        signatures.putAll(common);
+        signatures.putAll(shared);
 
         List<Launch> launches = new ArrayList<>();
-        FourierFTKernels k = new FourierFTKernels((kernel, gx, gy, stream, args) ->
-                launches.add(new Launch(kernel, gx, gy, args.clone())));
+        CommonKernels.Launcher recorder = (kernel, gx, gy, stream, args) ->
+                launches.add(new Launch(kernel, gx, gy, args.clone()));
+        FourierFTKernels k = new FourierFTKernels(recorder);
+        CommonKernels common = new CommonKernels(recorder);
         FourierFTSpec spec = FourierFTSpec.fromSeed(37, 29, 50);
         DeviceSpecTables t = DeviceSpecTables.notUploaded(spec, 1L << 32);
         DeviceArray bf16 = DeviceArray.foreign(1L << 33, 37 * 29, DType.BFLOAT16);
@@ -84,11 +86,11 @@ class KernelSignaturesTest {
         k.gatherReal(a, 37 * 15, t.deltaGradBin, 50, 1f, a, null);
         k.coeffGradPartial(a, 15, a, 19, t, 50, 70, 64, a, null);
         k.coeffGradReduce(a, 2, 50, 1f, a, null);
-        k.epilogue(a, 30, bf16, 37, 29, 1, null);
-        k.epilogueTransposed(a, 38, bf16, 0, 29, 37, 29, 2, null);
-        k.toFloat32(bf16, a, 64L * 29, null);
-        k.lengthOneTransform(a, 1, a, 2, 70, 1, null);
-        k.holdStream(20_000_000L, null);
+        common.epilogue(a, 30, bf16, 37, 29, 1, null);
+        common.epilogueTransposed(a, 38, bf16, 0, 29, 37, 29, 2, null);
+        common.toFloat32(bf16, a, 64L * 29, null);
+        common.lengthOneTransform(a, 1, a, 2, 70, 1, null);
+        common.holdStream(20_000_000L, null);
 
         TreeSet<String> launched = new TreeSet<>();
         for (Launch l : launches) {

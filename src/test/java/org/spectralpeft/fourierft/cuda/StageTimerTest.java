@@ -59,17 +59,19 @@ class StageTimerTest {
         FakeMarks marks = new FakeMarks();
         List<String> launched = new ArrayList<>();
         // each launch "costs" as many ms as its grid's x size, on the fake clock
-        FourierFTKernels kernels = new FourierFTKernels((kernel, gx, gy, stream, args) -> {
+        CommonKernels.Launcher recorder = (kernel, gx, gy, stream, args) -> {
             launched.add(kernel);
             marks.now += 100L * gx;
-        });
+        };
+        FourierFTKernels kernels = new FourierFTKernels(recorder);
+        CommonKernels common = new CommonKernels(recorder);
         DeviceArray dst = DeviceArray.foreign(1L << 33, 3 * 300, DType.FLOAT32);
         CudaStream s = CudaStream.legacyDefault();
         timer = StageTimer.install(marks);
 
-        kernels.epilogue(1L << 34, 300, dst, 3, 300, 1, s);        // 2 blocks of 256 columns: 200 ms
+        common.epilogue(1L << 34, 300, dst, 3, 300, 1, s);        // 2 blocks of 256 columns: 200 ms
         kernels.gatherReal(1L << 34, 10, 1L << 35, 5, 1f, 1L << 36, s); // 1 block: 100 ms
-        kernels.epilogue(1L << 34, 300, dst, 3, 300, 1, s);
+        common.epilogue(1L << 34, 300, dst, 3, 300, 1, s);
         StageTimer.time("cuFFT C2R 300 x3", s, () -> marks.now += 7);
 
         List<StageTimer.Stage> stages = timer.collect();
