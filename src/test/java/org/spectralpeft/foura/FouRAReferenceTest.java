@@ -44,15 +44,24 @@ class FouRAReferenceTest {
     }
 
     private static void assertClose(double[] expected, double[] got, double tol, String what) {
-        assertEquals(expected.length, got.length, what + ": length");
-        double num = 0;
-        double den = 0;
-        for (int i = 0; i < got.length; i++) {
-            num += (got[i] - expected[i]) * (got[i] - expected[i]);
-            den += expected[i] * expected[i];
+        double err = TestData.relativeError(got, expected);
+        assertTrue(err < tol, what + ": relative error " + err);
+    }
+
+    /** Central differences of {@code loss} in every element of {@code p}, each put back after its step. */
+    private static double[] numericGradient(double[] p, java.util.function.DoubleSupplier loss) {
+        double h = 1e-6;
+        double[] numeric = new double[p.length];
+        for (int i = 0; i < p.length; i++) {
+            double keep = p[i];
+            p[i] = keep + h;
+            double up = loss.getAsDouble();
+            p[i] = keep - h;
+            double down = loss.getAsDouble();
+            p[i] = keep;
+            numeric[i] = (up - down) / (2 * h);
         }
-        assertTrue(den > 0, what + ": the expected values are all zero");
-        assertTrue(Math.sqrt(num / den) < tol, what + ": relative error " + Math.sqrt(num / den));
+        return numeric;
     }
 
     private static double dot(double[] a, double[] b) {
@@ -95,22 +104,11 @@ class FouRAReferenceTest {
         double[] g = gaussian(random, tokens * dOut);
         double[] mask = randomMask(random, r);
         FouRAReference.Gradients grads = ref.backward(a, b, mask, x, g, tokens);
-        double h = 1e-6;
         double[][] params = {a, b, x};
         double[][] analytic = {grads.a(), grads.b(), grads.x()};
         String[] names = {"A", "B", "x"};
         for (int which = 0; which < 3; which++) {
-            double[] p = params[which];
-            double[] numeric = new double[p.length];
-            for (int i = 0; i < p.length; i++) {
-                double keep = p[i];
-                p[i] = keep + h;
-                double up = dot(g, ref.forward(a, b, mask, x, tokens));
-                p[i] = keep - h;
-                double down = dot(g, ref.forward(a, b, mask, x, tokens));
-                p[i] = keep;
-                numeric[i] = (up - down) / (2 * h);
-            }
+            double[] numeric = numericGradient(params[which], () -> dot(g, ref.forward(a, b, mask, x, tokens)));
             assertClose(numeric, analytic[which], 1e-6, "∂L/∂" + names[which] + data.tag());
         }
     }
@@ -288,22 +286,11 @@ class FouRAReferenceTest {
         assertClose(ref.forwardAdaptive(a, b, gate, x, tokens), ref.forward(a, b, surrogate, x, tokens), 1e-15,
                 "the surrogate equals the forward at the point" + data.tag());
         FouRAReference.Gradients grads = ref.backwardAdaptive(a, b, gate, x, g, tokens);
-        double h = 1e-6;
         double[][] params = {a, b, x, gate};
         double[][] analytic = {grads.a(), grads.b(), grads.x(), grads.gate()};
         String[] names = {"A", "B", "x", "gate"};
         for (int which = 0; which < params.length; which++) {
-            double[] p = params[which];
-            double[] numeric = new double[p.length];
-            for (int i = 0; i < p.length; i++) {
-                double keep = p[i];
-                p[i] = keep + h;
-                double up = dot(g, ref.forward(a, b, surrogate, x, tokens));
-                p[i] = keep - h;
-                double down = dot(g, ref.forward(a, b, surrogate, x, tokens));
-                p[i] = keep;
-                numeric[i] = (up - down) / (2 * h);
-            }
+            double[] numeric = numericGradient(params[which], () -> dot(g, ref.forward(a, b, surrogate, x, tokens)));
             assertClose(numeric, analytic[which], 1e-6, "straight-through ∂L/∂" + names[which] + data.tag());
         }
     }
