@@ -10,18 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "../selftest_check.h"
+
 namespace {
-
-int passed = 0, failed = 0;
-
-void check(bool ok, const std::string& what) {
-    if (ok) {
-        passed++;
-    } else {
-        failed++;
-        fprintf(stderr, "FAILED: %s\n", what.c_str());
-    }
-}
 
 /** The status of `body` or, if it succeeded, of the next call (where an asynchronous report surfaces). */
 CUresult outcome(const std::function<CUresult()>& body) {

@@ -19,18 +19,9 @@
 
 #include "../emu.h"
 
+#include "../selftest_check.h"
+
 namespace {
-
-int passed = 0, failed = 0;
-
-void check(bool ok, const std::string& what) {
-    if (ok) {
-        ++passed;
-    } else {
-        ++failed;
-        std::fprintf(stderr, "FAIL: %s\n", what.c_str());
-    }
-}
 
 // A handwritten module: launch bounds (.maxntid, .reqntid), a static .shared array in an entry, module-level
 // .shared variables used directly and through a called function (and one nobody uses), dynamic shared

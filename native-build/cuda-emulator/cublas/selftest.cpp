@@ -20,18 +20,9 @@ cublasStatus_t cublasLtMatmulDescCreate(void** desc, int compute, int scale);
 cublasStatus_t cublasSscal_v2(cublasHandle_t handle, int n, const float* alpha, float* x, int incx);
 }
 
+#include "../selftest_check.h"
+
 namespace {
-
-int passed = 0, failed = 0;
-
-void check(bool ok, const std::string& what) {
-    if (ok) {
-        passed++;
-    } else {
-        failed++;
-        fprintf(stderr, "FAILED: %s\n", what.c_str());
-    }
-}
 
 CUdeviceptr alloc(size_t bytes) {
     CUdeviceptr p = 0;

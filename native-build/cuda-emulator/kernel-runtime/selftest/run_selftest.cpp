@@ -16,22 +16,15 @@
 #include <string>
 #include <vector>
 
+#include "../../selftest_check.h"
+
 namespace {
 
 struct Complex { float x, y; };  // float2's layout
-int passed = 0, failed = 0;
 std::vector<std::string> reports;
 
 void on_report(const char* message) { reports.push_back(message); }
 
-void check(bool ok, const std::string& what) {
-    if (ok) {
-        ++passed;
-    } else {
-        ++failed;
-        fprintf(stderr, "FAIL: %s\n", what.c_str());
-    }
-}
 
 struct Module {
     std::string path;
