@@ -1,6 +1,8 @@
 package org.spectralpeft;
 
 import java.util.Optional;
+import org.spectralpeft.foura.FouRABackend;
+import org.spectralpeft.foura.cpu.CpuFouRA;
 import org.spectralpeft.fourierft.FourierFTBackend;
 import org.spectralpeft.fourierft.cpu.CpuFourierFT;
 import org.spectralpeft.fourierft.cuda.CudaFourierFT;
@@ -49,6 +51,25 @@ public final class Backends {
         } catch (Throwable e) {
             throw new IllegalStateException("CUDA backend unavailable: " + explain(e), e);
         }
+    }
+
+    /**
+     * FouRA on the best backend. Its CUDA backend is not built yet, so this is the CPU backend everywhere
+     * for now; code that calls it gets the CUDA one, under the same interface, when it lands.
+     *
+     * @return an open backend; the caller closes it
+     */
+    public static FouRABackend fouRA() {
+        return new CpuFouRA();
+    }
+
+    /**
+     * FouRA's pure-Java CPU backend, available everywhere.
+     *
+     * @return a new CPU backend
+     */
+    public static CpuFouRA fouRACpu() {
+        return new CpuFouRA();
     }
 
     /**

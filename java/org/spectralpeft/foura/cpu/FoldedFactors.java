@@ -13,6 +13,7 @@ import org.spectralpeft.foura.FouRASpec;
  * imaginary part (row i = DFT(A's row i)/√d_in); B̂ is d_out × 2r, columns 0..r−1 real and r..2r−1
  * imaginary (column i = conj(DFT(B's column i))/√d_out, which for real B is the unitary inverse DFT). DCT: Â
  * is r × d_in and B̂ is d_out × r, each row of A and column of B through the orthonormal DCT-III.
+ * {@link #gradA} and {@link #gradB} take gradients the other way, from the folded factors to A and B.
  */
 public final class FoldedFactors {
     private FoldedFactors() {
@@ -81,6 +82,72 @@ public final class FoldedFactors {
         return out;
     }
 
+    /**
+     * ∂L/∂A from ∂L/∂Â (the layout of {@link #aHat}): the adjoint of the fold, one transform per row. DFT:
+     * ∂A[i, j] = Re(Σ_k (∂Re Â[i, k] + i·∂Im Â[i, k])·e^{+2πi·jk/d})/√d; DCT: the orthonormal DCT-II of each row.
+     *
+     * @param spec the layer
+     * @param gradAHat ∂L/∂Â, 2r × d_in (DFT) or r × d_in (DCT)
+     * @return ∂L/∂A, r × d_in row-major
+     */
+    public static float[] gradA(FouRASpec spec, float[] gradAHat) {
+        Checks.notNull(spec, "spec");
+        Checks.notNull(gradAHat, "gradAHat");
+        int r = spec.rank();
+        int d = spec.dIn();
+        boolean dft = spec.transform() == FouRASpec.Transform.DFT;
+        Checks.length("gradAHat", gradAHat.length, (long) (dft ? 2 : 1) * r * d);
+        float[] out = new float[r * d];
+        float[] row = new float[d];
+        Transforms t = new Transforms(d, dft);
+        for (int i = 0; i < r; i++) {
+            if (dft) {
+                t.adjointDft(gradAHat, i * d, 1, (r + i) * d, 1, 1f, row);
+            } else {
+                System.arraycopy(gradAHat, i * d, row, 0, d);
+                t.dctII(row);
+            }
+            System.arraycopy(row, 0, out, i * d, d);
+        }
+        return out;
+    }
+
+    /**
+     * ∂L/∂B from ∂L/∂B̂ (the layout of {@link #bHat}): the adjoint of the fold, one transform per column. DFT:
+     * ∂B[o, i] = Re(Σ_p (∂Re B̂[p, i] − i·∂Im B̂[p, i])·e^{+2πi·po/d})/√d; DCT: the orthonormal DCT-II of
+     * each column.
+     *
+     * @param spec the layer
+     * @param gradBHat ∂L/∂B̂, d_out × 2r (DFT) or d_out × r (DCT)
+     * @return ∂L/∂B, d_out × r row-major
+     */
+    public static float[] gradB(FouRASpec spec, float[] gradBHat) {
+        Checks.notNull(spec, "spec");
+        Checks.notNull(gradBHat, "gradBHat");
+        int r = spec.rank();
+        int d = spec.dOut();
+        boolean dft = spec.transform() == FouRASpec.Transform.DFT;
+        int width = dft ? 2 * r : r;
+        Checks.length("gradBHat", gradBHat.length, (long) d * width);
+        float[] out = new float[d * r];
+        float[] col = new float[d];
+        Transforms t = new Transforms(d, dft);
+        for (int i = 0; i < r; i++) {
+            if (dft) {
+                t.adjointDft(gradBHat, i, width, r + i, width, -1f, col);
+            } else {
+                for (int p = 0; p < d; p++) {
+                    col[p] = gradBHat[p * width + i];
+                }
+                t.dctII(col);
+            }
+            for (int o = 0; o < d; o++) {
+                out[o * r + i] = col[o];
+            }
+        }
+        return out;
+    }
+
     /** The transforms of one length, with their work arrays (one instance per thread). */
     private static final class Transforms {
         private final int d;
@@ -115,6 +182,33 @@ public final class FoldedFactors {
                 float imag = mirrored ? -im[bin] : im[bin];
                 dst[reAt + k * step] = norm * re[bin];
                 dst[imAt + k * imStep] = sign * norm * imag;
+            }
+        }
+
+        /**
+         * out = Re(Σ_k c_k·e^{+2πi·jk/d})/√d with c_k = src[reAt + k·step] + i·imSign·src[imAt + k·step]: the
+         * real part of an unnormalized inverse of a full (not Hermitian) spectrum, taken as the inverse of its
+         * Hermitian part H_k = (c_k + conj(c_{d−k}))/2 by a real transform.
+         */
+        void adjointDft(float[] src, int reAt, int step, int imAt, int imStep, float imSign, float[] out) {
+            for (int k = 0; k <= d / 2; k++) {
+                int m = (d - k) % d;
+                re[k] = 0.5f * norm * (src[reAt + k * step] + src[reAt + m * step]);
+                im[k] = 0.5f * norm * imSign * (src[imAt + k * imStep] - src[imAt + m * imStep]);
+            }
+            fft.inverse(re, im, out);
+        }
+
+        /** In place: the orthonormal DCT-II (the adjoint of the DCT-III of {@link #dctIII}). */
+        void dctII(float[] v) {
+            if (dct != null) {
+                for (int i = 0; i < d; i++) {
+                    work[i] = v[i];
+                }
+                dct.forward(work, true);
+                for (int i = 0; i < d; i++) {
+                    v[i] = (float) work[i];
+                }
             }
         }
 

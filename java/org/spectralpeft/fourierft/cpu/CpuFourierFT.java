@@ -1,11 +1,11 @@
 package org.spectralpeft.fourierft.cpu;
 
-import java.util.function.IntConsumer;
 import java.util.stream.IntStream;
 import org.spectralpeft.core.HostArray;
 import org.spectralpeft.core.WriteMode;
 import org.spectralpeft.cpu.ComplexFft;
 import org.spectralpeft.cpu.FftPool;
+import org.spectralpeft.cpu.Parallel;
 import org.spectralpeft.cpu.RealFft;
 import org.spectralpeft.fourierft.FourierFTSpec;
 import org.spectralpeft.fourierft.SpectralGrouping;
@@ -83,7 +83,7 @@ public final class CpuFourierFT extends ValidatingBackend {
         }
         int blockRows = rowBlock(dIn);
         int taskRows = taskRows(blockRows);
-        inChunks(dOut, taskRows, (from, to) -> {
+        Parallel.inChunks(dOut, taskRows, (from, to) -> {
             RealFft fft = ffts.takeReal(dIn);
             float[] block = ffts.takeScratch(blockRows * dIn);
             // Each direct entry's twiddle index p·row mod d_out, carried from block to block.
@@ -145,7 +145,7 @@ public final class CpuFourierFT extends ValidatingBackend {
                                             int coeffOffset, float scale) {
         float[][] columns = new float[h][];
         int[] dense = IntStream.range(0, h).filter(v -> cols.start(v + 1) - cols.start(v) > directLimit).toArray();
-        inChunks(dense.length, LINE_CHUNK, (from, to) -> {
+        Parallel.inChunks(dense.length, LINE_CHUNK, (from, to) -> {
             ComplexFft fft = ffts.takeComplex(dOut);
             try {
                 for (int i = from; i < to; i++) {
@@ -221,7 +221,7 @@ public final class CpuFourierFT extends ValidatingBackend {
         int dIn = spec.dIn();
         float halfScale = 0.5f * spec.scale();
         SpectralGrouping g = spec.forwardGrouping();
-        inChunks(tokens, FORWARD_CHUNK, (from, to) -> {
+        Parallel.inChunks(tokens, FORWARD_CHUNK, (from, to) -> {
             RealFft inFft = ffts.takeReal(dIn);
             RealFft outFft = ffts.takeReal(dOut);
             float[] row = new float[dIn];
@@ -294,7 +294,7 @@ public final class CpuFourierFT extends ValidatingBackend {
         int blockRows = rowBlock(dIn);
         int taskRows = taskRows(blockRows);
         double[][] partial = new double[(dOut + taskRows - 1) / taskRows][];
-        inChunks(dOut, taskRows, (from, to) -> {
+        Parallel.inChunks(dOut, taskRows, (from, to) -> {
             RealFft fft = ffts.takeReal(dIn);
             float[] block = ffts.takeScratch(blockRows * dIn);
             double[] sums = new double[direct.length];
@@ -339,7 +339,7 @@ public final class CpuFourierFT extends ValidatingBackend {
                 ffts.give(fft);
             }
         });
-        inChunks(denseColumns.length, LINE_CHUNK, (from, to) -> {
+        Parallel.inChunks(denseColumns.length, LINE_CHUNK, (from, to) -> {
             ComplexFft fft = ffts.takeComplex(dOut);
             try {
                 for (int i = from; i < to; i++) {
@@ -386,7 +386,7 @@ public final class CpuFourierFT extends ValidatingBackend {
         SpectralGrouping g = spec.transposedGrouping();
         int chunks = (tokens + TOKEN_CHUNK - 1) / TOKEN_CHUNK;
         float[][] partial = new float[chunks][n];
-        inChunks(tokens, TOKEN_CHUNK, (from, to) -> {
+        Parallel.inChunks(tokens, TOKEN_CHUNK, (from, to) -> {
             RealFft inFft = ffts.takeReal(dIn);
             RealFft outFft = ffts.takeReal(dOut);
             float[] xRow = new float[dIn];
@@ -426,21 +426,6 @@ public final class CpuFourierFT extends ValidatingBackend {
                 sum += p[l];
             }
             gradCoeffs[l] = s * sum;
-        }
-    }
-
-    private interface Range {
-        void run(int from, int to);
-    }
-
-    /** Runs body over [0, count) in fixed chunks of {@code chunk}, in parallel. */
-    private static void inChunks(int count, int chunk, Range body) {
-        int chunks = (count + chunk - 1) / chunk;
-        IntConsumer task = c -> body.run(c * chunk, Math.min(count, (c + 1) * chunk));
-        if (chunks == 1) {
-            task.accept(0);
-        } else {
-            IntStream.range(0, chunks).parallel().forEach(task);
         }
     }
 }

@@ -23,6 +23,8 @@ import org.spectralpeft.core.HostArray;
 import org.spectralpeft.core.WriteMode;
 import org.spectralpeft.cuda.DeviceArray;
 import org.spectralpeft.foura.FouRASpec;
+import org.spectralpeft.foura.FouRAFactors;
+import org.spectralpeft.foura.cpu.CpuFouRA;
 import org.spectralpeft.foura.cpu.FoldedFactors;
 import org.spectralpeft.fourierft.FourierFTBackend;
 import org.spectralpeft.fourierft.FourierFTSpec;
@@ -49,6 +51,11 @@ class NullArgumentsTest {
             "ModelMerger#merge#4",          // no progress reports
             "FourierFTBackend#backward#6",  // no ∂L/∂x
             "CpuFourierFT#backward#6",
+            "CpuFouRA#prepare#3",           // the NONE gate has no parameters
+            "CpuFouRA#backward#6",          // no gate gradient
+            "CpuFouRA#backward#7",          // no ∂L/∂x
+            "FouRAFactors#update#2",
+            "FouRAFactors#checkParameters#3",
             "Builder#baseModel#0");         // no base model recorded
 
     private final Map<Class<?>, Callable<Object>> samples = new java.util.HashMap<>();
@@ -102,6 +109,9 @@ class NullArgumentsTest {
         sample(FouRASpec.class, () -> foura);
         sample(FouRASpec.Transform.class, () -> FouRASpec.Transform.DCT);
         sample(FouRASpec.Gate.class, () -> FouRASpec.Gate.FIXED);
+        sample(FouRAFactors.class, () -> new CpuFouRA().prepare(foura, new float[8], new float[8], null));
+        sample(FouRAFactors[].class, () -> new FouRAFactors[] {(FouRAFactors) samples.get(FouRAFactors.class).call()});
+        sample(Object.class, CpuFouRA::new);
     }
 
     private Object instanceOf(Class<?> type) throws Exception {
@@ -115,6 +125,9 @@ class NullArgumentsTest {
         if (type == CpuFourierFT.class) {
             return new CpuFourierFT();
         }
+        if (type == CpuFouRA.class) {
+            return new CpuFouRA();
+        }
         return samples.get(type).call();
     }
 
@@ -125,7 +138,8 @@ class NullArgumentsTest {
         int calls = 0;
         for (Class<?> type : List.of(FourierFTSpec.class, HostArray.class, CpuFourierFT.class, SafetensorsFile.class,
                 SafetensorsModel.class, SafetensorsWriter.class, FourierFTAdapter.class, FourierFTAdapter.Builder.class,
-                MergePlan.class, ModelMerger.class, FouRASpec.class, FoldedFactors.class, DeviceArray.class)) {
+                MergePlan.class, ModelMerger.class, FouRASpec.class, FoldedFactors.class, DeviceArray.class, CpuFouRA.class,
+                FouRAFactors.class)) {
             for (Method m : type.getMethods()) {
                 if (m.getDeclaringClass() == Object.class || m.getName().equals("equals")) {
                     continue;

@@ -61,6 +61,39 @@ class FoldedFactorsTest {
         assertTrue(err < 1e-6, "B̂: relative error " + err + data.tag());
     }
 
+    /** gradA and gradB are the adjoints of the folds: ⟨G, aHat(A)⟩ = ⟨gradA(G), A⟩, likewise for B. */
+    @ParameterizedTest(name = "{0}x{1} r={2} {3}")
+    @CsvSource({
+        "7, 5, 3, DFT", "7, 5, 3, DCT", "1, 8, 1, DFT", "8, 1, 1, DCT", "8, 1, 1, DFT", "1, 8, 1, DCT",
+        "64, 48, 8, DFT", "96, 81, 16, DFT", "97, 101, 7, DCT", "50, 63, 5, DFT",
+    })
+    void gradientsAreTheAdjointsOfTheFolds(int dOut, int dIn, int r, Transform transform) {
+        TestData data = new TestData();
+        FouRASpec spec = FouRASpec.of(dOut, dIn, r, transform, Gate.NONE, 1f);
+        float[] a = data.gaussian(r * dIn);
+        float[] b = data.gaussian(dOut * r);
+        float[] aHat = FoldedFactors.aHat(spec, a);
+        float[] bHat = FoldedFactors.bHat(spec, b);
+        float[] gA = data.gaussian(aHat.length);
+        float[] gB = data.gaussian(bHat.length);
+        assertAdjoint(dot(gA, aHat), dot(FoldedFactors.gradA(spec, gA), a), "A" + data.tag());
+        assertAdjoint(dot(gB, bHat), dot(FoldedFactors.gradB(spec, gB), b), "B" + data.tag());
+    }
+
+    private static double dot(float[] u, float[] v) {
+        assertEquals(u.length, v.length);
+        double s = 0;
+        for (int i = 0; i < u.length; i++) {
+            s += (double) u[i] * v[i];
+        }
+        return s;
+    }
+
+    private static void assertAdjoint(double lhs, double rhs, String what) {
+        // both sides are sums of O(length) terms of size O(1): compare against that scale, not their (random) value
+        assertEquals(lhs, rhs, 1e-5 * Math.max(1, Math.abs(lhs)) + 1e-4, "adjoint identity for " + what);
+    }
+
     @org.junit.jupiter.api.Test
     void wrongLengthsAndNonFiniteValuesAreRefused() {
         FouRASpec spec = FouRASpec.of(6, 5, 2, Transform.DFT, Gate.NONE, 1f);

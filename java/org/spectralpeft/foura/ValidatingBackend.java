@@ -1,0 +1,214 @@
+package org.spectralpeft.foura;
+
+import org.spectralpeft.core.Checks;
+import org.spectralpeft.core.HostArray;
+
+/**
+ * Checks every argument of a FouRA operation (shapes, finiteness, gate kind, the factors' owner and open
+ * state, the backend's open state) once, identically for all backends, then hands them to the
+ * implementation's {@code run*} methods. The results of materialize and merge are checked after the call:
+ * one that is not finite in the output dtype (an overflow) throws {@link IllegalArgumentException}, and the
+ * output then holds that result.
+ */
+public abstract class ValidatingBackend implements FouRABackend {
+    private volatile boolean closed;
+
+    /**
+     * Throws if {@link #close()} has been called.
+     *
+     * @throws IllegalStateException if the backend is closed
+     */
+    protected final void ensureOpen() {
+        if (closed) {
+            throw new IllegalStateException(description() + " backend is closed");
+        }
+    }
+
+    /**
+     * Marks the backend closed, so later calls throw.
+     *
+     * @return true if it was open until now, so the caller releases its resources exactly once
+     */
+    protected final boolean markClosed() {
+        boolean wasOpen = !closed;
+        closed = true;
+        return wasOpen;
+    }
+
+    @Override
+    public final FouRAFactors prepare(FouRASpec spec, float[] a, float[] b, float[] gate) {
+        Checks.notNull(spec, "spec");
+        Checks.notNull(a, "A");
+        Checks.notNull(b, "B");
+        ensureOpen();
+        FouRAFactors.checkParameters(spec, a, b, gate);
+        return runPrepare(spec, a, b, gate);
+    }
+
+    @Override
+    public final void forward(FouRAFactors factors, HostArray x, int tokens, HostArray y) {
+        Checks.notNull(factors, "factors");
+        Checks.notNull(x, "x");
+        Checks.notNull(y, "y");
+        ensureOpen();
+        factors.checkUsableBy(this, "factors");
+        checkActivations(factors.spec(), x, tokens, y);
+        runForward(factors, x, tokens, y);
+    }
+
+    @Override
+    public final void backward(FouRAFactors factors, HostArray x, HostArray gradY, int tokens,
+                               float[] gradA, float[] gradB, float[] gradGate, HostArray gradX) {
+        Checks.notNull(factors, "factors");
+        Checks.notNull(x, "x");
+        Checks.notNull(gradY, "gradY");
+        Checks.notNull(gradA, "gradA");
+        Checks.notNull(gradB, "gradB"); // gradGate and gradX may be null: not wanted
+        ensureOpen();
+        factors.checkUsableBy(this, "factors");
+        FouRASpec spec = factors.spec();
+        Checks.positive(tokens, "tokens");
+        Checks.input("x", x, (long) tokens * spec.dIn());
+        Checks.input("gradY", gradY, (long) tokens * spec.dOut());
+        Checks.length("gradA", gradA.length, spec.aLength());
+        Checks.length("gradB", gradB.length, spec.bLength());
+        if (gradGate != null) {
+            Checks.require(spec.gate() == FouRASpec.Gate.ADAPTIVE, "gradGate must be null for the " + spec.gate()
+                    + " gate, which has nothing to learn");
+            Checks.length("gradGate", gradGate.length, spec.gateLength());
+        }
+        if (gradX != null) {
+            Checks.output("gradX", gradX, (long) tokens * spec.dIn());
+        }
+        runBackward(factors, x, gradY, tokens, gradA, gradB, gradGate, gradX);
+    }
+
+    @Override
+    public final void materialize(FouRAFactors factors, HostArray out) {
+        checkMergeable(factors, "out", out);
+        Checks.output("out", out, (long) factors.spec().dOut() * factors.spec().dIn());
+        runMaterialize(factors, out);
+        Checks.finiteResult("out", out);
+    }
+
+    @Override
+    public final void merge(FouRAFactors factors, HostArray weight) {
+        checkMerge(factors, weight);
+        runMerge(factors, weight, false);
+        Checks.finiteResult("weight", weight);
+    }
+
+    @Override
+    public final void unmerge(FouRAFactors factors, HostArray weight) {
+        checkMerge(factors, weight);
+        runMerge(factors, weight, true);
+        Checks.finiteResult("weight", weight);
+    }
+
+    @Override
+    public final void combine(FouRAFactors[] adapters, float[] weights, HostArray x, int tokens, HostArray y) {
+        Checks.notNull(adapters, "adapters");
+        Checks.notNull(weights, "weights");
+        Checks.notNull(x, "x");
+        Checks.notNull(y, "y");
+        ensureOpen();
+        Checks.require(adapters.length > 0, "adapters is empty; combine needs at least one");
+        Checks.finiteVector("weights", weights, adapters.length);
+        for (int k = 0; k < adapters.length; k++) {
+            String name = "adapters[" + k + "]";
+            Checks.notNull(adapters[k], name);
+            adapters[k].checkUsableBy(this, name);
+            FouRASpec s = adapters[k].spec();
+            FouRASpec first = adapters[0].spec();
+            Checks.require(s.dOut() == first.dOut() && s.dIn() == first.dIn(), name + " is " + s.dOut() + "x"
+                    + s.dIn() + " but adapters[0] is " + first.dOut() + "x" + first.dIn() + "; combined adapters share one layer");
+        }
+        checkActivations(adapters[0].spec(), x, tokens, y);
+        runCombine(adapters, weights, x, tokens, y);
+    }
+
+    private void checkMerge(FouRAFactors factors, HostArray weight) {
+        checkMergeable(factors, "weight", weight);
+        Checks.input("weight", weight, (long) factors.spec().dOut() * factors.spec().dIn()); // W + ΔW of a NaN is NaN
+        Checks.writable("weight", weight);
+    }
+
+    private void checkMergeable(FouRAFactors factors, String arrayName, HostArray array) {
+        Checks.notNull(factors, "factors");
+        Checks.notNull(array, arrayName);
+        ensureOpen();
+        factors.checkUsableBy(this, "factors");
+        Checks.require(factors.spec().mergeable(), "the ADAPTIVE gate depends on each token, so " + factors.spec()
+                + " has no fixed ΔW to materialize or merge; use forward");
+    }
+
+    private static void checkActivations(FouRASpec spec, HostArray x, int tokens, HostArray y) {
+        Checks.positive(tokens, "tokens");
+        Checks.input("x", x, (long) tokens * spec.dIn());
+        Checks.output("y", y, (long) tokens * spec.dOut());
+    }
+
+    /**
+     * {@link #prepare} after validation.
+     *
+     * @param spec the layer
+     * @param a A, checked
+     * @param b B, checked
+     * @param gate the gate's parameters, checked (null or empty for NONE)
+     * @return the factors, owned by this backend
+     */
+    protected abstract FouRAFactors runPrepare(FouRASpec spec, float[] a, float[] b, float[] gate);
+
+    /**
+     * {@link #forward} after validation.
+     *
+     * @param factors open factors of this backend
+     * @param x tokens × d_in finite inputs
+     * @param tokens at least 1
+     * @param y tokens × d_out outputs
+     */
+    protected abstract void runForward(FouRAFactors factors, HostArray x, int tokens, HostArray y);
+
+    /**
+     * {@link #backward} after validation.
+     *
+     * @param factors open factors of this backend
+     * @param x tokens × d_in finite inputs
+     * @param gradY tokens × d_out finite gradient
+     * @param tokens at least 1
+     * @param gradA r × d_in, overwritten
+     * @param gradB d_out × r, overwritten
+     * @param gradGate r² + r (ADAPTIVE only), overwritten, or null
+     * @param gradX tokens × d_in, accumulated into, or null
+     */
+    protected abstract void runBackward(FouRAFactors factors, HostArray x, HostArray gradY, int tokens,
+                                        float[] gradA, float[] gradB, float[] gradGate, HostArray gradX);
+
+    /**
+     * {@link #materialize} after validation (a NONE or FIXED gate).
+     *
+     * @param factors open factors of this backend
+     * @param out d_out × d_in, overwritten
+     */
+    protected abstract void runMaterialize(FouRAFactors factors, HostArray out);
+
+    /**
+     * {@link #merge} and {@link #unmerge} after validation (a NONE or FIXED gate).
+     *
+     * @param factors open factors of this backend
+     * @param weight d_out × d_in finite weights, updated in place
+     * @param subtract true to subtract ΔW (unmerge)
+     */
+    protected abstract void runMerge(FouRAFactors factors, HostArray weight, boolean subtract);
+
+    /**
+     * {@link #combine} after validation.
+     *
+     * @param adapters open factors of this backend, one layer
+     * @param weights finite, one per adapter
+     * @param x tokens × d_in finite inputs
+     * @param tokens at least 1
+     * @param y tokens × d_out outputs
+     */
+    protected abstract void runCombine(FouRAFactors[] adapters, float[] weights, HostArray x, int tokens, HostArray y);
+}

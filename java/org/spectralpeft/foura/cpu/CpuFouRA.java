@@ -1,0 +1,331 @@
+package org.spectralpeft.foura.cpu;
+
+import org.spectralpeft.core.DType;
+import org.spectralpeft.core.HostArray;
+import org.spectralpeft.core.WriteMode;
+import org.spectralpeft.cpu.Gemm;
+import org.spectralpeft.cpu.Parallel;
+import org.spectralpeft.foura.FouRAFactors;
+import org.spectralpeft.foura.FouRASpec;
+import org.spectralpeft.foura.ValidatingBackend;
+
+/**
+ * The pure-Java FouRA backend: the folded factors (DESIGN.md) from JTransforms, then GEMMs through
+ * {@link Gemm} around a per-token gate, on the common fork-join pool. Work is split into fixed chunks of
+ * tokens, rows or columns, independent of the number of threads, and the one reduction over tokens (the
+ * ADAPTIVE gate's gradient) sums per-chunk partials in chunk order, so results are deterministic.
+ *
+ * <p>Layouts of the folded factors ({@link FoldedFactors}): Â has {@code width} = 2r rows for the DFT (real
+ * parts, then imaginary parts) or r for the DCT; B̂ has {@code width} columns likewise. Per token the forward
+ * is z = Â·x (width values), w = α·m ⊙ [Re z, −Im z] (DFT) or α·m ⊙ z (DCT), y += B̂·w.
+ */
+public final class CpuFouRA extends ValidatingBackend {
+    /** Tokens per task of the forward, and of the backward's per-token pass (also the gate gradient's reduction order). */
+    private static final int TOKEN_CHUNK = 16;
+    /** Rows of ΔW per task of materialize and merge. */
+    private static final int ROW_CHUNK = 16;
+    /** Columns of ∂Â, or rows of ∂B̂, per task of the backward's GEMMs over all tokens. */
+    private static final int PARAMETER_CHUNK = 256;
+
+    @Override
+    public String description() {
+        return "cpu (" + Runtime.getRuntime().availableProcessors() + " threads, JTransforms, " + Gemm.implementation() + ")";
+    }
+
+    @Override
+    public void close() {
+        markClosed();
+    }
+
+    @Override
+    public String toString() {
+        return description();
+    }
+
+    @Override
+    protected FouRAFactors runPrepare(FouRASpec spec, float[] a, float[] b, float[] gate) {
+        return new Factors(spec, this, Folded.of(spec, a, b, gate));
+    }
+
+    @Override
+    protected void runForward(FouRAFactors factors, HostArray x, int tokens, HostArray y) {
+        runCombine(new FouRAFactors[] {factors}, new float[] {1f}, x, tokens, y);
+    }
+
+    @Override
+    protected void runCombine(FouRAFactors[] adapters, float[] weights, HostArray x, int tokens, HostArray y) {
+        Folded[] folded = new Folded[adapters.length];
+        int widest = 0;
+        for (int k = 0; k < adapters.length; k++) {
+            folded[k] = ((Factors) adapters[k]).folded;
+            widest = Math.max(widest, folded[k].width);
+        }
+        int dIn = adapters[0].spec().dIn();
+        int dOut = adapters[0].spec().dOut();
+        int zWidth = widest;
+        Parallel.inChunks(tokens, TOKEN_CHUNK, (from, to) -> {
+            int count = to - from;
+            float[] xs = new float[count * dIn];
+            float[] zs = new float[count * zWidth];
+            float[] ys = new float[count * dOut];
+            float[] mask = new float[zWidth];
+            x.read(from * dIn, xs, count * dIn);
+            for (int k = 0; k < folded.length; k++) {
+                Folded f = folded[k];
+                Gemm.gemm(false, true, count, f.width, dIn, 1f, xs, 0, dIn, f.aHat, 0, dIn, 0f, zs, 0, f.width);
+                float scale = f.spec.alpha() * weights[k];
+                for (int t = 0; t < count; t++) {
+                    f.mask(zs, t * f.width, mask);
+                    f.applyGate(zs, t * f.width, mask, scale);
+                }
+                Gemm.gemm(false, true, count, dOut, f.width, 1f, zs, 0, f.width, f.bHat, 0, f.width,
+                        k == 0 ? 0f : 1f, ys, 0, dOut);
+            }
+            y.write(from * dOut, ys, count * dOut, WriteMode.ADD);
+        });
+    }
+
+    @Override
+    protected void runBackward(FouRAFactors factors, HostArray x, HostArray gradY, int tokens,
+                               float[] gradA, float[] gradB, float[] gradGate, HostArray gradX) {
+        Folded f = ((Factors) factors).folded;
+        FouRASpec spec = f.spec;
+        int dIn = spec.dIn();
+        int dOut = spec.dOut();
+        int width = f.width;
+        float[] xs = floats(x);
+        float[] gs = floats(gradY);
+        float[] ws = new float[tokens * width];  // w, the gated values B̂ multiplies
+        float[] dz = new float[tokens * width];  // ∂L/∂z
+        boolean adaptive = spec.gate() == FouRASpec.Gate.ADAPTIVE;
+        float[][] gatePartials = new float[adaptive ? Parallel.chunks(tokens, TOKEN_CHUNK) : 0][];
+        Parallel.inChunks(tokens, TOKEN_CHUNK, (from, to) -> {
+            int count = to - from;
+            Gemm.gemm(false, true, count, width, dIn, 1f, xs, from * dIn, dIn, f.aHat, 0, dIn, 0f, ws, from * width, width);
+            Gemm.gemm(false, false, count, width, dOut, 1f, gs, from * dOut, dOut, f.bHat, 0, width, 0f, dz, from * width, width);
+            float[] partial = adaptive ? new float[(int) spec.gateLength()] : null;
+            float[] mask = new float[width];
+            for (int t = from; t < to; t++) {
+                f.backwardToken(ws, dz, t * width, mask, partial);
+            }
+            if (adaptive) {
+                gatePartials[from / TOKEN_CHUNK] = partial;
+            }
+            if (gradX != null) {
+                float[] gx = new float[count * dIn];
+                Gemm.gemm(false, false, count, dIn, width, 1f, dz, from * width, width, f.aHat, 0, dIn, 0f, gx, 0, dIn);
+                gradX.write(from * dIn, gx, count * dIn, WriteMode.ADD);
+            }
+        });
+        float[] dAHat = new float[width * dIn];
+        Parallel.inChunks(dIn, PARAMETER_CHUNK, (from, to) -> Gemm.gemm(true, false, width, to - from, tokens, 1f,
+                dz, 0, width, columns(xs, tokens, dIn, from, to), 0, to - from, 0f, dAHat, from, dIn));
+        float[] dBHat = new float[dOut * width];
+        Parallel.inChunks(dOut, PARAMETER_CHUNK, (from, to) -> Gemm.gemm(true, false, to - from, width, tokens, 1f,
+                columns(gs, tokens, dOut, from, to), 0, to - from, ws, 0, width, 0f, dBHat, from * width, width));
+        System.arraycopy(FoldedFactors.gradA(spec, dAHat), 0, gradA, 0, gradA.length);
+        System.arraycopy(FoldedFactors.gradB(spec, dBHat), 0, gradB, 0, gradB.length);
+        if (gradGate != null) {
+            java.util.Arrays.fill(gradGate, 0f);
+            for (float[] partial : gatePartials) {
+                for (int i = 0; i < gradGate.length; i++) {
+                    gradGate[i] += partial[i];
+                }
+            }
+        }
+    }
+
+    @Override
+    protected void runMaterialize(FouRAFactors factors, HostArray out) {
+        writeDeltaW(((Factors) factors).folded, out, WriteMode.STORE);
+    }
+
+    @Override
+    protected void runMerge(FouRAFactors factors, HostArray weight, boolean subtract) {
+        writeDeltaW(((Factors) factors).folded, weight, subtract ? WriteMode.SUBTRACT : WriteMode.ADD);
+    }
+
+    /** ΔW = B̂·diag(α·m')·Â, by blocks of rows, into dst per mode (m' = [m, −m] for the DFT). */
+    private static void writeDeltaW(Folded f, HostArray dst, WriteMode mode) {
+        int dIn = f.spec.dIn();
+        int dOut = f.spec.dOut();
+        int width = f.width;
+        float[] gated = new float[width];
+        f.mask(null, 0, gated);
+        float[] scaledB = f.bHat.clone();
+        for (int p = 0; p < dOut; p++) {
+            f.applyGate(scaledB, p * width, gated, f.spec.alpha());
+        }
+        Parallel.inChunks(dOut, ROW_CHUNK, (from, to) -> {
+            float[] block = new float[(to - from) * dIn];
+            Gemm.gemm(false, false, to - from, dIn, width, 1f, scaledB, from * width, width, f.aHat, 0, dIn, 0f, block, 0, dIn);
+            dst.write(from * dIn, block, (to - from) * dIn, mode);
+        });
+    }
+
+    /**
+     * Columns [from, to) of a rows × cols row-major matrix, packed. (The BLAS wants a whole leading dimension
+     * after the last row of an operand, which a window of columns inside the caller's array lacks.)
+     */
+    private static float[] columns(float[] m, int rows, int cols, int from, int to) {
+        int width = to - from;
+        float[] out = new float[rows * width];
+        for (int t = 0; t < rows; t++) {
+            System.arraycopy(m, t * cols + from, out, t * width, width);
+        }
+        return out;
+    }
+
+    /** The values of {@code a} as float32: its own array when it wraps one, else a copy. */
+    private static float[] floats(HostArray a) {
+        if (a.dtype() == DType.FLOAT32 && !a.isDirect()) {
+            try {
+                return a.floats();
+            } catch (IllegalStateException heapBuffer) {
+                // a float32 heap buffer, not an array: copied below
+            }
+        }
+        float[] out = new float[a.length()];
+        a.read(0, out, a.length());
+        return out;
+    }
+
+    /** One layer's folded factors and gate parameters; replaced whole by an update, so a call sees one version. */
+    private static final class Folded {
+        final FouRASpec spec;
+        final int width;
+        final boolean dft;
+        final float[] aHat;
+        final float[] bHat;
+        /** The FIXED gate's mask, or null. */
+        final float[] mask;
+        /** The ADAPTIVE gate's G (r × r) then b (r), or null. */
+        final float[] gate;
+
+        private Folded(FouRASpec spec, float[] aHat, float[] bHat, float[] mask, float[] gate) {
+            this.spec = spec;
+            this.dft = spec.transform() == FouRASpec.Transform.DFT;
+            this.width = (dft ? 2 : 1) * spec.rank();
+            this.aHat = aHat;
+            this.bHat = bHat;
+            this.mask = mask;
+            this.gate = gate;
+        }
+
+        static Folded of(FouRASpec spec, float[] a, float[] b, float[] gate) {
+            return new Folded(spec, FoldedFactors.aHat(spec, a), FoldedFactors.bHat(spec, b),
+                    spec.gate() == FouRASpec.Gate.FIXED ? gate.clone() : null,
+                    spec.gate() == FouRASpec.Gate.ADAPTIVE ? gate.clone() : null);
+        }
+
+        /** m (r values) of the token whose z starts at z[at]; z is not read unless the gate is ADAPTIVE. */
+        void mask(float[] z, int at, float[] m) {
+            int r = spec.rank();
+            if (mask != null) {
+                System.arraycopy(mask, 0, m, 0, r);
+            } else if (gate == null) {
+                java.util.Arrays.fill(m, 0, r, 1f);
+            } else {
+                for (int i = 0; i < r; i++) {
+                    m[i] = logit(z, at, i) >= 0f ? 1f : 0f; // σ(logit) ≥ ½
+                }
+            }
+        }
+
+        /** logit_i = Σ_j G_ij·|z_j| + b_i of the ADAPTIVE gate. */
+        private float logit(float[] z, int at, int i) {
+            int r = spec.rank();
+            float sum = gate[r * r + i];
+            for (int j = 0; j < r; j++) {
+                sum += gate[i * r + j] * magnitude(z, at, j);
+            }
+            return sum;
+        }
+
+        private float magnitude(float[] z, int at, int j) {
+            return dft ? (float) Math.hypot(z[at + j], z[at + spec.rank() + j]) : Math.abs(z[at + j]);
+        }
+
+        /** In place: v ← scale·m' ⊙ v over one token's width values (m' = [m, −m] for the DFT). */
+        void applyGate(float[] v, int at, float[] m, float scale) {
+            int r = spec.rank();
+            for (int i = 0; i < r; i++) {
+                v[at + i] *= scale * m[i];
+                if (dft) {
+                    v[at + r + i] *= -scale * m[i];
+                }
+            }
+        }
+
+        /**
+         * One token of the backward: on entry w[at..] holds z and dz[at..] holds ∂L/∂w = B̂ᵀ·g; on exit w
+         * holds the gated w and dz holds ∂L/∂z, with the ADAPTIVE gate's straight-through terms, whose
+         * parameter gradient is added to gatePartial.
+         */
+        void backwardToken(float[] w, float[] dz, int at, float[] m, float[] gatePartial) {
+            int r = spec.rank();
+            float alpha = spec.alpha();
+            mask(w, at, m);
+            if (gate != null) {
+                float[] dLogit = new float[r];
+                for (int i = 0; i < r; i++) {
+                    float dm = dz[at + i] * w[at + i];
+                    if (dft) {
+                        dm -= dz[at + r + i] * w[at + r + i];
+                    }
+                    double sigma = 1 / (1 + Math.exp(-logit(w, at, i)));
+                    dLogit[i] = (float) (alpha * dm * sigma * (1 - sigma));
+                }
+                for (int i = 0; i < r; i++) {
+                    gatePartial[r * r + i] += dLogit[i];
+                    for (int j = 0; j < r; j++) {
+                        gatePartial[i * r + j] += dLogit[i] * magnitude(w, at, j);
+                    }
+                }
+                // |z_j| feels the gate: ∂L/∂z_j gains s_j·z_j/|z_j| with s_j = Σ_i ∂L/∂logit_i·G_ij
+                float[] extra = new float[width];
+                for (int j = 0; j < r; j++) {
+                    float s = 0f;
+                    for (int i = 0; i < r; i++) {
+                        s += dLogit[i] * gate[i * r + j];
+                    }
+                    float abs = magnitude(w, at, j);
+                    if (abs > 0f) {
+                        extra[j] = s * w[at + j] / abs;
+                        if (dft) {
+                            extra[r + j] = s * w[at + r + j] / abs;
+                        }
+                    }
+                }
+                applyGate(dz, at, m, alpha);
+                applyGate(w, at, m, alpha);
+                for (int c = 0; c < width; c++) {
+                    dz[at + c] += extra[c];
+                }
+                return;
+            }
+            applyGate(dz, at, m, alpha);
+            applyGate(w, at, m, alpha);
+        }
+    }
+
+    /** The CPU's factors: a {@link Folded} swapped whole on update. */
+    private static final class Factors extends FouRAFactors {
+        private volatile Folded folded;
+
+        Factors(FouRASpec spec, CpuFouRA owner, Folded folded) {
+            super(spec, owner);
+            this.folded = folded;
+        }
+
+        @Override
+        protected void recompute(float[] a, float[] b, float[] gate) {
+            folded = Folded.of(spec(), a, b, gate);
+        }
+
+        @Override
+        protected void release() {
+            folded = null;
+        }
+    }
+}

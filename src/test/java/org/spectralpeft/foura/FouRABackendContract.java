@@ -1,0 +1,617 @@
+package org.spectralpeft.foura;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.spectralpeft.TestData;
+import org.spectralpeft.core.DType;
+import org.spectralpeft.core.HostArray;
+import org.spectralpeft.foura.FouRASpec.Gate;
+import org.spectralpeft.foura.FouRASpec.Transform;
+import org.spectralpeft.reference.FouRAReference;
+
+/**
+ * Every FouRA operation of a backend against the float64 reference ({@link FouRAReference}, whose gradients
+ * are checked against finite differences in its own test): fresh random inputs, odd and even shapes, ranks
+ * 1 to 64, both transforms, every gate and dtype, poisoned outputs, linearity, determinism and every
+ * validation error. Subclasses supply the backend.
+ */
+public abstract class FouRABackendContract {
+
+    protected abstract FouRABackend backend();
+
+    /** (d_out, d_in, r): the sizes, odd and even, with ranks 1, 4, 16 and 64 where they fit. */
+    static Stream<Arguments> shapes() {
+        return Stream.of(
+                Arguments.of(1, 8, 1),
+                Arguments.of(8, 1, 1),
+                Arguments.of(7, 5, 4),
+                Arguments.of(63, 50, 16),
+                Arguments.of(96, 81, 64),
+                Arguments.of(64, 48, 4),
+                Arguments.of(768, 768, 16));
+    }
+
+    static Stream<Arguments> shapesTransformsGates() {
+        List<Arguments> out = new ArrayList<>();
+        shapes().forEach(s -> {
+            for (Transform t : Transform.values()) {
+                for (Gate g : Gate.values()) {
+                    out.add(Arguments.of(s.get()[0], s.get()[1], s.get()[2], t, g));
+                }
+            }
+        });
+        return out.stream();
+    }
+
+    static Stream<Arguments> mergeableCasesAndDtypes() {
+        List<Arguments> out = new ArrayList<>();
+        shapes().forEach(s -> {
+            boolean large = (int) s.get()[0] >= 768; // its reference ΔW takes seconds: one dtype suffices
+            for (Transform t : Transform.values()) {
+                for (DType d : large ? new DType[] {DType.FLOAT32} : DType.values()) {
+                    out.add(Arguments.of(s.get()[0], s.get()[1], s.get()[2], t, d == DType.FLOAT32 ? Gate.FIXED : Gate.NONE, d));
+                }
+            }
+        });
+        return out.stream();
+    }
+
+    static Stream<Arguments> smallCasesAndDtypes() {
+        List<Arguments> out = new ArrayList<>();
+        for (Transform t : Transform.values()) {
+            for (Gate g : Gate.values()) {
+                for (DType d : DType.values()) {
+                    out.add(Arguments.of(t, g, d));
+                }
+            }
+        }
+        return out.stream();
+    }
+
+    /** One random layer: spec, parameters (B not zero), and its reference. */
+    protected static final class Case {
+        public final TestData data = new TestData();
+        public final FouRASpec spec;
+        public final FouRAReference ref;
+        public final float[] a;
+        public final float[] b;
+        public final float[] gate;
+
+        public Case(int dOut, int dIn, int r, Transform transform, Gate gateKind) {
+            float alpha = (float) (0.5 + 1.5 * data.nextDouble());
+            spec = FouRASpec.of(dOut, dIn, r, transform, gateKind, alpha);
+            ref = new FouRAReference(dOut, dIn, r, transform == Transform.DFT, alpha);
+            a = data.gaussian(r * dIn);
+            b = data.gaussian(dOut * r);
+            gate = switch (gateKind) {
+                case NONE -> null;
+                case FIXED -> {
+                    float[] m = new float[r];
+                    for (int i = 0; i < r; i++) {
+                        m[i] = i == 0 || data.nextInt(3) > 0 ? 1f : 0f; // at least one component on
+                    }
+                    yield m;
+                }
+                case ADAPTIVE -> data.gaussian(r * r + r);
+            };
+            if (gateKind == Gate.ADAPTIVE) { // weights of 1/|z|'s size, so that gates open for some tokens only
+                float scale = (float) (1 / Math.sqrt((double) r * dIn));
+                for (int i = 0; i < r * r; i++) {
+                    gate[i] *= scale;
+                }
+                gate[r * r] = 3f; // and component 0's gate mostly open, so that the adapter's output is not zero
+            }
+        }
+
+        public String tag() {
+            return " " + spec + data.tag();
+        }
+
+        public double[] mask() {
+            double[] m = new double[spec.rank()];
+            Arrays.fill(m, 1);
+            return spec.gate() == Gate.FIXED ? TestData.toDouble(gate) : m;
+        }
+
+        /**
+         * Inputs x (tokens × d_in) in dtype. With the ADAPTIVE gate, drawn again until no token's logit lies
+         * within 1e-3 of the gate's threshold, where float32 and float64 may honestly disagree.
+         */
+        public HostArray inputs(DType dtype, int tokens) {
+            while (true) {
+                HostArray x = HostArray.of(dtype, data.gaussian(tokens * spec.dIn()));
+                if (spec.gate() != Gate.ADAPTIVE || clearOfThreshold(TestData.toDouble(x), tokens)) {
+                    return x;
+                }
+            }
+        }
+
+        private boolean clearOfThreshold(double[] x, int tokens) {
+            for (int t = 0; t < tokens; t++) {
+                for (double l : ref.logits(TestData.toDouble(gate), ref.z(TestData.toDouble(a), x, t))) {
+                    if (Math.abs(l) < 1e-3) {
+                        return false;
+                    }
+                }
+            }
+            return true;
+        }
+
+        public double[] forward(double[] x, int tokens) {
+            return spec.gate() == Gate.ADAPTIVE
+                    ? ref.forwardAdaptive(TestData.toDouble(a), TestData.toDouble(b), TestData.toDouble(gate), x, tokens)
+                    : ref.forward(TestData.toDouble(a), TestData.toDouble(b), mask(), x, tokens);
+        }
+
+        public FouRAReference.Gradients backward(double[] x, double[] g, int tokens) {
+            return spec.gate() == Gate.ADAPTIVE
+                    ? ref.backwardAdaptive(TestData.toDouble(a), TestData.toDouble(b), TestData.toDouble(gate), x, g, tokens)
+                    : ref.backward(TestData.toDouble(a), TestData.toDouble(b), mask(), x, g, tokens);
+        }
+    }
+
+    static double rms(double[] v) {
+        double s = 0;
+        for (double e : v) {
+            s += e * e;
+        }
+        return Math.sqrt(s / v.length);
+    }
+
+    /** Values of {@code like}'s size (rms), so that an accumulated result measures the addition itself. */
+    static float[] scaledLike(TestData data, int n, double[] like) {
+        float[] v = data.gaussian(n);
+        float s = (float) rms(like);
+        for (int i = 0; i < n; i++) {
+            v[i] *= s;
+        }
+        return v;
+    }
+
+    static double[] plus(double[] u, double[] v) {
+        double[] out = new double[u.length];
+        for (int i = 0; i < u.length; i++) {
+            out[i] = u[i] + v[i];
+        }
+        return out;
+    }
+
+    static void assertClose(double[] out, double[] ref, double tol, String what) {
+        double err = TestData.relativeError(out, ref);
+        assertTrue(err < tol, what + ": relative error " + err + " >= " + tol);
+    }
+
+    @ParameterizedTest(name = "{0}x{1} r={2} {3} {4}")
+    @MethodSource("shapesTransformsGates")
+    void forwardMatchesReference(int dOut, int dIn, int r, Transform transform, Gate gate) {
+        forwardCase(new Case(dOut, dIn, r, transform, gate), DType.FLOAT32);
+    }
+
+    @ParameterizedTest(name = "{0} {1} {2}")
+    @MethodSource("smallCasesAndDtypes")
+    void forwardMatchesReferenceInEveryDtype(Transform transform, Gate gate, DType dtype) {
+        forwardCase(new Case(37, 45, 6, transform, gate), dtype);
+    }
+
+    private void forwardCase(Case c, DType dtype) {
+        int tokens = 1 + c.data.nextInt(40);
+        HostArray x = c.inputs(dtype, tokens);
+        double[] contribution = c.forward(TestData.toDouble(x), tokens);
+        HostArray y = HostArray.of(dtype, scaledLike(c.data, tokens * c.spec.dOut(), contribution));
+        double[] before = TestData.toDouble(y);
+        try (FouRAFactors f = backend().prepare(c.spec, c.a, c.b, c.gate)) {
+            backend().forward(f, x, tokens, y);
+        }
+        assertClose(TestData.toDouble(y), plus(before, contribution), TestData.tolerance(dtype),
+                "forward " + dtype + ", T=" + tokens + c.tag());
+    }
+
+    @ParameterizedTest(name = "{0}x{1} r={2} {3} {4} {5}")
+    @MethodSource("mergeableCasesAndDtypes")
+    void materializeMatchesReferenceAndForward(int dOut, int dIn, int r, Transform transform, Gate gate, DType dtype) {
+        Case c = new Case(dOut, dIn, r, transform, gate);
+        double[] delta = c.ref.deltaW(TestData.toDouble(c.a), TestData.toDouble(c.b), c.mask());
+        HostArray out = TestData.poisoned(dtype, dOut * dIn);
+        try (FouRAFactors f = backend().prepare(c.spec, c.a, c.b, c.gate)) {
+            backend().materialize(f, out);
+            assertClose(TestData.toDouble(out), delta, TestData.tolerance(dtype), "materialize " + dtype + c.tag());
+
+            // the unmerged forward applies the same ΔW: y = x·ΔWᵀ
+            int tokens = 3;
+            HostArray x = c.inputs(DType.FLOAT32, tokens);
+            HostArray y = HostArray.float32(new float[tokens * dOut]);
+            backend().forward(f, x, tokens, y);
+            double[] viaDelta = new double[tokens * dOut];
+            for (int t = 0; t < tokens; t++) {
+                for (int p = 0; p < dOut; p++) {
+                    for (int q = 0; q < dIn; q++) {
+                        viaDelta[t * dOut + p] += delta[p * dIn + q] * x.get(t * dIn + q);
+                    }
+                }
+            }
+            assertClose(TestData.toDouble(y), viaDelta, 1e-5, "forward vs x·ΔWᵀ" + c.tag());
+        }
+    }
+
+    @ParameterizedTest(name = "{0}x{1} r={2} {3} {4} {5}")
+    @MethodSource("mergeableCasesAndDtypes")
+    void mergeThenUnmergeRestoresTheWeight(int dOut, int dIn, int r, Transform transform, Gate gate, DType dtype) {
+        Case c = new Case(dOut, dIn, r, transform, gate);
+        double[] delta = c.ref.deltaW(TestData.toDouble(c.a), TestData.toDouble(c.b), c.mask());
+        HostArray w = HostArray.of(dtype, scaledLike(c.data, dOut * dIn, delta));
+        double[] before = TestData.toDouble(w);
+        try (FouRAFactors f = backend().prepare(c.spec, c.a, c.b, c.gate)) {
+            backend().merge(f, w);
+            double[] merged = TestData.toDouble(w);
+            assertClose(merged, plus(before, delta), TestData.tolerance(dtype), "merge " + dtype + c.tag());
+            backend().unmerge(f, w);
+        }
+        assertClose(TestData.toDouble(w), before, TestData.tolerance(dtype), "unmerge after merge " + dtype + c.tag());
+    }
+
+    @ParameterizedTest(name = "{0}x{1} r={2} {3} {4}")
+    @MethodSource("shapesTransformsGates")
+    void backwardMatchesReference(int dOut, int dIn, int r, Transform transform, Gate gate) {
+        backwardCase(new Case(dOut, dIn, r, transform, gate), DType.FLOAT32);
+    }
+
+    @ParameterizedTest(name = "{0} {1} {2}")
+    @MethodSource("smallCasesAndDtypes")
+    void backwardMatchesReferenceInEveryDtype(Transform transform, Gate gate, DType dtype) {
+        backwardCase(new Case(29, 52, 5, transform, gate), dtype);
+    }
+
+    private void backwardCase(Case c, DType dtype) {
+        int tokens = 1 + c.data.nextInt(40);
+        HostArray x = c.inputs(dtype, tokens);
+        HostArray gy = HostArray.of(dtype, c.data.gaussian(tokens * c.spec.dOut()));
+        Summed ref = Summed.of(c, TestData.toDouble(x), TestData.toDouble(gy), tokens);
+        HostArray gx = HostArray.of(dtype, scaledLike(c.data, tokens * c.spec.dIn(), ref.x));
+        double[] gxBefore = TestData.toDouble(gx);
+        float[] gradA = nans((int) c.spec.aLength());
+        float[] gradB = nans((int) c.spec.bLength());
+        float[] gradGate = c.spec.gate() == Gate.ADAPTIVE ? nans((int) c.spec.gateLength()) : null;
+        try (FouRAFactors f = backend().prepare(c.spec, c.a, c.b, c.gate)) {
+            backend().backward(f, x, gy, tokens, gradA, gradB, gradGate, gx);
+        }
+        String tag = " " + dtype + ", T=" + tokens + c.tag();
+        assertSum(TestData.toDouble(gradA), ref.a, ref.aScale, 1e-5, "∂L/∂A" + tag);
+        assertSum(TestData.toDouble(gradB), ref.b, ref.bScale, 1e-5, "∂L/∂B" + tag);
+        assertClose(TestData.toDouble(gx), plus(gxBefore, ref.x), TestData.tolerance(dtype), "∂L/∂x accumulated" + tag);
+        if (gradGate != null) {
+            assertSum(TestData.toDouble(gradGate), ref.gate, ref.gateScale, 1e-4, "∂L/∂gate (straight-through)" + tag);
+        }
+    }
+
+    /**
+     * The reference gradients token by token and summed in float64. A parameter gradient is a sum over tokens
+     * that may cancel (a 1 × 1 ∂L/∂A of 31 random terms can land near 0), and float32 can then be exact only
+     * relative to the terms, so it is compared relative to the larger of the sum's norm and
+     * √(Σ_t ‖term_t‖²), the norm the sum would have without cancellation.
+     */
+    private static final class Summed {
+        double[] a;
+        double[] b;
+        double[] x;
+        double[] gate;
+        double aScale;
+        double bScale;
+        double gateScale;
+
+        static Summed of(Case c, double[] x, double[] g, int tokens) {
+            Summed s = new Summed();
+            int dIn = c.spec.dIn();
+            int dOut = c.spec.dOut();
+            s.x = new double[tokens * dIn];
+            for (int t = 0; t < tokens; t++) {
+                FouRAReference.Gradients one = c.backward(Arrays.copyOfRange(x, t * dIn, (t + 1) * dIn),
+                        Arrays.copyOfRange(g, t * dOut, (t + 1) * dOut), 1);
+                if (t == 0) {
+                    s.a = new double[one.a().length];
+                    s.b = new double[one.b().length];
+                    s.gate = new double[one.gate().length];
+                }
+                s.aScale += add(s.a, one.a());
+                s.bScale += add(s.b, one.b());
+                s.gateScale += add(s.gate, one.gate());
+                System.arraycopy(one.x(), 0, s.x, t * dIn, dIn);
+            }
+            s.aScale = Math.sqrt(s.aScale);
+            s.bScale = Math.sqrt(s.bScale);
+            s.gateScale = Math.sqrt(s.gateScale);
+            return s;
+        }
+
+        /** sum += term; returns ‖term‖². */
+        private static double add(double[] sum, double[] term) {
+            double n = 0;
+            for (int i = 0; i < sum.length; i++) {
+                sum[i] += term[i];
+                n += term[i] * term[i];
+            }
+            return n;
+        }
+    }
+
+    private static void assertSum(double[] out, double[] ref, double scale, double tol, String what) {
+        double num = 0;
+        double den = 0;
+        for (int i = 0; i < out.length; i++) {
+            assertTrue(Double.isFinite(out[i]), what + ": element " + i + " is " + out[i]);
+            num += (out[i] - ref[i]) * (out[i] - ref[i]);
+            den += ref[i] * ref[i];
+        }
+        assertTrue(scale > 0, what + ": the reference terms are all zero: the check could not fail");
+        double err = Math.sqrt(num) / Math.max(Math.sqrt(den), scale);
+        assertTrue(err < tol, what + ": error " + err + " >= " + tol + " relative to max(‖ref‖ = " + Math.sqrt(den)
+                + ", no-cancellation norm " + scale + ")");
+    }
+
+    static float[] nans(int n) {
+        float[] v = new float[n];
+        Arrays.fill(v, Float.NaN);
+        return v;
+    }
+
+    @ParameterizedTest
+    @EnumSource(Transform.class)
+    void backwardWithoutOptionalOutputsGivesTheSameParameterGradients(Transform transform) {
+        Case c = new Case(21, 34, 3, transform, Gate.ADAPTIVE);
+        int tokens = 9;
+        HostArray x = c.inputs(DType.FLOAT32, tokens);
+        HostArray gy = HostArray.float32(c.data.gaussian(tokens * 21));
+        float[][] full = {new float[3 * 34], new float[21 * 3], new float[12]};
+        float[][] bare = {new float[3 * 34], new float[21 * 3]};
+        try (FouRAFactors f = backend().prepare(c.spec, c.a, c.b, c.gate)) {
+            backend().backward(f, x, gy, tokens, full[0], full[1], full[2], HostArray.float32(new float[tokens * 34]));
+            backend().backward(f, x, gy, tokens, bare[0], bare[1], null, null);
+        }
+        assertArrayEquals(full[0], bare[0], "∂L/∂A" + c.tag());
+        assertArrayEquals(full[1], bare[1], "∂L/∂B" + c.tag());
+    }
+
+    @ParameterizedTest
+    @EnumSource(Transform.class)
+    void combineIsTheWeightedSumOfTheAdapters(Transform transform) {
+        Transform other = transform == Transform.DFT ? Transform.DCT : Transform.DFT;
+        Case[] cases = {
+            new Case(40, 33, 4, transform, Gate.NONE),
+            new Case(40, 33, 7, other, Gate.FIXED),
+            new Case(40, 33, 2, transform, Gate.ADAPTIVE),
+        };
+        float[] weights = {0.7f, -1.3f, 2.1f};
+        int tokens = 11;
+        HostArray x = cases[2].inputs(DType.FLOAT32, tokens);
+        double[] expected = new double[tokens * 40];
+        for (int k = 0; k < cases.length; k++) {
+            double[] yk = cases[k].forward(TestData.toDouble(x), tokens);
+            for (int i = 0; i < expected.length; i++) {
+                expected[i] += weights[k] * yk[i];
+            }
+        }
+        HostArray y = HostArray.float32(scaledLike(cases[0].data, tokens * 40, expected));
+        double[] before = TestData.toDouble(y);
+        FouRAFactors[] factors = new FouRAFactors[cases.length];
+        try {
+            for (int k = 0; k < cases.length; k++) {
+                factors[k] = backend().prepare(cases[k].spec, cases[k].a, cases[k].b, cases[k].gate);
+            }
+            backend().combine(factors, weights, x, tokens, y);
+        } finally {
+            for (FouRAFactors f : factors) {
+                if (f != null) {
+                    f.close();
+                }
+            }
+        }
+        assertClose(TestData.toDouble(y), plus(before, expected), 1e-5, "combine" + cases[0].tag());
+    }
+
+    @ParameterizedTest
+    @EnumSource(Transform.class)
+    void forwardIsLinearInBAndExactlyZeroForZeroB(Transform transform) {
+        Case c = new Case(30, 26, 5, transform, Gate.FIXED);
+        int tokens = 6;
+        HostArray x = c.inputs(DType.FLOAT32, tokens);
+        float[] y1 = run(c, c.b, x, tokens);
+        float[] b2 = c.data.gaussian(c.b.length);
+        float[] y2 = run(c, b2, x, tokens);
+        float[] sum = new float[c.b.length];
+        for (int i = 0; i < sum.length; i++) {
+            sum[i] = 2 * c.b[i] - 3 * b2[i];
+        }
+        double[] expected = new double[y1.length];
+        for (int i = 0; i < y1.length; i++) {
+            expected[i] = 2.0 * y1[i] - 3.0 * y2[i];
+        }
+        assertClose(TestData.toDouble(run(c, sum, x, tokens)), expected, 1e-5, "linearity in B" + c.tag());
+
+        float[] y0 = c.data.gaussian(tokens * 30);
+        HostArray y = HostArray.float32(y0.clone());
+        try (FouRAFactors f = backend().prepare(c.spec, c.a, new float[c.b.length], c.gate)) {
+            backend().forward(f, x, tokens, y);
+        }
+        assertArrayEquals(y0, y.floats(), "B = 0 (the initialisation) must leave y exactly as it was" + c.tag());
+    }
+
+    private float[] run(Case c, float[] b, HostArray x, int tokens) {
+        HostArray y = HostArray.float32(new float[tokens * c.spec.dOut()]);
+        try (FouRAFactors f = backend().prepare(c.spec, c.a, b, c.gate)) {
+            backend().forward(f, x, tokens, y);
+        }
+        return y.floats();
+    }
+
+    @ParameterizedTest
+    @EnumSource(Gate.class)
+    void repeatedCallsAreBitIdentical(Gate gate) {
+        Case c = new Case(70, 90, 8, Transform.DFT, gate);
+        int tokens = 67; // several chunks of tokens
+        HostArray x = c.inputs(DType.FLOAT32, tokens);
+        HostArray gy = HostArray.float32(c.data.gaussian(tokens * 70));
+        float[][] first = null;
+        try (FouRAFactors f = backend().prepare(c.spec, c.a, c.b, c.gate)) {
+            for (int rep = 0; rep < 3; rep++) {
+                float[] y = new float[tokens * 70];
+                backend().forward(f, x, tokens, HostArray.float32(y));
+                float[] ga = new float[(int) c.spec.aLength()];
+                float[] gb = new float[(int) c.spec.bLength()];
+                float[] gg = gate == Gate.ADAPTIVE ? new float[(int) c.spec.gateLength()] : null;
+                float[] gx = new float[tokens * 90];
+                backend().backward(f, x, gy, tokens, ga, gb, gg, HostArray.float32(gx));
+                float[][] now = {y, ga, gb, gx, gg == null ? new float[0] : gg};
+                if (first == null) {
+                    first = now;
+                } else {
+                    for (int i = 0; i < now.length; i++) {
+                        assertArrayEquals(first[i], now[i], "output " + i + " of repeat " + rep + c.tag());
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void updateRecomputesTheFactorsAndCountsVersions() {
+        Case c = new Case(25, 19, 3, Transform.DCT, Gate.FIXED);
+        Case d = new Case(25, 19, 3, Transform.DCT, Gate.FIXED);
+        int tokens = 4;
+        HostArray x = c.inputs(DType.FLOAT32, tokens);
+        try (FouRAFactors f = backend().prepare(c.spec, c.a, c.b, c.gate)) {
+            assertEquals(0, f.version());
+            f.update(d.a, d.b, d.gate);
+            assertEquals(1, f.version());
+            HostArray y = HostArray.float32(new float[tokens * 25]);
+            backend().forward(f, x, tokens, y);
+            double[] expected = c.ref.forward(TestData.toDouble(d.a), TestData.toDouble(d.b), d.mask(), TestData.toDouble(x), tokens);
+            assertClose(TestData.toDouble(y), expected, 1e-5, "forward after update" + d.tag());
+            assertThrows(IllegalArgumentException.class, () -> f.update(d.a, d.b, new float[] {1f, 0.5f, 0f}));
+            assertEquals(1, f.version(), "a refused update changes nothing");
+        }
+    }
+
+    // ---- validation: every bad argument refused before any work, outputs untouched ----
+
+    private static void assertRefused(Class<? extends Throwable> type, String fragment, Executable call, HostArray... untouched) {
+        float[][] before = new float[untouched.length][];
+        for (int i = 0; i < untouched.length; i++) {
+            before[i] = untouched[i].toFloats();
+        }
+        Throwable e = assertThrows(type, call::execute);
+        assertTrue(String.valueOf(e.getMessage()).contains(fragment), "message '" + e.getMessage() + "' should name '" + fragment + "'");
+        for (int i = 0; i < untouched.length; i++) {
+            assertArrayEquals(before[i], untouched[i].toFloats(), "an output changed although the call was refused");
+        }
+    }
+
+    /** {@link Executable} that may throw anything: the calls under test. */
+    interface Executable {
+        void execute() throws Throwable;
+    }
+
+    @Test
+    void prepareRefusesBadParameters() {
+        FouRASpec fixed = FouRASpec.of(6, 5, 2, Transform.DFT, Gate.FIXED, 1f);
+        FouRASpec none = FouRASpec.of(6, 5, 2, Transform.DCT, Gate.NONE, 1f);
+        FouRASpec adaptive = FouRASpec.of(6, 5, 2, Transform.DFT, Gate.ADAPTIVE, 1f);
+        float[] a = new float[10];
+        float[] b = new float[12];
+        assertRefused(IllegalArgumentException.class, "A has 9", () -> backend().prepare(none, new float[9], b, null));
+        assertRefused(IllegalArgumentException.class, "B has 13", () -> backend().prepare(none, a, new float[13], null));
+        float[] nanA = a.clone();
+        nanA[3] = Float.NaN;
+        assertRefused(IllegalArgumentException.class, "A[3]", () -> backend().prepare(none, nanA, b, null));
+        float[] infB = b.clone();
+        infB[11] = Float.NEGATIVE_INFINITY;
+        assertRefused(IllegalArgumentException.class, "B[11]", () -> backend().prepare(none, a, infB, null));
+        assertRefused(IllegalArgumentException.class, "mask", () -> backend().prepare(fixed, a, b, new float[3]));
+        assertRefused(IllegalArgumentException.class, "mask[1]", () -> backend().prepare(fixed, a, b, new float[] {1f, 0.5f}));
+        assertRefused(IllegalArgumentException.class, "FIXED", () -> backend().prepare(fixed, a, b, null));
+        assertRefused(IllegalArgumentException.class, "NONE gate has no parameters", () -> backend().prepare(none, a, b, new float[2]));
+        assertRefused(IllegalArgumentException.class, "has 5 elements, expected 6", () -> backend().prepare(adaptive, a, b, new float[5]));
+        float[] nanGate = new float[6];
+        nanGate[4] = Float.NaN;
+        assertRefused(IllegalArgumentException.class, "[4]", () -> backend().prepare(adaptive, a, b, nanGate));
+        assertRefused(IllegalArgumentException.class, "spec", () -> backend().prepare(null, a, b, null));
+        assertRefused(IllegalArgumentException.class, "rank 6 exceeds", () -> FouRASpec.of(6, 5, 6, Transform.DFT, Gate.NONE, 1f));
+    }
+
+    @Test
+    void operationsRefuseBadArgumentsBeforeAnyWork() {
+        Case c = new Case(6, 5, 2, Transform.DFT, Gate.ADAPTIVE);
+        Case m = new Case(6, 5, 2, Transform.DCT, Gate.FIXED);
+        try (FouRAFactors f = backend().prepare(c.spec, c.a, c.b, c.gate);
+             FouRAFactors fm = backend().prepare(m.spec, m.a, m.b, m.gate)) {
+            HostArray x = HostArray.float32(c.data.gaussian(3 * 5));
+            HostArray y = HostArray.float32(c.data.gaussian(3 * 6));
+            HostArray gy = HostArray.float32(c.data.gaussian(3 * 6));
+            HostArray gx = HostArray.float32(c.data.gaussian(3 * 5));
+            float[] ga = c.data.gaussian(10);
+            float[] gb = c.data.gaussian(12);
+            HostArray gaView = HostArray.float32(ga);
+            HostArray gbView = HostArray.float32(gb);
+            assertRefused(IllegalArgumentException.class, "x has 15 elements, expected 20", () -> backend().forward(f, x, 4, y), y);
+            assertRefused(IllegalArgumentException.class, "y has 18 elements, expected 12", () -> backend().forward(f, HostArray.float32(new float[10]), 2, y), y);
+            assertRefused(IllegalArgumentException.class, "tokens", () -> backend().forward(f, x, 0, y), y);
+            HostArray nanX = HostArray.float32(c.data.gaussian(15));
+            nanX.set(7, Float.NaN);
+            assertRefused(IllegalArgumentException.class, "x[7]", () -> backend().forward(f, nanX, 3, y), y);
+            assertRefused(IllegalArgumentException.class, "y is a read-only buffer",
+                    () -> backend().forward(f, x, 3, HostArray.float32(java.nio.FloatBuffer.allocate(18).asReadOnlyBuffer())));
+            assertRefused(IllegalArgumentException.class, "ADAPTIVE", () -> backend().materialize(f, HostArray.float32(new float[30])));
+            assertRefused(IllegalArgumentException.class, "ADAPTIVE", () -> backend().merge(f, y));
+            HostArray w = HostArray.float32(c.data.gaussian(30));
+            assertRefused(IllegalArgumentException.class, "out has 18 elements", () -> backend().materialize(fm, y), y);
+            HostArray nanW = HostArray.float32(c.data.gaussian(30));
+            nanW.set(29, Float.POSITIVE_INFINITY);
+            assertRefused(IllegalArgumentException.class, "weight[29]", () -> backend().merge(fm, nanW), nanW);
+            assertRefused(IllegalArgumentException.class, "gradA has 12", () -> backend().backward(f, x, gy, 3, new float[12], gb, null, gx), gx, gbView);
+            assertRefused(IllegalArgumentException.class, "gradB has 10", () -> backend().backward(f, x, gy, 3, ga, new float[10], null, gx), gx, gaView);
+            assertRefused(IllegalArgumentException.class, "gradGate has 5", () -> backend().backward(f, x, gy, 3, ga, gb, new float[5], gx), gx, gaView, gbView);
+            assertRefused(IllegalArgumentException.class, "gradGate must be null for the FIXED gate",
+                    () -> backend().backward(fm, x, gy, 3, ga, gb, new float[2], gx), gx, gaView, gbView);
+            assertRefused(IllegalArgumentException.class, "gradX has 14", () -> backend().backward(f, x, gy, 3, ga, gb, null, HostArray.float32(new float[14])), gaView, gbView);
+            assertRefused(IllegalArgumentException.class, "gradY", () -> backend().backward(f, x, null, 3, ga, gb, null, gx), gx, gaView, gbView);
+            assertRefused(IllegalArgumentException.class, "weights has 1 elements, expected 2",
+                    () -> backend().combine(new FouRAFactors[] {f, fm}, new float[] {1f}, x, 3, y), y);
+            assertRefused(IllegalArgumentException.class, "weights[1]",
+                    () -> backend().combine(new FouRAFactors[] {f, fm}, new float[] {1f, Float.NaN}, x, 3, y), y);
+            assertRefused(IllegalArgumentException.class, "adapters is empty", () -> backend().combine(new FouRAFactors[0], new float[0], x, 3, y), y);
+            Case other = new Case(6, 7, 2, Transform.DFT, Gate.NONE);
+            try (FouRAFactors fo = backend().prepare(other.spec, other.a, other.b, null)) {
+                assertRefused(IllegalArgumentException.class, "adapters[1] is 6x7",
+                        () -> backend().combine(new FouRAFactors[] {f, fo}, new float[] {1f, 1f}, x, 3, y), y);
+            }
+            assertTrue(w.length() == 30);
+        }
+    }
+
+    @Test
+    void closedFactorsAndFactorsOfAnotherBackendAreRefused() {
+        Case c = new Case(6, 5, 2, Transform.DCT, Gate.NONE);
+        HostArray x = HostArray.float32(c.data.gaussian(5));
+        HostArray y = HostArray.float32(c.data.gaussian(6));
+        FouRAFactors f = backend().prepare(c.spec, c.a, c.b, null);
+        f.close();
+        f.close(); // idempotent
+        assertTrue(f.isClosed());
+        assertRefused(IllegalStateException.class, "closed", () -> backend().forward(f, x, 1, y), y);
+        assertRefused(IllegalStateException.class, "closed", () -> f.update(c.a, c.b, null));
+        try (FouRABackend stranger = org.spectralpeft.Backends.fouRACpu();
+             FouRAFactors g = stranger.prepare(c.spec, c.a, c.b, null)) {
+            assertRefused(IllegalArgumentException.class, "another backend", () -> backend().forward(g, x, 1, y), y);
+        }
+    }
+}
