@@ -99,9 +99,9 @@ for j in "$bundle"/lib/junit-jupiter-[0-9]*.jar; do
   echo "  left out lib/$(basename "$j") (an aggregator without classes)"
 done
 
-# The CPU GEMM candidates of FouRAGemmBenchmark (test scope) are not needed on a GPU machine; netlib's would
-# also pull the jdk.incubator.vector module into the runtime. Leaving them out keeps the bundle in its budget.
-for j in "$bundle"/lib/blas-[0-9]*.jar "$bundle"/lib/ejml-*.jar; do
+# EJML, the CPU GEMM candidate that FouRAGemmBenchmark compares and the library does not use, is not needed on
+# a GPU machine. (netlib's BLAS stays: CpuFouRA computes with it.)
+for j in "$bundle"/lib/ejml-*.jar; do
   rm "$j"
   echo "  left out lib/$(basename "$j") (a CPU benchmark's candidate)"
 done
