@@ -1,6 +1,8 @@
 package org.spectralpeft.cpu;
 
 import dev.ludovic.netlib.blas.BLAS;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 
 /**
  * Row-major single-precision GEMM, C = α·op(A)·op(B) + β·C, through dev.ludovic.netlib's BLAS (chosen by
@@ -10,7 +12,20 @@ import dev.ludovic.netlib.blas.BLAS;
  * machine. Thread-safe.
  */
 public final class Gemm {
+    /**
+     * netlib logs a WARNING for each faster implementation it cannot load (a native BLAS, the Vector API)
+     * before it settles on one; that is the normal case, not a problem to show users. Held here because
+     * java.util.logging keeps loggers only weakly. {@link #implementation()} says which one is in use.
+     */
+    private static final Logger NETLIB_LOGGER = quiet(Logger.getLogger("dev.ludovic.netlib.blas.InstanceBuilder"));
     private static final BLAS BLAS_INSTANCE = BLAS.getInstance();
+
+    private static Logger quiet(Logger logger) {
+        if (logger.getLevel() == null) { // unless the application configured it
+            logger.setLevel(Level.SEVERE);
+        }
+        return logger;
+    }
 
     private Gemm() {
     }

@@ -22,6 +22,10 @@ import org.spectralpeft.foura.ValidatingBackend;
 public final class CpuFouRA extends ValidatingBackend {
     /** Tokens per task of the forward, and of the backward's per-token pass (also the gate gradient's reduction order). */
     private static final int TOKEN_CHUNK = 16;
+    /** Rows of Â per task of a forward on at most {@link #TOKEN_CHUNK} tokens. */
+    private static final int FACTOR_ROWS_PER_TASK = 8;
+    /** Rows of B̂ (outputs) per task of a forward on at most {@link #TOKEN_CHUNK} tokens. */
+    private static final int OUTPUT_ROWS_PER_TASK = 512;
     /** Rows of ΔW per task of materialize and merge. */
     private static final int ROW_CHUNK = 16;
     /** Columns of ∂Â, or rows of ∂B̂, per task of the backward's GEMMs over all tokens. */
@@ -62,6 +66,10 @@ public final class CpuFouRA extends ValidatingBackend {
         }
         int dIn = adapters[0].spec().dIn();
         int dOut = adapters[0].spec().dOut();
+        if (tokens <= TOKEN_CHUNK) {
+            combineFewTokens(folded, weights, x, tokens, y);
+            return;
+        }
         int zWidth = widest;
         Parallel.inChunks(tokens, TOKEN_CHUNK, (from, to) -> {
             int count = to - from;
@@ -82,6 +90,50 @@ public final class CpuFouRA extends ValidatingBackend {
                         k == 0 ? 0f : 1f, ys, 0, dOut);
             }
             y.write(from * dOut, ys, count * dOut, WriteMode.ADD);
+        });
+    }
+
+    /**
+     * {@link #runCombine} for a batch too small to split by tokens (decoding): the same GEMMs split by the
+     * factors' rows instead, so that every core reads its share of Â and B̂ (the bytes that bound this case).
+     */
+    private static void combineFewTokens(Folded[] folded, float[] weights, HostArray x, int tokens, HostArray y) {
+        int dIn = folded[0].spec.dIn();
+        int dOut = folded[0].spec.dOut();
+        float[] xs = new float[tokens * dIn];
+        x.read(0, xs, tokens * dIn);
+        float[][] ws = new float[folded.length][];
+        for (int k = 0; k < folded.length; k++) {
+            Folded f = folded[k];
+            int width = f.width;
+            float[] z = new float[tokens * width];
+            Parallel.inChunks(width, FACTOR_ROWS_PER_TASK, (from, to) -> {
+                int n = to - from;
+                float[] part = new float[tokens * n];
+                Gemm.gemm(false, true, tokens, n, dIn, 1f, xs, 0, dIn, f.aHat, from * dIn, dIn, 0f, part, 0, n);
+                for (int t = 0; t < tokens; t++) {
+                    System.arraycopy(part, t * n, z, t * width + from, n);
+                }
+            });
+            float[] mask = new float[width];
+            float scale = f.spec.alpha() * weights[k];
+            for (int t = 0; t < tokens; t++) {
+                f.mask(z, t * width, mask);
+                f.applyGate(z, t * width, mask, scale);
+            }
+            ws[k] = z;
+        }
+        Parallel.inChunks(dOut, OUTPUT_ROWS_PER_TASK, (from, to) -> {
+            int n = to - from;
+            float[] part = new float[tokens * n];
+            for (int k = 0; k < folded.length; k++) {
+                Folded f = folded[k];
+                Gemm.gemm(false, true, tokens, n, f.width, 1f, ws[k], 0, f.width, f.bHat, from * f.width, f.width,
+                        k == 0 ? 0f : 1f, part, 0, n);
+            }
+            for (int t = 0; t < tokens; t++) {
+                y.write(t * dOut + from, part, t * n, n, WriteMode.ADD);
+            }
         });
     }
 

@@ -1,7 +1,12 @@
 package org.spectralpeft.foura.cpu;
 
+import java.util.Map;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import org.jtransforms.dct.DoubleDCT_1D;
 import org.spectralpeft.core.Checks;
+import org.spectralpeft.cpu.Parallel;
 import org.spectralpeft.cpu.RealFft;
 import org.spectralpeft.foura.FouRASpec;
 
@@ -34,9 +39,8 @@ public final class FoldedFactors {
         int d = spec.dIn();
         boolean dft = spec.transform() == FouRASpec.Transform.DFT;
         float[] out = new float[(dft ? 2 : 1) * r * d];
-        float[] row = new float[d];
-        Transforms t = new Transforms(d, dft);
-        for (int i = 0; i < r; i++) {
+        perLine(r, d, dft, (t, i) -> {
+            float[] row = t.line;
             System.arraycopy(a, i * d, row, 0, d);
             if (dft) {
                 t.unitaryDft(row, out, i * d, 1, (r + i) * d, 1, false);
@@ -44,7 +48,7 @@ public final class FoldedFactors {
                 t.dctIII(row);
                 System.arraycopy(row, 0, out, i * d, d);
             }
-        }
+        });
         return out;
     }
 
@@ -64,9 +68,8 @@ public final class FoldedFactors {
         boolean dft = spec.transform() == FouRASpec.Transform.DFT;
         int width = dft ? 2 * r : r;
         float[] out = new float[d * width];
-        float[] col = new float[d];
-        Transforms t = new Transforms(d, dft);
-        for (int i = 0; i < r; i++) {
+        perLine(r, d, dft, (t, i) -> {
+            float[] col = t.line;
             for (int o = 0; o < d; o++) {
                 col[o] = b[o * r + i];
             }
@@ -78,7 +81,7 @@ public final class FoldedFactors {
                     out[p * width + i] = col[p];
                 }
             }
-        }
+        });
         return out;
     }
 
@@ -98,9 +101,8 @@ public final class FoldedFactors {
         boolean dft = spec.transform() == FouRASpec.Transform.DFT;
         Checks.length("gradAHat", gradAHat.length, (long) (dft ? 2 : 1) * r * d);
         float[] out = new float[r * d];
-        float[] row = new float[d];
-        Transforms t = new Transforms(d, dft);
-        for (int i = 0; i < r; i++) {
+        perLine(r, d, dft, (t, i) -> {
+            float[] row = t.line;
             if (dft) {
                 t.adjointDft(gradAHat, i * d, 1, (r + i) * d, 1, 1f, row);
             } else {
@@ -108,7 +110,7 @@ public final class FoldedFactors {
                 t.dctII(row);
             }
             System.arraycopy(row, 0, out, i * d, d);
-        }
+        });
         return out;
     }
 
@@ -130,9 +132,8 @@ public final class FoldedFactors {
         int width = dft ? 2 * r : r;
         Checks.length("gradBHat", gradBHat.length, (long) d * width);
         float[] out = new float[d * r];
-        float[] col = new float[d];
-        Transforms t = new Transforms(d, dft);
-        for (int i = 0; i < r; i++) {
+        perLine(r, d, dft, (t, i) -> {
+            float[] col = t.line;
             if (dft) {
                 t.adjointDft(gradBHat, i, width, r + i, width, -1f, col);
             } else {
@@ -144,8 +145,37 @@ public final class FoldedFactors {
             for (int o = 0; o < d; o++) {
                 out[o * r + i] = col[o];
             }
-        }
+        });
         return out;
+    }
+
+    /** Lines (rows of A, columns of B) per task: a few, so that r = 16 keeps several cores busy. */
+    private static final int LINES_PER_TASK = 2;
+    /** Transforms kept for reuse per length and kind: building one (twiddle tables) costs more than running it. */
+    private static final Map<Long, Queue<Transforms>> POOL = new ConcurrentHashMap<>();
+
+    /** The work of one line i, with a transform object held by this thread for the task. */
+    private interface LineWork {
+        void run(Transforms t, int i);
+    }
+
+    /** Runs work for lines 0..r−1 in parallel; each line writes only its own part of the output. */
+    private static void perLine(int r, int d, boolean dft, LineWork work) {
+        long key = (long) d << 1 | (dft ? 1 : 0);
+        Parallel.inChunks(r, LINES_PER_TASK, (from, to) -> {
+            Queue<Transforms> queue = POOL.computeIfAbsent(key, k -> new ConcurrentLinkedQueue<>());
+            Transforms t = queue.poll();
+            if (t == null) {
+                t = new Transforms(d, dft);
+            }
+            try {
+                for (int i = from; i < to; i++) {
+                    work.run(t, i);
+                }
+            } finally {
+                queue.offer(t);
+            }
+        });
     }
 
     /** The transforms of one length, with their work arrays (one instance per thread). */
@@ -158,8 +188,11 @@ public final class FoldedFactors {
         private final float[] re;
         private final float[] im;
         private final float norm;
+        /** One row or column being transformed. */
+        final float[] line;
 
         Transforms(int d, boolean dft) {
+            this.line = new float[d];
             this.d = d;
             this.fft = dft ? new RealFft(d) : null;
             this.dct = dft || d == 1 ? null : new DoubleDCT_1D(d);

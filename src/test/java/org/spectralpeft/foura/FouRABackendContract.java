@@ -205,8 +205,13 @@ public abstract class FouRABackendContract {
         forwardCase(new Case(37, 45, 6, transform, gate), dtype);
     }
 
+    /** A batch of at most 16 tokens (the decoding path) and a larger one. */
     private void forwardCase(Case c, DType dtype) {
-        int tokens = 1 + c.data.nextInt(40);
+        forwardCase(c, dtype, 1 + c.data.nextInt(16));
+        forwardCase(c, dtype, 17 + c.data.nextInt(40));
+    }
+
+    private void forwardCase(Case c, DType dtype, int tokens) {
         HostArray x = c.inputs(dtype, tokens);
         double[] contribution = c.forward(TestData.toDouble(x), tokens);
         HostArray y = HostArray.of(dtype, scaledLike(c.data, tokens * c.spec.dOut(), contribution));

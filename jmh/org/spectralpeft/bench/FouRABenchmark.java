@@ -1,0 +1,102 @@
+package org.spectralpeft.bench;
+
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+import org.spectralpeft.Backends;
+import org.spectralpeft.core.DType;
+import org.spectralpeft.core.HostArray;
+import org.spectralpeft.foura.FouRABackend;
+import org.spectralpeft.foura.FouRAFactors;
+import org.spectralpeft.foura.FouRASpec;
+
+/**
+ * FouRA on T tokens of a d × d layer, rank r, NONE gate: {@code forward} (y += adapter(x), the factors prepared
+ * beforehand, as once per optimizer step), {@code forwardBackward} (forward, then ∂A, ∂B and ∂x accumulated),
+ * and {@code prepare} (folding the transforms into A and B). The peer is bench/foura_peer.py, the PyTorch
+ * composition users would write, on the same machine.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.SampleTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 3, time = 2)
+@Fork(1)
+public class FouRABenchmark {
+    @Param({"cpu"})
+    public String backend;
+
+    @Param({"DFT", "DCT"})
+    public String transform;
+
+    @Param({"16", "64"})
+    public int rank;
+
+    @Param({"1", "16", "256", "4096"})
+    public int tokens;
+
+    @Param({"4096"})
+    public int d;
+
+    private FouRABackend foura;
+    private FouRASpec spec;
+    private float[] a;
+    private float[] b;
+    private FouRAFactors factors;
+    private HostArray x;
+    private HostArray y;
+    private HostArray gy;
+    private HostArray gx;
+    private float[] gradA;
+    private float[] gradB;
+
+    @Setup(Level.Trial)
+    public void setUp() {
+        if (!backend.equals("cpu")) {
+            throw new IllegalArgumentException("FouRA has a cpu backend only so far, not " + backend);
+        }
+        foura = Backends.fouRACpu();
+        spec = FouRASpec.of(d, d, rank, FouRASpec.Transform.valueOf(transform), FouRASpec.Gate.NONE, 1f);
+        a = Bench.gaussian(rank * d, 3);
+        b = Bench.gaussian(d * rank, 4);
+        factors = foura.prepare(spec, a, b, null);
+        x = Bench.gaussian(DType.FLOAT32, tokens * d, 5);
+        y = Bench.gaussian(DType.FLOAT32, tokens * d, 6);
+        gy = Bench.gaussian(DType.FLOAT32, tokens * d, 7);
+        gx = Bench.gaussian(DType.FLOAT32, tokens * d, 8);
+        gradA = new float[rank * d];
+        gradB = new float[d * rank];
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        Bench.closeAll(factors, foura);
+    }
+
+    @Benchmark
+    public void forward() {
+        foura.forward(factors, x, tokens, y);
+    }
+
+    @Benchmark
+    public void forwardBackward() {
+        foura.forward(factors, x, tokens, y);
+        foura.backward(factors, x, gy, tokens, gradA, gradB, null, gx);
+    }
+
+    @Benchmark
+    public void prepare() {
+        factors.update(a, b, null);
+    }
+}
