@@ -31,9 +31,9 @@ import org.spectralpeft.io.TensorInfo;
  */
 public final class FourierFTAdapter {
     /** The weights file of a PEFT adapter directory. */
-    public static final String WEIGHTS_FILE = "adapter_model.safetensors";
+    public static final String WEIGHTS_FILE = AdapterFiles.WEIGHTS_FILE;
     /** Key prefix PEFT puts before the module path. */
-    public static final String KEY_PREFIX = "base_model.model.";
+    public static final String KEY_PREFIX = AdapterFiles.KEY_PREFIX;
     /** Key suffix of a FourierFT spectrum. */
     public static final String KEY_SUFFIX = ".fourierft_spectrum";
 
@@ -57,20 +57,9 @@ public final class FourierFTAdapter {
      */
     public static FourierFTAdapter load(Path dir) throws IOException {
         Checks.notNull(dir, "dir");
-        if (!Files.isDirectory(dir)) {
-            throw new SafetensorsException(dir, "not an adapter directory (no such directory)");
-        }
-        Path configFile = dir.resolve(FourierFTAdapterConfig.FILE);
-        if (!Files.isRegularFile(configFile)) {
-            throw new SafetensorsException(dir, "no " + FourierFTAdapterConfig.FILE + " (not a PEFT adapter directory)");
-        }
+        Path configFile = AdapterFiles.configOf(dir);
         FourierFTAdapterConfig config = FourierFTAdapterConfig.read(configFile);
-        Path weights = dir.resolve(WEIGHTS_FILE);
-        if (!Files.isRegularFile(weights)) {
-            throw new SafetensorsException(dir, Files.isRegularFile(dir.resolve("adapter_model.bin"))
-                    ? "only adapter_model.bin (a pickle) is present; save the adapter with safe_serialization=True"
-                    : "no " + WEIGHTS_FILE);
-        }
+        Path weights = AdapterFiles.weightsOf(dir);
         Map<String, float[]> spectra = new LinkedHashMap<>();
         try (SafetensorsFile file = SafetensorsFile.open(weights)) {
             for (TensorInfo t : file.tensors()) {
@@ -102,10 +91,7 @@ public final class FourierFTAdapter {
             throw new SafetensorsException(file, key, "not a FourierFT spectrum (key does not end in " + KEY_SUFFIX
                     + "); adapters with modules_to_save or trained biases are not supported");
         }
-        if (!key.startsWith(KEY_PREFIX) || key.length() <= KEY_PREFIX.length() + KEY_SUFFIX.length()) {
-            throw new SafetensorsException(file, key, "key does not start with " + KEY_PREFIX + " followed by a module path");
-        }
-        return key.substring(KEY_PREFIX.length(), key.length() - KEY_SUFFIX.length());
+        return AdapterFiles.moduleOf(file, key, KEY_SUFFIX);
     }
 
     /**

@@ -1,11 +1,7 @@
 package org.spectralpeft.peft;
 
-import com.fasterxml.jackson.core.JsonParser;
-import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
-import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -27,15 +23,8 @@ import org.spectralpeft.io.SafetensorsException;
  */
 public final class FourierFTAdapterConfig {
     /** The config file of a PEFT adapter directory. */
-    public static final String FILE = "adapter_config.json";
-    // a config's strings (module paths, the base model's path) are bounded by the file, not by Jackson's defaults
-    static final ObjectMapper JSON = JsonMapper.builder(com.fasterxml.jackson.core.JsonFactory.builder()
-                    .streamReadConstraints(StreamReadConstraints.builder()
-                            .maxStringLength(Integer.MAX_VALUE).maxNameLength(Integer.MAX_VALUE).build())
-                    .build())
-            .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
-            .enable(SerializationFeature.INDENT_OUTPUT)
-            .build();
+    public static final String FILE = AdapterFiles.CONFIG_FILE;
+    static final ObjectMapper JSON = AdapterFiles.JSON;
 
     private final ObjectNode json;
     private final int nFrequency;
@@ -70,18 +59,7 @@ public final class FourierFTAdapterConfig {
      * @throws IOException if the file cannot be read
      */
     public static FourierFTAdapterConfig read(Path file) throws IOException {
-        JsonNode root;
-        try {
-            root = JSON.readTree(file.toFile());
-        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-            throw new SafetensorsException(file, "not valid JSON: " + e.getOriginalMessage());
-        } catch (IOException e) {
-            throw new SafetensorsException(file, "cannot read: " + e);
-        }
-        if (root == null || !root.isObject()) {
-            throw new SafetensorsException(file, "not a JSON object");
-        }
-        return parse(file, (ObjectNode) root);
+        return parse(file, AdapterFiles.readObject(file));
     }
 
     static FourierFTAdapterConfig parse(Path file, ObjectNode root) throws SafetensorsException {

@@ -34,7 +34,7 @@ class LayoutTest {
             Map.entry("foura", Set.of("core")),
             Map.entry("foura.cpu", Set.of("core", "cpu", "foura")),
             Map.entry("io", Set.of("core")),
-            Map.entry("peft", Set.of("core", "io", "fourierft")));
+            Map.entry("peft", Set.of("core", "io", "fourierft", "foura")));
 
     private static List<Path> javaFiles(Path dir) throws IOException {
         try (Stream<Path> s = Files.list(dir)) {

@@ -1,0 +1,120 @@
+package org.spectralpeft.peft;
+
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Optional;
+import org.spectralpeft.io.SafetensorsException;
+
+/**
+ * What every adapter directory in PEFT's layout shares, whatever its family: the two file names, the key
+ * prefix of its tensors, the strict JSON reader of its config, and reading the {@code peft_type}.
+ */
+public final class AdapterFiles {
+    public static final String CONFIG_FILE = "adapter_config.json";
+    public static final String WEIGHTS_FILE = "adapter_model.safetensors";
+    /** Every tensor key starts with this, then the module path (PEFT's wrapping of the base model). */
+    public static final String KEY_PREFIX = "base_model.model.";
+
+    // a config's strings (module paths, the base model's path) are bounded by the file, not by Jackson's defaults
+    static final ObjectMapper JSON = JsonMapper.builder(com.fasterxml.jackson.core.JsonFactory.builder()
+                    .streamReadConstraints(StreamReadConstraints.builder()
+                            .maxStringLength(Integer.MAX_VALUE).maxNameLength(Integer.MAX_VALUE).build())
+                    .build())
+            .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+            .enable(SerializationFeature.INDENT_OUTPUT)
+            .build();
+
+    private AdapterFiles() {
+    }
+
+    /**
+     * The {@code peft_type} of an adapter directory (FOURIERFT, FOURA, LORA...), for choosing its reader.
+     *
+     * @param dir the adapter directory
+     * @return the type, or empty if the config has none
+     * @throws SafetensorsException if the directory or its config is missing or malformed
+     * @throws IOException if the config cannot be read
+     */
+    public static Optional<String> peftType(Path dir) throws IOException {
+        JsonNode type = readObject(configOf(dir)).get("peft_type");
+        return type != null && type.isTextual() ? Optional.of(type.textValue()) : Optional.empty();
+    }
+
+    /** The config file of {@code dir}, checked to exist. */
+    static Path configOf(Path dir) throws SafetensorsException {
+        if (!Files.isDirectory(dir)) {
+            throw new SafetensorsException(dir, "not an adapter directory (no such directory)");
+        }
+        Path configFile = dir.resolve(CONFIG_FILE);
+        if (!Files.isRegularFile(configFile)) {
+            throw new SafetensorsException(dir, "no " + CONFIG_FILE + " (not a PEFT adapter directory)");
+        }
+        return configFile;
+    }
+
+    /** The weights file of {@code dir}, checked to exist (a pickle-only adapter is named as such). */
+    static Path weightsOf(Path dir) throws SafetensorsException {
+        Path weights = dir.resolve(WEIGHTS_FILE);
+        if (!Files.isRegularFile(weights)) {
+            throw new SafetensorsException(dir, Files.isRegularFile(dir.resolve("adapter_model.bin"))
+                    ? "only adapter_model.bin (a pickle) is present; save the adapter with safe_serialization=True"
+                    : "no " + WEIGHTS_FILE);
+        }
+        return weights;
+    }
+
+    /** The config as a JSON object. */
+    static ObjectNode readObject(Path file) throws IOException {
+        JsonNode root;
+        try {
+            root = JSON.readTree(file.toFile());
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new SafetensorsException(file, "not valid JSON: " + e.getOriginalMessage());
+        } catch (IOException e) {
+            throw new SafetensorsException(file, "cannot read: " + e);
+        }
+        if (root == null || !root.isObject()) {
+            throw new SafetensorsException(file, "not a JSON object");
+        }
+        return (ObjectNode) root;
+    }
+
+    /** The config as a JSON object, refused unless its peft_type is {@code expected}. */
+    static ObjectNode readConfig(Path file, String expected, String family) throws IOException {
+        ObjectNode root = readObject(file);
+        JsonNode type = root.get("peft_type");
+        if (type == null || !type.isTextual()) {
+            throw new SafetensorsException(file, "no \"peft_type\" (not a PEFT adapter config?)");
+        }
+        if (!type.textValue().equals(expected)) {
+            throw new SafetensorsException(file, "peft_type is " + type.textValue() + "; expected a " + family
+                    + " adapter (peft_type " + expected + ")");
+        }
+        return root;
+    }
+
+    /** The module path of a tensor key {@code base_model.model.<module><suffix>}. */
+    static String moduleOf(Path file, String key, String suffix) throws SafetensorsException {
+        if (!key.startsWith(KEY_PREFIX) || !key.endsWith(suffix) || key.length() <= KEY_PREFIX.length() + suffix.length()) {
+            throw new SafetensorsException(file, key, "key does not start with " + KEY_PREFIX + " followed by a module path");
+        }
+        return key.substring(KEY_PREFIX.length(), key.length() - suffix.length());
+    }
+
+    /** JSON text of a config, indented as PEFT writes it. */
+    static String toJson(ObjectNode root) {
+        try {
+            return JSON.writeValueAsString(root);
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}
