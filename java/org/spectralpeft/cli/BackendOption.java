@@ -2,6 +2,7 @@ package org.spectralpeft.cli;
 
 import java.io.PrintStream;
 import org.spectralpeft.Backends;
+import org.spectralpeft.foura.FouRABackend;
 import org.spectralpeft.fourierft.FourierFTBackend;
 
 /** The {@code --backend auto|cpu|cuda} option of the commands. */
@@ -27,6 +28,17 @@ enum BackendOption {
                 }
                 return Backends.fourierFT();
         }
+    }
+
+    /** Opens FouRA on this backend: the CPU one for cpu and auto (FouRA's CUDA backend is not built yet). */
+    FouRABackend openFouRA(PrintStream notes) {
+        if (this == CUDA) {
+            throw new IllegalStateException("FouRA has no CUDA backend yet; use --backend cpu or auto");
+        }
+        if (this == AUTO && notes != null) {
+            notes.println("FouRA runs on the CPU backend (its CUDA backend is not built yet)");
+        }
+        return Backends.fouRACpu();
     }
 
     @Override

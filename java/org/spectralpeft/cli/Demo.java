@@ -17,11 +17,13 @@ import picocli.CommandLine.TypeConversionException;
  * The main job: a LLaMA-sized FourierFT layer (4096 × 4096, n = 1000, PEFT's seed and scaling) on the
  * best backend. Materializes ΔW, runs the unmaterialized forward on a batch of tokens, cross-checks the
  * two paths against each other and a sample of ΔW against the float64 closed form, and prints the
- * backend, the errors and the timings. Exits non-zero when a check fails.
+ * backend, the errors and the timings. Exits non-zero when a check fails. {@code --adapter foura} does the
+ * same for a FouRA layer (r = 16, FIXED gate) with each transform ({@link FouRADemo}).
  */
 @Command(name = "demo", mixinStandardHelpOptions = true, versionProvider = Version.class, sortOptions = false,
-        description = {"FourierFT on a 4096x4096 layer (n = 1000): materialize, unmaterialized forward,",
-                "cross-checks and timings on the best available backend. Exits with 1 when a check fails."})
+        description = {"FourierFT (n = 1000) or FouRA (r = 16, DFT and DCT) on a 4096x4096 layer: materialize,",
+                "unmaterialized forward, cross-checks and timings on the best available backend.",
+                "Exits with 1 when a check fails."})
 final class Demo implements Callable<Integer> {
     private static final int D = 4096;
     private static final int N = 1000;
@@ -36,9 +38,30 @@ final class Demo implements Callable<Integer> {
             description = "tokens of the unmaterialized forward, 1 to " + MAX_TOKENS + " (default: ${DEFAULT-VALUE})")
     int tokens;
 
+    @Option(names = "--adapter", paramLabel = "fourierft|foura", defaultValue = "fourierft",
+            converter = AdapterKind.Converter.class, description = "the adapter family (default: ${DEFAULT-VALUE})")
+    AdapterKind adapter;
+
+    /** The families the demo runs. */
+    enum AdapterKind {
+        FOURIERFT, FOURA;
+
+        @Override
+        public String toString() {
+            return name().toLowerCase(java.util.Locale.ROOT);
+        }
+
+        /** Accepts exactly the lower-case names. */
+        static final class Converter extends Choices<AdapterKind> {
+            Converter() {
+                super(AdapterKind.class);
+            }
+        }
+    }
+
     @Override
     public Integer call() {
-        return run(backend, tokens, System.out);
+        return adapter == AdapterKind.FOURA ? FouRADemo.run(backend, tokens, System.out) : run(backend, tokens, System.out);
     }
 
     /** A whole number in 1..MAX_TOKENS, refused with a message that says so. */
@@ -95,7 +118,7 @@ final class Demo implements Callable<Integer> {
     }
 
     /** Median wall time in ms of {@code runs} runs after one warm-up. */
-    private static double median(int runs, Runnable work) {
+    static double median(int runs, Runnable work) {
         work.run();
         double[] ms = new double[runs];
         for (int i = 0; i < runs; i++) {
@@ -108,7 +131,7 @@ final class Demo implements Callable<Integer> {
     }
 
     /** ‖y − x·ΔWᵀ‖/‖x·ΔWᵀ‖ with the dense product in float64. */
-    private static double forwardVsDense(float[] w, float[] x, int tokens, float[] y) {
+    static double forwardVsDense(float[] w, float[] x, int tokens, float[] y) {
         double[] sums = IntStream.range(0, tokens).parallel().mapToObj(t -> {
             double num = 0;
             double den = 0;

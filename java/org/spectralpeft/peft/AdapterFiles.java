@@ -18,7 +18,9 @@ import org.spectralpeft.io.SafetensorsException;
  * prefix of its tensors, the strict JSON reader of its config, and reading the {@code peft_type}.
  */
 public final class AdapterFiles {
+    /** The config's file name. */
     public static final String CONFIG_FILE = "adapter_config.json";
+    /** The weights' file name (safetensors; PEFT's pickle, adapter_model.bin, is refused). */
     public static final String WEIGHTS_FILE = "adapter_model.safetensors";
     /** Every tensor key starts with this, then the module path (PEFT's wrapping of the base model). */
     public static final String KEY_PREFIX = "base_model.model.";

@@ -39,11 +39,17 @@ import org.spectralpeft.io.TensorInfo;
  * Immutable.
  */
 public final class FouRAAdapter {
+    /** The config's {@code peft_type}. */
     public static final String PEFT_TYPE = "FOURA";
+    /** Key suffix of A (r × d_in). */
     public static final String SUFFIX_A = ".foura_A";
+    /** Key suffix of B (d_out × r). */
     public static final String SUFFIX_B = ".foura_B";
+    /** Key suffix of the FIXED gate's mask (r). */
     public static final String SUFFIX_MASK = ".foura_gate_mask";
+    /** Key suffix of the ADAPTIVE gate's weight G (r × r). */
     public static final String SUFFIX_GATE_WEIGHT = ".foura_gate_weight";
+    /** Key suffix of the ADAPTIVE gate's bias b (r). */
     public static final String SUFFIX_GATE_BIAS = ".foura_gate_bias";
     private static final List<String> SUFFIXES = List.of(SUFFIX_A, SUFFIX_B, SUFFIX_MASK, SUFFIX_GATE_WEIGHT, SUFFIX_GATE_BIAS);
 
@@ -324,18 +330,38 @@ public final class FouRAAdapter {
         return l;
     }
 
+    /**
+     * The rank of every layer.
+     *
+     * @return r
+     */
     public int rank() {
         return rank;
     }
 
+    /**
+     * The scale α of every layer.
+     *
+     * @return α
+     */
     public float alpha() {
         return alpha;
     }
 
+    /**
+     * The transform pair of every layer.
+     *
+     * @return DFT or DCT
+     */
     public Transform transform() {
         return transform;
     }
 
+    /**
+     * The gate kind of every layer.
+     *
+     * @return NONE, FIXED or ADAPTIVE
+     */
     public Gate gate() {
         return gate;
     }

@@ -193,4 +193,15 @@ class CommandLineTest {
         assertTrue(r.out().contains("backend: cpu") && r.out().contains("; 2 tokens") && r.out().contains("checks: passed"),
                 r.out());
     }
+
+    @Test
+    void fouraDemoRunsBothTransformsAndChecksThem() {
+        CliRun r = run("demo", "--adapter", "foura", "--backend=cpu", "--tokens=3");
+        assertEquals(Main.OK, r.status(), r.both());
+        assertTrue(r.out().contains("r = 16, DFT") && r.out().contains("r = 16, DCT") && r.out().contains("checks: passed"),
+                r.out());
+        assertTrue(badCommandLine("demo", "--adapter", "lora").err().contains("'lora' is not one of fourierft, foura"));
+        CliRun cuda = run("demo", "--adapter", "foura", "--backend=cuda", "--tokens=1");
+        assertTrue(cuda.status() != Main.OK && cuda.err().contains("FouRA has no CUDA backend yet"), cuda.both());
+    }
 }
