@@ -7,21 +7,25 @@ import java.nio.file.Path;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.Callable;
+import org.spectralpeft.foura.FouRASpec;
 import org.spectralpeft.io.SafetensorsFile;
 import org.spectralpeft.io.SafetensorsModel;
 import org.spectralpeft.io.TensorInfo;
+import org.spectralpeft.peft.AdapterFiles;
+import org.spectralpeft.peft.FouRAAdapter;
 import org.spectralpeft.peft.FourierFTAdapter;
 import org.spectralpeft.peft.FourierFTAdapterConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Parameters;
 
 /**
- * {@code inspect <file or dir>}: for a PEFT adapter directory, its settings and layers with their n; for a
+ * {@code inspect <file or dir>}: for a PEFT adapter directory, its settings and layers (FourierFT: with their n;
+ * FouRA: with their shapes and FIXED masks); for a
  * safetensors file, index or model directory, every tensor with dtype, shape and size.
  */
 @Command(name = "inspect", mixinStandardHelpOptions = true, versionProvider = Version.class,
         description = {"Tensors, dtypes and shapes of a safetensors file, index or model directory;",
-                "settings and layers (with n) of a PEFT FourierFT adapter directory."})
+                "settings and layers of a FourierFT (with n) or FouRA (with shapes) adapter directory."})
 final class InspectCommand implements Callable<Integer> {
     @Parameters(paramLabel = "<file or dir>", description = "a .safetensors file, an index, a model directory or an adapter directory")
     Path path;
@@ -30,7 +34,11 @@ final class InspectCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         PrintStream out = System.out;
         if (Files.isDirectory(path) && Files.isRegularFile(path.resolve(FourierFTAdapterConfig.FILE))) {
-            describeAdapter(FourierFTAdapter.load(path), path, out);
+            if (AdapterFiles.peftType(path).filter(FouRAAdapter.PEFT_TYPE::equals).isPresent()) {
+                describeFouRA(FouRAAdapter.load(path), path, out);
+            } else {
+                describeAdapter(FourierFTAdapter.load(path), path, out);
+            }
         } else {
             try (SafetensorsModel model = SafetensorsModel.open(path)) {
                 describeModel(model, out);
@@ -112,6 +120,40 @@ final class InspectCommand implements Callable<Integer> {
         Lines lines = new Lines(out);
         for (String m : adapter.modules()) {
             lines.add("  ").pad(m, width).add("  ").padLeft(Integer.toString(adapter.n(m)), 8).end();
+        }
+        lines.flush();
+    }
+
+    private static void describeFouRA(FouRAAdapter adapter, Path dir, PrintStream out) {
+        out.printf("FouRA adapter %s%n", dir);
+        out.printf("  r %d, foura_alpha %s, transform %s, gate %s, fan_in_fan_out %s%n", adapter.rank(), adapter.alpha(),
+                adapter.transform().name().toLowerCase(java.util.Locale.ROOT),
+                adapter.gate().name().toLowerCase(java.util.Locale.ROOT), adapter.fanInFanOut());
+        if (adapter.baseModel() != null) {
+            out.printf("  base model %s%n", adapter.baseModel());
+        }
+        long parameters = 0;
+        int width = 6;
+        for (String m : adapter.modules()) {
+            FouRASpec s = adapter.layer(m).spec();
+            parameters += s.aLength() + s.bLength() + s.gateLength();
+            width = Math.max(width, m.length());
+        }
+        out.printf("  %d layer%s, %d parameters%n", adapter.modules().size(), adapter.modules().size() == 1 ? "" : "s",
+                parameters);
+        out.printf("  %-" + width + "s  %12s  %s%n", "module", "d_out x d_in", "mask (FIXED gate)");
+        Lines lines = new Lines(out);
+        for (String m : adapter.modules()) {
+            FouRAAdapter.Layer l = adapter.layer(m);
+            lines.add("  ").pad(m, width).add("  ").padLeft(l.spec().dOut() + "x" + l.spec().dIn(), 12);
+            if (adapter.gate() == FouRASpec.Gate.FIXED) {
+                StringBuilder mask = new StringBuilder();
+                for (float v : l.gate()) {
+                    mask.append(v == 0f ? '0' : '1');
+                }
+                lines.add("  ").add(mask.toString());
+            }
+            lines.end();
         }
         lines.flush();
     }

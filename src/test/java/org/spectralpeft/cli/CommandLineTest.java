@@ -195,6 +195,20 @@ class CommandLineTest {
     }
 
     @Test
+    void inspectShowsAFouRAAdapter() throws IOException {
+        Path dir = tmp.resolve("foura");
+        org.spectralpeft.peft.FouRAAdapter.builder(2, org.spectralpeft.foura.FouRASpec.Transform.DCT,
+                        org.spectralpeft.foura.FouRASpec.Gate.FIXED, 0.5f)
+                .layer("model.layers.0.self_attn.q_proj", 8, 6, new float[12], new float[16], new float[] {1f, 0f})
+                .baseModel("tiny/llama").build().save(dir);
+        CliRun r = run("inspect", dir.toString());
+        assertEquals(Main.OK, r.status(), r.both());
+        assertTrue(r.out().contains("FouRA adapter") && r.out().contains("r 2, foura_alpha 0.5, transform dct, gate fixed")
+                && r.out().contains("base model tiny/llama") && r.out().contains("1 layer, 30 parameters")
+                && r.out().contains("model.layers.0.self_attn.q_proj") && r.out().contains("8x6  10"), r.out());
+    }
+
+    @Test
     void fouraDemoRunsBothTransformsAndChecksThem() {
         CliRun r = run("demo", "--adapter", "foura", "--backend=cpu", "--tokens=3");
         assertEquals(Main.OK, r.status(), r.both());
