@@ -67,6 +67,7 @@ public class FouRABenchmark {
             throw new IllegalArgumentException("FouRA has a cpu backend only so far, not " + backend);
         }
         foura = Backends.fouRACpu();
+        System.err.println("FouRA backend: " + foura.description()); // names the BLAS in use (see bench/NOTES.md)
         spec = FouRASpec.of(d, d, rank, FouRASpec.Transform.valueOf(transform), FouRASpec.Gate.NONE, 1f);
         a = Bench.gaussian(rank * d, 3);
         b = Bench.gaussian(d * rank, 4);
