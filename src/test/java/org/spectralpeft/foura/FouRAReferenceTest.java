@@ -218,6 +218,41 @@ class FouRAReferenceTest {
         assertClose(grads.x(), gx, 1e-12, "∂L/∂x from the folded factors" + data.tag());
     }
 
+    /**
+     * ΔWᵀ is itself a FouRA layer: d_in × d_out, A' = Bᵀ, B' = Aᵀ, the same mask and transform (the DFT
+     * matrix is symmetric and Re(conj z) = Re z; the DCT's transposes directly). Merging into a weight stored
+     * in × out (fan_in_fan_out) can therefore prepare that layer instead of transposing ΔW.
+     */
+    @ParameterizedTest(name = "{0}x{1} r={2} dft={3}")
+    @CsvSource(textBlock = SHAPES)
+    void theTransposedUpdateIsTheLayerWithSwappedAndTransposedFactors(int dOut, int dIn, int r, boolean dft) {
+        TestData data = new TestData();
+        Random random = new Random(data.seed);
+        double alpha = 0.5 + random.nextDouble();
+        double[] a = gaussian(random, r * dIn);
+        double[] b = gaussian(random, dOut * r);
+        double[] m = randomMask(random, r);
+        double[] w = new FouRAReference(dOut, dIn, r, dft, alpha).deltaW(a, b, m);
+        double[] aSwapped = new double[r * dOut]; // Bᵀ
+        double[] bSwapped = new double[dIn * r];  // Aᵀ
+        for (int i = 0; i < r; i++) {
+            for (int o = 0; o < dOut; o++) {
+                aSwapped[i * dOut + o] = b[o * r + i];
+            }
+            for (int q = 0; q < dIn; q++) {
+                bSwapped[q * r + i] = a[i * dIn + q];
+            }
+        }
+        double[] wt = new FouRAReference(dIn, dOut, r, dft, alpha).deltaW(aSwapped, bSwapped, m);
+        double[] transposed = new double[dIn * dOut];
+        for (int p = 0; p < dOut; p++) {
+            for (int q = 0; q < dIn; q++) {
+                transposed[q * dOut + p] = w[p * dIn + q];
+            }
+        }
+        assertClose(transposed, wt, 1e-12, "ΔWᵀ as the swapped layer" + data.tag());
+    }
+
     @ParameterizedTest(name = "{0}x{1} r={2} dft={3}")
     @CsvSource(textBlock = SHAPES)
     void zeroBGivesZeroAndTheOutputIsLinearInB(int dOut, int dIn, int r, boolean dft) {
