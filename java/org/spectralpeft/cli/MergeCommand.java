@@ -9,9 +9,12 @@ import java.util.concurrent.Callable;
 import java.util.function.Predicate;
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
+import org.spectralpeft.foura.FouRABackend;
 import org.spectralpeft.fourierft.FourierFTBackend;
 import org.spectralpeft.io.AtomicFiles;
 import org.spectralpeft.io.SafetensorsModel;
+import org.spectralpeft.peft.AdapterFiles;
+import org.spectralpeft.peft.FouRAAdapter;
 import org.spectralpeft.peft.FourierFTAdapter;
 import org.spectralpeft.peft.MergePlan;
 import org.spectralpeft.peft.ModelMerger;
@@ -24,12 +27,13 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.TypeConversionException;
 
 /**
- * {@code merge --base B --adapter A --out O [options]}: writes the base model with a PEFT FourierFT adapter
- * merged. Everything is checked before the output is started; a failure leaves no output file.
+ * {@code merge --base B --adapter A --out O [options]}: writes the base model with a FourierFT or FouRA
+ * (NONE or FIXED gate) adapter merged, the family read from the adapter's {@code peft_type}. Everything is
+ * checked before the output is started; a failure leaves no output file.
  */
 @Command(name = "merge", mixinStandardHelpOptions = true, versionProvider = Version.class, sortOptions = false,
         sortSynopsis = false,
-        description = {"Write the base model with a FourierFT adapter merged (W + ΔW in each weight's dtype).",
+        description = {"Write the base model with a FourierFT or FouRA adapter merged (W + ΔW in each weight's dtype).",
                 "The summary goes to standard output, the progress bar and errors to standard error."})
 final class MergeCommand implements Callable<Integer> {
     @Spec
@@ -40,7 +44,7 @@ final class MergeCommand implements Callable<Integer> {
     Path base;
 
     @Option(names = "--adapter", required = true, paramLabel = "<dir>",
-            description = "PEFT FourierFT adapter directory (adapter_config.json, adapter_model.safetensors)")
+            description = "FourierFT or FouRA adapter directory (adapter_config.json, adapter_model.safetensors)")
     Path adapterDir;
 
     @Option(names = "--out", required = true, paramLabel = "<file>",
@@ -75,9 +79,12 @@ final class MergeCommand implements Callable<Integer> {
         PrintStream out = System.out;
         PrintStream err = System.err;
 
-        FourierFTAdapter adapter = FourierFTAdapter.load(adapterDir);
+        boolean foura = AdapterFiles.peftType(adapterDir).filter(FouRAAdapter.PEFT_TYPE::equals).isPresent();
+        FourierFTAdapter fourierFT = foura ? null : FourierFTAdapter.load(adapterDir);
+        FouRAAdapter fouRA = foura ? FouRAAdapter.load(adapterDir) : null;
+        String family = foura ? "FouRA" : "FourierFT";
         try (SafetensorsModel model = SafetensorsModel.open(base)) {
-            MergePlan plan = MergePlan.build(model, adapter, storedInOut);
+            MergePlan plan = foura ? MergePlan.build(model, fouRA, storedInOut) : MergePlan.build(model, fourierFT, storedInOut);
             ModelMerger.checkOutput(model, plan, target); // before the backend starts (CUDA takes a while)
             Map<String, Long> sizes = new HashMap<>();
             long total = 0;
@@ -86,24 +93,40 @@ final class MergeCommand implements Callable<Integer> {
                 sizes.put(name, n);
                 total += n;
             }
-            try (FourierFTBackend opened = backend.open(quiet ? null : err)) {
-                ProgressBar bar = new ProgressBar(err, !quiet && progress.draws(), total, System::nanoTime);
-                ModelMerger.Summary s;
-                try {
-                    s = ModelMerger.merge(model, plan, opened, target,
-                            (done, count, tensor, merged) -> bar.advance(sizes.getOrDefault(tensor, 0L), tensor));
-                } finally {
-                    bar.finish();
+            PrintStream notes = quiet ? null : err;
+            ModelMerger.Summary s;
+            if (foura) {
+                try (FouRABackend opened = backend.openFouRA(notes)) {
+                    s = withProgressBar(total, sizes, p -> ModelMerger.merge(model, plan, opened, target, p));
                 }
-                if (!quiet) {
-                    out.printf("merged %d FourierFT layer%s, copied %d tensor%s (%.1f MB) into %s%n", s.layersMerged(),
-                            s.layersMerged() == 1 ? "" : "s", s.tensorsCopied(), s.tensorsCopied() == 1 ? "" : "s",
-                            s.bytesWritten() / 1e6, target);
-                    out.printf("backend %s, %.2f s%n", s.backend(), s.seconds());
+            } else {
+                try (FourierFTBackend opened = backend.open(notes)) {
+                    s = withProgressBar(total, sizes, p -> ModelMerger.merge(model, plan, opened, target, p));
                 }
+            }
+            if (!quiet) {
+                out.printf("merged %d %s layer%s, copied %d tensor%s (%.1f MB) into %s%n", s.layersMerged(), family,
+                        s.layersMerged() == 1 ? "" : "s", s.tensorsCopied(), s.tensorsCopied() == 1 ? "" : "s",
+                        s.bytesWritten() / 1e6, target);
+                out.printf("backend %s, %.2f s%n", s.backend(), s.seconds());
             }
         }
         return Main.OK;
+    }
+
+    /** A merge, told its progress. */
+    private interface Run {
+        ModelMerger.Summary merge(ModelMerger.Progress progress) throws IOException;
+    }
+
+    /** Runs the merge with the progress bar on standard error (drawn only when asked and not quiet). */
+    private ModelMerger.Summary withProgressBar(long total, Map<String, Long> sizes, Run run) throws IOException {
+        ProgressBar bar = new ProgressBar(System.err, !quiet && progress.draws(), total, System::nanoTime);
+        try {
+            return run.merge((done, count, tensor, merged) -> bar.advance(sizes.getOrDefault(tensor, 0L), tensor));
+        } finally {
+            bar.finish();
+        }
     }
 
     /** A regular expression, refused at parse time (exit status 2) when it does not compile. */

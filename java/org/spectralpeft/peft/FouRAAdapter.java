@@ -432,6 +432,8 @@ public final class FouRAAdapter {
          */
         public Builder layer(String module, int dOut, int dIn, float[] a, float[] b, float[] gateParams) {
             Checks.notNull(module, "module");
+            Checks.notNull(a, "A"); // every null named before any other complaint
+            Checks.notNull(b, "B");
             Checks.require(!module.isEmpty() && !layers.containsKey(module), "module '" + module + "' is empty or already added");
             FouRASpec spec = FouRASpec.of(dOut, dIn, rank, transform, gate, alpha);
             FouRAFactors.checkParameters(spec, a, b, gateParams);

@@ -10,6 +10,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.function.Predicate;
 import org.spectralpeft.core.Checks;
+import org.spectralpeft.foura.FouRASpec;
 import org.spectralpeft.fourierft.FourierFTSpec;
 import org.spectralpeft.io.SafetensorsModel;
 import org.spectralpeft.io.TensorInfo;
@@ -26,15 +27,78 @@ import org.spectralpeft.io.TensorInfo;
  */
 public final class MergePlan {
 
-    /** One adapted layer: the base tensor, the spec of the update in the tensor's storage order, the coefficients. */
-    public record Layer(String module, TensorInfo weight, boolean fanInFanOut, FourierFTSpec storageSpec, float[] coefficients) {
+    /**
+     * What is added to one base tensor, in the tensor's storage order: a FourierFT spec and its coefficients,
+     * or a FouRA layer (for a weight stored in × out, the transposed layer: ΔWᵀ is the FouRA layer with
+     * A' = Bᵀ and B' = Aᵀ, the same mask and transform).
+     */
+    public sealed interface Update permits FourierFTUpdate, FouRAUpdate {
         /**
-         * The layer's out_features × in_features.
+         * Rows of the update as stored.
+         *
+         * @return the tensor's first dimension
+         */
+        int storedRows();
+
+        /**
+         * Columns of the update as stored.
+         *
+         * @return the tensor's second dimension
+         */
+        int storedCols();
+    }
+
+    /**
+     * A FourierFT update.
+     *
+     * @param storageSpec the spec in the tensor's storage order
+     * @param coefficients its n coefficients
+     */
+    public record FourierFTUpdate(FourierFTSpec storageSpec, float[] coefficients) implements Update {
+        @Override
+        public int storedRows() {
+            return storageSpec.dOut();
+        }
+
+        @Override
+        public int storedCols() {
+            return storageSpec.dIn();
+        }
+    }
+
+    /**
+     * A FouRA update (NONE or FIXED gate).
+     *
+     * @param storageLayer the layer in the tensor's storage order
+     */
+    public record FouRAUpdate(FouRAAdapter.Layer storageLayer) implements Update {
+        @Override
+        public int storedRows() {
+            return storageLayer.spec().dOut();
+        }
+
+        @Override
+        public int storedCols() {
+            return storageLayer.spec().dIn();
+        }
+    }
+
+    /**
+     * One adapted layer: its module, the base tensor, whether the tensor is stored in × out, and the update.
+     *
+     * @param module the adapter's module path
+     * @param weight the base tensor
+     * @param fanInFanOut whether the tensor is stored in × out
+     * @param update what is added to it, in its storage order
+     */
+    public record Layer(String module, TensorInfo weight, boolean fanInFanOut, Update update) {
+        /**
+         * The layer's out_features.
          *
          * @return out_features
          */
         public int dOut() {
-            return fanInFanOut ? storageSpec.dIn() : storageSpec.dOut();
+            return fanInFanOut ? update.storedCols() : update.storedRows();
         }
 
         /**
@@ -43,8 +107,40 @@ public final class MergePlan {
          * @return in_features
          */
         public int dIn() {
-            return fanInFanOut ? storageSpec.dOut() : storageSpec.dIn();
+            return fanInFanOut ? update.storedRows() : update.storedCols();
         }
+
+        /**
+         * The FourierFT spec in storage order.
+         *
+         * @return the spec
+         * @throws IllegalStateException if the update is not FourierFT's
+         */
+        public FourierFTSpec storageSpec() {
+            return fourierFT().storageSpec();
+        }
+
+        /**
+         * The FourierFT coefficients.
+         *
+         * @return the coefficients
+         * @throws IllegalStateException if the update is not FourierFT's
+         */
+        public float[] coefficients() {
+            return fourierFT().coefficients();
+        }
+
+        private FourierFTUpdate fourierFT() {
+            if (update instanceof FourierFTUpdate f) {
+                return f;
+            }
+            throw new IllegalStateException("module '" + module + "' has a FouRA update, not a FourierFT one");
+        }
+    }
+
+    /** Makes one module's update for a weight of d_out × d_in, stored in × out or not; throws IAE with the problem. */
+    private interface UpdateFactory {
+        Update make(String module, int dOut, int dIn, boolean storedInOut);
     }
 
     // seed, scaling and norm are adapter-wide, so shape, n and storage order decide the spec
@@ -77,10 +173,69 @@ public final class MergePlan {
         Checks.notNull(base, "base");
         Checks.notNull(adapter, "adapter");
         Predicate<String> storedInOut = fanInFanOut != null ? fanInFanOut : m -> adapter.config().fanInFanOut();
+        Map<SpecKey, FourierFTSpec> specs = new HashMap<>();
+        return build(base, adapter.modules(), adapter.files(), storedInOut, (module, dOut, dIn, inOut) -> {
+            // layers of one shape and n share one spec (indices and groupings are built once, and held once)
+            int n = adapter.checkedN(module, dOut, dIn);
+            FourierFTSpec spec = specs.computeIfAbsent(new SpecKey(dOut, dIn, n, inOut), k -> {
+                FourierFTSpec layerSpec = adapter.spec(module, dOut, dIn);
+                return inOut ? layerSpec.transposed() : layerSpec;
+            });
+            return new FourierFTUpdate(spec, adapter.coefficients(module));
+        });
+    }
+
+    /**
+     * Plans merging a FouRA {@code adapter} into {@code base}, as {@link #build(SafetensorsModel, FourierFTAdapter,
+     * Predicate)} does for FourierFT; each layer's shape must equal its weight's (out × in, or in × out where
+     * stored so). The ADAPTIVE gate has no fixed ΔW and is refused.
+     *
+     * @param base the base model
+     * @param adapter the adapter to merge
+     * @param fanInFanOut per module path, whether its weight is stored in × out; or null for the config's flag
+     * @return the plan
+     * @throws IllegalArgumentException listing every problem found
+     * @throws IOException if the base model cannot be read
+     */
+    public static MergePlan build(SafetensorsModel base, FouRAAdapter adapter, Predicate<String> fanInFanOut)
+            throws IOException {
+        Checks.notNull(base, "base");
+        Checks.notNull(adapter, "adapter");
+        Checks.require(adapter.gate() != FouRASpec.Gate.ADAPTIVE, "the adapter's gate is ADAPTIVE: it depends on each"
+                + " token, so there is no fixed ΔW to merge (only NONE and FIXED gates merge)");
+        Predicate<String> storedInOut = fanInFanOut != null ? fanInFanOut : m -> adapter.fanInFanOut();
+        return build(base, adapter.modules(), adapter.files(), storedInOut, (module, dOut, dIn, inOut) -> {
+            FouRAAdapter.Layer l = adapter.layer(module);
+            FouRASpec s = l.spec();
+            Checks.require(s.dOut() == dOut && s.dIn() == dIn, "the adapter's layer is " + s.dOut() + " x " + s.dIn()
+                    + " (d_out x d_in) but the weight is " + dOut + " x " + dIn
+                    + (inOut ? " (stored in x out)" : "") + "; is fan_in_fan_out right?");
+            return new FouRAUpdate(inOut ? transposed(l) : l);
+        });
+    }
+
+    /** ΔWᵀ as a FouRA layer: d_in × d_out with A' = Bᵀ and B' = Aᵀ (FouRAReferenceTest checks the identity). */
+    private static FouRAAdapter.Layer transposed(FouRAAdapter.Layer l) {
+        FouRASpec s = l.spec();
+        int r = s.rank();
+        float[] a = new float[r * s.dOut()];
+        float[] b = new float[s.dIn() * r];
+        for (int i = 0; i < r; i++) {
+            for (int o = 0; o < s.dOut(); o++) {
+                a[i * s.dOut() + o] = l.b()[o * r + i];
+            }
+            for (int q = 0; q < s.dIn(); q++) {
+                b[q * r + i] = l.a()[i * s.dIn() + q];
+            }
+        }
+        return new FouRAAdapter.Layer(FouRASpec.of(s.dIn(), s.dOut(), r, s.transform(), s.gate(), s.alpha()), a, b, l.gate());
+    }
+
+    private static MergePlan build(SafetensorsModel base, java.util.Collection<String> modules, List<Path> adapterFiles,
+                                   Predicate<String> storedInOut, UpdateFactory updates) throws IOException {
         List<String> problems = new ArrayList<>();
         Map<String, Layer> byTensor = new LinkedHashMap<>();
-        Map<SpecKey, FourierFTSpec> specs = new HashMap<>();
-        for (String module : adapter.modules()) {
+        for (String module : modules) {
             Optional<String> name = resolveWeight(base, module, problems);
             if (name.isEmpty()) {
                 continue;
@@ -89,7 +244,7 @@ public final class MergePlan {
             String where = "module '" + module + "' (base tensor '" + t.name() + "', " + t.dtype() + t.shapeString() + ")";
             if (t.rank() != 2) {
                 problems.add(where + ": only 2-D weights (Linear, Conv1D) can be merged"
-                        + (t.rank() == 4 ? "; FourierFT on Conv2d is not supported" : ""));
+                        + (t.rank() == 4 ? "; FourierFT and FouRA on Conv2d are not supported" : ""));
                 continue;
             }
             if (!t.dtype().isFloatingPoint()) {
@@ -105,19 +260,14 @@ public final class MergePlan {
             int cols = (int) t.dim(1);
             int dOut = inOut ? cols : rows;
             int dIn = inOut ? rows : cols;
-            FourierFTSpec spec;
+            Update update;
             try {
-                // layers of one shape and n share one spec (indices and groupings are built once, and held once)
-                int n = adapter.checkedN(module, dOut, dIn);
-                spec = specs.computeIfAbsent(new SpecKey(dOut, dIn, n, inOut), k -> {
-                    FourierFTSpec layerSpec = adapter.spec(module, dOut, dIn);
-                    return inOut ? layerSpec.transposed() : layerSpec;
-                });
+                update = updates.make(module, dOut, dIn, inOut);
             } catch (IllegalArgumentException e) {
                 problems.add(where + ": " + e.getMessage());
                 continue;
             }
-            Layer previous = byTensor.put(t.name(), new Layer(module, t, inOut, spec, adapter.coefficients(module)));
+            Layer previous = byTensor.put(t.name(), new Layer(module, t, inOut, update));
             if (previous != null) {
                 problems.add(where + ": module '" + previous.module() + "' merges into the same tensor");
             }
@@ -135,7 +285,7 @@ public final class MergePlan {
             throw new IllegalArgumentException(sb.toString());
         }
         List<Path> inputs = new ArrayList<>(base.files());
-        inputs.addAll(adapter.files());
+        inputs.addAll(adapterFiles);
         return new MergePlan(byTensor, List.copyOf(inputs));
     }
 

@@ -15,6 +15,8 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import org.spectralpeft.core.Checks;
 import org.spectralpeft.core.HostArray;
+import org.spectralpeft.foura.FouRABackend;
+import org.spectralpeft.foura.FouRAFactors;
 import org.spectralpeft.fourierft.FourierFTBackend;
 import org.spectralpeft.io.AtomicFiles;
 import org.spectralpeft.io.SafetensorsFile;
@@ -74,7 +76,101 @@ public final class ModelMerger {
     public static Summary merge(SafetensorsModel base, MergePlan plan, FourierFTBackend backend, Path out,
                                 Progress progress) throws IOException {
         Checks.notNull(backend, "backend"); // progress may be null
+        return mergeWith(base, plan, new FourierFTOps(backend), out, progress);
+    }
+
+    /**
+     * Writes {@code base} with every layer of a FouRA {@code plan} merged to the safetensors file {@code out}
+     * (as {@link #merge(SafetensorsModel, MergePlan, FourierFTBackend, Path, Progress)} does for FourierFT).
+     *
+     * @param base the base model
+     * @param plan the layers to merge, from {@link MergePlan#build(SafetensorsModel, FouRAAdapter, java.util.function.Predicate)}
+     * @param backend computes W + ΔW; called only from the merging thread
+     * @param out the output file, replaced atomically when complete
+     * @param progress told about each tensor, or null
+     * @return what the merge did
+     * @throws IllegalArgumentException if an argument is null, the plan is not FouRA's, or {@code out} is an input
+     * @throws IOException if reading the base model or writing the output fails
+     */
+    public static Summary merge(SafetensorsModel base, MergePlan plan, FouRABackend backend, Path out,
+                                Progress progress) throws IOException {
+        Checks.notNull(backend, "backend"); // progress may be null
+        return mergeWith(base, plan, new FouRAOps(backend), out, progress);
+    }
+
+    /** How one family's backend adds a layer's update to a weight, in the weight's storage order. */
+    private interface UpdateOps {
+        String description();
+
+        /** Refuses, before any work, a plan whose updates are another family's. */
+        void check(MergePlan.Layer layer);
+
+        /** out (float32, stored rows × cols) = ΔW in storage order. */
+        void materialize(MergePlan.Layer layer, HostArray out);
+
+        /** weight += ΔW in storage order. */
+        void merge(MergePlan.Layer layer, HostArray weight);
+    }
+
+    private record FourierFTOps(FourierFTBackend backend) implements UpdateOps {
+        @Override
+        public String description() {
+            return backend.description();
+        }
+
+        @Override
+        public void check(MergePlan.Layer layer) {
+            Checks.require(layer.update() instanceof MergePlan.FourierFTUpdate, "module '" + layer.module()
+                    + "' has a FouRA update; merge it with a FouRA backend");
+        }
+
+        @Override
+        public void materialize(MergePlan.Layer layer, HostArray out) {
+            backend.materialize(layer.storageSpec(), layer.coefficients(), out);
+        }
+
+        @Override
+        public void merge(MergePlan.Layer layer, HostArray weight) {
+            backend.merge(layer.storageSpec(), layer.coefficients(), weight);
+        }
+    }
+
+    private record FouRAOps(FouRABackend backend) implements UpdateOps {
+        @Override
+        public String description() {
+            return backend.description();
+        }
+
+        @Override
+        public void check(MergePlan.Layer layer) {
+            Checks.require(layer.update() instanceof MergePlan.FouRAUpdate, "module '" + layer.module()
+                    + "' has a FourierFT update; merge it with a FourierFT backend");
+        }
+
+        @Override
+        public void materialize(MergePlan.Layer layer, HostArray out) {
+            try (FouRAFactors f = prepare(layer)) {
+                backend.materialize(f, out);
+            }
+        }
+
+        @Override
+        public void merge(MergePlan.Layer layer, HostArray weight) {
+            try (FouRAFactors f = prepare(layer)) {
+                backend.merge(f, weight);
+            }
+        }
+
+        private FouRAFactors prepare(MergePlan.Layer layer) {
+            FouRAAdapter.Layer l = ((MergePlan.FouRAUpdate) layer.update()).storageLayer();
+            return backend.prepare(l.spec(), l.a(), l.b(), l.gate());
+        }
+    }
+
+    private static Summary mergeWith(SafetensorsModel base, MergePlan plan, UpdateOps backend, Path out,
+                                     Progress progress) throws IOException {
         checkOutput(base, plan, out);
+        plan.layers().values().forEach(backend::check);
         long start = System.nanoTime();
         // names only, sorted; each tensor's entry is looked up as it is needed, so that memory follows the
         // weights rather than the tensor count (no object per tensor for a model of millions of them)
@@ -226,7 +322,7 @@ public final class ModelMerger {
     }
 
     private static Future<MergedWeight> submit(ExecutorService mergeThread, SafetensorsModel base, TensorInfo t,
-                                               MergePlan plan, FourierFTBackend backend) {
+                                               MergePlan plan, UpdateOps backend) {
         MergePlan.Layer layer = plan.layerFor(t.name()).orElseThrow();
         return mergeThread.submit(() -> mergeLayer(base.fileOf(t.name()), t, layer, backend));
     }
@@ -280,7 +376,7 @@ public final class ModelMerger {
     // The base weight must be finite, and so must the merged one: a non-finite result means ΔW or W + ΔW
     // overflowed the dtype. Both are checked here, whatever the backend, before anything is written.
     private static MergedWeight mergeLayer(SafetensorsFile file, TensorInfo t, MergePlan.Layer layer,
-                                           FourierFTBackend backend) throws IOException {
+                                           UpdateOps backend) throws IOException {
         String where = "module '" + layer.module() + "' (tensor '" + t.name() + "' in " + file.path() + ")";
         try {
             if (t.dtype() == TensorDType.F64) {
@@ -292,7 +388,7 @@ public final class ModelMerger {
                     }
                 }
                 float[] delta = new float[w.length];
-                backend.materialize(layer.storageSpec(), layer.coefficients(), HostArray.float32(delta));
+                backend.materialize(layer, HostArray.float32(delta));
                 for (int i = 0; i < w.length; i++) {
                     w[i] += delta[i];
                     if (!Double.isFinite(w[i])) {
@@ -306,7 +402,7 @@ public final class ModelMerger {
             if (bad >= 0) {
                 throw new IllegalArgumentException(baseNotFinite(where, bad, weight.get(bad)));
             }
-            backend.merge(layer.storageSpec(), layer.coefficients(), weight);
+            backend.merge(layer, weight);
             bad = weight.firstNonFinite();
             if (bad >= 0) {
                 throw new IllegalArgumentException(mergedNotFinite(where, t, bad, weight.get(bad)));

@@ -58,6 +58,29 @@ class MergeAndInspectCommandTest {
     }
 
     @Test
+    void mergeTakesAFouRAAdapterAndRefusesAnAdaptiveOne() throws IOException {
+        TestData data = new TestData();
+        TinyCheckpoint ckpt = new TinyCheckpoint(data, TensorDType.F16);
+        Path base = ckpt.writeSingle(tmp.resolve("model.safetensors"));
+        org.spectralpeft.peft.FouRAAdapter adapter = org.spectralpeft.peft.FouRAModelMergerTest.adapter(data,
+                org.spectralpeft.foura.FouRASpec.Transform.DFT, org.spectralpeft.foura.FouRASpec.Gate.FIXED, tmp.resolve("foura"));
+        Path out = tmp.resolve("merged.safetensors");
+        CliRun r = run("merge", "--base", base.toString(), "--adapter", tmp.resolve("foura").toString(),
+                "--out", out.toString(), "--backend", "cpu", "--fan-in-fan-out", TinyCheckpoint.CONV1D_MODULES);
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.out().contains("merged 4 FouRA layers, copied 5 tensors") && r.out().contains("backend cpu"), r.out());
+        assertTrue(Files.size(out) > 0 && adapter.modules().size() == 4);
+
+        org.spectralpeft.peft.FouRAModelMergerTest.adapter(data, org.spectralpeft.foura.FouRASpec.Transform.DCT,
+                org.spectralpeft.foura.FouRASpec.Gate.ADAPTIVE, tmp.resolve("adaptive"));
+        Path out2 = tmp.resolve("merged2.safetensors");
+        r = run("merge", "--base", base.toString(), "--adapter", tmp.resolve("adaptive").toString(), "--out", out2.toString(),
+                "--backend", "cpu", "--fan-in-fan-out", TinyCheckpoint.CONV1D_MODULES);
+        assertTrue(r.status() != 0 && r.err().contains("ADAPTIVE"), r.both());
+        assertFalse(Files.exists(out2));
+    }
+
+    @Test
     void refusalsLeaveNoOutput() throws IOException {
         TestData data = new TestData();
         TinyCheckpoint ckpt = new TinyCheckpoint(data, TensorDType.F32);

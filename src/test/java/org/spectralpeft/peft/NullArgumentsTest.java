@@ -56,6 +56,7 @@ class NullArgumentsTest {
             "CpuFouRA#backward#7",          // no ∂L/∂x
             "FouRAFactors#update#2",
             "FouRAFactors#checkParameters#3",
+            "Builder#layer#5",              // FouRAAdapter.Builder: the NONE gate has no parameters
             "Builder#baseModel#0");         // no base model recorded
 
     private final Map<Class<?>, Callable<Object>> samples = new java.util.HashMap<>();
@@ -112,6 +113,9 @@ class NullArgumentsTest {
         sample(FouRAFactors.class, () -> new CpuFouRA().prepare(foura, new float[8], new float[8], null));
         sample(FouRAFactors[].class, () -> new FouRAFactors[] {(FouRAFactors) samples.get(FouRAFactors.class).call()});
         sample(Object.class, CpuFouRA::new);
+        sample(org.spectralpeft.foura.FouRABackend.class, CpuFouRA::new);
+        sample(FouRAAdapter.class, () -> FouRAAdapter.builder(2, FouRASpec.Transform.DFT, FouRASpec.Gate.NONE, 1f)
+                .layer("m.q", 4, 4, new float[8], new float[8], null).build());
     }
 
     private Object instanceOf(Class<?> type) throws Exception {
@@ -121,6 +125,9 @@ class NullArgumentsTest {
         }
         if (type == FourierFTAdapter.Builder.class) {
             return FourierFTAdapter.builder();
+        }
+        if (type == FouRAAdapter.Builder.class) {
+            return FouRAAdapter.builder(2, FouRASpec.Transform.DFT, FouRASpec.Gate.NONE, 1f);
         }
         if (type == CpuFourierFT.class) {
             return new CpuFourierFT();
@@ -139,7 +146,7 @@ class NullArgumentsTest {
         for (Class<?> type : List.of(FourierFTSpec.class, HostArray.class, CpuFourierFT.class, SafetensorsFile.class,
                 SafetensorsModel.class, SafetensorsWriter.class, FourierFTAdapter.class, FourierFTAdapter.Builder.class,
                 MergePlan.class, ModelMerger.class, FouRASpec.class, FoldedFactors.class, DeviceArray.class, CpuFouRA.class,
-                FouRAFactors.class)) {
+                FouRAFactors.class, FouRAAdapter.class, FouRAAdapter.Builder.class)) {
             for (Method m : type.getMethods()) {
                 if (m.getDeclaringClass() == Object.class || m.getName().equals("equals")) {
                     continue;
