@@ -81,7 +81,7 @@ public abstract class FouRABackendContract {
     }
 
     /** One random layer: spec, parameters (B not zero), and its reference. */
-    protected static final class Case {
+    public static final class Case {
         public final TestData data = new TestData();
         public final FouRASpec spec;
         public final FouRAReference ref;

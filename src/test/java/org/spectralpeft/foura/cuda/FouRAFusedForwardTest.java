@@ -1,0 +1,143 @@
+package org.spectralpeft.foura.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.spectralpeft.TestData;
+import org.spectralpeft.core.DType;
+import org.spectralpeft.core.HostArray;
+import org.spectralpeft.cuda.CudaContext;
+import org.spectralpeft.cuda.CudaStream;
+import org.spectralpeft.cuda.DeviceBuffer;
+import org.spectralpeft.foura.FouRABackendContract.Case;
+import org.spectralpeft.foura.FouRASpec;
+import org.spectralpeft.foura.FouRASpec.Gate;
+import org.spectralpeft.foura.FouRASpec.Transform;
+import org.spectralpeft.foura.cpu.FoldedFactors;
+import org.spectralpeft.fourierft.cuda.RequiresCuda;
+
+/**
+ * The fused forward kernel ({@code foura_forward}) against the float64 reference: y += adapter(x) with the
+ * factors folded on the host, every transform and gate, ranks up to 128 (z of 256 components, the most the
+ * kernel holds), token counts that leave partial blocks, every dtype, and bit-identical repeats.
+ */
+@Tag("gpu")
+@ExtendWith(RequiresCuda.class)
+class FouRAFusedForwardTest {
+    private static CudaContext context;
+    private static FouRAKernels kernels;
+    private static CudaStream stream;
+
+    @BeforeAll
+    static void open() {
+        context = CudaContext.open(0);
+        context.makeCurrent();
+        kernels = new FouRAKernels(context.computeCapability(), true);
+        stream = context.createStream();
+    }
+
+    @AfterAll
+    static void close() {
+        if (stream != null) {
+            stream.close();
+        }
+        if (kernels != null) {
+            kernels.close();
+        }
+        if (context != null) {
+            context.close();
+        }
+    }
+
+    static Stream<Arguments> cases() {
+        int[][] shapes = {{1, 8, 1}, {7, 5, 4}, {63, 50, 16}, {96, 81, 64}, {257, 300, 128}, {768, 768, 16}};
+        List<Arguments> out = new ArrayList<>();
+        for (int[] s : shapes) {
+            for (Transform t : Transform.values()) {
+                for (Gate g : Gate.values()) {
+                    DType dtype = DType.values()[(s[0] + t.ordinal() + g.ordinal()) % 3];
+                    out.add(Arguments.of(s[0], s[1], s[2], t, g, dtype));
+                }
+            }
+        }
+        return out.stream();
+    }
+
+    /** The fused forward of case c on {@code tokens} tokens of x, into y (accumulated), on the device. */
+    private static void run(Case c, HostArray x, int tokens, HostArray y) {
+        FouRASpec spec = c.spec;
+        boolean dft = spec.transform() == Transform.DFT;
+        int width = (dft ? 2 : 1) * spec.rank();
+        float[] bHat = FoldedFactors.bHat(spec, c.b);
+        float[] bHatT = new float[bHat.length];
+        for (int p = 0; p < spec.dOut(); p++) {
+            for (int k = 0; k < width; k++) {
+                bHatT[k * spec.dOut() + p] = bHat[p * width + k];
+            }
+        }
+        try (DeviceBuffer dx = upload(x);
+             DeviceBuffer da = upload(HostArray.float32(FoldedFactors.aHat(spec, c.a)));
+             DeviceBuffer db = upload(HostArray.float32(bHatT));
+             DeviceBuffer dg = c.gate == null ? null : upload(HostArray.float32(c.gate));
+             DeviceBuffer dy = upload(y)) {
+            kernels.forward(spec, dx.array(), da.array(), db.array(), dg == null ? null : dg.array(), spec.alpha(),
+                    tokens, dy.array(), stream);
+            stream.synchronize();
+            dy.copyTo(y);
+        }
+    }
+
+    private static DeviceBuffer upload(HostArray h) {
+        DeviceBuffer b = context.allocate(h.dtype(), h.length());
+        b.copyFrom(h);
+        return b;
+    }
+
+    @ParameterizedTest(name = "{0}x{1} r={2} {3} {4} {5}")
+    @MethodSource("cases")
+    void fusedForwardMatchesTheReference(int dOut, int dIn, int r, Transform transform, Gate gate, DType dtype) {
+        Case c = new Case(dOut, dIn, r, transform, gate);
+        int tokens = 1 + c.data.nextInt(30);
+        HostArray x = c.inputs(dtype, tokens);
+        double[] contribution = c.forward(TestData.toDouble(x), tokens);
+        float[] y0 = c.data.gaussian(tokens * dOut);
+        double scale = Math.sqrt(java.util.Arrays.stream(contribution).map(v -> v * v).sum() / contribution.length);
+        for (int i = 0; i < y0.length; i++) {
+            y0[i] *= (float) scale;
+        }
+        HostArray y = HostArray.of(dtype, y0);
+        double[] expected = TestData.toDouble(y);
+        for (int i = 0; i < expected.length; i++) {
+            expected[i] += contribution[i];
+        }
+        HostArray first = HostArray.of(dtype, y0);
+        run(c, x, tokens, first);
+        double err = TestData.relativeError(TestData.toDouble(first), expected);
+        assertTrue(err < TestData.tolerance(dtype), "fused forward, T=" + tokens + ": relative error " + err + c.tag());
+        HostArray again = HostArray.of(dtype, y0);
+        run(c, x, tokens, again);
+        assertArrayEquals(first.toFloats(), again.toFloats(), "repeat not bit-identical" + c.tag());
+    }
+
+    @Test
+    void aZWiderThanTheKernelHoldsIsRefused() {
+        FouRASpec wide = FouRASpec.of(300, 300, 129, Transform.DFT, Gate.NONE, 1f);
+        try (DeviceBuffer b = context.allocate(DType.FLOAT32, 1)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> kernels.forward(wide, b.array(), b.array(), b.array(), null, 1f, 1, b.array(), stream));
+            assertTrue(e.getMessage().contains("at most 256"), e.getMessage());
+        }
+    }
+}
