@@ -124,4 +124,189 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_forward(
     }
 }
 
+// z[t] = M·in[t] for every token: in is tokens × d (any dtype), M is width × d float32, z tokens × width
+// float32. A block per token (blockIdx.y over tokens, looping past 65535); a warp per output c, its lanes
+// striding over d, then a fixed shuffle tree. The unfused path's x·Âᵀ, and the backward's ∂L/∂y·B̂.
+__global__ void __launch_bounds__(FOURA_BLOCK) foura_project(
+        const void* __restrict__ in, int inDtype, const float* __restrict__ m, int d, int width, int tokens,
+        float* __restrict__ z) {
+    const int lane = threadIdx.x & 31;
+    for (int t = blockIdx.y; t < tokens; t += gridDim.y) {
+        for (int c = blockIdx.x * (FOURA_BLOCK / 32) + (threadIdx.x >> 5); c < width; c += gridDim.x * (FOURA_BLOCK / 32)) {
+            const float* row = m + (long long) c * d;
+            float acc = 0.f;
+            for (int k = lane; k < d; k += 32) {
+                acc = fmaf(load_as_float(in, (long long) t * d + k, inDtype), row[k], acc);
+            }
+#pragma unroll
+            for (int offset = 16; offset > 0; offset >>= 1) {
+                acc += __shfl_xor_sync(0xffffffffu, acc, offset);
+            }
+            if (lane == 0) {
+                z[(long long) t * width + c] = acc;
+            }
+        }
+    }
+}
+
+// out[t] (+)= Σ_c w[t][c]·M[c] for every token: w is tokens × width float32, M is width × d float32, out tokens
+// × d in any dtype; mode 0 stores, 1 adds. A thread per (token, output). The unfused path's y += B̂·w (M = B̂ᵀ)
+// and the backward's ∂L/∂x += ∂L/∂z·Â (M = Â).
+__global__ void foura_expand(
+        const float* __restrict__ w, const float* __restrict__ m, int width, int d, int tokens,
+        void* __restrict__ out, int outDtype, int mode) {
+    const int p = blockIdx.x * blockDim.x + threadIdx.x;
+    if (p >= d) return;
+    for (int t = blockIdx.y; t < tokens; t += gridDim.y) {
+        float acc = 0.f;
+        for (int c = 0; c < width; c++) {
+            acc = fmaf(w[(long long) t * width + c], m[(long long) c * d + p], acc);
+        }
+        const long long i = (long long) t * d + p;
+        store_from_float(out, i, outDtype, mode == 0 ? acc : load_as_float(out, i, outDtype) + acc);
+    }
+}
+
+// The gate of the unfused path, per token and component, in place: z (tokens × width float32) becomes
+// w = scale·m ⊙ [Re z, −Im z] (DFT) or scale·m ⊙ z (DCT). A block per token, so that the ADAPTIVE gate's
+// logits read the token's whole z before any of it is overwritten.
+__global__ void __launch_bounds__(FOURA_BLOCK) foura_gate(
+        float* __restrict__ z, const float* __restrict__ gate, int gateKind, int rank, int dft, float scale, int tokens) {
+    const int width = dft ? 2 * rank : rank;
+    for (int t = blockIdx.x; t < tokens; t += gridDim.x) {
+        float* zt = z + (long long) t * width;
+        float m[2];
+        int owned = 0;
+        for (int j = threadIdx.x; j < rank; j += FOURA_BLOCK, owned++) {
+            float mj = 1.f;
+            if (gateKind == FOURA_GATE_FIXED) {
+                mj = gate[j];
+            } else if (gateKind == FOURA_GATE_ADAPTIVE) {
+                float logit = gate[rank * rank + j];
+                for (int q = 0; q < rank; q++) {
+                    logit = fmaf(gate[j * rank + q], dft ? hypotf(zt[q], zt[rank + q]) : fabsf(zt[q]), logit);
+                }
+                mj = logit >= 0.f ? 1.f : 0.f;
+            }
+            m[owned] = mj;
+        }
+        __syncthreads(); // every logit has read z
+        owned = 0;
+        for (int j = threadIdx.x; j < rank; j += FOURA_BLOCK, owned++) {
+            zt[j] *= scale * m[owned];
+            if (dft) {
+                zt[rank + j] *= -scale * m[owned];
+            }
+        }
+        __syncthreads();
+    }
+}
+
+// The backward's per-token pass. In: z (tokens × width, Â·x) and dz (tokens × width, B̂ᵀ·∂L/∂y). Out, in
+// place: z becomes the gated w that B̂ multiplied, dz becomes ∂L/∂z (with the ADAPTIVE gate's
+// straight-through terms, DESIGN.md); for ADAPTIVE, dLogit (tokens × rank) gets ∂L/∂logit and absZ (tokens ×
+// rank) |z|, whose products summed over tokens are the gate's gradient. A block per token; rank ≤ 2·FOURA_BLOCK.
+__global__ void __launch_bounds__(FOURA_BLOCK) foura_gate_backward(
+        float* __restrict__ z, float* __restrict__ dz, const float* __restrict__ gate, int gateKind, int rank,
+        int dft, float alpha, int tokens, float* __restrict__ dLogit, float* __restrict__ absZ) {
+    __shared__ float sLogit[2 * FOURA_BLOCK];
+    const int width = dft ? 2 * rank : rank;
+    for (int t = blockIdx.x; t < tokens; t += gridDim.x) {
+        float* zt = z + (long long) t * width;
+        float* dzt = dz + (long long) t * width;
+        float m[2];
+        int owned = 0;
+        for (int j = threadIdx.x; j < rank; j += FOURA_BLOCK, owned++) {
+            float mj = 1.f;
+            if (gateKind == FOURA_GATE_FIXED) {
+                mj = gate[j];
+            } else if (gateKind == FOURA_GATE_ADAPTIVE) {
+                float logit = gate[rank * rank + j];
+                for (int q = 0; q < rank; q++) {
+                    logit = fmaf(gate[j * rank + q], dft ? hypotf(zt[q], zt[rank + q]) : fabsf(zt[q]), logit);
+                }
+                mj = logit >= 0.f ? 1.f : 0.f;
+                float dm = dzt[j] * zt[j];
+                if (dft) {
+                    dm -= dzt[rank + j] * zt[rank + j];
+                }
+                const float sigma = 1.f / (1.f + expf(-logit));
+                sLogit[j] = alpha * dm * sigma * (1.f - sigma);
+                dLogit[(long long) t * rank + j] = sLogit[j];
+                absZ[(long long) t * rank + j] = dft ? hypotf(zt[j], zt[rank + j]) : fabsf(zt[j]);
+            }
+            m[owned] = mj;
+        }
+        __syncthreads(); // sLogit complete, every logit has read z
+        owned = 0;
+        for (int j = threadIdx.x; j < rank; j += FOURA_BLOCK, owned++) {
+            float extraRe = 0.f;
+            float extraIm = 0.f;
+            if (gateKind == FOURA_GATE_ADAPTIVE) {
+                // |z_j| feels the gate: ∂L/∂z_j gains s_j·z_j/|z_j| with s_j = Σ_i ∂L/∂logit_i·G_ij
+                float sj = 0.f;
+                for (int i = 0; i < rank; i++) {
+                    sj = fmaf(sLogit[i], gate[i * rank + j], sj);
+                }
+                const float re = zt[j];
+                const float im = dft ? zt[rank + j] : 0.f;
+                const float magnitude = dft ? hypotf(re, im) : fabsf(re);
+                if (magnitude > 0.f) {
+                    extraRe = sj * re / magnitude;
+                    extraIm = sj * im / magnitude;
+                }
+            }
+            const float g = alpha * m[owned];
+            dzt[j] = g * dzt[j] + extraRe;
+            zt[j] *= g;
+            if (dft) {
+                dzt[rank + j] = -g * dzt[rank + j] + extraIm;
+                zt[rank + j] *= -g;
+            }
+        }
+        __syncthreads();
+    }
+}
+
+// out[i][j] = Σ_t a[t][i]·b[t][j] over every token, in token order: a is tokens × m, b tokens × n, each in
+// any dtype (b may be null: all ones), out m × n float32. A thread per output element; no atomics. The
+// backward's ∂Â = ∂zᵀ·x, ∂B̂ = (∂L/∂y)ᵀ·w and the gate's ∂G = ∂logitᵀ·|z|, ∂b = ∂logitᵀ·1.
+__global__ void foura_token_sum(
+        const void* __restrict__ a, int aDtype, int m, const void* __restrict__ b, int bDtype, int n, int tokens,
+        float* __restrict__ out) {
+    const int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= n) return;
+    for (int i = blockIdx.y; i < m; i += gridDim.y) {
+        float acc = 0.f;
+        for (int t = 0; t < tokens; t++) {
+            const float bv = b == nullptr ? 1.f : load_as_float(b, (long long) t * n + j, bDtype);
+            acc = fmaf(load_as_float(a, (long long) t * m + i, aDtype), bv, acc);
+        }
+        out[(long long) i * n + j] = acc;
+    }
+}
+
+// ΔW = B̂·diag(g)·Â into dst (d_out × d_in, any dtype): mode 0 stores, 1 adds, 2 subtracts. bHatT is width ×
+// d_out, aHat width × d_in (float32), g the width per-component factors α·m' (m' = [m, −m] for the DFT). A
+// thread per element.
+__global__ void foura_delta(
+        const float* __restrict__ bHatT, const float* __restrict__ aHat, const float* __restrict__ g, int width,
+        int dOut, int dIn, void* __restrict__ dst, int dtype, int mode) {
+    const int q = blockIdx.x * blockDim.x + threadIdx.x;
+    if (q >= dIn) return;
+    for (int p = blockIdx.y; p < dOut; p += gridDim.y) {
+        float acc = 0.f;
+        for (int c = 0; c < width; c++) {
+            acc = fmaf(bHatT[(long long) c * dOut + p] * g[c], aHat[(long long) c * dIn + q], acc);
+        }
+        const long long i = (long long) p * dIn + q;
+        if (mode == 0) {
+            store_from_float(dst, i, dtype, acc);
+        } else {
+            const float v = load_as_float(dst, i, dtype);
+            store_from_float(dst, i, dtype, mode == 1 ? v + acc : v - acc);
+        }
+    }
+}
+
 }  // extern "C"

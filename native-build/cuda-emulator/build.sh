@@ -129,7 +129,7 @@ check_exports "$out/libcudart.so.13" "$here/symbols/cudart.txt" libcudart.so.13
 # ------------------------------------------------------------------ environment for a JVM
 # halt_on_error=0: a bad access is reported through the core (the next CUDA call fails in the test that
 # caused it) rather than ending the JVM; the JVM handles its own SIGSEGVs.
-asan_options=handle_segv=0:detect_leaks=0:allow_user_segv_handler=1:use_sigaltstack=0:detect_stack_use_after_return=0:halt_on_error=0
+asan_options=handle_segv=0:detect_leaks=0:allow_user_segv_handler=1:use_sigaltstack=0:detect_stack_use_after_return=0:halt_on_error=0:suppressions=$here/asan.supp
 asan_lib=
 if [ $asan = 1 ]; then
   asan_lib=$("$cxx" -print-file-name=libasan.so)

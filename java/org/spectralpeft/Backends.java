@@ -3,6 +3,7 @@ package org.spectralpeft;
 import java.util.Optional;
 import org.spectralpeft.foura.FouRABackend;
 import org.spectralpeft.foura.cpu.CpuFouRA;
+import org.spectralpeft.foura.cuda.CudaFouRA;
 import org.spectralpeft.fourierft.FourierFTBackend;
 import org.spectralpeft.fourierft.cpu.CpuFourierFT;
 import org.spectralpeft.fourierft.cuda.CudaFourierFT;
@@ -54,13 +55,16 @@ public final class Backends {
     }
 
     /**
-     * FouRA on the best backend. Its CUDA backend is not built yet, so this is the CPU backend everywhere
-     * for now; code that calls it gets the CUDA one, under the same interface, when it lands.
+     * FouRA on the CUDA backend on device 0 if it opens, else on the CPU backend.
      *
      * @return an open backend; the caller closes it
      */
     public static FouRABackend fouRA() {
-        return new CpuFouRA();
+        try {
+            return CudaFouRA.open();
+        } catch (Throwable e) { // missing natives surface as linkage errors, not exceptions
+            return new CpuFouRA();
+        }
     }
 
     /**
@@ -70,6 +74,21 @@ public final class Backends {
      */
     public static CpuFouRA fouRACpu() {
         return new CpuFouRA();
+    }
+
+    /**
+     * FouRA's CUDA backend on device 0; throws {@link IllegalStateException} with the reason when unavailable.
+     * ({@link CudaFouRA#open(org.spectralpeft.cuda.CudaContext)} opens one on a shared context.)
+     *
+     * @return a new CUDA backend
+     * @throws IllegalStateException if no CUDA device or native library is available
+     */
+    public static CudaFouRA fouRACuda() {
+        try {
+            return CudaFouRA.open();
+        } catch (Throwable e) {
+            throw new IllegalStateException("CUDA backend unavailable: " + explain(e), e);
+        }
     }
 
     /**

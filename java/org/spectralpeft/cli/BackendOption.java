@@ -30,15 +30,23 @@ enum BackendOption {
         }
     }
 
-    /** Opens FouRA on this backend: the CPU one for cpu and auto (FouRA's CUDA backend is not built yet). */
+    /** Opens FouRA on this backend; for auto, says on {@code notes} (when not null) why CUDA is not used when it is not. */
     FouRABackend openFouRA(PrintStream notes) {
-        if (this == CUDA) {
-            throw new IllegalStateException("FouRA has no CUDA backend yet; use --backend cpu or auto");
+        switch (this) {
+            case CPU:
+                return Backends.fouRACpu();
+            case CUDA:
+                return Backends.fouRACuda();
+            default:
+                var reason = Backends.cudaUnavailableReason();
+                if (reason.isPresent()) {
+                    if (notes != null) {
+                        notes.println("CUDA not used: " + reason.get());
+                    }
+                    return Backends.fouRACpu();
+                }
+                return Backends.fouRA();
         }
-        if (this == AUTO && notes != null) {
-            notes.println("FouRA runs on the CPU backend (its CUDA backend is not built yet)");
-        }
-        return Backends.fouRACpu();
     }
 
     @Override

@@ -34,7 +34,8 @@ import org.spectralpeft.foura.FouRASpec;
 @Measurement(iterations = 3, time = 2)
 @Fork(1)
 public class FouRABenchmark {
-    @Param({"cpu"})
+    /** cuda: host arrays, so each call includes copying x and y to and from the device (no device-array API yet). */
+    @Param({"cpu", "cuda"})
     public String backend;
 
     @Param({"DFT", "DCT"})
@@ -63,10 +64,17 @@ public class FouRABenchmark {
 
     @Setup(Level.Trial)
     public void setUp() {
-        if (!backend.equals("cpu")) {
-            throw new IllegalArgumentException("FouRA has a cpu backend only so far, not " + backend);
+        switch (backend) {
+            case "cpu" -> foura = Backends.fouRACpu();
+            case "cuda" -> {
+                var reason = Backends.cudaUnavailableReason();
+                if (reason.isPresent()) {
+                    throw new IllegalStateException("skipping the cuda benchmark: " + reason.get());
+                }
+                foura = Backends.fouRACuda();
+            }
+            default -> throw new IllegalArgumentException("backend must be cpu or cuda, got " + backend);
         }
-        foura = Backends.fouRACpu();
         System.err.println("FouRA backend: " + foura.description()); // names the BLAS in use (see bench/NOTES.md)
         spec = FouRASpec.of(d, d, rank, FouRASpec.Transform.valueOf(transform), FouRASpec.Gate.NONE, 1f);
         a = Bench.gaussian(rank * d, 3);

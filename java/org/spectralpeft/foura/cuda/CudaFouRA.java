@@ -1,0 +1,338 @@
+package org.spectralpeft.foura.cuda;
+
+import org.spectralpeft.core.Checks;
+import org.spectralpeft.core.DType;
+import org.spectralpeft.core.HostArray;
+import org.spectralpeft.cuda.CudaContext;
+import org.spectralpeft.cuda.CudaStream;
+import org.spectralpeft.cuda.DeviceBuffer;
+import org.spectralpeft.cuda.internal.KernelModule;
+import org.spectralpeft.foura.FouRAFactors;
+import org.spectralpeft.foura.FouRASpec;
+import org.spectralpeft.foura.ValidatingBackend;
+import org.spectralpeft.foura.cpu.FoldedFactors;
+
+/**
+ * FouRA on a CUDA device: the folded factors held on the device, the fused forward ({@code foura_forward}:
+ * x·Âᵀ → gate → ·B̂ᵀ with z on chip) for z of up to {@link FouRAKernels#MAX_WIDTH} components and the
+ * project / gate / expand kernels beyond, the backward's per-token gate pass and token sums (fixed orders,
+ * no atomics), and ΔW by {@code foura_delta}. Host arrays are copied in and out around each call.
+ *
+ * <p>Not yet on the device: folding the transforms into A and B (prepare and update fold on the host with
+ * {@link FoldedFactors} and upload Â, B̂ᵀ; the adjoint folds of the backward likewise, on the downloaded ∂Â
+ * and ∂B̂), and entry points for device arrays. Calls are serialized on one stream. Ranks up to
+ * {@link FouRAKernels#MAX_GATE_RANK}.
+ */
+public final class CudaFouRA extends ValidatingBackend {
+    private final CudaContext context;
+    private final boolean ownsContext;
+    private final FouRAKernels kernels;
+    private final CudaStream stream;
+
+    private CudaFouRA(CudaContext context, boolean ownsContext) {
+        this.context = context;
+        this.ownsContext = ownsContext;
+        context.makeCurrent();
+        this.kernels = new FouRAKernels(context.computeCapability(), Boolean.getBoolean("spectralpeft.cuda.debug"));
+        this.stream = context.createStream();
+    }
+
+    /**
+     * Opens device 0.
+     *
+     * @return the backend; close it when done
+     * @throws IllegalStateException if the kernels were not built or a CUDA call fails; missing native
+     *         libraries surface as a {@link LinkageError}
+     */
+    public static CudaFouRA open() {
+        KernelModule.requireBuilt(FouRAKernels.MODULE);
+        return new CudaFouRA(CudaContext.open(0), true);
+    }
+
+    /**
+     * A backend on a context the caller owns and shares (with a FourierFT backend, say); closing the backend
+     * leaves the context open.
+     *
+     * @param context an open context, borrowed
+     * @return the backend; close it when done
+     * @throws IllegalArgumentException if {@code context} is null
+     * @throws IllegalStateException if the kernels were not built or the context is closed
+     */
+    public static CudaFouRA open(CudaContext context) {
+        Checks.notNull(context, "context");
+        KernelModule.requireBuilt(FouRAKernels.MODULE);
+        return new CudaFouRA(context, false);
+    }
+
+    @Override
+    public String description() {
+        return "cuda (" + context.describe() + ", " + kernels.image() + ")";
+    }
+
+    @Override
+    public String toString() {
+        return description();
+    }
+
+    private static int width(FouRASpec spec) {
+        return (spec.transform() == FouRASpec.Transform.DFT ? 2 : 1) * spec.rank();
+    }
+
+    @Override
+    protected synchronized FouRAFactors runPrepare(FouRASpec spec, float[] a, float[] b, float[] gate) {
+        Checks.require(spec.rank() <= FouRAKernels.MAX_GATE_RANK, "the CUDA backend takes ranks up to "
+                + FouRAKernels.MAX_GATE_RANK + ", " + spec + " has " + spec.rank());
+        context.makeCurrent();
+        Factors f = new Factors(spec, this);
+        try {
+            f.upload(a, b, gate);
+        } catch (RuntimeException | Error e) {
+            f.close();
+            throw e;
+        }
+        return f;
+    }
+
+    @Override
+    protected synchronized void runForward(FouRAFactors factors, HostArray x, int tokens, HostArray y) {
+        context.makeCurrent();
+        FouRASpec spec = factors.spec();
+        try (DeviceBuffer dx = upload(x); DeviceBuffer dy = upload(y)) {
+            forwardOnDevice((Factors) factors, dx, tokens, dy, spec.alpha());
+            stream.synchronize();
+            dy.copyTo(y);
+        }
+    }
+
+    /** y += scale·B̂·w(Â·x) on the device: fused where z fits on chip, else project, gate, expand. */
+    private void forwardOnDevice(Factors f, DeviceBuffer x, int tokens, DeviceBuffer y, float scale) {
+        FouRASpec spec = f.spec();
+        int width = width(spec);
+        if (width <= FouRAKernels.MAX_WIDTH) {
+            kernels.forward(spec, x.array(), f.aHat.array(), f.bHatT.array(), f.gate == null ? null : f.gate.array(),
+                    scale, tokens, y.array(), stream);
+            return;
+        }
+        try (DeviceBuffer z = context.allocate(DType.FLOAT32, (long) tokens * width)) {
+            kernels.project(x.array().address(), x.array().dtype(), f.aHat.array().address(), spec.dIn(), width, tokens,
+                    z.array().address(), stream);
+            kernels.gate(spec, z.array().address(), f.gateAddress(), scale, tokens, stream);
+            kernels.expand(z.array().address(), f.bHatT.array().address(), width, spec.dOut(), tokens,
+                    y.array().address(), y.array().dtype(), true, stream);
+            stream.synchronize(); // z is freed on return
+        }
+    }
+
+    @Override
+    protected synchronized void runCombine(FouRAFactors[] adapters, float[] weights, HostArray x, int tokens, HostArray y) {
+        context.makeCurrent();
+        int dOut = adapters[0].spec().dOut();
+        // the adapters accumulate in float32 and y is rounded once, as the CPU backend does
+        try (DeviceBuffer dx = upload(x);
+             DeviceBuffer sum = upload(HostArray.float32(new float[tokens * dOut]));
+             DeviceBuffer dy = upload(y)) {
+            for (int k = 0; k < adapters.length; k++) {
+                forwardOnDevice((Factors) adapters[k], dx, tokens, sum, adapters[k].spec().alpha() * weights[k]);
+            }
+            context.commonKernels().epilogue(sum.array().address(), dOut, dy.array(), tokens, dOut, 1, stream);
+            stream.synchronize();
+            dy.copyTo(y);
+        }
+    }
+
+    @Override
+    protected synchronized void runBackward(FouRAFactors factors, HostArray x, HostArray gradY, int tokens,
+                                            float[] gradA, float[] gradB, float[] gradGate, HostArray gradX) {
+        context.makeCurrent();
+        Factors f = (Factors) factors;
+        FouRASpec spec = f.spec();
+        int width = width(spec);
+        int r = spec.rank();
+        boolean adaptive = spec.gate() == FouRASpec.Gate.ADAPTIVE;
+        float[] dAHat = new float[width * spec.dIn()];
+        float[] dBHat = new float[spec.dOut() * width];
+        float[] gateGrad = adaptive ? new float[r * r + r] : null;
+        try (DeviceBuffer dx = upload(x);
+             DeviceBuffer dg = upload(gradY);
+             DeviceBuffer z = context.allocate(DType.FLOAT32, (long) tokens * width);
+             DeviceBuffer dz = context.allocate(DType.FLOAT32, (long) tokens * width);
+             DeviceBuffer dLogit = context.allocate(DType.FLOAT32, adaptive ? (long) tokens * r : 1);
+             DeviceBuffer absZ = context.allocate(DType.FLOAT32, adaptive ? (long) tokens * r : 1);
+             DeviceBuffer gA = context.allocate(DType.FLOAT32, dAHat.length);
+             DeviceBuffer gB = context.allocate(DType.FLOAT32, dBHat.length);
+             DeviceBuffer gGate = context.allocate(DType.FLOAT32, adaptive ? gateGrad.length : 1);
+             DeviceBuffer gx = gradX == null ? null : upload(gradX)) {
+            long zA = z.array().address();
+            long dzA = dz.array().address();
+            kernels.project(dx.array().address(), x.dtype(), f.aHat.array().address(), spec.dIn(), width, tokens, zA, stream);
+            kernels.project(dg.array().address(), gradY.dtype(), f.bHatT.array().address(), spec.dOut(), width, tokens,
+                    dzA, stream);
+            kernels.gateBackward(spec, zA, dzA, f.gateAddress(), tokens, dLogit.array().address(),
+                    absZ.array().address(), stream);
+            if (gx != null) {
+                kernels.expand(dzA, f.aHat.array().address(), width, spec.dIn(), tokens, gx.array().address(),
+                        gradX.dtype(), true, stream);
+            }
+            kernels.tokenSum(dzA, DType.FLOAT32, width, dx.array().address(), x.dtype(), spec.dIn(), tokens,
+                    gA.array().address(), stream);
+            kernels.tokenSum(dg.array().address(), gradY.dtype(), spec.dOut(), zA, DType.FLOAT32, width, tokens,
+                    gB.array().address(), stream);
+            if (adaptive) {
+                long gG = gGate.array().address();
+                kernels.tokenSum(dLogit.array().address(), DType.FLOAT32, r, absZ.array().address(), DType.FLOAT32, r,
+                        tokens, gG, stream);
+                kernels.tokenSum(dLogit.array().address(), DType.FLOAT32, r, 0L, DType.FLOAT32, 1, tokens,
+                        gG + 4L * r * r, stream);
+            }
+            stream.synchronize();
+            gA.copyTo(HostArray.float32(dAHat));
+            gB.copyTo(HostArray.float32(dBHat));
+            if (adaptive) {
+                gGate.copyTo(HostArray.float32(gateGrad));
+            }
+            if (gx != null) {
+                gx.copyTo(gradX);
+            }
+        }
+        System.arraycopy(FoldedFactors.gradA(spec, dAHat), 0, gradA, 0, gradA.length);
+        System.arraycopy(FoldedFactors.gradB(spec, dBHat), 0, gradB, 0, gradB.length);
+        if (gradGate != null) {
+            System.arraycopy(gateGrad, 0, gradGate, 0, gradGate.length);
+        }
+    }
+
+    @Override
+    protected synchronized void runMaterialize(FouRAFactors factors, HostArray out) {
+        writeDeltaW((Factors) factors, out, 0);
+    }
+
+    @Override
+    protected synchronized void runMerge(FouRAFactors factors, HostArray weight, boolean subtract) {
+        writeDeltaW((Factors) factors, weight, subtract ? 2 : 1);
+    }
+
+    private void writeDeltaW(Factors f, HostArray dst, int mode) {
+        context.makeCurrent();
+        FouRASpec spec = f.spec();
+        try (DeviceBuffer d = mode == 0 ? context.allocate(dst.dtype(), dst.length()) : upload(dst)) {
+            kernels.delta(f.bHatT.array().address(), f.aHat.array().address(), f.componentScale.array().address(),
+                    width(spec), spec.dOut(), spec.dIn(), d.array(), mode, stream);
+            stream.synchronize();
+            d.copyTo(dst);
+        }
+    }
+
+    private DeviceBuffer upload(HostArray h) {
+        DeviceBuffer b = context.allocate(h.dtype(), h.length());
+        try {
+            b.copyFrom(h);
+        } catch (RuntimeException | Error e) {
+            b.close();
+            throw e;
+        }
+        return b;
+    }
+
+    @Override
+    public void close() {
+        if (markClosed()) {
+            try {
+                if (!context.isClosed()) {
+                    context.makeCurrent();
+                    stream.close();
+                    kernels.close();
+                }
+            } finally {
+                if (ownsContext) {
+                    context.close();
+                }
+            }
+        }
+    }
+
+    /** Â, B̂ᵀ, the gate's parameters and the per-component factors α·m' of ΔW, on the device. */
+    private final class Factors extends FouRAFactors {
+        private final DeviceBuffer aHat;
+        private final DeviceBuffer bHatT;
+        private final DeviceBuffer gate;
+        private final DeviceBuffer componentScale;
+
+        Factors(FouRASpec spec, CudaFouRA owner) {
+            super(spec, owner);
+            int width = width(spec);
+            DeviceBuffer a = null;
+            DeviceBuffer b = null;
+            DeviceBuffer g = null;
+            DeviceBuffer c = null;
+            try {
+                a = context.allocate(DType.FLOAT32, (long) width * spec.dIn());
+                b = context.allocate(DType.FLOAT32, (long) width * spec.dOut());
+                g = spec.gateLength() == 0 ? null : context.allocate(DType.FLOAT32, spec.gateLength());
+                c = context.allocate(DType.FLOAT32, width);
+            } catch (RuntimeException | Error e) {
+                for (DeviceBuffer d : new DeviceBuffer[] {a, b, g, c}) {
+                    if (d != null) {
+                        d.close();
+                    }
+                }
+                throw e;
+            }
+            aHat = a;
+            bHatT = b;
+            gate = g;
+            componentScale = c;
+        }
+
+        long gateAddress() {
+            return gate == null ? 0L : gate.array().address();
+        }
+
+        void upload(float[] a, float[] b, float[] gateParams) {
+            FouRASpec spec = spec();
+            int width = width(spec);
+            int r = spec.rank();
+            float[] bHat = FoldedFactors.bHat(spec, b);
+            float[] transposed = new float[bHat.length];
+            for (int p = 0; p < spec.dOut(); p++) {
+                for (int k = 0; k < width; k++) {
+                    transposed[k * spec.dOut() + p] = bHat[p * width + k];
+                }
+            }
+            float[] scale = new float[width];
+            for (int i = 0; i < r; i++) {
+                float m = spec.gate() == FouRASpec.Gate.FIXED ? gateParams[i] : 1f;
+                scale[i] = spec.alpha() * m;
+                if (width > r) {
+                    scale[r + i] = -spec.alpha() * m;
+                }
+            }
+            context.makeCurrent();
+            aHat.copyFrom(HostArray.float32(FoldedFactors.aHat(spec, a)));
+            bHatT.copyFrom(HostArray.float32(transposed));
+            componentScale.copyFrom(HostArray.float32(scale));
+            if (gate != null) {
+                gate.copyFrom(HostArray.float32(gateParams));
+            }
+        }
+
+        @Override
+        protected void recompute(float[] a, float[] b, float[] gateParams) {
+            synchronized (CudaFouRA.this) { // not while a call of this backend uses the buffers
+                upload(a, b, gateParams);
+            }
+        }
+
+        @Override
+        protected void release() {
+            synchronized (CudaFouRA.this) {
+                if (!context.isClosed()) {
+                    for (DeviceBuffer d : new DeviceBuffer[] {aHat, bHatT, gate, componentScale}) {
+                        if (d != null) {
+                            d.close();
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
