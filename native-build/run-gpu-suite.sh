@@ -11,10 +11,13 @@
 #           table from OUT_DIR/bench/jmh.json and OUT_DIR/tests/memory.json (table.md), then where our
 #           GPU time goes, stage by stage (StageProfile: stages.md)
 #   all     the three in order (longer than one slot)
+#   foura   FouRA: FouRABenchmark on the CUDA backend next to the PyTorch composition (bench/foura_peer.py
+#           measure --device cuda), then their table (OUT_DIR/foura/table.md)
 #   short   all of it cut to fit one slot of about 9 minutes (for a lease of 15 minutes): the tests tagged
 #           gpu (committed fixtures), the float32 CUDA benchmarks with short iterations in one JVM
-#           (-f 0), PEFT timed with --quick, the table, then the stage profile; each step has its own
-#           time limit (SHORT_LIMITS="tests bench peers profile" in seconds, default "170 170 110 60"),
+#           (-f 0), PEFT timed with --quick, the table, the stage profile, then the FouRA stage, short; each
+#           step has its own time limit (SHORT_LIMITS="tests bench peers profile foura" in seconds, default
+#           "170 150 100 60 100"),
 #           and with SUITE_ARCHIVE set, OUT_DIR is packed into that .tgz after every step, so a run
 #           cut short still returns what it finished
 # Give the three stages the same OUT_DIR on the machine (say /tmp/gpu-suite) and copy it out after each
@@ -29,7 +32,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if [ -d "$here/jre" ]; then bundle=$here; elif [ -d "$here/bundle/jre" ]; then bundle=$here/bundle; else
   echo "error: no bundle next to $0; build one with native-build/make-bundle.sh" >&2; exit 1
 fi
-stage=${1:?stage: tests, bench, peers, all or short}
+stage=${1:?stage: tests, bench, peers, foura, all or short}
 out=${2:?output directory}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -115,7 +118,7 @@ run_peers() {
 
 run_short() {
   local limits
-  read -r -a limits <<<"${SHORT_LIMITS:-170 170 110 60}"
+  read -r -a limits <<<"${SHORT_LIMITS:-170 150 100 60 100}"
   local d=$out/tests
   mkdir -p "$d" "$out/bench" "$out/peers"
   nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || true
@@ -143,7 +146,30 @@ run_short() {
     "$out/peers/stages.md" > "$out/peers/stages.log" 2>&1 || { echo "   STAGE PROFILE FAILED OR CUT SHORT"; tail -20 "$out/peers/stages.log"; }
   grep -E "^## |^wall" "$out/peers/stages.md" 2>/dev/null || true
   pack
+  echo "== FouRA ($(date -u +%T))"
+  timeout -k 5 "${limits[4]}" bash -c "$(declare -f run_foura); $(declare -p bundle out python); run_foura short" \
+    || echo "   FOURA FAILED OR CUT SHORT"
+  pack
   echo "== done ($(date -u +%T))"
+}
+
+# FouRA on the CUDA backend (host arrays, copies included) and the PyTorch composition on the same device;
+# "short": one JVM, short iterations, r = 16 only, one round of the peer.
+run_foura() {
+  local d=$out/foura
+  mkdir -p "$d"
+  local jmh=(-p backend=cuda -wi 2 -w 500ms -i 3 -r 1s -f 1) peer=(--reps 20 --rounds 3)
+  if [ "${1:-}" = short ]; then
+    jmh=(-p backend=cuda -p rank=16 -wi 1 -w 300ms -i 2 -r 500ms -f 0)
+    peer=(--reps 10 --rounds 1)
+  fi
+  "$bundle/run-benchmarks.sh" "$d" "FouRABenchmark\.forward" "${jmh[@]}" > "$d/run.log" 2>&1 \
+    || echo "   FOURA JMH FAILED (see run.log)"
+  grep -E "p0.50 " "$d/jmh.txt" | head -40 || tail -20 "$d/run.log"
+  "$python" bench/foura_peer.py measure --device cuda "${peer[@]}" --out "$d/peer.json" 2> "$d/peer.log" \
+    || { echo "   FOURA PEER FAILED"; tail -20 "$d/peer.log"; }
+  "$python" bench/foura_peer.py table --jmh "$d/jmh.json" --peers "$d/peer.json" --out "$d/table.md" \
+    || echo "   FOURA TABLE FAILED"
 }
 
 # OUT_DIR packed into SUITE_ARCHIVE, when that is set (replaced whole, never left half written)
@@ -165,7 +191,8 @@ case $stage in
   tests) run_tests ;;
   bench) run_bench ;;
   peers) run_peers ;;
-  all) run_tests; run_bench; run_peers ;;
+  foura) run_foura ;;
+  all) run_tests; run_bench; run_peers; run_foura ;;
   short) run_short ;;
-  *) echo "error: unknown stage $stage (tests, bench, peers, all or short)" >&2; exit 2 ;;
+  *) echo "error: unknown stage $stage (tests, bench, peers, foura, all or short)" >&2; exit 2 ;;
 esac
