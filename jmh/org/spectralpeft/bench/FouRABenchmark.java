@@ -20,6 +20,9 @@ import org.spectralpeft.core.HostArray;
 import org.spectralpeft.foura.FouRABackend;
 import org.spectralpeft.foura.FouRAFactors;
 import org.spectralpeft.foura.FouRASpec;
+import org.spectralpeft.foura.cuda.CudaFouRA;
+import org.spectralpeft.cuda.CudaStream;
+import org.spectralpeft.cuda.DeviceBuffer;
 
 /**
  * FouRA on T tokens of a d × d layer, rank r, NONE gate: {@code forward} (y += adapter(x), the factors prepared
@@ -34,7 +37,7 @@ import org.spectralpeft.foura.FouRASpec;
 @Measurement(iterations = 3, time = 2)
 @Fork(1)
 public class FouRABenchmark {
-    /** cuda: host arrays, so each call includes copying x and y to and from the device (no device-array API yet). */
+    /** cuda: forward on device arrays (rotated, see {@link Bench}), forwardBackward on host arrays (copies included). */
     @Param({"cpu", "cuda"})
     public String backend;
 
@@ -86,16 +89,48 @@ public class FouRABenchmark {
         gx = Bench.gaussian(DType.FLOAT32, tokens * d, 8);
         gradA = new float[rank * d];
         gradB = new float[d * rank];
+        if (foura instanceof CudaFouRA) {
+            deviceArrays();
+        }
     }
+
+    private CudaFouRA cuda;
+    private CudaStream stream;
+    private DeviceBuffer[] dx;
+    private DeviceBuffer[] dy;
+    private int next;
 
     @TearDown(Level.Trial)
     public void tearDown() {
-        Bench.closeAll(factors, foura);
+        Bench.close(dx);
+        Bench.close(dy);
+        Bench.closeAll(stream, factors, foura);
+    }
+
+    private void deviceArrays() {
+        cuda = (CudaFouRA) foura;
+        stream = cuda.context().createStream();
+        long bytes = 4L * tokens * d;
+        int count = Bench.rotation(bytes);
+        dx = new DeviceBuffer[count];
+        dy = new DeviceBuffer[count];
+        for (int i = 0; i < count; i++) {
+            dx[i] = cuda.context().allocate(DType.FLOAT32, (long) tokens * d);
+            dx[i].copyFrom(x);
+            dy[i] = cuda.context().allocate(DType.FLOAT32, (long) tokens * d);
+            dy[i].copyFrom(y);
+        }
     }
 
     @Benchmark
     public void forward() {
-        foura.forward(factors, x, tokens, y);
+        if (cuda != null) {
+            int i = next++ % dx.length;
+            cuda.forward(factors, dx[i].array(), tokens, dy[i].array(), stream);
+            stream.synchronize();
+        } else {
+            foura.forward(factors, x, tokens, y);
+        }
     }
 
     @Benchmark

@@ -5,8 +5,11 @@ import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
 import org.spectralpeft.cuda.CudaContext;
 import org.spectralpeft.cuda.CudaStream;
+import org.spectralpeft.cuda.DeviceArray;
 import org.spectralpeft.cuda.DeviceBuffer;
+import org.spectralpeft.cuda.internal.DeviceMemoryRegistry;
 import org.spectralpeft.cuda.internal.KernelModule;
+import org.spectralpeft.cuda.internal.StreamScratch;
 import org.spectralpeft.foura.FouRAFactors;
 import org.spectralpeft.foura.FouRASpec;
 import org.spectralpeft.foura.ValidatingBackend;
@@ -18,9 +21,11 @@ import org.spectralpeft.foura.cpu.FoldedFactors;
  * project / gate / expand kernels beyond, the backward's per-token gate pass and token sums (fixed orders,
  * no atomics), and ΔW by {@code foura_delta}. Host arrays are copied in and out around each call.
  *
- * <p>Not yet on the device: folding the transforms into A and B (prepare and update fold on the host with
- * {@link FoldedFactors} and upload Â, B̂ᵀ; the adjoint folds of the backward likewise, on the downloaded ∂Â
- * and ∂B̂), and entry points for device arrays. Calls are serialized on one stream. Ranks up to
+ * <p>The forward also takes device arrays on the caller's stream
+ * ({@link #forward(FouRAFactors, DeviceArray, int, DeviceArray, CudaStream)}). Not yet on the device: folding
+ * the transforms into A and B (prepare and update fold on the host with {@link FoldedFactors} and upload Â,
+ * B̂ᵀ; the adjoint folds of the backward likewise, on the downloaded ∂Â and ∂B̂), and device-array entry
+ * points for the other operations. Host-array calls are serialized on the backend's stream. Ranks up to
  * {@link FouRAKernels#MAX_GATE_RANK}.
  */
 public final class CudaFouRA extends ValidatingBackend {
@@ -64,6 +69,50 @@ public final class CudaFouRA extends ValidatingBackend {
         return new CudaFouRA(context, false);
     }
 
+    /**
+     * The context this backend runs in (its own, or the one it was opened on): allocate device arrays and
+     * streams for {@link #forward(FouRAFactors, DeviceArray, int, DeviceArray, CudaStream)} from it.
+     *
+     * @return the context
+     */
+    public CudaContext context() {
+        return context;
+    }
+
+    /**
+     * y += adapter(x) on device arrays, queued on {@code stream} without waiting for it: x is tokens × d_in,
+     * y tokens × d_out, any dtypes, on this backend's device. The factors must stay open and unchanged until
+     * the stream has run the work (update or close them after synchronizing it).
+     *
+     * @param factors the layer's prepared factors, from this backend
+     * @param x tokens × d_in inputs
+     * @param tokens number of rows of x and y, at least 1
+     * @param y tokens × d_out outputs, accumulated into
+     * @param stream the stream the work is queued on
+     * @throws IllegalArgumentException if an argument is null, an array has the wrong length or is on another
+     *         device, or the factors are another backend's
+     * @throws IllegalStateException if the backend or the factors are closed
+     */
+    public void forward(FouRAFactors factors, DeviceArray x, int tokens, DeviceArray y, CudaStream stream) {
+        Checks.notNull(factors, "factors");
+        Checks.notNull(x, "x");
+        Checks.notNull(y, "y");
+        Checks.notNull(stream, "stream");
+        ensureOpen();
+        factors.checkUsableBy(this, "factors");
+        FouRASpec spec = factors.spec();
+        Checks.positive(tokens, "tokens");
+        checkDevice("x", x, (long) tokens * spec.dIn());
+        checkDevice("y", y, (long) tokens * spec.dOut());
+        context.makeCurrent();
+        forwardOnDevice((Factors) factors, x, tokens, y, spec.alpha(), stream);
+    }
+
+    private void checkDevice(String name, DeviceArray a, long expected) {
+        Checks.length(name, a.length(), expected);
+        DeviceMemoryRegistry.requireOn(name, a, context.ordinal());
+    }
+
     @Override
     public String description() {
         return "cuda (" + context.describe() + ", " + kernels.image() + ")";
@@ -98,28 +147,26 @@ public final class CudaFouRA extends ValidatingBackend {
         context.makeCurrent();
         FouRASpec spec = factors.spec();
         try (DeviceBuffer dx = upload(x); DeviceBuffer dy = upload(y)) {
-            forwardOnDevice((Factors) factors, dx, tokens, dy, spec.alpha());
+            forwardOnDevice((Factors) factors, dx.array(), tokens, dy.array(), spec.alpha(), stream);
             stream.synchronize();
             dy.copyTo(y);
         }
     }
 
     /** y += scale·B̂·w(Â·x) on the device: fused where z fits on chip, else project, gate, expand. */
-    private void forwardOnDevice(Factors f, DeviceBuffer x, int tokens, DeviceBuffer y, float scale) {
+    private void forwardOnDevice(Factors f, DeviceArray x, int tokens, DeviceArray y, float scale, CudaStream s) {
         FouRASpec spec = f.spec();
         int width = width(spec);
         if (width <= FouRAKernels.MAX_WIDTH) {
-            kernels.forward(spec, x.array(), f.aHat.array(), f.bHatT.array(), f.gate == null ? null : f.gate.array(),
-                    scale, tokens, y.array(), stream);
+            kernels.forward(spec, x, f.aHat.array(), f.bHatT.array(), f.gate == null ? null : f.gate.array(), scale,
+                    tokens, y, s);
             return;
         }
-        try (DeviceBuffer z = context.allocate(DType.FLOAT32, (long) tokens * width)) {
-            kernels.project(x.array().address(), x.array().dtype(), f.aHat.array().address(), spec.dIn(), width, tokens,
-                    z.array().address(), stream);
-            kernels.gate(spec, z.array().address(), f.gateAddress(), scale, tokens, stream);
-            kernels.expand(z.array().address(), f.bHatT.array().address(), width, spec.dOut(), tokens,
-                    y.array().address(), y.array().dtype(), true, stream);
-            stream.synchronize(); // z is freed on return
+        try (StreamScratch scratch = new StreamScratch(s)) {
+            long z = scratch.allocate(4L * tokens * width);
+            kernels.project(x.address(), x.dtype(), f.aHat.array().address(), spec.dIn(), width, tokens, z, s);
+            kernels.gate(spec, z, f.gateAddress(), scale, tokens, s);
+            kernels.expand(z, f.bHatT.array().address(), width, spec.dOut(), tokens, y.address(), y.dtype(), true, s);
         }
     }
 
@@ -132,7 +179,8 @@ public final class CudaFouRA extends ValidatingBackend {
              DeviceBuffer sum = upload(HostArray.float32(new float[tokens * dOut]));
              DeviceBuffer dy = upload(y)) {
             for (int k = 0; k < adapters.length; k++) {
-                forwardOnDevice((Factors) adapters[k], dx, tokens, sum, adapters[k].spec().alpha() * weights[k]);
+                forwardOnDevice((Factors) adapters[k], dx.array(), tokens, sum.array(), adapters[k].spec().alpha() * weights[k],
+                        stream);
             }
             context.commonKernels().epilogue(sum.array().address(), dOut, dy.array(), tokens, dOut, 1, stream);
             stream.synchronize();

@@ -44,6 +44,33 @@ class CudaFouRATest extends FouRABackendContract {
         return cuda;
     }
 
+    /** The device-array forward queues the same kernels as the host one: the same bits, fused or not. */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(ints = {16, 160})
+    void deviceArrayForwardEqualsTheHostForward(int rank) {
+        Case c = new Case(180, 170, rank, Transform.DFT, Gate.FIXED);
+        int tokens = 13;
+        HostArray x = c.inputs(DType.BFLOAT16, tokens);
+        HostArray y0 = HostArray.of(DType.FLOAT16, c.data.gaussian(tokens * 180));
+        HostArray viaHost = HostArray.of(DType.FLOAT16, y0.toFloats());
+        HostArray viaDevice = HostArray.of(DType.FLOAT16, y0.toFloats());
+        try (FouRAFactors f = cuda.prepare(c.spec, c.a, c.b, c.gate);
+             org.spectralpeft.cuda.CudaStream stream = cuda.context().createStream();
+             org.spectralpeft.cuda.DeviceBuffer dx = cuda.context().allocate(DType.BFLOAT16, x.length());
+             org.spectralpeft.cuda.DeviceBuffer dy = cuda.context().allocate(DType.FLOAT16, y0.length())) {
+            cuda.forward(f, x, tokens, viaHost);
+            dx.copyFrom(x);
+            dy.copyFrom(viaDevice);
+            cuda.forward(f, dx.array(), tokens, dy.array(), stream);
+            stream.synchronize();
+            dy.copyTo(viaDevice);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(viaHost.toFloats(), viaDevice.toFloats(), c.tag());
+            IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> cuda.forward(f, dx.array(), tokens + 1, dy.array(), stream));
+            assertTrue(e.getMessage().contains("x has"), e.getMessage());
+        }
+    }
+
     /** r = 160 with the DFT is z of 320 components, past the fused kernel's 256: project, gate, expand. */
     @ParameterizedTest
     @EnumSource(Gate.class)
