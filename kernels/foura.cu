@@ -309,4 +309,97 @@ __global__ void foura_delta(
     }
 }
 
+// ---- the folds on the device: rows of length d through cuFFT's real transforms (cufftComplex = float2) ----
+
+// The orthonormal DCT's scale of bin k.
+__device__ __forceinline__ float foura_dct_scale(int k, int d) {
+    return k == 0 ? sqrtf(1.f / d) : sqrtf(2.f / d);
+}
+
+// e^{iπk/(2d)} in double, rounded once (the half-sample twiddle of the DCT through an FFT).
+__device__ __forceinline__ float2 foura_half_twiddle(int k, int d) {
+    const double angle = 3.14159265358979323846 * k / (2.0 * d);
+    return make_float2((float) cos(angle), (float) sin(angle));
+}
+
+// DFT fold: from the R2C half spectra of `rows` rows (halfBins = d/2+1 each), the full spectra scaled:
+// re[i·d + k] = scale·Re X_i[k], im[i·d + k] = imSign·scale·Im X_i[k] (X[k] = conj(X[d−k]) past d/2).
+// Â: re = Â's rows 0..r−1, im = rows r..2r−1, imSign = 1; B̂ᵀ from Bᵀ's rows: imSign = −1 (the conjugate).
+__global__ void foura_fold_expand(const float2* __restrict__ half, int rows, int d, float scale, float imSign,
+                                  float* __restrict__ re, float* __restrict__ im) {
+    const int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= d) return;
+    const int halfBins = d / 2 + 1;
+    for (int i = blockIdx.y; i < rows; i += gridDim.y) {
+        const bool mirrored = k >= halfBins;
+        const float2 x = half[(long long) i * halfBins + (mirrored ? d - k : k)];
+        re[(long long) i * d + k] = scale * x.x;
+        im[(long long) i * d + k] = imSign * scale * (mirrored ? -x.y : x.y);
+    }
+}
+
+// DFT adjoint fold, first half: the Hermitian part H_k = scale·(c_k + conj(c_{d−k}))/2, k ≤ d/2, of
+// c_k = re[k] + i·imSign·im[k] per row, for a C2R: Re(Σ_k c_k·e^{+2πi·jk/d}) = C2R(H).
+__global__ void foura_fold_hermitian(const float* __restrict__ re, const float* __restrict__ im, int rows, int d,
+                                     float scale, float imSign, float2* __restrict__ half) {
+    const int halfBins = d / 2 + 1;
+    const int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= halfBins) return;
+    const int m = (d - k) % d;
+    for (int i = blockIdx.y; i < rows; i += gridDim.y) {
+        const float* r = re + (long long) i * d;
+        const float* c = im + (long long) i * d;
+        half[(long long) i * halfBins + k] = make_float2(0.5f * scale * (r[k] + r[m]), 0.5f * scale * imSign * (c[k] - c[m]));
+    }
+}
+
+// DCT-III (orthonormal) of rows, first half: with Z_k = s_k·v_k·e^{iπk/(2d)}, the Hermitian part
+// H_k = (Z_k + conj(Z_{d−k}))/2 for k ≤ d/2, whose C2R w gives y by foura_dct_reorder (Makhoul's algorithm).
+__global__ void foura_dct3_pre(const float* __restrict__ v, int rows, int d, float2* __restrict__ half) {
+    const int halfBins = d / 2 + 1;
+    const int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= halfBins) return;
+    const int m = (d - k) % d;
+    const float2 tk = foura_half_twiddle(k, d);
+    const float2 tm = foura_half_twiddle(m, d);
+    for (int i = blockIdx.y; i < rows; i += gridDim.y) {
+        const float vk = foura_dct_scale(k, d) * v[(long long) i * d + k];
+        const float vm = foura_dct_scale(m, d) * v[(long long) i * d + m];
+        half[(long long) i * halfBins + k] = make_float2(0.5f * (vk * tk.x + vm * tm.x), 0.5f * (vk * tk.y - vm * tm.y));
+    }
+}
+
+// Makhoul's reordering, dst[j] = src[n(j)] with n(j) = j/2 for even j and d−1−(j−1)/2 for odd j: after the
+// C2R of foura_dct3_pre it gives the DCT-III; its inverse, dst[n(j)] = src[j] (inverse = 1), is the
+// reordering before the R2C of a DCT-II.
+__global__ void foura_dct_reorder(const float* __restrict__ src, int rows, int d, int inverse, float* __restrict__ dst) {
+    const int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= d) return;
+    const int n = (j & 1) == 0 ? j / 2 : d - 1 - (j - 1) / 2;
+    for (int i = blockIdx.y; i < rows; i += gridDim.y) {
+        const long long row = (long long) i * d;
+        if (inverse) {
+            dst[row + n] = src[row + j];
+        } else {
+            dst[row + j] = src[row + n];
+        }
+    }
+}
+
+// DCT-II (orthonormal) of rows, last half: from the R2C half spectra U of the reordered rows,
+// X_k = s_k·Re(e^{−iπk/(2d)}·U_k) (U_k = conj(U_{d−k}) past d/2).
+__global__ void foura_dct2_post(const float2* __restrict__ half, int rows, int d, float* __restrict__ x) {
+    const int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= d) return;
+    const int halfBins = d / 2 + 1;
+    const bool mirrored = k >= halfBins;
+    const float2 t = foura_half_twiddle(k, d);
+    const float s = foura_dct_scale(k, d);
+    for (int i = blockIdx.y; i < rows; i += gridDim.y) {
+        const float2 u = half[(long long) i * halfBins + (mirrored ? d - k : k)];
+        const float uIm = mirrored ? -u.y : u.y;
+        x[(long long) i * d + k] = s * (t.x * u.x + t.y * uIm);
+    }
+}
+
 }  // extern "C"

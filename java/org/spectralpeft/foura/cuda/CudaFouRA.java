@@ -13,7 +13,6 @@ import org.spectralpeft.cuda.internal.StreamScratch;
 import org.spectralpeft.foura.FouRAFactors;
 import org.spectralpeft.foura.FouRASpec;
 import org.spectralpeft.foura.ValidatingBackend;
-import org.spectralpeft.foura.cpu.FoldedFactors;
 
 /**
  * FouRA on a CUDA device: the folded factors held on the device, the fused forward ({@code foura_forward}:
@@ -21,17 +20,17 @@ import org.spectralpeft.foura.cpu.FoldedFactors;
  * project / gate / expand kernels beyond, the backward's per-token gate pass and token sums (fixed orders,
  * no atomics), and ΔW by {@code foura_delta}. Host arrays are copied in and out around each call.
  *
- * <p>The forward also takes device arrays on the caller's stream
- * ({@link #forward(FouRAFactors, DeviceArray, int, DeviceArray, CudaStream)}). Not yet on the device: folding
- * the transforms into A and B (prepare and update fold on the host with {@link FoldedFactors} and upload Â,
- * B̂ᵀ; the adjoint folds of the backward likewise, on the downloaded ∂Â and ∂B̂), and device-array entry
- * points for the other operations. Host-array calls are serialized on the backend's stream. Ranks up to
- * {@link FouRAKernels#MAX_GATE_RANK}.
+ * <p>The folds run on the device too ({@link DeviceFolds}: batched cuFFT real transforms, the DCT by
+ * Makhoul's algorithm): prepare and update copy A and Bᵀ in and fold them; the backward unfolds ∂Â and ∂B̂
+ * there. The forward also takes device arrays on the caller's stream
+ * ({@link #forward(FouRAFactors, DeviceArray, int, DeviceArray, CudaStream)}); the other operations take
+ * host arrays so far, serialized on the backend's stream. Ranks up to {@link FouRAKernels#MAX_GATE_RANK}.
  */
 public final class CudaFouRA extends ValidatingBackend {
     private final CudaContext context;
     private final boolean ownsContext;
     private final FouRAKernels kernels;
+    private final DeviceFolds folds;
     private final CudaStream stream;
 
     private CudaFouRA(CudaContext context, boolean ownsContext) {
@@ -39,6 +38,7 @@ public final class CudaFouRA extends ValidatingBackend {
         this.ownsContext = ownsContext;
         context.makeCurrent();
         this.kernels = new FouRAKernels(context.computeCapability(), Boolean.getBoolean("spectralpeft.cuda.debug"));
+        this.folds = new DeviceFolds(kernels, context.fftPlans());
         this.stream = context.createStream();
     }
 
@@ -197,44 +197,44 @@ public final class CudaFouRA extends ValidatingBackend {
         int width = width(spec);
         int r = spec.rank();
         boolean adaptive = spec.gate() == FouRASpec.Gate.ADAPTIVE;
-        float[] dAHat = new float[width * spec.dIn()];
-        float[] dBHat = new float[spec.dOut() * width];
+        float[] dA = new float[r * spec.dIn()];
+        float[] dBT = new float[r * spec.dOut()]; // ∂L/∂Bᵀ, rows of the columns of ∂L/∂B
         float[] gateGrad = adaptive ? new float[r * r + r] : null;
+        boolean dft = spec.transform() == FouRASpec.Transform.DFT;
         try (DeviceBuffer dx = upload(x);
              DeviceBuffer dg = upload(gradY);
-             DeviceBuffer z = context.allocate(DType.FLOAT32, (long) tokens * width);
-             DeviceBuffer dz = context.allocate(DType.FLOAT32, (long) tokens * width);
-             DeviceBuffer dLogit = context.allocate(DType.FLOAT32, adaptive ? (long) tokens * r : 1);
-             DeviceBuffer absZ = context.allocate(DType.FLOAT32, adaptive ? (long) tokens * r : 1);
-             DeviceBuffer gA = context.allocate(DType.FLOAT32, dAHat.length);
-             DeviceBuffer gB = context.allocate(DType.FLOAT32, dBHat.length);
+             DeviceBuffer gA = context.allocate(DType.FLOAT32, dA.length);
+             DeviceBuffer gBT = context.allocate(DType.FLOAT32, dBT.length);
              DeviceBuffer gGate = context.allocate(DType.FLOAT32, adaptive ? gateGrad.length : 1);
-             DeviceBuffer gx = gradX == null ? null : upload(gradX)) {
-            long zA = z.array().address();
-            long dzA = dz.array().address();
+             DeviceBuffer gx = gradX == null ? null : upload(gradX);
+             StreamScratch scratch = new StreamScratch(stream)) {
+            long zA = scratch.allocate(4L * tokens * width);
+            long dzA = scratch.allocate(4L * tokens * width);
+            long dLogit = adaptive ? scratch.allocate(4L * tokens * r) : 0L;
+            long absZ = adaptive ? scratch.allocate(4L * tokens * r) : 0L;
+            long dAHat = scratch.allocate(4L * width * spec.dIn());
+            long dBHatT = scratch.allocate(4L * width * spec.dOut());
             kernels.project(dx.array().address(), x.dtype(), f.aHat.array().address(), spec.dIn(), width, tokens, zA, stream);
             kernels.project(dg.array().address(), gradY.dtype(), f.bHatT.array().address(), spec.dOut(), width, tokens,
                     dzA, stream);
-            kernels.gateBackward(spec, zA, dzA, f.gateAddress(), tokens, dLogit.array().address(),
-                    absZ.array().address(), stream);
+            kernels.gateBackward(spec, zA, dzA, f.gateAddress(), tokens, dLogit, absZ, stream);
             if (gx != null) {
                 kernels.expand(dzA, f.aHat.array().address(), width, spec.dIn(), tokens, gx.array().address(),
                         gradX.dtype(), true, stream);
             }
-            kernels.tokenSum(dzA, DType.FLOAT32, width, dx.array().address(), x.dtype(), spec.dIn(), tokens,
-                    gA.array().address(), stream);
-            kernels.tokenSum(dg.array().address(), gradY.dtype(), spec.dOut(), zA, DType.FLOAT32, width, tokens,
-                    gB.array().address(), stream);
+            kernels.tokenSum(dzA, DType.FLOAT32, width, dx.array().address(), x.dtype(), spec.dIn(), tokens, dAHat, stream);
+            kernels.tokenSum(zA, DType.FLOAT32, width, dg.array().address(), gradY.dtype(), spec.dOut(), tokens, dBHatT,
+                    stream);
+            folds.unfold(dft, r, spec.dIn(), dAHat, gA.array().address(), 1f, scratch, stream);
+            folds.unfold(dft, r, spec.dOut(), dBHatT, gBT.array().address(), -1f, scratch, stream);
             if (adaptive) {
                 long gG = gGate.array().address();
-                kernels.tokenSum(dLogit.array().address(), DType.FLOAT32, r, absZ.array().address(), DType.FLOAT32, r,
-                        tokens, gG, stream);
-                kernels.tokenSum(dLogit.array().address(), DType.FLOAT32, r, 0L, DType.FLOAT32, 1, tokens,
-                        gG + 4L * r * r, stream);
+                kernels.tokenSum(dLogit, DType.FLOAT32, r, absZ, DType.FLOAT32, r, tokens, gG, stream);
+                kernels.tokenSum(dLogit, DType.FLOAT32, r, 0L, DType.FLOAT32, 1, tokens, gG + 4L * r * r, stream);
             }
             stream.synchronize();
-            gA.copyTo(HostArray.float32(dAHat));
-            gB.copyTo(HostArray.float32(dBHat));
+            gA.copyTo(HostArray.float32(dA));
+            gBT.copyTo(HostArray.float32(dBT));
             if (adaptive) {
                 gGate.copyTo(HostArray.float32(gateGrad));
             }
@@ -242,8 +242,12 @@ public final class CudaFouRA extends ValidatingBackend {
                 gx.copyTo(gradX);
             }
         }
-        System.arraycopy(FoldedFactors.gradA(spec, dAHat), 0, gradA, 0, gradA.length);
-        System.arraycopy(FoldedFactors.gradB(spec, dBHat), 0, gradB, 0, gradB.length);
+        System.arraycopy(dA, 0, gradA, 0, gradA.length);
+        for (int i = 0; i < r; i++) {
+            for (int o = 0; o < spec.dOut(); o++) {
+                gradB[o * r + i] = dBT[i * spec.dOut() + o];
+            }
+        }
         if (gradGate != null) {
             System.arraycopy(gateGrad, 0, gradGate, 0, gradGate.length);
         }
@@ -335,15 +339,16 @@ public final class CudaFouRA extends ValidatingBackend {
             return gate == null ? 0L : gate.array().address();
         }
 
+        /** Folds A and B on the device (A and Bᵀ copied in, then {@link DeviceFolds#fold}) and copies the gate in. */
         void upload(float[] a, float[] b, float[] gateParams) {
             FouRASpec spec = spec();
             int width = width(spec);
             int r = spec.rank();
-            float[] bHat = FoldedFactors.bHat(spec, b);
-            float[] transposed = new float[bHat.length];
-            for (int p = 0; p < spec.dOut(); p++) {
-                for (int k = 0; k < width; k++) {
-                    transposed[k * spec.dOut() + p] = bHat[p * width + k];
+            boolean dft = spec.transform() == FouRASpec.Transform.DFT;
+            float[] bT = new float[b.length];
+            for (int o = 0; o < spec.dOut(); o++) {
+                for (int i = 0; i < r; i++) {
+                    bT[i * spec.dOut() + o] = b[o * r + i];
                 }
             }
             float[] scale = new float[width];
@@ -355,8 +360,15 @@ public final class CudaFouRA extends ValidatingBackend {
                 }
             }
             context.makeCurrent();
-            aHat.copyFrom(HostArray.float32(FoldedFactors.aHat(spec, a)));
-            bHatT.copyFrom(HostArray.float32(transposed));
+            try (DeviceBuffer da = context.allocate(DType.FLOAT32, a.length);
+                 DeviceBuffer dbT = context.allocate(DType.FLOAT32, bT.length);
+                 StreamScratch scratch = new StreamScratch(stream)) {
+                da.copyFrom(HostArray.float32(a));
+                dbT.copyFrom(HostArray.float32(bT));
+                folds.fold(dft, r, spec.dIn(), da.array().address(), aHat.array().address(), 1f, scratch, stream);
+                folds.fold(dft, r, spec.dOut(), dbT.array().address(), bHatT.array().address(), -1f, scratch, stream);
+                stream.synchronize(); // before da and dbT are freed, and before the factors are used elsewhere
+            }
             componentScale.copyFrom(HostArray.float32(scale));
             if (gate != null) {
                 gate.copyFrom(HostArray.float32(gateParams));

@@ -24,7 +24,13 @@ public final class FouRAKernels implements AutoCloseable {
     static final String GATE_BACKWARD = "foura_gate_backward";
     static final String TOKEN_SUM = "foura_token_sum";
     static final String DELTA = "foura_delta";
-    static final String[] KERNELS = {FORWARD, PROJECT, EXPAND, GATE, GATE_BACKWARD, TOKEN_SUM, DELTA};
+    static final String FOLD_EXPAND = "foura_fold_expand";
+    static final String FOLD_HERMITIAN = "foura_fold_hermitian";
+    static final String DCT3_PRE = "foura_dct3_pre";
+    static final String DCT_REORDER = "foura_dct_reorder";
+    static final String DCT2_POST = "foura_dct2_post";
+    static final String[] KERNELS = {FORWARD, PROJECT, EXPAND, GATE, GATE_BACKWARD, TOKEN_SUM, DELTA, FOLD_EXPAND,
+        FOLD_HERMITIAN, DCT3_PRE, DCT_REORDER, DCT2_POST};
     /** The largest rank the gate kernels hold (two components per thread of a 256-thread block). */
     public static final int MAX_GATE_RANK = 512;
     /** Threads per block (FOURA_BLOCK in the source). */
@@ -146,6 +152,31 @@ public final class FouRAKernels implements AutoCloseable {
     void delta(long bHatT, long aHat, long g, int width, int dOut, int dIn, DeviceArray dst, int mode, CudaStream s) {
         launch(DELTA, CommonKernels.blocks(dIn), gridY(dOut), s, bHatT, aHat, g, width, dOut, dIn, dst.address(),
                 dst.dtype().code(), mode);
+    }
+
+    /** re/im rows (rows × d) = scale·(Re, imSign·Im) of the full spectra of R2C half spectra (rows × (d/2+1)). */
+    void foldExpand(long half, int rows, int d, float scale, float imSign, long re, long im, CudaStream s) {
+        launch(FOLD_EXPAND, CommonKernels.blocks(d), gridY(rows), s, half, rows, d, scale, imSign, re, im);
+    }
+
+    /** half (rows × (d/2+1) complex) = the Hermitian part of scale·(re + i·imSign·im), for a C2R. */
+    void foldHermitian(long re, long im, int rows, int d, float scale, float imSign, long half, CudaStream s) {
+        launch(FOLD_HERMITIAN, CommonKernels.blocks(d / 2 + 1), gridY(rows), s, re, im, rows, d, scale, imSign, half);
+    }
+
+    /** half (rows × (d/2+1) complex) whose C2R, reordered, is the orthonormal DCT-III of v's rows. */
+    void dct3Pre(long v, int rows, int d, long half, CudaStream s) {
+        launch(DCT3_PRE, CommonKernels.blocks(d / 2 + 1), gridY(rows), s, v, rows, d, half);
+    }
+
+    /** Makhoul's reordering of rows (inverse: the one before a DCT-II's R2C). */
+    void dctReorder(long src, int rows, int d, boolean inverse, long dst, CudaStream s) {
+        launch(DCT_REORDER, CommonKernels.blocks(d), gridY(rows), s, src, rows, d, inverse ? 1 : 0, dst);
+    }
+
+    /** x (rows × d) = the orthonormal DCT-II from the R2C half spectra of the reordered rows. */
+    void dct2Post(long half, int rows, int d, long x, CudaStream s) {
+        launch(DCT2_POST, CommonKernels.blocks(d), gridY(rows), s, half, rows, d, x);
     }
 
     private static int dft(FouRASpec spec) {
