@@ -13,6 +13,31 @@
 
 enum FouRAGate : int { FOURA_GATE_NONE = 0, FOURA_GATE_FIXED = 1, FOURA_GATE_ADAPTIVE = 2 };
 
+// |z_q| of one token's z (Re at q, Im at rank + q for the DFT).
+__device__ __forceinline__ float foura_magnitude(const float* zt, int q, int rank, int dft) {
+    return dft ? hypotf(zt[q], zt[rank + q]) : fabsf(zt[q]);
+}
+
+// The ADAPTIVE gate's logit of component j: b_j + Σ_q G_jq·|z_q|.
+__device__ __forceinline__ float foura_logit(const float* zt, const float* gate, int rank, int dft, int j) {
+    float logit = gate[rank * rank + j];
+    for (int q = 0; q < rank; q++) {
+        logit = fmaf(gate[j * rank + q], foura_magnitude(zt, q, rank, dft), logit);
+    }
+    return logit;
+}
+
+// m_j of one token: 1 (NONE), the mask (FIXED), or [logit ≥ 0] (ADAPTIVE).
+__device__ __forceinline__ float foura_mask(const float* zt, const float* gate, int gateKind, int rank, int dft, int j) {
+    if (gateKind == FOURA_GATE_FIXED) {
+        return gate[j];
+    }
+    if (gateKind == FOURA_GATE_ADAPTIVE) {
+        return foura_logit(zt, gate, rank, dft, j) >= 0.f ? 1.f : 0.f;
+    }
+    return 1.f;
+}
+
 extern "C" {
 
 // y[t] += B̂·w(t) with w = scale·m(z) ⊙ [Re z, −Im z] (DFT; [z] for the DCT) and z = Â·x[t], for FOURA_TOKENS
@@ -85,17 +110,7 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_forward(
         const int t = i / rank;
         const int j = i - t * rank;
         const float* zt = z + t * FOURA_MAX_WIDTH;
-        float m = 1.f;
-        if (gateKind == FOURA_GATE_FIXED) {
-            m = gate[j];
-        } else if (gateKind == FOURA_GATE_ADAPTIVE) {
-            float logit = gate[rank * rank + j];
-            for (int q = 0; q < rank; q++) {
-                const float magnitude = dft ? hypotf(zt[q], zt[rank + q]) : fabsf(zt[q]);
-                logit = fmaf(gate[j * rank + q], magnitude, logit);
-            }
-            m = logit >= 0.f ? 1.f : 0.f;
-        }
+        const float m = foura_mask(zt, gate, gateKind, rank, dft, j);
         w[t * FOURA_MAX_WIDTH + j] = scale * m * zt[j];
         if (dft) {
             w[t * FOURA_MAX_WIDTH + rank + j] = -scale * m * zt[rank + j];
@@ -178,17 +193,7 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_gate(
         float m[2];
         int owned = 0;
         for (int j = threadIdx.x; j < rank; j += FOURA_BLOCK, owned++) {
-            float mj = 1.f;
-            if (gateKind == FOURA_GATE_FIXED) {
-                mj = gate[j];
-            } else if (gateKind == FOURA_GATE_ADAPTIVE) {
-                float logit = gate[rank * rank + j];
-                for (int q = 0; q < rank; q++) {
-                    logit = fmaf(gate[j * rank + q], dft ? hypotf(zt[q], zt[rank + q]) : fabsf(zt[q]), logit);
-                }
-                mj = logit >= 0.f ? 1.f : 0.f;
-            }
-            m[owned] = mj;
+            m[owned] = foura_mask(zt, gate, gateKind, rank, dft, j);
         }
         __syncthreads(); // every logit has read z
         owned = 0;
@@ -221,10 +226,7 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_gate_backward(
             if (gateKind == FOURA_GATE_FIXED) {
                 mj = gate[j];
             } else if (gateKind == FOURA_GATE_ADAPTIVE) {
-                float logit = gate[rank * rank + j];
-                for (int q = 0; q < rank; q++) {
-                    logit = fmaf(gate[j * rank + q], dft ? hypotf(zt[q], zt[rank + q]) : fabsf(zt[q]), logit);
-                }
+                const float logit = foura_logit(zt, gate, rank, dft, j);
                 mj = logit >= 0.f ? 1.f : 0.f;
                 float dm = dzt[j] * zt[j];
                 if (dft) {
@@ -233,7 +235,7 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_gate_backward(
                 const float sigma = 1.f / (1.f + expf(-logit));
                 sLogit[j] = alpha * dm * sigma * (1.f - sigma);
                 dLogit[(long long) t * rank + j] = sLogit[j];
-                absZ[(long long) t * rank + j] = dft ? hypotf(zt[j], zt[rank + j]) : fabsf(zt[j]);
+                absZ[(long long) t * rank + j] = foura_magnitude(zt, j, rank, dft);
             }
             m[owned] = mj;
         }
@@ -250,7 +252,7 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_gate_backward(
                 }
                 const float re = zt[j];
                 const float im = dft ? zt[rank + j] : 0.f;
-                const float magnitude = dft ? hypotf(re, im) : fabsf(re);
+                const float magnitude = foura_magnitude(zt, j, rank, dft);
                 if (magnitude > 0.f) {
                     extraRe = sj * re / magnitude;
                     extraIm = sj * im / magnitude;

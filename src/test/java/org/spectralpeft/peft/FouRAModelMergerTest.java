@@ -18,7 +18,6 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.spectralpeft.TestData;
-import org.spectralpeft.core.DType;
 import org.spectralpeft.foura.FouRASpec.Gate;
 import org.spectralpeft.foura.FouRASpec.Transform;
 import org.spectralpeft.foura.cpu.CpuFouRA;
@@ -85,7 +84,7 @@ public class FouRAModelMergerTest {
                 double[] mask = gate == Gate.FIXED ? TestData.toDouble(l.gate()) : new double[] {1, 1, 1};
                 double[] delta = new FouRAReference(w.dOut(), w.dIn(), 3, transform == Transform.DFT, l.spec().alpha())
                         .deltaW(TestData.toDouble(l.a()), TestData.toDouble(l.b()), mask);
-                double[] base = decode(ckpt, name, dtype);
+                double[] base = ModelMergerContract.baseValues(ckpt, w);
                 double[] got = merged.readDoubles(merged.tensor(name));
                 double[] change = new double[got.length];
                 double[] expected = new double[got.length];
@@ -102,22 +101,6 @@ public class FouRAModelMergerTest {
                         + err + data.tag());
             }
         }
-    }
-
-    private static double[] decode(TinyCheckpoint ckpt, String name, TensorDType dtype) {
-        ByteBuffer b = ByteBuffer.wrap(ckpt.bytes.get(name)).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-        int n = ckpt.bytes.get(name).length / dtype.bytes();
-        double[] v = new double[n];
-        for (int i = 0; i < n; i++) {
-            v[i] = switch (dtype) {
-                case F32 -> b.getFloat(4 * i);
-                case F64 -> b.getDouble(8 * i);
-                case F16 -> DType.FLOAT16.decode(b.getShort(2 * i));
-                case BF16 -> DType.BFLOAT16.decode(b.getShort(2 * i));
-                default -> throw new IllegalArgumentException(dtype.toString());
-            };
-        }
-        return v;
     }
 
     @Test

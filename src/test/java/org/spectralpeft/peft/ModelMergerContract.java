@@ -371,7 +371,7 @@ public abstract class ModelMergerContract {
     }
 
     /** The stored weight's values, decoded straight from the fixture's bytes (not through the reader). */
-    private static double[] baseValues(TinyCheckpoint ckpt, TinyCheckpoint.Weight w) {
+    static double[] baseValues(TinyCheckpoint ckpt, TinyCheckpoint.Weight w) {
         TensorDType dtype = ckpt.dtypes.get(w.tensor());
         ByteBuffer b = ByteBuffer.wrap(ckpt.bytes.get(w.tensor())).order(java.nio.ByteOrder.LITTLE_ENDIAN);
         double[] v = new double[w.rows() * w.cols()];
