@@ -44,6 +44,30 @@ class CudaFouRATest extends FouRABackendContract {
         return cuda;
     }
 
+    /** FouRA and FourierFT on one borrowed context: both work, and closing them leaves the context open. */
+    @org.junit.jupiter.api.Test
+    void fouraAndFourierFTShareOneBorrowedContext() {
+        Case c = new Case(40, 30, 4, Transform.DCT, Gate.NONE);
+        HostArray x = c.inputs(DType.FLOAT32, 3);
+        try (org.spectralpeft.cuda.CudaContext shared = org.spectralpeft.cuda.CudaContext.open(0)) {
+            try (CudaFouRA foura = CudaFouRA.open(shared);
+                 org.spectralpeft.fourierft.cuda.CudaFourierFT fourierFT = org.spectralpeft.fourierft.cuda.CudaFourierFT.open(shared);
+                 FouRAFactors f = foura.prepare(c.spec, c.a, c.b, null)) {
+                HostArray y = HostArray.float32(new float[3 * 40]);
+                foura.forward(f, x, 3, y);
+                double err = TestData.relativeError(TestData.toDouble(y), c.forward(TestData.toDouble(x), 3));
+                assertTrue(err < 1e-5, "FouRA on a shared context: relative error " + err + c.tag());
+                HostArray w = HostArray.float32(new float[40 * 30]);
+                fourierFT.materialize(org.spectralpeft.fourierft.FourierFTSpec.fromSeed(40, 30, 10), c.data.gaussian(10), w);
+                assertTrue(w.firstNonFinite() < 0);
+            }
+            assertTrue(!shared.isClosed(), "closing the backends must leave a borrowed context open");
+            try (CudaFouRA again = CudaFouRA.open(shared)) {
+                assertTrue(again.description().startsWith("cuda"));
+            }
+        }
+    }
+
     /** The device-array forward queues the same kernels as the host one: the same bits, fused or not. */
     @ParameterizedTest
     @org.junit.jupiter.params.provider.ValueSource(ints = {16, 160})
