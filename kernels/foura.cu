@@ -232,8 +232,9 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_gate_backward(
                 if (dft) {
                     dm -= dzt[rank + j] * zt[rank + j];
                 }
-                const float sigma = 1.f / (1.f + expf(-logit));
-                sLogit[j] = alpha * dm * sigma * (1.f - sigma);
+                // σ'(l) = σ(l)·σ(−l) = e/(1+e)² with e = e^{−|l|}: 1 − σ would cancel for large logits
+                const float e = expf(-fabsf(logit));
+                sLogit[j] = alpha * dm * (e / ((1.f + e) * (1.f + e)));
                 dLogit[(long long) t * rank + j] = sLogit[j];
                 absZ[(long long) t * rank + j] = foura_magnitude(zt, j, rank, dft);
             }

@@ -325,8 +325,8 @@ public final class CpuFouRA extends ValidatingBackend {
                     if (dft) {
                         dm -= dz[at + r + i] * w[at + r + i];
                     }
-                    double sigma = 1 / (1 + Math.exp(-logit(w, at, i)));
-                    dLogit[i] = (float) (alpha * dm * sigma * (1 - sigma));
+                    double e = Math.exp(-Math.abs(logit(w, at, i))); // σ' = σ(l)·σ(−l) = e/(1+e)², no 1 − σ
+                    dLogit[i] = (float) (alpha * dm * e / ((1 + e) * (1 + e)));
                 }
                 for (int i = 0; i < r; i++) {
                     gatePartial[r * r + i] += dLogit[i];
