@@ -405,4 +405,13 @@ __global__ void foura_dct2_post(const float2* __restrict__ half, int rows, int d
     }
 }
 
+// dst (cols × rows) = srcᵀ (src rows × cols), float32: B (d_out × r) to Bᵀ's rows for the fold, and ∂Bᵀ back to ∂B.
+__global__ void foura_transpose(const float* __restrict__ src, int rows, int cols, float* __restrict__ dst) {
+    const int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= cols) return;
+    for (int r = blockIdx.y; r < rows; r += gridDim.y) {
+        dst[(long long) c * rows + r] = src[(long long) r * cols + c];
+    }
+}
+
 }  // extern "C"

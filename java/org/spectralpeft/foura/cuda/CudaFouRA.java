@@ -9,6 +9,7 @@ import org.spectralpeft.cuda.DeviceArray;
 import org.spectralpeft.cuda.DeviceBuffer;
 import org.spectralpeft.cuda.internal.DeviceMemoryRegistry;
 import org.spectralpeft.cuda.internal.KernelModule;
+import org.spectralpeft.cuda.internal.NativeHandles;
 import org.spectralpeft.cuda.internal.StreamScratch;
 import org.spectralpeft.foura.FouRAFactors;
 import org.spectralpeft.foura.FouRASpec;
@@ -22,9 +23,9 @@ import org.spectralpeft.foura.ValidatingBackend;
  *
  * <p>The folds run on the device too ({@link DeviceFolds}: batched cuFFT real transforms, the DCT by
  * Makhoul's algorithm): prepare and update copy A and Bᵀ in and fold them; the backward unfolds ∂Â and ∂B̂
- * there. The forward also takes device arrays on the caller's stream
- * ({@link #forward(FouRAFactors, DeviceArray, int, DeviceArray, CudaStream)}); the other operations take
- * host arrays so far, serialized on the backend's stream. Ranks up to {@link FouRAKernels#MAX_GATE_RANK}.
+ * there. Prepare, forward and backward also take device arrays on the caller's stream; materialize, merge
+ * and combine take host arrays so far, serialized on the backend's stream. Ranks up to
+ * {@link FouRAKernels#MAX_GATE_RANK}.
  */
 public final class CudaFouRA extends ValidatingBackend {
     private final CudaContext context;
@@ -192,65 +193,170 @@ public final class CudaFouRA extends ValidatingBackend {
     protected synchronized void runBackward(FouRAFactors factors, HostArray x, HostArray gradY, int tokens,
                                             float[] gradA, float[] gradB, float[] gradGate, HostArray gradX) {
         context.makeCurrent();
-        Factors f = (Factors) factors;
-        FouRASpec spec = f.spec();
-        int width = width(spec);
-        int r = spec.rank();
+        FouRASpec spec = factors.spec();
         boolean adaptive = spec.gate() == FouRASpec.Gate.ADAPTIVE;
-        float[] dA = new float[r * spec.dIn()];
-        float[] dBT = new float[r * spec.dOut()]; // ∂L/∂Bᵀ, rows of the columns of ∂L/∂B
-        float[] gateGrad = adaptive ? new float[r * r + r] : null;
-        boolean dft = spec.transform() == FouRASpec.Transform.DFT;
         try (DeviceBuffer dx = upload(x);
              DeviceBuffer dg = upload(gradY);
-             DeviceBuffer gA = context.allocate(DType.FLOAT32, dA.length);
-             DeviceBuffer gBT = context.allocate(DType.FLOAT32, dBT.length);
-             DeviceBuffer gGate = context.allocate(DType.FLOAT32, adaptive ? gateGrad.length : 1);
-             DeviceBuffer gx = gradX == null ? null : upload(gradX);
-             StreamScratch scratch = new StreamScratch(stream)) {
-            long zA = scratch.allocate(4L * tokens * width);
-            long dzA = scratch.allocate(4L * tokens * width);
-            long dLogit = adaptive ? scratch.allocate(4L * tokens * r) : 0L;
-            long absZ = adaptive ? scratch.allocate(4L * tokens * r) : 0L;
-            long dAHat = scratch.allocate(4L * width * spec.dIn());
-            long dBHatT = scratch.allocate(4L * width * spec.dOut());
-            kernels.project(dx.array().address(), x.dtype(), f.aHat.array().address(), spec.dIn(), width, tokens, zA, stream);
-            kernels.project(dg.array().address(), gradY.dtype(), f.bHatT.array().address(), spec.dOut(), width, tokens,
-                    dzA, stream);
-            kernels.gateBackward(spec, zA, dzA, f.gateAddress(), tokens, dLogit, absZ, stream);
-            if (gx != null) {
-                kernels.expand(dzA, f.aHat.array().address(), width, spec.dIn(), tokens, gx.array().address(),
-                        gradX.dtype(), true, stream);
-            }
-            kernels.tokenSum(dzA, DType.FLOAT32, width, dx.array().address(), x.dtype(), spec.dIn(), tokens, dAHat, stream);
-            kernels.tokenSum(zA, DType.FLOAT32, width, dg.array().address(), gradY.dtype(), spec.dOut(), tokens, dBHatT,
-                    stream);
-            folds.unfold(dft, r, spec.dIn(), dAHat, gA.array().address(), 1f, scratch, stream);
-            folds.unfold(dft, r, spec.dOut(), dBHatT, gBT.array().address(), -1f, scratch, stream);
-            if (adaptive) {
-                long gG = gGate.array().address();
-                kernels.tokenSum(dLogit, DType.FLOAT32, r, absZ, DType.FLOAT32, r, tokens, gG, stream);
-                kernels.tokenSum(dLogit, DType.FLOAT32, r, 0L, DType.FLOAT32, 1, tokens, gG + 4L * r * r, stream);
-            }
+             DeviceBuffer gA = context.allocate(DType.FLOAT32, gradA.length);
+             DeviceBuffer gB = context.allocate(DType.FLOAT32, gradB.length);
+             DeviceBuffer gGate = gradGate == null ? null : context.allocate(DType.FLOAT32, gradGate.length);
+             DeviceBuffer gx = gradX == null ? null : upload(gradX)) {
+            backwardOnDevice((Factors) factors, dx.array(), dg.array(), tokens, gA.array().address(),
+                    gB.array().address(), adaptive && gGate != null ? gGate.array().address() : 0L,
+                    gx == null ? null : gx.array(), stream);
             stream.synchronize();
-            gA.copyTo(HostArray.float32(dA));
-            gBT.copyTo(HostArray.float32(dBT));
-            if (adaptive) {
-                gGate.copyTo(HostArray.float32(gateGrad));
+            gA.copyTo(HostArray.float32(gradA));
+            gB.copyTo(HostArray.float32(gradB));
+            if (gGate != null) {
+                gGate.copyTo(HostArray.float32(gradGate));
             }
             if (gx != null) {
                 gx.copyTo(gradX);
             }
         }
-        System.arraycopy(dA, 0, gradA, 0, gradA.length);
-        for (int i = 0; i < r; i++) {
-            for (int o = 0; o < spec.dOut(); o++) {
-                gradB[o * r + i] = dBT[i * spec.dOut() + o];
+    }
+
+    /**
+     * The backward on the device, queued on {@code s}: ∂A (r × d_in) at gradA, ∂B (d_out × r) at gradB, the
+     * ADAPTIVE gate's ∂G then ∂b at gradGate (when not 0), ∂x accumulated into gradX (when not null).
+     */
+    private void backwardOnDevice(Factors f, DeviceArray x, DeviceArray gradY, int tokens, long gradA, long gradB,
+                                  long gradGate, DeviceArray gradX, CudaStream s) {
+        FouRASpec spec = f.spec();
+        int width = width(spec);
+        int r = spec.rank();
+        boolean adaptive = spec.gate() == FouRASpec.Gate.ADAPTIVE;
+        boolean dft = spec.transform() == FouRASpec.Transform.DFT;
+        try (StreamScratch scratch = new StreamScratch(s)) {
+            long z = scratch.allocate(4L * tokens * width);
+            long dz = scratch.allocate(4L * tokens * width);
+            long dLogit = adaptive ? scratch.allocate(4L * tokens * r) : 0L;
+            long absZ = adaptive ? scratch.allocate(4L * tokens * r) : 0L;
+            long dAHat = scratch.allocate(4L * width * spec.dIn());
+            long dBHatT = scratch.allocate(4L * width * spec.dOut());
+            long dBT = scratch.allocate(4L * r * spec.dOut());
+            kernels.project(x.address(), x.dtype(), f.aHat.array().address(), spec.dIn(), width, tokens, z, s);
+            kernels.project(gradY.address(), gradY.dtype(), f.bHatT.array().address(), spec.dOut(), width, tokens, dz, s);
+            kernels.gateBackward(spec, z, dz, f.gateAddress(), tokens, dLogit, absZ, s);
+            if (gradX != null) {
+                kernels.expand(dz, f.aHat.array().address(), width, spec.dIn(), tokens, gradX.address(), gradX.dtype(),
+                        true, s);
+            }
+            kernels.tokenSum(dz, DType.FLOAT32, width, x.address(), x.dtype(), spec.dIn(), tokens, dAHat, s);
+            kernels.tokenSum(z, DType.FLOAT32, width, gradY.address(), gradY.dtype(), spec.dOut(), tokens, dBHatT, s);
+            folds.unfold(dft, r, spec.dIn(), dAHat, gradA, 1f, scratch, s);
+            folds.unfold(dft, r, spec.dOut(), dBHatT, dBT, -1f, scratch, s);
+            kernels.transpose(dBT, r, spec.dOut(), gradB, s);
+            if (adaptive && gradGate != 0L) {
+                kernels.tokenSum(dLogit, DType.FLOAT32, r, absZ, DType.FLOAT32, r, tokens, gradGate, s);
+                kernels.tokenSum(dLogit, DType.FLOAT32, r, 0L, DType.FLOAT32, 1, tokens, gradGate + 4L * r * r, s);
             }
         }
+    }
+
+    /**
+     * Backward of {@link #forward(FouRAFactors, DeviceArray, int, DeviceArray, CudaStream)} on device arrays,
+     * queued on {@code stream} without waiting: gradA (r × d_in) and gradB (d_out × r) overwritten, gradGate
+     * (ADAPTIVE only, r² + r, or null) overwritten, gradX (tokens × d_in, or null) accumulated into; the
+     * gradients float32, x, gradY and gradX any dtype.
+     *
+     * @param factors the layer's prepared factors, from this backend
+     * @param x tokens × d_in inputs of the forward
+     * @param gradY tokens × d_out gradient ∂L/∂y
+     * @param tokens rows of x and gradY, at least 1
+     * @param gradA r × d_in float32, overwritten with ∂L/∂A
+     * @param gradB d_out × r float32, overwritten with ∂L/∂B
+     * @param gradGate r² + r float32 for the ADAPTIVE gate, or null; null for NONE and FIXED
+     * @param gradX tokens × d_in accumulating ∂L/∂x, or null
+     * @param stream the stream the work is queued on
+     * @throws IllegalArgumentException for a null required argument, a wrong length or dtype, an array on
+     *         another device, or factors of another backend
+     * @throws IllegalStateException if the backend or the factors are closed
+     */
+    public void backward(FouRAFactors factors, DeviceArray x, DeviceArray gradY, int tokens, DeviceArray gradA,
+                         DeviceArray gradB, DeviceArray gradGate, DeviceArray gradX, CudaStream stream) {
+        Checks.notNull(factors, "factors");
+        Checks.notNull(x, "x");
+        Checks.notNull(gradY, "gradY");
+        Checks.notNull(gradA, "gradA");
+        Checks.notNull(gradB, "gradB");
+        Checks.notNull(stream, "stream");
+        ensureOpen();
+        factors.checkUsableBy(this, "factors");
+        FouRASpec spec = factors.spec();
+        Checks.positive(tokens, "tokens");
+        checkDevice("x", x, (long) tokens * spec.dIn());
+        checkDevice("gradY", gradY, (long) tokens * spec.dOut());
+        checkFloat32("gradA", gradA, spec.aLength());
+        checkFloat32("gradB", gradB, spec.bLength());
         if (gradGate != null) {
-            System.arraycopy(gateGrad, 0, gradGate, 0, gradGate.length);
+            Checks.require(spec.gate() == FouRASpec.Gate.ADAPTIVE, "gradGate must be null for the " + spec.gate()
+                    + " gate, which has nothing to learn");
+            checkFloat32("gradGate", gradGate, spec.gateLength());
         }
+        if (gradX != null) {
+            checkDevice("gradX", gradX, (long) tokens * spec.dIn());
+        }
+        context.makeCurrent();
+        backwardOnDevice((Factors) factors, x, gradY, tokens, gradA.address(), gradB.address(),
+                gradGate == null ? 0L : gradGate.address(), gradX, stream);
+    }
+
+    /**
+     * {@link #prepare} from device arrays (float32 A, r × d_in; B, d_out × r; the gate's parameters, or null for
+     * NONE), folded on the device. The small gate vector is read back to check the FIXED mask and to build
+     * ΔW's factors; A and B are not scanned for NaN on the device (as for every device-array entry point). Waits
+     * for {@code stream} before it returns, so that the factors are ready on any stream.
+     *
+     * @param spec the layer
+     * @param a A on this device
+     * @param b B on this device
+     * @param gate the gate's parameters on this device, or null for NONE
+     * @param stream the stream the folds are queued on
+     * @return the factors; the caller closes them
+     * @throws IllegalArgumentException for a null required argument, a wrong length or dtype, an array on
+     *         another device, or a mask value other than 0 and 1
+     * @throws IllegalStateException if the backend is closed
+     */
+    public FouRAFactors prepare(FouRASpec spec, DeviceArray a, DeviceArray b, DeviceArray gate, CudaStream stream) {
+        Checks.notNull(spec, "spec");
+        Checks.notNull(a, "A");
+        Checks.notNull(b, "B");
+        Checks.notNull(stream, "stream");
+        ensureOpen();
+        checkFloat32("A", a, spec.aLength());
+        checkFloat32("B", b, spec.bLength());
+        float[] gateParams = null;
+        if (spec.gateLength() > 0) {
+            Checks.notNull(gate, "gate");
+            checkFloat32("gate", gate, spec.gateLength());
+            context.makeCurrent();
+            gateParams = new float[(int) spec.gateLength()];
+            stream.synchronize(); // the gate may have been written on this stream
+            jcuda.driver.JCudaDriver.cuMemcpyDtoH(jcuda.Pointer.to(gateParams),
+                    NativeHandles.devicePointer(gate.address()), 4L * gateParams.length);
+            FouRAFactors.checkParameters(spec, new float[(int) spec.aLength()], new float[(int) spec.bLength()], gateParams);
+        } else {
+            Checks.require(gate == null, "the NONE gate has no parameters, but gate is not null");
+        }
+        Checks.require(spec.rank() <= FouRAKernels.MAX_GATE_RANK, "the CUDA backend takes ranks up to "
+                + FouRAKernels.MAX_GATE_RANK + ", " + spec + " has " + spec.rank());
+        synchronized (this) {
+            context.makeCurrent();
+            Factors f = new Factors(spec, this);
+            try {
+                f.fold(a.address(), b.address(), gateParams, stream);
+            } catch (RuntimeException | Error e) {
+                f.close();
+                throw e;
+            }
+            return f;
+        }
+    }
+
+    private void checkFloat32(String name, DeviceArray a, long expected) {
+        checkDevice(name, a, expected);
+        Checks.require(a.dtype() == DType.FLOAT32, name + " must be float32, got " + a.dtype());
     }
 
     @Override
@@ -339,18 +445,26 @@ public final class CudaFouRA extends ValidatingBackend {
             return gate == null ? 0L : gate.array().address();
         }
 
-        /** Folds A and B on the device (A and Bᵀ copied in, then {@link DeviceFolds#fold}) and copies the gate in. */
+        /** Copies A and B in and folds them on the device, on the backend's stream. */
         void upload(float[] a, float[] b, float[] gateParams) {
+            context.makeCurrent();
+            try (DeviceBuffer da = context.allocate(DType.FLOAT32, a.length);
+                 DeviceBuffer db = context.allocate(DType.FLOAT32, b.length)) {
+                da.copyFrom(HostArray.float32(a));
+                db.copyFrom(HostArray.float32(b));
+                fold(da.array().address(), db.array().address(), gateParams, stream);
+            }
+        }
+
+        /**
+         * Â and B̂ᵀ from A and B on the device (B transposed to rows, then {@link DeviceFolds#fold}), and the gate
+         * and ΔW's per-component factors α·m' from the host; waits for {@code s}.
+         */
+        void fold(long a, long b, float[] gateParams, CudaStream s) {
             FouRASpec spec = spec();
             int width = width(spec);
             int r = spec.rank();
             boolean dft = spec.transform() == FouRASpec.Transform.DFT;
-            float[] bT = new float[b.length];
-            for (int o = 0; o < spec.dOut(); o++) {
-                for (int i = 0; i < r; i++) {
-                    bT[i * spec.dOut() + o] = b[o * r + i];
-                }
-            }
             float[] scale = new float[width];
             for (int i = 0; i < r; i++) {
                 float m = spec.gate() == FouRASpec.Gate.FIXED ? gateParams[i] : 1f;
@@ -359,16 +473,13 @@ public final class CudaFouRA extends ValidatingBackend {
                     scale[r + i] = -spec.alpha() * m;
                 }
             }
-            context.makeCurrent();
-            try (DeviceBuffer da = context.allocate(DType.FLOAT32, a.length);
-                 DeviceBuffer dbT = context.allocate(DType.FLOAT32, bT.length);
-                 StreamScratch scratch = new StreamScratch(stream)) {
-                da.copyFrom(HostArray.float32(a));
-                dbT.copyFrom(HostArray.float32(bT));
-                folds.fold(dft, r, spec.dIn(), da.array().address(), aHat.array().address(), 1f, scratch, stream);
-                folds.fold(dft, r, spec.dOut(), dbT.array().address(), bHatT.array().address(), -1f, scratch, stream);
-                stream.synchronize(); // before da and dbT are freed, and before the factors are used elsewhere
+            try (StreamScratch scratch = new StreamScratch(s)) {
+                long bT = scratch.allocate(4L * r * spec.dOut());
+                kernels.transpose(b, spec.dOut(), r, bT, s);
+                folds.fold(dft, r, spec.dIn(), a, aHat.array().address(), 1f, scratch, s);
+                folds.fold(dft, r, spec.dOut(), bT, bHatT.array().address(), -1f, scratch, s);
             }
+            s.synchronize(); // the factors are ready for any stream, and A and B may be freed
             componentScale.copyFrom(HostArray.float32(scale));
             if (gate != null) {
                 gate.copyFrom(HostArray.float32(gateParams));

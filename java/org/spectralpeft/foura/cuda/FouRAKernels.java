@@ -29,8 +29,9 @@ public final class FouRAKernels implements AutoCloseable {
     static final String DCT3_PRE = "foura_dct3_pre";
     static final String DCT_REORDER = "foura_dct_reorder";
     static final String DCT2_POST = "foura_dct2_post";
+    static final String TRANSPOSE = "foura_transpose";
     static final String[] KERNELS = {FORWARD, PROJECT, EXPAND, GATE, GATE_BACKWARD, TOKEN_SUM, DELTA, FOLD_EXPAND,
-        FOLD_HERMITIAN, DCT3_PRE, DCT_REORDER, DCT2_POST};
+        FOLD_HERMITIAN, DCT3_PRE, DCT_REORDER, DCT2_POST, TRANSPOSE};
     /** The largest rank the gate kernels hold (two components per thread of a 256-thread block). */
     public static final int MAX_GATE_RANK = 512;
     /** Threads per block (FOURA_BLOCK in the source). */
@@ -177,6 +178,11 @@ public final class FouRAKernels implements AutoCloseable {
     /** x (rows × d) = the orthonormal DCT-II from the R2C half spectra of the reordered rows. */
     void dct2Post(long half, int rows, int d, long x, CudaStream s) {
         launch(DCT2_POST, CommonKernels.blocks(d), gridY(rows), s, half, rows, d, x);
+    }
+
+    /** dst (cols × rows) = srcᵀ, float32. */
+    void transpose(long src, int rows, int cols, long dst, CudaStream s) {
+        launch(TRANSPOSE, CommonKernels.blocks(cols), gridY(rows), s, src, rows, cols, dst);
     }
 
     private static int dft(FouRASpec spec) {

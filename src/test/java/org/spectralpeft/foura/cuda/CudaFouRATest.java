@@ -95,6 +95,76 @@ class CudaFouRATest extends FouRABackendContract {
         }
     }
 
+    private static org.spectralpeft.cuda.DeviceBuffer onDevice(HostArray h) {
+        org.spectralpeft.cuda.DeviceBuffer b = cuda.context().allocate(h.dtype(), h.length());
+        b.copyFrom(h);
+        return b;
+    }
+
+    /** prepare and backward on device arrays give the host entry points' bits (the same kernels). */
+    @ParameterizedTest
+    @EnumSource(Gate.class)
+    void deviceArrayPrepareAndBackwardEqualTheHostOnes(Gate gate) {
+        Case c = new Case(50, 44, 5, Transform.DCT, gate);
+        int tokens = 9;
+        HostArray x = c.inputs(DType.FLOAT16, tokens);
+        HostArray gy = HostArray.of(DType.FLOAT16, c.data.gaussian(tokens * 50));
+        boolean adaptive = gate == Gate.ADAPTIVE;
+        float[] hA = new float[5 * 44];
+        float[] hB = new float[50 * 5];
+        float[] hG = adaptive ? new float[30] : null;
+        HostArray hx = HostArray.float32(new float[tokens * 44]);
+        float[] dA = new float[hA.length];
+        float[] dB = new float[hB.length];
+        float[] dG = adaptive ? new float[30] : null;
+        HostArray dxOut = HostArray.float32(new float[tokens * 44]);
+        try (org.spectralpeft.cuda.CudaStream stream = cuda.context().createStream();
+             org.spectralpeft.cuda.DeviceBuffer a = onDevice(HostArray.float32(c.a));
+             org.spectralpeft.cuda.DeviceBuffer b = onDevice(HostArray.float32(c.b));
+             org.spectralpeft.cuda.DeviceBuffer g = c.gate == null ? null : onDevice(HostArray.float32(c.gate));
+             FouRAFactors viaHost = cuda.prepare(c.spec, c.a, c.b, c.gate);
+             FouRAFactors viaDevice = cuda.prepare(c.spec, a.array(), b.array(), g == null ? null : g.array(), stream);
+             org.spectralpeft.cuda.DeviceBuffer dx = onDevice(x);
+             org.spectralpeft.cuda.DeviceBuffer dgy = onDevice(gy);
+             org.spectralpeft.cuda.DeviceBuffer gA = cuda.context().allocate(DType.FLOAT32, dA.length);
+             org.spectralpeft.cuda.DeviceBuffer gB = cuda.context().allocate(DType.FLOAT32, dB.length);
+             org.spectralpeft.cuda.DeviceBuffer gG = adaptive ? cuda.context().allocate(DType.FLOAT32, 30) : null;
+             org.spectralpeft.cuda.DeviceBuffer gx = onDevice(dxOut)) {
+            HostArray y1 = HostArray.float32(new float[tokens * 50]);
+            HostArray y2 = HostArray.float32(new float[tokens * 50]);
+            cuda.forward(viaHost, x, tokens, y1);
+            cuda.forward(viaDevice, x, tokens, y2);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(y1.floats(), y2.floats(), "prepare from device arrays" + c.tag());
+
+            cuda.backward(viaHost, x, gy, tokens, hA, hB, hG, hx);
+            cuda.backward(viaDevice, dx.array(), dgy.array(), tokens, gA.array(), gB.array(), gG == null ? null : gG.array(),
+                    gx.array(), stream);
+            stream.synchronize();
+            gA.copyTo(HostArray.float32(dA));
+            gB.copyTo(HostArray.float32(dB));
+            gx.copyTo(dxOut);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(hA, dA, "∂A" + c.tag());
+            org.junit.jupiter.api.Assertions.assertArrayEquals(hB, dB, "∂B" + c.tag());
+            org.junit.jupiter.api.Assertions.assertArrayEquals(hx.floats(), dxOut.floats(), "∂x" + c.tag());
+            if (adaptive) {
+                gG.copyTo(HostArray.float32(dG));
+                org.junit.jupiter.api.Assertions.assertArrayEquals(hG, dG, "∂gate" + c.tag());
+            } else {
+                IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                        () -> cuda.backward(viaDevice, dx.array(), dgy.array(), tokens, gA.array(), gB.array(), gA.array(),
+                                null, stream));
+                assertTrue(e.getMessage().contains("gradGate must be null"), e.getMessage());
+            }
+            if (gate == Gate.FIXED) {
+                try (org.spectralpeft.cuda.DeviceBuffer bad = onDevice(HostArray.float32(new float[] {1f, 0.5f, 0f, 1f, 1f}))) {
+                    IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                            () -> cuda.prepare(c.spec, a.array(), b.array(), bad.array(), stream));
+                    assertTrue(e.getMessage().contains("mask[1] is 0.5"), e.getMessage());
+                }
+            }
+        }
+    }
+
     /** r = 160 with the DFT is z of 320 components, past the fused kernel's 256: project, gate, expand. */
     @ParameterizedTest
     @EnumSource(Gate.class)
