@@ -23,9 +23,9 @@ import org.spectralpeft.foura.ValidatingBackend;
  *
  * <p>The folds run on the device too ({@link DeviceFolds}: batched cuFFT real transforms, the DCT by
  * Makhoul's algorithm): prepare and update copy A and Bᵀ in and fold them; the backward unfolds ∂Â and ∂B̂
- * there. Prepare, forward and backward also take device arrays on the caller's stream; materialize, merge
- * and combine take host arrays so far, serialized on the backend's stream. Ranks up to
- * {@link FouRAKernels#MAX_GATE_RANK}.
+ * there. Prepare, forward, backward, materialize, merge and unmerge also take device arrays on the caller's
+ * stream; combine takes host arrays so far. Host-array calls are serialized on the backend's stream. Ranks
+ * up to {@link FouRAKernels#MAX_GATE_RANK}.
  */
 public final class CudaFouRA extends ValidatingBackend {
     private final CudaContext context;
@@ -367,6 +367,64 @@ public final class CudaFouRA extends ValidatingBackend {
     @Override
     protected synchronized void runMerge(FouRAFactors factors, HostArray weight, boolean subtract) {
         writeDeltaW((Factors) factors, weight, subtract ? 2 : 1);
+    }
+
+    /**
+     * ΔW into a device array (d_out × d_in, any dtype), queued on {@code stream}: {@code out = ΔW}. NONE and
+     * FIXED gates. The result is not scanned for overflow on the device (host-array materialize does).
+     *
+     * @param factors the layer's prepared factors, from this backend
+     * @param out d_out × d_in, overwritten
+     * @param stream the stream the work is queued on
+     * @throws IllegalArgumentException for a null argument, a wrong length, an array on another device, the
+     *         ADAPTIVE gate, or factors of another backend
+     * @throws IllegalStateException if the backend or the factors are closed
+     */
+    public void materialize(FouRAFactors factors, DeviceArray out, CudaStream stream) {
+        deltaOnDevice(factors, "out", out, 0, stream);
+    }
+
+    /**
+     * weight += ΔW on a device array (d_out × d_in, any dtype), in place, queued on {@code stream}.
+     *
+     * @param factors the layer's prepared factors, from this backend
+     * @param weight d_out × d_in, updated in place
+     * @param stream the stream the work is queued on
+     * @throws IllegalArgumentException as {@link #materialize(FouRAFactors, DeviceArray, CudaStream)} does
+     * @throws IllegalStateException if the backend or the factors are closed
+     */
+    public void merge(FouRAFactors factors, DeviceArray weight, CudaStream stream) {
+        deltaOnDevice(factors, "weight", weight, 1, stream);
+    }
+
+    /**
+     * weight −= ΔW on a device array, in place, queued on {@code stream}: undoes {@link #merge(FouRAFactors,
+     * DeviceArray, CudaStream)} up to the weight dtype's rounding.
+     *
+     * @param factors the layer's prepared factors, from this backend
+     * @param weight d_out × d_in, updated in place
+     * @param stream the stream the work is queued on
+     * @throws IllegalArgumentException as {@link #materialize(FouRAFactors, DeviceArray, CudaStream)} does
+     * @throws IllegalStateException if the backend or the factors are closed
+     */
+    public void unmerge(FouRAFactors factors, DeviceArray weight, CudaStream stream) {
+        deltaOnDevice(factors, "weight", weight, 2, stream);
+    }
+
+    private void deltaOnDevice(FouRAFactors factors, String name, DeviceArray dst, int mode, CudaStream stream) {
+        Checks.notNull(factors, "factors");
+        Checks.notNull(dst, name);
+        Checks.notNull(stream, "stream");
+        ensureOpen();
+        factors.checkUsableBy(this, "factors");
+        FouRASpec spec = factors.spec();
+        Checks.require(spec.mergeable(), "the ADAPTIVE gate depends on each token, so " + spec
+                + " has no fixed ΔW to materialize or merge; use forward");
+        checkDevice(name, dst, (long) spec.dOut() * spec.dIn());
+        context.makeCurrent();
+        Factors f = (Factors) factors;
+        kernels.delta(f.bHatT.array().address(), f.aHat.array().address(), f.componentScale.array().address(),
+                width(spec), spec.dOut(), spec.dIn(), dst, mode, stream);
     }
 
     private void writeDeltaW(Factors f, HostArray dst, int mode) {

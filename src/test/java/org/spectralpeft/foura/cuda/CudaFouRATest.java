@@ -165,6 +165,36 @@ class CudaFouRATest extends FouRABackendContract {
         }
     }
 
+    /** materialize, merge and unmerge on device arrays give the host entry points' bits. */
+    @ParameterizedTest
+    @EnumSource(value = DType.class)
+    void deviceArrayMaterializeAndMergeEqualTheHostOnes(DType dtype) {
+        Case c = new Case(33, 41, 3, Transform.DFT, Gate.FIXED);
+        HostArray hostOut = HostArray.allocate(dtype, 33 * 41);
+        HostArray w0 = HostArray.of(dtype, c.data.gaussian(33 * 41));
+        HostArray hostMerged = HostArray.of(dtype, w0.toFloats());
+        try (org.spectralpeft.cuda.CudaStream stream = cuda.context().createStream();
+             FouRAFactors f = cuda.prepare(c.spec, c.a, c.b, c.gate);
+             org.spectralpeft.cuda.DeviceBuffer out = cuda.context().allocate(dtype, 33 * 41);
+             org.spectralpeft.cuda.DeviceBuffer w = onDevice(w0)) {
+            cuda.materialize(f, hostOut);
+            cuda.merge(f, hostMerged);
+            cuda.materialize(f, out.array(), stream);
+            cuda.merge(f, w.array(), stream);
+            stream.synchronize();
+            HostArray got = HostArray.allocate(dtype, 33 * 41);
+            out.copyTo(got);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(hostOut.toFloats(), got.toFloats(), "materialize" + c.tag());
+            w.copyTo(got);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(hostMerged.toFloats(), got.toFloats(), "merge" + c.tag());
+            cuda.unmerge(f, w.array(), stream);
+            stream.synchronize();
+            w.copyTo(got);
+            double err = TestData.relativeError(TestData.toDouble(got), TestData.toDouble(w0));
+            assertTrue(err < TestData.tolerance(dtype), "unmerge after merge: relative error " + err + c.tag());
+        }
+    }
+
     /** r = 160 with the DFT is z of 320 components, past the fused kernel's 256: project, gate, expand. */
     @ParameterizedTest
     @EnumSource(Gate.class)
