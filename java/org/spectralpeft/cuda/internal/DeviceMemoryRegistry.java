@@ -2,6 +2,8 @@ package org.spectralpeft.cuda.internal;
 
 import java.util.Map;
 import java.util.concurrent.ConcurrentSkipListMap;
+import org.spectralpeft.core.Checks;
+import org.spectralpeft.core.DType;
 import org.spectralpeft.cuda.DeviceArray;
 
 /**
@@ -64,5 +66,35 @@ public final class DeviceMemoryRegistry {
             throw new IllegalArgumentException(name + " is a buffer on CUDA device " + owner
                     + ", but this backend runs on device " + device);
         }
+    }
+
+    /**
+     * A device-array argument of a backend: not null, {@code expected} elements, and not a library buffer of
+     * another device (see {@link #requireOn}).
+     *
+     * @param name the argument's name, for the message
+     * @param a the array
+     * @param expected the number of elements it must have
+     * @param device the device the work runs on
+     * @throws IllegalArgumentException naming the argument
+     */
+    public static void requireArray(String name, DeviceArray a, long expected, int device) {
+        Checks.notNull(a, name);
+        Checks.length(name, a.length(), expected);
+        requireOn(name, a, device);
+    }
+
+    /**
+     * As {@link #requireArray}, and float32.
+     *
+     * @param name the argument's name, for the message
+     * @param a the array
+     * @param expected the number of elements it must have
+     * @param device the device the work runs on
+     * @throws IllegalArgumentException naming the argument
+     */
+    public static void requireFloat32(String name, DeviceArray a, long expected, int device) {
+        requireArray(name, a, expected, device);
+        Checks.require(a.dtype() == DType.FLOAT32, name + " must be float32, got " + a.dtype());
     }
 }

@@ -110,8 +110,7 @@ public final class CudaFouRA extends ValidatingBackend {
     }
 
     private void checkDevice(String name, DeviceArray a, long expected) {
-        Checks.length(name, a.length(), expected);
-        DeviceMemoryRegistry.requireOn(name, a, context.ordinal());
+        DeviceMemoryRegistry.requireArray(name, a, expected, context.ordinal());
     }
 
     @Override
@@ -355,8 +354,7 @@ public final class CudaFouRA extends ValidatingBackend {
     }
 
     private void checkFloat32(String name, DeviceArray a, long expected) {
-        checkDevice(name, a, expected);
-        Checks.require(a.dtype() == DType.FLOAT32, name + " must be float32, got " + a.dtype());
+        DeviceMemoryRegistry.requireFloat32(name, a, expected, context.ordinal());
     }
 
     @Override

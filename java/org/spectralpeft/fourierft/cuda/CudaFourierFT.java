@@ -788,14 +788,11 @@ public final class CudaFourierFT extends ValidatingBackend {
     }
 
     private void checkDevice(String name, DeviceArray a, long expected) {
-        Checks.notNull(a, name);
-        Checks.length(name, a.length(), expected);
-        DeviceMemoryRegistry.requireOn(name, a, context.ordinal());
+        DeviceMemoryRegistry.requireArray(name, a, expected, context.ordinal());
     }
 
     private void checkFloat32(String name, DeviceArray a, long expected) {
-        checkDevice(name, a, expected);
-        Checks.require(a.dtype() == DType.FLOAT32, name + " must be float32, got " + a.dtype());
+        DeviceMemoryRegistry.requireFloat32(name, a, expected, context.ordinal());
     }
 
     private SpecResources acquire(FourierFTSpec spec) {
