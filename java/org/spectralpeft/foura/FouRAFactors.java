@@ -135,6 +135,19 @@ public abstract class FouRAFactors implements AutoCloseable {
         Checks.notNull(b, "B");
         Checks.finiteVector("A", a, spec.aLength());
         Checks.finiteVector("B", b, spec.bLength());
+        checkGate(spec, gate);
+    }
+
+    /**
+     * The gate's part of {@link #checkParameters}: null (or empty) for NONE, a mask of r values each exactly 0
+     * or 1 for FIXED, r² + r finite weights for ADAPTIVE.
+     *
+     * @param spec the layer
+     * @param gate the gate's parameters
+     * @throws IllegalArgumentException naming the problem
+     */
+    public static void checkGate(FouRASpec spec, float[] gate) {
+        Checks.notNull(spec, "spec");
         switch (spec.gate()) {
             case NONE -> Checks.require(gate == null || gate.length == 0,
                     "the NONE gate has no parameters, but gate has " + (gate == null ? 0 : gate.length) + " elements");

@@ -73,8 +73,7 @@ public abstract class ValidatingBackend implements FouRABackend {
         Checks.length("gradA", gradA.length, spec.aLength());
         Checks.length("gradB", gradB.length, spec.bLength());
         if (gradGate != null) {
-            Checks.require(spec.gate() == FouRASpec.Gate.ADAPTIVE, "gradGate must be null for the " + spec.gate()
-                    + " gate, which has nothing to learn");
+            requireLearnableGate(spec);
             Checks.length("gradGate", gradGate.length, spec.gateLength());
         }
         if (gradX != null) {
@@ -138,7 +137,28 @@ public abstract class ValidatingBackend implements FouRABackend {
         Checks.notNull(array, arrayName);
         ensureOpen();
         factors.checkUsableBy(this, "factors");
-        Checks.require(factors.spec().mergeable(), "the ADAPTIVE gate depends on each token, so " + factors.spec()
+        requireMergeable(factors.spec());
+    }
+
+    /**
+     * Refuses a gate gradient for a gate with nothing to learn (NONE, FIXED).
+     *
+     * @param spec the layer
+     * @throws IllegalArgumentException unless the gate is ADAPTIVE
+     */
+    protected static void requireLearnableGate(FouRASpec spec) {
+        Checks.require(spec.gate() == FouRASpec.Gate.ADAPTIVE, "gradGate must be null for the " + spec.gate()
+                + " gate, which has nothing to learn");
+    }
+
+    /**
+     * Refuses materialize and merge for the ADAPTIVE gate, whose ΔW depends on each token.
+     *
+     * @param spec the layer
+     * @throws IllegalArgumentException for the ADAPTIVE gate
+     */
+    protected static void requireMergeable(FouRASpec spec) {
+        Checks.require(spec.mergeable(), "the ADAPTIVE gate depends on each token, so " + spec
                 + " has no fixed ΔW to materialize or merge; use forward");
     }
 

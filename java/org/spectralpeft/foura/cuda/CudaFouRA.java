@@ -109,6 +109,11 @@ public final class CudaFouRA extends ValidatingBackend {
         forwardOnDevice((Factors) factors, x, tokens, y, spec.alpha(), stream);
     }
 
+    private static void checkRank(FouRASpec spec) {
+        Checks.require(spec.rank() <= FouRAKernels.MAX_GATE_RANK, "the CUDA backend takes ranks up to "
+                + FouRAKernels.MAX_GATE_RANK + ", " + spec + " has " + spec.rank());
+    }
+
     private void checkDevice(String name, DeviceArray a, long expected) {
         DeviceMemoryRegistry.requireArray(name, a, expected, context.ordinal());
     }
@@ -129,8 +134,7 @@ public final class CudaFouRA extends ValidatingBackend {
 
     @Override
     protected synchronized FouRAFactors runPrepare(FouRASpec spec, float[] a, float[] b, float[] gate) {
-        Checks.require(spec.rank() <= FouRAKernels.MAX_GATE_RANK, "the CUDA backend takes ranks up to "
-                + FouRAKernels.MAX_GATE_RANK + ", " + spec + " has " + spec.rank());
+        checkRank(spec);
         context.makeCurrent();
         Factors f = new Factors(spec, this);
         try {
@@ -289,8 +293,7 @@ public final class CudaFouRA extends ValidatingBackend {
         checkFloat32("gradA", gradA, spec.aLength());
         checkFloat32("gradB", gradB, spec.bLength());
         if (gradGate != null) {
-            Checks.require(spec.gate() == FouRASpec.Gate.ADAPTIVE, "gradGate must be null for the " + spec.gate()
-                    + " gate, which has nothing to learn");
+            requireLearnableGate(spec);
             checkFloat32("gradGate", gradGate, spec.gateLength());
         }
         if (gradX != null) {
@@ -323,6 +326,7 @@ public final class CudaFouRA extends ValidatingBackend {
         Checks.notNull(b, "B");
         Checks.notNull(stream, "stream");
         ensureOpen();
+        checkRank(spec);
         checkFloat32("A", a, spec.aLength());
         checkFloat32("B", b, spec.bLength());
         float[] gateParams = null;
@@ -334,12 +338,10 @@ public final class CudaFouRA extends ValidatingBackend {
             stream.synchronize(); // the gate may have been written on this stream
             jcuda.driver.JCudaDriver.cuMemcpyDtoH(jcuda.Pointer.to(gateParams),
                     NativeHandles.devicePointer(gate.address()), 4L * gateParams.length);
-            FouRAFactors.checkParameters(spec, new float[(int) spec.aLength()], new float[(int) spec.bLength()], gateParams);
+            FouRAFactors.checkGate(spec, gateParams);
         } else {
             Checks.require(gate == null, "the NONE gate has no parameters, but gate is not null");
         }
-        Checks.require(spec.rank() <= FouRAKernels.MAX_GATE_RANK, "the CUDA backend takes ranks up to "
-                + FouRAKernels.MAX_GATE_RANK + ", " + spec + " has " + spec.rank());
         synchronized (this) {
             context.makeCurrent();
             Factors f = new Factors(spec, this);
@@ -416,8 +418,7 @@ public final class CudaFouRA extends ValidatingBackend {
         ensureOpen();
         factors.checkUsableBy(this, "factors");
         FouRASpec spec = factors.spec();
-        Checks.require(spec.mergeable(), "the ADAPTIVE gate depends on each token, so " + spec
-                + " has no fixed ΔW to materialize or merge; use forward");
+        requireMergeable(spec);
         checkDevice(name, dst, (long) spec.dOut() * spec.dIn());
         context.makeCurrent();
         Factors f = (Factors) factors;

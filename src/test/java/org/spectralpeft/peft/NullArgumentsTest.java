@@ -56,6 +56,7 @@ class NullArgumentsTest {
             "CpuFouRA#backward#7",          // no ∂L/∂x
             "FouRAFactors#update#2",
             "FouRAFactors#checkParameters#3",
+            "FouRAFactors#checkGate#1",
             "Builder#layer#5",              // FouRAAdapter.Builder: the NONE gate has no parameters
             "Builder#baseModel#0");         // no base model recorded
 
