@@ -1,6 +1,7 @@
 package org.spectralpeft;
 
 import java.util.Optional;
+import java.util.function.Supplier;
 import org.spectralpeft.foura.FouRABackend;
 import org.spectralpeft.foura.cpu.CpuFouRA;
 import org.spectralpeft.foura.cuda.CudaFouRA;
@@ -23,11 +24,7 @@ public final class Backends {
      * @return an open backend; the caller closes it
      */
     public static FourierFTBackend fourierFT() {
-        try {
-            return CudaFourierFT.open();
-        } catch (Throwable e) { // missing natives surface as linkage errors, not exceptions
-            return new CpuFourierFT();
-        }
+        return cudaOrElse(CudaFourierFT::open, CpuFourierFT::new);
     }
 
     /**
@@ -47,11 +44,7 @@ public final class Backends {
      * @throws IllegalStateException if no CUDA device or native library is available
      */
     public static CudaFourierFT fourierFTCuda() {
-        try {
-            return CudaFourierFT.open();
-        } catch (Throwable e) {
-            throw new IllegalStateException("CUDA backend unavailable: " + explain(e), e);
-        }
+        return cudaOrThrow(CudaFourierFT::open);
     }
 
     /**
@@ -60,11 +53,7 @@ public final class Backends {
      * @return an open backend; the caller closes it
      */
     public static FouRABackend fouRA() {
-        try {
-            return CudaFouRA.open();
-        } catch (Throwable e) { // missing natives surface as linkage errors, not exceptions
-            return new CpuFouRA();
-        }
+        return cudaOrElse(CudaFouRA::open, CpuFouRA::new);
     }
 
     /**
@@ -84,8 +73,22 @@ public final class Backends {
      * @throws IllegalStateException if no CUDA device or native library is available
      */
     public static CudaFouRA fouRACuda() {
+        return cudaOrThrow(CudaFouRA::open);
+    }
+
+    /** The CUDA backend if it opens, else the CPU one. */
+    private static <B> B cudaOrElse(Supplier<? extends B> cuda, Supplier<? extends B> cpu) {
         try {
-            return CudaFouRA.open();
+            return cuda.get();
+        } catch (Throwable e) { // missing natives surface as linkage errors, not exceptions
+            return cpu.get();
+        }
+    }
+
+    /** The CUDA backend, or {@link IllegalStateException} with the reason it did not open. */
+    private static <B> B cudaOrThrow(Supplier<B> cuda) {
+        try {
+            return cuda.get();
         } catch (Throwable e) {
             throw new IllegalStateException("CUDA backend unavailable: " + explain(e), e);
         }

@@ -1,6 +1,7 @@
 package org.spectralpeft.cli;
 
 import java.io.PrintStream;
+import java.util.function.Supplier;
 import org.spectralpeft.Backends;
 import org.spectralpeft.foura.FouRABackend;
 import org.spectralpeft.fourierft.FourierFTBackend;
@@ -11,41 +12,32 @@ enum BackendOption {
 
     static final String DESCRIPTION = "auto, cpu or cuda (default: auto, CUDA if it loads)";
 
-    /** Opens this backend; for auto, says on {@code notes} (when not null) why CUDA is not used when it is not. */
+    /** Opens FourierFT on this backend; for auto, says on {@code notes} (when not null) why CUDA is not used when it is not. */
     FourierFTBackend open(PrintStream notes) {
-        switch (this) {
-            case CPU:
-                return Backends.fourierFTCpu();
-            case CUDA:
-                return Backends.fourierFTCuda();
-            default:
-                var reason = Backends.cudaUnavailableReason();
-                if (reason.isPresent()) {
-                    if (notes != null) {
-                        notes.println("CUDA not used: " + reason.get());
-                    }
-                    return Backends.fourierFTCpu();
-                }
-                return Backends.fourierFT();
-        }
+        return open(notes, Backends::fourierFTCpu, Backends::fourierFTCuda, Backends::fourierFT);
     }
 
-    /** Opens FouRA on this backend; for auto, says on {@code notes} (when not null) why CUDA is not used when it is not. */
+    /** Opens FouRA on this backend, as {@link #open(PrintStream)} does FourierFT. */
     FouRABackend openFouRA(PrintStream notes) {
+        return open(notes, Backends::fouRACpu, Backends::fouRACuda, Backends::fouRA);
+    }
+
+    /** The family's CPU, CUDA or best backend per this choice; auto says why CUDA is not used when it is not. */
+    private <B> B open(PrintStream notes, Supplier<? extends B> cpu, Supplier<? extends B> cuda, Supplier<? extends B> best) {
         switch (this) {
             case CPU:
-                return Backends.fouRACpu();
+                return cpu.get();
             case CUDA:
-                return Backends.fouRACuda();
+                return cuda.get();
             default:
                 var reason = Backends.cudaUnavailableReason();
                 if (reason.isPresent()) {
                     if (notes != null) {
                         notes.println("CUDA not used: " + reason.get());
                     }
-                    return Backends.fouRACpu();
+                    return cpu.get();
                 }
-                return Backends.fouRA();
+                return best.get();
         }
     }
 
