@@ -2,6 +2,7 @@ package org.spectralpeft.foura;
 
 import org.spectralpeft.core.Checks;
 import org.spectralpeft.core.HostArray;
+import org.spectralpeft.core.OpenState;
 
 /**
  * Checks every argument of a FouRA operation (shapes, finiteness, gate kind, the factors' owner and open
@@ -10,31 +11,7 @@ import org.spectralpeft.core.HostArray;
  * one that is not finite in the output dtype (an overflow) throws {@link IllegalArgumentException}, and the
  * output then holds that result.
  */
-public abstract class ValidatingBackend implements FouRABackend {
-    private volatile boolean closed;
-
-    /**
-     * Throws if {@link #close()} has been called.
-     *
-     * @throws IllegalStateException if the backend is closed
-     */
-    protected final void ensureOpen() {
-        if (closed) {
-            throw new IllegalStateException(description() + " backend is closed");
-        }
-    }
-
-    /**
-     * Marks the backend closed, so later calls throw.
-     *
-     * @return true if it was open until now, so the caller releases its resources exactly once
-     */
-    protected final boolean markClosed() {
-        boolean wasOpen = !closed;
-        closed = true;
-        return wasOpen;
-    }
-
+public abstract class ValidatingBackend extends OpenState implements FouRABackend {
     @Override
     public final FouRAFactors prepare(FouRASpec spec, float[] a, float[] b, float[] gate) {
         Checks.notNull(spec, "spec");

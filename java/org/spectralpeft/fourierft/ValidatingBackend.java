@@ -2,6 +2,7 @@ package org.spectralpeft.fourierft;
 
 import org.spectralpeft.core.Checks;
 import org.spectralpeft.core.HostArray;
+import org.spectralpeft.core.OpenState;
 
 /**
  * Checks every host-array argument (shapes, finiteness, open state) once, identically for all
@@ -9,31 +10,7 @@ import org.spectralpeft.core.HostArray;
  * materialize and merge are checked after the call: one that is not finite in the output dtype (an overflow)
  * throws {@link IllegalArgumentException}, and the output then holds that result.
  */
-public abstract class ValidatingBackend implements FourierFTBackend {
-    private volatile boolean closed;
-
-    /**
-     * Throws if {@link #close()} has been called.
-     *
-     * @throws IllegalStateException if the backend is closed
-     */
-    protected final void ensureOpen() {
-        if (closed) {
-            throw new IllegalStateException(description() + " backend is closed");
-        }
-    }
-
-    /**
-     * Marks the backend closed, so later calls throw.
-     *
-     * @return true if it was open until now, so the caller releases its resources exactly once
-     */
-    protected final boolean markClosed() {
-        boolean wasOpen = !closed;
-        closed = true;
-        return wasOpen;
-    }
-
+public abstract class ValidatingBackend extends OpenState implements FourierFTBackend {
     @Override
     public final void materializeBatch(FourierFTSpec spec, float[] coeffs, int layers, HostArray out) {
         notNull(spec, coeffs, "out", out);

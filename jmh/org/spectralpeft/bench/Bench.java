@@ -4,6 +4,7 @@ import java.util.Random;
 import org.spectralpeft.Backends;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
+import org.spectralpeft.cuda.CudaContext;
 import org.spectralpeft.cuda.DeviceBuffer;
 import org.spectralpeft.fourierft.FourierFTBackend;
 import org.spectralpeft.fourierft.cuda.CudaFourierFT;
@@ -71,10 +72,15 @@ public final class Bench {
 
     /** Device buffers for rotation, each filled from {@code fill} (or left as allocated when null). */
     public static DeviceBuffer[] deviceBuffers(CudaFourierFT cuda, DType dtype, long length, HostArray fill) {
+        return deviceBuffers(cuda.context(), dtype, length, fill);
+    }
+
+    /** Device buffers for rotation on {@code context}, each filled from {@code fill} (or left as allocated when null). */
+    public static DeviceBuffer[] deviceBuffers(CudaContext context, DType dtype, long length, HostArray fill) {
         int count = rotation(length * dtype.bytes());
         DeviceBuffer[] buffers = new DeviceBuffer[count];
         for (int i = 0; i < count; i++) {
-            buffers[i] = cuda.allocate(dtype, length);
+            buffers[i] = context.allocate(dtype, length);
             if (fill != null) {
                 buffers[i].copyFrom(fill);
             }

@@ -110,16 +110,8 @@ public class FouRABenchmark {
     private void deviceArrays() {
         cuda = (CudaFouRA) foura;
         stream = cuda.context().createStream();
-        long bytes = 4L * tokens * d;
-        int count = Bench.rotation(bytes);
-        dx = new DeviceBuffer[count];
-        dy = new DeviceBuffer[count];
-        for (int i = 0; i < count; i++) {
-            dx[i] = cuda.context().allocate(DType.FLOAT32, (long) tokens * d);
-            dx[i].copyFrom(x);
-            dy[i] = cuda.context().allocate(DType.FLOAT32, (long) tokens * d);
-            dy[i].copyFrom(y);
-        }
+        dx = Bench.deviceBuffers(cuda.context(), DType.FLOAT32, (long) tokens * d, x);
+        dy = Bench.deviceBuffers(cuda.context(), DType.FLOAT32, (long) tokens * d, y);
     }
 
     @Benchmark
