@@ -157,8 +157,9 @@ public final class CpuFouRA extends ValidatingBackend {
             Gemm.gemm(false, false, count, width, dOut, 1f, gs, from * dOut, dOut, f.bHat, 0, width, 0f, dz, from * width, width);
             float[] partial = adaptive ? new float[(int) spec.gateLength()] : null;
             float[] mask = new float[width];
+            float[] work = adaptive ? new float[spec.rank() + width] : null;
             for (int t = from; t < to; t++) {
-                f.backwardToken(ws, dz, t * width, mask, partial);
+                f.backwardToken(ws, dz, t * width, mask, partial, work);
             }
             if (adaptive) {
                 gatePartials[from / TOKEN_CHUNK] = partial;
@@ -312,52 +313,56 @@ public final class CpuFouRA extends ValidatingBackend {
         /**
          * One token of the backward: on entry w[at..] holds z and dz[at..] holds ∂L/∂w = B̂ᵀ·g; on exit w
          * holds the gated w and dz holds ∂L/∂z, with the ADAPTIVE gate's straight-through terms, whose
-         * parameter gradient is added to gatePartial.
+         * parameter gradient is added to gatePartial. work: r + width floats (ADAPTIVE only), reused.
          */
-        void backwardToken(float[] w, float[] dz, int at, float[] m, float[] gatePartial) {
+        void backwardToken(float[] w, float[] dz, int at, float[] m, float[] gatePartial, float[] work) {
             int r = spec.rank();
             float alpha = spec.alpha();
-            mask(w, at, m);
-            if (gate != null) {
-                float[] dLogit = new float[r];
-                for (int i = 0; i < r; i++) {
-                    float dm = dz[at + i] * w[at + i];
-                    if (dft) {
-                        dm -= dz[at + r + i] * w[at + r + i];
-                    }
-                    double e = Math.exp(-Math.abs(logit(w, at, i))); // σ' = σ(l)·σ(−l) = e/(1+e)², no 1 − σ
-                    dLogit[i] = (float) (alpha * dm * e / ((1 + e) * (1 + e)));
-                }
-                for (int i = 0; i < r; i++) {
-                    gatePartial[r * r + i] += dLogit[i];
-                    for (int j = 0; j < r; j++) {
-                        gatePartial[i * r + j] += dLogit[i] * magnitude(w, at, j);
-                    }
-                }
-                // |z_j| feels the gate: ∂L/∂z_j gains s_j·z_j/|z_j| with s_j = Σ_i ∂L/∂logit_i·G_ij
-                float[] extra = new float[width];
-                for (int j = 0; j < r; j++) {
-                    float s = 0f;
-                    for (int i = 0; i < r; i++) {
-                        s += dLogit[i] * gate[i * r + j];
-                    }
-                    float abs = magnitude(w, at, j);
-                    if (abs > 0f) {
-                        extra[j] = s * w[at + j] / abs;
-                        if (dft) {
-                            extra[r + j] = s * w[at + r + j] / abs;
-                        }
-                    }
-                }
+            if (gate == null) {
+                mask(w, at, m);
                 applyGate(dz, at, m, alpha);
                 applyGate(w, at, m, alpha);
-                for (int c = 0; c < width; c++) {
-                    dz[at + c] += extra[c];
-                }
                 return;
+            }
+            // work: ∂L/∂logit (r), then the straight-through terms of ∂L/∂z (width); each logit computed once
+            int dLogit = 0;
+            int extra = r;
+            for (int i = 0; i < r; i++) {
+                float l = logit(w, at, i);
+                m[i] = l >= 0f ? 1f : 0f; // σ(logit) ≥ ½, as mask() decides it
+                float dm = dz[at + i] * w[at + i];
+                if (dft) {
+                    dm -= dz[at + r + i] * w[at + r + i];
+                }
+                double e = Math.exp(-Math.abs(l)); // σ' = σ(l)·σ(−l) = e/(1+e)², no 1 − σ
+                work[dLogit + i] = (float) (alpha * dm * e / ((1 + e) * (1 + e)));
+            }
+            for (int i = 0; i < r; i++) {
+                gatePartial[r * r + i] += work[dLogit + i];
+                for (int j = 0; j < r; j++) {
+                    gatePartial[i * r + j] += work[dLogit + i] * magnitude(w, at, j);
+                }
+            }
+            // |z_j| feels the gate: ∂L/∂z_j gains s_j·z_j/|z_j| with s_j = Σ_i ∂L/∂logit_i·G_ij
+            java.util.Arrays.fill(work, extra, extra + width, 0f);
+            for (int j = 0; j < r; j++) {
+                float s = 0f;
+                for (int i = 0; i < r; i++) {
+                    s += work[dLogit + i] * gate[i * r + j];
+                }
+                float abs = magnitude(w, at, j);
+                if (abs > 0f) {
+                    work[extra + j] = s * w[at + j] / abs;
+                    if (dft) {
+                        work[extra + r + j] = s * w[at + r + j] / abs;
+                    }
+                }
             }
             applyGate(dz, at, m, alpha);
             applyGate(w, at, m, alpha);
+            for (int c = 0; c < width; c++) {
+                dz[at + c] += work[extra + c];
+            }
         }
     }
 
