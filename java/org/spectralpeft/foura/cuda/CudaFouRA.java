@@ -8,6 +8,7 @@ import org.spectralpeft.cuda.CudaStream;
 import org.spectralpeft.cuda.DeviceArray;
 import org.spectralpeft.cuda.DeviceBuffer;
 import org.spectralpeft.cuda.internal.DeviceMemoryRegistry;
+import org.spectralpeft.cuda.internal.HostCall;
 import org.spectralpeft.cuda.internal.KernelModule;
 import org.spectralpeft.cuda.internal.NativeHandles;
 import org.spectralpeft.cuda.internal.StreamScratch;
@@ -19,20 +20,19 @@ import org.spectralpeft.foura.ValidatingBackend;
  * FouRA on a CUDA device: the folded factors held on the device, the fused forward ({@code foura_forward}:
  * x·Âᵀ → gate → ·B̂ᵀ with z on chip) for z of up to {@link FouRAKernels#MAX_WIDTH} components and the
  * project / gate / expand kernels beyond, the backward's per-token gate pass and token sums (fixed orders,
- * no atomics), and ΔW by {@code foura_delta}. Host arrays are copied in and out around each call.
+ * no atomics), and ΔW by {@code foura_delta}. Host arrays are copied in and out around each call, on a
+ * stream of the call's own ({@link HostCall}), so calls from several threads run side by side.
  *
  * <p>The folds run on the device too ({@link DeviceFolds}: batched cuFFT real transforms, the DCT by
- * Makhoul's algorithm): prepare and update copy A and Bᵀ in and fold them; the backward unfolds ∂Â and ∂B̂
+ * Makhoul's algorithm): prepare and update copy A and B in and fold them; the backward unfolds ∂Â and ∂B̂
  * there. Prepare, forward, backward, materialize, merge and unmerge also take device arrays on the caller's
- * stream; combine takes host arrays so far. Host-array calls are serialized on the backend's stream. Ranks
- * up to {@link FouRAKernels#MAX_GATE_RANK}.
+ * stream; combine takes host arrays so far. Ranks up to {@link FouRAKernels#MAX_GATE_RANK}.
  */
 public final class CudaFouRA extends ValidatingBackend {
     private final CudaContext context;
     private final boolean ownsContext;
     private final FouRAKernels kernels;
     private final DeviceFolds folds;
-    private final CudaStream stream;
 
     private CudaFouRA(CudaContext context, boolean ownsContext) {
         this.context = context;
@@ -40,7 +40,6 @@ public final class CudaFouRA extends ValidatingBackend {
         context.makeCurrent();
         this.kernels = new FouRAKernels(context.computeCapability(), Boolean.getBoolean("spectralpeft.cuda.debug"));
         this.folds = new DeviceFolds(kernels, context.fftPlans());
-        this.stream = context.createStream();
     }
 
     /**
@@ -133,7 +132,7 @@ public final class CudaFouRA extends ValidatingBackend {
     }
 
     @Override
-    protected synchronized FouRAFactors runPrepare(FouRASpec spec, float[] a, float[] b, float[] gate) {
+    protected FouRAFactors runPrepare(FouRASpec spec, float[] a, float[] b, float[] gate) {
         checkRank(spec);
         context.makeCurrent();
         Factors f = new Factors(spec, this);
@@ -147,13 +146,10 @@ public final class CudaFouRA extends ValidatingBackend {
     }
 
     @Override
-    protected synchronized void runForward(FouRAFactors factors, HostArray x, int tokens, HostArray y) {
-        context.makeCurrent();
-        FouRASpec spec = factors.spec();
-        try (DeviceBuffer dx = upload(x); DeviceBuffer dy = upload(y)) {
-            forwardOnDevice((Factors) factors, dx.array(), tokens, dy.array(), spec.alpha(), stream);
-            stream.synchronize();
-            dy.copyTo(y);
+    protected void runForward(FouRAFactors factors, HostArray x, int tokens, HostArray y) {
+        try (HostCall call = new HostCall(context)) {
+            forwardOnDevice((Factors) factors, call.in(x), tokens, call.inOut(y), factors.spec().alpha(), call.stream());
+            call.finish();
         }
     }
 
@@ -175,47 +171,31 @@ public final class CudaFouRA extends ValidatingBackend {
     }
 
     @Override
-    protected synchronized void runCombine(FouRAFactors[] adapters, float[] weights, HostArray x, int tokens, HostArray y) {
-        context.makeCurrent();
+    protected void runCombine(FouRAFactors[] adapters, float[] weights, HostArray x, int tokens, HostArray y) {
         int dOut = adapters[0].spec().dOut();
         // the adapters accumulate in float32 and y is rounded once, as the CPU backend does
-        try (DeviceBuffer dx = upload(x);
-             DeviceBuffer sum = upload(HostArray.float32(new float[tokens * dOut]));
-             DeviceBuffer dy = upload(y)) {
+        try (HostCall call = new HostCall(context)) {
+            DeviceArray dx = call.in(x);
+            DeviceArray sum = call.in(HostArray.float32(new float[tokens * dOut]));
+            DeviceArray dy = call.inOut(y);
             for (int k = 0; k < adapters.length; k++) {
-                forwardOnDevice((Factors) adapters[k], dx.array(), tokens, sum.array(), adapters[k].spec().alpha() * weights[k],
-                        stream);
+                forwardOnDevice((Factors) adapters[k], dx, tokens, sum, adapters[k].spec().alpha() * weights[k],
+                        call.stream());
             }
-            context.commonKernels().epilogue(sum.array().address(), dOut, dy.array(), tokens, dOut, 1, stream);
-            stream.synchronize();
-            dy.copyTo(y);
+            context.commonKernels().epilogue(sum.address(), dOut, dy, tokens, dOut, 1, call.stream());
+            call.finish();
         }
     }
 
     @Override
-    protected synchronized void runBackward(FouRAFactors factors, HostArray x, HostArray gradY, int tokens,
-                                            float[] gradA, float[] gradB, float[] gradGate, HostArray gradX) {
-        context.makeCurrent();
-        FouRASpec spec = factors.spec();
-        boolean adaptive = spec.gate() == FouRASpec.Gate.ADAPTIVE;
-        try (DeviceBuffer dx = upload(x);
-             DeviceBuffer dg = upload(gradY);
-             DeviceBuffer gA = context.allocate(DType.FLOAT32, gradA.length);
-             DeviceBuffer gB = context.allocate(DType.FLOAT32, gradB.length);
-             DeviceBuffer gGate = gradGate == null ? null : context.allocate(DType.FLOAT32, gradGate.length);
-             DeviceBuffer gx = gradX == null ? null : upload(gradX)) {
-            backwardOnDevice((Factors) factors, dx.array(), dg.array(), tokens, gA.array().address(),
-                    gB.array().address(), adaptive && gGate != null ? gGate.array().address() : 0L,
-                    gx == null ? null : gx.array(), stream);
-            stream.synchronize();
-            gA.copyTo(HostArray.float32(gradA));
-            gB.copyTo(HostArray.float32(gradB));
-            if (gGate != null) {
-                gGate.copyTo(HostArray.float32(gradGate));
-            }
-            if (gx != null) {
-                gx.copyTo(gradX);
-            }
+    protected void runBackward(FouRAFactors factors, HostArray x, HostArray gradY, int tokens,
+                               float[] gradA, float[] gradB, float[] gradGate, HostArray gradX) {
+        try (HostCall call = new HostCall(context)) {
+            DeviceArray gGate = gradGate == null ? null : call.out(HostArray.float32(gradGate)); // only ADAPTIVE has one
+            backwardOnDevice((Factors) factors, call.in(x), call.in(gradY), tokens,
+                    call.out(HostArray.float32(gradA)).address(), call.out(HostArray.float32(gradB)).address(),
+                    gGate == null ? 0L : gGate.address(), gradX == null ? null : call.inOut(gradX), call.stream());
+            call.finish();
         }
     }
 
@@ -342,17 +322,15 @@ public final class CudaFouRA extends ValidatingBackend {
         } else {
             Checks.require(gate == null, "the NONE gate has no parameters, but gate is not null");
         }
-        synchronized (this) {
-            context.makeCurrent();
-            Factors f = new Factors(spec, this);
-            try {
-                f.fold(a.address(), b.address(), gateParams, stream);
-            } catch (RuntimeException | Error e) {
-                f.close();
-                throw e;
-            }
-            return f;
+        context.makeCurrent();
+        Factors f = new Factors(spec, this);
+        try {
+            f.fold(a.address(), b.address(), gateParams, stream);
+        } catch (RuntimeException | Error e) {
+            f.close();
+            throw e;
         }
+        return f;
     }
 
     private void checkFloat32(String name, DeviceArray a, long expected) {
@@ -360,12 +338,12 @@ public final class CudaFouRA extends ValidatingBackend {
     }
 
     @Override
-    protected synchronized void runMaterialize(FouRAFactors factors, HostArray out) {
+    protected void runMaterialize(FouRAFactors factors, HostArray out) {
         writeDeltaW((Factors) factors, out, 0);
     }
 
     @Override
-    protected synchronized void runMerge(FouRAFactors factors, HostArray weight, boolean subtract) {
+    protected void runMerge(FouRAFactors factors, HostArray weight, boolean subtract) {
         writeDeltaW((Factors) factors, weight, subtract ? 2 : 1);
     }
 
@@ -421,31 +399,21 @@ public final class CudaFouRA extends ValidatingBackend {
         requireMergeable(spec);
         checkDevice(name, dst, (long) spec.dOut() * spec.dIn());
         context.makeCurrent();
-        Factors f = (Factors) factors;
+        delta((Factors) factors, dst, mode, stream);
+    }
+
+    /** dst = / += / −= ΔW (mode 0, 1, 2) = B̂·diag(α·m')·Â, queued on {@code s}. */
+    private void delta(Factors f, DeviceArray dst, int mode, CudaStream s) {
+        FouRASpec spec = f.spec();
         kernels.delta(f.bHatT.array().address(), f.aHat.array().address(), f.componentScale.array().address(),
-                width(spec), spec.dOut(), spec.dIn(), dst, mode, stream);
+                width(spec), spec.dOut(), spec.dIn(), dst, mode, s);
     }
 
     private void writeDeltaW(Factors f, HostArray dst, int mode) {
-        context.makeCurrent();
-        FouRASpec spec = f.spec();
-        try (DeviceBuffer d = mode == 0 ? context.allocate(dst.dtype(), dst.length()) : upload(dst)) {
-            kernels.delta(f.bHatT.array().address(), f.aHat.array().address(), f.componentScale.array().address(),
-                    width(spec), spec.dOut(), spec.dIn(), d.array(), mode, stream);
-            stream.synchronize();
-            d.copyTo(dst);
+        try (HostCall call = new HostCall(context)) {
+            delta(f, call.inOut(dst), mode, call.stream());
+            call.finish();
         }
-    }
-
-    private DeviceBuffer upload(HostArray h) {
-        DeviceBuffer b = context.allocate(h.dtype(), h.length());
-        try {
-            b.copyFrom(h);
-        } catch (RuntimeException | Error e) {
-            b.close();
-            throw e;
-        }
-        return b;
     }
 
     @Override
@@ -454,7 +422,6 @@ public final class CudaFouRA extends ValidatingBackend {
             try {
                 if (!context.isClosed()) {
                     context.makeCurrent();
-                    stream.close();
                     kernels.close();
                 }
             } finally {
@@ -502,14 +469,11 @@ public final class CudaFouRA extends ValidatingBackend {
             return gate == null ? 0L : gate.array().address();
         }
 
-        /** Copies A and B in and folds them on the device, on the backend's stream. */
+        /** Copies A and B in and folds them on the device, on a stream of its own. */
         void upload(float[] a, float[] b, float[] gateParams) {
-            context.makeCurrent();
-            try (DeviceBuffer da = context.allocate(DType.FLOAT32, a.length);
-                 DeviceBuffer db = context.allocate(DType.FLOAT32, b.length)) {
-                da.copyFrom(HostArray.float32(a));
-                db.copyFrom(HostArray.float32(b));
-                fold(da.array().address(), db.array().address(), gateParams, stream);
+            try (HostCall call = new HostCall(context)) {
+                fold(call.in(HostArray.float32(a)).address(), call.in(HostArray.float32(b)).address(), gateParams,
+                        call.stream());
             }
         }
 
@@ -545,19 +509,15 @@ public final class CudaFouRA extends ValidatingBackend {
 
         @Override
         protected void recompute(float[] a, float[] b, float[] gateParams) {
-            synchronized (CudaFouRA.this) { // not while a call of this backend uses the buffers
-                upload(a, b, gateParams);
-            }
+            upload(a, b, gateParams);
         }
 
         @Override
         protected void release() {
-            synchronized (CudaFouRA.this) {
-                if (!context.isClosed()) {
-                    for (DeviceBuffer d : new DeviceBuffer[] {aHat, bHatT, gate, componentScale}) {
-                        if (d != null) {
-                            d.close();
-                        }
+            if (!context.isClosed()) {
+                for (DeviceBuffer d : new DeviceBuffer[] {aHat, bHatT, gate, componentScale}) {
+                    if (d != null) {
+                        d.close();
                     }
                 }
             }

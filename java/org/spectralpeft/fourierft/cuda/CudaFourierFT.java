@@ -18,6 +18,7 @@ import org.spectralpeft.cuda.internal.FftPlans.Direction;
 import org.spectralpeft.cuda.internal.CommonKernels;
 import org.spectralpeft.cuda.internal.DeviceMemoryRegistry;
 import org.spectralpeft.cuda.internal.FftPlans;
+import org.spectralpeft.cuda.internal.HostCall;
 import org.spectralpeft.cuda.internal.NativeHandles;
 import org.spectralpeft.cuda.internal.StreamScratch;
 import org.spectralpeft.fourierft.FourierFTSpec;
@@ -835,23 +836,23 @@ public final class CudaFourierFT extends ValidatingBackend {
 
     @Override
     protected void runMaterialize(FourierFTSpec spec, float[] coeffs, int layers, HostArray out) {
-        try (HostCall call = new HostCall()) {
+        try (HostCall call = new HostCall(context)) {
             DeviceArray c = call.in(HostArray.float32(coeffs));
             DeviceArray o = call.out(out);
-            materialize(spec, c, layers, o, call.stream);
+            materialize(spec, c, layers, o, call.stream());
             call.finish();
         }
     }
 
     @Override
     protected void runMerge(FourierFTSpec spec, float[] coeffs, HostArray weight, boolean subtract) {
-        try (HostCall call = new HostCall()) {
+        try (HostCall call = new HostCall(context)) {
             DeviceArray c = call.in(HostArray.float32(coeffs));
             DeviceArray w = call.inOut(weight);
             if (subtract) {
-                unmerge(spec, c, w, call.stream);
+                unmerge(spec, c, w, call.stream());
             } else {
-                merge(spec, c, w, call.stream);
+                merge(spec, c, w, call.stream());
             }
             call.finish();
         }
@@ -859,21 +860,21 @@ public final class CudaFourierFT extends ValidatingBackend {
 
     @Override
     protected void runForward(FourierFTSpec spec, float[] coeffs, HostArray x, int tokens, HostArray y) {
-        try (HostCall call = new HostCall()) {
+        try (HostCall call = new HostCall(context)) {
             DeviceArray c = call.in(HostArray.float32(coeffs));
             DeviceArray dx = call.in(x);
             DeviceArray dy = call.inOut(y);
-            forward(spec, c, dx, tokens, dy, call.stream);
+            forward(spec, c, dx, tokens, dy, call.stream());
             call.finish();
         }
     }
 
     @Override
     protected void runGradCoefficients(FourierFTSpec spec, HostArray gradDeltaW, float[] gradCoeffs) {
-        try (HostCall call = new HostCall()) {
+        try (HostCall call = new HostCall(context)) {
             DeviceArray g = call.in(gradDeltaW);
             DeviceArray gc = call.out(HostArray.float32(gradCoeffs));
-            gradCoefficients(spec, g, gc, call.stream);
+            gradCoefficients(spec, g, gc, call.stream());
             call.finish();
         }
     }
@@ -881,61 +882,14 @@ public final class CudaFourierFT extends ValidatingBackend {
     @Override
     protected void runBackward(FourierFTSpec spec, float[] coeffs, HostArray x, HostArray gradY, int tokens,
                                float[] gradCoeffs, HostArray gradX) {
-        try (HostCall call = new HostCall()) {
+        try (HostCall call = new HostCall(context)) {
             DeviceArray c = call.in(HostArray.float32(coeffs));
             DeviceArray dx = call.in(x);
             DeviceArray gy = call.in(gradY);
             DeviceArray gc = call.out(HostArray.float32(gradCoeffs));
             DeviceArray gx = gradX == null ? null : call.inOut(gradX);
-            backward(spec, c, dx, gy, tokens, gc, gx, call.stream);
+            backward(spec, c, dx, gy, tokens, gc, gx, call.stream());
             call.finish();
-        }
-    }
-
-    /** One host-array call: device copies of the arguments on a private stream, results copied back by finish(). */
-    private final class HostCall implements AutoCloseable {
-        final CudaStream stream = createStream();
-        private final java.util.List<DeviceBuffer> buffers = new java.util.ArrayList<>();
-        private final java.util.List<HostArray> outputs = new java.util.ArrayList<>();
-        private final java.util.List<DeviceBuffer> outputBuffers = new java.util.ArrayList<>();
-
-        DeviceArray in(HostArray host) {
-            DeviceBuffer b = allocate(host.dtype(), host.length());
-            buffers.add(b);
-            b.copyFrom(host);
-            return b.array();
-        }
-
-        // Outputs are copied in as well: a poisoned host array stays poisoned wherever the device misses it.
-        DeviceArray out(HostArray host) {
-            return inOut(host);
-        }
-
-        DeviceArray inOut(HostArray host) {
-            DeviceArray a = in(host);
-            outputs.add(host);
-            outputBuffers.add(buffers.get(buffers.size() - 1));
-            return a;
-        }
-
-        void finish() {
-            synchronize(stream);
-            for (int i = 0; i < outputs.size(); i++) {
-                outputBuffers.get(i).copyTo(outputs.get(i));
-            }
-        }
-
-        @Override
-        public void close() {
-            try {
-                context.makeCurrent();
-                stream.synchronize();
-            } finally {
-                for (DeviceBuffer b : buffers) {
-                    b.close();
-                }
-                stream.close();
-            }
         }
     }
 
