@@ -106,6 +106,13 @@ for j in "$bundle"/lib/ejml-*.jar; do
   echo "  left out lib/$(basename "$j") (a CPU benchmark's candidate)"
 done
 
+# OpenBLAS (the CPU GEMMs' native BLAS, 20 MB) does not fit beside the JRE and the CUDA jars; without it the CPU
+# backend computes with netlib's Java BLAS, which the GPU tests do not time.
+for j in "$bundle"/lib/openblas-*.jar; do
+  rm "$j"
+  echo "  left out lib/$(basename "$j") (the CPU backend uses netlib's Java BLAS instead)"
+done
+
 # jcuda-natives carries the JNI libraries of every JCuda module; the NVPTX compiler's alone is
 # 24 MB. Keep the driver's and those of the modules the classes use.
 uses() { grep -rqaF "$1" target/classes target/test-classes; }

@@ -1,15 +1,28 @@
 package org.spectralpeft.cpu;
 
 import dev.ludovic.netlib.blas.BLAS;
+import dev.ludovic.netlib.blas.JavaBLAS;
+import dev.ludovic.netlib.blas.NativeBLAS;
+import java.io.IOException;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * Row-major single-precision GEMM, C = α·op(A)·op(B) + β·C, through dev.ludovic.netlib's BLAS (chosen by
- * measurement, bench/NOTES.md: its pure-Java kernels, the Vector API ones when the JVM runs with
- * {@code --add-modules jdk.incubator.vector}, or a native BLAS when one is installed). Each call computes
- * every element of C the same way whatever the threads around it, so results are deterministic on one
- * machine. Thread-safe.
+ * Row-major single-precision GEMM, C = α·op(A)·op(B) + β·C, through dev.ludovic.netlib's BLAS interface
+ * (chosen by measurement, bench/NOTES.md). The implementation behind it, decided once when this class loads:
+ * <ul>
+ *   <li>OpenBLAS, native, from org.bytedeco's openblas natives jar (a dependency, linux-x86_64), through
+ *       netlib's JNI, which works on the caller's arrays without copying them. OpenBLAS runs a call on its own
+ *       threads (as many as cores, or {@code OPENBLAS_NUM_THREADS}); see {@link #threadsItself()}.</li>
+ *   <li>netlib's pure-Java kernels (the Vector API ones when the JVM runs with
+ *       {@code --add-modules jdk.incubator.vector}) when those natives are missing or fail to load, on other
+ *       platforms, or when the system property {@code spectralpeft.cpu.blas=java} is set.</li>
+ * </ul>
+ * An application that configured netlib itself first (its {@code dev.ludovic.netlib.blas.nativeLib} or
+ * {@code nativeLibPath} properties, or any netlib call before this class loads) keeps its choice.
+ *
+ * <p>Each element of C is computed the same way whatever the threads around it (neither implementation splits
+ * the inner dimension across threads), so results repeat bit for bit on one machine. Thread-safe.
  */
 public final class Gemm {
     /**
@@ -18,13 +31,40 @@ public final class Gemm {
      * java.util.logging keeps loggers only weakly. {@link #implementation()} says which one is in use.
      */
     private static final Logger NETLIB_LOGGER = quiet(Logger.getLogger("dev.ludovic.netlib.blas.InstanceBuilder"));
-    private static final BLAS BLAS_INSTANCE = BLAS.getInstance();
+    /** The system property that asks for the pure-Java BLAS. */
+    public static final String BLAS_PROPERTY = "spectralpeft.cpu.blas";
+    private static final String NETLIB_LIBRARY = "dev.ludovic.netlib.blas.nativeLib";
+    private static final String NETLIB_LIBRARY_PATH = "dev.ludovic.netlib.blas.nativeLibPath";
+    /** Why the native BLAS is not in use, or null when it is. */
+    private static String nativeMissing;
+    private static final BLAS BLAS_INSTANCE = choose();
 
     private static Logger quiet(Logger logger) {
         if (logger.getLevel() == null) { // unless the application configured it
             logger.setLevel(Level.SEVERE);
         }
         return logger;
+    }
+
+    private static BLAS choose() {
+        if ("java".equals(System.getProperty(BLAS_PROPERTY))) {
+            nativeMissing = BLAS_PROPERTY + "=java";
+            return JavaBLAS.getInstance();
+        }
+        if (System.getProperty(NETLIB_LIBRARY) == null && System.getProperty(NETLIB_LIBRARY_PATH) == null) {
+            try {
+                System.setProperty(NETLIB_LIBRARY_PATH, OpenBlasLibrary.extract().toString());
+            } catch (IOException | RuntimeException | LinkageError unavailable) {
+                nativeMissing = unavailable.getMessage();
+                return JavaBLAS.getInstance();
+            }
+        }
+        BLAS blas = BLAS.getInstance();
+        if (!(blas instanceof NativeBLAS)) {
+            nativeMissing = "netlib could not load " + System.getProperty(NETLIB_LIBRARY_PATH,
+                    System.getProperty(NETLIB_LIBRARY, "a native BLAS"));
+        }
+        return blas;
     }
 
     private Gemm() {
@@ -62,11 +102,25 @@ public final class Gemm {
     }
 
     /**
+     * Whether one call already runs on several threads (the native BLAS), so that callers should hand it whole
+     * products rather than split them across their own threads.
+     *
+     * @return true for the native BLAS
+     */
+    public static boolean threadsItself() {
+        return BLAS_INSTANCE instanceof NativeBLAS;
+    }
+
+    /**
      * The implementation in use, for reports.
      *
-     * @return its class's simple name (Java11BLAS, VectorBLAS, a native one)
+     * @return "OpenBLAS (native)", or netlib's Java class name (Java11BLAS, VectorBLAS) and why the native one
+     *     is not in use
      */
     public static String implementation() {
-        return BLAS_INSTANCE.getClass().getSimpleName();
+        if (BLAS_INSTANCE instanceof NativeBLAS) {
+            return "OpenBLAS (native)";
+        }
+        return BLAS_INSTANCE.getClass().getSimpleName() + (nativeMissing == null ? "" : " (" + nativeMissing + ")");
     }
 }

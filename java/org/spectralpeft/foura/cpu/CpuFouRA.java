@@ -10,10 +10,12 @@ import org.spectralpeft.foura.FouRASpec;
 import org.spectralpeft.foura.ValidatingBackend;
 
 /**
- * The pure-Java FouRA backend: the folded factors (DESIGN.md) from JTransforms, then GEMMs through
- * {@link Gemm} around a per-token gate, on the common fork-join pool. Work is split into fixed chunks of
- * tokens, rows or columns, independent of the number of threads, and the one reduction over tokens (the
- * ADAPTIVE gate's gradient) sums per-chunk partials in chunk order, so results are deterministic.
+ * The CPU FouRA backend: the folded factors (DESIGN.md) from JTransforms, then GEMMs through {@link Gemm}
+ * around a per-token gate. With the native BLAS, which threads each call itself, every product covers all
+ * tokens in one call; with netlib's Java BLAS, the work is split into fixed chunks of tokens, rows or columns
+ * on the common fork-join pool. The chunks never depend on the number of threads, and the one reduction over
+ * tokens outside a GEMM (the ADAPTIVE gate's gradient) sums per-chunk partials in chunk order, so results
+ * repeat bit for bit.
  *
  * <p>Layouts of the folded factors ({@link FoldedFactors}): Â has {@code width} = 2r rows for the DFT (real
  * parts, then imaginary parts) or r for the DCT; B̂ has {@code width} columns likewise. Per token the forward
@@ -30,6 +32,25 @@ public final class CpuFouRA extends ValidatingBackend {
     private static final int ROW_CHUNK = 16;
     /** Columns of ∂Â, or rows of ∂B̂, per task of the backward's GEMMs over all tokens. */
     private static final int PARAMETER_CHUNK = 256;
+    /** Rows of ΔW per call of materialize and merge with a BLAS that threads itself (bounds the scratch). */
+    private static final int ROW_BLOCK = 256;
+
+    /** Whether each product covers all tokens in one call (for a BLAS that threads itself), else fixed chunks. */
+    private final boolean wholeProducts;
+
+    /** A backend that splits work the way the BLAS in use ({@link Gemm#implementation()}) runs fastest. */
+    public CpuFouRA() {
+        this(Gemm.threadsItself());
+    }
+
+    /**
+     * A backend with the given split of work, whatever the BLAS (tests run both with either).
+     *
+     * @param wholeProducts each product over all tokens in one call, or fixed chunks on the fork-join pool
+     */
+    CpuFouRA(boolean wholeProducts) {
+        this.wholeProducts = wholeProducts;
+    }
 
     @Override
     public String description() {
@@ -66,6 +87,10 @@ public final class CpuFouRA extends ValidatingBackend {
         }
         int dIn = adapters[0].spec().dIn();
         int dOut = adapters[0].spec().dOut();
+        if (wholeProducts) {
+            combineWhole(folded, weights, x, tokens, y);
+            return;
+        }
         if (tokens <= TOKEN_CHUNK) {
             combineFewTokens(folded, weights, x, tokens, y);
             return;
@@ -91,6 +116,38 @@ public final class CpuFouRA extends ValidatingBackend {
             }
             y.write(from * dOut, ys, count * dOut, WriteMode.ADD);
         });
+    }
+
+    /**
+     * {@link #runCombine} with a BLAS that threads each call itself: each product over all tokens in one call
+     * (split across threads of ours as well, its threads would only compete), the gate in token chunks
+     * between them. y's own float32 array accumulates the products directly.
+     */
+    private static void combineWhole(Folded[] folded, float[] weights, HostArray x, int tokens, HostArray y) {
+        int dIn = folded[0].spec.dIn();
+        int dOut = folded[0].spec.dOut();
+        float[] xs = floats(x);
+        float[] own = ownFloats(y);
+        float[] ys = own != null ? own : new float[tokens * dOut];
+        for (int k = 0; k < folded.length; k++) {
+            Folded f = folded[k];
+            float[] z = new float[tokens * f.width];
+            Gemm.gemm(false, true, tokens, f.width, dIn, 1f, xs, 0, dIn, f.aHat, 0, dIn, 0f, z, 0, f.width);
+            float scale = f.spec.alpha() * weights[k];
+            Parallel.inChunks(tokens, TOKEN_CHUNK, (from, to) -> {
+                float[] mask = new float[f.width];
+                for (int t = from; t < to; t++) {
+                    f.mask(z, t * f.width, mask);
+                    f.applyGate(z, t * f.width, mask, scale);
+                }
+            });
+            Gemm.gemm(false, true, tokens, dOut, f.width, 1f, z, 0, f.width, f.bHat, 0, f.width,
+                    own != null || k > 0 ? 1f : 0f, ys, 0, dOut);
+        }
+        if (own == null) {
+            Parallel.inChunks(tokens, TOKEN_CHUNK, (from, to) ->
+                    y.write(from * dOut, ys, from * dOut, (to - from) * dOut, WriteMode.ADD));
+        }
     }
 
     /**
@@ -151,31 +208,28 @@ public final class CpuFouRA extends ValidatingBackend {
         float[] dz = new float[tokens * width];  // ∂L/∂z
         boolean adaptive = spec.gate() == FouRASpec.Gate.ADAPTIVE;
         float[][] gatePartials = new float[adaptive ? Parallel.chunks(tokens, TOKEN_CHUNK) : 0][];
-        Parallel.inChunks(tokens, TOKEN_CHUNK, (from, to) -> {
-            int count = to - from;
-            Gemm.gemm(false, true, count, width, dIn, 1f, xs, from * dIn, dIn, f.aHat, 0, dIn, 0f, ws, from * width, width);
-            Gemm.gemm(false, false, count, width, dOut, 1f, gs, from * dOut, dOut, f.bHat, 0, width, 0f, dz, from * width, width);
-            float[] partial = adaptive ? new float[(int) spec.gateLength()] : null;
-            float[] mask = new float[width];
-            float[] work = adaptive ? new float[spec.rank() + width] : null;
-            for (int t = from; t < to; t++) {
-                f.backwardToken(ws, dz, t * width, mask, partial, work);
-            }
-            if (adaptive) {
-                gatePartials[from / TOKEN_CHUNK] = partial;
-            }
-            if (gradX != null) {
-                float[] gx = new float[count * dIn];
-                Gemm.gemm(false, false, count, dIn, width, 1f, dz, from * width, width, f.aHat, 0, dIn, 0f, gx, 0, dIn);
-                gradX.write(from * dIn, gx, count * dIn, WriteMode.ADD);
-            }
-        });
         float[] dAHat = new float[width * dIn];
-        Parallel.inChunks(dIn, PARAMETER_CHUNK, (from, to) -> Gemm.gemm(true, false, width, to - from, tokens, 1f,
-                dz, 0, width, columns(xs, tokens, dIn, from, to), 0, to - from, 0f, dAHat, from, dIn));
         float[] dBHat = new float[dOut * width];
-        Parallel.inChunks(dOut, PARAMETER_CHUNK, (from, to) -> Gemm.gemm(true, false, to - from, width, tokens, 1f,
-                columns(gs, tokens, dOut, from, to), 0, to - from, ws, 0, width, 0f, dBHat, from * width, width));
+        if (wholeProducts) {
+            // each product over all tokens in one call, the per-token gate between them
+            Gemm.gemm(false, true, tokens, width, dIn, 1f, xs, 0, dIn, f.aHat, 0, dIn, 0f, ws, 0, width);
+            Gemm.gemm(false, false, tokens, width, dOut, 1f, gs, 0, dOut, f.bHat, 0, width, 0f, dz, 0, width);
+            Parallel.inChunks(tokens, TOKEN_CHUNK, (from, to) -> gatePartials(f, ws, dz, from, to, gatePartials));
+            Gemm.gemm(true, false, width, dIn, tokens, 1f, dz, 0, width, xs, 0, dIn, 0f, dAHat, 0, dIn);
+            Gemm.gemm(true, false, dOut, width, tokens, 1f, gs, 0, dOut, ws, 0, width, 0f, dBHat, 0, width);
+            if (gradX != null) { // after the products that read x and g: gradX may be either of them
+                float[] own = ownFloats(gradX);
+                float[] gx = own != null ? own : new float[tokens * dIn];
+                Gemm.gemm(false, false, tokens, dIn, width, 1f, dz, 0, width, f.aHat, 0, dIn,
+                        own != null ? 1f : 0f, gx, 0, dIn);
+                if (own == null) {
+                    Parallel.inChunks(tokens, TOKEN_CHUNK, (from, to) ->
+                            gradX.write(from * dIn, gx, from * dIn, (to - from) * dIn, WriteMode.ADD));
+                }
+            }
+        } else {
+            backwardInChunks(f, xs, gs, tokens, ws, dz, gatePartials, gradX, dAHat, dBHat);
+        }
         System.arraycopy(FoldedFactors.gradA(spec, dAHat), 0, gradA, 0, gradA.length);
         System.arraycopy(FoldedFactors.gradB(spec, dBHat), 0, gradB, 0, gradB.length);
         if (gradGate != null) {
@@ -186,6 +240,47 @@ public final class CpuFouRA extends ValidatingBackend {
                 }
             }
         }
+    }
+
+    /**
+     * The per-token part of the backward for tokens [from, to): on entry ws holds z and dz holds B̂ᵀ·g; on
+     * exit the gated w and ∂L/∂z; the ADAPTIVE gate's parameter gradient of these tokens goes to
+     * gatePartials[from / TOKEN_CHUNK].
+     */
+    private static void gatePartials(Folded f, float[] ws, float[] dz, int from, int to, float[][] gatePartials) {
+        boolean adaptive = gatePartials.length > 0;
+        float[] partial = adaptive ? new float[(int) f.spec.gateLength()] : null;
+        float[] mask = new float[f.width];
+        float[] work = adaptive ? new float[f.spec.rank() + f.width] : null;
+        for (int t = from; t < to; t++) {
+            f.backwardToken(ws, dz, t * f.width, mask, partial, work);
+        }
+        if (adaptive) {
+            gatePartials[from / TOKEN_CHUNK] = partial;
+        }
+    }
+
+    /** The GEMMs of {@link #runBackward} in fixed chunks on the fork-join pool (for netlib's Java BLAS). */
+    private static void backwardInChunks(Folded f, float[] xs, float[] gs, int tokens, float[] ws, float[] dz,
+                                         float[][] gatePartials, HostArray gradX, float[] dAHat, float[] dBHat) {
+        int dIn = f.spec.dIn();
+        int dOut = f.spec.dOut();
+        int width = f.width;
+        Parallel.inChunks(tokens, TOKEN_CHUNK, (from, to) -> {
+            int count = to - from;
+            Gemm.gemm(false, true, count, width, dIn, 1f, xs, from * dIn, dIn, f.aHat, 0, dIn, 0f, ws, from * width, width);
+            Gemm.gemm(false, false, count, width, dOut, 1f, gs, from * dOut, dOut, f.bHat, 0, width, 0f, dz, from * width, width);
+            gatePartials(f, ws, dz, from, to, gatePartials);
+            if (gradX != null) {
+                float[] gx = new float[count * dIn];
+                Gemm.gemm(false, false, count, dIn, width, 1f, dz, from * width, width, f.aHat, 0, dIn, 0f, gx, 0, dIn);
+                gradX.write(from * dIn, gx, count * dIn, WriteMode.ADD);
+            }
+        });
+        Parallel.inChunks(dIn, PARAMETER_CHUNK, (from, to) -> Gemm.gemm(true, false, width, to - from, tokens, 1f,
+                dz, 0, width, columns(xs, tokens, dIn, from, to), 0, to - from, 0f, dAHat, from, dIn));
+        Parallel.inChunks(dOut, PARAMETER_CHUNK, (from, to) -> Gemm.gemm(true, false, to - from, width, tokens, 1f,
+                columns(gs, tokens, dOut, from, to), 0, to - from, ws, 0, width, 0f, dBHat, from * width, width));
     }
 
     @Override
@@ -199,7 +294,7 @@ public final class CpuFouRA extends ValidatingBackend {
     }
 
     /** ΔW = B̂·diag(α·m')·Â, by blocks of rows, into dst per mode (m' = [m, −m] for the DFT). */
-    private static void writeDeltaW(Folded f, HostArray dst, WriteMode mode) {
+    private void writeDeltaW(Folded f, HostArray dst, WriteMode mode) {
         int dIn = f.spec.dIn();
         int dOut = f.spec.dOut();
         int width = f.width;
@@ -209,11 +304,18 @@ public final class CpuFouRA extends ValidatingBackend {
         for (int p = 0; p < dOut; p++) {
             f.applyGate(scaledB, p * width, gated, f.spec.alpha());
         }
-        Parallel.inChunks(dOut, ROW_CHUNK, (from, to) -> {
+        Parallel.Range rows = (from, to) -> {
             float[] block = new float[(to - from) * dIn];
             Gemm.gemm(false, false, to - from, dIn, width, 1f, scaledB, from * width, width, f.aHat, 0, dIn, 0f, block, 0, dIn);
             dst.write(from * dIn, block, (to - from) * dIn, mode);
-        });
+        };
+        if (wholeProducts) {
+            for (int from = 0; from < dOut; from += ROW_BLOCK) { // one block at a time, each call threaded
+                rows.run(from, Math.min(dOut, from + ROW_BLOCK));
+            }
+        } else {
+            Parallel.inChunks(dOut, ROW_CHUNK, rows);
+        }
     }
 
     /**
@@ -227,6 +329,18 @@ public final class CpuFouRA extends ValidatingBackend {
             System.arraycopy(m, t * cols + from, out, t * width, width);
         }
         return out;
+    }
+
+    /** The float32 array {@code a} wraps, to accumulate into directly, or null when it wraps none. */
+    private static float[] ownFloats(HostArray a) {
+        if (a.dtype() != DType.FLOAT32 || a.isDirect()) {
+            return null;
+        }
+        try {
+            return a.floats();
+        } catch (IllegalStateException heapBuffer) {
+            return null;
+        }
     }
 
     /** The values of {@code a} as float32: its own array when it wraps one, else a copy. */
