@@ -24,14 +24,10 @@ import org.spectralpeft.foura.ValidatingBackend;
 public final class CpuFouRA extends ValidatingBackend {
     /** Tokens per task of the forward, and of the backward's per-token pass (also the gate gradient's reduction order). */
     private static final int TOKEN_CHUNK = 16;
-    /** Rows of Â per task of a forward on at most {@link #TOKEN_CHUNK} tokens. */
-    private static final int FACTOR_ROWS_PER_TASK = 8;
-    /** Rows of B̂ (outputs) per task of a forward on at most {@link #TOKEN_CHUNK} tokens. */
-    private static final int OUTPUT_ROWS_PER_TASK = 512;
     /** Rows of ΔW per task of materialize and merge. */
     private static final int ROW_CHUNK = 16;
-    /** Columns of ∂Â, or rows of ∂B̂, per task of the backward's GEMMs over all tokens. */
-    private static final int PARAMETER_CHUNK = 256;
+    /** Rows of ∂Â and ∂B̂ᵀ per task of the backward's products over all tokens. */
+    private static final int PARAMETER_ROWS = 2;
     /** Rows of ΔW per call of materialize and merge with a BLAS that threads itself (bounds the scratch). */
     private static final int ROW_BLOCK = 256;
 
@@ -80,118 +76,58 @@ public final class CpuFouRA extends ValidatingBackend {
     @Override
     protected void runCombine(FouRAFactors[] adapters, float[] weights, HostArray x, int tokens, HostArray y) {
         Folded[] folded = new Folded[adapters.length];
-        int widest = 0;
         for (int k = 0; k < adapters.length; k++) {
             folded[k] = ((Factors) adapters[k]).folded;
-            widest = Math.max(widest, folded[k].width);
         }
-        int dIn = adapters[0].spec().dIn();
-        int dOut = adapters[0].spec().dOut();
         if (wholeProducts) {
-            combineWhole(folded, weights, x, tokens, y);
-            return;
+            combineRange(folded, weights, floats(x), x, y, 0, tokens, true);
+        } else {
+            Parallel.inChunks(tokens, TOKEN_CHUNK, (from, to) -> combineRange(folded, weights, null, x, y, from, to, false));
         }
-        if (tokens <= TOKEN_CHUNK) {
-            combineFewTokens(folded, weights, x, tokens, y);
-            return;
-        }
-        int zWidth = widest;
-        Parallel.inChunks(tokens, TOKEN_CHUNK, (from, to) -> {
-            int count = to - from;
-            float[] xs = new float[count * dIn];
-            float[] zs = new float[count * zWidth];
-            float[] ys = new float[count * dOut];
-            float[] mask = new float[zWidth];
-            x.read(from * dIn, xs, count * dIn);
-            for (int k = 0; k < folded.length; k++) {
-                Folded f = folded[k];
-                Gemm.gemm(false, true, count, f.width, dIn, 1f, xs, 0, dIn, f.aHat, 0, dIn, 0f, zs, 0, f.width);
-                float scale = f.spec.alpha() * weights[k];
-                for (int t = 0; t < count; t++) {
-                    f.mask(zs, t * f.width, mask);
-                    f.applyGate(zs, t * f.width, mask, scale);
-                }
-                Gemm.gemm(false, true, count, dOut, f.width, 1f, zs, 0, f.width, f.bHat, 0, f.width,
-                        k == 0 ? 0f : 1f, ys, 0, dOut);
-            }
-            y.write(from * dOut, ys, count * dOut, WriteMode.ADD);
-        });
     }
 
     /**
-     * {@link #runCombine} with a BLAS that threads each call itself: each product over all tokens in one call
-     * (split across threads of ours as well, its threads would only compete), the gate in token chunks
-     * between them. y's own float32 array accumulates the products directly.
+     * y[from..to) += Σ_k weight_k·adapter_k(x[from..to)): per adapter, z = Â·x, the gate, then B̂·w (on the
+     * half spectrum where {@link Folded#halves} says so: from the folded x, and B̂'s half unfolded into y). xs:
+     * all of x as float32, or null to read these rows; whole: the call covers all tokens at once. y's own float32
+     * array accumulates the product directly where it can.
      */
-    private static void combineWhole(Folded[] folded, float[] weights, HostArray x, int tokens, HostArray y) {
+    private static void combineRange(Folded[] folded, float[] weights, float[] xs, HostArray x, HostArray y,
+                                     int from, int to, boolean whole) {
+        int count = to - from;
         int dIn = folded[0].spec.dIn();
         int dOut = folded[0].spec.dOut();
-        float[] xs = floats(x);
-        float[] own = ownFloats(y);
-        float[] ys = own != null ? own : new float[tokens * dOut];
+        int xRow = xs != null ? from : 0;
+        if (xs == null) {
+            xs = new float[count * dIn];
+            x.read(from * dIn, xs, count * dIn);
+        }
+        float[] xFolded = null; // the folded x, shared by every adapter on the half spectrum
+        for (Folded f : folded) {
+            if (f.halves(count, whole)) {
+                xFolded = Spectra.fold(xs, xRow, count, dIn);
+                break;
+            }
+        }
+        float[] own = folded.length == 1 ? ownFloats(y) : null;
+        float[] ys = own != null ? own : new float[count * dOut];
+        int yRow = own != null ? from : 0;
         for (int k = 0; k < folded.length; k++) {
             Folded f = folded[k];
-            float[] z = new float[tokens * f.width];
-            Gemm.gemm(false, true, tokens, f.width, dIn, 1f, xs, 0, dIn, f.aHat, 0, dIn, 0f, z, 0, f.width);
+            boolean half = f.halves(count, whole);
+            float[] z = f.zScratch(count);
+            f.project(xs, xRow, half ? xFolded : null, 0, count, z, 0);
             float scale = f.spec.alpha() * weights[k];
-            Parallel.inChunks(tokens, TOKEN_CHUNK, (from, to) -> {
-                float[] mask = new float[f.width];
-                for (int t = from; t < to; t++) {
-                    f.mask(z, t * f.width, mask);
-                    f.applyGate(z, t * f.width, mask, scale);
-                }
-            });
-            Gemm.gemm(false, true, tokens, dOut, f.width, 1f, z, 0, f.width, f.bHat, 0, f.width,
-                    own != null || k > 0 ? 1f : 0f, ys, 0, dOut);
+            float[] mask = new float[f.width];
+            for (int t = 0; t < count; t++) {
+                f.mask(z, t * f.width, mask);
+                f.applyGate(z, t * f.width, mask, scale);
+            }
+            f.expand(z, count, ys, yRow, own != null || k > 0, half);
         }
         if (own == null) {
-            Parallel.inChunks(tokens, TOKEN_CHUNK, (from, to) ->
-                    y.write(from * dOut, ys, from * dOut, (to - from) * dOut, WriteMode.ADD));
+            y.write(from * dOut, ys, count * dOut, WriteMode.ADD);
         }
-    }
-
-    /**
-     * {@link #runCombine} for a batch too small to split by tokens (decoding): the same GEMMs split by the
-     * factors' rows instead, so that every core reads its share of Â and B̂ (the bytes that bound this case).
-     */
-    private static void combineFewTokens(Folded[] folded, float[] weights, HostArray x, int tokens, HostArray y) {
-        int dIn = folded[0].spec.dIn();
-        int dOut = folded[0].spec.dOut();
-        float[] xs = new float[tokens * dIn];
-        x.read(0, xs, tokens * dIn);
-        float[][] ws = new float[folded.length][];
-        for (int k = 0; k < folded.length; k++) {
-            Folded f = folded[k];
-            int width = f.width;
-            float[] z = new float[tokens * width];
-            Parallel.inChunks(width, FACTOR_ROWS_PER_TASK, (from, to) -> {
-                int n = to - from;
-                float[] part = new float[tokens * n];
-                Gemm.gemm(false, true, tokens, n, dIn, 1f, xs, 0, dIn, f.aHat, from * dIn, dIn, 0f, part, 0, n);
-                for (int t = 0; t < tokens; t++) {
-                    System.arraycopy(part, t * n, z, t * width + from, n);
-                }
-            });
-            float[] mask = new float[width];
-            float scale = f.spec.alpha() * weights[k];
-            for (int t = 0; t < tokens; t++) {
-                f.mask(z, t * width, mask);
-                f.applyGate(z, t * width, mask, scale);
-            }
-            ws[k] = z;
-        }
-        Parallel.inChunks(dOut, OUTPUT_ROWS_PER_TASK, (from, to) -> {
-            int n = to - from;
-            float[] part = new float[tokens * n];
-            for (int k = 0; k < folded.length; k++) {
-                Folded f = folded[k];
-                Gemm.gemm(false, true, tokens, n, f.width, 1f, ws[k], 0, f.width, f.bHat, from * f.width, f.width,
-                        k == 0 ? 0f : 1f, part, 0, n);
-            }
-            for (int t = 0; t < tokens; t++) {
-                y.write(t * dOut + from, part, t * n, n, WriteMode.ADD);
-            }
-        });
     }
 
     @Override
@@ -199,39 +135,54 @@ public final class CpuFouRA extends ValidatingBackend {
                                float[] gradA, float[] gradB, float[] gradGate, HostArray gradX) {
         Folded f = ((Factors) factors).folded;
         FouRASpec spec = f.spec;
-        int dIn = spec.dIn();
-        int dOut = spec.dOut();
         int width = f.width;
         float[] xs = floats(x);
         float[] gs = floats(gradY);
-        float[] ws = new float[tokens * width];  // w, the gated values B̂ multiplies
-        float[] dz = new float[tokens * width];  // ∂L/∂z
+        boolean half = f.halves(tokens, wholeProducts);
+        float[] xFolded = half ? Spectra.fold(xs, 0, tokens, spec.dIn()) : xs;
+        float[] gFolded = half ? Spectra.fold(gs, 0, tokens, spec.dOut()) : gs;
+        float[] ws = f.zScratch(tokens); // z, then the gated w that B̂ multiplies
+        float[] dz = f.zScratch(tokens); // ∂L/∂w, then ∂L/∂z
         boolean adaptive = spec.gate() == FouRASpec.Gate.ADAPTIVE;
         float[][] gatePartials = new float[adaptive ? Parallel.chunks(tokens, TOKEN_CHUNK) : 0][];
-        float[] dAHat = new float[width * dIn];
-        float[] dBHat = new float[dOut * width];
-        if (wholeProducts) {
-            // each product over all tokens in one call, the per-token gate between them
-            Gemm.gemm(false, true, tokens, width, dIn, 1f, xs, 0, dIn, f.aHat, 0, dIn, 0f, ws, 0, width);
-            Gemm.gemm(false, false, tokens, width, dOut, 1f, gs, 0, dOut, f.bHat, 0, width, 0f, dz, 0, width);
-            Parallel.inChunks(tokens, TOKEN_CHUNK, (from, to) -> gatePartials(f, ws, dz, from, to, gatePartials));
-            Gemm.gemm(true, false, width, dIn, tokens, 1f, dz, 0, width, xs, 0, dIn, 0f, dAHat, 0, dIn);
-            Gemm.gemm(true, false, dOut, width, tokens, 1f, gs, 0, dOut, ws, 0, width, 0f, dBHat, 0, width);
-            if (gradX != null) { // after the products that read x and g: gradX may be either of them
-                float[] own = ownFloats(gradX);
-                float[] gx = own != null ? own : new float[tokens * dIn];
-                Gemm.gemm(false, false, tokens, dIn, width, 1f, dz, 0, width, f.aHat, 0, dIn,
-                        own != null ? 1f : 0f, gx, 0, dIn);
-                if (own == null) {
-                    Parallel.inChunks(tokens, TOKEN_CHUNK, (from, to) ->
-                            gradX.write(from * dIn, gx, from * dIn, (to - from) * dIn, WriteMode.ADD));
+        split(tokens, TOKEN_CHUNK, (from, to) -> {
+            int count = to - from;
+            f.project(xs, from, half ? xFolded : null, from, count, ws, from);
+            f.projectOutputGradient(gs, half ? gFolded : null, from, count, dz);
+            for (int c = from; c < to; c += TOKEN_CHUNK) { // the gate's partial sums in fixed chunks, also when whole
+                int end = Math.min(to, c + TOKEN_CHUNK);
+                float[] partial = adaptive ? new float[(int) spec.gateLength()] : null;
+                float[] mask = new float[width];
+                float[] work = adaptive ? new float[spec.rank() + width] : null;
+                for (int t = c; t < end; t++) {
+                    f.backwardToken(ws, dz, t * width, mask, partial, work);
+                }
+                if (adaptive) {
+                    gatePartials[c / TOKEN_CHUNK] = partial;
                 }
             }
-        } else {
-            backwardInChunks(f, xs, gs, tokens, ws, dz, gatePartials, gradX, dAHat, dBHat);
+        });
+        // ∂Â = (∂L/∂z)ᵀ·x and ∂B̂ᵀ = wᵀ·g (on the half spectrum: from the folded x and g), by rows of the result
+        int hIn = half ? f.hIn : spec.dIn();
+        int hOut = half ? f.hOut : spec.dOut();
+        float[] dAHat = new float[width * hIn];
+        float[] dBHatT = new float[width * hOut];
+        split(width, PARAMETER_ROWS, (c0, c1) -> {
+            f.outer(tokens, dz, xFolded, hIn, dAHat, c0, c1, half);
+            f.outer(tokens, ws, gFolded, hOut, dBHatT, c0, c1, half);
+        });
+        if (gradX != null) { // after the products that read x and g: gradX may be either of them
+            split(tokens, TOKEN_CHUNK, (from, to) -> {
+                float[] gx = new float[(to - from) * spec.dIn()];
+                f.projectBack(dz, from, to - from, gx, half);
+                gradX.write(from * spec.dIn(), gx, (to - from) * spec.dIn(), WriteMode.ADD);
+            });
         }
-        System.arraycopy(FoldedFactors.gradA(spec, dAHat), 0, gradA, 0, gradA.length);
-        System.arraycopy(FoldedFactors.gradB(spec, dBHat), 0, gradB, 0, gradB.length);
+        boolean rows = half || !f.dft; // else the full DFT layouts of FoldedFactors
+        System.arraycopy(rows ? FoldedFactors.gradAFromRows(spec, dAHat) : FoldedFactors.gradA(spec, dAHat),
+                0, gradA, 0, gradA.length);
+        System.arraycopy(rows ? FoldedFactors.gradBFromRows(spec, dBHatT)
+                : FoldedFactors.gradB(spec, transpose(dBHatT, width, spec.dOut())), 0, gradB, 0, gradB.length);
         if (gradGate != null) {
             java.util.Arrays.fill(gradGate, 0f);
             for (float[] partial : gatePartials) {
@@ -242,45 +193,13 @@ public final class CpuFouRA extends ValidatingBackend {
         }
     }
 
-    /**
-     * The per-token part of the backward for tokens [from, to): on entry ws holds z and dz holds B̂ᵀ·g; on
-     * exit the gated w and ∂L/∂z; the ADAPTIVE gate's parameter gradient of these tokens goes to
-     * gatePartials[from / TOKEN_CHUNK].
-     */
-    private static void gatePartials(Folded f, float[] ws, float[] dz, int from, int to, float[][] gatePartials) {
-        boolean adaptive = gatePartials.length > 0;
-        float[] partial = adaptive ? new float[(int) f.spec.gateLength()] : null;
-        float[] mask = new float[f.width];
-        float[] work = adaptive ? new float[f.spec.rank() + f.width] : null;
-        for (int t = from; t < to; t++) {
-            f.backwardToken(ws, dz, t * f.width, mask, partial, work);
+    /** body over [0, count): in one call when the BLAS threads itself, else in fixed chunks on the fork-join pool. */
+    private void split(int count, int chunk, Parallel.Range body) {
+        if (wholeProducts) {
+            body.run(0, count);
+        } else {
+            Parallel.inChunks(count, chunk, body);
         }
-        if (adaptive) {
-            gatePartials[from / TOKEN_CHUNK] = partial;
-        }
-    }
-
-    /** The GEMMs of {@link #runBackward} in fixed chunks on the fork-join pool (for netlib's Java BLAS). */
-    private static void backwardInChunks(Folded f, float[] xs, float[] gs, int tokens, float[] ws, float[] dz,
-                                         float[][] gatePartials, HostArray gradX, float[] dAHat, float[] dBHat) {
-        int dIn = f.spec.dIn();
-        int dOut = f.spec.dOut();
-        int width = f.width;
-        Parallel.inChunks(tokens, TOKEN_CHUNK, (from, to) -> {
-            int count = to - from;
-            Gemm.gemm(false, true, count, width, dIn, 1f, xs, from * dIn, dIn, f.aHat, 0, dIn, 0f, ws, from * width, width);
-            Gemm.gemm(false, false, count, width, dOut, 1f, gs, from * dOut, dOut, f.bHat, 0, width, 0f, dz, from * width, width);
-            gatePartials(f, ws, dz, from, to, gatePartials);
-            if (gradX != null) {
-                float[] gx = new float[count * dIn];
-                Gemm.gemm(false, false, count, dIn, width, 1f, dz, from * width, width, f.aHat, 0, dIn, 0f, gx, 0, dIn);
-                gradX.write(from * dIn, gx, count * dIn, WriteMode.ADD);
-            }
-        });
-        Parallel.inChunks(dIn, PARAMETER_CHUNK, (from, to) -> Gemm.gemm(true, false, width, to - from, tokens, 1f,
-                dz, 0, width, columns(xs, tokens, dIn, from, to), 0, to - from, 0f, dAHat, from, dIn));
-        Parallel.inChunks(dOut, PARAMETER_CHUNK, (from, to) -> Gemm.gemm(true, false, to - from, width, tokens, 1f,
-                columns(gs, tokens, dOut, from, to), 0, to - from, ws, 0, width, 0f, dBHat, from * width, width));
     }
 
     @Override
@@ -318,15 +237,13 @@ public final class CpuFouRA extends ValidatingBackend {
         }
     }
 
-    /**
-     * Columns [from, to) of a rows × cols row-major matrix, packed. (The BLAS wants a whole leading dimension
-     * after the last row of an operand, which a window of columns inside the caller's array lacks.)
-     */
-    private static float[] columns(float[] m, int rows, int cols, int from, int to) {
-        int width = to - from;
-        float[] out = new float[rows * width];
-        for (int t = 0; t < rows; t++) {
-            System.arraycopy(m, t * cols + from, out, t * width, width);
+    /** The cols × rows transpose of a rows × cols row-major matrix. */
+    private static float[] transpose(float[] m, int rows, int cols) {
+        float[] out = new float[rows * cols];
+        for (int i = 0; i < rows; i++) {
+            for (int j = 0; j < cols; j++) {
+                out[j * rows + i] = m[i * cols + j];
+            }
         }
         return out;
     }
@@ -357,11 +274,21 @@ public final class CpuFouRA extends ValidatingBackend {
         return out;
     }
 
-    /** One layer's folded factors and gate parameters; replaced whole by an update, so a call sees one version. */
+    /**
+     * One layer's folded factors and gate parameters; replaced whole by an update, so a call sees one version.
+     *
+     * <p>netlib's Java BLAS wants a whole leading dimension after the last row of every operand, even of a
+     * window of columns; the factors and the scratch arrays read through windows (the DFT's imaginary halves)
+     * carry that slack at their ends.
+     */
     private static final class Folded {
         final FouRASpec spec;
         final int width;
         final boolean dft;
+        /** Spectral columns of Â and rows of B̂ a product reads: ⌊d/2⌋ + 1 for the DFT ({@link Spectra}), d for the DCT. */
+        final int hIn;
+        final int hOut;
+        /** Â, width × d_in, and B̂, d_out × width (FoldedFactors' layouts), each followed by width floats of slack. */
         final float[] aHat;
         final float[] bHat;
         /** The FIXED gate's mask, or null. */
@@ -373,8 +300,10 @@ public final class CpuFouRA extends ValidatingBackend {
             this.spec = spec;
             this.dft = spec.transform() == FouRASpec.Transform.DFT;
             this.width = (dft ? 2 : 1) * spec.rank();
-            this.aHat = aHat;
-            this.bHat = bHat;
+            this.hIn = dft ? Spectra.bins(spec.dIn()) : spec.dIn();
+            this.hOut = dft ? Spectra.bins(spec.dOut()) : spec.dOut();
+            this.aHat = java.util.Arrays.copyOf(aHat, aHat.length + width);
+            this.bHat = java.util.Arrays.copyOf(bHat, bHat.length + width);
             this.mask = mask;
             this.gate = gate;
         }
@@ -383,6 +312,104 @@ public final class CpuFouRA extends ValidatingBackend {
             return new Folded(spec, FoldedFactors.aHat(spec, a), FoldedFactors.bHat(spec, b),
                     spec.gate() == FouRASpec.Gate.FIXED ? gate.clone() : null,
                     spec.gate() == FouRASpec.Gate.ADAPTIVE ? gate.clone() : null);
+        }
+
+        /** Room for z (or ∂L/∂z) of count tokens, width values each, with the slack for windows. */
+        float[] zScratch(int count) {
+            return new float[count * width + width];
+        }
+
+        /**
+         * Whether products over this many tokens read only half of the DFT's spectrum ({@link Spectra}): half
+         * the factor bytes and multiply-adds, for fold and unfold passes over the tokens. Measured on d = 4096
+         * (bench/NOTES.md): with the native BLAS, whose products over many tokens are bound by the bytes of x
+         * and y, it pays while 4·tokens ≤ r; with the Java BLAS, bound by multiply-adds, always.
+         */
+        boolean halves(int tokens, boolean wholeProducts) {
+            return dft && (!wholeProducts || 4L * tokens <= spec.rank());
+        }
+
+        /**
+         * z rows [zRow, zRow + count) = Â·x for tokens xRow.. of xs, or, when xFolded is not null (the half
+         * spectrum), from its folded rows foldedRow.. ({@link Spectra#fold}).
+         */
+        void project(float[] xs, int xRow, float[] xFolded, int foldedRow, int count, float[] z, int zRow) {
+            int dIn = spec.dIn();
+            if (xFolded == null) {
+                Gemm.gemm(false, true, count, width, dIn, 1f, xs, xRow * dIn, dIn, aHat, 0, dIn, 0f, z, zRow * width, width);
+                return;
+            }
+            int r = spec.rank();
+            int ld = 2 * hIn;
+            Gemm.gemm(false, true, count, r, hIn, 1f, xFolded, foldedRow * ld, ld, aHat, 0, dIn, 0f, z, zRow * width, width);
+            Gemm.gemm(false, true, count, r, hIn, 1f, xFolded, foldedRow * ld + hIn, ld, aHat, r * dIn, dIn,
+                    0f, z, zRow * width + r, width);
+        }
+
+        /** dz rows [from, from + count) = B̂ᵀ·g: from gs, or from the folded g when it is not null. */
+        void projectOutputGradient(float[] gs, float[] gFolded, int from, int count, float[] dz) {
+            int dOut = spec.dOut();
+            if (gFolded == null) {
+                Gemm.gemm(false, false, count, width, dOut, 1f, gs, from * dOut, dOut, bHat, 0, width, 0f, dz, from * width, width);
+                return;
+            }
+            int r = spec.rank();
+            int ld = 2 * hOut;
+            Gemm.gemm(false, false, count, r, hOut, 1f, gFolded, from * ld, ld, bHat, 0, width, 0f, dz, from * width, width);
+            Gemm.gemm(false, false, count, r, hOut, 1f, gFolded, from * ld + hOut, ld, bHat, r, width,
+                    0f, dz, from * width + r, width);
+        }
+
+        /** ys rows [yRow, yRow + count) = (or += when accumulate) B̂·w for w's first count tokens. */
+        void expand(float[] w, int count, float[] ys, int yRow, boolean accumulate, boolean half) {
+            int dOut = spec.dOut();
+            if (!half) {
+                Gemm.gemm(false, true, count, dOut, width, 1f, w, 0, width, bHat, 0, width, accumulate ? 1f : 0f,
+                        ys, yRow * dOut, dOut);
+                return;
+            }
+            int r = spec.rank();
+            float[] uv = new float[count * 2 * hOut + hOut];
+            Gemm.gemm(false, true, count, hOut, r, 1f, w, 0, width, bHat, 0, width, 0f, uv, 0, 2 * hOut);
+            Gemm.gemm(false, true, count, hOut, r, 1f, w, r, width, bHat, r, width, 0f, uv, hOut, 2 * hOut);
+            Spectra.unfold(uv, count, dOut, ys, yRow, accumulate);
+        }
+
+        /** gx (count × d_in) = ∂L/∂z·Â for dz rows [from, from + count). */
+        void projectBack(float[] dz, int from, int count, float[] gx, boolean half) {
+            int dIn = spec.dIn();
+            if (!half) {
+                Gemm.gemm(false, false, count, dIn, width, 1f, dz, from * width, width, aHat, 0, dIn, 0f, gx, 0, dIn);
+                return;
+            }
+            int r = spec.rank();
+            float[] uv = new float[count * 2 * hIn + hIn];
+            Gemm.gemm(false, false, count, hIn, r, 1f, dz, from * width, width, aHat, 0, dIn, 0f, uv, 0, 2 * hIn);
+            Gemm.gemm(false, false, count, hIn, r, 1f, dz, from * width + r, width, aHat, r * dIn, dIn,
+                    0f, uv, hIn, 2 * hIn);
+            Spectra.unfold(uv, count, dIn, gx, 0, false);
+        }
+
+        /**
+         * Rows [c0, c1) of out (width × h) = leftᵀ·right over all tokens: left is tokens × width (∂L/∂z or w),
+         * right tokens × h (x or g, h = d) or, for the half spectrum, the folded tokens × 2h (real rows take the
+         * even halves, imaginary rows the odd ones).
+         */
+        void outer(int tokens, float[] left, float[] right, int h, float[] out, int c0, int c1, boolean half) {
+            if (!half) {
+                Gemm.gemm(true, false, c1 - c0, h, tokens, 1f, left, c0, width, right, 0, h, 0f, out, c0 * h, h);
+                return;
+            }
+            int r = spec.rank();
+            if (c0 < r) {
+                int end = Math.min(c1, r);
+                Gemm.gemm(true, false, end - c0, h, tokens, 1f, left, c0, width, right, 0, 2 * h, 0f, out, c0 * h, h);
+            }
+            if (c1 > r) {
+                int begin = Math.max(c0, r);
+                Gemm.gemm(true, false, c1 - begin, h, tokens, 1f, left, begin, width, right, h, 2 * h,
+                        0f, out, begin * h, h);
+            }
         }
 
         /** m (r values) of the token whose z starts at z[at]; z is not read unless the gate is ADAPTIVE. */

@@ -149,6 +149,61 @@ public final class FoldedFactors {
         return out;
     }
 
+    /**
+     * ∂L/∂A from ∂L/∂Â in the rows layout the CPU backend computes: for the DFT 2r × h, h = ⌊d_in/2⌋ + 1,
+     * rows 0..r−1 the gradients of Re Â's bins 0..h−1 and rows r..2r−1 those of Im Â (each already summed over
+     * a bin and its mirror, as {@link Spectra} folds them); for the DCT r × d_in, as {@link #gradA}.
+     *
+     * @param spec the layer
+     * @param rows the gradient in that layout
+     * @return ∂L/∂A, r × d_in row-major
+     */
+    static float[] gradAFromRows(FouRASpec spec, float[] rows) {
+        return adjointRows(spec, spec.dIn(), rows, 1f);
+    }
+
+    /**
+     * ∂L/∂B from ∂L/∂B̂ᵀ in the rows layout of {@link #gradAFromRows} (over d_out): the CPU backend computes
+     * B̂'s gradient transposed, as wᵀ·g.
+     *
+     * @param spec the layer
+     * @param rows the gradient of B̂ᵀ in that layout
+     * @return ∂L/∂B, d_out × r row-major
+     */
+    static float[] gradBFromRows(FouRASpec spec, float[] rows) {
+        int r = spec.rank();
+        int d = spec.dOut();
+        float[] lines = adjointRows(spec, d, rows, -1f); // B̂ = conj(DFT(B))/√d: the imaginary sign flips
+        float[] out = new float[d * r];
+        for (int i = 0; i < r; i++) {
+            for (int o = 0; o < d; o++) {
+                out[o * r + i] = lines[i * d + o];
+            }
+        }
+        return out;
+    }
+
+    /** r lines of length d from the rows layout: DFT, the real inverse of the half spectrum; DCT, the DCT-II. */
+    private static float[] adjointRows(FouRASpec spec, int d, float[] rows, float imSign) {
+        Checks.notNull(rows, "rows");
+        int r = spec.rank();
+        boolean dft = spec.transform() == FouRASpec.Transform.DFT;
+        int h = dft ? d / 2 + 1 : d;
+        Checks.length("rows", rows.length, (long) (dft ? 2 : 1) * r * h);
+        float[] out = new float[r * d];
+        perLine(r, d, dft, (t, i) -> {
+            float[] line = t.line;
+            if (dft) {
+                t.adjointHalf(rows, i * h, (r + i) * h, imSign, line);
+            } else {
+                System.arraycopy(rows, i * d, line, 0, d);
+                t.dctII(line);
+            }
+            System.arraycopy(line, 0, out, i * d, d);
+        });
+        return out;
+    }
+
     /** Lines (rows of A, columns of B) per task: a few, so that r = 16 keeps several cores busy. */
     private static final int LINES_PER_TASK = 2;
     /** Transforms kept for reuse per length and kind: building one (twiddle tables) costs more than running it. */
@@ -228,6 +283,20 @@ public final class FoldedFactors {
                 int m = (d - k) % d;
                 re[k] = 0.5f * norm * (src[reAt + k * step] + src[reAt + m * step]);
                 im[k] = 0.5f * norm * imSign * (src[imAt + k * imStep] - src[imAt + m * imStep]);
+            }
+            fft.inverse(re, im, out);
+        }
+
+        /**
+         * out = Σ_{k&lt;h} w_k·(c_k·cos(2πjk/d) − imSign·s_k·sin(2πjk/d))/√d with c_k = src[reAt + k], s_k =
+         * src[imAt + k], w_k = 1 at k = 0 and k = d/2 and ½ between: the adjoint of the half-spectrum fold,
+         * whose bins each stand for themselves and their mirror (the real inverse counts both).
+         */
+        void adjointHalf(float[] src, int reAt, int imAt, float imSign, float[] out) {
+            for (int k = 0; k <= d / 2; k++) {
+                float w = k == 0 || 2 * k == d ? norm : 0.5f * norm;
+                re[k] = w * src[reAt + k];
+                im[k] = w * imSign * src[imAt + k];
             }
             fft.inverse(re, im, out);
         }
