@@ -22,6 +22,8 @@ import org.spectralpeft.foura.ValidatingBackend;
  * is z = Â·x (width values), w = α·m ⊙ [Re z, −Im z] (DFT) or α·m ⊙ z (DCT), y += B̂·w.
  */
 public final class CpuFouRA extends ValidatingBackend {
+    /** At most this many tokens, with the native BLAS, go through matrix-vector products one token at a time. */
+    private static final int GEMV_TOKENS = 4;
     /** Tokens per task of the forward, and of the backward's per-token pass (also the gate gradient's reduction order). */
     private static final int TOKEN_CHUNK = 16;
     /** Rows of ΔW per task of materialize and merge. */
@@ -79,10 +81,37 @@ public final class CpuFouRA extends ValidatingBackend {
         for (int k = 0; k < adapters.length; k++) {
             folded[k] = ((Factors) adapters[k]).folded;
         }
-        if (wholeProducts) {
+        if (wholeProducts && tokens <= GEMV_TOKENS) {
+            combineTokens(folded, weights, floats(x), tokens, y);
+        } else if (wholeProducts) {
             combineRange(folded, weights, floats(x), x, y, 0, tokens, true);
         } else {
             Parallel.inChunks(tokens, TOKEN_CHUNK, (from, to) -> combineRange(folded, weights, null, x, y, from, to, false));
+        }
+    }
+
+    /**
+     * {@link #runCombine} for a few tokens with the native BLAS (decoding): per token two matrix-vector
+     * products on the full factors, which read each factor once and start no threads.
+     */
+    private static void combineTokens(Folded[] folded, float[] weights, float[] xs, int tokens, HostArray y) {
+        int dIn = folded[0].spec.dIn();
+        int dOut = folded[0].spec.dOut();
+        float[] own = ownFloats(y);
+        float[] ys = own != null ? own : new float[tokens * dOut];
+        for (int t = 0; t < tokens; t++) {
+            for (int k = 0; k < folded.length; k++) {
+                Folded f = folded[k];
+                float[] z = new float[f.width];
+                float[] mask = new float[f.width];
+                Gemm.gemv(false, f.width, dIn, 1f, f.aHat, 0, dIn, xs, t * dIn, 0f, z, 0);
+                f.mask(z, 0, mask);
+                f.applyGate(z, 0, mask, f.spec.alpha() * weights[k]);
+                Gemm.gemv(false, dOut, f.width, 1f, f.bHat, 0, f.width, z, 0, own != null || k > 0 ? 1f : 0f, ys, t * dOut);
+            }
+        }
+        if (own == null) {
+            y.write(0, ys, tokens * dOut, WriteMode.ADD);
         }
     }
 

@@ -73,6 +73,37 @@ class GemmTest {
     }
 
     @Test
+    void matrixVectorProductsMatchAFloat64LoopAndWriteOnlyY() {
+        TestData data = new TestData();
+        Random random = new Random(data.seed);
+        for (boolean trans : new boolean[] {false, true}) {
+            int m = 23;
+            int n = 41;
+            int lda = n + 3;
+            float[] a = values(random, 5 + m * lda);
+            float[] x = values(random, 2 + (trans ? m : n));
+            float[] y = values(random, 4 + (trans ? n : m) + 3);
+            float[] before = y.clone();
+            Gemm.gemv(trans, m, n, 1.25f, a, 5, lda, x, 2, 0.5f, y, 4);
+            int outputs = trans ? n : m;
+            for (int i = 0; i < y.length; i++) {
+                if (i < 4 || i >= 4 + outputs) {
+                    assertEquals(before[i], y[i], "gemv wrote outside y at " + i + data.tag());
+                    continue;
+                }
+                int o = i - 4;
+                double sum = 0;
+                for (int k = 0; k < (trans ? m : n); k++) {
+                    double aik = trans ? a[5 + k * lda + o] : a[5 + o * lda + k];
+                    sum += aik * x[2 + k];
+                }
+                double expected = 1.25 * sum + 0.5 * before[i];
+                assertTrue(Math.abs(y[i] - expected) <= 1e-5 * (1 + Math.abs(expected)), "gemv at " + o + data.tag());
+            }
+        }
+    }
+
+    @Test
     void theNativeBlasIsInUseWhereItsNativesShip() {
         // the build ships OpenBLAS for linux-x86_64; elsewhere netlib's Java BLAS is the expected choice
         if ("linux-x86_64".equals(org.bytedeco.javacpp.Loader.getPlatform())
