@@ -8,6 +8,7 @@ import org.spectralpeft.foura.cuda.CudaFouRA;
 import org.spectralpeft.fourierft.FourierFTBackend;
 import org.spectralpeft.fourierft.cpu.CpuFourierFT;
 import org.spectralpeft.fourierft.cuda.CudaFourierFT;
+import org.spectralpeft.tlora.cpu.CpuTLoRA;
 
 /**
  * Factories, one set per adapter family: the best backend (CUDA when a device, the NVIDIA driver and the
@@ -54,6 +55,15 @@ public final class Backends {
      */
     public static FouRABackend fouRA() {
         return cudaOrElse(CudaFouRA::open, CpuFouRA::new);
+    }
+
+    /**
+     * TLoRA's CPU backend (the only one so far), available everywhere.
+     *
+     * @return a new CPU backend
+     */
+    public static CpuTLoRA tLoRACpu() {
+        return new CpuTLoRA();
     }
 
     /**

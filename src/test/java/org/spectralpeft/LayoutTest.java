@@ -34,6 +34,8 @@ class LayoutTest {
             Map.entry("foura", Set.of("core")),
             Map.entry("foura.cpu", Set.of("core", "cpu", "foura")),
             Map.entry("foura.cuda", Set.of("core", "cuda", "cuda.internal", "foura")),
+            Map.entry("tlora", Set.of("core")),
+            Map.entry("tlora.cpu", Set.of("core", "cpu", "tlora")),
             Map.entry("io", Set.of("core")),
             Map.entry("peft", Set.of("core", "io", "fourierft", "foura")));
 

@@ -26,6 +26,9 @@ import org.spectralpeft.foura.FouRASpec;
 import org.spectralpeft.foura.FouRAFactors;
 import org.spectralpeft.foura.cpu.CpuFouRA;
 import org.spectralpeft.foura.cpu.FoldedFactors;
+import org.spectralpeft.tlora.TLoRAParameters;
+import org.spectralpeft.tlora.TLoRASpec;
+import org.spectralpeft.tlora.cpu.CpuTLoRA;
 import org.spectralpeft.fourierft.FourierFTBackend;
 import org.spectralpeft.fourierft.FourierFTSpec;
 import org.spectralpeft.fourierft.cpu.CpuFourierFT;
@@ -54,6 +57,7 @@ class NullArgumentsTest {
             "CpuFouRA#prepare#3",           // the NONE gate has no parameters
             "CpuFouRA#backward#6",          // no gate gradient
             "CpuFouRA#backward#7",          // no ∂L/∂x
+            "CpuTLoRA#backward#6",          // no ∂L/∂x
             "FouRAFactors#update#2",
             "FouRAFactors#checkParameters#3",
             "FouRAFactors#checkGate#1",
@@ -115,6 +119,12 @@ class NullArgumentsTest {
         sample(FouRAFactors[].class, () -> new FouRAFactors[] {(FouRAFactors) samples.get(FouRAFactors.class).call()});
         sample(Object.class, CpuFouRA::new);
         sample(org.spectralpeft.foura.FouRABackend.class, CpuFouRA::new);
+        TLoRASpec tlora = TLoRASpec.of(new int[] {2, 2}, new int[] {2, 2}, 1, TLoRASpec.Residual.LORA, 1, 1f);
+        sample(TLoRASpec.class, () -> tlora);
+        sample(TLoRASpec.Residual.class, () -> TLoRASpec.Residual.TR);
+        sample(TLoRAParameters.class, () -> TLoRAParameters.initial(tlora, new java.util.Random(1)));
+        sample(float[][].class, () -> new float[][] {new float[4], new float[4]});
+        sample(java.util.Random.class, () -> new java.util.Random(1));
         sample(FouRAAdapter.class, () -> FouRAAdapter.builder(2, FouRASpec.Transform.DFT, FouRASpec.Gate.NONE, 1f)
                 .layer("m.q", 4, 4, new float[8], new float[8], null).build());
     }
@@ -136,6 +146,9 @@ class NullArgumentsTest {
         if (type == CpuFouRA.class) {
             return new CpuFouRA();
         }
+        if (type == CpuTLoRA.class) {
+            return new CpuTLoRA();
+        }
         return samples.get(type).call();
     }
 
@@ -147,7 +160,8 @@ class NullArgumentsTest {
         for (Class<?> type : List.of(FourierFTSpec.class, HostArray.class, CpuFourierFT.class, SafetensorsFile.class,
                 SafetensorsModel.class, SafetensorsWriter.class, FourierFTAdapter.class, FourierFTAdapter.Builder.class,
                 MergePlan.class, ModelMerger.class, FouRASpec.class, FoldedFactors.class, DeviceArray.class, CpuFouRA.class,
-                FouRAFactors.class, FouRAAdapter.class, FouRAAdapter.Builder.class)) {
+                FouRAFactors.class, FouRAAdapter.class, FouRAAdapter.Builder.class, TLoRASpec.class, TLoRAParameters.class,
+                CpuTLoRA.class)) {
             for (Method m : type.getMethods()) {
                 if (m.getDeclaringClass() == Object.class || m.getName().equals("equals")) {
                     continue;

@@ -1,0 +1,292 @@
+package org.spectralpeft.tlora.cpu;
+
+import org.spectralpeft.core.DType;
+import org.spectralpeft.core.HostArray;
+import org.spectralpeft.core.WriteMode;
+import org.spectralpeft.cpu.Gemm;
+import org.spectralpeft.cpu.Parallel;
+import org.spectralpeft.tlora.TLoRAParameters;
+import org.spectralpeft.tlora.TLoRASpec;
+import org.spectralpeft.tlora.ValidatingBackend;
+
+/**
+ * The CPU TLoRA backend. The transform T, and the TTM residual, are applied core by core ({@link RingOperator})
+ * to the tokens (forward) or to W0's rows (materialize, merge), never formed; W0's product, the LoRA residual and
+ * the TR residual are GEMMs through {@link Gemm}. Work is split into fixed chunks of rows on the fork-join pool,
+ * so results repeat bit for bit.
+ */
+public final class CpuTLoRA extends ValidatingBackend {
+    /** Rows (tokens, or rows of W0) per task of the ring operators. */
+    private static final int ROW_CHUNK = 16;
+
+    @Override
+    public String description() {
+        return "cpu (" + Runtime.getRuntime().availableProcessors() + " threads, " + Gemm.implementation() + ")";
+    }
+
+    @Override
+    public void close() {
+        markClosed();
+    }
+
+    @Override
+    public String toString() {
+        return description();
+    }
+
+    @Override
+    protected void runForward(TLoRASpec spec, TLoRAParameters params, HostArray w0, HostArray x, int tokens,
+                              HostArray y) {
+        int dIn = spec.dIn();
+        int dOut = spec.dOut();
+        float[] xs = floats(x, (long) tokens * dIn);
+        float[] w = floats(w0, (long) dOut * dIn);
+        float[] transformed = new float[tokens * dIn]; // x·Tᵀ
+        applyRows(transform(spec, params, false), xs, tokens, transformed);
+        float[] ys = new float[tokens * dOut];
+        Gemm.gemm(false, true, tokens, dOut, dIn, 1f, transformed, 0, dIn, w, 0, dIn, 0f, ys, 0, dOut);
+        float s = spec.scale();
+        switch (spec.residual()) {
+            case LORA -> {
+                int r = spec.rank();
+                float[] down = new float[tokens * r]; // x·Aᵀ
+                Gemm.gemm(false, true, tokens, r, dIn, 1f, xs, 0, dIn, params.residual(0), 0, dIn, 0f, down, 0, r);
+                Gemm.gemm(false, true, tokens, dOut, r, s, down, 0, r, params.residual(1), 0, r, 1f, ys, 0, dOut);
+            }
+            case TR -> {
+                // y[ō] += s·tr(G(ō)·M) with M = Σ_ī H(ī)·x[ī]: two GEMMs over the rings' products
+                int rr = spec.rank() * spec.rank();
+                float[] inRing = RingProducts.input(spec, params);
+                float[] m = new float[tokens * rr];
+                Gemm.gemm(false, false, tokens, rr, dIn, 1f, xs, 0, dIn, inRing, 0, rr, 0f, m, 0, rr);
+                float[] mT = RingProducts.transposeEach(m, tokens, spec.rank());
+                Gemm.gemm(false, true, tokens, dOut, rr, s, mT, 0, rr, RingProducts.output(spec, params), 0, rr,
+                        1f, ys, 0, dOut);
+            }
+            case TTM -> {
+                float[] delta = new float[tokens * dOut];
+                applyRows(ttm(spec, params, false), xs, tokens, delta);
+                for (int i = 0; i < delta.length; i++) {
+                    ys[i] += s * delta[i];
+                }
+            }
+        }
+        Parallel.inChunks(tokens, ROW_CHUNK, (from, to) ->
+                y.write(from * dOut, ys, from * dOut, (to - from) * dOut, WriteMode.ADD));
+    }
+
+    @Override
+    protected TLoRAParameters runBackward(TLoRASpec spec, TLoRAParameters params, HostArray w0, HostArray x,
+                                          HostArray gradY, int tokens, HostArray gradX) {
+        int dIn = spec.dIn();
+        int dOut = spec.dOut();
+        float[] xs = floats(x, (long) tokens * dIn);
+        float[] gs = floats(gradY, (long) tokens * dOut);
+        float[] w = floats(w0, (long) dOut * dIn);
+        float s = spec.scale();
+        float[] du = new float[tokens * dIn]; // ∂L/∂(x·Tᵀ) = g·W0
+        Gemm.gemm(false, false, tokens, dIn, dOut, 1f, gs, 0, dOut, w, 0, dIn, 0f, du, 0, dIn);
+        float[][] transformCores = new float[spec.inOrder()][];
+        for (int d = 0; d < transformCores.length; d++) {
+            transformCores[d] = params.transformCore(d);
+        }
+        float[][] gradTransform = ringGradient(spec.inShape(), spec.inShape(), spec.transformRank(), transformCores,
+                xs, du, tokens);
+        float[] gx = gradX != null ? new float[tokens * dIn] : null;
+        if (gx != null) {
+            applyRows(transform(spec, params, true), du, tokens, gx); // Tᵀ·∂u
+        }
+        float[][] gradResidual = new float[spec.residualArrays()][];
+        int r = spec.rank();
+        switch (spec.residual()) {
+            case LORA -> {
+                float[] a = params.residual(0);
+                float[] b = params.residual(1);
+                float[] down = new float[tokens * r]; // x·Aᵀ
+                Gemm.gemm(false, true, tokens, r, dIn, 1f, xs, 0, dIn, a, 0, dIn, 0f, down, 0, r);
+                float[] up = new float[tokens * r]; // g·B
+                Gemm.gemm(false, false, tokens, r, dOut, 1f, gs, 0, dOut, b, 0, r, 0f, up, 0, r);
+                gradResidual[0] = new float[r * dIn];
+                Gemm.gemm(true, false, r, dIn, tokens, s, up, 0, r, xs, 0, dIn, 0f, gradResidual[0], 0, dIn);
+                gradResidual[1] = new float[dOut * r];
+                Gemm.gemm(true, false, dOut, r, tokens, s, gs, 0, dOut, down, 0, r, 0f, gradResidual[1], 0, r);
+                if (gx != null) {
+                    Gemm.gemm(false, false, tokens, dIn, r, s, up, 0, r, a, 0, dIn, 1f, gx, 0, dIn);
+                }
+            }
+            case TR -> {
+                // y[ō] += s·tr(G(ō)·M), M = Σ_ī H(ī)·x[ī]; with N = Σ_ō g[ō]·G(ō): ∂G(ō) = s·g[ō]·Mᵀ,
+                // ∂H(ī) = s·x[ī]·Nᵀ and ∂x[ī] = s·tr(N·H(ī))
+                int rr = r * r;
+                float[] outRing = RingProducts.output(spec, params);
+                float[] inRing = RingProducts.input(spec, params);
+                float[] m = new float[tokens * rr];
+                Gemm.gemm(false, false, tokens, rr, dIn, 1f, xs, 0, dIn, inRing, 0, rr, 0f, m, 0, rr);
+                float[] n = new float[tokens * rr];
+                Gemm.gemm(false, false, tokens, rr, dOut, 1f, gs, 0, dOut, outRing, 0, rr, 0f, n, 0, rr);
+                float[] mT = RingProducts.transposeEach(m, tokens, r);
+                float[] nT = RingProducts.transposeEach(n, tokens, r);
+                float[] gradOut = new float[dOut * rr];
+                Gemm.gemm(true, false, dOut, rr, tokens, s, gs, 0, dOut, mT, 0, rr, 0f, gradOut, 0, rr);
+                float[] gradIn = new float[dIn * rr];
+                Gemm.gemm(true, false, dIn, rr, tokens, s, xs, 0, dIn, nT, 0, rr, 0f, gradIn, 0, rr);
+                float[][] outCores = RingProducts.outputCoreGradients(spec, params, gradOut);
+                float[][] inCores = RingProducts.inputCoreGradients(spec, params, gradIn);
+                System.arraycopy(outCores, 0, gradResidual, 0, outCores.length);
+                System.arraycopy(inCores, 0, gradResidual, outCores.length, inCores.length);
+                if (gx != null) {
+                    float[] inRingT = RingProducts.transposeEach(inRing, dIn, r);
+                    Gemm.gemm(false, true, tokens, dIn, rr, s, n, 0, rr, inRingT, 0, rr, 1f, gx, 0, dIn);
+                }
+            }
+            case TTM -> {
+                float[][] cores = new float[spec.residualArrays()][];
+                for (int k = 0; k < cores.length; k++) {
+                    cores[k] = params.residual(k);
+                }
+                float[] sg = new float[gs.length];
+                for (int i = 0; i < sg.length; i++) {
+                    sg[i] = s * gs[i];
+                }
+                float[][] grads = ringGradient(spec.outShape(), spec.inShape(), r, cores, xs, sg, tokens);
+                System.arraycopy(grads, 0, gradResidual, 0, grads.length);
+                if (gx != null) {
+                    float[] back = new float[tokens * dIn];
+                    applyRows(ttm(spec, params, true), sg, tokens, back); // s·Δᵀ·g
+                    for (int i = 0; i < back.length; i++) {
+                        gx[i] += back[i];
+                    }
+                }
+            }
+        }
+        if (gx != null) {
+            Parallel.inChunks(tokens, ROW_CHUNK, (from, to) ->
+                    gradX.write(from * dIn, gx, from * dIn, (to - from) * dIn, WriteMode.ADD));
+        }
+        return TLoRAParameters.of(spec, gradTransform, gradResidual);
+    }
+
+    /**
+     * Σ_t ∂⟨w_t, M·v_t⟩/∂(each core) of the ring operator M with the given cores, over fixed chunks of tokens
+     * whose float64 partial sums are added in chunk order.
+     */
+    private static float[][] ringGradient(int[] out, int[] in, int ring, float[][] cores, float[] v, float[] w,
+                                          int tokens) {
+        int chunks = Parallel.chunks(tokens, ROW_CHUNK);
+        double[][][] partials = new double[chunks][][];
+        Parallel.inChunks(tokens, ROW_CHUNK, (from, to) -> {
+            RingOperator op = new RingOperator(out, in, ring, cores, false);
+            double[][] g = new double[cores.length][];
+            for (int k = 0; k < g.length; k++) {
+                g[k] = new double[cores[k].length];
+            }
+            for (int t = from; t < to; t++) {
+                op.addGradient(v, t * op.inLength(), w, t * op.outLength(), g);
+            }
+            partials[from / ROW_CHUNK] = g;
+        });
+        float[][] grads = new float[cores.length][];
+        for (int k = 0; k < grads.length; k++) {
+            double[] sum = new double[cores[k].length];
+            for (double[][] partial : partials) {
+                for (int i = 0; i < sum.length; i++) {
+                    sum[i] += partial[k][i];
+                }
+            }
+            grads[k] = new float[sum.length];
+            for (int i = 0; i < sum.length; i++) {
+                grads[k][i] = (float) sum[i];
+            }
+        }
+        return grads;
+    }
+
+    @Override
+    protected void runMaterialize(TLoRASpec spec, TLoRAParameters params, HostArray w0, HostArray out) {
+        int dIn = spec.dIn();
+        int dOut = spec.dOut();
+        float[] w = floats(w0, (long) dOut * dIn);
+        float[] result = new float[dOut * dIn];
+        applyRows(transform(spec, params, true), w, dOut, result); // row p of W0·T is Tᵀ·(row p of W0)
+        float s = spec.scale();
+        switch (spec.residual()) {
+            case LORA -> Gemm.gemm(false, false, dOut, dIn, spec.rank(), s, params.residual(1), 0, spec.rank(),
+                    params.residual(0), 0, dIn, 1f, result, 0, dIn);
+            case TR -> {
+                int rr = spec.rank() * spec.rank();
+                float[] inRingT = RingProducts.transposeEach(RingProducts.input(spec, params), dIn, spec.rank());
+                Gemm.gemm(false, true, dOut, dIn, rr, s, RingProducts.output(spec, params), 0, rr, inRingT, 0, rr,
+                        1f, result, 0, dIn);
+            }
+            case TTM -> {
+                // row ō of Δ is Δᵀ·e_ō: the TTM operator transposed, on unit vectors
+                Parallel.inChunks(dOut, ROW_CHUNK, (from, to) -> {
+                    RingOperator op = ttm(spec, params, true).get();
+                    float[] unit = new float[dOut];
+                    float[] row = new float[dIn];
+                    for (int o = from; o < to; o++) {
+                        unit[o] = 1f;
+                        op.apply(unit, 0, row, 0);
+                        unit[o] = 0f;
+                        for (int i = 0; i < dIn; i++) {
+                            result[o * dIn + i] += s * row[i];
+                        }
+                    }
+                });
+            }
+        }
+        Parallel.inChunks(dOut, ROW_CHUNK, (from, to) ->
+                out.write(from * dIn, result, from * dIn, (to - from) * dIn, WriteMode.STORE));
+    }
+
+    /** A source of ring operators, one per task (each holds scratch). */
+    private interface Operators {
+        RingOperator get();
+    }
+
+    /** T (or Tᵀ when transposed) over the input factors. */
+    private static Operators transform(TLoRASpec spec, TLoRAParameters params, boolean transposed) {
+        int[] shape = spec.inShape();
+        float[][] cores = new float[shape.length][];
+        for (int d = 0; d < cores.length; d++) {
+            cores[d] = params.transformCore(d);
+        }
+        return () -> new RingOperator(shape, shape, spec.transformRank(), cores, transposed);
+    }
+
+    /** The TTM residual's Δ (d_in → d_out), or Δᵀ (d_out → d_in) when transposed. */
+    private static Operators ttm(TLoRASpec spec, TLoRAParameters params, boolean transposed) {
+        int[] out = spec.outShape();
+        int[] in = spec.inShape();
+        float[][] cores = new float[spec.residualArrays()][];
+        for (int k = 0; k < cores.length; k++) {
+            cores[k] = params.residual(k);
+        }
+        return transposed ? () -> new RingOperator(in, out, spec.rank(), cores, true)
+                : () -> new RingOperator(out, in, spec.rank(), cores, false);
+    }
+
+    /** dst row t = op·(src row t) for rows [0, rows), in fixed chunks. */
+    private static void applyRows(Operators ops, float[] src, int rows, float[] dst) {
+        Parallel.inChunks(rows, ROW_CHUNK, (from, to) -> {
+            RingOperator op = ops.get();
+            for (int t = from; t < to; t++) {
+                op.apply(src, t * op.inLength(), dst, t * op.outLength());
+            }
+        });
+    }
+
+    /** The first {@code length} values of {@code a} as float32: its own array when it wraps one, else a copy. */
+    private static float[] floats(HostArray a, long length) {
+        if (a.dtype() == DType.FLOAT32 && !a.isDirect()) {
+            try {
+                return a.floats();
+            } catch (IllegalStateException heapBuffer) {
+                // a float32 heap buffer, not an array: copied below
+            }
+        }
+        float[] out = new float[(int) length];
+        a.read(0, out, (int) length);
+        return out;
+    }
+}
