@@ -102,6 +102,36 @@ public final class Gemm {
     }
 
     /**
+     * {@link #gemm} in double precision, for products whose sums must not round in float32.
+     *
+     * @param transA whether op(A) = Aᵀ (A stored k × m)
+     * @param transB whether op(B) = Bᵀ (B stored n × k)
+     * @param m rows of C
+     * @param n columns of C
+     * @param k the inner dimension
+     * @param alpha α
+     * @param a A's elements
+     * @param aOff A's first element
+     * @param lda A's row stride
+     * @param b B's elements
+     * @param bOff B's first element
+     * @param ldb B's row stride
+     * @param beta β (0: C is overwritten, its contents never read)
+     * @param c C's elements
+     * @param cOff C's first element
+     * @param ldc C's row stride
+     */
+    public static void dgemm(boolean transA, boolean transB, int m, int n, int k, double alpha,
+                             double[] a, int aOff, int lda, double[] b, int bOff, int ldb,
+                             double beta, double[] c, int cOff, int ldc) {
+        if (m == 0 || n == 0) {
+            return;
+        }
+        BLAS_INSTANCE.dgemm(transB ? "T" : "N", transA ? "T" : "N", n, m, k, alpha, b, bOff, ldb, a, aOff, lda,
+                beta, c, cOff, ldc);
+    }
+
+    /**
      * Row-major single-precision matrix-vector product, y = α·op(A)·x + β·y, A m × n (leading dimension lda),
      * x and y contiguous. For one token a GEMV is several times faster than the GEMM of one row with the
      * native BLAS, which spends longer starting its threads than computing (bench/NOTES.md).

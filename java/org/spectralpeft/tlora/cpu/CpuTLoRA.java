@@ -16,8 +16,10 @@ import org.spectralpeft.tlora.ValidatingBackend;
  * so results repeat bit for bit.
  */
 public final class CpuTLoRA extends ValidatingBackend {
-    /** Rows (tokens, or rows of W0) per task of the ring operators. */
+    /** Rows (tokens, or rows of W0) per task of the ring operators with the Java BLAS, and of the gradients. */
     private static final int ROW_CHUNK = 16;
+    /** The ring state one batch of rows may hold with the native BLAS (16 MB). */
+    private static final long STATE_FLOATS = 1L << 22;
 
     @Override
     public String description() {
@@ -219,20 +221,16 @@ public final class CpuTLoRA extends ValidatingBackend {
                         1f, result, 0, dIn);
             }
             case TTM -> {
-                // row ō of Δ is Δᵀ·e_ō: the TTM operator transposed, on unit vectors
-                Parallel.inChunks(dOut, ROW_CHUNK, (from, to) -> {
-                    RingOperator op = ttm(spec, params, true).get();
-                    float[] unit = new float[dOut];
-                    float[] row = new float[dIn];
-                    for (int o = from; o < to; o++) {
-                        unit[o] = 1f;
-                        op.apply(unit, 0, row, 0);
-                        unit[o] = 0f;
-                        for (int i = 0; i < dIn; i++) {
-                            result[o * dIn + i] += s * row[i];
-                        }
-                    }
-                });
+                // row ō of Δ is Δᵀ·e_ō: the TTM operator transposed, on the rows of the identity
+                float[] identity = new float[dOut * dOut];
+                for (int o = 0; o < dOut; o++) {
+                    identity[o * dOut + o] = 1f;
+                }
+                float[] delta = new float[dOut * dIn];
+                applyRows(ttm(spec, params, true), identity, dOut, delta);
+                for (int i = 0; i < result.length; i++) {
+                    result[i] += s * delta[i];
+                }
             }
         }
         Parallel.inChunks(dOut, ROW_CHUNK, (from, to) ->
@@ -266,14 +264,23 @@ public final class CpuTLoRA extends ValidatingBackend {
                 : () -> new RingOperator(out, in, spec.rank(), cores, false);
     }
 
-    /** dst row t = op·(src row t) for rows [0, rows), in fixed chunks. */
+    /**
+     * dst row t = op·(src row t) for rows [0, rows): with a BLAS that threads itself, batches one after the
+     * other (each bounded to about {@link #STATE_FLOATS} floats of ring state); else fixed chunks on the pool.
+     */
     private static void applyRows(Operators ops, float[] src, int rows, float[] dst) {
-        Parallel.inChunks(rows, ROW_CHUNK, (from, to) -> {
+        if (Gemm.threadsItself()) {
             RingOperator op = ops.get();
-            for (int t = from; t < to; t++) {
-                op.apply(src, t * op.inLength(), dst, t * op.outLength());
+            int batch = (int) Math.max(1, STATE_FLOATS / ((long) Math.max(op.inLength(), op.outLength()) * op.ringSize()));
+            for (int from = 0; from < rows; from += batch) {
+                op.applyAll(src, from * op.inLength(), Math.min(batch, rows - from), dst, from * op.outLength());
             }
-        });
+        } else {
+            Parallel.inChunks(rows, ROW_CHUNK, (from, to) -> {
+                RingOperator op = ops.get();
+                op.applyAll(src, from * op.inLength(), to - from, dst, from * op.outLength());
+            });
+        }
     }
 
     /** The first {@code length} values of {@code a} as float32: its own array when it wraps one, else a copy. */

@@ -1,5 +1,7 @@
 package org.spectralpeft.tlora.cpu;
 
+import org.spectralpeft.cpu.Gemm;
+
 /**
  * A tensor-ring operator M[p̄, q̄] = tr(K¹[p1, q1]⋯K^D[pD, qD]) (multi-indices row-major, the first digit most
  * significant), applied to vectors without forming M: digit by digit, each step replacing one input digit q_k
@@ -7,8 +9,8 @@ package org.spectralpeft.tlora.cpu;
  * last step. Cost per vector about len·R³·Σ_d P_d (len the larger of the two lengths), against ∏P·∏Q for M.
  *
  * <p>The cores are stored (P_d, Q_d, R, R) row-major, or (Q_d, P_d, R, R) when {@code transposed} (M is then
- * the transpose of the operator the cores define: W0·T applies Tᵀ to W0's rows). Holds scratch: one instance
- * per thread.
+ * the transpose of the operator the cores define: W0·T applies Tᵀ to W0's rows). Immutable; safe to share
+ * between threads.
  */
 final class RingOperator {
     private final int[] out;
@@ -18,8 +20,6 @@ final class RingOperator {
     private final boolean transposed;
     private final int inLength;
     private final int outLength;
-    private float[] state;
-    private float[] next;
 
     /**
      * @param out P_1..P_D, the output digits
@@ -36,12 +36,6 @@ final class RingOperator {
         this.transposed = transposed;
         this.inLength = product(in, 0, in.length);
         this.outLength = product(out, 0, out.length);
-        int widest = 1;
-        for (int k = 1; k < in.length; k++) { // the state after step k: P_1..P_k, Q_{k+1}..Q_D, R, R
-            widest = Math.max(widest, product(out, 0, k) * product(in, k, in.length));
-        }
-        this.state = new float[widest * ring * ring];
-        this.next = new float[widest * ring * ring];
     }
 
     private static int product(int[] f, int from, int to) {
@@ -58,94 +52,135 @@ final class RingOperator {
     }
 
     /**
-     * dst[dstOff + i] = (M·v)[i] for the vector v at src[srcOff..].
+     * dst rows = M·(src rows) for count vectors, each step one GEMM over all of them (through {@link Gemm}): the
+     * state of every vector is kept as rows (vector, output digits so far, input digits still to come, a) by
+     * columns (the next input digit, the ring index), so a step multiplies it by core k laid out as a
+     * (Q_k·R) × (P_k·R) matrix, then moves the new output digit into the rows and the next input digit into the
+     * columns. In float64 (the state and the products), so that sums of many small terms do not round: the
+     * authors' identity start (every core slice I/R) then gives T·x = x exactly.
      *
-     * @param src holds v (∏Q values)
-     * @param srcOff v's first element
-     * @param dst receives M·v (∏P values)
-     * @param dstOff its first element
+     * @param src count vectors of ∏Q values from srcOff
+     * @param srcOff the first one's first element
+     * @param count the number of vectors
+     * @param dst receives count vectors of ∏P values from dstOff
+     * @param dstOff the first one's first element
      */
-    void apply(float[] src, int srcOff, float[] dst, int dstOff) {
+    void applyAll(float[] src, int srcOff, int count, float[] dst, int dstOff) {
         int d = in.length;
         int rr = ring * ring;
-        if (d == 1) {
-            float[] k1 = cores[0];
-            for (int p = 0; p < out[0]; p++) {
-                double sum = 0;
-                for (int q = 0; q < in[0]; q++) {
-                    int c = at(0, p, q);
-                    double trace = 0;
+        if (d == 1) { // out[n][p] = Σ_q tr(K[p, q])·v[n][q]
+            double[] traces = new double[in[0] * out[0]];
+            for (int q = 0; q < in[0]; q++) {
+                for (int p = 0; p < out[0]; p++) {
+                    double t = 0;
                     for (int a = 0; a < ring; a++) {
-                        trace += k1[c + a * ring + a];
+                        t += cores[0][at(0, p, q) + a * ring + a];
                     }
-                    sum += trace * src[srcOff + q];
+                    traces[q * out[0] + p] = t;
                 }
-                dst[dstOff + p] = (float) sum;
+            }
+            double[] v = new double[count * in[0]];
+            for (int i = 0; i < v.length; i++) {
+                v[i] = src[srcOff + i];
+            }
+            double[] o = new double[count * out[0]];
+            Gemm.dgemm(false, false, count, out[0], in[0], 1, v, 0, in[0], traces, 0, out[0], 0, o, 0, out[0]);
+            for (int i = 0; i < o.length; i++) {
+                dst[dstOff + i] = (float) o[i];
             }
             return;
         }
-        // step 1: S[p1, q2..qD][a][b] = Σ_q1 K¹[p1, q1][a][b]·v[q1, q2..qD]
-        int rest = product(in, 1, d);
-        float[] k1 = cores[0];
-        for (int p = 0; p < out[0]; p++) {
-            for (int s = 0; s < rest; s++) {
-                int o = (p * rest + s) * rr;
-                for (int e = 0; e < rr; e++) {
-                    double sum = 0;
-                    for (int q = 0; q < in[0]; q++) {
-                        sum += k1[at(0, p, q) + e] * src[srcOff + q * rest + s];
-                    }
-                    state[o + e] = (float) sum;
+        // step 0: rows (n, q_1.., ) × columns q_0, times K⁰ as q_0 × (p_0, a, b)
+        int post = product(in, 1, d);
+        double[] v = new double[count * inLength];
+        for (int n = 0; n < count; n++) {
+            for (int q = 0; q < in[0]; q++) {
+                for (int s = 0; s < post; s++) {
+                    v[(n * post + s) * in[0] + q] = src[srcOff + n * inLength + q * post + s];
                 }
             }
         }
-        // steps 2..D−1: S'[pre, p_k, post][a][b] = Σ_{q_k, c} S[pre, q_k, post][a][c]·K^k[p_k, q_k][c][b]
-        for (int k = 1; k < d - 1; k++) {
-            int pre = product(out, 0, k);
-            int post = product(in, k + 1, d);
-            float[] kk = cores[k];
-            for (int i = 0; i < pre; i++) {
-                for (int p = 0; p < out[k]; p++) {
-                    for (int s = 0; s < post; s++) {
-                        int o = ((i * out[k] + p) * post + s) * rr;
+        double[] k0 = new double[in[0] * out[0] * rr];
+        for (int q = 0; q < in[0]; q++) {
+            for (int p = 0; p < out[0]; p++) {
+                for (int e = 0; e < rr; e++) {
+                    k0[(q * out[0] + p) * rr + e] = cores[0][at(0, p, q) + e];
+                }
+            }
+        }
+        double[] o = new double[count * post * out[0] * rr];
+        Gemm.dgemm(false, false, count * post, out[0] * rr, in[0], 1, v, 0, in[0], k0, 0, out[0] * rr, 0, o, 0, out[0] * rr);
+        // to rows (n, p_0, q_2.., a) × columns (q_1, b): o is [n][q_1][rest][p_0][a][b]
+        int next = in[1];
+        int rest = post / next;
+        double[] state = new double[o.length];
+        for (int n = 0; n < count; n++) {
+            for (int q = 0; q < next; q++) {
+                for (int s = 0; s < rest; s++) {
+                    for (int p = 0; p < out[0]; p++) {
                         for (int a = 0; a < ring; a++) {
-                            for (int b = 0; b < ring; b++) {
-                                double sum = 0;
-                                for (int q = 0; q < in[k]; q++) {
-                                    int from = ((i * in[k] + q) * post + s) * rr + a * ring;
-                                    int core = at(k, p, q) + b;
-                                    for (int c = 0; c < ring; c++) {
-                                        sum += state[from + c] * kk[core + c * ring];
-                                    }
-                                }
-                                next[o + a * ring + b] = (float) sum;
+                            int from = (((n * next + q) * rest + s) * out[0] + p) * rr + a * ring;
+                            int to = ((((n * out[0] + p) * rest + s) * ring + a) * next + q) * ring;
+                            System.arraycopy(o, from, state, to, ring);
+                        }
+                    }
+                }
+            }
+        }
+        int pre = count * out[0]; // rows so far: (n, p_0..p_{k−1})
+        for (int k = 1; k < d - 1; k++) {
+            post = product(in, k + 1, d);
+            // rows (n, pre, q_{k+1}.., a) × columns (q_k, c), times K^k as (q_k, c) × (p_k, b)
+            double[] kk = new double[in[k] * ring * out[k] * ring];
+            for (int q = 0; q < in[k]; q++) {
+                for (int c = 0; c < ring; c++) {
+                    for (int p = 0; p < out[k]; p++) {
+                        for (int b = 0; b < ring; b++) {
+                            kk[((q * ring + c) * out[k] + p) * ring + b] = cores[k][at(k, p, q) + c * ring + b];
+                        }
+                    }
+                }
+            }
+            int rows = pre * post * ring;
+            o = new double[rows * out[k] * ring];
+            Gemm.dgemm(false, false, rows, out[k] * ring, in[k] * ring, 1, state, 0, in[k] * ring, kk, 0,
+                    out[k] * ring, 0, o, 0, out[k] * ring);
+            // o is [pre][q_{k+1}][rest][a][p_k][b] → [pre][p_k][rest][a][q_{k+1}][b]
+            next = in[k + 1];
+            rest = post / next;
+            state = new double[o.length];
+            for (int i = 0; i < pre; i++) {
+                for (int q = 0; q < next; q++) {
+                    for (int s = 0; s < rest; s++) {
+                        for (int a = 0; a < ring; a++) {
+                            for (int p = 0; p < out[k]; p++) {
+                                int from = (((((i * next + q) * rest + s) * ring + a) * out[k] + p) * ring);
+                                int to = (((((i * out[k] + p) * rest + s) * ring + a) * next + q) * ring);
+                                System.arraycopy(o, from, state, to, ring);
                             }
                         }
                     }
                 }
             }
-            float[] t = state;
-            state = next;
-            next = t;
+            pre *= out[k];
         }
-        // step D, with the trace: out[pre, p_D] = Σ_{a, q_D, c} S[pre, q_D][a][c]·K^D[p_D, q_D][c][a]
+        // the last step and the trace: rows (n, pre) × (a, q, c), times K^{D−1} as (a, q, c) × p
         int last = d - 1;
-        int pre = product(out, 0, last);
-        float[] kd = cores[last];
-        for (int i = 0; i < pre; i++) {
-            for (int p = 0; p < out[last]; p++) {
-                double sum = 0;
-                for (int q = 0; q < in[last]; q++) {
-                    int from = (i * in[last] + q) * rr;
-                    int core = at(last, p, q);
-                    for (int a = 0; a < ring; a++) {
-                        for (int c = 0; c < ring; c++) {
-                            sum += state[from + a * ring + c] * kd[core + c * ring + a];
-                        }
+        double[] kl = new double[ring * in[last] * ring * out[last]];
+        for (int a = 0; a < ring; a++) {
+            for (int q = 0; q < in[last]; q++) {
+                for (int c = 0; c < ring; c++) {
+                    for (int p = 0; p < out[last]; p++) {
+                        kl[((a * in[last] + q) * ring + c) * out[last] + p] = cores[last][at(last, p, q) + c * ring + a];
                     }
                 }
-                dst[dstOff + i * out[last] + p] = (float) sum;
             }
+        }
+        int inner = ring * in[last] * ring;
+        double[] result = new double[pre * out[last]];
+        Gemm.dgemm(false, false, pre, out[last], inner, 1, state, 0, inner, kl, 0, out[last], 0, result, 0, out[last]);
+        for (int i = 0; i < result.length; i++) {
+            dst[dstOff + i] = (float) result[i];
         }
     }
 
@@ -267,6 +302,11 @@ final class RingOperator {
     /** @return ∏Q, the length of the vectors it applies to */
     int inLength() {
         return inLength;
+    }
+
+    /** @return R², the floats of one ring state per position */
+    int ringSize() {
+        return ring * ring;
     }
 
     /** @return ∏P, the length of its results */

@@ -1,0 +1,91 @@
+package org.spectralpeft.bench;
+
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+import org.spectralpeft.Backends;
+import org.spectralpeft.core.DType;
+import org.spectralpeft.core.HostArray;
+import org.spectralpeft.tlora.TLoRABackend;
+import org.spectralpeft.tlora.TLoRAParameters;
+import org.spectralpeft.tlora.TLoRASpec;
+
+/**
+ * TLoRA on T tokens of a d × d layer with the authors' factorisation of d, transform ring rank R and a LoRA
+ * residual of rank 8: {@code forward} (y += x·W'ᵀ, T applied to the tokens, never formed) and
+ * {@code forwardBackward} (then every core's gradient and ∂x). The peers are bench/tlora_peer.py: the authors'
+ * step (T, W0·T and F.linear on every call) and plain LoRA, in PyTorch on the same machine.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.SampleTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+@Warmup(iterations = 2, time = 2)
+@Measurement(iterations = 3, time = 2)
+@Fork(1)
+public class TLoRABenchmark {
+    @Param({"cpu"})
+    public String backend;
+
+    @Param({"1280", "2048"})
+    public int d;
+
+    @Param({"1", "4"})
+    public int ring;
+
+    @Param({"1024", "4096"})
+    public int tokens;
+
+    private TLoRABackend tlora;
+    private TLoRASpec spec;
+    private TLoRAParameters params;
+    private HostArray w0;
+    private HostArray x;
+    private HostArray y;
+    private HostArray gy;
+    private HostArray gx;
+
+    @Setup(Level.Trial)
+    public void setUp() {
+        if (!"cpu".equals(backend)) {
+            throw new IllegalArgumentException("backend must be cpu (TLoRA has no CUDA backend yet), got " + backend);
+        }
+        tlora = Backends.tLoRACpu();
+        System.err.println("TLoRA backend: " + tlora.description());
+        int[] shape = TLoRASpec.authorsShape(d);
+        spec = TLoRASpec.of(shape, shape, ring, TLoRASpec.Residual.LORA, 8, 1f);
+        params = TLoRAParameters.initial(spec, new Random(3));
+        w0 = Bench.gaussian(DType.FLOAT32, d * d, 4);
+        x = Bench.gaussian(DType.FLOAT32, tokens * d, 5);
+        y = Bench.gaussian(DType.FLOAT32, tokens * d, 6);
+        gy = Bench.gaussian(DType.FLOAT32, tokens * d, 7);
+        gx = Bench.gaussian(DType.FLOAT32, tokens * d, 8);
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        tlora.close();
+    }
+
+    @Benchmark
+    public void forward() {
+        tlora.forward(spec, params, w0, x, tokens, y);
+    }
+
+    @Benchmark
+    public TLoRAParameters forwardBackward() {
+        tlora.forward(spec, params, w0, x, tokens, y);
+        return tlora.backward(spec, params, w0, x, gy, tokens, gx);
+    }
+}
