@@ -193,6 +193,16 @@ class CpuTLoRATest {
                     numeric[j] = (plus - minus) / ((double) up - down);
                     analytic[j] = gradients.get(k)[i];
                 }
+                double norm = 0;
+                double analyticNorm = 0;
+                for (int j = 0; j < samples; j++) {
+                    norm += numeric[j] * numeric[j];
+                    analyticNorm += analytic[j] * analytic[j];
+                }
+                if (norm == 0) { // entries the loss does not depend on (a one-core ring reads only the slices' diagonals)
+                    assertTrue(Math.sqrt(analyticNorm) < 1e-6, "array " + k + " gradient should be zero " + spec + data.tag());
+                    continue;
+                }
                 double err = TestData.relativeError(analytic, numeric);
                 assertTrue(err < 1e-4, "array " + k + " gradient error " + err + " " + spec + data.tag());
             }
