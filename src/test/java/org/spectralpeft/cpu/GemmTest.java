@@ -105,9 +105,10 @@ class GemmTest {
 
     @Test
     void theNativeBlasIsInUseWhereItsNativesShip() {
-        // the build ships OpenBLAS for linux-x86_64; elsewhere netlib's Java BLAS is the expected choice
-        if ("linux-x86_64".equals(org.bytedeco.javacpp.Loader.getPlatform())
-                && System.getProperty(Gemm.BLAS_PROPERTY) == null) {
+        // the build ships OpenBLAS for linux-x86_64 (the GPU bundle leaves it out); elsewhere, and without the
+        // natives jar, netlib's Java BLAS is the expected choice
+        String natives = "/org/bytedeco/openblas/" + org.bytedeco.javacpp.Loader.getPlatform() + "/libopenblas.so.0";
+        if (GemmTest.class.getResource(natives) != null && System.getProperty(Gemm.BLAS_PROPERTY) == null) {
             assertEquals("OpenBLAS (native)", Gemm.implementation());
             assertTrue(Gemm.threadsItself());
         }
