@@ -43,10 +43,17 @@ public final class CpuTLoRA extends ValidatingBackend {
         int dOut = spec.dOut();
         float[] xs = floats(x, (long) tokens * dIn);
         float[] w = floats(w0, (long) dOut * dIn);
-        float[] transformed = new float[tokens * dIn]; // x·Tᵀ
-        applyRows(transform(spec, params, false), xs, tokens, transformed);
         float[] ys = new float[tokens * dOut];
-        Gemm.gemm(false, true, tokens, dOut, dIn, 1f, transformed, 0, dIn, w, 0, dIn, 0f, ys, 0, dOut);
+        if (tokens > dOut) {
+            // T on W0's rows (d_out of them) costs less than on the tokens: W0·T, a d_out × d_in buffer, then one GEMM
+            float[] w0t = new float[dOut * dIn];
+            applyRows(transform(spec, params, true), w, dOut, w0t);
+            Gemm.gemm(false, true, tokens, dOut, dIn, 1f, xs, 0, dIn, w0t, 0, dIn, 0f, ys, 0, dOut);
+        } else {
+            float[] transformed = new float[tokens * dIn]; // x·Tᵀ
+            applyRows(transform(spec, params, false), xs, tokens, transformed);
+            Gemm.gemm(false, true, tokens, dOut, dIn, 1f, transformed, 0, dIn, w, 0, dIn, 0f, ys, 0, dOut);
+        }
         float s = spec.scale();
         switch (spec.residual()) {
             case LORA -> {

@@ -66,6 +66,10 @@ final class RingOperator {
      * @param dstOff the first one's first element
      */
     void applyAll(float[] src, int srcOff, int count, float[] dst, int dstOff) {
+        if (ring == 1) {
+            applyKronecker(src, srcOff, count, dst, dstOff);
+            return;
+        }
         int d = in.length;
         int rr = ring * ring;
         if (d == 1) { // out[n][p] = Σ_q tr(K[p, q])·v[n][q]
@@ -181,6 +185,48 @@ final class RingOperator {
         Gemm.dgemm(false, false, pre, out[last], inner, 1, state, 0, inner, kl, 0, out[last], 0, result, 0, out[last]);
         for (int i = 0; i < result.length; i++) {
             dst[dstOff + i] = (float) result[i];
+        }
+    }
+
+    /**
+     * {@link #applyAll} for R = 1, a Kronecker product, in float32 (every sum has one term per input digit, so
+     * the identity start stays exact): mode by mode from the last, each one GEMM over all vectors on the
+     * vectors' last digit, then a per-vector transpose that rotates the new output digit to the front and the
+     * next digit to process to the back; after D steps the digits are in order again.
+     */
+    private void applyKronecker(float[] src, int srcOff, int count, float[] dst, int dstOff) {
+        int d = in.length;
+        float[] x = srcOff == 0 && src.length == count * inLength ? src : java.util.Arrays.copyOfRange(src, srcOff, srcOff + count * inLength);
+        int length = inLength; // of one vector, in the current digits
+        for (int k = d - 1; k >= 0; k--) {
+            int rest = length / in[k];
+            float[] core = new float[in[k] * out[k]]; // (q, p)
+            for (int q = 0; q < in[k]; q++) {
+                for (int p = 0; p < out[k]; p++) {
+                    core[q * out[k] + p] = cores[k][at(k, p, q)];
+                }
+            }
+            float[] y = new float[count * rest * out[k]];
+            Gemm.gemm(false, false, count * rest, out[k], in[k], 1f, x, 0, in[k], core, 0, out[k], 0f, y, 0, out[k]);
+            // per vector (rest × P_k) → (P_k × rest)
+            float[] rotated = k == 0 && dstOff == 0 && dst.length == count * outLength ? dst : new float[y.length];
+            int p = out[k];
+            int n = rest * p;
+            org.spectralpeft.cpu.Parallel.inChunks(count, 64, (lo, hi) -> {
+                for (int v = lo; v < hi; v++) {
+                    int base = v * n;
+                    for (int r = 0; r < rest; r++) {
+                        for (int c = 0; c < p; c++) {
+                            rotated[base + c * rest + r] = y[base + r * p + c];
+                        }
+                    }
+                }
+            });
+            x = rotated;
+            length = rest * p;
+        }
+        if (x != dst) {
+            System.arraycopy(x, 0, dst, dstOff, count * outLength);
         }
     }
 

@@ -104,6 +104,22 @@ class CpuTLoRATest {
     }
 
     @ParameterizedTest
+    @EnumSource(Residual.class)
+    void forwardOnMoreTokensThanOutputsMatchesTheReference(Residual kind) {
+        TestData data = new TestData();
+        TLoRASpec spec = TLoRASpec.of(new int[] {2, 3}, new int[] {3, 4}, 2, kind, 2, 1.1f);
+        TLoRAParameters p = random(spec, data);
+        int tokens = 40; // more than d_out = 6: T goes on W0's rows
+        HostArray w0 = HostArray.float32(data.gaussian(spec.dOut() * spec.dIn()));
+        HostArray x = HostArray.float32(data.gaussian(tokens * spec.dIn()));
+        HostArray y = HostArray.float32(new float[tokens * spec.dOut()]);
+        cpu.forward(spec, p, w0, x, tokens, y);
+        double[] ref = TLoRAReference.forward(spec, p, TestData.toDouble(w0), TestData.toDouble(x), tokens);
+        double err = TestData.relativeError(TestData.toDouble(y), ref);
+        assertTrue(err <= 1e-5, "forward error " + err + " " + spec + data.tag());
+    }
+
+    @ParameterizedTest
     @MethodSource("cases")
     void materializeAndMergeMatchTheReference(int[] out, int[] in, int ring, Residual kind, int rank) {
         for (DType dtype : DType.values()) {
@@ -269,13 +285,15 @@ class CpuTLoRATest {
         TLoRASpec spec = TLoRASpec.of(new int[] {4, 2, 5}, new int[] {3, 8, 2}, ring, kind, 3, 2f);
         TLoRAParameters p = TLoRAParameters.initial(spec, new Random(data.seed));
         float[] w0 = data.gaussian(spec.dOut() * spec.dIn());
-        int tokens = 9;
-        float[] x = data.gaussian(tokens * spec.dIn());
-        float[] y = new float[tokens * spec.dOut()];
-        cpu.forward(spec, p, HostArray.float32(w0), HostArray.float32(x), tokens, HostArray.float32(y));
-        float[] plain = new float[tokens * spec.dOut()];
-        Gemm.gemm(false, true, tokens, spec.dOut(), spec.dIn(), 1f, x, 0, spec.dIn(), w0, 0, spec.dIn(), 0f, plain, 0, spec.dOut());
-        assertArrayEquals(plain, y, "x·W0ᵀ, bit for bit" + data.tag());
+        for (int tokens : new int[] {9, 50}) { // T on the tokens, and (more tokens than outputs) on W0's rows
+            float[] x = data.gaussian(tokens * spec.dIn());
+            float[] y = new float[tokens * spec.dOut()];
+            cpu.forward(spec, p, HostArray.float32(w0), HostArray.float32(x), tokens, HostArray.float32(y));
+            float[] plain = new float[tokens * spec.dOut()];
+            Gemm.gemm(false, true, tokens, spec.dOut(), spec.dIn(), 1f, x, 0, spec.dIn(), w0, 0, spec.dIn(), 0f, plain, 0,
+                    spec.dOut());
+            assertArrayEquals(plain, y, tokens + " tokens: x·W0ᵀ, bit for bit" + data.tag());
+        }
         float[] w = new float[w0.length];
         cpu.materialize(spec, p, HostArray.float32(w0), HostArray.float32(w));
         assertArrayEquals(w0, w, "W' = W0, bit for bit" + data.tag());
