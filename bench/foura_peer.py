@@ -27,6 +27,8 @@ import statistics
 import sys
 import time
 
+from peer_timing import timed
+
 D = 4096
 RANKS = [16, 64]
 TOKENS = [1, 16, 256, 4096]
@@ -68,21 +70,6 @@ def check_fft_matches_definition(torch):
     err = float((got.double() - expected).norm() / expected.norm())
     if err > 1e-5:
         raise SystemExit(f"the fft composition is not FouRA's DFT definition: relative error {err}")
-
-
-def timed(torch, device, fn, reps, warmup):
-    for _ in range(warmup):
-        fn()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
 
 
 def measure(args):

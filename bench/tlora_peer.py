@@ -24,6 +24,8 @@ import statistics
 import sys
 import time
 
+from peer_timing import timed
+
 SHAPES = {1280: [8, 10, 16], 2048: [8, 16, 16]}
 RINGS = [1, 4]
 TOKENS = [1024, 4096]
@@ -67,21 +69,6 @@ def check_ring_matrix(torch):
             expected = torch.trace(cores[0][p[0], q[0]] @ cores[1][p[1], q[1]])
             if abs(float(t[i, j] - expected)) > 1e-12:
                 raise SystemExit("ring_matrix does not follow the definition")
-
-
-def timed(torch, device, fn, reps, warmup):
-    for _ in range(warmup):
-        fn()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
 
 
 def measure(args):

@@ -181,6 +181,10 @@ public final class CpuTLoRA extends ValidatingBackend {
      */
     private static float[][] ringGradient(int[] out, int[] in, int ring, float[][] cores, float[] v, float[] w,
                                           int tokens) {
+        if (ring == 1) { // Kronecker cores: products over all tokens at once
+            RingOperator op = new RingOperator(out, in, 1, cores, false);
+            return op.kroneckerGradient(v, w, tokens);
+        }
         int chunks = Parallel.chunks(tokens, ROW_CHUNK);
         double[][][] partials = new double[chunks][][];
         Parallel.inChunks(tokens, ROW_CHUNK, (from, to) -> {

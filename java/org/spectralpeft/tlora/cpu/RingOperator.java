@@ -195,29 +195,44 @@ final class RingOperator {
      * next digit to process to the back; after D steps the digits are in order again.
      */
     private void applyKronecker(float[] src, int srcOff, int count, float[] dst, int dstOff) {
+        applyKronecker(src, srcOff, count, dst, dstOff, -1);
+    }
+
+    /**
+     * The rotated mode products of {@link #applyKronecker}, mode {@code skip} left as it is (its input digit
+     * stays, rotated like the others; −1 skips none).
+     */
+    private void applyKronecker(float[] src, int srcOff, int count, float[] dst, int dstOff, int skip) {
         int d = in.length;
         float[] x = srcOff == 0 && src.length == count * inLength ? src : java.util.Arrays.copyOfRange(src, srcOff, srcOff + count * inLength);
         int length = inLength; // of one vector, in the current digits
+        int resultLength = outLength / (skip < 0 ? 1 : out[skip]) * (skip < 0 ? 1 : in[skip]);
         for (int k = d - 1; k >= 0; k--) {
             int rest = length / in[k];
-            float[] core = new float[in[k] * out[k]]; // (q, p)
-            for (int q = 0; q < in[k]; q++) {
-                for (int p = 0; p < out[k]; p++) {
-                    core[q * out[k] + p] = cores[k][at(k, p, q)];
+            float[] y = x;
+            int p = in[k];
+            if (k != skip) {
+                float[] core = new float[in[k] * out[k]]; // (q, p)
+                for (int q = 0; q < in[k]; q++) {
+                    for (int o = 0; o < out[k]; o++) {
+                        core[q * out[k] + o] = cores[k][at(k, o, q)];
+                    }
                 }
+                y = new float[count * rest * out[k]];
+                Gemm.gemm(false, false, count * rest, out[k], in[k], 1f, x, 0, in[k], core, 0, out[k], 0f, y, 0, out[k]);
+                p = out[k];
             }
-            float[] y = new float[count * rest * out[k]];
-            Gemm.gemm(false, false, count * rest, out[k], in[k], 1f, x, 0, in[k], core, 0, out[k], 0f, y, 0, out[k]);
             // per vector (rest × P_k) → (P_k × rest)
-            float[] rotated = k == 0 && dstOff == 0 && dst.length == count * outLength ? dst : new float[y.length];
-            int p = out[k];
+            float[] rotated = k == 0 && dstOff == 0 && dst.length == count * resultLength ? dst : new float[count * rest * p];
+            float[] from = y;
             int n = rest * p;
+            int cols = p;
             org.spectralpeft.cpu.Parallel.inChunks(count, 64, (lo, hi) -> {
                 for (int v = lo; v < hi; v++) {
                     int base = v * n;
                     for (int r = 0; r < rest; r++) {
-                        for (int c = 0; c < p; c++) {
-                            rotated[base + c * rest + r] = y[base + r * p + c];
+                        for (int c = 0; c < cols; c++) {
+                            rotated[base + c * rest + r] = from[base + r * cols + c];
                         }
                     }
                 }
@@ -226,8 +241,56 @@ final class RingOperator {
             length = rest * p;
         }
         if (x != dst) {
-            System.arraycopy(x, 0, dst, dstOff, count * outLength);
+            System.arraycopy(x, 0, dst, dstOff, count * resultLength);
         }
+    }
+
+    /**
+     * For R = 1: the gradient of Σ_n ⟨w_n, M·v_n⟩ with respect to every core, by products: for core k, v carried
+     * through every other core (mode k left as input digits), then ∂K^k = Σ over the vectors and the other
+     * digits of w's mode-k fibres times those of the carried v, one GEMM after moving mode k last in both.
+     * Sums over the vectors and digits run inside the BLAS in float32, in a fixed order.
+     *
+     * @param v count vectors of ∏Q values
+     * @param w count vectors of ∏P values
+     * @param count the number of vectors
+     * @return one (P_k × Q_k) gradient per core
+     */
+    float[][] kroneckerGradient(float[] v, float[] w, int count) {
+        int d = in.length;
+        float[][] grads = new float[d][];
+        for (int k = 0; k < d; k++) {
+            int carriedLength = outLength / out[k] * in[k];
+            float[] carried = new float[count * carriedLength];
+            applyKronecker(v, 0, count, carried, 0, k);
+            int pre = product(out, 0, k);
+            int post = product(out, k + 1, d);
+            float[] z = modeLast(carried, count * pre, in[k], post);
+            float[] g = modeLast(w, count * pre, out[k], post);
+            int rows = count * pre * post;
+            grads[k] = new float[out[k] * in[k]];
+            Gemm.gemm(true, false, out[k], in[k], rows, 1f, g, 0, out[k], z, 0, in[k], 0f, grads[k], 0, in[k]);
+        }
+        return grads;
+    }
+
+    /** blocks × (m × post) → blocks × (post × m): the middle digit moved last. */
+    private static float[] modeLast(float[] a, int blocks, int m, int post) {
+        if (post == 1) {
+            return a;
+        }
+        float[] out = new float[blocks * m * post];
+        org.spectralpeft.cpu.Parallel.inChunks(blocks, 256, (lo, hi) -> {
+            for (int b = lo; b < hi; b++) {
+                int base = b * m * post;
+                for (int i = 0; i < m; i++) {
+                    for (int s = 0; s < post; s++) {
+                        out[base + s * m + i] = a[base + i * post + s];
+                    }
+                }
+            }
+        });
+        return out;
     }
 
     /**
