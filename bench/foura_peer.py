@@ -20,14 +20,13 @@ d = 4096, r = 16 and 64, T = 1, 16, 256, 4096. Times are medians over `--reps` c
 repeated over `--rounds` rounds; the table reports the median and the spread (min-max over rounds) of each.
 """
 
-import argparse
 import json
 import math
 import statistics
 import sys
 import time
 
-from peer_timing import timed
+from peer_timing import run, timed
 
 D = 4096
 RANKS = [16, 64]
@@ -158,21 +157,7 @@ def table(args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    m = sub.add_parser("measure")
-    m.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    m.add_argument("--out", required=True)
-    m.add_argument("--reps", type=int, default=20)
-    m.add_argument("--warmup", type=int, default=5)
-    m.add_argument("--rounds", type=int, default=3)
-    t = sub.add_parser("table")
-    t.add_argument("--jmh", required=True)
-    t.add_argument("--peers", required=True)
-    t.add_argument("--out")
-    args = parser.parse_args()
-    measure(args) if args.command == "measure" else table(args)
-
+    run(__doc__, measure, table, reps=20, warmup=5, rounds=3)
 
 if __name__ == "__main__":
     main()

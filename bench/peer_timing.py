@@ -18,3 +18,23 @@ def timed(torch, device, fn, reps, warmup):
             torch.cuda.synchronize()
         times.append((time.perf_counter() - start) * 1e3)
     return statistics.median(times)
+
+
+def run(doc, measure, table, reps, warmup, rounds):
+    """The scripts' command line: `measure` (device, out, reps, warmup, rounds) or `table` (jmh, peers, out)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    m = sub.add_parser("measure")
+    m.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    m.add_argument("--out", required=True)
+    m.add_argument("--reps", type=int, default=reps)
+    m.add_argument("--warmup", type=int, default=warmup)
+    m.add_argument("--rounds", type=int, default=rounds)
+    t = sub.add_parser("table")
+    t.add_argument("--jmh", required=True)
+    t.add_argument("--peers", required=True)
+    t.add_argument("--out")
+    args = parser.parse_args()
+    measure(args) if args.command == "measure" else table(args)

@@ -17,14 +17,13 @@ Rows: forward and forward+backward (autograd: the trainable parameters' gradient
 T = 1024 and 4096 tokens. Times are medians over `--reps` calls after warm-up, repeated over `--rounds` rounds.
 """
 
-import argparse
 import json
 import math
 import statistics
 import sys
 import time
 
-from peer_timing import timed
+from peer_timing import run, timed
 
 SHAPES = {1280: [8, 10, 16], 2048: [8, 16, 16]}
 RINGS = [1, 4]
@@ -150,21 +149,7 @@ def table(args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    m = sub.add_parser("measure")
-    m.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    m.add_argument("--out", required=True)
-    m.add_argument("--reps", type=int, default=5)
-    m.add_argument("--warmup", type=int, default=2)
-    m.add_argument("--rounds", type=int, default=3)
-    t = sub.add_parser("table")
-    t.add_argument("--jmh", required=True)
-    t.add_argument("--peers", required=True)
-    t.add_argument("--out")
-    args = parser.parse_args()
-    measure(args) if args.command == "measure" else table(args)
-
+    run(__doc__, measure, table, reps=5, warmup=2, rounds=3)
 
 if __name__ == "__main__":
     main()
