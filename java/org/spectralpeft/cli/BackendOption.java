@@ -5,6 +5,7 @@ import java.util.function.Supplier;
 import org.spectralpeft.Backends;
 import org.spectralpeft.foura.FouRABackend;
 import org.spectralpeft.fourierft.FourierFTBackend;
+import org.spectralpeft.tlora.TLoRABackend;
 
 /** The {@code --backend auto|cpu|cuda} option of the commands. */
 enum BackendOption {
@@ -20,6 +21,20 @@ enum BackendOption {
     /** Opens FouRA on this backend, as {@link #open(PrintStream)} does FourierFT. */
     FouRABackend openFouRA(PrintStream notes) {
         return open(notes, Backends::fouRACpu, Backends::fouRACuda, Backends::fouRA);
+    }
+
+    /**
+     * Opens TLoRA, which has only its CPU backend so far: cuda throws {@link IllegalStateException} saying so,
+     * auto says on {@code notes} that it runs on the CPU.
+     */
+    TLoRABackend openTLoRA(PrintStream notes) {
+        if (this == CUDA) {
+            throw new IllegalStateException("TLoRA has no CUDA backend yet; use --backend cpu or auto");
+        }
+        if (this == AUTO && notes != null) {
+            notes.println("TLoRA runs on the CPU (it has no CUDA backend yet)");
+        }
+        return Backends.tLoRACpu();
     }
 
     /** The family's CPU, CUDA or best backend per this choice; auto says why CUDA is not used when it is not. */

@@ -18,7 +18,8 @@ import picocli.CommandLine.TypeConversionException;
  * best backend. Materializes ΔW, runs the unmaterialized forward on a batch of tokens, cross-checks the
  * two paths against each other and a sample of ΔW against the float64 closed form, and prints the
  * backend, the errors and the timings. Exits non-zero when a check fails. {@code --adapter foura} does the
- * same for a FouRA layer (r = 16, FIXED gate) with each transform ({@link FouRADemo}).
+ * same for a FouRA layer (r = 16, FIXED gate) with each transform ({@link FouRADemo}), {@code --adapter tlora}
+ * for an SDXL-sized TLoRA layer ({@link TLoRADemo}).
  */
 @Command(name = "demo", mixinStandardHelpOptions = true, versionProvider = Version.class, sortOptions = false,
         description = {"FourierFT (n = 1000) or FouRA (r = 16, DFT and DCT) on a 4096x4096 layer: materialize,",
@@ -38,13 +39,13 @@ final class Demo implements Callable<Integer> {
             description = "tokens of the unmaterialized forward, 1 to " + MAX_TOKENS + " (default: ${DEFAULT-VALUE})")
     int tokens;
 
-    @Option(names = "--adapter", paramLabel = "fourierft|foura", defaultValue = "fourierft",
+    @Option(names = "--adapter", paramLabel = "fourierft|foura|tlora", defaultValue = "fourierft",
             converter = AdapterKind.Converter.class, description = "the adapter family (default: ${DEFAULT-VALUE})")
     AdapterKind adapter;
 
     /** The families the demo runs. */
     enum AdapterKind {
-        FOURIERFT, FOURA;
+        FOURIERFT, FOURA, TLORA;
 
         @Override
         public String toString() {
@@ -61,7 +62,11 @@ final class Demo implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        return adapter == AdapterKind.FOURA ? FouRADemo.run(backend, tokens, System.out) : run(backend, tokens, System.out);
+        return switch (adapter) {
+            case FOURA -> FouRADemo.run(backend, tokens, System.out);
+            case TLORA -> TLoRADemo.run(backend, tokens, System.out);
+            case FOURIERFT -> run(backend, tokens, System.out);
+        };
     }
 
     /** A whole number in 1..MAX_TOKENS, refused with a message that says so. */
@@ -130,19 +135,24 @@ final class Demo implements Callable<Integer> {
         return ms[runs / 2];
     }
 
-    /** ‖y − x·ΔWᵀ‖/‖x·ΔWᵀ‖ with the dense product in float64. */
+    /** ‖y − x·Wᵀ‖/‖x·Wᵀ‖ for a D × D matrix W, with the dense product in float64. */
     static double forwardVsDense(float[] w, float[] x, int tokens, float[] y) {
+        return forwardVsDense(w, x, tokens, y, D);
+    }
+
+    /** ‖y − x·Wᵀ‖/‖x·Wᵀ‖ for a d × d matrix W, with the dense product in float64. */
+    static double forwardVsDense(float[] w, float[] x, int tokens, float[] y, int d) {
         double[] sums = IntStream.range(0, tokens).parallel().mapToObj(t -> {
             double num = 0;
             double den = 0;
-            for (int p = 0; p < D; p++) {
+            for (int p = 0; p < d; p++) {
                 double dot = 0;
-                int row = p * D;
-                int xi = t * D;
-                for (int q = 0; q < D; q++) {
+                int row = p * d;
+                int xi = t * d;
+                for (int q = 0; q < d; q++) {
                     dot += (double) x[xi + q] * w[row + q];
                 }
-                double diff = y[t * D + p] - dot;
+                double diff = y[t * d + p] - dot;
                 num += diff * diff;
                 den += dot * dot;
             }

@@ -209,12 +209,25 @@ class CommandLineTest {
     }
 
     @Test
+    void tloraDemoRunsBothRingRanksAndResidualsAndChecksThem() {
+        CliRun r = run("demo", "--adapter", "tlora", "--backend=cpu", "--tokens=2");
+        assertEquals(Main.OK, r.status(), r.both());
+        for (String layer : new String[] {"transform ring rank 1, LORA", "transform ring rank 1, TR",
+                "transform ring rank 4, LORA", "transform ring rank 4, TR"}) {
+            assertTrue(r.out().contains(layer), layer + " in " + r.out());
+        }
+        assertTrue(r.out().contains("checks: passed"), r.out());
+        CliRun cuda = run("demo", "--adapter", "tlora", "--backend=cuda", "--tokens=1");
+        assertTrue(cuda.status() != Main.OK && cuda.err().contains("TLoRA has no CUDA backend yet"), cuda.both());
+    }
+
+    @Test
     void fouraDemoRunsBothTransformsAndChecksThem() {
         CliRun r = run("demo", "--adapter", "foura", "--backend=cpu", "--tokens=3");
         assertEquals(Main.OK, r.status(), r.both());
         assertTrue(r.out().contains("r = 16, DFT") && r.out().contains("r = 16, DCT") && r.out().contains("checks: passed"),
                 r.out());
-        assertTrue(badCommandLine("demo", "--adapter", "lora").err().contains("'lora' is not one of fourierft, foura"));
+        assertTrue(badCommandLine("demo", "--adapter", "lora").err().contains("'lora' is not one of fourierft, foura, tlora"));
         if (org.spectralpeft.Backends.cudaUnavailableReason().isPresent()) { // CUDA asked for and absent: said so
             CliRun cuda = run("demo", "--adapter", "foura", "--backend=cuda", "--tokens=1");
             assertTrue(cuda.status() != Main.OK && cuda.err().contains("CUDA backend unavailable"), cuda.both());
