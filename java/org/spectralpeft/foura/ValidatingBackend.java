@@ -87,6 +87,22 @@ public abstract class ValidatingBackend extends OpenState implements FouRABacken
         Checks.notNull(weights, "weights");
         Checks.notNull(x, "x");
         Checks.notNull(y, "y");
+        checkCombined(adapters, weights);
+        checkActivations(adapters[0].spec(), x, tokens, y);
+        runCombine(adapters, weights, x, tokens, y);
+    }
+
+    /**
+     * The checks of {@link #combine} on its adapters and weights (also for a backend's device-array entry
+     * point): this backend open, at least one adapter, each open, this backend's and of one layer, and one
+     * finite weight each.
+     *
+     * @param adapters the adapters
+     * @param weights their weights
+     * @throws IllegalArgumentException naming the first problem
+     * @throws IllegalStateException if the backend or an adapter is closed
+     */
+    protected final void checkCombined(FouRAFactors[] adapters, float[] weights) {
         ensureOpen();
         Checks.require(adapters.length > 0, "adapters is empty; combine needs at least one");
         Checks.finiteVector("weights", weights, adapters.length);
@@ -99,8 +115,6 @@ public abstract class ValidatingBackend extends OpenState implements FouRABacken
             Checks.require(s.dOut() == first.dOut() && s.dIn() == first.dIn(), name + " is " + s.dOut() + "x"
                     + s.dIn() + " but adapters[0] is " + first.dOut() + "x" + first.dIn() + "; combined adapters share one layer");
         }
-        checkActivations(adapters[0].spec(), x, tokens, y);
-        runCombine(adapters, weights, x, tokens, y);
     }
 
     private void checkMerge(FouRAFactors factors, HostArray weight) {

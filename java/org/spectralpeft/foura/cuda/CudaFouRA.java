@@ -1,5 +1,7 @@
 package org.spectralpeft.foura.cuda;
 
+import static jcuda.driver.JCudaDriver.cuMemsetD32Async;
+
 import org.spectralpeft.core.Checks;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
@@ -172,18 +174,58 @@ public final class CudaFouRA extends ValidatingBackend {
 
     @Override
     protected void runCombine(FouRAFactors[] adapters, float[] weights, HostArray x, int tokens, HostArray y) {
-        int dOut = adapters[0].spec().dOut();
-        // the adapters accumulate in float32 and y is rounded once, as the CPU backend does
         try (HostCall call = new HostCall(context)) {
-            DeviceArray dx = call.in(x);
-            DeviceArray sum = call.in(HostArray.float32(new float[tokens * dOut]));
-            DeviceArray dy = call.inOut(y);
-            for (int k = 0; k < adapters.length; k++) {
-                forwardOnDevice((Factors) adapters[k], dx, tokens, sum, adapters[k].spec().alpha() * weights[k],
-                        call.stream());
-            }
-            context.commonKernels().epilogue(sum.address(), dOut, dy, tokens, dOut, 1, call.stream());
+            combineOnDevice(adapters, weights, call.in(x), tokens, call.inOut(y), call.stream());
             call.finish();
+        }
+    }
+
+    /**
+     * {@link #combine} on device arrays, queued on the caller's stream: y += Σ_k weight_k·adapter_k(x), the
+     * adapters of one layer. The same checks and kernels as the host-array call (the same bits), the sum
+     * accumulated in float32 scratch and rounded into y once; like {@link #forward(FouRAFactors, DeviceArray,
+     * int, DeviceArray, CudaStream)}, x is not scanned for NaN.
+     *
+     * @param adapters the layer's prepared adapters, from this backend
+     * @param weights one finite weight per adapter
+     * @param x tokens × d_in inputs
+     * @param tokens number of rows of x and y, at least 1
+     * @param y tokens × d_out outputs, accumulated into
+     * @param stream the stream the work is queued on
+     * @throws IllegalArgumentException if an argument is null, an array has the wrong length or is on another
+     *         device, the adapters are empty, of different layers or another backend's, or a weight is missing or
+     *         not finite
+     * @throws IllegalStateException if the backend or an adapter is closed
+     */
+    public void combine(FouRAFactors[] adapters, float[] weights, DeviceArray x, int tokens, DeviceArray y,
+                        CudaStream stream) {
+        Checks.notNull(adapters, "adapters");
+        Checks.notNull(weights, "weights");
+        Checks.notNull(x, "x");
+        Checks.notNull(y, "y");
+        Checks.notNull(stream, "stream");
+        checkCombined(adapters, weights);
+        FouRASpec spec = adapters[0].spec();
+        Checks.positive(tokens, "tokens");
+        checkDevice("x", x, (long) tokens * spec.dIn());
+        checkDevice("y", y, (long) tokens * spec.dOut());
+        context.makeCurrent();
+        combineOnDevice(adapters, weights, x, tokens, y, stream);
+    }
+
+    /** The adapters accumulate in float32 scratch and y is rounded once, as the CPU backend does. */
+    private void combineOnDevice(FouRAFactors[] adapters, float[] weights, DeviceArray x, int tokens, DeviceArray y,
+                                 CudaStream s) {
+        int dOut = adapters[0].spec().dOut();
+        long elements = (long) tokens * dOut;
+        try (StreamScratch scratch = new StreamScratch(s)) {
+            long sum = scratch.allocate(4L * elements);
+            cuMemsetD32Async(NativeHandles.devicePointer(sum), 0, elements, s.jcuda());
+            DeviceArray sumArray = DeviceArray.foreign(sum, elements, DType.FLOAT32);
+            for (int k = 0; k < adapters.length; k++) {
+                forwardOnDevice((Factors) adapters[k], x, tokens, sumArray, adapters[k].spec().alpha() * weights[k], s);
+            }
+            context.commonKernels().epilogue(sum, dOut, y, tokens, dOut, 1, s);
         }
     }
 

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -92,6 +93,41 @@ class CudaFouRATest extends FouRABackendContract {
             IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                     () -> cuda.forward(f, dx.array(), tokens + 1, dy.array(), stream));
             assertTrue(e.getMessage().contains("x has"), e.getMessage());
+        }
+    }
+
+    /** combine on device arrays queues the host call's kernels: the same bits; and refuses bad weights first. */
+    @Test
+    void deviceArrayCombineEqualsTheHostCombine() {
+        Case c = new Case(180, 170, 8, Transform.DCT, Gate.FIXED);
+        Case d = new Case(180, 170, 160, Transform.DFT, Gate.NONE); // past the fused kernel's width
+        int tokens = 11;
+        HostArray x = c.inputs(DType.FLOAT16, tokens);
+        HostArray y0 = HostArray.of(DType.BFLOAT16, c.data.gaussian(tokens * 180));
+        HostArray viaHost = HostArray.of(DType.BFLOAT16, y0.toFloats());
+        HostArray viaDevice = HostArray.of(DType.BFLOAT16, y0.toFloats());
+        float[] weights = {0.7f, -0.4f};
+        try (FouRAFactors f = cuda.prepare(c.spec, c.a, c.b, c.gate);
+             FouRAFactors g = cuda.prepare(d.spec, d.a, d.b, d.gate);
+             org.spectralpeft.cuda.CudaStream stream = cuda.context().createStream();
+             org.spectralpeft.cuda.DeviceBuffer dx = onDevice(x);
+             org.spectralpeft.cuda.DeviceBuffer dy = onDevice(viaDevice)) {
+            FouRAFactors[] both = {f, g};
+            cuda.combine(both, weights, x, tokens, viaHost);
+            cuda.combine(both, weights, dx.array(), tokens, dy.array(), stream);
+            stream.synchronize();
+            dy.copyTo(viaDevice);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(viaHost.toFloats(), viaDevice.toFloats(), c.tag());
+            float[] before = viaDevice.toFloats();
+            IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> cuda.combine(both, new float[] {1f, Float.NaN}, dx.array(), tokens, dy.array(), stream));
+            assertTrue(e.getMessage().contains("weights"), e.getMessage());
+            e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> cuda.combine(both, weights, dx.array(), tokens + 1, dy.array(), stream));
+            assertTrue(e.getMessage().contains("x has"), e.getMessage());
+            stream.synchronize();
+            dy.copyTo(viaDevice);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(before, viaDevice.toFloats(), "refused calls leave y alone");
         }
     }
 
