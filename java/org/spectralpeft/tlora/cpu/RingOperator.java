@@ -1,6 +1,8 @@
 package org.spectralpeft.tlora.cpu;
 
+import java.util.Arrays;
 import org.spectralpeft.cpu.Gemm;
+import org.spectralpeft.cpu.Parallel;
 
 /**
  * A tensor-ring operator M[p̄, q̄] = tr(K¹[p1, q1]⋯K^D[pD, qD]) (multi-indices row-major, the first digit most
@@ -204,7 +206,7 @@ final class RingOperator {
      */
     private void applyKronecker(float[] src, int srcOff, int count, float[] dst, int dstOff, int skip) {
         int d = in.length;
-        float[] x = srcOff == 0 && src.length == count * inLength ? src : java.util.Arrays.copyOfRange(src, srcOff, srcOff + count * inLength);
+        float[] x = srcOff == 0 && src.length == count * inLength ? src : Arrays.copyOfRange(src, srcOff, srcOff + count * inLength);
         int length = inLength; // of one vector, in the current digits
         int resultLength = outLength / (skip < 0 ? 1 : out[skip]) * (skip < 0 ? 1 : in[skip]);
         for (int k = d - 1; k >= 0; k--) {
@@ -224,19 +226,7 @@ final class RingOperator {
             }
             // per vector (rest × P_k) → (P_k × rest)
             float[] rotated = k == 0 && dstOff == 0 && dst.length == count * resultLength ? dst : new float[count * rest * p];
-            float[] from = y;
-            int n = rest * p;
-            int cols = p;
-            org.spectralpeft.cpu.Parallel.inChunks(count, 64, (lo, hi) -> {
-                for (int v = lo; v < hi; v++) {
-                    int base = v * n;
-                    for (int r = 0; r < rest; r++) {
-                        for (int c = 0; c < cols; c++) {
-                            rotated[base + c * rest + r] = from[base + r * cols + c];
-                        }
-                    }
-                }
-            });
+            transposeBlocks(y, count, rest, p, rotated);
             x = rotated;
             length = rest * p;
         }
@@ -276,16 +266,18 @@ final class RingOperator {
 
     /** blocks × (m × post) → blocks × (post × m): the middle digit moved last. */
     private static float[] modeLast(float[] a, int blocks, int m, int post) {
-        if (post == 1) {
-            return a;
-        }
-        float[] out = new float[blocks * m * post];
-        org.spectralpeft.cpu.Parallel.inChunks(blocks, 256, (lo, hi) -> {
+        return post == 1 ? a : transposeBlocks(a, blocks, m, post, new float[blocks * m * post]);
+    }
+
+    /** out = each of the blocks (rows × cols, row-major) of a transposed, in fixed chunks of blocks; returns out. */
+    private static float[] transposeBlocks(float[] a, int blocks, int rows, int cols, float[] out) {
+        int size = rows * cols;
+        Parallel.inChunks(blocks, 64, (lo, hi) -> {
             for (int b = lo; b < hi; b++) {
-                int base = b * m * post;
-                for (int i = 0; i < m; i++) {
-                    for (int s = 0; s < post; s++) {
-                        out[base + s * m + i] = a[base + i * post + s];
+                int base = b * size;
+                for (int r = 0; r < rows; r++) {
+                    for (int c = 0; c < cols; c++) {
+                        out[base + c * rows + r] = a[base + r * cols + c];
                     }
                 }
             }
