@@ -1,9 +1,9 @@
 package org.spectralpeft.foura.cpu;
 
-import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
 import org.spectralpeft.core.WriteMode;
 import org.spectralpeft.cpu.Gemm;
+import org.spectralpeft.cpu.HostFloats;
 import org.spectralpeft.cpu.Parallel;
 import org.spectralpeft.foura.FouRAFactors;
 import org.spectralpeft.foura.FouRASpec;
@@ -81,10 +81,11 @@ public final class CpuFouRA extends ValidatingBackend {
         for (int k = 0; k < adapters.length; k++) {
             folded[k] = ((Factors) adapters[k]).folded;
         }
+        int dIn = adapters[0].spec().dIn();
         if (wholeProducts && tokens <= GEMV_TOKENS) {
-            combineTokens(folded, weights, floats(x), tokens, y);
+            combineTokens(folded, weights, HostFloats.of(x, tokens * dIn), tokens, y);
         } else if (wholeProducts) {
-            combineRange(folded, weights, floats(x), x, y, 0, tokens, true);
+            combineRange(folded, weights, HostFloats.of(x, tokens * dIn), x, y, 0, tokens, true);
         } else {
             Parallel.inChunks(tokens, TOKEN_CHUNK, (from, to) -> combineRange(folded, weights, null, x, y, from, to, false));
         }
@@ -97,7 +98,7 @@ public final class CpuFouRA extends ValidatingBackend {
     private static void combineTokens(Folded[] folded, float[] weights, float[] xs, int tokens, HostArray y) {
         int dIn = folded[0].spec.dIn();
         int dOut = folded[0].spec.dOut();
-        float[] own = ownFloats(y);
+        float[] own = HostFloats.wrapped(y);
         float[] ys = own != null ? own : new float[tokens * dOut];
         for (int t = 0; t < tokens; t++) {
             for (int k = 0; k < folded.length; k++) {
@@ -138,7 +139,7 @@ public final class CpuFouRA extends ValidatingBackend {
                 break;
             }
         }
-        float[] own = folded.length == 1 ? ownFloats(y) : null;
+        float[] own = folded.length == 1 ? HostFloats.wrapped(y) : null;
         float[] ys = own != null ? own : new float[count * dOut];
         int yRow = own != null ? from : 0;
         for (int k = 0; k < folded.length; k++) {
@@ -165,8 +166,8 @@ public final class CpuFouRA extends ValidatingBackend {
         Folded f = ((Factors) factors).folded;
         FouRASpec spec = f.spec;
         int width = f.width;
-        float[] xs = floats(x);
-        float[] gs = floats(gradY);
+        float[] xs = HostFloats.of(x, tokens * spec.dIn());
+        float[] gs = HostFloats.of(gradY, tokens * spec.dOut());
         boolean half = f.halves(tokens, wholeProducts);
         float[] xFolded = half ? Spectra.fold(xs, 0, tokens, spec.dIn()) : xs;
         float[] gFolded = half ? Spectra.fold(gs, 0, tokens, spec.dOut()) : gs;
@@ -274,32 +275,6 @@ public final class CpuFouRA extends ValidatingBackend {
                 out[j * rows + i] = m[i * cols + j];
             }
         }
-        return out;
-    }
-
-    /** The float32 array {@code a} wraps, to accumulate into directly, or null when it wraps none. */
-    private static float[] ownFloats(HostArray a) {
-        if (a.dtype() != DType.FLOAT32 || a.isDirect()) {
-            return null;
-        }
-        try {
-            return a.floats();
-        } catch (IllegalStateException heapBuffer) {
-            return null;
-        }
-    }
-
-    /** The values of {@code a} as float32: its own array when it wraps one, else a copy. */
-    private static float[] floats(HostArray a) {
-        if (a.dtype() == DType.FLOAT32 && !a.isDirect()) {
-            try {
-                return a.floats();
-            } catch (IllegalStateException heapBuffer) {
-                // a float32 heap buffer, not an array: copied below
-            }
-        }
-        float[] out = new float[a.length()];
-        a.read(0, out, a.length());
         return out;
     }
 

@@ -1,9 +1,9 @@
 package org.spectralpeft.tlora.cpu;
 
-import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
 import org.spectralpeft.core.WriteMode;
 import org.spectralpeft.cpu.Gemm;
+import org.spectralpeft.cpu.HostFloats;
 import org.spectralpeft.cpu.Parallel;
 import org.spectralpeft.tlora.TLoRAParameters;
 import org.spectralpeft.tlora.TLoRASpec;
@@ -41,8 +41,8 @@ public final class CpuTLoRA extends ValidatingBackend {
                               HostArray y) {
         int dIn = spec.dIn();
         int dOut = spec.dOut();
-        float[] xs = floats(x, (long) tokens * dIn);
-        float[] w = floats(w0, (long) dOut * dIn);
+        float[] xs = HostFloats.of(x, tokens * dIn);
+        float[] w = HostFloats.of(w0, dOut * dIn);
         float[] ys = new float[tokens * dOut];
         if (tokens > dOut) {
             // T on W0's rows (d_out of them) costs less than on the tokens: W0·T, a d_out × d_in buffer, then one GEMM
@@ -89,9 +89,9 @@ public final class CpuTLoRA extends ValidatingBackend {
                                           HostArray gradY, int tokens, HostArray gradX) {
         int dIn = spec.dIn();
         int dOut = spec.dOut();
-        float[] xs = floats(x, (long) tokens * dIn);
-        float[] gs = floats(gradY, (long) tokens * dOut);
-        float[] w = floats(w0, (long) dOut * dIn);
+        float[] xs = HostFloats.of(x, tokens * dIn);
+        float[] gs = HostFloats.of(gradY, tokens * dOut);
+        float[] w = HostFloats.of(w0, dOut * dIn);
         float s = spec.scale();
         float[] du = new float[tokens * dIn]; // ∂L/∂(x·Tᵀ) = g·W0
         Gemm.gemm(false, false, tokens, dIn, dOut, 1f, gs, 0, dOut, w, 0, dIn, 0f, du, 0, dIn);
@@ -218,7 +218,7 @@ public final class CpuTLoRA extends ValidatingBackend {
     protected void runMaterialize(TLoRASpec spec, TLoRAParameters params, HostArray w0, HostArray out) {
         int dIn = spec.dIn();
         int dOut = spec.dOut();
-        float[] w = floats(w0, (long) dOut * dIn);
+        float[] w = HostFloats.of(w0, dOut * dIn);
         float[] result = new float[dOut * dIn];
         applyRows(transform(spec, params, true), w, dOut, result); // row p of W0·T is Tᵀ·(row p of W0)
         float s = spec.scale();
@@ -292,19 +292,5 @@ public final class CpuTLoRA extends ValidatingBackend {
                 op.applyAll(src, from * op.inLength(), to - from, dst, from * op.outLength());
             });
         }
-    }
-
-    /** The first {@code length} values of {@code a} as float32: its own array when it wraps one, else a copy. */
-    private static float[] floats(HostArray a, long length) {
-        if (a.dtype() == DType.FLOAT32 && !a.isDirect()) {
-            try {
-                return a.floats();
-            } catch (IllegalStateException heapBuffer) {
-                // a float32 heap buffer, not an array: copied below
-            }
-        }
-        float[] out = new float[(int) length];
-        a.read(0, out, (int) length);
-        return out;
     }
 }
