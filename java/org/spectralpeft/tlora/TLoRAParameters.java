@@ -100,6 +100,16 @@ public final class TLoRAParameters {
         }
     }
 
+    /** @return the transform cores, d = 0..D−1: the wrapped arrays (not copies) in a new outer array */
+    public float[][] transformCores() {
+        return transform.clone();
+    }
+
+    /** @return the residual arrays in their order: the wrapped arrays (not copies) in a new outer array */
+    public float[][] residualArrays() {
+        return residual.clone();
+    }
+
     /**
      * @param d a factor's position
      * @return transform core d (the wrapped array, not a copy)

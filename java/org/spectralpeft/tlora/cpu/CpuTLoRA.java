@@ -95,12 +95,7 @@ public final class CpuTLoRA extends ValidatingBackend {
         float s = spec.scale();
         float[] du = new float[tokens * dIn]; // ∂L/∂(x·Tᵀ) = g·W0
         Gemm.gemm(false, false, tokens, dIn, dOut, 1f, gs, 0, dOut, w, 0, dIn, 0f, du, 0, dIn);
-        float[][] transformCores = new float[spec.inOrder()][];
-        for (int d = 0; d < transformCores.length; d++) {
-            transformCores[d] = params.transformCore(d);
-        }
-        float[][] gradTransform = ringGradient(spec.inShape(), spec.inShape(), spec.transformRank(), transformCores,
-                xs, du, tokens);
+        float[][] gradTransform = ringGradient(transform(spec, params, false), params.transformCores(), xs, du, tokens);
         float[] gx = gradX != null ? new float[tokens * dIn] : null;
         if (gx != null) {
             applyRows(transform(spec, params, true), du, tokens, gx); // Tᵀ·∂u
@@ -149,15 +144,11 @@ public final class CpuTLoRA extends ValidatingBackend {
                 }
             }
             case TTM -> {
-                float[][] cores = new float[spec.residualArrays()][];
-                for (int k = 0; k < cores.length; k++) {
-                    cores[k] = params.residual(k);
-                }
                 float[] sg = new float[gs.length];
                 for (int i = 0; i < sg.length; i++) {
                     sg[i] = s * gs[i];
                 }
-                float[][] grads = ringGradient(spec.outShape(), spec.inShape(), r, cores, xs, sg, tokens);
+                float[][] grads = ringGradient(ttm(spec, params, false), params.residualArrays(), xs, sg, tokens);
                 System.arraycopy(grads, 0, gradResidual, 0, grads.length);
                 if (gx != null) {
                     float[] back = new float[tokens * dIn];
@@ -176,19 +167,16 @@ public final class CpuTLoRA extends ValidatingBackend {
     }
 
     /**
-     * Σ_t ∂⟨w_t, M·v_t⟩/∂(each core) of the ring operator M with the given cores, over fixed chunks of tokens
-     * whose float64 partial sums are added in chunk order.
+     * Σ_t ∂⟨w_t, M·v_t⟩/∂(each of its cores) of the ring operator M (not transposed), over fixed chunks of
+     * tokens whose float64 partial sums are added in chunk order.
      */
-    private static float[][] ringGradient(int[] out, int[] in, int ring, float[][] cores, float[] v, float[] w,
-                                          int tokens) {
-        if (ring == 1) { // Kronecker cores: products over all tokens at once
-            RingOperator op = new RingOperator(out, in, 1, cores, false);
+    private static float[][] ringGradient(RingOperator op, float[][] cores, float[] v, float[] w, int tokens) {
+        if (op.ringSize() == 1) { // Kronecker cores: products over all tokens at once
             return op.kroneckerGradient(v, w, tokens);
         }
         int chunks = Parallel.chunks(tokens, ROW_CHUNK);
         double[][][] partials = new double[chunks][][];
         Parallel.inChunks(tokens, ROW_CHUNK, (from, to) -> {
-            RingOperator op = new RingOperator(out, in, ring, cores, false);
             double[][] g = new double[cores.length][];
             for (int k = 0; k < g.length; k++) {
                 g[k] = new double[cores[k].length];
@@ -248,49 +236,31 @@ public final class CpuTLoRA extends ValidatingBackend {
                 out.write(from * dIn, result, from * dIn, (to - from) * dIn, WriteMode.STORE));
     }
 
-    /** A source of ring operators, one per task (each holds scratch). */
-    private interface Operators {
-        RingOperator get();
-    }
-
     /** T (or Tᵀ when transposed) over the input factors. */
-    private static Operators transform(TLoRASpec spec, TLoRAParameters params, boolean transposed) {
+    private static RingOperator transform(TLoRASpec spec, TLoRAParameters params, boolean transposed) {
         int[] shape = spec.inShape();
-        float[][] cores = new float[shape.length][];
-        for (int d = 0; d < cores.length; d++) {
-            cores[d] = params.transformCore(d);
-        }
-        return () -> new RingOperator(shape, shape, spec.transformRank(), cores, transposed);
+        return new RingOperator(shape, shape, spec.transformRank(), params.transformCores(), transposed);
     }
 
     /** The TTM residual's Δ (d_in → d_out), or Δᵀ (d_out → d_in) when transposed. */
-    private static Operators ttm(TLoRASpec spec, TLoRAParameters params, boolean transposed) {
-        int[] out = spec.outShape();
-        int[] in = spec.inShape();
-        float[][] cores = new float[spec.residualArrays()][];
-        for (int k = 0; k < cores.length; k++) {
-            cores[k] = params.residual(k);
-        }
-        return transposed ? () -> new RingOperator(in, out, spec.rank(), cores, true)
-                : () -> new RingOperator(out, in, spec.rank(), cores, false);
+    private static RingOperator ttm(TLoRASpec spec, TLoRAParameters params, boolean transposed) {
+        return transposed ? new RingOperator(spec.inShape(), spec.outShape(), spec.rank(), params.residualArrays(), true)
+                : new RingOperator(spec.outShape(), spec.inShape(), spec.rank(), params.residualArrays(), false);
     }
 
     /**
      * dst row t = op·(src row t) for rows [0, rows): with a BLAS that threads itself, batches one after the
      * other (each bounded to about {@link #STATE_FLOATS} floats of ring state); else fixed chunks on the pool.
      */
-    private static void applyRows(Operators ops, float[] src, int rows, float[] dst) {
+    private static void applyRows(RingOperator op, float[] src, int rows, float[] dst) {
         if (Gemm.threadsItself()) {
-            RingOperator op = ops.get();
             int batch = (int) Math.max(1, STATE_FLOATS / ((long) Math.max(op.inLength(), op.outLength()) * op.ringSize()));
             for (int from = 0; from < rows; from += batch) {
                 op.applyAll(src, from * op.inLength(), Math.min(batch, rows - from), dst, from * op.outLength());
             }
         } else {
-            Parallel.inChunks(rows, ROW_CHUNK, (from, to) -> {
-                RingOperator op = ops.get();
-                op.applyAll(src, from * op.inLength(), to - from, dst, from * op.outLength());
-            });
+            Parallel.inChunks(rows, ROW_CHUNK, (from, to) ->
+                    op.applyAll(src, from * op.inLength(), to - from, dst, from * op.outLength()));
         }
     }
 }

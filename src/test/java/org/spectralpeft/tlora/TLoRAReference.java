@@ -102,19 +102,12 @@ public final class TLoRAReference {
 
     /** T, d_in × d_in. */
     public static double[] transform(TLoRASpec spec, TLoRAParameters params) {
-        float[][] cores = new float[spec.inOrder()][];
-        for (int d = 0; d < cores.length; d++) {
-            cores[d] = params.transformCore(d);
-        }
-        return ringMatrix(spec.inShape(), spec.inShape(), spec.transformRank(), cores);
+        return ringMatrix(spec.inShape(), spec.inShape(), spec.transformRank(), params.transformCores());
     }
 
     /** Δ, d_out × d_in (unscaled). */
     public static double[] residual(TLoRASpec spec, TLoRAParameters params) {
-        float[][] arrays = new float[spec.residualArrays()][];
-        for (int k = 0; k < arrays.length; k++) {
-            arrays[k] = params.residual(k);
-        }
+        float[][] arrays = params.residualArrays();
         int dOut = spec.dOut();
         int dIn = spec.dIn();
         int r = spec.rank();
