@@ -11,8 +11,6 @@ import org.junit.jupiter.params.provider.CsvSource;
 import org.spectralpeft.TestData;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
-import org.spectralpeft.cuda.CudaContext;
-import org.spectralpeft.cuda.CudaStream;
 import org.spectralpeft.cuda.DeviceBuffer;
 import org.spectralpeft.cuda.internal.StreamScratch;
 import org.spectralpeft.foura.FouRASpec;
@@ -29,30 +27,19 @@ import org.spectralpeft.fourierft.cuda.RequiresCuda;
 @Tag("gpu")
 @ExtendWith(RequiresCuda.class)
 class DeviceFoldsTest {
-    private static CudaContext context;
-    private static FouRAKernels kernels;
+    private static KernelFixture gpu;
     private static DeviceFolds folds;
-    private static CudaStream stream;
 
     @BeforeAll
     static void open() {
-        context = CudaContext.open(0);
-        context.makeCurrent();
-        kernels = new FouRAKernels(context.computeCapability(), true);
-        folds = new DeviceFolds(kernels, context.fftPlans());
-        stream = context.createStream();
+        gpu = new KernelFixture();
+        folds = new DeviceFolds(gpu.kernels, gpu.context.fftPlans());
     }
 
     @AfterAll
     static void close() {
-        if (stream != null) {
-            stream.close();
-        }
-        if (kernels != null) {
-            kernels.close();
-        }
-        if (context != null) {
-            context.close();
+        if (gpu != null) {
+            gpu.close();
         }
     }
 
@@ -62,12 +49,12 @@ class DeviceFoldsTest {
 
     private static float[] onDevice(float[] in, int outLength, Fold fold) {
         float[] out = new float[outLength];
-        try (DeviceBuffer din = context.allocate(DType.FLOAT32, in.length);
-             DeviceBuffer dout = context.allocate(DType.FLOAT32, outLength);
-             StreamScratch scratch = new StreamScratch(stream)) {
+        try (DeviceBuffer din = gpu.context.allocate(DType.FLOAT32, in.length);
+             DeviceBuffer dout = gpu.context.allocate(DType.FLOAT32, outLength);
+             StreamScratch scratch = new StreamScratch(gpu.stream)) {
             din.copyFrom(HostArray.float32(in));
             fold.run(din.array().address(), dout.array().address(), scratch);
-            stream.synchronize();
+            gpu.stream.synchronize();
             dout.copyTo(HostArray.float32(out));
         }
         return out;
@@ -101,17 +88,17 @@ class DeviceFoldsTest {
         float[] a = data.gaussian(r * dIn);
         float[] b = data.gaussian(dOut * r);
 
-        float[] aHat = onDevice(a, width * dIn, (in, out, s) -> folds.fold(dft, r, dIn, in, out, 1f, s, stream));
+        float[] aHat = onDevice(a, width * dIn, (in, out, s) -> folds.fold(dft, r, dIn, in, out, 1f, s, gpu.stream));
         assertClose(aHat, FoldedFactors.aHat(spec, a), "Â", data);
         float[] bHatT = onDevice(transpose(b, dOut, r), width * dOut,
-                (in, out, s) -> folds.fold(dft, r, dOut, in, out, -1f, s, stream));
+                (in, out, s) -> folds.fold(dft, r, dOut, in, out, -1f, s, gpu.stream));
         assertClose(bHatT, transpose(FoldedFactors.bHat(spec, b), dOut, width), "B̂ᵀ", data);
 
         float[] gAHat = data.gaussian(width * dIn);
-        float[] gA = onDevice(gAHat, r * dIn, (in, out, s) -> folds.unfold(dft, r, dIn, in, out, 1f, s, stream));
+        float[] gA = onDevice(gAHat, r * dIn, (in, out, s) -> folds.unfold(dft, r, dIn, in, out, 1f, s, gpu.stream));
         assertClose(gA, FoldedFactors.gradA(spec, gAHat), "∂A from ∂Â", data);
         float[] gBHatT = data.gaussian(width * dOut);
-        float[] gBT = onDevice(gBHatT, r * dOut, (in, out, s) -> folds.unfold(dft, r, dOut, in, out, -1f, s, stream));
+        float[] gBT = onDevice(gBHatT, r * dOut, (in, out, s) -> folds.unfold(dft, r, dOut, in, out, -1f, s, gpu.stream));
         assertClose(transpose(gBT, r, dOut), FoldedFactors.gradB(spec, transpose(gBHatT, width, dOut)), "∂B from ∂B̂", data);
     }
 }

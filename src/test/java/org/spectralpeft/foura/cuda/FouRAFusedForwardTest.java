@@ -18,8 +18,6 @@ import org.junit.jupiter.params.provider.MethodSource;
 import org.spectralpeft.TestData;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
-import org.spectralpeft.cuda.CudaContext;
-import org.spectralpeft.cuda.CudaStream;
 import org.spectralpeft.cuda.DeviceBuffer;
 import org.spectralpeft.foura.FouRABackendContract.Case;
 import org.spectralpeft.foura.FouRASpec;
@@ -36,28 +34,17 @@ import org.spectralpeft.fourierft.cuda.RequiresCuda;
 @Tag("gpu")
 @ExtendWith(RequiresCuda.class)
 class FouRAFusedForwardTest {
-    private static CudaContext context;
-    private static FouRAKernels kernels;
-    private static CudaStream stream;
+    private static KernelFixture gpu;
 
     @BeforeAll
     static void open() {
-        context = CudaContext.open(0);
-        context.makeCurrent();
-        kernels = new FouRAKernels(context.computeCapability(), true);
-        stream = context.createStream();
+        gpu = new KernelFixture();
     }
 
     @AfterAll
     static void close() {
-        if (stream != null) {
-            stream.close();
-        }
-        if (kernels != null) {
-            kernels.close();
-        }
-        if (context != null) {
-            context.close();
+        if (gpu != null) {
+            gpu.close();
         }
     }
 
@@ -92,15 +79,15 @@ class FouRAFusedForwardTest {
              DeviceBuffer db = upload(HostArray.float32(bHatT));
              DeviceBuffer dg = c.gate == null ? null : upload(HostArray.float32(c.gate));
              DeviceBuffer dy = upload(y)) {
-            kernels.forward(spec, dx.array(), da.array(), db.array(), dg == null ? null : dg.array(), spec.alpha(),
-                    tokens, dy.array(), stream);
-            stream.synchronize();
+            gpu.kernels.forward(spec, dx.array(), da.array(), db.array(), dg == null ? null : dg.array(), spec.alpha(),
+                    tokens, dy.array(), gpu.stream);
+            gpu.stream.synchronize();
             dy.copyTo(y);
         }
     }
 
     private static DeviceBuffer upload(HostArray h) {
-        DeviceBuffer b = context.allocate(h.dtype(), h.length());
+        DeviceBuffer b = gpu.context.allocate(h.dtype(), h.length());
         b.copyFrom(h);
         return b;
     }
@@ -134,9 +121,9 @@ class FouRAFusedForwardTest {
     @Test
     void aZWiderThanTheKernelHoldsIsRefused() {
         FouRASpec wide = FouRASpec.of(300, 300, 129, Transform.DFT, Gate.NONE, 1f);
-        try (DeviceBuffer b = context.allocate(DType.FLOAT32, 1)) {
+        try (DeviceBuffer b = gpu.context.allocate(DType.FLOAT32, 1)) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> kernels.forward(wide, b.array(), b.array(), b.array(), null, 1f, 1, b.array(), stream));
+                    () -> gpu.kernels.forward(wide, b.array(), b.array(), b.array(), null, 1f, 1, b.array(), gpu.stream));
             assertTrue(e.getMessage().contains("at most 256"), e.getMessage());
         }
     }
