@@ -100,14 +100,23 @@ public final class CudaFouRA extends ValidatingBackend {
         Checks.notNull(x, "x");
         Checks.notNull(y, "y");
         Checks.notNull(stream, "stream");
+        FouRASpec spec = checkTokens(factors, x, tokens, "y", y);
+        context.makeCurrent();
+        forwardOnDevice((Factors) factors, x, tokens, y, spec.alpha(), stream);
+    }
+
+    /**
+     * What forward and backward on device arrays check first: this backend open, the factors usable by it,
+     * tokens ≥ 1, x (tokens × d_in) and the output side's array (tokens × d_out) on this device.
+     */
+    private FouRASpec checkTokens(FouRAFactors factors, DeviceArray x, int tokens, String outName, DeviceArray out) {
         ensureOpen();
         factors.checkUsableBy(this, "factors");
         FouRASpec spec = factors.spec();
         Checks.positive(tokens, "tokens");
         checkDevice("x", x, (long) tokens * spec.dIn());
-        checkDevice("y", y, (long) tokens * spec.dOut());
-        context.makeCurrent();
-        forwardOnDevice((Factors) factors, x, tokens, y, spec.alpha(), stream);
+        checkDevice(outName, out, (long) tokens * spec.dOut());
+        return spec;
     }
 
     private static void checkRank(FouRASpec spec) {
@@ -306,12 +315,7 @@ public final class CudaFouRA extends ValidatingBackend {
         Checks.notNull(gradA, "gradA");
         Checks.notNull(gradB, "gradB");
         Checks.notNull(stream, "stream");
-        ensureOpen();
-        factors.checkUsableBy(this, "factors");
-        FouRASpec spec = factors.spec();
-        Checks.positive(tokens, "tokens");
-        checkDevice("x", x, (long) tokens * spec.dIn());
-        checkDevice("gradY", gradY, (long) tokens * spec.dOut());
+        FouRASpec spec = checkTokens(factors, x, tokens, "gradY", gradY);
         checkFloat32("gradA", gradA, spec.aLength());
         checkFloat32("gradB", gradB, spec.bLength());
         if (gradGate != null) {
