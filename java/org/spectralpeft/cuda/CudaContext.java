@@ -22,6 +22,7 @@ import org.bytedeco.cuda.global.cufft;
 import org.bytedeco.javacpp.LongPointer;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.cuda.internal.CommonKernels;
+import org.spectralpeft.cuda.internal.Blas;
 import org.spectralpeft.cuda.internal.FftPlans;
 
 /**
@@ -39,11 +40,13 @@ public final class CudaContext implements AutoCloseable {
     private final int computeMajor;
     private final int computeMinor;
     private final long totalMemory;
+    private final int sharedPerBlockOptin;
     private final int driverVersion;
     private volatile boolean closed;
-    /** Shared by every backend on this context, made at first use: the common kernels and the cuFFT plans. */
+    /** Shared by every backend on this context, made at first use: the common kernels, the cuFFT plans and the cuBLAS handles. */
     private CommonKernels commonKernels;
     private FftPlans fftPlans;
+    private Blas blas;
 
     private CudaContext(int ordinal) {
         JCudaDriver.setExceptionsEnabled(true);
@@ -68,6 +71,8 @@ public final class CudaContext implements AutoCloseable {
         this.computeMajor = v[0];
         cuDeviceGetAttribute(v, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
         this.computeMinor = v[0];
+        cuDeviceGetAttribute(v, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, device);
+        this.sharedPerBlockOptin = v[0];
         long[] mem = new long[1];
         cuDeviceTotalMem(mem, device);
         this.totalMemory = mem[0];
@@ -223,6 +228,15 @@ public final class CudaContext implements AutoCloseable {
     }
 
     /**
+     * The most shared memory one block may have once a kernel opts in (227 KiB on sm_90).
+     *
+     * @return bytes
+     */
+    public int sharedMemoryPerBlockOptin() {
+        return sharedPerBlockOptin;
+    }
+
+    /**
      * Device name, ordinal, architecture, memory and driver version, for logs.
      *
      * @return the description
@@ -263,6 +277,20 @@ public final class CudaContext implements AutoCloseable {
     }
 
     /**
+     * The cuBLAS handles every backend on this context shares. Internal: for the families' CUDA backends.
+     *
+     * @return the shared GEMMs
+     * @throws IllegalStateException if this context is closed
+     */
+    public synchronized Blas blas() {
+        makeCurrent();
+        if (blas == null) {
+            blas = new Blas();
+        }
+        return blas;
+    }
+
+    /**
      * Whether {@link #close()} was called.
      *
      * @return true once closed
@@ -275,8 +303,11 @@ public final class CudaContext implements AutoCloseable {
     public synchronized void close() {
         if (!closed) {
             try {
-                if (fftPlans != null || commonKernels != null) {
+                if (fftPlans != null || commonKernels != null || blas != null) {
                     cuCtxSetCurrent(context);
+                }
+                if (blas != null) {
+                    blas.close();
                 }
                 if (fftPlans != null) {
                     fftPlans.close();

@@ -132,7 +132,7 @@ public final class FftPlans implements AutoCloseable {
                 return;
             }
             synchronized (this) {
-                check(cufft.cufftSetStream(handle, NativeHandles.cufftStream(stream.handle())), "cufftSetStream", shape);
+                check(cufft.cufftSetStream(handle, NativeHandles.runtimeStream(stream.handle())), "cufftSetStream", shape);
                 check(cufft.cufftSetWorkArea(handle, NativeHandles.javacpp(work)), "cufftSetWorkArea", shape);
                 StageTimer.time(shape.label(), stream, () -> {
                     int status = shape.direction() == Direction.C2R

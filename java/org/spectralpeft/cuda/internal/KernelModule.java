@@ -1,5 +1,6 @@
 package org.spectralpeft.cuda.internal;
 
+import static jcuda.driver.JCudaDriver.cuFuncSetAttribute;
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
@@ -13,6 +14,7 @@ import java.util.HashMap;
 import java.util.Map;
 import jcuda.Pointer;
 import jcuda.driver.CUfunction;
+import jcuda.driver.CUfunction_attribute;
 import jcuda.driver.CUmodule;
 import org.spectralpeft.cuda.CudaStream;
 
@@ -30,6 +32,10 @@ public final class KernelModule implements AutoCloseable {
     private final String image;
     private final Map<String, CUfunction> functions = new HashMap<>();
     private final boolean debug;
+    /** Dynamic shared memory each kernel has been allowed beyond the default. */
+    private final Map<String, Integer> sharedAllowed = new HashMap<>();
+    /** Dynamic shared memory a block may have without opting in. */
+    private static final int DEFAULT_SHARED = 48 * 1024;
 
     /**
      * Loads the module and looks up its kernels.
@@ -101,7 +107,7 @@ public final class KernelModule implements AutoCloseable {
     }
 
     /**
-     * Queues a launch of one-dimensional blocks.
+     * Queues a launch of one-dimensional blocks without dynamic shared memory.
      *
      * @param kernel an entry point given to the constructor
      * @param gridX blocks in x
@@ -112,6 +118,24 @@ public final class KernelModule implements AutoCloseable {
      * @throws IllegalArgumentException for another argument type or an unknown kernel
      */
     public void launch(String kernel, int gridX, int gridY, int block, CudaStream stream, Object[] args) {
+        launch(kernel, gridX, gridY, block, 0, stream, args);
+    }
+
+    /**
+     * Queues a launch of one-dimensional blocks with {@code sharedBytes} of dynamic shared memory; above the
+     * default 48 KiB the kernel is first allowed that much (once per size it grows to).
+     *
+     * @param kernel an entry point given to the constructor
+     * @param gridX blocks in x
+     * @param gridY blocks in y
+     * @param block threads per block
+     * @param sharedBytes dynamic shared memory per block
+     * @param stream the stream
+     * @param args the kernel's arguments, in order, as Long, Integer or Float
+     * @throws IllegalArgumentException for another argument type or an unknown kernel
+     */
+    public void launch(String kernel, int gridX, int gridY, int block, int sharedBytes, CudaStream stream,
+                       Object[] args) {
         CUfunction f = functions.get(kernel);
         if (f == null) {
             throw new IllegalArgumentException("no kernel " + kernel + " in " + image);
@@ -129,9 +153,21 @@ public final class KernelModule implements AutoCloseable {
                 throw new IllegalArgumentException("unsupported kernel argument " + a);
             }
         }
-        cuLaunchKernel(f, gridX, gridY, 1, block, 1, 1, 0, stream.jcuda(), Pointer.to(params), null);
+        if (sharedBytes > DEFAULT_SHARED) {
+            allowShared(kernel, f, sharedBytes);
+        }
+        cuLaunchKernel(f, gridX, gridY, 1, block, 1, 1, sharedBytes, stream.jcuda(), Pointer.to(params), null);
         if (debug) {
             cuStreamSynchronize(stream.jcuda());
+        }
+    }
+
+    private void allowShared(String kernel, CUfunction f, int bytes) {
+        synchronized (sharedAllowed) {
+            if (sharedAllowed.getOrDefault(kernel, DEFAULT_SHARED) < bytes) {
+                cuFuncSetAttribute(f, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes);
+                sharedAllowed.put(kernel, bytes);
+            }
         }
     }
 

@@ -12,7 +12,7 @@ import org.bytedeco.javacpp.Pointer;
 
 /**
  * Moves raw device addresses and stream handles between the two bindings: JCuda (driver API: memory,
- * launches) and the JavaCPP presets (cuFFT). Both see the same primary context, so a 64-bit address
+ * launches) and the JavaCPP presets (cuFFT, cuBLAS). Both see the same primary context, so a 64-bit address
  * or a CUstream handle means the same thing on either side.
  *
  * <p>JCuda keeps native handles private (its {@code CUstream(long)} constructor is package-private);
@@ -74,7 +74,8 @@ public final class NativeHandles {
         return new FloatPointer(javacpp(address));
     }
 
-    public static CUstream_st cufftStream(long handle) {
+    /** A stream handle as the runtime-API libraries (cuFFT, cuBLAS) take it; 0 is the legacy default stream. */
+    public static CUstream_st runtimeStream(long handle) {
         return handle == 0 ? null : new CUstream_st(javacpp(handle));
     }
 }
