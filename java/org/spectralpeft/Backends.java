@@ -8,7 +8,9 @@ import org.spectralpeft.foura.cuda.CudaFouRA;
 import org.spectralpeft.fourierft.FourierFTBackend;
 import org.spectralpeft.fourierft.cpu.CpuFourierFT;
 import org.spectralpeft.fourierft.cuda.CudaFourierFT;
+import org.spectralpeft.tlora.TLoRABackend;
 import org.spectralpeft.tlora.cpu.CpuTLoRA;
+import org.spectralpeft.tlora.cuda.CudaTLoRA;
 
 /**
  * Factories, one set per adapter family: the best backend (CUDA when a device, the NVIDIA driver and the
@@ -58,12 +60,32 @@ public final class Backends {
     }
 
     /**
-     * TLoRA's CPU backend (the only one so far), available everywhere.
+     * TLoRA on the CUDA backend on device 0 if it opens, else on the CPU backend.
+     *
+     * @return an open backend; the caller closes it
+     */
+    public static TLoRABackend tLoRA() {
+        return cudaOrElse(CudaTLoRA::open, CpuTLoRA::new);
+    }
+
+    /**
+     * TLoRA's pure-Java CPU backend, available everywhere.
      *
      * @return a new CPU backend
      */
     public static CpuTLoRA tLoRACpu() {
         return new CpuTLoRA();
+    }
+
+    /**
+     * TLoRA's CUDA backend on device 0; throws {@link IllegalStateException} with the reason when unavailable.
+     * ({@link CudaTLoRA#open(org.spectralpeft.cuda.CudaContext)} opens one on a shared context.)
+     *
+     * @return a new CUDA backend
+     * @throws IllegalStateException if no CUDA device or native library is available
+     */
+    public static CudaTLoRA tLoRACuda() {
+        return cudaOrThrow(CudaTLoRA::open);
     }
 
     /**

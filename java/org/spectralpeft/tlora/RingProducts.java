@@ -1,24 +1,34 @@
-package org.spectralpeft.tlora.cpu;
-
-import org.spectralpeft.tlora.TLoRAParameters;
-import org.spectralpeft.tlora.TLoRASpec;
+package org.spectralpeft.tlora;
 
 /**
  * The TR residual's ring products: for every output multi-index ō the r × r matrix G¹[o1]⋯G^D[oD], and for every
  * input multi-index ī the matrix H¹[i1]⋯H^E[iE], so that Δ[ō, ī] = tr(G(ō)·H(ī)) becomes GEMMs with inner
- * dimension r². Cost ∏J·r³ and ∏I·r³, once per call.
+ * dimension r². Cost ∏J·r³ and ∏I·r³, once per call, on the host (they depend on the parameters, not the
+ * tokens). Internal: shared by the CPU and CUDA backends.
  */
-final class RingProducts {
+public final class RingProducts {
     private RingProducts() {
     }
 
-    /** G(ō) for every ō, (d_out × r²) row-major. */
-    static float[] output(TLoRASpec spec, TLoRAParameters params) {
+    /**
+     * G(ō) for every ō.
+     *
+     * @param spec a layer with the TR residual
+     * @param params its parameters
+     * @return (d_out × r²) row-major
+     */
+    public static float[] output(TLoRASpec spec, TLoRAParameters params) {
         return products(spec.outShape(), params, 0, spec.rank());
     }
 
-    /** H(ī) for every ī, (d_in × r²) row-major. */
-    static float[] input(TLoRASpec spec, TLoRAParameters params) {
+    /**
+     * H(ī) for every ī.
+     *
+     * @param spec a layer with the TR residual
+     * @param params its parameters
+     * @return (d_in × r²) row-major
+     */
+    public static float[] input(TLoRASpec spec, TLoRAParameters params) {
         return products(spec.inShape(), params, spec.outOrder(), spec.rank());
     }
 
@@ -50,13 +60,27 @@ final class RingProducts {
         return prod;
     }
 
-    /** ∂L/∂(output cores) from ∂L/∂G(ō) (d_out × r², row-major). */
-    static float[][] outputCoreGradients(TLoRASpec spec, TLoRAParameters params, float[] gradProducts) {
+    /**
+     * ∂L/∂(output cores) from ∂L/∂G(ō).
+     *
+     * @param spec a layer with the TR residual
+     * @param params its parameters
+     * @param gradProducts ∂L/∂G(ō), (d_out × r²) row-major
+     * @return one gradient per output core
+     */
+    public static float[][] outputCoreGradients(TLoRASpec spec, TLoRAParameters params, float[] gradProducts) {
         return coreGradients(spec.outShape(), params, 0, spec.rank(), gradProducts);
     }
 
-    /** ∂L/∂(input cores) from ∂L/∂H(ī) (d_in × r², row-major). */
-    static float[][] inputCoreGradients(TLoRASpec spec, TLoRAParameters params, float[] gradProducts) {
+    /**
+     * ∂L/∂(input cores) from ∂L/∂H(ī).
+     *
+     * @param spec a layer with the TR residual
+     * @param params its parameters
+     * @param gradProducts ∂L/∂H(ī), (d_in × r²) row-major
+     * @return one gradient per input core
+     */
+    public static float[][] inputCoreGradients(TLoRASpec spec, TLoRAParameters params, float[] gradProducts) {
         return coreGradients(spec.inShape(), params, spec.outOrder(), spec.rank(), gradProducts);
     }
 
@@ -137,8 +161,15 @@ final class RingProducts {
         }
     }
 
-    /** Each of the count r × r matrices in m (count × r², row-major) transposed. */
-    static float[] transposeEach(float[] m, int count, int r) {
+    /**
+     * Each r × r matrix of m transposed.
+     *
+     * @param m count × r², row-major
+     * @param count the number of matrices
+     * @param r their side
+     * @return a new array
+     */
+    public static float[] transposeEach(float[] m, int count, int r) {
         float[] out = new float[m.length];
         for (int n = 0; n < count; n++) {
             for (int a = 0; a < r; a++) {

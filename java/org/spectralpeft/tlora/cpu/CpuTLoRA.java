@@ -5,6 +5,7 @@ import org.spectralpeft.core.WriteMode;
 import org.spectralpeft.cpu.Gemm;
 import org.spectralpeft.cpu.HostFloats;
 import org.spectralpeft.cpu.Parallel;
+import org.spectralpeft.tlora.RingProducts;
 import org.spectralpeft.tlora.TLoRAParameters;
 import org.spectralpeft.tlora.TLoRASpec;
 import org.spectralpeft.tlora.ValidatingBackend;

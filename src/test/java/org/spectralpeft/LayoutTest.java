@@ -36,6 +36,7 @@ class LayoutTest {
             Map.entry("foura.cuda", Set.of("core", "cuda", "cuda.internal", "foura")),
             Map.entry("tlora", Set.of("core")),
             Map.entry("tlora.cpu", Set.of("core", "cpu", "tlora")),
+            Map.entry("tlora.cuda", Set.of("core", "cuda", "cuda.internal", "tlora")),
             Map.entry("io", Set.of("core")),
             Map.entry("peft", Set.of("core", "io", "fourierft", "foura")));
 

@@ -1,0 +1,109 @@
+package org.spectralpeft.tlora.cuda;
+
+/**
+ * A tensor-ring operator as the kernels read it: cores (J_d, I_d, R, R), d = 1..D, packed into one float32
+ * array behind a plan of ints (D, R, the J_d, the I_d, the cores' offsets; stored as the floats with the same
+ * bits), and the shared memory a block needs for it. Internal: for {@link CudaTLoRA}.
+ */
+final class RingLayout {
+    /** Words of the plan before the cores, rounded up to 4 so that the cores start 16-byte aligned. */
+    private final int planWords;
+    private final int[] out;
+    private final int[] in;
+    private final int rank;
+    private final float[][] cores;
+    private final int coreFloats;
+    private final int maxState;
+    private final int maxCore;
+
+    /**
+     * @param out the output factors J_d
+     * @param in the input factors I_d
+     * @param rank R
+     * @param cores the D cores, each J_d·I_d·R² floats (not copied: read by {@link #packed()})
+     */
+    RingLayout(int[] out, int[] in, int rank, float[][] cores) {
+        this.out = out.clone();
+        this.in = in.clone();
+        this.rank = rank;
+        this.cores = cores;
+        this.planWords = (2 + 3 * out.length + 3) / 4 * 4;
+        long total = 0;
+        long state = 1;
+        long largest = 0;
+        for (int d = 0; d < out.length; d++) {
+            long n = (long) out[d] * in[d] * rank * rank;
+            total += n;
+            largest = Math.max(largest, n);
+            state *= Math.max(out[d], in[d]);
+        }
+        // the host checks these against the device's shared memory before they are used; int is plenty there
+        this.coreFloats = (int) Math.min(total, Integer.MAX_VALUE);
+        this.maxCore = (int) Math.min(largest, Integer.MAX_VALUE);
+        this.maxState = (int) Math.min(state, Integer.MAX_VALUE);
+    }
+
+    int order() {
+        return out.length;
+    }
+
+    int rank() {
+        return rank;
+    }
+
+    int coreFloats() {
+        return coreFloats;
+    }
+
+    /** An upper bound of every intermediate state's size per bond: ∏ max(J_d, I_d). */
+    int maxState() {
+        return maxState;
+    }
+
+    int maxCore() {
+        return maxCore;
+    }
+
+    /** The staged cores, the row, two states and the result row. */
+    long applyBytes() {
+        return 4L * (coreFloats + (long) maxState * (2 + 2L * rank));
+    }
+
+    /** The staged cores, v's and w's rows, two states and one core's sum. */
+    long gradientBytes() {
+        return 4L * (coreFloats + (long) maxState * (2 + 2L * rank) + maxCore);
+    }
+
+    int applySharedBytes() {
+        return (int) applyBytes();
+    }
+
+    int gradientSharedBytes() {
+        return (int) gradientBytes();
+    }
+
+    /**
+     * @param base the device address of the packed array
+     * @return the address of its cores
+     */
+    long coresAddress(long base) {
+        return base + 4L * planWords;
+    }
+
+    /** @return the plan (as float bits) then the cores, for one upload */
+    float[] packed() {
+        float[] p = new float[planWords + coreFloats];
+        int d = out.length;
+        p[0] = Float.intBitsToFloat(d);
+        p[1] = Float.intBitsToFloat(rank);
+        int offset = 0;
+        for (int k = 0; k < d; k++) {
+            p[2 + k] = Float.intBitsToFloat(out[k]);
+            p[2 + d + k] = Float.intBitsToFloat(in[k]);
+            p[2 + 2 * d + k] = Float.intBitsToFloat(offset);
+            System.arraycopy(cores[k], 0, p, planWords + offset, cores[k].length);
+            offset += cores[k].length;
+        }
+        return p;
+    }
+}

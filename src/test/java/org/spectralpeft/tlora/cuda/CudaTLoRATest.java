@@ -1,0 +1,136 @@
+package org.spectralpeft.tlora.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Random;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.spectralpeft.TestData;
+import org.spectralpeft.core.DType;
+import org.spectralpeft.core.HostArray;
+import org.spectralpeft.cuda.CudaContext;
+import org.spectralpeft.fourierft.cuda.RequiresCuda;
+import org.spectralpeft.tlora.TLoRABackend;
+import org.spectralpeft.tlora.TLoRABackendContract;
+import org.spectralpeft.tlora.TLoRAParameters;
+import org.spectralpeft.tlora.TLoRAReference;
+import org.spectralpeft.tlora.TLoRASpec;
+import org.spectralpeft.tlora.TLoRASpec.Residual;
+import org.spectralpeft.tlora.cpu.CpuTLoRA;
+
+/**
+ * The TLoRA contract on the CUDA backend (on the emulator in CI), plus its own limits: a layer at the authors'
+ * SDXL shape against the CPU backend, a borrowed context, and the refusal of a ring too large for shared memory.
+ */
+@Tag("gpu")
+@ExtendWith(RequiresCuda.class)
+class CudaTLoRATest extends TLoRABackendContract {
+    private static CudaTLoRA cuda;
+
+    @BeforeAll
+    static void open() {
+        cuda = CudaTLoRA.open();
+    }
+
+    @AfterAll
+    static void close() {
+        if (cuda != null) {
+            cuda.close();
+        }
+    }
+
+    @Override
+    protected TLoRABackend backend() {
+        return cuda;
+    }
+
+    @Override
+    protected TLoRABackend another() {
+        return CudaTLoRA.open();
+    }
+
+    /** 320 = [4, 8, 10] at R = 4 with a TTM residual: forward and backward agree with the CPU backend. */
+    @Test
+    void anAuthorsShapeAgreesWithTheCpuBackend() {
+        TestData data = new TestData();
+        int[] shape = TLoRASpec.authorsShape(320);
+        TLoRASpec spec = TLoRASpec.of(shape, shape, 4, Residual.TTM, 2, 1f);
+        float[][] cores = new float[spec.inOrder()][];
+        for (int d = 0; d < cores.length; d++) {
+            cores[d] = data.gaussian(spec.transformCoreLength(d));
+        }
+        float[][] residual = new float[spec.residualArrays()][];
+        for (int k = 0; k < residual.length; k++) {
+            residual[k] = data.gaussian((int) spec.residualLength(k));
+        }
+        TLoRAParameters p = TLoRAParameters.of(spec, cores, residual);
+        int tokens = 37;
+        HostArray w0 = HostArray.of(DType.BFLOAT16, data.gaussian(320 * 320));
+        HostArray x = HostArray.float32(data.gaussian(tokens * 320));
+        HostArray g = HostArray.float32(data.gaussian(tokens * 320));
+        float[] yCuda = new float[tokens * 320];
+        float[] yCpu = new float[tokens * 320];
+        float[] gxCuda = new float[tokens * 320];
+        float[] gxCpu = new float[tokens * 320];
+        TLoRAParameters gradCuda;
+        TLoRAParameters gradCpu;
+        try (CpuTLoRA cpu = new CpuTLoRA()) {
+            cuda.forward(spec, p, w0, x, tokens, HostArray.float32(yCuda));
+            cpu.forward(spec, p, w0, x, tokens, HostArray.float32(yCpu));
+            gradCuda = cuda.backward(spec, p, w0, x, g, tokens, HostArray.float32(gxCuda));
+            gradCpu = cpu.backward(spec, p, w0, x, g, tokens, HostArray.float32(gxCpu));
+        }
+        double[] ref = TLoRAReference.forward(spec, p, TestData.toDouble(w0), TestData.toDouble(x), tokens);
+        double err = TestData.relativeError(TestData.toDouble(HostArray.float32(yCuda)), ref);
+        assertTrue(err < 1e-5, "forward error " + err + data.tag());
+        assertClose(gxCpu, gxCuda, "gradX", data);
+        for (int d = 0; d < spec.inOrder(); d++) {
+            assertClose(gradCpu.transformCore(d), gradCuda.transformCore(d), "transform core " + d, data);
+        }
+        for (int k = 0; k < spec.residualArrays(); k++) {
+            assertClose(gradCpu.residual(k), gradCuda.residual(k), "residual " + k, data);
+        }
+    }
+
+    private static void assertClose(float[] expected, float[] actual, String what, TestData data) {
+        double err = TestData.relativeError(TestData.toDouble(HostArray.float32(actual)),
+                TestData.toDouble(HostArray.float32(expected)));
+        assertTrue(err < 1e-4, what + ": CUDA against CPU, relative error " + err + data.tag());
+    }
+
+    /** A backend on a borrowed context works, and closing it leaves the context open. */
+    @Test
+    void aBorrowedContextStaysOpen() {
+        TestData data = new TestData();
+        TLoRASpec spec = TLoRASpec.of(new int[] {3, 4}, new int[] {2, 5}, 2, Residual.LORA, 2, 1f);
+        TLoRAParameters p = TLoRAParameters.initial(spec, new Random(data.seed));
+        float[] w0 = data.gaussian(120);
+        try (CudaContext shared = CudaContext.open(0)) {
+            try (CudaTLoRA borrowed = CudaTLoRA.open(shared)) {
+                float[] w = new float[120];
+                borrowed.materialize(spec, p, HostArray.float32(w0), HostArray.float32(w));
+                assertArrayEquals(w0, w, data.tag());
+            }
+            assertTrue(!shared.isClosed(), "closing the backend must leave a borrowed context open");
+        }
+    }
+
+    /** A ring whose state for one row exceeds a block's shared memory is refused before any work, naming why. */
+    @Test
+    void aRingTooLargeForSharedMemoryIsRefused() {
+        int[] shape = {64, 64, 64}; // d_in = 262144: one row's state alone is 1 MiB at R = 1
+        TLoRASpec spec = TLoRASpec.of(new int[] {1}, shape, 1, Residual.LORA, 1, 1f);
+        TLoRAParameters p = TLoRAParameters.initial(spec, new Random(1));
+        HostArray out = HostArray.float32(new float[spec.dIn()]);
+        out.floats()[7] = 3f;
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> cuda.materialize(spec, p, HostArray.float32(new float[spec.dIn()]), out));
+        assertTrue(e.getMessage().contains("shared memory"), e.getMessage());
+        assertTrue(out.floats()[7] == 3f, "the output is untouched");
+    }
+}
