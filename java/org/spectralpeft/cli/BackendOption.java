@@ -23,18 +23,8 @@ enum BackendOption {
         return open(notes, Backends::fouRACpu, Backends::fouRACuda, Backends::fouRA);
     }
 
-    /**
-     * Opens TLoRA, which has only its CPU backend so far: cuda throws {@link IllegalStateException} saying so,
-     * auto says on {@code notes} that it runs on the CPU.
-     */
     TLoRABackend openTLoRA(PrintStream notes) {
-        if (this == CUDA) {
-            throw new IllegalStateException("TLoRA has no CUDA backend yet; use --backend cpu or auto");
-        }
-        if (this == AUTO && notes != null) {
-            notes.println("TLoRA runs on the CPU (it has no CUDA backend yet)");
-        }
-        return Backends.tLoRACpu();
+        return open(notes, Backends::tLoRACpu, Backends::tLoRACuda, Backends::tLoRA);
     }
 
     /** The family's CPU, CUDA or best backend per this choice; auto says why CUDA is not used when it is not. */

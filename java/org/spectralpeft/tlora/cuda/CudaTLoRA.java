@@ -1,5 +1,9 @@
 package org.spectralpeft.tlora.cuda;
 
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.function.IntToLongFunction;
 import org.spectralpeft.core.Checks;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
@@ -7,8 +11,10 @@ import org.spectralpeft.core.WriteMode;
 import org.spectralpeft.cuda.CudaContext;
 import org.spectralpeft.cuda.CudaStream;
 import org.spectralpeft.cuda.DeviceArray;
+import org.spectralpeft.cuda.DeviceBuffer;
 import org.spectralpeft.cuda.internal.Blas;
 import org.spectralpeft.cuda.internal.CommonKernels;
+import org.spectralpeft.cuda.internal.DeviceMemoryRegistry;
 import org.spectralpeft.cuda.internal.HostCall;
 import org.spectralpeft.cuda.internal.KernelModule;
 import org.spectralpeft.cuda.internal.StreamScratch;
@@ -26,7 +32,8 @@ import org.spectralpeft.tlora.ValidatingBackend;
  * Everything is computed in float32; inputs of other dtypes are widened on the device first.
  *
  * <p>Host arrays are copied in and out around each call, on a stream of the call's own, so calls from several
- * threads run side by side. Limits, checked before any work: at most {@link TLoRAKernels#MAX_ORDER} factors,
+ * threads run side by side. The device-array calls take the parameters {@link #prepare}d on the device once
+ * per optimizer step and queue their work on the caller's stream. Limits, checked before any work: at most {@link TLoRAKernels#MAX_ORDER} factors,
  * ring ranks up to {@link TLoRAKernels#MAX_RING}, and one row's ring state within the device's shared memory
  * per block (every factorisation of the authors' code fits, at R = 4 up to d = 4096).
  */
@@ -108,247 +115,378 @@ public final class CudaTLoRA extends ValidatingBackend {
         return new RingLayout(spec.inShape(), spec.inShape(), spec.transformRank(), params.transformCores());
     }
 
-    private static RingLayout ttm(TLoRASpec spec, TLoRAParameters params) {
-        return new RingLayout(spec.outShape(), spec.inShape(), spec.rank(), params.residualArrays());
-    }
-
-    /** What the kernels hold, checked before any device work; the rings the call uses. */
-    private void checkSupported(TLoRASpec spec, RingLayout ring, String what, boolean gradient) {
+    /** What the kernels hold, checked before any device work. */
+    private void checkSupported(TLoRASpec spec, RingLayout ring, String what) {
         Checks.require(ring.order() <= TLoRAKernels.MAX_ORDER, "the CUDA backend takes at most "
                 + TLoRAKernels.MAX_ORDER + " factors, " + what + " of " + spec + " has " + ring.order());
         Checks.require(ring.rank() <= TLoRAKernels.MAX_RING, "the CUDA backend takes ring ranks up to "
                 + TLoRAKernels.MAX_RING + ", " + what + " of " + spec + " has " + ring.rank());
-        long need = gradient ? Math.max(ring.applyBytes(), ring.gradientBytes()) : ring.applyBytes();
+        long need = Math.max(ring.applyBytes(), ring.gradientBytes());
         int limit = context.sharedMemoryPerBlockOptin();
         Checks.require(need <= limit, "the CUDA backend holds one row's ring state in shared memory: " + what
                 + " of " + spec + " needs " + need + " bytes per block, the device allows " + limit);
     }
 
-    private void checkSupported(TLoRASpec spec, TLoRAParameters params, boolean gradient) {
-        checkSupported(spec, transform(spec, params), "the transform", gradient);
+    private void checkSupported(TLoRASpec spec, TLoRAParameters params) {
+        checkSupported(spec, transform(spec, params), "the transform");
         if (spec.residual() == TLoRASpec.Residual.TTM) {
-            checkSupported(spec, ttm(spec, params), "the TTM residual", gradient);
+            checkSupported(spec, new RingLayout(spec.outShape(), spec.inShape(), spec.rank(), params.residualArrays()),
+                    "the TTM residual");
         }
+    }
+
+    /**
+     * The layer's parameters copied to the device, for the device-array operations; update them after each
+     * optimizer step, close them when done.
+     *
+     * @param spec the layer
+     * @param params its parameters
+     * @return the device copy
+     * @throws IllegalArgumentException if an argument is null, the parameters do not fit the spec or are not
+     *         finite, or the layer exceeds what the kernels hold (see the class comment)
+     * @throws IllegalStateException if this backend is closed
+     */
+    public TLoRADeviceParameters prepare(TLoRASpec spec, TLoRAParameters params) {
+        Checks.notNull(spec, "spec");
+        Checks.notNull(params, "params");
+        ensureOpen();
+        params.check(spec);
+        checkSupported(spec, params);
+        context.makeCurrent();
+        TLoRADeviceParameters p = new TLoRADeviceParameters(spec, this, context);
+        try {
+            p.update(params);
+        } catch (RuntimeException | Error e) {
+            p.close();
+            throw e;
+        }
+        return p;
+    }
+
+    /**
+     * y += x·W'ᵀ on device arrays, queued on {@code stream} without waiting for it: w0 is d_out × d_in, x
+     * tokens × d_in, y tokens × d_out, any dtypes, on this backend's device (not scanned for NaN). The parameters
+     * must stay open and unchanged until the stream has run the work.
+     *
+     * @param params the layer's parameters, from {@link #prepare}
+     * @param w0 the frozen weight
+     * @param x the inputs
+     * @param tokens rows of x and y, at least 1
+     * @param y the outputs, accumulated into
+     * @param stream the stream the work is queued on
+     * @throws IllegalArgumentException if an argument is null, an array has the wrong length or is on another
+     *         device, or the parameters are another backend's
+     * @throws IllegalStateException if the backend or the parameters are closed
+     */
+    public void forward(TLoRADeviceParameters params, DeviceArray w0, DeviceArray x, int tokens, DeviceArray y,
+                        CudaStream stream) {
+        TLoRASpec spec = checkDeviceCall(params, w0, stream);
+        Checks.positive(tokens, "tokens");
+        checkDevice("x", x, (long) tokens * spec.dIn());
+        checkDevice("y", y, (long) tokens * spec.dOut());
+        context.makeCurrent();
+        try (StreamScratch scratch = new StreamScratch(stream)) {
+            forwardOnDevice(params, w0, x, tokens, y, new Run(stream, scratch));
+        }
+    }
+
+    /**
+     * The gradients of {@link #forward(TLoRADeviceParameters, DeviceArray, DeviceArray, int, DeviceArray,
+     * CudaStream)} on device arrays: ∂L/∂x added into gradX (any dtype; null when not wanted) on the stream, and
+     * the parameters' gradients returned to the host, so this call waits for the stream.
+     *
+     * @param params the layer's parameters, from {@link #prepare}
+     * @param w0 the frozen weight, d_out × d_in
+     * @param x the forward's input, tokens × d_in
+     * @param gradY ∂L/∂y, tokens × d_out
+     * @param tokens rows, at least 1
+     * @param gradX tokens × d_in, accumulated into, or null
+     * @param stream the stream the work is queued on
+     * @return fresh host arrays in the parameters' layouts
+     * @throws IllegalArgumentException if an argument is null (but gradX), an array has the wrong length or is
+     *         on another device, or the parameters are another backend's
+     * @throws IllegalStateException if the backend or the parameters are closed
+     */
+    public TLoRAParameters backward(TLoRADeviceParameters params, DeviceArray w0, DeviceArray x, DeviceArray gradY,
+                                   int tokens, DeviceArray gradX, CudaStream stream) {
+        TLoRASpec spec = checkDeviceCall(params, w0, stream);
+        Checks.positive(tokens, "tokens");
+        checkDevice("x", x, (long) tokens * spec.dIn());
+        checkDevice("gradY", gradY, (long) tokens * spec.dOut());
+        if (gradX != null) {
+            checkDevice("gradX", gradX, (long) tokens * spec.dIn());
+        }
+        context.makeCurrent();
+        try (StreamScratch scratch = new StreamScratch(stream)) {
+            return backwardOnDevice(params, w0, x, gradY, tokens, gradX, new Run(stream, scratch));
+        }
+    }
+
+    /**
+     * out = W0·T + s·Δ on device arrays (any dtypes; out may be w0 itself: a merge), queued on the stream. Unlike
+     * the host-array call, the result is not checked for overflow.
+     *
+     * @param params the layer's parameters, from {@link #prepare}
+     * @param w0 the frozen weight, d_out × d_in
+     * @param out d_out × d_in, overwritten
+     * @param stream the stream the work is queued on
+     * @throws IllegalArgumentException if an argument is null, an array has the wrong length or is on another
+     *         device, or the parameters are another backend's
+     * @throws IllegalStateException if the backend or the parameters are closed
+     */
+    public void materialize(TLoRADeviceParameters params, DeviceArray w0, DeviceArray out, CudaStream stream) {
+        TLoRASpec spec = checkDeviceCall(params, w0, stream);
+        checkDevice("out", out, (long) spec.dOut() * spec.dIn());
+        context.makeCurrent();
+        try (StreamScratch scratch = new StreamScratch(stream)) {
+            materializeOnDevice(params, w0, out, new Run(stream, scratch));
+        }
+    }
+
+    private TLoRASpec checkDeviceCall(TLoRADeviceParameters params, DeviceArray w0, CudaStream stream) {
+        Checks.notNull(params, "params");
+        Checks.notNull(w0, "w0");
+        Checks.notNull(stream, "stream");
+        ensureOpen();
+        params.checkUsableBy(this, "params");
+        TLoRASpec spec = params.spec();
+        checkDevice("w0", w0, (long) spec.dOut() * spec.dIn());
+        return spec;
+    }
+
+    private void checkDevice(String name, DeviceArray a, long expected) {
+        Checks.notNull(a, name);
+        DeviceMemoryRegistry.requireArray(name, a, expected, context.ordinal());
     }
 
     @Override
     protected void runForward(TLoRASpec spec, TLoRAParameters params, HostArray w0, HostArray x, int tokens,
                               HostArray y) {
-        checkSupported(spec, params, false);
-        int dIn = spec.dIn();
-        int dOut = spec.dOut();
-        try (HostCall call = new HostCall(context); StreamScratch scratch = new StreamScratch(call.stream())) {
-            Run run = new Run(call, scratch);
-            long x32 = run.widened(call.in(x));
-            long w32 = run.widened(call.in(w0));
-            DeviceArray yd = call.inOut(y);
-            RingLayout t = transform(spec, params);
-            long ring = run.upload(t.packed());
-            long acc = scratch.allocate(4L * tokens * dOut);
-            if (tokens > dOut) {
-                // T on W0's rows (d_out of them) costs less than on the tokens: W0·T, then one GEMM
-                long w0t = scratch.allocate(4L * dOut * dIn);
-                kernels.apply(t, ring, true, w32, dOut, 1f, w0t, false, run.stream);
-                run.blas.gemm(run.stream, false, true, tokens, dOut, dIn, 1f, x32, dIn, w0t, dIn, 0f, acc, dOut);
-            } else {
-                long u = scratch.allocate(4L * tokens * dIn); // x·Tᵀ
-                kernels.apply(t, ring, false, x32, tokens, 1f, u, false, run.stream);
-                run.blas.gemm(run.stream, false, true, tokens, dOut, dIn, 1f, u, dIn, w32, dIn, 0f, acc, dOut);
-            }
-            addResidual(spec, params, run, x32, tokens, acc);
-            run.common.epilogue(acc, dOut, yd, tokens, dOut, WriteMode.ADD.code(), run.stream);
+        try (TLoRADeviceParameters p = prepare(spec, params); HostCall call = new HostCall(context);
+             StreamScratch scratch = new StreamScratch(call.stream())) {
+            forwardOnDevice(p, call.in(w0), call.in(x), tokens, call.inOut(y), new Run(call.stream(), scratch));
             call.finish();
-        }
-    }
-
-    /** acc (tokens × d_out float32) += s·x·Δᵀ. */
-    private void addResidual(TLoRASpec spec, TLoRAParameters params, Run run, long x32, int tokens, long acc) {
-        int dIn = spec.dIn();
-        int dOut = spec.dOut();
-        int r = spec.rank();
-        float s = spec.scale();
-        switch (spec.residual()) {
-            case LORA -> {
-                long a = run.upload(params.residual(0));
-                long b = run.upload(params.residual(1));
-                long down = run.scratch.allocate(4L * tokens * r); // x·Aᵀ
-                run.blas.gemm(run.stream, false, true, tokens, r, dIn, 1f, x32, dIn, a, dIn, 0f, down, r);
-                run.blas.gemm(run.stream, false, true, tokens, dOut, r, s, down, r, b, r, 1f, acc, dOut);
-            }
-            case TR -> {
-                // y[ō] += s·tr(G(ō)·M) with M = Σ_ī H(ī)·x[ī]: m holds M by rows, the G(ō) go in transposed
-                int rr = r * r;
-                long inRing = run.upload(RingProducts.input(spec, params));
-                long outRingT = run.upload(RingProducts.transposeEach(RingProducts.output(spec, params), dOut, r));
-                long m = run.scratch.allocate(4L * tokens * rr);
-                run.blas.gemm(run.stream, false, false, tokens, rr, dIn, 1f, x32, dIn, inRing, rr, 0f, m, rr);
-                run.blas.gemm(run.stream, false, true, tokens, dOut, rr, s, m, rr, outRingT, rr, 1f, acc, dOut);
-            }
-            case TTM -> {
-                RingLayout ttm = ttm(spec, params);
-                kernels.apply(ttm, run.upload(ttm.packed()), false, x32, tokens, s, acc, true, run.stream);
-            }
         }
     }
 
     @Override
     protected TLoRAParameters runBackward(TLoRASpec spec, TLoRAParameters params, HostArray w0, HostArray x,
                                           HostArray gradY, int tokens, HostArray gradX) {
-        checkSupported(spec, params, true);
-        int dIn = spec.dIn();
-        int dOut = spec.dOut();
-        int r = spec.rank();
-        float s = spec.scale();
-        RingLayout t = transform(spec, params);
-        float[] gradTransform = new float[t.coreFloats()];
-        float[][] gradResidual = new float[spec.residualArrays()][];
-        float[] gradOutT = null;
-        float[] gradInT = null;
-        float[] gradTtm = null;
-        try (HostCall call = new HostCall(context); StreamScratch scratch = new StreamScratch(call.stream())) {
-            Run run = new Run(call, scratch);
-            long x32 = run.widened(call.in(x));
-            long g32 = run.widened(call.in(gradY));
-            long w32 = run.widened(call.in(w0));
-            DeviceArray gxd = gradX != null ? call.inOut(gradX) : null;
-            long ring = run.upload(t.packed());
-            long du = scratch.allocate(4L * tokens * dIn); // ∂L/∂(x·Tᵀ) = g·W0
-            run.blas.gemm(run.stream, false, false, tokens, dIn, dOut, 1f, g32, dOut, w32, dIn, 0f, du, dIn);
-            run.ringGradient(t, ring, x32, du, tokens, 1f, call.out(HostArray.float32(gradTransform)));
-            long gx = 0;
-            if (gxd != null) {
-                gx = scratch.allocate(4L * tokens * dIn);
-                kernels.apply(t, ring, true, du, tokens, 1f, gx, false, run.stream); // Tᵀ·∂u
-            }
-            switch (spec.residual()) {
-                case LORA -> {
-                    long a = run.upload(params.residual(0));
-                    long b = run.upload(params.residual(1));
-                    long down = scratch.allocate(4L * tokens * r); // x·Aᵀ
-                    run.blas.gemm(run.stream, false, true, tokens, r, dIn, 1f, x32, dIn, a, dIn, 0f, down, r);
-                    long up = scratch.allocate(4L * tokens * r); // g·B
-                    run.blas.gemm(run.stream, false, false, tokens, r, dOut, 1f, g32, dOut, b, r, 0f, up, r);
-                    gradResidual[0] = new float[r * dIn];
-                    gradResidual[1] = new float[dOut * r];
-                    long gA = call.out(HostArray.float32(gradResidual[0])).address();
-                    long gB = call.out(HostArray.float32(gradResidual[1])).address();
-                    run.blas.gemm(run.stream, true, false, r, dIn, tokens, s, up, r, x32, dIn, 0f, gA, dIn);
-                    run.blas.gemm(run.stream, true, false, dOut, r, tokens, s, g32, dOut, down, r, 0f, gB, r);
-                    if (gx != 0) {
-                        run.blas.gemm(run.stream, false, false, tokens, dIn, r, s, up, r, a, dIn, 1f, gx, dIn);
-                    }
-                }
-                case TR -> {
-                    // with M = Σ_ī H(ī)·x[ī] and N = Σ_ō g[ō]·G(ō): ∂G(ō) = s·g[ō]·Mᵀ, ∂H(ī) = s·x[ī]·Nᵀ,
-                    // ∂x[ī] = s·tr(N·H(ī)); the products' gradients come back transposed, the host turns them
-                    int rr = r * r;
-                    long inRing = run.upload(RingProducts.input(spec, params));
-                    long outRing = run.upload(RingProducts.output(spec, params));
-                    long m = scratch.allocate(4L * tokens * rr);
-                    run.blas.gemm(run.stream, false, false, tokens, rr, dIn, 1f, x32, dIn, inRing, rr, 0f, m, rr);
-                    long n = scratch.allocate(4L * tokens * rr);
-                    run.blas.gemm(run.stream, false, false, tokens, rr, dOut, 1f, g32, dOut, outRing, rr, 0f, n, rr);
-                    gradOutT = new float[dOut * rr];
-                    gradInT = new float[dIn * rr];
-                    long gOut = call.out(HostArray.float32(gradOutT)).address();
-                    long gIn = call.out(HostArray.float32(gradInT)).address();
-                    run.blas.gemm(run.stream, true, false, dOut, rr, tokens, s, g32, dOut, m, rr, 0f, gOut, rr);
-                    run.blas.gemm(run.stream, true, false, dIn, rr, tokens, s, x32, dIn, n, rr, 0f, gIn, rr);
-                    if (gx != 0) {
-                        long inRingT = run.upload(RingProducts.transposeEach(RingProducts.input(spec, params), dIn, r));
-                        run.blas.gemm(run.stream, false, true, tokens, dIn, rr, s, n, rr, inRingT, rr, 1f, gx, dIn);
-                    }
-                }
-                case TTM -> {
-                    RingLayout ttm = ttm(spec, params);
-                    long ttmRing = run.upload(ttm.packed());
-                    gradTtm = new float[ttm.coreFloats()];
-                    run.ringGradient(ttm, ttmRing, x32, g32, tokens, s, call.out(HostArray.float32(gradTtm)));
-                    if (gx != 0) {
-                        kernels.apply(ttm, ttmRing, true, g32, tokens, s, gx, true, run.stream); // s·Δᵀ·g
-                    }
-                }
-            }
-            if (gxd != null) {
-                run.common.epilogue(gx, dIn, gxd, tokens, dIn, WriteMode.ADD.code(), run.stream);
-            }
+        try (TLoRADeviceParameters p = prepare(spec, params); HostCall call = new HostCall(context);
+             StreamScratch scratch = new StreamScratch(call.stream())) {
+            TLoRAParameters grads = backwardOnDevice(p, call.in(w0), call.in(x), call.in(gradY), tokens,
+                    gradX != null ? call.inOut(gradX) : null, new Run(call.stream(), scratch));
             call.finish();
-        }
-        switch (spec.residual()) {
-            case TR -> {
-                float[][] outCores = RingProducts.outputCoreGradients(spec, params,
-                        RingProducts.transposeEach(gradOutT, spec.dOut(), r));
-                float[][] inCores = RingProducts.inputCoreGradients(spec, params,
-                        RingProducts.transposeEach(gradInT, spec.dIn(), r));
-                System.arraycopy(outCores, 0, gradResidual, 0, outCores.length);
-                System.arraycopy(inCores, 0, gradResidual, outCores.length, inCores.length);
-            }
-            case TTM -> split(gradTtm, gradResidual, spec.residualArrays(), k -> spec.residualLength(k));
-            default -> {
-            }
-        }
-        float[][] gradCores = new float[spec.inOrder()][];
-        split(gradTransform, gradCores, spec.inOrder(), d -> spec.transformCoreLength(d));
-        return TLoRAParameters.of(spec, gradCores, gradResidual);
-    }
-
-    /** Cuts the concatenated arrays into dst[0..count), of the given lengths. */
-    private static void split(float[] all, float[][] dst, int count, java.util.function.IntToLongFunction length) {
-        int at = 0;
-        for (int k = 0; k < count; k++) {
-            int n = (int) length.applyAsLong(k);
-            dst[k] = java.util.Arrays.copyOfRange(all, at, at + n);
-            at += n;
+            return grads;
         }
     }
 
     @Override
     protected void runMaterialize(TLoRASpec spec, TLoRAParameters params, HostArray w0, HostArray out) {
-        checkSupported(spec, params, false);
-        int dIn = spec.dIn();
-        int dOut = spec.dOut();
-        int r = spec.rank();
-        float s = spec.scale();
-        try (HostCall call = new HostCall(context); StreamScratch scratch = new StreamScratch(call.stream())) {
-            Run run = new Run(call, scratch);
+        try (TLoRADeviceParameters p = prepare(spec, params); HostCall call = new HostCall(context);
+             StreamScratch scratch = new StreamScratch(call.stream())) {
             DeviceArray outD = call.inOut(out);
-            long w32 = run.widened(w0 == out ? outD : call.in(w0)); // merge: W0 is the output, read whole first
-            RingLayout t = transform(spec, params);
-            long result = scratch.allocate(4L * dOut * dIn);
-            // row p of W0·T is Tᵀ·(row p of W0)
-            kernels.apply(t, run.upload(t.packed()), true, w32, dOut, 1f, result, false, run.stream);
-            switch (spec.residual()) {
-                case LORA -> run.blas.gemm(run.stream, false, false, dOut, dIn, r, s, run.upload(params.residual(1)), r,
-                        run.upload(params.residual(0)), dIn, 1f, result, dIn);
-                case TR -> {
-                    int rr = r * r;
-                    long outRing = run.upload(RingProducts.output(spec, params));
-                    long inRingT = run.upload(RingProducts.transposeEach(RingProducts.input(spec, params), dIn, r));
-                    run.blas.gemm(run.stream, false, true, dOut, dIn, rr, s, outRing, rr, inRingT, rr, 1f, result, dIn);
-                }
-                case TTM -> {
-                    // row ō of Δ is Δᵀ·e_ō: the transposed TTM operator on the rows of the identity
-                    RingLayout ttm = ttm(spec, params);
-                    kernels.apply(ttm, run.upload(ttm.packed()), true, 0L, dOut, s, result, true, run.stream);
-                }
-            }
-            run.common.epilogue(result, dIn, outD, dOut, dIn, WriteMode.STORE.code(), run.stream);
+            materializeOnDevice(p, w0 == out ? outD : call.in(w0), outD, new Run(call.stream(), scratch));
             call.finish();
         }
     }
 
-    /** One call's stream, scratch, uploads and shared libraries. */
+    /** y += x·W'ᵀ: T on the tokens (or on W0's rows when there are more tokens than outputs), W0 by cuBLAS. */
+    private void forwardOnDevice(TLoRADeviceParameters p, DeviceArray w0, DeviceArray x, int tokens, DeviceArray y,
+                                 Run run) {
+        TLoRASpec spec = p.spec();
+        int dIn = spec.dIn();
+        int dOut = spec.dOut();
+        long x32 = run.widened(x);
+        long w32 = run.widened(w0);
+        RingLayout t = p.transform();
+        long acc = run.scratch.allocate(4L * tokens * dOut);
+        if (tokens > dOut) {
+            // T on W0's rows (d_out of them) costs less than on the tokens: W0·T, then one GEMM
+            long w0t = run.scratch.allocate(4L * dOut * dIn);
+            kernels.apply(t, p.address(0), true, w32, dOut, 1f, w0t, false, run.stream);
+            run.blas.gemm(run.stream, false, true, tokens, dOut, dIn, 1f, x32, dIn, w0t, dIn, 0f, acc, dOut);
+        } else {
+            long u = run.scratch.allocate(4L * tokens * dIn); // x·Tᵀ
+            kernels.apply(t, p.address(0), false, x32, tokens, 1f, u, false, run.stream);
+            run.blas.gemm(run.stream, false, true, tokens, dOut, dIn, 1f, u, dIn, w32, dIn, 0f, acc, dOut);
+        }
+        int r = spec.rank();
+        float s = spec.scale();
+        switch (spec.residual()) {
+            case LORA -> {
+                long down = run.scratch.allocate(4L * tokens * r); // x·Aᵀ
+                run.blas.gemm(run.stream, false, true, tokens, r, dIn, 1f, x32, dIn, p.address(1), dIn, 0f, down, r);
+                run.blas.gemm(run.stream, false, true, tokens, dOut, r, s, down, r, p.address(2), r, 1f, acc, dOut);
+            }
+            case TR -> {
+                // y[ō] += s·tr(G(ō)·M) with M = Σ_ī H(ī)·x[ī]: m holds M by rows, the G(ō) go in transposed
+                int rr = r * r;
+                long m = run.scratch.allocate(4L * tokens * rr);
+                run.blas.gemm(run.stream, false, false, tokens, rr, dIn, 1f, x32, dIn, p.address(1), rr, 0f, m, rr);
+                run.blas.gemm(run.stream, false, true, tokens, dOut, rr, s, m, rr, p.address(4), rr, 1f, acc, dOut);
+            }
+            case TTM -> kernels.apply(p.ttm(), p.address(1), false, x32, tokens, s, acc, true, run.stream);
+        }
+        run.common.epilogue(acc, dOut, y, tokens, dOut, WriteMode.ADD.code(), run.stream);
+    }
+
+    /** The gradients; waits for the stream to bring the parameters' gradients to the host. */
+    private TLoRAParameters backwardOnDevice(TLoRADeviceParameters p, DeviceArray w0, DeviceArray x, DeviceArray gradY,
+                                             int tokens, DeviceArray gradX, Run run) {
+        TLoRASpec spec = p.spec();
+        int dIn = spec.dIn();
+        int dOut = spec.dOut();
+        int r = spec.rank();
+        float s = spec.scale();
+        long x32 = run.widened(x);
+        long g32 = run.widened(gradY);
+        long w32 = run.widened(w0);
+        RingLayout t = p.transform();
+        List<DeviceBuffer> results = new ArrayList<>();
+        try {
+            long du = run.scratch.allocate(4L * tokens * dIn); // ∂L/∂(x·Tᵀ) = g·W0
+            run.blas.gemm(run.stream, false, false, tokens, dIn, dOut, 1f, g32, dOut, w32, dIn, 0f, du, dIn);
+            DeviceBuffer gradTransform = result(results, t.coreFloats());
+            run.ringGradient(t, p.address(0), x32, du, tokens, 1f, gradTransform.array().address());
+            long gx = 0;
+            if (gradX != null) {
+                gx = run.scratch.allocate(4L * tokens * dIn);
+                kernels.apply(t, p.address(0), true, du, tokens, 1f, gx, false, run.stream); // Tᵀ·∂u
+            }
+            List<DeviceBuffer> residual = new ArrayList<>();
+            switch (spec.residual()) {
+                case LORA -> {
+                    long down = run.scratch.allocate(4L * tokens * r); // x·Aᵀ
+                    run.blas.gemm(run.stream, false, true, tokens, r, dIn, 1f, x32, dIn, p.address(1), dIn, 0f, down, r);
+                    long up = run.scratch.allocate(4L * tokens * r); // g·B
+                    run.blas.gemm(run.stream, false, false, tokens, r, dOut, 1f, g32, dOut, p.address(2), r, 0f, up, r);
+                    DeviceBuffer gA = result(results, (long) r * dIn);
+                    DeviceBuffer gB = result(results, (long) dOut * r);
+                    residual.add(gA);
+                    residual.add(gB);
+                    run.blas.gemm(run.stream, true, false, r, dIn, tokens, s, up, r, x32, dIn, 0f, gA.array().address(), dIn);
+                    run.blas.gemm(run.stream, true, false, dOut, r, tokens, s, g32, dOut, down, r, 0f,
+                            gB.array().address(), r);
+                    if (gx != 0) {
+                        run.blas.gemm(run.stream, false, false, tokens, dIn, r, s, up, r, p.address(1), dIn, 1f, gx, dIn);
+                    }
+                }
+                case TR -> {
+                    // with M = Σ_ī H(ī)·x[ī] and N = Σ_ō g[ō]·G(ō): ∂G(ō) = s·g[ō]·Mᵀ, ∂H(ī) = s·x[ī]·Nᵀ and
+                    // ∂x[ī] = s·tr(N·H(ī)); the products' gradients come back transposed, the host turns them
+                    // and takes them through the cores
+                    int rr = r * r;
+                    long m = run.scratch.allocate(4L * tokens * rr);
+                    run.blas.gemm(run.stream, false, false, tokens, rr, dIn, 1f, x32, dIn, p.address(1), rr, 0f, m, rr);
+                    long n = run.scratch.allocate(4L * tokens * rr);
+                    run.blas.gemm(run.stream, false, false, tokens, rr, dOut, 1f, g32, dOut, p.address(2), rr, 0f, n, rr);
+                    DeviceBuffer gOut = result(results, (long) dOut * rr);
+                    DeviceBuffer gIn = result(results, (long) dIn * rr);
+                    residual.add(gOut);
+                    residual.add(gIn);
+                    run.blas.gemm(run.stream, true, false, dOut, rr, tokens, s, g32, dOut, m, rr, 0f,
+                            gOut.array().address(), rr);
+                    run.blas.gemm(run.stream, true, false, dIn, rr, tokens, s, x32, dIn, n, rr, 0f,
+                            gIn.array().address(), rr);
+                    if (gx != 0) {
+                        run.blas.gemm(run.stream, false, true, tokens, dIn, rr, s, n, rr, p.address(3), rr, 1f, gx, dIn);
+                    }
+                }
+                case TTM -> {
+                    DeviceBuffer gTtm = result(results, p.ttm().coreFloats());
+                    residual.add(gTtm);
+                    run.ringGradient(p.ttm(), p.address(1), x32, g32, tokens, s, gTtm.array().address());
+                    if (gx != 0) {
+                        kernels.apply(p.ttm(), p.address(1), true, g32, tokens, s, gx, true, run.stream); // s·Δᵀ·g
+                    }
+                }
+            }
+            if (gradX != null) {
+                run.common.epilogue(gx, dIn, gradX, tokens, dIn, WriteMode.ADD.code(), run.stream);
+            }
+            run.stream.synchronize();
+            float[][] gradCores = split(download(gradTransform), spec.inOrder(), spec::transformCoreLength);
+            float[][] gradResidual = switch (spec.residual()) {
+                case LORA -> new float[][] {download(residual.get(0)), download(residual.get(1))};
+                case TR -> {
+                    TLoRAParameters host = p.host();
+                    float[][] out = RingProducts.outputCoreGradients(spec, host,
+                            RingProducts.transposeEach(download(residual.get(0)), dOut, r));
+                    float[][] in = RingProducts.inputCoreGradients(spec, host,
+                            RingProducts.transposeEach(download(residual.get(1)), dIn, r));
+                    float[][] all = new float[out.length + in.length][];
+                    System.arraycopy(out, 0, all, 0, out.length);
+                    System.arraycopy(in, 0, all, out.length, in.length);
+                    yield all;
+                }
+                case TTM -> split(download(residual.get(0)), spec.residualArrays(), spec::residualLength);
+            };
+            return TLoRAParameters.of(spec, gradCores, gradResidual);
+        } finally {
+            for (DeviceBuffer b : results) {
+                b.close();
+            }
+        }
+    }
+
+    /** A float32 device buffer for a result the host reads back, freed by the caller. */
+    private DeviceBuffer result(List<DeviceBuffer> results, long length) {
+        DeviceBuffer b = context.allocate(DType.FLOAT32, length);
+        results.add(b);
+        return b;
+    }
+
+    private static float[] download(DeviceBuffer b) {
+        float[] values = new float[(int) b.array().length()];
+        b.copyTo(HostArray.float32(values));
+        return values;
+    }
+
+    /** The concatenated arrays cut into count arrays of the given lengths. */
+    private static float[][] split(float[] all, int count, IntToLongFunction length) {
+        float[][] out = new float[count][];
+        int at = 0;
+        for (int k = 0; k < count; k++) {
+            int n = (int) length.applyAsLong(k);
+            out[k] = Arrays.copyOfRange(all, at, at + n);
+            at += n;
+        }
+        return out;
+    }
+
+    /** out = W0·T + s·Δ; out may be w0 (W0 is read whole into float32 scratch first). */
+    private void materializeOnDevice(TLoRADeviceParameters p, DeviceArray w0, DeviceArray out, Run run) {
+        TLoRASpec spec = p.spec();
+        int dIn = spec.dIn();
+        int dOut = spec.dOut();
+        int r = spec.rank();
+        float s = spec.scale();
+        long w32 = run.widened(w0);
+        long result = run.scratch.allocate(4L * dOut * dIn);
+        // row p of W0·T is Tᵀ·(row p of W0)
+        kernels.apply(p.transform(), p.address(0), true, w32, dOut, 1f, result, false, run.stream);
+        switch (spec.residual()) {
+            case LORA -> run.blas.gemm(run.stream, false, false, dOut, dIn, r, s, p.address(2), r, p.address(1), dIn,
+                    1f, result, dIn);
+            case TR -> run.blas.gemm(run.stream, false, true, dOut, dIn, r * r, s, p.address(2), r * r, p.address(3),
+                    r * r, 1f, result, dIn);
+            // row ō of Δ is Δᵀ·e_ō: the transposed TTM operator on the rows of the identity
+            case TTM -> kernels.apply(p.ttm(), p.address(1), true, 0L, dOut, s, result, true, run.stream);
+        }
+        run.common.epilogue(result, dIn, out, dOut, dIn, WriteMode.STORE.code(), run.stream);
+    }
+
+    /** One call's stream and scratch, and the context's shared libraries. */
     private final class Run {
-        final HostCall call;
         final StreamScratch scratch;
         final CudaStream stream;
         final Blas blas;
         final CommonKernels common;
 
-        Run(HostCall call, StreamScratch scratch) {
-            this.call = call;
+        Run(CudaStream stream, StreamScratch scratch) {
             this.scratch = scratch;
-            this.stream = call.stream();
+            this.stream = stream;
             this.blas = context.blas();
             this.common = context.commonKernels();
         }
@@ -363,17 +501,12 @@ public final class CudaTLoRA extends ValidatingBackend {
             return dst;
         }
 
-        /** A device copy of host floats, freed with the call. */
-        long upload(float[] values) {
-            return call.in(HostArray.float32(values)).address();
-        }
-
         /** into (core floats) = the summed chunks of scale·∂⟨w, M·v⟩/∂(every core). */
-        void ringGradient(RingLayout ring, long ringAddress, long v, long w, int rows, float scale, DeviceArray into) {
+        void ringGradient(RingLayout ring, long ringAddress, long v, long w, int rows, float scale, long into) {
             int chunks = TLoRAKernels.chunks(rows);
             long partials = scratch.allocate(4L * chunks * ring.coreFloats());
             kernels.gradient(ring, ringAddress, v, w, rows, scale, partials, stream);
-            kernels.sumChunks(partials, chunks, ring.coreFloats(), into.address(), stream);
+            kernels.sumChunks(partials, chunks, ring.coreFloats(), into, stream);
         }
     }
 }

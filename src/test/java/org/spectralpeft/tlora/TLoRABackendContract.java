@@ -55,8 +55,14 @@ public abstract class TLoRABackendContract {
         return out.stream();
     }
 
-    /** Parameters with every array random (the transform away from identity, the residual away from zero). */
-    private static TLoRAParameters random(TLoRASpec spec, TestData data) {
+    /**
+     * Parameters with every array random (the transform away from identity, the residual away from zero).
+     *
+     * @param spec the layer
+     * @param data the source of the draws
+     * @return the parameters
+     */
+    protected static TLoRAParameters random(TLoRASpec spec, TestData data) {
         float[][] transform = new float[spec.inOrder()][];
         for (int d = 0; d < transform.length; d++) {
             transform[d] = scaled(data.gaussian(spec.transformCoreLength(d)), 1.0 / spec.transformRank());

@@ -10,10 +10,14 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.spectralpeft.TestData;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
 import org.spectralpeft.cuda.CudaContext;
+import org.spectralpeft.cuda.CudaStream;
+import org.spectralpeft.cuda.DeviceBuffer;
 import org.spectralpeft.fourierft.cuda.RequiresCuda;
 import org.spectralpeft.tlora.TLoRABackend;
 import org.spectralpeft.tlora.TLoRABackendContract;
@@ -101,6 +105,75 @@ class CudaTLoRATest extends TLoRABackendContract {
         double err = TestData.relativeError(TestData.toDouble(HostArray.float32(actual)),
                 TestData.toDouble(HostArray.float32(expected)));
         assertTrue(err < 1e-4, what + ": CUDA against CPU, relative error " + err + data.tag());
+    }
+
+    /** The device-array calls queue the host calls' work: the same bits, every residual; bad arguments first. */
+    @ParameterizedTest
+    @EnumSource(Residual.class)
+    void deviceArrayCallsEqualTheHostCalls(Residual kind) {
+        TestData data = new TestData();
+        TLoRASpec spec = TLoRASpec.of(new int[] {3, 5}, new int[] {4, 3}, 2, kind, 3, 0.8f);
+        TLoRAParameters p = random(spec, data);
+        int tokens = 7;
+        HostArray w0 = HostArray.of(DType.FLOAT16, data.gaussian(spec.dOut() * spec.dIn()));
+        HostArray x = HostArray.of(DType.BFLOAT16, data.gaussian(tokens * spec.dIn()));
+        HostArray g = HostArray.float32(data.gaussian(tokens * spec.dOut()));
+        float[] y0 = data.gaussian(tokens * spec.dOut());
+        float[] gx0 = data.gaussian(tokens * spec.dIn());
+        HostArray yHost = HostArray.float32(y0.clone());
+        HostArray gxHost = HostArray.float32(gx0.clone());
+        HostArray wHost = HostArray.allocate(DType.BFLOAT16, spec.dOut() * spec.dIn());
+        cuda.forward(spec, p, w0, x, tokens, yHost);
+        TLoRAParameters gradHost = cuda.backward(spec, p, w0, x, g, tokens, gxHost);
+        cuda.materialize(spec, p, w0, wHost);
+        CudaContext context = cuda.context();
+        try (TLoRADeviceParameters dp = cuda.prepare(spec, p);
+             CudaStream stream = context.createStream();
+             DeviceBuffer dw0 = onDevice(context, w0);
+             DeviceBuffer dx = onDevice(context, x);
+             DeviceBuffer dg = onDevice(context, g);
+             DeviceBuffer dy = onDevice(context, HostArray.float32(y0.clone()));
+             DeviceBuffer dgx = onDevice(context, HostArray.float32(gx0.clone()));
+             DeviceBuffer dw = context.allocate(DType.BFLOAT16, spec.dOut() * spec.dIn())) {
+            cuda.forward(dp, dw0.array(), dx.array(), tokens, dy.array(), stream);
+            TLoRAParameters gradDevice = cuda.backward(dp, dw0.array(), dx.array(), dg.array(), tokens, dgx.array(), stream);
+            cuda.materialize(dp, dw0.array(), dw.array(), stream);
+            stream.synchronize();
+            assertArrayEquals(yHost.floats(), download(dy), "forward" + data.tag());
+            assertArrayEquals(gxHost.floats(), download(dgx), "gradX" + data.tag());
+            HostArray w = HostArray.allocate(DType.BFLOAT16, spec.dOut() * spec.dIn());
+            dw.copyTo(w);
+            assertArrayEquals(wHost.toFloats(), w.toFloats(), "materialize" + data.tag());
+            for (int d = 0; d < spec.inOrder(); d++) {
+                assertArrayEquals(gradHost.transformCore(d), gradDevice.transformCore(d), "core " + d + data.tag());
+            }
+            for (int k = 0; k < spec.residualArrays(); k++) {
+                assertArrayEquals(gradHost.residual(k), gradDevice.residual(k), "residual " + k + data.tag());
+            }
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> cuda.forward(dp, dw0.array(), dx.array(), tokens + 1, dy.array(), stream));
+            assertTrue(e.getMessage().contains("x has"), e.getMessage());
+            try (CudaTLoRA other = CudaTLoRA.open(context)) {
+                e = assertThrows(IllegalArgumentException.class,
+                        () -> other.forward(dp, dw0.array(), dx.array(), tokens, dy.array(), stream));
+                assertTrue(e.getMessage().contains("another backend"), e.getMessage());
+            }
+            dp.close();
+            assertThrows(IllegalStateException.class,
+                    () -> cuda.forward(dp, dw0.array(), dx.array(), tokens, dy.array(), stream));
+        }
+    }
+
+    private static DeviceBuffer onDevice(CudaContext context, HostArray host) {
+        DeviceBuffer b = context.allocate(host.dtype(), host.length());
+        b.copyFrom(host);
+        return b;
+    }
+
+    private static float[] download(DeviceBuffer b) {
+        HostArray h = HostArray.allocate(b.array().dtype(), (int) b.array().length());
+        b.copyTo(h);
+        return h.toFloats();
     }
 
     /** A backend on a borrowed context works, and closing it leaves the context open. */
