@@ -134,11 +134,11 @@ def table(args):
              f"({meta['threads']} threads), {meta['rounds']} rounds of {meta['reps']} calls, {meta['date']}.", "",
              "| op | d | R | T | ours (ms) | authors' step (ms) | LoRA (ms) | authors / ours | ours / LoRA |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    fmt = lambda v: "–" if v is None else f"{v['ms']:.1f} ({v['min_ms']:.1f}–{v['max_ms']:.1f})"
+    fmt = lambda v: "–" if v is None else f"{v['ms']:.3g} ({v['min_ms']:.3g}–{v['max_ms']:.3g})"
     for (d, ring, tokens, op), ms in sorted(ours.items()):
         au = peers["results"].get(key(d, ring, tokens, op, "authors"))
         lo = peers["results"].get(key(d, ring, tokens, op, "lora"))
-        lines.append(f"| {op} | {d} | {ring} | {tokens} | {ms:.1f} | {fmt(au)} | {fmt(lo)} | "
+        lines.append(f"| {op} | {d} | {ring} | {tokens} | {ms:.3g} | {fmt(au)} | {fmt(lo)} | "
                      f"{'–' if au is None else format(au['ms'] / ms, '.2f') + '×'} | "
                      f"{'–' if lo is None else format(ms / lo['ms'], '.2f') + '×'} |")
     text = "\n".join(lines) + "\n"

@@ -13,11 +13,13 @@
 #   all     the three in order (longer than one slot)
 #   foura   FouRA: FouRABenchmark on the CUDA backend next to the PyTorch composition (bench/foura_peer.py
 #           measure --device cuda), then their table (OUT_DIR/foura/table.md)
+#   tlora   TLoRA: TLoRABenchmark on the CUDA backend (device arrays) next to the authors' step and plain LoRA
+#           in PyTorch (bench/tlora_peer.py measure --device cuda), then their table (OUT_DIR/tlora/table.md)
 #   short   all of it cut to fit one slot of about 9 minutes (for a lease of 15 minutes): the tests tagged
 #           gpu (committed fixtures), the float32 CUDA benchmarks with short iterations in one JVM
-#           (-f 0), PEFT timed with --quick, the table, the stage profile, then the FouRA stage, short; each
-#           step has its own time limit (SHORT_LIMITS="tests bench peers profile foura" in seconds, default
-#           "170 150 100 60 100"),
+#           (-f 0), PEFT timed with --quick, the table, the stage profile, then the FouRA and TLoRA stages,
+#           short; each step has its own time limit (SHORT_LIMITS="tests bench peers profile foura tlora" in
+#           seconds, default "150 130 90 50 80 80"),
 #           and with SUITE_ARCHIVE set, OUT_DIR is packed into that .tgz after every step, so a run
 #           cut short still returns what it finished
 # Give the three stages the same OUT_DIR on the machine (say /tmp/gpu-suite) and copy it out after each
@@ -32,7 +34,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if [ -d "$here/jre" ]; then bundle=$here; elif [ -d "$here/bundle/jre" ]; then bundle=$here/bundle; else
   echo "error: no bundle next to $0; build one with native-build/make-bundle.sh" >&2; exit 1
 fi
-stage=${1:?stage: tests, bench, peers, foura, all or short}
+stage=${1:?stage: tests, bench, peers, foura, tlora, all or short}
 out=${2:?output directory}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -118,7 +120,7 @@ run_peers() {
 
 run_short() {
   local limits
-  read -r -a limits <<<"${SHORT_LIMITS:-170 150 100 60 100}"
+  read -r -a limits <<<"${SHORT_LIMITS:-150 130 90 50 80 80}"
   local d=$out/tests
   mkdir -p "$d" "$out/bench" "$out/peers"
   nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || true
@@ -150,6 +152,10 @@ run_short() {
   timeout -k 5 "${limits[4]}" bash -c "$(declare -f run_foura); $(declare -p bundle out python); run_foura short" \
     || echo "   FOURA FAILED OR CUT SHORT"
   pack
+  echo "== TLoRA ($(date -u +%T))"
+  timeout -k 5 "${limits[5]}" bash -c "$(declare -f run_tlora); $(declare -p bundle out python); run_tlora short" \
+    || echo "   TLORA FAILED OR CUT SHORT"
+  pack
   echo "== done ($(date -u +%T))"
 }
 
@@ -172,6 +178,25 @@ run_foura() {
     || echo "   FOURA TABLE FAILED"
 }
 
+# TLoRA on the CUDA backend (device arrays) and the authors' step and plain LoRA in PyTorch on the same device;
+# "short": one JVM, short iterations, one round of the peers.
+run_tlora() {
+  local d=$out/tlora
+  mkdir -p "$d"
+  local jmh=(-p backend=cuda -wi 2 -w 500ms -i 3 -r 1s -f 1) peer=(--reps 20 --rounds 3)
+  if [ "${1:-}" = short ]; then
+    jmh=(-p backend=cuda -wi 1 -w 200ms -i 2 -r 300ms -f 0)
+    peer=(--reps 10 --rounds 1)
+  fi
+  "$bundle/run-benchmarks.sh" "$d" "TLoRABenchmark" "${jmh[@]}" > "$d/run.log" 2>&1 \
+    || echo "   TLORA JMH FAILED (see run.log)"
+  grep -E "p0.50 " "$d/jmh.txt" | head -40 || tail -20 "$d/run.log"
+  "$python" bench/tlora_peer.py measure --device cuda "${peer[@]}" --out "$d/peer.json" 2> "$d/peer.log" \
+    || { echo "   TLORA PEER FAILED"; tail -20 "$d/peer.log"; }
+  "$python" bench/tlora_peer.py table --jmh "$d/jmh.json" --peers "$d/peer.json" --out "$d/table.md" \
+    || echo "   TLORA TABLE FAILED"
+}
+
 # OUT_DIR packed into SUITE_ARCHIVE, when that is set (replaced whole, never left half written)
 pack() {
   [ -n "${SUITE_ARCHIVE:-}" ] || return 0
@@ -192,7 +217,8 @@ case $stage in
   bench) run_bench ;;
   peers) run_peers ;;
   foura) run_foura ;;
-  all) run_tests; run_bench; run_peers; run_foura ;;
+  tlora) run_tlora ;;
+  all) run_tests; run_bench; run_peers; run_foura; run_tlora ;;
   short) run_short ;;
-  *) echo "error: unknown stage $stage (tests, bench, peers, foura, all or short)" >&2; exit 2 ;;
+  *) echo "error: unknown stage $stage (tests, bench, peers, foura, tlora, all or short)" >&2; exit 2 ;;
 esac

@@ -18,15 +18,21 @@ import org.openjdk.jmh.annotations.Warmup;
 import org.spectralpeft.Backends;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
+import org.spectralpeft.cuda.CudaStream;
+import org.spectralpeft.cuda.DeviceBuffer;
 import org.spectralpeft.tlora.TLoRABackend;
 import org.spectralpeft.tlora.TLoRAParameters;
 import org.spectralpeft.tlora.TLoRASpec;
+import org.spectralpeft.tlora.cuda.CudaTLoRA;
+import org.spectralpeft.tlora.cuda.TLoRADeviceParameters;
 
 /**
  * TLoRA on T tokens of a d × d layer with the authors' factorisation of d, transform ring rank R and a LoRA
  * residual of rank 8: {@code forward} (y += x·W'ᵀ, T applied to the tokens, never formed) and
  * {@code forwardBackward} (then every core's gradient and ∂x). The peers are bench/tlora_peer.py: the authors'
- * step (T, W0·T and F.linear on every call) and plain LoRA, in PyTorch on the same machine.
+ * step (T, W0·T and F.linear on every call) and plain LoRA, in PyTorch on the same machine. On cuda the inputs
+ * and outputs are device arrays (x and y rotated, see {@link Bench}) and the parameters are prepared on the
+ * device once, as a training loop holds them; the parameters' gradients come back to the host.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.SampleTime)
@@ -35,7 +41,7 @@ import org.spectralpeft.tlora.TLoRASpec;
 @Measurement(iterations = 3, time = 2)
 @Fork(1)
 public class TLoRABenchmark {
-    @Param({"cpu"})
+    @Param({"cpu", "cuda"})
     public String backend;
 
     @Param({"1280", "2048"})
@@ -58,10 +64,17 @@ public class TLoRABenchmark {
 
     @Setup(Level.Trial)
     public void setUp() {
-        if (!"cpu".equals(backend)) {
-            throw new IllegalArgumentException("backend must be cpu (TLoRA has no CUDA backend yet), got " + backend);
+        switch (backend) {
+            case "cpu" -> tlora = Backends.tLoRACpu();
+            case "cuda" -> {
+                var reason = Backends.cudaUnavailableReason();
+                if (reason.isPresent()) {
+                    throw new IllegalStateException("skipping the cuda benchmark: " + reason.get());
+                }
+                tlora = Backends.tLoRACuda();
+            }
+            default -> throw new IllegalArgumentException("backend must be cpu or cuda, got " + backend);
         }
-        tlora = Backends.tLoRACpu();
         System.err.println("TLoRA backend: " + tlora.description());
         int[] shape = TLoRASpec.authorsShape(d);
         spec = TLoRASpec.of(shape, shape, ring, TLoRASpec.Residual.LORA, 8, 1f);
@@ -71,20 +84,59 @@ public class TLoRABenchmark {
         y = Bench.gaussian(DType.FLOAT32, tokens * d, 6);
         gy = Bench.gaussian(DType.FLOAT32, tokens * d, 7);
         gx = Bench.gaussian(DType.FLOAT32, tokens * d, 8);
+        if (tlora instanceof CudaTLoRA c) {
+            cuda = c;
+            stream = c.context().createStream();
+            prepared = c.prepare(spec, params);
+            dw0 = onDevice(c, w0);
+            dx = Bench.deviceBuffers(c.context(), DType.FLOAT32, (long) tokens * d, x);
+            dy = Bench.deviceBuffers(c.context(), DType.FLOAT32, (long) tokens * d, y);
+            dgy = onDevice(c, gy);
+            dgx = onDevice(c, gx);
+        }
     }
+
+    private static DeviceBuffer onDevice(CudaTLoRA c, HostArray host) {
+        DeviceBuffer b = c.context().allocate(host.dtype(), host.length());
+        b.copyFrom(host);
+        return b;
+    }
+
+    private CudaTLoRA cuda;
+    private CudaStream stream;
+    private TLoRADeviceParameters prepared;
+    private DeviceBuffer dw0;
+    private DeviceBuffer[] dx;
+    private DeviceBuffer[] dy;
+    private DeviceBuffer dgy;
+    private DeviceBuffer dgx;
+    private int next;
 
     @TearDown(Level.Trial)
     public void tearDown() {
-        tlora.close();
+        Bench.close(dx);
+        Bench.close(dy);
+        Bench.closeAll(dw0, dgy, dgx, stream, prepared, tlora);
     }
 
     @Benchmark
     public void forward() {
-        tlora.forward(spec, params, w0, x, tokens, y);
+        if (cuda != null) {
+            int i = next++ % dx.length;
+            cuda.forward(prepared, dw0.array(), dx[i].array(), tokens, dy[i].array(), stream);
+            stream.synchronize();
+        } else {
+            tlora.forward(spec, params, w0, x, tokens, y);
+        }
     }
 
     @Benchmark
     public TLoRAParameters forwardBackward() {
+        if (cuda != null) {
+            int i = next++ % dx.length;
+            cuda.forward(prepared, dw0.array(), dx[i].array(), tokens, dy[i].array(), stream);
+            return cuda.backward(prepared, dw0.array(), dx[i].array(), dgy.array(), tokens, dgx.array(), stream);
+        }
         tlora.forward(spec, params, w0, x, tokens, y);
         return tlora.backward(spec, params, w0, x, gy, tokens, gx);
     }
