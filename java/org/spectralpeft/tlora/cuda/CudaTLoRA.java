@@ -35,7 +35,7 @@ import org.spectralpeft.tlora.ValidatingBackend;
  * threads run side by side. The device-array calls take the parameters {@link #prepare}d on the device once
  * per optimizer step and queue their work on the caller's stream. Limits, checked before any work: at most {@link TLoRAKernels#MAX_ORDER} factors,
  * ring ranks up to {@link TLoRAKernels#MAX_RING}, and one row's ring state within the device's shared memory
- * per block (every factorisation of the authors' code fits, at R = 4 up to d = 4096).
+ * per block (every factorisation of the authors' code fits at R up to 4, and 4096 = [16, 16, 16]).
  */
 public final class CudaTLoRA extends ValidatingBackend {
     private final CudaContext context;

@@ -1,0 +1,60 @@
+package org.spectralpeft.tlora.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.spectralpeft.tlora.TLoRASpec;
+
+/** The packed plan the kernels read, and the shared memory the authors' shapes need (no device needed). */
+class RingLayoutTest {
+    /** An H100's or H200's shared memory per block after opting in. */
+    private static final int SM90_SHARED = 227 * 1024;
+
+    @ParameterizedTest
+    @ValueSource(ints = {320, 640, 768, 1280, 2048})
+    void theAuthorsShapesFitAnSm90BlockUpToRingRankFour(int d) {
+        int[] shape = TLoRASpec.authorsShape(d);
+        for (int ring : new int[] {1, 2, 4}) {
+            RingLayout layout = new RingLayout(shape, shape, ring, cores(shape, shape, ring));
+            assertTrue(layout.applyBytes() <= SM90_SHARED && layout.gradientBytes() <= SM90_SHARED,
+                    d + " at R = " + ring + " needs " + layout.gradientBytes() + " bytes");
+        }
+        RingLayout cube = new RingLayout(new int[] {16, 16, 16}, new int[] {16, 16, 16}, 4,
+                cores(new int[] {16, 16, 16}, new int[] {16, 16, 16}, 4));
+        assertTrue(cube.gradientBytes() <= SM90_SHARED, "4096 = [16, 16, 16] at R = 4: " + cube.gradientBytes());
+    }
+
+    @Test
+    void thePlanPrecedesTheCoresBitForBit() {
+        int[] out = {3, 2};
+        int[] in = {5, 7};
+        float[][] cores = cores(out, in, 2);
+        cores[0][4] = -1.5f;
+        cores[1][0] = 2.25f;
+        RingLayout layout = new RingLayout(out, in, 2, cores);
+        float[] p = layout.packed();
+        int planWords = (int) ((layout.coresAddress(0)) / 4);
+        assertEquals(0, planWords % 4, "the cores start 16-byte aligned");
+        int[] expected = {2, 2, 3, 2, 5, 7, 0, 3 * 5 * 4};
+        for (int i = 0; i < expected.length; i++) {
+            assertEquals(expected[i], Float.floatToRawIntBits(p[i]), "plan word " + i);
+        }
+        assertEquals(-1.5f, p[planWords + 4]);
+        assertEquals(2.25f, p[planWords + 3 * 5 * 4]);
+        assertEquals(planWords + 3 * 5 * 4 + 2 * 7 * 4, p.length);
+        assertEquals(3 * 5 * 4 + 2 * 7 * 4, layout.coreFloats());
+        assertEquals(5 * 7, layout.maxState(), "∏ max(J_d, I_d)");
+        assertEquals(3 * 5 * 4, layout.maxCore());
+    }
+
+    private static float[][] cores(int[] out, int[] in, int ring) {
+        float[][] c = new float[out.length][];
+        for (int d = 0; d < c.length; d++) {
+            c[d] = new float[out[d] * in[d] * ring * ring];
+        }
+        return c;
+    }
+}
