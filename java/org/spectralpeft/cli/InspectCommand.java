@@ -15,17 +15,21 @@ import org.spectralpeft.peft.AdapterFiles;
 import org.spectralpeft.peft.FouRAAdapter;
 import org.spectralpeft.peft.FourierFTAdapter;
 import org.spectralpeft.peft.FourierFTAdapterConfig;
+import org.spectralpeft.peft.TLoRAAdapter;
+import org.spectralpeft.tlora.TLoRASpec;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Parameters;
 
 /**
  * {@code inspect <file or dir>}: for a PEFT adapter directory, its settings and layers (FourierFT: with their n;
- * FouRA: with their shapes and FIXED masks); for a
- * safetensors file, index or model directory, every tensor with dtype, shape and size.
+ * FouRA: with their shapes and FIXED masks; TLoRA: with their shapes and factorisations); for a safetensors file
+ * of the authors' TLoRA code, its TLoRA layers; for any other safetensors file, index or model directory, every
+ * tensor with dtype, shape and size.
  */
 @Command(name = "inspect", mixinStandardHelpOptions = true, versionProvider = Version.class,
         description = {"Tensors, dtypes and shapes of a safetensors file, index or model directory;",
-                "settings and layers of a FourierFT (with n) or FouRA (with shapes) adapter directory."})
+                "settings and layers of a FourierFT (with n), FouRA or TLoRA (with shapes) adapter directory,",
+                "or of the TLoRA layers in a safetensors file of the authors' code."})
 final class InspectCommand implements Callable<Integer> {
     @Parameters(paramLabel = "<file or dir>", description = "a .safetensors file, an index, a model directory or an adapter directory")
     Path path;
@@ -34,11 +38,18 @@ final class InspectCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         PrintStream out = System.out;
         if (Files.isDirectory(path) && Files.isRegularFile(path.resolve(FourierFTAdapterConfig.FILE))) {
-            if (AdapterFiles.peftType(path).filter(FouRAAdapter.PEFT_TYPE::equals).isPresent()) {
+            String type = AdapterFiles.peftType(path).orElse("");
+            if (type.equals(FouRAAdapter.PEFT_TYPE)) {
                 describeFouRA(FouRAAdapter.load(path), path, out);
+            } else if (type.equals(TLoRAAdapter.PEFT_TYPE)) {
+                describeTLoRA(TLoRAAdapter.load(path), "TLoRA adapter " + path, out);
             } else {
                 describeAdapter(FourierFTAdapter.load(path), path, out);
             }
+        } else if (Files.isRegularFile(path) && path.toString().endsWith(".safetensors")
+                && TLoRAAdapter.holdsAuthorsLayers(path)) {
+            describeTLoRA(TLoRAAdapter.loadAuthors(path, 1f), "TLoRA layers of the authors' code in " + path
+                    + " (their files do not store alpha: 1 assumed)", out);
         } else {
             try (SafetensorsModel model = SafetensorsModel.open(path)) {
                 describeModel(model, out);
@@ -154,6 +165,37 @@ final class InspectCommand implements Callable<Integer> {
                 lines.add("  ").add(mask.toString());
             }
             lines.end();
+        }
+        lines.flush();
+    }
+
+    private static void describeTLoRA(TLoRAAdapter adapter, String title, PrintStream out) {
+        out.println(title);
+        out.printf("  r %d, tlora_alpha %s, transform_rank %d, residual %s%n", adapter.rank(), adapter.alpha(),
+                adapter.transformRank(), adapter.residual());
+        if (adapter.baseModel() != null) {
+            out.printf("  base model %s%n", adapter.baseModel());
+        }
+        long parameters = 0;
+        int width = 6;
+        for (String m : adapter.modules()) {
+            TLoRASpec s = adapter.layer(m).spec();
+            for (int d = 0; d < s.inOrder(); d++) {
+                parameters += s.transformCoreLength(d);
+            }
+            for (int k = 0; k < s.residualArrays(); k++) {
+                parameters += s.residualLength(k);
+            }
+            width = Math.max(width, m.length());
+        }
+        out.printf("  %d layer%s, %d parameters%n", adapter.modules().size(), adapter.modules().size() == 1 ? "" : "s",
+                parameters);
+        out.printf("  %-" + width + "s  %12s  %s%n", "module", "d_out x d_in", "factors (out; in)");
+        Lines lines = new Lines(out);
+        for (String m : adapter.modules()) {
+            TLoRASpec s = adapter.layer(m).spec();
+            lines.add("  ").pad(m, width).add("  ").padLeft(s.dOut() + "x" + s.dIn(), 12).add("  ")
+                    .add(java.util.Arrays.toString(s.outShape()) + "; " + java.util.Arrays.toString(s.inShape())).end();
         }
         lines.flush();
     }

@@ -11,6 +11,7 @@ import java.util.Optional;
 import java.util.function.Predicate;
 import org.spectralpeft.core.Checks;
 import org.spectralpeft.foura.FouRASpec;
+import org.spectralpeft.tlora.TLoRASpec;
 import org.spectralpeft.fourierft.FourierFTSpec;
 import org.spectralpeft.io.SafetensorsModel;
 import org.spectralpeft.io.TensorInfo;
@@ -30,9 +31,10 @@ public final class MergePlan {
     /**
      * What is added to one base tensor, in the tensor's storage order: a FourierFT spec and its coefficients,
      * or a FouRA layer (for a weight stored in × out, the transposed layer: ΔWᵀ is the FouRA layer with
-     * A' = Bᵀ and B' = Aᵀ, the same mask and transform).
+     * A' = Bᵀ and B' = Aᵀ, the same mask and transform), or a TLoRA layer (W ← W·T + s·Δ, weights stored
+     * out × in only).
      */
-    public sealed interface Update permits FourierFTUpdate, FouRAUpdate {
+    public sealed interface Update permits FourierFTUpdate, FouRAUpdate, TLoRAUpdate {
         /**
          * Rows of the update as stored.
          *
@@ -80,6 +82,23 @@ public final class MergePlan {
         @Override
         public int storedCols() {
             return storageLayer.spec().dIn();
+        }
+    }
+
+    /**
+     * A TLoRA update: W ← W·T + s·Δ, for a weight stored out × in.
+     *
+     * @param layer the layer
+     */
+    public record TLoRAUpdate(TLoRAAdapter.Layer layer) implements Update {
+        @Override
+        public int storedRows() {
+            return layer.spec().dOut();
+        }
+
+        @Override
+        public int storedCols() {
+            return layer.spec().dIn();
         }
     }
 
@@ -134,7 +153,8 @@ public final class MergePlan {
             if (update instanceof FourierFTUpdate f) {
                 return f;
             }
-            throw new IllegalStateException("module '" + module + "' has a FouRA update, not a FourierFT one");
+            throw new IllegalStateException("module '" + module + "' has a " + (update instanceof FouRAUpdate ? "FouRA"
+                    : "TLoRA") + " update, not a FourierFT one");
         }
     }
 
@@ -214,6 +234,34 @@ public final class MergePlan {
         });
     }
 
+    /**
+     * Plans merging a TLoRA {@code adapter} into {@code base}, as {@link #build(SafetensorsModel, FourierFTAdapter,
+     * Predicate)} does for FourierFT; each layer's shape must equal its weight's, stored out × in (a TLoRA merge
+     * is W·T + s·Δ, not an addition: a weight stored in × out is refused).
+     *
+     * @param base the base model
+     * @param adapter the adapter to merge
+     * @param fanInFanOut per module path, whether its weight is stored in × out (each such module is refused); or
+     *        null: none is
+     * @return the plan
+     * @throws IllegalArgumentException listing every problem found
+     * @throws IOException if the base model cannot be read
+     */
+    public static MergePlan build(SafetensorsModel base, TLoRAAdapter adapter, Predicate<String> fanInFanOut)
+            throws IOException {
+        Checks.notNull(base, "base");
+        Checks.notNull(adapter, "adapter");
+        Predicate<String> storedInOut = fanInFanOut != null ? fanInFanOut : m -> false;
+        return build(base, adapter.modules(), adapter.files(), storedInOut, (module, dOut, dIn, inOut) -> {
+            Checks.require(!inOut, "TLoRA merges weights stored out x in (nn.Linear) only, and this one is marked"
+                    + " in x out");
+            TLoRASpec s = adapter.layer(module).spec();
+            Checks.require(s.dOut() == dOut && s.dIn() == dIn, "the adapter's layer is " + s.dOut() + " x " + s.dIn()
+                    + " (d_out x d_in) but the weight is " + dOut + " x " + dIn);
+            return new TLoRAUpdate(adapter.layer(module));
+        });
+    }
+
     /** ΔWᵀ as a FouRA layer: d_in × d_out with A' = Bᵀ and B' = Aᵀ (FouRAReferenceTest checks the identity). */
     private static FouRAAdapter.Layer transposed(FouRAAdapter.Layer l) {
         FouRASpec s = l.spec();
@@ -244,7 +292,7 @@ public final class MergePlan {
             String where = "module '" + module + "' (base tensor '" + t.name() + "', " + t.dtype() + t.shapeString() + ")";
             if (t.rank() != 2) {
                 problems.add(where + ": only 2-D weights (Linear, Conv1D) can be merged"
-                        + (t.rank() == 4 ? "; FourierFT and FouRA on Conv2d are not supported" : ""));
+                        + (t.rank() == 4 ? "; FourierFT, FouRA and TLoRA on Conv2d are not supported" : ""));
                 continue;
             }
             if (!t.dtype().isFloatingPoint()) {

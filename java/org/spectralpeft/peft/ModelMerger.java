@@ -17,6 +17,7 @@ import org.spectralpeft.core.Checks;
 import org.spectralpeft.core.HostArray;
 import org.spectralpeft.foura.FouRABackend;
 import org.spectralpeft.foura.FouRAFactors;
+import org.spectralpeft.tlora.TLoRABackend;
 import org.spectralpeft.fourierft.FourierFTBackend;
 import org.spectralpeft.io.AtomicFiles;
 import org.spectralpeft.io.SafetensorsFile;
@@ -98,7 +99,27 @@ public final class ModelMerger {
         return mergeWith(base, plan, new FouRAOps(backend), out, progress);
     }
 
-    /** How one family's backend adds a layer's update to a weight, in the weight's storage order. */
+    /**
+     * Writes {@code base} with every layer of a TLoRA {@code plan} merged (W ← W·T + s·Δ) to the safetensors
+     * file {@code out}, as {@link #merge(SafetensorsModel, MergePlan, FourierFTBackend, Path, Progress)} does for
+     * FourierFT. A float64 weight is merged in float32 and the change added to it.
+     *
+     * @param base the base model
+     * @param plan the layers to merge, from {@link MergePlan#build(SafetensorsModel, TLoRAAdapter, java.util.function.Predicate)}
+     * @param backend computes W·T + s·Δ; called only from the merging thread
+     * @param out the output file, replaced atomically when complete
+     * @param progress told about each tensor, or null
+     * @return what the merge did
+     * @throws IllegalArgumentException if an argument is null, the plan is not TLoRA's, or {@code out} is an input
+     * @throws IOException if reading the base model or writing the output fails
+     */
+    public static Summary merge(SafetensorsModel base, MergePlan plan, TLoRABackend backend, Path out,
+                                Progress progress) throws IOException {
+        Checks.notNull(backend, "backend"); // progress may be null
+        return mergeWith(base, plan, new TLoRAOps(backend), out, progress);
+    }
+
+    /** How one family's backend applies a layer's update to a weight, in the weight's storage order. */
     private interface UpdateOps {
         String description();
 
@@ -110,6 +131,52 @@ public final class ModelMerger {
 
         /** weight += ΔW in storage order. */
         void merge(MergePlan.Layer layer, HostArray weight);
+
+        /** The change a merge makes to a float64 weight, computed in float32: by default ΔW. */
+        default float[] change(MergePlan.Layer layer, double[] weight) {
+            float[] delta = new float[weight.length];
+            materialize(layer, HostArray.float32(delta));
+            return delta;
+        }
+    }
+
+    private record TLoRAOps(TLoRABackend backend) implements UpdateOps {
+        @Override
+        public String description() {
+            return backend.description();
+        }
+
+        @Override
+        public void check(MergePlan.Layer layer) {
+            Checks.require(layer.update() instanceof MergePlan.TLoRAUpdate, "module '" + layer.module()
+                    + "' has no TLoRA update; merge it with its own family's backend");
+        }
+
+        @Override
+        public void materialize(MergePlan.Layer layer, HostArray out) {
+            throw new UnsupportedOperationException("a TLoRA merge is W·T + s·Δ, not W + ΔW");
+        }
+
+        @Override
+        public void merge(MergePlan.Layer layer, HostArray weight) {
+            TLoRAAdapter.Layer l = ((MergePlan.TLoRAUpdate) layer.update()).layer();
+            backend.merge(l.spec(), l.params(), weight);
+        }
+
+        /** W'·(W rounded to float32) − W rounded to float32: what the float32 merge changes. */
+        @Override
+        public float[] change(MergePlan.Layer layer, double[] weight) {
+            float[] w = new float[weight.length];
+            for (int i = 0; i < w.length; i++) {
+                w[i] = (float) weight[i];
+            }
+            float[] merged = w.clone();
+            merge(layer, HostArray.float32(merged));
+            for (int i = 0; i < w.length; i++) {
+                merged[i] -= w[i];
+            }
+            return merged;
+        }
     }
 
     private record FourierFTOps(FourierFTBackend backend) implements UpdateOps {
@@ -121,7 +188,7 @@ public final class ModelMerger {
         @Override
         public void check(MergePlan.Layer layer) {
             Checks.require(layer.update() instanceof MergePlan.FourierFTUpdate, "module '" + layer.module()
-                    + "' has a FouRA update; merge it with a FouRA backend");
+                    + "' has no FourierFT update; merge it with its own family's backend");
         }
 
         @Override
@@ -144,7 +211,7 @@ public final class ModelMerger {
         @Override
         public void check(MergePlan.Layer layer) {
             Checks.require(layer.update() instanceof MergePlan.FouRAUpdate, "module '" + layer.module()
-                    + "' has a FourierFT update; merge it with a FourierFT backend");
+                    + "' has no FouRA update; merge it with its own family's backend");
         }
 
         @Override
@@ -387,8 +454,7 @@ public final class ModelMerger {
                         throw new IllegalArgumentException(baseNotFinite(where, i, w[i]));
                     }
                 }
-                float[] delta = new float[w.length];
-                backend.materialize(layer, HostArray.float32(delta));
+                float[] delta = backend.change(layer, w);
                 for (int i = 0; i < w.length; i++) {
                     w[i] += delta[i];
                     if (!Double.isFinite(w[i])) {

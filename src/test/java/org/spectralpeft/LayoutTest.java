@@ -38,7 +38,7 @@ class LayoutTest {
             Map.entry("tlora.cpu", Set.of("core", "cpu", "tlora")),
             Map.entry("tlora.cuda", Set.of("core", "cuda", "cuda.internal", "tlora")),
             Map.entry("io", Set.of("core")),
-            Map.entry("peft", Set.of("core", "io", "fourierft", "foura")));
+            Map.entry("peft", Set.of("core", "io", "fourierft", "foura", "tlora")));
 
     private static List<Path> javaFiles(Path dir) throws IOException {
         try (Stream<Path> s = Files.list(dir)) {

@@ -49,7 +49,7 @@ class CommandLineTest {
         for (String command : COMMANDS) {
             assertTrue(top.out().contains("\n  " + command), command + " missing from\n" + top.out());
         }
-        assertTrue(top.out().contains("merge --base=<model> --adapter=<dir> --out=<file>"), top.out());
+        assertTrue(top.out().contains("merge --base=<model> --adapter=<dir or file> --out=<file>"), top.out());
         assertTrue(top.out().contains("2 bad command line"), top.out());
         assertEquals(top.out(), run("-h").out());
         assertEquals(top.out(), run("help").out());
@@ -192,6 +192,61 @@ class CommandLineTest {
         assertEquals(Main.OK, r.status(), r.both());
         assertTrue(r.out().contains("backend: cpu") && r.out().contains("; 2 tokens") && r.out().contains("checks: passed"),
                 r.out());
+    }
+
+    @Test
+    void tloraAdaptersAndTheAuthorsFilesAreInspectedAndMerged() throws IOException {
+        org.spectralpeft.TestData data = new org.spectralpeft.TestData();
+        Path base = new org.spectralpeft.peft.TinyCheckpoint(data, org.spectralpeft.io.TensorDType.BF16)
+                .writeSingle(tmp.resolve("model.safetensors"));
+        org.spectralpeft.tlora.TLoRASpec spec = org.spectralpeft.tlora.TLoRASpec.of(new int[] {4, 16}, new int[] {6, 8},
+                2, org.spectralpeft.tlora.TLoRASpec.Residual.TTM, 2, 0.5f);
+        org.spectralpeft.tlora.TLoRAParameters p = org.spectralpeft.tlora.TLoRAParameters.initial(spec,
+                new java.util.Random(data.seed));
+        Path dir = tmp.resolve("tlora");
+        org.spectralpeft.peft.TLoRAAdapter.of(java.util.Map.of("model.layers.1.mlp.fc",
+                new org.spectralpeft.peft.TLoRAAdapter.Layer(spec, p)), "tiny/llama").save(dir);
+        CliRun r = run("inspect", dir.toString());
+        assertEquals(Main.OK, r.status(), r.both());
+        assertTrue(r.out().contains("TLoRA adapter") && r.out().contains("r 2, tlora_alpha 0.5, transform_rank 2, residual TTM")
+                && r.out().contains("1 layer, 1008 parameters") && r.out().contains("64x48  [4, 16]; [6, 8]"), r.out());
+        Path out = tmp.resolve("merged.safetensors");
+        r = run("merge", "--base", base.toString(), "--adapter", dir.toString(), "--out", out.toString(), "--backend=cpu",
+                "--progress=never");
+        assertEquals(Main.OK, r.status(), r.both());
+        assertTrue(r.out().contains("merged 1 TLoRA layer"), r.out());
+        CliRun refused = run("merge", "--base", base.toString(), "--adapter", dir.toString(), "--out",
+                tmp.resolve("other.safetensors").toString(), "--tlora-alpha", "2");
+        assertTrue(refused.status() != Main.OK && refused.err().contains("--tlora-alpha applies to"), refused.both());
+
+        // the same layer in a file of the authors' code: their key names and shapes
+        Path authors = tmp.resolve("authors.safetensors");
+        java.util.List<org.spectralpeft.io.SafetensorsWriter.Entry> entries = new java.util.ArrayList<>();
+        java.util.Map<String, float[]> values = new java.util.LinkedHashMap<>();
+        String key = "model.layers.1.mlp.processor.to_q_oft.";
+        for (int d = 0; d < 2; d++) {
+            int n = spec.inFactor(d);
+            values.put(key + "transform_core." + d, p.transformCore(d));
+            entries.add(new org.spectralpeft.io.SafetensorsWriter.Entry(key + "transform_core." + d,
+                    org.spectralpeft.io.TensorDType.F32, new long[] {n, n, 2, 2}));
+            values.put(key + "ttm_core." + d, p.residual(d));
+            entries.add(new org.spectralpeft.io.SafetensorsWriter.Entry(key + "ttm_core." + d,
+                    org.spectralpeft.io.TensorDType.F32, new long[] {spec.outFactor(d), n, 2, 2}));
+        }
+        try (org.spectralpeft.io.SafetensorsWriter w = org.spectralpeft.io.SafetensorsWriter.create(authors, entries,
+                java.util.Map.of())) {
+            for (java.util.Map.Entry<String, float[]> e : values.entrySet()) {
+                w.write(e.getKey(), org.spectralpeft.io.TensorBytes.of(e.getValue()));
+            }
+            w.commit();
+        }
+        r = run("inspect", authors.toString());
+        assertEquals(Main.OK, r.status(), r.both());
+        assertTrue(r.out().contains("TLoRA layers of the authors' code") && r.out().contains("model.layers.1.mlp.to_q"),
+                r.out());
+        r = run("merge", "--base", base.toString(), "--adapter", authors.toString(), "--out",
+                tmp.resolve("m2.safetensors").toString(), "--backend=cpu", "--tlora-alpha", "0.5");
+        assertTrue(r.status() != Main.OK && r.err().contains("model.layers.1.mlp.to_q"), r.both()); // no such weight
     }
 
     @Test

@@ -122,12 +122,12 @@ public class FouRAModelMergerTest {
             try (CpuFourierFT fourierFT = new CpuFourierFT()) {
                 msg = assertThrows(IllegalArgumentException.class,
                         () -> ModelMerger.merge(base, fouraPlan, fourierFT, out, null)).getMessage();
-                assertTrue(msg.contains("has a FouRA update"), msg);
+                assertTrue(msg.contains("has no FourierFT update"), msg);
             }
             FourierFTAdapter fourierFTAdapter = TinyCheckpoint.adapter(data, 7, 100.0, IfftNorm.BACKWARD, tmp.resolve("fft"));
             MergePlan fourierFTPlan = MergePlan.build(base, fourierFTAdapter, CONV1D);
             msg = assertThrows(IllegalArgumentException.class, () -> ModelMerger.merge(base, fourierFTPlan, cpu, out, null)).getMessage();
-            assertTrue(msg.contains("has a FourierFT update"), msg);
+            assertTrue(msg.contains("has no FouRA update"), msg);
         }
         assertFalse(Files.exists(out), "no output after a refusal");
     }
