@@ -62,7 +62,8 @@ class NullArgumentsTest {
             "FouRAFactors#checkParameters#3",
             "FouRAFactors#checkGate#1",
             "Builder#layer#5",              // FouRAAdapter.Builder: the NONE gate has no parameters
-            "Builder#baseModel#0");         // no base model recorded
+            "Builder#baseModel#0",          // no base model recorded
+            "TLoRAAdapter#of#1");           // no base model recorded
 
     private final Map<Class<?>, Callable<Object>> samples = new java.util.HashMap<>();
 
@@ -127,6 +128,9 @@ class NullArgumentsTest {
         sample(java.util.Random.class, () -> new java.util.Random(1));
         sample(FouRAAdapter.class, () -> FouRAAdapter.builder(2, FouRASpec.Transform.DFT, FouRASpec.Gate.NONE, 1f)
                 .layer("m.q", 4, 4, new float[8], new float[8], null).build());
+        sample(TLoRAAdapter.class, () -> TLoRAAdapter.of(Map.of("m.q", new TLoRAAdapter.Layer(tlora,
+                TLoRAParameters.initial(tlora, new java.util.Random(1)))), null));
+        sample(org.spectralpeft.tlora.TLoRABackend.class, CpuTLoRA::new);
     }
 
     private Object instanceOf(Class<?> type) throws Exception {
@@ -161,7 +165,7 @@ class NullArgumentsTest {
                 SafetensorsModel.class, SafetensorsWriter.class, FourierFTAdapter.class, FourierFTAdapter.Builder.class,
                 MergePlan.class, ModelMerger.class, FouRASpec.class, FoldedFactors.class, DeviceArray.class, CpuFouRA.class,
                 FouRAFactors.class, FouRAAdapter.class, FouRAAdapter.Builder.class, TLoRASpec.class, TLoRAParameters.class,
-                CpuTLoRA.class)) {
+                CpuTLoRA.class, TLoRAAdapter.class)) {
             for (Method m : type.getMethods()) {
                 if (m.getDeclaringClass() == Object.class || m.getName().equals("equals")) {
                     continue;
