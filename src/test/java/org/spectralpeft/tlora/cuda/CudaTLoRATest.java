@@ -176,6 +176,44 @@ class CudaTLoRATest extends TLoRABackendContract {
         return h.toFloats();
     }
 
+    /**
+     * The unmerged forward's device scratch at the SDXL shape 1280 = [8, 10, 16]: with fewer tokens than d_out it
+     * holds x·Tᵀ and the float32 result (tokens × (d_in + d_out)), nothing of d_in × d_in; with more, W0·T
+     * (d_out × d_in) replaces x·Tᵀ. Peak of the device's memory pool over the call, as the driver counts it.
+     */
+    @Test
+    void theForwardHoldsNoDInByDInBuffer() {
+        TestData data = new TestData();
+        int[] shape = TLoRASpec.authorsShape(1280);
+        TLoRASpec spec = TLoRASpec.of(shape, shape, 1, Residual.LORA, 4, 1f);
+        TLoRAParameters p = TLoRAParameters.initial(spec, new Random(data.seed));
+        CudaContext context = cuda.context();
+        long dIn = spec.dIn();
+        for (int tokens : new int[] {3, 1300}) {
+            try (TLoRADeviceParameters dp = cuda.prepare(spec, p);
+                 CudaStream stream = context.createStream();
+                 DeviceBuffer w0 = onDevice(context, HostArray.float32(data.gaussian(spec.dOut() * spec.dIn())));
+                 DeviceBuffer x = onDevice(context, HostArray.float32(data.gaussian(tokens * spec.dIn())));
+                 DeviceBuffer y = context.allocate(DType.FLOAT32, (long) tokens * spec.dOut())) {
+                stream.synchronize();
+                context.resetPoolUsedHigh();
+                long before = context.poolUsedHighBytes();
+                cuda.forward(dp, w0.array(), x.array(), tokens, y.array(), stream);
+                stream.synchronize();
+                long peak = context.poolUsedHighBytes() - before;
+                long expected = tokens <= spec.dOut() ? 4L * tokens * (dIn + spec.dOut()) + 4L * tokens * spec.rank()
+                        : 4L * spec.dOut() * dIn + 4L * tokens * spec.dOut() + 4L * tokens * spec.rank();
+                long slack = 4 * 256 * 4; // the allocator's 256-byte alignment of each buffer
+                System.out.printf("TLoRA forward, %d tokens at %d x %d: peak scratch %d bytes (d_in x d_in would be %d)%n",
+                        tokens, spec.dOut(), dIn, peak, 4 * dIn * dIn);
+                assertTrue(peak <= expected + slack, tokens + " tokens: peak scratch " + peak + " > " + expected);
+                if (tokens <= spec.dOut()) {
+                    assertTrue(peak < 4 * dIn * dIn / 16, "a few tokens hold far less than T would: " + peak);
+                }
+            }
+        }
+    }
+
     /** A backend on a borrowed context works, and closing it leaves the context open. */
     @Test
     void aBorrowedContextStaysOpen() {
