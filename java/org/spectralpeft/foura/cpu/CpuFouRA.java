@@ -192,15 +192,26 @@ public final class CpuFouRA extends ValidatingBackend {
                 }
             }
         });
-        // ∂Â = (∂L/∂z)ᵀ·x and ∂B̂ᵀ = wᵀ·g (on the half spectrum: from the folded x and g), by rows of the result
-        int hIn = half ? f.hIn : spec.dIn();
-        int hOut = half ? f.hOut : spec.dOut();
-        float[] dAHat = new float[width * hIn];
-        float[] dBHatT = new float[width * hOut];
-        split(width, PARAMETER_ROWS, (c0, c1) -> {
-            f.outer(tokens, dz, xFolded, hIn, dAHat, c0, c1, half);
-            f.outer(tokens, ws, gFolded, hOut, dBHatT, c0, c1, half);
-        });
+        // DFT with fewer tokens than r: ∂A and ∂B from the tokens' spectra (2T transforms), not through ∂Â and
+        // ∂B̂ and the folds' adjoints (2r transforms whatever T)
+        boolean fromTokens = f.dft && tokens < spec.rank();
+        float[] dAHat = null;
+        float[] dBHatT = null;
+        if (fromTokens) {
+            gradientsFromSpectra(spec, xs, gs, dz, ws, tokens, gradA, gradB);
+        } else {
+            // ∂Â = (∂L/∂z)ᵀ·x and ∂B̂ᵀ = wᵀ·g (on the half spectrum: from the folded x and g), by rows of the result
+            int hIn = half ? f.hIn : spec.dIn();
+            int hOut = half ? f.hOut : spec.dOut();
+            float[] dA = new float[width * hIn];
+            float[] dB = new float[width * hOut];
+            split(width, PARAMETER_ROWS, (c0, c1) -> {
+                f.outer(tokens, dz, xFolded, hIn, dA, c0, c1, half);
+                f.outer(tokens, ws, gFolded, hOut, dB, c0, c1, half);
+            });
+            dAHat = dA;
+            dBHatT = dB;
+        }
         if (gradX != null) { // after the products that read x and g: gradX may be either of them
             split(tokens, TOKEN_CHUNK, (from, to) -> {
                 float[] gx = new float[(to - from) * spec.dIn()];
@@ -208,11 +219,13 @@ public final class CpuFouRA extends ValidatingBackend {
                 gradX.write(from * spec.dIn(), gx, (to - from) * spec.dIn(), WriteMode.ADD);
             });
         }
-        boolean rows = half || !f.dft; // else the full DFT layouts of FoldedFactors
-        System.arraycopy(rows ? FoldedFactors.gradAFromRows(spec, dAHat) : FoldedFactors.gradA(spec, dAHat),
-                0, gradA, 0, gradA.length);
-        System.arraycopy(rows ? FoldedFactors.gradBFromRows(spec, dBHatT)
-                : FoldedFactors.gradB(spec, transpose(dBHatT, width, spec.dOut())), 0, gradB, 0, gradB.length);
+        if (!fromTokens) {
+            boolean rows = half || !f.dft; // else the full DFT layouts of FoldedFactors
+            System.arraycopy(rows ? FoldedFactors.gradAFromRows(spec, dAHat) : FoldedFactors.gradA(spec, dAHat),
+                    0, gradA, 0, gradA.length);
+            System.arraycopy(rows ? FoldedFactors.gradBFromRows(spec, dBHatT)
+                    : FoldedFactors.gradB(spec, transpose(dBHatT, width, spec.dOut())), 0, gradB, 0, gradB.length);
+        }
         if (gradGate != null) {
             java.util.Arrays.fill(gradGate, 0f);
             for (float[] partial : gatePartials) {
@@ -221,6 +234,25 @@ public final class CpuFouRA extends ValidatingBackend {
                 }
             }
         }
+    }
+
+    /**
+     * ∂A and ∂B of the DFT pair from the tokens' unitary spectra X̂ = DFT(x)/√d_in and Ĝ = DFT(g)/√d_out: since
+     * Re z = A·Re X̂ and Im z = A·Im X̂, ∂A = ∂(Re z)ᵀ·Re X̂ + ∂(Im z)ᵀ·Im X̂; and since B̂ = conj(DFT(B))/√d_out,
+     * ∂B = Re Ĝᵀ·w_Re − Im Ĝᵀ·w_Im (w the gated components B̂ multiplies, dz their gradient, both tokens × 2r).
+     */
+    private static void gradientsFromSpectra(FouRASpec spec, float[] xs, float[] gs, float[] dz, float[] ws,
+                                             int tokens, float[] gradA, float[] gradB) {
+        int r = spec.rank();
+        int width = 2 * r;
+        int dIn = spec.dIn();
+        int dOut = spec.dOut();
+        float[] x = FoldedFactors.unitarySpectra(xs, tokens, dIn);
+        float[] g = FoldedFactors.unitarySpectra(gs, tokens, dOut);
+        Gemm.gemm(true, false, r, dIn, tokens, 1f, dz, 0, width, x, 0, dIn, 0f, gradA, 0, dIn);
+        Gemm.gemm(true, false, r, dIn, tokens, 1f, dz, r, width, x, tokens * dIn, dIn, 1f, gradA, 0, dIn);
+        Gemm.gemm(true, false, dOut, r, tokens, 1f, g, 0, dOut, ws, 0, width, 0f, gradB, 0, r);
+        Gemm.gemm(true, false, dOut, r, tokens, -1f, g, tokens * dOut, dOut, ws, r, width, 1f, gradB, 0, r);
     }
 
     /** body over [0, count): in one call when the BLAS threads itself, else in fixed chunks on the fork-join pool. */

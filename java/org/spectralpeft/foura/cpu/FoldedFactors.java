@@ -183,6 +183,24 @@ public final class FoldedFactors {
         return out;
     }
 
+    /**
+     * The unitary DFTs of rows of real signals, full length: for the backward's gradients taken from the
+     * tokens' spectra instead of from the folded factors' (T transforms instead of 2r when T is small).
+     *
+     * @param v rows × d row-major
+     * @param rows the number of rows
+     * @param d their length
+     * @return 2·rows × d: rows 0..rows−1 the real parts DFT(v_t)/√d, rows rows..2·rows−1 the imaginary parts
+     */
+    static float[] unitarySpectra(float[] v, int rows, int d) {
+        float[] out = new float[2 * rows * d];
+        perLine(rows, d, true, (t, i) -> {
+            System.arraycopy(v, i * d, t.line, 0, d);
+            t.unitaryDft(t.line, out, i * d, 1, (rows + i) * d, 1, false);
+        });
+        return out;
+    }
+
     /** r lines of length d from the rows layout: DFT, the real inverse of the half spectrum; DCT, the DCT-II. */
     private static float[] adjointRows(FouRASpec spec, int d, float[] rows, float imSign) {
         Checks.notNull(rows, "rows");
