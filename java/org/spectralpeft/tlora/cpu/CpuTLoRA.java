@@ -17,7 +17,7 @@ import org.spectralpeft.tlora.ValidatingBackend;
  * so results repeat bit for bit.
  */
 public final class CpuTLoRA extends ValidatingBackend {
-    /** Rows (tokens, or rows of W0) per task of the ring operators with the Java BLAS, and of the gradients. */
+    /** Rows (tokens, or rows of W0) per task of the ring operators with the Java BLAS. */
     private static final int ROW_CHUNK = 16;
     /** The ring state one batch of rows may hold with the native BLAS (16 MB). */
     private static final long STATE_FLOATS = 1L << 22;
@@ -96,7 +96,7 @@ public final class CpuTLoRA extends ValidatingBackend {
         float s = spec.scale();
         float[] du = new float[tokens * dIn]; // ∂L/∂(x·Tᵀ) = g·W0
         Gemm.gemm(false, false, tokens, dIn, dOut, 1f, gs, 0, dOut, w, 0, dIn, 0f, du, 0, dIn);
-        float[][] gradTransform = ringGradient(transform(spec, params, false), params.transformCores(), xs, du, tokens);
+        float[][] gradTransform = ringGradient(transform(spec, params, false), xs, du, tokens);
         float[] gx = gradX != null ? new float[tokens * dIn] : null;
         if (gx != null) {
             applyRows(transform(spec, params, true), du, tokens, gx); // Tᵀ·∂u
@@ -149,7 +149,7 @@ public final class CpuTLoRA extends ValidatingBackend {
                 for (int i = 0; i < sg.length; i++) {
                     sg[i] = s * gs[i];
                 }
-                float[][] grads = ringGradient(ttm(spec, params, false), params.residualArrays(), xs, sg, tokens);
+                float[][] grads = ringGradient(ttm(spec, params, false), xs, sg, tokens);
                 System.arraycopy(grads, 0, gradResidual, 0, grads.length);
                 if (gx != null) {
                     float[] back = new float[tokens * dIn];
@@ -167,40 +167,9 @@ public final class CpuTLoRA extends ValidatingBackend {
         return TLoRAParameters.of(spec, gradTransform, gradResidual);
     }
 
-    /**
-     * Σ_t ∂⟨w_t, M·v_t⟩/∂(each of its cores) of the ring operator M (not transposed), over fixed chunks of
-     * tokens whose float64 partial sums are added in chunk order.
-     */
-    private static float[][] ringGradient(RingOperator op, float[][] cores, float[] v, float[] w, int tokens) {
-        if (op.ringSize() == 1) { // Kronecker cores: products over all tokens at once
-            return op.kroneckerGradient(v, w, tokens);
-        }
-        int chunks = Parallel.chunks(tokens, ROW_CHUNK);
-        double[][][] partials = new double[chunks][][];
-        Parallel.inChunks(tokens, ROW_CHUNK, (from, to) -> {
-            double[][] g = new double[cores.length][];
-            for (int k = 0; k < g.length; k++) {
-                g[k] = new double[cores[k].length];
-            }
-            for (int t = from; t < to; t++) {
-                op.addGradient(v, t * op.inLength(), w, t * op.outLength(), g);
-            }
-            partials[from / ROW_CHUNK] = g;
-        });
-        float[][] grads = new float[cores.length][];
-        for (int k = 0; k < grads.length; k++) {
-            double[] sum = new double[cores[k].length];
-            for (double[][] partial : partials) {
-                for (int i = 0; i < sum.length; i++) {
-                    sum[i] += partial[k][i];
-                }
-            }
-            grads[k] = new float[sum.length];
-            for (int i = 0; i < sum.length; i++) {
-                grads[k][i] = (float) sum[i];
-            }
-        }
-        return grads;
+    /** Σ_t ∂⟨w_t, M·v_t⟩/∂(each of its cores) of the ring operator M (not transposed), by GEMMs. */
+    private static float[][] ringGradient(RingOperator op, float[] v, float[] w, int tokens) {
+        return op.ringSize() == 1 ? op.kroneckerGradient(v, w, tokens) : op.ringGradient(v, w, tokens);
     }
 
     @Override

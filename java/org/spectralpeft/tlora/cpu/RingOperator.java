@@ -286,118 +286,212 @@ final class RingOperator {
     }
 
     /**
-     * Adds to grads[d] (one array per core, the cores' layout, float64) the gradient of ⟨w, M·v⟩ with respect to
-     * every core: for core d, Σ over the other digits of (E_d·L_d)ᵀ, where L_d carries v through cores 0..d−1
-     * (the forward's states) and E_d carries w back through cores D−1..d+1. Not for transposed cores.
+     * Σ_n ∂⟨w_n, M·v_n⟩/∂K^k for every core k, by GEMMs. Σ_n ⟨w_n, M·v_n⟩ = Σ C[p̄, q̄]·M[p̄, q̄] with
+     * C = Σ_n w_n·v_nᵀ (∏P × ∏Q, one GEMM over the vectors), and by the trace's cyclic symmetry
+     * ∂M[p̄, q̄]/∂K^k[p_k, q_k][b, a] = E[a, b], E = K^{k+1}⋯K^{D−1}·K⁰⋯K^{k−1} at the other digits. So
+     * core k's gradient is one GEMM: C, its digits permuted to (p_k, q_k) × (the others), times E as
+     * (the others) × (a, b).
+     * Per vector the cost is one rank-1 update of C (2·∏P·∏Q flops, at GEMM speed) instead of carrying its ring
+     * state through every other core (∝ R³ per digit); the rest does not depend on the count. Memory: C and one
+     * permuted copy of it. The sums run inside the BLAS in float32 in a fixed order, so results repeat bit for
+     * bit.
      *
-     * @param v the vector M was applied to (∏Q values at src[srcOff..])
-     * @param srcOff its first element
-     * @param w the gradient of the result (∏P values at up[upOff..])
-     * @param upOff its first element
-     * @param grads accumulated into
+     * @param v count vectors of ∏Q values
+     * @param w count vectors of ∏P values
+     * @param count the number of vectors
+     * @return one gradient per core, in the cores' layout
      */
-    void addGradient(float[] v, int srcOff, float[] w, int upOff, double[][] grads) {
+    float[][] ringGradient(float[] v, float[] w, int count) {
         int d = in.length;
-        int rr = ring * ring;
-        // left states L_0..L_{D−1}: L_k has digits p_0..p_{k−1} (out) then q_k..q_{D−1} (in), an R × R matrix each
-        float[][] left = new float[d][];
-        left[0] = new float[inLength * rr];
-        for (int i = 0; i < inLength; i++) {
-            for (int a = 0; a < ring; a++) {
-                left[0][i * rr + a * ring + a] = v[srcOff + i];
-            }
+        float[] gram = new float[outLength * inLength];
+        if (Gemm.threadsItself()) {
+            Gemm.gemm(true, false, outLength, inLength, count, 1f, w, 0, outLength, v, 0, inLength, 0f, gram, 0,
+                    inLength);
+        } else { // fixed bands of C's rows, each computed the same way whatever the threads
+            Parallel.inChunks(outLength, 64, (lo, hi) -> Gemm.gemm(true, false, hi - lo, inLength, count, 1f, w, lo,
+                    outLength, v, 0, inLength, 0f, gram, lo * inLength, inLength));
         }
-        for (int k = 1; k < d; k++) {
-            left[k] = new float[product(out, 0, k) * product(in, k, d) * rr];
-            step(k - 1, left[k - 1], left[k]);
-        }
-        // E_{D−1}[p̄] = w[p̄]·I, then E_{k−1}[.., q_k, ..] = Σ_{p_k} K^k[p_k, q_k]·E_k[.., p_k, ..]
-        float[] e = new float[outLength * rr];
-        for (int i = 0; i < outLength; i++) {
-            for (int a = 0; a < ring; a++) {
-                e[i * rr + a * ring + a] = w[upOff + i];
-            }
-        }
-        for (int k = d - 1; k >= 0; k--) {
-            int pre = product(out, 0, k);
-            int post = product(in, k + 1, d);
-            double[] g = grads[k];
-            float[] l = left[k];
-            for (int i = 0; i < pre; i++) {
-                for (int p = 0; p < out[k]; p++) {
-                    for (int q = 0; q < in[k]; q++) {
-                        int core = (p * in[k] + q) * rr;
-                        for (int s = 0; s < post; s++) {
-                            int eAt = ((i * out[k] + p) * post + s) * rr;
-                            int lAt = ((i * in[k] + q) * post + s) * rr;
-                            for (int a = 0; a < ring; a++) {
-                                for (int b = 0; b < ring; b++) {
-                                    double sum = 0; // ((E·L)ᵀ)[a][b] = Σ_m E[b][m]·L[m][a]
-                                    for (int m = 0; m < ring; m++) {
-                                        sum += e[eAt + b * ring + m] * l[lAt + m * ring + a];
-                                    }
-                                    g[core + a * ring + b] += sum;
-                                }
-                            }
-                        }
+        float[][] grads = new float[d][];
+        if (d == 1) { // E is the identity: ∂K[p, q][a, a] = C[p, q]
+            grads[0] = new float[cores[0].length];
+            for (int p = 0; p < out[0]; p++) {
+                for (int q = 0; q < in[0]; q++) {
+                    for (int a = 0; a < ring; a++) {
+                        grads[0][at(0, p, q) + a * ring + a] = gram[p * in[0] + q];
                     }
                 }
             }
-            if (k > 0) {
-                float[] previous = new float[pre * product(in, k, d) * rr];
-                float[] kk = cores[k];
-                for (int i = 0; i < pre; i++) {
-                    for (int q = 0; q < in[k]; q++) {
-                        for (int s = 0; s < post; s++) {
-                            int o = ((i * in[k] + q) * post + s) * rr;
-                            for (int a = 0; a < ring; a++) {
-                                for (int b = 0; b < ring; b++) {
-                                    double sum = 0;
-                                    for (int p = 0; p < out[k]; p++) {
-                                        int eAt = ((i * out[k] + p) * post + s) * rr + b;
-                                        int core = (p * in[k] + q) * rr + a * ring;
-                                        for (int c = 0; c < ring; c++) {
-                                            sum += kk[core + c] * e[eAt + c * ring];
-                                        }
-                                    }
-                                    previous[o + a * ring + b] = (float) sum;
-                                }
-                            }
-                        }
-                    }
-                }
-                e = previous;
-            }
+            return grads;
         }
+        int[] gramDims = new int[2 * d]; // C's digits: p_0..p_{D−1}, q_0..q_{D−1}
+        for (int j = 0; j < d; j++) {
+            gramDims[j] = out[j];
+            gramDims[d + j] = in[j];
+        }
+        for (int k = 0; k < d; k++) {
+            grads[k] = coreGradient(k, gram, gramDims);
+        }
+        return grads;
     }
 
-    /** One step of the forward: dst (digits p_0..p_k, q_{k+1}..) = src (digits p_0..p_{k−1}, q_k..) times core k. */
-    private void step(int k, float[] src, float[] dst) {
+    /** {@link #ringGradient} of core k (D ≥ 2) from C, its digits' sizes gramDims. */
+    private float[] coreGradient(int k, float[] gram, int[] gramDims) {
         int d = in.length;
+        int pairs = out[k] * in[k];
+        int others = outLength * inLength / pairs;
         int rr = ring * ring;
-        int pre = product(out, 0, k);
-        int post = product(in, k + 1, d);
-        float[] kk = cores[k];
-        for (int i = 0; i < pre; i++) {
-            for (int p = 0; p < out[k]; p++) {
-                for (int s = 0; s < post; s++) {
-                    int o = ((i * out[k] + p) * post + s) * rr;
-                    for (int a = 0; a < ring; a++) {
-                        for (int b = 0; b < ring; b++) {
-                            double sum = 0;
-                            for (int q = 0; q < in[k]; q++) {
-                                int from = ((i * in[k] + q) * post + s) * rr + a * ring;
-                                int core = at(k, p, q) + b;
-                                for (int c = 0; c < ring; c++) {
-                                    sum += src[from + c] * kk[core + c * ring];
-                                }
-                            }
-                            dst[o + a * ring + b] = (float) sum;
-                        }
+        // C with (p_k, q_k) on one side and the other digits, in C's order, on the other: first when k < D − 1,
+        // so that q_{k+1}..q_{D−1} stay one contiguous run, else last (q_k is C's last digit)
+        int[] order = new int[2 * d];
+        int n = 0;
+        if (k < d - 1) {
+            order[n++] = k;
+            order[n++] = d + k;
+        }
+        for (int j = 0; j < 2 * d; j++) {
+            if (j != k && j != d + k) {
+                order[n++] = j;
+            }
+        }
+        if (k == d - 1) {
+            order[n++] = k;
+            order[n] = d + k;
+        }
+        float[] c = permute(gram, gramDims, order);
+        float[] e = otherProducts(k);
+        float[] sum = new float[pairs * rr]; // [(p, q)][a][b]
+        if (k < d - 1) {
+            Gemm.gemm(false, false, pairs, rr, others, 1f, c, 0, others, e, 0, rr, 0f, sum, 0, rr);
+        } else {
+            Gemm.gemm(true, false, pairs, rr, others, 1f, c, 0, pairs, e, 0, rr, 0f, sum, 0, rr);
+        }
+        float[] grad = new float[cores[k].length];
+        for (int p = 0; p < out[k]; p++) {
+            for (int q = 0; q < in[k]; q++) {
+                int from = (p * in[k] + q) * rr;
+                int to = at(k, p, q);
+                for (int a = 0; a < ring; a++) {
+                    for (int b = 0; b < ring; b++) {
+                        grad[to + b * ring + a] = sum[from + a * ring + b];
                     }
                 }
             }
         }
+        return grad;
+    }
+
+    /**
+     * E = K^{k+1}⋯K^{D−1}·K⁰⋯K^{k−1} for every value of the other digits, as rows (p of the other modes, q of
+     * the other modes, each in mode order) × (a, b). Built in the ring order with a kept first, so that each
+     * core is one GEMM over the ring's inner index that appends its (p, q) digits; then permuted to mode order.
+     */
+    private float[] otherProducts(int k) {
+        int d = in.length;
+        int first = (k + 1) % d;
+        // [a][(p, q)][c] from K^{first}[p, q][a][c]
+        int size = out[first] * in[first];
+        float[] e = new float[ring * size * ring];
+        for (int p = 0; p < out[first]; p++) {
+            for (int q = 0; q < in[first]; q++) {
+                for (int a = 0; a < ring; a++) {
+                    System.arraycopy(cores[first], at(first, p, q) + a * ring, e,
+                            (a * size + p * in[first] + q) * ring, ring);
+                }
+            }
+        }
+        for (int j = 2; j < d; j++) {
+            int m = (k + j) % d;
+            int slices = out[m] * in[m];
+            float[] core = new float[ring * slices * ring]; // [c][(p, q)][b]
+            for (int p = 0; p < out[m]; p++) {
+                for (int q = 0; q < in[m]; q++) {
+                    for (int c = 0; c < ring; c++) {
+                        System.arraycopy(cores[m], at(m, p, q) + c * ring, core,
+                                (c * slices + p * in[m] + q) * ring, ring);
+                    }
+                }
+            }
+            float[] next = new float[ring * size * slices * ring];
+            Gemm.gemm(false, false, ring * size, slices * ring, ring, 1f, e, 0, ring, core, 0, slices * ring, 0f,
+                    next, 0, slices * ring);
+            e = next;
+            size *= slices;
+        }
+        // e's digits: a, then (p_m, q_m) for m = k+1.. in the ring order, then b; to mode order, a and b last
+        int[] dims = new int[2 * d];
+        dims[0] = ring;
+        for (int j = 1; j < d; j++) {
+            int m = (k + j) % d;
+            dims[2 * j - 1] = out[m];
+            dims[2 * j] = in[m];
+        }
+        dims[2 * d - 1] = ring;
+        int[] order = new int[2 * d];
+        int n = 0;
+        for (int side = 0; side < 2; side++) { // the p digits, then the q digits
+            for (int m = 0; m < d; m++) {
+                if (m != k) {
+                    int j = (m - k - 1 + d) % d + 1; // m's place in the ring order from k + 1
+                    order[n++] = 2 * j - 1 + side;
+                }
+            }
+        }
+        order[n++] = 0;
+        order[n] = 2 * d - 1;
+        return permute(e, dims, order);
+    }
+
+    /**
+     * a's axes (sizes dims, row-major) reordered: the result's axis i is a's axis order[i]. Rows of the result
+     * (all axes but the last) in fixed chunks on the pool.
+     */
+    private static float[] permute(float[] a, int[] dims, int[] order) {
+        int n = dims.length;
+        int[] stride = new int[n];
+        stride[n - 1] = 1;
+        for (int i = n - 2; i >= 0; i--) {
+            stride[i] = stride[i + 1] * dims[i + 1];
+        }
+        // the result's last axes that are a's last ones in the same order are copied as one run
+        int tail = 0;
+        while (tail < n && order[n - 1 - tail] == n - 1 - tail) {
+            tail++;
+        }
+        int axes = tail == 0 ? n - 1 : n - tail; // the result's axes walked row by row
+        int run = tail == 0 ? dims[order[n - 1]] : product(dims, n - tail, n);
+        int runStride = tail == 0 ? stride[order[n - 1]] : 1;
+        float[] result = new float[a.length];
+        int rows = a.length / run;
+        Parallel.inChunks(rows, Math.max(1, (1 << 14) / run), (lo, hi) -> {
+            int[] digit = new int[axes];
+            int offset = 0;
+            int r = lo;
+            for (int i = axes - 1; i >= 0; i--) {
+                int size = dims[order[i]];
+                digit[i] = r % size;
+                r /= size;
+                offset += digit[i] * stride[order[i]];
+            }
+            for (int row = lo; row < hi; row++) {
+                int to = row * run;
+                if (runStride == 1) {
+                    System.arraycopy(a, offset, result, to, run);
+                } else {
+                    for (int t = 0; t < run; t++) {
+                        result[to + t] = a[offset + t * runStride];
+                    }
+                }
+                for (int i = axes - 1; i >= 0; i--) { // the next row
+                    offset += stride[order[i]];
+                    if (++digit[i] < dims[order[i]]) {
+                        break;
+                    }
+                    offset -= dims[order[i]] * stride[order[i]];
+                    digit[i] = 0;
+                }
+            }
+        });
+        return result;
     }
 
     /** @return ∏Q, the length of the vectors it applies to */
