@@ -192,9 +192,9 @@ public final class CpuFouRA extends ValidatingBackend {
                 }
             }
         });
-        // DFT with fewer tokens than r: ∂A and ∂B from the tokens' spectra (2T transforms), not through ∂Â and
+        // DFT with at most r tokens: ∂A and ∂B from the tokens' spectra (2T transforms), not through ∂Â and
         // ∂B̂ and the folds' adjoints (2r transforms whatever T)
-        boolean fromTokens = f.dft && tokens < spec.rank();
+        boolean fromTokens = f.dft && tokens <= spec.rank();
         float[] dAHat = null;
         float[] dBHatT = null;
         if (fromTokens) {
