@@ -71,6 +71,21 @@ public interface FourierFTBackend extends AutoCloseable {
     void forward(FourierFTSpec spec, float[] coeffs, HostArray x, int tokens, HostArray y);
 
     /**
+     * A mixed batch: y[t] += x[t]·ΔW_{id(t)}ᵀ for every token t, each with its own adapter from the pool (id −1:
+     * none, y[t] untouched), without materializing any ΔW. Each token's result equals {@link #forward(FourierFTSpec,
+     * float[], HostArray, int, HostArray)} of that token alone with its adapter. The ids are resolved when the call
+     * starts (see {@link FourierFTAdapterPool} for adds and removes during calls).
+     *
+     * @param pool the adapters, of one layer shape
+     * @param adapterIds one id per token
+     * @param x tokens × d_in inputs
+     * @param tokens number of rows of x and y, at least 1
+     * @param y tokens × d_out outputs, accumulated into
+     * @throws IllegalArgumentException also for an id that is neither −1 nor in the pool, before any work
+     */
+    void forward(FourierFTAdapterPool pool, int[] adapterIds, HostArray x, int tokens, HostArray y);
+
+    /**
      * gradCoeffs = ∂L/∂c given G = ∂L/∂ΔW (d_out × d_in). Overwrites gradCoeffs.
      *
      * @param spec the layer geometry and index set

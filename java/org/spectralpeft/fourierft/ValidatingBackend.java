@@ -1,8 +1,13 @@
 package org.spectralpeft.fourierft;
 
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
 import org.spectralpeft.core.Checks;
 import org.spectralpeft.core.HostArray;
 import org.spectralpeft.core.OpenState;
+import org.spectralpeft.core.WriteMode;
 
 /**
  * Checks every host-array argument (shapes, finiteness, open state) once, identically for all
@@ -54,6 +59,71 @@ public abstract class ValidatingBackend extends OpenState implements FourierFTBa
         Checks.input("x", x, (long) tokens * spec.dIn());
         Checks.output("y", y, (long) tokens * spec.dOut());
         runForward(spec, coeffs, x, tokens, y);
+    }
+
+    @Override
+    public final void forward(FourierFTAdapterPool pool, int[] adapterIds, HostArray x, int tokens, HostArray y) {
+        Checks.notNull(pool, "pool");
+        Checks.notNull(adapterIds, "adapterIds");
+        Checks.notNull(x, "x");
+        Checks.notNull(y, "y");
+        ensureOpen();
+        Checks.positive(tokens, "tokens");
+        Checks.length("adapterIds", adapterIds.length, tokens);
+        Checks.input("x", x, (long) tokens * pool.dIn());
+        Checks.output("y", y, (long) tokens * pool.dOut());
+        FourierFTAdapterPool.Adapter[] adapters = pool.resolve(adapterIds);
+        FourierFTSpec[] specs = new FourierFTSpec[tokens];
+        float[][] coefficients = new float[tokens][];
+        for (int t = 0; t < tokens; t++) {
+            if (adapters[t] != null) {
+                specs[t] = adapters[t].spec();
+                coefficients[t] = adapters[t].coefficients();
+            }
+        }
+        runForward(specs, coefficients, pool.dOut(), pool.dIn(), x, y);
+    }
+
+    /**
+     * {@link #forward(FourierFTAdapterPool, int[], HostArray, int, HostArray)} after validation, with each token's
+     * adapter resolved (null: none). This one gathers each adapter's tokens, in token order, into a float32 block,
+     * runs the single-adapter forward on it and adds the block's rows into y: the same result per token as that
+     * token alone. Backends with a per-token path override it.
+     *
+     * @param specs per token its adapter's spec, or null for none
+     * @param coefficients per token its adapter's coefficients (the pool's arrays: read only), or null; one array
+     *        per adapter, so tokens of one adapter share it
+     * @param dOut the pool's out_features
+     * @param dIn the pool's in_features
+     * @param x tokens × d_in finite inputs
+     * @param y tokens × d_out outputs
+     */
+    protected void runForward(FourierFTSpec[] specs, float[][] coefficients, int dOut, int dIn, HostArray x,
+                              HostArray y) {
+        Map<float[], List<Integer>> groups = new IdentityHashMap<>();
+        List<Integer> firsts = new ArrayList<>();
+        for (int t = 0; t < specs.length; t++) {
+            if (specs[t] != null) {
+                int first = t;
+                groups.computeIfAbsent(coefficients[t], c -> {
+                    firsts.add(first);
+                    return new ArrayList<>();
+                }).add(t);
+            }
+        }
+        for (int first : firsts) {
+            List<Integer> tokens = groups.get(coefficients[first]);
+            int count = tokens.size();
+            float[] xs = new float[count * dIn];
+            for (int i = 0; i < count; i++) {
+                x.read(tokens.get(i) * dIn, xs, i * dIn, dIn);
+            }
+            float[] ys = new float[count * dOut];
+            runForward(specs[first], coefficients[first], HostArray.float32(xs), count, HostArray.float32(ys));
+            for (int i = 0; i < count; i++) {
+                y.write(tokens.get(i) * dOut, ys, i * dOut, dOut, WriteMode.ADD);
+            }
+        }
     }
 
     @Override

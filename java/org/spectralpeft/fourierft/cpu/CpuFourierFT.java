@@ -1,5 +1,6 @@
 package org.spectralpeft.fourierft.cpu;
 
+import java.util.function.IntFunction;
 import java.util.stream.IntStream;
 import org.spectralpeft.core.HostArray;
 import org.spectralpeft.core.WriteMode;
@@ -217,10 +218,19 @@ public final class CpuFourierFT extends ValidatingBackend {
 
     @Override
     protected void runForward(FourierFTSpec spec, float[] coeffs, HostArray x, int tokens, HostArray y) {
-        int dOut = spec.dOut();
-        int dIn = spec.dIn();
-        float halfScale = 0.5f * spec.scale();
-        SpectralGrouping g = spec.forwardGrouping();
+        forwardTokens(spec.dOut(), spec.dIn(), tokens, t -> spec, t -> coeffs, x, y);
+    }
+
+    /** The mixed batch token by token: each token's own grouping and coefficients in the same transforms. */
+    @Override
+    protected void runForward(FourierFTSpec[] specs, float[][] coefficients, int dOut, int dIn, HostArray x,
+                              HostArray y) {
+        forwardTokens(dOut, dIn, specs.length, t -> specs[t], t -> coefficients[t], x, y);
+    }
+
+    /** y[t] += x[t]·ΔWᵀ with token t's spec and coefficients (a null spec: token skipped), in fixed chunks. */
+    private void forwardTokens(int dOut, int dIn, int tokens, IntFunction<FourierFTSpec> specOf,
+                               IntFunction<float[]> coeffsOf, HostArray x, HostArray y) {
         Parallel.inChunks(tokens, FORWARD_CHUNK, (from, to) -> {
             RealFft inFft = ffts.takeReal(dIn);
             RealFft outFft = ffts.takeReal(dOut);
@@ -232,9 +242,13 @@ public final class CpuFourierFT extends ValidatingBackend {
                 float[] zi = new float[outFft.bins()];
                 float[] out = new float[dOut];
                 for (int t = from; t < to; t++) {
+                    FourierFTSpec spec = specOf.apply(t);
+                    if (spec == null) {
+                        continue;
+                    }
                     x.read(t * dIn, row, dIn);
                     inFft.forward(row, 0, xr, xi);
-                    scatter(g, coeffs, halfScale, xr, xi, zr, zi);
+                    scatter(spec.forwardGrouping(), coeffsOf.apply(t), 0.5f * spec.scale(), xr, xi, zr, zi);
                     outFft.inverse(zr, zi, out);
                     y.write(t * dOut, out, dOut, WriteMode.ADD);
                 }

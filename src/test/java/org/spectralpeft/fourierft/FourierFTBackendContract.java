@@ -553,6 +553,143 @@ public abstract class FourierFTBackendContract {
         return out;
     }
 
+    // ---------------------------------------------------------------- mixed batches (an adapter per token)
+
+    /** @return the adapter counts of the mixed-batch checks (a backend that runs slowly may take fewer) */
+    protected int[] mixedAdapterCounts() {
+        return new int[] {1, 7, 100, 1000};
+    }
+
+    /** A pool of count adapters of a 37 × 29 layer, n = 20, alternating two index sets (seeds 5 and 6). */
+    private static FourierFTAdapterPool pool(TestData data, int count, int firstId) {
+        FourierFTAdapterPool pool = new FourierFTAdapterPool(37, 29);
+        FourierFTSpec[] specs = {FourierFTSpec.fromSeed(37, 29, 20, 5, 0.3f), FourierFTSpec.fromSeed(37, 29, 20, 6, 0.3f)};
+        for (int i = 0; i < count; i++) {
+            pool.add(firstId + i, specs[i % 2], data.gaussian(20));
+        }
+        return pool;
+    }
+
+    /**
+     * Every token of a mixed batch (repeated ids, −1s, two index sets, every dtype) gets exactly what the
+     * single-adapter forward gives that token alone with its adapter; tokens with −1 are untouched.
+     */
+    @Test
+    void aMixedBatchEqualsEachTokenAloneWithItsAdapter() {
+        for (int count : mixedAdapterCounts()) {
+            for (DType dtype : DType.values()) {
+                TestData data = new TestData();
+                FourierFTAdapterPool pool = pool(data, count, 3);
+                int tokens = Math.max(3, count + count / 2);
+                int[] ids = new int[tokens];
+                for (int t = 0; t < tokens; t++) {
+                    ids[t] = t % 5 == 4 ? -1 : 3 + data.nextInt(count); // repeats, and tokens without an adapter
+                }
+                HostArray x = HostArray.of(dtype, data.gaussian(tokens * 29));
+                float[] y0 = data.gaussian(tokens * 37);
+                HostArray y = HostArray.of(dtype, y0);
+                HostArray before = HostArray.of(dtype, y0);
+                backend().forward(pool, ids, x, tokens, y);
+                for (int t = 0; t < tokens; t++) {
+                    HostArray alone = HostArray.of(dtype, java.util.Arrays.copyOfRange(before.toFloats(), t * 37, (t + 1) * 37));
+                    if (ids[t] >= 0) {
+                        FourierFTAdapterPool.Adapter a = pool.adapter(ids[t]);
+                        HostArray xt = HostArray.of(dtype, java.util.Arrays.copyOfRange(x.toFloats(), t * 29, (t + 1) * 29));
+                        backend().forward(a.spec(), a.coefficientsCopy(), xt, 1, alone);
+                    }
+                    float[] got = java.util.Arrays.copyOfRange(y.toFloats(), t * 37, (t + 1) * 37);
+                    assertArrayEquals(alone.toFloats(), got, count + " adapters, " + dtype + ", token " + t + " (id "
+                            + ids[t] + ")" + data.tag());
+                }
+            }
+        }
+    }
+
+    @Test
+    void badIdsAndRemovedAdaptersAreRefusedBeforeAnyWork() {
+        TestData data = new TestData();
+        FourierFTAdapterPool pool = pool(data, 4, 0);
+        HostArray x = HostArray.float32(data.gaussian(3 * 29));
+        float[] y0 = data.gaussian(3 * 37);
+        HostArray y = HostArray.float32(y0.clone());
+        expectMessage("adapterIds[1] = 9", () -> backend().forward(pool, new int[] {0, 9, 1}, x, 3, y));
+        expectMessage("adapterIds[2] = -2", () -> backend().forward(pool, new int[] {0, 1, -2}, x, 3, y));
+        expectMessage("adapterIds", () -> backend().forward(pool, new int[] {0, 1}, x, 3, y));
+        expectMessage("x", () -> backend().forward(pool, new int[] {0, 1, 2, 3}, x, 4, HostArray.float32(new float[4 * 37])));
+        pool.remove(2);
+        expectMessage("adapterIds[0] = 2", () -> backend().forward(pool, new int[] {2, 1, 0}, x, 3, y));
+        assertArrayEquals(y0, y.floats(), "y untouched by refused calls");
+        expectMessage("already in the pool", () -> pool.add(1, FourierFTSpec.fromSeed(37, 29, 20), new float[20]));
+        expectMessage("37 x 29", () -> pool.add(7, FourierFTSpec.fromSeed(29, 37, 20), new float[20]));
+        expectMessage("negative", () -> pool.add(-1, FourierFTSpec.fromSeed(37, 29, 20), new float[20]));
+        expectMessage("not in the pool", () -> pool.remove(2));
+        float[] nan = new float[20];
+        nan[3] = Float.NaN;
+        expectMessage("coefficients", () -> pool.add(8, FourierFTSpec.fromSeed(37, 29, 20), nan));
+    }
+
+    /** Adapters of one index set share one spec (and so one set of groupings); the pool counts its bytes. */
+    @Test
+    void adaptersOfOneIndexSetShareTheirSpecAndThePoolCountsItsBytes() {
+        TestData data = new TestData();
+        FourierFTAdapterPool pool = pool(data, 10, 0);
+        assertEquals(10, pool.size());
+        assertEquals(2, pool.indexSets());
+        assertTrue(pool.adapter(0).spec() == pool.adapter(8).spec(), "one instance per index set");
+        assertEquals(10 * 4 * 20 + 2 * 8 * 20, pool.bytes());
+        for (int i = 0; i < 10; i += 2) {
+            pool.remove(i);
+        }
+        assertEquals(1, pool.indexSets(), "the index set no adapter uses is dropped");
+        assertEquals(5 * 4 * 20 + 8 * 20, pool.bytes());
+    }
+
+    /** Forwards from several threads while another thread adds and removes other adapters: results unchanged. */
+    @Test
+    void addsAndRemovesDuringForwardsLeaveThemAlone() throws Exception {
+        TestData data = new TestData();
+        FourierFTAdapterPool pool = pool(data, 8, 0);
+        int tokens = 16;
+        int[] ids = new int[tokens];
+        for (int t = 0; t < tokens; t++) {
+            ids[t] = t % 8;
+        }
+        HostArray x = HostArray.float32(data.gaussian(tokens * 29));
+        float[] expected = new float[tokens * 37];
+        backend().forward(pool, ids, x, tokens, HostArray.float32(expected));
+        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        Thread churn = new Thread(() -> {
+            FourierFTSpec spec = FourierFTSpec.fromSeed(37, 29, 20, 9, 0.3f);
+            for (int i = 0; !stop.get(); i = (i + 1) % 50) {
+                pool.add(100 + i, spec, new float[20]);
+                pool.remove(100 + i);
+            }
+        });
+        churn.start();
+        try {
+            List<java.util.concurrent.Future<float[]>> results = new ArrayList<>();
+            java.util.concurrent.ExecutorService threads = java.util.concurrent.Executors.newFixedThreadPool(3);
+            try {
+                for (int k = 0; k < 12; k++) {
+                    results.add(threads.submit(() -> {
+                        float[] y = new float[tokens * 37];
+                        backend().forward(pool, ids, x, tokens, HostArray.float32(y));
+                        return y;
+                    }));
+                }
+                for (java.util.concurrent.Future<float[]> r : results) {
+                    assertArrayEquals(expected, r.get(), data.tag());
+                }
+            } finally {
+                threads.shutdown();
+            }
+        } finally {
+            stop.set(true);
+            churn.join();
+        }
+        assertEquals(8, pool.size());
+    }
+
     protected static void expectMessage(String fragment, org.junit.jupiter.api.function.Executable call) {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
         assertTrue(e.getMessage().contains(fragment), "message '" + e.getMessage() + "' lacks '" + fragment + "'");

@@ -59,6 +59,12 @@ public final class HeldMerge {
         }
 
         @Override
+        public void forward(org.spectralpeft.fourierft.FourierFTAdapterPool pool, int[] adapterIds, HostArray x,
+                            int tokens, HostArray y) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
         public void gradCoefficients(FourierFTSpec spec, HostArray gradDeltaW, float[] gradCoeffs) {
             throw new UnsupportedOperationException();
         }

@@ -520,6 +520,12 @@ public abstract class ModelMergerContract {
         }
 
         @Override
+        public void forward(org.spectralpeft.fourierft.FourierFTAdapterPool pool, int[] adapterIds, HostArray x,
+                            int tokens, HostArray y) {
+            inner.forward(pool, adapterIds, x, tokens, y);
+        }
+
+        @Override
         public void gradCoefficients(FourierFTSpec spec, HostArray gradDeltaW, float[] gradCoeffs) {
             inner.gradCoefficients(spec, gradDeltaW, gradCoeffs);
         }

@@ -1,0 +1,213 @@
+package org.spectralpeft.fourierft;
+
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+import org.spectralpeft.core.Checks;
+
+/**
+ * Many FourierFT adapters of one layer shape (d_out × d_in), registered by id, for forwards in which every token
+ * uses its own adapter ({@link FourierFTBackend#forward(FourierFTAdapterPool, int[], org.spectralpeft.core.HostArray,
+ * int, org.spectralpeft.core.HostArray)}). Adapters of equal index sets (PEFT's randperm depends only on the
+ * shape, the seed and n) share one {@link FourierFTSpec} instance, so the spectral groupings a backend builds
+ * per spec are built and held once per index set, not once per adapter.
+ *
+ * <p>Thread-safe. Adapters may be added and removed while forwards run: a call resolves its ids when it starts
+ * and uses those adapters to its end; an adapter removed after that still serves that call, and one added after
+ * it is seen by the next call. Each adapter's coefficients are copied in, so the caller may reuse its array.
+ */
+public final class FourierFTAdapterPool {
+    /** One registered adapter: its interned spec and its coefficients (a private copy, never written). */
+    public static final class Adapter {
+        private final int id;
+        private final FourierFTSpec spec;
+        private final float[] coefficients;
+
+        private Adapter(int id, FourierFTSpec spec, float[] coefficients) {
+            this.id = id;
+            this.spec = spec;
+            this.coefficients = coefficients;
+        }
+
+        /** @return the id it was added under */
+        public int id() {
+            return id;
+        }
+
+        /** @return its spec, shared with every adapter of the same index set in the pool */
+        public FourierFTSpec spec() {
+            return spec;
+        }
+
+        /**
+         * The coefficients, as the pool holds them (not a copy: read them, never write them).
+         *
+         * @return n floats
+         */
+        float[] coefficients() {
+            return coefficients;
+        }
+
+        /** @return a copy of the n coefficients */
+        public float[] coefficientsCopy() {
+            return coefficients.clone();
+        }
+    }
+
+    private final int dOut;
+    private final int dIn;
+    private final Map<Integer, Adapter> adapters = new ConcurrentHashMap<>();
+    /** Each distinct spec once, with how many adapters use it. */
+    private final Map<FourierFTSpec, Interned> specs = new ConcurrentHashMap<>();
+    private final AtomicLong coefficientBytes = new AtomicLong();
+    private final AtomicLong version = new AtomicLong();
+
+    private static final class Interned {
+        final FourierFTSpec spec;
+        int users;
+
+        Interned(FourierFTSpec spec) {
+            this.spec = spec;
+        }
+    }
+
+    /**
+     * An empty pool for layers of one shape.
+     *
+     * @param dOut out_features, at least 1
+     * @param dIn in_features, at least 1
+     */
+    public FourierFTAdapterPool(int dOut, int dIn) {
+        Checks.positive(dOut, "dOut");
+        Checks.positive(dIn, "dIn");
+        this.dOut = dOut;
+        this.dIn = dIn;
+    }
+
+    /** @return out_features of every adapter */
+    public int dOut() {
+        return dOut;
+    }
+
+    /** @return in_features of every adapter */
+    public int dIn() {
+        return dIn;
+    }
+
+    /**
+     * Registers an adapter.
+     *
+     * @param id its id, at least 0 (−1 means "no adapter" in a forward's ids)
+     * @param spec its spec, of this pool's shape
+     * @param coefficients its n coefficients, finite; copied
+     * @throws IllegalArgumentException if an argument is null or invalid, the shape differs, or the id is taken
+     */
+    public void add(int id, FourierFTSpec spec, float[] coefficients) {
+        Checks.notNull(spec, "spec");
+        Checks.notNull(coefficients, "coefficients");
+        Checks.require(id >= 0, "adapter id " + id + " is negative; ids are at least 0 (−1 marks tokens without one)");
+        Checks.require(spec.dOut() == dOut && spec.dIn() == dIn, "adapter " + id + " is " + spec.dOut() + " x "
+                + spec.dIn() + " but the pool holds " + dOut + " x " + dIn + " adapters");
+        Checks.finiteVector("coefficients", coefficients, spec.n());
+        synchronized (specs) {
+            Checks.require(!adapters.containsKey(id), "adapter id " + id + " is already in the pool; remove it first");
+            Interned interned = specs.computeIfAbsent(spec, Interned::new);
+            interned.users++;
+            adapters.put(id, new Adapter(id, interned.spec, coefficients.clone()));
+            coefficientBytes.addAndGet(4L * spec.n());
+            version.incrementAndGet();
+        }
+    }
+
+    /**
+     * Removes an adapter; calls that already resolved it finish with it.
+     *
+     * @param id its id
+     * @throws IllegalArgumentException if no adapter has that id
+     */
+    public void remove(int id) {
+        synchronized (specs) {
+            Adapter a = adapters.remove(id);
+            Checks.require(a != null, "adapter id " + id + " is not in the pool");
+            Interned interned = specs.get(a.spec);
+            if (--interned.users == 0) {
+                specs.remove(a.spec);
+            }
+            coefficientBytes.addAndGet(-4L * a.spec.n());
+            version.incrementAndGet();
+        }
+    }
+
+    /**
+     * @param id an id
+     * @return whether an adapter has it
+     */
+    public boolean contains(int id) {
+        return adapters.containsKey(id);
+    }
+
+    /**
+     * The adapter of an id.
+     *
+     * @param id an id
+     * @return the adapter
+     * @throws IllegalArgumentException if no adapter has that id
+     */
+    public Adapter adapter(int id) {
+        Adapter a = adapters.get(id);
+        Checks.require(a != null, "adapter id " + id + " is not in the pool");
+        return a;
+    }
+
+    /** @return the number of adapters */
+    public int size() {
+        return adapters.size();
+    }
+
+    /** @return the number of distinct index sets among them */
+    public int indexSets() {
+        return specs.size();
+    }
+
+    /**
+     * What the pool holds on the host: every adapter's coefficients (4·n bytes each) and, once per index set, its
+     * indices (8·n bytes). The groupings a backend builds per index set come on top, once per set.
+     *
+     * @return bytes
+     */
+    public long bytes() {
+        long indexBytes = 0;
+        for (FourierFTSpec s : specs.keySet()) {
+            indexBytes += 8L * s.n();
+        }
+        return coefficientBytes.get() + indexBytes;
+    }
+
+    /** @return a count of the adds and removes so far: a backend's device copy is current while it is unchanged */
+    public long version() {
+        return version.get();
+    }
+
+    /**
+     * The adapters of a forward's tokens, resolved once at the call's start.
+     *
+     * @param ids one id per token: an adapter's, or −1 for none
+     * @return per token its adapter, or null for −1
+     * @throws IllegalArgumentException naming the first token whose id is neither −1 nor in the pool
+     */
+    Adapter[] resolve(int[] ids) {
+        Adapter[] out = new Adapter[ids.length];
+        for (int t = 0; t < ids.length; t++) {
+            if (ids[t] == -1) {
+                continue;
+            }
+            Adapter a = adapters.get(ids[t]);
+            if (a == null) {
+                throw new IllegalArgumentException("adapterIds[" + t + "] = " + ids[t] + " is "
+                        + (ids[t] < -1 ? "negative (only −1, no adapter, is allowed)" : "not in the pool (removed, or never added)"));
+            }
+            out[t] = a;
+        }
+        return out;
+    }
+}

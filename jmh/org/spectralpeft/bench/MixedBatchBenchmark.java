@@ -1,0 +1,106 @@
+package org.spectralpeft.bench;
+
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+import org.spectralpeft.core.DType;
+import org.spectralpeft.core.HostArray;
+import org.spectralpeft.cpu.Gemm;
+import org.spectralpeft.fourierft.FourierFTAdapterPool;
+import org.spectralpeft.fourierft.FourierFTBackend;
+import org.spectralpeft.fourierft.FourierFTSpec;
+
+/**
+ * Serving many FourierFT adapters: T tokens of a d × d layer (n = 1000), each token with its own adapter out of
+ * {@code distinct} ones (0 means T: every token a different adapter), all of one index set, through
+ * {@code forward(pool, ids, x, T, y)} ({@code mixed}); next to it ({@code materializeEach}) what PEFT can do for a
+ * mixed batch: materialize each used adapter's ΔW and multiply its tokens by it (run only where distinct ≤ 16:
+ * beyond, it scales with the number of adapters, one ΔW each). Host arrays, copies included.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.SampleTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+@Warmup(iterations = 2, time = 1)
+@Measurement(iterations = 3, time = 2)
+@Fork(1)
+public class MixedBatchBenchmark {
+    @Param({"cpu"})
+    public String backend;
+
+    @Param({"1", "16", "256", "4096"})
+    public int tokens;
+
+    /** Distinct adapters in the batch; 0 means as many as tokens. */
+    @Param({"1", "16", "0"})
+    public int distinct;
+
+    @Param({"4096"})
+    public int d;
+
+    @Param({"1000"})
+    public int n;
+
+    private FourierFTBackend ft;
+    private FourierFTAdapterPool pool;
+    private int[] ids;
+    private int adapters;
+    private HostArray x;
+    private HostArray y;
+
+    @Setup(Level.Trial)
+    public void setUp() {
+        ft = Bench.open(backend);
+        adapters = distinct == 0 ? tokens : Math.min(distinct, tokens);
+        FourierFTSpec spec = FourierFTSpec.fromSeed(d, d, n);
+        pool = new FourierFTAdapterPool(d, d);
+        for (int a = 0; a < adapters; a++) {
+            pool.add(a, spec, Bench.gaussian(n, 100 + a));
+        }
+        ids = new int[tokens];
+        for (int t = 0; t < tokens; t++) {
+            ids[t] = t % adapters;
+        }
+        x = Bench.gaussian(DType.FLOAT32, tokens * d, 5);
+        y = Bench.gaussian(DType.FLOAT32, tokens * d, 6);
+        System.err.printf("pool: %d adapters, %d index set(s), %.1f MB on the host (%.0f adapters per GB)%n",
+                pool.size(), pool.indexSets(), pool.bytes() / 1e6, pool.size() / (pool.bytes() / 1e9));
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() throws Exception {
+        ft.close();
+    }
+
+    @Benchmark
+    public void mixed() {
+        ft.forward(pool, ids, x, tokens, y);
+    }
+
+    /** Each used adapter's ΔW materialized, then its tokens multiplied by it (distinct ≤ 16 only). */
+    @Benchmark
+    public void materializeEach() {
+        if (adapters > 16) {
+            throw new IllegalStateException("materializeEach runs for at most 16 distinct adapters");
+        }
+        float[] delta = new float[d * d];
+        float[] xs = x.floats();
+        float[] ys = y.floats();
+        for (int a = 0; a < adapters; a++) {
+            FourierFTAdapterPool.Adapter adapter = pool.adapter(a);
+            ft.materialize(adapter.spec(), adapter.coefficientsCopy(), HostArray.float32(delta));
+            int count = (tokens - a + adapters - 1) / adapters; // tokens a, a + adapters, …: rows adapters·d apart
+            Gemm.gemm(false, true, count, d, d, 1f, xs, a * d, adapters * d, delta, 0, d, 1f, ys, a * d, adapters * d);
+        }
+    }
+}
