@@ -174,6 +174,39 @@ __global__ void fourierft_gather_scatter(
     }
 }
 
+// The mixed batch's form of fourierft_gather_scatter: token t takes its coefficients from row tokenRow[t] − 1 of
+// a table of n-coefficient rows (one row per adapter of this index set used in the batch); tokenRow[t] = 0 marks
+// a token of another index set, or without an adapter: its spectrum is written as zeros, so that adding this
+// group's result into y leaves it alone. The sums run in the same order as fourierft_gather_scatter's.
+__global__ void fourierft_gather_scatter_mixed(
+        const float2* __restrict__ in, int inBins,
+        float2* __restrict__ out, int outBins, int zPitch,
+        const float* __restrict__ coeffTable, int n, const int* __restrict__ tokenRow,
+        const int* __restrict__ binStart, const int* __restrict__ entryCoeff,
+        const int* __restrict__ entrySrc, float halfScale, int tokens, int rows) {
+    const int o = blockIdx.x * blockDim.x + threadIdx.x;
+    if (o >= outBins) return;
+    const int e0 = binStart[o], e1 = binStart[o + 1];
+    for (int t = blockIdx.y; t < rows; t += gridDim.y) {
+        const int row = t < tokens ? tokenRow[t] : 0;
+        if (row == 0) {
+            out[(long long) t * zPitch + o] = make_float2(0.0f, 0.0f);
+            continue;
+        }
+        const float* coeffs = coeffTable + (long long) (row - 1) * n;
+        const float2* src = in + (long long) t * inBins;
+        float re = 0.0f, im = 0.0f;
+        for (int e = e0; e < e1; ++e) {
+            const int packed = entrySrc[e];
+            const float2 r = src[src_bin(packed)];
+            const float c = coeffs[entryCoeff[e]];
+            re = fmaf(c, r.x, re);
+            im = fmaf(c * src_imag_sign(packed), r.y, im);
+        }
+        out[(long long) t * zPitch + o] = make_float2(halfScale * re, halfScale * im);
+    }
+}
+
 // ∂L/∂c from the R2C transform F of ∂L/∂ΔW (layers × bins): grad[l] = scale · Re F[gatherBin[l]].
 __global__ void fourierft_gather_real(
         const float2* __restrict__ spectrum, long long binsPerLayer,

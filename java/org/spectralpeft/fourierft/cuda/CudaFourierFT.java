@@ -3,6 +3,8 @@ package org.spectralpeft.fourierft.cuda;
 import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
 import static jcuda.driver.JCudaDriver.cuMemsetD32Async;
 
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -865,6 +867,60 @@ public final class CudaFourierFT extends ValidatingBackend {
             DeviceArray dx = call.in(x);
             DeviceArray dy = call.inOut(y);
             forward(spec, c, dx, tokens, dy, call.stream());
+            call.finish();
+        }
+    }
+
+    /**
+     * The mixed batch in one pass over the tokens: one R2C of every token's row (it does not depend on the
+     * adapter), then per index set among the tokens one gather/scatter reading each token's own row of a table of
+     * the coefficients used (fourierft_gather_scatter_mixed; tokens of other sets get zeros), one C2R of the batch
+     * and one accumulation into y. The table holds only the adapters the batch uses and is copied in per call.
+     */
+    @Override
+    protected void runForward(FourierFTSpec[] specs, float[][] coefficients, int dOut, int dIn, HostArray x,
+                              HostArray y) {
+        int tokens = specs.length;
+        Map<FourierFTSpec, List<Integer>> groups = new LinkedHashMap<>();
+        for (int t = 0; t < tokens; t++) {
+            if (specs[t] != null) {
+                groups.computeIfAbsent(specs[t], k -> new ArrayList<>()).add(t);
+            }
+        }
+        if (groups.isEmpty()) {
+            return; // every id is −1: y unchanged
+        }
+        try (HostCall call = new HostCall(context); StreamScratch scratch = new StreamScratch(call.stream())) {
+            CudaStream stream = call.stream();
+            DeviceArray dx = call.in(x);
+            DeviceArray dy = call.inOut(y);
+            long xSpec = rowSpectra(dx, tokens, dIn, scratch, stream);
+            for (Map.Entry<FourierFTSpec, List<Integer>> group : groups.entrySet()) {
+                FourierFTSpec spec = group.getKey();
+                int n = spec.n();
+                Map<float[], Integer> rows = new IdentityHashMap<>();
+                float[] tokenRow = new float[tokens]; // row + 1 as int bits; 0: not this group
+                for (int t : group.getValue()) {
+                    int row = rows.computeIfAbsent(coefficients[t], c -> rows.size());
+                    tokenRow[t] = Float.intBitsToFloat(row + 1);
+                }
+                float[] table = new float[rows.size() * n];
+                rows.forEach((c, row) -> System.arraycopy(c, 0, table, row * n, n));
+                long tableAddress = call.in(HostArray.float32(table)).address();
+                long rowAddress = call.in(HostArray.float32(tokenRow)).address();
+                SpecResources r = acquire(spec);
+                try {
+                    long batch = FftPlans.paddedBatch(tokens);
+                    int outBins = spec.halfOut();
+                    long z = scratch.allocate(8L * batch * outBins);
+                    kernels.gatherScatterMixed(xSpec, spec.halfIn(), z, outBins, outBins, tableAddress, n, rowAddress,
+                            r.tables.forward, 0.5f * spec.scale(), tokens, (int) batch, stream);
+                    plans.oneD(Direction.C2R, dOut, batch, true, z, z, scratch, stream);
+                    common.epilogue(z, 2L * outBins, dy, tokens, dOut, WriteMode.ADD.code(), stream);
+                } finally {
+                    release(r);
+                }
+            }
             call.finish();
         }
     }

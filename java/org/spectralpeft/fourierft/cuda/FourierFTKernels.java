@@ -21,10 +21,11 @@ final class FourierFTKernels implements AutoCloseable {
     static final String COLUMN_SYNTHESIS = "fourierft_column_synthesis";
     static final String COLUMN_ANALYSIS = "fourierft_column_analysis";
     static final String GATHER_SCATTER = "fourierft_gather_scatter";
+    static final String GATHER_SCATTER_MIXED = "fourierft_gather_scatter_mixed";
     static final String GATHER_REAL = "fourierft_gather_real";
     static final String COEFF_GRAD_PARTIAL = "fourierft_coeff_grad_partial";
     static final String COEFF_GRAD_REDUCE = "fourierft_coeff_grad_reduce";
-    static final String[] KERNELS = {SCATTER_HALF_SPECTRUM, COLUMN_SYNTHESIS, COLUMN_ANALYSIS, GATHER_SCATTER,
+    static final String[] KERNELS = {SCATTER_HALF_SPECTRUM, COLUMN_SYNTHESIS, COLUMN_ANALYSIS, GATHER_SCATTER, GATHER_SCATTER_MIXED,
         GATHER_REAL, COEFF_GRAD_PARTIAL, COEFF_GRAD_REDUCE};
 
     private final KernelModule module;
@@ -115,6 +116,17 @@ final class FourierFTKernels implements AutoCloseable {
                        DeviceSpecTables.Grouping g, float halfScale, int tokens, int rows, CudaStream s) {
         launch(GATHER_SCATTER, blocks(outBins), gridY(rows), s,
                 in, inBins, out, outBins, zPitch, coeffs, g.start(), g.coeff(), g.src(), halfScale, tokens, rows);
+    }
+
+    /**
+     * The mixed batch's gather/scatter: token t's coefficients are row tokenRow[t] − 1 of coeffTable (n floats per
+     * row); tokenRow[t] = 0 writes zeros.
+     */
+    void gatherScatterMixed(long in, int inBins, long out, int outBins, int zPitch, long coeffTable, int n,
+                            long tokenRow, DeviceSpecTables.Grouping g, float halfScale, int tokens, int rows,
+                            CudaStream s) {
+        launch(GATHER_SCATTER_MIXED, blocks(outBins), gridY(rows), s, in, inBins, out, outBins, zPitch, coeffTable, n,
+                tokenRow, g.start(), g.coeff(), g.src(), halfScale, tokens, rows);
     }
 
     void gatherReal(long spectrum, long binsPerLayer, long gatherBin, int n, float scale, long grad, CudaStream s) {
