@@ -120,7 +120,7 @@ class MergePlanTest {
             assertTrue(msg.contains("(6 problems)"), msg);
             assertTrue(msg.contains("module 'missing.q': the base model has no tensor 'missing.q.weight'"), msg);
             assertTrue(msg.contains("module 'norm'") && msg.contains("only 2-D weights"), msg);
-            assertTrue(msg.contains("FourierFT and FouRA on Conv2d are not supported"), msg);
+            assertTrue(msg.contains("FourierFT, FouRA and TLoRA on Conv2d are not supported"), msg);
             assertTrue(msg.contains("module 'ids'") && msg.contains("not F32, F16, BF16 or F64"), msg);
             assertTrue(msg.contains("module 'tiny'") && msg.contains("at most d_out·d_in = 4"), msg);
             assertTrue(msg.contains("several tensors could be meant: [dup.weight, x.a.dup.weight, y.a.dup.weight]"), msg);
