@@ -1,5 +1,6 @@
 package org.spectralpeft.fourierft;
 
+import java.util.Map;
 import org.spectralpeft.core.HostArray;
 
 /**
@@ -108,6 +109,25 @@ public interface FourierFTBackend extends AutoCloseable {
      */
     void backward(FourierFTSpec spec, float[] coeffs, HostArray x, HostArray gradY, int tokens,
                   float[] gradCoeffs, HostArray gradX);
+
+    /**
+     * The gradients of a mixed batch ({@link #forward(FourierFTAdapterPool, int[], HostArray, int, HostArray)}):
+     * for every adapter the batch uses, ∂L/∂c summed over its tokens, and ∂L/∂x added into gradX. Each adapter's
+     * gradient equals {@link #backward(FourierFTSpec, float[], HostArray, HostArray, int, float[], HostArray)} run on
+     * its tokens alone, in batch order (so several adapters train in one batch); tokens with id −1 contribute
+     * nothing and their gradX rows are untouched.
+     *
+     * @param pool the adapters
+     * @param adapterIds one id per token
+     * @param x the forward's inputs, tokens × d_in
+     * @param gradY ∂L/∂y, tokens × d_out
+     * @param tokens rows, at least 1
+     * @param gradX tokens × d_in accumulating ∂L/∂x, or null when not wanted
+     * @return adapter id → its n gradients (fresh arrays), in the order the batch first uses them
+     * @throws IllegalArgumentException also for an id that is neither −1 nor in the pool, before any work
+     */
+    Map<Integer, float[]> backward(FourierFTAdapterPool pool, int[] adapterIds, HostArray x, HostArray gradY,
+                                   int tokens, HostArray gradX);
 
     /** Releases native resources; later calls throw {@link IllegalStateException}. Idempotent. */
     @Override

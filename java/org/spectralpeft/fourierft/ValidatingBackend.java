@@ -155,6 +155,56 @@ public abstract class ValidatingBackend extends OpenState implements FourierFTBa
         runBackward(spec, coeffs, x, gradY, tokens, gradCoeffs, gradX);
     }
 
+    @Override
+    public final Map<Integer, float[]> backward(FourierFTAdapterPool pool, int[] adapterIds, HostArray x,
+                                                HostArray gradY, int tokens, HostArray gradX) {
+        Checks.notNull(pool, "pool");
+        Checks.notNull(adapterIds, "adapterIds");
+        Checks.notNull(x, "x");
+        Checks.notNull(gradY, "gradY"); // gradX may be null: no ∂L/∂x wanted
+        ensureOpen();
+        Checks.positive(tokens, "tokens");
+        Checks.length("adapterIds", adapterIds.length, tokens);
+        Checks.input("x", x, (long) tokens * pool.dIn());
+        Checks.input("gradY", gradY, (long) tokens * pool.dOut());
+        if (gradX != null) {
+            Checks.output("gradX", gradX, (long) tokens * pool.dIn());
+        }
+        FourierFTAdapterPool.Adapter[] adapters = pool.resolve(adapterIds);
+        int dIn = pool.dIn();
+        int dOut = pool.dOut();
+        // each adapter's tokens, in batch order, through the single-adapter backward
+        Map<FourierFTAdapterPool.Adapter, List<Integer>> groups = new java.util.LinkedHashMap<>();
+        for (int t = 0; t < tokens; t++) {
+            if (adapters[t] != null) {
+                groups.computeIfAbsent(adapters[t], a -> new ArrayList<>()).add(t);
+            }
+        }
+        Map<Integer, float[]> grads = new java.util.LinkedHashMap<>();
+        for (Map.Entry<FourierFTAdapterPool.Adapter, List<Integer>> g : groups.entrySet()) {
+            FourierFTAdapterPool.Adapter a = g.getKey();
+            List<Integer> rows = g.getValue();
+            int count = rows.size();
+            float[] xs = new float[count * dIn];
+            float[] gs = new float[count * dOut];
+            for (int i = 0; i < count; i++) {
+                x.read(rows.get(i) * dIn, xs, i * dIn, dIn);
+                gradY.read(rows.get(i) * dOut, gs, i * dOut, dOut);
+            }
+            float[] gx = gradX == null ? null : new float[count * dIn];
+            float[] gc = new float[a.spec().n()];
+            runBackward(a.spec(), a.coefficients(), HostArray.float32(xs), HostArray.float32(gs), count, gc,
+                    gx == null ? null : HostArray.float32(gx));
+            if (gx != null) {
+                for (int i = 0; i < count; i++) {
+                    gradX.write(rows.get(i) * dIn, gx, i * dIn, dIn, WriteMode.ADD);
+                }
+            }
+            grads.put(a.id(), gc);
+        }
+        return grads;
+    }
+
     // every null argument is named before any other check, so that no other complaint hides it
     private static void notNull(FourierFTSpec spec, float[] coeffs, String arrayName, HostArray array) {
         Checks.notNull(spec, "spec");

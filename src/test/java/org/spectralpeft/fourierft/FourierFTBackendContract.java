@@ -703,6 +703,69 @@ public abstract class FourierFTBackendContract {
         assertEquals(8, pool.size());
     }
 
+    /**
+     * The mixed batch's backward: each used adapter's ∂L/∂c is the single-adapter backward's on its tokens alone
+     * (gathered in batch order), ∂L/∂x of each token is its own backward's (bit for bit where the forward is), and
+     * tokens with −1 leave their gradX rows alone (the single-adapter backward is held to the float64 reference above).
+     */
+    @Test
+    void aMixedBatchBackwardEqualsEachAdapterOnItsTokens() {
+        TestData data = new TestData();
+        FourierFTAdapterPool pool = pool(data, 5, 10);
+        int tokens = 23;
+        int[] ids = new int[tokens];
+        for (int t = 0; t < tokens; t++) {
+            ids[t] = t % 6 == 5 ? -1 : 10 + data.nextInt(5);
+        }
+        HostArray x = HostArray.float32(data.gaussian(tokens * 29));
+        HostArray gy = HostArray.float32(data.gaussian(tokens * 37));
+        float[] gx0 = data.gaussian(tokens * 29);
+        HostArray gx = HostArray.float32(gx0.clone());
+        java.util.Map<Integer, float[]> grads = backend().backward(pool, ids, x, gy, tokens, gx);
+        java.util.Set<Integer> used = new java.util.LinkedHashSet<>();
+        for (int id : ids) {
+            if (id >= 0) {
+                used.add(id);
+            }
+        }
+        assertEquals(new ArrayList<>(used), new ArrayList<>(grads.keySet()), "first-use order");
+        for (int id : used) {
+            List<Integer> rows = new ArrayList<>();
+            for (int t = 0; t < tokens; t++) {
+                if (ids[t] == id) {
+                    rows.add(t);
+                }
+            }
+            float[] xs = new float[rows.size() * 29];
+            float[] gs = new float[rows.size() * 37];
+            for (int i = 0; i < rows.size(); i++) {
+                System.arraycopy(x.floats(), rows.get(i) * 29, xs, i * 29, 29);
+                System.arraycopy(gy.floats(), rows.get(i) * 37, gs, i * 37, 37);
+            }
+            FourierFTAdapterPool.Adapter a = pool.adapter(id);
+            float[] alone = new float[20];
+            float[] gxAlone = new float[rows.size() * 29];
+            backend().backward(a.spec(), a.coefficientsCopy(), HostArray.float32(xs), HostArray.float32(gs), rows.size(),
+                    alone, HostArray.float32(gxAlone));
+            assertArrayEquals(alone, grads.get(id), "adapter " + id + data.tag());
+            for (int i = 0; i < rows.size(); i++) {
+                int t = rows.get(i);
+                for (int k = 0; k < 29; k++) {
+                    assertEquals(gx0[t * 29 + k] + gxAlone[i * 29 + k], gx.floats()[t * 29 + k],
+                            1e-5f * (1 + Math.abs(gx0[t * 29 + k])), "gradX token " + t + data.tag());
+                }
+            }
+        }
+        for (int t = 0; t < tokens; t++) {
+            if (ids[t] < 0) {
+                assertArrayEquals(java.util.Arrays.copyOfRange(gx0, t * 29, (t + 1) * 29),
+                        java.util.Arrays.copyOfRange(gx.floats(), t * 29, (t + 1) * 29), "token " + t + " without adapter");
+            }
+        }
+        expectMessage("adapterIds[0] = 99", () -> backend().backward(pool, new int[] {99}, HostArray.float32(new float[29]),
+                HostArray.float32(new float[37]), 1, null));
+    }
+
     protected static void expectMessage(String fragment, org.junit.jupiter.api.function.Executable call) {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
         assertTrue(e.getMessage().contains(fragment), "message '" + e.getMessage() + "' lacks '" + fragment + "'");

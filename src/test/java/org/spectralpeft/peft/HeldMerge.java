@@ -65,6 +65,13 @@ public final class HeldMerge {
         }
 
         @Override
+        public java.util.Map<Integer, float[]> backward(org.spectralpeft.fourierft.FourierFTAdapterPool pool,
+                                                        int[] adapterIds, HostArray x, HostArray gradY, int tokens,
+                                                        HostArray gradX) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
         public void gradCoefficients(FourierFTSpec spec, HostArray gradDeltaW, float[] gradCoeffs) {
             throw new UnsupportedOperationException();
         }

@@ -526,6 +526,13 @@ public abstract class ModelMergerContract {
         }
 
         @Override
+        public java.util.Map<Integer, float[]> backward(org.spectralpeft.fourierft.FourierFTAdapterPool pool,
+                                                        int[] adapterIds, HostArray x, HostArray gradY, int tokens,
+                                                        HostArray gradX) {
+            return inner.backward(pool, adapterIds, x, gradY, tokens, gradX);
+        }
+
+        @Override
         public void gradCoefficients(FourierFTSpec spec, HostArray gradDeltaW, float[] gradCoeffs) {
             inner.gradCoefficients(spec, gradDeltaW, gradCoeffs);
         }
