@@ -141,6 +141,22 @@ __global__ void __launch_bounds__(256) fourierft_column_analysis(
     }
 }
 
+// One output bin of one token: halfScale · Σ_e c[entryCoeff[e]] · (Re row[b_e], ±Im row[b_e]) over entries
+// e0..e1−1, in entry order (the mixed batch's kernel sums exactly as the single adapter's does).
+__device__ __forceinline__ float2 gather_bin(const float2* __restrict__ row, const float* __restrict__ coeffs,
+                                             const int* __restrict__ entryCoeff, const int* __restrict__ entrySrc,
+                                             int e0, int e1, float halfScale) {
+    float re = 0.0f, im = 0.0f;
+    for (int e = e0; e < e1; ++e) {
+        const int packed = entrySrc[e];
+        const float2 r = row[src_bin(packed)];
+        const float c = coeffs[entryCoeff[e]];
+        re = fmaf(c, r.x, re);
+        im = fmaf(c * src_imag_sign(packed), r.y, im);
+    }
+    return make_float2(halfScale * re, halfScale * im);
+}
+
 // Per token t and output bin o (0..outBins-1), the unmaterialized forward's spectrum:
 //   Z[t,o] = halfScale · Σ_e c[entryCoeff[e]] · (Re R[t,b_e], ±Im R[t,b_e])
 // where R is the R2C transform of the input rows (inBins bins per token) and the sign encodes
@@ -161,23 +177,15 @@ __global__ void fourierft_gather_scatter(
             out[(long long) t * zPitch + o] = make_float2(0.0f, 0.0f);
             continue;
         }
-        const float2* row = in + (long long) t * inBins;
-        float re = 0.0f, im = 0.0f;
-        for (int e = e0; e < e1; ++e) {
-            const int packed = entrySrc[e];
-            const float2 r = row[src_bin(packed)];
-            const float c = coeffs[entryCoeff[e]];
-            re = fmaf(c, r.x, re);
-            im = fmaf(c * src_imag_sign(packed), r.y, im);
-        }
-        out[(long long) t * zPitch + o] = make_float2(halfScale * re, halfScale * im);
+        out[(long long) t * zPitch + o] = gather_bin(in + (long long) t * inBins, coeffs, entryCoeff, entrySrc, e0, e1,
+                                                     halfScale);
     }
 }
 
 // The mixed batch's form of fourierft_gather_scatter: token t takes its coefficients from row tokenRow[t] − 1 of
 // a table of n-coefficient rows (one row per adapter of this index set used in the batch); tokenRow[t] = 0 marks
 // a token of another index set, or without an adapter: its spectrum is written as zeros, so that adding this
-// group's result into y leaves it alone. The sums run in the same order as fourierft_gather_scatter's.
+// group's result into y leaves it alone.
 __global__ void fourierft_gather_scatter_mixed(
         const float2* __restrict__ in, int inBins,
         float2* __restrict__ out, int outBins, int zPitch,
@@ -193,17 +201,8 @@ __global__ void fourierft_gather_scatter_mixed(
             out[(long long) t * zPitch + o] = make_float2(0.0f, 0.0f);
             continue;
         }
-        const float* coeffs = coeffTable + (long long) (row - 1) * n;
-        const float2* src = in + (long long) t * inBins;
-        float re = 0.0f, im = 0.0f;
-        for (int e = e0; e < e1; ++e) {
-            const int packed = entrySrc[e];
-            const float2 r = src[src_bin(packed)];
-            const float c = coeffs[entryCoeff[e]];
-            re = fmaf(c, r.x, re);
-            im = fmaf(c * src_imag_sign(packed), r.y, im);
-        }
-        out[(long long) t * zPitch + o] = make_float2(halfScale * re, halfScale * im);
+        out[(long long) t * zPitch + o] = gather_bin(in + (long long) t * inBins, coeffTable + (long long) (row - 1) * n,
+                                                     entryCoeff, entrySrc, e0, e1, halfScale);
     }
 }
 
