@@ -19,7 +19,7 @@ import org.spectralpeft.tlora.ValidatingBackend;
 public final class CpuTLoRA extends ValidatingBackend {
     /** Rows (tokens, or rows of W0) per task of the ring operators with the Java BLAS. */
     private static final int ROW_CHUNK = 16;
-    /** The ring state one batch of rows may hold with the native BLAS (16 MB). */
+    /** The floats one batch of rows of a Kronecker product may hold with the native BLAS (16 MB). */
     private static final long STATE_FLOATS = 1L << 22;
 
     @Override
@@ -219,12 +219,15 @@ public final class CpuTLoRA extends ValidatingBackend {
     }
 
     /**
-     * dst row t = op·(src row t) for rows [0, rows): with a BLAS that threads itself, batches one after the
-     * other (each bounded to about {@link #STATE_FLOATS} floats of ring state); else fixed chunks on the pool.
+     * dst row t = op·(src row t) for rows [0, rows). A ring (R > 1) batches and threads itself; a Kronecker
+     * product (R = 1) with a BLAS that threads itself goes in batches one after the other (each bounded to about
+     * {@link #STATE_FLOATS} floats), else in fixed chunks on the pool.
      */
     private static void applyRows(RingOperator op, float[] src, int rows, float[] dst) {
-        if (Gemm.threadsItself()) {
-            int batch = (int) Math.max(1, STATE_FLOATS / ((long) Math.max(op.inLength(), op.outLength()) * op.ringSize()));
+        if (op.ringSize() > 1) {
+            op.applyAll(src, 0, rows, dst, 0);
+        } else if (Gemm.threadsItself()) {
+            int batch = (int) Math.max(1, STATE_FLOATS / Math.max(op.inLength(), op.outLength()));
             for (int from = 0; from < rows; from += batch) {
                 op.applyAll(src, from * op.inLength(), Math.min(batch, rows - from), dst, from * op.outLength());
             }

@@ -15,6 +15,23 @@ import org.spectralpeft.cpu.Parallel;
  * between threads.
  */
 final class RingOperator {
+    /** Vectors per batch of the ring application (R > 1). */
+    private static final int BATCH = 16;
+    /** Batches per task on the pool; a task's batches share one workspace. */
+    private static final int BATCHES_PER_TASK = 4;
+    /**
+     * The doubles of ring state that the first core writes at once, for a batch: about 256 KB, which the next
+     * cores read again while it is still in the core's own cache.
+     */
+    private static final long GROUP_DOUBLES = 1L << 15;
+    /**
+     * The most multiply-adds of one GEMM call in the ring application; larger products go in pieces. OpenBLAS
+     * runs a product this small on the calling thread, so the pool's threads, each on its own batch, do not also
+     * start OpenBLAS's threads (calls that did, from both threads at once, took seconds instead of milliseconds).
+     * A piece's elements are computed as in the whole product.
+     */
+    private static final long PIECE = 1L << 18;
+
     private final int[] out;
     private final int[] in;
     private final int ring;
@@ -54,12 +71,9 @@ final class RingOperator {
     }
 
     /**
-     * dst rows = M·(src rows) for count vectors, each step one GEMM over all of them (through {@link Gemm}): the
-     * state of every vector is kept as rows (vector, output digits so far, input digits still to come, a) by
-     * columns (the next input digit, the ring index), so a step multiplies it by core k laid out as a
-     * (Q_k·R) × (P_k·R) matrix, then moves the new output digit into the rows and the next input digit into the
-     * columns. In float64 (the state and the products), so that sums of many small terms do not round: the
-     * authors' identity start (every core slice I/R) then gives T·x = x exactly.
+     * dst rows = M·(src rows) for count vectors. R = 1 goes through {@link #applyKronecker}; otherwise the vectors
+     * go in fixed batches of {@link #BATCH}, each through {@link RingPlan#apply} on one thread of the pool, so
+     * every vector's result is the same whatever the threads and however the batches fall on them.
      *
      * @param src count vectors of ∏Q values from srcOff
      * @param srcOff the first one's first element
@@ -72,121 +86,315 @@ final class RingOperator {
             applyKronecker(src, srcOff, count, dst, dstOff);
             return;
         }
-        int d = in.length;
-        int rr = ring * ring;
-        if (d == 1) { // out[n][p] = Σ_q tr(K[p, q])·v[n][q]
-            double[] traces = new double[in[0] * out[0]];
-            for (int q = 0; q < in[0]; q++) {
-                for (int p = 0; p < out[0]; p++) {
-                    double t = 0;
-                    for (int a = 0; a < ring; a++) {
-                        t += cores[0][at(0, p, q) + a * ring + a];
-                    }
-                    traces[q * out[0] + p] = t;
-                }
-            }
-            double[] v = new double[count * in[0]];
-            for (int i = 0; i < v.length; i++) {
-                v[i] = src[srcOff + i];
-            }
-            double[] o = new double[count * out[0]];
-            Gemm.dgemm(false, false, count, out[0], in[0], 1, v, 0, in[0], traces, 0, out[0], 0, o, 0, out[0]);
-            for (int i = 0; i < o.length; i++) {
-                dst[dstOff + i] = (float) o[i];
-            }
+        if (in.length == 1) {
+            applyOneCore(src, srcOff, count, dst, dstOff);
             return;
         }
-        // step 0: rows (n, q_1.., ) × columns q_0, times K⁰ as q_0 × (p_0, a, b)
-        int post = product(in, 1, d);
-        double[] v = new double[count * inLength];
-        for (int n = 0; n < count; n++) {
-            for (int q = 0; q < in[0]; q++) {
-                for (int s = 0; s < post; s++) {
-                    v[(n * post + s) * in[0] + q] = src[srcOff + n * inLength + q * post + s];
-                }
+        RingPlan plan = new RingPlan();
+        int batch = Math.min(BATCH, count);
+        Parallel.inChunks(Parallel.chunks(count, BATCH), BATCHES_PER_TASK, (lo, hi) -> {
+            double[][] work = plan.workspace(batch);
+            for (int b = lo; b < hi; b++) {
+                int from = b * BATCH;
+                plan.apply(src, srcOff + from * inLength, Math.min(BATCH, count - from), dst,
+                        dstOff + from * outLength, work);
             }
-        }
-        double[] k0 = new double[in[0] * out[0] * rr];
+        });
+    }
+
+    /** {@link #applyAll} for one core: out[n][p] = Σ_q tr(K[p, q])·v[n][q], one float64 GEMM. */
+    private void applyOneCore(float[] src, int srcOff, int count, float[] dst, int dstOff) {
+        double[] traces = new double[in[0] * out[0]];
         for (int q = 0; q < in[0]; q++) {
             for (int p = 0; p < out[0]; p++) {
-                for (int e = 0; e < rr; e++) {
-                    k0[(q * out[0] + p) * rr + e] = cores[0][at(0, p, q) + e];
+                double t = 0;
+                for (int a = 0; a < ring; a++) {
+                    t += cores[0][at(0, p, q) + a * ring + a];
                 }
+                traces[q * out[0] + p] = t;
             }
         }
-        double[] o = new double[count * post * out[0] * rr];
-        Gemm.dgemm(false, false, count * post, out[0] * rr, in[0], 1, v, 0, in[0], k0, 0, out[0] * rr, 0, o, 0, out[0] * rr);
-        // to rows (n, p_0, q_2.., a) × columns (q_1, b): o is [n][q_1][rest][p_0][a][b]
-        int next = in[1];
-        int rest = post / next;
-        double[] state = new double[o.length];
-        for (int n = 0; n < count; n++) {
-            for (int q = 0; q < next; q++) {
-                for (int s = 0; s < rest; s++) {
-                    for (int p = 0; p < out[0]; p++) {
-                        for (int a = 0; a < ring; a++) {
-                            int from = (((n * next + q) * rest + s) * out[0] + p) * rr + a * ring;
-                            int to = ((((n * out[0] + p) * rest + s) * ring + a) * next + q) * ring;
-                            System.arraycopy(o, from, state, to, ring);
+        double[] v = new double[count * in[0]];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = src[srcOff + i];
+        }
+        double[] o = new double[count * out[0]];
+        Gemm.dgemm(false, false, count, out[0], in[0], 1, v, 0, in[0], traces, 0, out[0], 0, o, 0, out[0]);
+        for (int i = 0; i < o.length; i++) {
+            dst[dstOff + i] = (float) o[i];
+        }
+    }
+
+    /**
+     * The R > 1 application, D ≥ 2, to one batch of m vectors, in float64 (the state and the products), so that
+     * sums of many small terms do not round: the authors' identity start (every core slice I/R, R a power of 2)
+     * then gives M·x = x exactly.
+     *
+     * <p>The trace allows any rotation of the cores' order, and the reversed order with every slice transposed
+     * (tr(A·B·C) = tr(Cᵀ·Bᵀ·Aᵀ)); the order c_0..c_{D−1} with the fewest multiply-adds is used (d = 2048 =
+     * [8, 16, 16]: the smallest core in the middle, a quarter fewer than in order). tr(K^{c_0}⋯K^{c_{D−1}}) =
+     * Σ_a (row a of K^{c_0})⋯(column a of K^{c_{D−1}}), so for each ring start a the state carries one ring
+     * index, not two, and the layouts let each GEMM read the previous one's output where it is:
+     * <ol>
+     *   <li>the batch, transposed once: X = [q_{c_0}][q_{c_1}]…[q_{c_{D−1}}][n];</li>
+     *   <li>the first core: [(p, b)] × [(q_{c_1}.., n)] = K_a[(p, b)][q] · X, for a group of values of p that
+     *       keeps the state in the core's own cache ({@link #GROUP_DOUBLES});</li>
+     *   <li>each middle core c_j, per value of the output digits so far, on that block's rows (b, q_{c_j}):
+     *       [(p, b')] × [(q_{c_{j+1}}.., n)] = K[(p, b')][(b, q)] · block, each new value of p a block of the
+     *       same form for the next core;</li>
+     *   <li>each block before the last core, [(b, q_{c_{D−1}})][n], copied into G = [(b, q)][(digits so far,
+     *       n)] (the one copy of the state, since the last product needs the output digits with n), then
+     *       Y[p][(digits so far, n)] += K_a[p][(b, q)] · G closes the ring, summed over a.</li>
+     * </ol>
+     * Every GEMM goes through {@link #gemm} in pieces that OpenBLAS runs on the calling thread.
+     */
+    private final class RingPlan {
+        /** The cores in the order used. */
+        private final int[] order;
+        /** Whether that order is the reversed one, every slice transposed. */
+        private final boolean reflected;
+        /** ∏ of the output digits before step j (before[D]: all), and of the input digits after step j. */
+        private final int[] before;
+        private final int[] after;
+        /** For each a: the first core as [(p, b)][q], entry K[p, q][a, b]. */
+        private final double[][] first;
+        /** For each middle step j (1..D−2): its core as [(p, b')][(b, q)], entry K[p, q][b, b']. */
+        private final double[][] middle;
+        /** For each a: the last core as [p][(b, q)], entry K[p, q][b, a]. */
+        private final double[][] last;
+        /** Values of the first output digit per group, for batches of {@link #BATCH} vectors. */
+        private final int group;
+        /** For each input index (digits in order), its row of X. */
+        private final int[] inRow;
+        /** For each output index, its row of Y = [p_{c_{D−1}}][digits before it]. */
+        private final int[] outRow;
+
+        RingPlan() {
+            int d = in.length;
+            int[] best = null;
+            long bestCost = Long.MAX_VALUE;
+            boolean bestReflected = false;
+            for (int s = 0; s < 2 * d; s++) { // rotations, then reflections
+                int[] o = new int[d];
+                for (int j = 0; j < d; j++) {
+                    o[j] = s < d ? (s + j) % d : ((s - j) % d + d) % d;
+                }
+                long cost = cost(o);
+                if (cost < bestCost || cost == bestCost && out[o[d - 1]] > out[best[d - 1]]) {
+                    best = o;
+                    bestCost = cost;
+                    bestReflected = s >= d;
+                }
+            }
+            order = best;
+            reflected = bestReflected;
+            before = new int[d + 1];
+            after = new int[d];
+            before[0] = 1;
+            for (int j = 0; j < d; j++) {
+                before[j + 1] = before[j] * out[order[j]];
+            }
+            after[d - 1] = 1;
+            for (int j = d - 2; j >= 0; j--) {
+                after[j] = after[j + 1] * in[order[j + 1]];
+            }
+            int f = order[0];
+            first = new double[ring][out[f] * ring * in[f]];
+            for (int a = 0; a < ring; a++) {
+                for (int p = 0; p < out[f]; p++) {
+                    for (int b = 0; b < ring; b++) {
+                        for (int q = 0; q < in[f]; q++) {
+                            first[a][(p * ring + b) * in[f] + q] = slice(f, p, q, a, b);
                         }
                     }
                 }
             }
-        }
-        int pre = count * out[0]; // rows so far: (n, p_0..p_{k−1})
-        for (int k = 1; k < d - 1; k++) {
-            post = product(in, k + 1, d);
-            // rows (n, pre, q_{k+1}.., a) × columns (q_k, c), times K^k as (q_k, c) × (p_k, b)
-            double[] kk = new double[in[k] * ring * out[k] * ring];
-            for (int q = 0; q < in[k]; q++) {
-                for (int c = 0; c < ring; c++) {
-                    for (int p = 0; p < out[k]; p++) {
+            middle = new double[d][];
+            for (int j = 1; j < d - 1; j++) {
+                int c = order[j];
+                double[] k = new double[out[c] * ring * ring * in[c]];
+                for (int p = 0; p < out[c]; p++) {
+                    for (int b2 = 0; b2 < ring; b2++) {
                         for (int b = 0; b < ring; b++) {
-                            kk[((q * ring + c) * out[k] + p) * ring + b] = cores[k][at(k, p, q) + c * ring + b];
-                        }
-                    }
-                }
-            }
-            int rows = pre * post * ring;
-            o = new double[rows * out[k] * ring];
-            Gemm.dgemm(false, false, rows, out[k] * ring, in[k] * ring, 1, state, 0, in[k] * ring, kk, 0,
-                    out[k] * ring, 0, o, 0, out[k] * ring);
-            // o is [pre][q_{k+1}][rest][a][p_k][b] → [pre][p_k][rest][a][q_{k+1}][b]
-            next = in[k + 1];
-            rest = post / next;
-            state = new double[o.length];
-            for (int i = 0; i < pre; i++) {
-                for (int q = 0; q < next; q++) {
-                    for (int s = 0; s < rest; s++) {
-                        for (int a = 0; a < ring; a++) {
-                            for (int p = 0; p < out[k]; p++) {
-                                int from = (((((i * next + q) * rest + s) * ring + a) * out[k] + p) * ring);
-                                int to = (((((i * out[k] + p) * rest + s) * ring + a) * next + q) * ring);
-                                System.arraycopy(o, from, state, to, ring);
+                            for (int q = 0; q < in[c]; q++) {
+                                k[((p * ring + b2) * ring + b) * in[c] + q] = slice(c, p, q, b, b2);
                             }
                         }
                     }
                 }
+                middle[j] = k;
             }
-            pre *= out[k];
-        }
-        // the last step and the trace: rows (n, pre) × (a, q, c), times K^{D−1} as (a, q, c) × p
-        int last = d - 1;
-        double[] kl = new double[ring * in[last] * ring * out[last]];
-        for (int a = 0; a < ring; a++) {
-            for (int q = 0; q < in[last]; q++) {
-                for (int c = 0; c < ring; c++) {
-                    for (int p = 0; p < out[last]; p++) {
-                        kl[((a * in[last] + q) * ring + c) * out[last] + p] = cores[last][at(last, p, q) + c * ring + a];
+            int l = order[d - 1];
+            last = new double[ring][out[l] * ring * in[l]];
+            for (int a = 0; a < ring; a++) {
+                for (int p = 0; p < out[l]; p++) {
+                    for (int b = 0; b < ring; b++) {
+                        for (int q = 0; q < in[l]; q++) {
+                            last[a][(p * ring + b) * in[l] + q] = slice(l, p, q, b, a);
+                        }
                     }
                 }
             }
+            group = (int) Math.max(1, Math.min(out[f], GROUP_DOUBLES / ((long) ring * after[0] * BATCH)));
+            inRow = new int[inLength];
+            for (int i = 0; i < inLength; i++) {
+                inRow[i] = reordered(in, i);
+            }
+            outRow = new int[outLength];
+            int pre = before[d - 1];
+            for (int i = 0; i < outLength; i++) {
+                int r = reordered(out, i); // (digits before the last, the last)
+                outRow[i] = r % out[l] * pre + r / out[l];
+            }
         }
-        int inner = ring * in[last] * ring;
-        double[] result = new double[pre * out[last]];
-        Gemm.dgemm(false, false, pre, out[last], inner, 1, state, 0, inner, kl, 0, out[last], 0, result, 0, out[last]);
-        for (int i = 0; i < result.length; i++) {
-            dst[dstOff + i] = (float) result[i];
+
+        /** The multiply-adds per vector and ring start in the order o. */
+        private long cost(int[] o) {
+            int d = o.length;
+            long cost = 0;
+            long pre = 1;
+            for (int j = 0; j < d; j++) {
+                int c = o[j];
+                long rest = 1;
+                for (int i = j + 1; i < d; i++) {
+                    rest *= in[o[i]];
+                }
+                long inner = j == 0 ? in[c] : (long) ring * in[c];
+                long width = j == d - 1 ? out[c] : (long) out[c] * ring;
+                cost += pre * width * inner * rest;
+                pre *= out[c];
+            }
+            return cost;
+        }
+
+        /** Entry (i, j) of K^c[p, q], or of its transpose when the order is reflected. */
+        private double slice(int c, int p, int q, int i, int j) {
+            return reflected ? cores[c][at(c, p, q) + j * ring + i] : cores[c][at(c, p, q) + i * ring + j];
+        }
+
+        /** Flat index i of digits sizes f (in mode order) as a flat index of the digits in the plan's order. */
+        private int reordered(int[] f, int i) {
+            int d = f.length;
+            int[] digit = new int[d];
+            for (int k = d - 1; k >= 0; k--) {
+                digit[k] = i % f[k];
+                i /= f[k];
+            }
+            int r = 0;
+            for (int j = 0; j < d; j++) {
+                r = r * f[order[j]] + digit[order[j]];
+            }
+            return r;
+        }
+
+        /** G's row stride for batches of m vectors: a group's columns, padded off a multiple of 4 KB. */
+        private int gatheredStride(int m) {
+            return group * (before[in.length - 1] / out[order[0]]) * m + 8;
+        }
+
+        /**
+         * Buffers for batches of up to m vectors: X, the output of every step but the last (for one group, one
+         * block), G, Y. Those read as GEMM operands have a row to spare: netlib checks that an operand's last row
+         * fits whole, also for a piece that starts at a column offset ({@link RingOperator#gemm}).
+         */
+        double[][] workspace(int m) {
+            int d = in.length;
+            int slack = Math.max(after[0] * m, gatheredStride(m));
+            double[][] w = new double[d + 2][];
+            w[0] = new double[m * inLength + slack];
+            w[1] = new double[group * ring * after[0] * m + slack];
+            for (int j = 1; j < d - 1; j++) {
+                w[j + 1] = new double[out[order[j]] * ring * after[j] * m + slack];
+            }
+            w[d] = new double[ring * in[order[d - 1]] * gatheredStride(m) + slack];
+            w[d + 1] = new double[m * outLength];
+            return w;
+        }
+
+        /** dst rows = M·(src rows) for m vectors, m at most the workspace's. */
+        void apply(float[] src, int srcOff, int m, float[] dst, int dstOff, double[][] work) {
+            int d = in.length;
+            double[] x = work[0];
+            double[] gathered = work[d];
+            double[] y = work[d + 1];
+            for (int n = 0; n < m; n++) {
+                int base = srcOff + n * inLength;
+                for (int i = 0; i < inLength; i++) {
+                    x[inRow[i] * m + n] = src[base + i];
+                }
+            }
+            int f = order[0];
+            int l = order[d - 1];
+            int pre = before[d - 1];
+            int per = pre / out[f]; // blocks before the last core per value of the first digit
+            int inner = ring * in[l];
+            int stride = gatheredStride(m);
+            int cols = after[0] * m;
+            for (int p0 = 0; p0 < out[f]; p0 += group) {
+                int values = Math.min(group, out[f] - p0);
+                for (int a = 0; a < ring; a++) {
+                    gemm(values * ring, cols, in[f], first[a], p0 * ring * in[f], in[f], x, 0, cols, 0, work[1], 0,
+                            cols);
+                    for (int p = 0; p < values; p++) {
+                        carry(1, work, work[1], p * ring * cols, p, m, stride);
+                    }
+                    gemm(out[l], values * per * m, inner, last[a], 0, inner, gathered, 0, stride, a == 0 ? 0 : 1,
+                            y, p0 * per * m, pre * m);
+                }
+            }
+            for (int n = 0; n < m; n++) {
+                int base = dstOff + n * outLength;
+                for (int i = 0; i < outLength; i++) {
+                    dst[base + i] = (float) y[outRow[i] * m + n];
+                }
+            }
+        }
+
+        /**
+         * Carries one block of step j's input, rows (b, q_{c_j}) × columns (q_{c_{j+1}}.., n) at buf[off], through
+         * the middle cores into G; index is the block's output digits so far, counted within the group.
+         */
+        private void carry(int j, double[][] work, double[] buf, int off, int index, int m, int stride) {
+            int d = in.length;
+            if (j == d - 1) {
+                double[] gathered = work[d];
+                int rows = ring * in[order[j]];
+                for (int r = 0; r < rows; r++) {
+                    System.arraycopy(buf, off + r * m, gathered, r * stride + index * m, m);
+                }
+                return;
+            }
+            int c = order[j];
+            int cols = after[j] * m;
+            double[] o = work[j + 1];
+            gemm(out[c] * ring, cols, ring * in[c], middle[j], 0, ring * in[c], buf, off, cols, 0, o, 0, cols);
+            for (int p = 0; p < out[c]; p++) {
+                carry(j + 1, work, o, p * ring * cols, index * out[c] + p, m, stride);
+            }
+        }
+    }
+
+    /**
+     * C = A·B + β·C (row-major, float64) in pieces of at most {@link #PIECE} multiply-adds, split along the larger
+     * of C's dimensions.
+     */
+    private static void gemm(int m, int n, int k, double[] a, int aOff, int lda, double[] b, int bOff, int ldb,
+                             double beta, double[] c, int cOff, int ldc) {
+        long total = (long) m * n * k;
+        if (total <= PIECE) {
+            Gemm.dgemm(false, false, m, n, k, 1, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+        } else if (m >= n) {
+            int rows = (int) Math.max(1, PIECE / ((long) n * k));
+            for (int i = 0; i < m; i += rows) {
+                Gemm.dgemm(false, false, Math.min(rows, m - i), n, k, 1, a, aOff + i * lda, lda, b, bOff, ldb, beta,
+                        c, cOff + i * ldc, ldc);
+            }
+        } else {
+            int cols = (int) Math.max(1, PIECE / ((long) m * k));
+            for (int i = 0; i < n; i += cols) {
+                Gemm.dgemm(false, false, m, Math.min(cols, n - i), k, 1, a, aOff, lda, b, bOff + i, ldb, beta, c,
+                        cOff + i, ldc);
+            }
         }
     }
 
