@@ -99,8 +99,19 @@ public class MixedBatchBenchmark {
         for (int a = 0; a < adapters; a++) {
             FourierFTAdapterPool.Adapter adapter = pool.adapter(a);
             ft.materialize(adapter.spec(), adapter.coefficientsCopy(), HostArray.float32(delta));
-            int count = (tokens - a + adapters - 1) / adapters; // tokens a, a + adapters, …: rows adapters·d apart
-            Gemm.gemm(false, true, count, d, d, 1f, xs, a * d, adapters * d, delta, 0, d, 1f, ys, a * d, adapters * d);
+            int count = (tokens - a + adapters - 1) / adapters; // its tokens a, a + adapters, …, gathered
+            float[] xa = new float[count * d];
+            for (int i = 0; i < count; i++) {
+                System.arraycopy(xs, (a + i * adapters) * d, xa, i * d, d);
+            }
+            float[] ya = new float[count * d];
+            Gemm.gemm(false, true, count, d, d, 1f, xa, 0, d, delta, 0, d, 0f, ya, 0, d);
+            for (int i = 0; i < count; i++) {
+                int row = (a + i * adapters) * d;
+                for (int j = 0; j < d; j++) {
+                    ys[row + j] += ya[i * d + j];
+                }
+            }
         }
     }
 }
