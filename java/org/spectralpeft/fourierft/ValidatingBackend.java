@@ -1,7 +1,7 @@
 package org.spectralpeft.fourierft;
 
 import java.util.ArrayList;
-import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.spectralpeft.core.Checks;
@@ -63,14 +63,8 @@ public abstract class ValidatingBackend extends OpenState implements FourierFTBa
 
     @Override
     public final void forward(FourierFTAdapterPool pool, int[] adapterIds, HostArray x, int tokens, HostArray y) {
-        Checks.notNull(pool, "pool");
-        Checks.notNull(adapterIds, "adapterIds");
-        Checks.notNull(x, "x");
         Checks.notNull(y, "y");
-        ensureOpen();
-        Checks.positive(tokens, "tokens");
-        Checks.length("adapterIds", adapterIds.length, tokens);
-        Checks.input("x", x, (long) tokens * pool.dIn());
+        checkBatch(pool, adapterIds, x, tokens);
         Checks.output("y", y, (long) tokens * pool.dOut());
         FourierFTAdapterPool.Adapter[] adapters = pool.resolve(adapterIds);
         FourierFTSpec[] specs = new FourierFTSpec[tokens];
@@ -100,29 +94,61 @@ public abstract class ValidatingBackend extends OpenState implements FourierFTBa
      */
     protected void runForward(FourierFTSpec[] specs, float[][] coefficients, int dOut, int dIn, HostArray x,
                               HostArray y) {
-        Map<float[], List<Integer>> groups = new IdentityHashMap<>();
-        List<Integer> firsts = new ArrayList<>();
-        for (int t = 0; t < specs.length; t++) {
-            if (specs[t] != null) {
-                int first = t;
-                groups.computeIfAbsent(coefficients[t], c -> {
-                    firsts.add(first);
-                    return new ArrayList<>();
-                }).add(t);
+        for (List<Integer> rows : tokensBy(coefficients).values()) {
+            int first = rows.get(0);
+            float[] ys = new float[rows.size() * dOut];
+            runForward(specs[first], coefficients[first], HostArray.float32(gatherRows(x, rows, dIn)), rows.size(),
+                    HostArray.float32(ys));
+            addRows(ys, rows, dOut, y);
+        }
+    }
+
+    /**
+     * A mixed batch's first checks, after the caller's own arrays' nulls: pool, ids and x not null, this backend
+     * open, tokens ≥ 1, one id per token, x tokens × d_in and finite.
+     */
+    private void checkBatch(FourierFTAdapterPool pool, int[] adapterIds, HostArray x, int tokens) {
+        Checks.notNull(pool, "pool");
+        Checks.notNull(adapterIds, "adapterIds");
+        Checks.notNull(x, "x");
+        ensureOpen();
+        Checks.positive(tokens, "tokens");
+        Checks.length("adapterIds", adapterIds.length, tokens);
+        Checks.input("x", x, (long) tokens * pool.dIn());
+    }
+
+    /**
+     * The tokens of each distinct key, in the order the keys first appear, each list in token order; null keys
+     * (tokens without an adapter) are left out. Keys compare by equals: per adapter for coefficient arrays and
+     * adapters (identity), per index set for specs.
+     *
+     * @param keys one key per token, or null
+     * @param <K> the key type
+     * @return key → its tokens
+     */
+    protected static <K> Map<K, List<Integer>> tokensBy(K[] keys) {
+        Map<K, List<Integer>> groups = new LinkedHashMap<>();
+        for (int t = 0; t < keys.length; t++) {
+            if (keys[t] != null) {
+                groups.computeIfAbsent(keys[t], k -> new ArrayList<>()).add(t);
             }
         }
-        for (int first : firsts) {
-            List<Integer> tokens = groups.get(coefficients[first]);
-            int count = tokens.size();
-            float[] xs = new float[count * dIn];
-            for (int i = 0; i < count; i++) {
-                x.read(tokens.get(i) * dIn, xs, i * dIn, dIn);
-            }
-            float[] ys = new float[count * dOut];
-            runForward(specs[first], coefficients[first], HostArray.float32(xs), count, HostArray.float32(ys));
-            for (int i = 0; i < count; i++) {
-                y.write(tokens.get(i) * dOut, ys, i * dOut, dOut, WriteMode.ADD);
-            }
+        return groups;
+    }
+
+    /** The given rows of a (each width values), gathered in order into one float32 block. */
+    private static float[] gatherRows(HostArray a, List<Integer> rows, int width) {
+        float[] out = new float[rows.size() * width];
+        for (int i = 0; i < rows.size(); i++) {
+            a.read(rows.get(i) * width, out, i * width, width);
+        }
+        return out;
+    }
+
+    /** dst's given rows += the block's rows, in order. */
+    private static void addRows(float[] block, List<Integer> rows, int width, HostArray dst) {
+        for (int i = 0; i < rows.size(); i++) {
+            dst.write(rows.get(i) * width, block, i * width, width, WriteMode.ADD);
         }
     }
 
@@ -158,14 +184,8 @@ public abstract class ValidatingBackend extends OpenState implements FourierFTBa
     @Override
     public final Map<Integer, float[]> backward(FourierFTAdapterPool pool, int[] adapterIds, HostArray x,
                                                 HostArray gradY, int tokens, HostArray gradX) {
-        Checks.notNull(pool, "pool");
-        Checks.notNull(adapterIds, "adapterIds");
-        Checks.notNull(x, "x");
         Checks.notNull(gradY, "gradY"); // gradX may be null: no ∂L/∂x wanted
-        ensureOpen();
-        Checks.positive(tokens, "tokens");
-        Checks.length("adapterIds", adapterIds.length, tokens);
-        Checks.input("x", x, (long) tokens * pool.dIn());
+        checkBatch(pool, adapterIds, x, tokens);
         Checks.input("gradY", gradY, (long) tokens * pool.dOut());
         if (gradX != null) {
             Checks.output("gradX", gradX, (long) tokens * pool.dIn());
@@ -174,31 +194,17 @@ public abstract class ValidatingBackend extends OpenState implements FourierFTBa
         int dIn = pool.dIn();
         int dOut = pool.dOut();
         // each adapter's tokens, in batch order, through the single-adapter backward
-        Map<FourierFTAdapterPool.Adapter, List<Integer>> groups = new java.util.LinkedHashMap<>();
-        for (int t = 0; t < tokens; t++) {
-            if (adapters[t] != null) {
-                groups.computeIfAbsent(adapters[t], a -> new ArrayList<>()).add(t);
-            }
-        }
-        Map<Integer, float[]> grads = new java.util.LinkedHashMap<>();
-        for (Map.Entry<FourierFTAdapterPool.Adapter, List<Integer>> g : groups.entrySet()) {
+        Map<Integer, float[]> grads = new LinkedHashMap<>();
+        for (Map.Entry<FourierFTAdapterPool.Adapter, List<Integer>> g : tokensBy(adapters).entrySet()) {
             FourierFTAdapterPool.Adapter a = g.getKey();
             List<Integer> rows = g.getValue();
-            int count = rows.size();
-            float[] xs = new float[count * dIn];
-            float[] gs = new float[count * dOut];
-            for (int i = 0; i < count; i++) {
-                x.read(rows.get(i) * dIn, xs, i * dIn, dIn);
-                gradY.read(rows.get(i) * dOut, gs, i * dOut, dOut);
-            }
-            float[] gx = gradX == null ? null : new float[count * dIn];
+            float[] gx = gradX == null ? null : new float[rows.size() * dIn];
             float[] gc = new float[a.spec().n()];
-            runBackward(a.spec(), a.coefficients(), HostArray.float32(xs), HostArray.float32(gs), count, gc,
+            runBackward(a.spec(), a.coefficients(), HostArray.float32(gatherRows(x, rows, dIn)),
+                    HostArray.float32(gatherRows(gradY, rows, dOut)), rows.size(), gc,
                     gx == null ? null : HostArray.float32(gx));
             if (gx != null) {
-                for (int i = 0; i < count; i++) {
-                    gradX.write(rows.get(i) * dIn, gx, i * dIn, dIn, WriteMode.ADD);
-                }
+                addRows(gx, rows, dIn, gradX);
             }
             grads.put(a.id(), gc);
         }

@@ -3,7 +3,6 @@ package org.spectralpeft.fourierft.cuda;
 import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
 import static jcuda.driver.JCudaDriver.cuMemsetD32Async;
 
-import java.util.ArrayList;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -881,12 +880,7 @@ public final class CudaFourierFT extends ValidatingBackend {
     protected void runForward(FourierFTSpec[] specs, float[][] coefficients, int dOut, int dIn, HostArray x,
                               HostArray y) {
         int tokens = specs.length;
-        Map<FourierFTSpec, List<Integer>> groups = new LinkedHashMap<>();
-        for (int t = 0; t < tokens; t++) {
-            if (specs[t] != null) {
-                groups.computeIfAbsent(specs[t], k -> new ArrayList<>()).add(t);
-            }
-        }
+        Map<FourierFTSpec, List<Integer>> groups = tokensBy(specs);
         if (groups.isEmpty()) {
             return; // every id is −1: y unchanged
         }
