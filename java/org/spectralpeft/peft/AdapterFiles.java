@@ -10,8 +10,16 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import org.spectralpeft.io.AtomicFiles;
 import org.spectralpeft.io.SafetensorsException;
+import org.spectralpeft.io.SafetensorsWriter;
+import org.spectralpeft.io.TensorBytes;
+import org.spectralpeft.io.TensorDType;
 
 /**
  * What every adapter directory in PEFT's layout shares, whatever its family: the two file names, the key
@@ -117,6 +125,53 @@ public final class AdapterFiles {
             return JSON.writeValueAsString(root);
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
             throw new IllegalStateException(e);
+        }
+    }
+    /** A positive int field of a config. */
+    static int positiveInt(Path file, ObjectNode root, String name) throws SafetensorsException {
+        JsonNode v = root.get(name);
+        if (v == null || !v.isIntegralNumber() || !v.canConvertToInt() || v.intValue() < 1) {
+            throw new SafetensorsException(file, name + " = " + v + " must be a positive integer");
+        }
+        return v.intValue();
+    }
+
+    /** A number field of a config, finite as a float; fallback when absent or null. */
+    static double finiteNumber(Path file, ObjectNode root, String name, double fallback) throws SafetensorsException {
+        JsonNode v = root.get(name);
+        if (v == null || v.isNull()) {
+            return fallback;
+        }
+        if (!v.isNumber() || !Double.isFinite(v.doubleValue()) || !Float.isFinite((float) v.doubleValue())) {
+            throw new SafetensorsException(file, name + " = " + v + " must be a finite number");
+        }
+        return v.doubleValue();
+    }
+
+    /** An adapter's float32 tensors, collected in order, then written with its config ({@link #write}). */
+    static final class Tensors {
+        private final Map<String, float[]> values = new LinkedHashMap<>();
+        private final List<SafetensorsWriter.Entry> entries = new ArrayList<>();
+
+        /** Adds a tensor of the given shape (values not copied). */
+        void add(String name, float[] data, long... shape) {
+            values.put(name, data);
+            entries.add(new SafetensorsWriter.Entry(name, TensorDType.F32, shape));
+        }
+
+        /**
+         * Writes {@code adapter_model.safetensors} and then the config (as {@code configFile}) into dir, created if
+         * absent, each whole or not at all.
+         */
+        void write(Path dir, String configFile, String configJson) throws IOException {
+            Files.createDirectories(dir);
+            try (SafetensorsWriter w = SafetensorsWriter.create(dir.resolve(WEIGHTS_FILE), entries, Map.of("format", "pt"))) {
+                for (Map.Entry<String, float[]> t : values.entrySet()) {
+                    w.write(t.getKey(), TensorBytes.of(t.getValue()));
+                }
+                w.commit();
+            }
+            AtomicFiles.writeString(dir.resolve(configFile), configJson + "\n");
         }
     }
 }

@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -19,12 +18,8 @@ import org.spectralpeft.foura.FouRAFactors;
 import org.spectralpeft.foura.FouRASpec;
 import org.spectralpeft.foura.FouRASpec.Gate;
 import org.spectralpeft.foura.FouRASpec.Transform;
-import org.spectralpeft.io.AtomicFiles;
 import org.spectralpeft.io.SafetensorsException;
 import org.spectralpeft.io.SafetensorsFile;
-import org.spectralpeft.io.SafetensorsWriter;
-import org.spectralpeft.io.TensorBytes;
-import org.spectralpeft.io.TensorDType;
 import org.spectralpeft.io.TensorInfo;
 
 /**
@@ -98,8 +93,8 @@ public final class FouRAAdapter {
         Checks.notNull(dir, "dir");
         Path configFile = AdapterFiles.configOf(dir);
         ObjectNode config = AdapterFiles.readConfig(configFile, PEFT_TYPE, "FouRA");
-        int rank = positiveInt(configFile, config, "r");
-        float alpha = (float) finiteNumber(configFile, config, "foura_alpha", 1.0);
+        int rank = AdapterFiles.positiveInt(configFile, config, "r");
+        float alpha = (float) AdapterFiles.finiteNumber(configFile, config, "foura_alpha", 1.0);
         Transform transform = choice(configFile, config, "transform", Transform.class, Transform.DFT);
         Gate gate = choice(configFile, config, "gate", Gate.class, Gate.NONE);
         JsonNode f = config.get("fan_in_fan_out");
@@ -201,25 +196,6 @@ public final class FouRAAdapter {
         return values;
     }
 
-    private static int positiveInt(Path file, ObjectNode root, String name) throws SafetensorsException {
-        JsonNode v = root.get(name);
-        if (v == null || !v.isIntegralNumber() || !v.canConvertToInt() || v.intValue() < 1) {
-            throw new SafetensorsException(file, name + " = " + v + " must be a positive integer");
-        }
-        return v.intValue();
-    }
-
-    private static double finiteNumber(Path file, ObjectNode root, String name, double fallback) throws SafetensorsException {
-        JsonNode v = root.get(name);
-        if (v == null || v.isNull()) {
-            return fallback;
-        }
-        if (!v.isNumber() || !Double.isFinite(v.doubleValue()) || !Float.isFinite((float) v.doubleValue())) {
-            throw new SafetensorsException(file, name + " = " + v + " must be a finite number");
-        }
-        return v.doubleValue();
-    }
-
     private static <E extends Enum<E>> E choice(Path file, ObjectNode root, String name, Class<E> type, E fallback)
             throws SafetensorsException {
         JsonNode v = root.get(name);
@@ -247,35 +223,21 @@ public final class FouRAAdapter {
      */
     public void save(Path dir) throws IOException {
         Checks.notNull(dir, "dir");
-        Files.createDirectories(dir);
-        Map<String, float[]> tensors = new LinkedHashMap<>();
-        List<SafetensorsWriter.Entry> entries = new ArrayList<>();
+        AdapterFiles.Tensors tensors = new AdapterFiles.Tensors();
         for (Map.Entry<String, Layer> e : layers.entrySet()) {
             String key = AdapterFiles.KEY_PREFIX + e.getKey();
             Layer l = e.getValue();
             int r = rank;
-            add(tensors, entries, key + SUFFIX_A, l.a(), r, l.spec().dIn());
-            add(tensors, entries, key + SUFFIX_B, l.b(), l.spec().dOut(), r);
+            tensors.add(key + SUFFIX_A, l.a(), r, l.spec().dIn());
+            tensors.add(key + SUFFIX_B, l.b(), l.spec().dOut(), r);
             if (gate == Gate.FIXED) {
-                add(tensors, entries, key + SUFFIX_MASK, l.gate(), r);
+                tensors.add(key + SUFFIX_MASK, l.gate(), r);
             } else if (gate == Gate.ADAPTIVE) {
-                add(tensors, entries, key + SUFFIX_GATE_WEIGHT, java.util.Arrays.copyOf(l.gate(), r * r), r, r);
-                add(tensors, entries, key + SUFFIX_GATE_BIAS, java.util.Arrays.copyOfRange(l.gate(), r * r, r * r + r), r);
+                tensors.add(key + SUFFIX_GATE_WEIGHT, java.util.Arrays.copyOf(l.gate(), r * r), r, r);
+                tensors.add(key + SUFFIX_GATE_BIAS, java.util.Arrays.copyOfRange(l.gate(), r * r, r * r + r), r);
             }
         }
-        try (SafetensorsWriter w = SafetensorsWriter.create(dir.resolve(AdapterFiles.WEIGHTS_FILE), entries, Map.of("format", "pt"))) {
-            for (Map.Entry<String, float[]> t : tensors.entrySet()) {
-                w.write(t.getKey(), TensorBytes.of(t.getValue()));
-            }
-            w.commit();
-        }
-        AtomicFiles.writeString(dir.resolve(AdapterFiles.CONFIG_FILE), configJson() + "\n");
-    }
-
-    private static void add(Map<String, float[]> tensors, List<SafetensorsWriter.Entry> entries, String name,
-                            float[] values, long... shape) {
-        tensors.put(name, values);
-        entries.add(new SafetensorsWriter.Entry(name, TensorDType.F32, shape));
+        tensors.write(dir, AdapterFiles.CONFIG_FILE, configJson());
     }
 
     private String configJson() {

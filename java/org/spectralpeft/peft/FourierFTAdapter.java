@@ -1,9 +1,7 @@
 package org.spectralpeft.peft;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -12,12 +10,8 @@ import java.util.Map;
 import java.util.Set;
 import org.spectralpeft.core.Checks;
 import org.spectralpeft.fourierft.FourierFTSpec;
-import org.spectralpeft.io.AtomicFiles;
 import org.spectralpeft.io.SafetensorsException;
 import org.spectralpeft.io.SafetensorsFile;
-import org.spectralpeft.io.SafetensorsWriter;
-import org.spectralpeft.io.TensorBytes;
-import org.spectralpeft.io.TensorDType;
 import org.spectralpeft.io.TensorInfo;
 
 /**
@@ -102,19 +96,11 @@ public final class FourierFTAdapter {
      */
     public void save(Path dir) throws IOException {
         Checks.notNull(dir, "dir");
-        Files.createDirectories(dir);
-        List<SafetensorsWriter.Entry> entries = new ArrayList<>();
+        AdapterFiles.Tensors tensors = new AdapterFiles.Tensors();
         for (Map.Entry<String, float[]> e : spectra.entrySet()) {
-            entries.add(new SafetensorsWriter.Entry(KEY_PREFIX + e.getKey() + KEY_SUFFIX, TensorDType.F32,
-                    new long[] {e.getValue().length}));
+            tensors.add(KEY_PREFIX + e.getKey() + KEY_SUFFIX, e.getValue(), e.getValue().length);
         }
-        try (SafetensorsWriter w = SafetensorsWriter.create(dir.resolve(WEIGHTS_FILE), entries, Map.of("format", "pt"))) {
-            for (Map.Entry<String, float[]> e : spectra.entrySet()) {
-                w.write(KEY_PREFIX + e.getKey() + KEY_SUFFIX, TensorBytes.of(e.getValue()));
-            }
-            w.commit();
-        }
-        AtomicFiles.writeString(dir.resolve(FourierFTAdapterConfig.FILE), config.toJson() + "\n");
+        tensors.write(dir, FourierFTAdapterConfig.FILE, config.toJson());
     }
 
     /**

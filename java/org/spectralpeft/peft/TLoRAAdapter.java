@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -18,12 +17,8 @@ import java.util.TreeSet;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.spectralpeft.core.Checks;
-import org.spectralpeft.io.AtomicFiles;
 import org.spectralpeft.io.SafetensorsException;
 import org.spectralpeft.io.SafetensorsFile;
-import org.spectralpeft.io.SafetensorsWriter;
-import org.spectralpeft.io.TensorBytes;
-import org.spectralpeft.io.TensorDType;
 import org.spectralpeft.io.TensorInfo;
 import org.spectralpeft.tlora.TLoRAParameters;
 import org.spectralpeft.tlora.TLoRASpec;
@@ -54,6 +49,8 @@ public final class TLoRAAdapter {
     /** The config's {@code peft_type}. */
     public static final String PEFT_TYPE = "TLORA";
     private static final Pattern ARRAY = Pattern.compile("(transform_core|ttv_core|ttm_core)\\.(\\d+)|lora_A|lora_B");
+    /** A key ending in ".<array>". */
+    private static final Pattern KEY_ARRAY = Pattern.compile("\\.(?:" + ARRAY.pattern() + ")$");
     private static final Pattern AUTHORS_KEY = Pattern.compile(
             "(?:unet\\.)?(.+?)(?:\\.processor)?\\.(to_q|to_k|to_v|to_out)_oft\\.(.+)");
     private static final Set<String> AUTHORS_BUFFERS = Set.of("cross_attention_dim", "hidden_size");
@@ -124,9 +121,9 @@ public final class TLoRAAdapter {
         Checks.notNull(dir, "dir");
         Path configFile = AdapterFiles.configOf(dir);
         ObjectNode config = AdapterFiles.readConfig(configFile, PEFT_TYPE, "TLoRA");
-        int rank = positiveInt(configFile, config, "r");
-        int transformRank = positiveInt(configFile, config, "transform_rank");
-        float alpha = finiteFloat(configFile, config, "tlora_alpha");
+        int rank = AdapterFiles.positiveInt(configFile, config, "r");
+        int transformRank = AdapterFiles.positiveInt(configFile, config, "transform_rank");
+        float alpha = (float) AdapterFiles.finiteNumber(configFile, config, "tlora_alpha", 1.0);
         Residual residual = residualOf(configFile, config.get("addition_part"));
         JsonNode base = config.get("base_model_name_or_path");
         String baseModel = base == null || base.isNull() ? null : base.asText();
@@ -238,12 +235,7 @@ public final class TLoRAAdapter {
 
     /** The position of the dot before a key's array name, or −1. */
     private static int arrayStart(String key) {
-        for (String name : new String[] {"lora_A", "lora_B"}) {
-            if (key.endsWith("." + name)) {
-                return key.length() - name.length() - 1;
-            }
-        }
-        Matcher m = Pattern.compile("\\.((?:transform_core|ttv_core|ttm_core)\\.\\d+)$").matcher(key);
+        Matcher m = KEY_ARRAY.matcher(key);
         return m.find() ? m.start() : -1;
     }
 
@@ -385,25 +377,6 @@ public final class TLoRAAdapter {
         return t;
     }
 
-    private static int positiveInt(Path file, ObjectNode root, String name) throws SafetensorsException {
-        JsonNode v = root.get(name);
-        if (v == null || !v.isIntegralNumber() || !v.canConvertToInt() || v.intValue() < 1) {
-            throw new SafetensorsException(file, name + " = " + v + " must be a positive integer");
-        }
-        return v.intValue();
-    }
-
-    private static float finiteFloat(Path file, ObjectNode root, String name) throws SafetensorsException {
-        JsonNode v = root.get(name);
-        if (v == null || v.isNull()) {
-            return 1f;
-        }
-        if (!v.isNumber() || !Float.isFinite((float) v.doubleValue())) {
-            throw new SafetensorsException(file, name + " = " + v + " must be a finite number");
-        }
-        return (float) v.doubleValue();
-    }
-
     private static Residual residualOf(Path file, JsonNode v) throws SafetensorsException {
         for (Residual r : Residual.values()) {
             if (v != null && v.isTextual() && authorsName(r).equals(v.textValue())) {
@@ -427,9 +400,7 @@ public final class TLoRAAdapter {
      */
     public void save(Path dir) throws IOException {
         Checks.notNull(dir, "dir");
-        Files.createDirectories(dir);
-        Map<String, float[]> tensors = new LinkedHashMap<>();
-        List<SafetensorsWriter.Entry> entries = new ArrayList<>();
+        AdapterFiles.Tensors tensors = new AdapterFiles.Tensors();
         for (Map.Entry<String, Layer> e : layers.entrySet()) {
             String key = AdapterFiles.KEY_PREFIX + e.getKey() + ".";
             TLoRASpec s = e.getValue().spec();
@@ -437,42 +408,29 @@ public final class TLoRAAdapter {
             int big = s.transformRank();
             for (int d = 0; d < s.inOrder(); d++) {
                 int n = s.inFactor(d);
-                add(tensors, entries, key + "transform_core." + d, p.transformCore(d),
+                tensors.add(key + "transform_core." + d, p.transformCore(d),
                         big == 1 ? new long[] {n, n} : new long[] {n, n, big, big});
             }
             int r = s.rank();
             switch (s.residual()) {
                 case LORA -> {
-                    add(tensors, entries, key + "lora_A", p.residual(0), r, s.dIn());
-                    add(tensors, entries, key + "lora_B", p.residual(1), s.dOut(), r);
+                    tensors.add(key + "lora_A", p.residual(0), r, s.dIn());
+                    tensors.add(key + "lora_B", p.residual(1), s.dOut(), r);
                 }
                 case TR -> {
                     for (int k = 0; k < s.residualArrays(); k++) {
                         int n = k < s.outOrder() ? s.outFactor(k) : s.inFactor(k - s.outOrder());
-                        add(tensors, entries, key + "ttv_core." + k, p.residual(k), n, r, r);
+                        tensors.add(key + "ttv_core." + k, p.residual(k), n, r, r);
                     }
                 }
                 case TTM -> {
                     for (int k = 0; k < s.residualArrays(); k++) {
-                        add(tensors, entries, key + "ttm_core." + k, p.residual(k), s.outFactor(k), s.inFactor(k), r, r);
+                        tensors.add(key + "ttm_core." + k, p.residual(k), s.outFactor(k), s.inFactor(k), r, r);
                     }
                 }
             }
         }
-        try (SafetensorsWriter w = SafetensorsWriter.create(dir.resolve(AdapterFiles.WEIGHTS_FILE), entries,
-                Map.of("format", "pt"))) {
-            for (Map.Entry<String, float[]> t : tensors.entrySet()) {
-                w.write(t.getKey(), TensorBytes.of(t.getValue()));
-            }
-            w.commit();
-        }
-        AtomicFiles.writeString(dir.resolve(AdapterFiles.CONFIG_FILE), configJson() + "\n");
-    }
-
-    private static void add(Map<String, float[]> tensors, List<SafetensorsWriter.Entry> entries, String name,
-                            float[] values, long... shape) {
-        tensors.put(name, values);
-        entries.add(new SafetensorsWriter.Entry(name, TensorDType.F32, shape));
+        tensors.write(dir, AdapterFiles.CONFIG_FILE, configJson());
     }
 
     private String configJson() {
