@@ -126,13 +126,19 @@ public final class ModelMerger {
         /** Refuses, before any work, a plan whose updates are another family's. */
         void check(MergePlan.Layer layer);
 
+        /** The merge, in the weight's storage order, in place. */
+        void merge(MergePlan.Layer layer, HostArray weight);
+
+        /** The change a merge makes to a float64 weight, computed in float32 (the weight is read, not written). */
+        float[] change(MergePlan.Layer layer, double[] weight);
+    }
+
+    /** A family whose merge adds ΔW: a float64 weight's change is ΔW itself. */
+    private interface AdditiveOps extends UpdateOps {
         /** out (float32, stored rows × cols) = ΔW in storage order. */
         void materialize(MergePlan.Layer layer, HostArray out);
 
-        /** weight += ΔW in storage order. */
-        void merge(MergePlan.Layer layer, HostArray weight);
-
-        /** The change a merge makes to a float64 weight, computed in float32: by default ΔW. */
+        @Override
         default float[] change(MergePlan.Layer layer, double[] weight) {
             float[] delta = new float[weight.length];
             materialize(layer, HostArray.float32(delta));
@@ -153,17 +159,12 @@ public final class ModelMerger {
         }
 
         @Override
-        public void materialize(MergePlan.Layer layer, HostArray out) {
-            throw new UnsupportedOperationException("a TLoRA merge is W·T + s·Δ, not W + ΔW");
-        }
-
-        @Override
         public void merge(MergePlan.Layer layer, HostArray weight) {
             TLoRAAdapter.Layer l = ((MergePlan.TLoRAUpdate) layer.update()).layer();
             backend.merge(l.spec(), l.params(), weight);
         }
 
-        /** W'·(W rounded to float32) − W rounded to float32: what the float32 merge changes. */
+        /** W' − W with W rounded to float32 (the merge is W·T + s·Δ, not an addition): what the float32 merge changes. */
         @Override
         public float[] change(MergePlan.Layer layer, double[] weight) {
             float[] w = new float[weight.length];
@@ -179,7 +180,7 @@ public final class ModelMerger {
         }
     }
 
-    private record FourierFTOps(FourierFTBackend backend) implements UpdateOps {
+    private record FourierFTOps(FourierFTBackend backend) implements AdditiveOps {
         @Override
         public String description() {
             return backend.description();
@@ -202,7 +203,7 @@ public final class ModelMerger {
         }
     }
 
-    private record FouRAOps(FouRABackend backend) implements UpdateOps {
+    private record FouRAOps(FouRABackend backend) implements AdditiveOps {
         @Override
         public String description() {
             return backend.description();
