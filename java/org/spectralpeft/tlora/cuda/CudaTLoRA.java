@@ -151,11 +151,16 @@ public final class CudaTLoRA extends ValidatingBackend {
         Checks.notNull(params, "params");
         ensureOpen();
         params.check(spec);
+        return prepareChecked(spec, params);
+    }
+
+    /** {@link #prepare} of parameters already checked against the spec (the host-array calls check them first). */
+    private TLoRADeviceParameters prepareChecked(TLoRASpec spec, TLoRAParameters params) {
         checkSupported(spec, params);
         context.makeCurrent();
         TLoRADeviceParameters p = new TLoRADeviceParameters(spec, this, context);
         try {
-            p.update(params);
+            p.load(params);
         } catch (RuntimeException | Error e) {
             p.close();
             throw e;
@@ -262,7 +267,7 @@ public final class CudaTLoRA extends ValidatingBackend {
     @Override
     protected void runForward(TLoRASpec spec, TLoRAParameters params, HostArray w0, HostArray x, int tokens,
                               HostArray y) {
-        try (TLoRADeviceParameters p = prepare(spec, params); HostCall call = new HostCall(context);
+        try (TLoRADeviceParameters p = prepareChecked(spec, params); HostCall call = new HostCall(context);
              StreamScratch scratch = new StreamScratch(call.stream())) {
             forwardOnDevice(p, call.in(w0), call.in(x), tokens, call.inOut(y), new Run(call.stream(), scratch));
             call.finish();
@@ -272,7 +277,7 @@ public final class CudaTLoRA extends ValidatingBackend {
     @Override
     protected TLoRAParameters runBackward(TLoRASpec spec, TLoRAParameters params, HostArray w0, HostArray x,
                                           HostArray gradY, int tokens, HostArray gradX) {
-        try (TLoRADeviceParameters p = prepare(spec, params); HostCall call = new HostCall(context);
+        try (TLoRADeviceParameters p = prepareChecked(spec, params); HostCall call = new HostCall(context);
              StreamScratch scratch = new StreamScratch(call.stream())) {
             TLoRAParameters grads = backwardOnDevice(p, call.in(w0), call.in(x), call.in(gradY), tokens,
                     gradX != null ? call.inOut(gradX) : null, new Run(call.stream(), scratch));
@@ -283,7 +288,7 @@ public final class CudaTLoRA extends ValidatingBackend {
 
     @Override
     protected void runMaterialize(TLoRASpec spec, TLoRAParameters params, HostArray w0, HostArray out) {
-        try (TLoRADeviceParameters p = prepare(spec, params); HostCall call = new HostCall(context);
+        try (TLoRADeviceParameters p = prepareChecked(spec, params); HostCall call = new HostCall(context);
              StreamScratch scratch = new StreamScratch(call.stream())) {
             DeviceArray outD = call.inOut(out);
             materializeOnDevice(p, w0 == out ? outD : call.in(w0), outD, new Run(call.stream(), scratch));

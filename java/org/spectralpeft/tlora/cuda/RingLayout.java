@@ -74,14 +74,6 @@ final class RingLayout {
         return 4L * (coreFloats + (long) maxState * (2 + 2L * rank) + maxCore);
     }
 
-    int applySharedBytes() {
-        return (int) applyBytes();
-    }
-
-    int gradientSharedBytes() {
-        return (int) gradientBytes();
-    }
-
     /**
      * @param base the device address of the packed array
      * @return the address of its cores

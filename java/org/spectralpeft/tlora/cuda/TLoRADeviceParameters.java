@@ -58,6 +58,11 @@ public final class TLoRADeviceParameters implements AutoCloseable {
         Checks.notNull(params, "params");
         ensureOpen();
         params.check(spec);
+        load(params);
+    }
+
+    /** {@link #update} of parameters already checked against the spec. */
+    synchronized void load(TLoRAParameters params) {
         float[][] arrays = arrays(params);
         if (buffers.isEmpty()) {
             for (float[] a : arrays) {
@@ -71,7 +76,7 @@ public final class TLoRADeviceParameters implements AutoCloseable {
             }
             addresses[k] = buffers.get(k).array().address();
         }
-        host = snapshot(params);
+        host = spec.residual() == TLoRASpec.Residual.TR ? snapshot(params) : null;
     }
 
     /** The device arrays, in the order {@link #address} names them. */
@@ -95,7 +100,10 @@ public final class TLoRADeviceParameters implements AutoCloseable {
         };
     }
 
-    /** A copy of the values, for the host's part of the TR gradients. */
+    /**
+     * A copy of the values, for the host's part of the TR gradients (the caller may change its arrays after an
+     * update; the gradients must use the values on the device).
+     */
     private TLoRAParameters snapshot(TLoRAParameters params) {
         float[][] cores = params.transformCores();
         float[][] residual = params.residualArrays();
@@ -121,6 +129,7 @@ public final class TLoRADeviceParameters implements AutoCloseable {
         return ttm;
     }
 
+    /** @return the values last loaded, for a TR residual; null for the other kinds */
     TLoRAParameters host() {
         return host;
     }

@@ -43,7 +43,8 @@ final class TLoRAKernels implements AutoCloseable {
     }
 
     /**
-     * dst row t = (dst row t when accumulating) + scale·M·(src row t), or with Mᵀ.
+     * dst row t = (dst row t when accumulating) + scale·M·(src row t), or with Mᵀ. The ring's shared memory was
+     * checked against the device's before (CudaTLoRA), so it fits an int.
      *
      * @param ring the operator, uploaded at {@code ringAddress}
      * @param ringAddress the device copy of {@link RingLayout#packed()}
@@ -58,7 +59,7 @@ final class TLoRAKernels implements AutoCloseable {
     void apply(RingLayout ring, long ringAddress, boolean transposed, long src, long rows, float scale, long dst,
                boolean accumulate, CudaStream s) {
         int blocks = (int) Math.min(rows, MAX_APPLY_BLOCKS);
-        StageTimer.time(APPLY, s, () -> module.launch(APPLY, blocks, 1, BLOCK, ring.applySharedBytes(), s,
+        StageTimer.time(APPLY, s, () -> module.launch(APPLY, blocks, 1, BLOCK, (int) ring.applyBytes(), s,
                 new Object[] {ring.coresAddress(ringAddress), ringAddress, transposed ? 1 : 0, ring.coreFloats(),
                     ring.maxState(), src, rows, scale, dst, accumulate ? 1 : 0}));
     }
@@ -77,7 +78,7 @@ final class TLoRAKernels implements AutoCloseable {
      */
     void gradient(RingLayout ring, long ringAddress, long v, long w, long rows, float scale, long partials, CudaStream s) {
         StageTimer.time(GRADIENT, s, () -> module.launch(GRADIENT, chunks(rows), ring.order(), BLOCK,
-                ring.gradientSharedBytes(), s, new Object[] {ring.coresAddress(ringAddress), ringAddress,
+                (int) ring.gradientBytes(), s, new Object[] {ring.coresAddress(ringAddress), ringAddress,
                     ring.coreFloats(), ring.maxState(), ring.maxCore(), v, w, rows, GRADIENT_ROWS, scale, partials}));
     }
 
