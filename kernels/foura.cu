@@ -38,24 +38,39 @@ __device__ __forceinline__ float foura_mask(const float* zt, const float* gate, 
     return 1.f;
 }
 
-extern "C" {
+// Row of x and y of a block's token t: rows[first + t] in a mixed batch, else first + t.
+__device__ __forceinline__ int foura_row(const int* rows, int first, int t) {
+    return rows ? rows[first + t] : first + t;
+}
 
-// y[t] += B̂·w(t) with w = scale·m(z) ⊙ [Re z, −Im z] (DFT; [z] for the DCT) and z = Â·x[t], for FOURA_TOKENS
-// tokens per block. aHat is width × dIn and bHatT is width × dOut (B̂ transposed, so that the threads of a
+// One adapter of a mixed batch, as the host writes it (40 bytes, 8-aligned: FouRAKernels.MIXED_ADAPTER_BYTES).
+struct FouRAMixedAdapter {
+    const float* aHat;
+    const float* bHatT;
+    const float* gate;
+    int gateKind;
+    int rank;
+    int dft;
+    float scale;
+};
+static_assert(sizeof(FouRAMixedAdapter) == 40, "the host's layout of a mixed batch's adapter");
+
+// One block's share of the fused forward: y[row(t)] += B̂·w(t) with w = scale·m(z) ⊙ [Re z, −Im z] (DFT; [z] for
+// the DCT) and z = Â·x[row(t)], for the block's `count` ≤ FOURA_TOKENS tokens t, row(t) = rows[first + t], or
+// first + t without rows. aHat is width × dIn and bHatT is width × dOut (B̂ transposed, so that the threads of a
 // block read consecutive outputs), both float32 row-major; width = 2·rank (DFT) or rank (DCT), at most
 // FOURA_MAX_WIDTH. gate: none; the FIXED mask (rank values); or the ADAPTIVE G (rank × rank) then b (rank),
 // m_i = [b_i + Σ_j G_ij·|z_j| ≥ 0]. Deterministic: every sum has one owner and a fixed order (the x·Âᵀ sums
-// by lane stride, then a fixed shuffle tree, then tile by tile).
-__global__ void __launch_bounds__(FOURA_BLOCK) foura_forward(
+// by lane stride, then a fixed shuffle tree, then tile by tile); a token's result does not depend on the other
+// tokens of its block.
+__device__ __forceinline__ void foura_forward_block(
         const void* __restrict__ x, int xDtype, const float* __restrict__ aHat, const float* __restrict__ bHatT,
         const float* __restrict__ gate, int gateKind, int rank, int dft, float scale,
-        int dIn, int dOut, int tokens, void* __restrict__ y, int yDtype) {
+        int dIn, int dOut, const int* __restrict__ rows, int first, int count, void* __restrict__ y, int yDtype) {
     __shared__ float xs[FOURA_TOKENS * FOURA_K_TILE];
     __shared__ float z[FOURA_TOKENS * FOURA_MAX_WIDTH];
     __shared__ float w[FOURA_TOKENS * FOURA_MAX_WIDTH];
     const int width = dft ? 2 * rank : rank;
-    const int first = blockIdx.x * FOURA_TOKENS;
-    const int count = min(FOURA_TOKENS, tokens - first);
     const int lane = threadIdx.x & 31;
     const int warp = threadIdx.x >> 5;
     const int warps = FOURA_BLOCK / 32;
@@ -71,7 +86,7 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_forward(
         for (int i = threadIdx.x; i < FOURA_TOKENS * FOURA_K_TILE; i += FOURA_BLOCK) {
             const int t = i / FOURA_K_TILE;
             const int k = i - t * FOURA_K_TILE;
-            xs[i] = t < count && k < kn ? load_as_float(x, (long long) (first + t) * dIn + k0 + k, xDtype) : 0.f;
+            xs[i] = t < count && k < kn ? load_as_float(x, (long long) foura_row(rows, first, t) * dIn + k0 + k, xDtype) : 0.f;
         }
         __syncthreads();
         for (int c = warp; c < width; c += warps) {
@@ -132,11 +147,39 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_forward(
                 acc[t] = fmaf(w[t * FOURA_MAX_WIDTH + c], b, acc[t]);
             }
         }
-        for (int t = 0; t < count; t++) {
-            const long long i = (long long) (first + t) * dOut + p;
-            store_from_float(y, i, yDtype, load_as_float(y, i, yDtype) + acc[t]);
+#pragma unroll
+        for (int t = 0; t < FOURA_TOKENS; t++) { // unrolled, so that acc stays in registers
+            if (t < count) {
+                const long long i = (long long) foura_row(rows, first, t) * dOut + p;
+                store_from_float(y, i, yDtype, load_as_float(y, i, yDtype) + acc[t]);
+            }
         }
     }
+}
+
+extern "C" {
+
+// y += adapter(x) for every token, FOURA_TOKENS tokens per block (foura_forward_block).
+__global__ void __launch_bounds__(FOURA_BLOCK) foura_forward(
+        const void* __restrict__ x, int xDtype, const float* __restrict__ aHat, const float* __restrict__ bHatT,
+        const float* __restrict__ gate, int gateKind, int rank, int dft, float scale,
+        int dIn, int dOut, int tokens, void* __restrict__ y, int yDtype) {
+    const int first = blockIdx.x * FOURA_TOKENS;
+    foura_forward_block(x, xDtype, aHat, bHatT, gate, gateKind, rank, dft, scale, dIn, dOut, nullptr, first,
+                        min(FOURA_TOKENS, tokens - first), y, yDtype);
+}
+
+// A mixed batch: every token through its own adapter. `blocks` holds per block {adapter, first, count}: the
+// block's count ≤ FOURA_TOKENS tokens are rows[first .. first + count) of x and y, all of `adapters[adapter]`.
+// Each token belongs to one block (the host groups the tokens by adapter), so each row of y has one writer.
+__global__ void __launch_bounds__(FOURA_BLOCK) foura_forward_mixed(
+        const void* __restrict__ x, int xDtype, const FouRAMixedAdapter* __restrict__ adapters,
+        const int* __restrict__ blocks, const int* __restrict__ rows, int dIn, int dOut, void* __restrict__ y,
+        int yDtype) {
+    const int* b = blocks + 3 * blockIdx.x;
+    const FouRAMixedAdapter* a = adapters + b[0]; // fields read one by one: a struct copy would go to local memory
+    foura_forward_block(x, xDtype, a->aHat, a->bHatT, a->gate, a->gateKind, a->rank, a->dft, a->scale, dIn, dOut,
+                        rows, b[1], b[2], y, yDtype);
 }
 
 // z[t] = M·in[t] for every token: in is tokens × d (any dtype), M is width × d float32, z tokens × width

@@ -15,11 +15,13 @@
 #           measure --device cuda), then their table (OUT_DIR/foura/table.md)
 #   tlora   TLoRA: TLoRABenchmark on the CUDA backend (device arrays) next to the authors' step and plain LoRA
 #           in PyTorch (bench/tlora_peer.py measure --device cuda), then their table (OUT_DIR/tlora/table.md)
+#   mixed   mixed batches (a different adapter per token) on the CUDA backend: MixedBatchBenchmark (FourierFT,
+#           host arrays) and FouRAMixedBatchBenchmark (device arrays), T distinct adapters against one
 #   short   all of it cut to fit one slot of about 9 minutes (for a lease of 15 minutes): the tests tagged
 #           gpu (committed fixtures), the float32 CUDA benchmarks with short iterations in one JVM
-#           (-f 0), PEFT timed with --quick, the table, the stage profile, then the FouRA and TLoRA stages,
-#           short; each step has its own time limit (SHORT_LIMITS="tests bench peers profile foura tlora" in
-#           seconds, default "150 130 90 50 80 80"),
+#           (-f 0), PEFT timed with --quick, the table, the stage profile, then the FouRA, TLoRA and mixed
+#           stages, short; each step has its own time limit (SHORT_LIMITS="tests bench peers profile foura
+#           tlora mixed" in seconds, default "140 120 80 45 70 70 50"),
 #           and with SUITE_ARCHIVE set, OUT_DIR is packed into that .tgz after every step, so a run
 #           cut short still returns what it finished
 # Give the three stages the same OUT_DIR on the machine (say /tmp/gpu-suite) and copy it out after each
@@ -34,7 +36,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if [ -d "$here/jre" ]; then bundle=$here; elif [ -d "$here/bundle/jre" ]; then bundle=$here/bundle; else
   echo "error: no bundle next to $0; build one with native-build/make-bundle.sh" >&2; exit 1
 fi
-stage=${1:?stage: tests, bench, peers, foura, tlora, all or short}
+stage=${1:?stage: tests, bench, peers, foura, tlora, mixed, all or short}
 out=${2:?output directory}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -120,7 +122,7 @@ run_peers() {
 
 run_short() {
   local limits
-  read -r -a limits <<<"${SHORT_LIMITS:-150 130 90 50 80 80}"
+  read -r -a limits <<<"${SHORT_LIMITS:-140 120 80 45 70 70 50}"
   local d=$out/tests
   mkdir -p "$d" "$out/bench" "$out/peers"
   nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || true
@@ -155,6 +157,10 @@ run_short() {
   echo "== TLoRA ($(date -u +%T))"
   timeout -k 5 "${limits[5]}" bash -c "$(declare -f run_tlora); $(declare -p bundle out python); run_tlora short" \
     || echo "   TLORA FAILED OR CUT SHORT"
+  pack
+  echo "== mixed batches ($(date -u +%T))"
+  timeout -k 5 "${limits[6]}" bash -c "$(declare -f run_mixed); $(declare -p bundle out); run_mixed short" \
+    || echo "   MIXED FAILED OR CUT SHORT"
   pack
   echo "== done ($(date -u +%T))"
 }
@@ -197,6 +203,20 @@ run_tlora() {
     || echo "   TLORA TABLE FAILED"
 }
 
+# Mixed batches on the CUDA backend, FourierFT and FouRA, T distinct adapters next to one (the batch's baseline);
+# "short": one JVM, short iterations, T = 256 and 4096 only.
+run_mixed() {
+  local d=$out/mixed
+  mkdir -p "$d"
+  local jmh=(-p backend=cuda -wi 2 -w 500ms -i 3 -r 1s -f 1)
+  if [ "${1:-}" = short ]; then
+    jmh=(-p backend=cuda -p tokens=256,4096 -p distinct=1,0 -wi 1 -w 200ms -i 2 -r 300ms -f 0)
+  fi
+  JAVA_OPTS="-Xmx24g" "$bundle/run-benchmarks.sh" "$d" "MixedBatchBenchmark\.mixed" "${jmh[@]}" > "$d/run.log" 2>&1 \
+    || echo "   MIXED JMH FAILED (see run.log)"
+  grep -E "^Benchmark|p0.50 |adapters per GB" "$d/jmh.txt" "$d/run.log" | head -40 || tail -20 "$d/run.log"
+}
+
 # OUT_DIR packed into SUITE_ARCHIVE, when that is set (replaced whole, never left half written)
 pack() {
   [ -n "${SUITE_ARCHIVE:-}" ] || return 0
@@ -218,7 +238,8 @@ case $stage in
   peers) run_peers ;;
   foura) run_foura ;;
   tlora) run_tlora ;;
-  all) run_tests; run_bench; run_peers; run_foura; run_tlora ;;
+  mixed) run_mixed ;;
+  all) run_tests; run_bench; run_peers; run_foura; run_tlora; run_mixed ;;
   short) run_short ;;
-  *) echo "error: unknown stage $stage (tests, bench, peers, foura, tlora, all or short)" >&2; exit 2 ;;
+  *) echo "error: unknown stage $stage (tests, bench, peers, foura, tlora, mixed, all or short)" >&2; exit 2 ;;
 esac

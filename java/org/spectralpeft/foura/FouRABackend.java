@@ -47,6 +47,23 @@ public interface FouRABackend extends AutoCloseable {
     void forward(FouRAFactors factors, HostArray x, int tokens, HostArray y);
 
     /**
+     * y[t] += x[t]·ΔW_{id(t)}ᵀ for every token t: a mixed batch in which each token uses its own adapter from the
+     * pool ({@code adapterIds[t]}, or −1 for none: y[t] unchanged). Each token's result is the one the
+     * single-adapter {@link #forward(FouRAFactors, HostArray, int, HostArray)} gives it; no ΔW is materialized.
+     * The adapters are resolved and held when the call starts (see {@link FouRAAdapterPool}).
+     *
+     * @param pool the adapters, each prepared by this backend
+     * @param adapterIds one id per token: an adapter's in the pool, or −1
+     * @param x tokens × d_in inputs
+     * @param tokens number of rows of x and y, at least 1
+     * @param y tokens × d_out outputs, accumulated into
+     * @throws IllegalArgumentException before any work, for a bad argument, an id neither −1 nor in the pool, or
+     *         an adapter prepared by another backend
+     * @throws IllegalStateException if the backend, the pool or a used adapter's factors are closed
+     */
+    void forward(FouRAAdapterPool pool, int[] adapterIds, HostArray x, int tokens, HostArray y);
+
+    /**
      * Backward of {@link #forward} for L with ∂L/∂y = gradY: gradA = ∂L/∂A and gradB = ∂L/∂B (overwritten),
      * gradGate = ∂L/∂(G, b) of the ADAPTIVE gate with its straight-through rule (overwritten; DESIGN.md),
      * and gradX += ∂L/∂x (accumulated, as the base layer's input gradient lands there too).

@@ -1,8 +1,11 @@
 package org.spectralpeft.foura;
 
+import java.util.List;
+import java.util.Map;
 import org.spectralpeft.core.Checks;
 import org.spectralpeft.core.HostArray;
 import org.spectralpeft.core.OpenState;
+import org.spectralpeft.core.TokenRows;
 
 /**
  * Checks every argument of a FouRA operation (shapes, finiteness, gate kind, the factors' owner and open
@@ -31,6 +34,56 @@ public abstract class ValidatingBackend extends OpenState implements FouRABacken
         factors.checkUsableBy(this, "factors");
         checkActivations(factors.spec(), x, tokens, y);
         runForward(factors, x, tokens, y);
+    }
+
+    @Override
+    public final void forward(FouRAAdapterPool pool, int[] adapterIds, HostArray x, int tokens, HostArray y) {
+        try (FouRAAdapterPool.Lease lease = checkBatch(pool, adapterIds, x, tokens, y)) {
+            runForward(lease.perToken(), x, y);
+        }
+    }
+
+    /**
+     * The checks of a mixed batch (also for a backend's device-array entry point), then its adapters resolved and
+     * held: this backend open, tokens ≥ 1, one id per token, each −1 or in the pool, each used adapter open and
+     * this backend's.
+     *
+     * @param pool the pool
+     * @param adapterIds the ids
+     * @param tokens the tokens
+     * @return the lease on the call's adapters; close it when the call ends
+     * @throws IllegalArgumentException naming the first problem
+     * @throws IllegalStateException if the backend, the pool or an adapter is closed
+     */
+    protected final FouRAAdapterPool.Lease checkBatch(FouRAAdapterPool pool, int[] adapterIds, int tokens) {
+        Checks.notNull(pool, "pool");
+        Checks.notNull(adapterIds, "adapterIds");
+        ensureOpen();
+        Checks.positive(tokens, "tokens");
+        Checks.length("adapterIds", adapterIds.length, tokens);
+        FouRAAdapterPool.Lease lease = pool.acquire(adapterIds);
+        try {
+            for (FouRAFactors f : lease.distinct()) {
+                f.checkUsableBy(this, "the pool's adapter " + f.spec());
+            }
+            return lease;
+        } catch (RuntimeException e) {
+            lease.close();
+            throw e;
+        }
+    }
+
+    private FouRAAdapterPool.Lease checkBatch(FouRAAdapterPool pool, int[] adapterIds, HostArray x, int tokens,
+                                              HostArray y) {
+        Checks.notNull(pool, "pool");
+        Checks.notNull(adapterIds, "adapterIds");
+        Checks.notNull(x, "x");
+        Checks.notNull(y, "y");
+        ensureOpen();
+        Checks.positive(tokens, "tokens");
+        Checks.input("x", x, (long) tokens * pool.dIn());
+        Checks.output("y", y, (long) tokens * pool.dOut());
+        return checkBatch(pool, adapterIds, tokens);
     }
 
     @Override
@@ -179,6 +232,26 @@ public abstract class ValidatingBackend extends OpenState implements FouRABacken
      * @param y tokens × d_out outputs
      */
     protected abstract void runForward(FouRAFactors factors, HostArray x, int tokens, HostArray y);
+
+    /**
+     * {@link #forward(FouRAAdapterPool, int[], HostArray, int, HostArray)} after validation, with each token's
+     * adapter resolved. This one gathers each adapter's tokens, in token order, into a float32 block, runs the
+     * single-adapter forward on it and adds the block's rows into y. Backends with a per-token path override it.
+     *
+     * @param perToken per token its adapter's factors (open, this backend's), or null for none
+     * @param x tokens × d_in finite inputs
+     * @param y tokens × d_out outputs
+     */
+    protected void runForward(FouRAFactors[] perToken, HostArray x, HostArray y) {
+        for (Map.Entry<FouRAFactors, List<Integer>> group : TokenRows.byKey(perToken).entrySet()) {
+            FouRASpec spec = group.getKey().spec();
+            List<Integer> rows = group.getValue();
+            float[] ys = new float[rows.size() * spec.dOut()];
+            runForward(group.getKey(), HostArray.float32(TokenRows.gather(x, rows, spec.dIn())), rows.size(),
+                    HostArray.float32(ys));
+            TokenRows.addInto(ys, rows, spec.dOut(), y);
+        }
+    }
 
     /**
      * {@link #backward} after validation.

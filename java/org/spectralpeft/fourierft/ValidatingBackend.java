@@ -1,13 +1,12 @@
 package org.spectralpeft.fourierft;
 
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.spectralpeft.core.Checks;
 import org.spectralpeft.core.HostArray;
 import org.spectralpeft.core.OpenState;
-import org.spectralpeft.core.WriteMode;
+import org.spectralpeft.core.TokenRows;
 
 /**
  * Checks every host-array argument (shapes, finiteness, open state) once, identically for all
@@ -66,16 +65,50 @@ public abstract class ValidatingBackend extends OpenState implements FourierFTBa
         Checks.notNull(y, "y");
         checkBatch(pool, adapterIds, x, tokens);
         Checks.output("y", y, (long) tokens * pool.dOut());
+        TokenAdapters a = resolve(pool, adapterIds);
+        runForward(a.specs(), a.coefficients(), pool.dOut(), pool.dIn(), x, y);
+    }
+
+    /**
+     * Each token's adapter in a mixed batch.
+     *
+     * @param specs per token its adapter's spec (one instance per index set), or null for −1
+     * @param coefficients per token its adapter's coefficients (the pool's array, one per adapter: read only), or null
+     */
+    protected record TokenAdapters(FourierFTSpec[] specs, float[][] coefficients) {
+    }
+
+    /**
+     * A mixed batch's ids checked and resolved, for a backend's device-array entry point: this backend open,
+     * tokens ≥ 1, one id per token, each −1 or in the pool.
+     *
+     * @param pool the pool
+     * @param adapterIds one id per token
+     * @param tokens the tokens
+     * @return each token's adapter
+     * @throws IllegalArgumentException naming the first problem
+     * @throws IllegalStateException if the backend is closed
+     */
+    protected final TokenAdapters resolveBatch(FourierFTAdapterPool pool, int[] adapterIds, int tokens) {
+        Checks.notNull(pool, "pool");
+        Checks.notNull(adapterIds, "adapterIds");
+        ensureOpen();
+        Checks.positive(tokens, "tokens");
+        Checks.length("adapterIds", adapterIds.length, tokens);
+        return resolve(pool, adapterIds);
+    }
+
+    private static TokenAdapters resolve(FourierFTAdapterPool pool, int[] adapterIds) {
         FourierFTAdapterPool.Adapter[] adapters = pool.resolve(adapterIds);
-        FourierFTSpec[] specs = new FourierFTSpec[tokens];
-        float[][] coefficients = new float[tokens][];
-        for (int t = 0; t < tokens; t++) {
+        FourierFTSpec[] specs = new FourierFTSpec[adapters.length];
+        float[][] coefficients = new float[adapters.length][];
+        for (int t = 0; t < adapters.length; t++) {
             if (adapters[t] != null) {
                 specs[t] = adapters[t].spec();
                 coefficients[t] = adapters[t].coefficients();
             }
         }
-        runForward(specs, coefficients, pool.dOut(), pool.dIn(), x, y);
+        return new TokenAdapters(specs, coefficients);
     }
 
     /**
@@ -94,12 +127,12 @@ public abstract class ValidatingBackend extends OpenState implements FourierFTBa
      */
     protected void runForward(FourierFTSpec[] specs, float[][] coefficients, int dOut, int dIn, HostArray x,
                               HostArray y) {
-        for (List<Integer> rows : tokensBy(coefficients).values()) {
+        for (List<Integer> rows : TokenRows.byKey(coefficients).values()) {
             int first = rows.get(0);
             float[] ys = new float[rows.size() * dOut];
-            runForward(specs[first], coefficients[first], HostArray.float32(gatherRows(x, rows, dIn)), rows.size(),
+            runForward(specs[first], coefficients[first], HostArray.float32(TokenRows.gather(x, rows, dIn)), rows.size(),
                     HostArray.float32(ys));
-            addRows(ys, rows, dOut, y);
+            TokenRows.addInto(ys, rows, dOut, y);
         }
     }
 
@@ -115,41 +148,6 @@ public abstract class ValidatingBackend extends OpenState implements FourierFTBa
         Checks.positive(tokens, "tokens");
         Checks.length("adapterIds", adapterIds.length, tokens);
         Checks.input("x", x, (long) tokens * pool.dIn());
-    }
-
-    /**
-     * The tokens of each distinct key, in the order the keys first appear, each list in token order; null keys
-     * (tokens without an adapter) are left out. Keys compare by equals: per adapter for coefficient arrays and
-     * adapters (identity), per index set for specs.
-     *
-     * @param keys one key per token, or null
-     * @param <K> the key type
-     * @return key → its tokens
-     */
-    protected static <K> Map<K, List<Integer>> tokensBy(K[] keys) {
-        Map<K, List<Integer>> groups = new LinkedHashMap<>();
-        for (int t = 0; t < keys.length; t++) {
-            if (keys[t] != null) {
-                groups.computeIfAbsent(keys[t], k -> new ArrayList<>()).add(t);
-            }
-        }
-        return groups;
-    }
-
-    /** The given rows of a (each width values), gathered in order into one float32 block. */
-    private static float[] gatherRows(HostArray a, List<Integer> rows, int width) {
-        float[] out = new float[rows.size() * width];
-        for (int i = 0; i < rows.size(); i++) {
-            a.read(rows.get(i) * width, out, i * width, width);
-        }
-        return out;
-    }
-
-    /** dst's given rows += the block's rows, in order. */
-    private static void addRows(float[] block, List<Integer> rows, int width, HostArray dst) {
-        for (int i = 0; i < rows.size(); i++) {
-            dst.write(rows.get(i) * width, block, i * width, width, WriteMode.ADD);
-        }
     }
 
     @Override
@@ -195,16 +193,16 @@ public abstract class ValidatingBackend extends OpenState implements FourierFTBa
         int dOut = pool.dOut();
         // each adapter's tokens, in batch order, through the single-adapter backward
         Map<Integer, float[]> grads = new LinkedHashMap<>();
-        for (Map.Entry<FourierFTAdapterPool.Adapter, List<Integer>> g : tokensBy(adapters).entrySet()) {
+        for (Map.Entry<FourierFTAdapterPool.Adapter, List<Integer>> g : TokenRows.byKey(adapters).entrySet()) {
             FourierFTAdapterPool.Adapter a = g.getKey();
             List<Integer> rows = g.getValue();
             float[] gx = gradX == null ? null : new float[rows.size() * dIn];
             float[] gc = new float[a.spec().n()];
-            runBackward(a.spec(), a.coefficients(), HostArray.float32(gatherRows(x, rows, dIn)),
-                    HostArray.float32(gatherRows(gradY, rows, dOut)), rows.size(), gc,
+            runBackward(a.spec(), a.coefficients(), HostArray.float32(TokenRows.gather(x, rows, dIn)),
+                    HostArray.float32(TokenRows.gather(gradY, rows, dOut)), rows.size(), gc,
                     gx == null ? null : HostArray.float32(gx));
             if (gx != null) {
-                addRows(gx, rows, dIn, gradX);
+                TokenRows.addInto(gx, rows, dIn, gradX);
             }
             grads.put(a.id(), gc);
         }

@@ -1,19 +1,27 @@
 package org.spectralpeft.foura.cuda;
 
+import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
 import static jcuda.driver.JCudaDriver.cuMemsetD32Async;
+
+import java.nio.ByteBuffer;
+import java.util.List;
+import java.util.Map;
 
 import org.spectralpeft.core.Checks;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
+import org.spectralpeft.core.TokenRows;
 import org.spectralpeft.cuda.CudaContext;
 import org.spectralpeft.cuda.CudaStream;
 import org.spectralpeft.cuda.DeviceArray;
 import org.spectralpeft.cuda.DeviceBuffer;
 import org.spectralpeft.cuda.internal.DeviceMemoryRegistry;
 import org.spectralpeft.cuda.internal.HostCall;
+import org.spectralpeft.cuda.internal.HostTables;
 import org.spectralpeft.cuda.internal.KernelModule;
 import org.spectralpeft.cuda.internal.NativeHandles;
 import org.spectralpeft.cuda.internal.StreamScratch;
+import org.spectralpeft.foura.FouRAAdapterPool;
 import org.spectralpeft.foura.FouRAFactors;
 import org.spectralpeft.foura.FouRASpec;
 import org.spectralpeft.foura.ValidatingBackend;
@@ -103,6 +111,122 @@ public final class CudaFouRA extends ValidatingBackend {
         FouRASpec spec = checkTokens(factors, x, tokens, "y", y);
         context.makeCurrent();
         forwardOnDevice((Factors) factors, x, tokens, y, spec.alpha(), stream);
+    }
+
+    /**
+     * The mixed batch of {@link #forward(FouRAAdapterPool, int[], HostArray, int, HostArray)} on device arrays,
+     * queued on {@code stream} without waiting for it: one launch of the fused forward over the tokens grouped by
+     * adapter (foura_forward_mixed), each token's result the bits of the single-adapter forward. Every adapter
+     * the batch uses must fit the fused kernel (width 2r for the DFT, r for the DCT, at most
+     * {@link FouRAKernels#MAX_WIDTH}); the host-array call also takes wider ones. The adapters are held until
+     * the work is queued; removing one later frees it after the work queued on the device.
+     *
+     * @param pool the adapters, each prepared by this backend
+     * @param adapterIds one id per token: an adapter's in the pool, or −1
+     * @param x tokens × d_in inputs
+     * @param tokens number of rows of x and y, at least 1
+     * @param y tokens × d_out outputs, accumulated into
+     * @param stream the stream the work is queued on
+     * @throws IllegalArgumentException if an argument is null, an array has the wrong length or is on another
+     *         device, an id is neither −1 nor in the pool, or a used adapter is another backend's or too wide
+     * @throws IllegalStateException if the backend, the pool or a used adapter is closed
+     */
+    public void forward(FouRAAdapterPool pool, int[] adapterIds, DeviceArray x, int tokens, DeviceArray y,
+                        CudaStream stream) {
+        Checks.notNull(x, "x");
+        Checks.notNull(y, "y");
+        Checks.notNull(stream, "stream");
+        try (FouRAAdapterPool.Lease lease = checkBatch(pool, adapterIds, tokens)) {
+            checkDevice("x", x, (long) tokens * pool.dIn());
+            checkDevice("y", y, (long) tokens * pool.dOut());
+            for (FouRAFactors f : lease.distinct()) {
+                Checks.require(width(f.spec()) <= FouRAKernels.MAX_WIDTH, "a mixed batch on device arrays takes "
+                        + "adapters up to width " + FouRAKernels.MAX_WIDTH + " (r <= 128 for the DFT, 256 for the DCT); "
+                        + f.spec() + " is wider (use the host-array call)");
+            }
+            context.makeCurrent();
+            mixedOnDevice(lease.perToken(), pool.dIn(), pool.dOut(), x, y, stream);
+        }
+    }
+
+    /**
+     * The adapters that fit the fused kernel in one launch on the device; wider ones (rare: r above 128 for the
+     * DFT) each through the single-adapter path on their gathered tokens.
+     */
+    @Override
+    protected void runForward(FouRAFactors[] perToken, HostArray x, HostArray y) {
+        FouRAFactors[] fused = new FouRAFactors[perToken.length];
+        FouRAFactors[] wide = new FouRAFactors[perToken.length];
+        boolean anyFused = false;
+        boolean anyWide = false;
+        for (int t = 0; t < perToken.length; t++) {
+            if (perToken[t] != null && width(perToken[t].spec()) <= FouRAKernels.MAX_WIDTH) {
+                fused[t] = perToken[t];
+                anyFused = true;
+            } else if (perToken[t] != null) {
+                wide[t] = perToken[t];
+                anyWide = true;
+            }
+        }
+        if (anyFused) {
+            FouRASpec spec = java.util.Arrays.stream(fused).filter(java.util.Objects::nonNull).findFirst().orElseThrow().spec();
+            try (HostCall call = new HostCall(context)) {
+                mixedOnDevice(fused, spec.dIn(), spec.dOut(), call.in(x), call.inOut(y), call.stream());
+                call.finish();
+            }
+        }
+        if (anyWide) {
+            super.runForward(wide, x, y);
+        }
+    }
+
+    /**
+     * Tokens grouped by adapter into blocks of at most {@link FouRAKernels#FORWARD_TOKENS}, and one table (the
+     * adapters' entries, the blocks, the rows) copied to the device with one copy per call.
+     */
+    private void mixedOnDevice(FouRAFactors[] perToken, int dIn, int dOut, DeviceArray x, DeviceArray y,
+                               CudaStream s) {
+        Map<FouRAFactors, List<Integer>> groups = TokenRows.byKey(perToken);
+        if (groups.isEmpty()) {
+            return; // every id is −1: y unchanged
+        }
+        int blocks = 0;
+        int used = 0;
+        for (List<Integer> rows : groups.values()) {
+            blocks += (rows.size() + FouRAKernels.FORWARD_TOKENS - 1) / FouRAKernels.FORWARD_TOKENS;
+            used += rows.size();
+        }
+        long adapterBytes = (long) FouRAKernels.MIXED_ADAPTER_BYTES * groups.size();
+        long bytes = adapterBytes + 4L * (3L * blocks + used);
+        ByteBuffer table = HostTables.allocate(bytes);
+        int adapter = 0;
+        int first = 0;
+        int blockAt = Math.toIntExact(adapterBytes);
+        int rowAt = blockAt + 12 * blocks;
+        for (Map.Entry<FouRAFactors, List<Integer>> g : groups.entrySet()) {
+            Factors f = (Factors) g.getKey();
+            FouRASpec spec = f.spec();
+            table.putLong(f.aHat.array().address()).putLong(f.bHatT.array().address()).putLong(f.gateAddress())
+                    .putInt(spec.gate().ordinal()).putInt(spec.rank())
+                    .putInt(spec.transform() == FouRASpec.Transform.DFT ? 1 : 0).putFloat(spec.alpha());
+            List<Integer> rows = g.getValue();
+            for (int i = 0; i < rows.size(); i += FouRAKernels.FORWARD_TOKENS) {
+                table.putInt(blockAt, adapter).putInt(blockAt + 4, first + i)
+                        .putInt(blockAt + 8, Math.min(FouRAKernels.FORWARD_TOKENS, rows.size() - i));
+                blockAt += 12;
+            }
+            for (int row : rows) {
+                table.putInt(rowAt, row);
+                rowAt += 4;
+            }
+            first += rows.size();
+            adapter++;
+        }
+        try (StreamScratch scratch = new StreamScratch(s)) {
+            long device = HostTables.copyIn(table, scratch, s);
+            kernels.forwardMixed(x, device, device + adapterBytes, blocks, device + adapterBytes + 12L * blocks, dIn,
+                    dOut, y, s);
+        }
     }
 
     /**
@@ -561,6 +685,8 @@ public final class CudaFouRA extends ValidatingBackend {
         @Override
         protected void release() {
             if (!context.isClosed()) {
+                context.makeCurrent();
+                cuCtxSynchronize(); // work queued with these factors (device-array calls, mixed batches) ends first
                 for (DeviceBuffer d : new DeviceBuffer[] {aHat, bHatT, gate, componentScale}) {
                     if (d != null) {
                         d.close();

@@ -18,6 +18,7 @@ public final class FouRAKernels implements AutoCloseable {
     /** The source these kernels are built from: {@code kernels/foura.cu}. */
     static final String MODULE = "foura";
     static final String FORWARD = "foura_forward";
+    static final String FORWARD_MIXED = "foura_forward_mixed";
     static final String PROJECT = "foura_project";
     static final String EXPAND = "foura_expand";
     static final String GATE = "foura_gate";
@@ -30,7 +31,7 @@ public final class FouRAKernels implements AutoCloseable {
     static final String DCT_REORDER = "foura_dct_reorder";
     static final String DCT2_POST = "foura_dct2_post";
     static final String TRANSPOSE = "foura_transpose";
-    static final String[] KERNELS = {FORWARD, PROJECT, EXPAND, GATE, GATE_BACKWARD, TOKEN_SUM, DELTA, FOLD_EXPAND,
+    static final String[] KERNELS = {FORWARD, FORWARD_MIXED, PROJECT, EXPAND, GATE, GATE_BACKWARD, TOKEN_SUM, DELTA, FOLD_EXPAND,
         FOLD_HERMITIAN, DCT3_PRE, DCT_REORDER, DCT2_POST, TRANSPOSE};
     /** The largest rank the gate kernels hold (two components per thread of a 256-thread block). */
     public static final int MAX_GATE_RANK = 512;
@@ -40,6 +41,11 @@ public final class FouRAKernels implements AutoCloseable {
     static final int FORWARD_TOKENS = 8;
     /** The widest z the fused forward holds on chip (FOURA_MAX_WIDTH): 2r for the DFT with r = 128. */
     public static final int MAX_WIDTH = 256;
+    /**
+     * Bytes of one adapter's entry in a mixed batch's table (FouRAMixedAdapter in the source): the addresses of
+     * Â, B̂ᵀ and the gate's parameters (8 bytes each), then gate kind, rank, DFT flag (int32) and scale (float32).
+     */
+    static final int MIXED_ADAPTER_BYTES = 40;
 
     private final KernelModule module;
     /** Where launches go: the module, or a recorder in tests that run without a device. */
@@ -112,6 +118,25 @@ public final class FouRAKernels implements AutoCloseable {
             x.address(), x.dtype().code(), aHat.address(), bHatT.address(), gateAddress, gateKind, spec.rank(),
             spec.transform() == FouRASpec.Transform.DFT ? 1 : 0, scale, spec.dIn(), spec.dOut(), tokens,
             y.address(), y.dtype().code()}));
+    }
+
+    /**
+     * A mixed batch through the fused forward, each block's tokens of one adapter: y[rows[i]] += that adapter(x[rows[i]]).
+     *
+     * @param x the batch's inputs, tokens × d_in, any dtype
+     * @param adapters device table of {@link #MIXED_ADAPTER_BYTES}-byte entries, each of width at most {@link #MAX_WIDTH}
+     * @param blocks device table of {adapter, first, count} int32 triples, count in [1, FORWARD_TOKENS]
+     * @param blockCount the number of triples
+     * @param rows device int32 rows of x and y, grouped by adapter
+     * @param dIn input features
+     * @param dOut output features
+     * @param y the batch's outputs, tokens × d_out, any dtype, accumulated into
+     * @param stream the stream
+     */
+    void forwardMixed(DeviceArray x, long adapters, long blocks, int blockCount, long rows, int dIn, int dOut,
+                      DeviceArray y, CudaStream stream) {
+        launch(FORWARD_MIXED, blockCount, 1, stream, x.address(), x.dtype().code(), adapters, blocks, rows, dIn, dOut,
+                y.address(), y.dtype().code());
     }
 
     private void launch(String kernel, int gridX, int gridY, CudaStream stream, Object... args) {

@@ -3,6 +3,7 @@ package org.spectralpeft.fourierft.cuda;
 import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
 import static jcuda.driver.JCudaDriver.cuMemsetD32Async;
 
+import java.nio.ByteBuffer;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -10,6 +11,7 @@ import java.util.Map;
 import org.spectralpeft.core.Checks;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
+import org.spectralpeft.core.TokenRows;
 import org.spectralpeft.core.WriteMode;
 import org.spectralpeft.cuda.CudaContext;
 import org.spectralpeft.cuda.CudaStream;
@@ -20,8 +22,10 @@ import org.spectralpeft.cuda.internal.CommonKernels;
 import org.spectralpeft.cuda.internal.DeviceMemoryRegistry;
 import org.spectralpeft.cuda.internal.FftPlans;
 import org.spectralpeft.cuda.internal.HostCall;
+import org.spectralpeft.cuda.internal.HostTables;
 import org.spectralpeft.cuda.internal.NativeHandles;
 import org.spectralpeft.cuda.internal.StreamScratch;
+import org.spectralpeft.fourierft.FourierFTAdapterPool;
 import org.spectralpeft.fourierft.FourierFTSpec;
 import org.spectralpeft.fourierft.ValidatingBackend;
 
@@ -879,29 +883,72 @@ public final class CudaFourierFT extends ValidatingBackend {
     @Override
     protected void runForward(FourierFTSpec[] specs, float[][] coefficients, int dOut, int dIn, HostArray x,
                               HostArray y) {
-        int tokens = specs.length;
-        Map<FourierFTSpec, List<Integer>> groups = tokensBy(specs);
-        if (groups.isEmpty()) {
+        if (java.util.Arrays.stream(specs).allMatch(java.util.Objects::isNull)) {
             return; // every id is −1: y unchanged
         }
-        try (HostCall call = new HostCall(context); StreamScratch scratch = new StreamScratch(call.stream())) {
-            CudaStream stream = call.stream();
-            DeviceArray dx = call.in(x);
-            DeviceArray dy = call.inOut(y);
+        try (HostCall call = new HostCall(context)) {
+            mixedOnDevice(specs, coefficients, dOut, dIn, call.in(x), call.inOut(y), call.stream());
+            call.finish();
+        }
+    }
+
+    /**
+     * The mixed batch of {@link #forward(FourierFTAdapterPool, int[], HostArray, int, HostArray)} on device arrays,
+     * queued on {@code stream} without waiting for it: the same kernels as the host-array call (the same bits),
+     * with the per-call tables (each used adapter's n coefficients, 4 bytes per token) copied in stream order. The
+     * adapters are resolved when the call starts; their coefficients are copied by the time it returns, so the
+     * pool may change at once. Like the single-adapter forward on device arrays, x is not scanned for NaN.
+     *
+     * @param pool the adapters
+     * @param adapterIds one id per token: an adapter's in the pool, or −1
+     * @param x tokens × d_in inputs, any dtype
+     * @param tokens number of rows of x and y, at least 1
+     * @param y tokens × d_out outputs, any dtype, accumulated into
+     * @param stream the stream the work is queued on
+     * @throws IllegalArgumentException if an argument is null, an array has the wrong length or is on another
+     *         device, or an id is neither −1 nor in the pool
+     * @throws IllegalStateException if the backend is closed
+     */
+    public void forward(FourierFTAdapterPool pool, int[] adapterIds, DeviceArray x, int tokens, DeviceArray y,
+                        CudaStream stream) {
+        Checks.notNull(x, "x");
+        Checks.notNull(y, "y");
+        Checks.notNull(stream, "stream");
+        TokenAdapters a = resolveBatch(pool, adapterIds, tokens);
+        checkDevice("x", x, (long) tokens * pool.dIn());
+        checkDevice("y", y, (long) tokens * pool.dOut());
+        context.makeCurrent();
+        mixedOnDevice(a.specs(), a.coefficients(), pool.dOut(), pool.dIn(), x, y, stream);
+    }
+
+    private void mixedOnDevice(FourierFTSpec[] specs, float[][] coefficients, int dOut, int dIn, DeviceArray dx,
+                               DeviceArray dy, CudaStream stream) {
+        int tokens = specs.length;
+        Map<FourierFTSpec, List<Integer>> groups = TokenRows.byKey(specs);
+        if (groups.isEmpty()) {
+            return;
+        }
+        try (StreamScratch scratch = new StreamScratch(stream)) {
             long xSpec = rowSpectra(dx, tokens, dIn, scratch, stream);
             for (Map.Entry<FourierFTSpec, List<Integer>> group : groups.entrySet()) {
                 FourierFTSpec spec = group.getKey();
                 int n = spec.n();
                 Map<float[], Integer> rows = new IdentityHashMap<>();
-                float[] tokenRow = new float[tokens]; // row + 1 as int bits; 0: not this group
+                int[] tokenRow = new int[tokens]; // row + 1; 0: not this group
                 for (int t : group.getValue()) {
-                    int row = rows.computeIfAbsent(coefficients[t], c -> rows.size());
-                    tokenRow[t] = Float.intBitsToFloat(row + 1);
+                    tokenRow[t] = rows.computeIfAbsent(coefficients[t], c -> rows.size()) + 1;
                 }
-                float[] table = new float[rows.size() * n];
-                rows.forEach((c, row) -> System.arraycopy(c, 0, table, row * n, n));
-                long tableAddress = call.in(HostArray.float32(table)).address();
-                long rowAddress = call.in(HostArray.float32(tokenRow)).address();
+                // one table per group: the used adapters' coefficient rows, then each token's row + 1
+                ByteBuffer table = HostTables.allocate(4L * rows.size() * n + 4L * tokens);
+                float[][] byRow = new float[rows.size()][];
+                rows.forEach((c, row) -> byRow[row] = c);
+                for (float[] c : byRow) {
+                    table.asFloatBuffer().put(c);
+                    table.position(table.position() + 4 * n);
+                }
+                table.asIntBuffer().put(tokenRow);
+                long tableAddress = HostTables.copyIn(table, scratch, stream);
+                long rowAddress = tableAddress + 4L * rows.size() * n;
                 SpecResources r = acquire(spec);
                 try {
                     long batch = FftPlans.paddedBatch(tokens);
@@ -915,7 +962,6 @@ public final class CudaFourierFT extends ValidatingBackend {
                     release(r);
                 }
             }
-            call.finish();
         }
     }
 

@@ -507,6 +507,234 @@ public abstract class FouRABackendContract {
         }
     }
 
+    // ---- mixed batches: an adapter per token ----
+
+    /**
+     * @return whether a mixed batch must give each token the single-adapter forward's bits exactly; false where
+     *         the single path's order of operations may depend on the batch size (a BLAS's blocking)
+     */
+    protected boolean mixedBatchBitwise() {
+        return false;
+    }
+
+    /** @return the adapter counts of the mixed-batch checks (a backend that runs slowly may take fewer) */
+    protected int[] mixedAdapterCounts() {
+        return new int[] {1, 7, 100};
+    }
+
+    /** count adapters of a 40 × 33 layer, ids first.., cycling through ranks, transforms and gates. */
+    private FouRAAdapterPool pool(int count, int first, Case[] cases) {
+        FouRAAdapterPool pool = new FouRAAdapterPool(40, 33);
+        int[] ranks = {1, 4, 7, 16};
+        for (int i = 0; i < count; i++) {
+            Case c = new Case(40, 33, ranks[i % ranks.length], Transform.values()[i % 2], Gate.values()[i % 3]);
+            cases[i] = c;
+            pool.add(first + i, backend().prepare(c.spec, c.a, c.b, c.gate));
+        }
+        return pool;
+    }
+
+    /**
+     * Every token of a mixed batch (repeated ids, −1s, ranks 1 to 16, both transforms, every gate, every dtype)
+     * gets what the single-adapter forward gives that token alone with its adapter (bit for bit where the
+     * backend promises it), within the float64 reference's tolerance; tokens with −1 are untouched.
+     */
+    @Test
+    void aMixedBatchEqualsEachTokenAloneWithItsAdapter() {
+        for (int count : mixedAdapterCounts()) {
+            for (DType dtype : DType.values()) {
+                Case[] cases = new Case[count];
+                TestData data = new TestData();
+                try (FouRAAdapterPool pool = pool(count, 3, cases)) {
+                    int tokens = Math.max(3, count + count / 2);
+                    int[] ids = new int[tokens];
+                    for (int t = 0; t < tokens; t++) {
+                        ids[t] = t % 5 == 4 ? -1 : 3 + data.nextInt(count); // repeats, and tokens without an adapter
+                    }
+                    float[] xs = new float[tokens * 33];
+                    for (int t = 0; t < tokens; t++) { // each token clear of its ADAPTIVE gate's threshold
+                        Case c = ids[t] < 0 ? cases[0] : cases[ids[t] - 3];
+                        System.arraycopy(c.inputs(dtype, 1).toFloats(), 0, xs, t * 33, 33);
+                    }
+                    HostArray x = HostArray.of(dtype, xs);
+                    float[] y0 = data.gaussian(tokens * 40);
+                    HostArray y = HostArray.of(dtype, y0);
+                    float[] before = HostArray.of(dtype, y0).toFloats();
+                    backend().forward(pool, ids, x, tokens, y);
+                    float[] out = y.toFloats();
+                    for (int t = 0; t < tokens; t++) {
+                        float[] got = Arrays.copyOfRange(out, t * 40, (t + 1) * 40);
+                        String what = count + " adapters, " + dtype + ", token " + t + " (id " + ids[t] + ")" + data.tag();
+                        if (ids[t] < 0) {
+                            assertArrayEquals(Arrays.copyOfRange(before, t * 40, (t + 1) * 40), got, what + ": untouched");
+                            continue;
+                        }
+                        Case c = cases[ids[t] - 3];
+                        HostArray alone = HostArray.of(dtype, Arrays.copyOfRange(before, t * 40, (t + 1) * 40));
+                        HostArray xt = HostArray.of(dtype, Arrays.copyOfRange(xs, t * 33, (t + 1) * 33));
+                        backend().forward(pool.adapter(ids[t]), xt, 1, alone);
+                        if (mixedBatchBitwise()) {
+                            assertArrayEquals(alone.toFloats(), got, what);
+                        } else {
+                            double err = TestData.relativeError(TestData.toDouble(got), TestData.toDouble(alone.toFloats()));
+                            assertTrue(err <= (dtype == DType.FLOAT32 ? 1e-6 : TestData.tolerance(dtype)), what + ": " + err);
+                        }
+                        double[] expected = plus(TestData.toDouble(Arrays.copyOfRange(before, t * 40, (t + 1) * 40)),
+                                c.forward(TestData.toDouble(xt), 1));
+                        assertClose(TestData.toDouble(got), expected, Math.max(1e-5, TestData.tolerance(dtype)),
+                                what + " against the reference");
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void mixedBatchesRefuseBadIdsAndRemovedAdaptersBeforeAnyWork() {
+        Case[] cases = new Case[4];
+        try (FouRAAdapterPool pool = pool(4, 0, cases)) {
+            TestData data = new TestData();
+            HostArray x = HostArray.float32(data.gaussian(3 * 33));
+            HostArray y = HostArray.float32(data.gaussian(3 * 40));
+            assertRefused(IllegalArgumentException.class, "adapterIds[1] = 9",
+                    () -> backend().forward(pool, new int[] {0, 9, 1}, x, 3, y), y);
+            assertRefused(IllegalArgumentException.class, "adapterIds[2] = -2",
+                    () -> backend().forward(pool, new int[] {0, 1, -2}, x, 3, y), y);
+            assertRefused(IllegalArgumentException.class, "adapterIds",
+                    () -> backend().forward(pool, new int[] {0, 1}, x, 3, y), y);
+            assertRefused(IllegalArgumentException.class, "x",
+                    () -> backend().forward(pool, new int[] {0, 1, 2, 3}, x, 4, HostArray.float32(new float[4 * 40])));
+            assertRefused(IllegalArgumentException.class, "y",
+                    () -> backend().forward(pool, new int[] {0, 1, 2}, x, 3, HostArray.float32(new float[40])));
+            float[] nan = data.gaussian(3 * 33);
+            nan[40] = Float.NaN;
+            assertRefused(IllegalArgumentException.class, "x",
+                    () -> backend().forward(pool, new int[] {0, 1, 2}, HostArray.float32(nan), 3, y), y);
+            assertRefused(IllegalArgumentException.class, "pool",
+                    () -> backend().forward((FouRAAdapterPool) null, new int[] {0, 1, 2}, x, 3, y), y);
+            FouRAFactors two = pool.adapter(2);
+            pool.remove(2);
+            assertTrue(two.isClosed(), "a removed adapter no call holds is closed at once");
+            assertRefused(IllegalArgumentException.class, "adapterIds[0] = 2",
+                    () -> backend().forward(pool, new int[] {2, 1, 0}, x, 3, y), y);
+            pool.adapter(1).close(); // closed behind the pool's back
+            assertRefused(IllegalStateException.class, "closed",
+                    () -> backend().forward(pool, new int[] {0, 1, 0}, x, 3, y), y);
+            try (FouRABackend stranger = org.spectralpeft.Backends.fouRACpu()) {
+                Case c = cases[0];
+                pool.add(11, stranger.prepare(c.spec, c.a, c.b, c.gate));
+                assertRefused(IllegalArgumentException.class, "another backend",
+                        () -> backend().forward(pool, new int[] {0, 11, 0}, x, 3, y), y);
+                pool.remove(11);
+            }
+            backend().forward(pool, new int[] {0, -1, 3}, x, 3, y); // the others still serve
+        }
+    }
+
+    @Test
+    void thePoolOwnsItsFactorsAndCountsTheirBytes() {
+        Case[] cases = new Case[6];
+        FouRAAdapterPool pool = pool(6, 0, cases);
+        long bytes = 0;
+        for (Case c : cases) {
+            int width = (c.spec.transform() == Transform.DFT ? 2 : 1) * c.spec.rank();
+            bytes += 4L * (width * (33 + 40 + 1) + c.spec.gateLength());
+        }
+        assertEquals(6, pool.size());
+        assertEquals(bytes, pool.bytes());
+        Case c = cases[0];
+        FouRAFactors extra = backend().prepare(c.spec, c.a, c.b, c.gate);
+        assertRefused(IllegalArgumentException.class, "already in the pool", () -> pool.add(1, extra));
+        assertRefused(IllegalArgumentException.class, "under another id", () -> pool.add(9, pool.adapter(0)));
+        assertRefused(IllegalArgumentException.class, "negative", () -> pool.add(-1, extra));
+        Case other = new Case(33, 40, 2, Transform.DFT, Gate.NONE);
+        try (FouRAFactors wrong = backend().prepare(other.spec, other.a, other.b, null)) {
+            assertRefused(IllegalArgumentException.class, "40 x 33", () -> pool.add(9, wrong));
+        }
+        pool.add(9, extra);
+        FouRAFactors[] held = {pool.adapter(0), pool.adapter(9)};
+        pool.remove(0);
+        assertEquals(bytes, pool.bytes(), "adapter 9 is adapter 0's twin");
+        pool.close();
+        pool.close(); // idempotent
+        for (FouRAFactors f : held) {
+            assertTrue(f.isClosed(), "removed and closed pools close their factors");
+        }
+        assertEquals(0, pool.size());
+        assertEquals(0, pool.bytes());
+        try (FouRAFactors late = backend().prepare(c.spec, c.a, c.b, c.gate)) {
+            assertRefused(IllegalStateException.class, "closed", () -> pool.add(1, late));
+            assertTrue(!late.isClosed(), "refused factors stay the caller's");
+        }
+    }
+
+    /**
+     * Forwards from several threads while another thread adds and removes adapters, including ones the forwards
+     * use: every call gives the bits it gives alone, and an adapter removed during a call is closed after it.
+     */
+    @Test
+    void addsAndRemovesDuringForwardsLeaveThemAlone() throws Exception {
+        Case[] cases = new Case[8];
+        try (FouRAAdapterPool pool = pool(8, 0, cases)) {
+            TestData data = new TestData();
+            int tokens = 16;
+            int[] ids = new int[tokens];
+            for (int t = 0; t < tokens; t++) {
+                ids[t] = t % 8 == 0 ? 100 : t % 8; // token 0 and 8 use the adapter that churns
+            }
+            Case churned = cases[1];
+            pool.add(100, backend().prepare(churned.spec, churned.a, churned.b, churned.gate));
+            HostArray x = HostArray.float32(data.gaussian(tokens * 33));
+            float[] expected = new float[tokens * 40];
+            backend().forward(pool, ids, x, tokens, HostArray.float32(expected));
+            java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+            java.util.concurrent.atomic.AtomicInteger served = new java.util.concurrent.atomic.AtomicInteger();
+            List<FouRAFactors> removed = java.util.Collections.synchronizedList(new ArrayList<>());
+            Thread churn = new Thread(() -> {
+                while (!stop.get()) {
+                    FouRAFactors next = backend().prepare(churned.spec, churned.a, churned.b, churned.gate);
+                    FouRAFactors f = pool.adapter(100);
+                    pool.remove(100); // id 100 is missing only from here to the add
+                    pool.add(100, next);
+                    removed.add(f);
+                }
+            });
+            churn.start();
+            try {
+                List<java.util.concurrent.Future<float[]>> results = new ArrayList<>();
+                java.util.concurrent.ExecutorService threads = java.util.concurrent.Executors.newFixedThreadPool(3);
+                try {
+                    for (int k = 0; k < 24; k++) {
+                        results.add(threads.submit(() -> {
+                            float[] y = new float[tokens * 40];
+                            try {
+                                backend().forward(pool, ids, x, tokens, HostArray.float32(y));
+                                served.incrementAndGet();
+                                return y;
+                            } catch (IllegalArgumentException e) { // id 100 between its remove and its add
+                                assertTrue(e.getMessage().contains("adapterIds[0] = 100"), e.getMessage());
+                                return expected;
+                            }
+                        }));
+                    }
+                    for (java.util.concurrent.Future<float[]> r : results) {
+                        assertArrayEquals(expected, r.get(), data.tag());
+                    }
+                } finally {
+                    threads.shutdown();
+                }
+            } finally {
+                stop.set(true);
+                churn.join();
+            }
+            assertTrue(served.get() > 0, "some forwards ran");
+            for (FouRAFactors f : removed) {
+                assertTrue(f.isClosed(), "every removed adapter is closed once its calls returned");
+            }
+            assertEquals(9, pool.size());
+        }
+    }
+
     // ---- validation: every bad argument refused before any work, outputs untouched ----
 
     private static void assertRefused(Class<? extends Throwable> type, String fragment, Executable call, HostArray... untouched) {

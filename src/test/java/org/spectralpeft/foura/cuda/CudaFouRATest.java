@@ -45,6 +45,12 @@ class CudaFouRATest extends FouRABackendContract {
         return cuda;
     }
 
+    /** A mixed batch runs each token through the fused kernel's per-token arithmetic: the same bits as alone. */
+    @Override
+    protected boolean mixedBatchBitwise() {
+        return true;
+    }
+
     /** FouRA and FourierFT on one borrowed context: both work, and closing them leaves the context open. */
     @org.junit.jupiter.api.Test
     void fouraAndFourierFTShareOneBorrowedContext() {
@@ -245,5 +251,62 @@ class CudaFouRATest extends FouRABackendContract {
         }
         double err = TestData.relativeError(TestData.toDouble(y), expected);
         assertTrue(err < 1e-5, "unfused forward: relative error " + err + c.tag());
+    }
+
+    /**
+     * A mixed batch on device arrays (bfloat16 x, float16 y, on the caller's stream) gives the host call's bits;
+     * an adapter too wide for the fused kernel is refused there, and joins the host call through its own path.
+     */
+    @Test
+    void mixedBatchesOnDeviceArraysAndWideAdapters() {
+        Case narrow = new Case(200, 170, 16, Transform.DFT, Gate.FIXED);
+        Case other = new Case(200, 170, 5, Transform.DCT, Gate.ADAPTIVE);
+        Case wide = new Case(200, 170, 160, Transform.DFT, Gate.NONE);
+        int tokens = 21;
+        int[] ids = new int[tokens];
+        float[] xs = new float[tokens * 170];
+        for (int t = 0; t < tokens; t++) {
+            ids[t] = t % 4 == 3 ? -1 : t % 2;
+            Case c = ids[t] == 1 ? other : narrow;
+            System.arraycopy(c.inputs(DType.BFLOAT16, 1).toFloats(), 0, xs, t * 170, 170);
+        }
+        HostArray x = HostArray.of(DType.BFLOAT16, xs);
+        float[] y0 = narrow.data.gaussian(tokens * 200);
+        try (org.spectralpeft.foura.FouRAAdapterPool pool = new org.spectralpeft.foura.FouRAAdapterPool(200, 170)) {
+            pool.add(0, cuda.prepare(narrow.spec, narrow.a, narrow.b, narrow.gate));
+            pool.add(1, cuda.prepare(other.spec, other.a, other.b, other.gate));
+            HostArray hostY = HostArray.of(DType.FLOAT16, y0);
+            cuda.forward(pool, ids, x, tokens, hostY);
+            HostArray viaDevice = HostArray.of(DType.FLOAT16, y0);
+            try (org.spectralpeft.cuda.CudaStream stream = cuda.context().createStream();
+                 org.spectralpeft.cuda.DeviceBuffer dx = onDevice(x);
+                 org.spectralpeft.cuda.DeviceBuffer dy = onDevice(viaDevice)) {
+                cuda.forward(pool, ids, dx.array(), tokens, dy.array(), stream);
+                stream.synchronize();
+                dy.copyTo(viaDevice);
+                org.junit.jupiter.api.Assertions.assertArrayEquals(hostY.toFloats(), viaDevice.toFloats(),
+                        "device-array mixed batch" + narrow.tag());
+
+                pool.add(2, cuda.prepare(wide.spec, wide.a, wide.b, null));
+                ids[5] = 2;
+                ids[6] = 2;
+                Throwable e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                        () -> cuda.forward(pool, ids, dx.array(), tokens, dy.array(), stream));
+                assertTrue(e.getMessage().contains("width"), e.getMessage());
+            }
+            HostArray y = HostArray.of(DType.FLOAT16, y0);
+            cuda.forward(pool, ids, x, tokens, y);
+            float[] before = HostArray.of(DType.FLOAT16, y0).toFloats();
+            for (int t = 0; t < tokens; t++) {
+                HostArray alone = HostArray.of(DType.FLOAT16, java.util.Arrays.copyOfRange(before, t * 200, (t + 1) * 200));
+                if (ids[t] >= 0) {
+                    cuda.forward(pool.adapter(ids[t]), HostArray.of(DType.BFLOAT16, java.util.Arrays.copyOfRange(xs, t * 170,
+                            (t + 1) * 170)), 1, alone);
+                }
+                org.junit.jupiter.api.Assertions.assertArrayEquals(alone.toFloats(),
+                        java.util.Arrays.copyOfRange(y.toFloats(), t * 200, (t + 1) * 200),
+                        "token " + t + " (id " + ids[t] + ") of a batch with a wide adapter" + wide.tag());
+            }
+        }
     }
 }

@@ -583,6 +583,53 @@ class CudaFourierFTTest extends FourierFTBackendContract {
         }
     }
 
+    /**
+     * A mixed batch on device arrays (bfloat16 x, float16 y, the caller's stream) gives the host call's bits, with
+     * two index sets, repeated ids and −1s; the pool may change as soon as the call returns; bad ids and arrays
+     * are refused before any work.
+     */
+    @Test
+    void aMixedBatchOnDeviceArraysEqualsTheHostCall() {
+        TestData data = new TestData();
+        org.spectralpeft.fourierft.FourierFTAdapterPool pool = new org.spectralpeft.fourierft.FourierFTAdapterPool(37, 29);
+        FourierFTSpec[] specs = {FourierFTSpec.fromSeed(37, 29, 20, 5, 0.3f), FourierFTSpec.fromSeed(37, 29, 31, 6, 0.7f)};
+        for (int i = 0; i < 9; i++) {
+            pool.add(i, specs[i % 2], data.gaussian(specs[i % 2].n()));
+        }
+        int tokens = 23;
+        int[] ids = new int[tokens];
+        for (int t = 0; t < tokens; t++) {
+            ids[t] = t % 6 == 5 ? -1 : data.nextInt(9);
+        }
+        HostArray x = HostArray.of(DType.BFLOAT16, data.gaussian(tokens * 29));
+        float[] y0 = data.gaussian(tokens * 37);
+        HostArray hostY = HostArray.of(DType.FLOAT16, y0);
+        cuda.forward(pool, ids, x, tokens, hostY);
+        HostArray viaDevice = HostArray.of(DType.FLOAT16, y0);
+        try (CudaStream stream = cuda.createStream();
+             DeviceBuffer dx = cuda.allocate(DType.BFLOAT16, x.length());
+             DeviceBuffer dy = cuda.allocate(DType.FLOAT16, viaDevice.length())) {
+            dx.copyFrom(x);
+            dy.copyFrom(viaDevice);
+            cuda.forward(pool, ids, dx.array(), tokens, dy.array(), stream);
+            for (int i = 0; i < 9; i++) {
+                pool.remove(i); // the call copied what it needs
+            }
+            stream.synchronize();
+            dy.copyTo(viaDevice);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(hostY.toFloats(), viaDevice.toFloats(), data.tag());
+            float[] before = viaDevice.toFloats();
+            expectMessage("adapterIds[0] = " + ids[0], () -> cuda.forward(pool, ids, dx.array(), tokens, dy.array(), stream));
+            expectMessage("adapterIds has 22 elements", () -> cuda.forward(pool, java.util.Arrays.copyOf(ids, 22),
+                    dx.array(), tokens, dy.array(), stream));
+            pool.add(3, specs[0], data.gaussian(20));
+            expectMessage("x has", () -> cuda.forward(pool, new int[] {3}, dx.array(), 1, dy.array(), stream));
+            stream.synchronize();
+            dy.copyTo(viaDevice);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(before, viaDevice.toFloats(), "refused calls leave y alone");
+        }
+    }
+
     private static long freeDeviceMemory() {
         long[] free = new long[1];
         long[] total = new long[1];

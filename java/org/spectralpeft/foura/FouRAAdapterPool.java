@@ -1,0 +1,236 @@
+package org.spectralpeft.foura;
+
+import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.Map;
+import org.spectralpeft.core.Checks;
+
+/**
+ * Many FouRA adapters of one layer shape (d_out × d_in), registered by id as prepared factors, for forwards in
+ * which every token uses its own adapter ({@link FouRABackend#forward(FouRAAdapterPool, int[],
+ * org.spectralpeft.core.HostArray, int, org.spectralpeft.core.HostArray)}). The adapters may differ in rank,
+ * transform, gate and α; their factors must come from the backend that serves the pool.
+ *
+ * <p>The pool owns the factors it is given: it closes them when they are removed or the pool is closed. Thread-safe.
+ * Adapters may be added and removed while forwards run: a call resolves its ids when it starts and holds those
+ * adapters to its end; an adapter removed meanwhile stays usable by that call and is closed when the last such
+ * call returns; one added after the call started is seen by the next call. (A CUDA device-array call returns once
+ * its work is queued; closing the factors waits for the work queued on the device before freeing them.)
+ * Updating an adapter's factors ({@link FouRAFactors#update}) while a forward uses them is not allowed, as for
+ * any factors.
+ */
+public final class FouRAAdapterPool implements AutoCloseable {
+    private final int dOut;
+    private final int dIn;
+    /** Guarded by this. */
+    private final Map<Integer, FouRAFactors> adapters = new HashMap<>();
+    /** Calls in flight per adapter that holds any. Guarded by this. */
+    private final Map<FouRAFactors, Integer> holds = new IdentityHashMap<>();
+    /** Removed adapters that calls still hold, closed by the last one. Guarded by this. */
+    private final Map<FouRAFactors, Boolean> retired = new IdentityHashMap<>();
+    private long bytes;
+    private boolean closed;
+
+    /**
+     * An empty pool for layers of one shape.
+     *
+     * @param dOut out_features, at least 1
+     * @param dIn in_features, at least 1
+     */
+    public FouRAAdapterPool(int dOut, int dIn) {
+        Checks.positive(dOut, "dOut");
+        Checks.positive(dIn, "dIn");
+        this.dOut = dOut;
+        this.dIn = dIn;
+    }
+
+    /** @return out_features of every adapter */
+    public int dOut() {
+        return dOut;
+    }
+
+    /** @return in_features of every adapter */
+    public int dIn() {
+        return dIn;
+    }
+
+    /**
+     * Registers an adapter; the pool owns its factors from now on.
+     *
+     * @param id its id, at least 0 (−1 means "no adapter" in a forward's ids)
+     * @param factors its prepared factors, open, of this pool's shape
+     * @throws IllegalArgumentException if the factors are null or of another shape, or the id is negative or taken
+     * @throws IllegalStateException if the factors or the pool are closed
+     */
+    public synchronized void add(int id, FouRAFactors factors) {
+        Checks.notNull(factors, "factors");
+        ensureOpen();
+        Checks.require(id >= 0, "adapter id " + id + " is negative; ids are at least 0 (−1 marks tokens without one)");
+        FouRASpec spec = factors.spec();
+        Checks.require(spec.dOut() == dOut && spec.dIn() == dIn, "adapter " + id + " is " + spec.dOut() + " x "
+                + spec.dIn() + " but the pool holds " + dOut + " x " + dIn + " adapters");
+        if (factors.isClosed()) {
+            throw new IllegalStateException("the factors of adapter " + id + " (" + spec + ") are closed");
+        }
+        Checks.require(!adapters.containsKey(id), "adapter id " + id + " is already in the pool; remove it first");
+        Checks.require(!adapters.containsValue(factors) && !retired.containsKey(factors),
+                "these factors are already in the pool under another id; prepare a copy for each id");
+        adapters.put(id, factors);
+        bytes += bytesOf(spec);
+    }
+
+    /**
+     * Removes an adapter and closes its factors, once the calls that hold it have returned.
+     *
+     * @param id its id
+     * @throws IllegalArgumentException if no adapter has that id
+     */
+    public synchronized void remove(int id) {
+        FouRAFactors f = adapters.remove(id);
+        Checks.require(f != null, "adapter id " + id + " is not in the pool");
+        bytes -= bytesOf(f.spec());
+        if (holds.containsKey(f)) {
+            retired.put(f, Boolean.TRUE);
+        } else {
+            f.close();
+        }
+    }
+
+    /**
+     * @param id an id
+     * @return whether an adapter has it
+     */
+    public synchronized boolean contains(int id) {
+        return adapters.containsKey(id);
+    }
+
+    /**
+     * The factors of an id, still owned by the pool (use them, do not close them).
+     *
+     * @param id an id
+     * @return its factors
+     * @throws IllegalArgumentException if no adapter has that id
+     */
+    public synchronized FouRAFactors adapter(int id) {
+        FouRAFactors f = adapters.get(id);
+        Checks.require(f != null, "adapter id " + id + " is not in the pool");
+        return f;
+    }
+
+    /** @return the number of adapters */
+    public synchronized int size() {
+        return adapters.size();
+    }
+
+    /**
+     * The folded factors the adapters hold where their backend computes (on the device for CUDA): per adapter
+     * 4·w·(d_in + d_out + 1) bytes plus its gate's parameters, w = 2r for the DFT and r for the DCT. A rank-16
+     * DFT adapter of a 4096 × 4096 layer holds 1 MiB.
+     *
+     * @return bytes
+     */
+    public synchronized long bytes() {
+        return bytes;
+    }
+
+    /**
+     * The bytes one adapter of {@code spec} holds in a pool.
+     *
+     * @param spec the adapter's layer
+     * @return bytes
+     */
+    public static long bytesOf(FouRASpec spec) {
+        long width = (spec.transform() == FouRASpec.Transform.DFT ? 2L : 1L) * spec.rank();
+        return 4L * (width * ((long) spec.dIn() + spec.dOut() + 1) + spec.gateLength());
+    }
+
+    /** Removes every adapter (closing each once no call holds it); later adds throw. Idempotent. */
+    @Override
+    public synchronized void close() {
+        if (!closed) {
+            closed = true;
+            for (Integer id : adapters.keySet().toArray(new Integer[0])) {
+                remove(id);
+            }
+        }
+    }
+
+    private void ensureOpen() {
+        if (closed) {
+            throw new IllegalStateException("the adapter pool is closed");
+        }
+    }
+
+    /**
+     * The adapters of a call's tokens, resolved once at its start and held until {@link #close()}: what a backend
+     * works from (see {@link ValidatingBackend#checkBatch}).
+     */
+    public final class Lease implements AutoCloseable {
+        private final FouRAFactors[] perToken;
+        private final FouRAFactors[] held;
+
+        private Lease(FouRAFactors[] perToken, FouRAFactors[] held) {
+            this.perToken = perToken;
+            this.held = held;
+        }
+
+        /** @return per token its adapter's factors, or null for −1 (the lease's array: read it, do not write it) */
+        public FouRAFactors[] perToken() {
+            return perToken;
+        }
+
+        /** @return each adapter the call uses, once */
+        public FouRAFactors[] distinct() {
+            return held;
+        }
+
+        /** Ends the hold; an adapter removed meanwhile is closed once no call holds it. */
+        @Override
+        public void close() {
+            release(held);
+        }
+    }
+
+    /**
+     * Resolves and holds the adapters of a call's tokens.
+     *
+     * @param ids one id per token: an adapter's, or −1 for none
+     * @return the lease; close it when the call ends
+     * @throws IllegalArgumentException naming the first token whose id is neither −1 nor in the pool
+     * @throws IllegalStateException if the pool is closed
+     */
+    synchronized Lease acquire(int[] ids) {
+        ensureOpen();
+        FouRAFactors[] out = new FouRAFactors[ids.length];
+        Map<FouRAFactors, Boolean> distinct = new IdentityHashMap<>();
+        for (int t = 0; t < ids.length; t++) {
+            if (ids[t] == -1) {
+                continue;
+            }
+            FouRAFactors f = adapters.get(ids[t]);
+            if (f == null) {
+                throw new IllegalArgumentException("adapterIds[" + t + "] = " + ids[t] + " is "
+                        + (ids[t] < -1 ? "negative (only −1, no adapter, is allowed)" : "not in the pool (removed, or never added)"));
+            }
+            out[t] = f;
+            distinct.put(f, Boolean.TRUE);
+        }
+        FouRAFactors[] held = distinct.keySet().toArray(new FouRAFactors[0]);
+        for (FouRAFactors f : held) {
+            holds.merge(f, 1, Integer::sum);
+        }
+        return new Lease(out, held);
+    }
+
+    private synchronized void release(FouRAFactors[] held) {
+        for (FouRAFactors f : held) {
+            int left = holds.merge(f, -1, Integer::sum);
+            if (left == 0) {
+                holds.remove(f);
+                if (retired.remove(f) != null) {
+                    f.close();
+                }
+            }
+        }
+    }
+}
