@@ -1,22 +1,17 @@
 package org.spectralpeft.fourierft.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.IOException;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeSet;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.cuda.DeviceArray;
 import org.spectralpeft.cuda.internal.CommonKernels;
+import org.spectralpeft.cuda.internal.PtxSignatures;
 import org.spectralpeft.fourierft.FourierFTSpec;
 
 /**
@@ -27,42 +22,10 @@ import org.spectralpeft.fourierft.FourierFTSpec;
  * device needed: launches go to a recorder.
  */
 class KernelSignaturesTest {
-    private record Launch(String kernel, int gridX, int gridY, Object[] args) {
-    }
-
-    private static final Pattern ENTRY = Pattern.compile("\\.entry\\s+(\\w+)\\s*\\(([^)]*)\\)", Pattern.DOTALL);
-    private static final Pattern PARAM = Pattern.compile("\\.param\\s+\\.(\\w+)\\s");
-
-    /** Kernel name → Java class of each parameter, from a module's compute_90 PTX in the jar. */
-    static Map<String, List<Class<?>>> signatures(String module) throws IOException {
-        String ptx;
-        String name = module + ".compute_90.ptx";
-        try (InputStream in = KernelSignaturesTest.class.getResourceAsStream("/org/spectralpeft/kernels/" + name)) {
-            assertTrue(in != null, name + " is not on the class path (were the kernels built?)");
-            ptx = new String(in.readAllBytes(), StandardCharsets.US_ASCII);
-        }
-        Map<String, List<Class<?>>> out = new HashMap<>();
-        Matcher m = ENTRY.matcher(ptx);
-        while (m.find()) {
-            List<Class<?>> types = new ArrayList<>();
-            Matcher p = PARAM.matcher(m.group(2));
-            while (p.find()) {
-                switch (p.group(1)) {
-                    case "u64", "s64", "b64" -> types.add(Long.class);
-                    case "u32", "s32", "b32" -> types.add(Integer.class);
-                    case "f32" -> types.add(Float.class);
-                    default -> throw new AssertionError("unexpected PTX parameter type ." + p.group(1) + " in " + m.group(1));
-                }
-            }
-            out.put(m.group(1), types);
-        }
-        return out;
-    }
-
     @Test
-    void launchersMatchTheKernelSignatures() throws IOException {
-        Map<String, List<Class<?>>> fourierft = signatures(FourierFTKernels.MODULE);
-        Map<String, List<Class<?>>> shared = signatures(CommonKernels.MODULE);
+    void launchersMatchTheKernelSignatures() throws java.io.IOException {
+        Map<String, List<Class<?>>> fourierft = PtxSignatures.of(FourierFTKernels.MODULE);
+        Map<String, List<Class<?>>> shared = PtxSignatures.of(CommonKernels.MODULE);
         assertEquals(new TreeSet<>(List.of(FourierFTKernels.KERNELS)), new TreeSet<>(fourierft.keySet()),
                 "kernels in fourierft.compute_90.ptx vs FourierFTKernels.KERNELS");
         assertEquals(new TreeSet<>(List.of(CommonKernels.KERNELS)), new TreeSet<>(shared.keySet()),
@@ -70,9 +33,9 @@ class KernelSignaturesTest {
         Map<String, List<Class<?>>> signatures = new HashMap<>(fourierft);
         signatures.putAll(shared);
 
-        List<Launch> launches = new ArrayList<>();
+        List<PtxSignatures.Launch> launches = new ArrayList<>();
         CommonKernels.Launcher recorder = (kernel, gx, gy, stream, args) ->
-                launches.add(new Launch(kernel, gx, gy, args.clone()));
+                launches.add(new PtxSignatures.Launch(kernel, gx, gy, args.clone()));
         FourierFTKernels k = new FourierFTKernels(recorder);
         CommonKernels common = new CommonKernels(recorder);
         FourierFTSpec spec = FourierFTSpec.fromSeed(37, 29, 50);
@@ -93,18 +56,7 @@ class KernelSignaturesTest {
         common.lengthOneTransform(a, 1, a, 2, 70, 1, null);
         common.holdStream(20_000_000L, null);
 
-        TreeSet<String> launched = new TreeSet<>();
-        for (Launch l : launches) {
-            launched.add(l.kernel());
-            List<Class<?>> expected = signatures.get(l.kernel());
-            assertEquals(expected.size(), l.args().length, l.kernel() + ": argument count");
-            for (int i = 0; i < expected.size(); i++) {
-                assertEquals(expected.get(i), l.args()[i].getClass(), l.kernel() + ": argument " + i);
-            }
-            assertTrue(l.gridX() >= 1 && l.gridY() >= 1 && l.gridY() <= 65535, l.kernel() + ": grid " + l.gridX()
-                    + " × " + l.gridY());
-        }
-        assertEquals(new TreeSet<>(signatures.keySet()), launched, "every kernel is launched by some launcher");
+        PtxSignatures.assertLaunchesMatch(signatures, launches);
         k.close();
         t.close();
     }

@@ -1,0 +1,55 @@
+package org.spectralpeft.foura.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+import org.junit.jupiter.api.Test;
+import org.spectralpeft.core.DType;
+import org.spectralpeft.cuda.DeviceArray;
+import org.spectralpeft.cuda.internal.CommonKernels;
+import org.spectralpeft.cuda.internal.PtxSignatures;
+import org.spectralpeft.foura.FouRASpec;
+
+/**
+ * Every launcher of {@link FouRAKernels} passes what its kernel in the shipped PTX (kernels/foura.cu) declares,
+ * and every kernel has a launcher, checked without a device: launches go to a recorder.
+ */
+class FouRAKernelSignaturesTest {
+    @Test
+    void launchersMatchTheKernelSignatures() throws IOException {
+        Map<String, List<Class<?>>> signatures = PtxSignatures.of(FouRAKernels.MODULE);
+        assertEquals(new TreeSet<>(List.of(FouRAKernels.KERNELS)), new TreeSet<>(signatures.keySet()),
+                "kernels in foura.compute_90.ptx vs FouRAKernels.KERNELS");
+        List<PtxSignatures.Launch> launches = new ArrayList<>();
+        CommonKernels.Launcher recorder = (kernel, gx, gy, stream, args) ->
+                launches.add(new PtxSignatures.Launch(kernel, gx, gy, args.clone()));
+        FouRAKernels k = new FouRAKernels(recorder);
+        FouRASpec spec = FouRASpec.of(40, 33, 4, FouRASpec.Transform.DFT, FouRASpec.Gate.FIXED, 1f);
+        long a = 1L << 34;
+        DeviceArray x = DeviceArray.foreign(a, 5 * 33, DType.BFLOAT16);
+        DeviceArray y = DeviceArray.foreign(a, 5 * 40, DType.FLOAT16);
+        DeviceArray aHat = DeviceArray.foreign(a, 8 * 33, DType.FLOAT32);
+        DeviceArray bHatT = DeviceArray.foreign(a, 8 * 40, DType.FLOAT32);
+        DeviceArray gate = DeviceArray.foreign(a, 4, DType.FLOAT32);
+        k.forward(spec, x, aHat, bHatT, gate, 0.5f, 5, y, null);
+        k.forwardMixed(x, a, a, 3, a, 33, 40, y, null);
+        k.project(a, DType.BFLOAT16, a, 33, 8, 5, a, null);
+        k.expand(a, a, 8, 40, 5, a, DType.FLOAT16, true, null);
+        k.gate(spec, a, a, 0.5f, 5, null);
+        k.gateBackward(spec, a, a, a, 5, a, a, null);
+        k.tokenSum(a, DType.FLOAT32, 8, a, DType.BFLOAT16, 33, 5, a, null);
+        k.delta(a, a, a, 8, 40, 33, y, 1, null);
+        k.foldExpand(a, 4, 33, 1f, -1f, a, a, null);
+        k.foldHermitian(a, a, 4, 33, 1f, 1f, a, null);
+        k.dct3Pre(a, 4, 33, a, null);
+        k.dctReorder(a, 4, 33, true, a, null);
+        k.dct2Post(a, 4, 33, a, null);
+        k.transpose(a, 40, 4, a, null);
+        PtxSignatures.assertLaunchesMatch(signatures, launches);
+        k.close();
+    }
+}
