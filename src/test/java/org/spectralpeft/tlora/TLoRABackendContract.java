@@ -140,6 +140,14 @@ public abstract class TLoRABackendContract {
     }
 
     /** L = Σ g·y in float64 through the reference. */
+    private static double norm(double[] v) {
+        double s = 0;
+        for (double e : v) {
+            s += e * e;
+        }
+        return Math.sqrt(s);
+    }
+
     private static double loss(TLoRASpec spec, TLoRAParameters p, double[] w0, double[] x, double[] g, int tokens) {
         double[] y = TLoRAReference.forward(spec, p, w0, x, tokens);
         double sum = 0;
@@ -149,10 +157,6 @@ public abstract class TLoRABackendContract {
         return sum;
     }
 
-    /**
-     * Gradients against central differences of the float64 reference. The loss is linear in each core and
-     * residual array separately, so the differences are exact up to rounding: the check is tight.
-     */
     /** The cases small enough (d_in, d_out ≤ 60) for central differences through the dense reference. */
     static Stream<Arguments> smallCases() {
         return cases().filter(a -> {
@@ -164,6 +168,14 @@ public abstract class TLoRABackendContract {
         });
     }
 
+    /**
+     * Gradients against central differences of the float64 reference. The loss is linear in each core and
+     * residual array separately, so the differences are exact up to rounding: the check is tight, relative to
+     * each array's gradient, with one allowance: a transform core's gradient is a sum of terms up to about
+     * ‖g‖·‖W0‖·‖x‖·Π‖other cores‖ in size, which may cancel to far less (a 1 × 1 core's single entry, seed
+     * 43169872424295: 0.092 out of terms near 2,000), so float32 rounding of those terms (6e-8 of them) is
+     * allowed on top, as 1e-7 of that bound.
+     */
     @ParameterizedTest
     @MethodSource("smallCases")
     void backwardMatchesTheReference(int[] out, int[] in, int ring, Residual kind, int rank) {
@@ -219,8 +231,14 @@ public abstract class TLoRABackendContract {
                     assertTrue(Math.sqrt(analyticNorm) < 1e-6, "array " + k + " gradient should be zero " + spec + data.tag());
                     continue;
                 }
+                double termBound = k < spec.inOrder() ? norm(gd) * norm(w0d) * norm(xd) : 0;
+                for (int d = 0; d < spec.inOrder() && termBound > 0; d++) {
+                    termBound *= d == k ? 1 : norm(TestData.toDouble(p.transformCore(d)));
+                }
                 double err = TestData.relativeError(analytic, numeric);
-                assertTrue(err < 1e-4, "array " + k + " gradient error " + err + " " + spec + data.tag());
+                double allowed = 1e-4 + 1e-7 * termBound / Math.sqrt(norm);
+                assertTrue(err < allowed, "array " + k + " gradient error " + err + " (allowed " + allowed + ") " + spec
+                        + data.tag());
             }
             // ∂L/∂x = g·W' exactly
             double[] w = TLoRAReference.weight(spec, p, w0d);
