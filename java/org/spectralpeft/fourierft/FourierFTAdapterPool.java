@@ -159,6 +159,14 @@ public final class FourierFTAdapterPool {
         return a;
     }
 
+    /**
+     * @param a an adapter of this pool, as a call resolved it
+     * @return whether it is still the one registered under its id (not removed, nor removed and replaced)
+     */
+    public boolean holds(Adapter a) {
+        return a != null && adapters.get(a.id) == a;
+    }
+
     /** @return the number of adapters */
     public int size() {
         return adapters.size();

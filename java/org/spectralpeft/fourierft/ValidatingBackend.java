@@ -65,17 +65,32 @@ public abstract class ValidatingBackend extends OpenState implements FourierFTBa
         Checks.notNull(y, "y");
         checkBatch(pool, adapterIds, x, tokens);
         Checks.output("y", y, (long) tokens * pool.dOut());
-        TokenAdapters a = resolve(pool, adapterIds);
-        runForward(a.specs(), a.coefficients(), pool.dOut(), pool.dIn(), x, y);
+        runForward(pool, resolve(pool, adapterIds), x, y);
+    }
+
+    /**
+     * {@link #forward(FourierFTAdapterPool, int[], HostArray, int, HostArray)} after validation. This one hands
+     * the batch to {@link #runForward(FourierFTSpec[], float[][], int, int, HostArray, HostArray)}; a backend
+     * that keeps a copy of the pool overrides it.
+     *
+     * @param pool the pool
+     * @param batch each token's adapter
+     * @param x tokens × d_in finite inputs
+     * @param y tokens × d_out outputs
+     */
+    protected void runForward(FourierFTAdapterPool pool, TokenAdapters batch, HostArray x, HostArray y) {
+        runForward(batch.specs(), batch.coefficients(), pool.dOut(), pool.dIn(), x, y);
     }
 
     /**
      * Each token's adapter in a mixed batch.
      *
+     * @param adapters per token its adapter, as resolved when the call started, or null for −1
      * @param specs per token its adapter's spec (one instance per index set), or null for −1
      * @param coefficients per token its adapter's coefficients (the pool's array, one per adapter: read only), or null
      */
-    protected record TokenAdapters(FourierFTSpec[] specs, float[][] coefficients) {
+    protected record TokenAdapters(FourierFTAdapterPool.Adapter[] adapters, FourierFTSpec[] specs,
+                                   float[][] coefficients) {
     }
 
     /**
@@ -108,7 +123,7 @@ public abstract class ValidatingBackend extends OpenState implements FourierFTBa
                 coefficients[t] = adapters[t].coefficients();
             }
         }
-        return new TokenAdapters(specs, coefficients);
+        return new TokenAdapters(adapters, specs, coefficients);
     }
 
     /**

@@ -74,6 +74,8 @@ public final class CudaFourierFT extends ValidatingBackend {
      */
     private final boolean debug = Boolean.getBoolean("spectralpeft.cuda.debug");
     private final Map<FourierFTSpec, SpecResources> specs = new LinkedHashMap<>(16, 0.75f, true);
+    /** The mixed batches' pools, kept on the device. */
+    private final DevicePools devicePools;
 
     /**
      * Device tables of a spec, and of its transpose when d_in = 1 turns 2-D work into 1-D or when materialize
@@ -131,6 +133,7 @@ public final class CudaFourierFT extends ValidatingBackend {
             this.common = context.commonKernels();
             this.plans = context.fftPlans(); // shared with every backend on the context
             this.columnChunkBytes = columnChunkBytes();
+            this.devicePools = new DevicePools(context);
         } catch (RuntimeException | Error e) {
             if (ownsContext) {
                 context.close();
@@ -876,28 +879,29 @@ public final class CudaFourierFT extends ValidatingBackend {
 
     /**
      * The mixed batch in one pass over the tokens: one R2C of every token's row (it does not depend on the
-     * adapter), then per index set among the tokens one gather/scatter reading each token's own row of a table of
-     * the coefficients used (fourierft_gather_scatter_mixed; tokens of other sets get zeros), one C2R of the batch
-     * and one accumulation into y. The table holds only the adapters the batch uses and is copied in per call.
+     * adapter), then per index set among the tokens one gather/scatter in which each token reads its adapter's
+     * row of the pool's device table ({@link DevicePools}; tokens of other sets get zeros), one C2R of the batch
+     * and one accumulation into y. Adapters are uploaded to the table the first time a call uses them; a call
+     * copies only its tokens' rows in.
      */
     @Override
-    protected void runForward(FourierFTSpec[] specs, float[][] coefficients, int dOut, int dIn, HostArray x,
-                              HostArray y) {
-        if (java.util.Arrays.stream(specs).allMatch(java.util.Objects::isNull)) {
+    protected void runForward(FourierFTAdapterPool pool, TokenAdapters batch, HostArray x, HostArray y) {
+        if (java.util.Arrays.stream(batch.adapters()).allMatch(java.util.Objects::isNull)) {
             return; // every id is −1: y unchanged
         }
         try (HostCall call = new HostCall(context)) {
-            mixedOnDevice(specs, coefficients, dOut, dIn, call.in(x), call.inOut(y), call.stream());
+            mixedOnDevice(pool, batch, call.in(x), call.inOut(y), call.stream());
             call.finish();
         }
     }
 
     /**
      * The mixed batch of {@link #forward(FourierFTAdapterPool, int[], HostArray, int, HostArray)} on device arrays,
-     * queued on {@code stream} without waiting for it: the same kernels as the host-array call (the same bits),
-     * with the per-call tables (each used adapter's n coefficients, 4 bytes per token) copied in stream order. The
-     * adapters are resolved when the call starts; their coefficients are copied by the time it returns, so the
-     * pool may change at once. Like the single-adapter forward on device arrays, x is not scanned for NaN.
+     * queued on {@code stream} without waiting for it: the same kernels as the host-array call (the same bits).
+     * The pool's coefficients stay on the device between calls (uploaded when an adapter is first used); a call
+     * copies its tokens' rows (4 bytes per token) in stream order. The adapters are resolved when the call starts;
+     * the pool may change as soon as it returns (a removed adapter's row is reused only after the device has
+     * finished the work queued before). Like the single-adapter forward on device arrays, x is not scanned for NaN.
      *
      * @param pool the adapters
      * @param adapterIds one id per token: an adapter's in the pool, or −1
@@ -914,52 +918,69 @@ public final class CudaFourierFT extends ValidatingBackend {
         Checks.notNull(x, "x");
         Checks.notNull(y, "y");
         Checks.notNull(stream, "stream");
-        TokenAdapters a = resolveBatch(pool, adapterIds, tokens);
+        TokenAdapters batch = resolveBatch(pool, adapterIds, tokens);
         checkDevice("x", x, (long) tokens * pool.dIn());
         checkDevice("y", y, (long) tokens * pool.dOut());
         context.makeCurrent();
-        mixedOnDevice(a.specs(), a.coefficients(), pool.dOut(), pool.dIn(), x, y, stream);
+        mixedOnDevice(pool, batch, x, y, stream);
     }
 
-    private void mixedOnDevice(FourierFTSpec[] specs, float[][] coefficients, int dOut, int dIn, DeviceArray dx,
-                               DeviceArray dy, CudaStream stream) {
-        int tokens = specs.length;
-        Map<FourierFTSpec, List<Integer>> groups = TokenRows.byKey(specs);
+    /**
+     * Device bytes this backend holds for a pool's coefficients: its tables' capacity (a table doubles when full,
+     * so up to twice 4·n bytes per adapter in use), 0 before the pool's first mixed batch here.
+     *
+     * @param pool a pool
+     * @return bytes
+     */
+    public long residentBytes(FourierFTAdapterPool pool) {
+        Checks.notNull(pool, "pool");
+        return devicePools.bytes(pool);
+    }
+
+    private void mixedOnDevice(FourierFTAdapterPool pool, TokenAdapters batch, DeviceArray dx, DeviceArray dy,
+                               CudaStream stream) {
+        FourierFTAdapterPool.Adapter[] adapters = batch.adapters();
+        int tokens = adapters.length;
+        Map<FourierFTSpec, List<Integer>> groups = TokenRows.byKey(batch.specs());
         if (groups.isEmpty()) {
             return;
         }
+        Map<FourierFTSpec, List<FourierFTAdapterPool.Adapter>> used = new LinkedHashMap<>();
+        for (Map.Entry<FourierFTSpec, List<Integer>> g : groups.entrySet()) {
+            Map<FourierFTAdapterPool.Adapter, Boolean> distinct = new IdentityHashMap<>();
+            List<FourierFTAdapterPool.Adapter> list = new java.util.ArrayList<>();
+            for (int t : g.getValue()) {
+                if (distinct.put(adapters[t], Boolean.TRUE) == null) {
+                    list.add(adapters[t]);
+                }
+            }
+            used.put(g.getKey(), list);
+        }
         try (StreamScratch scratch = new StreamScratch(stream)) {
-            long xSpec = rowSpectra(dx, tokens, dIn, scratch, stream);
-            for (Map.Entry<FourierFTSpec, List<Integer>> group : groups.entrySet()) {
-                FourierFTSpec spec = group.getKey();
-                int n = spec.n();
-                Map<float[], Integer> rows = new IdentityHashMap<>();
-                int[] tokenRow = new int[tokens]; // row + 1; 0: not this group
-                for (int t : group.getValue()) {
-                    tokenRow[t] = rows.computeIfAbsent(coefficients[t], c -> rows.size()) + 1;
-                }
-                // one table per group: the used adapters' coefficient rows, then each token's row + 1
-                ByteBuffer table = HostTables.allocate(4L * rows.size() * n + 4L * tokens);
-                float[][] byRow = new float[rows.size()][];
-                rows.forEach((c, row) -> byRow[row] = c);
-                for (float[] c : byRow) {
-                    table.asFloatBuffer().put(c);
-                    table.position(table.position() + 4 * n);
-                }
-                table.asIntBuffer().put(tokenRow);
-                long tableAddress = HostTables.copyIn(table, scratch, stream);
-                long rowAddress = tableAddress + 4L * rows.size() * n;
-                SpecResources r = acquire(spec);
-                try {
-                    long batch = FftPlans.paddedBatch(tokens);
-                    int outBins = spec.halfOut();
-                    long z = scratch.allocate(8L * batch * outBins);
-                    kernels.gatherScatterMixed(xSpec, spec.halfIn(), z, outBins, outBins, tableAddress, n, rowAddress,
-                            r.tables.forward, 0.5f * spec.scale(), tokens, (int) batch, stream);
-                    plans.oneD(Direction.C2R, dOut, batch, true, z, z, scratch, stream);
-                    common.epilogue(z, 2L * outBins, dy, tokens, dOut, WriteMode.ADD.code(), stream);
-                } finally {
-                    release(r);
+            long xSpec = rowSpectra(dx, tokens, pool.dIn(), scratch, stream);
+            DevicePools.PoolCopy copy = devicePools.of(pool);
+            synchronized (copy) { // from finding the rows to launching the kernels that read them
+                Map<FourierFTSpec, DevicePools.Slots> slots = copy.slots(pool, used);
+                for (Map.Entry<FourierFTSpec, List<Integer>> group : groups.entrySet()) {
+                    FourierFTSpec spec = group.getKey();
+                    DevicePools.Slots set = slots.get(spec);
+                    ByteBuffer tokenRow = HostTables.allocate(4L * tokens); // row + 1; 0: not this group
+                    for (int t : group.getValue()) {
+                        tokenRow.putInt(4 * t, set.rows().get(adapters[t]) + 1);
+                    }
+                    long rowAddress = HostTables.copyIn(tokenRow, scratch, stream);
+                    SpecResources r = acquire(spec);
+                    try {
+                        long padded = FftPlans.paddedBatch(tokens);
+                        int outBins = spec.halfOut();
+                        long z = scratch.allocate(8L * padded * outBins);
+                        kernels.gatherScatterMixed(xSpec, spec.halfIn(), z, outBins, outBins, set.table(), spec.n(),
+                                rowAddress, r.tables.forward, 0.5f * spec.scale(), tokens, (int) padded, stream);
+                        plans.oneD(Direction.C2R, pool.dOut(), padded, true, z, z, scratch, stream);
+                        common.epilogue(z, 2L * outBins, dy, tokens, pool.dOut(), WriteMode.ADD.code(), stream);
+                    } finally {
+                        release(r);
+                    }
                 }
             }
         }
@@ -1002,6 +1023,7 @@ public final class CudaFourierFT extends ValidatingBackend {
             try {
                 context.makeCurrent();
                 cuCtxSynchronize();
+                devicePools.close();
                 synchronized (specs) {
                     for (SpecResources r : specs.values()) {
                         r.close();

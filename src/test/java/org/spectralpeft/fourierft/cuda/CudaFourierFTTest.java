@@ -630,6 +630,63 @@ class CudaFourierFTTest extends FourierFTBackendContract {
         }
     }
 
+    /**
+     * The pool's coefficients stay on the device between mixed batches (a table per index set, 16 rows first,
+     * doubling); rows of removed adapters are reused, after the device is idle, for new ones; every result equals
+     * that of a fresh copy of the same adapters.
+     */
+    @Test
+    void mixedBatchesKeepThePoolOnTheDeviceAndReuseRemovedRows() {
+        TestData data = new TestData();
+        FourierFTSpec a = FourierFTSpec.fromSeed(37, 29, 20, 5, 0.3f);
+        FourierFTSpec b = FourierFTSpec.fromSeed(37, 29, 31, 6, 0.7f);
+        org.spectralpeft.fourierft.FourierFTAdapterPool pool = new org.spectralpeft.fourierft.FourierFTAdapterPool(37, 29);
+        java.util.Map<Integer, float[]> coefficients = new java.util.TreeMap<>();
+        for (int i = 0; i < 16; i++) {
+            coefficients.put(i, data.gaussian(20));
+            pool.add(i, a, coefficients.get(i));
+        }
+        coefficients.put(50, data.gaussian(31));
+        pool.add(50, b, coefficients.get(50));
+        assertEquals(0, cuda.residentBytes(pool), "nothing on the device before the first batch");
+        int tokens = 17;
+        HostArray x = HostArray.float32(data.gaussian(tokens * 29));
+        int[] ids = new int[tokens];
+        for (int t = 0; t < tokens; t++) {
+            ids[t] = t < 16 ? t : 50;
+        }
+        HostArray y = HostArray.float32(new float[tokens * 37]);
+        cuda.forward(pool, ids, x, tokens, y);
+        long bytes = 4L * 16 * 20 + 4L * 16 * 31;
+        assertEquals(bytes, cuda.residentBytes(pool), "one 16-row table per index set");
+        for (int i = 0; i < 8; i++) {
+            pool.remove(i);
+            coefficients.remove(i);
+            coefficients.put(100 + i, data.gaussian(20));
+            pool.add(100 + i, a, coefficients.get(100 + i));
+            ids[i] = 100 + i;
+        }
+        for (int round = 0; round < 2; round++) {
+            HostArray got = HostArray.float32(new float[tokens * 37]);
+            cuda.forward(pool, ids, x, tokens, got);
+            assertEquals(bytes, cuda.residentBytes(pool), "the removed adapters' rows were reused, not grown");
+            org.spectralpeft.fourierft.FourierFTAdapterPool fresh = new org.spectralpeft.fourierft.FourierFTAdapterPool(37, 29);
+            coefficients.forEach((id, c) -> fresh.add(id, id == 50 ? b : a, c));
+            HostArray expected = HostArray.float32(new float[tokens * 37]);
+            cuda.forward(fresh, ids, x, tokens, expected);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(expected.floats(), got.floats(), "round " + round + data.tag());
+        }
+        for (int i = 200; i < 240; i++) {
+            pool.add(i, a, data.gaussian(20));
+        }
+        int[] many = new int[40];
+        for (int t = 0; t < 40; t++) {
+            many[t] = 200 + t;
+        }
+        cuda.forward(pool, many, HostArray.float32(data.gaussian(40 * 29)), 40, HostArray.float32(new float[40 * 37]));
+        assertEquals(4L * 64 * 20 + 4L * 16 * 31, cuda.residentBytes(pool), "56 rows of set a: grown to 64");
+    }
+
     private static long freeDeviceMemory() {
         long[] free = new long[1];
         long[] total = new long[1];

@@ -1,0 +1,264 @@
+package org.spectralpeft.fourierft.cuda;
+
+import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
+import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
+import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
+
+import java.lang.ref.WeakReference;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.WeakHashMap;
+import jcuda.Pointer;
+import org.spectralpeft.core.DType;
+import org.spectralpeft.cuda.CudaContext;
+import org.spectralpeft.cuda.CudaStream;
+import org.spectralpeft.cuda.DeviceBuffer;
+import org.spectralpeft.cuda.internal.NativeHandles;
+import org.spectralpeft.fourierft.FourierFTAdapterPool;
+import org.spectralpeft.fourierft.FourierFTSpec;
+
+/**
+ * The device copies of the adapter pools a CUDA backend serves: per pool and index set, one growable table of
+ * n-coefficient rows, a row (slot) per adapter, uploaded the first time a call uses the adapter and kept, so that
+ * a mixed batch copies only its tokens' rows (4 bytes per token) per call. Internal: for {@link CudaFourierFT}.
+ *
+ * <p>Rules that keep calls in flight safe: a slot is written only while free, and a slot becomes free only after
+ * a context synchronization once its adapter has left the pool (so no queued kernel still reads it); a grown
+ * table's old buffer is freed at such a synchronization too; and a call holds its pool copy's lock from finding
+ * its slots to launching the kernels that read them. Uploads complete before the slot is handed out, so work on
+ * any stream sees them. A pool's copy is freed with the backend, or once the pool itself is unreachable.
+ */
+final class DevicePools implements AutoCloseable {
+    /** Rows of a set's first table; it doubles when full. */
+    static final int FIRST_CAPACITY = 16;
+
+    private final CudaContext context;
+    /** Guarded by itself. */
+    private final Map<FourierFTAdapterPool, PoolCopy> copies = new WeakHashMap<>();
+    /** Every copy, to free those whose pool was collected. Guarded by copies. */
+    private final List<PoolCopy> all = new ArrayList<>();
+
+    DevicePools(CudaContext context) {
+        this.context = context;
+    }
+
+    /** One pool's device tables. */
+    final class PoolCopy {
+        private final WeakReference<FourierFTAdapterPool> owner;
+        private final Map<FourierFTSpec, SetTable> sets = new HashMap<>();
+        private long seenVersion = -1;
+        private boolean closed;
+
+        private PoolCopy(FourierFTAdapterPool pool) {
+            owner = new WeakReference<>(pool);
+        }
+
+        /**
+         * Each adapter's slot in its set's table, uploading the ones not yet there; call with this copy's lock held
+         * and launch the kernels that read the slots before releasing it.
+         *
+         * @param pool the pool this copies
+         * @param used the adapters of a call, per index set (each adapter once)
+         * @return per set its table and the adapters' slots
+         */
+        Map<FourierFTSpec, Slots> slots(FourierFTAdapterPool pool, Map<FourierFTSpec, List<FourierFTAdapterPool.Adapter>> used) {
+            if (closed) {
+                throw new IllegalStateException("the backend is closed");
+            }
+            long version = pool.version();
+            if (version != seenVersion) {
+                for (SetTable t : sets.values()) {
+                    t.retireRemoved(pool);
+                }
+                seenVersion = version;
+            }
+            Map<FourierFTSpec, Slots> out = new HashMap<>();
+            boolean uploaded = false;
+            for (Map.Entry<FourierFTSpec, List<FourierFTAdapterPool.Adapter>> e : used.entrySet()) {
+                SetTable t = sets.computeIfAbsent(e.getKey(), s -> new SetTable(s.n()));
+                IdentityHashMap<FourierFTAdapterPool.Adapter, Integer> slots = new IdentityHashMap<>();
+                for (FourierFTAdapterPool.Adapter a : e.getValue()) {
+                    Integer slot = t.slots.get(a);
+                    if (slot == null) {
+                        slot = t.upload(a, this);
+                        uploaded = true;
+                    }
+                    slots.put(a, slot);
+                }
+                out.put(e.getKey(), new Slots(t.table.array().address(), slots));
+            }
+            if (uploaded) {
+                cuStreamSynchronize(CudaStream.legacyDefault().jcuda()); // the rows are on the device before use
+            }
+            return out;
+        }
+
+        /** Frees the retired slots and outgrown buffers of every set, after the device has finished its work. */
+        private void reclaim() {
+            cuCtxSynchronize();
+            for (SetTable t : sets.values()) {
+                t.free.addAll(t.retired);
+                t.retired.clear();
+                for (DeviceBuffer b : t.outgrown) {
+                    b.close();
+                }
+                t.outgrown.clear();
+            }
+        }
+
+        long bytes() {
+            long bytes = 0;
+            for (SetTable t : sets.values()) {
+                bytes += t.table == null ? 0 : 4L * t.capacity * t.n;
+            }
+            return bytes;
+        }
+
+        private void close() {
+            closed = true;
+            for (SetTable t : sets.values()) {
+                t.close();
+            }
+            sets.clear();
+        }
+    }
+
+    /** A call's view of one set: the table's address and each adapter's row in it. */
+    record Slots(long table, IdentityHashMap<FourierFTAdapterPool.Adapter, Integer> rows) {
+    }
+
+    /** One index set's table in one pool's copy. */
+    private final class SetTable {
+        private final int n;
+        private DeviceBuffer table;
+        private int capacity;
+        private int used;
+        private final IdentityHashMap<FourierFTAdapterPool.Adapter, Integer> slots = new IdentityHashMap<>();
+        private final ArrayDeque<Integer> free = new ArrayDeque<>();
+        private final List<Integer> retired = new ArrayList<>();
+        private final List<DeviceBuffer> outgrown = new ArrayList<>();
+
+        SetTable(int n) {
+            this.n = n;
+        }
+
+        /** Moves the slots of adapters no longer in the pool to retired (freed at the next reclaim). */
+        void retireRemoved(FourierFTAdapterPool pool) {
+            slots.entrySet().removeIf(e -> {
+                if (pool.holds(e.getKey())) {
+                    return false;
+                }
+                retired.add(e.getValue());
+                return true;
+            });
+        }
+
+        /** Puts a's coefficients into a free slot (reclaiming retired ones, or growing the table, first). */
+        int upload(FourierFTAdapterPool.Adapter a, PoolCopy copy) {
+            if (free.isEmpty() && used == capacity) {
+                if (!retired.isEmpty()) {
+                    copy.reclaim();
+                } else {
+                    grow();
+                }
+            }
+            int slot = free.isEmpty() ? used++ : free.pop();
+            float[] c = a.coefficientsCopy();
+            cuMemcpyHtoD(NativeHandles.devicePointer(table.array().address() + 4L * slot * n), Pointer.to(c), 4L * n);
+            slots.put(a, slot);
+            return slot;
+        }
+
+        private void grow() {
+            int next = Math.max(FIRST_CAPACITY, 2 * capacity);
+            DeviceBuffer bigger = context.allocate(DType.FLOAT32, (long) next * n);
+            if (table != null) {
+                cuMemcpyDtoD(NativeHandles.devicePointer(bigger.array().address()),
+                        NativeHandles.devicePointer(table.array().address()), 4L * used * n);
+                cuStreamSynchronize(CudaStream.legacyDefault().jcuda());
+                outgrown.add(table); // queued kernels may still read it: freed at the next reclaim
+            }
+            table = bigger;
+            capacity = next;
+        }
+
+        void close() {
+            if (table != null) {
+                table.close();
+            }
+            for (DeviceBuffer b : outgrown) {
+                b.close();
+            }
+        }
+    }
+
+    /**
+     * The copy of a pool, made empty on first use; frees the copies of pools that were collected.
+     *
+     * @param pool the pool
+     * @return its copy; lock it around {@link PoolCopy#slots} and the launches that follow
+     */
+    PoolCopy of(FourierFTAdapterPool pool) {
+        synchronized (copies) {
+            PoolCopy c = copies.get(pool);
+            if (c == null) {
+                freeCollected();
+                c = new PoolCopy(pool);
+                copies.put(pool, c);
+                all.add(c);
+            }
+            return c;
+        }
+    }
+
+    /**
+     * Device bytes held for a pool's coefficients (the tables' capacity, so up to twice the rows in use).
+     *
+     * @param pool the pool
+     * @return bytes, 0 if no call has used the pool
+     */
+    long bytes(FourierFTAdapterPool pool) {
+        PoolCopy c;
+        synchronized (copies) {
+            c = copies.get(pool);
+        }
+        if (c == null) {
+            return 0;
+        }
+        synchronized (c) {
+            return c.bytes();
+        }
+    }
+
+    private void freeCollected() {
+        all.removeIf(c -> {
+            if (c.owner.get() != null) {
+                return false;
+            }
+            synchronized (c) {
+                cuCtxSynchronize();
+                c.close();
+            }
+            return true;
+        });
+    }
+
+    /** Frees every copy (the backend is closing; its context is current and idle). */
+    @Override
+    public void close() {
+        synchronized (copies) {
+            for (PoolCopy c : all) {
+                synchronized (c) {
+                    c.close();
+                }
+            }
+            all.clear();
+            copies.clear();
+        }
+    }
+}
