@@ -67,17 +67,7 @@ public class FouRABenchmark {
 
     @Setup(Level.Trial)
     public void setUp() {
-        switch (backend) {
-            case "cpu" -> foura = Backends.fouRACpu();
-            case "cuda" -> {
-                var reason = Backends.cudaUnavailableReason();
-                if (reason.isPresent()) {
-                    throw new IllegalStateException("skipping the cuda benchmark: " + reason.get());
-                }
-                foura = Backends.fouRACuda();
-            }
-            default -> throw new IllegalArgumentException("backend must be cpu or cuda, got " + backend);
-        }
+        foura = open(backend);
         System.err.println("FouRA backend: " + foura.description()); // names the BLAS in use (see bench/NOTES.md)
         spec = FouRASpec.of(d, d, rank, FouRASpec.Transform.valueOf(transform), FouRASpec.Gate.NONE, 1f);
         a = Bench.gaussian(rank * d, 3);
@@ -92,6 +82,26 @@ public class FouRABenchmark {
         if (foura instanceof CudaFouRA) {
             deviceArrays();
         }
+    }
+
+    /**
+     * A FouRA backend by name; a CUDA one where CUDA is missing ends the benchmark, saying why.
+     *
+     * @param backend "cpu" or "cuda"
+     * @return the backend
+     */
+    static FouRABackend open(String backend) {
+        return switch (backend) {
+            case "cpu" -> Backends.fouRACpu();
+            case "cuda" -> {
+                var reason = Backends.cudaUnavailableReason();
+                if (reason.isPresent()) {
+                    throw new IllegalStateException("skipping the cuda benchmark: " + reason.get());
+                }
+                yield Backends.fouRACuda();
+            }
+            default -> throw new IllegalArgumentException("backend must be cpu or cuda, got " + backend);
+        };
     }
 
     private CudaFouRA cuda;

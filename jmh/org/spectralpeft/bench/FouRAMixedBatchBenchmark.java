@@ -14,7 +14,6 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
-import org.spectralpeft.Backends;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
 import org.spectralpeft.cuda.CudaStream;
@@ -67,17 +66,7 @@ public class FouRAMixedBatchBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() {
-        switch (backend) {
-            case "cpu" -> foura = Backends.fouRACpu();
-            case "cuda" -> {
-                var reason = Backends.cudaUnavailableReason();
-                if (reason.isPresent()) {
-                    throw new IllegalStateException("skipping the cuda benchmark: " + reason.get());
-                }
-                foura = Backends.fouRACuda();
-            }
-            default -> throw new IllegalArgumentException("backend must be cpu or cuda, got " + backend);
-        }
+        foura = FouRABenchmark.open(backend);
         int adapters = distinct == 0 ? tokens : Math.min(distinct, tokens);
         FouRASpec spec = FouRASpec.of(d, d, rank, FouRASpec.Transform.DFT, FouRASpec.Gate.FIXED, 1f);
         float[] a = Bench.gaussian(rank * d, 3);
