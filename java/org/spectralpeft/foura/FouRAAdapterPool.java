@@ -140,6 +140,7 @@ public final class FouRAAdapterPool implements AutoCloseable {
      * @return bytes
      */
     public static long bytesOf(FouRASpec spec) {
+        Checks.notNull(spec, "spec");
         long width = (spec.transform() == FouRASpec.Transform.DFT ? 2L : 1L) * spec.rank();
         return 4L * (width * ((long) spec.dIn() + spec.dOut() + 1) + spec.gateLength());
     }

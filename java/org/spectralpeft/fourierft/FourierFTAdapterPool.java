@@ -164,7 +164,8 @@ public final class FourierFTAdapterPool {
      * @return whether it is still the one registered under its id (not removed, nor removed and replaced)
      */
     public boolean holds(Adapter a) {
-        return a != null && adapters.get(a.id) == a;
+        Checks.notNull(a, "adapter");
+        return adapters.get(a.id) == a;
     }
 
     /** @return the number of adapters */

@@ -135,6 +135,11 @@ class NullArgumentsTest {
         sample(TLoRAAdapter.class, () -> TLoRAAdapter.of(Map.of("m.q", new TLoRAAdapter.Layer(tlora,
                 TLoRAParameters.initial(tlora, new java.util.Random(1)))), null));
         sample(org.spectralpeft.tlora.TLoRABackend.class, CpuTLoRA::new);
+        sample(org.spectralpeft.foura.FouRAAdapterPool.class, () -> {
+            org.spectralpeft.foura.FouRAAdapterPool pool = new org.spectralpeft.foura.FouRAAdapterPool(foura.dOut(), foura.dIn());
+            pool.add(0, (FouRAFactors) samples.get(FouRAFactors.class).call());
+            return pool;
+        });
         sample(org.spectralpeft.fourierft.FourierFTAdapterPool.class, () -> {
             org.spectralpeft.fourierft.FourierFTAdapterPool pool = new org.spectralpeft.fourierft.FourierFTAdapterPool(4, 4);
             pool.add(0, spec, new float[spec.n()]);
@@ -174,7 +179,8 @@ class NullArgumentsTest {
                 SafetensorsModel.class, SafetensorsWriter.class, FourierFTAdapter.class, FourierFTAdapter.Builder.class,
                 MergePlan.class, ModelMerger.class, FouRASpec.class, FoldedFactors.class, DeviceArray.class, CpuFouRA.class,
                 FouRAFactors.class, FouRAAdapter.class, FouRAAdapter.Builder.class, TLoRASpec.class, TLoRAParameters.class,
-                CpuTLoRA.class, TLoRAAdapter.class, org.spectralpeft.fourierft.FourierFTAdapterPool.class)) {
+                CpuTLoRA.class, TLoRAAdapter.class, org.spectralpeft.fourierft.FourierFTAdapterPool.class,
+                org.spectralpeft.foura.FouRAAdapterPool.class)) {
             for (Method m : type.getMethods()) {
                 if (m.getDeclaringClass() == Object.class || m.getName().equals("equals")) {
                     continue;
