@@ -10,7 +10,8 @@ import java.util.concurrent.ConcurrentLinkedQueue;
  * running it (JTransforms computes its twiddle tables, RealFft calibrates its inverse), and one must not be
  * used by two threads at once (they hold scratch arrays), so each use takes one and gives it back. Scratch
  * arrays are kept because the per-call alternative allocates (and zeroes) as much as the output. The pool
- * keeps at most as many per length as were ever in use at the same time.
+ * keeps at most as many per length as were ever in use at the same time. Its real transforms are tight
+ * ({@link RealFft#RealFft(int, boolean)}), for callers that chain two transforms within 3e-7.
  */
 public final class FftPool {
     private final Map<Integer, Queue<RealFft>> real = new ConcurrentHashMap<>();
@@ -19,7 +20,7 @@ public final class FftPool {
 
     public RealFft takeReal(int n) {
         RealFft f = real.computeIfAbsent(n, k -> new ConcurrentLinkedQueue<>()).poll();
-        return f != null ? f : new RealFft(n);
+        return f != null ? f : new RealFft(n, true);
     }
 
     public void give(RealFft f) {

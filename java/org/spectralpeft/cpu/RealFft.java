@@ -9,13 +9,25 @@ import org.jtransforms.fft.FloatFFT_1D;
  * over the Hermitian extension. Holds scratch space: one instance per thread.
  * <p>
  * For the lengths where JTransforms' float real transform is inaccurate ({@link #needsDoublePrecision}) the
- * transform runs in float64 on a scratch copy, so every length is accurate to float32 rounding.
+ * transform runs in float64 on a scratch copy, so every length is accurate to float32 rounding. A tight
+ * transform ({@link #RealFft(int, boolean)}) also takes float64 wherever the float plan's error exceeds the
+ * split-radix plan's ({@link #isTightInFloat}), so that two chained transforms stay within 3e-7.
  */
 public final class RealFft {
     /** Smallest prime radix whose float generic real pass is taken in float64 (see {@link #needsDoublePrecision}). */
     private static final int FIRST_INACCURATE_RADIX = 13;
     /** Lengths whose remainder, after the factors 4, 2, 3 and 5, is at least this use JTransforms' Bluestein plan. */
     private static final int BLUESTEIN_REMAINDER = 211;
+    /**
+     * Odd parts m of the even non-power-of-two lengths n = 2^a·m whose float plan {@link #isTightInFloat} keeps.
+     * Measured against float64 (relative L2 error, worst over every even n ≤ 32768 of that odd part): 1.57e-7
+     * (m = 5) to 1.83e-7 (m = 7, at 28672; 14336: 1.76e-7), about the split-radix plan's 1.62e-7 at 32768.
+     * Left to float64: m = 25, 75, 135, 225 and 405 (1.9e-7 to 2.2e-7), 11 (3.1e-7: 2816, 5632), odd lengths
+     * (3^9: 2.4e-7; radices 7 and 11 up to 5.1e-7), Bluestein (3.4e-7: 1009).
+     */
+    private static final int[] TIGHT_ODD_PARTS = {3, 5, 7, 9, 15, 21, 27, 45, 81};
+    /** Largest non-power-of-two length measured for {@link #TIGHT_ODD_PARTS}. */
+    private static final int TIGHT_MEASURED = 32768;
 
     private final int n;
     /** Exactly one of fft and dfft is set for n > 1. */
@@ -26,9 +38,21 @@ public final class RealFft {
     /** Factor that makes JTransforms' realInverse the plain unnormalized inverse (see constructor). */
     private final float inverseGain;
 
+    /** A transform in float wherever JTransforms' float plan is accurate to float32 rounding (5.1e-7). */
     public RealFft(int n) {
+        this(n, false);
+    }
+
+    /**
+     * A transform of length n, in float64 where the float plan falls short of the precision asked for.
+     *
+     * @param n the length, at least 1
+     * @param tight whether to take float64 also where the float plan is less accurate than the split-radix
+     *              plan ({@link #isTightInFloat}), rather than only where it is inaccurate ({@link #needsDoublePrecision})
+     */
+    public RealFft(int n, boolean tight) {
         this.n = n;
-        boolean inDouble = n > 1 && needsDoublePrecision(n);
+        boolean inDouble = n > 1 && (tight ? !isTightInFloat(n) : needsDoublePrecision(n));
         this.fft = n > 1 && !inDouble ? new FloatFFT_1D(n) : null;
         this.dfft = inDouble ? new DoubleFFT_1D(n) : null;
         this.work = inDouble ? new double[n] : null;
@@ -68,6 +92,28 @@ public final class RealFft {
                 while (r % p == 0) {
                     r /= p;
                 }
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Whether JTransforms 3.1's float real transform of length n is as accurate as its split-radix plan
+     * (relative L2 error 1.83e-7 or less): powers of two, and even lengths up to 32768 whose odd part is one
+     * of {@link #TIGHT_ODD_PARTS} (768, 3072, 5120, 13824, 14336, ...). The mixed-radix plan computes its
+     * twiddle angles in float, so its error depends on the factors rather than growing smoothly with n.
+     */
+    public static boolean isTightInFloat(int n) {
+        if (n < 2 || Integer.bitCount(n) == 1) {
+            return true;
+        }
+        if (n % 2 != 0 || n > TIGHT_MEASURED) {
+            return false;
+        }
+        int odd = n >> Integer.numberOfTrailingZeros(n);
+        for (int m : TIGHT_ODD_PARTS) {
+            if (odd == m) {
+                return true;
             }
         }
         return false;

@@ -72,15 +72,16 @@ public final class CpuFourierFT extends ValidatingBackend {
         SpectrumColumns cols = spec.halfSpectrumColumns();
         float[] twiddle = twiddles(dOut);
         int directLimit = directColumnEntries(dOut);
-        // The row transform's gain (RealFft.inverseGain) is folded into the spectrum's scale.
+        // The row transform's gain (RealFft.inverseGain) is folded into the spectrum's scale, in float64 so
+        // that each amplitude is rounded once (a float scale would bias all of ΔW by up to 6e-8).
         RealFft probe = ffts.takeReal(dIn);
-        float scale = 0.5f * spec.scale() * probe.inverseGain();
+        double scale = 0.5 * scale(spec) * probe.inverseGain();
         ffts.give(probe);
         float[][] transformed = transformDenseColumns(cols, h, dOut, directLimit, coeffs, coeffOffset, scale);
         int entries = cols.start(h);
         float[] amplitude = new float[entries];
         for (int e = 0; e < entries; e++) {
-            amplitude[e] = scale * coeffs[coeffOffset + cols.coefficient(e)];
+            amplitude[e] = (float) (scale * coeffs[coeffOffset + cols.coefficient(e)]);
         }
         int blockRows = rowBlock(dIn);
         int taskRows = taskRows(blockRows);
@@ -143,7 +144,7 @@ public final class CpuFourierFT extends ValidatingBackend {
      * complex, d_out long, times {@code scale}); null for the others.
      */
     private float[][] transformDenseColumns(SpectrumColumns cols, int h, int dOut, int directLimit, float[] coeffs,
-                                            int coeffOffset, float scale) {
+                                            int coeffOffset, double scale) {
         float[][] columns = new float[h][];
         int[] dense = IntStream.range(0, h).filter(v -> cols.start(v + 1) - cols.start(v) > directLimit).toArray();
         Parallel.inChunks(dense.length, LINE_CHUNK, (from, to) -> {
@@ -152,11 +153,14 @@ public final class CpuFourierFT extends ValidatingBackend {
                 for (int i = from; i < to; i++) {
                     int v = dense[i];
                     float[] col = new float[2 * dOut];
-                    for (int e = cols.start(v); e < cols.start(v + 1); e++) { // a bin's entries are adjacent
-                        col[2 * cols.row(e)] += coeffs[coeffOffset + cols.coefficient(e)];
-                    }
-                    for (int p = 0; p < dOut; p++) {
-                        col[2 * p] *= scale;
+                    int end = cols.start(v + 1);
+                    for (int e = cols.start(v); e < end; ) { // a bin's entries are adjacent
+                        int row = cols.row(e);
+                        double sum = 0;
+                        for (; e < end && cols.row(e) == row; e++) {
+                            sum += coeffs[coeffOffset + cols.coefficient(e)];
+                        }
+                        col[2 * row] = (float) (scale * sum);
                     }
                     fft.inverse(col);
                     columns[v] = col;
@@ -201,6 +205,11 @@ public final class CpuFourierFT extends ValidatingBackend {
                 block[r * stride + im] = sumIm;
             }
         }
+    }
+
+    /** s = α/(d_out·d_in) in float64 ({@link FourierFTSpec#scale} is that rounded to float). */
+    private static double scale(FourierFTSpec spec) {
+        return spec.alpha() / ((double) spec.dOut() * spec.dIn());
     }
 
     /** e^{2πi m/n} for m in [0, n), interleaved (cos, sin), computed in float64 and cached per n. */
@@ -248,7 +257,7 @@ public final class CpuFourierFT extends ValidatingBackend {
                     }
                     x.read(t * dIn, row, dIn);
                     inFft.forward(row, 0, xr, xi);
-                    scatter(spec.forwardGrouping(), coeffsOf.apply(t), 0.5f * spec.scale(), xr, xi, zr, zi);
+                    scatter(spec.forwardGrouping(), coeffsOf.apply(t), 0.5 * scale(spec), xr, xi, zr, zi);
                     outFft.inverse(zr, zi, out);
                     y.write(t * dOut, out, dOut, WriteMode.ADD);
                 }
@@ -259,20 +268,23 @@ public final class CpuFourierFT extends ValidatingBackend {
         });
     }
 
-    /** z[o] = halfScale · Σ_e c·(src_re[b], ±src_im[b]) over the grouping's entries of bin o. */
-    private static void scatter(SpectralGrouping g, float[] coeffs, float halfScale, float[] srcRe, float[] srcIm,
+    /**
+     * z[o] = halfScale · Σ_e c·(src_re[b], ±src_im[b]) over the grouping's entries of bin o, summed in float64
+     * (a bin of a short output gathers many entries) and rounded once.
+     */
+    private static void scatter(SpectralGrouping g, float[] coeffs, double halfScale, float[] srcRe, float[] srcIm,
                                 float[] zr, float[] zi) {
         for (int o = 0; o < g.bins(); o++) {
-            float re = 0f;
-            float im = 0f;
+            double re = 0;
+            double im = 0;
             for (int e = g.start(o); e < g.start(o + 1); e++) {
-                float c = coeffs[g.coefficient(e)];
+                double c = coeffs[g.coefficient(e)];
                 int b = g.sourceBin(e);
                 re += c * srcRe[b];
                 im += (g.negatesImag(e) ? -c : c) * srcIm[b];
             }
-            zr[o] = halfScale * re;
-            zi[o] = halfScale * im;
+            zr[o] = (float) (halfScale * re);
+            zi[o] = (float) (halfScale * im);
         }
     }
 
@@ -363,11 +375,11 @@ public final class CpuFourierFT extends ValidatingBackend {
                 ffts.give(fft);
             }
         });
-        float s = spec.scale();
+        double s = scale(spec);
         for (int l = 0; l < bins.length; l++) {
             float[] col = columns[bins[l] % h];
             if (col != null) {
-                gradCoeffs[l] = s * col[2 * (bins[l] / h)];
+                gradCoeffs[l] = (float) (s * col[2 * (bins[l] / h)]);
             }
         }
         for (int i = 0; i < direct.length; i++) {
@@ -396,10 +408,11 @@ public final class CpuFourierFT extends ValidatingBackend {
         int[] xBin = spec.inputBins();
         int[] gyBin = spec.outputGradientBins();
         float[] sign = spec.imaginarySigns();
-        float halfScale = 0.5f * spec.scale();
+        double halfScale = 0.5 * scale(spec);
         SpectralGrouping g = spec.transposedGrouping();
         int chunks = (tokens + TOKEN_CHUNK - 1) / TOKEN_CHUNK;
-        float[][] partial = new float[chunks][n];
+        // ∂L/∂c sums a product per token: in float its rounding error grows with the number of tokens.
+        double[][] partial = new double[chunks][n];
         Parallel.inChunks(tokens, TOKEN_CHUNK, (from, to) -> {
             RealFft inFft = ffts.takeReal(dIn);
             RealFft outFft = ffts.takeReal(dOut);
@@ -413,14 +426,14 @@ public final class CpuFourierFT extends ValidatingBackend {
                 float[] zr = new float[inFft.bins()];
                 float[] zi = new float[inFft.bins()];
                 float[] gx = new float[dIn];
-                float[] acc = partial[from / TOKEN_CHUNK];
+                double[] acc = partial[from / TOKEN_CHUNK];
                 for (int t = from; t < to; t++) {
                     x.read(t * dIn, xRow, dIn);
                     gradY.read(t * dOut, gyRow, dOut);
                     inFft.forward(xRow, 0, xr, xi);
                     outFft.forward(gyRow, 0, qr, qi);
                     for (int l = 0; l < n; l++) {
-                        acc[l] += xr[xBin[l]] * qr[gyBin[l]] - sign[l] * xi[xBin[l]] * qi[gyBin[l]];
+                        acc[l] += (double) xr[xBin[l]] * qr[gyBin[l]] - (double) sign[l] * xi[xBin[l]] * qi[gyBin[l]];
                     }
                     if (gradX != null) {
                         scatter(g, coeffs, halfScale, qr, qi, zr, zi);
@@ -433,13 +446,13 @@ public final class CpuFourierFT extends ValidatingBackend {
                 ffts.give(outFft);
             }
         });
-        float s = spec.scale();
+        double s = scale(spec);
         for (int l = 0; l < n; l++) {
-            float sum = 0f;
-            for (float[] p : partial) {
+            double sum = 0;
+            for (double[] p : partial) {
                 sum += p[l];
             }
-            gradCoeffs[l] = s * sum;
+            gradCoeffs[l] = (float) (s * sum);
         }
     }
 }
