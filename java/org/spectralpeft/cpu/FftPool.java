@@ -17,6 +17,8 @@ public final class FftPool {
     private final Map<Integer, Queue<RealFft>> real = new ConcurrentHashMap<>();
     private final Map<Integer, Queue<ComplexFft>> complex = new ConcurrentHashMap<>();
     private final Map<Integer, Queue<float[]>> scratch = new ConcurrentHashMap<>();
+    /** Batched transforms by length and block rows (length · 2¹⁶ + rows; rows below 2¹⁶). */
+    private final Map<Long, Queue<BatchedRealFft>> batched = new ConcurrentHashMap<>();
 
     public RealFft takeReal(int n) {
         RealFft f = real.computeIfAbsent(n, k -> new ConcurrentLinkedQueue<>()).poll();
@@ -34,6 +36,20 @@ public final class FftPool {
 
     public void give(ComplexFft f) {
         complex.get(f.length()).offer(f);
+    }
+
+    /** A batched real inverse of length n for blocks of up to {@code rows} rows. */
+    public BatchedRealFft takeBatched(int n, int rows) {
+        BatchedRealFft f = batched.computeIfAbsent(batchedKey(n, rows), k -> new ConcurrentLinkedQueue<>()).poll();
+        return f != null ? f : new BatchedRealFft(n, rows);
+    }
+
+    public void give(BatchedRealFft f) {
+        batched.get(batchedKey(f.length(), f.maxRows())).offer(f);
+    }
+
+    private static long batchedKey(int n, int rows) {
+        return ((long) n << 16) | rows;
     }
 
     /** An array of {@code length} floats with arbitrary contents. */

@@ -4,6 +4,7 @@ import java.util.function.IntFunction;
 import java.util.stream.IntStream;
 import org.spectralpeft.core.HostArray;
 import org.spectralpeft.core.WriteMode;
+import org.spectralpeft.cpu.BatchedRealFft;
 import org.spectralpeft.cpu.ComplexFft;
 import org.spectralpeft.cpu.FftPool;
 import org.spectralpeft.cpu.Parallel;
@@ -32,6 +33,8 @@ public final class CpuFourierFT extends ValidatingBackend {
     /** Twiddle tables per transform length (model shapes bring few distinct lengths). */
     private final java.util.Map<Integer, float[]> twiddleCache = new java.util.concurrent.ConcurrentHashMap<>();
     private final FftPool ffts = new FftPool();
+    /** {@link #stepTwiddles} per d_out and block rows. */
+    private final java.util.Map<Long, float[][][]> stepCache = new java.util.concurrent.ConcurrentHashMap<>();
 
     @Override
     public String description() {
@@ -72,11 +75,16 @@ public final class CpuFourierFT extends ValidatingBackend {
         SpectrumColumns cols = spec.halfSpectrumColumns();
         float[] twiddle = twiddles(dOut);
         int directLimit = directColumnEntries(dOut);
+        boolean batched = useBatched(dIn);
         // The row transform's gain (RealFft.inverseGain) is folded into the spectrum's scale, in float64 so
         // that each amplitude is rounded once (a float scale would bias all of ΔW by up to 6e-8).
-        RealFft probe = ffts.takeReal(dIn);
-        double scale = 0.5 * scale(spec) * probe.inverseGain();
-        ffts.give(probe);
+        double gain = 1;
+        if (!batched) {
+            RealFft probe = ffts.takeReal(dIn);
+            gain = probe.inverseGain();
+            ffts.give(probe);
+        }
+        double scale = 0.5 * scale(spec) * gain;
         float[][] transformed = transformDenseColumns(cols, h, dOut, directLimit, coeffs, coeffOffset, scale);
         int entries = cols.start(h);
         float[] amplitude = new float[entries];
@@ -85,6 +93,11 @@ public final class CpuFourierFT extends ValidatingBackend {
         }
         int blockRows = rowBlock(dIn);
         int taskRows = taskRows(blockRows);
+        if (batched) {
+            inverse2dBatched(cols, h, dOut, dIn, transformed, amplitude, twiddle, blockRows, taskRows, dst,
+                    dstOffset, mode);
+            return;
+        }
         Parallel.inChunks(dOut, taskRows, (from, to) -> {
             RealFft fft = ffts.takeReal(dIn);
             float[] block = ffts.takeScratch(blockRows * dIn);
@@ -126,6 +139,108 @@ public final class CpuFourierFT extends ValidatingBackend {
                 ffts.give(block);
                 ffts.give(fft);
             }
+        });
+    }
+
+    /**
+     * Whether the rows of ΔW take {@link BatchedRealFft} rather than JTransforms row by row: lengths of
+     * factors 2 and 3 that are not powers of two (768, 1536, 3072, ...), where JTransforms takes its
+     * mixed-radix path. Its split-radix path for powers of two is faster than the batched transform.
+     */
+    static boolean useBatched(int dIn) {
+        return Integer.bitCount(dIn) != 1 && BatchedRealFft.supports(dIn);
+    }
+
+    /**
+     * {@link #inverse2d}'s block pass through {@link BatchedRealFft}: the spectrum of a block is filled
+     * transposed (one array per bin, indexed by row), so a direct column is a loop over rows, and all rows
+     * are transformed at once into {@code block}, row-major, then written out.
+     */
+    private void inverse2dBatched(SpectrumColumns cols, int h, int dOut, int dIn, float[][] transformed,
+                                  float[] amplitude, float[] twiddle, int blockRows, int taskRows, HostArray dst,
+                                  int dstOffset, WriteMode mode) {
+        int entries = amplitude.length;
+        float[][][] steps = stepTwiddles(dOut, blockRows, twiddle);
+        Parallel.inChunks(dOut, taskRows, (from, to) -> {
+            BatchedRealFft fft = ffts.takeBatched(dIn, blockRows);
+            float[] block = ffts.takeScratch(blockRows * dIn);
+            int[] phase = new int[entries];
+            for (int e = 0; e < entries; e++) {
+                phase[e] = (int) ((long) from * cols.row(e) % dOut);
+            }
+            try {
+                float[][] re = fft.spectrumRe();
+                float[][] im = fft.spectrumIm();
+                for (int first = from; first < to; first += blockRows) {
+                    int rows = Math.min(blockRows, to - first);
+                    fft.clear(rows);
+                    for (int v = 0; v < h; v++) {
+                        int e0 = cols.start(v);
+                        int e1 = cols.start(v + 1);
+                        if (e0 == e1) {
+                            continue;
+                        }
+                        float[] col = transformed[v];
+                        if (col == null) {
+                            synthesizeColumn(cols, e0, e1, amplitude, phase, twiddle, steps, dOut, rows, re[v],
+                                    im[v]);
+                            continue;
+                        }
+                        float[] colRe = re[v];
+                        float[] colIm = im[v];
+                        for (int r = 0; r < rows; r++) {
+                            colRe[r] = col[2 * (first + r)];
+                            colIm[r] = col[2 * (first + r) + 1];
+                        }
+                    }
+                    fft.inverse(rows, block, 0, dIn);
+                    for (int r = 0; r < rows; r++) {
+                        dst.write(dstOffset + (first + r) * dIn, block, r * dIn, dIn, mode);
+                    }
+                }
+            } finally {
+                ffts.give(block);
+                ffts.give(fft);
+            }
+        });
+    }
+
+    /**
+     * {@link #synthesizeColumn} into a cleared block's bin arrays (row r to re[r] and im[r]), entry by entry:
+     * entry e adds a_e·e^{2πi·(p₀ + r)·row_e/d_out} = (a_e·e^{2πi·p₀·row_e/d_out})·e^{2πi·r·row_e/d_out},
+     * its value at the block's first row p₀ times the {@link #stepTwiddles} of its row, so the loop over the
+     * rows is a plain multiply-add over arrays (C2 vectorizes it) instead of a table lookup per row.
+     */
+    private static void synthesizeColumn(SpectrumColumns cols, int e0, int e1, float[] amplitude, int[] phase,
+                                         float[] twiddle, float[][][] steps, int dOut, int rows, float[] re,
+                                         float[] im) {
+        for (int e = e0; e < e1; e++) {
+            int step = cols.row(e);
+            int m = phase[e];
+            float a = amplitude[e] * twiddle[2 * m];
+            float b = amplitude[e] * twiddle[2 * m + 1];
+            float[] c = steps[0][step];
+            float[] s = steps[1][step];
+            for (int r = 0; r < rows; r++) {
+                re[r] += a * c[r] - b * s[r];
+                im[r] += b * c[r] + a * s[r];
+            }
+            phase[e] = (int) ((m + (long) rows * step) % dOut);
+        }
+    }
+
+    /** [0][p][r], [1][p][r]: cos and sin of 2π·r·p/d_out for r below {@code rows}, from the exact table; cached. */
+    private float[][][] stepTwiddles(int dOut, int rows, float[] twiddle) {
+        return stepCache.computeIfAbsent(((long) dOut << 16) | rows, key -> {
+            float[][][] t = new float[2][dOut][rows];
+            for (int p = 0; p < dOut; p++) {
+                for (int r = 0; r < rows; r++) {
+                    int m = (int) ((long) r * p % dOut);
+                    t[0][p][r] = twiddle[2 * m];
+                    t[1][p][r] = twiddle[2 * m + 1];
+                }
+            }
+            return t;
         });
     }
 
