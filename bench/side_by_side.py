@@ -22,7 +22,9 @@ source "formula". `--quick` uses fewer repetitions and skips n = 10000.
 
 `--device cpu` times the same things in PyTorch on the CPU (wall clock around each repetition, all of
 torch's threads), for comparing our CPU backend with PEFT on a machine without a GPU; there is no peak
-memory and no cuFFT floor there, and the targets (which are for the GPU) are not judged.
+memory and no cuFFT floor there, and the targets (which are for the GPU) are not judged. For the
+comparison itself on the CPU, bench/cpu_side_by_side.py runs both sides in alternating rounds, each in
+fresh processes and to a steady state (time_steady below), and reports the spread of the ratio.
 
 `table` reads JMH's `-rf json` output (float32 rows of the backend matching the peers file's device:
 cuda, or cpu for a CPU peers file), the peers file and optionally the Java side's memory.json, and
@@ -156,6 +158,74 @@ def time_cpu(fn, reps, warmup):
         fn(warmup + i)
         times.append((time.perf_counter() - start) * 1e3)
     return summarize(times)
+
+
+# The warm-up and timing rule of bench/cpu_side_by_side.py; jmh/org/spectralpeft/bench/CpuSideBySide.java
+# applies the same rule to our side (plus: the JIT compiler idle in the last windows).
+STEADY_RULE = {
+    "min_warmup_s": 3.0,  # warm up at least this long
+    "max_warmup_s": 15.0,  # and at most this long (the result then says steady: false)
+    "window_s": 0.5,  # warm-up windows last at least this long
+    "window_calls": 3,  # and hold at least this many calls
+    "tolerance": 0.03,  # steady: the last three windows' medians within 3 % of each other
+    "min_time_s": 3.0,  # then time at least this long
+    "min_reps": 10,  # and at least this many calls
+}
+
+
+def quantile(values, q):
+    """The q-quantile (0 <= q <= 1) of values, interpolating linearly between the closest ranks."""
+    ordered = sorted(values)
+    pos = q * (len(ordered) - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (pos - lo) * (ordered[hi] - ordered[lo])
+
+
+def time_steady(fn, rule=None, clock=time.perf_counter):
+    """Wall time of fn(i) in steady state, by STEADY_RULE (or `rule`, which overrides some of its keys):
+    warm-up windows until the last three windows' medians agree within the tolerance (after the minimum
+    warm-up; at most the maximum), then timed calls, one clock reading around each. Returns the median
+    ("ms") with p10, p90, min, max, the number of timed calls, and the warm-up's length, calls, window
+    medians and whether it reached the steady state."""
+    r = dict(STEADY_RULE, **(rule or {}))
+    windows, calls, steady = [], 0, False
+    start = clock()
+    while True:
+        times = []
+        w0 = clock()
+        while len(times) < r["window_calls"] or clock() - w0 < r["window_s"]:
+            t0 = clock()
+            fn(calls)
+            times.append((clock() - t0) * 1e3)
+            calls += 1
+        windows.append(statistics.median(times))
+        elapsed = clock() - start
+        if elapsed >= r["min_warmup_s"] and len(windows) >= 3:
+            last = windows[-3:]
+            if max(last) <= min(last) * (1 + r["tolerance"]):
+                steady = True
+                break
+        if elapsed >= r["max_warmup_s"]:
+            break
+    times = []
+    t_start = clock()
+    while len(times) < r["min_reps"] or clock() - t_start < r["min_time_s"]:
+        t0 = clock()
+        fn(calls + len(times))
+        times.append((clock() - t0) * 1e3)
+    return {
+        "ms": statistics.median(times),
+        "p10_ms": quantile(times, 0.1),
+        "p90_ms": quantile(times, 0.9),
+        "min_ms": min(times),
+        "max_ms": max(times),
+        "reps": len(times),
+        "warmup_s": elapsed,
+        "warmup_calls": calls,
+        "windows_ms": windows,
+        "steady": steady,
+    }
 
 
 def cpu_name():

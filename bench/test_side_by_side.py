@@ -1,6 +1,7 @@
-"""Tests of side_by_side.py's `table` step on synthetic JMH and peers files (standard library only).
+"""Tests of side_by_side.py's `table` step on synthetic JMH and peers files, and of cpu_side_by_side.py's
+ratios, spreads and verdicts over rounds and of the steady-state timing rule (standard library only).
 
-Run from the repository root:  python3 -m unittest bench/test_side_by_side.py
+Run from the repository root:  python3 -m unittest bench/test_side_by_side.py   (or: python3 bench/test_side_by_side.py)
 """
 
 import contextlib
@@ -16,6 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
+import cpu_side_by_side as cpu  # noqa: E402
 import side_by_side as sbs  # noqa: E402
 
 PKG = "org.spectralpeft.bench."
@@ -253,6 +255,191 @@ class TableTest(unittest.TestCase):
         code = f"import sys; sys.path.insert(0, {HERE!r}); import side_by_side; print('torch' in sys.modules)"
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         self.assertEqual(result.stdout.strip(), "False")
+
+
+class FakeClock:
+    """A clock that only the timed function advances."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class SteadyTimingTest(unittest.TestCase):
+    RULE = dict(min_warmup_s=0.02, max_warmup_s=1.0, window_s=0.005, window_calls=3, tolerance=0.03,
+                min_time_s=0.01, min_reps=5)
+
+    def test_warms_up_until_steady_then_times(self):
+        clock = FakeClock()
+
+        def fn(i):  # from 3 ms down by 0.1 ms a call (never three windows alike), then 1 ms from call 20 on
+            clock.now += 0.001 * (3 - 0.1 * i) if i < 20 else 0.001
+
+        t = sbs.time_steady(fn, self.RULE, clock=clock)
+        self.assertTrue(t["steady"])
+        self.assertAlmostEqual(t["windows_ms"][0], 2.9)  # calls 0-2
+        self.assertTrue(all(abs(w - 1.0) < 1e-9 for w in t["windows_ms"][-3:]))
+        self.assertGreaterEqual(t["warmup_s"], self.RULE["min_warmup_s"])
+        self.assertAlmostEqual(t["ms"], 1.0)  # no slow warm-up call among the timed ones
+        self.assertAlmostEqual(t["max_ms"], 1.0)
+        self.assertGreaterEqual(t["reps"], 10)  # 10 ms of 1 ms calls
+
+    def test_gives_up_at_the_warmup_limit_and_says_so(self):
+        clock = FakeClock()
+
+        def fn(i):  # ever slower: never steady
+            clock.now += 0.001 * (1 + i / 5)
+
+        t = sbs.time_steady(fn, dict(self.RULE, max_warmup_s=0.1), clock=clock)
+        self.assertFalse(t["steady"])
+        self.assertGreaterEqual(t["warmup_s"], 0.1)
+        self.assertGreaterEqual(t["reps"], self.RULE["min_reps"])
+
+    def test_quantile(self):
+        self.assertEqual(sbs.quantile([3, 1, 2], 0.5), 2)
+        self.assertAlmostEqual(sbs.quantile([1, 2, 3, 4], 0.5), 2.5)
+        self.assertAlmostEqual(sbs.quantile([0, 10], 0.1), 1.0)
+        self.assertEqual(sbs.quantile([5], 0.9), 5)
+
+
+def ours_file(entries):
+    return {"side": "ours", "java": "Java 17", "backend": "cpu (2 threads)", "jvm_args": ["-Xmx4g"],
+            "rule": dict(sbs.STEADY_RULE), "entries": entries}
+
+
+def peft_file(entries):
+    return {"side": "peft", "torch": "2.13.0+cpu", "peft": "0.21.0", "torch_threads": 2, "python": "3.11",
+            "rule": dict(sbs.STEADY_RULE), "entries": entries}
+
+
+def timing(ms, steady=True):
+    return {"ms": ms, "steady": steady}
+
+
+CHECK = {"norm": 3.0, "first": [0.1, 0.2, 0.3, 0.4]}
+
+
+def cpu_round(mat_ours, mat_fresh, mat_peft, fwd_ours, fwd_fresh, full, base, merged, steady=True):
+    """One round of synthetic files: materialize 768x768 n=1000 float32 and forward T=1."""
+    mat = dict(op="materialize", shape="768x768", n=1000, dtype="float32", check=CHECK)
+    fwd = dict(op="forward", tokens=1, d=4096, n=1000, dtype="float32", check=CHECK)
+    return {
+        "ours": ours_file([dict(mat, output="preallocated", **timing(mat_ours, steady)),
+                           dict(mat, output="fresh", **timing(mat_fresh)),
+                           dict(fwd, output="preallocated", **timing(fwd_ours)),
+                           dict(fwd, output="fresh", **timing(fwd_fresh))]),
+        "peft": peft_file([dict(mat, **timing(mat_peft)),
+                           dict(fwd, full=timing(full), base=timing(base), merged=timing(merged))]),
+    }
+
+
+CPU_CASES = ["materialize:768x768:1000:float32", "forward:1:4096:1000"]
+
+
+class CpuRoundsTest(unittest.TestCase):
+    def test_verdict_only_where_the_spread_does_not_include_one(self):
+        self.assertEqual(cpu.verdict(1.2, 3.0, 3), "ours ahead")
+        self.assertEqual(cpu.verdict(0.5, 0.9, 3), "PEFT ahead")
+        self.assertEqual(cpu.verdict(0.9, 1.1, 3), "inconclusive")
+        self.assertEqual(cpu.verdict(1.0, 1.5, 3), "inconclusive")  # touching 1 is not ahead
+        self.assertEqual(cpu.verdict(0.5, 1.0, 3), "inconclusive")
+        self.assertEqual(cpu.verdict(2.0, 2.0, 1), "inconclusive (one round)")  # no spread
+        self.assertEqual(cpu.verdict(None, None, 0), "inconclusive")
+
+    def test_ratio_is_the_median_of_per_round_ratios(self):
+        c = cpu.compare([1.0, 2.0, 4.0], [3.0, 3.0, 3.0])  # ratios 3, 1.5, 0.75
+        self.assertAlmostEqual(c["ratio"], 1.5)
+        self.assertAlmostEqual(c["lo"], 0.75)
+        self.assertAlmostEqual(c["hi"], 3.0)
+        self.assertAlmostEqual(c["ours"], 2.0)
+        self.assertAlmostEqual(c["peft"], 3.0)
+        self.assertEqual(c["rounds"], 3)
+        self.assertEqual(c["verdict"], "inconclusive")  # the spread crosses 1
+
+    def test_rounds_missing_a_side_are_left_out(self):
+        c = cpu.compare([1.0, None, 1.0, 1.0], [2.0, 2.0, None, 3.0])
+        self.assertEqual(c["rounds"], 2)
+        self.assertEqual(c["ratios"], [2.0, 3.0])
+        self.assertEqual(c["verdict"], "ours ahead")
+        empty = cpu.compare([None], [None])
+        self.assertIsNone(empty["ratio"])
+        self.assertEqual(empty["verdict"], "inconclusive")
+
+    def test_rows_from_rounds(self):
+        rounds = [cpu_round(4.0, 5.0, 3.0, 0.1, 0.2, 300.0, 5.0, 5.2),
+                  cpu_round(4.4, 5.5, 2.9, 0.1, 0.2, 310.0, 4.0, 4.3, steady=False),
+                  cpu_round(4.2, 5.2, 3.1, 0.1, 0.2, 305.0, 4.5, 4.6)]
+        rows = {r["title"]: r for r in cpu.build_rows(CPU_CASES, rounds)}
+        mat = rows["materialize 768×768 n=1000 float32, ours into a preallocated output"]
+        self.assertAlmostEqual(mat["ours"], 4.2)
+        self.assertAlmostEqual(mat["peft"], 3.0)
+        self.assertEqual(mat["verdict"], "PEFT ahead")  # 0.75, 0.66, 0.74
+        self.assertEqual(mat["unsteady"], 1)
+        fresh = rows["materialize 768×768 n=1000 float32, ours into a fresh output per call"]
+        self.assertAlmostEqual(fresh["ratio"], 3.1 / 5.2)  # median of 3 / 5, 2.9 / 5.5, 3.1 / 5.2
+
+        adapter = [r for t, r in rows.items() if t.startswith("forward T=1") and "adapter part" in t]
+        self.assertEqual(len(adapter), 2)
+        self.assertTrue(all(cpu.FORWARD_NOTE in r["title"] for r in adapter))
+        inplace = next(r for r in adapter if "in place" in r["title"])
+        self.assertAlmostEqual(inplace["ratios"][0], (300.0 - 5.0) / 0.1)  # PEFT's adapter part: full - base
+        self.assertEqual(inplace["verdict"], "ours ahead")
+
+        merged = next(r for t, r in rows.items() if "PEFT merged" in t)
+        self.assertAlmostEqual(merged["ratios"][0], 5.2 / (5.0 + 0.1))  # merged / (base + ours in place)
+        self.assertAlmostEqual(merged["ratios"][1], 4.3 / (4.0 + 0.1))
+        self.assertEqual(merged["verdict"], "inconclusive")  # 1.02, 1.05, 1.00 (touches 1)
+        self.assertAlmostEqual(merged["agree"], 0.0)
+
+    def test_adapter_part_needs_the_full_forward_slower_than_the_base(self):
+        rounds = [cpu_round(4.0, 5.0, 3.0, 0.1, 0.2, 4.0, 5.0, 5.2)]  # full < base: noise
+        rows = cpu.build_rows(CPU_CASES, rounds)
+        inplace = next(r for r in rows if "in place" in r["title"] and "adapter" in r["title"])
+        self.assertIsNone(inplace["ratio"])
+        self.assertEqual(inplace["rounds"], 0)
+
+    def test_agreement(self):
+        same = cpu.agreement(CHECK, CHECK, 9)
+        self.assertEqual(same, 0.0)
+        off = cpu.agreement(dict(CHECK, first=[0.1, 0.2, 0.3, 0.5]), CHECK, 9)
+        self.assertAlmostEqual(off, 0.1 / (3.0 / 3))  # 0.1 off, against an RMS of 3 / sqrt(9)
+        self.assertIsNone(cpu.agreement(None, CHECK, 9))
+
+    def test_rendered_table_and_files(self):
+        rounds = [cpu_round(4.0, 5.0, 3.0, 0.1, 0.2, 300.0, 5.0, 5.2),
+                  cpu_round(4.4, 5.5, 2.9, 0.1, 0.2, 310.0, 4.0, 4.3)]
+        rounds[1]["ours"]["entries"][0]["check"] = {"norm": 3.5, "first": CHECK["first"]}  # outputs differ
+        with tempfile.TemporaryDirectory() as tmp:
+            for r, data in enumerate(rounds, 1):
+                os.makedirs(os.path.join(tmp, f"round-{r}"))
+                for side in ("ours", "peft"):
+                    with open(os.path.join(tmp, f"round-{r}", f"{side}.json"), "w", encoding="utf-8") as f:
+                        json.dump(data[side], f)
+            with open(os.path.join(tmp, "run.json"), "w", encoding="utf-8") as f:
+                json.dump({"cases": CPU_CASES, "date": "Thu Nov 26 12:00:00 UTC 2026", "machine": "Some CPU",
+                           "command": "python3 bench/cpu_side_by_side.py run --rounds 2 --out x"}, f)
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(printed):
+                cpu.main(["table", "--out", tmp])
+            with open(os.path.join(tmp, "table.md"), encoding="utf-8") as f:
+                written = f.read()
+            with open(os.path.join(tmp, "summary.json"), encoding="utf-8") as f:
+                summary = json.load(f)
+        text = printed.getvalue()
+        self.assertEqual(text, written)
+        self.assertEqual(len(summary["rows"]), 5)  # 2 materialize rows, 3 forward rows
+        self.assertIn("2 rounds", text)
+        self.assertIn("- run: Thu Nov 26 12:00:00 UTC 2026", text)
+        self.assertIn("peft 0.21.0, torch 2.13.0+cpu with 2 threads", text)
+        lines = [l for l in text.splitlines() if l.startswith("| materialize 768×768 n=1000 float32, ours into a p")]
+        self.assertEqual(len(lines), 1)
+        cells = [c.strip() for c in lines[0].strip("|").split("|")]
+        # case, ours, PEFT, PEFT/ours, spread, per round, verdict
+        self.assertEqual(cells[1:], ["4.20", "2.95", "0.70", "0.66–0.75", "0.75, 0.66", "PEFT ahead"])
+        self.assertIn("[1]", cells[0])  # the outputs-differ note
+        self.assertIn("outputs differ", text)
 
 
 if __name__ == "__main__":

@@ -8,12 +8,35 @@
 #                  -p backend=cpu            (CPU only; CUDA benchmarks also skip themselves without a GPU)
 #                Put "--" before them when no RESULTS_DIR is given. With none, every benchmark runs.
 # environment:
-#   JAVA_OPTS    JVM options of the benchmark JVM (default: -Xmx24g; the 64-layer batch on the CPU needs it)
+#   JAVA_OPTS    JVM options of the benchmark JVM (default: -Xmx of 70 % of the machine's memory, at most 24g;
+#                the 64-layer batch on the CPU holds a 4.3 GB output)
 #
 # In a bundle made by native-build/make-bundle.sh it uses the bundle's JRE and jars (no Java or Maven needed
 # on the GPU machine). Run from a repository checkout it uses target/ (it runs `mvn test-compile` first) and
-# the Java on the PATH. Timings: JMH SampleTime, reported as percentiles; read the median (p0.50).
+# the Java on the PATH; Maven runs offline (-o) when the local repository (~/.m2) has every artifact, as after
+# any earlier build of the project, and only otherwise goes to the network (a fresh machine needs it once).
+# Timings: JMH SampleTime, reported as percentiles; read the median (p0.50). After JMH's own output, a summary
+# (org.spectralpeft.bench.JmhRun) lists each result's median, score ± error and error/score in percent, flagged
+# over 5 %.
 set -euo pipefail
+
+# -Xmx of 70 % of MemTotal, at most 24g (4g where /proc/meminfo cannot be read)
+default_heap() {
+  local kb mib
+  kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo 2>/dev/null || true)
+  if [ -z "$kb" ]; then echo "-Xmx4g"; return; fi
+  mib=$((kb * 7 / 10 / 1024))
+  if [ "$mib" -gt $((24 * 1024)) ]; then mib=$((24 * 1024)); fi
+  echo "-Xmx${mib}m"
+}
+
+# Maven offline first; online only when that fails (artifacts missing from the local repository)
+mvn_offline_first() {
+  if ! mvn -B -q -o "$@"; then
+    echo "   offline Maven failed (artifacts missing from ~/.m2?): retrying with the network" >&2
+    mvn -B -q "$@"
+  fi
+}
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 results=./bench-results
@@ -38,11 +61,13 @@ if [ -d "$here/jre" ]; then
 else
   repo=$(cd "$here/.." && pwd)
   java=java
-  (cd "$repo" && mvn -B -q -DskipTests test-compile)
-  deps=$(cd "$repo" && mvn -B -q dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile=/dev/stdout)
-  classpath=$repo/target/classes:$repo/target/test-classes:$deps
+  (cd "$repo" && mvn_offline_first -DskipTests test-compile)
+  (cd "$repo" && mvn_offline_first dependency:build-classpath -Dmdep.includeScope=test \
+    -Dmdep.outputFile="$results/classpath.txt")
+  classpath=$repo/target/classes:$repo/target/test-classes:$(cat "$results/classpath.txt")
 fi
 
-echo "== JMH, results in $results"
-"$java" -cp "$classpath" org.openjdk.jmh.Main \
-  -jvmArgsAppend "${JAVA_OPTS:--Xmx24g}" -rf json -rff "$results/jmh.json" "$@" 2>&1 | tee "$results/jmh.txt"
+jvm_opts=${JAVA_OPTS:-$(default_heap)}
+echo "== JMH, results in $results (benchmark JVM options: $jvm_opts)"
+"$java" -cp "$classpath" org.spectralpeft.bench.JmhRun \
+  -jvmArgsAppend "$jvm_opts" -rf json -rff "$results/jmh.json" "$@" 2>&1 | tee "$results/jmh.txt"

@@ -25,13 +25,19 @@ import org.spectralpeft.fourierft.cuda.CudaFourierFT;
 /**
  * ΔW of many layers of one shape in one call ({@code materializeBatch}): 64 layers of 4096 × 4096 (n = 1000)
  * is the LLaMA-7B attention case. The output (4.3 GB in float32) is far larger than L2, so it is not rotated.
- * On the CPU this takes tens of seconds per call; run it there with a smaller {@code -p layers=}.
+ * On the CPU a call takes seconds (about 5 s on 2 cores); {@code -p layers=} runs a smaller batch.
+ *
+ * <p>Iterations: an iteration takes at least one call, so on the CPU each is one sample. Three warm-up calls (the
+ * first one compiles the transforms), then 12 measured: with fewer (the old 3 × 3 s gave about 5 samples, the first
+ * of them not yet steady) JMH's 99.9 % error exceeded the mean. Twelve calls at a spread of a few percent keep the
+ * error under 5 % of the score; about 80 s on the CPU, one JVM (each fork fills 4.3 GB first). On the GPU the
+ * same iterations hold thousands of samples.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.SampleTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
-@Warmup(iterations = 2, time = 1)
-@Measurement(iterations = 3, time = 3)
+@Warmup(iterations = 5, time = 1)
+@Measurement(iterations = 40, time = 1)
 @Fork(1)
 public class BatchMaterializeBenchmark {
     @Param({"cuda", "cpu"})

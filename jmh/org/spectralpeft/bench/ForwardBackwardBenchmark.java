@@ -26,13 +26,16 @@ import org.spectralpeft.fourierft.cuda.CudaFourierFT;
  * The unmaterialized paths on T tokens of a d × d layer (n = 1000): forward y += x·ΔWᵀ, and backward
  * (∂L/∂c, and ∂L/∂x accumulated) from x and ∂L/∂y. Activations rotate on the GPU (see {@link Bench}); the
  * stream is synchronized in each call.
+ *
+ * <p>Iterations as in {@link MaterializeBenchmark}: 10 s of warm-up, then 8 s measured in each of two JVMs (T = 4096
+ * on a 2-core CPU is about 7 calls a second, so that is still over 100 samples).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.SampleTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
-@Warmup(iterations = 2, time = 1)
-@Measurement(iterations = 3, time = 2)
-@Fork(1)
+@Warmup(iterations = 5, time = 2)
+@Measurement(iterations = 4, time = 2)
+@Fork(2)
 public class ForwardBackwardBenchmark {
     @Param({"cpu", "cuda"})
     public String backend;
