@@ -5,7 +5,7 @@ Run from the repository root:
 
     # the Python environment of PEFT's side (torch, numpy, peft 0.21.0), once:
     python3 bench/cpu_side_by_side.py venv --path .venv-bench [-- PIP ARGS...]
-    # the rounds and the table (about 12 minutes for 3 rounds of the full cases on 2 cores):
+    # the rounds and the table (3 rounds of the core cases: about 16 minutes on 2 cores; --cases full, 22):
     .venv-bench/bin/python bench/cpu_side_by_side.py run --rounds 3 --out cpu-sbs
     # the table again from a finished (or interrupted) run's directory:
     python3 bench/cpu_side_by_side.py table --out cpu-sbs
@@ -447,7 +447,7 @@ def run(args, argv):
         "command": shlex.join([sys.executable, "bench/cpu_side_by_side.py"] + shown_args(argv)),
         "date": subprocess.run(["date"], capture_output=True, text=True, check=False).stdout.strip()
         or datetime.datetime.now().isoformat(timespec="seconds"),
-        "machine": sbs.cpu_name() + (f", {mem:.0f} GB memory" if mem else "") + f", {platform.platform()}",
+        "machine": sbs.cpu_name() + (f", {mem:.1f} GiB memory" if mem else "") + f", {platform.platform()}",
         "jdk": java_version(java),
         "cases": cases,
         "rounds": args.rounds,
@@ -632,8 +632,9 @@ def main(argv=None):
     r = sub.add_parser("run", help="the rounds, then the table")
     r.add_argument("--out", required=True, help="directory for the rounds' files, table.md and summary.json")
     r.add_argument("--rounds", type=int, default=3)
-    r.add_argument("--cases", choices=sorted(CASES), default="full",
-                   help="full (default), core (float32, n = 1000) or quick (a smoke test)")
+    r.add_argument("--cases", choices=sorted(CASES), default="core",
+                   help="core (default: float32, n = 1000), full (also n = 10000 and bfloat16 outputs) or quick "
+                        "(a smoke test)")
     r.add_argument("--case", action="append", help="a case instead of --cases (repeatable), e.g. "
                                                    "materialize:4096x4096:1000:float32 or forward:1:4096:1000")
     r.add_argument("--python", help="the Python with torch and peft for PEFT's side (default: this one)")

@@ -25,13 +25,14 @@ import org.spectralpeft.fourierft.cuda.CudaFourierFT;
 /**
  * ΔW of many layers of one shape in one call ({@code materializeBatch}): 64 layers of 4096 × 4096 (n = 1000)
  * is the LLaMA-7B attention case. The output (4.3 GB in float32) is far larger than L2, so it is not rotated.
- * On the CPU a call takes seconds (about 5 s on 2 cores); {@code -p layers=} runs a smaller batch.
+ * On the CPU a call takes seconds (about 6.5 s on 2 cores); {@code -p layers=} runs a smaller batch.
  *
- * <p>Iterations: an iteration takes at least one call, so on the CPU each is one sample. Three warm-up calls (the
- * first one compiles the transforms), then 12 measured: with fewer (the old 3 × 3 s gave about 5 samples, the first
- * of them not yet steady) JMH's 99.9 % error exceeded the mean. Twelve calls at a spread of a few percent keep the
- * error under 5 % of the score; about 80 s on the CPU, one JVM (each fork fills 4.3 GB first). On the GPU the
- * same iterations hold thousands of samples.
+ * <p>Iterations: an iteration takes at least one call, so on the CPU each is one sample. The old 3 × 3 s gave about
+ * 5 samples and an error larger than the mean. On the 2-core build machine (a VM) successive calls of this 4.3 GB
+ * batch vary by 7–8 % even when nothing else runs (5.2 to 7.7 s), and JMH's 99.9 % error came to 4.3 % of the
+ * score with 12 samples in one run, 5.7 % with 16 and 6.0 % with 25 in others; at that spread it takes about 40
+ * samples to stay near 4 %. So 5 warm-up calls and 40 measured: about 5 minutes on that CPU, one JVM (each fork
+ * fills 4.3 GB first). On the GPU the same iterations hold thousands of samples.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.SampleTime)

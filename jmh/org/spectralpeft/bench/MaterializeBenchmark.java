@@ -28,12 +28,12 @@ import org.spectralpeft.fourierft.cuda.CudaFourierFT;
  * (rotating, see {@link Bench}), the stream synchronized in each call; {@code merge} adds into rotating
  * weights (they drift, which does not change the work).
  *
- * <p>Iterations: on a 2-core CPU 4096 × 4096 takes 6–8 s of calls to reach its steady time (a 2 × 1 s warm-up
- * reported 60 ms against 42 ms steady), and 4096 × 11008 runs at about 2 calls a second. So 10 s of warm-up, then
- * 8 s measured in each of two JVMs (a JIT outcome that differs between processes shows in the score and its
- * error instead of passing for the steady time); about 40 s per parameter set. The runner
- * (native-build/run-benchmarks.sh) prints each score's error over the score; these settings keep it under 5 %
- * on that machine.
+ * <p>Iterations: 10 s of warm-up (2 × 1 s was not steady: at 4096 × 4096 on the 2-core build machine the
+ * iterations after it took 63, 62, then 40 ms), then 12 s measured in each of two JVMs: JIT outcomes differ between
+ * processes (4096 × 11008 ran at about 910 ms in one fork and 825 ms in the other), and the pooled score and error
+ * show that instead of passing one process off as the steady time. There, float32 at n = 1000, JMH's error was
+ * 1.2 % of the score at 768 × 768, 3.0 % at 4096 × 4096 (with 8 s measured) and 3.7 % at 4096 × 11008
+ * (native-build/run-benchmarks.sh prints it for every result). About 50 s per parameter set on that machine.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.SampleTime)
