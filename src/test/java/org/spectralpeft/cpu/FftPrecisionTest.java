@@ -94,7 +94,7 @@ class FftPrecisionTest {
     }
 
     /** Σ_q a[q]·e^{sign·2πi qk/n}, interleaved, in float64 with exact phases. */
-    private static double[] dft(float[] a, double[] cos, double[] sin, int sign) {
+    static double[] dft(float[] a, double[] cos, double[] sin, int sign) {
         int n = cos.length;
         double[] out = new double[2 * n];
         for (int k = 0; k < n; k++) {

@@ -154,24 +154,7 @@ class RealFftTest {
         }
         for (int sign : new int[] {-1, 1}) {
             float[] a = data.gaussian(2 * n);
-            double[] expected = new double[2 * n];
-            for (int k = 0; k < n; k++) {
-                double er = 0;
-                double ei = 0;
-                int m = 0;
-                for (int q = 0; q < n; q++) {
-                    double c = cos[m];
-                    double s = sign * sin[m];
-                    er += a[2 * q] * c - a[2 * q + 1] * s;
-                    ei += a[2 * q] * s + a[2 * q + 1] * c;
-                    m += k;
-                    if (m >= n) {
-                        m -= n;
-                    }
-                }
-                expected[2 * k] = er;
-                expected[2 * k + 1] = ei;
-            }
+            double[] expected = FftPrecisionTest.dft(a, cos, sin, sign);
             if (sign < 0) {
                 fft.forward(a);
             } else {
