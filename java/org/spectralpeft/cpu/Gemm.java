@@ -96,9 +96,48 @@ public final class Gemm {
         if (m == 0 || n == 0) {
             return;
         }
+        int aRows = transA ? k : m;
+        int aCols = transA ? m : k;
+        if (!netlibAccepts(aOff, aRows, lda, a.length)) {
+            a = compact(a, aOff, aRows, aCols, lda);
+            aOff = 0;
+            lda = aCols;
+        }
+        int bRows = transB ? n : k;
+        int bCols = transB ? k : n;
+        if (!netlibAccepts(bOff, bRows, ldb, b.length)) {
+            b = compact(b, bOff, bRows, bCols, ldb);
+            bOff = 0;
+            ldb = bCols;
+        }
         // a row-major matrix is its transpose in column-major order: Cᵀ = op(B)ᵀ·op(A)ᵀ
         BLAS_INSTANCE.sgemm(transB ? "T" : "N", transA ? "T" : "N", n, m, k, alpha, b, bOff, ldb, a, aOff, lda,
                 beta, c, cOff, ldc);
+    }
+
+    /*
+     * netlib checks an operand as offset + rows·stride ≤ length, though its last row needs only its own width:
+     * a sub-matrix that ends before the stride does (a band of columns of a larger matrix) is refused while
+     * every element it reads is there. Such an operand is copied to a compact array first.
+     */
+    private static boolean netlibAccepts(int off, int rows, int ld, int length) {
+        return (long) off + (long) rows * ld <= length;
+    }
+
+    private static float[] compact(float[] x, int off, int rows, int cols, int ld) {
+        float[] packed = new float[Math.multiplyExact(rows, cols)];
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(x, off + r * ld, packed, r * cols, cols);
+        }
+        return packed;
+    }
+
+    private static double[] compact(double[] x, int off, int rows, int cols, int ld) {
+        double[] packed = new double[Math.multiplyExact(rows, cols)];
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(x, off + r * ld, packed, r * cols, cols);
+        }
+        return packed;
     }
 
     /**
@@ -126,6 +165,20 @@ public final class Gemm {
                              double beta, double[] c, int cOff, int ldc) {
         if (m == 0 || n == 0) {
             return;
+        }
+        int aRows = transA ? k : m;
+        int aCols = transA ? m : k;
+        if (!netlibAccepts(aOff, aRows, lda, a.length)) {
+            a = compact(a, aOff, aRows, aCols, lda);
+            aOff = 0;
+            lda = aCols;
+        }
+        int bRows = transB ? n : k;
+        int bCols = transB ? k : n;
+        if (!netlibAccepts(bOff, bRows, ldb, b.length)) {
+            b = compact(b, bOff, bRows, bCols, ldb);
+            bOff = 0;
+            ldb = bCols;
         }
         BLAS_INSTANCE.dgemm(transB ? "T" : "N", transA ? "T" : "N", n, m, k, alpha, b, bOff, ldb, a, aOff, lda,
                 beta, c, cOff, ldc);

@@ -15,6 +15,14 @@ import org.spectralpeft.TestData;
 class GemmTest {
     /** The largest |C − reference| / (1 + |reference|) over all four transpositions, odd sizes, offsets and strides. */
     static double largestError(Random random) {
+        return Math.max(largestError(random, false), largestError(random, true));
+    }
+
+    /**
+     * {@link #largestError(Random)} with A and B in arrays that end where their last row does (tight), as a band
+     * of columns cut from a larger matrix does, or a whole stride later.
+     */
+    static double largestError(Random random, boolean tight) {
         double worst = 0;
         for (boolean transA : new boolean[] {false, true}) {
             for (boolean transB : new boolean[] {false, true}) {
@@ -27,8 +35,10 @@ class GemmTest {
                 int aOff = 7;
                 int bOff = 4;
                 int cOff = 9;
-                float[] a = values(random, aOff + (transA ? k : m) * lda);
-                float[] b = values(random, bOff + (transB ? n : k) * ldb);
+                int aRows = transA ? k : m;
+                int bRows = transB ? n : k;
+                float[] a = values(random, aOff + (tight ? (aRows - 1) * lda + (transA ? m : k) : aRows * lda));
+                float[] b = values(random, bOff + (tight ? (bRows - 1) * ldb + (transB ? k : n) : bRows * ldb));
                 float[] c = values(random, cOff + m * ldc);
                 float[] before = c.clone();
                 float alpha = 0.75f;
@@ -70,6 +80,12 @@ class GemmTest {
     void everyTranspositionMatchesAFloat64LoopAndWritesOnlyC() {
         TestData data = new TestData();
         assertTrue(largestError(new Random(data.seed)) < 1e-5, Gemm.implementation() + data.tag());
+    }
+
+    @Test
+    void operandsThatEndWithTheirLastRowAreAccepted() {
+        TestData data = new TestData();
+        assertTrue(largestError(new Random(data.seed), true) < 1e-5, Gemm.implementation() + data.tag());
     }
 
     @Test
