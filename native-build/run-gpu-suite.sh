@@ -19,7 +19,7 @@
 #           host arrays) and FouRAMixedBatchBenchmark (device arrays), T distinct adapters against one
 #   short   all of it cut to fit one slot of about 9 minutes (for a lease of 15 minutes): the tests tagged
 #           gpu (committed fixtures), the float32 CUDA benchmarks with short iterations in one JVM
-#           (-f 0), PEFT timed with --quick, the table, the stage profile, then the FouRA, TLoRA and mixed
+#           (-f 0; not the merge command, whose single-shot calls take most of a slot), PEFT timed with --quick, the table, the stage profile, then the FouRA, TLoRA and mixed
 #           stages, short; each step has its own time limit (SHORT_LIMITS="tests bench peers profile foura
 #           tlora mixed" in seconds, default "140 120 80 45 70 70 50"),
 #           and with SUITE_ARCHIVE set, OUT_DIR is packed into that .tgz after every step, so a run
@@ -134,7 +134,7 @@ run_short() {
   pack
   echo "== benchmarks ($(date -u +%T))"
   JAVA_OPTS="-Xmx24g" timeout -k 5 "${limits[1]}" "$bundle/run-benchmarks.sh" "$out/bench" \
-    "MaterializeBenchmark|FloorBenchmark|ForwardBackwardBenchmark|MergeCommandBenchmark" \
+    "MaterializeBenchmark|FloorBenchmark|ForwardBackwardBenchmark" \
     -p backend=cuda -p dtype=float32 -wi 1 -w 300ms -i 2 -r 500ms -f 0 > "$out/bench/run.log" 2>&1 \
     || echo "   JMH FAILED OR CUT SHORT (rc $?)"
   grep -E "p0.50 " "$out/bench/jmh.txt" | head -60 || tail -20 "$out/bench/run.log"
