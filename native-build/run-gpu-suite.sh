@@ -18,12 +18,12 @@
 #   mixed   mixed batches (a different adapter per token) on the CUDA backend: MixedBatchBenchmark (FourierFT,
 #           host arrays) and FouRAMixedBatchBenchmark (device arrays), T distinct adapters against one
 #   short   all of it cut to fit one slot of about 9 minutes (for a lease of 15 minutes): the tests tagged
-#           gpu (committed fixtures), the float32 CUDA benchmarks with short iterations in one JVM
-#           (-f 0; not the merge command, whose single-shot calls take most of a slot), PEFT timed with --quick, the table, the stage profile, then the FouRA, TLoRA and mixed
-#           stages, short; each step has its own time limit (SHORT_LIMITS="tests bench peers profile foura
-#           tlora mixed" in seconds, default "140 120 80 45 70 70 50"),
-#           and with SUITE_ARCHIVE set, OUT_DIR is packed into that .tgz after every step, so a run
-#           cut short still returns what it finished
+#           gpu (committed fixtures), the float32 CUDA benchmarks with short iterations in one JVM (-f 0;
+#           not the merge command, whose single-shot calls take most of a slot), PEFT timed with --quick,
+#           the table, the stage profile, then the FouRA, TLoRA and mixed stages, short; each step has its
+#           own time limit (SHORT_LIMITS="tests bench peers profile foura tlora mixed" in seconds, default
+#           "140 120 80 45 70 70 50"), and with SUITE_ARCHIVE set, OUT_DIR is packed into that .tgz after
+#           every step, so a run cut short still returns what it finished
 # Give the three stages the same OUT_DIR on the machine (say /tmp/gpu-suite) and copy it out after each
 # (cp -r /tmp/gpu-suite "$OUT/"): peers reads bench's jmh.json from there. If the machine was not kept
 # between the calls, build the table wherever the results are:
