@@ -17,16 +17,21 @@ import org.openjdk.jmh.annotations.Warmup;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
 import org.spectralpeft.cpu.Gemm;
+import org.spectralpeft.cuda.CudaStream;
+import org.spectralpeft.cuda.DeviceBuffer;
 import org.spectralpeft.fourierft.FourierFTAdapterPool;
 import org.spectralpeft.fourierft.FourierFTBackend;
 import org.spectralpeft.fourierft.FourierFTSpec;
+import org.spectralpeft.fourierft.cuda.CudaFourierFT;
 
 /**
  * Serving many FourierFT adapters: T tokens of a d × d layer (n = 1000), each token with its own adapter out of
  * {@code distinct} ones (0 means T: every token a different adapter), all of one index set, through
  * {@code forward(pool, ids, x, T, y)} ({@code mixed}); next to it ({@code materializeEach}) what PEFT can do for a
  * mixed batch: materialize each used adapter's ΔW and multiply its tokens by it (run only where distinct ≤ 16:
- * beyond, it scales with the number of adapters, one ΔW each). Host arrays, copies included.
+ * beyond, it scales with the number of adapters, one ΔW each). CPU: host arrays. CUDA: {@code mixed} on device
+ * arrays on one stream (the coefficients resident on the device after the first call), like the FouRA mixed
+ * benchmark; {@code materializeEach} on host arrays, copies included.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.SampleTime)
@@ -57,6 +62,10 @@ public class MixedBatchBenchmark {
     private int adapters;
     private HostArray x;
     private HostArray y;
+    private CudaFourierFT cuda;
+    private CudaStream stream;
+    private DeviceBuffer dx;
+    private DeviceBuffer dy;
 
     @Setup(Level.Trial)
     public void setUp() {
@@ -73,18 +82,32 @@ public class MixedBatchBenchmark {
         }
         x = Bench.gaussian(DType.FLOAT32, tokens * d, 5);
         y = Bench.gaussian(DType.FLOAT32, tokens * d, 6);
+        if (ft instanceof CudaFourierFT c) {
+            cuda = c;
+            stream = c.context().createStream();
+            dx = c.context().allocate(DType.FLOAT32, x.length());
+            dx.copyFrom(x);
+            dy = c.context().allocate(DType.FLOAT32, y.length());
+            dy.copyFrom(y);
+        }
         System.err.printf("pool: %d adapters, %d index set(s), %.1f MB on the host (%.0f adapters per GB)%n",
                 pool.size(), pool.indexSets(), pool.bytes() / 1e6, pool.size() / (pool.bytes() / 1e9));
     }
 
     @TearDown(Level.Trial)
     public void tearDown() throws Exception {
+        Bench.closeAll(dx, dy, stream);
         ft.close();
     }
 
     @Benchmark
     public void mixed() {
-        ft.forward(pool, ids, x, tokens, y);
+        if (cuda != null) {
+            cuda.forward(pool, ids, dx.array(), tokens, dy.array(), stream);
+            stream.synchronize();
+        } else {
+            ft.forward(pool, ids, x, tokens, y);
+        }
     }
 
     /** Each used adapter's ΔW materialized, then its tokens multiplied by it (distinct ≤ 16 only). */
