@@ -7,6 +7,8 @@
 #define FOURA_TOKENS 8
 // Input features staged in shared memory per step.
 #define FOURA_K_TILE 512
+// Columns of Â a warp reads at a time in the fused forward.
+#define FOURA_COLUMNS 4
 // Widest z: 2r for the DFT with r = 128.
 #define FOURA_MAX_WIDTH 256
 #define FOURA_BLOCK 256
@@ -89,31 +91,48 @@ __device__ __forceinline__ void foura_forward_block(
             xs[i] = t < count && k < kn ? load_as_float(x, (long long) foura_row(rows, first, t) * dIn + k0 + k, xDtype) : 0.f;
         }
         __syncthreads();
-        for (int c = warp; c < width; c += warps) {
-            const float* a = aHat + (long long) c * dIn + k0;
-            float acc[FOURA_TOKENS];
+        // FOURA_COLUMNS columns per warp at a time (c, c + warps, …): their loads are independent, so a lane keeps
+        // that many in flight where one column at a time would wait on each; every sum keeps its order
+        for (int c0 = warp; c0 < width; c0 += FOURA_COLUMNS * warps) {
+            float acc[FOURA_COLUMNS][FOURA_TOKENS];
 #pragma unroll
-            for (int t = 0; t < FOURA_TOKENS; t++) {
-                acc[t] = 0.f;
+            for (int j = 0; j < FOURA_COLUMNS; j++) {
+#pragma unroll
+                for (int t = 0; t < FOURA_TOKENS; t++) {
+                    acc[j][t] = 0.f;
+                }
             }
             for (int k = lane; k < kn; k += 32) {
-                const float av = a[k];
+                float av[FOURA_COLUMNS];
+#pragma unroll
+                for (int j = 0; j < FOURA_COLUMNS; j++) {
+                    const int c = c0 + j * warps;
+                    av[j] = c < width ? aHat[(long long) c * dIn + k0 + k] : 0.f;
+                }
 #pragma unroll
                 for (int t = 0; t < FOURA_TOKENS; t++) {
-                    acc[t] = fmaf(xs[t * FOURA_K_TILE + k], av, acc[t]);
+                    const float xv = xs[t * FOURA_K_TILE + k];
+#pragma unroll
+                    for (int j = 0; j < FOURA_COLUMNS; j++) {
+                        acc[j][t] = fmaf(xv, av[j], acc[j][t]);
+                    }
                 }
             }
 #pragma unroll
-            for (int t = 0; t < FOURA_TOKENS; t++) {
-#pragma unroll
-                for (int offset = 16; offset > 0; offset >>= 1) {
-                    acc[t] += __shfl_xor_sync(0xffffffffu, acc[t], offset);
-                }
-            }
-            if (lane == 0) {
+            for (int j = 0; j < FOURA_COLUMNS; j++) {
+                const int c = c0 + j * warps;
 #pragma unroll
                 for (int t = 0; t < FOURA_TOKENS; t++) {
-                    z[t * FOURA_MAX_WIDTH + c] += acc[t];
+#pragma unroll
+                    for (int offset = 16; offset > 0; offset >>= 1) {
+                        acc[j][t] += __shfl_xor_sync(0xffffffffu, acc[j][t], offset);
+                    }
+                }
+                if (lane == 0 && c < width) {
+#pragma unroll
+                    for (int t = 0; t < FOURA_TOKENS; t++) {
+                        z[t * FOURA_MAX_WIDTH + c] += acc[j][t];
+                    }
                 }
             }
         }
@@ -140,7 +159,8 @@ __device__ __forceinline__ void foura_forward_block(
         for (int t = 0; t < FOURA_TOKENS; t++) {
             acc[t] = 0.f;
         }
-        for (int c = 0; c < width; c++) {
+#pragma unroll 8
+        for (int c = 0; c < width; c++) { // unrolled: eight of B̂'s loads in flight, not one
             const float b = bHatT[(long long) c * dOut + p];
 #pragma unroll
             for (int t = 0; t < FOURA_TOKENS; t++) {
