@@ -202,49 +202,6 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_forward_mixed(
                         rows, b[1], b[2], y, yDtype);
 }
 
-// z[t] = M·in[t] for every token: in is tokens × d (any dtype), M is width × d float32, z tokens × width
-// float32. A block per token (blockIdx.y over tokens, looping past 65535); a warp per output c, its lanes
-// striding over d, then a fixed shuffle tree. The unfused path's x·Âᵀ, and the backward's ∂L/∂y·B̂.
-__global__ void __launch_bounds__(FOURA_BLOCK) foura_project(
-        const void* __restrict__ in, int inDtype, const float* __restrict__ m, int d, int width, int tokens,
-        float* __restrict__ z) {
-    const int lane = threadIdx.x & 31;
-    for (int t = blockIdx.y; t < tokens; t += gridDim.y) {
-        for (int c = blockIdx.x * (FOURA_BLOCK / 32) + (threadIdx.x >> 5); c < width; c += gridDim.x * (FOURA_BLOCK / 32)) {
-            const float* row = m + (long long) c * d;
-            float acc = 0.f;
-            for (int k = lane; k < d; k += 32) {
-                acc = fmaf(load_as_float(in, (long long) t * d + k, inDtype), row[k], acc);
-            }
-#pragma unroll
-            for (int offset = 16; offset > 0; offset >>= 1) {
-                acc += __shfl_xor_sync(0xffffffffu, acc, offset);
-            }
-            if (lane == 0) {
-                z[(long long) t * width + c] = acc;
-            }
-        }
-    }
-}
-
-// out[t] (+)= Σ_c w[t][c]·M[c] for every token: w is tokens × width float32, M is width × d float32, out tokens
-// × d in any dtype; mode 0 stores, 1 adds. A thread per (token, output). The unfused path's y += B̂·w (M = B̂ᵀ)
-// and the backward's ∂L/∂x += ∂L/∂z·Â (M = Â).
-__global__ void foura_expand(
-        const float* __restrict__ w, const float* __restrict__ m, int width, int d, int tokens,
-        void* __restrict__ out, int outDtype, int mode) {
-    const int p = blockIdx.x * blockDim.x + threadIdx.x;
-    if (p >= d) return;
-    for (int t = blockIdx.y; t < tokens; t += gridDim.y) {
-        float acc = 0.f;
-        for (int c = 0; c < width; c++) {
-            acc = fmaf(w[(long long) t * width + c], m[(long long) c * d + p], acc);
-        }
-        const long long i = (long long) t * d + p;
-        store_from_float(out, i, outDtype, mode == 0 ? acc : load_as_float(out, i, outDtype) + acc);
-    }
-}
-
 // The gate of the unfused path, per token and component, in place: z (tokens × width float32) becomes
 // w = scale·m ⊙ [Re z, −Im z] (DFT) or scale·m ⊙ z (DCT). A block per token, so that the ADAPTIVE gate's
 // logits read the token's whole z before any of it is overwritten.
@@ -331,24 +288,6 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_gate_backward(
             }
         }
         __syncthreads();
-    }
-}
-
-// out[i][j] = Σ_t a[t][i]·b[t][j] over every token, in token order: a is tokens × m, b tokens × n, each in
-// any dtype (b may be null: all ones), out m × n float32. A thread per output element; no atomics. The
-// backward's ∂Â = ∂zᵀ·x, ∂B̂ = (∂L/∂y)ᵀ·w and the gate's ∂G = ∂logitᵀ·|z|, ∂b = ∂logitᵀ·1.
-__global__ void foura_token_sum(
-        const void* __restrict__ a, int aDtype, int m, const void* __restrict__ b, int bDtype, int n, int tokens,
-        float* __restrict__ out) {
-    const int j = blockIdx.x * blockDim.x + threadIdx.x;
-    if (j >= n) return;
-    for (int i = blockIdx.y; i < m; i += gridDim.y) {
-        float acc = 0.f;
-        for (int t = 0; t < tokens; t++) {
-            const float bv = b == nullptr ? 1.f : load_as_float(b, (long long) t * n + j, bDtype);
-            acc = fmaf(load_as_float(a, (long long) t * m + i, aDtype), bv, acc);
-        }
-        out[(long long) i * n + j] = acc;
     }
 }
 

@@ -165,7 +165,7 @@ run_short() {
   echo "== done ($(date -u +%T))"
 }
 
-# FouRA on the CUDA backend (host arrays, copies included) and the PyTorch composition on the same device;
+# FouRA on the CUDA backend (device arrays, as the peer keeps its tensors) and the PyTorch composition on the same device;
 # "short": one JVM, short iterations, r = 16 only, one round of the peer.
 run_foura() {
   local d=$out/foura

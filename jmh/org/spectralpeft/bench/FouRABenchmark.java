@@ -37,7 +37,7 @@ import org.spectralpeft.cuda.DeviceBuffer;
 @Measurement(iterations = 3, time = 2)
 @Fork(1)
 public class FouRABenchmark {
-    /** cuda: forward on device arrays (rotated, see {@link Bench}), forwardBackward on host arrays (copies included). */
+    /** cuda: forward and forwardBackward on device arrays (rotated, see {@link Bench}), as the peer keeps its tensors. */
     @Param({"cpu", "cuda"})
     public String backend;
 
@@ -108,13 +108,19 @@ public class FouRABenchmark {
     private CudaStream stream;
     private DeviceBuffer[] dx;
     private DeviceBuffer[] dy;
+    private DeviceBuffer[] dgy;
+    private DeviceBuffer[] dgx;
+    private DeviceBuffer dGradA;
+    private DeviceBuffer dGradB;
     private int next;
 
     @TearDown(Level.Trial)
     public void tearDown() {
         Bench.close(dx);
         Bench.close(dy);
-        Bench.closeAll(stream, factors, foura);
+        Bench.close(dgy);
+        Bench.close(dgx);
+        Bench.closeAll(dGradA, dGradB, stream, factors, foura);
     }
 
     private void deviceArrays() {
@@ -122,6 +128,10 @@ public class FouRABenchmark {
         stream = cuda.context().createStream();
         dx = Bench.deviceBuffers(cuda.context(), DType.FLOAT32, (long) tokens * d, x);
         dy = Bench.deviceBuffers(cuda.context(), DType.FLOAT32, (long) tokens * d, y);
+        dgy = Bench.deviceBuffers(cuda.context(), DType.FLOAT32, (long) tokens * d, gy);
+        dgx = Bench.deviceBuffers(cuda.context(), DType.FLOAT32, (long) tokens * d, gx);
+        dGradA = cuda.context().allocate(DType.FLOAT32, gradA.length);
+        dGradB = cuda.context().allocate(DType.FLOAT32, gradB.length);
     }
 
     @Benchmark
@@ -137,8 +147,16 @@ public class FouRABenchmark {
 
     @Benchmark
     public void forwardBackward() {
-        foura.forward(factors, x, tokens, y);
-        foura.backward(factors, x, gy, tokens, gradA, gradB, null, gx);
+        if (cuda != null) {
+            int i = next++ % dx.length;
+            cuda.forward(factors, dx[i].array(), tokens, dy[i].array(), stream);
+            cuda.backward(factors, dx[i].array(), dgy[i].array(), tokens, dGradA.array(), dGradB.array(), null,
+                    dgx[i].array(), stream);
+            stream.synchronize();
+        } else {
+            foura.forward(factors, x, tokens, y);
+            foura.backward(factors, x, gy, tokens, gradA, gradB, null, gx);
+        }
     }
 
     @Benchmark

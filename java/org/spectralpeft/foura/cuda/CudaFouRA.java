@@ -11,10 +11,12 @@ import org.spectralpeft.core.Checks;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
 import org.spectralpeft.core.TokenRows;
+import org.spectralpeft.core.WriteMode;
 import org.spectralpeft.cuda.CudaContext;
 import org.spectralpeft.cuda.CudaStream;
 import org.spectralpeft.cuda.DeviceArray;
 import org.spectralpeft.cuda.DeviceBuffer;
+import org.spectralpeft.cuda.internal.Blas;
 import org.spectralpeft.cuda.internal.DeviceMemoryRegistry;
 import org.spectralpeft.cuda.internal.HostCall;
 import org.spectralpeft.cuda.internal.HostTables;
@@ -27,11 +29,19 @@ import org.spectralpeft.foura.FouRASpec;
 import org.spectralpeft.foura.ValidatingBackend;
 
 /**
- * FouRA on a CUDA device: the folded factors held on the device, the fused forward ({@code foura_forward}:
- * x·Âᵀ → gate → ·B̂ᵀ with z on chip) for z of up to {@link FouRAKernels#MAX_WIDTH} components and the
- * project / gate / expand kernels beyond, the backward's per-token gate pass and token sums (fixed orders,
- * no atomics), and ΔW by {@code foura_delta}. Host arrays are copied in and out around each call, on a
- * stream of the call's own ({@link HostCall}), so calls from several threads run side by side.
+ * FouRA on a CUDA device: the folded factors held on the device; the forward as two cuBLAS SGEMMs around the
+ * gate kernel (z = x·Âᵀ, then y += w·B̂ᵀ), or, with the system property {@value #FORWARD_PROPERTY}{@code =fused}
+ * and z of up to {@link FouRAKernels#MAX_WIDTH} components, the fused kernel ({@code foura_forward}: z on chip,
+ * each block reading Â and B̂ for 8 tokens), which mixed batches always use; ΔW by {@code foura_delta}. The
+ * SGEMMs are the default because on an H100 the fused kernel took 0.11 ms at T = 1 (one block reads the 1 MiB
+ * of factors alone) and 0.29 ms at T = 4096 (every block rereads them), where the products are bound by x and
+ * y's bytes (bench/NOTES.md). The backward's products are
+ * SGEMMs ({@link Blas}, no TF32, the same bits on every run): z = x·Âᵀ and ∂L/∂y·B̂ per token, ∂x += ∂z·Â,
+ * and the sums over tokens ∂Â = ∂zᵀ·x, ∂B̂ᵀ = wᵀ·∂L/∂y and the ADAPTIVE gate's ∂G and ∂b; between them only
+ * the per-token gate pass ({@code foura_gate_backward}) is a kernel of this library. Float16 and bfloat16
+ * operands are widened into float32 scratch (the stream's allocator) for the SGEMMs, and a ∂x or y in those
+ * dtypes gets the float32 product added through the common epilogue. Host arrays are copied in and out around
+ * each call, on a stream of the call's own ({@link HostCall}), so calls from several threads run side by side.
  *
  * <p>The folds run on the device too ({@link DeviceFolds}: batched cuFFT real transforms, the DCT by
  * Makhoul's algorithm): prepare and update copy A and B in and fold them; the backward unfolds ∂Â and ∂B̂
@@ -39,6 +49,10 @@ import org.spectralpeft.foura.ValidatingBackend;
  * stream; combine takes host arrays so far. Ranks up to {@link FouRAKernels#MAX_GATE_RANK}.
  */
 public final class CudaFouRA extends ValidatingBackend {
+    /** The system property that picks the single-adapter forward: {@code gemm} (the default) or {@code fused}. */
+    public static final String FORWARD_PROPERTY = "spectralpeft.foura.forward";
+    private static final boolean FUSED_FORWARD = "fused".equals(System.getProperty(FORWARD_PROPERTY));
+
     private final CudaContext context;
     private final boolean ownsContext;
     private final FouRAKernels kernels;
@@ -288,21 +302,48 @@ public final class CudaFouRA extends ValidatingBackend {
         }
     }
 
-    /** y += scale·B̂·w(Â·x) on the device: fused where z fits on chip, else project, gate, expand. */
+    /** y += scale·B̂·w(Â·x) on the device: two SGEMMs around the gate kernel, or fused where asked and z fits. */
     private void forwardOnDevice(Factors f, DeviceArray x, int tokens, DeviceArray y, float scale, CudaStream s) {
         FouRASpec spec = f.spec();
         int width = width(spec);
-        if (width <= FouRAKernels.MAX_WIDTH) {
+        if (FUSED_FORWARD && width <= FouRAKernels.MAX_WIDTH) {
             kernels.forward(spec, x, f.aHat.array(), f.bHatT.array(), f.gate == null ? null : f.gate.array(), scale,
                     tokens, y, s);
             return;
         }
+        Blas blas = context.blas();
         try (StreamScratch scratch = new StreamScratch(s)) {
             long z = scratch.allocate(4L * tokens * width);
-            kernels.project(x.address(), x.dtype(), f.aHat.array().address(), spec.dIn(), width, tokens, z, s);
+            blas.gemm(s, false, true, tokens, width, spec.dIn(), 1f, widened(x, scratch, s), spec.dIn(),
+                    f.aHat.array().address(), spec.dIn(), 0f, z, width); // z = x·Âᵀ
             kernels.gate(spec, z, f.gateAddress(), scale, tokens, s);
-            kernels.expand(z, f.bHatT.array().address(), width, spec.dOut(), tokens, y.address(), y.dtype(), true, s);
+            addProduct(blas, z, f.bHatT.array().address(), tokens, width, spec.dOut(), y, scratch, s);
         }
+    }
+
+    /** The array's float32 device address: itself, or a widened copy in scratch (cuBLAS's SGEMM reads float32). */
+    private long widened(DeviceArray a, StreamScratch scratch, CudaStream s) {
+        if (a.dtype() == DType.FLOAT32) {
+            return a.address();
+        }
+        long dst = scratch.allocate(4L * a.length());
+        context.commonKernels().toFloat32(a, dst, a.length(), s);
+        return dst;
+    }
+
+    /**
+     * out (tokens × d, any dtype) += w·M, w tokens × width and M width × d float32: a float32 out accumulates in
+     * the SGEMM (β = 1); another dtype gets the float32 product through the epilogue, rounded once.
+     */
+    private void addProduct(Blas blas, long w, long m, int tokens, int width, int d, DeviceArray out,
+                            StreamScratch scratch, CudaStream s) {
+        if (out.dtype() == DType.FLOAT32) {
+            blas.gemm(s, false, false, tokens, d, width, 1f, w, width, m, d, 1f, out.address(), d);
+            return;
+        }
+        long product = scratch.allocate(4L * tokens * d);
+        blas.gemm(s, false, false, tokens, d, width, 1f, w, width, m, d, 0f, product, d);
+        context.commonKernels().epilogue(product, d, out, tokens, d, WriteMode.ADD.code(), s);
     }
 
     @Override
@@ -376,38 +417,50 @@ public final class CudaFouRA extends ValidatingBackend {
 
     /**
      * The backward on the device, queued on {@code s}: ∂A (r × d_in) at gradA, ∂B (d_out × r) at gradB, the
-     * ADAPTIVE gate's ∂G then ∂b at gradGate (when not 0), ∂x accumulated into gradX (when not null).
+     * ADAPTIVE gate's ∂G then ∂b at gradGate (when not 0), ∂x accumulated into gradX (when not null). Every
+     * product over features or tokens is a cuBLAS SGEMM (default math mode: no TF32, the same bits on every run
+     * on one device); only the per-token gate pass is a kernel of ours.
      */
     private void backwardOnDevice(Factors f, DeviceArray x, DeviceArray gradY, int tokens, long gradA, long gradB,
                                   long gradGate, DeviceArray gradX, CudaStream s) {
         FouRASpec spec = f.spec();
         int width = width(spec);
         int r = spec.rank();
+        int dIn = spec.dIn();
+        int dOut = spec.dOut();
         boolean adaptive = spec.gate() == FouRASpec.Gate.ADAPTIVE;
         boolean dft = spec.transform() == FouRASpec.Transform.DFT;
+        long aHat = f.aHat.array().address();
+        long bHatT = f.bHatT.array().address();
+        Blas blas = context.blas();
         try (StreamScratch scratch = new StreamScratch(s)) {
+            long x32 = widened(x, scratch, s);
+            long g32 = widened(gradY, scratch, s);
             long z = scratch.allocate(4L * tokens * width);
             long dz = scratch.allocate(4L * tokens * width);
             long dLogit = adaptive ? scratch.allocate(4L * tokens * r) : 0L;
             long absZ = adaptive ? scratch.allocate(4L * tokens * r) : 0L;
-            long dAHat = scratch.allocate(4L * width * spec.dIn());
-            long dBHatT = scratch.allocate(4L * width * spec.dOut());
-            long dBT = scratch.allocate(4L * r * spec.dOut());
-            kernels.project(x.address(), x.dtype(), f.aHat.array().address(), spec.dIn(), width, tokens, z, s);
-            kernels.project(gradY.address(), gradY.dtype(), f.bHatT.array().address(), spec.dOut(), width, tokens, dz, s);
+            long dAHat = scratch.allocate(4L * width * dIn);
+            long dBHatT = scratch.allocate(4L * width * dOut);
+            long dBT = scratch.allocate(4L * r * dOut);
+            blas.gemm(s, false, true, tokens, width, dIn, 1f, x32, dIn, aHat, dIn, 0f, z, width); // z = x·Âᵀ
+            blas.gemm(s, false, true, tokens, width, dOut, 1f, g32, dOut, bHatT, dOut, 0f, dz, width); // ∂L/∂y·B̂
             kernels.gateBackward(spec, z, dz, f.gateAddress(), tokens, dLogit, absZ, s);
             if (gradX != null) {
-                kernels.expand(dz, f.aHat.array().address(), width, spec.dIn(), tokens, gradX.address(), gradX.dtype(),
-                        true, s);
+                addProduct(blas, dz, aHat, tokens, width, dIn, gradX, scratch, s); // ∂x += ∂z·Â
             }
-            kernels.tokenSum(dz, DType.FLOAT32, width, x.address(), x.dtype(), spec.dIn(), tokens, dAHat, s);
-            kernels.tokenSum(z, DType.FLOAT32, width, gradY.address(), gradY.dtype(), spec.dOut(), tokens, dBHatT, s);
-            folds.unfold(dft, r, spec.dIn(), dAHat, gradA, 1f, scratch, s);
-            folds.unfold(dft, r, spec.dOut(), dBHatT, dBT, -1f, scratch, s);
-            kernels.transpose(dBT, r, spec.dOut(), gradB, s);
+            blas.gemm(s, true, false, width, dIn, tokens, 1f, dz, width, x32, dIn, 0f, dAHat, dIn); // ∂Â = ∂zᵀ·x
+            // ∂B̂ᵀ = wᵀ·∂L/∂y (z now holds w)
+            blas.gemm(s, true, false, width, dOut, tokens, 1f, z, width, g32, dOut, 0f, dBHatT, dOut);
+            folds.unfold(dft, r, dIn, dAHat, gradA, 1f, scratch, s);
+            folds.unfold(dft, r, dOut, dBHatT, dBT, -1f, scratch, s);
+            kernels.transpose(dBT, r, dOut, gradB, s);
             if (adaptive && gradGate != 0L) {
-                kernels.tokenSum(dLogit, DType.FLOAT32, r, absZ, DType.FLOAT32, r, tokens, gradGate, s);
-                kernels.tokenSum(dLogit, DType.FLOAT32, r, 0L, DType.FLOAT32, 1, tokens, gradGate + 4L * r * r, s);
+                blas.gemm(s, true, false, r, r, tokens, 1f, dLogit, r, absZ, r, 0f, gradGate, r); // ∂G = ∂logitᵀ·|z|
+                long ones = scratch.allocate(4L * tokens);
+                cuMemsetD32Async(NativeHandles.devicePointer(ones), Float.floatToRawIntBits(1f), tokens, s.jcuda());
+                // ∂b = 1ᵀ·∂logit
+                blas.gemm(s, false, false, 1, r, tokens, 1f, ones, tokens, dLogit, r, 0f, gradGate + 4L * r * r, r);
             }
         }
     }

@@ -11,19 +11,16 @@ import org.spectralpeft.foura.FouRASpec;
 
 /**
  * Typed launchers for the kernels of {@code kernels/foura.cu}, loaded as a {@link KernelModule}: the fused
- * forward, the unfused path's projection, gate and expansion (z wider than the fused kernel holds), the
- * backward's per-token gate pass and token sums, and ΔW. Internal: for {@link CudaFouRA}.
+ * forward, the unfused path's gate (z wider than the fused kernel holds; its products are cuBLAS SGEMMs), the
+ * backward's per-token gate pass, ΔW, and the folds' pre- and post-passes. Internal: for {@link CudaFouRA}.
  */
 public final class FouRAKernels implements AutoCloseable {
     /** The source these kernels are built from: {@code kernels/foura.cu}. */
     static final String MODULE = "foura";
     static final String FORWARD = "foura_forward";
     static final String FORWARD_MIXED = "foura_forward_mixed";
-    static final String PROJECT = "foura_project";
-    static final String EXPAND = "foura_expand";
     static final String GATE = "foura_gate";
     static final String GATE_BACKWARD = "foura_gate_backward";
-    static final String TOKEN_SUM = "foura_token_sum";
     static final String DELTA = "foura_delta";
     static final String FOLD_EXPAND = "foura_fold_expand";
     static final String FOLD_HERMITIAN = "foura_fold_hermitian";
@@ -31,8 +28,8 @@ public final class FouRAKernels implements AutoCloseable {
     static final String DCT_REORDER = "foura_dct_reorder";
     static final String DCT2_POST = "foura_dct2_post";
     static final String TRANSPOSE = "foura_transpose";
-    static final String[] KERNELS = {FORWARD, FORWARD_MIXED, PROJECT, EXPAND, GATE, GATE_BACKWARD, TOKEN_SUM, DELTA, FOLD_EXPAND,
-        FOLD_HERMITIAN, DCT3_PRE, DCT_REORDER, DCT2_POST, TRANSPOSE};
+    static final String[] KERNELS = {FORWARD, FORWARD_MIXED, GATE, GATE_BACKWARD, DELTA, FOLD_EXPAND, FOLD_HERMITIAN,
+        DCT3_PRE, DCT_REORDER, DCT2_POST, TRANSPOSE};
     /** The largest rank the gate kernels hold (two components per thread of a 256-thread block). */
     public static final int MAX_GATE_RANK = 512;
     /** Threads per block (FOURA_BLOCK in the source). */
@@ -147,17 +144,6 @@ public final class FouRAKernels implements AutoCloseable {
         return CommonKernels.gridY(count);
     }
 
-    /** z (tokens × width float32) = M·in[t] per token; in is tokens × d in any dtype, M width × d float32. */
-    void project(long in, DType inDtype, long m, int d, int width, int tokens, long z, CudaStream s) {
-        int warps = BLOCK / 32;
-        launch(PROJECT, (width + warps - 1) / warps, gridY(tokens), s, in, inDtype.code(), m, d, width, tokens, z);
-    }
-
-    /** out[t] = (or +=) w[t]·M per token; w tokens × width float32, M width × d float32, out any dtype. */
-    void expand(long w, long m, int width, int d, int tokens, long out, DType outDtype, boolean add, CudaStream s) {
-        launch(EXPAND, CommonKernels.blocks(d), gridY(tokens), s, w, m, width, d, tokens, out, outDtype.code(), add ? 1 : 0);
-    }
-
     /** In place: z (tokens × width) becomes the gated, scaled w. */
     void gate(FouRASpec spec, long z, long gate, float scale, int tokens, CudaStream s) {
         launch(GATE, Math.min(tokens, 65535), 1, s, z, gate, spec.gate().ordinal(), spec.rank(), dft(spec), scale, tokens);
@@ -167,11 +153,6 @@ public final class FouRAKernels implements AutoCloseable {
     void gateBackward(FouRASpec spec, long z, long dz, long gate, int tokens, long dLogit, long absZ, CudaStream s) {
         launch(GATE_BACKWARD, Math.min(tokens, 65535), 1, s, z, dz, gate, spec.gate().ordinal(), spec.rank(), dft(spec),
                 spec.alpha(), tokens, dLogit, absZ);
-    }
-
-    /** out (m × n float32) = Σ_t a[t]ᵀ·b[t]; b = 0 (null) means all ones (n = 1). */
-    void tokenSum(long a, DType aDtype, int m, long b, DType bDtype, int n, int tokens, long out, CudaStream s) {
-        launch(TOKEN_SUM, CommonKernels.blocks(n), gridY(m), s, a, aDtype.code(), m, b, bDtype.code(), n, tokens, out);
     }
 
     /** dst (d_out × d_in, any dtype) = / += / −= B̂·diag(g)·Â (mode 0, 1, 2). */

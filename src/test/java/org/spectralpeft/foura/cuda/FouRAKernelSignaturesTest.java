@@ -37,11 +37,8 @@ class FouRAKernelSignaturesTest {
         DeviceArray gate = DeviceArray.foreign(a, 4, DType.FLOAT32);
         k.forward(spec, x, aHat, bHatT, gate, 0.5f, 5, y, null);
         k.forwardMixed(x, a, a, 3, a, 33, 40, y, null);
-        k.project(a, DType.BFLOAT16, a, 33, 8, 5, a, null);
-        k.expand(a, a, 8, 40, 5, a, DType.FLOAT16, true, null);
         k.gate(spec, a, a, 0.5f, 5, null);
         k.gateBackward(spec, a, a, a, 5, a, a, null);
-        k.tokenSum(a, DType.FLOAT32, 8, a, DType.BFLOAT16, 33, 5, a, null);
         k.delta(a, a, a, 8, 40, 33, y, 1, null);
         k.foldExpand(a, 4, 33, 1f, -1f, a, a, null);
         k.foldHermitian(a, a, 4, 33, 1f, 1f, a, null);
