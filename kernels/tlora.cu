@@ -1,7 +1,8 @@
 // TLoRA's kernels (DESIGN.md, TLoRA): a tensor-ring operator M with cores A_d of shape (J_d, I_d, R, R),
 // M[ō, ī] = tr(A_1[o1, i1]⋯A_D[oD, iD]), applied to rows without ever forming M (the transform T, its
-// transpose, the TTM residual), and the gradients of ⟨w, M·v⟩ with respect to every core. Everything
-// else (W0's product, the LoRA and TR residuals) is cuBLAS. Loaded by
+// transpose, the TTM residual), and the two small steps of the cores' gradients that are not GEMMs: a
+// permutation of the digits of C = Σ w·vᵀ and the products of the other cores. Everything else (W0's product,
+// the LoRA and TR residuals, C and the gradients' contractions) is cuBLAS. Loaded by
 // org.spectralpeft.tlora.cuda.TLoRAKernels.
 //
 // A ring is described by a plan of ints: D, R, the D output factors J_d, the D input factors I_d, and the D
@@ -109,6 +110,109 @@ __device__ void tlora_step(const float* in, int nbIn, int bondIn, float* out, in
     __syncthreads();
 }
 
+// R core values k[0..R−1] (one (o, i, bond) row of a staged core) into registers, as 16-byte loads where R is a
+// multiple of 4 (the row then starts 16-byte aligned: the cores are staged at multiples of R² floats), 8-byte
+// ones at R = 2.
+template <int R>
+__device__ __forceinline__ void tlora_core_row(const float* k, float (&kr)[R]) {
+    if constexpr (R % 4 == 0) {
+#pragma unroll
+        for (int c = 0; c < R; c += 4) {
+            const float4 v = *reinterpret_cast<const float4*>(k + c);
+            kr[c] = v.x;
+            kr[c + 1] = v.y;
+            kr[c + 2] = v.z;
+            kr[c + 3] = v.w;
+        }
+    } else if constexpr (R == 2) {
+        const float2 v = *reinterpret_cast<const float2*>(k);
+        kr[0] = v.x;
+        kr[1] = v.y;
+    } else {
+#pragma unroll
+        for (int c = 0; c < R; c++) kr[c] = k[c];
+    }
+}
+
+// tlora_step for a ring rank R known at compile time, each thread on QB outputs of the same output digit o: one
+// core row loaded serves QB·R multiply-adds instead of R (the step is bound by shared-memory loads). The
+// thread's outputs are u, u + tasks, … among the (p, q) of that o, so that neighbouring threads read
+// neighbouring state words. Each output's sum runs in tlora_step's order: the same bits.
+template <int R, int QB>
+__device__ void tlora_step_blocked(const float* in, int nbIn, int bondIn, float* out, int close,
+                                   const float* core, int I, int J, int pre, int post) {
+    const int inSize = pre * I * post;
+    const int outSize = pre * J * post;
+    const int n = pre * post;  // outputs per output digit
+    const int tasks = (n + QB - 1) / QB;
+    for (int t = threadIdx.x; t < J * tasks; t += blockDim.x) {
+        const int o = t / tasks;
+        const int u = t % tasks;
+        int base[QB];  // the output's input offset in one bond's state, then its own offset
+        int at[QB];
+#pragma unroll
+        for (int j = 0; j < QB; j++) {
+            const int pq = u + j * tasks;
+            const int p = pq / post;
+            const int q = pq % post;
+            base[j] = pq < n ? p * I * post + q : 0;  // past the end: read a valid word, write nothing
+            at[j] = pq < n ? (p * J + o) * post + q : -1;
+        }
+        float acc[QB][R];
+#pragma unroll
+        for (int j = 0; j < QB; j++) {
+#pragma unroll
+            for (int c = 0; c < R; c++) acc[j][c] = 0.f;
+        }
+        for (int b = 0; b < nbIn; b++) {
+            const int bond = nbIn == 1 ? bondIn : b;
+            const float* src = in + b * inSize;
+            const float* k = core + (o * I * R + bond) * R;
+            for (int i = 0; i < I; i++, k += R * R) {
+                float v[QB];
+#pragma unroll
+                for (int j = 0; j < QB; j++) v[j] = src[base[j] + i * post];
+                if (close >= 0) {
+                    const float kc = k[close];
+#pragma unroll
+                    for (int j = 0; j < QB; j++) acc[j][0] = fmaf(v[j], kc, acc[j][0]);
+                } else {
+                    float kr[R];
+                    tlora_core_row<R>(k, kr);
+#pragma unroll
+                    for (int j = 0; j < QB; j++) {
+#pragma unroll
+                        for (int c = 0; c < R; c++) acc[j][c] = fmaf(v[j], kr[c], acc[j][c]);
+                    }
+                }
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < QB; j++) {
+            if (at[j] < 0) continue;
+            if (close >= 0) {
+                out[at[j]] += acc[j][0];
+            } else {
+#pragma unroll
+                for (int c = 0; c < R; c++) out[c * outSize + at[j]] = acc[j][c];
+            }
+        }
+    }
+    __syncthreads();
+}
+
+// One mode product (see tlora_step), register-blocked for the common ring ranks.
+__device__ void tlora_step_any(const float* in, int nbIn, int bondIn, float* out, int close,
+                               const float* core, int rank, int I, int J, int pre, int post) {
+    switch (rank) {
+        case 1: tlora_step_blocked<1, 4>(in, nbIn, bondIn, out, close, core, I, J, pre, post); break;
+        case 2: tlora_step_blocked<2, 4>(in, nbIn, bondIn, out, close, core, I, J, pre, post); break;
+        case 4: tlora_step_blocked<4, 4>(in, nbIn, bondIn, out, close, core, I, J, pre, post); break;
+        case 8: tlora_step_blocked<8, 2>(in, nbIn, bondIn, out, close, core, I, J, pre, post); break;
+        default: tlora_step(in, nbIn, bondIn, out, close, core, rank, I, J, pre, post); break;
+    }
+}
+
 // The product of the current sizes of modes [from, to): out[d] where contracted, in[d] where not.
 __device__ __forceinline__ int tlora_sizes(const Ring& g, unsigned contracted, int from, int to) {
     int n = 1;
@@ -152,7 +256,7 @@ __global__ void __launch_bounds__(TLORA_BLOCK) tlora_ring_apply(
                 const bool last = m == g.order - 1;
                 const unsigned before = (1u << m) - 1u;  // modes < m are contracted
                 float* out = last ? result : (m & 1) ? odd : even;
-                tlora_step(in, nbIn, a, out, last ? a : -1, staged + g.core[m], g.rank, g.in[m], g.out[m],
+                tlora_step_any(in, nbIn, a, out, last ? a : -1, staged + g.core[m], g.rank, g.in[m], g.out[m],
                            tlora_sizes(g, before, 0, m), tlora_sizes(g, before, m + 1, g.order));
                 in = out;
                 nbIn = g.rank;
@@ -165,89 +269,78 @@ __global__ void __launch_bounds__(TLORA_BLOCK) tlora_ring_apply(
     }
 }
 
-// partials[chunk][offset_k + e] = scale·Σ_{t in chunk} ∂⟨w_t, M·v_t⟩/∂(core k)[e], for core k = blockIdx.y and
-// the chunk of rowsPerChunk rows blockIdx.x: by the trace's cyclic symmetry, ∂/∂A_k[o,i,b,c] is
-// Σ w[ō]·v[ī]·(A_{k+1}⋯A_D·A_1⋯A_{k−1})[c, b], so for each starting bond c the other cores are contracted with
-// v in that order and the state, which keeps mode k's input index and the end bond b, meets w. v is rows ×
-// Σ-in, w rows × Σ-out, float32. A fixed order throughout: the same inputs give the same bits.
-// Dynamic shared memory: staged cores, v's row, w's row, two states of maxState·R, and core k's sum
-// (maxCore floats).
-__global__ void __launch_bounds__(TLORA_BLOCK) tlora_ring_gradient(
-        const float* __restrict__ cores, const int* __restrict__ plan, int coreFloats, int maxState, int maxCore,
-        const float* __restrict__ v, const float* __restrict__ w, long long rows, int rowsPerChunk, float scale,
-        float* __restrict__ partials) {
-    SPEFT_DYNAMIC_SHARED(float, shared);
-    __shared__ Ring g;
-    float* staged = shared;
-    tlora_stage(plan, cores, 0, g, staged);
-    const int k = blockIdx.y;
-    const int R = g.rank;
-    const int inLength = tlora_sizes(g, 0u, 0, g.order);
-    const int outLength = tlora_sizes(g, ~0u, 0, g.order);
-    float* vRow = staged + coreFloats;
-    float* wRow = vRow + maxState;
-    float* const even = wRow + maxState;  // the states after even and odd steps
-    float* const odd = even + maxState * R;
-    float* const sum = odd + maxState * R;
-    const int I = g.in[k];
-    const int J = g.out[k];
-    const int coreLength = J * I * R * R;
-    for (int e = threadIdx.x; e < coreLength; e += blockDim.x) sum[e] = 0.f;
-    const unsigned others = ((1u << g.order) - 1u) & ~(1u << k);
-    const int pre = tlora_sizes(g, others, 0, k);  // every mode but k contracted: output sizes
-    const int post = tlora_sizes(g, others, k + 1, g.order);
-    const long long first = (long long) blockIdx.x * rowsPerChunk;
-    const long long end = min(rows, first + rowsPerChunk);
-    for (long long t = first; t < end; t++) {
-        __syncthreads();
-        for (int j = threadIdx.x; j < inLength; j += blockDim.x) vRow[j] = v[t * inLength + j];
-        for (int j = threadIdx.x; j < outLength; j += blockDim.x) wRow[j] = w[t * outLength + j];
-        __syncthreads();
-        for (int c = 0; c < R; c++) {
-            // contract the other modes in ring order k+1, …, D, 1, …, k−1, starting from bond c
-            const float* in = vRow;
-            int nbIn = 1;
-            unsigned contracted = 0u;
-            for (int step = 1; step < g.order; step++) {
-                const int m = (k + step) % g.order;
-                float* out = (step & 1) ? odd : even;
-                tlora_step(in, nbIn, c, out, -1, staged + g.core[m], R, g.in[m], g.out[m],
-                           tlora_sizes(g, contracted, 0, m), tlora_sizes(g, contracted, m + 1, g.order));
-                contracted |= 1u << m;
-                in = out;
-                nbIn = R;
-            }
-            // sum[o][i][b][c] += Σ_{p, q} w[p][o][q]·state[b][p][i][q] (one order: the bond is c when no other mode)
-            const int size = pre * I * post;
-            for (int e = threadIdx.x; e < J * I * nbIn; e += blockDim.x) {
-                const int b = e % nbIn;
-                const int i = (e / nbIn) % I;
-                const int o = e / nbIn / I;
-                float acc = 0.f;
-                for (int p = 0; p < pre; p++) {
-                    const float* ws = wRow + (p * J + o) * post;
-                    const float* ss = in + b * size + (p * I + i) * post;
-                    for (int q = 0; q < post; q++) acc = fmaf(ws[q], ss[q], acc);
-                }
-                const int bond = nbIn == 1 ? c : b;
-                sum[((o * I + i) * R + bond) * R + c] += acc;
-            }
-            __syncthreads();
-        }
-    }
-    __syncthreads();
-    float* dst = partials + (long long) blockIdx.x * coreFloats + g.core[k];
-    for (int e = threadIdx.x; e < coreLength; e += blockDim.x) dst[e] = scale * sum[e];
+// dst[e] = src[Σ_j digit_j(e)·stride_j] for e < n0⋯n4: dst row-major (n0, …, n4), its axis j at stride s_j in
+// src. One thread per element of dst, so writes coalesce; the reads gather. n0⋯n4 fits an int (the host checks).
+__global__ void __launch_bounds__(TLORA_BLOCK) tlora_permute(
+        const float* __restrict__ src, float* __restrict__ dst, int n0, int n1, int n2, int n3, int n4, int s0,
+        int s1, int s2, int s3, int s4) {
+    const long long total = (long long) n0 * n1 * n2 * n3 * n4;
+    const long long at = (long long) blockIdx.x * blockDim.x + threadIdx.x;
+    if (at >= total) return;
+    int e = (int) at;
+    int from = (e % n4) * s4;
+    e /= n4;
+    from += (e % n3) * s3;
+    e /= n3;
+    from += (e % n2) * s2;
+    e /= n2;
+    from += (e % n1) * s1;
+    e /= n1;
+    from += e * s0;
+    dst[at] = src[from];
 }
 
-// out[e] = Σ_chunk partials[chunk][e] in chunk order, in double, rounded once (e < length).
-__global__ void tlora_sum_chunks(const float* __restrict__ partials, int chunks, long long length,
-                                 float* __restrict__ out) {
-    const long long e = (long long) blockIdx.x * blockDim.x + threadIdx.x;
-    if (e >= length) return;
-    double s = 0.0;
-    for (int c = 0; c < chunks; c++) s += partials[c * length + e];
-    out[e] = (float) s;
+// E for core k: row o runs over the other modes' digits (their output digits, then their input digits, each in
+// mode order, row-major), columns (b, a): E[o][b·R + a] = (A_{k+1}⋯A_D·A_1⋯A_{k−1})[a, b] at those digits; with
+// one core, the identity. Then ∂⟨w, M·v⟩/∂A_k[o_k, i_k, b, a] = Σ_rest C[ō, ī]·E[rest][b, a] with C = Σ w·vᵀ, so
+// that core k's gradient is one GEMM of C's permuted copy with E, written in the core's layout. One thread per
+// (o, b): column b of the product, built from the right, in a fixed order.
+__global__ void __launch_bounds__(TLORA_BLOCK) tlora_other_products(
+        const float* __restrict__ cores, const int* __restrict__ plan, int k, int others, float* __restrict__ e) {
+    const int D = plan[0];
+    const int R = plan[1];
+    const long long at = (long long) blockIdx.x * blockDim.x + threadIdx.x;
+    if (at >= (long long) others * R) return;
+    const int o = (int) (at / R);
+    const int b = (int) (at % R);
+    int inOthers = 1;  // ∏ I_m over m ≠ k: the stride of the last output digit
+    for (int m = 0; m < D; m++) inOthers *= m == k ? 1 : plan[2 + D + m];
+    float vec[TLORA_MAX_RING];
+#pragma unroll
+    for (int a = 0; a < TLORA_MAX_RING; a++) vec[a] = a == b ? 1.f : 0.f;
+    for (int step = 1; step < D; step++) {
+        const int m = (k - step + D) % D;  // k − 1, k − 2, …, k + 1 cyclically: the product from the right
+        int outStride = inOthers;
+        int inStride = 1;
+        for (int n = m + 1; n < D; n++) {
+            if (n != k) {
+                outStride *= plan[2 + n];
+                inStride *= plan[2 + D + n];
+            }
+        }
+        const int J = plan[2 + m];
+        const int I = plan[2 + D + m];
+        const int om = (o / outStride) % J;
+        const int im = (o / inStride) % I;
+        const float* slice = cores + plan[2 + 2 * D + m] + (om * I + im) * R * R;
+        float next[TLORA_MAX_RING];
+#pragma unroll
+        for (int a = 0; a < TLORA_MAX_RING; a++) {
+            float acc = 0.f;
+#pragma unroll
+            for (int c = 0; c < TLORA_MAX_RING; c++) {
+                if (a < R && c < R) acc = fmaf(slice[a * R + c], vec[c], acc);
+            }
+            next[a] = acc;
+        }
+#pragma unroll
+        for (int a = 0; a < TLORA_MAX_RING; a++) vec[a] = next[a];
+    }
+    float* row = e + at * R;  // (o·R + b)·R: row o, column block b
+#pragma unroll
+    for (int a = 0; a < TLORA_MAX_RING; a++) {
+        if (a < R) row[a] = vec[a];
+    }
 }
 
 }  // extern "C"

@@ -27,15 +27,21 @@ import org.spectralpeft.tlora.ValidatingBackend;
  * TLoRA on a CUDA device. The transform T and the TTM residual are tensor-ring operators applied row by row
  * ({@code tlora_ring_apply}: each block carries one row's ring state in shared memory through every core),
  * never formed; W0's product and the LoRA and TR residuals are cuBLAS GEMMs (the TR residual through its ring
- * products, computed on the host: they depend on the parameters only). The cores' gradients come from
- * {@code tlora_ring_gradient} over fixed chunks of tokens, summed in chunk order: repeats give the same bits.
- * Everything is computed in float32; inputs of other dtypes are widened on the device first.
+ * products, computed on the host: they depend on the parameters only). The cores' gradients are GEMMs, as
+ * on the CPU backend: C = Σ_t w_t·v_tᵀ over the tokens (one cuBLAS GEMM, ∏J × ∏I), then per core one GEMM of
+ * C, its digits permuted ({@code tlora_permute}), with the other cores' products ({@code tlora_other_products}),
+ * written straight into the core's layout. Per token that is one rank-1 update at GEMM speed instead of
+ * carrying the ring state through every other core. The price is memory, as on the CPU backend: C and its
+ * permuted copy, d_in × d_in floats each for the transform (6.5 MB each at 1280), d_out × d_in for the TTM
+ * residual. cuBLAS in its default math mode and the kernels (no atomics) repeat bit for bit. Everything is computed in float32; inputs of other dtypes are
+ * widened on the device first.
  *
  * <p>Host arrays are copied in and out around each call, on a stream of the call's own, so calls from several
  * threads run side by side. The device-array calls take the parameters {@link #prepare}d on the device once
  * per optimizer step and queue their work on the caller's stream. Limits, checked before any work: at most {@link TLoRAKernels#MAX_ORDER} factors,
  * ring ranks up to {@link TLoRAKernels#MAX_RING}, and one row's ring state within the device's shared memory
- * per block (every factorisation of the authors' code fits at R up to 4, and 4096 = [16, 16, 16]).
+ * per block (every factorisation of the authors' code fits at R up to 4, and 4096 = [16, 16, 16]); the
+ * gradients also need C's ∏J·∏I within an int.
  */
 public final class CudaTLoRA extends ValidatingBackend {
     private final CudaContext context;
@@ -121,10 +127,25 @@ public final class CudaTLoRA extends ValidatingBackend {
                 + TLoRAKernels.MAX_ORDER + " factors, " + what + " of " + spec + " has " + ring.order());
         Checks.require(ring.rank() <= TLoRAKernels.MAX_RING, "the CUDA backend takes ring ranks up to "
                 + TLoRAKernels.MAX_RING + ", " + what + " of " + spec + " has " + ring.rank());
-        long need = Math.max(ring.applyBytes(), ring.gradientBytes());
+        long need = ring.applyBytes();
         int limit = context.sharedMemoryPerBlockOptin();
         Checks.require(need <= limit, "the CUDA backend holds one row's ring state in shared memory: " + what
                 + " of " + spec + " needs " + need + " bytes per block, the device allows " + limit);
+    }
+
+    /** The cores' gradients form C = Σ w·vᵀ (∏J × ∏I floats) on the device; its elements are indexed by ints. */
+    private static void checkGradientFits(TLoRASpec spec, RingLayout ring, String what) {
+        Checks.require(ring.gramFloats() <= Integer.MAX_VALUE, "the CUDA backend's gradients of " + what
+                + " of " + spec + " form a " + ring.outLength() + " x " + ring.inLength() + " matrix, more than "
+                + Integer.MAX_VALUE + " floats");
+    }
+
+    private static void checkGradientFits(TLoRASpec spec, TLoRAParameters params) {
+        checkGradientFits(spec, transform(spec, params), "the transform");
+        if (spec.residual() == TLoRASpec.Residual.TTM) {
+            checkGradientFits(spec, new RingLayout(spec.outShape(), spec.inShape(), spec.rank(),
+                    params.residualArrays()), "the TTM residual");
+        }
     }
 
     private void checkSupported(TLoRASpec spec, TLoRAParameters params) {
@@ -218,6 +239,10 @@ public final class CudaTLoRA extends ValidatingBackend {
         Checks.positive(tokens, "tokens");
         checkDevice("x", x, (long) tokens * spec.dIn());
         checkDevice("gradY", gradY, (long) tokens * spec.dOut());
+        checkGradientFits(spec, params.transform(), "the transform");
+        if (params.ttm() != null) {
+            checkGradientFits(spec, params.ttm(), "the TTM residual");
+        }
         if (gradX != null) {
             checkDevice("gradX", gradX, (long) tokens * spec.dIn());
         }
@@ -277,6 +302,7 @@ public final class CudaTLoRA extends ValidatingBackend {
     @Override
     protected TLoRAParameters runBackward(TLoRASpec spec, TLoRAParameters params, HostArray w0, HostArray x,
                                           HostArray gradY, int tokens, HostArray gradX) {
+        checkGradientFits(spec, params);
         try (TLoRADeviceParameters p = prepareChecked(spec, params); HostCall call = new HostCall(context);
              StreamScratch scratch = new StreamScratch(call.stream())) {
             TLoRAParameters grads = backwardOnDevice(p, call.in(w0), call.in(x), call.in(gradY), tokens,
@@ -482,6 +508,15 @@ public final class CudaTLoRA extends ValidatingBackend {
         run.common.epilogue(result, dIn, out, dOut, dIn, WriteMode.STORE.code(), run.stream);
     }
 
+    /** ∏ of the output (or input) factors from..to−1. */
+    private static long product(RingLayout ring, boolean outputs, int from, int to) {
+        long p = 1;
+        for (int k = from; k < to; k++) {
+            p *= outputs ? ring.out(k) : ring.in(k);
+        }
+        return p;
+    }
+
     /** One call's stream and scratch, and the context's shared libraries. */
     private final class Run {
         final StreamScratch scratch;
@@ -506,12 +541,54 @@ public final class CudaTLoRA extends ValidatingBackend {
             return dst;
         }
 
-        /** into (core floats) = the summed chunks of scale·∂⟨w, M·v⟩/∂(every core). */
+        /**
+         * into (core floats, in the cores' layout) = scale·Σ_t ∂⟨w_t, M·v_t⟩/∂(every core), by GEMMs:
+         * C = Σ_t w_t·v_tᵀ (∏J × ∏I, one GEMM over the rows), then per core k one GEMM of C, its digits permuted
+         * to (o_k, i_k) × (the others), with E = the other cores' products at every value of the other digits,
+         * whose columns (b, a) put the result in core k's layout. Scratch, freed on return: C, its permuted copy
+         * and the largest E.
+         */
         void ringGradient(RingLayout ring, long ringAddress, long v, long w, int rows, float scale, long into) {
-            int chunks = TLoRAKernels.chunks(rows);
-            long partials = scratch.allocate(4L * chunks * ring.coreFloats());
-            kernels.gradient(ring, ringAddress, v, w, rows, scale, partials, stream);
-            kernels.sumChunks(partials, chunks, ring.coreFloats(), into, stream);
+            // scratch of its own, freed in stream order on return: the next ring's C may reuse it
+            try (StreamScratch local = new StreamScratch(stream)) {
+                int d = ring.order();
+                int outLength = (int) ring.outLength();
+                int inLength = (int) ring.inLength();
+                int rr = ring.rank() * ring.rank();
+                long gram = local.allocate(4L * ring.gramFloats());
+                blas.gemm(stream, true, false, outLength, inLength, rows, 1f, w, outLength, v, inLength, 0f, gram,
+                        inLength);
+                long largest = 0;
+                for (int k = 0; k < d; k++) {
+                    largest = Math.max(largest, ring.others(k));
+                }
+                long e = local.allocate(4L * largest * rr);
+                long permuted = d > 1 ? local.allocate(4L * ring.gramFloats()) : 0;
+                for (int k = 0; k < d; k++) {
+                    int jk = ring.out(k);
+                    int ik = ring.in(k);
+                    // C as (before, o_k, middle, i_k, after): the output digits before k, o_k, the output digits
+                    // after k with the input digits before k, i_k, the input digits after k; to (o_k, i_k, before,
+                    // middle, after), E's row order, which is C itself when before and middle are empty
+                    int after = (int) (ring.inLength() / product(ring, false, 0, k + 1));
+                    int middle = (int) (ring.outLength() / product(ring, true, 0, k + 1)
+                            * product(ring, false, 0, k));
+                    int before = (int) product(ring, true, 0, k);
+                    long c = gram;
+                    if (before > 1 || middle > 1) {
+                        int iStride = after;
+                        int mStride = ik * iStride;
+                        int oStride = middle * mStride;
+                        kernels.permute(gram, permuted, new int[] {jk, ik, before, middle, after},
+                                new int[] {oStride, iStride, jk * oStride, mStride, 1}, stream);
+                        c = permuted;
+                    }
+                    kernels.otherProducts(ring, ringAddress, k, e, stream);
+                    int others = ring.others(k);
+                    blas.gemm(stream, false, false, jk * ik, rr, others, scale, c, others, e, rr, 0f,
+                            into + 4L * ring.coreOffset(k), rr);
+                }
+            }
         }
     }
 }

@@ -14,7 +14,8 @@ final class RingLayout {
     private final float[][] cores;
     private final int coreFloats;
     private final int maxState;
-    private final int maxCore;
+    private final long inLength;
+    private final long outLength;
 
     /**
      * @param out the output factors J_d
@@ -30,16 +31,18 @@ final class RingLayout {
         this.planWords = (2 + 3 * out.length + 3) / 4 * 4;
         long total = 0;
         long state = 1;
-        long largest = 0;
+        long inProduct = 1;
+        long outProduct = 1;
         for (int d = 0; d < out.length; d++) {
-            long n = (long) out[d] * in[d] * rank * rank;
-            total += n;
-            largest = Math.max(largest, n);
+            total += (long) out[d] * in[d] * rank * rank;
             state *= Math.max(out[d], in[d]);
+            inProduct *= in[d];
+            outProduct *= out[d];
         }
+        this.inLength = inProduct;
+        this.outLength = outProduct;
         // the host checks these against the device's shared memory before they are used; int is plenty there
         this.coreFloats = (int) Math.min(total, Integer.MAX_VALUE);
-        this.maxCore = (int) Math.min(largest, Integer.MAX_VALUE);
         this.maxState = (int) Math.min(state, Integer.MAX_VALUE);
     }
 
@@ -60,18 +63,55 @@ final class RingLayout {
         return maxState;
     }
 
-    int maxCore() {
-        return maxCore;
+    /** @return ∏ I_d */
+    long inLength() {
+        return inLength;
+    }
+
+    /** @return ∏ J_d */
+    long outLength() {
+        return outLength;
+    }
+
+    int out(int k) {
+        return out[k];
+    }
+
+    int in(int k) {
+        return in[k];
+    }
+
+    /**
+     * @param k a core
+     * @return where core k starts among the packed cores, in floats
+     */
+    int coreOffset(int k) {
+        int offset = 0;
+        for (int d = 0; d < k; d++) {
+            offset += out[d] * in[d] * rank * rank;
+        }
+        return offset;
+    }
+
+    /**
+     * The values of every other mode's pair of digits together: the rows of the other cores' products for core k.
+     * Only called once {@link #gramFloats} is known to fit an int.
+     *
+     * @param k a core
+     * @return ∏J·∏I / (J_k·I_k)
+     */
+    int others(int k) {
+        return (int) (outLength * inLength / ((long) out[k] * in[k]));
+    }
+
+    /** @return ∏J·∏I: the floats of C = Σ w·vᵀ, which the cores' gradients form */
+    long gramFloats() {
+        return outLength * inLength;
     }
 
     /** The staged cores, the row, two states and the result row. */
     long applyBytes() {
         return 4L * (coreFloats + (long) maxState * (2 + 2L * rank));
-    }
-
-    /** The staged cores, v's and w's rows, two states and one core's sum. */
-    long gradientBytes() {
-        return 4L * (coreFloats + (long) maxState * (2 + 2L * rank) + maxCore);
     }
 
     /**

@@ -6,23 +6,22 @@ import org.spectralpeft.cuda.internal.StageTimer;
 
 /**
  * Typed launchers for the kernels of {@code kernels/tlora.cu}: a tensor-ring operator applied to rows
- * ({@code tlora_ring_apply}), the gradients of its cores over fixed chunks of rows ({@code tlora_ring_gradient})
- * and the chunks' sum in chunk order ({@code tlora_sum_chunks}). Internal: for {@link CudaTLoRA}.
+ * ({@code tlora_ring_apply}), and the two small steps of the cores' gradients besides cuBLAS: a permutation of an
+ * array's axes ({@code tlora_permute}) and the products of a ring's other cores ({@code tlora_other_products}).
+ * Internal: for {@link CudaTLoRA}.
  */
 final class TLoRAKernels implements AutoCloseable {
     /** The source these kernels are built from: {@code kernels/tlora.cu}. */
     static final String MODULE = "tlora";
     static final String APPLY = "tlora_ring_apply";
-    static final String GRADIENT = "tlora_ring_gradient";
-    static final String SUM_CHUNKS = "tlora_sum_chunks";
-    static final String[] KERNELS = {APPLY, GRADIENT, SUM_CHUNKS};
+    static final String PERMUTE = "tlora_permute";
+    static final String OTHER_PRODUCTS = "tlora_other_products";
+    static final String[] KERNELS = {APPLY, PERMUTE, OTHER_PRODUCTS};
     /** Threads per block (TLORA_BLOCK in the source). */
     static final int BLOCK = 256;
     /** The largest ring rank (TLORA_MAX_RING) and number of factors (TLORA_MAX_ORDER) the kernels hold. */
     static final int MAX_RING = 16;
     static final int MAX_ORDER = 8;
-    /** Rows per chunk of the gradient's sums: fixed, so that the order of every sum is too. */
-    static final int GRADIENT_ROWS = 16;
     /** The most blocks an apply launches; each strides over the rows beyond. */
     private static final int MAX_APPLY_BLOCKS = 1 << 20;
 
@@ -65,44 +64,37 @@ final class TLoRAKernels implements AutoCloseable {
     }
 
     /**
-     * The partial sums of scale·∂⟨w_t, M·v_t⟩/∂(every core) over chunks of {@link #GRADIENT_ROWS} rows.
+     * dst = src's five axes reordered: dst is row-major (n0, …, n4), its axis j read at stride s_j of src.
+     *
+     * @param src float32, device
+     * @param dst n0·…·n4 float32, device, at most {@link Integer#MAX_VALUE} of them
+     * @param n dst's axes' sizes, five
+     * @param stride each dst axis's stride in src, five
+     * @param s the stream
+     */
+    void permute(long src, long dst, int[] n, int[] stride, CudaStream s) {
+        long total = (long) n[0] * n[1] * n[2] * n[3] * n[4];
+        int blocks = (int) ((total + BLOCK - 1) / BLOCK);
+        StageTimer.time(PERMUTE, s, () -> module.launch(PERMUTE, blocks, 1, BLOCK, s, new Object[] {src, dst, n[0],
+            n[1], n[2], n[3], n[4], stride[0], stride[1], stride[2], stride[3], stride[4]}));
+    }
+
+    /**
+     * E for core k: others × R² floats, row o (the other modes' output digits then their input digits, in mode
+     * order) holding at (b, a) the product of the other cores in ring order from k + 1, entry [a, b]; the
+     * identity when the ring has one core.
      *
      * @param ring the operator, uploaded at {@code ringAddress}
      * @param ringAddress the device copy of {@link RingLayout#packed()}
-     * @param v rows × (input length) float32
-     * @param w rows × (output length) float32
-     * @param rows rows
-     * @param scale the gradients' scale
-     * @param partials {@link #chunks}(rows) × (core floats) float32, written whole
+     * @param k the core
+     * @param e {@link RingLayout#others}(k)·R² float32, written whole
      * @param s the stream
      */
-    void gradient(RingLayout ring, long ringAddress, long v, long w, long rows, float scale, long partials, CudaStream s) {
-        StageTimer.time(GRADIENT, s, () -> module.launch(GRADIENT, chunks(rows), ring.order(), BLOCK,
-                (int) ring.gradientBytes(), s, new Object[] {ring.coresAddress(ringAddress), ringAddress,
-                    ring.coreFloats(), ring.maxState(), ring.maxCore(), v, w, rows, GRADIENT_ROWS, scale, partials}));
-    }
-
-    /**
-     * out = the sum of the chunks' partials, in chunk order.
-     *
-     * @param partials chunks × length float32
-     * @param chunks how many
-     * @param length floats per chunk
-     * @param out length float32
-     * @param s the stream
-     */
-    void sumChunks(long partials, int chunks, long length, long out, CudaStream s) {
-        int blocks = (int) ((length + BLOCK - 1) / BLOCK);
-        StageTimer.time(SUM_CHUNKS, s, () -> module.launch(SUM_CHUNKS, blocks, 1, BLOCK, s,
-                new Object[] {partials, chunks, length, out}));
-    }
-
-    /**
-     * @param rows rows of a gradient
-     * @return its chunks of {@link #GRADIENT_ROWS}
-     */
-    static int chunks(long rows) {
-        return (int) ((rows + GRADIENT_ROWS - 1) / GRADIENT_ROWS);
+    void otherProducts(RingLayout ring, long ringAddress, int k, long e, CudaStream s) {
+        int others = ring.others(k);
+        int blocks = (int) (((long) others * ring.rank() + BLOCK - 1) / BLOCK);
+        StageTimer.time(OTHER_PRODUCTS, s, () -> module.launch(OTHER_PRODUCTS, blocks, 1, BLOCK, s,
+                new Object[] {ring.coresAddress(ringAddress), ringAddress, k, others, e}));
     }
 
     @Override

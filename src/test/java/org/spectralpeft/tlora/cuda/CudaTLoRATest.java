@@ -11,6 +11,7 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.spectralpeft.TestData;
 import org.spectralpeft.core.DType;
@@ -92,6 +93,48 @@ class CudaTLoRATest extends TLoRABackendContract {
         double[] ref = TLoRAReference.forward(spec, p, TestData.toDouble(w0), TestData.toDouble(x), tokens);
         double err = TestData.relativeError(TestData.toDouble(HostArray.float32(yCuda)), ref);
         assertTrue(err < 1e-5, "forward error " + err + data.tag());
+        assertClose(gxCpu, gxCuda, "gradX", data);
+        for (int d = 0; d < spec.inOrder(); d++) {
+            assertClose(gradCpu.transformCore(d), gradCuda.transformCore(d), "transform core " + d, data);
+        }
+        for (int k = 0; k < spec.residualArrays(); k++) {
+            assertClose(gradCpu.residual(k), gradCuda.residual(k), "residual " + k, data);
+        }
+    }
+
+    /**
+     * Ring ranks outside the contract's 1, 2 and 4, which take other code in the apply kernel (8: two outputs per
+     * thread; 3: the generic step) and other shapes of the gradients' GEMMs: forward and materialize against the
+     * float64 reference, the gradients against the CPU backend, a three-factor TTM residual with the other rank.
+     */
+    @ParameterizedTest
+    @CsvSource({"3, 8", "8, 3"})
+    void otherRingRanksAgreeWithTheReference(int ring, int rank) {
+        TestData data = new TestData();
+        TLoRASpec spec = TLoRASpec.of(new int[] {2, 3, 2}, new int[] {3, 2, 4}, ring, Residual.TTM, rank, 1.2f);
+        TLoRAParameters p = random(spec, data);
+        int tokens = 5;
+        int dIn = spec.dIn();
+        int dOut = spec.dOut();
+        HostArray w0 = HostArray.float32(data.gaussian(dOut * dIn));
+        HostArray x = HostArray.float32(data.gaussian(tokens * dIn));
+        HostArray g = HostArray.float32(data.gaussian(tokens * dOut));
+        float[] y0 = new float[tokens * dOut];
+        cuda.forward(spec, p, w0, x, tokens, HostArray.float32(y0));
+        double err = TestData.relativeError(TestData.toDouble(HostArray.float32(y0)),
+                TLoRAReference.forward(spec, p, TestData.toDouble(w0), TestData.toDouble(x), tokens));
+        assertTrue(err < 1e-5, "forward error " + err + " " + spec + data.tag());
+        HostArray w = TestData.poisoned(DType.FLOAT32, dOut * dIn);
+        cuda.materialize(spec, p, w0, w);
+        err = TestData.relativeError(TestData.toDouble(w), TLoRAReference.weight(spec, p, TestData.toDouble(w0)));
+        assertTrue(err < 1e-5, "materialize error " + err + " " + spec + data.tag());
+        float[] gxCuda = new float[tokens * dIn];
+        float[] gxCpu = new float[tokens * dIn];
+        TLoRAParameters gradCuda = cuda.backward(spec, p, w0, x, g, tokens, HostArray.float32(gxCuda));
+        TLoRAParameters gradCpu;
+        try (CpuTLoRA cpu = new CpuTLoRA()) {
+            gradCpu = cpu.backward(spec, p, w0, x, g, tokens, HostArray.float32(gxCpu));
+        }
         assertClose(gxCpu, gxCuda, "gradX", data);
         for (int d = 0; d < spec.inOrder(); d++) {
             assertClose(gradCpu.transformCore(d), gradCuda.transformCore(d), "transform core " + d, data);

@@ -8,7 +8,10 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.spectralpeft.tlora.TLoRASpec;
 
-/** The packed plan the kernels read, and the shared memory the authors' shapes need (no device needed). */
+/**
+ * The packed plan the kernels read, the shared memory the authors' shapes need and the gradients' sizes (no device
+ * needed).
+ */
 class RingLayoutTest {
     /** An H100's or H200's shared memory per block after opting in. */
     private static final int SM90_SHARED = 227 * 1024;
@@ -19,12 +22,12 @@ class RingLayoutTest {
         int[] shape = TLoRASpec.authorsShape(d);
         for (int ring : new int[] {1, 2, 4}) {
             RingLayout layout = new RingLayout(shape, shape, ring, cores(shape, shape, ring));
-            assertTrue(layout.applyBytes() <= SM90_SHARED && layout.gradientBytes() <= SM90_SHARED,
-                    d + " at R = " + ring + " needs " + layout.gradientBytes() + " bytes");
+            assertTrue(layout.applyBytes() <= SM90_SHARED,
+                    d + " at R = " + ring + " needs " + layout.applyBytes() + " bytes");
         }
         RingLayout cube = new RingLayout(new int[] {16, 16, 16}, new int[] {16, 16, 16}, 4,
                 cores(new int[] {16, 16, 16}, new int[] {16, 16, 16}, 4));
-        assertTrue(cube.gradientBytes() <= SM90_SHARED, "4096 = [16, 16, 16] at R = 4: " + cube.gradientBytes());
+        assertTrue(cube.applyBytes() <= SM90_SHARED, "4096 = [16, 16, 16] at R = 4: " + cube.applyBytes());
     }
 
     @Test
@@ -47,7 +50,10 @@ class RingLayoutTest {
         assertEquals(planWords + 3 * 5 * 4 + 2 * 7 * 4, p.length);
         assertEquals(3 * 5 * 4 + 2 * 7 * 4, layout.coreFloats());
         assertEquals(5 * 7, layout.maxState(), "∏ max(J_d, I_d)");
-        assertEquals(3 * 5 * 4, layout.maxCore());
+        assertEquals(3 * 2 * 5 * 7, layout.gramFloats(), "C = Σ w·vᵀ is ∏J × ∏I");
+        assertEquals(2 * 7, layout.others(0), "the other digits of core 0: J_2·I_2");
+        assertEquals(3 * 5, layout.others(1));
+        assertEquals(3 * 5 * 4, layout.coreOffset(1));
     }
 
     private static float[][] cores(int[] out, int[] in, int ring) {
