@@ -98,7 +98,12 @@ public final class CpuTLoRA extends ValidatingBackend {
         Gemm.gemm(false, false, tokens, dIn, dOut, 1f, gs, 0, dOut, w, 0, dIn, 0f, du, 0, dIn);
         float[][] gradTransform = ringGradient(transform(spec, params, false), xs, du, tokens);
         float[] gx = gradX != null ? new float[tokens * dIn] : null;
-        if (gx != null) {
+        if (gx != null && tokens > dOut) {
+            // ∂u·T = g·(W0·T): as in the forward, T on W0's d_out rows costs less than on the tokens, then one GEMM
+            float[] w0t = new float[dOut * dIn];
+            applyRows(transform(spec, params, true), w, dOut, w0t);
+            Gemm.gemm(false, false, tokens, dIn, dOut, 1f, gs, 0, dOut, w0t, 0, dIn, 0f, gx, 0, dIn);
+        } else if (gx != null) {
             applyRows(transform(spec, params, true), du, tokens, gx); // Tᵀ·∂u
         }
         float[][] gradResidual = new float[spec.residualArrays()][];

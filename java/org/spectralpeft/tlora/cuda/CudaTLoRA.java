@@ -383,7 +383,14 @@ public final class CudaTLoRA extends ValidatingBackend {
             long gx = 0;
             if (gradX != null) {
                 gx = run.scratch.allocate(4L * tokens * dIn);
-                kernels.apply(t, p.address(0), true, du, tokens, 1f, gx, false, run.stream); // Tᵀ·∂u
+                if (tokens > dOut) {
+                    // ∂u·T = g·(W0·T): as in the forward, T on W0's d_out rows costs less than on the tokens
+                    long w0t = run.scratch.allocate(4L * dOut * dIn);
+                    kernels.apply(t, p.address(0), true, w32, dOut, 1f, w0t, false, run.stream);
+                    run.blas.gemm(run.stream, false, false, tokens, dIn, dOut, 1f, g32, dOut, w0t, dIn, 0f, gx, dIn);
+                } else {
+                    kernels.apply(t, p.address(0), true, du, tokens, 1f, gx, false, run.stream); // Tᵀ·∂u
+                }
             }
             List<DeviceBuffer> residual = new ArrayList<>();
             switch (spec.residual()) {

@@ -257,6 +257,43 @@ public abstract class TLoRABackendContract {
         }
     }
 
+    /** ∂L/∂x = g·W' on both routes: T on the tokens' rows, and (more tokens than outputs) W0·T then one GEMM. */
+    @ParameterizedTest
+    @CsvSource({"1,LORA", "2,TR", "4,TTM", "2,LORA"})
+    void gradXMatchesTheReferenceOnBothRoutes(int ring, Residual kind) {
+        TestData data = new TestData();
+        TLoRASpec spec = TLoRASpec.of(new int[] {2, 3, 1}, new int[] {4, 1, 5}, ring, kind, 2, 1.3f);
+        TLoRAParameters p = random(spec, data);
+        double[] w0 = TestData.toDouble(HostArray.float32(data.gaussian(spec.dOut() * spec.dIn())));
+        double[] w = TLoRAReference.weight(spec, p, w0);
+        for (int tokens : new int[] {spec.dOut() - 1, 3 * spec.dOut() + 1}) {
+            float[] x = data.gaussian(tokens * spec.dIn());
+            float[] g = data.gaussian(tokens * spec.dOut());
+            float[] gx = data.gaussian(tokens * spec.dIn());
+            double[] expected = TestData.toDouble(HostArray.float32(gx));
+            for (int t = 0; t < tokens; t++) {
+                for (int i = 0; i < spec.dIn(); i++) {
+                    for (int o = 0; o < spec.dOut(); o++) {
+                        expected[t * spec.dIn() + i] += (double) g[t * spec.dOut() + o] * w[o * spec.dIn() + i];
+                    }
+                }
+            }
+            HostArray gradX = HostArray.float32(gx);
+            backend().backward(spec, p, HostArray.float32(toFloats(w0)), HostArray.float32(x), HostArray.float32(g),
+                    tokens, gradX);
+            double err = TestData.relativeError(TestData.toDouble(gradX), expected);
+            assertTrue(err < 1e-5, tokens + " tokens: gradX error " + err + " " + spec + data.tag());
+        }
+    }
+
+    private static float[] toFloats(double[] v) {
+        float[] f = new float[v.length];
+        for (int i = 0; i < v.length; i++) {
+            f[i] = (float) v[i];
+        }
+        return f;
+    }
+
     @ParameterizedTest
     @EnumSource(Residual.class)
     void backwardRepeatsAreBitIdenticalAndGradXIsOptional(Residual kind) {
