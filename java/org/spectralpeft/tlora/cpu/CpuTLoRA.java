@@ -5,6 +5,7 @@ import org.spectralpeft.core.WriteMode;
 import org.spectralpeft.cpu.Gemm;
 import org.spectralpeft.cpu.HostFloats;
 import org.spectralpeft.cpu.Parallel;
+import org.spectralpeft.tlora.RingCost;
 import org.spectralpeft.tlora.RingProducts;
 import org.spectralpeft.tlora.TLoRAParameters;
 import org.spectralpeft.tlora.TLoRASpec;
@@ -17,6 +18,9 @@ import org.spectralpeft.tlora.ValidatingBackend;
  * so results repeat bit for bit.
  */
 public final class CpuTLoRA extends ValidatingBackend {
+    /** GEMM multiply-adds per ring multiply-add, in time, here: the ring runs on GEMMs too (bench/NOTES.md). */
+    private static final double RING_SLOWDOWN = 1.0;
+
     /** Rows (tokens, or rows of W0) per task of the ring operators with the Java BLAS. */
     private static final int ROW_CHUNK = 16;
     /** The floats one batch of rows of a Kronecker product may hold with the native BLAS (16 MB). */
@@ -98,8 +102,8 @@ public final class CpuTLoRA extends ValidatingBackend {
         Gemm.gemm(false, false, tokens, dIn, dOut, 1f, gs, 0, dOut, w, 0, dIn, 0f, du, 0, dIn);
         float[][] gradTransform = ringGradient(transform(spec, params, false), xs, du, tokens);
         float[] gx = gradX != null ? new float[tokens * dIn] : null;
-        if (gx != null && tokens > dOut) {
-            // ∂u·T = g·(W0·T): as in the forward, T on W0's d_out rows costs less than on the tokens, then one GEMM
+        if (gx != null && RingCost.gradXThroughW0T(spec, tokens, RING_SLOWDOWN)) {
+            // ∂u·T = g·(W0·T): T on W0's d_out rows, then one GEMM
             float[] w0t = new float[dOut * dIn];
             applyRows(transform(spec, params, true), w, dOut, w0t);
             Gemm.gemm(false, false, tokens, dIn, dOut, 1f, gs, 0, dOut, w0t, 0, dIn, 0f, gx, 0, dIn);

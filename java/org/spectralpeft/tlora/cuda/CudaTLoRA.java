@@ -18,6 +18,7 @@ import org.spectralpeft.cuda.internal.DeviceMemoryRegistry;
 import org.spectralpeft.cuda.internal.HostCall;
 import org.spectralpeft.cuda.internal.KernelModule;
 import org.spectralpeft.cuda.internal.StreamScratch;
+import org.spectralpeft.tlora.RingCost;
 import org.spectralpeft.tlora.RingProducts;
 import org.spectralpeft.tlora.TLoRAParameters;
 import org.spectralpeft.tlora.TLoRASpec;
@@ -44,6 +45,9 @@ import org.spectralpeft.tlora.ValidatingBackend;
  * gradients also need C's ∏J·∏I within an int.
  */
 public final class CudaTLoRA extends ValidatingBackend {
+    /** GEMM multiply-adds per ring multiply-add, in time: the ring kernel ran at a third of SGEMM's rate on an H100. */
+    private static final double RING_SLOWDOWN = 3.0;
+
     private final CudaContext context;
     private final boolean ownsContext;
     private final TLoRAKernels kernels;
@@ -383,8 +387,8 @@ public final class CudaTLoRA extends ValidatingBackend {
             long gx = 0;
             if (gradX != null) {
                 gx = run.scratch.allocate(4L * tokens * dIn);
-                if (tokens > dOut) {
-                    // ∂u·T = g·(W0·T): as in the forward, T on W0's d_out rows costs less than on the tokens
+                if (RingCost.gradXThroughW0T(spec, tokens, RING_SLOWDOWN)) {
+                    // ∂u·T = g·(W0·T): T on W0's d_out rows, then one GEMM
                     long w0t = run.scratch.allocate(4L * dOut * dIn);
                     kernels.apply(t, p.address(0), true, w32, dOut, 1f, w0t, false, run.stream);
                     run.blas.gemm(run.stream, false, false, tokens, dIn, dOut, 1f, g32, dOut, w0t, dIn, 0f, gx, dIn);
