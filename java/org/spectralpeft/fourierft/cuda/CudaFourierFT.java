@@ -945,13 +945,20 @@ public final class CudaFourierFT extends ValidatingBackend {
         if (groups.isEmpty()) {
             return;
         }
+        // each group's distinct adapters in first-use order, and per token its adapter's place in that list: one
+        // map operation per token (with thousands of adapters in a batch the host's maps cost as much as the kernels)
         Map<FourierFTSpec, List<FourierFTAdapterPool.Adapter>> used = new LinkedHashMap<>();
+        int[] place = new int[tokens];
         for (Map.Entry<FourierFTSpec, List<Integer>> g : groups.entrySet()) {
-            Map<FourierFTAdapterPool.Adapter, Boolean> distinct = new IdentityHashMap<>();
+            Map<FourierFTAdapterPool.Adapter, Integer> index = new IdentityHashMap<>(g.getValue().size());
             List<FourierFTAdapterPool.Adapter> list = new java.util.ArrayList<>();
             for (int t : g.getValue()) {
-                if (distinct.put(adapters[t], Boolean.TRUE) == null) {
+                Integer at = index.putIfAbsent(adapters[t], list.size());
+                if (at == null) {
+                    place[t] = list.size();
                     list.add(adapters[t]);
+                } else {
+                    place[t] = at;
                 }
             }
             used.put(g.getKey(), list);
@@ -966,7 +973,7 @@ public final class CudaFourierFT extends ValidatingBackend {
                     DevicePools.Slots set = slots.get(spec);
                     ByteBuffer tokenRow = HostTables.allocate(4L * tokens); // row + 1; 0: not this group
                     for (int t : group.getValue()) {
-                        tokenRow.putInt(4 * t, set.rows().get(adapters[t]) + 1);
+                        tokenRow.putInt(4 * t, set.rows()[place[t]] + 1);
                     }
                     long rowAddress = HostTables.copyIn(tokenRow, scratch, stream);
                     SpecResources r = acquire(spec);

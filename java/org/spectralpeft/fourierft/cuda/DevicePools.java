@@ -81,16 +81,18 @@ final class DevicePools implements AutoCloseable {
             boolean uploaded = false;
             for (Map.Entry<FourierFTSpec, List<FourierFTAdapterPool.Adapter>> e : used.entrySet()) {
                 SetTable t = sets.computeIfAbsent(e.getKey(), s -> new SetTable(s.n()));
-                IdentityHashMap<FourierFTAdapterPool.Adapter, Integer> slots = new IdentityHashMap<>();
-                for (FourierFTAdapterPool.Adapter a : e.getValue()) {
+                List<FourierFTAdapterPool.Adapter> adapters = e.getValue();
+                int[] rows = new int[adapters.size()];
+                for (int i = 0; i < rows.length; i++) {
+                    FourierFTAdapterPool.Adapter a = adapters.get(i);
                     Integer slot = t.slots.get(a);
                     if (slot == null) {
                         slot = t.upload(a, this);
                         uploaded = true;
                     }
-                    slots.put(a, slot);
+                    rows[i] = slot;
                 }
-                out.put(e.getKey(), new Slots(t.table.array().address(), slots));
+                out.put(e.getKey(), new Slots(t.table.array().address(), rows));
             }
             if (uploaded) {
                 cuStreamSynchronize(CudaStream.legacyDefault().jcuda()); // the rows are on the device before use
@@ -128,8 +130,11 @@ final class DevicePools implements AutoCloseable {
         }
     }
 
-    /** A call's view of one set: the table's address and each adapter's row in it. */
-    record Slots(long table, IdentityHashMap<FourierFTAdapterPool.Adapter, Integer> rows) {
+    /**
+     * A call's view of one set: the table's address and the rows of the call's adapters in it, in the order of the
+     * list they were asked for in (an array: a batch of thousands of adapters looks each up once per call).
+     */
+    record Slots(long table, int[] rows) {
     }
 
     /** One index set's table in one pool's copy. */
