@@ -88,10 +88,8 @@ public class FouRAMixedBatchBenchmark {
         if (foura instanceof CudaFouRA c) {
             cuda = c;
             stream = c.context().createStream();
-            dx = c.context().allocate(DType.FLOAT32, x.length());
-            dx.copyFrom(x);
-            dy = c.context().allocate(DType.FLOAT32, y.length());
-            dy.copyFrom(y);
+            dx = Bench.onDevice(c.context(), x);
+            dy = Bench.onDevice(c.context(), y);
         }
         System.err.printf("FouRA pool on %s: %d adapters, %.1f MB (%.0f adapters per GB)%n", foura.description(),
                 pool.size(), pool.bytes() / 1e6, 1e9 / FouRAAdapterPool.bytesOf(spec));

@@ -85,10 +85,8 @@ public class MixedBatchBenchmark {
         if (ft instanceof CudaFourierFT c) {
             cuda = c;
             stream = c.context().createStream();
-            dx = c.context().allocate(DType.FLOAT32, x.length());
-            dx.copyFrom(x);
-            dy = c.context().allocate(DType.FLOAT32, y.length());
-            dy.copyFrom(y);
+            dx = Bench.onDevice(c.context(), x);
+            dy = Bench.onDevice(c.context(), y);
         }
         System.err.printf("pool: %d adapters, %d index set(s), %.1f MB on the host (%.0f adapters per GB)%n",
                 pool.size(), pool.indexSets(), pool.bytes() / 1e6, pool.size() / (pool.bytes() / 1e9));
