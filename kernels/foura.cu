@@ -102,6 +102,9 @@ __device__ __forceinline__ void foura_forward_block(
                     acc[j][t] = 0.f;
                 }
             }
+            // unrolled so that the loads of several steps are issued before their multiply-adds: a block of one
+            // token (a batch of distinct adapters) is bound by how many of Â's bytes it has in flight
+#pragma unroll 4
             for (int k = lane; k < kn; k += 32) {
                 float av[FOURA_COLUMNS];
 #pragma unroll
@@ -180,7 +183,7 @@ __device__ __forceinline__ void foura_forward_block(
 extern "C" {
 
 // y += adapter(x) for every token, FOURA_TOKENS tokens per block (foura_forward_block).
-__global__ void __launch_bounds__(FOURA_BLOCK) foura_forward(
+__global__ void __launch_bounds__(FOURA_BLOCK, 2) foura_forward(
         const void* __restrict__ x, int xDtype, const float* __restrict__ aHat, const float* __restrict__ bHatT,
         const float* __restrict__ gate, int gateKind, int rank, int dft, float scale,
         int dIn, int dOut, int tokens, void* __restrict__ y, int yDtype) {
@@ -192,7 +195,7 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_forward(
 // A mixed batch: every token through its own adapter. `blocks` holds per block {adapter, first, count}: the
 // block's count ≤ FOURA_TOKENS tokens are rows[first .. first + count) of x and y, all of `adapters[adapter]`.
 // Each token belongs to one block (the host groups the tokens by adapter), so each row of y has one writer.
-__global__ void __launch_bounds__(FOURA_BLOCK) foura_forward_mixed(
+__global__ void __launch_bounds__(FOURA_BLOCK, 2) foura_forward_mixed(
         const void* __restrict__ x, int xDtype, const FouRAMixedAdapter* __restrict__ adapters,
         const int* __restrict__ blocks, const int* __restrict__ rows, int dIn, int dOut, void* __restrict__ y,
         int yDtype) {
