@@ -9,7 +9,8 @@
 #   bench   the JMH benchmarks on the CUDA backend, short iterations (jmh.json, jmh.txt)
 #   peers   PEFT and the floors timed in PyTorch (bench/side_by_side.py measure), then the side-by-side
 #           table from OUT_DIR/bench/jmh.json and OUT_DIR/tests/memory.json (table.md), then where our
-#           GPU time goes, stage by stage (StageProfile: stages.md)
+#           GPU time goes, stage by stage, per family (StageProfile, FouRAStageProfile, TLoRAStageProfile:
+#           stages.md, foura-stages.md, tlora-stages.md)
 #   all     the three in order (longer than one slot)
 #   foura   FouRA: FouRABenchmark on the CUDA backend next to the PyTorch composition (bench/foura_peer.py
 #           measure --device cuda), then their table (OUT_DIR/foura/table.md)
@@ -20,9 +21,9 @@
 #   short   all of it cut to fit one slot of about 9 minutes (for a lease of 15 minutes): the tests tagged
 #           gpu (committed fixtures), the float32 CUDA benchmarks with short iterations in one JVM (-f 0;
 #           not the merge command, whose single-shot calls take most of a slot), PEFT timed with --quick,
-#           the table, the stage profile, then the FouRA, TLoRA and mixed stages, short; each step has its
+#           the table, the stage profiles, then the FouRA, TLoRA and mixed stages, short; each step has its
 #           own time limit (SHORT_LIMITS="tests bench peers profile foura tlora mixed" in seconds, default
-#           "140 120 80 45 70 70 50"), and with SUITE_ARCHIVE set, OUT_DIR is packed into that .tgz after
+#           "120 110 70 80 60 60 45"), and with SUITE_ARCHIVE set, OUT_DIR is packed into that .tgz after
 #           every step, so a run cut short still returns what it finished
 # Give the three stages the same OUT_DIR on the machine (say /tmp/gpu-suite) and copy it out after each
 # (cp -r /tmp/gpu-suite "$OUT/"): peers reads bench's jmh.json from there. If the machine was not kept
@@ -114,15 +115,25 @@ run_peers() {
   [ -f "$out/tests/memory.json" ] && memory=(--memory "$out/tests/memory.json")
   "$python" bench/side_by_side.py table --jmh "$out/bench/jmh.json" --peers "$d/peers.json" \
     ${memory[@]+"${memory[@]}"} --out "$d/table.md" || echo "   TABLE FAILED"
-  echo "== stage profile"
-  "$bundle/jre/bin/java" -Xmx24g -cp "$(classpath)" org.spectralpeft.fourierft.cuda.StageProfile "$d/stages.md" \
-    > "$d/stages.log" 2>&1 || { echo "   STAGE PROFILE FAILED"; tail -20 "$d/stages.log"; }
-  grep -E "^## |^wall" "$d/stages.md" 2>/dev/null || true
+  echo "== stage profiles"
+  stage_profiles "$d"
+}
+
+# Where the GPU time goes, stage by stage, for each family: FourierFT (stages.md), FouRA (foura-stages.md) and
+# TLoRA (tlora-stages.md), into directory $1, with their logs beside them.
+stage_profiles() {
+  local d=$1 main name
+  for main in fourierft.cuda.StageProfile:stages bench.FouRAStageProfile:foura-stages bench.TLoRAStageProfile:tlora-stages; do
+    name=${main#*:}
+    "$bundle/jre/bin/java" -Xmx24g -cp "$(classpath)" "org.spectralpeft.${main%%:*}" "$d/$name.md" > "$d/$name.log" 2>&1 \
+      || { echo "   ${main%%:*} FAILED"; tail -20 "$d/$name.log"; }
+    grep -E "^## |^wall" "$d/$name.md" 2>/dev/null || true
+  done
 }
 
 run_short() {
   local limits
-  read -r -a limits <<<"${SHORT_LIMITS:-140 120 80 45 70 70 50}"
+  read -r -a limits <<<"${SHORT_LIMITS:-120 110 70 80 60 60 45}"
   local d=$out/tests
   mkdir -p "$d" "$out/bench" "$out/peers"
   nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || true
@@ -146,9 +157,8 @@ run_short() {
     --out "$out/peers/table.md" || echo "   TABLE FAILED"
   pack
   echo "== stage profile ($(date -u +%T))"
-  timeout -k 5 "${limits[3]}" "$bundle/jre/bin/java" -Xmx24g -cp "$(classpath)" org.spectralpeft.fourierft.cuda.StageProfile \
-    "$out/peers/stages.md" > "$out/peers/stages.log" 2>&1 || { echo "   STAGE PROFILE FAILED OR CUT SHORT"; tail -20 "$out/peers/stages.log"; }
-  grep -E "^## |^wall" "$out/peers/stages.md" 2>/dev/null || true
+  timeout -k 5 "${limits[3]}" bash -c "$(declare -f stage_profiles classpath); $(declare -p bundle); stage_profiles $out/peers" \
+    || echo "   STAGE PROFILES FAILED OR CUT SHORT"
   pack
   echo "== FouRA ($(date -u +%T))"
   timeout -k 5 "${limits[4]}" bash -c "$(declare -f run_foura); $(declare -p bundle out python); run_foura short" \

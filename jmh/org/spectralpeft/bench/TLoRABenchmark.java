@@ -88,18 +88,12 @@ public class TLoRABenchmark {
             cuda = c;
             stream = c.context().createStream();
             prepared = c.prepare(spec, params);
-            dw0 = onDevice(c, w0);
+            dw0 = Bench.onDevice(c.context(), w0);
             dx = Bench.deviceBuffers(c.context(), DType.FLOAT32, (long) tokens * d, x);
             dy = Bench.deviceBuffers(c.context(), DType.FLOAT32, (long) tokens * d, y);
-            dgy = onDevice(c, gy);
-            dgx = onDevice(c, gx);
+            dgy = Bench.onDevice(c.context(), gy);
+            dgx = Bench.onDevice(c.context(), gx);
         }
-    }
-
-    private static DeviceBuffer onDevice(CudaTLoRA c, HostArray host) {
-        DeviceBuffer b = c.context().allocate(host.dtype(), host.length());
-        b.copyFrom(host);
-        return b;
     }
 
     private CudaTLoRA cuda;

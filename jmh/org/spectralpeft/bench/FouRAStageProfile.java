@@ -1,0 +1,64 @@
+package org.spectralpeft.bench;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import org.spectralpeft.Backends;
+import org.spectralpeft.core.DType;
+import org.spectralpeft.cuda.CudaStream;
+import org.spectralpeft.cuda.DeviceBuffer;
+import org.spectralpeft.foura.FouRAFactors;
+import org.spectralpeft.foura.FouRASpec;
+import org.spectralpeft.foura.cuda.CudaFouRA;
+
+/**
+ * Where the GPU time of FouRA's forward and forward + backward goes on CUDA ({@link StageReport}): d = 4096,
+ * r = 16, NONE gate, both transforms, T = 1, 16, 256 and 4096 tokens, device arrays (the cases of
+ * {@code FouRABenchmark}).
+ *
+ * <p>usage: {@code FouRAStageProfile [REPORT.md] [--small]} (default foura-stages.md; --small: d = 256 and T ≤ 16, a
+ * check that it runs, e.g. on the CUDA emulator); CUDA only: without a device it says so and exits with status 2.
+ */
+public final class FouRAStageProfile {
+    private FouRAStageProfile() {
+    }
+
+    public static void main(String[] args) throws IOException {
+        boolean small = java.util.Arrays.asList(args).contains("--small");
+        Path out = Path.of(args.length > 0 && !args[0].startsWith("--") ? args[0] : "foura-stages.md");
+        var reason = Backends.cudaUnavailableReason();
+        if (reason.isPresent()) {
+            System.err.println("FouRAStageProfile needs a CUDA device: " + reason.get());
+            System.exit(2);
+        }
+        int d = small ? 256 : 4096;
+        int rank = 16;
+        int[] tokenCounts = small ? new int[] {1, 16} : new int[] {1, 16, 256, 4096};
+        try (CudaFouRA cuda = Backends.fouRACuda(); CudaStream stream = cuda.context().createStream()) {
+            StageReport report = new StageReport(cuda.context(), stream, "FouRA stage profile", cuda.description());
+            for (FouRASpec.Transform transform : FouRASpec.Transform.values()) {
+                FouRASpec spec = FouRASpec.of(d, d, rank, transform, FouRASpec.Gate.NONE, 1f);
+                try (FouRAFactors factors = cuda.prepare(spec, Bench.gaussian(rank * d, 3), Bench.gaussian(d * rank, 4),
+                        null);
+                     DeviceBuffer gradA = cuda.context().allocate(DType.FLOAT32, (long) rank * d);
+                     DeviceBuffer gradB = cuda.context().allocate(DType.FLOAT32, (long) d * rank)) {
+                    for (int tokens : tokenCounts) {
+                        try (DeviceBuffer x = Bench.onDevice(cuda.context(), Bench.gaussian(DType.FLOAT32, tokens * d, 5));
+                             DeviceBuffer y = Bench.onDevice(cuda.context(), Bench.gaussian(DType.FLOAT32, tokens * d, 6));
+                             DeviceBuffer gy = Bench.onDevice(cuda.context(), Bench.gaussian(DType.FLOAT32, tokens * d, 7));
+                             DeviceBuffer gx = Bench.onDevice(cuda.context(), Bench.gaussian(DType.FLOAT32, tokens * d, 8))) {
+                            String what = String.format("%dx%d r=%d %s T=%d float32", d, d, rank, transform, tokens);
+                            report.profile("forward " + what,
+                                    () -> cuda.forward(factors, x.array(), tokens, y.array(), stream));
+                            report.profile("forward + backward " + what, () -> {
+                                cuda.forward(factors, x.array(), tokens, y.array(), stream);
+                                cuda.backward(factors, x.array(), gy.array(), tokens, gradA.array(), gradB.array(), null,
+                                        gx.array(), stream);
+                            });
+                        }
+                    }
+                }
+            }
+            report.write(out);
+        }
+    }
+}

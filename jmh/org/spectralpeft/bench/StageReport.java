@@ -1,0 +1,117 @@
+package org.spectralpeft.bench;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.spectralpeft.cuda.CudaContext;
+import org.spectralpeft.cuda.CudaStream;
+import org.spectralpeft.cuda.internal.CommonKernels;
+import org.spectralpeft.cuda.internal.StageTimer;
+
+/**
+ * Where the GPU time of a call goes, as a markdown report: per operation the wall time per call (median,
+ * stream synchronized, no timer), then the GPU time of each stage (every kernel, cuFFT execution and cuBLAS
+ * GEMM, timed with CUDA events by {@link StageTimer}) per call, and what is left over: host work and the gaps
+ * between launches. The families' stage profiles (FourierFT's {@code StageProfile}, {@code FouRAStageProfile},
+ * {@code TLoRAStageProfile}) describe their operations to it. One thread at a time.
+ */
+public final class StageReport {
+    /**
+     * Warm-up per operation: at least this many calls and this long, so the host path is JIT-compiled before
+     * the wall time is taken (with 5 calls, the first operation's wall read 4× JMH's on an H200).
+     */
+    private static final int WARMUP_CALLS = 5;
+    private static final long WARMUP_NANOS = 500_000_000L;
+    private static final int WALL_CALLS = 41;
+    private static final int TIMED_CALLS = 10;
+    /** Device time the stream is held before each timed call, longer than queueing the largest call takes. */
+    private static final long HOLD_NANOS = 20_000_000L;
+
+    private final CudaContext context;
+    private final CudaStream stream;
+    private final StringBuilder report = new StringBuilder();
+
+    /**
+     * @param context the context the profiled calls run on
+     * @param stream the stream they queue their work on
+     * @param title the report's first line
+     * @param device the device and kernels, as the backend describes them
+     */
+    public StageReport(CudaContext context, CudaStream stream, String title, String device) {
+        this.context = context;
+        this.stream = stream;
+        report.append("# ").append(title).append("\n\n").append(device).append(".\n\nWall: median of ")
+                .append(WALL_CALLS).append(" calls, each ending in a stream synchronization, no timer. Stages: CUDA "
+                        + "events around each kernel, cuFFT execution and cuBLAS GEMM, summed over ")
+                .append(TIMED_CALLS).append(" calls, per call; each timed call is queued while the stream is held busy (")
+                .append(HOLD_NANOS / 1_000_000).append(" ms), so it runs without waiting for the host and a stage's "
+                        + "time is the device's alone. Host and gaps = wall − GPU stages: what the host adds to a "
+                        + "call. A cuFFT or cuBLAS stage may be several kernels; memsets, copies and stream-ordered "
+                        + "allocations are not stages.\n");
+    }
+
+    /**
+     * Warms {@code call} up, takes its wall median with no timer, then its per-stage GPU times, and reports them.
+     *
+     * @param name the operation, as the report's heading
+     * @param call one call, queued on the report's stream
+     */
+    public void profile(String name, Runnable call) {
+        long warmupEnd = System.nanoTime() + WARMUP_NANOS;
+        for (int i = 0; i < WARMUP_CALLS || System.nanoTime() < warmupEnd; i++) {
+            call.run();
+            stream.synchronize();
+        }
+        double[] wallUs = new double[WALL_CALLS];
+        for (int i = 0; i < WALL_CALLS; i++) {
+            long t0 = System.nanoTime();
+            call.run();
+            stream.synchronize();
+            wallUs[i] = (System.nanoTime() - t0) / 1e3;
+        }
+        Arrays.sort(wallUs);
+        double wall = wallUs[WALL_CALLS / 2];
+
+        List<StageTimer.Stage> stages;
+        StageTimer timer = StageTimer.install();
+        try {
+            for (int i = 0; i < TIMED_CALLS; i++) {
+                context.commonKernels().holdStream(HOLD_NANOS, stream);
+                call.run();
+                stream.synchronize();
+            }
+            stages = timer.collect().stream().filter(s -> !s.label().equals(CommonKernels.HOLD_STREAM)).toList();
+        } finally {
+            timer.uninstall();
+        }
+        double gpu = stages.stream().mapToDouble(StageTimer.Stage::millis).sum() * 1e3 / TIMED_CALLS;
+        int launches = stages.stream().mapToInt(StageTimer.Stage::count).sum() / TIMED_CALLS;
+        report.append(String.format("%n## %s%n%nwall %.1f µs/call (p10 %.1f, p90 %.1f); GPU stages %.1f µs/call in %d "
+                        + "launches; host and gaps %.1f µs/call%n%n| stage | launches/call | µs/call | share of GPU |%n"
+                        + "|---|---|---|---|%n", name, wall, wallUs[WALL_CALLS / 10], wallUs[WALL_CALLS * 9 / 10], gpu,
+                launches, wall - gpu));
+        List<String> rows = new ArrayList<>();
+        for (StageTimer.Stage s : stages) {
+            double us = s.millis() * 1e3 / TIMED_CALLS;
+            rows.add(String.format("| %s | %.2f | %.1f | %.0f%% |%n", s.label(), s.count() / (double) TIMED_CALLS, us,
+                    100 * us / gpu));
+        }
+        rows.forEach(report::append);
+        System.err.printf("%s: wall %.1f µs, GPU %.1f µs%n", name, wall, gpu);
+    }
+
+    /**
+     * Writes the report and prints it.
+     *
+     * @param out the markdown file
+     * @throws IOException if it cannot be written
+     */
+    public void write(Path out) throws IOException {
+        Files.writeString(out, report, StandardCharsets.UTF_8);
+        System.out.print(report);
+    }
+}
