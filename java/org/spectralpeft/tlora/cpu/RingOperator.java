@@ -497,12 +497,13 @@ final class RingOperator {
      * Σ_n ∂⟨w_n, M·v_n⟩/∂K^k for every core k, by GEMMs. Σ_n ⟨w_n, M·v_n⟩ = Σ C[p̄, q̄]·M[p̄, q̄] with
      * C = Σ_n w_n·v_nᵀ (∏P × ∏Q, one GEMM over the vectors), and by the trace's cyclic symmetry
      * ∂M[p̄, q̄]/∂K^k[p_k, q_k][b, a] = E[a, b], E = K^{k+1}⋯K^{D−1}·K⁰⋯K^{k−1} at the other digits. So
-     * core k's gradient is one GEMM: C, its digits permuted to (p_k, q_k) × (the others), times E as
-     * (the others) × (a, b).
+     * core k's gradient is C, its digits permuted to (p_k, q_k) × (the others), times E as (the others) × (a, b).
+     * C is built one band at a time, the rows of one value of the first output digit p_0 (1/P_0 of it), and each
+     * band's share added in band order: core 0's gradient rows of that p_0, the other cores' sums over p_0. So
+     * no buffer holds ∏P × ∏Q values (d_in × d_in for the transform), only a band and its permuted copy.
      * Per vector the cost is one rank-1 update of C (2·∏P·∏Q flops, at GEMM speed) instead of carrying its ring
-     * state through every other core (∝ R³ per digit); the rest does not depend on the count. Memory: C and one
-     * permuted copy of it. The sums run inside the BLAS in float32 in a fixed order, so results repeat bit for
-     * bit.
+     * state through every other core (∝ R³ per digit); the rest does not depend on the count. The sums run inside
+     * the BLAS in float32 in a fixed order, so results repeat bit for bit.
      *
      * @param v count vectors of ∏Q values
      * @param w count vectors of ∏P values
@@ -511,17 +512,9 @@ final class RingOperator {
      */
     float[][] ringGradient(float[] v, float[] w, int count) {
         int d = in.length;
-        float[] gram = new float[outLength * inLength];
-        if (Gemm.threadsItself()) {
-            Gemm.gemm(true, false, outLength, inLength, count, 1f, w, 0, outLength, v, 0, inLength, 0f, gram, 0,
-                    inLength);
-        } else { // fixed bands of C's rows, each computed the same way whatever the threads
-            Parallel.inChunks(outLength, 64, (lo, hi) -> Gemm.gemm(true, false, hi - lo, inLength, count, 1f, w, lo,
-                    outLength, v, 0, inLength, 0f, gram, lo * inLength, inLength));
-        }
-        float[][] grads = new float[d][];
-        if (d == 1) { // E is the identity: ∂K[p, q][a, a] = C[p, q]
-            grads[0] = new float[cores[0].length];
+        if (d == 1) { // E is the identity: ∂K[p, q][a, a] = C[p, q], and C is the core's own size
+            float[] gram = gram(w, 0, outLength, v, count);
+            float[][] grads = {new float[cores[0].length]};
             for (int p = 0; p < out[0]; p++) {
                 for (int q = 0; q < in[0]; q++) {
                     for (int a = 0; a < ring; a++) {
@@ -531,25 +524,68 @@ final class RingOperator {
             }
             return grads;
         }
-        int[] gramDims = new int[2 * d]; // C's digits: p_0..p_{D−1}, q_0..q_{D−1}
-        for (int j = 0; j < d; j++) {
-            gramDims[j] = out[j];
-            gramDims[d + j] = in[j];
-        }
+        int rr = ring * ring;
+        float[][] e = new float[d][];
+        float[][] sums = new float[d][]; // [(p, q)][a][b] per core
         for (int k = 0; k < d; k++) {
-            grads[k] = coreGradient(k, gram, gramDims);
+            e[k] = otherProducts(k);
+            sums[k] = new float[out[k] * in[k] * rr];
+        }
+        int bandRows = outLength / out[0];
+        int[] bandDims = new int[2 * d]; // a band's digits: p_0 (one value), p_1..p_{D−1}, q_0..q_{D−1}
+        for (int j = 0; j < d; j++) {
+            bandDims[j] = j == 0 ? 1 : out[j];
+            bandDims[d + j] = in[j];
+        }
+        for (int band = 0; band < out[0]; band++) {
+            float[] gram = gram(w, band * bandRows, bandRows, v, count);
+            for (int k = 0; k < d; k++) {
+                addBand(k, band, gram, bandDims, e[k], sums[k]);
+            }
+        }
+        float[][] grads = new float[d][];
+        for (int k = 0; k < d; k++) {
+            grads[k] = new float[cores[k].length];
+            for (int p = 0; p < out[k]; p++) {
+                for (int q = 0; q < in[k]; q++) {
+                    int from = (p * in[k] + q) * rr;
+                    int to = at(k, p, q);
+                    for (int a = 0; a < ring; a++) {
+                        for (int b = 0; b < ring; b++) {
+                            grads[k][to + b * ring + a] = sums[k][from + a * ring + b];
+                        }
+                    }
+                }
+            }
         }
         return grads;
     }
 
-    /** {@link #ringGradient} of core k (D ≥ 2) from C, its digits' sizes gramDims. */
-    private float[] coreGradient(int k, float[] gram, int[] gramDims) {
+    /** Rows [first, first + rows) of C = Σ_n w_n·v_nᵀ, rows × ∏Q. */
+    private float[] gram(float[] w, int first, int rows, float[] v, int count) {
+        float[] gram = new float[rows * inLength];
+        if (Gemm.threadsItself()) {
+            Gemm.gemm(true, false, rows, inLength, count, 1f, w, first, outLength, v, 0, inLength, 0f, gram, 0,
+                    inLength);
+        } else { // fixed bands of C's rows, each computed the same way whatever the threads
+            Parallel.inChunks(rows, 64, (lo, hi) -> Gemm.gemm(true, false, hi - lo, inLength, count, 1f, w, first + lo,
+                    outLength, v, 0, inLength, 0f, gram, lo * inLength, inLength));
+        }
+        return gram;
+    }
+
+    /**
+     * One band of C (first output digit p_0 = band; its digits' sizes dims, p_0's being 1) into core k's sum
+     * ([(p_k, q_k)][a][b]; D ≥ 2): for k = 0, the rows of p_0 = band; for the others, its share of the sum over the
+     * other digits, added to the earlier bands' (E's rows of p_0 = band are one run: p_0 is their first digit).
+     */
+    private void addBand(int k, int band, float[] gram, int[] dims, float[] e, float[] sum) {
         int d = in.length;
-        int pairs = out[k] * in[k];
-        int others = outLength * inLength / pairs;
         int rr = ring * ring;
-        // C with (p_k, q_k) on one side and the other digits, in C's order, on the other: first when k < D − 1,
-        // so that q_{k+1}..q_{D−1} stay one contiguous run, else last (q_k is C's last digit)
+        int pairs = dims[k] * dims[d + k];
+        int others = gram.length / pairs;
+        // the band with (p_k, q_k) on one side and the other digits, in C's order, on the other: first when
+        // k < D − 1, so that q_{k+1}..q_{D−1} stay one contiguous run, else last (q_k is C's last digit)
         int[] order = new int[2 * d];
         int n = 0;
         if (k < d - 1) {
@@ -565,27 +601,15 @@ final class RingOperator {
             order[n++] = k;
             order[n] = d + k;
         }
-        float[] c = permute(gram, gramDims, order);
-        float[] e = otherProducts(k);
-        float[] sum = new float[pairs * rr]; // [(p, q)][a][b]
+        float[] c = permute(gram, dims, order);
+        int sumOff = k == 0 ? band * in[0] * rr : 0;
+        int eOff = k == 0 ? 0 : band * others * rr;
+        float beta = k == 0 || band == 0 ? 0f : 1f;
         if (k < d - 1) {
-            Gemm.gemm(false, false, pairs, rr, others, 1f, c, 0, others, e, 0, rr, 0f, sum, 0, rr);
+            Gemm.gemm(false, false, pairs, rr, others, 1f, c, 0, others, e, eOff, rr, beta, sum, sumOff, rr);
         } else {
-            Gemm.gemm(true, false, pairs, rr, others, 1f, c, 0, pairs, e, 0, rr, 0f, sum, 0, rr);
+            Gemm.gemm(true, false, pairs, rr, others, 1f, c, 0, pairs, e, eOff, rr, beta, sum, sumOff, rr);
         }
-        float[] grad = new float[cores[k].length];
-        for (int p = 0; p < out[k]; p++) {
-            for (int q = 0; q < in[k]; q++) {
-                int from = (p * in[k] + q) * rr;
-                int to = at(k, p, q);
-                for (int a = 0; a < ring; a++) {
-                    for (int b = 0; b < ring; b++) {
-                        grad[to + b * ring + a] = sum[from + a * ring + b];
-                    }
-                }
-            }
-        }
-        return grad;
     }
 
     /**

@@ -32,9 +32,9 @@ import org.spectralpeft.tlora.ValidatingBackend;
  * on the CPU backend: C = Σ_t w_t·v_tᵀ over the tokens (one cuBLAS GEMM, ∏J × ∏I), then per core one GEMM of
  * C, its digits permuted ({@code tlora_permute}), with the other cores' products ({@code tlora_other_products}),
  * written straight into the core's layout. Per token that is one rank-1 update at GEMM speed instead of
- * carrying the ring state through every other core. The price is memory, as on the CPU backend: C and its
- * permuted copy, d_in × d_in floats each for the transform (6.5 MB each at 1280), d_out × d_in for the TTM
- * residual. cuBLAS in its default math mode and the kernels (no atomics) repeat bit for bit. Everything is computed in float32; inputs of other dtypes are
+ * carrying the ring state through every other core. C is built one band at a time (the rows of one value of
+ * the first output digit, 1/J_0 of it), as on the CPU backend, so no buffer holds d_in × d_in floats: a band
+ * and its permuted copy (0.8 MB each at 1280 = [8, 10, 16]) and the other cores' products. cuBLAS in its default math mode and the kernels (no atomics) repeat bit for bit. Everything is computed in float32; inputs of other dtypes are
  * widened on the device first.
  *
  * <p>Host arrays are copied in and out around each call, on a stream of the call's own, so calls from several
@@ -556,49 +556,69 @@ public final class CudaTLoRA extends ValidatingBackend {
          * into (core floats, in the cores' layout) = scale·Σ_t ∂⟨w_t, M·v_t⟩/∂(every core), by GEMMs:
          * C = Σ_t w_t·v_tᵀ (∏J × ∏I, one GEMM over the rows), then per core k one GEMM of C, its digits permuted
          * to (o_k, i_k) × (the others), with E = the other cores' products at every value of the other digits,
-         * whose columns (b, a) put the result in core k's layout. Scratch, freed on return: C, its permuted copy
-         * and the largest E.
+         * whose columns (b, a) put the result in core k's layout; C one band of rows (one value of o_0) at a time,
+         * each band's share added in band order. Scratch, freed on return: a band, its permuted copy and every
+         * core's E.
          */
         void ringGradient(RingLayout ring, long ringAddress, long v, long w, int rows, float scale, long into) {
-            // scratch of its own, freed in stream order on return: the next ring's C may reuse it
+            // scratch of its own, freed in stream order on return: the next ring's bands may reuse it
             try (StreamScratch local = new StreamScratch(stream)) {
                 int d = ring.order();
                 int outLength = (int) ring.outLength();
                 int inLength = (int) ring.inLength();
                 int rr = ring.rank() * ring.rank();
-                long gram = local.allocate(4L * ring.gramFloats());
-                blas.gemm(stream, true, false, outLength, inLength, rows, 1f, w, outLength, v, inLength, 0f, gram,
-                        inLength);
-                long largest = 0;
+                // C one band of rows at a time: one value of the first output digit (1/J_0 of C), so that no
+                // buffer holds ∏J × ∏I values (d_in × d_in for the transform)
+                int bands = ring.out(0);
+                int bandRows = outLength / bands;
+                long gram = local.allocate(4L * bandRows * inLength);
+                long permuted = d > 1 ? local.allocate(4L * bandRows * inLength) : 0;
+                long[] e = new long[d];
                 for (int k = 0; k < d; k++) {
-                    largest = Math.max(largest, ring.others(k));
+                    e[k] = local.allocate(4L * ring.others(k) * rr);
+                    kernels.otherProducts(ring, ringAddress, k, e[k], stream);
                 }
-                long e = local.allocate(4L * largest * rr);
-                long permuted = d > 1 ? local.allocate(4L * ring.gramFloats()) : 0;
-                for (int k = 0; k < d; k++) {
-                    int jk = ring.out(k);
-                    int ik = ring.in(k);
-                    // C as (before, o_k, middle, i_k, after): the output digits before k, o_k, the output digits
-                    // after k with the input digits before k, i_k, the input digits after k; to (o_k, i_k, before,
-                    // middle, after), E's row order, which is C itself when before and middle are empty
-                    int after = (int) (ring.inLength() / product(ring, false, 0, k + 1));
-                    int middle = (int) (ring.outLength() / product(ring, true, 0, k + 1)
-                            * product(ring, false, 0, k));
-                    int before = (int) product(ring, true, 0, k);
-                    long c = gram;
-                    if (before > 1 || middle > 1) {
-                        int iStride = after;
-                        int mStride = ik * iStride;
-                        int oStride = middle * mStride;
-                        kernels.permute(gram, permuted, new int[] {jk, ik, before, middle, after},
-                                new int[] {oStride, iStride, jk * oStride, mStride, 1}, stream);
-                        c = permuted;
+                for (int band = 0; band < bands; band++) {
+                    blas.gemm(stream, true, false, bandRows, inLength, rows, 1f, w + 4L * band * bandRows, outLength, v,
+                            inLength, 0f, gram, inLength);
+                    for (int k = 0; k < d; k++) {
+                        addBand(ring, k, band, gram, permuted, e[k], scale, into);
                     }
-                    kernels.otherProducts(ring, ringAddress, k, e, stream);
-                    int others = ring.others(k);
-                    blas.gemm(stream, false, false, jk * ik, rr, others, scale, c, others, e, rr, 0f,
-                            into + 4L * ring.coreOffset(k), rr);
                 }
+            }
+        }
+
+        /**
+         * One band of C (first output digit o_0 = band) into core k's gradient at into: for k = 0 the rows of
+         * o_0 = band, for the others its share of the sum over the other digits, added to the earlier bands'
+         * (E's rows of o_0 = band are one run: o_0 is their first digit).
+         */
+        private void addBand(RingLayout ring, int k, int band, long gram, long permuted, long e, float scale, long into) {
+            int rr = ring.rank() * ring.rank();
+            int jk = k == 0 ? 1 : ring.out(k); // the band holds one value of o_0
+            int ik = ring.in(k);
+            // the band as (before, o_k, middle, i_k, after): the output digits before k, o_k, the output digits
+            // after k with the input digits before k, i_k, the input digits after k; to (o_k, i_k, before,
+            // middle, after), E's row order, which is the band itself when before and middle are empty
+            int after = (int) (ring.inLength() / product(ring, false, 0, k + 1));
+            int middle = (int) (ring.outLength() / product(ring, true, 0, k + 1) * product(ring, false, 0, k));
+            int before = k == 0 ? 1 : (int) (product(ring, true, 0, k) / ring.out(0));
+            long c = gram;
+            if (before > 1 || middle > 1) {
+                int iStride = after;
+                int mStride = ik * iStride;
+                int oStride = middle * mStride;
+                kernels.permute(gram, permuted, new int[] {jk, ik, before, middle, after},
+                        new int[] {oStride, iStride, jk * oStride, mStride, 1}, stream);
+                c = permuted;
+            }
+            int others = before * middle * after;
+            long at = into + 4L * ring.coreOffset(k);
+            if (k == 0) {
+                blas.gemm(stream, false, false, ik, rr, others, scale, c, others, e, rr, 0f, at + 4L * band * ik * rr, rr);
+            } else {
+                blas.gemm(stream, false, false, jk * ik, rr, others, scale, c, others, e + 4L * band * others * rr, rr,
+                        band == 0 ? 0f : 1f, at, rr);
             }
         }
     }

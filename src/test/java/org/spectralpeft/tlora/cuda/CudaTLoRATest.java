@@ -257,6 +257,47 @@ class CudaTLoRATest extends TLoRABackendContract {
         }
     }
 
+    /**
+     * The backward's gradients build C = Σ ∂u·xᵀ one band of rows at a time: its scratch stays far below the
+     * d_in × d_in buffer a whole C (and its permuted copy) would take, at an authors' shape.
+     */
+    @Test
+    void theBackwardHoldsNoDInByDInBuffer() {
+        TestData data = new TestData();
+        int[] shape = TLoRASpec.authorsShape(1280);
+        TLoRASpec spec = TLoRASpec.of(shape, shape, 2, Residual.LORA, 4, 1f);
+        TLoRAParameters p = random(spec, data);
+        CudaContext context = cuda.context();
+        long dIn = spec.dIn();
+        int tokens = 3;
+        HostArray w0 = HostArray.float32(data.gaussian(spec.dOut() * spec.dIn()));
+        HostArray x = HostArray.float32(data.gaussian(tokens * spec.dIn()));
+        HostArray g = HostArray.float32(data.gaussian(tokens * spec.dOut()));
+        TLoRAParameters grads;
+        try (TLoRADeviceParameters dp = cuda.prepare(spec, p);
+             CudaStream stream = context.createStream();
+             DeviceBuffer dw0 = onDevice(context, w0);
+             DeviceBuffer dx = onDevice(context, x);
+             DeviceBuffer dg = onDevice(context, g)) {
+            stream.synchronize();
+            context.resetPoolUsedHigh();
+            long before = context.poolUsedHighBytes();
+            grads = cuda.backward(dp, dw0.array(), dx.array(), dg.array(), tokens, null, stream);
+            long peak = context.poolUsedHighBytes() - before;
+            System.out.printf("TLoRA backward, %d tokens at %d x %d: peak scratch %d bytes (d_in x d_in would be %d)%n",
+                    tokens, spec.dOut(), dIn, peak, 4 * dIn * dIn);
+            assertTrue(peak < 4 * dIn * dIn / 2, "peak scratch " + peak + " against " + 4 * dIn * dIn + " for C whole");
+        }
+        try (CpuTLoRA cpu = new CpuTLoRA()) {
+            TLoRAParameters host = cpu.backward(spec, p, w0, x, g, tokens, null);
+            for (int d = 0; d < spec.inOrder(); d++) {
+                double err = TestData.relativeError(TestData.toDouble(HostArray.float32(grads.transformCore(d))),
+                        TestData.toDouble(HostArray.float32(host.transformCore(d))));
+                assertTrue(err < 1e-5, "core " + d + " against the CPU backend: " + err + data.tag());
+            }
+        }
+    }
+
     /** A backend on a borrowed context works, and closing it leaves the context open. */
     @Test
     void aBorrowedContextStaysOpen() {
