@@ -1,6 +1,7 @@
 package org.spectralpeft.tlora.cuda;
 
 import org.spectralpeft.cuda.CudaStream;
+import org.spectralpeft.cuda.internal.CommonKernels;
 import org.spectralpeft.cuda.internal.KernelModule;
 import org.spectralpeft.cuda.internal.StageTimer;
 
@@ -26,6 +27,8 @@ final class TLoRAKernels implements AutoCloseable {
     private static final int MAX_APPLY_BLOCKS = 1 << 20;
 
     private final KernelModule module;
+    /** Where launches go in tests that run without a device; null with a module. */
+    private final CommonKernels.Launcher recorder;
 
     /**
      * Loads kernels/tlora.cu for the current context's device.
@@ -35,10 +38,31 @@ final class TLoRAKernels implements AutoCloseable {
      */
     TLoRAKernels(int computeCapability, boolean debug) {
         module = new KernelModule(MODULE, computeCapability, KERNELS, debug);
+        recorder = null;
+    }
+
+    /**
+     * Launches go to {@code recorder} (dynamic shared memory not recorded); no module is loaded (no device needed).
+     *
+     * @param recorder where launches go
+     */
+    TLoRAKernels(CommonKernels.Launcher recorder) {
+        module = null;
+        this.recorder = recorder;
     }
 
     String image() {
-        return module.image();
+        return module != null ? module.image() : "none (recording)";
+    }
+
+    private void launch(String kernel, int blocks, int sharedBytes, CudaStream s, Object[] args) {
+        StageTimer.time(kernel, s, () -> {
+            if (module == null) {
+                recorder.launch(kernel, blocks, 1, s, args);
+            } else {
+                module.launch(kernel, blocks, 1, BLOCK, sharedBytes, s, args);
+            }
+        });
     }
 
     /**
@@ -58,9 +82,8 @@ final class TLoRAKernels implements AutoCloseable {
     void apply(RingLayout ring, long ringAddress, boolean transposed, long src, long rows, float scale, long dst,
                boolean accumulate, CudaStream s) {
         int blocks = (int) Math.min(rows, MAX_APPLY_BLOCKS);
-        StageTimer.time(APPLY, s, () -> module.launch(APPLY, blocks, 1, BLOCK, (int) ring.applyBytes(), s,
-                new Object[] {ring.coresAddress(ringAddress), ringAddress, transposed ? 1 : 0, ring.coreFloats(),
-                    ring.maxState(), src, rows, scale, dst, accumulate ? 1 : 0}));
+        launch(APPLY, blocks, (int) ring.applyBytes(), s, new Object[] {ring.coresAddress(ringAddress), ringAddress,
+            transposed ? 1 : 0, ring.coreFloats(), ring.maxState(), src, rows, scale, dst, accumulate ? 1 : 0});
     }
 
     /**
@@ -75,8 +98,8 @@ final class TLoRAKernels implements AutoCloseable {
     void permute(long src, long dst, int[] n, int[] stride, CudaStream s) {
         long total = (long) n[0] * n[1] * n[2] * n[3] * n[4];
         int blocks = (int) ((total + BLOCK - 1) / BLOCK);
-        StageTimer.time(PERMUTE, s, () -> module.launch(PERMUTE, blocks, 1, BLOCK, s, new Object[] {src, dst, n[0],
-            n[1], n[2], n[3], n[4], stride[0], stride[1], stride[2], stride[3], stride[4]}));
+        launch(PERMUTE, blocks, 0, s, new Object[] {src, dst, n[0], n[1], n[2], n[3], n[4], stride[0], stride[1],
+            stride[2], stride[3], stride[4]});
     }
 
     /**
@@ -93,12 +116,13 @@ final class TLoRAKernels implements AutoCloseable {
     void otherProducts(RingLayout ring, long ringAddress, int k, long e, CudaStream s) {
         int others = ring.others(k);
         int blocks = (int) (((long) others * ring.rank() + BLOCK - 1) / BLOCK);
-        StageTimer.time(OTHER_PRODUCTS, s, () -> module.launch(OTHER_PRODUCTS, blocks, 1, BLOCK, s,
-                new Object[] {ring.coresAddress(ringAddress), ringAddress, k, others, e}));
+        launch(OTHER_PRODUCTS, blocks, 0, s, new Object[] {ring.coresAddress(ringAddress), ringAddress, k, others, e});
     }
 
     @Override
     public void close() {
-        module.close();
+        if (module != null) {
+            module.close();
+        }
     }
 }
