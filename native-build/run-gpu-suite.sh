@@ -16,14 +16,15 @@
 #           measure --device cuda), then their table (OUT_DIR/foura/table.md)
 #   tlora   TLoRA: TLoRABenchmark on the CUDA backend (device arrays) next to the authors' step and plain LoRA
 #           in PyTorch (bench/tlora_peer.py measure --device cuda), then their table (OUT_DIR/tlora/table.md)
-#   mixed   mixed batches (a different adapter per token) on the CUDA backend: MixedBatchBenchmark (FourierFT,
-#           host arrays) and FouRAMixedBatchBenchmark (device arrays), T distinct adapters against one
+#   mixed   mixed batches (a different adapter per token) on the CUDA backend: MixedBatchBenchmark (FourierFT)
+#           and FouRAMixedBatchBenchmark, device arrays, T distinct adapters against one; then what PEFT can
+#           do for such a batch on the same device (materializeEach, 1 and 16 adapters, into mixed/each/)
 #   short   all of it cut to fit one slot of about 9 minutes (for a lease of 15 minutes): the tests tagged
 #           gpu (committed fixtures), the float32 CUDA benchmarks with short iterations in one JVM (-f 0;
 #           not the merge command, whose single-shot calls take most of a slot), PEFT timed with --quick,
 #           the table, the stage profiles, then the FouRA, TLoRA and mixed stages, short; each step has its
 #           own time limit (SHORT_LIMITS="tests bench peers profile foura tlora mixed" in seconds, default
-#           "120 110 70 80 60 60 45"), and with SUITE_ARCHIVE set, OUT_DIR is packed into that .tgz after
+#           "120 110 70 80 60 60 70"), and with SUITE_ARCHIVE set, OUT_DIR is packed into that .tgz after
 #           every step, so a run cut short still returns what it finished
 # Give the three stages the same OUT_DIR on the machine (say /tmp/gpu-suite) and copy it out after each
 # (cp -r /tmp/gpu-suite "$OUT/"): peers reads bench's jmh.json from there. If the machine was not kept
@@ -133,7 +134,7 @@ stage_profiles() {
 
 run_short() {
   local limits
-  read -r -a limits <<<"${SHORT_LIMITS:-120 110 70 80 60 60 45}"
+  read -r -a limits <<<"${SHORT_LIMITS:-120 110 70 80 60 60 70}"
   local d=$out/tests
   mkdir -p "$d" "$out/bench" "$out/peers"
   nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || true
@@ -225,6 +226,13 @@ run_mixed() {
   JAVA_OPTS="-Xmx24g" "$bundle/run-benchmarks.sh" "$d" "MixedBatchBenchmark\.mixed" "${jmh[@]}" > "$d/run.log" 2>&1 \
     || echo "   MIXED JMH FAILED (see run.log)"
   grep -E "^Benchmark|p0.50 |adapters per GB" "$d/jmh.txt" "$d/run.log" | head -40 || tail -20 "$d/run.log"
+  # what PEFT can do for a mixed batch, on the same device: each used adapter's ΔW, then its tokens' GEMM
+  local each=(-p backend=cuda -p distinct=1,16 -wi 2 -w 500ms -i 3 -r 1s -f 1)
+  [ "${1:-}" = short ] && each=(-p backend=cuda -p tokens=256,4096 -p distinct=1,16 -wi 1 -w 200ms -i 2 -r 300ms -f 0)
+  mkdir -p "$d/each"
+  JAVA_OPTS="-Xmx24g" "$bundle/run-benchmarks.sh" "$d/each" "MixedBatchBenchmark\.materializeEach" "${each[@]}" \
+    > "$d/each/run.log" 2>&1 || echo "   MATERIALIZE-EACH JMH FAILED (see each/run.log)"
+  grep -E "p0.50 " "$d/each/jmh.txt" | head -20 || tail -20 "$d/each/run.log"
 }
 
 # OUT_DIR packed into SUITE_ARCHIVE, when that is set (replaced whole, never left half written)

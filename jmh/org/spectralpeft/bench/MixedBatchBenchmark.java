@@ -29,9 +29,10 @@ import org.spectralpeft.fourierft.cuda.CudaFourierFT;
  * {@code distinct} ones (0 means T: every token a different adapter), all of one index set, through
  * {@code forward(pool, ids, x, T, y)} ({@code mixed}); next to it ({@code materializeEach}) what PEFT can do for a
  * mixed batch: materialize each used adapter's ΔW and multiply its tokens by it (run only where distinct ≤ 16:
- * beyond, it scales with the number of adapters, one ΔW each). CPU: host arrays. CUDA: {@code mixed} on device
- * arrays on one stream (the coefficients resident on the device after the first call), like the FouRA mixed
- * benchmark; {@code materializeEach} on host arrays, copies included.
+ * beyond, it scales with the number of adapters, one ΔW each). CPU: host arrays. CUDA: device arrays on one stream,
+ * like the FouRA mixed benchmark: {@code mixed} with the coefficients resident on the device after the first call,
+ * {@code materializeEach} with each adapter's ΔW materialized into one device buffer and its tokens (every
+ * distinct-th row) multiplied by it in one cuBLAS SGEMM whose row stride skips the others.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.SampleTime)
@@ -66,6 +67,8 @@ public class MixedBatchBenchmark {
     private CudaStream stream;
     private DeviceBuffer dx;
     private DeviceBuffer dy;
+    private DeviceBuffer[] deviceCoefficients;
+    private DeviceBuffer delta;
 
     @Setup(Level.Trial)
     public void setUp() {
@@ -87,6 +90,14 @@ public class MixedBatchBenchmark {
             stream = c.context().createStream();
             dx = Bench.onDevice(c.context(), x);
             dy = Bench.onDevice(c.context(), y);
+            if (adapters <= 16) {
+                deviceCoefficients = new DeviceBuffer[adapters];
+                for (int a = 0; a < adapters; a++) {
+                    deviceCoefficients[a] = Bench.onDevice(c.context(),
+                            HostArray.float32(pool.adapter(a).coefficientsCopy()));
+                }
+                delta = c.context().allocate(DType.FLOAT32, (long) d * d);
+            }
         }
         System.err.printf("pool: %d adapters, %d index set(s), %.1f MB on the host (%.0f adapters per GB)%n",
                 pool.size(), pool.indexSets(), pool.bytes() / 1e6, pool.size() / (pool.bytes() / 1e9));
@@ -94,7 +105,8 @@ public class MixedBatchBenchmark {
 
     @TearDown(Level.Trial)
     public void tearDown() throws Exception {
-        Bench.closeAll(dx, dy, stream);
+        Bench.close(deviceCoefficients);
+        Bench.closeAll(delta, dx, dy, stream);
         ft.close();
     }
 
@@ -113,6 +125,17 @@ public class MixedBatchBenchmark {
     public void materializeEach() {
         if (adapters > 16) {
             throw new IllegalStateException("materializeEach runs for at most 16 distinct adapters");
+        }
+        if (cuda != null) {
+            for (int a = 0; a < adapters; a++) {
+                int count = (tokens - a + adapters - 1) / adapters; // its tokens a, a + adapters, …
+                cuda.materialize(pool.adapter(a).spec(), deviceCoefficients[a].array(), 1, delta.array(), stream);
+                long row = 4L * a * d;
+                cuda.context().blas().gemm(stream, false, true, count, d, d, 1f, dx.array().address() + row,
+                        adapters * d, delta.array().address(), d, 1f, dy.array().address() + row, adapters * d);
+            }
+            stream.synchronize();
+            return;
         }
         float[] delta = new float[d * d];
         float[] xs = x.floats();
