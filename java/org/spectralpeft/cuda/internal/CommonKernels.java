@@ -1,5 +1,6 @@
 package org.spectralpeft.cuda.internal;
 
+import org.spectralpeft.core.DType;
 import org.spectralpeft.cuda.CudaStream;
 import org.spectralpeft.cuda.DeviceArray;
 
@@ -142,6 +143,24 @@ public final class CommonKernels implements AutoCloseable {
     public void toFloat32(DeviceArray src, long dst, long total, CudaStream s) {
         launch(TO_FLOAT32, (int) Math.min(blocks(total), 65535L * 8), 1, s,
                 src.address(), src.dtype().code(), dst, src.length(), total);
+    }
+
+    /**
+     * The array as float32 for a float32-only library call (cuBLAS's SGEMM): its own address when it is float32,
+     * else a widened copy in {@code scratch}, queued on {@code s}.
+     *
+     * @param a the array, any dtype
+     * @param scratch where a copy goes
+     * @param s the stream
+     * @return a float32 device address holding a's values
+     */
+    public long asFloat32(DeviceArray a, StreamScratch scratch, CudaStream s) {
+        if (a.dtype() == DType.FLOAT32) {
+            return a.address();
+        }
+        long dst = scratch.allocate(4L * a.length());
+        toFloat32(a, dst, a.length(), s);
+        return dst;
     }
 
     /**

@@ -314,21 +314,11 @@ public final class CudaFouRA extends ValidatingBackend {
         Blas blas = context.blas();
         try (StreamScratch scratch = new StreamScratch(s)) {
             long z = scratch.allocate(4L * tokens * width);
-            blas.gemm(s, false, true, tokens, width, spec.dIn(), 1f, widened(x, scratch, s), spec.dIn(),
+            blas.gemm(s, false, true, tokens, width, spec.dIn(), 1f, context.commonKernels().asFloat32(x, scratch, s), spec.dIn(),
                     f.aHat.array().address(), spec.dIn(), 0f, z, width); // z = x·Âᵀ
             kernels.gate(spec, z, f.gateAddress(), scale, tokens, s);
             addProduct(blas, z, f.bHatT.array().address(), tokens, width, spec.dOut(), y, scratch, s);
         }
-    }
-
-    /** The array's float32 device address: itself, or a widened copy in scratch (cuBLAS's SGEMM reads float32). */
-    private long widened(DeviceArray a, StreamScratch scratch, CudaStream s) {
-        if (a.dtype() == DType.FLOAT32) {
-            return a.address();
-        }
-        long dst = scratch.allocate(4L * a.length());
-        context.commonKernels().toFloat32(a, dst, a.length(), s);
-        return dst;
     }
 
     /**
@@ -434,8 +424,8 @@ public final class CudaFouRA extends ValidatingBackend {
         long bHatT = f.bHatT.array().address();
         Blas blas = context.blas();
         try (StreamScratch scratch = new StreamScratch(s)) {
-            long x32 = widened(x, scratch, s);
-            long g32 = widened(gradY, scratch, s);
+            long x32 = context.commonKernels().asFloat32(x, scratch, s);
+            long g32 = context.commonKernels().asFloat32(gradY, scratch, s);
             long z = scratch.allocate(4L * tokens * width);
             long dz = scratch.allocate(4L * tokens * width);
             long dLogit = adaptive ? scratch.allocate(4L * tokens * r) : 0L;

@@ -542,14 +542,9 @@ public final class CudaTLoRA extends ValidatingBackend {
             this.common = context.commonKernels();
         }
 
-        /** The array's float32 device address: itself, or a widened copy in scratch. */
+        /** The array's float32 device address: itself, or a widened copy in the call's scratch. */
         long widened(DeviceArray a) {
-            if (a.dtype() == DType.FLOAT32) {
-                return a.address();
-            }
-            long dst = scratch.allocate(4L * a.length());
-            common.toFloat32(a, dst, a.length(), stream);
-            return dst;
+            return common.asFloat32(a, scratch, stream);
         }
 
         /**
