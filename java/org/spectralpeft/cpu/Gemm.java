@@ -96,48 +96,35 @@ public final class Gemm {
         if (m == 0 || n == 0) {
             return;
         }
-        int aRows = transA ? k : m;
-        int aCols = transA ? m : k;
-        if (!netlibAccepts(aOff, aRows, lda, a.length)) {
-            a = compact(a, aOff, aRows, aCols, lda);
-            aOff = 0;
-            lda = aCols;
-        }
-        int bRows = transB ? n : k;
-        int bCols = transB ? k : n;
-        if (!netlibAccepts(bOff, bRows, ldb, b.length)) {
-            b = compact(b, bOff, bRows, bCols, ldb);
-            bOff = 0;
-            ldb = bCols;
-        }
+        Operand<float[]> pa = Operand.of(a, aOff, lda, transA ? k : m, transA ? m : k);
+        Operand<float[]> pb = Operand.of(b, bOff, ldb, transB ? n : k, transB ? k : n);
         // a row-major matrix is its transpose in column-major order: Cᵀ = op(B)ᵀ·op(A)ᵀ
-        BLAS_INSTANCE.sgemm(transB ? "T" : "N", transA ? "T" : "N", n, m, k, alpha, b, bOff, ldb, a, aOff, lda,
-                beta, c, cOff, ldc);
+        BLAS_INSTANCE.sgemm(transB ? "T" : "N", transA ? "T" : "N", n, m, k, alpha, pb.array, pb.off, pb.ld, pa.array,
+                pa.off, pa.ld, beta, c, cOff, ldc);
     }
 
-    /*
-     * netlib checks an operand as offset + rows·stride ≤ length, though its last row needs only its own width:
-     * a sub-matrix that ends before the stride does (a band of columns of a larger matrix) is refused while
-     * every element it reads is there. Such an operand is copied to a compact array first.
+    /**
+     * An operand as netlib takes it. netlib checks an operand as offset + rows·stride ≤ length, though its last row
+     * needs only its own width: a sub-matrix that ends before the stride does (a band of columns of a larger
+     * matrix) is refused while every element it reads is there. Such an operand is copied to a compact array.
+     *
+     * @param array float[] or double[]
+     * @param off the first element
+     * @param ld the row stride
      */
-    private static boolean netlibAccepts(int off, int rows, int ld, int length) {
-        return (long) off + (long) rows * ld <= length;
-    }
-
-    private static float[] compact(float[] x, int off, int rows, int cols, int ld) {
-        float[] packed = new float[Math.multiplyExact(rows, cols)];
-        for (int r = 0; r < rows; r++) {
-            System.arraycopy(x, off + r * ld, packed, r * cols, cols);
+    private record Operand<A>(A array, int off, int ld) {
+        static <A> Operand<A> of(A array, int off, int ld, int rows, int cols) {
+            if ((long) off + (long) rows * ld <= java.lang.reflect.Array.getLength(array)) {
+                return new Operand<>(array, off, ld);
+            }
+            @SuppressWarnings("unchecked")
+            A packed = (A) java.lang.reflect.Array.newInstance(array.getClass().getComponentType(),
+                    Math.multiplyExact(rows, cols));
+            for (int r = 0; r < rows; r++) {
+                System.arraycopy(array, off + r * ld, packed, r * cols, cols);
+            }
+            return new Operand<>(packed, 0, cols);
         }
-        return packed;
-    }
-
-    private static double[] compact(double[] x, int off, int rows, int cols, int ld) {
-        double[] packed = new double[Math.multiplyExact(rows, cols)];
-        for (int r = 0; r < rows; r++) {
-            System.arraycopy(x, off + r * ld, packed, r * cols, cols);
-        }
-        return packed;
     }
 
     /**
@@ -166,22 +153,10 @@ public final class Gemm {
         if (m == 0 || n == 0) {
             return;
         }
-        int aRows = transA ? k : m;
-        int aCols = transA ? m : k;
-        if (!netlibAccepts(aOff, aRows, lda, a.length)) {
-            a = compact(a, aOff, aRows, aCols, lda);
-            aOff = 0;
-            lda = aCols;
-        }
-        int bRows = transB ? n : k;
-        int bCols = transB ? k : n;
-        if (!netlibAccepts(bOff, bRows, ldb, b.length)) {
-            b = compact(b, bOff, bRows, bCols, ldb);
-            bOff = 0;
-            ldb = bCols;
-        }
-        BLAS_INSTANCE.dgemm(transB ? "T" : "N", transA ? "T" : "N", n, m, k, alpha, b, bOff, ldb, a, aOff, lda,
-                beta, c, cOff, ldc);
+        Operand<double[]> pa = Operand.of(a, aOff, lda, transA ? k : m, transA ? m : k);
+        Operand<double[]> pb = Operand.of(b, bOff, ldb, transB ? n : k, transB ? k : n);
+        BLAS_INSTANCE.dgemm(transB ? "T" : "N", transA ? "T" : "N", n, m, k, alpha, pb.array, pb.off, pb.ld, pa.array,
+                pa.off, pa.ld, beta, c, cOff, ldc);
     }
 
     /**
