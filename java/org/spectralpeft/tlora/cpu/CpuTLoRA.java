@@ -13,7 +13,9 @@ import org.spectralpeft.tlora.ValidatingBackend;
 
 /**
  * The CPU TLoRA backend. The transform T, and the TTM residual, are applied core by core ({@link RingOperator})
- * to the tokens (forward) or to W0's rows (materialize, merge), never formed; W0's product, the LoRA residual and
+ * to the tokens (forward) or to W0's rows (materialize, merge), never formed; where that costs more than a dense
+ * T ({@link RingCost}: from R = 4 at the authors' shapes), T is built one row panel at a time and applied by
+ * GEMMs, so no buffer holds it whole; W0's product, the LoRA residual and
  * the TR residual are GEMMs through {@link Gemm}. Work is split into fixed chunks of rows on the fork-join pool,
  * so results repeat bit for bit.
  */
@@ -52,11 +54,11 @@ public final class CpuTLoRA extends ValidatingBackend {
         if (tokens > dOut) {
             // T on W0's rows (d_out of them) costs less than on the tokens: W0·T, a d_out × d_in buffer, then one GEMM
             float[] w0t = new float[dOut * dIn];
-            applyRows(transform(spec, params, true), w, dOut, w0t);
+            applyTransform(spec, params, true, w, dOut, w0t);
             Gemm.gemm(false, true, tokens, dOut, dIn, 1f, xs, 0, dIn, w0t, 0, dIn, 0f, ys, 0, dOut);
         } else {
             float[] transformed = new float[tokens * dIn]; // x·Tᵀ
-            applyRows(transform(spec, params, false), xs, tokens, transformed);
+            applyTransform(spec, params, false, xs, tokens, transformed);
             Gemm.gemm(false, true, tokens, dOut, dIn, 1f, transformed, 0, dIn, w, 0, dIn, 0f, ys, 0, dOut);
         }
         float s = spec.scale();
@@ -105,10 +107,10 @@ public final class CpuTLoRA extends ValidatingBackend {
         if (gx != null && RingCost.gradXThroughW0T(spec, tokens, RING_SLOWDOWN)) {
             // ∂u·T = g·(W0·T): T on W0's d_out rows, then one GEMM
             float[] w0t = new float[dOut * dIn];
-            applyRows(transform(spec, params, true), w, dOut, w0t);
+            applyTransform(spec, params, true, w, dOut, w0t);
             Gemm.gemm(false, false, tokens, dIn, dOut, 1f, gs, 0, dOut, w0t, 0, dIn, 0f, gx, 0, dIn);
         } else if (gx != null) {
-            applyRows(transform(spec, params, true), du, tokens, gx); // Tᵀ·∂u
+            applyTransform(spec, params, true, du, tokens, gx); // Tᵀ·∂u
         }
         float[][] gradResidual = new float[spec.residualArrays()][];
         int r = spec.rank();
@@ -187,7 +189,7 @@ public final class CpuTLoRA extends ValidatingBackend {
         int dOut = spec.dOut();
         float[] w = HostFloats.of(w0, dOut * dIn);
         float[] result = new float[dOut * dIn];
-        applyRows(transform(spec, params, true), w, dOut, result); // row p of W0·T is Tᵀ·(row p of W0)
+        applyTransform(spec, params, true, w, dOut, result); // row p of W0·T is Tᵀ·(row p of W0)
         float s = spec.scale();
         switch (spec.residual()) {
             case LORA -> Gemm.gemm(false, false, dOut, dIn, spec.rank(), s, params.residual(1), 0, spec.rank(),
@@ -213,6 +215,20 @@ public final class CpuTLoRA extends ValidatingBackend {
         }
         Parallel.inChunks(dOut, ROW_CHUNK, (from, to) ->
                 out.write(from * dIn, result, from * dIn, (to - from) * dIn, WriteMode.STORE));
+    }
+
+    /**
+     * dst row t = T·(src row t), or Tᵀ· when transposed, for rows rows: through the ring, or through T's row
+     * panels where {@link RingCost#throughPanels} says they cost less.
+     */
+    private static void applyTransform(TLoRASpec spec, TLoRAParameters params, boolean transposed, float[] src,
+                                       int rows, float[] dst) {
+        RingOperator op = transform(spec, params, transposed);
+        if (RingCost.throughPanels(spec, rows, RING_SLOWDOWN)) {
+            op.applyByPanels(src, 0, rows, dst, 0);
+        } else {
+            applyRows(op, src, rows, dst);
+        }
     }
 
     /** T (or Tᵀ when transposed) over the input factors. */

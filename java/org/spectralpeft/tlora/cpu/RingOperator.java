@@ -8,7 +8,8 @@ import org.spectralpeft.cpu.Parallel;
  * A tensor-ring operator M[p̄, q̄] = tr(K¹[p1, q1]⋯K^D[pD, qD]) (multi-indices row-major, the first digit most
  * significant), applied to vectors without forming M: digit by digit, each step replacing one input digit q_k
  * by an output digit p_k and multiplying the ring's R × R state by core k; the trace closes the ring at the
- * last step. Cost per vector about len·R³·Σ_d P_d (len the larger of the two lengths), against ∏P·∏Q for M.
+ * last step. Cost per vector about len·R³·Σ_d P_d (len the larger of the two lengths), against ∏P·∏Q for M;
+ * where that is more, {@link #applyByPanels} builds M one row panel at a time instead.
  *
  * <p>The cores are stored (P_d, Q_d, R, R) row-major, or (Q_d, P_d, R, R) when {@code transposed} (M is then
  * the transpose of the operator the cores define: W0·T applies Tᵀ to W0's rows). Immutable; safe to share
@@ -31,6 +32,8 @@ final class RingOperator {
      * A piece's elements are computed as in the whole product.
      */
     private static final long PIECE = 1L << 18;
+    /** Vectors per task of a panel's GEMM with the Java BLAS, which does not thread itself. */
+    private static final int ROWS_PER_GEMM = 32;
 
     private final int[] out;
     private final int[] in;
@@ -100,6 +103,54 @@ final class RingOperator {
                         dstOff + from * outLength, work);
             }
         });
+    }
+
+    /**
+     * {@link #applyAll} with M built one row panel at a time, in float32: the panel of first output digit p_0
+     * holds M[(p_0, r), (q_0, r')] = tr(K⁰[p_0, q_0]·E[r, r']), E = K¹⋯K^{D−1} at the other digits
+     * ({@link #otherProducts}(0), shared by the panels), each row r one GEMM of core 0's slices (transposed: the
+     * trace pairs K⁰[i, j] with E[j, i]) with E's rows of r, written as the panel's row [(q_0, r')]; then
+     * dst[:, rows of p_0] = src·panelᵀ, one GEMM. Every panel entry is a sum of R² products, so the identity start
+     * (powers of 2) stays exact. D ≥ 2; one panel (∏P/P_0 × ∏Q floats) and E (∏P·∏Q/(P_0·Q_0)·R²) at a time.
+     *
+     * @param src count vectors of ∏Q values from srcOff
+     * @param srcOff the first one's first element
+     * @param count the number of vectors
+     * @param dst receives count vectors of ∏P values from dstOff
+     * @param dstOff the first one's first element
+     */
+    void applyByPanels(float[] src, int srcOff, int count, float[] dst, int dstOff) {
+        int rr = ring * ring;
+        int panelRows = outLength / out[0];
+        int restIn = inLength / in[0];
+        float[] e = otherProducts(0); // [(r, r')][(a, b)] = E[a, b]
+        float[] slices = new float[in[0] * rr];
+        float[] panel = new float[panelRows * inLength];
+        for (int p0 = 0; p0 < out[0]; p0++) {
+            for (int q0 = 0; q0 < in[0]; q0++) {
+                int from = at(0, p0, q0);
+                for (int i = 0; i < ring; i++) {
+                    for (int j = 0; j < ring; j++) {
+                        slices[q0 * rr + j * ring + i] = cores[0][from + i * ring + j];
+                    }
+                }
+            }
+            Parallel.inChunks(panelRows, 16, (lo, hi) -> {
+                for (int r = lo; r < hi; r++) {
+                    Gemm.gemm(false, true, in[0], restIn, rr, 1f, slices, 0, rr, e, r * restIn * rr, rr, 0f, panel,
+                            r * inLength, restIn);
+                }
+            });
+            int column = dstOff + p0 * panelRows;
+            if (Gemm.threadsItself()) {
+                Gemm.gemm(false, true, count, panelRows, inLength, 1f, src, srcOff, inLength, panel, 0, inLength, 0f,
+                        dst, column, outLength);
+            } else { // fixed chunks of vectors: each one's sums run the same way whatever the threads
+                Parallel.inChunks(count, ROWS_PER_GEMM, (lo, hi) -> Gemm.gemm(false, true, hi - lo, panelRows,
+                        inLength, 1f, src, srcOff + lo * inLength, inLength, panel, 0, inLength, 0f, dst,
+                        column + lo * outLength, outLength));
+            }
+        }
     }
 
     /** {@link #applyAll} for one core: out[n][p] = Σ_q tr(K[p, q])·v[n][q], one float64 GEMM. */

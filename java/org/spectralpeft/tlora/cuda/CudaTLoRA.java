@@ -27,7 +27,9 @@ import org.spectralpeft.tlora.ValidatingBackend;
 /**
  * TLoRA on a CUDA device. The transform T and the TTM residual are tensor-ring operators applied row by row
  * ({@code tlora_ring_apply}: each block carries one row's ring state in shared memory through every core),
- * never formed; W0's product and the LoRA and TR residuals are cuBLAS GEMMs (the TR residual through its ring
+ * never formed; where the ring costs more than a dense T (from R = 4 at the authors' shapes; {@link RingCost}),
+ * T is built one row panel at a time (1/I_1 of it, from core 1 and the other cores' products by cuBLAS) and
+ * applied by cuBLAS, panel by panel, so that no buffer holds it whole. W0's product and the LoRA and TR residuals are cuBLAS GEMMs (the TR residual through its ring
  * products, computed on the host: they depend on the parameters only). The cores' gradients are GEMMs, as
  * on the CPU backend: C = Σ_t w_t·v_tᵀ over the tokens (one cuBLAS GEMM, ∏J × ∏I), then per core one GEMM of
  * C, its digits permuted ({@code tlora_permute}), with the other cores' products ({@code tlora_other_products}),
@@ -334,16 +336,15 @@ public final class CudaTLoRA extends ValidatingBackend {
         int dOut = spec.dOut();
         long x32 = run.widened(x);
         long w32 = run.widened(w0);
-        RingLayout t = p.transform();
         long acc = run.scratch.allocate(4L * tokens * dOut);
         if (tokens > dOut) {
             // T on W0's rows (d_out of them) costs less than on the tokens: W0·T, then one GEMM
             long w0t = run.scratch.allocate(4L * dOut * dIn);
-            kernels.apply(t, p.address(0), true, w32, dOut, 1f, w0t, false, run.stream);
+            applyTransform(p, true, w32, dOut, w0t, run);
             run.blas.gemm(run.stream, false, true, tokens, dOut, dIn, 1f, x32, dIn, w0t, dIn, 0f, acc, dOut);
         } else {
             long u = run.scratch.allocate(4L * tokens * dIn); // x·Tᵀ
-            kernels.apply(t, p.address(0), false, x32, tokens, 1f, u, false, run.stream);
+            applyTransform(p, false, x32, tokens, u, run);
             run.blas.gemm(run.stream, false, true, tokens, dOut, dIn, 1f, u, dIn, w32, dIn, 0f, acc, dOut);
         }
         int r = spec.rank();
@@ -364,6 +365,18 @@ public final class CudaTLoRA extends ValidatingBackend {
             case TTM -> kernels.apply(p.ttm(), p.address(1), false, x32, tokens, s, acc, true, run.stream);
         }
         run.common.epilogue(acc, dOut, y, tokens, dOut, WriteMode.ADD.code(), run.stream);
+    }
+
+    /**
+     * dst row t = T·(src row t), or Tᵀ· when transposed, for rows rows of float32: through the ring kernel, or
+     * through T's row panels where {@link RingCost#throughPanels} says they cost less.
+     */
+    private void applyTransform(TLoRADeviceParameters p, boolean transposed, long src, int rows, long dst, Run run) {
+        if (RingCost.throughPanels(p.spec(), rows, RING_SLOWDOWN)) {
+            run.applyByPanels(p.transform(), p.address(0), transposed, src, rows, dst);
+        } else {
+            kernels.apply(p.transform(), p.address(0), transposed, src, rows, 1f, dst, false, run.stream);
+        }
     }
 
     /** The gradients; waits for the stream to bring the parameters' gradients to the host. */
@@ -390,10 +403,10 @@ public final class CudaTLoRA extends ValidatingBackend {
                 if (RingCost.gradXThroughW0T(spec, tokens, RING_SLOWDOWN)) {
                     // ∂u·T = g·(W0·T): T on W0's d_out rows, then one GEMM
                     long w0t = run.scratch.allocate(4L * dOut * dIn);
-                    kernels.apply(t, p.address(0), true, w32, dOut, 1f, w0t, false, run.stream);
+                    applyTransform(p, true, w32, dOut, w0t, run);
                     run.blas.gemm(run.stream, false, false, tokens, dIn, dOut, 1f, g32, dOut, w0t, dIn, 0f, gx, dIn);
                 } else {
-                    kernels.apply(t, p.address(0), true, du, tokens, 1f, gx, false, run.stream); // Tᵀ·∂u
+                    applyTransform(p, true, du, tokens, gx, run); // Tᵀ·∂u
                 }
             }
             List<DeviceBuffer> residual = new ArrayList<>();
@@ -507,7 +520,7 @@ public final class CudaTLoRA extends ValidatingBackend {
         long w32 = run.widened(w0);
         long result = run.scratch.allocate(4L * dOut * dIn);
         // row p of W0·T is Tᵀ·(row p of W0)
-        kernels.apply(p.transform(), p.address(0), true, w32, dOut, 1f, result, false, run.stream);
+        applyTransform(p, true, w32, dOut, result, run);
         switch (spec.residual()) {
             case LORA -> run.blas.gemm(run.stream, false, false, dOut, dIn, r, s, p.address(2), r, p.address(1), dIn,
                     1f, result, dIn);
@@ -545,6 +558,42 @@ public final class CudaTLoRA extends ValidatingBackend {
         /** The array's float32 device address: itself, or a widened copy in the call's scratch. */
         long widened(DeviceArray a) {
             return common.asFloat32(a, scratch, stream);
+        }
+
+        /**
+         * dst = src·Tᵀ, or src·T when transposed (rows × ∏I each), with T built one row panel at a time: the rows
+         * of one value of the first digit, T[(p, r), (q, r')] = tr(A⁰[p, q]·E[r, r']) = Σ_c A⁰[p, q][c]·E0[(r, r'), c]
+         * (E0: the other cores' products for core 0, whose columns (b, a) hold E[a, b], which is the trace's
+         * pairing), one GEMM (I_0 × (∏I/I_0)² × R²) into [q][r][r'], permuted to the panel's rows [r][(q, r')];
+         * then per panel one GEMM: dst's columns of the panel = src·panelᵀ, or dst += src's columns of the
+         * panel·panel. Scratch of its own, freed in stream order on return: E0, the GEMM's result and the panel
+         * (2/I_0 of T, and R²/I_0² of it for E0).
+         */
+        void applyByPanels(RingLayout ring, long ringAddress, boolean transposed, long src, int rows, long dst) {
+            try (StreamScratch local = new StreamScratch(stream)) {
+                int rr = ring.rank() * ring.rank();
+                int first = ring.in(0);
+                int length = (int) ring.inLength();
+                int rest = length / first;
+                long e0 = local.allocate(4L * ring.others(0) * rr);
+                kernels.otherProducts(ring, ringAddress, 0, e0, stream);
+                long products = local.allocate(4L * rest * length);
+                long panel = local.allocate(4L * rest * length);
+                long core0 = ring.coresAddress(ringAddress); // (I_0, I_0, R, R), the first of the packed cores
+                for (int p = 0; p < first; p++) {
+                    blas.gemm(stream, false, true, first, rest * rest, rr, 1f, core0 + 4L * p * first * rr, rr, e0, rr,
+                            0f, products, rest * rest);
+                    kernels.permute(products, panel, new int[] {rest, first, rest, 1, 1},
+                            new int[] {rest, rest * rest, 1, 0, 0}, stream);
+                    if (transposed) {
+                        blas.gemm(stream, false, false, rows, length, rest, 1f, src + 4L * p * rest, length, panel,
+                                length, p == 0 ? 0f : 1f, dst, length);
+                    } else {
+                        blas.gemm(stream, false, true, rows, rest, length, 1f, src, length, panel, length, 0f,
+                                dst + 4L * p * rest, length);
+                    }
+                }
+            }
         }
 
         /**

@@ -2,6 +2,7 @@ package org.spectralpeft.tlora;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -287,6 +288,82 @@ public abstract class TLoRABackendContract {
             double err = TestData.relativeError(TestData.toDouble(gradX), expected);
             assertTrue(err < 1e-5, tokens + " tokens: gradX error " + err + " " + spec + data.tag());
         }
+    }
+
+    /** The cases whose transform can take either route (R ≥ 2, two factors or more), once per route. */
+    static Stream<Arguments> routedCases() {
+        List<Arguments> all = new ArrayList<>();
+        for (String route : new String[] {"ring", "panels"}) {
+            cases().map(Arguments::get).filter(a -> (int) a[2] >= 2 && ((int[]) a[1]).length >= 2)
+                    .forEach(a -> all.add(Arguments.of(route, a[0], a[1], a[2], a[3], a[4])));
+        }
+        return all.stream();
+    }
+
+    /** Runs the check with T's route forced through {@link RingCost#ROUTE_PROPERTY}, then restores it. */
+    private static void onRoute(String route, Runnable check) {
+        String saved = System.getProperty(RingCost.ROUTE_PROPERTY);
+        System.setProperty(RingCost.ROUTE_PROPERTY, route);
+        try {
+            check.run();
+        } finally {
+            if (saved == null) {
+                System.clearProperty(RingCost.ROUTE_PROPERTY);
+            } else {
+                System.setProperty(RingCost.ROUTE_PROPERTY, saved);
+            }
+        }
+    }
+
+    /** Forward, materialize and merge, and (where small enough) every gradient, with T through the ring or its panels. */
+    @ParameterizedTest
+    @MethodSource("routedCases")
+    void everyOperationMatchesTheReferenceOnEitherRouteThroughT(String route, int[] out, int[] in, int ring,
+                                                                Residual kind, int rank) {
+        onRoute(route, () -> {
+            forwardMatchesTheReference(out, in, ring, kind, rank);
+            materializeAndMergeMatchTheReference(out, in, ring, kind, rank);
+            if (java.util.Arrays.stream(in).reduce(1, (a, b) -> a * b) <= 60) { // as smallCases()
+                backwardMatchesTheReference(out, in, ring, kind, rank);
+            }
+        });
+    }
+
+    /** T on W0's rows (more tokens than outputs) and ∂x on both of its routes, with T through the ring or its panels. */
+    @ParameterizedTest
+    @CsvSource({"ring,2,TR", "panels,2,TR", "ring,4,LORA", "panels,4,LORA", "ring,4,TTM", "panels,2,TTM"})
+    void theRowsOfW0MatchTheReferenceOnEitherRouteThroughT(String route, int ring, Residual kind) {
+        onRoute(route, () -> {
+            forwardOnMoreTokensThanOutputsMatchesTheReference(kind);
+            gradXMatchesTheReferenceOnBothRoutes(ring, kind);
+            theInitialParametersGiveW0(ring, kind);
+        });
+    }
+
+    /**
+     * The two routes are different computations (the CPU's ring sums in float64, the panels in float32 GEMMs; on a
+     * device, other orders), so their outputs differ in some bit: were they equal everywhere, the property would
+     * not have switched the route, and the checks above would have tested one route twice.
+     */
+    @Test
+    void theRoutesThroughTAreTwoComputations() {
+        TestData data = new TestData();
+        TLoRASpec spec = TLoRASpec.of(new int[] {4, 3, 5}, new int[] {3, 4, 5}, 4, Residual.LORA, 2, 1f);
+        TLoRAParameters p = random(spec, data);
+        HostArray w0 = HostArray.float32(data.gaussian(spec.dOut() * spec.dIn()));
+        HostArray x = HostArray.float32(data.gaussian(7 * spec.dIn()));
+        float[][] y = new float[2][7 * spec.dOut()];
+        float[][] w = new float[2][spec.dOut() * spec.dIn()];
+        String[] routes = {"ring", "panels"};
+        for (int k = 0; k < 2; k++) {
+            int at = k;
+            onRoute(routes[k], () -> {
+                backend().forward(spec, p, w0, x, 7, HostArray.float32(y[at]));
+                backend().materialize(spec, p, w0, HostArray.float32(w[at]));
+            });
+        }
+        assertFalse(java.util.Arrays.equals(y[0], y[1]), "forward: the same bits on both routes" + data.tag());
+        assertFalse(java.util.Arrays.equals(w[0], w[1]), "materialize: the same bits on both routes" + data.tag());
     }
 
     private static float[] toFloats(double[] v) {

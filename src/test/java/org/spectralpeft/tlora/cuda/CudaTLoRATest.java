@@ -20,6 +20,7 @@ import org.spectralpeft.cuda.CudaContext;
 import org.spectralpeft.cuda.CudaStream;
 import org.spectralpeft.cuda.DeviceBuffer;
 import org.spectralpeft.fourierft.cuda.RequiresCuda;
+import org.spectralpeft.tlora.RingCost;
 import org.spectralpeft.tlora.TLoRABackend;
 import org.spectralpeft.tlora.TLoRABackendContract;
 import org.spectralpeft.tlora.TLoRAParameters;
@@ -255,6 +256,56 @@ class CudaTLoRATest extends TLoRABackendContract {
                 }
             }
         }
+    }
+
+    /**
+     * T through its row panels holds one panel at a time (and its unpermuted copy, and core 1's other products),
+     * not T whole: the forward's scratch stays well below d_in × d_in floats at an authors' shape, R = 4, and the
+     * result agrees with the CPU backend's.
+     */
+    @Test
+    void thePanelsOfTHoldNoDInByDInBuffer() {
+        TestData data = new TestData();
+        int[] shape = TLoRASpec.authorsShape(1280);
+        TLoRASpec spec = TLoRASpec.of(shape, shape, 4, Residual.LORA, 4, 1f);
+        TLoRAParameters p = random(spec, data);
+        CudaContext context = cuda.context();
+        long dIn = spec.dIn();
+        int tokens = 3;
+        HostArray w0 = HostArray.float32(data.gaussian(spec.dOut() * spec.dIn()));
+        HostArray x = HostArray.float32(data.gaussian(tokens * spec.dIn()));
+        float[] y = new float[tokens * spec.dOut()];
+        String saved = System.getProperty(RingCost.ROUTE_PROPERTY);
+        System.setProperty(RingCost.ROUTE_PROPERTY, "panels");
+        try (TLoRADeviceParameters dp = cuda.prepare(spec, p);
+             CudaStream stream = context.createStream();
+             DeviceBuffer dw0 = onDevice(context, w0);
+             DeviceBuffer dx = onDevice(context, x);
+             DeviceBuffer dy = onDevice(context, HostArray.float32(y))) {
+            stream.synchronize();
+            context.resetPoolUsedHigh();
+            long before = context.poolUsedHighBytes();
+            cuda.forward(dp, dw0.array(), dx.array(), tokens, dy.array(), stream);
+            stream.synchronize();
+            long peak = context.poolUsedHighBytes() - before;
+            System.out.printf("TLoRA forward through T's panels, %d tokens at %d x %d: peak scratch %d bytes (d_in x d_in"
+                    + " would be %d)%n", tokens, spec.dOut(), dIn, peak, 4 * dIn * dIn);
+            assertTrue(peak < 4 * dIn * dIn * 6 / 10, "peak scratch " + peak + " against " + 4 * dIn * dIn + " for T whole");
+            dy.copyTo(HostArray.float32(y));
+        } finally {
+            if (saved == null) {
+                System.clearProperty(RingCost.ROUTE_PROPERTY);
+            } else {
+                System.setProperty(RingCost.ROUTE_PROPERTY, saved);
+            }
+        }
+        float[] expected = new float[y.length];
+        try (CpuTLoRA cpu = new CpuTLoRA()) {
+            cpu.forward(spec, p, w0, x, tokens, HostArray.float32(expected));
+        }
+        double err = TestData.relativeError(TestData.toDouble(HostArray.float32(y)),
+                TestData.toDouble(HostArray.float32(expected)));
+        assertTrue(err < 1e-5, "against the CPU backend: " + err + data.tag());
     }
 
     /**
