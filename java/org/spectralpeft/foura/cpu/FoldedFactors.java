@@ -280,14 +280,19 @@ public final class FoldedFactors {
          * dst[reAt + k·step], its imaginary part at dst[imAt + k·step].
          */
         void unitaryDft(float[] v, float[] dst, int reAt, int step, int imAt, int imStep, boolean conjugate) {
+            float[] re = this.re;
+            float[] im = this.im;
             fft.forward(v, 0, re, im);
-            float sign = conjugate ? -1f : 1f;
-            for (int k = 0; k < d; k++) {
-                boolean mirrored = k > d / 2; // X[k] = conj(X[d−k]) for a real signal
-                int bin = mirrored ? d - k : k;
-                float imag = mirrored ? -im[bin] : im[bin];
-                dst[reAt + k * step] = norm * re[bin];
-                dst[imAt + k * imStep] = sign * norm * imag;
+            float scale = norm;
+            float imScale = conjugate ? -norm : norm;
+            int half = d / 2;
+            for (int k = 0; k <= half; k++) {
+                dst[reAt + k * step] = scale * re[k];
+                dst[imAt + k * imStep] = imScale * im[k];
+            }
+            for (int k = half + 1; k < d; k++) { // X[k] = conj(X[d−k]) for a real signal
+                dst[reAt + k * step] = scale * re[d - k];
+                dst[imAt + k * imStep] = -imScale * im[d - k];
             }
         }
 
@@ -297,10 +302,13 @@ public final class FoldedFactors {
          * Hermitian part H_k = (c_k + conj(c_{d−k}))/2 by a real transform.
          */
         void adjointDft(float[] src, int reAt, int step, int imAt, int imStep, float imSign, float[] out) {
+            float[] re = this.re;
+            float[] im = this.im;
+            float half = 0.5f * norm;
             for (int k = 0; k <= d / 2; k++) {
-                int m = (d - k) % d;
-                re[k] = 0.5f * norm * (src[reAt + k * step] + src[reAt + m * step]);
-                im[k] = 0.5f * norm * imSign * (src[imAt + k * imStep] - src[imAt + m * imStep]);
+                int m = k == 0 ? 0 : d - k; // (d − k) mod d, without a division in the loop
+                re[k] = half * (src[reAt + k * step] + src[reAt + m * step]);
+                im[k] = half * imSign * (src[imAt + k * imStep] - src[imAt + m * imStep]);
             }
             fft.inverse(re, im, out);
         }
