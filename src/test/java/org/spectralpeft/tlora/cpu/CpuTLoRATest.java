@@ -1,10 +1,14 @@
 package org.spectralpeft.tlora.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.spectralpeft.TestData;
@@ -38,6 +42,14 @@ class CpuTLoRATest extends TLoRABackendContract {
     @Override
     protected TLoRABackend another() {
         return new CpuTLoRA();
+    }
+
+    /** The java-blas run (pom.xml) takes the pure-Java BLAS's paths: the property must have reached Gemm. */
+    @Test
+    void theBlasIsTheOneThePropertyAsksFor() {
+        assumeTrue("java".equals(System.getProperty(Gemm.BLAS_PROPERTY)), "only in the java-blas run");
+        assertFalse(Gemm.threadsItself(), Gemm.implementation());
+        assertTrue(Gemm.implementation().contains(Gemm.BLAS_PROPERTY + "=java"), Gemm.implementation());
     }
 
     @ParameterizedTest
