@@ -224,7 +224,7 @@ public final class CpuFouRA extends ValidatingBackend {
             System.arraycopy(rows ? FoldedFactors.gradAFromRows(spec, dAHat) : FoldedFactors.gradA(spec, dAHat),
                     0, gradA, 0, gradA.length);
             System.arraycopy(rows ? FoldedFactors.gradBFromRows(spec, dBHatT)
-                    : FoldedFactors.gradB(spec, transpose(dBHatT, width, spec.dOut())), 0, gradB, 0, gradB.length);
+                    : FoldedFactors.gradBFromTransposed(spec, dBHatT), 0, gradB, 0, gradB.length);
         }
         if (gradGate != null) {
             java.util.Arrays.fill(gradGate, 0f);
@@ -297,17 +297,6 @@ public final class CpuFouRA extends ValidatingBackend {
         } else {
             Parallel.inChunks(dOut, ROW_CHUNK, rows);
         }
-    }
-
-    /** The cols × rows transpose of a rows × cols row-major matrix. */
-    private static float[] transpose(float[] m, int rows, int cols) {
-        float[] out = new float[rows * cols];
-        for (int i = 0; i < rows; i++) {
-            for (int j = 0; j < cols; j++) {
-                out[j * rows + i] = m[i * cols + j];
-            }
-        }
-        return out;
     }
 
     /**

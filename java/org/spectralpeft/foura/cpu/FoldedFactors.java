@@ -150,6 +150,30 @@ public final class FoldedFactors {
     }
 
     /**
+     * {@link #gradB} for the DFT from ∂L/∂B̂ᵀ (2r × d_out, row i the gradient of column i of B̂), as the CPU
+     * backend computes it (wᵀ·g): the same sums, each adjoint reading one row instead of a column at a stride
+     * of 2r (and no transposed copy first).
+     *
+     * @param spec the layer, DFT
+     * @param gradBHatT ∂L/∂B̂ᵀ, 2r × d_out
+     * @return ∂L/∂B, d_out × r row-major
+     */
+    static float[] gradBFromTransposed(FouRASpec spec, float[] gradBHatT) {
+        int r = spec.rank();
+        int d = spec.dOut();
+        Checks.length("gradBHatT", gradBHatT.length, 2L * r * d);
+        float[] out = new float[d * r];
+        perLine(r, d, true, (t, i) -> {
+            float[] col = t.line;
+            t.adjointDft(gradBHatT, i * d, 1, (r + i) * d, 1, -1f, col);
+            for (int o = 0; o < d; o++) {
+                out[o * r + i] = col[o];
+            }
+        });
+        return out;
+    }
+
+    /**
      * ∂L/∂A from ∂L/∂Â in the rows layout the CPU backend computes: for the DFT 2r × h, h = ⌊d_in/2⌋ + 1,
      * rows 0..r−1 the gradients of Re Â's bins 0..h−1 and rows r..2r−1 those of Im Â (each already summed over
      * a bin and its mirror, as {@link Spectra} folds them); for the DCT r × d_in, as {@link #gradA}.

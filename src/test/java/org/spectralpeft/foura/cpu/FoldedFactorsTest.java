@@ -1,5 +1,6 @@
 package org.spectralpeft.foura.cpu;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -78,6 +79,16 @@ class FoldedFactorsTest {
         float[] gB = data.gaussian(bHat.length);
         assertAdjoint(dot(gA, aHat), dot(FoldedFactors.gradA(spec, gA), a), "A" + data.tag());
         assertAdjoint(dot(gB, bHat), dot(FoldedFactors.gradB(spec, gB), b), "B" + data.tag());
+        if (transform == Transform.DFT) { // the same sums from the transposed layout, bit for bit
+            int width = 2 * r;
+            float[] gBT = new float[gB.length];
+            for (int o = 0; o < dOut; o++) {
+                for (int c = 0; c < width; c++) {
+                    gBT[c * dOut + o] = gB[o * width + c];
+                }
+            }
+            assertArrayEquals(FoldedFactors.gradB(spec, gB), FoldedFactors.gradBFromTransposed(spec, gBT), data.tag());
+        }
     }
 
     private static double dot(float[] u, float[] v) {
