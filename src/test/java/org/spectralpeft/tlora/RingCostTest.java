@@ -35,21 +35,12 @@ class RingCostTest {
 
     @Test
     void thePropertyForcesTheRouteWhereBothCanRun() {
-        String saved = System.getProperty(RingCost.ROUTE_PROPERTY);
-        try {
-            System.setProperty(RingCost.ROUTE_PROPERTY, "ring");
-            assertFalse(RingCost.throughPanels(square(1280, 4), 1024, 1.0));
-            System.setProperty(RingCost.ROUTE_PROPERTY, "panels");
+        TLoRABackendContract.onRoute("ring", () -> assertFalse(RingCost.throughPanels(square(1280, 4), 1024, 1.0)));
+        TLoRABackendContract.onRoute("panels", () -> {
             assertTrue(RingCost.throughPanels(square(2048, 4), 1, 3.0));
             assertTrue(RingCost.throughPanels(square(1280, 2), 4096, 1.0));
             assertFalse(RingCost.throughPanels(square(1280, 1), 4096, 1.0), "R = 1 has no panels");
-        } finally {
-            if (saved == null) {
-                System.clearProperty(RingCost.ROUTE_PROPERTY);
-            } else {
-                System.setProperty(RingCost.ROUTE_PROPERTY, saved);
-            }
-        }
+        });
     }
 
     /**

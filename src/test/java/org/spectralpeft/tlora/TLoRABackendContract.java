@@ -300,8 +300,13 @@ public abstract class TLoRABackendContract {
         return all.stream();
     }
 
-    /** Runs the check with T's route forced through {@link RingCost#ROUTE_PROPERTY}, then restores it. */
-    private static void onRoute(String route, Runnable check) {
+    /**
+     * Runs the check with T's route forced through {@link RingCost#ROUTE_PROPERTY}, then restores it.
+     *
+     * @param route {@code ring} or {@code panels}
+     * @param check what runs on it
+     */
+    protected static void onRoute(String route, Runnable check) {
         String saved = System.getProperty(RingCost.ROUTE_PROPERTY);
         System.setProperty(RingCost.ROUTE_PROPERTY, route);
         try {

@@ -20,7 +20,6 @@ import org.spectralpeft.cuda.CudaContext;
 import org.spectralpeft.cuda.CudaStream;
 import org.spectralpeft.cuda.DeviceBuffer;
 import org.spectralpeft.fourierft.cuda.RequiresCuda;
-import org.spectralpeft.tlora.RingCost;
 import org.spectralpeft.tlora.TLoRABackend;
 import org.spectralpeft.tlora.TLoRABackendContract;
 import org.spectralpeft.tlora.TLoRAParameters;
@@ -275,30 +274,25 @@ class CudaTLoRATest extends TLoRABackendContract {
         HostArray w0 = HostArray.float32(data.gaussian(spec.dOut() * spec.dIn()));
         HostArray x = HostArray.float32(data.gaussian(tokens * spec.dIn()));
         float[] y = new float[tokens * spec.dOut()];
-        String saved = System.getProperty(RingCost.ROUTE_PROPERTY);
-        System.setProperty(RingCost.ROUTE_PROPERTY, "panels");
-        try (TLoRADeviceParameters dp = cuda.prepare(spec, p);
-             CudaStream stream = context.createStream();
-             DeviceBuffer dw0 = onDevice(context, w0);
-             DeviceBuffer dx = onDevice(context, x);
-             DeviceBuffer dy = onDevice(context, HostArray.float32(y))) {
-            stream.synchronize();
-            context.resetPoolUsedHigh();
-            long before = context.poolUsedHighBytes();
-            cuda.forward(dp, dw0.array(), dx.array(), tokens, dy.array(), stream);
-            stream.synchronize();
-            long peak = context.poolUsedHighBytes() - before;
-            System.out.printf("TLoRA forward through T's panels, %d tokens at %d x %d: peak scratch %d bytes (d_in x d_in"
-                    + " would be %d)%n", tokens, spec.dOut(), dIn, peak, 4 * dIn * dIn);
-            assertTrue(peak < 4 * dIn * dIn * 6 / 10, "peak scratch " + peak + " against " + 4 * dIn * dIn + " for T whole");
-            dy.copyTo(HostArray.float32(y));
-        } finally {
-            if (saved == null) {
-                System.clearProperty(RingCost.ROUTE_PROPERTY);
-            } else {
-                System.setProperty(RingCost.ROUTE_PROPERTY, saved);
+        onRoute("panels", () -> {
+            try (TLoRADeviceParameters dp = cuda.prepare(spec, p);
+                 CudaStream stream = context.createStream();
+                 DeviceBuffer dw0 = onDevice(context, w0);
+                 DeviceBuffer dx = onDevice(context, x);
+                 DeviceBuffer dy = onDevice(context, HostArray.float32(y))) {
+                stream.synchronize();
+                context.resetPoolUsedHigh();
+                long before = context.poolUsedHighBytes();
+                cuda.forward(dp, dw0.array(), dx.array(), tokens, dy.array(), stream);
+                stream.synchronize();
+                long peak = context.poolUsedHighBytes() - before;
+                System.out.printf("TLoRA forward through T's panels, %d tokens at %d x %d: peak scratch %d bytes (d_in x"
+                        + " d_in would be %d)%n", tokens, spec.dOut(), dIn, peak, 4 * dIn * dIn);
+                assertTrue(peak < 4 * dIn * dIn * 6 / 10, "peak scratch " + peak + " against " + 4 * dIn * dIn
+                        + " for T whole");
+                dy.copyTo(HostArray.float32(y));
             }
-        }
+        });
         float[] expected = new float[y.length];
         try (CpuTLoRA cpu = new CpuTLoRA()) {
             cpu.forward(spec, p, w0, x, tokens, HostArray.float32(expected));
