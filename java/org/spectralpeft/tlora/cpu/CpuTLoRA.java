@@ -50,17 +50,33 @@ public final class CpuTLoRA extends ValidatingBackend {
         int dOut = spec.dOut();
         float[] xs = HostFloats.of(x, tokens * dIn);
         float[] w = HostFloats.of(w0, dOut * dIn);
-        float[] ys = new float[tokens * dOut];
+        // a float32 y array of its own is accumulated into directly (no result buffer, no pass to add it), unless
+        // it is x's or W0's array, which the products read after the first write
+        float[] own = HostFloats.wrapped(y);
+        boolean direct = own != null && own != xs && own != w;
+        float[] ys = direct ? own : new float[tokens * dOut];
+        float first = direct ? 1f : 0f;
         if (tokens > dOut) {
-            // T on W0's rows (d_out of them) costs less than on the tokens: W0·T, a d_out × d_in buffer, then one GEMM
-            float[] w0t = new float[dOut * dIn];
-            applyTransform(spec, params, true, w, dOut, w0t);
-            Gemm.gemm(false, true, tokens, dOut, dIn, 1f, xs, 0, dIn, w0t, 0, dIn, 0f, ys, 0, dOut);
+            // W' = W0·T + s·Δ on W0's d_out rows costs less than T and Δ on the tokens: a d_out × d_in buffer, then
+            // one GEMM
+            float[] weight = weight(spec, params, w);
+            Gemm.gemm(false, true, tokens, dOut, dIn, 1f, xs, 0, dIn, weight, 0, dIn, first, ys, 0, dOut);
         } else {
             float[] transformed = new float[tokens * dIn]; // x·Tᵀ
             applyTransform(spec, params, false, xs, tokens, transformed);
-            Gemm.gemm(false, true, tokens, dOut, dIn, 1f, transformed, 0, dIn, w, 0, dIn, 0f, ys, 0, dOut);
+            Gemm.gemm(false, true, tokens, dOut, dIn, 1f, transformed, 0, dIn, w, 0, dIn, first, ys, 0, dOut);
+            addResidual(spec, params, xs, tokens, ys);
         }
+        if (!direct) {
+            Parallel.inChunks(tokens, ROW_CHUNK, (from, to) ->
+                    y.write(from * dOut, ys, from * dOut, (to - from) * dOut, WriteMode.ADD));
+        }
+    }
+
+    /** ys (tokens × d_out) += s·x·Δᵀ. */
+    private static void addResidual(TLoRASpec spec, TLoRAParameters params, float[] xs, int tokens, float[] ys) {
+        int dIn = spec.dIn();
+        int dOut = spec.dOut();
         float s = spec.scale();
         switch (spec.residual()) {
             case LORA -> {
@@ -87,8 +103,6 @@ public final class CpuTLoRA extends ValidatingBackend {
                 }
             }
         }
-        Parallel.inChunks(tokens, ROW_CHUNK, (from, to) ->
-                y.write(from * dOut, ys, from * dOut, (to - from) * dOut, WriteMode.ADD));
     }
 
     @Override
@@ -186,8 +200,15 @@ public final class CpuTLoRA extends ValidatingBackend {
     @Override
     protected void runMaterialize(TLoRASpec spec, TLoRAParameters params, HostArray w0, HostArray out) {
         int dIn = spec.dIn();
+        float[] result = weight(spec, params, HostFloats.of(w0, spec.dOut() * dIn));
+        Parallel.inChunks(spec.dOut(), ROW_CHUNK, (from, to) ->
+                out.write(from * dIn, result, from * dIn, (to - from) * dIn, WriteMode.STORE));
+    }
+
+    /** W' = W0·T + s·Δ, a fresh d_out × d_in array, from W0's float32 values w. */
+    private static float[] weight(TLoRASpec spec, TLoRAParameters params, float[] w) {
+        int dIn = spec.dIn();
         int dOut = spec.dOut();
-        float[] w = HostFloats.of(w0, dOut * dIn);
         float[] result = new float[dOut * dIn];
         applyTransform(spec, params, true, w, dOut, result); // row p of W0·T is Tᵀ·(row p of W0)
         float s = spec.scale();
@@ -213,8 +234,7 @@ public final class CpuTLoRA extends ValidatingBackend {
                 }
             }
         }
-        Parallel.inChunks(dOut, ROW_CHUNK, (from, to) ->
-                out.write(from * dIn, result, from * dIn, (to - from) * dIn, WriteMode.STORE));
+        return result;
     }
 
     /**

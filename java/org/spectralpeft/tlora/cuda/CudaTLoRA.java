@@ -29,8 +29,9 @@ import org.spectralpeft.tlora.ValidatingBackend;
  * ({@code tlora_ring_apply}: each block carries one row's ring state in shared memory through every core),
  * never formed; where the ring costs more than a dense T (from R = 4 at the authors' shapes; {@link RingCost}),
  * T is built one row panel at a time (1/I_1 of it, from core 1 and the other cores' products by cuBLAS) and
- * applied by cuBLAS, panel by panel, so that no buffer holds it whole. W0's product and the LoRA and TR residuals are cuBLAS GEMMs (the TR residual through its ring
- * products, computed on the host: they depend on the parameters only). The cores' gradients are GEMMs, as
+ * applied by cuBLAS, panel by panel, so that no buffer holds it whole. W0's product and the LoRA and TR
+ * residuals are cuBLAS GEMMs (the TR residual through its ring products, computed on the host: they depend on
+ * the parameters only). The cores' gradients are GEMMs, as
  * on the CPU backend: C = Σ_t w_t·v_tᵀ over the tokens (one cuBLAS GEMM, ∏J × ∏I), then per core one GEMM of
  * C, its digits permuted ({@code tlora_permute}), with the other cores' products ({@code tlora_other_products}),
  * written straight into the core's layout. Per token that is one rank-1 update at GEMM speed instead of

@@ -52,6 +52,29 @@ class CpuTLoRATest extends TLoRABackendContract {
         assertTrue(Gemm.implementation().contains(Gemm.BLAS_PROPERTY + "=java"), Gemm.implementation());
     }
 
+    /**
+     * A float32 y is accumulated into directly, except where it is x's own array (a residual stream, h += layer(h)):
+     * then the products must read all of x before any write, on both routes (tokens below and above d_out).
+     */
+    @ParameterizedTest
+    @CsvSource({"5,LORA", "40,LORA", "5,TR", "40,TTM"})
+    void aForwardIntoItsOwnInputReadsTheInputFirst(int tokens, Residual kind) {
+        TestData data = new TestData();
+        TLoRASpec spec = TLoRASpec.of(new int[] {3, 4}, new int[] {4, 3}, 2, kind, 2, 1.2f);
+        TLoRAParameters p = random(spec, data);
+        HostArray w0 = HostArray.float32(data.gaussian(spec.dOut() * spec.dIn()));
+        float[] h = data.gaussian(tokens * spec.dIn());
+        float[] expected = h.clone();
+        cpu.forward(spec, p, w0, HostArray.float32(h.clone()), tokens, HostArray.float32(expected));
+        HostArray inPlace = HostArray.float32(h);
+        cpu.forward(spec, p, w0, inPlace, tokens, inPlace);
+        // the in-place call adds its terms in another order (no result buffer); a write before a read would show
+        // as an error of the size of the terms, not of their rounding
+        double err = TestData.relativeError(TestData.toDouble(HostArray.float32(h)),
+                TestData.toDouble(HostArray.float32(expected)));
+        assertTrue(err < 1e-6, tokens + " tokens: " + err + data.tag());
+    }
+
     @ParameterizedTest
     @CsvSource({"1,LORA", "2,TR", "4,TTM", "2,LORA", "4,TR", "1,TTM"})
     void theInitialParametersGiveExactlyW0WithTheCpuGemm(int ring, Residual kind) {
