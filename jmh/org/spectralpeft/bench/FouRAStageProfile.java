@@ -23,13 +23,9 @@ public final class FouRAStageProfile {
     }
 
     public static void main(String[] args) throws IOException {
-        boolean small = java.util.Arrays.asList(args).contains("--small");
-        Path out = Path.of(args.length > 0 && !args[0].startsWith("--") ? args[0] : "foura-stages.md");
-        var reason = Backends.cudaUnavailableReason();
-        if (reason.isPresent()) {
-            System.err.println("FouRAStageProfile needs a CUDA device: " + reason.get());
-            System.exit(2);
-        }
+        StageReport.Options options = StageReport.Options.parse(args, "foura-stages.md", "FouRAStageProfile");
+        boolean small = options.small();
+        Path out = options.out();
         int d = small ? 256 : 4096;
         int rank = 16;
         int[] tokenCounts = small ? new int[] {1, 16} : new int[] {1, 16, 256, 4096};

@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import org.spectralpeft.Backends;
 import org.spectralpeft.cuda.CudaContext;
 import org.spectralpeft.cuda.CudaStream;
 import org.spectralpeft.cuda.internal.CommonKernels;
@@ -34,6 +35,33 @@ public final class StageReport {
     private final CudaContext context;
     private final CudaStream stream;
     private final StringBuilder report = new StringBuilder();
+
+    /**
+     * A family profile's command line, {@code [REPORT.md] [--small]}.
+     *
+     * @param out where the report goes
+     * @param small the few small cases that check it runs (e.g. on the CUDA emulator)
+     */
+    public record Options(Path out, boolean small) {
+        /**
+         * Reads the arguments; without a CUDA device says so and exits with status 2.
+         *
+         * @param args the command line
+         * @param defaultReport the report's file when none is given
+         * @param program the profile's name, for the message
+         * @return the options
+         */
+        public static Options parse(String[] args, String defaultReport, String program) {
+            boolean small = Arrays.asList(args).contains("--small");
+            Path out = Path.of(args.length > 0 && !args[0].startsWith("--") ? args[0] : defaultReport);
+            var reason = Backends.cudaUnavailableReason();
+            if (reason.isPresent()) {
+                System.err.println(program + " needs a CUDA device: " + reason.get());
+                System.exit(2);
+            }
+            return new Options(out, small);
+        }
+    }
 
     /**
      * @param context the context the profiled calls run on

@@ -26,13 +26,9 @@ public final class TLoRAStageProfile {
     }
 
     public static void main(String[] args) throws IOException {
-        boolean small = java.util.Arrays.asList(args).contains("--small");
-        Path out = Path.of(args.length > 0 && !args[0].startsWith("--") ? args[0] : "tlora-stages.md");
-        var reason = Backends.cudaUnavailableReason();
-        if (reason.isPresent()) {
-            System.err.println("TLoRAStageProfile needs a CUDA device: " + reason.get());
-            System.exit(2);
-        }
+        StageReport.Options options = StageReport.Options.parse(args, "tlora-stages.md", "TLoRAStageProfile");
+        boolean small = options.small();
+        Path out = options.out();
         int[] sizes = small ? new int[] {320} : new int[] {1280, 2048};
         int[] tokenCounts = small ? new int[] {64} : new int[] {1024, 4096};
         try (CudaTLoRA cuda = Backends.tLoRACuda(); CudaStream stream = cuda.context().createStream()) {
