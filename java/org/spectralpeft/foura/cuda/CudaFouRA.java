@@ -314,8 +314,9 @@ public final class CudaFouRA extends ValidatingBackend {
         Blas blas = context.blas();
         try (StreamScratch scratch = new StreamScratch(s)) {
             long z = scratch.allocate(4L * tokens * width);
-            blas.gemm(s, false, true, tokens, width, spec.dIn(), 1f, context.commonKernels().asFloat32(x, scratch, s), spec.dIn(),
-                    f.aHat.array().address(), spec.dIn(), 0f, z, width); // z = x·Âᵀ
+            long x32 = context.commonKernels().asFloat32(x, scratch, s);
+            blas.gemm(s, false, true, tokens, width, spec.dIn(), 1f, x32, spec.dIn(), f.aHat.array().address(),
+                    spec.dIn(), 0f, z, width); // z = x·Âᵀ
             kernels.gate(spec, z, f.gateAddress(), scale, tokens, s);
             addProduct(blas, z, f.bHatT.array().address(), tokens, width, spec.dOut(), y, scratch, s);
         }
