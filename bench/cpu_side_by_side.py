@@ -326,6 +326,11 @@ def note_lines(rows):
 # run: the rounds
 # =============================================================================================
 
+# Turns on the CPU backend's vector loops (README, "The CPU backend's vector loops"), as a user who wants
+# its best speed would.
+VECTOR_MODULE = "--add-modules jdk.incubator.vector"
+
+
 def default_heap():
     """-Xmx of 70 % of the machine's memory, at most 24g (native-build/run-benchmarks.sh's rule)."""
     try:
@@ -440,7 +445,7 @@ def run(args, argv):
     classpath = args.classpath or build_classpath(out_dir)
     java = args.java or (os.path.join(os.environ["JAVA_HOME"], "bin", "java") if os.environ.get("JAVA_HOME")
                          else "java")
-    java_opts = shlex.split(os.environ.get("JAVA_OPTS") or default_heap())
+    java_opts = shlex.split(os.environ.get("JAVA_OPTS") or default_heap() + " " + VECTOR_MODULE)
     extra = rule_args(args)
     mem = memory_gb()
     meta = {
@@ -639,7 +644,8 @@ def main(argv=None):
                                                    "materialize:4096x4096:1000:float32 or forward:1:4096:1000")
     r.add_argument("--python", help="the Python with torch and peft for PEFT's side (default: this one)")
     r.add_argument("--java", help="the java to run (default: $JAVA_HOME/bin/java, else java); JVM options "
-                                  "from JAVA_OPTS (default: -Xmx of 70 %% of the memory, at most 24g)")
+                                  "from JAVA_OPTS (default: -Xmx of 70 %% of the memory, at most 24g, and "
+                                  + VECTOR_MODULE + ")")
     r.add_argument("--classpath", help="our classes and their dependencies (default: build with Maven)")
     add_rule_options(r)
     t = sub.add_parser("table", help="the table from a run's directory")

@@ -144,10 +144,11 @@ echo "== classes"
 # reflection or service loading, less java.desktop.
 #   jdk.zipfs        the JUnit launcher scans the tests jar through the zip file system provider
 #   jdk.management   com.sun.management MXBeans (JMH profilers)
+#   jdk.incubator.vector  the CPU backend's vector loops (loaded by reflection; run-benchmarks.sh adds it)
 #   java.desktop     referenced only by commons-math3's geometry classes (AffineTransform), which
 #                    JTransforms never reaches; it is the largest module, so it is left out
 echo "== modules"
-base_modules=java.base,java.logging,java.xml,java.sql,java.management,jdk.management,jdk.unsupported,jdk.zipfs
+base_modules=java.base,java.logging,java.xml,java.sql,java.management,jdk.management,jdk.unsupported,jdk.zipfs,jdk.incubator.vector
 excluded_modules=java.desktop
 jars=("$bundle"/lib/*.jar)
 jdeps_modules() {

@@ -8,7 +8,8 @@
 #                  -p backend=cpu            (CPU only; CUDA benchmarks also skip themselves without a GPU)
 #                Put "--" before them when no RESULTS_DIR is given. With none, every benchmark runs.
 # environment:
-#   JAVA_OPTS    JVM options of the benchmark JVM (default: -Xmx of 70 % of the machine's memory, at most 24g;
+#   JAVA_OPTS    JVM options of the benchmark JVM (default: -Xmx of 70 % of the machine's memory, at most 24g, and
+#                --add-modules jdk.incubator.vector;
 #                the 64-layer batch on the CPU holds a 4.3 GB output)
 #
 # In a bundle made by native-build/make-bundle.sh it uses the bundle's JRE and jars (no Java or Maven needed
@@ -67,7 +68,9 @@ else
   classpath=$repo/target/classes:$repo/target/test-classes:$(cat "$results/classpath.txt")
 fi
 
-jvm_opts=${JAVA_OPTS:-$(default_heap)}
+# The Vector API module turns on the CPU backend's vector loops (README, "The CPU backend's vector
+# loops"); JAVA_OPTS replaces both.
+jvm_opts=${JAVA_OPTS:-"$(default_heap) --add-modules jdk.incubator.vector"}
 echo "== JMH, results in $results (benchmark JVM options: $jvm_opts)"
 "$java" -cp "$classpath" org.spectralpeft.bench.JmhRun \
   -jvmArgsAppend "$jvm_opts" -rf json -rff "$results/jmh.json" "$@" 2>&1 | tee "$results/jmh.txt"

@@ -14,13 +14,16 @@ import java.util.List;
  * and, for lengths such as 768 = 3·2⁸, through its mixed-radix path. For even n the real inverse is a complex
  * inverse of length n/2 (z[m] = x[2m] + i·x[2m+1]) after the standard pre-processing; odd n take a complex
  * inverse of length n. The complex transform is a self-sorting (Stockham) decimation in frequency with
- * radix-4, 2 and 3 passes whose twiddles are computed in float64 and stored as float.
+ * radix-4, 2 and 3 passes whose twiddles are computed in float64 and stored as float. The planes' rows are
+ * padded to a multiple of the vector length where the passes run on the Vector API ({@link BatchedPasses});
+ * the padding lanes hold zeros and are never written out.
  * <p>
  * Holds scratch planes: one instance per thread.
  */
 public final class BatchedRealFft {
     private final int n;
     private final int maxRows;
+    private final BatchedPasses passes;
     /** Length of the complex transform: n/2 for even n, else n. */
     private final int len;
     private final int[] radix;
@@ -58,33 +61,48 @@ public final class BatchedRealFft {
     }
 
     /**
+     * Whether the passes run on the Vector API in this JVM ({@link BatchedPasses#fastest}).
+     *
+     * @return true where {@code jdk.incubator.vector} is loaded and not turned off
+     */
+    public static boolean vectorized() {
+        return BatchedPasses.fastest().lanes() > 1;
+    }
+
+    /**
      * A transform of length n for blocks of up to {@code maxRows} rows.
      *
      * @param n the length, {@link #supports supported}
      * @param maxRows the most rows of one block, at least 1
      */
     public BatchedRealFft(int n, int maxRows) {
+        this(n, maxRows, BatchedPasses.fastest());
+    }
+
+    /** As {@link #BatchedRealFft(int, int)} with the given loops (tests compare both). */
+    BatchedRealFft(int n, int maxRows, BatchedPasses passes) {
         if (!supports(n) || maxRows < 1) {
             throw new IllegalArgumentException("unsupported length " + n + " or rows " + maxRows);
         }
         this.n = n;
         this.maxRows = maxRows;
+        this.passes = passes;
         this.len = n % 2 == 0 ? n / 2 : n;
-        List<Integer> passes = new ArrayList<>();
+        List<Integer> radices = new ArrayList<>();
         int r = len;
         while (r % 4 == 0) {
-            passes.add(4);
+            radices.add(4);
             r /= 4;
         }
         if (r % 2 == 0) {
-            passes.add(2);
+            radices.add(2);
             r /= 2;
         }
         while (r % 3 == 0) {
-            passes.add(3);
+            radices.add(3);
             r /= 3;
         }
-        radix = passes.stream().mapToInt(Integer::intValue).toArray();
+        radix = radices.stream().mapToInt(Integer::intValue).toArray();
         twRe = new float[radix.length][];
         twIm = new float[radix.length][];
         int current = len;
@@ -116,10 +134,17 @@ public final class BatchedRealFft {
         }
         specRe = new float[bins()][maxRows];
         specIm = new float[bins()][maxRows];
-        workRe = new float[len * maxRows];
-        workIm = new float[len * maxRows];
-        pongRe = new float[len * maxRows];
-        pongIm = new float[len * maxRows];
+        int planeSize = len * width(maxRows);
+        workRe = new float[planeSize];
+        workIm = new float[planeSize];
+        pongRe = new float[planeSize];
+        pongIm = new float[planeSize];
+    }
+
+    /** Floats per bin in the planes: rows rounded up to the passes' vector length. */
+    private int width(int rows) {
+        int lanes = passes.lanes();
+        return (rows + lanes - 1) / lanes * lanes;
     }
 
     public int length() {
@@ -147,6 +172,22 @@ public final class BatchedRealFft {
         return specIm;
     }
 
+    /**
+     * Adds (a + ib)·(c[r] + i·s[r]) to bin k of rows r &lt; rows (or, with {@code overwrite}, stores it): one
+     * entry of a spectrum synthesized directly, over the block's rows, on the same loops as the passes.
+     *
+     * @param bin the bin k
+     * @param a real part of the entry's factor
+     * @param b imaginary part
+     * @param c real parts of the per-row factors, at least rows long
+     * @param s imaginary parts
+     * @param rows the rows of the block
+     * @param overwrite store instead of add
+     */
+    public void addRotated(int bin, float a, float b, float[] c, float[] s, int rows, boolean overwrite) {
+        passes.rotate(specRe[bin], specIm[bin], a, b, c, s, rows, overwrite);
+    }
+
     /** Zeroes the spectrum of a block of {@code rows} rows. */
     public void clear(int rows) {
         for (int k = 0; k < specRe.length; k++) {
@@ -164,26 +205,77 @@ public final class BatchedRealFft {
      * @param stride distance between rows in out, at least n
      */
     public void inverse(int rows, float[] out, int off, int stride) {
+        boolean inWork = transform(rows);
+        writeRows(rows, width(rows), inWork ? workRe : pongRe, inWork ? workIm : pongIm, out, off, stride);
+    }
+
+    /** Receives one output index of all rows of a block: {@code values[from + r]} is x_r[q], r &lt; rows. */
+    @FunctionalInterface
+    public interface Column {
+        /**
+         * One output index of the block.
+         *
+         * @param q the index, below {@link #length}
+         * @param values holds x_r[q] at from + r
+         * @param from where row 0's value is
+         */
+        void accept(int q, float[] values, int from);
+    }
+
+    /**
+     * The same transform as {@link #inverse}, handed out by output index instead of by row: {@code column}
+     * receives q = 0 … n-1 in order, each as the rows' contiguous values (no transposed write). For a caller
+     * whose rows are the columns of its result, each call is a contiguous stretch of one result row.
+     *
+     * @param rows the rows of the block, 1 to {@link #maxRows}
+     * @param column receives each output index; its array must not be kept past the call
+     */
+    public void inverseByColumn(int rows, Column column) {
+        boolean inWork = transform(rows);
+        int width = width(rows);
+        float[] xr = inWork ? workRe : pongRe;
+        float[] xi = inWork ? workIm : pongIm;
+        if (n % 2 == 0) {
+            for (int m = 0; m < len; m++) {
+                column.accept(2 * m, xr, m * width);
+                column.accept(2 * m + 1, xi, m * width);
+            }
+        } else {
+            for (int q = 0; q < n; q++) {
+                column.accept(q, xr, q * width);
+            }
+        }
+    }
+
+    /** Runs the passes; true if the result is in the work planes, false if in the pong planes. */
+    private boolean transform(int rows) {
         if (rows < 1 || rows > maxRows) {
             throw new IllegalArgumentException("rows " + rows);
         }
+        int width = width(rows);
         if (n % 2 == 0) {
-            prepareEven(rows);
+            prepareEven(rows, width);
         } else {
-            prepareOdd(rows);
+            prepareOdd(rows, width);
+        }
+        if (width > rows) {
+            for (int k = 0; k < len; k++) {
+                java.util.Arrays.fill(workRe, k * width + rows, (k + 1) * width, 0f);
+                java.util.Arrays.fill(workIm, k * width + rows, (k + 1) * width, 0f);
+            }
         }
         float[] xr = workRe;
         float[] xi = workIm;
         float[] yr = pongRe;
         float[] yi = pongIm;
         int current = len;
-        int sB = rows; // s·rows: contiguous floats per butterfly leg
+        int sB = width; // s·width: contiguous floats per butterfly leg
         for (int s = 0; s < radix.length; s++) {
             int m = current / radix[s];
             switch (radix[s]) {
-                case 4 -> radix4(xr, xi, yr, yi, m, sB, twRe[s], twIm[s]);
-                case 2 -> radix2(xr, xi, yr, yi, m, sB, twRe[s], twIm[s]);
-                default -> radix3(xr, xi, yr, yi, m, sB, twRe[s], twIm[s]);
+                case 4 -> passes.radix4(xr, xi, yr, yi, m, sB, twRe[s], twIm[s]);
+                case 2 -> passes.radix2(xr, xi, yr, yi, m, sB, twRe[s], twIm[s]);
+                default -> passes.radix3(xr, xi, yr, yi, m, sB, twRe[s], twIm[s]);
             }
             float[] t = xr;
             xr = yr;
@@ -194,19 +286,33 @@ public final class BatchedRealFft {
             current = m;
             sB *= radix[s];
         }
-        if (n % 2 == 0) {
-            for (int r = 0; r < rows; r++) {
-                int o = off + r * stride;
-                for (int m = 0, i = r; m < len; m++, i += rows) {
-                    out[o + 2 * m] = xr[i];
-                    out[o + 2 * m + 1] = xi[i];
+        return xr == workRe;
+    }
+
+    /** Rows written out per tile of the transposed write: a cache line of each plane per output index. */
+    private static final int TILE_ROWS = 16;
+
+    /**
+     * The planes back to row-major rows (x[2m] = re, x[2m+1] = im of the half-length result for even n; the
+     * real parts for odd n), {@link #TILE_ROWS} rows at a time so that each plane line read is used whole.
+     */
+    private void writeRows(int rows, int width, float[] xr, float[] xi, float[] out, int off, int stride) {
+        for (int r0 = 0; r0 < rows; r0 += TILE_ROWS) {
+            int r1 = Math.min(rows, r0 + TILE_ROWS);
+            if (n % 2 == 0) {
+                for (int m = 0; m < len; m++) {
+                    int i = m * width;
+                    for (int r = r0, o = off + r0 * stride + 2 * m; r < r1; r++, o += stride) {
+                        out[o] = xr[i + r];
+                        out[o + 1] = xi[i + r];
+                    }
                 }
-            }
-        } else {
-            for (int r = 0; r < rows; r++) {
-                int o = off + r * stride;
-                for (int q = 0, i = r; q < n; q++, i += rows) {
-                    out[o + q] = xr[i];
+            } else {
+                for (int q = 0; q < n; q++) {
+                    int i = q * width;
+                    for (int r = r0, o = off + r0 * stride + q; r < r1; r++, o += stride) {
+                        out[o] = xr[i + r];
+                    }
                 }
             }
         }
@@ -216,7 +322,7 @@ public final class BatchedRealFft {
      * Z[k] = (X[k] + conj X[h-k]) + i·e^{2πik/n}·(X[k] - conj X[h-k]), h = n/2, into the work planes: the
      * length-h complex inverse of Z is x[2m] + i·x[2m+1].
      */
-    private void prepareEven(int rows) {
+    private void prepareEven(int rows, int width) {
         int h = len;
         float[] zr = workRe;
         float[] zi = workIm;
@@ -227,167 +333,24 @@ public final class BatchedRealFft {
             zr[r] = dc[r] + nyquist[r];
             zi[r] = dc[r] - nyquist[r];
         }
-        for (int k = 1; k < h; k++) {
-            int ka = k * rows;
-            float[] aRe = specRe[k];
-            float[] aIm = specIm[k];
-            float[] bRe = specRe[h - k];
-            float[] bIm = specIm[h - k];
-            float wr = preRe[k];
-            float wi = preIm[k];
-            for (int r = 0; r < rows; r++) {
-                float ar = aRe[r];
-                float ai = aIm[r];
-                float br = bRe[r];
-                float bi = -bIm[r];
-                float dr = ar - br;
-                float di = ai - bi;
-                float tr = dr * wr - di * wi;
-                float ti = dr * wi + di * wr;
-                zr[ka + r] = ar + br - ti;
-                zi[ka + r] = ai + bi + tr;
-            }
-        }
+        passes.prepareEven(specRe, specIm, h, rows, width, preRe, preIm, zr, zi);
     }
 
     /** The full Hermitian spectrum of odd n into the work planes. */
-    private void prepareOdd(int rows) {
+    private void prepareOdd(int rows, int width) {
         int half = n / 2;
         for (int r = 0; r < rows; r++) {
             workRe[r] = specRe[0][r];
             workIm[r] = 0f;
         }
         for (int k = 1; k <= half; k++) {
-            int a = k * rows;
-            int b = (n - k) * rows;
+            int a = k * width;
+            int b = (n - k) * width;
             for (int r = 0; r < rows; r++) {
                 workRe[a + r] = specRe[k][r];
                 workIm[a + r] = specIm[k][r];
                 workRe[b + r] = specRe[k][r];
                 workIm[b + r] = -specIm[k][r];
-            }
-        }
-    }
-
-    /** One radix-2 pass: y[2j + k] = (Σ_t x[j + t·m]·(-1)^{tk})·w^{jk}, legs of sB floats. */
-    private static void radix2(float[] xr, float[] xi, float[] yr, float[] yi, int m, int sB, float[] twr,
-                               float[] twi) {
-        for (int j = 0; j < m; j++) {
-            float wr = twr[j];
-            float wi = twi[j];
-            int a0 = j * sB;
-            int a1 = (j + m) * sB;
-            int y0 = 2 * j * sB;
-            int y1 = y0 + sB;
-            for (int i = 0; i < sB; i++) {
-                float ar = xr[a0 + i];
-                float ai = xi[a0 + i];
-                float br = xr[a1 + i];
-                float bi = xi[a1 + i];
-                yr[y0 + i] = ar + br;
-                yi[y0 + i] = ai + bi;
-                float dr = ar - br;
-                float di = ai - bi;
-                yr[y1 + i] = dr * wr - di * wi;
-                yi[y1 + i] = dr * wi + di * wr;
-            }
-        }
-    }
-
-    /** One radix-4 pass of the inverse (ω₄ = +i). */
-    private static void radix4(float[] xr, float[] xi, float[] yr, float[] yi, int m, int sB, float[] twr,
-                               float[] twi) {
-        for (int j = 0; j < m; j++) {
-            float w1r = twr[j];
-            float w1i = twi[j];
-            float w2r = twr[m + j];
-            float w2i = twi[m + j];
-            float w3r = twr[2 * m + j];
-            float w3i = twi[2 * m + j];
-            int a0 = j * sB;
-            int a1 = (j + m) * sB;
-            int a2 = (j + 2 * m) * sB;
-            int a3 = (j + 3 * m) * sB;
-            int y0 = 4 * j * sB;
-            int y1 = y0 + sB;
-            int y2 = y1 + sB;
-            int y3 = y2 + sB;
-            for (int i = 0; i < sB; i++) {
-                float x0r = xr[a0 + i];
-                float x0i = xi[a0 + i];
-                float x1r = xr[a1 + i];
-                float x1i = xi[a1 + i];
-                float x2r = xr[a2 + i];
-                float x2i = xi[a2 + i];
-                float x3r = xr[a3 + i];
-                float x3i = xi[a3 + i];
-                float t0r = x0r + x2r;
-                float t0i = x0i + x2i;
-                float t1r = x0r - x2r;
-                float t1i = x0i - x2i;
-                float t2r = x1r + x3r;
-                float t2i = x1i + x3i;
-                float t3r = x3i - x1i; // i·(x1 - x3)
-                float t3i = x1r - x3r;
-                yr[y0 + i] = t0r + t2r;
-                yi[y0 + i] = t0i + t2i;
-                float b1r = t1r + t3r;
-                float b1i = t1i + t3i;
-                float b2r = t0r - t2r;
-                float b2i = t0i - t2i;
-                float b3r = t1r - t3r;
-                float b3i = t1i - t3i;
-                yr[y1 + i] = b1r * w1r - b1i * w1i;
-                yi[y1 + i] = b1r * w1i + b1i * w1r;
-                yr[y2 + i] = b2r * w2r - b2i * w2i;
-                yi[y2 + i] = b2r * w2i + b2i * w2r;
-                yr[y3 + i] = b3r * w3r - b3i * w3i;
-                yi[y3 + i] = b3r * w3i + b3i * w3r;
-            }
-        }
-    }
-
-    /** sin(2π/3) rounded once. */
-    private static final float SIN_THIRD = (float) Math.sin(2 * Math.PI / 3);
-
-    /** One radix-3 pass of the inverse (ω₃ = e^{+2πi/3}). */
-    private static void radix3(float[] xr, float[] xi, float[] yr, float[] yi, int m, int sB, float[] twr,
-                               float[] twi) {
-        float c = SIN_THIRD;
-        for (int j = 0; j < m; j++) {
-            float w1r = twr[j];
-            float w1i = twi[j];
-            float w2r = twr[m + j];
-            float w2i = twi[m + j];
-            int a0 = j * sB;
-            int a1 = (j + m) * sB;
-            int a2 = (j + 2 * m) * sB;
-            int y0 = 3 * j * sB;
-            int y1 = y0 + sB;
-            int y2 = y1 + sB;
-            for (int i = 0; i < sB; i++) {
-                float x0r = xr[a0 + i];
-                float x0i = xi[a0 + i];
-                float x1r = xr[a1 + i];
-                float x1i = xi[a1 + i];
-                float x2r = xr[a2 + i];
-                float x2i = xi[a2 + i];
-                float tr = x1r + x2r;
-                float ti = x1i + x2i;
-                float ur = x0r - 0.5f * tr;
-                float ui = x0i - 0.5f * ti;
-                float vr = c * (x2i - x1i); // i·sin(2π/3)·(x1 - x2)
-                float vi = c * (x1r - x2r);
-                yr[y0 + i] = x0r + tr;
-                yi[y0 + i] = x0i + ti;
-                float b1r = ur + vr;
-                float b1i = ui + vi;
-                float b2r = ur - vr;
-                float b2i = ui - vi;
-                yr[y1 + i] = b1r * w1r - b1i * w1i;
-                yi[y1 + i] = b1r * w1i + b1i * w1r;
-                yr[y2 + i] = b2r * w2r - b2i * w2i;
-                yi[y2 + i] = b2r * w2i + b2i * w2r;
             }
         }
     }

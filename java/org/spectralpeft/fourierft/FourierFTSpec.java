@@ -30,6 +30,8 @@ public final class FourierFTSpec {
 
     private final SpectralGrouping halfSpectrum;
     private final SpectrumColumns halfSpectrumColumns;
+    /** ΔWᵀ's spec, built on first use (CPU materialize takes it for every call where ΔW's columns are batched). */
+    private volatile FourierFTSpec transposedSpec;
     private final SpectralGrouping forward;
     private final SpectralGrouping transposed;
     private final int[] deltaGradBin;
@@ -239,7 +241,13 @@ public final class FourierFTSpec {
      * @return the transposed spec
      */
     public FourierFTSpec transposed() {
-        return new FourierFTSpec(dIn, dOut, cols, rows, alpha);
+        FourierFTSpec t = transposedSpec;
+        if (t == null) { // a benign race: at worst two equal specs are built
+            t = new FourierFTSpec(dIn, dOut, cols, rows, alpha);
+            t.transposedSpec = this;
+            transposedSpec = t;
+        }
+        return t;
     }
 
     /**

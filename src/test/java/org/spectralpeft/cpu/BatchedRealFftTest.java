@@ -112,4 +112,108 @@ class BatchedRealFftTest {
             assertTrue(Arrays.equals(first, row0), "rows=" + rows);
         }
     }
+
+    /**
+     * The vector loops give the scalar loops' bits (same operations, same order), at lengths with every pass
+     * kind and at row counts off the vector length, with the padding lanes never written out.
+     */
+    @ParameterizedTest
+    @CsvSource({"768, 64", "768, 13", "1536, 7", "96, 1", "12, 9", "27, 17", "3072, 24", "4096, 5"})
+    void theVectorLoopsGiveTheScalarLoopsBits(int n, int rows) {
+        BatchedPasses vector = BatchedPasses.vectorOrNull();
+        org.junit.jupiter.api.Assumptions.assumeTrue(vector != null, "the JVM has no jdk.incubator.vector");
+        Random random = new Random(7L * n + rows);
+        BatchedRealFft scalar = new BatchedRealFft(n, rows + 3, ScalarBatchedPasses.INSTANCE);
+        BatchedRealFft vectored = new BatchedRealFft(n, rows + 3, vector);
+        float[][] outs = new float[2][];
+        int stride = n + 1;
+        int i = 0;
+        for (BatchedRealFft fft : new BatchedRealFft[] {scalar, vectored}) {
+            random.setSeed(7L * n + rows);
+            for (int k = 0; k < fft.bins(); k++) {
+                Arrays.fill(fft.spectrumRe()[k], Float.NaN);
+                Arrays.fill(fft.spectrumIm()[k], Float.NaN);
+                for (int r = 0; r < rows; r++) {
+                    fft.spectrumRe()[k][r] = (float) random.nextGaussian();
+                    fft.spectrumIm()[k][r] = (float) random.nextGaussian();
+                }
+            }
+            float[] out = new float[rows * stride];
+            Arrays.fill(out, Float.NaN);
+            fft.inverse(rows, out, 0, stride);
+            outs[i++] = out;
+        }
+        for (int r = 0; r < rows; r++) {
+            for (int q = 0; q < stride; q++) {
+                float s = outs[0][r * stride + q];
+                float v = outs[1][r * stride + q];
+                assertEquals(q == n, Float.isNaN(v), "n=" + n + " row " + r + " q " + q);
+                assertEquals(Float.floatToRawIntBits(s), Float.floatToRawIntBits(v),
+                        "n=" + n + " rows=" + rows + " row " + r + " q " + q + ": " + s + " vs " + v);
+            }
+        }
+    }
+
+    @Test
+    void testsRunWithTheVectorLoops() {
+        // The build's test JVM adds jdk.incubator.vector (pom.xml); the loops above must not be skipped there.
+        org.junit.jupiter.api.Assumptions.assumeTrue(
+                ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent(), "module not added");
+        assertTrue(BatchedPasses.vectorOrNull() instanceof VectorBatchedPasses);
+        assertTrue(BatchedPasses.fastest() instanceof VectorBatchedPasses
+                || "off".equals(System.getProperty(BatchedPasses.PROPERTY)));
+    }
+
+    /** By output index: every index once, in order, with the bits {@link BatchedRealFft#inverse} gives by row. */
+    @ParameterizedTest
+    @CsvSource({"768, 64", "768, 5", "27, 4", "4096, 3", "2, 1"})
+    void byColumnGivesTheRowsTransposed(int n, int rows) {
+        Random random = new Random(11L * n + rows);
+        BatchedRealFft fft = new BatchedRealFft(n, rows + 1);
+        for (int k = 0; k < fft.bins(); k++) {
+            for (int r = 0; r < rows; r++) {
+                fft.spectrumRe()[k][r] = (float) random.nextGaussian();
+                fft.spectrumIm()[k][r] = (float) random.nextGaussian();
+            }
+        }
+        float[] byRow = new float[rows * n];
+        fft.inverse(rows, byRow, 0, n);
+        int[] next = {0};
+        fft.inverseByColumn(rows, (q, values, from) -> {
+            assertEquals(next[0]++, q, "output indices in order");
+            for (int r = 0; r < rows; r++) {
+                assertEquals(Float.floatToRawIntBits(byRow[r * n + q]), Float.floatToRawIntBits(values[from + r]),
+                        "n=" + n + " row " + r + " q " + q);
+            }
+        });
+        assertEquals(n, next[0], "every output index");
+    }
+
+    /** The synthesis step of a spectrum: store, then add, (a + ib)·(c + is) over the rows, both loop kinds. */
+    @Test
+    void addRotatedStoresThenAdds() {
+        int rows = 21;
+        float[] c = new float[rows];
+        float[] s = new float[rows];
+        Random random = new Random(5);
+        for (int r = 0; r < rows; r++) {
+            c[r] = (float) random.nextGaussian();
+            s[r] = (float) random.nextGaussian();
+        }
+        BatchedPasses vector = BatchedPasses.vectorOrNull();
+        for (BatchedPasses passes : vector == null ? new BatchedPasses[] {ScalarBatchedPasses.INSTANCE}
+                : new BatchedPasses[] {ScalarBatchedPasses.INSTANCE, vector}) {
+            BatchedRealFft fft = new BatchedRealFft(12, rows, passes);
+            Arrays.fill(fft.spectrumRe()[3], Float.NaN); // overwritten, not read
+            Arrays.fill(fft.spectrumIm()[3], Float.NaN);
+            fft.addRotated(3, 2f, -1f, c, s, rows, true);
+            fft.addRotated(3, 0.5f, 0.25f, c, s, rows, false);
+            for (int r = 0; r < rows; r++) {
+                float re = (2f * c[r] - -1f * s[r]) + (0.5f * c[r] - 0.25f * s[r]);
+                float im = (-1f * c[r] + 2f * s[r]) + (0.25f * c[r] + 0.5f * s[r]);
+                assertEquals(re, fft.spectrumRe()[3][r], 0f, passes + " row " + r);
+                assertEquals(im, fft.spectrumIm()[3][r], 0f, passes + " row " + r);
+            }
+        }
+    }
 }

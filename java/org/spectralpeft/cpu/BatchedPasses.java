@@ -1,0 +1,77 @@
+package org.spectralpeft.cpu;
+
+/**
+ * The inner loops of {@link BatchedRealFft}: its pre-processing and its radix passes over planes that hold bin
+ * k of row r at k·width + r, width a multiple of {@link #lanes()}. Two implementations compute the same bits
+ * (the same float operations in the same order, no fused multiply-add): {@link ScalarBatchedPasses}, plain
+ * loops, and {@code VectorBatchedPasses}, the same loops on the incubating Vector API, taken where the JVM
+ * was started with {@code --add-modules jdk.incubator.vector} (HotSpot 17's C2 leaves these loops scalar:
+ * their loads and stores sit at different loop-invariant offsets of one array).
+ */
+interface BatchedPasses {
+    /** System property: {@code off} keeps the scalar loops even where the Vector API is available. */
+    String PROPERTY = "spectralpeft.cpu.vector";
+
+    /** The multiple of rows the planes are padded to: the vector length, or 1. */
+    int lanes();
+
+    /**
+     * Bins 1 ≤ k &lt; h of the even-length pre-processing: z[k] = (X[k] + conj X[h-k]) + i·w_k·(X[k] - conj
+     * X[h-k]) for rows below {@code rows}, into zr/zi at k·width + r.
+     */
+    void prepareEven(float[][] specRe, float[][] specIm, int h, int rows, int width, float[] wRe, float[] wIm,
+                     float[] zr, float[] zi);
+
+    /**
+     * re[r] = a·c[r] - b·s[r] and im[r] = b·c[r] + a·s[r] (the complex (a + ib)·(c + is)) for r &lt; rows,
+     * added to what re and im hold unless {@code overwrite}.
+     */
+    void rotate(float[] re, float[] im, float a, float b, float[] c, float[] s, int rows, boolean overwrite);
+
+    /** One radix-2 pass: y[2j + k] = (Σ_t x[j + t·m]·(-1)^{tk})·w^{jk}, legs of sB floats. */
+    void radix2(float[] xr, float[] xi, float[] yr, float[] yi, int m, int sB, float[] twr, float[] twi);
+
+    /** One radix-3 pass of the inverse (ω₃ = e^{+2πi/3}). */
+    void radix3(float[] xr, float[] xi, float[] yr, float[] yi, int m, int sB, float[] twr, float[] twi);
+
+    /** One radix-4 pass of the inverse (ω₄ = +i). */
+    void radix4(float[] xr, float[] xi, float[] yr, float[] yi, int m, int sB, float[] twr, float[] twi);
+
+    /** sin(2π/3) rounded once, shared by both implementations so that they compute the same bits. */
+    float SIN_THIRD = (float) Math.sin(2 * Math.PI / 3);
+
+    /**
+     * The vector loops where the JVM has {@code jdk.incubator.vector} and {@link #PROPERTY} is not {@code off},
+     * else the scalar ones.
+     */
+    static BatchedPasses fastest() {
+        return Holder.FASTEST;
+    }
+
+    /** The vector loops if this JVM can run them, else null. */
+    static BatchedPasses vectorOrNull() {
+        return Holder.VECTOR;
+    }
+
+    /** Resolved once: loading the vector class is only attempted where its module is present. */
+    final class Holder {
+        static final BatchedPasses VECTOR = loadVector();
+        static final BatchedPasses FASTEST =
+                VECTOR != null && !"off".equals(System.getProperty(PROPERTY)) ? VECTOR : ScalarBatchedPasses.INSTANCE;
+
+        private Holder() {
+        }
+
+        private static BatchedPasses loadVector() {
+            if (ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
+                return null;
+            }
+            try {
+                return (BatchedPasses) Class.forName("org.spectralpeft.cpu.VectorBatchedPasses")
+                        .getDeclaredConstructor().newInstance();
+            } catch (ReflectiveOperationException | LinkageError e) {
+                return null;
+            }
+        }
+    }
+}
