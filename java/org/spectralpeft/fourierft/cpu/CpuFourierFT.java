@@ -38,7 +38,8 @@ public final class CpuFourierFT extends ValidatingBackend {
 
     @Override
     public String description() {
-        return "cpu (" + Runtime.getRuntime().availableProcessors() + " threads, JTransforms)";
+        return "cpu (" + Runtime.getRuntime().availableProcessors() + " threads, JTransforms, "
+                + (BatchedRealFft.vectorized() ? "vector loops" : "scalar loops") + ")";
     }
 
     @Override
