@@ -20,7 +20,9 @@ import org.bytedeco.cuda.cudart.CUmemPoolHandle_st;
 import org.bytedeco.cuda.global.cudart;
 import org.bytedeco.cuda.global.cufft;
 import org.bytedeco.javacpp.LongPointer;
+import org.spectralpeft.core.Checks;
 import org.spectralpeft.core.DType;
+import org.spectralpeft.core.HostArray;
 import org.spectralpeft.cuda.internal.CommonKernels;
 import org.spectralpeft.cuda.internal.Blas;
 import org.spectralpeft.cuda.internal.FftPlans;
@@ -123,6 +125,28 @@ public final class CudaContext implements AutoCloseable {
      */
     public DeviceBuffer allocate(DType dtype, long length) {
         return new DeviceBuffer(this, dtype, length);
+    }
+
+    /**
+     * A new buffer holding a copy of {@code host} (its dtype and length): {@link #allocate} then
+     * {@link DeviceBuffer#copyFrom}, the buffer freed again if the copy fails. Returns once the data is on the
+     * device.
+     *
+     * @param host the values to copy, at least one element
+     * @return the buffer, closed by the caller
+     * @throws IllegalArgumentException if {@code host} is null
+     * @throws IllegalStateException if this context is closed
+     */
+    public DeviceBuffer upload(HostArray host) {
+        Checks.notNull(host, "host");
+        DeviceBuffer b = allocate(host.dtype(), host.length());
+        try {
+            b.copyFrom(host);
+            return b;
+        } catch (RuntimeException | Error e) {
+            b.close();
+            throw e;
+        }
     }
 
     // Loads libcufft.so.12 (and libcudart.so.13) through the presets now, so a missing library is

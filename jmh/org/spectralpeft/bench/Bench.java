@@ -89,12 +89,6 @@ public final class Bench {
     }
 
     /** A device copy of {@code host} on {@code context}, in its dtype. */
-    public static DeviceBuffer onDevice(CudaContext context, HostArray host) {
-        DeviceBuffer b = context.allocate(host.dtype(), host.length());
-        b.copyFrom(host);
-        return b;
-    }
-
     public static void close(DeviceBuffer[] buffers) {
         if (buffers != null) {
             for (DeviceBuffer b : buffers) {

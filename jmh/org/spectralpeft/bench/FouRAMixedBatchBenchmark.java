@@ -88,8 +88,8 @@ public class FouRAMixedBatchBenchmark {
         if (foura instanceof CudaFouRA c) {
             cuda = c;
             stream = c.context().createStream();
-            dx = Bench.onDevice(c.context(), x);
-            dy = Bench.onDevice(c.context(), y);
+            dx = c.context().upload(x);
+            dy = c.context().upload(y);
         }
         System.err.printf("FouRA pool on %s: %d adapters, %.1f MB (%.0f adapters per GB)%n", foura.description(),
                 pool.size(), pool.bytes() / 1e6, 1e9 / FouRAAdapterPool.bytesOf(spec));

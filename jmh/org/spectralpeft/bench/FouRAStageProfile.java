@@ -38,10 +38,10 @@ public final class FouRAStageProfile {
                      DeviceBuffer gradA = cuda.context().allocate(DType.FLOAT32, (long) rank * d);
                      DeviceBuffer gradB = cuda.context().allocate(DType.FLOAT32, (long) d * rank)) {
                     for (int tokens : tokenCounts) {
-                        try (DeviceBuffer x = Bench.onDevice(cuda.context(), Bench.gaussian(DType.FLOAT32, tokens * d, 5));
-                             DeviceBuffer y = Bench.onDevice(cuda.context(), Bench.gaussian(DType.FLOAT32, tokens * d, 6));
-                             DeviceBuffer gy = Bench.onDevice(cuda.context(), Bench.gaussian(DType.FLOAT32, tokens * d, 7));
-                             DeviceBuffer gx = Bench.onDevice(cuda.context(), Bench.gaussian(DType.FLOAT32, tokens * d, 8))) {
+                        try (DeviceBuffer x = cuda.context().upload(Bench.gaussian(DType.FLOAT32, tokens * d, 5));
+                             DeviceBuffer y = cuda.context().upload(Bench.gaussian(DType.FLOAT32, tokens * d, 6));
+                             DeviceBuffer gy = cuda.context().upload(Bench.gaussian(DType.FLOAT32, tokens * d, 7));
+                             DeviceBuffer gx = cuda.context().upload(Bench.gaussian(DType.FLOAT32, tokens * d, 8))) {
                             String what = String.format("%dx%d r=%d %s T=%d float32", d, d, rank, transform, tokens);
                             report.profile("forward " + what,
                                     () -> cuda.forward(factors, x.array(), tokens, y.array(), stream));

@@ -88,12 +88,12 @@ public class MixedBatchBenchmark {
         if (ft instanceof CudaFourierFT c) {
             cuda = c;
             stream = c.context().createStream();
-            dx = Bench.onDevice(c.context(), x);
-            dy = Bench.onDevice(c.context(), y);
+            dx = c.context().upload(x);
+            dy = c.context().upload(y);
             if (adapters <= 16) {
                 deviceCoefficients = new DeviceBuffer[adapters];
                 for (int a = 0; a < adapters; a++) {
-                    deviceCoefficients[a] = Bench.onDevice(c.context(),
+                    deviceCoefficients[a] = c.context().upload(
                             HostArray.float32(pool.adapter(a).coefficientsCopy()));
                 }
                 delta = c.context().allocate(DType.FLOAT32, (long) d * d);

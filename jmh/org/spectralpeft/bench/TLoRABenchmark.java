@@ -88,11 +88,11 @@ public class TLoRABenchmark {
             cuda = c;
             stream = c.context().createStream();
             prepared = c.prepare(spec, params);
-            dw0 = Bench.onDevice(c.context(), w0);
+            dw0 = c.context().upload(w0);
             dx = Bench.deviceBuffers(c.context(), DType.FLOAT32, (long) tokens * d, x);
             dy = Bench.deviceBuffers(c.context(), DType.FLOAT32, (long) tokens * d, y);
-            dgy = Bench.onDevice(c.context(), gy);
-            dgx = Bench.onDevice(c.context(), gx);
+            dgy = c.context().upload(gy);
+            dgx = c.context().upload(gx);
         }
     }
 

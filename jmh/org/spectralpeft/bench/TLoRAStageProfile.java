@@ -38,12 +38,12 @@ public final class TLoRAStageProfile {
                 for (int ring : new int[] {1, 4}) {
                     TLoRASpec spec = TLoRASpec.of(shape, shape, ring, TLoRASpec.Residual.LORA, 8, 1f);
                     try (TLoRADeviceParameters p = cuda.prepare(spec, TLoRAParameters.initial(spec, new Random(3)));
-                         DeviceBuffer w0 = Bench.onDevice(cuda.context(), Bench.gaussian(DType.FLOAT32, d * d, 4))) {
+                         DeviceBuffer w0 = cuda.context().upload(Bench.gaussian(DType.FLOAT32, d * d, 4))) {
                         for (int tokens : tokenCounts) {
-                            try (DeviceBuffer x = Bench.onDevice(cuda.context(), Bench.gaussian(DType.FLOAT32, tokens * d, 5));
-                                 DeviceBuffer y = Bench.onDevice(cuda.context(), Bench.gaussian(DType.FLOAT32, tokens * d, 6));
-                                 DeviceBuffer gy = Bench.onDevice(cuda.context(), Bench.gaussian(DType.FLOAT32, tokens * d, 7));
-                                 DeviceBuffer gx = Bench.onDevice(cuda.context(), Bench.gaussian(DType.FLOAT32, tokens * d, 8))) {
+                            try (DeviceBuffer x = cuda.context().upload(Bench.gaussian(DType.FLOAT32, tokens * d, 5));
+                                 DeviceBuffer y = cuda.context().upload(Bench.gaussian(DType.FLOAT32, tokens * d, 6));
+                                 DeviceBuffer gy = cuda.context().upload(Bench.gaussian(DType.FLOAT32, tokens * d, 7));
+                                 DeviceBuffer gx = cuda.context().upload(Bench.gaussian(DType.FLOAT32, tokens * d, 8))) {
                                 String what = String.format("%dx%d R=%d T=%d float32", d, d, ring, tokens);
                                 report.profile("forward " + what,
                                         () -> cuda.forward(p, w0.array(), x.array(), tokens, y.array(), stream));

@@ -119,8 +119,8 @@ class CudaFouRATest extends FouRABackendContract {
         try (FouRAFactors f = cuda.prepare(c.spec, c.a, c.b, c.gate);
              FouRAFactors g = cuda.prepare(d.spec, d.a, d.b, d.gate);
              org.spectralpeft.cuda.CudaStream stream = cuda.context().createStream();
-             org.spectralpeft.cuda.DeviceBuffer dx = onDevice(x);
-             org.spectralpeft.cuda.DeviceBuffer dy = onDevice(viaDevice)) {
+             org.spectralpeft.cuda.DeviceBuffer dx = cuda.context().upload(x);
+             org.spectralpeft.cuda.DeviceBuffer dy = cuda.context().upload(viaDevice)) {
             FouRAFactors[] both = {f, g};
             cuda.combine(both, weights, x, tokens, viaHost);
             cuda.combine(both, weights, dx.array(), tokens, dy.array(), stream);
@@ -138,12 +138,6 @@ class CudaFouRATest extends FouRABackendContract {
             dy.copyTo(viaDevice);
             org.junit.jupiter.api.Assertions.assertArrayEquals(before, viaDevice.toFloats(), "refused calls leave y alone");
         }
-    }
-
-    private static org.spectralpeft.cuda.DeviceBuffer onDevice(HostArray h) {
-        org.spectralpeft.cuda.DeviceBuffer b = cuda.context().allocate(h.dtype(), h.length());
-        b.copyFrom(h);
-        return b;
     }
 
     /** prepare and backward on device arrays give the host entry points' bits (the same kernels). */
@@ -164,17 +158,17 @@ class CudaFouRATest extends FouRABackendContract {
         float[] dG = adaptive ? new float[30] : null;
         HostArray dxOut = HostArray.float32(new float[tokens * 44]);
         try (org.spectralpeft.cuda.CudaStream stream = cuda.context().createStream();
-             org.spectralpeft.cuda.DeviceBuffer a = onDevice(HostArray.float32(c.a));
-             org.spectralpeft.cuda.DeviceBuffer b = onDevice(HostArray.float32(c.b));
-             org.spectralpeft.cuda.DeviceBuffer g = c.gate == null ? null : onDevice(HostArray.float32(c.gate));
+             org.spectralpeft.cuda.DeviceBuffer a = cuda.context().upload(HostArray.float32(c.a));
+             org.spectralpeft.cuda.DeviceBuffer b = cuda.context().upload(HostArray.float32(c.b));
+             org.spectralpeft.cuda.DeviceBuffer g = c.gate == null ? null : cuda.context().upload(HostArray.float32(c.gate));
              FouRAFactors viaHost = cuda.prepare(c.spec, c.a, c.b, c.gate);
              FouRAFactors viaDevice = cuda.prepare(c.spec, a.array(), b.array(), g == null ? null : g.array(), stream);
-             org.spectralpeft.cuda.DeviceBuffer dx = onDevice(x);
-             org.spectralpeft.cuda.DeviceBuffer dgy = onDevice(gy);
+             org.spectralpeft.cuda.DeviceBuffer dx = cuda.context().upload(x);
+             org.spectralpeft.cuda.DeviceBuffer dgy = cuda.context().upload(gy);
              org.spectralpeft.cuda.DeviceBuffer gA = cuda.context().allocate(DType.FLOAT32, dA.length);
              org.spectralpeft.cuda.DeviceBuffer gB = cuda.context().allocate(DType.FLOAT32, dB.length);
              org.spectralpeft.cuda.DeviceBuffer gG = adaptive ? cuda.context().allocate(DType.FLOAT32, 30) : null;
-             org.spectralpeft.cuda.DeviceBuffer gx = onDevice(dxOut)) {
+             org.spectralpeft.cuda.DeviceBuffer gx = cuda.context().upload(dxOut)) {
             HostArray y1 = HostArray.float32(new float[tokens * 50]);
             HostArray y2 = HostArray.float32(new float[tokens * 50]);
             cuda.forward(viaHost, x, tokens, y1);
@@ -201,7 +195,7 @@ class CudaFouRATest extends FouRABackendContract {
                 assertTrue(e.getMessage().contains("gradGate must be null"), e.getMessage());
             }
             if (gate == Gate.FIXED) {
-                try (org.spectralpeft.cuda.DeviceBuffer bad = onDevice(HostArray.float32(new float[] {1f, 0.5f, 0f, 1f, 1f}))) {
+                try (org.spectralpeft.cuda.DeviceBuffer bad = cuda.context().upload(HostArray.float32(new float[] {1f, 0.5f, 0f, 1f, 1f}))) {
                     IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                             () -> cuda.prepare(c.spec, a.array(), b.array(), bad.array(), stream));
                     assertTrue(e.getMessage().contains("mask[1] is 0.5"), e.getMessage());
@@ -221,7 +215,7 @@ class CudaFouRATest extends FouRABackendContract {
         try (org.spectralpeft.cuda.CudaStream stream = cuda.context().createStream();
              FouRAFactors f = cuda.prepare(c.spec, c.a, c.b, c.gate);
              org.spectralpeft.cuda.DeviceBuffer out = cuda.context().allocate(dtype, 33 * 41);
-             org.spectralpeft.cuda.DeviceBuffer w = onDevice(w0)) {
+             org.spectralpeft.cuda.DeviceBuffer w = cuda.context().upload(w0)) {
             cuda.materialize(f, hostOut);
             cuda.merge(f, hostMerged);
             cuda.materialize(f, out.array(), stream);
@@ -311,8 +305,8 @@ class CudaFouRATest extends FouRABackendContract {
             cuda.forward(pool, ids, x, tokens, hostY);
             HostArray viaDevice = HostArray.of(DType.FLOAT16, y0);
             try (org.spectralpeft.cuda.CudaStream stream = cuda.context().createStream();
-                 org.spectralpeft.cuda.DeviceBuffer dx = onDevice(x);
-                 org.spectralpeft.cuda.DeviceBuffer dy = onDevice(viaDevice)) {
+                 org.spectralpeft.cuda.DeviceBuffer dx = cuda.context().upload(x);
+                 org.spectralpeft.cuda.DeviceBuffer dy = cuda.context().upload(viaDevice)) {
                 cuda.forward(pool, ids, dx.array(), tokens, dy.array(), stream);
                 stream.synchronize();
                 dy.copyTo(viaDevice);

@@ -17,6 +17,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.spectralpeft.fourierft.FourierFTBackendContract;
 import org.spectralpeft.TestData;
 import org.spectralpeft.core.DType;
@@ -87,6 +88,24 @@ class CudaFourierFTTest extends FourierFTBackendContract {
         } else {
             assertEquals("fourierft.compute_75.ptx", cuda.kernelVariant());
         }
+    }
+
+    /** upload: a buffer of the host array's dtype and length holding its bits; null refused. */
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void uploadCopiesTheHostArray(DType dtype) {
+        TestData data = new TestData();
+        HostArray host = HostArray.of(dtype, data.gaussian(37));
+        try (DeviceBuffer b = cuda.context().upload(host)) {
+            assertEquals(dtype, b.array().dtype());
+            assertEquals(37, b.array().length());
+            HostArray back = TestData.poisoned(dtype, 37);
+            b.copyTo(back);
+            for (int i = 0; i < 37; i++) {
+                assertEquals(Float.floatToRawIntBits(host.get(i)), Float.floatToRawIntBits(back.get(i)), "element " + i);
+            }
+        }
+        assertThrows(IllegalArgumentException.class, () -> cuda.context().upload(null));
     }
 
     /** The device entry points on library buffers wrapped as foreign pointers, on a caller's stream. */

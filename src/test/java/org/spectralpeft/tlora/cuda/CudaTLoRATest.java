@@ -172,11 +172,11 @@ class CudaTLoRATest extends TLoRABackendContract {
         CudaContext context = cuda.context();
         try (TLoRADeviceParameters dp = cuda.prepare(spec, p);
              CudaStream stream = context.createStream();
-             DeviceBuffer dw0 = onDevice(context, w0);
-             DeviceBuffer dx = onDevice(context, x);
-             DeviceBuffer dg = onDevice(context, g);
-             DeviceBuffer dy = onDevice(context, HostArray.float32(y0.clone()));
-             DeviceBuffer dgx = onDevice(context, HostArray.float32(gx0.clone()));
+             DeviceBuffer dw0 = context.upload(w0);
+             DeviceBuffer dx = context.upload(x);
+             DeviceBuffer dg = context.upload(g);
+             DeviceBuffer dy = context.upload(HostArray.float32(y0.clone()));
+             DeviceBuffer dgx = context.upload(HostArray.float32(gx0.clone()));
              DeviceBuffer dw = context.allocate(DType.BFLOAT16, spec.dOut() * spec.dIn())) {
             cuda.forward(dp, dw0.array(), dx.array(), tokens, dy.array(), stream);
             TLoRAParameters gradDevice = cuda.backward(dp, dw0.array(), dx.array(), dg.array(), tokens, dgx.array(), stream);
@@ -207,12 +207,6 @@ class CudaTLoRATest extends TLoRABackendContract {
         }
     }
 
-    private static DeviceBuffer onDevice(CudaContext context, HostArray host) {
-        DeviceBuffer b = context.allocate(host.dtype(), host.length());
-        b.copyFrom(host);
-        return b;
-    }
-
     private static float[] download(DeviceBuffer b) {
         HostArray h = HostArray.allocate(b.array().dtype(), (int) b.array().length());
         b.copyTo(h);
@@ -235,8 +229,8 @@ class CudaTLoRATest extends TLoRABackendContract {
         for (int tokens : new int[] {3, 1300}) {
             try (TLoRADeviceParameters dp = cuda.prepare(spec, p);
                  CudaStream stream = context.createStream();
-                 DeviceBuffer w0 = onDevice(context, HostArray.float32(data.gaussian(spec.dOut() * spec.dIn())));
-                 DeviceBuffer x = onDevice(context, HostArray.float32(data.gaussian(tokens * spec.dIn())));
+                 DeviceBuffer w0 = context.upload(HostArray.float32(data.gaussian(spec.dOut() * spec.dIn())));
+                 DeviceBuffer x = context.upload(HostArray.float32(data.gaussian(tokens * spec.dIn())));
                  DeviceBuffer y = context.allocate(DType.FLOAT32, (long) tokens * spec.dOut())) {
                 stream.synchronize();
                 context.resetPoolUsedHigh();
@@ -277,9 +271,9 @@ class CudaTLoRATest extends TLoRABackendContract {
         onRoute("panels", () -> {
             try (TLoRADeviceParameters dp = cuda.prepare(spec, p);
                  CudaStream stream = context.createStream();
-                 DeviceBuffer dw0 = onDevice(context, w0);
-                 DeviceBuffer dx = onDevice(context, x);
-                 DeviceBuffer dy = onDevice(context, HostArray.float32(y))) {
+                 DeviceBuffer dw0 = context.upload(w0);
+                 DeviceBuffer dx = context.upload(x);
+                 DeviceBuffer dy = context.upload(HostArray.float32(y))) {
                 stream.synchronize();
                 context.resetPoolUsedHigh();
                 long before = context.poolUsedHighBytes();
@@ -321,9 +315,9 @@ class CudaTLoRATest extends TLoRABackendContract {
         TLoRAParameters grads;
         try (TLoRADeviceParameters dp = cuda.prepare(spec, p);
              CudaStream stream = context.createStream();
-             DeviceBuffer dw0 = onDevice(context, w0);
-             DeviceBuffer dx = onDevice(context, x);
-             DeviceBuffer dg = onDevice(context, g)) {
+             DeviceBuffer dw0 = context.upload(w0);
+             DeviceBuffer dx = context.upload(x);
+             DeviceBuffer dg = context.upload(g)) {
             stream.synchronize();
             context.resetPoolUsedHigh();
             long before = context.poolUsedHighBytes();
