@@ -1,8 +1,5 @@
 package org.spectralpeft.cpu;
 
-import java.util.ArrayList;
-import java.util.List;
-
 /**
  * Unnormalized real inverse DFTs of length n for a block of rows at once, for n whose factors are 2 and 3
  * (768, 1536, 3072, 4096, ...): x[q] = Σ_k X[k]·e^{+2πi·qk/n} over the Hermitian extension of bins 0..n/2.
@@ -13,10 +10,9 @@ import java.util.List;
  * pass, of several butterflies), with one twiddle per loop, where JTransforms transforms one row at a time
  * and, for lengths such as 768 = 3·2⁸, through its mixed-radix path. For even n the real inverse is a complex
  * inverse of length n/2 (z[m] = x[2m] + i·x[2m+1]) after the standard pre-processing; odd n take a complex
- * inverse of length n. The complex transform is a self-sorting (Stockham) decimation in frequency with
- * radix-4, 2 and 3 passes whose twiddles are computed in float64 and stored as float. The planes' rows are
- * padded to a multiple of the vector length where the passes run on the Vector API ({@link BatchedPasses});
- * the padding lanes hold zeros and are never written out.
+ * inverse of length n, both a {@link BatchedComplexFft}. The planes' rows are padded to a multiple of the
+ * vector length where the passes run on the Vector API ({@link BatchedPasses}); the padding lanes hold zeros
+ * and are never written out.
  * <p>
  * Holds scratch planes: one instance per thread.
  */
@@ -26,19 +22,13 @@ public final class BatchedRealFft {
     private final BatchedPasses passes;
     /** Length of the complex transform: n/2 for even n, else n. */
     private final int len;
-    private final int[] radix;
-    /** Per pass, the twiddles e^{+2πi·j·k/L} (j &lt; L/p, 1 ≤ k &lt; p), real and imaginary, at (k-1)·(L/p) + j. */
-    private final float[][] twRe;
-    private final float[][] twIm;
+    /** The complex inverse of length len, whose input planes the pre-processing fills. */
+    private final BatchedComplexFft complex;
     /** Pre-processing twiddles e^{+2πi·k/n}, k &lt; n/2 (even n only). */
     private final float[] preRe;
     private final float[] preIm;
     private final float[][] specRe;
     private final float[][] specIm;
-    private final float[] workRe;
-    private final float[] workIm;
-    private final float[] pongRe;
-    private final float[] pongIm;
 
     /**
      * Whether {@code n} is a length this transform takes: at least 2, with no prime factor but 2 and 3.
@@ -88,38 +78,7 @@ public final class BatchedRealFft {
         this.maxRows = maxRows;
         this.passes = passes;
         this.len = n % 2 == 0 ? n / 2 : n;
-        List<Integer> radices = new ArrayList<>();
-        int r = len;
-        while (r % 4 == 0) {
-            radices.add(4);
-            r /= 4;
-        }
-        if (r % 2 == 0) {
-            radices.add(2);
-            r /= 2;
-        }
-        while (r % 3 == 0) {
-            radices.add(3);
-            r /= 3;
-        }
-        radix = radices.stream().mapToInt(Integer::intValue).toArray();
-        twRe = new float[radix.length][];
-        twIm = new float[radix.length][];
-        int current = len;
-        for (int s = 0; s < radix.length; s++) {
-            int p = radix[s];
-            int m = current / p;
-            twRe[s] = new float[(p - 1) * m];
-            twIm[s] = new float[(p - 1) * m];
-            for (int k = 1; k < p; k++) {
-                for (int j = 0; j < m; j++) {
-                    double angle = 2 * Math.PI * ((long) j * k % current) / current;
-                    twRe[s][(k - 1) * m + j] = (float) Math.cos(angle);
-                    twIm[s][(k - 1) * m + j] = (float) Math.sin(angle);
-                }
-            }
-            current = m;
-        }
+        complex = new BatchedComplexFft(len, maxRows, passes);
         if (n % 2 == 0) {
             preRe = new float[len];
             preIm = new float[len];
@@ -134,17 +93,11 @@ public final class BatchedRealFft {
         }
         specRe = new float[bins()][maxRows];
         specIm = new float[bins()][maxRows];
-        int planeSize = len * width(maxRows);
-        workRe = new float[planeSize];
-        workIm = new float[planeSize];
-        pongRe = new float[planeSize];
-        pongIm = new float[planeSize];
     }
 
     /** Floats per bin in the planes: rows rounded up to the passes' vector length. */
     private int width(int rows) {
-        int lanes = passes.lanes();
-        return (rows + lanes - 1) / lanes * lanes;
+        return complex.width(rows);
     }
 
     public int length() {
@@ -205,8 +158,8 @@ public final class BatchedRealFft {
      * @param stride distance between rows in out, at least n
      */
     public void inverse(int rows, float[] out, int off, int stride) {
-        boolean inWork = transform(rows);
-        writeRows(rows, width(rows), inWork ? workRe : pongRe, inWork ? workIm : pongIm, out, off, stride);
+        transform(rows);
+        writeRows(rows, width(rows), complex.resultRe(), complex.resultIm(), out, off, stride);
     }
 
     /** Receives one output index of all rows of a block: {@code values[from + r]} is x_r[q], r &lt; rows. */
@@ -231,10 +184,10 @@ public final class BatchedRealFft {
      * @param column receives each output index; its array must not be kept past the call
      */
     public void inverseByColumn(int rows, Column column) {
-        boolean inWork = transform(rows);
+        transform(rows);
         int width = width(rows);
-        float[] xr = inWork ? workRe : pongRe;
-        float[] xi = inWork ? workIm : pongIm;
+        float[] xr = complex.resultRe();
+        float[] xi = complex.resultIm();
         if (n % 2 == 0) {
             for (int m = 0; m < len; m++) {
                 column.accept(2 * m, xr, m * width);
@@ -247,8 +200,8 @@ public final class BatchedRealFft {
         }
     }
 
-    /** Runs the passes; true if the result is in the work planes, false if in the pong planes. */
-    private boolean transform(int rows) {
+    /** Pre-processes the block's spectrum into the complex transform's input and runs it. */
+    private void transform(int rows) {
         if (rows < 1 || rows > maxRows) {
             throw new IllegalArgumentException("rows " + rows);
         }
@@ -258,35 +211,7 @@ public final class BatchedRealFft {
         } else {
             prepareOdd(rows, width);
         }
-        if (width > rows) {
-            for (int k = 0; k < len; k++) {
-                java.util.Arrays.fill(workRe, k * width + rows, (k + 1) * width, 0f);
-                java.util.Arrays.fill(workIm, k * width + rows, (k + 1) * width, 0f);
-            }
-        }
-        float[] xr = workRe;
-        float[] xi = workIm;
-        float[] yr = pongRe;
-        float[] yi = pongIm;
-        int current = len;
-        int sB = width; // s·width: contiguous floats per butterfly leg
-        for (int s = 0; s < radix.length; s++) {
-            int m = current / radix[s];
-            switch (radix[s]) {
-                case 4 -> passes.radix4(xr, xi, yr, yi, m, sB, twRe[s], twIm[s]);
-                case 2 -> passes.radix2(xr, xi, yr, yi, m, sB, twRe[s], twIm[s]);
-                default -> passes.radix3(xr, xi, yr, yi, m, sB, twRe[s], twIm[s]);
-            }
-            float[] t = xr;
-            xr = yr;
-            yr = t;
-            t = xi;
-            xi = yi;
-            yi = t;
-            current = m;
-            sB *= radix[s];
-        }
-        return xr == workRe;
+        complex.inverse(rows);
     }
 
     /** Rows written out per tile of the transposed write: a cache line of each plane per output index. */
@@ -324,8 +249,8 @@ public final class BatchedRealFft {
      */
     private void prepareEven(int rows, int width) {
         int h = len;
-        float[] zr = workRe;
-        float[] zi = workIm;
+        float[] zr = complex.inputRe();
+        float[] zi = complex.inputIm();
         // k = 0 pairs bin 0 with bin h, both real.
         float[] dc = specRe[0];
         float[] nyquist = specRe[h];
@@ -339,6 +264,8 @@ public final class BatchedRealFft {
     /** The full Hermitian spectrum of odd n into the work planes. */
     private void prepareOdd(int rows, int width) {
         int half = n / 2;
+        float[] workRe = complex.inputRe();
+        float[] workIm = complex.inputIm();
         for (int r = 0; r < rows; r++) {
             workRe[r] = specRe[0][r];
             workIm[r] = 0f;
