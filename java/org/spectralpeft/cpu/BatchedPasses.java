@@ -1,9 +1,12 @@
 package org.spectralpeft.cpu;
 
 /**
- * The inner loops of {@link BatchedRealFft}: its pre-processing and its radix passes over planes that hold bin
- * k of row r at k·width + r, width a multiple of {@link #lanes()}. Two implementations compute the same bits
- * (the same float operations in the same order, no fused multiply-add): {@link ScalarBatchedPasses}, plain
+ * The inner loops of {@link BatchedRealFft} and {@link BatchedComplexFft}: the pre-processing and the radix
+ * passes over planes that hold bin k of row r at k·width + r, width a multiple of {@link #lanes()}. Two
+ * implementations compute the same bits (the same float operations in the same order; each complex product
+ * a·w as fma(a_re, w_re, a_im·(−w_im)) and fma(a_re, w_im, a_im·w_re), one rounding fewer per component than
+ * separate multiplies, which took 768² with n = 10000 from 1.57e-7 to 1.52e-7 relative error):
+ * {@link ScalarBatchedPasses}, plain
  * loops, and {@code VectorBatchedPasses}, the same loops on the incubating Vector API, taken where the JVM
  * was started with {@code --add-modules jdk.incubator.vector} (HotSpot 17's C2 leaves these loops scalar:
  * their loads and stores sit at different loop-invariant offsets of one array).

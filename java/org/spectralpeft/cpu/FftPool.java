@@ -19,6 +19,7 @@ public final class FftPool {
     private final Map<Integer, Queue<float[]>> scratch = new ConcurrentHashMap<>();
     /** Batched transforms by length and block rows (length · 2¹⁶ + rows; rows below 2¹⁶). */
     private final Map<Long, Queue<BatchedRealFft>> batched = new ConcurrentHashMap<>();
+    private final Map<Long, Queue<BatchedComplexFft>> batchedComplex = new ConcurrentHashMap<>();
 
     public RealFft takeReal(int n) {
         RealFft f = real.computeIfAbsent(n, k -> new ConcurrentLinkedQueue<>()).poll();
@@ -46,6 +47,17 @@ public final class FftPool {
 
     public void give(BatchedRealFft f) {
         batched.get(batchedKey(f.length(), f.maxRows())).offer(f);
+    }
+
+    /** A batched complex inverse of length n for blocks of up to {@code rows} rows. */
+    public BatchedComplexFft takeBatchedComplex(int n, int rows) {
+        BatchedComplexFft f =
+                batchedComplex.computeIfAbsent(batchedKey(n, rows), k -> new ConcurrentLinkedQueue<>()).poll();
+        return f != null ? f : new BatchedComplexFft(n, rows);
+    }
+
+    public void give(BatchedComplexFft f) {
+        batchedComplex.get(batchedKey(f.length(), f.maxRows())).offer(f);
     }
 
     private static long batchedKey(int n, int rows) {

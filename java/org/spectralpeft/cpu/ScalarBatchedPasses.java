@@ -17,13 +17,13 @@ final class ScalarBatchedPasses implements BatchedPasses {
                        boolean overwrite) {
         if (overwrite) {
             for (int r = 0; r < rows; r++) {
-                re[r] = a * c[r] - b * s[r];
-                im[r] = b * c[r] + a * s[r];
+                re[r] = Math.fma(a, c[r], b * -s[r]);
+                im[r] = Math.fma(b, c[r], a * s[r]);
             }
         } else {
             for (int r = 0; r < rows; r++) {
-                re[r] += a * c[r] - b * s[r];
-                im[r] += b * c[r] + a * s[r];
+                re[r] += Math.fma(a, c[r], b * -s[r]);
+                im[r] += Math.fma(b, c[r], a * s[r]);
             }
         }
     }
@@ -46,8 +46,8 @@ final class ScalarBatchedPasses implements BatchedPasses {
                 float bi = -bIm[r];
                 float dr = ar - br;
                 float di = ai - bi;
-                float tr = dr * wr - di * wi;
-                float ti = dr * wi + di * wr;
+                float tr = Math.fma(dr, wr, di * -wi);
+                float ti = Math.fma(dr, wi, di * wr);
                 zr[ka + r] = ar + br - ti;
                 zi[ka + r] = ai + bi + tr;
             }
@@ -73,8 +73,8 @@ final class ScalarBatchedPasses implements BatchedPasses {
                 yi[y0 + i] = ai + bi;
                 float dr = ar - br;
                 float di = ai - bi;
-                yr[y1 + i] = dr * wr - di * wi;
-                yi[y1 + i] = dr * wi + di * wr;
+                yr[y1 + i] = Math.fma(dr, wr, di * -wi);
+                yi[y1 + i] = Math.fma(dr, wi, di * wr);
             }
         }
     }
@@ -122,12 +122,12 @@ final class ScalarBatchedPasses implements BatchedPasses {
                 float b2i = t0i - t2i;
                 float b3r = t1r - t3r;
                 float b3i = t1i - t3i;
-                yr[y1 + i] = b1r * w1r - b1i * w1i;
-                yi[y1 + i] = b1r * w1i + b1i * w1r;
-                yr[y2 + i] = b2r * w2r - b2i * w2i;
-                yi[y2 + i] = b2r * w2i + b2i * w2r;
-                yr[y3 + i] = b3r * w3r - b3i * w3i;
-                yi[y3 + i] = b3r * w3i + b3i * w3r;
+                yr[y1 + i] = Math.fma(b1r, w1r, b1i * -w1i);
+                yi[y1 + i] = Math.fma(b1r, w1i, b1i * w1r);
+                yr[y2 + i] = Math.fma(b2r, w2r, b2i * -w2i);
+                yi[y2 + i] = Math.fma(b2r, w2i, b2i * w2r);
+                yr[y3 + i] = Math.fma(b3r, w3r, b3i * -w3i);
+                yi[y3 + i] = Math.fma(b3r, w3i, b3i * w3r);
             }
         }
     }
@@ -166,10 +166,10 @@ final class ScalarBatchedPasses implements BatchedPasses {
                 float b1i = ui + vi;
                 float b2r = ur - vr;
                 float b2i = ui - vi;
-                yr[y1 + i] = b1r * w1r - b1i * w1i;
-                yi[y1 + i] = b1r * w1i + b1i * w1r;
-                yr[y2 + i] = b2r * w2r - b2i * w2i;
-                yi[y2 + i] = b2r * w2i + b2i * w2r;
+                yr[y1 + i] = Math.fma(b1r, w1r, b1i * -w1i);
+                yi[y1 + i] = Math.fma(b1r, w1i, b1i * w1r);
+                yr[y2 + i] = Math.fma(b2r, w2r, b2i * -w2i);
+                yi[y2 + i] = Math.fma(b2r, w2i, b2i * w2r);
             }
         }
     }

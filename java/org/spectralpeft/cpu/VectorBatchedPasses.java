@@ -5,7 +5,7 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * {@link BatchedPasses} on the Vector API: {@link ScalarBatchedPasses}' loops, one vector of rows at a time,
- * with the same operations in the same order (multiplies and adds kept apart), so both give the same bits.
+ * with the same operations in the same order (the same fused multiply-adds), so both give the same bits.
  * Loaded by reflection only where {@code jdk.incubator.vector} is in the boot layer; nothing else in the
  * library refers to this class.
  */
@@ -29,8 +29,8 @@ final class VectorBatchedPasses implements BatchedPasses {
         for (; r < bound; r += L) {
             FloatVector cv = FloatVector.fromArray(SPECIES, c, r);
             FloatVector sv = FloatVector.fromArray(SPECIES, s, r);
-            FloatVector x = cv.mul(a).sub(sv.mul(b));
-            FloatVector y = cv.mul(b).add(sv.mul(a));
+            FloatVector x = cv.fma(FloatVector.broadcast(SPECIES, a), sv.mul(-b));
+            FloatVector y = cv.fma(FloatVector.broadcast(SPECIES, b), sv.mul(a));
             if (!overwrite) {
                 x = FloatVector.fromArray(SPECIES, re, r).add(x);
                 y = FloatVector.fromArray(SPECIES, im, r).add(y);
@@ -39,8 +39,8 @@ final class VectorBatchedPasses implements BatchedPasses {
             y.intoArray(im, r);
         }
         for (; r < rows; r++) {
-            float x = a * c[r] - b * s[r];
-            float y = b * c[r] + a * s[r];
+            float x = Math.fma(a, c[r], b * -s[r]);
+            float y = Math.fma(b, c[r], a * s[r]);
             re[r] = overwrite ? x : re[r] + x;
             im[r] = overwrite ? y : im[r] + y;
         }
@@ -66,8 +66,8 @@ final class VectorBatchedPasses implements BatchedPasses {
                 FloatVector bi = FloatVector.fromArray(SPECIES, bIm, r).neg();
                 FloatVector dr = ar.sub(br);
                 FloatVector di = ai.sub(bi);
-                FloatVector tr = dr.mul(wr).sub(di.mul(wi));
-                FloatVector ti = dr.mul(wi).add(di.mul(wr));
+                FloatVector tr = dr.fma(FloatVector.broadcast(SPECIES, wr), di.mul(-wi));
+                FloatVector ti = dr.fma(FloatVector.broadcast(SPECIES, wi), di.mul(wr));
                 ar.add(br).sub(ti).intoArray(zr, ka + r);
                 ai.add(bi).add(tr).intoArray(zi, ka + r);
             }
@@ -78,8 +78,8 @@ final class VectorBatchedPasses implements BatchedPasses {
                 float bi = -bIm[r];
                 float dr = ar - br;
                 float di = ai - bi;
-                float tr = dr * wr - di * wi;
-                float ti = dr * wi + di * wr;
+                float tr = Math.fma(dr, wr, di * -wi);
+                float ti = Math.fma(dr, wi, di * wr);
                 zr[ka + r] = ar + br - ti;
                 zi[ka + r] = ai + bi + tr;
             }
@@ -104,8 +104,8 @@ final class VectorBatchedPasses implements BatchedPasses {
                 ai.add(bi).intoArray(yi, y0 + i);
                 FloatVector dr = ar.sub(br);
                 FloatVector di = ai.sub(bi);
-                dr.mul(wr).sub(di.mul(wi)).intoArray(yr, y1 + i);
-                dr.mul(wi).add(di.mul(wr)).intoArray(yi, y1 + i);
+                dr.fma(FloatVector.broadcast(SPECIES, wr), di.mul(-wi)).intoArray(yr, y1 + i);
+                dr.fma(FloatVector.broadcast(SPECIES, wi), di.mul(wr)).intoArray(yi, y1 + i);
             }
         }
     }
@@ -143,10 +143,10 @@ final class VectorBatchedPasses implements BatchedPasses {
                 FloatVector b1i = ui.add(vi);
                 FloatVector b2r = ur.sub(vr);
                 FloatVector b2i = ui.sub(vi);
-                b1r.mul(w1r).sub(b1i.mul(w1i)).intoArray(yr, y1 + i);
-                b1r.mul(w1i).add(b1i.mul(w1r)).intoArray(yi, y1 + i);
-                b2r.mul(w2r).sub(b2i.mul(w2i)).intoArray(yr, y2 + i);
-                b2r.mul(w2i).add(b2i.mul(w2r)).intoArray(yi, y2 + i);
+                b1r.fma(FloatVector.broadcast(SPECIES, w1r), b1i.mul(-w1i)).intoArray(yr, y1 + i);
+                b1r.fma(FloatVector.broadcast(SPECIES, w1i), b1i.mul(w1r)).intoArray(yi, y1 + i);
+                b2r.fma(FloatVector.broadcast(SPECIES, w2r), b2i.mul(-w2i)).intoArray(yr, y2 + i);
+                b2r.fma(FloatVector.broadcast(SPECIES, w2i), b2i.mul(w2r)).intoArray(yi, y2 + i);
             }
         }
     }
@@ -193,12 +193,12 @@ final class VectorBatchedPasses implements BatchedPasses {
                 FloatVector b2i = t0i.sub(t2i);
                 FloatVector b3r = t1r.sub(t3r);
                 FloatVector b3i = t1i.sub(t3i);
-                b1r.mul(w1r).sub(b1i.mul(w1i)).intoArray(yr, y1 + i);
-                b1r.mul(w1i).add(b1i.mul(w1r)).intoArray(yi, y1 + i);
-                b2r.mul(w2r).sub(b2i.mul(w2i)).intoArray(yr, y2 + i);
-                b2r.mul(w2i).add(b2i.mul(w2r)).intoArray(yi, y2 + i);
-                b3r.mul(w3r).sub(b3i.mul(w3i)).intoArray(yr, y3 + i);
-                b3r.mul(w3i).add(b3i.mul(w3r)).intoArray(yi, y3 + i);
+                b1r.fma(FloatVector.broadcast(SPECIES, w1r), b1i.mul(-w1i)).intoArray(yr, y1 + i);
+                b1r.fma(FloatVector.broadcast(SPECIES, w1i), b1i.mul(w1r)).intoArray(yi, y1 + i);
+                b2r.fma(FloatVector.broadcast(SPECIES, w2r), b2i.mul(-w2i)).intoArray(yr, y2 + i);
+                b2r.fma(FloatVector.broadcast(SPECIES, w2i), b2i.mul(w2r)).intoArray(yi, y2 + i);
+                b3r.fma(FloatVector.broadcast(SPECIES, w3r), b3i.mul(-w3i)).intoArray(yr, y3 + i);
+                b3r.fma(FloatVector.broadcast(SPECIES, w3i), b3i.mul(w3r)).intoArray(yi, y3 + i);
             }
         }
     }

@@ -4,6 +4,7 @@ import java.util.function.IntFunction;
 import java.util.stream.IntStream;
 import org.spectralpeft.core.HostArray;
 import org.spectralpeft.core.WriteMode;
+import org.spectralpeft.cpu.BatchedComplexFft;
 import org.spectralpeft.cpu.BatchedRealFft;
 import org.spectralpeft.cpu.ComplexFft;
 import org.spectralpeft.cpu.FftPool;
@@ -266,12 +267,27 @@ public final class CpuFourierFT extends ValidatingBackend {
 
     /**
      * The columns with more than {@code directLimit} entries, each inverse-transformed by FFT (interleaved
-     * complex, d_out long, times {@code scale}); null for the others.
+     * complex, d_out long, times {@code scale}); null for the others. Where d_out is a batched length and the
+     * vector loops run, blocks of columns go through one {@link BatchedComplexFft} (768² with n = 10000, every
+     * column dense: 0.5 against 1.3 ms for the same columns one at a time in float64), else each column
+     * through JTransforms.
      */
     private float[][] transformDenseColumns(SpectrumColumns cols, int h, int dOut, int directLimit, float[] coeffs,
                                             int coeffOffset, double scale) {
         float[][] columns = new float[h][];
         int[] dense = IntStream.range(0, h).filter(v -> cols.start(v + 1) - cols.start(v) > directLimit).toArray();
+        if (useBatchedColumns(dOut)) {
+            int block = columnBlock(dOut);
+            Parallel.inChunks(dense.length, block, (from, to) -> {
+                BatchedComplexFft fft = ffts.takeBatchedComplex(dOut, block);
+                try {
+                    batchedColumns(cols, dense, from, to, coeffs, coeffOffset, scale, fft, columns);
+                } finally {
+                    ffts.give(fft);
+                }
+            });
+            return columns;
+        }
         Parallel.inChunks(dense.length, LINE_CHUNK, (from, to) -> {
             ComplexFft fft = ffts.takeComplex(dOut);
             try {
@@ -295,6 +311,51 @@ public final class CpuFourierFT extends ValidatingBackend {
             }
         });
         return columns;
+    }
+
+    /** Whether dense columns of length d_out take {@link BatchedComplexFft} (only on the vector loops). */
+    static boolean useBatchedColumns(int dOut) {
+        return BatchedComplexFft.supports(dOut) && BatchedRealFft.vectorized();
+    }
+
+    /** Columns per block of the batched column transform: its four planes about 256 KB, at least 8 columns. */
+    private static int columnBlock(int dOut) {
+        return Math.max(8, Math.min(64, (16 << 10) / dOut));
+    }
+
+    /** Dense columns dense[from..to) as the lanes of one batched inverse, each into its own interleaved array. */
+    private static void batchedColumns(SpectrumColumns cols, int[] dense, int from, int to, float[] coeffs,
+                                       int coeffOffset, double scale, BatchedComplexFft fft, float[][] columns) {
+        int dOut = fft.length();
+        int count = to - from;
+        int width = fft.width(count);
+        float[] re = fft.inputRe();
+        float[] im = fft.inputIm();
+        java.util.Arrays.fill(re, 0, dOut * width, 0f);
+        java.util.Arrays.fill(im, 0, dOut * width, 0f);
+        for (int lane = 0; lane < count; lane++) {
+            int v = dense[from + lane];
+            int end = cols.start(v + 1);
+            for (int e = cols.start(v); e < end; ) { // a bin's entries are adjacent
+                int row = cols.row(e);
+                double sum = 0;
+                for (; e < end && cols.row(e) == row; e++) {
+                    sum += coeffs[coeffOffset + cols.coefficient(e)];
+                }
+                re[row * width + lane] = (float) (scale * sum);
+            }
+        }
+        fft.inverse(count);
+        float[] outRe = fft.resultRe();
+        float[] outIm = fft.resultIm();
+        for (int lane = 0; lane < count; lane++) {
+            float[] col = new float[2 * dOut];
+            for (int p = 0, i = lane; p < dOut; p++, i += width) {
+                col[2 * p] = outRe[i];
+                col[2 * p + 1] = outIm[i];
+            }
+            columns[dense[from + lane]] = col;
+        }
     }
 
     /**
@@ -490,6 +551,8 @@ public final class CpuFourierFT extends ValidatingBackend {
                 ffts.give(fft);
             }
         });
+        // In float64 (ComplexFft), not as a float batch: the batch took ∂L/∂c at 768² with n = 10000 from
+        // 1.4e-7 to 2.0e-7 relative error.
         Parallel.inChunks(denseColumns.length, LINE_CHUNK, (from, to) -> {
             ComplexFft fft = ffts.takeComplex(dOut);
             try {

@@ -60,9 +60,15 @@ class CpuFourierFTAccuracyTest {
         return new int[] {PARTNER, len, Math.min(200, len)};
     }
 
+    /**
+     * Square shapes whose columns are all dense (768² with n = 10000: about 26 entries in each 768-point column,
+     * transformed as a batch on the vector loops), beside the tall and wide shapes of each length.
+     */
+    private static final int[][] SQUARE = {{768, 768, 10000}, {96, 96, 2000}};
+
     static Stream<Arguments> shapes() {
-        return Arrays.stream(LENGTHS).boxed().flatMap(len -> Stream.of(tall(len), wide(len)))
-                .map(s -> Arguments.of(s[0], s[1], s[2]));
+        return Stream.concat(Arrays.stream(LENGTHS).boxed().flatMap(len -> Stream.of(tall(len), wide(len))),
+                Arrays.stream(SQUARE)).map(s -> Arguments.of(s[0], s[1], s[2]));
     }
 
     /**
