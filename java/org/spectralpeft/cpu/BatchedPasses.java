@@ -31,6 +31,15 @@ interface BatchedPasses {
      */
     void rotate(float[] re, float[] im, float a, float b, float[] c, float[] s, int rows, boolean overwrite);
 
+    /**
+     * Bins 1 ≤ k &lt; h of the even-length forward post-processing, from c = the complex inverse of conj z (z[m] =
+     * x[2m] + i·x[2m+1], so Z = conj c is z's forward DFT): with A = Z[k], B = conj Z[h-k], D = A - B,
+     * X[k] = ½·((A + B) + (D_im·cos θ - D_re·sin θ), i·((A + B)_im - (D_im·sin θ + D_re·cos θ))), θ = 2πk/n,
+     * cos and sin from wRe/wIm. Rows below {@code rows} of bin k go to specRe[k] and specIm[k].
+     */
+    void finishForwardEven(float[] cr, float[] ci, int h, int rows, int width, float[] wRe, float[] wIm,
+                           float[][] specRe, float[][] specIm);
+
     /** One radix-2 pass: y[2j + k] = (Σ_t x[j + t·m]·(-1)^{tk})·w^{jk}, legs of sB floats. */
     void radix2(float[] xr, float[] xi, float[] yr, float[] yi, int m, int sB, float[] twr, float[] twi);
 

@@ -55,6 +55,31 @@ final class ScalarBatchedPasses implements BatchedPasses {
     }
 
     @Override
+    public void finishForwardEven(float[] cr, float[] ci, int h, int rows, int width, float[] wRe, float[] wIm,
+                                  float[][] specRe, float[][] specIm) {
+        for (int k = 1; k < h; k++) {
+            int ka = k * width;
+            int kb = (h - k) * width;
+            float c = wRe[k];
+            float s = wIm[k];
+            float[] outRe = specRe[k];
+            float[] outIm = specIm[k];
+            for (int r = 0; r < rows; r++) {
+                float ar = cr[ka + r];
+                float ai = -ci[ka + r];
+                float br = cr[kb + r];
+                float bi = ci[kb + r];
+                float dr = ar - br;
+                float di = ai - bi;
+                float tr = Math.fma(c, di, s * -dr);
+                float ti = Math.fma(s, di, c * dr);
+                outRe[r] = 0.5f * (ar + br + tr);
+                outIm[r] = 0.5f * (ai + bi - ti);
+            }
+        }
+    }
+
+    @Override
     public void radix2(float[] xr, float[] xi, float[] yr, float[] yi, int m, int sB, float[] twr,
                        float[] twi) {
         for (int j = 0; j < m; j++) {

@@ -87,6 +87,47 @@ final class VectorBatchedPasses implements BatchedPasses {
     }
 
     @Override
+    public void finishForwardEven(float[] cr, float[] ci, int h, int rows, int width, float[] wRe, float[] wIm,
+                                  float[][] specRe, float[][] specIm) {
+        int bound = SPECIES.loopBound(rows);
+        for (int k = 1; k < h; k++) {
+            int ka = k * width;
+            int kb = (h - k) * width;
+            float c = wRe[k];
+            float s = wIm[k];
+            FloatVector cv = FloatVector.broadcast(SPECIES, c);
+            FloatVector sv = FloatVector.broadcast(SPECIES, s);
+            float[] outRe = specRe[k];
+            float[] outIm = specIm[k];
+            int r = 0;
+            for (; r < bound; r += L) {
+                FloatVector ar = FloatVector.fromArray(SPECIES, cr, ka + r);
+                FloatVector ai = FloatVector.fromArray(SPECIES, ci, ka + r).neg();
+                FloatVector br = FloatVector.fromArray(SPECIES, cr, kb + r);
+                FloatVector bi = FloatVector.fromArray(SPECIES, ci, kb + r);
+                FloatVector dr = ar.sub(br);
+                FloatVector di = ai.sub(bi);
+                FloatVector tr = cv.fma(di, dr.neg().mul(s));
+                FloatVector ti = sv.fma(di, dr.mul(c));
+                ar.add(br).add(tr).mul(0.5f).intoArray(outRe, r);
+                ai.add(bi).sub(ti).mul(0.5f).intoArray(outIm, r);
+            }
+            for (; r < rows; r++) {
+                float ar = cr[ka + r];
+                float ai = -ci[ka + r];
+                float br = cr[kb + r];
+                float bi = ci[kb + r];
+                float dr = ar - br;
+                float di = ai - bi;
+                float tr = Math.fma(c, di, s * -dr);
+                float ti = Math.fma(s, di, c * dr);
+                outRe[r] = 0.5f * (ar + br + tr);
+                outIm[r] = 0.5f * (ai + bi - ti);
+            }
+        }
+    }
+
+    @Override
     public void radix2(float[] xr, float[] xi, float[] yr, float[] yi, int m, int sB, float[] twr, float[] twi) {
         for (int j = 0; j < m; j++) {
             float wr = twr[j];

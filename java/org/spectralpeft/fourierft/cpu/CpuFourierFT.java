@@ -426,6 +426,10 @@ public final class CpuFourierFT extends ValidatingBackend {
     /** y[t] += x[t]·ΔWᵀ with token t's spec and coefficients (a null spec: token skipped), in fixed chunks. */
     private void forwardTokens(int dOut, int dIn, int tokens, IntFunction<FourierFTSpec> specOf,
                                IntFunction<float[]> coeffsOf, HostArray x, HostArray y) {
+        if (useBatchedForward(dOut, dIn, tokens)) {
+            forwardBatched(dOut, dIn, tokens, specOf, coeffsOf, x, y);
+            return;
+        }
         Parallel.inChunks(tokens, FORWARD_CHUNK, (from, to) -> {
             RealFft inFft = ffts.takeReal(dIn);
             RealFft outFft = ffts.takeReal(dOut);
@@ -452,6 +456,138 @@ public final class CpuFourierFT extends ValidatingBackend {
                 ffts.give(outFft);
             }
         });
+    }
+
+    /**
+     * Whether a forward of this many tokens takes {@link #forwardBatched}: both lengths batched
+     * ({@link #useBatched}) and at least {@link #BATCHED_FORWARD_TOKENS} tokens, below which a block's vector
+     * lanes would stay mostly empty (per token, the result then differs from the batched route's in rounding).
+     */
+    static boolean useBatchedForward(int dOut, int dIn, int tokens) {
+        return tokens >= BATCHED_FORWARD_TOKENS && useBatched(dIn) && useBatched(dOut);
+    }
+
+    /** Tokens from which the forward takes the batched transforms. */
+    static final int BATCHED_FORWARD_TOKENS = 16;
+    /** Most tokens per block of the batched forward: the planes of a 4096-point block about 1 MB. */
+    private static final int FORWARD_BLOCK = 32;
+
+    /**
+     * Tokens per block: enough blocks for every core where there are tokens for it, 16 at least (a 512-bit vector
+     * of lanes), {@link #FORWARD_BLOCK} at most. Each token's result is the same whatever its block.
+     */
+    private static int forwardBlock(int tokens) {
+        int perCore = -Math.floorDiv(-tokens, Runtime.getRuntime().availableProcessors());
+        return Math.min(FORWARD_BLOCK, Math.max(16, (perCore + 15) / 16 * 16));
+    }
+
+    /**
+     * The forward a block of tokens at a time through {@link BatchedRealFft}: the block's rows of x transformed
+     * at once, each output bin gathered over the block's tokens ({@link #gatherBlock}), the block's outputs
+     * transformed back at once and added into y. Tokens are taken in order, grouped by spec (an index set), so a
+     * block's tokens share one grouping; each token's lane sees the same operations whatever the block, so its
+     * result does not depend on the batch it came in.
+     */
+    private void forwardBatched(int dOut, int dIn, int tokens, IntFunction<FourierFTSpec> specOf,
+                                IntFunction<float[]> coeffsOf, HostArray x, HostArray y) {
+        // Groups by spec object, in order of first use (the pool holds one spec per index set).
+        java.util.Map<FourierFTSpec, java.util.List<Integer>> bySpec = new java.util.IdentityHashMap<>();
+        java.util.List<java.util.List<Integer>> groups = new java.util.ArrayList<>();
+        for (int t = 0; t < tokens; t++) {
+            FourierFTSpec spec = specOf.apply(t);
+            if (spec != null) {
+                bySpec.computeIfAbsent(spec, k -> {
+                    java.util.List<Integer> g = new java.util.ArrayList<>();
+                    groups.add(g);
+                    return g;
+                }).add(t);
+            }
+        }
+        int blockTokens = forwardBlock(tokens);
+        java.util.List<int[]> blocks = new java.util.ArrayList<>();
+        for (java.util.List<Integer> group : groups) {
+            int[] order = group.stream().mapToInt(Integer::intValue).toArray();
+            for (int i = 0; i < order.length; i += blockTokens) {
+                blocks.add(java.util.Arrays.copyOfRange(order, i, Math.min(order.length, i + blockTokens)));
+            }
+        }
+        Parallel.inChunks(blocks.size(), 1, (from, to) -> {
+            BatchedRealFft inFft = ffts.takeBatched(dIn, blockTokens);
+            BatchedRealFft outFft = ffts.takeBatched(dOut, blockTokens);
+            float[] rows = ffts.takeScratch(blockTokens * Math.max(dIn, dOut));
+            try {
+                for (int b = from; b < to; b++) {
+                    int[] block = blocks.get(b);
+                    int count = block.length;
+                    for (int r = 0; r < count; r++) {
+                        x.read(block[r] * dIn, rows, r * dIn, dIn);
+                    }
+                    inFft.forward(count, rows, 0, dIn);
+                    FourierFTSpec spec = specOf.apply(block[0]);
+                    gatherBlock(spec.forwardGrouping(), block, coeffsOf, 0.5 * scale(spec), inFft, outFft);
+                    outFft.inverse(count, rows, 0, dOut);
+                    for (int r = 0; r < count; r++) {
+                        y.write(block[r] * dOut, rows, r * dOut, dOut, WriteMode.ADD);
+                    }
+                }
+            } finally {
+                ffts.give(rows);
+                ffts.give(inFft);
+                ffts.give(outFft);
+            }
+        });
+    }
+
+    /**
+     * {@link #scatter} for a block of tokens, lane by lane: output bin o of token r is halfScale · Σ_e c_r·(X_re,
+     * ±X_im)[b_e][r], summed in float64 in the grouping's order, the same operations per token as
+     * {@link #scatter}.
+     */
+    private static void gatherBlock(SpectralGrouping g, int[] block, IntFunction<float[]> coeffsOf, double halfScale,
+                                    BatchedRealFft in, BatchedRealFft out) {
+        int count = block.length;
+        float[][] coeffs = new float[count][];
+        boolean shared = true;
+        for (int r = 0; r < count; r++) {
+            coeffs[r] = coeffsOf.apply(block[r]);
+            shared &= coeffs[r] == coeffs[0];
+        }
+        float[][] srcRe = in.spectrumRe();
+        float[][] srcIm = in.spectrumIm();
+        float[][] zr = out.spectrumRe();
+        float[][] zi = out.spectrumIm();
+        double[] accRe = new double[count];
+        double[] accIm = new double[count];
+        for (int o = 0; o < g.bins(); o++) {
+            java.util.Arrays.fill(accRe, 0);
+            java.util.Arrays.fill(accIm, 0);
+            for (int e = g.start(o); e < g.start(o + 1); e++) {
+                float[] sr = srcRe[g.sourceBin(e)];
+                float[] si = srcIm[g.sourceBin(e)];
+                int l = g.coefficient(e);
+                boolean negate = g.negatesImag(e);
+                if (shared) {
+                    double c = coeffs[0][l];
+                    double ci = negate ? -c : c;
+                    for (int r = 0; r < count; r++) {
+                        accRe[r] += c * sr[r];
+                        accIm[r] += ci * si[r];
+                    }
+                } else {
+                    for (int r = 0; r < count; r++) {
+                        double c = coeffs[r][l];
+                        accRe[r] += c * sr[r];
+                        accIm[r] += (negate ? -c : c) * si[r];
+                    }
+                }
+            }
+            float[] outRe = zr[o];
+            float[] outIm = zi[o];
+            for (int r = 0; r < count; r++) {
+                outRe[r] = (float) (halfScale * accRe[r]);
+                outIm[r] = (float) (halfScale * accIm[r]);
+            }
+        }
     }
 
     /**

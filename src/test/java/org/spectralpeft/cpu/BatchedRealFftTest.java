@@ -78,6 +78,76 @@ class BatchedRealFftTest {
         }
     }
 
+    /**
+     * The forward transform against a float64 DFT, on either kind of loop, with the rows read at a stride and an
+     * offset, and the spectrum's arrays poisoned beyond the block (the rows past it are left as they were).
+     */
+    @ParameterizedTest
+    @CsvSource({"2, 1", "3, 4", "6, 3", "9, 2", "12, 7", "27, 5", "96, 13", "768, 5", "768, 33", "4096, 3",
+        "1536, 17"})
+    void forwardMatchesFloat64Dft(int n, int rows) {
+        BatchedPasses vector = BatchedPasses.vectorOrNull();
+        BatchedPasses[] loops = vector == null ? new BatchedPasses[] {ScalarBatchedPasses.INSTANCE}
+                : new BatchedPasses[] {ScalarBatchedPasses.INSTANCE, vector};
+        float[][] previous = null;
+        for (BatchedPasses passes : loops) {
+            Random random = new Random(13L * n + rows);
+            BatchedRealFft fft = new BatchedRealFft(n, rows + 2, passes);
+            for (int k = 0; k < fft.bins(); k++) {
+                Arrays.fill(fft.spectrumRe()[k], Float.NaN);
+                Arrays.fill(fft.spectrumIm()[k], Float.NaN);
+            }
+            int stride = n + 5;
+            int off = 3;
+            float[] in = new float[off + rows * stride];
+            Arrays.fill(in, Float.NaN); // only the rows' n values may be read
+            for (int r = 0; r < rows; r++) {
+                for (int q = 0; q < n; q++) {
+                    in[off + r * stride + q] = (float) random.nextGaussian();
+                }
+            }
+            fft.forward(rows, in, off, stride);
+            float[][] got = new float[2 * fft.bins()][];
+            for (int k = 0; k < fft.bins(); k++) {
+                got[2 * k] = fft.spectrumRe()[k].clone();
+                got[2 * k + 1] = fft.spectrumIm()[k].clone();
+                for (int r = rows; r < rows + 2; r++) {
+                    assertTrue(Float.isNaN(got[2 * k][r]) && Float.isNaN(got[2 * k + 1][r]), "row " + r + " written");
+                }
+            }
+            for (int r = 0; r < rows; r++) {
+                double err = 0;
+                double norm = 0;
+                for (int k = 0; k < fft.bins(); k++) {
+                    double sr = 0;
+                    double si = 0;
+                    for (int q = 0; q < n; q++) {
+                        double angle = 2 * Math.PI * ((long) q * k % n) / n;
+                        double v = in[off + r * stride + q];
+                        sr += v * Math.cos(angle);
+                        si -= v * Math.sin(angle);
+                    }
+                    double dr = got[2 * k][r] - sr;
+                    double di = got[2 * k + 1][r] - si;
+                    err += dr * dr + di * di;
+                    norm += sr * sr + si * si;
+                }
+                double rel = Math.sqrt(err / norm);
+                assertTrue(rel <= FLOAT32_LEVEL, passes.getClass().getSimpleName() + " n=" + n + " rows=" + rows
+                        + " row " + r + ": relative L2 error " + rel);
+            }
+            if (previous != null) { // the vector loops give the scalar loops' bits
+                for (int i = 0; i < got.length; i++) {
+                    for (int r = 0; r < rows; r++) {
+                        assertEquals(Float.floatToRawIntBits(previous[i][r]), Float.floatToRawIntBits(got[i][r]),
+                                "n=" + n + " rows=" + rows + " value " + i + " row " + r);
+                    }
+                }
+            }
+            previous = got;
+        }
+    }
+
     @Test
     void supportsOnlyFactorsTwoAndThree() {
         for (int n : new int[] {2, 3, 4, 6, 9, 12, 768, 1536, 3072, 4096, 12288}) {

@@ -103,6 +103,110 @@ class CpuFourierFTTest extends FourierFTBackendContract {
     }
 
     /**
+     * The forward of enough tokens on lengths of factors 2 and 3 takes the batched transforms (blocks of tokens,
+     * grouped by index set): against the reference in every dtype, into a y poisoned with NaN where a token's
+     * output must not be written (none here: every row is added into), with odd lengths (27) and partial blocks.
+     */
+    @ParameterizedTest(name = "{0}x{1} n={2} T={3}")
+    @CsvSource({"96, 48, 300, 16", "48, 96, 200, 33", "27, 96, 100, 70", "96, 27, 100, 17", "768, 768, 24, 40",
+        "6, 12, 20, 100"})
+    void theBatchedForwardMatchesTheReference(int dOut, int dIn, int n, int tokens) {
+        assertTrue(CpuFourierFT.useBatchedForward(dOut, dIn, tokens), "the shape must take the batched forward");
+        for (DType dtype : DType.values()) {
+            TestData data = new TestData();
+            float alpha = (float) (50 + 200 * data.nextDouble());
+            FourierFTSpec spec = FourierFTSpec.ofFlat(dOut, dIn, data.distinctIndices(dOut * dIn, n), alpha);
+            var ref = new FourierFTReference(dOut, dIn, spec.rows(), spec.cols(), alpha);
+            float[] coeffs = data.gaussian(n);
+            HostArray x = HostArray.of(dtype, data.gaussian(tokens * dIn));
+            double[] delta = ref.forward(TestData.toDouble(coeffs), TestData.toDouble(x), tokens);
+            HostArray y = HostArray.of(dtype, new float[tokens * dOut]);
+            cpu.forward(spec, coeffs, x, tokens, y);
+            double err = TestData.relativeError(TestData.toDouble(y), delta);
+            assertTrue(err < TestData.tolerance(dtype), dtype + " forward: relative error " + err + data.tag());
+        }
+    }
+
+    /**
+     * A mixed batch on the batched forward (two index sets, −1 ids, 1000 adapters): each token gets the bits of
+     * a single-adapter call over that adapter's tokens (the same lanes' operations in other blocks), and,
+     * within float32 rounding, what a call on that token alone gives (below the batched forward's token count,
+     * the one-token route).
+     */
+    @Test
+    void aBatchedMixedForwardGivesEachTokenItsOwnAdaptersBits() {
+        TestData data = new TestData();
+        int dOut = 48;
+        int dIn = 96;
+        int tokens = 1500;
+        var pool = new org.spectralpeft.fourierft.FourierFTAdapterPool(dOut, dIn);
+        FourierFTSpec[] specs = {FourierFTSpec.fromSeed(dOut, dIn, 60, 5, 0.7f),
+            FourierFTSpec.fromSeed(dOut, dIn, 60, 6, 0.7f)};
+        int adapters = 1000;
+        for (int a = 0; a < adapters; a++) {
+            pool.add(a, specs[a % 2], data.gaussian(60));
+        }
+        int[] ids = new int[tokens];
+        for (int t = 0; t < tokens; t++) {
+            ids[t] = t % 7 == 3 ? -1 : (t < 40 ? 11 : data.nextInt(adapters)); // adapter 11: 35 tokens or more
+        }
+        float[] xs = data.gaussian(tokens * dIn);
+        float[] y0 = data.gaussian(tokens * dOut);
+        HostArray y = HostArray.float32(y0.clone());
+        assertTrue(CpuFourierFT.useBatchedForward(dOut, dIn, tokens));
+        cpu.forward(pool, ids, HostArray.float32(xs), tokens, y);
+
+        java.util.List<Integer> mine = new java.util.ArrayList<>();
+        for (int t = 0; t < tokens; t++) {
+            if (ids[t] == 11) {
+                mine.add(t);
+            }
+        }
+        assertTrue(CpuFourierFT.useBatchedForward(dOut, dIn, mine.size()));
+        float[] x11 = new float[mine.size() * dIn];
+        float[] y11 = new float[mine.size() * dOut];
+        for (int i = 0; i < mine.size(); i++) {
+            System.arraycopy(xs, mine.get(i) * dIn, x11, i * dIn, dIn);
+            System.arraycopy(y0, mine.get(i) * dOut, y11, i * dOut, dOut);
+        }
+        var a11 = pool.adapter(11);
+        cpu.forward(a11.spec(), a11.coefficientsCopy(), HostArray.float32(x11), mine.size(), HostArray.float32(y11));
+        for (int i = 0; i < mine.size(); i++) {
+            int t = mine.get(i);
+            for (int o = 0; o < dOut; o++) {
+                assertTrue(Float.floatToRawIntBits(y11[i * dOut + o]) == Float.floatToRawIntBits(y.get(t * dOut + o)),
+                        "token " + t + " output " + o + ": " + y11[i * dOut + o] + " vs " + y.get(t * dOut + o)
+                                + data.tag());
+            }
+        }
+        for (int t = 0; t < tokens; t++) {
+            float[] alone = java.util.Arrays.copyOfRange(y0, t * dOut, (t + 1) * dOut);
+            if (ids[t] >= 0) {
+                var a = pool.adapter(ids[t]);
+                cpu.forward(a.spec(), a.coefficientsCopy(),
+                        HostArray.float32(java.util.Arrays.copyOfRange(xs, t * dIn, (t + 1) * dIn)), 1,
+                        HostArray.float32(alone));
+            }
+            double[] got = new double[dOut];
+            double[] want = new double[dOut];
+            double[] change = new double[dOut];
+            for (int o = 0; o < dOut; o++) {
+                got[o] = y.get(t * dOut + o) - (double) y0[t * dOut + o];
+                want[o] = alone[o] - (double) y0[t * dOut + o];
+                change[o] = y.get(t * dOut + o);
+            }
+            if (ids[t] < 0) {
+                for (int o = 0; o < dOut; o++) {
+                    assertTrue(change[o] == y0[t * dOut + o], "token " + t + " has no adapter" + data.tag());
+                }
+                continue;
+            }
+            double err = TestData.relativeError(got, want);
+            assertTrue(err < 1e-5, "token " + t + " (id " + ids[t] + "): relative error " + err + data.tag());
+        }
+    }
+
+    /**
      * Widths whose row transform JTransforms' float plan does inaccurately (201 = 3·67, 29), so RealFft takes
      * them in float64: ΔW, and ∂L/∂c from ∂L/∂ΔW (the in-place forward), then match float64 to well within
      * float32's bound. Heights 301 = 7·43 and 37 take the complex transforms down columns.
