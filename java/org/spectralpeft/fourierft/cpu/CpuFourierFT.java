@@ -729,14 +729,94 @@ public final class CpuFourierFT extends ValidatingBackend {
         int dOut = spec.dOut();
         int dIn = spec.dIn();
         int n = spec.n();
+        int chunks = (tokens + TOKEN_CHUNK - 1) / TOKEN_CHUNK;
+        // ∂L/∂c sums a product per token: in float its rounding error grows with the number of tokens.
+        double[][] partial = new double[chunks][n];
+        if (useBatchedForward(dOut, dIn, tokens)) {
+            backwardBatched(spec, coeffs, x, gradY, tokens, partial, gradX);
+        } else {
+            backwardByToken(spec, coeffs, x, gradY, tokens, partial, gradX);
+        }
+        double s = scale(spec);
+        for (int l = 0; l < n; l++) {
+            double sum = 0;
+            for (double[] p : partial) {
+                sum += p[l];
+            }
+            gradCoeffs[l] = (float) (s * sum);
+        }
+    }
+
+    /**
+     * The backward's chunks of {@link #TOKEN_CHUNK} tokens through {@link BatchedRealFft}: each chunk's x and ∂L/∂y
+     * transformed at once; per coefficient its products summed over the chunk's tokens in order into the chunk's
+     * partial sums (the order of {@link #backwardByToken}); ∂L/∂x gathered per bin over the chunk
+     * ({@link #gatherBlock} on the transposed grouping) and transformed back at once.
+     */
+    private void backwardBatched(FourierFTSpec spec, float[] coeffs, HostArray x, HostArray gradY, int tokens,
+                                 double[][] partial, HostArray gradX) {
+        int dOut = spec.dOut();
+        int dIn = spec.dIn();
+        int n = spec.n();
         int[] xBin = spec.inputBins();
         int[] gyBin = spec.outputGradientBins();
         float[] sign = spec.imaginarySigns();
         double halfScale = 0.5 * scale(spec);
         SpectralGrouping g = spec.transposedGrouping();
-        int chunks = (tokens + TOKEN_CHUNK - 1) / TOKEN_CHUNK;
-        // ∂L/∂c sums a product per token: in float its rounding error grows with the number of tokens.
-        double[][] partial = new double[chunks][n];
+        Parallel.inChunks(tokens, TOKEN_CHUNK, (from, to) -> {
+            BatchedRealFft inFft = ffts.takeBatched(dIn, TOKEN_CHUNK);
+            BatchedRealFft outFft = ffts.takeBatched(dOut, TOKEN_CHUNK);
+            float[] rows = ffts.takeScratch(TOKEN_CHUNK * Math.max(dIn, dOut));
+            try {
+                int count = to - from;
+                x.read(from * dIn, rows, 0, count * dIn);
+                inFft.forward(count, rows, 0, dIn);
+                gradY.read(from * dOut, rows, 0, count * dOut);
+                outFft.forward(count, rows, 0, dOut);
+                float[][] xr = inFft.spectrumRe();
+                float[][] xi = inFft.spectrumIm();
+                float[][] qr = outFft.spectrumRe();
+                float[][] qi = outFft.spectrumIm();
+                double[] acc = partial[from / TOKEN_CHUNK];
+                for (int l = 0; l < n; l++) {
+                    float[] ar = xr[xBin[l]];
+                    float[] ai = xi[xBin[l]];
+                    float[] br = qr[gyBin[l]];
+                    float[] bi = qi[gyBin[l]];
+                    double sl = sign[l];
+                    double sum = acc[l];
+                    for (int r = 0; r < count; r++) {
+                        sum += (double) ar[r] * br[r] - sl * ai[r] * bi[r];
+                    }
+                    acc[l] = sum;
+                }
+                if (gradX != null) {
+                    int[] block = IntStream.range(from, to).toArray();
+                    gatherBlock(g, block, t -> coeffs, halfScale, outFft, inFft);
+                    inFft.inverse(count, rows, 0, dIn);
+                    for (int r = 0; r < count; r++) {
+                        gradX.write((from + r) * dIn, rows, r * dIn, dIn, WriteMode.ADD);
+                    }
+                }
+            } finally {
+                ffts.give(rows);
+                ffts.give(inFft);
+                ffts.give(outFft);
+            }
+        });
+    }
+
+    /** The backward token by token through JTransforms, in chunks of {@link #TOKEN_CHUNK} tokens. */
+    private void backwardByToken(FourierFTSpec spec, float[] coeffs, HostArray x, HostArray gradY, int tokens,
+                                 double[][] partial, HostArray gradX) {
+        int dOut = spec.dOut();
+        int dIn = spec.dIn();
+        int n = spec.n();
+        int[] xBin = spec.inputBins();
+        int[] gyBin = spec.outputGradientBins();
+        float[] sign = spec.imaginarySigns();
+        double halfScale = 0.5 * scale(spec);
+        SpectralGrouping g = spec.transposedGrouping();
         Parallel.inChunks(tokens, TOKEN_CHUNK, (from, to) -> {
             RealFft inFft = ffts.takeReal(dIn);
             RealFft outFft = ffts.takeReal(dOut);
@@ -770,13 +850,5 @@ public final class CpuFourierFT extends ValidatingBackend {
                 ffts.give(outFft);
             }
         });
-        double s = scale(spec);
-        for (int l = 0; l < n; l++) {
-            double sum = 0;
-            for (double[] p : partial) {
-                sum += p[l];
-            }
-            gradCoeffs[l] = (float) (s * sum);
-        }
     }
 }

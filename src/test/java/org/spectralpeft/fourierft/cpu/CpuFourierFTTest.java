@@ -103,14 +103,14 @@ class CpuFourierFTTest extends FourierFTBackendContract {
     }
 
     /**
-     * The forward of enough tokens on lengths of factors 2 and 3 takes the batched transforms (blocks of tokens,
-     * grouped by index set): against the reference in every dtype, into a y poisoned with NaN where a token's
-     * output must not be written (none here: every row is added into), with odd lengths (27) and partial blocks.
+     * The forward and backward of enough tokens on lengths of factors 2 and 3 take the batched transforms (blocks
+     * of tokens, grouped by index set): against the reference in every dtype, with odd lengths (27) and partial
+     * blocks; ∂L/∂c poisoned with NaN, ∂L/∂x added into.
      */
     @ParameterizedTest(name = "{0}x{1} n={2} T={3}")
     @CsvSource({"96, 48, 300, 16", "48, 96, 200, 33", "27, 96, 100, 70", "96, 27, 100, 17", "768, 768, 24, 40",
         "6, 12, 20, 100"})
-    void theBatchedForwardMatchesTheReference(int dOut, int dIn, int n, int tokens) {
+    void theBatchedForwardAndBackwardMatchTheReference(int dOut, int dIn, int n, int tokens) {
         assertTrue(CpuFourierFT.useBatchedForward(dOut, dIn, tokens), "the shape must take the batched forward");
         for (DType dtype : DType.values()) {
             TestData data = new TestData();
@@ -124,6 +124,30 @@ class CpuFourierFTTest extends FourierFTBackendContract {
             cpu.forward(spec, coeffs, x, tokens, y);
             double err = TestData.relativeError(TestData.toDouble(y), delta);
             assertTrue(err < TestData.tolerance(dtype), dtype + " forward: relative error " + err + data.tag());
+
+            HostArray gy = HostArray.of(dtype, data.gaussian(tokens * dOut));
+            float[] gradC = new float[n];
+            java.util.Arrays.fill(gradC, Float.NaN);
+            double[] gxDelta = ref.backwardInput(TestData.toDouble(coeffs), TestData.toDouble(gy), tokens);
+            double gxScale = Math.sqrt(java.util.Arrays.stream(gxDelta).map(v -> v * v).average().orElse(0));
+            float[] gx0 = data.gaussian(tokens * dIn);
+            for (int i = 0; i < gx0.length; i++) {
+                gx0[i] *= (float) gxScale; // of ∂L/∂x's size, so that its rounding does not hide the change
+            }
+            HostArray gx = HostArray.of(dtype, gx0);
+            double[] gxBefore = TestData.toDouble(gx);
+            cpu.backward(spec, coeffs, x, gy, tokens, gradC, gx);
+            double cErr = TestData.relativeError(TestData.toDouble(gradC),
+                    ref.backwardCoefficients(TestData.toDouble(x), TestData.toDouble(gy), tokens));
+            assertTrue(cErr < 1e-5, dtype + " backward ∂L/∂c: relative error " + cErr + data.tag());
+            double[] gxGot = TestData.toDouble(gx);
+            for (int i = 0; i < gxGot.length; i++) {
+                gxGot[i] -= gxBefore[i];
+            }
+            double xErr = TestData.relativeError(gxGot, gxDelta);
+            // in half precision, the rounding of gx itself against a change of its own size
+            assertTrue(xErr < (dtype == DType.FLOAT32 ? 1e-5 : 3e-2),
+                    dtype + " backward ∂L/∂x: relative error " + xErr + data.tag());
         }
     }
 
