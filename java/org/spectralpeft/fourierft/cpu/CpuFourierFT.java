@@ -92,6 +92,42 @@ public final class CpuFourierFT extends ValidatingBackend {
         }
         double scale = 0.5 * scale(spec) * gain;
         float[][] transformed = transformDenseColumns(cols, h, dOut, directLimit, coeffs, coeffOffset, scale);
+        try {
+            inverse2d(cols, h, dOut, dIn, transformed, batched, byColumns, coeffs, coeffOffset, scale, twiddle, dst,
+                    dstOffset, mode);
+        } finally {
+            int dense = (int) java.util.Arrays.stream(transformed).filter(java.util.Objects::nonNull).count();
+            if (poolsColumns(dense, dOut)) {
+                for (float[] column : transformed) {
+                    if (column != null) {
+                        ffts.give(column);
+                    }
+                }
+            }
+        }
+    }
+
+    /** Floats of dense columns up to which their arrays are kept in the pool between calls (16 MB). */
+    private static final long POOLED_COLUMN_FLOATS = 4L << 20;
+
+    /**
+     * Whether the arrays of {@code dense} transformed columns come from (and go back to) the scratch pool: their
+     * allocation and zeroing was a sixth of 768² with n = 10000; above {@link #POOLED_COLUMN_FLOATS} they are
+     * allocated per call, so that the pool does not keep a ΔW's worth of memory.
+     */
+    private static boolean poolsColumns(int dense, int dOut) {
+        return (long) dense * 2 * dOut <= POOLED_COLUMN_FLOATS;
+    }
+
+    /** An array for one transformed column, of arbitrary contents. */
+    private static float[] columnArray(FftPool pool, int dOut, boolean pooled) {
+        return pooled ? pool.takeScratch(2 * dOut) : new float[2 * dOut];
+    }
+
+    /** {@link #inverse2d} once the dense columns are transformed. */
+    private void inverse2d(SpectrumColumns cols, int h, int dOut, int dIn, float[][] transformed, boolean batched,
+                           boolean byColumns, float[] coeffs, int coeffOffset, double scale, float[] twiddle,
+                           HostArray dst, int dstOffset, WriteMode mode) {
         int entries = cols.start(h);
         float[] amplitude = new float[entries];
         for (int e = 0; e < entries; e++) {
@@ -107,11 +143,7 @@ public final class CpuFourierFT extends ValidatingBackend {
         Parallel.inChunks(dOut, taskRows, (from, to) -> {
             RealFft fft = ffts.takeReal(dIn);
             float[] block = ffts.takeScratch(blockRows * dIn);
-            // Each direct entry's twiddle index p·row mod d_out, carried from block to block.
-            int[] phase = new int[entries];
-            for (int e = 0; e < entries; e++) {
-                phase[e] = (int) ((long) from * cols.row(e) % dOut);
-            }
+            int[] phase = firstPhases(cols, h, transformed, from, dOut);
             try {
                 for (int first = from; first < to; first += blockRows) {
                     int rows = Math.min(blockRows, to - first);
@@ -130,9 +162,9 @@ public final class CpuFourierFT extends ValidatingBackend {
                             continue;
                         }
                         for (int r = 0; r < rows; r++) {
-                            block[r * dIn + re] = col[2 * (first + r)];
+                            block[r * dIn + re] = col[first + r];
                             if (im >= 0) {
-                                block[r * dIn + im] = col[2 * (first + r) + 1];
+                                block[r * dIn + im] = col[dOut + first + r];
                             }
                         }
                     }
@@ -168,15 +200,11 @@ public final class CpuFourierFT extends ValidatingBackend {
     private void inverse2dBatched(SpectrumColumns cols, int h, int dOut, int dIn, float[][] transformed,
                                   float[] amplitude, float[] twiddle, int blockRows, int taskRows, HostArray dst,
                                   int dstOffset, WriteMode mode, boolean byColumns) {
-        int entries = amplitude.length;
         float[][][] steps = stepTwiddles(dOut, blockRows, twiddle);
         Parallel.inChunks(dOut, taskRows, (from, to) -> {
             BatchedRealFft fft = ffts.takeBatched(dIn, blockRows);
-            float[] block = ffts.takeScratch(blockRows * dIn);
-            int[] phase = new int[entries];
-            for (int e = 0; e < entries; e++) {
-                phase[e] = (int) ((long) from * cols.row(e) % dOut);
-            }
+            float[] block = byColumns ? null : ffts.takeScratch(blockRows * dIn);
+            int[] phase = firstPhases(cols, h, transformed, from, dOut);
             try {
                 float[][] re = fft.spectrumRe();
                 float[][] im = fft.spectrumIm();
@@ -195,12 +223,8 @@ public final class CpuFourierFT extends ValidatingBackend {
                             synthesizeColumn(cols, e0, e1, amplitude, phase, twiddle, steps, dOut, rows, fft, v);
                             continue;
                         }
-                        float[] colRe = re[v];
-                        float[] colIm = im[v];
-                        for (int r = 0; r < rows; r++) {
-                            colRe[r] = col[2 * (first + r)];
-                            colIm[r] = col[2 * (first + r) + 1];
-                        }
+                        System.arraycopy(col, first, re[v], 0, rows);
+                        System.arraycopy(col, dOut + first, im[v], 0, rows);
                     }
                     if (byColumns) {
                         int at = dstOffset + first;
@@ -214,10 +238,28 @@ public final class CpuFourierFT extends ValidatingBackend {
                     }
                 }
             } finally {
-                ffts.give(block);
+                if (block != null) {
+                    ffts.give(block);
+                }
                 ffts.give(fft);
             }
         });
+    }
+
+    /**
+     * Each direct entry's twiddle index p·row mod d_out at row p = {@code from}, carried from block to block by
+     * the synthesis; 0 for the entries of columns transformed by FFT, which never read theirs.
+     */
+    private static int[] firstPhases(SpectrumColumns cols, int h, float[][] transformed, int from, int dOut) {
+        int[] phase = new int[cols.start(h)];
+        for (int v = 0; v < h; v++) {
+            if (transformed[v] == null) {
+                for (int e = cols.start(v); e < cols.start(v + 1); e++) {
+                    phase[e] = (int) ((long) from * cols.row(e) % dOut);
+                }
+            }
+        }
+        return phase;
     }
 
     /**
@@ -266,8 +308,9 @@ public final class CpuFourierFT extends ValidatingBackend {
     }
 
     /**
-     * The columns with more than {@code directLimit} entries, each inverse-transformed by FFT (interleaved
-     * complex, d_out long, times {@code scale}); null for the others. Where d_out is a batched length and the
+     * The columns with more than {@code directLimit} entries, each inverse-transformed by FFT (times
+     * {@code scale}; d_out real parts, then d_out imaginary parts, so that a block's rows of a column are two
+     * contiguous stretches); null for the others. Where d_out is a batched length and the
      * vector loops run, blocks of columns go through one {@link BatchedComplexFft} (768² with n = 10000, every
      * column dense: 0.5 against 1.3 ms for the same columns one at a time in float64), else each column
      * through JTransforms.
@@ -276,12 +319,13 @@ public final class CpuFourierFT extends ValidatingBackend {
                                             int coeffOffset, double scale) {
         float[][] columns = new float[h][];
         int[] dense = IntStream.range(0, h).filter(v -> cols.start(v + 1) - cols.start(v) > directLimit).toArray();
+        boolean pooled = poolsColumns(dense.length, dOut);
         if (useBatchedColumns(dOut)) {
             int block = columnBlock(dOut);
             Parallel.inChunks(dense.length, block, (from, to) -> {
                 BatchedComplexFft fft = ffts.takeBatchedComplex(dOut, block);
                 try {
-                    batchedColumns(cols, dense, from, to, coeffs, coeffOffset, scale, fft, columns);
+                    batchedColumns(cols, dense, from, to, coeffs, coeffOffset, scale, fft, columns, ffts, pooled);
                 } finally {
                     ffts.give(fft);
                 }
@@ -304,7 +348,7 @@ public final class CpuFourierFT extends ValidatingBackend {
                         col[2 * row] = (float) (scale * sum);
                     }
                     fft.inverse(col);
-                    columns[v] = col;
+                    columns[v] = split(col, columnArray(ffts, dOut, pooled));
                 }
             } finally {
                 ffts.give(fft);
@@ -325,7 +369,8 @@ public final class CpuFourierFT extends ValidatingBackend {
 
     /** Dense columns dense[from..to) as the lanes of one batched inverse, each into its own interleaved array. */
     private static void batchedColumns(SpectrumColumns cols, int[] dense, int from, int to, float[] coeffs,
-                                       int coeffOffset, double scale, BatchedComplexFft fft, float[][] columns) {
+                                       int coeffOffset, double scale, BatchedComplexFft fft, float[][] columns,
+                                       FftPool pool, boolean pooled) {
         int dOut = fft.length();
         int count = to - from;
         int width = fft.width(count);
@@ -348,14 +393,28 @@ public final class CpuFourierFT extends ValidatingBackend {
         fft.inverse(count);
         float[] outRe = fft.resultRe();
         float[] outIm = fft.resultIm();
+        float[][] out = new float[count][];
         for (int lane = 0; lane < count; lane++) {
-            float[] col = new float[2 * dOut];
-            for (int p = 0, i = lane; p < dOut; p++, i += width) {
-                col[2 * p] = outRe[i];
-                col[2 * p + 1] = outIm[i];
-            }
-            columns[dense[from + lane]] = col;
+            out[lane] = columnArray(pool, dOut, pooled); // every value is written below
+            columns[dense[from + lane]] = out[lane];
         }
+        for (int p = 0; p < dOut; p++) { // the planes read in order, each column written in order
+            int i = p * width;
+            for (int lane = 0; lane < count; lane++) {
+                out[lane][p] = outRe[i + lane];
+                out[lane][dOut + p] = outIm[i + lane];
+            }
+        }
+    }
+
+    /** An interleaved complex column (re, im, re, ...) as its real parts followed by its imaginary parts, in out. */
+    private static float[] split(float[] interleaved, float[] out) {
+        int len = interleaved.length / 2;
+        for (int p = 0; p < len; p++) {
+            out[p] = interleaved[2 * p];
+            out[len + p] = interleaved[2 * p + 1];
+        }
+        return out;
     }
 
     /**
