@@ -398,11 +398,14 @@ public final class CpuFourierFT extends ValidatingBackend {
             out[lane] = columnArray(pool, dOut, pooled); // every value is written below
             columns[dense[from + lane]] = out[lane];
         }
-        for (int p = 0; p < dOut; p++) { // the planes read in order, each column written in order
-            int i = p * width;
+        for (int p0 = 0; p0 < dOut; p0 += 16) { // tiles of 16 indices: a cache line of each column at a time
+            int p1 = Math.min(dOut, p0 + 16);
             for (int lane = 0; lane < count; lane++) {
-                out[lane][p] = outRe[i + lane];
-                out[lane][dOut + p] = outIm[i + lane];
+                float[] col = out[lane];
+                for (int p = p0, i = p0 * width + lane; p < p1; p++, i += width) {
+                    col[p] = outRe[i];
+                    col[dOut + p] = outIm[i];
+                }
             }
         }
     }
