@@ -37,17 +37,7 @@ public final class BatchedRealFft {
      * @return whether {@link #BatchedRealFft(int, int)} accepts it
      */
     public static boolean supports(int n) {
-        if (n < 2) {
-            return false;
-        }
-        int r = n;
-        while (r % 2 == 0) {
-            r /= 2;
-        }
-        while (r % 3 == 0) {
-            r /= 3;
-        }
-        return r == 1;
+        return n >= 2 && BatchedComplexFft.supports(n);
     }
 
     /**

@@ -817,35 +817,28 @@ public final class CpuFourierFT extends ValidatingBackend {
      */
     private void backwardBatched(FourierFTSpec spec, float[] coeffs, HostArray x, HostArray gradY, int tokens,
                                  double[][] partial, HostArray gradX) {
-        int dOut = spec.dOut();
-        int dIn = spec.dIn();
-        int n = spec.n();
-        int[] xBin = spec.inputBins();
-        int[] gyBin = spec.outputGradientBins();
-        float[] sign = spec.imaginarySigns();
-        double halfScale = 0.5 * scale(spec);
-        SpectralGrouping g = spec.transposedGrouping();
+        BackwardTerms terms = new BackwardTerms(spec);
         Parallel.inChunks(tokens, TOKEN_CHUNK, (from, to) -> {
-            BatchedRealFft inFft = ffts.takeBatched(dIn, TOKEN_CHUNK);
-            BatchedRealFft outFft = ffts.takeBatched(dOut, TOKEN_CHUNK);
-            float[] rows = ffts.takeScratch(TOKEN_CHUNK * Math.max(dIn, dOut));
+            BatchedRealFft inFft = ffts.takeBatched(terms.dIn(), TOKEN_CHUNK);
+            BatchedRealFft outFft = ffts.takeBatched(terms.dOut(), TOKEN_CHUNK);
+            float[] rows = ffts.takeScratch(TOKEN_CHUNK * Math.max(terms.dIn(), terms.dOut()));
             try {
                 int count = to - from;
-                x.read(from * dIn, rows, 0, count * dIn);
-                inFft.forward(count, rows, 0, dIn);
-                gradY.read(from * dOut, rows, 0, count * dOut);
-                outFft.forward(count, rows, 0, dOut);
+                x.read(from * terms.dIn(), rows, 0, count * terms.dIn());
+                inFft.forward(count, rows, 0, terms.dIn());
+                gradY.read(from * terms.dOut(), rows, 0, count * terms.dOut());
+                outFft.forward(count, rows, 0, terms.dOut());
                 float[][] xr = inFft.spectrumRe();
                 float[][] xi = inFft.spectrumIm();
                 float[][] qr = outFft.spectrumRe();
                 float[][] qi = outFft.spectrumIm();
                 double[] acc = partial[from / TOKEN_CHUNK];
-                for (int l = 0; l < n; l++) {
-                    float[] ar = xr[xBin[l]];
-                    float[] ai = xi[xBin[l]];
-                    float[] br = qr[gyBin[l]];
-                    float[] bi = qi[gyBin[l]];
-                    double sl = sign[l];
+                for (int l = 0; l < terms.n(); l++) {
+                    float[] ar = xr[terms.xBin()[l]];
+                    float[] ai = xi[terms.xBin()[l]];
+                    float[] br = qr[terms.gyBin()[l]];
+                    float[] bi = qi[terms.gyBin()[l]];
+                    double sl = terms.sign()[l];
                     double sum = acc[l];
                     for (int r = 0; r < count; r++) {
                         sum += (double) ar[r] * br[r] - sl * ai[r] * bi[r];
@@ -854,10 +847,10 @@ public final class CpuFourierFT extends ValidatingBackend {
                 }
                 if (gradX != null) {
                     int[] block = IntStream.range(from, to).toArray();
-                    gatherBlock(g, block, t -> coeffs, halfScale, outFft, inFft);
-                    inFft.inverse(count, rows, 0, dIn);
+                    gatherBlock(terms.grouping(), block, t -> coeffs, terms.halfScale(), outFft, inFft);
+                    inFft.inverse(count, rows, 0, terms.dIn());
                     for (int r = 0; r < count; r++) {
-                        gradX.write((from + r) * dIn, rows, r * dIn, dIn, WriteMode.ADD);
+                        gradX.write((from + r) * terms.dIn(), rows, r * terms.dIn(), terms.dIn(), WriteMode.ADD);
                     }
                 }
             } finally {
@@ -868,43 +861,48 @@ public final class CpuFourierFT extends ValidatingBackend {
         });
     }
 
+    /** What both backward routes read from the spec. */
+    private record BackwardTerms(int dOut, int dIn, int n, int[] xBin, int[] gyBin, float[] sign, double halfScale,
+                                 SpectralGrouping grouping) {
+        BackwardTerms(FourierFTSpec spec) {
+            this(spec.dOut(), spec.dIn(), spec.n(), spec.inputBins(), spec.outputGradientBins(), spec.imaginarySigns(),
+                    0.5 * scale(spec), spec.transposedGrouping());
+        }
+    }
+
     /** The backward token by token through JTransforms, in chunks of {@link #TOKEN_CHUNK} tokens. */
     private void backwardByToken(FourierFTSpec spec, float[] coeffs, HostArray x, HostArray gradY, int tokens,
                                  double[][] partial, HostArray gradX) {
-        int dOut = spec.dOut();
-        int dIn = spec.dIn();
-        int n = spec.n();
-        int[] xBin = spec.inputBins();
-        int[] gyBin = spec.outputGradientBins();
-        float[] sign = spec.imaginarySigns();
-        double halfScale = 0.5 * scale(spec);
-        SpectralGrouping g = spec.transposedGrouping();
+        BackwardTerms terms = new BackwardTerms(spec);
         Parallel.inChunks(tokens, TOKEN_CHUNK, (from, to) -> {
-            RealFft inFft = ffts.takeReal(dIn);
-            RealFft outFft = ffts.takeReal(dOut);
-            float[] xRow = new float[dIn];
+            RealFft inFft = ffts.takeReal(terms.dIn());
+            RealFft outFft = ffts.takeReal(terms.dOut());
+            float[] xRow = new float[terms.dIn()];
             try {
-                float[] gyRow = new float[dOut];
+                float[] gyRow = new float[terms.dOut()];
                 float[] xr = new float[inFft.bins()];
                 float[] xi = new float[inFft.bins()];
                 float[] qr = new float[outFft.bins()];
                 float[] qi = new float[outFft.bins()];
                 float[] zr = new float[inFft.bins()];
                 float[] zi = new float[inFft.bins()];
-                float[] gx = new float[dIn];
+                float[] gx = new float[terms.dIn()];
                 double[] acc = partial[from / TOKEN_CHUNK];
                 for (int t = from; t < to; t++) {
-                    x.read(t * dIn, xRow, dIn);
-                    gradY.read(t * dOut, gyRow, dOut);
+                    x.read(t * terms.dIn(), xRow, terms.dIn());
+                    gradY.read(t * terms.dOut(), gyRow, terms.dOut());
                     inFft.forward(xRow, 0, xr, xi);
                     outFft.forward(gyRow, 0, qr, qi);
-                    for (int l = 0; l < n; l++) {
+                    int[] xBin = terms.xBin();
+                    int[] gyBin = terms.gyBin();
+                    float[] sign = terms.sign();
+                    for (int l = 0; l < terms.n(); l++) {
                         acc[l] += (double) xr[xBin[l]] * qr[gyBin[l]] - (double) sign[l] * xi[xBin[l]] * qi[gyBin[l]];
                     }
                     if (gradX != null) {
-                        scatter(g, coeffs, halfScale, qr, qi, zr, zi);
+                        scatter(terms.grouping(), coeffs, terms.halfScale(), qr, qi, zr, zi);
                         inFft.inverse(zr, zi, gx);
-                        gradX.write(t * dIn, gx, dIn, WriteMode.ADD);
+                        gradX.write(t * terms.dIn(), gx, terms.dIn(), WriteMode.ADD);
                     }
                 }
             } finally {
