@@ -334,19 +334,12 @@ public final class CpuFourierFT extends ValidatingBackend {
         }
         Parallel.inChunks(dense.length, LINE_CHUNK, (from, to) -> {
             ComplexFft fft = ffts.takeComplex(dOut);
+            float[] col = new float[2 * dOut]; // interleaved, as JTransforms takes it
             try {
                 for (int i = from; i < to; i++) {
                     int v = dense[i];
-                    float[] col = new float[2 * dOut];
-                    int end = cols.start(v + 1);
-                    for (int e = cols.start(v); e < end; ) { // a bin's entries are adjacent
-                        int row = cols.row(e);
-                        double sum = 0;
-                        for (; e < end && cols.row(e) == row; e++) {
-                            sum += coeffs[coeffOffset + cols.coefficient(e)];
-                        }
-                        col[2 * row] = (float) (scale * sum);
-                    }
+                    java.util.Arrays.fill(col, 0f);
+                    columnAmplitudes(cols, v, coeffs, coeffOffset, scale, col, 0, 2);
                     fft.inverse(col);
                     columns[v] = split(col, columnArray(ffts, dOut, pooled));
                 }
@@ -355,6 +348,23 @@ public final class CpuFourierFT extends ValidatingBackend {
             }
         });
         return columns;
+    }
+
+    /**
+     * Column v's entries summed per row of the spectrum (a bin's entries are adjacent) in float64, times
+     * {@code scale}, rounded once, into dst[base + row·stride]; the rows without entries are left as they are.
+     */
+    private static void columnAmplitudes(SpectrumColumns cols, int v, float[] coeffs, int coeffOffset, double scale,
+                                         float[] dst, int base, int stride) {
+        int end = cols.start(v + 1);
+        for (int e = cols.start(v); e < end; ) {
+            int row = cols.row(e);
+            double sum = 0;
+            for (; e < end && cols.row(e) == row; e++) {
+                sum += coeffs[coeffOffset + cols.coefficient(e)];
+            }
+            dst[base + row * stride] = (float) (scale * sum);
+        }
     }
 
     /** Whether dense columns of length d_out take {@link BatchedComplexFft} (only on the vector loops). */
@@ -367,7 +377,10 @@ public final class CpuFourierFT extends ValidatingBackend {
         return Math.max(8, Math.min(64, (16 << 10) / dOut));
     }
 
-    /** Dense columns dense[from..to) as the lanes of one batched inverse, each into its own interleaved array. */
+    /**
+     * Dense columns dense[from..to) as the lanes of one batched inverse, each into its own array (real parts, then
+     * imaginary parts).
+     */
     private static void batchedColumns(SpectrumColumns cols, int[] dense, int from, int to, float[] coeffs,
                                        int coeffOffset, double scale, BatchedComplexFft fft, float[][] columns,
                                        FftPool pool, boolean pooled) {
@@ -379,16 +392,7 @@ public final class CpuFourierFT extends ValidatingBackend {
         java.util.Arrays.fill(re, 0, dOut * width, 0f);
         java.util.Arrays.fill(im, 0, dOut * width, 0f);
         for (int lane = 0; lane < count; lane++) {
-            int v = dense[from + lane];
-            int end = cols.start(v + 1);
-            for (int e = cols.start(v); e < end; ) { // a bin's entries are adjacent
-                int row = cols.row(e);
-                double sum = 0;
-                for (; e < end && cols.row(e) == row; e++) {
-                    sum += coeffs[coeffOffset + cols.coefficient(e)];
-                }
-                re[row * width + lane] = (float) (scale * sum);
-            }
+            columnAmplitudes(cols, dense[from + lane], coeffs, coeffOffset, scale, re, lane, width);
         }
         fft.inverse(count);
         float[] outRe = fft.resultRe();
@@ -833,12 +837,15 @@ public final class CpuFourierFT extends ValidatingBackend {
                 float[][] qr = outFft.spectrumRe();
                 float[][] qi = outFft.spectrumIm();
                 double[] acc = partial[from / TOKEN_CHUNK];
+                int[] xBin = terms.xBin();
+                int[] gyBin = terms.gyBin();
+                float[] sign = terms.sign();
                 for (int l = 0; l < terms.n(); l++) {
-                    float[] ar = xr[terms.xBin()[l]];
-                    float[] ai = xi[terms.xBin()[l]];
-                    float[] br = qr[terms.gyBin()[l]];
-                    float[] bi = qi[terms.gyBin()[l]];
-                    double sl = terms.sign()[l];
+                    float[] ar = xr[xBin[l]];
+                    float[] ai = xi[xBin[l]];
+                    float[] br = qr[gyBin[l]];
+                    float[] bi = qi[gyBin[l]];
+                    double sl = sign[l];
                     double sum = acc[l];
                     for (int r = 0; r < count; r++) {
                         sum += (double) ar[r] * br[r] - sl * ai[r] * bi[r];
