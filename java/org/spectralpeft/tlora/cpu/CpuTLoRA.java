@@ -23,10 +23,8 @@ public final class CpuTLoRA extends ValidatingBackend {
     /** GEMM multiply-adds per ring multiply-add, in time, here: the ring runs on GEMMs too (bench/NOTES.md). */
     private static final double RING_SLOWDOWN = 1.0;
 
-    /** Rows (tokens, or rows of W0) per task of the ring operators with the Java BLAS. */
+    /** Rows (tokens, or rows of W0) per task of the copies into the caller's arrays. */
     private static final int ROW_CHUNK = 16;
-    /** The floats one batch of rows of a Kronecker product may hold with the native BLAS (16 MB). */
-    private static final long STATE_FLOATS = 1L << 22;
 
     @Override
     public String description() {
@@ -264,21 +262,10 @@ public final class CpuTLoRA extends ValidatingBackend {
     }
 
     /**
-     * dst row t = op·(src row t) for rows [0, rows). A ring (R > 1) batches and threads itself; a Kronecker
-     * product (R = 1) with a BLAS that threads itself goes in batches one after the other (each bounded to about
-     * {@link #STATE_FLOATS} floats), else in fixed chunks on the pool.
+     * dst row t = op·(src row t) for rows [0, rows); the operator batches and threads itself (fixed tasks on the
+     * pool, so the bits do not depend on the threads).
      */
     private static void applyRows(RingOperator op, float[] src, int rows, float[] dst) {
-        if (op.ringSize() > 1) {
-            op.applyAll(src, 0, rows, dst, 0);
-        } else if (Gemm.threadsItself()) {
-            int batch = (int) Math.max(1, STATE_FLOATS / Math.max(op.inLength(), op.outLength()));
-            for (int from = 0; from < rows; from += batch) {
-                op.applyAll(src, from * op.inLength(), Math.min(batch, rows - from), dst, from * op.outLength());
-            }
-        } else {
-            Parallel.inChunks(rows, ROW_CHUNK, (from, to) ->
-                    op.applyAll(src, from * op.inLength(), to - from, dst, from * op.outLength()));
-        }
+        op.applyAll(src, 0, rows, dst, 0);
     }
 }

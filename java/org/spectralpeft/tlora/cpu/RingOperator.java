@@ -32,6 +32,8 @@ final class RingOperator {
      * A piece's elements are computed as in the whole product.
      */
     private static final long PIECE = 1L << 18;
+    /** Vectors per pool task of the Kronecker product (R = 1) and its gradient; results do not depend on threads. */
+    private static final int KRONECKER_TASK = 64;
     /** Vectors per task of a panel's GEMM with the Java BLAS, which does not thread itself. */
     private static final int ROWS_PER_GEMM = 32;
 
@@ -451,96 +453,187 @@ final class RingOperator {
 
     /**
      * {@link #applyAll} for R = 1, a Kronecker product, in float32 (every sum has one term per input digit, so
-     * the identity start stays exact): mode by mode from the last, each one GEMM over all vectors on the
-     * vectors' last digit, then a per-vector transpose that rotates the new output digit to the front and the
-     * next digit to process to the back; after D steps the digits are in order again.
+     * the identity start stays exact): fixed tasks of {@link #KRONECKER_TASK} vectors on the pool, each in batches
+     * small enough that every intermediate stays in the core's cache ({@link #kroneckerSteps}). Done over all the
+     * vectors at once, each mode product and rotation was a pass through memory, and those passes, not the
+     * multiply-adds, were the time.
      */
     private void applyKronecker(float[] src, int srcOff, int count, float[] dst, int dstOff) {
-        applyKronecker(src, srcOff, count, dst, dstOff, -1);
+        float[][] factors = kroneckerFactors();
+        int batch = kroneckerBatch();
+        Parallel.inChunks(count, KRONECKER_TASK, (lo, hi) -> {
+            KroneckerWork work = new KroneckerWork(batch);
+            for (int from = lo; from < hi; from += batch) {
+                int n = Math.min(batch, hi - from);
+                float[] result = kroneckerSteps(factors, src, srcOff + from * inLength, n, -1, work);
+                System.arraycopy(result, 0, dst, dstOff + from * outLength, n * outLength);
+            }
+        });
+    }
+
+    /** Core k of a Kronecker product as a GEMM operand, (Q_k × P_k) row-major: the mode product's right side. */
+    private float[][] kroneckerFactors() {
+        float[][] factors = new float[in.length][];
+        for (int k = 0; k < in.length; k++) {
+            factors[k] = new float[in[k] * out[k]];
+            for (int q = 0; q < in[k]; q++) {
+                for (int p = 0; p < out[k]; p++) {
+                    factors[k][q * out[k] + p] = cores[k][at(k, p, q)];
+                }
+            }
+        }
+        return factors;
+    }
+
+    /** ∏ max(P_k, Q_k): the longest a vector gets between the mode products, whatever is skipped. */
+    private int kroneckerLongest() {
+        int longest = 1;
+        for (int k = 0; k < in.length; k++) {
+            longest *= Math.max(in[k], out[k]);
+        }
+        return longest;
     }
 
     /**
-     * The rotated mode products of {@link #applyKronecker}, mode {@code skip} left as it is (its input digit
-     * stays, rotated like the others; −1 skips none).
+     * Vectors per batch of the Kronecker product: at most 16, and few enough that each GEMM of a batch stays under
+     * {@link #PIECE} multiply-adds, so OpenBLAS runs it on the calling thread (the pool's threads are busy).
      */
-    private void applyKronecker(float[] src, int srcOff, int count, float[] dst, int dstOff, int skip) {
-        int d = in.length;
-        float[] x = srcOff == 0 && src.length == count * inLength ? src : Arrays.copyOfRange(src, srcOff, srcOff + count * inLength);
+    private int kroneckerBatch() {
+        int widest = 1;
+        for (int k = 0; k < in.length; k++) {
+            widest = Math.max(widest, Math.max(in[k], out[k]));
+        }
+        long perVector = (long) kroneckerLongest() * widest;
+        return (int) Math.max(1, Math.min(16, (PIECE - 1) / perVector));
+    }
+
+    /** One task's buffers for a batch of the Kronecker product and its gradient, reused batch after batch. */
+    private final class KroneckerWork {
+        final float[] a;
+        final float[] b;
+        final float[] carried;
+        final float[] fibres;
+
+        KroneckerWork(int batch) {
+            int size = batch * kroneckerLongest();
+            a = new float[size];
+            b = new float[size];
+            carried = new float[size];
+            fibres = new float[batch * outLength];
+        }
+    }
+
+    /**
+     * The mode products of a Kronecker product on one batch of count vectors (src from srcOff), mode by mode from
+     * the last: each one GEMM over the batch on the vectors' last digit, then a per-vector transpose that rotates
+     * the new output digit to the front and the next digit to process to the back; after D steps the digits are in
+     * order again. Mode {@code skip} keeps its input digit (rotated like the others; −1 skips none). The result is
+     * in work.a or work.b, which it returns.
+     */
+    private float[] kroneckerSteps(float[][] factors, float[] src, int srcOff, int count, int skip,
+                                   KroneckerWork work) {
+        float[] current = src;
+        int currentOff = srcOff;
         int length = inLength; // of one vector, in the current digits
-        int resultLength = outLength / (skip < 0 ? 1 : out[skip]) * (skip < 0 ? 1 : in[skip]);
-        for (int k = d - 1; k >= 0; k--) {
+        for (int k = in.length - 1; k >= 0; k--) {
             int rest = length / in[k];
-            float[] y = x;
-            int p = in[k];
+            int digit = in[k];
+            float[] product = current;
+            int productOff = currentOff;
             if (k != skip) {
-                float[] core = new float[in[k] * out[k]]; // (q, p)
-                for (int q = 0; q < in[k]; q++) {
-                    for (int o = 0; o < out[k]; o++) {
-                        core[q * out[k] + o] = cores[k][at(k, o, q)];
-                    }
-                }
-                y = new float[count * rest * out[k]];
-                Gemm.gemm(false, false, count * rest, out[k], in[k], 1f, x, 0, in[k], core, 0, out[k], 0f, y, 0, out[k]);
-                p = out[k];
+                digit = out[k];
+                product = current == work.a ? work.b : work.a;
+                productOff = 0;
+                Gemm.gemm(false, false, count * rest, out[k], in[k], 1f, current, currentOff, in[k], factors[k], 0,
+                        out[k], 0f, product, 0, out[k]);
             }
-            // per vector (rest × P_k) → (P_k × rest)
-            float[] rotated = k == 0 && dstOff == 0 && dst.length == count * resultLength ? dst : new float[count * rest * p];
-            transposeBlocks(y, count, rest, p, rotated);
-            x = rotated;
-            length = rest * p;
+            float[] rotated = product == work.a ? work.b : work.a;
+            transposeEach(product, productOff, count, rest, digit, rotated, 0);
+            current = rotated;
+            currentOff = 0;
+            length = rest * digit;
         }
-        if (x != dst) {
-            System.arraycopy(x, 0, dst, dstOff, count * resultLength);
-        }
+        return current;
     }
 
     /**
      * For R = 1: the gradient of Σ_n ⟨w_n, M·v_n⟩ with respect to every core, by products: for core k, v carried
      * through every other core (mode k left as input digits), then ∂K^k = Σ over the vectors and the other
-     * digits of w's mode-k fibres times those of the carried v, one GEMM after moving mode k last in both.
-     * Sums over the vectors and digits run inside the BLAS in float32, in a fixed order.
+     * digits of w's mode-k fibres times those of the carried v, one GEMM after moving mode k last in both. The
+     * vectors go in the fixed tasks and cache-sized batches of {@link #applyKronecker}; each task sums its
+     * batches in order inside the GEMMs, and the tasks' sums are added in task order, so results repeat bit for
+     * bit.
      *
      * @param v count vectors of ∏Q values
      * @param w count vectors of ∏P values
      * @param count the number of vectors
-     * @return one (P_k × Q_k) gradient per core
+     * @return one gradient per core, in the cores' layout: (P_k × Q_k), or (Q_k × P_k) when transposed
      */
     float[][] kroneckerGradient(float[] v, float[] w, int count) {
         int d = in.length;
-        float[][] grads = new float[d][];
-        for (int k = 0; k < d; k++) {
-            int carriedLength = outLength / out[k] * in[k];
-            float[] carried = new float[count * carriedLength];
-            applyKronecker(v, 0, count, carried, 0, k);
-            int pre = product(out, 0, k);
-            int post = product(out, k + 1, d);
-            float[] z = modeLast(carried, count * pre, in[k], post);
-            float[] g = modeLast(w, count * pre, out[k], post);
-            int rows = count * pre * post;
-            grads[k] = new float[out[k] * in[k]];
-            Gemm.gemm(true, false, out[k], in[k], rows, 1f, g, 0, out[k], z, 0, in[k], 0f, grads[k], 0, in[k]);
+        float[][] factors = kroneckerFactors();
+        int batch = kroneckerBatch();
+        float[][][] partial = new float[Parallel.chunks(count, KRONECKER_TASK)][][];
+        Parallel.inChunks(count, KRONECKER_TASK, (lo, hi) -> {
+            KroneckerWork work = new KroneckerWork(batch);
+            float[][] sums = new float[d][];
+            for (int k = 0; k < d; k++) {
+                sums[k] = new float[out[k] * in[k]];
+            }
+            for (int from = lo; from < hi; from += batch) {
+                int n = Math.min(batch, hi - from);
+                for (int k = 0; k < d; k++) {
+                    float[] carried = kroneckerSteps(factors, v, from * inLength, n, k, work);
+                    int pre = product(out, 0, k);
+                    int post = product(out, k + 1, d);
+                    float[] z = carried;
+                    float[] g = w;
+                    int gOff = from * outLength;
+                    if (post > 1) {
+                        transposeEach(carried, 0, n * pre, in[k], post, work.carried, 0);
+                        z = work.carried;
+                        transposeEach(w, gOff, n * pre, out[k], post, work.fibres, 0);
+                        g = work.fibres;
+                        gOff = 0;
+                    }
+                    Gemm.gemm(true, false, out[k], in[k], n * pre * post, 1f, g, gOff, out[k], z, 0, in[k], 1f,
+                            sums[k], 0, in[k]);
+                }
+            }
+            partial[lo / KRONECKER_TASK] = sums;
+        });
+        float[][] grads = partial[0];
+        for (int t = 1; t < partial.length; t++) {
+            for (int k = 0; k < d; k++) {
+                for (int i = 0; i < grads[k].length; i++) {
+                    grads[k][i] += partial[t][k][i];
+                }
+            }
+        }
+        if (transposed) {
+            for (int k = 0; k < d; k++) {
+                grads[k] = transposeEach(grads[k], 0, 1, out[k], in[k], new float[grads[k].length], 0);
+            }
         }
         return grads;
     }
 
-    /** blocks × (m × post) → blocks × (post × m): the middle digit moved last. */
-    private static float[] modeLast(float[] a, int blocks, int m, int post) {
-        return post == 1 ? a : transposeBlocks(a, blocks, m, post, new float[blocks * m * post]);
-    }
-
-    /** out = each of the blocks (rows × cols, row-major) of a transposed, in fixed chunks of blocks; returns out. */
-    private static float[] transposeBlocks(float[] a, int blocks, int rows, int cols, float[] out) {
+    /**
+     * out (from outOff) = each of the blocks (rows × cols, row-major) of a (from aOff) transposed, on this thread;
+     * returns out.
+     */
+    private static float[] transposeEach(float[] a, int aOff, int blocks, int rows, int cols, float[] out, int outOff) {
         int size = rows * cols;
-        Parallel.inChunks(blocks, 64, (lo, hi) -> {
-            for (int b = lo; b < hi; b++) {
-                int base = b * size;
-                for (int r = 0; r < rows; r++) {
-                    for (int c = 0; c < cols; c++) {
-                        out[base + c * rows + r] = a[base + r * cols + c];
-                    }
+        for (int blk = 0; blk < blocks; blk++) {
+            int from = aOff + blk * size;
+            int to = outOff + blk * size;
+            for (int r = 0; r < rows; r++) {
+                int row = from + r * cols;
+                for (int c = 0; c < cols; c++) {
+                    out[to + c * rows + r] = a[row + c];
                 }
             }
-        });
+        }
         return out;
     }
 
