@@ -240,19 +240,19 @@ public final class CpuFouRA extends ValidatingBackend {
      * ∂A and ∂B of the DFT pair from the tokens' unitary spectra X̂ = DFT(x)/√d_in and Ĝ = DFT(g)/√d_out: since
      * Re z = A·Re X̂ and Im z = A·Im X̂, ∂A = ∂(Re z)ᵀ·Re X̂ + ∂(Im z)ᵀ·Im X̂; and since B̂ = conj(DFT(B))/√d_out,
      * ∂B = Re Ĝᵀ·w_Re − Im Ĝᵀ·w_Im (w the gated components B̂ multiplies, dz their gradient, both tokens × 2r).
+     * Each is one GEMM over 2T terms: dz and w read as 2T rows of r (a token's real parts, then its imaginary
+     * parts) against the spectra interleaved the same way ({@link FoldedFactors#interleavedSpectra}), Ĝ
+     * conjugated for the minus sign; the products land in ∂A and ∂B directly.
      */
     private static void gradientsFromSpectra(FouRASpec spec, float[] xs, float[] gs, float[] dz, float[] ws,
                                              int tokens, float[] gradA, float[] gradB) {
         int r = spec.rank();
-        int width = 2 * r;
         int dIn = spec.dIn();
         int dOut = spec.dOut();
-        float[] x = FoldedFactors.unitarySpectra(xs, tokens, dIn);
-        float[] g = FoldedFactors.unitarySpectra(gs, tokens, dOut);
-        Gemm.gemm(true, false, r, dIn, tokens, 1f, dz, 0, width, x, 0, dIn, 0f, gradA, 0, dIn);
-        Gemm.gemm(true, false, r, dIn, tokens, 1f, dz, r, width, x, tokens * dIn, dIn, 1f, gradA, 0, dIn);
-        Gemm.gemm(true, false, dOut, r, tokens, 1f, g, 0, dOut, ws, 0, width, 0f, gradB, 0, r);
-        Gemm.gemm(true, false, dOut, r, tokens, -1f, g, tokens * dOut, dOut, ws, r, width, 1f, gradB, 0, r);
+        float[] x = FoldedFactors.interleavedSpectra(xs, tokens, dIn, false);
+        float[] g = FoldedFactors.interleavedSpectra(gs, tokens, dOut, true);
+        Gemm.gemm(true, true, r, dIn, 2 * tokens, 1f, dz, 0, r, x, 0, 2 * tokens, 0f, gradA, 0, dIn);
+        Gemm.gemm(false, false, dOut, r, 2 * tokens, 1f, g, 0, 2 * tokens, ws, 0, r, 0f, gradB, 0, r);
     }
 
     /** body over [0, count): in one call when the BLAS threads itself, else in fixed chunks on the fork-join pool. */

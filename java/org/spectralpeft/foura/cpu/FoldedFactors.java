@@ -6,6 +6,8 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import org.jtransforms.dct.DoubleDCT_1D;
 import org.spectralpeft.core.Checks;
+import org.spectralpeft.cpu.BatchedRealFft;
+import org.spectralpeft.cpu.FftPool;
 import org.spectralpeft.cpu.Parallel;
 import org.spectralpeft.cpu.RealFft;
 import org.spectralpeft.foura.FouRASpec;
@@ -43,7 +45,7 @@ public final class FoldedFactors {
             float[] row = t.line;
             System.arraycopy(a, i * d, row, 0, d);
             if (dft) {
-                t.unitaryDft(row, out, i * d, 1, (r + i) * d, 1, false);
+                t.unitaryDft(row, 0, out, i * d, 1, (r + i) * d, 1, false);
             } else {
                 t.dctIII(row);
                 System.arraycopy(row, 0, out, i * d, d);
@@ -74,7 +76,7 @@ public final class FoldedFactors {
                 col[o] = b[o * r + i];
             }
             if (dft) { // the unitary inverse DFT of a real column is the conjugate of its unitary DFT
-                t.unitaryDft(col, out, i, width, r + i, width, true);
+                t.unitaryDft(col, 0, out, i, width, r + i, width, true);
             } else {
                 t.dctIII(col);
                 for (int p = 0; p < d; p++) {
@@ -208,20 +210,54 @@ public final class FoldedFactors {
     }
 
     /**
-     * The unitary DFTs of rows of real signals, full length: for the backward's gradients taken from the
-     * tokens' spectra instead of from the folded factors' (T transforms instead of 2r when T is small).
+     * The unitary DFTs of rows of real signals, laid out for the backward's gradients taken from the tokens'
+     * spectra instead of from the folded factors' (T transforms instead of 2r when T is small): d × 2·rows, bin
+     * k of row t's real part at [k][2t] and its imaginary part (negated when {@code conjugate}) at [k][2t + 1],
+     * so that a GEMM pairs them with a tokens × 2r array read as 2·tokens rows of r (real parts, then imaginary
+     * parts, token by token). Bins past d/2 mirror the others as conjugates. The transforms are batched
+     * ({@link BatchedRealFft}, blocks of up to {@link #SPECTRA_BLOCK} rows on the pool) where the length allows,
+     * the Vector API runs them and there are at least {@link #BATCHED_ROWS} rows; else one row at a time.
      *
      * @param v rows × d row-major
      * @param rows the number of rows
      * @param d their length
-     * @return 2·rows × d: rows 0..rows−1 the real parts DFT(v_t)/√d, rows rows..2·rows−1 the imaginary parts
+     * @param conjugate whether to store the conjugate spectra
+     * @return d × 2·rows row-major: DFT(v_t)/√d, or its conjugate
      */
-    static float[] unitarySpectra(float[] v, int rows, int d) {
-        float[] out = new float[2 * rows * d];
-        perLine(rows, d, true, (t, i) -> {
-            System.arraycopy(v, i * d, t.line, 0, d);
-            t.unitaryDft(t.line, out, i * d, 1, (rows + i) * d, 1, false);
-        });
+    static float[] interleavedSpectra(float[] v, int rows, int d, boolean conjugate) {
+        float[] out = new float[d * 2 * rows];
+        float norm = (float) (1 / Math.sqrt(d));
+        float imNorm = conjugate ? -norm : norm;
+        if (rows >= BATCHED_ROWS && BatchedRealFft.supports(d) && BatchedRealFft.vectorized()) {
+            Parallel.inChunks(rows, SPECTRA_BLOCK, (from, to) -> {
+                BatchedRealFft fft = BATCHED.takeBatched(d, SPECTRA_BLOCK);
+                try {
+                    fft.forward(to - from, v, from * d, d);
+                    float[][] specRe = fft.spectrumRe();
+                    float[][] specIm = fft.spectrumIm();
+                    for (int k = 0; k <= d / 2; k++) {
+                        int at = k * 2 * rows;
+                        int mirror = (d - k) * 2 * rows; // bin d − k = conj(bin k), for 0 < k < d − k
+                        boolean mirrored = k > 0 && k < d - k;
+                        for (int t = from; t < to; t++) {
+                            float re = norm * specRe[k][t - from];
+                            float im = imNorm * specIm[k][t - from];
+                            out[at + 2 * t] = re;
+                            out[at + 2 * t + 1] = im;
+                            if (mirrored) {
+                                out[mirror + 2 * t] = re;
+                                out[mirror + 2 * t + 1] = -im;
+                            }
+                        }
+                    }
+                } finally {
+                    BATCHED.give(fft);
+                }
+            });
+        } else {
+            perLine(rows, d, true, (t, i) -> t.unitaryDft(v, i * d, out, 2 * i, 2 * rows, 2 * i + 1, 2 * rows,
+                    conjugate));
+        }
         return out;
     }
 
@@ -246,6 +282,12 @@ public final class FoldedFactors {
         return out;
     }
 
+    /** The fewest rows {@link #interleavedSpectra} transforms batched: below, one at a time is faster (d = 4096). */
+    private static final int BATCHED_ROWS = 4;
+    /** Rows per batched transform of {@link #interleavedSpectra}. */
+    private static final int SPECTRA_BLOCK = 16;
+    /** The batched transforms of {@link #interleavedSpectra}, kept for reuse. */
+    private static final FftPool BATCHED = new FftPool();
     /** Lines (rows of A, columns of B) per task: a few, so that r = 16 keeps several cores busy. */
     private static final int LINES_PER_TASK = 2;
     /** Transforms kept for reuse per length and kind: building one (twiddle tables) costs more than running it. */
@@ -300,13 +342,14 @@ public final class FoldedFactors {
         }
 
         /**
-         * The full unitary DFT of the real signal v (conjugated if asked): element k's real part at
-         * dst[reAt + k·step], its imaginary part at dst[imAt + k·step].
+         * The full unitary DFT of the real signal v[off, off + d) (conjugated if asked): element k's real part
+         * at dst[reAt + k·step], its imaginary part at dst[imAt + k·imStep].
          */
-        void unitaryDft(float[] v, float[] dst, int reAt, int step, int imAt, int imStep, boolean conjugate) {
+        void unitaryDft(float[] v, int off, float[] dst, int reAt, int step, int imAt, int imStep,
+                        boolean conjugate) {
             float[] re = this.re;
             float[] im = this.im;
-            fft.forward(v, 0, re, im);
+            fft.forward(v, off, re, im);
             float scale = norm;
             float imScale = conjugate ? -norm : norm;
             int half = d / 2;

@@ -16,6 +16,39 @@ import org.spectralpeft.reference.FouRAReference;
 /** Â = A·𝒯_in and B̂ = 𝒯_out⁻¹·B from the FFT and DCT against the float64 reference's transform matrices. */
 class FoldedFactorsTest {
 
+    /**
+     * The tokens' spectra for the small-T gradients against a float64 DFT: one row at a time (few rows, or
+     * lengths the batched transform does not take) and batched (blocks of rows, the last one partial); an element
+     * a route skipped stays 0 and fails the comparison.
+     */
+    @ParameterizedTest(name = "d={0} rows={1} conjugate={2}")
+    @CsvSource({
+        "96, 3, false", "96, 37, true", "81, 20, false", "50, 9, true", "768, 16, true", "8, 5, false", "1, 4, true",
+        "2, 6, false",
+    })
+    void interleavedSpectraAreTheUnitaryDft(int d, int rows, boolean conjugate) {
+        TestData data = new TestData();
+        float[] v = data.gaussian(rows * d);
+        float[] out = FoldedFactors.interleavedSpectra(v, rows, d, conjugate);
+        assertEquals(d * 2 * rows, out.length);
+        double[] expected = new double[d * 2 * rows];
+        for (int t = 0; t < rows; t++) {
+            for (int k = 0; k < d; k++) {
+                double re = 0;
+                double im = 0;
+                for (int j = 0; j < d; j++) {
+                    double angle = -2 * Math.PI * ((long) j * k % d) / d;
+                    re += v[t * d + j] * Math.cos(angle);
+                    im += v[t * d + j] * Math.sin(angle);
+                }
+                expected[k * 2 * rows + 2 * t] = re / Math.sqrt(d);
+                expected[k * 2 * rows + 2 * t + 1] = (conjugate ? -im : im) / Math.sqrt(d);
+            }
+        }
+        double err = TestData.relativeError(TestData.toDouble(out), expected);
+        assertTrue(err < 1e-6, "spectra: relative error " + err + data.tag());
+    }
+
     @ParameterizedTest(name = "{0}x{1} r={2} {3}")
     @CsvSource({
         "7, 5, 3, DFT", "7, 5, 3, DCT", "12, 10, 4, DFT", "10, 12, 4, DCT", "1, 8, 1, DFT", "8, 1, 1, DCT",
