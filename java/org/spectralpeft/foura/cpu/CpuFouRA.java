@@ -32,6 +32,8 @@ public final class CpuFouRA extends ValidatingBackend {
     private static final int PARAMETER_ROWS = 2;
     /** Rows of ΔW per call of materialize and merge with a BLAS that threads itself (bounds the scratch). */
     private static final int ROW_BLOCK = 256;
+    /** The rank from which the DFT's backward multiplies on the half spectrum whatever T ({@link Folded#halvesBackward}). */
+    private static final int HALF_BACKWARD_RANK = 64;
 
     /** Whether each product covers all tokens in one call (for a BLAS that threads itself), else fixed chunks. */
     private final boolean wholeProducts;
@@ -168,7 +170,7 @@ public final class CpuFouRA extends ValidatingBackend {
         int width = f.width;
         float[] xs = HostFloats.of(x, tokens * spec.dIn());
         float[] gs = HostFloats.of(gradY, tokens * spec.dOut());
-        boolean half = f.halves(tokens, wholeProducts);
+        boolean half = f.halvesBackward(tokens, wholeProducts);
         float[] xFolded = half ? Spectra.fold(xs, 0, tokens, spec.dIn()) : xs;
         float[] gFolded = half ? Spectra.fold(gs, 0, tokens, spec.dOut()) : gs;
         float[] ws = f.zScratch(tokens); // z, then the gated w that B̂ multiplies
@@ -352,6 +354,16 @@ public final class CpuFouRA extends ValidatingBackend {
          */
         boolean halves(int tokens, boolean wholeProducts) {
             return dft && (!wholeProducts || 4L * tokens <= spec.rank());
+        }
+
+        /**
+         * {@link #halves} for the backward, whose five products over the tokens (z again, ∂L/∂w, ∂Â, ∂B̂ and
+         * ∂x) against three fold and unfold passes make the half spectrum pay from r = {@link #HALF_BACKWARD_RANK}
+         * at any T (d = 4096, AVX-512, two threads: r = 64, T = 256, 9.4 against 7.8 ms; T = 1024, 31.8 against
+         * 29.4 ms), though not at r = 32 (5.7 against 6.0 ms) nor for the forward's two products.
+         */
+        boolean halvesBackward(int tokens, boolean wholeProducts) {
+            return halves(tokens, wholeProducts) || dft && spec.rank() >= HALF_BACKWARD_RANK;
         }
 
         /**

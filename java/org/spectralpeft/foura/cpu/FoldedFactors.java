@@ -103,6 +103,10 @@ public final class FoldedFactors {
         boolean dft = spec.transform() == FouRASpec.Transform.DFT;
         Checks.length("gradAHat", gradAHat.length, (long) (dft ? 2 : 1) * r * d);
         float[] out = new float[r * d];
+        if (dft && batched(r, d)) {
+            batchedInverses(r, d, out, hermitianParts(gradAHat, r, d, d, 1, 1f));
+            return out;
+        }
         perLine(r, d, dft, (t, i) -> {
             float[] row = t.line;
             if (dft) {
@@ -133,6 +137,11 @@ public final class FoldedFactors {
         boolean dft = spec.transform() == FouRASpec.Transform.DFT;
         int width = dft ? 2 * r : r;
         Checks.length("gradBHat", gradBHat.length, (long) d * width);
+        if (dft && batched(r, d)) { // column i of ∂B̂ read at a stride of 2r
+            float[] lines = new float[r * d];
+            batchedInverses(r, d, lines, hermitianParts(gradBHat, r, d, 1, width, -1f));
+            return columns(lines, r, d);
+        }
         float[] out = new float[d * r];
         perLine(r, d, dft, (t, i) -> {
             float[] col = t.line;
@@ -164,6 +173,11 @@ public final class FoldedFactors {
         int r = spec.rank();
         int d = spec.dOut();
         Checks.length("gradBHatT", gradBHatT.length, 2L * r * d);
+        if (batched(r, d)) {
+            float[] lines = new float[r * d];
+            batchedInverses(r, d, lines, hermitianParts(gradBHatT, r, d, d, 1, -1f));
+            return columns(lines, r, d);
+        }
         float[] out = new float[d * r];
         perLine(r, d, true, (t, i) -> {
             float[] col = t.line;
@@ -199,14 +213,7 @@ public final class FoldedFactors {
     static float[] gradBFromRows(FouRASpec spec, float[] rows) {
         int r = spec.rank();
         int d = spec.dOut();
-        float[] lines = adjointRows(spec, d, rows, -1f); // B̂ = conj(DFT(B))/√d: the imaginary sign flips
-        float[] out = new float[d * r];
-        for (int i = 0; i < r; i++) {
-            for (int o = 0; o < d; o++) {
-                out[o * r + i] = lines[i * d + o];
-            }
-        }
-        return out;
+        return columns(adjointRows(spec, d, rows, -1f), r, d); // B̂ = conj(DFT(B))/√d: the imaginary sign flips
     }
 
     /**
@@ -228,7 +235,7 @@ public final class FoldedFactors {
         float[] out = new float[d * 2 * rows];
         float norm = (float) (1 / Math.sqrt(d));
         float imNorm = conjugate ? -norm : norm;
-        if (rows >= BATCHED_ROWS && BatchedRealFft.supports(d) && BatchedRealFft.vectorized()) {
+        if (batched(rows, d)) {
             Parallel.inChunks(rows, SPECTRA_BLOCK, (from, to) -> {
                 BatchedRealFft fft = BATCHED.takeBatched(d, SPECTRA_BLOCK);
                 try {
@@ -269,6 +276,19 @@ public final class FoldedFactors {
         int h = dft ? d / 2 + 1 : d;
         Checks.length("rows", rows.length, (long) (dft ? 2 : 1) * r * h);
         float[] out = new float[r * d];
+        if (dft && batched(r, d)) { // Transforms.adjointHalf, batched
+            float norm = (float) (1 / Math.sqrt(d));
+            batchedInverses(r, d, out, (from, to, re, im) -> {
+                for (int k = 0; k < h; k++) {
+                    float w = k == 0 || 2 * k == d ? norm : 0.5f * norm;
+                    for (int i = from; i < to; i++) {
+                        re[k][i - from] = w * rows[i * h + k];
+                        im[k][i - from] = w * imSign * rows[(r + i) * h + k];
+                    }
+                }
+            });
+            return out;
+        }
         perLine(r, d, dft, (t, i) -> {
             float[] line = t.line;
             if (dft) {
@@ -282,9 +302,69 @@ public final class FoldedFactors {
         return out;
     }
 
-    /** The fewest rows {@link #interleavedSpectra} transforms batched: below, one at a time is faster (d = 4096). */
+    /** Fills the bins 0..d/2 of the lines [from, to) of a block: line i's bin k at re[k][i − from], im[k][i − from]. */
+    private interface LineSpectra {
+        void fill(int from, int to, float[][] re, float[][] im);
+    }
+
+    /**
+     * out rows [0, lines) (length d) = the real inverses of the lines' Hermitian spectra, in blocks of
+     * {@link #SPECTRA_BLOCK} lines on the pool.
+     */
+    private static void batchedInverses(int lines, int d, float[] out, LineSpectra spectra) {
+        Parallel.inChunks(lines, SPECTRA_BLOCK, (from, to) -> {
+            BatchedRealFft fft = BATCHED.takeBatched(d, SPECTRA_BLOCK);
+            try {
+                spectra.fill(from, to, fft.spectrumRe(), fft.spectrumIm());
+                fft.inverse(to - from, out, from * d, d);
+            } finally {
+                BATCHED.give(fft);
+            }
+        });
+    }
+
+    /**
+     * {@link Transforms#adjointDft}'s spectra, for batched inverses: line i is the full spectrum c of length d
+     * with bin k's real part at src[i·line + k·step] and its imaginary part (times imSign) at
+     * src[(r + i)·line + k·step], and its Hermitian part (c_k + conj(c_{d−k}))/2, over √d, is transformed.
+     */
+    private static LineSpectra hermitianParts(float[] src, int r, int d, int line, int step, float imSign) {
+        float half = (float) (0.5 / Math.sqrt(d));
+        return (from, to, re, im) -> {
+            for (int k = 0; k <= d / 2; k++) {
+                int m = k == 0 ? 0 : d - k;
+                for (int i = from; i < to; i++) {
+                    int reLine = i * line;
+                    int imLine = (r + i) * line;
+                    re[k][i - from] = half * (src[reLine + k * step] + src[reLine + m * step]);
+                    im[k][i - from] = half * imSign * (src[imLine + k * step] - src[imLine + m * step]);
+                }
+            }
+        };
+    }
+
+    /** out (d × r) = lines (r × d) transposed: the columns of B from their lines. */
+    private static float[] columns(float[] lines, int r, int d) {
+        float[] out = new float[d * r];
+        for (int o = 0; o < d; o++) {
+            for (int i = 0; i < r; i++) {
+                out[o * r + i] = lines[i * d + o];
+            }
+        }
+        return out;
+    }
+
+    /** The fewest rows transformed batched: below, one at a time is faster (d = 4096: 1 row 44 against 12 µs). */
     private static final int BATCHED_ROWS = 4;
-    /** Rows per batched transform of {@link #interleavedSpectra}. */
+    /**
+     * Whether rows transforms of length d go batched: a length the batched transform takes, on the Vector API, and
+     * at least {@link #BATCHED_ROWS} of them.
+     */
+    private static boolean batched(int rows, int d) {
+        return rows >= BATCHED_ROWS && BatchedRealFft.supports(d) && BatchedRealFft.vectorized();
+    }
+
+    /** Rows per batched transform of {@link #interleavedSpectra} and the adjoint folds. */
     private static final int SPECTRA_BLOCK = 16;
     /** The batched transforms of {@link #interleavedSpectra}, kept for reuse. */
     private static final FftPool BATCHED = new FftPool();
