@@ -428,12 +428,7 @@ public final class HostArray {
             return -1;
         }
         if (floats != null) {
-            for (int i = 0; i < floats.length; i++) {
-                if (!Float.isFinite(floats[i])) {
-                    return i;
-                }
-            }
-            return -1;
+            return FiniteScan.firstNonFinite(floats);
         }
         // NaN and infinity are the patterns with every exponent bit set: no decoding needed
         int exponent = dtype == DType.FLOAT16 ? 0x7C00 : 0x7F80;

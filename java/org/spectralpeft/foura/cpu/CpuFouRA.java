@@ -255,6 +255,8 @@ public final class CpuFouRA extends ValidatingBackend {
         float[] g = FoldedFactors.interleavedSpectra(gs, tokens, dOut, true);
         Gemm.gemm(true, true, r, dIn, 2 * tokens, 1f, dz, 0, r, x, 0, 2 * tokens, 0f, gradA, 0, dIn);
         Gemm.gemm(false, false, dOut, r, 2 * tokens, 1f, g, 0, 2 * tokens, ws, 0, r, 0f, gradB, 0, r);
+        FoldedFactors.release(x);
+        FoldedFactors.release(g);
     }
 
     /** body over [0, count): in one call when the BLAS threads itself, else in fixed chunks on the fork-join pool. */

@@ -229,43 +229,57 @@ public final class FoldedFactors {
      * @param rows the number of rows
      * @param d their length
      * @param conjugate whether to store the conjugate spectra
-     * @return d × 2·rows row-major: DFT(v_t)/√d, or its conjugate
+     * @return d × 2·rows row-major: DFT(v_t)/√d, or its conjugate; a pooled array, for {@link #release}
      */
     static float[] interleavedSpectra(float[] v, int rows, int d, boolean conjugate) {
-        float[] out = new float[d * 2 * rows];
+        float[] out = BATCHED.takeScratch(d * 2 * rows);
         float norm = (float) (1 / Math.sqrt(d));
         float imNorm = conjugate ? -norm : norm;
+        int h = d / 2 + 1;
         if (batched(rows, d)) {
-            Parallel.inChunks(rows, SPECTRA_BLOCK, (from, to) -> {
-                BatchedRealFft fft = BATCHED.takeBatched(d, SPECTRA_BLOCK);
-                try {
+            BatchedRealFft[] blocks = new BatchedRealFft[Parallel.chunks(rows, SPECTRA_BLOCK)];
+            try {
+                Parallel.inChunks(rows, SPECTRA_BLOCK, (from, to) -> {
+                    BatchedRealFft fft = BATCHED.takeBatched(d, SPECTRA_BLOCK);
+                    blocks[from / SPECTRA_BLOCK] = fft;
                     fft.forward(to - from, v, from * d, d);
-                    float[][] specRe = fft.spectrumRe();
-                    float[][] specIm = fft.spectrumIm();
-                    for (int k = 0; k <= d / 2; k++) {
-                        int at = k * 2 * rows;
-                        int mirror = (d - k) * 2 * rows; // bin d − k = conj(bin k), for 0 < k < d − k
-                        boolean mirrored = k > 0 && k < d - k;
-                        for (int t = from; t < to; t++) {
-                            float re = norm * specRe[k][t - from];
-                            float im = imNorm * specIm[k][t - from];
-                            out[at + 2 * t] = re;
-                            out[at + 2 * t + 1] = im;
-                            if (mirrored) {
-                                out[mirror + 2 * t] = re;
-                                out[mirror + 2 * t + 1] = -im;
-                            }
-                        }
+                });
+                Parallel.inChunks(h, binsPerTask(rows), (k0, k1) -> {
+                    for (int b = 0; b < blocks.length; b++) {
+                        int from = b * SPECTRA_BLOCK;
+                        int to = Math.min(rows, from + SPECTRA_BLOCK);
+                        float[][] re = blocks[b].spectrumRe();
+                        float[][] im = blocks[b].spectrumIm();
+                        interleave(d, rows, k0, k1, from, to, (k, t) -> re[k][t - from], (k, t) -> im[k][t - from],
+                                norm, imNorm, out);
                     }
-                } finally {
-                    BATCHED.give(fft);
+                });
+            } finally {
+                for (BatchedRealFft fft : blocks) {
+                    if (fft != null) {
+                        BATCHED.give(fft);
+                    }
                 }
-            });
+            }
         } else {
-            perLine(rows, d, true, (t, i) -> t.unitaryDft(v, i * d, out, 2 * i, 2 * rows, 2 * i + 1, 2 * rows,
-                    conjugate));
+            // one row at a time into rows of bins, then interleaved (each row's spectrum written straight into the
+            // interleaved layout lands at a stride of 2·rows)
+            float[] re = new float[rows * h];
+            float[] im = new float[rows * h];
+            perLine(rows, d, true, (t, i) -> t.halfDft(v, i * d, re, im, i * h));
+            Parallel.inChunks(h, binsPerTask(rows), (k0, k1) -> interleave(d, rows, k0, k1, 0, rows,
+                    (k, t) -> re[t * h + k], (k, t) -> im[t * h + k], norm, imNorm, out));
         }
         return out;
+    }
+
+    private static int binsPerTask(int rows) {
+        return Math.max(1, VALUES_PER_TASK / rows);
+    }
+
+    /** Gives back an array of {@link #interleavedSpectra} once it is no longer read. */
+    static void release(float[] spectra) {
+        BATCHED.give(spectra);
     }
 
     /** r lines of length d from the rows layout: DFT, the real inverse of the half spectrum; DCT, the DCT-II. */
@@ -300,6 +314,35 @@ public final class FoldedFactors {
             System.arraycopy(line, 0, out, i * d, d);
         });
         return out;
+    }
+
+    /** Bin k of row t of a block of spectra. */
+    private interface Bins {
+        float at(int k, int t);
+    }
+
+    /**
+     * Rows [from, to) and bins [k0, k1) (within 0..d/2) of {@link #interleavedSpectra}'s layout (d × 2·rows),
+     * scaled: bin k at [k][2t] (real, times norm) and [k][2t + 1] (imaginary, times imNorm), and their conjugates
+     * at bin d − k.
+     */
+    private static void interleave(int d, int rows, int k0, int k1, int from, int to, Bins re, Bins im, float norm,
+                                   float imNorm, float[] out) {
+        for (int k = k0; k < k1; k++) {
+            int at = k * 2 * rows;
+            int mirror = (d - k) * 2 * rows; // bin d − k = conj(bin k), for 0 < k < d − k
+            boolean mirrored = k > 0 && k < d - k;
+            for (int t = from; t < to; t++) {
+                float a = norm * re.at(k, t);
+                float b = imNorm * im.at(k, t);
+                out[at + 2 * t] = a;
+                out[at + 2 * t + 1] = b;
+                if (mirrored) {
+                    out[mirror + 2 * t] = a;
+                    out[mirror + 2 * t + 1] = -b;
+                }
+            }
+        }
     }
 
     /** Fills the bins 0..d/2 of the lines [from, to) of a block: line i's bin k at re[k][i − from], im[k][i − from]. */
@@ -364,6 +407,8 @@ public final class FoldedFactors {
         return rows >= BATCHED_ROWS && BatchedRealFft.supports(d) && BatchedRealFft.vectorized();
     }
 
+    /** Values (bins × rows) per task of {@link #interleavedSpectra}'s interleaving pass: 16 rows in 2 tasks at d = 4096. */
+    private static final int VALUES_PER_TASK = 1 << 14;
     /** Rows per batched transform of {@link #interleavedSpectra} and the adjoint folds. */
     private static final int SPECTRA_BLOCK = 16;
     /** The batched transforms of {@link #interleavedSpectra}, kept for reuse. */
@@ -441,6 +486,13 @@ public final class FoldedFactors {
                 dst[reAt + k * step] = scale * re[d - k];
                 dst[imAt + k * imStep] = -imScale * im[d - k];
             }
+        }
+
+        /** Bins 0..⌊d/2⌋ of the (unnormalized) DFT of v[off, off + d) into re and im from at. */
+        void halfDft(float[] v, int off, float[] re, float[] im, int at) {
+            fft.forward(v, off, this.re, this.im);
+            System.arraycopy(this.re, 0, re, at, d / 2 + 1);
+            System.arraycopy(this.im, 0, im, at, d / 2 + 1);
         }
 
         /**

@@ -216,6 +216,33 @@ class HostArrayTest {
         assertEquals(2, WriteMode.SUBTRACT.code());
     }
 
+    /**
+     * Long float32 arrays (the block scan): every position of one or two bad values, in blocks and in the tail
+     * after the last whole vector, against the plain scan; −0, subnormals and the largest finite value are finite.
+     */
+    @Test
+    void firstNonFiniteFindsItInLongArrays() {
+        TestData data = new TestData();
+        int length = 3 * 1024 + 37;
+        float[] clean = data.gaussian(length);
+        clean[5] = -0f;
+        clean[6] = Float.MIN_VALUE;
+        clean[7] = Float.MAX_VALUE;
+        clean[8] = -Float.MAX_VALUE;
+        assertEquals(-1, HostArray.float32(clean).firstNonFinite());
+        float[] bad = {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.intBitsToFloat(0x7F800001)};
+        for (int at : new int[] {0, 1, 15, 16, 1023, 1024, 2047, 3071, 3072, length - 2, length - 1}) {
+            for (float value : bad) {
+                float[] v = clean.clone();
+                v[at] = value;
+                if (at + 500 < length) {
+                    v[at + 500] = Float.NaN; // a later one must not be reported
+                }
+                assertEquals(at, HostArray.float32(v).firstNonFinite(), "bad value " + value + " at " + at);
+            }
+        }
+    }
+
     @Test
     void firstNonFiniteFindsTheFirstNaNOrInfinity() {
         for (DType dtype : DType.values()) {
