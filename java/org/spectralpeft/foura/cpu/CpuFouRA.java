@@ -148,7 +148,7 @@ public final class CpuFouRA extends ValidatingBackend {
             Folded f = folded[k];
             boolean half = f.halves(count, whole);
             float[] z = f.zScratch(count);
-            f.project(xs, xRow, half ? xFolded : null, 0, count, z, 0);
+            f.project(xs, xRow, half ? xFolded : null, 0, count, z, 0, whole && count <= GEMV_TOKENS);
             float scale = f.spec.alpha() * weights[k];
             float[] mask = new float[f.width];
             for (int t = 0; t < count; t++) {
@@ -179,8 +179,9 @@ public final class CpuFouRA extends ValidatingBackend {
         float[][] gatePartials = new float[adaptive ? Parallel.chunks(tokens, TOKEN_CHUNK) : 0][];
         split(tokens, TOKEN_CHUNK, (from, to) -> {
             int count = to - from;
-            f.project(xs, from, half ? xFolded : null, from, count, ws, from);
-            f.projectOutputGradient(gs, half ? gFolded : null, from, count, dz);
+            boolean perToken = wholeProducts && count <= GEMV_TOKENS;
+            f.project(xs, from, half ? xFolded : null, from, count, ws, from, perToken);
+            f.projectOutputGradient(gs, half ? gFolded : null, from, count, dz, perToken);
             for (int c = from; c < to; c += TOKEN_CHUNK) { // the gate's partial sums in fixed chunks, also when whole
                 int end = Math.min(to, c + TOKEN_CHUNK);
                 float[] partial = adaptive ? new float[(int) spec.gateLength()] : null;
@@ -217,7 +218,7 @@ public final class CpuFouRA extends ValidatingBackend {
         if (gradX != null) { // after the products that read x and g: gradX may be either of them
             split(tokens, TOKEN_CHUNK, (from, to) -> {
                 float[] gx = new float[(to - from) * spec.dIn()];
-                f.projectBack(dz, from, to - from, gx, half);
+                f.projectBack(dz, from, to - from, gx, half, wholeProducts && to - from <= GEMV_TOKENS);
                 gradX.write(from * spec.dIn(), gx, (to - from) * spec.dIn(), WriteMode.ADD);
             });
         }
@@ -370,10 +371,27 @@ public final class CpuFouRA extends ValidatingBackend {
 
         /**
          * z rows [zRow, zRow + count) = Â·x for tokens xRow.. of xs, or, when xFolded is not null (the half
-         * spectrum), from its folded rows foldedRow.. ({@link Spectra#fold}).
+         * spectrum), from its folded rows foldedRow.. ({@link Spectra#fold}); perToken: one matrix-vector product
+         * per token (OpenBLAS's GEMM of a row or two spends longer starting threads than computing).
          */
-        void project(float[] xs, int xRow, float[] xFolded, int foldedRow, int count, float[] z, int zRow) {
+        void project(float[] xs, int xRow, float[] xFolded, int foldedRow, int count, float[] z, int zRow,
+                     boolean perToken) {
             int dIn = spec.dIn();
+            if (perToken) {
+                int r = spec.rank();
+                int ld = 2 * hIn;
+                for (int t = 0; t < count; t++) {
+                    int zAt = (zRow + t) * width;
+                    if (xFolded == null) {
+                        Gemm.gemv(false, width, dIn, 1f, aHat, 0, dIn, xs, (xRow + t) * dIn, 0f, z, zAt);
+                    } else {
+                        int at = (foldedRow + t) * ld;
+                        Gemm.gemv(false, r, hIn, 1f, aHat, 0, dIn, xFolded, at, 0f, z, zAt);
+                        Gemm.gemv(false, r, hIn, 1f, aHat, r * dIn, dIn, xFolded, at + hIn, 0f, z, zAt + r);
+                    }
+                }
+                return;
+            }
             if (xFolded == null) {
                 Gemm.gemm(false, true, count, width, dIn, 1f, xs, xRow * dIn, dIn, aHat, 0, dIn, 0f, z, zRow * width, width);
                 return;
@@ -385,15 +403,29 @@ public final class CpuFouRA extends ValidatingBackend {
                     0f, z, zRow * width + r, width);
         }
 
-        /** dz rows [from, from + count) = B̂ᵀ·g: from gs, or from the folded g when it is not null. */
-        void projectOutputGradient(float[] gs, float[] gFolded, int from, int count, float[] dz) {
+        /**
+         * dz rows [from, from + count) = B̂ᵀ·g: from gs, or from the folded g when it is not null; perToken as in
+         * {@link #project}.
+         */
+        void projectOutputGradient(float[] gs, float[] gFolded, int from, int count, float[] dz, boolean perToken) {
             int dOut = spec.dOut();
+            int r = spec.rank();
+            int ld = 2 * hOut;
+            if (perToken) {
+                for (int t = from; t < from + count; t++) {
+                    if (gFolded == null) {
+                        Gemm.gemv(true, dOut, width, 1f, bHat, 0, width, gs, t * dOut, 0f, dz, t * width);
+                    } else {
+                        Gemm.gemv(true, hOut, r, 1f, bHat, 0, width, gFolded, t * ld, 0f, dz, t * width);
+                        Gemm.gemv(true, hOut, r, 1f, bHat, r, width, gFolded, t * ld + hOut, 0f, dz, t * width + r);
+                    }
+                }
+                return;
+            }
             if (gFolded == null) {
                 Gemm.gemm(false, false, count, width, dOut, 1f, gs, from * dOut, dOut, bHat, 0, width, 0f, dz, from * width, width);
                 return;
             }
-            int r = spec.rank();
-            int ld = 2 * hOut;
             Gemm.gemm(false, false, count, r, hOut, 1f, gFolded, from * ld, ld, bHat, 0, width, 0f, dz, from * width, width);
             Gemm.gemm(false, false, count, r, hOut, 1f, gFolded, from * ld + hOut, ld, bHat, r, width,
                     0f, dz, from * width + r, width);
@@ -414,18 +446,32 @@ public final class CpuFouRA extends ValidatingBackend {
             Spectra.unfold(uv, count, dOut, ys, yRow, accumulate);
         }
 
-        /** gx (count × d_in) = ∂L/∂z·Â for dz rows [from, from + count). */
-        void projectBack(float[] dz, int from, int count, float[] gx, boolean half) {
+        /** gx (count × d_in) = ∂L/∂z·Â for dz rows [from, from + count); perToken as in {@link #project}. */
+        void projectBack(float[] dz, int from, int count, float[] gx, boolean half, boolean perToken) {
             int dIn = spec.dIn();
+            int r = spec.rank();
             if (!half) {
-                Gemm.gemm(false, false, count, dIn, width, 1f, dz, from * width, width, aHat, 0, dIn, 0f, gx, 0, dIn);
+                if (perToken) {
+                    for (int t = 0; t < count; t++) {
+                        Gemm.gemv(true, width, dIn, 1f, aHat, 0, dIn, dz, (from + t) * width, 0f, gx, t * dIn);
+                    }
+                } else {
+                    Gemm.gemm(false, false, count, dIn, width, 1f, dz, from * width, width, aHat, 0, dIn, 0f, gx, 0, dIn);
+                }
                 return;
             }
-            int r = spec.rank();
             float[] uv = new float[count * 2 * hIn + hIn];
-            Gemm.gemm(false, false, count, hIn, r, 1f, dz, from * width, width, aHat, 0, dIn, 0f, uv, 0, 2 * hIn);
-            Gemm.gemm(false, false, count, hIn, r, 1f, dz, from * width + r, width, aHat, r * dIn, dIn,
-                    0f, uv, hIn, 2 * hIn);
+            if (perToken) {
+                for (int t = 0; t < count; t++) {
+                    int at = (from + t) * width;
+                    Gemm.gemv(true, r, hIn, 1f, aHat, 0, dIn, dz, at, 0f, uv, t * 2 * hIn);
+                    Gemm.gemv(true, r, hIn, 1f, aHat, r * dIn, dIn, dz, at + r, 0f, uv, t * 2 * hIn + hIn);
+                }
+            } else {
+                Gemm.gemm(false, false, count, hIn, r, 1f, dz, from * width, width, aHat, 0, dIn, 0f, uv, 0, 2 * hIn);
+                Gemm.gemm(false, false, count, hIn, r, 1f, dz, from * width + r, width, aHat, r * dIn, dIn,
+                        0f, uv, hIn, 2 * hIn);
+            }
             Spectra.unfold(uv, count, dIn, gx, 0, false);
         }
 

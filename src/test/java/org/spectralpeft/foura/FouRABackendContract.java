@@ -13,6 +13,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.spectralpeft.TestData;
 import org.spectralpeft.core.DType;
@@ -278,8 +279,19 @@ public abstract class FouRABackendContract {
         backwardCase(new Case(29, 52, 5, transform, gate), dtype);
     }
 
+    /** A few tokens, where the native BLAS's backend takes one matrix-vector product per token. */
+    @ParameterizedTest(name = "T={0} {1} {2}")
+    @CsvSource({"1, DFT, NONE", "2, DFT, ADAPTIVE", "4, DFT, FIXED", "1, DCT, FIXED", "3, DCT, ADAPTIVE", "4, DCT, NONE"})
+    void backwardOfAFewTokensMatchesReference(int tokens, Transform transform, Gate gate) {
+        backwardCase(new Case(96, 81, 64, transform, gate), DType.FLOAT32, tokens);
+        backwardCase(new Case(40, 36, 4, transform, gate), DType.FLOAT32, tokens); // r = 4: the full spectrum
+    }
+
     private void backwardCase(Case c, DType dtype) {
-        int tokens = 1 + c.data.nextInt(40);
+        backwardCase(c, dtype, 1 + c.data.nextInt(40));
+    }
+
+    private void backwardCase(Case c, DType dtype, int tokens) {
         HostArray x = c.inputs(dtype, tokens);
         HostArray gy = HostArray.of(dtype, c.data.gaussian(tokens * c.spec.dOut()));
         Summed ref = Summed.of(c, TestData.toDouble(x), TestData.toDouble(gy), tokens);
