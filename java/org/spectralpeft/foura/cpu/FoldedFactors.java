@@ -41,6 +41,10 @@ public final class FoldedFactors {
         int d = spec.dIn();
         boolean dft = spec.transform() == FouRASpec.Transform.DFT;
         float[] out = new float[(dft ? 2 : 1) * r * d];
+        if (dft && batched(r, d)) { // row i's real parts in row i, its imaginary parts in row r + i
+            batchedUnitaryDfts(a, r, d, out, d, 0, r * d, 1, false);
+            return out;
+        }
         perLine(r, d, dft, (t, i) -> {
             float[] row = t.line;
             System.arraycopy(a, i * d, row, 0, d);
@@ -70,6 +74,16 @@ public final class FoldedFactors {
         boolean dft = spec.transform() == FouRASpec.Transform.DFT;
         int width = dft ? 2 * r : r;
         float[] out = new float[d * width];
+        if (dft && batched(r, d)) { // the columns as rows first; column i's real parts in column i, imaginary in r + i
+            float[] columns = new float[r * d];
+            for (int i = 0; i < r; i++) { // along the rows written (d floats apart, they share cache sets)
+                for (int o = 0; o < d; o++) {
+                    columns[i * d + o] = b[o * r + i];
+                }
+            }
+            batchedUnitaryDfts(columns, r, d, out, 1, 0, r, width, true);
+            return out;
+        }
         perLine(r, d, dft, (t, i) -> {
             float[] col = t.line;
             for (int o = 0; o < d; o++) {
@@ -345,6 +359,53 @@ public final class FoldedFactors {
         }
     }
 
+    /**
+     * {@link Transforms#unitaryDft} of the rows of src (lines × d) as batched transforms: bin k of line i's real
+     * part at out[i·line + k·step], its imaginary part (negated when conjugate) at out[imOff + i·line + k·step].
+     */
+    private static void batchedUnitaryDfts(float[] src, int lines, int d, float[] out, int line, int reOff, int imOff,
+                                           int step, boolean conjugate) {
+        float norm = (float) (1 / Math.sqrt(d));
+        float imNorm = conjugate ? -norm : norm;
+        Parallel.inChunks(lines, SPECTRA_BLOCK, (from, to) -> {
+            BatchedRealFft fft = BATCHED.takeBatched(d, SPECTRA_BLOCK);
+            try {
+                fft.forward(to - from, src, from * d, d);
+                float[][] re = fft.spectrumRe();
+                float[][] im = fft.spectrumIm();
+                if (step == 1) { // a line per row of out: along the row (rows d floats apart share cache sets)
+                    for (int i = from; i < to; i++) {
+                        for (int k = 0; k <= d / 2; k++) {
+                            unitaryBin(re, im, i, k, from, d, norm, imNorm, out, reOff + i * line, imOff + i * line, 1);
+                        }
+                    }
+                } else {
+                    for (int k = 0; k <= d / 2; k++) {
+                        for (int i = from; i < to; i++) {
+                            unitaryBin(re, im, i, k, from, d, norm, imNorm, out, reOff + i * line, imOff + i * line,
+                                    step);
+                        }
+                    }
+                }
+            } finally {
+                BATCHED.give(fft);
+            }
+        });
+    }
+
+    /** Bin k of line i (and its mirror d − k, the conjugate) of a batched block, scaled, at reAt/imAt + k·step. */
+    private static void unitaryBin(float[][] re, float[][] im, int i, int k, int from, int d, float norm, float imNorm,
+                                   float[] out, int reAt, int imAt, int step) {
+        float a = norm * re[k][i - from];
+        float b = imNorm * im[k][i - from];
+        out[reAt + k * step] = a;
+        out[imAt + k * step] = b;
+        if (k > 0 && k < d - k) {
+            out[reAt + (d - k) * step] = a;
+            out[imAt + (d - k) * step] = -b;
+        }
+    }
+
     /** Fills the bins 0..d/2 of the lines [from, to) of a block: line i's bin k at re[k][i − from], im[k][i − from]. */
     private interface LineSpectra {
         void fill(int from, int to, float[][] re, float[][] im);
@@ -374,16 +435,30 @@ public final class FoldedFactors {
     private static LineSpectra hermitianParts(float[] src, int r, int d, int line, int step, float imSign) {
         float half = (float) (0.5 / Math.sqrt(d));
         return (from, to, re, im) -> {
-            for (int k = 0; k <= d / 2; k++) {
-                int m = k == 0 ? 0 : d - k;
+            if (step == 1) { // along each line (lines d floats apart share cache sets)
                 for (int i = from; i < to; i++) {
-                    int reLine = i * line;
-                    int imLine = (r + i) * line;
-                    re[k][i - from] = half * (src[reLine + k * step] + src[reLine + m * step]);
-                    im[k][i - from] = half * imSign * (src[imLine + k * step] - src[imLine + m * step]);
+                    for (int k = 0; k <= d / 2; k++) {
+                        hermitianBin(src, r, d, line, 1, imSign, half, i, k, from, re, im);
+                    }
+                }
+            } else {
+                for (int k = 0; k <= d / 2; k++) {
+                    for (int i = from; i < to; i++) {
+                        hermitianBin(src, r, d, line, step, imSign, half, i, k, from, re, im);
+                    }
                 }
             }
         };
+    }
+
+    /** Bin k of line i of {@link #hermitianParts}, into re[k][i − from] and im[k][i − from]. */
+    private static void hermitianBin(float[] src, int r, int d, int line, int step, float imSign, float half, int i,
+                                     int k, int from, float[][] re, float[][] im) {
+        int m = k == 0 ? 0 : d - k;
+        int reLine = i * line;
+        int imLine = (r + i) * line;
+        re[k][i - from] = half * (src[reLine + k * step] + src[reLine + m * step]);
+        im[k][i - from] = half * imSign * (src[imLine + k * step] - src[imLine + m * step]);
     }
 
     /** out (d × r) = lines (r × d) transposed: the columns of B from their lines. */
