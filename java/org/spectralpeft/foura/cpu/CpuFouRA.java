@@ -216,10 +216,17 @@ public final class CpuFouRA extends ValidatingBackend {
             dBHatT = dB;
         }
         if (gradX != null) { // after the products that read x and g: gradX may be either of them
+            float[] own = HostFloats.wrapped(gradX); // a float32 array of its own is accumulated into directly
             split(tokens, TOKEN_CHUNK, (from, to) -> {
-                float[] gx = new float[(to - from) * spec.dIn()];
-                f.projectBack(dz, from, to - from, gx, half, wholeProducts && to - from <= GEMV_TOKENS);
-                gradX.write(from * spec.dIn(), gx, (to - from) * spec.dIn(), WriteMode.ADD);
+                int count = to - from;
+                boolean perToken = wholeProducts && count <= GEMV_TOKENS;
+                if (own != null) {
+                    f.projectBack(dz, from, count, own, from, true, half, perToken);
+                } else {
+                    float[] gx = new float[count * spec.dIn()];
+                    f.projectBack(dz, from, count, gx, 0, false, half, perToken);
+                    gradX.write(from * spec.dIn(), gx, count * spec.dIn(), WriteMode.ADD);
+                }
             });
         }
         if (!fromTokens) {
@@ -446,17 +453,23 @@ public final class CpuFouRA extends ValidatingBackend {
             Spectra.unfold(uv, count, dOut, ys, yRow, accumulate);
         }
 
-        /** gx (count × d_in) = ∂L/∂z·Â for dz rows [from, from + count); perToken as in {@link #project}. */
-        void projectBack(float[] dz, int from, int count, float[] gx, boolean half, boolean perToken) {
+        /**
+         * Rows [gxRow, gxRow + count) of gx (rows of d_in) = ∂L/∂z·Â for dz rows [from, from + count), or += when
+         * accumulate; perToken as in {@link #project}.
+         */
+        void projectBack(float[] dz, int from, int count, float[] gx, int gxRow, boolean accumulate, boolean half,
+                         boolean perToken) {
             int dIn = spec.dIn();
             int r = spec.rank();
+            float beta = accumulate ? 1f : 0f;
             if (!half) {
                 if (perToken) {
                     for (int t = 0; t < count; t++) {
-                        Gemm.gemv(true, width, dIn, 1f, aHat, 0, dIn, dz, (from + t) * width, 0f, gx, t * dIn);
+                        Gemm.gemv(true, width, dIn, 1f, aHat, 0, dIn, dz, (from + t) * width, beta, gx, (gxRow + t) * dIn);
                     }
                 } else {
-                    Gemm.gemm(false, false, count, dIn, width, 1f, dz, from * width, width, aHat, 0, dIn, 0f, gx, 0, dIn);
+                    Gemm.gemm(false, false, count, dIn, width, 1f, dz, from * width, width, aHat, 0, dIn, beta, gx,
+                            gxRow * dIn, dIn);
                 }
                 return;
             }
@@ -472,7 +485,7 @@ public final class CpuFouRA extends ValidatingBackend {
                 Gemm.gemm(false, false, count, hIn, r, 1f, dz, from * width + r, width, aHat, r * dIn, dIn,
                         0f, uv, hIn, 2 * hIn);
             }
-            Spectra.unfold(uv, count, dIn, gx, 0, false);
+            Spectra.unfold(uv, count, dIn, gx, gxRow, accumulate);
         }
 
         /**

@@ -305,6 +305,34 @@ public abstract class FouRABackendContract {
         backwardCase(new Case(29, 52, 5, transform, gate), dtype);
     }
 
+    /**
+     * ∂L/∂x accumulated into x's own array, or into ∂L/∂y's (a square layer): the same bits as into a separate
+     * array holding the same values, so every read of x and ∂L/∂y comes before the first write.
+     */
+    @ParameterizedTest(name = "T={0} {1} into x: {2}")
+    @CsvSource({"3, DFT, true", "3, DCT, false", "40, DFT, false", "40, DCT, true", "2, DFT, false", "33, DFT, true"})
+    void gradXMayBeTheInputsOwnArray(int tokens, Transform transform, boolean intoX) {
+        int d = tokens == 33 ? 96 : 48; // r = 64 there: the backward's half spectrum
+        Case c = new Case(d, d, tokens == 33 ? 64 : 8, transform, Gate.FIXED);
+        float[] xs = c.data.gaussian(tokens * d);
+        float[] gs = c.data.gaussian(tokens * d);
+        float[] sa = new float[(int) c.spec.aLength()];
+        float[] sb = new float[(int) c.spec.bLength()];
+        float[] aa = new float[sa.length];
+        float[] ab = new float[sb.length];
+        try (FouRAFactors f = backend().prepare(c.spec, c.a, c.b, c.gate)) {
+            float[] separate = (intoX ? xs : gs).clone();
+            backend().backward(f, HostArray.float32(xs), HostArray.float32(gs), tokens, sa, sb, null,
+                    HostArray.float32(separate));
+            HostArray x = HostArray.float32(xs.clone());
+            HostArray gy = HostArray.float32(gs.clone());
+            backend().backward(f, x, gy, tokens, aa, ab, null, intoX ? x : gy);
+            assertArrayEquals(separate, (intoX ? x : gy).toFloats(), "∂L/∂x" + c.tag());
+            assertArrayEquals(sa, aa, "∂L/∂A" + c.tag());
+            assertArrayEquals(sb, ab, "∂L/∂B" + c.tag());
+        }
+    }
+
     /** A few tokens, where the native BLAS's backend takes one matrix-vector product per token. */
     @ParameterizedTest(name = "T={0} {1} {2}")
     @CsvSource({"1, DFT, NONE", "2, DFT, ADAPTIVE", "4, DFT, FIXED", "1, DCT, FIXED", "3, DCT, ADAPTIVE", "4, DCT, NONE"})
