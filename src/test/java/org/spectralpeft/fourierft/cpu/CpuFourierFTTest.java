@@ -225,8 +225,20 @@ class CpuFourierFTTest extends FourierFTBackendContract {
                 }
                 continue;
             }
+            // y = y0 + contribution is rounded to float32 on each route: up to an ulp of y per element apart
+            // whatever the routes' own agreement, which bounds the comparison below when y0 outweighs the
+            // contribution (seed 15381247891073: 1.06e-5 at token 305)
+            double accumulation = 0;
+            double wantNorm = 0;
+            for (int o = 0; o < dOut; o++) {
+                double ulp = Math.ulp(y.get(t * dOut + o));
+                accumulation += ulp * ulp;
+                wantNorm += want[o] * want[o];
+            }
             double err = TestData.relativeError(got, want);
-            assertTrue(err < 1e-5, "token " + t + " (id " + ids[t] + "): relative error " + err + data.tag());
+            double floor = Math.sqrt(accumulation / wantNorm);
+            assertTrue(err < 1e-5 + floor, "token " + t + " (id " + ids[t] + "): relative error " + err
+                    + " (accumulation floor " + floor + ")" + data.tag());
         }
     }
 
