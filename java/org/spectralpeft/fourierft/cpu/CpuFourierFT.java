@@ -3,6 +3,7 @@ package org.spectralpeft.fourierft.cpu;
 import java.util.function.IntFunction;
 import java.util.stream.IntStream;
 import org.spectralpeft.core.HostArray;
+import org.spectralpeft.core.TokenRows;
 import org.spectralpeft.core.WriteMode;
 import org.spectralpeft.cpu.BatchedComplexFft;
 import org.spectralpeft.cpu.BatchedRealFft;
@@ -556,22 +557,14 @@ public final class CpuFourierFT extends ValidatingBackend {
      */
     private void forwardBatched(int dOut, int dIn, int tokens, IntFunction<FourierFTSpec> specOf,
                                 IntFunction<float[]> coeffsOf, HostArray x, HostArray y) {
-        // Groups by spec object, in order of first use (the pool holds one spec per index set).
-        java.util.Map<FourierFTSpec, java.util.List<Integer>> bySpec = new java.util.IdentityHashMap<>();
-        java.util.List<java.util.List<Integer>> groups = new java.util.ArrayList<>();
+        // Groups by spec (equal specs share one grouping), in order of first use.
+        FourierFTSpec[] specs = new FourierFTSpec[tokens];
         for (int t = 0; t < tokens; t++) {
-            FourierFTSpec spec = specOf.apply(t);
-            if (spec != null) {
-                bySpec.computeIfAbsent(spec, k -> {
-                    java.util.List<Integer> g = new java.util.ArrayList<>();
-                    groups.add(g);
-                    return g;
-                }).add(t);
-            }
+            specs[t] = specOf.apply(t);
         }
         int blockTokens = forwardBlock(tokens);
         java.util.List<int[]> blocks = new java.util.ArrayList<>();
-        for (java.util.List<Integer> group : groups) {
+        for (java.util.List<Integer> group : TokenRows.byKey(specs).values()) {
             int[] order = group.stream().mapToInt(Integer::intValue).toArray();
             for (int i = 0; i < order.length; i += blockTokens) {
                 blocks.add(java.util.Arrays.copyOfRange(order, i, Math.min(order.length, i + blockTokens)));
