@@ -247,43 +247,19 @@ public final class FoldedFactors {
      */
     static float[] interleavedSpectra(float[] v, int rows, int d, boolean conjugate) {
         float[] out = BATCHED.takeScratch(d * 2 * rows);
+        if (batched(rows, d)) { // row t's bin k: real part at [k][2t], imaginary part beside it
+            batchedUnitaryDfts(v, rows, d, out, 2, 0, 1, 2 * rows, conjugate);
+            return out;
+        }
+        // one row at a time into rows of bins, then interleaved (each row's spectrum written straight into the
+        // interleaved layout lands at a stride of 2·rows)
+        int h = d / 2 + 1;
+        float[] re = new float[rows * h];
+        float[] im = new float[rows * h];
+        perLine(rows, d, true, (t, i) -> t.halfDft(v, i * d, re, im, i * h));
         float norm = (float) (1 / Math.sqrt(d));
         float imNorm = conjugate ? -norm : norm;
-        int h = d / 2 + 1;
-        if (batched(rows, d)) {
-            BatchedRealFft[] blocks = new BatchedRealFft[Parallel.chunks(rows, SPECTRA_BLOCK)];
-            try {
-                Parallel.inChunks(rows, SPECTRA_BLOCK, (from, to) -> {
-                    BatchedRealFft fft = BATCHED.takeBatched(d, SPECTRA_BLOCK);
-                    blocks[from / SPECTRA_BLOCK] = fft;
-                    fft.forward(to - from, v, from * d, d);
-                });
-                Parallel.inChunks(h, binsPerTask(rows), (k0, k1) -> {
-                    for (int b = 0; b < blocks.length; b++) {
-                        int from = b * SPECTRA_BLOCK;
-                        int to = Math.min(rows, from + SPECTRA_BLOCK);
-                        float[][] re = blocks[b].spectrumRe();
-                        float[][] im = blocks[b].spectrumIm();
-                        interleave(d, rows, k0, k1, from, to, (k, t) -> re[k][t - from], (k, t) -> im[k][t - from],
-                                norm, imNorm, out);
-                    }
-                });
-            } finally {
-                for (BatchedRealFft fft : blocks) {
-                    if (fft != null) {
-                        BATCHED.give(fft);
-                    }
-                }
-            }
-        } else {
-            // one row at a time into rows of bins, then interleaved (each row's spectrum written straight into the
-            // interleaved layout lands at a stride of 2·rows)
-            float[] re = new float[rows * h];
-            float[] im = new float[rows * h];
-            perLine(rows, d, true, (t, i) -> t.halfDft(v, i * d, re, im, i * h));
-            Parallel.inChunks(h, binsPerTask(rows), (k0, k1) -> interleave(d, rows, k0, k1, 0, rows,
-                    (k, t) -> re[t * h + k], (k, t) -> im[t * h + k], norm, imNorm, out));
-        }
+        Parallel.inChunks(h, binsPerTask(rows), (k0, k1) -> interleave(d, rows, k0, k1, re, im, norm, imNorm, out));
         return out;
     }
 
@@ -330,25 +306,21 @@ public final class FoldedFactors {
         return out;
     }
 
-    /** Bin k of row t of a block of spectra. */
-    private interface Bins {
-        float at(int k, int t);
-    }
-
     /**
-     * Rows [from, to) and bins [k0, k1) (within 0..d/2) of {@link #interleavedSpectra}'s layout (d × 2·rows),
-     * scaled: bin k at [k][2t] (real, times norm) and [k][2t + 1] (imaginary, times imNorm), and their conjugates
-     * at bin d − k.
+     * Bins [k0, k1) (within 0..d/2) of {@link #interleavedSpectra}'s layout (d × 2·rows) from rows of bins (row t's
+     * bin k at [t·h + k], h = d/2 + 1), scaled: bin k at [k][2t] (real, times norm) and [k][2t + 1] (imaginary,
+     * times imNorm), and their conjugates at bin d − k.
      */
-    private static void interleave(int d, int rows, int k0, int k1, int from, int to, Bins re, Bins im, float norm,
-                                   float imNorm, float[] out) {
+    private static void interleave(int d, int rows, int k0, int k1, float[] re, float[] im, float norm, float imNorm,
+                                   float[] out) {
+        int h = d / 2 + 1;
         for (int k = k0; k < k1; k++) {
             int at = k * 2 * rows;
             int mirror = (d - k) * 2 * rows; // bin d − k = conj(bin k), for 0 < k < d − k
             boolean mirrored = k > 0 && k < d - k;
-            for (int t = from; t < to; t++) {
-                float a = norm * re.at(k, t);
-                float b = imNorm * im.at(k, t);
+            for (int t = 0; t < rows; t++) {
+                float a = norm * re[t * h + k];
+                float b = imNorm * im[t * h + k];
                 out[at + 2 * t] = a;
                 out[at + 2 * t + 1] = b;
                 if (mirrored) {
@@ -482,7 +454,7 @@ public final class FoldedFactors {
         return rows >= BATCHED_ROWS && BatchedRealFft.supports(d) && BatchedRealFft.vectorized();
     }
 
-    /** Values (bins × rows) per task of {@link #interleavedSpectra}'s interleaving pass: 16 rows in 2 tasks at d = 4096. */
+    /** Values (bins × rows) per task of the row-at-a-time route's interleaving pass: 16 rows in 2 tasks at d = 4096. */
     private static final int VALUES_PER_TASK = 1 << 14;
     /** Rows per batched transform of {@link #interleavedSpectra} and the adjoint folds. */
     private static final int SPECTRA_BLOCK = 16;
