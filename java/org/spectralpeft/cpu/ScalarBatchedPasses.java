@@ -60,22 +60,27 @@ final class ScalarBatchedPasses implements BatchedPasses {
         for (int k = 1; k < h; k++) {
             int ka = k * width;
             int kb = (h - k) * width;
-            float c = wRe[k];
-            float s = wIm[k];
-            float[] outRe = specRe[k];
-            float[] outIm = specIm[k];
-            for (int r = 0; r < rows; r++) {
-                float ar = cr[ka + r];
-                float ai = -ci[ka + r];
-                float br = cr[kb + r];
-                float bi = ci[kb + r];
-                float dr = ar - br;
-                float di = ai - bi;
-                float tr = Math.fma(c, di, s * -dr);
-                float ti = Math.fma(s, di, c * dr);
-                outRe[r] = 0.5f * (ar + br + tr);
-                outIm[r] = 0.5f * (ai + bi - ti);
-            }
+            finishForwardBin(cr, ci, ka, kb, wRe[k], wIm[k], specRe[k], specIm[k], 0, rows);
+        }
+    }
+
+    /**
+     * Rows [from, to) of one bin of {@link #finishForwardEven} (c, s its cosine and sine; ka, kb where bins k and
+     * h − k start in the planes): also the vector loops' tail, so both give the same bits.
+     */
+    static void finishForwardBin(float[] cr, float[] ci, int ka, int kb, float c, float s, float[] outRe,
+                                 float[] outIm, int from, int to) {
+        for (int r = from; r < to; r++) {
+            float ar = cr[ka + r];
+            float ai = -ci[ka + r];
+            float br = cr[kb + r];
+            float bi = ci[kb + r];
+            float dr = ar - br;
+            float di = ai - bi;
+            float tr = Math.fma(c, di, s * -dr);
+            float ti = Math.fma(s, di, c * dr);
+            outRe[r] = 0.5f * (ar + br + tr);
+            outIm[r] = 0.5f * (ai + bi - ti);
         }
     }
 

@@ -112,18 +112,7 @@ final class VectorBatchedPasses implements BatchedPasses {
                 ar.add(br).add(tr).mul(0.5f).intoArray(outRe, r);
                 ai.add(bi).sub(ti).mul(0.5f).intoArray(outIm, r);
             }
-            for (; r < rows; r++) {
-                float ar = cr[ka + r];
-                float ai = -ci[ka + r];
-                float br = cr[kb + r];
-                float bi = ci[kb + r];
-                float dr = ar - br;
-                float di = ai - bi;
-                float tr = Math.fma(c, di, s * -dr);
-                float ti = Math.fma(s, di, c * dr);
-                outRe[r] = 0.5f * (ar + br + tr);
-                outIm[r] = 0.5f * (ai + bi - ti);
-            }
+            ScalarBatchedPasses.finishForwardBin(cr, ci, ka, kb, c, s, outRe, outIm, r, rows);
         }
     }
 
