@@ -95,7 +95,7 @@ public final class CpuTLoRA extends ValidatingBackend {
             }
             case TTM -> {
                 float[] delta = new float[tokens * dOut];
-                applyRows(ttm(spec, params, false), xs, tokens, delta);
+                ttm(spec, params, false).applyAll(xs, 0, tokens, delta, 0);
                 for (int i = 0; i < delta.length; i++) {
                     ys[i] += s * delta[i];
                 }
@@ -176,7 +176,7 @@ public final class CpuTLoRA extends ValidatingBackend {
                 System.arraycopy(grads, 0, gradResidual, 0, grads.length);
                 if (gx != null) {
                     float[] back = new float[tokens * dIn];
-                    applyRows(ttm(spec, params, true), sg, tokens, back); // s·Δᵀ·g
+                    ttm(spec, params, true).applyAll(sg, 0, tokens, back, 0); // s·Δᵀ·g
                     for (int i = 0; i < back.length; i++) {
                         gx[i] += back[i];
                     }
@@ -226,7 +226,7 @@ public final class CpuTLoRA extends ValidatingBackend {
                     identity[o * dOut + o] = 1f;
                 }
                 float[] delta = new float[dOut * dIn];
-                applyRows(ttm(spec, params, true), identity, dOut, delta);
+                ttm(spec, params, true).applyAll(identity, 0, dOut, delta, 0);
                 for (int i = 0; i < result.length; i++) {
                     result[i] += s * delta[i];
                 }
@@ -245,7 +245,7 @@ public final class CpuTLoRA extends ValidatingBackend {
         if (RingCost.throughPanels(spec, rows, RING_SLOWDOWN)) {
             op.applyByPanels(src, 0, rows, dst, 0);
         } else {
-            applyRows(op, src, rows, dst);
+            op.applyAll(src, 0, rows, dst, 0); // batches and threads itself
         }
     }
 
@@ -259,13 +259,5 @@ public final class CpuTLoRA extends ValidatingBackend {
     private static RingOperator ttm(TLoRASpec spec, TLoRAParameters params, boolean transposed) {
         return transposed ? new RingOperator(spec.inShape(), spec.outShape(), spec.rank(), params.residualArrays(), true)
                 : new RingOperator(spec.outShape(), spec.inShape(), spec.rank(), params.residualArrays(), false);
-    }
-
-    /**
-     * dst row t = op·(src row t) for rows [0, rows); the operator batches and threads itself (fixed tasks on the
-     * pool, so the bits do not depend on the threads).
-     */
-    private static void applyRows(RingOperator op, float[] src, int rows, float[] dst) {
-        op.applyAll(src, 0, rows, dst, 0);
     }
 }
