@@ -3,6 +3,7 @@ package org.spectralpeft.fourierft;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 import org.spectralpeft.core.Checks;
 
 /**
@@ -57,6 +58,14 @@ public final class FourierFTAdapterPool {
     private final int dOut;
     private final int dIn;
     private final Map<Integer, Adapter> adapters = new ConcurrentHashMap<>();
+    /**
+     * The adapters of ids below {@link #DENSE_IDS} again, indexed by id (null: none), so that a call resolves them
+     * without boxing or hashing. Grown by doubling under the lock; a reader holding an outgrown array sees the pool
+     * as it was before the grow, as if its call had started a moment earlier.
+     */
+    private volatile AtomicReferenceArray<Adapter> dense = new AtomicReferenceArray<>(0);
+    /** Ids below this are also kept in {@link #dense}: 8 MB of references at most. */
+    static final int DENSE_IDS = 1 << 20;
     /** Each distinct spec once, with how many adapters use it. */
     private final Map<FourierFTSpec, Interned> specs = new ConcurrentHashMap<>();
     private final AtomicLong coefficientBytes = new AtomicLong();
@@ -113,7 +122,11 @@ public final class FourierFTAdapterPool {
             Checks.require(!adapters.containsKey(id), "adapter id " + id + " is already in the pool; remove it first");
             Interned interned = specs.computeIfAbsent(spec, Interned::new);
             interned.users++;
-            adapters.put(id, new Adapter(id, interned.spec, coefficients.clone()));
+            Adapter a = new Adapter(id, interned.spec, coefficients.clone());
+            adapters.put(id, a);
+            if (id < DENSE_IDS) {
+                denseCovering(id).set(id, a);
+            }
             coefficientBytes.addAndGet(4L * spec.n());
             version.incrementAndGet();
         }
@@ -129,6 +142,9 @@ public final class FourierFTAdapterPool {
         synchronized (specs) {
             Adapter a = adapters.remove(id);
             Checks.require(a != null, "adapter id " + id + " is not in the pool");
+            if (id < DENSE_IDS) {
+                dense.set(id, null);
+            }
             Interned interned = specs.get(a.spec);
             if (--interned.users == 0) {
                 specs.remove(a.spec);
@@ -197,26 +213,43 @@ public final class FourierFTAdapterPool {
         return version.get();
     }
 
-    /**
-     * The adapters of a forward's tokens, resolved once at the call's start.
-     *
-     * @param ids one id per token: an adapter's, or −1 for none
-     * @return per token its adapter, or null for −1
-     * @throws IllegalArgumentException naming the first token whose id is neither −1 nor in the pool
-     */
-    Adapter[] resolve(int[] ids) {
-        Adapter[] out = new Adapter[ids.length];
-        for (int t = 0; t < ids.length; t++) {
-            if (ids[t] == -1) {
-                continue;
-            }
-            Adapter a = adapters.get(ids[t]);
-            if (a == null) {
-                throw new IllegalArgumentException("adapterIds[" + t + "] = " + ids[t] + " is "
-                        + (ids[t] < -1 ? "negative (only −1, no adapter, is allowed)" : "not in the pool (removed, or never added)"));
-            }
-            out[t] = a;
+    /** The dense array, grown to hold {@code id}; call with the lock held. */
+    private AtomicReferenceArray<Adapter> denseCovering(int id) {
+        AtomicReferenceArray<Adapter> d = dense;
+        if (id < d.length()) {
+            return d;
         }
-        return out;
+        AtomicReferenceArray<Adapter> grown = new AtomicReferenceArray<>(Math.min(DENSE_IDS,
+                Math.max(64, Math.max(2 * d.length(), Integer.highestOneBit(id) << 1))));
+        for (int i = 0; i < d.length(); i++) {
+            grown.set(i, d.get(i));
+        }
+        dense = grown;
+        return grown;
+    }
+
+    /**
+     * A token's adapter, as a call resolves it ({@link ResolvedBatch}).
+     *
+     * @param token the token, for the message
+     * @param id its id, not −1
+     * @return the adapter
+     * @throws IllegalArgumentException naming the token if its id is not in the pool
+     */
+    Adapter adapterOfToken(int token, int id) {
+        Adapter a;
+        if (id < 0) {
+            a = null;
+        } else if (id < DENSE_IDS) {
+            AtomicReferenceArray<Adapter> d = dense;
+            a = id < d.length() ? d.get(id) : null;
+        } else {
+            a = adapters.get(id);
+        }
+        if (a == null) {
+            throw new IllegalArgumentException("adapterIds[" + token + "] = " + id + " is "
+                    + (id < -1 ? "negative (only −1, no adapter, is allowed)" : "not in the pool (removed, or never added)"));
+        }
+        return a;
     }
 }

@@ -68,7 +68,7 @@ public abstract class ValidatingBackend extends OpenState implements FourierFTBa
         Checks.notNull(y, "y");
         checkBatch(pool, adapterIds, x, tokens);
         Checks.output("y", y, (long) tokens * pool.dOut());
-        runForward(pool, resolve(pool, adapterIds), x, y);
+        runForward(pool, ResolvedBatch.of(pool, adapterIds), x, y);
     }
 
     /**
@@ -81,19 +81,17 @@ public abstract class ValidatingBackend extends OpenState implements FourierFTBa
      * @param x tokens × d_in finite inputs
      * @param y tokens × d_out outputs
      */
-    protected void runForward(FourierFTAdapterPool pool, TokenAdapters batch, HostArray x, HostArray y) {
-        runForward(batch.specs(), batch.coefficients(), pool.dOut(), pool.dIn(), x, y);
-    }
-
-    /**
-     * Each token's adapter in a mixed batch.
-     *
-     * @param adapters per token its adapter, as resolved when the call started, or null for −1
-     * @param specs per token its adapter's spec (one instance per index set), or null for −1
-     * @param coefficients per token its adapter's coefficients (the pool's array, one per adapter: read only), or null
-     */
-    protected record TokenAdapters(FourierFTAdapterPool.Adapter[] adapters, FourierFTSpec[] specs,
-                                   float[][] coefficients) {
+    protected void runForward(FourierFTAdapterPool pool, ResolvedBatch batch, HostArray x, HostArray y) {
+        FourierFTSpec[] specs = new FourierFTSpec[batch.tokens()];
+        float[][] coefficients = new float[batch.tokens()][];
+        for (int t = 0; t < specs.length; t++) {
+            int i = batch.place(t);
+            if (i >= 0) {
+                specs[t] = batch.adapter(i).spec();
+                coefficients[t] = batch.adapter(i).coefficients();
+            }
+        }
+        runForward(specs, coefficients, pool.dOut(), pool.dIn(), x, y);
     }
 
     /**
@@ -107,26 +105,13 @@ public abstract class ValidatingBackend extends OpenState implements FourierFTBa
      * @throws IllegalArgumentException naming the first problem
      * @throws IllegalStateException if the backend is closed
      */
-    protected final TokenAdapters resolveBatch(FourierFTAdapterPool pool, int[] adapterIds, int tokens) {
+    protected final ResolvedBatch resolveBatch(FourierFTAdapterPool pool, int[] adapterIds, int tokens) {
         Checks.notNull(pool, "pool");
         Checks.notNull(adapterIds, "adapterIds");
         ensureOpen();
         Checks.positive(tokens, "tokens");
         Checks.length("adapterIds", adapterIds.length, tokens);
-        return resolve(pool, adapterIds);
-    }
-
-    private static TokenAdapters resolve(FourierFTAdapterPool pool, int[] adapterIds) {
-        FourierFTAdapterPool.Adapter[] adapters = pool.resolve(adapterIds);
-        FourierFTSpec[] specs = new FourierFTSpec[adapters.length];
-        float[][] coefficients = new float[adapters.length][];
-        for (int t = 0; t < adapters.length; t++) {
-            if (adapters[t] != null) {
-                specs[t] = adapters[t].spec();
-                coefficients[t] = adapters[t].coefficients();
-            }
-        }
-        return new TokenAdapters(adapters, specs, coefficients);
+        return ResolvedBatch.of(pool, adapterIds);
     }
 
     /**
@@ -206,7 +191,7 @@ public abstract class ValidatingBackend extends OpenState implements FourierFTBa
         if (gradX != null) {
             Checks.output("gradX", gradX, (long) tokens * pool.dIn());
         }
-        FourierFTAdapterPool.Adapter[] adapters = pool.resolve(adapterIds);
+        FourierFTAdapterPool.Adapter[] adapters = ResolvedBatch.of(pool, adapterIds).adaptersPerToken();
         int dIn = pool.dIn();
         int dOut = pool.dOut();
         // each adapter's tokens, in batch order, through the single-adapter backward

@@ -4,14 +4,12 @@ import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
 import static jcuda.driver.JCudaDriver.cuMemsetD32Async;
 
 import java.nio.ByteBuffer;
-import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.spectralpeft.core.Checks;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
-import org.spectralpeft.core.TokenRows;
 import org.spectralpeft.core.WriteMode;
 import org.spectralpeft.cuda.CudaContext;
 import org.spectralpeft.cuda.CudaStream;
@@ -27,6 +25,7 @@ import org.spectralpeft.cuda.internal.NativeHandles;
 import org.spectralpeft.cuda.internal.StreamScratch;
 import org.spectralpeft.fourierft.FourierFTAdapterPool;
 import org.spectralpeft.fourierft.FourierFTSpec;
+import org.spectralpeft.fourierft.ResolvedBatch;
 import org.spectralpeft.fourierft.ValidatingBackend;
 
 /**
@@ -885,8 +884,8 @@ public final class CudaFourierFT extends ValidatingBackend {
      * copies only its tokens' rows in.
      */
     @Override
-    protected void runForward(FourierFTAdapterPool pool, TokenAdapters batch, HostArray x, HostArray y) {
-        if (java.util.Arrays.stream(batch.adapters()).allMatch(java.util.Objects::isNull)) {
+    protected void runForward(FourierFTAdapterPool pool, ResolvedBatch batch, HostArray x, HostArray y) {
+        if (batch.isEmpty()) {
             return; // every id is −1: y unchanged
         }
         try (HostCall call = new HostCall(context)) {
@@ -918,7 +917,7 @@ public final class CudaFourierFT extends ValidatingBackend {
         Checks.notNull(x, "x");
         Checks.notNull(y, "y");
         Checks.notNull(stream, "stream");
-        TokenAdapters batch = resolveBatch(pool, adapterIds, tokens);
+        ResolvedBatch batch = resolveBatch(pool, adapterIds, tokens);
         checkDevice("x", x, (long) tokens * pool.dIn());
         checkDevice("y", y, (long) tokens * pool.dOut());
         context.makeCurrent();
@@ -937,52 +936,35 @@ public final class CudaFourierFT extends ValidatingBackend {
         return devicePools.bytes(pool);
     }
 
-    private void mixedOnDevice(FourierFTAdapterPool pool, TokenAdapters batch, DeviceArray dx, DeviceArray dy,
+    private void mixedOnDevice(FourierFTAdapterPool pool, ResolvedBatch batch, DeviceArray dx, DeviceArray dy,
                                CudaStream stream) {
-        FourierFTAdapterPool.Adapter[] adapters = batch.adapters();
-        int tokens = adapters.length;
-        Map<FourierFTSpec, List<Integer>> groups = TokenRows.byKey(batch.specs());
-        if (groups.isEmpty()) {
+        if (batch.isEmpty()) {
             return;
         }
-        // each group's distinct adapters in first-use order, and per token its adapter's place in that list: one
-        // map operation per token (with thousands of adapters in a batch the host's maps cost as much as the kernels)
-        Map<FourierFTSpec, List<FourierFTAdapterPool.Adapter>> used = new LinkedHashMap<>();
-        int[] place = new int[tokens];
-        for (Map.Entry<FourierFTSpec, List<Integer>> g : groups.entrySet()) {
-            Map<FourierFTAdapterPool.Adapter, Integer> index = new IdentityHashMap<>(g.getValue().size());
-            List<FourierFTAdapterPool.Adapter> list = new java.util.ArrayList<>();
-            for (int t : g.getValue()) {
-                Integer at = index.putIfAbsent(adapters[t], list.size());
-                if (at == null) {
-                    place[t] = list.size();
-                    list.add(adapters[t]);
-                } else {
-                    place[t] = at;
-                }
-            }
-            used.put(g.getKey(), list);
-        }
+        int tokens = batch.tokens();
         try (StreamScratch scratch = new StreamScratch(stream)) {
             long xSpec = rowSpectra(dx, tokens, pool.dIn(), scratch, stream);
             DevicePools.PoolCopy copy = devicePools.of(pool);
             synchronized (copy) { // from finding the rows to launching the kernels that read them
-                Map<FourierFTSpec, DevicePools.Slots> slots = copy.slots(pool, used);
-                for (Map.Entry<FourierFTSpec, List<Integer>> group : groups.entrySet()) {
-                    FourierFTSpec spec = group.getKey();
-                    DevicePools.Slots set = slots.get(spec);
-                    ByteBuffer tokenRow = HostTables.allocate(4L * tokens); // row + 1; 0: not this group
-                    for (int t : group.getValue()) {
-                        tokenRow.putInt(4 * t, set.rows()[place[t]] + 1);
+                DevicePools.Slots slots = copy.slots(pool, batch);
+                int[] tokenRow = new int[tokens];
+                for (int set = 0; set < batch.setCount(); set++) {
+                    FourierFTSpec spec = batch.set(set);
+                    for (int t = 0; t < tokens; t++) { // row + 1; 0: no adapter, or one of another set
+                        int i = batch.place(t);
+                        tokenRow[t] = i >= 0 && batch.setOf(i) == set ? slots.rows()[i] + 1 : 0;
                     }
-                    long rowAddress = HostTables.copyIn(tokenRow, scratch, stream);
+                    ByteBuffer table = HostTables.allocate(4L * tokens);
+                    table.asIntBuffer().put(tokenRow);
+                    long rowAddress = HostTables.copyIn(table, scratch, stream);
                     SpecResources r = acquire(spec);
                     try {
                         long padded = FftPlans.paddedBatch(tokens);
                         int outBins = spec.halfOut();
                         long z = scratch.allocate(8L * padded * outBins);
-                        kernels.gatherScatterMixed(xSpec, spec.halfIn(), z, outBins, outBins, set.table(), spec.n(),
-                                rowAddress, r.tables.forward, 0.5f * spec.scale(), tokens, (int) padded, stream);
+                        kernels.gatherScatterMixed(xSpec, spec.halfIn(), z, outBins, outBins, slots.tables()[set],
+                                spec.n(), rowAddress, r.tables.forward, 0.5f * spec.scale(), tokens, (int) padded,
+                                stream);
                         plans.oneD(Direction.C2R, pool.dOut(), padded, true, z, z, scratch, stream);
                         common.epilogue(z, 2L * outBins, dy, tokens, pool.dOut(), WriteMode.ADD.code(), stream);
                     } finally {

@@ -21,6 +21,7 @@ import org.spectralpeft.cuda.DeviceBuffer;
 import org.spectralpeft.cuda.internal.NativeHandles;
 import org.spectralpeft.fourierft.FourierFTAdapterPool;
 import org.spectralpeft.fourierft.FourierFTSpec;
+import org.spectralpeft.fourierft.ResolvedBatch;
 
 /**
  * The device copies of the adapter pools a CUDA backend serves: per pool and index set, one growable table of
@@ -63,10 +64,10 @@ final class DevicePools implements AutoCloseable {
          * and launch the kernels that read the slots before releasing it.
          *
          * @param pool the pool this copies
-         * @param used the adapters of a call, per index set (each adapter once)
-         * @return per set its table and the adapters' slots
+         * @param batch a call's tokens, resolved in that pool
+         * @return per set its table, per distinct adapter its slot
          */
-        Map<FourierFTSpec, Slots> slots(FourierFTAdapterPool pool, Map<FourierFTSpec, List<FourierFTAdapterPool.Adapter>> used) {
+        Slots slots(FourierFTAdapterPool pool, ResolvedBatch batch) {
             if (closed) {
                 throw new IllegalStateException("the backend is closed");
             }
@@ -77,27 +78,30 @@ final class DevicePools implements AutoCloseable {
                 }
                 seenVersion = version;
             }
-            Map<FourierFTSpec, Slots> out = new HashMap<>();
+            SetTable[] tables = new SetTable[batch.setCount()];
+            for (int s = 0; s < tables.length; s++) {
+                tables[s] = sets.computeIfAbsent(batch.set(s), spec -> new SetTable(spec.n()));
+            }
+            int[] rows = new int[batch.adapterCount()];
             boolean uploaded = false;
-            for (Map.Entry<FourierFTSpec, List<FourierFTAdapterPool.Adapter>> e : used.entrySet()) {
-                SetTable t = sets.computeIfAbsent(e.getKey(), s -> new SetTable(s.n()));
-                List<FourierFTAdapterPool.Adapter> adapters = e.getValue();
-                int[] rows = new int[adapters.size()];
-                for (int i = 0; i < rows.length; i++) {
-                    FourierFTAdapterPool.Adapter a = adapters.get(i);
-                    Integer slot = t.slots.get(a);
-                    if (slot == null) {
-                        slot = t.upload(a, this);
-                        uploaded = true;
-                    }
-                    rows[i] = slot;
+            for (int i = 0; i < rows.length; i++) {
+                SetTable t = tables[batch.setOf(i)];
+                FourierFTAdapterPool.Adapter a = batch.adapter(i);
+                Integer slot = t.slots.get(a);
+                if (slot == null) {
+                    slot = t.upload(a, this);
+                    uploaded = true;
                 }
-                out.put(e.getKey(), new Slots(t.table.array().address(), rows));
+                rows[i] = slot;
+            }
+            long[] addresses = new long[tables.length];
+            for (int s = 0; s < tables.length; s++) { // after the uploads: a table may have grown
+                addresses[s] = tables[s].table.array().address();
             }
             if (uploaded) {
                 cuStreamSynchronize(CudaStream.legacyDefault().jcuda()); // the rows are on the device before use
             }
-            return out;
+            return new Slots(addresses, rows);
         }
 
         /** Frees the retired slots and outgrown buffers of every set, after the device has finished its work. */
@@ -131,10 +135,10 @@ final class DevicePools implements AutoCloseable {
     }
 
     /**
-     * A call's view of one set: the table's address and the rows of the call's adapters in it, in the order of the
-     * list they were asked for in (an array: a batch of thousands of adapters looks each up once per call).
+     * A call's view of the tables: per index set of the batch its table's address, per distinct adapter (in the
+     * batch's order) its row in its set's table.
      */
-    record Slots(long table, int[] rows) {
+    record Slots(long[] tables, int[] rows) {
     }
 
     /** One index set's table in one pool's copy. */

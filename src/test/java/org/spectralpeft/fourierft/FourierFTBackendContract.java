@@ -593,27 +593,54 @@ public abstract class FourierFTBackendContract {
                 for (int t = 0; t < tokens; t++) {
                     ids[t] = t % 5 == 4 ? -1 : 3 + data.nextInt(count); // repeats, and tokens without an adapter
                 }
-                HostArray x = HostArray.of(dtype, data.gaussian(tokens * 29));
-                float[] y0 = data.gaussian(tokens * 37);
-                HostArray y = HostArray.of(dtype, y0);
-                HostArray before = HostArray.of(dtype, y0);
-                backend().forward(pool, ids, x, tokens, y);
-                for (int t = 0; t < tokens; t++) {
-                    HostArray alone = HostArray.of(dtype, java.util.Arrays.copyOfRange(before.toFloats(), t * 37, (t + 1) * 37));
-                    if (ids[t] >= 0) {
-                        FourierFTAdapterPool.Adapter a = pool.adapter(ids[t]);
-                        HostArray xt = HostArray.of(dtype, java.util.Arrays.copyOfRange(x.toFloats(), t * 29, (t + 1) * 29));
-                        backend().forward(a.spec(), a.coefficientsCopy(), xt, 1, alone);
-                    }
-                    float[] got = java.util.Arrays.copyOfRange(y.toFloats(), t * 37, (t + 1) * 37);
-                    String what = count + " adapters, " + dtype + ", token " + t + " (id " + ids[t] + ")" + data.tag();
-                    if (mixedBatchBitwise() || ids[t] < 0) {
-                        assertArrayEquals(alone.toFloats(), got, what);
-                    } else {
-                        double err = TestData.relativeError(TestData.toDouble(got), TestData.toDouble(alone.toFloats()));
-                        assertTrue(err <= (dtype == DType.FLOAT32 ? 1e-6 : TestData.tolerance(dtype)), what + ": " + err);
-                    }
-                }
+                assertEachTokenAsIfAlone(pool, ids, dtype, data, count + " adapters, " + dtype);
+            }
+        }
+    }
+
+    /**
+     * Requests' tokens side by side (runs of one id, runs of −1) with ids on both sides of the end of the pool's
+     * dense id range, two index sets: each token as alone with its adapter.
+     */
+    @Test
+    void aBatchOfRequestsInRunsWithLargeIdsEqualsEachTokenAlone() {
+        TestData data = new TestData();
+        int first = FourierFTAdapterPool.DENSE_IDS - 3;
+        FourierFTAdapterPool pool = pool(data, 6, first);
+        pool.add(Integer.MAX_VALUE, FourierFTSpec.fromSeed(37, 29, 20, 6, 0.3f), data.gaussian(20));
+        List<Integer> ids = new ArrayList<>();
+        for (int request = 0; request < 12; request++) {
+            int id = request % 4 == 3 ? -1 : request % 7 == 6 ? Integer.MAX_VALUE : first + data.nextInt(6);
+            for (int k = 1 + data.nextInt(5); k > 0; k--) {
+                ids.add(id);
+            }
+        }
+        assertEachTokenAsIfAlone(pool, ids.stream().mapToInt(Integer::intValue).toArray(), DType.FLOAT32, data,
+                "requests in runs");
+    }
+
+    /** y of a mixed forward against, per token, the single-adapter forward of that token alone (y untouched for −1). */
+    private void assertEachTokenAsIfAlone(FourierFTAdapterPool pool, int[] ids, DType dtype, TestData data, String label) {
+        int tokens = ids.length;
+        HostArray x = HostArray.of(dtype, data.gaussian(tokens * 29));
+        float[] y0 = data.gaussian(tokens * 37);
+        HostArray y = HostArray.of(dtype, y0);
+        HostArray before = HostArray.of(dtype, y0);
+        backend().forward(pool, ids, x, tokens, y);
+        for (int t = 0; t < tokens; t++) {
+            HostArray alone = HostArray.of(dtype, java.util.Arrays.copyOfRange(before.toFloats(), t * 37, (t + 1) * 37));
+            if (ids[t] != -1) {
+                FourierFTAdapterPool.Adapter a = pool.adapter(ids[t]);
+                HostArray xt = HostArray.of(dtype, java.util.Arrays.copyOfRange(x.toFloats(), t * 29, (t + 1) * 29));
+                backend().forward(a.spec(), a.coefficientsCopy(), xt, 1, alone);
+            }
+            float[] got = java.util.Arrays.copyOfRange(y.toFloats(), t * 37, (t + 1) * 37);
+            String what = label + ", token " + t + " (id " + ids[t] + ")" + data.tag();
+            if (mixedBatchBitwise() || ids[t] == -1) {
+                assertArrayEquals(alone.toFloats(), got, what);
+            } else {
+                double err = TestData.relativeError(TestData.toDouble(got), TestData.toDouble(alone.toFloats()));
+                assertTrue(err <= (dtype == DType.FLOAT32 ? 1e-6 : TestData.tolerance(dtype)), what + ": " + err);
             }
         }
     }

@@ -1,0 +1,205 @@
+package org.spectralpeft.fourierft;
+
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * A mixed batch's adapter ids resolved once, when its call starts: the distinct adapters in order of first use,
+ * each token's place among them, and the distinct index sets (specs) with each adapter's set. A backend groups
+ * and looks up per distinct adapter, never per token: with thousands of adapters in a batch the host's
+ * bookkeeping would otherwise cost as much as the device's kernels.
+ *
+ * <p>Built in one pass over the ids with a flat open-addressing table (no boxing); a run of equal ids (a
+ * request's tokens, side by side) skips even that. The pool's map is read once per distinct id. Immutable once built.
+ */
+public final class ResolvedBatch {
+    private final int[] place;
+    private final FourierFTAdapterPool.Adapter[] adapters;
+    private final int[] setOfAdapter;
+    private final FourierFTSpec[] sets;
+
+    private ResolvedBatch(int[] place, FourierFTAdapterPool.Adapter[] adapters, int[] setOfAdapter,
+                          FourierFTSpec[] sets) {
+        this.place = place;
+        this.adapters = adapters;
+        this.setOfAdapter = setOfAdapter;
+        this.sets = sets;
+    }
+
+    /**
+     * Resolves a batch's ids against a pool.
+     *
+     * @param pool the pool
+     * @param ids one id per token: an adapter's, or −1 for none
+     * @return the resolved batch
+     * @throws IllegalArgumentException naming the first token whose id is neither −1 nor in the pool
+     */
+    static ResolvedBatch of(FourierFTAdapterPool pool, int[] ids) {
+        int tokens = ids.length;
+        int[] place = new int[tokens];
+        IdTable table = new IdTable(Math.min(tokens, pool.size() + 1));
+        FourierFTAdapterPool.Adapter[] found = new FourierFTAdapterPool.Adapter[Math.min(tokens, 16)];
+        int count = 0;
+        int lastId = -1;
+        int lastPlace = -1;
+        for (int t = 0; t < tokens; t++) {
+            int id = ids[t];
+            if (id == lastId) { // a run of one adapter's tokens
+                place[t] = lastPlace;
+                continue;
+            }
+            if (id == -1) {
+                place[t] = -1;
+                continue;
+            }
+            int at = table.placeOf(id);
+            if (at < 0) {
+                FourierFTAdapterPool.Adapter a = pool.adapterOfToken(t, id);
+                if (count == found.length) {
+                    found = Arrays.copyOf(found, Math.min(tokens, 2 * count));
+                }
+                at = count;
+                found[count++] = a;
+                table.put(id, at);
+            }
+            lastId = id;
+            lastPlace = at;
+            place[t] = at;
+        }
+        FourierFTAdapterPool.Adapter[] adapters = Arrays.copyOf(found, count);
+        // the sets: adapters of one index set share a spec instance, so a comparison with the last one usually does
+        int[] setOfAdapter = new int[count];
+        Map<FourierFTSpec, Integer> setIndex = new HashMap<>();
+        FourierFTSpec[] sets = new FourierFTSpec[0];
+        FourierFTSpec lastSpec = null;
+        int lastSet = -1;
+        for (int i = 0; i < count; i++) {
+            FourierFTSpec spec = adapters[i].spec();
+            if (spec != lastSpec) {
+                Integer s = setIndex.get(spec); // equal specs from a re-interned set join one group
+                if (s == null) {
+                    s = sets.length;
+                    setIndex.put(spec, s);
+                    sets = Arrays.copyOf(sets, s + 1);
+                    sets[s] = spec;
+                }
+                lastSpec = spec;
+                lastSet = s;
+            }
+            setOfAdapter[i] = lastSet;
+        }
+        return new ResolvedBatch(place, adapters, setOfAdapter, sets);
+    }
+
+    /** @return the number of tokens */
+    public int tokens() {
+        return place.length;
+    }
+
+    /** @return whether no token has an adapter (every id was −1) */
+    public boolean isEmpty() {
+        return adapters.length == 0;
+    }
+
+    /** @return the number of distinct adapters among the tokens */
+    public int adapterCount() {
+        return adapters.length;
+    }
+
+    /**
+     * @param i a place, 0 ≤ i &lt; {@link #adapterCount()}
+     * @return the distinct adapter at that place (places follow the tokens' first use)
+     */
+    public FourierFTAdapterPool.Adapter adapter(int i) {
+        return adapters[i];
+    }
+
+    /**
+     * @param t a token
+     * @return its adapter's place, or −1 if it has none
+     */
+    public int place(int t) {
+        return place[t];
+    }
+
+    /** @return the number of distinct index sets among the adapters */
+    public int setCount() {
+        return sets.length;
+    }
+
+    /**
+     * @param s a set, 0 ≤ s &lt; {@link #setCount()}
+     * @return its spec (sets follow their adapters' first use)
+     */
+    public FourierFTSpec set(int s) {
+        return sets[s];
+    }
+
+    /**
+     * @param i an adapter's place
+     * @return its set
+     */
+    public int setOf(int i) {
+        return setOfAdapter[i];
+    }
+
+    /** @return per token its adapter, or null for none */
+    public FourierFTAdapterPool.Adapter[] adaptersPerToken() {
+        FourierFTAdapterPool.Adapter[] out = new FourierFTAdapterPool.Adapter[place.length];
+        for (int t = 0; t < place.length; t++) {
+            out[t] = place[t] < 0 ? null : adapters[place[t]];
+        }
+        return out;
+    }
+
+    /** id → place, open addressing with linear probes, kept at most half full; ids are never −1 here. */
+    static final class IdTable {
+        private int bits;
+        private int[] keys;
+        private int[] values;
+        private int size;
+
+        IdTable(int expected) {
+            bits = Math.min(30, Math.max(4, 33 - Integer.numberOfLeadingZeros(Math.max(1, expected)))); // ≥ 2 × expected
+            keys = new int[1 << bits];
+            values = new int[1 << bits];
+            Arrays.fill(values, -1);
+        }
+
+        private int slot(int id) {
+            int mask = keys.length - 1;
+            int h = (id * 0x9E3779B9) >>> (32 - bits); // Fibonacci hashing: consecutive ids spread apart
+            while (values[h] >= 0 && keys[h] != id) {
+                h = h + 1 & mask;
+            }
+            return h;
+        }
+
+        int placeOf(int id) {
+            return values[slot(id)];
+        }
+
+        void put(int id, int place) {
+            if (2 * (size + 1) > keys.length) {
+                int[] oldKeys = keys;
+                int[] oldValues = values;
+                bits++;
+                keys = new int[1 << bits];
+                values = new int[1 << bits];
+                Arrays.fill(values, -1);
+                for (int i = 0; i < oldKeys.length; i++) {
+                    if (oldValues[i] >= 0) {
+                        int h = slot(oldKeys[i]);
+                        keys[h] = oldKeys[i];
+                        values[h] = oldValues[i];
+                    }
+                }
+            }
+            int h = slot(id);
+            keys[h] = id;
+            values[h] = place;
+            size++;
+        }
+    }
+}

@@ -1,0 +1,120 @@
+package org.spectralpeft.fourierft;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.spectralpeft.TestData;
+
+/** A mixed batch's resolution against a plain model of it: first-use order, places, sets, and refusals. */
+class ResolvedBatchTest {
+    private static final FourierFTSpec SET_A = FourierFTSpec.fromSeed(9, 7, 5, 1, 1f);
+    private static final FourierFTSpec SET_B = FourierFTSpec.fromSeed(9, 7, 5, 2, 1f);
+
+    /** Ids on both sides of the dense range's end and at the top of the int range. */
+    private static final int[] IDS = {0, 1, 2, 63, 64, 1000, FourierFTAdapterPool.DENSE_IDS - 1,
+        FourierFTAdapterPool.DENSE_IDS, FourierFTAdapterPool.DENSE_IDS + 1, Integer.MAX_VALUE};
+
+    private static FourierFTAdapterPool pool(TestData data) {
+        FourierFTAdapterPool pool = new FourierFTAdapterPool(9, 7);
+        for (int i = 0; i < IDS.length; i++) {
+            pool.add(IDS[i], i % 3 == 2 ? SET_B : SET_A, data.gaussian(5));
+        }
+        return pool;
+    }
+
+    /** Random batches with runs of one id, −1s inside and between runs, every id of the pool. */
+    @Test
+    void placesFollowFirstUseAndSetsGroupTheAdapters() {
+        TestData data = new TestData();
+        FourierFTAdapterPool pool = pool(data);
+        for (int trial = 0; trial < 200; trial++) {
+            int tokens = 1 + data.nextInt(60);
+            int[] ids = new int[tokens];
+            for (int t = 0; t < tokens; t++) {
+                boolean run = t > 0 && data.nextInt(3) == 0;
+                ids[t] = run ? ids[t - 1] : data.nextInt(4) == 0 ? -1 : IDS[data.nextInt(IDS.length)];
+            }
+            ResolvedBatch batch = ResolvedBatch.of(pool, ids);
+            List<Integer> firstUse = new ArrayList<>();
+            List<FourierFTSpec> sets = new ArrayList<>();
+            for (int id : ids) {
+                if (id != -1 && !firstUse.contains(id)) {
+                    firstUse.add(id);
+                    FourierFTSpec spec = pool.adapter(id).spec();
+                    if (!sets.contains(spec)) {
+                        sets.add(spec);
+                    }
+                }
+            }
+            String what = "trial " + trial + data.tag();
+            assertEquals(tokens, batch.tokens(), what);
+            assertEquals(firstUse.size(), batch.adapterCount(), what);
+            assertEquals(firstUse.isEmpty(), batch.isEmpty(), what);
+            assertEquals(sets.size(), batch.setCount(), what);
+            for (int s = 0; s < sets.size(); s++) {
+                assertSame(sets.get(s), batch.set(s), what);
+            }
+            for (int i = 0; i < firstUse.size(); i++) {
+                assertSame(pool.adapter(firstUse.get(i)), batch.adapter(i), what);
+                assertEquals(sets.indexOf(batch.adapter(i).spec()), batch.setOf(i), what);
+            }
+            FourierFTAdapterPool.Adapter[] perToken = batch.adaptersPerToken();
+            for (int t = 0; t < tokens; t++) {
+                assertEquals(ids[t] == -1 ? -1 : firstUse.indexOf(ids[t]), batch.place(t), what + ", token " + t);
+                assertSame(ids[t] == -1 ? null : pool.adapter(ids[t]), perToken[t], what + ", token " + t);
+            }
+        }
+    }
+
+    @Test
+    void theFirstBadTokenIsNamedAndARemovedIdIsRefused() {
+        TestData data = new TestData();
+        FourierFTAdapterPool pool = pool(data);
+        expectMessage("adapterIds[2] = 5 is not in the pool", () -> ResolvedBatch.of(pool, new int[] {0, 0, 5, 7}));
+        expectMessage("adapterIds[1] = -2 is negative", () -> ResolvedBatch.of(pool, new int[] {-1, -2, 5}));
+        expectMessage("adapterIds[3] = " + Integer.MIN_VALUE, () -> ResolvedBatch.of(pool,
+                new int[] {0, -1, 0, Integer.MIN_VALUE}));
+        int big = FourierFTAdapterPool.DENSE_IDS + 2;
+        expectMessage("adapterIds[0] = " + big + " is not in the pool", () -> ResolvedBatch.of(pool, new int[] {big}));
+        pool.remove(63);
+        pool.remove(Integer.MAX_VALUE);
+        expectMessage("adapterIds[1] = 63", () -> ResolvedBatch.of(pool, new int[] {0, 63}));
+        expectMessage("adapterIds[0] = " + Integer.MAX_VALUE, () -> ResolvedBatch.of(pool, new int[] {Integer.MAX_VALUE}));
+        pool.add(63, SET_B, data.gaussian(5));
+        ResolvedBatch again = ResolvedBatch.of(pool, new int[] {63, -1, 63});
+        assertSame(pool.adapter(63), again.adapter(0), "a re-added id resolves to its new adapter");
+        assertSame(SET_B, again.set(0));
+        assertTrue(ResolvedBatch.of(pool, new int[] {-1, -1}).isEmpty());
+    }
+
+    /** The id table grows past the size it was made for (a pool may grow while a call resolves) and keeps every id. */
+    @Test
+    void theIdTableKeepsEveryIdAsItGrows() {
+        TestData data = new TestData();
+        ResolvedBatch.IdTable table = new ResolvedBatch.IdTable(1);
+        Map<Integer, Integer> model = new HashMap<>();
+        for (int i = 0; i < 5000; i++) {
+            int id = data.nextInt(3) == 0 ? i * 4096 : data.nextInt(Integer.MAX_VALUE); // strided and scattered ids
+            if (!model.containsKey(id)) {
+                assertEquals(-1, table.placeOf(id), "absent id " + id + data.tag());
+                model.put(id, model.size());
+                table.put(id, model.get(id));
+            }
+        }
+        for (Map.Entry<Integer, Integer> e : model.entrySet()) {
+            assertEquals(e.getValue(), table.placeOf(e.getKey()), "id " + e.getKey() + data.tag());
+        }
+    }
+
+    private static void expectMessage(String fragment, org.junit.jupiter.api.function.Executable call) {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
+        assertTrue(e.getMessage().contains(fragment), e.getMessage() + " should name " + fragment);
+    }
+}
