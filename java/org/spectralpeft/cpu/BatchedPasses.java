@@ -40,6 +40,14 @@ interface BatchedPasses {
     void finishForwardEven(float[] cr, float[] ci, int h, int rows, int width, float[] wRe, float[] wIm,
                            float[][] specRe, float[][] specIm);
 
+    /**
+     * {@link #finishForwardEven} into one flat array, as a full Hermitian spectrum of length n = 2h: row r's bin k
+     * at out[reOff + k·binStride + r] (real part times scale) and out[imOff + k·binStride + r] (imaginary part
+     * times imScale), and bin n − k, the conjugate, likewise. scale and imScale take the place of the ½.
+     */
+    void finishForwardEvenInto(float[] cr, float[] ci, int h, int rows, int width, float[] wRe, float[] wIm,
+                               float[] out, int reOff, int imOff, int binStride, float scale, float imScale);
+
     /** One radix-2 pass: y[2j + k] = (Σ_t x[j + t·m]·(-1)^{tk})·w^{jk}, legs of sB floats. */
     void radix2(float[] xr, float[] xi, float[] yr, float[] yi, int m, int sB, float[] twr, float[] twi);
 

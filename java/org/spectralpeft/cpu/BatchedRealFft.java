@@ -164,6 +164,82 @@ public final class BatchedRealFft {
      * @param stride distance between rows in in, at least n
      */
     public void forward(int rows, float[] in, int off, int stride) {
+        conjugateInverse(rows, in, off, stride);
+        int width = width(rows);
+        float[] cr = complex.resultRe();
+        float[] ci = complex.resultIm();
+        if (n % 2 != 0) {
+            for (int k = 0; k <= n / 2; k++) {
+                for (int r = 0; r < rows; r++) {
+                    specRe[k][r] = cr[k * width + r];
+                    specIm[k][r] = k == 0 ? 0f : -ci[k * width + r];
+                }
+            }
+            return;
+        }
+        for (int r = 0; r < rows; r++) { // Z[0] = c[0]* pairs with itself: X[0] = Re + Im of Z[0], X[h] = Re - Im
+            specRe[0][r] = cr[r] - ci[r];
+            specIm[0][r] = 0f;
+            specRe[len][r] = cr[r] + ci[r];
+            specIm[len][r] = 0f;
+        }
+        passes.finishForwardEven(cr, ci, len, rows, width, preRe, preIm, specRe, specIm);
+    }
+
+    /**
+     * {@link #forward}, written into one flat array as whole Hermitian spectra (every bin, those past n/2 the
+     * conjugates of those below): row r's bin k, 0 ≤ k &lt; n, at out[reOff + k·binStride + r] (real part times
+     * scale) and out[imOff + k·binStride + r] (imaginary part times imScale). For even n the last pass writes
+     * there directly, so a caller that wants this layout saves a pass over the spectrum. {@link #spectrumRe} and
+     * {@link #spectrumIm} hold no defined values afterwards.
+     *
+     * @param rows the rows of the block, 1 to {@link #maxRows}
+     * @param in the signals
+     * @param off where row 0 starts in in
+     * @param stride distance between rows in in, at least n
+     * @param out the destination
+     * @param reOff where bin 0's real parts start in out
+     * @param imOff where bin 0's imaginary parts start in out
+     * @param binStride distance between bins in out, at least rows (where the real and imaginary parts interleave
+     *        by bin, at least 2·rows)
+     * @param scale factor on the real parts
+     * @param imScale factor on the imaginary parts (negative: the conjugate spectra)
+     */
+    public void forwardInto(int rows, float[] in, int off, int stride, float[] out, int reOff, int imOff,
+                            int binStride, float scale, float imScale) {
+        if (n % 2 != 0) {
+            forward(rows, in, off, stride);
+            for (int k = 0; k <= n / 2; k++) {
+                for (int r = 0; r < rows; r++) {
+                    float re = scale * specRe[k][r];
+                    float im = imScale * specIm[k][r];
+                    out[reOff + k * binStride + r] = re;
+                    out[imOff + k * binStride + r] = im;
+                    if (k > 0) {
+                        out[reOff + (n - k) * binStride + r] = re;
+                        out[imOff + (n - k) * binStride + r] = -im;
+                    }
+                }
+            }
+            return;
+        }
+        conjugateInverse(rows, in, off, stride);
+        int width = width(rows);
+        float[] cr = complex.resultRe();
+        float[] ci = complex.resultIm();
+        int last = len * binStride;
+        for (int r = 0; r < rows; r++) { // bins 0 and n/2, as in forward
+            out[reOff + r] = scale * (cr[r] - ci[r]);
+            out[imOff + r] = 0f;
+            out[reOff + last + r] = scale * (cr[r] + ci[r]);
+            out[imOff + last + r] = 0f;
+        }
+        passes.finishForwardEvenInto(cr, ci, len, rows, width, preRe, preIm, out, reOff, imOff, binStride,
+                0.5f * scale, 0.5f * imScale);
+    }
+
+    /** The complex inverse of conj z for a block of rows of in (z[m] = x[2m] + i·x[2m+1] for even n, else x). */
+    private void conjugateInverse(int rows, float[] in, int off, int stride) {
         if (rows < 1 || rows > maxRows) {
             throw new IllegalArgumentException("rows " + rows);
         }
@@ -186,24 +262,6 @@ public final class BatchedRealFft {
             }
         }
         complex.inverse(rows);
-        float[] cr = complex.resultRe();
-        float[] ci = complex.resultIm();
-        if (!even) {
-            for (int k = 0; k <= n / 2; k++) {
-                for (int r = 0; r < rows; r++) {
-                    specRe[k][r] = cr[k * width + r];
-                    specIm[k][r] = k == 0 ? 0f : -ci[k * width + r];
-                }
-            }
-            return;
-        }
-        for (int r = 0; r < rows; r++) { // Z[0] = c[0]* pairs with itself: X[0] = Re + Im of Z[0], X[h] = Re - Im
-            specRe[0][r] = cr[r] - ci[r];
-            specIm[0][r] = 0f;
-            specRe[len][r] = cr[r] + ci[r];
-            specIm[len][r] = 0f;
-        }
-        passes.finishForwardEven(cr, ci, len, rows, width, preRe, preIm, specRe, specIm);
     }
 
     /** Receives one output index of all rows of a block: {@code values[from + r]} is x_r[q], r &lt; rows. */

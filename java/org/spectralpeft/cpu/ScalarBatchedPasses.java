@@ -58,18 +58,30 @@ final class ScalarBatchedPasses implements BatchedPasses {
     public void finishForwardEven(float[] cr, float[] ci, int h, int rows, int width, float[] wRe, float[] wIm,
                                   float[][] specRe, float[][] specIm) {
         for (int k = 1; k < h; k++) {
-            int ka = k * width;
-            int kb = (h - k) * width;
-            finishForwardBin(cr, ci, ka, kb, wRe[k], wIm[k], specRe[k], specIm[k], 0, rows);
+            finishForwardBin(cr, ci, k * width, (h - k) * width, wRe[k], wIm[k], specRe[k], 0, specIm[k], 0, -1, -1,
+                    0.5f, 0.5f, 0, rows);
+        }
+    }
+
+    @Override
+    public void finishForwardEvenInto(float[] cr, float[] ci, int h, int rows, int width, float[] wRe, float[] wIm,
+                                      float[] out, int reOff, int imOff, int binStride, float scale, float imScale) {
+        for (int k = 1; k < h; k++) {
+            int mirror = (2 * h - k) * binStride;
+            finishForwardBin(cr, ci, k * width, (h - k) * width, wRe[k], wIm[k], out, reOff + k * binStride, out,
+                    imOff + k * binStride, reOff + mirror, imOff + mirror, scale, imScale, 0, rows);
         }
     }
 
     /**
      * Rows [from, to) of one bin of {@link #finishForwardEven} (c, s its cosine and sine; ka, kb where bins k and
-     * h − k start in the planes): also the vector loops' tail, so both give the same bits.
+     * h − k start in the planes), the real part times scale to re[reAt + r], the imaginary part times imScale to
+     * im[imAt + r], and, unless mirrorReAt is −1, the conjugate to re[mirrorReAt + r] and im[mirrorImAt + r]:
+     * also the vector loops' tail, so both give the same bits.
      */
-    static void finishForwardBin(float[] cr, float[] ci, int ka, int kb, float c, float s, float[] outRe,
-                                 float[] outIm, int from, int to) {
+    static void finishForwardBin(float[] cr, float[] ci, int ka, int kb, float c, float s, float[] re, int reAt,
+                                 float[] im, int imAt, int mirrorReAt, int mirrorImAt, float scale, float imScale,
+                                 int from, int to) {
         for (int r = from; r < to; r++) {
             float ar = cr[ka + r];
             float ai = -ci[ka + r];
@@ -79,8 +91,14 @@ final class ScalarBatchedPasses implements BatchedPasses {
             float di = ai - bi;
             float tr = Math.fma(c, di, s * -dr);
             float ti = Math.fma(s, di, c * dr);
-            outRe[r] = 0.5f * (ar + br + tr);
-            outIm[r] = 0.5f * (ai + bi - ti);
+            float xr = scale * (ar + br + tr);
+            float xi = imScale * (ai + bi - ti);
+            re[reAt + r] = xr;
+            im[imAt + r] = xi;
+            if (mirrorReAt >= 0) {
+                re[mirrorReAt + r] = xr;
+                im[mirrorImAt + r] = -xi;
+            }
         }
     }
 

@@ -89,31 +89,50 @@ final class VectorBatchedPasses implements BatchedPasses {
     @Override
     public void finishForwardEven(float[] cr, float[] ci, int h, int rows, int width, float[] wRe, float[] wIm,
                                   float[][] specRe, float[][] specIm) {
-        int bound = SPECIES.loopBound(rows);
         for (int k = 1; k < h; k++) {
-            int ka = k * width;
-            int kb = (h - k) * width;
-            float c = wRe[k];
-            float s = wIm[k];
-            FloatVector cv = FloatVector.broadcast(SPECIES, c);
-            FloatVector sv = FloatVector.broadcast(SPECIES, s);
-            float[] outRe = specRe[k];
-            float[] outIm = specIm[k];
-            int r = 0;
-            for (; r < bound; r += L) {
-                FloatVector ar = FloatVector.fromArray(SPECIES, cr, ka + r);
-                FloatVector ai = FloatVector.fromArray(SPECIES, ci, ka + r).neg();
-                FloatVector br = FloatVector.fromArray(SPECIES, cr, kb + r);
-                FloatVector bi = FloatVector.fromArray(SPECIES, ci, kb + r);
-                FloatVector dr = ar.sub(br);
-                FloatVector di = ai.sub(bi);
-                FloatVector tr = cv.fma(di, dr.neg().mul(s));
-                FloatVector ti = sv.fma(di, dr.mul(c));
-                ar.add(br).add(tr).mul(0.5f).intoArray(outRe, r);
-                ai.add(bi).sub(ti).mul(0.5f).intoArray(outIm, r);
-            }
-            ScalarBatchedPasses.finishForwardBin(cr, ci, ka, kb, c, s, outRe, outIm, r, rows);
+            finishForwardBin(cr, ci, k * width, (h - k) * width, wRe[k], wIm[k], rows, specRe[k], 0, specIm[k], 0, -1,
+                    -1, 0.5f, 0.5f);
         }
+    }
+
+    @Override
+    public void finishForwardEvenInto(float[] cr, float[] ci, int h, int rows, int width, float[] wRe, float[] wIm,
+                                      float[] out, int reOff, int imOff, int binStride, float scale, float imScale) {
+        for (int k = 1; k < h; k++) {
+            int mirror = (2 * h - k) * binStride;
+            finishForwardBin(cr, ci, k * width, (h - k) * width, wRe[k], wIm[k], rows, out, reOff + k * binStride, out,
+                    imOff + k * binStride, reOff + mirror, imOff + mirror, scale, imScale);
+        }
+    }
+
+    /** {@link ScalarBatchedPasses#finishForwardBin} over rows [0, rows), a vector of rows at a time. */
+    private static void finishForwardBin(float[] cr, float[] ci, int ka, int kb, float c, float s, int rows,
+                                         float[] re, int reAt, float[] im, int imAt, int mirrorReAt, int mirrorImAt,
+                                         float scale, float imScale) {
+        int bound = SPECIES.loopBound(rows);
+        FloatVector cv = FloatVector.broadcast(SPECIES, c);
+        FloatVector sv = FloatVector.broadcast(SPECIES, s);
+        int r = 0;
+        for (; r < bound; r += L) {
+            FloatVector ar = FloatVector.fromArray(SPECIES, cr, ka + r);
+            FloatVector ai = FloatVector.fromArray(SPECIES, ci, ka + r).neg();
+            FloatVector br = FloatVector.fromArray(SPECIES, cr, kb + r);
+            FloatVector bi = FloatVector.fromArray(SPECIES, ci, kb + r);
+            FloatVector dr = ar.sub(br);
+            FloatVector di = ai.sub(bi);
+            FloatVector tr = cv.fma(di, dr.neg().mul(s));
+            FloatVector ti = sv.fma(di, dr.mul(c));
+            FloatVector xr = ar.add(br).add(tr).mul(scale);
+            FloatVector xi = ai.add(bi).sub(ti).mul(imScale);
+            xr.intoArray(re, reAt + r);
+            xi.intoArray(im, imAt + r);
+            if (mirrorReAt >= 0) {
+                xr.intoArray(re, mirrorReAt + r);
+                xi.neg().intoArray(im, mirrorImAt + r);
+            }
+        }
+        ScalarBatchedPasses.finishForwardBin(cr, ci, ka, kb, c, s, re, reAt, im, imAt, mirrorReAt, mirrorImAt, scale,
+                imScale, r, rows);
     }
 
     @Override

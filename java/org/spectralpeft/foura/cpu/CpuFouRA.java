@@ -250,19 +250,26 @@ public final class CpuFouRA extends ValidatingBackend {
      * ∂A and ∂B of the DFT pair from the tokens' unitary spectra X̂ = DFT(x)/√d_in and Ĝ = DFT(g)/√d_out: since
      * Re z = A·Re X̂ and Im z = A·Im X̂, ∂A = ∂(Re z)ᵀ·Re X̂ + ∂(Im z)ᵀ·Im X̂; and since B̂ = conj(DFT(B))/√d_out,
      * ∂B = Re Ĝᵀ·w_Re − Im Ĝᵀ·w_Im (w the gated components B̂ multiplies, dz their gradient, both tokens × 2r).
-     * Each is one GEMM over 2T terms: dz and w read as 2T rows of r (a token's real parts, then its imaginary
-     * parts) against the spectra interleaved the same way ({@link FoldedFactors#interleavedSpectra}), Ĝ
-     * conjugated for the minus sign; the products land in ∂A and ∂B directly.
+     * Each is one GEMM over 2T terms: dz and w as 2T rows of r (every token's real parts, then every token's
+     * imaginary parts) against the spectra laid out the same way per bin ({@link FoldedFactors#spectraByBin}), Ĝ
+     * conjugated for the minus sign; the products land in ∂A and ∂B directly. The two sets of spectra are
+     * independent, so they are computed side by side (at T = 16 each is one batched block: one core's work).
      */
     private static void gradientsFromSpectra(FouRASpec spec, float[] xs, float[] gs, float[] dz, float[] ws,
                                              int tokens, float[] gradA, float[] gradB) {
         int r = spec.rank();
         int dIn = spec.dIn();
         int dOut = spec.dOut();
-        float[] x = FoldedFactors.interleavedSpectra(xs, tokens, dIn, false);
-        float[] g = FoldedFactors.interleavedSpectra(gs, tokens, dOut, true);
-        Gemm.gemm(true, true, r, dIn, 2 * tokens, 1f, dz, 0, r, x, 0, 2 * tokens, 0f, gradA, 0, dIn);
-        Gemm.gemm(false, false, dOut, r, 2 * tokens, 1f, g, 0, 2 * tokens, ws, 0, r, 0f, gradB, 0, r);
+        float[][] spectra = new float[2][];
+        Parallel.inChunks(2, 1, (which, end) -> spectra[which] = which == 0
+                ? FoldedFactors.spectraByBin(xs, tokens, dIn, false)
+                : FoldedFactors.spectraByBin(gs, tokens, dOut, true));
+        float[] x = spectra[0];
+        float[] g = spectra[1];
+        Gemm.gemm(true, true, r, dIn, 2 * tokens, 1f, FoldedFactors.planar(dz, tokens, r), 0, r, x, 0, 2 * tokens,
+                0f, gradA, 0, dIn);
+        Gemm.gemm(false, false, dOut, r, 2 * tokens, 1f, g, 0, 2 * tokens, FoldedFactors.planar(ws, tokens, r), 0, r,
+                0f, gradB, 0, r);
         FoldedFactors.release(x);
         FoldedFactors.release(g);
     }

@@ -233,11 +233,13 @@ public final class FoldedFactors {
     /**
      * The unitary DFTs of rows of real signals, laid out for the backward's gradients taken from the tokens'
      * spectra instead of from the folded factors' (T transforms instead of 2r when T is small): d × 2·rows, bin
-     * k of row t's real part at [k][2t] and its imaginary part (negated when {@code conjugate}) at [k][2t + 1],
-     * so that a GEMM pairs them with a tokens × 2r array read as 2·tokens rows of r (real parts, then imaginary
-     * parts, token by token). Bins past d/2 mirror the others as conjugates. The transforms are batched
-     * ({@link BatchedRealFft}, blocks of up to {@link #SPECTRA_BLOCK} rows on the pool) where the length allows,
-     * the Vector API runs them and there are at least {@link #BATCHED_ROWS} rows; else one row at a time.
+     * k's row holding every row's real part, then every row's imaginary part (negated when {@code conjugate}):
+     * row t's at [k][t] and [k][rows + t]. A GEMM pairs them with a tokens × 2r array rearranged as 2·tokens rows
+     * of r, every token's real parts, then every token's imaginary parts ({@link #planar}). Bins past d/2 mirror
+     * the others as conjugates. Each bin's values are contiguous per part, so they are written as scaled copies.
+     * The transforms are batched ({@link BatchedRealFft}, blocks of up to {@link #SPECTRA_BLOCK} rows on the
+     * pool) where the length allows, the Vector API runs them and there are at least {@link #BATCHED_ROWS} rows;
+     * else one row at a time.
      *
      * @param v rows × d row-major
      * @param rows the number of rows
@@ -245,21 +247,39 @@ public final class FoldedFactors {
      * @param conjugate whether to store the conjugate spectra
      * @return d × 2·rows row-major: DFT(v_t)/√d, or its conjugate; a pooled array, for {@link #release}
      */
-    static float[] interleavedSpectra(float[] v, int rows, int d, boolean conjugate) {
+    static float[] spectraByBin(float[] v, int rows, int d, boolean conjugate) {
         float[] out = BATCHED.takeScratch(d * 2 * rows);
-        if (batched(rows, d)) { // row t's bin k: real part at [k][2t], imaginary part beside it
-            batchedUnitaryDfts(v, rows, d, out, 2, 0, 1, 2 * rows, conjugate);
+        if (batched(rows, d)) {
+            batchedUnitaryDfts(v, rows, d, out, 1, 0, rows, 2 * rows, conjugate);
             return out;
         }
-        // one row at a time into rows of bins, then interleaved (each row's spectrum written straight into the
-        // interleaved layout lands at a stride of 2·rows)
+        // one row at a time into rows of bins, then gathered by bin (each row's spectrum written straight into
+        // this layout would land at a stride of 2·rows)
         int h = d / 2 + 1;
         float[] re = new float[rows * h];
         float[] im = new float[rows * h];
         perLine(rows, d, true, (t, i) -> t.halfDft(v, i * d, re, im, i * h));
         float norm = (float) (1 / Math.sqrt(d));
         float imNorm = conjugate ? -norm : norm;
-        Parallel.inChunks(h, binsPerTask(rows), (k0, k1) -> interleave(d, rows, k0, k1, re, im, norm, imNorm, out));
+        Parallel.inChunks(h, binsPerTask(rows), (k0, k1) -> byBin(d, rows, k0, k1, re, im, norm, imNorm, out));
+        return out;
+    }
+
+    /**
+     * A tokens × 2r array (each token's r real parts, then its r imaginary parts) as 2·tokens rows of r: every
+     * token's real parts, then every token's imaginary parts, the order of {@link #spectraByBin}'s bins.
+     *
+     * @param z tokens × 2r row-major
+     * @param tokens the tokens
+     * @param r the rank
+     * @return 2·tokens × r row-major
+     */
+    static float[] planar(float[] z, int tokens, int r) {
+        float[] out = new float[2 * tokens * r];
+        for (int t = 0; t < tokens; t++) {
+            System.arraycopy(z, 2 * t * r, out, t * r, r);
+            System.arraycopy(z, (2 * t + 1) * r, out, (tokens + t) * r, r);
+        }
         return out;
     }
 
@@ -267,7 +287,7 @@ public final class FoldedFactors {
         return Math.max(1, VALUES_PER_TASK / rows);
     }
 
-    /** Gives back an array of {@link #interleavedSpectra} once it is no longer read. */
+    /** Gives back an array of {@link #spectraByBin} once it is no longer read. */
     static void release(float[] spectra) {
         BATCHED.give(spectra);
     }
@@ -307,12 +327,12 @@ public final class FoldedFactors {
     }
 
     /**
-     * Bins [k0, k1) (within 0..d/2) of {@link #interleavedSpectra}'s layout (d × 2·rows) from rows of bins (row t's
-     * bin k at [t·h + k], h = d/2 + 1), scaled: bin k at [k][2t] (real, times norm) and [k][2t + 1] (imaginary,
+     * Bins [k0, k1) (within 0..d/2) of {@link #spectraByBin}'s layout (d × 2·rows) from rows of bins (row t's
+     * bin k at [t·h + k], h = d/2 + 1), scaled: bin k at [k][t] (real, times norm) and [k][rows + t] (imaginary,
      * times imNorm), and their conjugates at bin d − k.
      */
-    private static void interleave(int d, int rows, int k0, int k1, float[] re, float[] im, float norm, float imNorm,
-                                   float[] out) {
+    private static void byBin(int d, int rows, int k0, int k1, float[] re, float[] im, float norm, float imNorm,
+                              float[] out) {
         int h = d / 2 + 1;
         for (int k = k0; k < k1; k++) {
             int at = k * 2 * rows;
@@ -321,11 +341,11 @@ public final class FoldedFactors {
             for (int t = 0; t < rows; t++) {
                 float a = norm * re[t * h + k];
                 float b = imNorm * im[t * h + k];
-                out[at + 2 * t] = a;
-                out[at + 2 * t + 1] = b;
+                out[at + t] = a;
+                out[at + rows + t] = b;
                 if (mirrored) {
-                    out[mirror + 2 * t] = a;
-                    out[mirror + 2 * t + 1] = -b;
+                    out[mirror + t] = a;
+                    out[mirror + rows + t] = -b;
                 }
             }
         }
@@ -333,30 +353,31 @@ public final class FoldedFactors {
 
     /**
      * {@link Transforms#unitaryDft} of the rows of src (lines × d) as batched transforms: bin k of line i's real
-     * part at out[i·line + k·step], its imaginary part (negated when conjugate) at out[imOff + i·line + k·step].
+     * part at out[reOff + i·line + k·step], its imaginary part (negated when conjugate) at out[imOff + i·line +
+     * k·step]; either step is 1 (a line per row of out) or line is 1 (a bin per row, the lines side by side).
      */
     private static void batchedUnitaryDfts(float[] src, int lines, int d, float[] out, int line, int reOff, int imOff,
                                            int step, boolean conjugate) {
+        if (step != 1 && line != 1) {
+            throw new IllegalArgumentException("a line per row (step 1) or a bin per row (line 1), not " + line + ", "
+                    + step);
+        }
         float norm = (float) (1 / Math.sqrt(d));
         float imNorm = conjugate ? -norm : norm;
         Parallel.inChunks(lines, SPECTRA_BLOCK, (from, to) -> {
             BatchedRealFft fft = BATCHED.takeBatched(d, SPECTRA_BLOCK);
             try {
+                if (step != 1) { // a bin per row of out, the block's lines side by side: written by the last pass
+                    fft.forwardInto(to - from, src, from * d, d, out, reOff + from, imOff + from, step, norm, imNorm);
+                    return;
+                }
                 fft.forward(to - from, src, from * d, d);
                 float[][] re = fft.spectrumRe();
                 float[][] im = fft.spectrumIm();
-                if (step == 1) { // a line per row of out: along the row (rows d floats apart share cache sets)
-                    for (int i = from; i < to; i++) {
-                        for (int k = 0; k <= d / 2; k++) {
-                            unitaryBin(re, im, i, k, from, d, norm, imNorm, out, reOff + i * line, imOff + i * line, 1);
-                        }
-                    }
-                } else {
+                // a line per row of out, written along the row (rows d floats apart share cache sets)
+                for (int i = from; i < to; i++) {
                     for (int k = 0; k <= d / 2; k++) {
-                        for (int i = from; i < to; i++) {
-                            unitaryBin(re, im, i, k, from, d, norm, imNorm, out, reOff + i * line, imOff + i * line,
-                                    step);
-                        }
+                        unitaryBin(re, im, i, k, from, d, norm, imNorm, out, reOff + i * line, imOff + i * line);
                     }
                 }
             } finally {
@@ -365,16 +386,16 @@ public final class FoldedFactors {
         });
     }
 
-    /** Bin k of line i (and its mirror d − k, the conjugate) of a batched block, scaled, at reAt/imAt + k·step. */
+    /** Bin k of line i (and its mirror d − k, the conjugate) of a batched block, scaled, at reAt/imAt + k. */
     private static void unitaryBin(float[][] re, float[][] im, int i, int k, int from, int d, float norm, float imNorm,
-                                   float[] out, int reAt, int imAt, int step) {
+                                   float[] out, int reAt, int imAt) {
         float a = norm * re[k][i - from];
         float b = imNorm * im[k][i - from];
-        out[reAt + k * step] = a;
-        out[imAt + k * step] = b;
+        out[reAt + k] = a;
+        out[imAt + k] = b;
         if (k > 0 && k < d - k) {
-            out[reAt + (d - k) * step] = a;
-            out[imAt + (d - k) * step] = -b;
+            out[reAt + d - k] = a;
+            out[imAt + d - k] = -b;
         }
     }
 
@@ -454,11 +475,11 @@ public final class FoldedFactors {
         return rows >= BATCHED_ROWS && BatchedRealFft.supports(d) && BatchedRealFft.vectorized();
     }
 
-    /** Values (bins × rows) per task of the row-at-a-time route's interleaving pass: 16 rows in 2 tasks at d = 4096. */
+    /** Values (bins × rows) per task of the row-at-a-time route's pass gathering the bins: 16 rows in 2 tasks at d = 4096. */
     private static final int VALUES_PER_TASK = 1 << 14;
-    /** Rows per batched transform of {@link #interleavedSpectra} and the adjoint folds. */
+    /** Rows per batched transform of {@link #spectraByBin} and the adjoint folds. */
     private static final int SPECTRA_BLOCK = 16;
-    /** The batched transforms of {@link #interleavedSpectra}, kept for reuse. */
+    /** The batched transforms of {@link #spectraByBin}, kept for reuse. */
     private static final FftPool BATCHED = new FftPool();
     /** Lines (rows of A, columns of B) per task: a few, so that r = 16 keeps several cores busy. */
     private static final int LINES_PER_TASK = 2;

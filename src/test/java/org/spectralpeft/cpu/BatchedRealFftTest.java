@@ -184,6 +184,56 @@ class BatchedRealFftTest {
     }
 
     /**
+     * forwardInto: every bin of the whole Hermitian spectrum, each the value {@link BatchedRealFft#forward} gives
+     * scaled (bins past n/2 its conjugates), at its place in one flat array with gaps; nothing else written. On
+     * both loops, even and odd lengths, row counts off the vector length.
+     */
+    @ParameterizedTest
+    @CsvSource({"2, 1", "3, 4", "6, 3", "27, 5", "96, 16", "768, 17", "4096, 16", "4096, 3"})
+    void forwardIntoIsTheForwardScaledAsWholeSpectra(int n, int rows) {
+        BatchedPasses vector = BatchedPasses.vectorOrNull();
+        BatchedPasses[] loops = vector == null ? new BatchedPasses[] {ScalarBatchedPasses.INSTANCE}
+                : new BatchedPasses[] {ScalarBatchedPasses.INSTANCE, vector};
+        for (BatchedPasses passes : loops) {
+            Random random = new Random(31L * n + rows);
+            float[] in = new float[rows * n];
+            for (int i = 0; i < in.length; i++) {
+                in[i] = (float) random.nextGaussian();
+            }
+            BatchedRealFft plain = new BatchedRealFft(n, rows, passes);
+            plain.forward(rows, in, 0, n);
+            float scale = 0.37f;
+            float imScale = -1.9f;
+            int binStride = 2 * rows + 3;
+            int reOff = 5;
+            int imOff = reOff + rows + 1;
+            float[] out = new float[reOff + n * binStride];
+            Arrays.fill(out, Float.NaN);
+            new BatchedRealFft(n, rows + 2, passes).forwardInto(rows, in, 0, n, out, reOff, imOff, binStride, scale,
+                    imScale);
+            boolean[] written = new boolean[out.length];
+            for (int k = 0; k < n; k++) {
+                int bin = Math.min(k, n - k);
+                float sign = k == bin ? 1f : -1f;
+                for (int r = 0; r < rows; r++) {
+                    String what = passes.getClass().getSimpleName() + " n=" + n + " bin " + k + " row " + r;
+                    int re = reOff + k * binStride + r;
+                    int im = imOff + k * binStride + r;
+                    assertTrue(out[re] == scale * plain.spectrumRe()[bin][r], what + ": " + out[re]);
+                    assertTrue(out[im] == sign * (imScale * plain.spectrumIm()[bin][r]), what + ": " + out[im]);
+                    written[re] = true;
+                    written[im] = true;
+                }
+            }
+            for (int i = 0; i < out.length; i++) {
+                if (!written[i]) {
+                    assertTrue(Float.isNaN(out[i]), "n=" + n + " rows=" + rows + ": " + i + " written");
+                }
+            }
+        }
+    }
+
+    /**
      * The vector loops give the scalar loops' bits (same operations, same order), at lengths with every pass
      * kind and at row counts off the vector length, with the padding lanes never written out.
      */

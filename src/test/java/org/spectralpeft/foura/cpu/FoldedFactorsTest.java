@@ -26,10 +26,10 @@ class FoldedFactorsTest {
         "96, 3, false", "96, 37, true", "81, 20, false", "50, 9, true", "768, 16, true", "8, 5, false", "1, 4, true",
         "2, 6, false",
     })
-    void interleavedSpectraAreTheUnitaryDft(int d, int rows, boolean conjugate) {
+    void spectraByBinAreTheUnitaryDft(int d, int rows, boolean conjugate) {
         TestData data = new TestData();
         float[] v = data.gaussian(rows * d);
-        float[] out = FoldedFactors.interleavedSpectra(v, rows, d, conjugate);
+        float[] out = FoldedFactors.spectraByBin(v, rows, d, conjugate);
         assertEquals(d * 2 * rows, out.length);
         double[] expected = new double[d * 2 * rows];
         for (int t = 0; t < rows; t++) {
@@ -41,12 +41,29 @@ class FoldedFactorsTest {
                     re += v[t * d + j] * Math.cos(angle);
                     im += v[t * d + j] * Math.sin(angle);
                 }
-                expected[k * 2 * rows + 2 * t] = re / Math.sqrt(d);
-                expected[k * 2 * rows + 2 * t + 1] = (conjugate ? -im : im) / Math.sqrt(d);
+                expected[k * 2 * rows + t] = re / Math.sqrt(d);
+                expected[k * 2 * rows + rows + t] = (conjugate ? -im : im) / Math.sqrt(d);
             }
         }
         double err = TestData.relativeError(TestData.toDouble(out), expected);
         assertTrue(err < 1e-6, "spectra: relative error " + err + data.tag());
+        FoldedFactors.release(out);
+    }
+
+    /** tokens × 2r rows as 2·tokens rows of r: the real halves in token order, then the imaginary halves. */
+    @ParameterizedTest(name = "tokens={0} r={1}")
+    @CsvSource({"1, 1", "3, 4", "16, 16", "5, 7"})
+    void planarPutsEveryRealHalfBeforeEveryImaginaryHalf(int tokens, int r) {
+        TestData data = new TestData();
+        float[] z = data.gaussian(tokens * 2 * r);
+        float[] p = FoldedFactors.planar(z, tokens, r);
+        assertEquals(2 * tokens * r, p.length);
+        for (int t = 0; t < tokens; t++) {
+            for (int c = 0; c < r; c++) {
+                assertEquals(z[t * 2 * r + c], p[t * r + c], "real, token " + t + data.tag());
+                assertEquals(z[t * 2 * r + r + c], p[(tokens + t) * r + c], "imaginary, token " + t + data.tag());
+            }
+        }
     }
 
     @ParameterizedTest(name = "{0}x{1} r={2} {3}")
