@@ -253,4 +253,44 @@ __global__ void fourierft_coeff_grad_reduce(
     grad[l] = scale * acc;
 }
 
+// The mixed batch's ∂L/∂c, stage 1: the coefficient products of fourierft_coeff_grad_partial over tiles of one
+// adapter's tokens each: tile i sums the tokens order[tileBegin[i] .. tileEnd[i]), where order lists the tokens
+// grouped by adapter, each adapter's in token order, and a tile holds at most one partial sum's worth of one
+// adapter's tokens. Per (tile, l) one thread sums in token order, as the single-adapter kernel does.
+__global__ void fourierft_coeff_grad_partial_mixed(
+        const float2* __restrict__ xSpec, int xBins, const float2* __restrict__ gySpec, int gyBins,
+        const int* __restrict__ xBin, const int* __restrict__ gyBin, const float* __restrict__ imSign, int n,
+        const int* __restrict__ order, const int* __restrict__ tileBegin, const int* __restrict__ tileEnd,
+        int tiles, float* __restrict__ partial) {
+    const int l = blockIdx.x * blockDim.x + threadIdx.x;
+    if (l >= n) return;
+    const int a = xBin[l], b = gyBin[l];
+    const float sgn = imSign[l];
+    for (int tile = blockIdx.y; tile < tiles; tile += gridDim.y) {
+        float acc = 0.0f;
+        for (int i = tileBegin[tile]; i < tileEnd[tile]; ++i) {
+            const long long t = order[i];
+            const float2 r = xSpec[t * xBins + a];
+            const float2 q = gySpec[t * gyBins + b];
+            acc = fmaf(r.x, q.x, acc);
+            acc = fmaf(-sgn * r.y, q.y, acc);
+        }
+        partial[(long long) tile * n + l] = acc;
+    }
+}
+
+// Stage 2: adapter j's gradient, its tiles adapterTile[j] .. adapterTile[j + 1] − 1 summed in order as
+// fourierft_coeff_grad_reduce sums a single adapter's, times scale, to grad[gradOffset[j] + l].
+__global__ void fourierft_coeff_grad_reduce_mixed(
+        const float* __restrict__ partial, const int* __restrict__ adapterTile, const long long* __restrict__ gradOffset,
+        int adapters, int n, float scale, float* __restrict__ grad) {
+    const int l = blockIdx.x * blockDim.x + threadIdx.x;
+    if (l >= n) return;
+    for (int j = blockIdx.y; j < adapters; j += gridDim.y) {
+        float acc = 0.0f;
+        for (int tile = adapterTile[j]; tile < adapterTile[j + 1]; ++tile) acc += partial[(long long) tile * n + l];
+        grad[gradOffset[j] + l] = scale * acc;
+    }
+}
+
 }  // extern "C"

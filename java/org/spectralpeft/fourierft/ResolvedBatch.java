@@ -144,6 +144,40 @@ public final class ResolvedBatch {
         return setOfAdapter[i];
     }
 
+    /**
+     * The tokens that have an adapter, grouped by adapter in place order, each adapter's tokens in token order.
+     *
+     * @return the tokens, and where each adapter's start
+     */
+    public TokenOrder tokensByAdapter() {
+        int[] starts = new int[adapters.length + 1];
+        for (int p : place) {
+            if (p >= 0) {
+                starts[p + 1]++;
+            }
+        }
+        for (int i = 0; i < adapters.length; i++) {
+            starts[i + 1] += starts[i];
+        }
+        int[] next = Arrays.copyOf(starts, adapters.length);
+        int[] tokens = new int[starts[adapters.length]];
+        for (int t = 0; t < place.length; t++) {
+            if (place[t] >= 0) {
+                tokens[next[place[t]]++] = t;
+            }
+        }
+        return new TokenOrder(tokens, starts);
+    }
+
+    /**
+     * A batch's tokens grouped by adapter ({@link #tokensByAdapter}).
+     *
+     * @param tokens the tokens with an adapter, adapter by adapter
+     * @param starts adapter i's tokens are tokens[starts[i] .. starts[i + 1]); adapterCount + 1 entries
+     */
+    public record TokenOrder(int[] tokens, int[] starts) {
+    }
+
     /** @return per token its adapter, or null for none */
     public FourierFTAdapterPool.Adapter[] adaptersPerToken() {
         FourierFTAdapterPool.Adapter[] out = new FourierFTAdapterPool.Adapter[place.length];

@@ -191,12 +191,28 @@ public abstract class ValidatingBackend extends OpenState implements FourierFTBa
         if (gradX != null) {
             Checks.output("gradX", gradX, (long) tokens * pool.dIn());
         }
-        FourierFTAdapterPool.Adapter[] adapters = ResolvedBatch.of(pool, adapterIds).adaptersPerToken();
+        return runBackward(pool, ResolvedBatch.of(pool, adapterIds), x, gradY, gradX);
+    }
+
+    /**
+     * {@link #backward(FourierFTAdapterPool, int[], HostArray, HostArray, int, HostArray)} after validation. This
+     * one runs each adapter's tokens, gathered in batch order, through the single-adapter backward and adds their
+     * ∂L/∂x rows back; a backend with a batched path overrides it.
+     *
+     * @param pool the pool
+     * @param batch each token's adapter
+     * @param x tokens × d_in finite inputs
+     * @param gradY tokens × d_out finite gradients
+     * @param gradX tokens × d_in accumulating ∂L/∂x, or null
+     * @return per used adapter, in first-use order, its id → ∂L/∂c
+     */
+    protected Map<Integer, float[]> runBackward(FourierFTAdapterPool pool, ResolvedBatch batch, HostArray x,
+                                                HostArray gradY, HostArray gradX) {
         int dIn = pool.dIn();
         int dOut = pool.dOut();
-        // each adapter's tokens, in batch order, through the single-adapter backward
         Map<Integer, float[]> grads = new LinkedHashMap<>();
-        for (Map.Entry<FourierFTAdapterPool.Adapter, List<Integer>> g : TokenRows.byKey(adapters).entrySet()) {
+        for (Map.Entry<FourierFTAdapterPool.Adapter, List<Integer>> g : TokenRows.byKey(batch.adaptersPerToken())
+                .entrySet()) {
             FourierFTAdapterPool.Adapter a = g.getKey();
             List<Integer> rows = g.getValue();
             float[] gx = gradX == null ? null : new float[rows.size() * dIn];

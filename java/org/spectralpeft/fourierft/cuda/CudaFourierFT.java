@@ -941,38 +941,185 @@ public final class CudaFourierFT extends ValidatingBackend {
         if (batch.isEmpty()) {
             return;
         }
-        int tokens = batch.tokens();
         try (StreamScratch scratch = new StreamScratch(stream)) {
-            long xSpec = rowSpectra(dx, tokens, pool.dIn(), scratch, stream);
-            DevicePools.PoolCopy copy = devicePools.of(pool);
-            synchronized (copy) { // from finding the rows to launching the kernels that read them
-                DevicePools.Slots slots = copy.slots(pool, batch);
-                int[] tokenRow = new int[tokens];
-                for (int set = 0; set < batch.setCount(); set++) {
-                    FourierFTSpec spec = batch.set(set);
-                    for (int t = 0; t < tokens; t++) { // row + 1; 0: no adapter, or one of another set
-                        int i = batch.place(t);
-                        tokenRow[t] = i >= 0 && batch.setOf(i) == set ? slots.rows()[i] + 1 : 0;
-                    }
-                    ByteBuffer table = HostTables.allocate(4L * tokens);
-                    table.asIntBuffer().put(tokenRow);
-                    long rowAddress = HostTables.copyIn(table, scratch, stream);
-                    SpecResources r = acquire(spec);
-                    try {
-                        long padded = FftPlans.paddedBatch(tokens);
-                        int outBins = spec.halfOut();
-                        long z = scratch.allocate(8L * padded * outBins);
-                        kernels.gatherScatterMixed(xSpec, spec.halfIn(), z, outBins, outBins, slots.tables()[set],
-                                spec.n(), rowAddress, r.tables.forward, 0.5f * spec.scale(), tokens, (int) padded,
-                                stream);
-                        plans.oneD(Direction.C2R, pool.dOut(), padded, true, z, z, scratch, stream);
-                        common.epilogue(z, 2L * outBins, dy, tokens, pool.dOut(), WriteMode.ADD.code(), stream);
-                    } finally {
-                        release(r);
-                    }
+            long xSpec = rowSpectra(dx, batch.tokens(), pool.dIn(), scratch, stream);
+            mixedApply(pool, batch, xSpec, false, dy, scratch, stream);
+        }
+    }
+
+    /**
+     * dst += per token C2R(its adapter's gather/scatter of the rows' spectra), one pass per index set: the forward
+     * (spectra of x, the forward grouping, dst y) or, transposed, ∂L/∂x (spectra of ∂L/∂y, the transposed grouping,
+     * dst gradX). Each token reads its adapter's row of the pool's device table; tokens of other sets, and without
+     * an adapter, get zeros.
+     */
+    private void mixedApply(FourierFTAdapterPool pool, ResolvedBatch batch, long spectra, boolean transposed,
+                            DeviceArray dst, StreamScratch scratch, CudaStream stream) {
+        int tokens = batch.tokens();
+        int outLen = transposed ? pool.dIn() : pool.dOut();
+        DevicePools.PoolCopy copy = devicePools.of(pool);
+        synchronized (copy) { // from finding the rows to launching the kernels that read them
+            DevicePools.Slots slots = copy.slots(pool, batch);
+            int[] tokenRow = new int[tokens];
+            for (int set = 0; set < batch.setCount(); set++) {
+                FourierFTSpec spec = batch.set(set);
+                for (int t = 0; t < tokens; t++) { // row + 1; 0: no adapter, or one of another set
+                    int i = batch.place(t);
+                    tokenRow[t] = i >= 0 && batch.setOf(i) == set ? slots.rows()[i] + 1 : 0;
+                }
+                ByteBuffer table = HostTables.allocate(4L * tokens);
+                table.asIntBuffer().put(tokenRow);
+                long rowAddress = HostTables.copyIn(table, scratch, stream);
+                SpecResources r = acquire(spec);
+                try {
+                    long padded = FftPlans.paddedBatch(tokens);
+                    int inBins = transposed ? spec.halfOut() : spec.halfIn();
+                    int outBins = transposed ? spec.halfIn() : spec.halfOut();
+                    long z = scratch.allocate(8L * padded * outBins);
+                    kernels.gatherScatterMixed(spectra, inBins, z, outBins, outBins, slots.tables()[set], spec.n(),
+                            rowAddress, transposed ? r.tables.transposed : r.tables.forward, 0.5f * spec.scale(),
+                            tokens, (int) padded, stream);
+                    plans.oneD(Direction.C2R, outLen, padded, true, z, z, scratch, stream);
+                    common.epilogue(z, 2L * outBins, dst, tokens, outLen, WriteMode.ADD.code(), stream);
+                } finally {
+                    release(r);
                 }
             }
         }
+    }
+
+    /**
+     * The mixed batch's backward in one pass over the tokens, like its forward: one R2C of every token's x and
+     * ∂L/∂y; per index set, ∂L/∂c of each adapter from the products over its own tokens (tiles of
+     * {@link #GRAD_TILE_TOKENS} of them, each summed in token order, then the tiles in order, as the single-adapter
+     * backward sums), and ∂L/∂x as the forward with the transposed grouping, each token with its adapter's row.
+     * Deterministic; each adapter's gradient is what the single-adapter backward on its tokens alone gives, up to
+     * cuFFT's rounding of a batch against a smaller one.
+     */
+    @Override
+    protected Map<Integer, float[]> runBackward(FourierFTAdapterPool pool, ResolvedBatch batch, HostArray x,
+                                                HostArray gradY, HostArray gradX) {
+        Map<Integer, float[]> grads = new LinkedHashMap<>();
+        if (batch.isEmpty()) {
+            return grads;
+        }
+        long[] offsets = gradientOffsets(batch);
+        float[] all = new float[Math.toIntExact(offsets[batch.adapterCount()])];
+        try (HostCall call = new HostCall(context)) {
+            DeviceArray dx = call.in(x);
+            DeviceArray dgy = call.in(gradY);
+            DeviceArray dgx = gradX == null ? null : call.inOut(gradX);
+            DeviceArray dGrads = call.out(HostArray.float32(all));
+            mixedBackwardOnDevice(pool, batch, dx, dgy, dGrads, offsets, dgx, call.stream());
+            call.finish();
+        }
+        for (int i = 0; i < batch.adapterCount(); i++) {
+            grads.put(batch.adapter(i).id(), java.util.Arrays.copyOfRange(all, (int) offsets[i], (int) offsets[i + 1]));
+        }
+        return grads;
+    }
+
+    /** Where each distinct adapter's n gradients start in one array of all of them, in place order; one more entry: the total. */
+    private static long[] gradientOffsets(ResolvedBatch batch) {
+        long[] offsets = new long[batch.adapterCount() + 1];
+        for (int i = 0; i < batch.adapterCount(); i++) {
+            offsets[i + 1] = offsets[i] + batch.adapter(i).spec().n();
+        }
+        return offsets;
+    }
+
+    private void mixedBackwardOnDevice(FourierFTAdapterPool pool, ResolvedBatch batch, DeviceArray dx,
+                                       DeviceArray dgy, DeviceArray grads, long[] offsets, DeviceArray dgx,
+                                       CudaStream stream) {
+        int tokens = batch.tokens();
+        ResolvedBatch.TokenOrder order = batch.tokensByAdapter();
+        try (StreamScratch scratch = new StreamScratch(stream)) {
+            long xSpec = rowSpectra(dx, tokens, pool.dIn(), scratch, stream);
+            long gySpec = rowSpectra(dgy, tokens, pool.dOut(), scratch, stream);
+            long orderAddress = HostTables.copyIn(intTable(order.tokens()), scratch, stream);
+            for (int set = 0; set < batch.setCount(); set++) {
+                FourierFTSpec spec = batch.set(set);
+                MixedTiles tiles = MixedTiles.of(batch, order, set, offsets);
+                long partial = scratch.allocate(4L * tiles.count() * spec.n());
+                SpecResources r = acquire(spec);
+                try {
+                    kernels.coeffGradPartialMixed(xSpec, spec.halfIn(), gySpec, spec.halfOut(), r.tables, spec.n(),
+                            orderAddress, HostTables.copyIn(intTable(tiles.begin()), scratch, stream),
+                            HostTables.copyIn(intTable(tiles.end()), scratch, stream), tiles.count(), partial, stream);
+                    kernels.coeffGradReduceMixed(partial, HostTables.copyIn(intTable(tiles.adapterTile()), scratch,
+                            stream), HostTables.copyIn(longTable(tiles.gradOffset()), scratch, stream),
+                            tiles.adapters(), spec.n(), spec.scale(), grads.address(), stream);
+                } finally {
+                    release(r);
+                }
+            }
+            if (dgx != null) {
+                mixedApply(pool, batch, gySpec, true, dgx, scratch, stream);
+            }
+        }
+    }
+
+    /**
+     * One index set's tiles for the mixed ∂L/∂c: for each of its adapters, in place order, its tokens (in the
+     * batch's {@link ResolvedBatch.TokenOrder}) in tiles of {@link #GRAD_TILE_TOKENS}; adapterTile[j] is adapter
+     * j's first tile (one more entry: the count) and gradOffset[j] where its gradient goes.
+     */
+    private record MixedTiles(int[] begin, int[] end, int[] adapterTile, long[] gradOffset) {
+        static MixedTiles of(ResolvedBatch batch, ResolvedBatch.TokenOrder order, int set, long[] offsets) {
+            int adapters = 0;
+            int tiles = 0;
+            for (int i = 0; i < batch.adapterCount(); i++) {
+                if (batch.setOf(i) == set) {
+                    adapters++;
+                    tiles += tilesOf(order.starts()[i + 1] - order.starts()[i]);
+                }
+            }
+            int[] begin = new int[tiles];
+            int[] end = new int[tiles];
+            int[] adapterTile = new int[adapters + 1];
+            long[] gradOffset = new long[adapters];
+            int j = 0;
+            int tile = 0;
+            for (int i = 0; i < batch.adapterCount(); i++) {
+                if (batch.setOf(i) != set) {
+                    continue;
+                }
+                adapterTile[j] = tile;
+                gradOffset[j] = offsets[i];
+                for (int from = order.starts()[i]; from < order.starts()[i + 1]; from += GRAD_TILE_TOKENS) {
+                    begin[tile] = from;
+                    end[tile] = Math.min(order.starts()[i + 1], from + GRAD_TILE_TOKENS);
+                    tile++;
+                }
+                j++;
+            }
+            adapterTile[adapters] = tile;
+            return new MixedTiles(begin, end, adapterTile, gradOffset);
+        }
+
+        private static int tilesOf(int tokens) {
+            return (tokens + GRAD_TILE_TOKENS - 1) / GRAD_TILE_TOKENS;
+        }
+
+        int count() {
+            return begin.length;
+        }
+
+        int adapters() {
+            return gradOffset.length;
+        }
+    }
+
+    private static ByteBuffer intTable(int[] values) {
+        ByteBuffer table = HostTables.allocate(4L * Math.max(1, values.length));
+        table.asIntBuffer().put(values);
+        return table;
+    }
+
+    private static ByteBuffer longTable(long[] values) {
+        ByteBuffer table = HostTables.allocate(8L * Math.max(1, values.length));
+        table.asLongBuffer().put(values);
+        return table;
     }
 
     @Override

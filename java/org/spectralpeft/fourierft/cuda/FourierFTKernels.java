@@ -25,8 +25,10 @@ final class FourierFTKernels implements AutoCloseable {
     static final String GATHER_REAL = "fourierft_gather_real";
     static final String COEFF_GRAD_PARTIAL = "fourierft_coeff_grad_partial";
     static final String COEFF_GRAD_REDUCE = "fourierft_coeff_grad_reduce";
+    static final String COEFF_GRAD_PARTIAL_MIXED = "fourierft_coeff_grad_partial_mixed";
+    static final String COEFF_GRAD_REDUCE_MIXED = "fourierft_coeff_grad_reduce_mixed";
     static final String[] KERNELS = {SCATTER_HALF_SPECTRUM, COLUMN_SYNTHESIS, COLUMN_ANALYSIS, GATHER_SCATTER, GATHER_SCATTER_MIXED,
-        GATHER_REAL, COEFF_GRAD_PARTIAL, COEFF_GRAD_REDUCE};
+        GATHER_REAL, COEFF_GRAD_PARTIAL, COEFF_GRAD_REDUCE, COEFF_GRAD_PARTIAL_MIXED, COEFF_GRAD_REDUCE_MIXED};
 
     private final KernelModule module;
     /** Where launches go: the module, or a recorder in tests that run without a device. */
@@ -142,6 +144,23 @@ final class FourierFTKernels implements AutoCloseable {
 
     void coeffGradReduce(long partial, int tiles, int n, float scale, long grad, CudaStream s) {
         launch(COEFF_GRAD_REDUCE, blocks(n), 1, s, partial, tiles, n, scale, grad);
+    }
+
+    /**
+     * The mixed batch's ∂L/∂c products of one index set over tiles of one adapter's tokens each: tile i sums the
+     * tokens order[tileBegin[i] .. tileEnd[i]) (device int tables) into partial row i.
+     */
+    void coeffGradPartialMixed(long xSpec, int xBins, long gySpec, int gyBins, DeviceSpecTables t, int n, long order,
+                               long tileBegin, long tileEnd, int tiles, long partial, CudaStream s) {
+        launch(COEFF_GRAD_PARTIAL_MIXED, blocks(n), gridY(tiles), s,
+                xSpec, xBins, gySpec, gyBins, t.xBin, t.gyBin, t.imSign, n, order, tileBegin, tileEnd, tiles, partial);
+    }
+
+    /** Each adapter j's partial rows adapterTile[j] .. adapterTile[j + 1] − 1 summed in order, scaled, at grad + gradOffset[j]. */
+    void coeffGradReduceMixed(long partial, long adapterTile, long gradOffset, int adapters, int n, float scale,
+                              long grad, CudaStream s) {
+        launch(COEFF_GRAD_REDUCE_MIXED, blocks(n), gridY(adapters), s, partial, adapterTile, gradOffset, adapters, n,
+                scale, grad);
     }
 
     @Override
