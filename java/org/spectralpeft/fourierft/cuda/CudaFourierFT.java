@@ -1019,6 +1019,70 @@ public final class CudaFourierFT extends ValidatingBackend {
         return grads;
     }
 
+    /**
+     * The mixed batch's backward on device arrays ({@link #backward(FourierFTAdapterPool, int[], HostArray,
+     * HostArray, int, HostArray)}'s kernels, the same bits), queued on {@code stream} without waiting for it:
+     * ∂L/∂c of every adapter the batch uses into one new device buffer, and ∂L/∂x added into gradX. Like the
+     * forward on device arrays, the inputs are not scanned for NaN; the pool may change as soon as it returns.
+     *
+     * @param pool the adapters
+     * @param adapterIds one id per token: an adapter's in the pool, or −1
+     * @param x tokens × d_in inputs of the forward, any dtype
+     * @param gradY tokens × d_out gradient ∂L/∂y, any dtype
+     * @param tokens number of rows, at least 1
+     * @param gradX tokens × d_in elements accumulating ∂L/∂x, any dtype, or null when not wanted
+     * @param stream the stream the work is queued on
+     * @return the used adapters' ids and their gradients' places in a buffer the caller closes (valid once the
+     *         stream has run the work)
+     * @throws IllegalArgumentException if an argument is null, an array has the wrong length or is on another
+     *         device, or an id is neither −1 nor in the pool
+     * @throws IllegalStateException if the backend is closed
+     */
+    public MixedGradients backward(FourierFTAdapterPool pool, int[] adapterIds, DeviceArray x, DeviceArray gradY,
+                                   int tokens, DeviceArray gradX, CudaStream stream) {
+        Checks.notNull(x, "x");
+        Checks.notNull(gradY, "gradY");
+        Checks.notNull(stream, "stream");
+        ResolvedBatch batch = resolveBatch(pool, adapterIds, tokens);
+        checkDevice("x", x, (long) tokens * pool.dIn());
+        checkDevice("gradY", gradY, (long) tokens * pool.dOut());
+        if (gradX != null) {
+            checkDevice("gradX", gradX, (long) tokens * pool.dIn());
+        }
+        context.makeCurrent();
+        long[] offsets = gradientOffsets(batch);
+        int[] ids = new int[batch.adapterCount()];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = batch.adapter(i).id();
+        }
+        DeviceBuffer grads = context.allocate(DType.FLOAT32, Math.max(1, offsets[ids.length]));
+        try {
+            if (!batch.isEmpty()) {
+                mixedBackwardOnDevice(pool, batch, x, gradY, grads.array(), offsets, gradX, stream);
+            }
+        } catch (RuntimeException e) {
+            grads.close();
+            throw e;
+        }
+        return new MixedGradients(ids, java.util.Arrays.copyOf(offsets, ids.length), grads);
+    }
+
+    /**
+     * The ∂L/∂c of a mixed backward on device arrays: per used adapter, in the batch's first-use order, its id and
+     * where its n float32 gradients start in {@code gradients} (a buffer of at least one element). Closing it
+     * frees the buffer.
+     *
+     * @param ids the used adapters' ids
+     * @param offsets where each one's gradients start, in elements
+     * @param gradients all of them, in that order
+     */
+    public record MixedGradients(int[] ids, long[] offsets, DeviceBuffer gradients) implements AutoCloseable {
+        @Override
+        public void close() {
+            gradients.close();
+        }
+    }
+
     /** Where each distinct adapter's n gradients start in one array of all of them, in place order; one more entry: the total. */
     private static long[] gradientOffsets(ResolvedBatch batch) {
         long[] offsets = new long[batch.adapterCount() + 1];

@@ -650,6 +650,64 @@ class CudaFourierFTTest extends FourierFTBackendContract {
     }
 
     /**
+     * The mixed backward on device arrays (bfloat16 x, float32 ∂L/∂y, float16 gradX, the caller's stream) gives
+     * the host call's bits: each used adapter's ∂L/∂c at its offset, in first-use order, with two index sets of
+     * different n, and gradX; without gradX the same ∂L/∂c; bad ids and arrays are refused before any work.
+     */
+    @Test
+    void aMixedBackwardOnDeviceArraysEqualsTheHostCall() {
+        TestData data = new TestData();
+        org.spectralpeft.fourierft.FourierFTAdapterPool pool = new org.spectralpeft.fourierft.FourierFTAdapterPool(37, 29);
+        FourierFTSpec[] specs = {FourierFTSpec.fromSeed(37, 29, 20, 5, 0.3f), FourierFTSpec.fromSeed(37, 29, 31, 6, 0.7f)};
+        for (int i = 0; i < 9; i++) {
+            pool.add(i, specs[i % 2], data.gaussian(specs[i % 2].n()));
+        }
+        int tokens = 120;
+        int[] ids = new int[tokens];
+        for (int t = 0; t < tokens; t++) {
+            ids[t] = t % 6 == 5 ? -1 : t < 90 ? 4 : data.nextInt(9); // adapter 4: 75 tokens, two tiles
+        }
+        HostArray x = HostArray.of(DType.BFLOAT16, data.gaussian(tokens * 29));
+        HostArray gy = HostArray.float32(data.gaussian(tokens * 37));
+        float[] gx0 = data.gaussian(tokens * 29);
+        HostArray hostGx = HostArray.of(DType.FLOAT16, gx0);
+        java.util.Map<Integer, float[]> expected = cuda.backward(pool, ids, x, gy, tokens, hostGx);
+        HostArray deviceGx = HostArray.of(DType.FLOAT16, gx0);
+        try (CudaStream stream = cuda.createStream();
+             DeviceBuffer dx = cuda.allocate(DType.BFLOAT16, x.length());
+             DeviceBuffer dgy = cuda.allocate(DType.FLOAT32, gy.length());
+             DeviceBuffer dgx = cuda.allocate(DType.FLOAT16, deviceGx.length())) {
+            dx.copyFrom(x);
+            dgy.copyFrom(gy);
+            dgx.copyFrom(deviceGx);
+            for (boolean withGx : new boolean[] {true, false}) {
+                try (CudaFourierFT.MixedGradients g = cuda.backward(pool, ids, dx.array(), dgy.array(), tokens,
+                        withGx ? dgx.array() : null, stream)) {
+                    stream.synchronize();
+                    assertArrayEquals(expected.keySet().stream().mapToInt(Integer::intValue).toArray(), g.ids());
+                    float[] all = new float[(int) g.gradients().array().length()];
+                    g.gradients().copyTo(HostArray.float32(all));
+                    for (int i = 0; i < g.ids().length; i++) {
+                        float[] want = expected.get(g.ids()[i]);
+                        org.junit.jupiter.api.Assertions.assertArrayEquals(want, java.util.Arrays.copyOfRange(all,
+                                (int) g.offsets()[i], (int) g.offsets()[i] + want.length), "adapter " + g.ids()[i]
+                                + ", gradX " + withGx + data.tag());
+                    }
+                }
+            }
+            dgx.copyTo(deviceGx);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(hostGx.toFloats(), deviceGx.toFloats(), data.tag());
+            expectMessage("adapterIds[0] = 12", () -> cuda.backward(pool, new int[] {12}, dx.array(), dgy.array(), 1,
+                    null, stream));
+            expectMessage("gradY has", () -> cuda.backward(pool, ids, dx.array(), dx.array(), tokens, null, stream));
+            stream.synchronize();
+            dgx.copyTo(deviceGx);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(hostGx.toFloats(), deviceGx.toFloats(),
+                    "refused calls leave gradX alone");
+        }
+    }
+
+    /**
      * The pool's coefficients stay on the device between mixed batches (a table per index set, 16 rows first,
      * doubling); rows of removed adapters are reused, after the device is idle, for new ones; every result equals
      * that of a fresh copy of the same adapters.
