@@ -32,7 +32,8 @@ import org.spectralpeft.fourierft.cuda.CudaFourierFT;
  * beyond, it scales with the number of adapters, one ΔW each). CPU: host arrays. CUDA: device arrays on one stream,
  * like the FouRA mixed benchmark: {@code mixed} with the coefficients resident on the device after the first call,
  * {@code materializeEach} with each adapter's ΔW materialized into one device buffer and its tokens (every
- * distinct-th row) multiplied by it in one cuBLAS SGEMM whose row stride skips the others.
+ * distinct-th row) multiplied by it in one cuBLAS SGEMM whose row stride skips the others. {@code mixedBackward}:
+ * the same batch's backward, ∂L/∂c of every used adapter and ∂L/∂x.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.SampleTime)
@@ -67,6 +68,8 @@ public class MixedBatchBenchmark {
     private CudaStream stream;
     private DeviceBuffer dx;
     private DeviceBuffer dy;
+    private HostArray gx;
+    private DeviceBuffer dgx;
     private DeviceBuffer[] deviceCoefficients;
     private DeviceBuffer delta;
 
@@ -85,11 +88,13 @@ public class MixedBatchBenchmark {
         }
         x = Bench.gaussian(DType.FLOAT32, tokens * d, 5);
         y = Bench.gaussian(DType.FLOAT32, tokens * d, 6);
+        gx = HostArray.float32(new float[tokens * d]);
         if (ft instanceof CudaFourierFT c) {
             cuda = c;
             stream = c.context().createStream();
             dx = c.context().upload(x);
             dy = c.context().upload(y);
+            dgx = c.context().upload(gx);
             if (adapters <= 16) {
                 deviceCoefficients = new DeviceBuffer[adapters];
                 for (int a = 0; a < adapters; a++) {
@@ -106,7 +111,7 @@ public class MixedBatchBenchmark {
     @TearDown(Level.Trial)
     public void tearDown() throws Exception {
         Bench.close(deviceCoefficients);
-        Bench.closeAll(delta, dx, dy, stream);
+        Bench.closeAll(delta, dx, dy, dgx, stream);
         ft.close();
     }
 
@@ -118,6 +123,24 @@ public class MixedBatchBenchmark {
         } else {
             ft.forward(pool, ids, x, tokens, y);
         }
+    }
+
+    /**
+     * The mixed batch's backward (y standing in for ∂L/∂y): ∂L/∂c of every used adapter and ∂L/∂x. CUDA: device
+     * arrays, the gradients' buffer freed after each call.
+     *
+     * @return the host call's gradients (CPU), so that they are not optimized away
+     */
+    @Benchmark
+    public Object mixedBackward() {
+        if (cuda != null) {
+            try (CudaFourierFT.MixedGradients g = cuda.backward(pool, ids, dx.array(), dy.array(), tokens, dgx.array(),
+                    stream)) {
+                stream.synchronize();
+                return g.ids();
+            }
+        }
+        return ft.backward(pool, ids, x, y, tokens, gx);
     }
 
     /** Each used adapter's ΔW materialized, then its tokens multiplied by it (distinct ≤ 16 only). */
