@@ -191,7 +191,12 @@ public abstract class ValidatingBackend extends OpenState implements FourierFTBa
         if (gradX != null) {
             Checks.output("gradX", gradX, (long) tokens * pool.dIn());
         }
-        return runBackward(pool, ResolvedBatch.of(pool, adapterIds), x, gradY, gradX);
+        ResolvedBatch batch = ResolvedBatch.of(pool, adapterIds);
+        float[][] coefficients = new float[batch.adapterCount()][];
+        for (int i = 0; i < coefficients.length; i++) {
+            coefficients[i] = batch.adapter(i).coefficients();
+        }
+        return runBackward(pool, batch, coefficients, x, gradY, gradX);
     }
 
     /**
@@ -201,13 +206,14 @@ public abstract class ValidatingBackend extends OpenState implements FourierFTBa
      *
      * @param pool the pool
      * @param batch each token's adapter
+     * @param coefficients per used adapter (by place) its coefficients: the pool's arrays, read only
      * @param x tokens × d_in finite inputs
      * @param gradY tokens × d_out finite gradients
      * @param gradX tokens × d_in accumulating ∂L/∂x, or null
      * @return per used adapter, in first-use order, its id → ∂L/∂c
      */
-    protected Map<Integer, float[]> runBackward(FourierFTAdapterPool pool, ResolvedBatch batch, HostArray x,
-                                                HostArray gradY, HostArray gradX) {
+    protected Map<Integer, float[]> runBackward(FourierFTAdapterPool pool, ResolvedBatch batch, float[][] coefficients,
+                                                HostArray x, HostArray gradY, HostArray gradX) {
         int dIn = pool.dIn();
         int dOut = pool.dOut();
         Map<Integer, float[]> grads = new LinkedHashMap<>();
@@ -217,7 +223,7 @@ public abstract class ValidatingBackend extends OpenState implements FourierFTBa
             List<Integer> rows = g.getValue();
             float[] gx = gradX == null ? null : new float[rows.size() * dIn];
             float[] gc = new float[a.spec().n()];
-            runBackward(a.spec(), a.coefficients(), HostArray.float32(TokenRows.gather(x, rows, dIn)),
+            runBackward(a.spec(), coefficients[batch.place(rows.get(0))], HostArray.float32(TokenRows.gather(x, rows, dIn)),
                     HostArray.float32(TokenRows.gather(gradY, rows, dOut)), rows.size(), gc,
                     gx == null ? null : HostArray.float32(gx));
             if (gx != null) {

@@ -861,6 +861,146 @@ public final class CpuFourierFT extends ValidatingBackend {
         });
     }
 
+    /**
+     * The mixed batch's backward in blocks, like its forward: where the batched forward runs
+     * ({@link #useBatchedForward}), each index set's tokens, in token order, go in blocks of {@link #TOKEN_CHUNK}
+     * through the batched transforms (a block's x and ∂L/∂y transformed at once); per block, every adapter's
+     * products are summed over its tokens there, in order, in float64, and ∂L/∂x is gathered per bin with each
+     * token's own coefficients and transformed back at once. Each adapter's ∂L/∂c is then its blocks' sums added in
+     * block order: fixed blocks, so the bits do not depend on the threads or the machine. Elsewhere (lengths the
+     * batched transforms do not take, fewer tokens) each adapter's tokens take the single-adapter backward.
+     */
+    @Override
+    protected java.util.Map<Integer, float[]> runBackward(org.spectralpeft.fourierft.FourierFTAdapterPool pool,
+                                                          org.spectralpeft.fourierft.ResolvedBatch batch,
+                                                          float[][] coefficients, HostArray x, HostArray gradY,
+                                                          HostArray gradX) {
+        int dOut = pool.dOut();
+        int dIn = pool.dIn();
+        int tokens = batch.tokens();
+        if (batch.isEmpty() || !useBatchedForward(dOut, dIn, tokens)) {
+            return super.runBackward(pool, batch, coefficients, x, gradY, gradX);
+        }
+        java.util.List<int[]> blocks = new java.util.ArrayList<>();
+        java.util.List<Integer> blockSet = new java.util.ArrayList<>();
+        for (int set = 0; set < batch.setCount(); set++) {
+            int[] order = new int[tokens];
+            int count = 0;
+            for (int t = 0; t < tokens; t++) {
+                if (batch.place(t) >= 0 && batch.setOf(batch.place(t)) == set) {
+                    order[count++] = t;
+                }
+            }
+            for (int i = 0; i < count; i += TOKEN_CHUNK) {
+                blocks.add(java.util.Arrays.copyOfRange(order, i, Math.min(count, i + TOKEN_CHUNK)));
+                blockSet.add(set);
+            }
+        }
+        int[][] blockAdapters = new int[blocks.size()][]; // per block its adapters' places, in order of first token
+        double[][][] blockSums = new double[blocks.size()][][];
+        Parallel.inChunks(blocks.size(), 1, (from, to) -> {
+            BatchedRealFft inFft = ffts.takeBatched(dIn, TOKEN_CHUNK);
+            BatchedRealFft outFft = ffts.takeBatched(dOut, TOKEN_CHUNK);
+            float[] rows = ffts.takeScratch(TOKEN_CHUNK * Math.max(dIn, dOut));
+            try {
+                for (int b = from; b < to; b++) {
+                    int[] block = blocks.get(b);
+                    BackwardTerms terms = new BackwardTerms(batch.set(blockSet.get(b)));
+                    int count = block.length;
+                    for (int r = 0; r < count; r++) {
+                        x.read(block[r] * dIn, rows, r * dIn, dIn);
+                    }
+                    inFft.forward(count, rows, 0, dIn);
+                    for (int r = 0; r < count; r++) {
+                        gradY.read(block[r] * dOut, rows, r * dOut, dOut);
+                    }
+                    outFft.forward(count, rows, 0, dOut);
+                    int[] local = new int[count]; // each lane's adapter among the block's
+                    int[] places = new int[count];
+                    int adapters = 0;
+                    for (int r = 0; r < count; r++) {
+                        int p = batch.place(block[r]);
+                        int j = 0;
+                        while (j < adapters && places[j] != p) {
+                            j++;
+                        }
+                        if (j == adapters) {
+                            places[adapters++] = p;
+                        }
+                        local[r] = j;
+                    }
+                    double[][] sums = new double[adapters][terms.n()];
+                    blockProducts(terms, inFft, outFft, count, local, sums);
+                    blockAdapters[b] = java.util.Arrays.copyOf(places, adapters);
+                    blockSums[b] = sums;
+                    if (gradX != null) {
+                        gatherBlock(terms.grouping(), block, t -> coefficients[batch.place(t)],
+                                terms.halfScale(), outFft, inFft);
+                        inFft.inverse(count, rows, 0, dIn);
+                        for (int r = 0; r < count; r++) {
+                            gradX.write(block[r] * dIn, rows, r * dIn, dIn, WriteMode.ADD);
+                        }
+                    }
+                }
+            } finally {
+                ffts.give(rows);
+                ffts.give(inFft);
+                ffts.give(outFft);
+            }
+        });
+        double[][] total = new double[batch.adapterCount()][];
+        for (int b = 0; b < blocks.size(); b++) { // block order: each adapter's sums add up in a fixed order
+            for (int j = 0; j < blockAdapters[b].length; j++) {
+                int p = blockAdapters[b][j];
+                if (total[p] == null) {
+                    total[p] = blockSums[b][j];
+                } else {
+                    double[] sum = total[p];
+                    double[] add = blockSums[b][j];
+                    for (int l = 0; l < sum.length; l++) {
+                        sum[l] += add[l];
+                    }
+                }
+            }
+        }
+        java.util.Map<Integer, float[]> grads = new java.util.LinkedHashMap<>();
+        for (int p = 0; p < batch.adapterCount(); p++) {
+            FourierFTSpec spec = batch.adapter(p).spec();
+            double s = scale(spec);
+            float[] g = new float[spec.n()];
+            for (int l = 0; l < g.length; l++) {
+                g[l] = (float) (s * total[p][l]);
+            }
+            grads.put(batch.adapter(p).id(), g);
+        }
+        return grads;
+    }
+
+    /**
+     * sums[local[r]][l] += the coefficient products of lane r (a block's token) for every coefficient l, lanes in
+     * order: per adapter of the block, its tokens' sum in token order.
+     */
+    private static void blockProducts(BackwardTerms terms, BatchedRealFft inFft, BatchedRealFft outFft, int count,
+                                      int[] local, double[][] sums) {
+        float[][] xr = inFft.spectrumRe();
+        float[][] xi = inFft.spectrumIm();
+        float[][] qr = outFft.spectrumRe();
+        float[][] qi = outFft.spectrumIm();
+        int[] xBin = terms.xBin();
+        int[] gyBin = terms.gyBin();
+        float[] sign = terms.sign();
+        for (int l = 0; l < terms.n(); l++) {
+            float[] ar = xr[xBin[l]];
+            float[] ai = xi[xBin[l]];
+            float[] br = qr[gyBin[l]];
+            float[] bi = qi[gyBin[l]];
+            double sl = sign[l];
+            for (int r = 0; r < count; r++) {
+                sums[local[r]][l] += (double) ar[r] * br[r] - sl * ai[r] * bi[r];
+            }
+        }
+    }
+
     /** What both backward routes read from the spec. */
     private record BackwardTerms(int dOut, int dIn, int n, int[] xBin, int[] gyBin, float[] sign, double halfScale,
                                  SpectralGrouping grouping) {

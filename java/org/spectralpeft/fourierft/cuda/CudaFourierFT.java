@@ -997,8 +997,8 @@ public final class CudaFourierFT extends ValidatingBackend {
      * cuFFT's rounding of a batch against a smaller one.
      */
     @Override
-    protected Map<Integer, float[]> runBackward(FourierFTAdapterPool pool, ResolvedBatch batch, HostArray x,
-                                                HostArray gradY, HostArray gradX) {
+    protected Map<Integer, float[]> runBackward(FourierFTAdapterPool pool, ResolvedBatch batch, float[][] coefficients,
+                                                HostArray x, HostArray gradY, HostArray gradX) {
         Map<Integer, float[]> grads = new LinkedHashMap<>();
         if (batch.isEmpty()) {
             return grads;

@@ -152,6 +152,94 @@ class CpuFourierFTTest extends FourierFTBackendContract {
     }
 
     /**
+     * The mixed backward in blocks (lengths and token counts of the batched transforms; two index sets, −1 ids,
+     * 300 adapters, one of them with 40 tokens or more): each adapter's ∂L/∂c and each token's ∂L/∂x within float32
+     * rounding of the single-adapter backward on that adapter's tokens alone; the same bits on a repeat and
+     * without gradX.
+     */
+    @Test
+    void aBatchedMixedBackwardMatchesEachAdapterAlone() {
+        TestData data = new TestData();
+        int dOut = 48;
+        int dIn = 96;
+        int tokens = 700;
+        var pool = new org.spectralpeft.fourierft.FourierFTAdapterPool(dOut, dIn);
+        FourierFTSpec[] specs = {FourierFTSpec.fromSeed(dOut, dIn, 60, 5, 0.7f),
+            FourierFTSpec.fromSeed(dOut, dIn, 45, 6, 0.7f)};
+        for (int a = 0; a < 300; a++) {
+            pool.add(a, specs[a % 2], data.gaussian(specs[a % 2].n()));
+        }
+        int[] ids = new int[tokens];
+        for (int t = 0; t < tokens; t++) {
+            ids[t] = t % 7 == 3 ? -1 : (t < 50 ? 11 : data.nextInt(300));
+        }
+        float[] xs = data.gaussian(tokens * dIn);
+        float[] gys = data.gaussian(tokens * dOut);
+        float[] gx0 = data.gaussian(tokens * dIn);
+        HostArray gx = HostArray.float32(gx0.clone());
+        assertTrue(CpuFourierFT.useBatchedForward(dOut, dIn, tokens));
+        java.util.Map<Integer, float[]> grads = cpu.backward(pool, ids, HostArray.float32(xs), HostArray.float32(gys),
+                tokens, gx);
+        java.util.Map<Integer, float[]> again = cpu.backward(pool, ids, HostArray.float32(xs), HostArray.float32(gys),
+                tokens, null);
+        org.junit.jupiter.api.Assertions.assertEquals(grads.keySet(), again.keySet());
+        for (int id : grads.keySet()) {
+            org.junit.jupiter.api.Assertions.assertArrayEquals(grads.get(id), again.get(id), "repeat without gradX, adapter " + id + data.tag());
+        }
+        int checked = 0;
+        for (int id : grads.keySet()) {
+            java.util.List<Integer> mine = new java.util.ArrayList<>();
+            for (int t = 0; t < tokens; t++) {
+                if (ids[t] == id) {
+                    mine.add(t);
+                }
+            }
+            float[] xa = new float[mine.size() * dIn];
+            float[] ga = new float[mine.size() * dOut];
+            for (int i = 0; i < mine.size(); i++) {
+                System.arraycopy(xs, mine.get(i) * dIn, xa, i * dIn, dIn);
+                System.arraycopy(gys, mine.get(i) * dOut, ga, i * dOut, dOut);
+            }
+            var a = pool.adapter(id);
+            float[] alone = new float[a.spec().n()];
+            float[] gxAlone = new float[mine.size() * dIn];
+            cpu.backward(a.spec(), a.coefficientsCopy(), HostArray.float32(xa), HostArray.float32(ga), mine.size(), alone,
+                    HostArray.float32(gxAlone));
+            double err = TestData.relativeError(TestData.toDouble(grads.get(id)), TestData.toDouble(alone));
+            assertTrue(err <= 1e-5, "adapter " + id + " (" + mine.size() + " tokens): ∂L/∂c relative error " + err
+                    + data.tag());
+            for (int i = 0; i < mine.size(); i++) {
+                int t = mine.get(i);
+                double[] got = new double[dIn];
+                double[] want = new double[dIn];
+                double accumulation = 0; // gradX += is rounded once into float32: an ulp of gradX per element
+                double wantNorm = 0;
+                for (int k = 0; k < dIn; k++) {
+                    got[k] = gx.get(t * dIn + k) - (double) gx0[t * dIn + k];
+                    want[k] = gxAlone[i * dIn + k];
+                    double ulp = Math.ulp(gx.get(t * dIn + k));
+                    accumulation += ulp * ulp;
+                    wantNorm += want[k] * want[k];
+                }
+                double e = TestData.relativeError(got, want);
+                double floor = Math.sqrt(accumulation / wantNorm);
+                assertTrue(e <= 1e-5 + floor, "token " + t + ": ∂L/∂x relative error " + e + " (rounding floor "
+                        + floor + ")" + data.tag());
+            }
+            checked++;
+        }
+        assertTrue(checked > 200, "most adapters used");
+        for (int t = 0; t < tokens; t++) {
+            if (ids[t] < 0) {
+                for (int k = 0; k < dIn; k++) {
+                    org.junit.jupiter.api.Assertions.assertEquals(gx0[t * dIn + k], gx.get(t * dIn + k), "token " + t
+                            + " without adapter");
+                }
+            }
+        }
+    }
+
+    /**
      * A mixed batch on the batched forward (two index sets, −1 ids, 1000 adapters): each token gets the bits of
      * a single-adapter call over that adapter's tokens (the same lanes' operations in other blocks), and,
      * within float32 rounding, what a call on that token alone gives (below the batched forward's token count,
