@@ -50,6 +50,8 @@ class KernelSignaturesTest {
         k.gatherReal(a, 37 * 15, t.deltaGradBin, 50, 1f, a, null);
         k.coeffGradPartial(a, 15, a, 19, t, 50, 70, 64, a, null);
         k.coeffGradReduce(a, 2, 50, 1f, a, null);
+        k.coeffGradPartialMixed(a, 15, a, 19, t, 50, a, a, a, 9, a, null);
+        k.coeffGradReduceMixed(a, a, a, 4, 50, 1f, a, null);
         common.epilogue(a, 30, bf16, 37, 29, 1, null);
         common.epilogueTransposed(a, 38, bf16, 0, 29, 37, 29, 2, null);
         common.toFloat32(bf16, a, 64L * 29, null);
