@@ -578,16 +578,12 @@ public final class CpuFourierFT extends ValidatingBackend {
                 for (int b = from; b < to; b++) {
                     int[] block = blocks.get(b);
                     int count = block.length;
-                    for (int r = 0; r < count; r++) {
-                        x.read(block[r] * dIn, rows, r * dIn, dIn);
-                    }
+                    readRows(x, block, dIn, rows);
                     inFft.forward(count, rows, 0, dIn);
                     FourierFTSpec spec = specOf.apply(block[0]);
                     gatherBlock(spec.forwardGrouping(), block, coeffsOf, 0.5 * scale(spec), inFft, outFft);
                     outFft.inverse(count, rows, 0, dOut);
-                    for (int r = 0; r < count; r++) {
-                        y.write(block[r] * dOut, rows, r * dOut, dOut, WriteMode.ADD);
-                    }
+                    addRows(rows, block, dOut, y);
                 }
             } finally {
                 ffts.give(rows);
@@ -907,13 +903,9 @@ public final class CpuFourierFT extends ValidatingBackend {
                     int[] block = blocks.get(b);
                     BackwardTerms terms = new BackwardTerms(batch.set(blockSet.get(b)));
                     int count = block.length;
-                    for (int r = 0; r < count; r++) {
-                        x.read(block[r] * dIn, rows, r * dIn, dIn);
-                    }
+                    readRows(x, block, dIn, rows);
                     inFft.forward(count, rows, 0, dIn);
-                    for (int r = 0; r < count; r++) {
-                        gradY.read(block[r] * dOut, rows, r * dOut, dOut);
-                    }
+                    readRows(gradY, block, dOut, rows);
                     outFft.forward(count, rows, 0, dOut);
                     int[] local = new int[count]; // each lane's adapter among the block's
                     int[] places = new int[count];
@@ -937,9 +929,7 @@ public final class CpuFourierFT extends ValidatingBackend {
                         gatherBlock(terms.grouping(), block, t -> coefficients[batch.place(t)],
                                 terms.halfScale(), outFft, inFft);
                         inFft.inverse(count, rows, 0, dIn);
-                        for (int r = 0; r < count; r++) {
-                            gradX.write(block[r] * dIn, rows, r * dIn, dIn, WriteMode.ADD);
-                        }
+                        addRows(rows, block, dIn, gradX);
                     }
                 }
             } finally {
@@ -974,6 +964,20 @@ public final class CpuFourierFT extends ValidatingBackend {
             grads.put(batch.adapter(p).id(), g);
         }
         return grads;
+    }
+
+    /** rows[r·width ..] = src's row block[r], for each token of a block. */
+    private static void readRows(HostArray src, int[] block, int width, float[] rows) {
+        for (int r = 0; r < block.length; r++) {
+            src.read(block[r] * width, rows, r * width, width);
+        }
+    }
+
+    /** dst's row block[r] += rows[r·width ..], rounded once into dst's dtype, for each token of a block. */
+    private static void addRows(float[] rows, int[] block, int width, HostArray dst) {
+        for (int r = 0; r < block.length; r++) {
+            dst.write(block[r] * width, rows, r * width, width, WriteMode.ADD);
+        }
     }
 
     /**

@@ -967,9 +967,7 @@ public final class CudaFourierFT extends ValidatingBackend {
                     int i = batch.place(t);
                     tokenRow[t] = i >= 0 && batch.setOf(i) == set ? slots.rows()[i] + 1 : 0;
                 }
-                ByteBuffer table = HostTables.allocate(4L * tokens);
-                table.asIntBuffer().put(tokenRow);
-                long rowAddress = HostTables.copyIn(table, scratch, stream);
+                long rowAddress = HostTables.copyIn(intTable(tokenRow), scratch, stream);
                 SpecResources r = acquire(spec);
                 try {
                     long padded = FftPlans.paddedBatch(tokens);
