@@ -15,16 +15,17 @@ final class ScalarBatchedPasses implements BatchedPasses {
     @Override
     public void rotate(float[] re, float[] im, float a, float b, float[] c, float[] s, int rows,
                        boolean overwrite) {
-        if (overwrite) {
-            for (int r = 0; r < rows; r++) {
-                re[r] = Math.fma(a, c[r], b * -s[r]);
-                im[r] = Math.fma(b, c[r], a * s[r]);
-            }
-        } else {
-            for (int r = 0; r < rows; r++) {
-                re[r] += Math.fma(a, c[r], b * -s[r]);
-                im[r] += Math.fma(b, c[r], a * s[r]);
-            }
+        rotateRows(re, im, a, b, c, s, 0, rows, overwrite);
+    }
+
+    /** Rows [from, to) of {@link #rotate}: also the vector loops' tail, so both give the same bits. */
+    static void rotateRows(float[] re, float[] im, float a, float b, float[] c, float[] s, int from, int to,
+                           boolean overwrite) {
+        for (int r = from; r < to; r++) {
+            float x = Math.fma(a, c[r], b * -s[r]);
+            float y = Math.fma(b, c[r], a * s[r]);
+            re[r] = overwrite ? x : re[r] + x;
+            im[r] = overwrite ? y : im[r] + y;
         }
     }
 
@@ -32,25 +33,28 @@ final class ScalarBatchedPasses implements BatchedPasses {
     public void prepareEven(float[][] specRe, float[][] specIm, int h, int rows, int width, float[] wRe,
                             float[] wIm, float[] zr, float[] zi) {
         for (int k = 1; k < h; k++) {
-            int ka = k * width;
-            float[] aRe = specRe[k];
-            float[] aIm = specIm[k];
-            float[] bRe = specRe[h - k];
-            float[] bIm = specIm[h - k];
-            float wr = wRe[k];
-            float wi = wIm[k];
-            for (int r = 0; r < rows; r++) {
-                float ar = aRe[r];
-                float ai = aIm[r];
-                float br = bRe[r];
-                float bi = -bIm[r];
-                float dr = ar - br;
-                float di = ai - bi;
-                float tr = Math.fma(dr, wr, di * -wi);
-                float ti = Math.fma(dr, wi, di * wr);
-                zr[ka + r] = ar + br - ti;
-                zi[ka + r] = ai + bi + tr;
-            }
+            prepareBin(specRe[k], specIm[k], specRe[h - k], specIm[h - k], wRe[k], wIm[k], zr, zi, k * width, 0,
+                    rows);
+        }
+    }
+
+    /**
+     * Rows [from, to) of one bin of {@link #prepareEven} (a: bin k, b: bin h − k, w its twiddle; ka where bin k
+     * starts in the planes): also the vector loops' tail, so both give the same bits.
+     */
+    static void prepareBin(float[] aRe, float[] aIm, float[] bRe, float[] bIm, float wr, float wi, float[] zr,
+                           float[] zi, int ka, int from, int to) {
+        for (int r = from; r < to; r++) {
+            float ar = aRe[r];
+            float ai = aIm[r];
+            float br = bRe[r];
+            float bi = -bIm[r];
+            float dr = ar - br;
+            float di = ai - bi;
+            float tr = Math.fma(dr, wr, di * -wi);
+            float ti = Math.fma(dr, wi, di * wr);
+            zr[ka + r] = ar + br - ti;
+            zi[ka + r] = ai + bi + tr;
         }
     }
 

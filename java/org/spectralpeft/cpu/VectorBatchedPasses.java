@@ -38,12 +38,7 @@ final class VectorBatchedPasses implements BatchedPasses {
             x.intoArray(re, r);
             y.intoArray(im, r);
         }
-        for (; r < rows; r++) {
-            float x = Math.fma(a, c[r], b * -s[r]);
-            float y = Math.fma(b, c[r], a * s[r]);
-            re[r] = overwrite ? x : re[r] + x;
-            im[r] = overwrite ? y : im[r] + y;
-        }
+        ScalarBatchedPasses.rotateRows(re, im, a, b, c, s, r, rows, overwrite);
     }
 
     @Override
@@ -71,18 +66,7 @@ final class VectorBatchedPasses implements BatchedPasses {
                 ar.add(br).sub(ti).intoArray(zr, ka + r);
                 ai.add(bi).add(tr).intoArray(zi, ka + r);
             }
-            for (; r < rows; r++) {
-                float ar = aRe[r];
-                float ai = aIm[r];
-                float br = bRe[r];
-                float bi = -bIm[r];
-                float dr = ar - br;
-                float di = ai - bi;
-                float tr = Math.fma(dr, wr, di * -wi);
-                float ti = Math.fma(dr, wi, di * wr);
-                zr[ka + r] = ar + br - ti;
-                zi[ka + r] = ai + bi + tr;
-            }
+            ScalarBatchedPasses.prepareBin(aRe, aIm, bRe, bIm, wr, wi, zr, zi, ka, r, rows);
         }
     }
 
