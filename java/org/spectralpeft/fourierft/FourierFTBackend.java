@@ -113,9 +113,11 @@ public interface FourierFTBackend extends AutoCloseable {
     /**
      * The gradients of a mixed batch ({@link #forward(FourierFTAdapterPool, int[], HostArray, int, HostArray)}):
      * for every adapter the batch uses, ∂L/∂c summed over its tokens, and ∂L/∂x added into gradX. Each adapter's
-     * gradient equals {@link #backward(FourierFTSpec, float[], HostArray, HostArray, int, float[], HostArray)} run on
-     * its tokens alone, in batch order (so several adapters train in one batch); tokens with id −1 contribute
-     * nothing and their gradX rows are untouched.
+     * gradient is that of {@link #backward(FourierFTSpec, float[], HostArray, HostArray, int, float[], HostArray)}
+     * run on its tokens alone, in batch order (so several adapters train in one batch): within float32 rounding,
+     * as a batched route may transform and sum in other groupings (bit for bit where each adapter's tokens take
+     * the single-adapter backward); for a given batch the bits repeat. Tokens with id −1 contribute nothing and
+     * their gradX rows keep their values (a backend may add zeros to them).
      *
      * @param pool the adapters
      * @param adapterIds one id per token

@@ -752,12 +752,16 @@ public abstract class FourierFTBackendContract {
 
     /**
      * An adapter with enough tokens for several partial sums (over 64 of them), runs of one id and of −1, many
-     * adapters of two index sets, and a call without gradX: each adapter as alone.
+     * adapters of two index sets of different n, and a call without gradX: each adapter as alone.
      */
     @Test
     void aLargeMixedBatchBackwardEqualsEachAdapterOnItsTokens() {
         TestData data = new TestData();
-        FourierFTAdapterPool pool = pool(data, 40, 0);
+        FourierFTAdapterPool pool = new FourierFTAdapterPool(37, 29); // two index sets of different n
+        FourierFTSpec[] specs = {FourierFTSpec.fromSeed(37, 29, 20, 5, 0.3f), FourierFTSpec.fromSeed(37, 29, 31, 6, 0.7f)};
+        for (int i = 0; i < 40; i++) {
+            pool.add(i, specs[i % 2], data.gaussian(specs[i % 2].n()));
+        }
         List<Integer> ids = new ArrayList<>();
         int sevens = 0;
         while (ids.size() < 300 || sevens < 140) {
@@ -808,7 +812,7 @@ public abstract class FourierFTBackendContract {
                 System.arraycopy(gy.floats(), rows.get(i) * 37, gs, i * 37, 37);
             }
             FourierFTAdapterPool.Adapter a = pool.adapter(id);
-            float[] alone = new float[20];
+            float[] alone = new float[a.spec().n()];
             float[] gxAlone = new float[rows.size() * 29];
             backend().backward(a.spec(), a.coefficientsCopy(), HostArray.float32(xs), HostArray.float32(gs), rows.size(),
                     alone, HostArray.float32(gxAlone));

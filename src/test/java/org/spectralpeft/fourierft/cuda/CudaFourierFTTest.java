@@ -697,9 +697,12 @@ class CudaFourierFTTest extends FourierFTBackendContract {
             }
             dgx.copyTo(deviceGx);
             org.junit.jupiter.api.Assertions.assertArrayEquals(hostGx.toFloats(), deviceGx.toFloats(), data.tag());
-            expectMessage("adapterIds[0] = 12", () -> cuda.backward(pool, new int[] {12}, dx.array(), dgy.array(), 1,
-                    null, stream));
-            expectMessage("gradY has", () -> cuda.backward(pool, ids, dx.array(), dx.array(), tokens, null, stream));
+            int[] bad = ids.clone();
+            bad[7] = 12;
+            expectMessage("adapterIds[7] = 12", () -> cuda.backward(pool, bad, dx.array(), dgy.array(), tokens,
+                    dgx.array(), stream));
+            expectMessage("gradY has", () -> cuda.backward(pool, ids, dx.array(), dx.array(), tokens, dgx.array(),
+                    stream));
             stream.synchronize();
             dgx.copyTo(deviceGx);
             org.junit.jupiter.api.Assertions.assertArrayEquals(hostGx.toFloats(), deviceGx.toFloats(),
