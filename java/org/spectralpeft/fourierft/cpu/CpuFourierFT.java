@@ -821,26 +821,8 @@ public final class CpuFourierFT extends ValidatingBackend {
                 inFft.forward(count, rows, 0, terms.dIn());
                 gradY.read(from * terms.dOut(), rows, 0, count * terms.dOut());
                 outFft.forward(count, rows, 0, terms.dOut());
-                float[][] xr = inFft.spectrumRe();
-                float[][] xi = inFft.spectrumIm();
-                float[][] qr = outFft.spectrumRe();
-                float[][] qi = outFft.spectrumIm();
-                double[] acc = partial[from / TOKEN_CHUNK];
-                int[] xBin = terms.xBin();
-                int[] gyBin = terms.gyBin();
-                float[] sign = terms.sign();
-                for (int l = 0; l < terms.n(); l++) {
-                    float[] ar = xr[xBin[l]];
-                    float[] ai = xi[xBin[l]];
-                    float[] br = qr[gyBin[l]];
-                    float[] bi = qi[gyBin[l]];
-                    double sl = sign[l];
-                    double sum = acc[l];
-                    for (int r = 0; r < count; r++) {
-                        sum += (double) ar[r] * br[r] - sl * ai[r] * bi[r];
-                    }
-                    acc[l] = sum;
-                }
+                // every lane is this adapter's: its products summed in token order onto the chunk's partial sums
+                blockProducts(terms, inFft, outFft, count, new int[count], new double[][] {partial[from / TOKEN_CHUNK]});
                 if (gradX != null) {
                     int[] block = IntStream.range(from, to).toArray();
                     gatherBlock(terms.grouping(), block, t -> coeffs, terms.halfScale(), outFft, inFft);
@@ -982,7 +964,8 @@ public final class CpuFourierFT extends ValidatingBackend {
 
     /**
      * sums[local[r]][l] += the coefficient products of lane r (a block's token) for every coefficient l, lanes in
-     * order: per adapter of the block, its tokens' sum in token order.
+     * order: per adapter of the block, its tokens' sum in token order (the single-adapter backward's chunks are
+     * blocks whose lanes are all local 0).
      */
     private static void blockProducts(BackwardTerms terms, BatchedRealFft inFft, BatchedRealFft outFft, int count,
                                       int[] local, double[][] sums) {
@@ -999,8 +982,15 @@ public final class CpuFourierFT extends ValidatingBackend {
             float[] br = qr[gyBin[l]];
             float[] bi = qi[gyBin[l]];
             double sl = sign[l];
-            for (int r = 0; r < count; r++) {
-                sums[local[r]][l] += (double) ar[r] * br[r] - sl * ai[r] * bi[r];
+            for (int r = 0; r < count; ) { // a run of one adapter's lanes sums in a register
+                double[] target = sums[local[r]];
+                double sum = target[l];
+                int j = local[r];
+                do {
+                    sum += (double) ar[r] * br[r] - sl * ai[r] * bi[r];
+                    r++;
+                } while (r < count && local[r] == j);
+                target[l] = sum;
             }
         }
     }
