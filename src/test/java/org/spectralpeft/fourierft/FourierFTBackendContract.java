@@ -784,6 +784,26 @@ public abstract class FourierFTBackendContract {
         }
     }
 
+    /** A batch in which no token has an adapter: y and gradX keep their bits, and the backward has no gradients. */
+    @Test
+    void aBatchWithoutAdaptersLeavesEverythingAlone() {
+        TestData data = new TestData();
+        FourierFTAdapterPool pool = pool(data, 3, 0);
+        int tokens = 5;
+        int[] ids = {-1, -1, -1, -1, -1};
+        HostArray x = HostArray.float32(data.gaussian(tokens * 29));
+        float[] y0 = data.gaussian(tokens * 37);
+        HostArray y = HostArray.float32(y0.clone());
+        backend().forward(pool, ids, x, tokens, y);
+        assertArrayEquals(y0, y.floats(), "y" + data.tag());
+        float[] gx0 = data.gaussian(tokens * 29);
+        HostArray gx = HostArray.float32(gx0.clone());
+        java.util.Map<Integer, float[]> grads = backend().backward(pool, ids, x,
+                HostArray.float32(data.gaussian(tokens * 37)), tokens, gx);
+        assertTrue(grads.isEmpty(), "no adapter, no gradient: " + grads.keySet());
+        assertArrayEquals(gx0, gx.floats(), "gradX" + data.tag());
+    }
+
     private void assertBackwardAsEachAdapterAlone(FourierFTAdapterPool pool, int[] ids, TestData data) {
         int tokens = ids.length;
         HostArray x = HostArray.float32(data.gaussian(tokens * 29));

@@ -697,6 +697,16 @@ class CudaFourierFTTest extends FourierFTBackendContract {
             }
             dgx.copyTo(deviceGx);
             org.junit.jupiter.api.Assertions.assertArrayEquals(hostGx.toFloats(), deviceGx.toFloats(), data.tag());
+            int[] none = new int[tokens];
+            java.util.Arrays.fill(none, -1);
+            try (CudaFourierFT.MixedGradients g = cuda.backward(pool, none, dx.array(), dgy.array(), tokens, dgx.array(),
+                    stream)) {
+                stream.synchronize();
+                assertEquals(0, g.ids().length, "no adapter, no gradient");
+            }
+            dgx.copyTo(deviceGx);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(hostGx.toFloats(), deviceGx.toFloats(),
+                    "a batch without adapters leaves gradX alone");
             int[] bad = ids.clone();
             bad[7] = 12;
             expectMessage("adapterIds[7] = 12", () -> cuda.backward(pool, bad, dx.array(), dgy.array(), tokens,
