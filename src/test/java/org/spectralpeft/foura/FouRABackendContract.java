@@ -786,6 +786,8 @@ public abstract class FouRABackendContract {
                     pool.remove(100); // id 100 is missing only from here to the add
                     pool.add(100, next);
                     removed.add(f);
+                    // present most of the time: a 2-core machine once ran all 24 forwards in the gaps
+                    java.util.concurrent.locks.LockSupport.parkNanos(100_000);
                 }
             });
             churn.start();
