@@ -216,6 +216,13 @@ __global__ void fourierft_gather_real(
     grad[(long long) layer * n + l] = scale * spectrum[layer * binsPerLayer + gatherBin[l]].x;
 }
 
+// acc + one token's product for a coefficient: Re r·Re q − sign·Im r·Im q, as two fused multiply-adds (both
+// ∂L/∂c kernels, single-adapter and mixed, sum through it, so they give the same bits).
+__device__ __forceinline__ float add_coeff_product(float acc, float2 r, float2 q, float sgn) {
+    acc = fmaf(r.x, q.x, acc);
+    return fmaf(-sgn * r.y, q.y, acc);
+}
+
 // Unmaterialized ∂L/∂c, stage 1: per tile of tokens, per coefficient l,
 //   partial[tile, l] = Σ_{t in tile} Re R[t,a_l]·Q[t,b_l] − sign_l · Im R[t,a_l]·Im Q[t,b_l]
 // with R = R2C(x), Q = R2C(∂L/∂y) and sign_l = ±1 from the conjugations (see FourierFTSpec).
@@ -234,10 +241,7 @@ __global__ void fourierft_coeff_grad_partial(
         const long long t1 = min((long long) tokens, t0 + tileTokens);
         float acc = 0.0f;
         for (long long t = t0; t < t1; ++t) {
-            const float2 r = xSpec[t * xBins + a];
-            const float2 q = gySpec[t * gyBins + b];
-            acc = fmaf(r.x, q.x, acc);
-            acc = fmaf(-sgn * r.y, q.y, acc);
+            acc = add_coeff_product(acc, xSpec[t * xBins + a], gySpec[t * gyBins + b], sgn);
         }
         partial[(long long) tile * n + l] = acc;
     }
@@ -270,10 +274,7 @@ __global__ void fourierft_coeff_grad_partial_mixed(
         float acc = 0.0f;
         for (int i = tileBegin[tile]; i < tileEnd[tile]; ++i) {
             const long long t = order[i];
-            const float2 r = xSpec[t * xBins + a];
-            const float2 q = gySpec[t * gyBins + b];
-            acc = fmaf(r.x, q.x, acc);
-            acc = fmaf(-sgn * r.y, q.y, acc);
+            acc = add_coeff_product(acc, xSpec[t * xBins + a], gySpec[t * gyBins + b], sgn);
         }
         partial[(long long) tile * n + l] = acc;
     }

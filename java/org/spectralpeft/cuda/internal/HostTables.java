@@ -41,4 +41,32 @@ public final class HostTables {
         cuMemcpyHtoDAsync(NativeHandles.devicePointer(device), Pointer.to(table), bytes, stream.jcuda());
         return device;
     }
+
+    /**
+     * Copies an int table into scratch memory of the stream's call, in stream order.
+     *
+     * @param values the table (an empty one takes one zero entry, so that the address is valid)
+     * @param scratch the call's scratch, freed with it
+     * @param stream the call's stream
+     * @return the device address of the copy
+     */
+    public static long copyIn(int[] values, StreamScratch scratch, CudaStream stream) {
+        ByteBuffer table = allocate(4L * Math.max(1, values.length));
+        table.asIntBuffer().put(values);
+        return copyIn(table, scratch, stream);
+    }
+
+    /**
+     * Copies a long table into scratch memory of the stream's call, in stream order.
+     *
+     * @param values the table (an empty one takes one zero entry, so that the address is valid)
+     * @param scratch the call's scratch, freed with it
+     * @param stream the call's stream
+     * @return the device address of the copy
+     */
+    public static long copyIn(long[] values, StreamScratch scratch, CudaStream stream) {
+        ByteBuffer table = allocate(8L * Math.max(1, values.length));
+        table.asLongBuffer().put(values);
+        return copyIn(table, scratch, stream);
+    }
 }

@@ -3,7 +3,6 @@ package org.spectralpeft.fourierft.cuda;
 import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
 import static jcuda.driver.JCudaDriver.cuMemsetD32Async;
 
-import java.nio.ByteBuffer;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -967,7 +966,7 @@ public final class CudaFourierFT extends ValidatingBackend {
                     int i = batch.place(t);
                     tokenRow[t] = i >= 0 && batch.setOf(i) == set ? slots.rows()[i] + 1 : 0;
                 }
-                long rowAddress = HostTables.copyIn(intTable(tokenRow), scratch, stream);
+                long rowAddress = HostTables.copyIn(tokenRow, scratch, stream);
                 SpecResources r = acquire(spec);
                 try {
                     long padded = FftPlans.paddedBatch(tokens);
@@ -1098,19 +1097,19 @@ public final class CudaFourierFT extends ValidatingBackend {
         try (StreamScratch scratch = new StreamScratch(stream)) {
             long xSpec = rowSpectra(dx, tokens, pool.dIn(), scratch, stream);
             long gySpec = rowSpectra(dgy, tokens, pool.dOut(), scratch, stream);
-            long orderAddress = HostTables.copyIn(intTable(order.tokens()), scratch, stream);
+            long orderAddress = HostTables.copyIn(order.tokens(), scratch, stream);
             for (int set = 0; set < batch.setCount(); set++) {
                 FourierFTSpec spec = batch.set(set);
                 MixedTiles tiles = MixedTiles.of(batch, order, set, offsets);
                 long partial = scratch.allocate(4L * tiles.count() * spec.n());
+                long bounds = HostTables.copyIn(tiles.bounds(), scratch, stream);
                 SpecResources r = acquire(spec);
                 try {
                     kernels.coeffGradPartialMixed(xSpec, spec.halfIn(), gySpec, spec.halfOut(), r.tables, spec.n(),
-                            orderAddress, HostTables.copyIn(intTable(tiles.begin()), scratch, stream),
-                            HostTables.copyIn(intTable(tiles.end()), scratch, stream), tiles.count(), partial, stream);
-                    kernels.coeffGradReduceMixed(partial, HostTables.copyIn(intTable(tiles.adapterTile()), scratch,
-                            stream), HostTables.copyIn(longTable(tiles.gradOffset()), scratch, stream),
-                            tiles.adapters(), spec.n(), spec.scale(), grads.address(), stream);
+                            orderAddress, bounds, bounds + 4L * tiles.count(), tiles.count(), partial, stream);
+                    kernels.coeffGradReduceMixed(partial, bounds + 8L * tiles.count(),
+                            HostTables.copyIn(tiles.gradOffset(), scratch, stream), tiles.adapters(), spec.n(),
+                            spec.scale(), grads.address(), stream);
                 } finally {
                     release(r);
                 }
@@ -1123,22 +1122,22 @@ public final class CudaFourierFT extends ValidatingBackend {
 
     /**
      * One index set's tiles for the mixed ∂L/∂c: for each of its adapters, in place order, its tokens (in the
-     * batch's {@link ResolvedBatch.TokenOrder}) in tiles of {@link #GRAD_TILE_TOKENS}; adapterTile[j] is adapter
-     * j's first tile (one more entry: the count) and gradOffset[j] where its gradient goes.
+     * batch's {@link ResolvedBatch.TokenOrder}) in tiles of {@link #GRAD_TILE_TOKENS}. {@code bounds} holds, one
+     * after the other for a single copy to the device, each tile's first token, each tile's end, and each adapter's
+     * first tile (one more entry: the count); gradOffset[j] is where adapter j's gradient goes.
      */
-    private record MixedTiles(int[] begin, int[] end, int[] adapterTile, long[] gradOffset) {
+    private record MixedTiles(int[] bounds, int count, long[] gradOffset) {
         static MixedTiles of(ResolvedBatch batch, ResolvedBatch.TokenOrder order, int set, long[] offsets) {
+            int[] starts = order.starts();
             int adapters = 0;
             int tiles = 0;
             for (int i = 0; i < batch.adapterCount(); i++) {
                 if (batch.setOf(i) == set) {
                     adapters++;
-                    tiles += tilesOf(order.starts()[i + 1] - order.starts()[i]);
+                    tiles += (starts[i + 1] - starts[i] + GRAD_TILE_TOKENS - 1) / GRAD_TILE_TOKENS;
                 }
             }
-            int[] begin = new int[tiles];
-            int[] end = new int[tiles];
-            int[] adapterTile = new int[adapters + 1];
+            int[] bounds = new int[2 * tiles + adapters + 1];
             long[] gradOffset = new long[adapters];
             int j = 0;
             int tile = 0;
@@ -1146,42 +1145,22 @@ public final class CudaFourierFT extends ValidatingBackend {
                 if (batch.setOf(i) != set) {
                     continue;
                 }
-                adapterTile[j] = tile;
+                bounds[2 * tiles + j] = tile;
                 gradOffset[j] = offsets[i];
-                for (int from = order.starts()[i]; from < order.starts()[i + 1]; from += GRAD_TILE_TOKENS) {
-                    begin[tile] = from;
-                    end[tile] = Math.min(order.starts()[i + 1], from + GRAD_TILE_TOKENS);
+                for (int from = starts[i]; from < starts[i + 1]; from += GRAD_TILE_TOKENS) {
+                    bounds[tile] = from;
+                    bounds[tiles + tile] = Math.min(starts[i + 1], from + GRAD_TILE_TOKENS);
                     tile++;
                 }
                 j++;
             }
-            adapterTile[adapters] = tile;
-            return new MixedTiles(begin, end, adapterTile, gradOffset);
-        }
-
-        private static int tilesOf(int tokens) {
-            return (tokens + GRAD_TILE_TOKENS - 1) / GRAD_TILE_TOKENS;
-        }
-
-        int count() {
-            return begin.length;
+            bounds[2 * tiles + adapters] = tile;
+            return new MixedTiles(bounds, tiles, gradOffset);
         }
 
         int adapters() {
             return gradOffset.length;
         }
-    }
-
-    private static ByteBuffer intTable(int[] values) {
-        ByteBuffer table = HostTables.allocate(4L * Math.max(1, values.length));
-        table.asIntBuffer().put(values);
-        return table;
-    }
-
-    private static ByteBuffer longTable(long[] values) {
-        ByteBuffer table = HostTables.allocate(8L * Math.max(1, values.length));
-        table.asLongBuffer().put(values);
-        return table;
     }
 
     @Override
