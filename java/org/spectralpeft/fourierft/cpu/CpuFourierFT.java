@@ -557,19 +557,8 @@ public final class CpuFourierFT extends ValidatingBackend {
      */
     private void forwardBatched(int dOut, int dIn, int tokens, IntFunction<FourierFTSpec> specOf,
                                 IntFunction<float[]> coeffsOf, HostArray x, HostArray y) {
-        // Groups by spec (equal specs share one grouping), in order of first use.
-        FourierFTSpec[] specs = new FourierFTSpec[tokens];
-        for (int t = 0; t < tokens; t++) {
-            specs[t] = specOf.apply(t);
-        }
         int blockTokens = forwardBlock(tokens);
-        java.util.List<int[]> blocks = new java.util.ArrayList<>();
-        for (java.util.List<Integer> group : TokenRows.byKey(specs).values()) {
-            int[] order = group.stream().mapToInt(Integer::intValue).toArray();
-            for (int i = 0; i < order.length; i += blockTokens) {
-                blocks.add(java.util.Arrays.copyOfRange(order, i, Math.min(order.length, i + blockTokens)));
-            }
-        }
+        java.util.List<int[]> blocks = blocksBySpec(tokens, specOf, blockTokens);
         Parallel.inChunks(blocks.size(), 1, (from, to) -> {
             BatchedRealFft inFft = ffts.takeBatched(dIn, blockTokens);
             BatchedRealFft outFft = ffts.takeBatched(dOut, blockTokens);
@@ -859,21 +848,8 @@ public final class CpuFourierFT extends ValidatingBackend {
         if (batch.isEmpty() || !useBatchedForward(dOut, dIn, tokens)) {
             return super.runBackward(pool, batch, coefficients, x, gradY, gradX);
         }
-        java.util.List<int[]> blocks = new java.util.ArrayList<>();
-        java.util.List<Integer> blockSet = new java.util.ArrayList<>();
-        for (int set = 0; set < batch.setCount(); set++) {
-            int[] order = new int[tokens];
-            int count = 0;
-            for (int t = 0; t < tokens; t++) {
-                if (batch.place(t) >= 0 && batch.setOf(batch.place(t)) == set) {
-                    order[count++] = t;
-                }
-            }
-            for (int i = 0; i < count; i += TOKEN_CHUNK) {
-                blocks.add(java.util.Arrays.copyOfRange(order, i, Math.min(count, i + TOKEN_CHUNK)));
-                blockSet.add(set);
-            }
-        }
+        IntFunction<FourierFTSpec> specOf = t -> batch.place(t) < 0 ? null : batch.adapter(batch.place(t)).spec();
+        java.util.List<int[]> blocks = blocksBySpec(tokens, specOf, TOKEN_CHUNK);
         int[][] blockAdapters = new int[blocks.size()][]; // per block its adapters' places, in order of first token
         double[][][] blockSums = new double[blocks.size()][][];
         Parallel.inChunks(blocks.size(), 1, (from, to) -> {
@@ -883,7 +859,7 @@ public final class CpuFourierFT extends ValidatingBackend {
             try {
                 for (int b = from; b < to; b++) {
                     int[] block = blocks.get(b);
-                    BackwardTerms terms = new BackwardTerms(batch.set(blockSet.get(b)));
+                    BackwardTerms terms = new BackwardTerms(specOf.apply(block[0]));
                     int count = block.length;
                     readRows(x, block, dIn, rows);
                     inFft.forward(count, rows, 0, dIn);
@@ -946,6 +922,25 @@ public final class CpuFourierFT extends ValidatingBackend {
             grads.put(batch.adapter(p).id(), g);
         }
         return grads;
+    }
+
+    /**
+     * The tokens with a spec, grouped by spec (an index set: equal specs share one grouping) in order of first use,
+     * each group in token order cut into blocks of at most {@code blockTokens}: a block's tokens share a grouping.
+     */
+    private static java.util.List<int[]> blocksBySpec(int tokens, IntFunction<FourierFTSpec> specOf, int blockTokens) {
+        FourierFTSpec[] specs = new FourierFTSpec[tokens];
+        for (int t = 0; t < tokens; t++) {
+            specs[t] = specOf.apply(t);
+        }
+        java.util.List<int[]> blocks = new java.util.ArrayList<>();
+        for (java.util.List<Integer> group : TokenRows.byKey(specs).values()) {
+            int[] order = group.stream().mapToInt(Integer::intValue).toArray();
+            for (int i = 0; i < order.length; i += blockTokens) {
+                blocks.add(java.util.Arrays.copyOfRange(order, i, Math.min(order.length, i + blockTokens)));
+            }
+        }
+        return blocks;
     }
 
     /** rows[r·width ..] = src's row block[r], for each token of a block. */
