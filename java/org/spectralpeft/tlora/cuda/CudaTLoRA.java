@@ -35,10 +35,11 @@ import org.spectralpeft.tlora.ValidatingBackend;
  * on the CPU backend: C = Σ_t w_t·v_tᵀ over the tokens (one cuBLAS GEMM, ∏J × ∏I), then per core one GEMM of
  * C, its digits permuted ({@code tlora_permute}), with the other cores' products ({@code tlora_other_products}),
  * written straight into the core's layout. Per token that is one rank-1 update at GEMM speed instead of
- * carrying the ring state through every other core. C is built one band at a time (the rows of one value of
- * the first output digit, 1/J_0 of it), as on the CPU backend, so no buffer holds d_in × d_in floats: a band
- * and its permuted copy (0.8 MB each at 1280 = [8, 10, 16]) and the other cores' products. cuBLAS in its default math mode and the kernels (no atomics) repeat bit for bit. Everything is computed in float32; inputs of other dtypes are
- * widened on the device first.
+ * carrying the ring state through every other core. C is built in bands of rows (whole values of the first
+ * output digit) within a scratch budget ({@link #DEFAULT_GRAM_BYTES}: C whole up to 4096 × 4096, one band
+ * at a time where one value already exceeds it), each band's share added in band order. cuBLAS in its
+ * default math mode and the kernels (no atomics) repeat bit for bit. Everything is computed in float32; inputs
+ * of other dtypes are widened on the device first.
  *
  * <p>Host arrays are copied in and out around each call, on a stream of the call's own, so calls from several
  * threads run side by side. The device-array calls take the parameters {@link #prepare}d on the device once
@@ -50,6 +51,32 @@ import org.spectralpeft.tlora.ValidatingBackend;
 public final class CudaTLoRA extends ValidatingBackend {
     /** GEMM multiply-adds per ring multiply-add, in time: the ring kernel ran at a third of SGEMM's rate on an H100. */
     private static final double RING_SLOWDOWN = 3.0;
+
+    /**
+     * Default scratch budget of one band of C = Σ_t w_t·v_tᵀ in the gradients (and of its permuted copy): 64 MiB,
+     * C whole up to d_in = d_out = 4096. C in its 8 bands at 1280 (R = 1, 1024 tokens) ran the backward at
+     * 1.7 ms on an H100 against 0.78 ms with C whole (bench/GPU_RUNS.md): 41 small GEMMs and 24 permutes fill
+     * the device worse than a few large ones, and a GPU has the memory.
+     */
+    static final long DEFAULT_GRAM_BYTES = 64L << 20;
+
+    /** The band budget; the system property {@code spectralpeft.tlora.cuda.gramBytes} overrides it (tuning, tests). */
+    static long gramBytes() {
+        return Math.max(1, Long.getLong("spectralpeft.tlora.cuda.gramBytes", DEFAULT_GRAM_BYTES));
+    }
+
+    /**
+     * Values of the first output digit per band of C: the most that divide {@code values} (so that every band
+     * is alike) and take at most {@code budget} bytes at {@code valueBytes} each; at least 1.
+     */
+    static int bandValues(int values, long valueBytes, long budget) {
+        for (int n = values; n > 1; n--) {
+            if (values % n == 0 && n * valueBytes <= budget) {
+                return n;
+            }
+        }
+        return 1;
+    }
 
     private final CudaContext context;
     private final boolean ownsContext;
@@ -601,9 +628,9 @@ public final class CudaTLoRA extends ValidatingBackend {
          * into (core floats, in the cores' layout) = scale·Σ_t ∂⟨w_t, M·v_t⟩/∂(every core), by GEMMs:
          * C = Σ_t w_t·v_tᵀ (∏J × ∏I, one GEMM over the rows), then per core k one GEMM of C, its digits permuted
          * to (o_k, i_k) × (the others), with E = the other cores' products at every value of the other digits,
-         * whose columns (b, a) put the result in core k's layout; C one band of rows (one value of o_0) at a time,
-         * each band's share added in band order. Scratch, freed on return: a band, its permuted copy and every
-         * core's E.
+         * whose columns (b, a) put the result in core k's layout. C is built in bands of rows (one or more values
+         * of o_0, as many as {@link #gramBytes} allows: C whole at the authors' shapes), each band's share added
+         * in band order. Scratch, freed on return: a band, its permuted copy and every core's E.
          */
         void ringGradient(RingLayout ring, long ringAddress, long v, long w, int rows, float scale, long into) {
             // scratch of its own, freed in stream order on return: the next ring's bands may reuse it
@@ -612,10 +639,11 @@ public final class CudaTLoRA extends ValidatingBackend {
                 int outLength = (int) ring.outLength();
                 int inLength = (int) ring.inLength();
                 int rr = ring.rank() * ring.rank();
-                // C one band of rows at a time: one value of the first output digit (1/J_0 of C), so that no
-                // buffer holds ∏J × ∏I values (d_in × d_in for the transform)
-                int bands = ring.out(0);
-                int bandRows = outLength / bands;
+                // C in bands of whole values of the first output digit, each within the scratch budget
+                int values = ring.out(0);
+                long valueBytes = 4L * (outLength / values) * inLength;
+                int perBand = bandValues(values, valueBytes, gramBytes());
+                int bandRows = perBand * (outLength / values);
                 long gram = local.allocate(4L * bandRows * inLength);
                 long permuted = d > 1 ? local.allocate(4L * bandRows * inLength) : 0;
                 long[] e = new long[d];
@@ -623,31 +651,33 @@ public final class CudaTLoRA extends ValidatingBackend {
                     e[k] = local.allocate(4L * ring.others(k) * rr);
                     kernels.otherProducts(ring, ringAddress, k, e[k], stream);
                 }
-                for (int band = 0; band < bands; band++) {
-                    blas.gemm(stream, true, false, bandRows, inLength, rows, 1f, w + 4L * band * bandRows, outLength, v,
-                            inLength, 0f, gram, inLength);
+                for (int first = 0; first < values; first += perBand) {
+                    blas.gemm(stream, true, false, bandRows, inLength, rows, 1f, w + 4L * first * (outLength / values),
+                            outLength, v, inLength, 0f, gram, inLength);
                     for (int k = 0; k < d; k++) {
-                        addBand(ring, k, band, gram, permuted, e[k], scale, into);
+                        addBand(ring, k, first, perBand, gram, permuted, e[k], scale, into);
                     }
                 }
             }
         }
 
         /**
-         * One band of C (first output digit o_0 = band) into core k's gradient at into: for k = 0 the rows of
-         * o_0 = band, for the others its share of the sum over the other digits, added to the earlier bands'
-         * (E's rows of o_0 = band are one run: o_0 is their first digit).
+         * One band of C (first output digit o_0 = first .. first + values − 1) into core k's gradient at into: for
+         * k = 0 the rows of those o_0, for the others its share of the sum over the other digits, added to the
+         * earlier bands' (E's rows of those o_0 are one run: o_0 is their first digit).
          */
-        private void addBand(RingLayout ring, int k, int band, long gram, long permuted, long e, float scale, long into) {
+        private void addBand(RingLayout ring, int k, int first, int values, long gram, long permuted, long e,
+                             float scale, long into) {
             int rr = ring.rank() * ring.rank();
-            int jk = k == 0 ? 1 : ring.out(k); // the band holds one value of o_0
+            int jk = k == 0 ? values : ring.out(k); // for k = 0, o_k is the band's own o_0
             int ik = ring.in(k);
-            // the band as (before, o_k, middle, i_k, after): the output digits before k, o_k, the output digits
-            // after k with the input digits before k, i_k, the input digits after k; to (o_k, i_k, before,
-            // middle, after), E's row order, which is the band itself when before and middle are empty
+            // the band as (before, o_k, middle, i_k, after): the output digits before k (the band's o_0 first),
+            // o_k, the output digits after k with the input digits before k, i_k, the input digits after k; to
+            // (o_k, i_k, before, middle, after), E's row order, which is the band itself when before and middle
+            // are empty
             int after = (int) (ring.inLength() / product(ring, false, 0, k + 1));
             int middle = (int) (ring.outLength() / product(ring, true, 0, k + 1) * product(ring, false, 0, k));
-            int before = k == 0 ? 1 : (int) (product(ring, true, 0, k) / ring.out(0));
+            int before = k == 0 ? 1 : (int) (values * (product(ring, true, 0, k) / ring.out(0)));
             long c = gram;
             if (before > 1 || middle > 1) {
                 int iStride = after;
@@ -660,10 +690,11 @@ public final class CudaTLoRA extends ValidatingBackend {
             int others = before * middle * after;
             long at = into + 4L * ring.coreOffset(k);
             if (k == 0) {
-                blas.gemm(stream, false, false, ik, rr, others, scale, c, others, e, rr, 0f, at + 4L * band * ik * rr, rr);
+                blas.gemm(stream, false, false, jk * ik, rr, others, scale, c, others, e, rr, 0f,
+                        at + 4L * first * ik * rr, rr);
             } else {
-                blas.gemm(stream, false, false, jk * ik, rr, others, scale, c, others, e + 4L * band * others * rr, rr,
-                        band == 0 ? 0f : 1f, at, rr);
+                blas.gemm(stream, false, false, jk * ik, rr, others, scale, c, others,
+                        e + 4L * first * (others / values) * rr, rr, first == 0 ? 0f : 1f, at, rr);
             }
         }
     }

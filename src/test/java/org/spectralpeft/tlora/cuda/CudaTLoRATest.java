@@ -1,6 +1,7 @@
 package org.spectralpeft.tlora.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -297,35 +298,58 @@ class CudaTLoRATest extends TLoRABackendContract {
     }
 
     /**
-     * The backward's gradients build C = Σ ∂u·xᵀ one band of rows at a time: its scratch stays far below the
-     * d_in × d_in buffer a whole C (and its permuted copy) would take, at an authors' shape.
+     * The backward's gradients build C = Σ ∂u·xᵀ in bands of rows within a scratch budget: with room for one value
+     * of the first output digit its scratch stays below the d_in × d_in buffer a whole C would take; with
+     * room for two values of eight, bands of two; by default C whole. Each way, every gradient (the transform's
+     * cores and the TTM residual's, both built from C) matches the CPU backend's.
      */
-    @Test
-    void theBackwardHoldsNoDInByDInBuffer() {
+    @ParameterizedTest
+    @CsvSource({"1", "2", "0"})
+    void theBackwardBuildsCInBandsWithinItsBudget(int valuesPerBand) {
         TestData data = new TestData();
-        int[] shape = TLoRASpec.authorsShape(1280);
-        TLoRASpec spec = TLoRASpec.of(shape, shape, 2, Residual.LORA, 4, 1f);
+        int[] shape = TLoRASpec.authorsShape(1280); // [8, 10, 16]: 8 values of the first output digit
+        TLoRASpec spec = TLoRASpec.of(shape, shape, 2, Residual.TTM, 2, 1f);
         TLoRAParameters p = random(spec, data);
         CudaContext context = cuda.context();
         long dIn = spec.dIn();
+        long valueBytes = 4L * spec.dOut() / shape[0] * dIn;
+        assertEquals(shape[0], CudaTLoRA.bandValues(shape[0], valueBytes, CudaTLoRA.DEFAULT_GRAM_BYTES),
+                "C whole by default at 1280");
         int tokens = 3;
         HostArray w0 = HostArray.float32(data.gaussian(spec.dOut() * spec.dIn()));
         HostArray x = HostArray.float32(data.gaussian(tokens * spec.dIn()));
         HostArray g = HostArray.float32(data.gaussian(tokens * spec.dOut()));
+        String key = "spectralpeft.tlora.cuda.gramBytes";
+        String old = System.getProperty(key);
         TLoRAParameters grads;
         try (TLoRADeviceParameters dp = cuda.prepare(spec, p);
              CudaStream stream = context.createStream();
              DeviceBuffer dw0 = context.upload(w0);
              DeviceBuffer dx = context.upload(x);
              DeviceBuffer dg = context.upload(g)) {
+            if (valuesPerBand > 0) {
+                System.setProperty(key, Long.toString(valuesPerBand * valueBytes));
+            }
             stream.synchronize();
             context.resetPoolUsedHigh();
             long before = context.poolUsedHighBytes();
             grads = cuda.backward(dp, dw0.array(), dx.array(), dg.array(), tokens, null, stream);
             long peak = context.poolUsedHighBytes() - before;
-            System.out.printf("TLoRA backward, %d tokens at %d x %d: peak scratch %d bytes (d_in x d_in would be %d)%n",
-                    tokens, spec.dOut(), dIn, peak, 4 * dIn * dIn);
-            assertTrue(peak < 4 * dIn * dIn / 2, "peak scratch " + peak + " against " + 4 * dIn * dIn + " for C whole");
+            System.out.printf("TLoRA backward, %d tokens at %d x %d, %s: peak scratch %d bytes (d_in x d_in would be"
+                    + " %d)%n", tokens, spec.dOut(), dIn, valuesPerBand > 0 ? valuesPerBand + " value(s) per band"
+                    : "C whole", peak, 4 * dIn * dIn);
+            if (valuesPerBand == 1) {
+                assertTrue(peak < 4 * dIn * dIn, "peak scratch " + peak + " against " + 2 * 4 * dIn * dIn
+                        + " for C whole and its permuted copy");
+            } else if (valuesPerBand == 0) {
+                assertTrue(peak >= 2 * 4 * dIn * dIn, "C whole and its permuted copy: " + peak);
+            }
+        } finally {
+            if (old == null) {
+                System.clearProperty(key);
+            } else {
+                System.setProperty(key, old);
+            }
         }
         try (CpuTLoRA cpu = new CpuTLoRA()) {
             TLoRAParameters host = cpu.backward(spec, p, w0, x, g, tokens, null);
@@ -334,7 +358,23 @@ class CudaTLoRATest extends TLoRABackendContract {
                         TestData.toDouble(HostArray.float32(host.transformCore(d))));
                 assertTrue(err < 1e-5, "core " + d + " against the CPU backend: " + err + data.tag());
             }
+            for (int k = 0; k < host.residualArrays().length; k++) {
+                double err = TestData.relativeError(TestData.toDouble(HostArray.float32(grads.residual(k))),
+                        TestData.toDouble(HostArray.float32(host.residual(k))));
+                assertTrue(err < 1e-5, "residual array " + k + " against the CPU backend: " + err + data.tag());
+            }
         }
+    }
+
+    /** The band of C: the most values that divide the digit's range and fit the budget, at least one. */
+    @Test
+    void bandsTakeTheMostValuesThatFit() {
+        assertEquals(1, CudaTLoRA.bandValues(8, 100, 1));
+        assertEquals(2, CudaTLoRA.bandValues(8, 100, 250));
+        assertEquals(4, CudaTLoRA.bandValues(8, 100, 799));
+        assertEquals(8, CudaTLoRA.bandValues(8, 100, 800));
+        assertEquals(5, CudaTLoRA.bandValues(10, 100, 900), "a divisor of 10, not 9");
+        assertEquals(1, CudaTLoRA.bandValues(7, 100, 600), "7 is prime");
     }
 
     /** A backend on a borrowed context works, and closing it leaves the context open. */
