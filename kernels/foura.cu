@@ -3,15 +3,13 @@
 // Loaded by org.spectralpeft.foura.cuda.FouRAKernels.
 #include "dtype.cuh"
 
-// Tokens per block: each block reads Â and B̂ once for this many tokens (from L2 after the first blocks).
+// Tokens per block of the forward kernels: a block reads its adapter's Â or B̂ once for this many tokens.
 #define FOURA_TOKENS 8
-// Input features staged in shared memory per step.
-#define FOURA_K_TILE 512
-// Columns of Â a warp reads at a time in the fused forward.
-#define FOURA_COLUMNS 4
 // Widest z: 2r for the DFT with r = 128.
 #define FOURA_MAX_WIDTH 256
 #define FOURA_BLOCK 256
+// Columns of Â per block of the projection: one per warp.
+#define FOURA_PROJECT_COLUMNS (FOURA_BLOCK / 32)
 
 enum FouRAGate : int { FOURA_GATE_NONE = 0, FOURA_GATE_FIXED = 1, FOURA_GATE_ADAPTIVE = 2 };
 
@@ -57,152 +55,146 @@ struct FouRAMixedAdapter {
 };
 static_assert(sizeof(FouRAMixedAdapter) == 40, "the host's layout of a mixed batch's adapter");
 
-// One block's share of the fused forward: y[row(t)] += B̂·w(t) with w = scale·m(z) ⊙ [Re z, −Im z] (DFT; [z] for
-// the DCT) and z = Â·x[row(t)], for the block's `count` ≤ FOURA_TOKENS tokens t, row(t) = rows[first + t], or
-// first + t without rows. aHat is width × dIn and bHatT is width × dOut (B̂ transposed, so that the threads of a
-// block read consecutive outputs), both float32 row-major; width = 2·rank (DFT) or rank (DCT), at most
-// FOURA_MAX_WIDTH. gate: none; the FIXED mask (rank values); or the ADAPTIVE G (rank × rank) then b (rank),
-// m_i = [b_i + Σ_j G_ij·|z_j| ≥ 0]. Deterministic: every sum has one owner and a fixed order (the x·Âᵀ sums
-// by lane stride, then a fixed shuffle tree, then tile by tile); a token's result does not depend on the other
-// tokens of its block.
-__device__ __forceinline__ void foura_forward_block(
-        const void* __restrict__ x, int xDtype, const float* __restrict__ aHat, const float* __restrict__ bHatT,
-        const float* __restrict__ gate, int gateKind, int rank, int dft, float scale,
-        int dIn, int dOut, const int* __restrict__ rows, int first, int count, void* __restrict__ y, int yDtype) {
-    __shared__ float xs[FOURA_TOKENS * FOURA_K_TILE];
-    __shared__ float z[FOURA_TOKENS * FOURA_MAX_WIDTH];
-    __shared__ float w[FOURA_TOKENS * FOURA_MAX_WIDTH];
-    const int width = dft ? 2 * rank : rank;
-    const int lane = threadIdx.x & 31;
-    const int warp = threadIdx.x >> 5;
-    const int warps = FOURA_BLOCK / 32;
+// The forward on this library's kernels, for a mixed batch (every token through its own adapter) and, with a
+// table of one adapter, for a single one: z = Â·x (foura_mixed_project), then y += B̂·w with w = scale·m(z) ⊙
+// [Re z, −Im z] (DFT; [z] for the DCT) (foura_mixed_expand). Both are bound by reading the adapters' factors when
+// the tokens' adapters differ, so each spreads one token block's work over many blocks (a warp per column of
+// Â, a block per 256 outputs): enough loads in flight to keep the memory busy, where one block per token
+// block read its 1 MiB of factors at a few GB/s.
+//
+// The blocks' table: per block {adapter, first, count}, count ≤ FOURA_TOKENS tokens of one adapter, token t
+// of the block in row rows[first + t] of x and y (first + t without rows) and in row first + t of z (zStride
+// floats each). Without a table, block b is adapter 0's tokens b·FOURA_TOKENS .. of `tokens`. Each token is in
+// one block, so each row of y has one writer. Deterministic: every sum has one owner and a fixed order (Â·x by
+// lane stride, then a fixed shuffle tree; B̂·w over the components in order); a token's result does not
+// depend on the other tokens of its block, nor on the batch.
+__device__ __forceinline__ void foura_block(const int* __restrict__ blocks, int tokens, int& adapter, int& first,
+                                            int& count) {
+    if (blocks) {
+        const int* b = blocks + 3 * blockIdx.x;
+        adapter = b[0];
+        first = b[1];
+        count = b[2];
+    } else {
+        adapter = 0;
+        first = blockIdx.x * FOURA_TOKENS;
+        count = min(FOURA_TOKENS, tokens - first);
+    }
+}
 
+extern "C" {
+
+// z[first + t][c] = Σ_k Â[c][k]·x[row(t)][k] for the block's tokens, one warp per column c (blockIdx.y picks
+// the block's FOURA_PROJECT_COLUMNS columns; a warp past its adapter's width has nothing to do).
+__global__ void __launch_bounds__(FOURA_BLOCK) foura_mixed_project(
+        const void* __restrict__ x, int xDtype, const FouRAMixedAdapter* __restrict__ adapters,
+        const int* __restrict__ blocks, const int* __restrict__ rows, int tokens, int dIn, float* __restrict__ z,
+        int zStride) {
+    int adapter, first, count;
+    foura_block(blocks, tokens, adapter, first, count);
+    const FouRAMixedAdapter* a = adapters + adapter; // fields read one by one: a struct copy would go to local memory
+    const int width = a->dft ? 2 * a->rank : a->rank;
+    const int c = blockIdx.y * FOURA_PROJECT_COLUMNS + (threadIdx.x >> 5);
+    if (c >= width) {
+        return; // the whole warp: no barrier follows
+    }
+    const int lane = threadIdx.x & 31;
+    const float* __restrict__ row = a->aHat + (long long) c * dIn;
+    long long xRow[FOURA_TOKENS];
+    float acc[FOURA_TOKENS];
+#pragma unroll
+    for (int t = 0; t < FOURA_TOKENS; t++) {
+        xRow[t] = t < count ? (long long) foura_row(rows, first, t) * dIn : 0;
+        acc[t] = 0.f;
+    }
+    // unrolled: eight of Â's loads (and x's, mostly from L1) in flight per lane, not one
+#pragma unroll 8
+    for (int k = lane; k < dIn; k += 32) {
+        const float av = __ldg(row + k);
+#pragma unroll
+        for (int t = 0; t < FOURA_TOKENS; t++) {
+            if (t < count) {
+                acc[t] = fmaf(load_as_float(x, xRow[t] + k, xDtype), av, acc[t]);
+            }
+        }
+    }
+#pragma unroll
+    for (int t = 0; t < FOURA_TOKENS; t++) {
+#pragma unroll
+        for (int offset = 16; offset > 0; offset >>= 1) {
+            acc[t] += __shfl_xor_sync(0xffffffffu, acc[t], offset);
+        }
+    }
+    if (lane == 0) {
+#pragma unroll
+        for (int t = 0; t < FOURA_TOKENS; t++) {
+            if (t < count) {
+                z[(long long) (first + t) * zStride + c] = acc[t];
+            }
+        }
+    }
+}
+
+// y[row(t)] += B̂·w(t) for the block's tokens and outputs blockIdx.y·FOURA_BLOCK .. (a thread each, reading B̂ᵀ
+// along its rows: coalesced across the block), with w = scale·m(z) ⊙ [Re z, −Im z] (DFT; [z] for the DCT) from
+// foura_mixed_project's z. The gate needs a token's whole z (the ADAPTIVE logits), so every block computes its
+// tokens' w: r² multiply-adds per token at most, small against the r·256 of its outputs.
+__global__ void __launch_bounds__(FOURA_BLOCK) foura_mixed_expand(
+        const FouRAMixedAdapter* __restrict__ adapters, const int* __restrict__ blocks, const int* __restrict__ rows,
+        int tokens, const float* __restrict__ z, int zStride, int dOut, void* __restrict__ y, int yDtype) {
+    __shared__ float zs[FOURA_TOKENS * FOURA_MAX_WIDTH];
+    __shared__ float w[FOURA_TOKENS * FOURA_MAX_WIDTH];
+    int adapter, first, count;
+    foura_block(blocks, tokens, adapter, first, count);
+    const FouRAMixedAdapter* a = adapters + adapter;
+    const int rank = a->rank;
+    const int dft = a->dft;
+    const int width = dft ? 2 * rank : rank;
+    const float* __restrict__ gate = a->gate;
+    const int gateKind = a->gateKind;
+    const float scale = a->scale;
     for (int i = threadIdx.x; i < FOURA_TOKENS * width; i += FOURA_BLOCK) {
         const int t = i / width;
-        z[t * FOURA_MAX_WIDTH + i - t * width] = 0.f;
-    }
-    // z = Â·x: a warp owns columns c ≡ warp (mod warps); its lanes stride over the tile's features
-    for (int k0 = 0; k0 < dIn; k0 += FOURA_K_TILE) {
-        const int kn = min(FOURA_K_TILE, dIn - k0);
-        __syncthreads(); // the previous tile is consumed (and z cleared, the first time)
-        for (int i = threadIdx.x; i < FOURA_TOKENS * FOURA_K_TILE; i += FOURA_BLOCK) {
-            const int t = i / FOURA_K_TILE;
-            const int k = i - t * FOURA_K_TILE;
-            xs[i] = t < count && k < kn ? load_as_float(x, (long long) foura_row(rows, first, t) * dIn + k0 + k, xDtype) : 0.f;
-        }
-        __syncthreads();
-        // FOURA_COLUMNS columns per warp at a time (c, c + warps, …): their loads are independent, so a lane keeps
-        // that many in flight where one column at a time would wait on each; every sum keeps its order
-        for (int c0 = warp; c0 < width; c0 += FOURA_COLUMNS * warps) {
-            float acc[FOURA_COLUMNS][FOURA_TOKENS];
-#pragma unroll
-            for (int j = 0; j < FOURA_COLUMNS; j++) {
-#pragma unroll
-                for (int t = 0; t < FOURA_TOKENS; t++) {
-                    acc[j][t] = 0.f;
-                }
-            }
-            // unrolled so that the loads of several steps are issued before their multiply-adds: a block of one
-            // token (a batch of distinct adapters) is bound by how many of Â's bytes it has in flight
-#pragma unroll 4
-            for (int k = lane; k < kn; k += 32) {
-                float av[FOURA_COLUMNS];
-#pragma unroll
-                for (int j = 0; j < FOURA_COLUMNS; j++) {
-                    const int c = c0 + j * warps;
-                    av[j] = c < width ? aHat[(long long) c * dIn + k0 + k] : 0.f;
-                }
-#pragma unroll
-                for (int t = 0; t < FOURA_TOKENS; t++) {
-                    const float xv = xs[t * FOURA_K_TILE + k];
-#pragma unroll
-                    for (int j = 0; j < FOURA_COLUMNS; j++) {
-                        acc[j][t] = fmaf(xv, av[j], acc[j][t]);
-                    }
-                }
-            }
-#pragma unroll
-            for (int j = 0; j < FOURA_COLUMNS; j++) {
-                const int c = c0 + j * warps;
-#pragma unroll
-                for (int t = 0; t < FOURA_TOKENS; t++) {
-#pragma unroll
-                    for (int offset = 16; offset > 0; offset >>= 1) {
-                        acc[j][t] += __shfl_xor_sync(0xffffffffu, acc[j][t], offset);
-                    }
-                }
-                if (lane == 0 && c < width) {
-#pragma unroll
-                    for (int t = 0; t < FOURA_TOKENS; t++) {
-                        z[t * FOURA_MAX_WIDTH + c] += acc[j][t];
-                    }
-                }
-            }
-        }
+        const int j = i - t * width;
+        zs[t * FOURA_MAX_WIDTH + j] = t < count ? z[(long long) (first + t) * zStride + j] : 0.f;
     }
     __syncthreads();
-
-    // the gate, per token and component
     for (int i = threadIdx.x; i < FOURA_TOKENS * rank; i += FOURA_BLOCK) {
         const int t = i / rank;
         const int j = i - t * rank;
-        const float* zt = z + t * FOURA_MAX_WIDTH;
-        const float m = foura_mask(zt, gate, gateKind, rank, dft, j);
+        const float* zt = zs + t * FOURA_MAX_WIDTH;
+        const float m = t < count ? foura_mask(zt, gate, gateKind, rank, dft, j) : 0.f;
         w[t * FOURA_MAX_WIDTH + j] = scale * m * zt[j];
         if (dft) {
             w[t * FOURA_MAX_WIDTH + rank + j] = -scale * m * zt[rank + j];
         }
     }
     __syncthreads();
-
-    // y += B̂·w: a thread per output feature, reading B̂ᵀ along its row (coalesced across the block)
-    for (int p = threadIdx.x; p < dOut; p += FOURA_BLOCK) {
-        float acc[FOURA_TOKENS];
+    const int p = blockIdx.y * FOURA_BLOCK + threadIdx.x;
+    if (p >= dOut) {
+        return;
+    }
+    const float* __restrict__ bHatT = a->bHatT;
+    float acc[FOURA_TOKENS];
+#pragma unroll
+    for (int t = 0; t < FOURA_TOKENS; t++) {
+        acc[t] = 0.f;
+    }
+#pragma unroll 8
+    for (int c = 0; c < width; c++) { // unrolled: eight of B̂'s loads in flight, not one
+        const float b = __ldg(bHatT + (long long) c * dOut + p);
 #pragma unroll
         for (int t = 0; t < FOURA_TOKENS; t++) {
-            acc[t] = 0.f;
-        }
-#pragma unroll 8
-        for (int c = 0; c < width; c++) { // unrolled: eight of B̂'s loads in flight, not one
-            const float b = bHatT[(long long) c * dOut + p];
-#pragma unroll
-            for (int t = 0; t < FOURA_TOKENS; t++) {
-                acc[t] = fmaf(w[t * FOURA_MAX_WIDTH + c], b, acc[t]);
-            }
-        }
-#pragma unroll
-        for (int t = 0; t < FOURA_TOKENS; t++) { // unrolled, so that acc stays in registers
-            if (t < count) {
-                const long long i = (long long) foura_row(rows, first, t) * dOut + p;
-                store_from_float(y, i, yDtype, load_as_float(y, i, yDtype) + acc[t]);
-            }
+            acc[t] = fmaf(w[t * FOURA_MAX_WIDTH + c], b, acc[t]);
         }
     }
-}
-
-extern "C" {
-
-// y += adapter(x) for every token, FOURA_TOKENS tokens per block (foura_forward_block).
-__global__ void __launch_bounds__(FOURA_BLOCK, 2) foura_forward(
-        const void* __restrict__ x, int xDtype, const float* __restrict__ aHat, const float* __restrict__ bHatT,
-        const float* __restrict__ gate, int gateKind, int rank, int dft, float scale,
-        int dIn, int dOut, int tokens, void* __restrict__ y, int yDtype) {
-    const int first = blockIdx.x * FOURA_TOKENS;
-    foura_forward_block(x, xDtype, aHat, bHatT, gate, gateKind, rank, dft, scale, dIn, dOut, nullptr, first,
-                        min(FOURA_TOKENS, tokens - first), y, yDtype);
-}
-
-// A mixed batch: every token through its own adapter. `blocks` holds per block {adapter, first, count}: the
-// block's count ≤ FOURA_TOKENS tokens are rows[first .. first + count) of x and y, all of `adapters[adapter]`.
-// Each token belongs to one block (the host groups the tokens by adapter), so each row of y has one writer.
-__global__ void __launch_bounds__(FOURA_BLOCK, 2) foura_forward_mixed(
-        const void* __restrict__ x, int xDtype, const FouRAMixedAdapter* __restrict__ adapters,
-        const int* __restrict__ blocks, const int* __restrict__ rows, int dIn, int dOut, void* __restrict__ y,
-        int yDtype) {
-    const int* b = blocks + 3 * blockIdx.x;
-    const FouRAMixedAdapter* a = adapters + b[0]; // fields read one by one: a struct copy would go to local memory
-    foura_forward_block(x, xDtype, a->aHat, a->bHatT, a->gate, a->gateKind, a->rank, a->dft, a->scale, dIn, dOut,
-                        rows, b[1], b[2], y, yDtype);
+#pragma unroll
+    for (int t = 0; t < FOURA_TOKENS; t++) { // unrolled, so that acc stays in registers
+        if (t < count) {
+            const long long i = (long long) foura_row(rows, first, t) * dOut + p;
+            store_from_float(y, i, yDtype, load_as_float(y, i, yDtype) + acc[t]);
+        }
+    }
 }
 
 // The gate of the unfused path, per token and component, in place: z (tokens × width float32) becomes

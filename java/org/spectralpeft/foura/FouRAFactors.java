@@ -100,6 +100,14 @@ public abstract class FouRAFactors implements AutoCloseable {
     protected abstract void release();
 
     /**
+     * @param backend a backend
+     * @return whether these factors are open and were made by {@code backend}
+     */
+    public final boolean isUsableBy(Object backend) {
+        return owner == backend && !closed;
+    }
+
+    /**
      * Throws unless these factors are open and were made by {@code backend}.
      *
      * @param backend the backend about to use them
@@ -109,7 +117,9 @@ public abstract class FouRAFactors implements AutoCloseable {
      */
     public final void checkUsableBy(Object backend, String name) {
         Checks.notNull(backend, "backend");
-        Checks.require(owner == backend, name + " were prepared by another backend (" + owner + ")");
+        if (owner != backend) { // the message only on failure: the owner's description is a formatted string
+            throw new IllegalArgumentException(name + " were prepared by another backend (" + owner + ")");
+        }
         ensureOpen(name);
     }
 

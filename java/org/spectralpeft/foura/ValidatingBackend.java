@@ -64,7 +64,9 @@ public abstract class ValidatingBackend extends OpenState implements FouRABacken
         FouRAAdapterPool.Lease lease = pool.acquire(adapterIds);
         try {
             for (FouRAFactors f : lease.distinct()) {
-                f.checkUsableBy(this, "the pool's adapter " + f.spec());
+                if (!f.isUsableBy(this)) { // the message, with the spec's text, only for a refusal
+                    f.checkUsableBy(this, "the pool's adapter " + f.spec());
+                }
             }
             return lease;
         } catch (RuntimeException e) {

@@ -30,13 +30,13 @@ import org.spectralpeft.foura.ValidatingBackend;
 
 /**
  * FouRA on a CUDA device: the folded factors held on the device; the forward as two cuBLAS SGEMMs around the
- * gate kernel (z = x·Âᵀ, then y += w·B̂ᵀ), or, with the system property {@value #FORWARD_PROPERTY}{@code =fused}
- * and z of up to {@link FouRAKernels#MAX_WIDTH} components, the fused kernel ({@code foura_forward}: z on chip,
- * each block reading Â and B̂ for 8 tokens), which mixed batches always use; ΔW by {@code foura_delta}. The
- * SGEMMs are the default because on an H100 the fused kernel took 0.11 ms at T = 1 (one block reads the 1 MiB
- * of factors alone) and 0.29 ms at T = 4096 (every block rereads them), where the products are bound by x and
- * y's bytes (bench/NOTES.md). The backward's products are
- * SGEMMs ({@link Blas}, no TF32, the same bits on every run): z = x·Âᵀ and ∂L/∂y·B̂ per token, ∂x += ∂z·Â,
+ * gate kernel (z = x·Âᵀ, then y += w·B̂ᵀ), or, with the system property {@value #FORWARD_PROPERTY}{@code =kernels}
+ * and z of up to {@link FouRAKernels#MAX_WIDTH} components, this library's forward kernels
+ * ({@code foura_mixed_project}: a warp per column of Â, then {@code foura_mixed_expand}: the gate and a thread per
+ * output), which mixed batches always use; ΔW by {@code foura_delta}. The SGEMMs are the default for one
+ * adapter because a fused kernel on an H100 was no faster at any T (0.11 ms at T = 1, where the products are
+ * bound by the factors' and x and y's bytes; bench/NOTES.md, bench/GPU_RUNS.md).
+ * The backward's products are SGEMMs ({@link Blas}, no TF32, the same bits on every run): z = x·Âᵀ and ∂L/∂y·B̂ per token, ∂x += ∂z·Â,
  * and the sums over tokens ∂Â = ∂zᵀ·x, ∂B̂ᵀ = wᵀ·∂L/∂y and the ADAPTIVE gate's ∂G and ∂b; between them only
  * the per-token gate pass ({@code foura_gate_backward}) is a kernel of this library. Float16 and bfloat16
  * operands are widened into float32 scratch (the stream's allocator) for the SGEMMs, and a ∂x or y in those
@@ -49,9 +49,9 @@ import org.spectralpeft.foura.ValidatingBackend;
  * stream; combine takes host arrays so far. Ranks up to {@link FouRAKernels#MAX_GATE_RANK}.
  */
 public final class CudaFouRA extends ValidatingBackend {
-    /** The system property that picks the single-adapter forward: {@code gemm} (the default) or {@code fused}. */
+    /** The system property that picks the single-adapter forward: {@code gemm} (the default) or {@code kernels}. */
     public static final String FORWARD_PROPERTY = "spectralpeft.foura.forward";
-    private static final boolean FUSED_FORWARD = "fused".equals(System.getProperty(FORWARD_PROPERTY));
+    private static final boolean KERNEL_FORWARD = "kernels".equals(System.getProperty(FORWARD_PROPERTY));
 
     private final CudaContext context;
     private final boolean ownsContext;
@@ -129,9 +129,10 @@ public final class CudaFouRA extends ValidatingBackend {
 
     /**
      * The mixed batch of {@link #forward(FouRAAdapterPool, int[], HostArray, int, HostArray)} on device arrays,
-     * queued on {@code stream} without waiting for it: one launch of the fused forward over the tokens grouped by
-     * adapter (foura_forward_mixed), each token's result the bits of the single-adapter forward. Every adapter
-     * the batch uses must fit the fused kernel (width 2r for the DFT, r for the DCT, at most
+     * queued on {@code stream} without waiting for it: the forward kernels over the tokens grouped by adapter
+     * (one launch of foura_mixed_project, one of foura_mixed_expand), each token's result the bits of the
+     * single-adapter forward on those kernels. Every adapter the batch uses must fit them (width 2r for the DFT,
+     * r for the DCT, at most
      * {@link FouRAKernels#MAX_WIDTH}); the host-array call also takes wider ones. The adapters are held until
      * the work is queued; removing one later frees it after the work queued on the device.
      *
@@ -154,9 +155,11 @@ public final class CudaFouRA extends ValidatingBackend {
             checkDevice("x", x, (long) tokens * pool.dIn());
             checkDevice("y", y, (long) tokens * pool.dOut());
             for (FouRAFactors f : lease.distinct()) {
-                Checks.require(width(f.spec()) <= FouRAKernels.MAX_WIDTH, "a mixed batch on device arrays takes "
-                        + "adapters up to width " + FouRAKernels.MAX_WIDTH + " (r <= 128 for the DFT, 256 for the DCT); "
-                        + f.spec() + " is wider (use the host-array call)");
+                if (width(f.spec()) > FouRAKernels.MAX_WIDTH) { // the message only for a refusal
+                    throw new IllegalArgumentException("a mixed batch on device arrays takes adapters up to width "
+                            + FouRAKernels.MAX_WIDTH + " (r <= 128 for the DFT, 256 for the DCT); " + f.spec()
+                            + " is wider (use the host-array call)");
+                }
             }
             context.makeCurrent();
             mixedOnDevice(lease.perToken(), pool.dIn(), pool.dOut(), x, y, stream);
@@ -164,18 +167,18 @@ public final class CudaFouRA extends ValidatingBackend {
     }
 
     /**
-     * The adapters that fit the fused kernel in one launch on the device; wider ones (rare: r above 128 for the
+     * The adapters that fit the forward kernels in one pass on the device; wider ones (rare: r above 128 for the
      * DFT) each through the single-adapter path on their gathered tokens.
      */
     @Override
     protected void runForward(FouRAFactors[] perToken, HostArray x, HostArray y) {
-        FouRAFactors[] fused = new FouRAFactors[perToken.length];
+        FouRAFactors[] narrow = new FouRAFactors[perToken.length];
         FouRAFactors[] wide = new FouRAFactors[perToken.length];
         boolean anyFused = false;
         boolean anyWide = false;
         for (int t = 0; t < perToken.length; t++) {
             if (perToken[t] != null && width(perToken[t].spec()) <= FouRAKernels.MAX_WIDTH) {
-                fused[t] = perToken[t];
+                narrow[t] = perToken[t];
                 anyFused = true;
             } else if (perToken[t] != null) {
                 wide[t] = perToken[t];
@@ -183,9 +186,9 @@ public final class CudaFouRA extends ValidatingBackend {
             }
         }
         if (anyFused) {
-            FouRASpec spec = java.util.Arrays.stream(fused).filter(java.util.Objects::nonNull).findFirst().orElseThrow().spec();
+            FouRASpec spec = java.util.Arrays.stream(narrow).filter(java.util.Objects::nonNull).findFirst().orElseThrow().spec();
             try (HostCall call = new HostCall(context)) {
-                mixedOnDevice(fused, spec.dIn(), spec.dOut(), call.in(x), call.inOut(y), call.stream());
+                mixedOnDevice(narrow, spec.dIn(), spec.dOut(), call.in(x), call.inOut(y), call.stream());
                 call.finish();
             }
         }
@@ -206,9 +209,12 @@ public final class CudaFouRA extends ValidatingBackend {
         }
         int blocks = 0;
         int used = 0;
-        for (List<Integer> rows : groups.values()) {
-            blocks += (rows.size() + FouRAKernels.FORWARD_TOKENS - 1) / FouRAKernels.FORWARD_TOKENS;
-            used += rows.size();
+        int maxWidth = 1;
+        for (Map.Entry<FouRAFactors, List<Integer>> g : groups.entrySet()) {
+            int rows = g.getValue().size();
+            blocks += (rows + FouRAKernels.FORWARD_TOKENS - 1) / FouRAKernels.FORWARD_TOKENS;
+            used += rows;
+            maxWidth = Math.max(maxWidth, width(g.getKey().spec()));
         }
         long adapterBytes = (long) FouRAKernels.MIXED_ADAPTER_BYTES * groups.size();
         long bytes = adapterBytes + 4L * (3L * blocks + used);
@@ -219,10 +225,8 @@ public final class CudaFouRA extends ValidatingBackend {
         int rowAt = blockAt + 12 * blocks;
         for (Map.Entry<FouRAFactors, List<Integer>> g : groups.entrySet()) {
             Factors f = (Factors) g.getKey();
-            FouRASpec spec = f.spec();
-            table.putLong(f.aHat.array().address()).putLong(f.bHatT.array().address()).putLong(f.gateAddress())
-                    .putInt(spec.gate().ordinal()).putInt(spec.rank())
-                    .putInt(spec.transform() == FouRASpec.Transform.DFT ? 1 : 0).putFloat(spec.alpha());
+            FouRAKernels.putAdapter(table, f.aHat.array().address(), f.bHatT.array().address(), f.gateAddress(),
+                    f.spec(), f.spec().alpha());
             List<Integer> rows = g.getValue();
             for (int i = 0; i < rows.size(); i += FouRAKernels.FORWARD_TOKENS) {
                 table.putInt(blockAt, adapter).putInt(blockAt + 4, first + i)
@@ -238,8 +242,9 @@ public final class CudaFouRA extends ValidatingBackend {
         }
         try (StreamScratch scratch = new StreamScratch(s)) {
             long device = HostTables.copyIn(table, scratch, s);
-            kernels.forwardMixed(x, device, device + adapterBytes, blocks, device + adapterBytes + 12L * blocks, dIn,
-                    dOut, y, s);
+            long z = scratch.allocate(4L * used * maxWidth);
+            kernels.forwardMixed(x, device, device + adapterBytes, blocks, device + adapterBytes + 12L * blocks, used,
+                    maxWidth, dIn, dOut, z, y, s);
         }
     }
 
@@ -302,11 +307,11 @@ public final class CudaFouRA extends ValidatingBackend {
         }
     }
 
-    /** y += scale·B̂·w(Â·x) on the device: two SGEMMs around the gate kernel, or fused where asked and z fits. */
+    /** y += scale·B̂·w(Â·x) on the device: two SGEMMs around the gate kernel, or the forward kernels where asked and z fits. */
     private void forwardOnDevice(Factors f, DeviceArray x, int tokens, DeviceArray y, float scale, CudaStream s) {
         FouRASpec spec = f.spec();
         int width = width(spec);
-        if (FUSED_FORWARD && width <= FouRAKernels.MAX_WIDTH) {
+        if (KERNEL_FORWARD && width <= FouRAKernels.MAX_WIDTH) {
             kernels.forward(spec, x, f.aHat.array(), f.bHatT.array(), f.gate == null ? null : f.gate.array(), scale,
                     tokens, y, s);
             return;

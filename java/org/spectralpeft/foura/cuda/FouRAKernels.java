@@ -4,9 +4,12 @@ import org.spectralpeft.core.Checks;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.cuda.CudaStream;
 import org.spectralpeft.cuda.DeviceArray;
+import java.nio.ByteBuffer;
 import org.spectralpeft.cuda.internal.CommonKernels;
+import org.spectralpeft.cuda.internal.HostTables;
 import org.spectralpeft.cuda.internal.KernelModule;
 import org.spectralpeft.cuda.internal.StageTimer;
+import org.spectralpeft.cuda.internal.StreamScratch;
 import org.spectralpeft.foura.FouRASpec;
 
 /**
@@ -17,8 +20,8 @@ import org.spectralpeft.foura.FouRASpec;
 public final class FouRAKernels implements AutoCloseable {
     /** The source these kernels are built from: {@code kernels/foura.cu}. */
     static final String MODULE = "foura";
-    static final String FORWARD = "foura_forward";
-    static final String FORWARD_MIXED = "foura_forward_mixed";
+    static final String PROJECT = "foura_mixed_project";
+    static final String EXPAND = "foura_mixed_expand";
     static final String GATE = "foura_gate";
     static final String GATE_BACKWARD = "foura_gate_backward";
     static final String DELTA = "foura_delta";
@@ -28,15 +31,17 @@ public final class FouRAKernels implements AutoCloseable {
     static final String DCT_REORDER = "foura_dct_reorder";
     static final String DCT2_POST = "foura_dct2_post";
     static final String TRANSPOSE = "foura_transpose";
-    static final String[] KERNELS = {FORWARD, FORWARD_MIXED, GATE, GATE_BACKWARD, DELTA, FOLD_EXPAND, FOLD_HERMITIAN,
+    static final String[] KERNELS = {PROJECT, EXPAND, GATE, GATE_BACKWARD, DELTA, FOLD_EXPAND, FOLD_HERMITIAN,
         DCT3_PRE, DCT_REORDER, DCT2_POST, TRANSPOSE};
     /** The largest rank the gate kernels hold (two components per thread of a 256-thread block). */
     public static final int MAX_GATE_RANK = 512;
     /** Threads per block (FOURA_BLOCK in the source). */
     static final int BLOCK = 256;
-    /** Tokens per block of the fused forward (FOURA_TOKENS in the source). */
+    /** Tokens per block of the forward kernels (FOURA_TOKENS in the source). */
     static final int FORWARD_TOKENS = 8;
-    /** The widest z the fused forward holds on chip (FOURA_MAX_WIDTH): 2r for the DFT with r = 128. */
+    /** Columns of Â per block of foura_mixed_project (FOURA_PROJECT_COLUMNS in the source: a warp each). */
+    static final int PROJECT_COLUMNS = BLOCK / 32;
+    /** The widest z the forward kernels take (FOURA_MAX_WIDTH): 2r for the DFT with r = 128. */
     public static final int MAX_WIDTH = 256;
     /**
      * Bytes of one adapter's entry in a mixed batch's table (FouRAMixedAdapter in the source): the addresses of
@@ -79,7 +84,9 @@ public final class FouRAKernels implements AutoCloseable {
     }
 
     /**
-     * y += adapter(x) for {@code tokens} tokens, fused: z = Â·x, the gate, y += scale·B̂·w, z on chip.
+     * y += adapter(x) for {@code tokens} tokens on this library's kernels: z = Â·x ({@code foura_mixed_project}), then
+     * the gate and y += scale·B̂·w ({@code foura_mixed_expand}), as a mixed batch of one adapter runs; z in stream-ordered
+     * scratch, the adapter's entry copied in.
      *
      * @param spec the layer (its rank, transform and gate kind); its α is not applied: pass it in {@code scale}
      * @param x tokens × d_in inputs, any dtype
@@ -95,7 +102,7 @@ public final class FouRAKernels implements AutoCloseable {
     public void forward(FouRASpec spec, DeviceArray x, DeviceArray aHat, DeviceArray bHatT, DeviceArray gate,
                         float scale, int tokens, DeviceArray y, CudaStream stream) {
         int width = (spec.transform() == FouRASpec.Transform.DFT ? 2 : 1) * spec.rank();
-        Checks.require(width <= MAX_WIDTH, "the fused forward holds at most " + MAX_WIDTH + " components of z, "
+        Checks.require(width <= MAX_WIDTH, "the forward kernels take at most " + MAX_WIDTH + " components of z, "
                 + spec + " has " + width);
         Checks.positive(tokens, "tokens");
         Checks.length("x", x.length(), (long) tokens * spec.dIn());
@@ -103,36 +110,61 @@ public final class FouRAKernels implements AutoCloseable {
         Checks.length("aHat", aHat.length(), (long) width * spec.dIn());
         Checks.length("bHatT", bHatT.length(), (long) width * spec.dOut());
         Checks.require(aHat.dtype() == DType.FLOAT32 && bHatT.dtype() == DType.FLOAT32, "the folded factors are float32");
-        int gateKind = spec.gate().ordinal(); // NONE 0, FIXED 1, ADAPTIVE 2, as FouRAGate in the source
         if (spec.gate() != FouRASpec.Gate.NONE) {
             Checks.notNull(gate, "gate");
             Checks.length("gate", gate.length(), spec.gateLength());
             Checks.require(gate.dtype() == DType.FLOAT32, "the gate's parameters are float32");
         }
-        long gateAddress = gate == null ? 0L : gate.address();
-        int blocks = (tokens + FORWARD_TOKENS - 1) / FORWARD_TOKENS;
-        StageTimer.time(FORWARD, stream, () -> launcher.launch(FORWARD, blocks, 1, stream, new Object[] {
-            x.address(), x.dtype().code(), aHat.address(), bHatT.address(), gateAddress, gateKind, spec.rank(),
-            spec.transform() == FouRASpec.Transform.DFT ? 1 : 0, scale, spec.dIn(), spec.dOut(), tokens,
-            y.address(), y.dtype().code()}));
+        ByteBuffer entry = HostTables.allocate(MIXED_ADAPTER_BYTES);
+        putAdapter(entry, aHat.address(), bHatT.address(), gate == null ? 0L : gate.address(), spec, scale);
+        try (StreamScratch scratch = new StreamScratch(stream)) {
+            long adapters = HostTables.copyIn(entry, scratch, stream);
+            long z = scratch.allocate(4L * tokens * width);
+            forwardMixed(x, adapters, 0L, (tokens + FORWARD_TOKENS - 1) / FORWARD_TOKENS, 0L, tokens, width,
+                    spec.dIn(), spec.dOut(), z, y, stream);
+        }
     }
 
     /**
-     * A mixed batch through the fused forward, each block's tokens of one adapter: y[rows[i]] += that adapter(x[rows[i]]).
+     * Writes one adapter's {@link #MIXED_ADAPTER_BYTES}-byte entry at the buffer's position (FouRAMixedAdapter in
+     * the source): the addresses of Â, B̂ᵀ and the gate's parameters, then gate kind, rank, DFT flag and scale.
      *
-     * @param x the batch's inputs, tokens × d_in, any dtype
+     * @param table the table, little-endian (as {@link HostTables#allocate} makes it)
+     * @param aHat Â's device address
+     * @param bHatT B̂ᵀ's device address
+     * @param gate the gate's parameters' device address, 0 for NONE
+     * @param spec the adapter's layer
+     * @param scale α times the adapter's weight
+     */
+    static void putAdapter(ByteBuffer table, long aHat, long bHatT, long gate, FouRASpec spec, float scale) {
+        table.putLong(aHat).putLong(bHatT).putLong(gate).putInt(spec.gate().ordinal()).putInt(spec.rank())
+                .putInt(spec.transform() == FouRASpec.Transform.DFT ? 1 : 0).putFloat(scale);
+    }
+
+    /**
+     * A batch through the forward kernels, each block's tokens of one adapter: y[row] += that adapter(x[row]),
+     * z = Â·x ({@code foura_mixed_project}, a warp per column) then the gate and B̂·w ({@code foura_mixed_expand}, a thread
+     * per output).
+     *
+     * @param x the batch's inputs, any dtype
      * @param adapters device table of {@link #MIXED_ADAPTER_BYTES}-byte entries, each of width at most {@link #MAX_WIDTH}
-     * @param blocks device table of {adapter, first, count} int32 triples, count in [1, FORWARD_TOKENS]
-     * @param blockCount the number of triples
-     * @param rows device int32 rows of x and y, grouped by adapter
+     * @param blocks device table of {adapter, first, count} int32 triples, count in [1, FORWARD_TOKENS]; 0: block b
+     *        is adapter 0's tokens b·{@link #FORWARD_TOKENS} .. of {@code tokens}
+     * @param blockCount the number of blocks
+     * @param rows device int32 rows of x and y, grouped by adapter; 0: token i is row i
+     * @param tokens the tokens (the blocks' firsts and counts cover 0 .. tokens − 1)
+     * @param maxWidth the widest adapter's z (2r for the DFT, r for the DCT), at most {@link #MAX_WIDTH}
      * @param dIn input features
      * @param dOut output features
-     * @param y the batch's outputs, tokens × d_out, any dtype, accumulated into
+     * @param z device scratch of tokens × maxWidth float32
+     * @param y the batch's outputs, any dtype, accumulated into
      * @param stream the stream
      */
-    void forwardMixed(DeviceArray x, long adapters, long blocks, int blockCount, long rows, int dIn, int dOut,
-                      DeviceArray y, CudaStream stream) {
-        launch(FORWARD_MIXED, blockCount, 1, stream, x.address(), x.dtype().code(), adapters, blocks, rows, dIn, dOut,
+    void forwardMixed(DeviceArray x, long adapters, long blocks, int blockCount, long rows, int tokens, int maxWidth,
+                      int dIn, int dOut, long z, DeviceArray y, CudaStream stream) {
+        launch(PROJECT, blockCount, (maxWidth + PROJECT_COLUMNS - 1) / PROJECT_COLUMNS, stream, x.address(),
+                x.dtype().code(), adapters, blocks, rows, tokens, dIn, z, maxWidth);
+        launch(EXPAND, blockCount, (dOut + BLOCK - 1) / BLOCK, stream, adapters, blocks, rows, tokens, z, maxWidth, dOut,
                 y.address(), y.dtype().code());
     }
 

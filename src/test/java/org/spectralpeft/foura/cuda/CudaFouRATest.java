@@ -46,12 +46,12 @@ class CudaFouRATest extends FouRABackendContract {
     }
 
     /**
-     * A mixed batch runs the fused kernel, a single adapter's forward two SGEMMs (unless
-     * {@link CudaFouRA#FORWARD_PROPERTY} asks for the fused kernel): the same sums in another order.
+     * A mixed batch runs the forward kernels, a single adapter's forward two SGEMMs (unless
+     * {@link CudaFouRA#FORWARD_PROPERTY} asks for the kernels): the same sums in another order.
      */
     @Override
     protected boolean mixedBatchBitwise() {
-        return "fused".equals(System.getProperty(CudaFouRA.FORWARD_PROPERTY));
+        return "kernels".equals(System.getProperty(CudaFouRA.FORWARD_PROPERTY));
     }
 
     /** FouRA and FourierFT on one borrowed context: both work, and closing them leaves the context open. */

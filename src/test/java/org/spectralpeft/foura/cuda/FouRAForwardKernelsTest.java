@@ -27,13 +27,14 @@ import org.spectralpeft.foura.cpu.FoldedFactors;
 import org.spectralpeft.fourierft.cuda.RequiresCuda;
 
 /**
- * The fused forward kernel ({@code foura_forward}) against the float64 reference: y += adapter(x) with the
- * factors folded on the host, every transform and gate, ranks up to 128 (z of 256 components, the most the
- * kernel holds), token counts that leave partial blocks, every dtype, and bit-identical repeats.
+ * The forward kernels ({@code foura_mixed_project}, then {@code foura_mixed_expand}; one adapter, no tables)
+ * against the float64 reference: y += adapter(x) with the factors folded on the host, every transform and gate,
+ * ranks up to 128 (z of 256 components, the most the kernels take), token counts that leave partial blocks,
+ * every dtype, and bit-identical repeats.
  */
 @Tag("gpu")
 @ExtendWith(RequiresCuda.class)
-class FouRAFusedForwardTest {
+class FouRAForwardKernelsTest {
     private static KernelFixture gpu;
 
     @BeforeAll
@@ -62,7 +63,7 @@ class FouRAFusedForwardTest {
         return out.stream();
     }
 
-    /** The fused forward of case c on {@code tokens} tokens of x, into y (accumulated), on the device. */
+    /** The kernels' forward of case c on {@code tokens} tokens of x, into y (accumulated), on the device. */
     private static void run(Case c, HostArray x, int tokens, HostArray y) {
         FouRASpec spec = c.spec;
         boolean dft = spec.transform() == Transform.DFT;
@@ -94,7 +95,7 @@ class FouRAFusedForwardTest {
 
     @ParameterizedTest(name = "{0}x{1} r={2} {3} {4} {5}")
     @MethodSource("cases")
-    void fusedForwardMatchesTheReference(int dOut, int dIn, int r, Transform transform, Gate gate, DType dtype) {
+    void theKernelsForwardMatchesTheReference(int dOut, int dIn, int r, Transform transform, Gate gate, DType dtype) {
         Case c = new Case(dOut, dIn, r, transform, gate);
         int tokens = 1 + c.data.nextInt(30);
         HostArray x = c.inputs(dtype, tokens);
@@ -112,7 +113,7 @@ class FouRAFusedForwardTest {
         HostArray first = HostArray.of(dtype, y0);
         run(c, x, tokens, first);
         double err = TestData.relativeError(TestData.toDouble(first), expected);
-        assertTrue(err < TestData.tolerance(dtype), "fused forward, T=" + tokens + ": relative error " + err + c.tag());
+        assertTrue(err < TestData.tolerance(dtype), "kernels' forward, T=" + tokens + ": relative error " + err + c.tag());
         HostArray again = HostArray.of(dtype, y0);
         run(c, x, tokens, again);
         assertArrayEquals(first.toFloats(), again.toFloats(), "repeat not bit-identical" + c.tag());
