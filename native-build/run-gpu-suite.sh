@@ -20,12 +20,13 @@
 #           and FouRAMixedBatchBenchmark, device arrays, T distinct adapters against one; then what PEFT can
 #           do for such a batch on the same device (materializeEach, 1 and 16 adapters, into mixed/each/)
 #   short   all of it cut to fit one slot of about 9 minutes (for a lease of 15 minutes): the tests tagged
-#           gpu (committed fixtures), the float32 CUDA benchmarks with short iterations in one JVM (-f 0;
+#           gpu (committed fixtures), the float32 CUDA benchmarks with short iterations in two JMH runs (-f 0;
 #           not the merge command, whose single-shot calls take most of a slot), PEFT timed with --quick,
 #           the table, the stage profiles, then the FouRA, TLoRA and mixed stages, short; each step has its
 #           own time limit (SHORT_LIMITS="tests bench peers profile foura tlora mixed" in seconds, default
-#           "120 110 70 80 60 60 70"), and with SUITE_ARCHIVE set, OUT_DIR is packed into that .tgz after
-#           every step, so a run cut short still returns what it finished
+#           "120 125 70 80 60 60 65"; the benchmarks in two JMH runs, so that a cut loses one half), and
+#           with SUITE_ARCHIVE set, OUT_DIR is packed into that .tgz after every step, so a run cut short
+#           still returns what it finished
 # Give the three stages the same OUT_DIR on the machine (say /tmp/gpu-suite) and copy it out after each
 # (cp -r /tmp/gpu-suite "$OUT/"): peers reads bench's jmh.json from there. If the machine was not kept
 # between the calls, build the table wherever the results are:
@@ -134,7 +135,7 @@ stage_profiles() {
 
 run_short() {
   local limits
-  read -r -a limits <<<"${SHORT_LIMITS:-120 110 70 80 60 60 70}"
+  read -r -a limits <<<"${SHORT_LIMITS:-120 125 70 80 60 60 65}"
   local d=$out/tests
   mkdir -p "$d" "$out/bench" "$out/peers"
   nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || true
@@ -145,10 +146,16 @@ run_short() {
   grep -E "(tests|containers) (successful|failed|skipped|aborted)" "$d/tests.log" || tail -20 "$d/tests.log"
   pack
   echo "== benchmarks ($(date -u +%T))"
-  JAVA_OPTS="-Xmx24g" timeout -k 5 "${limits[1]}" "$bundle/run-benchmarks.sh" "$out/bench" \
-    "MaterializeBenchmark|FloorBenchmark|ForwardBackwardBenchmark" \
-    -p backend=cuda -p dtype=float32 -wi 1 -w 300ms -i 2 -r 500ms -f 0 > "$out/bench/run.log" 2>&1 \
-    || echo "   JMH FAILED OR CUT SHORT (rc $?)"
+  # two JMH runs, each with its share of the step's time: JMH writes its JSON only at the end, so a run cut
+  # short loses its own results, not the other's
+  local opts=(-p backend=cuda -p dtype=float32 -wi 1 -w 300ms -i 2 -r 500ms -f 0) first=$((limits[1] * 55 / 100))
+  rm -rf "$out/bench/part1" "$out/bench/part2"
+  JAVA_OPTS="-Xmx24g" timeout -k 5 "$first" "$bundle/run-benchmarks.sh" "$out/bench/part1" "MaterializeBenchmark" \
+    "${opts[@]}" > "$out/bench/run.log" 2>&1 || echo "   JMH PART 1 FAILED OR CUT SHORT (rc $?)"
+  JAVA_OPTS="-Xmx24g" timeout -k 5 "$((limits[1] - first))" "$bundle/run-benchmarks.sh" "$out/bench/part2" \
+    "FloorBenchmark|ForwardBackwardBenchmark" "${opts[@]}" >> "$out/bench/run.log" 2>&1 \
+    || echo "   JMH PART 2 FAILED OR CUT SHORT (rc $?)"
+  join_parts "$out/bench"
   grep -E "p0.50 " "$out/bench/jmh.txt" | head -60 || tail -20 "$out/bench/run.log"
   pack
   echo "== PEFT ($(date -u +%T))"
