@@ -103,7 +103,7 @@ public abstract class FouRAFactors implements AutoCloseable {
      * @param backend a backend
      * @return whether these factors are open and were made by {@code backend}
      */
-    public final boolean isUsableBy(Object backend) {
+    final boolean isUsableBy(Object backend) {
         return owner == backend && !closed;
     }
 
