@@ -8,8 +8,9 @@
 // Widest z: 2r for the DFT with r = 128.
 #define FOURA_MAX_WIDTH 256
 #define FOURA_BLOCK 256
-// Columns of Â per block of the projection: one per warp.
-#define FOURA_PROJECT_COLUMNS (FOURA_BLOCK / 32)
+#define FOURA_WARPS (FOURA_BLOCK / 32)
+// Columns of Â per warp of foura_mixed_project_wide.
+#define FOURA_PROJECT_COLUMNS 4
 
 enum FouRAGate : int { FOURA_GATE_NONE = 0, FOURA_GATE_FIXED = 1, FOURA_GATE_ADAPTIVE = 2 };
 
@@ -82,11 +83,12 @@ __device__ __forceinline__ void foura_block(const int* __restrict__ blocks, int 
     }
 }
 
-extern "C" {
-
-// z[first + t][c] = Σ_k Â[c][k]·x[row(t)][k] for the block's tokens, one warp per column c (blockIdx.y picks
-// the block's FOURA_PROJECT_COLUMNS columns; a warp past its adapter's width has nothing to do).
-__global__ void __launch_bounds__(FOURA_BLOCK) foura_mixed_project(
+// z[first + t][c] = Σ_k Â[c][k]·x[row(t)][k] for the block's tokens: warp w of the block owns COLUMNS columns
+// c = blockIdx.y·FOURA_WARPS·COLUMNS + w + j·FOURA_WARPS (j < COLUMNS; a column past its adapter's width is
+// skipped), its lanes striding over k. Each x value loaded serves COLUMNS columns, and a lane keeps COLUMNS
+// of Â's loads per step in flight (times the unrolled steps). The sums do not depend on COLUMNS.
+template <int COLUMNS, int UNROLL>
+__device__ __forceinline__ void foura_project_columns(
         const void* __restrict__ x, int xDtype, const FouRAMixedAdapter* __restrict__ adapters,
         const int* __restrict__ blocks, const int* __restrict__ rows, int tokens, int dIn, float* __restrict__ z,
         int zStride) {
@@ -94,45 +96,82 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_mixed_project(
     foura_block(blocks, tokens, adapter, first, count);
     const FouRAMixedAdapter* a = adapters + adapter; // fields read one by one: a struct copy would go to local memory
     const int width = a->dft ? 2 * a->rank : a->rank;
-    const int c = blockIdx.y * FOURA_PROJECT_COLUMNS + (threadIdx.x >> 5);
-    if (c >= width) {
+    const int c0 = blockIdx.y * FOURA_WARPS * COLUMNS + (threadIdx.x >> 5);
+    if (c0 >= width) {
         return; // the whole warp: no barrier follows
     }
     const int lane = threadIdx.x & 31;
-    const float* __restrict__ row = a->aHat + (long long) c * dIn;
+    const float* __restrict__ aHat = a->aHat;
     long long xRow[FOURA_TOKENS];
-    float acc[FOURA_TOKENS];
+    float acc[COLUMNS][FOURA_TOKENS];
 #pragma unroll
     for (int t = 0; t < FOURA_TOKENS; t++) {
         xRow[t] = t < count ? (long long) foura_row(rows, first, t) * dIn : 0;
-        acc[t] = 0.f;
+#pragma unroll
+        for (int j = 0; j < COLUMNS; j++) {
+            acc[j][t] = 0.f;
+        }
     }
-    // unrolled: eight of Â's loads (and x's, mostly from L1) in flight per lane, not one
-#pragma unroll 8
+#pragma unroll UNROLL
     for (int k = lane; k < dIn; k += 32) {
-        const float av = __ldg(row + k);
+        float av[COLUMNS];
+#pragma unroll
+        for (int j = 0; j < COLUMNS; j++) {
+            const int c = c0 + j * FOURA_WARPS;
+            av[j] = c < width ? __ldg(aHat + (long long) c * dIn + k) : 0.f;
+        }
 #pragma unroll
         for (int t = 0; t < FOURA_TOKENS; t++) {
             if (t < count) {
-                acc[t] = fmaf(load_as_float(x, xRow[t] + k, xDtype), av, acc[t]);
+                const float xv = load_as_float(x, xRow[t] + k, xDtype);
+#pragma unroll
+                for (int j = 0; j < COLUMNS; j++) {
+                    acc[j][t] = fmaf(xv, av[j], acc[j][t]);
+                }
             }
         }
     }
 #pragma unroll
-    for (int t = 0; t < FOURA_TOKENS; t++) {
+    for (int j = 0; j < COLUMNS; j++) {
 #pragma unroll
-        for (int offset = 16; offset > 0; offset >>= 1) {
-            acc[t] += __shfl_xor_sync(0xffffffffu, acc[t], offset);
+        for (int t = 0; t < FOURA_TOKENS; t++) {
+#pragma unroll
+            for (int offset = 16; offset > 0; offset >>= 1) {
+                acc[j][t] += __shfl_xor_sync(0xffffffffu, acc[j][t], offset);
+            }
         }
     }
     if (lane == 0) {
 #pragma unroll
-        for (int t = 0; t < FOURA_TOKENS; t++) {
-            if (t < count) {
-                z[(long long) (first + t) * zStride + c] = acc[t];
+        for (int j = 0; j < COLUMNS; j++) {
+            const int c = c0 + j * FOURA_WARPS;
+#pragma unroll
+            for (int t = 0; t < FOURA_TOKENS; t++) {
+                if (t < count && c < width) {
+                    z[(long long) (first + t) * zStride + c] = acc[j][t];
+                }
             }
         }
     }
+}
+
+extern "C" {
+
+// foura_project_columns with a column per warp: the most blocks for a batch of distinct adapters.
+__global__ void __launch_bounds__(FOURA_BLOCK) foura_mixed_project(
+        const void* __restrict__ x, int xDtype, const FouRAMixedAdapter* __restrict__ adapters,
+        const int* __restrict__ blocks, const int* __restrict__ rows, int tokens, int dIn, float* __restrict__ z,
+        int zStride) {
+    foura_project_columns<1, 8>(x, xDtype, adapters, blocks, rows, tokens, dIn, z, zStride);
+}
+
+// foura_project_columns with FOURA_PROJECT_COLUMNS columns per warp: x read once for them, for blocks of
+// several tokens.
+__global__ void __launch_bounds__(FOURA_BLOCK, 2) foura_mixed_project_wide(
+        const void* __restrict__ x, int xDtype, const FouRAMixedAdapter* __restrict__ adapters,
+        const int* __restrict__ blocks, const int* __restrict__ rows, int tokens, int dIn, float* __restrict__ z,
+        int zStride) {
+    foura_project_columns<FOURA_PROJECT_COLUMNS, 4>(x, xDtype, adapters, blocks, rows, tokens, dIn, z, zStride);
 }
 
 // y[row(t)] += B̂·w(t) for the block's tokens and outputs blockIdx.y·FOURA_BLOCK .. (a thread each, reading B̂ᵀ

@@ -22,6 +22,7 @@ import org.spectralpeft.foura.FouRAAdapterPool;
 import org.spectralpeft.foura.FouRABackend;
 import org.spectralpeft.foura.FouRASpec;
 import org.spectralpeft.foura.cuda.CudaFouRA;
+import org.spectralpeft.foura.cuda.FouRAKernels;
 
 /**
  * Serving many FouRA adapters: T tokens of a d × d layer, rank r, DFT, FIXED gate, each token with its own adapter
@@ -54,6 +55,13 @@ public class FouRAMixedBatchBenchmark {
     @Param({"16"})
     public int rank;
 
+    /**
+     * CUDA: columns of Â per warp of the projection kernel ({@link FouRAKernels#PROJECT_COLUMNS_PROPERTY}): 4
+     * (the default kernel) or 1; the CPU backend ignores it.
+     */
+    @Param({"4", "1"})
+    public String projectColumns;
+
     private FouRABackend foura;
     private FouRAAdapterPool pool;
     private int[] ids;
@@ -66,6 +74,7 @@ public class FouRAMixedBatchBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() {
+        System.setProperty(FouRAKernels.PROJECT_COLUMNS_PROPERTY, projectColumns);
         foura = FouRABenchmark.open(backend);
         int adapters = distinct == 0 ? tokens : Math.min(distinct, tokens);
         FouRASpec spec = FouRASpec.of(d, d, rank, FouRASpec.Transform.DFT, FouRASpec.Gate.FIXED, 1f);

@@ -32,11 +32,12 @@ import org.spectralpeft.foura.ValidatingBackend;
  * FouRA on a CUDA device: the folded factors held on the device; the forward as two cuBLAS SGEMMs around the
  * gate kernel (z = x·Âᵀ, then y += w·B̂ᵀ), or, with the system property {@value #FORWARD_PROPERTY}{@code =kernels}
  * and z of up to {@link FouRAKernels#MAX_WIDTH} components, this library's forward kernels
- * ({@code foura_mixed_project}: a warp per column of Â, then {@code foura_mixed_expand}: the gate and a thread per
- * output), which mixed batches always use; ΔW by {@code foura_delta}. The SGEMMs are the default for one
- * adapter because a fused kernel on an H100 was no faster at any T (0.11 ms at T = 1, where the products are
- * bound by the factors' and x and y's bytes; bench/NOTES.md, bench/GPU_RUNS.md).
- * The backward's products are SGEMMs ({@link Blas}, no TF32, the same bits on every run): z = x·Âᵀ and ∂L/∂y·B̂ per token, ∂x += ∂z·Â,
+ * ({@code foura_mixed_project_wide}: four columns of Â per warp, then {@code foura_mixed_expand}: the gate and a
+ * thread per output; {@link FouRAKernels#forwardMixed}), which mixed batches always use; ΔW by
+ * {@code foura_delta}. The SGEMMs are the default for one adapter because a fused kernel on an H100 was no
+ * faster at any T (0.11 ms at T = 1, where the products are bound by the factors' and x and y's bytes;
+ * bench/NOTES.md, bench/GPU_RUNS.md). The backward's products are SGEMMs ({@link Blas}, no TF32, the same bits
+ * on every run): z = x·Âᵀ and ∂L/∂y·B̂ per token, ∂x += ∂z·Â,
  * and the sums over tokens ∂Â = ∂zᵀ·x, ∂B̂ᵀ = wᵀ·∂L/∂y and the ADAPTIVE gate's ∂G and ∂b; between them only
  * the per-token gate pass ({@code foura_gate_backward}) is a kernel of this library. Float16 and bfloat16
  * operands are widened into float32 scratch (the stream's allocator) for the SGEMMs, and a ∂x or y in those

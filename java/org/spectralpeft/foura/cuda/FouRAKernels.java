@@ -21,6 +21,7 @@ public final class FouRAKernels implements AutoCloseable {
     /** The source these kernels are built from: {@code kernels/foura.cu}. */
     static final String MODULE = "foura";
     static final String PROJECT = "foura_mixed_project";
+    static final String PROJECT_WIDE = "foura_mixed_project_wide";
     static final String EXPAND = "foura_mixed_expand";
     static final String GATE = "foura_gate";
     static final String GATE_BACKWARD = "foura_gate_backward";
@@ -31,7 +32,7 @@ public final class FouRAKernels implements AutoCloseable {
     static final String DCT_REORDER = "foura_dct_reorder";
     static final String DCT2_POST = "foura_dct2_post";
     static final String TRANSPOSE = "foura_transpose";
-    static final String[] KERNELS = {PROJECT, EXPAND, GATE, GATE_BACKWARD, DELTA, FOLD_EXPAND, FOLD_HERMITIAN,
+    static final String[] KERNELS = {PROJECT, PROJECT_WIDE, EXPAND, GATE, GATE_BACKWARD, DELTA, FOLD_EXPAND, FOLD_HERMITIAN,
         DCT3_PRE, DCT_REORDER, DCT2_POST, TRANSPOSE};
     /** The largest rank the gate kernels hold (two components per thread of a 256-thread block). */
     public static final int MAX_GATE_RANK = 512;
@@ -39,8 +40,16 @@ public final class FouRAKernels implements AutoCloseable {
     static final int BLOCK = 256;
     /** Tokens per block of the forward kernels (FOURA_TOKENS in the source). */
     static final int FORWARD_TOKENS = 8;
-    /** Columns of Â per block of foura_mixed_project (FOURA_PROJECT_COLUMNS in the source: a warp each). */
-    static final int PROJECT_COLUMNS = BLOCK / 32;
+    /** Warps per block (FOURA_WARPS in the source). */
+    static final int WARPS = BLOCK / 32;
+    /** Columns of Â per warp of foura_mixed_project_wide (FOURA_PROJECT_COLUMNS in the source). */
+    static final int WIDE_COLUMNS = 4;
+    /**
+     * The system property that picks the projection kernel: {@code 1} for foura_mixed_project (a column of Â per
+     * warp), otherwise foura_mixed_project_wide ({@value #WIDE_COLUMNS} per warp, each x value loaded once for
+     * them). Both give the same bits; the property is for measuring one against the other.
+     */
+    public static final String PROJECT_COLUMNS_PROPERTY = "spectralpeft.foura.projectColumns";
     /** The widest z the forward kernels take (FOURA_MAX_WIDTH): 2r for the DFT with r = 128. */
     public static final int MAX_WIDTH = 256;
     /**
@@ -143,8 +152,9 @@ public final class FouRAKernels implements AutoCloseable {
 
     /**
      * A batch through the forward kernels, each block's tokens of one adapter: y[row] += that adapter(x[row]),
-     * z = Â·x ({@code foura_mixed_project}, a warp per column) then the gate and B̂·w ({@code foura_mixed_expand}, a thread
-     * per output).
+     * z = Â·x ({@code foura_mixed_project_wide}, {@value #WIDE_COLUMNS} columns per warp, or with
+     * {@value #PROJECT_COLUMNS_PROPERTY}{@code =1} {@code foura_mixed_project}, one) then the gate and B̂·w
+     * ({@code foura_mixed_expand}, a thread per output).
      *
      * @param x the batch's inputs, any dtype
      * @param adapters device table of {@link #MIXED_ADAPTER_BYTES}-byte entries, each of width at most {@link #MAX_WIDTH}
@@ -162,7 +172,9 @@ public final class FouRAKernels implements AutoCloseable {
      */
     void forwardMixed(DeviceArray x, long adapters, long blocks, int blockCount, long rows, int tokens, int maxWidth,
                       int dIn, int dOut, long z, DeviceArray y, CudaStream stream) {
-        launch(PROJECT, blockCount, (maxWidth + PROJECT_COLUMNS - 1) / PROJECT_COLUMNS, stream, x.address(),
+        boolean narrow = "1".equals(System.getProperty(PROJECT_COLUMNS_PROPERTY));
+        int perBlock = WARPS * (narrow ? 1 : WIDE_COLUMNS);
+        launch(narrow ? PROJECT : PROJECT_WIDE, blockCount, (maxWidth + perBlock - 1) / perBlock, stream, x.address(),
                 x.dtype().code(), adapters, blocks, rows, tokens, dIn, z, maxWidth);
         launch(EXPAND, blockCount, (dOut + BLOCK - 1) / BLOCK, stream, adapters, blocks, rows, tokens, z, maxWidth, dOut,
                 y.address(), y.dtype().code());

@@ -30,7 +30,8 @@ import org.spectralpeft.fourierft.cuda.RequiresCuda;
  * The forward kernels ({@code foura_mixed_project}, then {@code foura_mixed_expand}; one adapter, no tables)
  * against the float64 reference: y += adapter(x) with the factors folded on the host, every transform and gate,
  * ranks up to 128 (z of 256 components, the most the kernels take), token counts that leave partial blocks,
- * every dtype, and bit-identical repeats.
+ * every dtype, bit-identical repeats, and the same bits from both projection kernels (four columns of Â per warp,
+ * the default, and one).
  */
 @Tag("gpu")
 @ExtendWith(RequiresCuda.class)
@@ -117,6 +118,20 @@ class FouRAForwardKernelsTest {
         HostArray again = HostArray.of(dtype, y0);
         run(c, x, tokens, again);
         assertArrayEquals(first.toFloats(), again.toFloats(), "repeat not bit-identical" + c.tag());
+        HostArray narrow = HostArray.of(dtype, y0);
+        String key = FouRAKernels.PROJECT_COLUMNS_PROPERTY;
+        String old = System.getProperty(key);
+        System.setProperty(key, "1");
+        try {
+            run(c, x, tokens, narrow);
+        } finally {
+            if (old == null) {
+                System.clearProperty(key);
+            } else {
+                System.setProperty(key, old);
+            }
+        }
+        assertArrayEquals(first.toFloats(), narrow.toFloats(), "a column per warp, not the same bits as four" + c.tag());
     }
 
     @Test

@@ -34,6 +34,18 @@ class FouRAKernelSignaturesTest {
         DeviceArray y = DeviceArray.foreign(a, 5 * 40, DType.FLOAT16);
         k.forwardMixed(x, a, a, 3, a, 5, 8, 33, 40, a, y, null); // forward(spec, …) is this with no tables
         k.forwardMixed(x, a, 0L, 1, 0L, 5, 8, 33, 40, a, y, null);
+        String key = FouRAKernels.PROJECT_COLUMNS_PROPERTY;
+        String old = System.getProperty(key);
+        System.setProperty(key, "1"); // the other projection kernel
+        try {
+            k.forwardMixed(x, a, a, 3, a, 5, 8, 33, 40, a, y, null);
+        } finally {
+            if (old == null) {
+                System.clearProperty(key);
+            } else {
+                System.setProperty(key, old);
+            }
+        }
         k.gate(spec, a, a, 0.5f, 5, null);
         k.gateBackward(spec, a, a, a, 5, a, a, null);
         k.delta(a, a, a, 8, 40, 33, y, 1, null);
