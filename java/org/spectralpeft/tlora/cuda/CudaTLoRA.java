@@ -28,8 +28,9 @@ import org.spectralpeft.tlora.ValidatingBackend;
  * TLoRA on a CUDA device. The transform T and the TTM residual are tensor-ring operators applied row by row
  * ({@code tlora_ring_apply}: each block carries one row's ring state in shared memory through every core),
  * never formed; where the ring costs more than a dense T (from R = 4 at the authors' shapes; {@link RingCost}),
- * T is built one row panel at a time (1/I_1 of it, from core 1 and the other cores' products by cuBLAS) and
- * applied by cuBLAS, panel by panel, so that no buffer holds it whole. W0's product and the LoRA and TR
+ * T is built in row panels within a scratch budget ({@link #DEFAULT_PANEL_BYTES}: T whole up to 4096; whole
+ * values of the first input digit, from core 1 and the other cores' products by cuBLAS) and applied by cuBLAS,
+ * panel by panel. W0's product and the LoRA and TR
  * residuals are cuBLAS GEMMs (the TR residual through its ring products, computed on the host: they depend on
  * the parameters only). The cores' gradients are GEMMs, as
  * on the CPU backend: C = Σ_t w_t·v_tᵀ over the tokens (one cuBLAS GEMM, ∏J × ∏I), then per core one GEMM of
@@ -66,7 +67,19 @@ public final class CudaTLoRA extends ValidatingBackend {
     }
 
     /**
-     * Values of the first output digit per band of C: the most that divide {@code values} (so that every band
+     * Default scratch budget of one row panel of T (and of its unpermuted copy) where T is applied by GEMMs: 64 MiB,
+     * T whole up to d_in = 4096, for the reason of {@link #DEFAULT_GRAM_BYTES}: on a device a few large GEMMs
+     * beat many small ones and their launches.
+     */
+    static final long DEFAULT_PANEL_BYTES = 64L << 20;
+
+    /** The panel budget; the system property {@code spectralpeft.tlora.cuda.panelBytes} overrides it (tuning, tests). */
+    static long panelBytes() {
+        return Math.max(1, Long.getLong("spectralpeft.tlora.cuda.panelBytes", DEFAULT_PANEL_BYTES));
+    }
+
+    /**
+     * Values of the first output digit per band of C (or of the first input digit per panel of T): the most that divide {@code values} (so that every band
      * is alike) and take at most {@code budget} bytes at {@code valueBytes} each; at least 1.
      */
     static int bandValues(int values, long valueBytes, long budget) {
@@ -589,13 +602,13 @@ public final class CudaTLoRA extends ValidatingBackend {
         }
 
         /**
-         * dst = src·Tᵀ, or src·T when transposed (rows × ∏I each), with T built one row panel at a time: the rows
-         * of one value of the first digit, T[(p, r), (q, r')] = tr(A⁰[p, q]·E[r, r']) = Σ_c A⁰[p, q][c]·E0[(r, r'), c]
-         * (E0: the other cores' products for core 0, whose columns (b, a) hold E[a, b], which is the trace's
-         * pairing), one GEMM (I_0 × (∏I/I_0)² × R²) into [q][r][r'], permuted to the panel's rows [r][(q, r')];
-         * then per panel one GEMM: dst's columns of the panel = src·panelᵀ, or dst += src's columns of the
-         * panel·panel. Scratch of its own, freed in stream order on return: E0, the GEMM's result and the panel
-         * (2/I_0 of T, and R²/I_0² of it for E0).
+         * dst = src·Tᵀ, or src·T when transposed (rows × ∏I each), with T built in row panels: the rows of one or
+         * more values p of the first digit, as many as {@link #panelBytes} allows (T whole at the authors'
+         * shapes). T[(p, r), (q, r')] = tr(A⁰[p, q]·E[r, r']) = Σ_c A⁰[p, q][c]·E0[(r, r'), c] (E0: the other
+         * cores' products for core 0, whose columns (b, a) hold E[a, b], which is the trace's pairing): per panel
+         * one GEMM (values·I_0 × (∏I/I_0)² × R²) into [p][q][r][r'], permuted to the panel's rows
+         * [p][r][(q, r')], then one GEMM: dst's columns of the panel = src·panelᵀ, or dst += src's columns of the
+         * panel·panel. Scratch of its own, freed in stream order on return: E0, the GEMM's result and the panel.
          */
         void applyByPanels(RingLayout ring, long ringAddress, boolean transposed, long src, int rows, long dst) {
             try (StreamScratch local = new StreamScratch(stream)) {
@@ -603,21 +616,23 @@ public final class CudaTLoRA extends ValidatingBackend {
                 int first = ring.in(0);
                 int length = (int) ring.inLength();
                 int rest = length / first;
+                int values = bandValues(first, 4L * rest * length, panelBytes());
+                int panelRows = values * rest;
                 long e0 = local.allocate(4L * ring.others(0) * rr);
                 kernels.otherProducts(ring, ringAddress, 0, e0, stream);
-                long products = local.allocate(4L * rest * length);
-                long panel = local.allocate(4L * rest * length);
+                long products = local.allocate(4L * panelRows * length);
+                long panel = local.allocate(4L * panelRows * length);
                 long core0 = ring.coresAddress(ringAddress); // (I_0, I_0, R, R), the first of the packed cores
-                for (int p = 0; p < first; p++) {
-                    blas.gemm(stream, false, true, first, rest * rest, rr, 1f, core0 + 4L * p * first * rr, rr, e0, rr,
-                            0f, products, rest * rest);
-                    kernels.permute(products, panel, new int[] {rest, first, rest, 1, 1},
-                            new int[] {rest, rest * rest, 1, 0, 0}, stream);
+                for (int p = 0; p < first; p += values) {
+                    blas.gemm(stream, false, true, values * first, rest * rest, rr, 1f, core0 + 4L * p * first * rr, rr,
+                            e0, rr, 0f, products, rest * rest);
+                    kernels.permute(products, panel, new int[] {values, rest, first, rest, 1},
+                            new int[] {first * rest * rest, rest, rest * rest, 1, 0}, stream);
                     if (transposed) {
-                        blas.gemm(stream, false, false, rows, length, rest, 1f, src + 4L * p * rest, length, panel,
+                        blas.gemm(stream, false, false, rows, length, panelRows, 1f, src + 4L * p * rest, length, panel,
                                 length, p == 0 ? 0f : 1f, dst, length);
                     } else {
-                        blas.gemm(stream, false, true, rows, rest, length, 1f, src, length, panel, length, 0f,
+                        blas.gemm(stream, false, true, rows, panelRows, length, 1f, src, length, panel, length, 0f,
                                 dst + 4L * p * rest, length);
                     }
                 }

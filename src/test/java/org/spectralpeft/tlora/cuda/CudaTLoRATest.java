@@ -253,48 +253,82 @@ class CudaTLoRATest extends TLoRABackendContract {
     }
 
     /**
-     * T through its row panels holds one panel at a time (and its unpermuted copy, and core 1's other products),
-     * not T whole: the forward's scratch stays well below d_in × d_in floats at an authors' shape, R = 4, and the
-     * result agrees with the CPU backend's.
+     * T through its row panels, within a scratch budget: with room for one value of the first input digit the
+     * forward's scratch stays well below d_in × d_in floats (one panel, its unpermuted copy and core 1's other
+     * products); with room for two values of eight, panels of two; by default T whole. Each way the forward and
+     * ∂x (through Tᵀ's panels) agree with the CPU backend's, at an authors' shape with R = 4.
      */
-    @Test
-    void thePanelsOfTHoldNoDInByDInBuffer() {
+    @ParameterizedTest
+    @CsvSource({"1", "2", "0"})
+    void thePanelsOfTStayWithinTheirBudget(int valuesPerPanel) {
         TestData data = new TestData();
-        int[] shape = TLoRASpec.authorsShape(1280);
+        int[] shape = TLoRASpec.authorsShape(1280); // [8, 10, 16]: 8 values of the first input digit
         TLoRASpec spec = TLoRASpec.of(shape, shape, 4, Residual.LORA, 4, 1f);
         TLoRAParameters p = random(spec, data);
         CudaContext context = cuda.context();
         long dIn = spec.dIn();
+        long valueBytes = 4L * dIn / shape[0] * dIn;
+        assertEquals(shape[0], CudaTLoRA.bandValues(shape[0], valueBytes, CudaTLoRA.DEFAULT_PANEL_BYTES),
+                "T whole by default at 1280");
         int tokens = 3;
         HostArray w0 = HostArray.float32(data.gaussian(spec.dOut() * spec.dIn()));
         HostArray x = HostArray.float32(data.gaussian(tokens * spec.dIn()));
+        HostArray g = HostArray.float32(data.gaussian(tokens * spec.dOut()));
         float[] y = new float[tokens * spec.dOut()];
-        onRoute("panels", () -> {
-            try (TLoRADeviceParameters dp = cuda.prepare(spec, p);
-                 CudaStream stream = context.createStream();
-                 DeviceBuffer dw0 = context.upload(w0);
-                 DeviceBuffer dx = context.upload(x);
-                 DeviceBuffer dy = context.upload(HostArray.float32(y))) {
-                stream.synchronize();
-                context.resetPoolUsedHigh();
-                long before = context.poolUsedHighBytes();
-                cuda.forward(dp, dw0.array(), dx.array(), tokens, dy.array(), stream);
-                stream.synchronize();
-                long peak = context.poolUsedHighBytes() - before;
-                System.out.printf("TLoRA forward through T's panels, %d tokens at %d x %d: peak scratch %d bytes (d_in x"
-                        + " d_in would be %d)%n", tokens, spec.dOut(), dIn, peak, 4 * dIn * dIn);
-                assertTrue(peak < 4 * dIn * dIn * 6 / 10, "peak scratch " + peak + " against " + 4 * dIn * dIn
-                        + " for T whole");
-                dy.copyTo(HostArray.float32(y));
+        float[] gradX = new float[tokens * spec.dIn()];
+        String key = "spectralpeft.tlora.cuda.panelBytes";
+        String old = System.getProperty(key);
+        if (valuesPerPanel > 0) {
+            System.setProperty(key, Long.toString(valuesPerPanel * valueBytes));
+        }
+        try {
+            onRoute("panels", () -> {
+                try (TLoRADeviceParameters dp = cuda.prepare(spec, p);
+                     CudaStream stream = context.createStream();
+                     DeviceBuffer dw0 = context.upload(w0);
+                     DeviceBuffer dx = context.upload(x);
+                     DeviceBuffer dg = context.upload(g);
+                     DeviceBuffer dy = context.upload(HostArray.float32(y));
+                     DeviceBuffer dGradX = context.upload(HostArray.float32(gradX))) {
+                    stream.synchronize();
+                    context.resetPoolUsedHigh();
+                    long before = context.poolUsedHighBytes();
+                    cuda.forward(dp, dw0.array(), dx.array(), tokens, dy.array(), stream);
+                    stream.synchronize();
+                    long peak = context.poolUsedHighBytes() - before;
+                    System.out.printf("TLoRA forward through T's panels, %d tokens at %d x %d, %s: peak scratch %d"
+                            + " bytes (d_in x d_in would be %d)%n", tokens, spec.dOut(), dIn, valuesPerPanel > 0
+                            ? valuesPerPanel + " value(s) per panel" : "T whole", peak, 4 * dIn * dIn);
+                    if (valuesPerPanel == 1) {
+                        assertTrue(peak < 4 * dIn * dIn * 6 / 10, "peak scratch " + peak + " against " + 4 * dIn * dIn
+                                + " for T whole");
+                    } else if (valuesPerPanel == 0) {
+                        assertTrue(peak >= 2 * 4 * dIn * dIn, "T whole and its unpermuted copy: " + peak);
+                    }
+                    cuda.backward(dp, dw0.array(), dx.array(), dg.array(), tokens, dGradX.array(), stream);
+                    dy.copyTo(HostArray.float32(y));
+                    dGradX.copyTo(HostArray.float32(gradX));
+                }
+            });
+        } finally {
+            if (old == null) {
+                System.clearProperty(key);
+            } else {
+                System.setProperty(key, old);
             }
-        });
+        }
         float[] expected = new float[y.length];
+        float[] expectedGradX = new float[gradX.length];
         try (CpuTLoRA cpu = new CpuTLoRA()) {
             cpu.forward(spec, p, w0, x, tokens, HostArray.float32(expected));
+            cpu.backward(spec, p, w0, x, g, tokens, HostArray.float32(expectedGradX));
         }
         double err = TestData.relativeError(TestData.toDouble(HostArray.float32(y)),
                 TestData.toDouble(HostArray.float32(expected)));
-        assertTrue(err < 1e-5, "against the CPU backend: " + err + data.tag());
+        assertTrue(err < 1e-5, "forward against the CPU backend: " + err + data.tag());
+        double errX = TestData.relativeError(TestData.toDouble(HostArray.float32(gradX)),
+                TestData.toDouble(HostArray.float32(expectedGradX)));
+        assertTrue(errX < 1e-5, "∂x against the CPU backend: " + errX + data.tag());
     }
 
     /**
