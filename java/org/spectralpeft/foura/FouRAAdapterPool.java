@@ -1,7 +1,10 @@
 package org.spectralpeft.foura;
 
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.IdentityHashMap;
+import java.util.List;
 import java.util.Map;
 import org.spectralpeft.core.Checks;
 
@@ -22,8 +25,12 @@ import org.spectralpeft.core.Checks;
 public final class FouRAAdapterPool implements AutoCloseable {
     private final int dOut;
     private final int dIn;
+    /** Ids below this are also found in {@link #dense}, without boxing or hashing. */
+    static final int DENSE_IDS = 1 << 20;
     /** Guarded by this. */
     private final Map<Integer, FouRAFactors> adapters = new HashMap<>();
+    /** The adapters of ids below {@link #DENSE_IDS} by id (null where none), grown as ids come. Guarded by this. */
+    private FouRAFactors[] dense = new FouRAFactors[0];
     /** Calls in flight per adapter that holds any. Guarded by this. */
     private final Map<FouRAFactors, Integer> holds = new IdentityHashMap<>();
     /** Removed adapters that calls still hold, closed by the last one. Guarded by this. */
@@ -76,6 +83,12 @@ public final class FouRAAdapterPool implements AutoCloseable {
         Checks.require(!adapters.containsValue(factors) && !retired.containsKey(factors),
                 "these factors are already in the pool under another id; prepare a copy for each id");
         adapters.put(id, factors);
+        if (id < DENSE_IDS) {
+            if (id >= dense.length) {
+                dense = Arrays.copyOf(dense, Math.min(DENSE_IDS, Math.max(id + 1, 2 * dense.length)));
+            }
+            dense[id] = factors;
+        }
         bytes += bytesOf(spec);
     }
 
@@ -88,6 +101,9 @@ public final class FouRAAdapterPool implements AutoCloseable {
     public synchronized void remove(int id) {
         FouRAFactors f = adapters.remove(id);
         Checks.require(f != null, "adapter id " + id + " is not in the pool");
+        if (id < dense.length) {
+            dense[id] = null;
+        }
         bytes -= bytesOf(f.spec());
         if (holds.containsKey(f)) {
             retired.put(f, Boolean.TRUE);
@@ -163,16 +179,29 @@ public final class FouRAAdapterPool implements AutoCloseable {
     }
 
     /**
+     * The tokens of each adapter of a {@link Lease}, in token order: adapter a's (of {@link Lease#distinct()}) are
+     * {@code tokens[offsets[a] .. offsets[a + 1])}; tokens without an adapter are in none.
+     *
+     * @param offsets distinct().length + 1 ascending offsets into tokens
+     * @param tokens the tokens with an adapter, grouped
+     */
+    public record Grouping(int[] offsets, int[] tokens) {
+    }
+
+    /**
      * The adapters of a call's tokens, resolved once at its start and held until {@link #close()}: what a backend
      * works from (see {@link ValidatingBackend#checkBatch}).
      */
     public final class Lease implements AutoCloseable {
         private final FouRAFactors[] perToken;
         private final FouRAFactors[] held;
+        private final int[] slots;
+        private Grouping grouping;
 
-        private Lease(FouRAFactors[] perToken, FouRAFactors[] held) {
+        private Lease(FouRAFactors[] perToken, FouRAFactors[] held, int[] slots) {
             this.perToken = perToken;
             this.held = held;
+            this.slots = slots;
         }
 
         /** @return per token its adapter's factors, or null for −1 (the lease's array: read it, do not write it) */
@@ -180,9 +209,33 @@ public final class FouRAAdapterPool implements AutoCloseable {
             return perToken;
         }
 
-        /** @return each adapter the call uses, once */
+        /** @return each adapter the call uses, once, in the order of their first tokens */
         public FouRAFactors[] distinct() {
             return held;
+        }
+
+        /** @return the tokens of each adapter of {@link #distinct()} (computed once, then the same arrays) */
+        public Grouping grouping() {
+            if (grouping == null) {
+                int[] offsets = new int[held.length + 1];
+                for (int s : slots) {
+                    if (s >= 0) {
+                        offsets[s + 1]++;
+                    }
+                }
+                for (int a = 0; a < held.length; a++) {
+                    offsets[a + 1] += offsets[a];
+                }
+                int[] next = Arrays.copyOf(offsets, held.length);
+                int[] tokens = new int[offsets[held.length]];
+                for (int t = 0; t < slots.length; t++) {
+                    if (slots[t] >= 0) {
+                        tokens[next[slots[t]]++] = t;
+                    }
+                }
+                grouping = new Grouping(offsets, tokens);
+            }
+            return grouping;
         }
 
         /** Ends the hold; an adapter removed meanwhile is closed once no call holds it. */
@@ -193,7 +246,8 @@ public final class FouRAAdapterPool implements AutoCloseable {
     }
 
     /**
-     * Resolves and holds the adapters of a call's tokens.
+     * Resolves and holds the adapters of a call's tokens: ids below {@link #DENSE_IDS} by index, others by hash,
+     * a run of one id once; each distinct adapter's place once, by identity.
      *
      * @param ids one id per token: an adapter's, or −1 for none
      * @return the lease; close it when the call ends
@@ -203,24 +257,41 @@ public final class FouRAAdapterPool implements AutoCloseable {
     synchronized Lease acquire(int[] ids) {
         ensureOpen();
         FouRAFactors[] out = new FouRAFactors[ids.length];
-        Map<FouRAFactors, Boolean> distinct = new IdentityHashMap<>();
+        int[] slots = new int[ids.length];
+        Map<FouRAFactors, Integer> places = new IdentityHashMap<>();
+        List<FouRAFactors> held = new ArrayList<>();
+        int previous = -1;
         for (int t = 0; t < ids.length; t++) {
-            if (ids[t] == -1) {
+            int id = ids[t];
+            if (id == -1) {
+                slots[t] = -1;
                 continue;
             }
-            FouRAFactors f = adapters.get(ids[t]);
+            if (t > 0 && id == ids[t - 1] && previous >= 0) {
+                out[t] = out[t - 1];
+                slots[t] = previous;
+                continue;
+            }
+            FouRAFactors f = id >= 0 && id < dense.length ? dense[id] : id >= DENSE_IDS ? adapters.get(id) : null;
             if (f == null) {
-                throw new IllegalArgumentException("adapterIds[" + t + "] = " + ids[t] + " is "
-                        + (ids[t] < -1 ? "negative (only −1, no adapter, is allowed)" : "not in the pool (removed, or never added)"));
+                throw new IllegalArgumentException("adapterIds[" + t + "] = " + id + " is "
+                        + (id < -1 ? "negative (only −1, no adapter, is allowed)" : "not in the pool (removed, or never added)"));
+            }
+            Integer place = places.get(f);
+            if (place == null) {
+                place = held.size();
+                places.put(f, place);
+                held.add(f);
             }
             out[t] = f;
-            distinct.put(f, Boolean.TRUE);
+            slots[t] = place;
+            previous = place;
         }
-        FouRAFactors[] held = distinct.keySet().toArray(new FouRAFactors[0]);
-        for (FouRAFactors f : held) {
+        FouRAFactors[] distinct = held.toArray(new FouRAFactors[0]);
+        for (FouRAFactors f : distinct) {
             holds.merge(f, 1, Integer::sum);
         }
-        return new Lease(out, held);
+        return new Lease(out, distinct, slots);
     }
 
     private synchronized void release(FouRAFactors[] held) {

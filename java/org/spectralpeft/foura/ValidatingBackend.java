@@ -1,7 +1,6 @@
 package org.spectralpeft.foura;
 
 import java.util.List;
-import java.util.Map;
 import org.spectralpeft.core.Checks;
 import org.spectralpeft.core.HostArray;
 import org.spectralpeft.core.OpenState;
@@ -39,7 +38,7 @@ public abstract class ValidatingBackend extends OpenState implements FouRABacken
     @Override
     public final void forward(FouRAAdapterPool pool, int[] adapterIds, HostArray x, int tokens, HostArray y) {
         try (FouRAAdapterPool.Lease lease = checkBatch(pool, adapterIds, x, tokens, y)) {
-            runForward(lease.perToken(), x, y);
+            runForward(lease, x, y);
         }
     }
 
@@ -240,19 +239,43 @@ public abstract class ValidatingBackend extends OpenState implements FouRABacken
      * adapter resolved. This one gathers each adapter's tokens, in token order, into a float32 block, runs the
      * single-adapter forward on it and adds the block's rows into y. Backends with a per-token path override it.
      *
-     * @param perToken per token its adapter's factors (open, this backend's), or null for none
+     * @param lease the call's adapters (open, this backend's) and their tokens
      * @param x tokens × d_in finite inputs
      * @param y tokens × d_out outputs
      */
-    protected void runForward(FouRAFactors[] perToken, HostArray x, HostArray y) {
-        for (Map.Entry<FouRAFactors, List<Integer>> group : TokenRows.byKey(perToken).entrySet()) {
-            FouRASpec spec = group.getKey().spec();
-            List<Integer> rows = group.getValue();
-            float[] ys = new float[rows.size() * spec.dOut()];
-            runForward(group.getKey(), HostArray.float32(TokenRows.gather(x, rows, spec.dIn())), rows.size(),
-                    HostArray.float32(ys));
-            TokenRows.addInto(ys, rows, spec.dOut(), y);
+    protected void runForward(FouRAAdapterPool.Lease lease, HostArray x, HostArray y) {
+        FouRAFactors[] distinct = lease.distinct();
+        for (int a = 0; a < distinct.length; a++) {
+            runForwardOnRows(distinct[a], tokensOf(lease.grouping(), a), x, y);
         }
+    }
+
+    /**
+     * @param grouping a lease's grouping
+     * @param a an adapter's place in the lease's distinct()
+     * @return adapter a's tokens, in token order, as a list
+     */
+    protected static List<Integer> tokensOf(FouRAAdapterPool.Grouping grouping, int a) {
+        List<Integer> rows = new java.util.ArrayList<>(grouping.offsets()[a + 1] - grouping.offsets()[a]);
+        for (int i = grouping.offsets()[a]; i < grouping.offsets()[a + 1]; i++) {
+            rows.add(grouping.tokens()[i]);
+        }
+        return rows;
+    }
+
+    /**
+     * The single-adapter forward of f on the given rows of x (gathered into a float32 block), added into y's rows.
+     *
+     * @param f open factors of this backend
+     * @param rows the rows of x and y
+     * @param x the batch's inputs
+     * @param y the batch's outputs, accumulated into
+     */
+    protected final void runForwardOnRows(FouRAFactors f, List<Integer> rows, HostArray x, HostArray y) {
+        FouRASpec spec = f.spec();
+        float[] ys = new float[rows.size() * spec.dOut()];
+        runForward(f, HostArray.float32(TokenRows.gather(x, rows, spec.dIn())), rows.size(), HostArray.float32(ys));
+        TokenRows.addInto(ys, rows, spec.dOut(), y);
     }
 
     /**

@@ -4,13 +4,10 @@ import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
 import static jcuda.driver.JCudaDriver.cuMemsetD32Async;
 
 import java.nio.ByteBuffer;
-import java.util.List;
-import java.util.Map;
 
 import org.spectralpeft.core.Checks;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
-import org.spectralpeft.core.TokenRows;
 import org.spectralpeft.core.WriteMode;
 import org.spectralpeft.cuda.CudaContext;
 import org.spectralpeft.cuda.CudaStream;
@@ -163,7 +160,7 @@ public final class CudaFouRA extends ValidatingBackend {
                 }
             }
             context.makeCurrent();
-            mixedOnDevice(lease.perToken(), pool.dIn(), pool.dOut(), x, y, stream);
+            mixedOnDevice(lease.distinct(), lease.grouping(), pool.dIn(), pool.dOut(), x, y, stream);
         }
     }
 
@@ -172,73 +169,81 @@ public final class CudaFouRA extends ValidatingBackend {
      * DFT) each through the single-adapter path on their gathered tokens.
      */
     @Override
-    protected void runForward(FouRAFactors[] perToken, HostArray x, HostArray y) {
-        FouRAFactors[] narrow = new FouRAFactors[perToken.length];
-        FouRAFactors[] wide = new FouRAFactors[perToken.length];
-        boolean anyFused = false;
-        boolean anyWide = false;
-        for (int t = 0; t < perToken.length; t++) {
-            if (perToken[t] != null && width(perToken[t].spec()) <= FouRAKernels.MAX_WIDTH) {
-                narrow[t] = perToken[t];
-                anyFused = true;
-            } else if (perToken[t] != null) {
-                wide[t] = perToken[t];
-                anyWide = true;
-            }
+    protected void runForward(FouRAAdapterPool.Lease lease, HostArray x, HostArray y) {
+        FouRAFactors[] distinct = lease.distinct();
+        boolean anyNarrow = false;
+        for (FouRAFactors f : distinct) {
+            anyNarrow |= fitsTheKernels(f);
         }
-        if (anyFused) {
-            FouRASpec spec = java.util.Arrays.stream(narrow).filter(java.util.Objects::nonNull).findFirst().orElseThrow().spec();
+        if (anyNarrow) {
+            FouRASpec spec = distinct[0].spec();
             try (HostCall call = new HostCall(context)) {
-                mixedOnDevice(narrow, spec.dIn(), spec.dOut(), call.in(x), call.inOut(y), call.stream());
+                mixedOnDevice(distinct, lease.grouping(), spec.dIn(), spec.dOut(), call.in(x), call.inOut(y),
+                        call.stream());
                 call.finish();
             }
         }
-        if (anyWide) {
-            super.runForward(wide, x, y);
+        for (int a = 0; a < distinct.length; a++) {
+            if (!fitsTheKernels(distinct[a])) {
+                runForwardOnRows(distinct[a], tokensOf(lease.grouping(), a), x, y);
+            }
         }
     }
 
+    private static boolean fitsTheKernels(FouRAFactors f) {
+        return width(f.spec()) <= FouRAKernels.MAX_WIDTH;
+    }
+
     /**
-     * Tokens grouped by adapter into blocks of at most {@link FouRAKernels#FORWARD_TOKENS}, and one table (the
-     * adapters' entries, the blocks, the rows) copied to the device with one copy per call.
+     * The tokens of the adapters that fit the forward kernels (the others are left to the caller), grouped by
+     * adapter into blocks of at most {@link FouRAKernels#FORWARD_TOKENS}, and one table (the adapters' entries,
+     * the blocks, the rows) copied to the device with one copy per call.
      */
-    private void mixedOnDevice(FouRAFactors[] perToken, int dIn, int dOut, DeviceArray x, DeviceArray y,
-                               CudaStream s) {
-        Map<FouRAFactors, List<Integer>> groups = TokenRows.byKey(perToken);
-        if (groups.isEmpty()) {
-            return; // every id is −1: y unchanged
-        }
+    private void mixedOnDevice(FouRAFactors[] distinct, FouRAAdapterPool.Grouping grouping, int dIn, int dOut,
+                               DeviceArray x, DeviceArray y, CudaStream s) {
+        int[] offsets = grouping.offsets();
+        int[] tokens = grouping.tokens();
+        int adapters = 0;
         int blocks = 0;
         int used = 0;
         int maxWidth = 1;
-        for (Map.Entry<FouRAFactors, List<Integer>> g : groups.entrySet()) {
-            int rows = g.getValue().size();
-            blocks += (rows + FouRAKernels.FORWARD_TOKENS - 1) / FouRAKernels.FORWARD_TOKENS;
-            used += rows;
-            maxWidth = Math.max(maxWidth, width(g.getKey().spec()));
+        for (int a = 0; a < distinct.length; a++) {
+            if (fitsTheKernels(distinct[a])) {
+                int rows = offsets[a + 1] - offsets[a];
+                adapters++;
+                blocks += (rows + FouRAKernels.FORWARD_TOKENS - 1) / FouRAKernels.FORWARD_TOKENS;
+                used += rows;
+                maxWidth = Math.max(maxWidth, width(distinct[a].spec()));
+            }
         }
-        long adapterBytes = (long) FouRAKernels.MIXED_ADAPTER_BYTES * groups.size();
+        if (used == 0) {
+            return; // every id is −1 (or every adapter too wide): y unchanged here
+        }
+        long adapterBytes = (long) FouRAKernels.MIXED_ADAPTER_BYTES * adapters;
         long bytes = adapterBytes + 4L * (3L * blocks + used);
         ByteBuffer table = HostTables.allocate(bytes);
         int adapter = 0;
         int first = 0;
         int blockAt = Math.toIntExact(adapterBytes);
         int rowAt = blockAt + 12 * blocks;
-        for (Map.Entry<FouRAFactors, List<Integer>> g : groups.entrySet()) {
-            Factors f = (Factors) g.getKey();
+        for (int a = 0; a < distinct.length; a++) {
+            if (!fitsTheKernels(distinct[a])) {
+                continue;
+            }
+            Factors f = (Factors) distinct[a];
             FouRAKernels.putAdapter(table, f.aHat.array().address(), f.bHatT.array().address(), f.gateAddress(),
                     f.spec(), f.spec().alpha());
-            List<Integer> rows = g.getValue();
-            for (int i = 0; i < rows.size(); i += FouRAKernels.FORWARD_TOKENS) {
+            int rows = offsets[a + 1] - offsets[a];
+            for (int i = 0; i < rows; i += FouRAKernels.FORWARD_TOKENS) {
                 table.putInt(blockAt, adapter).putInt(blockAt + 4, first + i)
-                        .putInt(blockAt + 8, Math.min(FouRAKernels.FORWARD_TOKENS, rows.size() - i));
+                        .putInt(blockAt + 8, Math.min(FouRAKernels.FORWARD_TOKENS, rows - i));
                 blockAt += 12;
             }
-            for (int row : rows) {
-                table.putInt(rowAt, row);
+            for (int i = offsets[a]; i < offsets[a + 1]; i++) {
+                table.putInt(rowAt, tokens[i]);
                 rowAt += 4;
             }
-            first += rows.size();
+            first += rows;
             adapter++;
         }
         try (StreamScratch scratch = new StreamScratch(s)) {
