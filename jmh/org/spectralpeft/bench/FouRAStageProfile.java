@@ -6,6 +6,7 @@ import org.spectralpeft.Backends;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.cuda.CudaStream;
 import org.spectralpeft.cuda.DeviceBuffer;
+import org.spectralpeft.foura.FouRAAdapterPool;
 import org.spectralpeft.foura.FouRAFactors;
 import org.spectralpeft.foura.FouRASpec;
 import org.spectralpeft.foura.cuda.CudaFouRA;
@@ -13,7 +14,8 @@ import org.spectralpeft.foura.cuda.CudaFouRA;
 /**
  * Where the GPU time of FouRA's forward and forward + backward goes on CUDA ({@link StageReport}): d = 4096,
  * r = 16, NONE gate, both transforms, T = 1, 16, 256 and 4096 tokens, device arrays (the cases of
- * {@code FouRABenchmark}).
+ * {@code FouRABenchmark}); then mixed batches of T = 256 and 4096 tokens (DFT, FIXED gate), all of one adapter
+ * and each of its own (the cases of {@code FouRAMixedBatchBenchmark}).
  *
  * <p>usage: {@code FouRAStageProfile [REPORT.md] [--small]} (default foura-stages.md; --small: d = 256 and T ≤ 16, a
  * check that it runs, e.g. on the CUDA emulator); CUDA only: without a device it says so and exits with status 2.
@@ -54,7 +56,40 @@ public final class FouRAStageProfile {
                     }
                 }
             }
+            mixedBatches(cuda, stream, report, d, rank, small ? new int[] {16} : new int[] {256, 4096});
             report.write(out);
+        }
+    }
+
+    /** Mixed batches of each token count, through one adapter and through as many adapters as tokens. */
+    private static void mixedBatches(CudaFouRA cuda, CudaStream stream, StageReport report, int d, int rank,
+                                     int[] tokenCounts) {
+        FouRASpec spec = FouRASpec.of(d, d, rank, FouRASpec.Transform.DFT, FouRASpec.Gate.FIXED, 1f);
+        float[] a = Bench.gaussian(rank * d, 3);
+        float[] b = Bench.gaussian(d * rank, 4);
+        float[] mask = new float[rank];
+        for (int i = 0; i < rank; i++) {
+            mask[i] = i % 4 == 3 ? 0f : 1f;
+        }
+        int most = java.util.Arrays.stream(tokenCounts).max().orElseThrow();
+        try (FouRAAdapterPool pool = new FouRAAdapterPool(d, d)) {
+            for (int i = 0; i < most; i++) {
+                pool.add(i, cuda.prepare(spec, a, b, mask));
+            }
+            for (int tokens : tokenCounts) {
+                try (DeviceBuffer x = cuda.context().upload(Bench.gaussian(DType.FLOAT32, tokens * d, 5));
+                     DeviceBuffer y = cuda.context().upload(Bench.gaussian(DType.FLOAT32, tokens * d, 6))) {
+                    for (int adapters : new int[] {1, tokens}) {
+                        int[] ids = new int[tokens];
+                        for (int t = 0; t < tokens; t++) {
+                            ids[t] = t % adapters;
+                        }
+                        report.profile(String.format("mixed forward %dx%d r=%d DFT FIXED T=%d, %d adapter(s) float32", d,
+                                d, rank, tokens, adapters), () -> cuda.forward(pool, ids, x.array(), tokens, y.array(),
+                                stream));
+                    }
+                }
+            }
         }
     }
 }
