@@ -12,11 +12,12 @@ import org.spectralpeft.cuda.CudaStream;
 import org.spectralpeft.cuda.DeviceBuffer;
 import org.spectralpeft.cuda.internal.FftPlans.Direction;
 import org.spectralpeft.cuda.internal.StreamScratch;
+import org.spectralpeft.fourierft.FourierFTAdapterPool;
 import org.spectralpeft.fourierft.FourierFTSpec;
 
 /**
  * Where the GPU time of each benchmarked FourierFT operation goes ({@link StageReport}), for every
- * configuration of the targets.
+ * configuration of the targets, and of mixed batches of 256 and 4096 tokens (one adapter, and one per token).
  *
  * <p>usage: {@code StageProfile [REPORT.md]} (default stages.md); CUDA only: without a device it says so
  * and exits with status 2.
@@ -63,6 +64,40 @@ public final class StageProfile {
         }
         for (int tokens : new int[] {1, 16, 256}) {
             backward(tokens);
+        }
+        for (int tokens : new int[] {256, 4096}) {
+            mixed(tokens);
+        }
+    }
+
+    /**
+     * A mixed batch's forward and backward (∂c of each adapter and ∂x, one pass), all tokens through one adapter,
+     * then each through its own (one index set, as {@code MixedBatchBenchmark}).
+     */
+    private void mixed(int tokens) {
+        FourierFTSpec spec = FourierFTSpec.fromSeed(4096, 4096, 1000);
+        FourierFTAdapterPool pool = new FourierFTAdapterPool(4096, 4096);
+        try (DeviceBuffer x = upload(Bench.gaussian(4096 * tokens, 5));
+             DeviceBuffer y = upload(Bench.gaussian(4096 * tokens, 6));
+             DeviceBuffer gx = cuda.allocate(DType.FLOAT32, 4096L * tokens)) {
+            for (int a = 0; a < tokens; a++) {
+                pool.add(a, spec, Bench.gaussian(1000, 100 + a));
+            }
+            for (int adapters : new int[] {1, tokens}) {
+                int[] ids = new int[tokens];
+                for (int t = 0; t < tokens; t++) {
+                    ids[t] = t % adapters;
+                }
+                String what = String.format("4096x4096 n=1000 T=%d, %d adapter(s) float32", tokens, adapters);
+                report.profile("mixed forward " + what, () -> cuda.forward(pool, ids, x.array(), tokens, y.array(),
+                        stream));
+                report.profile("mixed backward " + what, () -> {
+                    try (CudaFourierFT.MixedGradients g = cuda.backward(pool, ids, x.array(), y.array(), tokens,
+                            gx.array(), stream)) {
+                        stream.synchronize(); // the gradients' buffer is freed on return
+                    }
+                });
+            }
         }
     }
 
