@@ -606,7 +606,7 @@ public abstract class FouRABackendContract {
 
     /** @return the adapter counts of the mixed-batch checks (a backend that runs slowly may take fewer) */
     protected int[] mixedAdapterCounts() {
-        return new int[] {1, 7, 100};
+        return new int[] {1, 7, 100, 1000};
     }
 
     /** count adapters of a 40 × 33 layer, ids first.., cycling through ranks, transforms and gates. */
