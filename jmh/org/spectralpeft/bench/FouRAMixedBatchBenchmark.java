@@ -77,17 +77,7 @@ public class FouRAMixedBatchBenchmark {
         System.setProperty(FouRAKernels.PROJECT_COLUMNS_PROPERTY, projectColumns);
         foura = FouRABenchmark.open(backend);
         int adapters = distinct == 0 ? tokens : Math.min(distinct, tokens);
-        FouRASpec spec = FouRASpec.of(d, d, rank, FouRASpec.Transform.DFT, FouRASpec.Gate.FIXED, 1f);
-        float[] a = Bench.gaussian(rank * d, 3);
-        float[] b = Bench.gaussian(d * rank, 4);
-        float[] mask = new float[rank];
-        for (int i = 0; i < rank; i++) {
-            mask[i] = i % 4 == 3 ? 0f : 1f;
-        }
-        pool = new FouRAAdapterPool(d, d);
-        for (int i = 0; i < adapters; i++) {
-            pool.add(i, foura.prepare(spec, a, b, mask));
-        }
+        pool = pool(foura, d, rank, adapters);
         ids = new int[tokens];
         for (int t = 0; t < tokens; t++) {
             ids[t] = t % adapters;
@@ -101,7 +91,32 @@ public class FouRAMixedBatchBenchmark {
             dy = c.context().upload(y);
         }
         System.err.printf("FouRA pool on %s: %d adapters, %.1f MB (%.0f adapters per GB)%n", foura.description(),
-                pool.size(), pool.bytes() / 1e6, 1e9 / FouRAAdapterPool.bytesOf(spec));
+                pool.size(), pool.bytes() / 1e6, 1e9 * pool.size() / pool.bytes());
+    }
+
+    /**
+     * The benchmark's pool: {@code adapters} rank-r DFT adapters of a d × d layer with a FIXED gate (every fourth
+     * component off), each with its own factors of the same values.
+     *
+     * @param foura the backend that prepares them
+     * @param d the layer's size
+     * @param rank r
+     * @param adapters how many, ids 0 ..
+     * @return the pool
+     */
+    static FouRAAdapterPool pool(FouRABackend foura, int d, int rank, int adapters) {
+        FouRASpec spec = FouRASpec.of(d, d, rank, FouRASpec.Transform.DFT, FouRASpec.Gate.FIXED, 1f);
+        float[] a = Bench.gaussian(rank * d, 3);
+        float[] b = Bench.gaussian(d * rank, 4);
+        float[] mask = new float[rank];
+        for (int i = 0; i < rank; i++) {
+            mask[i] = i % 4 == 3 ? 0f : 1f;
+        }
+        FouRAAdapterPool pool = new FouRAAdapterPool(d, d);
+        for (int i = 0; i < adapters; i++) {
+            pool.add(i, foura.prepare(spec, a, b, mask));
+        }
+        return pool;
     }
 
     @TearDown(Level.Trial)

@@ -64,18 +64,8 @@ public final class FouRAStageProfile {
     /** Mixed batches of each token count, through one adapter and through as many adapters as tokens. */
     private static void mixedBatches(CudaFouRA cuda, CudaStream stream, StageReport report, int d, int rank,
                                      int[] tokenCounts) {
-        FouRASpec spec = FouRASpec.of(d, d, rank, FouRASpec.Transform.DFT, FouRASpec.Gate.FIXED, 1f);
-        float[] a = Bench.gaussian(rank * d, 3);
-        float[] b = Bench.gaussian(d * rank, 4);
-        float[] mask = new float[rank];
-        for (int i = 0; i < rank; i++) {
-            mask[i] = i % 4 == 3 ? 0f : 1f;
-        }
         int most = java.util.Arrays.stream(tokenCounts).max().orElseThrow();
-        try (FouRAAdapterPool pool = new FouRAAdapterPool(d, d)) {
-            for (int i = 0; i < most; i++) {
-                pool.add(i, cuda.prepare(spec, a, b, mask));
-            }
+        try (FouRAAdapterPool pool = FouRAMixedBatchBenchmark.pool(cuda, d, rank, most)) {
             for (int tokens : tokenCounts) {
                 try (DeviceBuffer x = cuda.context().upload(Bench.gaussian(DType.FLOAT32, tokens * d, 5));
                      DeviceBuffer y = cuda.context().upload(Bench.gaussian(DType.FLOAT32, tokens * d, 6))) {
