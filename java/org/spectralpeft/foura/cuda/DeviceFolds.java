@@ -40,6 +40,13 @@ final class DeviceFolds {
         }
     }
 
+    /** The scratch {@link #unfold} takes from a reservation (its half spectra, DCT rows and cuFFT work area). */
+    long unfoldFootprint(boolean dft, int r, int d) {
+        long work = plans.workBytes(FftPlans.oneD(dft ? FftPlans.Direction.C2R : FftPlans.Direction.R2C, d, r, false));
+        return StreamScratch.footprint(8L * r * (d / 2 + 1)) + (dft ? 0 : StreamScratch.footprint(4L * r * d))
+                + (work > 0 ? StreamScratch.footprint(work) : 0);
+    }
+
     /** out (r × d) = the adjoint fold of in (width × d); see the class comment. */
     void unfold(boolean dft, int r, int d, long in, long out, float imSign, StreamScratch scratch, CudaStream s) {
         long half = scratch.allocate(8L * r * (d / 2 + 1));

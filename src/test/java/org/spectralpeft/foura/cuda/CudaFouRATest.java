@@ -84,6 +84,36 @@ class CudaFouRATest extends FouRABackendContract {
         }
     }
 
+    /**
+     * The forward and the backward take every scratch buffer from one reservation made up front (two driver
+     * calls per call, not two per buffer): none of them misses it, for every transform, gate and dtype, with and
+     * without ∂x and the gate's gradient.
+     */
+    @org.junit.jupiter.api.Test
+    void forwardAndBackwardFitTheirScratchReservation() {
+        int before = cuda.scratchOverflows();
+        int tokens = 5;
+        for (Transform transform : Transform.values()) {
+            for (Gate gate : Gate.values()) {
+                for (DType dtype : DType.values()) {
+                    Case c = new Case(40, 33, 4, transform, gate);
+                    try (FouRAFactors f = cuda.prepare(c.spec, c.a, c.b, c.gate)) {
+                        HostArray x = c.inputs(dtype, tokens);
+                        cuda.forward(f, x, tokens, HostArray.of(dtype, new float[tokens * 40]));
+                        HostArray gy = HostArray.of(dtype, c.data.gaussian(tokens * 40));
+                        float[] gradA = new float[4 * 33];
+                        float[] gradB = new float[40 * 4];
+                        float[] gradGate = gate == Gate.ADAPTIVE ? new float[4 * 4 + 4] : null;
+                        cuda.backward(f, x, gy, tokens, gradA, gradB, gradGate, HostArray.of(dtype, new float[tokens * 33]));
+                        cuda.backward(f, x, gy, tokens, gradA, gradB, null, null);
+                    }
+                }
+            }
+        }
+        assertTrue(cuda.scratchOverflows() == before, (cuda.scratchOverflows() - before)
+                + " scratch allocations missed their call's reservation");
+    }
+
     /** The device-array forward queues the same kernels as the host one: the same bits, fused or not. */
     @ParameterizedTest
     @org.junit.jupiter.params.provider.ValueSource(ints = {16, 160})
