@@ -18,7 +18,8 @@ import org.spectralpeft.core.Checks;
  * Adapters may be added and removed while forwards run: a call resolves its ids when it starts and holds those
  * adapters to its end; an adapter removed meanwhile stays usable by that call and is closed when the last such
  * call returns; one added after the call started is seen by the next call. (A CUDA device-array call returns once
- * its work is queued; closing the factors waits for the work queued on the device before freeing them.)
+ * its work is queued; closing the factors waits for the work queued on the device before freeing them, outside
+ * the pool's lock, so that other calls' lookups do not wait for it.)
  * Updating an adapter's factors ({@link FouRAFactors#update}) while a forward uses them is not allowed, as for
  * any factors.
  */
@@ -27,14 +28,31 @@ public final class FouRAAdapterPool implements AutoCloseable {
     private final int dIn;
     /** Ids below this are also found in {@link #dense}, without boxing or hashing. */
     static final int DENSE_IDS = 1 << 20;
-    /** Guarded by this. */
-    private final Map<Integer, FouRAFactors> adapters = new HashMap<>();
-    /** The adapters of ids below {@link #DENSE_IDS} by id (null where none), grown as ids come. Guarded by this. */
-    private FouRAFactors[] dense = new FouRAFactors[0];
-    /** Calls in flight per adapter that holds any. Guarded by this. */
-    private final Map<FouRAFactors, Integer> holds = new IdentityHashMap<>();
-    /** Removed adapters that calls still hold, closed by the last one. Guarded by this. */
-    private final Map<FouRAFactors, Boolean> retired = new IdentityHashMap<>();
+
+    /**
+     * One registered adapter: its factors, and (guarded by the pool) the calls that hold it, whether it was removed
+     * while held, and its place in the lease that last resolved it.
+     */
+    private static final class Entry {
+        final FouRAFactors factors;
+        int holds;
+        boolean retired;
+        long lease;
+        int place;
+
+        Entry(FouRAFactors factors) {
+            this.factors = factors;
+        }
+    }
+
+    /** The adapters by id. Guarded by this. */
+    private final Map<Integer, Entry> byId = new HashMap<>();
+    /** The entries of ids below {@link #DENSE_IDS} by id (null where none), grown as ids come. Guarded by this. */
+    private Entry[] dense = new Entry[0];
+    /** Every entry whose factors the pool still owns (registered, or removed and still held). Guarded by this. */
+    private final Map<FouRAFactors, Entry> owned = new IdentityHashMap<>();
+    /** Leases made so far: an entry's {@code lease} equal to it means it is placed in the current one. */
+    private long leases;
     private long bytes;
     private boolean closed;
 
@@ -79,15 +97,17 @@ public final class FouRAAdapterPool implements AutoCloseable {
         if (factors.isClosed()) {
             throw new IllegalStateException("the factors of adapter " + id + " (" + spec + ") are closed");
         }
-        Checks.require(!adapters.containsKey(id), "adapter id " + id + " is already in the pool; remove it first");
-        Checks.require(!adapters.containsValue(factors) && !retired.containsKey(factors),
+        Checks.require(!byId.containsKey(id), "adapter id " + id + " is already in the pool; remove it first");
+        Checks.require(!owned.containsKey(factors),
                 "these factors are already in the pool under another id; prepare a copy for each id");
-        adapters.put(id, factors);
+        Entry e = new Entry(factors);
+        byId.put(id, e);
+        owned.put(factors, e);
         if (id < DENSE_IDS) {
             if (id >= dense.length) {
                 dense = Arrays.copyOf(dense, Math.min(DENSE_IDS, Math.max(id + 1, 2 * dense.length)));
             }
-            dense[id] = factors;
+            dense[id] = e;
         }
         bytes += bytesOf(spec);
     }
@@ -98,17 +118,34 @@ public final class FouRAAdapterPool implements AutoCloseable {
      * @param id its id
      * @throws IllegalArgumentException if no adapter has that id
      */
-    public synchronized void remove(int id) {
-        FouRAFactors f = adapters.remove(id);
-        Checks.require(f != null, "adapter id " + id + " is not in the pool");
-        if (id < dense.length) {
-            dense[id] = null;
+    public void remove(int id) {
+        Entry e;
+        synchronized (this) {
+            e = byId.remove(id);
+            Checks.require(e != null, "adapter id " + id + " is not in the pool");
+            if (id < dense.length) {
+                dense[id] = null;
+            }
+            bytes -= bytesOf(e.factors.spec());
+            if (e.holds > 0) {
+                e.retired = true; // closed by the last call that holds it
+                return;
+            }
         }
-        bytes -= bytesOf(f.spec());
-        if (holds.containsKey(f)) {
-            retired.put(f, Boolean.TRUE);
-        } else {
-            f.close();
+        closeOwned(e);
+    }
+
+    /**
+     * Closes an entry's factors outside the pool's lock (closing device factors waits for the work queued with
+     * them, which must not stall the other calls' lookups), then lets the pool forget them.
+     */
+    private void closeOwned(Entry e) {
+        try {
+            e.factors.close();
+        } finally {
+            synchronized (this) {
+                owned.remove(e.factors);
+            }
         }
     }
 
@@ -117,7 +154,7 @@ public final class FouRAAdapterPool implements AutoCloseable {
      * @return whether an adapter has it
      */
     public synchronized boolean contains(int id) {
-        return adapters.containsKey(id);
+        return byId.containsKey(id);
     }
 
     /**
@@ -128,14 +165,14 @@ public final class FouRAAdapterPool implements AutoCloseable {
      * @throws IllegalArgumentException if no adapter has that id
      */
     public synchronized FouRAFactors adapter(int id) {
-        FouRAFactors f = adapters.get(id);
-        Checks.require(f != null, "adapter id " + id + " is not in the pool");
-        return f;
+        Entry e = byId.get(id);
+        Checks.require(e != null, "adapter id " + id + " is not in the pool");
+        return e.factors;
     }
 
     /** @return the number of adapters */
     public synchronized int size() {
-        return adapters.size();
+        return byId.size();
     }
 
     /**
@@ -166,7 +203,7 @@ public final class FouRAAdapterPool implements AutoCloseable {
     public synchronized void close() {
         if (!closed) {
             closed = true;
-            for (Integer id : adapters.keySet().toArray(new Integer[0])) {
+            for (Integer id : byId.keySet().toArray(new Integer[0])) {
                 remove(id);
             }
         }
@@ -194,14 +231,19 @@ public final class FouRAAdapterPool implements AutoCloseable {
      */
     public final class Lease implements AutoCloseable {
         private final FouRAFactors[] perToken;
+        private final Entry[] entries;
         private final FouRAFactors[] held;
         private final int[] slots;
         private Grouping grouping;
 
-        private Lease(FouRAFactors[] perToken, FouRAFactors[] held, int[] slots) {
+        private Lease(FouRAFactors[] perToken, Entry[] entries, int[] slots) {
             this.perToken = perToken;
-            this.held = held;
+            this.entries = entries;
             this.slots = slots;
+            held = new FouRAFactors[entries.length];
+            for (int a = 0; a < entries.length; a++) {
+                held[a] = entries[a].factors;
+            }
         }
 
         /** @return per token its adapter's factors, or null for −1 (the lease's array: read it, do not write it) */
@@ -241,7 +283,7 @@ public final class FouRAAdapterPool implements AutoCloseable {
         /** Ends the hold; an adapter removed meanwhile is closed once no call holds it. */
         @Override
         public void close() {
-            release(held);
+            release(entries);
         }
     }
 
@@ -256,53 +298,52 @@ public final class FouRAAdapterPool implements AutoCloseable {
      */
     synchronized Lease acquire(int[] ids) {
         ensureOpen();
+        long lease = ++leases;
         FouRAFactors[] out = new FouRAFactors[ids.length];
         int[] slots = new int[ids.length];
-        Map<FouRAFactors, Integer> places = new IdentityHashMap<>();
-        List<FouRAFactors> held = new ArrayList<>();
-        int previous = -1;
+        List<Entry> held = new ArrayList<>();
         for (int t = 0; t < ids.length; t++) {
             int id = ids[t];
             if (id == -1) {
                 slots[t] = -1;
                 continue;
             }
-            if (t > 0 && id == ids[t - 1] && previous >= 0) {
+            if (t > 0 && id == ids[t - 1]) { // a run of one id: the token before resolved it
                 out[t] = out[t - 1];
-                slots[t] = previous;
+                slots[t] = slots[t - 1];
                 continue;
             }
-            FouRAFactors f = id >= 0 && id < dense.length ? dense[id] : id >= DENSE_IDS ? adapters.get(id) : null;
-            if (f == null) {
+            Entry e = id >= 0 && id < dense.length ? dense[id] : id >= DENSE_IDS ? byId.get(id) : null;
+            if (e == null) {
+                for (Entry h : held) { // hold nothing of a refused call
+                    h.holds--;
+                }
                 throw new IllegalArgumentException("adapterIds[" + t + "] = " + id + " is "
                         + (id < -1 ? "negative (only −1, no adapter, is allowed)" : "not in the pool (removed, or never added)"));
             }
-            Integer place = places.get(f);
-            if (place == null) {
-                place = held.size();
-                places.put(f, place);
-                held.add(f);
+            if (e.lease != lease) {
+                e.lease = lease;
+                e.place = held.size();
+                e.holds++;
+                held.add(e);
             }
-            out[t] = f;
-            slots[t] = place;
-            previous = place;
+            out[t] = e.factors;
+            slots[t] = e.place;
         }
-        FouRAFactors[] distinct = held.toArray(new FouRAFactors[0]);
-        for (FouRAFactors f : distinct) {
-            holds.merge(f, 1, Integer::sum);
-        }
-        return new Lease(out, distinct, slots);
+        return new Lease(out, held.toArray(new Entry[0]), slots);
     }
 
-    private synchronized void release(FouRAFactors[] held) {
-        for (FouRAFactors f : held) {
-            int left = holds.merge(f, -1, Integer::sum);
-            if (left == 0) {
-                holds.remove(f);
-                if (retired.remove(f) != null) {
-                    f.close();
+    private void release(Entry[] held) {
+        List<Entry> done = new ArrayList<>();
+        synchronized (this) {
+            for (Entry e : held) {
+                if (--e.holds == 0 && e.retired) {
+                    done.add(e);
                 }
             }
+        }
+        for (Entry e : done) {
+            closeOwned(e);
         }
     }
 }

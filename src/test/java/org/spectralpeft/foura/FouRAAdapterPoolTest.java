@@ -1,6 +1,7 @@
 package org.spectralpeft.foura;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -84,6 +85,34 @@ class FouRAAdapterPoolTest {
                 assertTrue(g.tokens().length == g.offsets()[order.size()]);
             }
         }
+    }
+
+    @Test
+    void aRemovedAdapterStaysOpenUntilTheLastCallThatHoldsItEnds() {
+        FouRAFactors f = factors();
+        pool.add(1, f);
+        FouRAAdapterPool.Lease first = pool.acquire(new int[] {1, 1, -1, 1});
+        FouRAAdapterPool.Lease second = pool.acquire(new int[] {1});
+        pool.remove(1);
+        assertFalse(f.isClosed(), "held by two calls");
+        assertThrows(IllegalArgumentException.class, () -> pool.add(2, f), "still the pool's until closed");
+        first.close();
+        assertFalse(f.isClosed(), "held by one call");
+        second.close();
+        assertTrue(f.isClosed(), "closed by the last call that held it");
+        FouRAFactors kept = factors();
+        pool.add(1, kept);
+        pool.acquire(new int[] {1}).close();
+        assertFalse(kept.isClosed(), "a lease that ends does not close an adapter still in the pool");
+    }
+
+    @Test
+    void aRefusedCallHoldsNothing() {
+        FouRAFactors f = factors();
+        pool.add(1, f);
+        assertThrows(IllegalArgumentException.class, () -> pool.acquire(new int[] {1, 1, 7}));
+        pool.remove(1);
+        assertTrue(f.isClosed(), "the refused call left no hold, so removal closes at once");
     }
 
     @Test
