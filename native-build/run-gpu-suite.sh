@@ -26,7 +26,7 @@
 #           not the merge command, whose single-shot calls take most of a slot), PEFT timed with --quick,
 #           the table, the stage profiles, then the FouRA, TLoRA and mixed stages, short; each step has its
 #           own time limit (SHORT_LIMITS="tests bench peers profile foura tlora mixed" in seconds, default
-#           "110 125 50 80 75 60 70"; the benchmarks in two JMH runs, so that a cut loses one half), and
+#           "105 125 50 80 75 60 85"; the benchmarks in two JMH runs, so that a cut loses one half), and
 #           with SUITE_ARCHIVE set, OUT_DIR is packed into that .tgz after every step, so a run cut short
 #           still returns what it finished
 # Give the three stages the same OUT_DIR on the machine (say /tmp/gpu-suite) and copy it out after each
@@ -137,7 +137,7 @@ stage_profiles() {
 
 run_short() {
   local limits
-  read -r -a limits <<<"${SHORT_LIMITS:-110 125 50 80 75 60 70}"
+  read -r -a limits <<<"${SHORT_LIMITS:-105 125 50 80 75 60 85}"
   local d=$out/tests
   mkdir -p "$d" "$out/bench" "$out/peers"
   nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || true
@@ -230,13 +230,13 @@ run_tlora() {
 }
 
 # Mixed batches on the CUDA backend, FourierFT and FouRA, T distinct adapters next to one (the batch's baseline);
-# "short": one JVM, short iterations, T = 256 and 4096 only.
+# "short": one JVM, short iterations, T = 256 and 4096 with 1, 16 and T distinct adapters.
 run_mixed() {
   local d=$out/mixed
   mkdir -p "$d"
   local jmh=(-p backend=cuda -wi 2 -w 500ms -i 3 -r 1s -f 1)
   if [ "${1:-}" = short ]; then
-    jmh=(-p backend=cuda -p tokens=256,4096 -p distinct=1,0 -wi 1 -w 200ms -i 2 -r 300ms -f 0)
+    jmh=(-p backend=cuda -p tokens=256,4096 -p distinct=1,16,0 -wi 1 -w 200ms -i 2 -r 300ms -f 0)
   fi
   JAVA_OPTS="-Xmx24g" "$bundle/run-benchmarks.sh" "$d" "MixedBatchBenchmark\.mixed" "${jmh[@]}" > "$d/run.log" 2>&1 \
     || echo "   MIXED JMH FAILED (see run.log)"
