@@ -249,10 +249,12 @@ public final class CudaFouRA extends ValidatingBackend {
             adapter++;
         }
         try (StreamScratch scratch = new StreamScratch(s)) {
+            scratch.reserve(StreamScratch.footprint(bytes) + StreamScratch.footprint(4L * used * maxWidth));
             long device = HostTables.copyIn(table, scratch, s);
             long z = scratch.allocate(4L * used * maxWidth);
             kernels.forwardMixed(x, device, device + adapterBytes, blocks, device + adapterBytes + 12L * blocks, used,
                     maxWidth, dIn, dOut, z, y, s);
+            countOverflows(scratch);
         }
     }
 

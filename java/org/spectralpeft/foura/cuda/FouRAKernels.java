@@ -127,6 +127,7 @@ public final class FouRAKernels implements AutoCloseable {
         ByteBuffer entry = HostTables.allocate(MIXED_ADAPTER_BYTES);
         putAdapter(entry, aHat.address(), bHatT.address(), gate == null ? 0L : gate.address(), spec, scale);
         try (StreamScratch scratch = new StreamScratch(stream)) {
+            scratch.reserve(StreamScratch.footprint(MIXED_ADAPTER_BYTES) + StreamScratch.footprint(4L * tokens * width));
             long adapters = HostTables.copyIn(entry, scratch, stream);
             long z = scratch.allocate(4L * tokens * width);
             forwardMixed(x, adapters, 0L, (tokens + FORWARD_TOKENS - 1) / FORWARD_TOKENS, 0L, tokens, width,

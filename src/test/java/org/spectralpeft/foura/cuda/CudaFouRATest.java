@@ -12,6 +12,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 import org.spectralpeft.TestData;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
+import org.spectralpeft.foura.FouRAAdapterPool;
 import org.spectralpeft.foura.FouRABackend;
 import org.spectralpeft.foura.FouRABackendContract;
 import org.spectralpeft.foura.FouRAFactors;
@@ -85,9 +86,9 @@ class CudaFouRATest extends FouRABackendContract {
     }
 
     /**
-     * The forward and the backward take every scratch buffer from one reservation made up front (two driver
-     * calls per call, not two per buffer): none of them misses it, for every transform, gate and dtype, with and
-     * without ∂x and the gate's gradient.
+     * The forward, the backward and a mixed batch take every scratch buffer from one reservation made up front
+     * (two driver calls per call, not two per buffer): none of them misses it, for every transform, gate and
+     * dtype, with and without ∂x and the gate's gradient.
      */
     @org.junit.jupiter.api.Test
     void forwardAndBackwardFitTheirScratchReservation() {
@@ -109,6 +110,15 @@ class CudaFouRATest extends FouRABackendContract {
                     }
                 }
             }
+        }
+        try (FouRAAdapterPool pool = new FouRAAdapterPool(40, 33)) { // and a mixed batch
+            for (int i = 0; i < 3; i++) {
+                Case c = new Case(40, 33, 2 + i, Transform.values()[i % 2], Gate.values()[i]);
+                pool.add(i, cuda.prepare(c.spec, c.a, c.b, c.gate));
+            }
+            Case c = new Case(40, 33, 2, Transform.DFT, Gate.NONE);
+            cuda.forward(pool, new int[] {0, 2, -1, 1, 1}, c.inputs(DType.FLOAT16, tokens), tokens,
+                    HostArray.of(DType.BFLOAT16, new float[tokens * 40]));
         }
         assertTrue(cuda.scratchOverflows() == before, (cuda.scratchOverflows() - before)
                 + " scratch allocations missed their call's reservation");
