@@ -9,9 +9,10 @@ import java.util.Locale;
  * a backend says how many GEMM multiply-adds one of the ring's costs in time (measured in bench/NOTES.md: about 1
  * on the CPU, whose ring runs on GEMMs too, and about 3 on an H100, where the ring kernel ran at a third of
  * SGEMM's rate). From R = 4 on, at the authors' shapes, that is more than a dense T's d_in² a row: T's structure
- * saves nothing there. Then T is built one row panel at a time (the rows of one value of the first digit, 1/I_1 of
- * T: a GEMM of core 1's slices with the other cores' products, d_in²·R² multiply-adds for all panels) and each
- * panel is applied by a GEMM; no buffer holds T whole. The panels need R ≥ 2 and at least two factors (a
+ * saves nothing there. Then T is built in row panels (the rows of one value of the first digit, 1/I_1 of T, on
+ * the CPU, where no buffer holds T whole; as many values as fit a scratch budget on CUDA, T whole at the authors'
+ * shapes: a GEMM of core 1's slices with the other cores' products, d_in²·R² multiply-adds for all panels) and
+ * each panel is applied by a GEMM. The panels need R ≥ 2 and at least two factors (a
  * one-factor ring is already a dense product of traces).
  *
  * <p><b>∂x through W0·T.</b> ∂x = ∂u·T (∂u = g·W0, which the gradients need anyway) takes T on every token's row of
