@@ -1,5 +1,6 @@
 // FouRA's kernels (DESIGN.md, FouRA): the transforms are folded into the factors beforehand (Â = A·𝒯_in,
-// B̂ = 𝒯_out⁻¹·B), so the forward is x·Âᵀ → gate → ·B̂ᵀ, fused here so that z never leaves the chip.
+// B̂ = 𝒯_out⁻¹·B), so the forward is x·Âᵀ → gate → ·B̂ᵀ: here as a projection and an expansion over blocks of
+// tokens of one adapter each (mixed batches), or as cuBLAS products around foura_gate (CudaFouRA).
 // Loaded by org.spectralpeft.foura.cuda.FouRAKernels.
 #include "dtype.cuh"
 
@@ -236,7 +237,7 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_mixed_expand(
     }
 }
 
-// The gate of the unfused path, per token and component, in place: z (tokens × width float32) becomes
+// The gate between the SGEMM path's products, per token and component, in place: z (tokens × width float32) becomes
 // w = scale·m ⊙ [Re z, −Im z] (DFT) or scale·m ⊙ z (DCT). A block per token, so that the ADAPTIVE gate's
 // logits read the token's whole z before any of it is overwritten.
 __global__ void __launch_bounds__(FOURA_BLOCK) foura_gate(

@@ -13,9 +13,10 @@ import org.spectralpeft.cuda.internal.StreamScratch;
 import org.spectralpeft.foura.FouRASpec;
 
 /**
- * Typed launchers for the kernels of {@code kernels/foura.cu}, loaded as a {@link KernelModule}: the fused
- * forward, the unfused path's gate (z wider than the fused kernel holds; its products are cuBLAS SGEMMs), the
- * backward's per-token gate pass, ΔW, and the folds' pre- and post-passes. Internal: for {@link CudaFouRA}.
+ * Typed launchers for the kernels of {@code kernels/foura.cu}, loaded as a {@link KernelModule}: the forward's
+ * projection and expansion (mixed batches, and one adapter on request), the SGEMM path's gate (between cuBLAS
+ * products; also for z wider than the forward kernels take), the backward's per-token gate pass, ΔW, and the
+ * folds' pre- and post-passes. Internal: for {@link CudaFouRA}.
  */
 public final class FouRAKernels implements AutoCloseable {
     /** The source these kernels are built from: {@code kernels/foura.cu}. */
