@@ -130,10 +130,10 @@ public final class CudaFouRA extends ValidatingBackend {
     /**
      * The mixed batch of {@link #forward(FouRAAdapterPool, int[], HostArray, int, HostArray)} on device arrays,
      * queued on {@code stream} without waiting for it: the forward kernels over the tokens grouped by adapter
-     * (one launch of foura_mixed_project, one of foura_mixed_expand), each token's result the bits of the
-     * single-adapter forward on those kernels. Every adapter the batch uses must fit them (width 2r for the DFT,
-     * r for the DCT, at most
-     * {@link FouRAKernels#MAX_WIDTH}); the host-array call also takes wider ones. The adapters are held until
+     * (one launch of the projection, one of foura_mixed_expand; {@link FouRAKernels#forwardMixed}), each
+     * token's result the bits of the single-adapter forward on those kernels. Every adapter the batch uses must
+     * fit them (width 2r for the DFT, r for the DCT, at most {@link FouRAKernels#MAX_WIDTH}); the host-array call
+     * also takes wider ones. The adapters are held until
      * the work is queued; removing one later frees it after the work queued on the device.
      *
      * @param pool the adapters, each prepared by this backend
@@ -155,7 +155,7 @@ public final class CudaFouRA extends ValidatingBackend {
             checkDevice("x", x, (long) tokens * pool.dIn());
             checkDevice("y", y, (long) tokens * pool.dOut());
             for (FouRAFactors f : lease.distinct()) {
-                if (width(f.spec()) > FouRAKernels.MAX_WIDTH) { // the message only for a refusal
+                if (!fitsTheKernels(f)) { // the message only for a refusal
                     throw new IllegalArgumentException("a mixed batch on device arrays takes adapters up to width "
                             + FouRAKernels.MAX_WIDTH + " (r <= 128 for the DFT, 256 for the DCT); " + f.spec()
                             + " is wider (use the host-array call)");
