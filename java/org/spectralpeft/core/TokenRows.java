@@ -1,6 +1,7 @@
 package org.spectralpeft.core;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -30,6 +31,54 @@ public final class TokenRows {
             }
         }
         return groups;
+    }
+
+    /**
+     * The tokens of each slot (a call's distinct adapters, numbered in order of first use), by a counting sort.
+     *
+     * @param slotOfToken per token its slot in 0 .. slots − 1, or −1 for a token in none
+     * @param slots the number of slots
+     * @return each slot's tokens, in token order
+     */
+    public static Groups bySlot(int[] slotOfToken, int slots) {
+        int[] starts = new int[slots + 1];
+        for (int s : slotOfToken) {
+            if (s >= 0) {
+                starts[s + 1]++;
+            }
+        }
+        for (int s = 0; s < slots; s++) {
+            starts[s + 1] += starts[s];
+        }
+        int[] next = Arrays.copyOf(starts, slots);
+        int[] tokens = new int[starts[slots]];
+        for (int t = 0; t < slotOfToken.length; t++) {
+            if (slotOfToken[t] >= 0) {
+                tokens[next[slotOfToken[t]]++] = t;
+            }
+        }
+        return new Groups(tokens, starts);
+    }
+
+    /**
+     * Tokens grouped by slot ({@link #bySlot}): slot s's are {@code tokens[starts[s] .. starts[s + 1])}, in token
+     * order; a token in no slot is in none.
+     *
+     * @param tokens the tokens in a slot, slot by slot
+     * @param starts slots + 1 ascending offsets into tokens
+     */
+    public record Groups(int[] tokens, int[] starts) {
+        /**
+         * @param s a slot
+         * @return its tokens, in token order, as a list (for {@link #gather} and {@link #addInto})
+         */
+        public List<Integer> tokensOf(int s) {
+            List<Integer> rows = new ArrayList<>(starts[s + 1] - starts[s]);
+            for (int i = starts[s]; i < starts[s + 1]; i++) {
+                rows.add(tokens[i]);
+            }
+            return rows;
+        }
     }
 
     /**

@@ -7,6 +7,7 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import org.spectralpeft.core.Checks;
+import org.spectralpeft.core.TokenRows;
 
 /**
  * Many FouRA adapters of one layer shape (d_out × d_in), registered by id as prepared factors, for forwards in
@@ -216,16 +217,6 @@ public final class FouRAAdapterPool implements AutoCloseable {
     }
 
     /**
-     * The tokens of each adapter of a {@link Lease}, in token order: adapter a's (of {@link Lease#distinct()}) are
-     * {@code tokens[offsets[a] .. offsets[a + 1])}; tokens without an adapter are in none.
-     *
-     * @param offsets distinct().length + 1 ascending offsets into tokens
-     * @param tokens the tokens with an adapter, grouped
-     */
-    public record Grouping(int[] offsets, int[] tokens) {
-    }
-
-    /**
      * The adapters of a call's tokens, resolved once at its start and held until {@link #close()}: what a backend
      * works from (see {@link ValidatingBackend#checkBatch}).
      */
@@ -234,7 +225,7 @@ public final class FouRAAdapterPool implements AutoCloseable {
         private final Entry[] entries;
         private final FouRAFactors[] held;
         private final int[] slots;
-        private Grouping grouping;
+        private TokenRows.Groups grouping;
 
         private Lease(FouRAFactors[] perToken, Entry[] entries, int[] slots) {
             this.perToken = perToken;
@@ -256,26 +247,10 @@ public final class FouRAAdapterPool implements AutoCloseable {
             return held;
         }
 
-        /** @return the tokens of each adapter of {@link #distinct()} (computed once, then the same arrays) */
-        public Grouping grouping() {
+        /** @return the tokens of each adapter of {@link #distinct()}, slot a for distinct()[a] (computed once) */
+        public TokenRows.Groups grouping() {
             if (grouping == null) {
-                int[] offsets = new int[held.length + 1];
-                for (int s : slots) {
-                    if (s >= 0) {
-                        offsets[s + 1]++;
-                    }
-                }
-                for (int a = 0; a < held.length; a++) {
-                    offsets[a + 1] += offsets[a];
-                }
-                int[] next = Arrays.copyOf(offsets, held.length);
-                int[] tokens = new int[offsets[held.length]];
-                for (int t = 0; t < slots.length; t++) {
-                    if (slots[t] >= 0) {
-                        tokens[next[slots[t]]++] = t;
-                    }
-                }
-                grouping = new Grouping(offsets, tokens);
+                grouping = TokenRows.bySlot(slots, held.length);
             }
             return grouping;
         }

@@ -246,21 +246,8 @@ public abstract class ValidatingBackend extends OpenState implements FouRABacken
     protected void runForward(FouRAAdapterPool.Lease lease, HostArray x, HostArray y) {
         FouRAFactors[] distinct = lease.distinct();
         for (int a = 0; a < distinct.length; a++) {
-            runForwardOnRows(distinct[a], tokensOf(lease.grouping(), a), x, y);
+            runForwardOnRows(distinct[a], lease.grouping().tokensOf(a), x, y);
         }
-    }
-
-    /**
-     * @param grouping a lease's grouping
-     * @param a an adapter's place in the lease's distinct()
-     * @return adapter a's tokens, in token order, as a list
-     */
-    protected static List<Integer> tokensOf(FouRAAdapterPool.Grouping grouping, int a) {
-        List<Integer> rows = new java.util.ArrayList<>(grouping.offsets()[a + 1] - grouping.offsets()[a]);
-        for (int i = grouping.offsets()[a]; i < grouping.offsets()[a + 1]; i++) {
-            rows.add(grouping.tokens()[i]);
-        }
-        return rows;
     }
 
     /**

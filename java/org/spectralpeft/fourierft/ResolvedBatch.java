@@ -3,6 +3,7 @@ package org.spectralpeft.fourierft;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
+import org.spectralpeft.core.TokenRows;
 
 /**
  * A mixed batch's adapter ids resolved once, when its call starts: the distinct adapters in order of first use,
@@ -149,42 +150,8 @@ public final class ResolvedBatch {
      *
      * @return the tokens, and where each adapter's start
      */
-    public TokenOrder tokensByAdapter() {
-        int[] starts = new int[adapters.length + 1];
-        for (int p : place) {
-            if (p >= 0) {
-                starts[p + 1]++;
-            }
-        }
-        for (int i = 0; i < adapters.length; i++) {
-            starts[i + 1] += starts[i];
-        }
-        int[] next = Arrays.copyOf(starts, adapters.length);
-        int[] tokens = new int[starts[adapters.length]];
-        for (int t = 0; t < place.length; t++) {
-            if (place[t] >= 0) {
-                tokens[next[place[t]]++] = t;
-            }
-        }
-        return new TokenOrder(tokens, starts);
-    }
-
-    /**
-     * A batch's tokens grouped by adapter ({@link #tokensByAdapter}).
-     *
-     * @param tokens the tokens with an adapter, adapter by adapter
-     * @param starts adapter i's tokens are tokens[starts[i] .. starts[i + 1]); adapterCount + 1 entries
-     */
-    public record TokenOrder(int[] tokens, int[] starts) {
-    }
-
-    /** @return per token its adapter, or null for none */
-    public FourierFTAdapterPool.Adapter[] adaptersPerToken() {
-        FourierFTAdapterPool.Adapter[] out = new FourierFTAdapterPool.Adapter[place.length];
-        for (int t = 0; t < place.length; t++) {
-            out[t] = place[t] < 0 ? null : adapters[place[t]];
-        }
-        return out;
+    public TokenRows.Groups tokensByAdapter() {
+        return TokenRows.bySlot(place, adapters.length);
     }
 
     /** id → place, open addressing with linear probes, kept at most half full; ids are never −1 here. */

@@ -217,13 +217,13 @@ public abstract class ValidatingBackend extends OpenState implements FourierFTBa
         int dIn = pool.dIn();
         int dOut = pool.dOut();
         Map<Integer, float[]> grads = new LinkedHashMap<>();
-        for (Map.Entry<FourierFTAdapterPool.Adapter, List<Integer>> g : TokenRows.byKey(batch.adaptersPerToken())
-                .entrySet()) {
-            FourierFTAdapterPool.Adapter a = g.getKey();
-            List<Integer> rows = g.getValue();
+        TokenRows.Groups groups = batch.tokensByAdapter();
+        for (int i = 0; i < batch.adapterCount(); i++) {
+            FourierFTAdapterPool.Adapter a = batch.adapter(i);
+            List<Integer> rows = groups.tokensOf(i);
             float[] gx = gradX == null ? null : new float[rows.size() * dIn];
             float[] gc = new float[a.spec().n()];
-            runBackward(a.spec(), coefficients[batch.place(rows.get(0))], HostArray.float32(TokenRows.gather(x, rows, dIn)),
+            runBackward(a.spec(), coefficients[i], HostArray.float32(TokenRows.gather(x, rows, dIn)),
                     HostArray.float32(TokenRows.gather(gradY, rows, dOut)), rows.size(), gc,
                     gx == null ? null : HostArray.float32(gx));
             if (gx != null) {

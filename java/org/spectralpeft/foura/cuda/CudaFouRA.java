@@ -9,6 +9,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.spectralpeft.core.Checks;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
+import org.spectralpeft.core.TokenRows;
 import org.spectralpeft.core.WriteMode;
 import org.spectralpeft.cuda.CudaContext;
 import org.spectralpeft.cuda.CudaStream;
@@ -187,7 +188,7 @@ public final class CudaFouRA extends ValidatingBackend {
         }
         for (int a = 0; a < distinct.length; a++) {
             if (!fitsTheKernels(distinct[a])) {
-                runForwardOnRows(distinct[a], tokensOf(lease.grouping(), a), x, y);
+                runForwardOnRows(distinct[a], lease.grouping().tokensOf(a), x, y);
             }
         }
     }
@@ -201,9 +202,9 @@ public final class CudaFouRA extends ValidatingBackend {
      * adapter into blocks of at most {@link FouRAKernels#FORWARD_TOKENS}, and one table (the adapters' entries,
      * the blocks, the rows) copied to the device with one copy per call.
      */
-    private void mixedOnDevice(FouRAFactors[] distinct, FouRAAdapterPool.Grouping grouping, int dIn, int dOut,
+    private void mixedOnDevice(FouRAFactors[] distinct, TokenRows.Groups grouping, int dIn, int dOut,
                                DeviceArray x, DeviceArray y, CudaStream s) {
-        int[] offsets = grouping.offsets();
+        int[] offsets = grouping.starts();
         int[] tokens = grouping.tokens();
         int adapters = 0;
         int blocks = 0;

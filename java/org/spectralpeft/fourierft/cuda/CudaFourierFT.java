@@ -9,6 +9,7 @@ import java.util.Map;
 import org.spectralpeft.core.Checks;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
+import org.spectralpeft.core.TokenRows;
 import org.spectralpeft.core.WriteMode;
 import org.spectralpeft.cuda.CudaContext;
 import org.spectralpeft.cuda.CudaStream;
@@ -1093,7 +1094,7 @@ public final class CudaFourierFT extends ValidatingBackend {
                                        DeviceArray dgy, DeviceArray grads, long[] offsets, DeviceArray dgx,
                                        CudaStream stream) {
         int tokens = batch.tokens();
-        ResolvedBatch.TokenOrder order = batch.tokensByAdapter();
+        TokenRows.Groups order = batch.tokensByAdapter();
         try (StreamScratch scratch = new StreamScratch(stream)) {
             long xSpec = rowSpectra(dx, tokens, pool.dIn(), scratch, stream);
             long gySpec = rowSpectra(dgy, tokens, pool.dOut(), scratch, stream);
@@ -1122,12 +1123,12 @@ public final class CudaFourierFT extends ValidatingBackend {
 
     /**
      * One index set's tiles for the mixed ∂L/∂c: for each of its adapters, in place order, its tokens (in the
-     * batch's {@link ResolvedBatch.TokenOrder}) in tiles of {@link #GRAD_TILE_TOKENS}. {@code bounds} holds, one
+     * batch's {@link ResolvedBatch#tokensByAdapter}) in tiles of {@link #GRAD_TILE_TOKENS}. {@code bounds} holds, one
      * after the other for a single copy to the device, each tile's first token, each tile's end, and each adapter's
      * first tile (one more entry: the count); gradOffset[j] is where adapter j's gradient goes.
      */
     private record MixedTiles(int[] bounds, int count, long[] gradOffset) {
-        static MixedTiles of(ResolvedBatch batch, ResolvedBatch.TokenOrder order, int set, long[] offsets) {
+        static MixedTiles of(ResolvedBatch batch, TokenRows.Groups order, int set, long[] offsets) {
             int[] starts = order.starts();
             int adapters = 0;
             int tiles = 0;

@@ -75,14 +75,14 @@ class FouRAAdapterPoolTest {
                     }
                 }
                 assertArrayEquals(order.toArray(), lease.distinct(), java.util.Arrays.toString(ids));
-                FouRAAdapterPool.Grouping g = lease.grouping();
-                assertTrue(g.offsets().length == order.size() + 1 && g.offsets()[0] == 0);
+                org.spectralpeft.core.TokenRows.Groups g = lease.grouping();
+                assertTrue(g.starts().length == order.size() + 1 && g.starts()[0] == 0);
                 for (int a = 0; a < order.size(); a++) {
                     int[] expected = tokensOf.get(order.get(a)).stream().mapToInt(Integer::intValue).toArray();
-                    assertArrayEquals(expected, java.util.Arrays.copyOfRange(g.tokens(), g.offsets()[a],
-                            g.offsets()[a + 1]), "adapter " + a + " of " + java.util.Arrays.toString(ids));
+                    assertArrayEquals(expected, java.util.Arrays.copyOfRange(g.tokens(), g.starts()[a],
+                            g.starts()[a + 1]), "adapter " + a + " of " + java.util.Arrays.toString(ids));
                 }
-                assertTrue(g.tokens().length == g.offsets()[order.size()]);
+                assertTrue(g.tokens().length == g.starts()[order.size()]);
             }
         }
     }

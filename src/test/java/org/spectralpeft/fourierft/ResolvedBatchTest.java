@@ -65,10 +65,21 @@ class ResolvedBatchTest {
                 assertSame(pool.adapter(firstUse.get(i)), batch.adapter(i), what);
                 assertEquals(sets.indexOf(batch.adapter(i).spec()), batch.setOf(i), what);
             }
-            FourierFTAdapterPool.Adapter[] perToken = batch.adaptersPerToken();
             for (int t = 0; t < tokens; t++) {
                 assertEquals(ids[t] == -1 ? -1 : firstUse.indexOf(ids[t]), batch.place(t), what + ", token " + t);
-                assertSame(ids[t] == -1 ? null : pool.adapter(ids[t]), perToken[t], what + ", token " + t);
+                if (ids[t] != -1) {
+                    assertSame(pool.adapter(ids[t]), batch.adapter(batch.place(t)), what + ", token " + t);
+                }
+            }
+            org.spectralpeft.core.TokenRows.Groups groups = batch.tokensByAdapter();
+            for (int i = 0; i < firstUse.size(); i++) { // each adapter's tokens, in token order
+                List<Integer> expected = new ArrayList<>();
+                for (int t = 0; t < tokens; t++) {
+                    if (ids[t] == firstUse.get(i)) {
+                        expected.add(t);
+                    }
+                }
+                assertEquals(expected, groups.tokensOf(i), what + ", adapter " + i);
             }
         }
     }
