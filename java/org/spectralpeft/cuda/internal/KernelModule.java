@@ -140,23 +140,11 @@ public final class KernelModule implements AutoCloseable {
         if (f == null) {
             throw new IllegalArgumentException("no kernel " + kernel + " in " + image);
         }
-        Pointer[] params = new Pointer[args.length];
-        for (int i = 0; i < args.length; i++) {
-            Object a = args[i];
-            if (a instanceof Long v) {
-                params[i] = Pointer.to(new long[] {v});
-            } else if (a instanceof Integer v) {
-                params[i] = Pointer.to(new int[] {v});
-            } else if (a instanceof Float v) {
-                params[i] = Pointer.to(new float[] {v});
-            } else {
-                throw new IllegalArgumentException("unsupported kernel argument " + a);
-            }
-        }
+        Pointer params = LaunchArguments.of(args);
         if (sharedBytes > DEFAULT_SHARED) {
             allowShared(kernel, f, sharedBytes);
         }
-        cuLaunchKernel(f, gridX, gridY, 1, block, 1, 1, sharedBytes, stream.jcuda(), Pointer.to(params), null);
+        cuLaunchKernel(f, gridX, gridY, 1, block, 1, 1, sharedBytes, stream.jcuda(), params, null);
         if (debug) {
             cuStreamSynchronize(stream.jcuda());
         }
