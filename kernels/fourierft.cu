@@ -5,6 +5,8 @@
 // one thread, which sums its contributions in the fixed order of the CSR grouping built on the
 // host (FourierFTSpec), so repeated runs are bit-identical.
 
+#include "shared_memory.cuh"
+
 // Entry encoding shared with SpectralGrouping.java: src = (sourceBin << 1) | flipImag.
 __device__ __forceinline__ int src_bin(int packed) { return packed >> 1; }
 __device__ __forceinline__ float src_imag_sign(int packed) { return (packed & 1) ? -1.0f : 1.0f; }
@@ -203,6 +205,44 @@ __global__ void fourierft_gather_scatter_mixed(
         }
         out[(long long) t * zPitch + o] = gather_bin(in + (long long) t * inBins, coeffTable + (long long) (row - 1) * n,
                                                      entryCoeff, entrySrc, e0, e1, halfScale);
+    }
+}
+
+// fourierft_gather_scatter_mixed with a block per token (and chunk of its bins) in place of a block per 256 bins of
+// one token: the block first copies its token's n coefficients into shared memory in coalesced loads (once per
+// run of tokens with the same row in its stride, so one adapter's row is read once per block), then sums bins
+// chunkBegin + threadIdx.x, + blockDim.x, … below chunkEnd through gather_bin, which reads the row from shared
+// memory: the same sums in the same order, so the same bits. gridDim.x chunks split the bins (the host keeps
+// enough blocks for small batches); tokens are strided over gridDim.y. Dynamic shared memory: 4·n bytes.
+__global__ void __launch_bounds__(256) fourierft_gather_scatter_mixed_rows(
+        const float2* __restrict__ in, int inBins,
+        float2* __restrict__ out, int outBins, int zPitch,
+        const float* __restrict__ coeffTable, int n, const int* __restrict__ tokenRow,
+        const int* __restrict__ binStart, const int* __restrict__ entryCoeff,
+        const int* __restrict__ entrySrc, float halfScale, int tokens, int rows) {
+    SPEFT_DYNAMIC_SHARED(float, coeffs);
+    const int chunk = (outBins + gridDim.x - 1) / gridDim.x;
+    const int oBegin = blockIdx.x * chunk;
+    const int oEnd = min(outBins, oBegin + chunk);
+    int staged = 0; // the table row + 1 now in shared memory, 0 for none
+    for (int t = blockIdx.y; t < rows; t += gridDim.y) {
+        const int row = t < tokens ? tokenRow[t] : 0; // the same for the whole block
+        float2* z = out + (long long) t * zPitch;
+        if (row == 0) {
+            for (int o = oBegin + threadIdx.x; o < oEnd; o += blockDim.x) z[o] = make_float2(0.0f, 0.0f);
+            continue;
+        }
+        if (row != staged) {
+            __syncthreads(); // every thread is done reading the previous row
+            const float* src = coeffTable + (long long) (row - 1) * n;
+            for (int i = threadIdx.x; i < n; i += blockDim.x) coeffs[i] = src[i];
+            __syncthreads();
+            staged = row;
+        }
+        const float2* r = in + (long long) t * inBins;
+        for (int o = oBegin + threadIdx.x; o < oEnd; o += blockDim.x) {
+            z[o] = gather_bin(r, coeffs, entryCoeff, entrySrc, binStart[o], binStart[o + 1], halfScale);
+        }
     }
 }
 

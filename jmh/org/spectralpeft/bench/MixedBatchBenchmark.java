@@ -58,6 +58,10 @@ public class MixedBatchBenchmark {
     @Param({"1000"})
     public int n;
 
+    /** CUDA: the mixed batch's gather kernel ({@link CudaFourierFT#MIXED_GATHER_PROPERTY}): rows or bins. */
+    @Param({"rows"})
+    public String gather;
+
     private FourierFTBackend ft;
     private FourierFTAdapterPool pool;
     private int[] ids;
@@ -75,6 +79,7 @@ public class MixedBatchBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() {
+        System.setProperty(CudaFourierFT.MIXED_GATHER_PROPERTY, gather);
         ft = Bench.open(backend);
         adapters = distinct == 0 ? tokens : Math.min(distinct, tokens);
         FourierFTSpec spec = FourierFTSpec.fromSeed(d, d, n);

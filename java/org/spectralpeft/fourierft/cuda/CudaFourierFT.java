@@ -58,6 +58,15 @@ public final class CudaFourierFT extends ValidatingBackend {
     private static final int GRAD_TILE_TOKENS = 64;
     private static final int MAX_CACHED_SPECS = 256;
 
+    /**
+     * System property choosing the mixed batch's gather/scatter kernel, read per call: {@code rows} (the default)
+     * stages each token's coefficient row in shared memory first ({@code fourierft_gather_scatter_mixed_rows}, for
+     * n up to 12,288); {@code bins} reads the row from the pool's table per entry ({@code
+     * fourierft_gather_scatter_mixed}, also where n is larger). Both give the same bits; the property is for
+     * measuring one against the other.
+     */
+    public static final String MIXED_GATHER_PROPERTY = "spectralpeft.fourierft.mixedGather";
+
     private final CudaContext context;
     /** False when opened on a borrowed context, which close() leaves open. */
     private final boolean ownsContext;

@@ -22,13 +22,21 @@ final class FourierFTKernels implements AutoCloseable {
     static final String COLUMN_ANALYSIS = "fourierft_column_analysis";
     static final String GATHER_SCATTER = "fourierft_gather_scatter";
     static final String GATHER_SCATTER_MIXED = "fourierft_gather_scatter_mixed";
+    static final String GATHER_SCATTER_MIXED_ROWS = "fourierft_gather_scatter_mixed_rows";
     static final String GATHER_REAL = "fourierft_gather_real";
     static final String COEFF_GRAD_PARTIAL = "fourierft_coeff_grad_partial";
     static final String COEFF_GRAD_REDUCE = "fourierft_coeff_grad_reduce";
     static final String COEFF_GRAD_PARTIAL_MIXED = "fourierft_coeff_grad_partial_mixed";
     static final String COEFF_GRAD_REDUCE_MIXED = "fourierft_coeff_grad_reduce_mixed";
     static final String[] KERNELS = {SCATTER_HALF_SPECTRUM, COLUMN_SYNTHESIS, COLUMN_ANALYSIS, GATHER_SCATTER, GATHER_SCATTER_MIXED,
-        GATHER_REAL, COEFF_GRAD_PARTIAL, COEFF_GRAD_REDUCE, COEFF_GRAD_PARTIAL_MIXED, COEFF_GRAD_REDUCE_MIXED};
+        GATHER_SCATTER_MIXED_ROWS, GATHER_REAL, COEFF_GRAD_PARTIAL, COEFF_GRAD_REDUCE, COEFF_GRAD_PARTIAL_MIXED, COEFF_GRAD_REDUCE_MIXED};
+
+    /** {@link CudaFourierFT#MIXED_GATHER_PROPERTY}. */
+    static final String MIXED_GATHER_PROPERTY = CudaFourierFT.MIXED_GATHER_PROPERTY;
+    /** The most coefficients per adapter the staged gather takes: its row fits the 48 KiB every block may have. */
+    static final int MAX_STAGED_COEFFICIENTS = 48 * 1024 / 4;
+    /** Blocks the staged gather aims for at least, splitting each token's bins into chunks for small batches. */
+    private static final int STAGED_MIN_BLOCKS = 2048;
 
     private final KernelModule module;
     /** Where launches go: the module, or a recorder in tests that run without a device. */
@@ -69,6 +77,17 @@ final class FourierFTKernels implements AutoCloseable {
 
     private void launch(String kernel, int gridX, int gridY, CudaStream stream, Object... args) {
         StageTimer.time(kernel, stream, () -> launcher.launch(kernel, gridX, gridY, stream, args));
+    }
+
+    /** A launch with {@code sharedBytes} of dynamic shared memory (a recorder sees the launch without it). */
+    private void launch(String kernel, int gridX, int gridY, int sharedBytes, CudaStream stream, Object... args) {
+        StageTimer.time(kernel, stream, () -> {
+            if (module == null) {
+                launcher.launch(kernel, gridX, gridY, stream, args);
+            } else {
+                module.launch(kernel, gridX, gridY, BLOCK, sharedBytes, stream, args);
+            }
+        });
     }
 
     /** Half spectra of {@code layers} layers (one launch per 65535 layers). */
@@ -122,12 +141,40 @@ final class FourierFTKernels implements AutoCloseable {
 
     /**
      * The mixed batch's gather/scatter: token t's coefficients are row tokenRow[t] − 1 of coeffTable (n floats per
-     * row); tokenRow[t] = 0 writes zeros.
+     * row); tokenRow[t] = 0 writes zeros. Where n fits {@link #MAX_STAGED_COEFFICIENTS} and
+     * {@value #MIXED_GATHER_PROPERTY} is not {@code bins}, a block per token (and chunk of bins) stages the token's
+     * row in shared memory first; else a block per 256 bins of a token reads the row per entry. The same bits.
      */
     void gatherScatterMixed(long in, int inBins, long out, int outBins, int zPitch, long coeffTable, int n,
                             long tokenRow, DeviceSpecTables.Grouping g, float halfScale, int tokens, int rows,
                             CudaStream s) {
-        launch(GATHER_SCATTER_MIXED, blocks(outBins), gridY(rows), s, in, inBins, out, outBins, zPitch, coeffTable, n,
+        if (n <= MAX_STAGED_COEFFICIENTS && !"bins".equals(System.getProperty(MIXED_GATHER_PROPERTY))) {
+            gatherScatterMixedStaged(in, inBins, out, outBins, zPitch, coeffTable, n, tokenRow, g, halfScale, tokens,
+                    rows, gridY(rows), s);
+        } else {
+            gatherScatterMixedPerEntry(in, inBins, out, outBins, zPitch, coeffTable, n, tokenRow, g, halfScale, tokens,
+                    rows, gridY(rows), s);
+        }
+    }
+
+    /**
+     * {@code fourierft_gather_scatter_mixed_rows}, tokens strided over {@code gridY} blocks (tests choose fewer
+     * than rows), each token's bins split into enough chunks that the grid has about {@value #STAGED_MIN_BLOCKS}
+     * blocks; n at most {@link #MAX_STAGED_COEFFICIENTS}.
+     */
+    void gatherScatterMixedStaged(long in, int inBins, long out, int outBins, int zPitch, long coeffTable, int n,
+                                  long tokenRow, DeviceSpecTables.Grouping g, float halfScale, int tokens, int rows,
+                                  int gridY, CudaStream s) {
+        int chunks = (int) Math.min(blocks(outBins), Math.max(1, (STAGED_MIN_BLOCKS + gridY - 1) / gridY));
+        launch(GATHER_SCATTER_MIXED_ROWS, chunks, gridY, 4 * n, s, in, inBins, out, outBins, zPitch, coeffTable, n,
+                tokenRow, g.start(), g.coeff(), g.src(), halfScale, tokens, rows);
+    }
+
+    /** {@code fourierft_gather_scatter_mixed}, tokens strided over {@code gridY} blocks of each 256 bins. */
+    void gatherScatterMixedPerEntry(long in, int inBins, long out, int outBins, int zPitch, long coeffTable, int n,
+                                    long tokenRow, DeviceSpecTables.Grouping g, float halfScale, int tokens, int rows,
+                                    int gridY, CudaStream s) {
+        launch(GATHER_SCATTER_MIXED, blocks(outBins), gridY, s, in, inBins, out, outBins, zPitch, coeffTable, n,
                 tokenRow, g.start(), g.coeff(), g.src(), halfScale, tokens, rows);
     }
 

@@ -17,7 +17,8 @@ import org.spectralpeft.fourierft.FourierFTSpec;
 
 /**
  * Where the GPU time of each benchmarked FourierFT operation goes ({@link StageReport}), for every
- * configuration of the targets, and of mixed batches of 256 and 4096 tokens (one adapter, and one per token).
+ * configuration of the targets, and of mixed batches of 256 and 4096 tokens (one adapter, and one per token; the
+ * forward with each of the two gather kernels, {@link CudaFourierFT#MIXED_GATHER_PROPERTY}).
  *
  * <p>usage: {@code StageProfile [REPORT.md]} (default stages.md); CUDA only: without a device it says so
  * and exits with status 2.
@@ -91,6 +92,13 @@ public final class StageProfile {
                 String what = String.format("4096x4096 n=1000 T=%d, %d adapter(s) float32", tokens, adapters);
                 report.profile("mixed forward " + what, () -> cuda.forward(pool, ids, x.array(), tokens, y.array(),
                         stream));
+                System.setProperty(CudaFourierFT.MIXED_GATHER_PROPERTY, "bins");
+                try { // the other gather kernel, the coefficients read per entry
+                    report.profile("mixed forward (gather per entry) " + what, () -> cuda.forward(pool, ids, x.array(),
+                            tokens, y.array(), stream));
+                } finally {
+                    System.clearProperty(CudaFourierFT.MIXED_GATHER_PROPERTY);
+                }
                 report.profile("mixed backward " + what, () -> {
                     try (CudaFourierFT.MixedGradients g = cuda.backward(pool, ids, x.array(), y.array(), tokens,
                             gx.array(), stream)) {

@@ -46,7 +46,9 @@ class KernelSignaturesTest {
         k.columnSynthesis(a, 37, 16, 16, 15, a, 50, t, 2, 0.5f, null);
         k.columnAnalysis(a, 37, 0, 37, 15, t, 50, a, null);
         k.gatherScatter(a, 15, a, 19, 19, a, t.forward, 0.5f, 70, 128, null);
-        k.gatherScatterMixed(a, 15, a, 19, 19, a, 50, a, t.forward, 0.5f, 70, 128, null);
+        k.gatherScatterMixed(a, 15, a, 19, 19, a, 50, a, t.forward, 0.5f, 70, 128, null); // staged rows
+        k.gatherScatterMixed(a, 15, a, 19, 19, a, FourierFTKernels.MAX_STAGED_COEFFICIENTS + 1, a, t.forward, 0.5f, 70,
+                128, null); // too many coefficients to stage: per entry
         k.gatherReal(a, 37 * 15, t.deltaGradBin, 50, 1f, a, null);
         k.coeffGradPartial(a, 15, a, 19, t, 50, 70, 64, a, null);
         k.coeffGradReduce(a, 2, 50, 1f, a, null);
