@@ -28,7 +28,7 @@ import org.spectralpeft.foura.cuda.FouRAKernels;
  * Serving many FouRA adapters: T tokens of a d × d layer, rank r, DFT, FIXED gate, each token with its own adapter
  * out of {@code distinct} ones (0 means T: every token a different adapter), through
  * {@code forward(pool, ids, x, T, y)} ({@code mixed}); {@code distinct = 1} is the same batch with one adapter,
- * the baseline a mixed batch is held to. CUDA: device arrays on one stream (the kernel and the per-call table
+ * the baseline a mixed batch is held to (on CUDA the single-adapter forward: one adapter's tokens in one run). CUDA: device arrays on one stream (the kernel and the per-call table
  * copy); CPU: host arrays. Every adapter has its own factors in memory (the same values: what is measured is
  * reading a different adapter per token).
  */

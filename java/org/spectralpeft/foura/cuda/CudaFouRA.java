@@ -132,7 +132,8 @@ public final class CudaFouRA extends ValidatingBackend {
      * The mixed batch of {@link #forward(FouRAAdapterPool, int[], HostArray, int, HostArray)} on device arrays,
      * queued on {@code stream} without waiting for it: the forward kernels over the tokens grouped by adapter
      * (one launch of the projection, one of foura_mixed_expand; {@link FouRAKernels#forwardMixed}), each
-     * token's result the bits of the single-adapter forward on those kernels. Every adapter the batch uses must
+     * token's result the bits of the single-adapter forward on those kernels; where the tokens are one adapter's
+     * in one run of rows (−1s around it), the single-adapter forward on that run, with its bits. Every adapter the batch uses must
      * fit them (width 2r for the DFT, r for the DCT, at most {@link FouRAKernels#MAX_WIDTH}); the host-array call
      * also takes wider ones. The adapters are held until
      * the work is queued; removing one later frees it after the work queued on the device.
@@ -200,12 +201,24 @@ public final class CudaFouRA extends ValidatingBackend {
     /**
      * The tokens of the adapters that fit the forward kernels (the others are left to the caller), grouped by
      * adapter into blocks of at most {@link FouRAKernels#FORWARD_TOKENS}, and one table (the adapters' entries,
-     * the blocks, the rows) copied to the device with one copy per call.
+     * the blocks, the rows) copied to the device with one copy per call; or, where the batch is one adapter's
+     * tokens in one run of rows (−1s around it), the single-adapter forward on that run.
      */
     private void mixedOnDevice(FouRAFactors[] distinct, TokenRows.Groups grouping, int dIn, int dOut,
                                DeviceArray x, DeviceArray y, CudaStream s) {
         int[] offsets = grouping.starts();
         int[] tokens = grouping.tokens();
+        if (distinct.length == 1 && fitsTheKernels(distinct[0]) && tokens.length > 0
+                && tokens[tokens.length - 1] - tokens[0] + 1 == tokens.length) {
+            // One adapter's tokens in one run of rows: the single-adapter forward on those rows, its bits and its
+            // speed (H100, r = 16 DFT, d = 4096: 55 / 67 / 152 µs at T = 1 / 256 / 4096 against the mixed kernels'
+            // 87 / 130 / 961 µs with one adapter; bench/GPU_RUNS.md, 2026-11-27)
+            int first = tokens[0];
+            int count = tokens.length;
+            forwardOnDevice((Factors) distinct[0], x.slice((long) first * dIn, (long) count * dIn), count,
+                    y.slice((long) first * dOut, (long) count * dOut), distinct[0].spec().alpha(), s);
+            return;
+        }
         int adapters = 0;
         int blocks = 0;
         int used = 0;

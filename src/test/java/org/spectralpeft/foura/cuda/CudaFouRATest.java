@@ -1,5 +1,6 @@
 package org.spectralpeft.foura.cuda;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.AfterAll;
@@ -383,6 +384,82 @@ class CudaFouRATest extends FouRABackendContract {
                     assertTrue(err <= TestData.tolerance(DType.FLOAT16), what + ": " + err);
                 } else {
                     org.junit.jupiter.api.Assertions.assertArrayEquals(alone.toFloats(), got, what);
+                }
+            }
+        }
+    }
+
+    /**
+     * A mixed batch whose tokens are one adapter's in one run of rows (with −1s before and after it) is the
+     * single-adapter forward on that run: its bits, on host and device arrays, rows outside the run untouched;
+     * one adapter whose tokens are not one run, or two adapters, take the mixed kernels (within the tolerance of
+     * the single forward, bit for bit with it on the kernels).
+     */
+    @Test
+    void oneAdaptersRunOfTokensIsTheSingleAdaptersForward() {
+        int dOut = 128;
+        int dIn = 64;
+        Case c = new Case(dOut, dIn, 6, Transform.DFT, Gate.FIXED);
+        Case other = new Case(dOut, dIn, 3, Transform.DCT, Gate.NONE);
+        int tokens = 13;
+        // rows of 256 and 512 bytes: the run starts at a 256-byte boundary in x and y, as the single call's arrays
+        // do, so the SGEMMs of both see the same alignment (cuBLAS may pick its kernels by it)
+        HostArray x = c.inputs(DType.FLOAT32, tokens);
+        float[] y0 = c.data.gaussian(tokens * dOut);
+        try (org.spectralpeft.foura.FouRAAdapterPool pool = new org.spectralpeft.foura.FouRAAdapterPool(dOut, dIn)) {
+            pool.add(4, cuda.prepare(c.spec, c.a, c.b, c.gate));
+            pool.add(8, cuda.prepare(other.spec, other.a, other.b, other.gate));
+            int[] run = new int[tokens];
+            java.util.Arrays.fill(run, -1);
+            java.util.Arrays.fill(run, 3, 11, 4); // tokens 3 .. 10
+            HostArray mixed = HostArray.float32(y0.clone());
+            cuda.forward(pool, run, x, tokens, mixed);
+            float[] runY = java.util.Arrays.copyOfRange(y0, 3 * dOut, 11 * dOut);
+            HostArray single = HostArray.float32(runY);
+            cuda.forward(pool.adapter(4), HostArray.float32(java.util.Arrays.copyOfRange(x.toFloats(), 3 * dIn, 11 * dIn)),
+                    8, single);
+            float[] got = mixed.toFloats();
+            assertArrayEquals(single.toFloats(), java.util.Arrays.copyOfRange(got, 3 * dOut, 11 * dOut),
+                    "the run, against the single forward on it" + c.tag());
+            assertArrayEquals(java.util.Arrays.copyOfRange(y0, 0, 3 * dOut), java.util.Arrays.copyOfRange(got, 0, 3 * dOut),
+                    "rows before the run");
+            assertArrayEquals(java.util.Arrays.copyOfRange(y0, 11 * dOut, tokens * dOut),
+                    java.util.Arrays.copyOfRange(got, 11 * dOut, tokens * dOut), "rows after the run");
+            HostArray viaDevice = HostArray.float32(y0.clone());
+            try (org.spectralpeft.cuda.CudaStream stream = cuda.context().createStream();
+                 org.spectralpeft.cuda.DeviceBuffer dx = cuda.context().upload(x);
+                 org.spectralpeft.cuda.DeviceBuffer dy = cuda.context().upload(viaDevice)) {
+                cuda.forward(pool, run, dx.array(), tokens, dy.array(), stream);
+                stream.synchronize();
+                dy.copyTo(viaDevice);
+            }
+            assertArrayEquals(got, viaDevice.toFloats(), "device arrays" + c.tag());
+
+            int[] broken = run.clone();
+            broken[6] = -1; // one adapter, two runs: the mixed kernels
+            int[] two = run.clone();
+            two[10] = 8; // two adapters: the mixed kernels
+            for (int[] ids : new int[][] {broken, two}) {
+                HostArray y = HostArray.float32(y0.clone());
+                cuda.forward(pool, ids, x, tokens, y);
+                float[] out = y.toFloats();
+                for (int t = 0; t < tokens; t++) {
+                    float[] before = java.util.Arrays.copyOfRange(y0, t * dOut, (t + 1) * dOut);
+                    float[] row = java.util.Arrays.copyOfRange(out, t * dOut, (t + 1) * dOut);
+                    if (ids[t] < 0) {
+                        assertArrayEquals(before, row, "token " + t + " without an adapter");
+                        continue;
+                    }
+                    HostArray alone = HostArray.float32(before);
+                    cuda.forward(pool.adapter(ids[t]), HostArray.float32(java.util.Arrays.copyOfRange(x.toFloats(),
+                            t * dIn, (t + 1) * dIn)), 1, alone);
+                    String what = "token " + t + " of " + java.util.Arrays.toString(ids) + c.tag();
+                    if (mixedBatchBitwise()) {
+                        assertArrayEquals(alone.toFloats(), row, what);
+                    } else {
+                        double err = TestData.relativeError(TestData.toDouble(row), TestData.toDouble(alone.toFloats()));
+                        assertTrue(err <= TestData.tolerance(DType.FLOAT32), what + ": " + err);
+                    }
                 }
             }
         }
