@@ -10,7 +10,8 @@
 #   peers   PEFT and the floors timed in PyTorch (bench/side_by_side.py measure), then the side-by-side
 #           table from OUT_DIR/bench/jmh.json and OUT_DIR/tests/memory.json (table.md), then where our
 #           GPU time goes, stage by stage, per family (StageProfile, FouRAStageProfile, TLoRAStageProfile:
-#           stages.md, foura-stages.md, tlora-stages.md)
+#           stages.md, foura-stages.md, tlora-stages.md), and the host's time per driver and library call
+#           (HostOverheadProfile: host-overhead.md)
 #   all     the three in order (longer than one slot)
 #   foura   FouRA: FouRABenchmark on the CUDA backend next to the PyTorch composition (bench/foura_peer.py
 #           measure --device cuda), then their table (OUT_DIR/foura/table.md), then the single forward again
@@ -124,9 +125,13 @@ run_peers() {
 }
 
 # Where the GPU time goes, stage by stage, for each family: FourierFT (stages.md), FouRA (foura-stages.md) and
-# TLoRA (tlora-stages.md), into directory $1, with their logs beside them.
+# TLoRA (tlora-stages.md), into directory $1, with their logs beside them; first (a few seconds, so that a cut
+# step keeps it) the host's time per driver and library call (host-overhead.md).
 stage_profiles() {
   local d=$1 main name
+  "$bundle/jre/bin/java" -Xmx4g -cp "$(classpath)" org.spectralpeft.bench.HostOverheadProfile "$d/host-overhead.md" \
+    > "$d/host-overhead.log" 2>&1 || { echo "   HostOverheadProfile FAILED"; tail -20 "$d/host-overhead.log"; }
+  grep -E "^\| " "$d/host-overhead.md" 2>/dev/null || true
   for main in fourierft.cuda.StageProfile:stages bench.FouRAStageProfile:foura-stages bench.TLoRAStageProfile:tlora-stages; do
     name=${main#*:}
     "$bundle/jre/bin/java" -Xmx24g -cp "$(classpath)" "org.spectralpeft.${main%%:*}" "$d/$name.md" > "$d/$name.log" 2>&1 \
