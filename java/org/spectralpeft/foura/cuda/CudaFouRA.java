@@ -52,6 +52,17 @@ public final class CudaFouRA extends ValidatingBackend {
     /** The system property that picks the single-adapter forward: {@code gemm} (the default) or {@code kernels}. */
     public static final String FORWARD_PROPERTY = "spectralpeft.foura.forward";
     private static final boolean KERNEL_FORWARD = "kernels".equals(System.getProperty(FORWARD_PROPERTY));
+    /**
+     * The system property (read per call) for the shortest run of one adapter's consecutive rows that a mixed batch
+     * on the device gives to the single-adapter forward instead of its kernels, for tuning.
+     */
+    public static final String MIXED_RUN_PROPERTY = "spectralpeft.foura.mixedRunTokens";
+    /**
+     * 1024: from the H100 figures with one adapter, the mixed kernels cost about 0.23 µs per token where a forward
+     * call costs about 40 µs plus 0.03 µs per token, so a run pays from about 200 tokens; 1024 leaves room for
+     * the faster projection kernel not yet measured there, and for the host's share of a call per run.
+     */
+    static final int DEFAULT_MIXED_RUN_TOKENS = 1024;
 
     private final CudaContext context;
     private final boolean ownsContext;
@@ -133,7 +144,9 @@ public final class CudaFouRA extends ValidatingBackend {
      * queued on {@code stream} without waiting for it: the forward kernels over the tokens grouped by adapter
      * (one launch of the projection, one of foura_mixed_expand; {@link FouRAKernels#forwardMixed}), each
      * token's result the bits of the single-adapter forward on those kernels; where the tokens are one adapter's
-     * in one run of rows (−1s around it), the single-adapter forward on that run, with its bits. Every adapter the batch uses must
+     * in one run of rows (−1s around it), or for each run of at least {@value #MIXED_RUN_PROPERTY} (default
+     * {@value #DEFAULT_MIXED_RUN_TOKENS}) consecutive rows of one adapter, the single-adapter forward on the run,
+     * with its bits. Every adapter the batch uses must
      * fit them (width 2r for the DFT, r for the DCT, at most {@link FouRAKernels#MAX_WIDTH}); the host-array call
      * also takes wider ones. The adapters are held until
      * the work is queued; removing one later frees it after the work queued on the device.
@@ -202,7 +215,8 @@ public final class CudaFouRA extends ValidatingBackend {
      * The tokens of the adapters that fit the forward kernels (the others are left to the caller), grouped by
      * adapter into blocks of at most {@link FouRAKernels#FORWARD_TOKENS}, and one table (the adapters' entries,
      * the blocks, the rows) copied to the device with one copy per call; or, where the batch is one adapter's
-     * tokens in one run of rows (−1s around it), the single-adapter forward on that run.
+     * tokens in one run of rows (−1s around it), the single-adapter forward on that run; runs of one adapter's
+     * rows at least {@link #mixedRunTokens} long likewise, the rest through the kernels.
      */
     private void mixedOnDevice(FouRAFactors[] distinct, TokenRows.Groups grouping, int dIn, int dOut,
                                DeviceArray x, DeviceArray y, CudaStream s) {
@@ -213,12 +227,12 @@ public final class CudaFouRA extends ValidatingBackend {
             // One adapter's tokens in one run of rows: the single-adapter forward on those rows, its bits and its
             // speed (H100, r = 16 DFT, d = 4096: 55 / 67 / 152 µs at T = 1 / 256 / 4096 against the mixed kernels'
             // 87 / 130 / 961 µs with one adapter; bench/GPU_RUNS.md, 2026-11-27)
-            int first = tokens[0];
-            int count = tokens.length;
-            forwardOnDevice((Factors) distinct[0], x.slice((long) first * dIn, (long) count * dIn), count,
-                    y.slice((long) first * dOut, (long) count * dOut), distinct[0].spec().alpha(), s);
+            forwardRun((Factors) distinct[0], tokens[0], tokens.length, dIn, dOut, x, y, s);
             return;
         }
+        TokenRows.Groups rest = forwardLongRuns(distinct, grouping, mixedRunTokens(), dIn, dOut, x, y, s);
+        offsets = rest.starts();
+        tokens = rest.tokens();
         int adapters = 0;
         int blocks = 0;
         int used = 0;
@@ -270,6 +284,65 @@ public final class CudaFouRA extends ValidatingBackend {
                     maxWidth, dIn, dOut, z, y, s);
             countOverflows(scratch);
         }
+    }
+
+    /** The single-adapter forward on rows first .. first + count − 1 of x and y. */
+    private void forwardRun(Factors f, int first, int count, int dIn, int dOut, DeviceArray x, DeviceArray y,
+                            CudaStream s) {
+        forwardOnDevice(f, x.slice((long) first * dIn, (long) count * dIn), count,
+                y.slice((long) first * dOut, (long) count * dOut), f.spec().alpha(), s);
+    }
+
+    /**
+     * Runs of at least {@code minRun} consecutive rows of one adapter (that fits the kernels) through the
+     * single-adapter forward; returns the other tokens, grouped as before (the grouping itself when no run is that
+     * long).
+     */
+    private TokenRows.Groups forwardLongRuns(FouRAFactors[] distinct, TokenRows.Groups grouping, int minRun, int dIn,
+                                             int dOut, DeviceArray x, DeviceArray y, CudaStream s) {
+        int[] offsets = grouping.starts();
+        int[] tokens = grouping.tokens();
+        int[] restTokens = null;
+        int[] restStarts = null;
+        int kept = 0;
+        for (int a = 0; a < distinct.length; a++) {
+            if (restStarts != null) {
+                restStarts[a] = kept;
+            }
+            for (int i = offsets[a]; i < offsets[a + 1]; ) {
+                int j = i + 1;
+                while (j < offsets[a + 1] && tokens[j] == tokens[j - 1] + 1) {
+                    j++;
+                }
+                if (j - i >= minRun && fitsTheKernels(distinct[a])) {
+                    forwardRun((Factors) distinct[a], tokens[i], j - i, dIn, dOut, x, y, s);
+                    if (restTokens == null) { // the first long run: keep what came before it
+                        restTokens = new int[tokens.length];
+                        restStarts = new int[distinct.length + 1];
+                        System.arraycopy(tokens, 0, restTokens, 0, i);
+                        System.arraycopy(offsets, 0, restStarts, 0, a + 1);
+                        kept = i;
+                    }
+                } else if (restTokens != null) {
+                    System.arraycopy(tokens, i, restTokens, kept, j - i);
+                    kept += j - i;
+                }
+                i = j;
+            }
+        }
+        if (restTokens == null) {
+            return grouping;
+        }
+        restStarts[distinct.length] = kept;
+        return new TokenRows.Groups(restTokens, restStarts);
+    }
+
+    /**
+     * The shortest run of one adapter's consecutive rows in a mixed batch that takes the single-adapter forward:
+     * {@value #MIXED_RUN_PROPERTY}, default {@value #DEFAULT_MIXED_RUN_TOKENS}, at least 1.
+     */
+    private static int mixedRunTokens() {
+        return Math.max(1, Integer.getInteger(MIXED_RUN_PROPERTY, DEFAULT_MIXED_RUN_TOKENS));
     }
 
     /**

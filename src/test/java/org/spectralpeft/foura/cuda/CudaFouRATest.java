@@ -464,4 +464,59 @@ class CudaFouRATest extends FouRABackendContract {
             }
         }
     }
+
+    /**
+     * Runs of at least {@link CudaFouRA#MIXED_RUN_PROPERTY} consecutive rows of one adapter take the single-adapter
+     * forward (its bits on each run), the other tokens the mixed kernels (the bits of the same batch with no run
+     * long enough); −1 rows untouched. Rows of 256 and 512 bytes, so that every run starts 256-byte aligned.
+     */
+    @Test
+    void longRunsOfOneAdapterTakeTheSingleForward() {
+        int dOut = 128;
+        int dIn = 64;
+        Case c = new Case(dOut, dIn, 5, Transform.DCT, Gate.ADAPTIVE);
+        Case other = new Case(dOut, dIn, 7, Transform.DFT, Gate.NONE);
+        int[] ids = {1, 1, 1, 1, 1, 1, 2, 1, -1, 2, 2, 2, 2, 2, 2, 1, 1, 1, -1, 1, 2, 2, 2, 2};
+        int[][] runs = {{0, 6}, {9, 6}, {20, 4}}; // first row, length: runs of at least 4
+        int tokens = ids.length;
+        float[] xs = new float[tokens * dIn];
+        for (int t = 0; t < tokens; t++) { // each token clear of its ADAPTIVE gate's threshold
+            Case k = ids[t] == 2 ? other : c;
+            System.arraycopy(k.inputs(DType.FLOAT32, 1).toFloats(), 0, xs, t * dIn, dIn);
+        }
+        HostArray x = HostArray.float32(xs);
+        float[] y0 = c.data.gaussian(tokens * dOut);
+        String key = CudaFouRA.MIXED_RUN_PROPERTY;
+        try (org.spectralpeft.foura.FouRAAdapterPool pool = new org.spectralpeft.foura.FouRAAdapterPool(dOut, dIn)) {
+            pool.add(1, cuda.prepare(c.spec, c.a, c.b, c.gate));
+            pool.add(2, cuda.prepare(other.spec, other.a, other.b, other.gate));
+            HostArray kernelsOnly = HostArray.float32(y0.clone());
+            HostArray withRuns = HostArray.float32(y0.clone());
+            System.setProperty(key, String.valueOf(Integer.MAX_VALUE));
+            try {
+                cuda.forward(pool, ids, x, tokens, kernelsOnly);
+                System.setProperty(key, "4");
+                cuda.forward(pool, ids, x, tokens, withRuns);
+            } finally {
+                System.clearProperty(key);
+            }
+            float[] want = kernelsOnly.toFloats();
+            for (int[] run : runs) {
+                int first = run[0];
+                int count = run[1];
+                HostArray single = HostArray.float32(java.util.Arrays.copyOfRange(y0, first * dOut, (first + count) * dOut));
+                cuda.forward(pool.adapter(ids[first]), HostArray.float32(java.util.Arrays.copyOfRange(xs, first * dIn,
+                        (first + count) * dIn)), count, single);
+                System.arraycopy(single.toFloats(), 0, want, first * dOut, count * dOut);
+            }
+            assertArrayEquals(want, withRuns.toFloats(), "runs through the single forward, the rest through the kernels"
+                    + c.tag());
+            for (int t = 0; t < tokens; t++) {
+                if (ids[t] < 0) {
+                    assertArrayEquals(java.util.Arrays.copyOfRange(y0, t * dOut, (t + 1) * dOut),
+                            java.util.Arrays.copyOfRange(withRuns.toFloats(), t * dOut, (t + 1) * dOut), "token " + t);
+                }
+            }
+        }
+    }
 }
