@@ -209,8 +209,8 @@ __global__ void fourierft_gather_scatter_mixed(
 }
 
 // fourierft_gather_scatter_mixed with a block per token (and chunk of its bins) in place of a block per 256 bins of
-// one token: the block first copies its token's n coefficients into shared memory in coalesced loads (once per
-// run of tokens with the same row in its stride, so one adapter's row is read once per block), then sums bins
+// one token: the block first copies its token's n coefficients into shared memory in coalesced loads (again only
+// when the next token in its stride has another row), then sums bins
 // chunkBegin + threadIdx.x, + blockDim.x, … below chunkEnd through gather_bin, which reads the row from shared
 // memory: the same sums in the same order, so the same bits. gridDim.x chunks split the bins (the host keeps
 // enough blocks for small batches); tokens are strided over gridDim.y. Dynamic shared memory: 4·n bytes.

@@ -130,10 +130,10 @@ public final class HostOverheadProfile {
     /** Launches of a 14-argument and a 5-argument kernel whose threads return at once, both marshalings. */
     private void launches(CudaContext context) throws IOException {
         String[] kernels = {"fourierft_gather_scatter_mixed", "fourierft_coeff_grad_reduce"};
-        KernelModule module = new KernelModule("fourierft", context.computeCapability(), kernels, false);
         CUmodule raw = new CUmodule();
         cuModuleLoadData(raw, image(context.computeCapability()));
-        try (DeviceBuffer any = context.allocate(DType.FLOAT32, 1024)) {
+        try (KernelModule module = new KernelModule("fourierft", context.computeCapability(), kernels, false);
+             DeviceBuffer any = context.allocate(DType.FLOAT32, 1024)) {
             long p = any.array().address();
             // outBins = 0, n = 0: every thread returns at once
             Object[] wide = {p, 1, p, 0, 1, p, 1, p, p, p, p, 1f, 1, 1};
@@ -150,7 +150,6 @@ public final class HostOverheadProfile {
             }
             time("launch + synchronize, 5 arguments", 16, true, () -> module.launch(kernels[1], 1, 1, 32, stream, narrow));
         } finally {
-            module.close();
             cuModuleUnload(raw);
         }
     }
@@ -167,7 +166,8 @@ public final class HostOverheadProfile {
     }
 
     private static byte[] image(int computeCapability) throws IOException {
-        String name = computeCapability == 90 ? "fourierft.sm_90.cubin" : "fourierft.compute_75.ptx";
+        String name = computeCapability == 90 ? "fourierft.sm_90.cubin"
+                : computeCapability > 90 ? "fourierft.compute_90.ptx" : "fourierft.compute_75.ptx";
         try (InputStream in = HostOverheadProfile.class.getResourceAsStream("/org/spectralpeft/kernels/" + name)) {
             if (in == null) {
                 throw new IOException("kernel image " + name + " is not on the class path");

@@ -63,9 +63,10 @@ final class LaunchArguments {
             while (grown < args.length) {
                 grown *= 2;
             }
+            LaunchArguments bigger = new LaunchArguments(grown); // before freeing the old: it may fail
+            PER_THREAD.set(bigger);
             block.block.close();
-            block = new LaunchArguments(grown);
-            PER_THREAD.set(block);
+            block = bigger;
         }
         block.write(args);
         return block.params;

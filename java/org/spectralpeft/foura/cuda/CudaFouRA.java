@@ -144,9 +144,9 @@ public final class CudaFouRA extends ValidatingBackend {
      * queued on {@code stream} without waiting for it: the forward kernels over the tokens grouped by adapter
      * (one launch of the projection, one of foura_mixed_expand; {@link FouRAKernels#forwardMixed}), each
      * token's result the bits of the single-adapter forward on those kernels; where the tokens are one adapter's
-     * in one run of rows (−1s around it), or for each run of at least {@value #MIXED_RUN_PROPERTY} (default
-     * {@value #DEFAULT_MIXED_RUN_TOKENS}) consecutive rows of one adapter, the single-adapter forward on the run,
-     * with its bits. Every adapter the batch uses must
+     * in one run of rows (−1s around it), or for each run of consecutive rows of one adapter at least as long as
+     * the system property {@value #MIXED_RUN_PROPERTY} says (default {@value #DEFAULT_MIXED_RUN_TOKENS}), the
+     * single-adapter forward on the run, with its bits. Every adapter the batch uses must
      * fit them (width 2r for the DFT, r for the DCT, at most {@link FouRAKernels#MAX_WIDTH}); the host-array call
      * also takes wider ones. The adapters are held until
      * the work is queued; removing one later frees it after the work queued on the device.
@@ -238,8 +238,8 @@ public final class CudaFouRA extends ValidatingBackend {
         int used = 0;
         int maxWidth = 1;
         for (int a = 0; a < distinct.length; a++) {
-            if (fitsTheKernels(distinct[a])) {
-                int rows = offsets[a + 1] - offsets[a];
+            int rows = offsets[a + 1] - offsets[a];
+            if (rows > 0 && fitsTheKernels(distinct[a])) { // none left where all went to long runs
                 adapters++;
                 blocks += (rows + FouRAKernels.FORWARD_TOKENS - 1) / FouRAKernels.FORWARD_TOKENS;
                 used += rows;
@@ -257,7 +257,7 @@ public final class CudaFouRA extends ValidatingBackend {
         int blockAt = Math.toIntExact(adapterBytes);
         int rowAt = blockAt + 12 * blocks;
         for (int a = 0; a < distinct.length; a++) {
-            if (!fitsTheKernels(distinct[a])) {
+            if (offsets[a + 1] == offsets[a] || !fitsTheKernels(distinct[a])) {
                 continue;
             }
             Factors f = (Factors) distinct[a];

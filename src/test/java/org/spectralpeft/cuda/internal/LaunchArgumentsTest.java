@@ -1,7 +1,6 @@
 package org.spectralpeft.cuda.internal;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -70,13 +69,12 @@ class LaunchArgumentsTest {
     }
 
     @Test
-    void distinctPointersAndValuesAreNotSharedBetweenSlots() {
+    void eachArgumentHasItsOwnEightByteSlot() {
         Object[] args = {1L, 2, 3f, -4L};
         Pointer params = LaunchArguments.of(args);
         for (int i = 1; i < args.length; i++) {
             assertEquals(8, pointerAt(params, i) - pointerAt(params, i - 1), "slots 8 bytes apart");
         }
-        assertNotEquals(pointerAt(params, 0), pointerAt(params, args.length - 1));
     }
 
     @Test

@@ -476,12 +476,15 @@ class CudaFouRATest extends FouRABackendContract {
         int dIn = 64;
         Case c = new Case(dOut, dIn, 5, Transform.DCT, Gate.ADAPTIVE);
         Case other = new Case(dOut, dIn, 7, Transform.DFT, Gate.NONE);
-        int[] ids = {1, 1, 1, 1, 1, 1, 2, 1, -1, 2, 2, 2, 2, 2, 2, 1, 1, 1, -1, 1, 2, 2, 2, 2};
-        int[][] runs = {{0, 6}, {9, 6}, {20, 4}}; // first row, length: runs of at least 4
+        Case third = new Case(dOut, dIn, 3, Transform.DFT, Gate.FIXED);
+        // adapter 2 first used by a short token, so its first long run is not its first token; adapter 3 only in
+        // a long run
+        int[] ids = {2, 1, 1, 1, 1, 1, 3, 3, 3, 3, 2, 1, -1, 2, 2, 2, 2, 2, 1, 1, 1, -1, 1, 2, 2, 2, 2};
+        int[][] runs = {{1, 5}, {6, 4}, {13, 5}, {23, 4}}; // first row, length: runs of at least 4
         int tokens = ids.length;
         float[] xs = new float[tokens * dIn];
         for (int t = 0; t < tokens; t++) { // each token clear of its ADAPTIVE gate's threshold
-            Case k = ids[t] == 2 ? other : c;
+            Case k = ids[t] == 2 ? other : ids[t] == 3 ? third : c;
             System.arraycopy(k.inputs(DType.FLOAT32, 1).toFloats(), 0, xs, t * dIn, dIn);
         }
         HostArray x = HostArray.float32(xs);
@@ -490,16 +493,24 @@ class CudaFouRATest extends FouRABackendContract {
         try (org.spectralpeft.foura.FouRAAdapterPool pool = new org.spectralpeft.foura.FouRAAdapterPool(dOut, dIn)) {
             pool.add(1, cuda.prepare(c.spec, c.a, c.b, c.gate));
             pool.add(2, cuda.prepare(other.spec, other.a, other.b, other.gate));
+            pool.add(3, cuda.prepare(third.spec, third.a, third.b, third.gate));
             HostArray kernelsOnly = HostArray.float32(y0.clone());
             HostArray withRuns = HostArray.float32(y0.clone());
+            HostArray viaDevice = HostArray.float32(y0.clone());
             System.setProperty(key, String.valueOf(Integer.MAX_VALUE));
-            try {
+            try (org.spectralpeft.cuda.CudaStream stream = cuda.context().createStream();
+                 org.spectralpeft.cuda.DeviceBuffer dx = cuda.context().upload(x);
+                 org.spectralpeft.cuda.DeviceBuffer dy = cuda.context().upload(viaDevice)) {
                 cuda.forward(pool, ids, x, tokens, kernelsOnly);
                 System.setProperty(key, "4");
                 cuda.forward(pool, ids, x, tokens, withRuns);
+                cuda.forward(pool, ids, dx.array(), tokens, dy.array(), stream);
+                stream.synchronize();
+                dy.copyTo(viaDevice);
             } finally {
                 System.clearProperty(key);
             }
+            assertArrayEquals(withRuns.toFloats(), viaDevice.toFloats(), "device arrays" + c.tag());
             float[] want = kernelsOnly.toFloats();
             for (int[] run : runs) {
                 int first = run[0];
