@@ -45,8 +45,8 @@ import org.spectralpeft.foura.ValidatingBackend;
  *
  * <p>The folds run on the device too ({@link DeviceFolds}: batched cuFFT real transforms, the DCT by
  * Makhoul's algorithm): prepare and update copy A and B in and fold them; the backward unfolds ∂Â and ∂B̂
- * there. Prepare, forward, backward, materialize, merge and unmerge also take device arrays on the caller's
- * stream; combine takes host arrays so far. Ranks up to {@link FouRAKernels#MAX_GATE_RANK}.
+ * there. Prepare, forward, backward, materialize, merge, unmerge, combine and mixed batches also take device
+ * arrays on the caller's stream. Ranks up to {@link FouRAKernels#MAX_GATE_RANK}.
  */
 public final class CudaFouRA extends ValidatingBackend {
     /** The system property that picks the single-adapter forward: {@code gemm} (the default) or {@code kernels}. */

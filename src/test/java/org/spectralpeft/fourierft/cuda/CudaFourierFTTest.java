@@ -602,6 +602,19 @@ class CudaFourierFTTest extends FourierFTBackendContract {
         }
     }
 
+    /** Two index sets of a 37 × 29 layer, of different n. */
+    private static final FourierFTSpec[] TWO_INDEX_SETS = {FourierFTSpec.fromSeed(37, 29, 20, 5, 0.3f),
+        FourierFTSpec.fromSeed(37, 29, 31, 6, 0.7f)};
+
+    /** Adapters 0 … 8 of a 37 × 29 layer, even ids in the first of {@link #TWO_INDEX_SETS}, odd in the second. */
+    private static org.spectralpeft.fourierft.FourierFTAdapterPool nineAdaptersOfTwoIndexSets(TestData data) {
+        org.spectralpeft.fourierft.FourierFTAdapterPool pool = new org.spectralpeft.fourierft.FourierFTAdapterPool(37, 29);
+        for (int i = 0; i < 9; i++) {
+            pool.add(i, TWO_INDEX_SETS[i % 2], data.gaussian(TWO_INDEX_SETS[i % 2].n()));
+        }
+        return pool;
+    }
+
     /**
      * A mixed batch on device arrays (bfloat16 x, float16 y, the caller's stream) gives the host call's bits, with
      * two index sets, repeated ids and −1s; the pool may change as soon as the call returns; bad ids and arrays
@@ -610,11 +623,7 @@ class CudaFourierFTTest extends FourierFTBackendContract {
     @Test
     void aMixedBatchOnDeviceArraysEqualsTheHostCall() {
         TestData data = new TestData();
-        org.spectralpeft.fourierft.FourierFTAdapterPool pool = new org.spectralpeft.fourierft.FourierFTAdapterPool(37, 29);
-        FourierFTSpec[] specs = {FourierFTSpec.fromSeed(37, 29, 20, 5, 0.3f), FourierFTSpec.fromSeed(37, 29, 31, 6, 0.7f)};
-        for (int i = 0; i < 9; i++) {
-            pool.add(i, specs[i % 2], data.gaussian(specs[i % 2].n()));
-        }
+        org.spectralpeft.fourierft.FourierFTAdapterPool pool = nineAdaptersOfTwoIndexSets(data);
         int tokens = 23;
         int[] ids = new int[tokens];
         for (int t = 0; t < tokens; t++) {
@@ -641,7 +650,7 @@ class CudaFourierFTTest extends FourierFTBackendContract {
             expectMessage("adapterIds[0] = " + ids[0], () -> cuda.forward(pool, ids, dx.array(), tokens, dy.array(), stream));
             expectMessage("adapterIds has 22 elements", () -> cuda.forward(pool, java.util.Arrays.copyOf(ids, 22),
                     dx.array(), tokens, dy.array(), stream));
-            pool.add(3, specs[0], data.gaussian(20));
+            pool.add(3, TWO_INDEX_SETS[0], data.gaussian(20));
             expectMessage("x has", () -> cuda.forward(pool, new int[] {3}, dx.array(), 1, dy.array(), stream));
             stream.synchronize();
             dy.copyTo(viaDevice);
@@ -657,11 +666,7 @@ class CudaFourierFTTest extends FourierFTBackendContract {
     @Test
     void aMixedBackwardOnDeviceArraysEqualsTheHostCall() {
         TestData data = new TestData();
-        org.spectralpeft.fourierft.FourierFTAdapterPool pool = new org.spectralpeft.fourierft.FourierFTAdapterPool(37, 29);
-        FourierFTSpec[] specs = {FourierFTSpec.fromSeed(37, 29, 20, 5, 0.3f), FourierFTSpec.fromSeed(37, 29, 31, 6, 0.7f)};
-        for (int i = 0; i < 9; i++) {
-            pool.add(i, specs[i % 2], data.gaussian(specs[i % 2].n()));
-        }
+        org.spectralpeft.fourierft.FourierFTAdapterPool pool = nineAdaptersOfTwoIndexSets(data);
         int tokens = 120;
         int[] ids = new int[tokens];
         for (int t = 0; t < tokens; t++) {
