@@ -66,13 +66,21 @@ public final class Blas implements AutoCloseable {
             h.beta.put(beta);
             // row-major c = op(a)·op(b) is column-major cᵀ = op(b)ᵀ·op(a)ᵀ, and a row-major matrix read
             // column-major is its transpose: swap the operands, keep the flags
-            StageTimer.time("cublasSgemm", stream, () -> check(cublas.cublasSgemm_v2(h.context,
+            // timed by shape, so that a stage profile tells a call's GEMMs apart (the label only when it is read)
+            String stage = StageTimer.isInstalled() ? stageLabel(transA, transB, m, n, k) : "cublasSgemm";
+            StageTimer.time(stage, stream, () -> check(cublas.cublasSgemm_v2(h.context,
                     transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, h.alpha,
                     NativeHandles.floatsAt(b), ldb, NativeHandles.floatsAt(a), lda, h.beta,
                     NativeHandles.floatsAt(c), ldc), "cublasSgemm"));
         } finally {
             idle.push(h);
         }
+    }
+
+    /** "cublasSgemm m×n×k", with ᵀ after an operand that is transposed: c (m × n) = op(a)·op(b), k inner. */
+    static String stageLabel(boolean transA, boolean transB, int m, int n, int k) {
+        return "cublasSgemm " + m + "×" + n + "×" + k + (transA || transB
+                ? " (" + (transA ? "aᵀ" : "a") + "·" + (transB ? "bᵀ" : "b") + ")" : "");
     }
 
     private Handle borrow() {

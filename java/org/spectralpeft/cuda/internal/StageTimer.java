@@ -63,6 +63,15 @@ public final class StageTimer {
         return t;
     }
 
+    /**
+     * Whether a timer is installed: for a caller that builds a detailed label only when it will be read.
+     *
+     * @return true while one is
+     */
+    public static boolean isInstalled() {
+        return installed != null;
+    }
+
     /** Runs one stage of work queued on {@code stream}, bracketed by marks when a timer is installed. */
     public static void time(String label, CudaStream stream, Runnable queueWork) {
         StageTimer t = installed;
