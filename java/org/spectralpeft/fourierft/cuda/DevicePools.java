@@ -31,8 +31,11 @@ import org.spectralpeft.fourierft.ResolvedBatch;
  * <p>Rules that keep calls in flight safe: a slot is written only while free, and a slot becomes free only after
  * a context synchronization once its adapter has left the pool (so no queued kernel still reads it); a grown
  * table's old buffer is freed at such a synchronization too; and a call holds its pool copy's lock from finding
- * its slots to launching the kernels that read them. Uploads complete before the slot is handed out, so work on
- * any stream sees them. A pool's copy is freed with the backend, or once the pool itself is unreachable.
+ * its slots to launching the kernels that read them. A call that uploads adapters first waits for the device to
+ * finish the work queued before (a context synchronization, once per such call), so that no kernel reads the
+ * table while it is written: each is given the whole table, and the CUDA emulator checks it as a whole. Uploads
+ * complete before the slot is handed out, so work on any stream sees them. In steady serving, when every adapter
+ * of a call is on the device already, a call neither uploads nor waits. A pool's copy is freed with the backend, or once the pool itself is unreachable.
  */
 final class DevicePools implements AutoCloseable {
     /** Rows of a set's first table; it doubles when full. */
@@ -89,6 +92,11 @@ final class DevicePools implements AutoCloseable {
                 FourierFTAdapterPool.Adapter a = batch.adapter(i);
                 Integer slot = t.slots.get(a);
                 if (slot == null) {
+                    if (!uploaded) {
+                        // the table is written only while no kernel reads it: calls queued before, on any stream,
+                        // may still be running (they read other rows, but a kernel is given the whole table)
+                        cuCtxSynchronize();
+                    }
                     slot = t.upload(a, this);
                     uploaded = true;
                 }

@@ -568,18 +568,21 @@ public abstract class FourierFTBackendContract {
         return new int[] {1, 7, 100, 1000};
     }
 
-    /** A pool of count adapters of a 37 × 29 layer, n = 20, alternating two index sets (seeds 5 and 6). */
+    /** The two index sets of {@link #pool}: n = 20 (seed 5) and n = 31 (seed 6) of a 37 × 29 layer. */
+    private static final FourierFTSpec[] TWO_SETS = {FourierFTSpec.fromSeed(37, 29, 20, 5, 0.3f),
+        FourierFTSpec.fromSeed(37, 29, 31, 6, 0.7f)};
+
+    /** A pool of count adapters of a 37 × 29 layer alternating the two index sets of {@link #TWO_SETS}. */
     private static FourierFTAdapterPool pool(TestData data, int count, int firstId) {
         FourierFTAdapterPool pool = new FourierFTAdapterPool(37, 29);
-        FourierFTSpec[] specs = {FourierFTSpec.fromSeed(37, 29, 20, 5, 0.3f), FourierFTSpec.fromSeed(37, 29, 20, 6, 0.3f)};
         for (int i = 0; i < count; i++) {
-            pool.add(firstId + i, specs[i % 2], data.gaussian(20));
+            pool.add(firstId + i, TWO_SETS[i % 2], data.gaussian(TWO_SETS[i % 2].n()));
         }
         return pool;
     }
 
     /**
-     * Every token of a mixed batch (repeated ids, −1s, two index sets, every dtype) gets exactly what the
+     * Every token of a mixed batch (repeated ids, −1s, two index sets of different n, every dtype) gets exactly what the
      * single-adapter forward gives that token alone with its adapter; tokens with −1 are untouched.
      */
     @Test
@@ -619,15 +622,37 @@ public abstract class FourierFTBackendContract {
                 "requests in runs");
     }
 
+    /**
+     * A thousand adapters on every backend, where {@link #mixedAdapterCounts} leaves them out for speed: the batch
+     * runs whole, and every 23rd token (−1s among them) is checked against its single-adapter forward.
+     */
+    @Test
+    void aThousandAdaptersInOneBatchEqualSampledTokensAlone() {
+        TestData data = new TestData();
+        FourierFTAdapterPool pool = pool(data, 1000, 0);
+        int tokens = 1500;
+        int[] ids = new int[tokens];
+        for (int t = 0; t < tokens; t++) {
+            ids[t] = t % 5 == 4 ? -1 : t < 1000 ? (t * 7) % 1000 : data.nextInt(1000); // every adapter, then repeats
+        }
+        assertEachTokenAsIfAlone(pool, ids, DType.BFLOAT16, data, "1000 adapters", 23);
+    }
+
     /** y of a mixed forward against, per token, the single-adapter forward of that token alone (y untouched for −1). */
     private void assertEachTokenAsIfAlone(FourierFTAdapterPool pool, int[] ids, DType dtype, TestData data, String label) {
+        assertEachTokenAsIfAlone(pool, ids, dtype, data, label, 1);
+    }
+
+    /** As above, checking every stride-th token only. */
+    private void assertEachTokenAsIfAlone(FourierFTAdapterPool pool, int[] ids, DType dtype, TestData data, String label,
+                                          int stride) {
         int tokens = ids.length;
         HostArray x = HostArray.of(dtype, data.gaussian(tokens * 29));
         float[] y0 = data.gaussian(tokens * 37);
         HostArray y = HostArray.of(dtype, y0);
         HostArray before = HostArray.of(dtype, y0);
         backend().forward(pool, ids, x, tokens, y);
-        for (int t = 0; t < tokens; t++) {
+        for (int t = 0; t < tokens; t += stride) {
             HostArray alone = HostArray.of(dtype, java.util.Arrays.copyOfRange(before.toFloats(), t * 37, (t + 1) * 37));
             if (ids[t] != -1) {
                 FourierFTAdapterPool.Adapter a = pool.adapter(ids[t]);
@@ -656,9 +681,29 @@ public abstract class FourierFTBackendContract {
         expectMessage("adapterIds[2] = -2", () -> backend().forward(pool, new int[] {0, 1, -2}, x, 3, y));
         expectMessage("adapterIds", () -> backend().forward(pool, new int[] {0, 1}, x, 3, y));
         expectMessage("x", () -> backend().forward(pool, new int[] {0, 1, 2, 3}, x, 4, HostArray.float32(new float[4 * 37])));
+        expectMessage("y has", () -> backend().forward(pool, new int[] {0, 1, 2}, x, 3, HostArray.float32(new float[5])));
+        expectMessage("pool", () -> backend().forward(null, new int[] {0, 1, 2}, x, 3, y));
+        HostArray nanX = HostArray.float32(data.gaussian(3 * 29));
+        nanX.set(40, Float.NaN);
+        expectMessage("x[40] is NaN", () -> backend().forward(pool, new int[] {0, 1, 2}, nanX, 3, y));
         pool.remove(2);
         expectMessage("adapterIds[0] = 2", () -> backend().forward(pool, new int[] {2, 1, 0}, x, 3, y));
         assertArrayEquals(y0, y.floats(), "y untouched by refused calls");
+
+        // the backward: the same checks, then ∂L/∂y's and gradX's
+        HostArray gy = HostArray.float32(data.gaussian(3 * 37));
+        float[] gx0 = data.gaussian(3 * 29);
+        HostArray gx = HostArray.float32(gx0.clone());
+        expectMessage("adapterIds[0] = 2", () -> backend().backward(pool, new int[] {2, 1, 0}, x, gy, 3, gx));
+        expectMessage("adapterIds[2] = -2", () -> backend().backward(pool, new int[] {0, 1, -2}, x, gy, 3, gx));
+        expectMessage("gradY has", () -> backend().backward(pool, new int[] {0, 1, 3}, x,
+                HostArray.float32(new float[3 * 29]), 3, gx));
+        expectMessage("gradX has", () -> backend().backward(pool, new int[] {0, 1, 3}, x, gy, 3,
+                HostArray.float32(new float[3 * 37])));
+        HostArray nanGy = HostArray.float32(data.gaussian(3 * 37));
+        nanGy.set(7, Float.POSITIVE_INFINITY);
+        expectMessage("gradY[7] is Infinity", () -> backend().backward(pool, new int[] {0, 1, 3}, x, nanGy, 3, gx));
+        assertArrayEquals(gx0, gx.floats(), "gradX untouched by refused calls");
         expectMessage("already in the pool", () -> pool.add(1, FourierFTSpec.fromSeed(37, 29, 20), new float[20]));
         expectMessage("37 x 29", () -> pool.add(7, FourierFTSpec.fromSeed(29, 37, 20), new float[20]));
         expectMessage("negative", () -> pool.add(-1, FourierFTSpec.fromSeed(37, 29, 20), new float[20]));
@@ -676,12 +721,12 @@ public abstract class FourierFTBackendContract {
         assertEquals(10, pool.size());
         assertEquals(2, pool.indexSets());
         assertTrue(pool.adapter(0).spec() == pool.adapter(8).spec(), "one instance per index set");
-        assertEquals(10 * 4 * 20 + 2 * 8 * 20, pool.bytes());
+        assertEquals(5 * 4 * 20 + 5 * 4 * 31 + 8 * 20 + 8 * 31, pool.bytes());
         for (int i = 0; i < 10; i += 2) {
             pool.remove(i);
         }
         assertEquals(1, pool.indexSets(), "the index set no adapter uses is dropped");
-        assertEquals(5 * 4 * 20 + 8 * 20, pool.bytes());
+        assertEquals(5 * 4 * 31 + 8 * 31, pool.bytes());
     }
 
     /** Forwards from several threads while another thread adds and removes other adapters: results unchanged. */
@@ -728,6 +773,90 @@ public abstract class FourierFTBackendContract {
             churn.join();
         }
         assertEquals(8, pool.size());
+    }
+
+    /**
+     * Two threads remove and add back (with the same coefficients) the very adapters that three threads' forwards
+     * and backwards use: each call either resolves every id at its start and then gives exactly the result of a
+     * quiet pool, or is refused, naming a token whose adapter was out at that moment; the pool ends as it began.
+     */
+    @Test
+    void adaptersRemovedAndAddedBackWhileCallsUseThemFromSeveralThreads() throws Exception {
+        TestData data = new TestData();
+        FourierFTAdapterPool pool = pool(data, 8, 0);
+        long bytes = pool.bytes();
+        FourierFTSpec[] specs = new FourierFTSpec[8];
+        float[][] coeffs = new float[8][];
+        for (int i = 0; i < 8; i++) {
+            specs[i] = pool.adapter(i).spec();
+            coeffs[i] = pool.adapter(i).coefficientsCopy();
+        }
+        int tokens = 16;
+        int[] ids = new int[tokens];
+        for (int t = 0; t < tokens; t++) {
+            ids[t] = t % 8;
+        }
+        HostArray x = HostArray.float32(data.gaussian(tokens * 29));
+        HostArray gy = HostArray.float32(data.gaussian(tokens * 37));
+        float[] expectedY = new float[tokens * 37];
+        backend().forward(pool, ids, x, tokens, HostArray.float32(expectedY));
+        java.util.Map<Integer, float[]> expectedGrads = backend().backward(pool, ids, x, gy, tokens, null);
+        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicInteger done = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.concurrent.atomic.AtomicInteger refused = new java.util.concurrent.atomic.AtomicInteger();
+        List<Thread> churn = new ArrayList<>();
+        for (int c = 0; c < 2; c++) {
+            int first = c;
+            churn.add(new Thread(() -> {
+                for (int i = first; !stop.get(); i = (i + 2) % 8) {
+                    pool.remove(i);
+                    pool.add(i, specs[i], coeffs[i]);
+                    java.util.concurrent.locks.LockSupport.parkNanos(200_000); // mostly present: most calls run
+                }
+            }));
+        }
+        churn.forEach(Thread::start);
+        java.util.concurrent.ExecutorService threads = java.util.concurrent.Executors.newFixedThreadPool(3);
+        try {
+            List<java.util.concurrent.Future<?>> calls = new ArrayList<>();
+            for (int k = 0; k < 30; k++) {
+                boolean backwardCall = k % 3 == 2;
+                calls.add(threads.submit(() -> {
+                    try {
+                        if (backwardCall) {
+                            java.util.Map<Integer, float[]> grads = backend().backward(pool, ids, x, gy, tokens, null);
+                            assertEquals(expectedGrads.keySet(), grads.keySet());
+                            for (int id : grads.keySet()) {
+                                assertArrayEquals(expectedGrads.get(id), grads.get(id), "∂L/∂c of " + id + data.tag());
+                            }
+                        } else {
+                            float[] y = new float[tokens * 37];
+                            backend().forward(pool, ids, x, tokens, HostArray.float32(y));
+                            assertArrayEquals(expectedY, y, data.tag());
+                        }
+                        done.incrementAndGet();
+                    } catch (IllegalArgumentException e) {
+                        assertTrue(e.getMessage().contains("adapterIds["), e.getMessage());
+                        refused.incrementAndGet();
+                    }
+                    return null;
+                }));
+            }
+            for (java.util.concurrent.Future<?> call : calls) {
+                call.get();
+            }
+        } finally {
+            threads.shutdown();
+            stop.set(true);
+            for (Thread t : churn) {
+                t.join();
+            }
+        }
+        assertEquals(30, done.get() + refused.get());
+        assertTrue(done.get() > 0, "every call refused: " + refused.get());
+        assertEquals(8, pool.size());
+        assertEquals(2, pool.indexSets());
+        assertEquals(bytes, pool.bytes());
     }
 
     /**
@@ -805,11 +934,16 @@ public abstract class FourierFTBackendContract {
     }
 
     private void assertBackwardAsEachAdapterAlone(FourierFTAdapterPool pool, int[] ids, TestData data) {
+        assertBackwardAsEachAdapterAlone(pool, ids, DType.FLOAT32, data);
+    }
+
+    /** As above with x, ∂L/∂y and gradX in {@code dtype} (the single-adapter calls take the same arrays). */
+    private void assertBackwardAsEachAdapterAlone(FourierFTAdapterPool pool, int[] ids, DType dtype, TestData data) {
         int tokens = ids.length;
-        HostArray x = HostArray.float32(data.gaussian(tokens * 29));
-        HostArray gy = HostArray.float32(data.gaussian(tokens * 37));
-        float[] gx0 = data.gaussian(tokens * 29);
-        HostArray gx = HostArray.float32(gx0.clone());
+        HostArray x = HostArray.of(dtype, data.gaussian(tokens * 29));
+        HostArray gy = HostArray.of(dtype, data.gaussian(tokens * 37));
+        float[] gx0 = HostArray.of(dtype, data.gaussian(tokens * 29)).toFloats(); // values the dtype holds
+        HostArray gx = HostArray.of(dtype, gx0);
         java.util.Map<Integer, float[]> grads = backend().backward(pool, ids, x, gy, tokens, gx);
         java.util.Set<Integer> used = new java.util.LinkedHashSet<>();
         for (int id : ids) {
@@ -825,35 +959,63 @@ public abstract class FourierFTBackendContract {
                     rows.add(t);
                 }
             }
+            float[] xAll = x.toFloats();
+            float[] gyAll = gy.toFloats();
             float[] xs = new float[rows.size() * 29];
             float[] gs = new float[rows.size() * 37];
             for (int i = 0; i < rows.size(); i++) {
-                System.arraycopy(x.floats(), rows.get(i) * 29, xs, i * 29, 29);
-                System.arraycopy(gy.floats(), rows.get(i) * 37, gs, i * 37, 37);
+                System.arraycopy(xAll, rows.get(i) * 29, xs, i * 29, 29);
+                System.arraycopy(gyAll, rows.get(i) * 37, gs, i * 37, 37);
             }
             FourierFTAdapterPool.Adapter a = pool.adapter(id);
             float[] alone = new float[a.spec().n()];
             float[] gxAlone = new float[rows.size() * 29];
-            backend().backward(a.spec(), a.coefficientsCopy(), HostArray.float32(xs), HostArray.float32(gs), rows.size(),
-                    alone, HostArray.float32(gxAlone));
+            backend().backward(a.spec(), a.coefficientsCopy(), HostArray.of(dtype, xs), HostArray.of(dtype, gs),
+                    rows.size(), alone, HostArray.float32(gxAlone));
+            String what = "adapter " + id + ", " + dtype + data.tag();
             if (mixedBatchBitwise()) {
-                assertArrayEquals(alone, grads.get(id), "adapter " + id + data.tag());
+                assertArrayEquals(alone, grads.get(id), what);
             } else {
                 double err = TestData.relativeError(TestData.toDouble(grads.get(id)), TestData.toDouble(alone));
-                assertTrue(err <= 1e-5, "adapter " + id + ": ∂L/∂c relative error " + err + data.tag());
+                assertTrue(err <= 1e-5, what + ": ∂L/∂c relative error " + err);
             }
+            // gradX rows: what was there plus the token's own ∂L/∂x, rounded once into the dtype
+            float tolerance = (float) Math.max(1e-5, TestData.tolerance(dtype));
+            float[] got = gx.toFloats();
             for (int i = 0; i < rows.size(); i++) {
                 int t = rows.get(i);
                 for (int k = 0; k < 29; k++) {
-                    assertEquals(gx0[t * 29 + k] + gxAlone[i * 29 + k], gx.floats()[t * 29 + k],
-                            1e-5f * (1 + Math.abs(gx0[t * 29 + k])), "gradX token " + t + data.tag());
+                    float want = gx0[t * 29 + k] + gxAlone[i * 29 + k];
+                    assertEquals(want, got[t * 29 + k], tolerance * (1 + Math.abs(want)), "gradX token " + t + ", " + what);
                 }
             }
         }
+        float[] got = gx.toFloats();
         for (int t = 0; t < tokens; t++) {
             if (ids[t] < 0) {
                 assertArrayEquals(java.util.Arrays.copyOfRange(gx0, t * 29, (t + 1) * 29),
-                        java.util.Arrays.copyOfRange(gx.floats(), t * 29, (t + 1) * 29), "token " + t + " without adapter");
+                        java.util.Arrays.copyOfRange(got, t * 29, (t + 1) * 29), "token " + t + " without adapter");
+            }
+        }
+    }
+
+    /**
+     * The mixed backward over the adapter counts of the forward's checks (1, 7, 100, 1000 where the backend is
+     * quick), two index sets of different n, repeated ids and −1s, in every dtype: each adapter's ∂L/∂c as its
+     * single-adapter backward on its tokens alone, each token's ∂L/∂x its own.
+     */
+    @Test
+    void aMixedBackwardOfEveryAdapterCountAndDtypeEqualsEachAdapterAlone() {
+        for (int count : mixedAdapterCounts()) {
+            for (DType dtype : DType.values()) {
+                TestData data = new TestData();
+                FourierFTAdapterPool pool = pool(data, count, 1);
+                int tokens = Math.max(3, count + count / 2);
+                int[] ids = new int[tokens];
+                for (int t = 0; t < tokens; t++) {
+                    ids[t] = t % 6 == 5 ? -1 : 1 + data.nextInt(count);
+                }
+                assertBackwardAsEachAdapterAlone(pool, ids, dtype, data);
             }
         }
     }
