@@ -678,6 +678,57 @@ public abstract class FouRABackendContract {
         }
     }
 
+    /**
+     * A thousand adapters on every backend, where {@link #mixedAdapterCounts} leaves them out for speed: the batch
+     * runs whole (bfloat16), and every 23rd token (−1s among them) is checked against its single-adapter forward
+     * and the reference.
+     */
+    @Test
+    void aThousandAdaptersInOneBatchEqualSampledTokensAlone() {
+        int count = 1000;
+        Case[] cases = new Case[count];
+        TestData data = new TestData();
+        try (FouRAAdapterPool pool = pool(count, 3, cases)) {
+            int tokens = 1500;
+            int[] ids = new int[tokens];
+            for (int t = 0; t < tokens; t++) { // every adapter, then repeats; −1s
+                ids[t] = t % 5 == 4 ? -1 : 3 + (t < count ? (t * 7) % count : data.nextInt(count));
+            }
+            DType dtype = DType.BFLOAT16;
+            float[] xs = new float[tokens * 33];
+            for (int t = 0; t < tokens; t++) { // each token clear of its ADAPTIVE gate's threshold
+                Case c = ids[t] < 0 ? cases[0] : cases[ids[t] - 3];
+                System.arraycopy(c.inputs(dtype, 1).toFloats(), 0, xs, t * 33, 33);
+            }
+            HostArray x = HostArray.of(dtype, xs);
+            float[] y0 = data.gaussian(tokens * 40);
+            HostArray y = HostArray.of(dtype, y0);
+            float[] before = HostArray.of(dtype, y0).toFloats();
+            backend().forward(pool, ids, x, tokens, y);
+            float[] out = y.toFloats();
+            for (int t = 0; t < tokens; t += 23) {
+                float[] got = Arrays.copyOfRange(out, t * 40, (t + 1) * 40);
+                String what = "1000 adapters, token " + t + " (id " + ids[t] + ")" + data.tag();
+                float[] was = Arrays.copyOfRange(before, t * 40, (t + 1) * 40);
+                if (ids[t] < 0) {
+                    assertArrayEquals(was, got, what + ": untouched");
+                    continue;
+                }
+                HostArray alone = HostArray.of(dtype, was);
+                HostArray xt = HostArray.of(dtype, Arrays.copyOfRange(xs, t * 33, (t + 1) * 33));
+                backend().forward(pool.adapter(ids[t]), xt, 1, alone);
+                if (mixedBatchBitwise()) {
+                    assertArrayEquals(alone.toFloats(), got, what);
+                } else {
+                    double err = TestData.relativeError(TestData.toDouble(got), TestData.toDouble(alone.toFloats()));
+                    assertTrue(err <= TestData.tolerance(dtype), what + ": " + err);
+                }
+                double[] expected = plus(TestData.toDouble(was), cases[ids[t] - 3].forward(TestData.toDouble(xt), 1));
+                assertClose(TestData.toDouble(got), expected, TestData.tolerance(dtype), what + " against the reference");
+            }
+        }
+    }
+
     @Test
     void mixedBatchesRefuseBadIdsAndRemovedAdaptersBeforeAnyWork() {
         Case[] cases = new Case[4];
