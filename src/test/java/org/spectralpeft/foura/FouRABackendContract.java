@@ -485,22 +485,26 @@ public abstract class FouRABackendContract {
         };
         float[] weights = {0.7f, -1.3f, 2.1f};
         int tokens = 11;
-        HostArray x = cases[2].inputs(DType.FLOAT32, tokens);
-        double[] expected = new double[tokens * 40];
-        for (int k = 0; k < cases.length; k++) {
-            double[] yk = cases[k].forward(TestData.toDouble(x), tokens);
-            for (int i = 0; i < expected.length; i++) {
-                expected[i] += weights[k] * yk[i];
-            }
-        }
-        HostArray y = HostArray.float32(scaledLike(cases[0].data, tokens * 40, expected));
-        double[] before = TestData.toDouble(y);
         FouRAFactors[] factors = new FouRAFactors[cases.length];
         try {
             for (int k = 0; k < cases.length; k++) {
                 factors[k] = backend().prepare(cases[k].spec, cases[k].a, cases[k].b, cases[k].gate);
             }
-            backend().combine(factors, weights, x, tokens, y);
+            for (DType dtype : DType.values()) { // x and y in the dtype; the sum rounded into y once
+                HostArray x = cases[2].inputs(dtype, tokens);
+                double[] expected = new double[tokens * 40];
+                for (int k = 0; k < cases.length; k++) {
+                    double[] yk = cases[k].forward(TestData.toDouble(x), tokens);
+                    for (int i = 0; i < expected.length; i++) {
+                        expected[i] += weights[k] * yk[i];
+                    }
+                }
+                HostArray y = HostArray.of(dtype, scaledLike(cases[0].data, tokens * 40, expected));
+                double[] before = TestData.toDouble(y);
+                backend().combine(factors, weights, x, tokens, y);
+                assertClose(TestData.toDouble(y), plus(before, expected), Math.max(1e-5, TestData.tolerance(dtype)),
+                        "combine, " + dtype + cases[0].tag());
+            }
         } finally {
             for (FouRAFactors f : factors) {
                 if (f != null) {
@@ -508,7 +512,6 @@ public abstract class FouRABackendContract {
                 }
             }
         }
-        assertClose(TestData.toDouble(y), plus(before, expected), 1e-5, "combine" + cases[0].tag());
     }
 
     @ParameterizedTest
