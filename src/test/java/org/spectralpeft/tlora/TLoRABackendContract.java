@@ -492,7 +492,31 @@ public abstract class TLoRABackendContract {
         bad[3] = Float.POSITIVE_INFINITY; // the caller changed its array after wrapping it: each call checks
         assertMessage(() -> backend().forward(spec, p, w0, x, 2, y), "transform core 0");
         bad[3] = saved;
+        assertMessage(() -> backend().forward(spec, p, w0, x, 2, HostArray.float32(new float[11])), "y");
+        HostArray readOnlyY = HostArray.float32(java.nio.FloatBuffer.wrap(new float[12]).asReadOnlyBuffer());
+        assertMessage(() -> backend().forward(spec, p, w0, x, 2, readOnlyY), "y is a read-only buffer");
+        float[] residual1 = p.residual(1);
+        float savedResidual = residual1[2];
+        residual1[2] = Float.NaN;
+        assertMessage(() -> backend().forward(spec, p, w0, x, 2, y), "residual array 1");
+        residual1[2] = savedResidual;
         assertArrayEquals(yValues, y.floats(), "y untouched by refused calls");
+
+        // the backward: x's and W0's checks, then ∂L/∂y's and gradX's, gradX untouched
+        float[] gradX0 = data.gaussian(12);
+        HostArray gradX = HostArray.float32(gradX0.clone());
+        HostArray g = HostArray.float32(data.gaussian(12));
+        assertMessage(() -> backend().backward(spec, p, w0, x, HostArray.float32(new float[10]), 2, gradX), "gradY");
+        float[] nanG = data.gaussian(12);
+        nanG[4] = Float.NaN;
+        assertMessage(() -> backend().backward(spec, p, w0, x, HostArray.float32(nanG), 2, gradX), "gradY");
+        assertMessage(() -> backend().backward(spec, p, w0, x, g, 2, HostArray.float32(new float[13])), "gradX");
+        assertMessage(() -> backend().backward(spec, p, HostArray.float32(new float[35]), x, g, 2, gradX), "w0");
+        assertArrayEquals(gradX0, gradX.floats(), "gradX untouched by refused calls");
+        assertMessage(() -> backend().materialize(spec, p, w0, HostArray.float32(new float[35])), "out");
+        float[][] threeResidualArrays = {new float[12], new float[8], new float[8]}; // TR has four
+        assertMessage(() -> TLoRAParameters.of(spec, p.transformCores(), threeResidualArrays), "residual arrays");
+        assertMessage(() -> TLoRASpec.of(new int[] {6}, new int[] {6}, 1, Residual.LORA, 0, 1f), "rank");
         assertMessage(() -> TLoRASpec.of(new int[] {6}, new int[] {2, 3}, 1, Residual.TTM, 2, 1f), "TTM");
         assertMessage(() -> TLoRASpec.of(new int[] {6}, new int[] {2, 0}, 1, Residual.LORA, 2, 1f), "inShape[1]");
         assertMessage(() -> TLoRASpec.of(new int[] {6}, new int[] {6}, 0, Residual.LORA, 2, 1f), "transformRank");
@@ -504,6 +528,7 @@ public abstract class TLoRABackendContract {
         mergeInput[7] = Float.NaN;
         HostArray weight = HostArray.float32(mergeInput.clone());
         assertMessage(() -> backend().merge(spec, p, weight), "w0");
+        assertArrayEquals(mergeInput, weight.floats(), "a refused merge leaves the weight alone");
         TLoRABackend closed = another();
         closed.close();
         closed.close(); // idempotent
