@@ -18,6 +18,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.spectralpeft.TestData;
+import org.spectralpeft.foura.FouRABackend;
 import org.spectralpeft.foura.FouRASpec.Gate;
 import org.spectralpeft.foura.FouRASpec.Transform;
 import org.spectralpeft.foura.cpu.CpuFouRA;
@@ -49,6 +50,11 @@ public class FouRAModelMergerTest {
         cpu.close();
     }
 
+    /** @return the backend the merges run on: the CPU here, CUDA in {@code CudaFouRAModelMergerTest} */
+    protected FouRABackend backend() {
+        return cpu;
+    }
+
     /** A FouRA adapter of rank 3 for the fixture's four weights, with the given transform and gate. */
     public static FouRAAdapter adapter(TestData data, Transform transform, Gate gate, Path dir) throws IOException {
         FouRAAdapter.Builder b = FouRAAdapter.builder(3, transform, gate, 0.8f);
@@ -69,7 +75,7 @@ public class FouRAModelMergerTest {
         FouRAAdapter adapter = adapter(data, transform, gate, tmp.resolve("adapter"));
         Path out = tmp.resolve("merged.safetensors");
         try (SafetensorsModel base = SafetensorsModel.open(basePath)) {
-            ModelMerger.Summary s = ModelMerger.merge(base, MergePlan.build(base, adapter, CONV1D), cpu, out, null);
+            ModelMerger.Summary s = ModelMerger.merge(base, MergePlan.build(base, adapter, CONV1D), backend(), out, null);
             assertEquals(4, s.layersMerged(), data.tag());
             assertEquals(ckpt.bytes.size() - 4, s.tensorsCopied(), data.tag());
         }
@@ -126,7 +132,7 @@ public class FouRAModelMergerTest {
             }
             FourierFTAdapter fourierFTAdapter = TinyCheckpoint.adapter(data, 7, 100.0, IfftNorm.BACKWARD, tmp.resolve("fft"));
             MergePlan fourierFTPlan = MergePlan.build(base, fourierFTAdapter, CONV1D);
-            msg = assertThrows(IllegalArgumentException.class, () -> ModelMerger.merge(base, fourierFTPlan, cpu, out, null)).getMessage();
+            msg = assertThrows(IllegalArgumentException.class, () -> ModelMerger.merge(base, fourierFTPlan, backend(), out, null)).getMessage();
             assertTrue(msg.contains("has no FouRA update"), msg);
         }
         assertFalse(Files.exists(out), "no output after a refusal");

@@ -25,6 +25,7 @@ import org.spectralpeft.io.TensorDType;
 import org.spectralpeft.tlora.TLoRAReference;
 import org.spectralpeft.tlora.TLoRASpec;
 import org.spectralpeft.tlora.TLoRASpec.Residual;
+import org.spectralpeft.tlora.TLoRABackend;
 import org.spectralpeft.tlora.cpu.CpuTLoRA;
 
 /**
@@ -32,7 +33,7 @@ import org.spectralpeft.tlora.cpu.CpuTLoRA;
  * other tensor is copied byte for byte, and a weight stored in × out, a mismatched shape or another family's
  * plan is refused before any output.
  */
-class TLoRAModelMergerTest {
+public class TLoRAModelMergerTest {
     @TempDir
     Path tmp;
 
@@ -46,6 +47,11 @@ class TLoRAModelMergerTest {
     @AfterAll
     static void close() {
         cpu.close();
+    }
+
+    /** @return the backend the merges run on: the CPU here, CUDA in {@code CudaTLoRAModelMergerTest} */
+    protected TLoRABackend backend() {
+        return cpu;
     }
 
     /** A TLoRA adapter for the fixture's three weights stored out × in (factorisations with 1 and 2 factors). */
@@ -72,7 +78,7 @@ class TLoRAModelMergerTest {
         TLoRAAdapter adapter = adapter(data, kind, ring, tmp.resolve("adapter"));
         Path out = tmp.resolve("merged.safetensors");
         try (SafetensorsModel base = SafetensorsModel.open(basePath)) {
-            ModelMerger.Summary s = ModelMerger.merge(base, MergePlan.build(base, adapter, null), cpu, out, null);
+            ModelMerger.Summary s = ModelMerger.merge(base, MergePlan.build(base, adapter, null), backend(), out, null);
             assertEquals(3, s.layersMerged(), data.tag());
             assertEquals(ckpt.bytes.size() - 3, s.tensorsCopied(), data.tag());
         }
