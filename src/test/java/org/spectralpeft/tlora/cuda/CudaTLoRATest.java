@@ -441,4 +441,38 @@ class CudaTLoRATest extends TLoRABackendContract {
         assertTrue(e.getMessage().contains("shared memory"), e.getMessage());
         assertTrue(out.floats()[7] == 3f, "the output is untouched");
     }
+
+    /**
+     * What the CPU backend promises with its GEMM, on CUDA with cuBLAS: the initial parameters (T the identity, Δ
+     * zero) give x·W0ᵀ bit for bit as one SGEMM of the same shape gives it, on both routes (T on the tokens, and
+     * with more tokens than outputs on W0's rows), and W' = W0 bit for bit.
+     */
+    @ParameterizedTest
+    @CsvSource({"1,LORA", "2,TR", "4,TTM", "2,LORA", "4,TR", "1,TTM"})
+    void theInitialParametersGiveExactlyW0WithCublas(int ring, Residual kind) {
+        TestData data = new TestData();
+        TLoRASpec spec = TLoRASpec.of(new int[] {4, 2, 5}, new int[] {3, 8, 2}, ring, kind, 3, 2f);
+        TLoRAParameters p = TLoRAParameters.initial(spec, new Random(data.seed));
+        float[] w0 = data.gaussian(spec.dOut() * spec.dIn());
+        CudaContext context = cuda.context();
+        for (int tokens : new int[] {9, 50}) {
+            float[] x = data.gaussian(tokens * spec.dIn());
+            float[] y = new float[tokens * spec.dOut()];
+            cuda.forward(spec, p, HostArray.float32(w0), HostArray.float32(x), tokens, HostArray.float32(y));
+            float[] plain = new float[tokens * spec.dOut()];
+            try (CudaStream stream = context.createStream();
+                 DeviceBuffer dx = context.upload(HostArray.float32(x));
+                 DeviceBuffer dw = context.upload(HostArray.float32(w0));
+                 DeviceBuffer dy = context.allocate(DType.FLOAT32, plain.length)) {
+                context.blas().gemm(stream, false, true, tokens, spec.dOut(), spec.dIn(), 1f, dx.array().address(),
+                        spec.dIn(), dw.array().address(), spec.dIn(), 0f, dy.array().address(), spec.dOut());
+                stream.synchronize();
+                dy.copyTo(HostArray.float32(plain));
+            }
+            assertArrayEquals(plain, y, tokens + " tokens: x·W0ᵀ, bit for bit" + data.tag());
+        }
+        float[] w = new float[w0.length];
+        cuda.materialize(spec, p, HostArray.float32(w0), HostArray.float32(w));
+        assertArrayEquals(w0, w, "W' = W0, bit for bit" + data.tag());
+    }
 }
