@@ -134,4 +134,82 @@ public class TLoRAModelMergerTest {
         }
         assertFalse(Files.exists(out), "no output after a refusal");
     }
+
+    /**
+     * A file of the authors' code (their keys: {@code <block>.processor.to_q_oft.transform_core.<d>}, {@code
+     * ttm_core.<d>}; {@code to_out_oft} for {@code to_out.0}) merges into a model holding those modules: each weight
+     * becomes W0·T + s·Δ of the float64 reference with the α given for the run, the other tensors copied.
+     */
+    @Test
+    void theAuthorsTrainedLayersMergeIntoAModelOfTheirModules() throws IOException {
+        TestData data = new TestData();
+        String block = "mid_block.attentions.0.transformer_blocks.0.attn1";
+        TLoRASpec[] specs = {
+            TLoRASpec.of(new int[] {4, 16}, new int[] {6, 8}, 2, Residual.TTM, 2, 0.5f), // to_q: 64 x 48
+            TLoRASpec.of(new int[] {6, 8}, new int[] {6, 8}, 2, Residual.TTM, 2, 0.5f), // to_out.0: 48 x 48
+        };
+        String[] modules = {block + ".to_q", block + ".to_out.0"};
+        String[] authorsPrefixes = {block + ".processor.to_q_oft.", block + ".processor.to_out_oft."};
+        org.spectralpeft.tlora.TLoRAParameters[] params = new org.spectralpeft.tlora.TLoRAParameters[2];
+        java.util.List<org.spectralpeft.io.SafetensorsWriter.Entry> entries = new java.util.ArrayList<>();
+        Map<String, float[]> values = new LinkedHashMap<>();
+        for (int m = 0; m < 2; m++) {
+            TLoRASpec spec = specs[m];
+            params[m] = TLoRAAdapterTest.random(spec, data);
+            for (int d = 0; d < 2; d++) {
+                int n = spec.inFactor(d);
+                values.put(authorsPrefixes[m] + "transform_core." + d, params[m].transformCore(d));
+                entries.add(new org.spectralpeft.io.SafetensorsWriter.Entry(authorsPrefixes[m] + "transform_core." + d,
+                        TensorDType.F32, new long[] {n, n, 2, 2}));
+                values.put(authorsPrefixes[m] + "ttm_core." + d, params[m].residual(d));
+                entries.add(new org.spectralpeft.io.SafetensorsWriter.Entry(authorsPrefixes[m] + "ttm_core." + d,
+                        TensorDType.F32, new long[] {spec.outFactor(d), n, 2, 2}));
+            }
+        }
+        Path authors = tmp.resolve("authors.safetensors");
+        write(authors, entries, values);
+
+        Map<String, float[]> baseValues = new LinkedHashMap<>();
+        java.util.List<org.spectralpeft.io.SafetensorsWriter.Entry> baseEntries = new java.util.ArrayList<>();
+        for (int m = 0; m < 2; m++) {
+            baseValues.put(modules[m] + ".weight", data.gaussian(specs[m].dOut() * specs[m].dIn()));
+            baseEntries.add(new org.spectralpeft.io.SafetensorsWriter.Entry(modules[m] + ".weight", TensorDType.F32,
+                    new long[] {specs[m].dOut(), specs[m].dIn()}));
+        }
+        baseValues.put(block + ".norm.weight", data.gaussian(48));
+        baseEntries.add(new org.spectralpeft.io.SafetensorsWriter.Entry(block + ".norm.weight", TensorDType.F32,
+                new long[] {48}));
+        Path basePath = tmp.resolve("unet.safetensors");
+        write(basePath, baseEntries, baseValues);
+
+        TLoRAAdapter adapter = TLoRAAdapter.loadAuthors(authors, 0.5f);
+        assertEquals(java.util.Set.of(modules), adapter.modules());
+        Path out = tmp.resolve("merged.safetensors");
+        try (SafetensorsModel base = SafetensorsModel.open(basePath)) {
+            ModelMerger.Summary s = ModelMerger.merge(base, MergePlan.build(base, adapter, null), backend(), out, null);
+            assertEquals(2, s.layersMerged(), data.tag());
+            assertEquals(1, s.tensorsCopied(), data.tag());
+        }
+        try (SafetensorsFile merged = SafetensorsFile.open(out)) {
+            org.junit.jupiter.api.Assertions.assertArrayEquals(baseValues.get(block + ".norm.weight"),
+                    merged.readFloats(merged.tensor(block + ".norm.weight")), "copied");
+            for (int m = 0; m < 2; m++) {
+                double[] w0 = TestData.toDouble(baseValues.get(modules[m] + ".weight"));
+                double[] expected = TLoRAReference.weight(specs[m], params[m], w0);
+                double[] got = merged.readDoubles(merged.tensor(modules[m] + ".weight"));
+                double err = TestData.relativeError(got, expected);
+                assertTrue(err < 1e-5, modules[m] + ": W' against the reference, relative error " + err + data.tag());
+            }
+        }
+    }
+
+    private static void write(Path file, java.util.List<org.spectralpeft.io.SafetensorsWriter.Entry> entries,
+                              Map<String, float[]> values) throws IOException {
+        try (org.spectralpeft.io.SafetensorsWriter w = org.spectralpeft.io.SafetensorsWriter.create(file, entries, Map.of())) {
+            for (Map.Entry<String, float[]> e : values.entrySet()) {
+                w.write(e.getKey(), org.spectralpeft.core.HostArray.float32(e.getValue()));
+            }
+            w.commit();
+        }
+    }
 }
