@@ -103,6 +103,40 @@ public final class TestData {
         return Math.sqrt(num / den);
     }
 
+    /**
+     * The error of an accumulating write, out = before + added, relative to the scale of the accumulation, ‖before‖ +
+     * ‖added‖. Relative to ‖before + added‖ instead, the error grows without bound where the two nearly cancel (an
+     * output of one element, its old value drawn at random at the added term's size: about once in a few hundred
+     * draws the float32 rounding of the sum exceeded 1e-5 of it), while a wrong added term still shows: the
+     * callers draw before at the added term's size, so ‖added‖ is about half the scale.
+     *
+     * @param out the result
+     * @param before the output's values before the write
+     * @param added the exact (float64) term added
+     * @return ‖out − (before + added)‖ / (‖before‖ + ‖added‖)
+     */
+    public static double accumulatedError(double[] out, double[] before, double[] added) {
+        if (out.length != before.length || out.length != added.length) {
+            throw new AssertionError("lengths " + out.length + ", " + before.length + ", " + added.length);
+        }
+        double num = 0;
+        double b = 0;
+        double a = 0;
+        for (int i = 0; i < out.length; i++) {
+            if (!Double.isFinite(out[i])) {
+                return Double.POSITIVE_INFINITY;
+            }
+            double e = out[i] - (before[i] + added[i]);
+            num += e * e;
+            b += before[i] * before[i];
+            a += added[i] * added[i];
+        }
+        if (a == 0) {
+            throw new AssertionError("the added term is all zero: the check could not fail");
+        }
+        return Math.sqrt(num) / (Math.sqrt(b) + Math.sqrt(a));
+    }
+
     /** Tolerance of DESIGN.md for results stored in dtype. */
     public static double tolerance(DType dtype) {
         return dtype == DType.FLOAT32 ? 1e-5 : 1e-2;

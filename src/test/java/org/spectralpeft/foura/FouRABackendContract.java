@@ -223,12 +223,10 @@ public abstract class FouRABackendContract {
         return v;
     }
 
-    static double[] plus(double[] u, double[] v) {
-        double[] out = new double[u.length];
-        for (int i = 0; i < u.length; i++) {
-            out[i] = u[i] + v[i];
-        }
-        return out;
+    /** out = before + added within tol of the accumulation's scale ({@link TestData#accumulatedError}). */
+    static void assertAccumulated(double[] out, double[] before, double[] added, double tol, String what) {
+        double err = TestData.accumulatedError(out, before, added);
+        assertTrue(err < tol, what + ": error " + err + " of the accumulation's scale >= " + tol);
     }
 
     static void assertClose(double[] out, double[] ref, double tol, String what) {
@@ -267,7 +265,7 @@ public abstract class FouRABackendContract {
         try (FouRAFactors f = backend().prepare(c.spec, c.a, c.b, c.gate)) {
             backend().forward(f, x, tokens, y);
         }
-        assertClose(TestData.toDouble(y), plus(before, contribution), TestData.tolerance(dtype),
+        assertAccumulated(TestData.toDouble(y), before, contribution, TestData.tolerance(dtype),
                 "forward " + dtype + ", T=" + tokens + c.tag());
     }
 
@@ -308,7 +306,7 @@ public abstract class FouRABackendContract {
         try (FouRAFactors f = backend().prepare(c.spec, c.a, c.b, c.gate)) {
             backend().merge(f, w);
             double[] merged = TestData.toDouble(w);
-            assertClose(merged, plus(before, delta), TestData.tolerance(dtype), "merge " + dtype + c.tag());
+            assertAccumulated(merged, before, delta, TestData.tolerance(dtype), "merge " + dtype + c.tag());
             backend().unmerge(f, w);
         }
         assertClose(TestData.toDouble(w), before, TestData.tolerance(dtype), "unmerge after merge " + dtype + c.tag());
@@ -381,7 +379,7 @@ public abstract class FouRABackendContract {
         String tag = " " + dtype + ", T=" + tokens + c.tag();
         assertSum(TestData.toDouble(gradA), ref.a, ref.aScale, 1e-5, "∂L/∂A" + tag);
         assertSum(TestData.toDouble(gradB), ref.b, ref.bScale, 1e-5, "∂L/∂B" + tag);
-        assertClose(TestData.toDouble(gx), plus(gxBefore, ref.x), TestData.tolerance(dtype), "∂L/∂x accumulated" + tag);
+        assertAccumulated(TestData.toDouble(gx), gxBefore, ref.x, TestData.tolerance(dtype), "∂L/∂x accumulated" + tag);
         if (gradGate != null) {
             assertSum(TestData.toDouble(gradGate), ref.gate, ref.gateScale, 1e-4, "∂L/∂gate (straight-through)" + tag);
         }
@@ -502,7 +500,7 @@ public abstract class FouRABackendContract {
                 HostArray y = HostArray.of(dtype, scaledLike(cases[0].data, tokens * 40, expected));
                 double[] before = TestData.toDouble(y);
                 backend().combine(factors, weights, x, tokens, y);
-                assertClose(TestData.toDouble(y), plus(before, expected), Math.max(1e-5, TestData.tolerance(dtype)),
+                assertAccumulated(TestData.toDouble(y), before, expected, Math.max(1e-5, TestData.tolerance(dtype)),
                         "combine, " + dtype + cases[0].tag());
             }
         } finally {
@@ -671,9 +669,8 @@ public abstract class FouRABackendContract {
                             // float32 tolerance; 1e-6 was exceeded at 1.16e-6 (seed 6422917015563, emulated CUDA).
                             assertTrue(err <= TestData.tolerance(dtype), what + ": " + err);
                         }
-                        double[] expected = plus(TestData.toDouble(Arrays.copyOfRange(before, t * 40, (t + 1) * 40)),
-                                c.forward(TestData.toDouble(xt), 1));
-                        assertClose(TestData.toDouble(got), expected, Math.max(1e-5, TestData.tolerance(dtype)),
+                        assertAccumulated(TestData.toDouble(got), TestData.toDouble(Arrays.copyOfRange(before, t * 40,
+                                (t + 1) * 40)), c.forward(TestData.toDouble(xt), 1), Math.max(1e-5, TestData.tolerance(dtype)),
                                 what + " against the reference");
                     }
                 }
@@ -726,8 +723,9 @@ public abstract class FouRABackendContract {
                     double err = TestData.relativeError(TestData.toDouble(got), TestData.toDouble(alone.toFloats()));
                     assertTrue(err <= TestData.tolerance(dtype), what + ": " + err);
                 }
-                double[] expected = plus(TestData.toDouble(was), cases[ids[t] - 3].forward(TestData.toDouble(xt), 1));
-                assertClose(TestData.toDouble(got), expected, TestData.tolerance(dtype), what + " against the reference");
+                assertAccumulated(TestData.toDouble(got), TestData.toDouble(was),
+                        cases[ids[t] - 3].forward(TestData.toDouble(xt), 1), TestData.tolerance(dtype),
+                        what + " against the reference");
             }
         }
     }
