@@ -547,29 +547,33 @@ public abstract class FouRABackendContract {
         return y.floats();
     }
 
+    /** Forward and backward repeat bit for bit, on the same factors and on factors prepared again. */
     @ParameterizedTest
-    @EnumSource(Gate.class)
-    void repeatedCallsAreBitIdentical(Gate gate) {
-        Case c = new Case(70, 90, 8, Transform.DFT, gate);
+    @CsvSource({"NONE, DFT", "FIXED, DFT", "ADAPTIVE, DFT", "NONE, DCT", "FIXED, DCT", "ADAPTIVE, DCT"})
+    void repeatedCallsAreBitIdentical(Gate gate, Transform transform) {
+        Case c = new Case(70, 90, 8, transform, gate);
         int tokens = 67; // several chunks of tokens
         HostArray x = c.inputs(DType.FLOAT32, tokens);
         HostArray gy = HostArray.float32(c.data.gaussian(tokens * 70));
         float[][] first = null;
-        try (FouRAFactors f = backend().prepare(c.spec, c.a, c.b, c.gate)) {
-            for (int rep = 0; rep < 3; rep++) {
-                float[] y = new float[tokens * 70];
-                backend().forward(f, x, tokens, HostArray.float32(y));
-                float[] ga = new float[(int) c.spec.aLength()];
-                float[] gb = new float[(int) c.spec.bLength()];
-                float[] gg = gate == Gate.ADAPTIVE ? new float[(int) c.spec.gateLength()] : null;
-                float[] gx = new float[tokens * 90];
-                backend().backward(f, x, gy, tokens, ga, gb, gg, HostArray.float32(gx));
-                float[][] now = {y, ga, gb, gx, gg == null ? new float[0] : gg};
-                if (first == null) {
-                    first = now;
-                } else {
+        for (int preparation = 0; preparation < 2; preparation++) {
+            try (FouRAFactors f = backend().prepare(c.spec, c.a, c.b, c.gate)) {
+                for (int rep = 0; rep < 2; rep++) {
+                    float[] y = new float[tokens * 70];
+                    backend().forward(f, x, tokens, HostArray.float32(y));
+                    float[] ga = new float[(int) c.spec.aLength()];
+                    float[] gb = new float[(int) c.spec.bLength()];
+                    float[] gg = gate == Gate.ADAPTIVE ? new float[(int) c.spec.gateLength()] : null;
+                    float[] gx = new float[tokens * 90];
+                    backend().backward(f, x, gy, tokens, ga, gb, gg, HostArray.float32(gx));
+                    float[][] now = {y, ga, gb, gx, gg == null ? new float[0] : gg};
+                    if (first == null) {
+                        first = now;
+                        continue;
+                    }
                     for (int i = 0; i < now.length; i++) {
-                        assertArrayEquals(first[i], now[i], "output " + i + " of repeat " + rep + c.tag());
+                        assertArrayEquals(first[i], now[i], "output " + i + ", preparation " + preparation + ", repeat "
+                                + rep + c.tag());
                     }
                 }
             }
@@ -946,9 +950,12 @@ public abstract class FouRABackendContract {
             assertRefused(IllegalArgumentException.class, "x[7]", () -> backend().forward(f, nanX, 3, y), y);
             assertRefused(IllegalArgumentException.class, "y is a read-only buffer",
                     () -> backend().forward(f, x, 3, HostArray.float32(java.nio.FloatBuffer.allocate(18).asReadOnlyBuffer())));
-            assertRefused(IllegalArgumentException.class, "ADAPTIVE", () -> backend().materialize(f, HostArray.float32(new float[30])));
-            assertRefused(IllegalArgumentException.class, "ADAPTIVE", () -> backend().merge(f, y));
+            HostArray out = HostArray.float32(c.data.gaussian(30));
+            assertRefused(IllegalArgumentException.class, "ADAPTIVE", () -> backend().materialize(f, out), out);
             HostArray w = HostArray.float32(c.data.gaussian(30));
+            assertRefused(IllegalArgumentException.class, "ADAPTIVE", () -> backend().merge(f, w), w);
+            assertRefused(IllegalArgumentException.class, "ADAPTIVE", () -> backend().unmerge(f, w), w);
+            assertRefused(IllegalArgumentException.class, "weight has 18 elements", () -> backend().merge(fm, y), y);
             assertRefused(IllegalArgumentException.class, "out has 18 elements", () -> backend().materialize(fm, y), y);
             HostArray nanW = HostArray.float32(c.data.gaussian(30));
             nanW.set(29, Float.POSITIVE_INFINITY);
