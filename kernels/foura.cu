@@ -175,13 +175,85 @@ __global__ void __launch_bounds__(FOURA_BLOCK, 2) foura_mixed_project_wide(
     foura_project_columns<FOURA_PROJECT_COLUMNS, 4>(x, xDtype, adapters, blocks, rows, tokens, dIn, z, zStride);
 }
 
+// One adapter's z = Â·x for all its tokens, as tiles of FOURA_TILE_T tokens × FOURA_TILE_C columns of Â over a
+// chunk of kChunk columns of x each (split K: blockIdx.y = columnTile + columnTiles·part), from tiles of x and Â
+// staged in shared memory; each thread owns 2 tokens × 4 columns, summed in k order within the chunk, and writes
+// them to zParts[part] (tokens × width each): foura_mixed_expand adds the parts in order. The single forward's
+// "tiled" path: where one adapter's tokens are many, x is read once (the mixed kernels reread it per column or
+// per four) and Â once per tile of tokens.
+#define FOURA_TILE_T 64
+#define FOURA_TILE_C 32
+#define FOURA_TILE_K 32
+__global__ void __launch_bounds__(FOURA_BLOCK) foura_project_tiled(
+        const void* __restrict__ x, int xDtype, const float* __restrict__ aHat, int tokens, int dIn, int width,
+        int columnTiles, int kChunk, float* __restrict__ zParts) {
+    // xs[k][t] and as[k][c]: a thread's 2 tokens and 4 columns at one k are adjacent (one 8- and one 16-byte load);
+    // the row pitches (66, 36) keep those loads aligned and spread the transposing stores over the banks
+    __shared__ __align__(16) float xs[FOURA_TILE_K][FOURA_TILE_T + 2];
+    __shared__ __align__(16) float as[FOURA_TILE_K][FOURA_TILE_C + 4];
+    const int part = blockIdx.y / columnTiles;
+    const int t0 = blockIdx.x * FOURA_TILE_T;
+    const int c0 = (blockIdx.y - part * columnTiles) * FOURA_TILE_C;
+    const int kBegin = part * kChunk;
+    const int kEnd = min(dIn, kBegin + kChunk);
+    const int tx = threadIdx.x & 7;   // columns c0 + 4·tx .. + 3
+    const int ty = threadIdx.x >> 3;  // tokens t0 + 2·ty, + 1
+    float acc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+    for (int k0 = kBegin; k0 < kEnd; k0 += FOURA_TILE_K) {
+#pragma unroll
+        for (int j = 0; j < FOURA_TILE_T * FOURA_TILE_K / FOURA_BLOCK; j++) { // along k: coalesced rows of x
+            const int e = threadIdx.x + j * FOURA_BLOCK;
+            const int t = e / FOURA_TILE_K;
+            const int k = e - t * FOURA_TILE_K;
+            xs[k][t] = t0 + t < tokens && k0 + k < kEnd ? load_as_float(x, (long long) (t0 + t) * dIn + k0 + k, xDtype)
+                                                        : 0.f;
+        }
+#pragma unroll
+        for (int j = 0; j < FOURA_TILE_C * FOURA_TILE_K / FOURA_BLOCK; j++) {
+            const int e = threadIdx.x + j * FOURA_BLOCK;
+            const int c = e / FOURA_TILE_K;
+            const int k = e - c * FOURA_TILE_K;
+            as[k][c] = c0 + c < width && k0 + k < kEnd ? __ldg(aHat + (long long) (c0 + c) * dIn + k0 + k) : 0.f;
+        }
+        __syncthreads();
+#pragma unroll 8
+        for (int k = 0; k < FOURA_TILE_K; k++) {
+            const float2 xv = *reinterpret_cast<const float2*>(&xs[k][2 * ty]);
+            const float4 av = *reinterpret_cast<const float4*>(&as[k][4 * tx]);
+            acc[0][0] = fmaf(xv.x, av.x, acc[0][0]);
+            acc[0][1] = fmaf(xv.x, av.y, acc[0][1]);
+            acc[0][2] = fmaf(xv.x, av.z, acc[0][2]);
+            acc[0][3] = fmaf(xv.x, av.w, acc[0][3]);
+            acc[1][0] = fmaf(xv.y, av.x, acc[1][0]);
+            acc[1][1] = fmaf(xv.y, av.y, acc[1][1]);
+            acc[1][2] = fmaf(xv.y, av.z, acc[1][2]);
+            acc[1][3] = fmaf(xv.y, av.w, acc[1][3]);
+        }
+        __syncthreads();
+    }
+    float* out = zParts + (long long) part * tokens * width;
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        const int t = t0 + 2 * ty + i;
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int c = c0 + 4 * tx + j;
+            if (t < tokens && c < width) {
+                out[(long long) t * width + c] = acc[i][j];
+            }
+        }
+    }
+}
+
 // y[row(t)] += B̂·w(t) for the block's tokens and outputs blockIdx.y·FOURA_BLOCK .. (a thread each, reading B̂ᵀ
 // along its rows: coalesced across the block), with w = scale·m(z) ⊙ [Re z, −Im z] (DFT; [z] for the DCT) from
-// foura_mixed_project's z. The gate needs a token's whole z (the ADAPTIVE logits), so every block computes its
-// tokens' w: r² multiply-adds per token at most, small against the r·256 of its outputs.
+// the projection's z (foura_project_tiled's: the sum of zParts parts, zPartStride floats apart, in order). The
+// gate needs a token's whole z (the ADAPTIVE logits), so every block computes its tokens' w: r² multiply-adds per
+// token at most, small against the r·256 of its outputs.
 __global__ void __launch_bounds__(FOURA_BLOCK) foura_mixed_expand(
         const FouRAMixedAdapter* __restrict__ adapters, const int* __restrict__ blocks, const int* __restrict__ rows,
-        int tokens, const float* __restrict__ z, int zStride, int dOut, void* __restrict__ y, int yDtype) {
+        int tokens, const float* __restrict__ z, int zStride, int zParts, long long zPartStride, int dOut,
+        void* __restrict__ y, int yDtype) {
     __shared__ float zs[FOURA_TOKENS * FOURA_MAX_WIDTH];
     __shared__ float w[FOURA_TOKENS * FOURA_MAX_WIDTH];
     int adapter, first, count;
@@ -196,7 +268,15 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_mixed_expand(
     for (int i = threadIdx.x; i < FOURA_TOKENS * width; i += FOURA_BLOCK) {
         const int t = i / width;
         const int j = i - t * width;
-        zs[t * FOURA_MAX_WIDTH + j] = t < count ? z[(long long) (first + t) * zStride + j] : 0.f;
+        float v = 0.f;
+        if (t < count) { // z, or the sum of its parts in order (foura_project_tiled's chunks of x's columns)
+            const long long at = (long long) (first + t) * zStride + j;
+            v = z[at];
+            for (int part = 1; part < zParts; part++) {
+                v += z[part * zPartStride + at];
+            }
+        }
+        zs[t * FOURA_MAX_WIDTH + j] = v;
     }
     __syncthreads();
     for (int i = threadIdx.x; i < FOURA_TOKENS * rank; i += FOURA_BLOCK) {

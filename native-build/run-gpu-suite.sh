@@ -16,6 +16,7 @@
 #   foura   FouRA: FouRABenchmark on the CUDA backend next to the PyTorch composition (bench/foura_peer.py
 #           measure --device cuda), then their table (OUT_DIR/foura/table.md), then the single forward again
 #           on this library's kernels instead of the SGEMMs (-Dspectralpeft.foura.forward=kernels; foura/kernels/)
+#           and on the tiled projection (=tiled; foura/tiled/)
 #   tlora   TLoRA: TLoRABenchmark on the CUDA backend (device arrays) next to the authors' step and plain LoRA
 #           in PyTorch (bench/tlora_peer.py measure --device cuda), then their table (OUT_DIR/tlora/table.md)
 #   mixed   mixed batches (a different adapter per token) on the CUDA backend: MixedBatchBenchmark (FourierFT)
@@ -27,7 +28,7 @@
 #           not the merge command, whose single-shot calls take most of a slot), PEFT timed with --quick,
 #           the table, the stage profiles, then the FouRA, TLoRA and mixed stages, short; each step has its
 #           own time limit (SHORT_LIMITS="tests bench peers profile foura tlora mixed" in seconds, default
-#           "105 125 50 80 75 60 85"; the benchmarks in two JMH runs, so that a cut loses one half), and
+#           "105 125 50 80 90 60 85"; the benchmarks in two JMH runs, so that a cut loses one half), and
 #           with SUITE_ARCHIVE set, OUT_DIR is packed into that .tgz after every step, so a run cut short
 #           still returns what it finished
 # Give the three stages the same OUT_DIR on the machine (say /tmp/gpu-suite) and copy it out after each
@@ -142,7 +143,7 @@ stage_profiles() {
 
 run_short() {
   local limits
-  read -r -a limits <<<"${SHORT_LIMITS:-105 125 50 80 75 60 85}"
+  read -r -a limits <<<"${SHORT_LIMITS:-105 125 50 80 90 60 85}"
   local d=$out/tests
   mkdir -p "$d" "$out/bench" "$out/peers"
   nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || true
@@ -203,16 +204,22 @@ run_foura() {
   "$bundle/run-benchmarks.sh" "$d" "FouRABenchmark\.forward" "${jmh[@]}" > "$d/run.log" 2>&1 \
     || echo "   FOURA JMH FAILED (see run.log)"
   grep -E "p0.50 " "$d/jmh.txt" | head -40 || tail -20 "$d/run.log"
-  # the single forward on this library's kernels instead of the SGEMMs, beside them (kernels/)
+  "$python" bench/foura_peer.py measure --device cuda "${peer[@]}" --out "$d/peer.json" 2> "$d/peer.log" \
+    || { echo "   FOURA PEER FAILED"; tail -20 "$d/peer.log"; }
+  "$python" bench/foura_peer.py table --jmh "$d/jmh.json" --peers "$d/peer.json" --out "$d/table.md" \
+    || echo "   FOURA TABLE FAILED"
+  # after the table, so that a cut step keeps it: the single forward on this library's kernels instead of the
+  # SGEMMs (kernels/), then on the tiled projection (tiled/)
   mkdir -p "$d/kernels"
   JAVA_OPTS="-Dspectralpeft.foura.forward=kernels" "$bundle/run-benchmarks.sh" "$d/kernels" "FouRABenchmark\.forward$" \
     "${jmh[@]}" > "$d/kernels/run.log" 2>&1 || echo "   FOURA KERNELS JMH FAILED (see kernels/run.log)"
   echo "   on the forward kernels (-Dspectralpeft.foura.forward=kernels):"
   grep -E "p0.50 " "$d/kernels/jmh.txt" | head -20 || tail -20 "$d/kernels/run.log"
-  "$python" bench/foura_peer.py measure --device cuda "${peer[@]}" --out "$d/peer.json" 2> "$d/peer.log" \
-    || { echo "   FOURA PEER FAILED"; tail -20 "$d/peer.log"; }
-  "$python" bench/foura_peer.py table --jmh "$d/jmh.json" --peers "$d/peer.json" --out "$d/table.md" \
-    || echo "   FOURA TABLE FAILED"
+  mkdir -p "$d/tiled"
+  JAVA_OPTS="-Dspectralpeft.foura.forward=tiled" "$bundle/run-benchmarks.sh" "$d/tiled" "FouRABenchmark\.forward$" \
+    "${jmh[@]}" > "$d/tiled/run.log" 2>&1 || echo "   FOURA TILED JMH FAILED (see tiled/run.log)"
+  echo "   on the tiled projection (-Dspectralpeft.foura.forward=tiled):"
+  grep -E "p0.50 " "$d/tiled/jmh.txt" | head -20 || tail -20 "$d/tiled/run.log"
 }
 
 # TLoRA on the CUDA backend (device arrays) and the authors' step and plain LoRA in PyTorch on the same device;

@@ -14,8 +14,9 @@ import org.spectralpeft.foura.cuda.CudaFouRA;
 /**
  * Where the GPU time of FouRA's forward and forward + backward goes on CUDA ({@link StageReport}): d = 4096,
  * r = 16, NONE gate, both transforms, T = 1, 16, 256 and 4096 tokens, device arrays (the cases of
- * {@code FouRABenchmark}); then mixed batches of T = 256 and 4096 tokens (DFT, FIXED gate), all of one adapter
- * and each of its own (the cases of {@code FouRAMixedBatchBenchmark}).
+ * {@code FouRABenchmark}), the forward from T = 16 on also through the tiled projection
+ * ({@code -Dspectralpeft.foura.forward=tiled}); then mixed batches of T = 256 and 4096 tokens (DFT, FIXED gate),
+ * all of one adapter and each of its own (the cases of {@code FouRAMixedBatchBenchmark}).
  *
  * <p>usage: {@code FouRAStageProfile [REPORT.md] [--small]} (default foura-stages.md; --small: d = 256 and T ≤ 16, a
  * check that it runs, e.g. on the CUDA emulator); CUDA only: without a device it says so and exits with status 2.
@@ -47,6 +48,15 @@ public final class FouRAStageProfile {
                             String what = String.format("%dx%d r=%d %s T=%d float32", d, d, rank, transform, tokens);
                             report.profile("forward " + what,
                                     () -> cuda.forward(factors, x.array(), tokens, y.array(), stream));
+                            if (tokens >= 16) { // the tiled projection beside the default (read per call)
+                                System.setProperty(CudaFouRA.FORWARD_PROPERTY, "tiled");
+                                try {
+                                    report.profile("forward (tiled) " + what,
+                                            () -> cuda.forward(factors, x.array(), tokens, y.array(), stream));
+                                } finally {
+                                    System.clearProperty(CudaFouRA.FORWARD_PROPERTY);
+                                }
+                            }
                             report.profile("forward + backward " + what, () -> {
                                 cuda.forward(factors, x.array(), tokens, y.array(), stream);
                                 cuda.backward(factors, x.array(), gy.array(), tokens, gradA.array(), gradB.array(), null,

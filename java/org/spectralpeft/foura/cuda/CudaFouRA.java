@@ -32,8 +32,9 @@ import org.spectralpeft.foura.ValidatingBackend;
  * gate kernel (z = x·Âᵀ, then y += w·B̂ᵀ), or, with the system property {@value #FORWARD_PROPERTY}{@code =kernels}
  * and z of up to {@link FouRAKernels#MAX_WIDTH} components, this library's forward kernels
  * ({@code foura_mixed_project_wide}: four columns of Â per warp, then {@code foura_mixed_expand}: the gate and a
- * thread per output; {@link FouRAKernels#forwardMixed}), which mixed batches always use; ΔW by
- * {@code foura_delta}. The SGEMMs are the default for one adapter because a fused kernel on an H100 was no
+ * thread per output; {@link FouRAKernels#forwardMixed}), which mixed batches always use, or with {@code =tiled}
+ * {@code foura_project_tiled} (tiles of tokens and of Â's columns staged in shared memory, x read once) before that
+ * expansion ({@link FouRAKernels#forwardTiled}; not yet measured on a GPU); ΔW by {@code foura_delta}. The SGEMMs are the default for one adapter because a fused kernel on an H100 was no
  * faster at any T (0.11 ms at T = 1, where the products are bound by the factors' and x and y's bytes;
  * bench/NOTES.md, bench/GPU_RUNS.md). The backward's products are SGEMMs ({@link Blas}, no TF32, the same bits
  * on every run): z = x·Âᵀ and ∂L/∂y·B̂ per token, ∂x += ∂z·Â,
@@ -49,9 +50,12 @@ import org.spectralpeft.foura.ValidatingBackend;
  * arrays on the caller's stream. Ranks up to {@link FouRAKernels#MAX_GATE_RANK}.
  */
 public final class CudaFouRA extends ValidatingBackend {
-    /** The system property that picks the single-adapter forward: {@code gemm} (the default) or {@code kernels}. */
+    /**
+     * The system property (read per call) that picks the single-adapter forward: {@code gemm} (the default: two
+     * SGEMMs around the gate kernel), {@code kernels} (the mixed batches' kernels, their bits) or {@code tiled}
+     * ({@code foura_project_tiled}, then the mixed batches' expansion; {@link FouRAKernels#forwardTiled}).
+     */
     public static final String FORWARD_PROPERTY = "spectralpeft.foura.forward";
-    private static final boolean KERNEL_FORWARD = "kernels".equals(System.getProperty(FORWARD_PROPERTY));
     /**
      * The system property (read per call) for the shortest run of one adapter's consecutive rows that a mixed batch
      * on the device gives to the single-adapter forward instead of its kernels, for tuning.
@@ -408,9 +412,14 @@ public final class CudaFouRA extends ValidatingBackend {
     private void forwardOnDevice(Factors f, DeviceArray x, int tokens, DeviceArray y, float scale, CudaStream s) {
         FouRASpec spec = f.spec();
         int width = width(spec);
-        if (KERNEL_FORWARD && width <= FouRAKernels.MAX_WIDTH) {
-            kernels.forward(spec, x, f.aHat.array(), f.bHatT.array(), f.gate == null ? null : f.gate.array(), scale,
-                    tokens, y, s);
+        String path = System.getProperty(FORWARD_PROPERTY, "gemm");
+        if (width <= FouRAKernels.MAX_WIDTH && ("kernels".equals(path) || "tiled".equals(path))) {
+            DeviceArray gate = f.gate == null ? null : f.gate.array();
+            if ("tiled".equals(path)) {
+                kernels.forwardTiled(spec, x, f.aHat.array(), f.bHatT.array(), gate, scale, tokens, y, s);
+            } else {
+                kernels.forward(spec, x, f.aHat.array(), f.bHatT.array(), gate, scale, tokens, y, s);
+            }
             return;
         }
         Blas blas = context.blas();

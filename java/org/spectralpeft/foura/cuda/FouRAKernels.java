@@ -24,6 +24,7 @@ public final class FouRAKernels implements AutoCloseable {
     static final String PROJECT = "foura_mixed_project";
     static final String PROJECT_WIDE = "foura_mixed_project_wide";
     static final String EXPAND = "foura_mixed_expand";
+    static final String PROJECT_TILED = "foura_project_tiled";
     static final String GATE = "foura_gate";
     static final String GATE_BACKWARD = "foura_gate_backward";
     static final String DELTA = "foura_delta";
@@ -33,8 +34,20 @@ public final class FouRAKernels implements AutoCloseable {
     static final String DCT_REORDER = "foura_dct_reorder";
     static final String DCT2_POST = "foura_dct2_post";
     static final String TRANSPOSE = "foura_transpose";
-    static final String[] KERNELS = {PROJECT, PROJECT_WIDE, EXPAND, GATE, GATE_BACKWARD, DELTA, FOLD_EXPAND, FOLD_HERMITIAN,
-        DCT3_PRE, DCT_REORDER, DCT2_POST, TRANSPOSE};
+    static final String[] KERNELS = {PROJECT, PROJECT_WIDE, EXPAND, PROJECT_TILED, GATE, GATE_BACKWARD, DELTA, FOLD_EXPAND,
+        FOLD_HERMITIAN, DCT3_PRE, DCT_REORDER, DCT2_POST, TRANSPOSE};
+    /** Tokens and columns of Â per block of foura_project_tiled (FOURA_TILE_T, FOURA_TILE_C in the source). */
+    static final int TILE_TOKENS = 64;
+    static final int TILE_COLUMNS = 32;
+    /** Columns of x per step of foura_project_tiled (FOURA_TILE_K); its chunks of x's columns are multiples of it. */
+    static final int TILE_K = 32;
+    /**
+     * Blocks foura_project_tiled aims for at least, splitting x's columns into chunks when the tiles of tokens and
+     * columns are fewer: about two per SM of an H100 (132 SMs).
+     */
+    static final int TILED_MIN_BLOCKS = 264;
+    /** The fewest columns of x in a chunk of foura_project_tiled: eight of its steps. */
+    static final int TILED_MIN_CHUNK = 8 * TILE_K;
     /** The largest rank the gate kernels hold (two components per thread of a 256-thread block). */
     public static final int MAX_GATE_RANK = 512;
     /** Threads per block (FOURA_BLOCK in the source). */
@@ -111,6 +124,92 @@ public final class FouRAKernels implements AutoCloseable {
      */
     public void forward(FouRASpec spec, DeviceArray x, DeviceArray aHat, DeviceArray bHatT, DeviceArray gate,
                         float scale, int tokens, DeviceArray y, CudaStream stream) {
+        int width = checkForward(spec, x, aHat, bHatT, gate, tokens, y);
+        ByteBuffer entry = HostTables.allocate(MIXED_ADAPTER_BYTES);
+        putAdapter(entry, aHat.address(), bHatT.address(), gate == null ? 0L : gate.address(), spec, scale);
+        try (StreamScratch scratch = new StreamScratch(stream)) {
+            scratch.reserve(StreamScratch.footprint(MIXED_ADAPTER_BYTES) + StreamScratch.footprint(4L * tokens * width));
+            long adapters = HostTables.copyIn(entry, scratch, stream);
+            long z = scratch.allocate(4L * tokens * width);
+            forwardMixed(x, adapters, 0L, (tokens + FORWARD_TOKENS - 1) / FORWARD_TOKENS, 0L, tokens, width,
+                    spec.dIn(), spec.dOut(), z, y, stream);
+        }
+    }
+
+    /**
+     * As {@link #forward}, with z = Â·x by {@code foura_project_tiled} instead: tiles of 64 tokens × 32 columns of Â
+     * over chunks of x's columns ({@link #tiledChunk}), each sum in k order within its chunk, the chunks' parts added
+     * in order by {@code foura_mixed_expand} (which then applies the gate and y += scale·B̂·w as for the other
+     * path). x is read once, Â once per tile of tokens. Not the bits of {@link #forward} (another order of the
+     * sums), deterministic.
+     *
+     * @param spec the layer; its α is not applied: pass it in {@code scale}
+     * @param x tokens × d_in inputs, any dtype
+     * @param aHat Â, width × d_in float32
+     * @param bHatT B̂ transposed, width × d_out float32
+     * @param gate the gate's parameters, float32; ignored for NONE
+     * @param scale α times the adapter's weight
+     * @param tokens rows of x and y, at least 1
+     * @param y tokens × d_out outputs, any dtype, accumulated into
+     * @param stream the stream
+     * @throws IllegalArgumentException if the width exceeds {@link #MAX_WIDTH} or an array has the wrong size or dtype
+     */
+    public void forwardTiled(FouRASpec spec, DeviceArray x, DeviceArray aHat, DeviceArray bHatT, DeviceArray gate,
+                             float scale, int tokens, DeviceArray y, CudaStream stream) {
+        int width = checkForward(spec, x, aHat, bHatT, gate, tokens, y);
+        ByteBuffer entry = HostTables.allocate(MIXED_ADAPTER_BYTES);
+        putAdapter(entry, aHat.address(), bHatT.address(), gate == null ? 0L : gate.address(), spec, scale);
+        try (StreamScratch scratch = new StreamScratch(stream)) {
+            long zBytes = 4L * tiledParts(tokens, width, spec.dIn()) * tokens * width;
+            scratch.reserve(StreamScratch.footprint(MIXED_ADAPTER_BYTES) + StreamScratch.footprint(zBytes));
+            long adapters = HostTables.copyIn(entry, scratch, stream);
+            projectTiledAndExpand(x, adapters, aHat.address(), tokens, spec.dIn(), width, spec.dOut(),
+                    scratch.allocate(zBytes), y, stream);
+        }
+    }
+
+    /** The number of z's parts foura_project_tiled writes for these sizes (one per chunk of x's columns). */
+    static int tiledParts(int tokens, int width, int dIn) {
+        int tiles = ((tokens + TILE_TOKENS - 1) / TILE_TOKENS) * ((width + TILE_COLUMNS - 1) / TILE_COLUMNS);
+        int chunk = tiledChunk(tiles, dIn);
+        return (dIn + chunk - 1) / chunk;
+    }
+
+    /**
+     * The launches of {@link #forwardTiled}: foura_project_tiled into {@code zParts} ({@link #tiledParts} × tokens ×
+     * width floats), then foura_mixed_expand over one adapter's tokens, its entry at {@code adapters}.
+     */
+    void projectTiledAndExpand(DeviceArray x, long adapters, long aHat, int tokens, int dIn, int width, int dOut,
+                               long zParts, DeviceArray y, CudaStream stream) {
+        int tokenTiles = (tokens + TILE_TOKENS - 1) / TILE_TOKENS;
+        int columnTiles = (width + TILE_COLUMNS - 1) / TILE_COLUMNS;
+        int chunk = tiledChunk(tokenTiles * columnTiles, dIn);
+        int parts = (dIn + chunk - 1) / chunk;
+        launch(PROJECT_TILED, tokenTiles, columnTiles * parts, stream, x.address(), x.dtype().code(), aHat, tokens, dIn,
+                width, columnTiles, chunk, zParts);
+        launch(EXPAND, (tokens + FORWARD_TOKENS - 1) / FORWARD_TOKENS, (dOut + BLOCK - 1) / BLOCK, stream, adapters, 0L,
+                0L, tokens, zParts, width, parts, (long) tokens * width, dOut, y.address(), y.dtype().code());
+    }
+
+    /**
+     * Columns of x per chunk of foura_project_tiled: all of them where the tiles of tokens and columns reach
+     * {@link #TILED_MIN_BLOCKS} blocks, else split into that many chunks, each a multiple of {@link #TILE_K} and
+     * at least {@link #TILED_MIN_CHUNK} columns (so small T fills the device and large T reads x in one pass).
+     *
+     * @param tiles tiles of tokens × tiles of columns
+     * @param dIn columns of x
+     * @return the chunk, in columns
+     */
+    static int tiledChunk(int tiles, int dIn) {
+        int parts = Math.max(1, (TILED_MIN_BLOCKS + tiles - 1) / tiles);
+        int chunk = (dIn + parts - 1) / parts;
+        chunk = (chunk + TILE_K - 1) / TILE_K * TILE_K;
+        return Math.min(Math.max(chunk, TILED_MIN_CHUNK), (dIn + TILE_K - 1) / TILE_K * TILE_K);
+    }
+
+    /** The arguments of a single adapter's forward on these kernels, checked; returns z's width. */
+    private static int checkForward(FouRASpec spec, DeviceArray x, DeviceArray aHat, DeviceArray bHatT, DeviceArray gate,
+                                    int tokens, DeviceArray y) {
         int width = (spec.transform() == FouRASpec.Transform.DFT ? 2 : 1) * spec.rank();
         Checks.require(width <= MAX_WIDTH, "the forward kernels take at most " + MAX_WIDTH + " components of z, "
                 + spec + " has " + width);
@@ -125,15 +224,7 @@ public final class FouRAKernels implements AutoCloseable {
             Checks.length("gate", gate.length(), spec.gateLength());
             Checks.require(gate.dtype() == DType.FLOAT32, "the gate's parameters are float32");
         }
-        ByteBuffer entry = HostTables.allocate(MIXED_ADAPTER_BYTES);
-        putAdapter(entry, aHat.address(), bHatT.address(), gate == null ? 0L : gate.address(), spec, scale);
-        try (StreamScratch scratch = new StreamScratch(stream)) {
-            scratch.reserve(StreamScratch.footprint(MIXED_ADAPTER_BYTES) + StreamScratch.footprint(4L * tokens * width));
-            long adapters = HostTables.copyIn(entry, scratch, stream);
-            long z = scratch.allocate(4L * tokens * width);
-            forwardMixed(x, adapters, 0L, (tokens + FORWARD_TOKENS - 1) / FORWARD_TOKENS, 0L, tokens, width,
-                    spec.dIn(), spec.dOut(), z, y, stream);
-        }
+        return width;
     }
 
     /**
@@ -178,8 +269,8 @@ public final class FouRAKernels implements AutoCloseable {
         int perBlock = WARPS * (narrow ? 1 : WIDE_COLUMNS);
         launch(narrow ? PROJECT : PROJECT_WIDE, blockCount, (maxWidth + perBlock - 1) / perBlock, stream, x.address(),
                 x.dtype().code(), adapters, blocks, rows, tokens, dIn, z, maxWidth);
-        launch(EXPAND, blockCount, (dOut + BLOCK - 1) / BLOCK, stream, adapters, blocks, rows, tokens, z, maxWidth, dOut,
-                y.address(), y.dtype().code());
+        launch(EXPAND, blockCount, (dOut + BLOCK - 1) / BLOCK, stream, adapters, blocks, rows, tokens, z, maxWidth, 1, 0L,
+                dOut, y.address(), y.dtype().code());
     }
 
     private void launch(String kernel, int gridX, int gridY, CudaStream stream, Object... args) {
