@@ -98,6 +98,16 @@ class FouRAForwardKernelsTest {
         }
     }
 
+    /** y's values before a forward: random, at the size of the contribution the forward adds. */
+    private static float[] outputsLike(Case c, double[] contribution) {
+        float[] y0 = c.data.gaussian(contribution.length);
+        double scale = Math.sqrt(java.util.Arrays.stream(contribution).map(v -> v * v).sum() / contribution.length);
+        for (int i = 0; i < y0.length; i++) {
+            y0[i] *= (float) scale;
+        }
+        return y0;
+    }
+
     private static DeviceBuffer upload(HostArray h) {
         DeviceBuffer b = gpu.context.allocate(h.dtype(), h.length());
         b.copyFrom(h);
@@ -111,11 +121,7 @@ class FouRAForwardKernelsTest {
         int tokens = 1 + c.data.nextInt(30);
         HostArray x = c.inputs(dtype, tokens);
         double[] contribution = c.forward(TestData.toDouble(x), tokens);
-        float[] y0 = c.data.gaussian(tokens * dOut);
-        double scale = Math.sqrt(java.util.Arrays.stream(contribution).map(v -> v * v).sum() / contribution.length);
-        for (int i = 0; i < y0.length; i++) {
-            y0[i] *= (float) scale;
-        }
+        float[] y0 = outputsLike(c, contribution);
         double[] before = TestData.toDouble(HostArray.of(dtype, y0));
         HostArray first = HostArray.of(dtype, y0);
         run(c, x, tokens, first);
@@ -154,11 +160,7 @@ class FouRAForwardKernelsTest {
         int tokens = 1 + c.data.nextInt(gate == Gate.ADAPTIVE ? 30 : 150);
         HostArray x = c.inputs(dtype, tokens);
         double[] contribution = c.forward(TestData.toDouble(x), tokens);
-        float[] y0 = c.data.gaussian(tokens * dOut);
-        double scale = Math.sqrt(java.util.Arrays.stream(contribution).map(v -> v * v).sum() / contribution.length);
-        for (int i = 0; i < y0.length; i++) {
-            y0[i] *= (float) scale;
-        }
+        float[] y0 = outputsLike(c, contribution);
         double[] before = TestData.toDouble(HostArray.of(dtype, y0));
         HostArray first = HostArray.of(dtype, y0);
         run(c, x, tokens, first, true);
