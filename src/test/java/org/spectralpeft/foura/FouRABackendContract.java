@@ -793,8 +793,9 @@ public abstract class FouRABackendContract {
     }
 
     /**
-     * Forwards from several threads while another thread adds and removes adapters, including ones the forwards
-     * use: every call gives the bits it gives alone, and an adapter removed during a call is closed after it.
+     * Forwards from several threads while two other threads each remove and add back an adapter the forwards use:
+     * every call gives the bits it gives alone (or is refused, naming a token whose adapter was out), and an
+     * adapter removed during a call is closed after it.
      */
     @Test
     void addsAndRemovesDuringForwardsLeaveThemAlone() throws Exception {
@@ -803,29 +804,36 @@ public abstract class FouRABackendContract {
             TestData data = new TestData();
             int tokens = 16;
             int[] ids = new int[tokens];
-            for (int t = 0; t < tokens; t++) {
-                ids[t] = t % 8 == 0 ? 100 : t % 8; // token 0 and 8 use the adapter that churns
+            for (int t = 0; t < tokens; t++) { // tokens 0, 8 and 4, 12 use the adapters that churn
+                ids[t] = t % 8 == 0 ? 100 : t % 8 == 4 ? 101 : t % 8;
             }
-            Case churned = cases[1];
-            pool.add(100, backend().prepare(churned.spec, churned.a, churned.b, churned.gate));
+            Case[] churned = {cases[1], cases[2]};
+            for (int k = 0; k < 2; k++) {
+                pool.add(100 + k, backend().prepare(churned[k].spec, churned[k].a, churned[k].b, churned[k].gate));
+            }
             HostArray x = HostArray.float32(data.gaussian(tokens * 33));
             float[] expected = new float[tokens * 40];
             backend().forward(pool, ids, x, tokens, HostArray.float32(expected));
             java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
             java.util.concurrent.atomic.AtomicInteger served = new java.util.concurrent.atomic.AtomicInteger();
             List<FouRAFactors> removed = java.util.Collections.synchronizedList(new ArrayList<>());
-            Thread churn = new Thread(() -> {
-                while (!stop.get()) {
-                    FouRAFactors next = backend().prepare(churned.spec, churned.a, churned.b, churned.gate);
-                    FouRAFactors f = pool.adapter(100);
-                    pool.remove(100); // id 100 is missing only from here to the add
-                    pool.add(100, next);
-                    removed.add(f);
-                    // present most of the time: a 2-core machine once ran all 24 forwards in the gaps
-                    java.util.concurrent.locks.LockSupport.parkNanos(100_000);
-                }
-            });
-            churn.start();
+            List<Thread> churn = new ArrayList<>();
+            for (int k = 0; k < 2; k++) { // two threads, each replacing its own adapter
+                int id = 100 + k;
+                Case c = churned[k];
+                churn.add(new Thread(() -> {
+                    while (!stop.get()) {
+                        FouRAFactors next = backend().prepare(c.spec, c.a, c.b, c.gate);
+                        FouRAFactors f = pool.adapter(id);
+                        pool.remove(id); // the id is missing only from here to the add
+                        pool.add(id, next);
+                        removed.add(f);
+                        // present most of the time: a 2-core machine once ran all 24 forwards in the gaps
+                        java.util.concurrent.locks.LockSupport.parkNanos(100_000);
+                    }
+                }));
+            }
+            churn.forEach(Thread::start);
             try {
                 List<java.util.concurrent.Future<float[]>> results = new ArrayList<>();
                 java.util.concurrent.ExecutorService threads = java.util.concurrent.Executors.newFixedThreadPool(3);
@@ -837,8 +845,9 @@ public abstract class FouRABackendContract {
                                 backend().forward(pool, ids, x, tokens, HostArray.float32(y));
                                 served.incrementAndGet();
                                 return y;
-                            } catch (IllegalArgumentException e) { // id 100 between its remove and its add
-                                assertTrue(e.getMessage().contains("adapterIds[0] = 100"), e.getMessage());
+                            } catch (IllegalArgumentException e) { // an id between its remove and its add
+                                assertTrue(e.getMessage().contains("adapterIds[0] = 100")
+                                        || e.getMessage().contains("adapterIds[4] = 101"), e.getMessage());
                                 return expected;
                             }
                         }));
@@ -851,13 +860,15 @@ public abstract class FouRABackendContract {
                 }
             } finally {
                 stop.set(true);
-                churn.join();
+                for (Thread t : churn) {
+                    t.join();
+                }
             }
             assertTrue(served.get() > 0, "some forwards ran");
             for (FouRAFactors f : removed) {
                 assertTrue(f.isClosed(), "every removed adapter is closed once its calls returned");
             }
-            assertEquals(9, pool.size());
+            assertEquals(10, pool.size());
         }
     }
 
