@@ -224,19 +224,9 @@ public final class CudaFouRA extends ValidatingBackend {
      */
     private void mixedOnDevice(FouRAFactors[] distinct, TokenRows.Groups grouping, int dIn, int dOut,
                                DeviceArray x, DeviceArray y, CudaStream s) {
-        int[] offsets = grouping.starts();
-        int[] tokens = grouping.tokens();
-        if (distinct.length == 1 && fitsTheKernels(distinct[0]) && tokens.length > 0
-                && tokens[tokens.length - 1] - tokens[0] + 1 == tokens.length) {
-            // One adapter's tokens in one run of rows: the single-adapter forward on those rows, its bits and its
-            // speed (H100, r = 16 DFT, d = 4096: 55 / 67 / 152 µs at T = 1 / 256 / 4096 against the mixed kernels'
-            // 87 / 130 / 961 µs with one adapter; bench/GPU_RUNS.md, 2026-11-27)
-            forwardRun((Factors) distinct[0], tokens[0], tokens.length, dIn, dOut, x, y, s);
-            return;
-        }
         TokenRows.Groups rest = forwardLongRuns(distinct, grouping, mixedRunTokens(), dIn, dOut, x, y, s);
-        offsets = rest.starts();
-        tokens = rest.tokens();
+        int[] offsets = rest.starts();
+        int[] tokens = rest.tokens();
         int adapters = 0;
         int blocks = 0;
         int used = 0;
@@ -298,9 +288,9 @@ public final class CudaFouRA extends ValidatingBackend {
     }
 
     /**
-     * Runs of at least {@code minRun} consecutive rows of one adapter (that fits the kernels) through the
-     * single-adapter forward; returns the other tokens, grouped as before (the grouping itself when no run is that
-     * long).
+     * Runs of at least {@code minRun} consecutive rows of one adapter (that fits the kernels), and a run that holds
+     * every token of the batch with an adapter, through the single-adapter forward; returns the other tokens,
+     * grouped as before (the grouping itself when no run goes).
      */
     private TokenRows.Groups forwardLongRuns(FouRAFactors[] distinct, TokenRows.Groups grouping, int minRun, int dIn,
                                              int dOut, DeviceArray x, DeviceArray y, CudaStream s) {
@@ -318,7 +308,10 @@ public final class CudaFouRA extends ValidatingBackend {
                 while (j < offsets[a + 1] && tokens[j] == tokens[j - 1] + 1) {
                     j++;
                 }
-                if (j - i >= minRun && fitsTheKernels(distinct[a])) {
+                // a run of every token of the batch takes it whatever its length (H100, r = 16 DFT, d = 4096: the
+                // single forward 55 / 67 / 152 µs at T = 1 / 256 / 4096 against the mixed kernels' 87 / 130 / 961
+                // µs with one adapter; bench/GPU_RUNS.md, 2026-11-27)
+                if ((j - i >= minRun || j - i == tokens.length) && fitsTheKernels(distinct[a])) {
                     forwardRun((Factors) distinct[a], tokens[i], j - i, dIn, dOut, x, y, s);
                     if (restTokens == null) { // the first long run: keep what came before it
                         restTokens = new int[tokens.length];
