@@ -35,7 +35,8 @@ import org.spectralpeft.fourierft.ResolvedBatch;
  * finish the work queued before (a context synchronization, once per such call), so that no kernel reads the
  * table while it is written: each is given the whole table, and the CUDA emulator checks it as a whole. Uploads
  * complete before the slot is handed out, so work on any stream sees them. In steady serving, when every adapter
- * of a call is on the device already, a call neither uploads nor waits. A pool's copy is freed with the backend, or once the pool itself is unreachable.
+ * of a call is on the device already, a call neither uploads nor waits. A pool's copy is freed with the backend,
+ * or once the pool itself is unreachable.
  */
 final class DevicePools implements AutoCloseable {
     /** Rows of a set's first table; it doubles when full. */
