@@ -125,14 +125,28 @@ public final class FouRAKernels implements AutoCloseable {
     public void forward(FouRASpec spec, DeviceArray x, DeviceArray aHat, DeviceArray bHatT, DeviceArray gate,
                         float scale, int tokens, DeviceArray y, CudaStream stream) {
         int width = checkForward(spec, x, aHat, bHatT, gate, tokens, y);
+        withOneAdapter(spec, aHat, bHatT, gate, scale, 4L * tokens * width, stream, (adapters, z) ->
+                forwardMixed(x, adapters, 0L, (tokens + FORWARD_TOKENS - 1) / FORWARD_TOKENS, 0L, tokens, width,
+                        spec.dIn(), spec.dOut(), z, y, stream));
+    }
+
+    /** Launches of one adapter's forward, given its entry's and z's device addresses. */
+    private interface OneAdapterLaunches {
+        void launch(long adapters, long z);
+    }
+
+    /**
+     * One adapter's entry copied to the device and {@code zBytes} of z scratch, both from one reservation, then
+     * {@code launches} on them (the scratch freed in stream order after).
+     */
+    private static void withOneAdapter(FouRASpec spec, DeviceArray aHat, DeviceArray bHatT, DeviceArray gate,
+                                       float scale, long zBytes, CudaStream stream, OneAdapterLaunches launches) {
         ByteBuffer entry = HostTables.allocate(MIXED_ADAPTER_BYTES);
         putAdapter(entry, aHat.address(), bHatT.address(), gate == null ? 0L : gate.address(), spec, scale);
         try (StreamScratch scratch = new StreamScratch(stream)) {
-            scratch.reserve(StreamScratch.footprint(MIXED_ADAPTER_BYTES) + StreamScratch.footprint(4L * tokens * width));
+            scratch.reserve(StreamScratch.footprint(MIXED_ADAPTER_BYTES) + StreamScratch.footprint(zBytes));
             long adapters = HostTables.copyIn(entry, scratch, stream);
-            long z = scratch.allocate(4L * tokens * width);
-            forwardMixed(x, adapters, 0L, (tokens + FORWARD_TOKENS - 1) / FORWARD_TOKENS, 0L, tokens, width,
-                    spec.dIn(), spec.dOut(), z, y, stream);
+            launches.launch(adapters, scratch.allocate(zBytes));
         }
     }
 
@@ -157,38 +171,35 @@ public final class FouRAKernels implements AutoCloseable {
     public void forwardTiled(FouRASpec spec, DeviceArray x, DeviceArray aHat, DeviceArray bHatT, DeviceArray gate,
                              float scale, int tokens, DeviceArray y, CudaStream stream) {
         int width = checkForward(spec, x, aHat, bHatT, gate, tokens, y);
-        ByteBuffer entry = HostTables.allocate(MIXED_ADAPTER_BYTES);
-        putAdapter(entry, aHat.address(), bHatT.address(), gate == null ? 0L : gate.address(), spec, scale);
-        try (StreamScratch scratch = new StreamScratch(stream)) {
-            long zBytes = 4L * tiledParts(tokens, width, spec.dIn()) * tokens * width;
-            scratch.reserve(StreamScratch.footprint(MIXED_ADAPTER_BYTES) + StreamScratch.footprint(zBytes));
-            long adapters = HostTables.copyIn(entry, scratch, stream);
-            projectTiledAndExpand(x, adapters, aHat.address(), tokens, spec.dIn(), width, spec.dOut(),
-                    scratch.allocate(zBytes), y, stream);
-        }
-    }
-
-    /** The number of z's parts foura_project_tiled writes for these sizes (one per chunk of x's columns). */
-    static int tiledParts(int tokens, int width, int dIn) {
-        int tiles = ((tokens + TILE_TOKENS - 1) / TILE_TOKENS) * ((width + TILE_COLUMNS - 1) / TILE_COLUMNS);
-        int chunk = tiledChunk(tiles, dIn);
-        return (dIn + chunk - 1) / chunk;
+        TiledGrid grid = TiledGrid.of(tokens, width, spec.dIn());
+        withOneAdapter(spec, aHat, bHatT, gate, scale, 4L * grid.parts() * tokens * width, stream, (adapters, z) ->
+                projectTiledAndExpand(x, adapters, aHat.address(), grid, tokens, spec.dIn(), width, spec.dOut(), z, y,
+                        stream));
     }
 
     /**
-     * The launches of {@link #forwardTiled}: foura_project_tiled into {@code zParts} ({@link #tiledParts} × tokens ×
+     * foura_project_tiled's grid for tokens × width outputs over d_in columns of x: its tiles of tokens and of
+     * columns, and x's columns in {@code parts} chunks of {@code chunk} ({@link #tiledChunk}), one part of z each.
+     */
+    record TiledGrid(int tokenTiles, int columnTiles, int chunk, int parts) {
+        static TiledGrid of(int tokens, int width, int dIn) {
+            int tokenTiles = (tokens + TILE_TOKENS - 1) / TILE_TOKENS;
+            int columnTiles = (width + TILE_COLUMNS - 1) / TILE_COLUMNS;
+            int chunk = tiledChunk(tokenTiles * columnTiles, dIn);
+            return new TiledGrid(tokenTiles, columnTiles, chunk, (dIn + chunk - 1) / chunk);
+        }
+    }
+
+    /**
+     * The launches of {@link #forwardTiled}: foura_project_tiled into {@code zParts} ({@code grid.parts()} × tokens ×
      * width floats), then foura_mixed_expand over one adapter's tokens, its entry at {@code adapters}.
      */
-    void projectTiledAndExpand(DeviceArray x, long adapters, long aHat, int tokens, int dIn, int width, int dOut,
-                               long zParts, DeviceArray y, CudaStream stream) {
-        int tokenTiles = (tokens + TILE_TOKENS - 1) / TILE_TOKENS;
-        int columnTiles = (width + TILE_COLUMNS - 1) / TILE_COLUMNS;
-        int chunk = tiledChunk(tokenTiles * columnTiles, dIn);
-        int parts = (dIn + chunk - 1) / chunk;
-        launch(PROJECT_TILED, tokenTiles, columnTiles * parts, stream, x.address(), x.dtype().code(), aHat, tokens, dIn,
-                width, columnTiles, chunk, zParts);
+    void projectTiledAndExpand(DeviceArray x, long adapters, long aHat, TiledGrid grid, int tokens, int dIn, int width,
+                               int dOut, long zParts, DeviceArray y, CudaStream stream) {
+        launch(PROJECT_TILED, grid.tokenTiles(), grid.columnTiles() * grid.parts(), stream, x.address(), x.dtype().code(),
+                aHat, tokens, dIn, width, grid.columnTiles(), grid.chunk(), zParts);
         launch(EXPAND, (tokens + FORWARD_TOKENS - 1) / FORWARD_TOKENS, (dOut + BLOCK - 1) / BLOCK, stream, adapters, 0L,
-                0L, tokens, zParts, width, parts, (long) tokens * width, dOut, y.address(), y.dtype().code());
+                0L, tokens, zParts, width, grid.parts(), (long) tokens * width, dOut, y.address(), y.dtype().code());
     }
 
     /**

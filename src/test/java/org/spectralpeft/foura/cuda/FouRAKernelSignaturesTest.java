@@ -46,8 +46,9 @@ class FouRAKernelSignaturesTest {
                 System.setProperty(key, old);
             }
         }
-        k.projectTiledAndExpand(x, a, a, 5, 33, 8, 40, a, y, null);
-        k.projectTiledAndExpand(x, a, a, 130, 700, 8, 40, a, y, null); // x's columns in chunks
+        k.projectTiledAndExpand(x, a, a, FouRAKernels.TiledGrid.of(5, 8, 33), 5, 33, 8, 40, a, y, null);
+        k.projectTiledAndExpand(x, a, a, FouRAKernels.TiledGrid.of(130, 8, 700), 130, 700, 8, 40, a, y,
+                null); // x's columns in chunks
         k.gate(spec, a, a, 0.5f, 5, null);
         k.gateBackward(spec, a, a, a, 5, a, a, null);
         k.delta(a, a, a, 8, 40, 33, y, 1, null);
