@@ -542,30 +542,23 @@ class CudaFouRATest extends FouRABackendContract {
         HostArray x = c.inputs(DType.BFLOAT16, tokens);
         double[] contribution = c.forward(TestData.toDouble(x), tokens);
         float[] y0 = c.data.gaussian(tokens * 96);
-        String key = CudaFouRA.FORWARD_PROPERTY;
-        String old = System.getProperty(key);
-        System.setProperty(key, "tiled");
-        try (FouRAFactors f = cuda.prepare(c.spec, c.a, c.b, c.gate)) {
-            HostArray y = HostArray.of(DType.FLOAT16, y0);
-            double[] before = TestData.toDouble(y);
-            cuda.forward(f, x, tokens, y);
-            double err = TestData.accumulatedError(TestData.toDouble(y), before, contribution);
-            assertTrue(err < TestData.tolerance(DType.FLOAT16), "tiled forward: error " + err + c.tag());
-            HostArray viaDevice = HostArray.of(DType.FLOAT16, y0);
-            try (org.spectralpeft.cuda.CudaStream stream = cuda.context().createStream();
-                 org.spectralpeft.cuda.DeviceBuffer dx = cuda.context().upload(x);
-                 org.spectralpeft.cuda.DeviceBuffer dy = cuda.context().upload(viaDevice)) {
-                cuda.forward(f, dx.array(), tokens, dy.array(), stream);
-                stream.synchronize();
-                dy.copyTo(viaDevice);
+        TestData.withProperty(CudaFouRA.FORWARD_PROPERTY, "tiled", () -> {
+            try (FouRAFactors f = cuda.prepare(c.spec, c.a, c.b, c.gate)) {
+                HostArray y = HostArray.of(DType.FLOAT16, y0);
+                double[] before = TestData.toDouble(y);
+                cuda.forward(f, x, tokens, y);
+                double err = TestData.accumulatedError(TestData.toDouble(y), before, contribution);
+                assertTrue(err < TestData.tolerance(DType.FLOAT16), "tiled forward: error " + err + c.tag());
+                HostArray viaDevice = HostArray.of(DType.FLOAT16, y0);
+                try (org.spectralpeft.cuda.CudaStream stream = cuda.context().createStream();
+                     org.spectralpeft.cuda.DeviceBuffer dx = cuda.context().upload(x);
+                     org.spectralpeft.cuda.DeviceBuffer dy = cuda.context().upload(viaDevice)) {
+                    cuda.forward(f, dx.array(), tokens, dy.array(), stream);
+                    stream.synchronize();
+                    dy.copyTo(viaDevice);
+                }
+                assertArrayEquals(y.toFloats(), viaDevice.toFloats(), "device arrays" + c.tag());
             }
-            assertArrayEquals(y.toFloats(), viaDevice.toFloats(), "device arrays" + c.tag());
-        } finally {
-            if (old == null) {
-                System.clearProperty(key);
-            } else {
-                System.setProperty(key, old);
-            }
-        }
+        });
     }
 }

@@ -131,18 +131,7 @@ class FouRAForwardKernelsTest {
         run(c, x, tokens, again);
         assertArrayEquals(first.toFloats(), again.toFloats(), "repeat not bit-identical" + c.tag());
         HostArray narrow = HostArray.of(dtype, y0);
-        String key = FouRAKernels.PROJECT_COLUMNS_PROPERTY;
-        String old = System.getProperty(key);
-        System.setProperty(key, "1");
-        try {
-            run(c, x, tokens, narrow);
-        } finally {
-            if (old == null) {
-                System.clearProperty(key);
-            } else {
-                System.setProperty(key, old);
-            }
-        }
+        TestData.withProperty(FouRAKernels.PROJECT_COLUMNS_PROPERTY, "1", () -> run(c, x, tokens, narrow));
         assertArrayEquals(first.toFloats(), narrow.toFloats(), "a column per warp, not the same bits as four" + c.tag());
     }
 
