@@ -5,6 +5,8 @@
 // one thread, which sums its contributions in the fixed order of the CSR grouping built on the
 // host (FourierFTSpec), so repeated runs are bit-identical.
 
+#include "block_fft.cuh"
+#include "dtype.cuh"
 #include "shared_memory.cuh"
 
 // Entry encoding shared with SpectralGrouping.java: src = (sourceBin << 1) | flipImag.
@@ -242,6 +244,62 @@ __global__ void __launch_bounds__(256) fourierft_gather_scatter_mixed_rows(
         const float2* r = in + (long long) t * inBins;
         for (int o = oBegin + threadIdx.x; o < oEnd; o += blockDim.x) {
             z[o] = gather_bin(r, coeffs, entryCoeff, entrySrc, binStart[o], binStart[o + 1], halfScale);
+        }
+    }
+}
+
+// The whole unmaterialized forward of a token in one block, for power-of-two d_in and d_out: y[t] += C2R of the
+// gather/scatter of R2C(x[t]), as fourierft_gather_scatter_mixed_rows and cuFFT compute it, with the token's
+// row, both spectra and its coefficients in shared memory (block_fft.cuh), so x is read once, y read and written
+// once, and nothing else crosses global memory but the tables. One block per token, tokens strided over
+// gridDim.x. tokenRow == nullptr: every token uses coeffTable's first row (a single adapter); else token t uses
+// row tokenRow[t] − 1 and tokenRow[t] = 0 leaves y[t] alone (no adapter, or one of another index set). x and y
+// are of any dtype; the sums of a bin are those of gather_bin in its order. Dynamic shared memory:
+// 8·(d_in/2 + 1) + 8·(d_out/2 + 1) + 4·n bytes.
+__global__ void __launch_bounds__(256) fourierft_forward_fused(
+        const void* __restrict__ x, int xDtype, int logHalfIn, void* __restrict__ y, int yDtype, int logHalfOut,
+        const float* __restrict__ coeffTable, int n, const int* __restrict__ tokenRow,
+        const int* __restrict__ binStart, const int* __restrict__ entryCoeff, const int* __restrict__ entrySrc,
+        const float2* __restrict__ twiddles, int twiddleLength, float halfScale, int tokens) {
+    SPEFT_DYNAMIC_SHARED(float2, spectrum);
+    const int halfIn = 1 << logHalfIn, halfOut = 1 << logHalfOut;
+    const int dIn = 2 * halfIn, dOut = 2 * halfOut;
+    float2* const z = spectrum + halfIn + 1;
+    float* const coeffs = reinterpret_cast<float*>(z + halfOut + 1);
+    int staged = 0; // the table row + 1 now in shared memory, 0 for none
+    for (int t = blockIdx.x; t < tokens; t += gridDim.x) {
+        const int row = tokenRow == nullptr ? 1 : tokenRow[t]; // the same for the whole block
+        if (row == 0) continue;
+        __syncthreads(); // the previous token is done with every buffer
+        if (row != staged) {
+            const float* src = coeffTable + (long long) (row - 1) * n;
+            for (int i = threadIdx.x; i < n; i += blockDim.x) coeffs[i] = src[i];
+            staged = row;
+        }
+        const long long xRow = (long long) t * dIn;
+        for (int m = threadIdx.x; m < halfIn; m += blockDim.x) {
+            spectrum[m] = make_float2(load_as_float(x, xRow + 2 * m, xDtype), load_as_float(x, xRow + 2 * m + 1, xDtype));
+        }
+        __syncthreads();
+        block_fft_real_forward(spectrum, logHalfIn, twiddles, twiddleLength);
+        for (int o = threadIdx.x; o <= halfOut; o += blockDim.x) {
+            float re = 0.0f, im = 0.0f;
+            for (int e = binStart[o]; e < binStart[o + 1]; ++e) {
+                const int packed = entrySrc[e];
+                const float2 r = spectrum[block_fft_slot(src_bin(packed), logHalfIn)];
+                const float c = coeffs[entryCoeff[e]];
+                re = fmaf(c, r.x, re);
+                im = fmaf(c * src_imag_sign(packed), r.y, im);
+            }
+            z[o] = make_float2(halfScale * re, halfScale * im);
+        }
+        __syncthreads();
+        block_fft_real_inverse(z, logHalfOut, twiddles, twiddleLength);
+        const long long yRow = (long long) t * dOut;
+        for (int p = threadIdx.x; p < halfOut; p += blockDim.x) {
+            const float2 v = z[block_fft_reversed(p, logHalfOut)];
+            store_from_float(y, yRow + 2 * p, yDtype, load_as_float(y, yRow + 2 * p, yDtype) + v.x);
+            store_from_float(y, yRow + 2 * p + 1, yDtype, load_as_float(y, yRow + 2 * p + 1, yDtype) + v.y);
         }
     }
 }

@@ -67,6 +67,17 @@ public final class CudaFourierFT extends ValidatingBackend {
      */
     public static final String MIXED_GATHER_PROPERTY = "spectralpeft.fourierft.mixedGather";
 
+    /**
+     * System property choosing the unmaterialized forward, read per call: {@code cufft} (the default) is cuFFT's R2C
+     * of x, the gather/scatter kernel, cuFFT's C2R and the accumulating epilogue; {@code fused} runs the whole
+     * forward of a token in one block ({@code fourierft_forward_fused}: both transforms in shared memory, one
+     * launch, no scratch) where d_in and d_out are powers of two and the block's shared memory holds both half
+     * spectra and a coefficient row ({@link FusedForward}), for single adapters and mixed batches alike; other
+     * layers keep the cuFFT route. The two agree within float32 rounding, not bit for bit. Not the default until
+     * measured on a GPU.
+     */
+    public static final String FORWARD_PROPERTY = "spectralpeft.fourierft.forward";
+
     private final CudaContext context;
     /** False when opened on a borrowed context, which close() leaves open. */
     private final boolean ownsContext;
@@ -365,6 +376,16 @@ public final class CudaFourierFT extends ValidatingBackend {
         checkDevice("x", x, (long) tokens * spec.dIn());
         checkDevice("y", y, (long) tokens * spec.dOut());
         SpecResources r = acquire(spec);
+        if (fusedForward(spec.dIn(), spec.dOut(), spec.n())) {
+            try {
+                kernels.forwardFused(x.address(), x.dtype().code(), spec.dIn(), y.address(), y.dtype().code(),
+                        spec.dOut(), coeffs.address(), spec.n(), 0, r.tables.forward, r.tables, 0.5f * spec.scale(),
+                        tokens, stream);
+            } finally {
+                release(r);
+            }
+            return;
+        }
         try (StreamScratch scratch = new StreamScratch(stream)) {
             scratch.reserve(rowSpectraFootprint(x, tokens, spec.dIn()) + applyAxisFootprint(spec.dOut(), tokens));
             long xSpec = rowSpectra(x, tokens, spec.dIn(), scratch, stream);
@@ -951,9 +972,61 @@ public final class CudaFourierFT extends ValidatingBackend {
             return;
         }
         try (StreamScratch scratch = new StreamScratch(stream)) {
+            if (fusedForward(pool.dIn(), pool.dOut(), maxCoefficients(batch))) {
+                mixedFused(pool, batch, dx, dy, scratch, stream);
+                return;
+            }
             long xSpec = rowSpectra(dx, batch.tokens(), pool.dIn(), scratch, stream);
             mixedApply(pool, batch, xSpec, false, dy, scratch, stream);
         }
+    }
+
+    /** Whether this call's forward runs {@code fourierft_forward_fused}: asked for, and the layer fits it. */
+    private boolean fusedForward(int inLength, int outLength, int n) {
+        return FusedForward.requested() && FusedForward.fits(inLength, outLength, n, context.sharedMemoryPerBlockOptin());
+    }
+
+    private static int maxCoefficients(ResolvedBatch batch) {
+        int n = 0;
+        for (int set = 0; set < batch.setCount(); set++) {
+            n = Math.max(n, batch.set(set).n());
+        }
+        return n;
+    }
+
+    /**
+     * The mixed forward through {@code fourierft_forward_fused}: one launch per index set among the tokens, each
+     * token's block reading x's row and its adapter's row of the pool's table and adding into its row of y (tokens
+     * of other sets, and without an adapter, left alone).
+     */
+    private void mixedFused(FourierFTAdapterPool pool, ResolvedBatch batch, DeviceArray x, DeviceArray y,
+                            StreamScratch scratch, CudaStream stream) {
+        DevicePools.PoolCopy copy = devicePools.of(pool);
+        synchronized (copy) { // from finding the rows to launching the kernels that read them
+            DevicePools.Slots slots = copy.slots(pool, batch);
+            for (int set = 0; set < batch.setCount(); set++) {
+                FourierFTSpec spec = batch.set(set);
+                long rowAddress = HostTables.copyIn(tokenRows(batch, slots, set), scratch, stream);
+                SpecResources r = acquire(spec);
+                try {
+                    kernels.forwardFused(x.address(), x.dtype().code(), spec.dIn(), y.address(), y.dtype().code(),
+                            spec.dOut(), slots.tables()[set], spec.n(), rowAddress, r.tables.forward, r.tables,
+                            0.5f * spec.scale(), batch.tokens(), stream);
+                } finally {
+                    release(r);
+                }
+            }
+        }
+    }
+
+    /** Each token's row + 1 in index set {@code set}'s device table; 0 for no adapter, or one of another set. */
+    private static int[] tokenRows(ResolvedBatch batch, DevicePools.Slots slots, int set) {
+        int[] tokenRow = new int[batch.tokens()];
+        for (int t = 0; t < tokenRow.length; t++) {
+            int i = batch.place(t);
+            tokenRow[t] = i >= 0 && batch.setOf(i) == set ? slots.rows()[i] + 1 : 0;
+        }
+        return tokenRow;
     }
 
     /**
@@ -969,14 +1042,9 @@ public final class CudaFourierFT extends ValidatingBackend {
         DevicePools.PoolCopy copy = devicePools.of(pool);
         synchronized (copy) { // from finding the rows to launching the kernels that read them
             DevicePools.Slots slots = copy.slots(pool, batch);
-            int[] tokenRow = new int[tokens];
             for (int set = 0; set < batch.setCount(); set++) {
                 FourierFTSpec spec = batch.set(set);
-                for (int t = 0; t < tokens; t++) { // row + 1; 0: no adapter, or one of another set
-                    int i = batch.place(t);
-                    tokenRow[t] = i >= 0 && batch.setOf(i) == set ? slots.rows()[i] + 1 : 0;
-                }
-                long rowAddress = HostTables.copyIn(tokenRow, scratch, stream);
+                long rowAddress = HostTables.copyIn(tokenRows(batch, slots, set), scratch, stream);
                 SpecResources r = acquire(spec);
                 try {
                     long padded = FftPlans.paddedBatch(tokens);

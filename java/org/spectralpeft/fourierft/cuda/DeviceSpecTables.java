@@ -44,6 +44,13 @@ final class DeviceSpecTables implements AutoCloseable {
     final long xBin;
     final long gyBin;
     final long imSign;
+    /**
+     * e^{−2πi·j/L} for j &lt; L/2 as float pairs (real, imaginary), L = {@link #twiddleLength}, for the block FFTs of
+     * {@code fourierft_forward_fused}; 0 where d_in or d_out is not a power of two.
+     */
+    final long twiddles;
+    /** L: the longer of d_in and d_out where both are powers of two, else 0. */
+    final int twiddleLength;
 
     private final CUdeviceptr block = new CUdeviceptr();
     private final boolean uploaded;
@@ -91,6 +98,11 @@ final class DeviceSpecTables implements AutoCloseable {
         long oX = add(spec.inputBins());
         long oGy = add(spec.outputGradientBins());
         long oSign = add(floatBits(spec.imaginarySigns()));
+        twiddleLength = FusedForward.twiddleLength(spec.dIn(), spec.dOut());
+        if (words % 2 != 0) { // the twiddles are read as float2: an 8-byte boundary
+            add(new int[1]);
+        }
+        long oTwiddles = add(floatBits(FusedForward.twiddles(twiddleLength)));
 
         int[] all = new int[(int) words];
         int at = 0;
@@ -129,6 +141,7 @@ final class DeviceSpecTables implements AutoCloseable {
         xBin = base + 4 * oX;
         gyBin = base + 4 * oGy;
         imSign = base + 4 * oSign;
+        twiddles = twiddleLength == 0 ? 0 : base + 4 * oTwiddles;
     }
 
     private static int[] floatBits(float[] values) {

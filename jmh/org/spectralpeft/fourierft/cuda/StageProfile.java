@@ -18,7 +18,8 @@ import org.spectralpeft.fourierft.FourierFTSpec;
 /**
  * Where the GPU time of each benchmarked FourierFT operation goes ({@link StageReport}), for every
  * configuration of the targets, and of mixed batches of 256 and 4096 tokens (one adapter, and one per token; the
- * forward with each of the two gather kernels, {@link CudaFourierFT#MIXED_GATHER_PROPERTY}).
+ * forward with each of the two gather kernels, {@link CudaFourierFT#MIXED_GATHER_PROPERTY}); every forward also
+ * through the fused kernel ({@link CudaFourierFT#FORWARD_PROPERTY}{@code =fused}).
  *
  * <p>usage: {@code StageProfile [REPORT.md]} (default stages.md); CUDA only: without a device it says so
  * and exits with status 2.
@@ -92,13 +93,12 @@ public final class StageProfile {
                 String what = String.format("4096x4096 n=1000 T=%d, %d adapter(s) float32", tokens, adapters);
                 report.profile("mixed forward " + what, () -> cuda.forward(pool, ids, x.array(), tokens, y.array(),
                         stream));
-                System.setProperty(CudaFourierFT.MIXED_GATHER_PROPERTY, "bins");
-                try { // the other gather kernel, the coefficients read per entry
-                    report.profile("mixed forward (gather per entry) " + what, () -> cuda.forward(pool, ids, x.array(),
-                            tokens, y.array(), stream));
-                } finally {
-                    System.clearProperty(CudaFourierFT.MIXED_GATHER_PROPERTY);
-                }
+                withProperty(CudaFourierFT.MIXED_GATHER_PROPERTY, "bins", // the other gather kernel, per entry
+                        () -> report.profile("mixed forward (gather per entry) " + what, () -> cuda.forward(pool, ids,
+                                x.array(), tokens, y.array(), stream)));
+                withProperty(CudaFourierFT.FORWARD_PROPERTY, "fused", // a block per token, no cuFFT
+                        () -> report.profile("mixed forward (fused kernel) " + what, () -> cuda.forward(pool, ids,
+                                x.array(), tokens, y.array(), stream)));
                 report.profile("mixed backward " + what, () -> {
                     try (CudaFourierFT.MixedGradients g = cuda.backward(pool, ids, x.array(), y.array(), tokens,
                             gx.array(), stream)) {
@@ -181,11 +181,14 @@ public final class StageProfile {
             DeviceBuffer[] y = Bench.deviceBuffers(cuda, DType.FLOAT32, 4096L * tokens, null);
             try {
                 int[] next = {0};
-                report.profile(String.format("forward 4096x4096 n=1000 T=%d float32", tokens), () -> {
+                Runnable call = () -> {
                     int i = next[0]++;
                     cuda.forward(spec, coeffs.array(), x[i % x.length].array(), tokens, y[i % y.length].array(),
                             stream);
-                });
+                };
+                report.profile(String.format("forward 4096x4096 n=1000 T=%d float32", tokens), call);
+                withProperty(CudaFourierFT.FORWARD_PROPERTY, "fused", () -> report.profile(
+                        String.format("forward (fused kernel) 4096x4096 n=1000 T=%d float32", tokens), call));
             } finally {
                 Bench.close(y);
                 Bench.close(x);
@@ -213,6 +216,16 @@ public final class StageProfile {
                 Bench.close(gy);
                 Bench.close(x);
             }
+        }
+    }
+
+    /** Runs body with a per-call switch of the backend set, then clears it (the profile sets none otherwise). */
+    private static void withProperty(String key, String value, Runnable body) {
+        System.setProperty(key, value);
+        try {
+            body.run();
+        } finally {
+            System.clearProperty(key);
         }
     }
 

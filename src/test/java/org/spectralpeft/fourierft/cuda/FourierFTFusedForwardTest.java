@@ -1,0 +1,292 @@
+package org.spectralpeft.fourierft.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.spectralpeft.TestData;
+import org.spectralpeft.core.DType;
+import org.spectralpeft.core.HostArray;
+import org.spectralpeft.cuda.CudaStream;
+import org.spectralpeft.cuda.DeviceBuffer;
+import org.spectralpeft.cuda.internal.StageTimer;
+import org.spectralpeft.fourierft.FourierFTAdapterPool;
+import org.spectralpeft.fourierft.FourierFTSpec;
+import org.spectralpeft.reference.FourierFTReference;
+
+/**
+ * {@code fourierft_forward_fused} ({@link CudaFourierFT#FORWARD_PROPERTY}{@code =fused}): the whole forward of a token
+ * in one block, its FFTs in shared memory. Against the float64 reference on power-of-two layers from 2 × 2 up, square
+ * and not, in every dtype of x and y; against the cuFFT route at 4096 × 4096; a mixed batch (two index sets, −1s,
+ * repeats) bit for bit the single-adapter fused forward of each token; tokens strided over fewer blocks; repeats
+ * bit for bit; and the route checked each time from the launches (a stage timer with a counting clock), so a silent
+ * fall back to cuFFT fails. Outputs start at random values (the forward adds), and tokens without an adapter must
+ * keep their bits.
+ */
+@Tag("gpu")
+@ExtendWith(RequiresCuda.class)
+class FourierFTFusedForwardTest {
+    private static CudaFourierFT cuda;
+
+    @BeforeAll
+    static void open() {
+        if (System.getProperty("spectralpeft.cuda.debug") == null) {
+            System.setProperty("spectralpeft.cuda.debug", "true");
+        }
+        cuda = CudaFourierFT.open();
+    }
+
+    @AfterAll
+    static void close() {
+        if (cuda != null) {
+            cuda.close();
+        }
+    }
+
+    /** Marks that count instead of timing: the stage labels are what these tests read. */
+    private static final class CountingMarks implements StageTimer.Marks {
+        private long now;
+
+        @Override
+        public Object mark(CudaStream stream) {
+            return ++now;
+        }
+
+        @Override
+        public double millisBetween(Object a, Object b) {
+            return (Long) b - (Long) a;
+        }
+
+        @Override
+        public void release(Object mark) {
+        }
+    }
+
+    /** Runs body with the forward property set to route, and returns the labels of the stages it launched, in order. */
+    private static List<String> stagesOf(String route, Runnable body) {
+        List<String> labels = new ArrayList<>();
+        StageTimer timer = StageTimer.install(new CountingMarks());
+        try {
+            TestData.withProperty(CudaFourierFT.FORWARD_PROPERTY, route, body);
+            timer.collect().forEach(s -> labels.add(s.label()));
+        } finally {
+            timer.uninstall();
+        }
+        return labels;
+    }
+
+    private static DeviceBuffer upload(DType dtype, float[] values) {
+        return cuda.context().upload(HostArray.of(dtype, values));
+    }
+
+    private static float[] download(DeviceBuffer b) {
+        HostArray h = HostArray.allocate(b.array().dtype(), Math.toIntExact(b.array().length()));
+        b.copyTo(h);
+        return h.toFloats();
+    }
+
+    /** y (random) + x·ΔWᵀ by the fused kernel, through the backend's device entry point; asserts the route. */
+    private static float[] fusedForward(FourierFTSpec spec, float[] coeffs, DType xType, float[] x, int tokens,
+                                        DType yType, float[] y0) {
+        try (DeviceBuffer c = upload(DType.FLOAT32, coeffs);
+             DeviceBuffer dx = upload(xType, x);
+             DeviceBuffer dy = upload(yType, y0);
+             CudaStream stream = cuda.createStream()) {
+            List<String> stages = stagesOf("fused",
+                    () -> cuda.forward(spec, c.array(), dx.array(), tokens, dy.array(), stream));
+            stream.synchronize();
+            assertEquals(List.of(FourierFTKernels.FORWARD_FUSED), stages, "the fused route, one launch");
+            return download(dy);
+        }
+    }
+
+    @ParameterizedTest(name = "{0}x{1} n={2} T={3} x {4} y {5}")
+    @CsvSource({
+        "2, 2, 3, 1, FLOAT32, FLOAT32",
+        "4, 8, 10, 3, FLOAT32, FLOAT32",
+        "8, 4, 20, 2, BFLOAT16, FLOAT32",
+        "16, 64, 50, 5, FLOAT32, FLOAT16",
+        "64, 16, 60, 4, FLOAT16, BFLOAT16",
+        "128, 256, 200, 3, FLOAT32, FLOAT32",
+        "256, 128, 300, 2, BFLOAT16, BFLOAT16",
+        "512, 512, 150, 3, FLOAT16, FLOAT16",
+        "2, 1024, 40, 2, FLOAT32, FLOAT32",
+        "1024, 2, 40, 2, FLOAT32, FLOAT32",
+    })
+    void theFusedForwardMatchesTheReference(int dOut, int dIn, int n, int tokens, DType xType, DType yType) {
+        TestData data = new TestData();
+        float alpha = (float) (50 + 200 * data.nextDouble());
+        FourierFTSpec spec = FourierFTSpec.ofFlat(dOut, dIn, data.distinctIndices(dOut * dIn, n), alpha);
+        FourierFTReference ref = new FourierFTReference(dOut, dIn, spec.rows(), spec.cols(), alpha);
+        float[] coeffs = data.gaussian(n);
+        float[] x = HostArray.of(xType, data.gaussian(tokens * dIn)).toFloats(); // the values xType holds
+        double[] added = ref.forward(TestData.toDouble(coeffs), TestData.toDouble(x), tokens);
+        float[] y0 = data.gaussian(tokens * dOut);
+        double scale = 0; // y0 drawn at the added term's size, as accumulatedError expects
+        for (double v : added) {
+            scale = Math.max(scale, Math.abs(v));
+        }
+        for (int i = 0; i < y0.length; i++) {
+            y0[i] *= (float) scale;
+        }
+        float[] before = HostArray.of(yType, y0).toFloats();
+        float[] y = fusedForward(spec, coeffs, xType, x, tokens, yType, y0);
+        double err = TestData.accumulatedError(TestData.toDouble(y), TestData.toDouble(before), added);
+        assertTrue(err <= TestData.tolerance(yType), "relative error " + err + " " + spec + data.tag());
+    }
+
+    /** At the size the kernel is for, against cuFFT's route on the same inputs (both float32). */
+    @ParameterizedTest(name = "{0}x{1} n={2} T={3}")
+    @CsvSource({"4096, 4096, 1000, 3", "1024, 4096, 1000, 2", "4096, 256, 500, 2"})
+    void theFusedForwardAgreesWithTheCufftRouteAtLargeSizes(int dOut, int dIn, int n, int tokens) {
+        TestData data = new TestData();
+        FourierFTSpec spec = FourierFTSpec.fromSeed(dOut, dIn, n, data.seed, 150f);
+        float[] coeffs = data.gaussian(n);
+        float[] x = data.gaussian(tokens * dIn);
+        float[] zeros = new float[tokens * dOut];
+        float[] fused = fusedForward(spec, coeffs, DType.FLOAT32, x, tokens, DType.FLOAT32, zeros);
+        float[] viaCufft;
+        try (DeviceBuffer c = upload(DType.FLOAT32, coeffs);
+             DeviceBuffer dx = upload(DType.FLOAT32, x);
+             DeviceBuffer dy = upload(DType.FLOAT32, zeros);
+             CudaStream stream = cuda.createStream()) {
+            List<String> stages = stagesOf("cufft",
+                    () -> cuda.forward(spec, c.array(), dx.array(), tokens, dy.array(), stream));
+            stream.synchronize();
+            assertTrue(!stages.contains(FourierFTKernels.FORWARD_FUSED) && stages.size() > 1, "cuFFT route: " + stages);
+            viaCufft = download(dy);
+        }
+        double err = TestData.relativeError(TestData.toDouble(fused), TestData.toDouble(viaCufft));
+        assertTrue(err <= 1e-5, "fused against cuFFT: relative difference " + err + data.tag());
+    }
+
+    @Test
+    void repeatsGiveTheSameBits() {
+        TestData data = new TestData();
+        FourierFTSpec spec = FourierFTSpec.fromSeed(256, 512, 300, data.seed, 100f);
+        float[] coeffs = data.gaussian(300);
+        float[] x = data.gaussian(5 * 512);
+        float[] y0 = data.gaussian(5 * 256);
+        float[] first = fusedForward(spec, coeffs, DType.FLOAT32, x, 5, DType.FLOAT32, y0);
+        for (int i = 0; i < 2; i++) {
+            assertArrayEquals(first, fusedForward(spec, coeffs, DType.FLOAT32, x, 5, DType.FLOAT32, y0),
+                    "repeat " + i + data.tag());
+        }
+    }
+
+    /** Layers the kernel does not take keep the cuFFT route under the property: lengths not powers of two, length 1. */
+    @ParameterizedTest(name = "{0}x{1}")
+    @CsvSource({"37, 29", "64, 48", "1, 64", "64, 1"})
+    void otherLayersKeepTheCufftRoute(int dOut, int dIn) {
+        TestData data = new TestData();
+        FourierFTSpec spec = FourierFTSpec.fromSeed(dOut, dIn, Math.min(20, dOut * dIn), data.seed, 150f);
+        try (DeviceBuffer c = upload(DType.FLOAT32, data.gaussian(spec.n()));
+             DeviceBuffer dx = upload(DType.FLOAT32, data.gaussian(2 * dIn));
+             DeviceBuffer dy = upload(DType.FLOAT32, data.gaussian(2 * dOut));
+             CudaStream stream = cuda.createStream()) {
+            List<String> stages = stagesOf("fused",
+                    () -> cuda.forward(spec, c.array(), dx.array(), 2, dy.array(), stream));
+            stream.synchronize();
+            assertTrue(!stages.isEmpty() && !stages.contains(FourierFTKernels.FORWARD_FUSED), "stages " + stages);
+        }
+    }
+
+    /**
+     * A mixed batch through the fused kernel (one launch per index set): each token's bits are those of the
+     * single-adapter fused forward of that token with its adapter, and tokens with −1 keep theirs.
+     */
+    @Test
+    void aMixedBatchIsEachTokenThroughTheFusedForwardAlone() {
+        TestData data = new TestData();
+        int dOut = 64;
+        int dIn = 128;
+        FourierFTSpec[] sets = {FourierFTSpec.fromSeed(dOut, dIn, 90, 5, 120f), FourierFTSpec.fromSeed(dOut, dIn, 40, 6, 80f)};
+        FourierFTAdapterPool pool = new FourierFTAdapterPool(dOut, dIn);
+        int adapters = 9;
+        for (int i = 0; i < adapters; i++) {
+            pool.add(i, sets[i % 2], data.gaussian(sets[i % 2].n()));
+        }
+        int tokens = 23;
+        int[] ids = new int[tokens];
+        for (int t = 0; t < tokens; t++) {
+            ids[t] = t % 6 == 5 ? -1 : t % 4 == 1 ? ids[t - 1] : data.nextInt(adapters); // repeats, runs and −1s
+        }
+        ids[0] = Math.max(ids[0], 0);
+        for (DType dtype : new DType[] {DType.FLOAT32, DType.BFLOAT16}) {
+            float[] x = HostArray.of(dtype, data.gaussian(tokens * dIn)).toFloats();
+            float[] y0 = HostArray.of(dtype, data.gaussian(tokens * dOut)).toFloats();
+            float[] y;
+            try (DeviceBuffer dx = upload(dtype, x);
+                 DeviceBuffer dy = upload(dtype, y0);
+                 CudaStream stream = cuda.createStream()) {
+                List<String> stages = stagesOf("fused",
+                        () -> cuda.forward(pool, ids, dx.array(), tokens, dy.array(), stream));
+                stream.synchronize();
+                assertEquals(List.of(FourierFTKernels.FORWARD_FUSED), stages, "one stage label (a launch per set)");
+                y = download(dy);
+            }
+            for (int t = 0; t < tokens; t++) {
+                float[] want = Arrays.copyOfRange(y0, t * dOut, (t + 1) * dOut);
+                if (ids[t] >= 0) {
+                    FourierFTAdapterPool.Adapter a = pool.adapter(ids[t]);
+                    want = fusedForward(a.spec(), a.coefficientsCopy(), dtype, Arrays.copyOfRange(x, t * dIn, (t + 1) * dIn),
+                            1, dtype, want);
+                }
+                assertArrayEquals(want, Arrays.copyOfRange(y, t * dOut, (t + 1) * dOut),
+                        dtype + ", token " + t + " (id " + ids[t] + ")" + data.tag());
+            }
+        }
+    }
+
+    /** Tokens strided over fewer blocks than tokens (a coefficient row restaged per change of row): the same bits. */
+    @Test
+    void tokensStridedOverFewerBlocksGiveTheSameBits() {
+        TestData data = new TestData();
+        FourierFTSpec spec = FourierFTSpec.fromSeed(32, 16, 30, data.seed, 90f);
+        int tokens = 11;
+        int[] tokenRow = new int[tokens];
+        float[] rowBits = new float[tokens];
+        for (int t = 0; t < tokens; t++) {
+            tokenRow[t] = t % 5 == 2 ? 0 : 1 + (t / 2) % 3;
+            rowBits[t] = Float.intBitsToFloat(tokenRow[t]);
+        }
+        float[] y0 = data.gaussian(tokens * 32);
+        try (DeviceSpecTables tables = new DeviceSpecTables(spec);
+             DeviceBuffer x = upload(DType.FLOAT32, data.gaussian(tokens * 16));
+             DeviceBuffer table = upload(DType.FLOAT32, data.gaussian(3 * 30));
+             DeviceBuffer rows = upload(DType.FLOAT32, rowBits);
+             DeviceBuffer y = upload(DType.FLOAT32, y0);
+             CudaStream stream = cuda.createStream();
+             FourierFTKernels kernels = new FourierFTKernels(cuda.context().computeCapability(), true)) {
+            float[] want = null;
+            for (int blocks : new int[] {tokens, 3, 1}) {
+                y.copyFrom(HostArray.float32(y0));
+                kernels.forwardFused(x.array().address(), DType.FLOAT32.code(), 16, y.array().address(),
+                        DType.FLOAT32.code(), 32, table.array().address(), 30, rows.array().address(), tables.forward,
+                        tables, 0.5f * spec.scale(), tokens, blocks, stream);
+                stream.synchronize();
+                float[] got = download(y);
+                if (want == null) {
+                    want = got;
+                    for (int t = 0; t < tokens; t++) {
+                        float[] row = Arrays.copyOfRange(got, t * 32, (t + 1) * 32);
+                        float[] old = Arrays.copyOfRange(y0, t * 32, (t + 1) * 32);
+                        assertEquals(tokenRow[t] == 0, Arrays.equals(row, old), "token " + t + " changed iff it has a row");
+                    }
+                } else {
+                    assertArrayEquals(want, got, blocks + " blocks" + data.tag());
+                }
+            }
+        }
+    }
+}

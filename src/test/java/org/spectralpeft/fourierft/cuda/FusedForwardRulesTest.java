@@ -1,0 +1,71 @@
+package org.spectralpeft.fourierft.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+import org.spectralpeft.fourierft.FourierFTSpec;
+
+/**
+ * Where {@code fourierft_forward_fused} applies and the table it reads, without a device: powers of two only, the
+ * shared memory bound, twiddles e^{−2πi·j/L} to float rounding, and the table on an 8-byte boundary in the spec's
+ * device block (the kernel reads it as float2).
+ */
+class FusedForwardRulesTest {
+    @Test
+    void onlyPowersOfTwoFromTwoUpHaveATable() {
+        assertEquals(4096, FusedForward.twiddleLength(4096, 4096));
+        assertEquals(4096, FusedForward.twiddleLength(1024, 4096));
+        assertEquals(8, FusedForward.twiddleLength(8, 2));
+        assertEquals(0, FusedForward.twiddleLength(4096, 11008));
+        assertEquals(0, FusedForward.twiddleLength(768, 768));
+        assertEquals(0, FusedForward.twiddleLength(1, 64));
+        assertEquals(0, FusedForward.twiddleLength(64, 1));
+        assertEquals(0, FusedForward.twiddleLength(0, 64));
+    }
+
+    @Test
+    void sharedMemoryHoldsBothHalfSpectraAndACoefficientRow() {
+        assertEquals(8 * 2049 + 8 * 2049 + 4 * 1000, FusedForward.sharedBytes(4096, 4096, 1000));
+        int limit = 227 * 1024;
+        assertTrue(FusedForward.fits(4096, 4096, 1000, limit));
+        assertTrue(FusedForward.fits(8192, 8192, 12000, limit));
+        assertTrue(FusedForward.fits(16384, 16384, 1000, limit)); // 128 KiB of spectra
+        assertFalse(FusedForward.fits(32768, 32768, 1000, limit)); // 256 KiB
+        assertFalse(FusedForward.fits(8192, 8192, 50_000, limit)); // the coefficient row
+        assertFalse(FusedForward.fits(4096, 4096, 1000, 32 * 1024)); // a device with less
+        assertFalse(FusedForward.fits(768, 768, 10, limit)); // not a power of two
+    }
+
+    @Test
+    void twiddlesAreTheUnitRootsRoundedOnce() {
+        for (int length : new int[] {2, 4, 64, 4096}) {
+            float[] t = FusedForward.twiddles(length);
+            assertEquals(length, t.length);
+            for (int j = 0; j < length / 2; j++) {
+                double angle = 2 * Math.PI * j / length;
+                assertEquals((float) Math.cos(angle), t[2 * j], "cos, L " + length + ", j " + j);
+                assertEquals((float) -Math.sin(angle), t[2 * j + 1], "sin, L " + length + ", j " + j);
+            }
+        }
+        assertEquals(1f, FusedForward.twiddles(2)[0]);
+        assertEquals(0, FusedForward.twiddles(0).length);
+    }
+
+    @Test
+    void theSpecTablesCarryTheTwiddlesOnAnEightByteBoundary() {
+        for (int n : new int[] {1, 2, 3, 7, 40}) { // table sizes before the twiddles of either parity
+            FourierFTSpec spec = FourierFTSpec.fromSeed(16, 64, n, 3, 1f);
+            try (DeviceSpecTables t = DeviceSpecTables.notUploaded(spec, 1L << 32)) {
+                assertEquals(64, t.twiddleLength);
+                assertEquals(0, t.twiddles % 8, "n " + n);
+                assertTrue(t.twiddles > t.imSign, "after the other tables");
+            }
+        }
+        try (DeviceSpecTables t = DeviceSpecTables.notUploaded(FourierFTSpec.fromSeed(37, 29, 20, 3, 1f), 1L << 32)) {
+            assertEquals(0, t.twiddleLength);
+            assertEquals(0, t.twiddles);
+        }
+    }
+}
