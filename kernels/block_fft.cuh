@@ -9,7 +9,8 @@
 // real transform that uses it (built in float64 on the host and rounded once), so every twiddle is the
 // correctly rounded value whatever the transform's length.
 //
-// The complex transforms are radix-2 decimation in frequency: natural order in, bit-reversed order out. The
+// The complex transforms are radix-2 decimation in frequency, two stages per pass: natural order in, bit-reversed
+// order out. The
 // real forward transform leaves its half spectrum in that order too (bin b < M at slot rev(b), bin M at slot
 // M: block_fft_slot), and the real inverse reads its input in natural order and leaves the real samples in
 // bit-reversed pairs (sample 2p and 2p + 1 at slot rev(p)), so neither needs a reordering pass. Every function
@@ -31,20 +32,42 @@ __device__ __forceinline__ int block_fft_slot(int b, int logM) {
 }
 
 // In-place complex FFT of a[0 .. 2^logM), natural order in, bit-reversed out; conjugated twiddles when inverse.
-// twStride = L / 2^logM.
+// twStride = L / 2^logM. The radix-2 stages (span h: a[i], a[i + h] → their sum, and their difference times
+// W_2h^j) run two at a time, each thread holding the four elements two stages share in registers: the same
+// arithmetic as one stage at a time, with half the shared memory traffic and barriers; an odd stage count ends
+// with one radix-2 stage of span 1.
 __device__ __forceinline__ void block_fft_dif(float2* a, int logM, const float2* __restrict__ tw, int twStride,
                                               bool inverse) {
-    const int butterflies = (1 << logM) >> 1;
-    int stride = twStride;
-    for (int h = butterflies; h >= 1; h >>= 1, stride <<= 1) {
-        for (int b = threadIdx.x; b < butterflies; b += blockDim.x) {
-            const int j = b & (h - 1);
-            const int i = ((b - j) << 1) + j; // butterfly j of group b / h, whose 2h elements start at (b / h)·2h
-            const float2 u = a[i], v = a[i + h];
-            float2 w = __ldg(tw + j * stride);
-            if (inverse) w.y = -w.y;
-            a[i] = make_float2(u.x + v.x, u.y + v.y);
-            a[i + h] = bfft_mul(make_float2(u.x - v.x, u.y - v.y), w);
+    const int m = 1 << logM;
+    const float sign = inverse ? -1.0f : 1.0f;
+    int h = m >> 1;
+    int stride = twStride; // W_2h^j = tw[j · stride]
+    for (; h >= 2; h >>= 2, stride <<= 2) {
+        const int q = h >> 1; // span of the second stage
+        for (int b = threadIdx.x; b < (m >> 2); b += blockDim.x) {
+            const int j = b & (q - 1);
+            const int i = ((b - j) << 2) + j; // element j of group b / q, whose 2h = 4q elements start at (b / q)·4q
+            const float2 a0 = a[i], a1 = a[i + q], a2 = a[i + 2 * q], a3 = a[i + 3 * q];
+            float2 w0 = __ldg(tw + j * stride), w1 = __ldg(tw + (j + q) * stride), w2 = __ldg(tw + 2 * j * stride);
+            w0.y *= sign;
+            w1.y *= sign;
+            w2.y *= sign;
+            const float2 b0 = make_float2(a0.x + a2.x, a0.y + a2.y); // first stage, span h
+            const float2 b2 = bfft_mul(make_float2(a0.x - a2.x, a0.y - a2.y), w0);
+            const float2 b1 = make_float2(a1.x + a3.x, a1.y + a3.y);
+            const float2 b3 = bfft_mul(make_float2(a1.x - a3.x, a1.y - a3.y), w1);
+            a[i] = make_float2(b0.x + b1.x, b0.y + b1.y); // second stage, span q, twiddle W_2q^j
+            a[i + q] = bfft_mul(make_float2(b0.x - b1.x, b0.y - b1.y), w2);
+            a[i + 2 * q] = make_float2(b2.x + b3.x, b2.y + b3.y);
+            a[i + 3 * q] = bfft_mul(make_float2(b2.x - b3.x, b2.y - b3.y), w2);
+        }
+        __syncthreads();
+    }
+    if (h == 1) { // the last stage alone: span 1, twiddle W_2^0 = 1
+        for (int b = threadIdx.x; b < (m >> 1); b += blockDim.x) {
+            const float2 u = a[2 * b], v = a[2 * b + 1];
+            a[2 * b] = make_float2(u.x + v.x, u.y + v.y);
+            a[2 * b + 1] = make_float2(u.x - v.x, u.y - v.y);
         }
         __syncthreads();
     }
