@@ -261,13 +261,14 @@ run_mixed() {
   JAVA_OPTS="-Xmx24g" "$bundle/run-benchmarks.sh" "$d/each" "MixedBatchBenchmark\.materializeEach" "${each[@]}" \
     > "$d/each/run.log" 2>&1 || echo "   MATERIALIZE-EACH JMH FAILED (see each/run.log)"
   grep -E "p0.50 " "$d/each/jmh.txt" | head -20 || tail -20 "$d/each/run.log"
-  # last, so that a cut step keeps the rest: FourierFT's forward through the fused kernel (a block per token, its
-  # FFTs in shared memory), single adapter and mixed, beside the cuFFT route measured above and in the bench step
+  # last, so that a cut step keeps the rest: FourierFT's forward (and the backward's ∂L/∂x) through the fused kernel
+  # (a block per token, its FFTs in shared memory), single adapter and mixed, beside the cuFFT route measured above
+  # and in the bench step
   local fused=(-p backend=cuda -wi 2 -w 500ms -i 3 -r 1s -f 1)
   [ "${1:-}" = short ] && fused=(-p backend=cuda -wi 1 -w 200ms -i 2 -r 300ms -f 0)
   mkdir -p "$d/fused"
   JAVA_OPTS="-Xmx24g -Dspectralpeft.fourierft.forward=fused" "$bundle/run-benchmarks.sh" "$d/fused" \
-    "ForwardBackwardBenchmark\.forward$|MixedBatchBenchmark\.mixed$" "${fused[@]}" -p tokens=1,16,256,4096 \
+    "ForwardBackwardBenchmark\.(forward|backward)$|MixedBatchBenchmark\.mixed$" "${fused[@]}" -p tokens=1,16,256,4096 \
     -p distinct=1,0 > "$d/fused/run.log" 2>&1 || echo "   FUSED FORWARD JMH FAILED (see fused/run.log)"
   echo "   FourierFT forward through the fused kernel (-Dspectralpeft.fourierft.forward=fused):"
   grep -E "p0.50 " "$d/fused/jmh.txt" | head -20 || tail -20 "$d/fused/run.log"

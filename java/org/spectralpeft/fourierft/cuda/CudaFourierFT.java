@@ -72,9 +72,10 @@ public final class CudaFourierFT extends ValidatingBackend {
      * of x, the gather/scatter kernel, cuFFT's C2R and the accumulating epilogue; {@code fused} runs the whole
      * forward of a token in one block ({@code fourierft_forward_fused}: both transforms in shared memory, one
      * launch, no scratch) where d_in and d_out are powers of two and the block's shared memory holds both half
-     * spectra and a coefficient row ({@link FusedForward}), for single adapters and mixed batches alike; other
-     * layers keep the cuFFT route. The two agree within float32 rounding, not bit for bit. Not the default until
-     * measured on a GPU.
+     * spectra and a coefficient row ({@link FusedForward}), for single adapters and mixed batches alike, and for
+     * the backward's ∂L/∂x (the same kernel from ∂L/∂y's rows; ∂L/∂c keeps its spectra and kernels); other layers
+     * keep the cuFFT route. The two agree within float32 rounding, not bit for bit. Not the default until measured
+     * on a GPU.
      */
     public static final String FORWARD_PROPERTY = "spectralpeft.fourierft.forward";
 
@@ -491,18 +492,23 @@ public final class CudaFourierFT extends ValidatingBackend {
         }
         SpecResources r = acquire(spec);
         DeviceSpecTables t = r.tables;
+        boolean fusedGradX = gradX != null && fusedForward(spec.dOut(), spec.dIn(), spec.n());
         try (StreamScratch scratch = new StreamScratch(stream)) {
             int tiles = (tokens + GRAD_TILE_TOKENS - 1) / GRAD_TILE_TOKENS;
             scratch.reserve(rowSpectraFootprint(x, tokens, spec.dIn()) + rowSpectraFootprint(gradY, tokens, spec.dOut())
                     + StreamScratch.footprint(4L * tiles * spec.n())
-                    + (gradX != null ? applyAxisFootprint(spec.dIn(), tokens) : 0));
+                    + (gradX != null && !fusedGradX ? applyAxisFootprint(spec.dIn(), tokens) : 0));
             long xSpec = rowSpectra(x, tokens, spec.dIn(), scratch, stream);
             long gySpec = rowSpectra(gradY, tokens, spec.dOut(), scratch, stream);
             long partial = scratch.allocate(4L * tiles * spec.n());
             kernels.coeffGradPartial(xSpec, spec.halfIn(), gySpec, spec.halfOut(), t, spec.n(), tokens,
                     GRAD_TILE_TOKENS, partial, stream);
             kernels.coeffGradReduce(partial, tiles, spec.n(), spec.scale(), gradCoeffs.address(), stream);
-            if (gradX != null) {
+            if (fusedGradX) { // the forward with the roles of d_out and d_in swapped, from ∂L/∂y's rows
+                kernels.forwardFused(gradY.address(), gradY.dtype().code(), spec.dOut(), gradX.address(),
+                        gradX.dtype().code(), spec.dIn(), coeffs.address(), spec.n(), 0, t.transposed, t,
+                        0.5f * spec.scale(), tokens, stream);
+            } else if (gradX != null) {
                 applyAxis(gySpec, spec.halfOut(), spec.dIn(), spec.halfIn(), t.transposed, coeffs, spec, tokens,
                         gradX, scratch, stream);
             }
@@ -973,7 +979,7 @@ public final class CudaFourierFT extends ValidatingBackend {
         }
         try (StreamScratch scratch = new StreamScratch(stream)) {
             if (fusedForward(pool.dIn(), pool.dOut(), maxCoefficients(batch))) {
-                mixedFused(pool, batch, dx, dy, scratch, stream);
+                mixedFused(pool, batch, dx, false, dy, scratch, stream);
                 return;
             }
             long xSpec = rowSpectra(dx, batch.tokens(), pool.dIn(), scratch, stream);
@@ -995,12 +1001,13 @@ public final class CudaFourierFT extends ValidatingBackend {
     }
 
     /**
-     * The mixed forward through {@code fourierft_forward_fused}: one launch per index set among the tokens, each
-     * token's block reading x's row and its adapter's row of the pool's table and adding into its row of y (tokens
-     * of other sets, and without an adapter, left alone).
+     * The mixed forward through {@code fourierft_forward_fused} (src x, dst y), or, transposed, ∂L/∂x (src ∂L/∂y,
+     * the transposed grouping, dst gradX): one launch per index set among the tokens, each token's block reading
+     * src's row and its adapter's row of the pool's table and adding into its row of dst (tokens of other sets, and
+     * without an adapter, left alone).
      */
-    private void mixedFused(FourierFTAdapterPool pool, ResolvedBatch batch, DeviceArray x, DeviceArray y,
-                            StreamScratch scratch, CudaStream stream) {
+    private void mixedFused(FourierFTAdapterPool pool, ResolvedBatch batch, DeviceArray src, boolean transposed,
+                            DeviceArray dst, StreamScratch scratch, CudaStream stream) {
         DevicePools.PoolCopy copy = devicePools.of(pool);
         synchronized (copy) { // from finding the rows to launching the kernels that read them
             DevicePools.Slots slots = copy.slots(pool, batch);
@@ -1009,9 +1016,10 @@ public final class CudaFourierFT extends ValidatingBackend {
                 long rowAddress = HostTables.copyIn(tokenRows(batch, slots, set), scratch, stream);
                 SpecResources r = acquire(spec);
                 try {
-                    kernels.forwardFused(x.address(), x.dtype().code(), spec.dIn(), y.address(), y.dtype().code(),
-                            spec.dOut(), slots.tables()[set], spec.n(), rowAddress, r.tables.forward, r.tables,
-                            0.5f * spec.scale(), batch.tokens(), stream);
+                    kernels.forwardFused(src.address(), src.dtype().code(), transposed ? spec.dOut() : spec.dIn(),
+                            dst.address(), dst.dtype().code(), transposed ? spec.dIn() : spec.dOut(),
+                            slots.tables()[set], spec.n(), rowAddress, transposed ? r.tables.transposed
+                                    : r.tables.forward, r.tables, 0.5f * spec.scale(), batch.tokens(), stream);
                 } finally {
                     release(r);
                 }
@@ -1192,7 +1200,9 @@ public final class CudaFourierFT extends ValidatingBackend {
                     release(r);
                 }
             }
-            if (dgx != null) {
+            if (dgx != null && fusedForward(pool.dOut(), pool.dIn(), maxCoefficients(batch))) {
+                mixedFused(pool, batch, dgy, true, dgx, scratch, stream);
+            } else if (dgx != null) {
                 mixedApply(pool, batch, gySpec, true, dgx, scratch, stream);
             }
         }

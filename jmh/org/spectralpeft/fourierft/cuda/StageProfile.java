@@ -206,12 +206,15 @@ public final class StageProfile {
                     Bench.gaussian(DType.FLOAT32, 4096 * tokens, 4));
             try {
                 int[] next = {0};
-                report.profile(String.format("backward (∂L/∂c and ∂L/∂x) 4096x4096 n=1000 T=%d float32", tokens), () -> {
+                Runnable call = () -> {
                     int i = next[0]++;
                     // ∂L/∂x accumulates into the next rotation's x
                     cuda.backward(spec, coeffs.array(), x[i % x.length].array(), gy[i % gy.length].array(), tokens,
                             gc.array(), x[(i + 1) % x.length].array(), stream);
-                });
+                };
+                report.profile(String.format("backward (∂L/∂c and ∂L/∂x) 4096x4096 n=1000 T=%d float32", tokens), call);
+                withProperty(CudaFourierFT.FORWARD_PROPERTY, "fused", () -> report.profile(String.format(
+                        "backward (∂L/∂x by the fused kernel) 4096x4096 n=1000 T=%d float32", tokens), call));
             } finally {
                 Bench.close(gy);
                 Bench.close(x);

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
@@ -244,6 +245,86 @@ class FourierFTFusedForwardTest {
                 }
                 assertArrayEquals(want, Arrays.copyOfRange(y, t * dOut, (t + 1) * dOut),
                         dtype + ", token " + t + " (id " + ids[t] + ")" + data.tag());
+            }
+        }
+    }
+
+    /**
+     * The backward's ∂L/∂x through the fused kernel (from ∂L/∂y's rows, the transposed grouping) against the
+     * reference, with ∂L/∂c on its own route; the route read from the launches.
+     */
+    @ParameterizedTest(name = "{0}x{1} n={2} T={3} {4}")
+    @CsvSource({"4, 8, 10, 3, FLOAT32", "64, 16, 60, 5, BFLOAT16", "128, 256, 150, 2, FLOAT32", "2, 64, 9, 4, FLOAT16"})
+    void theBackwardsGradientOfXMatchesTheReference(int dOut, int dIn, int n, int tokens, DType dtype) {
+        TestData data = new TestData();
+        float alpha = (float) (50 + 200 * data.nextDouble());
+        FourierFTSpec spec = FourierFTSpec.ofFlat(dOut, dIn, data.distinctIndices(dOut * dIn, n), alpha);
+        FourierFTReference ref = new FourierFTReference(dOut, dIn, spec.rows(), spec.cols(), alpha);
+        float[] coeffs = data.gaussian(n);
+        float[] x = HostArray.of(dtype, data.gaussian(tokens * dIn)).toFloats();
+        float[] gy = HostArray.of(dtype, data.gaussian(tokens * dOut)).toFloats();
+        double[] addedX = ref.backwardInput(TestData.toDouble(coeffs), TestData.toDouble(gy), tokens);
+        double[] wantC = ref.backwardCoefficients(TestData.toDouble(x), TestData.toDouble(gy), tokens);
+        float[] gx0 = HostArray.of(dtype, data.gaussian(tokens * dIn)).toFloats();
+        try (DeviceBuffer c = upload(DType.FLOAT32, coeffs);
+             DeviceBuffer dx = upload(dtype, x);
+             DeviceBuffer dgy = upload(dtype, gy);
+             DeviceBuffer gc = upload(DType.FLOAT32, new float[n]);
+             DeviceBuffer gx = upload(dtype, gx0);
+             CudaStream stream = cuda.createStream()) {
+            List<String> stages = stagesOf("fused", () -> cuda.backward(spec, c.array(), dx.array(), dgy.array(), tokens,
+                    gc.array(), gx.array(), stream));
+            stream.synchronize();
+            assertTrue(stages.contains(FourierFTKernels.FORWARD_FUSED) && !stages.contains(FourierFTKernels.GATHER_SCATTER),
+                    "∂L/∂x through the fused kernel: " + stages);
+            double errX = TestData.accumulatedError(TestData.toDouble(download(gx)), TestData.toDouble(gx0), addedX);
+            assertTrue(errX <= TestData.tolerance(dtype), "∂L/∂x relative error " + errX + " " + spec + data.tag());
+            double errC = TestData.relativeError(TestData.toDouble(download(gc)), wantC);
+            assertTrue(errC <= 1e-5, "∂L/∂c relative error " + errC + " " + spec + data.tag());
+        }
+    }
+
+    /**
+     * A mixed batch's backward under the property: every adapter's ∂L/∂c has the bits of the cuFFT route (its route is
+     * the same), and ∂L/∂x agrees with that route's to float32 rounding.
+     */
+    @Test
+    void aMixedBackwardTakesItsGradientOfXFromTheFusedKernel() {
+        TestData data = new TestData();
+        int dOut = 32;
+        int dIn = 64;
+        FourierFTSpec[] sets = {FourierFTSpec.fromSeed(dOut, dIn, 50, 8, 120f), FourierFTSpec.fromSeed(dOut, dIn, 20, 9, 60f)};
+        FourierFTAdapterPool pool = new FourierFTAdapterPool(dOut, dIn);
+        for (int i = 0; i < 6; i++) {
+            pool.add(i, sets[i % 2], data.gaussian(sets[i % 2].n()));
+        }
+        int tokens = 19;
+        int[] ids = new int[tokens];
+        for (int t = 0; t < tokens; t++) {
+            ids[t] = t % 7 == 6 ? -1 : data.nextInt(6);
+        }
+        HostArray x = HostArray.float32(data.gaussian(tokens * dIn));
+        HostArray gy = HostArray.float32(data.gaussian(tokens * dOut));
+        float[] gx0 = data.gaussian(tokens * dIn);
+        HostArray gxCufft = HostArray.float32(gx0.clone());
+        HostArray gxFused = HostArray.float32(gx0.clone());
+        List<Map<Integer, float[]>> grads = new ArrayList<>(); // the cuFFT route's, then the fused one's
+        List<String> cufftStages = stagesOf("cufft", () -> grads.add(cuda.backward(pool, ids, x, gy, tokens, gxCufft)));
+        List<String> fusedStages = stagesOf("fused", () -> grads.add(cuda.backward(pool, ids, x, gy, tokens, gxFused)));
+        assertTrue(!cufftStages.contains(FourierFTKernels.FORWARD_FUSED), "cuFFT route: " + cufftStages);
+        assertTrue(fusedStages.contains(FourierFTKernels.FORWARD_FUSED), "fused route: " + fusedStages);
+        assertEquals(grads.get(0).keySet(), grads.get(1).keySet());
+        grads.get(0).forEach((id, g) -> assertArrayEquals(g, grads.get(1).get(id), "∂L/∂c of adapter " + id + data.tag()));
+        float[] a = gxCufft.toFloats();
+        float[] b = gxFused.toFloats();
+        for (int t = 0; t < tokens; t++) {
+            float[] rowA = Arrays.copyOfRange(a, t * dIn, (t + 1) * dIn);
+            float[] rowB = Arrays.copyOfRange(b, t * dIn, (t + 1) * dIn);
+            if (ids[t] == -1) {
+                assertArrayEquals(Arrays.copyOfRange(gx0, t * dIn, (t + 1) * dIn), rowB, "token " + t + " untouched");
+            } else {
+                double err = TestData.relativeError(TestData.toDouble(rowB), TestData.toDouble(rowA));
+                assertTrue(err <= 1e-5, "∂L/∂x of token " + t + ": " + err + data.tag());
             }
         }
     }
