@@ -1008,18 +1008,61 @@ public final class CudaFourierFT extends ValidatingBackend {
      */
     private void mixedFused(FourierFTAdapterPool pool, ResolvedBatch batch, DeviceArray src, boolean transposed,
                             DeviceArray dst, StreamScratch scratch, CudaStream stream) {
+        forEachIndexSet(pool, batch, scratch, stream, (spec, tables, coeffTable, tokenRow) ->
+                kernels.forwardFused(src.address(), src.dtype().code(), transposed ? spec.dOut() : spec.dIn(),
+                        dst.address(), dst.dtype().code(), transposed ? spec.dIn() : spec.dOut(), coeffTable, spec.n(),
+                        tokenRow, transposed ? tables.transposed : tables.forward, tables, 0.5f * spec.scale(),
+                        batch.tokens(), stream));
+    }
+
+    /**
+     * dst += per token C2R(its adapter's gather/scatter of the rows' spectra), one pass per index set: the forward
+     * (spectra of x, the forward grouping, dst y) or, transposed, ∂L/∂x (spectra of ∂L/∂y, the transposed grouping,
+     * dst gradX). Each token reads its adapter's row of the pool's device table; tokens of other sets, and without
+     * an adapter, get zeros.
+     */
+    private void mixedApply(FourierFTAdapterPool pool, ResolvedBatch batch, long spectra, boolean transposed,
+                            DeviceArray dst, StreamScratch scratch, CudaStream stream) {
+        int tokens = batch.tokens();
+        int outLen = transposed ? pool.dIn() : pool.dOut();
+        long padded = FftPlans.paddedBatch(tokens);
+        forEachIndexSet(pool, batch, scratch, stream, (spec, tables, coeffTable, tokenRow) -> {
+            int inBins = transposed ? spec.halfOut() : spec.halfIn();
+            int outBins = transposed ? spec.halfIn() : spec.halfOut();
+            long z = scratch.allocate(8L * padded * outBins);
+            kernels.gatherScatterMixed(spectra, inBins, z, outBins, outBins, coeffTable, spec.n(), tokenRow,
+                    transposed ? tables.transposed : tables.forward, 0.5f * spec.scale(), tokens, (int) padded, stream);
+            plans.oneD(Direction.C2R, outLen, padded, true, z, z, scratch, stream);
+            common.epilogue(z, 2L * outBins, dst, tokens, outLen, WriteMode.ADD.code(), stream);
+        });
+    }
+
+    /** What a mixed batch queues for one index set among its tokens. */
+    private interface IndexSetWork {
+        /**
+         * @param spec the set's spec
+         * @param tables its device tables
+         * @param coeffTable the device table of its adapters' coefficient rows
+         * @param tokenRow device ints: each token's row + 1 in coeffTable, 0 for none here
+         */
+        void queue(FourierFTSpec spec, DeviceSpecTables tables, long coeffTable, long tokenRow);
+    }
+
+    /**
+     * Runs work for each index set of the batch, with the pool's rows found on the device and each token's row copied
+     * in, holding the pool's device copy from finding the rows to queuing the kernels that read them.
+     */
+    private void forEachIndexSet(FourierFTAdapterPool pool, ResolvedBatch batch, StreamScratch scratch,
+                                 CudaStream stream, IndexSetWork work) {
         DevicePools.PoolCopy copy = devicePools.of(pool);
-        synchronized (copy) { // from finding the rows to launching the kernels that read them
+        synchronized (copy) {
             DevicePools.Slots slots = copy.slots(pool, batch);
             for (int set = 0; set < batch.setCount(); set++) {
                 FourierFTSpec spec = batch.set(set);
                 long rowAddress = HostTables.copyIn(tokenRows(batch, slots, set), scratch, stream);
                 SpecResources r = acquire(spec);
                 try {
-                    kernels.forwardFused(src.address(), src.dtype().code(), transposed ? spec.dOut() : spec.dIn(),
-                            dst.address(), dst.dtype().code(), transposed ? spec.dIn() : spec.dOut(),
-                            slots.tables()[set], spec.n(), rowAddress, transposed ? r.tables.transposed
-                                    : r.tables.forward, r.tables, 0.5f * spec.scale(), batch.tokens(), stream);
+                    work.queue(spec, r.tables, slots.tables()[set], rowAddress);
                 } finally {
                     release(r);
                 }
@@ -1035,40 +1078,6 @@ public final class CudaFourierFT extends ValidatingBackend {
             tokenRow[t] = i >= 0 && batch.setOf(i) == set ? slots.rows()[i] + 1 : 0;
         }
         return tokenRow;
-    }
-
-    /**
-     * dst += per token C2R(its adapter's gather/scatter of the rows' spectra), one pass per index set: the forward
-     * (spectra of x, the forward grouping, dst y) or, transposed, ∂L/∂x (spectra of ∂L/∂y, the transposed grouping,
-     * dst gradX). Each token reads its adapter's row of the pool's device table; tokens of other sets, and without
-     * an adapter, get zeros.
-     */
-    private void mixedApply(FourierFTAdapterPool pool, ResolvedBatch batch, long spectra, boolean transposed,
-                            DeviceArray dst, StreamScratch scratch, CudaStream stream) {
-        int tokens = batch.tokens();
-        int outLen = transposed ? pool.dIn() : pool.dOut();
-        DevicePools.PoolCopy copy = devicePools.of(pool);
-        synchronized (copy) { // from finding the rows to launching the kernels that read them
-            DevicePools.Slots slots = copy.slots(pool, batch);
-            for (int set = 0; set < batch.setCount(); set++) {
-                FourierFTSpec spec = batch.set(set);
-                long rowAddress = HostTables.copyIn(tokenRows(batch, slots, set), scratch, stream);
-                SpecResources r = acquire(spec);
-                try {
-                    long padded = FftPlans.paddedBatch(tokens);
-                    int inBins = transposed ? spec.halfOut() : spec.halfIn();
-                    int outBins = transposed ? spec.halfIn() : spec.halfOut();
-                    long z = scratch.allocate(8L * padded * outBins);
-                    kernels.gatherScatterMixed(spectra, inBins, z, outBins, outBins, slots.tables()[set], spec.n(),
-                            rowAddress, transposed ? r.tables.transposed : r.tables.forward, 0.5f * spec.scale(),
-                            tokens, (int) padded, stream);
-                    plans.oneD(Direction.C2R, outLen, padded, true, z, z, scratch, stream);
-                    common.epilogue(z, 2L * outBins, dst, tokens, outLen, WriteMode.ADD.code(), stream);
-                } finally {
-                    release(r);
-                }
-            }
-        }
     }
 
     /**
