@@ -1,57 +1,117 @@
-// Power-of-two FFTs computed by one thread block in shared memory, for kernels that transform a row and use
-// its spectrum without a round trip through global memory (fourierft_forward_fused).
+// FFTs computed by one thread block in shared memory, for kernels that transform a row and use its spectrum
+// without a round trip through global memory (fourierft_forward_fused).
 //
 // Conventions are cuFFT's: the forward transform is Σ x[q]·e^{−2πi·kq/N}, the inverse Σ X[k]·e^{+2πi·kq/N}, both
 // unnormalized; a real row of N = 2M samples has the half spectrum X[0..M] (M + 1 bins), and a real inverse
 // ignores the imaginary parts of X[0] and X[M].
 //
-// Twiddles come from a table tw[j] = e^{−2πi·j/L}, j < L/2, for a power of two L at least as long as every
-// real transform that uses it (built in float64 on the host and rounded once), so every twiddle is the
-// correctly rounded value whatever the transform's length.
+// Lengths: M = odd · 2^p with odd one of 1, 3, 5, 7 (BlockFftLength), so N covers the powers of two and most
+// transformer widths (768 = 2·3·2^7, 5120 = 2·5·2^9, 14336 = 2·7·2^10).
 //
-// The complex transforms are radix-2 decimation in frequency, two stages per pass: natural order in, bit-reversed
-// order out. The
-// real forward transform leaves its half spectrum in that order too (bin b < M at slot rev(b), bin M at slot
-// M: block_fft_slot), and the real inverse reads its input in natural order and leaves the real samples in
-// bit-reversed pairs (sample 2p and 2p + 1 at slot rev(p)), so neither needs a reordering pass. Every function
-// ends with the block synchronized, and must be called by every thread of the block.
+// Twiddles come from a table tw[j] = e^{−2πi·j/L}, j < L, for an L that every real transform using it divides
+// (built in float64 on the host and rounded once), so every twiddle is the correctly rounded value whatever the
+// transform's length.
+//
+// A complex transform is one radix-`odd` stage of decimation in frequency (where odd > 1), which leaves `odd`
+// interleaved sub-transforms of length 2^p in consecutive blocks, then radix-2 decimation in frequency on each,
+// two stages per pass: natural order in, and out a digit-reversed order (block_fft_reversed: element k at
+// (k mod odd)·2^p + bitrev_p(k / odd)). The real forward transform leaves its half spectrum in that order too (bin
+// M at slot M: block_fft_slot), and the real inverse reads its input in natural order and leaves the real samples
+// in reversed pairs (samples 2j and 2j + 1 at block_fft_reversed(j)), so neither needs a reordering pass. Every
+// function ends with the block synchronized, and must be called by every thread of the block.
 #pragma once
+
+struct BlockFftLength {
+    int m;     // M = odd · 2^p
+    int odd;   // 1, 3, 5 or 7
+    int log2;  // p
+    int part;  // 2^p, the length of each sub-transform after the radix-odd stage
+};
+
+__device__ __forceinline__ BlockFftLength block_fft_length(int m, int odd) {
+    BlockFftLength n;
+    n.m = m;
+    n.odd = odd;
+    n.part = m / odd;
+    n.log2 = __ffs(n.part) - 1;
+    return n;
+}
 
 __device__ __forceinline__ float2 bfft_mul(float2 a, float2 b) {
     return make_float2(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x);
 }
 
-// The slot of element i < 2^logM of a bit-reversed sequence of 2^logM elements (logM may be 0).
-__device__ __forceinline__ int block_fft_reversed(int i, int logM) {
-    return logM == 0 ? 0 : (int) (__brev((unsigned) i) >> (32 - logM));
+// e^{∓2πi·j/L} for j < L (the inverse's sign when sign = −1).
+__device__ __forceinline__ float2 bfft_twiddle(const float2* __restrict__ tw, int j, float sign) {
+    float2 w = __ldg(tw + j);
+    w.y *= sign;
+    return w;
 }
 
-// The slot of bin b ≤ M of a half spectrum left by block_fft_real_forward (M = 2^logM).
-__device__ __forceinline__ int block_fft_slot(int b, int logM) {
-    return b == (1 << logM) ? b : block_fft_reversed(b, logM);
+// The slot of element k < M of a transform's output.
+__device__ __forceinline__ int block_fft_reversed(int k, const BlockFftLength& n) {
+    const int s = k % n.odd, r = k / n.odd;
+    const int rev = n.log2 == 0 ? 0 : (int) (__brev((unsigned) r) >> (32 - n.log2));
+    return s * n.part + rev;
 }
 
-// In-place complex FFT of a[0 .. 2^logM), natural order in, bit-reversed out; conjugated twiddles when inverse.
-// twStride = L / 2^logM. The radix-2 stages (span h: a[i], a[i + h] → their sum, and their difference times
-// W_2h^j) run two at a time, each thread holding the four elements two stages share in registers: the same
-// arithmetic as one stage at a time, with half the shared memory traffic and barriers; an odd stage count ends
-// with one radix-2 stage of span 1.
-__device__ __forceinline__ void block_fft_dif(float2* a, int logM, const float2* __restrict__ tw, int twStride,
-                                              bool inverse) {
-    const int m = 1 << logM;
+// The slot of bin b ≤ M of a half spectrum left by block_fft_real_forward.
+__device__ __forceinline__ int block_fft_slot(int b, const BlockFftLength& n) {
+    return b == n.m ? b : block_fft_reversed(b, n);
+}
+
+// The radix-R stage of decimation in frequency (R = n.odd): element j + m·part (m < R) of the input feeds output
+// block s, y_s[j] = W_M^{j·s} · Σ_m x[j + m·part]·W_R^{m·s}, stored at s·part + j (the same slots, so in place).
+template <int R>
+__device__ __forceinline__ void block_fft_odd_stage(float2* a, const BlockFftLength& n, const float2* __restrict__ tw,
+                                                    int twLength, float sign) {
+    const int unitR = twLength / R, unitM = twLength / n.m; // j·s < M, so every index is below L
+    for (int j = threadIdx.x; j < n.part; j += blockDim.x) {
+        float2 x[R];
+#pragma unroll
+        for (int m = 0; m < R; ++m) x[m] = a[j + m * n.part];
+#pragma unroll
+        for (int s = 0; s < R; ++s) {
+            float2 y = x[0];
+#pragma unroll
+            for (int m = 1; m < R; ++m) {
+                const float2 t = bfft_mul(x[m], bfft_twiddle(tw, ((m * s) % R) * unitR, sign));
+                y.x += t.x;
+                y.y += t.y;
+            }
+            a[s * n.part + j] = s == 0 ? y : bfft_mul(y, bfft_twiddle(tw, j * s * unitM, sign));
+        }
+    }
+    __syncthreads();
+}
+
+// In-place complex FFT of a[0 .. M), natural order in, reversed order out; conjugated twiddles when inverse.
+__device__ __forceinline__ void block_fft_complex(float2* a, const BlockFftLength& n, const float2* __restrict__ tw,
+                                                  int twLength, bool inverse) {
     const float sign = inverse ? -1.0f : 1.0f;
-    int h = m >> 1;
-    int stride = twStride; // W_2h^j = tw[j · stride]
-    for (; h >= 2; h >>= 2, stride <<= 2) {
+    switch (n.odd) { // the radix-odd stage, where there is one
+        case 3: block_fft_odd_stage<3>(a, n, tw, twLength, sign); break;
+        case 5: block_fft_odd_stage<5>(a, n, tw, twLength, sign); break;
+        case 7: block_fft_odd_stage<7>(a, n, tw, twLength, sign); break;
+        default: break;
+    }
+    // Radix-2 decimation in frequency on each of the `odd` blocks of 2^p: the stages (span h: a[i], a[i + h] →
+    // their sum, and their difference times W_2h^j) run two at a time, each thread holding the four elements two
+    // stages share in registers (the same arithmetic as one stage at a time, with half the shared-memory traffic and
+    // barriers); an odd stage count ends with one stage of span 1. Groups of 2h elements tile every block, so one
+    // loop covers them all.
+    const int total = n.m;
+    int h = n.part >> 1;
+    for (; h >= 2; h >>= 2) {
         const int q = h >> 1; // span of the second stage
-        for (int b = threadIdx.x; b < (m >> 2); b += blockDim.x) {
+        const int unit = twLength / (2 * h); // W_2h^j = tw[j · unit]
+        for (int b = threadIdx.x; b < (total >> 2); b += blockDim.x) {
             const int j = b & (q - 1);
             const int i = ((b - j) << 2) + j; // element j of group b / q, whose 2h = 4q elements start at (b / q)·4q
             const float2 a0 = a[i], a1 = a[i + q], a2 = a[i + 2 * q], a3 = a[i + 3 * q];
-            float2 w0 = __ldg(tw + j * stride), w1 = __ldg(tw + (j + q) * stride), w2 = __ldg(tw + 2 * j * stride);
-            w0.y *= sign;
-            w1.y *= sign;
-            w2.y *= sign;
+            const float2 w0 = bfft_twiddle(tw, j * unit, sign);
+            const float2 w1 = bfft_twiddle(tw, (j + q) * unit, sign);
+            const float2 w2 = bfft_twiddle(tw, 2 * j * unit, sign);
             const float2 b0 = make_float2(a0.x + a2.x, a0.y + a2.y); // first stage, span h
             const float2 b2 = bfft_mul(make_float2(a0.x - a2.x, a0.y - a2.y), w0);
             const float2 b1 = make_float2(a1.x + a3.x, a1.y + a3.y);
@@ -64,7 +124,7 @@ __device__ __forceinline__ void block_fft_dif(float2* a, int logM, const float2*
         __syncthreads();
     }
     if (h == 1) { // the last stage alone: span 1, twiddle W_2^0 = 1
-        for (int b = threadIdx.x; b < (m >> 1); b += blockDim.x) {
+        for (int b = threadIdx.x; b < (total >> 1); b += blockDim.x) {
             const float2 u = a[2 * b], v = a[2 * b + 1];
             a[2 * b] = make_float2(u.x + v.x, u.y + v.y);
             a[2 * b + 1] = make_float2(u.x - v.x, u.y - v.y);
@@ -73,39 +133,40 @@ __device__ __forceinline__ void block_fft_dif(float2* a, int logM, const float2*
     }
 }
 
-// The half spectrum of N = 2M real samples (M = 2^logM) that the caller has put in a[0 .. M) as complex pairs
+// The half spectrum of N = 2M real samples that the caller has put in a[0 .. M) as complex pairs
 // a[m] = (x[2m], x[2m + 1]), block synchronized: a needs M + 1 elements. On return bin b is at
-// a[block_fft_slot(b, logM)]. tw's L is a multiple of N.
-__device__ __forceinline__ void block_fft_real_forward(float2* a, int logM, const float2* __restrict__ tw, int twLength) {
-    const int m = 1 << logM;
-    block_fft_dif(a, logM, tw, twLength >> logM, false);
-    const int realStride = twLength >> (logM + 1); // tw[k · realStride] = e^{−2πi·k/N}
+// a[block_fft_slot(b, n)].
+__device__ __forceinline__ void block_fft_real_forward(float2* a, const BlockFftLength& n, const float2* __restrict__ tw,
+                                                       int twLength) {
+    const int m = n.m;
+    block_fft_complex(a, n, tw, twLength, false);
+    const int unitN = twLength / (2 * m); // tw[k · unitN] = e^{−2πi·k/N}
     for (int k = threadIdx.x; k <= m / 2; k += blockDim.x) {
         // Z = DFT_M of the pairs; bins k and M − k of the real transform come from Z[k] and Z[M − k] (Z[M] = Z[0]):
         // E = (Z[k] + conj Z[M−k]) / 2, O = (Z[k] − conj Z[M−k]) / 2i, X[k] = E + W·O, X[M−k] = conj(E − W·O).
-        const int kSlot = block_fft_reversed(k, logM);
-        const int mirrorSlot = block_fft_reversed((m - k) & (m - 1), logM);
+        const int kSlot = block_fft_reversed(k, n);
+        const int mirrorSlot = block_fft_reversed(k == 0 ? 0 : m - k, n);
         const float2 z = a[kSlot], zm = a[mirrorSlot];
         const float2 e = make_float2(0.5f * (z.x + zm.x), 0.5f * (z.y - zm.y));
         const float2 o = make_float2(0.5f * (z.y + zm.y), -0.5f * (z.x - zm.x));
-        const float2 wo = bfft_mul(__ldg(tw + k * realStride), o);
+        const float2 wo = bfft_mul(__ldg(tw + k * unitN), o);
         a[kSlot] = make_float2(e.x + wo.x, e.y + wo.y);
         if (k == 0) {
             a[m] = make_float2(e.x - wo.x, 0.0f); // bin M, real
             a[kSlot].y = 0.0f;                    // bin 0, real
         } else if (2 * k != m) {
-            a[block_fft_slot(m - k, logM)] = make_float2(e.x - wo.x, -(e.y - wo.y));
+            a[block_fft_slot(m - k, n)] = make_float2(e.x - wo.x, -(e.y - wo.y));
         }
     }
     __syncthreads();
 }
 
-// The N = 2M real samples (M = 2^logM) whose half spectrum the caller has put in a[0 .. M] in natural order,
-// block synchronized. On return samples 2p and 2p + 1 are a[block_fft_reversed(p, logM)].x and .y. tw's L is a
-// multiple of N.
-__device__ __forceinline__ void block_fft_real_inverse(float2* a, int logM, const float2* __restrict__ tw, int twLength) {
-    const int m = 1 << logM;
-    const int realStride = twLength >> (logM + 1);
+// The N = 2M real samples whose half spectrum the caller has put in a[0 .. M] in natural order, block
+// synchronized. On return samples 2j and 2j + 1 are a[block_fft_reversed(j, n)].x and .y.
+__device__ __forceinline__ void block_fft_real_inverse(float2* a, const BlockFftLength& n, const float2* __restrict__ tw,
+                                                       int twLength) {
+    const int m = n.m;
+    const int unitN = twLength / (2 * m);
     for (int k = threadIdx.x; k <= m / 2; k += blockDim.x) {
         // The even samples are the inverse DFT_M of E[k] = X[k] + conj X[M−k], the odd ones of
         // O[k] = (X[k] − conj X[M−k])·e^{+2πi·k/N}; one complex inverse of E + i·O gives both.
@@ -115,7 +176,7 @@ __device__ __forceinline__ void block_fft_real_inverse(float2* a, int logM, cons
             xm.y = 0.0f;
         }
         const float2 e = make_float2(x.x + xm.x, x.y - xm.y);
-        float2 w = __ldg(tw + k * realStride);
+        float2 w = __ldg(tw + k * unitN);
         w.y = -w.y;
         const float2 o = bfft_mul(make_float2(x.x - xm.x, x.y + xm.y), w);
         a[k] = make_float2(e.x - o.y, e.y + o.x);
@@ -124,5 +185,5 @@ __device__ __forceinline__ void block_fft_real_inverse(float2* a, int logM, cons
         }
     }
     __syncthreads();
-    block_fft_dif(a, logM, tw, twLength >> logM, true);
+    block_fft_complex(a, n, tw, twLength, true);
 }

@@ -1,5 +1,5 @@
-// FourierFT kernels. The FFTs themselves are cuFFT's; these kernels build the sparse spectra
-// around them and gather from them. Dtype conversion and the epilogues are in common.cu.
+// FourierFT kernels. The FFTs themselves are cuFFT's, but for the fused forward's (block_fft.cuh); these kernels
+// build the sparse spectra around them and gather from them. Dtype conversion and the epilogues are in common.cu.
 //
 // Determinism: no kernel uses floating-point atomics. Every output element is written by exactly
 // one thread, which sums its contributions in the fixed order of the CSR grouping built on the
@@ -12,6 +12,66 @@
 // Entry encoding shared with SpectralGrouping.java: src = (sourceBin << 1) | flipImag.
 __device__ __forceinline__ int src_bin(int packed) { return packed >> 1; }
 __device__ __forceinline__ float src_imag_sign(int packed) { return (packed & 1) ? -1.0f : 1.0f; }
+
+// The whole unmaterialized forward of a token in one block, for d_in = 2·halfIn and d_out = 2·halfOut with each half
+// a power of two times 1, 3, 5 or 7 (oddIn, oddOut): y[t] += C2R of the gather/scatter of R2C(x[t]), as
+// fourierft_gather_scatter_mixed_rows and cuFFT compute it, with the token's row, both spectra and its coefficients
+// in shared memory (block_fft.cuh), so x is read once, y read and written once, and nothing else crosses global
+// memory but the tables. One block per token, tokens strided over gridDim.x. tokenRow == nullptr: every token uses
+// coeffTable's first row (a single adapter); else token t uses row tokenRow[t] − 1 and tokenRow[t] = 0 leaves y[t]
+// alone (no adapter, or one of another index set). x and y are of any dtype; the sums of a bin are those of
+// gather_bin in its order. spectrum: the block's dynamic shared memory. twiddles: e^{−2πi·j/L} for j < L, L a multiple of d_in and d_out. Dynamic shared
+// memory: 8·(halfIn + 1) + 8·(halfOut + 1) + 4·n bytes. Two kernels: fourierft_forward_fused for powers of two
+// (oddIn = oddOut = 1: the radix-odd stages compiled out, half the registers) and fourierft_forward_fused_radix
+// for the rest.
+template <bool kOddRadix>
+__device__ __forceinline__ void forward_fused(
+        float2* const spectrum, const void* __restrict__ x, int xDtype, int halfIn, int oddIn, void* __restrict__ y, int yDtype, int halfOut,
+        int oddOut, const float* __restrict__ coeffTable, int n, const int* __restrict__ tokenRow,
+        const int* __restrict__ binStart, const int* __restrict__ entryCoeff, const int* __restrict__ entrySrc,
+        const float2* __restrict__ twiddles, int twiddleLength, float halfScale, int tokens) {
+    const BlockFftLength in = block_fft_length(halfIn, kOddRadix ? oddIn : 1);
+    const BlockFftLength out = block_fft_length(halfOut, kOddRadix ? oddOut : 1);
+    const int dIn = 2 * halfIn, dOut = 2 * halfOut;
+    float2* const z = spectrum + halfIn + 1;
+    float* const coeffs = reinterpret_cast<float*>(z + halfOut + 1);
+    int staged = 0; // the table row + 1 now in shared memory, 0 for none
+    for (int t = blockIdx.x; t < tokens; t += gridDim.x) {
+        const int row = tokenRow == nullptr ? 1 : tokenRow[t]; // the same for the whole block
+        if (row == 0) continue;
+        __syncthreads(); // the previous token is done with every buffer
+        if (row != staged) {
+            const float* src = coeffTable + (long long) (row - 1) * n;
+            for (int i = threadIdx.x; i < n; i += blockDim.x) coeffs[i] = src[i];
+            staged = row;
+        }
+        const long long xRow = (long long) t * dIn;
+        for (int m = threadIdx.x; m < halfIn; m += blockDim.x) {
+            spectrum[m] = make_float2(load_as_float(x, xRow + 2 * m, xDtype), load_as_float(x, xRow + 2 * m + 1, xDtype));
+        }
+        __syncthreads();
+        block_fft_real_forward(spectrum, in, twiddles, twiddleLength);
+        for (int o = threadIdx.x; o <= halfOut; o += blockDim.x) {
+            float re = 0.0f, im = 0.0f;
+            for (int e = binStart[o]; e < binStart[o + 1]; ++e) {
+                const int packed = entrySrc[e];
+                const float2 r = spectrum[block_fft_slot(src_bin(packed), in)];
+                const float c = coeffs[entryCoeff[e]];
+                re = fmaf(c, r.x, re);
+                im = fmaf(c * src_imag_sign(packed), r.y, im);
+            }
+            z[o] = make_float2(halfScale * re, halfScale * im);
+        }
+        __syncthreads();
+        block_fft_real_inverse(z, out, twiddles, twiddleLength);
+        const long long yRow = (long long) t * dOut;
+        for (int p = threadIdx.x; p < halfOut; p += blockDim.x) {
+            const float2 v = z[block_fft_reversed(p, out)];
+            store_from_float(y, yRow + 2 * p, yDtype, load_as_float(y, yRow + 2 * p, yDtype) + v.x);
+            store_from_float(y, yRow + 2 * p + 1, yDtype, load_as_float(y, yRow + 2 * p + 1, yDtype) + v.y);
+        }
+    }
+}
 
 extern "C" {
 
@@ -248,60 +308,25 @@ __global__ void __launch_bounds__(256) fourierft_gather_scatter_mixed_rows(
     }
 }
 
-// The whole unmaterialized forward of a token in one block, for power-of-two d_in and d_out: y[t] += C2R of the
-// gather/scatter of R2C(x[t]), as fourierft_gather_scatter_mixed_rows and cuFFT compute it, with the token's
-// row, both spectra and its coefficients in shared memory (block_fft.cuh), so x is read once, y read and written
-// once, and nothing else crosses global memory but the tables. One block per token, tokens strided over
-// gridDim.x. tokenRow == nullptr: every token uses coeffTable's first row (a single adapter); else token t uses
-// row tokenRow[t] − 1 and tokenRow[t] = 0 leaves y[t] alone (no adapter, or one of another index set). x and y
-// are of any dtype; the sums of a bin are those of gather_bin in its order. Dynamic shared memory:
-// 8·(d_in/2 + 1) + 8·(d_out/2 + 1) + 4·n bytes.
+// The fused forward (forward_fused above): powers of two, and lengths with a radix-3, 5 or 7 stage.
 __global__ void __launch_bounds__(256) fourierft_forward_fused(
-        const void* __restrict__ x, int xDtype, int logHalfIn, void* __restrict__ y, int yDtype, int logHalfOut,
-        const float* __restrict__ coeffTable, int n, const int* __restrict__ tokenRow,
+        const void* __restrict__ x, int xDtype, int halfIn, int oddIn, void* __restrict__ y, int yDtype, int halfOut,
+        int oddOut, const float* __restrict__ coeffTable, int n, const int* __restrict__ tokenRow,
+        const int* __restrict__ binStart, const int* __restrict__ entryCoeff, const int* __restrict__ entrySrc,
+        const float2* __restrict__ twiddles, int twiddleLength, float halfScale, int tokens) {
+    SPEFT_DYNAMIC_SHARED(float2, spectrum); // declared here, in C linkage, as every kernel of this file does
+    forward_fused<false>(spectrum, x, xDtype, halfIn, oddIn, y, yDtype, halfOut, oddOut, coeffTable, n, tokenRow,
+                         binStart, entryCoeff, entrySrc, twiddles, twiddleLength, halfScale, tokens);
+}
+
+__global__ void __launch_bounds__(256) fourierft_forward_fused_radix(
+        const void* __restrict__ x, int xDtype, int halfIn, int oddIn, void* __restrict__ y, int yDtype, int halfOut,
+        int oddOut, const float* __restrict__ coeffTable, int n, const int* __restrict__ tokenRow,
         const int* __restrict__ binStart, const int* __restrict__ entryCoeff, const int* __restrict__ entrySrc,
         const float2* __restrict__ twiddles, int twiddleLength, float halfScale, int tokens) {
     SPEFT_DYNAMIC_SHARED(float2, spectrum);
-    const int halfIn = 1 << logHalfIn, halfOut = 1 << logHalfOut;
-    const int dIn = 2 * halfIn, dOut = 2 * halfOut;
-    float2* const z = spectrum + halfIn + 1;
-    float* const coeffs = reinterpret_cast<float*>(z + halfOut + 1);
-    int staged = 0; // the table row + 1 now in shared memory, 0 for none
-    for (int t = blockIdx.x; t < tokens; t += gridDim.x) {
-        const int row = tokenRow == nullptr ? 1 : tokenRow[t]; // the same for the whole block
-        if (row == 0) continue;
-        __syncthreads(); // the previous token is done with every buffer
-        if (row != staged) {
-            const float* src = coeffTable + (long long) (row - 1) * n;
-            for (int i = threadIdx.x; i < n; i += blockDim.x) coeffs[i] = src[i];
-            staged = row;
-        }
-        const long long xRow = (long long) t * dIn;
-        for (int m = threadIdx.x; m < halfIn; m += blockDim.x) {
-            spectrum[m] = make_float2(load_as_float(x, xRow + 2 * m, xDtype), load_as_float(x, xRow + 2 * m + 1, xDtype));
-        }
-        __syncthreads();
-        block_fft_real_forward(spectrum, logHalfIn, twiddles, twiddleLength);
-        for (int o = threadIdx.x; o <= halfOut; o += blockDim.x) {
-            float re = 0.0f, im = 0.0f;
-            for (int e = binStart[o]; e < binStart[o + 1]; ++e) {
-                const int packed = entrySrc[e];
-                const float2 r = spectrum[block_fft_slot(src_bin(packed), logHalfIn)];
-                const float c = coeffs[entryCoeff[e]];
-                re = fmaf(c, r.x, re);
-                im = fmaf(c * src_imag_sign(packed), r.y, im);
-            }
-            z[o] = make_float2(halfScale * re, halfScale * im);
-        }
-        __syncthreads();
-        block_fft_real_inverse(z, logHalfOut, twiddles, twiddleLength);
-        const long long yRow = (long long) t * dOut;
-        for (int p = threadIdx.x; p < halfOut; p += blockDim.x) {
-            const float2 v = z[block_fft_reversed(p, logHalfOut)];
-            store_from_float(y, yRow + 2 * p, yDtype, load_as_float(y, yRow + 2 * p, yDtype) + v.x);
-            store_from_float(y, yRow + 2 * p + 1, yDtype, load_as_float(y, yRow + 2 * p + 1, yDtype) + v.y);
-        }
-    }
+    forward_fused<true>(spectrum, x, xDtype, halfIn, oddIn, y, yDtype, halfOut, oddOut, coeffTable, n, tokenRow,
+                        binStart, entryCoeff, entrySrc, twiddles, twiddleLength, halfScale, tokens);
 }
 
 // ∂L/∂c from the R2C transform F of ∂L/∂ΔW (layers × bins): grad[l] = scale · Re F[gatherBin[l]].

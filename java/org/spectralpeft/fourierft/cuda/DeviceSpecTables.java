@@ -45,11 +45,11 @@ final class DeviceSpecTables implements AutoCloseable {
     final long gyBin;
     final long imSign;
     /**
-     * e^{−2πi·j/L} for j &lt; L/2 as float pairs (real, imaginary), L = {@link #twiddleLength}, for the block FFTs of
-     * {@code fourierft_forward_fused}; 0 where d_in or d_out is not a power of two.
+     * e^{−2πi·j/L} for j &lt; L as float pairs (real, imaginary), L = {@link #twiddleLength}, for the block FFTs of
+     * {@code fourierft_forward_fused}; 0 where the kernel does not take the layer.
      */
     final long twiddles;
-    /** L: the longer of d_in and d_out where both are powers of two, else 0. */
+    /** L: the least common multiple of d_in and d_out where the fused kernel takes both, else 0. */
     final int twiddleLength;
 
     private final CUdeviceptr block = new CUdeviceptr();

@@ -29,9 +29,10 @@ final class FourierFTKernels implements AutoCloseable {
     static final String COEFF_GRAD_PARTIAL_MIXED = "fourierft_coeff_grad_partial_mixed";
     static final String COEFF_GRAD_REDUCE_MIXED = "fourierft_coeff_grad_reduce_mixed";
     static final String FORWARD_FUSED = "fourierft_forward_fused";
+    static final String FORWARD_FUSED_RADIX = "fourierft_forward_fused_radix";
     static final String[] KERNELS = {SCATTER_HALF_SPECTRUM, COLUMN_SYNTHESIS, COLUMN_ANALYSIS, GATHER_SCATTER, GATHER_SCATTER_MIXED,
         GATHER_SCATTER_MIXED_ROWS, GATHER_REAL, COEFF_GRAD_PARTIAL, COEFF_GRAD_REDUCE, COEFF_GRAD_PARTIAL_MIXED, COEFF_GRAD_REDUCE_MIXED,
-        FORWARD_FUSED};
+        FORWARD_FUSED, FORWARD_FUSED_RADIX};
 
     /** {@link CudaFourierFT#MIXED_GATHER_PROPERTY}. */
     static final String MIXED_GATHER_PROPERTY = CudaFourierFT.MIXED_GATHER_PROPERTY;
@@ -185,7 +186,7 @@ final class FourierFTKernels implements AutoCloseable {
 
     /**
      * out += per token C2R_outLength(gather/scatter of R2C_inLength(in)), {@code fourierft_forward_fused}: a block per
-     * token, its spectra in shared memory ({@link FusedForward}; both lengths powers of two, the grouping g from in's
+     * token, its spectra in shared memory ({@link FusedForward}: lengths it takes, the grouping g from in's
      * bins to out's, tw the spec's twiddle table). tokenRow 0: every token takes coeffTable's first row; else the
      * device int table of each token's row + 1, 0 for none (out left alone).
      */
@@ -196,13 +197,19 @@ final class FourierFTKernels implements AutoCloseable {
                 Math.min(tokens, MAX_FUSED_BLOCKS), s);
     }
 
-    /** {@link #forwardFused} over {@code blocks} blocks (tests stride the tokens over fewer). */
+    /**
+     * {@link #forwardFused} over {@code blocks} blocks (tests stride the tokens over fewer): {@code
+     * fourierft_forward_fused} where both lengths are powers of two, else {@code fourierft_forward_fused_radix}.
+     */
     void forwardFused(long in, int inDtype, int inLength, long out, int outDtype, int outLength, long coeffTable, int n,
                       long tokenRow, DeviceSpecTables.Grouping g, DeviceSpecTables tw, float halfScale, int tokens,
                       int blocks, CudaStream s) {
-        launch(FORWARD_FUSED, blocks, 1, (int) FusedForward.sharedBytes(inLength, outLength, n), s, in, inDtype,
-                FusedForward.log2(inLength / 2), out, outDtype, FusedForward.log2(outLength / 2), coeffTable, n,
-                tokenRow, g.start(), g.coeff(), g.src(), tw.twiddles, tw.twiddleLength, halfScale, tokens);
+        int oddIn = FusedForward.oddFactor(inLength);
+        int oddOut = FusedForward.oddFactor(outLength);
+        launch(oddIn == 1 && oddOut == 1 ? FORWARD_FUSED : FORWARD_FUSED_RADIX, blocks, 1,
+                (int) FusedForward.sharedBytes(inLength, outLength, n), s, in, inDtype, inLength / 2, oddIn, out,
+                outDtype, outLength / 2, oddOut, coeffTable, n, tokenRow, g.start(), g.coeff(), g.src(), tw.twiddles,
+                tw.twiddleLength, halfScale, tokens);
     }
 
     void gatherReal(long spectrum, long binsPerLayer, long gatherBin, int n, float scale, long grad, CudaStream s) {

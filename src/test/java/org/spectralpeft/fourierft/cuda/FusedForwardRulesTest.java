@@ -8,21 +8,36 @@ import org.junit.jupiter.api.Test;
 import org.spectralpeft.fourierft.FourierFTSpec;
 
 /**
- * Where {@code fourierft_forward_fused} applies and the table it reads, without a device: powers of two only, the
- * shared memory bound, twiddles e^{−2πi·j/L} to float rounding, and the table on an 8-byte boundary in the spec's
- * device block (the kernel reads it as float2).
+ * Where {@code fourierft_forward_fused} applies and the table it reads, without a device: the lengths it takes (halves
+ * a power of two times 1, 3, 5 or 7), the twiddle table's length (their least common multiple), the shared memory
+ * bound, twiddles e^{−2πi·j/L} to float rounding, and the table on an 8-byte boundary in the spec's device block (the
+ * kernel reads it as float2).
  */
 class FusedForwardRulesTest {
     @Test
-    void onlyPowersOfTwoFromTwoUpHaveATable() {
+    void halvesOfAPowerOfTwoTimesOneThreeFiveOrSevenHaveATable() {
+        assertEquals(1, FusedForward.oddFactor(4096));
+        assertEquals(3, FusedForward.oddFactor(768));
+        assertEquals(5, FusedForward.oddFactor(5120));
+        assertEquals(7, FusedForward.oddFactor(14336));
+        assertEquals(3, FusedForward.oddFactor(6));
+        assertEquals(1, FusedForward.oddFactor(2));
+        assertEquals(0, FusedForward.oddFactor(11008)); // 2·43·2⁷
+        assertEquals(0, FusedForward.oddFactor(4608)); // 2·9·2⁸
+        assertEquals(0, FusedForward.oddFactor(37));
+        assertEquals(0, FusedForward.oddFactor(1));
+        assertEquals(0, FusedForward.oddFactor(0));
         assertEquals(4096, FusedForward.twiddleLength(4096, 4096));
         assertEquals(4096, FusedForward.twiddleLength(1024, 4096));
         assertEquals(8, FusedForward.twiddleLength(8, 2));
+        assertEquals(768, FusedForward.twiddleLength(768, 768));
+        assertEquals(3072, FusedForward.twiddleLength(768, 1024)); // the least common multiple
+        assertEquals(28672, FusedForward.twiddleLength(14336, 4096));
         assertEquals(0, FusedForward.twiddleLength(4096, 11008));
-        assertEquals(0, FusedForward.twiddleLength(768, 768));
         assertEquals(0, FusedForward.twiddleLength(1, 64));
         assertEquals(0, FusedForward.twiddleLength(64, 1));
         assertEquals(0, FusedForward.twiddleLength(0, 64));
+        assertEquals(0, FusedForward.twiddleLength(7 * 2 << 20, 5 * 2 << 20)); // a table past the limit
     }
 
     @Test
@@ -35,21 +50,23 @@ class FusedForwardRulesTest {
         assertFalse(FusedForward.fits(32768, 32768, 1000, limit)); // 256 KiB
         assertFalse(FusedForward.fits(8192, 8192, 50_000, limit)); // the coefficient row
         assertFalse(FusedForward.fits(4096, 4096, 1000, 32 * 1024)); // a device with less
-        assertFalse(FusedForward.fits(768, 768, 10, limit)); // not a power of two
+        assertTrue(FusedForward.fits(768, 768, 10, limit));
+        assertFalse(FusedForward.fits(11008, 4096, 10, limit)); // a length the kernel does not take
     }
 
     @Test
     void twiddlesAreTheUnitRootsRoundedOnce() {
-        for (int length : new int[] {2, 4, 64, 4096}) {
+        for (int length : new int[] {2, 4, 6, 64, 768, 4096}) {
             float[] t = FusedForward.twiddles(length);
-            assertEquals(length, t.length);
-            for (int j = 0; j < length / 2; j++) {
+            assertEquals(2 * length, t.length);
+            for (int j = 0; j < length; j++) {
                 double angle = 2 * Math.PI * j / length;
                 assertEquals((float) Math.cos(angle), t[2 * j], "cos, L " + length + ", j " + j);
                 assertEquals((float) -Math.sin(angle), t[2 * j + 1], "sin, L " + length + ", j " + j);
             }
         }
         assertEquals(1f, FusedForward.twiddles(2)[0]);
+        assertEquals(-1f, FusedForward.twiddles(2)[2]);
         assertEquals(0, FusedForward.twiddles(0).length);
     }
 
