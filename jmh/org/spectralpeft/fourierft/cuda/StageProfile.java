@@ -62,7 +62,10 @@ public final class StageProfile {
         gradCoefficients("4096x4096", 1000);
         bareC2R(4096, 4096);
         for (int tokens : new int[] {1, 16, 64, 256, 4096}) {
-            forward(tokens);
+            forward(4096, tokens);
+        }
+        for (int tokens : new int[] {1, 256}) {
+            forward(768, tokens); // a length with a factor 3: the fused kernel's radix-3 stage
         }
         for (int tokens : new int[] {1, 16, 256}) {
             backward(tokens);
@@ -173,12 +176,12 @@ public final class StageProfile {
         }
     }
 
-    private void forward(int tokens) {
-        FourierFTSpec spec = FourierFTSpec.fromSeed(4096, 4096, 1000);
+    private void forward(int d, int tokens) {
+        FourierFTSpec spec = FourierFTSpec.fromSeed(d, d, 1000);
         try (DeviceBuffer coeffs = upload(Bench.gaussian(1000, 1))) {
-            DeviceBuffer[] x = Bench.deviceBuffers(cuda, DType.FLOAT32, 4096L * tokens,
-                    Bench.gaussian(DType.FLOAT32, 4096 * tokens, 3));
-            DeviceBuffer[] y = Bench.deviceBuffers(cuda, DType.FLOAT32, 4096L * tokens, null);
+            DeviceBuffer[] x = Bench.deviceBuffers(cuda, DType.FLOAT32, (long) d * tokens,
+                    Bench.gaussian(DType.FLOAT32, d * tokens, 3));
+            DeviceBuffer[] y = Bench.deviceBuffers(cuda, DType.FLOAT32, (long) d * tokens, null);
             try {
                 int[] next = {0};
                 Runnable call = () -> {
@@ -186,9 +189,9 @@ public final class StageProfile {
                     cuda.forward(spec, coeffs.array(), x[i % x.length].array(), tokens, y[i % y.length].array(),
                             stream);
                 };
-                report.profile(String.format("forward 4096x4096 n=1000 T=%d float32", tokens), call);
+                report.profile(String.format("forward %dx%d n=1000 T=%d float32", d, d, tokens), call);
                 withProperty(CudaFourierFT.FORWARD_PROPERTY, "fused", () -> report.profile(
-                        String.format("forward (fused kernel) 4096x4096 n=1000 T=%d float32", tokens), call));
+                        String.format("forward (fused kernel) %dx%d n=1000 T=%d float32", d, d, tokens), call));
             } finally {
                 Bench.close(y);
                 Bench.close(x);
