@@ -45,6 +45,40 @@ public final class CommonKernels implements AutoCloseable {
          * @param args the kernel's arguments, as Long, Integer or Float
          */
         void launch(String kernel, int gridX, int gridY, CudaStream stream, Object[] args);
+
+        /**
+         * Queues one launch with {@code sharedBytes} of dynamic shared memory; a recorder records it without them.
+         *
+         * @param kernel the entry point
+         * @param gridX blocks in x
+         * @param gridY blocks in y
+         * @param sharedBytes dynamic shared memory per block
+         * @param stream the stream
+         * @param args the kernel's arguments, as Long, Integer or Float
+         */
+        default void launch(String kernel, int gridX, int gridY, int sharedBytes, CudaStream stream, Object[] args) {
+            launch(kernel, gridX, gridY, stream, args);
+        }
+    }
+
+    /**
+     * The launcher of a loaded module: {@link #BLOCK}-thread blocks, with dynamic shared memory where a launch asks.
+     *
+     * @param module the kernels
+     * @return launches into it
+     */
+    public static Launcher launcherOf(KernelModule module) {
+        return new Launcher() {
+            @Override
+            public void launch(String kernel, int gridX, int gridY, CudaStream stream, Object[] args) {
+                module.launch(kernel, gridX, gridY, BLOCK, stream, args);
+            }
+
+            @Override
+            public void launch(String kernel, int gridX, int gridY, int sharedBytes, CudaStream stream, Object[] args) {
+                module.launch(kernel, gridX, gridY, BLOCK, sharedBytes, stream, args);
+            }
+        };
     }
 
     private final KernelModule module;
@@ -58,7 +92,7 @@ public final class CommonKernels implements AutoCloseable {
      */
     public CommonKernels(int computeCapability, boolean debug) {
         module = new KernelModule(MODULE, computeCapability, KERNELS, debug);
-        launcher = (kernel, gx, gy, stream, args) -> module.launch(kernel, gx, gy, BLOCK, stream, args);
+        launcher = launcherOf(module);
     }
 
     /**

@@ -51,7 +51,7 @@ public final class FouRAKernels implements AutoCloseable {
     /** The largest rank the gate kernels hold (two components per thread of a 256-thread block). */
     public static final int MAX_GATE_RANK = 512;
     /** Threads per block (FOURA_BLOCK in the source). */
-    static final int BLOCK = 256;
+    static final int BLOCK = CommonKernels.BLOCK;
     /** Tokens per block of the forward kernels (FOURA_TOKENS in the source). */
     static final int FORWARD_TOKENS = 8;
     /** Warps per block (FOURA_WARPS in the source). */
@@ -84,7 +84,7 @@ public final class FouRAKernels implements AutoCloseable {
      */
     public FouRAKernels(int computeCapability, boolean debug) {
         module = new KernelModule(MODULE, computeCapability, KERNELS, debug);
-        launcher = (kernel, gx, gy, stream, args) -> module.launch(kernel, gx, gy, BLOCK, stream, args);
+        launcher = CommonKernels.launcherOf(module);
     }
 
     /**

@@ -48,7 +48,7 @@ final class FourierFTKernels implements AutoCloseable {
     /** Loads kernels/fourierft.cu (the shared epilogues and dtype widening are the context's {@link CommonKernels}). */
     FourierFTKernels(int computeCapability, boolean debug) {
         module = new KernelModule(MODULE, computeCapability, KERNELS, debug);
-        launcher = (kernel, gx, gy, stream, args) -> module.launch(kernel, gx, gy, BLOCK, stream, args);
+        launcher = CommonKernels.launcherOf(module);
     }
 
     /** Launches go to {@code recorder}; no module is loaded (no device needed). */
@@ -84,13 +84,7 @@ final class FourierFTKernels implements AutoCloseable {
 
     /** A launch with {@code sharedBytes} of dynamic shared memory (a recorder sees the launch without it). */
     private void launch(String kernel, int gridX, int gridY, int sharedBytes, CudaStream stream, Object... args) {
-        StageTimer.time(kernel, stream, () -> {
-            if (module == null) {
-                launcher.launch(kernel, gridX, gridY, stream, args);
-            } else {
-                module.launch(kernel, gridX, gridY, BLOCK, sharedBytes, stream, args);
-            }
-        });
+        StageTimer.time(kernel, stream, () -> launcher.launch(kernel, gridX, gridY, sharedBytes, stream, args));
     }
 
     /** Half spectra of {@code layers} layers (one launch per 65535 layers). */

@@ -19,7 +19,7 @@ final class TLoRAKernels implements AutoCloseable {
     static final String OTHER_PRODUCTS = "tlora_other_products";
     static final String[] KERNELS = {APPLY, PERMUTE, OTHER_PRODUCTS};
     /** Threads per block (TLORA_BLOCK in the source). */
-    static final int BLOCK = 256;
+    static final int BLOCK = CommonKernels.BLOCK;
     /** The largest ring rank (TLORA_MAX_RING) and number of factors (TLORA_MAX_ORDER) the kernels hold. */
     static final int MAX_RING = 16;
     static final int MAX_ORDER = 8;
@@ -27,8 +27,8 @@ final class TLoRAKernels implements AutoCloseable {
     private static final int MAX_APPLY_BLOCKS = 1 << 20;
 
     private final KernelModule module;
-    /** Where launches go in tests that run without a device; null with a module. */
-    private final CommonKernels.Launcher recorder;
+    /** Where launches go: the module, or a recorder in tests that run without a device. */
+    private final CommonKernels.Launcher launcher;
 
     /**
      * Loads kernels/tlora.cu for the current context's device.
@@ -38,7 +38,7 @@ final class TLoRAKernels implements AutoCloseable {
      */
     TLoRAKernels(int computeCapability, boolean debug) {
         module = new KernelModule(MODULE, computeCapability, KERNELS, debug);
-        recorder = null;
+        launcher = CommonKernels.launcherOf(module);
     }
 
     /**
@@ -48,7 +48,7 @@ final class TLoRAKernels implements AutoCloseable {
      */
     TLoRAKernels(CommonKernels.Launcher recorder) {
         module = null;
-        this.recorder = recorder;
+        launcher = recorder;
     }
 
     String image() {
@@ -56,13 +56,7 @@ final class TLoRAKernels implements AutoCloseable {
     }
 
     private void launch(String kernel, int blocks, int sharedBytes, CudaStream s, Object[] args) {
-        StageTimer.time(kernel, s, () -> {
-            if (module == null) {
-                recorder.launch(kernel, blocks, 1, s, args);
-            } else {
-                module.launch(kernel, blocks, 1, BLOCK, sharedBytes, s, args);
-            }
-        });
+        StageTimer.time(kernel, s, () -> launcher.launch(kernel, blocks, 1, sharedBytes, s, args));
     }
 
     /**
