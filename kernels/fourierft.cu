@@ -13,6 +13,13 @@
 __device__ __forceinline__ int src_bin(int packed) { return packed >> 1; }
 __device__ __forceinline__ float src_imag_sign(int packed) { return (packed & 1) ? -1.0f : 1.0f; }
 
+// acc + one token's product for a coefficient: Re r·Re q − sign·Im r·Im q, as two fused multiply-adds (both
+// ∂L/∂c kernels, single-adapter and mixed, sum through it, so they give the same bits).
+__device__ __forceinline__ float add_coeff_product(float acc, float2 r, float2 q, float sgn) {
+    acc = fmaf(r.x, q.x, acc);
+    return fmaf(-sgn * r.y, q.y, acc);
+}
+
 // The whole unmaterialized forward of a token in one block, for d_in = 2·halfIn and d_out = 2·halfOut with each half
 // a power of two times 1, 3, 5 or 7 (oddIn, oddOut): y[t] += C2R of the gather/scatter of R2C(x[t]), as
 // fourierft_gather_scatter_mixed_rows and cuFFT compute it, with the token's row, both spectra and its coefficients
@@ -69,6 +76,76 @@ __device__ __forceinline__ void forward_fused(
             const float2 v = z[block_fft_reversed(p, out)];
             store_from_float(y, yRow + 2 * p, yDtype, load_as_float(y, yRow + 2 * p, yDtype) + v.x);
             store_from_float(y, yRow + 2 * p + 1, yDtype, load_as_float(y, yRow + 2 * p + 1, yDtype) + v.y);
+        }
+    }
+}
+
+// The unmaterialized backward of a token in one block (the lengths as forward_fused takes them): x's and ∂L/∂y's
+// rows transformed in shared memory, the token's products for ∂L/∂c written out, products[t·n + l] =
+// Re X[a_l]·Re G[b_l] − sign_l·Im X[a_l]·Im G[b_l] (as fourierft_coeff_grad_partial multiplies them, with X and G
+// the R2Cs of x and ∂L/∂y), and, where gx is not null, gx[t] += the forward with the roles of d_in and d_out swapped
+// (the transposed grouping from G, x's spectrum buffer reused for it). The products are summed over tokens by
+// fourierft_coeff_grad_rows in a fixed order. tokenRow as in forward_fused (its row only read for ∂L/∂x; tokens
+// without one are skipped and their products left unwritten). Dynamic shared memory: as forward_fused.
+template <bool kOddRadix>
+__device__ __forceinline__ void backward_fused(
+        float2* const spectrum, const void* __restrict__ x, int xDtype, int halfIn, int oddIn,
+        const void* __restrict__ gy, int gyDtype, int halfOut, int oddOut, void* __restrict__ gx, int gxDtype,
+        const float* __restrict__ coeffTable, int n, const int* __restrict__ tokenRow,
+        const int* __restrict__ xBin, const int* __restrict__ gyBin, const float* __restrict__ imSign,
+        const int* __restrict__ binStart, const int* __restrict__ entryCoeff, const int* __restrict__ entrySrc,
+        const float2* __restrict__ twiddles, int twiddleLength, float halfScale, float* __restrict__ products,
+        int tokens) {
+    const BlockFftLength in = block_fft_length(halfIn, kOddRadix ? oddIn : 1);
+    const BlockFftLength out = block_fft_length(halfOut, kOddRadix ? oddOut : 1);
+    const int dIn = 2 * halfIn, dOut = 2 * halfOut;
+    float2* const g = spectrum + halfIn + 1;
+    float* const coeffs = reinterpret_cast<float*>(g + halfOut + 1);
+    int staged = 0;
+    for (int t = blockIdx.x; t < tokens; t += gridDim.x) {
+        const int row = tokenRow == nullptr ? 1 : tokenRow[t]; // the same for the whole block
+        if (row == 0) continue;
+        __syncthreads(); // the previous token is done with every buffer
+        if (gx != nullptr && row != staged) {
+            const float* src = coeffTable + (long long) (row - 1) * n;
+            for (int i = threadIdx.x; i < n; i += blockDim.x) coeffs[i] = src[i];
+            staged = row;
+        }
+        const long long xRow = (long long) t * dIn, gRow = (long long) t * dOut;
+        for (int m = threadIdx.x; m < halfIn; m += blockDim.x) {
+            spectrum[m] = make_float2(load_as_float(x, xRow + 2 * m, xDtype), load_as_float(x, xRow + 2 * m + 1, xDtype));
+        }
+        for (int m = threadIdx.x; m < halfOut; m += blockDim.x) {
+            g[m] = make_float2(load_as_float(gy, gRow + 2 * m, gyDtype), load_as_float(gy, gRow + 2 * m + 1, gyDtype));
+        }
+        __syncthreads();
+        block_fft_real_forward(spectrum, in, twiddles, twiddleLength);
+        block_fft_real_forward(g, out, twiddles, twiddleLength);
+        float* const p = products + (long long) t * n;
+        for (int l = threadIdx.x; l < n; l += blockDim.x) {
+            const float2 r = spectrum[block_fft_slot(xBin[l], in)];
+            const float2 q = g[block_fft_slot(gyBin[l], out)];
+            p[l] = add_coeff_product(0.0f, r, q, imSign[l]);
+        }
+        if (gx == nullptr) continue;
+        __syncthreads(); // x's spectrum is read; its buffer takes ∂L/∂x's
+        for (int o = threadIdx.x; o <= halfIn; o += blockDim.x) {
+            float re = 0.0f, im = 0.0f;
+            for (int e = binStart[o]; e < binStart[o + 1]; ++e) {
+                const int packed = entrySrc[e];
+                const float2 r = g[block_fft_slot(src_bin(packed), out)];
+                const float c = coeffs[entryCoeff[e]];
+                re = fmaf(c, r.x, re);
+                im = fmaf(c * src_imag_sign(packed), r.y, im);
+            }
+            spectrum[o] = make_float2(halfScale * re, halfScale * im);
+        }
+        __syncthreads();
+        block_fft_real_inverse(spectrum, in, twiddles, twiddleLength);
+        for (int m = threadIdx.x; m < halfIn; m += blockDim.x) {
+            const float2 v = spectrum[block_fft_reversed(m, in)];
+            store_from_float(gx, xRow + 2 * m, gxDtype, load_as_float(gx, xRow + 2 * m, gxDtype) + v.x);
+            store_from_float(gx, xRow + 2 * m + 1, gxDtype, load_as_float(gx, xRow + 2 * m + 1, gxDtype) + v.y);
         }
     }
 }
@@ -329,6 +406,51 @@ __global__ void __launch_bounds__(256) fourierft_forward_fused_radix(
                         binStart, entryCoeff, entrySrc, twiddles, twiddleLength, halfScale, tokens);
 }
 
+// The fused backward (backward_fused above): powers of two, and lengths with a radix-3, 5 or 7 stage.
+__global__ void __launch_bounds__(256) fourierft_backward_fused(
+        const void* __restrict__ x, int xDtype, int halfIn, int oddIn, const void* __restrict__ gy, int gyDtype,
+        int halfOut, int oddOut, void* __restrict__ gx, int gxDtype, const float* __restrict__ coeffTable, int n,
+        const int* __restrict__ tokenRow, const int* __restrict__ xBin, const int* __restrict__ gyBin,
+        const float* __restrict__ imSign, const int* __restrict__ binStart, const int* __restrict__ entryCoeff,
+        const int* __restrict__ entrySrc, const float2* __restrict__ twiddles, int twiddleLength, float halfScale,
+        float* __restrict__ products, int tokens) {
+    SPEFT_DYNAMIC_SHARED(float2, spectrum);
+    backward_fused<false>(spectrum, x, xDtype, halfIn, oddIn, gy, gyDtype, halfOut, oddOut, gx, gxDtype, coeffTable,
+                          n, tokenRow, xBin, gyBin, imSign, binStart, entryCoeff, entrySrc, twiddles, twiddleLength,
+                          halfScale, products, tokens);
+}
+
+__global__ void __launch_bounds__(256) fourierft_backward_fused_radix(
+        const void* __restrict__ x, int xDtype, int halfIn, int oddIn, const void* __restrict__ gy, int gyDtype,
+        int halfOut, int oddOut, void* __restrict__ gx, int gxDtype, const float* __restrict__ coeffTable, int n,
+        const int* __restrict__ tokenRow, const int* __restrict__ xBin, const int* __restrict__ gyBin,
+        const float* __restrict__ imSign, const int* __restrict__ binStart, const int* __restrict__ entryCoeff,
+        const int* __restrict__ entrySrc, const float2* __restrict__ twiddles, int twiddleLength, float halfScale,
+        float* __restrict__ products, int tokens) {
+    SPEFT_DYNAMIC_SHARED(float2, spectrum);
+    backward_fused<true>(spectrum, x, xDtype, halfIn, oddIn, gy, gyDtype, halfOut, oddOut, gx, gxDtype, coeffTable,
+                         n, tokenRow, xBin, gyBin, imSign, binStart, entryCoeff, entrySrc, twiddles, twiddleLength,
+                         halfScale, products, tokens);
+}
+
+// ∂L/∂c's partial sums from fourierft_backward_fused's products (rows × n): partial[tile, l] = Σ of the products of
+// tile's tokens in their order, tile i's tokens being order[tileBegin[i] .. tileEnd[i]) (order == nullptr: the
+// tokens themselves), each (tile, l) one thread; fourierft_coeff_grad_reduce (or _mixed) then sums the tiles in order.
+__global__ void fourierft_coeff_grad_rows(
+        const float* __restrict__ products, int n, const int* __restrict__ order, const int* __restrict__ tileBegin,
+        const int* __restrict__ tileEnd, int tiles, float* __restrict__ partial) {
+    const int l = blockIdx.x * blockDim.x + threadIdx.x;
+    if (l >= n) return;
+    for (int tile = blockIdx.y; tile < tiles; tile += gridDim.y) {
+        float acc = 0.0f;
+        for (int i = tileBegin[tile]; i < tileEnd[tile]; ++i) {
+            const long long t = order == nullptr ? i : order[i];
+            acc += products[t * n + l];
+        }
+        partial[(long long) tile * n + l] = acc;
+    }
+}
+
 // ∂L/∂c from the R2C transform F of ∂L/∂ΔW (layers × bins): grad[l] = scale · Re F[gatherBin[l]].
 __global__ void fourierft_gather_real(
         const float2* __restrict__ spectrum, long long binsPerLayer,
@@ -339,12 +461,6 @@ __global__ void fourierft_gather_real(
     grad[(long long) layer * n + l] = scale * spectrum[layer * binsPerLayer + gatherBin[l]].x;
 }
 
-// acc + one token's product for a coefficient: Re r·Re q − sign·Im r·Im q, as two fused multiply-adds (both
-// ∂L/∂c kernels, single-adapter and mixed, sum through it, so they give the same bits).
-__device__ __forceinline__ float add_coeff_product(float acc, float2 r, float2 q, float sgn) {
-    acc = fmaf(r.x, q.x, acc);
-    return fmaf(-sgn * r.y, q.y, acc);
-}
 
 // Unmaterialized ∂L/∂c, stage 1: per tile of tokens, per coefficient l,
 //   partial[tile, l] = Σ_{t in tile} Re R[t,a_l]·Q[t,b_l] − sign_l · Im R[t,a_l]·Im Q[t,b_l]

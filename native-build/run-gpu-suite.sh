@@ -22,8 +22,8 @@
 #   mixed   mixed batches (a different adapter per token) on the CUDA backend: MixedBatchBenchmark (FourierFT)
 #           and FouRAMixedBatchBenchmark (both projection kernels), device arrays, T distinct adapters against
 #           one; then what PEFT can do for such a batch on the same device (materializeEach, 1 and 16
-#           adapters, into mixed/each/); then FourierFT's forward, single and mixed, through the fused kernel
-#           (-Dspectralpeft.fourierft.forward=fused, into mixed/fused/)
+#           adapters, into mixed/each/); then FourierFT's forward and backward, single and mixed, through the
+#           fused kernels (-Dspectralpeft.fourierft.forward=fused, into mixed/fused/)
 #   short   all of it cut to fit one slot of about 9 minutes (for a lease of 15 minutes): the tests tagged
 #           gpu (committed fixtures), the float32 CUDA benchmarks with short iterations in two JMH runs (-f 0;
 #           not the merge command, whose single-shot calls take most of a slot), PEFT timed with --quick,
@@ -261,16 +261,16 @@ run_mixed() {
   JAVA_OPTS="-Xmx24g" "$bundle/run-benchmarks.sh" "$d/each" "MixedBatchBenchmark\.materializeEach" "${each[@]}" \
     > "$d/each/run.log" 2>&1 || echo "   MATERIALIZE-EACH JMH FAILED (see each/run.log)"
   grep -E "p0.50 " "$d/each/jmh.txt" | head -20 || tail -20 "$d/each/run.log"
-  # last, so that a cut step keeps the rest: FourierFT's forward (and the backward's ∂L/∂x) through the fused kernel
-  # (a block per token, its FFTs in shared memory), single adapter and mixed, beside the cuFFT route measured above
-  # and in the bench step
+  # last, so that a cut step keeps the rest: FourierFT's forward and backward through the fused kernels (a block per
+  # token, its FFTs in shared memory), single adapter and mixed, beside the cuFFT route measured above and in the
+  # bench step
   local fused=(-p backend=cuda -wi 2 -w 500ms -i 3 -r 1s -f 1)
   [ "${1:-}" = short ] && fused=(-p backend=cuda -wi 1 -w 200ms -i 2 -r 300ms -f 0)
   mkdir -p "$d/fused"
   JAVA_OPTS="-Xmx24g -Dspectralpeft.fourierft.forward=fused" "$bundle/run-benchmarks.sh" "$d/fused" \
-    "ForwardBackwardBenchmark\.(forward|backward)$|MixedBatchBenchmark\.mixed$" "${fused[@]}" -p tokens=1,16,256,4096 \
+    "ForwardBackwardBenchmark\.(forward|backward)$|MixedBatchBenchmark\.(mixed|mixedBackward)$" "${fused[@]}" -p tokens=1,16,256,4096 \
     -p distinct=1,0 > "$d/fused/run.log" 2>&1 || echo "   FUSED FORWARD JMH FAILED (see fused/run.log)"
-  echo "   FourierFT forward through the fused kernel (-Dspectralpeft.fourierft.forward=fused):"
+  echo "   FourierFT forward and backward through the fused kernels (-Dspectralpeft.fourierft.forward=fused):"
   grep -E "p0.50 " "$d/fused/jmh.txt" | head -20 || tail -20 "$d/fused/run.log"
 }
 

@@ -72,10 +72,11 @@ public final class CudaFourierFT extends ValidatingBackend {
      * of x, the gather/scatter kernel, cuFFT's C2R and the accumulating epilogue; {@code fused} runs the whole
      * forward of a token in one block ({@code fourierft_forward_fused}: both transforms in shared memory, one
      * launch, no scratch) where d_in and d_out are powers of two and the block's shared memory holds both half
-     * spectra and a coefficient row ({@link FusedForward}), for single adapters and mixed batches alike, and for
-     * the backward's ∂L/∂x (the same kernel from ∂L/∂y's rows; ∂L/∂c keeps its spectra and kernels); other layers
-     * keep the cuFFT route. The two agree within float32 rounding, not bit for bit. Not the default until measured
-     * on a GPU.
+     * spectra and a coefficient row ({@link FusedForward}), for single adapters and mixed batches alike; the backward
+     * then runs {@code fourierft_backward_fused} (x's and ∂L/∂y's rows transformed in shared memory, each token's
+     * ∂L/∂c products and its ∂L/∂x in one launch, the products summed over tokens in fixed tiles); other layers keep
+     * the cuFFT route. The two agree within float32 rounding, not bit for bit. Not the default until measured on a
+     * GPU.
      */
     public static final String FORWARD_PROPERTY = "spectralpeft.fourierft.forward";
 
@@ -492,23 +493,27 @@ public final class CudaFourierFT extends ValidatingBackend {
         }
         SpecResources r = acquire(spec);
         DeviceSpecTables t = r.tables;
-        boolean fusedGradX = gradX != null && fusedForward(spec.dOut(), spec.dIn(), spec.n());
+        if (fusedForward(spec.dIn(), spec.dOut(), spec.n())) {
+            try (StreamScratch scratch = new StreamScratch(stream)) {
+                backwardFused(spec, t, coeffs, x, gradY, tokens, gradCoeffs, gradX, scratch, stream);
+                checkReservation(scratch, "backward");
+            } finally {
+                release(r);
+            }
+            return;
+        }
         try (StreamScratch scratch = new StreamScratch(stream)) {
             int tiles = (tokens + GRAD_TILE_TOKENS - 1) / GRAD_TILE_TOKENS;
             scratch.reserve(rowSpectraFootprint(x, tokens, spec.dIn()) + rowSpectraFootprint(gradY, tokens, spec.dOut())
                     + StreamScratch.footprint(4L * tiles * spec.n())
-                    + (gradX != null && !fusedGradX ? applyAxisFootprint(spec.dIn(), tokens) : 0));
+                    + (gradX != null ? applyAxisFootprint(spec.dIn(), tokens) : 0));
             long xSpec = rowSpectra(x, tokens, spec.dIn(), scratch, stream);
             long gySpec = rowSpectra(gradY, tokens, spec.dOut(), scratch, stream);
             long partial = scratch.allocate(4L * tiles * spec.n());
             kernels.coeffGradPartial(xSpec, spec.halfIn(), gySpec, spec.halfOut(), t, spec.n(), tokens,
                     GRAD_TILE_TOKENS, partial, stream);
             kernels.coeffGradReduce(partial, tiles, spec.n(), spec.scale(), gradCoeffs.address(), stream);
-            if (fusedGradX) { // the forward with the roles of d_out and d_in swapped, from ∂L/∂y's rows
-                kernels.forwardFused(gradY.address(), gradY.dtype().code(), spec.dOut(), gradX.address(),
-                        gradX.dtype().code(), spec.dIn(), coeffs.address(), spec.n(), 0, t.transposed, t,
-                        0.5f * spec.scale(), tokens, stream);
-            } else if (gradX != null) {
+            if (gradX != null) {
                 applyAxis(gySpec, spec.halfOut(), spec.dIn(), spec.halfIn(), t.transposed, coeffs, spec, tokens,
                         gradX, scratch, stream);
             }
@@ -516,6 +521,33 @@ public final class CudaFourierFT extends ValidatingBackend {
         } finally {
             release(r);
         }
+    }
+
+    /**
+     * The backward through {@code fourierft_backward_fused}: each token's ∂L/∂c products (tokens × n floats of
+     * scratch) and its ∂L/∂x in one launch, then the products summed in tiles of {@link #GRAD_TILE_TOKENS} tokens, in
+     * token order, and the tiles in order ({@code fourierft_coeff_grad_rows}, {@code fourierft_coeff_grad_reduce}).
+     */
+    private void backwardFused(FourierFTSpec spec, DeviceSpecTables t, DeviceArray coeffs, DeviceArray x,
+                               DeviceArray gradY, int tokens, DeviceArray gradCoeffs, DeviceArray gradX,
+                               StreamScratch scratch, CudaStream stream) {
+        int n = spec.n();
+        int tiles = (tokens + GRAD_TILE_TOKENS - 1) / GRAD_TILE_TOKENS;
+        int[] bounds = new int[2 * tiles]; // each tile's first token, then each tile's end
+        for (int i = 0; i < tiles; i++) {
+            bounds[i] = i * GRAD_TILE_TOKENS;
+            bounds[tiles + i] = Math.min(tokens, (i + 1) * GRAD_TILE_TOKENS);
+        }
+        scratch.reserve(StreamScratch.footprint(4L * tokens * n) + StreamScratch.footprint(4L * bounds.length)
+                + StreamScratch.footprint(4L * tiles * n));
+        long products = scratch.allocate(4L * tokens * n);
+        kernels.backwardFused(x.address(), x.dtype().code(), spec.dIn(), gradY.address(), gradY.dtype().code(),
+                spec.dOut(), gradX == null ? 0 : gradX.address(), gradX == null ? 0 : gradX.dtype().code(),
+                coeffs.address(), n, 0, t, 0.5f * spec.scale(), products, tokens, stream);
+        long boundsAddress = HostTables.copyIn(bounds, scratch, stream);
+        long partial = scratch.allocate(4L * tiles * n);
+        kernels.coeffGradRows(products, n, 0, boundsAddress, boundsAddress + 4L * tiles, tiles, partial, stream);
+        kernels.coeffGradReduce(partial, tiles, n, spec.scale(), gradCoeffs.address(), stream);
     }
 
     // ------------------------------------------------------------------ building blocks
@@ -979,7 +1011,7 @@ public final class CudaFourierFT extends ValidatingBackend {
         }
         try (StreamScratch scratch = new StreamScratch(stream)) {
             if (fusedForward(pool.dIn(), pool.dOut(), maxCoefficients(batch))) {
-                mixedFused(pool, batch, dx, false, dy, scratch, stream);
+                mixedFused(pool, batch, dx, dy, scratch, stream);
                 return;
             }
             long xSpec = rowSpectra(dx, batch.tokens(), pool.dIn(), scratch, stream);
@@ -1001,17 +1033,15 @@ public final class CudaFourierFT extends ValidatingBackend {
     }
 
     /**
-     * The mixed forward through {@code fourierft_forward_fused} (src x, dst y), or, transposed, ∂L/∂x (src ∂L/∂y,
-     * the transposed grouping, dst gradX): one launch per index set among the tokens, each token's block reading
-     * src's row and its adapter's row of the pool's table and adding into its row of dst (tokens of other sets, and
-     * without an adapter, left alone).
+     * The mixed forward through {@code fourierft_forward_fused}: one launch per index set among the tokens, each
+     * token's block reading x's row and its adapter's row of the pool's table and adding into its row of y (tokens of
+     * other sets, and without an adapter, left alone).
      */
-    private void mixedFused(FourierFTAdapterPool pool, ResolvedBatch batch, DeviceArray src, boolean transposed,
-                            DeviceArray dst, StreamScratch scratch, CudaStream stream) {
-        forEachIndexSet(pool, batch, scratch, stream, (spec, tables, coeffTable, tokenRow) ->
-                kernels.forwardFused(src.address(), src.dtype().code(), transposed ? spec.dOut() : spec.dIn(),
-                        dst.address(), dst.dtype().code(), transposed ? spec.dIn() : spec.dOut(), coeffTable, spec.n(),
-                        tokenRow, transposed ? tables.transposed : tables.forward, tables, 0.5f * spec.scale(),
+    private void mixedFused(FourierFTAdapterPool pool, ResolvedBatch batch, DeviceArray x, DeviceArray y,
+                            StreamScratch scratch, CudaStream stream) {
+        forEachIndexSet(pool, batch, scratch, stream, (set, spec, tables, coeffTable, tokenRow) ->
+                kernels.forwardFused(x.address(), x.dtype().code(), spec.dIn(), y.address(), y.dtype().code(),
+                        spec.dOut(), coeffTable, spec.n(), tokenRow, tables.forward, tables, 0.5f * spec.scale(),
                         batch.tokens(), stream));
     }
 
@@ -1026,7 +1056,7 @@ public final class CudaFourierFT extends ValidatingBackend {
         int tokens = batch.tokens();
         int outLen = transposed ? pool.dIn() : pool.dOut();
         long padded = FftPlans.paddedBatch(tokens);
-        forEachIndexSet(pool, batch, scratch, stream, (spec, tables, coeffTable, tokenRow) -> {
+        forEachIndexSet(pool, batch, scratch, stream, (set, spec, tables, coeffTable, tokenRow) -> {
             int inBins = transposed ? spec.halfOut() : spec.halfIn();
             int outBins = transposed ? spec.halfIn() : spec.halfOut();
             long z = scratch.allocate(8L * padded * outBins);
@@ -1040,12 +1070,13 @@ public final class CudaFourierFT extends ValidatingBackend {
     /** What a mixed batch queues for one index set among its tokens. */
     private interface IndexSetWork {
         /**
+         * @param set the set's index in the batch
          * @param spec the set's spec
          * @param tables its device tables
          * @param coeffTable the device table of its adapters' coefficient rows
          * @param tokenRow device ints: each token's row + 1 in coeffTable, 0 for none here
          */
-        void queue(FourierFTSpec spec, DeviceSpecTables tables, long coeffTable, long tokenRow);
+        void queue(int set, FourierFTSpec spec, DeviceSpecTables tables, long coeffTable, long tokenRow);
     }
 
     /**
@@ -1062,7 +1093,7 @@ public final class CudaFourierFT extends ValidatingBackend {
                 long rowAddress = HostTables.copyIn(tokenRows(batch, slots, set), scratch, stream);
                 SpecResources r = acquire(spec);
                 try {
-                    work.queue(spec, r.tables, slots.tables()[set], rowAddress);
+                    work.queue(set, spec, r.tables, slots.tables()[set], rowAddress);
                 } finally {
                     release(r);
                 }
@@ -1190,6 +1221,10 @@ public final class CudaFourierFT extends ValidatingBackend {
         int tokens = batch.tokens();
         TokenRows.Groups order = batch.tokensByAdapter();
         try (StreamScratch scratch = new StreamScratch(stream)) {
+            if (fusedForward(pool.dIn(), pool.dOut(), maxCoefficients(batch))) {
+                mixedBackwardFused(pool, batch, order, dx, dgy, grads, offsets, dgx, scratch, stream);
+                return;
+            }
             long xSpec = rowSpectra(dx, tokens, pool.dIn(), scratch, stream);
             long gySpec = rowSpectra(dgy, tokens, pool.dOut(), scratch, stream);
             long orderAddress = HostTables.copyIn(order.tokens(), scratch, stream);
@@ -1209,12 +1244,36 @@ public final class CudaFourierFT extends ValidatingBackend {
                     release(r);
                 }
             }
-            if (dgx != null && fusedForward(pool.dOut(), pool.dIn(), maxCoefficients(batch))) {
-                mixedFused(pool, batch, dgy, true, dgx, scratch, stream);
-            } else if (dgx != null) {
+            if (dgx != null) {
                 mixedApply(pool, batch, gySpec, true, dgx, scratch, stream);
             }
         }
+    }
+
+    /**
+     * The mixed backward through {@code fourierft_backward_fused}, per index set: its tokens' ∂L/∂c products and
+     * ∂L/∂x (each with its adapter's row) in one launch, then each adapter's products summed over its tiles as the
+     * cuFFT route's kernels sum them ({@code fourierft_coeff_grad_rows}, {@code fourierft_coeff_grad_reduce_mixed}).
+     */
+    private void mixedBackwardFused(FourierFTAdapterPool pool, ResolvedBatch batch, TokenRows.Groups order,
+                                    DeviceArray dx, DeviceArray dgy, DeviceArray grads, long[] offsets, DeviceArray dgx,
+                                    StreamScratch scratch, CudaStream stream) {
+        int tokens = batch.tokens();
+        long products = scratch.allocate(4L * tokens * maxCoefficients(batch)); // reused by each set in stream order
+        long orderAddress = HostTables.copyIn(order.tokens(), scratch, stream);
+        forEachIndexSet(pool, batch, scratch, stream, (set, spec, tables, coeffTable, tokenRow) -> {
+            kernels.backwardFused(dx.address(), dx.dtype().code(), spec.dIn(), dgy.address(), dgy.dtype().code(),
+                    spec.dOut(), dgx == null ? 0 : dgx.address(), dgx == null ? 0 : dgx.dtype().code(), coeffTable,
+                    spec.n(), tokenRow, tables, 0.5f * spec.scale(), products, tokens, stream);
+            MixedTiles tiles = MixedTiles.of(batch, order, set, offsets);
+            long partial = scratch.allocate(4L * tiles.count() * spec.n());
+            long bounds = HostTables.copyIn(tiles.bounds(), scratch, stream);
+            kernels.coeffGradRows(products, spec.n(), orderAddress, bounds, bounds + 4L * tiles.count(), tiles.count(),
+                    partial, stream);
+            kernels.coeffGradReduceMixed(partial, bounds + 8L * tiles.count(),
+                    HostTables.copyIn(tiles.gradOffset(), scratch, stream), tiles.adapters(), spec.n(), spec.scale(),
+                    grads.address(), stream);
+        });
     }
 
     /**

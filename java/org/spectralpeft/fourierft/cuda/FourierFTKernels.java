@@ -30,9 +30,12 @@ final class FourierFTKernels implements AutoCloseable {
     static final String COEFF_GRAD_REDUCE_MIXED = "fourierft_coeff_grad_reduce_mixed";
     static final String FORWARD_FUSED = "fourierft_forward_fused";
     static final String FORWARD_FUSED_RADIX = "fourierft_forward_fused_radix";
+    static final String BACKWARD_FUSED = "fourierft_backward_fused";
+    static final String BACKWARD_FUSED_RADIX = "fourierft_backward_fused_radix";
+    static final String COEFF_GRAD_ROWS = "fourierft_coeff_grad_rows";
     static final String[] KERNELS = {SCATTER_HALF_SPECTRUM, COLUMN_SYNTHESIS, COLUMN_ANALYSIS, GATHER_SCATTER, GATHER_SCATTER_MIXED,
         GATHER_SCATTER_MIXED_ROWS, GATHER_REAL, COEFF_GRAD_PARTIAL, COEFF_GRAD_REDUCE, COEFF_GRAD_PARTIAL_MIXED, COEFF_GRAD_REDUCE_MIXED,
-        FORWARD_FUSED, FORWARD_FUSED_RADIX};
+        FORWARD_FUSED, FORWARD_FUSED_RADIX, BACKWARD_FUSED, BACKWARD_FUSED_RADIX, COEFF_GRAD_ROWS};
 
     /** {@link CudaFourierFT#MIXED_GATHER_PROPERTY}. */
     static final String MIXED_GATHER_PROPERTY = CudaFourierFT.MIXED_GATHER_PROPERTY;
@@ -204,6 +207,34 @@ final class FourierFTKernels implements AutoCloseable {
                 (int) FusedForward.sharedBytes(inLength, outLength, n), s, in, inDtype, inLength / 2, oddIn, out,
                 outDtype, outLength / 2, oddOut, coeffTable, n, tokenRow, g.start(), g.coeff(), g.src(), tw.twiddles,
                 tw.twiddleLength, halfScale, tokens);
+    }
+
+    /**
+     * The backward of a token in a block, {@code fourierft_backward_fused} (or {@code _radix}, as {@link #forwardFused}
+     * picks): x's (inLength) and ∂L/∂y's (outLength) rows transformed in shared memory, each token's ∂L/∂c products
+     * into products (tokens × n floats, tokens of another row left alone), and, where gx is not 0, gx += ∂L/∂y·ΔW by
+     * the transposed grouping with the token's coefficient row (tokenRow as in {@link #forwardFused}).
+     */
+    void backwardFused(long x, int xDtype, int inLength, long gy, int gyDtype, int outLength, long gx, int gxDtype,
+                       long coeffTable, int n, long tokenRow, DeviceSpecTables t, float halfScale, long products,
+                       int tokens, CudaStream s) {
+        int oddIn = FusedForward.oddFactor(inLength);
+        int oddOut = FusedForward.oddFactor(outLength);
+        launch(oddIn == 1 && oddOut == 1 ? BACKWARD_FUSED : BACKWARD_FUSED_RADIX, Math.min(tokens, MAX_FUSED_BLOCKS), 1,
+                (int) FusedForward.sharedBytes(inLength, outLength, n), s, x, xDtype, inLength / 2, oddIn, gy, gyDtype,
+                outLength / 2, oddOut, gx, gxDtype, coeffTable, n, tokenRow, t.xBin, t.gyBin, t.imSign,
+                t.transposed.start(), t.transposed.coeff(), t.transposed.src(), t.twiddles, t.twiddleLength, halfScale,
+                products, tokens);
+    }
+
+    /**
+     * ∂L/∂c's partial sums over tiles of tokens from {@link #backwardFused}'s products: tile i sums the tokens
+     * order[tileBegin[i] .. tileEnd[i]) in that order (order 0: the tokens tileBegin[i] .. tileEnd[i] − 1), into
+     * partial row i; {@link #coeffGradReduce} or {@link #coeffGradReduceMixed} then adds the tiles in order.
+     */
+    void coeffGradRows(long products, int n, long order, long tileBegin, long tileEnd, int tiles, long partial,
+                       CudaStream s) {
+        launch(COEFF_GRAD_ROWS, blocks(n), gridY(tiles), s, products, n, order, tileBegin, tileEnd, tiles, partial);
     }
 
     void gatherReal(long spectrum, long binsPerLayer, long gatherBin, int n, float scale, long grad, CudaStream s) {

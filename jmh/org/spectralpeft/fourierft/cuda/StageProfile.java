@@ -18,8 +18,8 @@ import org.spectralpeft.fourierft.FourierFTSpec;
 /**
  * Where the GPU time of each benchmarked FourierFT operation goes ({@link StageReport}), for every
  * configuration of the targets, and of mixed batches of 256 and 4096 tokens (one adapter, and one per token; the
- * forward with each of the two gather kernels, {@link CudaFourierFT#MIXED_GATHER_PROPERTY}); every forward also
- * through the fused kernel ({@link CudaFourierFT#FORWARD_PROPERTY}{@code =fused}).
+ * forward with each of the two gather kernels, {@link CudaFourierFT#MIXED_GATHER_PROPERTY}); every forward and
+ * backward also through the fused kernels ({@link CudaFourierFT#FORWARD_PROPERTY}{@code =fused}).
  *
  * <p>usage: {@code StageProfile [REPORT.md]} (default stages.md); CUDA only: without a device it says so
  * and exits with status 2.
@@ -102,12 +102,15 @@ public final class StageProfile {
                 withProperty(CudaFourierFT.FORWARD_PROPERTY, "fused", // a block per token, no cuFFT
                         () -> report.profile("mixed forward (fused kernel) " + what, () -> cuda.forward(pool, ids,
                                 x.array(), tokens, y.array(), stream)));
-                report.profile("mixed backward " + what, () -> {
+                Runnable backward = () -> {
                     try (CudaFourierFT.MixedGradients g = cuda.backward(pool, ids, x.array(), y.array(), tokens,
                             gx.array(), stream)) {
                         stream.synchronize(); // the gradients' buffer is freed on return
                     }
-                });
+                };
+                report.profile("mixed backward " + what, backward);
+                withProperty(CudaFourierFT.FORWARD_PROPERTY, "fused",
+                        () -> report.profile("mixed backward (fused kernel) " + what, backward));
             }
         }
     }
@@ -217,7 +220,7 @@ public final class StageProfile {
                 };
                 report.profile(String.format("backward (∂L/∂c and ∂L/∂x) 4096x4096 n=1000 T=%d float32", tokens), call);
                 withProperty(CudaFourierFT.FORWARD_PROPERTY, "fused", () -> report.profile(String.format(
-                        "backward (∂L/∂x by the fused kernel) 4096x4096 n=1000 T=%d float32", tokens), call));
+                        "backward (fused kernel) 4096x4096 n=1000 T=%d float32", tokens), call));
             } finally {
                 Bench.close(gy);
                 Bench.close(x);

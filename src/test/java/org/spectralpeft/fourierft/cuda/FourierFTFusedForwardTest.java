@@ -26,8 +26,8 @@ import org.spectralpeft.fourierft.FourierFTSpec;
 import org.spectralpeft.reference.FourierFTReference;
 
 /**
- * {@code fourierft_forward_fused} ({@link CudaFourierFT#FORWARD_PROPERTY}{@code =fused}): the whole forward of a token
- * in one block, its FFTs in shared memory. Against the float64 reference on power-of-two layers from 2 × 2 up, square
+ * {@code fourierft_forward_fused} and {@code fourierft_backward_fused} ({@link CudaFourierFT#FORWARD_PROPERTY}{@code
+ * =fused}): the whole forward, and backward, of a token in one block, its FFTs in shared memory. Against the float64 reference on power-of-two layers from 2 × 2 up, square
  * and not, in every dtype of x and y; against the cuFFT route at 4096 × 4096; a mixed batch (two index sets, −1s,
  * repeats) bit for bit the single-adapter fused forward of each token; tokens strided over fewer blocks; repeats
  * bit for bit; and the route checked each time from the launches (a stage timer with a counting clock), so a silent
@@ -103,7 +103,16 @@ class FourierFTFusedForwardTest {
     }
 
     private static boolean fused(List<String> stages) {
-        return stages.contains(FourierFTKernels.FORWARD_FUSED) || stages.contains(FourierFTKernels.FORWARD_FUSED_RADIX);
+        return stages.contains(FourierFTKernels.FORWARD_FUSED) || stages.contains(FourierFTKernels.FORWARD_FUSED_RADIX)
+                || stages.contains(FourierFTKernels.BACKWARD_FUSED)
+                || stages.contains(FourierFTKernels.BACKWARD_FUSED_RADIX);
+    }
+
+    /** The stages of the fused backward: the kernel a layer takes, then ∂L/∂c's two sums. */
+    private static List<String> fusedBackwardStages(int dIn, int dOut) {
+        boolean powersOfTwo = FusedForward.oddFactor(dIn) == 1 && FusedForward.oddFactor(dOut) == 1;
+        return List.of(powersOfTwo ? FourierFTKernels.BACKWARD_FUSED : FourierFTKernels.BACKWARD_FUSED_RADIX,
+                FourierFTKernels.COEFF_GRAD_ROWS, FourierFTKernels.COEFF_GRAD_REDUCE);
     }
 
     /** y (random) + x·ΔWᵀ by the fused kernel, through the backend's device entry point; asserts the route. */
@@ -286,13 +295,15 @@ class FourierFTFusedForwardTest {
     }
 
     /**
-     * The backward's ∂L/∂x through the fused kernel (from ∂L/∂y's rows, the transposed grouping) against the
-     * reference, with ∂L/∂c on its own route; the route read from the launches.
+     * The backward through {@code fourierft_backward_fused} (both transforms in shared memory, each token's ∂L/∂c
+     * products and its ∂L/∂x in one launch, then the products' sums) against the reference, with and without ∂L/∂x;
+     * the route read from the launches.
      */
-    @ParameterizedTest(name = "{0}x{1} n={2} T={3} {4}")
-    @CsvSource({"4, 8, 10, 3, FLOAT32", "64, 16, 60, 5, BFLOAT16", "128, 256, 150, 2, FLOAT32", "2, 64, 9, 4, FLOAT16",
-        "24, 56, 40, 3, FLOAT32"})
-    void theBackwardsGradientOfXMatchesTheReference(int dOut, int dIn, int n, int tokens, DType dtype) {
+    @ParameterizedTest(name = "{0}x{1} n={2} T={3} {4} gradX={5}")
+    @CsvSource({"4, 8, 10, 3, FLOAT32, true", "64, 16, 60, 5, BFLOAT16, true", "128, 256, 150, 2, FLOAT32, true",
+        "2, 64, 9, 4, FLOAT16, true", "24, 56, 40, 3, FLOAT32, true", "96, 80, 100, 70, FLOAT32, true",
+        "64, 128, 80, 130, FLOAT32, false", "768, 768, 24, 2, BFLOAT16, false"})
+    void theFusedBackwardMatchesTheReference(int dOut, int dIn, int n, int tokens, DType dtype, boolean withGradX) {
         TestData data = new TestData();
         float alpha = (float) (50 + 200 * data.nextDouble());
         FourierFTSpec spec = FourierFTSpec.ofFlat(dOut, dIn, data.distinctIndices(dOut * dIn, n), alpha);
@@ -300,33 +311,40 @@ class FourierFTFusedForwardTest {
         float[] coeffs = data.gaussian(n);
         float[] x = HostArray.of(dtype, data.gaussian(tokens * dIn)).toFloats();
         float[] gy = HostArray.of(dtype, data.gaussian(tokens * dOut)).toFloats();
-        double[] addedX = ref.backwardInput(TestData.toDouble(coeffs), TestData.toDouble(gy), tokens);
         double[] wantC = ref.backwardCoefficients(TestData.toDouble(x), TestData.toDouble(gy), tokens);
         float[] gx0 = HostArray.of(dtype, data.gaussian(tokens * dIn)).toFloats();
+        float[] poison = new float[n];
+        Arrays.fill(poison, Float.NaN);
         try (DeviceBuffer c = upload(DType.FLOAT32, coeffs);
              DeviceBuffer dx = upload(dtype, x);
              DeviceBuffer dgy = upload(dtype, gy);
-             DeviceBuffer gc = upload(DType.FLOAT32, new float[n]);
+             DeviceBuffer gc = upload(DType.FLOAT32, poison);
              DeviceBuffer gx = upload(dtype, gx0);
              CudaStream stream = cuda.createStream()) {
             List<String> stages = stagesOf("fused", () -> cuda.backward(spec, c.array(), dx.array(), dgy.array(), tokens,
-                    gc.array(), gx.array(), stream));
+                    gc.array(), withGradX ? gx.array() : null, stream));
             stream.synchronize();
-            assertTrue(fused(stages) && !stages.contains(FourierFTKernels.GATHER_SCATTER),
-                    "∂L/∂x through the fused kernel: " + stages);
-            double errX = TestData.accumulatedError(TestData.toDouble(download(gx)), TestData.toDouble(gx0), addedX);
-            assertTrue(errX <= TestData.tolerance(dtype), "∂L/∂x relative error " + errX + " " + spec + data.tag());
+            assertEquals(fusedBackwardStages(dIn, dOut), stages, "the fused backward's launches");
             double errC = TestData.relativeError(TestData.toDouble(download(gc)), wantC);
             assertTrue(errC <= 1e-5, "∂L/∂c relative error " + errC + " " + spec + data.tag());
+            float[] gotX = download(gx);
+            if (withGradX) {
+                double[] addedX = ref.backwardInput(TestData.toDouble(coeffs), TestData.toDouble(gy), tokens);
+                double errX = TestData.accumulatedError(TestData.toDouble(gotX), TestData.toDouble(gx0), addedX);
+                assertTrue(errX <= TestData.tolerance(dtype), "∂L/∂x relative error " + errX + " " + spec + data.tag());
+            } else {
+                assertArrayEquals(gx0, gotX, "no ∂L/∂x asked: gradX untouched");
+            }
         }
     }
 
     /**
-     * A mixed batch's backward under the property: every adapter's ∂L/∂c has the bits of the cuFFT route (its route is
-     * the same), and ∂L/∂x agrees with that route's to float32 rounding.
+     * A mixed batch's backward under the property (two index sets, repeats, −1s, adapters of more than one tile of
+     * tokens): every adapter's ∂L/∂c and every token's ∂L/∂x agree with the cuFFT route's to float32 rounding, tokens
+     * without an adapter keep their ∂L/∂x, and the route is the fused kernel's.
      */
     @Test
-    void aMixedBackwardTakesItsGradientOfXFromTheFusedKernel() {
+    void aMixedBackwardThroughTheFusedKernelAgreesWithTheCufftRoute() {
         TestData data = new TestData();
         int dOut = 32;
         int dIn = 64;
@@ -335,10 +353,10 @@ class FourierFTFusedForwardTest {
         for (int i = 0; i < 6; i++) {
             pool.add(i, sets[i % 2], data.gaussian(sets[i % 2].n()));
         }
-        int tokens = 19;
+        int tokens = 171; // adapter 0 gets more than one tile of 64
         int[] ids = new int[tokens];
         for (int t = 0; t < tokens; t++) {
-            ids[t] = t % 7 == 6 ? -1 : data.nextInt(6);
+            ids[t] = t % 7 == 6 ? -1 : t < 100 ? 0 : data.nextInt(6);
         }
         HostArray x = HostArray.float32(data.gaussian(tokens * dIn));
         HostArray gy = HostArray.float32(data.gaussian(tokens * dOut));
@@ -348,10 +366,14 @@ class FourierFTFusedForwardTest {
         List<Map<Integer, float[]>> grads = new ArrayList<>(); // the cuFFT route's, then the fused one's
         List<String> cufftStages = stagesOf("cufft", () -> grads.add(cuda.backward(pool, ids, x, gy, tokens, gxCufft)));
         List<String> fusedStages = stagesOf("fused", () -> grads.add(cuda.backward(pool, ids, x, gy, tokens, gxFused)));
-        assertTrue(!cufftStages.contains(FourierFTKernels.FORWARD_FUSED), "cuFFT route: " + cufftStages);
-        assertTrue(fusedStages.contains(FourierFTKernels.FORWARD_FUSED), "fused route: " + fusedStages);
+        assertTrue(!fused(cufftStages), "cuFFT route: " + cufftStages);
+        assertEquals(List.of(FourierFTKernels.BACKWARD_FUSED, FourierFTKernels.COEFF_GRAD_ROWS,
+                FourierFTKernels.COEFF_GRAD_REDUCE_MIXED), fusedStages, "fused route (per index set)");
         assertEquals(grads.get(0).keySet(), grads.get(1).keySet());
-        grads.get(0).forEach((id, g) -> assertArrayEquals(g, grads.get(1).get(id), "∂L/∂c of adapter " + id + data.tag()));
+        grads.get(0).forEach((id, g) -> {
+            double err = TestData.relativeError(TestData.toDouble(grads.get(1).get(id)), TestData.toDouble(g));
+            assertTrue(err <= 1e-5, "∂L/∂c of adapter " + id + ": " + err + data.tag());
+        });
         float[] a = gxCufft.toFloats();
         float[] b = gxFused.toFloats();
         for (int t = 0; t < tokens; t++) {

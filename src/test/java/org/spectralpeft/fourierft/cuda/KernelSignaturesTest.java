@@ -51,6 +51,11 @@ class KernelSignaturesTest {
                 128, null); // too many coefficients to stage: per entry
         k.forwardFused(a, DType.BFLOAT16.code(), 16, a, DType.FLOAT16.code(), 32, a, 50, 0, t.forward, t, 0.5f, 70, null);
         k.forwardFused(a, DType.FLOAT32.code(), 24, a, DType.FLOAT32.code(), 40, a, 50, a, t.forward, t, 0.5f, 70, null);
+        k.backwardFused(a, DType.BFLOAT16.code(), 16, a, DType.FLOAT32.code(), 32, a, DType.FLOAT16.code(), a, 50, 0, t,
+                0.5f, a, 70, null);
+        k.backwardFused(a, DType.FLOAT32.code(), 24, a, DType.FLOAT32.code(), 40, 0, DType.FLOAT32.code(), a, 50, a, t,
+                0.5f, a, 70, null);
+        k.coeffGradRows(a, 50, 0, a, a, 2, a, null);
         k.gatherReal(a, 37 * 15, t.deltaGradBin, 50, 1f, a, null);
         k.coeffGradPartial(a, 15, a, 19, t, 50, 70, 64, a, null);
         k.coeffGradReduce(a, 2, 50, 1f, a, null);
