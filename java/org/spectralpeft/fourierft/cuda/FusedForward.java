@@ -2,8 +2,8 @@ package org.spectralpeft.fourierft.cuda;
 
 /**
  * Where {@code fourierft_forward_fused} (the whole unmaterialized forward of a token in one thread block: its row's
- * real FFT, the gather/scatter and the inverse in shared memory, {@code kernels/block_fft.cuh}) applies, and what it
- * needs: d_in and d_out even, each half a power of two times 1, 3, 5 or 7 (4096, 768 = 2·3·2⁷, 5120 = 2·5·2⁹,
+ * real FFT, the gather/scatter and the inverse in shared memory, {@code kernels/block_fft.cuh}) and {@code
+ * fourierft_backward_fused} (the backward's likewise) apply, and what they need: d_in and d_out even, each half a power of two times 1, 3, 5 or 7 (4096, 768 = 2·3·2⁷, 5120 = 2·5·2⁹,
  * 14336 = 2·7·2¹⁰; not 11008 = 2·43·2⁷), and a block's shared memory for both half spectra and a coefficient row.
  * Powers of two run {@code fourierft_forward_fused}, the others {@code fourierft_forward_fused_radix} (the same
  * code with its radix-3, 5 and 7 stages compiled in, and more registers). Chosen per call by the system property
