@@ -33,8 +33,9 @@ import org.spectralpeft.fourierft.cuda.CudaFourierFT;
  * What the host spends per driver or library call, on the machine at hand: kernel launches with JCuda's usual
  * argument marshaling (a {@code Pointer} per argument) against the library's argument block
  * ({@code KernelModule.launch}), a context switch, an idle synchronization, a launch's round trip, stream-ordered
- * allocation, a small cuBLAS SGEMM and cuFFT transform, and the small-T forwards of FouRA and FourierFT. It
- * splits the "host and gaps" of the stage profiles into their calls.
+ * allocation, a small cuBLAS SGEMM and cuFFT transform, the small-T forwards of FouRA and FourierFT (FourierFT's also
+ * through its fused kernel), and FouRA's backward at T = 1 with either transform. It splits the "host and gaps" of
+ * the stage profiles into their calls.
  *
  * <p>Each figure: the median over 9 rounds of the time to issue a batch of calls (64 launches, or 16 library
  * calls or forwards), divided by the batch; the stream is synchronized between rounds, outside the timing, so the
@@ -196,6 +197,40 @@ public final class HostOverheadProfile {
                         () -> fourierft.forward(ftSpec, coeffs.array(), xs, tokens, ys, stream));
                 time("FourierFT forward n=1000 T=" + tokens + " + sync", 16, true,
                         () -> fourierft.forward(ftSpec, coeffs.array(), xs, tokens, ys, stream));
+                System.setProperty(CudaFourierFT.FORWARD_PROPERTY, "fused");
+                try { // one launch, no scratch
+                    time("FourierFT forward n=1000 T=" + tokens + ", fused kernel", 16, false,
+                            () -> fourierft.forward(ftSpec, coeffs.array(), xs, tokens, ys, stream));
+                    time("FourierFT forward n=1000 T=" + tokens + ", fused kernel + sync", 16, true,
+                            () -> fourierft.forward(ftSpec, coeffs.array(), xs, tokens, ys, stream));
+                } finally {
+                    System.clearProperty(CudaFourierFT.FORWARD_PROPERTY);
+                }
+            }
+        }
+        backwards(foura, context);
+    }
+
+    /**
+     * FouRA's backward at T = 1, both transforms (r = 16, d = 4096): the stage profiles found its host share at 154 µs
+     * (DFT) and 285 µs (DCT) per forward + backward against 75–85 µs of GPU stages.
+     */
+    private void backwards(CudaFouRA foura, CudaContext context) {
+        int d = 4096;
+        try (DeviceBuffer x = context.upload(Bench.gaussian(DType.FLOAT32, d, 5));
+             DeviceBuffer gy = context.upload(Bench.gaussian(DType.FLOAT32, d, 6));
+             DeviceBuffer gx = context.upload(Bench.gaussian(DType.FLOAT32, d, 7));
+             DeviceBuffer gA = context.allocate(DType.FLOAT32, 16L * d);
+             DeviceBuffer gB = context.allocate(DType.FLOAT32, 16L * d)) {
+            for (FouRASpec.Transform transform : FouRASpec.Transform.values()) {
+                FouRASpec spec = FouRASpec.of(d, d, 16, transform, FouRASpec.Gate.NONE, 1f);
+                try (FouRAFactors factors = foura.prepare(spec, Bench.gaussian(16 * d, 3), Bench.gaussian(d * 16, 4),
+                        null)) {
+                    Runnable call = () -> foura.backward(factors, x.array(), gy.array(), 1, gA.array(), gB.array(), null,
+                            gx.array(), stream);
+                    time("FouRA backward r=16 " + transform + " T=1", 16, false, call);
+                    time("FouRA backward r=16 " + transform + " T=1 + sync", 16, true, call);
+                }
             }
         }
     }
