@@ -1,5 +1,5 @@
 // FFTs computed by one thread block in shared memory, for kernels that transform a row and use its spectrum
-// without a round trip through global memory (fourierft_forward_fused).
+// without a round trip through global memory (fourierft_forward_fused, fourierft_backward_fused).
 //
 // Conventions are cuFFT's: the forward transform is Σ x[q]·e^{−2πi·kq/N}, the inverse Σ X[k]·e^{+2πi·kq/N}, both
 // unnormalized; a real row of N = 2M samples has the half spectrum X[0..M] (M + 1 bins), and a real inverse
