@@ -20,6 +20,56 @@ __device__ __forceinline__ float add_coeff_product(float acc, float2 r, float2 q
     return fmaf(-sgn * r.y, q.y, acc);
 }
 
+// The steps both fused kernels take per token, on one block's shared memory.
+
+// a[m] = (row[2m], row[2m + 1]) for m < half: a real row of any dtype as complex pairs for block_fft_real_forward.
+__device__ __forceinline__ void fused_load_pairs(float2* a, const void* __restrict__ src, long long first, int dtype,
+                                                 int half) {
+    for (int m = threadIdx.x; m < half; m += blockDim.x) {
+        a[m] = make_float2(load_as_float(src, first + 2 * m, dtype), load_as_float(src, first + 2 * m + 1, dtype));
+    }
+}
+
+// z[o] for o ≤ outHalf: the gather/scatter of gather_bin (the same sums in its order) from a half spectrum left by
+// block_fft_real_forward (bin b at block_fft_slot(b, from)), with coefficients in shared memory.
+__device__ __forceinline__ void fused_gather(float2* z, int outHalf, const float2* spectrum, const BlockFftLength& from,
+                                             const float* coeffs, const int* __restrict__ binStart,
+                                             const int* __restrict__ entryCoeff, const int* __restrict__ entrySrc,
+                                             float halfScale) {
+    for (int o = threadIdx.x; o <= outHalf; o += blockDim.x) {
+        float re = 0.0f, im = 0.0f;
+        for (int e = binStart[o]; e < binStart[o + 1]; ++e) {
+            const int packed = entrySrc[e];
+            const float2 r = spectrum[block_fft_slot(src_bin(packed), from)];
+            const float c = coeffs[entryCoeff[e]];
+            re = fmaf(c, r.x, re);
+            im = fmaf(c * src_imag_sign(packed), r.y, im);
+        }
+        z[o] = make_float2(halfScale * re, halfScale * im);
+    }
+}
+
+// row += the real samples block_fft_real_inverse left in a (samples 2j, 2j + 1 at block_fft_reversed(j, n)), in the
+// row's dtype.
+__device__ __forceinline__ void fused_add_samples(void* __restrict__ dst, long long first, int dtype, const float2* a,
+                                                  const BlockFftLength& n) {
+    for (int j = threadIdx.x; j < n.m; j += blockDim.x) {
+        const float2 v = a[block_fft_reversed(j, n)];
+        store_from_float(dst, first + 2 * j, dtype, load_as_float(dst, first + 2 * j, dtype) + v.x);
+        store_from_float(dst, first + 2 * j + 1, dtype, load_as_float(dst, first + 2 * j + 1, dtype) + v.y);
+    }
+}
+
+// Stages coefficient row `row` − 1 of the table in shared memory unless it is there already (*staged).
+__device__ __forceinline__ void fused_stage_row(float* coeffs, const float* __restrict__ table, int n, int row,
+                                                int* staged) {
+    if (row != *staged) {
+        const float* src = table + (long long) (row - 1) * n;
+        for (int i = threadIdx.x; i < n; i += blockDim.x) coeffs[i] = src[i];
+        *staged = row;
+    }
+}
+
 // The whole unmaterialized forward of a token in one block, for d_in = 2·halfIn and d_out = 2·halfOut with each half
 // a power of two times 1, 3, 5 or 7 (oddIn, oddOut): y[t] += C2R of the gather/scatter of R2C(x[t]), as
 // fourierft_gather_scatter_mixed_rows and cuFFT compute it, with the token's row, both spectra and its coefficients
@@ -27,14 +77,14 @@ __device__ __forceinline__ float add_coeff_product(float acc, float2 r, float2 q
 // memory but the tables. One block per token, tokens strided over gridDim.x. tokenRow == nullptr: every token uses
 // coeffTable's first row (a single adapter); else token t uses row tokenRow[t] − 1 and tokenRow[t] = 0 leaves y[t]
 // alone (no adapter, or one of another index set). x and y are of any dtype; the sums of a bin are those of
-// gather_bin in its order. spectrum: the block's dynamic shared memory. twiddles: e^{−2πi·j/L} for j < L, L a multiple of d_in and d_out. Dynamic shared
-// memory: 8·(halfIn + 1) + 8·(halfOut + 1) + 4·n bytes. Two kernels: fourierft_forward_fused for powers of two
+// gather_bin in its order. spectrum: the block's dynamic shared memory, 8·(halfIn + 1) + 8·(halfOut + 1) + 4·n
+// bytes. twiddles: e^{−2πi·j/L} for j < L, L a multiple of d_in and d_out. Two kernels: fourierft_forward_fused for powers of two
 // (oddIn = oddOut = 1: the radix-odd stages compiled out, half the registers) and fourierft_forward_fused_radix
 // for the rest.
 template <bool kOddRadix>
 __device__ __forceinline__ void forward_fused(
-        float2* const spectrum, const void* __restrict__ x, int xDtype, int halfIn, int oddIn, void* __restrict__ y, int yDtype, int halfOut,
-        int oddOut, const float* __restrict__ coeffTable, int n, const int* __restrict__ tokenRow,
+        float2* const spectrum, const void* __restrict__ x, int xDtype, int halfIn, int oddIn, void* __restrict__ y,
+        int yDtype, int halfOut, int oddOut, const float* __restrict__ coeffTable, int n, const int* __restrict__ tokenRow,
         const int* __restrict__ binStart, const int* __restrict__ entryCoeff, const int* __restrict__ entrySrc,
         const float2* __restrict__ twiddles, int twiddleLength, float halfScale, int tokens) {
     const BlockFftLength in = block_fft_length(halfIn, kOddRadix ? oddIn : 1);
@@ -47,36 +97,14 @@ __device__ __forceinline__ void forward_fused(
         const int row = tokenRow == nullptr ? 1 : tokenRow[t]; // the same for the whole block
         if (row == 0) continue;
         __syncthreads(); // the previous token is done with every buffer
-        if (row != staged) {
-            const float* src = coeffTable + (long long) (row - 1) * n;
-            for (int i = threadIdx.x; i < n; i += blockDim.x) coeffs[i] = src[i];
-            staged = row;
-        }
-        const long long xRow = (long long) t * dIn;
-        for (int m = threadIdx.x; m < halfIn; m += blockDim.x) {
-            spectrum[m] = make_float2(load_as_float(x, xRow + 2 * m, xDtype), load_as_float(x, xRow + 2 * m + 1, xDtype));
-        }
+        fused_stage_row(coeffs, coeffTable, n, row, &staged);
+        fused_load_pairs(spectrum, x, (long long) t * dIn, xDtype, halfIn);
         __syncthreads();
         block_fft_real_forward(spectrum, in, twiddles, twiddleLength);
-        for (int o = threadIdx.x; o <= halfOut; o += blockDim.x) {
-            float re = 0.0f, im = 0.0f;
-            for (int e = binStart[o]; e < binStart[o + 1]; ++e) {
-                const int packed = entrySrc[e];
-                const float2 r = spectrum[block_fft_slot(src_bin(packed), in)];
-                const float c = coeffs[entryCoeff[e]];
-                re = fmaf(c, r.x, re);
-                im = fmaf(c * src_imag_sign(packed), r.y, im);
-            }
-            z[o] = make_float2(halfScale * re, halfScale * im);
-        }
+        fused_gather(z, halfOut, spectrum, in, coeffs, binStart, entryCoeff, entrySrc, halfScale);
         __syncthreads();
         block_fft_real_inverse(z, out, twiddles, twiddleLength);
-        const long long yRow = (long long) t * dOut;
-        for (int p = threadIdx.x; p < halfOut; p += blockDim.x) {
-            const float2 v = z[block_fft_reversed(p, out)];
-            store_from_float(y, yRow + 2 * p, yDtype, load_as_float(y, yRow + 2 * p, yDtype) + v.x);
-            store_from_float(y, yRow + 2 * p + 1, yDtype, load_as_float(y, yRow + 2 * p + 1, yDtype) + v.y);
-        }
+        fused_add_samples(y, (long long) t * dOut, yDtype, z, out);
     }
 }
 
@@ -106,18 +134,9 @@ __device__ __forceinline__ void backward_fused(
         const int row = tokenRow == nullptr ? 1 : tokenRow[t]; // the same for the whole block
         if (row == 0) continue;
         __syncthreads(); // the previous token is done with every buffer
-        if (gx != nullptr && row != staged) {
-            const float* src = coeffTable + (long long) (row - 1) * n;
-            for (int i = threadIdx.x; i < n; i += blockDim.x) coeffs[i] = src[i];
-            staged = row;
-        }
-        const long long xRow = (long long) t * dIn, gRow = (long long) t * dOut;
-        for (int m = threadIdx.x; m < halfIn; m += blockDim.x) {
-            spectrum[m] = make_float2(load_as_float(x, xRow + 2 * m, xDtype), load_as_float(x, xRow + 2 * m + 1, xDtype));
-        }
-        for (int m = threadIdx.x; m < halfOut; m += blockDim.x) {
-            g[m] = make_float2(load_as_float(gy, gRow + 2 * m, gyDtype), load_as_float(gy, gRow + 2 * m + 1, gyDtype));
-        }
+        if (gx != nullptr) fused_stage_row(coeffs, coeffTable, n, row, &staged);
+        fused_load_pairs(spectrum, x, (long long) t * dIn, xDtype, halfIn);
+        fused_load_pairs(g, gy, (long long) t * dOut, gyDtype, halfOut);
         __syncthreads();
         block_fft_real_forward(spectrum, in, twiddles, twiddleLength);
         block_fft_real_forward(g, out, twiddles, twiddleLength);
@@ -129,24 +148,10 @@ __device__ __forceinline__ void backward_fused(
         }
         if (gx == nullptr) continue;
         __syncthreads(); // x's spectrum is read; its buffer takes ∂L/∂x's
-        for (int o = threadIdx.x; o <= halfIn; o += blockDim.x) {
-            float re = 0.0f, im = 0.0f;
-            for (int e = binStart[o]; e < binStart[o + 1]; ++e) {
-                const int packed = entrySrc[e];
-                const float2 r = g[block_fft_slot(src_bin(packed), out)];
-                const float c = coeffs[entryCoeff[e]];
-                re = fmaf(c, r.x, re);
-                im = fmaf(c * src_imag_sign(packed), r.y, im);
-            }
-            spectrum[o] = make_float2(halfScale * re, halfScale * im);
-        }
+        fused_gather(spectrum, halfIn, g, out, coeffs, binStart, entryCoeff, entrySrc, halfScale);
         __syncthreads();
         block_fft_real_inverse(spectrum, in, twiddles, twiddleLength);
-        for (int m = threadIdx.x; m < halfIn; m += blockDim.x) {
-            const float2 v = spectrum[block_fft_reversed(m, in)];
-            store_from_float(gx, xRow + 2 * m, gxDtype, load_as_float(gx, xRow + 2 * m, gxDtype) + v.x);
-            store_from_float(gx, xRow + 2 * m + 1, gxDtype, load_as_float(gx, xRow + 2 * m + 1, gxDtype) + v.y);
-        }
+        fused_add_samples(gx, (long long) t * dIn, gxDtype, spectrum, in);
     }
 }
 
