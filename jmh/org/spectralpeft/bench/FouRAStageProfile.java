@@ -33,7 +33,8 @@ public final class FouRAStageProfile {
         int rank = 16;
         int[] tokenCounts = small ? new int[] {1, 16} : new int[] {1, 16, 256, 4096};
         try (CudaFouRA cuda = Backends.fouRACuda(); CudaStream stream = cuda.context().createStream()) {
-            StageReport report = new StageReport(cuda.context(), stream, "FouRA stage profile", cuda.description());
+            StageReport report = new StageReport(cuda.context(), stream, "FouRA stage profile", cuda.description())
+                    .saveAsItGoes(out);
             for (FouRASpec.Transform transform : FouRASpec.Transform.values()) {
                 FouRASpec spec = FouRASpec.of(d, d, rank, transform, FouRASpec.Gate.NONE, 1f);
                 try (FouRAFactors factors = cuda.prepare(spec, Bench.gaussian(rank * d, 3), Bench.gaussian(d * rank, 4),

@@ -1,6 +1,7 @@
 package org.spectralpeft.bench;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -35,6 +36,8 @@ public final class StageReport {
     private final CudaContext context;
     private final CudaStream stream;
     private final StringBuilder report = new StringBuilder();
+    /** Where the report is rewritten after each operation, or null. */
+    private Path savedTo;
 
     /**
      * A family profile's command line, {@code [REPORT.md] [--small]}.
@@ -130,6 +133,25 @@ public final class StageReport {
         }
         rows.forEach(report::append);
         System.err.printf("%s: wall %.1f µs, GPU %.1f µs%n", name, wall, gpu);
+        if (savedTo != null) {
+            try {
+                Files.writeString(savedTo, report, StandardCharsets.UTF_8);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+    }
+
+    /**
+     * Rewrites {@code out} with the report so far after every operation profiled from now on, so that a run cut
+     * short by a time limit keeps what it finished.
+     *
+     * @param out the markdown file
+     * @return this report
+     */
+    public StageReport saveAsItGoes(Path out) {
+        savedTo = out;
+        return this;
     }
 
     /**

@@ -32,7 +32,8 @@ public final class TLoRAStageProfile {
         int[] sizes = small ? new int[] {320} : new int[] {1280, 2048};
         int[] tokenCounts = small ? new int[] {64} : new int[] {1024, 4096};
         try (CudaTLoRA cuda = Backends.tLoRACuda(); CudaStream stream = cuda.context().createStream()) {
-            StageReport report = new StageReport(cuda.context(), stream, "TLoRA stage profile", cuda.description());
+            StageReport report = new StageReport(cuda.context(), stream, "TLoRA stage profile", cuda.description())
+                    .saveAsItGoes(out);
             for (int d : sizes) {
                 int[] shape = TLoRASpec.authorsShape(d);
                 for (int ring : new int[] {1, 4}) {

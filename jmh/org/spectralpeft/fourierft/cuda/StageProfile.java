@@ -45,6 +45,7 @@ public final class StageProfile {
         }
         try (CudaFourierFT cuda = Backends.fourierFTCuda(); CudaStream stream = cuda.createStream()) {
             StageProfile p = new StageProfile(cuda, stream);
+            p.report.saveAsItGoes(out);
             p.profileAll();
             p.report.write(out);
         }
