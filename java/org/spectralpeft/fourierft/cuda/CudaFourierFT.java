@@ -71,8 +71,9 @@ public final class CudaFourierFT extends ValidatingBackend {
      * System property choosing the unmaterialized forward, read per call: {@code cufft} (the default) is cuFFT's R2C
      * of x, the gather/scatter kernel, cuFFT's C2R and the accumulating epilogue; {@code fused} runs the whole
      * forward of a token in one block ({@code fourierft_forward_fused}: both transforms in shared memory, one
-     * launch, no scratch) where d_in and d_out are powers of two and the block's shared memory holds both half
-     * spectra and a coefficient row ({@link FusedForward}), for single adapters and mixed batches alike; the backward
+     * launch, no scratch) where d_in and d_out are lengths it takes (halves a power of two times 1, 3, 5 or 7) and
+     * the block's shared memory holds both half spectra and a coefficient row ({@link FusedForward}), for single
+     * adapters and mixed batches alike; the backward
      * then runs {@code fourierft_backward_fused} (x's and ∂L/∂y's rows transformed in shared memory, each token's
      * ∂L/∂c products and its ∂L/∂x in one launch, the products summed over tokens in fixed tiles); other layers keep
      * the cuFFT route. The two agree within float32 rounding, not bit for bit. Not the default until measured on a
@@ -378,21 +379,17 @@ public final class CudaFourierFT extends ValidatingBackend {
         checkDevice("x", x, (long) tokens * spec.dIn());
         checkDevice("y", y, (long) tokens * spec.dOut());
         SpecResources r = acquire(spec);
-        if (fusedForward(spec.dIn(), spec.dOut(), spec.n())) {
-            try {
+        try (StreamScratch scratch = new StreamScratch(stream)) { // the fused kernel takes none
+            if (fusedForward(spec.dIn(), spec.dOut(), spec.n())) {
                 kernels.forwardFused(x.address(), x.dtype().code(), spec.dIn(), y.address(), y.dtype().code(),
                         spec.dOut(), coeffs.address(), spec.n(), 0, r.tables.forward, r.tables, 0.5f * spec.scale(),
                         tokens, stream);
-            } finally {
-                release(r);
+            } else {
+                scratch.reserve(rowSpectraFootprint(x, tokens, spec.dIn()) + applyAxisFootprint(spec.dOut(), tokens));
+                long xSpec = rowSpectra(x, tokens, spec.dIn(), scratch, stream);
+                applyAxis(xSpec, spec.halfIn(), spec.dOut(), spec.halfOut(), r.tables.forward, coeffs, spec, tokens, y,
+                        scratch, stream);
             }
-            return;
-        }
-        try (StreamScratch scratch = new StreamScratch(stream)) {
-            scratch.reserve(rowSpectraFootprint(x, tokens, spec.dIn()) + applyAxisFootprint(spec.dOut(), tokens));
-            long xSpec = rowSpectra(x, tokens, spec.dIn(), scratch, stream);
-            applyAxis(xSpec, spec.halfIn(), spec.dOut(), spec.halfOut(), r.tables.forward, coeffs, spec, tokens, y,
-                    scratch, stream);
             checkReservation(scratch, "forward");
         } finally {
             release(r);
@@ -492,34 +489,38 @@ public final class CudaFourierFT extends ValidatingBackend {
             checkDevice("gradX", gradX, (long) tokens * spec.dIn());
         }
         SpecResources r = acquire(spec);
-        DeviceSpecTables t = r.tables;
-        if (fusedForward(spec.dIn(), spec.dOut(), spec.n())) {
-            try (StreamScratch scratch = new StreamScratch(stream)) {
-                backwardFused(spec, t, coeffs, x, gradY, tokens, gradCoeffs, gradX, scratch, stream);
-                checkReservation(scratch, "backward");
-            } finally {
-                release(r);
-            }
-            return;
-        }
         try (StreamScratch scratch = new StreamScratch(stream)) {
-            int tiles = (tokens + GRAD_TILE_TOKENS - 1) / GRAD_TILE_TOKENS;
-            scratch.reserve(rowSpectraFootprint(x, tokens, spec.dIn()) + rowSpectraFootprint(gradY, tokens, spec.dOut())
-                    + StreamScratch.footprint(4L * tiles * spec.n())
-                    + (gradX != null ? applyAxisFootprint(spec.dIn(), tokens) : 0));
-            long xSpec = rowSpectra(x, tokens, spec.dIn(), scratch, stream);
-            long gySpec = rowSpectra(gradY, tokens, spec.dOut(), scratch, stream);
-            long partial = scratch.allocate(4L * tiles * spec.n());
-            kernels.coeffGradPartial(xSpec, spec.halfIn(), gySpec, spec.halfOut(), t, spec.n(), tokens,
-                    GRAD_TILE_TOKENS, partial, stream);
-            kernels.coeffGradReduce(partial, tiles, spec.n(), spec.scale(), gradCoeffs.address(), stream);
-            if (gradX != null) {
-                applyAxis(gySpec, spec.halfOut(), spec.dIn(), spec.halfIn(), t.transposed, coeffs, spec, tokens,
-                        gradX, scratch, stream);
+            if (fusedForward(spec.dIn(), spec.dOut(), spec.n())) {
+                backwardFused(spec, r.tables, coeffs, x, gradY, tokens, gradCoeffs, gradX, scratch, stream);
+            } else {
+                backwardByCufft(spec, r.tables, coeffs, x, gradY, tokens, gradCoeffs, gradX, scratch, stream);
             }
             checkReservation(scratch, "backward");
         } finally {
             release(r);
+        }
+    }
+
+    /**
+     * The backward through cuFFT: R2Cs of x and ∂L/∂y, ∂L/∂c from their products in tiles of {@link #GRAD_TILE_TOKENS}
+     * tokens then the tiles in order, and ∂L/∂x as the forward with the transposed grouping.
+     */
+    private void backwardByCufft(FourierFTSpec spec, DeviceSpecTables t, DeviceArray coeffs, DeviceArray x,
+                                 DeviceArray gradY, int tokens, DeviceArray gradCoeffs, DeviceArray gradX,
+                                 StreamScratch scratch, CudaStream stream) {
+        int tiles = (tokens + GRAD_TILE_TOKENS - 1) / GRAD_TILE_TOKENS;
+        scratch.reserve(rowSpectraFootprint(x, tokens, spec.dIn()) + rowSpectraFootprint(gradY, tokens, spec.dOut())
+                + StreamScratch.footprint(4L * tiles * spec.n())
+                + (gradX != null ? applyAxisFootprint(spec.dIn(), tokens) : 0));
+        long xSpec = rowSpectra(x, tokens, spec.dIn(), scratch, stream);
+        long gySpec = rowSpectra(gradY, tokens, spec.dOut(), scratch, stream);
+        long partial = scratch.allocate(4L * tiles * spec.n());
+        kernels.coeffGradPartial(xSpec, spec.halfIn(), gySpec, spec.halfOut(), t, spec.n(), tokens, GRAD_TILE_TOKENS,
+                partial, stream);
+        kernels.coeffGradReduce(partial, tiles, spec.n(), spec.scale(), gradCoeffs.address(), stream);
+        if (gradX != null) {
+            applyAxis(gySpec, spec.halfOut(), spec.dIn(), spec.halfIn(), t.transposed, coeffs, spec, tokens, gradX,
+                    scratch, stream);
         }
     }
 
@@ -1021,7 +1022,8 @@ public final class CudaFourierFT extends ValidatingBackend {
 
     /** Whether this call's forward runs {@code fourierft_forward_fused}: asked for, and the layer fits it. */
     private boolean fusedForward(int inLength, int outLength, int n) {
-        return FusedForward.requested() && FusedForward.fits(inLength, outLength, n, context.sharedMemoryPerBlockOptin());
+        return FusedForward.requested()
+                && FusedForward.fits(inLength, outLength, n, context.sharedMemoryPerBlockOptin());
     }
 
     private static int maxCoefficients(ResolvedBatch batch) {
@@ -1221,8 +1223,9 @@ public final class CudaFourierFT extends ValidatingBackend {
         int tokens = batch.tokens();
         TokenRows.Groups order = batch.tokensByAdapter();
         try (StreamScratch scratch = new StreamScratch(stream)) {
-            if (fusedForward(pool.dIn(), pool.dOut(), maxCoefficients(batch))) {
-                mixedBackwardFused(pool, batch, order, dx, dgy, grads, offsets, dgx, scratch, stream);
+            int maxN = maxCoefficients(batch);
+            if (fusedForward(pool.dIn(), pool.dOut(), maxN)) {
+                mixedBackwardFused(pool, batch, order, maxN, dx, dgy, grads, offsets, dgx, scratch, stream);
                 return;
             }
             long xSpec = rowSpectra(dx, tokens, pool.dIn(), scratch, stream);
@@ -1255,11 +1258,11 @@ public final class CudaFourierFT extends ValidatingBackend {
      * ∂L/∂x (each with its adapter's row) in one launch, then each adapter's products summed over its tiles as the
      * cuFFT route's kernels sum them ({@code fourierft_coeff_grad_rows}, {@code fourierft_coeff_grad_reduce_mixed}).
      */
-    private void mixedBackwardFused(FourierFTAdapterPool pool, ResolvedBatch batch, TokenRows.Groups order,
+    private void mixedBackwardFused(FourierFTAdapterPool pool, ResolvedBatch batch, TokenRows.Groups order, int maxN,
                                     DeviceArray dx, DeviceArray dgy, DeviceArray grads, long[] offsets, DeviceArray dgx,
                                     StreamScratch scratch, CudaStream stream) {
         int tokens = batch.tokens();
-        long products = scratch.allocate(4L * tokens * maxCoefficients(batch)); // reused by each set in stream order
+        long products = scratch.allocate(4L * tokens * maxN); // reused by each set in stream order
         long orderAddress = HostTables.copyIn(order.tokens(), scratch, stream);
         forEachIndexSet(pool, batch, scratch, stream, (set, spec, tables, coeffTable, tokenRow) -> {
             kernels.backwardFused(dx.address(), dx.dtype().code(), spec.dIn(), dgy.address(), dgy.dtype().code(),

@@ -201,12 +201,11 @@ final class FourierFTKernels implements AutoCloseable {
     void forwardFused(long in, int inDtype, int inLength, long out, int outDtype, int outLength, long coeffTable, int n,
                       long tokenRow, DeviceSpecTables.Grouping g, DeviceSpecTables tw, float halfScale, int tokens,
                       int blocks, CudaStream s) {
-        int oddIn = FusedForward.oddFactor(inLength);
-        int oddOut = FusedForward.oddFactor(outLength);
-        launch(oddIn == 1 && oddOut == 1 ? FORWARD_FUSED : FORWARD_FUSED_RADIX, blocks, 1,
-                (int) FusedForward.sharedBytes(inLength, outLength, n), s, in, inDtype, inLength / 2, oddIn, out,
-                outDtype, outLength / 2, oddOut, coeffTable, n, tokenRow, g.start(), g.coeff(), g.src(), tw.twiddles,
-                tw.twiddleLength, halfScale, tokens);
+        launch(FusedForward.powersOfTwo(inLength, outLength) ? FORWARD_FUSED : FORWARD_FUSED_RADIX, blocks, 1,
+                (int) FusedForward.sharedBytes(inLength, outLength, n), s, in, inDtype, inLength / 2,
+                FusedForward.oddFactor(inLength), out, outDtype, outLength / 2, FusedForward.oddFactor(outLength),
+                coeffTable, n, tokenRow, g.start(), g.coeff(), g.src(), tw.twiddles, tw.twiddleLength, halfScale,
+                tokens);
     }
 
     /**
@@ -218,11 +217,10 @@ final class FourierFTKernels implements AutoCloseable {
     void backwardFused(long x, int xDtype, int inLength, long gy, int gyDtype, int outLength, long gx, int gxDtype,
                        long coeffTable, int n, long tokenRow, DeviceSpecTables t, float halfScale, long products,
                        int tokens, CudaStream s) {
-        int oddIn = FusedForward.oddFactor(inLength);
-        int oddOut = FusedForward.oddFactor(outLength);
-        launch(oddIn == 1 && oddOut == 1 ? BACKWARD_FUSED : BACKWARD_FUSED_RADIX, Math.min(tokens, MAX_FUSED_BLOCKS), 1,
-                (int) FusedForward.sharedBytes(inLength, outLength, n), s, x, xDtype, inLength / 2, oddIn, gy, gyDtype,
-                outLength / 2, oddOut, gx, gxDtype, coeffTable, n, tokenRow, t.xBin, t.gyBin, t.imSign,
+        launch(FusedForward.powersOfTwo(inLength, outLength) ? BACKWARD_FUSED : BACKWARD_FUSED_RADIX,
+                Math.min(tokens, MAX_FUSED_BLOCKS), 1, (int) FusedForward.sharedBytes(inLength, outLength, n), s, x,
+                xDtype, inLength / 2, FusedForward.oddFactor(inLength), gy, gyDtype, outLength / 2,
+                FusedForward.oddFactor(outLength), gx, gxDtype, coeffTable, n, tokenRow, t.xBin, t.gyBin, t.imSign,
                 t.transposed.start(), t.transposed.coeff(), t.transposed.src(), t.twiddles, t.twiddleLength, halfScale,
                 products, tokens);
     }

@@ -3,14 +3,14 @@ package org.spectralpeft.fourierft.cuda;
 /**
  * Where {@code fourierft_forward_fused} (the whole unmaterialized forward of a token in one thread block: its row's
  * real FFT, the gather/scatter and the inverse in shared memory, {@code kernels/block_fft.cuh}) and {@code
- * fourierft_backward_fused} (the backward's likewise) apply, and what they need: d_in and d_out even, each half a power of two times 1, 3, 5 or 7 (4096, 768 = 2·3·2⁷, 5120 = 2·5·2⁹,
- * 14336 = 2·7·2¹⁰; not 11008 = 2·43·2⁷), and a block's shared memory for both half spectra and a coefficient row.
- * Powers of two run {@code fourierft_forward_fused}, the others {@code fourierft_forward_fused_radix} (the same
- * code with its radix-3, 5 and 7 stages compiled in, and more registers). Chosen per call by the system property
- * {@value CudaFourierFT#FORWARD_PROPERTY}{@code =fused}; elsewhere, and by default, the forward is cuFFT's transforms
- * around the gather kernels. The fused kernel reads x once and y once and writes y once, where the cuFFT route also
- * writes and reads both spectra and launches five times; its speed has not been measured on a GPU yet, so it is not
- * the default.
+ * fourierft_backward_fused} (the backward's likewise) apply, and what they need: d_in and d_out even, each half a
+ * power of two times 1, 3, 5 or 7 (4096, 768 = 2·3·2⁷, 5120 = 2·5·2⁹, 14336 = 2·7·2¹⁰; not 11008 = 2·43·2⁷), and a
+ * block's shared memory for both half spectra and a coefficient row. Powers of two run the plain kernels, the
+ * others their {@code _radix} variants (the same code with its radix-3, 5 and 7 stages compiled in, and more
+ * registers). Chosen per call by the system property {@value CudaFourierFT#FORWARD_PROPERTY}{@code =fused};
+ * elsewhere, and by default, the forward is cuFFT's transforms around the gather kernels. The fused kernel reads x
+ * once and y once and writes y once, where the cuFFT route also writes and reads both spectra and launches five
+ * times; its speed has not been measured on a GPU yet, so it is not the default.
  */
 final class FusedForward {
     /** The longest twiddle table a layer may need (beyond it, the cuFFT route). */
@@ -70,6 +70,14 @@ final class FusedForward {
             t[2 * j + 1] = (float) -Math.sin(angle);
         }
         return t;
+    }
+
+    /**
+     * Whether a transform from inLength to outLength takes the power-of-two kernels ({@code fourierft_forward_fused},
+     * {@code fourierft_backward_fused}) rather than their {@code _radix} variants.
+     */
+    static boolean powersOfTwo(int inLength, int outLength) {
+        return oddFactor(inLength) == 1 && oddFactor(outLength) == 1;
     }
 
     /** Dynamic shared memory per block: both half spectra and one coefficient row. */

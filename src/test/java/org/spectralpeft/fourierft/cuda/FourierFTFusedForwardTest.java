@@ -98,8 +98,8 @@ class FourierFTFusedForwardTest {
 
     /** The fused kernel a layer takes: the power-of-two one, or the one with radix-3, 5 and 7 stages. */
     private static String fusedKernel(int inLength, int outLength) {
-        return FusedForward.oddFactor(inLength) == 1 && FusedForward.oddFactor(outLength) == 1
-                ? FourierFTKernels.FORWARD_FUSED : FourierFTKernels.FORWARD_FUSED_RADIX;
+        return FusedForward.powersOfTwo(inLength, outLength) ? FourierFTKernels.FORWARD_FUSED
+                : FourierFTKernels.FORWARD_FUSED_RADIX;
     }
 
     private static boolean fused(List<String> stages) {
@@ -110,8 +110,8 @@ class FourierFTFusedForwardTest {
 
     /** The stages of the fused backward: the kernel a layer takes, then ∂L/∂c's two sums. */
     private static List<String> fusedBackwardStages(int dIn, int dOut) {
-        boolean powersOfTwo = FusedForward.oddFactor(dIn) == 1 && FusedForward.oddFactor(dOut) == 1;
-        return List.of(powersOfTwo ? FourierFTKernels.BACKWARD_FUSED : FourierFTKernels.BACKWARD_FUSED_RADIX,
+        return List.of(FusedForward.powersOfTwo(dIn, dOut) ? FourierFTKernels.BACKWARD_FUSED
+                        : FourierFTKernels.BACKWARD_FUSED_RADIX,
                 FourierFTKernels.COEFF_GRAD_ROWS, FourierFTKernels.COEFF_GRAD_REDUCE);
     }
 

@@ -38,6 +38,10 @@ class FusedForwardRulesTest {
         assertEquals(0, FusedForward.twiddleLength(64, 1));
         assertEquals(0, FusedForward.twiddleLength(0, 64));
         assertEquals(0, FusedForward.twiddleLength(7 * 2 << 20, 5 * 2 << 20)); // a table past the limit
+        assertTrue(FusedForward.powersOfTwo(4096, 1024));
+        assertTrue(FusedForward.powersOfTwo(2, 8));
+        assertFalse(FusedForward.powersOfTwo(4096, 768)); // one length takes the radix kernels
+        assertFalse(FusedForward.powersOfTwo(5120, 4096));
     }
 
     @Test
