@@ -50,13 +50,9 @@ public final class FouRAStageProfile {
                             report.profile("forward " + what,
                                     () -> cuda.forward(factors, x.array(), tokens, y.array(), stream));
                             if (tokens >= 16) { // the tiled projection beside the default (read per call)
-                                System.setProperty(CudaFouRA.FORWARD_PROPERTY, "tiled");
-                                try {
-                                    report.profile("forward (tiled) " + what,
-                                            () -> cuda.forward(factors, x.array(), tokens, y.array(), stream));
-                                } finally {
-                                    System.clearProperty(CudaFouRA.FORWARD_PROPERTY);
-                                }
+                                Bench.withProperty(CudaFouRA.FORWARD_PROPERTY, "tiled", () -> report.profile(
+                                        "forward (tiled) " + what,
+                                        () -> cuda.forward(factors, x.array(), tokens, y.array(), stream)));
                             }
                             report.profile("forward + backward " + what, () -> {
                                 cuda.forward(factors, x.array(), tokens, y.array(), stream);

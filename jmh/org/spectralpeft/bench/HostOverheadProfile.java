@@ -197,15 +197,12 @@ public final class HostOverheadProfile {
                         () -> fourierft.forward(ftSpec, coeffs.array(), xs, tokens, ys, stream));
                 time("FourierFT forward n=1000 T=" + tokens + " + sync", 16, true,
                         () -> fourierft.forward(ftSpec, coeffs.array(), xs, tokens, ys, stream));
-                System.setProperty(CudaFourierFT.FORWARD_PROPERTY, "fused");
-                try { // one launch, no scratch
+                Bench.withProperty(CudaFourierFT.FORWARD_PROPERTY, "fused", () -> { // one launch, no scratch
                     time("FourierFT forward n=1000 T=" + tokens + ", fused kernel", 16, false,
                             () -> fourierft.forward(ftSpec, coeffs.array(), xs, tokens, ys, stream));
                     time("FourierFT forward n=1000 T=" + tokens + ", fused kernel + sync", 16, true,
                             () -> fourierft.forward(ftSpec, coeffs.array(), xs, tokens, ys, stream));
-                } finally {
-                    System.clearProperty(CudaFourierFT.FORWARD_PROPERTY);
-                }
+                });
             }
         }
         backwards(foura, context);

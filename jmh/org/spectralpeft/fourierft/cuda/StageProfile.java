@@ -102,10 +102,10 @@ public final class StageProfile {
                 String what = String.format("4096x4096 n=1000 T=%d, %d adapter(s) float32", tokens, adapters);
                 report.profile("mixed forward " + what, () -> cuda.forward(pool, ids, x.array(), tokens, y.array(),
                         stream));
-                withProperty(CudaFourierFT.MIXED_GATHER_PROPERTY, "bins", // the other gather kernel, per entry
+                Bench.withProperty(CudaFourierFT.MIXED_GATHER_PROPERTY, "bins", // the other gather kernel, per entry
                         () -> report.profile("mixed forward (gather per entry) " + what, () -> cuda.forward(pool, ids,
                                 x.array(), tokens, y.array(), stream)));
-                withProperty(CudaFourierFT.FORWARD_PROPERTY, "fused", // a block per token, no cuFFT
+                Bench.withProperty(CudaFourierFT.FORWARD_PROPERTY, "fused", // a block per token, no cuFFT
                         () -> report.profile("mixed forward (fused kernel) " + what, () -> cuda.forward(pool, ids,
                                 x.array(), tokens, y.array(), stream)));
                 Runnable backward = () -> {
@@ -115,7 +115,7 @@ public final class StageProfile {
                     }
                 };
                 report.profile("mixed backward " + what, backward);
-                withProperty(CudaFourierFT.FORWARD_PROPERTY, "fused",
+                Bench.withProperty(CudaFourierFT.FORWARD_PROPERTY, "fused",
                         () -> report.profile("mixed backward (fused kernel) " + what, backward));
             }
         }
@@ -199,7 +199,7 @@ public final class StageProfile {
                             stream);
                 };
                 report.profile(String.format("forward %dx%d n=1000 T=%d float32", d, d, tokens), call);
-                withProperty(CudaFourierFT.FORWARD_PROPERTY, "fused", () -> report.profile(
+                Bench.withProperty(CudaFourierFT.FORWARD_PROPERTY, "fused", () -> report.profile(
                         String.format("forward (fused kernel) %dx%d n=1000 T=%d float32", d, d, tokens), call));
             } finally {
                 Bench.close(y);
@@ -225,22 +225,12 @@ public final class StageProfile {
                             gc.array(), x[(i + 1) % x.length].array(), stream);
                 };
                 report.profile(String.format("backward (∂L/∂c and ∂L/∂x) 4096x4096 n=1000 T=%d float32", tokens), call);
-                withProperty(CudaFourierFT.FORWARD_PROPERTY, "fused", () -> report.profile(String.format(
+                Bench.withProperty(CudaFourierFT.FORWARD_PROPERTY, "fused", () -> report.profile(String.format(
                         "backward (fused kernel) 4096x4096 n=1000 T=%d float32", tokens), call));
             } finally {
                 Bench.close(gy);
                 Bench.close(x);
             }
-        }
-    }
-
-    /** Runs body with a per-call switch of the backend set, then clears it (the profile sets none otherwise). */
-    private static void withProperty(String key, String value, Runnable body) {
-        System.setProperty(key, value);
-        try {
-            body.run();
-        } finally {
-            System.clearProperty(key);
         }
     }
 
