@@ -20,6 +20,31 @@ __device__ __forceinline__ float add_coeff_product(float acc, float2 r, float2 q
     return fmaf(-sgn * r.y, q.y, acc);
 }
 
+// One output bin of one token: halfScale · Σ_e c[entryCoeff[e]] · (Re R[b_e], ±Im R[b_e]) over entries e0..e1−1,
+// in entry order, R[b] = binAt(b) (every gather sums through it, so the mixed batch's kernels, the single adapter's
+// and the fused kernels, which read bins at their FFT's slots, sum alike).
+template <class BinAt>
+__device__ __forceinline__ float2 gather_bin_at(BinAt binAt, const float* __restrict__ coeffs,
+                                                const int* __restrict__ entryCoeff, const int* __restrict__ entrySrc,
+                                                int e0, int e1, float halfScale) {
+    float re = 0.0f, im = 0.0f;
+    for (int e = e0; e < e1; ++e) {
+        const int packed = entrySrc[e];
+        const float2 r = binAt(src_bin(packed));
+        const float c = coeffs[entryCoeff[e]];
+        re = fmaf(c, r.x, re);
+        im = fmaf(c * src_imag_sign(packed), r.y, im);
+    }
+    return make_float2(halfScale * re, halfScale * im);
+}
+
+// gather_bin_at from a row of bins in natural order.
+__device__ __forceinline__ float2 gather_bin(const float2* __restrict__ row, const float* __restrict__ coeffs,
+                                             const int* __restrict__ entryCoeff, const int* __restrict__ entrySrc,
+                                             int e0, int e1, float halfScale) {
+    return gather_bin_at([row](int b) { return row[b]; }, coeffs, entryCoeff, entrySrc, e0, e1, halfScale);
+}
+
 // The steps both fused kernels take per token, on one block's shared memory.
 
 // a[m] = (row[2m], row[2m + 1]) for m < half: a real row of any dtype as complex pairs for block_fft_real_forward.
@@ -30,22 +55,15 @@ __device__ __forceinline__ void fused_load_pairs(float2* a, const void* __restri
     }
 }
 
-// z[o] for o ≤ outHalf: the gather/scatter of gather_bin (the same sums in its order) from a half spectrum left by
-// block_fft_real_forward (bin b at block_fft_slot(b, from)), with coefficients in shared memory.
+// z[o] for o ≤ outHalf: the gather/scatter (gather_bin_at) from a half spectrum left by block_fft_real_forward (bin
+// b at block_fft_slot(b, from)), with coefficients in shared memory.
 __device__ __forceinline__ void fused_gather(float2* z, int outHalf, const float2* spectrum, const BlockFftLength& from,
                                              const float* coeffs, const int* __restrict__ binStart,
                                              const int* __restrict__ entryCoeff, const int* __restrict__ entrySrc,
                                              float halfScale) {
+    const auto binAt = [spectrum, &from](int b) { return spectrum[block_fft_slot(b, from)]; };
     for (int o = threadIdx.x; o <= outHalf; o += blockDim.x) {
-        float re = 0.0f, im = 0.0f;
-        for (int e = binStart[o]; e < binStart[o + 1]; ++e) {
-            const int packed = entrySrc[e];
-            const float2 r = spectrum[block_fft_slot(src_bin(packed), from)];
-            const float c = coeffs[entryCoeff[e]];
-            re = fmaf(c, r.x, re);
-            im = fmaf(c * src_imag_sign(packed), r.y, im);
-        }
-        z[o] = make_float2(halfScale * re, halfScale * im);
+        z[o] = gather_bin_at(binAt, coeffs, entryCoeff, entrySrc, binStart[o], binStart[o + 1], halfScale);
     }
 }
 
@@ -77,7 +95,7 @@ __device__ __forceinline__ void fused_stage_row(float* coeffs, const float* __re
 // memory but the tables. One block per token, tokens strided over gridDim.x. tokenRow == nullptr: every token uses
 // coeffTable's first row (a single adapter); else token t uses row tokenRow[t] − 1 and tokenRow[t] = 0 leaves y[t]
 // alone (no adapter, or one of another index set). x and y are of any dtype; the sums of a bin are those of
-// gather_bin in its order. spectrum: the block's dynamic shared memory, 8·(halfIn + 1) + 8·(halfOut + 1) + 4·n
+// gather_bin_at in its order. spectrum: the block's dynamic shared memory, 8·(halfIn + 1) + 8·(halfOut + 1) + 4·n
 // bytes. twiddles: e^{−2πi·j/L} for j < L, L a multiple of d_in and d_out. Two kernels: fourierft_forward_fused for powers of two
 // (oddIn = oddOut = 1: the radix-odd stages compiled out, half the registers) and fourierft_forward_fused_radix
 // for the rest.
@@ -287,21 +305,6 @@ __global__ void __launch_bounds__(256) fourierft_column_analysis(
     }
 }
 
-// One output bin of one token: halfScale · Σ_e c[entryCoeff[e]] · (Re row[b_e], ±Im row[b_e]) over entries
-// e0..e1−1, in entry order (the mixed batch's kernel sums exactly as the single adapter's does).
-__device__ __forceinline__ float2 gather_bin(const float2* __restrict__ row, const float* __restrict__ coeffs,
-                                             const int* __restrict__ entryCoeff, const int* __restrict__ entrySrc,
-                                             int e0, int e1, float halfScale) {
-    float re = 0.0f, im = 0.0f;
-    for (int e = e0; e < e1; ++e) {
-        const int packed = entrySrc[e];
-        const float2 r = row[src_bin(packed)];
-        const float c = coeffs[entryCoeff[e]];
-        re = fmaf(c, r.x, re);
-        im = fmaf(c * src_imag_sign(packed), r.y, im);
-    }
-    return make_float2(halfScale * re, halfScale * im);
-}
 
 // Per token t and output bin o (0..outBins-1), the unmaterialized forward's spectrum:
 //   Z[t,o] = halfScale · Σ_e c[entryCoeff[e]] · (Re R[t,b_e], ±Im R[t,b_e])
