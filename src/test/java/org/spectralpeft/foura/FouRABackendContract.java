@@ -828,8 +828,14 @@ public abstract class FouRABackendContract {
                         pool.remove(id); // the id is missing only from here to the add
                         pool.add(id, next);
                         removed.add(f);
-                        // present most of the time: a 2-core machine once ran all 24 forwards in the gaps
-                        java.util.concurrent.locks.LockSupport.parkNanos(100_000);
+                        // present most of the time: a 2-core machine once ran all 24 forwards in the gaps, and the
+                        // emulator did again with the park alone (a removal closes its factors, which waits for the
+                        // forwards queued on the device, so a gap can last as long as a forward): churn again only
+                        // once a forward has been served since this one
+                        int seen = served.get();
+                        while (!stop.get() && served.get() == seen) {
+                            java.util.concurrent.locks.LockSupport.parkNanos(100_000);
+                        }
                     }
                 }));
             }
