@@ -8,9 +8,18 @@
 // Lengths: M = odd · 2^p with odd one of 1, 3, 5, 7 (BlockFftLength), so N covers the powers of two and most
 // transformer widths (768 = 2·3·2^7, 5120 = 2·5·2^9, 14336 = 2·7·2^10).
 //
-// Twiddles come from a table tw[j] = e^{−2πi·j/L}, j < L, for an L that every real transform using it divides
-// (built in float64 on the host and rounded once), so every twiddle is the correctly rounded value whatever the
-// transform's length.
+// Twiddles come from one table built in float64 on the host and rounded once, so every twiddle is the correctly
+// rounded value whatever the transform's length: tw[j] = e^{−2πi·j/L}, j < L, for an L that every real transform
+// using it divides (the radix-odd stages and the real split read it), followed by the radix-2 stages' table,
+// tw[L + h + j] = e^{−2πi·j/(2h)} for the spans h = 1, 2, 4, … below P and j < h, P the largest power of two
+// dividing L/2. A radix-2 pass reads its twiddles there at consecutive addresses (a warp's 32 in a few sectors),
+// where the strided reads of e^{−2πi·j·(L/2h)/L} from the first part cost up to a sector each and made the L1 pipe
+// the fused forward's limit on an H100.
+//
+// Shared memory: element i of a transform of length M lives at slot i + (i >> shift), shift = max(log2(M/odd) − 5,
+// 1) (block_fft_pad): a warp reading 32 elements at digit-reversed positions, which differ only in their top bits,
+// would otherwise hit one bank 32 times; padded, they spread over every bank. Contiguous runs stay contiguous
+// within each 2^shift elements. An array for M elements takes block_fft_slots(n) float2s.
 //
 // A complex transform is one radix-`odd` stage of decimation in frequency (where odd > 1), which leaves `odd`
 // interleaved sub-transforms of length 2^p in consecutive blocks, then radix-2 decimation in frequency on each,
@@ -26,6 +35,7 @@ struct BlockFftLength {
     int odd;   // 1, 3, 5 or 7
     int log2;  // p
     int part;  // 2^p, the length of each sub-transform after the radix-odd stage
+    int shift; // the padding's: element i at slot i + (i >> shift)
 };
 
 __device__ __forceinline__ BlockFftLength block_fft_length(int m, int odd) {
@@ -34,7 +44,18 @@ __device__ __forceinline__ BlockFftLength block_fft_length(int m, int odd) {
     n.odd = odd;
     n.part = m / odd;
     n.log2 = __ffs(n.part) - 1;
+    n.shift = max(n.log2 - 5, 1);
     return n;
+}
+
+// The shared-memory slot of element i (in natural order) of an array for a transform of length n.m.
+__device__ __forceinline__ int block_fft_pad(int i, const BlockFftLength& n) {
+    return i + (i >> n.shift);
+}
+
+// Float2s an array for elements 0 .. M takes (M + 1 elements, padded).
+__device__ __forceinline__ int block_fft_slots(const BlockFftLength& n) {
+    return block_fft_pad(n.m, n) + 1;
 }
 
 __device__ __forceinline__ float2 bfft_mul(float2 a, float2 b) {
@@ -48,16 +69,16 @@ __device__ __forceinline__ float2 bfft_twiddle(const float2* __restrict__ tw, in
     return w;
 }
 
-// The slot of element k < M of a transform's output.
+// The shared-memory slot of element k < M of a transform's output (digit-reversed, padded).
 __device__ __forceinline__ int block_fft_reversed(int k, const BlockFftLength& n) {
     const int s = k % n.odd, r = k / n.odd;
     const int rev = n.log2 == 0 ? 0 : (int) (__brev((unsigned) r) >> (32 - n.log2));
-    return s * n.part + rev;
+    return block_fft_pad(s * n.part + rev, n);
 }
 
 // The slot of bin b ≤ M of a half spectrum left by block_fft_real_forward.
 __device__ __forceinline__ int block_fft_slot(int b, const BlockFftLength& n) {
-    return b == n.m ? b : block_fft_reversed(b, n);
+    return b == n.m ? block_fft_pad(b, n) : block_fft_reversed(b, n);
 }
 
 // The radix-R stage of decimation in frequency (R = n.odd): element j + m·part (m < R) of the input feeds output
@@ -69,7 +90,7 @@ __device__ __forceinline__ void block_fft_odd_stage(float2* a, const BlockFftLen
     for (int j = threadIdx.x; j < n.part; j += blockDim.x) {
         float2 x[R];
 #pragma unroll
-        for (int m = 0; m < R; ++m) x[m] = a[j + m * n.part];
+        for (int m = 0; m < R; ++m) x[m] = a[block_fft_pad(j + m * n.part, n)];
 #pragma unroll
         for (int s = 0; s < R; ++s) {
             float2 y = x[0];
@@ -79,13 +100,14 @@ __device__ __forceinline__ void block_fft_odd_stage(float2* a, const BlockFftLen
                 y.x += t.x;
                 y.y += t.y;
             }
-            a[s * n.part + j] = s == 0 ? y : bfft_mul(y, bfft_twiddle(tw, j * s * unitM, sign));
+            a[block_fft_pad(s * n.part + j, n)] = s == 0 ? y : bfft_mul(y, bfft_twiddle(tw, j * s * unitM, sign));
         }
     }
     __syncthreads();
 }
 
-// In-place complex FFT of a[0 .. M), natural order in, reversed order out; conjugated twiddles when inverse.
+// In-place complex FFT of elements 0 .. M − 1 of a (slots as block_fft_pad), natural order in, reversed order out
+// (block_fft_reversed); conjugated twiddles when inverse.
 __device__ __forceinline__ void block_fft_complex(float2* a, const BlockFftLength& n, const float2* __restrict__ tw,
                                                   int twLength, bool inverse) {
     const float sign = inverse ? -1.0f : 1.0f;
@@ -99,43 +121,47 @@ __device__ __forceinline__ void block_fft_complex(float2* a, const BlockFftLengt
     // their sum, and their difference times W_2h^j) run two at a time, each thread holding the four elements two
     // stages share in registers (the same arithmetic as one stage at a time, with half the shared-memory traffic and
     // barriers); an odd stage count ends with one stage of span 1. Groups of 2h elements tile every block, so one
-    // loop covers them all.
+    // loop covers them all. Twiddles from the stages' table (stage[h + j] = W_2h^j): W_2h^j and W_2q^j = W_2h^2j
+    // read, W_2h^(j+q) = −i·W_2h^j exactly (a swap and a sign, the same rounding).
+    const float2* __restrict__ stage = tw + twLength;
     const int total = n.m;
     int h = n.part >> 1;
     for (; h >= 2; h >>= 2) {
         const int q = h >> 1; // span of the second stage
-        const int unit = twLength / (2 * h); // W_2h^j = tw[j · unit]
         for (int b = threadIdx.x; b < (total >> 2); b += blockDim.x) {
             const int j = b & (q - 1);
             const int i = ((b - j) << 2) + j; // element j of group b / q, whose 2h = 4q elements start at (b / q)·4q
-            const float2 a0 = a[i], a1 = a[i + q], a2 = a[i + 2 * q], a3 = a[i + 3 * q];
-            const float2 w0 = bfft_twiddle(tw, j * unit, sign);
-            const float2 w1 = bfft_twiddle(tw, (j + q) * unit, sign);
-            const float2 w2 = bfft_twiddle(tw, 2 * j * unit, sign);
+            const int s0 = block_fft_pad(i, n), s1 = block_fft_pad(i + q, n), s2 = block_fft_pad(i + 2 * q, n),
+                      s3 = block_fft_pad(i + 3 * q, n);
+            const float2 a0 = a[s0], a1 = a[s1], a2 = a[s2], a3 = a[s3];
+            const float2 w0 = bfft_twiddle(stage, h + j, sign);
+            const float2 w1 = make_float2(w0.y * sign, -w0.x * sign); // −i·w0, or +i·w0 when inverse
+            const float2 w2 = bfft_twiddle(stage, q + j, sign);
             const float2 b0 = make_float2(a0.x + a2.x, a0.y + a2.y); // first stage, span h
             const float2 b2 = bfft_mul(make_float2(a0.x - a2.x, a0.y - a2.y), w0);
             const float2 b1 = make_float2(a1.x + a3.x, a1.y + a3.y);
             const float2 b3 = bfft_mul(make_float2(a1.x - a3.x, a1.y - a3.y), w1);
-            a[i] = make_float2(b0.x + b1.x, b0.y + b1.y); // second stage, span q, twiddle W_2q^j
-            a[i + q] = bfft_mul(make_float2(b0.x - b1.x, b0.y - b1.y), w2);
-            a[i + 2 * q] = make_float2(b2.x + b3.x, b2.y + b3.y);
-            a[i + 3 * q] = bfft_mul(make_float2(b2.x - b3.x, b2.y - b3.y), w2);
+            a[s0] = make_float2(b0.x + b1.x, b0.y + b1.y); // second stage, span q, twiddle W_2q^j
+            a[s1] = bfft_mul(make_float2(b0.x - b1.x, b0.y - b1.y), w2);
+            a[s2] = make_float2(b2.x + b3.x, b2.y + b3.y);
+            a[s3] = bfft_mul(make_float2(b2.x - b3.x, b2.y - b3.y), w2);
         }
         __syncthreads();
     }
     if (h == 1) { // the last stage alone: span 1, twiddle W_2^0 = 1
         for (int b = threadIdx.x; b < (total >> 1); b += blockDim.x) {
-            const float2 u = a[2 * b], v = a[2 * b + 1];
-            a[2 * b] = make_float2(u.x + v.x, u.y + v.y);
-            a[2 * b + 1] = make_float2(u.x - v.x, u.y - v.y);
+            const int s0 = block_fft_pad(2 * b, n), s1 = block_fft_pad(2 * b + 1, n);
+            const float2 u = a[s0], v = a[s1];
+            a[s0] = make_float2(u.x + v.x, u.y + v.y);
+            a[s1] = make_float2(u.x - v.x, u.y - v.y);
         }
         __syncthreads();
     }
 }
 
-// The half spectrum of N = 2M real samples that the caller has put in a[0 .. M) as complex pairs
-// a[m] = (x[2m], x[2m + 1]), block synchronized: a needs M + 1 elements. On return bin b is at
-// a[block_fft_slot(b, n)].
+// The half spectrum of N = 2M real samples that the caller has put in a as complex pairs, pair m = (x[2m],
+// x[2m + 1]) at a[block_fft_pad(m, n)], block synchronized: a needs block_fft_slots(n) elements. On return bin b is
+// at a[block_fft_slot(b, n)].
 __device__ __forceinline__ void block_fft_real_forward(float2* a, const BlockFftLength& n, const float2* __restrict__ tw,
                                                        int twLength) {
     const int m = n.m;
@@ -152,7 +178,7 @@ __device__ __forceinline__ void block_fft_real_forward(float2* a, const BlockFft
         const float2 wo = bfft_mul(__ldg(tw + k * unitN), o);
         a[kSlot] = make_float2(e.x + wo.x, e.y + wo.y);
         if (k == 0) {
-            a[m] = make_float2(e.x - wo.x, 0.0f); // bin M, real
+            a[block_fft_pad(m, n)] = make_float2(e.x - wo.x, 0.0f); // bin M, real
             a[kSlot].y = 0.0f;                    // bin 0, real
         } else if (2 * k != m) {
             a[block_fft_slot(m - k, n)] = make_float2(e.x - wo.x, -(e.y - wo.y));
@@ -161,8 +187,9 @@ __device__ __forceinline__ void block_fft_real_forward(float2* a, const BlockFft
     __syncthreads();
 }
 
-// The N = 2M real samples whose half spectrum the caller has put in a[0 .. M] in natural order, block
-// synchronized. On return samples 2j and 2j + 1 are a[block_fft_reversed(j, n)].x and .y.
+// The N = 2M real samples whose half spectrum the caller has put in a in natural order (bin b at
+// a[block_fft_pad(b, n)], b ≤ M), block synchronized. On return samples 2j and 2j + 1 are
+// a[block_fft_reversed(j, n)].x and .y.
 __device__ __forceinline__ void block_fft_real_inverse(float2* a, const BlockFftLength& n, const float2* __restrict__ tw,
                                                        int twLength) {
     const int m = n.m;
@@ -170,7 +197,8 @@ __device__ __forceinline__ void block_fft_real_inverse(float2* a, const BlockFft
     for (int k = threadIdx.x; k <= m / 2; k += blockDim.x) {
         // The even samples are the inverse DFT_M of E[k] = X[k] + conj X[M−k], the odd ones of
         // O[k] = (X[k] − conj X[M−k])·e^{+2πi·k/N}; one complex inverse of E + i·O gives both.
-        float2 x = a[k], xm = a[m - k];
+        const int kSlot = block_fft_pad(k, n), mirrorSlot = block_fft_pad(m - k, n);
+        float2 x = a[kSlot], xm = a[mirrorSlot];
         if (k == 0) {
             x.y = 0.0f;
             xm.y = 0.0f;
@@ -179,9 +207,9 @@ __device__ __forceinline__ void block_fft_real_inverse(float2* a, const BlockFft
         float2 w = __ldg(tw + k * unitN);
         w.y = -w.y;
         const float2 o = bfft_mul(make_float2(x.x - xm.x, x.y + xm.y), w);
-        a[k] = make_float2(e.x - o.y, e.y + o.x);
+        a[kSlot] = make_float2(e.x - o.y, e.y + o.x);
         if (k != 0 && 2 * k != m) {
-            a[m - k] = make_float2(e.x + o.y, o.x - e.y); // conj(E) + i·conj(O)
+            a[mirrorSlot] = make_float2(e.x + o.y, o.x - e.y); // conj(E) + i·conj(O)
         }
     }
     __syncthreads();

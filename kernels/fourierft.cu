@@ -47,23 +47,26 @@ __device__ __forceinline__ float2 gather_bin(const float2* __restrict__ row, con
 
 // The steps both fused kernels take per token, on one block's shared memory.
 
-// a[m] = (row[2m], row[2m + 1]) for m < half: a real row of any dtype as complex pairs for block_fft_real_forward.
+// Pair m = (row[2m], row[2m + 1]) for m < n.m at its slot: a real row of any dtype as complex pairs for
+// block_fft_real_forward.
 __device__ __forceinline__ void fused_load_pairs(float2* a, const void* __restrict__ src, long long first, int dtype,
-                                                 int half) {
-    for (int m = threadIdx.x; m < half; m += blockDim.x) {
-        a[m] = make_float2(load_as_float(src, first + 2 * m, dtype), load_as_float(src, first + 2 * m + 1, dtype));
+                                                 const BlockFftLength& n) {
+    for (int m = threadIdx.x; m < n.m; m += blockDim.x) {
+        a[block_fft_pad(m, n)] = make_float2(load_as_float(src, first + 2 * m, dtype),
+                                             load_as_float(src, first + 2 * m + 1, dtype));
     }
 }
 
-// z[o] for o ≤ outHalf: the gather/scatter (gather_bin_at) from a half spectrum left by block_fft_real_forward (bin
-// b at block_fft_slot(b, from)), with coefficients in shared memory.
-__device__ __forceinline__ void fused_gather(float2* z, int outHalf, const float2* spectrum, const BlockFftLength& from,
+// Bin o ≤ to.m of z, in natural order at its slot (block_fft_pad): the gather/scatter (gather_bin_at) from a half
+// spectrum left by block_fft_real_forward (bin b at block_fft_slot(b, from)), with coefficients in shared memory.
+__device__ __forceinline__ void fused_gather(float2* z, const BlockFftLength& to, const float2* spectrum,
+                                             const BlockFftLength& from,
                                              const float* coeffs, const int* __restrict__ binStart,
                                              const int* __restrict__ entryCoeff, const int* __restrict__ entrySrc,
                                              float halfScale) {
     const auto binAt = [spectrum, &from](int b) { return spectrum[block_fft_slot(b, from)]; };
-    for (int o = threadIdx.x; o <= outHalf; o += blockDim.x) {
-        z[o] = gather_bin_at(binAt, coeffs, entryCoeff, entrySrc, binStart[o], binStart[o + 1], halfScale);
+    for (int o = threadIdx.x; o <= to.m; o += blockDim.x) {
+        z[block_fft_pad(o, to)] = gather_bin_at(binAt, coeffs, entryCoeff, entrySrc, binStart[o], binStart[o + 1], halfScale);
     }
 }
 
@@ -95,10 +98,10 @@ __device__ __forceinline__ void fused_stage_row(float* coeffs, const float* __re
 // memory but the tables. One block per token, tokens strided over gridDim.x. tokenRow == nullptr: every token uses
 // coeffTable's first row (a single adapter); else token t uses row tokenRow[t] − 1 and tokenRow[t] = 0 leaves y[t]
 // alone (no adapter, or one of another index set). x and y are of any dtype; the sums of a bin are those of
-// gather_bin_at in its order. spectrum: the block's dynamic shared memory, 8·(halfIn + 1) + 8·(halfOut + 1) + 4·n
-// bytes. twiddles: e^{−2πi·j/L} for j < L, L a multiple of d_in and d_out. Two kernels: fourierft_forward_fused for powers of two
-// (oddIn = oddOut = 1: the radix-odd stages compiled out, half the registers) and fourierft_forward_fused_radix
-// for the rest.
+// gather_bin_at in its order. spectrum: the block's dynamic shared memory, both half spectra padded
+// (8·block_fft_slots bytes each) and then n floats. twiddles: block_fft.cuh's table for L, a multiple of d_in and
+// d_out. Two kernels: fourierft_forward_fused for powers of two (oddIn = oddOut = 1: the radix-odd stages compiled
+// out, half the registers) and fourierft_forward_fused_radix for the rest.
 template <bool kOddRadix>
 __device__ __forceinline__ void forward_fused(
         float2* const spectrum, const void* __restrict__ x, int xDtype, int halfIn, int oddIn, void* __restrict__ y,
@@ -108,18 +111,18 @@ __device__ __forceinline__ void forward_fused(
     const BlockFftLength in = block_fft_length(halfIn, kOddRadix ? oddIn : 1);
     const BlockFftLength out = block_fft_length(halfOut, kOddRadix ? oddOut : 1);
     const int dIn = 2 * halfIn, dOut = 2 * halfOut;
-    float2* const z = spectrum + halfIn + 1;
-    float* const coeffs = reinterpret_cast<float*>(z + halfOut + 1);
+    float2* const z = spectrum + block_fft_slots(in);
+    float* const coeffs = reinterpret_cast<float*>(z + block_fft_slots(out));
     int staged = 0; // the table row + 1 now in shared memory, 0 for none
     for (int t = blockIdx.x; t < tokens; t += gridDim.x) {
         const int row = tokenRow == nullptr ? 1 : tokenRow[t]; // the same for the whole block
         if (row == 0) continue;
         __syncthreads(); // the previous token is done with every buffer
         fused_stage_row(coeffs, coeffTable, n, row, &staged);
-        fused_load_pairs(spectrum, x, (long long) t * dIn, xDtype, halfIn);
+        fused_load_pairs(spectrum, x, (long long) t * dIn, xDtype, in);
         __syncthreads();
         block_fft_real_forward(spectrum, in, twiddles, twiddleLength);
-        fused_gather(z, halfOut, spectrum, in, coeffs, binStart, entryCoeff, entrySrc, halfScale);
+        fused_gather(z, out, spectrum, in, coeffs, binStart, entryCoeff, entrySrc, halfScale);
         __syncthreads();
         block_fft_real_inverse(z, out, twiddles, twiddleLength);
         fused_add_samples(y, (long long) t * dOut, yDtype, z, out);
@@ -145,16 +148,16 @@ __device__ __forceinline__ void backward_fused(
     const BlockFftLength in = block_fft_length(halfIn, kOddRadix ? oddIn : 1);
     const BlockFftLength out = block_fft_length(halfOut, kOddRadix ? oddOut : 1);
     const int dIn = 2 * halfIn, dOut = 2 * halfOut;
-    float2* const g = spectrum + halfIn + 1;
-    float* const coeffs = reinterpret_cast<float*>(g + halfOut + 1);
+    float2* const g = spectrum + block_fft_slots(in);
+    float* const coeffs = reinterpret_cast<float*>(g + block_fft_slots(out));
     int staged = 0;
     for (int t = blockIdx.x; t < tokens; t += gridDim.x) {
         const int row = tokenRow == nullptr ? 1 : tokenRow[t]; // the same for the whole block
         if (row == 0) continue;
         __syncthreads(); // the previous token is done with every buffer
         if (gx != nullptr) fused_stage_row(coeffs, coeffTable, n, row, &staged);
-        fused_load_pairs(spectrum, x, (long long) t * dIn, xDtype, halfIn);
-        fused_load_pairs(g, gy, (long long) t * dOut, gyDtype, halfOut);
+        fused_load_pairs(spectrum, x, (long long) t * dIn, xDtype, in);
+        fused_load_pairs(g, gy, (long long) t * dOut, gyDtype, out);
         __syncthreads();
         block_fft_real_forward(spectrum, in, twiddles, twiddleLength);
         block_fft_real_forward(g, out, twiddles, twiddleLength);
@@ -166,7 +169,7 @@ __device__ __forceinline__ void backward_fused(
         }
         if (gx == nullptr) continue;
         __syncthreads(); // x's spectrum is read; its buffer takes ∂L/∂x's
-        fused_gather(spectrum, halfIn, g, out, coeffs, binStart, entryCoeff, entrySrc, halfScale);
+        fused_gather(spectrum, in, g, out, coeffs, binStart, entryCoeff, entrySrc, halfScale);
         __syncthreads();
         block_fft_real_inverse(spectrum, in, twiddles, twiddleLength);
         fused_add_samples(gx, (long long) t * dIn, gxDtype, spectrum, in);

@@ -72,5 +72,8 @@ fi
 # loops"); JAVA_OPTS replaces both.
 jvm_opts=${JAVA_OPTS:-"$(default_heap) --add-modules jdk.incubator.vector"}
 echo "== JMH, results in $results (benchmark JVM options: $jvm_opts)"
-"$java" -cp "$classpath" org.spectralpeft.bench.JmhRun \
+# The options go to this JVM as well: with -f 0 JMH runs the benchmarks in it, and a system property that picks a
+# kernel (say -Dspectralpeft.fourierft.forward=fused) would otherwise reach only forked JVMs.
+# shellcheck disable=SC2086
+"$java" $jvm_opts -cp "$classpath" org.spectralpeft.bench.JmhRun \
   -jvmArgsAppend "$jvm_opts" -rf json -rff "$results/jmh.json" "$@" 2>&1 | tee "$results/jmh.txt"

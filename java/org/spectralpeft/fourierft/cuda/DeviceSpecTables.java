@@ -45,8 +45,9 @@ final class DeviceSpecTables implements AutoCloseable {
     final long gyBin;
     final long imSign;
     /**
-     * e^{−2πi·j/L} for j &lt; L as float pairs (real, imaginary), L = {@link #twiddleLength}, for the block FFTs of
-     * {@code fourierft_forward_fused}; 0 where the kernel does not take the layer.
+     * e^{−2πi·j/L} for j &lt; L as float pairs (real, imaginary), L = {@link #twiddleLength}, then the radix-2 stages'
+     * table ({@link FusedForward#twiddles}), for the block FFTs of {@code fourierft_forward_fused}; 0 where the kernel
+     * does not take the layer.
      */
     final long twiddles;
     /** L: the least common multiple of d_in and d_out where the fused kernel takes both, else 0. */

@@ -10,7 +10,8 @@ package org.spectralpeft.fourierft.cuda;
  * registers). Chosen per call by the system property {@value CudaFourierFT#FORWARD_PROPERTY}{@code =fused};
  * elsewhere, and by default, the forward is cuFFT's transforms around the gather kernels. The fused kernel reads x
  * once and y once and writes y once, where the cuFFT route also writes and reads both spectra and launches five
- * times; its speed has not been measured on a GPU yet, so it is not the default.
+ * times. On an H100 it won at 768² and lost at 4096² (bench/NOTES.md); the twiddle and padding changes made since are
+ * not yet measured, so it is not the default.
  */
 final class FusedForward {
     /** The longest twiddle table a layer may need (beyond it, the cuFFT route). */
@@ -57,19 +58,41 @@ final class FusedForward {
     }
 
     /**
-     * e^{−2πi·j/L} for j &lt; L, as (real, imaginary) float pairs, each computed in double and rounded once.
+     * The block FFTs' twiddle table ({@code kernels/block_fft.cuh}), as (real, imaginary) float pairs, each computed in
+     * double and rounded once: e^{−2πi·j/L} for j &lt; L, then the radix-2 stages' table of {@link #stageLength}(L)
+     * pairs, pair h + j = e^{−2πi·j/(2h)} for h = 1, 2, 4, … and j &lt; h (pair 0 is 1), so that a pass reads its
+     * twiddles at consecutive addresses.
      *
      * @param length L, or 0 for none
-     * @return 2·L floats
+     * @return 2·(L + stageLength(L)) floats
      */
     static float[] twiddles(int length) {
-        float[] t = new float[2 * length];
+        int stages = stageLength(length);
+        float[] t = new float[2 * (length + stages)];
         for (int j = 0; j < length; j++) {
             double angle = 2 * Math.PI * j / length;
             t[2 * j] = (float) Math.cos(angle);
             t[2 * j + 1] = (float) -Math.sin(angle);
         }
+        if (stages > 0) {
+            t[2 * length] = 1f;
+        }
+        for (int h = 1; h < stages; h <<= 1) {
+            for (int j = 0; j < h; j++) {
+                double angle = Math.PI * j / h;
+                t[2 * (length + h + j)] = (float) Math.cos(angle);
+                t[2 * (length + h + j) + 1] = (float) -Math.sin(angle);
+            }
+        }
         return t;
+    }
+
+    /**
+     * The radix-2 stages' table's length for a twiddle table of length L: the largest power of two dividing L/2,
+     * which is the longest power-of-two sub-transform (half of d over its odd factor) of either length.
+     */
+    static int stageLength(int length) {
+        return length == 0 ? 0 : Integer.lowestOneBit(length) / 2;
     }
 
     /**
@@ -80,9 +103,21 @@ final class FusedForward {
         return oddFactor(inLength) == 1 && oddFactor(outLength) == 1;
     }
 
-    /** Dynamic shared memory per block: both half spectra and one coefficient row. */
+    /** Dynamic shared memory per block: both half spectra (padded, {@link #spectrumSlots}) and one coefficient row. */
     static long sharedBytes(int inLength, int outLength, int n) {
-        return 8L * (inLength / 2 + 1) + 8L * (outLength / 2 + 1) + 4L * n;
+        return 8L * spectrumSlots(inLength) + 8L * spectrumSlots(outLength) + 4L * n;
+    }
+
+    /**
+     * The float2 slots a block holds the half spectrum of a length-d real transform in (M = d/2 + 1 bins and the
+     * padding of {@code kernels/block_fft.cuh}: element i at slot i + (i &gt;&gt; shift), shift = max(log2(M/odd) − 5,
+     * 1), so that reads at digit-reversed positions spread over the banks): block_fft_pad(M) + 1.
+     */
+    static int spectrumSlots(int length) {
+        int m = length / 2;
+        int odd = Math.max(oddFactor(length), 1);
+        int shift = Math.max(Integer.numberOfTrailingZeros(m / odd) - 5, 1);
+        return m + (m >> shift) + 1;
     }
 
     /**

@@ -46,7 +46,9 @@ class FusedForwardRulesTest {
 
     @Test
     void sharedMemoryHoldsBothHalfSpectraAndACoefficientRow() {
-        assertEquals(8 * 2049 + 8 * 2049 + 4 * 1000, FusedForward.sharedBytes(4096, 4096, 1000));
+        // 2049 bins each, padded by one slot per 64 (2^(11 − 5)) elements
+        assertEquals(8 * 2081 + 8 * 2081 + 4 * 1000, FusedForward.sharedBytes(4096, 4096, 1000));
+        assertEquals(8 * 2081 + 8 * 481 + 4 * 7, FusedForward.sharedBytes(4096, 768, 7));
         int limit = 227 * 1024;
         assertTrue(FusedForward.fits(4096, 4096, 1000, limit));
         assertTrue(FusedForward.fits(8192, 8192, 12000, limit));
@@ -59,16 +61,44 @@ class FusedForwardRulesTest {
     }
 
     @Test
+    void spectraArePaddedBySlotsPerPowerOfTwoRun() {
+        // M = d/2, part = M / odd = 2^p, one slot more per 2^max(p − 5, 1) elements, then bin M
+        assertEquals(2048 + 32 + 1, FusedForward.spectrumSlots(4096));
+        assertEquals(8192 + 32 + 1, FusedForward.spectrumSlots(16384));
+        assertEquals(384 + 96 + 1, FusedForward.spectrumSlots(768)); // 3·2^7: shift 2
+        assertEquals(7168 + 7 * 32 + 1, FusedForward.spectrumSlots(14336)); // 7·2^10: shift 5
+        assertEquals(1 + 0 + 1, FusedForward.spectrumSlots(2)); // M = 1: shift 1
+        assertEquals(4 + 2 + 1, FusedForward.spectrumSlots(8));
+        assertEquals(3 + 1 + 1, FusedForward.spectrumSlots(6));
+    }
+
+    @Test
     void twiddlesAreTheUnitRootsRoundedOnce() {
-        for (int length : new int[] {2, 4, 6, 64, 768, 4096}) {
+        for (int length : new int[] {2, 4, 6, 64, 768, 4096, 28672}) {
             float[] t = FusedForward.twiddles(length);
-            assertEquals(2 * length, t.length);
+            int stages = FusedForward.stageLength(length);
+            assertEquals(Integer.lowestOneBit(length) / 2, stages);
+            assertEquals(2 * (length + stages), t.length);
             for (int j = 0; j < length; j++) {
                 double angle = 2 * Math.PI * j / length;
                 assertEquals((float) Math.cos(angle), t[2 * j], "cos, L " + length + ", j " + j);
                 assertEquals((float) -Math.sin(angle), t[2 * j + 1], "sin, L " + length + ", j " + j);
             }
+            // the stages' table: pair L + h + j = e^{−2πi·j/(2h)}, the same unit roots as the first part holds
+            for (int h = 1; h < stages; h <<= 1) {
+                for (int j = 0; j < h; j++) {
+                    int at = 2 * (length + h + j);
+                    assertEquals(t[2 * (j * (length / (2 * h)))], t[at], 1e-7f, "cos, L " + length + ", h " + h);
+                    assertEquals(t[2 * (j * (length / (2 * h))) + 1], t[at + 1], 1e-7f, "sin, L " + length + ", h " + h);
+                    double angle = Math.PI * j / h;
+                    assertEquals((float) Math.cos(angle), t[at]);
+                    assertEquals((float) -Math.sin(angle), t[at + 1]);
+                }
+            }
         }
+        assertEquals(2048, FusedForward.stageLength(4096)); // 4096's part: M = 2048
+        assertEquals(2048, FusedForward.stageLength(28672)); // lcm(14336, 4096) = 7·2^12: 4096's part
+        assertEquals(128, FusedForward.stageLength(768)); // 768's part: 384 / 3
         assertEquals(1f, FusedForward.twiddles(2)[0]);
         assertEquals(-1f, FusedForward.twiddles(2)[2]);
         assertEquals(0, FusedForward.twiddles(0).length);
