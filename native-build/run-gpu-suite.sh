@@ -24,6 +24,9 @@
 #           one; then what PEFT can do for such a batch on the same device (materializeEach, 1 and 16
 #           adapters, into mixed/each/); then FourierFT's forward and backward, single and mixed, through the
 #           fused kernels (-Dspectralpeft.fourierft.forward=fused, into mixed/fused/)
+#   fused   FourierFT's fused kernels against the cuFFT route, about 4 minutes (run_fused below: the forward and
+#           backward stage profiles, Nsight Compute's sections for one launch of each fused kernel, JMH under the
+#           property); with SUITE_ARCHIVE set, packed at the end
 #   short   all of it cut to fit one slot of about 9 minutes (for a lease of 15 minutes): the tests tagged
 #           gpu (committed fixtures), the float32 CUDA benchmarks with short iterations in two JMH runs (-f 0;
 #           not the merge command, whose single-shot calls take most of a slot), PEFT timed with --quick,
@@ -44,7 +47,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if [ -d "$here/jre" ]; then bundle=$here; elif [ -d "$here/bundle/jre" ]; then bundle=$here/bundle; else
   echo "error: no bundle next to $0; build one with native-build/make-bundle.sh" >&2; exit 1
 fi
-stage=${1:?stage: tests, bench, peers, foura, tlora, mixed, all or short}
+stage=${1:?stage: tests, bench, peers, foura, tlora, mixed, fused, all or short}
 out=${2:?output directory}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -274,6 +277,44 @@ run_mixed() {
   grep -E "p0.50 " "$d/fused/jmh.txt" | head -20 || tail -20 "$d/fused/run.log"
 }
 
+# FourierFT's fused kernels against the cuFFT route, about 4 minutes: the stage profile of the single and mixed
+# forward and backward only (fused/stages.md), then Nsight Compute's sections for one launch of
+# fourierft_forward_fused and of fourierft_backward_fused at 4096 x 4096, T = 4096 (occupancy, speed of light, the
+# memory tables with shared-memory bank conflicts and L1 sectors: fused/ncu-*.txt; skipped without ncu), then JMH's
+# forward and backward under the property (fused/jmh.txt).
+run_fused() {
+  local d=$out/fused java=$bundle/jre/bin/java cp
+  cp=$(classpath)
+  mkdir -p "$d"
+  echo "== fused kernels: stage profile ($(date -u +%T))"
+  timeout -k 5 "${FUSED_PROFILE_LIMIT:-110}" "$java" -Xmx8g -Dspectralpeft.profile.only='^(mixed )?(forward|backward)' \
+    -cp "$cp" org.spectralpeft.fourierft.cuda.StageProfile "$d/stages.md" > "$d/stages.log" 2>&1 \
+    || echo "   STAGE PROFILE FAILED OR CUT SHORT (see fused/stages.log)"
+  grep -E "^## |^wall" "$d/stages.md" 2>/dev/null | paste - - | sed 's/ (p10[^)]*)//' || true
+  if command -v ncu > /dev/null; then
+    local k pick
+    for k in forward backward; do
+      pick="^forward \(fused kernel\) 4096x4096 n=1000 T=4096 "
+      [ $k = backward ] && pick="^mixed backward \(fused kernel\) 4096x4096 n=1000 T=4096, 1 adapter"
+      echo "== ncu: fourierft_${k}_fused ($(date -u +%T))"
+      timeout -k 5 90 ncu --section LaunchStats --section Occupancy --section SpeedOfLight \
+        --section MemoryWorkloadAnalysis_Tables -k "regex:^fourierft_${k}_fused$" -c 1 \
+        "$java" -Xmx8g -Dspectralpeft.profile.only="$pick" -cp "$cp" org.spectralpeft.fourierft.cuda.StageProfile \
+        "$d/ncu-$k.md" > "$d/ncu-$k.txt" 2>&1 || echo "   NCU FAILED OR CUT SHORT (see fused/ncu-$k.txt)"
+      grep -E "Duration|Achieved Occupancy|Memory Throughput|L1/TEX Hit|Bank|Registers Per|Shared Memory Config" \
+        "$d/ncu-$k.txt" | head -12 || true
+    done
+  else
+    echo "   no ncu on this machine: no kernel sections"
+  fi
+  echo "== fused kernels: JMH ($(date -u +%T))"
+  JAVA_OPTS="-Xmx24g -Dspectralpeft.fourierft.forward=fused" timeout -k 5 "${FUSED_JMH_LIMIT:-80}" \
+    "$bundle/run-benchmarks.sh" "$d/jmh" "ForwardBackwardBenchmark\.(forward|backward)$" -p backend=cuda \
+    -p dtype=float32 -p tokens=1,256,4096 -wi 1 -w 200ms -i 2 -r 300ms -f 0 > "$d/jmh.log" 2>&1 \
+    || echo "   JMH FAILED OR CUT SHORT (see fused/jmh.log)"
+  grep -E "p0.50 " "$d/jmh/jmh.txt" 2>/dev/null || true
+}
+
 # OUT_DIR packed into SUITE_ARCHIVE, when that is set (replaced whole, never left half written)
 pack() {
   [ -n "${SUITE_ARCHIVE:-}" ] || return 0
@@ -296,7 +337,8 @@ case $stage in
   foura) run_foura ;;
   tlora) run_tlora ;;
   mixed) run_mixed ;;
+  fused) run_fused; pack ;;
   all) run_tests; run_bench; run_peers; run_foura; run_tlora; run_mixed ;;
   short) run_short ;;
-  *) echo "error: unknown stage $stage (tests, bench, peers, foura, tlora, mixed, all or short)" >&2; exit 2 ;;
+  *) echo "error: unknown stage $stage (tests, bench, peers, foura, tlora, mixed, fused, all or short)" >&2; exit 2 ;;
 esac

@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.regex.Pattern;
 import org.spectralpeft.Backends;
 import org.spectralpeft.cuda.CudaContext;
 import org.spectralpeft.cuda.CudaStream;
@@ -32,6 +33,13 @@ public final class StageReport {
     private static final int TIMED_CALLS = 10;
     /** Device time the stream is held before each timed call, longer than queueing the largest call takes. */
     private static final long HOLD_NANOS = 20_000_000L;
+
+    /**
+     * The system property that limits a profile to the operations whose heading a regular expression finds (say
+     * {@code -Dspectralpeft.profile.only='fused kernel'}, or one case to run under a kernel profiler); unset, all.
+     */
+    public static final String ONLY_PROPERTY = "spectralpeft.profile.only";
+    private static final Pattern ONLY = onlyPattern(System.getProperty(ONLY_PROPERTY));
 
     private final CudaContext context;
     private final CudaStream stream;
@@ -66,6 +74,10 @@ public final class StageReport {
         }
     }
 
+    static Pattern onlyPattern(String regex) {
+        return regex == null || regex.isEmpty() ? null : Pattern.compile(regex);
+    }
+
     /**
      * @param context the context the profiled calls run on
      * @param stream the stream they queue their work on
@@ -86,12 +98,16 @@ public final class StageReport {
     }
 
     /**
-     * Warms {@code call} up, takes its wall median with no timer, then its per-stage GPU times, and reports them.
+     * Warms {@code call} up, takes its wall median with no timer, then its per-stage GPU times, and reports them;
+     * an operation {@link #ONLY_PROPERTY} leaves out is not called.
      *
      * @param name the operation, as the report's heading
      * @param call one call, queued on the report's stream
      */
     public void profile(String name, Runnable call) {
+        if (ONLY != null && !ONLY.matcher(name).find()) {
+            return;
+        }
         long warmupEnd = System.nanoTime() + WARMUP_NANOS;
         for (int i = 0; i < WARMUP_CALLS || System.nanoTime() < warmupEnd; i++) {
             call.run();
