@@ -1,9 +1,10 @@
 package org.spectralpeft.fourierft;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.atomic.AtomicReferenceArray;
 import org.spectralpeft.core.Checks;
 
 /**
@@ -61,9 +62,12 @@ public final class FourierFTAdapterPool {
     /**
      * The adapters of ids below {@link #DENSE_IDS} again, indexed by id (null: none), so that a call resolves them
      * without boxing or hashing. Grown by doubling under the lock; a reader holding an outgrown array sees the pool
-     * as it was before the grow, as if its call had started a moment earlier.
+     * as it was before the grow, as if its call had started a moment earlier. Elements are read and written through
+     * {@link #DENSE} (volatile, as an {@code AtomicReferenceArray}'s), whose reads are typed {@code Adapter}: a read
+     * needs no cast, which would load each adapter's header (a cache miss per adapter with thousands in a call).
      */
-    private volatile AtomicReferenceArray<Adapter> dense = new AtomicReferenceArray<>(0);
+    private volatile Adapter[] dense = new Adapter[0];
+    private static final VarHandle DENSE = MethodHandles.arrayElementVarHandle(Adapter[].class);
     /** Ids below this are also kept in {@link #dense}: 8 MB of references at most. */
     static final int DENSE_IDS = 1 << 20;
     /** Each distinct spec once, with how many adapters use it. */
@@ -125,7 +129,7 @@ public final class FourierFTAdapterPool {
             Adapter a = new Adapter(id, interned.spec, coefficients.clone());
             adapters.put(id, a);
             if (id < DENSE_IDS) {
-                denseCovering(id).set(id, a);
+                DENSE.setVolatile(denseCovering(id), id, a);
             }
             coefficientBytes.addAndGet(4L * spec.n());
             version.incrementAndGet();
@@ -143,7 +147,7 @@ public final class FourierFTAdapterPool {
             Adapter a = adapters.remove(id);
             Checks.require(a != null, "adapter id " + id + " is not in the pool");
             if (id < DENSE_IDS) {
-                dense.set(id, null);
+                DENSE.setVolatile(dense, id, null);
             }
             Interned interned = specs.get(a.spec);
             if (--interned.users == 0) {
@@ -214,17 +218,17 @@ public final class FourierFTAdapterPool {
     }
 
     /** The dense array, grown to hold {@code id}; call with the lock held. */
-    private AtomicReferenceArray<Adapter> denseCovering(int id) {
-        AtomicReferenceArray<Adapter> d = dense;
-        if (id < d.length()) {
+    private Adapter[] denseCovering(int id) {
+        Adapter[] d = dense;
+        if (id < d.length) {
             return d;
         }
-        AtomicReferenceArray<Adapter> grown = new AtomicReferenceArray<>(Math.min(DENSE_IDS,
-                Math.max(64, Math.max(2 * d.length(), Integer.highestOneBit(id) << 1))));
-        for (int i = 0; i < d.length(); i++) {
-            grown.set(i, d.get(i));
+        Adapter[] grown = new Adapter[Math.min(DENSE_IDS,
+                Math.max(64, Math.max(2 * d.length, Integer.highestOneBit(id) << 1)))];
+        for (int i = 0; i < d.length; i++) {
+            grown[i] = (Adapter) DENSE.getVolatile(d, i);
         }
-        dense = grown;
+        dense = grown; // published by the volatile write
         return grown;
     }
 
@@ -241,8 +245,8 @@ public final class FourierFTAdapterPool {
         if (id < 0) {
             a = null;
         } else if (id < DENSE_IDS) {
-            AtomicReferenceArray<Adapter> d = dense;
-            a = id < d.length() ? d.get(id) : null;
+            Adapter[] d = dense;
+            a = id < d.length ? (Adapter) DENSE.getVolatile(d, id) : null;
         } else {
             a = adapters.get(id);
         }
