@@ -11,19 +11,23 @@ import org.spectralpeft.core.TokenRows;
  * and looks up per distinct adapter, never per token: with thousands of adapters in a batch the host's
  * bookkeeping would otherwise cost as much as the device's kernels.
  *
- * <p>Built in one pass over the ids with a flat open-addressing table (no boxing); a run of equal ids (a
- * request's tokens, side by side) skips even that. The pool's map is read once per distinct id. Immutable once built.
+ * <p>Built in one pass over the ids, no boxing: ids below about twice the batch's distinct adapters (a pool's usual
+ * 0, 1, 2, ...) index an array, others a flat open-addressing table; a run of equal ids (a request's tokens, side by
+ * side) skips even that. The pool's map is read once per distinct id, and each adapter once more for its spec; the
+ * adapters' ids are kept in an array of the batch's own. Immutable once built.
  */
 public final class ResolvedBatch {
     private final int[] place;
     private final FourierFTAdapterPool.Adapter[] adapters;
+    private final int[] adapterIds;
     private final int[] setOfAdapter;
     private final FourierFTSpec[] sets;
 
-    private ResolvedBatch(int[] place, FourierFTAdapterPool.Adapter[] adapters, int[] setOfAdapter,
+    private ResolvedBatch(int[] place, FourierFTAdapterPool.Adapter[] adapters, int[] adapterIds, int[] setOfAdapter,
                           FourierFTSpec[] sets) {
         this.place = place;
         this.adapters = adapters;
+        this.adapterIds = adapterIds;
         this.setOfAdapter = setOfAdapter;
         this.sets = sets;
     }
@@ -39,8 +43,14 @@ public final class ResolvedBatch {
     static ResolvedBatch of(FourierFTAdapterPool pool, int[] ids) {
         int tokens = ids.length;
         int[] place = new int[tokens];
-        IdTable table = new IdTable(Math.min(tokens, pool.size() + 1));
+        int expected = Math.min(tokens, pool.size() + 1);
+        // ids below `direct` (a pool's usual 0, 1, 2, ...) find their place in an array indexed by the id, place + 1
+        // with 0 for not seen yet; other ids in the hash table. Each made when first needed.
+        int direct = (int) Math.min(FourierFTAdapterPool.DENSE_IDS, 2L * expected + 64);
+        int[] placeById = null;
+        IdTable table = null;
         FourierFTAdapterPool.Adapter[] found = new FourierFTAdapterPool.Adapter[Math.min(tokens, 16)];
+        int[] foundIds = new int[found.length];
         int count = 0;
         int lastId = -1;
         int lastPlace = -1;
@@ -54,15 +64,33 @@ public final class ResolvedBatch {
                 place[t] = -1;
                 continue;
             }
-            int at = table.placeOf(id);
+            boolean small = id >= 0 && id < direct;
+            int at;
+            if (small) {
+                if (placeById == null) {
+                    placeById = new int[direct];
+                }
+                at = placeById[id] - 1;
+            } else {
+                if (table == null) {
+                    table = new IdTable(expected);
+                }
+                at = table.placeOf(id);
+            }
             if (at < 0) {
                 FourierFTAdapterPool.Adapter a = pool.adapterOfToken(t, id);
                 if (count == found.length) {
                     found = Arrays.copyOf(found, Math.min(tokens, 2 * count));
+                    foundIds = Arrays.copyOf(foundIds, found.length);
                 }
                 at = count;
-                found[count++] = a;
-                table.put(id, at);
+                found[count] = a;
+                foundIds[count++] = id;
+                if (small) {
+                    placeById[id] = at + 1;
+                } else {
+                    table.put(id, at);
+                }
             }
             lastId = id;
             lastPlace = at;
@@ -90,7 +118,7 @@ public final class ResolvedBatch {
             }
             setOfAdapter[i] = lastSet;
         }
-        return new ResolvedBatch(place, adapters, setOfAdapter, sets);
+        return new ResolvedBatch(place, adapters, Arrays.copyOf(foundIds, count), setOfAdapter, sets);
     }
 
     /** @return the number of tokens */
@@ -114,6 +142,16 @@ public final class ResolvedBatch {
      */
     public FourierFTAdapterPool.Adapter adapter(int i) {
         return adapters[i];
+    }
+
+    /**
+     * {@code adapter(i).id()} from an array of the batch's own, without reading the adapter.
+     *
+     * @param i a place, 0 ≤ i &lt; {@link #adapterCount()}
+     * @return the id of the adapter at that place
+     */
+    public int adapterId(int i) {
+        return adapterIds[i];
     }
 
     /**
@@ -154,7 +192,10 @@ public final class ResolvedBatch {
         return TokenRows.bySlot(place, adapters.length);
     }
 
-    /** id → place, open addressing with linear probes, kept at most half full; ids are never −1 here. */
+    /**
+     * id → place, open addressing with linear probes, kept at most half full; ids are never −1 here. A slot holds
+     * place + 1, 0 when empty, so that a new table needs no fill.
+     */
     static final class IdTable {
         private int bits;
         private int[] keys;
@@ -165,20 +206,19 @@ public final class ResolvedBatch {
             bits = Math.min(30, Math.max(4, 33 - Integer.numberOfLeadingZeros(Math.max(1, expected)))); // ≥ 2 × expected
             keys = new int[1 << bits];
             values = new int[1 << bits];
-            Arrays.fill(values, -1);
         }
 
         private int slot(int id) {
             int mask = keys.length - 1;
             int h = (id * 0x9E3779B9) >>> (32 - bits); // Fibonacci hashing: consecutive ids spread apart
-            while (values[h] >= 0 && keys[h] != id) {
+            while (values[h] != 0 && keys[h] != id) {
                 h = h + 1 & mask;
             }
             return h;
         }
 
         int placeOf(int id) {
-            return values[slot(id)];
+            return values[slot(id)] - 1;
         }
 
         void put(int id, int place) {
@@ -188,9 +228,8 @@ public final class ResolvedBatch {
                 bits++;
                 keys = new int[1 << bits];
                 values = new int[1 << bits];
-                Arrays.fill(values, -1);
                 for (int i = 0; i < oldKeys.length; i++) {
-                    if (oldValues[i] >= 0) {
+                    if (oldValues[i] != 0) {
                         int h = slot(oldKeys[i]);
                         keys[h] = oldKeys[i];
                         values[h] = oldValues[i];
@@ -199,7 +238,7 @@ public final class ResolvedBatch {
             }
             int h = slot(id);
             keys[h] = id;
-            values[h] = place;
+            values[h] = place + 1;
             size++;
         }
     }

@@ -1139,7 +1139,7 @@ public final class CudaFourierFT extends ValidatingBackend {
             call.finish();
         }
         for (int i = 0; i < batch.adapterCount(); i++) {
-            grads.put(batch.adapter(i).id(), java.util.Arrays.copyOfRange(all, (int) offsets[i], (int) offsets[i + 1]));
+            grads.put(batch.adapterId(i), java.util.Arrays.copyOfRange(all, (int) offsets[i], (int) offsets[i + 1]));
         }
         return grads;
     }
@@ -1178,7 +1178,7 @@ public final class CudaFourierFT extends ValidatingBackend {
         long[] offsets = gradientOffsets(batch);
         int[] ids = new int[batch.adapterCount()];
         for (int i = 0; i < ids.length; i++) {
-            ids[i] = batch.adapter(i).id();
+            ids[i] = batch.adapterId(i);
         }
         DeviceBuffer grads = context.allocate(DType.FLOAT32, Math.max(1, offsets[ids.length]));
         try {
@@ -1212,7 +1212,7 @@ public final class CudaFourierFT extends ValidatingBackend {
     private static long[] gradientOffsets(ResolvedBatch batch) {
         long[] offsets = new long[batch.adapterCount() + 1];
         for (int i = 0; i < batch.adapterCount(); i++) {
-            offsets[i + 1] = offsets[i] + batch.adapter(i).spec().n();
+            offsets[i + 1] = offsets[i] + batch.set(batch.setOf(i)).n(); // its set's n: no read of the adapter
         }
         return offsets;
     }

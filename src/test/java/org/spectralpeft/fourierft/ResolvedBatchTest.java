@@ -63,6 +63,7 @@ class ResolvedBatchTest {
             }
             for (int i = 0; i < firstUse.size(); i++) {
                 assertSame(pool.adapter(firstUse.get(i)), batch.adapter(i), what);
+                assertEquals((int) firstUse.get(i), batch.adapterId(i), what);
                 assertEquals(sets.indexOf(batch.adapter(i).spec()), batch.setOf(i), what);
             }
             for (int t = 0; t < tokens; t++) {
