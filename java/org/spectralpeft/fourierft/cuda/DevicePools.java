@@ -8,6 +8,7 @@ import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
 import java.lang.ref.WeakReference;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.List;
@@ -91,8 +92,8 @@ final class DevicePools implements AutoCloseable {
             for (int i = 0; i < rows.length; i++) {
                 SetTable t = tables[batch.setOf(i)];
                 FourierFTAdapterPool.Adapter a = batch.adapter(i);
-                Integer slot = t.slots.get(a);
-                if (slot == null) {
+                int slot = t.slotOf(batch.adapterId(i), a);
+                if (slot < 0) {
                     if (!uploaded) {
                         // the table is written only while no kernel reads it: calls queued before, on any stream,
                         // may still be running (they read other rows, but a kernel is given the whole table)
@@ -157,6 +158,16 @@ final class DevicePools implements AutoCloseable {
         private int capacity;
         private int used;
         private final IdentityHashMap<FourierFTAdapterPool.Adapter, Integer> slots = new IdentityHashMap<>();
+        /** Per slot the adapter in it (null: free or retired), as {@link #slots} holds it. */
+        private FourierFTAdapterPool.Adapter[] holders = new FourierFTAdapterPool.Adapter[0];
+        /**
+         * id → a slot that held an adapter of that id: a call looks its adapters up by the ids it resolved, each
+         * confirmed by comparing the slot's holder with the adapter, so that it reads neither the adapter nor a boxed
+         * slot (scattered objects: with thousands of adapters per call those reads are most of the lookup's time).
+         * {@link #slots} decides where the two differ (an id removed and added again). Emptied when adapters are
+         * retired, so it holds no more ids than {@link #slots} has held since.
+         */
+        private final SlotsById byId = new SlotsById();
         private final ArrayDeque<Integer> free = new ArrayDeque<>();
         private final List<Integer> retired = new ArrayList<>();
         private final List<DeviceBuffer> outgrown = new ArrayList<>();
@@ -165,15 +176,39 @@ final class DevicePools implements AutoCloseable {
             this.n = n;
         }
 
+        /**
+         * The slot of an adapter a call resolved, or −1 if it is not in this table.
+         *
+         * @param id its id, as the call resolved it
+         * @param a the adapter
+         */
+        int slotOf(int id, FourierFTAdapterPool.Adapter a) {
+            int slot = byId.get(id);
+            if (slot >= 0 && holders[slot] == a) {
+                return slot;
+            }
+            Integer s = slots.get(a);
+            if (s == null) {
+                return -1;
+            }
+            byId.put(id, s);
+            return s;
+        }
+
         /** Moves the slots of adapters no longer in the pool to retired (freed at the next reclaim). */
         void retireRemoved(FourierFTAdapterPool pool) {
+            int before = retired.size();
             slots.entrySet().removeIf(e -> {
                 if (pool.holds(e.getKey())) {
                     return false;
                 }
                 retired.add(e.getValue());
+                holders[e.getValue()] = null;
                 return true;
             });
+            if (retired.size() > before) {
+                byId.clear(); // filled again by the next lookups; ids gone for good leave no entries behind
+            }
         }
 
         /** Puts a's coefficients into a free slot (reclaiming retired ones, or growing the table, first). */
@@ -189,6 +224,8 @@ final class DevicePools implements AutoCloseable {
             float[] c = a.coefficientsCopy();
             cuMemcpyHtoD(NativeHandles.devicePointer(table.array().address() + 4L * slot * n), Pointer.to(c), 4L * n);
             slots.put(a, slot);
+            holders[slot] = a;
+            byId.put(a.id(), slot);
             return slot;
         }
 
@@ -203,6 +240,7 @@ final class DevicePools implements AutoCloseable {
             }
             table = bigger;
             capacity = next;
+            holders = Arrays.copyOf(holders, next);
         }
 
         void close() {
@@ -211,6 +249,59 @@ final class DevicePools implements AutoCloseable {
             }
             for (DeviceBuffer b : outgrown) {
                 b.close();
+            }
+        }
+    }
+
+    /** id → slot, open addressing with linear probes, kept at most half full; slot + 1 stored, 0 for empty. */
+    static final class SlotsById {
+        private int bits = 4;
+        private int[] keys = new int[1 << bits];
+        private int[] values = new int[1 << bits];
+        private int size;
+
+        private int at(int id) {
+            int mask = keys.length - 1;
+            int h = (id * 0x9E3779B9) >>> (32 - bits);
+            while (values[h] != 0 && keys[h] != id) {
+                h = h + 1 & mask;
+            }
+            return h;
+        }
+
+        /** @return the slot last put for id, or −1 */
+        int get(int id) {
+            return values[at(id)] - 1;
+        }
+
+        void put(int id, int slot) {
+            int h = at(id);
+            if (values[h] == 0) {
+                if (2 * (size + 1) > keys.length) {
+                    int[] oldKeys = keys;
+                    int[] oldValues = values;
+                    bits++;
+                    keys = new int[1 << bits];
+                    values = new int[1 << bits];
+                    for (int i = 0; i < oldKeys.length; i++) {
+                        if (oldValues[i] != 0) {
+                            int g = at(oldKeys[i]);
+                            keys[g] = oldKeys[i];
+                            values[g] = oldValues[i];
+                        }
+                    }
+                    h = at(id);
+                }
+                size++;
+            }
+            keys[h] = id;
+            values[h] = slot + 1;
+        }
+
+        void clear() {
+            if (size > 0) {
+                Arrays.fill(values, 0);
+                size = 0;
             }
         }
     }

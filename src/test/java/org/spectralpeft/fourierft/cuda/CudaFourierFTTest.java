@@ -782,6 +782,41 @@ class CudaFourierFTTest extends FourierFTBackendContract {
         assertEquals(4L * 64 * 20 + 4L * 16 * 31, cuda.residentBytes(pool), "56 rows of set a: grown to 64");
     }
 
+    /**
+     * An id removed and added again, round after round, with new coefficients: each batch reads the new adapter's row
+     * (a call finds its rows by id first, and must not take the row of the id's earlier adapter), also once the
+     * table's retired rows are reused; each result equals that of a fresh pool holding the same adapters.
+     */
+    @Test
+    void mixedBatchesReadTheAdapterNowUnderAReaddedId() {
+        TestData data = new TestData();
+        FourierFTSpec a = FourierFTSpec.fromSeed(37, 29, 20, 5, 0.3f);
+        org.spectralpeft.fourierft.FourierFTAdapterPool pool = new org.spectralpeft.fourierft.FourierFTAdapterPool(37, 29);
+        java.util.Map<Integer, float[]> coefficients = new java.util.TreeMap<>();
+        for (int i = 0; i < 4; i++) {
+            coefficients.put(i, data.gaussian(20));
+            pool.add(i, a, coefficients.get(i));
+        }
+        int tokens = 9;
+        HostArray x = HostArray.float32(data.gaussian(tokens * 29));
+        int[] ids = {2, 0, 2, 1, 3, -1, 2, 1, 0};
+        for (int round = 0; round < 20; round++) { // 4 + 19 uploads: the 16-row table reuses retired rows
+            if (round > 0) {
+                pool.remove(2);
+                coefficients.put(2, data.gaussian(20));
+                pool.add(2, a, coefficients.get(2));
+            }
+            HostArray got = HostArray.float32(new float[tokens * 37]);
+            cuda.forward(pool, ids, x, tokens, got);
+            org.spectralpeft.fourierft.FourierFTAdapterPool fresh = new org.spectralpeft.fourierft.FourierFTAdapterPool(37, 29);
+            coefficients.forEach((id, c) -> fresh.add(id, a, c));
+            HostArray expected = HostArray.float32(new float[tokens * 37]);
+            cuda.forward(fresh, ids, x, tokens, expected);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(expected.floats(), got.floats(), "round " + round + data.tag());
+        }
+        assertEquals(4L * 16 * 20, cuda.residentBytes(pool), "retired rows reused: still one 16-row table");
+    }
+
     private static long freeDeviceMemory() {
         long[] free = new long[1];
         long[] total = new long[1];
