@@ -3,6 +3,7 @@ package org.spectralpeft.fourierft;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
+import org.spectralpeft.core.IdTable;
 import org.spectralpeft.core.TokenRows;
 
 /**
@@ -75,7 +76,7 @@ public final class ResolvedBatch {
                 if (table == null) {
                     table = new IdTable(expected);
                 }
-                at = table.placeOf(id);
+                at = table.get(id);
             }
             if (at < 0) {
                 FourierFTAdapterPool.Adapter a = pool.adapterOfToken(t, id);
@@ -190,56 +191,5 @@ public final class ResolvedBatch {
      */
     public TokenRows.Groups tokensByAdapter() {
         return TokenRows.bySlot(place, adapters.length);
-    }
-
-    /**
-     * id → place, open addressing with linear probes, kept at most half full; ids are never −1 here. A slot holds
-     * place + 1, 0 when empty, so that a new table needs no fill.
-     */
-    static final class IdTable {
-        private int bits;
-        private int[] keys;
-        private int[] values;
-        private int size;
-
-        IdTable(int expected) {
-            bits = Math.min(30, Math.max(4, 33 - Integer.numberOfLeadingZeros(Math.max(1, expected)))); // ≥ 2 × expected
-            keys = new int[1 << bits];
-            values = new int[1 << bits];
-        }
-
-        private int slot(int id) {
-            int mask = keys.length - 1;
-            int h = (id * 0x9E3779B9) >>> (32 - bits); // Fibonacci hashing: consecutive ids spread apart
-            while (values[h] != 0 && keys[h] != id) {
-                h = h + 1 & mask;
-            }
-            return h;
-        }
-
-        int placeOf(int id) {
-            return values[slot(id)] - 1;
-        }
-
-        void put(int id, int place) {
-            if (2 * (size + 1) > keys.length) {
-                int[] oldKeys = keys;
-                int[] oldValues = values;
-                bits++;
-                keys = new int[1 << bits];
-                values = new int[1 << bits];
-                for (int i = 0; i < oldKeys.length; i++) {
-                    if (oldValues[i] != 0) {
-                        int h = slot(oldKeys[i]);
-                        keys[h] = oldKeys[i];
-                        values[h] = oldValues[i];
-                    }
-                }
-            }
-            int h = slot(id);
-            keys[h] = id;
-            values[h] = place + 1;
-            size++;
-        }
     }
 }

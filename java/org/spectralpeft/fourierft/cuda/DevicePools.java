@@ -16,6 +16,7 @@ import java.util.Map;
 import java.util.WeakHashMap;
 import jcuda.Pointer;
 import org.spectralpeft.core.DType;
+import org.spectralpeft.core.IdTable;
 import org.spectralpeft.cuda.CudaContext;
 import org.spectralpeft.cuda.CudaStream;
 import org.spectralpeft.cuda.DeviceBuffer;
@@ -167,7 +168,7 @@ final class DevicePools implements AutoCloseable {
          * {@link #slots} decides where the two differ (an id removed and added again). Emptied when adapters are
          * retired, so it holds no more ids than {@link #slots} has held since.
          */
-        private final SlotsById byId = new SlotsById();
+        private final IdTable byId = new IdTable(16);
         private final ArrayDeque<Integer> free = new ArrayDeque<>();
         private final List<Integer> retired = new ArrayList<>();
         private final List<DeviceBuffer> outgrown = new ArrayList<>();
@@ -249,59 +250,6 @@ final class DevicePools implements AutoCloseable {
             }
             for (DeviceBuffer b : outgrown) {
                 b.close();
-            }
-        }
-    }
-
-    /** id → slot, open addressing with linear probes, kept at most half full; slot + 1 stored, 0 for empty. */
-    static final class SlotsById {
-        private int bits = 4;
-        private int[] keys = new int[1 << bits];
-        private int[] values = new int[1 << bits];
-        private int size;
-
-        private int at(int id) {
-            int mask = keys.length - 1;
-            int h = (id * 0x9E3779B9) >>> (32 - bits);
-            while (values[h] != 0 && keys[h] != id) {
-                h = h + 1 & mask;
-            }
-            return h;
-        }
-
-        /** @return the slot last put for id, or −1 */
-        int get(int id) {
-            return values[at(id)] - 1;
-        }
-
-        void put(int id, int slot) {
-            int h = at(id);
-            if (values[h] == 0) {
-                if (2 * (size + 1) > keys.length) {
-                    int[] oldKeys = keys;
-                    int[] oldValues = values;
-                    bits++;
-                    keys = new int[1 << bits];
-                    values = new int[1 << bits];
-                    for (int i = 0; i < oldKeys.length; i++) {
-                        if (oldValues[i] != 0) {
-                            int g = at(oldKeys[i]);
-                            keys[g] = oldKeys[i];
-                            values[g] = oldValues[i];
-                        }
-                    }
-                    h = at(id);
-                }
-                size++;
-            }
-            keys[h] = id;
-            values[h] = slot + 1;
-        }
-
-        void clear() {
-            if (size > 0) {
-                Arrays.fill(values, 0);
-                size = 0;
             }
         }
     }

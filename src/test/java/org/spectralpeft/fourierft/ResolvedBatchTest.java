@@ -6,9 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.spectralpeft.TestData;
 
@@ -104,25 +102,6 @@ class ResolvedBatchTest {
         assertSame(pool.adapter(63), again.adapter(0), "a re-added id resolves to its new adapter");
         assertSame(SET_B, again.set(0));
         assertTrue(ResolvedBatch.of(pool, new int[] {-1, -1}).isEmpty());
-    }
-
-    /** The id table grows past the size it was made for (a pool may grow while a call resolves) and keeps every id. */
-    @Test
-    void theIdTableKeepsEveryIdAsItGrows() {
-        TestData data = new TestData();
-        ResolvedBatch.IdTable table = new ResolvedBatch.IdTable(1);
-        Map<Integer, Integer> model = new HashMap<>();
-        for (int i = 0; i < 5000; i++) {
-            int id = data.nextInt(3) == 0 ? i * 4096 : data.nextInt(Integer.MAX_VALUE); // strided and scattered ids
-            if (!model.containsKey(id)) {
-                assertEquals(-1, table.placeOf(id), "absent id " + id + data.tag());
-                model.put(id, model.size());
-                table.put(id, model.get(id));
-            }
-        }
-        for (Map.Entry<Integer, Integer> e : model.entrySet()) {
-            assertEquals(e.getValue(), table.placeOf(e.getKey()), "id " + e.getKey() + data.tag());
-        }
     }
 
     private static void expectMessage(String fragment, org.junit.jupiter.api.function.Executable call) {

@@ -1,4 +1,4 @@
-package org.spectralpeft.fourierft.cuda;
+package org.spectralpeft.core;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -7,20 +7,21 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.spectralpeft.TestData;
 
-/** The device pools' id → slot table against a map: it grows, overwrites, forgets on clear. */
-class SlotsByIdTest {
+/** The id table against a map: it grows past the size it was made for, replaces values, and forgets on clear. */
+class IdTableTest {
     @Test
-    void keepsTheLastSlotOfEveryIdAsItGrowsAndForgetsThemOnClear() {
+    void keepsTheLastValueOfEveryIdAsItGrowsAndForgetsThemOnClear() {
         TestData data = new TestData();
-        DevicePools.SlotsById table = new DevicePools.SlotsById();
+        IdTable table = new IdTable(1);
         Map<Integer, Integer> model = new HashMap<>();
         for (int round = 0; round < 3; round++) {
             for (int i = 0; i < 5000; i++) {
-                int id = data.nextInt(3) == 0 ? i * 4096 : data.nextInt(4) == 0 ? i : data.nextInt(Integer.MAX_VALUE);
+                // strided (the hash must spread them), small and scattered ids, negative ones too
+                int id = data.nextInt(3) == 0 ? i * 4096 : data.nextInt(4) == 0 ? i - 100 : data.nextInt(Integer.MAX_VALUE);
                 assertEquals(model.getOrDefault(id, -1), table.get(id), "id " + id + data.tag());
-                int slot = data.nextInt(100_000);
-                model.put(id, slot);
-                table.put(id, slot);
+                int value = data.nextInt(100_000);
+                model.put(id, value);
+                table.put(id, value);
             }
             for (Map.Entry<Integer, Integer> e : model.entrySet()) {
                 assertEquals(e.getValue(), table.get(e.getKey()), "id " + e.getKey() + data.tag());
