@@ -13,6 +13,16 @@ import org.spectralpeft.cuda.CudaStream;
  * table lives in native memory: the driver stages a copy from pageable memory before the copy call returns.
  */
 public final class HostTables {
+    /** Tables up to this size are staged in the calling thread's reused buffer; larger ones get their own. */
+    static final int STAGING_LIMIT = 1 << 20;
+    /**
+     * Each thread's staging buffer for {@link #copyIn(int[], StreamScratch, CudaStream)} and its long twin: a table is
+     * written into it and copied from it at once, and the driver has staged the bytes before the copy call returns
+     * (pageable memory), so it is free again right after. A fresh direct buffer per table cost an allocation, its
+     * zeroing and a cleaner each, several per mixed-batch call.
+     */
+    private static final ThreadLocal<ByteBuffer> STAGING = ThreadLocal.withInitial(() -> allocate(4096));
+
     private HostTables() {
     }
 
@@ -36,7 +46,11 @@ public final class HostTables {
      * @return the device address of the copy
      */
     public static long copyIn(ByteBuffer table, StreamScratch scratch, CudaStream stream) {
-        long bytes = table.capacity();
+        return copyIn(table, table.capacity(), scratch, stream);
+    }
+
+    /** Copies the first {@code bytes} of a direct buffer (from position 0) into the call's scratch, in stream order. */
+    private static long copyIn(ByteBuffer table, long bytes, StreamScratch scratch, CudaStream stream) {
         long device = scratch.allocate(bytes);
         cuMemcpyHtoDAsync(NativeHandles.devicePointer(device), Pointer.to(table), bytes, stream.jcuda());
         return device;
@@ -51,9 +65,10 @@ public final class HostTables {
      * @return the device address of the copy
      */
     public static long copyIn(int[] values, StreamScratch scratch, CudaStream stream) {
-        ByteBuffer table = allocate(4L * Math.max(1, values.length));
-        table.asIntBuffer().put(values);
-        return copyIn(table, scratch, stream);
+        long bytes = 4L * Math.max(1, values.length);
+        ByteBuffer table = staging(bytes);
+        table.asIntBuffer().put(values.length == 0 ? new int[1] : values);
+        return copyIn(table, bytes, scratch, stream);
     }
 
     /**
@@ -65,8 +80,22 @@ public final class HostTables {
      * @return the device address of the copy
      */
     public static long copyIn(long[] values, StreamScratch scratch, CudaStream stream) {
-        ByteBuffer table = allocate(8L * Math.max(1, values.length));
-        table.asLongBuffer().put(values);
-        return copyIn(table, scratch, stream);
+        long bytes = 8L * Math.max(1, values.length);
+        ByteBuffer table = staging(bytes);
+        table.asLongBuffer().put(values.length == 0 ? new long[1] : values);
+        return copyIn(table, bytes, scratch, stream);
+    }
+
+    /** The calling thread's staging buffer, grown to at least {@code bytes}, or a buffer of its own past the limit. */
+    private static ByteBuffer staging(long bytes) {
+        if (bytes > STAGING_LIMIT) {
+            return allocate(bytes);
+        }
+        ByteBuffer b = STAGING.get();
+        if (b.capacity() < bytes) {
+            b = allocate(Math.min(STAGING_LIMIT, Math.max(bytes, 2L * b.capacity())));
+            STAGING.set(b);
+        }
+        return b;
     }
 }
