@@ -106,6 +106,57 @@ __device__ __forceinline__ void block_fft_odd_stage(float2* a, const BlockFftLen
     __syncthreads();
 }
 
+// x after the DIF stages of spans 16, 8, 4, 2 and 1 on a group of 32 elements held one per lane of a warp (lane l
+// holds element l): the partner of a stage of span s is lane l ^ s, by shuffle; the lower lane keeps the sum, the
+// upper takes the difference times W_2s^(l mod s) (w[k] for span 16 >> k; span 1 multiplies by 1). The same
+// arithmetic as the shared-memory passes, operand for operand.
+__device__ __forceinline__ float2 block_fft_warp_stages(float2 x, int lane, const float2 (&w)[4]) {
+#pragma unroll
+    for (int k = 0; k < 5; ++k) {
+        const int span = 16 >> k;
+        const float2 y = make_float2(__shfl_xor_sync(0xffffffffu, x.x, span), __shfl_xor_sync(0xffffffffu, x.y, span));
+        if (lane & span) {
+            const float2 d = make_float2(y.x - x.x, y.y - x.y);
+            x = k < 4 ? bfft_mul(d, w[k]) : d;
+        } else {
+            x = make_float2(x.x + y.x, x.y + y.y);
+        }
+    }
+    return x;
+}
+
+// The radix-2 stages of spans h0 (32 or 16) down to 1, after the shared-memory passes: each warp takes groups of
+// 2·h0 consecutive elements, one or two per lane (a span-32 stage between a lane's two elements in registers), and
+// block_fft_warp_stages does the rest; every read and write is a warp's 32 consecutive elements. Per-lane twiddles
+// are loaded once. Ends with the block synchronized.
+__device__ __forceinline__ void block_fft_warp_tail(float2* a, const BlockFftLength& n, const float2* __restrict__ stage,
+                                                    float sign, int h0) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    float2 w[4];
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+        const int span = 16 >> k;
+        w[k] = bfft_twiddle(stage, span + (lane & (span - 1)), sign);
+    }
+    if (h0 == 32) {
+        const float2 w32 = bfft_twiddle(stage, 32 + lane, sign);
+        for (int g = warp; g < (n.m >> 6); g += warps) {
+            const int s0 = block_fft_pad(64 * g + lane, n), s1 = block_fft_pad(64 * g + 32 + lane, n);
+            const float2 x0 = a[s0], x1 = a[s1];
+            const float2 lo = make_float2(x0.x + x1.x, x0.y + x1.y);
+            const float2 hi = bfft_mul(make_float2(x0.x - x1.x, x0.y - x1.y), w32);
+            a[s0] = block_fft_warp_stages(lo, lane, w);
+            a[s1] = block_fft_warp_stages(hi, lane, w);
+        }
+    } else {
+        for (int g = warp; g < (n.m >> 5); g += warps) {
+            const int s0 = block_fft_pad(32 * g + lane, n);
+            a[s0] = block_fft_warp_stages(a[s0], lane, w);
+        }
+    }
+    __syncthreads();
+}
+
 // In-place complex FFT of elements 0 .. M − 1 of a (slots as block_fft_pad), natural order in, reversed order out
 // (block_fft_reversed); conjugated twiddles when inverse.
 __device__ __forceinline__ void block_fft_complex(float2* a, const BlockFftLength& n, const float2* __restrict__ tw,
@@ -120,13 +171,17 @@ __device__ __forceinline__ void block_fft_complex(float2* a, const BlockFftLengt
     // Radix-2 decimation in frequency on each of the `odd` blocks of 2^p: the stages (span h: a[i], a[i + h] →
     // their sum, and their difference times W_2h^j) run two at a time, each thread holding the four elements two
     // stages share in registers (the same arithmetic as one stage at a time, with half the shared-memory traffic and
-    // barriers); an odd stage count ends with one stage of span 1. Groups of 2h elements tile every block, so one
-    // loop covers them all. Twiddles from the stages' table (stage[h + j] = W_2h^j): W_2h^j and W_2q^j = W_2h^2j
-    // read, W_2h^(j+q) = −i·W_2h^j exactly (a swap and a sign, the same rounding).
+    // barriers). Groups of 2h elements tile every block, so one loop covers them all. Twiddles from the stages'
+    // table (stage[h + j] = W_2h^j): W_2h^j and W_2q^j = W_2h^2j read, W_2h^(j+q) = −i·W_2h^j exactly (a swap and a
+    // sign, the same rounding). Passes run while a warp's 32 threads read 32 consecutive elements (q ≥ 32); the
+    // stages of spans below 64 then run in registers and warp shuffles (block_fft_warp_tail), where passes of small
+    // span met 2-, 4- and 8-way bank conflicts. Sub-transforms shorter than 64 take passes down to an odd stage count's
+    // last stage of span 1 alone.
     const float2* __restrict__ stage = tw + twLength;
     const int total = n.m;
+    const bool warpTail = n.part >= 64;
     int h = n.part >> 1;
-    for (; h >= 2; h >>= 2) {
+    for (; h >= (warpTail ? 64 : 2); h >>= 2) {
         const int q = h >> 1; // span of the second stage
         for (int b = threadIdx.x; b < (total >> 2); b += blockDim.x) {
             const int j = b & (q - 1);
@@ -148,7 +203,9 @@ __device__ __forceinline__ void block_fft_complex(float2* a, const BlockFftLengt
         }
         __syncthreads();
     }
-    if (h == 1) { // the last stage alone: span 1, twiddle W_2^0 = 1
+    if (warpTail) {
+        block_fft_warp_tail(a, n, stage, sign, h);
+    } else if (h == 1) { // the last stage alone: span 1, twiddle W_2^0 = 1
         for (int b = threadIdx.x; b < (total >> 1); b += blockDim.x) {
             const int s0 = block_fft_pad(2 * b, n), s1 = block_fft_pad(2 * b + 1, n);
             const float2 u = a[s0], v = a[s1];
