@@ -281,7 +281,8 @@ run_mixed() {
 # forward and backward only (fused/stages.md), then Nsight Compute's sections for one launch of
 # fourierft_forward_fused and of fourierft_backward_fused at 4096 x 4096, T = 4096 (occupancy, speed of light, the
 # memory tables with shared-memory bank conflicts and L1 sectors: fused/ncu-*.txt; skipped without ncu), then JMH's
-# forward and backward under the property (fused/jmh.txt).
+# forward and backward under the property (fused/jmh.txt), then the same sections for one launch of TLoRA's
+# tlora_ring_apply (fused/ncu-tlora.txt).
 run_fused() {
   local d=$out/fused java=$bundle/jre/bin/java cp
   cp=$(classpath)
@@ -313,6 +314,17 @@ run_fused() {
     -p dtype=float32 -p tokens=1,256,4096 -wi 1 -w 200ms -i 2 -r 300ms -f 0 > "$d/jmh.log" 2>&1 \
     || echo "   JMH FAILED OR CUT SHORT (see fused/jmh.log)"
   grep -E "p0.50 " "$d/jmh/jmh.txt" 2>/dev/null || true
+  # last, the same sections for TLoRA's ring apply (1280, R = 1: 54-70 µs per forward for W0·T's 1280 rows, about
+  # 2 TFLOPS; the next thing to tune for TLoRA at T = 4096)
+  if command -v ncu > /dev/null; then
+    echo "== ncu: tlora_ring_apply ($(date -u +%T))"
+    timeout -k 5 90 ncu --section LaunchStats --section Occupancy --section SpeedOfLight \
+      --section MemoryWorkloadAnalysis_Tables -k "regex:^tlora_ring_apply$" -c 1 "$java" -Xmx8g \
+      -Dspectralpeft.profile.only="^forward 1280x1280 R=1 T=4096 " -cp "$cp" org.spectralpeft.bench.TLoRAStageProfile \
+      "$d/ncu-tlora.md" > "$d/ncu-tlora.txt" 2>&1 || echo "   NCU FAILED OR CUT SHORT (see fused/ncu-tlora.txt)"
+    grep -E "Duration|Achieved Occupancy|Memory Throughput|Bank|Registers Per|Block Limit" "$d/ncu-tlora.txt" | head -12 \
+      || true
+  fi
 }
 
 # OUT_DIR packed into SUITE_ARCHIVE, when that is set (replaced whole, never left half written)
