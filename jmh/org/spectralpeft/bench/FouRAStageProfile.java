@@ -14,8 +14,8 @@ import org.spectralpeft.foura.cuda.CudaFouRA;
 /**
  * Where the GPU time of FouRA's forward and forward + backward goes on CUDA ({@link StageReport}): d = 4096,
  * r = 16, NONE gate, both transforms, T = 1, 16, 256 and 4096 tokens, device arrays (the cases of
- * {@code FouRABenchmark}), the forward from T = 16 on also through the tiled projection
- * ({@code -Dspectralpeft.foura.forward=tiled}); then mixed batches of T = 256 and 4096 tokens (DFT, FIXED gate),
+ * {@code FouRABenchmark}), the forward also through the forward kernels ({@code -Dspectralpeft.foura.forward=kernels})
+ * and from T = 16 on through the tiled projection ({@code =tiled}); then mixed batches of T = 256 and 4096 tokens (DFT, FIXED gate),
  * all of one adapter and each of its own (the cases of {@code FouRAMixedBatchBenchmark}).
  *
  * <p>usage: {@code FouRAStageProfile [REPORT.md] [--small]} (default foura-stages.md; --small: d = 256 and T ≤ 16, a
@@ -49,6 +49,11 @@ public final class FouRAStageProfile {
                             String what = String.format("%dx%d r=%d %s T=%d float32", d, d, rank, transform, tokens);
                             report.profile("forward " + what,
                                     () -> cuda.forward(factors, x.array(), tokens, y.array(), stream));
+                            // the forward kernels beside the SGEMMs (read per call): at small T each SGEMM costs the
+                            // host about 15 µs (HostOverheadProfile), a launch of ours about 5
+                            Bench.withProperty(CudaFouRA.FORWARD_PROPERTY, "kernels", () -> report.profile(
+                                    "forward (kernels) " + what,
+                                    () -> cuda.forward(factors, x.array(), tokens, y.array(), stream)));
                             if (tokens >= 16) { // the tiled projection beside the default (read per call)
                                 Bench.withProperty(CudaFouRA.FORWARD_PROPERTY, "tiled", () -> report.profile(
                                         "forward (tiled) " + what,

@@ -193,6 +193,12 @@ public final class HostOverheadProfile {
                 time("FouRA forward r=16 DFT T=" + tokens, 16, false, () -> foura.forward(factors, xs, tokens, ys, stream));
                 time("FouRA forward r=16 DFT T=" + tokens + " + sync", 16, true,
                         () -> foura.forward(factors, xs, tokens, ys, stream));
+                Bench.withProperty(CudaFouRA.FORWARD_PROPERTY, "kernels", () -> { // two launches, no cuBLAS
+                    time("FouRA forward r=16 DFT T=" + tokens + ", forward kernels", 16, false,
+                            () -> foura.forward(factors, xs, tokens, ys, stream));
+                    time("FouRA forward r=16 DFT T=" + tokens + ", forward kernels + sync", 16, true,
+                            () -> foura.forward(factors, xs, tokens, ys, stream));
+                });
                 time("FourierFT forward n=1000 T=" + tokens, 16, false,
                         () -> fourierft.forward(ftSpec, coeffs.array(), xs, tokens, ys, stream));
                 time("FourierFT forward n=1000 T=" + tokens + " + sync", 16, true,
