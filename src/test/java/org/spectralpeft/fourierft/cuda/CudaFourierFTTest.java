@@ -735,12 +735,8 @@ class CudaFourierFTTest extends FourierFTBackendContract {
         TestData data = new TestData();
         FourierFTSpec a = FourierFTSpec.fromSeed(37, 29, 20, 5, 0.3f);
         FourierFTSpec b = FourierFTSpec.fromSeed(37, 29, 31, 6, 0.7f);
-        org.spectralpeft.fourierft.FourierFTAdapterPool pool = new org.spectralpeft.fourierft.FourierFTAdapterPool(37, 29);
         java.util.Map<Integer, float[]> coefficients = new java.util.TreeMap<>();
-        for (int i = 0; i < 16; i++) {
-            coefficients.put(i, data.gaussian(20));
-            pool.add(i, a, coefficients.get(i));
-        }
+        org.spectralpeft.fourierft.FourierFTAdapterPool pool = poolOf(a, 16, coefficients, data);
         coefficients.put(50, data.gaussian(31));
         pool.add(50, b, coefficients.get(50));
         assertEquals(0, cuda.residentBytes(pool), "nothing on the device before the first batch");
@@ -791,12 +787,8 @@ class CudaFourierFTTest extends FourierFTBackendContract {
     void mixedBatchesReadTheAdapterNowUnderAReaddedId() {
         TestData data = new TestData();
         FourierFTSpec a = FourierFTSpec.fromSeed(37, 29, 20, 5, 0.3f);
-        org.spectralpeft.fourierft.FourierFTAdapterPool pool = new org.spectralpeft.fourierft.FourierFTAdapterPool(37, 29);
         java.util.Map<Integer, float[]> coefficients = new java.util.TreeMap<>();
-        for (int i = 0; i < 4; i++) {
-            coefficients.put(i, data.gaussian(20));
-            pool.add(i, a, coefficients.get(i));
-        }
+        org.spectralpeft.fourierft.FourierFTAdapterPool pool = poolOf(a, 4, coefficients, data);
         int tokens = 9;
         HostArray x = HostArray.float32(data.gaussian(tokens * 29));
         int[] ids = {2, 0, 2, 1, 3, -1, 2, 1, 0};
@@ -815,6 +807,18 @@ class CudaFourierFTTest extends FourierFTBackendContract {
             org.junit.jupiter.api.Assertions.assertArrayEquals(expected.floats(), got.floats(), "round " + round + data.tag());
         }
         assertEquals(4L * 16 * 20, cuda.residentBytes(pool), "retired rows reused: still one 16-row table");
+    }
+
+    /** A 37 × 29 pool of adapters 0 .. count − 1 of one spec with fresh coefficients, also put in coefficients. */
+    private static org.spectralpeft.fourierft.FourierFTAdapterPool poolOf(FourierFTSpec spec, int count,
+                                                                          java.util.Map<Integer, float[]> coefficients,
+                                                                          TestData data) {
+        org.spectralpeft.fourierft.FourierFTAdapterPool pool = new org.spectralpeft.fourierft.FourierFTAdapterPool(37, 29);
+        for (int i = 0; i < count; i++) {
+            coefficients.put(i, data.gaussian(spec.n()));
+            pool.add(i, spec, coefficients.get(i));
+        }
+        return pool;
     }
 
     private static long freeDeviceMemory() {
