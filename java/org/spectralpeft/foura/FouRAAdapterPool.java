@@ -195,7 +195,7 @@ public final class FouRAAdapterPool implements AutoCloseable {
      */
     public static long bytesOf(FouRASpec spec) {
         Checks.notNull(spec, "spec");
-        long width = (spec.transform() == FouRASpec.Transform.DFT ? 2L : 1L) * spec.rank();
+        long width = spec.zWidth();
         return 4L * (width * ((long) spec.dIn() + spec.dOut() + 1) + spec.gateLength());
     }
 

@@ -150,6 +150,16 @@ public final class FouRASpec {
     }
 
     /**
+     * The width of a token's z = Â·𝒯(x), in floats: the real and imaginary parts of r components for the DFT, r
+     * real ones for the DCT (the folded factors' rows).
+     *
+     * @return 2r or r
+     */
+    public int zWidth() {
+        return (transform == Transform.DFT ? 2 : 1) * rank;
+    }
+
+    /**
      * Elements of the gate's parameters: none (NONE), the mask of r zeros and ones (FIXED), or the r × r
      * weights G followed by the r biases b (ADAPTIVE).
      *

@@ -356,7 +356,7 @@ public final class CpuFouRA extends ValidatingBackend {
         private Folded(FouRASpec spec, float[] aHat, float[] bHat, float[] mask, float[] gate) {
             this.spec = spec;
             this.dft = spec.transform() == FouRASpec.Transform.DFT;
-            this.width = (dft ? 2 : 1) * spec.rank();
+            this.width = spec.zWidth();
             this.hIn = dft ? Spectra.bins(spec.dIn()) : spec.dIn();
             this.hOut = dft ? Spectra.bins(spec.dOut()) : spec.dOut();
             this.aHat = java.util.Arrays.copyOf(aHat, aHat.length + width);

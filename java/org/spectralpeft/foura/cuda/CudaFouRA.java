@@ -212,7 +212,7 @@ public final class CudaFouRA extends ValidatingBackend {
     }
 
     private static boolean fitsTheKernels(FouRAFactors f) {
-        return width(f.spec()) <= FouRAKernels.MAX_WIDTH;
+        return f.spec().zWidth() <= FouRAKernels.MAX_WIDTH;
     }
 
     /**
@@ -237,7 +237,7 @@ public final class CudaFouRA extends ValidatingBackend {
                 adapters++;
                 blocks += (rows + FouRAKernels.FORWARD_TOKENS - 1) / FouRAKernels.FORWARD_TOKENS;
                 used += rows;
-                maxWidth = Math.max(maxWidth, width(distinct[a].spec()));
+                maxWidth = Math.max(maxWidth, distinct[a].spec().zWidth());
             }
         }
         if (used == 0) {
@@ -375,10 +375,6 @@ public final class CudaFouRA extends ValidatingBackend {
         return description();
     }
 
-    private static int width(FouRASpec spec) {
-        return (spec.transform() == FouRASpec.Transform.DFT ? 2 : 1) * spec.rank();
-    }
-
     @Override
     protected FouRAFactors runPrepare(FouRASpec spec, float[] a, float[] b, float[] gate) {
         checkRank(spec);
@@ -404,7 +400,7 @@ public final class CudaFouRA extends ValidatingBackend {
     /** y += scale·B̂·w(Â·x) on the device: two SGEMMs around the gate kernel, or the forward kernels where asked and z fits. */
     private void forwardOnDevice(Factors f, DeviceArray x, int tokens, DeviceArray y, float scale, CudaStream s) {
         FouRASpec spec = f.spec();
-        int width = width(spec);
+        int width = spec.zWidth();
         String path = System.getProperty(FORWARD_PROPERTY, "gemm");
         if (width <= FouRAKernels.MAX_WIDTH && ("kernels".equals(path) || "tiled".equals(path))) {
             DeviceArray gate = f.gate == null ? null : f.gate.array();
@@ -543,7 +539,7 @@ public final class CudaFouRA extends ValidatingBackend {
     private void backwardOnDevice(Factors f, DeviceArray x, DeviceArray gradY, int tokens, long gradA, long gradB,
                                   long gradGate, DeviceArray gradX, CudaStream s) {
         FouRASpec spec = f.spec();
-        int width = width(spec);
+        int width = spec.zWidth();
         int r = spec.rank();
         int dIn = spec.dIn();
         int dOut = spec.dOut();
@@ -758,7 +754,7 @@ public final class CudaFouRA extends ValidatingBackend {
     private void delta(Factors f, DeviceArray dst, int mode, CudaStream s) {
         FouRASpec spec = f.spec();
         kernels.delta(f.bHatT.array().address(), f.aHat.array().address(), f.componentScale.array().address(),
-                width(spec), spec.dOut(), spec.dIn(), dst, mode, s);
+                spec.zWidth(), spec.dOut(), spec.dIn(), dst, mode, s);
     }
 
     private void writeDeltaW(Factors f, HostArray dst, int mode) {
@@ -793,7 +789,7 @@ public final class CudaFouRA extends ValidatingBackend {
 
         Factors(FouRASpec spec, CudaFouRA owner) {
             super(spec, owner);
-            int width = width(spec);
+            int width = spec.zWidth();
             DeviceBuffer a = null;
             DeviceBuffer b = null;
             DeviceBuffer g = null;
@@ -835,7 +831,7 @@ public final class CudaFouRA extends ValidatingBackend {
          */
         void fold(long a, long b, float[] gateParams, CudaStream s) {
             FouRASpec spec = spec();
-            int width = width(spec);
+            int width = spec.zWidth();
             int r = spec.rank();
             boolean dft = spec.transform() == FouRASpec.Transform.DFT;
             float[] scale = new float[width];

@@ -221,7 +221,7 @@ public final class FouRAKernels implements AutoCloseable {
     /** The arguments of a single adapter's forward on these kernels, checked; returns z's width. */
     private static int checkForward(FouRASpec spec, DeviceArray x, DeviceArray aHat, DeviceArray bHatT, DeviceArray gate,
                                     int tokens, DeviceArray y) {
-        int width = (spec.transform() == FouRASpec.Transform.DFT ? 2 : 1) * spec.rank();
+        int width = spec.zWidth();
         Checks.require(width <= MAX_WIDTH, "the forward kernels take at most " + MAX_WIDTH + " components of z, "
                 + spec + " has " + width);
         Checks.positive(tokens, "tokens");

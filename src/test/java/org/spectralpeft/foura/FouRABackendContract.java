@@ -761,7 +761,7 @@ public abstract class FouRABackendContract {
         FouRAAdapterPool pool = pool(6, 0, cases);
         long bytes = 0;
         for (Case c : cases) {
-            int width = (c.spec.transform() == Transform.DFT ? 2 : 1) * c.spec.rank();
+            int width = c.spec.zWidth();
             bytes += 4L * (width * (33 + 40 + 1) + c.spec.gateLength());
         }
         assertEquals(6, pool.size());

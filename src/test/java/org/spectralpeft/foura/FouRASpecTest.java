@@ -23,6 +23,8 @@ class FouRASpecTest {
         assertEquals(16L * 81, s.aLength());
         assertEquals(96L * 16, s.bLength());
         assertEquals(16L * 16 + 16, s.gateLength());
+        assertEquals(16, s.zWidth()); // DCT: r real components
+        assertEquals(2, FouRASpec.of(1, 8, 1, Transform.DFT, Gate.NONE, 1f).zWidth()); // DFT: r complex ones
         assertFalse(s.mergeable());
         FouRASpec fixed = FouRASpec.of(96, 81, 16, Transform.DFT, Gate.FIXED, 2f);
         assertEquals(16, fixed.gateLength());
