@@ -70,21 +70,24 @@ __device__ void tlora_stage(const int* __restrict__ plan, const float* __restric
 // One mode product of the state: mode m's input index i is contracted with core m, giving its output index
 // o. in holds nbIn bonds (1: the single bond is bondIn); out gets all rank bonds, or, when close ≥ 0, only
 // bond close, added into out: the ring closed. pre and post are the sizes of the modes before and after m,
-// as they stand.
+// as they stand. Element (p, i, q) of a bond of in is at p·inRow + i·post + q (inRow = I·post, or more where the
+// previous step padded its rows), output (p, o, q) at (p·J + o)·outPitch + q (outPitch = post, or more to pad).
 __device__ void tlora_step(const float* in, int nbIn, int bondIn, float* out, int close,
-                           const float* core, int rank, int I, int J, int pre, int post) {
-    const int inSize = pre * I * post;
-    const int outSize = pre * J * post;
-    for (int e = threadIdx.x; e < outSize; e += blockDim.x) {
+                           const float* core, int rank, int I, int J, int pre, int post, int inRow, int outPitch) {
+    const int inSize = pre * inRow;
+    const int outSize = pre * J * outPitch;
+    const int outputs = pre * J * post;
+    for (int e = threadIdx.x; e < outputs; e += blockDim.x) {
         const int q = e % post;
         const int o = (e / post) % J;
         const int p = e / post / J;
+        const int at = (p * J + o) * outPitch + q;
         float acc[TLORA_MAX_RING];
 #pragma unroll
         for (int c = 0; c < TLORA_MAX_RING; c++) acc[c] = 0.f;
         for (int b = 0; b < nbIn; b++) {
             const int bond = nbIn == 1 ? bondIn : b;
-            const float* src = in + b * inSize + p * I * post + q;
+            const float* src = in + b * inSize + p * inRow + q;
             for (int i = 0; i < I; i++) {
                 const float v = src[i * post];
                 const float* k = core + ((o * I + i) * rank + bond) * rank;
@@ -99,11 +102,11 @@ __device__ void tlora_step(const float* in, int nbIn, int bondIn, float* out, in
             }
         }
         if (close >= 0) {
-            out[e] += acc[0];
+            out[at] += acc[0];
         } else {
 #pragma unroll
             for (int c = 0; c < TLORA_MAX_RING; c++) {
-                if (c < rank) out[c * outSize + e] = acc[c];
+                if (c < rank) out[c * outSize + at] = acc[c];
             }
         }
     }
@@ -140,9 +143,9 @@ __device__ __forceinline__ void tlora_core_row(const float* k, float (&kr)[R]) {
 // neighbouring state words. Each output's sum runs in tlora_step's order: the same bits.
 template <int R, int QB>
 __device__ void tlora_step_blocked(const float* in, int nbIn, int bondIn, float* out, int close,
-                                   const float* core, int I, int J, int pre, int post) {
-    const int inSize = pre * I * post;
-    const int outSize = pre * J * post;
+                                   const float* core, int I, int J, int pre, int post, int inRow, int outPitch) {
+    const int inSize = pre * inRow;
+    const int outSize = pre * J * outPitch;
     const int n = pre * post;  // outputs per output digit
     const int tasks = (n + QB - 1) / QB;
     for (int t = threadIdx.x; t < J * tasks; t += blockDim.x) {
@@ -155,8 +158,8 @@ __device__ void tlora_step_blocked(const float* in, int nbIn, int bondIn, float*
             const int pq = u + j * tasks;
             const int p = pq / post;
             const int q = pq % post;
-            base[j] = pq < n ? p * I * post + q : 0;  // past the end: read a valid word, write nothing
-            at[j] = pq < n ? (p * J + o) * post + q : -1;
+            base[j] = pq < n ? p * inRow + q : 0;  // past the end: read a valid word, write nothing
+            at[j] = pq < n ? (p * J + o) * outPitch + q : -1;
         }
         float acc[QB][R];
 #pragma unroll
@@ -203,14 +206,21 @@ __device__ void tlora_step_blocked(const float* in, int nbIn, int bondIn, float*
 
 // One mode product (see tlora_step), register-blocked for the common ring ranks.
 __device__ void tlora_step_any(const float* in, int nbIn, int bondIn, float* out, int close,
-                               const float* core, int rank, int I, int J, int pre, int post) {
+                               const float* core, int rank, int I, int J, int pre, int post, int inRow, int outPitch) {
     switch (rank) {
-        case 1: tlora_step_blocked<1, 4>(in, nbIn, bondIn, out, close, core, I, J, pre, post); break;
-        case 2: tlora_step_blocked<2, 4>(in, nbIn, bondIn, out, close, core, I, J, pre, post); break;
-        case 4: tlora_step_blocked<4, 4>(in, nbIn, bondIn, out, close, core, I, J, pre, post); break;
-        case 8: tlora_step_blocked<8, 2>(in, nbIn, bondIn, out, close, core, I, J, pre, post); break;
-        default: tlora_step(in, nbIn, bondIn, out, close, core, rank, I, J, pre, post); break;
+        case 1: tlora_step_blocked<1, 4>(in, nbIn, bondIn, out, close, core, I, J, pre, post, inRow, outPitch); break;
+        case 2: tlora_step_blocked<2, 4>(in, nbIn, bondIn, out, close, core, I, J, pre, post, inRow, outPitch); break;
+        case 4: tlora_step_blocked<4, 4>(in, nbIn, bondIn, out, close, core, I, J, pre, post, inRow, outPitch); break;
+        case 8: tlora_step_blocked<8, 2>(in, nbIn, bondIn, out, close, core, I, J, pre, post, inRow, outPitch); break;
+        default: tlora_step(in, nbIn, bondIn, out, close, core, rank, I, J, pre, post, inRow, outPitch); break;
     }
+}
+
+// The row pitch the step before the last gives its output, which the last step reads across rows (its mode is the
+// innermost, post = 1): the last mode's input length made odd, so that threads on consecutive rows read different
+// banks (at an even pitch such as 16 they met 16-way bank conflicts, in the step with the most multiply-adds).
+__device__ __forceinline__ int tlora_last_pitch(int lastIn) {
+    return lastIn | 1;
 }
 
 // The product of the current sizes of modes [from, to): out[d] where contracted, in[d] where not.
@@ -227,7 +237,8 @@ extern "C" {
 // dst row t = (dst row t if accumulate) + scale·M·(src row t), for t < rows; M, or Mᵀ when transposed. src is
 // rows × Σ-in float32, or null for the rows of the identity (row t = e_t; then rows is M's input length).
 // Dynamic shared memory: the staged cores (coreFloats), the row, two states of maxState·R floats and the
-// result row, with maxState ≥ every intermediate state's size (the host passes ∏ max(J_d, I_d)).
+// result row, with maxState ≥ every intermediate state's size, padding included (the host passes
+// ∏_{d<D−1} max(J_d, I_d) · (max(J_D, I_D) + 1), and max(J_1, I_1) for one factor).
 __global__ void __launch_bounds__(TLORA_BLOCK) tlora_ring_apply(
         const float* __restrict__ cores, const int* __restrict__ plan, int transposed, int coreFloats,
         int maxState, const float* __restrict__ src, long long rows, float scale, float* __restrict__ dst,
@@ -252,12 +263,17 @@ __global__ void __launch_bounds__(TLORA_BLOCK) tlora_ring_apply(
         for (int a = 0; a < g.rank; a++) {
             const float* in = row;
             int nbIn = 1;
+            const int pitch = tlora_last_pitch(g.in[g.order - 1]);
             for (int m = 0; m < g.order; m++) {
                 const bool last = m == g.order - 1;
                 const unsigned before = (1u << m) - 1u;  // modes < m are contracted
                 float* out = last ? result : (m & 1) ? odd : even;
+                const int post = tlora_sizes(g, before, m + 1, g.order);
+                // the last step reads the padded rows the step before wrote (the row itself has none)
+                const int inRow = last && m > 0 ? pitch : g.in[m] * post;
+                const int outPitch = m == g.order - 2 ? pitch : post;
                 tlora_step_any(in, nbIn, a, out, last ? a : -1, staged + g.core[m], g.rank, g.in[m], g.out[m],
-                           tlora_sizes(g, before, 0, m), tlora_sizes(g, before, m + 1, g.order));
+                               tlora_sizes(g, before, 0, m), post, inRow, outPitch);
                 in = out;
                 nbIn = g.rank;
             }

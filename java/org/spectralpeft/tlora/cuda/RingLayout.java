@@ -35,7 +35,8 @@ final class RingLayout {
         long outProduct = 1;
         for (int d = 0; d < out.length; d++) {
             total += (long) out[d] * in[d] * rank * rank;
-            state *= Math.max(out[d], in[d]);
+            // the step before the last pads its rows to an odd length (tlora_last_pitch): one more for the last mode
+            state *= Math.max(out[d], in[d]) + (d == out.length - 1 && d > 0 ? 1 : 0);
             inProduct *= in[d];
             outProduct *= out[d];
         }
@@ -58,7 +59,10 @@ final class RingLayout {
         return coreFloats;
     }
 
-    /** An upper bound of every intermediate state's size per bond: ∏ max(J_d, I_d). */
+    /**
+     * An upper bound of every intermediate state's size per bond, padding included: ∏ max(J_d, I_d), the last factor
+     * plus one where there are several (the step before the last writes rows of an odd length).
+     */
     int maxState() {
         return maxState;
     }
