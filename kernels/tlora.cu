@@ -216,11 +216,13 @@ __device__ void tlora_step_any(const float* in, int nbIn, int bondIn, float* out
     }
 }
 
-// The row pitch the step before the last gives its output, which the last step reads across rows (its mode is the
-// innermost, post = 1): the last mode's input length made odd, so that threads on consecutive rows read different
-// banks (at an even pitch such as 16 they met 16-way bank conflicts, in the step with the most multiply-adds).
-__device__ __forceinline__ int tlora_last_pitch(int lastIn) {
-    return lastIn | 1;
+// The row pitch a step gives its output rows (p·J + o), which the next step reads as rows p' of (I', post') elements:
+// (I' | 1)·post'. A warp of the next step reads post' consecutive words in each of 32 / post' consecutive rows; with
+// the pitch an odd multiple of post' (a power of two in the authors' factorisations) those fall in distinct banks,
+// where at I'·post' with I' even they met up to 16-way conflicts (the last step, post' = 1, I' = 16: most of a row's
+// shared-memory wavefronts).
+__device__ __forceinline__ int tlora_row_pitch(int nextIn, int nextPost) {
+    return (nextIn | 1) * nextPost;
 }
 
 // The product of the current sizes of modes [from, to): out[d] where contracted, in[d] where not.
@@ -237,9 +239,10 @@ extern "C" {
 // dst row t = (dst row t if accumulate) + scale·M·(src row t), for t < rows; M, or Mᵀ when transposed. src is
 // rows × Σ-in float32, or null for the rows of the identity (row t = e_t; then rows is M's input length).
 // Dynamic shared memory: the staged cores (coreFloats), the row, two states of maxState·R floats and the
-// result row, with maxState ≥ every intermediate state's size, padding included (the host passes
-// ∏_{d<D−1} max(J_d, I_d) · (max(J_D, I_D) + 1), and max(J_1, I_1) for one factor).
-__global__ void __launch_bounds__(TLORA_BLOCK) tlora_ring_apply(
+// result row, with maxState ≥ every intermediate state's size, padding included (tlora_row_pitch pads one mode at a
+// time: the host passes the largest ∏_d max(J_d, I_d) with one factor after the first one more).
+// At least 4 blocks per SM: the row pitches' arithmetic would otherwise take it to 80 registers (3 blocks).
+__global__ void __launch_bounds__(TLORA_BLOCK, 4) tlora_ring_apply(
         const float* __restrict__ cores, const int* __restrict__ plan, int transposed, int coreFloats,
         int maxState, const float* __restrict__ src, long long rows, float scale, float* __restrict__ dst,
         int accumulate) {
@@ -263,17 +266,17 @@ __global__ void __launch_bounds__(TLORA_BLOCK) tlora_ring_apply(
         for (int a = 0; a < g.rank; a++) {
             const float* in = row;
             int nbIn = 1;
-            const int pitch = tlora_last_pitch(g.in[g.order - 1]);
+            int inRow = inLength;  // the row itself: one row, no padding
             for (int m = 0; m < g.order; m++) {
                 const bool last = m == g.order - 1;
                 const unsigned before = (1u << m) - 1u;  // modes < m are contracted
                 float* out = last ? result : (m & 1) ? odd : even;
                 const int post = tlora_sizes(g, before, m + 1, g.order);
-                // the last step reads the padded rows the step before wrote (the row itself has none)
-                const int inRow = last && m > 0 ? pitch : g.in[m] * post;
-                const int outPitch = m == g.order - 2 ? pitch : post;
+                // the result row is not padded; a state's rows are, for the next step's reads
+                const int outPitch = last ? post : tlora_row_pitch(g.in[m + 1], tlora_sizes(g, before, m + 2, g.order));
                 tlora_step_any(in, nbIn, a, out, last ? a : -1, staged + g.core[m], g.rank, g.in[m], g.out[m],
                                tlora_sizes(g, before, 0, m), post, inRow, outPitch);
+                inRow = outPitch;
                 in = out;
                 nbIn = g.rank;
             }

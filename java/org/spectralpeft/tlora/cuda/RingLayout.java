@@ -33,12 +33,19 @@ final class RingLayout {
         long state = 1;
         long inProduct = 1;
         long outProduct = 1;
+        long smallestPadded = Long.MAX_VALUE; // the smallest max(J_d, I_d) after the first: the one whose padding costs most
         for (int d = 0; d < out.length; d++) {
             total += (long) out[d] * in[d] * rank * rank;
-            // the step before the last pads its rows to an odd length (tlora_last_pitch): one more for the last mode
-            state *= Math.max(out[d], in[d]) + (d == out.length - 1 && d > 0 ? 1 : 0);
+            state *= Math.max(out[d], in[d]);
+            if (d > 0) {
+                smallestPadded = Math.min(smallestPadded, Math.max(out[d], in[d]));
+            }
             inProduct *= in[d];
             outProduct *= out[d];
+        }
+        if (out.length > 1) {
+            // step m writes rows padded for mode m + 1's input (tlora_row_pitch: I_{m+1} made odd), one mode at a time
+            state = state / smallestPadded * (smallestPadded + 1);
         }
         this.inLength = inProduct;
         this.outLength = outProduct;
@@ -60,8 +67,9 @@ final class RingLayout {
     }
 
     /**
-     * An upper bound of every intermediate state's size per bond, padding included: ∏ max(J_d, I_d), the last factor
-     * plus one where there are several (the step before the last writes rows of an odd length).
+     * An upper bound of every intermediate state's size per bond, padding included: ∏ max(J_d, I_d), with the
+     * smallest factor after the first one more where there are several (each step pads its rows for the next mode's
+     * input, {@code tlora_row_pitch}).
      */
     int maxState() {
         return maxState;

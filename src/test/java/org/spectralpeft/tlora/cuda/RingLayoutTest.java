@@ -49,7 +49,9 @@ class RingLayoutTest {
         assertEquals(2.25f, p[planWords + 3 * 5 * 4]);
         assertEquals(planWords + 3 * 5 * 4 + 2 * 7 * 4, p.length);
         assertEquals(3 * 5 * 4 + 2 * 7 * 4, layout.coreFloats());
-        assertEquals(5 * (7 + 1), layout.maxState(), "∏ max(J_d, I_d), the last plus one (the padded rows)");
+        assertEquals(5 * (7 + 1), layout.maxState(), "∏ max(J_d, I_d), the smallest after the first plus one");
+        assertEquals(8 * 11 * 16, new RingLayout(new int[] {8, 10, 16}, new int[] {8, 10, 16}, 1,
+                cores(new int[] {8, 10, 16}, new int[] {8, 10, 16}, 1)).maxState(), "1280: the 10 padded to 11");
         assertEquals(7, new RingLayout(new int[] {2}, new int[] {7}, 2, cores(new int[] {2}, new int[] {7}, 2)).maxState(),
                 "one factor: no padding");
         assertEquals(3 * 2 * 5 * 7, layout.gramFloats(), "C = Σ w·vᵀ is ∏J × ∏I");
