@@ -273,7 +273,7 @@ __global__ void __launch_bounds__(TLORA_BLOCK, 4) tlora_ring_apply(
                 float* out = last ? result : (m & 1) ? odd : even;
                 const int post = tlora_sizes(g, before, m + 1, g.order);
                 // the result row is not padded; a state's rows are, for the next step's reads
-                const int outPitch = last ? post : tlora_row_pitch(g.in[m + 1], tlora_sizes(g, before, m + 2, g.order));
+                const int outPitch = last ? post : tlora_row_pitch(g.in[m + 1], post / g.in[m + 1]);
                 tlora_step_any(in, nbIn, a, out, last ? a : -1, staged + g.core[m], g.rank, g.in[m], g.out[m],
                                tlora_sizes(g, before, 0, m), post, inRow, outPitch);
                 inRow = outPitch;
