@@ -88,28 +88,6 @@ public final class Bench {
         return buffers;
     }
 
-    /**
-     * Runs {@code body} with a backend's per-call switch (a system property) set, then puts back what was there: how
-     * the profiles measure a route beside the default.
-     *
-     * @param key the property
-     * @param value its value during the body
-     * @param body what runs with it
-     */
-    public static void withProperty(String key, String value, Runnable body) {
-        String old = System.getProperty(key);
-        System.setProperty(key, value);
-        try {
-            body.run();
-        } finally {
-            if (old == null) {
-                System.clearProperty(key);
-            } else {
-                System.setProperty(key, old);
-            }
-        }
-    }
-
     /** A device copy of {@code host} on {@code context}, in its dtype. */
     public static void close(DeviceBuffer[] buffers) {
         if (buffers != null) {

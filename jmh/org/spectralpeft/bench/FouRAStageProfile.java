@@ -3,6 +3,7 @@ package org.spectralpeft.bench;
 import java.io.IOException;
 import java.nio.file.Path;
 import org.spectralpeft.Backends;
+import org.spectralpeft.SystemProperty;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.cuda.CudaStream;
 import org.spectralpeft.cuda.DeviceBuffer;
@@ -51,11 +52,11 @@ public final class FouRAStageProfile {
                                     () -> cuda.forward(factors, x.array(), tokens, y.array(), stream));
                             // the forward kernels beside the SGEMMs (read per call): at small T each SGEMM costs the
                             // host about 15 µs (HostOverheadProfile), a launch of ours about 5
-                            Bench.withProperty(CudaFouRA.FORWARD_PROPERTY, "kernels", () -> report.profile(
+                            SystemProperty.with(CudaFouRA.FORWARD_PROPERTY, "kernels", () -> report.profile(
                                     "forward (kernels) " + what,
                                     () -> cuda.forward(factors, x.array(), tokens, y.array(), stream)));
                             if (tokens >= 16) { // the tiled projection beside the default (read per call)
-                                Bench.withProperty(CudaFouRA.FORWARD_PROPERTY, "tiled", () -> report.profile(
+                                SystemProperty.with(CudaFouRA.FORWARD_PROPERTY, "tiled", () -> report.profile(
                                         "forward (tiled) " + what,
                                         () -> cuda.forward(factors, x.array(), tokens, y.array(), stream)));
                             }

@@ -16,6 +16,7 @@ import jcuda.Pointer;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUmodule;
 import org.spectralpeft.Backends;
+import org.spectralpeft.SystemProperty;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.cuda.CudaContext;
 import org.spectralpeft.cuda.CudaStream;
@@ -193,7 +194,7 @@ public final class HostOverheadProfile {
                 time("FouRA forward r=16 DFT T=" + tokens, 16, false, () -> foura.forward(factors, xs, tokens, ys, stream));
                 time("FouRA forward r=16 DFT T=" + tokens + " + sync", 16, true,
                         () -> foura.forward(factors, xs, tokens, ys, stream));
-                Bench.withProperty(CudaFouRA.FORWARD_PROPERTY, "kernels", () -> { // two launches, no cuBLAS
+                SystemProperty.with(CudaFouRA.FORWARD_PROPERTY, "kernels", () -> { // two launches, no cuBLAS
                     time("FouRA forward r=16 DFT T=" + tokens + ", forward kernels", 16, false,
                             () -> foura.forward(factors, xs, tokens, ys, stream));
                     time("FouRA forward r=16 DFT T=" + tokens + ", forward kernels + sync", 16, true,
@@ -203,7 +204,7 @@ public final class HostOverheadProfile {
                         () -> fourierft.forward(ftSpec, coeffs.array(), xs, tokens, ys, stream));
                 time("FourierFT forward n=1000 T=" + tokens + " + sync", 16, true,
                         () -> fourierft.forward(ftSpec, coeffs.array(), xs, tokens, ys, stream));
-                Bench.withProperty(CudaFourierFT.FORWARD_PROPERTY, "fused", () -> { // one launch, no scratch
+                SystemProperty.with(CudaFourierFT.FORWARD_PROPERTY, "fused", () -> { // one launch, no scratch
                     time("FourierFT forward n=1000 T=" + tokens + ", fused kernel", 16, false,
                             () -> fourierft.forward(ftSpec, coeffs.array(), xs, tokens, ys, stream));
                     time("FourierFT forward n=1000 T=" + tokens + ", fused kernel + sync", 16, true,

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
 import org.spectralpeft.Backends;
+import org.spectralpeft.SystemProperty;
 import org.spectralpeft.bench.Bench;
 import org.spectralpeft.bench.StageReport;
 import org.spectralpeft.core.DType;
@@ -102,10 +103,10 @@ public final class StageProfile {
                 String what = String.format("4096x4096 n=1000 T=%d, %d adapter(s) float32", tokens, adapters);
                 report.profile("mixed forward " + what, () -> cuda.forward(pool, ids, x.array(), tokens, y.array(),
                         stream));
-                Bench.withProperty(CudaFourierFT.MIXED_GATHER_PROPERTY, "bins", // the other gather kernel, per entry
+                SystemProperty.with(CudaFourierFT.MIXED_GATHER_PROPERTY, "bins", // the other gather kernel, per entry
                         () -> report.profile("mixed forward (gather per entry) " + what, () -> cuda.forward(pool, ids,
                                 x.array(), tokens, y.array(), stream)));
-                Bench.withProperty(CudaFourierFT.FORWARD_PROPERTY, "fused", // a block per token, no cuFFT
+                SystemProperty.with(CudaFourierFT.FORWARD_PROPERTY, "fused", // a block per token, no cuFFT
                         () -> report.profile("mixed forward (fused kernel) " + what, () -> cuda.forward(pool, ids,
                                 x.array(), tokens, y.array(), stream)));
                 Runnable backward = () -> {
@@ -115,7 +116,7 @@ public final class StageProfile {
                     }
                 };
                 report.profile("mixed backward " + what, backward);
-                Bench.withProperty(CudaFourierFT.FORWARD_PROPERTY, "fused",
+                SystemProperty.with(CudaFourierFT.FORWARD_PROPERTY, "fused",
                         () -> report.profile("mixed backward (fused kernel) " + what, backward));
             }
         }
@@ -199,7 +200,7 @@ public final class StageProfile {
                             stream);
                 };
                 report.profile(String.format("forward %dx%d n=1000 T=%d float32", d, d, tokens), call);
-                Bench.withProperty(CudaFourierFT.FORWARD_PROPERTY, "fused", () -> report.profile(
+                SystemProperty.with(CudaFourierFT.FORWARD_PROPERTY, "fused", () -> report.profile(
                         String.format("forward (fused kernel) %dx%d n=1000 T=%d float32", d, d, tokens), call));
             } finally {
                 Bench.close(y);
@@ -225,7 +226,7 @@ public final class StageProfile {
                             gc.array(), x[(i + 1) % x.length].array(), stream);
                 };
                 report.profile(String.format("backward (∂L/∂c and ∂L/∂x) 4096x4096 n=1000 T=%d float32", tokens), call);
-                Bench.withProperty(CudaFourierFT.FORWARD_PROPERTY, "fused", () -> report.profile(String.format(
+                SystemProperty.with(CudaFourierFT.FORWARD_PROPERTY, "fused", () -> report.profile(String.format(
                         "backward (fused kernel) 4096x4096 n=1000 T=%d float32", tokens), call));
             } finally {
                 Bench.close(gy);

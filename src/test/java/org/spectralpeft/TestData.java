@@ -137,27 +137,6 @@ public final class TestData {
         return Math.sqrt(num) / (Math.sqrt(b) + Math.sqrt(a));
     }
 
-    /**
-     * Runs {@code body} with a system property set (a switch the code reads per call), then puts back what was there.
-     *
-     * @param key the property
-     * @param value its value during the body
-     * @param body what runs with it
-     */
-    public static void withProperty(String key, String value, Runnable body) {
-        String old = System.getProperty(key);
-        System.setProperty(key, value);
-        try {
-            body.run();
-        } finally {
-            if (old == null) {
-                System.clearProperty(key);
-            } else {
-                System.setProperty(key, old);
-            }
-        }
-    }
-
     /** Tolerance of DESIGN.md for results stored in dtype. */
     public static double tolerance(DType dtype) {
         return dtype == DType.FLOAT32 ? 1e-5 : 1e-2;

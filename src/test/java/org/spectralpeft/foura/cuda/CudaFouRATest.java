@@ -10,6 +10,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
+import org.spectralpeft.SystemProperty;
 import org.spectralpeft.TestData;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
@@ -542,7 +543,7 @@ class CudaFouRATest extends FouRABackendContract {
         HostArray x = c.inputs(DType.BFLOAT16, tokens);
         double[] contribution = c.forward(TestData.toDouble(x), tokens);
         float[] y0 = c.data.gaussian(tokens * 96);
-        TestData.withProperty(CudaFouRA.FORWARD_PROPERTY, "tiled", () -> {
+        SystemProperty.with(CudaFouRA.FORWARD_PROPERTY, "tiled", () -> {
             try (FouRAFactors f = cuda.prepare(c.spec, c.a, c.b, c.gate)) {
                 HostArray y = HostArray.of(DType.FLOAT16, y0);
                 double[] before = TestData.toDouble(y);

@@ -15,6 +15,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.spectralpeft.SystemProperty;
 import org.spectralpeft.TestData;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
@@ -131,7 +132,7 @@ class FouRAForwardKernelsTest {
         run(c, x, tokens, again);
         assertArrayEquals(first.toFloats(), again.toFloats(), "repeat not bit-identical" + c.tag());
         HostArray narrow = HostArray.of(dtype, y0);
-        TestData.withProperty(FouRAKernels.PROJECT_COLUMNS_PROPERTY, "1", () -> run(c, x, tokens, narrow));
+        SystemProperty.with(FouRAKernels.PROJECT_COLUMNS_PROPERTY, "1", () -> run(c, x, tokens, narrow));
         assertArrayEquals(first.toFloats(), narrow.toFloats(), "a column per warp, not the same bits as four" + c.tag());
     }
 

@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeSet;
 import org.junit.jupiter.api.Test;
+import org.spectralpeft.SystemProperty;
 import org.spectralpeft.TestData;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.cuda.DeviceArray;
@@ -35,7 +36,7 @@ class FouRAKernelSignaturesTest {
         DeviceArray y = DeviceArray.foreign(a, 5 * 40, DType.FLOAT16);
         k.forwardMixed(x, a, a, 3, a, 5, 8, 33, 40, a, y, null); // forward(spec, …) is this with no tables
         k.forwardMixed(x, a, 0L, 1, 0L, 5, 8, 33, 40, a, y, null);
-        TestData.withProperty(FouRAKernels.PROJECT_COLUMNS_PROPERTY, "1", // the other projection kernel
+        SystemProperty.with(FouRAKernels.PROJECT_COLUMNS_PROPERTY, "1", // the other projection kernel
                 () -> k.forwardMixed(x, a, a, 3, a, 5, 8, 33, 40, a, y, null));
         k.projectTiledAndExpand(x, a, a, FouRAKernels.TiledGrid.of(5, 8, 33), 5, 33, 8, 40, a, y, null);
         k.projectTiledAndExpand(x, a, a, FouRAKernels.TiledGrid.of(130, 8, 700), 130, 700, 8, 40, a, y,

@@ -15,6 +15,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.spectralpeft.SystemProperty;
 import org.spectralpeft.TestData;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
@@ -78,7 +79,7 @@ class FourierFTFusedForwardTest {
         List<String> labels = new ArrayList<>();
         StageTimer timer = StageTimer.install(new CountingMarks());
         try {
-            TestData.withProperty(CudaFourierFT.FORWARD_PROPERTY, route, body);
+            SystemProperty.with(CudaFourierFT.FORWARD_PROPERTY, route, body);
             timer.collect().forEach(s -> labels.add(s.label()));
         } finally {
             timer.uninstall();
