@@ -19,6 +19,7 @@ if HERE not in sys.path:
 
 import cpu_side_by_side as cpu  # noqa: E402
 import side_by_side as sbs  # noqa: E402
+import jmh_log  # noqa: E402
 
 PKG = "org.spectralpeft.bench."
 
@@ -440,6 +441,82 @@ class CpuRoundsTest(unittest.TestCase):
         self.assertEqual(cells[1:], ["4.20", "2.95", "0.70", "0.66–0.75", "0.75, 0.66", "PEFT ahead"])
         self.assertIn("[1]", cells[0])  # the outputs-differ note
         self.assertIn("outputs differ", text)
+
+
+SAMPLED_LOG = """\
+# Benchmark mode: Sampling time
+# Benchmark: org.spectralpeft.bench.ForwardBackwardBenchmark.backward
+# Parameters: (backend = cuda, d = 4096, dtype = float32, n = 1000, tokens = 1)
+
+Result "org.spectralpeft.bench.ForwardBackwardBenchmark.backward":
+  N = 10093
+  mean =     49.277 \u00b1(99.9%) 1.882 us/op
+
+  Percentiles, us/op:
+      p(0.0000) =     38.848 us/op
+     p(50.0000) =     47.616 us/op
+     p(99.9900) =   5723.820 us/op
+    p(100.0000) =   5775.360 us/op
+
+# Benchmark mode: Average time, time/op
+# Benchmark: org.spectralpeft.bench.MaterializeBenchmark.materialize
+# Parameters: (backend = cuda, dtype = float32, n = 1000, shape = 4096x4096)
+
+Result "org.spectralpeft.bench.MaterializeBenchmark.materialize":
+  0.095 \u00b1(99.9%) 0.002 ms/op [Average]
+  (min, avg, max) = (0.093, 0.095, 0.099), stdev = 0.001
+
+# Benchmark mode: Sampling time
+# Benchmark: org.spectralpeft.bench.ForwardBackwardBenchmark.forward
+# Parameters: (backend = cuda, d = 4096, dtype = float32, n = 1000, tokens = 4096)
+
+# Warmup Iteration   1: 281.600 us/op
+"""
+
+
+class JmhLogTest(unittest.TestCase):
+    """jmh_log.py: the results a JMH log printed before its run was cut short, in JMH's JSON shape."""
+
+    def test_finished_benchmarks_are_read_back_and_the_unfinished_one_is_not(self):
+        results = jmh_log.results_from_log(SAMPLED_LOG.splitlines(True), source="run.log")
+        self.assertEqual([r["benchmark"] for r in results],
+                         [PKG + "ForwardBackwardBenchmark.backward", PKG + "MaterializeBenchmark.materialize"])
+        backward, materialize = results
+        self.assertEqual(backward["params"], {"backend": "cuda", "d": "4096", "dtype": "float32", "n": "1000",
+                                              "tokens": "1"})
+        self.assertEqual(backward["mode"], "sample")
+        self.assertEqual(backward["primaryMetric"]["scorePercentiles"],
+                         {"0.0": 38.848, "50.0": 47.616, "99.99": 5723.82, "100.0": 5775.36})
+        self.assertAlmostEqual(sbs.jmh_median_ms(backward), 0.047616)
+        self.assertEqual(materialize["mode"], "avgt")
+        self.assertEqual(materialize["primaryMetric"]["score"], 0.095)
+        self.assertEqual(materialize["primaryMetric"]["scoreUnit"], "ms/op")
+        self.assertAlmostEqual(sbs.jmh_median_ms(materialize), 0.095)
+        self.assertEqual(backward["recoveredFrom"], "run.log")
+
+    def test_the_table_finds_recovered_results(self):
+        results = jmh_log.results_from_log(SAMPLED_LOG.splitlines(True))
+        jmh = sbs.Jmh(results)
+        self.assertAlmostEqual(jmh.ms("ForwardBackwardBenchmark.backward", backend="cuda", tokens=1, d=4096,
+                                      n=1000, dtype="float32"), 0.047616)
+        self.assertIsNone(jmh.find("ForwardBackwardBenchmark.forward", backend="cuda", tokens=4096))
+
+    def test_the_command_refuses_to_overwrite_its_output(self):
+        with tempfile.TemporaryDirectory() as d:
+            log, out = os.path.join(d, "run.log"), os.path.join(d, "jmh.json")
+            with open(log, "w", encoding="utf-8") as f:
+                f.write(SAMPLED_LOG)
+            with open(out, "w", encoding="utf-8") as f:
+                f.write("[1]")
+            with self.assertRaises(SystemExit):
+                jmh_log.main([log, "--out", out])
+            with open(out, encoding="utf-8") as f:
+                self.assertEqual(f.read(), "[1]")
+            os.remove(out)
+            with contextlib.redirect_stderr(io.StringIO()):
+                jmh_log.main([log, "--out", out])
+            with open(out, encoding="utf-8") as f:
+                self.assertEqual(len(json.load(f)), 2)
 
 
 if __name__ == "__main__":

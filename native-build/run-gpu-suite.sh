@@ -32,7 +32,8 @@
 #           not the merge command, whose single-shot calls take most of a slot), PEFT timed with --quick,
 #           the table, the stage profiles, then the FouRA, TLoRA and mixed stages, short; each step has its
 #           own time limit (SHORT_LIMITS="tests bench peers profile foura tlora mixed" in seconds, default
-#           "105 125 50 80 90 60 85"; the benchmarks in two JMH runs, so that a cut loses one half), and
+#           "100 140 40 70 70 60 90"; the benchmarks in two JMH runs, so that a cut loses at most its last
+#           benchmarks: a part cut short is read back from its log, bench/jmh_log.py), and
 #           with SUITE_ARCHIVE set, OUT_DIR is packed into that .tgz after every step, so a run cut short
 #           still returns what it finished
 # Give the three stages the same OUT_DIR on the machine (say /tmp/gpu-suite) and copy it out after each
@@ -102,14 +103,24 @@ run_bench() {
 join_parts() {
   local d=$1
   "$python" - "$d/jmh.json" "$d/part1/jmh.json" "$d/part2/jmh.json" <<'PY' || echo "   JOINING THE JMH RESULTS FAILED"
-import json, sys
+import json, os, sys
 joined = []
+sys.path.insert(0, "bench")
+import jmh_log
 for part in sys.argv[2:]:
     try:
         with open(part) as f:
             joined += json.load(f)
     except (OSError, ValueError) as e:
-        print("   not joined:", part, e, file=sys.stderr)
+        # JMH writes its JSON only at the end: a part cut short keeps what its log printed
+        log = os.path.join(os.path.dirname(part), "jmh.txt")
+        try:
+            with open(log, encoding="utf-8", errors="replace") as f:
+                found = jmh_log.results_from_log(f, source=log)
+        except OSError:
+            found = []
+        joined += found
+        print(f"   {part}: {e}; {len(found)} results read back from {log}", file=sys.stderr)
 with open(sys.argv[1], "w") as f:
     json.dump(joined, f, indent=1)
 PY
@@ -147,7 +158,7 @@ stage_profiles() {
 
 run_short() {
   local limits
-  read -r -a limits <<<"${SHORT_LIMITS:-105 125 50 80 90 60 85}"
+  read -r -a limits <<<"${SHORT_LIMITS:-100 140 40 70 70 60 90}"
   local d=$out/tests
   mkdir -p "$d" "$out/bench" "$out/peers"
   nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || true
