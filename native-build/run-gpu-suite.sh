@@ -22,11 +22,11 @@
 #   mixed   mixed batches (a different adapter per token) on the CUDA backend: MixedBatchBenchmark (FourierFT)
 #           and FouRAMixedBatchBenchmark (both projection kernels), device arrays, T distinct adapters against
 #           one; then what PEFT can do for such a batch on the same device (materializeEach, 1 and 16
-#           adapters, into mixed/each/); then FourierFT's forward and backward, single and mixed, through the
-#           fused kernels (-Dspectralpeft.fourierft.forward=fused, into mixed/fused/)
+#           adapters, into mixed/each/); then FourierFT's forward and backward, single and mixed, on the cuFFT
+#           route (-Dspectralpeft.fourierft.forward=cufft, into mixed/cufft/; the default is the fused kernels)
 #   fused   FourierFT's fused kernels against the cuFFT route, about 4 minutes (run_fused below: the forward and
-#           backward stage profiles, Nsight Compute's sections for one launch of each fused kernel, JMH under the
-#           property); with SUITE_ARCHIVE set, packed at the end
+#           backward stage profiles, Nsight Compute's sections for one launch of each fused kernel, JMH on the
+#           cuFFT route, the fused kernels being the default); with SUITE_ARCHIVE set, packed at the end
 #   short   all of it cut to fit one slot of about 9 minutes (for a lease of 15 minutes): the tests tagged
 #           gpu (committed fixtures), the float32 CUDA benchmarks with short iterations in two JMH runs (-f 0;
 #           not the merge command, whose single-shot calls take most of a slot), PEFT timed with --quick,
@@ -275,24 +275,24 @@ run_mixed() {
   JAVA_OPTS="-Xmx24g" "$bundle/run-benchmarks.sh" "$d/each" "MixedBatchBenchmark\.materializeEach" "${each[@]}" \
     > "$d/each/run.log" 2>&1 || echo "   MATERIALIZE-EACH JMH FAILED (see each/run.log)"
   grep -E "p0.50 " "$d/each/jmh.txt" | head -20 || tail -20 "$d/each/run.log"
-  # last, so that a cut step keeps the rest: FourierFT's forward and backward through the fused kernels (a block per
-  # token, its FFTs in shared memory), single adapter and mixed, beside the cuFFT route measured above and in the
-  # bench step
-  local fused=(-p backend=cuda -wi 2 -w 500ms -i 3 -r 1s -f 1)
-  [ "${1:-}" = short ] && fused=(-p backend=cuda -wi 1 -w 200ms -i 2 -r 300ms -f 0)
-  mkdir -p "$d/fused"
-  JAVA_OPTS="-Xmx24g -Dspectralpeft.fourierft.forward=fused" "$bundle/run-benchmarks.sh" "$d/fused" \
-    "ForwardBackwardBenchmark\.(forward|backward)$|MixedBatchBenchmark\.(mixed|mixedBackward)$" "${fused[@]}" -p tokens=1,16,256,4096 \
-    -p distinct=1,0 > "$d/fused/run.log" 2>&1 || echo "   FUSED FORWARD JMH FAILED (see fused/run.log)"
-  echo "   FourierFT forward and backward through the fused kernels (-Dspectralpeft.fourierft.forward=fused):"
-  grep -E "p0.50 " "$d/fused/jmh.txt" | head -20 || tail -20 "$d/fused/run.log"
+  # last, so that a cut step keeps the rest: FourierFT's forward and backward on the cuFFT route (cuFFT's transforms
+  # around the gather kernels), single adapter and mixed, beside the fused kernels (the default) measured above and
+  # in the bench step
+  local cufft=(-p backend=cuda -wi 2 -w 500ms -i 3 -r 1s -f 1)
+  [ "${1:-}" = short ] && cufft=(-p backend=cuda -wi 1 -w 200ms -i 2 -r 300ms -f 0)
+  mkdir -p "$d/cufft"
+  JAVA_OPTS="-Xmx24g -Dspectralpeft.fourierft.forward=cufft" "$bundle/run-benchmarks.sh" "$d/cufft" \
+    "ForwardBackwardBenchmark\.(forward|backward)$|MixedBatchBenchmark\.(mixed|mixedBackward)$" "${cufft[@]}" -p tokens=1,16,256,4096 \
+    -p distinct=1,0 > "$d/cufft/run.log" 2>&1 || echo "   CUFFT ROUTE JMH FAILED (see cufft/run.log)"
+  echo "   FourierFT forward and backward on the cuFFT route (-Dspectralpeft.fourierft.forward=cufft):"
+  grep -E "p0.50 " "$d/cufft/jmh.txt" | head -20 || tail -20 "$d/cufft/run.log"
 }
 
 # FourierFT's fused kernels against the cuFFT route, about 4 minutes: the stage profile of the single and mixed
 # forward and backward only (fused/stages.md), then Nsight Compute's sections for one launch of
 # fourierft_forward_fused and of fourierft_backward_fused at 4096 x 4096, T = 4096 (occupancy, speed of light, the
 # memory tables with shared-memory bank conflicts and L1 sectors: fused/ncu-*.txt; skipped without ncu), then JMH's
-# forward and backward under the property (fused/jmh.txt), then the same sections for one launch of TLoRA's
+# forward and backward on the cuFFT route, the default being the fused kernels (fused/jmh.txt), then the same sections for one launch of TLoRA's
 # tlora_ring_apply (fused/ncu-tlora.txt).
 run_fused() {
   local d=$out/fused java=$bundle/jre/bin/java cp
@@ -319,8 +319,8 @@ run_fused() {
   else
     echo "   no ncu on this machine: no kernel sections"
   fi
-  echo "== fused kernels: JMH ($(date -u +%T))"
-  JAVA_OPTS="-Xmx24g -Dspectralpeft.fourierft.forward=fused" timeout -k 5 "${FUSED_JMH_LIMIT:-80}" \
+  echo "== the cuFFT route: JMH ($(date -u +%T))"
+  JAVA_OPTS="-Xmx24g -Dspectralpeft.fourierft.forward=cufft" timeout -k 5 "${FUSED_JMH_LIMIT:-80}" \
     "$bundle/run-benchmarks.sh" "$d/jmh" "ForwardBackwardBenchmark\.(forward|backward)$" -p backend=cuda \
     -p dtype=float32 -p tokens=1,256,4096 -wi 1 -w 200ms -i 2 -r 300ms -f 0 > "$d/jmh.log" 2>&1 \
     || echo "   JMH FAILED OR CUT SHORT (see fused/jmh.log)"

@@ -68,16 +68,16 @@ public final class CudaFourierFT extends ValidatingBackend {
     public static final String MIXED_GATHER_PROPERTY = "spectralpeft.fourierft.mixedGather";
 
     /**
-     * System property choosing the unmaterialized forward, read per call: {@code cufft} (the default) is cuFFT's R2C
-     * of x, the gather/scatter kernel, cuFFT's C2R and the accumulating epilogue; {@code fused} runs the whole
-     * forward of a token in one block ({@code fourierft_forward_fused}: both transforms in shared memory, one
-     * launch, no scratch) where d_in and d_out are lengths it takes (halves a power of two times 1, 3, 5 or 7) and
-     * the block's shared memory holds both half spectra and a coefficient row ({@link FusedForward}), for single
-     * adapters and mixed batches alike; the backward
-     * then runs {@code fourierft_backward_fused} (x's and ∂L/∂y's rows transformed in shared memory, each token's
-     * ∂L/∂c products and its ∂L/∂x in one launch, the products summed over tokens in fixed tiles); other layers keep
-     * the cuFFT route. The two agree within float32 rounding, not bit for bit. Not the default until measured on a
-     * GPU.
+     * System property choosing the unmaterialized forward and backward, read per call. {@code auto} (the default) and
+     * {@code fused} run the whole forward of a token in one block ({@code fourierft_forward_fused}: both transforms
+     * in shared memory, one launch, no scratch) where d_in and d_out are lengths it takes (halves a power of two times
+     * 1, 3, 5 or 7) and the block's shared memory holds both half spectra and a coefficient row ({@link
+     * FusedForward}), for single adapters and mixed batches alike, and the backward through {@code
+     * fourierft_backward_fused} (x's and ∂L/∂y's rows transformed in shared memory, each token's ∂L/∂c products and
+     * its ∂L/∂x in one launch, the products summed over tokens in fixed tiles); other layers take the cuFFT route.
+     * {@code cufft} asks for the cuFFT route everywhere: cuFFT's R2C of x, the gather/scatter kernel, cuFFT's C2R and
+     * the accumulating epilogue. The two agree within float32 rounding, not bit for bit; why the fused kernels are
+     * the default is in {@link FusedForward}. Any other value is refused when a call reads it.
      */
     public static final String FORWARD_PROPERTY = "spectralpeft.fourierft.forward";
 
@@ -374,6 +374,7 @@ public final class CudaFourierFT extends ValidatingBackend {
     public void forward(FourierFTSpec spec, DeviceArray coeffs, DeviceArray x, int tokens, DeviceArray y,
                         CudaStream stream) {
         enter(spec, stream);
+        checkRoute();
         Checks.positive(tokens, "tokens");
         checkFloat32("coeffs", coeffs, spec.n());
         checkDevice("x", x, (long) tokens * spec.dIn());
@@ -480,6 +481,7 @@ public final class CudaFourierFT extends ValidatingBackend {
     public void backward(FourierFTSpec spec, DeviceArray coeffs, DeviceArray x, DeviceArray gradY, int tokens,
                          DeviceArray gradCoeffs, DeviceArray gradX, CudaStream stream) {
         enter(spec, stream);
+        checkRoute();
         Checks.positive(tokens, "tokens");
         checkFloat32("coeffs", coeffs, spec.n());
         checkDevice("x", x, (long) tokens * spec.dIn());
@@ -864,6 +866,11 @@ public final class CudaFourierFT extends ValidatingBackend {
         context.makeCurrent();
     }
 
+    /** Refuses an unknown {@value #FORWARD_PROPERTY} before a forward or backward does any device work. */
+    private static void checkRoute() {
+        FusedForward.requested();
+    }
+
     private void checkDevice(String name, DeviceArray a, long expected) {
         DeviceMemoryRegistry.requireArray(name, a, expected, context.ordinal());
     }
@@ -936,6 +943,7 @@ public final class CudaFourierFT extends ValidatingBackend {
 
     @Override
     protected void runForward(FourierFTSpec spec, float[] coeffs, HostArray x, int tokens, HostArray y) {
+        checkRoute();
         try (HostCall call = new HostCall(context)) {
             DeviceArray c = call.in(HostArray.float32(coeffs));
             DeviceArray dx = call.in(x);
@@ -954,6 +962,7 @@ public final class CudaFourierFT extends ValidatingBackend {
      */
     @Override
     protected void runForward(FourierFTAdapterPool pool, ResolvedBatch batch, HostArray x, HostArray y) {
+        checkRoute();
         if (batch.isEmpty()) {
             return; // every id is −1: y unchanged
         }
@@ -983,6 +992,7 @@ public final class CudaFourierFT extends ValidatingBackend {
      */
     public void forward(FourierFTAdapterPool pool, int[] adapterIds, DeviceArray x, int tokens, DeviceArray y,
                         CudaStream stream) {
+        checkRoute();
         Checks.notNull(x, "x");
         Checks.notNull(y, "y");
         Checks.notNull(stream, "stream");
@@ -1020,7 +1030,7 @@ public final class CudaFourierFT extends ValidatingBackend {
         }
     }
 
-    /** Whether this call's forward runs {@code fourierft_forward_fused}: asked for, and the layer fits it. */
+    /** Whether this call runs the fused kernels: the layer fits them, and the cuFFT route was not asked for. */
     private boolean fusedForward(int inLength, int outLength, int n) {
         return FusedForward.requested()
                 && FusedForward.fits(inLength, outLength, n, context.sharedMemoryPerBlockOptin());
@@ -1124,6 +1134,7 @@ public final class CudaFourierFT extends ValidatingBackend {
     @Override
     protected Map<Integer, float[]> runBackward(FourierFTAdapterPool pool, ResolvedBatch batch, float[][] coefficients,
                                                 HostArray x, HostArray gradY, HostArray gradX) {
+        checkRoute();
         Map<Integer, float[]> grads = new LinkedHashMap<>();
         if (batch.isEmpty()) {
             return grads;
@@ -1165,6 +1176,7 @@ public final class CudaFourierFT extends ValidatingBackend {
      */
     public MixedGradients backward(FourierFTAdapterPool pool, int[] adapterIds, DeviceArray x, DeviceArray gradY,
                                    int tokens, DeviceArray gradX, CudaStream stream) {
+        checkRoute();
         Checks.notNull(x, "x");
         Checks.notNull(gradY, "gradY");
         Checks.notNull(stream, "stream");
@@ -1335,6 +1347,7 @@ public final class CudaFourierFT extends ValidatingBackend {
     @Override
     protected void runBackward(FourierFTSpec spec, float[] coeffs, HostArray x, HostArray gradY, int tokens,
                                float[] gradCoeffs, HostArray gradX) {
+        checkRoute();
         try (HostCall call = new HostCall(context)) {
             DeviceArray c = call.in(HostArray.float32(coeffs));
             DeviceArray dx = call.in(x);

@@ -7,11 +7,15 @@ package org.spectralpeft.fourierft.cuda;
  * power of two times 1, 3, 5 or 7 (4096, 768 = 2·3·2⁷, 5120 = 2·5·2⁹, 14336 = 2·7·2¹⁰; not 11008 = 2·43·2⁷), and a
  * block's shared memory for both half spectra and a coefficient row. Powers of two run the plain kernels, the
  * others their {@code _radix} variants (the same code with its radix-3, 5 and 7 stages compiled in, and more
- * registers). Chosen per call by the system property {@value CudaFourierFT#FORWARD_PROPERTY}{@code =fused};
- * elsewhere, and by default, the forward is cuFFT's transforms around the gather kernels. The fused kernel reads x
- * once and y once and writes y once, where the cuFFT route also writes and reads both spectra and launches five
- * times. On an H100 it won at 768² and lost at 4096² (bench/NOTES.md); the twiddle and padding changes made since are
- * not yet measured, so it is not the default.
+ * registers). They are the default wherever a layer fits them ({@value CudaFourierFT#FORWARD_PROPERTY} unset,
+ * {@code auto} or {@code fused}); {@code cufft} asks for cuFFT's transforms around the gather kernels instead, which
+ * is also what the other layers run. The fused kernel reads x once and y once and writes y once, where the cuFFT route
+ * also writes and reads both spectra and launches four times. Measured on an H100 (bench/GPU_RUNS.md, 5e7e8a9, GPU
+ * time per call, fused / cuFFT): 4096² forward 0.72 at T = 4096, 0.90 at 256, 1.08–1.13 at T = 1 to 64; backward
+ * 0.77 at 256 and 4096, 1.10 at T = 1; 768² 0.68 at every T. Below T ≈ 160 at 4096² it loses at most 2.5 µs of GPU
+ * time, while it issues in about 11 µs of host time against 47 (one launch against four, no cuFFT call): a model's
+ * layers queued back to back are bound by the larger of the two, so one rule, the fused kernel wherever it fits,
+ * is the faster one there too.
  */
 final class FusedForward {
     /** The longest twiddle table a layer may need (beyond it, the cuFFT route). */
@@ -20,9 +24,20 @@ final class FusedForward {
     private FusedForward() {
     }
 
-    /** Whether the calling thread's current value of {@value CudaFourierFT#FORWARD_PROPERTY} asks for this kernel. */
+    /**
+     * Whether the calling thread's current value of {@value CudaFourierFT#FORWARD_PROPERTY} lets a layer that fits
+     * run this kernel: unset, {@code auto} or {@code fused} yes, {@code cufft} no.
+     *
+     * @throws IllegalArgumentException for any other value, naming the property and the values it takes
+     */
     static boolean requested() {
-        return "fused".equals(System.getProperty(CudaFourierFT.FORWARD_PROPERTY));
+        String route = System.getProperty(CudaFourierFT.FORWARD_PROPERTY, "auto");
+        return switch (route) {
+            case "auto", "fused" -> true;
+            case "cufft" -> false;
+            default -> throw new IllegalArgumentException("system property " + CudaFourierFT.FORWARD_PROPERTY + "="
+                    + route + " is not a route of the FourierFT forward: auto (the default), fused or cufft");
+        };
     }
 
     /**

@@ -20,7 +20,8 @@ import org.spectralpeft.fourierft.FourierFTSpec;
  * Where the GPU time of each benchmarked FourierFT operation goes ({@link StageReport}), for every
  * configuration of the targets, and of mixed batches of 256 and 4096 tokens (one adapter, and one per token; the
  * forward with each of the two gather kernels, {@link CudaFourierFT#MIXED_GATHER_PROPERTY}); every forward and
- * backward also through the fused kernels ({@link CudaFourierFT#FORWARD_PROPERTY}{@code =fused}).
+ * backward through both routes: rows without a tag on the cuFFT route ({@link CudaFourierFT#FORWARD_PROPERTY}{@code
+ * =cufft}), rows tagged "(fused kernel)" through the fused kernels (the default where the layer fits them).
  *
  * <p>usage: {@code StageProfile [REPORT.md]} (default stages.md); CUDA only: without a device it says so
  * and exits with status 2.
@@ -101,10 +102,10 @@ public final class StageProfile {
                     ids[t] = t % adapters;
                 }
                 String what = String.format("4096x4096 n=1000 T=%d, %d adapter(s) float32", tokens, adapters);
-                report.profile("mixed forward " + what, () -> cuda.forward(pool, ids, x.array(), tokens, y.array(),
+                onCufftRoute("mixed forward " + what, () -> cuda.forward(pool, ids, x.array(), tokens, y.array(),
                         stream));
                 SystemProperty.with(CudaFourierFT.MIXED_GATHER_PROPERTY, "bins", // the other gather kernel, per entry
-                        () -> report.profile("mixed forward (gather per entry) " + what, () -> cuda.forward(pool, ids,
+                        () -> onCufftRoute("mixed forward (gather per entry) " + what, () -> cuda.forward(pool, ids,
                                 x.array(), tokens, y.array(), stream)));
                 SystemProperty.with(CudaFourierFT.FORWARD_PROPERTY, "fused", // a block per token, no cuFFT
                         () -> report.profile("mixed forward (fused kernel) " + what, () -> cuda.forward(pool, ids,
@@ -115,11 +116,16 @@ public final class StageProfile {
                         stream.synchronize(); // the gradients' buffer is freed on return
                     }
                 };
-                report.profile("mixed backward " + what, backward);
+                onCufftRoute("mixed backward " + what, backward);
                 SystemProperty.with(CudaFourierFT.FORWARD_PROPERTY, "fused",
                         () -> report.profile("mixed backward (fused kernel) " + what, backward));
             }
         }
+    }
+
+    /** Profiles a forward or backward on the cuFFT route ({@link CudaFourierFT#FORWARD_PROPERTY}{@code =cufft}). */
+    private void onCufftRoute(String label, Runnable call) {
+        SystemProperty.with(CudaFourierFT.FORWARD_PROPERTY, "cufft", () -> report.profile(label, call));
     }
 
     private void materialize(String shape, int n, DType dtype, int layers) {
@@ -199,7 +205,7 @@ public final class StageProfile {
                     cuda.forward(spec, coeffs.array(), x[i % x.length].array(), tokens, y[i % y.length].array(),
                             stream);
                 };
-                report.profile(String.format("forward %dx%d n=1000 T=%d float32", d, d, tokens), call);
+                onCufftRoute(String.format("forward %dx%d n=1000 T=%d float32", d, d, tokens), call);
                 SystemProperty.with(CudaFourierFT.FORWARD_PROPERTY, "fused", () -> report.profile(
                         String.format("forward (fused kernel) %dx%d n=1000 T=%d float32", d, d, tokens), call));
             } finally {
@@ -225,7 +231,7 @@ public final class StageProfile {
                     cuda.backward(spec, coeffs.array(), x[i % x.length].array(), gy[i % gy.length].array(), tokens,
                             gc.array(), x[(i + 1) % x.length].array(), stream);
                 };
-                report.profile(String.format("backward (∂L/∂c and ∂L/∂x) 4096x4096 n=1000 T=%d float32", tokens), call);
+                onCufftRoute(String.format("backward (∂L/∂c and ∂L/∂x) 4096x4096 n=1000 T=%d float32", tokens), call);
                 SystemProperty.with(CudaFourierFT.FORWARD_PROPERTY, "fused", () -> report.profile(String.format(
                         "backward (fused kernel) 4096x4096 n=1000 T=%d float32", tokens), call));
             } finally {

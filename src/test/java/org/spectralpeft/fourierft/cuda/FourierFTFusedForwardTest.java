@@ -2,6 +2,7 @@ package org.spectralpeft.fourierft.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.ArrayList;
@@ -212,6 +213,65 @@ class FourierFTFusedForwardTest {
         }
         double err = TestData.relativeError(TestData.toDouble(fused), TestData.toDouble(viaCufft));
         assertTrue(err <= 1e-5, "fused against cuFFT: relative difference " + err + data.tag());
+    }
+
+    @Test
+    void withoutThePropertyALayerThatFitsRunsTheFusedKernelsAndOneThatDoesNotTheCufftRoute() {
+        TestData data = new TestData();
+        for (int[] shape : new int[][] {{96, 80}, {86, 40}}) { // 86 = 2·43: not a length the kernel takes
+            FourierFTSpec spec = FourierFTSpec.fromSeed(shape[0], shape[1], 50, data.seed, 100f);
+            float[] coeffs = data.gaussian(50);
+            float[] x = data.gaussian(3 * shape[1]);
+            float[] gy = data.gaussian(3 * shape[0]);
+            try (DeviceBuffer c = upload(DType.FLOAT32, coeffs);
+                 DeviceBuffer dx = upload(DType.FLOAT32, x);
+                 DeviceBuffer dy = upload(DType.FLOAT32, new float[3 * shape[0]]);
+                 DeviceBuffer dgy = upload(DType.FLOAT32, gy);
+                 DeviceBuffer gc = cuda.allocate(DType.FLOAT32, 50);
+                 CudaStream stream = cuda.createStream()) {
+                List<String> forward = stagesOf(null,
+                        () -> cuda.forward(spec, c.array(), dx.array(), 3, dy.array(), stream));
+                List<String> backward = stagesOf(null, () -> cuda.backward(spec, c.array(), dx.array(), dgy.array(),
+                        3, gc.array(), null, stream));
+                stream.synchronize();
+                boolean fits = shape[0] == 96;
+                assertEquals(fits, fused(forward), "forward " + shape[0] + "x" + shape[1] + ": " + forward);
+                assertEquals(fits, fused(backward), "backward " + shape[0] + "x" + shape[1] + ": " + backward);
+                if (fits) {
+                    assertEquals(List.of(fusedKernel(shape[1], shape[0])), forward);
+                    assertEquals(fusedBackwardStages(shape[1], shape[0]), backward);
+                }
+            }
+        }
+    }
+
+    @Test
+    void anUnknownRouteIsRefusedBeforeAnyWork() {
+        TestData data = new TestData();
+        FourierFTSpec spec = FourierFTSpec.fromSeed(64, 48, 20, data.seed, 100f);
+        float[] y0 = data.gaussian(2 * 64);
+        try (DeviceBuffer c = upload(DType.FLOAT32, data.gaussian(20));
+             DeviceBuffer dx = upload(DType.FLOAT32, data.gaussian(2 * 48));
+             DeviceBuffer dy = upload(DType.FLOAT32, y0);
+             CudaStream stream = cuda.createStream()) {
+            FourierFTAdapterPool pool = new FourierFTAdapterPool(64, 48);
+            pool.add(1, spec, data.gaussian(20));
+            HostArray hostY = HostArray.of(DType.FLOAT32, y0);
+            List<Runnable> calls = List.of(
+                    () -> cuda.forward(spec, c.array(), dx.array(), 2, dy.array(), stream),
+                    () -> cuda.forward(pool, new int[] {1, -1}, dx.array(), 2, dy.array(), stream),
+                    () -> cuda.forward(spec, data.gaussian(20), HostArray.of(DType.FLOAT32, data.gaussian(96)), 2,
+                            hostY));
+            for (Runnable call : calls) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                        () -> stagesOf("cufft-please", call));
+                assertTrue(e.getMessage().contains("spectralpeft.fourierft.forward=cufft-please is not a route"),
+                        e.getMessage());
+            }
+            stream.synchronize();
+            assertArrayEquals(y0, download(dy), "y left alone");
+            assertArrayEquals(y0, hostY.toFloats(), "host y left alone");
+        }
     }
 
     @Test

@@ -2,9 +2,11 @@ package org.spectralpeft.fourierft.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
+import org.spectralpeft.SystemProperty;
 import org.spectralpeft.fourierft.FourierFTSpec;
 
 /**
@@ -14,6 +16,23 @@ import org.spectralpeft.fourierft.FourierFTSpec;
  * kernel reads it as float2).
  */
 class FusedForwardRulesTest {
+    @Test
+    void theFusedKernelsAreTheDefaultAndCufftAsksForTheOtherRoute() {
+        boolean[] seen = new boolean[4];
+        SystemProperty.with(CudaFourierFT.FORWARD_PROPERTY, null, () -> seen[0] = FusedForward.requested());
+        SystemProperty.with(CudaFourierFT.FORWARD_PROPERTY, "auto", () -> seen[1] = FusedForward.requested());
+        SystemProperty.with(CudaFourierFT.FORWARD_PROPERTY, "fused", () -> seen[2] = FusedForward.requested());
+        SystemProperty.with(CudaFourierFT.FORWARD_PROPERTY, "cufft", () -> seen[3] = !FusedForward.requested());
+        assertTrue(seen[0] && seen[1] && seen[2] && seen[3], java.util.Arrays.toString(seen));
+        for (String wrong : new String[] {"cuFFT", "", "fused "}) {
+            SystemProperty.with(CudaFourierFT.FORWARD_PROPERTY, wrong, () -> {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, FusedForward::requested);
+                assertTrue(e.getMessage().contains(CudaFourierFT.FORWARD_PROPERTY + "=" + wrong + " is not a route"),
+                        e.getMessage());
+            });
+        }
+    }
+
     @Test
     void halvesOfAPowerOfTwoTimesOneThreeFiveOrSevenHaveATable() {
         assertEquals(1, FusedForward.oddFactor(4096));
