@@ -34,8 +34,8 @@ import org.spectralpeft.fourierft.cuda.CudaFourierFT;
  * What the host spends per driver or library call, on the machine at hand: kernel launches with JCuda's usual
  * argument marshaling (a {@code Pointer} per argument) against the library's argument block
  * ({@code KernelModule.launch}), a context switch, an idle synchronization, a launch's round trip, stream-ordered
- * allocation, a small cuBLAS SGEMM and cuFFT transform, the small-T forwards of FouRA and FourierFT (FourierFT's also
- * through its fused kernel), and FouRA's backward at T = 1 with either transform. It splits the "host and gaps" of
+ * allocation, a small cuBLAS SGEMM and cuFFT transform, the small-T forwards of FouRA and FourierFT (FourierFT's on
+ * its cuFFT route and through its fused kernel), and FouRA's backward at T = 1 with either transform. It splits the "host and gaps" of
  * the stage profiles into their calls.
  *
  * <p>Each figure: the median over 9 rounds of the time to issue a batch of calls (64 launches, or 16 library
@@ -200,10 +200,12 @@ public final class HostOverheadProfile {
                     time("FouRA forward r=16 DFT T=" + tokens + ", forward kernels + sync", 16, true,
                             () -> foura.forward(factors, xs, tokens, ys, stream));
                 });
-                time("FourierFT forward n=1000 T=" + tokens, 16, false,
-                        () -> fourierft.forward(ftSpec, coeffs.array(), xs, tokens, ys, stream));
-                time("FourierFT forward n=1000 T=" + tokens + " + sync", 16, true,
-                        () -> fourierft.forward(ftSpec, coeffs.array(), xs, tokens, ys, stream));
+                SystemProperty.with(CudaFourierFT.FORWARD_PROPERTY, "cufft", () -> { // four launches and cuFFT
+                    time("FourierFT forward n=1000 T=" + tokens, 16, false,
+                            () -> fourierft.forward(ftSpec, coeffs.array(), xs, tokens, ys, stream));
+                    time("FourierFT forward n=1000 T=" + tokens + " + sync", 16, true,
+                            () -> fourierft.forward(ftSpec, coeffs.array(), xs, tokens, ys, stream));
+                });
                 SystemProperty.with(CudaFourierFT.FORWARD_PROPERTY, "fused", () -> { // one launch, no scratch
                     time("FourierFT forward n=1000 T=" + tokens + ", fused kernel", 16, false,
                             () -> fourierft.forward(ftSpec, coeffs.array(), xs, tokens, ys, stream));
