@@ -27,6 +27,8 @@
 #   fused   FourierFT's fused kernels against the cuFFT route, about 4 minutes (run_fused below: the forward and
 #           backward stage profiles, Nsight Compute's sections for one launch of each fused kernel, JMH on the
 #           cuFFT route, the fused kernels being the default); with SUITE_ARCHIVE set, packed at the end
+#   check   about 2 minutes, for what is left of a lease (run_check below): the host's time per call, then short
+#           JMH of the default routes (FourierFT forward, backward and mixed batches, FouRA's forward)
 #   short   all of it cut to fit one slot of about 9 minutes (for a lease of 15 minutes): the tests tagged
 #           gpu (committed fixtures), the float32 CUDA benchmarks with short iterations in two JMH runs (-f 0;
 #           not the merge command, whose single-shot calls take most of a slot), PEFT timed with --quick,
@@ -48,7 +50,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if [ -d "$here/jre" ]; then bundle=$here; elif [ -d "$here/bundle/jre" ]; then bundle=$here/bundle; else
   echo "error: no bundle next to $0; build one with native-build/make-bundle.sh" >&2; exit 1
 fi
-stage=${1:?stage: tests, bench, peers, foura, tlora, mixed, fused, all or short}
+stage=${1:?stage: tests, bench, peers, foura, tlora, mixed, fused, check, all or short}
 out=${2:?output directory}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -338,6 +340,25 @@ run_fused() {
   fi
 }
 
+# About 2 minutes, for what is left of a lease: the host's time per driver and library call (check/host-overhead.md),
+# then JMH, short, of the default routes: FourierFT's forward and backward (T = 1, 256, 4096), its mixed batches
+# (T = 256 and 4096; 1, 16 and T distinct adapters) and FouRA's forward at r = 16 (check/jmh/); packed at the end.
+run_check() {
+  local d=$out/check
+  mkdir -p "$d"
+  echo "== host time per call ($(date -u +%T))"
+  timeout -k 5 "${CHECK_HOST_LIMIT:-40}" "$bundle/jre/bin/java" -Xmx4g -cp "$(classpath)" \
+    org.spectralpeft.bench.HostOverheadProfile "$d/host-overhead.md" > "$d/host-overhead.log" 2>&1 \
+    || echo "   HostOverheadProfile FAILED OR CUT SHORT (see check/host-overhead.log)"
+  grep -E "^\| " "$d/host-overhead.md" 2>/dev/null || true
+  echo "== JMH, default routes ($(date -u +%T))"
+  JAVA_OPTS="-Xmx24g" timeout -k 5 "${CHECK_JMH_LIMIT:-100}" "$bundle/run-benchmarks.sh" "$d/jmh" \
+    "ForwardBackwardBenchmark\.(forward|backward)$|MixedBatchBenchmark\.(mixed|mixedBackward)$|FouRABenchmark\.forward$" \
+    -p backend=cuda -p dtype=float32 -p tokens=1,256,4096 -p distinct=1,16,0 -p rank=16 -wi 1 -w 200ms -i 2 -r 300ms \
+    -f 0 > "$d/jmh.log" 2>&1 || echo "   JMH FAILED OR CUT SHORT (see check/jmh.log; bench/jmh_log.py reads it back)"
+  grep -E "p0.50 " "$d/jmh/jmh.txt" 2>/dev/null || true
+}
+
 # OUT_DIR packed into SUITE_ARCHIVE, when that is set (replaced whole, never left half written)
 pack() {
   [ -n "${SUITE_ARCHIVE:-}" ] || return 0
@@ -361,7 +382,8 @@ case $stage in
   tlora) run_tlora ;;
   mixed) run_mixed ;;
   fused) run_fused; pack ;;
+  check) run_check; pack ;;
   all) run_tests; run_bench; run_peers; run_foura; run_tlora; run_mixed ;;
   short) run_short ;;
-  *) echo "error: unknown stage $stage (tests, bench, peers, foura, tlora, mixed, fused, all or short)" >&2; exit 2 ;;
+  *) echo "error: unknown stage $stage (tests, bench, peers, foura, tlora, mixed, fused, check, all or short)" >&2; exit 2 ;;
 esac
