@@ -27,7 +27,7 @@
 #   fused   FourierFT's fused kernels against the cuFFT route, about 4 minutes (run_fused below: the forward and
 #           backward stage profiles, Nsight Compute's sections for one launch of each fused kernel, JMH on the
 #           cuFFT route, the fused kernels being the default); with SUITE_ARCHIVE set, packed at the end
-#   check   about 2 minutes, for what is left of a lease (run_check below): the host's time per call, then short
+#   check   about 3 minutes, for what is left of a lease (run_check below): the host's time per call, then short
 #           JMH of the default routes (FourierFT forward, backward and mixed batches, FouRA's forward)
 #   short   all of it cut to fit one slot of about 9 minutes (for a lease of 15 minutes): the tests tagged
 #           gpu (committed fixtures), the float32 CUDA benchmarks with short iterations in two JMH runs (-f 0;
@@ -340,23 +340,34 @@ run_fused() {
   fi
 }
 
-# About 2 minutes, for what is left of a lease: the host's time per driver and library call (check/host-overhead.md),
+# About 3 minutes, for what is left of a lease: the host's time per driver and library call (check/host-overhead.md),
 # then JMH, short, of the default routes: FourierFT's forward and backward (T = 1, 256, 4096), its mixed batches
-# (T = 256 and 4096; 1, 16 and T distinct adapters) and FouRA's forward at r = 16 (check/jmh/); packed at the end.
+# (T = 256 and 4096; 1, 16 and T distinct adapters) and FouRA's forward at r = 16 (check/jmh/); then FouRA's
+# forward routes at T = 1 and 16 (stage profile, check/foura-stages.md) and JMH of its tiled route there
+# (check/tiled/); packed at the end.
 run_check() {
   local d=$out/check
   mkdir -p "$d"
   echo "== host time per call ($(date -u +%T))"
-  timeout -k 5 "${CHECK_HOST_LIMIT:-40}" "$bundle/jre/bin/java" -Xmx4g -cp "$(classpath)" \
+  timeout -k 5 "${CHECK_HOST_LIMIT:-25}" "$bundle/jre/bin/java" -Xmx4g -cp "$(classpath)" \
     org.spectralpeft.bench.HostOverheadProfile "$d/host-overhead.md" > "$d/host-overhead.log" 2>&1 \
     || echo "   HostOverheadProfile FAILED OR CUT SHORT (see check/host-overhead.log)"
   grep -E "^\| " "$d/host-overhead.md" 2>/dev/null || true
   echo "== JMH, default routes ($(date -u +%T))"
-  JAVA_OPTS="-Xmx24g" timeout -k 5 "${CHECK_JMH_LIMIT:-100}" "$bundle/run-benchmarks.sh" "$d/jmh" \
+  JAVA_OPTS="-Xmx24g" timeout -k 5 "${CHECK_JMH_LIMIT:-70}" "$bundle/run-benchmarks.sh" "$d/jmh" \
     "ForwardBackwardBenchmark\.(forward|backward)$|MixedBatchBenchmark\.(mixed|mixedBackward)$|FouRABenchmark\.forward$" \
     -p backend=cuda -p dtype=float32 -p tokens=1,256,4096 -p distinct=1,16,0 -p rank=16 -wi 1 -w 200ms -i 2 -r 300ms \
     -f 0 > "$d/jmh.log" 2>&1 || echo "   JMH FAILED OR CUT SHORT (see check/jmh.log; bench/jmh_log.py reads it back)"
   grep -E "p0.50 " "$d/jmh/jmh.txt" 2>/dev/null || true
+  echo "== FouRA's small-T forward routes: stage profile, then JMH of the tiled route ($(date -u +%T))"
+  timeout -k 5 "${CHECK_FOURA_LIMIT:-30}" "$bundle/jre/bin/java" -Xmx8g -Dspectralpeft.profile.only='^forward .*T=(1|16) ' \
+    -cp "$(classpath)" org.spectralpeft.bench.FouRAStageProfile "$d/foura-stages.md" > "$d/foura-stages.log" 2>&1 \
+    || echo "   FouRAStageProfile FAILED OR CUT SHORT (see check/foura-stages.log)"
+  grep -E "^## |^wall" "$d/foura-stages.md" 2>/dev/null | paste - - | sed 's/ (p10[^)]*)//' || true
+  JAVA_OPTS="-Xmx8g -Dspectralpeft.foura.forward=tiled" timeout -k 5 "${CHECK_TILED_LIMIT:-25}" \
+    "$bundle/run-benchmarks.sh" "$d/tiled" "FouRABenchmark\.forward$" -p backend=cuda -p tokens=1,16 -p rank=16 \
+    -wi 1 -w 200ms -i 2 -r 300ms -f 0 > "$d/tiled.log" 2>&1 || echo "   TILED JMH FAILED OR CUT SHORT (see check/tiled.log)"
+  grep -E "p0.50 " "$d/tiled/jmh.txt" 2>/dev/null || true
 }
 
 # OUT_DIR packed into SUITE_ARCHIVE, when that is set (replaced whole, never left half written)

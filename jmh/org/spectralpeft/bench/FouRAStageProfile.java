@@ -55,11 +55,11 @@ public final class FouRAStageProfile {
                             SystemProperty.with(CudaFouRA.FORWARD_PROPERTY, "kernels", () -> report.profile(
                                     "forward (kernels) " + what,
                                     () -> cuda.forward(factors, x.array(), tokens, y.array(), stream)));
-                            if (tokens >= 16) { // the tiled projection beside the default (read per call)
-                                SystemProperty.with(CudaFouRA.FORWARD_PROPERTY, "tiled", () -> report.profile(
-                                        "forward (tiled) " + what,
-                                        () -> cuda.forward(factors, x.array(), tokens, y.array(), stream)));
-                            }
+                            // the tiled projection beside the default (read per call); at T = 1 its chunks of x's
+                            // columns split the one token's sums over 16 blocks, two launches and no cuBLAS
+                            SystemProperty.with(CudaFouRA.FORWARD_PROPERTY, "tiled", () -> report.profile(
+                                    "forward (tiled) " + what,
+                                    () -> cuda.forward(factors, x.array(), tokens, y.array(), stream)));
                             report.profile("forward + backward " + what, () -> {
                                 cuda.forward(factors, x.array(), tokens, y.array(), stream);
                                 cuda.backward(factors, x.array(), gy.array(), tokens, gradA.array(), gradB.array(), null,

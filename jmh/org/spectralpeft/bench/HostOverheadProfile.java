@@ -208,6 +208,12 @@ public final class HostOverheadProfile {
                     time("FouRA forward r=16 DFT T=" + tokens + ", forward kernels + sync", 16, true,
                             () -> foura.forward(factors, xs, tokens, ys, stream));
                 });
+                SystemProperty.with(CudaFouRA.FORWARD_PROPERTY, "tiled", () -> { // two launches, no cuBLAS, split K
+                    time("FouRA forward r=16 DFT T=" + tokens + ", tiled", 16, false,
+                            () -> foura.forward(factors, xs, tokens, ys, stream));
+                    time("FouRA forward r=16 DFT T=" + tokens + ", tiled + sync", 16, true,
+                            () -> foura.forward(factors, xs, tokens, ys, stream));
+                });
                 SystemProperty.with(CudaFourierFT.FORWARD_PROPERTY, "cufft", () -> { // four launches and cuFFT
                     time("FourierFT forward n=1000 T=" + tokens, 16, false,
                             () -> fourierft.forward(ftSpec, coeffs.array(), xs, tokens, ys, stream));
