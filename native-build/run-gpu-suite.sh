@@ -360,7 +360,7 @@ run_check() {
     -f 0 > "$d/jmh.log" 2>&1 || echo "   JMH FAILED OR CUT SHORT (see check/jmh.log; bench/jmh_log.py reads it back)"
   grep -E "p0.50 " "$d/jmh/jmh.txt" 2>/dev/null || true
   echo "== FouRA's small-T forward routes: stage profile, then JMH of the tiled route ($(date -u +%T))"
-  timeout -k 5 "${CHECK_FOURA_LIMIT:-30}" "$bundle/jre/bin/java" -Xmx8g -Dspectralpeft.profile.only='^forward .*T=(1|16) ' \
+  timeout -k 5 "${CHECK_FOURA_LIMIT:-30}" "$bundle/jre/bin/java" -Xmx8g -Dspectralpeft.profile.only='^forward (\(kernels\) |\(tiled\) )?[0-9].* T=(1|16) ' \
     -cp "$(classpath)" org.spectralpeft.bench.FouRAStageProfile "$d/foura-stages.md" > "$d/foura-stages.log" 2>&1 \
     || echo "   FouRAStageProfile FAILED OR CUT SHORT (see check/foura-stages.log)"
   grep -E "^## |^wall" "$d/foura-stages.md" 2>/dev/null | paste - - | sed 's/ (p10[^)]*)//' || true
