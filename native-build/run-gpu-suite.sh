@@ -284,7 +284,7 @@ run_mixed() {
   [ "${1:-}" = short ] && cufft=(-p backend=cuda -wi 1 -w 200ms -i 2 -r 300ms -f 0)
   mkdir -p "$d/cufft"
   JAVA_OPTS="-Xmx24g -Dspectralpeft.fourierft.forward=cufft" "$bundle/run-benchmarks.sh" "$d/cufft" \
-    "ForwardBackwardBenchmark\.(forward|backward)$|MixedBatchBenchmark\.(mixed|mixedBackward)$" "${cufft[@]}" -p tokens=1,16,256,4096 \
+    "ForwardBackwardBenchmark\.(forward|backward)$|\.MixedBatchBenchmark\.(mixed|mixedBackward)$" "${cufft[@]}" -p tokens=1,16,256,4096 \
     -p distinct=1,0 > "$d/cufft/run.log" 2>&1 || echo "   CUFFT ROUTE JMH FAILED (see cufft/run.log)"
   echo "   FourierFT forward and backward on the cuFFT route (-Dspectralpeft.fourierft.forward=cufft):"
   grep -E "p0.50 " "$d/cufft/jmh.txt" | head -20 || tail -20 "$d/cufft/run.log"
@@ -355,7 +355,7 @@ run_check() {
   grep -E "^\| " "$d/host-overhead.md" 2>/dev/null || true
   echo "== JMH, default routes ($(date -u +%T))"
   JAVA_OPTS="-Xmx24g" timeout -k 5 "${CHECK_JMH_LIMIT:-70}" "$bundle/run-benchmarks.sh" "$d/jmh" \
-    "ForwardBackwardBenchmark\.(forward|backward)$|MixedBatchBenchmark\.(mixed|mixedBackward)$|FouRABenchmark\.forward$" \
+    "ForwardBackwardBenchmark\.(forward|backward)$|\.MixedBatchBenchmark\.(mixed|mixedBackward)$|FouRABenchmark\.forward$" \
     -p backend=cuda -p dtype=float32 -p tokens=1,256,4096 -p distinct=1,16,0 -p rank=16 -wi 1 -w 200ms -i 2 -r 300ms \
     -f 0 > "$d/jmh.log" 2>&1 || echo "   JMH FAILED OR CUT SHORT (see check/jmh.log; bench/jmh_log.py reads it back)"
   grep -E "p0.50 " "$d/jmh/jmh.txt" 2>/dev/null || true
