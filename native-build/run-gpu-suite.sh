@@ -341,7 +341,8 @@ run_fused() {
 }
 
 # About 3 minutes, for what is left of a lease: the host's time per driver and library call (check/host-overhead.md),
-# then JMH, short, of the default routes: FourierFT's forward and backward (T = 1, 256, 4096), its mixed batches
+# the stage profile of the mixed batches at T = 4096 on both routes with the host passes of each call
+# (check/mixed-stages.md), then JMH, short, of the default routes: FourierFT's forward and backward (T = 1, 256, 4096), its mixed batches
 # (T = 256 and 4096; 1, 16 and T distinct adapters) and FouRA's forward at r = 16 (check/jmh/); then FouRA's
 # forward routes at T = 1 and 16 (stage profile, check/foura-stages.md) and JMH of its tiled route there
 # (check/tiled/); packed at the end.
@@ -353,14 +354,21 @@ run_check() {
     org.spectralpeft.bench.HostOverheadProfile "$d/host-overhead.md" > "$d/host-overhead.log" 2>&1 \
     || echo "   HostOverheadProfile FAILED OR CUT SHORT (see check/host-overhead.log)"
   grep -E "^\| " "$d/host-overhead.md" 2>/dev/null || true
+  echo "== mixed batches at T = 4096, both routes, with their host passes ($(date -u +%T))"
+  timeout -k 5 "${CHECK_MIXED_LIMIT:-35}" "$bundle/jre/bin/java" -Xmx8g \
+    -Dspectralpeft.profile.only='^mixed (forward|backward) (\(fused kernel\) )?4096x4096 n=1000 T=4096' -cp "$(classpath)" \
+    org.spectralpeft.fourierft.cuda.StageProfile "$d/mixed-stages.md" > "$d/mixed-stages.log" 2>&1 \
+    || echo "   StageProfile FAILED OR CUT SHORT (see check/mixed-stages.log)"
+  grep -E "^## |^wall|^\| (resolve|device rows|token rows|tokens by|gradient tiles|gradients)" "$d/mixed-stages.md" \
+    2>/dev/null | sed 's/ (p10[^)]*)//' || true
   echo "== JMH, default routes ($(date -u +%T))"
-  JAVA_OPTS="-Xmx24g" timeout -k 5 "${CHECK_JMH_LIMIT:-70}" "$bundle/run-benchmarks.sh" "$d/jmh" \
+  JAVA_OPTS="-Xmx24g" timeout -k 5 "${CHECK_JMH_LIMIT:-60}" "$bundle/run-benchmarks.sh" "$d/jmh" \
     "ForwardBackwardBenchmark\.(forward|backward)$|\.MixedBatchBenchmark\.(mixed|mixedBackward)$|FouRABenchmark\.forward$" \
     -p backend=cuda -p dtype=float32 -p tokens=1,256,4096 -p distinct=1,16,0 -p rank=16 -wi 1 -w 200ms -i 2 -r 300ms \
     -f 0 > "$d/jmh.log" 2>&1 || echo "   JMH FAILED OR CUT SHORT (see check/jmh.log; bench/jmh_log.py reads it back)"
   grep -E "p0.50 " "$d/jmh/jmh.txt" 2>/dev/null || true
   echo "== FouRA's small-T forward routes: stage profile, then JMH of the tiled route ($(date -u +%T))"
-  timeout -k 5 "${CHECK_FOURA_LIMIT:-30}" "$bundle/jre/bin/java" -Xmx8g -Dspectralpeft.profile.only='^forward (\(kernels\) |\(tiled\) )?[0-9].* T=(1|16) ' \
+  timeout -k 5 "${CHECK_FOURA_LIMIT:-25}" "$bundle/jre/bin/java" -Xmx8g -Dspectralpeft.profile.only='^forward (\(kernels\) |\(tiled\) )?[0-9].* T=(1|16) ' \
     -cp "$(classpath)" org.spectralpeft.bench.FouRAStageProfile "$d/foura-stages.md" > "$d/foura-stages.log" 2>&1 \
     || echo "   FouRAStageProfile FAILED OR CUT SHORT (see check/foura-stages.log)"
   grep -E "^## |^wall" "$d/foura-stages.md" 2>/dev/null | paste - - | sed 's/ (p10[^)]*)//' || true

@@ -124,6 +124,7 @@ public final class StageReport {
         double wall = wallUs[WALL_CALLS / 2];
 
         List<StageTimer.Stage> stages;
+        List<StageTimer.HostPhase> hostPhases;
         StageTimer timer = StageTimer.install();
         try {
             for (int i = 0; i < TIMED_CALLS; i++) {
@@ -132,6 +133,7 @@ public final class StageReport {
                 stream.synchronize();
             }
             stages = timer.collect().stream().filter(s -> !s.label().equals(CommonKernels.HOLD_STREAM)).toList();
+            hostPhases = timer.collectHost();
         } finally {
             timer.uninstall();
         }
@@ -148,6 +150,12 @@ public final class StageReport {
                     100 * us / gpu));
         }
         rows.forEach(report::append);
+        if (!hostPhases.isEmpty()) { // the call's own host passes, where it marks them (StageTimer.host)
+            report.append(String.format("%n| host pass | µs/call |%n|---|---|%n"));
+            for (StageTimer.HostPhase h : hostPhases) {
+                report.append(String.format("| %s | %.1f |%n", h.label(), h.millis() * 1e3 / TIMED_CALLS));
+            }
+        }
         System.err.printf("%s: wall %.1f µs, GPU %.1f µs%n", name, wall, gpu);
         if (savedTo != null) {
             try {

@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
 import jcuda.driver.CUevent;
 import jcuda.driver.CUevent_flags;
 import org.spectralpeft.cuda.CudaStream;
@@ -18,6 +19,8 @@ import org.spectralpeft.cuda.CudaStream;
  * installed, every kernel launch and every cuFFT execution is bracketed by a pair of marks on its stream
  * (CUDA events on a device), and {@link #collect()} adds up the time between each pair by stage label,
  * in order of first appearance. Marks cost host time, so take wall-clock figures with no timer installed.
+ * Host phases ({@link #host}) are the same for the host's own passes of a call (resolving a batch, building its
+ * tables): their wall-clock time on the calling thread, summed by label ({@link #collectHost()}).
  *
  * <p>A diagnostic for one thread at a time (the benchmark tool {@code StageProfile}): the installed timer
  * is process-wide and not synchronized. With none installed, a stage costs one volatile read.
@@ -37,6 +40,10 @@ public final class StageTimer {
     public record Stage(String label, int count, double millis) {
     }
 
+    /** One host phase's totals over the calls timed. */
+    public record HostPhase(String label, int count, double millis) {
+    }
+
     private record Span(String label, Object start, Object end) {
     }
 
@@ -44,6 +51,8 @@ public final class StageTimer {
 
     private final Marks marks;
     private final List<Span> spans = new ArrayList<>();
+    /** Per host phase label: {count, nanoseconds}. */
+    private final Map<String, long[]> hostPhases = new LinkedHashMap<>();
 
     private StageTimer(Marks marks) {
         this.marks = marks;
@@ -90,6 +99,43 @@ public final class StageTimer {
                 t.marks.release(start);
             }
         }
+    }
+
+    /**
+     * Runs one of a call's host passes, timed on the calling thread when a timer is installed.
+     *
+     * @param label the phase
+     * @param pass the pass
+     * @param <T> what it returns
+     * @return what it returned
+     */
+    public static <T> T host(String label, Supplier<T> pass) {
+        StageTimer t = installed;
+        if (t == null) {
+            return pass.get();
+        }
+        long start = System.nanoTime();
+        try {
+            return pass.get();
+        } finally {
+            long took = System.nanoTime() - start;
+            long[] sum = t.hostPhases.computeIfAbsent(label, k -> new long[2]);
+            sum[0]++;
+            sum[1] += took;
+        }
+    }
+
+    /**
+     * The host phases timed since install or the last {@code collectHost}, summed by label in order of first
+     * appearance.
+     *
+     * @return the phases
+     */
+    public List<HostPhase> collectHost() {
+        List<HostPhase> phases = new ArrayList<>();
+        hostPhases.forEach((label, sum) -> phases.add(new HostPhase(label, (int) sum[0], sum[1] / 1e6)));
+        hostPhases.clear();
+        return phases;
     }
 
     /**

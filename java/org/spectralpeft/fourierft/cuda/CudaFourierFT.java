@@ -22,6 +22,7 @@ import org.spectralpeft.cuda.internal.FftPlans;
 import org.spectralpeft.cuda.internal.HostCall;
 import org.spectralpeft.cuda.internal.HostTables;
 import org.spectralpeft.cuda.internal.NativeHandles;
+import org.spectralpeft.cuda.internal.StageTimer;
 import org.spectralpeft.cuda.internal.StreamScratch;
 import org.spectralpeft.fourierft.FourierFTAdapterPool;
 import org.spectralpeft.fourierft.FourierFTSpec;
@@ -996,7 +997,7 @@ public final class CudaFourierFT extends ValidatingBackend {
         Checks.notNull(x, "x");
         Checks.notNull(y, "y");
         Checks.notNull(stream, "stream");
-        ResolvedBatch batch = resolveBatch(pool, adapterIds, tokens);
+        ResolvedBatch batch = StageTimer.host("resolve ids", () -> resolveBatch(pool, adapterIds, tokens));
         checkDevice("x", x, (long) tokens * pool.dIn());
         checkDevice("y", y, (long) tokens * pool.dOut());
         context.makeCurrent();
@@ -1099,10 +1100,12 @@ public final class CudaFourierFT extends ValidatingBackend {
                                  CudaStream stream, IndexSetWork work) {
         DevicePools.PoolCopy copy = devicePools.of(pool);
         synchronized (copy) {
-            DevicePools.Slots slots = copy.slots(pool, batch);
+            DevicePools.Slots slots = StageTimer.host("device rows", () -> copy.slots(pool, batch));
             for (int set = 0; set < batch.setCount(); set++) {
                 FourierFTSpec spec = batch.set(set);
-                long rowAddress = HostTables.copyIn(tokenRows(batch, slots, set), scratch, stream);
+                int thisSet = set;
+                long rowAddress = StageTimer.host("token rows",
+                        () -> HostTables.copyIn(tokenRows(batch, slots, thisSet), scratch, stream));
                 SpecResources r = acquire(spec);
                 try {
                     work.queue(set, spec, r.tables, slots.tables()[set], rowAddress);
@@ -1180,7 +1183,7 @@ public final class CudaFourierFT extends ValidatingBackend {
         Checks.notNull(x, "x");
         Checks.notNull(gradY, "gradY");
         Checks.notNull(stream, "stream");
-        ResolvedBatch batch = resolveBatch(pool, adapterIds, tokens);
+        ResolvedBatch batch = StageTimer.host("resolve ids", () -> resolveBatch(pool, adapterIds, tokens));
         checkDevice("x", x, (long) tokens * pool.dIn());
         checkDevice("gradY", gradY, (long) tokens * pool.dOut());
         if (gradX != null) {
@@ -1192,7 +1195,8 @@ public final class CudaFourierFT extends ValidatingBackend {
         for (int i = 0; i < ids.length; i++) {
             ids[i] = batch.adapterId(i);
         }
-        DeviceBuffer grads = context.allocate(DType.FLOAT32, Math.max(1, offsets[ids.length]));
+        DeviceBuffer grads = StageTimer.host("gradients' buffer",
+                () -> context.allocate(DType.FLOAT32, Math.max(1, offsets[ids.length])));
         try {
             if (!batch.isEmpty()) {
                 mixedBackwardOnDevice(pool, batch, x, gradY, grads.array(), offsets, gradX, stream);
@@ -1233,7 +1237,7 @@ public final class CudaFourierFT extends ValidatingBackend {
                                        DeviceArray dgy, DeviceArray grads, long[] offsets, DeviceArray dgx,
                                        CudaStream stream) {
         int tokens = batch.tokens();
-        TokenRows.Groups order = batch.tokensByAdapter();
+        TokenRows.Groups order = StageTimer.host("tokens by adapter", batch::tokensByAdapter);
         try (StreamScratch scratch = new StreamScratch(stream)) {
             int maxN = maxCoefficients(batch);
             if (fusedForward(pool.dIn(), pool.dOut(), maxN)) {
@@ -1280,7 +1284,7 @@ public final class CudaFourierFT extends ValidatingBackend {
             kernels.backwardFused(dx.address(), dx.dtype().code(), spec.dIn(), dgy.address(), dgy.dtype().code(),
                     spec.dOut(), dgx == null ? 0 : dgx.address(), dgx == null ? 0 : dgx.dtype().code(), coeffTable,
                     spec.n(), tokenRow, tables, 0.5f * spec.scale(), products, tokens, stream);
-            MixedTiles tiles = MixedTiles.of(batch, order, set, offsets);
+            MixedTiles tiles = StageTimer.host("gradient tiles", () -> MixedTiles.of(batch, order, set, offsets));
             long partial = scratch.allocate(4L * tiles.count() * spec.n());
             long bounds = HostTables.copyIn(tiles.bounds(), scratch, stream);
             kernels.coeffGradRows(products, spec.n(), orderAddress, bounds, bounds + 4L * tiles.count(), tiles.count(),

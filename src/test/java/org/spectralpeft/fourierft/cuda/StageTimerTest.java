@@ -55,6 +55,34 @@ class StageTimerTest {
     }
 
     @Test
+    void hostPassesAreTimedByLabelOnlyWhileATimerIsInstalled() throws Exception {
+        assertEquals("ran", StageTimer.host("resolve ids", () -> "ran")); // none installed: the pass just runs
+        timer = StageTimer.install(new FakeMarks());
+        for (int round = 0; round < 3; round++) {
+            int i = round;
+            assertEquals(i, (int) StageTimer.host("resolve ids", () -> {
+                long until = System.nanoTime() + 2_000_000;
+                while (System.nanoTime() < until) {
+                    Thread.onSpinWait();
+                }
+                return i;
+            }));
+            StageTimer.host("token rows", () -> 0);
+        }
+        assertThrows(IllegalStateException.class, () -> StageTimer.host("failing", () -> {
+            throw new IllegalStateException("pass failed");
+        }));
+        List<StageTimer.HostPhase> phases = timer.collectHost();
+        assertEquals(List.of("resolve ids", "token rows", "failing"), phases.stream().map(StageTimer.HostPhase::label)
+                .toList());
+        assertEquals(3, phases.get(0).count());
+        assertEquals(1, phases.get(2).count(), "a pass that throws is still timed");
+        assertTrue(phases.get(0).millis() >= 6.0, "three passes of at least 2 ms: " + phases.get(0).millis());
+        assertTrue(phases.get(1).millis() < phases.get(0).millis());
+        assertEquals(List.of(), timer.collectHost(), "collecting empties the sums");
+    }
+
+    @Test
     void sumsEachLabelInOrderOfFirstUseAndReleasesEveryMark() {
         FakeMarks marks = new FakeMarks();
         List<String> launched = new ArrayList<>();
