@@ -119,14 +119,6 @@ public final class HostOverheadProfile {
             long z = c.array().address();
             time("cuBLAS SGEMM 1 × 32 × 4096 (Blas.gemm)", 16, false,
                     () -> context.blas().gemm(stream, false, true, 1, 32, 4096, 1f, x, 4096, w, 4096, 0f, z, 32));
-            try (CudaStream other = context.createStream()) { // each call on the other stream: cublasSetStream each time
-                CudaStream[] streams = {stream, other};
-                int[] next = {0};
-                time("cuBLAS SGEMM 1 × 32 × 4096, streams alternating (cublasSetStream each call)", 16, false,
-                        () -> context.blas().gemm(streams[next[0]++ & 1], false, true, 1, 32, 4096, 1f, x, 4096, w,
-                                4096, 0f, z, 32));
-                other.synchronize();
-            }
             FftPlans.Shape r2c = FftPlans.oneD(FftPlans.Direction.R2C, 4096, 1, false);
             long work = context.fftPlans().workBytes(r2c);
             try (DeviceBuffer workArea = context.allocate(DType.FLOAT32, Math.max(1, work / 4 + 1))) {

@@ -15,9 +15,8 @@ import org.spectralpeft.cuda.CudaStream;
 /**
  * Float32 GEMMs through cuBLAS on row-major matrices, for the families' CUDA backends. A cuBLAS handle
  * carries its stream, so concurrent calls must not share one: each GEMM borrows a handle from a pool (made
- * on demand, one per thread in flight), sets the call's stream on it where the handle's last GEMM ran on another
- * (cublasSetStream is a library call of its own, and calls on one stream are the common case) and returns it.
- * Default math mode: no TF32, the precision the tests hold every backend to. Internal; owned by the context.
+ * on demand, one per thread in flight), sets the call's stream on it and returns it. Default math mode: no
+ * TF32, the precision the tests hold every backend to. Internal; owned by the context.
  */
 public final class Blas implements AutoCloseable {
     /** A handle and the host-side scalars its GEMMs read (host pointer mode). */
@@ -25,9 +24,6 @@ public final class Blas implements AutoCloseable {
         final cublasContext context = new cublasContext();
         final FloatPointer alpha = new FloatPointer(1);
         final FloatPointer beta = new FloatPointer(1);
-        /** The stream handle last set on it (0: the default stream; none before its first GEMM). */
-        long stream;
-        boolean streamSet;
     }
 
     private final ConcurrentLinkedDeque<Handle> idle = new ConcurrentLinkedDeque<>();
@@ -65,12 +61,7 @@ public final class Blas implements AutoCloseable {
         }
         Handle h = borrow();
         try {
-            long handle = stream.handle();
-            if (!h.streamSet || h.stream != handle) {
-                check(cublas.cublasSetStream_v2(h.context, NativeHandles.runtimeStream(handle)), "cublasSetStream");
-                h.stream = handle;
-                h.streamSet = true;
-            }
+            check(cublas.cublasSetStream_v2(h.context, NativeHandles.runtimeStream(stream.handle())), "cublasSetStream");
             h.alpha.put(alpha);
             h.beta.put(beta);
             // row-major c = op(a)·op(b) is column-major cᵀ = op(b)ᵀ·op(a)ᵀ, and a row-major matrix read
