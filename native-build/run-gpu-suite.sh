@@ -263,9 +263,9 @@ run_tlora() {
 run_mixed() {
   local d=$out/mixed
   mkdir -p "$d"
-  local jmh=(-p backend=cuda -wi 2 -w 500ms -i 3 -r 1s -f 1)
+  local jmh=(-p backend=cuda -p ids=same,fresh -wi 2 -w 500ms -i 3 -r 1s -f 1)
   if [ "${1:-}" = short ]; then
-    jmh=(-p backend=cuda -p tokens=256,4096 -p distinct=1,16,0 -wi 1 -w 200ms -i 2 -r 300ms -f 0)
+    jmh=(-p backend=cuda -p tokens=256,4096 -p distinct=1,16,0 -p ids=same,fresh -wi 1 -w 200ms -i 2 -r 300ms -f 0)
   fi
   JAVA_OPTS="-Xmx24g" "$bundle/run-benchmarks.sh" "$d" "MixedBatchBenchmark\.mixed" "${jmh[@]}" > "$d/run.log" 2>&1 \
     || echo "   MIXED JMH FAILED (see run.log)"
@@ -364,7 +364,8 @@ run_check() {
   echo "== JMH, default routes ($(date -u +%T))"
   JAVA_OPTS="-Xmx24g" timeout -k 5 "${CHECK_JMH_LIMIT:-60}" "$bundle/run-benchmarks.sh" "$d/jmh" \
     "ForwardBackwardBenchmark\.(forward|backward)$|\.MixedBatchBenchmark\.(mixed|mixedBackward)$|FouRABenchmark\.forward$" \
-    -p backend=cuda -p dtype=float32 -p tokens=1,256,4096 -p distinct=1,16,0 -p rank=16 -wi 1 -w 200ms -i 2 -r 300ms \
+    -p backend=cuda -p dtype=float32 -p tokens=256,4096 -p distinct=1,0 -p ids=same,fresh -p rank=16 -wi 1 -w 200ms \
+    -i 2 -r 300ms \
     -f 0 > "$d/jmh.log" 2>&1 || echo "   JMH FAILED OR CUT SHORT (see check/jmh.log; bench/jmh_log.py reads it back)"
   grep -E "p0.50 " "$d/jmh/jmh.txt" 2>/dev/null || true
   echo "== FouRA's small-T forward routes: stage profile, then JMH of the tiled route ($(date -u +%T))"

@@ -74,6 +74,8 @@ public final class FourierFTAdapterPool {
     private final Map<FourierFTSpec, Interned> specs = new ConcurrentHashMap<>();
     private final AtomicLong coefficientBytes = new AtomicLong();
     private final AtomicLong version = new AtomicLong();
+    /** The batch resolved last, for a call with the same ids while the version is unchanged ({@link ResolvedBatch}). */
+    volatile ResolvedBatch lastResolved;
 
     private static final class Interned {
         final FourierFTSpec spec;

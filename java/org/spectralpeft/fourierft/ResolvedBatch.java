@@ -16,6 +16,13 @@ import org.spectralpeft.core.TokenRows;
  * 0, 1, 2, ...) index an array, others a flat open-addressing table; a run of equal ids (a request's tokens, side by
  * side) skips even that. The pool's map is read once per distinct id, and each adapter once more for its spec; the
  * adapters' ids are kept in an array of the batch's own. Immutable once built.
+ *
+ * <p>A pool keeps the batch it resolved last with a copy of its ids and the pool's {@link
+ * FourierFTAdapterPool#version()} read before resolving: a call whose ids are the same, while no adapter was added
+ * or removed since, gets that batch back after one comparison of the ids (a decode step's batch keeps its adapter
+ * per sequence from step to step, and a training step's backward repeats its forward's ids). What a backend derives
+ * from a batch alone (its tokens grouped by adapter, and what the backend attaches with {@link #derived}) is then
+ * derived once.
  */
 public final class ResolvedBatch {
     private final int[] place;
@@ -23,14 +30,23 @@ public final class ResolvedBatch {
     private final int[] adapterIds;
     private final int[] setOfAdapter;
     private final FourierFTSpec[] sets;
+    /** The ids it was resolved from (a copy) and the pool's version read before resolving them. */
+    private final int[] ids;
+    private final long poolVersion;
+    /** tokensByAdapter(), made on first use (immutable, so a race makes it twice at worst). */
+    private TokenRows.Groups byAdapter;
+    /** A backend's derived state ({@link #derived}): one slot, replaced by the last backend to attach one. */
+    private volatile Object derived;
 
     private ResolvedBatch(int[] place, FourierFTAdapterPool.Adapter[] adapters, int[] adapterIds, int[] setOfAdapter,
-                          FourierFTSpec[] sets) {
+                          FourierFTSpec[] sets, int[] ids, long poolVersion) {
         this.place = place;
         this.adapters = adapters;
         this.adapterIds = adapterIds;
         this.setOfAdapter = setOfAdapter;
         this.sets = sets;
+        this.ids = ids;
+        this.poolVersion = poolVersion;
     }
 
     /**
@@ -42,6 +58,17 @@ public final class ResolvedBatch {
      * @throws IllegalArgumentException naming the first token whose id is neither −1 nor in the pool
      */
     static ResolvedBatch of(FourierFTAdapterPool pool, int[] ids) {
+        long version = pool.version(); // before reading any adapter: a change from here on makes the next call miss
+        ResolvedBatch last = pool.lastResolved;
+        if (last != null && last.poolVersion == version && Arrays.equals(last.ids, ids)) {
+            return last;
+        }
+        ResolvedBatch batch = resolve(pool, ids, version);
+        pool.lastResolved = batch;
+        return batch;
+    }
+
+    private static ResolvedBatch resolve(FourierFTAdapterPool pool, int[] ids, long version) {
         int tokens = ids.length;
         int[] place = new int[tokens];
         int expected = Math.min(tokens, pool.size() + 1);
@@ -119,7 +146,8 @@ public final class ResolvedBatch {
             }
             setOfAdapter[i] = lastSet;
         }
-        return new ResolvedBatch(place, adapters, Arrays.copyOf(foundIds, count), setOfAdapter, sets);
+        return new ResolvedBatch(place, adapters, Arrays.copyOf(foundIds, count), setOfAdapter, sets, ids.clone(),
+                version);
     }
 
     /** @return the number of tokens */
@@ -190,6 +218,35 @@ public final class ResolvedBatch {
      * @return the tokens, and where each adapter's start
      */
     public TokenRows.Groups tokensByAdapter() {
-        return TokenRows.bySlot(place, adapters.length);
+        TokenRows.Groups g = byAdapter;
+        if (g == null) {
+            g = TokenRows.bySlot(place, adapters.length);
+            byAdapter = g;
+        }
+        return g;
+    }
+
+    /**
+     * What a backend derived from this batch alone, kept with it for the next call that gets the same batch back:
+     * the value {@code make} gives, made on first use for this key (a later key replaces it).
+     *
+     * @param key the backend's key (compared by identity), so that two backends do not take each other's state
+     * @param make makes it from this batch; its value must not change afterwards
+     * @param <T> its type
+     * @return the state
+     */
+    public <T> T derived(Object key, java.util.function.Function<ResolvedBatch, T> make) {
+        Object d = derived;
+        if (d instanceof Derived e && e.key == key) {
+            @SuppressWarnings("unchecked")
+            T value = (T) e.value;
+            return value;
+        }
+        T value = make.apply(this);
+        derived = new Derived(key, value);
+        return value;
+    }
+
+    private record Derived(Object key, Object value) {
     }
 }

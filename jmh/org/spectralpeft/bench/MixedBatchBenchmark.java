@@ -58,13 +58,22 @@ public class MixedBatchBenchmark {
     @Param({"1000"})
     public int n;
 
+    /**
+     * {@code same}: every call the same ids (a decode step's batch, or a backward after its forward: the pool's last
+     * resolved batch comes back, ResolvedBatch); {@code fresh}: each call a different assignment of the same
+     * adapters to the tokens (four, in turn), so that every call resolves its ids and derives its tables anew.
+     */
+    @Param({"same"})
+    public String ids;
+
     /** CUDA: the mixed batch's gather kernel ({@link CudaFourierFT#MIXED_GATHER_PROPERTY}): rows or bins. */
     @Param({"rows"})
     public String gather;
 
     private FourierFTBackend ft;
     private FourierFTAdapterPool pool;
-    private int[] ids;
+    private int[][] idSets;
+    private int nextIds;
     private int adapters;
     private HostArray x;
     private HostArray y;
@@ -87,9 +96,14 @@ public class MixedBatchBenchmark {
         for (int a = 0; a < adapters; a++) {
             pool.add(a, spec, Bench.gaussian(n, 100 + a));
         }
-        ids = new int[tokens];
-        for (int t = 0; t < tokens; t++) {
-            ids[t] = t % adapters;
+        idSets = new int[ids.equals("fresh") ? 4 : 1][tokens];
+        for (int k = 0; k < idSets.length; k++) {
+            for (int t = 0; t < tokens; t++) {
+                idSets[k][t] = (t + 7 * k) % adapters; // k = 0: token t with adapter t mod adapters
+            }
+        }
+        if (!ids.equals("same") && !ids.equals("fresh")) {
+            throw new IllegalArgumentException("ids must be same or fresh, not " + ids);
         }
         x = Bench.gaussian(DType.FLOAT32, tokens * d, 5);
         y = Bench.gaussian(DType.FLOAT32, tokens * d, 6);
@@ -123,10 +137,10 @@ public class MixedBatchBenchmark {
     @Benchmark
     public void mixed() {
         if (cuda != null) {
-            cuda.forward(pool, ids, dx.array(), tokens, dy.array(), stream);
+            cuda.forward(pool, nextIds(), dx.array(), tokens, dy.array(), stream);
             stream.synchronize();
         } else {
-            ft.forward(pool, ids, x, tokens, y);
+            ft.forward(pool, nextIds(), x, tokens, y);
         }
     }
 
@@ -139,13 +153,18 @@ public class MixedBatchBenchmark {
     @Benchmark
     public Object mixedBackward() {
         if (cuda != null) {
-            try (CudaFourierFT.MixedGradients g = cuda.backward(pool, ids, dx.array(), dy.array(), tokens, dgx.array(),
+            try (CudaFourierFT.MixedGradients g = cuda.backward(pool, nextIds(), dx.array(), dy.array(), tokens, dgx.array(),
                     stream)) {
                 stream.synchronize();
                 return g.ids();
             }
         }
-        return ft.backward(pool, ids, x, y, tokens, gx);
+        return ft.backward(pool, nextIds(), x, y, tokens, gx);
+    }
+
+    /** This call's ids: the one set, or the next of the four in turn ({@link #ids}). */
+    private int[] nextIds() {
+        return idSets.length == 1 ? idSets[0] : idSets[nextIds++ & 3];
     }
 
     /** Each used adapter's ΔW materialized, then its tokens multiplied by it (distinct ≤ 16 only). */

@@ -1104,8 +1104,8 @@ public final class CudaFourierFT extends ValidatingBackend {
             for (int set = 0; set < batch.setCount(); set++) {
                 FourierFTSpec spec = batch.set(set);
                 int thisSet = set;
-                long rowAddress = StageTimer.host("token rows",
-                        () -> HostTables.copyIn(tokenRows(batch, slots, thisSet), scratch, stream));
+                long rowAddress = StageTimer.host("token rows", () -> HostTables.copyIn(
+                        slots.tokenRows(thisSet, s -> tokenRows(batch, slots, s)), scratch, stream));
                 SpecResources r = acquire(spec);
                 try {
                     work.queue(set, spec, r.tables, slots.tables()[set], rowAddress);
@@ -1142,7 +1142,7 @@ public final class CudaFourierFT extends ValidatingBackend {
         if (batch.isEmpty()) {
             return grads;
         }
-        long[] offsets = gradientOffsets(batch);
+        long[] offsets = backwardTables(batch).offsets();
         float[] all = new float[Math.toIntExact(offsets[batch.adapterCount()])];
         try (HostCall call = new HostCall(context)) {
             DeviceArray dx = call.in(x);
@@ -1190,7 +1190,7 @@ public final class CudaFourierFT extends ValidatingBackend {
             checkDevice("gradX", gradX, (long) tokens * pool.dIn());
         }
         context.makeCurrent();
-        long[] offsets = gradientOffsets(batch);
+        long[] offsets = backwardTables(batch).offsets();
         int[] ids = new int[batch.adapterCount()];
         for (int i = 0; i < ids.length; i++) {
             ids[i] = batch.adapterId(i);
@@ -1249,7 +1249,7 @@ public final class CudaFourierFT extends ValidatingBackend {
             long orderAddress = HostTables.copyIn(order.tokens(), scratch, stream);
             for (int set = 0; set < batch.setCount(); set++) {
                 FourierFTSpec spec = batch.set(set);
-                MixedTiles tiles = MixedTiles.of(batch, order, set, offsets);
+                MixedTiles tiles = backwardTables(batch).tiles()[set];
                 long partial = scratch.allocate(4L * tiles.count() * spec.n());
                 long bounds = HostTables.copyIn(tiles.bounds(), scratch, stream);
                 SpecResources r = acquire(spec);
@@ -1284,7 +1284,7 @@ public final class CudaFourierFT extends ValidatingBackend {
             kernels.backwardFused(dx.address(), dx.dtype().code(), spec.dIn(), dgy.address(), dgy.dtype().code(),
                     spec.dOut(), dgx == null ? 0 : dgx.address(), dgx == null ? 0 : dgx.dtype().code(), coeffTable,
                     spec.n(), tokenRow, tables, 0.5f * spec.scale(), products, tokens, stream);
-            MixedTiles tiles = StageTimer.host("gradient tiles", () -> MixedTiles.of(batch, order, set, offsets));
+            MixedTiles tiles = StageTimer.host("gradient tiles", () -> backwardTables(batch).tiles()[set]);
             long partial = scratch.allocate(4L * tiles.count() * spec.n());
             long bounds = HostTables.copyIn(tiles.bounds(), scratch, stream);
             kernels.coeffGradRows(products, spec.n(), orderAddress, bounds, bounds + 4L * tiles.count(), tiles.count(),
@@ -1301,6 +1301,30 @@ public final class CudaFourierFT extends ValidatingBackend {
      * after the other for a single copy to the device, each tile's first token, each tile's end, and each adapter's
      * first tile (one more entry: the count); gradOffset[j] is where adapter j's gradient goes.
      */
+    /**
+     * What a mixed backward's host tables take from its batch alone: each adapter's gradient offset and each index
+     * set's tiles. Made once per batch and kept with it ({@link ResolvedBatch#derived}), so a call that gets the
+     * same batch back (same ids, pool unchanged) skips both passes. Read only.
+     */
+    private record BackwardTables(long[] offsets, MixedTiles[] tiles) {
+        static BackwardTables of(ResolvedBatch batch) {
+            long[] offsets = gradientOffsets(batch);
+            TokenRows.Groups order = batch.tokensByAdapter();
+            MixedTiles[] tiles = new MixedTiles[batch.setCount()];
+            for (int set = 0; set < tiles.length; set++) {
+                tiles[set] = MixedTiles.of(batch, order, set, offsets);
+            }
+            return new BackwardTables(offsets, tiles);
+        }
+    }
+
+    /** The key of {@link BackwardTables} among a batch's derived state. */
+    private static final Object BACKWARD_TABLES = new Object();
+
+    private static BackwardTables backwardTables(ResolvedBatch batch) {
+        return batch.derived(BACKWARD_TABLES, BackwardTables::of);
+    }
+
     private record MixedTiles(int[] bounds, int count, long[] gradOffset) {
         static MixedTiles of(ResolvedBatch batch, TokenRows.Groups order, int set, long[] offsets) {
             int[] starts = order.starts();

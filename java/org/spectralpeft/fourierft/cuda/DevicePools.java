@@ -60,6 +60,15 @@ final class DevicePools implements AutoCloseable {
         private final Map<FourierFTSpec, SetTable> sets = new HashMap<>();
         private long seenVersion = -1;
         private boolean closed;
+        /**
+         * The last call's batch and slots: a call with the same batch (the pool's resolve cache gives the same
+         * object back for the same ids while the pool is unchanged) gets them again, unless a slot or a table's
+         * address may have changed since (an upload, which may grow a table, or a removal).
+         */
+        private ResolvedBatch lastBatch;
+        private Slots lastSlots;
+        private long changes;
+        private long lastChanges = -1;
 
         private PoolCopy(FourierFTAdapterPool pool) {
             owner = new WeakReference<>(pool);
@@ -83,6 +92,10 @@ final class DevicePools implements AutoCloseable {
                     t.retireRemoved(pool);
                 }
                 seenVersion = version;
+                changes++;
+            }
+            if (batch == lastBatch && changes == lastChanges) {
+                return lastSlots;
             }
             SetTable[] tables = new SetTable[batch.setCount()];
             for (int s = 0; s < tables.length; s++) {
@@ -111,8 +124,12 @@ final class DevicePools implements AutoCloseable {
             }
             if (uploaded) {
                 cuStreamSynchronize(CudaStream.legacyDefault().jcuda()); // the rows are on the device before use
+                changes++;
             }
-            return new Slots(addresses, rows);
+            lastBatch = batch;
+            lastSlots = new Slots(addresses, rows, new int[tables.length][]);
+            lastChanges = changes;
+            return lastSlots;
         }
 
         /** Frees the retired slots and outgrown buffers of every set, after the device has finished its work. */
@@ -149,7 +166,17 @@ final class DevicePools implements AutoCloseable {
      * A call's view of the tables: per index set of the batch its table's address, per distinct adapter (in the
      * batch's order) its row in its set's table.
      */
-    record Slots(long[] tables, int[] rows) {
+    record Slots(long[] tables, int[] rows, int[][] tokenRows) {
+        /**
+         * Set {@code s}'s device rows per token (made by {@code make} the first time; kept with these slots, so a
+         * call that gets the same slots back reuses them); call with the copy's lock held.
+         */
+        int[] tokenRows(int s, java.util.function.IntFunction<int[]> make) {
+            if (tokenRows[s] == null) {
+                tokenRows[s] = make.apply(s);
+            }
+            return tokenRows[s];
+        }
     }
 
     /** One index set's table in one pool's copy. */

@@ -1,6 +1,7 @@
 package org.spectralpeft.fourierft;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -102,6 +103,45 @@ class ResolvedBatchTest {
         assertSame(pool.adapter(63), again.adapter(0), "a re-added id resolves to its new adapter");
         assertSame(SET_B, again.set(0));
         assertTrue(ResolvedBatch.of(pool, new int[] {-1, -1}).isEmpty());
+    }
+
+    /** The pool's last batch comes back for the same ids while no adapter was added or removed, and only then. */
+    @Test
+    void theSameIdsGetTheLastBatchBackUntilThePoolChanges() {
+        TestData data = new TestData();
+        FourierFTAdapterPool pool = pool(data);
+        int[] ids = {0, 0, 63, -1, Integer.MAX_VALUE, 2};
+        ResolvedBatch first = ResolvedBatch.of(pool, ids);
+        assertSame(first, ResolvedBatch.of(pool, ids.clone()), "equal ids, pool unchanged: the same batch");
+        assertSame(first.tokensByAdapter(), first.tokensByAdapter(), "grouped once");
+        Object key = new Object();
+        int[] made = {0};
+        String derived = first.derived(key, b -> "derived " + ++made[0]);
+        assertSame(derived, first.derived(key, b -> "derived " + ++made[0]));
+        assertEquals(1, made[0], "derived once per batch and key");
+        assertEquals("other key 2", first.derived(new Object(), b -> "other key " + ++made[0]));
+
+        ids[1] = 2; // the caller's array changed after the call: the batch kept its own copy
+        ResolvedBatch changed = ResolvedBatch.of(pool, ids);
+        assertNotSame(first, changed);
+        assertEquals(1, changed.place(1), "resolved from the new ids: 2 is now the second adapter used");
+        assertEquals(1, changed.place(5));
+        assertSame(pool.adapter(2), changed.adapter(changed.place(1)));
+        assertSame(changed, ResolvedBatch.of(pool, ids));
+
+        pool.add(5, SET_A, data.gaussian(5)); // an adapter the batch does not use: still a new resolve
+        ResolvedBatch afterAdd = ResolvedBatch.of(pool, ids);
+        assertNotSame(changed, afterAdd);
+        assertSame(afterAdd, ResolvedBatch.of(pool, ids));
+
+        FourierFTAdapterPool.Adapter old63 = pool.adapter(63);
+        pool.remove(63);
+        expectMessage("adapterIds[2] = 63 is not in the pool", () -> ResolvedBatch.of(pool, ids));
+        pool.add(63, SET_B, data.gaussian(5));
+        ResolvedBatch readded = ResolvedBatch.of(pool, ids);
+        assertNotSame(old63, readded.adapter(readded.place(2)));
+        assertSame(pool.adapter(63), readded.adapter(readded.place(2)), "a re-added id resolves to its new adapter");
+        assertSame(readded, ResolvedBatch.of(pool, ids), "a refused call left no batch behind");
     }
 
     private static void expectMessage(String fragment, org.junit.jupiter.api.function.Executable call) {

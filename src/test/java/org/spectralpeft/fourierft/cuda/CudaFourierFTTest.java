@@ -659,6 +659,105 @@ class CudaFourierFTTest extends FourierFTBackendContract {
     }
 
     /**
+     * Repeated batches reuse what the last call resolved and derived (the pool's batch, the device rows, the token
+     * rows, the backward's tiles): the same ids again, another batch that uploads 36 adapters (the device table
+     * grows past its first 16 rows) in between, then the first ids again, then one of their adapters replaced under
+     * its id. Every call, forward and backward, against each adapter's tokens through the single-adapter CPU path.
+     */
+    @Test
+    void repeatedBatchesStayRightAcrossUploadsTableGrowthAndReplacedAdapters() {
+        TestData data = new TestData();
+        FourierFTSpec spec = FourierFTSpec.fromSeed(24, 20, 20, data.seed, 0.5f);
+        org.spectralpeft.fourierft.FourierFTAdapterPool pool = new org.spectralpeft.fourierft.FourierFTAdapterPool(24,
+                20);
+        for (int a = 0; a < 40; a++) {
+            pool.add(a, spec, data.gaussian(20));
+        }
+        int tokens = 40;
+        int[] first = new int[tokens];
+        int[] other = new int[tokens];
+        for (int t = 0; t < tokens; t++) {
+            first[t] = t % 7 == 6 ? -1 : t % 4;
+            other[t] = 4 + t % 36;
+        }
+        float[] x = data.gaussian(tokens * 20);
+        float[] gy = data.gaussian(tokens * 24);
+        try (CpuFourierFT cpu = new CpuFourierFT();
+             CudaStream stream = cuda.createStream();
+             DeviceBuffer dx = cuda.context().upload(HostArray.float32(x));
+             DeviceBuffer dgy = cuda.context().upload(HostArray.float32(gy));
+             DeviceBuffer dy = cuda.allocate(DType.FLOAT32, (long) tokens * 24);
+             DeviceBuffer dgx = cuda.allocate(DType.FLOAT32, (long) tokens * 20)) {
+            int[][] sequence = {first, first, other, first, first, null, first, first};
+            for (int step = 0; step < sequence.length; step++) {
+                int[] ids = sequence[step];
+                if (ids == null) { // replace adapter 2 under its id
+                    pool.remove(2);
+                    pool.add(2, spec, data.gaussian(20));
+                    continue;
+                }
+                String what = "step " + step + data.tag();
+                // the reference takes each adapter's tokens through the single-adapter CPU path: nothing of the
+                // mixed batch's own (its resolved batch is the pool's, shared by the backends)
+                float[] want = new float[tokens * 24];
+                float[] wantGxRows = new float[tokens * 20];
+                java.util.Map<Integer, float[]> wantGrads = new java.util.LinkedHashMap<>();
+                for (int id : ids) {
+                    if (id < 0 || wantGrads.containsKey(id)) {
+                        continue;
+                    }
+                    int[] rows = java.util.stream.IntStream.range(0, tokens).filter(t -> ids[t] == id).toArray();
+                    float[] xa = new float[rows.length * 20];
+                    float[] gya = new float[rows.length * 24];
+                    for (int r = 0; r < rows.length; r++) {
+                        System.arraycopy(x, rows[r] * 20, xa, r * 20, 20);
+                        System.arraycopy(gy, rows[r] * 24, gya, r * 24, 24);
+                    }
+                    float[] c = pool.adapter(id).coefficientsCopy();
+                    HostArray ya = HostArray.float32(new float[rows.length * 24]);
+                    cpu.forward(spec, c, HostArray.float32(xa), rows.length, ya);
+                    float[] grad = new float[20];
+                    HostArray gxa = HostArray.float32(new float[rows.length * 20]);
+                    cpu.backward(spec, c, HostArray.float32(xa), HostArray.float32(gya), rows.length, grad, gxa);
+                    wantGrads.put(id, grad);
+                    for (int r = 0; r < rows.length; r++) {
+                        System.arraycopy(ya.toFloats(), r * 24, want, rows[r] * 24, 24);
+                        System.arraycopy(gxa.toFloats(), r * 20, wantGxRows, rows[r] * 20, 20);
+                    }
+                }
+                dy.copyFrom(HostArray.float32(new float[tokens * 24]));
+                cuda.forward(pool, ids, dx.array(), tokens, dy.array(), stream);
+                stream.synchronize();
+                HostArray got = HostArray.float32(new float[tokens * 24]);
+                dy.copyTo(got);
+                double err = TestData.relativeError(TestData.toDouble(got.toFloats()), TestData.toDouble(want));
+                assertTrue(err <= 1e-5, "forward, " + what + ": relative error " + err);
+
+                dgx.copyFrom(HostArray.float32(new float[tokens * 20]));
+                try (CudaFourierFT.MixedGradients g = cuda.backward(pool, ids, dx.array(), dgy.array(), tokens,
+                        dgx.array(), stream)) {
+                    stream.synchronize();
+                    HostArray all = HostArray.float32(new float[Math.toIntExact(g.gradients().array().length())]);
+                    g.gradients().copyTo(all);
+                    assertEquals(wantGrads.keySet(), java.util.Arrays.stream(g.ids()).boxed()
+                            .collect(java.util.stream.Collectors.toCollection(java.util.LinkedHashSet::new)), what);
+                    for (int i = 0; i < g.ids().length; i++) {
+                        float[] grad = java.util.Arrays.copyOfRange(all.toFloats(), (int) g.offsets()[i],
+                                (int) g.offsets()[i] + 20);
+                        double e = TestData.relativeError(TestData.toDouble(grad),
+                                TestData.toDouble(wantGrads.get(g.ids()[i])));
+                        assertTrue(e <= 1e-5, "∂L/∂c of adapter " + g.ids()[i] + ", " + what + ": " + e);
+                    }
+                }
+                HostArray gotGx = HostArray.float32(new float[tokens * 20]);
+                dgx.copyTo(gotGx);
+                double ex = TestData.relativeError(TestData.toDouble(gotGx.toFloats()), TestData.toDouble(wantGxRows));
+                assertTrue(ex <= 1e-5, "∂L/∂x, " + what + ": " + ex);
+            }
+        }
+    }
+
+    /**
      * The mixed backward on device arrays (bfloat16 x, float32 ∂L/∂y, float16 gradX, the caller's stream) gives
      * the host call's bits: each used adapter's ∂L/∂c at its offset, in first-use order, with two index sets of
      * different n, and gradX; without gradX the same ∂L/∂c; bad ids and arrays are refused before any work.
