@@ -317,6 +317,147 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_mixed_expand(
     }
 }
 
+// Tokens of foura_forward_small: the single forward at small T in one launch.
+#define FOURA_SMALL_TOKENS 16
+// Columns of Â a warp of foura_forward_small sums at once (their loads in flight together).
+#define FOURA_SMALL_COLUMNS 4
+
+// The single forward y += scale·B̂·m(Â·x) for tokens ≤ FOURA_SMALL_TOKENS, in one launch: every block computes the
+// tokens' whole z = Â·x itself, then the gate, then its FOURA_BLOCK outputs of each token. Â and x are read by every
+// block (after the first, from L2: 512 KB of Â at d_in = 4096, r = 16 DFT), which at small T costs less than the
+// SGEMM route's three launches and two cuBLAS calls (about 15 µs of host time each), or a second launch and a
+// scratch for z. The sums have one order in every block (so every block's z is the same, bit for bit): warp w owns
+// columns w + FOURA_WARPS·(j + FOURA_SMALL_COLUMNS·g), each lane sums its k = 4·(lane + 32·i) .. + 3 in order
+// (float4 loads of Â where d_in is a multiple of 4, else k = lane + 32·i), then a fixed shuffle tree; B̂·w over
+// the components in order. Deterministic; not the SGEMM route's bits.
+__global__ void __launch_bounds__(FOURA_BLOCK) foura_forward_small(
+        const void* __restrict__ x, int xDtype, const float* __restrict__ aHat, const float* __restrict__ bHatT,
+        const float* __restrict__ gate, int gateKind, int rank, int dft, float scale, int tokens, int dIn, int dOut,
+        void* __restrict__ y, int yDtype) {
+    __shared__ float zs[FOURA_SMALL_TOKENS * FOURA_MAX_WIDTH];
+    __shared__ float w[FOURA_SMALL_TOKENS * FOURA_MAX_WIDTH];
+    const int width = dft ? 2 * rank : rank;
+    const int lane = threadIdx.x & 31;
+    const bool quads = (dIn & 3) == 0;
+    for (int c0 = threadIdx.x >> 5; c0 < width; c0 += FOURA_WARPS * FOURA_SMALL_COLUMNS) {
+        float acc[FOURA_SMALL_COLUMNS][FOURA_SMALL_TOKENS];
+#pragma unroll
+        for (int j = 0; j < FOURA_SMALL_COLUMNS; j++) {
+#pragma unroll
+            for (int t = 0; t < FOURA_SMALL_TOKENS; t++) {
+                acc[j][t] = 0.f;
+            }
+        }
+        if (quads) {
+#pragma unroll 2
+            for (int k = 4 * lane; k < dIn; k += 128) {
+                float4 av[FOURA_SMALL_COLUMNS];
+#pragma unroll
+                for (int j = 0; j < FOURA_SMALL_COLUMNS; j++) {
+                    const int c = c0 + j * FOURA_WARPS;
+                    av[j] = c < width ? __ldg(reinterpret_cast<const float4*>(aHat + (long long) c * dIn + k))
+                                      : make_float4(0.f, 0.f, 0.f, 0.f);
+                }
+#pragma unroll
+                for (int t = 0; t < FOURA_SMALL_TOKENS; t++) {
+                    if (t < tokens) {
+                        const long long row = (long long) t * dIn + k;
+                        const float x0 = load_as_float(x, row, xDtype);
+                        const float x1 = load_as_float(x, row + 1, xDtype);
+                        const float x2 = load_as_float(x, row + 2, xDtype);
+                        const float x3 = load_as_float(x, row + 3, xDtype);
+#pragma unroll
+                        for (int j = 0; j < FOURA_SMALL_COLUMNS; j++) {
+                            float a = acc[j][t];
+                            a = fmaf(x0, av[j].x, a);
+                            a = fmaf(x1, av[j].y, a);
+                            a = fmaf(x2, av[j].z, a);
+                            acc[j][t] = fmaf(x3, av[j].w, a);
+                        }
+                    }
+                }
+            }
+        } else {
+            for (int k = lane; k < dIn; k += 32) {
+                float av[FOURA_SMALL_COLUMNS];
+#pragma unroll
+                for (int j = 0; j < FOURA_SMALL_COLUMNS; j++) {
+                    const int c = c0 + j * FOURA_WARPS;
+                    av[j] = c < width ? __ldg(aHat + (long long) c * dIn + k) : 0.f;
+                }
+#pragma unroll
+                for (int t = 0; t < FOURA_SMALL_TOKENS; t++) {
+                    if (t < tokens) {
+                        const float xv = load_as_float(x, (long long) t * dIn + k, xDtype);
+#pragma unroll
+                        for (int j = 0; j < FOURA_SMALL_COLUMNS; j++) {
+                            acc[j][t] = fmaf(xv, av[j], acc[j][t]);
+                        }
+                    }
+                }
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < FOURA_SMALL_COLUMNS; j++) {
+#pragma unroll
+            for (int t = 0; t < FOURA_SMALL_TOKENS; t++) {
+#pragma unroll
+                for (int offset = 16; offset > 0; offset >>= 1) {
+                    acc[j][t] += __shfl_xor_sync(0xffffffffu, acc[j][t], offset);
+                }
+            }
+        }
+        if (lane == 0) {
+#pragma unroll
+            for (int j = 0; j < FOURA_SMALL_COLUMNS; j++) {
+                const int c = c0 + j * FOURA_WARPS;
+#pragma unroll
+                for (int t = 0; t < FOURA_SMALL_TOKENS; t++) {
+                    if (t < tokens && c < width) {
+                        zs[t * FOURA_MAX_WIDTH + c] = acc[j][t];
+                    }
+                }
+            }
+        }
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < tokens * rank; i += FOURA_BLOCK) {
+        const int t = i / rank;
+        const int j = i - t * rank;
+        const float* zt = zs + t * FOURA_MAX_WIDTH;
+        const float m = foura_mask(zt, gate, gateKind, rank, dft, j);
+        w[t * FOURA_MAX_WIDTH + j] = scale * m * zt[j];
+        if (dft) {
+            w[t * FOURA_MAX_WIDTH + rank + j] = -scale * m * zt[rank + j];
+        }
+    }
+    __syncthreads();
+    const int p = blockIdx.x * FOURA_BLOCK + threadIdx.x;
+    if (p >= dOut) {
+        return;
+    }
+    float out[FOURA_SMALL_TOKENS];
+#pragma unroll
+    for (int t = 0; t < FOURA_SMALL_TOKENS; t++) {
+        out[t] = 0.f;
+    }
+#pragma unroll 8
+    for (int c = 0; c < width; c++) {
+        const float b = __ldg(bHatT + (long long) c * dOut + p);
+#pragma unroll
+        for (int t = 0; t < FOURA_SMALL_TOKENS; t++) {
+            out[t] = fmaf(w[t * FOURA_MAX_WIDTH + c], b, out[t]);
+        }
+    }
+#pragma unroll
+    for (int t = 0; t < FOURA_SMALL_TOKENS; t++) {
+        if (t < tokens) {
+            const long long i = (long long) t * dOut + p;
+            store_from_float(y, i, yDtype, load_as_float(y, i, yDtype) + out[t]);
+        }
+    }
+}
+
 // The gate between the SGEMM path's products, per token and component, in place: z (tokens × width float32) becomes
 // w = scale·m ⊙ [Re z, −Im z] (DFT) or scale·m ⊙ z (DCT). A block per token, so that the ADAPTIVE gate's
 // logits read the token's whole z before any of it is overwritten.

@@ -344,8 +344,8 @@ run_fused() {
 # the stage profile of the mixed batches at T = 4096 on both routes with the host passes of each call
 # (check/mixed-stages.md), then JMH, short, of the default routes: FourierFT's forward and backward (T = 1, 256, 4096), its mixed batches
 # (T = 256 and 4096; 1, 16 and T distinct adapters) and FouRA's forward at r = 16 (check/jmh/); then FouRA's
-# forward routes at T = 1 and 16 (stage profile, check/foura-stages.md) and JMH of its tiled route there
-# (check/tiled/); packed at the end.
+# forward routes at T = 1 and 16 (stage profile, check/foura-stages.md) and JMH of its one-launch route there
+# (-Dspectralpeft.foura.forward=small, check/small/); packed at the end.
 run_check() {
   local d=$out/check
   mkdir -p "$d"
@@ -368,15 +368,15 @@ run_check() {
     -i 2 -r 300ms \
     -f 0 > "$d/jmh.log" 2>&1 || echo "   JMH FAILED OR CUT SHORT (see check/jmh.log; bench/jmh_log.py reads it back)"
   grep -E "p0.50 " "$d/jmh/jmh.txt" 2>/dev/null || true
-  echo "== FouRA's small-T forward routes: stage profile, then JMH of the tiled route ($(date -u +%T))"
-  timeout -k 5 "${CHECK_FOURA_LIMIT:-25}" "$bundle/jre/bin/java" -Xmx8g -Dspectralpeft.profile.only='^forward (\(kernels\) |\(tiled\) )?[0-9].* T=(1|16) ' \
+  echo "== FouRA's small-T forward routes: stage profile, then JMH of the one-launch route ($(date -u +%T))"
+  timeout -k 5 "${CHECK_FOURA_LIMIT:-25}" "$bundle/jre/bin/java" -Xmx8g -Dspectralpeft.profile.only='^forward (\(kernels\) |\(tiled\) |\(small\) )?[0-9].* T=(1|16) ' \
     -cp "$(classpath)" org.spectralpeft.bench.FouRAStageProfile "$d/foura-stages.md" > "$d/foura-stages.log" 2>&1 \
     || echo "   FouRAStageProfile FAILED OR CUT SHORT (see check/foura-stages.log)"
   grep -E "^## |^wall" "$d/foura-stages.md" 2>/dev/null | paste - - | sed 's/ (p10[^)]*)//' || true
-  JAVA_OPTS="-Xmx8g -Dspectralpeft.foura.forward=tiled" timeout -k 5 "${CHECK_TILED_LIMIT:-25}" \
-    "$bundle/run-benchmarks.sh" "$d/tiled" "FouRABenchmark\.forward$" -p backend=cuda -p tokens=1,16 -p rank=16 \
-    -wi 1 -w 200ms -i 2 -r 300ms -f 0 > "$d/tiled.log" 2>&1 || echo "   TILED JMH FAILED OR CUT SHORT (see check/tiled.log)"
-  grep -E "p0.50 " "$d/tiled/jmh.txt" 2>/dev/null || true
+  JAVA_OPTS="-Xmx8g -Dspectralpeft.foura.forward=small" timeout -k 5 "${CHECK_SMALL_LIMIT:-25}" \
+    "$bundle/run-benchmarks.sh" "$d/small" "FouRABenchmark\.forward$" -p backend=cuda -p tokens=1,16 -p rank=16 \
+    -wi 1 -w 200ms -i 2 -r 300ms -f 0 > "$d/small.log" 2>&1 || echo "   SMALL JMH FAILED OR CUT SHORT (see check/small.log)"
+  grep -E "p0.50 " "$d/small/jmh.txt" 2>/dev/null || true
 }
 
 # OUT_DIR packed into SUITE_ARCHIVE, when that is set (replaced whole, never left half written)

@@ -11,6 +11,7 @@ import org.spectralpeft.foura.FouRAAdapterPool;
 import org.spectralpeft.foura.FouRAFactors;
 import org.spectralpeft.foura.FouRASpec;
 import org.spectralpeft.foura.cuda.CudaFouRA;
+import org.spectralpeft.foura.cuda.FouRAKernels;
 
 /**
  * Where the GPU time of FouRA's forward and forward + backward goes on CUDA ({@link StageReport}): d = 4096,
@@ -60,6 +61,11 @@ public final class FouRAStageProfile {
                             SystemProperty.with(CudaFouRA.FORWARD_PROPERTY, "tiled", () -> report.profile(
                                     "forward (tiled) " + what,
                                     () -> cuda.forward(factors, x.array(), tokens, y.array(), stream)));
+                            if (tokens <= FouRAKernels.SMALL_TOKENS) { // the whole forward in one launch
+                                SystemProperty.with(CudaFouRA.FORWARD_PROPERTY, "small", () -> report.profile(
+                                        "forward (small) " + what,
+                                        () -> cuda.forward(factors, x.array(), tokens, y.array(), stream)));
+                            }
                             report.profile("forward + backward " + what, () -> {
                                 cuda.forward(factors, x.array(), tokens, y.array(), stream);
                                 cuda.backward(factors, x.array(), gy.array(), tokens, gradA.array(), gradB.array(), null,

@@ -200,6 +200,12 @@ public final class HostOverheadProfile {
                     time("FouRA forward r=16 DFT T=" + tokens + ", forward kernels + sync", 16, true,
                             () -> foura.forward(factors, xs, tokens, ys, stream));
                 });
+                SystemProperty.with(CudaFouRA.FORWARD_PROPERTY, "small", () -> { // one launch, no scratch
+                    time("FouRA forward r=16 DFT T=" + tokens + ", small", 16, false,
+                            () -> foura.forward(factors, xs, tokens, ys, stream));
+                    time("FouRA forward r=16 DFT T=" + tokens + ", small + sync", 16, true,
+                            () -> foura.forward(factors, xs, tokens, ys, stream));
+                });
                 SystemProperty.with(CudaFouRA.FORWARD_PROPERTY, "tiled", () -> { // two launches, no cuBLAS, split K
                     time("FouRA forward r=16 DFT T=" + tokens + ", tiled", 16, false,
                             () -> foura.forward(factors, xs, tokens, ys, stream));

@@ -34,8 +34,11 @@ public final class FouRAKernels implements AutoCloseable {
     static final String DCT_REORDER = "foura_dct_reorder";
     static final String DCT2_POST = "foura_dct2_post";
     static final String TRANSPOSE = "foura_transpose";
+    static final String FORWARD_SMALL = "foura_forward_small";
     static final String[] KERNELS = {PROJECT, PROJECT_WIDE, EXPAND, PROJECT_TILED, GATE, GATE_BACKWARD, DELTA, FOLD_EXPAND,
-        FOLD_HERMITIAN, DCT3_PRE, DCT_REORDER, DCT2_POST, TRANSPOSE};
+        FOLD_HERMITIAN, DCT3_PRE, DCT_REORDER, DCT2_POST, TRANSPOSE, FORWARD_SMALL};
+    /** The most tokens {@link #forwardSmall} takes (FOURA_SMALL_TOKENS in the source). */
+    public static final int SMALL_TOKENS = 16;
     /** Tokens and columns of Â per block of foura_project_tiled (FOURA_TILE_T, FOURA_TILE_C in the source). */
     static final int TILE_TOKENS = 64;
     static final int TILE_COLUMNS = 32;
@@ -128,6 +131,33 @@ public final class FouRAKernels implements AutoCloseable {
         withOneAdapter(spec, aHat, bHatT, gate, scale, 4L * tokens * width, stream, (adapters, z) ->
                 forwardMixed(x, adapters, 0L, (tokens + FORWARD_TOKENS - 1) / FORWARD_TOKENS, 0L, tokens, width,
                         spec.dIn(), spec.dOut(), z, y, stream));
+    }
+
+    /**
+     * y += adapter(x) for at most {@link #SMALL_TOKENS} tokens in one launch of {@code foura_forward_small}: every
+     * block computes the tokens' z = Â·x whole, applies the gate and adds B̂·w into its 256 outputs of each token. No
+     * scratch, no table, no cuBLAS. Deterministic; not the bits of the other routes (another order of the sums).
+     *
+     * @param spec the layer (its rank, transform and gate kind); its α is not applied: pass it in {@code scale}
+     * @param x tokens × d_in inputs, any dtype
+     * @param aHat Â, width × d_in float32
+     * @param bHatT B̂ transposed, width × d_out float32
+     * @param gate the gate's parameters, float32; ignored for NONE
+     * @param scale α times the adapter's weight
+     * @param tokens rows of x and y, 1 to {@link #SMALL_TOKENS}
+     * @param y tokens × d_out outputs, any dtype, accumulated into
+     * @param stream the stream
+     * @throws IllegalArgumentException if the width exceeds {@link #MAX_WIDTH}, the tokens {@link #SMALL_TOKENS}, or an
+     *         array has the wrong size
+     */
+    public void forwardSmall(FouRASpec spec, DeviceArray x, DeviceArray aHat, DeviceArray bHatT, DeviceArray gate,
+                             float scale, int tokens, DeviceArray y, CudaStream stream) {
+        checkForward(spec, x, aHat, bHatT, gate, tokens, y);
+        Checks.require(tokens <= SMALL_TOKENS, "the small forward takes at most " + SMALL_TOKENS + " tokens, got "
+                + tokens);
+        launch(FORWARD_SMALL, (spec.dOut() + BLOCK - 1) / BLOCK, 1, stream, x.address(), x.dtype().code(),
+                aHat.address(), bHatT.address(), gate == null ? 0L : gate.address(), spec.gate().ordinal(), spec.rank(),
+                dft(spec), scale, tokens, spec.dIn(), spec.dOut(), y.address(), y.dtype().code());
     }
 
     /** Launches of one adapter's forward, given its entry's and z's device addresses. */

@@ -1,8 +1,11 @@
 package org.spectralpeft.foura.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.ArrayList;
+import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
@@ -561,5 +564,68 @@ class CudaFouRATest extends FouRABackendContract {
                 assertArrayEquals(y.toFloats(), viaDevice.toFloats(), "device arrays" + c.tag());
             }
         });
+    }
+    /**
+     * {@code -Dspectralpeft.foura.forward=small} takes the single forward at up to 16 tokens through
+     * foura_forward_small (one launch) and more tokens through the SGEMMs: each within the tolerance of the
+     * reference, host and device arrays the same bits, and the route visible in the launches.
+     */
+    @Test
+    void theSmallForwardPathServesTheBackendUpTo16Tokens() {
+        Case c = new Case(96, 300, 16, Transform.DCT, Gate.ADAPTIVE);
+        for (int tokens : new int[] {1, 16, 17}) {
+            HostArray x = c.inputs(DType.FLOAT16, tokens);
+            double[] contribution = c.forward(TestData.toDouble(x), tokens);
+            float[] y0 = c.data.gaussian(tokens * 96);
+            int t = tokens;
+            SystemProperty.with(CudaFouRA.FORWARD_PROPERTY, "small", () -> {
+                try (FouRAFactors f = cuda.prepare(c.spec, c.a, c.b, c.gate)) {
+                    HostArray y = HostArray.of(DType.FLOAT32, y0);
+                    double[] before = TestData.toDouble(y);
+                    List<String> stages = new ArrayList<>();
+                    org.spectralpeft.cuda.internal.StageTimer timer = org.spectralpeft.cuda.internal.StageTimer.install(
+                            new CountingMarks());
+                    try {
+                        cuda.forward(f, x, t, y);
+                        timer.collect().forEach(s -> stages.add(s.label()));
+                    } finally {
+                        timer.uninstall();
+                    }
+                    assertEquals(t <= FouRAKernels.SMALL_TOKENS, stages.contains(FouRAKernels.FORWARD_SMALL),
+                            "T=" + t + ": " + stages);
+                    double err = TestData.accumulatedError(TestData.toDouble(y), before, contribution);
+                    assertTrue(err < TestData.tolerance(DType.FLOAT16), "small route, T=" + t + ": error " + err
+                            + c.tag());
+                    HostArray viaDevice = HostArray.of(DType.FLOAT32, y0);
+                    try (org.spectralpeft.cuda.CudaStream stream = cuda.context().createStream();
+                         org.spectralpeft.cuda.DeviceBuffer dx = cuda.context().upload(x);
+                         org.spectralpeft.cuda.DeviceBuffer dy = cuda.context().upload(viaDevice)) {
+                        cuda.forward(f, dx.array(), t, dy.array(), stream);
+                        stream.synchronize();
+                        dy.copyTo(viaDevice);
+                    }
+                    assertArrayEquals(y.toFloats(), viaDevice.toFloats(), "device arrays, T=" + t + c.tag());
+                }
+            });
+        }
+    }
+
+    /** Marks from a counter: the stage labels of a call, without CUDA events. */
+    private static final class CountingMarks implements org.spectralpeft.cuda.internal.StageTimer.Marks {
+        private long now;
+
+        @Override
+        public Object mark(org.spectralpeft.cuda.CudaStream stream) {
+            return ++now;
+        }
+
+        @Override
+        public double millisBetween(Object a, Object b) {
+            return (Long) b - (Long) a;
+        }
+
+        @Override
+        public void release(Object mark) {
+        }
     }
 }

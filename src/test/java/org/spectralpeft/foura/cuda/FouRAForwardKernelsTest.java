@@ -67,11 +67,11 @@ class FouRAForwardKernelsTest {
 
     /** The kernels' forward of case c on {@code tokens} tokens of x, into y (accumulated), on the device. */
     private static void run(Case c, HostArray x, int tokens, HostArray y) {
-        run(c, x, tokens, y, false);
+        run(c, x, tokens, y, "kernels");
     }
 
-    /** As above, with z by foura_project_tiled where {@code tiled}. */
-    private static void run(Case c, HostArray x, int tokens, HostArray y, boolean tiled) {
+    /** As above, through {@code route}: kernels, tiled (z by foura_project_tiled) or small (foura_forward_small). */
+    private static void run(Case c, HostArray x, int tokens, HostArray y, String route) {
         FouRASpec spec = c.spec;
         boolean dft = spec.transform() == Transform.DFT;
         int width = (dft ? 2 : 1) * spec.rank();
@@ -87,8 +87,11 @@ class FouRAForwardKernelsTest {
              DeviceBuffer db = upload(HostArray.float32(bHatT));
              DeviceBuffer dg = c.gate == null ? null : upload(HostArray.float32(c.gate));
              DeviceBuffer dy = upload(y)) {
-            if (tiled) {
+            if (route.equals("tiled")) {
                 gpu.kernels.forwardTiled(spec, dx.array(), da.array(), db.array(), dg == null ? null : dg.array(),
+                        spec.alpha(), tokens, dy.array(), gpu.stream);
+            } else if (route.equals("small")) {
+                gpu.kernels.forwardSmall(spec, dx.array(), da.array(), db.array(), dg == null ? null : dg.array(),
                         spec.alpha(), tokens, dy.array(), gpu.stream);
             } else {
                 gpu.kernels.forward(spec, dx.array(), da.array(), db.array(), dg == null ? null : dg.array(), spec.alpha(),
@@ -153,12 +156,42 @@ class FouRAForwardKernelsTest {
         float[] y0 = outputsLike(c, contribution);
         double[] before = TestData.toDouble(HostArray.of(dtype, y0));
         HostArray first = HostArray.of(dtype, y0);
-        run(c, x, tokens, first, true);
+        run(c, x, tokens, first, "tiled");
         double err = TestData.accumulatedError(TestData.toDouble(first), before, contribution);
         assertTrue(err < TestData.tolerance(dtype), "tiled forward, T=" + tokens + ": error " + err + c.tag());
         HostArray again = HostArray.of(dtype, y0);
-        run(c, x, tokens, again, true);
+        run(c, x, tokens, again, "tiled");
         assertArrayEquals(first.toFloats(), again.toFloats(), "repeat not bit-identical" + c.tag());
+    }
+
+    /**
+     * The one-launch small forward (foura_forward_small) against the reference on every case, at one token and at
+     * 2 to 16 (d_in a multiple of 4 takes its float4 loads of Â, the others its scalar loads); bit-identical
+     * repeats; 17 tokens refused before any work.
+     */
+    @ParameterizedTest(name = "{0}x{1} r={2} {3} {4} {5}")
+    @MethodSource("cases")
+    void theSmallForwardMatchesTheReference(int dOut, int dIn, int r, Transform transform, Gate gate, DType dtype) {
+        Case c = new Case(dOut, dIn, r, transform, gate);
+        for (int tokens : new int[] {1, 2 + c.data.nextInt(15)}) {
+            HostArray x = c.inputs(dtype, tokens);
+            double[] contribution = c.forward(TestData.toDouble(x), tokens);
+            float[] y0 = outputsLike(c, contribution);
+            double[] before = TestData.toDouble(HostArray.of(dtype, y0));
+            HostArray first = HostArray.of(dtype, y0);
+            run(c, x, tokens, first, "small");
+            double err = TestData.accumulatedError(TestData.toDouble(first), before, contribution);
+            assertTrue(err < TestData.tolerance(dtype), "small forward, T=" + tokens + ": error " + err + c.tag());
+            HostArray again = HostArray.of(dtype, y0);
+            run(c, x, tokens, again, "small");
+            assertArrayEquals(first.toFloats(), again.toFloats(), "repeat not bit-identical" + c.tag());
+        }
+        HostArray seventeen = c.inputs(dtype, 17);
+        float[] y0 = c.data.gaussian(17 * dOut);
+        HostArray y = HostArray.of(dtype, y0);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> run(c, seventeen, 17, y,
+                "small"));
+        assertTrue(e.getMessage().contains("at most 16 tokens"), e.getMessage());
     }
 
     @Test

@@ -41,6 +41,8 @@ class FouRAKernelSignaturesTest {
         k.projectTiledAndExpand(x, a, a, FouRAKernels.TiledGrid.of(5, 8, 33), 5, 33, 8, 40, a, y, null);
         k.projectTiledAndExpand(x, a, a, FouRAKernels.TiledGrid.of(130, 8, 700), 130, 700, 8, 40, a, y,
                 null); // x's columns in chunks
+        k.forwardSmall(spec, x, DeviceArray.foreign(a, 8 * 33, DType.FLOAT32), DeviceArray.foreign(a, 8 * 40,
+                DType.FLOAT32), DeviceArray.foreign(a, spec.gateLength(), DType.FLOAT32), 0.5f, 5, y, null);
         k.gate(spec, a, a, 0.5f, 5, null);
         k.gateBackward(spec, a, a, a, 5, a, a, null);
         k.delta(a, a, a, 8, 40, 33, y, 1, null);
