@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -13,6 +12,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
+import org.spectralpeft.StageLabels;
 import org.spectralpeft.SystemProperty;
 import org.spectralpeft.TestData;
 import org.spectralpeft.core.DType;
@@ -582,15 +582,7 @@ class CudaFouRATest extends FouRABackendContract {
                 try (FouRAFactors f = cuda.prepare(c.spec, c.a, c.b, c.gate)) {
                     HostArray y = HostArray.of(DType.FLOAT32, y0);
                     double[] before = TestData.toDouble(y);
-                    List<String> stages = new ArrayList<>();
-                    org.spectralpeft.cuda.internal.StageTimer timer = org.spectralpeft.cuda.internal.StageTimer.install(
-                            new CountingMarks());
-                    try {
-                        cuda.forward(f, x, t, y);
-                        timer.collect().forEach(s -> stages.add(s.label()));
-                    } finally {
-                        timer.uninstall();
-                    }
+                    List<String> stages = StageLabels.of(() -> cuda.forward(f, x, t, y));
                     assertEquals(t <= FouRAKernels.SMALL_TOKENS, stages.contains(FouRAKernels.FORWARD_SMALL),
                             "T=" + t + ": " + stages);
                     double err = TestData.accumulatedError(TestData.toDouble(y), before, contribution);
@@ -607,25 +599,6 @@ class CudaFouRATest extends FouRABackendContract {
                     assertArrayEquals(y.toFloats(), viaDevice.toFloats(), "device arrays, T=" + t + c.tag());
                 }
             });
-        }
-    }
-
-    /** Marks from a counter: the stage labels of a call, without CUDA events. */
-    private static final class CountingMarks implements org.spectralpeft.cuda.internal.StageTimer.Marks {
-        private long now;
-
-        @Override
-        public Object mark(org.spectralpeft.cuda.CudaStream stream) {
-            return ++now;
-        }
-
-        @Override
-        public double millisBetween(Object a, Object b) {
-            return (Long) b - (Long) a;
-        }
-
-        @Override
-        public void release(Object mark) {
         }
     }
 }

@@ -16,13 +16,13 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.spectralpeft.StageLabels;
 import org.spectralpeft.SystemProperty;
 import org.spectralpeft.TestData;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.HostArray;
 import org.spectralpeft.cuda.CudaStream;
 import org.spectralpeft.cuda.DeviceBuffer;
-import org.spectralpeft.cuda.internal.StageTimer;
 import org.spectralpeft.fourierft.FourierFTAdapterPool;
 import org.spectralpeft.fourierft.FourierFTSpec;
 import org.spectralpeft.reference.FourierFTReference;
@@ -56,35 +56,10 @@ class FourierFTFusedForwardTest {
         }
     }
 
-    /** Marks that count instead of timing: the stage labels are what these tests read. */
-    private static final class CountingMarks implements StageTimer.Marks {
-        private long now;
-
-        @Override
-        public Object mark(CudaStream stream) {
-            return ++now;
-        }
-
-        @Override
-        public double millisBetween(Object a, Object b) {
-            return (Long) b - (Long) a;
-        }
-
-        @Override
-        public void release(Object mark) {
-        }
-    }
-
     /** Runs body with the forward property set to route, and returns the labels of the stages it launched, in order. */
     private static List<String> stagesOf(String route, Runnable body) {
         List<String> labels = new ArrayList<>();
-        StageTimer timer = StageTimer.install(new CountingMarks());
-        try {
-            SystemProperty.with(CudaFourierFT.FORWARD_PROPERTY, route, body);
-            timer.collect().forEach(s -> labels.add(s.label()));
-        } finally {
-            timer.uninstall();
-        }
+        SystemProperty.with(CudaFourierFT.FORWARD_PROPERTY, route, () -> labels.addAll(StageLabels.of(body)));
         return labels;
     }
 
