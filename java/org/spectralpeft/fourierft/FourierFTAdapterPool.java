@@ -60,14 +60,27 @@ public final class FourierFTAdapterPool {
     private final int dIn;
     private final Map<Integer, Adapter> adapters = new ConcurrentHashMap<>();
     /**
-     * The adapters of ids below {@link #DENSE_IDS} again, indexed by id (null: none), so that a call resolves them
-     * without boxing or hashing. Grown by doubling under the lock; a reader holding an outgrown array sees the pool
+     * The adapters of ids below {@link #DENSE_IDS} again ({@code dense.adapters()}), indexed by id (null: none), so
+     * that a call resolves them without boxing or hashing. Grown by doubling under the lock; a reader holding an outgrown array sees the pool
      * as it was before the grow, as if its call had started a moment earlier. Elements are read and written through
      * {@link #DENSE} (volatile, as an {@code AtomicReferenceArray}'s), whose reads are typed {@code Adapter}: a read
      * needs no cast, which would load each adapter's header (a cache miss per adapter with thousands in a call).
      */
-    private volatile Adapter[] dense = new Adapter[0];
+    private volatile DenseIds dense = new DenseIds(new Adapter[0], new int[0]);
     private static final VarHandle DENSE = MethodHandles.arrayElementVarHandle(Adapter[].class);
+    /**
+     * Beside the dense adapters, each dense id's index set as the number of its {@link Interned} (written before the
+     * adapter is published), so that a call groups its adapters by index set without reading each adapter (a cache
+     * and often a TLB miss per adapter with thousands in a call; {@link #setNumberOf}). Both arrays in one object, so
+     * that a reader takes them from one generation.
+     */
+    private record DenseIds(Adapter[] adapters, int[] sets) {
+    }
+    private static final VarHandle DENSE_SETS = MethodHandles.arrayElementVarHandle(int[].class);
+    /** The live index sets by number ({@link Interned#number}). */
+    private final Map<Integer, FourierFTSpec> setsByNumber = new ConcurrentHashMap<>();
+    /** The next index set's number; numbers are not reused. */
+    private int nextSetNumber;
     /** Ids below this are also kept in {@link #dense}: 8 MB of references at most. */
     static final int DENSE_IDS = 1 << 20;
     /** Each distinct spec once, with how many adapters use it. */
@@ -79,10 +92,12 @@ public final class FourierFTAdapterPool {
 
     private static final class Interned {
         final FourierFTSpec spec;
+        final int number;
         int users;
 
-        Interned(FourierFTSpec spec) {
+        Interned(FourierFTSpec spec, int number) {
             this.spec = spec;
+            this.number = number;
         }
     }
 
@@ -126,12 +141,16 @@ public final class FourierFTAdapterPool {
         Checks.finiteVector("coefficients", coefficients, spec.n());
         synchronized (specs) {
             Checks.require(!adapters.containsKey(id), "adapter id " + id + " is already in the pool; remove it first");
-            Interned interned = specs.computeIfAbsent(spec, Interned::new);
-            interned.users++;
+            Interned interned = specs.computeIfAbsent(spec, s -> new Interned(s, nextSetNumber++));
+            if (interned.users++ == 0) {
+                setsByNumber.put(interned.number, interned.spec);
+            }
             Adapter a = new Adapter(id, interned.spec, coefficients.clone());
             adapters.put(id, a);
             if (id < DENSE_IDS) {
-                DENSE.setVolatile(denseCovering(id), id, a);
+                DenseIds d = denseCovering(id);
+                DENSE_SETS.setVolatile(d.sets(), id, interned.number); // before the adapter: see setNumberOf
+                DENSE.setVolatile(d.adapters(), id, a);
             }
             coefficientBytes.addAndGet(4L * spec.n());
             version.incrementAndGet();
@@ -149,11 +168,12 @@ public final class FourierFTAdapterPool {
             Adapter a = adapters.remove(id);
             Checks.require(a != null, "adapter id " + id + " is not in the pool");
             if (id < DENSE_IDS) {
-                DENSE.setVolatile(dense, id, null);
+                DENSE.setVolatile(dense.adapters(), id, null);
             }
             Interned interned = specs.get(a.spec);
             if (--interned.users == 0) {
                 specs.remove(a.spec);
+                setsByNumber.remove(interned.number);
             }
             coefficientBytes.addAndGet(-4L * a.spec.n());
             version.incrementAndGet();
@@ -219,19 +239,51 @@ public final class FourierFTAdapterPool {
         return version.get();
     }
 
-    /** The dense array, grown to hold {@code id}; call with the lock held. */
-    private Adapter[] denseCovering(int id) {
-        Adapter[] d = dense;
-        if (id < d.length) {
+    /** The dense arrays, grown to hold {@code id}; call with the lock held. */
+    private DenseIds denseCovering(int id) {
+        DenseIds d = dense;
+        if (id < d.adapters().length) {
             return d;
         }
-        Adapter[] grown = new Adapter[Math.min(DENSE_IDS,
-                Math.max(64, Math.max(2 * d.length, Integer.highestOneBit(id) << 1)))];
-        for (int i = 0; i < d.length; i++) {
-            grown[i] = (Adapter) DENSE.getVolatile(d, i);
+        int length = Math.min(DENSE_IDS, Math.max(64, Math.max(2 * d.adapters().length, Integer.highestOneBit(id) << 1)));
+        Adapter[] adapters = new Adapter[length];
+        int[] sets = new int[length];
+        for (int i = 0; i < d.adapters().length; i++) {
+            sets[i] = (int) DENSE_SETS.getVolatile(d.sets(), i);
+            adapters[i] = (Adapter) DENSE.getVolatile(d.adapters(), i);
         }
+        DenseIds grown = new DenseIds(adapters, sets);
         dense = grown; // published by the volatile write
         return grown;
+    }
+
+    /**
+     * The index set's number of the adapter {@code a} that a call found under {@code id}, without reading {@code a}:
+     * the number written for the id, confirmed by reading the id's adapter again after it (still {@code a}: the
+     * number is a's, since a replacement writes its number only after the removal that a second read would see).
+     *
+     * @param id a dense id whose adapter the call read as {@code a}
+     * @param a that adapter
+     * @return the number, or −1 where it cannot be confirmed (then read {@code a.spec()})
+     */
+    int setNumberOf(int id, Adapter a) {
+        if (id < 0 || id >= DENSE_IDS) {
+            return -1;
+        }
+        DenseIds d = dense; // both arrays of one generation
+        if (id >= d.adapters().length) {
+            return -1;
+        }
+        int number = (int) DENSE_SETS.getVolatile(d.sets(), id);
+        return (Adapter) DENSE.getVolatile(d.adapters(), id) == a ? number : -1;
+    }
+
+    /**
+     * @param number an index set's number ({@link #setNumberOf})
+     * @return its spec while an adapter of the pool uses it, else null
+     */
+    FourierFTSpec setOfNumber(int number) {
+        return setsByNumber.get(number);
     }
 
     /**
@@ -247,7 +299,7 @@ public final class FourierFTAdapterPool {
         if (id < 0) {
             a = null;
         } else if (id < DENSE_IDS) {
-            Adapter[] d = dense;
+            Adapter[] d = dense.adapters();
             a = id < d.length ? (Adapter) DENSE.getVolatile(d, id) : null;
         } else {
             a = adapters.get(id);

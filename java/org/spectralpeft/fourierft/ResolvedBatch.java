@@ -79,6 +79,7 @@ public final class ResolvedBatch {
         IdTable table = null;
         FourierFTAdapterPool.Adapter[] found = new FourierFTAdapterPool.Adapter[Math.min(tokens, 16)];
         int[] foundIds = new int[found.length];
+        int[] foundSets = new int[found.length]; // each one's index set number from the pool, −1: read its spec
         int count = 0;
         int lastId = -1;
         int lastPlace = -1;
@@ -110,9 +111,11 @@ public final class ResolvedBatch {
                 if (count == found.length) {
                     found = Arrays.copyOf(found, Math.min(tokens, 2 * count));
                     foundIds = Arrays.copyOf(foundIds, found.length);
+                    foundSets = Arrays.copyOf(foundSets, found.length);
                 }
                 at = count;
                 found[count] = a;
+                foundSets[count] = pool.setNumberOf(id, a);
                 foundIds[count++] = id;
                 if (small) {
                     placeById[id] = at + 1;
@@ -125,14 +128,26 @@ public final class ResolvedBatch {
             place[t] = at;
         }
         FourierFTAdapterPool.Adapter[] adapters = Arrays.copyOf(found, count);
-        // the sets: adapters of one index set share a spec instance, so a comparison with the last one usually does
+        // the sets, from the pool's numbers without reading the adapters (an adapter's spec where the pool could not
+        // confirm one); adapters of one index set share a spec instance, so a comparison with the last one usually
+        // does
         int[] setOfAdapter = new int[count];
         Map<FourierFTSpec, Integer> setIndex = new HashMap<>();
         FourierFTSpec[] sets = new FourierFTSpec[0];
         FourierFTSpec lastSpec = null;
+        int lastNumber = -1;
         int lastSet = -1;
         for (int i = 0; i < count; i++) {
-            FourierFTSpec spec = adapters[i].spec();
+            int number = foundSets[i];
+            if (number >= 0 && number == lastNumber) {
+                setOfAdapter[i] = lastSet;
+                continue;
+            }
+            FourierFTSpec spec = number >= 0 ? pool.setOfNumber(number) : null;
+            if (spec == null) {
+                spec = adapters[i].spec();
+            }
+            lastNumber = number;
             if (spec != lastSpec) {
                 Integer s = setIndex.get(spec); // equal specs from a re-interned set join one group
                 if (s == null) {

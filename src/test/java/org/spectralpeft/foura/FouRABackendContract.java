@@ -389,7 +389,10 @@ public abstract class FouRABackendContract {
      * The reference gradients token by token and summed in float64. A parameter gradient is a sum over tokens
      * that may cancel (a 1 × 1 ∂L/∂A of 31 random terms can land near 0), and float32 can then be exact only
      * relative to the terms, so it is compared relative to the larger of the sum's norm and
-     * √(Σ_t ‖term_t‖²), the norm the sum would have without cancellation.
+     * √(Σ_t ‖term_t‖²), the norm the sum would have without cancellation. ∂L/∂B's term is linear in the token's
+     * w = m ⊙ z, whose z = Â·x_t is itself a float32 sum that may cancel (a FIXED mask with one component on leaves
+     * ∂L/∂B as exact as that one z_j): its term counts with ‖w‖ replaced by the norm w would have without that
+     * cancellation, each z_j's part at least √(Σ_k (Â_jk·x_k)²).
      */
     private static final class Summed {
         double[] a;
@@ -405,6 +408,7 @@ public abstract class FouRABackendContract {
             int dIn = c.spec.dIn();
             int dOut = c.spec.dOut();
             s.x = new double[tokens * dIn];
+            double[][] aHat = null;
             for (int t = 0; t < tokens; t++) {
                 FouRAReference.Gradients one = c.backward(Arrays.copyOfRange(x, t * dIn, (t + 1) * dIn),
                         Arrays.copyOfRange(g, t * dOut, (t + 1) * dOut), 1);
@@ -414,7 +418,11 @@ public abstract class FouRABackendContract {
                     s.gate = new double[one.gate().length];
                 }
                 s.aScale += add(s.a, one.a());
-                s.bScale += add(s.b, one.b());
+                if (aHat == null) {
+                    aHat = aHat(c);
+                }
+                double zCancellation = zCancellation(c, aHat, x, t);
+                s.bScale += add(s.b, one.b()) * zCancellation * zCancellation;
                 s.gateScale += add(s.gate, one.gate());
                 System.arraycopy(one.x(), 0, s.x, t * dIn, dIn);
             }
@@ -422,6 +430,51 @@ public abstract class FouRABackendContract {
             s.bScale = Math.sqrt(s.bScale);
             s.gateScale = Math.sqrt(s.gateScale);
             return s;
+        }
+
+        /**
+         * ‖w'‖ / ‖w‖ for token t: w = m ⊙ z (Re and Im parts for the DFT), w' the same with each part of z_j at least
+         * √(Σ_k (Â_jk·x_k)²) (Â = A·𝒯_in in float64); 1 where w is 0.
+         */
+        private static double zCancellation(Case c, double[][] aHat, double[] x, int t) {
+            int dIn = c.spec.dIn();
+            int r = c.spec.rank();
+            double[][] z = c.ref.z(TestData.toDouble(c.a), x, t);
+            double[] m = c.spec.gate() == Gate.ADAPTIVE ? c.ref.adaptiveMask(TestData.toDouble(c.gate), z) : c.mask();
+            double exact = 0;
+            double bound = 0;
+            for (int i = 0; i < r; i++) {
+                for (int part = 0; part < 2 && m[i] != 0; part++) {
+                    double squares = 0; // √ of it: z_j's size without cancellation, as for the sums over tokens
+                    for (int j = 0; j < dIn; j++) {
+                        double term = aHat[part][i * dIn + j] * x[t * dIn + j];
+                        squares += term * term;
+                    }
+                    exact += m[i] * m[i] * z[part][i] * z[part][i];
+                    bound += m[i] * m[i] * Math.max(squares, z[part][i] * z[part][i]);
+                }
+            }
+            return exact > 0 ? Math.sqrt(bound / exact) : 1;
+        }
+
+        /** Â = A·𝒯_in in float64, real and imaginary parts (r × d_in each). */
+        private static double[][] aHat(Case c) {
+            int dIn = c.spec.dIn();
+            int r = c.spec.rank();
+            double[][] transform = c.ref.inputTransform();
+            double[] a = TestData.toDouble(c.a);
+            double[][] out = new double[2][r * dIn];
+            for (int part = 0; part < 2; part++) {
+                for (int i = 0; i < r; i++) {
+                    for (int k = 0; k < dIn; k++) {
+                        double aik = a[i * dIn + k];
+                        for (int j = 0; j < dIn; j++) {
+                            out[part][i * dIn + j] += aik * transform[part][k * dIn + j];
+                        }
+                    }
+                }
+            }
+            return out;
         }
 
         /** sum += term; returns ‖term‖². */

@@ -144,6 +144,80 @@ class ResolvedBatchTest {
         assertSame(readded, ResolvedBatch.of(pool, ids), "a refused call left no batch behind");
     }
 
+    /**
+     * A batch groups its adapters by the pool's set numbers without reading the adapters: a number is confirmed only
+     * while the id still holds the adapter the call found, so an adapter replaced under its id by one of another
+     * index set, while calls resolve from three threads, never lands in the other set's group.
+     */
+    @Test
+    void setsStayTheAdaptersOwnWhileIdsAreReplacedByAnotherIndexSet() throws Exception {
+        TestData data = new TestData();
+        FourierFTAdapterPool pool = new FourierFTAdapterPool(9, 7);
+        for (int id = 0; id < 64; id++) {
+            pool.add(id, id % 2 == 0 ? SET_A : SET_B, data.gaussian(5));
+        }
+        FourierFTAdapterPool.Adapter first = pool.adapter(5);
+        int number = pool.setNumberOf(5, first);
+        assertTrue(number >= 0);
+        assertSame(SET_B, pool.setOfNumber(number));
+        pool.remove(5);
+        assertEquals(-1, pool.setNumberOf(5, first), "removed");
+        pool.add(5, SET_A, data.gaussian(5));
+        assertEquals(-1, pool.setNumberOf(5, first), "replaced: the number is the new adapter's");
+        assertSame(SET_A, pool.setOfNumber(pool.setNumberOf(5, pool.adapter(5))));
+        assertEquals(-1, pool.setNumberOf(FourierFTAdapterPool.DENSE_IDS + 1, first), "beyond the dense ids");
+
+        int[] ids = new int[64];
+        for (int t = 0; t < 64; t++) {
+            ids[t] = (t * 37) % 64;
+        }
+        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        Thread churn = new Thread(() -> {
+            java.util.Random r = new java.util.Random(data.seed);
+            while (!stop.get()) {
+                int id = r.nextInt(64);
+                FourierFTSpec now = pool.adapter(id).spec();
+                pool.remove(id);
+                pool.add(id, now == SET_A ? SET_B : SET_A, new float[] {1, 2, 3, 4, 5});
+            }
+        });
+        churn.start();
+        java.util.concurrent.ExecutorService threads = java.util.concurrent.Executors.newFixedThreadPool(3);
+        try {
+            List<java.util.concurrent.Future<Integer>> calls = new ArrayList<>();
+            for (int k = 0; k < 3; k++) {
+                calls.add(threads.submit(() -> {
+                    int checked = 0;
+                    for (int round = 0; round < 2000; round++) {
+                        int[] mine = ids.clone();
+                        mine[round % 64] = (mine[round % 64] + round) % 64; // a miss of the pool's last batch
+                        ResolvedBatch batch;
+                        try {
+                            batch = ResolvedBatch.of(pool, mine);
+                        } catch (IllegalArgumentException e) { // an id out at that moment
+                            continue;
+                        }
+                        for (int i = 0; i < batch.adapterCount(); i++) {
+                            assertSame(batch.adapter(i).spec(), batch.set(batch.setOf(i)),
+                                    "adapter " + batch.adapterId(i) + data.tag());
+                        }
+                        checked++;
+                    }
+                    return checked;
+                }));
+            }
+            int checked = 0;
+            for (java.util.concurrent.Future<Integer> call : calls) {
+                checked += call.get();
+            }
+            assertTrue(checked > 0, "no call resolved");
+        } finally {
+            threads.shutdown();
+            stop.set(true);
+            churn.join();
+        }
+    }
+
     private static void expectMessage(String fragment, org.junit.jupiter.api.function.Executable call) {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
         assertTrue(e.getMessage().contains(fragment), e.getMessage() + " should name " + fragment);
