@@ -553,15 +553,8 @@ class CudaFouRATest extends FouRABackendContract {
                 cuda.forward(f, x, tokens, y);
                 double err = TestData.accumulatedError(TestData.toDouble(y), before, contribution);
                 assertTrue(err < TestData.tolerance(DType.FLOAT16), "tiled forward: error " + err + c.tag());
-                HostArray viaDevice = HostArray.of(DType.FLOAT16, y0);
-                try (org.spectralpeft.cuda.CudaStream stream = cuda.context().createStream();
-                     org.spectralpeft.cuda.DeviceBuffer dx = cuda.context().upload(x);
-                     org.spectralpeft.cuda.DeviceBuffer dy = cuda.context().upload(viaDevice)) {
-                    cuda.forward(f, dx.array(), tokens, dy.array(), stream);
-                    stream.synchronize();
-                    dy.copyTo(viaDevice);
-                }
-                assertArrayEquals(y.toFloats(), viaDevice.toFloats(), "device arrays" + c.tag());
+                assertArrayEquals(y.toFloats(), viaDeviceArrays(f, x, tokens, HostArray.of(DType.FLOAT16, y0)),
+                        "device arrays" + c.tag());
             }
         });
     }
@@ -588,17 +581,22 @@ class CudaFouRATest extends FouRABackendContract {
                     double err = TestData.accumulatedError(TestData.toDouble(y), before, contribution);
                     assertTrue(err < TestData.tolerance(DType.FLOAT16), "small route, T=" + t + ": error " + err
                             + c.tag());
-                    HostArray viaDevice = HostArray.of(DType.FLOAT32, y0);
-                    try (org.spectralpeft.cuda.CudaStream stream = cuda.context().createStream();
-                         org.spectralpeft.cuda.DeviceBuffer dx = cuda.context().upload(x);
-                         org.spectralpeft.cuda.DeviceBuffer dy = cuda.context().upload(viaDevice)) {
-                        cuda.forward(f, dx.array(), t, dy.array(), stream);
-                        stream.synchronize();
-                        dy.copyTo(viaDevice);
-                    }
-                    assertArrayEquals(y.toFloats(), viaDevice.toFloats(), "device arrays, T=" + t + c.tag());
+                    assertArrayEquals(y.toFloats(), viaDeviceArrays(f, x, t, HostArray.of(DType.FLOAT32, y0)),
+                            "device arrays, T=" + t + c.tag());
                 }
             });
         }
+    }
+
+    /** The forward through the device-array entry point on a stream of its own: y's values after it. */
+    private static float[] viaDeviceArrays(FouRAFactors f, HostArray x, int tokens, HostArray y) {
+        try (org.spectralpeft.cuda.CudaStream stream = cuda.context().createStream();
+             org.spectralpeft.cuda.DeviceBuffer dx = cuda.context().upload(x);
+             org.spectralpeft.cuda.DeviceBuffer dy = cuda.context().upload(y)) {
+            cuda.forward(f, dx.array(), tokens, dy.array(), stream);
+            stream.synchronize();
+            dy.copyTo(y);
+        }
+        return y.toFloats();
     }
 }

@@ -150,17 +150,21 @@ class FouRAForwardKernelsTest {
         Case c = new Case(dOut, dIn, r, transform, gate);
         // past one tile of 64 tokens; the ADAPTIVE gate's inputs are drawn until every token is clear of its
         // threshold, which takes ever more draws as tokens grow: at most 30 there (tiles do not depend on the gate)
-        int tokens = 1 + c.data.nextInt(gate == Gate.ADAPTIVE ? 30 : 150);
+        matchesTheReferenceAndRepeats(c, dtype, 1 + c.data.nextInt(gate == Gate.ADAPTIVE ? 30 : 150), "tiled");
+    }
+
+    /** route's forward of fresh inputs into random y: within the tolerance of the reference, the same bits twice. */
+    private static void matchesTheReferenceAndRepeats(Case c, DType dtype, int tokens, String route) {
         HostArray x = c.inputs(dtype, tokens);
         double[] contribution = c.forward(TestData.toDouble(x), tokens);
         float[] y0 = outputsLike(c, contribution);
         double[] before = TestData.toDouble(HostArray.of(dtype, y0));
         HostArray first = HostArray.of(dtype, y0);
-        run(c, x, tokens, first, "tiled");
+        run(c, x, tokens, first, route);
         double err = TestData.accumulatedError(TestData.toDouble(first), before, contribution);
-        assertTrue(err < TestData.tolerance(dtype), "tiled forward, T=" + tokens + ": error " + err + c.tag());
+        assertTrue(err < TestData.tolerance(dtype), route + " forward, T=" + tokens + ": error " + err + c.tag());
         HostArray again = HostArray.of(dtype, y0);
-        run(c, x, tokens, again, "tiled");
+        run(c, x, tokens, again, route);
         assertArrayEquals(first.toFloats(), again.toFloats(), "repeat not bit-identical" + c.tag());
     }
 
@@ -174,17 +178,7 @@ class FouRAForwardKernelsTest {
     void theSmallForwardMatchesTheReference(int dOut, int dIn, int r, Transform transform, Gate gate, DType dtype) {
         Case c = new Case(dOut, dIn, r, transform, gate);
         for (int tokens : new int[] {1, 2 + c.data.nextInt(15)}) {
-            HostArray x = c.inputs(dtype, tokens);
-            double[] contribution = c.forward(TestData.toDouble(x), tokens);
-            float[] y0 = outputsLike(c, contribution);
-            double[] before = TestData.toDouble(HostArray.of(dtype, y0));
-            HostArray first = HostArray.of(dtype, y0);
-            run(c, x, tokens, first, "small");
-            double err = TestData.accumulatedError(TestData.toDouble(first), before, contribution);
-            assertTrue(err < TestData.tolerance(dtype), "small forward, T=" + tokens + ": error " + err + c.tag());
-            HostArray again = HostArray.of(dtype, y0);
-            run(c, x, tokens, again, "small");
-            assertArrayEquals(first.toFloats(), again.toFloats(), "repeat not bit-identical" + c.tag());
+            matchesTheReferenceAndRepeats(c, dtype, tokens, "small");
         }
         HostArray seventeen = c.inputs(dtype, 17);
         float[] y0 = c.data.gaussian(17 * dOut);
