@@ -191,39 +191,21 @@ public final class HostOverheadProfile {
             for (int tokens : new int[] {1, 16}) {
                 var xs = x.array().slice(0, (long) tokens * d);
                 var ys = y.array().slice(0, (long) tokens * d);
-                time("FouRA forward r=16 DFT T=" + tokens, 16, false, () -> foura.forward(factors, xs, tokens, ys, stream));
-                time("FouRA forward r=16 DFT T=" + tokens + " + sync", 16, true,
-                        () -> foura.forward(factors, xs, tokens, ys, stream));
-                SystemProperty.with(CudaFouRA.FORWARD_PROPERTY, "kernels", () -> { // two launches, no cuBLAS
-                    time("FouRA forward r=16 DFT T=" + tokens + ", forward kernels", 16, false,
-                            () -> foura.forward(factors, xs, tokens, ys, stream));
-                    time("FouRA forward r=16 DFT T=" + tokens + ", forward kernels + sync", 16, true,
-                            () -> foura.forward(factors, xs, tokens, ys, stream));
-                });
-                SystemProperty.with(CudaFouRA.FORWARD_PROPERTY, "small", () -> { // one launch, no scratch
-                    time("FouRA forward r=16 DFT T=" + tokens + ", small", 16, false,
-                            () -> foura.forward(factors, xs, tokens, ys, stream));
-                    time("FouRA forward r=16 DFT T=" + tokens + ", small + sync", 16, true,
-                            () -> foura.forward(factors, xs, tokens, ys, stream));
-                });
-                SystemProperty.with(CudaFouRA.FORWARD_PROPERTY, "tiled", () -> { // two launches, no cuBLAS, split K
-                    time("FouRA forward r=16 DFT T=" + tokens + ", tiled", 16, false,
-                            () -> foura.forward(factors, xs, tokens, ys, stream));
-                    time("FouRA forward r=16 DFT T=" + tokens + ", tiled + sync", 16, true,
-                            () -> foura.forward(factors, xs, tokens, ys, stream));
-                });
-                SystemProperty.with(CudaFourierFT.FORWARD_PROPERTY, "cufft", () -> { // four launches and cuFFT
-                    time("FourierFT forward n=1000 T=" + tokens, 16, false,
-                            () -> fourierft.forward(ftSpec, coeffs.array(), xs, tokens, ys, stream));
-                    time("FourierFT forward n=1000 T=" + tokens + " + sync", 16, true,
-                            () -> fourierft.forward(ftSpec, coeffs.array(), xs, tokens, ys, stream));
-                });
-                SystemProperty.with(CudaFourierFT.FORWARD_PROPERTY, "fused", () -> { // one launch, no scratch
-                    time("FourierFT forward n=1000 T=" + tokens + ", fused kernel", 16, false,
-                            () -> fourierft.forward(ftSpec, coeffs.array(), xs, tokens, ys, stream));
-                    time("FourierFT forward n=1000 T=" + tokens + ", fused kernel + sync", 16, true,
-                            () -> fourierft.forward(ftSpec, coeffs.array(), xs, tokens, ys, stream));
-                });
+                String fouraRow = "FouRA forward r=16 DFT T=" + tokens;
+                Runnable fouraCall = () -> foura.forward(factors, xs, tokens, ys, stream);
+                issueAndSync(fouraRow, fouraCall);
+                SystemProperty.with(CudaFouRA.FORWARD_PROPERTY, "kernels", // two launches, no cuBLAS
+                        () -> issueAndSync(fouraRow + ", forward kernels", fouraCall));
+                SystemProperty.with(CudaFouRA.FORWARD_PROPERTY, "small", // one launch, no scratch
+                        () -> issueAndSync(fouraRow + ", small", fouraCall));
+                SystemProperty.with(CudaFouRA.FORWARD_PROPERTY, "tiled", // two launches, no cuBLAS, split K
+                        () -> issueAndSync(fouraRow + ", tiled", fouraCall));
+                String fourierftRow = "FourierFT forward n=1000 T=" + tokens;
+                Runnable fourierftCall = () -> fourierft.forward(ftSpec, coeffs.array(), xs, tokens, ys, stream);
+                SystemProperty.with(CudaFourierFT.FORWARD_PROPERTY, "cufft", // four launches and cuFFT
+                        () -> issueAndSync(fourierftRow, fourierftCall));
+                SystemProperty.with(CudaFourierFT.FORWARD_PROPERTY, "fused", // one launch, no scratch
+                        () -> issueAndSync(fourierftRow + ", fused kernel", fourierftCall));
             }
         }
         backwards(foura, context);
@@ -246,10 +228,15 @@ public final class HostOverheadProfile {
                         null)) {
                     Runnable call = () -> foura.backward(factors, x.array(), gy.array(), 1, gA.array(), gB.array(), null,
                             gx.array(), stream);
-                    time("FouRA backward r=16 " + transform + " T=1", 16, false, call);
-                    time("FouRA backward r=16 " + transform + " T=1 + sync", 16, true, call);
+                    issueAndSync("FouRA backward r=16 " + transform + " T=1", call);
                 }
             }
         }
+    }
+
+    /** Two rows for a call: its time issued (16 per round), and with a synchronization after each ("+ sync"). */
+    private void issueAndSync(String what, Runnable call) {
+        time(what, 16, false, call);
+        time(what + " + sync", 16, true, call);
     }
 }
