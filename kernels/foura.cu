@@ -84,6 +84,58 @@ __device__ __forceinline__ void foura_block(const int* __restrict__ blocks, int 
     }
 }
 
+// Each lane's partial sums of a warp, acc[j][t], summed over the warp's 32 lanes by a fixed xor-shuffle tree (every
+// lane ends with the sums): the projections' last step.
+template <int COLUMNS, int TOKENS>
+__device__ __forceinline__ void foura_warp_sums(float (&acc)[COLUMNS][TOKENS]) {
+#pragma unroll
+    for (int j = 0; j < COLUMNS; j++) {
+#pragma unroll
+        for (int t = 0; t < TOKENS; t++) {
+#pragma unroll
+            for (int offset = 16; offset > 0; offset >>= 1) {
+                acc[j][t] += __shfl_xor_sync(0xffffffffu, acc[j][t], offset);
+            }
+        }
+    }
+}
+
+// w = scale·m(z) ⊙ [Re z, −Im z] (DFT; scale·m ⊙ z for the DCT) for `rows` tokens of z in shared memory
+// (FOURA_MAX_WIDTH floats a token), the first `count` of them gated, the rest zero: the expansions' first step.
+__device__ __forceinline__ void foura_gate_rows(const float* zs, float* w, int rows, int count,
+                                                const float* __restrict__ gate, int gateKind, int rank, int dft,
+                                                float scale) {
+    for (int i = threadIdx.x; i < rows * rank; i += FOURA_BLOCK) {
+        const int t = i / rank;
+        const int j = i - t * rank;
+        const float* zt = zs + t * FOURA_MAX_WIDTH;
+        const float m = t < count ? foura_mask(zt, gate, gateKind, rank, dft, j) : 0.f;
+        w[t * FOURA_MAX_WIDTH + j] = scale * m * zt[j];
+        if (dft) {
+            w[t * FOURA_MAX_WIDTH + rank + j] = -scale * m * zt[rank + j];
+        }
+    }
+}
+
+// acc[t] = Σ_c w[t][c]·B̂ᵀ[c][p], the components in order, for output p of TOKENS tokens (w as foura_gate_rows
+// leaves it): the expansions' sums, a thread per output, B̂ᵀ read along its rows (coalesced across the block).
+template <int TOKENS>
+__device__ __forceinline__ void foura_expand_sums(const float* w, const float* __restrict__ bHatT, int width,
+                                                  int dOut, int p, float (&acc)[TOKENS]) {
+#pragma unroll
+    for (int t = 0; t < TOKENS; t++) {
+        acc[t] = 0.f;
+    }
+#pragma unroll 8
+    for (int c = 0; c < width; c++) { // unrolled: eight of B̂'s loads in flight, not one
+        const float b = __ldg(bHatT + (long long) c * dOut + p);
+#pragma unroll
+        for (int t = 0; t < TOKENS; t++) {
+            acc[t] = fmaf(w[t * FOURA_MAX_WIDTH + c], b, acc[t]);
+        }
+    }
+}
+
 // z[first + t][c] = Σ_k Â[c][k]·x[row(t)][k] for the block's tokens: warp w of the block owns COLUMNS columns
 // c = blockIdx.y·FOURA_WARPS·COLUMNS + w + j·FOURA_WARPS (j < COLUMNS; a column past its adapter's width is
 // skipped), its lanes striding over k. Each x value loaded serves COLUMNS columns, and a lane keeps COLUMNS
@@ -132,16 +184,7 @@ __device__ __forceinline__ void foura_project_columns(
             }
         }
     }
-#pragma unroll
-    for (int j = 0; j < COLUMNS; j++) {
-#pragma unroll
-        for (int t = 0; t < FOURA_TOKENS; t++) {
-#pragma unroll
-            for (int offset = 16; offset > 0; offset >>= 1) {
-                acc[j][t] += __shfl_xor_sync(0xffffffffu, acc[j][t], offset);
-            }
-        }
-    }
+    foura_warp_sums(acc);
     if (lane == 0) {
 #pragma unroll
         for (int j = 0; j < COLUMNS; j++) {
@@ -279,35 +322,14 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_mixed_expand(
         zs[t * FOURA_MAX_WIDTH + j] = v;
     }
     __syncthreads();
-    for (int i = threadIdx.x; i < FOURA_TOKENS * rank; i += FOURA_BLOCK) {
-        const int t = i / rank;
-        const int j = i - t * rank;
-        const float* zt = zs + t * FOURA_MAX_WIDTH;
-        const float m = t < count ? foura_mask(zt, gate, gateKind, rank, dft, j) : 0.f;
-        w[t * FOURA_MAX_WIDTH + j] = scale * m * zt[j];
-        if (dft) {
-            w[t * FOURA_MAX_WIDTH + rank + j] = -scale * m * zt[rank + j];
-        }
-    }
+    foura_gate_rows(zs, w, FOURA_TOKENS, count, gate, gateKind, rank, dft, scale);
     __syncthreads();
     const int p = blockIdx.y * FOURA_BLOCK + threadIdx.x;
     if (p >= dOut) {
         return;
     }
-    const float* __restrict__ bHatT = a->bHatT;
     float acc[FOURA_TOKENS];
-#pragma unroll
-    for (int t = 0; t < FOURA_TOKENS; t++) {
-        acc[t] = 0.f;
-    }
-#pragma unroll 8
-    for (int c = 0; c < width; c++) { // unrolled: eight of B̂'s loads in flight, not one
-        const float b = __ldg(bHatT + (long long) c * dOut + p);
-#pragma unroll
-        for (int t = 0; t < FOURA_TOKENS; t++) {
-            acc[t] = fmaf(w[t * FOURA_MAX_WIDTH + c], b, acc[t]);
-        }
-    }
+    foura_expand_sums(w, a->bHatT, width, dOut, p, acc);
 #pragma unroll
     for (int t = 0; t < FOURA_TOKENS; t++) { // unrolled, so that acc stays in registers
         if (t < count) {
@@ -397,16 +419,7 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_forward_small(
                 }
             }
         }
-#pragma unroll
-        for (int j = 0; j < FOURA_SMALL_COLUMNS; j++) {
-#pragma unroll
-            for (int t = 0; t < FOURA_SMALL_TOKENS; t++) {
-#pragma unroll
-                for (int offset = 16; offset > 0; offset >>= 1) {
-                    acc[j][t] += __shfl_xor_sync(0xffffffffu, acc[j][t], offset);
-                }
-            }
-        }
+        foura_warp_sums(acc);
         if (lane == 0) {
 #pragma unroll
             for (int j = 0; j < FOURA_SMALL_COLUMNS; j++) {
@@ -421,34 +434,14 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_forward_small(
         }
     }
     __syncthreads();
-    for (int i = threadIdx.x; i < tokens * rank; i += FOURA_BLOCK) {
-        const int t = i / rank;
-        const int j = i - t * rank;
-        const float* zt = zs + t * FOURA_MAX_WIDTH;
-        const float m = foura_mask(zt, gate, gateKind, rank, dft, j);
-        w[t * FOURA_MAX_WIDTH + j] = scale * m * zt[j];
-        if (dft) {
-            w[t * FOURA_MAX_WIDTH + rank + j] = -scale * m * zt[rank + j];
-        }
-    }
+    foura_gate_rows(zs, w, tokens, tokens, gate, gateKind, rank, dft, scale); // rows past the tokens: never stored
     __syncthreads();
     const int p = blockIdx.x * FOURA_BLOCK + threadIdx.x;
     if (p >= dOut) {
         return;
     }
     float out[FOURA_SMALL_TOKENS];
-#pragma unroll
-    for (int t = 0; t < FOURA_SMALL_TOKENS; t++) {
-        out[t] = 0.f;
-    }
-#pragma unroll 8
-    for (int c = 0; c < width; c++) {
-        const float b = __ldg(bHatT + (long long) c * dOut + p);
-#pragma unroll
-        for (int t = 0; t < FOURA_SMALL_TOKENS; t++) {
-            out[t] = fmaf(w[t * FOURA_MAX_WIDTH + c], b, out[t]);
-        }
-    }
+    foura_expand_sums(w, bHatT, width, dOut, p, out);
 #pragma unroll
     for (int t = 0; t < FOURA_SMALL_TOKENS; t++) {
         if (t < tokens) {
