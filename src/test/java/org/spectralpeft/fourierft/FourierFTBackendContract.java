@@ -635,6 +635,36 @@ public abstract class FourierFTBackendContract {
         assertEachTokenAsIfAlone(pool, ids, DType.BFLOAT16, data, "1000 adapters", 23);
     }
 
+    /**
+     * Repeated batches reuse what the last call resolved and derived (the pool's batch; on CUDA also the device rows,
+     * the token rows and the backward's tiles): the same ids again, another batch that brings in 36 more adapters (a
+     * CUDA table grows past its first 16 rows) in between, then the first ids again, then one of their adapters
+     * replaced under its id. Every call, forward and backward, against each adapter's tokens alone.
+     */
+    @Test
+    void repeatedBatchesStayRightAcrossOtherBatchesAndAReplacedAdapter() {
+        TestData data = new TestData();
+        FourierFTAdapterPool pool = pool(data, 40, 0);
+        int tokens = 40;
+        int[] first = new int[tokens];
+        int[] other = new int[tokens];
+        for (int t = 0; t < tokens; t++) {
+            first[t] = t % 7 == 6 ? -1 : t % 4;
+            other[t] = 4 + t % 36;
+        }
+        int[][] sequence = {first, first, other, first, first, null, first, first};
+        for (int step = 0; step < sequence.length; step++) {
+            if (sequence[step] == null) { // adapter 2 replaced under its id: new coefficients
+                FourierFTSpec spec = pool.adapter(2).spec();
+                pool.remove(2);
+                pool.add(2, spec, data.gaussian(spec.n()));
+                continue;
+            }
+            assertEachTokenAsIfAlone(pool, sequence[step], DType.FLOAT32, data, "step " + step);
+            assertBackwardAsEachAdapterAlone(pool, sequence[step], data);
+        }
+    }
+
     /** y of a mixed forward against, per token, the single-adapter forward of that token alone (y untouched for −1). */
     private void assertEachTokenAsIfAlone(FourierFTAdapterPool pool, int[] ids, DType dtype, TestData data, String label) {
         assertEachTokenAsIfAlone(pool, ids, dtype, data, label, 1);
