@@ -14,8 +14,9 @@ import org.spectralpeft.core.TokenRows;
  *
  * <p>Built in one pass over the ids, no boxing: ids below about twice the batch's distinct adapters (a pool's usual
  * 0, 1, 2, ...) index an array, others a flat open-addressing table; a run of equal ids (a request's tokens, side by
- * side) skips even that. The pool's map is read once per distinct id, and each adapter once more for its spec; the
- * adapters' ids are kept in an array of the batch's own. Immutable once built.
+ * side) skips even that. The pool's map is read once per distinct id; the adapters are grouped by the index-set
+ * numbers the pool keeps beside them (an adapter's spec is read only where the pool cannot confirm its number), and
+ * their ids are kept in an array of the batch's own. Immutable once built.
  *
  * <p>A pool keeps the batch it resolved last with a copy of its ids and the pool's {@link
  * FourierFTAdapterPool#version()} read before resolving: a call whose ids are the same, while no adapter was added
