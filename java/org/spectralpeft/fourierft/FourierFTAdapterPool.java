@@ -62,9 +62,10 @@ public final class FourierFTAdapterPool {
     /**
      * The adapters of ids below {@link #DENSE_IDS} again ({@code dense.adapters()}), indexed by id (null: none), so
      * that a call resolves them without boxing or hashing. Grown by doubling under the lock; a reader holding an
-     * outgrown array sees the pool as it was before the grow, as if its call had started a moment earlier. Elements are read and written through
-     * {@link #DENSE} (volatile, as an {@code AtomicReferenceArray}'s), whose reads are typed {@code Adapter}: a read
-     * needs no cast, which would load each adapter's header (a cache miss per adapter with thousands in a call).
+     * outgrown array sees the pool as it was before the grow, as if its call had started a moment earlier. Elements
+     * are read and written through {@link #DENSE} (volatile, as an {@code AtomicReferenceArray}'s), whose reads are
+     * typed {@code Adapter}: a read needs no cast, which would load each adapter's header (a cache miss per adapter
+     * with thousands in a call).
      */
     private volatile DenseIds dense = new DenseIds(new Adapter[0], new int[0]);
     private static final VarHandle DENSE = MethodHandles.arrayElementVarHandle(Adapter[].class);
