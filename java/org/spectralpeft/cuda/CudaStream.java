@@ -76,6 +76,11 @@ public final class CudaStream implements AutoCloseable {
         return stream;
     }
 
+    /** @return whether {@link #close()} destroyed this (owned) stream */
+    boolean isClosed() {
+        return closed;
+    }
+
     /** Blocks until all work queued on this stream has finished (the stream's context must be current). */
     public void synchronize() {
         cuStreamSynchronize(jcuda());

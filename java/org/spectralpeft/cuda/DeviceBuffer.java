@@ -1,7 +1,10 @@
 package org.spectralpeft.cuda;
 
+import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
 import static jcuda.driver.JCudaDriver.cuMemAlloc;
+import static jcuda.driver.JCudaDriver.cuMemAllocAsync;
 import static jcuda.driver.JCudaDriver.cuMemFree;
+import static jcuda.driver.JCudaDriver.cuMemFreeAsync;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
 import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
@@ -17,20 +20,35 @@ import org.spectralpeft.core.HostArray;
 import org.spectralpeft.cuda.internal.DeviceMemoryRegistry;
 import org.spectralpeft.cuda.internal.NativeHandles;
 
-/** Library-owned device memory: {@code length} elements of one dtype, freed by {@link #close()}. */
+/**
+ * Library-owned device memory: {@code length} elements of one dtype, freed by {@link #close()}. Either plain
+ * ({@code cuMemAlloc}, freed at once) or stream-ordered ({@link CudaContext#allocate(DType, long, CudaStream)}:
+ * from the device's memory pool in a stream's order, and freed in that order).
+ */
 public final class DeviceBuffer implements AutoCloseable {
     private final CudaContext context;
     private final CUdeviceptr pointer = new CUdeviceptr();
     private final DeviceArray array;
+    /** The stream a stream-ordered buffer was allocated on and is freed on; null for a plain one. */
+    private final CudaStream stream;
     private volatile boolean closed;
 
     DeviceBuffer(CudaContext context, DType dtype, long length) {
+        this(context, dtype, length, null);
+    }
+
+    DeviceBuffer(CudaContext context, DType dtype, long length, CudaStream stream) {
         if (length < 1) {
             throw new IllegalArgumentException("buffer length must be at least 1, got " + length);
         }
         this.context = context;
+        this.stream = stream;
         context.makeCurrent();
-        cuMemAlloc(pointer, length * dtype.bytes());
+        if (stream == null) {
+            cuMemAlloc(pointer, length * dtype.bytes());
+        } else {
+            cuMemAllocAsync(pointer, length * dtype.bytes(), stream.jcuda());
+        }
         this.array = new DeviceArray(NativeHandles.handleOf(pointer), length, dtype);
         DeviceMemoryRegistry.register(array.address(), array.bytes(), context.ordinal());
     }
@@ -129,13 +147,26 @@ public final class DeviceBuffer implements AutoCloseable {
         return Pointer.to(copy);
     }
 
+    /**
+     * Frees the memory. A plain buffer is freed at once (the driver waits for the device to be done with it); a
+     * stream-ordered one is freed in its stream's order, after the work queued on that stream so far: work on other
+     * streams that uses it must have finished (or that stream must wait for it) before it is closed. If its
+     * stream was closed first, the device is synchronized and the memory freed then.
+     */
     @Override
     public synchronized void close() {
         if (!closed) {
             closed = true;
             context.makeCurrent();
             DeviceMemoryRegistry.unregister(array.address());
-            cuMemFree(pointer);
+            if (stream == null) {
+                cuMemFree(pointer);
+            } else if (stream.isClosed()) {
+                cuCtxSynchronize();
+                cuMemFreeAsync(pointer, CudaStream.legacyDefault().jcuda());
+            } else {
+                cuMemFreeAsync(pointer, stream.jcuda());
+            }
         }
     }
 }

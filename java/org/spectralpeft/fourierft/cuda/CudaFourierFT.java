@@ -1162,7 +1162,10 @@ public final class CudaFourierFT extends ValidatingBackend {
      * The mixed batch's backward on device arrays ({@link #backward(FourierFTAdapterPool, int[], HostArray,
      * HostArray, int, HostArray)}'s kernels, the same bits), queued on {@code stream} without waiting for it:
      * ∂L/∂c of every adapter the batch uses into one new device buffer, and ∂L/∂x added into gradX. Like the
-     * forward on device arrays, the inputs are not scanned for NaN; the pool may change as soon as it returns.
+     * forward on device arrays, the inputs are not scanned for NaN; the pool may change as soon as it returns. The
+     * buffer is stream-ordered ({@link CudaContext#allocate(DType, long, CudaStream)}): from the device's memory
+     * pool on {@code stream}, freed in its order when the result is closed, so a training loop's backward does not
+     * map new memory every step.
      *
      * @param pool the adapters
      * @param adapterIds one id per token: an adapter's in the pool, or −1
@@ -1196,7 +1199,7 @@ public final class CudaFourierFT extends ValidatingBackend {
             ids[i] = batch.adapterId(i);
         }
         DeviceBuffer grads = StageTimer.host("gradients' buffer",
-                () -> context.allocate(DType.FLOAT32, Math.max(1, offsets[ids.length])));
+                () -> context.allocate(DType.FLOAT32, Math.max(1, offsets[ids.length]), stream));
         try {
             if (!batch.isEmpty()) {
                 mixedBackwardOnDevice(pool, batch, x, gradY, grads.array(), offsets, gradX, stream);
@@ -1211,7 +1214,8 @@ public final class CudaFourierFT extends ValidatingBackend {
     /**
      * The ∂L/∂c of a mixed backward on device arrays: per used adapter, in the batch's first-use order, its id and
      * where its n float32 gradients start in {@code gradients} (a buffer of at least one element). Closing it
-     * frees the buffer.
+     * frees the buffer in the order of the backward's stream: work on other streams that reads the gradients must
+     * have finished, or that stream must wait for it, first.
      *
      * @param ids the used adapters' ids
      * @param offsets where each one's gradients start, in elements
