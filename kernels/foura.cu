@@ -199,6 +199,158 @@ __device__ __forceinline__ void foura_project_columns(
     }
 }
 
+// Tokens of foura_forward_small: the single forward at small T in one launch.
+#define FOURA_SMALL_TOKENS 16
+// Columns of Â a warp of foura_forward_small sums at once (their loads in flight together).
+#define FOURA_SMALL_COLUMNS 4
+
+// Element i of x as float, its dtype fixed at compile time (no per-load switch: loads stay in one basic block, so
+// the compiler issues them together).
+template <int DT>
+__device__ __forceinline__ float foura_x(const void* __restrict__ x, long long i) {
+    if (DT == DT_FLOAT16) {
+        return __half2float(__ldg(static_cast<const __half*>(x) + i));
+    } else if (DT == DT_BFLOAT16) {
+        return __bfloat162float(__ldg(static_cast<const __nv_bfloat16*>(x) + i));
+    } else {
+        return __ldg(static_cast<const float*>(x) + i);
+    }
+}
+
+// Elements i .. i + 3 of x as floats in one load (i a multiple of 4, x aligned to four elements: the host checks).
+template <int DT>
+__device__ __forceinline__ float4 foura_x4(const void* __restrict__ x, long long i) {
+    if (DT == DT_FLOAT32) {
+        return __ldg(reinterpret_cast<const float4*>(x) + i / 4);
+    } else {
+        const uint2 bits = __ldg(reinterpret_cast<const uint2*>(x) + i / 4);
+        unsigned short h[4];
+        memcpy(h, &bits, sizeof h);
+        if (DT == DT_FLOAT16) {
+            return make_float4(__half2float(__ushort_as_half(h[0])), __half2float(__ushort_as_half(h[1])),
+                               __half2float(__ushort_as_half(h[2])), __half2float(__ushort_as_half(h[3])));
+        } else {
+            return make_float4(__bfloat162float(__ushort_as_bfloat16(h[0])), __bfloat162float(__ushort_as_bfloat16(h[1])),
+                               __bfloat162float(__ushort_as_bfloat16(h[2])), __bfloat162float(__ushort_as_bfloat16(h[3])));
+        }
+    }
+}
+
+// foura_forward_small for x of dtype DT and at most TOKENS tokens (1, 4 or 16: FMAs for TOKENS tokens, whatever
+// `tokens` is, and no branch per token inside the loop, so that a step's loads issue together); QUADS: d_in a
+// multiple of 4, each lane's k = 4·(lane + 32·i) .. + 3 (float4 loads of Â and of x), else k = lane + 32·i. The
+// sums' order depends on QUADS only, not on TOKENS or DT: every bucket gives a token the same bits.
+template <int DT, bool QUADS, int TOKENS>
+__device__ __forceinline__ void foura_small(
+        const void* __restrict__ x, const float* __restrict__ aHat, const float* __restrict__ bHatT,
+        const float* __restrict__ gate, int gateKind, int rank, int dft, float scale, int tokens, int dIn, int dOut,
+        void* __restrict__ y, int yDtype, float* zs, float* w) {
+    const int width = dft ? 2 * rank : rank;
+    const int lane = threadIdx.x & 31;
+    for (int c0 = threadIdx.x >> 5; c0 < width; c0 += FOURA_WARPS * FOURA_SMALL_COLUMNS) {
+        float acc[FOURA_SMALL_COLUMNS][TOKENS];
+#pragma unroll
+        for (int j = 0; j < FOURA_SMALL_COLUMNS; j++) {
+#pragma unroll
+            for (int t = 0; t < TOKENS; t++) {
+                acc[j][t] = 0.f;
+            }
+        }
+        // a token past `tokens` reads token 0's x (in bounds, never stored): the loop stays free of branches
+        int xRow[TOKENS]; // element offsets: 16 rows of x fit an int wherever d_in does
+#pragma unroll
+        for (int t = 0; t < TOKENS; t++) {
+            xRow[t] = t < tokens ? t * dIn : 0;
+        }
+        if (QUADS) {
+#pragma unroll(TOKENS > 4 ? 1 : 4) // 16 tokens: a step's 256 multiply-adds cover its loads' latency
+            for (int k = 4 * lane; k < dIn; k += 128) {
+                float4 av[FOURA_SMALL_COLUMNS];
+#pragma unroll
+                for (int j = 0; j < FOURA_SMALL_COLUMNS; j++) {
+                    const int c = min(c0 + j * FOURA_WARPS, width - 1); // a column past z: a real one, not stored
+                    av[j] = __ldg(reinterpret_cast<const float4*>(aHat + (long long) c * dIn + k));
+                }
+#pragma unroll
+                for (int t = 0; t < TOKENS; t++) {
+                    const float4 xv = foura_x4<DT>(x, xRow[t] + k);
+#pragma unroll
+                    for (int j = 0; j < FOURA_SMALL_COLUMNS; j++) {
+                        float a = acc[j][t];
+                        a = fmaf(xv.x, av[j].x, a);
+                        a = fmaf(xv.y, av[j].y, a);
+                        a = fmaf(xv.z, av[j].z, a);
+                        acc[j][t] = fmaf(xv.w, av[j].w, a);
+                    }
+                }
+            }
+        } else {
+#pragma unroll(TOKENS > 4 ? 1 : 4)
+            for (int k = lane; k < dIn; k += 32) {
+                float av[FOURA_SMALL_COLUMNS];
+#pragma unroll
+                for (int j = 0; j < FOURA_SMALL_COLUMNS; j++) {
+                    const int c = min(c0 + j * FOURA_WARPS, width - 1);
+                    av[j] = __ldg(aHat + (long long) c * dIn + k);
+                }
+#pragma unroll
+                for (int t = 0; t < TOKENS; t++) {
+                    const float xv = foura_x<DT>(x, xRow[t] + k);
+#pragma unroll
+                    for (int j = 0; j < FOURA_SMALL_COLUMNS; j++) {
+                        acc[j][t] = fmaf(xv, av[j], acc[j][t]);
+                    }
+                }
+            }
+        }
+        foura_warp_sums(acc);
+        if (lane == 0) {
+#pragma unroll
+            for (int j = 0; j < FOURA_SMALL_COLUMNS; j++) {
+                const int c = c0 + j * FOURA_WARPS;
+#pragma unroll
+                for (int t = 0; t < TOKENS; t++) {
+                    if (t < tokens && c < width) {
+                        zs[t * FOURA_MAX_WIDTH + c] = acc[j][t];
+                    }
+                }
+            }
+        }
+    }
+    __syncthreads();
+    foura_gate_rows(zs, w, TOKENS, tokens, gate, gateKind, rank, dft, scale); // rows past the tokens: zero
+    __syncthreads();
+    const int p = blockIdx.x * FOURA_BLOCK + threadIdx.x;
+    if (p >= dOut) {
+        return;
+    }
+    float out[TOKENS];
+    foura_expand_sums(w, bHatT, width, dOut, p, out);
+#pragma unroll
+    for (int t = 0; t < TOKENS; t++) {
+        if (t < tokens) {
+            const long long i = (long long) t * dOut + p;
+            store_from_float(y, i, yDtype, load_as_float(y, i, yDtype) + out[t]);
+        }
+    }
+}
+
+// foura_forward_small's instantiations for one dtype of x: the smallest bucket of 1, 4 or 16 tokens that holds them.
+template <int DT, bool QUADS>
+__device__ __forceinline__ void foura_small_tokens(
+        const void* __restrict__ x, const float* __restrict__ aHat, const float* __restrict__ bHatT,
+        const float* __restrict__ gate, int gateKind, int rank, int dft, float scale, int tokens, int dIn, int dOut,
+        void* __restrict__ y, int yDtype, float* zs, float* w) {
+    if (tokens == 1) {
+        foura_small<DT, QUADS, 1>(x, aHat, bHatT, gate, gateKind, rank, dft, scale, tokens, dIn, dOut, y, yDtype, zs, w);
+    } else if (tokens <= 4) {
+        foura_small<DT, QUADS, 4>(x, aHat, bHatT, gate, gateKind, rank, dft, scale, tokens, dIn, dOut, y, yDtype, zs, w);
+    } else {
+        foura_small<DT, QUADS, FOURA_SMALL_TOKENS>(x, aHat, bHatT, gate, gateKind, rank, dft, scale, tokens, dIn, dOut,
+                                                   y, yDtype, zs, w);
+    }
+}
+
 extern "C" {
 
 // foura_project_columns with a column per warp: the most blocks for a batch of distinct adapters.
@@ -339,114 +491,45 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_mixed_expand(
     }
 }
 
-// Tokens of foura_forward_small: the single forward at small T in one launch.
-#define FOURA_SMALL_TOKENS 16
-// Columns of Â a warp of foura_forward_small sums at once (their loads in flight together).
-#define FOURA_SMALL_COLUMNS 4
-
 // The single forward y += scale·B̂·m(Â·x) for tokens ≤ FOURA_SMALL_TOKENS, in one launch: every block computes the
 // tokens' whole z = Â·x itself, then the gate, then its FOURA_BLOCK outputs of each token. Â and x are read by every
 // block (after the first, from L2: 512 KB of Â at d_in = 4096, r = 16 DFT), which at small T costs less than the
 // SGEMM route's three launches and two cuBLAS calls (about 15 µs of host time each), or a second launch and a
 // scratch for z. The sums have one order in every block (so every block's z is the same, bit for bit): warp w owns
 // columns w + FOURA_WARPS·(j + FOURA_SMALL_COLUMNS·g), each lane sums its k = 4·(lane + 32·i) .. + 3 in order
-// (float4 loads of Â where d_in is a multiple of 4, else k = lane + 32·i), then a fixed shuffle tree; B̂·w over
-// the components in order. Deterministic; not the SGEMM route's bits.
+// (float4 loads of Â and x where d_in is a multiple of 4, x then aligned to four elements, else k = lane + 32·i),
+// then a fixed shuffle tree; B̂·w over the components in order. Specialized per dtype of x and per bucket of tokens
+// (foura_small). Deterministic; not the SGEMM route's bits.
 __global__ void __launch_bounds__(FOURA_BLOCK) foura_forward_small(
         const void* __restrict__ x, int xDtype, const float* __restrict__ aHat, const float* __restrict__ bHatT,
         const float* __restrict__ gate, int gateKind, int rank, int dft, float scale, int tokens, int dIn, int dOut,
         void* __restrict__ y, int yDtype) {
     __shared__ float zs[FOURA_SMALL_TOKENS * FOURA_MAX_WIDTH];
     __shared__ float w[FOURA_SMALL_TOKENS * FOURA_MAX_WIDTH];
-    const int width = dft ? 2 * rank : rank;
-    const int lane = threadIdx.x & 31;
     const bool quads = (dIn & 3) == 0;
-    for (int c0 = threadIdx.x >> 5; c0 < width; c0 += FOURA_WARPS * FOURA_SMALL_COLUMNS) {
-        float acc[FOURA_SMALL_COLUMNS][FOURA_SMALL_TOKENS];
-#pragma unroll
-        for (int j = 0; j < FOURA_SMALL_COLUMNS; j++) {
-#pragma unroll
-            for (int t = 0; t < FOURA_SMALL_TOKENS; t++) {
-                acc[j][t] = 0.f;
-            }
-        }
+    if (xDtype == DT_FLOAT16) {
         if (quads) {
-#pragma unroll 2
-            for (int k = 4 * lane; k < dIn; k += 128) {
-                float4 av[FOURA_SMALL_COLUMNS];
-#pragma unroll
-                for (int j = 0; j < FOURA_SMALL_COLUMNS; j++) {
-                    const int c = c0 + j * FOURA_WARPS;
-                    av[j] = c < width ? __ldg(reinterpret_cast<const float4*>(aHat + (long long) c * dIn + k))
-                                      : make_float4(0.f, 0.f, 0.f, 0.f);
-                }
-#pragma unroll
-                for (int t = 0; t < FOURA_SMALL_TOKENS; t++) {
-                    if (t < tokens) {
-                        const long long row = (long long) t * dIn + k;
-                        const float x0 = load_as_float(x, row, xDtype);
-                        const float x1 = load_as_float(x, row + 1, xDtype);
-                        const float x2 = load_as_float(x, row + 2, xDtype);
-                        const float x3 = load_as_float(x, row + 3, xDtype);
-#pragma unroll
-                        for (int j = 0; j < FOURA_SMALL_COLUMNS; j++) {
-                            float a = acc[j][t];
-                            a = fmaf(x0, av[j].x, a);
-                            a = fmaf(x1, av[j].y, a);
-                            a = fmaf(x2, av[j].z, a);
-                            acc[j][t] = fmaf(x3, av[j].w, a);
-                        }
-                    }
-                }
-            }
+            foura_small_tokens<DT_FLOAT16, true>(x, aHat, bHatT, gate, gateKind, rank, dft, scale, tokens, dIn, dOut,
+                                                 y, yDtype, zs, w);
         } else {
-            for (int k = lane; k < dIn; k += 32) {
-                float av[FOURA_SMALL_COLUMNS];
-#pragma unroll
-                for (int j = 0; j < FOURA_SMALL_COLUMNS; j++) {
-                    const int c = c0 + j * FOURA_WARPS;
-                    av[j] = c < width ? __ldg(aHat + (long long) c * dIn + k) : 0.f;
-                }
-#pragma unroll
-                for (int t = 0; t < FOURA_SMALL_TOKENS; t++) {
-                    if (t < tokens) {
-                        const float xv = load_as_float(x, (long long) t * dIn + k, xDtype);
-#pragma unroll
-                        for (int j = 0; j < FOURA_SMALL_COLUMNS; j++) {
-                            acc[j][t] = fmaf(xv, av[j], acc[j][t]);
-                        }
-                    }
-                }
-            }
+            foura_small_tokens<DT_FLOAT16, false>(x, aHat, bHatT, gate, gateKind, rank, dft, scale, tokens, dIn, dOut,
+                                                  y, yDtype, zs, w);
         }
-        foura_warp_sums(acc);
-        if (lane == 0) {
-#pragma unroll
-            for (int j = 0; j < FOURA_SMALL_COLUMNS; j++) {
-                const int c = c0 + j * FOURA_WARPS;
-#pragma unroll
-                for (int t = 0; t < FOURA_SMALL_TOKENS; t++) {
-                    if (t < tokens && c < width) {
-                        zs[t * FOURA_MAX_WIDTH + c] = acc[j][t];
-                    }
-                }
-            }
+    } else if (xDtype == DT_BFLOAT16) {
+        if (quads) {
+            foura_small_tokens<DT_BFLOAT16, true>(x, aHat, bHatT, gate, gateKind, rank, dft, scale, tokens, dIn, dOut,
+                                                  y, yDtype, zs, w);
+        } else {
+            foura_small_tokens<DT_BFLOAT16, false>(x, aHat, bHatT, gate, gateKind, rank, dft, scale, tokens, dIn,
+                                                   dOut, y, yDtype, zs, w);
         }
-    }
-    __syncthreads();
-    foura_gate_rows(zs, w, tokens, tokens, gate, gateKind, rank, dft, scale); // rows past the tokens: never stored
-    __syncthreads();
-    const int p = blockIdx.x * FOURA_BLOCK + threadIdx.x;
-    if (p >= dOut) {
-        return;
-    }
-    float out[FOURA_SMALL_TOKENS];
-    foura_expand_sums(w, bHatT, width, dOut, p, out);
-#pragma unroll
-    for (int t = 0; t < FOURA_SMALL_TOKENS; t++) {
-        if (t < tokens) {
-            const long long i = (long long) t * dOut + p;
-            store_from_float(y, i, yDtype, load_as_float(y, i, yDtype) + out[t]);
+    } else {
+        if (quads) {
+            foura_small_tokens<DT_FLOAT32, true>(x, aHat, bHatT, gate, gateKind, rank, dft, scale, tokens, dIn, dOut,
+                                                 y, yDtype, zs, w);
+        } else {
+            foura_small_tokens<DT_FLOAT32, false>(x, aHat, bHatT, gate, gateKind, rank, dft, scale, tokens, dIn, dOut,
+                                                  y, yDtype, zs, w);
         }
     }
 }

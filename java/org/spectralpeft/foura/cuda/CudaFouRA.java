@@ -55,7 +55,8 @@ public final class CudaFouRA extends ValidatingBackend {
      * SGEMMs around the gate kernel), {@code kernels} (the mixed batches' kernels, their bits), {@code tiled}
      * ({@code foura_project_tiled}, then the mixed batches' expansion; {@link FouRAKernels#forwardTiled}) or
      * {@code small} (at most {@link FouRAKernels#SMALL_TOKENS} tokens: {@code foura_forward_small}, the whole forward
-     * in one launch, {@link FouRAKernels#forwardSmall}; more tokens take the SGEMMs). On an H100 the SGEMM route's
+     * in one launch, {@link FouRAKernels#forwardSmall}; more tokens, or an x its vector loads cannot read ({@link
+     * FouRAKernels#smallAligned}), take the SGEMMs). On an H100 the SGEMM route's
      * small-T forward is bound by the host (three launches, two of them cuBLAS calls of about 15 µs each); the small
      * kernel is the one-launch answer, not yet measured on a GPU, so not the default.
      */
@@ -406,7 +407,8 @@ public final class CudaFouRA extends ValidatingBackend {
         FouRASpec spec = f.spec();
         int width = spec.zWidth();
         String path = System.getProperty(FORWARD_PROPERTY, "gemm");
-        if ("small".equals(path) && width <= FouRAKernels.MAX_WIDTH && tokens <= FouRAKernels.SMALL_TOKENS) {
+        if ("small".equals(path) && width <= FouRAKernels.MAX_WIDTH && tokens <= FouRAKernels.SMALL_TOKENS
+                && FouRAKernels.smallAligned(spec, x)) {
             kernels.forwardSmall(spec, x, f.aHat.array(), f.bHatT.array(), f.gate == null ? null : f.gate.array(),
                     scale, tokens, y, s);
             return;

@@ -147,17 +147,32 @@ public final class FouRAKernels implements AutoCloseable {
      * @param tokens rows of x and y, 1 to {@link #SMALL_TOKENS}
      * @param y tokens × d_out outputs, any dtype, accumulated into
      * @param stream the stream
-     * @throws IllegalArgumentException if the width exceeds {@link #MAX_WIDTH}, the tokens {@link #SMALL_TOKENS}, or an
-     *         array has the wrong size
+     * @throws IllegalArgumentException if the width exceeds {@link #MAX_WIDTH}, the tokens {@link #SMALL_TOKENS}, an
+     *         array has the wrong size, or x is not {@link #smallAligned aligned} for the kernel's vector loads
      */
     public void forwardSmall(FouRASpec spec, DeviceArray x, DeviceArray aHat, DeviceArray bHatT, DeviceArray gate,
                              float scale, int tokens, DeviceArray y, CudaStream stream) {
         checkForward(spec, x, aHat, bHatT, gate, tokens, y);
         Checks.require(tokens <= SMALL_TOKENS, "the small forward takes at most " + SMALL_TOKENS + " tokens, got "
                 + tokens);
+        Checks.require(smallAligned(spec, x), "the small forward reads x four elements at a time where d_in ("
+                + spec.dIn() + ") is a multiple of 4: x must start at a multiple of " + 4 * x.dtype().bytes()
+                + " bytes, not at " + x.address());
         launch(FORWARD_SMALL, (spec.dOut() + BLOCK - 1) / BLOCK, 1, stream, x.address(), x.dtype().code(),
                 aHat.address(), bHatT.address(), gate == null ? 0L : gate.address(), spec.gate().ordinal(), spec.rank(),
                 dft(spec), scale, tokens, spec.dIn(), spec.dOut(), y.address(), y.dtype().code());
+    }
+
+    /**
+     * Whether {@link #forwardSmall} can read x: where d_in is a multiple of 4 it loads four elements at once, so x must
+     * start at a multiple of four elements (a library or framework allocation does; a slice may not).
+     *
+     * @param spec the layer
+     * @param x the inputs
+     * @return whether x's start suits the kernel
+     */
+    public static boolean smallAligned(FouRASpec spec, DeviceArray x) {
+        return spec.dIn() % 4 != 0 || x.address() % (4L * x.dtype().bytes()) == 0;
     }
 
     /** Launches of one adapter's forward, given its entry's and z's device addresses. */

@@ -588,6 +588,40 @@ class CudaFouRATest extends FouRABackendContract {
         }
     }
 
+    /**
+     * An x the small forward cannot read four elements at a time (a slice one element into a buffer, d_in a multiple
+     * of 4) takes the SGEMMs under {@code -Dspectralpeft.foura.forward=small}, with the reference's result.
+     */
+    @Test
+    void theSmallPathLeavesAnUnalignedXToTheSgemms() {
+        Case c = new Case(96, 300, 4, Transform.DFT, Gate.NONE);
+        int tokens = 3;
+        float[] xs = c.inputs(DType.FLOAT32, tokens).toFloats();
+        double[] contribution = c.forward(TestData.toDouble(xs), tokens);
+        float[] padded = new float[xs.length + 1];
+        System.arraycopy(xs, 0, padded, 1, xs.length);
+        float[] y0 = c.data.gaussian(tokens * 96);
+        SystemProperty.with(CudaFouRA.FORWARD_PROPERTY, "small", () -> {
+            try (FouRAFactors f = cuda.prepare(c.spec, c.a, c.b, c.gate);
+                 org.spectralpeft.cuda.CudaStream stream = cuda.context().createStream();
+                 org.spectralpeft.cuda.DeviceBuffer dx = cuda.context().upload(HostArray.float32(padded));
+                 org.spectralpeft.cuda.DeviceBuffer dy = cuda.context().upload(HostArray.float32(y0))) {
+                org.spectralpeft.cuda.DeviceArray shifted = dx.array().slice(1, xs.length);
+                List<String> stages = StageLabels.of(() -> {
+                    cuda.forward(f, shifted, tokens, dy.array(), stream);
+                    stream.synchronize();
+                });
+                org.junit.jupiter.api.Assertions.assertFalse(stages.contains(FouRAKernels.FORWARD_SMALL), "an unaligned x: " + stages);
+                org.junit.jupiter.api.Assertions.assertFalse(stages.isEmpty(), "the forward ran");
+                HostArray y = HostArray.float32(new float[y0.length]);
+                dy.copyTo(y);
+                double err = TestData.accumulatedError(TestData.toDouble(y), TestData.toDouble(HostArray.float32(y0)),
+                        contribution);
+                assertTrue(err < TestData.tolerance(DType.FLOAT32), "unaligned x: error " + err + c.tag());
+            }
+        });
+    }
+
     /** The forward through the device-array entry point on a stream of its own: y's values after it. */
     private static float[] viaDeviceArrays(FouRAFactors f, HostArray x, int tokens, HostArray y) {
         try (org.spectralpeft.cuda.CudaStream stream = cuda.context().createStream();

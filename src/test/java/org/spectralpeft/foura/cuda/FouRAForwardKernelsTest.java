@@ -169,16 +169,20 @@ class FouRAForwardKernelsTest {
     }
 
     /**
-     * The one-launch small forward (foura_forward_small) against the reference on every case, at one token and at
-     * 2 to 16 (d_in a multiple of 4 takes its float4 loads of Â, the others its scalar loads); bit-identical
-     * repeats; 17 tokens refused before any work.
+     * The one-launch small forward (foura_forward_small) against the reference on every case, in each of its buckets
+     * of tokens (1, 2 to 4, 5 to 16; d_in a multiple of 4 takes its float4 loads of Â and x, the others its scalar
+     * loads); bit-identical repeats; a token's result the same bits in every bucket; 17 tokens refused before any
+     * work.
      */
     @ParameterizedTest(name = "{0}x{1} r={2} {3} {4} {5}")
     @MethodSource("cases")
     void theSmallForwardMatchesTheReference(int dOut, int dIn, int r, Transform transform, Gate gate, DType dtype) {
         Case c = new Case(dOut, dIn, r, transform, gate);
-        for (int tokens : new int[] {1, 2 + c.data.nextInt(15)}) {
+        for (int tokens : new int[] {1, 2 + c.data.nextInt(3), 5 + c.data.nextInt(12)}) {
             matchesTheReferenceAndRepeats(c, dtype, tokens, "small");
+        }
+        if (gate != Gate.ADAPTIVE) { // (the ADAPTIVE gate's inputs are drawn per token count)
+            aTokensBitsDoNotDependOnItsBucket(c, dtype);
         }
         HostArray seventeen = c.inputs(dtype, 17);
         float[] y0 = c.data.gaussian(17 * dOut);
@@ -186,6 +190,45 @@ class FouRAForwardKernelsTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> run(c, seventeen, 17, y,
                 "small"));
         assertTrue(e.getMessage().contains("at most 16 tokens"), e.getMessage());
+    }
+
+    /**
+     * The first token of a batch of 16 (bucket 16), of 3 (bucket 4) and alone (bucket 1): each bucket runs its
+     * multiply-adds for all its rows, and a token's sums keep one order whatever the others are.
+     */
+    private static void aTokensBitsDoNotDependOnItsBucket(Case c, DType dtype) {
+        HostArray x = c.inputs(dtype, 16);
+        float[] y0 = c.data.gaussian(16 * c.spec.dOut());
+        float[] alone = null;
+        for (int tokens : new int[] {16, 3, 1}) {
+            HostArray xs = HostArray.of(dtype, java.util.Arrays.copyOf(x.toFloats(), tokens * c.spec.dIn()));
+            HostArray y = HostArray.of(dtype, java.util.Arrays.copyOf(y0, tokens * c.spec.dOut()));
+            run(c, xs, tokens, y, "small");
+            float[] first = java.util.Arrays.copyOf(y.toFloats(), c.spec.dOut());
+            if (alone != null) {
+                assertArrayEquals(alone, first, "token 0 with " + tokens + " tokens, not its bits with 16" + c.tag());
+            }
+            alone = first;
+        }
+    }
+
+    /** Where d_in is a multiple of 4 the small forward reads x four elements at once: an x off that alignment is refused. */
+    @Test
+    void theSmallForwardRefusesAnXItCannotReadFourAtATime() {
+        FouRASpec spec = FouRASpec.of(40, 64, 4, Transform.DCT, Gate.NONE, 1f);
+        try (DeviceBuffer x = gpu.context.allocate(DType.FLOAT16, 64 + 4);
+             DeviceBuffer a = gpu.context.allocate(DType.FLOAT32, 4 * 64);
+             DeviceBuffer b = gpu.context.allocate(DType.FLOAT32, 4 * 40);
+             DeviceBuffer y = gpu.context.allocate(DType.FLOAT32, 40)) {
+            org.spectralpeft.cuda.DeviceArray shifted = x.array().slice(1, 64);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> gpu.kernels.forwardSmall(
+                    spec, shifted, a.array(), b.array(), null, 1f, 1, y.array(), gpu.stream));
+            assertTrue(e.getMessage().contains("multiple of 8 bytes"), e.getMessage());
+            org.junit.jupiter.api.Assertions.assertFalse(FouRAKernels.smallAligned(spec, shifted));
+            assertTrue(FouRAKernels.smallAligned(spec, x.array().slice(4, 64)), "four halves in: aligned");
+            assertTrue(FouRAKernels.smallAligned(FouRASpec.of(40, 63, 4, Transform.DCT, Gate.NONE, 1f),
+                    x.array().slice(1, 63)), "d_in not a multiple of 4: scalar loads, any start");
+        }
     }
 
     @Test
