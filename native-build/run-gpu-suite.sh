@@ -34,7 +34,7 @@
 #           not the merge command, whose single-shot calls take most of a slot), PEFT timed with --quick,
 #           the table, the stage profiles, then the FouRA, TLoRA and mixed stages, short; each step has its
 #           own time limit (SHORT_LIMITS="tests bench peers profile foura tlora mixed" in seconds, default
-#           "100 140 40 70 70 60 90"; the benchmarks in two JMH runs, so that a cut loses at most its last
+#           "95 125 30 80 80 55 105"; the benchmarks in two JMH runs, so that a cut loses at most its last
 #           benchmarks: a part cut short is read back from its log, bench/jmh_log.py), and
 #           with SUITE_ARCHIVE set, OUT_DIR is packed into that .tgz after every step, so a run cut short
 #           still returns what it finished
@@ -160,7 +160,7 @@ stage_profiles() {
 
 run_short() {
   local limits
-  read -r -a limits <<<"${SHORT_LIMITS:-100 140 40 70 70 60 90}"
+  read -r -a limits <<<"${SHORT_LIMITS:-95 125 30 80 80 55 105}"
   local d=$out/tests
   mkdir -p "$d" "$out/bench" "$out/peers"
   nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || true
@@ -362,14 +362,14 @@ run_check() {
   grep -E "^## |^wall|^\| (resolve|device rows|token rows|tokens by|gradient tiles|gradients)" "$d/mixed-stages.md" \
     2>/dev/null | sed 's/ (p10[^)]*)//' || true
   echo "== JMH, default routes ($(date -u +%T))"
-  JAVA_OPTS="-Xmx24g" timeout -k 5 "${CHECK_JMH_LIMIT:-60}" "$bundle/run-benchmarks.sh" "$d/jmh" \
+  JAVA_OPTS="-Xmx24g" timeout -k 5 "${CHECK_JMH_LIMIT:-75}" "$bundle/run-benchmarks.sh" "$d/jmh" \
     "ForwardBackwardBenchmark\.(forward|backward)$|\.MixedBatchBenchmark\.(mixed|mixedBackward)$|FouRABenchmark\.forward$" \
     -p backend=cuda -p dtype=float32 -p tokens=256,4096 -p distinct=1,0 -p ids=same,fresh -p rank=16 -wi 1 -w 200ms \
     -i 2 -r 300ms \
     -f 0 > "$d/jmh.log" 2>&1 || echo "   JMH FAILED OR CUT SHORT (see check/jmh.log; bench/jmh_log.py reads it back)"
   grep -E "p0.50 " "$d/jmh/jmh.txt" 2>/dev/null || true
   echo "== FouRA's small-T forward routes: stage profile, then JMH of the one-launch route ($(date -u +%T))"
-  timeout -k 5 "${CHECK_FOURA_LIMIT:-25}" "$bundle/jre/bin/java" -Xmx8g -Dspectralpeft.profile.only='^forward (\(kernels\) |\(tiled\) |\(small\) )?[0-9].* T=(1|16) ' \
+  timeout -k 5 "${CHECK_FOURA_LIMIT:-35}" "$bundle/jre/bin/java" -Xmx8g -Dspectralpeft.profile.only='^forward (\(kernels\) |\(tiled\) |\(small\) )?[0-9].* T=(1|16) ' \
     -cp "$(classpath)" org.spectralpeft.bench.FouRAStageProfile "$d/foura-stages.md" > "$d/foura-stages.log" 2>&1 \
     || echo "   FouRAStageProfile FAILED OR CUT SHORT (see check/foura-stages.log)"
   grep -E "^## |^wall" "$d/foura-stages.md" 2>/dev/null | paste - - | sed 's/ (p10[^)]*)//' || true
