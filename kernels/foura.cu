@@ -100,6 +100,26 @@ __device__ __forceinline__ void foura_warp_sums(float (&acc)[COLUMNS][TOKENS]) {
     }
 }
 
+// The projections' last step: the warp's sums (foura_warp_sums), then lane 0 stores column c = c0 + j·FOURA_WARPS of
+// token t at z[t·stride + c], for the first `count` tokens and the columns below `width`.
+template <int COLUMNS, int TOKENS>
+__device__ __forceinline__ void foura_store_columns(float (&acc)[COLUMNS][TOKENS], int c0, int width, int count,
+                                                    float* z, long long stride) {
+    foura_warp_sums(acc);
+    if ((threadIdx.x & 31) == 0) {
+#pragma unroll
+        for (int j = 0; j < COLUMNS; j++) {
+            const int c = c0 + j * FOURA_WARPS;
+#pragma unroll
+            for (int t = 0; t < TOKENS; t++) {
+                if (t < count && c < width) {
+                    z[t * stride + c] = acc[j][t];
+                }
+            }
+        }
+    }
+}
+
 // w = scale·m(z) ⊙ [Re z, −Im z] (DFT; scale·m ⊙ z for the DCT) for `rows` tokens of z in shared memory
 // (FOURA_MAX_WIDTH floats a token), the first `count` of them gated, the rest zero: the expansions' first step.
 __device__ __forceinline__ void foura_gate_rows(const float* zs, float* w, int rows, int count,
@@ -184,19 +204,7 @@ __device__ __forceinline__ void foura_project_columns(
             }
         }
     }
-    foura_warp_sums(acc);
-    if (lane == 0) {
-#pragma unroll
-        for (int j = 0; j < COLUMNS; j++) {
-            const int c = c0 + j * FOURA_WARPS;
-#pragma unroll
-            for (int t = 0; t < FOURA_TOKENS; t++) {
-                if (t < count && c < width) {
-                    z[(long long) (first + t) * zStride + c] = acc[j][t];
-                }
-            }
-        }
-    }
+    foura_store_columns(acc, c0, width, count, z + (long long) first * zStride, zStride);
 }
 
 // Tokens of foura_forward_small: the single forward at small T in one launch.
@@ -303,19 +311,7 @@ __device__ __forceinline__ void foura_small(
                 }
             }
         }
-        foura_warp_sums(acc);
-        if (lane == 0) {
-#pragma unroll
-            for (int j = 0; j < FOURA_SMALL_COLUMNS; j++) {
-                const int c = c0 + j * FOURA_WARPS;
-#pragma unroll
-                for (int t = 0; t < TOKENS; t++) {
-                    if (t < tokens && c < width) {
-                        zs[t * FOURA_MAX_WIDTH + c] = acc[j][t];
-                    }
-                }
-            }
-        }
+        foura_store_columns(acc, c0, width, tokens, zs, FOURA_MAX_WIDTH);
     }
     __syncthreads();
     foura_gate_rows(zs, w, TOKENS, tokens, gate, gateKind, rank, dft, scale); // rows past the tokens: zero
