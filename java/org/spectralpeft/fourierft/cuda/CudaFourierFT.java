@@ -1300,12 +1300,6 @@ public final class CudaFourierFT extends ValidatingBackend {
     }
 
     /**
-     * One index set's tiles for the mixed ∂L/∂c: for each of its adapters, in place order, its tokens (in the
-     * batch's {@link ResolvedBatch#tokensByAdapter}) in tiles of {@link #GRAD_TILE_TOKENS}. {@code bounds} holds, one
-     * after the other for a single copy to the device, each tile's first token, each tile's end, and each adapter's
-     * first tile (one more entry: the count); gradOffset[j] is where adapter j's gradient goes.
-     */
-    /**
      * What a mixed backward's host tables take from its batch alone: each adapter's gradient offset and each index
      * set's tiles. Made once per batch and kept with it ({@link ResolvedBatch#derived}), so a call that gets the
      * same batch back (same ids, pool unchanged) skips both passes. Read only.
@@ -1329,6 +1323,12 @@ public final class CudaFourierFT extends ValidatingBackend {
         return batch.derived(BACKWARD_TABLES, BackwardTables::of);
     }
 
+    /**
+     * One index set's tiles for the mixed ∂L/∂c: for each of its adapters, in place order, its tokens (in the
+     * batch's {@link ResolvedBatch#tokensByAdapter}) in tiles of {@link #GRAD_TILE_TOKENS}. {@code bounds} holds, one
+     * after the other for a single copy to the device, each tile's first token, each tile's end, and each adapter's
+     * first tile (one more entry: the count); gradOffset[j] is where adapter j's gradient goes.
+     */
     private record MixedTiles(int[] bounds, int count, long[] gradOffset) {
         static MixedTiles of(ResolvedBatch batch, TokenRows.Groups order, int set, long[] offsets) {
             int[] starts = order.starts();
