@@ -331,20 +331,24 @@ __device__ __forceinline__ void foura_small(
     }
 }
 
-// foura_forward_small's instantiations for one dtype of x: the smallest bucket of 1, 4 or 16 tokens that holds them.
-template <int DT, bool QUADS>
-__device__ __forceinline__ void foura_small_tokens(
+// foura_forward_small's instantiations for one dtype of x: QUADS where d_in is a multiple of 4, and the smallest
+// bucket of 1, 4 or 16 tokens that holds them.
+template <int DT>
+__device__ __forceinline__ void foura_small_dtype(
         const void* __restrict__ x, const float* __restrict__ aHat, const float* __restrict__ bHatT,
         const float* __restrict__ gate, int gateKind, int rank, int dft, float scale, int tokens, int dIn, int dOut,
         void* __restrict__ y, int yDtype, float* zs, float* w) {
+#define FOURA_SMALL(QUADS, TOKENS) foura_small<DT, QUADS, TOKENS>(x, aHat, bHatT, gate, gateKind, rank, dft, scale, \
+                                                                  tokens, dIn, dOut, y, yDtype, zs, w)
+    const bool quads = (dIn & 3) == 0;
     if (tokens == 1) {
-        foura_small<DT, QUADS, 1>(x, aHat, bHatT, gate, gateKind, rank, dft, scale, tokens, dIn, dOut, y, yDtype, zs, w);
+        quads ? FOURA_SMALL(true, 1) : FOURA_SMALL(false, 1);
     } else if (tokens <= 4) {
-        foura_small<DT, QUADS, 4>(x, aHat, bHatT, gate, gateKind, rank, dft, scale, tokens, dIn, dOut, y, yDtype, zs, w);
+        quads ? FOURA_SMALL(true, 4) : FOURA_SMALL(false, 4);
     } else {
-        foura_small<DT, QUADS, FOURA_SMALL_TOKENS>(x, aHat, bHatT, gate, gateKind, rank, dft, scale, tokens, dIn, dOut,
-                                                   y, yDtype, zs, w);
+        quads ? FOURA_SMALL(true, FOURA_SMALL_TOKENS) : FOURA_SMALL(false, FOURA_SMALL_TOKENS);
     }
+#undef FOURA_SMALL
 }
 
 extern "C" {
@@ -502,31 +506,15 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_forward_small(
         void* __restrict__ y, int yDtype) {
     __shared__ float zs[FOURA_SMALL_TOKENS * FOURA_MAX_WIDTH];
     __shared__ float w[FOURA_SMALL_TOKENS * FOURA_MAX_WIDTH];
-    const bool quads = (dIn & 3) == 0;
     if (xDtype == DT_FLOAT16) {
-        if (quads) {
-            foura_small_tokens<DT_FLOAT16, true>(x, aHat, bHatT, gate, gateKind, rank, dft, scale, tokens, dIn, dOut,
-                                                 y, yDtype, zs, w);
-        } else {
-            foura_small_tokens<DT_FLOAT16, false>(x, aHat, bHatT, gate, gateKind, rank, dft, scale, tokens, dIn, dOut,
-                                                  y, yDtype, zs, w);
-        }
+        foura_small_dtype<DT_FLOAT16>(x, aHat, bHatT, gate, gateKind, rank, dft, scale, tokens, dIn, dOut, y, yDtype,
+                                      zs, w);
     } else if (xDtype == DT_BFLOAT16) {
-        if (quads) {
-            foura_small_tokens<DT_BFLOAT16, true>(x, aHat, bHatT, gate, gateKind, rank, dft, scale, tokens, dIn, dOut,
-                                                  y, yDtype, zs, w);
-        } else {
-            foura_small_tokens<DT_BFLOAT16, false>(x, aHat, bHatT, gate, gateKind, rank, dft, scale, tokens, dIn,
-                                                   dOut, y, yDtype, zs, w);
-        }
+        foura_small_dtype<DT_BFLOAT16>(x, aHat, bHatT, gate, gateKind, rank, dft, scale, tokens, dIn, dOut, y, yDtype,
+                                       zs, w);
     } else {
-        if (quads) {
-            foura_small_tokens<DT_FLOAT32, true>(x, aHat, bHatT, gate, gateKind, rank, dft, scale, tokens, dIn, dOut,
-                                                 y, yDtype, zs, w);
-        } else {
-            foura_small_tokens<DT_FLOAT32, false>(x, aHat, bHatT, gate, gateKind, rank, dft, scale, tokens, dIn, dOut,
-                                                  y, yDtype, zs, w);
-        }
+        foura_small_dtype<DT_FLOAT32>(x, aHat, bHatT, gate, gateKind, rank, dft, scale, tokens, dIn, dOut, y, yDtype,
+                                      zs, w);
     }
 }
 
