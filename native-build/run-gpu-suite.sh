@@ -344,8 +344,9 @@ run_fused() {
 # the stage profile of the mixed batches at T = 4096 on both routes with the host passes of each call
 # (check/mixed-stages.md), then JMH, short, of the default routes: FourierFT's forward and backward (T = 1, 256, 4096), its mixed batches
 # (T = 256 and 4096; 1, 16 and T distinct adapters) and FouRA's forward at r = 16 (check/jmh/); then FouRA's
-# forward routes at T = 1 and 16 (stage profile, check/foura-stages.md) and JMH of its one-launch route there
-# (-Dspectralpeft.foura.forward=small, check/small/); packed at the end.
+# forward routes at T = 1 and 16 (stage profile, check/foura-stages.md) and JMH of its one-launch route and of the
+# SGEMMs at T = 1 to 8 (-Dspectralpeft.foura.forward=small and gemm, check/small/ and check/gemm/: where the
+# default's switch between them belongs); packed at the end.
 run_check() {
   local d=$out/check
   mkdir -p "$d"
@@ -369,14 +370,18 @@ run_check() {
     -f 0 > "$d/jmh.log" 2>&1 || echo "   JMH FAILED OR CUT SHORT (see check/jmh.log; bench/jmh_log.py reads it back)"
   grep -E "p0.50 " "$d/jmh/jmh.txt" 2>/dev/null || true
   echo "== FouRA's small-T forward routes: stage profile, then JMH of the one-launch route ($(date -u +%T))"
-  timeout -k 5 "${CHECK_FOURA_LIMIT:-35}" "$bundle/jre/bin/java" -Xmx8g -Dspectralpeft.profile.only='^forward (\(kernels\) |\(tiled\) |\(small\) )?[0-9].* T=(1|16) ' \
+  timeout -k 5 "${CHECK_FOURA_LIMIT:-35}" "$bundle/jre/bin/java" -Xmx8g -Dspectralpeft.profile.only='^forward (\(kernels\) |\(tiled\) |\(small\) |\(gemm\) )?[0-9].* T=(1|16) ' \
     -cp "$(classpath)" org.spectralpeft.bench.FouRAStageProfile "$d/foura-stages.md" > "$d/foura-stages.log" 2>&1 \
     || echo "   FouRAStageProfile FAILED OR CUT SHORT (see check/foura-stages.log)"
   grep -E "^## |^wall" "$d/foura-stages.md" 2>/dev/null | paste - - | sed 's/ (p10[^)]*)//' || true
-  JAVA_OPTS="-Xmx8g -Dspectralpeft.foura.forward=small" timeout -k 5 "${CHECK_SMALL_LIMIT:-25}" \
-    "$bundle/run-benchmarks.sh" "$d/small" "FouRABenchmark\.forward$" -p backend=cuda -p tokens=1,16 -p rank=16 \
-    -wi 1 -w 200ms -i 2 -r 300ms -f 0 > "$d/small.log" 2>&1 || echo "   SMALL JMH FAILED OR CUT SHORT (see check/small.log)"
-  grep -E "p0.50 " "$d/small/jmh.txt" 2>/dev/null || true
+  local route
+  for route in small gemm; do
+    JAVA_OPTS="-Xmx8g -Dspectralpeft.foura.forward=$route" timeout -k 5 "${CHECK_SMALL_LIMIT:-25}" \
+      "$bundle/run-benchmarks.sh" "$d/$route" "FouRABenchmark\.forward$" -p backend=cuda -p tokens=1,2,4,8 -p rank=16 \
+      -wi 1 -w 200ms -i 2 -r 300ms -f 0 > "$d/$route.log" 2>&1 || echo "   $route JMH FAILED OR CUT SHORT (see check/$route.log)"
+    echo "   -Dspectralpeft.foura.forward=$route:"
+    grep -E "p0.50 " "$d/$route/jmh.txt" 2>/dev/null || true
+  done
 }
 
 # OUT_DIR packed into SUITE_ARCHIVE, when that is set (replaced whole, never left half written)

@@ -65,6 +65,10 @@ public final class FouRAStageProfile {
                                 SystemProperty.with(CudaFouRA.FORWARD_PROPERTY, "small", () -> report.profile(
                                         "forward (small) " + what,
                                         () -> cuda.forward(factors, x.array(), tokens, y.array(), stream)));
+                                // the default takes the small kernel at the smallest sizes: the SGEMMs beside it
+                                SystemProperty.with(CudaFouRA.FORWARD_PROPERTY, "gemm", () -> report.profile(
+                                        "forward (gemm) " + what,
+                                        () -> cuda.forward(factors, x.array(), tokens, y.array(), stream)));
                             }
                             report.profile("forward + backward " + what, () -> {
                                 cuda.forward(factors, x.array(), tokens, y.array(), stream);

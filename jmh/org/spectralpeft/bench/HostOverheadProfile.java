@@ -194,6 +194,8 @@ public final class HostOverheadProfile {
                 String fouraRow = "FouRA forward r=16 DFT T=" + tokens;
                 Runnable fouraCall = () -> foura.forward(factors, xs, tokens, ys, stream);
                 issueAndSync(fouraRow, fouraCall);
+                SystemProperty.with(CudaFouRA.FORWARD_PROPERTY, "gemm", // three launches, two of them cuBLAS
+                        () -> issueAndSync(fouraRow + ", SGEMMs", fouraCall));
                 SystemProperty.with(CudaFouRA.FORWARD_PROPERTY, "kernels", // two launches, no cuBLAS
                         () -> issueAndSync(fouraRow + ", forward kernels", fouraCall));
                 SystemProperty.with(CudaFouRA.FORWARD_PROPERTY, "small", // one launch, no scratch

@@ -28,15 +28,16 @@ import org.spectralpeft.foura.FouRASpec;
 import org.spectralpeft.foura.ValidatingBackend;
 
 /**
- * FouRA on a CUDA device: the folded factors held on the device; the forward as two cuBLAS SGEMMs around the
- * gate kernel (z = x·Âᵀ, then y += w·B̂ᵀ), or, with the system property {@value #FORWARD_PROPERTY}{@code =kernels}
- * and z of up to {@link FouRAKernels#MAX_WIDTH} components, this library's forward kernels
- * ({@code foura_mixed_project_wide}: four columns of Â per warp, then {@code foura_mixed_expand}: the gate and a
- * thread per output; {@link FouRAKernels#forwardMixed}), which mixed batches always use, or with {@code =tiled}
- * {@code foura_project_tiled} (tiles of tokens and of Â's columns staged in shared memory, x read once) before that
- * expansion ({@link FouRAKernels#forwardTiled}; not yet measured on a GPU); ΔW by {@code foura_delta}. The SGEMMs are the default for one adapter because a fused kernel on an H100 was no
- * faster at any T (0.11 ms at T = 1, where the products are bound by the factors' and x and y's bytes;
- * bench/NOTES.md, bench/GPU_RUNS.md). The backward's products are SGEMMs ({@link Blas}, no TF32, the same bits
+ * FouRA on a CUDA device: the folded factors held on the device; the forward of a few tokens at small ranks as one
+ * launch of {@code foura_forward_small} (each block computes z = Â·x whole, gates it and adds B̂·w into its outputs;
+ * {@link FouRAKernels#forwardSmall}), otherwise two cuBLAS SGEMMs around the gate kernel (z = x·Âᵀ, then y +=
+ * w·B̂ᵀ), as {@link ForwardRoute} picks; the system property {@value #FORWARD_PROPERTY} can ask for one route, among
+ * them this library's forward kernels ({@code =kernels}: {@code foura_mixed_project_wide}, four columns of Â per
+ * warp, then {@code foura_mixed_expand}, the gate and a thread per output; {@link FouRAKernels#forwardMixed}), which
+ * mixed batches always use, or ({@code =tiled}) {@code foura_project_tiled} before that expansion ({@link
+ * FouRAKernels#forwardTiled}); ΔW by {@code foura_delta}. The SGEMMs stay the default above a few tokens because
+ * no kernel of this library beat them there on an H100 (bench/NOTES.md, bench/GPU_RUNS.md). The backward's
+ * products are SGEMMs ({@link Blas}, no TF32, the same bits
  * on every run): z = x·Âᵀ and ∂L/∂y·B̂ per token, ∂x += ∂z·Â,
  * and the sums over tokens ∂Â = ∂zᵀ·x, ∂B̂ᵀ = wᵀ·∂L/∂y and the ADAPTIVE gate's ∂G and ∂b; between them only
  * the per-token gate pass ({@code foura_gate_backward}) is a kernel of this library. Float16 and bfloat16
@@ -51,14 +52,14 @@ import org.spectralpeft.foura.ValidatingBackend;
  */
 public final class CudaFouRA extends ValidatingBackend {
     /**
-     * The system property (read per call) that picks the single-adapter forward: {@code gemm} (the default: two
-     * SGEMMs around the gate kernel), {@code kernels} (the mixed batches' kernels, their bits), {@code tiled}
-     * ({@code foura_project_tiled}, then the mixed batches' expansion; {@link FouRAKernels#forwardTiled}) or
-     * {@code small} (at most {@link FouRAKernels#SMALL_TOKENS} tokens: {@code foura_forward_small}, the whole forward
-     * in one launch, {@link FouRAKernels#forwardSmall}; more tokens, or an x its vector loads cannot read ({@link
-     * FouRAKernels#smallAligned}), take the SGEMMs). On an H100 the SGEMM route's
-     * small-T forward is bound by the host (three launches, two of them cuBLAS calls of about 15 µs each); the small
-     * kernel is the one-launch answer, not yet measured on a GPU, so not the default.
+     * The system property (read once per call, before any device work) that picks the single-adapter forward:
+     * {@code auto} (the default: the small kernel for a few tokens at small ranks, the SGEMMs elsewhere; {@link
+     * ForwardRoute}), {@code gemm} (two SGEMMs around the gate kernel, always), {@code kernels} (the mixed batches'
+     * kernels, their bits), {@code tiled} ({@code foura_project_tiled}, then the mixed batches' expansion; {@link
+     * FouRAKernels#forwardTiled}) or {@code small} (at most {@link FouRAKernels#SMALL_TOKENS} tokens: {@code
+     * foura_forward_small}, the whole forward in one launch, {@link FouRAKernels#forwardSmall}; more tokens take the
+     * SGEMMs). The small kernel never takes an x its vector loads cannot read ({@link FouRAKernels#smallAligned}).
+     * Any other value is refused.
      */
     public static final String FORWARD_PROPERTY = "spectralpeft.foura.forward";
     /**
@@ -144,8 +145,9 @@ public final class CudaFouRA extends ValidatingBackend {
         Checks.notNull(y, "y");
         Checks.notNull(stream, "stream");
         FouRASpec spec = checkTokens(factors, x, tokens, "y", y);
+        ForwardRoute route = ForwardRoute.requested();
         context.makeCurrent();
-        forwardOnDevice((Factors) factors, x, tokens, y, spec.alpha(), stream);
+        forwardOnDevice((Factors) factors, route, x, tokens, y, spec.alpha(), stream);
     }
 
     /**
@@ -185,8 +187,9 @@ public final class CudaFouRA extends ValidatingBackend {
                             + " is wider (use the host-array call)");
                 }
             }
+            ForwardRoute route = ForwardRoute.requested();
             context.makeCurrent();
-            mixedOnDevice(lease.distinct(), lease.grouping(), pool.dIn(), pool.dOut(), x, y, stream);
+            mixedOnDevice(lease.distinct(), lease.grouping(), pool.dIn(), pool.dOut(), route, x, y, stream);
         }
     }
 
@@ -203,8 +206,9 @@ public final class CudaFouRA extends ValidatingBackend {
         }
         if (anyNarrow) {
             FouRASpec spec = distinct[0].spec();
+            ForwardRoute route = ForwardRoute.requested();
             try (HostCall call = new HostCall(context)) {
-                mixedOnDevice(distinct, lease.grouping(), spec.dIn(), spec.dOut(), call.in(x), call.inOut(y),
+                mixedOnDevice(distinct, lease.grouping(), spec.dIn(), spec.dOut(), route, call.in(x), call.inOut(y),
                         call.stream());
                 call.finish();
             }
@@ -228,8 +232,8 @@ public final class CudaFouRA extends ValidatingBackend {
      * rows at least {@link #mixedRunTokens} long likewise, the rest through the kernels.
      */
     private void mixedOnDevice(FouRAFactors[] distinct, TokenRows.Groups grouping, int dIn, int dOut,
-                               DeviceArray x, DeviceArray y, CudaStream s) {
-        TokenRows.Groups rest = forwardLongRuns(distinct, grouping, mixedRunTokens(), dIn, dOut, x, y, s);
+                               ForwardRoute route, DeviceArray x, DeviceArray y, CudaStream s) {
+        TokenRows.Groups rest = forwardLongRuns(distinct, grouping, mixedRunTokens(), dIn, dOut, route, x, y, s);
         int[] offsets = rest.starts();
         int[] tokens = rest.tokens();
         int adapters = 0;
@@ -286,9 +290,9 @@ public final class CudaFouRA extends ValidatingBackend {
     }
 
     /** The single-adapter forward on rows first .. first + count − 1 of x and y. */
-    private void forwardRun(Factors f, int first, int count, int dIn, int dOut, DeviceArray x, DeviceArray y,
-                            CudaStream s) {
-        forwardOnDevice(f, x.slice((long) first * dIn, (long) count * dIn), count,
+    private void forwardRun(Factors f, int first, int count, int dIn, int dOut, ForwardRoute route, DeviceArray x,
+                            DeviceArray y, CudaStream s) {
+        forwardOnDevice(f, route, x.slice((long) first * dIn, (long) count * dIn), count,
                 y.slice((long) first * dOut, (long) count * dOut), f.spec().alpha(), s);
     }
 
@@ -298,7 +302,7 @@ public final class CudaFouRA extends ValidatingBackend {
      * grouped as before (the grouping itself when no run goes).
      */
     private TokenRows.Groups forwardLongRuns(FouRAFactors[] distinct, TokenRows.Groups grouping, int minRun, int dIn,
-                                             int dOut, DeviceArray x, DeviceArray y, CudaStream s) {
+                                             int dOut, ForwardRoute route, DeviceArray x, DeviceArray y, CudaStream s) {
         int[] offsets = grouping.starts();
         int[] tokens = grouping.tokens();
         int[] restTokens = null;
@@ -317,7 +321,7 @@ public final class CudaFouRA extends ValidatingBackend {
                 // single forward 55 / 67 / 152 µs at T = 1 / 256 / 4096 against the mixed kernels' 87 / 130 / 961
                 // µs with one adapter; bench/GPU_RUNS.md, 2026-11-27)
                 if ((j - i >= minRun || j - i == tokens.length) && fitsTheKernels(distinct[a])) {
-                    forwardRun((Factors) distinct[a], tokens[i], j - i, dIn, dOut, x, y, s);
+                    forwardRun((Factors) distinct[a], tokens[i], j - i, dIn, dOut, route, x, y, s);
                     if (restTokens == null) { // the first long run: keep what came before it
                         restTokens = new int[tokens.length];
                         restStarts = new int[distinct.length + 1];
@@ -396,26 +400,29 @@ public final class CudaFouRA extends ValidatingBackend {
 
     @Override
     protected void runForward(FouRAFactors factors, HostArray x, int tokens, HostArray y) {
+        ForwardRoute route = ForwardRoute.requested();
         try (HostCall call = new HostCall(context)) {
-            forwardOnDevice((Factors) factors, call.in(x), tokens, call.inOut(y), factors.spec().alpha(), call.stream());
+            forwardOnDevice((Factors) factors, route, call.in(x), tokens, call.inOut(y), factors.spec().alpha(),
+                    call.stream());
             call.finish();
         }
     }
 
-    /** y += scale·B̂·w(Â·x) on the device: two SGEMMs around the gate kernel, or the forward kernels where asked and z fits. */
-    private void forwardOnDevice(Factors f, DeviceArray x, int tokens, DeviceArray y, float scale, CudaStream s) {
+    /**
+     * y += scale·B̂·w(Â·x) on the device: the small kernel, the forward kernels or two SGEMMs around the gate kernel,
+     * as {@code route} picks ({@link ForwardRoute}).
+     */
+    private void forwardOnDevice(Factors f, ForwardRoute route, DeviceArray x, int tokens, DeviceArray y, float scale,
+                                 CudaStream s) {
         FouRASpec spec = f.spec();
         int width = spec.zWidth();
-        String path = System.getProperty(FORWARD_PROPERTY, "gemm");
-        if ("small".equals(path) && width <= FouRAKernels.MAX_WIDTH && tokens <= FouRAKernels.SMALL_TOKENS
-                && FouRAKernels.smallAligned(spec, x)) {
-            kernels.forwardSmall(spec, x, f.aHat.array(), f.bHatT.array(), f.gate == null ? null : f.gate.array(),
-                    scale, tokens, y, s);
+        DeviceArray gate = f.gate == null ? null : f.gate.array();
+        if (route.takesSmall(spec, x, tokens)) {
+            kernels.forwardSmall(spec, x, f.aHat.array(), f.bHatT.array(), gate, scale, tokens, y, s);
             return;
         }
-        if (width <= FouRAKernels.MAX_WIDTH && ("kernels".equals(path) || "tiled".equals(path))) {
-            DeviceArray gate = f.gate == null ? null : f.gate.array();
-            if ("tiled".equals(path)) {
+        if (route.takesKernels(spec)) {
+            if (route == ForwardRoute.TILED) {
                 kernels.forwardTiled(spec, x, f.aHat.array(), f.bHatT.array(), gate, scale, tokens, y, s);
             } else {
                 kernels.forward(spec, x, f.aHat.array(), f.bHatT.array(), gate, scale, tokens, y, s);
@@ -474,8 +481,9 @@ public final class CudaFouRA extends ValidatingBackend {
 
     @Override
     protected void runCombine(FouRAFactors[] adapters, float[] weights, HostArray x, int tokens, HostArray y) {
+        ForwardRoute route = ForwardRoute.requested();
         try (HostCall call = new HostCall(context)) {
-            combineOnDevice(adapters, weights, call.in(x), tokens, call.inOut(y), call.stream());
+            combineOnDevice(adapters, weights, route, call.in(x), tokens, call.inOut(y), call.stream());
             call.finish();
         }
     }
@@ -509,13 +517,14 @@ public final class CudaFouRA extends ValidatingBackend {
         Checks.positive(tokens, "tokens");
         checkDevice("x", x, (long) tokens * spec.dIn());
         checkDevice("y", y, (long) tokens * spec.dOut());
+        ForwardRoute route = ForwardRoute.requested();
         context.makeCurrent();
-        combineOnDevice(adapters, weights, x, tokens, y, stream);
+        combineOnDevice(adapters, weights, route, x, tokens, y, stream);
     }
 
     /** The adapters accumulate in float32 scratch and y is rounded once, as the CPU backend does. */
-    private void combineOnDevice(FouRAFactors[] adapters, float[] weights, DeviceArray x, int tokens, DeviceArray y,
-                                 CudaStream s) {
+    private void combineOnDevice(FouRAFactors[] adapters, float[] weights, ForwardRoute route, DeviceArray x,
+                                 int tokens, DeviceArray y, CudaStream s) {
         int dOut = adapters[0].spec().dOut();
         long elements = (long) tokens * dOut;
         try (StreamScratch scratch = new StreamScratch(s)) {
@@ -523,7 +532,8 @@ public final class CudaFouRA extends ValidatingBackend {
             cuMemsetD32Async(NativeHandles.devicePointer(sum), 0, elements, s.jcuda());
             DeviceArray sumArray = DeviceArray.foreign(sum, elements, DType.FLOAT32);
             for (int k = 0; k < adapters.length; k++) {
-                forwardOnDevice((Factors) adapters[k], x, tokens, sumArray, adapters[k].spec().alpha() * weights[k], s);
+                forwardOnDevice((Factors) adapters[k], route, x, tokens, sumArray, adapters[k].spec().alpha() * weights[k],
+                        s);
             }
             context.commonKernels().epilogue(sum, dOut, y, tokens, dOut, 1, s);
         }

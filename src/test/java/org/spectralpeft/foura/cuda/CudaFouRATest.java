@@ -622,6 +622,84 @@ class CudaFouRATest extends FouRABackendContract {
         });
     }
 
+    /**
+     * With {@link CudaFouRA#FORWARD_PROPERTY} unset the forward takes foura_forward_small exactly where tokens × z's
+     * width is at most 32 (r = 16 DFT at T = 1, DCT at T ≤ 2, r = 32 DCT at T = 1) and the tokens at most 16 (r = 1
+     * DCT at T = 16 but not 17), and the SGEMMs elsewhere, each within
+     * the reference's tolerance, host and device arrays the same bits; {@code gemm} keeps even T = 1 on the SGEMMs.
+     */
+    @Test
+    void theDefaultRouteTakesTheSmallKernelForTheSmallestForwards() {
+        Object[][] cases = {
+            {Transform.DFT, 16, 1, true}, {Transform.DFT, 16, 2, false}, {Transform.DCT, 16, 2, true},
+            {Transform.DCT, 16, 3, false}, {Transform.DCT, 32, 1, true}, {Transform.DFT, 32, 1, false},
+            {Transform.DCT, 1, 16, true}, {Transform.DCT, 1, 17, false},
+        };
+        for (Object[] k : cases) {
+            Case c = new Case(96, 300, (Integer) k[1], (Transform) k[0], Gate.FIXED);
+            int tokens = (Integer) k[2];
+            boolean small = (Boolean) k[3];
+            HostArray x = c.inputs(DType.BFLOAT16, tokens);
+            double[] contribution = c.forward(TestData.toDouble(x), tokens);
+            float[] y0 = c.data.gaussian(tokens * 96);
+            for (String route : new String[] {null, "gemm"}) {
+                SystemProperty.with(CudaFouRA.FORWARD_PROPERTY, route, () -> {
+                    try (FouRAFactors f = cuda.prepare(c.spec, c.a, c.b, c.gate)) {
+                        HostArray y = HostArray.of(DType.FLOAT32, y0);
+                        double[] before = TestData.toDouble(y);
+                        List<String> stages = StageLabels.of(() -> cuda.forward(f, x, tokens, y));
+                        String tag = " route " + route + ", T=" + tokens + c.tag();
+                        assertEquals(small && route == null, stages.contains(FouRAKernels.FORWARD_SMALL),
+                                stages + tag);
+                        assertTrue(!stages.isEmpty(), "the forward ran" + tag);
+                        double err = TestData.accumulatedError(TestData.toDouble(y), before, contribution);
+                        assertTrue(err < TestData.tolerance(DType.BFLOAT16), "error " + err + tag);
+                        assertArrayEquals(y.toFloats(), viaDeviceArrays(f, x, tokens, HostArray.of(DType.FLOAT32, y0)),
+                                "device arrays" + tag);
+                    }
+                });
+            }
+        }
+    }
+
+    /**
+     * A value of {@link CudaFouRA#FORWARD_PROPERTY} that is not a route is refused by the forward, the combination
+     * and a mixed batch, on host and device arrays, naming the property, before any work: y keeps its values.
+     */
+    @Test
+    void anUnknownForwardRouteIsRefusedBeforeAnyWork() {
+        Case c = new Case(96, 300, 4, Transform.DFT, Gate.NONE);
+        HostArray x = c.inputs(DType.FLOAT32, 2);
+        float[] y0 = c.data.gaussian(2 * 96);
+        SystemProperty.with(CudaFouRA.FORWARD_PROPERTY, "fast", () -> {
+            try (FouRAFactors f = cuda.prepare(c.spec, c.a, c.b, c.gate);
+                 FouRAAdapterPool pool = new FouRAAdapterPool(c.spec.dOut(), c.spec.dIn());
+                 org.spectralpeft.cuda.CudaStream stream = cuda.context().createStream();
+                 org.spectralpeft.cuda.DeviceBuffer dx = cuda.context().upload(x);
+                 org.spectralpeft.cuda.DeviceBuffer dy = cuda.context().upload(HostArray.float32(y0))) {
+                pool.add(7, f);
+                HostArray y = HostArray.float32(y0.clone());
+                List<org.junit.jupiter.api.function.Executable> calls = List.of(
+                        () -> cuda.forward(f, x, 2, y),
+                        () -> cuda.forward(f, dx.array(), 2, dy.array(), stream),
+                        () -> cuda.combine(new FouRAFactors[] {f}, new float[] {1f}, x, 2, y),
+                        () -> cuda.forward(pool, new int[] {7, 7}, x, 2, y),
+                        () -> cuda.forward(pool, new int[] {7, 7}, dx.array(), 2, dy.array(), stream));
+                for (org.junit.jupiter.api.function.Executable call : calls) {
+                    IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(
+                            IllegalArgumentException.class, call);
+                    assertTrue(e.getMessage().contains(CudaFouRA.FORWARD_PROPERTY + "=fast is not a route"),
+                            e.getMessage());
+                }
+                stream.synchronize();
+                assertArrayEquals(y0, y.toFloats(), "host y unchanged");
+                HostArray back = HostArray.float32(new float[y0.length]);
+                dy.copyTo(back);
+                assertArrayEquals(y0, back.toFloats(), "device y unchanged");
+            }
+        });
+    }
+
     /** The forward through the device-array entry point on a stream of its own: y's values after it. */
     private static float[] viaDeviceArrays(FouRAFactors f, HostArray x, int tokens, HostArray y) {
         try (org.spectralpeft.cuda.CudaStream stream = cuda.context().createStream();
