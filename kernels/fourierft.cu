@@ -544,4 +544,17 @@ __global__ void fourierft_coeff_grad_reduce_mixed(
     }
 }
 
+// A mixed batch's rows from its raw ids, for one index set of a pool's device copy: entries[id] is
+// (set << 24) | (row + 1) for an adapter on the device (0: none), so tokenRow[t] = row + 1 of token t's adapter where
+// that adapter is of `set`, else 0 (id −1, or another set). The host has checked every id other than −1 against
+// its own copy of the entries before the launch, so entries[id] is in bounds.
+__global__ void fourierft_token_rows(
+        const int* __restrict__ ids, int tokens, const int* __restrict__ entries, int set, int* __restrict__ tokenRow) {
+    const int t = blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= tokens) return;
+    const int id = ids[t];
+    const int entry = id < 0 ? 0 : entries[id];
+    tokenRow[t] = (entry >> 24) == set ? (entry & 0xFFFFFF) : 0;
+}
+
 }  // extern "C"

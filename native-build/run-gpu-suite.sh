@@ -356,11 +356,11 @@ run_check() {
     || echo "   HostOverheadProfile FAILED OR CUT SHORT (see check/host-overhead.log)"
   grep -E "^\| " "$d/host-overhead.md" 2>/dev/null || true
   echo "== mixed batches at T = 4096, both routes, with their host passes ($(date -u +%T))"
-  timeout -k 5 "${CHECK_MIXED_LIMIT:-35}" "$bundle/jre/bin/java" -Xmx8g \
+  timeout -k 5 "${CHECK_MIXED_LIMIT:-45}" "$bundle/jre/bin/java" -Xmx8g \
     -Dspectralpeft.profile.only='^mixed (forward|backward) (\(fused kernel\) )?4096x4096 n=1000 T=4096' -cp "$(classpath)" \
     org.spectralpeft.fourierft.cuda.StageProfile "$d/mixed-stages.md" > "$d/mixed-stages.log" 2>&1 \
     || echo "   StageProfile FAILED OR CUT SHORT (see check/mixed-stages.log)"
-  grep -E "^## |^wall|^\| (resolve|device rows|token rows|tokens by|gradient tiles|gradients)" "$d/mixed-stages.md" \
+  grep -E "^## |^wall|^\| (resolve|resident|device rows|token rows|tokens by|gradient tiles|gradients)" "$d/mixed-stages.md" \
     2>/dev/null | sed 's/ (p10[^)]*)//' || true
   echo "== JMH, default routes ($(date -u +%T))"
   JAVA_OPTS="-Xmx24g" timeout -k 5 "${CHECK_JMH_LIMIT:-75}" "$bundle/run-benchmarks.sh" "$d/jmh" \

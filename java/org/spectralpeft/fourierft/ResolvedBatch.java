@@ -60,13 +60,31 @@ public final class ResolvedBatch {
      */
     static ResolvedBatch of(FourierFTAdapterPool pool, int[] ids) {
         long version = pool.version(); // before reading any adapter: a change from here on makes the next call miss
-        ResolvedBatch last = pool.lastResolved;
-        if (last != null && last.poolVersion == version && Arrays.equals(last.ids, ids)) {
+        ResolvedBatch last = lastIfSame(pool, ids, version);
+        if (last != null) {
             return last;
         }
         ResolvedBatch batch = resolve(pool, ids, version);
         pool.lastResolved = batch;
         return batch;
+    }
+
+    /**
+     * The pool's last resolved batch where its ids are these and the pool has not changed since, as {@link #of} would
+     * give it back without resolving; null otherwise. For a backend that has a cheaper way than resolving for a
+     * batch it has not seen, and takes the cached one where there is one.
+     *
+     * @param pool the pool
+     * @param ids one id per token
+     * @return that batch, or null
+     */
+    public static ResolvedBatch cached(FourierFTAdapterPool pool, int[] ids) {
+        return lastIfSame(pool, ids, pool.version());
+    }
+
+    private static ResolvedBatch lastIfSame(FourierFTAdapterPool pool, int[] ids, long version) {
+        ResolvedBatch last = pool.lastResolved;
+        return last != null && last.poolVersion == version && Arrays.equals(last.ids, ids) ? last : null;
     }
 
     private static ResolvedBatch resolve(FourierFTAdapterPool pool, int[] ids, long version) {

@@ -106,12 +106,26 @@ public abstract class ValidatingBackend extends OpenState implements FourierFTBa
      * @throws IllegalStateException if the backend is closed
      */
     protected final ResolvedBatch resolveBatch(FourierFTAdapterPool pool, int[] adapterIds, int tokens) {
+        checkBatch(pool, adapterIds, tokens);
+        return ResolvedBatch.of(pool, adapterIds);
+    }
+
+    /**
+     * What {@link #resolveBatch} checks before it resolves: the pool and ids given, this backend open, tokens
+     * positive and one id per token (not the ids themselves).
+     *
+     * @param pool the adapters
+     * @param adapterIds one id per token
+     * @param tokens number of tokens
+     * @throws IllegalArgumentException if an argument is null or the lengths differ
+     * @throws IllegalStateException if the backend is closed
+     */
+    protected final void checkBatch(FourierFTAdapterPool pool, int[] adapterIds, int tokens) {
         Checks.notNull(pool, "pool");
         Checks.notNull(adapterIds, "adapterIds");
         ensureOpen();
         Checks.positive(tokens, "tokens");
         Checks.length("adapterIds", adapterIds.length, tokens);
-        return ResolvedBatch.of(pool, adapterIds);
     }
 
     /**

@@ -997,11 +997,59 @@ public final class CudaFourierFT extends ValidatingBackend {
         Checks.notNull(x, "x");
         Checks.notNull(y, "y");
         Checks.notNull(stream, "stream");
-        ResolvedBatch batch = StageTimer.host("resolve ids", () -> resolveBatch(pool, adapterIds, tokens));
+        checkBatch(pool, adapterIds, tokens);
         checkDevice("x", x, (long) tokens * pool.dIn());
         checkDevice("y", y, (long) tokens * pool.dOut());
         context.makeCurrent();
+        ResolvedBatch cached = ResolvedBatch.cached(pool, adapterIds);
+        if (cached == null && mixedResident(pool, adapterIds, x, y, tokens, stream)) {
+            return;
+        }
+        ResolvedBatch batch = cached != null ? cached
+                : StageTimer.host("resolve ids", () -> resolveBatch(pool, adapterIds, tokens));
         mixedOnDevice(pool, batch, x, y, stream);
+    }
+
+    /**
+     * The mixed forward of a batch whose adapters are all on the device while the pool is as its copy last saw it
+     * ({@link DevicePools.PoolCopy#resident}): the ids copied as they are and turned into rows on the device, one
+     * {@code fourierft_token_rows} per index set, then the same kernels as a resolved batch (the same rows, so the
+     * same bits). No host pass per distinct adapter: a serving loop's fresh batch of resident adapters costs about
+     * what a repeated one does. Returns false, having done nothing, where the batch does not qualify.
+     */
+    private boolean mixedResident(FourierFTAdapterPool pool, int[] ids, DeviceArray x, DeviceArray y, int tokens,
+                                  CudaStream stream) {
+        DevicePools.PoolCopy copy = devicePools.of(pool);
+        synchronized (copy) {
+            DevicePools.Resident sets = StageTimer.host("resident ids", () -> copy.resident(pool, ids));
+            if (sets == null) {
+                return false;
+            }
+            if (sets.sets() == 0) {
+                return true; // every id is −1: y unchanged
+            }
+            int maxN = 0;
+            for (FourierFTSpec spec : sets.specs()) {
+                maxN = Math.max(maxN, spec.n());
+            }
+            try (StreamScratch scratch = new StreamScratch(stream)) {
+                long idRows = HostTables.copyIn(ids, scratch, stream);
+                IndexSetWork work = fusedForward(pool.dIn(), pool.dOut(), maxN) ? fusedWork(x, y, tokens, stream)
+                        : applyWork(pool.dIn(), pool.dOut(), tokens, rowSpectra(x, tokens, pool.dIn(), scratch, stream),
+                                false, y, scratch, stream);
+                for (int k = 0; k < sets.sets(); k++) {
+                    long tokenRow = scratch.allocate(4L * tokens);
+                    kernels.tokenRows(idRows, tokens, sets.entries(), sets.numbers()[k], tokenRow, stream);
+                    SpecResources r = acquire(sets.specs()[k]);
+                    try {
+                        work.queue(k, sets.specs()[k], r.tables, sets.tables()[k], tokenRow);
+                    } finally {
+                        release(r);
+                    }
+                }
+            }
+            return true;
+        }
     }
 
     /**
@@ -1052,10 +1100,15 @@ public final class CudaFourierFT extends ValidatingBackend {
      */
     private void mixedFused(FourierFTAdapterPool pool, ResolvedBatch batch, DeviceArray x, DeviceArray y,
                             StreamScratch scratch, CudaStream stream) {
-        forEachIndexSet(pool, batch, scratch, stream, (set, spec, tables, coeffTable, tokenRow) ->
+        forEachIndexSet(pool, batch, scratch, stream, fusedWork(x, y, batch.tokens(), stream));
+    }
+
+    /** One index set's fused forward over all the batch's rows (its tokens' rows nonzero, the others left alone). */
+    private IndexSetWork fusedWork(DeviceArray x, DeviceArray y, int tokens, CudaStream stream) {
+        return (set, spec, tables, coeffTable, tokenRow) ->
                 kernels.forwardFused(x.address(), x.dtype().code(), spec.dIn(), y.address(), y.dtype().code(),
                         spec.dOut(), coeffTable, spec.n(), tokenRow, tables.forward, tables, 0.5f * spec.scale(),
-                        batch.tokens(), stream));
+                        tokens, stream);
     }
 
     /**
@@ -1066,10 +1119,16 @@ public final class CudaFourierFT extends ValidatingBackend {
      */
     private void mixedApply(FourierFTAdapterPool pool, ResolvedBatch batch, long spectra, boolean transposed,
                             DeviceArray dst, StreamScratch scratch, CudaStream stream) {
-        int tokens = batch.tokens();
-        int outLen = transposed ? pool.dIn() : pool.dOut();
+        forEachIndexSet(pool, batch, scratch, stream,
+                applyWork(pool.dIn(), pool.dOut(), batch.tokens(), spectra, transposed, dst, scratch, stream));
+    }
+
+    /** One index set's part of {@link #mixedApply}: its gather/scatter of the rows' spectra, the C2R, the epilogue. */
+    private IndexSetWork applyWork(int dIn, int dOut, int tokens, long spectra, boolean transposed, DeviceArray dst,
+                                   StreamScratch scratch, CudaStream stream) {
+        int outLen = transposed ? dIn : dOut;
         long padded = FftPlans.paddedBatch(tokens);
-        forEachIndexSet(pool, batch, scratch, stream, (set, spec, tables, coeffTable, tokenRow) -> {
+        return (set, spec, tables, coeffTable, tokenRow) -> {
             int inBins = transposed ? spec.halfOut() : spec.halfIn();
             int outBins = transposed ? spec.halfIn() : spec.halfOut();
             long z = scratch.allocate(8L * padded * outBins);
@@ -1077,7 +1136,7 @@ public final class CudaFourierFT extends ValidatingBackend {
                     transposed ? tables.transposed : tables.forward, 0.5f * spec.scale(), tokens, (int) padded, stream);
             plans.oneD(Direction.C2R, outLen, padded, true, z, z, scratch, stream);
             common.epilogue(z, 2L * outBins, dst, tokens, outLen, WriteMode.ADD.code(), stream);
-        });
+        };
     }
 
     /** What a mixed batch queues for one index set among its tokens. */

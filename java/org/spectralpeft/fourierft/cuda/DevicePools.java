@@ -3,6 +3,7 @@ package org.spectralpeft.fourierft.cuda;
 import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
+import static jcuda.driver.JCudaDriver.cuMemsetD32;
 import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
 
 import java.lang.ref.WeakReference;
@@ -39,10 +40,24 @@ import org.spectralpeft.fourierft.ResolvedBatch;
  * complete before the slot is handed out, so work on any stream sees them. In steady serving, when every adapter
  * of a call is on the device already, a call neither uploads nor waits. A pool's copy is freed with the backend,
  * or once the pool itself is unreachable.
+ *
+ * <p>Beside the tables each copy keeps its ids' entries ({@link PoolCopy#resident}): per id below {@link
+ * #MAX_ENTRY_ID} on the device, (set << 24) | (row + 1), on the host and in a device array written with the rows
+ * (so, like them, only while no kernel reads it). A call whose adapters are all on the device, while the pool is as
+ * the copy last saw it, then needs no host pass per distinct adapter: the host checks each id against its entries,
+ * and the device turns the raw ids into rows ({@code fourierft_token_rows}). An adapter's host entry is cleared when
+ * it leaves the pool; its device entry may stay behind, never read, since the host lets no id past without an
+ * entry of its own.
  */
 final class DevicePools implements AutoCloseable {
     /** Rows of a set's first table; it doubles when full. */
     static final int FIRST_CAPACITY = 16;
+    /** Ids below this get entries ({@link PoolCopy#resident}); larger ones take the resolved path. */
+    static final int MAX_ENTRY_ID = 1 << 20;
+    /** Sets numbered below this get entries: their number fits the entry's top bits and a call's 64-bit set mask. */
+    static final int MAX_ENTRY_SETS = 64;
+    /** Rows below this get entries: row + 1 fits the entry's low 24 bits. */
+    static final int MAX_ENTRY_ROWS = (1 << 24) - 1;
 
     private final CudaContext context;
     /** Guarded by itself. */
@@ -58,6 +73,13 @@ final class DevicePools implements AutoCloseable {
     final class PoolCopy {
         private final WeakReference<FourierFTAdapterPool> owner;
         private final Map<FourierFTSpec, SetTable> sets = new HashMap<>();
+        /** The sets in the order they were made: a set's number is its place here. */
+        private final List<SetTable> numbered = new ArrayList<>();
+        /** Per id, (set << 24) | (row + 1) while its adapter is on the device (0: none); as long as the largest id seen. */
+        private int[] entries = new int[0];
+        /** The entries on the device (at least as long as {@link #entries}); old ones freed at the next reclaim. */
+        private DeviceBuffer entryTable;
+        private final List<DeviceBuffer> outgrownEntries = new ArrayList<>();
         private long seenVersion = -1;
         private boolean closed;
         /**
@@ -89,7 +111,7 @@ final class DevicePools implements AutoCloseable {
             long version = pool.version();
             if (version != seenVersion) {
                 for (SetTable t : sets.values()) {
-                    t.retireRemoved(pool);
+                    t.retireRemoved(pool, this);
                 }
                 seenVersion = version;
                 changes++;
@@ -99,7 +121,11 @@ final class DevicePools implements AutoCloseable {
             }
             SetTable[] tables = new SetTable[batch.setCount()];
             for (int s = 0; s < tables.length; s++) {
-                tables[s] = sets.computeIfAbsent(batch.set(s), spec -> new SetTable(spec.n()));
+                tables[s] = sets.computeIfAbsent(batch.set(s), spec -> {
+                    SetTable t = new SetTable(spec, numbered.size());
+                    numbered.add(t);
+                    return t;
+                });
             }
             int[] rows = new int[batch.adapterCount()];
             boolean uploaded = false;
@@ -132,9 +158,89 @@ final class DevicePools implements AutoCloseable {
             return lastSlots;
         }
 
+        /**
+         * The sets of a call whose ids all have entries, while the pool is unchanged since this copy last looked;
+         * null otherwise (an id not on the device, not in the pool, or too large for an entry; or the pool changed):
+         * then the call resolves its ids and finds its slots. Call with this copy's lock held, and launch the kernels
+         * that read the entries and rows before releasing it.
+         *
+         * @param pool the pool this copies
+         * @param ids one id per token, −1 for none
+         * @return the call's sets, or null
+         */
+        Resident resident(FourierFTAdapterPool pool, int[] ids) {
+            if (closed) {
+                throw new IllegalStateException("the backend is closed");
+            }
+            if (pool.version() != seenVersion) {
+                return null;
+            }
+            int[] e = entries;
+            long mask = 0;
+            for (int id : ids) {
+                if (id == -1) {
+                    continue;
+                }
+                if (id < 0 || id >= e.length || e[id] == 0) {
+                    return null;
+                }
+                mask |= 1L << (e[id] >>> 24);
+            }
+            int count = Long.bitCount(mask);
+            int[] numbers = new int[count];
+            FourierFTSpec[] specs = new FourierFTSpec[count];
+            long[] tables = new long[count];
+            for (int k = 0; k < count; k++) {
+                int number = Long.numberOfTrailingZeros(mask);
+                mask &= mask - 1;
+                SetTable t = numbered.get(number);
+                numbers[k] = number;
+                specs[k] = t.spec;
+                tables[k] = t.table.array().address();
+            }
+            return new Resident(numbers, specs, tables, count == 0 ? 0 : entryTable.array().address());
+        }
+
+        /**
+         * Records that id's adapter sits in row {@code slot} of set {@code number}, on the host and on the device
+         * (called while no kernel reads the entries: from an upload).
+         */
+        private void enter(int id, int number, int slot) {
+            if (id >= MAX_ENTRY_ID || number >= MAX_ENTRY_SETS || slot >= MAX_ENTRY_ROWS) {
+                return; // that adapter's calls take the resolved path
+            }
+            if (id >= entries.length) {
+                int length = Math.min(MAX_ENTRY_ID, Math.max(64, Integer.highestOneBit(id) << 1));
+                DeviceBuffer bigger = context.allocate(DType.FLOAT32, length); // 4-byte elements
+                cuMemsetD32(NativeHandles.devicePointer(bigger.array().address()), 0, length);
+                if (entryTable != null) {
+                    cuMemcpyDtoD(NativeHandles.devicePointer(bigger.array().address()),
+                            NativeHandles.devicePointer(entryTable.array().address()), 4L * entries.length);
+                    outgrownEntries.add(entryTable);
+                }
+                entryTable = bigger;
+                entries = Arrays.copyOf(entries, length);
+            }
+            int entry = (number << 24) | (slot + 1);
+            entries[id] = entry;
+            cuMemcpyHtoD(NativeHandles.devicePointer(entryTable.array().address() + 4L * id),
+                    Pointer.to(new int[] {entry}), 4);
+        }
+
+        /** Clears id's host entry where it names that slot of that set (its adapter left the pool). */
+        private void leave(int id, int number, int slot) {
+            if (id < entries.length && entries[id] == ((number << 24) | (slot + 1))) {
+                entries[id] = 0;
+            }
+        }
+
         /** Frees the retired slots and outgrown buffers of every set, after the device has finished its work. */
         private void reclaim() {
             cuCtxSynchronize();
+            for (DeviceBuffer b : outgrownEntries) {
+                b.close();
+            }
+            outgrownEntries.clear();
             for (SetTable t : sets.values()) {
                 t.free.addAll(t.retired);
                 t.retired.clear();
@@ -159,6 +265,14 @@ final class DevicePools implements AutoCloseable {
                 t.close();
             }
             sets.clear();
+            numbered.clear();
+            if (entryTable != null) {
+                entryTable.close();
+            }
+            for (DeviceBuffer b : outgrownEntries) {
+                b.close();
+            }
+            outgrownEntries.clear();
         }
     }
 
@@ -179,8 +293,23 @@ final class DevicePools implements AutoCloseable {
         }
     }
 
+    /**
+     * A call's sets when all its adapters are on the device ({@link PoolCopy#resident}): per set present, in the order
+     * of their numbers, the number, the spec and the table's address; and the device entries' address (0 when every
+     * id is −1).
+     */
+    record Resident(int[] numbers, FourierFTSpec[] specs, long[] tables, long entries) {
+        /** @return the sets among the call's tokens (0: every id is −1) */
+        int sets() {
+            return numbers.length;
+        }
+    }
+
     /** One index set's table in one pool's copy. */
     private final class SetTable {
+        private final FourierFTSpec spec;
+        /** Its place in its copy's {@code numbered}. */
+        private final int number;
         private final int n;
         private DeviceBuffer table;
         private int capacity;
@@ -200,8 +329,10 @@ final class DevicePools implements AutoCloseable {
         private final List<Integer> retired = new ArrayList<>();
         private final List<DeviceBuffer> outgrown = new ArrayList<>();
 
-        SetTable(int n) {
-            this.n = n;
+        SetTable(FourierFTSpec spec, int number) {
+            this.spec = spec;
+            this.number = number;
+            this.n = spec.n();
         }
 
         /**
@@ -224,12 +355,13 @@ final class DevicePools implements AutoCloseable {
         }
 
         /** Moves the slots of adapters no longer in the pool to retired (freed at the next reclaim). */
-        void retireRemoved(FourierFTAdapterPool pool) {
+        void retireRemoved(FourierFTAdapterPool pool, PoolCopy copy) {
             int before = retired.size();
             slots.entrySet().removeIf(e -> {
                 if (pool.holds(e.getKey())) {
                     return false;
                 }
+                copy.leave(e.getKey().id(), number, e.getValue());
                 retired.add(e.getValue());
                 holders[e.getValue()] = null;
                 return true;
@@ -254,6 +386,7 @@ final class DevicePools implements AutoCloseable {
             slots.put(a, slot);
             holders[slot] = a;
             byId.put(a.id(), slot);
+            copy.enter(a.id(), number, slot);
             return slot;
         }
 

@@ -33,9 +33,10 @@ final class FourierFTKernels implements AutoCloseable {
     static final String BACKWARD_FUSED = "fourierft_backward_fused";
     static final String BACKWARD_FUSED_RADIX = "fourierft_backward_fused_radix";
     static final String COEFF_GRAD_ROWS = "fourierft_coeff_grad_rows";
+    static final String TOKEN_ROWS = "fourierft_token_rows";
     static final String[] KERNELS = {SCATTER_HALF_SPECTRUM, COLUMN_SYNTHESIS, COLUMN_ANALYSIS, GATHER_SCATTER, GATHER_SCATTER_MIXED,
         GATHER_SCATTER_MIXED_ROWS, GATHER_REAL, COEFF_GRAD_PARTIAL, COEFF_GRAD_REDUCE, COEFF_GRAD_PARTIAL_MIXED, COEFF_GRAD_REDUCE_MIXED,
-        FORWARD_FUSED, FORWARD_FUSED_RADIX, BACKWARD_FUSED, BACKWARD_FUSED_RADIX, COEFF_GRAD_ROWS};
+        FORWARD_FUSED, FORWARD_FUSED_RADIX, BACKWARD_FUSED, BACKWARD_FUSED_RADIX, COEFF_GRAD_ROWS, TOKEN_ROWS};
 
     /** {@link CudaFourierFT#MIXED_GATHER_PROPERTY}. */
     static final String MIXED_GATHER_PROPERTY = CudaFourierFT.MIXED_GATHER_PROPERTY;
@@ -99,6 +100,15 @@ final class FourierFTKernels implements AutoCloseable {
                     spectrum + 8L * binsPerLayer * first, binsPerLayer, coeffs + 4L * n * first, n,
                     t.halfBinPos, t.halfBinStart, t.halfEntryCoeff, t.halfBins, halfScale);
         }
+    }
+
+    /**
+     * A mixed batch's device rows for one index set from its raw ids ({@code tokens} ints on the device) and a pool
+     * copy's id entries ({@link DevicePools}: (set << 24) | (row + 1) per id on the device): tokenRow[t] = row + 1 of
+     * token t's adapter where it is of {@code set}, else 0. Every id must be −1 or within the entries.
+     */
+    void tokenRows(long ids, int tokens, long entries, int set, long tokenRow, CudaStream s) {
+        launch(TOKEN_ROWS, blocks(tokens), 1, s, ids, tokens, entries, set, tokenRow);
     }
 
     /** Rows per thread of fourierft_column_synthesis (COLUMN_TILE_ROWS in the kernel source). */

@@ -119,8 +119,37 @@ public final class StageProfile {
                 onCufftRoute("mixed backward " + what, backward);
                 SystemProperty.with(CudaFourierFT.FORWARD_PROPERTY, "fused",
                         () -> report.profile("mixed backward (fused kernel) " + what, backward));
+                if (adapters > 1) {
+                    freshIds(pool, tokens, adapters, what, x, y, gx);
+                }
             }
         }
+    }
+
+    /**
+     * The fused mixed forward and backward with each call a new assignment of the same adapters to the tokens (four
+     * in turn, as {@code MixedBatchBenchmark}'s {@code ids=fresh}): what a serving loop's batches cost, which the
+     * pool's resolve cache does not serve; the host passes show what a call does instead.
+     */
+    private void freshIds(FourierFTAdapterPool pool, int tokens, int adapters, String what, DeviceBuffer x,
+                          DeviceBuffer y, DeviceBuffer gx) {
+        int[][] idSets = new int[4][tokens];
+        for (int k = 0; k < 4; k++) {
+            for (int t = 0; t < tokens; t++) {
+                idSets[k][t] = (t + 7 * k) % adapters;
+            }
+        }
+        int[] next = {0};
+        SystemProperty.with(CudaFourierFT.FORWARD_PROPERTY, "fused", () -> {
+            report.profile("mixed forward (fused kernel) " + what + ", fresh ids", () -> cuda.forward(pool,
+                    idSets[next[0]++ & 3], x.array(), tokens, y.array(), stream));
+            report.profile("mixed backward (fused kernel) " + what + ", fresh ids", () -> {
+                try (CudaFourierFT.MixedGradients g = cuda.backward(pool, idSets[next[0]++ & 3], x.array(), y.array(),
+                        tokens, gx.array(), stream)) {
+                    stream.synchronize();
+                }
+            });
+        });
     }
 
     /** Profiles a forward or backward on the cuFFT route ({@link CudaFourierFT#FORWARD_PROPERTY}{@code =cufft}). */

@@ -11,6 +11,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assertions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -655,6 +656,87 @@ class CudaFourierFTTest extends FourierFTBackendContract {
             stream.synchronize();
             dy.copyTo(viaDevice);
             org.junit.jupiter.api.Assertions.assertArrayEquals(before, viaDevice.toFloats(), "refused calls leave y alone");
+        }
+    }
+
+    /**
+     * A batch on device arrays whose adapters are all on the device, while the pool is unchanged, takes the device
+     * lookup of its raw ids (fourierft_token_rows) and gives the host call's bits, batch after fresh batch (two index
+     * sets, repeated ids, −1s); a batch of −1s launches nothing; after the pool changes, or with an adapter not yet
+     * on the device, the call resolves its ids instead (and then the lookup serves again), a removed adapter's id is
+     * refused and an id past every entry too, before any work.
+     */
+    @Test
+    void freshBatchesOfAdaptersOnTheDeviceLookUpTheirRowsThere() {
+        TestData data = new TestData();
+        org.spectralpeft.fourierft.FourierFTAdapterPool pool = nineAdaptersOfTwoIndexSets(data);
+        int tokens = 29;
+        HostArray x = HostArray.of(DType.FLOAT16, data.gaussian(tokens * 29));
+        float[] y0 = data.gaussian(tokens * 37);
+        try (CudaStream stream = cuda.createStream();
+             DeviceBuffer dx = cuda.allocate(DType.FLOAT16, x.length());
+             DeviceBuffer dy = cuda.allocate(DType.FLOAT32, y0.length)) {
+            dx.copyFrom(x);
+            // each call: y0 in, the call, its route's kernels and y out; the host call beside it for the bits
+            java.util.function.Function<int[], List<String>> check = ids -> {
+                dy.copyFrom(HostArray.float32(y0));
+                List<String> stages = org.spectralpeft.StageLabels.of(() -> {
+                    cuda.forward(pool, ids, dx.array(), tokens, dy.array(), stream);
+                    stream.synchronize();
+                });
+                HostArray got = HostArray.float32(new float[y0.length]);
+                dy.copyTo(got);
+                HostArray expected = HostArray.float32(y0.clone());
+                cuda.forward(pool, ids, x, tokens, expected);
+                assertArrayEquals(expected.floats(), got.floats(), java.util.Arrays.toString(ids) + data.tag());
+                return stages;
+            };
+            int[] all = new int[tokens];
+            for (int t = 0; t < tokens; t++) {
+                all[t] = t % 10 == 9 ? -1 : t % 9;
+            }
+            Assertions.assertFalse(check.apply(all).contains(FourierFTKernels.TOKEN_ROWS), "the first call uploads");
+            for (int round = 0; round < 4; round++) {
+                int[] ids = new int[tokens];
+                for (int t = 0; t < tokens; t++) {
+                    ids[t] = data.nextInt(5) == 0 ? -1 : data.nextInt(9);
+                }
+                List<String> stages = check.apply(ids);
+                assertTrue(stages.contains(FourierFTKernels.TOKEN_ROWS), "round " + round + ": " + stages);
+            }
+            int[] none = new int[tokens];
+            java.util.Arrays.fill(none, -1);
+            assertEquals(List.of(), check.apply(none), "no adapter, no launch");
+            pool.add(9, TWO_INDEX_SETS[1], data.gaussian(TWO_INDEX_SETS[1].n()));
+            int[] withNew = all.clone();
+            withNew[3] = 9;
+            Assertions.assertFalse(check.apply(all).contains(FourierFTKernels.TOKEN_ROWS), "the pool changed");
+            Assertions.assertFalse(check.apply(withNew).contains(FourierFTKernels.TOKEN_ROWS), "9 not yet uploaded");
+            int[] again = withNew.clone();
+            again[0] = 9;
+            assertTrue(check.apply(again).contains(FourierFTKernels.TOKEN_ROWS), "9 uploaded, the pool as seen");
+            int[] without4 = again.clone();
+            for (int t = 0; t < tokens; t++) {
+                without4[t] = without4[t] == 4 ? 7 : without4[t];
+            }
+            int[] past = without4.clone();
+            past[6] = 5000;
+            expectMessage("adapterIds[6] = 5000", () -> cuda.forward(pool, past, dx.array(), tokens, dy.array(),
+                    stream)); // refused while every other id is on the device and the pool unchanged
+            pool.remove(4);
+            dy.copyFrom(HostArray.float32(y0));
+            int[] withRemoved = without4.clone();
+            withRemoved[5] = 4;
+            expectMessage("adapterIds[5] = 4", () -> cuda.forward(pool, withRemoved, dx.array(), tokens, dy.array(),
+                    stream));
+            stream.synchronize();
+            HostArray after = HostArray.float32(new float[y0.length]);
+            dy.copyTo(after);
+            assertArrayEquals(y0, after.floats(), "refused calls leave y alone");
+            Assertions.assertFalse(check.apply(without4).contains(FourierFTKernels.TOKEN_ROWS), "the pool changed");
+            int[] fresh = without4.clone();
+            fresh[1] = -1;
+            assertTrue(check.apply(fresh).contains(FourierFTKernels.TOKEN_ROWS), "4's removal seen");
         }
     }
 

@@ -56,6 +56,7 @@ class KernelSignaturesTest {
         k.backwardFused(a, DType.FLOAT32.code(), 24, a, DType.FLOAT32.code(), 40, 0, DType.FLOAT32.code(), a, 50, a, t,
                 0.5f, a, 70, null);
         k.coeffGradRows(a, 50, 0, a, a, 2, a, null);
+        k.tokenRows(a, 70, a, 3, a, null);
         k.gatherReal(a, 37 * 15, t.deltaGradBin, 50, 1f, a, null);
         k.coeffGradPartial(a, 15, a, 19, t, 50, 70, 64, a, null);
         k.coeffGradReduce(a, 2, 50, 1f, a, null);
