@@ -1224,7 +1224,9 @@ public final class CudaFourierFT extends ValidatingBackend {
      * forward on device arrays, the inputs are not scanned for NaN; the pool may change as soon as it returns. The
      * buffer is stream-ordered ({@link CudaContext#allocate(DType, long, CudaStream)}): from the device's memory
      * pool on {@code stream}, freed in its order when the result is closed, so a training loop's backward does not
-     * map new memory every step.
+     * map new memory every step. A batch whose adapters are all on the device, while the pool is as the backend
+     * last saw it, is grouped from per-id entries without reading the pool, its rows looked up on the device, as
+     * the forward on device arrays does (the same bits).
      *
      * @param pool the adapters
      * @param adapterIds one id per token: an adapter's in the pool, or −1
@@ -1245,13 +1247,22 @@ public final class CudaFourierFT extends ValidatingBackend {
         Checks.notNull(x, "x");
         Checks.notNull(gradY, "gradY");
         Checks.notNull(stream, "stream");
-        ResolvedBatch batch = StageTimer.host("resolve ids", () -> resolveBatch(pool, adapterIds, tokens));
+        checkBatch(pool, adapterIds, tokens);
         checkDevice("x", x, (long) tokens * pool.dIn());
         checkDevice("gradY", gradY, (long) tokens * pool.dOut());
         if (gradX != null) {
             checkDevice("gradX", gradX, (long) tokens * pool.dIn());
         }
         context.makeCurrent();
+        ResolvedBatch cached = ResolvedBatch.cached(pool, adapterIds);
+        if (cached == null) {
+            MixedGradients resident = backwardResident(pool, adapterIds, x, gradY, tokens, gradX, stream);
+            if (resident != null) {
+                return resident;
+            }
+        }
+        ResolvedBatch batch = cached != null ? cached
+                : StageTimer.host("resolve ids", () -> resolveBatch(pool, adapterIds, tokens));
         long[] offsets = backwardTables(batch).offsets();
         int[] ids = new int[batch.adapterCount()];
         for (int i = 0; i < ids.length; i++) {
@@ -1301,61 +1312,173 @@ public final class CudaFourierFT extends ValidatingBackend {
                                        CudaStream stream) {
         int tokens = batch.tokens();
         TokenRows.Groups order = StageTimer.host("tokens by adapter", batch::tokensByAdapter);
+        FourierFTSpec[] specs = new FourierFTSpec[batch.setCount()];
+        for (int set = 0; set < specs.length; set++) {
+            specs[set] = batch.set(set);
+        }
         try (StreamScratch scratch = new StreamScratch(stream)) {
-            int maxN = maxCoefficients(batch);
-            if (fusedForward(pool.dIn(), pool.dOut(), maxN)) {
-                mixedBackwardFused(pool, batch, order, maxN, dx, dgy, grads, offsets, dgx, scratch, stream);
-                return;
-            }
-            long xSpec = rowSpectra(dx, tokens, pool.dIn(), scratch, stream);
-            long gySpec = rowSpectra(dgy, tokens, pool.dOut(), scratch, stream);
+            boolean fused = fusedForward(pool.dIn(), pool.dOut(), maxCoefficients(batch));
+            MixedTiles[] tiles = StageTimer.host("gradient tiles", () -> backwardTables(batch).tiles());
             long orderAddress = HostTables.copyIn(order.tokens(), scratch, stream);
-            for (int set = 0; set < batch.setCount(); set++) {
-                FourierFTSpec spec = batch.set(set);
-                MixedTiles tiles = backwardTables(batch).tiles()[set];
-                long partial = scratch.allocate(4L * tiles.count() * spec.n());
-                long bounds = HostTables.copyIn(tiles.bounds(), scratch, stream);
-                SpecResources r = acquire(spec);
-                try {
-                    kernels.coeffGradPartialMixed(xSpec, spec.halfIn(), gySpec, spec.halfOut(), r.tables, spec.n(),
-                            orderAddress, bounds, bounds + 4L * tiles.count(), tiles.count(), partial, stream);
-                    kernels.coeffGradReduceMixed(partial, bounds + 8L * tiles.count(),
-                            HostTables.copyIn(tiles.gradOffset(), scratch, stream), tiles.adapters(), spec.n(),
-                            spec.scale(), grads.address(), stream);
-                } finally {
-                    release(r);
+            DevicePools.PoolCopy copy = devicePools.of(pool);
+            synchronized (copy) {
+                long[] tables = null;
+                long[] tokenRows = null;
+                if (fused || dgx != null) { // the coefficients' rows: the cuFFT route's ∂L/∂c does not read them
+                    DevicePools.Slots slots = StageTimer.host("device rows", () -> copy.slots(pool, batch));
+                    tables = slots.tables();
+                    tokenRows = new long[specs.length];
+                    for (int set = 0; set < specs.length; set++) {
+                        int thisSet = set;
+                        tokenRows[set] = StageTimer.host("token rows", () -> HostTables.copyIn(
+                                slots.tokenRows(thisSet, s -> tokenRows(batch, slots, s)), scratch, stream));
+                    }
                 }
-            }
-            if (dgx != null) {
-                mixedApply(pool, batch, gySpec, true, dgx, scratch, stream);
+                queueBackward(new BackwardPlan(specs, tables, tokenRows, tiles, orderAddress), fused, tokens,
+                        pool.dIn(), pool.dOut(), dx, dgy, grads, dgx, scratch, stream);
             }
         }
     }
 
     /**
-     * The mixed backward through {@code fourierft_backward_fused}, per index set: its tokens' ∂L/∂c products and
-     * ∂L/∂x (each with its adapter's row) in one launch, then each adapter's products summed over its tiles as the
-     * cuFFT route's kernels sum them ({@code fourierft_coeff_grad_rows}, {@code fourierft_coeff_grad_reduce_mixed}).
+     * What a mixed backward's kernels read, however the call found it: per index set among its tokens the set's
+     * spec, the device table of its adapters' coefficient rows and its tokens' rows in it (device ints, row + 1, 0
+     * for none; both null where the call needs no coefficients) and its tiles; and the tokens grouped by adapter
+     * (device ints).
      */
-    private void mixedBackwardFused(FourierFTAdapterPool pool, ResolvedBatch batch, TokenRows.Groups order, int maxN,
-                                    DeviceArray dx, DeviceArray dgy, DeviceArray grads, long[] offsets, DeviceArray dgx,
-                                    StreamScratch scratch, CudaStream stream) {
-        int tokens = batch.tokens();
-        long products = scratch.allocate(4L * tokens * maxN); // reused by each set in stream order
-        long orderAddress = HostTables.copyIn(order.tokens(), scratch, stream);
-        forEachIndexSet(pool, batch, scratch, stream, (set, spec, tables, coeffTable, tokenRow) -> {
-            kernels.backwardFused(dx.address(), dx.dtype().code(), spec.dIn(), dgy.address(), dgy.dtype().code(),
-                    spec.dOut(), dgx == null ? 0 : dgx.address(), dgx == null ? 0 : dgx.dtype().code(), coeffTable,
-                    spec.n(), tokenRow, tables, 0.5f * spec.scale(), products, tokens, stream);
-            MixedTiles tiles = StageTimer.host("gradient tiles", () -> backwardTables(batch).tiles()[set]);
+    private record BackwardPlan(FourierFTSpec[] specs, long[] coeffTables, long[] tokenRows, MixedTiles[] tiles,
+                                long order) {
+    }
+
+    /**
+     * Queues a mixed backward from its plan: on the fused route, per index set, {@code fourierft_backward_fused}
+     * (its tokens' ∂L/∂c products and ∂L/∂x, each with its adapter's row, in one launch), then each adapter's
+     * products summed over its tiles as the cuFFT route's kernels sum them ({@code fourierft_coeff_grad_rows},
+     * {@code fourierft_coeff_grad_reduce_mixed}); on the cuFFT route every token's x and ∂L/∂y transformed once,
+     * per set ∂L/∂c from the spectra, then ∂L/∂x as the forward with the transposed grouping. Call with the pool
+     * copy's lock held where the plan has rows.
+     */
+    private void queueBackward(BackwardPlan plan, boolean fused, int tokens, int dIn, int dOut, DeviceArray dx,
+                               DeviceArray dgy, DeviceArray grads, DeviceArray dgx, StreamScratch scratch,
+                               CudaStream stream) {
+        FourierFTSpec[] specs = plan.specs();
+        if (fused) {
+            int maxN = 0;
+            for (FourierFTSpec spec : specs) {
+                maxN = Math.max(maxN, spec.n());
+            }
+            long products = scratch.allocate(4L * tokens * maxN); // reused by each set in stream order
+            for (int set = 0; set < specs.length; set++) {
+                FourierFTSpec spec = specs[set];
+                MixedTiles tiles = plan.tiles()[set];
+                SpecResources r = acquire(spec);
+                try {
+                    kernels.backwardFused(dx.address(), dx.dtype().code(), spec.dIn(), dgy.address(),
+                            dgy.dtype().code(), spec.dOut(), dgx == null ? 0 : dgx.address(),
+                            dgx == null ? 0 : dgx.dtype().code(), plan.coeffTables()[set], spec.n(),
+                            plan.tokenRows()[set], r.tables, 0.5f * spec.scale(), products, tokens, stream);
+                } finally {
+                    release(r);
+                }
+                long partial = scratch.allocate(4L * tiles.count() * spec.n());
+                long bounds = HostTables.copyIn(tiles.bounds(), scratch, stream);
+                kernels.coeffGradRows(products, spec.n(), plan.order(), bounds, bounds + 4L * tiles.count(),
+                        tiles.count(), partial, stream);
+                kernels.coeffGradReduceMixed(partial, bounds + 8L * tiles.count(),
+                        HostTables.copyIn(tiles.gradOffset(), scratch, stream), tiles.adapters(), spec.n(),
+                        spec.scale(), grads.address(), stream);
+            }
+            return;
+        }
+        long xSpec = rowSpectra(dx, tokens, dIn, scratch, stream);
+        long gySpec = rowSpectra(dgy, tokens, dOut, scratch, stream);
+        for (int set = 0; set < specs.length; set++) {
+            FourierFTSpec spec = specs[set];
+            MixedTiles tiles = plan.tiles()[set];
             long partial = scratch.allocate(4L * tiles.count() * spec.n());
             long bounds = HostTables.copyIn(tiles.bounds(), scratch, stream);
-            kernels.coeffGradRows(products, spec.n(), orderAddress, bounds, bounds + 4L * tiles.count(), tiles.count(),
-                    partial, stream);
-            kernels.coeffGradReduceMixed(partial, bounds + 8L * tiles.count(),
-                    HostTables.copyIn(tiles.gradOffset(), scratch, stream), tiles.adapters(), spec.n(), spec.scale(),
-                    grads.address(), stream);
-        });
+            SpecResources r = acquire(spec);
+            try {
+                kernels.coeffGradPartialMixed(xSpec, spec.halfIn(), gySpec, spec.halfOut(), r.tables, spec.n(),
+                        plan.order(), bounds, bounds + 4L * tiles.count(), tiles.count(), partial, stream);
+                kernels.coeffGradReduceMixed(partial, bounds + 8L * tiles.count(),
+                        HostTables.copyIn(tiles.gradOffset(), scratch, stream), tiles.adapters(), spec.n(),
+                        spec.scale(), grads.address(), stream);
+            } finally {
+                release(r);
+            }
+        }
+        if (dgx != null) {
+            IndexSetWork work = applyWork(dIn, dOut, tokens, gySpec, true, dgx, scratch, stream);
+            for (int set = 0; set < specs.length; set++) {
+                SpecResources r = acquire(specs[set]);
+                try {
+                    work.queue(set, specs[set], r.tables, plan.coeffTables()[set], plan.tokenRows()[set]);
+                } finally {
+                    release(r);
+                }
+            }
+        }
+    }
+
+    /**
+     * {@link #backward(FourierFTAdapterPool, int[], DeviceArray, DeviceArray, int, DeviceArray, CudaStream)} for a
+     * batch whose adapters are all on the device while the pool is as its copy last saw it ({@link
+     * DevicePools.PoolCopy#residentGroups}): the distinct adapters and the tokens' grouping from one pass over the
+     * ids against the copy's entries, the rows looked up on the device as the forward's are ({@code
+     * fourierft_token_rows}), then the resolved path's kernels on the same grouping, tiles and rows (the same
+     * bits). Null, having done nothing, where the batch does not qualify.
+     */
+    private MixedGradients backwardResident(FourierFTAdapterPool pool, int[] ids, DeviceArray dx, DeviceArray dgy,
+                                            int tokens, DeviceArray dgx, CudaStream stream) {
+        DevicePools.PoolCopy copy = devicePools.of(pool);
+        synchronized (copy) {
+            DevicePools.ResidentGroups groups = StageTimer.host("resident ids", () -> copy.residentGroups(pool, ids));
+            if (groups == null) {
+                return null;
+            }
+            DevicePools.Resident sets = groups.sets();
+            int count = groups.adapterIds().length;
+            long[] offsets = new long[count + 1];
+            for (int i = 0; i < count; i++) {
+                offsets[i + 1] = offsets[i] + sets.specs()[groups.setOf()[i]].n();
+            }
+            DeviceBuffer grads = StageTimer.host("gradients' buffer",
+                    () -> context.allocate(DType.FLOAT32, Math.max(1, offsets[count]), stream));
+            try {
+                if (count > 0) {
+                    try (StreamScratch scratch = new StreamScratch(stream)) {
+                        MixedTiles[] tiles = StageTimer.host("gradient tiles", () -> {
+                            MixedTiles[] t = new MixedTiles[sets.sets()];
+                            for (int set = 0; set < t.length; set++) {
+                                t[set] = MixedTiles.of(count, i -> groups.setOf()[i], groups.byAdapter().starts(), set,
+                                        offsets);
+                            }
+                            return t;
+                        });
+                        long order = HostTables.copyIn(groups.byAdapter().tokens(), scratch, stream);
+                        long idRows = HostTables.copyIn(ids, scratch, stream);
+                        long[] tokenRows = new long[sets.sets()];
+                        for (int set = 0; set < tokenRows.length; set++) {
+                            tokenRows[set] = scratch.allocate(4L * tokens);
+                            kernels.tokenRows(idRows, tokens, sets.entries(), sets.numbers()[set], tokenRows[set],
+                                    stream);
+                        }
+                        int maxN = 0;
+                        for (FourierFTSpec spec : sets.specs()) {
+                            maxN = Math.max(maxN, spec.n());
+                        }
+                        queueBackward(new BackwardPlan(sets.specs(), sets.tables(), tokenRows, tiles, order),
+                                fusedForward(pool.dIn(), pool.dOut(), maxN), tokens, pool.dIn(), pool.dOut(), dx, dgy,
+                                grads.array(), dgx, scratch, stream);
+                    }
+                }
+            } catch (RuntimeException e) {
+                grads.close();
+                throw e;
+            }
+            return new MixedGradients(groups.adapterIds(), java.util.Arrays.copyOf(offsets, count), grads);
+        }
     }
 
     /**
@@ -1369,7 +1492,7 @@ public final class CudaFourierFT extends ValidatingBackend {
             TokenRows.Groups order = batch.tokensByAdapter();
             MixedTiles[] tiles = new MixedTiles[batch.setCount()];
             for (int set = 0; set < tiles.length; set++) {
-                tiles[set] = MixedTiles.of(batch, order, set, offsets);
+                tiles[set] = MixedTiles.of(batch.adapterCount(), batch::setOf, order.starts(), set, offsets);
             }
             return new BackwardTables(offsets, tiles);
         }
@@ -1383,18 +1506,19 @@ public final class CudaFourierFT extends ValidatingBackend {
     }
 
     /**
-     * One index set's tiles for the mixed ∂L/∂c: for each of its adapters, in place order, its tokens (in the
-     * batch's {@link ResolvedBatch#tokensByAdapter}) in tiles of {@link #GRAD_TILE_TOKENS}. {@code bounds} holds, one
-     * after the other for a single copy to the device, each tile's first token, each tile's end, and each adapter's
-     * first tile (one more entry: the count); gradOffset[j] is where adapter j's gradient goes.
+     * One index set's tiles for the mixed ∂L/∂c: for each of its adapters, in place order, its tokens (grouped by
+     * adapter as {@link ResolvedBatch#tokensByAdapter} groups them, {@code starts} their bounds) in tiles of {@link
+     * #GRAD_TILE_TOKENS}. {@code bounds} holds, one after the other for a single copy to the device, each tile's
+     * first token, each tile's end, and each adapter's first tile (one more entry: the count); gradOffset[j] is where
+     * adapter j's gradient goes.
      */
     private record MixedTiles(int[] bounds, int count, long[] gradOffset) {
-        static MixedTiles of(ResolvedBatch batch, TokenRows.Groups order, int set, long[] offsets) {
-            int[] starts = order.starts();
+        static MixedTiles of(int adapterCount, java.util.function.IntUnaryOperator setOf, int[] starts, int set,
+                             long[] offsets) {
             int adapters = 0;
             int tiles = 0;
-            for (int i = 0; i < batch.adapterCount(); i++) {
-                if (batch.setOf(i) == set) {
+            for (int i = 0; i < adapterCount; i++) {
+                if (setOf.applyAsInt(i) == set) {
                     adapters++;
                     tiles += (starts[i + 1] - starts[i] + GRAD_TILE_TOKENS - 1) / GRAD_TILE_TOKENS;
                 }
@@ -1403,8 +1527,8 @@ public final class CudaFourierFT extends ValidatingBackend {
             long[] gradOffset = new long[adapters];
             int j = 0;
             int tile = 0;
-            for (int i = 0; i < batch.adapterCount(); i++) {
-                if (batch.setOf(i) != set) {
+            for (int i = 0; i < adapterCount; i++) {
+                if (setOf.applyAsInt(i) != set) {
                     continue;
                 }
                 bounds[2 * tiles + j] = tile;

@@ -18,6 +18,7 @@ import java.util.WeakHashMap;
 import jcuda.Pointer;
 import org.spectralpeft.core.DType;
 import org.spectralpeft.core.IdTable;
+import org.spectralpeft.core.TokenRows;
 import org.spectralpeft.cuda.CudaContext;
 import org.spectralpeft.cuda.CudaStream;
 import org.spectralpeft.cuda.DeviceBuffer;
@@ -80,6 +81,13 @@ final class DevicePools implements AutoCloseable {
         /** The entries on the device (at least as long as {@link #entries}); old ones freed at the next reclaim. */
         private DeviceBuffer entryTable;
         private final List<DeviceBuffer> outgrownEntries = new ArrayList<>();
+        /**
+         * A call's place of each id among its distinct adapters ({@link #residentGroups}), valid where {@link
+         * #placeStamp} holds the call's stamp: no clearing between calls.
+         */
+        private int[] placeOfId = new int[0];
+        private int[] placeStamp = new int[0];
+        private int stamp;
         private long seenVersion = -1;
         private boolean closed;
         /**
@@ -202,6 +210,59 @@ final class DevicePools implements AutoCloseable {
         }
 
         /**
+         * As {@link #resident}, with what a backward needs besides: the call's distinct adapters in order of first
+         * use (their ids, and each one's set as its place among the sets present), and the tokens grouped by them;
+         * null where {@link #resident} would be. One pass over the ids, then a counting sort; no adapter is read.
+         *
+         * @param pool the pool this copies
+         * @param ids one id per token, −1 for none
+         * @return the call's adapters and sets, or null
+         */
+        ResidentGroups residentGroups(FourierFTAdapterPool pool, int[] ids) {
+            Resident sets = resident(pool, ids);
+            if (sets == null) {
+                return null;
+            }
+            if (placeStamp.length < entries.length) {
+                placeStamp = new int[entries.length];
+                placeOfId = new int[entries.length];
+                stamp = 0;
+            }
+            if (++stamp == 0) { // wrapped: no stamp in the array may match a new call's
+                Arrays.fill(placeStamp, 0);
+                stamp = 1;
+            }
+            int[] setPlace = new int[MAX_ENTRY_SETS];
+            for (int k = 0; k < sets.sets(); k++) {
+                setPlace[sets.numbers()[k]] = k;
+            }
+            int[] place = new int[ids.length];
+            int[] adapterIds = new int[Math.min(ids.length, 16)];
+            int[] setOf = new int[adapterIds.length];
+            int count = 0;
+            for (int t = 0; t < ids.length; t++) {
+                int id = ids[t];
+                if (id == -1) {
+                    place[t] = -1;
+                    continue;
+                }
+                if (placeStamp[id] != stamp) {
+                    if (count == adapterIds.length) {
+                        adapterIds = Arrays.copyOf(adapterIds, Math.min(ids.length, 2 * count));
+                        setOf = Arrays.copyOf(setOf, adapterIds.length);
+                    }
+                    placeStamp[id] = stamp;
+                    placeOfId[id] = count;
+                    adapterIds[count] = id;
+                    setOf[count++] = setPlace[entries[id] >>> 24];
+                }
+                place[t] = placeOfId[id];
+            }
+            return new ResidentGroups(sets, Arrays.copyOf(adapterIds, count), Arrays.copyOf(setOf, count),
+                    TokenRows.bySlot(place, count));
+        }
+
+        /**
          * Records that id's adapter sits in row {@code slot} of set {@code number}, on the host and on the device
          * (called while no kernel reads the entries: from an upload).
          */
@@ -303,6 +364,14 @@ final class DevicePools implements AutoCloseable {
         int sets() {
             return numbers.length;
         }
+    }
+
+    /**
+     * A backward's view of a call whose adapters are all on the device ({@link PoolCopy#residentGroups}): its sets,
+     * its distinct adapters in order of first use (ids, and each one's set as its place in {@code sets}), and its
+     * tokens grouped by adapter in that order.
+     */
+    record ResidentGroups(Resident sets, int[] adapterIds, int[] setOf, TokenRows.Groups byAdapter) {
     }
 
     /** One index set's table in one pool's copy. */

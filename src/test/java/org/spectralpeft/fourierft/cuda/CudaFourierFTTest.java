@@ -741,6 +741,183 @@ class CudaFourierFTTest extends FourierFTBackendContract {
     }
 
     /**
+     * A backward on device arrays whose adapters are all on the device, while the pool is unchanged, groups its
+     * tokens from the copy's entries and looks its rows up on the device (fourierft_token_rows), with the host call's
+     * bits: the same adapters in the same order, each one's ∂L/∂c, and gradX; batch after fresh batch (two index
+     * sets, an adapter over two tiles, −1s), with and without gradX; a batch of −1s gives no gradient and leaves gradX
+     * alone; an id not in the pool is refused before any work.
+     */
+    @Test
+    void freshBackwardsOfAdaptersOnTheDeviceGroupTheirTokensFromTheEntries() {
+        TestData data = new TestData();
+        org.spectralpeft.fourierft.FourierFTAdapterPool pool = nineAdaptersOfTwoIndexSets(data);
+        int tokens = 150;
+        HostArray x = HostArray.of(DType.BFLOAT16, data.gaussian(tokens * 29));
+        HostArray gy = HostArray.float32(data.gaussian(tokens * 37));
+        float[] gx0 = data.gaussian(tokens * 29);
+        try (CudaStream stream = cuda.createStream();
+             DeviceBuffer dx = cuda.allocate(DType.BFLOAT16, x.length());
+             DeviceBuffer dgy = cuda.allocate(DType.FLOAT32, gy.length());
+             DeviceBuffer dgx = cuda.allocate(DType.FLOAT32, gx0.length)) {
+            dx.copyFrom(x);
+            dgy.copyFrom(gy);
+            int[] all = new int[tokens];
+            for (int t = 0; t < tokens; t++) {
+                all[t] = t % 9;
+            }
+            cuda.forward(pool, all, dx.array(), tokens, dgy.array(), stream); // puts all nine on the device
+            stream.synchronize();
+            dgy.copyFrom(gy);
+            for (int round = 0; round < 6; round++) {
+                int[] ids = new int[tokens];
+                for (int t = 0; t < tokens; t++) {
+                    ids[t] = data.nextInt(6) == 0 ? -1 : t < 80 ? 6 : data.nextInt(9); // 6: at least two tiles
+                }
+                if (round == 5) {
+                    java.util.Arrays.fill(ids, -1);
+                }
+                boolean withGx = round % 2 == 0;
+                dgx.copyFrom(HostArray.float32(gx0));
+                int[][] gotIds = new int[1][];
+                float[][] gotAll = new float[1][];
+                long[][] gotOffsets = new long[1][];
+                List<String> stages = org.spectralpeft.StageLabels.of(() -> {
+                    try (CudaFourierFT.MixedGradients g = cuda.backward(pool, ids, dx.array(), dgy.array(), tokens,
+                            withGx ? dgx.array() : null, stream)) {
+                        stream.synchronize();
+                        gotIds[0] = g.ids();
+                        gotOffsets[0] = g.offsets();
+                        gotAll[0] = new float[(int) g.gradients().array().length()];
+                        g.gradients().copyTo(HostArray.float32(gotAll[0]));
+                    }
+                });
+                // the host call after the device's: the host call resolves its ids, which a device call with the
+                // same ids would then find cached
+                HostArray hostGx = HostArray.float32(gx0.clone());
+                java.util.Map<Integer, float[]> expected = cuda.backward(pool, ids, x, gy, tokens,
+                        withGx ? hostGx : null);
+                String tag = "round " + round + data.tag();
+                assertEquals(round < 5, stages.contains(FourierFTKernels.TOKEN_ROWS), stages + " " + tag);
+                assertArrayEquals(expected.keySet().stream().mapToInt(Integer::intValue).toArray(), gotIds[0], tag);
+                for (int i = 0; i < gotIds[0].length; i++) {
+                    float[] want = expected.get(gotIds[0][i]);
+                    assertArrayEquals(want, java.util.Arrays.copyOfRange(gotAll[0], (int) gotOffsets[0][i],
+                            (int) gotOffsets[0][i] + want.length), "adapter " + gotIds[0][i] + ", " + tag);
+                }
+                HostArray deviceGx = HostArray.float32(new float[gx0.length]);
+                dgx.copyTo(deviceGx);
+                assertArrayEquals(withGx ? hostGx.floats() : gx0, deviceGx.floats(), "gradX, " + tag);
+            }
+            int[] bad = all.clone();
+            bad[11] = 70;
+            expectMessage("adapterIds[11] = 70", () -> cuda.backward(pool, bad, dx.array(), dgy.array(), tokens,
+                    dgx.array(), stream));
+        }
+    }
+
+    /**
+     * Device-array forwards and backwards from three threads, each call a new assignment of the pool's adapters
+     * (so each either looks its rows up on the device or, after a change, resolves them), while two threads remove
+     * and add back (with the same coefficients) the very adapters they use: every call gives the bits of a quiet
+     * pool or is refused, naming a token whose adapter was out; some calls run.
+     */
+    @Test
+    void freshBatchesOnDeviceArraysWhileTheirAdaptersAreRemovedAndAddedBack() throws Exception {
+        TestData data = new TestData();
+        org.spectralpeft.fourierft.FourierFTAdapterPool pool = nineAdaptersOfTwoIndexSets(data);
+        FourierFTSpec[] specs = new FourierFTSpec[9];
+        float[][] coeffs = new float[9][];
+        for (int i = 0; i < 9; i++) {
+            specs[i] = pool.adapter(i).spec();
+            coeffs[i] = pool.adapter(i).coefficientsCopy();
+        }
+        int tokens = 24;
+        int[][] idSets = new int[5][tokens];
+        for (int[] ids : idSets) {
+            for (int t = 0; t < tokens; t++) {
+                ids[t] = data.nextInt(7) == 0 ? -1 : data.nextInt(9);
+            }
+        }
+        HostArray x = HostArray.float32(data.gaussian(tokens * 29));
+        HostArray gy = HostArray.float32(data.gaussian(tokens * 37));
+        float[][] expectedY = new float[idSets.length][];
+        List<java.util.Map<Integer, float[]>> expectedGrads = new ArrayList<>();
+        for (int k = 0; k < idSets.length; k++) {
+            expectedY[k] = new float[tokens * 37];
+            cuda.forward(pool, idSets[k], x, tokens, HostArray.float32(expectedY[k]));
+            expectedGrads.add(cuda.backward(pool, idSets[k], x, gy, tokens, null));
+        }
+        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicInteger done = new java.util.concurrent.atomic.AtomicInteger();
+        List<Thread> churn = new ArrayList<>();
+        for (int c = 0; c < 2; c++) {
+            int first = c;
+            churn.add(new Thread(() -> {
+                for (int i = first; !stop.get(); i = (i + 2) % 9) {
+                    pool.remove(i);
+                    pool.add(i, specs[i], coeffs[i]);
+                    java.util.concurrent.locks.LockSupport.parkNanos(2_000_000); // mostly present: most calls run
+                }
+            }));
+        }
+        churn.forEach(Thread::start);
+        ExecutorService threads = Executors.newFixedThreadPool(3);
+        try {
+            List<Future<?>> calls = new ArrayList<>();
+            for (int k = 0; k < 30; k++) {
+                int[] ids = idSets[k % idSets.length];
+                int which = k % idSets.length;
+                boolean backwardCall = k % 3 == 2;
+                calls.add(threads.submit(() -> {
+                    try (CudaStream stream = cuda.createStream();
+                         DeviceBuffer dx = cuda.allocate(DType.FLOAT32, x.length());
+                         DeviceBuffer dy = cuda.allocate(DType.FLOAT32, (long) tokens * 37)) {
+                        dx.copyFrom(x);
+                        if (backwardCall) {
+                            dy.copyFrom(gy);
+                            try (CudaFourierFT.MixedGradients g = cuda.backward(pool, ids, dx.array(), dy.array(),
+                                    tokens, null, stream)) {
+                                stream.synchronize();
+                                float[] all = new float[(int) g.gradients().array().length()];
+                                g.gradients().copyTo(HostArray.float32(all));
+                                java.util.Map<Integer, float[]> want = expectedGrads.get(which);
+                                assertArrayEquals(want.keySet().stream().mapToInt(Integer::intValue).toArray(), g.ids());
+                                for (int i = 0; i < g.ids().length; i++) {
+                                    float[] w = want.get(g.ids()[i]);
+                                    assertArrayEquals(w, java.util.Arrays.copyOfRange(all, (int) g.offsets()[i],
+                                            (int) g.offsets()[i] + w.length), "∂L/∂c of " + g.ids()[i] + data.tag());
+                                }
+                            }
+                        } else {
+                            dy.copyFrom(HostArray.float32(new float[tokens * 37]));
+                            cuda.forward(pool, ids, dx.array(), tokens, dy.array(), stream);
+                            stream.synchronize();
+                            HostArray y = HostArray.float32(new float[tokens * 37]);
+                            dy.copyTo(y);
+                            assertArrayEquals(expectedY[which], y.floats(), data.tag());
+                        }
+                        done.incrementAndGet();
+                    } catch (IllegalArgumentException e) {
+                        assertTrue(e.getMessage().contains("adapterIds["), e.getMessage());
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> call : calls) {
+                call.get();
+            }
+        } finally {
+            threads.shutdown();
+            stop.set(true);
+            for (Thread t : churn) {
+                t.join();
+            }
+        }
+        assertTrue(done.get() > 0, "some calls ran");
+        assertEquals(9, pool.size());
+    }
+
+    /**
      * The mixed backward on device arrays (bfloat16 x, float32 ∂L/∂y, float16 gradX, the caller's stream) gives
      * the host call's bits: each used adapter's ∂L/∂c at its offset, in first-use order, with two index sets of
      * different n, and gradX; without gradX the same ∂L/∂c; bad ids and arrays are refused before any work.
