@@ -150,7 +150,8 @@ stage_profiles() {
   "$bundle/jre/bin/java" -Xmx4g -cp "$(classpath)" org.spectralpeft.bench.HostOverheadProfile "$d/host-overhead.md" \
     > "$d/host-overhead.log" 2>&1 || { echo "   HostOverheadProfile FAILED"; tail -20 "$d/host-overhead.log"; }
   grep -E "^\| " "$d/host-overhead.md" 2>/dev/null || true
-  for main in fourierft.cuda.StageProfile:stages bench.FouRAStageProfile:foura-stages bench.TLoRAStageProfile:tlora-stages; do
+  # the families with open targets first: a cut step keeps theirs
+  for main in bench.TLoRAStageProfile:tlora-stages bench.FouRAStageProfile:foura-stages fourierft.cuda.StageProfile:stages; do
     name=${main#*:}
     "$bundle/jre/bin/java" -Xmx24g -cp "$(classpath)" "org.spectralpeft.${main%%:*}" "$d/$name.md" > "$d/$name.log" 2>&1 \
       || { echo "   ${main%%:*} FAILED"; tail -20 "$d/$name.log"; }

@@ -828,23 +828,10 @@ public abstract class FourierFTBackendContract {
         float[] expectedY = new float[tokens * 37];
         backend().forward(pool, ids, x, tokens, HostArray.float32(expectedY));
         java.util.Map<Integer, float[]> expectedGrads = backend().backward(pool, ids, x, gy, tokens, null);
-        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
         java.util.concurrent.atomic.AtomicInteger done = new java.util.concurrent.atomic.AtomicInteger();
         java.util.concurrent.atomic.AtomicInteger refused = new java.util.concurrent.atomic.AtomicInteger();
-        List<Thread> churn = new ArrayList<>();
-        for (int c = 0; c < 2; c++) {
-            int first = c;
-            churn.add(new Thread(() -> {
-                for (int i = first; !stop.get(); i = (i + 2) % 8) {
-                    pool.remove(i);
-                    pool.add(i, specs[i], coeffs[i]);
-                    java.util.concurrent.locks.LockSupport.parkNanos(200_000); // mostly present: most calls run
-                }
-            }));
-        }
-        churn.forEach(Thread::start);
         java.util.concurrent.ExecutorService threads = java.util.concurrent.Executors.newFixedThreadPool(3);
-        try {
+        try (AutoCloseable churn = removeAndAddBack(pool, specs, coeffs, 200_000)) { // mostly present: most calls run
             List<java.util.concurrent.Future<?>> calls = new ArrayList<>();
             for (int k = 0; k < 30; k++) {
                 boolean backwardCall = k % 3 == 2;
@@ -874,16 +861,46 @@ public abstract class FourierFTBackendContract {
             }
         } finally {
             threads.shutdown();
-            stop.set(true);
-            for (Thread t : churn) {
-                t.join();
-            }
         }
         assertEquals(30, done.get() + refused.get());
         assertTrue(done.get() > 0, "every call refused: " + refused.get());
         assertEquals(8, pool.size());
         assertEquals(2, pool.indexSets());
         assertEquals(bytes, pool.bytes());
+    }
+
+    /**
+     * Starts two threads that remove and add back (with the same spec and coefficients) adapters 0 .. n − 1 of a
+     * pool, one the even ids and one the odd, in turn, each pausing {@code parkNanos} after each; closing the result
+     * stops and joins them.
+     *
+     * @param pool the pool
+     * @param specs the adapters' specs, by id
+     * @param coeffs their coefficients, by id
+     * @param parkNanos the pause after each remove and add
+     * @return what stops them
+     */
+    protected static AutoCloseable removeAndAddBack(FourierFTAdapterPool pool, FourierFTSpec[] specs, float[][] coeffs,
+                                                    long parkNanos) {
+        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        List<Thread> churn = new ArrayList<>();
+        for (int c = 0; c < 2; c++) {
+            int first = c;
+            churn.add(new Thread(() -> {
+                for (int i = first; !stop.get(); i = (i + 2) % specs.length) {
+                    pool.remove(i);
+                    pool.add(i, specs[i], coeffs[i]);
+                    java.util.concurrent.locks.LockSupport.parkNanos(parkNanos);
+                }
+            }));
+        }
+        churn.forEach(Thread::start);
+        return () -> {
+            stop.set(true);
+            for (Thread t : churn) {
+                t.join();
+            }
+        };
     }
 
     /**

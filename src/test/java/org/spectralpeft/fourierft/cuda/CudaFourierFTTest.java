@@ -847,22 +847,9 @@ class CudaFourierFTTest extends FourierFTBackendContract {
             cuda.forward(pool, idSets[k], x, tokens, HostArray.float32(expectedY[k]));
             expectedGrads.add(cuda.backward(pool, idSets[k], x, gy, tokens, null));
         }
-        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
         java.util.concurrent.atomic.AtomicInteger done = new java.util.concurrent.atomic.AtomicInteger();
-        List<Thread> churn = new ArrayList<>();
-        for (int c = 0; c < 2; c++) {
-            int first = c;
-            churn.add(new Thread(() -> {
-                for (int i = first; !stop.get(); i = (i + 2) % 9) {
-                    pool.remove(i);
-                    pool.add(i, specs[i], coeffs[i]);
-                    java.util.concurrent.locks.LockSupport.parkNanos(2_000_000); // mostly present: most calls run
-                }
-            }));
-        }
-        churn.forEach(Thread::start);
         ExecutorService threads = Executors.newFixedThreadPool(3);
-        try {
+        try (AutoCloseable churn = removeAndAddBack(pool, specs, coeffs, 2_000_000)) { // mostly present: most run
             List<Future<?>> calls = new ArrayList<>();
             for (int k = 0; k < 30; k++) {
                 int[] ids = idSets[k % idSets.length];
@@ -908,10 +895,6 @@ class CudaFourierFTTest extends FourierFTBackendContract {
             }
         } finally {
             threads.shutdown();
-            stop.set(true);
-            for (Thread t : churn) {
-                t.join();
-            }
         }
         assertTrue(done.get() > 0, "some calls ran");
         assertEquals(9, pool.size());
