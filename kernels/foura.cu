@@ -520,12 +520,22 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_forward_small(
 
 // The gate between the SGEMM path's products, per token and component, in place: z (tokens × width float32) becomes
 // w = scale·m ⊙ [Re z, −Im z] (DFT) or scale·m ⊙ z (DCT). A block per token, so that the ADAPTIVE gate's
-// logits read the token's whole z before any of it is overwritten.
+// logits read the token's whole z before any of it is overwritten. With parts > 1, z is the first of that many
+// partial products (a split of d_in, partStride floats apart), added into it in part order first.
 __global__ void __launch_bounds__(FOURA_BLOCK) foura_gate(
-        float* __restrict__ z, const float* __restrict__ gate, int gateKind, int rank, int dft, float scale, int tokens) {
+        float* __restrict__ z, const float* __restrict__ gate, int gateKind, int rank, int dft, float scale, int tokens,
+        int parts, long long partStride) {
     const int width = dft ? 2 * rank : rank;
     for (int t = blockIdx.x; t < tokens; t += gridDim.x) {
         float* zt = z + (long long) t * width;
+        if (parts > 1) {
+            for (int c = threadIdx.x; c < width; c += FOURA_BLOCK) {
+                float sum = zt[c];
+                for (int p = 1; p < parts; ++p) sum += zt[p * partStride + c];
+                zt[c] = sum;
+            }
+            __syncthreads(); // the sums before any logit reads them
+        }
         float m[2];
         int owned = 0;
         for (int j = threadIdx.x; j < rank; j += FOURA_BLOCK, owned++) {

@@ -77,6 +77,54 @@ public final class Blas implements AutoCloseable {
         }
     }
 
+    /**
+     * {@code batch} GEMMs of one shape in one cuBLAS call, as {@link #gemm} each: c_i = alpha·op(a_i)·op(b_i) +
+     * beta·c_i with a_i = a + i·strideA floats, likewise b and c (row-major, row pitches as given), queued on
+     * {@code stream}. With beta = 0, c need not hold numbers.
+     *
+     * @param stream the stream
+     * @param transA use aᵀ
+     * @param transB use bᵀ
+     * @param m rows of each c
+     * @param n columns of each c
+     * @param k the inner dimension
+     * @param alpha the products' scale
+     * @param a the first a's device address
+     * @param lda a's row pitch in floats
+     * @param strideA floats from one a to the next
+     * @param b the first b's device address
+     * @param ldb b's row pitch in floats
+     * @param strideB floats from one b to the next
+     * @param beta c's scale
+     * @param c the first c's device address
+     * @param ldc c's row pitch in floats
+     * @param strideC floats from one c to the next
+     * @param batch the number of products
+     * @throws IllegalStateException if cuBLAS refuses the call
+     */
+    public void gemmStridedBatched(CudaStream stream, boolean transA, boolean transB, int m, int n, int k, float alpha,
+                                   long a, int lda, long strideA, long b, int ldb, long strideB, float beta, long c,
+                                   int ldc, long strideC, int batch) {
+        if (m == 0 || n == 0 || batch == 0) {
+            return;
+        }
+        Handle h = borrow();
+        try {
+            check(cublas.cublasSetStream_v2(h.context, NativeHandles.runtimeStream(stream.handle())), "cublasSetStream");
+            h.alpha.put(alpha);
+            h.beta.put(beta);
+            // the operands swapped as in gemm
+            String stage = StageTimer.isInstalled() ? stageLabel(transA, transB, m, n, k) + " × " + batch
+                    : "cublasSgemmStridedBatched";
+            StageTimer.time(stage, stream, () -> check(cublas.cublasSgemmStridedBatched(h.context,
+                    transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, h.alpha,
+                    NativeHandles.floatsAt(b), ldb, strideB, NativeHandles.floatsAt(a), lda, strideA, h.beta,
+                    NativeHandles.floatsAt(c), ldc, strideC, batch), "cublasSgemmStridedBatched"));
+        } finally {
+            idle.push(h);
+        }
+    }
+
     /** "cublasSgemm m×n×k", with ᵀ after an operand that is transposed: c (m × n) = op(a)·op(b), k inner. */
     static String stageLabel(boolean transA, boolean transB, int m, int n, int k) {
         return "cublasSgemm " + m + "×" + n + "×" + k + (transA || transB

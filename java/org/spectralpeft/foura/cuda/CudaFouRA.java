@@ -63,6 +63,12 @@ public final class CudaFouRA extends ValidatingBackend {
      */
     public static final String FORWARD_PROPERTY = "spectralpeft.foura.forward";
     /**
+     * The system property (read once per call, before any device work) that splits the SGEMM route's first product
+     * z = x·Âᵀ over d_in into 2, 4 or 8 partial products (one strided-batched SGEMM; the gate kernel adds them in
+     * order), where that leaves parts of at least 256; 1, no split, by default ({@link ForwardRoute}).
+     */
+    public static final String SPLIT_PROPERTY = "spectralpeft.foura.splitK";
+    /**
      * The system property (read per call) for the shortest run of one adapter's consecutive rows that a mixed batch
      * on the device gives to the single-adapter forward instead of its kernels, for tuning.
      */
@@ -422,7 +428,7 @@ public final class CudaFouRA extends ValidatingBackend {
             return;
         }
         if (route.takesKernels(spec)) {
-            if (route == ForwardRoute.TILED) {
+            if (route.kind() == ForwardRoute.Kind.TILED) {
                 kernels.forwardTiled(spec, x, f.aHat.array(), f.bHatT.array(), gate, scale, tokens, y, s);
             } else {
                 kernels.forward(spec, x, f.aHat.array(), f.bHatT.array(), gate, scale, tokens, y, s);
@@ -430,14 +436,21 @@ public final class CudaFouRA extends ValidatingBackend {
             return;
         }
         Blas blas = context.blas();
+        int parts = route.partsFor(spec);
         try (StreamScratch scratch = new StreamScratch(s)) {
-            scratch.reserve(StreamScratch.footprint(4L * tokens * width) + widened(x, tokens, spec.dIn())
+            scratch.reserve(StreamScratch.footprint(4L * parts * tokens * width) + widened(x, tokens, spec.dIn())
                     + widened(y, tokens, spec.dOut()));
-            long z = scratch.allocate(4L * tokens * width);
+            long z = scratch.allocate(4L * parts * tokens * width);
             long x32 = context.commonKernels().asFloat32(x, scratch, s);
-            blas.gemm(s, false, true, tokens, width, spec.dIn(), 1f, x32, spec.dIn(), f.aHat.array().address(),
-                    spec.dIn(), 0f, z, width); // z = x·Âᵀ
-            kernels.gate(spec, z, f.gateAddress(), scale, tokens, s);
+            if (parts == 1) {
+                blas.gemm(s, false, true, tokens, width, spec.dIn(), 1f, x32, spec.dIn(), f.aHat.array().address(),
+                        spec.dIn(), 0f, z, width); // z = x·Âᵀ
+            } else { // z_p = x_p·Â_pᵀ over the p-th part of d_in, each part's columns of x and Â
+                int part = spec.dIn() / parts;
+                blas.gemmStridedBatched(s, false, true, tokens, width, part, 1f, x32, spec.dIn(), part,
+                        f.aHat.array().address(), spec.dIn(), part, 0f, z, width, (long) tokens * width, parts);
+            }
+            kernels.gate(spec, z, parts, (long) tokens * width, f.gateAddress(), scale, tokens, s);
             addProduct(blas, z, f.bHatT.array().address(), tokens, width, spec.dOut(), y, scratch, s);
             countOverflows(scratch);
         }

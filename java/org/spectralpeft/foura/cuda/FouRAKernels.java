@@ -339,7 +339,16 @@ public final class FouRAKernels implements AutoCloseable {
 
     /** In place: z (tokens × width) becomes the gated, scaled w. */
     void gate(FouRASpec spec, long z, long gate, float scale, int tokens, CudaStream s) {
-        launch(GATE, Math.min(tokens, 65535), 1, s, z, gate, spec.gate().ordinal(), spec.rank(), dft(spec), scale, tokens);
+        gate(spec, z, 1, 0L, gate, scale, tokens, s);
+    }
+
+    /**
+     * As {@link #gate(FouRASpec, long, long, float, int, CudaStream)}, z the first of {@code parts} partial products
+     * {@code partStride} floats apart (a split of d_in), summed into it in part order before the gate.
+     */
+    void gate(FouRASpec spec, long z, int parts, long partStride, long gate, float scale, int tokens, CudaStream s) {
+        launch(GATE, Math.min(tokens, 65535), 1, s, z, gate, spec.gate().ordinal(), spec.rank(), dft(spec), scale, tokens,
+                parts, partStride);
     }
 
     /** The backward's per-token pass (see the kernel): z becomes w, dz becomes ∂L/∂z; ADAPTIVE: dLogit, absZ. */

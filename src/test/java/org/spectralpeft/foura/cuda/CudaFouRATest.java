@@ -663,6 +663,52 @@ class CudaFouRATest extends FouRABackendContract {
     }
 
     /**
+     * {@link CudaFouRA#SPLIT_PROPERTY} = 2, 4 or 8 splits the SGEMM route's z = x·Âᵀ over d_in (one strided-batched
+     * SGEMM, the parts added by the gate kernel, here the ADAPTIVE gate, whose logits read the sums): within the
+     * reference's tolerance, host and device arrays the same bits, the batched product in the launches; a d_in the
+     * split would cut into parts under 256 is not split; a value that is not a split is refused before any work.
+     */
+    @Test
+    void theSplitProductAddsItsPartsBeforeTheGate() {
+        for (int[] k : new int[][] {{2048, 2}, {2048, 4}, {2048, 8}, {768, 4}}) {
+            int dIn = k[0];
+            int parts = k[1];
+            boolean split = dIn / parts >= ForwardRoute.MIN_SPLIT_LENGTH;
+            Case c = new Case(96, dIn, 16, parts == 2 ? Transform.DCT : Transform.DFT, Gate.ADAPTIVE);
+            int tokens = 37;
+            HostArray x = c.inputs(DType.BFLOAT16, tokens);
+            double[] contribution = c.forward(TestData.toDouble(x), tokens);
+            float[] y0 = c.data.gaussian(tokens * 96);
+            SystemProperty.with(CudaFouRA.SPLIT_PROPERTY, String.valueOf(parts), () -> {
+                try (FouRAFactors f = cuda.prepare(c.spec, c.a, c.b, c.gate)) {
+                    HostArray y = HostArray.of(DType.FLOAT32, y0);
+                    double[] before = TestData.toDouble(y);
+                    List<String> stages = StageLabels.of(() -> cuda.forward(f, x, tokens, y));
+                    String tag = " split " + parts + ", d_in " + dIn + c.tag();
+                    assertEquals(split, stages.stream().anyMatch(l -> l.startsWith("cublasSgemm")
+                            && l.endsWith("× " + parts)), stages + tag);
+                    double err = TestData.accumulatedError(TestData.toDouble(y), before, contribution);
+                    assertTrue(err < TestData.tolerance(DType.BFLOAT16), "error " + err + tag);
+                    assertArrayEquals(y.toFloats(), viaDeviceArrays(f, x, tokens, HostArray.of(DType.FLOAT32, y0)),
+                            "device arrays" + tag);
+                }
+            });
+        }
+        Case c = new Case(96, 300, 4, Transform.DFT, Gate.NONE);
+        HostArray x = c.inputs(DType.FLOAT32, 2);
+        float[] y0 = c.data.gaussian(2 * 96);
+        HostArray y = HostArray.float32(y0.clone());
+        SystemProperty.with(CudaFouRA.SPLIT_PROPERTY, "3", () -> {
+            try (FouRAFactors f = cuda.prepare(c.spec, c.a, c.b, c.gate)) {
+                IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(
+                        IllegalArgumentException.class, () -> cuda.forward(f, x, 2, y));
+                assertTrue(e.getMessage().contains(CudaFouRA.SPLIT_PROPERTY + "=3 is not a split"), e.getMessage());
+            }
+        });
+        assertArrayEquals(y0, y.toFloats(), "a refused call leaves y alone");
+    }
+
+    /**
      * A value of {@link CudaFouRA#FORWARD_PROPERTY} that is not a route is refused by the forward, the combination
      * and a mixed batch, on host and device arrays, naming the property, before any work: y keeps its values.
      */

@@ -44,6 +44,7 @@ class FouRAKernelSignaturesTest {
         k.forwardSmall(spec, x, DeviceArray.foreign(a, 8 * 33, DType.FLOAT32), DeviceArray.foreign(a, 8 * 40,
                 DType.FLOAT32), DeviceArray.foreign(a, spec.gateLength(), DType.FLOAT32), 0.5f, 5, y, null);
         k.gate(spec, a, a, 0.5f, 5, null);
+        k.gate(spec, a, 4, 5L * 32, a, 0.5f, 5, null);
         k.gateBackward(spec, a, a, a, 5, a, a, null);
         k.delta(a, a, a, 8, 40, 33, y, 1, null);
         k.foldExpand(a, 4, 33, 1f, -1f, a, a, null);
