@@ -1032,9 +1032,13 @@ public final class CudaFourierFT extends ValidatingBackend {
             for (FourierFTSpec spec : sets.specs()) {
                 maxN = Math.max(maxN, spec.n());
             }
+            boolean fused = fusedForward(pool.dIn(), pool.dOut(), maxN);
             try (StreamScratch scratch = new StreamScratch(stream)) {
+                if (fused) { // the ids and each set's rows from one allocation
+                    scratch.reserve(StreamScratch.footprint(4L * tokens) * (1 + sets.sets()));
+                }
                 long idRows = HostTables.copyIn(ids, scratch, stream);
-                IndexSetWork work = fusedForward(pool.dIn(), pool.dOut(), maxN) ? fusedWork(x, y, tokens, stream)
+                IndexSetWork work = fused ? fusedWork(x, y, tokens, stream)
                         : applyWork(pool.dIn(), pool.dOut(), tokens, rowSpectra(x, tokens, pool.dIn(), scratch, stream),
                                 false, y, scratch, stream);
                 for (int k = 0; k < sets.sets(); k++) {
@@ -1047,6 +1051,7 @@ public final class CudaFourierFT extends ValidatingBackend {
                         release(r);
                     }
                 }
+                checkReservation(scratch, "mixed forward");
             }
             return true;
         }
@@ -1341,6 +1346,22 @@ public final class CudaFourierFT extends ValidatingBackend {
     }
 
     /**
+     * The scratch of a resident batch's fused backward ({@link #backwardResident}): the grouping, the ids and each
+     * set's rows (4 bytes per token each), the products (tokens × the largest n), and per set its tiles' partial
+     * sums, bounds and gradient offsets.
+     */
+    private static long fusedBackwardFootprint(int tokens, int maxN, FourierFTSpec[] specs, MixedTiles[] tiles) {
+        long bytes = StreamScratch.footprint(4L * tokens) * (2 + specs.length)
+                + StreamScratch.footprint(4L * tokens * maxN);
+        for (int set = 0; set < specs.length; set++) {
+            bytes += StreamScratch.footprint(4L * tiles[set].count() * specs[set].n())
+                    + StreamScratch.footprint(4L * tiles[set].bounds().length)
+                    + StreamScratch.footprint(8L * tiles[set].adapters());
+        }
+        return bytes;
+    }
+
+    /**
      * What a mixed backward's kernels read, however the call found it: per index set among its tokens the set's
      * spec, the device table of its adapters' coefficient rows and its tokens' rows in it (device ints, row + 1, 0
      * for none; both null where the call needs no coefficients) and its tiles; and the tokens grouped by adapter
@@ -1447,15 +1468,23 @@ public final class CudaFourierFT extends ValidatingBackend {
                     () -> context.allocate(DType.FLOAT32, Math.max(1, offsets[count]), stream));
             try {
                 if (count > 0) {
+                    MixedTiles[] tiles = StageTimer.host("gradient tiles", () -> {
+                        MixedTiles[] t = new MixedTiles[sets.sets()];
+                        for (int set = 0; set < t.length; set++) {
+                            t[set] = MixedTiles.of(count, i -> groups.setOf()[i], groups.byAdapter().starts(), set,
+                                    offsets);
+                        }
+                        return t;
+                    });
+                    int maxN = 0;
+                    for (FourierFTSpec spec : sets.specs()) {
+                        maxN = Math.max(maxN, spec.n());
+                    }
+                    boolean fused = fusedForward(pool.dIn(), pool.dOut(), maxN);
                     try (StreamScratch scratch = new StreamScratch(stream)) {
-                        MixedTiles[] tiles = StageTimer.host("gradient tiles", () -> {
-                            MixedTiles[] t = new MixedTiles[sets.sets()];
-                            for (int set = 0; set < t.length; set++) {
-                                t[set] = MixedTiles.of(count, i -> groups.setOf()[i], groups.byAdapter().starts(), set,
-                                        offsets);
-                            }
-                            return t;
-                        });
+                        if (fused) {
+                            scratch.reserve(fusedBackwardFootprint(tokens, maxN, sets.specs(), tiles));
+                        }
                         long order = HostTables.copyIn(groups.byAdapter().tokens(), scratch, stream);
                         long idRows = HostTables.copyIn(ids, scratch, stream);
                         long[] tokenRows = new long[sets.sets()];
@@ -1464,13 +1493,9 @@ public final class CudaFourierFT extends ValidatingBackend {
                             kernels.tokenRows(idRows, tokens, sets.entries(), sets.numbers()[set], tokenRows[set],
                                     stream);
                         }
-                        int maxN = 0;
-                        for (FourierFTSpec spec : sets.specs()) {
-                            maxN = Math.max(maxN, spec.n());
-                        }
-                        queueBackward(new BackwardPlan(sets.specs(), sets.tables(), tokenRows, tiles, order),
-                                fusedForward(pool.dIn(), pool.dOut(), maxN), tokens, pool.dIn(), pool.dOut(), dx, dgy,
-                                grads.array(), dgx, scratch, stream);
+                        queueBackward(new BackwardPlan(sets.specs(), sets.tables(), tokenRows, tiles, order), fused,
+                                tokens, pool.dIn(), pool.dOut(), dx, dgy, grads.array(), dgx, scratch, stream);
+                        checkReservation(scratch, "mixed backward");
                     }
                 }
             } catch (RuntimeException e) {
