@@ -6,6 +6,17 @@
 
 extern "C" {
 
+// dst[i] = the sum of `count` partial results, parts[p·stride + i] for p = 0, 1, …, added in that order (a product
+// split over its inner dimension), for i < n.
+__global__ void spectralpeft_sum_parts(
+        const float* __restrict__ parts, long long stride, int count, long long n, float* __restrict__ dst) {
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
+        float sum = parts[i];
+        for (int p = 1; p < count; ++p) sum += parts[p * stride + i];
+        dst[i] = sum;
+    }
+}
+
 // Epilogue over a rows × cols matrix: dst = src (mode 0), dst += src (1) or dst -= src (2), with
 // dst in any DType. src rows are srcPitch floats apart (the padded layout of an in-place C2R);
 // dst is dense.

@@ -559,12 +559,24 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_gate(
 // rank) |z|, whose products summed over tokens are the gate's gradient. A block per token; rank ≤ 2·FOURA_BLOCK.
 __global__ void __launch_bounds__(FOURA_BLOCK) foura_gate_backward(
         float* __restrict__ z, float* __restrict__ dz, const float* __restrict__ gate, int gateKind, int rank,
-        int dft, float alpha, int tokens, float* __restrict__ dLogit, float* __restrict__ absZ) {
+        int dft, float alpha, int tokens, float* __restrict__ dLogit, float* __restrict__ absZ, int zParts,
+        int dzParts, long long partStride) {
     __shared__ float sLogit[2 * FOURA_BLOCK];
     const int width = dft ? 2 * rank : rank;
     for (int t = blockIdx.x; t < tokens; t += gridDim.x) {
         float* zt = z + (long long) t * width;
         float* dzt = dz + (long long) t * width;
+        if (zParts > 1 || dzParts > 1) { // partial products over parts of d_in (z) and d_out (dz), added in order
+            for (int c = threadIdx.x; c < width; c += FOURA_BLOCK) {
+                float sum = zt[c];
+                for (int p = 1; p < zParts; ++p) sum += zt[p * partStride + c];
+                zt[c] = sum;
+                sum = dzt[c];
+                for (int p = 1; p < dzParts; ++p) sum += dzt[p * partStride + c];
+                dzt[c] = sum;
+            }
+            __syncthreads();
+        }
         float m[2];
         int owned = 0;
         for (int j = threadIdx.x; j < rank; j += FOURA_BLOCK, owned++) {

@@ -29,7 +29,9 @@ public final class CommonKernels implements AutoCloseable {
     /** Holds a stream for a while (profiling). */
     public static final String HOLD_STREAM = "spectralpeft_hold_stream";
     /** Every kernel of the module. */
-    public static final String[] KERNELS = {EPILOGUE, EPILOGUE_TRANSPOSED, TO_FLOAT32, LENGTH_ONE, HOLD_STREAM};
+    /** {@code spectralpeft_sum_parts}. */
+    public static final String SUM_PARTS = "spectralpeft_sum_parts";
+    public static final String[] KERNELS = {EPILOGUE, EPILOGUE_TRANSPOSED, TO_FLOAT32, LENGTH_ONE, HOLD_STREAM, SUM_PARTS};
     /** Side of the square tile the transposed epilogue moves through shared memory. */
     public static final int TRANSPOSE_TILE = 32;
 
@@ -212,6 +214,21 @@ public final class CommonKernels implements AutoCloseable {
     public void lengthOneTransform(long src, long srcDist, long dst, long dstDist, long count, int direction,
                                    CudaStream s) {
         launch(LENGTH_ONE, (int) Math.min(blocks(count), 65535L * 8), 1, s, src, srcDist, dst, dstDist, count, direction);
+    }
+
+    /**
+     * dst (n floats) = the sum of {@code count} partial results {@code stride} floats apart, added in part order:
+     * the last step of a product split over its inner dimension.
+     *
+     * @param parts the first part's device address
+     * @param stride floats from one part to the next
+     * @param count the parts, at least 1
+     * @param n floats per part
+     * @param dst float32 destination (may be the first part)
+     * @param s the stream
+     */
+    public void sumParts(long parts, long stride, int count, long n, long dst, CudaStream s) {
+        launch(SUM_PARTS, (int) Math.min(blocks(n), 65535L * 8), 1, s, parts, stride, count, n, dst);
     }
 
     /**

@@ -65,7 +65,8 @@ public final class CudaFouRA extends ValidatingBackend {
     /**
      * The system property (read once per call, before any device work) that splits the SGEMM route's first product
      * z = x·Âᵀ over d_in into 2, 4 or 8 partial products (one strided-batched SGEMM; the gate kernel adds them in
-     * order), where that leaves parts of at least 256; 1, no split, by default ({@link ForwardRoute}).
+     * order), and the backward's products of the same shapes likewise (z and ∂L/∂y·B̂ over d_in and d_out, ∂Â and ∂B̂ᵀ
+     * over the tokens), where that leaves parts of at least 256; 1, no split, by default ({@link ForwardRoute}).
      */
     public static final String SPLIT_PROPERTY = "spectralpeft.foura.splitK";
     /**
@@ -442,18 +443,33 @@ public final class CudaFouRA extends ValidatingBackend {
                     + widened(y, tokens, spec.dOut()));
             long z = scratch.allocate(4L * parts * tokens * width);
             long x32 = context.commonKernels().asFloat32(x, scratch, s);
-            if (parts == 1) {
-                blas.gemm(s, false, true, tokens, width, spec.dIn(), 1f, x32, spec.dIn(), f.aHat.array().address(),
-                        spec.dIn(), 0f, z, width); // z = x·Âᵀ
-            } else { // z_p = x_p·Â_pᵀ over the p-th part of d_in, each part's columns of x and Â
-                int part = spec.dIn() / parts;
-                blas.gemmStridedBatched(s, false, true, tokens, width, part, 1f, x32, spec.dIn(), part,
-                        f.aHat.array().address(), spec.dIn(), part, 0f, z, width, (long) tokens * width, parts);
-            }
+            splitProduct(blas, false, true, tokens, width, spec.dIn(), x32, f.aHat.array().address(), z, parts,
+                    s); // z = x·Âᵀ, in parts of d_in where asked
             kernels.gate(spec, z, parts, (long) tokens * width, f.gateAddress(), scale, tokens, s);
             addProduct(blas, z, f.bHatT.array().address(), tokens, width, spec.dOut(), y, scratch, s);
             countOverflows(scratch);
         }
+    }
+
+    /**
+     * c = op(a)·op(b) (row-major float32, m × n, inner k, op(a) = a or aᵀ with a's rows as stored) in one SGEMM, or,
+     * with parts > 1, as that many products over equal parts of k, c_p = op(a_p)·op(b_p), each m × n, one after the
+     * other in c (one strided-batched SGEMM), for a kernel that adds them in order.
+     */
+    private static void splitProduct(Blas blas, boolean transA, boolean transB, int m, int n, int k, long a, long b,
+                                     long c, int parts, CudaStream s) {
+        int lda = transA ? m : k;
+        int ldb = transB ? k : n;
+        if (parts == 1) {
+            blas.gemm(s, transA, transB, m, n, k, 1f, a, lda, b, ldb, 0f, c, n);
+            return;
+        }
+        int part = k / parts;
+        // a part of k is a block of columns of an operand stored k-minor (its rows k long), of rows otherwise
+        long strideA = transA ? (long) part * lda : part;
+        long strideB = transB ? part : (long) part * ldb;
+        blas.gemmStridedBatched(s, transA, transB, m, n, part, 1f, a, lda, strideA, b, ldb, strideB, 0f, c, n,
+                (long) m * n, parts);
     }
 
     /** The footprint of a float32 copy of a tokens × d array that is not float32 already (0 if it is). */
@@ -555,9 +571,10 @@ public final class CudaFouRA extends ValidatingBackend {
     @Override
     protected void runBackward(FouRAFactors factors, HostArray x, HostArray gradY, int tokens,
                                float[] gradA, float[] gradB, float[] gradGate, HostArray gradX) {
+        int split = ForwardRoute.requested().splitParts();
         try (HostCall call = new HostCall(context)) {
             DeviceArray gGate = gradGate == null ? null : call.out(HostArray.float32(gradGate)); // only ADAPTIVE has one
-            backwardOnDevice((Factors) factors, call.in(x), call.in(gradY), tokens,
+            backwardOnDevice((Factors) factors, split, call.in(x), call.in(gradY), tokens,
                     call.out(HostArray.float32(gradA)).address(), call.out(HostArray.float32(gradB)).address(),
                     gGate == null ? 0L : gGate.address(), gradX == null ? null : call.inOut(gradX), call.stream());
             call.finish();
@@ -568,10 +585,13 @@ public final class CudaFouRA extends ValidatingBackend {
      * The backward on the device, queued on {@code s}: ∂A (r × d_in) at gradA, ∂B (d_out × r) at gradB, the
      * ADAPTIVE gate's ∂G then ∂b at gradGate (when not 0), ∂x accumulated into gradX (when not null). Every
      * product over features or tokens is a cuBLAS SGEMM (default math mode: no TF32, the same bits on every run
-     * on one device); only the per-token gate pass is a kernel of ours.
+     * on one device); only the per-token gate pass is a kernel of ours. With {@code split} > 1 ({@value
+     * #SPLIT_PROPERTY}) the products whose output is tokens × 2r or 2r × d (z, ∂L/∂y·B̂, ∂Â, ∂B̂ᵀ) run over that many
+     * parts of their inner dimension where it has parts of at least 256, the parts added in order by the gate pass
+     * or {@code spectralpeft_sum_parts}.
      */
-    private void backwardOnDevice(Factors f, DeviceArray x, DeviceArray gradY, int tokens, long gradA, long gradB,
-                                  long gradGate, DeviceArray gradX, CudaStream s) {
+    private void backwardOnDevice(Factors f, int split, DeviceArray x, DeviceArray gradY, int tokens, long gradA,
+                                  long gradB, long gradGate, DeviceArray gradX, CudaStream s) {
         FouRASpec spec = f.spec();
         int width = spec.zWidth();
         int r = spec.rank();
@@ -585,8 +605,13 @@ public final class CudaFouRA extends ValidatingBackend {
         try (StreamScratch scratch = new StreamScratch(s)) {
             // every buffer below as one block: two driver calls per backward instead of two per buffer
             boolean gateGradient = adaptive && gradGate != 0L;
+            int zParts = ForwardRoute.parts(split, dIn);
+            int dzParts = ForwardRoute.parts(split, dOut);
+            int tokenParts = ForwardRoute.parts(split, tokens);
+            long sums = tokenParts > 1 ? StreamScratch.footprint(4L * tokenParts * width * Math.max(dIn, dOut)) : 0;
             scratch.reserve(widened(x, tokens, dIn) + widened(gradY, tokens, dOut)
-                    + 2 * StreamScratch.footprint(4L * tokens * width)
+                    + StreamScratch.footprint(4L * zParts * tokens * width)
+                    + StreamScratch.footprint(4L * dzParts * tokens * width) + sums
                     + (adaptive ? 2 * StreamScratch.footprint(4L * tokens * r) : 0)
                     + StreamScratch.footprint(4L * width * dIn) + StreamScratch.footprint(4L * width * dOut)
                     + StreamScratch.footprint(4L * r * dOut) + widened(gradX, tokens, dIn)
@@ -594,22 +619,32 @@ public final class CudaFouRA extends ValidatingBackend {
                     + (gateGradient ? StreamScratch.footprint(4L * tokens) : 0));
             long x32 = context.commonKernels().asFloat32(x, scratch, s);
             long g32 = context.commonKernels().asFloat32(gradY, scratch, s);
-            long z = scratch.allocate(4L * tokens * width);
-            long dz = scratch.allocate(4L * tokens * width);
+            long z = scratch.allocate(4L * zParts * tokens * width);
+            long dz = scratch.allocate(4L * dzParts * tokens * width);
             long dLogit = adaptive ? scratch.allocate(4L * tokens * r) : 0L;
             long absZ = adaptive ? scratch.allocate(4L * tokens * r) : 0L;
             long dAHat = scratch.allocate(4L * width * dIn);
             long dBHatT = scratch.allocate(4L * width * dOut);
             long dBT = scratch.allocate(4L * r * dOut);
-            blas.gemm(s, false, true, tokens, width, dIn, 1f, x32, dIn, aHat, dIn, 0f, z, width); // z = x·Âᵀ
-            blas.gemm(s, false, true, tokens, width, dOut, 1f, g32, dOut, bHatT, dOut, 0f, dz, width); // ∂L/∂y·B̂
-            kernels.gateBackward(spec, z, dz, f.gateAddress(), tokens, dLogit, absZ, s);
+            long partial = tokenParts > 1 ? scratch.allocate(4L * tokenParts * width * Math.max(dIn, dOut)) : 0L;
+            splitProduct(blas, false, true, tokens, width, dIn, x32, aHat, z, zParts, s); // z = x·Âᵀ
+            splitProduct(blas, false, true, tokens, width, dOut, g32, bHatT, dz, dzParts, s); // ∂L/∂y·B̂
+            kernels.gateBackward(spec, z, zParts, dz, dzParts, (long) tokens * width, f.gateAddress(), tokens, dLogit,
+                    absZ, s);
             if (gradX != null) {
                 addProduct(blas, dz, aHat, tokens, width, dIn, gradX, scratch, s); // ∂x += ∂z·Â
             }
-            blas.gemm(s, true, false, width, dIn, tokens, 1f, dz, width, x32, dIn, 0f, dAHat, dIn); // ∂Â = ∂zᵀ·x
-            // ∂B̂ᵀ = wᵀ·∂L/∂y (z now holds w)
-            blas.gemm(s, true, false, width, dOut, tokens, 1f, z, width, g32, dOut, 0f, dBHatT, dOut);
+            // ∂Â = ∂zᵀ·x and ∂B̂ᵀ = wᵀ·∂L/∂y (z now holds w), each split over the tokens where asked
+            splitProduct(blas, true, false, width, dIn, tokens, dz, x32, tokenParts > 1 ? partial : dAHat, tokenParts, s);
+            if (tokenParts > 1) {
+                context.commonKernels().sumParts(partial, (long) width * dIn, tokenParts, (long) width * dIn, dAHat, s);
+            }
+            splitProduct(blas, true, false, width, dOut, tokens, z, g32, tokenParts > 1 ? partial : dBHatT, tokenParts,
+                    s);
+            if (tokenParts > 1) {
+                context.commonKernels().sumParts(partial, (long) width * dOut, tokenParts, (long) width * dOut, dBHatT,
+                        s);
+            }
             folds.unfold(dft, r, dIn, dAHat, gradA, 1f, scratch, s);
             folds.unfold(dft, r, dOut, dBHatT, dBT, -1f, scratch, s);
             kernels.transpose(dBT, r, dOut, gradB, s);
@@ -661,8 +696,9 @@ public final class CudaFouRA extends ValidatingBackend {
         if (gradX != null) {
             checkDevice("gradX", gradX, (long) tokens * spec.dIn());
         }
+        int split = ForwardRoute.requested().splitParts();
         context.makeCurrent();
-        backwardOnDevice((Factors) factors, x, gradY, tokens, gradA.address(), gradB.address(),
+        backwardOnDevice((Factors) factors, split, x, gradY, tokens, gradA.address(), gradB.address(),
                 gradGate == null ? 0L : gradGate.address(), gradX, stream);
     }
 

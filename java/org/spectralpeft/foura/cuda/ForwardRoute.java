@@ -18,8 +18,8 @@ import org.spectralpeft.foura.FouRASpec;
  * <p>{@code splitParts} splits the SGEMM route's first product z = x·Âᵀ over d_in into that many partial products
  * in one strided-batched SGEMM, which the gate kernel adds in part order: the product's output is tokens × 2r, a
  * few tiles of cuBLAS's for thousands of tokens (on an H100 it took 55 µs at T = 4096 where reading x takes 20),
- * and the split gives the device that many times the blocks. Other bits than the unsplit product; 1 (no split) by
- * default until measured on a GPU.
+ * and the split gives the device that many times the blocks. The backward splits its products of the same shapes
+ * likewise. Other bits than the unsplit products; 1 (no split) by default until measured on a GPU.
  *
  * @param kind the route
  * @param splitParts the parts of d_in asked for the SGEMM route's first product: 1, 2, 4 or 8
@@ -94,7 +94,14 @@ record ForwardRoute(Kind kind, int splitParts) {
      * into equal parts of at least {@link #MIN_SPLIT_LENGTH}, else 1.
      */
     int partsFor(FouRASpec spec) {
-        int dIn = spec.dIn();
-        return splitParts > 1 && dIn % splitParts == 0 && dIn / splitParts >= MIN_SPLIT_LENGTH ? splitParts : 1;
+        return parts(splitParts, spec.dIn());
+    }
+
+    /**
+     * The parts a product's inner dimension of {@code length} takes under a split of {@code split}: the split where
+     * it cuts the length into equal parts of at least {@link #MIN_SPLIT_LENGTH}, else 1.
+     */
+    static int parts(int split, int length) {
+        return split > 1 && length % split == 0 && length / split >= MIN_SPLIT_LENGTH ? split : 1;
     }
 }

@@ -353,8 +353,18 @@ public final class FouRAKernels implements AutoCloseable {
 
     /** The backward's per-token pass (see the kernel): z becomes w, dz becomes ∂L/∂z; ADAPTIVE: dLogit, absZ. */
     void gateBackward(FouRASpec spec, long z, long dz, long gate, int tokens, long dLogit, long absZ, CudaStream s) {
+        gateBackward(spec, z, 1, dz, 1, 0L, gate, tokens, dLogit, absZ, s);
+    }
+
+    /**
+     * As {@link #gateBackward(FouRASpec, long, long, long, int, long, long, CudaStream)}, z and dz the first of
+     * {@code zParts} and {@code dzParts} partial products {@code partStride} floats apart (splits of d_in and
+     * d_out), each summed into its first in part order before the pass.
+     */
+    void gateBackward(FouRASpec spec, long z, int zParts, long dz, int dzParts, long partStride, long gate, int tokens,
+                      long dLogit, long absZ, CudaStream s) {
         launch(GATE_BACKWARD, Math.min(tokens, 65535), 1, s, z, dz, gate, spec.gate().ordinal(), spec.rank(), dft(spec),
-                spec.alpha(), tokens, dLogit, absZ);
+                spec.alpha(), tokens, dLogit, absZ, zParts, dzParts, partStride);
     }
 
     /** dst (d_out × d_in, any dtype) = / += / −= B̂·diag(g)·Â (mode 0, 1, 2). */

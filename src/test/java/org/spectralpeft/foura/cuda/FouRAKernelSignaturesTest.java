@@ -46,6 +46,7 @@ class FouRAKernelSignaturesTest {
         k.gate(spec, a, a, 0.5f, 5, null);
         k.gate(spec, a, 4, 5L * 32, a, 0.5f, 5, null);
         k.gateBackward(spec, a, a, a, 5, a, a, null);
+        k.gateBackward(spec, a, 4, a, 2, 5L * 32, a, 5, a, a, null);
         k.delta(a, a, a, 8, 40, 33, y, 1, null);
         k.foldExpand(a, 4, 33, 1f, -1f, a, a, null);
         k.foldHermitian(a, a, 4, 33, 1f, 1f, a, null);

@@ -67,6 +67,7 @@ class KernelSignaturesTest {
         common.toFloat32(bf16, a, 64L * 29, null);
         common.lengthOneTransform(a, 1, a, 2, 70, 1, null);
         common.holdStream(20_000_000L, null);
+        common.sumParts(a, 32L * 4096, 8, 32L * 4096, a, null);
 
         PtxSignatures.assertLaunchesMatch(signatures, launches);
         k.close();
