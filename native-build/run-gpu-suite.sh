@@ -348,8 +348,8 @@ run_fused() {
 # (T = 256 and 4096; 1, 16 and T distinct adapters) and FouRA's forward at r = 16 (check/jmh/); then FouRA's
 # forward routes at T = 1 and 16 (stage profile, check/foura-stages.md) and JMH of its one-launch route and of the
 # SGEMMs at T = 1 to 8 (-Dspectralpeft.foura.forward=small and gemm, check/small/ and check/gemm/: where the
-# default's switch between them belongs), and its forward at T = 256 and 4096 with the first product split over
-# d_in in 1, 4 and 8 parts (-Dspectralpeft.foura.splitK, check/split*/); packed at the end.
+# default's switch between them belongs), and its forward and forward + backward at T = 4096 with the products of
+# thin output split in 1, 4 and 8 parts (-Dspectralpeft.foura.splitK, check/split*/); packed at the end.
 run_check() {
   local d=$out/check
   mkdir -p "$d"
@@ -385,11 +385,11 @@ run_check() {
     echo "   -Dspectralpeft.foura.forward=$route:"
     grep -E "p0.50 " "$d/$route/jmh.txt" 2>/dev/null || true
   done
-  echo "== FouRA's forward at T = 256 and 4096 with z = x·Âᵀ split over d_in ($(date -u +%T))"
+  echo "== FouRA's forward and forward + backward at T = 4096, thin products split ($(date -u +%T))"
   local split
   for split in 1 4 8; do
     JAVA_OPTS="-Xmx8g -Dspectralpeft.foura.splitK=$split" timeout -k 5 "${CHECK_SPLIT_LIMIT:-20}" \
-      "$bundle/run-benchmarks.sh" "$d/split$split" "FouRABenchmark\.forward$" -p backend=cuda -p tokens=256,4096 \
+      "$bundle/run-benchmarks.sh" "$d/split$split" "FouRABenchmark\.forward" -p backend=cuda -p tokens=4096 \
       -p rank=16 -wi 1 -w 200ms -i 2 -r 300ms -f 0 > "$d/split$split.log" 2>&1 \
       || echo "   split $split JMH FAILED OR CUT SHORT (see check/split$split.log)"
     echo "   -Dspectralpeft.foura.splitK=$split:"
