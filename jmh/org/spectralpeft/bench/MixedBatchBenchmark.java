@@ -88,6 +88,9 @@ public class MixedBatchBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() {
+        if (!ids.equals("same") && !ids.equals("fresh")) { // before any work
+            throw new IllegalArgumentException("ids must be same or fresh, not " + ids);
+        }
         System.setProperty(CudaFourierFT.MIXED_GATHER_PROPERTY, gather);
         ft = Bench.open(backend);
         adapters = distinct == 0 ? tokens : Math.min(distinct, tokens);
@@ -101,9 +104,6 @@ public class MixedBatchBenchmark {
             for (int t = 0; t < tokens; t++) {
                 idSets[k][t] = (t + 7 * k) % adapters; // k = 0: token t with adapter t mod adapters
             }
-        }
-        if (!ids.equals("same") && !ids.equals("fresh")) {
-            throw new IllegalArgumentException("ids must be same or fresh, not " + ids);
         }
         x = Bench.gaussian(DType.FLOAT32, tokens * d, 5);
         y = Bench.gaussian(DType.FLOAT32, tokens * d, 6);
