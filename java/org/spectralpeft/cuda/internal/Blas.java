@@ -59,22 +59,13 @@ public final class Blas implements AutoCloseable {
         if (m == 0 || n == 0) {
             return;
         }
-        Handle h = borrow();
-        try {
-            check(cublas.cublasSetStream_v2(h.context, NativeHandles.runtimeStream(stream.handle())), "cublasSetStream");
-            h.alpha.put(alpha);
-            h.beta.put(beta);
-            // row-major c = op(a)·op(b) is column-major cᵀ = op(b)ᵀ·op(a)ᵀ, and a row-major matrix read
-            // column-major is its transpose: swap the operands, keep the flags
-            // timed by shape, so that a stage profile tells a call's GEMMs apart (the label only when it is read)
-            String stage = StageTimer.isInstalled() ? stageLabel(transA, transB, m, n, k) : "cublasSgemm";
-            StageTimer.time(stage, stream, () -> check(cublas.cublasSgemm_v2(h.context,
-                    transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, h.alpha,
-                    NativeHandles.floatsAt(b), ldb, NativeHandles.floatsAt(a), lda, h.beta,
-                    NativeHandles.floatsAt(c), ldc), "cublasSgemm"));
-        } finally {
-            idle.push(h);
-        }
+        // row-major c = op(a)·op(b) is column-major cᵀ = op(b)ᵀ·op(a)ᵀ, and a row-major matrix read
+        // column-major is its transpose: swap the operands, keep the flags
+        // timed by shape, so that a stage profile tells a call's GEMMs apart (the label only when it is read)
+        String stage = StageTimer.isInstalled() ? stageLabel(transA, transB, m, n, k) : "cublasSgemm";
+        onStream(stream, alpha, beta, stage, "cublasSgemm", h -> cublas.cublasSgemm_v2(h.context,
+                transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, h.alpha,
+                NativeHandles.floatsAt(b), ldb, NativeHandles.floatsAt(a), lda, h.beta, NativeHandles.floatsAt(c), ldc));
     }
 
     /**
@@ -108,18 +99,27 @@ public final class Blas implements AutoCloseable {
         if (m == 0 || n == 0 || batch == 0) {
             return;
         }
+        // the operands swapped as in gemm
+        String stage = StageTimer.isInstalled() ? stageLabel(transA, transB, m, n, k) + " × " + batch
+                : "cublasSgemmStridedBatched";
+        onStream(stream, alpha, beta, stage, "cublasSgemmStridedBatched", h -> cublas.cublasSgemmStridedBatched(
+                h.context, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, h.alpha,
+                NativeHandles.floatsAt(b), ldb, strideB, NativeHandles.floatsAt(a), lda, strideA, h.beta,
+                NativeHandles.floatsAt(c), ldc, strideC, batch));
+    }
+
+    /**
+     * One cuBLAS call on a borrowed handle: the handle set to {@code stream}, its host scalars to alpha and beta,
+     * then {@code call} timed as {@code stage}, its status checked under {@code name}.
+     */
+    private void onStream(CudaStream stream, float alpha, float beta, String stage, String name,
+                          java.util.function.ToIntFunction<Handle> call) {
         Handle h = borrow();
         try {
             check(cublas.cublasSetStream_v2(h.context, NativeHandles.runtimeStream(stream.handle())), "cublasSetStream");
             h.alpha.put(alpha);
             h.beta.put(beta);
-            // the operands swapped as in gemm
-            String stage = StageTimer.isInstalled() ? stageLabel(transA, transB, m, n, k) + " × " + batch
-                    : "cublasSgemmStridedBatched";
-            StageTimer.time(stage, stream, () -> check(cublas.cublasSgemmStridedBatched(h.context,
-                    transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, h.alpha,
-                    NativeHandles.floatsAt(b), ldb, strideB, NativeHandles.floatsAt(a), lda, strideA, h.beta,
-                    NativeHandles.floatsAt(c), ldc, strideC, batch), "cublasSgemmStridedBatched"));
+            StageTimer.time(stage, stream, () -> check(call.applyAsInt(h), name));
         } finally {
             idle.push(h);
         }
