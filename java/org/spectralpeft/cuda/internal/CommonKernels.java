@@ -28,9 +28,9 @@ public final class CommonKernels implements AutoCloseable {
     public static final String LENGTH_ONE = "spectralpeft_length_one_transform";
     /** Holds a stream for a while (profiling). */
     public static final String HOLD_STREAM = "spectralpeft_hold_stream";
-    /** Every kernel of the module. */
-    /** {@code spectralpeft_sum_parts}. */
+    /** Adds the partial results of a product split over its inner dimension, in order. */
     public static final String SUM_PARTS = "spectralpeft_sum_parts";
+    /** Every kernel of the module. */
     public static final String[] KERNELS = {EPILOGUE, EPILOGUE_TRANSPOSED, TO_FLOAT32, LENGTH_ONE, HOLD_STREAM, SUM_PARTS};
     /** Side of the square tile the transposed epilogue moves through shared memory. */
     public static final int TRANSPOSE_TILE = 32;
