@@ -120,6 +120,16 @@ __device__ __forceinline__ void foura_store_columns(float (&acc)[COLUMNS][TOKENS
     }
 }
 
+// One token's row of `width` partial results, the first of `parts` rows `stride` floats apart, becomes their sum,
+// added in part order; a thread per component (the caller synchronizes before the sums are read).
+__device__ __forceinline__ void foura_add_parts(float* row, int width, int parts, long long stride) {
+    for (int c = threadIdx.x; c < width; c += FOURA_BLOCK) {
+        float sum = row[c];
+        for (int p = 1; p < parts; ++p) sum += row[p * stride + c];
+        row[c] = sum;
+    }
+}
+
 // w = scale·m(z) ⊙ [Re z, −Im z] (DFT; scale·m ⊙ z for the DCT) for `rows` tokens of z in shared memory
 // (FOURA_MAX_WIDTH floats a token), the first `count` of them gated, the rest zero: the expansions' first step.
 __device__ __forceinline__ void foura_gate_rows(const float* zs, float* w, int rows, int count,
@@ -529,11 +539,7 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_gate(
     for (int t = blockIdx.x; t < tokens; t += gridDim.x) {
         float* zt = z + (long long) t * width;
         if (parts > 1) {
-            for (int c = threadIdx.x; c < width; c += FOURA_BLOCK) {
-                float sum = zt[c];
-                for (int p = 1; p < parts; ++p) sum += zt[p * partStride + c];
-                zt[c] = sum;
-            }
+            foura_add_parts(zt, width, parts, partStride);
             __syncthreads(); // the sums before any logit reads them
         }
         float m[2];
@@ -567,14 +573,8 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_gate_backward(
         float* zt = z + (long long) t * width;
         float* dzt = dz + (long long) t * width;
         if (zParts > 1 || dzParts > 1) { // partial products over parts of d_in (z) and d_out (dz), added in order
-            for (int c = threadIdx.x; c < width; c += FOURA_BLOCK) {
-                float sum = zt[c];
-                for (int p = 1; p < zParts; ++p) sum += zt[p * partStride + c];
-                zt[c] = sum;
-                sum = dzt[c];
-                for (int p = 1; p < dzParts; ++p) sum += dzt[p * partStride + c];
-                dzt[c] = sum;
-            }
+            foura_add_parts(zt, width, zParts, partStride);
+            foura_add_parts(dzt, width, dzParts, partStride);
             __syncthreads();
         }
         float m[2];

@@ -437,7 +437,7 @@ public final class CudaFouRA extends ValidatingBackend {
             return;
         }
         Blas blas = context.blas();
-        int parts = route.partsFor(spec);
+        int parts = ForwardRoute.parts(route.splitParts(), spec.dIn());
         try (StreamScratch scratch = new StreamScratch(s)) {
             scratch.reserve(StreamScratch.footprint(4L * parts * tokens * width) + widened(x, tokens, spec.dIn())
                     + widened(y, tokens, spec.dOut()));
@@ -470,6 +470,18 @@ public final class CudaFouRA extends ValidatingBackend {
         long strideB = transB ? part : (long) part * ldb;
         blas.gemmStridedBatched(s, transA, transB, m, n, part, 1f, a, lda, strideA, b, ldb, strideB, 0f, c, n,
                 (long) m * n, parts);
+    }
+
+    /**
+     * c (m × n) = aᵀ·b over the k rows of a (k × m) and b (k × n): with parts > 1 as that many products over equal
+     * parts of the rows into {@code partial} ({@link #splitProduct}), then added in order into c.
+     */
+    private void summedProduct(Blas blas, int m, int n, int k, long a, long b, long c, int parts, long partial,
+                               CudaStream s) {
+        splitProduct(blas, true, false, m, n, k, a, b, parts > 1 ? partial : c, parts, s);
+        if (parts > 1) {
+            context.commonKernels().sumParts(partial, (long) m * n, parts, (long) m * n, c, s);
+        }
     }
 
     /** The footprint of a float32 copy of a tokens × d array that is not float32 already (0 if it is). */
@@ -635,16 +647,8 @@ public final class CudaFouRA extends ValidatingBackend {
                 addProduct(blas, dz, aHat, tokens, width, dIn, gradX, scratch, s); // ∂x += ∂z·Â
             }
             // ∂Â = ∂zᵀ·x and ∂B̂ᵀ = wᵀ·∂L/∂y (z now holds w), each split over the tokens where asked
-            splitProduct(blas, true, false, width, dIn, tokens, dz, x32, tokenParts > 1 ? partial : dAHat, tokenParts, s);
-            if (tokenParts > 1) {
-                context.commonKernels().sumParts(partial, (long) width * dIn, tokenParts, (long) width * dIn, dAHat, s);
-            }
-            splitProduct(blas, true, false, width, dOut, tokens, z, g32, tokenParts > 1 ? partial : dBHatT, tokenParts,
-                    s);
-            if (tokenParts > 1) {
-                context.commonKernels().sumParts(partial, (long) width * dOut, tokenParts, (long) width * dOut, dBHatT,
-                        s);
-            }
+            summedProduct(blas, width, dIn, tokens, dz, x32, dAHat, tokenParts, partial, s);
+            summedProduct(blas, width, dOut, tokens, z, g32, dBHatT, tokenParts, partial, s);
             folds.unfold(dft, r, dIn, dAHat, gradA, 1f, scratch, s);
             folds.unfold(dft, r, dOut, dBHatT, dBT, -1f, scratch, s);
             kernels.transpose(dBT, r, dOut, gradB, s);

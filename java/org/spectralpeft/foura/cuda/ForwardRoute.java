@@ -90,14 +90,6 @@ record ForwardRoute(Kind kind, int splitParts) {
     }
 
     /**
-     * The parts of d_in for the SGEMM route's first product on this layer: the split asked for where it cuts d_in
-     * into equal parts of at least {@link #MIN_SPLIT_LENGTH}, else 1.
-     */
-    int partsFor(FouRASpec spec) {
-        return parts(splitParts, spec.dIn());
-    }
-
-    /**
      * The parts a product's inner dimension of {@code length} takes under a split of {@code split}: the split where
      * it cuts the length into equal parts of at least {@link #MIN_SPLIT_LENGTH}, else 1.
      */

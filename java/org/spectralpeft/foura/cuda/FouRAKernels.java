@@ -337,29 +337,19 @@ public final class FouRAKernels implements AutoCloseable {
         return CommonKernels.gridY(count);
     }
 
-    /** In place: z (tokens × width) becomes the gated, scaled w. */
-    void gate(FouRASpec spec, long z, long gate, float scale, int tokens, CudaStream s) {
-        gate(spec, z, 1, 0L, gate, scale, tokens, s);
-    }
-
     /**
-     * As {@link #gate(FouRASpec, long, long, float, int, CudaStream)}, z the first of {@code parts} partial products
-     * {@code partStride} floats apart (a split of d_in), summed into it in part order before the gate.
+     * In place: z (tokens × width) becomes the gated, scaled w; z is the first of {@code parts} partial products
+     * {@code partStride} floats apart (a split of d_in; 1 for none), summed into it in part order before the gate.
      */
     void gate(FouRASpec spec, long z, int parts, long partStride, long gate, float scale, int tokens, CudaStream s) {
         launch(GATE, Math.min(tokens, 65535), 1, s, z, gate, spec.gate().ordinal(), spec.rank(), dft(spec), scale, tokens,
                 parts, partStride);
     }
 
-    /** The backward's per-token pass (see the kernel): z becomes w, dz becomes ∂L/∂z; ADAPTIVE: dLogit, absZ. */
-    void gateBackward(FouRASpec spec, long z, long dz, long gate, int tokens, long dLogit, long absZ, CudaStream s) {
-        gateBackward(spec, z, 1, dz, 1, 0L, gate, tokens, dLogit, absZ, s);
-    }
-
     /**
-     * As {@link #gateBackward(FouRASpec, long, long, long, int, long, long, CudaStream)}, z and dz the first of
-     * {@code zParts} and {@code dzParts} partial products {@code partStride} floats apart (splits of d_in and
-     * d_out), each summed into its first in part order before the pass.
+     * The backward's per-token pass (see the kernel): z becomes w, dz becomes ∂L/∂z; ADAPTIVE: dLogit, absZ. z and dz
+     * are the first of {@code zParts} and {@code dzParts} partial products {@code partStride} floats apart (splits
+     * of d_in and d_out; 1 for none), each summed into its first in part order before the pass.
      */
     void gateBackward(FouRASpec spec, long z, int zParts, long dz, int dzParts, long partStride, long gate, int tokens,
                       long dLogit, long absZ, CudaStream s) {

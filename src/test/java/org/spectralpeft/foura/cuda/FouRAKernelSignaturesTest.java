@@ -43,9 +43,9 @@ class FouRAKernelSignaturesTest {
                 null); // x's columns in chunks
         k.forwardSmall(spec, x, DeviceArray.foreign(a, 8 * 33, DType.FLOAT32), DeviceArray.foreign(a, 8 * 40,
                 DType.FLOAT32), DeviceArray.foreign(a, spec.gateLength(), DType.FLOAT32), 0.5f, 5, y, null);
-        k.gate(spec, a, a, 0.5f, 5, null);
+        k.gate(spec, a, 1, 0L, a, 0.5f, 5, null);
         k.gate(spec, a, 4, 5L * 32, a, 0.5f, 5, null);
-        k.gateBackward(spec, a, a, a, 5, a, a, null);
+        k.gateBackward(spec, a, 1, a, 1, 0L, a, 5, a, a, null);
         k.gateBackward(spec, a, 4, a, 2, 5L * 32, a, 5, a, a, null);
         k.delta(a, a, a, 8, 40, 33, y, 1, null);
         k.foldExpand(a, 4, 33, 1f, -1f, a, a, null);
