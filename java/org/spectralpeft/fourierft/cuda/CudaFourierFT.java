@@ -1028,29 +1028,16 @@ public final class CudaFourierFT extends ValidatingBackend {
             if (sets.sets() == 0) {
                 return true; // every id is −1: y unchanged
             }
-            int maxN = 0;
-            for (FourierFTSpec spec : sets.specs()) {
-                maxN = Math.max(maxN, spec.n());
-            }
-            boolean fused = fusedForward(pool.dIn(), pool.dOut(), maxN);
+            boolean fused = fusedForward(pool.dIn(), pool.dOut(), maxCoefficients(sets.specs()));
             try (StreamScratch scratch = new StreamScratch(stream)) {
                 if (fused) { // the ids and each set's rows from one allocation
                     scratch.reserve(StreamScratch.footprint(4L * tokens) * (1 + sets.sets()));
                 }
-                long idRows = HostTables.copyIn(ids, scratch, stream);
+                long[] tokenRows = deviceTokenRows(ids, sets, scratch, stream);
                 IndexSetWork work = fused ? fusedWork(x, y, tokens, stream)
                         : applyWork(pool.dIn(), pool.dOut(), tokens, rowSpectra(x, tokens, pool.dIn(), scratch, stream),
                                 false, y, scratch, stream);
-                for (int k = 0; k < sets.sets(); k++) {
-                    long tokenRow = scratch.allocate(4L * tokens);
-                    kernels.tokenRows(idRows, tokens, sets.entries(), sets.numbers()[k], tokenRow, stream);
-                    SpecResources r = acquire(sets.specs()[k]);
-                    try {
-                        work.queue(k, sets.specs()[k], r.tables, sets.tables()[k], tokenRow);
-                    } finally {
-                        release(r);
-                    }
-                }
+                queueEachSet(sets.specs(), sets.tables(), tokenRows, work);
                 checkReservation(scratch, "mixed forward");
             }
             return true;
@@ -1075,7 +1062,7 @@ public final class CudaFourierFT extends ValidatingBackend {
             return;
         }
         try (StreamScratch scratch = new StreamScratch(stream)) {
-            if (fusedForward(pool.dIn(), pool.dOut(), maxCoefficients(batch))) {
+            if (fusedForward(pool.dIn(), pool.dOut(), maxCoefficients(specsOf(batch)))) {
                 mixedFused(pool, batch, dx, dy, scratch, stream);
                 return;
             }
@@ -1090,12 +1077,39 @@ public final class CudaFourierFT extends ValidatingBackend {
                 && FusedForward.fits(inLength, outLength, n, context.sharedMemoryPerBlockOptin());
     }
 
-    private static int maxCoefficients(ResolvedBatch batch) {
+    /** The largest n among index sets. */
+    private static int maxCoefficients(FourierFTSpec[] specs) {
         int n = 0;
-        for (int set = 0; set < batch.setCount(); set++) {
-            n = Math.max(n, batch.set(set).n());
+        for (FourierFTSpec spec : specs) {
+            n = Math.max(n, spec.n());
         }
         return n;
+    }
+
+    /**
+     * A resident batch's rows on the device, per index set present (device ints, row + 1, 0 for none): its ids
+     * copied in as they are, then one {@code fourierft_token_rows} per set ({@link DevicePools.PoolCopy#resident}).
+     */
+    private long[] deviceTokenRows(int[] ids, DevicePools.Resident sets, StreamScratch scratch, CudaStream stream) {
+        long idRows = HostTables.copyIn(ids, scratch, stream);
+        long[] tokenRows = new long[sets.sets()];
+        for (int set = 0; set < tokenRows.length; set++) {
+            tokenRows[set] = scratch.allocate(4L * ids.length);
+            kernels.tokenRows(idRows, ids.length, sets.entries(), sets.numbers()[set], tokenRows[set], stream);
+        }
+        return tokenRows;
+    }
+
+    /** Queues {@code work} for each index set, with its spec's tables held around it. */
+    private void queueEachSet(FourierFTSpec[] specs, long[] coeffTables, long[] tokenRows, IndexSetWork work) {
+        for (int set = 0; set < specs.length; set++) {
+            SpecResources r = acquire(specs[set]);
+            try {
+                work.queue(set, specs[set], r.tables, coeffTables[set], tokenRows[set]);
+            } finally {
+                release(r);
+            }
+        }
     }
 
     /**
@@ -1165,19 +1179,29 @@ public final class CudaFourierFT extends ValidatingBackend {
         DevicePools.PoolCopy copy = devicePools.of(pool);
         synchronized (copy) {
             DevicePools.Slots slots = StageTimer.host("device rows", () -> copy.slots(pool, batch));
-            for (int set = 0; set < batch.setCount(); set++) {
-                FourierFTSpec spec = batch.set(set);
-                int thisSet = set;
-                long rowAddress = StageTimer.host("token rows", () -> HostTables.copyIn(
-                        slots.tokenRows(thisSet, s -> tokenRows(batch, slots, s)), scratch, stream));
-                SpecResources r = acquire(spec);
-                try {
-                    work.queue(set, spec, r.tables, slots.tables()[set], rowAddress);
-                } finally {
-                    release(r);
-                }
-            }
+            queueEachSet(specsOf(batch), slots.tables(), copyTokenRows(batch, slots, scratch, stream), work);
         }
+    }
+
+    /** The batch's index sets' specs, in its order. */
+    private static FourierFTSpec[] specsOf(ResolvedBatch batch) {
+        FourierFTSpec[] specs = new FourierFTSpec[batch.setCount()];
+        for (int set = 0; set < specs.length; set++) {
+            specs[set] = batch.set(set);
+        }
+        return specs;
+    }
+
+    /** A resolved batch's rows per index set (as {@link #tokenRows}, kept with its slots), copied to the device. */
+    private static long[] copyTokenRows(ResolvedBatch batch, DevicePools.Slots slots, StreamScratch scratch,
+                                        CudaStream stream) {
+        long[] rows = new long[batch.setCount()];
+        for (int set = 0; set < rows.length; set++) {
+            int thisSet = set;
+            rows[set] = StageTimer.host("token rows", () -> HostTables.copyIn(
+                    slots.tokenRows(thisSet, s -> tokenRows(batch, slots, s)), scratch, stream));
+        }
+        return rows;
     }
 
     /** Each token's row + 1 in index set {@code set}'s device table; 0 for no adapter, or one of another set. */
@@ -1317,12 +1341,9 @@ public final class CudaFourierFT extends ValidatingBackend {
                                        CudaStream stream) {
         int tokens = batch.tokens();
         TokenRows.Groups order = StageTimer.host("tokens by adapter", batch::tokensByAdapter);
-        FourierFTSpec[] specs = new FourierFTSpec[batch.setCount()];
-        for (int set = 0; set < specs.length; set++) {
-            specs[set] = batch.set(set);
-        }
+        FourierFTSpec[] specs = specsOf(batch);
         try (StreamScratch scratch = new StreamScratch(stream)) {
-            boolean fused = fusedForward(pool.dIn(), pool.dOut(), maxCoefficients(batch));
+            boolean fused = fusedForward(pool.dIn(), pool.dOut(), maxCoefficients(specs));
             MixedTiles[] tiles = StageTimer.host("gradient tiles", () -> backwardTables(batch).tiles());
             long orderAddress = HostTables.copyIn(order.tokens(), scratch, stream);
             DevicePools.PoolCopy copy = devicePools.of(pool);
@@ -1332,12 +1353,7 @@ public final class CudaFourierFT extends ValidatingBackend {
                 if (fused || dgx != null) { // the coefficients' rows: the cuFFT route's ∂L/∂c does not read them
                     DevicePools.Slots slots = StageTimer.host("device rows", () -> copy.slots(pool, batch));
                     tables = slots.tables();
-                    tokenRows = new long[specs.length];
-                    for (int set = 0; set < specs.length; set++) {
-                        int thisSet = set;
-                        tokenRows[set] = StageTimer.host("token rows", () -> HostTables.copyIn(
-                                slots.tokenRows(thisSet, s -> tokenRows(batch, slots, s)), scratch, stream));
-                    }
+                    tokenRows = copyTokenRows(batch, slots, scratch, stream);
                 }
                 queueBackward(new BackwardPlan(specs, tables, tokenRows, tiles, orderAddress), fused, tokens,
                         pool.dIn(), pool.dOut(), dx, dgy, grads, dgx, scratch, stream);
@@ -1384,11 +1400,8 @@ public final class CudaFourierFT extends ValidatingBackend {
                                CudaStream stream) {
         FourierFTSpec[] specs = plan.specs();
         if (fused) {
-            int maxN = 0;
-            for (FourierFTSpec spec : specs) {
-                maxN = Math.max(maxN, spec.n());
-            }
-            long products = scratch.allocate(4L * tokens * maxN); // reused by each set in stream order
+            // reused by each set in stream order
+            long products = scratch.allocate(4L * tokens * maxCoefficients(specs));
             for (int set = 0; set < specs.length; set++) {
                 FourierFTSpec spec = specs[set];
                 MixedTiles tiles = plan.tiles()[set];
@@ -1430,15 +1443,8 @@ public final class CudaFourierFT extends ValidatingBackend {
             }
         }
         if (dgx != null) {
-            IndexSetWork work = applyWork(dIn, dOut, tokens, gySpec, true, dgx, scratch, stream);
-            for (int set = 0; set < specs.length; set++) {
-                SpecResources r = acquire(specs[set]);
-                try {
-                    work.queue(set, specs[set], r.tables, plan.coeffTables()[set], plan.tokenRows()[set]);
-                } finally {
-                    release(r);
-                }
-            }
+            queueEachSet(specs, plan.coeffTables(), plan.tokenRows(),
+                    applyWork(dIn, dOut, tokens, gySpec, true, dgx, scratch, stream));
         }
     }
 
@@ -1476,23 +1482,14 @@ public final class CudaFourierFT extends ValidatingBackend {
                         }
                         return t;
                     });
-                    int maxN = 0;
-                    for (FourierFTSpec spec : sets.specs()) {
-                        maxN = Math.max(maxN, spec.n());
-                    }
+                    int maxN = maxCoefficients(sets.specs());
                     boolean fused = fusedForward(pool.dIn(), pool.dOut(), maxN);
                     try (StreamScratch scratch = new StreamScratch(stream)) {
                         if (fused) {
                             scratch.reserve(fusedBackwardFootprint(tokens, maxN, sets.specs(), tiles));
                         }
                         long order = HostTables.copyIn(groups.byAdapter().tokens(), scratch, stream);
-                        long idRows = HostTables.copyIn(ids, scratch, stream);
-                        long[] tokenRows = new long[sets.sets()];
-                        for (int set = 0; set < tokenRows.length; set++) {
-                            tokenRows[set] = scratch.allocate(4L * tokens);
-                            kernels.tokenRows(idRows, tokens, sets.entries(), sets.numbers()[set], tokenRows[set],
-                                    stream);
-                        }
+                        long[] tokenRows = deviceTokenRows(ids, sets, scratch, stream);
                         queueBackward(new BackwardPlan(sets.specs(), sets.tables(), tokenRows, tiles, order), fused,
                                 tokens, pool.dIn(), pool.dOut(), dx, dgy, grads.array(), dgx, scratch, stream);
                         checkReservation(scratch, "mixed backward");

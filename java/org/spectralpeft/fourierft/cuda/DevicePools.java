@@ -282,15 +282,20 @@ final class DevicePools implements AutoCloseable {
                 entryTable = bigger;
                 entries = Arrays.copyOf(entries, length);
             }
-            int entry = (number << 24) | (slot + 1);
+            int entry = entry(number, slot);
             entries[id] = entry;
             cuMemcpyHtoD(NativeHandles.devicePointer(entryTable.array().address() + 4L * id),
                     Pointer.to(new int[] {entry}), 4);
         }
 
+        /** The entry of row {@code slot} of set {@code number}, as fourierft_token_rows reads it. */
+        private static int entry(int number, int slot) {
+            return (number << 24) | (slot + 1);
+        }
+
         /** Clears id's host entry where it names that slot of that set (its adapter left the pool). */
         private void leave(int id, int number, int slot) {
-            if (id < entries.length && entries[id] == ((number << 24) | (slot + 1))) {
+            if (id < entries.length && entries[id] == entry(number, slot)) {
                 entries[id] = 0;
             }
         }
