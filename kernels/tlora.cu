@@ -232,6 +232,23 @@ __device__ __forceinline__ int tlora_sizes(const Ring& g, unsigned contracted, i
     return n;
 }
 
+// R = 1 gradients (tlora_kron_gradient): core k's J_k·I_k entries, each summed by S_k = ⌊TLORA_BLOCK / (J_k·I_k)⌋
+// threads (at least 1) over interleaved slices of the other digits, so that a small core still gives every thread a sum.
+// A block's items are every core's entries × slices, core after core, slice-major within a core.
+__device__ __forceinline__ int tlora_kron_splits(int entries) {
+    return entries < TLORA_BLOCK ? TLORA_BLOCK / entries : 1;
+}
+
+__device__ __forceinline__ int tlora_kron_items_before(const int* plan, int k) {
+    const int D = plan[0];
+    int items = 0;
+    for (int m = 0; m < k; m++) {
+        const int entries = plan[2 + m] * plan[2 + D + m];
+        items += entries * tlora_kron_splits(entries);
+    }
+    return items;
+}
+
 }  // namespace
 
 extern "C" {
@@ -307,6 +324,134 @@ __global__ void __launch_bounds__(TLORA_BLOCK) tlora_permute(
     e /= n1;
     from += e * s0;
     dst[at] = src[from];
+}
+
+// The cores' gradients of a ring of rank 1 (a Kronecker product, M[ō, ī] = ∏_d A_d[o_d, i_d]) without C = Σ w·vᵀ:
+// ∂⟨w, M·v⟩/∂A_k[o, i] = Σ_{the other digits} w[…o…]·v_k[…i…], with v_k the row v taken through every core but k
+// (its digit k still an input digit). Per row that is d·ΣI_d multiply-adds for all the cores (about 130 K at
+// 1280 = [8, 10, 16]) where C costs ∏J·∏I (1.6 M), and no ∏J × ∏I scratch. Each block takes rowsPerBlock rows
+// in order; for each row and core k: the other cores' mode products in the cyclic order k + 1, …, D − 1, 0, …,
+// k − 1 (tlora_step_any, rows padded for the next mode as tlora_ring_apply pads them, the input row for the first
+// one), then v_k and w rearranged with digit k last at odd pitches ([r][i] and [r][o]: a warp reads consecutive
+// i and a few o without bank conflicts), then the entries' sums over their slices of r, added to the block's
+// items (tlora_kron_items_before) in shared memory. The block writes its items to partials[block];
+// tlora_kron_gradient_sum adds the blocks in order. Every sum has one owner and one order: the bits repeat.
+// Dynamic shared memory: the staged cores, the row, two states (maxState each), the row of w (∏J), the two
+// rearranged rows (pairFloats each) and the items.
+__global__ void __launch_bounds__(TLORA_BLOCK) tlora_kron_gradient(
+        const float* __restrict__ cores, const int* __restrict__ plan, int coreFloats, int maxState, int pairFloats,
+        int items, const float* __restrict__ v, const float* __restrict__ w, long long rows, int rowsPerBlock,
+        float* __restrict__ partials) {
+    SPEFT_DYNAMIC_SHARED(float, shared);
+    __shared__ Ring g;
+    float* const staged = shared;
+    tlora_stage(plan, cores, 0, g, staged);
+    const int D = g.order;
+    const int inLength = tlora_sizes(g, 0u, 0, D);
+    const int outLength = tlora_sizes(g, ~0u, 0, D);
+    float* const row = staged + coreFloats;
+    float* const even = row + maxState;
+    float* const odd = even + maxState;
+    float* const wrow = odd + maxState;
+    float* const vk = wrow + outLength;
+    float* const wk = vk + pairFloats;
+    float* const acc = wk + pairFloats;
+    for (int j = threadIdx.x; j < items; j += blockDim.x) acc[j] = 0.f;
+    const long long begin = (long long) blockIdx.x * rowsPerBlock;
+    const long long end = min(rows, begin + rowsPerBlock);
+    for (long long t = begin; t < end; t++) {
+        __syncthreads();  // the previous row's rearranged w is read
+        for (int j = threadIdx.x; j < outLength; j += blockDim.x) wrow[j] = w[t * outLength + j];
+        for (int k = 0; k < D; k++) {
+            // the row, its rows padded for the first mode product's reads (mode k + 1; mode 0 reads it whole)
+            const int m0 = (k + 1) % D;
+            const int post0 = tlora_sizes(g, 0u, m0 + 1, D);
+            const int span0 = g.in[m0] * post0;
+            const int pitch0 = m0 == 0 || D == 1 ? span0 : tlora_row_pitch(g.in[m0], post0);
+            for (int j = threadIdx.x; j < inLength; j += blockDim.x) {
+                row[(j / span0) * pitch0 + j % span0] = v[t * inLength + j];
+            }
+            __syncthreads();
+            const float* in = row;
+            int inRow = pitch0;
+            unsigned contracted = 0u;
+            for (int step = 1; step < D; step++) {
+                const int m = (k + step) % D;
+                const bool last = step == D - 1;
+                const int pre = tlora_sizes(g, contracted, 0, m);
+                const int post = tlora_sizes(g, contracted, m + 1, D);
+                // padded for the next mode where it is m + 1; the last step and the one before mode 0 write flat rows
+                const int outPitch = last || m == D - 1 ? post : tlora_row_pitch(g.in[m + 1], post / g.in[m + 1]);
+                float* out = (step & 1) ? even : odd;
+                tlora_step_any(in, 1, 0, out, -1, staged + g.core[m], 1, g.in[m], g.out[m], pre, post, inRow,
+                               outPitch);
+                contracted |= 1u << m;
+                in = out;
+                inRow = outPitch;
+            }
+            // v_k (flat: the other digits as output digits, digit k as input) and w with digit k last
+            const int I = g.in[k];
+            const int J = g.out[k];
+            const int after = tlora_sizes(g, ~0u, k + 1, D);
+            const int others = outLength / J;
+            const int vPitch = I | 1;
+            const int wPitch = J | 1;
+            for (int f = threadIdx.x; f < others * I; f += blockDim.x) {
+                const int q = f % after;
+                const int i = (f / after) % I;
+                const int p = f / after / I;
+                vk[(p * after + q) * vPitch + i] = in[f];
+            }
+            for (int f = threadIdx.x; f < outLength; f += blockDim.x) {
+                const int q = f % after;
+                const int o = (f / after) % J;
+                const int p = f / after / J;
+                wk[(p * after + q) * wPitch + o] = wrow[f];
+            }
+            __syncthreads();
+            const int entries = J * I;
+            const int splits = tlora_kron_splits(entries);
+            float* const mine = acc + tlora_kron_items_before(plan, k);
+            for (int item = threadIdx.x; item < entries * splits; item += blockDim.x) {
+                const int slice = item / entries;
+                const int e = item - slice * entries;
+                const float* wp = wk + slice * wPitch + e / I;
+                const float* vp = vk + slice * vPitch + e % I;
+                float sum = 0.f;
+                for (int r = slice; r < others; r += splits, wp += splits * wPitch, vp += splits * vPitch) {
+                    sum = fmaf(*wp, *vp, sum);
+                }
+                mine[item] += sum;
+            }
+            __syncthreads();  // vk, wk and the states are free for the next core
+        }
+    }
+    __syncthreads();
+    for (int j = threadIdx.x; j < items; j += blockDim.x) partials[(long long) blockIdx.x * items + j] = acc[j];
+}
+
+// into (the packed cores' gradients, core k's entry (o, i) at plan's offset + o·I_k + i) = scale·Σ over the blocks of
+// tlora_kron_gradient, in block order, of the entry's slices in slice order. A thread per entry.
+__global__ void __launch_bounds__(TLORA_BLOCK) tlora_kron_gradient_sum(
+        const int* __restrict__ plan, const float* __restrict__ partials, int blocks, int items, float scale,
+        float* __restrict__ into) {
+    const int D = plan[0];
+    int at = blockIdx.x * blockDim.x + threadIdx.x;
+    int k = 0;
+    int entries = plan[2] * plan[2 + D];
+    while (k < D && at >= entries) {  // at: the entry within core k
+        at -= entries;
+        k++;
+        entries = k < D ? plan[2 + k] * plan[2 + D + k] : 0;
+    }
+    if (k >= D) return;
+    const int splits = tlora_kron_splits(entries);
+    const float* src = partials + tlora_kron_items_before(plan, k) + at;
+    float sum = 0.f;
+    for (int b = 0; b < blocks; b++, src += items) {
+        for (int slice = 0; slice < splits; slice++) sum += src[slice * entries];
+    }
+    into[plan[2 + 2 * D + k] + at] = scale * sum;
 }
 
 // E for core k: row o runs over the other modes' digits (their output digits, then their input digits, each in

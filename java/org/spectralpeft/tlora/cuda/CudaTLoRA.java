@@ -38,7 +38,9 @@ import org.spectralpeft.tlora.ValidatingBackend;
  * written straight into the core's layout. Per token that is one rank-1 update at GEMM speed instead of
  * carrying the ring state through every other core. C is built in bands of rows (whole values of the first
  * output digit) within a scratch budget ({@link #DEFAULT_GRAM_BYTES}: C whole up to 4096 × 4096, one band
- * at a time where one value already exceeds it), each band's share added in band order. cuBLAS in its
+ * at a time where one value already exceeds it), each band's share added in band order. At R = 1 the property
+ * {@value GradientRoute#PROPERTY}{@code =kronecker} skips C ({@link GradientRoute}: each row through the other cores
+ * in shared memory, {@code tlora_kron_gradient}). cuBLAS in its
  * default math mode and the kernels (no atomics) repeat bit for bit. Everything is computed in float32; inputs
  * of other dtypes are widened on the device first.
  *
@@ -293,9 +295,10 @@ public final class CudaTLoRA extends ValidatingBackend {
         if (gradX != null) {
             checkDevice("gradX", gradX, (long) tokens * spec.dIn());
         }
+        GradientRoute route = GradientRoute.requested();
         context.makeCurrent();
         try (StreamScratch scratch = new StreamScratch(stream)) {
-            return backwardOnDevice(params, w0, x, gradY, tokens, gradX, new Run(stream, scratch));
+            return backwardOnDevice(params, w0, x, gradY, tokens, gradX, new Run(stream, scratch, route));
         }
     }
 
@@ -350,10 +353,11 @@ public final class CudaTLoRA extends ValidatingBackend {
     protected TLoRAParameters runBackward(TLoRASpec spec, TLoRAParameters params, HostArray w0, HostArray x,
                                           HostArray gradY, int tokens, HostArray gradX) {
         checkGradientFits(spec, params);
+        GradientRoute route = GradientRoute.requested();
         try (TLoRADeviceParameters p = prepareChecked(spec, params); HostCall call = new HostCall(context);
              StreamScratch scratch = new StreamScratch(call.stream())) {
             TLoRAParameters grads = backwardOnDevice(p, call.in(w0), call.in(x), call.in(gradY), tokens,
-                    gradX != null ? call.inOut(gradX) : null, new Run(call.stream(), scratch));
+                    gradX != null ? call.inOut(gradX) : null, new Run(call.stream(), scratch, route));
             call.finish();
             return grads;
         }
@@ -582,16 +586,22 @@ public final class CudaTLoRA extends ValidatingBackend {
         return p;
     }
 
-    /** One call's stream and scratch, and the context's shared libraries. */
+    /** One call's stream and scratch, the route of its gradients, and the context's shared libraries. */
     private final class Run {
         final StreamScratch scratch;
         final CudaStream stream;
+        final GradientRoute gradients;
         final Blas blas;
         final CommonKernels common;
 
         Run(CudaStream stream, StreamScratch scratch) {
+            this(stream, scratch, GradientRoute.GRAM);
+        }
+
+        Run(CudaStream stream, StreamScratch scratch, GradientRoute gradients) {
             this.scratch = scratch;
             this.stream = stream;
+            this.gradients = gradients;
             this.blas = context.blas();
             this.common = context.commonKernels();
         }
@@ -645,11 +655,17 @@ public final class CudaTLoRA extends ValidatingBackend {
          * to (o_k, i_k) × (the others), with E = the other cores' products at every value of the other digits,
          * whose columns (b, a) put the result in core k's layout. C is built in bands of rows (one or more values
          * of o_0, as many as {@link #gramBytes} allows: C whole at the authors' shapes), each band's share added
-         * in band order. Scratch, freed on return: a band, its permuted copy and every core's E.
+         * in band order. Scratch, freed on return: a band, its permuted copy and every core's E. Under
+         * {@link GradientRoute#KRONECKER}, a ring of rank 1 skips C: tlora_kron_gradient, its partial sums the scratch.
          */
         void ringGradient(RingLayout ring, long ringAddress, long v, long w, int rows, float scale, long into) {
             // scratch of its own, freed in stream order on return: the next ring's bands may reuse it
             try (StreamScratch local = new StreamScratch(stream)) {
+                if (takesKronecker(ring)) {
+                    long partials = local.allocate(4L * TLoRAKernels.kronBlocks(rows) * ring.kronItems());
+                    kernels.kronGradient(ring, ringAddress, v, w, rows, scale, partials, into, stream);
+                    return;
+                }
                 int d = ring.order();
                 int outLength = (int) ring.outLength();
                 int inLength = (int) ring.inLength();
@@ -674,6 +690,12 @@ public final class CudaTLoRA extends ValidatingBackend {
                     }
                 }
             }
+        }
+
+        /** Whether this call's gradients of {@code ring} run tlora_kron_gradient ({@link GradientRoute#KRONECKER}). */
+        boolean takesKronecker(RingLayout ring) {
+            return gradients == GradientRoute.KRONECKER && ring.rank() == 1
+                    && ring.kronGradientBytes() <= context.sharedMemoryPerBlockOptin();
         }
 
         /**

@@ -127,6 +127,34 @@ final class RingLayout {
     }
 
     /**
+     * The items a block of {@code tlora_kron_gradient} sums for a ring of rank 1: every core's J_k·I_k entries, each
+     * in {@code 256 / (J_k·I_k)} slices where that is more than one (tlora_kron_splits).
+     */
+    int kronItems() {
+        int items = 0;
+        for (int k = 0; k < out.length; k++) {
+            int entries = out[k] * in[k];
+            items += entries * (entries < TLoRAKernels.BLOCK ? TLoRAKernels.BLOCK / entries : 1);
+        }
+        return items;
+    }
+
+    /** The larger of a row of v_k and of w rearranged with digit k last at an odd pitch, over the cores k. */
+    int kronPairFloats() {
+        long most = 0;
+        for (int k = 0; k < out.length; k++) {
+            long others = outLength / out[k];
+            most = Math.max(most, others * Math.max(in[k] | 1, out[k] | 1));
+        }
+        return (int) Math.min(most, Integer.MAX_VALUE);
+    }
+
+    /** tlora_kron_gradient's shared memory: the staged cores, the row, two states, w's row, two rearranged rows, the items. */
+    long kronGradientBytes() {
+        return 4L * (coreFloats + 3L * maxState + outLength + 2L * kronPairFloats() + kronItems());
+    }
+
+    /**
      * @param base the device address of the packed array
      * @return the address of its cores
      */

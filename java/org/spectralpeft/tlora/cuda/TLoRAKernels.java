@@ -7,8 +7,9 @@ import org.spectralpeft.cuda.internal.StageTimer;
 
 /**
  * Typed launchers for the kernels of {@code kernels/tlora.cu}: a tensor-ring operator applied to rows
- * ({@code tlora_ring_apply}), and the two small steps of the cores' gradients besides cuBLAS: a permutation of an
- * array's axes ({@code tlora_permute}) and the products of a ring's other cores ({@code tlora_other_products}).
+ * ({@code tlora_ring_apply}), the two small steps of the cores' gradients besides cuBLAS: a permutation of an
+ * array's axes ({@code tlora_permute}) and the products of a ring's other cores ({@code tlora_other_products}),
+ * and the gradients of a rank-1 ring without C ({@code tlora_kron_gradient}, {@code tlora_kron_gradient_sum}).
  * Internal: for {@link CudaTLoRA}.
  */
 final class TLoRAKernels implements AutoCloseable {
@@ -17,7 +18,9 @@ final class TLoRAKernels implements AutoCloseable {
     static final String APPLY = "tlora_ring_apply";
     static final String PERMUTE = "tlora_permute";
     static final String OTHER_PRODUCTS = "tlora_other_products";
-    static final String[] KERNELS = {APPLY, PERMUTE, OTHER_PRODUCTS};
+    static final String KRON_GRADIENT = "tlora_kron_gradient";
+    static final String KRON_GRADIENT_SUM = "tlora_kron_gradient_sum";
+    static final String[] KERNELS = {APPLY, PERMUTE, OTHER_PRODUCTS, KRON_GRADIENT, KRON_GRADIENT_SUM};
     /** Threads per block (TLORA_BLOCK in the source). */
     static final int BLOCK = CommonKernels.BLOCK;
     /** The largest ring rank (TLORA_MAX_RING) and number of factors (TLORA_MAX_ORDER) the kernels hold. */
@@ -25,6 +28,11 @@ final class TLoRAKernels implements AutoCloseable {
     static final int MAX_ORDER = 8;
     /** The most blocks an apply launches; each strides over the rows beyond. */
     private static final int MAX_APPLY_BLOCKS = 1 << 20;
+    /**
+     * The most blocks of tlora_kron_gradient: a few per SM of an H100 (132 SMs, 4 blocks of 256 threads each at the
+     * authors' shapes), a fixed number so that the sums' order, and so the bits, do not depend on the device.
+     */
+    static final int MAX_KRON_BLOCKS = 512;
 
     private final KernelModule module;
     /** Where launches go: the module, or a recorder in tests that run without a device. */
@@ -111,6 +119,49 @@ final class TLoRAKernels implements AutoCloseable {
         int others = ring.others(k);
         int blocks = (int) (((long) others * ring.rank() + BLOCK - 1) / BLOCK);
         launch(OTHER_PRODUCTS, blocks, 0, s, new Object[] {ring.coresAddress(ringAddress), ringAddress, k, others, e});
+    }
+
+    /**
+     * Rows per block of {@link #kronGradient}: the rows in at most {@link #MAX_KRON_BLOCKS} runs of equal length
+     * (the last one shorter).
+     *
+     * @param rows at least 1
+     * @return the run length
+     */
+    static int kronRowsPerBlock(long rows) {
+        return (int) ((rows + MAX_KRON_BLOCKS - 1) / MAX_KRON_BLOCKS);
+    }
+
+    /** @return the blocks of {@link #kronGradient} over that many rows, each writing {@link RingLayout#kronItems} partial sums */
+    static int kronBlocks(long rows) {
+        int per = kronRowsPerBlock(rows);
+        return (int) ((rows + per - 1) / per);
+    }
+
+    /**
+     * into (the packed cores' gradients, overwritten) = scale·Σ_t ∂⟨w_t, M·v_t⟩/∂(every core), for a ring of rank
+     * 1: tlora_kron_gradient's blocks into {@code partials}, then tlora_kron_gradient_sum. Its shared memory was
+     * checked against the device's before (CudaTLoRA).
+     *
+     * @param ring the operator, of rank 1, uploaded at {@code ringAddress}
+     * @param ringAddress the device copy of {@link RingLayout#packed()}
+     * @param v rows × (input length) float32
+     * @param w rows × (output length) float32
+     * @param rows rows, at least 1
+     * @param scale the gradients' scale
+     * @param partials {@link #kronBlocks}(rows) × {@link RingLayout#kronItems} float32 scratch
+     * @param into the cores' gradients, {@link RingLayout#coreFloats} float32
+     * @param s the stream
+     */
+    void kronGradient(RingLayout ring, long ringAddress, long v, long w, long rows, float scale, long partials,
+                      long into, CudaStream s) {
+        int blocks = kronBlocks(rows);
+        int items = ring.kronItems();
+        launch(KRON_GRADIENT, blocks, (int) ring.kronGradientBytes(), s, new Object[] {ring.coresAddress(ringAddress),
+            ringAddress, ring.coreFloats(), ring.maxState(), ring.kronPairFloats(), items, v, w, rows,
+            kronRowsPerBlock(rows), partials});
+        launch(KRON_GRADIENT_SUM, (ring.coreFloats() + BLOCK - 1) / BLOCK, 0, s, new Object[] {ringAddress, partials,
+            blocks, items, scale, into});
     }
 
     @Override

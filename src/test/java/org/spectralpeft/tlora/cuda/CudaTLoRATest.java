@@ -400,6 +400,123 @@ class CudaTLoRATest extends TLoRABackendContract {
         }
     }
 
+    /** Runs {@code call} with the system property of the gradients' route set to {@code route}, restored after. */
+    private static <T> T withGradientRoute(String route, java.util.function.Supplier<T> call) {
+        String old = System.getProperty(GradientRoute.PROPERTY);
+        System.setProperty(GradientRoute.PROPERTY, route);
+        try {
+            return call.get();
+        } finally {
+            if (old == null) {
+                System.clearProperty(GradientRoute.PROPERTY);
+            } else {
+                System.setProperty(GradientRoute.PROPERTY, old);
+            }
+        }
+    }
+
+    /**
+     * The rank-1 gradients without C ({@code kronecker}: tlora_kron_gradient): every core's gradient, the transform's
+     * (I × I) and a rank-1 TTM residual's (J ≠ I), against the CPU backend's (its own Kronecker route) and against the
+     * GEMM route's, on 1 to 4 factors with 1s and primes and on rows past the kernel's 512 blocks (two rows a block,
+     * the last short); a repeat gives the same bits, and ∂x is the GEMM route's, bit for bit.
+     */
+    @ParameterizedTest
+    @CsvSource({"'3,2', '2,3', 1", "'3,4,5', '3,4,5', 7", "'4,8,10', '4,8,10', 3", "'2,1,3,4', '1,3,2,5', 601",
+        "'5', '7', 4", "'2,2', '16,2', 33"})
+    void rankOneGradientsWithoutCAgreeWithTheGemmRouteAndTheCpu(String out, String in, int tokens) {
+        TestData data = new TestData();
+        TLoRASpec spec = TLoRASpec.of(shape(out), shape(in), 1, Residual.TTM, 1, 0.7f);
+        TLoRAParameters p = random(spec, data);
+        HostArray w0 = HostArray.float32(data.gaussian(spec.dOut() * spec.dIn()));
+        HostArray x = HostArray.float32(data.gaussian(tokens * spec.dIn()));
+        HostArray g = HostArray.float32(data.gaussian(tokens * spec.dOut()));
+        float[] gxGram = data.gaussian(tokens * spec.dIn());
+        float[] gxKron = gxGram.clone();
+        TLoRAParameters gram = withGradientRoute("gram", () -> cuda.backward(spec, p, w0, x, g, tokens,
+                HostArray.float32(gxGram)));
+        TLoRAParameters kron = withGradientRoute("kronecker", () -> cuda.backward(spec, p, w0, x, g, tokens,
+                HostArray.float32(gxKron)));
+        TLoRAParameters again = withGradientRoute("kronecker", () -> cuda.backward(spec, p, w0, x, g, tokens, null));
+        TLoRAParameters cpu;
+        try (CpuTLoRA c = new CpuTLoRA()) {
+            cpu = c.backward(spec, p, w0, x, g, tokens, null);
+        }
+        assertArrayEquals(gxGram, gxKron, "∂x does not depend on the gradients' route" + data.tag());
+        for (int d = 0; d < spec.inOrder(); d++) {
+            assertClose(cpu.transformCore(d), kron.transformCore(d), "transform core " + d + " of " + spec, data);
+            assertClose(gram.transformCore(d), kron.transformCore(d), "transform core " + d + " (GEMM route)", data);
+            assertArrayEquals(kron.transformCore(d), again.transformCore(d), "a repeat, core " + d + data.tag());
+        }
+        for (int k = 0; k < spec.residualArrays(); k++) {
+            assertClose(cpu.residual(k), kron.residual(k), "TTM core " + k + " of " + spec, data);
+            assertClose(gram.residual(k), kron.residual(k), "TTM core " + k + " (GEMM route)", data);
+            assertArrayEquals(kron.residual(k), again.residual(k), "a repeat, TTM core " + k + data.tag());
+        }
+    }
+
+    private static int[] shape(String digits) {
+        return java.util.Arrays.stream(digits.split(",")).mapToInt(Integer::parseInt).toArray();
+    }
+
+    /**
+     * At the authors' 1280 = [8, 10, 16] the rank-1 route never forms C (its peak scratch stays below one d_in × d_in
+     * buffer, where the GEMM route's holds C and its permuted copy) and matches the CPU backend; a ring of rank 2
+     * takes the GEMM route under the same property. An unknown route is refused before any work.
+     */
+    @Test
+    void theRankOneRouteFormsNoCAtTheAuthorsShape() {
+        TestData data = new TestData();
+        int[] shape = TLoRASpec.authorsShape(1280);
+        int tokens = 5;
+        long dIn = 1280;
+        for (int ring : new int[] {1, 2}) {
+            TLoRASpec spec = TLoRASpec.of(shape, shape, ring, Residual.LORA, 4, 1f);
+            TLoRAParameters p = random(spec, data);
+            HostArray w0 = HostArray.float32(data.gaussian(spec.dOut() * spec.dIn()));
+            HostArray x = HostArray.float32(data.gaussian(tokens * spec.dIn()));
+            HostArray g = HostArray.float32(data.gaussian(tokens * spec.dOut()));
+            CudaContext context = cuda.context();
+            long[] peak = new long[1];
+            TLoRAParameters grads = withGradientRoute("kronecker", () -> {
+                try (TLoRADeviceParameters dp = cuda.prepare(spec, p);
+                     CudaStream stream = context.createStream();
+                     DeviceBuffer dw0 = context.upload(w0);
+                     DeviceBuffer dx = context.upload(x);
+                     DeviceBuffer dg = context.upload(g)) {
+                    stream.synchronize();
+                    context.resetPoolUsedHigh();
+                    long before = context.poolUsedHighBytes();
+                    TLoRAParameters r = cuda.backward(dp, dw0.array(), dx.array(), dg.array(), tokens, null, stream);
+                    peak[0] = context.poolUsedHighBytes() - before;
+                    return r;
+                }
+            });
+            if (ring == 1) {
+                assertTrue(peak[0] < 4 * dIn * dIn, "rank 1: peak scratch " + peak[0] + ", C alone is " + 4 * dIn * dIn);
+            } else {
+                assertTrue(peak[0] >= 2 * 4 * dIn * dIn, "rank 2 takes C and its permuted copy: " + peak[0]);
+            }
+            TLoRAParameters cpu;
+            try (CpuTLoRA c = new CpuTLoRA()) {
+                cpu = c.backward(spec, p, w0, x, g, tokens, null);
+            }
+            for (int d = 0; d < spec.inOrder(); d++) {
+                assertClose(cpu.transformCore(d), grads.transformCore(d), "rank " + ring + ", core " + d, data);
+            }
+        }
+        TLoRASpec spec = TLoRASpec.of(new int[] {2, 3}, new int[] {3, 2}, 1, Residual.LORA, 2, 1f);
+        TLoRAParameters p = random(spec, data);
+        float[] gx = data.gaussian(2 * 6);
+        float[] before = gx.clone();
+        IllegalArgumentException e = withGradientRoute("dense", () -> assertThrows(IllegalArgumentException.class,
+                () -> cuda.backward(spec, p, HostArray.float32(data.gaussian(36)), HostArray.float32(data.gaussian(12)),
+                        HostArray.float32(data.gaussian(12)), 2, HostArray.float32(gx))));
+        assertTrue(e.getMessage().contains(GradientRoute.PROPERTY) && e.getMessage().contains("kronecker"),
+                e.getMessage());
+        assertArrayEquals(before, gx, "∂x untouched");
+    }
+
     /** The band of C: the most values that divide the digit's range and fit the budget, at least one. */
     @Test
     void bandsTakeTheMostValuesThatFit() {

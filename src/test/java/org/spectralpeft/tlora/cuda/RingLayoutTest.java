@@ -67,4 +67,28 @@ class RingLayoutTest {
         }
         return c;
     }
+
+    /**
+     * tlora_kron_gradient's shared memory at 1280 = [8, 10, 16], R = 1: items 64·4 + 100·2 + 256 (cores of fewer than
+     * 256 entries in slices), the rearranged rows at odd pitches (160·9 for core 0, the largest), and the whole
+     * within an H100's 227 KB a block at every authors' shape.
+     */
+    @Test
+    void theKroneckerGradientsSharedMemoryCountsItsItemsAndRows() {
+        int[] shape = {8, 10, 16};
+        float[][] cores = {new float[64], new float[100], new float[256]};
+        RingLayout ring = new RingLayout(shape, shape, 1, cores);
+        assertEquals(712, ring.kronItems());
+        assertEquals(1440, ring.kronPairFloats());
+        assertEquals(4L * (ring.coreFloats() + 3L * ring.maxState() + 1280 + 2 * 1440 + 712), ring.kronGradientBytes());
+        for (int d : new int[] {320, 640, 768, 1280, 2048}) {
+            int[] s = org.spectralpeft.tlora.TLoRASpec.authorsShape(d);
+            float[][] c = new float[s.length][];
+            for (int k = 0; k < s.length; k++) {
+                c[k] = new float[s[k] * s[k]];
+            }
+            long bytes = new RingLayout(s, s, 1, c).kronGradientBytes();
+            assertTrue(bytes <= 227 * 1024, d + ": " + bytes + " bytes");
+        }
+    }
 }

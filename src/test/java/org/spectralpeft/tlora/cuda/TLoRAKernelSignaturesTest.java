@@ -32,6 +32,8 @@ class TLoRAKernelSignaturesTest {
             k.apply(ring, a, true, a, 7, 0.5f, a, true, null);
             k.permute(a, a, new int[] {2, 3, 1, 4, 5}, new int[] {60, 20, 1, 5, 1}, null);
             k.otherProducts(ring, a, 1, a, null);
+            RingLayout kron = new RingLayout(new int[] {3, 2}, shape, 1, new float[][] {new float[6], new float[6]});
+            k.kronGradient(kron, a, a, a, 9, 0.5f, a, a, null);
         }
         PtxSignatures.assertLaunchesMatch(signatures, launches);
     }
