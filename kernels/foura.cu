@@ -361,6 +361,130 @@ __device__ __forceinline__ void foura_small_dtype(
 #undef FOURA_SMALL
 }
 
+// foura_add_product's tile: 64 tokens × 128 columns of out a block, 8 consecutive tokens × 4 consecutive columns a
+// thread, the inner dimension staged 32 components at a time.
+#define FOURA_ADD_TOKENS 64
+#define FOURA_ADD_COLUMNS 128
+#define FOURA_ADD_K 32
+// The staged w's row pitch: a multiple of 4 (its float4 reads), 4 more than the tile so that the transposing
+// stores fall in 8 banks rather than 1.
+#define FOURA_ADD_W_PITCH (FOURA_ADD_TOKENS + 4)
+
+// Four consecutive elements of a row of out at i as floats (n of them valid, the rest 0): one 16-byte (float32) or
+// two 4-byte (float16, bfloat16) loads where vec (all four valid, aligned), else one element at a time.
+template <int DT>
+__device__ __forceinline__ void foura_load4(const void* base, long long i, int n, bool vec, float (&v)[4]) {
+    if (vec && n == 4) {
+        if constexpr (DT == DT_FLOAT32) {
+            const float4 q = *reinterpret_cast<const float4*>(static_cast<const float*>(base) + i);
+            v[0] = q.x; v[1] = q.y; v[2] = q.z; v[3] = q.w;
+        } else if constexpr (DT == DT_FLOAT16) {
+            const __half2* h = reinterpret_cast<const __half2*>(static_cast<const __half*>(base) + i);
+            const float2 a = __half22float2(h[0]);
+            const float2 b = __half22float2(h[1]);
+            v[0] = a.x; v[1] = a.y; v[2] = b.x; v[3] = b.y;
+        } else {
+            const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(static_cast<const __nv_bfloat16*>(base) + i);
+            const float2 a = __bfloat1622float2(h[0]);
+            const float2 b = __bfloat1622float2(h[1]);
+            v[0] = a.x; v[1] = a.y; v[2] = b.x; v[3] = b.y;
+        }
+        return;
+    }
+#pragma unroll
+    for (int j = 0; j < 4; j++) v[j] = j < n ? load_as_float(base, i + j, DT) : 0.f;
+}
+
+// The store matching foura_load4: the n valid elements, rounded to nearest even for float16 and bfloat16.
+template <int DT>
+__device__ __forceinline__ void foura_store4(void* base, long long i, int n, bool vec, const float (&v)[4]) {
+    if (vec && n == 4) {
+        if constexpr (DT == DT_FLOAT32) {
+            *reinterpret_cast<float4*>(static_cast<float*>(base) + i) = make_float4(v[0], v[1], v[2], v[3]);
+        } else if constexpr (DT == DT_FLOAT16) {
+            __half2* h = reinterpret_cast<__half2*>(static_cast<__half*>(base) + i);
+            h[0] = __floats2half2_rn(v[0], v[1]);
+            h[1] = __floats2half2_rn(v[2], v[3]);
+        } else {
+            __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(static_cast<__nv_bfloat16*>(base) + i);
+            h[0] = __floats2bfloat162_rn(v[0], v[1]);
+            h[1] = __floats2bfloat162_rn(v[2], v[3]);
+        }
+        return;
+    }
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        if (j < n) store_from_float(base, i + j, DT, v[j]);
+    }
+}
+
+// foura_add_product for one dtype of out (see there).
+template <int DT>
+__device__ __forceinline__ void foura_add_product_dtype(const float* __restrict__ w, const float* __restrict__ m,
+                                                        int tokens, int width, int d, void* __restrict__ out, bool vec,
+                                                        float (*ws)[FOURA_ADD_W_PITCH], float (*ms)[FOURA_ADD_COLUMNS]) {
+    const int t0 = blockIdx.y * FOURA_ADD_TOKENS;
+    const int c0 = blockIdx.x * FOURA_ADD_COLUMNS;
+    const int tx = threadIdx.x & 31;  // columns c0 + 4·tx .. + 3
+    const int ty = threadIdx.x >> 5;  // tokens t0 + 8·ty .. + 7
+    const int c = c0 + 4 * tx;
+    const int n = max(0, min(4, d - c));
+    // out's values first: their loads are in flight while the products are summed
+    float o[8][4];
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        const int t = t0 + 8 * ty + j;
+        foura_load4<DT>(out, (long long) t * d + c, t < tokens ? n : 0, vec, o[j]);
+    }
+    float acc[8][4];
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+#pragma unroll
+        for (int q = 0; q < 4; q++) acc[j][q] = 0.f;
+    }
+    for (int k0 = 0; k0 < width; k0 += FOURA_ADD_K) {
+        __syncthreads();  // the previous chunk is read
+#pragma unroll
+        for (int e = threadIdx.x; e < FOURA_ADD_TOKENS * FOURA_ADD_K; e += FOURA_BLOCK) {  // along k: coalesced rows of w
+            const int t = e / FOURA_ADD_K;
+            const int k = e - t * FOURA_ADD_K;
+            ws[k][t] = t0 + t < tokens && k0 + k < width ? w[(long long) (t0 + t) * width + k0 + k] : 0.f;
+        }
+#pragma unroll
+        for (int e = threadIdx.x; e < FOURA_ADD_K * FOURA_ADD_COLUMNS / 4; e += FOURA_BLOCK) {  // rows of M, 4 columns each
+            const int k = e / (FOURA_ADD_COLUMNS / 4);
+            const int cc = 4 * (e - k * (FOURA_ADD_COLUMNS / 4));
+            float v[4] = {0.f, 0.f, 0.f, 0.f};
+            if (k0 + k < width) {
+                foura_load4<DT_FLOAT32>(m, (long long) (k0 + k) * d + c0 + cc, max(0, min(4, d - c0 - cc)), vec, v);
+            }
+            *reinterpret_cast<float4*>(&ms[k][cc]) = make_float4(v[0], v[1], v[2], v[3]);
+        }
+        __syncthreads();
+#pragma unroll 8
+        for (int k = 0; k < FOURA_ADD_K; k++) {
+            const float4 wa = *reinterpret_cast<const float4*>(&ws[k][8 * ty]);
+            const float4 wb = *reinterpret_cast<const float4*>(&ws[k][8 * ty + 4]);
+            const float4 mv = *reinterpret_cast<const float4*>(&ms[k][4 * tx]);
+            const float wt[8] = {wa.x, wa.y, wa.z, wa.w, wb.x, wb.y, wb.z, wb.w};
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                acc[j][0] = fmaf(wt[j], mv.x, acc[j][0]);
+                acc[j][1] = fmaf(wt[j], mv.y, acc[j][1]);
+                acc[j][2] = fmaf(wt[j], mv.z, acc[j][2]);
+                acc[j][3] = fmaf(wt[j], mv.w, acc[j][3]);
+            }
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        const int t = t0 + 8 * ty + j;
+#pragma unroll
+        for (int q = 0; q < 4; q++) o[j][q] += acc[j][q];
+        foura_store4<DT>(out, (long long) t * d + c, t < tokens ? n : 0, vec, o[j]);
+    }
+}
+
 extern "C" {
 
 // foura_project_columns with a column per warp: the most blocks for a batch of distinct adapters.
@@ -751,6 +875,29 @@ __global__ void foura_transpose(const float* __restrict__ src, int rows, int col
     if (c >= cols) return;
     for (int r = blockIdx.y; r < rows; r += gridDim.y) {
         dst[(long long) c * rows + r] = src[(long long) r * cols + c];
+    }
+}
+
+// out (tokens × d, any dtype) += w·M, w tokens × width and M width × d (float32, row-major): the SGEMM route's products
+// whose output is tokens × d and whose inner dimension is z's width (y += w·B̂ᵀ in the forward, ∂x += ∂z·Â in the
+// backward). cuBLAS's SGEMM with β = 1 took 68 µs on an H100 at 4096 × 4096 × 32, where reading and writing out takes
+// about 45; here a block owns 64 tokens × 128 columns of out and each thread 8 tokens × 4 columns, whose values of
+// out it loads before the products, so that their latency passes while w and M (staged in shared memory 32
+// components at a time: per component two float4 reads of w, broadcast across the warp, and one of M for 32
+// multiply-adds) are summed. Each sum runs over the components in order and is added to out once (one rounding for
+// float16 and bfloat16: no float32 scratch and no epilogue pass). vec: d a multiple of 4 and out and M aligned to 4
+// elements, so that rows are read four elements at a time; else one at a time. Grid: column tiles × token tiles.
+__global__ void __launch_bounds__(FOURA_BLOCK, 2) foura_add_product(
+        const float* __restrict__ w, const float* __restrict__ m, int tokens, int width, int d,
+        void* __restrict__ out, int outDtype, int vec) {
+    __shared__ __align__(16) float ws[FOURA_ADD_K][FOURA_ADD_W_PITCH];
+    __shared__ __align__(16) float ms[FOURA_ADD_K][FOURA_ADD_COLUMNS];
+    if (outDtype == DT_FLOAT16) {
+        foura_add_product_dtype<DT_FLOAT16>(w, m, tokens, width, d, out, vec != 0, ws, ms);
+    } else if (outDtype == DT_BFLOAT16) {
+        foura_add_product_dtype<DT_BFLOAT16>(w, m, tokens, width, d, out, vec != 0, ws, ms);
+    } else {
+        foura_add_product_dtype<DT_FLOAT32>(w, m, tokens, width, d, out, vec != 0, ws, ms);
     }
 }
 

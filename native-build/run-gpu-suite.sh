@@ -27,10 +27,11 @@
 #   fused   FourierFT's fused kernels against the cuFFT route, about 4 minutes (run_fused below: the forward and
 #           backward stage profiles, Nsight Compute's sections for one launch of each fused kernel, JMH on the
 #           cuFFT route, the fused kernels being the default); with SUITE_ARCHIVE set, packed at the end
-#   check   about 4 minutes (its steps' limits add up to 340 s), for what is left of a lease (run_check below):
+#   check   about 4 minutes (its steps' limits add up to 360 s), for what is left of a lease (run_check below):
 #           the host's time per call, then short JMH of the default routes (FourierFT forward, backward and mixed
 #           batches, FouRA's forward), then the routes waiting for a decision: FouRA's small kernel at T = 1 to 8,
-#           its split products at T = 4096, TLoRA's R = 1 gradients with and without C
+#           its split products and its kernel for the products into y at T = 4096, TLoRA's R = 1 gradients
+#           with and without C
 #   short   all of it cut to fit one slot of about 9 minutes (for a lease of 15 minutes): the tests tagged
 #           gpu (committed fixtures), the float32 CUDA benchmarks with short iterations in two JMH runs (-f 0;
 #           not the merge command, whose single-shot calls take most of a slot), PEFT timed with --quick,
@@ -351,7 +352,8 @@ run_fused() {
 # forward routes at T = 1 and 16 (stage profile, check/foura-stages.md) and JMH of its one-launch route and of the
 # SGEMMs at T = 1 to 8 (-Dspectralpeft.foura.forward=small and gemm, check/small/ and check/gemm/: where the
 # default's switch between them belongs), and its forward and forward + backward at T = 4096 with the products of
-# thin output split in 1, 4 and 8 parts (-Dspectralpeft.foura.splitK, check/split*/); then TLoRA's forward +
+# thin output split in 1 and 8 parts (-Dspectralpeft.foura.splitK), each with the products into y and ∂x on cuBLAS
+# and on foura_add_product (-Dspectralpeft.foura.expand=gemm and kernel; check/split*-*/); then TLoRA's forward +
 # backward at R = 1 with the cores' gradients through C and without it (-Dspectralpeft.tlora.cuda.gradient=gram and
 # kronecker, check/tlora-*/: the default goes to the faster); packed at the end.
 run_check() {
@@ -389,15 +391,17 @@ run_check() {
     echo "   -Dspectralpeft.foura.forward=$route:"
     grep -E "p0.50 " "$d/$route/jmh.txt" 2>/dev/null || true
   done
-  echo "== FouRA's forward and forward + backward at T = 4096, thin products split ($(date -u +%T))"
-  local split
-  for split in 1 4 8; do
-    JAVA_OPTS="-Xmx8g -Dspectralpeft.foura.splitK=$split" timeout -k 5 "${CHECK_SPLIT_LIMIT:-20}" \
-      "$bundle/run-benchmarks.sh" "$d/split$split" "FouRABenchmark\.forward" -p backend=cuda -p tokens=4096 \
-      -p rank=16 -wi 1 -w 200ms -i 2 -r 300ms -f 0 > "$d/split$split.log" 2>&1 \
-      || echo "   split $split JMH FAILED OR CUT SHORT (see check/split$split.log)"
-    echo "   -Dspectralpeft.foura.splitK=$split:"
-    grep -E "p0.50 " "$d/split$split/jmh.txt" 2>/dev/null || true
+  echo "== FouRA's forward and forward + backward at T = 4096, thin products split, products into y on the kernel ($(date -u +%T))"
+  local split expand
+  for split in 1 8; do
+    for expand in gemm kernel; do
+      JAVA_OPTS="-Xmx8g -Dspectralpeft.foura.splitK=$split -Dspectralpeft.foura.expand=$expand" timeout -k 5 \
+        "${CHECK_SPLIT_LIMIT:-20}" "$bundle/run-benchmarks.sh" "$d/split$split-$expand" "FouRABenchmark\.forward" \
+        -p backend=cuda -p tokens=4096 -p rank=16 -wi 1 -w 200ms -i 2 -r 300ms -f 0 > "$d/split$split-$expand.log" 2>&1 \
+        || echo "   split $split, expand $expand JMH FAILED OR CUT SHORT (see check/split$split-$expand.log)"
+      echo "   -Dspectralpeft.foura.splitK=$split -Dspectralpeft.foura.expand=$expand:"
+      grep -E "p0.50 " "$d/split$split-$expand/jmh.txt" 2>/dev/null || true
+    done
   done
   echo "== TLoRA forward + backward at R = 1, the cores' gradients through C or without it ($(date -u +%T))"
   local gradients

@@ -70,6 +70,12 @@ public final class CudaFouRA extends ValidatingBackend {
      */
     public static final String SPLIT_PROPERTY = "spectralpeft.foura.splitK";
     /**
+     * The system property (read once per call, before any device work) that runs the SGEMM route's products into y
+     * (forward) and ∂x (backward), tokens × d over z's width, on {@code foura_add_product} ({@code kernel}) instead
+     * of cuBLAS ({@code gemm}, the default until measured on a GPU; {@link ForwardRoute}).
+     */
+    public static final String EXPAND_PROPERTY = "spectralpeft.foura.expand";
+    /**
      * The system property (read per call) for the shortest run of one adapter's consecutive rows that a mixed batch
      * on the device gives to the single-adapter forward instead of its kernels, for tuning.
      */
@@ -446,7 +452,7 @@ public final class CudaFouRA extends ValidatingBackend {
             splitProduct(blas, false, true, tokens, width, spec.dIn(), x32, f.aHat.array().address(), z, parts,
                     s); // z = x·Âᵀ, in parts of d_in where asked
             kernels.gate(spec, z, parts, (long) tokens * width, f.gateAddress(), scale, tokens, s);
-            addProduct(blas, z, f.bHatT.array().address(), tokens, width, spec.dOut(), y, scratch, s);
+            addProduct(blas, route, z, f.bHatT.array().address(), tokens, width, spec.dOut(), y, scratch, s);
             countOverflows(scratch);
         }
     }
@@ -506,11 +512,16 @@ public final class CudaFouRA extends ValidatingBackend {
     }
 
     /**
-     * out (tokens × d, any dtype) += w·M, w tokens × width and M width × d float32: a float32 out accumulates in
-     * the SGEMM (β = 1); another dtype gets the float32 product through the epilogue, rounded once.
+     * out (tokens × d, any dtype) += w·M, w tokens × width and M width × d float32: on foura_add_product where the
+     * route asks ({@link ForwardRoute#expandsOnKernel}); else a float32 out accumulates in the SGEMM (β = 1) and
+     * another dtype gets the float32 product through the epilogue, rounded once.
      */
-    private void addProduct(Blas blas, long w, long m, int tokens, int width, int d, DeviceArray out,
-                            StreamScratch scratch, CudaStream s) {
+    private void addProduct(Blas blas, ForwardRoute route, long w, long m, int tokens, int width, int d,
+                            DeviceArray out, StreamScratch scratch, CudaStream s) {
+        if (route.expandsOnKernel(tokens)) {
+            kernels.addProduct(w, m, tokens, width, d, out, s);
+            return;
+        }
         if (out.dtype() == DType.FLOAT32) {
             blas.gemm(s, false, false, tokens, d, width, 1f, w, width, m, d, 1f, out.address(), d);
             return;
@@ -583,10 +594,10 @@ public final class CudaFouRA extends ValidatingBackend {
     @Override
     protected void runBackward(FouRAFactors factors, HostArray x, HostArray gradY, int tokens,
                                float[] gradA, float[] gradB, float[] gradGate, HostArray gradX) {
-        int split = ForwardRoute.requested().splitParts();
+        ForwardRoute route = ForwardRoute.requested();
         try (HostCall call = new HostCall(context)) {
             DeviceArray gGate = gradGate == null ? null : call.out(HostArray.float32(gradGate)); // only ADAPTIVE has one
-            backwardOnDevice((Factors) factors, split, call.in(x), call.in(gradY), tokens,
+            backwardOnDevice((Factors) factors, route, call.in(x), call.in(gradY), tokens,
                     call.out(HostArray.float32(gradA)).address(), call.out(HostArray.float32(gradB)).address(),
                     gGate == null ? 0L : gGate.address(), gradX == null ? null : call.inOut(gradX), call.stream());
             call.finish();
@@ -602,8 +613,9 @@ public final class CudaFouRA extends ValidatingBackend {
      * parts of their inner dimension where it has parts of at least 256, the parts added in order by the gate pass
      * or {@code spectralpeft_sum_parts}.
      */
-    private void backwardOnDevice(Factors f, int split, DeviceArray x, DeviceArray gradY, int tokens, long gradA,
-                                  long gradB, long gradGate, DeviceArray gradX, CudaStream s) {
+    private void backwardOnDevice(Factors f, ForwardRoute route, DeviceArray x, DeviceArray gradY, int tokens,
+                                  long gradA, long gradB, long gradGate, DeviceArray gradX, CudaStream s) {
+        int split = route.splitParts();
         FouRASpec spec = f.spec();
         int width = spec.zWidth();
         int r = spec.rank();
@@ -644,7 +656,7 @@ public final class CudaFouRA extends ValidatingBackend {
             kernels.gateBackward(spec, z, zParts, dz, dzParts, (long) tokens * width, f.gateAddress(), tokens, dLogit,
                     absZ, s);
             if (gradX != null) {
-                addProduct(blas, dz, aHat, tokens, width, dIn, gradX, scratch, s); // ∂x += ∂z·Â
+                addProduct(blas, route, dz, aHat, tokens, width, dIn, gradX, scratch, s); // ∂x += ∂z·Â
             }
             // ∂Â = ∂zᵀ·x and ∂B̂ᵀ = wᵀ·∂L/∂y (z now holds w), each split over the tokens where asked
             summedProduct(blas, width, dIn, tokens, dz, x32, dAHat, tokenParts, partial, s);
@@ -700,9 +712,9 @@ public final class CudaFouRA extends ValidatingBackend {
         if (gradX != null) {
             checkDevice("gradX", gradX, (long) tokens * spec.dIn());
         }
-        int split = ForwardRoute.requested().splitParts();
+        ForwardRoute route = ForwardRoute.requested();
         context.makeCurrent();
-        backwardOnDevice((Factors) factors, split, x, gradY, tokens, gradA.address(), gradB.address(),
+        backwardOnDevice((Factors) factors, route, x, gradY, tokens, gradA.address(), gradB.address(),
                 gradGate == null ? 0L : gradGate.address(), gradX, stream);
     }
 

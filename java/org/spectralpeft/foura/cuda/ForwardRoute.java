@@ -4,8 +4,9 @@ import org.spectralpeft.cuda.DeviceArray;
 import org.spectralpeft.foura.FouRASpec;
 
 /**
- * The single-adapter forward's route on the device, from the system properties {@value CudaFouRA#FORWARD_PROPERTY}
- * and {@value CudaFouRA#SPLIT_PROPERTY} (read once per call, before any device work).
+ * The single-adapter forward's route on the device, from the system properties {@value CudaFouRA#FORWARD_PROPERTY},
+ * {@value CudaFouRA#SPLIT_PROPERTY} and {@value CudaFouRA#EXPAND_PROPERTY} (read once per call, before any device
+ * work; the backward reads the last two).
  *
  * <p>{@link Kind#AUTO}, the default, takes {@code foura_forward_small} (one launch) where the call's work is at most
  * {@link #SMALL_DEFAULT_WORK} token-columns of z (tokens × z's width: r = 16 with the DFT at T = 1, or the DCT at
@@ -21,10 +22,17 @@ import org.spectralpeft.foura.FouRASpec;
  * and the split gives the device that many times the blocks. The backward splits its products of the same shapes
  * likewise. Other bits than the unsplit products; 1 (no split) by default until measured on a GPU.
  *
+ * <p>{@code expandKernel} runs the SGEMM route's products of output tokens × d and inner dimension z's width (y +=
+ * w·B̂ᵀ, and the backward's ∂x += ∂z·Â) on {@code foura_add_product} instead of cuBLAS, where it takes the tokens
+ * ({@link FouRAKernels#maxAddTokens}): those products are bound by reading and writing their output (cuBLAS took 68
+ * µs at 4096 × 4096 × 32 on an H100 against about 45 for the bytes), and the kernel adds into any dtype without a
+ * float32 scratch and the epilogue's pass. Other bits than cuBLAS's; off by default until measured on a GPU.
+ *
  * @param kind the route
  * @param splitParts the parts of d_in asked for the SGEMM route's first product: 1, 2, 4 or 8
+ * @param expandKernel whether the products into y and ∂x run on foura_add_product
  */
-record ForwardRoute(Kind kind, int splitParts) {
+record ForwardRoute(Kind kind, int splitParts, boolean expandKernel) {
     /** The routes. */
     enum Kind {
         /** The small kernel where the work is small enough ({@link #takesSmall}), else the SGEMMs. */
@@ -70,7 +78,14 @@ record ForwardRoute(Kind kind, int splitParts) {
             default -> throw new IllegalArgumentException("system property " + CudaFouRA.SPLIT_PROPERTY + "=" + split
                     + " is not a split of the FouRA forward's d_in: 1 (the default), 2, 4 or 8");
         };
-        return new ForwardRoute(kind, parts);
+        String expand = System.getProperty(CudaFouRA.EXPAND_PROPERTY, "gemm");
+        boolean expandKernel = switch (expand) {
+            case "gemm" -> false;
+            case "kernel" -> true;
+            default -> throw new IllegalArgumentException("system property " + CudaFouRA.EXPAND_PROPERTY + "=" + expand
+                    + " is not a route of the FouRA products into y and ∂x: gemm (the default) or kernel");
+        };
+        return new ForwardRoute(kind, parts, expandKernel);
     }
 
     /** Whether a forward of {@code tokens} rows of x through the layer {@code spec} runs foura_forward_small. */
@@ -82,6 +97,11 @@ record ForwardRoute(Kind kind, int splitParts) {
             default -> false;
         };
         return fits && tokens <= FouRAKernels.SMALL_TOKENS && FouRAKernels.smallAligned(spec, x);
+    }
+
+    /** Whether a product into {@code tokens} rows of y or ∂x runs on foura_add_product. */
+    boolean expandsOnKernel(int tokens) {
+        return expandKernel && tokens <= FouRAKernels.maxAddTokens();
     }
 
     /** Whether the route runs this library's forward kernels (z by the mixed projection or the tiled one). */

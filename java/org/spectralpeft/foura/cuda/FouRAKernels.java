@@ -35,8 +35,12 @@ public final class FouRAKernels implements AutoCloseable {
     static final String DCT2_POST = "foura_dct2_post";
     static final String TRANSPOSE = "foura_transpose";
     static final String FORWARD_SMALL = "foura_forward_small";
+    static final String ADD_PRODUCT = "foura_add_product";
     static final String[] KERNELS = {PROJECT, PROJECT_WIDE, EXPAND, PROJECT_TILED, GATE, GATE_BACKWARD, DELTA, FOLD_EXPAND,
-        FOLD_HERMITIAN, DCT3_PRE, DCT_REORDER, DCT2_POST, TRANSPOSE, FORWARD_SMALL};
+        FOLD_HERMITIAN, DCT3_PRE, DCT_REORDER, DCT2_POST, TRANSPOSE, FORWARD_SMALL, ADD_PRODUCT};
+    /** Tokens and columns of out per block of foura_add_product (FOURA_ADD_TOKENS, FOURA_ADD_COLUMNS in the source). */
+    static final int ADD_TOKENS = 64;
+    static final int ADD_COLUMNS = 128;
     /** The most tokens {@link #forwardSmall} takes (FOURA_SMALL_TOKENS in the source). */
     public static final int SMALL_TOKENS = 16;
     /** Tokens and columns of Â per block of foura_project_tiled (FOURA_TILE_T, FOURA_TILE_C in the source). */
@@ -355,6 +359,30 @@ public final class FouRAKernels implements AutoCloseable {
                       long dLogit, long absZ, CudaStream s) {
         launch(GATE_BACKWARD, Math.min(tokens, 65535), 1, s, z, dz, gate, spec.gate().ordinal(), spec.rank(), dft(spec),
                 spec.alpha(), tokens, dLogit, absZ, zParts, dzParts, partStride);
+    }
+
+    /**
+     * out (tokens × d, any dtype) += w·m, w tokens × width and m width × d float32 (see foura_add_product), in one
+     * launch: every column tile of 128 by every token tile of 64.
+     *
+     * @param w tokens × width float32, device
+     * @param m width × d float32, device, aligned to 16 bytes
+     * @param tokens rows of w and out, at least 1, at most {@link #maxAddTokens()}
+     * @param width w's columns, m's rows
+     * @param d out's columns
+     * @param out accumulated into
+     * @param s the stream
+     */
+    void addProduct(long w, long m, int tokens, int width, int d, DeviceArray out, CudaStream s) {
+        int elementBytes = out.dtype().bytes();
+        boolean vec = d % 4 == 0 && out.address() % (4L * elementBytes) == 0 && m % 16 == 0;
+        launch(ADD_PRODUCT, (d + ADD_COLUMNS - 1) / ADD_COLUMNS, (tokens + ADD_TOKENS - 1) / ADD_TOKENS, s, w, m, tokens,
+                width, d, out.address(), out.dtype().code(), vec ? 1 : 0);
+    }
+
+    /** @return the most tokens {@link #addProduct} takes: a token tile per block row of its grid (65535 rows) */
+    static int maxAddTokens() {
+        return 65535 * ADD_TOKENS;
     }
 
     /** dst (d_out × d_in, any dtype) = / += / −= B̂·diag(g)·Â (mode 0, 1, 2). */

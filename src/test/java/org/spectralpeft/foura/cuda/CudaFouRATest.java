@@ -746,6 +746,67 @@ class CudaFouRATest extends FouRABackendContract {
         }
     }
 
+    /**
+     * {@link CudaFouRA#EXPAND_PROPERTY} = kernel runs the SGEMM route's products into y and ∂x on foura_add_product:
+     * the forward within the reference's tolerance for every dtype of y, with d_out a multiple of 4 (four elements a
+     * load) and not (one at a time), tokens past one tile of 64 (the last one short), z's width past one step of 32
+     * (r = 20, DFT: 40); host and device arrays the same bits; the kernel in the launches and one SGEMM (z) instead of
+     * two. The backward's ∂x within float32 rounding of cuBLAS's and every other gradient the same bits. A value that
+     * is not a route is refused before any work.
+     */
+    @Test
+    void theProductsIntoYAndGradXRunOnTheKernelWhereAsked() {
+        int tokens = 70;
+        for (int dOut : new int[] {96, 81}) {
+            for (DType dtype : DType.values()) {
+                Case c = new Case(dOut, 130, 20, Transform.DFT, Gate.FIXED);
+                HostArray x = c.inputs(DType.FLOAT32, tokens);
+                double[] contribution = c.forward(TestData.toDouble(x), tokens);
+                float[] y0 = c.data.gaussian(tokens * dOut);
+                SystemProperty.with(CudaFouRA.EXPAND_PROPERTY, "kernel", () -> {
+                    try (FouRAFactors f = cuda.prepare(c.spec, c.a, c.b, c.gate)) {
+                        HostArray y = HostArray.of(dtype, y0);
+                        double[] before = TestData.toDouble(y);
+                        List<String> stages = StageLabels.of(() -> cuda.forward(f, x, tokens, y));
+                        String tag = " " + dtype + ", d_out " + dOut + c.tag();
+                        assertTrue(stages.contains(FouRAKernels.ADD_PRODUCT), stages + tag);
+                        assertEquals(1, stages.stream().filter(l -> l.startsWith("cublasSgemm")).count(), stages + tag);
+                        double err = TestData.accumulatedError(TestData.toDouble(y), before, contribution);
+                        assertTrue(err < TestData.tolerance(dtype), "error " + err + tag);
+                        assertArrayEquals(y.toFloats(), viaDeviceArrays(f, x, tokens, HostArray.of(dtype, y0)),
+                                "device arrays" + tag);
+                    }
+                });
+            }
+        }
+        Case c = new Case(81, 130, 20, Transform.DCT, Gate.ADAPTIVE);
+        HostArray x = c.inputs(DType.FLOAT32, tokens);
+        HostArray gy = HostArray.float32(c.data.gaussian(tokens * 81));
+        float[] gx0 = c.data.gaussian(tokens * 130);
+        try (FouRAFactors f = cuda.prepare(c.spec, c.a, c.b, c.gate)) {
+            float[][] gemm = backwardOf(f, x, gy, tokens, gx0);
+            float[][][] kernel = new float[1][][];
+            List<String> stages = new java.util.ArrayList<>();
+            SystemProperty.with(CudaFouRA.EXPAND_PROPERTY, "kernel",
+                    () -> stages.addAll(StageLabels.of(() -> kernel[0] = backwardOf(f, x, gy, tokens, gx0))));
+            assertTrue(stages.contains(FouRAKernels.ADD_PRODUCT), stages + c.tag());
+            for (int i = 0; i < 3; i++) {
+                assertArrayEquals(gemm[i], kernel[0][i], "gradient " + i + " does not depend on the route" + c.tag());
+            }
+            double err = TestData.relativeError(TestData.toDouble(kernel[0][3]), TestData.toDouble(gemm[3]));
+            assertTrue(err < 1e-5, "∂x: relative difference " + err + c.tag());
+            HostArray y = HostArray.float32(c.data.gaussian(tokens * 81));
+            float[] y0 = y.toFloats();
+            SystemProperty.with(CudaFouRA.EXPAND_PROPERTY, "cublas", () -> {
+                IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(
+                        IllegalArgumentException.class, () -> cuda.forward(f, x, tokens, y));
+                assertTrue(e.getMessage().contains(CudaFouRA.EXPAND_PROPERTY + "=cublas is not a route"),
+                        e.getMessage());
+            });
+            assertArrayEquals(y0, y.toFloats(), "a refused call leaves y alone");
+        }
+    }
+
     /** gradA, gradB, gradGate and gradX (from gx0) of one host-array backward. */
     private static float[][] backwardOf(FouRAFactors f, HostArray x, HostArray gy, int tokens, float[] gx0) {
         FouRASpec spec = f.spec();

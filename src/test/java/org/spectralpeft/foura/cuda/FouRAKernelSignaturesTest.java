@@ -54,6 +54,7 @@ class FouRAKernelSignaturesTest {
         k.dctReorder(a, 4, 33, true, a, null);
         k.dct2Post(a, 4, 33, a, null);
         k.transpose(a, 40, 4, a, null);
+        k.addProduct(a, a, 70, 40, 96, y, null);
         PtxSignatures.assertLaunchesMatch(signatures, launches);
         k.close();
     }
