@@ -396,17 +396,17 @@ __global__ void __launch_bounds__(TLORA_BLOCK) tlora_kron_gradient(
             const int others = outLength / J;
             const int vPitch = I | 1;
             const int wPitch = J | 1;
-            for (int f = threadIdx.x; f < others * I; f += blockDim.x) {
-                const int q = f % after;
-                const int i = (f / after) % I;
-                const int p = f / after / I;
-                vk[(p * after + q) * vPitch + i] = in[f];
-            }
-            for (int f = threadIdx.x; f < outLength; f += blockDim.x) {
-                const int q = f % after;
-                const int o = (f / after) % J;
-                const int p = f / after / J;
-                wk[(p * after + q) * wPitch + o] = wrow[f];
+            // a thread per row r = (p, q) of the other digits: one division per row, not per element; neighbouring
+            // threads read neighbouring words (q) and write at the odd pitches
+            for (int r = threadIdx.x; r < others; r += blockDim.x) {
+                const int p = r / after;
+                const int q = r - p * after;
+                const float* vs = in + p * I * after + q;
+                const float* ws = wrow + p * J * after + q;
+#pragma unroll 1
+                for (int i = 0; i < I; i++) vk[r * vPitch + i] = vs[i * after];
+#pragma unroll 1
+                for (int o = 0; o < J; o++) wk[r * wPitch + o] = ws[o * after];
             }
             __syncthreads();
             const int entries = J * I;
