@@ -36,8 +36,11 @@ public final class FouRAKernels implements AutoCloseable {
     static final String TRANSPOSE = "foura_transpose";
     static final String FORWARD_SMALL = "foura_forward_small";
     static final String ADD_PRODUCT = "foura_add_product";
+    static final String GATE_ELEMENTWISE = "foura_gate_elementwise";
+    static final String GATE_BACKWARD_ELEMENTWISE = "foura_gate_backward_elementwise";
     static final String[] KERNELS = {PROJECT, PROJECT_WIDE, EXPAND, PROJECT_TILED, GATE, GATE_BACKWARD, DELTA, FOLD_EXPAND,
-        FOLD_HERMITIAN, DCT3_PRE, DCT_REORDER, DCT2_POST, TRANSPOSE, FORWARD_SMALL, ADD_PRODUCT};
+        FOLD_HERMITIAN, DCT3_PRE, DCT_REORDER, DCT2_POST, TRANSPOSE, FORWARD_SMALL, ADD_PRODUCT, GATE_ELEMENTWISE,
+        GATE_BACKWARD_ELEMENTWISE};
     /** Tokens and columns of out per block of foura_add_product (FOURA_ADD_TOKENS, FOURA_ADD_COLUMNS in the source). */
     static final int ADD_TOKENS = 64;
     static final int ADD_COLUMNS = 128;
@@ -346,8 +349,18 @@ public final class FouRAKernels implements AutoCloseable {
      * {@code partStride} floats apart (a split of d_in; 1 for none), summed into it in part order before the gate.
      */
     void gate(FouRASpec spec, long z, int parts, long partStride, long gate, float scale, int tokens, CudaStream s) {
+        if (spec.gate() != FouRASpec.Gate.ADAPTIVE) { // a mask of its own: a thread per token and component
+            launch(GATE_ELEMENTWISE, elementwiseBlocks(tokens, spec.rank()), 1, s, z, gate, spec.gate().ordinal(),
+                    spec.rank(), dft(spec), scale, tokens, parts, partStride);
+            return;
+        }
         launch(GATE, Math.min(tokens, 65535), 1, s, z, gate, spec.gate().ordinal(), spec.rank(), dft(spec), scale, tokens,
                 parts, partStride);
+    }
+
+    /** Blocks of the elementwise gate passes: a thread per token and component below the rank. */
+    private static int elementwiseBlocks(int tokens, int rank) {
+        return Math.toIntExact(((long) tokens * rank + BLOCK - 1) / BLOCK);
     }
 
     /**
@@ -357,6 +370,11 @@ public final class FouRAKernels implements AutoCloseable {
      */
     void gateBackward(FouRASpec spec, long z, int zParts, long dz, int dzParts, long partStride, long gate, int tokens,
                       long dLogit, long absZ, CudaStream s) {
+        if (spec.gate() != FouRASpec.Gate.ADAPTIVE) { // no logits: a thread per token and component
+            launch(GATE_BACKWARD_ELEMENTWISE, elementwiseBlocks(tokens, spec.rank()), 1, s, z, dz, gate,
+                    spec.gate().ordinal(), spec.rank(), dft(spec), spec.alpha(), tokens, zParts, dzParts, partStride);
+            return;
+        }
         launch(GATE_BACKWARD, Math.min(tokens, 65535), 1, s, z, dz, gate, spec.gate().ordinal(), spec.rank(), dft(spec),
                 spec.alpha(), tokens, dLogit, absZ, zParts, dzParts, partStride);
     }

@@ -47,6 +47,9 @@ class FouRAKernelSignaturesTest {
         k.gate(spec, a, 4, 5L * 32, a, 0.5f, 5, null);
         k.gateBackward(spec, a, 1, a, 1, 0L, a, 5, a, a, null);
         k.gateBackward(spec, a, 4, a, 2, 5L * 32, a, 5, a, a, null);
+        FouRASpec adaptive = FouRASpec.of(40, 33, 4, FouRASpec.Transform.DCT, FouRASpec.Gate.ADAPTIVE, 1f);
+        k.gate(adaptive, a, 4, 5L * 32, a, 0.5f, 5, null); // a block per token: the logits read the token's whole z
+        k.gateBackward(adaptive, a, 4, a, 2, 5L * 32, a, 5, a, a, null);
         k.delta(a, a, a, 8, 40, 33, y, 1, null);
         k.foldExpand(a, 4, 33, 1f, -1f, a, a, null);
         k.foldHermitian(a, a, 4, 33, 1f, 1f, a, null);
