@@ -27,7 +27,7 @@
 #   fused   FourierFT's fused kernels against the cuFFT route, about 4 minutes (run_fused below: the forward and
 #           backward stage profiles, Nsight Compute's sections for one launch of each fused kernel, JMH on the
 #           cuFFT route, the fused kernels being the default); with SUITE_ARCHIVE set, packed at the end
-#   check   about 4 minutes (its steps' limits add up to 360 s), for what is left of a lease (run_check below):
+#   check   about 4 minutes (its steps' limits add up to 380 s), for what is left of a lease (run_check below):
 #           the host's time per call, then short JMH of the default routes (FourierFT forward, backward and mixed
 #           batches, FouRA's forward), then the routes waiting for a decision: FouRA's small kernel at T = 1 to 8,
 #           its split products and its kernel for the products into y at T = 4096, TLoRA's R = 1 gradients
@@ -355,7 +355,8 @@ run_fused() {
 # thin output split in 1 and 8 parts (-Dspectralpeft.foura.splitK), each with the products into y and ∂x on cuBLAS
 # and on foura_add_product (-Dspectralpeft.foura.expand=gemm and kernel; check/split*-*/); then TLoRA's forward +
 # backward at R = 1 with the cores' gradients through C and without it (-Dspectralpeft.tlora.cuda.gradient=gram and
-# kronecker, check/tlora-*/: the default goes to the faster); packed at the end.
+# kronecker, check/tlora-*/: the default goes to the faster) and the stage profile of the kronecker route at T = 4096
+# (check/tlora-stages.md); packed at the end.
 run_check() {
   local d=$out/check
   mkdir -p "$d"
@@ -413,6 +414,11 @@ run_check() {
     echo "   -Dspectralpeft.tlora.cuda.gradient=$gradients:"
     grep -E "p0.50 " "$d/tlora-$gradients/jmh.txt" 2>/dev/null || true
   done
+  timeout -k 5 "${CHECK_TLORA_PROFILE_LIMIT:-20}" "$bundle/jre/bin/java" -Xmx8g -Dspectralpeft.tlora.cuda.gradient=kronecker \
+    -Dspectralpeft.profile.only='^forward \+ backward [0-9x]* R=1 T=4096 ' -cp "$(classpath)" \
+    org.spectralpeft.bench.TLoRAStageProfile "$d/tlora-stages.md" > "$d/tlora-stages.log" 2>&1 \
+    || echo "   TLoRAStageProfile FAILED OR CUT SHORT (see check/tlora-stages.log)"
+  grep -E "^## |^wall|tlora_kron|cublasSgemm" "$d/tlora-stages.md" 2>/dev/null | sed 's/ (p10[^)]*)//' || true
 }
 
 # OUT_DIR packed into SUITE_ARCHIVE, when that is set (replaced whole, never left half written)
