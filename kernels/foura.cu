@@ -461,8 +461,9 @@ __device__ __forceinline__ void foura_add_product_dtype(const float* __restrict_
             *reinterpret_cast<float4*>(&ms[k][cc]) = make_float4(v[0], v[1], v[2], v[3]);
         }
         __syncthreads();
+        const int kn = min(FOURA_ADD_K, width - k0);  // a narrow z (the DCT at r = 16: 16) skips the zero padding
 #pragma unroll 8
-        for (int k = 0; k < FOURA_ADD_K; k++) {
+        for (int k = 0; k < kn; k++) {
             const float4 wa = *reinterpret_cast<const float4*>(&ws[k][8 * ty]);
             const float4 wb = *reinterpret_cast<const float4*>(&ws[k][8 * ty + 4]);
             const float4 mv = *reinterpret_cast<const float4*>(&ms[k][4 * tx]);
@@ -762,10 +763,10 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_gate_backward(
                 }
             }
             const float g = alpha * m[owned];
-            dzt[j] = g * dzt[j] + extraRe;
+            dzt[j] = fmaf(g, dzt[j], extraRe);
             zt[j] *= g;
             if (dft) {
-                dzt[rank + j] = -g * dzt[rank + j] + extraIm;
+                dzt[rank + j] = fmaf(-g, dzt[rank + j], extraIm);
                 zt[rank + j] *= -g;
             }
         }
@@ -774,7 +775,8 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_gate_backward(
 }
 
 // foura_gate_backward for the NONE and FIXED gates (no logits): a thread per token and component q < rank, the same
-// sums and products, in the same order, as there: w = g·[Re z, −Im z] and ∂L/∂z = g·[Re dz, −Im dz] with g = α·m.
+// sums and products, in the same order, as there: w = g·[Re z, −Im z] and ∂L/∂z = g·[Re dz, −Im dz] with g = α·m
+// (each ∂L/∂z one fused multiply-add, as there, so that even the sign of an underflowing product is the same).
 __global__ void __launch_bounds__(FOURA_BLOCK) foura_gate_backward_elementwise(
         float* __restrict__ z, float* __restrict__ dz, const float* __restrict__ gate, int gateKind, int rank, int dft,
         float alpha, int tokens, int zParts, int dzParts, long long partStride) {
@@ -791,7 +793,7 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_gate_backward_elementwise(
         for (int p = 1; p < zParts; ++p) v += zt[p * partStride + c];
         float dv = dzt[c];
         for (int p = 1; p < dzParts; ++p) dv += dzt[p * partStride + c];
-        dzt[c] = (c < rank ? g * dv : -g * dv) + 0.f;  // foura_gate_backward adds its straight-through term, 0 here
+        dzt[c] = fmaf(c < rank ? g : -g, dv, 0.f);  // foura_gate_backward's, whose straight-through term is 0 here
         zt[c] = c < rank ? v * g : v * -g;
     }
 }

@@ -337,8 +337,9 @@ __global__ void __launch_bounds__(TLORA_BLOCK) tlora_permute(
 // items (tlora_kron_items_before) in shared memory. The block writes its items to partials[block];
 // tlora_kron_gradient_sum adds the blocks in order. Every sum has one owner and one order: the bits repeat.
 // Dynamic shared memory: the staged cores, the row, two states (maxState each), the row of w (∏J), the two
-// rearranged rows (pairFloats each) and the items.
-__global__ void __launch_bounds__(TLORA_BLOCK) tlora_kron_gradient(
+// rearranged rows (pairFloats each) and the items. At least 4 blocks per SM: 64 registers, no spills (left to
+// itself ptxas took 48 and spilled).
+__global__ void __launch_bounds__(TLORA_BLOCK, 4) tlora_kron_gradient(
         const float* __restrict__ cores, const int* __restrict__ plan, int coreFloats, int maxState, int pairFloats,
         int items, const float* __restrict__ v, const float* __restrict__ w, long long rows, int rowsPerBlock,
         float* __restrict__ partials) {
@@ -368,8 +369,20 @@ __global__ void __launch_bounds__(TLORA_BLOCK) tlora_kron_gradient(
             const int post0 = tlora_sizes(g, 0u, m0 + 1, D);
             const int span0 = g.in[m0] * post0;
             const int pitch0 = m0 == 0 || D == 1 ? span0 : tlora_row_pitch(g.in[m0], post0);
-            for (int j = threadIdx.x; j < inLength; j += blockDim.x) {
-                row[(j / span0) * pitch0 + j % span0] = v[t * inLength + j];
+            {  // element j at (j / span0)·pitch0 + j % span0, the quotient and remainder carried from j to j + blockDim
+                const int rowStep = blockDim.x / span0;
+                const int remStep = blockDim.x - rowStep * span0;
+                int p = threadIdx.x / span0;
+                int rem = threadIdx.x - p * span0;
+                for (int j = threadIdx.x; j < inLength; j += blockDim.x) {
+                    row[p * pitch0 + rem] = v[t * inLength + j];
+                    p += rowStep;
+                    rem += remStep;
+                    if (rem >= span0) {
+                        rem -= span0;
+                        p++;
+                    }
+                }
             }
             __syncthreads();
             const float* in = row;
@@ -380,8 +393,10 @@ __global__ void __launch_bounds__(TLORA_BLOCK) tlora_kron_gradient(
                 const bool last = step == D - 1;
                 const int pre = tlora_sizes(g, contracted, 0, m);
                 const int post = tlora_sizes(g, contracted, m + 1, D);
-                // padded for the next mode where it is m + 1; the last step and the one before mode 0 write flat rows
-                const int outPitch = last || m == D - 1 ? post : tlora_row_pitch(g.in[m + 1], post / g.in[m + 1]);
+                // padded for the next mode where it is m + 1; the one before mode 0 writes flat rows; the last one flat
+                // rows, or for k = D − 1 (then post = I_k) v_k's rows [r][i] at the odd pitch the sums read
+                const int outPitch = last ? (k == D - 1 ? post | 1 : post)
+                                          : m == D - 1 ? post : tlora_row_pitch(g.in[m + 1], post / g.in[m + 1]);
                 float* out = (step & 1) ? even : odd;
                 tlora_step_any(in, 1, 0, out, -1, staged + g.core[m], 1, g.in[m], g.out[m], pre, post, inRow,
                                outPitch);
@@ -389,34 +404,40 @@ __global__ void __launch_bounds__(TLORA_BLOCK) tlora_kron_gradient(
                 in = out;
                 inRow = outPitch;
             }
-            // v_k (flat: the other digits as output digits, digit k as input) and w with digit k last
+            // v_k (the other digits as output digits, digit k as input) and w with digit k last: for k = D − 1 they
+            // are so already (v_k from the last step at its odd pitch, w flat, which the sums read as broadcasts);
+            // else rearranged, a thread per row r = (p, q) of the other digits (one division a row; neighbouring
+            // threads read neighbouring words q and write at the odd pitches)
             const int I = g.in[k];
             const int J = g.out[k];
             const int after = tlora_sizes(g, ~0u, k + 1, D);
             const int others = outLength / J;
             const int vPitch = I | 1;
-            const int wPitch = J | 1;
-            // a thread per row r = (p, q) of the other digits: one division per row, not per element; neighbouring
-            // threads read neighbouring words (q) and write at the odd pitches
-            for (int r = threadIdx.x; r < others; r += blockDim.x) {
-                const int p = r / after;
-                const int q = r - p * after;
-                const float* vs = in + p * I * after + q;
-                const float* ws = wrow + p * J * after + q;
+            const bool direct = k == D - 1 && D > 1;
+            const int wPitch = direct ? J : J | 1;
+            const float* const vr = direct ? in : vk;
+            const float* const wr = direct ? wrow : wk;
+            if (!direct) {
+                for (int r = threadIdx.x; r < others; r += blockDim.x) {
+                    const int p = r / after;
+                    const int q = r - p * after;
+                    const float* vs = in + p * I * after + q;
+                    const float* ws = wrow + p * J * after + q;
 #pragma unroll 1
-                for (int i = 0; i < I; i++) vk[r * vPitch + i] = vs[i * after];
+                    for (int i = 0; i < I; i++) vk[r * vPitch + i] = vs[i * after];
 #pragma unroll 1
-                for (int o = 0; o < J; o++) wk[r * wPitch + o] = ws[o * after];
+                    for (int o = 0; o < J; o++) wk[r * wPitch + o] = ws[o * after];
+                }
+                __syncthreads();
             }
-            __syncthreads();
             const int entries = J * I;
             const int splits = tlora_kron_splits(entries);
             float* const mine = acc + tlora_kron_items_before(plan, k);
             for (int item = threadIdx.x; item < entries * splits; item += blockDim.x) {
                 const int slice = item / entries;
                 const int e = item - slice * entries;
-                const float* wp = wk + slice * wPitch + e / I;
-                const float* vp = vk + slice * vPitch + e % I;
+                const float* wp = wr + slice * wPitch + e / I;
+                const float* vp = vr + slice * vPitch + e % I;
                 float sum = 0.f;
                 for (int r = slice; r < others; r += splits, wp += splits * wPitch, vp += splits * vPitch) {
                     sum = fmaf(*wp, *vp, sum);
@@ -431,27 +452,49 @@ __global__ void __launch_bounds__(TLORA_BLOCK) tlora_kron_gradient(
 }
 
 // into (the packed cores' gradients, core k's entry (o, i) at plan's offset + o·I_k + i) = scale·Σ over the blocks of
-// tlora_kron_gradient, in block order, of the entry's slices in slice order. A thread per entry.
+// tlora_kron_gradient and the entry's slices. A block per 32 entries (a lane each, so that a warp's loads coalesce),
+// its warp w summing the blocks w, w + 8, … (all slices of each, in slice order) in four interleaved partial sums of
+// independent loads, then the four, then the warps in warp order: one fixed order, the bits repeat, and each lane has
+// several loads in flight where one lane walking every block in turn waited for each.
+#define TLORA_SUM_WARPS (TLORA_BLOCK / 32)
 __global__ void __launch_bounds__(TLORA_BLOCK) tlora_kron_gradient_sum(
         const int* __restrict__ plan, const float* __restrict__ partials, int blocks, int items, float scale,
         float* __restrict__ into) {
+    __shared__ float warpSums[TLORA_SUM_WARPS][32];
     const int D = plan[0];
-    int at = blockIdx.x * blockDim.x + threadIdx.x;
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    int at = blockIdx.x * 32 + lane;  // the entry, then its place within core k
     int k = 0;
     int entries = plan[2] * plan[2 + D];
-    while (k < D && at >= entries) {  // at: the entry within core k
+    while (k < D && at >= entries) {
         at -= entries;
         k++;
         entries = k < D ? plan[2 + k] * plan[2 + D + k] : 0;
     }
-    if (k >= D) return;
-    const int splits = tlora_kron_splits(entries);
-    const float* src = partials + tlora_kron_items_before(plan, k) + at;
-    float sum = 0.f;
-    for (int b = 0; b < blocks; b++, src += items) {
-        for (int slice = 0; slice < splits; slice++) sum += src[slice * entries];
+    float total = 0.f;
+    if (k < D) {
+        const int splits = tlora_kron_splits(entries);
+        const float* src = partials + tlora_kron_items_before(plan, k) + at;
+        float sum[4] = {0.f, 0.f, 0.f, 0.f};
+        for (int b0 = warp; b0 < blocks; b0 += 4 * TLORA_SUM_WARPS) {
+#pragma unroll
+            for (int u = 0; u < 4; u++) {
+                const int b = b0 + u * TLORA_SUM_WARPS;
+                if (b < blocks) {
+                    for (int slice = 0; slice < splits; slice++) sum[u] += src[(long long) b * items + slice * entries];
+                }
+            }
+        }
+        total = (sum[0] + sum[1]) + (sum[2] + sum[3]);
     }
-    into[plan[2 + 2 * D + k] + at] = scale * sum;
+    warpSums[warp][lane] = total;
+    __syncthreads();
+    if (warp == 0 && k < D) {
+        float s = warpSums[0][lane];
+        for (int w = 1; w < TLORA_SUM_WARPS; w++) s += warpSums[w][lane];
+        into[plan[2 + 2 * D + k] + at] = scale * s;
+    }
 }
 
 // E for core k: row o runs over the other modes' digits (their output digits, then their input digits, each in

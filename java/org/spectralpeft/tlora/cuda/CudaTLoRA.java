@@ -176,7 +176,7 @@ public final class CudaTLoRA extends ValidatingBackend {
                 + TLoRAKernels.MAX_ORDER + " factors, " + what + " of " + spec + " has " + ring.order());
         Checks.require(ring.rank() <= TLoRAKernels.MAX_RING, "the CUDA backend takes ring ranks up to "
                 + TLoRAKernels.MAX_RING + ", " + what + " of " + spec + " has " + ring.rank());
-        long need = ring.applyBytes();
+        long need = ring.applyBytes() + TLoRAKernels.STATIC_SHARED_BYTES;
         int limit = context.sharedMemoryPerBlockOptin();
         Checks.require(need <= limit, "the CUDA backend holds one row's ring state in shared memory: " + what
                 + " of " + spec + " needs " + need + " bytes per block, the device allows " + limit);
@@ -695,7 +695,7 @@ public final class CudaTLoRA extends ValidatingBackend {
         /** Whether this call's gradients of {@code ring} run tlora_kron_gradient ({@link GradientRoute#KRONECKER}). */
         boolean takesKronecker(RingLayout ring) {
             return gradients == GradientRoute.KRONECKER && ring.rank() == 1
-                    && ring.kronGradientBytes() <= context.sharedMemoryPerBlockOptin();
+                    && ring.kronGradientBytes() + TLoRAKernels.STATIC_SHARED_BYTES <= context.sharedMemoryPerBlockOptin();
         }
 
         /**

@@ -23,6 +23,11 @@ final class TLoRAKernels implements AutoCloseable {
     static final String[] KERNELS = {APPLY, PERMUTE, OTHER_PRODUCTS, KRON_GRADIENT, KRON_GRADIENT_SUM};
     /** Threads per block (TLORA_BLOCK in the source). */
     static final int BLOCK = CommonKernels.BLOCK;
+    /**
+     * An upper bound of the static shared memory of the ring kernels (their ring's shape, {@code Ring}: 112 bytes),
+     * which the device's per-block limit counts besides a launch's dynamic shared memory.
+     */
+    static final int STATIC_SHARED_BYTES = 256;
     /** The largest ring rank (TLORA_MAX_RING) and number of factors (TLORA_MAX_ORDER) the kernels hold. */
     static final int MAX_RING = 16;
     static final int MAX_ORDER = 8;
@@ -160,8 +165,8 @@ final class TLoRAKernels implements AutoCloseable {
         launch(KRON_GRADIENT, blocks, (int) ring.kronGradientBytes(), s, new Object[] {ring.coresAddress(ringAddress),
             ringAddress, ring.coreFloats(), ring.maxState(), ring.kronPairFloats(), items, v, w, rows,
             kronRowsPerBlock(rows), partials});
-        launch(KRON_GRADIENT_SUM, (ring.coreFloats() + BLOCK - 1) / BLOCK, 0, s, new Object[] {ringAddress, partials,
-            blocks, items, scale, into});
+        launch(KRON_GRADIENT_SUM, (ring.coreFloats() + 31) / 32, 0, s, new Object[] {ringAddress, partials, blocks, items,
+            scale, into}); // a block per 32 entries (R = 1: the packed cores' floats are the entries)
     }
 
     @Override

@@ -22,7 +22,7 @@ import org.spectralpeft.StageLabels;
  * The SGEMM route's gate passes for the NONE and FIXED gates, a thread per token and component
  * ({@code foura_gate_elementwise}, {@code foura_gate_backward_elementwise}): bit for bit the float32 operations of the
  * per-token kernels they replace for those gates (parts added in part order into the first, then w = v·(scale·m) and
- * v·(−scale·m) for the imaginary half; ∂L/∂z = g·dv + 0 with g = α·m), computed here in Java, on token counts and
+ * v·(−scale·m) for the imaginary half; ∂L/∂z = fma(±g, dv, 0) with g = α·m), computed here in Java, on token counts and
  * ranks that leave partial blocks, with and without parts.
  */
 @Tag("gpu")
@@ -95,7 +95,7 @@ class FouRAGateKernelsTest {
                 boolean re = c < rank;
                 expectW[at] = re ? v * (scale * mj) : v * (-scale * mj);
                 float g = spec.alpha() * mj;
-                expectDz[at] = (re ? g * dv : -g * dv) + 0f;
+                expectDz[at] = Math.fma(re ? g : -g, dv, 0f);
                 expectWBackward[at] = re ? v * g : v * -g;
             }
         }
