@@ -141,6 +141,19 @@ __device__ __forceinline__ void tlora_core_row(const float* k, float (&kr)[R]) {
 // core row loaded serves QB·R multiply-adds instead of R (the step is bound by shared-memory loads). The
 // thread's outputs are u, u + tasks, … among the (p, q) of that o, so that neighbouring threads read
 // neighbouring state words. Each output's sum runs in tlora_step's order: the same bits.
+// n / d for 0 ≤ n < 2^16 and 1 ≤ d < 2^16 by one multiply (n·m >> 32 with m = ⌊(2^32 − 1)/d⌋ + 1, exact while n·d
+// < 2^32), where the hardware has no integer divide: the step's index arithmetic divided about five times per task
+// of a few dozen multiply-adds.
+struct TloraDivisor {
+    unsigned d;
+    unsigned m;
+    __device__ __forceinline__ explicit TloraDivisor(int divisor)
+        : d((unsigned) divisor), m(divisor > 1 ? 0xffffffffu / (unsigned) divisor + 1u : 0u) {}
+    __device__ __forceinline__ int quotient(int n) const {
+        return d == 1u ? n : (int) __umulhi((unsigned) n, m);
+    }
+};
+
 template <int R, int QB>
 __device__ void tlora_step_blocked(const float* in, int nbIn, int bondIn, float* out, int close,
                                    const float* core, int I, int J, int pre, int post, int inRow, int outPitch) {
@@ -148,16 +161,18 @@ __device__ void tlora_step_blocked(const float* in, int nbIn, int bondIn, float*
     const int outSize = pre * J * outPitch;
     const int n = pre * post;  // outputs per output digit
     const int tasks = (n + QB - 1) / QB;
+    const TloraDivisor byTasks(tasks);
+    const TloraDivisor byPost(post);
     for (int t = threadIdx.x; t < J * tasks; t += blockDim.x) {
-        const int o = t / tasks;
-        const int u = t % tasks;
+        const int o = byTasks.quotient(t);
+        const int u = t - o * tasks;
         int base[QB];  // the output's input offset in one bond's state, then its own offset
         int at[QB];
 #pragma unroll
         for (int j = 0; j < QB; j++) {
             const int pq = u + j * tasks;
-            const int p = pq / post;
-            const int q = pq % post;
+            const int p = byPost.quotient(pq);
+            const int q = pq - p * post;
             base[j] = pq < n ? p * inRow + q : 0;  // past the end: read a valid word, write nothing
             at[j] = pq < n ? (p * J + o) * outPitch + q : -1;
         }
