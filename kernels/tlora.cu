@@ -143,7 +143,8 @@ __device__ __forceinline__ void tlora_core_row(const float* k, float (&kr)[R]) {
 // neighbouring state words. Each output's sum runs in tlora_step's order: the same bits.
 // n / d for 0 ≤ n < 2^16 and 1 ≤ d < 2^16 by one multiply (n·m >> 32 with m = ⌊(2^32 − 1)/d⌋ + 1, exact while n·d
 // < 2^32), where the hardware has no integer divide: the step's index arithmetic divided about five times per task
-// of a few dozen multiply-adds.
+// of a few dozen multiply-adds. The steps' counts stay below 2^16: a state lives in a block's shared memory (at
+// most 227 KB, under 2^16 floats).
 struct TloraDivisor {
     unsigned d;
     unsigned m;
