@@ -120,13 +120,18 @@ __device__ __forceinline__ void foura_store_columns(float (&acc)[COLUMNS][TOKENS
     }
 }
 
+// Component c of the sum of `parts` rows of partial results `stride` floats apart, the first at row, in part order.
+__device__ __forceinline__ float foura_part_sum(const float* row, int c, int parts, long long stride) {
+    float sum = row[c];
+    for (int p = 1; p < parts; ++p) sum += row[p * stride + c];
+    return sum;
+}
+
 // One token's row of `width` partial results, the first of `parts` rows `stride` floats apart, becomes their sum,
 // added in part order; a thread per component (the caller synchronizes before the sums are read).
 __device__ __forceinline__ void foura_add_parts(float* row, int width, int parts, long long stride) {
     for (int c = threadIdx.x; c < width; c += FOURA_BLOCK) {
-        float sum = row[c];
-        for (int p = 1; p < parts; ++p) sum += row[p * stride + c];
-        row[c] = sum;
+        row[c] = foura_part_sum(row, c, parts, stride);
     }
 }
 
@@ -698,8 +703,7 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_gate_elementwise(
     float* zt = z + t * width;
     const float m = gateKind == FOURA_GATE_FIXED ? gate[j] : 1.f;
     for (int c = j; c < width; c += rank) {  // Re, then Im for the DFT
-        float v = zt[c];
-        for (int p = 1; p < parts; ++p) v += zt[p * partStride + c];
+        const float v = foura_part_sum(zt, c, parts, partStride);
         zt[c] = c < rank ? v * (scale * m) : v * (-scale * m);
     }
 }
@@ -789,10 +793,8 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_gate_backward_elementwise(
     float* dzt = dz + t * width;
     const float g = alpha * (gateKind == FOURA_GATE_FIXED ? gate[j] : 1.f);
     for (int c = j; c < width; c += rank) {
-        float v = zt[c];
-        for (int p = 1; p < zParts; ++p) v += zt[p * partStride + c];
-        float dv = dzt[c];
-        for (int p = 1; p < dzParts; ++p) dv += dzt[p * partStride + c];
+        const float v = foura_part_sum(zt, c, zParts, partStride);
+        const float dv = foura_part_sum(dzt, c, dzParts, partStride);
         dzt[c] = fmaf(c < rank ? g : -g, dv, 0.f);  // foura_gate_backward's, whose straight-through term is 0 here
         zt[c] = c < rank ? v * g : v * -g;
     }
