@@ -348,10 +348,11 @@ __global__ void __launch_bounds__(TLORA_BLOCK) tlora_permute(
 // 1280 = [8, 10, 16]) where C costs ∏J·∏I (1.6 M), and no ∏J × ∏I scratch. Each block takes rowsPerBlock rows
 // in order; for each row and core k: the other cores' mode products in the cyclic order k + 1, …, D − 1, 0, …,
 // k − 1 (tlora_step_any, rows padded for the next mode as tlora_ring_apply pads them, the input row for the first
-// one), then v_k and w rearranged with digit k last at odd pitches ([r][i] and [r][o]: a warp reads consecutive
-// i and a few o without bank conflicts), then the entries' sums over their slices of r, added to the block's
-// items (tlora_kron_items_before) in shared memory. The block writes its items to partials[block];
-// tlora_kron_gradient_sum adds the blocks in order. Every sum has one owner and one order: the bits repeat.
+// one), then v_k and w with digit k last at odd pitches ([r][i] and [r][o]: a warp reads consecutive i and a few o
+// without bank conflicts; for the last core v_k as the last step writes it and w in place), then the entries' sums
+// over their slices of r, added to the block's items (tlora_kron_items_before) in shared memory. The block writes
+// its items to partials[block]; tlora_kron_gradient_sum adds the blocks in a fixed order. Every sum has one owner
+// and one order: the bits repeat.
 // Dynamic shared memory: the staged cores, the row, two states (maxState each), the row of w (∏J), the two
 // rearranged rows (pairFloats each) and the items. At least 4 blocks per SM: 64 registers, no spills (left to
 // itself ptxas took 48 and spilled).
