@@ -356,7 +356,8 @@ run_fused() {
 # and on foura_add_product (-Dspectralpeft.foura.expand=gemm and kernel; check/split*-*/); then TLoRA's forward +
 # backward at R = 1 with the cores' gradients through C and without it (-Dspectralpeft.tlora.cuda.gradient=gram and
 # kronecker, check/tlora-*/: the default goes to the faster) and the stage profile of the kronecker route at T = 4096
-# (check/tlora-stages.md); packed at the end.
+# (check/tlora-stages.md); then every opt-in route beside its default, case by case (bench/route_decisions.py:
+# check/decisions.md); packed at the end.
 run_check() {
   local d=$out/check
   mkdir -p "$d"
@@ -419,6 +420,9 @@ run_check() {
     org.spectralpeft.bench.TLoRAStageProfile "$d/tlora-stages.md" > "$d/tlora-stages.log" 2>&1 \
     || echo "   TLoRAStageProfile FAILED OR CUT SHORT (see check/tlora-stages.log)"
   grep -E "^## |^wall|tlora_kron|cublasSgemm" "$d/tlora-stages.md" 2>/dev/null | sed 's/ (p10[^)]*)//' || true
+  echo "== the routes side by side (bench/route_decisions.py, check/decisions.md)"
+  rm -f "$d/decisions.md"
+  "$python" bench/route_decisions.py "$d" --out "$d/decisions.md" || echo "   ROUTE DECISIONS FAILED"
 }
 
 # OUT_DIR packed into SUITE_ARCHIVE, when that is set (replaced whole, never left half written)
