@@ -701,7 +701,7 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_gate_elementwise(
     const long long t = at / rank;
     const int j = (int) (at - t * rank);
     float* zt = z + t * width;
-    const float m = gateKind == FOURA_GATE_FIXED ? gate[j] : 1.f;
+    const float m = foura_mask(zt, gate, gateKind, rank, dft, j);  // NONE and FIXED: z not read
     for (int c = j; c < width; c += rank) {  // Re, then Im for the DFT
         const float v = foura_part_sum(zt, c, parts, partStride);
         zt[c] = c < rank ? v * (scale * m) : v * (-scale * m);
@@ -791,7 +791,7 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_gate_backward_elementwise(
     const int j = (int) (at - t * rank);
     float* zt = z + t * width;
     float* dzt = dz + t * width;
-    const float g = alpha * (gateKind == FOURA_GATE_FIXED ? gate[j] : 1.f);
+    const float g = alpha * foura_mask(zt, gate, gateKind, rank, dft, j);  // NONE and FIXED: z not read
     for (int c = j; c < width; c += rank) {
         const float v = foura_part_sum(zt, c, zParts, partStride);
         const float dv = foura_part_sum(dzt, c, dzParts, partStride);
