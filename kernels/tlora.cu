@@ -386,20 +386,10 @@ __global__ void __launch_bounds__(TLORA_BLOCK, 4) tlora_kron_gradient(
             const int post0 = tlora_sizes(g, 0u, m0 + 1, D);
             const int span0 = g.in[m0] * post0;
             const int pitch0 = m0 == 0 || D == 1 ? span0 : tlora_row_pitch(g.in[m0], post0);
-            {  // element j at (j / span0)·pitch0 + j % span0, the quotient and remainder carried from j to j + blockDim
-                const int rowStep = blockDim.x / span0;
-                const int remStep = blockDim.x - rowStep * span0;
-                int p = threadIdx.x / span0;
-                int rem = threadIdx.x - p * span0;
-                for (int j = threadIdx.x; j < inLength; j += blockDim.x) {
-                    row[p * pitch0 + rem] = v[t * inLength + j];
-                    p += rowStep;
-                    rem += remStep;
-                    if (rem >= span0) {
-                        rem -= span0;
-                        p++;
-                    }
-                }
+            const TloraDivisor bySpan(span0);
+            for (int j = threadIdx.x; j < inLength; j += blockDim.x) {
+                const int p = bySpan.quotient(j);
+                row[p * pitch0 + j - p * span0] = v[t * inLength + j];
             }
             __syncthreads();
             const float* in = row;
