@@ -446,7 +446,7 @@ public final class CudaFouRA extends ValidatingBackend {
         int parts = ForwardRoute.parts(route.splitParts(), spec.dIn());
         try (StreamScratch scratch = new StreamScratch(s)) {
             scratch.reserve(StreamScratch.footprint(4L * parts * tokens * width) + widened(x, tokens, spec.dIn())
-                    + widened(y, tokens, spec.dOut()));
+                    + productScratch(route, y, tokens, spec.dOut()));
             long z = scratch.allocate(4L * parts * tokens * width);
             long x32 = context.commonKernels().asFloat32(x, scratch, s);
             splitProduct(blas, false, true, tokens, width, spec.dIn(), x32, f.aHat.array().address(), z, parts,
@@ -493,6 +493,14 @@ public final class CudaFouRA extends ValidatingBackend {
     /** The footprint of a float32 copy of a tokens × d array that is not float32 already (0 if it is). */
     private static long widened(DeviceArray a, int tokens, int d) {
         return a == null || a.dtype() == DType.FLOAT32 ? 0 : StreamScratch.footprint(4L * tokens * d);
+    }
+
+    /**
+     * The footprint of {@link #addProduct}'s scratch into out (tokens × d, or null): the float32 product that cuBLAS
+     * writes for an out of another dtype; none where out is float32 or the product runs on foura_add_product.
+     */
+    private static long productScratch(ForwardRoute route, DeviceArray out, int tokens, int d) {
+        return route.expandsOnKernel(tokens) ? 0 : widened(out, tokens, d);
     }
 
     /**
@@ -638,7 +646,7 @@ public final class CudaFouRA extends ValidatingBackend {
                     + StreamScratch.footprint(4L * dzParts * tokens * width) + sums
                     + (adaptive ? 2 * StreamScratch.footprint(4L * tokens * r) : 0)
                     + StreamScratch.footprint(4L * width * dIn) + StreamScratch.footprint(4L * width * dOut)
-                    + StreamScratch.footprint(4L * r * dOut) + widened(gradX, tokens, dIn)
+                    + StreamScratch.footprint(4L * r * dOut) + productScratch(route, gradX, tokens, dIn)
                     + folds.unfoldFootprint(dft, r, dIn) + folds.unfoldFootprint(dft, r, dOut)
                     + (gateGradient ? StreamScratch.footprint(4L * tokens) : 0));
             long x32 = context.commonKernels().asFloat32(x, scratch, s);
