@@ -177,9 +177,14 @@ public final class CudaTLoRA extends ValidatingBackend {
         Checks.require(ring.rank() <= TLoRAKernels.MAX_RING, "the CUDA backend takes ring ranks up to "
                 + TLoRAKernels.MAX_RING + ", " + what + " of " + spec + " has " + ring.rank());
         long need = ring.applyBytes() + TLoRAKernels.STATIC_SHARED_BYTES;
-        int limit = context.sharedMemoryPerBlockOptin();
-        Checks.require(need <= limit, "the CUDA backend holds one row's ring state in shared memory: " + what
-                + " of " + spec + " needs " + need + " bytes per block, the device allows " + limit);
+        Checks.require(fitsSharedMemory(ring.applyBytes()), "the CUDA backend holds one row's ring state in shared "
+                + "memory: " + what + " of " + spec + " needs " + need + " bytes per block, the device allows "
+                + context.sharedMemoryPerBlockOptin());
+    }
+
+    /** Whether a ring kernel with {@code dynamicBytes} of dynamic shared memory fits a block on this device. */
+    private boolean fitsSharedMemory(long dynamicBytes) {
+        return dynamicBytes + TLoRAKernels.STATIC_SHARED_BYTES <= context.sharedMemoryPerBlockOptin();
     }
 
     /** The cores' gradients form C = Σ w·vᵀ (∏J × ∏I floats) on the device; its elements are indexed by ints. */
@@ -695,7 +700,7 @@ public final class CudaTLoRA extends ValidatingBackend {
         /** Whether this call's gradients of {@code ring} run tlora_kron_gradient ({@link GradientRoute#KRONECKER}). */
         boolean takesKronecker(RingLayout ring) {
             return gradients == GradientRoute.KRONECKER && ring.rank() == 1
-                    && ring.kronGradientBytes() + TLoRAKernels.STATIC_SHARED_BYTES <= context.sharedMemoryPerBlockOptin();
+                    && fitsSharedMemory(ring.kronGradientBytes());
         }
 
         /**
