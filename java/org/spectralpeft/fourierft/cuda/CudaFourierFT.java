@@ -1327,11 +1327,15 @@ public final class CudaFourierFT extends ValidatingBackend {
         }
     }
 
-    /** Where each distinct adapter's n gradients start in one array of all of them, in place order; one more entry: the total. */
-    private static long[] gradientOffsets(ResolvedBatch batch) {
-        long[] offsets = new long[batch.adapterCount() + 1];
-        for (int i = 0; i < batch.adapterCount(); i++) {
-            offsets[i + 1] = offsets[i] + batch.set(batch.setOf(i)).n(); // its set's n: no read of the adapter
+    /**
+     * Where each of a batch's {@code count} distinct adapters' n gradients start in one array of all of them, in
+     * place order; one more entry: the total. Each takes its index set's n ({@code setOf}: its set's place among
+     * {@code specs}), so no adapter is read.
+     */
+    private static long[] gradientOffsets(int count, java.util.function.IntUnaryOperator setOf, FourierFTSpec[] specs) {
+        long[] offsets = new long[count + 1];
+        for (int i = 0; i < count; i++) {
+            offsets[i + 1] = offsets[i] + specs[setOf.applyAsInt(i)].n();
         }
         return offsets;
     }
@@ -1466,22 +1470,13 @@ public final class CudaFourierFT extends ValidatingBackend {
             }
             DevicePools.Resident sets = groups.sets();
             int count = groups.adapterIds().length;
-            long[] offsets = new long[count + 1];
-            for (int i = 0; i < count; i++) {
-                offsets[i + 1] = offsets[i] + sets.specs()[groups.setOf()[i]].n();
-            }
+            long[] offsets = gradientOffsets(count, i -> groups.setOf()[i], sets.specs());
             DeviceBuffer grads = StageTimer.host("gradients' buffer",
                     () -> context.allocate(DType.FLOAT32, Math.max(1, offsets[count]), stream));
             try {
                 if (count > 0) {
-                    MixedTiles[] tiles = StageTimer.host("gradient tiles", () -> {
-                        MixedTiles[] t = new MixedTiles[sets.sets()];
-                        for (int set = 0; set < t.length; set++) {
-                            t[set] = MixedTiles.of(count, i -> groups.setOf()[i], groups.byAdapter().starts(), set,
-                                    offsets);
-                        }
-                        return t;
-                    });
+                    MixedTiles[] tiles = StageTimer.host("gradient tiles", () -> MixedTiles.bySet(count,
+                            i -> groups.setOf()[i], groups.byAdapter().starts(), sets.sets(), offsets));
                     int maxN = maxCoefficients(sets.specs());
                     boolean fused = fusedForward(pool.dIn(), pool.dOut(), maxN);
                     try (StreamScratch scratch = new StreamScratch(stream)) {
@@ -1510,13 +1505,9 @@ public final class CudaFourierFT extends ValidatingBackend {
      */
     private record BackwardTables(long[] offsets, MixedTiles[] tiles) {
         static BackwardTables of(ResolvedBatch batch) {
-            long[] offsets = gradientOffsets(batch);
-            TokenRows.Groups order = batch.tokensByAdapter();
-            MixedTiles[] tiles = new MixedTiles[batch.setCount()];
-            for (int set = 0; set < tiles.length; set++) {
-                tiles[set] = MixedTiles.of(batch.adapterCount(), batch::setOf, order.starts(), set, offsets);
-            }
-            return new BackwardTables(offsets, tiles);
+            long[] offsets = gradientOffsets(batch.adapterCount(), batch::setOf, specsOf(batch));
+            return new BackwardTables(offsets, MixedTiles.bySet(batch.adapterCount(), batch::setOf,
+                    batch.tokensByAdapter().starts(), batch.setCount(), offsets));
         }
     }
 
@@ -1535,6 +1526,16 @@ public final class CudaFourierFT extends ValidatingBackend {
      * adapter j's gradient goes.
      */
     private record MixedTiles(int[] bounds, int count, long[] gradOffset) {
+        /** {@link #of} for each of {@code sets} index sets, in set order. */
+        static MixedTiles[] bySet(int adapterCount, java.util.function.IntUnaryOperator setOf, int[] starts, int sets,
+                                  long[] offsets) {
+            MixedTiles[] tiles = new MixedTiles[sets];
+            for (int set = 0; set < sets; set++) {
+                tiles[set] = of(adapterCount, setOf, starts, set, offsets);
+            }
+            return tiles;
+        }
+
         static MixedTiles of(int adapterCount, java.util.function.IntUnaryOperator setOf, int[] starts, int set,
                              long[] offsets) {
             int adapters = 0;
