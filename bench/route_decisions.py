@@ -28,6 +28,8 @@ DECISIONS = [
      ["split1-gemm", "split1-kernel", "split8-gemm", "split8-kernel"], ["transform", "tokens"]),
     ("FouRA's forward at small T: the one-launch kernel against the SGEMMs", "ForwardRoute.SMALL_DEFAULT_WORK",
      ["gemm", "small"], ["transform", "tokens"]),
+    ("FourierFT's fused kernels: FFT passes of two or three radix-2 stages", "spectralpeft.fourierft.fftPass",
+     ["fft-radix4", "fft-radix8"], ["d", "tokens"]),
 ]
 
 

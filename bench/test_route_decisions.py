@@ -63,7 +63,7 @@ class RouteDecisionsTest(unittest.TestCase):
 
     def test_decisions_without_results_say_so(self):
         text = self.render()
-        self.assertEqual(2, text.count("| (no results) |"))
+        self.assertEqual(len(route_decisions.DECISIONS) - 1, text.count("| (no results) |"))
 
     def test_out_is_never_overwritten(self):
         out = os.path.join(self.dir, "decisions.md")

@@ -157,8 +157,84 @@ __device__ __forceinline__ void block_fft_warp_tail(float2* a, const BlockFftLen
     __syncthreads();
 }
 
+// One butterfly of a radix-2 decimation-in-frequency stage: (u, v) → (u + v, (u − v)·w).
+__device__ __forceinline__ void bfft_butterfly(float2& u, float2& v, float2 w) {
+    const float2 d = make_float2(u.x - v.x, u.y - v.y);
+    u = make_float2(u.x + v.x, u.y + v.y);
+    v = bfft_mul(d, w);
+}
+
+// w·(−i), or w·(+i) when sign = −1 (the inverse's conjugated twiddles): W_2h^(j + h/2) from W_2h^j, a swap and a
+// sign, so exactly the rounded value of the twiddle it stands for.
+__device__ __forceinline__ float2 bfft_quarter(float2 w, float sign) {
+    return make_float2(w.y * sign, -w.x * sign);
+}
+
+// The radix-2 stages of spans h and q = h/2 in one pass over the n.m elements (groups of 2h = 4q tiling every
+// sub-transform): each thread holds the four elements the two stages share in registers. Twiddles from the stages'
+// table (stage[h + j] = W_2h^j): W_2h^j and W_2q^j read, W_2h^(j+q) = bfft_quarter(W_2h^j). Ends synchronized.
+__device__ __forceinline__ void block_fft_pass4(float2* a, const BlockFftLength& n, const float2* __restrict__ stage,
+                                                float sign, int h) {
+    const int q = h >> 1; // span of the second stage
+    for (int b = threadIdx.x; b < (n.m >> 2); b += blockDim.x) {
+        const int j = b & (q - 1);
+        const int i = ((b - j) << 2) + j; // element j of group b / q, whose 2h = 4q elements start at (b / q)·4q
+        const int s0 = block_fft_pad(i, n), s1 = block_fft_pad(i + q, n), s2 = block_fft_pad(i + 2 * q, n),
+                  s3 = block_fft_pad(i + 3 * q, n);
+        const float2 a0 = a[s0], a1 = a[s1], a2 = a[s2], a3 = a[s3];
+        const float2 w0 = bfft_twiddle(stage, h + j, sign);
+        const float2 w1 = bfft_quarter(w0, sign);
+        const float2 w2 = bfft_twiddle(stage, q + j, sign);
+        const float2 b0 = make_float2(a0.x + a2.x, a0.y + a2.y); // first stage, span h
+        const float2 b2 = bfft_mul(make_float2(a0.x - a2.x, a0.y - a2.y), w0);
+        const float2 b1 = make_float2(a1.x + a3.x, a1.y + a3.y);
+        const float2 b3 = bfft_mul(make_float2(a1.x - a3.x, a1.y - a3.y), w1);
+        a[s0] = make_float2(b0.x + b1.x, b0.y + b1.y); // second stage, span q, twiddle W_2q^j
+        a[s1] = bfft_mul(make_float2(b0.x - b1.x, b0.y - b1.y), w2);
+        a[s2] = make_float2(b2.x + b3.x, b2.y + b3.y);
+        a[s3] = bfft_mul(make_float2(b2.x - b3.x, b2.y - b3.y), w2);
+    }
+    __syncthreads();
+}
+
+// The radix-2 stages of spans h, h/2 and r = h/4 in one pass (groups of 2h = 8r elements): each thread holds the
+// eight elements the three stages share, element m of its group at j + m·r. The same operations, operand for
+// operand, as three single stages, with W_2h^(j + 2r) and W_2h^(j + 3r) (and W_h^(j + r)) the bfft_quarter of the
+// twiddles read, as block_fft_pass4 derives its second one: 4 twiddle reads per 8 elements and 3 stages, against
+// 4 per 8 elements and 2 stages in block_fft_pass4, and one round trip through shared memory and one barrier
+// where 3/2 passes of block_fft_pass4 take them. A warp reads 32 consecutive elements per access while r ≥ 32.
+__device__ __forceinline__ void block_fft_pass8(float2* a, const BlockFftLength& n, const float2* __restrict__ stage,
+                                                float sign, int h) {
+    const int r = h >> 2; // span of the third stage
+    for (int b = threadIdx.x; b < (n.m >> 3); b += blockDim.x) {
+        const int j = b & (r - 1);
+        const int i = ((b - j) << 3) + j; // element j of group b / r, whose 8r elements start at (b / r)·8r
+        float2 x[8];
+#pragma unroll
+        for (int m = 0; m < 8; ++m) x[m] = a[block_fft_pad(i + m * r, n)];
+        const float2 w0 = bfft_twiddle(stage, h + j, sign), w1 = bfft_twiddle(stage, h + r + j, sign);
+        bfft_butterfly(x[0], x[4], w0); // span h = 4r: W_2h^(j + m·r) for element m < 4
+        bfft_butterfly(x[1], x[5], w1);
+        bfft_butterfly(x[2], x[6], bfft_quarter(w0, sign));
+        bfft_butterfly(x[3], x[7], bfft_quarter(w1, sign));
+        const float2 v0 = bfft_twiddle(stage, 2 * r + j, sign), u0 = bfft_twiddle(stage, r + j, sign);
+#pragma unroll
+        for (int half = 0; half < 8; half += 4) { // each half on its own from here, and stored before the next
+            bfft_butterfly(x[half], x[half + 2], v0); // span 2r: W_4r^(j + m·r) for element m < 2 of the half
+            bfft_butterfly(x[half + 1], x[half + 3], bfft_quarter(v0, sign));
+            bfft_butterfly(x[half], x[half + 1], u0); // span r: W_2r^j
+            bfft_butterfly(x[half + 2], x[half + 3], u0);
+#pragma unroll
+            for (int m = half; m < half + 4; ++m) a[block_fft_pad(i + m * r, n)] = x[m];
+        }
+    }
+    __syncthreads();
+}
+
 // In-place complex FFT of elements 0 .. M − 1 of a (slots as block_fft_pad), natural order in, reversed order out
-// (block_fft_reversed); conjugated twiddles when inverse.
+// (block_fft_reversed); conjugated twiddles when inverse. kRadix8: the passes of span ≥ 32 three stages at a time
+// where they can be (below), else two; the same operations either way, so the same bits.
+template <bool kRadix8>
 __device__ __forceinline__ void block_fft_complex(float2* a, const BlockFftLength& n, const float2* __restrict__ tw,
                                                   int twLength, bool inverse) {
     const float sign = inverse ? -1.0f : 1.0f;
@@ -168,45 +244,35 @@ __device__ __forceinline__ void block_fft_complex(float2* a, const BlockFftLengt
         case 7: block_fft_odd_stage<7>(a, n, tw, twLength, sign); break;
         default: break;
     }
-    // Radix-2 decimation in frequency on each of the `odd` blocks of 2^p: the stages (span h: a[i], a[i + h] →
-    // their sum, and their difference times W_2h^j) run two at a time, each thread holding the four elements two
-    // stages share in registers (the same arithmetic as one stage at a time, with half the shared-memory traffic and
-    // barriers). Groups of 2h elements tile every block, so one loop covers them all. Twiddles from the stages'
-    // table (stage[h + j] = W_2h^j): W_2h^j and W_2q^j = W_2h^2j read, W_2h^(j+q) = −i·W_2h^j exactly (a swap and a
-    // sign, the same rounding). Passes run while a warp's 32 threads read 32 consecutive elements (q ≥ 32); the
-    // stages of spans below 64 then run in registers and warp shuffles (block_fft_warp_tail), where passes of small
-    // span met 2-, 4- and 8-way bank conflicts. Sub-transforms shorter than 64 take passes down to an odd stage count's
-    // last stage of span 1 alone.
+    // Radix-2 decimation in frequency on each of the `odd` blocks of 2^p, several stages per pass over shared memory
+    // (block_fft_pass4, block_fft_pass8: groups of 2h elements tile every block, so one loop covers them all). Passes
+    // run while a warp's 32 threads read 32 consecutive elements (every stage of a pass of span ≥ 32); the stages of
+    // spans below 64 or 32 then run in registers and warp shuffles (block_fft_warp_tail), where passes of small span
+    // met 2-, 4- and 8-way bank conflicts. Passes must take the k = p − 6 stages of span ≥ 64, and may take the
+    // span-32 one: radix-4 passes take k or k + 1 stages, whichever is even (⌈k/2⌉ passes); with kRadix8, k where 3
+    // divides it, else k + 1, in radix-8 passes and one radix-4 pass where 3 does not divide k + 1 (⌈k/3⌉ passes: 2
+    // against 3 at 4096 points, 3 against 4 at 16384). The tail takes the rest (h0 = 32 or 16). Sub-transforms shorter
+    // than 64 take radix-4 passes down to an odd stage count's last stage of span 1 alone.
     const float2* __restrict__ stage = tw + twLength;
-    const int total = n.m;
-    const bool warpTail = n.part >= 64;
     int h = n.part >> 1;
-    for (; h >= (warpTail ? 64 : 2); h >>= 2) {
-        const int q = h >> 1; // span of the second stage
-        for (int b = threadIdx.x; b < (total >> 2); b += blockDim.x) {
-            const int j = b & (q - 1);
-            const int i = ((b - j) << 2) + j; // element j of group b / q, whose 2h = 4q elements start at (b / q)·4q
-            const int s0 = block_fft_pad(i, n), s1 = block_fft_pad(i + q, n), s2 = block_fft_pad(i + 2 * q, n),
-                      s3 = block_fft_pad(i + 3 * q, n);
-            const float2 a0 = a[s0], a1 = a[s1], a2 = a[s2], a3 = a[s3];
-            const float2 w0 = bfft_twiddle(stage, h + j, sign);
-            const float2 w1 = make_float2(w0.y * sign, -w0.x * sign); // −i·w0, or +i·w0 when inverse
-            const float2 w2 = bfft_twiddle(stage, q + j, sign);
-            const float2 b0 = make_float2(a0.x + a2.x, a0.y + a2.y); // first stage, span h
-            const float2 b2 = bfft_mul(make_float2(a0.x - a2.x, a0.y - a2.y), w0);
-            const float2 b1 = make_float2(a1.x + a3.x, a1.y + a3.y);
-            const float2 b3 = bfft_mul(make_float2(a1.x - a3.x, a1.y - a3.y), w1);
-            a[s0] = make_float2(b0.x + b1.x, b0.y + b1.y); // second stage, span q, twiddle W_2q^j
-            a[s1] = bfft_mul(make_float2(b0.x - b1.x, b0.y - b1.y), w2);
-            a[s2] = make_float2(b2.x + b3.x, b2.y + b3.y);
-            a[s3] = bfft_mul(make_float2(b2.x - b3.x, b2.y - b3.y), w2);
+    const bool warpTail = n.part >= 64;
+    if (kRadix8 && warpTail) {
+        const int k = n.log2 - 6;
+        int stages = k % 3 == 0 ? k : k + 1;
+        for (; stages >= 3; stages -= 3, h >>= 3) block_fft_pass8(a, n, stage, sign, h);
+        if (stages == 2) {
+            block_fft_pass4(a, n, stage, sign, h);
+            h >>= 2;
         }
-        __syncthreads();
+    } else {
+        for (; h >= (warpTail ? 64 : 2); h >>= 2) block_fft_pass4(a, n, stage, sign, h);
     }
     if (warpTail) {
         block_fft_warp_tail(a, n, stage, sign, h);
-    } else if (h == 1) { // the last stage alone: span 1, twiddle W_2^0 = 1
-        for (int b = threadIdx.x; b < (total >> 1); b += blockDim.x) {
+        return;
+    }
+    if (h == 1) { // the last stage alone: span 1, twiddle W_2^0 = 1
+        for (int b = threadIdx.x; b < (n.m >> 1); b += blockDim.x) {
             const int s0 = block_fft_pad(2 * b, n), s1 = block_fft_pad(2 * b + 1, n);
             const float2 u = a[s0], v = a[s1];
             a[s0] = make_float2(u.x + v.x, u.y + v.y);
@@ -218,11 +284,12 @@ __device__ __forceinline__ void block_fft_complex(float2* a, const BlockFftLengt
 
 // The half spectrum of N = 2M real samples that the caller has put in a as complex pairs, pair m = (x[2m],
 // x[2m + 1]) at a[block_fft_pad(m, n)], block synchronized: a needs block_fft_slots(n) elements. On return bin b is
-// at a[block_fft_slot(b, n)].
+// at a[block_fft_slot(b, n)]. kRadix8 as block_fft_complex takes it.
+template <bool kRadix8>
 __device__ __forceinline__ void block_fft_real_forward(float2* a, const BlockFftLength& n, const float2* __restrict__ tw,
                                                        int twLength) {
     const int m = n.m;
-    block_fft_complex(a, n, tw, twLength, false);
+    block_fft_complex<kRadix8>(a, n, tw, twLength, false);
     const int unitN = twLength / (2 * m); // tw[k · unitN] = e^{−2πi·k/N}
     for (int k = threadIdx.x; k <= m / 2; k += blockDim.x) {
         // Z = DFT_M of the pairs; bins k and M − k of the real transform come from Z[k] and Z[M − k] (Z[M] = Z[0]):
@@ -246,7 +313,8 @@ __device__ __forceinline__ void block_fft_real_forward(float2* a, const BlockFft
 
 // The N = 2M real samples whose half spectrum the caller has put in a in natural order (bin b at
 // a[block_fft_pad(b, n)], b ≤ M), block synchronized. On return samples 2j and 2j + 1 are
-// a[block_fft_reversed(j, n)].x and .y.
+// a[block_fft_reversed(j, n)].x and .y. kRadix8 as block_fft_complex takes it.
+template <bool kRadix8>
 __device__ __forceinline__ void block_fft_real_inverse(float2* a, const BlockFftLength& n, const float2* __restrict__ tw,
                                                        int twLength) {
     const int m = n.m;
@@ -270,5 +338,5 @@ __device__ __forceinline__ void block_fft_real_inverse(float2* a, const BlockFft
         }
     }
     __syncthreads();
-    block_fft_complex(a, n, tw, twLength, true);
+    block_fft_complex<kRadix8>(a, n, tw, twLength, true);
 }

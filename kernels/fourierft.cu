@@ -102,7 +102,7 @@ __device__ __forceinline__ void fused_stage_row(float* coeffs, const float* __re
 // (8·block_fft_slots bytes each) and then n floats. twiddles: block_fft.cuh's table for L, a multiple of d_in and
 // d_out. Two kernels: fourierft_forward_fused for powers of two (oddIn = oddOut = 1: the radix-odd stages compiled
 // out, half the registers) and fourierft_forward_fused_radix for the rest.
-template <bool kOddRadix>
+template <bool kOddRadix, bool kRadix8>
 __device__ __forceinline__ void forward_fused(
         float2* const spectrum, const void* __restrict__ x, int xDtype, int halfIn, int oddIn, void* __restrict__ y,
         int yDtype, int halfOut, int oddOut, const float* __restrict__ coeffTable, int n, const int* __restrict__ tokenRow,
@@ -121,10 +121,10 @@ __device__ __forceinline__ void forward_fused(
         fused_stage_row(coeffs, coeffTable, n, row, &staged);
         fused_load_pairs(spectrum, x, (long long) t * dIn, xDtype, in);
         __syncthreads();
-        block_fft_real_forward(spectrum, in, twiddles, twiddleLength);
+        block_fft_real_forward<kRadix8>(spectrum, in, twiddles, twiddleLength);
         fused_gather(z, out, spectrum, in, coeffs, binStart, entryCoeff, entrySrc, halfScale);
         __syncthreads();
-        block_fft_real_inverse(z, out, twiddles, twiddleLength);
+        block_fft_real_inverse<kRadix8>(z, out, twiddles, twiddleLength);
         fused_add_samples(y, (long long) t * dOut, yDtype, z, out);
     }
 }
@@ -136,7 +136,7 @@ __device__ __forceinline__ void forward_fused(
 // (the transposed grouping from G, x's spectrum buffer reused for it). The products are summed over tokens by
 // fourierft_coeff_grad_rows in a fixed order. tokenRow as in forward_fused (its row only read for ∂L/∂x; tokens
 // without one are skipped and their products left unwritten). Dynamic shared memory: as forward_fused.
-template <bool kOddRadix>
+template <bool kOddRadix, bool kRadix8>
 __device__ __forceinline__ void backward_fused(
         float2* const spectrum, const void* __restrict__ x, int xDtype, int halfIn, int oddIn,
         const void* __restrict__ gy, int gyDtype, int halfOut, int oddOut, void* __restrict__ gx, int gxDtype,
@@ -159,8 +159,8 @@ __device__ __forceinline__ void backward_fused(
         fused_load_pairs(spectrum, x, (long long) t * dIn, xDtype, in);
         fused_load_pairs(g, gy, (long long) t * dOut, gyDtype, out);
         __syncthreads();
-        block_fft_real_forward(spectrum, in, twiddles, twiddleLength);
-        block_fft_real_forward(g, out, twiddles, twiddleLength);
+        block_fft_real_forward<kRadix8>(spectrum, in, twiddles, twiddleLength);
+        block_fft_real_forward<kRadix8>(g, out, twiddles, twiddleLength);
         float* const p = products + (long long) t * n;
         for (int l = threadIdx.x; l < n; l += blockDim.x) {
             const float2 r = spectrum[block_fft_slot(xBin[l], in)];
@@ -171,7 +171,7 @@ __device__ __forceinline__ void backward_fused(
         __syncthreads(); // x's spectrum is read; its buffer takes ∂L/∂x's
         fused_gather(spectrum, in, g, out, coeffs, binStart, entryCoeff, entrySrc, halfScale);
         __syncthreads();
-        block_fft_real_inverse(spectrum, in, twiddles, twiddleLength);
+        block_fft_real_inverse<kRadix8>(spectrum, in, twiddles, twiddleLength);
         fused_add_samples(gx, (long long) t * dIn, gxDtype, spectrum, in);
     }
 }
@@ -403,7 +403,7 @@ __global__ void __launch_bounds__(256) fourierft_forward_fused(
         const int* __restrict__ binStart, const int* __restrict__ entryCoeff, const int* __restrict__ entrySrc,
         const float2* __restrict__ twiddles, int twiddleLength, float halfScale, int tokens) {
     SPEFT_DYNAMIC_SHARED(float2, spectrum); // declared here, in C linkage, as every kernel of this file does
-    forward_fused<false>(spectrum, x, xDtype, halfIn, oddIn, y, yDtype, halfOut, oddOut, coeffTable, n, tokenRow,
+    forward_fused<false, false>(spectrum, x, xDtype, halfIn, oddIn, y, yDtype, halfOut, oddOut, coeffTable, n, tokenRow,
                          binStart, entryCoeff, entrySrc, twiddles, twiddleLength, halfScale, tokens);
 }
 
@@ -413,8 +413,23 @@ __global__ void __launch_bounds__(256) fourierft_forward_fused_radix(
         const int* __restrict__ binStart, const int* __restrict__ entryCoeff, const int* __restrict__ entrySrc,
         const float2* __restrict__ twiddles, int twiddleLength, float halfScale, int tokens) {
     SPEFT_DYNAMIC_SHARED(float2, spectrum);
-    forward_fused<true>(spectrum, x, xDtype, halfIn, oddIn, y, yDtype, halfOut, oddOut, coeffTable, n, tokenRow,
+    forward_fused<true, false>(spectrum, x, xDtype, halfIn, oddIn, y, yDtype, halfOut, oddOut, coeffTable, n, tokenRow,
                         binStart, entryCoeff, entrySrc, twiddles, twiddleLength, halfScale, tokens);
+}
+
+// fourierft_forward_fused with its FFTs' passes three radix-2 stages at a time where they can be (block_fft_complex's
+// kRadix8; the same bits): one round trip through shared memory and one barrier fewer per FFT at 4096 points, for
+// 40 registers against 32 (at 4096² shared memory holds either to 6 blocks an SM; layers of under 28 KB, which 32
+// registers let run 8 blocks, get 6). Opt-in (spectralpeft.fourierft.fftPass=radix8, FusedForward) until a GPU has
+// timed it beside the other.
+__global__ void __launch_bounds__(256) fourierft_forward_fused_pass8(
+        const void* __restrict__ x, int xDtype, int halfIn, int oddIn, void* __restrict__ y, int yDtype, int halfOut,
+        int oddOut, const float* __restrict__ coeffTable, int n, const int* __restrict__ tokenRow,
+        const int* __restrict__ binStart, const int* __restrict__ entryCoeff, const int* __restrict__ entrySrc,
+        const float2* __restrict__ twiddles, int twiddleLength, float halfScale, int tokens) {
+    SPEFT_DYNAMIC_SHARED(float2, spectrum);
+    forward_fused<false, true>(spectrum, x, xDtype, halfIn, oddIn, y, yDtype, halfOut, oddOut, coeffTable, n, tokenRow,
+                               binStart, entryCoeff, entrySrc, twiddles, twiddleLength, halfScale, tokens);
 }
 
 // The fused backward (backward_fused above): powers of two, and lengths with a radix-3, 5 or 7 stage.
@@ -426,7 +441,7 @@ __global__ void __launch_bounds__(256) fourierft_backward_fused(
         const int* __restrict__ entrySrc, const float2* __restrict__ twiddles, int twiddleLength, float halfScale,
         float* __restrict__ products, int tokens) {
     SPEFT_DYNAMIC_SHARED(float2, spectrum);
-    backward_fused<false>(spectrum, x, xDtype, halfIn, oddIn, gy, gyDtype, halfOut, oddOut, gx, gxDtype, coeffTable,
+    backward_fused<false, false>(spectrum, x, xDtype, halfIn, oddIn, gy, gyDtype, halfOut, oddOut, gx, gxDtype, coeffTable,
                           n, tokenRow, xBin, gyBin, imSign, binStart, entryCoeff, entrySrc, twiddles, twiddleLength,
                           halfScale, products, tokens);
 }
@@ -439,9 +454,23 @@ __global__ void __launch_bounds__(256) fourierft_backward_fused_radix(
         const int* __restrict__ entrySrc, const float2* __restrict__ twiddles, int twiddleLength, float halfScale,
         float* __restrict__ products, int tokens) {
     SPEFT_DYNAMIC_SHARED(float2, spectrum);
-    backward_fused<true>(spectrum, x, xDtype, halfIn, oddIn, gy, gyDtype, halfOut, oddOut, gx, gxDtype, coeffTable,
+    backward_fused<true, false>(spectrum, x, xDtype, halfIn, oddIn, gy, gyDtype, halfOut, oddOut, gx, gxDtype, coeffTable,
                          n, tokenRow, xBin, gyBin, imSign, binStart, entryCoeff, entrySrc, twiddles, twiddleLength,
                          halfScale, products, tokens);
+}
+
+// fourierft_backward_fused with radix-8 passes, as fourierft_forward_fused_pass8 (the same bits as the other).
+__global__ void __launch_bounds__(256) fourierft_backward_fused_pass8(
+        const void* __restrict__ x, int xDtype, int halfIn, int oddIn, const void* __restrict__ gy, int gyDtype,
+        int halfOut, int oddOut, void* __restrict__ gx, int gxDtype, const float* __restrict__ coeffTable, int n,
+        const int* __restrict__ tokenRow, const int* __restrict__ xBin, const int* __restrict__ gyBin,
+        const float* __restrict__ imSign, const int* __restrict__ binStart, const int* __restrict__ entryCoeff,
+        const int* __restrict__ entrySrc, const float2* __restrict__ twiddles, int twiddleLength, float halfScale,
+        float* __restrict__ products, int tokens) {
+    SPEFT_DYNAMIC_SHARED(float2, spectrum);
+    backward_fused<false, true>(spectrum, x, xDtype, halfIn, oddIn, gy, gyDtype, halfOut, oddOut, gx, gxDtype,
+                                coeffTable, n, tokenRow, xBin, gyBin, imSign, binStart, entryCoeff, entrySrc, twiddles,
+                                twiddleLength, halfScale, products, tokens);
 }
 
 // ∂L/∂c's partial sums from fourierft_backward_fused's products (rows × n): partial[tile, l] = Σ of the products of

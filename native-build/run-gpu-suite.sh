@@ -27,7 +27,7 @@
 #   fused   FourierFT's fused kernels against the cuFFT route, about 4 minutes (run_fused below: the forward and
 #           backward stage profiles, Nsight Compute's sections for one launch of each fused kernel, JMH on the
 #           cuFFT route, the fused kernels being the default); with SUITE_ARCHIVE set, packed at the end
-#   check   about 4 minutes (its steps' limits add up to 380 s), for what is left of a lease (run_check below):
+#   check   about 5 minutes (its steps' limits add up to 420 s), for what is left of a lease (run_check below):
 #           the host's time per call, then short JMH of the default routes (FourierFT forward, backward and mixed
 #           batches, FouRA's forward), then the routes waiting for a decision: FouRA's small kernel at T = 1 to 8,
 #           its split products and its kernel for the products into y at T = 4096, TLoRA's R = 1 gradients
@@ -356,8 +356,10 @@ run_fused() {
 # and on foura_add_product (-Dspectralpeft.foura.expand=gemm and kernel; check/split*-*/); then TLoRA's forward +
 # backward at R = 1 with the cores' gradients through C and without it (-Dspectralpeft.tlora.cuda.gradient=gram and
 # kronecker, check/tlora-*/: the default goes to the faster) and the stage profile of the kronecker route at T = 4096
-# (check/tlora-stages.md); then every opt-in route beside its default, case by case (bench/route_decisions.py:
-# check/decisions.md); packed at the end.
+# (check/tlora-stages.md); then FourierFT's forward and backward at T = 256 and 4096 with the fused kernels' FFT
+# passes of two and of three radix-2 stages (-Dspectralpeft.fourierft.fftPass=radix4 and radix8, check/fft-*/);
+# then every opt-in route beside its default, case by case (bench/route_decisions.py: check/decisions.md); packed
+# at the end.
 run_check() {
   local d=$out/check
   mkdir -p "$d"
@@ -420,6 +422,16 @@ run_check() {
     org.spectralpeft.bench.TLoRAStageProfile "$d/tlora-stages.md" > "$d/tlora-stages.log" 2>&1 \
     || echo "   TLoRAStageProfile FAILED OR CUT SHORT (see check/tlora-stages.log)"
   grep -E "^## |^wall|tlora_kron|cublasSgemm" "$d/tlora-stages.md" 2>/dev/null | sed 's/ (p10[^)]*)//' || true
+  echo "== FourierFT's fused kernels: FFT passes of two or of three radix-2 stages ($(date -u +%T))"
+  local passes
+  for passes in radix4 radix8; do
+    JAVA_OPTS="-Xmx8g -Dspectralpeft.fourierft.fftPass=$passes" timeout -k 5 "${CHECK_FFT_LIMIT:-20}" \
+      "$bundle/run-benchmarks.sh" "$d/fft-$passes" "ForwardBackwardBenchmark\.(forward|backward)$" -p backend=cuda \
+      -p dtype=float32 -p tokens=256,4096 -wi 1 -w 200ms -i 2 -r 300ms -f 0 > "$d/fft-$passes.log" 2>&1 \
+      || echo "   $passes JMH FAILED OR CUT SHORT (see check/fft-$passes.log)"
+    echo "   -Dspectralpeft.fourierft.fftPass=$passes:"
+    grep -E "p0.50 " "$d/fft-$passes/jmh.txt" 2>/dev/null || true
+  done
   echo "== the routes side by side (bench/route_decisions.py, check/decisions.md)"
   rm -f "$d/decisions.md"
   "$python" bench/route_decisions.py "$d" --out "$d/decisions.md" || echo "   ROUTE DECISIONS FAILED"

@@ -82,6 +82,15 @@ public final class CudaFourierFT extends ValidatingBackend {
      */
     public static final String FORWARD_PROPERTY = "spectralpeft.fourierft.forward";
 
+    /**
+     * System property choosing how the fused kernels' FFTs pass over shared memory, read per call, for layers whose
+     * lengths are powers of two: {@code radix4} (the default) two radix-2 stages per pass, {@code radix8} three
+     * where they can be ({@code fourierft_forward_fused_pass8}, {@code fourierft_backward_fused_pass8}: one pass and
+     * one barrier fewer per FFT at 4096 points, 40 registers against 32). The same operations either way, so the same
+     * bits; the property is for timing one against the other. Any other value is refused when a call reads it.
+     */
+    public static final String FFT_PASS_PROPERTY = "spectralpeft.fourierft.fftPass";
+
     private final CudaContext context;
     /** False when opened on a borrowed context, which close() leaves open. */
     private final boolean ownsContext;
@@ -867,9 +876,13 @@ public final class CudaFourierFT extends ValidatingBackend {
         context.makeCurrent();
     }
 
-    /** Refuses an unknown {@value #FORWARD_PROPERTY} before a forward or backward does any device work. */
+    /**
+     * Refuses an unknown {@value #FORWARD_PROPERTY} or {@value #FFT_PASS_PROPERTY} before a forward or backward does
+     * any device work.
+     */
     private static void checkRoute() {
         FusedForward.requested();
+        FusedForward.radix8Passes();
     }
 
     private void checkDevice(String name, DeviceArray a, long expected) {

@@ -32,11 +32,14 @@ final class FourierFTKernels implements AutoCloseable {
     static final String FORWARD_FUSED_RADIX = "fourierft_forward_fused_radix";
     static final String BACKWARD_FUSED = "fourierft_backward_fused";
     static final String BACKWARD_FUSED_RADIX = "fourierft_backward_fused_radix";
+    static final String FORWARD_FUSED_PASS8 = "fourierft_forward_fused_pass8";
+    static final String BACKWARD_FUSED_PASS8 = "fourierft_backward_fused_pass8";
     static final String COEFF_GRAD_ROWS = "fourierft_coeff_grad_rows";
     static final String TOKEN_ROWS = "fourierft_token_rows";
     static final String[] KERNELS = {SCATTER_HALF_SPECTRUM, COLUMN_SYNTHESIS, COLUMN_ANALYSIS, GATHER_SCATTER, GATHER_SCATTER_MIXED,
         GATHER_SCATTER_MIXED_ROWS, GATHER_REAL, COEFF_GRAD_PARTIAL, COEFF_GRAD_REDUCE, COEFF_GRAD_PARTIAL_MIXED, COEFF_GRAD_REDUCE_MIXED,
-        FORWARD_FUSED, FORWARD_FUSED_RADIX, BACKWARD_FUSED, BACKWARD_FUSED_RADIX, COEFF_GRAD_ROWS, TOKEN_ROWS};
+        FORWARD_FUSED, FORWARD_FUSED_RADIX, BACKWARD_FUSED, BACKWARD_FUSED_RADIX, FORWARD_FUSED_PASS8, BACKWARD_FUSED_PASS8,
+        COEFF_GRAD_ROWS, TOKEN_ROWS};
 
     /** {@link CudaFourierFT#MIXED_GATHER_PROPERTY}. */
     static final String MIXED_GATHER_PROPERTY = CudaFourierFT.MIXED_GATHER_PROPERTY;
@@ -206,12 +209,14 @@ final class FourierFTKernels implements AutoCloseable {
 
     /**
      * {@link #forwardFused} over {@code blocks} blocks (tests stride the tokens over fewer): {@code
-     * fourierft_forward_fused} where both lengths are powers of two, else {@code fourierft_forward_fused_radix}.
+     * fourierft_forward_fused} (or {@code _pass8} under {@value CudaFourierFT#FFT_PASS_PROPERTY}{@code =radix8}) where
+     * both lengths are powers of two, else {@code fourierft_forward_fused_radix}.
      */
     void forwardFused(long in, int inDtype, int inLength, long out, int outDtype, int outLength, long coeffTable, int n,
                       long tokenRow, DeviceSpecTables.Grouping g, DeviceSpecTables tw, float halfScale, int tokens,
                       int blocks, CudaStream s) {
-        launch(FusedForward.powersOfTwo(inLength, outLength) ? FORWARD_FUSED : FORWARD_FUSED_RADIX, blocks, 1,
+        launch(FusedForward.powersOfTwo(inLength, outLength)
+                        ? FusedForward.radix8Passes() ? FORWARD_FUSED_PASS8 : FORWARD_FUSED : FORWARD_FUSED_RADIX, blocks, 1,
                 (int) FusedForward.sharedBytes(inLength, outLength, n), s, in, inDtype, inLength / 2,
                 FusedForward.oddFactor(inLength), out, outDtype, outLength / 2, FusedForward.oddFactor(outLength),
                 coeffTable, n, tokenRow, g.start(), g.coeff(), g.src(), tw.twiddles, tw.twiddleLength, halfScale,
@@ -219,15 +224,16 @@ final class FourierFTKernels implements AutoCloseable {
     }
 
     /**
-     * The backward of a token in a block, {@code fourierft_backward_fused} (or {@code _radix}, as {@link #forwardFused}
-     * picks): x's (inLength) and ∂L/∂y's (outLength) rows transformed in shared memory, each token's ∂L/∂c products
+     * The backward of a token in a block, {@code fourierft_backward_fused} (or {@code _radix} or {@code _pass8}, as
+     * {@link #forwardFused} picks): x's (inLength) and ∂L/∂y's (outLength) rows transformed in shared memory, each token's ∂L/∂c products
      * into products (tokens × n floats, tokens of another row left alone), and, where gx is not 0, gx += ∂L/∂y·ΔW by
      * the transposed grouping with the token's coefficient row (tokenRow as in {@link #forwardFused}).
      */
     void backwardFused(long x, int xDtype, int inLength, long gy, int gyDtype, int outLength, long gx, int gxDtype,
                        long coeffTable, int n, long tokenRow, DeviceSpecTables t, float halfScale, long products,
                        int tokens, CudaStream s) {
-        launch(FusedForward.powersOfTwo(inLength, outLength) ? BACKWARD_FUSED : BACKWARD_FUSED_RADIX,
+        launch(FusedForward.powersOfTwo(inLength, outLength)
+                        ? FusedForward.radix8Passes() ? BACKWARD_FUSED_PASS8 : BACKWARD_FUSED : BACKWARD_FUSED_RADIX,
                 Math.min(tokens, MAX_FUSED_BLOCKS), 1, (int) FusedForward.sharedBytes(inLength, outLength, n), s, x,
                 xDtype, inLength / 2, FusedForward.oddFactor(inLength), gy, gyDtype, outLength / 2,
                 FusedForward.oddFactor(outLength), gx, gxDtype, coeffTable, n, tokenRow, t.xBin, t.gyBin, t.imSign,

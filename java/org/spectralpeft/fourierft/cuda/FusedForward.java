@@ -41,6 +41,22 @@ final class FusedForward {
     }
 
     /**
+     * Whether the calling thread's current value of {@value CudaFourierFT#FFT_PASS_PROPERTY} asks for the kernels
+     * whose FFTs take three radix-2 stages per pass: unset or {@code radix4} no, {@code radix8} yes.
+     *
+     * @throws IllegalArgumentException for any other value, naming the property and the values it takes
+     */
+    static boolean radix8Passes() {
+        String passes = System.getProperty(CudaFourierFT.FFT_PASS_PROPERTY, "radix4");
+        return switch (passes) {
+            case "radix4" -> false;
+            case "radix8" -> true;
+            default -> throw new IllegalArgumentException("system property " + CudaFourierFT.FFT_PASS_PROPERTY + "="
+                    + passes + " is not a pass of the fused kernels' FFTs: radix4 (the default) or radix8");
+        };
+    }
+
+    /**
      * The odd factor of a length's half: d/2 = odd·2^p.
      *
      * @return 1, 3, 5 or 7, or 0 where d is not such a length (odd, below 2, or another odd factor)

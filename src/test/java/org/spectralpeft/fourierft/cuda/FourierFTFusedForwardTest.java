@@ -2,6 +2,7 @@ package org.spectralpeft.fourierft.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -246,6 +247,78 @@ class FourierFTFusedForwardTest {
             stream.synchronize();
             assertArrayEquals(y0, download(dy), "y left alone");
             assertArrayEquals(y0, hostY.toFloats(), "host y left alone");
+        }
+    }
+
+    /**
+     * {@value CudaFourierFT#FFT_PASS_PROPERTY}{@code =radix8} (three radix-2 stages per pass where they can be) gives
+     * the bits of the default's two per pass, forward, mixed forward and backward with ∂L/∂x, at lengths whose
+     * schedules differ (half-lengths 2^7 to 2^13: one radix-4 pass against one, a radix-8 pass against two, a radix-8
+     * and a radix-4 against three, two radix-8 against three, three passes against four) and a short one the passes
+     * leave alone, in every dtype; the launches are the _pass8 kernels; an unknown value is refused before any work.
+     */
+    @ParameterizedTest(name = "{0}x{1} {2}")
+    @CsvSource({"256, 512, FLOAT32", "1024, 2048, BFLOAT16", "4096, 4096, FLOAT32", "8192, 256, FLOAT16",
+        "128, 16384, FLOAT32", "64, 32, FLOAT16"})
+    void theRadix8PassesGiveTheDefaultsBits(int dOut, int dIn, DType dtype) {
+        TestData data = new TestData();
+        int tokens = 3;
+        int n = Math.min(400, dOut * dIn / 4);
+        FourierFTSpec spec = FourierFTSpec.fromSeed(dOut, dIn, n, data.seed, 130f);
+        FourierFTAdapterPool pool = new FourierFTAdapterPool(dOut, dIn);
+        pool.add(4, spec, data.gaussian(n));
+        pool.add(9, spec, data.gaussian(n));
+        int[] ids = {9, -1, 4};
+        float[] coeffs = data.gaussian(n);
+        float[] x = data.gaussian(tokens * dIn);
+        float[] gy = data.gaussian(tokens * dOut);
+        float[] y0 = data.gaussian(tokens * dOut);
+        float[] gx0 = data.gaussian(tokens * dIn);
+        List<float[]> results = new ArrayList<>();
+        for (String passes : new String[] {null, "radix8"}) {
+            try (DeviceBuffer c = upload(DType.FLOAT32, coeffs);
+                 DeviceBuffer dx = upload(dtype, x);
+                 DeviceBuffer dgy = upload(dtype, gy);
+                 DeviceBuffer dy = upload(dtype, y0);
+                 DeviceBuffer mixedY = upload(dtype, y0);
+                 DeviceBuffer gc = upload(DType.FLOAT32, new float[n]);
+                 DeviceBuffer gx = upload(dtype, gx0);
+                 CudaStream stream = cuda.createStream()) {
+                List<Runnable> calls = List.of(
+                        () -> cuda.forward(spec, c.array(), dx.array(), tokens, dy.array(), stream),
+                        () -> cuda.forward(pool, ids, dx.array(), tokens, mixedY.array(), stream),
+                        () -> cuda.backward(spec, c.array(), dx.array(), dgy.array(), tokens, gc.array(), gx.array(),
+                                stream));
+                List<String> fusedStages = new ArrayList<>(); // each call's fused kernel
+                for (Runnable call : calls) {
+                    SystemProperty.with(CudaFourierFT.FFT_PASS_PROPERTY, passes, () -> fusedStages.addAll(
+                            stagesOf("fused", call).stream().filter(l -> l.contains("_fused")).toList()));
+                }
+                stream.synchronize();
+                String forward = passes == null ? FourierFTKernels.FORWARD_FUSED : FourierFTKernels.FORWARD_FUSED_PASS8;
+                String backward = passes == null ? FourierFTKernels.BACKWARD_FUSED : FourierFTKernels.BACKWARD_FUSED_PASS8;
+                assertEquals(List.of(forward, forward, backward), fusedStages, "launches with " + passes);
+                for (DeviceBuffer b : new DeviceBuffer[] {dy, mixedY, gc, gx}) {
+                    results.add(download(b));
+                }
+            }
+        }
+        String[] names = {"forward", "mixed forward", "∂L/∂c", "∂L/∂x"};
+        for (int i = 0; i < names.length; i++) {
+            assertFalse(Arrays.equals(results.get(i), i == 2 ? new float[n] : i == 3 ? gx0 : y0), names[i] + " written");
+            assertArrayEquals(results.get(i), results.get(i + names.length), names[i] + " bit for bit" + data.tag());
+        }
+        float[] before = HostArray.of(DType.FLOAT32, y0).toFloats();
+        try (DeviceBuffer c = upload(DType.FLOAT32, coeffs);
+             DeviceBuffer dx = upload(DType.FLOAT32, x);
+             DeviceBuffer dy = upload(DType.FLOAT32, before);
+             CudaStream stream = cuda.createStream()) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> SystemProperty.with(
+                    CudaFourierFT.FFT_PASS_PROPERTY, "radix16",
+                    () -> cuda.forward(spec, c.array(), dx.array(), tokens, dy.array(), stream)));
+            assertTrue(e.getMessage().contains("spectralpeft.fourierft.fftPass=radix16 is not a pass"), e.getMessage());
+            stream.synchronize();
+            assertArrayEquals(before, download(dy), "y left alone");
         }
     }
 
