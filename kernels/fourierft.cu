@@ -47,13 +47,62 @@ __device__ __forceinline__ float2 gather_bin(const float2* __restrict__ row, con
 
 // The steps both fused kernels take per token, on one block's shared memory.
 
+// Whether every pair (row[2m], row[2m + 1]) of rows starting at even elements of base is one aligned access of two
+// elements (8 bytes for float32, 4 for float16 and bfloat16): true for whole allocations, not for every view.
+__device__ __forceinline__ bool fused_pairs_aligned(const void* base, int dtype) {
+    const unsigned long long bytes = dtype == DT_FLOAT32 ? 8 : 4;
+    return (reinterpret_cast<unsigned long long>(base) & (bytes - 1)) == 0;
+}
+
+// Elements i and i + 1 (i even) of a row of dtype DT as floats, in one access (fused_pairs_aligned).
+template <int DT>
+__device__ __forceinline__ float2 fused_pair(const void* base, long long i) {
+    if constexpr (DT == DT_FLOAT32) {
+        return *reinterpret_cast<const float2*>(static_cast<const float*>(base) + i);
+    } else if constexpr (DT == DT_FLOAT16) {
+        return __half22float2(*reinterpret_cast<const __half2*>(static_cast<const __half*>(base) + i));
+    } else {
+        return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(static_cast<const __nv_bfloat16*>(base) + i));
+    }
+}
+
+// Stores v as elements i and i + 1 (i even) of a row of dtype DT in one access, each rounded to nearest even as
+// store_from_float rounds it.
+template <int DT>
+__device__ __forceinline__ void fused_store_pair(void* base, long long i, float2 v) {
+    if constexpr (DT == DT_FLOAT32) {
+        *reinterpret_cast<float2*>(static_cast<float*>(base) + i) = v;
+    } else if constexpr (DT == DT_FLOAT16) {
+        *reinterpret_cast<__half2*>(static_cast<__half*>(base) + i) = __floats2half2_rn(v.x, v.y);
+    } else {
+        *reinterpret_cast<__nv_bfloat162*>(static_cast<__nv_bfloat16*>(base) + i) = __floats2bfloat162_rn(v.x, v.y);
+    }
+}
+
+// fused_load_pairs for a row of dtype DT whose pairs are aligned: one access per pair. (Loads issued several at a
+// time before their stores took the kernels from 32 to 47 registers, 40 to 57 with radix-8 passes.)
+template <int DT>
+__device__ __forceinline__ void fused_load_pairs_as(float2* a, const void* __restrict__ src, long long first,
+                                                    const BlockFftLength& n) {
+    for (int m = threadIdx.x; m < n.m; m += blockDim.x) a[block_fft_pad(m, n)] = fused_pair<DT>(src, first + 2 * m);
+}
+
 // Pair m = (row[2m], row[2m + 1]) for m < n.m at its slot: a real row of any dtype as complex pairs for
-// block_fft_real_forward.
+// block_fft_real_forward. The dtype is dispatched once per row, and a pair is one access where the row's pairs are
+// aligned (two scalar loads, each behind load_as_float's switch, otherwise).
 __device__ __forceinline__ void fused_load_pairs(float2* a, const void* __restrict__ src, long long first, int dtype,
                                                  const BlockFftLength& n) {
-    for (int m = threadIdx.x; m < n.m; m += blockDim.x) {
-        a[block_fft_pad(m, n)] = make_float2(load_as_float(src, first + 2 * m, dtype),
-                                             load_as_float(src, first + 2 * m + 1, dtype));
+    if (!fused_pairs_aligned(src, dtype)) {
+        for (int m = threadIdx.x; m < n.m; m += blockDim.x) {
+            a[block_fft_pad(m, n)] = make_float2(load_as_float(src, first + 2 * m, dtype),
+                                                 load_as_float(src, first + 2 * m + 1, dtype));
+        }
+        return;
+    }
+    switch (dtype) {
+        case DT_FLOAT16: fused_load_pairs_as<DT_FLOAT16>(a, src, first, n); break;
+        case DT_BFLOAT16: fused_load_pairs_as<DT_BFLOAT16>(a, src, first, n); break;
+        default: fused_load_pairs_as<DT_FLOAT32>(a, src, first, n); break;
     }
 }
 
@@ -70,14 +119,33 @@ __device__ __forceinline__ void fused_gather(float2* z, const BlockFftLength& to
     }
 }
 
-// row += the real samples block_fft_real_inverse left in a (samples 2j, 2j + 1 at block_fft_reversed(j, n)), in the
-// row's dtype.
-__device__ __forceinline__ void fused_add_samples(void* __restrict__ dst, long long first, int dtype, const float2* a,
-                                                  const BlockFftLength& n) {
+// fused_add_samples for a row of dtype DT whose pairs are aligned: one load and one store per pair.
+template <int DT>
+__device__ __forceinline__ void fused_add_samples_as(void* __restrict__ dst, long long first, const float2* a,
+                                                     const BlockFftLength& n) {
     for (int j = threadIdx.x; j < n.m; j += blockDim.x) {
         const float2 v = a[block_fft_reversed(j, n)];
-        store_from_float(dst, first + 2 * j, dtype, load_as_float(dst, first + 2 * j, dtype) + v.x);
-        store_from_float(dst, first + 2 * j + 1, dtype, load_as_float(dst, first + 2 * j + 1, dtype) + v.y);
+        const float2 old = fused_pair<DT>(dst, first + 2 * j);
+        fused_store_pair<DT>(dst, first + 2 * j, make_float2(old.x + v.x, old.y + v.y));
+    }
+}
+
+// row += the real samples block_fft_real_inverse left in a (samples 2j, 2j + 1 at block_fft_reversed(j, n)), in the
+// row's dtype (dispatched once per row; the same sums and roundings whichever way the pairs are accessed).
+__device__ __forceinline__ void fused_add_samples(void* __restrict__ dst, long long first, int dtype, const float2* a,
+                                                  const BlockFftLength& n) {
+    if (!fused_pairs_aligned(dst, dtype)) {
+        for (int j = threadIdx.x; j < n.m; j += blockDim.x) {
+            const float2 v = a[block_fft_reversed(j, n)];
+            store_from_float(dst, first + 2 * j, dtype, load_as_float(dst, first + 2 * j, dtype) + v.x);
+            store_from_float(dst, first + 2 * j + 1, dtype, load_as_float(dst, first + 2 * j + 1, dtype) + v.y);
+        }
+        return;
+    }
+    switch (dtype) {
+        case DT_FLOAT16: fused_add_samples_as<DT_FLOAT16>(dst, first, a, n); break;
+        case DT_BFLOAT16: fused_add_samples_as<DT_BFLOAT16>(dst, first, a, n); break;
+        default: fused_add_samples_as<DT_FLOAT32>(dst, first, a, n); break;
     }
 }
 

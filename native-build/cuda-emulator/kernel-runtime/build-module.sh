@@ -32,12 +32,15 @@ build=${out_so%.so}.build
 mkdir -p "$build"
 
 flags=(-std=c++17 -fPIC -g -O1 -pthread -fvisibility=hidden -Wno-unknown-pragmas -I"$include" -I"$kernel_dir" -I"$here" "${extra[@]}")
+# The kernels (not the runtime) check every typed access's alignment, as the GPU does: a float2 or float4 access at
+# an address its size does not divide fails the block (runtime.cpp, spemu::misaligned), where x86 would just read it.
+kernel_checks=(-fsanitize=alignment -fsanitize-recover=alignment)
 shopt -s nullglob
 sources=("$kernel_dir"/*.cu)
 [ ${#sources[@]} -gt 0 ] || { echo "build-module.sh: no .cu files in $kernel_dir" >&2; exit 2; }
 
 stamp="$build/flags"
-signature="$cxx ${flags[*]} nvcc=$nvcc"
+signature="$cxx ${flags[*]} ${kernel_checks[*]} nvcc=$nvcc"
 if [ -f "$out_so" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$signature" ] \
    && [ -z "$(find "$kernel_dir" "$here" -maxdepth 1 -type f -newer "$out_so" | head -1)" ]; then
   exit 0
@@ -82,7 +85,7 @@ for cu in "${sources[@]}"; do
     echo "};"
     echo "}  // namespace"
   } > "$reg"
-  "$cxx" "${flags[@]}" -include "$here/cuda_cpu.h" -c "$reg" -o "$build/$name.o"
+  "$cxx" "${flags[@]}" "${kernel_checks[@]}" -include "$here/cuda_cpu.h" -c "$reg" -o "$build/$name.o"
   objects+=("$build/$name.o")
 done
 

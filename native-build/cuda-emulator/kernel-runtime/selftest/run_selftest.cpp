@@ -86,7 +86,7 @@ void test_registration(const Module& m) {
               k->param_kinds[0] == EMU_PARAM_CONST_POINTER && k->param_kinds[1] == EMU_PARAM_POINTER &&
               k->param_kinds[2] == EMU_PARAM_VALUE,
           "parameter sizes and kinds of st_block_reduce_static");
-    check(m.count() == 14, "test module registers its 14 kernels (got " + std::to_string(m.count()) + ")");
+    check(m.count() == 15, "test module registers its 15 kernels (got " + std::to_string(m.count()) + ")");
 }
 
 void test_block_reduce(const Module& m, std::mt19937& rng) {
@@ -303,6 +303,17 @@ void test_failures(const Module& m) {
           "lanes at different warp operations reported: " + (reports.empty() ? std::string("no report") : reports[0]));
     if (!reports.empty()) printf("  reported: %s\n", reports[0].c_str());
     reports.clear();
+    float* floats = buffer<float>(8, 0.0f);
+    float* sink = buffer<float>(32, 0.0f);
+    rc = m.launch("st_misaligned_float2", {1}, {32}, 0, (const float*) (floats + 1), sink);
+    check(rc != 0 && reports.size() == 1 && contains(reports[0], "misaligned address") && contains(reports[0], "8-byte"),
+          "a float2 load at an address 4 bytes off reported as misaligned: " +
+              (reports.empty() ? std::string("no report") : reports[0]));
+    if (!reports.empty()) printf("  reported: %s\n", reports[0].c_str());
+    reports.clear();
+    rc = m.launch("st_misaligned_float2", {1}, {32}, 0, (const float*) (floats + 2), sink);
+    check(rc == 0 && reports.empty() && sink[0] == 0.0f, "the same load 8 bytes in runs");
+    reports.clear();
     rc = m.launch("st_nosync", {1}, {2048}, 0, out, 64);
     check(rc != 0 && reports.size() == 1 && contains(reports[0], "invalid launch"), "a block of 2048 threads is refused");
     reports.clear();
@@ -315,6 +326,8 @@ void test_failures(const Module& m) {
     free(out);
     free(u);
     free(in);
+    free(floats);
+    free(sink);
     free(sums);
 }
 

@@ -166,6 +166,12 @@ __global__ void st_disagree(unsigned* __restrict__ out) {
     else out[threadIdx.x] = (unsigned) __shfl_sync(0xffffffffu, 1, 0);
 }
 
+// A float2 load at the address given (misaligned when it is not a multiple of 8: the GPU stops the kernel).
+__global__ void st_misaligned_float2(const float* __restrict__ in, float* __restrict__ out) {
+    const float2 v = *reinterpret_cast<const float2*>(in);
+    out[threadIdx.x] = v.x + v.y;
+}
+
 // No synchronization: the cost of a thread.
 __global__ void st_nosync(int* __restrict__ out, int n) {
     const int i = blockIdx.x * blockDim.x + threadIdx.x;

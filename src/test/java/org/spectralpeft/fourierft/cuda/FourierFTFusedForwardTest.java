@@ -322,6 +322,60 @@ class FourierFTFusedForwardTest {
         }
     }
 
+    /**
+     * The fused kernels read and write a row's pairs of elements in one access where the row's start allows it (whole
+     * allocations), else one element at a time: views starting one element in (x, y, ∂L/∂y, ∂L/∂x) give the bits of
+     * aligned arrays, forward and backward, in every dtype.
+     */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"FLOAT32", "FLOAT16", "BFLOAT16"})
+    void viewsWhosePairsAreNotAlignedGiveTheBitsOfAlignedArrays(DType dtype) {
+        TestData data = new TestData();
+        int dOut = 128;
+        int dIn = 256;
+        int tokens = 3;
+        FourierFTSpec spec = FourierFTSpec.fromSeed(dOut, dIn, 200, data.seed, 110f);
+        float[] coeffs = data.gaussian(200);
+        float[][] inputs = {data.gaussian(tokens * dIn), data.gaussian(tokens * dOut), data.gaussian(tokens * dOut),
+            data.gaussian(tokens * dIn)}; // x, y, ∂L/∂y, ∂L/∂x
+        List<float[]> results = new ArrayList<>();
+        for (int offset : new int[] {0, 1}) {
+            DeviceBuffer[] buffers = new DeviceBuffer[inputs.length];
+            try (DeviceBuffer c = upload(DType.FLOAT32, coeffs);
+                 DeviceBuffer gc = upload(DType.FLOAT32, new float[200]);
+                 CudaStream stream = cuda.createStream()) {
+                org.spectralpeft.cuda.DeviceArray[] views = new org.spectralpeft.cuda.DeviceArray[inputs.length];
+                for (int i = 0; i < inputs.length; i++) {
+                    float[] padded = new float[inputs[i].length + 1];
+                    System.arraycopy(inputs[i], 0, padded, offset, inputs[i].length);
+                    buffers[i] = upload(dtype, padded);
+                    views[i] = buffers[i].array().slice(offset, inputs[i].length);
+                }
+                List<String> stages = stagesOf("fused", () -> {
+                    cuda.forward(spec, c.array(), views[0], tokens, views[1], stream);
+                    cuda.backward(spec, c.array(), views[0], views[2], tokens, gc.array(), views[3], stream);
+                });
+                stream.synchronize();
+                assertTrue(stages.contains(FourierFTKernels.FORWARD_FUSED) && stages.contains(FourierFTKernels.BACKWARD_FUSED),
+                        "the fused kernels: " + stages);
+                results.add(Arrays.copyOfRange(download(buffers[1]), offset, offset + tokens * dOut));
+                results.add(Arrays.copyOfRange(download(buffers[3]), offset, offset + tokens * dIn));
+                results.add(download(gc));
+            } finally {
+                for (DeviceBuffer b : buffers) {
+                    if (b != null) {
+                        b.close();
+                    }
+                }
+            }
+        }
+        String[] names = {"y", "∂L/∂x", "∂L/∂c"};
+        for (int i = 0; i < names.length; i++) {
+            assertArrayEquals(results.get(i), results.get(i + names.length), names[i] + ", " + dtype + data.tag());
+        }
+        assertFalse(Arrays.equals(results.get(0), HostArray.of(dtype, inputs[1]).toFloats()), "y written");
+    }
+
     @Test
     void repeatsGiveTheSameBits() {
         TestData data = new TestData();
