@@ -3,6 +3,7 @@
 // transforms over an axis of length 1, and a kernel that holds a stream for profiling. Loaded by
 // org.spectralpeft.cuda.internal.CommonKernels.
 #include "dtype.cuh"
+#include "partial_sums.cuh"
 
 extern "C" {
 
@@ -11,9 +12,7 @@ extern "C" {
 __global__ void spectralpeft_sum_parts(
         const float* __restrict__ parts, long long stride, int count, long long n, float* __restrict__ dst) {
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
-        float sum = parts[i];
-        for (int p = 1; p < count; ++p) sum += parts[p * stride + i];
-        dst[i] = sum;
+        dst[i] = sum_of_parts(parts, i, count, stride);
     }
 }
 

@@ -3,6 +3,7 @@
 // tokens of one adapter each (mixed batches), or as cuBLAS products around foura_gate (CudaFouRA).
 // Loaded by org.spectralpeft.foura.cuda.FouRAKernels.
 #include "dtype.cuh"
+#include "partial_sums.cuh"
 
 // Tokens per block of the forward kernels: a block reads its adapter's Â or B̂ once for this many tokens.
 #define FOURA_TOKENS 8
@@ -120,18 +121,11 @@ __device__ __forceinline__ void foura_store_columns(float (&acc)[COLUMNS][TOKENS
     }
 }
 
-// Component c of the sum of `parts` rows of partial results `stride` floats apart, the first at row, in part order.
-__device__ __forceinline__ float foura_part_sum(const float* row, int c, int parts, long long stride) {
-    float sum = row[c];
-    for (int p = 1; p < parts; ++p) sum += row[p * stride + c];
-    return sum;
-}
-
 // One token's row of `width` partial results, the first of `parts` rows `stride` floats apart, becomes their sum,
 // added in part order; a thread per component (the caller synchronizes before the sums are read).
 __device__ __forceinline__ void foura_add_parts(float* row, int width, int parts, long long stride) {
     for (int c = threadIdx.x; c < width; c += FOURA_BLOCK) {
-        row[c] = foura_part_sum(row, c, parts, stride);
+        row[c] = sum_of_parts(row, c, parts, stride);
     }
 }
 
@@ -703,7 +697,7 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_gate_elementwise(
     float* zt = z + t * width;
     const float m = foura_mask(zt, gate, gateKind, rank, dft, j);  // NONE and FIXED: z not read
     for (int c = j; c < width; c += rank) {  // Re, then Im for the DFT
-        const float v = foura_part_sum(zt, c, parts, partStride);
+        const float v = sum_of_parts(zt, c, parts, partStride);
         zt[c] = c < rank ? v * (scale * m) : v * (-scale * m);
     }
 }
@@ -793,8 +787,8 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_gate_backward_elementwise(
     float* dzt = dz + t * width;
     const float g = alpha * foura_mask(zt, gate, gateKind, rank, dft, j);  // NONE and FIXED: z not read
     for (int c = j; c < width; c += rank) {
-        const float v = foura_part_sum(zt, c, zParts, partStride);
-        const float dv = foura_part_sum(dzt, c, dzParts, partStride);
+        const float v = sum_of_parts(zt, c, zParts, partStride);
+        const float dv = sum_of_parts(dzt, c, dzParts, partStride);
         dzt[c] = fmaf(c < rank ? g : -g, dv, 0.f);  // foura_gate_backward's, whose straight-through term is 0 here
         zt[c] = c < rank ? v * g : v * -g;
     }
