@@ -55,6 +55,12 @@ class KernelSignaturesTest {
                 0.5f, a, 70, null);
         k.backwardFused(a, DType.FLOAT32.code(), 24, a, DType.FLOAT32.code(), 40, 0, DType.FLOAT32.code(), a, 50, a, t,
                 0.5f, a, 70, null);
+        org.spectralpeft.SystemProperty.with(CudaFourierFT.FFT_PASS_PROPERTY, "radix8", () -> { // the _pass8 kernels
+            k.forwardFused(a, DType.FLOAT16.code(), 16, a, DType.FLOAT32.code(), 32, a, 50, a, t.forward, t, 0.5f, 70,
+                    null);
+            k.backwardFused(a, DType.FLOAT32.code(), 16, a, DType.BFLOAT16.code(), 32, a, DType.FLOAT32.code(), a, 50, 0,
+                    t, 0.5f, a, 70, null);
+        });
         k.coeffGradRows(a, 50, 0, a, a, 2, a, null);
         k.tokenRows(a, 70, a, 3, a, null);
         k.gatherReal(a, 37 * 15, t.deltaGradBin, 50, 1f, a, null);
