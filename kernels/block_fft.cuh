@@ -58,6 +58,9 @@ __device__ __forceinline__ int block_fft_slots(const BlockFftLength& n) {
     return block_fft_pad(n.m, n) + 1;
 }
 
+// a·b. Left to the compiler's contraction into fused multiply-adds (pinning the rounding with fmaf took the fused
+// forward from 32 to 40 registers and the radix backward into spills), so two kernels built from the same source
+// may round it differently on a GPU; the emulator's build never contracts.
 __device__ __forceinline__ float2 bfft_mul(float2 a, float2 b) {
     return make_float2(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x);
 }
@@ -233,7 +236,8 @@ __device__ __forceinline__ void block_fft_pass8(float2* a, const BlockFftLength&
 
 // In-place complex FFT of elements 0 .. M − 1 of a (slots as block_fft_pad), natural order in, reversed order out
 // (block_fft_reversed); conjugated twiddles when inverse. kRadix8: the passes of span ≥ 32 three stages at a time
-// where they can be (below), else two; the same operations either way, so the same bits.
+// where they can be (below), else two; the same operations either way (the same bits where the compiler contracts
+// bfft_mul alike in both).
 template <bool kRadix8>
 __device__ __forceinline__ void block_fft_complex(float2* a, const BlockFftLength& n, const float2* __restrict__ tw,
                                                   int twLength, bool inverse) {

@@ -486,7 +486,7 @@ __global__ void __launch_bounds__(256) fourierft_forward_fused_radix(
 }
 
 // fourierft_forward_fused with its FFTs' passes three radix-2 stages at a time where they can be (block_fft_complex's
-// kRadix8; the same bits): one round trip through shared memory and one barrier fewer per FFT at 4096 points, for
+// kRadix8; the same operations): one round trip through shared memory and one barrier fewer per FFT at 4096 points, for
 // 40 registers against 32 (at 4096² shared memory holds either to 6 blocks an SM; layers of under 28 KB, which 32
 // registers let run 8 blocks, get 6). Opt-in (spectralpeft.fourierft.fftPass=radix8, FusedForward) until a GPU has
 // timed it beside the other.
@@ -527,7 +527,7 @@ __global__ void __launch_bounds__(256) fourierft_backward_fused_radix(
                          halfScale, products, tokens);
 }
 
-// fourierft_backward_fused with radix-8 passes, as fourierft_forward_fused_pass8 (the same bits as the other).
+// fourierft_backward_fused with radix-8 passes, as fourierft_forward_fused_pass8 (the same operations as the other).
 __global__ void __launch_bounds__(256) fourierft_backward_fused_pass8(
         const void* __restrict__ x, int xDtype, int halfIn, int oddIn, const void* __restrict__ gy, int gyDtype,
         int halfOut, int oddOut, void* __restrict__ gx, int gxDtype, const float* __restrict__ coeffTable, int n,

@@ -672,29 +672,30 @@ void* dynamic_shared() { return tls_worker->block.dynamic; }
 // build-module.sh): the GPU stops such a kernel with cudaErrorMisalignedAddress; here the block fails with the
 // access's place, as any other checker failure of a kernel does. The data's layout is the sanitizer ABI's
 // (__ubsan_handle_type_mismatch_v1: the source location, the type's descriptor, log2 of the alignment, the kind).
-void misaligned(const void* data, uintptr_t pointer) {
+void misaligned(const void* data, const void* pointer) {
     struct Location { const char* file; uint32_t line, column; };
     struct TypeMismatch { Location at; const void* type; unsigned char log_alignment, kind; };
     const TypeMismatch& m = *static_cast<const TypeMismatch*>(data);
     Worker* w = tls_worker;
     if (!w || !w->current) {
         fprintf(stderr, "cuda-emulator: misaligned access at 0x%llx (%u-byte alignment) outside a kernel, %s:%u\n",
-                (unsigned long long) pointer, 1u << m.log_alignment, m.at.file, m.at.line);
+                (unsigned long long) (uintptr_t) pointer, 1u << m.log_alignment, m.at.file, m.at.line);
         abort();
     }
     Block& b = w->block;
     b.error = format("kernel %s, block (%u,%u,%u), thread %u: misaligned address 0x%llx for an access that needs "
                      "%u-byte alignment at %s:%u",
                      b.kernel->name, blockIdx.x, blockIdx.y, blockIdx.z, (unsigned) w->current->thread,
-                     (unsigned long long) pointer, 1u << m.log_alignment, m.at.file, m.at.line);
+                     (unsigned long long) (uintptr_t) pointer, 1u << m.log_alignment, m.at.file, m.at.line);
     fail_current(*w);
 }
 
 }  // namespace spemu
 
 // The sanitizer's entry points for a failed alignment check, recoverable and not (only kernels are instrumented).
-extern "C" void __ubsan_handle_type_mismatch_v1(void* data, uintptr_t pointer) { spemu::misaligned(data, pointer); }
-extern "C" void __ubsan_handle_type_mismatch_v1_abort(void* data, uintptr_t pointer) { spemu::misaligned(data, pointer); }
+// (The pointer is a void* as GCC declares these built-ins, which -std=gnu++17 holds a program to.)
+extern "C" void __ubsan_handle_type_mismatch_v1(void* data, void* pointer) { spemu::misaligned(data, pointer); }
+extern "C" void __ubsan_handle_type_mismatch_v1_abort(void* data, void* pointer) { spemu::misaligned(data, pointer); }
 
 extern "C" {
 

@@ -86,8 +86,10 @@ public final class CudaFourierFT extends ValidatingBackend {
      * System property choosing how the fused kernels' FFTs pass over shared memory, read per call, for layers whose
      * lengths are powers of two: {@code radix4} (the default) two radix-2 stages per pass, {@code radix8} three
      * where they can be ({@code fourierft_forward_fused_pass8}, {@code fourierft_backward_fused_pass8}: one pass and
-     * one barrier fewer per FFT at 4096 points, 40 registers against 32). The same operations either way, so the same
-     * bits; the property is for timing one against the other. Any other value is refused when a call reads it.
+     * one barrier fewer per FFT at 4096 points, 40 registers against 32). The same operations either way: the same bits
+     * on the emulator, float32 rounding apart on a GPU where ptxas contracts the complex products into fused
+     * multiply-adds differently in the two kernels; the property is for timing one against the other. Any other
+     * value is refused when a call reads it.
      */
     public static final String FFT_PASS_PROPERTY = "spectralpeft.fourierft.fftPass";
 

@@ -92,7 +92,8 @@ final class FusedForward {
      * The block FFTs' twiddle table ({@code kernels/block_fft.cuh}), as (real, imaginary) float pairs, each computed in
      * double and rounded once: e^{−2πi·j/L} for j &lt; L, then the radix-2 stages' table of {@link #stageLength}(L)
      * pairs, pair h + j = e^{−2πi·j/(2h)} for h = 1, 2, 4, … and j &lt; h (pair 0 is 1), so that a pass reads its
-     * twiddles at consecutive addresses.
+     * twiddles at consecutive addresses. Pair h + h/2 is exactly (−0, −1), the quarter turn of pair h's (1, −0) that a
+     * pass derives where the other schedule reads the table (the double's cos(π/2) would round to 6e-17).
      *
      * @param length L, or 0 for none
      * @return 2·(L + stageLength(L)) floats
@@ -113,6 +114,10 @@ final class FusedForward {
                 double angle = Math.PI * j / h;
                 t[2 * (length + h + j)] = (float) Math.cos(angle);
                 t[2 * (length + h + j) + 1] = (float) -Math.sin(angle);
+            }
+            if (h >= 2) { // W_2h^(h/2) = −i exactly, as the kernels derive it from W_2h^0 = (1, −0): cos(π/2) is 6e-17 in double
+                t[2 * (length + h + h / 2)] = -0f;
+                t[2 * (length + h + h / 2) + 1] = -1f;
             }
         }
         return t;

@@ -251,15 +251,19 @@ class FourierFTFusedForwardTest {
     }
 
     /**
-     * {@value CudaFourierFT#FFT_PASS_PROPERTY}{@code =radix8} (three radix-2 stages per pass where they can be) gives
-     * the bits of the default's two per pass, forward, mixed forward and backward with ∂L/∂x, at lengths whose
-     * schedules differ (half-lengths 2^7 to 2^13: one radix-4 pass against one, a radix-8 pass against two, a radix-8
+     * {@value CudaFourierFT#FFT_PASS_PROPERTY}{@code =radix8} (three radix-2 stages per pass where they can be) does
+     * the operations of the default's two per pass, forward, mixed forward and backward with ∂L/∂x, at lengths whose
+     * schedules differ (half-lengths 2^7 to 2^14: one radix-4 pass against one, a radix-8 pass against two, a radix-8
      * and a radix-4 against three, two radix-8 against three, three passes against four) and a short one the passes
-     * leave alone, in every dtype; the launches are the _pass8 kernels; an unknown value is refused before any work.
+     * leave alone, in every dtype: bit for bit on the emulator, whose build never contracts a product into a fused
+     * multiply-add, and to float32 rounding on a GPU, where ptxas may contract the two kernels differently. (That a
+     * twiddle one schedule derives equals the one the other reads, to the sign of zero, is FusedForwardRulesTest's:
+     * Gaussian rows would not show the difference.) The launches are the _pass8 kernels; an unknown value is refused
+     * before any work.
      */
     @ParameterizedTest(name = "{0}x{1} {2}")
     @CsvSource({"256, 512, FLOAT32", "1024, 2048, BFLOAT16", "4096, 4096, FLOAT32", "8192, 256, FLOAT16",
-        "128, 16384, FLOAT32", "64, 32, FLOAT16"})
+        "128, 16384, FLOAT32", "64, 32768, FLOAT32", "64, 32, FLOAT16"})
     void theRadix8PassesGiveTheDefaultsBits(int dOut, int dIn, DType dtype) {
         TestData data = new TestData();
         int tokens = 3;
@@ -304,9 +308,17 @@ class FourierFTFusedForwardTest {
             }
         }
         String[] names = {"forward", "mixed forward", "∂L/∂c", "∂L/∂x"};
+        boolean emulated = cuda.context().describe().contains("(emulated)");
         for (int i = 0; i < names.length; i++) {
-            assertFalse(Arrays.equals(results.get(i), i == 2 ? new float[n] : i == 3 ? gx0 : y0), names[i] + " written");
-            assertArrayEquals(results.get(i), results.get(i + names.length), names[i] + " bit for bit" + data.tag());
+            float[] before = i == 2 ? new float[n] : HostArray.of(dtype, i == 3 ? gx0 : y0).toFloats();
+            assertFalse(Arrays.equals(results.get(i), before), names[i] + " written");
+            if (emulated) {
+                assertArrayEquals(results.get(i), results.get(i + names.length), names[i] + " bit for bit" + data.tag());
+            } else { // ptxas may contract a complex product into fused multiply-adds differently in the two kernels
+                double err = TestData.relativeError(TestData.toDouble(results.get(i + names.length)),
+                        TestData.toDouble(results.get(i)));
+                assertTrue(err <= 1e-5, names[i] + ": relative difference " + err + data.tag());
+            }
         }
         float[] before = HostArray.of(DType.FLOAT32, y0).toFloats();
         try (DeviceBuffer c = upload(DType.FLOAT32, coeffs);

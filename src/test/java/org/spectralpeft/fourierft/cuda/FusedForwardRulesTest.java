@@ -110,8 +110,29 @@ class FusedForwardRulesTest {
                     assertEquals(t[2 * (j * (length / (2 * h)))], t[at], 1e-7f, "cos, L " + length + ", h " + h);
                     assertEquals(t[2 * (j * (length / (2 * h))) + 1], t[at + 1], 1e-7f, "sin, L " + length + ", h " + h);
                     double angle = Math.PI * j / h;
-                    assertEquals((float) Math.cos(angle), t[at]);
-                    assertEquals((float) -Math.sin(angle), t[at + 1]);
+                    if (h >= 2 && 2 * j == h) { // −i exactly, the quarter turn of (1, −0), sign of zero included
+                        assertEquals(Float.floatToRawIntBits(-0f), Float.floatToRawIntBits(t[at]), "L " + length + ", h " + h);
+                        assertEquals(-1f, t[at + 1]);
+                        assertEquals(Float.floatToRawIntBits(-0f), Float.floatToRawIntBits(t[2 * (length + h) + 1]));
+                    } else {
+                        assertEquals((float) Math.cos(angle), t[at]);
+                        assertEquals((float) -Math.sin(angle), t[at + 1]);
+                    }
+                }
+            }
+        }
+        // what the kernels' passes derive equals what the other pass schedule reads, bit for bit: W_2h^(j + h/2) is
+        // the quarter turn (w.y, −w.x) of W_2h^j (block_fft.cuh's bfft_quarter)
+        for (int length : new int[] {4096, 28672, 1 << 15}) {
+            float[] t = FusedForward.twiddles(length);
+            for (int h = 2; h < FusedForward.stageLength(length); h <<= 1) {
+                for (int j = 0; j < h / 2; j++) {
+                    int at = 2 * (length + h + j);
+                    int quarter = 2 * (length + h + j + h / 2);
+                    assertEquals(Float.floatToRawIntBits(t[at + 1]), Float.floatToRawIntBits(t[quarter]),
+                            "L " + length + ", h " + h + ", j " + j);
+                    assertEquals(Float.floatToRawIntBits(-t[at]), Float.floatToRawIntBits(t[quarter + 1]),
+                            "L " + length + ", h " + h + ", j " + j);
                 }
             }
         }
