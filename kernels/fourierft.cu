@@ -464,81 +464,63 @@ __global__ void __launch_bounds__(256) fourierft_gather_scatter_mixed_rows(
     }
 }
 
-// The fused forward (forward_fused above): powers of two, and lengths with a radix-3, 5 or 7 stage.
-__global__ void __launch_bounds__(256) fourierft_forward_fused(
-        const void* __restrict__ x, int xDtype, int halfIn, int oddIn, void* __restrict__ y, int yDtype, int halfOut,
-        int oddOut, const float* __restrict__ coeffTable, int n, const int* __restrict__ tokenRow,
-        const int* __restrict__ binStart, const int* __restrict__ entryCoeff, const int* __restrict__ entrySrc,
-        const float2* __restrict__ twiddles, int twiddleLength, float halfScale, int tokens) {
-    SPEFT_DYNAMIC_SHARED(float2, spectrum); // declared here, in C linkage, as every kernel of this file does
-    forward_fused<false, false>(spectrum, x, xDtype, halfIn, oddIn, y, yDtype, halfOut, oddOut, coeffTable, n, tokenRow,
-                         binStart, entryCoeff, entrySrc, twiddles, twiddleLength, halfScale, tokens);
+// The fused kernels' parameters and the arguments they hand on, one list for each family of three kernels.
+#define FUSED_FORWARD_PARAMS                                                                                          \
+    const void* __restrict__ x, int xDtype, int halfIn, int oddIn, void* __restrict__ y, int yDtype, int halfOut,     \
+        int oddOut, const float* __restrict__ coeffTable, int n, const int* __restrict__ tokenRow,                    \
+        const int* __restrict__ binStart, const int* __restrict__ entryCoeff, const int* __restrict__ entrySrc,       \
+        const float2* __restrict__ twiddles, int twiddleLength, float halfScale, int tokens
+#define FUSED_FORWARD_ARGS                                                                                            \
+    x, xDtype, halfIn, oddIn, y, yDtype, halfOut, oddOut, coeffTable, n, tokenRow, binStart, entryCoeff, entrySrc,    \
+        twiddles, twiddleLength, halfScale, tokens
+#define FUSED_BACKWARD_PARAMS                                                                                         \
+    const void* __restrict__ x, int xDtype, int halfIn, int oddIn, const void* __restrict__ gy, int gyDtype,          \
+        int halfOut, int oddOut, void* __restrict__ gx, int gxDtype, const float* __restrict__ coeffTable, int n,     \
+        const int* __restrict__ tokenRow, const int* __restrict__ xBin, const int* __restrict__ gyBin,                \
+        const float* __restrict__ imSign, const int* __restrict__ binStart, const int* __restrict__ entryCoeff,       \
+        const int* __restrict__ entrySrc, const float2* __restrict__ twiddles, int twiddleLength, float halfScale,    \
+        float* __restrict__ products, int tokens
+#define FUSED_BACKWARD_ARGS                                                                                           \
+    x, xDtype, halfIn, oddIn, gy, gyDtype, halfOut, oddOut, gx, gxDtype, coeffTable, n, tokenRow, xBin, gyBin,        \
+        imSign, binStart, entryCoeff, entrySrc, twiddles, twiddleLength, halfScale, products, tokens
+
+// The fused forward (forward_fused above): powers of two, and lengths with a radix-3, 5 or 7 stage. The dynamic shared
+// memory is declared in each kernel, in C linkage, as every kernel of this file does.
+__global__ void __launch_bounds__(256) fourierft_forward_fused(FUSED_FORWARD_PARAMS) {
+    SPEFT_DYNAMIC_SHARED(float2, spectrum);
+    forward_fused<false, false>(spectrum, FUSED_FORWARD_ARGS);
 }
 
-__global__ void __launch_bounds__(256) fourierft_forward_fused_radix(
-        const void* __restrict__ x, int xDtype, int halfIn, int oddIn, void* __restrict__ y, int yDtype, int halfOut,
-        int oddOut, const float* __restrict__ coeffTable, int n, const int* __restrict__ tokenRow,
-        const int* __restrict__ binStart, const int* __restrict__ entryCoeff, const int* __restrict__ entrySrc,
-        const float2* __restrict__ twiddles, int twiddleLength, float halfScale, int tokens) {
+__global__ void __launch_bounds__(256) fourierft_forward_fused_radix(FUSED_FORWARD_PARAMS) {
     SPEFT_DYNAMIC_SHARED(float2, spectrum);
-    forward_fused<true, false>(spectrum, x, xDtype, halfIn, oddIn, y, yDtype, halfOut, oddOut, coeffTable, n, tokenRow,
-                        binStart, entryCoeff, entrySrc, twiddles, twiddleLength, halfScale, tokens);
+    forward_fused<true, false>(spectrum, FUSED_FORWARD_ARGS);
 }
 
 // fourierft_forward_fused with its FFTs' passes three radix-2 stages at a time where they can be (block_fft_complex's
-// kRadix8; the same operations): one round trip through shared memory and one barrier fewer per FFT at 4096 points, for
-// 40 registers against 32 (at 4096² shared memory holds either to 6 blocks an SM; layers of under 28 KB, which 32
-// registers let run 8 blocks, get 6). Opt-in (spectralpeft.fourierft.fftPass=radix8, FusedForward) until a GPU has
-// timed it beside the other.
-__global__ void __launch_bounds__(256) fourierft_forward_fused_pass8(
-        const void* __restrict__ x, int xDtype, int halfIn, int oddIn, void* __restrict__ y, int yDtype, int halfOut,
-        int oddOut, const float* __restrict__ coeffTable, int n, const int* __restrict__ tokenRow,
-        const int* __restrict__ binStart, const int* __restrict__ entryCoeff, const int* __restrict__ entrySrc,
-        const float2* __restrict__ twiddles, int twiddleLength, float halfScale, int tokens) {
+// kRadix8; the same operations): one round trip through shared memory and one barrier fewer per FFT at 4096 points,
+// for 40 registers against 32 (at 4096² shared memory holds either to 6 blocks an SM; layers of under 28 KB, which
+// 32 registers let run 8 blocks, get 6). Opt-in (spectralpeft.fourierft.fftPass=radix8, FusedForward) until a GPU
+// has timed it beside the other.
+__global__ void __launch_bounds__(256) fourierft_forward_fused_pass8(FUSED_FORWARD_PARAMS) {
     SPEFT_DYNAMIC_SHARED(float2, spectrum);
-    forward_fused<false, true>(spectrum, x, xDtype, halfIn, oddIn, y, yDtype, halfOut, oddOut, coeffTable, n, tokenRow,
-                               binStart, entryCoeff, entrySrc, twiddles, twiddleLength, halfScale, tokens);
+    forward_fused<false, true>(spectrum, FUSED_FORWARD_ARGS);
 }
 
 // The fused backward (backward_fused above): powers of two, and lengths with a radix-3, 5 or 7 stage.
-__global__ void __launch_bounds__(256) fourierft_backward_fused(
-        const void* __restrict__ x, int xDtype, int halfIn, int oddIn, const void* __restrict__ gy, int gyDtype,
-        int halfOut, int oddOut, void* __restrict__ gx, int gxDtype, const float* __restrict__ coeffTable, int n,
-        const int* __restrict__ tokenRow, const int* __restrict__ xBin, const int* __restrict__ gyBin,
-        const float* __restrict__ imSign, const int* __restrict__ binStart, const int* __restrict__ entryCoeff,
-        const int* __restrict__ entrySrc, const float2* __restrict__ twiddles, int twiddleLength, float halfScale,
-        float* __restrict__ products, int tokens) {
+__global__ void __launch_bounds__(256) fourierft_backward_fused(FUSED_BACKWARD_PARAMS) {
     SPEFT_DYNAMIC_SHARED(float2, spectrum);
-    backward_fused<false, false>(spectrum, x, xDtype, halfIn, oddIn, gy, gyDtype, halfOut, oddOut, gx, gxDtype, coeffTable,
-                          n, tokenRow, xBin, gyBin, imSign, binStart, entryCoeff, entrySrc, twiddles, twiddleLength,
-                          halfScale, products, tokens);
+    backward_fused<false, false>(spectrum, FUSED_BACKWARD_ARGS);
 }
 
-__global__ void __launch_bounds__(256) fourierft_backward_fused_radix(
-        const void* __restrict__ x, int xDtype, int halfIn, int oddIn, const void* __restrict__ gy, int gyDtype,
-        int halfOut, int oddOut, void* __restrict__ gx, int gxDtype, const float* __restrict__ coeffTable, int n,
-        const int* __restrict__ tokenRow, const int* __restrict__ xBin, const int* __restrict__ gyBin,
-        const float* __restrict__ imSign, const int* __restrict__ binStart, const int* __restrict__ entryCoeff,
-        const int* __restrict__ entrySrc, const float2* __restrict__ twiddles, int twiddleLength, float halfScale,
-        float* __restrict__ products, int tokens) {
+__global__ void __launch_bounds__(256) fourierft_backward_fused_radix(FUSED_BACKWARD_PARAMS) {
     SPEFT_DYNAMIC_SHARED(float2, spectrum);
-    backward_fused<true, false>(spectrum, x, xDtype, halfIn, oddIn, gy, gyDtype, halfOut, oddOut, gx, gxDtype, coeffTable,
-                         n, tokenRow, xBin, gyBin, imSign, binStart, entryCoeff, entrySrc, twiddles, twiddleLength,
-                         halfScale, products, tokens);
+    backward_fused<true, false>(spectrum, FUSED_BACKWARD_ARGS);
 }
 
 // fourierft_backward_fused with radix-8 passes, as fourierft_forward_fused_pass8 (the same operations as the other).
-__global__ void __launch_bounds__(256) fourierft_backward_fused_pass8(
-        const void* __restrict__ x, int xDtype, int halfIn, int oddIn, const void* __restrict__ gy, int gyDtype,
-        int halfOut, int oddOut, void* __restrict__ gx, int gxDtype, const float* __restrict__ coeffTable, int n,
-        const int* __restrict__ tokenRow, const int* __restrict__ xBin, const int* __restrict__ gyBin,
-        const float* __restrict__ imSign, const int* __restrict__ binStart, const int* __restrict__ entryCoeff,
-        const int* __restrict__ entrySrc, const float2* __restrict__ twiddles, int twiddleLength, float halfScale,
-        float* __restrict__ products, int tokens) {
+__global__ void __launch_bounds__(256) fourierft_backward_fused_pass8(FUSED_BACKWARD_PARAMS) {
     SPEFT_DYNAMIC_SHARED(float2, spectrum);
-    backward_fused<false, true>(spectrum, x, xDtype, halfIn, oddIn, gy, gyDtype, halfOut, oddOut, gx, gxDtype,
-                                coeffTable, n, tokenRow, xBin, gyBin, imSign, binStart, entryCoeff, entrySrc, twiddles,
-                                twiddleLength, halfScale, products, tokens);
+    backward_fused<false, true>(spectrum, FUSED_BACKWARD_ARGS);
 }
 
 // ∂L/∂c's partial sums from fourierft_backward_fused's products (rows × n): partial[tile, l] = Σ of the products of
