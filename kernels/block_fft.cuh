@@ -72,6 +72,19 @@ __device__ __forceinline__ float2 bfft_twiddle(const float2* __restrict__ tw, in
     return w;
 }
 
+// One butterfly of a radix-2 decimation-in-frequency stage: (u, v) → (u + v, (u − v)·w).
+__device__ __forceinline__ void bfft_butterfly(float2& u, float2& v, float2 w) {
+    const float2 d = make_float2(u.x - v.x, u.y - v.y);
+    u = make_float2(u.x + v.x, u.y + v.y);
+    v = bfft_mul(d, w);
+}
+
+// w·(−i), or w·(+i) when sign = −1 (the inverse's conjugated twiddles): W_2h^(j + h/2) from W_2h^j, a swap and a
+// sign, so exactly the rounded value of the twiddle it stands for.
+__device__ __forceinline__ float2 bfft_quarter(float2 w, float sign) {
+    return make_float2(w.y * sign, -w.x * sign);
+}
+
 // The shared-memory slot of element k < M of a transform's output (digit-reversed, padded).
 __device__ __forceinline__ int block_fft_reversed(int k, const BlockFftLength& n) {
     const int s = k % n.odd, r = k / n.odd;
@@ -145,11 +158,10 @@ __device__ __forceinline__ void block_fft_warp_tail(float2* a, const BlockFftLen
         const float2 w32 = bfft_twiddle(stage, 32 + lane, sign);
         for (int g = warp; g < (n.m >> 6); g += warps) {
             const int s0 = block_fft_pad(64 * g + lane, n), s1 = block_fft_pad(64 * g + 32 + lane, n);
-            const float2 x0 = a[s0], x1 = a[s1];
-            const float2 lo = make_float2(x0.x + x1.x, x0.y + x1.y);
-            const float2 hi = bfft_mul(make_float2(x0.x - x1.x, x0.y - x1.y), w32);
-            a[s0] = block_fft_warp_stages(lo, lane, w);
-            a[s1] = block_fft_warp_stages(hi, lane, w);
+            float2 x0 = a[s0], x1 = a[s1];
+            bfft_butterfly(x0, x1, w32); // span 32, in registers
+            a[s0] = block_fft_warp_stages(x0, lane, w);
+            a[s1] = block_fft_warp_stages(x1, lane, w);
         }
     } else {
         for (int g = warp; g < (n.m >> 5); g += warps) {
@@ -158,19 +170,6 @@ __device__ __forceinline__ void block_fft_warp_tail(float2* a, const BlockFftLen
         }
     }
     __syncthreads();
-}
-
-// One butterfly of a radix-2 decimation-in-frequency stage: (u, v) → (u + v, (u − v)·w).
-__device__ __forceinline__ void bfft_butterfly(float2& u, float2& v, float2 w) {
-    const float2 d = make_float2(u.x - v.x, u.y - v.y);
-    u = make_float2(u.x + v.x, u.y + v.y);
-    v = bfft_mul(d, w);
-}
-
-// w·(−i), or w·(+i) when sign = −1 (the inverse's conjugated twiddles): W_2h^(j + h/2) from W_2h^j, a swap and a
-// sign, so exactly the rounded value of the twiddle it stands for.
-__device__ __forceinline__ float2 bfft_quarter(float2 w, float sign) {
-    return make_float2(w.y * sign, -w.x * sign);
 }
 
 // The radix-2 stages of spans h and q = h/2 in one pass over the n.m elements (groups of 2h = 4q tiling every
@@ -184,18 +183,16 @@ __device__ __forceinline__ void block_fft_pass4(float2* a, const BlockFftLength&
         const int i = ((b - j) << 2) + j; // element j of group b / q, whose 2h = 4q elements start at (b / q)·4q
         const int s0 = block_fft_pad(i, n), s1 = block_fft_pad(i + q, n), s2 = block_fft_pad(i + 2 * q, n),
                   s3 = block_fft_pad(i + 3 * q, n);
-        const float2 a0 = a[s0], a1 = a[s1], a2 = a[s2], a3 = a[s3];
-        const float2 w0 = bfft_twiddle(stage, h + j, sign);
-        const float2 w1 = bfft_quarter(w0, sign);
-        const float2 w2 = bfft_twiddle(stage, q + j, sign);
-        const float2 b0 = make_float2(a0.x + a2.x, a0.y + a2.y); // first stage, span h
-        const float2 b2 = bfft_mul(make_float2(a0.x - a2.x, a0.y - a2.y), w0);
-        const float2 b1 = make_float2(a1.x + a3.x, a1.y + a3.y);
-        const float2 b3 = bfft_mul(make_float2(a1.x - a3.x, a1.y - a3.y), w1);
-        a[s0] = make_float2(b0.x + b1.x, b0.y + b1.y); // second stage, span q, twiddle W_2q^j
-        a[s1] = bfft_mul(make_float2(b0.x - b1.x, b0.y - b1.y), w2);
-        a[s2] = make_float2(b2.x + b3.x, b2.y + b3.y);
-        a[s3] = bfft_mul(make_float2(b2.x - b3.x, b2.y - b3.y), w2);
+        float2 x0 = a[s0], x1 = a[s1], x2 = a[s2], x3 = a[s3];
+        const float2 w0 = bfft_twiddle(stage, h + j, sign), w2 = bfft_twiddle(stage, q + j, sign);
+        bfft_butterfly(x0, x2, w0); // span h
+        bfft_butterfly(x1, x3, bfft_quarter(w0, sign));
+        bfft_butterfly(x0, x1, w2); // span q: W_2q^j
+        bfft_butterfly(x2, x3, w2);
+        a[s0] = x0;
+        a[s1] = x1;
+        a[s2] = x2;
+        a[s3] = x3;
     }
     __syncthreads();
 }
