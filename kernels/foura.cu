@@ -683,17 +683,26 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_gate(
     }
 }
 
+// The token t and component j < rank of this thread of an elementwise gate pass (a thread per token and component),
+// or false for a thread past tokens × rank.
+__device__ __forceinline__ bool foura_gate_element(int tokens, int rank, long long* t, int* j) {
+    const long long at = (long long) blockIdx.x * blockDim.x + threadIdx.x;
+    if (at >= (long long) tokens * rank) return false;
+    *t = at / rank;
+    *j = (int) (at - *t * rank);
+    return true;
+}
+
 // foura_gate for the NONE and FIXED gates, whose mask does not depend on z: a thread per token and component q < rank
 // (Re and, for the DFT, Im), so that a launch fills the device where a block per token left all but rank of its
 // threads idle (9 µs at T = 4096, r = 16 on an H100). The same sums and products, in the same order, as foura_gate.
 __global__ void __launch_bounds__(FOURA_BLOCK) foura_gate_elementwise(
         float* __restrict__ z, const float* __restrict__ gate, int gateKind, int rank, int dft, float scale, int tokens,
         int parts, long long partStride) {
-    const long long at = (long long) blockIdx.x * blockDim.x + threadIdx.x;
-    if (at >= (long long) tokens * rank) return;
+    long long t;
+    int j;
+    if (!foura_gate_element(tokens, rank, &t, &j)) return;
     const int width = dft ? 2 * rank : rank;
-    const long long t = at / rank;
-    const int j = (int) (at - t * rank);
     float* zt = z + t * width;
     const float m = foura_mask(zt, gate, gateKind, rank, dft, j);  // NONE and FIXED: z not read
     for (int c = j; c < width; c += rank) {  // Re, then Im for the DFT
@@ -778,11 +787,10 @@ __global__ void __launch_bounds__(FOURA_BLOCK) foura_gate_backward(
 __global__ void __launch_bounds__(FOURA_BLOCK) foura_gate_backward_elementwise(
         float* __restrict__ z, float* __restrict__ dz, const float* __restrict__ gate, int gateKind, int rank, int dft,
         float alpha, int tokens, int zParts, int dzParts, long long partStride) {
-    const long long at = (long long) blockIdx.x * blockDim.x + threadIdx.x;
-    if (at >= (long long) tokens * rank) return;
+    long long t;
+    int j;
+    if (!foura_gate_element(tokens, rank, &t, &j)) return;
     const int width = dft ? 2 * rank : rank;
-    const long long t = at / rank;
-    const int j = (int) (at - t * rank);
     float* zt = z + t * width;
     float* dzt = dz + t * width;
     const float g = alpha * foura_mask(zt, gate, gateKind, rank, dft, j);  // NONE and FIXED: z not read
