@@ -11,8 +11,12 @@ import org.spectralpeft.core.Checks;
  * Many FourierFT adapters of one layer shape (d_out × d_in), registered by id, for forwards in which every token
  * uses its own adapter ({@link FourierFTBackend#forward(FourierFTAdapterPool, int[], org.spectralpeft.core.HostArray,
  * int, org.spectralpeft.core.HostArray)}). Adapters of equal index sets (PEFT's randperm depends only on the
- * shape, the seed and n) share one {@link FourierFTSpec} instance, so the spectral groupings a backend builds
- * per spec are built and held once per index set, not once per adapter.
+ * shape, the seed and n) and equal α share one {@link FourierFTSpec} instance, so the spectral groupings a backend
+ * builds per spec are built and held once per index set, not once per adapter. α is part of the spec (it scales
+ * the gathered sums inside the kernels, as the single-adapter path does, so that each token's bits are its own
+ * adapter's alone): adapters of one index set with different α hold a spec each, and a call runs one gather (one
+ * launch on CUDA) per distinct spec among its tokens. Give adapters that are served together one α (PEFT's
+ * default scaling is 150), or fold a ratio of α's into the coefficients, to keep that to one per index set.
  *
  * <p>Thread-safe. Adapters may be added and removed while forwards run: a call resolves its ids when it starts
  * and uses those adapters to its end; an adapter removed after that still serves that call, and one added after
@@ -153,7 +157,7 @@ public final class FourierFTAdapterPool {
                 DENSE_SETS.setVolatile(d.sets(), id, interned.number); // before the adapter: see setNumberOf
                 DENSE.setVolatile(d.adapters(), id, a);
             }
-            coefficientBytes.addAndGet(4L * spec.n());
+            coefficientBytes.addAndGet(bytesOf(spec));
             version.incrementAndGet();
         }
     }
@@ -176,7 +180,7 @@ public final class FourierFTAdapterPool {
                 specs.remove(a.spec);
                 setsByNumber.remove(interned.number);
             }
-            coefficientBytes.addAndGet(-4L * a.spec.n());
+            coefficientBytes.addAndGet(-bytesOf(a.spec));
             version.incrementAndGet();
         }
     }
@@ -216,7 +220,7 @@ public final class FourierFTAdapterPool {
         return adapters.size();
     }
 
-    /** @return the number of distinct index sets among them */
+    /** @return the number of distinct specs among them: index sets, told apart by α as well ({@link FourierFTAdapterPool}) */
     public int indexSets() {
         return specs.size();
     }
@@ -233,6 +237,17 @@ public final class FourierFTAdapterPool {
             indexBytes += 8L * s.n();
         }
         return coefficientBytes.get() + indexBytes;
+    }
+
+    /**
+     * The bytes one adapter of {@code spec} adds to {@link #bytes()} once its index set is held: its coefficients.
+     *
+     * @param spec the adapter's spec
+     * @return 4·n
+     */
+    public static long bytesOf(FourierFTSpec spec) {
+        Checks.notNull(spec, "spec");
+        return 4L * spec.n();
     }
 
     /** @return a count of the adds and removes so far: a backend's device copy is current while it is unchanged */

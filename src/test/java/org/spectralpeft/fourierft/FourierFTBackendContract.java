@@ -707,7 +707,7 @@ public abstract class FourierFTBackendContract {
         expectMessage("adapterIds[1] = 9", () -> backend().forward(pool, new int[] {0, 9, 1}, x, 3, y));
         expectMessage("adapterIds[2] = -2", () -> backend().forward(pool, new int[] {0, 1, -2}, x, 3, y));
         expectMessage("adapterIds", () -> backend().forward(pool, new int[] {0, 1}, x, 3, y));
-        expectMessage("x", () -> backend().forward(pool, new int[] {0, 1, 2, 3}, x, 4, HostArray.float32(new float[4 * 37])));
+        expectMessage("x has", () -> backend().forward(pool, new int[] {0, 1, 2, 3}, x, 4, HostArray.float32(new float[4 * 37])));
         expectMessage("y has", () -> backend().forward(pool, new int[] {0, 1, 2}, x, 3, HostArray.float32(new float[5])));
         expectMessage("pool", () -> backend().forward(null, new int[] {0, 1, 2}, x, 3, y));
         HostArray nanX = HostArray.float32(data.gaussian(3 * 29));
@@ -749,11 +749,37 @@ public abstract class FourierFTBackendContract {
         assertEquals(2, pool.indexSets());
         assertTrue(pool.adapter(0).spec() == pool.adapter(8).spec(), "one instance per index set");
         assertEquals(5 * 4 * 20 + 5 * 4 * 31 + 8 * 20 + 8 * 31, pool.bytes());
+        assertEquals(4 * 31, FourierFTAdapterPool.bytesOf(TWO_SETS[1]));
         for (int i = 0; i < 10; i += 2) {
             pool.remove(i);
         }
         assertEquals(1, pool.indexSets(), "the index set no adapter uses is dropped");
         assertEquals(5 * 4 * 31 + 8 * 31, pool.bytes());
+    }
+
+    /**
+     * Adapters of one index set (same seed and n) with different α: a spec each (α scales inside the gather, so each
+     * token keeps its own adapter's bits), and every token as alone with its adapter, forward and backward.
+     */
+    @Test
+    void adaptersOfOneIndexSetWithDifferentAlphasEachKeepTheirOwn() {
+        TestData data = new TestData();
+        FourierFTAdapterPool pool = new FourierFTAdapterPool(37, 29);
+        float[] alphas = {0.3f, 150f, 0.3f, 7.5f};
+        for (int i = 0; i < alphas.length; i++) {
+            pool.add(i, FourierFTSpec.fromSeed(37, 29, 20, 5, alphas[i]), data.gaussian(20));
+        }
+        assertEquals(3, pool.indexSets(), "one spec per distinct α");
+        assertTrue(pool.adapter(0).spec() == pool.adapter(2).spec(), "equal α: one spec");
+        assertEquals(4 * 4 * 20 + 3 * 8 * 20, pool.bytes());
+        int[] ids = new int[19];
+        for (int t = 0; t < ids.length; t++) {
+            ids[t] = t % 6 == 5 ? -1 : data.nextInt(alphas.length);
+        }
+        ids[0] = 1;
+        ids[1] = 3;
+        assertEachTokenAsIfAlone(pool, ids, DType.FLOAT32, data, "α per adapter");
+        assertBackwardAsEachAdapterAlone(pool, ids, data);
     }
 
     /** Forwards from several threads while another thread adds and removes other adapters: results unchanged. */
