@@ -32,7 +32,8 @@ import org.spectralpeft.reference.FourierFTReference;
  * {@code fourierft_forward_fused} and {@code fourierft_backward_fused} ({@link CudaFourierFT#FORWARD_PROPERTY}{@code
  * =fused}): the whole forward, and backward, of a token in one block, its FFTs in shared memory. Against the float64 reference on power-of-two layers from 2 × 2 up, square
  * and not, in every dtype of x and y; against the cuFFT route at 4096 × 4096; a mixed batch (two index sets, −1s,
- * repeats) bit for bit the single-adapter fused forward of each token; tokens strided over fewer blocks; repeats
+ * repeats; 1, 7, 100 and 1000 adapters) bit for bit the single-adapter fused forward of each token, and its backward
+ * as each adapter's alone; tokens strided over fewer blocks; repeats
  * bit for bit; and the route checked each time from the launches (a stage timer with a counting clock), so a silent
  * fall back to cuFFT fails. Outputs start at random values (the forward adds), and tokens without an adapter must
  * keep their bits.
@@ -422,49 +423,185 @@ class FourierFTFusedForwardTest {
         }
     }
 
+    /** A pool of count adapters of a 64 × 128 layer alternating two index sets of different n. */
+    private static FourierFTAdapterPool fusedPool(TestData data, int count) {
+        FourierFTSpec[] sets = {FourierFTSpec.fromSeed(64, 128, 90, 5, 120f), FourierFTSpec.fromSeed(64, 128, 40, 6, 80f)};
+        FourierFTAdapterPool pool = new FourierFTAdapterPool(64, 128);
+        for (int i = 0; i < count; i++) {
+            pool.add(i, sets[i % 2], data.gaussian(sets[i % 2].n()));
+        }
+        return pool;
+    }
+
+    /** tokens ids over count adapters: repeats, runs of one id and −1s, the first token with an adapter. */
+    private static int[] mixedIds(TestData data, int count, int tokens) {
+        int[] ids = new int[tokens];
+        for (int t = 0; t < tokens; t++) {
+            ids[t] = t % 6 == 5 ? -1 : t % 4 == 1 ? ids[t - 1] : data.nextInt(count);
+        }
+        ids[0] = Math.max(ids[0], 0);
+        return ids;
+    }
+
     /**
-     * A mixed batch through the fused kernel (one launch per index set): each token's bits are those of the
-     * single-adapter fused forward of that token with its adapter, and tokens with −1 keep theirs.
+     * A mixed batch through the fused kernel (one launch per index set), the route that serves power-of-two layers,
+     * over 1, 7 and 100 adapters in every dtype: each token's bits (those of every 4th adapter with 100) are those of
+     * the single-adapter fused forward of that token with its adapter, and tokens with −1 keep theirs.
      */
     @Test
     void aMixedBatchIsEachTokenThroughTheFusedForwardAlone() {
-        TestData data = new TestData();
-        int dOut = 64;
-        int dIn = 128;
-        FourierFTSpec[] sets = {FourierFTSpec.fromSeed(dOut, dIn, 90, 5, 120f), FourierFTSpec.fromSeed(dOut, dIn, 40, 6, 80f)};
-        FourierFTAdapterPool pool = new FourierFTAdapterPool(dOut, dIn);
-        int adapters = 9;
-        for (int i = 0; i < adapters; i++) {
-            pool.add(i, sets[i % 2], data.gaussian(sets[i % 2].n()));
-        }
-        int tokens = 23;
-        int[] ids = new int[tokens];
-        for (int t = 0; t < tokens; t++) {
-            ids[t] = t % 6 == 5 ? -1 : t % 4 == 1 ? ids[t - 1] : data.nextInt(adapters); // repeats, runs and −1s
-        }
-        ids[0] = Math.max(ids[0], 0);
-        for (DType dtype : new DType[] {DType.FLOAT32, DType.BFLOAT16}) {
-            float[] x = HostArray.of(dtype, data.gaussian(tokens * dIn)).toFloats();
-            float[] y0 = HostArray.of(dtype, data.gaussian(tokens * dOut)).toFloats();
-            float[] y;
-            try (DeviceBuffer dx = upload(dtype, x);
-                 DeviceBuffer dy = upload(dtype, y0);
-                 CudaStream stream = cuda.createStream()) {
-                List<String> stages = stagesOf("fused",
-                        () -> cuda.forward(pool, ids, dx.array(), tokens, dy.array(), stream));
-                stream.synchronize();
-                assertEquals(List.of(FourierFTKernels.FORWARD_FUSED), stages, "one stage label (a launch per set)");
-                y = download(dy);
+        for (int count : new int[] {1, 7, 100}) {
+            for (DType dtype : DType.values()) {
+                TestData data = new TestData();
+                FourierFTAdapterPool pool = fusedPool(data, count);
+                assertMixedForwardAsEachTokenAlone(pool, mixedIds(data, count, Math.max(23, count + count / 2)), dtype,
+                        count >= 100 ? 4 : 1, data, count + " adapters, " + dtype);
             }
-            for (int t = 0; t < tokens; t++) {
-                float[] want = Arrays.copyOfRange(y0, t * dOut, (t + 1) * dOut);
-                if (ids[t] >= 0) {
-                    FourierFTAdapterPool.Adapter a = pool.adapter(ids[t]);
-                    want = fusedForward(a.spec(), a.coefficientsCopy(), dtype, Arrays.copyOfRange(x, t * dIn, (t + 1) * dIn),
-                            1, dtype, want);
+        }
+    }
+
+    /** A thousand adapters of two index sets in one batch on the fused route; every 11th adapter's tokens checked. */
+    @Test
+    void aThousandAdaptersThroughTheFusedForwardEqualSampledTokensAlone() {
+        TestData data = new TestData();
+        FourierFTAdapterPool pool = fusedPool(data, 1000);
+        int[] ids = new int[1500];
+        for (int t = 0; t < ids.length; t++) {
+            ids[t] = t % 5 == 4 ? -1 : t < 1000 ? (t * 7) % 1000 : data.nextInt(1000); // every adapter, then repeats
+        }
+        assertMixedForwardAsEachTokenAlone(pool, ids, DType.FLOAT16, 11, data, "1000 adapters");
+    }
+
+    /**
+     * The mixed forward on device arrays against every stride-th used adapter's single-adapter fused forward of its
+     * tokens (one call for all of them: a token's block depends on nothing but its own row), bit for bit; every token
+     * without an adapter keeps its bits.
+     */
+    private static void assertMixedForwardAsEachTokenAlone(FourierFTAdapterPool pool, int[] ids, DType dtype, int stride,
+                                                           TestData data, String label) {
+        int dOut = pool.dOut();
+        int dIn = pool.dIn();
+        int tokens = ids.length;
+        float[] x = HostArray.of(dtype, data.gaussian(tokens * dIn)).toFloats();
+        float[] y0 = HostArray.of(dtype, data.gaussian(tokens * dOut)).toFloats();
+        float[] y;
+        try (DeviceBuffer dx = upload(dtype, x);
+             DeviceBuffer dy = upload(dtype, y0);
+             CudaStream stream = cuda.createStream()) {
+            List<String> stages = stagesOf("fused", () -> cuda.forward(pool, ids, dx.array(), tokens, dy.array(), stream));
+            stream.synchronize();
+            assertEquals(List.of(FourierFTKernels.FORWARD_FUSED), stages, "one stage label (a launch per set), " + label);
+            y = download(dy);
+        }
+        List<Integer> used = usedInFirstUseOrder(ids);
+        for (int u = 0; u < used.size(); u += stride) {
+            int id = used.get(u);
+            int[] rows = java.util.stream.IntStream.range(0, tokens).filter(t -> ids[t] == id).toArray();
+            FourierFTAdapterPool.Adapter a = pool.adapter(id);
+            float[] want = fusedForward(a.spec(), a.coefficientsCopy(), dtype, rowsOf(x, rows, dIn), rows.length, dtype,
+                    rowsOf(y0, rows, dOut));
+            assertArrayEquals(want, rowsOf(y, rows, dOut), label + ", the tokens of adapter " + id + data.tag());
+        }
+        for (int t = 0; t < tokens; t++) {
+            if (ids[t] < 0) {
+                assertArrayEquals(Arrays.copyOfRange(y0, t * dOut, (t + 1) * dOut),
+                        Arrays.copyOfRange(y, t * dOut, (t + 1) * dOut), label + ", token " + t + " without adapter");
+            }
+        }
+    }
+
+    /** The ids other than −1, each once, in the order tokens first use them. */
+    private static List<Integer> usedInFirstUseOrder(int[] ids) {
+        return new ArrayList<>(new java.util.LinkedHashSet<>(Arrays.stream(ids).filter(id -> id >= 0).boxed().toList()));
+    }
+
+    /** Rows {@code rows} of a row-major array of rows of {@code width}, concatenated. */
+    private static float[] rowsOf(float[] all, int[] rows, int width) {
+        float[] out = new float[rows.length * width];
+        for (int i = 0; i < rows.length; i++) {
+            System.arraycopy(all, rows[i] * width, out, i * width, width);
+        }
+        return out;
+    }
+
+    /**
+     * The mixed backward on the fused route over 1, 7 and 100 adapters in every dtype: each adapter's ∂L/∂c (every
+     * 4th adapter's with 100) is its single-adapter fused backward on its tokens alone, their tokens' ∂L/∂x their own,
+     * and every token with −1 keeps gradX.
+     */
+    @Test
+    void aMixedBackwardThroughTheFusedKernelEqualsEachAdapterAlone() {
+        for (int count : new int[] {1, 7, 100}) {
+            for (DType dtype : DType.values()) {
+                TestData data = new TestData();
+                FourierFTAdapterPool pool = fusedPool(data, count);
+                assertMixedBackwardAsEachAdapterAlone(pool, mixedIds(data, count, Math.max(23, count + count / 2)), dtype,
+                        count >= 100 ? 4 : 1, data, count + " adapters, " + dtype);
+            }
+        }
+    }
+
+    /** A thousand adapters' backward in one batch on the fused route; every 11th adapter's ∂L/∂c and tokens checked. */
+    @Test
+    void aThousandAdaptersBackwardThroughTheFusedKernelEqualSampledAdaptersAlone() {
+        TestData data = new TestData();
+        FourierFTAdapterPool pool = fusedPool(data, 1000);
+        int[] ids = new int[1500];
+        for (int t = 0; t < ids.length; t++) {
+            ids[t] = t % 5 == 4 ? -1 : t < 1000 ? (t * 7) % 1000 : data.nextInt(1000);
+        }
+        assertMixedBackwardAsEachAdapterAlone(pool, ids, DType.BFLOAT16, 11, data, "1000 adapters");
+    }
+
+    /**
+     * The mixed backward (host arrays, the fused route) against every stride-th used adapter's single-adapter backward
+     * on its tokens alone: ∂L/∂c to float32 rounding (the tiles of its tokens may split differently), its tokens'
+     * ∂L/∂x rows what was there plus their own, rounded once into the dtype; every token without an adapter untouched.
+     */
+    private static void assertMixedBackwardAsEachAdapterAlone(FourierFTAdapterPool pool, int[] ids, DType dtype,
+                                                              int stride, TestData data, String label) {
+        int dOut = pool.dOut();
+        int dIn = pool.dIn();
+        int tokens = ids.length;
+        float[] x = HostArray.of(dtype, data.gaussian(tokens * dIn)).toFloats();
+        float[] gy = HostArray.of(dtype, data.gaussian(tokens * dOut)).toFloats();
+        float[] gx0 = HostArray.of(dtype, data.gaussian(tokens * dIn)).toFloats();
+        HostArray gx = HostArray.of(dtype, gx0);
+        List<Map<Integer, float[]>> result = new ArrayList<>();
+        List<String> stages = stagesOf("fused", () -> result.add(cuda.backward(pool, ids, HostArray.of(dtype, x),
+                HostArray.of(dtype, gy), tokens, gx)));
+        assertEquals(FourierFTKernels.BACKWARD_FUSED, stages.get(0), "the fused route: " + stages);
+        Map<Integer, float[]> grads = result.get(0);
+        List<Integer> used = usedInFirstUseOrder(ids);
+        assertEquals(used, new ArrayList<>(grads.keySet()), "the used adapters in first-use order, " + label);
+        float[] got = gx.toFloats();
+        float tolerance = (float) Math.max(1e-5, TestData.tolerance(dtype));
+        for (int u = 0; u < used.size(); u += stride) {
+            int id = used.get(u);
+            int[] rows = java.util.stream.IntStream.range(0, tokens).filter(t -> ids[t] == id).toArray();
+            float[] xs = rowsOf(x, rows, dIn);
+            float[] gs = rowsOf(gy, rows, dOut);
+            FourierFTAdapterPool.Adapter a = pool.adapter(id);
+            float[] alone = new float[a.spec().n()];
+            float[] gxAlone = new float[rows.length * dIn];
+            List<String> aloneStages = stagesOf("fused", () -> cuda.backward(a.spec(), a.coefficientsCopy(),
+                    HostArray.of(dtype, xs), HostArray.of(dtype, gs), rows.length, alone, HostArray.float32(gxAlone)));
+            assertEquals(fusedBackwardStages(dIn, dOut), aloneStages, "the single adapter's fused backward");
+            String what = label + ", adapter " + id + data.tag();
+            double err = TestData.relativeError(TestData.toDouble(grads.get(id)), TestData.toDouble(alone));
+            assertTrue(err <= 1e-5, what + ": ∂L/∂c relative error " + err);
+            for (int i = 0; i < rows.length; i++) {
+                for (int k = 0; k < dIn; k++) {
+                    float want = gx0[rows[i] * dIn + k] + gxAlone[i * dIn + k];
+                    assertEquals(want, got[rows[i] * dIn + k], tolerance * (1 + Math.abs(want)),
+                            "gradX token " + rows[i] + ", " + what);
                 }
-                assertArrayEquals(want, Arrays.copyOfRange(y, t * dOut, (t + 1) * dOut),
-                        dtype + ", token " + t + " (id " + ids[t] + ")" + data.tag());
+            }
+        }
+        for (int t = 0; t < tokens; t++) {
+            if (ids[t] < 0) {
+                assertArrayEquals(Arrays.copyOfRange(gx0, t * dIn, (t + 1) * dIn), Arrays.copyOfRange(got, t * dIn,
+                        (t + 1) * dIn), label + ", token " + t + " without adapter");
             }
         }
     }
