@@ -443,33 +443,47 @@ class FourierFTFusedForwardTest {
         return ids;
     }
 
-    /**
-     * A mixed batch through the fused kernel (one launch per index set), the route that serves power-of-two layers,
-     * over 1, 7 and 100 adapters in every dtype: each token's bits (those of every 4th adapter with 100) are those of
-     * the single-adapter fused forward of that token with its adapter, and tokens with −1 keep theirs.
-     */
-    @Test
-    void aMixedBatchIsEachTokenThroughTheFusedForwardAlone() {
+    /** A mixed batch to check: its pool and ids, the dtype of its arrays, and every stride-th used adapter checked. */
+    private record MixedCase(FourierFTAdapterPool pool, int[] ids, DType dtype, int stride, TestData data, String label) {
+    }
+
+    /** 1, 7 and 100 adapters in every dtype (every 4th adapter checked with 100), fresh data each. */
+    private static List<MixedCase> mixedCases() {
+        List<MixedCase> cases = new ArrayList<>();
         for (int count : new int[] {1, 7, 100}) {
             for (DType dtype : DType.values()) {
                 TestData data = new TestData();
                 FourierFTAdapterPool pool = fusedPool(data, count);
-                assertMixedForwardAsEachTokenAlone(pool, mixedIds(data, count, Math.max(23, count + count / 2)), dtype,
-                        count >= 100 ? 4 : 1, data, count + " adapters, " + dtype);
+                cases.add(new MixedCase(pool, mixedIds(data, count, Math.max(23, count + count / 2)), dtype,
+                        count >= 100 ? 4 : 1, data, count + " adapters, " + dtype));
             }
         }
+        return cases;
     }
 
-    /** A thousand adapters of two index sets in one batch on the fused route; every 11th adapter's tokens checked. */
-    @Test
-    void aThousandAdaptersThroughTheFusedForwardEqualSampledTokensAlone() {
+    /** A thousand adapters of two index sets, 1500 tokens: every adapter, then repeats; every 11th adapter checked. */
+    private static MixedCase thousandAdapters(DType dtype) {
         TestData data = new TestData();
-        FourierFTAdapterPool pool = fusedPool(data, 1000);
         int[] ids = new int[1500];
         for (int t = 0; t < ids.length; t++) {
-            ids[t] = t % 5 == 4 ? -1 : t < 1000 ? (t * 7) % 1000 : data.nextInt(1000); // every adapter, then repeats
+            ids[t] = t % 5 == 4 ? -1 : t < 1000 ? (t * 7) % 1000 : data.nextInt(1000);
         }
-        assertMixedForwardAsEachTokenAlone(pool, ids, DType.FLOAT16, 11, data, "1000 adapters");
+        return new MixedCase(fusedPool(data, 1000), ids, dtype, 11, data, "1000 adapters, " + dtype);
+    }
+
+    /**
+     * A mixed batch through the fused kernel (one launch per index set), the route that serves power-of-two layers:
+     * each checked token's bits are those of the single-adapter fused forward of that token with its adapter, and
+     * tokens with −1 keep theirs.
+     */
+    @Test
+    void aMixedBatchIsEachTokenThroughTheFusedForwardAlone() {
+        mixedCases().forEach(FourierFTFusedForwardTest::assertMixedForwardAsEachTokenAlone);
+    }
+
+    @Test
+    void aThousandAdaptersThroughTheFusedForwardEqualSampledTokensAlone() {
+        assertMixedForwardAsEachTokenAlone(thousandAdapters(DType.FLOAT16));
     }
 
     /**
@@ -477,35 +491,35 @@ class FourierFTFusedForwardTest {
      * tokens (one call for all of them: a token's block depends on nothing but its own row), bit for bit; every token
      * without an adapter keeps its bits.
      */
-    private static void assertMixedForwardAsEachTokenAlone(FourierFTAdapterPool pool, int[] ids, DType dtype, int stride,
-                                                           TestData data, String label) {
-        int dOut = pool.dOut();
-        int dIn = pool.dIn();
+    private static void assertMixedForwardAsEachTokenAlone(MixedCase c) {
+        int[] ids = c.ids();
+        int dOut = c.pool().dOut();
+        int dIn = c.pool().dIn();
         int tokens = ids.length;
-        float[] x = HostArray.of(dtype, data.gaussian(tokens * dIn)).toFloats();
-        float[] y0 = HostArray.of(dtype, data.gaussian(tokens * dOut)).toFloats();
+        float[] x = HostArray.of(c.dtype(), c.data().gaussian(tokens * dIn)).toFloats();
+        float[] y0 = HostArray.of(c.dtype(), c.data().gaussian(tokens * dOut)).toFloats();
         float[] y;
-        try (DeviceBuffer dx = upload(dtype, x);
-             DeviceBuffer dy = upload(dtype, y0);
+        try (DeviceBuffer dx = upload(c.dtype(), x);
+             DeviceBuffer dy = upload(c.dtype(), y0);
              CudaStream stream = cuda.createStream()) {
-            List<String> stages = stagesOf("fused", () -> cuda.forward(pool, ids, dx.array(), tokens, dy.array(), stream));
+            List<String> stages = stagesOf("fused", () -> cuda.forward(c.pool(), ids, dx.array(), tokens, dy.array(), stream));
             stream.synchronize();
-            assertEquals(List.of(FourierFTKernels.FORWARD_FUSED), stages, "one stage label (a launch per set), " + label);
+            assertEquals(List.of(FourierFTKernels.FORWARD_FUSED), stages, "one stage label (a launch per set), " + c.label());
             y = download(dy);
         }
         List<Integer> used = usedInFirstUseOrder(ids);
-        for (int u = 0; u < used.size(); u += stride) {
+        for (int u = 0; u < used.size(); u += c.stride()) {
             int id = used.get(u);
             int[] rows = java.util.stream.IntStream.range(0, tokens).filter(t -> ids[t] == id).toArray();
-            FourierFTAdapterPool.Adapter a = pool.adapter(id);
-            float[] want = fusedForward(a.spec(), a.coefficientsCopy(), dtype, rowsOf(x, rows, dIn), rows.length, dtype,
+            FourierFTAdapterPool.Adapter a = c.pool().adapter(id);
+            float[] want = fusedForward(a.spec(), a.coefficientsCopy(), c.dtype(), rowsOf(x, rows, dIn), rows.length, c.dtype(),
                     rowsOf(y0, rows, dOut));
-            assertArrayEquals(want, rowsOf(y, rows, dOut), label + ", the tokens of adapter " + id + data.tag());
+            assertArrayEquals(want, rowsOf(y, rows, dOut), c.label() + ", the tokens of adapter " + id + c.data().tag());
         }
         for (int t = 0; t < tokens; t++) {
             if (ids[t] < 0) {
                 assertArrayEquals(Arrays.copyOfRange(y0, t * dOut, (t + 1) * dOut),
-                        Arrays.copyOfRange(y, t * dOut, (t + 1) * dOut), label + ", token " + t + " without adapter");
+                        Arrays.copyOfRange(y, t * dOut, (t + 1) * dOut), c.label() + ", token " + t + " without adapter");
             }
         }
     }
@@ -525,32 +539,17 @@ class FourierFTFusedForwardTest {
     }
 
     /**
-     * The mixed backward on the fused route over 1, 7 and 100 adapters in every dtype: each adapter's ∂L/∂c (every
-     * 4th adapter's with 100) is its single-adapter fused backward on its tokens alone, their tokens' ∂L/∂x their own,
-     * and every token with −1 keeps gradX.
+     * The mixed backward on the fused route: each checked adapter's ∂L/∂c is its single-adapter fused backward on its
+     * tokens alone, their tokens' ∂L/∂x their own, and every token with −1 keeps gradX.
      */
     @Test
     void aMixedBackwardThroughTheFusedKernelEqualsEachAdapterAlone() {
-        for (int count : new int[] {1, 7, 100}) {
-            for (DType dtype : DType.values()) {
-                TestData data = new TestData();
-                FourierFTAdapterPool pool = fusedPool(data, count);
-                assertMixedBackwardAsEachAdapterAlone(pool, mixedIds(data, count, Math.max(23, count + count / 2)), dtype,
-                        count >= 100 ? 4 : 1, data, count + " adapters, " + dtype);
-            }
-        }
+        mixedCases().forEach(FourierFTFusedForwardTest::assertMixedBackwardAsEachAdapterAlone);
     }
 
-    /** A thousand adapters' backward in one batch on the fused route; every 11th adapter's ∂L/∂c and tokens checked. */
     @Test
     void aThousandAdaptersBackwardThroughTheFusedKernelEqualSampledAdaptersAlone() {
-        TestData data = new TestData();
-        FourierFTAdapterPool pool = fusedPool(data, 1000);
-        int[] ids = new int[1500];
-        for (int t = 0; t < ids.length; t++) {
-            ids[t] = t % 5 == 4 ? -1 : t < 1000 ? (t * 7) % 1000 : data.nextInt(1000);
-        }
-        assertMixedBackwardAsEachAdapterAlone(pool, ids, DType.BFLOAT16, 11, data, "1000 adapters");
+        assertMixedBackwardAsEachAdapterAlone(thousandAdapters(DType.BFLOAT16));
     }
 
     /**
@@ -558,36 +557,36 @@ class FourierFTFusedForwardTest {
      * on its tokens alone: ∂L/∂c to float32 rounding (the tiles of its tokens may split differently), its tokens'
      * ∂L/∂x rows what was there plus their own, rounded once into the dtype; every token without an adapter untouched.
      */
-    private static void assertMixedBackwardAsEachAdapterAlone(FourierFTAdapterPool pool, int[] ids, DType dtype,
-                                                              int stride, TestData data, String label) {
-        int dOut = pool.dOut();
-        int dIn = pool.dIn();
+    private static void assertMixedBackwardAsEachAdapterAlone(MixedCase c) {
+        int[] ids = c.ids();
+        int dOut = c.pool().dOut();
+        int dIn = c.pool().dIn();
         int tokens = ids.length;
-        float[] x = HostArray.of(dtype, data.gaussian(tokens * dIn)).toFloats();
-        float[] gy = HostArray.of(dtype, data.gaussian(tokens * dOut)).toFloats();
-        float[] gx0 = HostArray.of(dtype, data.gaussian(tokens * dIn)).toFloats();
-        HostArray gx = HostArray.of(dtype, gx0);
+        float[] x = HostArray.of(c.dtype(), c.data().gaussian(tokens * dIn)).toFloats();
+        float[] gy = HostArray.of(c.dtype(), c.data().gaussian(tokens * dOut)).toFloats();
+        float[] gx0 = HostArray.of(c.dtype(), c.data().gaussian(tokens * dIn)).toFloats();
+        HostArray gx = HostArray.of(c.dtype(), gx0);
         List<Map<Integer, float[]>> result = new ArrayList<>();
-        List<String> stages = stagesOf("fused", () -> result.add(cuda.backward(pool, ids, HostArray.of(dtype, x),
-                HostArray.of(dtype, gy), tokens, gx)));
+        List<String> stages = stagesOf("fused", () -> result.add(cuda.backward(c.pool(), ids, HostArray.of(c.dtype(), x),
+                HostArray.of(c.dtype(), gy), tokens, gx)));
         assertEquals(FourierFTKernels.BACKWARD_FUSED, stages.get(0), "the fused route: " + stages);
         Map<Integer, float[]> grads = result.get(0);
         List<Integer> used = usedInFirstUseOrder(ids);
-        assertEquals(used, new ArrayList<>(grads.keySet()), "the used adapters in first-use order, " + label);
+        assertEquals(used, new ArrayList<>(grads.keySet()), "the used adapters in first-use order, " + c.label());
         float[] got = gx.toFloats();
-        float tolerance = (float) Math.max(1e-5, TestData.tolerance(dtype));
-        for (int u = 0; u < used.size(); u += stride) {
+        float tolerance = (float) Math.max(1e-5, TestData.tolerance(c.dtype()));
+        for (int u = 0; u < used.size(); u += c.stride()) {
             int id = used.get(u);
             int[] rows = java.util.stream.IntStream.range(0, tokens).filter(t -> ids[t] == id).toArray();
             float[] xs = rowsOf(x, rows, dIn);
             float[] gs = rowsOf(gy, rows, dOut);
-            FourierFTAdapterPool.Adapter a = pool.adapter(id);
+            FourierFTAdapterPool.Adapter a = c.pool().adapter(id);
             float[] alone = new float[a.spec().n()];
             float[] gxAlone = new float[rows.length * dIn];
             List<String> aloneStages = stagesOf("fused", () -> cuda.backward(a.spec(), a.coefficientsCopy(),
-                    HostArray.of(dtype, xs), HostArray.of(dtype, gs), rows.length, alone, HostArray.float32(gxAlone)));
+                    HostArray.of(c.dtype(), xs), HostArray.of(c.dtype(), gs), rows.length, alone, HostArray.float32(gxAlone)));
             assertEquals(fusedBackwardStages(dIn, dOut), aloneStages, "the single adapter's fused backward");
-            String what = label + ", adapter " + id + data.tag();
+            String what = c.label() + ", adapter " + id + c.data().tag();
             double err = TestData.relativeError(TestData.toDouble(grads.get(id)), TestData.toDouble(alone));
             assertTrue(err <= 1e-5, what + ": ∂L/∂c relative error " + err);
             for (int i = 0; i < rows.length; i++) {
@@ -601,7 +600,7 @@ class FourierFTFusedForwardTest {
         for (int t = 0; t < tokens; t++) {
             if (ids[t] < 0) {
                 assertArrayEquals(Arrays.copyOfRange(gx0, t * dIn, (t + 1) * dIn), Arrays.copyOfRange(got, t * dIn,
-                        (t + 1) * dIn), label + ", token " + t + " without adapter");
+                        (t + 1) * dIn), c.label() + ", token " + t + " without adapter");
             }
         }
     }
