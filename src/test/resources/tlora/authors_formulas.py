@@ -15,6 +15,15 @@ every residual, 2 tokens.  Inputs are seeded random numbers rounded to one
 decimal so a Java test can type them literally.  Every array is printed
 flattened in row-major (C) order together with its shape.
 
+Three-factor case, appended after it with every name prefixed "[3 factors] ":
+d_in = 12 = [2, 3, 2], d_out = 12 = [3, 2, 2], transform ring rank R = 2
+(and the Kronecker form), residual rank r = 3 (s = alpha/sqrt(3)), 3 tokens.
+Cores 0 and 2 of the input side have the same shape, so an implementation
+that applies the cores (or reads a multi-index's digits) in another order
+still accepts the arrays and only the values tell; two factors cannot show
+that.  With three cores ttm_to_matrix's moveaxis also runs twice, the second
+time moving the new row digit past two earlier column digits.
+
 Independent loop-based checks (explicit trace of the product of core slices)
 are asserted, so the printed numbers also pin down the index conventions.
 """
@@ -101,36 +110,38 @@ def rnd(rng, *shape):
     return np.round(rng.uniform(-1.0, 1.0, size=shape), 1) + 0.0  # +0.0 turns -0.0 into 0.0
 
 
-def main():
-    rng = np.random.default_rng(20250101)
-    IN, OUT, R, ALPHA = [2, 3], [3, 2], 2, 1.5
+def emit(rng, IN, OUT, R, RANK, ALPHA, TOKENS, prefix=""):
+    """Draws one case's inputs, checks them against the loop references and prints inputs and results, every
+    name preceded by prefix.  R is the transform's ring rank, RANK the residual's (and s = alpha/sqrt(RANK))."""
     din, dout = math.prod(IN), math.prod(OUT)
-    s = ALPHA / math.sqrt(R)                     # rsLoRA scaling, rank = residual rank
+    s = ALPHA / math.sqrt(RANK)                  # rsLoRA scaling, rank = residual rank
+
+    def out(name, a):
+        show(prefix + name, a)
 
     # base layer (torch Linear layout: weight is out x in)
     W0 = rnd(rng, dout, din)
     b = rnd(rng, dout)
-    x = rnd(rng, 2, din)
-    # transform cores, TR-matrix form (transform_rank = 2): (I_d, I_d, R, R)
+    x = rnd(rng, TOKENS, din)
+    # transform cores, TR-matrix form (transform_rank = R): (I_d, I_d, R, R)
     A = [rnd(rng, I, I, R, R) for I in IN]
     # transform cores, Kronecker form (transform_rank = 1): (I_d, I_d)
     K = [rnd(rng, I, I) for I in IN]
     # LoRA residual: lora_B (out, r), lora_A (r, in)
-    lB, lA = rnd(rng, dout, R), rnd(rng, R, din)
-    # TR ('ttv') residual: out cores (J_d, R, R) then in cores (I_d, R, R)
-    G = [rnd(rng, J, R, R) for J in OUT]
-    H = [rnd(rng, I, R, R) for I in IN]
-    # TTM residual: (J_d, I_d, R, R)
-    M = [rnd(rng, J, I, R, R) for J, I in zip(OUT, IN)]
+    lB, lA = rnd(rng, dout, RANK), rnd(rng, RANK, din)
+    # TR ('ttv') residual: out cores (J_d, r, r) then in cores (I_d, r, r)
+    G = [rnd(rng, J, RANK, RANK) for J in OUT]
+    H = [rnd(rng, I, RANK, RANK) for I in IN]
+    # TTM residual: (J_d, I_d, r, r)
+    M = [rnd(rng, J, I, RANK, RANK) for J, I in zip(OUT, IN)]
 
-    print(f"# d_in={din} in_shape={IN}  d_out={dout} out_shape={OUT}  R={R}  alpha={ALPHA}  s=alpha/sqrt(R)={s!r}")
     print("# ---- inputs (row-major flattening) ----")
-    show("W0", W0); show("bias", b); show("x", x)
-    for d, a in enumerate(A): show(f"transform_core.{d} (TR, R=2)", a)
-    for d, k in enumerate(K): show(f"transform_core.{d} (Kronecker, R=1)", k)
-    show("lora_B", lB); show("lora_A", lA)
-    for d, g in enumerate(G + H): show(f"ttv_core.{d}" + (" (out)" if d < len(G) else " (in)"), g)
-    for d, m in enumerate(M): show(f"ttm_core.{d}", m)
+    out("W0", W0); out("bias", b); out("x", x)
+    for d, a in enumerate(A): out(f"transform_core.{d} (TR, R={R})", a)
+    for d, k in enumerate(K): out(f"transform_core.{d} (Kronecker, R=1)", k)
+    out("lora_B", lB); out("lora_A", lA)
+    for d, g in enumerate(G + H): out(f"ttv_core.{d}" + (" (out)" if d < len(G) else " (in)"), g)
+    for d, m in enumerate(M): out(f"ttm_core.{d}", m)
 
     # ---- transforms ----
     T_tr = ttm_to_matrix(A)
@@ -153,11 +164,11 @@ def main():
     assert np.allclose(ttm_to_matrix([np.zeros_like(M[0])] + M[1:]), 0)
 
     print("# ---- derived ----")
-    show("T_tr = ttm_to_matrix(transform_core R=2)", T_tr)
-    show("T_kron = kron(core0, core1)", T_kr)
-    show("Delta_lora = lora_B @ lora_A", D_lora)
-    show("Delta_ttv", D_ttv)
-    show("Delta_ttm", D_ttm)
+    out(f"T_tr = ttm_to_matrix(transform_core R={R})", T_tr)
+    out("T_kron = kron(core0, core1)" if len(IN) == 2 else "T_kron = kron(core0, core1, ...)", T_kr)
+    out("Delta_lora = lora_B @ lora_A", D_lora)
+    out("Delta_ttv", D_ttv)
+    out("Delta_ttm", D_ttm)
 
     for tname, T in (("T_tr", T_tr), ("T_kron", T_kr)):
         for dname, D in (("lora", D_lora), ("ttv", D_ttv), ("ttm", D_ttm)):
@@ -165,12 +176,32 @@ def main():
             y = x @ Wp.T + b
             # same thing in "input-side" form: y = W0 (T x) + s*Delta x + b
             assert np.allclose(y, (T @ x.T).T @ W0.T + s * x @ D.T + b)
-            show(f"W'[{tname},{dname}] = W0@T + s*Delta", Wp)
-            show(f"y[{tname},{dname}] = x@W'^T + b", y)
+            out(f"W'[{tname},{dname}] = W0@T + s*Delta", Wp)
+            out(f"y[{tname},{dname}] = x@W'^T + b", y)
     # identity transform + zero residual = base layer
     assert np.allclose(x @ (W0 @ np.eye(din) + s * 0).T + b, x @ W0.T + b)
-    show("y_base = x@W0^T + b", x @ W0.T + b)
+    out("y_base = x@W0^T + b", x @ W0.T + b)
+
+
+def main():
+    rng = np.random.default_rng(20250101)
+    IN, OUT, R, ALPHA = [2, 3], [3, 2], 2, 1.5
+    s = ALPHA / math.sqrt(R)
+    print(f"# d_in={math.prod(IN)} in_shape={IN}  d_out={math.prod(OUT)} out_shape={OUT}  R={R}  alpha={ALPHA}"
+          f"  s=alpha/sqrt(R)={s!r}")
+    emit(rng, IN, OUT, R, R, ALPHA, 2)
     print("# all consistency asserts passed")
+
+    # Three factors, the first and last of each side equal in size, so that a permutation of the cores (or of a
+    # multi-index's digits) keeps every shape valid and shows only in the values.  The residual's rank differs
+    # from the transform's so that the two cannot be confused.  Appended: the lines above stay as they were.
+    rng = np.random.default_rng(20250103)
+    IN, OUT, R, RANK, ALPHA, TOKENS = [2, 3, 2], [3, 2, 2], 2, 3, 1.5, 3
+    s = ALPHA / math.sqrt(RANK)
+    print(f"# [3 factors] d_in={math.prod(IN)} in_shape={IN}  d_out={math.prod(OUT)} out_shape={OUT}  R={R}"
+          f"  r={RANK}  alpha={ALPHA}  s=alpha/sqrt(r)={s!r}  tokens={TOKENS}")
+    emit(rng, IN, OUT, R, RANK, ALPHA, TOKENS, prefix="[3 factors] ")
+    print("# [3 factors] all consistency asserts passed")
 
 
 if __name__ == "__main__":

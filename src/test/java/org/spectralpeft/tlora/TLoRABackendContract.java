@@ -408,23 +408,25 @@ public abstract class TLoRABackendContract {
     }
 
     @ParameterizedTest
-    @CsvSource({"false,LORA", "false,TR", "false,TTM", "true,LORA", "true,TR", "true,TTM"})
-    void theAuthorsCaseGivesTheAuthorsValues(boolean kronecker, Residual kind) {
-        AuthorsCase authors = new AuthorsCase();
-        TLoRASpec spec = AuthorsCase.spec(kronecker, kind);
-        TLoRAParameters p = TLoRAParameters.of(spec, authors.transform(kronecker), authors.residual(kind));
+    @CsvSource({"2,false,LORA", "2,false,TR", "2,false,TTM", "2,true,LORA", "2,true,TR", "2,true,TTM",
+        "3,false,LORA", "3,false,TR", "3,false,TTM", "3,true,LORA", "3,true,TR", "3,true,TTM"})
+    void theAuthorsCaseGivesTheAuthorsValues(int factors, boolean kronecker, Residual kind) {
+        AuthorsCase authors = AuthorsCase.of(factors);
+        TLoRASpec spec = authors.spec(kronecker, kind);
+        TLoRAParameters p = authors.parameters(kronecker, kind);
         String key = AuthorsCase.key(kronecker, kind);
+        String what = authors + ": " + key;
         HostArray w0 = HostArray.float32(authors.floats("W0"));
-        HostArray w = HostArray.float32(new float[36]);
+        HostArray w = HostArray.float32(new float[spec.dOut() * spec.dIn()]);
         backend().materialize(spec, p, w0, w);
-        assertArrayEquals(authors.get("W'" + key + " = W0@T + s*Delta"), TestData.toDouble(w), 1e-5, key);
+        assertArrayEquals(authors.get("W'" + key + " = W0@T + s*Delta"), TestData.toDouble(w), 1e-5, what);
         float[] bias = authors.floats("bias");
-        float[] y = new float[12];
+        float[] y = new float[authors.tokens() * spec.dOut()];
         for (int i = 0; i < y.length; i++) {
-            y[i] = bias[i % 6]; // the bias goes into y first
+            y[i] = bias[i % spec.dOut()]; // the bias goes into y first
         }
-        backend().forward(spec, p, w0, HostArray.float32(authors.floats("x")), AuthorsCase.TOKENS, HostArray.float32(y));
-        assertArrayEquals(authors.get("y" + key + " = x@W'^T + b"), TestData.toDouble(y), 1e-5, key);
+        backend().forward(spec, p, w0, HostArray.float32(authors.floats("x")), authors.tokens(), HostArray.float32(y));
+        assertArrayEquals(authors.get("y" + key + " = x@W'^T + b"), TestData.toDouble(y), 1e-5, what);
     }
 
     @ParameterizedTest
