@@ -6,14 +6,18 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -79,11 +83,84 @@ class TLoRAAdapterTest {
             for (String m : layers.keySet()) {
                 assertSameLayer(layers.get(m), loaded.layer(m), m);
             }
+            assertEquals(layoutOf(layers), header(dir.resolve(AdapterFiles.WEIGHTS_FILE)), "the saved tensors");
             String config = Files.readString(dir.resolve(AdapterFiles.CONFIG_FILE));
             assertTrue(config.contains("\"peft_type\" : \"TLORA\"") && config.contains("\"transform_rank\" : " + ring)
                     && config.contains("\"addition_part\" : \"" + (kind == Residual.TR ? "ttv" : kind.name().toLowerCase())
                     + "\""), config);
         }
+    }
+
+    /**
+     * The tensors a saved directory must hold, as README documents them: under {@code base_model.model.<module>.}
+     * the authors' names and shapes, float32: {@code transform_core.d} (I_d, I_d) at R = 1, else (I_d, I_d, R, R);
+     * {@code lora_A} (r, d_in) and {@code lora_B} (d_out, r); {@code ttv_core.k}, the output cores (J_k, r, r) then
+     * the input cores (I_d, r, r); {@code ttm_core.k} (J_k, I_k, r, r). Each value is "F32 [dims]".
+     */
+    static Map<String, String> layoutOf(Map<String, TLoRAAdapter.Layer> layers) {
+        Map<String, String> expected = new TreeMap<>();
+        for (Map.Entry<String, TLoRAAdapter.Layer> e : layers.entrySet()) {
+            String key = "base_model.model." + e.getKey() + ".";
+            TLoRASpec s = e.getValue().spec();
+            int[] in = s.inShape();
+            int[] out = s.outShape();
+            int big = s.transformRank();
+            int r = s.rank();
+            for (int d = 0; d < in.length; d++) {
+                expected.put(key + "transform_core." + d, big == 1 ? f32(in[d], in[d]) : f32(in[d], in[d], big, big));
+            }
+            switch (s.residual()) {
+                case LORA -> {
+                    expected.put(key + "lora_A", f32(r, s.dIn()));
+                    expected.put(key + "lora_B", f32(s.dOut(), r));
+                }
+                case TR -> {
+                    for (int k = 0; k < out.length + in.length; k++) {
+                        expected.put(key + "ttv_core." + k, f32(k < out.length ? out[k] : in[k - out.length], r, r));
+                    }
+                }
+                case TTM -> {
+                    for (int k = 0; k < in.length; k++) {
+                        expected.put(key + "ttm_core." + k, f32(out[k], in[k], r, r));
+                    }
+                }
+            }
+        }
+        return expected;
+    }
+
+    private static String f32(int... dims) {
+        return "F32 " + java.util.Arrays.toString(dims);
+    }
+
+    /**
+     * Every tensor of a safetensors file as "DTYPE [dims]" by name, read from the header's JSON directly (the
+     * 8-byte little-endian length, then the JSON), not through the library's reader; each tensor's byte range
+     * must hold exactly its elements.
+     */
+    static Map<String, String> header(Path file) throws IOException {
+        byte[] bytes = Files.readAllBytes(file);
+        long length = ByteBuffer.wrap(bytes, 0, 8).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong();
+        JsonNode root = new ObjectMapper().readTree(new String(bytes, 8, (int) length, StandardCharsets.UTF_8));
+        Map<String, String> tensors = new TreeMap<>();
+        for (Map.Entry<String, JsonNode> e : root.properties()) {
+            if (e.getKey().equals("__metadata__")) {
+                continue;
+            }
+            JsonNode shape = e.getValue().get("shape");
+            int[] dims = new int[shape.size()];
+            long elements = 1;
+            for (int i = 0; i < dims.length; i++) {
+                dims[i] = shape.get(i).intValue();
+                elements *= dims[i];
+            }
+            String dtype = e.getValue().get("dtype").textValue();
+            JsonNode offsets = e.getValue().get("data_offsets");
+            assertEquals(("F32".equals(dtype) ? 4 : 0) * elements, offsets.get(1).longValue() - offsets.get(0).longValue(),
+                    e.getKey() + ": bytes for its elements");
+            tensors.put(e.getKey(), dtype + " " + java.util.Arrays.toString(dims));
+        }
+        return tensors;
     }
 
     static void assertSameLayer(TLoRAAdapter.Layer expected, TLoRAAdapter.Layer actual, String what) {
@@ -163,6 +240,19 @@ class TLoRAAdapterTest {
         assertEquals(List.of(file), loaded.files());
         Path saved = tmp.resolve("converted");
         loaded.save(saved);
+        Map<String, String> authorsShapes = new TreeMap<>(); // the authors' arrays and shapes, under PEFT's keys
+        for (SafetensorsWriter.Entry e : entries) {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("unet\\.(.+)\\.processor\\.(to_\\w+?)_oft\\.(.+)")
+                    .matcher(e.name());
+            if (m.matches() && !m.group(3).equals("cross_attention_dim") && !m.group(3).equals("hidden_size")) {
+                String module = m.group(1) + "." + (m.group(2).equals("to_out") ? "to_out.0" : m.group(2));
+                authorsShapes.put("base_model.model." + module + "." + m.group(3),
+                        "F32 " + java.util.Arrays.toString(java.util.Arrays.stream(e.shape()).mapToInt(d -> (int) d).toArray()));
+            }
+        }
+        assertEquals(authorsShapes, header(saved.resolve(AdapterFiles.WEIGHTS_FILE)),
+                "a converted file keeps the authors' names and shapes");
+        assertEquals(layoutOf(expected), authorsShapes, "the authors' shapes are README's layout");
         TLoRAAdapter again = TLoRAAdapter.load(saved);
         for (String m : loaded.modules()) {
             assertSameLayer(loaded.layer(m), again.layer(m), m + " after a save");
