@@ -545,6 +545,56 @@ public abstract class TLoRABackendContract {
         assertMessage(() -> backend().materialize(spec, p, HostArray.float32(new float[4]), out), "out");
     }
 
+    /** Merge overflows as materialize does: a weight not finite in its dtype afterwards is refused, naming it. */
+    @Test
+    void anOverflowingMergeThrows() {
+        TLoRASpec spec = TLoRASpec.of(new int[] {2}, new int[] {2}, 1, Residual.LORA, 1, 1f);
+        TLoRAParameters p = TLoRAParameters.of(spec, new float[][] {{1, 0, 0, 1}}, new float[][] {{1e4f, 0}, {1e4f, 0}});
+        HostArray weight = HostArray.of(DType.FLOAT16, new float[] {0.5f, -0.25f, 1f, 2f}); // Δ[0][0] = 1e8
+        assertMessage(() -> backend().merge(spec, p, weight), "weight[0] = Infinity: the result is not finite in");
+        assertEquals(-0.25f, weight.get(1), "the other elements are merged");
+    }
+
+    /**
+     * Arrays the library would write into that the caller made read-only (merge's weight, the backward's gradX) and
+     * a weight W0 that is not finite (forward, materialize) are refused before any work, naming the array, and every
+     * output is left as it was.
+     */
+    @Test
+    void readOnlyOutputsAndNonFiniteWeightsAreRefusedBeforeAnyWork() {
+        TestData data = new TestData();
+        TLoRASpec spec = TLoRASpec.of(new int[] {3, 2}, new int[] {2, 3}, 2, Residual.TTM, 2, 1f);
+        TLoRAParameters p = random(spec, data);
+        HostArray w0 = HostArray.float32(data.gaussian(36));
+        HostArray x = HostArray.float32(data.gaussian(12));
+        HostArray g = HostArray.float32(data.gaussian(12));
+
+        float[] weightValues = data.gaussian(36);
+        float[] weightArray = weightValues.clone();
+        HostArray readOnlyWeight = HostArray.float32(java.nio.FloatBuffer.wrap(weightArray).asReadOnlyBuffer());
+        assertMessage(() -> backend().merge(spec, p, readOnlyWeight), "weight is a read-only buffer");
+        assertArrayEquals(weightValues, weightArray, "a refused merge leaves the weight alone");
+
+        float[] gradXValues = data.gaussian(12);
+        float[] gradXArray = gradXValues.clone();
+        HostArray readOnlyGradX = HostArray.float32(java.nio.FloatBuffer.wrap(gradXArray).asReadOnlyBuffer());
+        assertMessage(() -> backend().backward(spec, p, w0, x, g, 2, readOnlyGradX), "gradX is a read-only buffer");
+        assertArrayEquals(gradXValues, gradXArray, "gradX untouched by a refused backward");
+
+        float[] yValues = data.gaussian(12);
+        HostArray y = HostArray.float32(yValues.clone());
+        float[] outValues = data.gaussian(36);
+        HostArray out = HostArray.float32(outValues.clone());
+        for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+            float[] w = data.gaussian(36);
+            w[29] = bad;
+            assertMessage(() -> backend().forward(spec, p, HostArray.float32(w), x, 2, y), "w0[29] is " + bad);
+            assertMessage(() -> backend().materialize(spec, p, HostArray.of(DType.BFLOAT16, w), out), "w0[29] is " + bad);
+        }
+        assertArrayEquals(yValues, y.floats(), "y untouched by refused forwards");
+        assertArrayEquals(outValues, out.floats(), "out untouched by refused materializes");
+    }
+
     private static void assertMessage(org.junit.jupiter.api.function.Executable call, String names) {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
         assertTrue(e.getMessage().contains(names), "'" + e.getMessage() + "' should name " + names);
