@@ -1,10 +1,12 @@
 package org.spectralpeft.tlora.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -31,7 +33,8 @@ import org.spectralpeft.tlora.cpu.CpuTLoRA;
 
 /**
  * The TLoRA contract on the CUDA backend (on the emulator in CI), plus its own limits: a layer at the authors'
- * SDXL shape against the CPU backend, a borrowed context, and the refusal of a ring too large for shared memory.
+ * SDXL shape against the CPU backend, a borrowed context, and the refusal of what the kernels do not hold (more than
+ * 8 factors, ring ranks above 16, a ring too large for shared memory, a gradient matrix past an int index).
  */
 @Tag("gpu")
 @ExtendWith(RequiresCuda.class)
@@ -557,6 +560,71 @@ class CudaTLoRATest extends TLoRABackendContract {
                 () -> cuda.materialize(spec, p, HostArray.float32(new float[spec.dIn()]), out));
         assertTrue(e.getMessage().contains("shared memory"), e.getMessage());
         assertTrue(out.floats()[7] == 3f, "the output is untouched");
+    }
+
+    /**
+     * The kernels' other limits, refused before any work with a message naming the limit: more than
+     * {@link TLoRAKernels#MAX_ORDER} factors, a transform or TTM ring rank above {@link TLoRAKernels#MAX_RING}, and
+     * (backward) a gradient matrix C of more than 2^31 − 1 floats, whose elements the kernels index by int.
+     */
+    @Test
+    void layersBeyondTheKernelsLimitsAreRefused() {
+        TestData data = new TestData();
+        TLoRASpec nine = TLoRASpec.of(new int[] {2}, new int[] {1, 1, 1, 1, 2, 1, 1, 1, 1}, 1, Residual.LORA, 2, 1f);
+        assertRefused(nine, data, "the CUDA backend takes at most 8 factors, the transform of");
+        TLoRASpec ring = TLoRASpec.of(new int[] {3, 2}, new int[] {2, 3}, 17, Residual.LORA, 2, 1f);
+        assertRefused(ring, data, "the CUDA backend takes ring ranks up to 16, the transform of");
+        TLoRASpec ttm = TLoRASpec.of(new int[] {3, 2}, new int[] {2, 3}, 2, Residual.TTM, 17, 1f);
+        assertRefused(ttm, data, "the CUDA backend takes ring ranks up to 16, the TTM residual of");
+        assertRefused(TLoRASpec.of(new int[] {3, 2}, new int[] {2, 3}, 16, Residual.TTM, 16, 1f), data, null);
+
+        // d_in = 46656: C = Σ ∂u·xᵀ would be d_in × d_in = 2176782336 floats, past an int index
+        TLoRASpec wide = TLoRASpec.of(new int[] {1}, new int[] {216, 216}, 1, Residual.LORA, 1, 1f);
+        TLoRAParameters p = TLoRAParameters.initial(wide, new Random(data.seed));
+        int dIn = wide.dIn();
+        HostArray w0 = HostArray.float32(data.gaussian(dIn));
+        HostArray x = HostArray.float32(data.gaussian(dIn));
+        float[] gradX = data.gaussian(dIn);
+        HostArray gradXArray = HostArray.float32(gradX.clone());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> cuda.backward(wide, p, w0, x, HostArray.float32(new float[] {1f}), 1, gradXArray));
+        assertTrue(e.getMessage().contains("form a 46656 x 46656 matrix, more than 2147483647 floats"), e.getMessage());
+        assertArrayEquals(gradX, gradXArray.floats(), "gradX untouched by a refused backward" + data.tag());
+    }
+
+    /**
+     * Forward, backward and materialize of a layer with random parameters: refused naming {@code expect}, every
+     * output left as it was; or, with {@code expect} null, run (a layer at the limits).
+     */
+    private static void assertRefused(TLoRASpec spec, TestData data, String expect) {
+        TLoRAParameters p = random(spec, data);
+        HostArray w0 = HostArray.float32(data.gaussian(spec.dOut() * spec.dIn()));
+        HostArray x = HostArray.float32(data.gaussian(2 * spec.dIn()));
+        HostArray g = HostArray.float32(data.gaussian(2 * spec.dOut()));
+        float[] y = data.gaussian(2 * spec.dOut());
+        float[] gradX = data.gaussian(2 * spec.dIn());
+        float[] out = data.gaussian(spec.dOut() * spec.dIn());
+        HostArray yArray = HostArray.float32(y.clone());
+        HostArray gradXArray = HostArray.float32(gradX.clone());
+        HostArray outArray = HostArray.float32(out.clone());
+        List<org.junit.jupiter.api.function.Executable> calls = List.of(
+                () -> cuda.forward(spec, p, w0, x, 2, yArray),
+                () -> cuda.backward(spec, p, w0, x, g, 2, gradXArray),
+                () -> cuda.materialize(spec, p, w0, outArray),
+                () -> cuda.prepare(spec, p).close());
+        for (org.junit.jupiter.api.function.Executable call : calls) {
+            if (expect == null) {
+                assertDoesNotThrow(call, spec.toString());
+                continue;
+            }
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call, spec.toString());
+            assertTrue(e.getMessage().contains(expect), "'" + e.getMessage() + "' should say " + expect);
+        }
+        if (expect != null) {
+            assertArrayEquals(y, yArray.floats(), "y untouched " + spec + data.tag());
+            assertArrayEquals(gradX, gradXArray.floats(), "gradX untouched " + spec + data.tag());
+            assertArrayEquals(out, outArray.floats(), "out untouched " + spec + data.tag());
+        }
     }
 
     /**
