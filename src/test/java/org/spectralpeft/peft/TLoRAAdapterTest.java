@@ -267,6 +267,9 @@ class TLoRAAdapterTest {
                 "transform_core.1");
         assertRefused(data, key, List.of("transform_core.0:4,5", "lora_A:2,20", "lora_B:20,2"), "(I, I) or (I, I, R, R)");
         assertRefused(data, key, List.of("transform_core.0:4,4", "lora_A:2,4"), "lora_B");
+        // their transform_rank <= 0 leaves transform_core out of the state dict: not read as T = I
+        assertRefused(data, key, List.of("lora_A:2,4", "lora_B:4,2"),
+                "transform_core.0': missing: every TLoRA layer has a transform");
         assertRefused(data, key, List.of("transform_core.0:4,4", "lora_A:2,4", "lora_B:4,2", "ttm_core.0:4,4,2,2"),
                 "more than one residual kind");
         assertRefused(data, key, List.of("transform_core.0:2,2", "transform_core.1:3,3", "ttv_core.0:2,2,2",
