@@ -303,6 +303,41 @@ class CudaFouRATest extends FouRABackendContract {
     }
 
     /**
+     * Each opt-in route (small, kernels, tiled) leaves a z wider than the forward kernels' 256 components (the DFT
+     * at r = 160: 320; the DCT at r = 260) to the SGEMMs around the gate kernel: none of the small, mixed or tiled
+     * kernels launches, and y is the reference's at float32's tolerance. Five tokens and an aligned x, so that the
+     * small route would take its kernel but for the width.
+     */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"small", "kernels", "tiled"})
+    void wideRanksFallBackToTheSgemmsOnEveryOptInRoute(String route) {
+        int tokens = 5;
+        Case[] cases = {new Case(200, 170, 160, Transform.DFT, Gate.ADAPTIVE), new Case(270, 265, 260, Transform.DCT, Gate.FIXED)};
+        for (Case c : cases) {
+            HostArray x = c.inputs(DType.FLOAT32, tokens);
+            double[] contribution = c.forward(TestData.toDouble(x), tokens);
+            float[] y0 = c.data.gaussian(tokens * c.spec.dOut());
+            SystemProperty.with(CudaFouRA.FORWARD_PROPERTY, route, () -> {
+                try (FouRAFactors f = cuda.prepare(c.spec, c.a, c.b, c.gate)) {
+                    HostArray y = HostArray.float32(y0.clone());
+                    double[] before = TestData.toDouble(y);
+                    List<String> stages = StageLabels.of(() -> cuda.forward(f, x, tokens, y));
+                    String tag = " route " + route + ": " + stages + c.tag();
+                    for (String kernel : new String[] {FouRAKernels.FORWARD_SMALL, FouRAKernels.PROJECT,
+                        FouRAKernels.PROJECT_WIDE, FouRAKernels.EXPAND, FouRAKernels.PROJECT_TILED}) {
+                        org.junit.jupiter.api.Assertions.assertFalse(stages.contains(kernel), kernel + tag);
+                    }
+                    assertEquals(2, stages.stream().filter(l -> l.startsWith("cublasSgemm")).count(), "SGEMMs" + tag);
+                    assertTrue(stages.contains(FouRAKernels.GATE) || stages.contains(FouRAKernels.GATE_ELEMENTWISE),
+                            "the gate kernel" + tag);
+                    double err = TestData.accumulatedError(TestData.toDouble(y), before, contribution);
+                    assertTrue(err < TestData.tolerance(DType.FLOAT32), "error " + err + tag);
+                }
+            });
+        }
+    }
+
+    /**
      * The unfused path with x and y in every dtype: x widened for the SGEMM, the float32 product added into y
      * (accumulated in the SGEMM for float32, through the epilogue otherwise), against the reference.
      */
