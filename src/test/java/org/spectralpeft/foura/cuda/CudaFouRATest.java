@@ -338,6 +338,49 @@ class CudaFouRATest extends FouRABackendContract {
     }
 
     /**
+     * Ranks past {@link FouRAKernels#MAX_GATE_RANK} (the gate kernels hold two components per thread of a 256-thread
+     * block) are refused by prepare, from host and device arrays, naming the limit, before any device work (no
+     * stage launches, where preparing r = 512 launches the folds); the CPU backend takes them.
+     */
+    @Test
+    void ranksPastTheGateKernelsLimitAreRefusedBeforeAnyWork() {
+        TestData data = new TestData();
+        int dOut = 520;
+        int dIn = 515;
+        FouRASpec tooWide = FouRASpec.of(dOut, dIn, FouRAKernels.MAX_GATE_RANK + 1, Transform.DCT, Gate.NONE, 1f);
+        FouRASpec widest = FouRASpec.of(dOut, dIn, FouRAKernels.MAX_GATE_RANK, Transform.DCT, Gate.NONE, 1f);
+        float[] a = data.gaussian((int) tooWide.aLength());
+        float[] b = data.gaussian((int) tooWide.bLength());
+        String limit = "the CUDA backend takes ranks up to " + FouRAKernels.MAX_GATE_RANK;
+        try (org.spectralpeft.cuda.CudaStream stream = cuda.context().createStream();
+             org.spectralpeft.cuda.DeviceBuffer da = cuda.context().upload(HostArray.float32(a));
+             org.spectralpeft.cuda.DeviceBuffer db = cuda.context().upload(HostArray.float32(b))) {
+            List<String> stages = StageLabels.of(() -> {
+                IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(
+                        IllegalArgumentException.class, () -> cuda.prepare(tooWide, a, b, null));
+                assertTrue(e.getMessage().contains(limit), e.getMessage());
+                e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                        () -> cuda.prepare(tooWide, da.array(), db.array(), null, stream));
+                assertTrue(e.getMessage().contains(limit), e.getMessage());
+            });
+            assertTrue(stages.isEmpty(), "refused calls launched " + stages);
+            int aLength = (int) widest.aLength();
+            int bLength = (int) widest.bLength();
+            List<String> prepared = StageLabels.of(() -> {
+                try (FouRAFactors f = cuda.prepare(widest, java.util.Arrays.copyOf(a, aLength),
+                        java.util.Arrays.copyOf(b, bLength), null)) {
+                    assertEquals(FouRAKernels.MAX_GATE_RANK, f.spec().rank());
+                }
+            });
+            assertTrue(!prepared.isEmpty(), "preparing the widest rank launches its folds" + data.tag());
+        }
+        try (FouRABackend cpu = org.spectralpeft.Backends.fouRACpu();
+             FouRAFactors f = cpu.prepare(tooWide, a, b, null)) {
+            assertEquals(FouRAKernels.MAX_GATE_RANK + 1, f.spec().rank());
+        }
+    }
+
+    /**
      * The unfused path with x and y in every dtype: x widened for the SGEMM, the float32 product added into y
      * (accumulated in the SGEMM for float32, through the epilogue otherwise), against the reference.
      */
