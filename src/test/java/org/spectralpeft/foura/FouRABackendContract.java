@@ -647,8 +647,17 @@ public abstract class FouRABackendContract {
             backend().forward(f, x, tokens, y);
             double[] expected = c.ref.forward(TestData.toDouble(d.a), TestData.toDouble(d.b), d.mask(), TestData.toDouble(x), tokens);
             assertClose(TestData.toDouble(y), expected, 1e-5, "forward after update" + d.tag());
-            assertThrows(IllegalArgumentException.class, () -> f.update(d.a, d.b, new float[] {1f, 0.5f, 0f}));
+            assertRefused(IllegalArgumentException.class, "mask[1] is 0.5", () -> f.update(d.a, d.b, new float[] {1f, 0.5f, 0f}));
+            float[] nanA = d.a.clone();
+            nanA[3] = Float.NaN;
+            assertRefused(IllegalArgumentException.class, "A[3] is NaN", () -> f.update(nanA, d.b, d.gate));
+            float[] nanB = d.b.clone();
+            nanB[5] = Float.NaN;
+            assertRefused(IllegalArgumentException.class, "B[5] is NaN", () -> f.update(d.a, nanB, d.gate));
             assertEquals(1, f.version(), "a refused update changes nothing");
+            HostArray again = HostArray.float32(new float[tokens * 25]);
+            backend().forward(f, x, tokens, again);
+            assertArrayEquals(y.floats(), again.floats(), "the factors after refused updates" + d.tag());
         }
     }
 
@@ -777,17 +786,18 @@ public abstract class FouRABackendContract {
                     () -> backend().forward(pool, new int[] {0, 9, 1}, x, 3, y), y);
             assertRefused(IllegalArgumentException.class, "adapterIds[2] = -2",
                     () -> backend().forward(pool, new int[] {0, 1, -2}, x, 3, y), y);
-            assertRefused(IllegalArgumentException.class, "adapterIds",
+            assertRefused(IllegalArgumentException.class, "adapterIds has 2 elements, expected 3",
                     () -> backend().forward(pool, new int[] {0, 1}, x, 3, y), y);
-            assertRefused(IllegalArgumentException.class, "x",
-                    () -> backend().forward(pool, new int[] {0, 1, 2, 3}, x, 4, HostArray.float32(new float[4 * 40])));
-            assertRefused(IllegalArgumentException.class, "y",
+            HostArray y4 = HostArray.float32(data.gaussian(4 * 40));
+            assertRefused(IllegalArgumentException.class, "x has 99 elements, expected 132",
+                    () -> backend().forward(pool, new int[] {0, 1, 2, 3}, x, 4, y4), y4);
+            assertRefused(IllegalArgumentException.class, "y has 40 elements, expected 120",
                     () -> backend().forward(pool, new int[] {0, 1, 2}, x, 3, HostArray.float32(new float[40])));
             float[] nan = data.gaussian(3 * 33);
             nan[40] = Float.NaN;
-            assertRefused(IllegalArgumentException.class, "x",
+            assertRefused(IllegalArgumentException.class, "x[40] is NaN",
                     () -> backend().forward(pool, new int[] {0, 1, 2}, HostArray.float32(nan), 3, y), y);
-            assertRefused(IllegalArgumentException.class, "pool",
+            assertRefused(IllegalArgumentException.class, "pool must not be null",
                     () -> backend().forward((FouRAAdapterPool) null, new int[] {0, 1, 2}, x, 3, y), y);
             FouRAFactors two = pool.adapter(2);
             pool.remove(2);
@@ -997,10 +1007,18 @@ public abstract class FouRABackendContract {
             HostArray gbView = HostArray.float32(gb);
             assertRefused(IllegalArgumentException.class, "x has 15 elements, expected 20", () -> backend().forward(f, x, 4, y), y);
             assertRefused(IllegalArgumentException.class, "y has 18 elements, expected 12", () -> backend().forward(f, HostArray.float32(new float[10]), 2, y), y);
-            assertRefused(IllegalArgumentException.class, "tokens", () -> backend().forward(f, x, 0, y), y);
+            assertRefused(IllegalArgumentException.class, "tokens must be at least 1, got 0", () -> backend().forward(f, x, 0, y), y);
             HostArray nanX = HostArray.float32(c.data.gaussian(15));
             nanX.set(7, Float.NaN);
-            assertRefused(IllegalArgumentException.class, "x[7]", () -> backend().forward(f, nanX, 3, y), y);
+            assertRefused(IllegalArgumentException.class, "x[7] is NaN", () -> backend().forward(f, nanX, 3, y), y);
+            HostArray nanGy = HostArray.float32(c.data.gaussian(18));
+            nanGy.set(11, Float.NaN);
+            assertRefused(IllegalArgumentException.class, "x[7] is NaN",
+                    () -> backend().backward(f, nanX, gy, 3, ga, gb, null, gx), gx, gaView, gbView);
+            assertRefused(IllegalArgumentException.class, "gradY[11] is NaN",
+                    () -> backend().backward(f, x, nanGy, 3, ga, gb, null, gx), gx, gaView, gbView);
+            assertRefused(IllegalArgumentException.class, "x[7] is NaN",
+                    () -> backend().combine(new FouRAFactors[] {f, fm}, new float[] {1f, 1f}, nanX, 3, y), y);
             assertRefused(IllegalArgumentException.class, "y is a read-only buffer",
                     () -> backend().forward(f, x, 3, HostArray.float32(java.nio.FloatBuffer.allocate(18).asReadOnlyBuffer())));
             HostArray out = HostArray.float32(c.data.gaussian(30));
@@ -1019,7 +1037,7 @@ public abstract class FouRABackendContract {
             assertRefused(IllegalArgumentException.class, "gradGate must be null for the FIXED gate",
                     () -> backend().backward(fm, x, gy, 3, ga, gb, new float[2], gx), gx, gaView, gbView);
             assertRefused(IllegalArgumentException.class, "gradX has 14", () -> backend().backward(f, x, gy, 3, ga, gb, null, HostArray.float32(new float[14])), gaView, gbView);
-            assertRefused(IllegalArgumentException.class, "gradY", () -> backend().backward(f, x, null, 3, ga, gb, null, gx), gx, gaView, gbView);
+            assertRefused(IllegalArgumentException.class, "gradY must not be null", () -> backend().backward(f, x, null, 3, ga, gb, null, gx), gx, gaView, gbView);
             assertRefused(IllegalArgumentException.class, "weights has 1 elements, expected 2",
                     () -> backend().combine(new FouRAFactors[] {f, fm}, new float[] {1f}, x, 3, y), y);
             assertRefused(IllegalArgumentException.class, "weights[1]",
