@@ -107,8 +107,12 @@ public interface FouRABackend extends AutoCloseable {
 
     /**
      * y += Σ_k weights[k]·(x·ΔW_kᵀ): several FouRA adapters of one layer applied together, each scaled
-     * (the paper's multi-adapter merging), in one pass over x and y. The adapters share d_out and d_in and
-     * may differ in rank, transform, gate and α.
+     * (the paper's multi-adapter merging). The adapters share d_out and d_in and may differ in rank, transform,
+     * gate and α. The sum is formed in float32, so a float16 or bfloat16 y is rounded once. The CPU backend reads
+     * x once, as float32, for all the adapters, and adds their sum into y (a float32 y of a few tokens takes each
+     * adapter's product in place). The CUDA backend runs each adapter's forward on x in turn, reading x once per
+     * adapter (on the SGEMM route a float16 or bfloat16 x is widened into float32 scratch each time), into a
+     * float32 scratch sum that one pass then adds into y.
      *
      * @param adapters the adapters' prepared factors, at least one, each from this backend
      * @param weights one finite weight per adapter
