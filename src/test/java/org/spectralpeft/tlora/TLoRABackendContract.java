@@ -537,10 +537,17 @@ public abstract class TLoRABackendContract {
         assertThrows(IllegalStateException.class, () -> closed.materialize(spec, p, w0, w));
     }
 
+    /** A 2 × 2 layer whose residual Δ[0][0] = 1e8 overflows float16 (T the identity). */
+    private static final TLoRASpec OVERFLOWING = TLoRASpec.of(new int[] {2}, new int[] {2}, 1, Residual.LORA, 1, 1f);
+
+    private static TLoRAParameters overflowingParameters() {
+        return TLoRAParameters.of(OVERFLOWING, new float[][] {{1, 0, 0, 1}}, new float[][] {{1e4f, 0}, {1e4f, 0}});
+    }
+
     @Test
     void anOverflowingMaterializeThrows() {
-        TLoRASpec spec = TLoRASpec.of(new int[] {2}, new int[] {2}, 1, Residual.LORA, 1, 1f);
-        TLoRAParameters p = TLoRAParameters.of(spec, new float[][] {{1, 0, 0, 1}}, new float[][] {{1e4f, 0}, {1e4f, 0}});
+        TLoRASpec spec = OVERFLOWING;
+        TLoRAParameters p = overflowingParameters();
         HostArray out = HostArray.allocate(DType.FLOAT16, 4);
         assertMessage(() -> backend().materialize(spec, p, HostArray.float32(new float[4]), out), "out");
     }
@@ -548,8 +555,8 @@ public abstract class TLoRABackendContract {
     /** Merge overflows as materialize does: a weight not finite in its dtype afterwards is refused, naming it. */
     @Test
     void anOverflowingMergeThrows() {
-        TLoRASpec spec = TLoRASpec.of(new int[] {2}, new int[] {2}, 1, Residual.LORA, 1, 1f);
-        TLoRAParameters p = TLoRAParameters.of(spec, new float[][] {{1, 0, 0, 1}}, new float[][] {{1e4f, 0}, {1e4f, 0}});
+        TLoRASpec spec = OVERFLOWING;
+        TLoRAParameters p = overflowingParameters();
         HostArray weight = HostArray.of(DType.FLOAT16, new float[] {0.5f, -0.25f, 1f, 2f}); // Δ[0][0] = 1e8
         assertMessage(() -> backend().merge(spec, p, weight), "weight[0] = Infinity: the result is not finite in");
         assertEquals(-0.25f, weight.get(1), "the other elements are merged");
