@@ -164,9 +164,10 @@ __device__ __forceinline__ void fused_stage_row(float* coeffs, const float* __re
 // fourierft_gather_scatter_mixed_rows and cuFFT compute it, with the token's row, both spectra and its coefficients
 // in shared memory (block_fft.cuh), so x is read once, y read and written once, and nothing else crosses global
 // memory but the tables. One block per token, tokens strided over gridDim.x. tokenRow == nullptr: every token uses
-// coeffTable's first row (a single adapter); else token t uses row tokenRow[t] − 1 and tokenRow[t] = 0 leaves y[t]
-// alone (no adapter, or one of another index set). x and y are of any dtype; the sums of a bin are those of
-// gather_bin_at in its order. spectrum: the block's dynamic shared memory, both half spectra padded
+// coeffTable's first row (a single adapter) and halfScale; else token t uses row tokenRow[t] − 1 of coeffTable and of
+// rowHalfScale (each row's adapter's own α/(2·d_out·d_in): adapters of one index set may differ in α), and
+// tokenRow[t] = 0 leaves y[t] alone (no adapter, or one of another index set). x and y are of any dtype; the sums
+// of a bin are those of gather_bin_at in its order. spectrum: the block's dynamic shared memory, both half spectra padded
 // (8·block_fft_slots bytes each) and then n floats. twiddles: block_fft.cuh's table for L, a multiple of d_in and
 // d_out. Two kernels: fourierft_forward_fused for powers of two (oddIn = oddOut = 1: the radix-odd stages compiled
 // out, half the registers) and fourierft_forward_fused_radix for the rest.
@@ -174,7 +175,7 @@ template <bool kOddRadix, bool kRadix8>
 __device__ __forceinline__ void forward_fused(
         float2* const spectrum, const void* __restrict__ x, int xDtype, int halfIn, int oddIn, void* __restrict__ y,
         int yDtype, int halfOut, int oddOut, const float* __restrict__ coeffTable, int n, const int* __restrict__ tokenRow,
-        const int* __restrict__ binStart, const int* __restrict__ entryCoeff, const int* __restrict__ entrySrc,
+        const float* __restrict__ rowHalfScale, const int* __restrict__ binStart, const int* __restrict__ entryCoeff, const int* __restrict__ entrySrc,
         const float2* __restrict__ twiddles, int twiddleLength, float halfScale, int tokens) {
     const BlockFftLength in = block_fft_length(halfIn, kOddRadix ? oddIn : 1);
     const BlockFftLength out = block_fft_length(halfOut, kOddRadix ? oddOut : 1);
@@ -190,7 +191,8 @@ __device__ __forceinline__ void forward_fused(
         fused_load_pairs(spectrum, x, (long long) t * dIn, xDtype, in);
         __syncthreads();
         block_fft_real_forward<kRadix8>(spectrum, in, twiddles, twiddleLength);
-        fused_gather(z, out, spectrum, in, coeffs, binStart, entryCoeff, entrySrc, halfScale);
+        fused_gather(z, out, spectrum, in, coeffs, binStart, entryCoeff, entrySrc,
+                     rowHalfScale == nullptr ? halfScale : rowHalfScale[row - 1]);
         __syncthreads();
         block_fft_real_inverse<kRadix8>(z, out, twiddles, twiddleLength);
         fused_add_samples(y, (long long) t * dOut, yDtype, z, out);
@@ -202,15 +204,15 @@ __device__ __forceinline__ void forward_fused(
 // Re X[a_l]·Re G[b_l] − sign_l·Im X[a_l]·Im G[b_l] (as fourierft_coeff_grad_partial multiplies them, with X and G
 // the R2Cs of x and ∂L/∂y), and, where gx is not null, gx[t] += the forward with the roles of d_in and d_out swapped
 // (the transposed grouping from G, x's spectrum buffer reused for it). The products are summed over tokens by
-// fourierft_coeff_grad_rows in a fixed order. tokenRow as in forward_fused (its row only read for ∂L/∂x; tokens
-// without one are skipped and their products left unwritten). Dynamic shared memory: as forward_fused.
+// fourierft_coeff_grad_rows in a fixed order. tokenRow and rowHalfScale as in forward_fused (only read for ∂L/∂x;
+// tokens without a row are skipped and their products left unwritten). Dynamic shared memory: as forward_fused.
 template <bool kOddRadix, bool kRadix8>
 __device__ __forceinline__ void backward_fused(
         float2* const spectrum, const void* __restrict__ x, int xDtype, int halfIn, int oddIn,
         const void* __restrict__ gy, int gyDtype, int halfOut, int oddOut, void* __restrict__ gx, int gxDtype,
         const float* __restrict__ coeffTable, int n, const int* __restrict__ tokenRow,
-        const int* __restrict__ xBin, const int* __restrict__ gyBin, const float* __restrict__ imSign,
-        const int* __restrict__ binStart, const int* __restrict__ entryCoeff, const int* __restrict__ entrySrc,
+        const float* __restrict__ rowHalfScale, const int* __restrict__ xBin, const int* __restrict__ gyBin,
+        const float* __restrict__ imSign, const int* __restrict__ binStart, const int* __restrict__ entryCoeff, const int* __restrict__ entrySrc,
         const float2* __restrict__ twiddles, int twiddleLength, float halfScale, float* __restrict__ products,
         int tokens) {
     const BlockFftLength in = block_fft_length(halfIn, kOddRadix ? oddIn : 1);
@@ -237,7 +239,8 @@ __device__ __forceinline__ void backward_fused(
         }
         if (gx == nullptr) continue;
         __syncthreads(); // x's spectrum is read; its buffer takes ∂L/∂x's
-        fused_gather(spectrum, in, g, out, coeffs, binStart, entryCoeff, entrySrc, halfScale);
+        fused_gather(spectrum, in, g, out, coeffs, binStart, entryCoeff, entrySrc,
+                     rowHalfScale == nullptr ? halfScale : rowHalfScale[row - 1]);
         __syncthreads();
         block_fft_real_inverse<kRadix8>(spectrum, in, twiddles, twiddleLength);
         fused_add_samples(gx, (long long) t * dIn, gxDtype, spectrum, in);
@@ -403,15 +406,16 @@ __global__ void fourierft_gather_scatter(
 }
 
 // The mixed batch's form of fourierft_gather_scatter: token t takes its coefficients from row tokenRow[t] − 1 of
-// a table of n-coefficient rows (one row per adapter of this index set used in the batch); tokenRow[t] = 0 marks
+// a table of n-coefficient rows (one row per adapter of this index set used in the batch), and its scale from the same
+// row of rowHalfScale (the row's adapter's α/(2·d_out·d_in)); tokenRow[t] = 0 marks
 // a token of another index set, or without an adapter: its spectrum is written as zeros, so that adding this
 // group's result into y leaves it alone.
 __global__ void fourierft_gather_scatter_mixed(
         const float2* __restrict__ in, int inBins,
         float2* __restrict__ out, int outBins, int zPitch,
         const float* __restrict__ coeffTable, int n, const int* __restrict__ tokenRow,
-        const int* __restrict__ binStart, const int* __restrict__ entryCoeff,
-        const int* __restrict__ entrySrc, float halfScale, int tokens, int rows) {
+        const float* __restrict__ rowHalfScale, const int* __restrict__ binStart, const int* __restrict__ entryCoeff,
+        const int* __restrict__ entrySrc, int tokens, int rows) {
     const int o = blockIdx.x * blockDim.x + threadIdx.x;
     if (o >= outBins) return;
     const int e0 = binStart[o], e1 = binStart[o + 1];
@@ -422,7 +426,7 @@ __global__ void fourierft_gather_scatter_mixed(
             continue;
         }
         out[(long long) t * zPitch + o] = gather_bin(in + (long long) t * inBins, coeffTable + (long long) (row - 1) * n,
-                                                     entryCoeff, entrySrc, e0, e1, halfScale);
+                                                     entryCoeff, entrySrc, e0, e1, rowHalfScale[row - 1]);
     }
 }
 
@@ -436,8 +440,8 @@ __global__ void __launch_bounds__(256) fourierft_gather_scatter_mixed_rows(
         const float2* __restrict__ in, int inBins,
         float2* __restrict__ out, int outBins, int zPitch,
         const float* __restrict__ coeffTable, int n, const int* __restrict__ tokenRow,
-        const int* __restrict__ binStart, const int* __restrict__ entryCoeff,
-        const int* __restrict__ entrySrc, float halfScale, int tokens, int rows) {
+        const float* __restrict__ rowHalfScale, const int* __restrict__ binStart, const int* __restrict__ entryCoeff,
+        const int* __restrict__ entrySrc, int tokens, int rows) {
     SPEFT_DYNAMIC_SHARED(float, coeffs);
     const int chunk = (outBins + gridDim.x - 1) / gridDim.x;
     const int oBegin = blockIdx.x * chunk;
@@ -458,6 +462,7 @@ __global__ void __launch_bounds__(256) fourierft_gather_scatter_mixed_rows(
             staged = row;
         }
         const float2* r = in + (long long) t * inBins;
+        const float halfScale = rowHalfScale[row - 1];
         for (int o = oBegin + threadIdx.x; o < oEnd; o += blockDim.x) {
             z[o] = gather_bin(r, coeffs, entryCoeff, entrySrc, binStart[o], binStart[o + 1], halfScale);
         }
@@ -468,21 +473,22 @@ __global__ void __launch_bounds__(256) fourierft_gather_scatter_mixed_rows(
 #define FUSED_FORWARD_PARAMS                                                                                          \
     const void* __restrict__ x, int xDtype, int halfIn, int oddIn, void* __restrict__ y, int yDtype, int halfOut,     \
         int oddOut, const float* __restrict__ coeffTable, int n, const int* __restrict__ tokenRow,                    \
-        const int* __restrict__ binStart, const int* __restrict__ entryCoeff, const int* __restrict__ entrySrc,       \
-        const float2* __restrict__ twiddles, int twiddleLength, float halfScale, int tokens
+        const float* __restrict__ rowHalfScale, const int* __restrict__ binStart, const int* __restrict__ entryCoeff, \
+        const int* __restrict__ entrySrc, const float2* __restrict__ twiddles, int twiddleLength, float halfScale,    \
+        int tokens
 #define FUSED_FORWARD_ARGS                                                                                            \
-    x, xDtype, halfIn, oddIn, y, yDtype, halfOut, oddOut, coeffTable, n, tokenRow, binStart, entryCoeff, entrySrc,    \
-        twiddles, twiddleLength, halfScale, tokens
+    x, xDtype, halfIn, oddIn, y, yDtype, halfOut, oddOut, coeffTable, n, tokenRow, rowHalfScale, binStart,            \
+        entryCoeff, entrySrc, twiddles, twiddleLength, halfScale, tokens
 #define FUSED_BACKWARD_PARAMS                                                                                         \
     const void* __restrict__ x, int xDtype, int halfIn, int oddIn, const void* __restrict__ gy, int gyDtype,          \
         int halfOut, int oddOut, void* __restrict__ gx, int gxDtype, const float* __restrict__ coeffTable, int n,     \
-        const int* __restrict__ tokenRow, const int* __restrict__ xBin, const int* __restrict__ gyBin,                \
-        const float* __restrict__ imSign, const int* __restrict__ binStart, const int* __restrict__ entryCoeff,       \
+        const int* __restrict__ tokenRow, const float* __restrict__ rowHalfScale, const int* __restrict__ xBin,       \
+        const int* __restrict__ gyBin, const float* __restrict__ imSign, const int* __restrict__ binStart, const int* __restrict__ entryCoeff,       \
         const int* __restrict__ entrySrc, const float2* __restrict__ twiddles, int twiddleLength, float halfScale,    \
         float* __restrict__ products, int tokens
 #define FUSED_BACKWARD_ARGS                                                                                           \
-    x, xDtype, halfIn, oddIn, gy, gyDtype, halfOut, oddOut, gx, gxDtype, coeffTable, n, tokenRow, xBin, gyBin,        \
-        imSign, binStart, entryCoeff, entrySrc, twiddles, twiddleLength, halfScale, products, tokens
+    x, xDtype, halfIn, oddIn, gy, gyDtype, halfOut, oddOut, gx, gxDtype, coeffTable, n, tokenRow, rowHalfScale, xBin, \
+        gyBin, imSign, binStart, entryCoeff, entrySrc, twiddles, twiddleLength, halfScale, products, tokens
 
 // The fused forward (forward_fused above): powers of two, and lengths with a radix-3, 5 or 7 stage. The dynamic shared
 // memory is declared in each kernel, in C linkage, as every kernel of this file does.
@@ -610,16 +616,17 @@ __global__ void fourierft_coeff_grad_partial_mixed(
 }
 
 // Stage 2: adapter j's gradient, its tiles adapterTile[j] .. adapterTile[j + 1] − 1 summed in order as
-// fourierft_coeff_grad_reduce sums a single adapter's, times scale, to grad[gradOffset[j] + l].
+// fourierft_coeff_grad_reduce sums a single adapter's, times its own scale adapterScale[j] (s = α/(d_out·d_in) of
+// that adapter: adapters of one index set may differ in α), to grad[gradOffset[j] + l].
 __global__ void fourierft_coeff_grad_reduce_mixed(
         const float* __restrict__ partial, const int* __restrict__ adapterTile, const long long* __restrict__ gradOffset,
-        int adapters, int n, float scale, float* __restrict__ grad) {
+        const float* __restrict__ adapterScale, int adapters, int n, float* __restrict__ grad) {
     const int l = blockIdx.x * blockDim.x + threadIdx.x;
     if (l >= n) return;
     for (int j = blockIdx.y; j < adapters; j += gridDim.y) {
         float acc = 0.0f;
         for (int tile = adapterTile[j]; tile < adapterTile[j + 1]; ++tile) acc += partial[(long long) tile * n + l];
-        grad[gradOffset[j] + l] = scale * acc;
+        grad[gradOffset[j] + l] = adapterScale[j] * acc;
     }
 }
 

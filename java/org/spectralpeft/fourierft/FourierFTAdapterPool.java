@@ -11,27 +11,29 @@ import org.spectralpeft.core.Checks;
  * Many FourierFT adapters of one layer shape (d_out × d_in), registered by id, for forwards in which every token
  * uses its own adapter ({@link FourierFTBackend#forward(FourierFTAdapterPool, int[], org.spectralpeft.core.HostArray,
  * int, org.spectralpeft.core.HostArray)}). Adapters of equal index sets (PEFT's randperm depends only on the
- * shape, the seed and n) and equal α share one {@link FourierFTSpec} instance, so the spectral groupings a backend
- * builds per spec are built and held once per index set, not once per adapter. α is part of the spec (it scales
- * the gathered sums inside the kernels, as the single-adapter path does, so that each token's bits are its own
- * adapter's alone): adapters of one index set with different α hold a spec each, and a call runs one gather (one
- * launch on CUDA) per distinct spec among its tokens. Give adapters that are served together one α (PEFT's
- * default scaling is 150), or fold a ratio of α's into the coefficients, to keep that to one per index set.
+ * shape, the seed and n) share one index set ({@link #indexSets()}), whatever their α: the spectral groupings a
+ * backend builds are built and held once per index set, not once per adapter, and a call runs one gather (one
+ * launch on CUDA) per index set among its tokens. Each adapter keeps its own α (its {@link Adapter#spec()}; adapters
+ * of one index set and one α share that instance, which shares the set's tables): the kernels scale each token's
+ * gathered sums by its own adapter's α, as the single-adapter path scales them, so each token's bits are its own
+ * adapter's alone.
  *
  * <p>Thread-safe. Adapters may be added and removed while forwards run: a call resolves its ids when it starts
  * and uses those adapters to its end; an adapter removed after that still serves that call, and one added after
  * it is seen by the next call. Each adapter's coefficients are copied in, so the caller may reuse its array.
  */
 public final class FourierFTAdapterPool {
-    /** One registered adapter: its interned spec and its coefficients (a private copy, never written). */
+    /** One registered adapter: its interned spec and index set, and its coefficients (a private copy, never written). */
     public static final class Adapter {
         private final int id;
         private final FourierFTSpec spec;
+        private final FourierFTSpec indexSet;
         private final float[] coefficients;
 
-        private Adapter(int id, FourierFTSpec spec, float[] coefficients) {
+        private Adapter(int id, FourierFTSpec spec, FourierFTSpec indexSet, float[] coefficients) {
             this.id = id;
             this.spec = spec;
+            this.indexSet = indexSet;
             this.coefficients = coefficients;
         }
 
@@ -40,9 +42,14 @@ public final class FourierFTAdapterPool {
             return id;
         }
 
-        /** @return its spec, shared with every adapter of the same index set in the pool */
+        /** @return its spec (its α), shared with every adapter of the same index set and α in the pool */
         public FourierFTSpec spec() {
             return spec;
+        }
+
+        /** @return its index set as the pool groups adapters ({@link FourierFTSpec#indexSet()}: α NaN) */
+        FourierFTSpec indexSet() {
+            return indexSet;
         }
 
         /**
@@ -82,27 +89,40 @@ public final class FourierFTAdapterPool {
     private record DenseIds(Adapter[] adapters, int[] sets) {
     }
     private static final VarHandle DENSE_SETS = MethodHandles.arrayElementVarHandle(int[].class);
-    /** The live index sets by number ({@link Interned#number}). */
+    /** The live index sets by number ({@link Interned#number}), each as {@link FourierFTSpec#indexSet()}. */
     private final Map<Integer, FourierFTSpec> setsByNumber = new ConcurrentHashMap<>();
     /** The next index set's number; numbers are not reused. */
     private int nextSetNumber;
     /** Ids below this are also kept in {@link #dense}: 8 MB of references at most. */
     static final int DENSE_IDS = 1 << 20;
-    /** Each distinct spec once, with how many adapters use it. */
+    /** Each distinct index set once ({@link FourierFTSpec#indexSet()}: α NaN), with how many adapters use it. */
     private final Map<FourierFTSpec, Interned> specs = new ConcurrentHashMap<>();
     private final AtomicLong coefficientBytes = new AtomicLong();
     private final AtomicLong version = new AtomicLong();
     /** The batch resolved last, for a call with the same ids while the version is unchanged ({@link ResolvedBatch}). */
     volatile ResolvedBatch lastResolved;
 
+    /** An index set in use: its number, its adapters' count, and per α among them the spec they share. */
     private static final class Interned {
         final FourierFTSpec spec;
         final int number;
         int users;
+        /** α's bits → the spec of the set's adapters of that α, with their count. Guarded by the pool's lock. */
+        final Map<Integer, Scaled> byAlpha = new java.util.HashMap<>();
 
         Interned(FourierFTSpec spec, int number) {
             this.spec = spec;
             this.number = number;
+        }
+    }
+
+    /** The spec an index set's adapters of one α share, and how many they are. */
+    private static final class Scaled {
+        final FourierFTSpec spec;
+        int users;
+
+        Scaled(FourierFTSpec spec) {
+            this.spec = spec;
         }
     }
 
@@ -146,11 +166,14 @@ public final class FourierFTAdapterPool {
         Checks.finiteVector("coefficients", coefficients, spec.n());
         synchronized (specs) {
             Checks.require(!adapters.containsKey(id), "adapter id " + id + " is already in the pool; remove it first");
-            Interned interned = specs.computeIfAbsent(spec, s -> new Interned(s, nextSetNumber++));
+            Interned interned = specs.computeIfAbsent(spec.indexSet(), s -> new Interned(s, nextSetNumber++));
             if (interned.users++ == 0) {
                 setsByNumber.put(interned.number, interned.spec);
             }
-            Adapter a = new Adapter(id, interned.spec, coefficients.clone());
+            Scaled scaled = interned.byAlpha.computeIfAbsent(Float.floatToIntBits(spec.alpha()),
+                    bits -> new Scaled(interned.spec.withAlpha(spec.alpha())));
+            scaled.users++;
+            Adapter a = new Adapter(id, scaled.spec, interned.spec, coefficients.clone());
             adapters.put(id, a);
             if (id < DENSE_IDS) {
                 DenseIds d = denseCovering(id);
@@ -175,9 +198,13 @@ public final class FourierFTAdapterPool {
             if (id < DENSE_IDS) {
                 DENSE.setVolatile(dense.adapters(), id, null);
             }
-            Interned interned = specs.get(a.spec);
+            Interned interned = specs.get(a.indexSet);
+            int alphaBits = Float.floatToIntBits(a.spec.alpha());
+            if (--interned.byAlpha.get(alphaBits).users == 0) {
+                interned.byAlpha.remove(alphaBits);
+            }
             if (--interned.users == 0) {
-                specs.remove(a.spec);
+                specs.remove(a.indexSet);
                 setsByNumber.remove(interned.number);
             }
             coefficientBytes.addAndGet(-bytesOf(a.spec));
@@ -220,7 +247,7 @@ public final class FourierFTAdapterPool {
         return adapters.size();
     }
 
-    /** @return the number of distinct specs among them: index sets, told apart by α as well ({@link FourierFTAdapterPool}) */
+    /** @return the number of distinct index sets among them (adapters of one index set and different α's count once) */
     public int indexSets() {
         return specs.size();
     }
@@ -296,7 +323,7 @@ public final class FourierFTAdapterPool {
 
     /**
      * @param number an index set's number ({@link #setNumberOf})
-     * @return its spec while an adapter of the pool uses it, else null
+     * @return its index set ({@link FourierFTSpec#indexSet()}) while an adapter of the pool uses it, else null
      */
     FourierFTSpec setOfNumber(int number) {
         return setsByNumber.get(number);

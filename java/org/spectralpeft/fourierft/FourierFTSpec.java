@@ -46,8 +46,7 @@ public final class FourierFTSpec {
         this.rows = rows;
         this.cols = cols;
         this.alpha = alpha;
-        this.hash = 31 * (31 * (31 * dOut + dIn) + Float.floatToIntBits(alpha))
-                + 31 * java.util.Arrays.hashCode(rows) + java.util.Arrays.hashCode(cols);
+        this.hash = hash(dOut, dIn, rows, cols, alpha);
         this.halfSpectrum = buildHalfSpectrum();
         this.halfSpectrumColumns = SpectrumColumns.of(dOut, halfIn(), halfSpectrum);
         this.forward = buildForward(dOut, rows, dIn, cols);
@@ -69,6 +68,74 @@ public final class FourierFTSpec {
             float sy = j <= dOut / 2 ? -1f : 1f;
             imSign[l] = sx * sy;
         }
+    }
+
+    /** The same index set under another alpha, sharing every table (nothing depends on alpha but the scale). */
+    private FourierFTSpec(FourierFTSpec base, float alpha) {
+        this.dOut = base.dOut;
+        this.dIn = base.dIn;
+        this.rows = base.rows;
+        this.cols = base.cols;
+        this.alpha = alpha;
+        this.hash = hash(dOut, dIn, rows, cols, alpha);
+        this.halfSpectrum = base.halfSpectrum;
+        this.halfSpectrumColumns = base.halfSpectrumColumns;
+        this.forward = base.forward;
+        this.transposed = base.transposed;
+        this.deltaGradBin = base.deltaGradBin;
+        this.xBin = base.xBin;
+        this.gyBin = base.gyBin;
+        this.imSign = base.imSign;
+    }
+
+    private static int hash(int dOut, int dIn, int[] rows, int[] cols, float alpha) {
+        return 31 * (31 * (31 * dOut + dIn) + Float.floatToIntBits(alpha))
+                + 31 * java.util.Arrays.hashCode(rows) + java.util.Arrays.hashCode(cols);
+    }
+
+    /**
+     * This spec with another alpha: the same shape and index set, sharing this one's tables (a copy costs no
+     * grouping).
+     *
+     * @param alpha PEFT's {@code scaling}, finite
+     * @return this where alpha is the same (bit for bit), else the new spec
+     * @throws IllegalArgumentException if alpha is not finite
+     */
+    public FourierFTSpec withAlpha(float alpha) {
+        if (!Float.isFinite(alpha)) {
+            throw new IllegalArgumentException("alpha (scaling) must be finite, got " + alpha);
+        }
+        return Float.floatToIntBits(alpha) == Float.floatToIntBits(this.alpha) ? this : new FourierFTSpec(this, alpha);
+    }
+
+    /**
+     * This spec's index set alone, as an adapter pool groups adapters ({@link FourierFTAdapterPool}): the same shape,
+     * index set and tables, with alpha NaN, so that two specs differing only in alpha give equal index sets, and
+     * a scale read from one by mistake shows as NaN. Never a spec to compute with.
+     */
+    FourierFTSpec indexSet() {
+        return Float.isNaN(alpha) ? this : new FourierFTSpec(this, Float.NaN);
+    }
+
+    /**
+     * @param other a spec
+     * @return whether both have the same shape and index set (in order), whatever their alphas
+     * @throws IllegalArgumentException if other is null
+     */
+    public boolean sameIndexSet(FourierFTSpec other) {
+        Checks.notNull(other, "other");
+        return other.dOut == dOut && other.dIn == dIn
+                && (other.rows == rows || java.util.Arrays.equals(other.rows, rows))
+                && (other.cols == cols || java.util.Arrays.equals(other.cols, cols));
+    }
+
+    /**
+     * A hash of the shape and index set alone, equal for specs of which {@link #sameIndexSet} holds.
+     *
+     * @return the hash
+     */
+    public int indexSetHashCode() {
+        return hash(dOut, dIn, rows, cols, Float.NaN);
     }
 
     /**

@@ -8,9 +8,10 @@ import org.spectralpeft.core.TokenRows;
 
 /**
  * A mixed batch's adapter ids resolved once, when its call starts: the distinct adapters in order of first use,
- * each token's place among them, and the distinct index sets (specs) with each adapter's set. A backend groups
- * and looks up per distinct adapter, never per token: with thousands of adapters in a batch the host's
- * bookkeeping would otherwise cost as much as the device's kernels.
+ * each token's place among them, and the distinct index sets with each adapter's set (a set's grouping is shared;
+ * its adapters may differ in α, each scaled by its own spec). A backend groups and looks up per distinct adapter,
+ * never per token: with thousands of adapters in a batch the host's bookkeeping would otherwise cost as much as the
+ * device's kernels.
  *
  * <p>Built in one pass over the ids, no boxing: ids below about twice the batch's distinct adapters (a pool's usual
  * 0, 1, 2, ...) index an array, others a flat open-addressing table; a run of equal ids (a request's tokens, side by
@@ -164,7 +165,7 @@ public final class ResolvedBatch {
             }
             FourierFTSpec spec = number >= 0 ? pool.setOfNumber(number) : null;
             if (spec == null) {
-                spec = adapters[i].spec();
+                spec = adapters[i].indexSet();
             }
             lastNumber = number;
             if (spec != lastSpec) {
@@ -232,7 +233,8 @@ public final class ResolvedBatch {
 
     /**
      * @param s a set, 0 ≤ s &lt; {@link #setCount()}
-     * @return its spec (sets follow their adapters' first use)
+     * @return its index set (sets follow their adapters' first use): a spec of the set's shape, indices and tables
+     *         with α NaN, since its adapters may differ in α; each adapter's scale is {@code adapter(i).spec()}'s
      */
     public FourierFTSpec set(int s) {
         return sets[s];

@@ -551,9 +551,9 @@ public final class CpuFourierFT extends ValidatingBackend {
     /**
      * The forward a block of tokens at a time through {@link BatchedRealFft}: the block's rows of x transformed
      * at once, each output bin gathered over the block's tokens ({@link #gatherBlock}), the block's outputs
-     * transformed back at once and added into y. Tokens are taken in order, grouped by spec (an index set), so a
-     * block's tokens share one grouping; each token's lane sees the same operations whatever the block, so its
-     * result does not depend on the batch it came in.
+     * transformed back at once and added into y. Tokens are taken in order, grouped by index set, so a block's
+     * tokens share one grouping (each lane scaled by its own token's α); each token's lane sees the same operations
+     * whatever the block, so its result does not depend on the batch it came in.
      */
     private void forwardBatched(int dOut, int dIn, int tokens, IntFunction<FourierFTSpec> specOf,
                                 IntFunction<float[]> coeffsOf, HostArray x, HostArray y) {
@@ -570,7 +570,8 @@ public final class CpuFourierFT extends ValidatingBackend {
                     readRows(x, block, dIn, rows);
                     inFft.forward(count, rows, 0, dIn);
                     FourierFTSpec spec = specOf.apply(block[0]);
-                    gatherBlock(spec.forwardGrouping(), block, coeffsOf, 0.5 * scale(spec), inFft, outFft);
+                    gatherBlock(spec.forwardGrouping(), block, coeffsOf, t -> 0.5 * scale(specOf.apply(t)), inFft,
+                            outFft);
                     outFft.inverse(count, rows, 0, dOut);
                     addRows(rows, block, dOut, y);
                 }
@@ -583,17 +584,20 @@ public final class CpuFourierFT extends ValidatingBackend {
     }
 
     /**
-     * {@link #scatter} for a block of tokens, lane by lane: output bin o of token r is halfScale · Σ_e c_r·(X_re,
+     * {@link #scatter} for a block of tokens, lane by lane: output bin o of token r is halfScale_r · Σ_e c_r·(X_re,
      * ±X_im)[b_e][r], summed in float64 in the grouping's order, the same operations per token as
      * {@link #scatter}.
      */
-    private static void gatherBlock(SpectralGrouping g, int[] block, IntFunction<float[]> coeffsOf, double halfScale,
-                                    BatchedRealFft in, BatchedRealFft out) {
+    private static void gatherBlock(SpectralGrouping g, int[] block, IntFunction<float[]> coeffsOf,
+                                    java.util.function.IntToDoubleFunction halfScaleOf, BatchedRealFft in,
+                                    BatchedRealFft out) {
         int count = block.length;
         float[][] coeffs = new float[count][];
+        double[] halfScale = new double[count];
         boolean shared = true;
         for (int r = 0; r < count; r++) {
             coeffs[r] = coeffsOf.apply(block[r]);
+            halfScale[r] = halfScaleOf.applyAsDouble(block[r]);
             shared &= coeffs[r] == coeffs[0];
         }
         float[][] srcRe = in.spectrumRe();
@@ -628,8 +632,8 @@ public final class CpuFourierFT extends ValidatingBackend {
             float[] outRe = zr[o];
             float[] outIm = zi[o];
             for (int r = 0; r < count; r++) {
-                outRe[r] = (float) (halfScale * accRe[r]);
-                outIm[r] = (float) (halfScale * accIm[r]);
+                outRe[r] = (float) (halfScale[r] * accRe[r]);
+                outIm[r] = (float) (halfScale[r] * accIm[r]);
             }
         }
     }
@@ -814,7 +818,7 @@ public final class CpuFourierFT extends ValidatingBackend {
                 blockProducts(terms, inFft, outFft, count, new int[count], new double[][] {partial[from / TOKEN_CHUNK]});
                 if (gradX != null) {
                     int[] block = IntStream.range(from, to).toArray();
-                    gatherBlock(terms.grouping(), block, t -> coeffs, terms.halfScale(), outFft, inFft);
+                    gatherBlock(terms.grouping(), block, t -> coeffs, t -> terms.halfScale(), outFft, inFft);
                     inFft.inverse(count, rows, 0, terms.dIn());
                     for (int r = 0; r < count; r++) {
                         gradX.write((from + r) * terms.dIn(), rows, r * terms.dIn(), terms.dIn(), WriteMode.ADD);
@@ -885,7 +889,7 @@ public final class CpuFourierFT extends ValidatingBackend {
                     blockSums[b] = sums;
                     if (gradX != null) {
                         gatherBlock(terms.grouping(), block, t -> coefficients[batch.place(t)],
-                                terms.halfScale(), outFft, inFft);
+                                t -> 0.5 * scale(specOf.apply(t)), outFft, inFft);
                         inFft.inverse(count, rows, 0, dIn);
                         addRows(rows, block, dIn, gradX);
                     }
@@ -925,22 +929,43 @@ public final class CpuFourierFT extends ValidatingBackend {
     }
 
     /**
-     * The tokens with a spec, grouped by spec (an index set: equal specs share one grouping) in order of first use,
-     * each group in token order cut into blocks of at most {@code blockTokens}: a block's tokens share a grouping.
+     * The tokens with a spec, grouped by index set (specs that differ only in α share one grouping) in order of first
+     * use, each group in token order cut into blocks of at most {@code blockTokens}: a block's tokens share a
+     * grouping.
      */
     private static java.util.List<int[]> blocksBySpec(int tokens, IntFunction<FourierFTSpec> specOf, int blockTokens) {
-        FourierFTSpec[] specs = new FourierFTSpec[tokens];
+        IndexSetKey[] sets = new IndexSetKey[tokens];
+        FourierFTSpec last = null;
+        IndexSetKey lastKey = null;
         for (int t = 0; t < tokens; t++) {
-            specs[t] = specOf.apply(t);
+            FourierFTSpec spec = specOf.apply(t);
+            if (spec != last) {
+                last = spec;
+                lastKey = spec == null ? null : new IndexSetKey(spec);
+            }
+            sets[t] = lastKey;
         }
         java.util.List<int[]> blocks = new java.util.ArrayList<>();
-        for (java.util.List<Integer> group : TokenRows.byKey(specs).values()) {
+        for (java.util.List<Integer> group : TokenRows.byKey(sets).values()) {
             int[] order = group.stream().mapToInt(Integer::intValue).toArray();
             for (int i = 0; i < order.length; i += blockTokens) {
                 blocks.add(java.util.Arrays.copyOfRange(order, i, Math.min(order.length, i + blockTokens)));
             }
         }
         return blocks;
+    }
+
+    /** A spec as the key of its index set: equal where the shape and indices are, whatever the α. */
+    private record IndexSetKey(FourierFTSpec spec) {
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof IndexSetKey k && spec.sameIndexSet(k.spec);
+        }
+
+        @Override
+        public int hashCode() {
+            return spec.indexSetHashCode();
+        }
     }
 
     /** rows[r·width ..] = src's row block[r], for each token of a block. */

@@ -395,8 +395,8 @@ public final class CudaFourierFT extends ValidatingBackend {
         try (StreamScratch scratch = new StreamScratch(stream)) { // the fused kernel takes none
             if (fusedForward(spec.dIn(), spec.dOut(), spec.n())) {
                 kernels.forwardFused(x.address(), x.dtype().code(), spec.dIn(), y.address(), y.dtype().code(),
-                        spec.dOut(), coeffs.address(), spec.n(), 0, r.tables.forward, r.tables, 0.5f * spec.scale(),
-                        tokens, stream);
+                        spec.dOut(), coeffs.address(), spec.n(), 0, 0, r.tables.forward, r.tables,
+                        0.5f * spec.scale(), tokens, stream);
             } else {
                 scratch.reserve(rowSpectraFootprint(x, tokens, spec.dIn()) + applyAxisFootprint(spec.dOut(), tokens));
                 long xSpec = rowSpectra(x, tokens, spec.dIn(), scratch, stream);
@@ -558,7 +558,7 @@ public final class CudaFourierFT extends ValidatingBackend {
         long products = scratch.allocate(4L * tokens * n);
         kernels.backwardFused(x.address(), x.dtype().code(), spec.dIn(), gradY.address(), gradY.dtype().code(),
                 spec.dOut(), gradX == null ? 0 : gradX.address(), gradX == null ? 0 : gradX.dtype().code(),
-                coeffs.address(), n, 0, t, 0.5f * spec.scale(), products, tokens, stream);
+                coeffs.address(), n, 0, 0, t, 0.5f * spec.scale(), products, tokens, stream);
         long boundsAddress = HostTables.copyIn(bounds, scratch, stream);
         long partial = scratch.allocate(4L * tiles * n);
         kernels.coeffGradRows(products, n, 0, boundsAddress, boundsAddress + 4L * tiles, tiles, partial, stream);
@@ -1052,7 +1052,7 @@ public final class CudaFourierFT extends ValidatingBackend {
                 IndexSetWork work = fused ? fusedWork(x, y, tokens, stream)
                         : applyWork(pool.dIn(), pool.dOut(), tokens, rowSpectra(x, tokens, pool.dIn(), scratch, stream),
                                 false, y, scratch, stream);
-                queueEachSet(sets.specs(), sets.tables(), tokenRows, work);
+                queueEachSet(sets.specs(), sets.tables(), sets.halfScales(), tokenRows, work);
                 checkReservation(scratch, "mixed forward");
             }
             return true;
@@ -1060,8 +1060,9 @@ public final class CudaFourierFT extends ValidatingBackend {
     }
 
     /**
-     * Device bytes this backend holds for a pool's coefficients: its tables' capacity (a table doubles when full,
-     * so up to twice 4·n bytes per adapter in use), 0 before the pool's first mixed batch here.
+     * Device bytes this backend holds for a pool's coefficients and their scales: its tables' capacity (a table
+     * doubles when full, so up to twice 4·(n + 1) bytes per adapter in use), 0 before the pool's first mixed batch
+     * here.
      *
      * @param pool a pool
      * @return bytes
@@ -1116,11 +1117,12 @@ public final class CudaFourierFT extends ValidatingBackend {
     }
 
     /** Queues {@code work} for each index set, with its spec's tables held around it. */
-    private void queueEachSet(FourierFTSpec[] specs, long[] coeffTables, long[] tokenRows, IndexSetWork work) {
+    private void queueEachSet(FourierFTSpec[] specs, long[] coeffTables, long[] halfScales, long[] tokenRows,
+                              IndexSetWork work) {
         for (int set = 0; set < specs.length; set++) {
             SpecResources r = acquire(specs[set]);
             try {
-                work.queue(set, specs[set], r.tables, coeffTables[set], tokenRows[set]);
+                work.queue(set, specs[set], r.tables, coeffTables[set], halfScales[set], tokenRows[set]);
             } finally {
                 release(r);
             }
@@ -1139,10 +1141,10 @@ public final class CudaFourierFT extends ValidatingBackend {
 
     /** One index set's fused forward over all the batch's rows (its tokens' rows nonzero, the others left alone). */
     private IndexSetWork fusedWork(DeviceArray x, DeviceArray y, int tokens, CudaStream stream) {
-        return (set, spec, tables, coeffTable, tokenRow) ->
+        return (set, spec, tables, coeffTable, halfScales, tokenRow) ->
                 kernels.forwardFused(x.address(), x.dtype().code(), spec.dIn(), y.address(), y.dtype().code(),
-                        spec.dOut(), coeffTable, spec.n(), tokenRow, tables.forward, tables, 0.5f * spec.scale(),
-                        tokens, stream);
+                        spec.dOut(), coeffTable, spec.n(), tokenRow, halfScales, tables.forward, tables, 0f, tokens,
+                        stream);
     }
 
     /**
@@ -1162,12 +1164,12 @@ public final class CudaFourierFT extends ValidatingBackend {
                                    StreamScratch scratch, CudaStream stream) {
         int outLen = transposed ? dIn : dOut;
         long padded = FftPlans.paddedBatch(tokens);
-        return (set, spec, tables, coeffTable, tokenRow) -> {
+        return (set, spec, tables, coeffTable, halfScales, tokenRow) -> {
             int inBins = transposed ? spec.halfOut() : spec.halfIn();
             int outBins = transposed ? spec.halfIn() : spec.halfOut();
             long z = scratch.allocate(8L * padded * outBins);
-            kernels.gatherScatterMixed(spectra, inBins, z, outBins, outBins, coeffTable, spec.n(), tokenRow,
-                    transposed ? tables.transposed : tables.forward, 0.5f * spec.scale(), tokens, (int) padded, stream);
+            kernels.gatherScatterMixed(spectra, inBins, z, outBins, outBins, coeffTable, spec.n(), tokenRow, halfScales,
+                    transposed ? tables.transposed : tables.forward, tokens, (int) padded, stream);
             plans.oneD(Direction.C2R, outLen, padded, true, z, z, scratch, stream);
             common.epilogue(z, 2L * outBins, dst, tokens, outLen, WriteMode.ADD.code(), stream);
         };
@@ -1177,12 +1179,14 @@ public final class CudaFourierFT extends ValidatingBackend {
     private interface IndexSetWork {
         /**
          * @param set the set's index in the batch
-         * @param spec the set's spec
+         * @param spec the set's index set ({@link ResolvedBatch#set}: its α is no adapter's)
          * @param tables its device tables
          * @param coeffTable the device table of its adapters' coefficient rows
+         * @param halfScales device floats: each row's adapter's α/(2·d_out·d_in)
          * @param tokenRow device ints: each token's row + 1 in coeffTable, 0 for none here
          */
-        void queue(int set, FourierFTSpec spec, DeviceSpecTables tables, long coeffTable, long tokenRow);
+        void queue(int set, FourierFTSpec spec, DeviceSpecTables tables, long coeffTable, long halfScales,
+                   long tokenRow);
     }
 
     /**
@@ -1194,7 +1198,8 @@ public final class CudaFourierFT extends ValidatingBackend {
         DevicePools.PoolCopy copy = devicePools.of(pool);
         synchronized (copy) {
             DevicePools.Slots slots = StageTimer.host("device rows", () -> copy.slots(pool, batch));
-            queueEachSet(specsOf(batch), slots.tables(), copyTokenRows(batch, slots, scratch, stream), work);
+            queueEachSet(specsOf(batch), slots.tables(), slots.halfScales(), copyTokenRows(batch, slots, scratch,
+                    stream), work);
         }
     }
 
@@ -1368,14 +1373,16 @@ public final class CudaFourierFT extends ValidatingBackend {
             DevicePools.PoolCopy copy = devicePools.of(pool);
             synchronized (copy) {
                 long[] tables = null;
+                long[] halfScales = null;
                 long[] tokenRows = null;
                 if (fused || dgx != null) { // the coefficients' rows: the cuFFT route's ∂L/∂c does not read them
                     DevicePools.Slots slots = StageTimer.host("device rows", () -> copy.slots(pool, batch));
                     tables = slots.tables();
+                    halfScales = slots.halfScales();
                     tokenRows = copyTokenRows(batch, slots, scratch, stream);
                 }
-                queueBackward(new BackwardPlan(specs, tables, tokenRows, tiles, orderAddress), fused, tokens,
-                        pool.dIn(), pool.dOut(), dx, dgy, grads, dgx, scratch, stream);
+                queueBackward(new BackwardPlan(specs, tables, halfScales, tokenRows, tiles, orderAddress), fused,
+                        tokens, pool.dIn(), pool.dOut(), dx, dgy, grads, dgx, scratch, stream);
             }
         }
     }
@@ -1397,13 +1404,13 @@ public final class CudaFourierFT extends ValidatingBackend {
     }
 
     /**
-     * What a mixed backward's kernels read, however the call found it: per index set among its tokens the set's
-     * spec, the device table of its adapters' coefficient rows and its tokens' rows in it (device ints, row + 1, 0
-     * for none; both null where the call needs no coefficients) and its tiles; and the tokens grouped by adapter
-     * (device ints).
+     * What a mixed backward's kernels read, however the call found it: per index set among its tokens the index
+     * set, the device table of its adapters' coefficient rows, those rows' scales (device floats, α/(2·d_out·d_in)
+     * each) and its tokens' rows (device ints, row + 1, 0 for none; all three null where the call needs no
+     * coefficients) and its tiles; and the tokens grouped by adapter (device ints).
      */
-    private record BackwardPlan(FourierFTSpec[] specs, long[] coeffTables, long[] tokenRows, MixedTiles[] tiles,
-                                long order) {
+    private record BackwardPlan(FourierFTSpec[] specs, long[] coeffTables, long[] halfScales, long[] tokenRows,
+                                MixedTiles[] tiles, long order) {
     }
 
     /**
@@ -1429,7 +1436,7 @@ public final class CudaFourierFT extends ValidatingBackend {
                     kernels.backwardFused(dx.address(), dx.dtype().code(), spec.dIn(), dgy.address(),
                             dgy.dtype().code(), spec.dOut(), dgx == null ? 0 : dgx.address(),
                             dgx == null ? 0 : dgx.dtype().code(), plan.coeffTables()[set], spec.n(),
-                            plan.tokenRows()[set], r.tables, 0.5f * spec.scale(), products, tokens, stream);
+                            plan.tokenRows()[set], plan.halfScales()[set], r.tables, 0f, products, tokens, stream);
                 } finally {
                     release(r);
                 }
@@ -1438,8 +1445,8 @@ public final class CudaFourierFT extends ValidatingBackend {
                 kernels.coeffGradRows(products, spec.n(), plan.order(), bounds, bounds + 4L * tiles.count(),
                         tiles.count(), partial, stream);
                 kernels.coeffGradReduceMixed(partial, bounds + 8L * tiles.count(),
-                        HostTables.copyIn(tiles.gradOffset(), scratch, stream), tiles.adapters(), spec.n(),
-                        spec.scale(), grads.address(), stream);
+                        HostTables.copyIn(tiles.gradOffset(), scratch, stream), bounds + 4L * tiles.scalesAt(),
+                        tiles.adapters(), spec.n(), grads.address(), stream);
             }
             return;
         }
@@ -1455,14 +1462,14 @@ public final class CudaFourierFT extends ValidatingBackend {
                 kernels.coeffGradPartialMixed(xSpec, spec.halfIn(), gySpec, spec.halfOut(), r.tables, spec.n(),
                         plan.order(), bounds, bounds + 4L * tiles.count(), tiles.count(), partial, stream);
                 kernels.coeffGradReduceMixed(partial, bounds + 8L * tiles.count(),
-                        HostTables.copyIn(tiles.gradOffset(), scratch, stream), tiles.adapters(), spec.n(),
-                        spec.scale(), grads.address(), stream);
+                        HostTables.copyIn(tiles.gradOffset(), scratch, stream), bounds + 4L * tiles.scalesAt(),
+                        tiles.adapters(), spec.n(), grads.address(), stream);
             } finally {
                 release(r);
             }
         }
         if (dgx != null) {
-            queueEachSet(specs, plan.coeffTables(), plan.tokenRows(),
+            queueEachSet(specs, plan.coeffTables(), plan.halfScales(), plan.tokenRows(),
                     applyWork(dIn, dOut, tokens, gySpec, true, dgx, scratch, stream));
         }
     }
@@ -1491,7 +1498,8 @@ public final class CudaFourierFT extends ValidatingBackend {
             try {
                 if (count > 0) {
                     MixedTiles[] tiles = StageTimer.host("gradient tiles", () -> MixedTiles.bySet(count,
-                            i -> groups.setOf()[i], groups.byAdapter().starts(), sets.sets(), offsets));
+                            i -> groups.setOf()[i], i -> groups.scaleOf()[i], groups.byAdapter().starts(), sets.sets(),
+                            offsets));
                     int maxN = maxCoefficients(sets.specs());
                     boolean fused = fusedForward(pool.dIn(), pool.dOut(), maxN);
                     try (StreamScratch scratch = new StreamScratch(stream)) {
@@ -1500,8 +1508,9 @@ public final class CudaFourierFT extends ValidatingBackend {
                         }
                         long order = HostTables.copyIn(groups.byAdapter().tokens(), scratch, stream);
                         long[] tokenRows = deviceTokenRows(ids, sets, scratch, stream);
-                        queueBackward(new BackwardPlan(sets.specs(), sets.tables(), tokenRows, tiles, order), fused,
-                                tokens, pool.dIn(), pool.dOut(), dx, dgy, grads.array(), dgx, scratch, stream);
+                        queueBackward(new BackwardPlan(sets.specs(), sets.tables(), sets.halfScales(), tokenRows, tiles,
+                                order), fused, tokens, pool.dIn(), pool.dOut(), dx, dgy, grads.array(), dgx, scratch,
+                                stream);
                         checkReservation(scratch, "mixed backward");
                     }
                 }
@@ -1522,7 +1531,7 @@ public final class CudaFourierFT extends ValidatingBackend {
         static BackwardTables of(ResolvedBatch batch) {
             long[] offsets = gradientOffsets(batch.adapterCount(), batch::setOf, specsOf(batch));
             return new BackwardTables(offsets, MixedTiles.bySet(batch.adapterCount(), batch::setOf,
-                    batch.tokensByAdapter().starts(), batch.setCount(), offsets));
+                    i -> batch.adapter(i).spec().scale(), batch.tokensByAdapter().starts(), batch.setCount(), offsets));
         }
     }
 
@@ -1537,22 +1546,23 @@ public final class CudaFourierFT extends ValidatingBackend {
      * One index set's tiles for the mixed ∂L/∂c: for each of its adapters, in place order, its tokens (grouped by
      * adapter as {@link ResolvedBatch#tokensByAdapter} groups them, {@code starts} their bounds) in tiles of {@link
      * #GRAD_TILE_TOKENS}. {@code bounds} holds, one after the other for a single copy to the device, each tile's
-     * first token, each tile's end, and each adapter's first tile (one more entry: the count); gradOffset[j] is where
-     * adapter j's gradient goes.
+     * first token, each tile's end, each adapter's first tile (one more entry: the count) and each adapter's scale
+     * α/(d_out·d_in) (its own: adapters of a set may differ in α; a float's bits, from {@link #scalesAt()});
+     * gradOffset[j] is where adapter j's gradient goes.
      */
     private record MixedTiles(int[] bounds, int count, long[] gradOffset) {
         /** {@link #of} for each of {@code sets} index sets, in set order. */
-        static MixedTiles[] bySet(int adapterCount, java.util.function.IntUnaryOperator setOf, int[] starts, int sets,
-                                  long[] offsets) {
+        static MixedTiles[] bySet(int adapterCount, java.util.function.IntUnaryOperator setOf, IntToFloat scaleOf,
+                                  int[] starts, int sets, long[] offsets) {
             MixedTiles[] tiles = new MixedTiles[sets];
             for (int set = 0; set < sets; set++) {
-                tiles[set] = of(adapterCount, setOf, starts, set, offsets);
+                tiles[set] = of(adapterCount, setOf, scaleOf, starts, set, offsets);
             }
             return tiles;
         }
 
-        static MixedTiles of(int adapterCount, java.util.function.IntUnaryOperator setOf, int[] starts, int set,
-                             long[] offsets) {
+        static MixedTiles of(int adapterCount, java.util.function.IntUnaryOperator setOf, IntToFloat scaleOf,
+                             int[] starts, int set, long[] offsets) {
             int adapters = 0;
             int tiles = 0;
             for (int i = 0; i < adapterCount; i++) {
@@ -1561,7 +1571,7 @@ public final class CudaFourierFT extends ValidatingBackend {
                     tiles += (starts[i + 1] - starts[i] + GRAD_TILE_TOKENS - 1) / GRAD_TILE_TOKENS;
                 }
             }
-            int[] bounds = new int[2 * tiles + adapters + 1];
+            int[] bounds = new int[2 * tiles + 2 * adapters + 1];
             long[] gradOffset = new long[adapters];
             int j = 0;
             int tile = 0;
@@ -1571,6 +1581,7 @@ public final class CudaFourierFT extends ValidatingBackend {
                 }
                 bounds[2 * tiles + j] = tile;
                 gradOffset[j] = offsets[i];
+                bounds[2 * tiles + adapters + 1 + j] = Float.floatToRawIntBits(scaleOf.apply(i));
                 for (int from = starts[i]; from < starts[i + 1]; from += GRAD_TILE_TOKENS) {
                     bounds[tile] = from;
                     bounds[tiles + tile] = Math.min(starts[i + 1], from + GRAD_TILE_TOKENS);
@@ -1580,6 +1591,16 @@ public final class CudaFourierFT extends ValidatingBackend {
             }
             bounds[2 * tiles + adapters] = tile;
             return new MixedTiles(bounds, tiles, gradOffset);
+        }
+
+        /** @return where the adapters' scales start in {@link #bounds}, in ints */
+        int scalesAt() {
+            return 2 * count + adapters() + 1;
+        }
+
+        /** A distinct adapter's scale by its place. */
+        interface IntToFloat {
+            float apply(int i);
         }
 
         int adapters() {

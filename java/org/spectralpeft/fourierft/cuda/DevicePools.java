@@ -29,7 +29,8 @@ import org.spectralpeft.fourierft.ResolvedBatch;
 
 /**
  * The device copies of the adapter pools a CUDA backend serves: per pool and index set, one growable table of
- * n-coefficient rows, a row (slot) per adapter, uploaded the first time a call uses the adapter and kept, so that
+ * n-coefficient rows, a row (slot) per adapter, and beside it the same rows' scales (each adapter's α/(2·d_out·d_in):
+ * adapters of one index set may differ in α), uploaded the first time a call uses the adapter and kept, so that
  * a mixed batch copies only its tokens' rows (4 bytes per token) per call. Internal: for {@link CudaFourierFT}.
  *
  * <p>Rules that keep calls in flight safe: a slot is written only while free, and a slot becomes free only after
@@ -153,15 +154,17 @@ final class DevicePools implements AutoCloseable {
                 rows[i] = slot;
             }
             long[] addresses = new long[tables.length];
+            long[] halfScales = new long[tables.length];
             for (int s = 0; s < tables.length; s++) { // after the uploads: a table may have grown
                 addresses[s] = tables[s].table.array().address();
+                halfScales[s] = tables[s].halfScales.array().address();
             }
             if (uploaded) {
                 cuStreamSynchronize(CudaStream.legacyDefault().jcuda()); // the rows are on the device before use
                 changes++;
             }
             lastBatch = batch;
-            lastSlots = new Slots(addresses, rows, new int[tables.length][]);
+            lastSlots = new Slots(addresses, halfScales, rows, new int[tables.length][]);
             lastChanges = changes;
             return lastSlots;
         }
@@ -198,6 +201,7 @@ final class DevicePools implements AutoCloseable {
             int[] numbers = new int[count];
             FourierFTSpec[] specs = new FourierFTSpec[count];
             long[] tables = new long[count];
+            long[] halfScales = new long[count];
             for (int k = 0; k < count; k++) {
                 int number = Long.numberOfTrailingZeros(mask);
                 mask &= mask - 1;
@@ -205,8 +209,9 @@ final class DevicePools implements AutoCloseable {
                 numbers[k] = number;
                 specs[k] = t.spec;
                 tables[k] = t.table.array().address();
+                halfScales[k] = t.halfScales.array().address();
             }
-            return new Resident(numbers, specs, tables, count == 0 ? 0 : entryTable.array().address());
+            return new Resident(numbers, specs, tables, halfScales, count == 0 ? 0 : entryTable.array().address());
         }
 
         /**
@@ -239,6 +244,7 @@ final class DevicePools implements AutoCloseable {
             int[] place = new int[ids.length];
             int[] adapterIds = new int[Math.min(ids.length, 16)];
             int[] setOf = new int[adapterIds.length];
+            float[] scaleOf = new float[adapterIds.length];
             int count = 0;
             for (int t = 0; t < ids.length; t++) {
                 int id = ids[t];
@@ -250,16 +256,19 @@ final class DevicePools implements AutoCloseable {
                     if (count == adapterIds.length) {
                         adapterIds = Arrays.copyOf(adapterIds, Math.min(ids.length, 2 * count));
                         setOf = Arrays.copyOf(setOf, adapterIds.length);
+                        scaleOf = Arrays.copyOf(scaleOf, adapterIds.length);
                     }
                     placeStamp[id] = stamp;
                     placeOfId[id] = count;
                     adapterIds[count] = id;
-                    setOf[count++] = setPlace[entries[id] >>> 24];
+                    int entry = entries[id];
+                    scaleOf[count] = numbered.get(entry >>> 24).scales[(entry & MAX_ENTRY_ROWS) - 1];
+                    setOf[count++] = setPlace[entry >>> 24];
                 }
                 place[t] = placeOfId[id];
             }
             return new ResidentGroups(sets, Arrays.copyOf(adapterIds, count), Arrays.copyOf(setOf, count),
-                    TokenRows.bySlot(place, count));
+                    Arrays.copyOf(scaleOf, count), TokenRows.bySlot(place, count));
         }
 
         /**
@@ -320,7 +329,7 @@ final class DevicePools implements AutoCloseable {
         long bytes() {
             long bytes = 0;
             for (SetTable t : sets.values()) {
-                bytes += t.table == null ? 0 : 4L * t.capacity * t.n;
+                bytes += t.table == null ? 0 : 4L * t.capacity * (t.n + 1L);
             }
             return bytes;
         }
@@ -343,10 +352,10 @@ final class DevicePools implements AutoCloseable {
     }
 
     /**
-     * A call's view of the tables: per index set of the batch its table's address, per distinct adapter (in the
-     * batch's order) its row in its set's table.
+     * A call's view of the tables: per index set of the batch its table's address and its rows' scales' (device
+     * floats, α/(2·d_out·d_in) per row), per distinct adapter (in the batch's order) its row in its set's table.
      */
-    record Slots(long[] tables, int[] rows, int[][] tokenRows) {
+    record Slots(long[] tables, long[] halfScales, int[] rows, int[][] tokenRows) {
         /**
          * Set {@code s}'s device rows per token (made by {@code make} the first time; kept with these slots, so a
          * call that gets the same slots back reuses them); call with the copy's lock held.
@@ -361,10 +370,10 @@ final class DevicePools implements AutoCloseable {
 
     /**
      * A call's sets when all its adapters are on the device ({@link PoolCopy#resident}): per set present, in the order
-     * of their numbers, the number, the spec and the table's address; and the device entries' address (0 when every
-     * id is −1).
+     * of their numbers, the number, the index set, the table's address and its rows' scales' (as {@link Slots}); and
+     * the device entries' address (0 when every id is −1).
      */
-    record Resident(int[] numbers, FourierFTSpec[] specs, long[] tables, long entries) {
+    record Resident(int[] numbers, FourierFTSpec[] specs, long[] tables, long[] halfScales, long entries) {
         /** @return the sets among the call's tokens (0: every id is −1) */
         int sets() {
             return numbers.length;
@@ -373,19 +382,24 @@ final class DevicePools implements AutoCloseable {
 
     /**
      * A backward's view of a call whose adapters are all on the device ({@link PoolCopy#residentGroups}): its sets,
-     * its distinct adapters in order of first use (ids, and each one's set as its place in {@code sets}), and its
-     * tokens grouped by adapter in that order.
+     * its distinct adapters in order of first use (ids, each one's set as its place in {@code sets}, and each one's
+     * scale α/(d_out·d_in)), and its tokens grouped by adapter in that order.
      */
-    record ResidentGroups(Resident sets, int[] adapterIds, int[] setOf, TokenRows.Groups byAdapter) {
+    record ResidentGroups(Resident sets, int[] adapterIds, int[] setOf, float[] scaleOf, TokenRows.Groups byAdapter) {
     }
 
     /** One index set's table in one pool's copy. */
     private final class SetTable {
+        /** The index set ({@link ResolvedBatch#set}: α NaN; each row's scale is in {@link #halfScales}). */
         private final FourierFTSpec spec;
         /** Its place in its copy's {@code numbered}. */
         private final int number;
         private final int n;
         private DeviceBuffer table;
+        /** Per row its adapter's α/(2·d_out·d_in) on the device, as the kernels scale by it (capacity floats). */
+        private DeviceBuffer halfScales;
+        /** Per row its adapter's α/(d_out·d_in) on the host, for the ∂L/∂c of a resident batch. */
+        private float[] scales = new float[0];
         private int capacity;
         private int used;
         private final IdentityHashMap<FourierFTAdapterPool.Adapter, Integer> slots = new IdentityHashMap<>();
@@ -457,6 +471,10 @@ final class DevicePools implements AutoCloseable {
             int slot = free.isEmpty() ? used++ : free.pop();
             float[] c = a.coefficientsCopy();
             cuMemcpyHtoD(NativeHandles.devicePointer(table.array().address() + 4L * slot * n), Pointer.to(c), 4L * n);
+            float scale = a.spec().scale();
+            cuMemcpyHtoD(NativeHandles.devicePointer(halfScales.array().address() + 4L * slot),
+                    Pointer.to(new float[] {0.5f * scale}), 4);
+            scales[slot] = scale;
             slots.put(a, slot);
             holders[slot] = a;
             byId.put(a.id(), slot);
@@ -467,20 +485,27 @@ final class DevicePools implements AutoCloseable {
         private void grow() {
             int next = Math.max(FIRST_CAPACITY, 2 * capacity);
             DeviceBuffer bigger = context.allocate(DType.FLOAT32, (long) next * n);
+            DeviceBuffer biggerScales = context.allocate(DType.FLOAT32, next);
             if (table != null) {
                 cuMemcpyDtoD(NativeHandles.devicePointer(bigger.array().address()),
                         NativeHandles.devicePointer(table.array().address()), 4L * used * n);
+                cuMemcpyDtoD(NativeHandles.devicePointer(biggerScales.array().address()),
+                        NativeHandles.devicePointer(halfScales.array().address()), 4L * used);
                 cuStreamSynchronize(CudaStream.legacyDefault().jcuda());
-                outgrown.add(table); // queued kernels may still read it: freed at the next reclaim
+                outgrown.add(table); // queued kernels may still read them: freed at the next reclaim
+                outgrown.add(halfScales);
             }
             table = bigger;
+            halfScales = biggerScales;
             capacity = next;
             holders = Arrays.copyOf(holders, next);
+            scales = Arrays.copyOf(scales, next);
         }
 
         void close() {
             if (table != null) {
                 table.close();
+                halfScales.close();
             }
             for (DeviceBuffer b : outgrown) {
                 b.close();
@@ -508,7 +533,8 @@ final class DevicePools implements AutoCloseable {
     }
 
     /**
-     * Device bytes held for a pool's coefficients (the tables' capacity, so up to twice the rows in use).
+     * Device bytes held for a pool's coefficients and their scales (the tables' capacity, 4·(n + 1) bytes a row, so
+     * up to twice the rows in use).
      *
      * @param pool the pool
      * @return bytes, 0 if no call has used the pool

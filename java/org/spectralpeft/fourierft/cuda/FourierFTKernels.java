@@ -154,19 +154,20 @@ final class FourierFTKernels implements AutoCloseable {
 
     /**
      * The mixed batch's gather/scatter: token t's coefficients are row tokenRow[t] − 1 of coeffTable (n floats per
-     * row); tokenRow[t] = 0 writes zeros. Where n fits {@link #MAX_STAGED_COEFFICIENTS} and
+     * row) and its scale α/(2·d_out·d_in) the same row of rowHalfScale (each adapter's own); tokenRow[t] = 0 writes
+     * zeros. Where n fits {@link #MAX_STAGED_COEFFICIENTS} and
      * {@value #MIXED_GATHER_PROPERTY} is not {@code bins}, a block per token (and chunk of bins) stages the token's
      * row in shared memory first; else a block per 256 bins of a token reads the row per entry. The same bits.
      */
     void gatherScatterMixed(long in, int inBins, long out, int outBins, int zPitch, long coeffTable, int n,
-                            long tokenRow, DeviceSpecTables.Grouping g, float halfScale, int tokens, int rows,
+                            long tokenRow, long rowHalfScale, DeviceSpecTables.Grouping g, int tokens, int rows,
                             CudaStream s) {
         if (n <= MAX_STAGED_COEFFICIENTS && !"bins".equals(System.getProperty(MIXED_GATHER_PROPERTY))) {
-            gatherScatterMixedStaged(in, inBins, out, outBins, zPitch, coeffTable, n, tokenRow, g, halfScale, tokens,
-                    rows, gridY(rows), s);
+            gatherScatterMixedStaged(in, inBins, out, outBins, zPitch, coeffTable, n, tokenRow, rowHalfScale, g,
+                    tokens, rows, gridY(rows), s);
         } else {
-            gatherScatterMixedPerEntry(in, inBins, out, outBins, zPitch, coeffTable, n, tokenRow, g, halfScale, tokens,
-                    rows, gridY(rows), s);
+            gatherScatterMixedPerEntry(in, inBins, out, outBins, zPitch, coeffTable, n, tokenRow, rowHalfScale, g,
+                    tokens, rows, gridY(rows), s);
         }
     }
 
@@ -176,19 +177,19 @@ final class FourierFTKernels implements AutoCloseable {
      * blocks; n at most {@link #MAX_STAGED_COEFFICIENTS}.
      */
     void gatherScatterMixedStaged(long in, int inBins, long out, int outBins, int zPitch, long coeffTable, int n,
-                                  long tokenRow, DeviceSpecTables.Grouping g, float halfScale, int tokens, int rows,
+                                  long tokenRow, long rowHalfScale, DeviceSpecTables.Grouping g, int tokens, int rows,
                                   int gridY, CudaStream s) {
         int chunks = (int) Math.min(blocks(outBins), Math.max(1, (STAGED_MIN_BLOCKS + gridY - 1) / gridY));
         launch(GATHER_SCATTER_MIXED_ROWS, chunks, gridY, 4 * n, s, in, inBins, out, outBins, zPitch, coeffTable, n,
-                tokenRow, g.start(), g.coeff(), g.src(), halfScale, tokens, rows);
+                tokenRow, rowHalfScale, g.start(), g.coeff(), g.src(), tokens, rows);
     }
 
     /** {@code fourierft_gather_scatter_mixed}, tokens strided over {@code gridY} blocks of each 256 bins. */
     void gatherScatterMixedPerEntry(long in, int inBins, long out, int outBins, int zPitch, long coeffTable, int n,
-                                    long tokenRow, DeviceSpecTables.Grouping g, float halfScale, int tokens, int rows,
-                                    int gridY, CudaStream s) {
+                                    long tokenRow, long rowHalfScale, DeviceSpecTables.Grouping g, int tokens,
+                                    int rows, int gridY, CudaStream s) {
         launch(GATHER_SCATTER_MIXED, blocks(outBins), gridY, s, in, inBins, out, outBins, zPitch, coeffTable, n,
-                tokenRow, g.start(), g.coeff(), g.src(), halfScale, tokens, rows);
+                tokenRow, rowHalfScale, g.start(), g.coeff(), g.src(), tokens, rows);
     }
 
     /** Blocks of {@code fourierft_forward_fused} at the most; more tokens are strided over them. */
@@ -197,14 +198,15 @@ final class FourierFTKernels implements AutoCloseable {
     /**
      * out += per token C2R_outLength(gather/scatter of R2C_inLength(in)), {@code fourierft_forward_fused}: a block per
      * token, its spectra in shared memory ({@link FusedForward}: lengths it takes, the grouping g from in's
-     * bins to out's, tw the spec's twiddle table). tokenRow 0: every token takes coeffTable's first row; else the
-     * device int table of each token's row + 1, 0 for none (out left alone).
+     * bins to out's, tw the spec's twiddle table). tokenRow 0: every token takes coeffTable's first row and halfScale
+     * (rowHalfScale 0); else the device int table of each token's row + 1, 0 for none (out left alone), and
+     * rowHalfScale the device floats of each row's α/(2·d_out·d_in) (halfScale not read).
      */
     void forwardFused(long in, int inDtype, int inLength, long out, int outDtype, int outLength, long coeffTable, int n,
-                      long tokenRow, DeviceSpecTables.Grouping g, DeviceSpecTables tw, float halfScale, int tokens,
-                      CudaStream s) {
-        forwardFused(in, inDtype, inLength, out, outDtype, outLength, coeffTable, n, tokenRow, g, tw, halfScale, tokens,
-                Math.min(tokens, MAX_FUSED_BLOCKS), s);
+                      long tokenRow, long rowHalfScale, DeviceSpecTables.Grouping g, DeviceSpecTables tw,
+                      float halfScale, int tokens, CudaStream s) {
+        forwardFused(in, inDtype, inLength, out, outDtype, outLength, coeffTable, n, tokenRow, rowHalfScale, g, tw,
+                halfScale, tokens, Math.min(tokens, MAX_FUSED_BLOCKS), s);
     }
 
     /**
@@ -213,32 +215,33 @@ final class FourierFTKernels implements AutoCloseable {
      * both lengths are powers of two, else {@code fourierft_forward_fused_radix}.
      */
     void forwardFused(long in, int inDtype, int inLength, long out, int outDtype, int outLength, long coeffTable, int n,
-                      long tokenRow, DeviceSpecTables.Grouping g, DeviceSpecTables tw, float halfScale, int tokens,
-                      int blocks, CudaStream s) {
+                      long tokenRow, long rowHalfScale, DeviceSpecTables.Grouping g, DeviceSpecTables tw,
+                      float halfScale, int tokens, int blocks, CudaStream s) {
         launch(FusedForward.powersOfTwo(inLength, outLength)
                         ? FusedForward.radix8Passes() ? FORWARD_FUSED_PASS8 : FORWARD_FUSED : FORWARD_FUSED_RADIX, blocks, 1,
                 (int) FusedForward.sharedBytes(inLength, outLength, n), s, in, inDtype, inLength / 2,
                 FusedForward.oddFactor(inLength), out, outDtype, outLength / 2, FusedForward.oddFactor(outLength),
-                coeffTable, n, tokenRow, g.start(), g.coeff(), g.src(), tw.twiddles, tw.twiddleLength, halfScale,
-                tokens);
+                coeffTable, n, tokenRow, rowHalfScale, g.start(), g.coeff(), g.src(), tw.twiddles, tw.twiddleLength,
+                halfScale, tokens);
     }
 
     /**
      * The backward of a token in a block, {@code fourierft_backward_fused} (or {@code _radix} or {@code _pass8}, as
      * {@link #forwardFused} picks): x's (inLength) and ∂L/∂y's (outLength) rows transformed in shared memory, each token's ∂L/∂c products
      * into products (tokens × n floats, tokens of another row left alone), and, where gx is not 0, gx += ∂L/∂y·ΔW by
-     * the transposed grouping with the token's coefficient row (tokenRow as in {@link #forwardFused}).
+     * the transposed grouping with the token's coefficient row (tokenRow and rowHalfScale as in {@link
+     * #forwardFused}).
      */
     void backwardFused(long x, int xDtype, int inLength, long gy, int gyDtype, int outLength, long gx, int gxDtype,
-                       long coeffTable, int n, long tokenRow, DeviceSpecTables t, float halfScale, long products,
-                       int tokens, CudaStream s) {
+                       long coeffTable, int n, long tokenRow, long rowHalfScale, DeviceSpecTables t, float halfScale,
+                       long products, int tokens, CudaStream s) {
         launch(FusedForward.powersOfTwo(inLength, outLength)
                         ? FusedForward.radix8Passes() ? BACKWARD_FUSED_PASS8 : BACKWARD_FUSED : BACKWARD_FUSED_RADIX,
                 Math.min(tokens, MAX_FUSED_BLOCKS), 1, (int) FusedForward.sharedBytes(inLength, outLength, n), s, x,
                 xDtype, inLength / 2, FusedForward.oddFactor(inLength), gy, gyDtype, outLength / 2,
-                FusedForward.oddFactor(outLength), gx, gxDtype, coeffTable, n, tokenRow, t.xBin, t.gyBin, t.imSign,
-                t.transposed.start(), t.transposed.coeff(), t.transposed.src(), t.twiddles, t.twiddleLength, halfScale,
-                products, tokens);
+                FusedForward.oddFactor(outLength), gx, gxDtype, coeffTable, n, tokenRow, rowHalfScale, t.xBin, t.gyBin,
+                t.imSign, t.transposed.start(), t.transposed.coeff(), t.transposed.src(), t.twiddles, t.twiddleLength,
+                halfScale, products, tokens);
     }
 
     /**
@@ -276,11 +279,14 @@ final class FourierFTKernels implements AutoCloseable {
                 xSpec, xBins, gySpec, gyBins, t.xBin, t.gyBin, t.imSign, n, order, tileBegin, tileEnd, tiles, partial);
     }
 
-    /** Each adapter j's partial rows adapterTile[j] .. adapterTile[j + 1] − 1 summed in order, scaled, at grad + gradOffset[j]. */
-    void coeffGradReduceMixed(long partial, long adapterTile, long gradOffset, int adapters, int n, float scale,
+    /**
+     * Each adapter j's partial rows adapterTile[j] .. adapterTile[j + 1] − 1 summed in order, times its own scale
+     * adapterScale[j] (device floats), at grad + gradOffset[j].
+     */
+    void coeffGradReduceMixed(long partial, long adapterTile, long gradOffset, long adapterScale, int adapters, int n,
                               long grad, CudaStream s) {
-        launch(COEFF_GRAD_REDUCE_MIXED, blocks(n), gridY(adapters), s, partial, adapterTile, gradOffset, adapters, n,
-                scale, grad);
+        launch(COEFF_GRAD_REDUCE_MIXED, blocks(n), gridY(adapters), s, partial, adapterTile, gradOffset, adapterScale,
+                adapters, n, grad);
     }
 
     @Override

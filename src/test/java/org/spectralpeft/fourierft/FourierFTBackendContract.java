@@ -569,13 +569,21 @@ public abstract class FourierFTBackendContract {
     private static final FourierFTSpec[] TWO_SETS = {FourierFTSpec.fromSeed(37, 29, 20, 5, 0.3f),
         FourierFTSpec.fromSeed(37, 29, 31, 6, 0.7f)};
 
-    /** A pool of count adapters of a 37 × 29 layer alternating the two index sets of {@link #TWO_SETS}. */
+    /**
+     * A pool of count adapters of a 37 × 29 layer alternating the two index sets of {@link #TWO_SETS}, each set's
+     * adapters under three α's in turn ({@link #alphaOf}).
+     */
     private static FourierFTAdapterPool pool(TestData data, int count, int firstId) {
         FourierFTAdapterPool pool = new FourierFTAdapterPool(37, 29);
         for (int i = 0; i < count; i++) {
-            pool.add(firstId + i, TWO_SETS[i % 2], data.gaussian(TWO_SETS[i % 2].n()));
+            pool.add(firstId + i, alphaOf(TWO_SETS[i % 2], i), data.gaussian(TWO_SETS[i % 2].n()));
         }
         return pool;
+    }
+
+    /** Adapter i's spec: the set's with its α times 1, 2.5 or 0.125 for i / 2 = 0, 1, 2 mod 3. */
+    static FourierFTSpec alphaOf(FourierFTSpec set, int i) {
+        return set.withAlpha(set.alpha() * new float[] {1f, 2.5f, 0.125f}[(i / 2) % 3]);
     }
 
     /**
@@ -740,14 +748,21 @@ public abstract class FourierFTBackendContract {
         expectMessage("coefficients", () -> pool.add(8, FourierFTSpec.fromSeed(37, 29, 20), nan));
     }
 
-    /** Adapters of one index set share one spec (and so one set of groupings); the pool counts its bytes. */
+    /**
+     * Adapters of one index set share one index set (and so one set of groupings) whatever their α, and those of one
+     * α one spec; the pool counts its bytes.
+     */
     @Test
     void adaptersOfOneIndexSetShareTheirSpecAndThePoolCountsItsBytes() {
         TestData data = new TestData();
         FourierFTAdapterPool pool = pool(data, 10, 0);
         assertEquals(10, pool.size());
-        assertEquals(2, pool.indexSets());
-        assertTrue(pool.adapter(0).spec() == pool.adapter(8).spec(), "one instance per index set");
+        assertEquals(2, pool.indexSets(), "two index sets, three α's each");
+        assertTrue(pool.adapter(0).spec() == pool.adapter(6).spec(), "one instance per index set and α");
+        assertEquals(alphaOf(TWO_SETS[0], 8), pool.adapter(8).spec(), "each adapter keeps its own α");
+        assertTrue(pool.adapter(0).spec().sameIndexSet(pool.adapter(8).spec()));
+        assertTrue(pool.adapter(0).spec().forwardGrouping() == pool.adapter(8).spec().forwardGrouping(),
+                "one grouping per index set");
         assertEquals(5 * 4 * 20 + 5 * 4 * 31 + 8 * 20 + 8 * 31, pool.bytes());
         assertEquals(4 * 31, FourierFTAdapterPool.bytesOf(TWO_SETS[1]));
         for (int i = 0; i < 10; i += 2) {
@@ -758,8 +773,9 @@ public abstract class FourierFTBackendContract {
     }
 
     /**
-     * Adapters of one index set (same seed and n) with different α: a spec each (α scales inside the gather, so each
-     * token keeps its own adapter's bits), and every token as alone with its adapter, forward and backward.
+     * Adapters of one index set (same seed and n) with different α: one index set, each adapter its own α (applied
+     * per token inside the gather, so each token keeps its own adapter's bits), and every token as alone with its
+     * adapter, forward and backward; removing the last adapter of an α leaves the others theirs.
      */
     @Test
     void adaptersOfOneIndexSetWithDifferentAlphasEachKeepTheirOwn() {
@@ -769,9 +785,12 @@ public abstract class FourierFTBackendContract {
         for (int i = 0; i < alphas.length; i++) {
             pool.add(i, FourierFTSpec.fromSeed(37, 29, 20, 5, alphas[i]), data.gaussian(20));
         }
-        assertEquals(3, pool.indexSets(), "one spec per distinct α");
+        assertEquals(1, pool.indexSets(), "one index set whatever the α");
         assertTrue(pool.adapter(0).spec() == pool.adapter(2).spec(), "equal α: one spec");
-        assertEquals(4 * 4 * 20 + 3 * 8 * 20, pool.bytes());
+        for (int i = 0; i < alphas.length; i++) {
+            assertEquals(alphas[i], pool.adapter(i).spec().alpha(), "adapter " + i + "'s α");
+        }
+        assertEquals(4 * 4 * 20 + 8 * 20, pool.bytes());
         int[] ids = new int[19];
         for (int t = 0; t < ids.length; t++) {
             ids[t] = t % 6 == 5 ? -1 : data.nextInt(alphas.length);
@@ -780,6 +799,11 @@ public abstract class FourierFTBackendContract {
         ids[1] = 3;
         assertEachTokenAsIfAlone(pool, ids, DType.FLOAT32, data, "α per adapter");
         assertBackwardAsEachAdapterAlone(pool, ids, data);
+        pool.remove(1);
+        pool.add(1, FourierFTSpec.fromSeed(37, 29, 20, 5, -2f), data.gaussian(20)); // a new α, the others' kept
+        assertEquals(-2f, pool.adapter(1).spec().alpha());
+        assertEquals(7.5f, pool.adapter(3).spec().alpha());
+        assertEachTokenAsIfAlone(pool, ids, DType.BFLOAT16, data, "α per adapter, one replaced");
     }
 
     /** Forwards from several threads while another thread adds and removes other adapters: results unchanged. */

@@ -666,4 +666,29 @@ class FourierFTSpecTest {
         }
         assertTrue(pos[pos.length - 1] < 4096 * 2049);
     }
+    /**
+     * withAlpha keeps the shape and index set and shares the tables (an adapter pool's specs of one index set cost
+     * no grouping each); sameIndexSet and indexSetHashCode ignore α and nothing else; a non-finite α is refused.
+     */
+    @Test
+    void withAlphaSharesTheIndexSetAndItsTables() {
+        FourierFTSpec spec = FourierFTSpec.fromSeed(37, 29, 20, 5, 0.3f);
+        FourierFTSpec other = spec.withAlpha(150f);
+        assertEquals(150f, other.alpha());
+        assertEquals(FourierFTSpec.fromSeed(37, 29, 20, 5, 150f), other);
+        assertTrue(!other.equals(spec), "α is part of a spec's equality");
+        assertTrue(spec.withAlpha(0.3f) == spec, "the same α: the same spec");
+        assertTrue(other.forwardGrouping() == spec.forwardGrouping() && other.transposedGrouping()
+                == spec.transposedGrouping(), "the groupings shared");
+        assertEquals((float) (150.0 / (37 * 29)), other.scale());
+        assertTrue(spec.sameIndexSet(other) && other.sameIndexSet(spec));
+        assertEquals(spec.indexSetHashCode(), other.indexSetHashCode());
+        assertTrue(!spec.sameIndexSet(FourierFTSpec.fromSeed(37, 29, 20, 6, 0.3f)), "another seed");
+        assertTrue(!spec.sameIndexSet(FourierFTSpec.fromSeed(37, 29, 21, 5, 0.3f)), "another n");
+        assertTrue(!spec.sameIndexSet(FourierFTSpec.fromSeed(29, 37, 20, 5, 0.3f)), "another shape");
+        for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> spec.withAlpha(bad));
+            assertTrue(e.getMessage().contains("alpha"), e.getMessage());
+        }
+    }
 }

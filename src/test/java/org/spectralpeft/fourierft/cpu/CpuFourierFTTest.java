@@ -153,7 +153,7 @@ class CpuFourierFTTest extends FourierFTBackendContract {
 
     /**
      * The mixed backward in blocks (lengths and token counts of the batched transforms; two index sets, −1 ids,
-     * 300 adapters, one of them with 40 tokens or more): each adapter's ∂L/∂c and each token's ∂L/∂x within float32
+     * 300 adapters of three α's per set, one of them with 40 tokens or more): each adapter's ∂L/∂c and each token's ∂L/∂x within float32
      * rounding of the single-adapter backward on that adapter's tokens alone; the same bits on a repeat and
      * without gradX.
      */
@@ -166,8 +166,8 @@ class CpuFourierFTTest extends FourierFTBackendContract {
         var pool = new org.spectralpeft.fourierft.FourierFTAdapterPool(dOut, dIn);
         FourierFTSpec[] specs = {FourierFTSpec.fromSeed(dOut, dIn, 60, 5, 0.7f),
             FourierFTSpec.fromSeed(dOut, dIn, 45, 6, 0.7f)};
-        for (int a = 0; a < 300; a++) {
-            pool.add(a, specs[a % 2], data.gaussian(specs[a % 2].n()));
+        for (int a = 0; a < 300; a++) { // each set's adapters under three α's in turn: a block mixes them
+            pool.add(a, specs[a % 2].withAlpha(0.7f * (1 + (a / 2) % 3)), data.gaussian(specs[a % 2].n()));
         }
         int[] ids = new int[tokens];
         for (int t = 0; t < tokens; t++) {
@@ -240,10 +240,10 @@ class CpuFourierFTTest extends FourierFTBackendContract {
     }
 
     /**
-     * A mixed batch on the batched forward (two index sets, −1 ids, 1000 adapters): each token gets the bits of
-     * a single-adapter call over that adapter's tokens (the same lanes' operations in other blocks), and,
-     * within float32 rounding, what a call on that token alone gives (below the batched forward's token count,
-     * the one-token route).
+     * A mixed batch on the batched forward (two index sets, −1 ids, 1000 adapters of three α's per set): each token
+     * gets the bits of a single-adapter call over that adapter's tokens (the same lanes' operations in other
+     * blocks), and, within float32 rounding, what a call on that token alone gives (below the batched forward's
+     * token count, the one-token route).
      */
     @Test
     void aBatchedMixedForwardGivesEachTokenItsOwnAdaptersBits() {
@@ -255,8 +255,8 @@ class CpuFourierFTTest extends FourierFTBackendContract {
         FourierFTSpec[] specs = {FourierFTSpec.fromSeed(dOut, dIn, 60, 5, 0.7f),
             FourierFTSpec.fromSeed(dOut, dIn, 60, 6, 0.7f)};
         int adapters = 1000;
-        for (int a = 0; a < adapters; a++) {
-            pool.add(a, specs[a % 2], data.gaussian(60));
+        for (int a = 0; a < adapters; a++) { // each set's adapters under three α's in turn: a block mixes them
+            pool.add(a, specs[a % 2].withAlpha(0.7f * (1 + (a / 2) % 3)), data.gaussian(60));
         }
         int[] ids = new int[tokens];
         for (int t = 0; t < tokens; t++) {

@@ -607,11 +607,16 @@ class CudaFourierFTTest extends FourierFTBackendContract {
     private static final FourierFTSpec[] TWO_INDEX_SETS = {FourierFTSpec.fromSeed(37, 29, 20, 5, 0.3f),
         FourierFTSpec.fromSeed(37, 29, 31, 6, 0.7f)};
 
-    /** Adapters 0 … 8 of a 37 × 29 layer, even ids in the first of {@link #TWO_INDEX_SETS}, odd in the second. */
+    /**
+     * Adapters 0 … 8 of a 37 × 29 layer, even ids in the first of {@link #TWO_INDEX_SETS}, odd in the second, each
+     * set's adapters under α, 3α and α/4 in turn.
+     */
     private static org.spectralpeft.fourierft.FourierFTAdapterPool nineAdaptersOfTwoIndexSets(TestData data) {
         org.spectralpeft.fourierft.FourierFTAdapterPool pool = new org.spectralpeft.fourierft.FourierFTAdapterPool(37, 29);
         for (int i = 0; i < 9; i++) {
-            pool.add(i, TWO_INDEX_SETS[i % 2], data.gaussian(TWO_INDEX_SETS[i % 2].n()));
+            FourierFTSpec set = TWO_INDEX_SETS[i % 2];
+            pool.add(i, set.withAlpha(set.alpha() * new float[] {1f, 3f, 0.25f}[(i / 2) % 3]),
+                    data.gaussian(set.n()));
         }
         return pool;
     }
@@ -990,7 +995,7 @@ class CudaFourierFTTest extends FourierFTBackendContract {
         }
         HostArray y = HostArray.float32(new float[tokens * 37]);
         cuda.forward(pool, ids, x, tokens, y);
-        long bytes = 4L * 16 * 20 + 4L * 16 * 31;
+        long bytes = 4L * 16 * (20 + 1) + 4L * 16 * (31 + 1); // each row's n coefficients and its scale
         assertEquals(bytes, cuda.residentBytes(pool), "one 16-row table per index set");
         for (int i = 0; i < 8; i++) {
             pool.remove(i);
@@ -1017,13 +1022,14 @@ class CudaFourierFTTest extends FourierFTBackendContract {
             many[t] = 200 + t;
         }
         cuda.forward(pool, many, HostArray.float32(data.gaussian(40 * 29)), 40, HostArray.float32(new float[40 * 37]));
-        assertEquals(4L * 64 * 20 + 4L * 16 * 31, cuda.residentBytes(pool), "56 rows of set a: grown to 64");
+        assertEquals(4L * 64 * 21 + 4L * 16 * 32, cuda.residentBytes(pool), "56 rows of set a: grown to 64");
     }
 
     /**
-     * An id removed and added again, round after round, with new coefficients: each batch reads the new adapter's row
-     * (a call finds its rows by id first, and must not take the row of the id's earlier adapter), also once the
-     * table's retired rows are reused; each result equals that of a fresh pool holding the same adapters.
+     * An id removed and added again, round after round, with new coefficients and a new α: each batch reads the new
+     * adapter's row and scale (a call finds its rows by id first, and must not take the row of the id's earlier
+     * adapter), also once the table's retired rows are reused; each result equals that of a fresh pool holding the
+     * same adapters.
      */
     @Test
     void mixedBatchesReadTheAdapterNowUnderAReaddedId() {
@@ -1034,21 +1040,24 @@ class CudaFourierFTTest extends FourierFTBackendContract {
         int tokens = 9;
         HostArray x = HostArray.float32(data.gaussian(tokens * 29));
         int[] ids = {2, 0, 2, 1, 3, -1, 2, 1, 0};
+        FourierFTSpec twos = a;
         for (int round = 0; round < 20; round++) { // 4 + 19 uploads: the 16-row table reuses retired rows
             if (round > 0) {
                 pool.remove(2);
                 coefficients.put(2, data.gaussian(20));
-                pool.add(2, a, coefficients.get(2));
+                twos = a.withAlpha(0.3f * (1 + round % 3));
+                pool.add(2, twos, coefficients.get(2));
             }
             HostArray got = HostArray.float32(new float[tokens * 37]);
             cuda.forward(pool, ids, x, tokens, got);
             org.spectralpeft.fourierft.FourierFTAdapterPool fresh = new org.spectralpeft.fourierft.FourierFTAdapterPool(37, 29);
-            coefficients.forEach((id, c) -> fresh.add(id, a, c));
+            FourierFTSpec twosNow = twos;
+            coefficients.forEach((id, c) -> fresh.add(id, id == 2 ? twosNow : a, c));
             HostArray expected = HostArray.float32(new float[tokens * 37]);
             cuda.forward(fresh, ids, x, tokens, expected);
             org.junit.jupiter.api.Assertions.assertArrayEquals(expected.floats(), got.floats(), "round " + round + data.tag());
         }
-        assertEquals(4L * 16 * 20, cuda.residentBytes(pool), "retired rows reused: still one 16-row table");
+        assertEquals(4L * 16 * 21, cuda.residentBytes(pool), "retired rows reused: still one 16-row table");
     }
 
     /** A 37 × 29 pool of adapters 0 .. count − 1 of one spec with fresh coefficients, also put in coefficients. */

@@ -423,12 +423,13 @@ class FourierFTFusedForwardTest {
         }
     }
 
-    /** A pool of count adapters of a 64 × 128 layer alternating two index sets of different n. */
+    /** A pool of count adapters of a 64 × 128 layer alternating two index sets of different n, under three α's each. */
     private static FourierFTAdapterPool fusedPool(TestData data, int count) {
         FourierFTSpec[] sets = {FourierFTSpec.fromSeed(64, 128, 90, 5, 120f), FourierFTSpec.fromSeed(64, 128, 40, 6, 80f)};
         FourierFTAdapterPool pool = new FourierFTAdapterPool(64, 128);
         for (int i = 0; i < count; i++) {
-            pool.add(i, sets[i % 2], data.gaussian(sets[i % 2].n()));
+            FourierFTSpec set = sets[i % 2];
+            pool.add(i, set.withAlpha(set.alpha() * (1 + (i / 2) % 3)), data.gaussian(set.n())); // α, 2α, 3α in turn
         }
         return pool;
     }
@@ -662,7 +663,8 @@ class FourierFTFusedForwardTest {
         FourierFTSpec[] sets = {FourierFTSpec.fromSeed(dOut, dIn, 50, 8, 120f), FourierFTSpec.fromSeed(dOut, dIn, 20, 9, 60f)};
         FourierFTAdapterPool pool = new FourierFTAdapterPool(dOut, dIn);
         for (int i = 0; i < 6; i++) {
-            pool.add(i, sets[i % 2], data.gaussian(sets[i % 2].n()));
+            FourierFTSpec set = sets[i % 2];
+            pool.add(i, set.withAlpha(set.alpha() * (1 + (i / 2) % 3)), data.gaussian(set.n())); // α, 2α, 3α in turn
         }
         int tokens = 171; // adapter 0 gets more than one tile of 64
         int[] ids = new int[tokens];
@@ -716,6 +718,7 @@ class FourierFTFusedForwardTest {
              DeviceBuffer x = upload(DType.FLOAT32, data.gaussian(tokens * 16));
              DeviceBuffer table = upload(DType.FLOAT32, data.gaussian(3 * 30));
              DeviceBuffer rows = upload(DType.FLOAT32, rowBits);
+             DeviceBuffer halfScales = upload(DType.FLOAT32, new float[] {0.5f * spec.scale(), 0.25f, -1.5f});
              DeviceBuffer y = upload(DType.FLOAT32, y0);
              CudaStream stream = cuda.createStream();
              FourierFTKernels kernels = new FourierFTKernels(cuda.context().computeCapability(), true)) {
@@ -723,8 +726,8 @@ class FourierFTFusedForwardTest {
             for (int blocks : new int[] {tokens, 3, 1}) {
                 y.copyFrom(HostArray.float32(y0));
                 kernels.forwardFused(x.array().address(), DType.FLOAT32.code(), 16, y.array().address(),
-                        DType.FLOAT32.code(), 32, table.array().address(), 30, rows.array().address(), tables.forward,
-                        tables, 0.5f * spec.scale(), tokens, blocks, stream);
+                        DType.FLOAT32.code(), 32, table.array().address(), 30, rows.array().address(),
+                        halfScales.array().address(), tables.forward, tables, Float.NaN, tokens, blocks, stream);
                 stream.synchronize();
                 float[] got = download(y);
                 if (want == null) {

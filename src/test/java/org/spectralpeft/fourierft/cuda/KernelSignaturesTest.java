@@ -46,20 +46,22 @@ class KernelSignaturesTest {
         k.columnSynthesis(a, 37, 16, 16, 15, a, 50, t, 2, 0.5f, null);
         k.columnAnalysis(a, 37, 0, 37, 15, t, 50, a, null);
         k.gatherScatter(a, 15, a, 19, 19, a, t.forward, 0.5f, 70, 128, null);
-        k.gatherScatterMixed(a, 15, a, 19, 19, a, 50, a, t.forward, 0.5f, 70, 128, null); // staged rows
-        k.gatherScatterMixed(a, 15, a, 19, 19, a, FourierFTKernels.MAX_STAGED_COEFFICIENTS + 1, a, t.forward, 0.5f, 70,
+        k.gatherScatterMixed(a, 15, a, 19, 19, a, 50, a, a, t.forward, 70, 128, null); // staged rows
+        k.gatherScatterMixed(a, 15, a, 19, 19, a, FourierFTKernels.MAX_STAGED_COEFFICIENTS + 1, a, a, t.forward, 70,
                 128, null); // too many coefficients to stage: per entry
-        k.forwardFused(a, DType.BFLOAT16.code(), 16, a, DType.FLOAT16.code(), 32, a, 50, 0, t.forward, t, 0.5f, 70, null);
-        k.forwardFused(a, DType.FLOAT32.code(), 24, a, DType.FLOAT32.code(), 40, a, 50, a, t.forward, t, 0.5f, 70, null);
-        k.backwardFused(a, DType.BFLOAT16.code(), 16, a, DType.FLOAT32.code(), 32, a, DType.FLOAT16.code(), a, 50, 0, t,
-                0.5f, a, 70, null);
-        k.backwardFused(a, DType.FLOAT32.code(), 24, a, DType.FLOAT32.code(), 40, 0, DType.FLOAT32.code(), a, 50, a, t,
-                0.5f, a, 70, null);
+        k.forwardFused(a, DType.BFLOAT16.code(), 16, a, DType.FLOAT16.code(), 32, a, 50, 0, 0, t.forward, t, 0.5f, 70,
+                null);
+        k.forwardFused(a, DType.FLOAT32.code(), 24, a, DType.FLOAT32.code(), 40, a, 50, a, a, t.forward, t, 0f, 70,
+                null);
+        k.backwardFused(a, DType.BFLOAT16.code(), 16, a, DType.FLOAT32.code(), 32, a, DType.FLOAT16.code(), a, 50, 0, 0,
+                t, 0.5f, a, 70, null);
+        k.backwardFused(a, DType.FLOAT32.code(), 24, a, DType.FLOAT32.code(), 40, 0, DType.FLOAT32.code(), a, 50, a, a,
+                t, 0f, a, 70, null);
         org.spectralpeft.SystemProperty.with(CudaFourierFT.FFT_PASS_PROPERTY, "radix8", () -> { // the _pass8 kernels
-            k.forwardFused(a, DType.FLOAT16.code(), 16, a, DType.FLOAT32.code(), 32, a, 50, a, t.forward, t, 0.5f, 70,
+            k.forwardFused(a, DType.FLOAT16.code(), 16, a, DType.FLOAT32.code(), 32, a, 50, a, a, t.forward, t, 0f, 70,
                     null);
             k.backwardFused(a, DType.FLOAT32.code(), 16, a, DType.BFLOAT16.code(), 32, a, DType.FLOAT32.code(), a, 50, 0,
-                    t, 0.5f, a, 70, null);
+                    0, t, 0.5f, a, 70, null);
         });
         k.coeffGradRows(a, 50, 0, a, a, 2, a, null);
         k.tokenRows(a, 70, a, 3, a, null);
@@ -67,7 +69,7 @@ class KernelSignaturesTest {
         k.coeffGradPartial(a, 15, a, 19, t, 50, 70, 64, a, null);
         k.coeffGradReduce(a, 2, 50, 1f, a, null);
         k.coeffGradPartialMixed(a, 15, a, 19, t, 50, a, a, a, 9, a, null);
-        k.coeffGradReduceMixed(a, a, a, 4, 50, 1f, a, null);
+        k.coeffGradReduceMixed(a, a, a, a, 4, 50, a, null);
         common.epilogue(a, 30, bf16, 37, 29, 1, null);
         common.epilogueTransposed(a, 38, bf16, 0, 29, 37, 29, 2, null);
         common.toFloat32(bf16, a, 64L * 29, null);

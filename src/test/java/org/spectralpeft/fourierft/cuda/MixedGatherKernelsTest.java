@@ -57,6 +57,15 @@ class MixedGatherKernelsTest {
         return b;
     }
 
+    /** Each row's own scale (its adapter's α differing row to row), as the pool's device copy holds them. */
+    private static float[] rowHalfScales(FourierFTSpec spec, int rows) {
+        float[] halfScales = new float[rows];
+        for (int r = 0; r < rows; r++) {
+            halfScales[r] = 0.5f * spec.withAlpha(0.7f + 0.3f * r).scale();
+        }
+        return halfScales;
+    }
+
     private static float[] download(DeviceBuffer b) {
         HostArray h = HostArray.allocate(DType.FLOAT32, Math.toIntExact(b.array().length()));
         b.copyTo(h);
@@ -93,13 +102,13 @@ class MixedGatherKernelsTest {
              DeviceBuffer in = upload(data.gaussian(2 * rows * inBins));
              DeviceBuffer table = upload(data.gaussian(adapters * n));
              DeviceBuffer rowsOf = upload(rowBits);
+             DeviceBuffer halfScales = upload(rowHalfScales(spec, adapters));
              DeviceBuffer perEntry = upload(poison);
              DeviceBuffer staged = upload(poison)) {
             DeviceSpecTables.Grouping g = transposed ? tables.transposed : tables.forward;
-            float halfScale = 0.5f * spec.scale();
             kernels.gatherScatterMixedPerEntry(in.array().address(), inBins, perEntry.array().address(), outBins,
-                    outBins, table.array().address(), n, rowsOf.array().address(), g, halfScale, tokens, rows, rows,
-                    stream);
+                    outBins, table.array().address(), n, rowsOf.array().address(), halfScales.array().address(), g,
+                    tokens, rows, rows, stream);
             stream.synchronize();
             float[] want = download(perEntry);
             for (int t = 0; t < rows; t++) {
@@ -115,8 +124,8 @@ class MixedGatherKernelsTest {
             for (int gridY : new int[] {rows, 3, 1}) {
                 staged.copyFrom(HostArray.float32(poison));
                 kernels.gatherScatterMixedStaged(in.array().address(), inBins, staged.array().address(), outBins,
-                        outBins, table.array().address(), n, rowsOf.array().address(), g, halfScale, tokens, rows,
-                        gridY, stream);
+                        outBins, table.array().address(), n, rowsOf.array().address(), halfScales.array().address(), g,
+                        tokens, rows, gridY, stream);
                 stream.synchronize();
                 assertArrayEquals(want, download(staged), "staged rows, " + gridY + " blocks in y" + data.tag());
             }
