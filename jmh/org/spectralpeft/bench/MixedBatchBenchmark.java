@@ -66,6 +66,13 @@ public class MixedBatchBenchmark {
     @Param({"same"})
     public String ids;
 
+    /**
+     * Distinct α's among the adapters (of one index set): adapter a takes PEFT's default scaling times
+     * 1 + a mod alphas. The pool groups by index set whatever the α, so the mixed batch's time should not move.
+     */
+    @Param({"1"})
+    public int alphas;
+
     /** CUDA: the mixed batch's gather kernel ({@link CudaFourierFT#MIXED_GATHER_PROPERTY}): rows or bins. */
     @Param({"rows"})
     public String gather;
@@ -91,13 +98,17 @@ public class MixedBatchBenchmark {
         if (!ids.equals("same") && !ids.equals("fresh")) { // before any work
             throw new IllegalArgumentException("ids must be same or fresh, not " + ids);
         }
+        if (alphas < 1) {
+            throw new IllegalArgumentException("alphas must be at least 1, not " + alphas);
+        }
         System.setProperty(CudaFourierFT.MIXED_GATHER_PROPERTY, gather);
         ft = Bench.open(backend);
         adapters = distinct == 0 ? tokens : Math.min(distinct, tokens);
         FourierFTSpec spec = FourierFTSpec.fromSeed(d, d, n);
         pool = new FourierFTAdapterPool(d, d);
         for (int a = 0; a < adapters; a++) {
-            pool.add(a, spec, Bench.gaussian(n, 100 + a));
+            float alpha = FourierFTSpec.DEFAULT_SCALING * (1 + a % alphas);
+            pool.add(a, spec.withAlpha(alpha), Bench.gaussian(n, 100 + a));
         }
         idSets = new int[ids.equals("fresh") ? 4 : 1][tokens];
         for (int k = 0; k < idSets.length; k++) {
