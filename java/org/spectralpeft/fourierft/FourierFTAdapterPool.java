@@ -23,7 +23,7 @@ import org.spectralpeft.core.Checks;
  * it is seen by the next call. Each adapter's coefficients are copied in, so the caller may reuse its array.
  */
 public final class FourierFTAdapterPool {
-    /** One registered adapter: its interned spec and index set, and its coefficients (a private copy, never written). */
+    /** One registered adapter: its interned spec and index set, its coefficients (a private copy, never written). */
     public static final class Adapter {
         private final int id;
         private final FourierFTSpec spec;
@@ -247,7 +247,7 @@ public final class FourierFTAdapterPool {
         return adapters.size();
     }
 
-    /** @return the number of distinct index sets among them (adapters of one index set and different α's count once) */
+    /** @return the number of distinct index sets among them (one index set under several α's counts once) */
     public int indexSets() {
         return specs.size();
     }

@@ -16,10 +16,10 @@ public final class HostTables {
     /** Tables up to this size are staged in the calling thread's reused buffer; larger ones get their own. */
     static final int STAGING_LIMIT = 1 << 20;
     /**
-     * Each thread's staging buffer for {@link #copyIn(int[], StreamScratch, CudaStream)} and its long and float twins: a table is
-     * written into it and copied from it at once, and the driver has staged the bytes before the copy call returns
-     * (pageable memory), so it is free again right after. A fresh direct buffer per table cost an allocation, its
-     * zeroing and a cleaner each, several per mixed-batch call.
+     * Each thread's staging buffer for {@link #copyIn(int[], StreamScratch, CudaStream)} and its long and float
+     * twins: a table is written into it and copied from it at once, and the driver has staged the bytes before the
+     * copy call returns (pageable memory), so it is free again right after. A fresh direct buffer per table cost an
+     * allocation, its zeroing and a cleaner each, several per mixed-batch call.
      */
     private static final ThreadLocal<ByteBuffer> STAGING = ThreadLocal.withInitial(() -> allocate(4096));
 
