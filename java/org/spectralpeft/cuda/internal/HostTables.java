@@ -16,10 +16,10 @@ public final class HostTables {
     /** Tables up to this size are staged in the calling thread's reused buffer; larger ones get their own. */
     static final int STAGING_LIMIT = 1 << 20;
     /**
-     * Each thread's staging buffer for {@link #copyIn(int[], StreamScratch, CudaStream)} and its long and float
-     * twins: a table is written into it and copied from it at once, and the driver has staged the bytes before the
-     * copy call returns (pageable memory), so it is free again right after. A fresh direct buffer per table cost an
-     * allocation, its zeroing and a cleaner each, several per mixed-batch call.
+     * Each thread's staging buffer for {@link #copyIn(int[], StreamScratch, CudaStream)} and its long twin: a table is
+     * written into it and copied from it at once, and the driver has staged the bytes before the copy call returns
+     * (pageable memory), so it is free again right after. A fresh direct buffer per table cost an allocation, its
+     * zeroing and a cleaner each, several per mixed-batch call.
      */
     private static final ThreadLocal<ByteBuffer> STAGING = ThreadLocal.withInitial(() -> allocate(4096));
 
@@ -83,21 +83,6 @@ public final class HostTables {
         long bytes = 8L * Math.max(1, values.length);
         ByteBuffer table = staging(bytes);
         table.asLongBuffer().put(values.length == 0 ? new long[1] : values);
-        return copyIn(table, bytes, scratch, stream);
-    }
-
-    /**
-     * Copies a float table into scratch memory of the stream's call, in stream order.
-     *
-     * @param values the table (an empty one takes one zero entry, so that the address is valid)
-     * @param scratch the call's scratch, freed with it
-     * @param stream the call's stream
-     * @return the device address of the copy
-     */
-    public static long copyIn(float[] values, StreamScratch scratch, CudaStream stream) {
-        long bytes = 4L * Math.max(1, values.length);
-        ByteBuffer table = staging(bytes);
-        table.asFloatBuffer().put(values.length == 0 ? new float[1] : values);
         return copyIn(table, bytes, scratch, stream);
     }
 
