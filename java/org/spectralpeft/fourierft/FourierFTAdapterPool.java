@@ -102,12 +102,14 @@ public final class FourierFTAdapterPool {
     /** The batch resolved last, for a call with the same ids while the version is unchanged ({@link ResolvedBatch}). */
     volatile ResolvedBatch lastResolved;
 
-    /** An index set in use: its number, its adapters' count, and per α among them the spec they share. */
+    /** An index set in use: its number, and per α among its adapters the spec they share. */
     private static final class Interned {
         final FourierFTSpec spec;
         final int number;
-        int users;
-        /** α's bits → the spec of the set's adapters of that α, with their count. Guarded by the pool's lock. */
+        /**
+         * α's bits → the spec of the set's adapters of that α, with their count; empty once the set has no adapter.
+         * Guarded by the pool's lock.
+         */
         final Map<Integer, Scaled> byAlpha = new java.util.HashMap<>();
 
         Interned(FourierFTSpec spec, int number) {
@@ -167,7 +169,7 @@ public final class FourierFTAdapterPool {
         synchronized (specs) {
             Checks.require(!adapters.containsKey(id), "adapter id " + id + " is already in the pool; remove it first");
             Interned interned = specs.computeIfAbsent(spec.indexSet(), s -> new Interned(s, nextSetNumber++));
-            if (interned.users++ == 0) {
+            if (interned.byAlpha.isEmpty()) { // the set's first adapter
                 setsByNumber.put(interned.number, interned.spec);
             }
             Scaled scaled = interned.byAlpha.computeIfAbsent(Float.floatToIntBits(spec.alpha()),
@@ -203,7 +205,7 @@ public final class FourierFTAdapterPool {
             if (--interned.byAlpha.get(alphaBits).users == 0) {
                 interned.byAlpha.remove(alphaBits);
             }
-            if (--interned.users == 0) {
+            if (interned.byAlpha.isEmpty()) {
                 specs.remove(a.indexSet);
                 setsByNumber.remove(interned.number);
             }
