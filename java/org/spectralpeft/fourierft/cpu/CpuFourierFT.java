@@ -558,7 +558,7 @@ public final class CpuFourierFT extends ValidatingBackend {
     private void forwardBatched(int dOut, int dIn, int tokens, IntFunction<FourierFTSpec> specOf,
                                 IntFunction<float[]> coeffsOf, HostArray x, HostArray y) {
         int blockTokens = forwardBlock(tokens);
-        java.util.List<int[]> blocks = blocksBySpec(tokens, specOf, blockTokens);
+        java.util.List<int[]> blocks = blocksByIndexSet(tokens, specOf, blockTokens);
         Parallel.inChunks(blocks.size(), 1, (from, to) -> {
             BatchedRealFft inFft = ffts.takeBatched(dIn, blockTokens);
             BatchedRealFft outFft = ffts.takeBatched(dOut, blockTokens);
@@ -853,7 +853,7 @@ public final class CpuFourierFT extends ValidatingBackend {
             return super.runBackward(pool, batch, coefficients, x, gradY, gradX);
         }
         IntFunction<FourierFTSpec> specOf = t -> batch.place(t) < 0 ? null : batch.adapter(batch.place(t)).spec();
-        java.util.List<int[]> blocks = blocksBySpec(tokens, specOf, TOKEN_CHUNK);
+        java.util.List<int[]> blocks = blocksByIndexSet(tokens, specOf, TOKEN_CHUNK);
         int[][] blockAdapters = new int[blocks.size()][]; // per block its adapters' places, in order of first token
         double[][][] blockSums = new double[blocks.size()][][];
         Parallel.inChunks(blocks.size(), 1, (from, to) -> {
@@ -933,7 +933,8 @@ public final class CpuFourierFT extends ValidatingBackend {
      * use, each group in token order cut into blocks of at most {@code blockTokens}: a block's tokens share a
      * grouping.
      */
-    private static java.util.List<int[]> blocksBySpec(int tokens, IntFunction<FourierFTSpec> specOf, int blockTokens) {
+    private static java.util.List<int[]> blocksByIndexSet(int tokens, IntFunction<FourierFTSpec> specOf,
+                                                          int blockTokens) {
         IndexSetKey[] sets = new IndexSetKey[tokens];
         FourierFTSpec last = null;
         IndexSetKey lastKey = null;
