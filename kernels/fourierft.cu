@@ -175,8 +175,9 @@ template <bool kOddRadix, bool kRadix8>
 __device__ __forceinline__ void forward_fused(
         float2* const spectrum, const void* __restrict__ x, int xDtype, int halfIn, int oddIn, void* __restrict__ y,
         int yDtype, int halfOut, int oddOut, const float* __restrict__ coeffTable, int n, const int* __restrict__ tokenRow,
-        const float* __restrict__ rowHalfScale, const int* __restrict__ binStart, const int* __restrict__ entryCoeff, const int* __restrict__ entrySrc,
-        const float2* __restrict__ twiddles, int twiddleLength, float halfScale, int tokens) {
+        const float* __restrict__ rowHalfScale, const int* __restrict__ binStart, const int* __restrict__ entryCoeff,
+        const int* __restrict__ entrySrc, const float2* __restrict__ twiddles, int twiddleLength, float halfScale,
+        int tokens) {
     const BlockFftLength in = block_fft_length(halfIn, kOddRadix ? oddIn : 1);
     const BlockFftLength out = block_fft_length(halfOut, kOddRadix ? oddOut : 1);
     const int dIn = 2 * halfIn, dOut = 2 * halfOut;
@@ -212,9 +213,9 @@ __device__ __forceinline__ void backward_fused(
         const void* __restrict__ gy, int gyDtype, int halfOut, int oddOut, void* __restrict__ gx, int gxDtype,
         const float* __restrict__ coeffTable, int n, const int* __restrict__ tokenRow,
         const float* __restrict__ rowHalfScale, const int* __restrict__ xBin, const int* __restrict__ gyBin,
-        const float* __restrict__ imSign, const int* __restrict__ binStart, const int* __restrict__ entryCoeff, const int* __restrict__ entrySrc,
-        const float2* __restrict__ twiddles, int twiddleLength, float halfScale, float* __restrict__ products,
-        int tokens) {
+        const float* __restrict__ imSign, const int* __restrict__ binStart, const int* __restrict__ entryCoeff,
+        const int* __restrict__ entrySrc, const float2* __restrict__ twiddles, int twiddleLength, float halfScale,
+        float* __restrict__ products, int tokens) {
     const BlockFftLength in = block_fft_length(halfIn, kOddRadix ? oddIn : 1);
     const BlockFftLength out = block_fft_length(halfOut, kOddRadix ? oddOut : 1);
     const int dIn = 2 * halfIn, dOut = 2 * halfOut;
@@ -483,9 +484,9 @@ __global__ void __launch_bounds__(256) fourierft_gather_scatter_mixed_rows(
     const void* __restrict__ x, int xDtype, int halfIn, int oddIn, const void* __restrict__ gy, int gyDtype,          \
         int halfOut, int oddOut, void* __restrict__ gx, int gxDtype, const float* __restrict__ coeffTable, int n,     \
         const int* __restrict__ tokenRow, const float* __restrict__ rowHalfScale, const int* __restrict__ xBin,       \
-        const int* __restrict__ gyBin, const float* __restrict__ imSign, const int* __restrict__ binStart, const int* __restrict__ entryCoeff,       \
-        const int* __restrict__ entrySrc, const float2* __restrict__ twiddles, int twiddleLength, float halfScale,    \
-        float* __restrict__ products, int tokens
+        const int* __restrict__ gyBin, const float* __restrict__ imSign, const int* __restrict__ binStart,             \
+        const int* __restrict__ entryCoeff, const int* __restrict__ entrySrc, const float2* __restrict__ twiddles,     \
+        int twiddleLength, float halfScale, float* __restrict__ products, int tokens
 #define FUSED_BACKWARD_ARGS                                                                                           \
     x, xDtype, halfIn, oddIn, gy, gyDtype, halfOut, oddOut, gx, gxDtype, coeffTable, n, tokenRow, rowHalfScale, xBin, \
         gyBin, imSign, binStart, entryCoeff, entrySrc, twiddles, twiddleLength, halfScale, products, tokens
