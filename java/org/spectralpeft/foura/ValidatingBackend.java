@@ -103,9 +103,12 @@ public abstract class ValidatingBackend extends OpenState implements FouRABacken
         Checks.input("gradY", gradY, (long) tokens * spec.dOut());
         Checks.length("gradA", gradA.length, spec.aLength());
         Checks.length("gradB", gradB.length, spec.bLength());
+        Checks.require(gradA != gradB, "gradA and gradB are the same array; each gradient needs its own");
         if (gradGate != null) {
             requireLearnableGate(spec);
             Checks.length("gradGate", gradGate.length, spec.gateLength());
+            Checks.require(gradGate != gradA && gradGate != gradB,
+                    "gradGate is the same array as gradA or gradB; each gradient needs its own");
         }
         if (gradX != null) {
             Checks.output("gradX", gradX, (long) tokens * spec.dIn());

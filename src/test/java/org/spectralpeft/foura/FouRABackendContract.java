@@ -1054,6 +1054,23 @@ public abstract class FouRABackendContract {
                 assertRefused(IllegalArgumentException.class, "adapters[1] is 6x7",
                         () -> backend().combine(new FouRAFactors[] {f, fo}, new float[] {1f, 1f}, x, 3, y), y);
             }
+            // a square layer's ∂A and ∂B have one length: one array for both would take only one of them
+            Case square = new Case(3, 3, 2, Transform.DFT, Gate.ADAPTIVE);
+            try (FouRAFactors fs = backend().prepare(square.spec, square.a, square.b, square.gate)) {
+                HostArray sx = HostArray.float32(c.data.gaussian(6));
+                HostArray sgy = HostArray.float32(c.data.gaussian(6));
+                HostArray sgx = HostArray.float32(c.data.gaussian(6));
+                float[] both = c.data.gaussian(6);
+                float[] bothView = both.clone();
+                float[] other6 = c.data.gaussian(6);
+                float[] otherView = other6.clone();
+                assertRefused(IllegalArgumentException.class, "gradA and gradB are the same array",
+                        () -> backend().backward(fs, sx, sgy, 2, both, both, null, sgx), sgx);
+                assertRefused(IllegalArgumentException.class, "gradGate is the same array as gradA or gradB",
+                        () -> backend().backward(fs, sx, sgy, 2, both, other6, both, sgx), sgx);
+                assertArrayEquals(bothView, both, "the shared array untouched");
+                assertArrayEquals(otherView, other6, "gradB untouched");
+            }
             assertTrue(w.length() == 30);
         }
     }
