@@ -236,12 +236,19 @@ public final class CpuFouRA extends ValidatingBackend {
                 }
             });
         }
-        if (!fromTokens) {
+        if (!fromTokens) { // the two adjoints side by side, as the folds (Folded.of)
             boolean rows = half || !f.dft; // else the full DFT layouts of FoldedFactors
-            System.arraycopy(rows ? FoldedFactors.gradAFromRows(spec, dAHat) : FoldedFactors.gradA(spec, dAHat),
-                    0, gradA, 0, gradA.length);
-            System.arraycopy(rows ? FoldedFactors.gradBFromRows(spec, dBHatT)
-                    : FoldedFactors.gradBFromTransposed(spec, dBHatT), 0, gradB, 0, gradB.length);
+            float[] dAHatRows = dAHat;
+            float[] dBHatTRows = dBHatT;
+            Parallel.inChunks(2, 1, (which, end) -> {
+                if (which == 0) {
+                    System.arraycopy(rows ? FoldedFactors.gradAFromRows(spec, dAHatRows)
+                            : FoldedFactors.gradA(spec, dAHatRows), 0, gradA, 0, gradA.length);
+                } else {
+                    System.arraycopy(rows ? FoldedFactors.gradBFromRows(spec, dBHatTRows)
+                            : FoldedFactors.gradBFromTransposed(spec, dBHatTRows), 0, gradB, 0, gradB.length);
+                }
+            });
         }
         if (gradGate != null) {
             java.util.Arrays.fill(gradGate, 0f);
@@ -353,20 +360,30 @@ public final class CpuFouRA extends ValidatingBackend {
         /** The ADAPTIVE gate's G (r × r) then b (r), or null. */
         final float[] gate;
 
+        /** aHat and bHat: the folds, each with width floats of slack at its end. */
         private Folded(FouRASpec spec, float[] aHat, float[] bHat, float[] mask, float[] gate) {
             this.spec = spec;
             this.dft = spec.transform() == FouRASpec.Transform.DFT;
             this.width = spec.zWidth();
             this.hIn = dft ? Spectra.bins(spec.dIn()) : spec.dIn();
             this.hOut = dft ? Spectra.bins(spec.dOut()) : spec.dOut();
-            this.aHat = java.util.Arrays.copyOf(aHat, aHat.length + width);
-            this.bHat = java.util.Arrays.copyOf(bHat, bHat.length + width);
+            this.aHat = aHat;
+            this.bHat = bHat;
             this.mask = mask;
             this.gate = gate;
         }
 
+        /**
+         * The folds of A and B side by side (at r = 16, d = 4096 each is one batched block, one core's work),
+         * each written with its slack (no copy to add it).
+         */
         static Folded of(FouRASpec spec, float[] a, float[] b, float[] gate) {
-            return new Folded(spec, FoldedFactors.aHat(spec, a), FoldedFactors.bHat(spec, b),
+            int slack = spec.zWidth();
+            float[][] folds = new float[2][];
+            Parallel.inChunks(2, 1, (which, end) -> folds[which] = which == 0
+                    ? FoldedFactors.aHat(spec, a, slack)
+                    : FoldedFactors.bHat(spec, b, slack));
+            return new Folded(spec, folds[0], folds[1],
                     spec.gate() == FouRASpec.Gate.FIXED ? gate.clone() : null,
                     spec.gate() == FouRASpec.Gate.ADAPTIVE ? gate.clone() : null);
         }

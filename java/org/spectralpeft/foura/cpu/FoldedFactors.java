@@ -35,12 +35,20 @@ public final class FoldedFactors {
      * @throws IllegalArgumentException if an argument is null or {@code a} has the wrong length
      */
     public static float[] aHat(FouRASpec spec, float[] a) {
+        return aHat(spec, a, 0);
+    }
+
+    /**
+     * {@link #aHat(FouRASpec, float[])} in an array {@code slack} floats longer than Â (zeros at its end), for a
+     * caller that reads Â through windows (the CPU backend's BLAS): no second copy of Â to add them.
+     */
+    static float[] aHat(FouRASpec spec, float[] a, int slack) {
         Checks.notNull(spec, "spec");
         Checks.finiteVector("A", a, spec.aLength());
         int r = spec.rank();
         int d = spec.dIn();
         boolean dft = spec.transform() == FouRASpec.Transform.DFT;
-        float[] out = new float[(dft ? 2 : 1) * r * d];
+        float[] out = new float[(dft ? 2 : 1) * r * d + slack];
         if (dft && batched(r, d)) { // row i's real parts in row i, its imaginary parts in row r + i
             batchedUnitaryDfts(a, r, d, out, d, 0, r * d, 1, false);
             return out;
@@ -67,13 +75,18 @@ public final class FoldedFactors {
      * @throws IllegalArgumentException if an argument is null or {@code b} has the wrong length
      */
     public static float[] bHat(FouRASpec spec, float[] b) {
+        return bHat(spec, b, 0);
+    }
+
+    /** {@link #bHat(FouRASpec, float[])} in an array {@code slack} floats longer, as {@link #aHat(FouRASpec, float[], int)}. */
+    static float[] bHat(FouRASpec spec, float[] b, int slack) {
         Checks.notNull(spec, "spec");
         Checks.finiteVector("B", b, spec.bLength());
         int r = spec.rank();
         int d = spec.dOut();
         boolean dft = spec.transform() == FouRASpec.Transform.DFT;
         int width = dft ? 2 * r : r;
-        float[] out = new float[d * width];
+        float[] out = new float[d * width + slack];
         if (dft && batched(r, d)) { // the columns as rows first; column i's real parts in column i, imaginary in r + i
             float[] columns = new float[r * d];
             for (int i = 0; i < r; i++) { // along the rows written (d floats apart, they share cache sets)
