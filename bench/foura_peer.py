@@ -15,7 +15,9 @@ transform of the result.
   - `rfft`: the same with torch.fft.rfft / irfft on the half spectrum (A and B act on d/2+1 bins), the
     cheaper shape the unofficial code uses; a different function of the same cost class, timed only.
   - DCT: the orthonormal DCT-II as a d x d matrix product on each side (torch has no DCT).
-Rows: forward (y += adapter(x)) and forward+backward (autograd: dL/dA, dL/dB and dL/dx for L = <y, g>),
+Rows: forward (y += adapter(x)) and forward+backward (autograd: dL/dA, dL/dB and dL/dx for L = <y, g>; our
+`trainingStep` rows, which also refold the factors from the updated A and B, are set beside the peer's
+forward+backward),
 d = 4096, r = 16 and 64, T = 1, 16, 256, 4096. Times are medians over `--reps` calls after warm-up,
 repeated over `--rounds` rounds; the table reports the median and the spread (min-max over rounds) of each.
 """
@@ -122,7 +124,8 @@ def jmh_rows(path):
     rows = {}
     with open(path, encoding="utf-8") as f:
         for r in json.load(f):
-            if not r["benchmark"].endswith(("FouRABenchmark.forward", "FouRABenchmark.forwardBackward")):
+            if not r["benchmark"].endswith(("FouRABenchmark.forward", "FouRABenchmark.forwardBackward",
+                                            "FouRABenchmark.trainingStep")):
                 continue
             p = r["params"]
             op = r["benchmark"].rsplit(".", 1)[1]
@@ -141,7 +144,8 @@ def table(args):
              "| op | transform | r | T | ours (ms) | peer fft / matrix (ms) | peer rfft (ms) | peer / ours |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for (transform, rank, tokens, op), (ms, backend) in sorted(ours.items()):
-        base = key(transform, rank, tokens, op)
+        # a training step (our refold + forward + backward) against the peer's forward + backward, which has no fold
+        base = key(transform, rank, tokens, "forwardBackward" if op == "trainingStep" else op)
         exact = peers["results"].get(base + (" fft" if transform == "DFT" else ""))
         half = peers["results"].get(base + " rfft")
         best = min(v["ms"] for v in (exact, half) if v) if (exact or half) else None

@@ -163,4 +163,14 @@ public class FouRABenchmark {
     public void prepare() {
         factors.update(a, b, null);
     }
+
+    /**
+     * One training step as a caller runs it: the factors refolded from the updated A and B, then forward and
+     * backward. The peer's forward + backward has no fold, so this is the figure to set beside it.
+     */
+    @Benchmark
+    public void trainingStep() {
+        factors.update(a, b, null);
+        forwardBackward();
+    }
 }
