@@ -39,6 +39,8 @@ public final class FourierFTSpec {
     private final int[] gyBin;
     private final float[] imSign;
     private final int hash;
+    /** {@link #indexSetHashCode()}, computed once: a backend looks it up per call. */
+    private final int indexSetHash;
 
     private FourierFTSpec(int dOut, int dIn, int[] rows, int[] cols, float alpha) {
         this.dOut = dOut;
@@ -47,6 +49,7 @@ public final class FourierFTSpec {
         this.cols = cols;
         this.alpha = alpha;
         this.hash = hash(dOut, dIn, rows, cols, alpha);
+        this.indexSetHash = hash(dOut, dIn, rows, cols, Float.NaN);
         this.halfSpectrum = buildHalfSpectrum();
         this.halfSpectrumColumns = SpectrumColumns.of(dOut, halfIn(), halfSpectrum);
         this.forward = buildForward(dOut, rows, dIn, cols);
@@ -78,6 +81,7 @@ public final class FourierFTSpec {
         this.cols = base.cols;
         this.alpha = alpha;
         this.hash = hash(dOut, dIn, rows, cols, alpha);
+        this.indexSetHash = base.indexSetHash;
         this.halfSpectrum = base.halfSpectrum;
         this.halfSpectrumColumns = base.halfSpectrumColumns;
         this.forward = base.forward;
@@ -135,7 +139,7 @@ public final class FourierFTSpec {
      * @return the hash
      */
     public int indexSetHashCode() {
-        return hash(dOut, dIn, rows, cols, Float.NaN);
+        return indexSetHash;
     }
 
     /**

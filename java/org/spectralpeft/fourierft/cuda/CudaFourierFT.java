@@ -107,14 +107,33 @@ public final class CudaFourierFT extends ValidatingBackend {
      * (in the kernels), and a check of each call's scratch reservation.
      */
     private final boolean debug = Boolean.getBoolean("spectralpeft.cuda.debug");
-    private final Map<FourierFTSpec, SpecResources> specs = new LinkedHashMap<>(16, 0.75f, true);
+    /**
+     * Device tables per index set: specs that differ only in α (adapters of one index set, or a pool's index set and
+     * its adapters' single-adapter calls) share one entry, so k α's hold one copy of the tables, not k.
+     */
+    private final Map<IndexSetKey, SpecResources> specs = new LinkedHashMap<>(16, 0.75f, true);
     /** The mixed batches' pools, kept on the device. */
     private final DevicePools devicePools;
 
+    /** A spec as a key of its index set: equal for specs of one shape and index set whatever their α. */
+    private record IndexSetKey(FourierFTSpec spec) {
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof IndexSetKey k && spec.sameIndexSet(k.spec);
+        }
+
+        @Override
+        public int hashCode() {
+            return spec.indexSetHashCode();
+        }
+    }
+
     /**
-     * Device tables of a spec, and of its transpose when d_in = 1 turns 2-D work into 1-D or when materialize
+     * Device tables of an index set, and of its transpose when d_in = 1 turns 2-D work into 1-D or when materialize
      * runs its row transforms along d_out ({@link #transformsAlongOut}). {@code users} counts calls between
-     * {@link #acquire} and {@link #release}; only unused entries are evicted.
+     * {@link #acquire} and {@link #release}; only unused entries are evicted. Its specs carry the α of the call
+     * that made the entry, which later calls of the same index set need not share: they give shapes and tables
+     * only, and every scale comes from the caller's spec.
      */
     private static final class SpecResources implements AutoCloseable {
         final DeviceSpecTables tables;
@@ -324,7 +343,7 @@ public final class CudaFourierFT extends ValidatingBackend {
         checkDevice("out", out, (long) layers * spec.dOut() * spec.dIn());
         SpecResources r = acquire(spec);
         try (StreamScratch scratch = new StreamScratch(stream)) {
-            inverse2d(r, coeffs, layers, out, WriteMode.STORE, scratch, stream);
+            inverse2d(r, spec.scale(), coeffs, layers, out, WriteMode.STORE, scratch, stream);
         } finally {
             release(r);
         }
@@ -365,7 +384,7 @@ public final class CudaFourierFT extends ValidatingBackend {
         checkDevice("weight", weight, (long) spec.dOut() * spec.dIn());
         SpecResources r = acquire(spec);
         try (StreamScratch scratch = new StreamScratch(stream)) {
-            inverse2d(r, coeffs, 1, weight, mode, scratch, stream);
+            inverse2d(r, spec.scale(), coeffs, 1, weight, mode, scratch, stream);
         } finally {
             release(r);
         }
@@ -427,14 +446,14 @@ public final class CudaFourierFT extends ValidatingBackend {
         FourierFTSpec s2 = r.spec2d;
         try (StreamScratch scratch = new StreamScratch(stream)) {
             if (usesColumnSynthesis(s2, r.tables2d.columnEntries)) {
-                gradByColumnAnalysis(s2, r.tables2d, gradDeltaW, gradCoeffs, scratch, stream);
+                gradByColumnAnalysis(s2, spec.scale(), r.tables2d, gradDeltaW, gradCoeffs, scratch, stream);
                 return;
             }
             long g = asFloat32(gradDeltaW, scratch, stream);
             long bins = (long) s2.dOut() * s2.halfIn();
             long f = scratch.allocate(8 * bins);
             plans.twoD(Direction.R2C, s2.dOut(), s2.dIn(), 1, false, g, f, scratch, stream);
-            kernels.gatherReal(f, bins, r.tables2d.deltaGradBin, s2.n(), s2.scale(), gradCoeffs.address(), stream);
+            kernels.gatherReal(f, bins, r.tables2d.deltaGradBin, s2.n(), spec.scale(), gradCoeffs.address(), stream);
         } finally {
             release(r);
         }
@@ -443,9 +462,10 @@ public final class CudaFourierFT extends ValidatingBackend {
     /**
      * ∂L/∂c for sparse spectra, the transpose of column synthesis: chunk by chunk of rows (as in
      * {@link #inverse2d}), R2C of the rows, then each coefficient sums the one 2-D bin it needs down its column
-     * (fourierft_column_analysis) into per-tile partial sums, reduced in tile order at the end.
+     * (fourierft_column_analysis) into per-tile partial sums, reduced in tile order at the end. s gives the
+     * shape, scale the caller's α/(d_out·d_in).
      */
-    private void gradByColumnAnalysis(FourierFTSpec s, DeviceSpecTables t, DeviceArray gradDeltaW,
+    private void gradByColumnAnalysis(FourierFTSpec s, float scale, DeviceSpecTables t, DeviceArray gradDeltaW,
                                       DeviceArray gradCoeffs, StreamScratch scratch, CudaStream stream) {
         int h = s.halfIn();
         List<ColumnChunks.Chunk> chunks = ColumnChunks.plan(1, s.dOut(), h, columnChunkBytes);
@@ -472,7 +492,7 @@ public final class CudaFourierFT extends ValidatingBackend {
             plans.run(FftPlans.oneD(Direction.R2C, s.dIn(), c.rowCount(), false), in, rowSpec, area, stream);
             kernels.columnAnalysis(rowSpec, s.dOut(), c.rowBegin(), c.rows(), h, t, s.n(), partial, stream);
         }
-        kernels.coeffGradReduce(partial, tiles, s.n(), s.scale(), gradCoeffs.address(), stream);
+        kernels.coeffGradReduce(partial, tiles, s.n(), scale, gradCoeffs.address(), stream);
     }
 
     /**
@@ -621,12 +641,12 @@ public final class CudaFourierFT extends ValidatingBackend {
      * synthesizes rows of ΔWᵀ instead, transforms them in place along d_out, and a transposing epilogue
      * writes them as columns of dst. Scratch: the chunk buffer (or the half spectrum) and one cuFFT work area.
      */
-    private void inverse2d(SpecResources r, DeviceArray coeffs, int layers, DeviceArray dst, WriteMode mode,
-                           StreamScratch scratch, CudaStream stream) {
+    private void inverse2d(SpecResources r, float scale, DeviceArray coeffs, int layers, DeviceArray dst,
+                           WriteMode mode, StreamScratch scratch, CudaStream stream) {
         List<ColumnChunks.Chunk> chunks = columnChunks(r, layers);
         FourierFTSpec s = chunks == null ? r.spec2d : r.synthesisSpec;
         DeviceSpecTables t = chunks == null ? r.tables2d : r.synthesisTables;
-        float halfScale = 0.5f * s.scale();
+        float halfScale = 0.5f * scale; // the caller's: the entry's spec may carry another adapter's α
         ScratchSize need = inverseScratch(r, chunks, layers, mode, dst.dtype(), dst.address());
         long buffer = scratch.allocate(need.bufferBytes());
         long area = need.workAreaBytes() > 0 ? scratch.allocate(need.workAreaBytes()) : 0;
@@ -897,14 +917,22 @@ public final class CudaFourierFT extends ValidatingBackend {
 
     private SpecResources acquire(FourierFTSpec spec) {
         synchronized (specs) {
-            SpecResources r = specs.get(spec);
+            IndexSetKey key = new IndexSetKey(spec);
+            SpecResources r = specs.get(key);
             if (r == null) {
                 r = new SpecResources(spec);
-                specs.put(spec, r);
+                specs.put(key, r);
                 evictUnused();
             }
             r.users++;
             return r;
+        }
+    }
+
+    /** The index sets whose device tables this backend holds (tests: one entry per index set, whatever the α's). */
+    int cachedIndexSets() {
+        synchronized (specs) {
+            return specs.size();
         }
     }
 

@@ -180,6 +180,66 @@ class CudaFourierFTTest extends FourierFTBackendContract {
         assertTrue(err < 1e-5, "GPU vs CPU " + err + data.tag());
     }
 
+    /**
+     * Specs that differ only in α (one made by withAlpha, sharing the tables, one built again from the seed) share
+     * one entry of device tables, and every operation still scales by its own spec's α: each call, in turns of
+     * α's, against the CPU backend. The shapes take every path that reads the tables: column synthesis and its
+     * gradient (37 × 29), the dense C2R (40 × 12, n = 400), rows of ΔWᵀ along d_out (64 × 101), a 1-D layer (50 × 1),
+     * the fused forward and backward (64 × 128).
+     */
+    @ParameterizedTest
+    @CsvSource({"37, 29, 60", "40, 12, 400", "64, 101, 50", "50, 1, 20", "64, 128, 200"})
+    void specsDifferingOnlyInAlphaShareTheirDeviceTablesAndKeepTheirScales(int dOut, int dIn, int n) {
+        TestData data = new TestData();
+        FourierFTSpec first = FourierFTSpec.fromSeed(dOut, dIn, n, data.seed, 150f);
+        FourierFTSpec[] turns = {first, first.withAlpha(40f), FourierFTSpec.fromSeed(dOut, dIn, n, data.seed, -75f), first};
+        float[] coeffs = data.gaussian(n);
+        int tokens = 5;
+        HostArray x = HostArray.float32(data.gaussian(tokens * dIn));
+        HostArray gy = HostArray.float32(data.gaussian(tokens * dOut));
+        HostArray gradDeltaW = HostArray.float32(data.gaussian(dOut * dIn));
+        float[] weight = data.gaussian(dOut * dIn);
+        float[] y0 = data.gaussian(tokens * dOut);
+        float[] gx0 = data.gaussian(tokens * dIn);
+        try (CudaFourierFT backend = CudaFourierFT.open(cuda.context()); CpuFourierFT cpu = new CpuFourierFT()) {
+            for (FourierFTSpec spec : turns) {
+                String tag = " at alpha " + spec.alpha() + data.tag();
+                HostArray got = TestData.poisoned(DType.FLOAT32, dOut * dIn);
+                HostArray want = HostArray.allocate(DType.FLOAT32, dOut * dIn);
+                backend.materialize(spec, coeffs, got);
+                cpu.materialize(spec, coeffs, want);
+                assertClose(want, got, "materialize" + tag);
+                got = HostArray.float32(weight.clone());
+                want = HostArray.float32(weight.clone());
+                backend.merge(spec, coeffs, got);
+                cpu.merge(spec, coeffs, want);
+                assertClose(want, got, "merge" + tag);
+                got = HostArray.float32(y0.clone());
+                want = HostArray.float32(y0.clone());
+                backend.forward(spec, coeffs, x, tokens, got);
+                cpu.forward(spec, coeffs, x, tokens, want);
+                assertClose(want, got, "forward" + tag);
+                float[] gotC = new float[n];
+                float[] wantC = new float[n];
+                got = HostArray.float32(gx0.clone());
+                want = HostArray.float32(gx0.clone());
+                backend.backward(spec, coeffs, x, gy, tokens, gotC, got);
+                cpu.backward(spec, coeffs, x, gy, tokens, wantC, want);
+                assertClose(want, got, "backward's gradX" + tag);
+                assertClose(HostArray.float32(wantC), HostArray.float32(gotC), "backward's gradCoeffs" + tag);
+                backend.gradCoefficients(spec, gradDeltaW, gotC);
+                cpu.gradCoefficients(spec, gradDeltaW, wantC);
+                assertClose(HostArray.float32(wantC), HostArray.float32(gotC), "gradCoefficients" + tag);
+            }
+            assertEquals(1, backend.cachedIndexSets(), "one entry of device tables for the index set" + data.tag());
+        }
+    }
+
+    private static void assertClose(HostArray want, HostArray got, String what) {
+        double err = TestData.relativeError(TestData.toDouble(got), TestData.toDouble(want));
+        assertTrue(err < 1e-5, what + ": relative error " + err);
+    }
+
     @Test
     void concurrentCallsOnSeparateStreamsAreCorrect() throws Exception {
         TestData data = new TestData();
