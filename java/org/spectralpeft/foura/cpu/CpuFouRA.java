@@ -76,7 +76,7 @@ public final class CpuFouRA extends ValidatingBackend {
 
     @Override
     protected FouRAFactors runPrepare(FouRASpec spec, float[] a, float[] b, float[] gate) {
-        return new Factors(spec, this, Folded.of(spec, a, b, gate));
+        return new Factors(spec, this, new Folded(spec, a, b, gate));
     }
 
     @Override
@@ -236,7 +236,7 @@ public final class CpuFouRA extends ValidatingBackend {
                 }
             });
         }
-        if (!fromTokens) { // the two adjoints side by side, as the folds (Folded.of)
+        if (!fromTokens) { // the two adjoints side by side, as the folds (Folded.refold)
             boolean rows = half || !f.dft; // else the full DFT layouts of FoldedFactors
             float[] dAHatRows = dAHat;
             float[] dBHatTRows = dBHatT;
@@ -339,7 +339,8 @@ public final class CpuFouRA extends ValidatingBackend {
     }
 
     /**
-     * One layer's folded factors and gate parameters; replaced whole by an update, so a call sees one version.
+     * One layer's folded factors and gate parameters, refolded in place by an update (which, by
+     * {@link FouRAFactors}'s rule, runs while no call uses them).
      *
      * <p>netlib's Java BLAS wants a whole leading dimension after the last row of every operand, even of a
      * window of columns; the factors and the scratch arrays read through windows (the DFT's imaginary halves)
@@ -360,32 +361,37 @@ public final class CpuFouRA extends ValidatingBackend {
         /** The ADAPTIVE gate's G (r × r) then b (r), or null. */
         final float[] gate;
 
-        /** aHat and bHat: the folds, each with width floats of slack at its end. */
-        private Folded(FouRASpec spec, float[] aHat, float[] bHat, float[] mask, float[] gate) {
+        Folded(FouRASpec spec, float[] a, float[] b, float[] gate) {
             this.spec = spec;
             this.dft = spec.transform() == FouRASpec.Transform.DFT;
             this.width = spec.zWidth();
             this.hIn = dft ? Spectra.bins(spec.dIn()) : spec.dIn();
             this.hOut = dft ? Spectra.bins(spec.dOut()) : spec.dOut();
-            this.aHat = aHat;
-            this.bHat = bHat;
-            this.mask = mask;
-            this.gate = gate;
+            this.aHat = new float[width * spec.dIn() + width];
+            this.bHat = new float[spec.dOut() * width + width];
+            this.mask = spec.gate() == FouRASpec.Gate.FIXED ? new float[spec.rank()] : null;
+            this.gate = spec.gate() == FouRASpec.Gate.ADAPTIVE ? new float[(int) spec.gateLength()] : null;
+            refold(a, b, gate);
         }
 
         /**
-         * The folds of A and B side by side (at r = 16, d = 4096 each is one batched block, one core's work),
-         * each written with its slack (no copy to add it).
+         * The factors of new (checked) parameters, over the old ones: the folds of A and B side by side (at
+         * r = 16, d = 4096 each is one batched block, one core's work), into the arrays already held (no
+         * allocation, nothing for the collector, per optimizer step).
          */
-        static Folded of(FouRASpec spec, float[] a, float[] b, float[] gate) {
-            int slack = spec.zWidth();
-            float[][] folds = new float[2][];
-            Parallel.inChunks(2, 1, (which, end) -> folds[which] = which == 0
-                    ? FoldedFactors.aHat(spec, a, slack)
-                    : FoldedFactors.bHat(spec, b, slack));
-            return new Folded(spec, folds[0], folds[1],
-                    spec.gate() == FouRASpec.Gate.FIXED ? gate.clone() : null,
-                    spec.gate() == FouRASpec.Gate.ADAPTIVE ? gate.clone() : null);
+        void refold(float[] a, float[] b, float[] gateParameters) {
+            Parallel.inChunks(2, 1, (which, end) -> {
+                if (which == 0) {
+                    FoldedFactors.aHatInto(spec, a, aHat);
+                } else {
+                    FoldedFactors.bHatInto(spec, b, bHat);
+                }
+            });
+            if (mask != null) {
+                System.arraycopy(gateParameters, 0, mask, 0, mask.length);
+            } else if (gate != null) {
+                System.arraycopy(gateParameters, 0, gate, 0, gate.length);
+            }
         }
 
         /** Room for z (or ∂L/∂z) of count tokens, width values each, with the slack for windows. */
@@ -642,7 +648,7 @@ public final class CpuFouRA extends ValidatingBackend {
         }
     }
 
-    /** The CPU's factors: a {@link Folded} swapped whole on update. */
+    /** The CPU's factors: a {@link Folded}, refolded in place on update. */
     private static final class Factors extends FouRAFactors {
         private volatile Folded folded;
 
@@ -653,7 +659,7 @@ public final class CpuFouRA extends ValidatingBackend {
 
         @Override
         protected void recompute(float[] a, float[] b, float[] gate) {
-            folded = Folded.of(spec(), a, b, gate);
+            folded.refold(a, b, gate);
         }
 
         @Override

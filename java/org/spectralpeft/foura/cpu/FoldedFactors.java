@@ -35,23 +35,26 @@ public final class FoldedFactors {
      * @throws IllegalArgumentException if an argument is null or {@code a} has the wrong length
      */
     public static float[] aHat(FouRASpec spec, float[] a) {
-        return aHat(spec, a, 0);
+        Checks.notNull(spec, "spec");
+        Checks.finiteVector("A", a, spec.aLength());
+        float[] out = new float[spec.zWidth() * spec.dIn()];
+        aHatInto(spec, a, out);
+        return out;
     }
 
     /**
-     * {@link #aHat(FouRASpec, float[])} in an array {@code slack} floats longer than Â (zeros at its end), for a
-     * caller that reads Â through windows (the CPU backend's BLAS): no second copy of Â to add them.
+     * {@link #aHat(FouRASpec, float[])} of an A already checked ({@code FouRAFactors.checkParameters}) into the
+     * first width × d_in floats of out, over what they held: a caller refolding once per step reuses its arrays
+     * (and may keep slack after them, which is not written). Every fold of a spec writes the same elements, so
+     * an element a fold leaves alone keeps the zero of the array's allocation.
      */
-    static float[] aHat(FouRASpec spec, float[] a, int slack) {
-        Checks.notNull(spec, "spec");
-        Checks.finiteVector("A", a, spec.aLength());
+    static void aHatInto(FouRASpec spec, float[] a, float[] out) {
         int r = spec.rank();
         int d = spec.dIn();
         boolean dft = spec.transform() == FouRASpec.Transform.DFT;
-        float[] out = new float[(dft ? 2 : 1) * r * d + slack];
         if (dft && batched(r, d)) { // row i's real parts in row i, its imaginary parts in row r + i
             batchedUnitaryDfts(a, r, d, out, d, 0, r * d, 1, false);
-            return out;
+            return;
         }
         perLine(r, d, dft, (t, i) -> {
             float[] row = t.line;
@@ -63,7 +66,6 @@ public final class FoldedFactors {
                 System.arraycopy(row, 0, out, i * d, d);
             }
         });
-        return out;
     }
 
     /**
@@ -75,18 +77,19 @@ public final class FoldedFactors {
      * @throws IllegalArgumentException if an argument is null or {@code b} has the wrong length
      */
     public static float[] bHat(FouRASpec spec, float[] b) {
-        return bHat(spec, b, 0);
-    }
-
-    /** {@link #bHat(FouRASpec, float[])} in an array {@code slack} floats longer, as {@link #aHat(FouRASpec, float[], int)}. */
-    static float[] bHat(FouRASpec spec, float[] b, int slack) {
         Checks.notNull(spec, "spec");
         Checks.finiteVector("B", b, spec.bLength());
+        float[] out = new float[spec.dOut() * spec.zWidth()];
+        bHatInto(spec, b, out);
+        return out;
+    }
+
+    /** {@link #bHat(FouRASpec, float[])} of a B already checked into the first d_out × width floats of out, as {@link #aHatInto}. */
+    static void bHatInto(FouRASpec spec, float[] b, float[] out) {
         int r = spec.rank();
         int d = spec.dOut();
         boolean dft = spec.transform() == FouRASpec.Transform.DFT;
         int width = dft ? 2 * r : r;
-        float[] out = new float[d * width + slack];
         if (dft && batched(r, d)) { // the columns as rows first; column i's real parts in column i, imaginary in r + i
             float[] columns = new float[r * d];
             for (int i = 0; i < r; i++) { // along the rows written (d floats apart, they share cache sets)
@@ -95,7 +98,7 @@ public final class FoldedFactors {
                 }
             }
             batchedUnitaryDfts(columns, r, d, out, 1, 0, r, width, true);
-            return out;
+            return;
         }
         perLine(r, d, dft, (t, i) -> {
             float[] col = t.line;
@@ -111,7 +114,6 @@ public final class FoldedFactors {
                 }
             }
         });
-        return out;
     }
 
     /**

@@ -661,6 +661,49 @@ public abstract class FouRABackendContract {
         }
     }
 
+    /**
+     * Factors updated from other parameters compute what factors prepared from the new ones compute, bit for bit,
+     * forward and backward: an update that refolds into the memory the factors hold leaves nothing of the old
+     * parameters behind. Shapes whose folds run batched (r ≥ 4 on lengths 2^a·3^b) and one line at a time, both
+     * transforms, the FIXED and ADAPTIVE gates' parameters; three updates in a row.
+     */
+    @ParameterizedTest
+    @CsvSource({"96, 64, 4, DFT, FIXED", "25, 19, 3, DFT, ADAPTIVE", "40, 36, 5, DCT, FIXED", "48, 96, 8, DFT, NONE"})
+    void updatedFactorsGiveThePreparedFactorsBits(int dOut, int dIn, int r, Transform transform, Gate gate) {
+        Case old = new Case(dOut, dIn, r, transform, gate);
+        int tokens = 6;
+        try (FouRAFactors updated = backend().prepare(old.spec, old.a, old.b, old.gate)) {
+            for (int round = 0; round < 3; round++) {
+                Case now = new Case(dOut, dIn, r, transform, gate);
+                FouRASpec spec = old.spec; // the α of the factors updated; the new parameters' folds under it
+                updated.update(now.a, now.b, now.gate);
+                HostArray x = now.inputs(DType.FLOAT32, tokens);
+                HostArray gy = HostArray.float32(now.data.gaussian(tokens * dOut));
+                try (FouRAFactors fresh = backend().prepare(spec, now.a, now.b, now.gate)) {
+                    float[][] want = forwardAndBackward(fresh, x, gy, tokens);
+                    float[][] got = forwardAndBackward(updated, x, gy, tokens);
+                    for (int i = 0; i < want.length; i++) {
+                        assertArrayEquals(want[i], got[i], "output " + i + " after update " + (round + 1) + now.tag());
+                    }
+                }
+            }
+        }
+    }
+
+    /** y (from zeros), ∂A, ∂B, ∂x (from zeros) and, for the ADAPTIVE gate, its gradient. */
+    private float[][] forwardAndBackward(FouRAFactors f, HostArray x, HostArray gy, int tokens) {
+        FouRASpec spec = f.spec();
+        HostArray y = HostArray.float32(new float[tokens * spec.dOut()]);
+        backend().forward(f, x, tokens, y);
+        float[] gradA = new float[(int) spec.aLength()];
+        float[] gradB = new float[(int) spec.bLength()];
+        float[] gradGate = spec.gate() == Gate.ADAPTIVE ? new float[(int) spec.gateLength()] : null;
+        HostArray gx = HostArray.float32(new float[tokens * spec.dIn()]);
+        backend().backward(f, x, gy, tokens, gradA, gradB, gradGate, gx);
+        return gradGate == null ? new float[][] {y.floats(), gradA, gradB, gx.floats()}
+                : new float[][] {y.floats(), gradA, gradB, gx.floats(), gradGate};
+    }
+
     // ---- mixed batches: an adapter per token ----
 
     /**
