@@ -143,6 +143,31 @@ public final class FourierFTSpec {
     }
 
     /**
+     * A spec as the key of its index set, for maps that group specs by index set whatever their α: keys are equal
+     * where {@link #sameIndexSet} holds, and hash by {@link #indexSetHashCode}.
+     *
+     * @param spec the spec
+     */
+    public record IndexSetKey(FourierFTSpec spec) {
+        /**
+         * @param spec the spec, not null
+         */
+        public IndexSetKey {
+            Checks.notNull(spec, "spec");
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof IndexSetKey k && spec.sameIndexSet(k.spec);
+        }
+
+        @Override
+        public int hashCode() {
+            return spec.indexSetHashCode();
+        }
+    }
+
+    /**
      * PEFT's index set for a layer: {@code randperm(d_out·d_in, seed)[:n]}, row = idx / d_in, col = idx % d_in.
      *
      * @param dOut output features (rows of W), at least 1

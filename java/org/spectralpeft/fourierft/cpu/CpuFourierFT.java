@@ -935,14 +935,14 @@ public final class CpuFourierFT extends ValidatingBackend {
      */
     private static java.util.List<int[]> blocksByIndexSet(int tokens, IntFunction<FourierFTSpec> specOf,
                                                           int blockTokens) {
-        IndexSetKey[] sets = new IndexSetKey[tokens];
+        FourierFTSpec.IndexSetKey[] sets = new FourierFTSpec.IndexSetKey[tokens];
         FourierFTSpec last = null;
-        IndexSetKey lastKey = null;
+        FourierFTSpec.IndexSetKey lastKey = null;
         for (int t = 0; t < tokens; t++) {
             FourierFTSpec spec = specOf.apply(t);
             if (spec != last) {
                 last = spec;
-                lastKey = spec == null ? null : new IndexSetKey(spec);
+                lastKey = spec == null ? null : new FourierFTSpec.IndexSetKey(spec);
             }
             sets[t] = lastKey;
         }
@@ -954,19 +954,6 @@ public final class CpuFourierFT extends ValidatingBackend {
             }
         }
         return blocks;
-    }
-
-    /** A spec as the key of its index set: equal where the shape and indices are, whatever the α. */
-    private record IndexSetKey(FourierFTSpec spec) {
-        @Override
-        public boolean equals(Object o) {
-            return o instanceof IndexSetKey k && spec.sameIndexSet(k.spec);
-        }
-
-        @Override
-        public int hashCode() {
-            return spec.indexSetHashCode();
-        }
     }
 
     /** rows[r·width ..] = src's row block[r], for each token of a block. */

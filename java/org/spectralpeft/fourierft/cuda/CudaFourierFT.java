@@ -111,22 +111,9 @@ public final class CudaFourierFT extends ValidatingBackend {
      * Device tables per index set: specs that differ only in α (adapters of one index set, or a pool's index set and
      * its adapters' single-adapter calls) share one entry, so k α's hold one copy of the tables, not k.
      */
-    private final Map<IndexSetKey, SpecResources> specs = new LinkedHashMap<>(16, 0.75f, true);
+    private final Map<FourierFTSpec.IndexSetKey, SpecResources> specs = new LinkedHashMap<>(16, 0.75f, true);
     /** The mixed batches' pools, kept on the device. */
     private final DevicePools devicePools;
-
-    /** A spec as a key of its index set: equal for specs of one shape and index set whatever their α. */
-    private record IndexSetKey(FourierFTSpec spec) {
-        @Override
-        public boolean equals(Object o) {
-            return o instanceof IndexSetKey k && spec.sameIndexSet(k.spec);
-        }
-
-        @Override
-        public int hashCode() {
-            return spec.indexSetHashCode();
-        }
-    }
 
     /**
      * Device tables of an index set, and of its transpose when d_in = 1 turns 2-D work into 1-D or when materialize
@@ -917,7 +904,7 @@ public final class CudaFourierFT extends ValidatingBackend {
 
     private SpecResources acquire(FourierFTSpec spec) {
         synchronized (specs) {
-            IndexSetKey key = new IndexSetKey(spec);
+            FourierFTSpec.IndexSetKey key = new FourierFTSpec.IndexSetKey(spec);
             SpecResources r = specs.get(key);
             if (r == null) {
                 r = new SpecResources(spec);

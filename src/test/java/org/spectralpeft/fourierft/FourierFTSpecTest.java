@@ -691,4 +691,19 @@ class FourierFTSpecTest {
             assertTrue(e.getMessage().contains("alpha"), e.getMessage());
         }
     }
+
+    /** IndexSetKey: one key per index set, whatever the α or whether the spec was built again; null refused. */
+    @Test
+    void indexSetKeysGroupSpecsByIndexSet() {
+        FourierFTSpec spec = FourierFTSpec.fromSeed(37, 29, 20, 5, 0.3f);
+        java.util.Map<FourierFTSpec.IndexSetKey, Integer> counts = new java.util.HashMap<>();
+        for (FourierFTSpec s : new FourierFTSpec[] {spec, spec.withAlpha(150f), FourierFTSpec.fromSeed(37, 29, 20, 5, -2f),
+                FourierFTSpec.fromSeed(37, 29, 20, 6, 0.3f), FourierFTSpec.fromSeed(29, 37, 20, 5, 0.3f)}) {
+            counts.merge(new FourierFTSpec.IndexSetKey(s), 1, Integer::sum);
+        }
+        assertEquals(3, counts.size(), "three index sets");
+        assertEquals(3, counts.get(new FourierFTSpec.IndexSetKey(spec.withAlpha(7f))), "one key for the three α's");
+        assertTrue(!new FourierFTSpec.IndexSetKey(spec).equals(spec), "a key is not a spec");
+        assertThrows(IllegalArgumentException.class, () -> new FourierFTSpec.IndexSetKey(null));
+    }
 }
