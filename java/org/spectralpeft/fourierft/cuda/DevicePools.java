@@ -262,7 +262,8 @@ final class DevicePools implements AutoCloseable {
                     placeOfId[id] = count;
                     adapterIds[count] = id;
                     int entry = entries[id];
-                    scaleOf[count] = numbered.get(entry >>> 24).scales[(entry & MAX_ENTRY_ROWS) - 1];
+                    // an id with an entry is its row's holder (entries are cleared with the holders)
+                    scaleOf[count] = numbered.get(entry >>> 24).holders[(entry & MAX_ENTRY_ROWS) - 1].spec().scale();
                     setOf[count++] = setPlace[entry >>> 24];
                 }
                 place[t] = placeOfId[id];
@@ -398,8 +399,6 @@ final class DevicePools implements AutoCloseable {
         private DeviceBuffer table;
         /** Per row its adapter's α/(2·d_out·d_in) on the device, as the kernels scale by it (capacity floats). */
         private DeviceBuffer halfScales;
-        /** Per row its adapter's α/(d_out·d_in) on the host, for the ∂L/∂c of a resident batch. */
-        private float[] scales = new float[0];
         private int capacity;
         private int used;
         private final IdentityHashMap<FourierFTAdapterPool.Adapter, Integer> slots = new IdentityHashMap<>();
@@ -471,10 +470,8 @@ final class DevicePools implements AutoCloseable {
             int slot = free.isEmpty() ? used++ : free.pop();
             float[] c = a.coefficientsCopy();
             cuMemcpyHtoD(NativeHandles.devicePointer(table.array().address() + 4L * slot * n), Pointer.to(c), 4L * n);
-            float scale = a.spec().scale();
             cuMemcpyHtoD(NativeHandles.devicePointer(halfScales.array().address() + 4L * slot),
-                    Pointer.to(new float[] {0.5f * scale}), 4);
-            scales[slot] = scale;
+                    Pointer.to(new float[] {0.5f * a.spec().scale()}), 4);
             slots.put(a, slot);
             holders[slot] = a;
             byId.put(a.id(), slot);
@@ -499,7 +496,6 @@ final class DevicePools implements AutoCloseable {
             halfScales = biggerScales;
             capacity = next;
             holders = Arrays.copyOf(holders, next);
-            scales = Arrays.copyOf(scales, next);
         }
 
         void close() {
